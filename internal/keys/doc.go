@@ -1,0 +1,21 @@
+// Package keys holds Tillit's key hierarchy and every cryptographic operation on personal data.
+//
+// Hierarchy (DESIGN §4, research/crypto-design.md):
+//
+//	root key file (32 random bytes, mode 0600, outside the database)
+//	  └─ wraps the Tink keysets in keysets.json:
+//	       wrap  AEAD (AES-256-GCM)   wraps every per-contact data key
+//	       bidx  PRF  (HMAC-SHA256)   blind indexes and suppression hashes
+//	  └─ per-contact data key (32 random bytes) wrapped by wrap, stored in the key store
+//	       └─ every personal field, AEAD-encrypted with associated data binding
+//	          table, column, row id and key version
+//
+// Invariants:
+//   - No SQL and no HTTP here: callers hand wrapped keys in and out.
+//   - A field ciphertext only decrypts under the same table, column, row id and key version it was
+//     sealed for; moving ciphertext between rows or columns fails to decrypt.
+//   - Blind indexes are one-way (PRF), carry a domain-separation string that names the identifier
+//     kind and the normalization version, and never appear in logs or audit events.
+//   - Erasure is crypto-shredding: once a contact's wrapped data key is deleted (and Forget is
+//     called), nothing in this process or in the database can decrypt that contact's fields.
+package keys

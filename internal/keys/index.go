@@ -1,0 +1,36 @@
+package keys
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// IndexSize is the length in bytes of a blind index or suppression hash (128 bits: collision
+// probability below 2^-32 up to 2^48 values, the sizing rule in Tink's prf package doc).
+const IndexSize = 16
+
+// Index kinds: the identifier kind is part of the domain-separation string.
+const (
+	IndexEmail       = "email"
+	IndexPhone       = "phone"
+	IndexSuppression = "suppression-email"
+)
+
+// BlindIndex returns the 16-byte blind index of an already normalized identifier of the given
+// kind, computed with the primary key of the bidx PRF keyset (HMAC-SHA256) over a domain-separated
+// input "tillit:bidx:<kind>:v<normVersion>:<value>". normVersion is normalize.Version; changing
+// normalization rules changes every index, which is why it is part of the input.
+func (k *Keyring) BlindIndex(kind string, normVersion int, normalized string) ([]byte, error) {
+	in := make([]byte, 0, 32+len(normalized))
+	in = append(in, "tillit:bidx:"...)
+	in = append(in, kind...)
+	in = append(in, ":v"...)
+	in = strconv.AppendInt(in, int64(normVersion), 10)
+	in = append(in, ':')
+	in = append(in, normalized...)
+	out, err := k.bidx.ComputePrimaryPRF(in, IndexSize)
+	if err != nil {
+		return nil, fmt.Errorf("keys: blind index: %w", err)
+	}
+	return out, nil
+}

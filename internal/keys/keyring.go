@@ -1,0 +1,266 @@
+package keys
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/aead/aesgcm"
+	"github.com/tink-crypto/tink-go/v2/insecuresecretdataaccess"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/prf"
+	"github.com/tink-crypto/tink-go/v2/secretdata"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// Config says where the keys live.
+type Config struct {
+	// RootKeyFile is the path of the 32-byte root key. Created (0600) on first start when Create is set.
+	RootKeyFile string
+	// KeysetFile is the path of the JSON file that holds the Tink keysets wrapped by the root key.
+	KeysetFile string
+	// Create allows creating the root key and keysets when they do not exist (tillit serve does;
+	// other commands refuse to start on a missing key).
+	Create bool
+	// CacheSize bounds the number of unwrapped per-contact keys kept in memory (default 4096).
+	CacheSize int
+}
+
+// Keyring holds the unwrapped keysets and a bounded cache of per-contact data keys. It is safe
+// for concurrent use.
+type Keyring struct {
+	wrap tink.AEAD
+	bidx *prf.Set
+
+	dekParams *aesgcm.Parameters
+
+	mu    sync.Mutex
+	cache map[string]*cacheEntry
+	order []string // FIFO eviction ring; cheap and bounded
+	next  int
+	limit int
+}
+
+type cacheEntry struct {
+	version int
+	key     *DataKey
+}
+
+// keysetFile is the on-disk shape of KeysetFile: each keyset is a Tink encrypted keyset (binary
+// wire format) wrapped by the root key with associated data "tillit:keyset:" + name.
+type keysetFile struct {
+	Format  int               `json:"format"`
+	Keysets map[string][]byte `json:"keysets"`
+}
+
+// Open loads (or, when cfg.Create is set and nothing exists yet, creates) the root key and the
+// keysets. created reports whether anything was created. A root key that does not open the
+// keysets is an error, never a reason to make new ones.
+func Open(cfg Config) (kr *Keyring, created bool, err error) {
+	root, rootCreated, err := loadOrCreateRootKey(cfg.RootKeyFile, cfg.Create)
+	if err != nil {
+		return nil, false, err
+	}
+	kek, err := newRootAEAD(root)
+	if err != nil {
+		return nil, false, err
+	}
+	handles, setsCreated, err := loadOrCreateKeysets(cfg.KeysetFile, kek, cfg.Create)
+	if err != nil {
+		return nil, false, err
+	}
+	wrap, err := aead.New(handles["wrap"])
+	if err != nil {
+		return nil, false, fmt.Errorf("keys: wrap keyset: %w", err)
+	}
+	bidx, err := prf.NewPRFSet(handles["bidx"])
+	if err != nil {
+		return nil, false, fmt.Errorf("keys: bidx keyset: %w", err)
+	}
+	params, err := aesgcm.NewParameters(aesgcm.ParametersOpts{
+		KeySizeInBytes: 32, IVSizeInBytes: 12, TagSizeInBytes: 16, Variant: aesgcm.VariantNoPrefix,
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("keys: %w", err)
+	}
+	limit := cfg.CacheSize
+	if limit <= 0 {
+		limit = 4096
+	}
+	return &Keyring{
+		wrap: wrap, bidx: bidx, dekParams: params,
+		cache: make(map[string]*cacheEntry, limit), order: make([]string, limit), limit: limit,
+	}, rootCreated || setsCreated, nil
+}
+
+var keysetTemplates = map[string]func() (*keyset.Handle, error){
+	"wrap": func() (*keyset.Handle, error) { return keyset.NewHandle(aead.AES256GCMKeyTemplate()) },
+	"bidx": func() (*keyset.Handle, error) { return keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate()) },
+}
+
+func loadOrCreateKeysets(path string, kek tink.AEAD, create bool) (map[string]*keyset.Handle, bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return nil, false, fmt.Errorf("keys: keyset file %s does not exist (run tillit serve once to create the keys)", path)
+		}
+		return createKeysets(path, kek)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("keys: read keysets: %w", err)
+	}
+	var kf keysetFile
+	if err := json.Unmarshal(data, &kf); err != nil {
+		return nil, false, fmt.Errorf("keys: keyset file %s: %w", path, err)
+	}
+	if kf.Format != 1 {
+		return nil, false, fmt.Errorf("keys: keyset file %s has format %d; want 1", path, kf.Format)
+	}
+	handles := make(map[string]*keyset.Handle, len(keysetTemplates))
+	for name := range keysetTemplates {
+		blob, ok := kf.Keysets[name]
+		if !ok {
+			return nil, false, fmt.Errorf("keys: keyset file %s has no %q keyset", path, name)
+		}
+		h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(blob)), kek, []byte("tillit:keyset:"+name))
+		if err != nil {
+			return nil, false, fmt.Errorf("keys: open %q keyset: %w", name, err)
+		}
+		handles[name] = h
+	}
+	return handles, false, nil
+}
+
+func createKeysets(path string, kek tink.AEAD) (map[string]*keyset.Handle, bool, error) {
+	kf := keysetFile{Format: 1, Keysets: map[string][]byte{}}
+	handles := make(map[string]*keyset.Handle, len(keysetTemplates))
+	for name, newHandle := range keysetTemplates {
+		h, err := newHandle()
+		if err != nil {
+			return nil, false, fmt.Errorf("keys: new %q keyset: %w", name, err)
+		}
+		var buf bytes.Buffer
+		if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), kek, []byte("tillit:keyset:"+name)); err != nil {
+			return nil, false, fmt.Errorf("keys: wrap %q keyset: %w", name, err)
+		}
+		kf.Keysets[name] = buf.Bytes()
+		handles[name] = h
+	}
+	data, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return nil, false, fmt.Errorf("keys: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return nil, false, fmt.Errorf("keys: write keysets: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, false, fmt.Errorf("keys: write keysets: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return handles, true, nil
+}
+
+// DataKeySize is the size of a per-contact data key in bytes (AES-256-GCM).
+const DataKeySize = 32
+
+// NewDataKey makes a fresh random data key for the contact with id contactID at key version
+// version and returns it with its wrapped form (to be stored in the key store). The wrapped form
+// is bound to contactID and version as associated data, so it cannot be moved to another contact.
+func (k *Keyring) NewDataKey(contactID string, version int) (*DataKey, []byte, error) {
+	raw := make([]byte, DataKeySize)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, nil, fmt.Errorf("keys: %w", err)
+	}
+	wrapped, err := k.wrap.Encrypt(raw, wrapAD(contactID, version))
+	if err != nil {
+		return nil, nil, fmt.Errorf("keys: wrap data key: %w", err)
+	}
+	dk, err := k.dataKey(raw, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	k.remember(contactID, version, dk)
+	return dk, wrapped, nil
+}
+
+// OpenDataKey unwraps the contact's stored data key, using the in-memory cache when it holds the
+// same version.
+func (k *Keyring) OpenDataKey(contactID string, version int, wrapped []byte) (*DataKey, error) {
+	k.mu.Lock()
+	if e, ok := k.cache[contactID]; ok && e.version == version {
+		k.mu.Unlock()
+		return e.key, nil
+	}
+	k.mu.Unlock()
+	raw, err := k.wrap.Decrypt(wrapped, wrapAD(contactID, version))
+	if err != nil {
+		return nil, errors.New("keys: the wrapped data key does not open (wrong key ring, or the key belongs to another contact)")
+	}
+	dk, err := k.dataKey(raw, version)
+	if err != nil {
+		return nil, err
+	}
+	k.remember(contactID, version, dk)
+	return dk, nil
+}
+
+// Forget drops the contact's data key from the cache. Erasure calls it after deleting the
+// wrapped key, so that no plaintext key outlives the contact in memory.
+func (k *Keyring) Forget(contactID string) {
+	k.mu.Lock()
+	delete(k.cache, contactID)
+	k.mu.Unlock()
+}
+
+func (k *Keyring) remember(contactID string, version int, dk *DataKey) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.cache[contactID]; !ok {
+		if old := k.order[k.next]; old != "" {
+			delete(k.cache, old)
+		}
+		k.order[k.next] = contactID
+		k.next = (k.next + 1) % k.limit
+	}
+	k.cache[contactID] = &cacheEntry{version: version, key: dk}
+}
+
+func (k *Keyring) dataKey(raw []byte, version int) (*DataKey, error) {
+	key, err := aesgcm.NewKey(secretdata.NewBytesFromData(raw, insecuresecretdataaccess.Token{}), 0, k.dekParams)
+	if err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	m := keyset.NewManager()
+	id, err := m.AddKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	if err := m.SetPrimary(id); err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	h, err := m.Handle()
+	if err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	return &DataKey{aead: a, version: version}, nil
+}
+
+func wrapAD(contactID string, version int) []byte {
+	return []byte("tillit:dek:v1:" + contactID + ":" + strconv.Itoa(version))
+}
