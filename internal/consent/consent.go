@@ -1,0 +1,189 @@
+package consent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+)
+
+// State is a consent state, as a W3C DPV term.
+type State string
+
+// Consent states (W3C DPV consent status concepts).
+const (
+	Requested State = "dpv:ConsentRequested"
+	Given     State = "dpv:ConsentGiven"
+	Refused   State = "dpv:ConsentRefused"
+	Withdrawn State = "dpv:ConsentWithdrawn"
+	Expired   State = "dpv:ConsentExpired"
+)
+
+// States lists every valid State.
+var States = []State{Requested, Given, Refused, Withdrawn, Expired}
+
+// Method is how a consent event was collected (DESIGN §2).
+type Method string
+
+// Collection methods.
+const (
+	MethodWebForm     Method = "web-form"
+	MethodDoubleOptIn Method = "double-opt-in"
+	MethodImport      Method = "import"
+	MethodStaff       Method = "staff"
+	MethodAPI         Method = "api"
+	MethodOneClick    Method = "one-click-unsubscribe"
+	MethodGPC         Method = "gpc"
+)
+
+// Methods lists every valid Method.
+var Methods = []Method{MethodWebForm, MethodDoubleOptIn, MethodImport, MethodStaff, MethodAPI, MethodOneClick, MethodGPC}
+
+// Lawful bases as W3C DPV terms, with the GDPR article each stands for.
+const (
+	BasisConsent            = "dpv:Consent"            // GDPR Art. 6(1)(a)
+	BasisContract           = "dpv:Contract"           // Art. 6(1)(b)
+	BasisLegalObligation    = "dpv:LegalObligation"    // Art. 6(1)(c)
+	BasisVitalInterest      = "dpv:VitalInterest"      // Art. 6(1)(d)
+	BasisPublicTask         = "dpv:PublicTask"         // Art. 6(1)(e)
+	BasisLegitimateInterest = "dpv:LegitimateInterest" // Art. 6(1)(f)
+)
+
+// LawfulBases lists every valid lawful basis.
+var LawfulBases = []string{BasisConsent, BasisContract, BasisLegalObligation, BasisVitalInterest, BasisPublicTask, BasisLegitimateInterest}
+
+// Purpose is why personal data is processed.
+type Purpose struct {
+	ID            string    `json:"id"` // slug: lower-case letters, digits and '-'
+	Name          string    `json:"name"`
+	Description   string    `json:"description"` // the notice text shown to people
+	LawfulBasis   string    `json:"lawful_basis"`
+	RetentionDays int       `json:"retention_days"` // 0: kept while the basis lasts
+	DoubleOptIn   bool      `json:"double_opt_in"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// NoticeHash returns the hex SHA-256 of the purpose's notice text (name and description), which a
+// consent event records as the text the person saw.
+func (p Purpose) NoticeHash() string {
+	sum := sha256.Sum256([]byte(p.Name + "\n\n" + p.Description))
+	return hex.EncodeToString(sum[:])
+}
+
+// Validate checks a purpose's fields; errors name the field.
+func (p Purpose) Validate() error {
+	if !validSlug(p.ID) {
+		return apperr.Invalidf("id", "invalid_id", "id: use 1 to 64 lower-case letters, digits and '-'")
+	}
+	if p.Name == "" {
+		return apperr.Invalidf("name", "required", "name: required")
+	}
+	if !contains(LawfulBases, p.LawfulBasis) {
+		return apperr.Invalidf("lawful_basis", "invalid_lawful_basis", "lawful_basis: must be one of the DPV terms dpv:Consent, dpv:Contract, dpv:LegalObligation, dpv:VitalInterest, dpv:PublicTask, dpv:LegitimateInterest")
+	}
+	if p.RetentionDays < 0 {
+		return apperr.Invalidf("retention_days", "invalid_retention", "retention_days: must not be negative")
+	}
+	return nil
+}
+
+// DefaultPurpose is the purpose that exists from first start: the newsletter, on consent, with
+// double opt-in.
+func DefaultPurpose(now time.Time) Purpose {
+	return Purpose{
+		ID: "newsletter", Name: "Newsletter",
+		Description: "We send you our newsletter by e-mail. You can unsubscribe at any time with one click.",
+		LawfulBasis: BasisConsent, DoubleOptIn: true, CreatedAt: now.UTC(),
+	}
+}
+
+// Evidence is what proves a consent event (ISO/IEC TS 27560 "evidence"): the IP address and user
+// agent of the opt-in and confirmation steps, a form id and a note. It is personal data and is
+// stored sealed under the contact's data key.
+type Evidence struct {
+	IP          string     `json:"ip,omitempty"`
+	UserAgent   string     `json:"user_agent,omitempty"`
+	OptinTime   *time.Time `json:"optin_time,omitempty"`
+	OptinIP     string     `json:"optin_ip,omitempty"`
+	ConfirmTime *time.Time `json:"confirm_time,omitempty"`
+	ConfirmIP   string     `json:"confirm_ip,omitempty"`
+	FormID      string     `json:"form_id,omitempty"`
+	Source      string     `json:"source,omitempty"` // for example "mailchimp import, line 7"
+	Note        string     `json:"note,omitempty"`
+}
+
+// Event is one consent ledger entry.
+type Event struct {
+	ID             string            `json:"id"`
+	ContactID      string            `json:"contact_id"`
+	Purpose        string            `json:"purpose"`
+	State          State             `json:"state"`
+	Method         Method            `json:"method"`
+	PolicyVersions map[string]string `json:"policy_versions"`
+	NoticeHash     string            `json:"notice_hash"`
+	OccurredAt     time.Time         `json:"occurred_at"`
+	RecordedAt     time.Time         `json:"recorded_at"`
+	Actor          string            `json:"actor"` // "token:<id>", "cli:import", "public"
+	Evidence       Evidence          `json:"evidence"`
+}
+
+// Current is the projected state of one contact for one purpose.
+type Current struct {
+	ContactID      string            `json:"-"`
+	Purpose        string            `json:"purpose"`
+	State          State             `json:"state"`
+	LawfulBasis    string            `json:"lawful_basis"`
+	Method         Method            `json:"method"`
+	OccurredAt     time.Time         `json:"occurred_at"`
+	PolicyVersions map[string]string `json:"policy_versions"`
+	EventID        string            `json:"event_id"`
+}
+
+// Supersedes reports whether event e replaces the projected state cur (nil: none yet).
+func Supersedes(e Event, cur *Current) bool {
+	if cur == nil {
+		return true
+	}
+	if e.State == Requested && cur.State == Given {
+		return false
+	}
+	return !e.OccurredAt.Before(cur.OccurredAt)
+}
+
+// Suppression reasons.
+const (
+	ReasonUnsubscribed = "unsubscribed"
+	ReasonBounced      = "bounced"
+	ReasonComplained   = "complained"
+	ReasonErased       = "erased"
+	ReasonObjected     = "objected"
+)
+
+// Suppression is one entry of the suppression list: a keyed hash of a normalized address.
+type Suppression struct {
+	Hash      []byte
+	Reason    string
+	CreatedAt time.Time
+}
+
+func validSlug(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,280 @@
+package consent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/keys"
+)
+
+// Tx is what the consent rules need from one store transaction.
+type Tx interface {
+	PurposeByID(ctx context.Context, id string) (Purpose, error) // NotFound when absent
+	ListPurposes(ctx context.Context) ([]Purpose, error)
+	InsertPurpose(ctx context.Context, p Purpose) error // Conflict when the id exists
+	// DataKey returns the contact's wrapped data key; NotFound when the contact does not exist.
+	DataKey(ctx context.Context, contactID string) (version int, wrapped []byte, err error)
+	// InsertConsentEvent appends an event; evidence is the sealed Evidence (nil when empty).
+	InsertConsentEvent(ctx context.Context, e *Event, evidence []byte) error
+	// ConsentEvents returns the contact's events in recorded order with their sealed evidence.
+	ConsentEvents(ctx context.Context, contactID string) ([]Event, [][]byte, error)
+	CurrentConsent(ctx context.Context, contactID, purpose string) (Current, error) // NotFound when none
+	CurrentConsents(ctx context.Context, contactID string) ([]Current, error)
+	PutCurrentConsent(ctx context.Context, c Current) error
+	// SuppressionReason returns the reason of the suppression entry with this hash; NotFound when none.
+	SuppressionReason(ctx context.Context, hash []byte) (string, error)
+	AddSuppression(ctx context.Context, s Suppression) error
+	AppendAudit(ctx context.Context, e *audit.Event) error
+}
+
+// Store runs serialized read-write transactions.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+}
+
+// Service applies the consent rules. Its fields are set once by internal/cli.
+type Service struct {
+	Store Store
+	Keys  *keys.Keyring
+	Now   func() time.Time
+	NewID func() string
+}
+
+// EventTable is bound into the associated data of sealed evidence.
+const EventTable = "consent_events"
+
+// Record validates e and appends it to the contact's ledger, updating the projection and writing an
+// audit event "consent.record". ID, RecordedAt and (when empty) NoticeHash are filled in;
+// OccurredAt defaults to now and may not lie more than 5 minutes in the future.
+func (s *Service) Record(ctx context.Context, e Event) (Event, error) {
+	var out Event
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		out, err = s.RecordIn(ctx, tx, e)
+		return err
+	})
+	return out, err
+}
+
+// RecordIn is Record inside the caller's transaction. Every channel (API, import, portal,
+// unsubscribe, staff) records consent through this one function.
+func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
+	now := s.Now().UTC()
+	if !contains(States, e.State) {
+		return Event{}, apperr.Invalidf("state", "invalid_state", "state: must be one of dpv:ConsentRequested, dpv:ConsentGiven, dpv:ConsentRefused, dpv:ConsentWithdrawn, dpv:ConsentExpired")
+	}
+	if !contains(Methods, e.Method) {
+		return Event{}, apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+	}
+	if e.Purpose == "" {
+		return Event{}, apperr.Invalidf("purpose", "required", "purpose: required")
+	}
+	p, err := tx.PurposeByID(ctx, e.Purpose)
+	if apperr.Is(err, apperr.NotFound) {
+		return Event{}, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
+	}
+	if err != nil {
+		return Event{}, err
+	}
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = now
+	}
+	e.OccurredAt = e.OccurredAt.UTC()
+	if e.OccurredAt.After(now.Add(5 * time.Minute)) {
+		return Event{}, apperr.Invalidf("occurred_at", "in_future", "occurred_at: must not be in the future")
+	}
+	for k, v := range e.PolicyVersions {
+		if k == "" || len(k) > 64 || len(v) > 64 || strings.ContainsAny(k+v, "\x00\n") {
+			return Event{}, apperr.Invalidf("policy_versions", "invalid_policy_version", "policy_versions: keys and versions must be 1 to 64 characters")
+		}
+	}
+	if e.PolicyVersions == nil {
+		e.PolicyVersions = map[string]string{}
+	}
+	if e.NoticeHash == "" {
+		e.NoticeHash = p.NoticeHash()
+	}
+	version, wrapped, err := tx.DataKey(ctx, e.ContactID)
+	if apperr.Is(err, apperr.NotFound) {
+		return Event{}, apperr.New(apperr.NotFound, "contact not found")
+	}
+	if err != nil {
+		return Event{}, err
+	}
+	dk, err := s.Keys.OpenDataKey(e.ContactID, version, wrapped)
+	if err != nil {
+		return Event{}, err
+	}
+	e.ID = s.NewID()
+	e.RecordedAt = now
+	e.Actor = actorString(audit.ActorFrom(ctx))
+	var sealed []byte
+	if e.Evidence != (Evidence{}) {
+		plain, err := json.Marshal(e.Evidence)
+		if err != nil {
+			return Event{}, err
+		}
+		if sealed, err = dk.Seal(EventTable, "evidence", e.ID, plain); err != nil {
+			return Event{}, err
+		}
+	}
+	if err := tx.InsertConsentEvent(ctx, &e, sealed); err != nil {
+		return Event{}, err
+	}
+	cur, err := tx.CurrentConsent(ctx, e.ContactID, e.Purpose)
+	var curp *Current
+	switch {
+	case err == nil:
+		curp = &cur
+	case !apperr.Is(err, apperr.NotFound):
+		return Event{}, err
+	}
+	if Supersedes(e, curp) {
+		if err := tx.PutCurrentConsent(ctx, Current{
+			ContactID: e.ContactID, Purpose: e.Purpose, State: e.State, LawfulBasis: p.LawfulBasis,
+			Method: e.Method, OccurredAt: e.OccurredAt, PolicyVersions: maps.Clone(e.PolicyVersions), EventID: e.ID,
+		}); err != nil {
+			return Event{}, err
+		}
+	}
+	ev := audit.New(ctx, now, "consent.record", "contact", e.ContactID, "consent."+string(e.State))
+	ev.Purpose = e.Purpose
+	if err := tx.AppendAudit(ctx, &ev); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Ledger is a contact's consent: the current state per purpose and the full event history.
+type Ledger struct {
+	ContactID string    `json:"contact_id"`
+	Current   []Current `json:"current"`
+	Events    []Event   `json:"events"`
+}
+
+// History returns the contact's ledger with decrypted evidence and records an audit event
+// "consent.read". NotFound when the contact does not exist.
+func (s *Service) History(ctx context.Context, contactID string) (Ledger, error) {
+	var out Ledger
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		version, wrapped, err := tx.DataKey(ctx, contactID)
+		if apperr.Is(err, apperr.NotFound) {
+			return apperr.New(apperr.NotFound, "contact not found")
+		}
+		if err != nil {
+			return err
+		}
+		ev := audit.New(ctx, s.Now(), "consent.read", "contact", contactID, "consent_events", "evidence")
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		dk, err := s.Keys.OpenDataKey(contactID, version, wrapped)
+		if err != nil {
+			return err
+		}
+		events, sealed, err := tx.ConsentEvents(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		for i := range events {
+			pt, err := dk.Open(EventTable, "evidence", events[i].ID, sealed[i])
+			if err != nil {
+				return fmt.Errorf("consent event %s: %w", events[i].ID, err)
+			}
+			if len(pt) > 0 {
+				if err := json.Unmarshal(pt, &events[i].Evidence); err != nil {
+					return fmt.Errorf("consent event %s: %w", events[i].ID, err)
+				}
+			}
+		}
+		cur, err := tx.CurrentConsents(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		out = Ledger{ContactID: contactID, Current: cur, Events: events}
+		if out.Current == nil {
+			out.Current = []Current{}
+		}
+		if out.Events == nil {
+			out.Events = []Event{}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Purposes returns every purpose in id order.
+func (s *Service) Purposes(ctx context.Context) ([]Purpose, error) {
+	var out []Purpose
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.ListPurposes(ctx)
+		return err
+	})
+	return out, err
+}
+
+// Purpose returns one purpose; NotFound when absent.
+func (s *Service) Purpose(ctx context.Context, id string) (Purpose, error) {
+	var out Purpose
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.PurposeByID(ctx, id)
+		return err
+	})
+	return out, err
+}
+
+// CreatePurpose validates and stores a purpose ("purpose.create"); Conflict when the id exists.
+func (s *Service) CreatePurpose(ctx context.Context, p Purpose) (Purpose, error) {
+	p.CreatedAt = s.Now().UTC()
+	if err := p.Validate(); err != nil {
+		return Purpose{}, err
+	}
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertPurpose(ctx, p); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, p.CreatedAt, "purpose.create", "purpose", p.ID)
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return p, err
+}
+
+// EnsureDefaultPurpose creates DefaultPurpose when no purpose with its id exists (first start).
+func (s *Service) EnsureDefaultPurpose(ctx context.Context) error {
+	return s.Store.Update(ctx, func(tx Tx) error {
+		_, err := tx.PurposeByID(ctx, "newsletter")
+		if err == nil || !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		p := DefaultPurpose(s.Now())
+		if err := tx.InsertPurpose(ctx, p); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, p.CreatedAt, "purpose.create", "purpose", p.ID)
+		return tx.AppendAudit(ctx, &ev)
+	})
+}
+
+// IsSuppressed reports whether the suppression hash is listed, and why.
+func IsSuppressed(ctx context.Context, tx Tx, hash []byte) (reason string, ok bool, err error) {
+	reason, err = tx.SuppressionReason(ctx, hash)
+	if apperr.Is(err, apperr.NotFound) {
+		return "", false, nil
+	}
+	return reason, err == nil, err
+}
+
+func actorString(a audit.Actor) string {
+	if a.ID == "" {
+		return a.Kind
+	}
+	return a.Kind + ":" + a.ID
+}

@@ -1,0 +1,15 @@
+// Package contact holds contacts and leads (one person, one record, DESIGN §2) and the rules for
+// creating, reading, finding, changing, converting and erasing them.
+//
+// Invariants:
+//   - Every personal field is sealed under the contact's own data key before it reaches a store,
+//     with associated data binding table "contacts", the column, the contact id and the key version.
+//   - Lookup by e-mail or phone goes through blind indexes of the normalized value (package
+//     normalize); one normalized e-mail is one contact, a second create answers Conflict with the
+//     existing id.
+//   - Every decrypting read and every write appends an audit event in the same store transaction;
+//     when the event cannot be written, no plaintext is returned and nothing is changed.
+//   - Erasure deletes the data key, index and data rows (and with them the consent events), keeps a
+//     suppression hash with reason "erased", and appends the id to the erasure ledger.
+//   - Nothing here changes consent: profile edits never touch the consent ledger.
+package contact

@@ -1,0 +1,656 @@
+package contact
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/normalize"
+)
+
+// Tx is what the contact rules need from one store transaction.
+type Tx interface {
+	// InsertContact stores a new record. A taken EmailIndex is an apperr.Conflict whose ID is the
+	// existing contact's id.
+	InsertContact(ctx context.Context, r *Record) error
+	// UpdateContact replaces the stored record with the same ID (NotFound when absent).
+	UpdateContact(ctx context.Context, r *Record) error
+	ContactByID(ctx context.Context, id string) (*Record, error)          // NotFound when absent
+	ContactByEmailIndex(ctx context.Context, idx []byte) (*Record, error) // NotFound when absent
+	ContactsByPhoneIndex(ctx context.Context, idx []byte, limit int) ([]*Record, error)
+	// ListContacts returns up to limit records with id > after, in id order; kind "" means any.
+	ListContacts(ctx context.Context, kind Kind, after string, limit int) ([]*Record, error)
+	DeleteContact(ctx context.Context, id string) error
+	InsertDataKey(ctx context.Context, contactID string, version int, wrapped []byte, at time.Time) error
+	DataKey(ctx context.Context, contactID string) (version int, wrapped []byte, err error) // NotFound when absent
+	DeleteDataKey(ctx context.Context, contactID string) error
+	AppendAudit(ctx context.Context, e *audit.Event) error
+	// AddSuppression adds an entry; an existing entry for the same hash is kept as it is.
+	AddSuppression(ctx context.Context, s consent.Suppression) error
+	AppendErasure(ctx context.Context, contactID string, at time.Time) error
+}
+
+// Store runs serialized read-write transactions and compacts storage after erasure.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Checkpoint moves committed pages into the main files and truncates write-ahead logs, so no
+	// deleted page survives outside the (secure-deleted) main files.
+	Checkpoint(ctx context.Context) error
+}
+
+// Service applies the contact rules. Its fields are set once by internal/cli.
+type Service struct {
+	Store         Store
+	Keys          *keys.Keyring
+	Now           func() time.Time
+	NewID         func() string
+	DefaultRegion string // ISO 3166-1 alpha-2 region for phone numbers without a country code
+}
+
+// Input is the body of a create: every field optional except that at least one of Email and Phone
+// must be given. Kind defaults to "contact".
+type Input struct {
+	Kind        Kind              `json:"kind"`
+	Email       string            `json:"email"`
+	FirstName   string            `json:"first_name"`
+	LastName    string            `json:"last_name"`
+	Phone       string            `json:"phone"`
+	Company     string            `json:"company"`
+	Title       string            `json:"title"`
+	Address     *Address          `json:"address"`
+	Birthday    string            `json:"birthday"`
+	Notes       string            `json:"notes"`
+	Source      string            `json:"source"`
+	Custom      map[string]string `json:"custom"`
+	Tags        []string          `json:"tags"`
+	ExternalIDs map[string]string `json:"external_ids"`
+}
+
+// Patch changes some fields: a nil pointer leaves a field as it is, a pointer to "" clears it.
+// Custom and ExternalIDs replace the whole map when non-nil; Tags replaces the list when non-nil.
+type Patch struct {
+	Email       *string           `json:"email"`
+	FirstName   *string           `json:"first_name"`
+	LastName    *string           `json:"last_name"`
+	Phone       *string           `json:"phone"`
+	Company     *string           `json:"company"`
+	Title       *string           `json:"title"`
+	Address     *Address          `json:"address"`
+	Birthday    *string           `json:"birthday"`
+	Notes       *string           `json:"notes"`
+	Custom      map[string]string `json:"custom"`
+	Tags        *[]string         `json:"tags"`
+	ExternalIDs map[string]string `json:"external_ids"`
+	Version     int               `json:"version"` // when non-zero, the update applies only to this version (else Conflict)
+}
+
+// Limits on field sizes, in characters.
+const (
+	maxShort = 200   // names, company, title, address parts, tags, custom keys
+	maxNotes = 10000 // notes, custom values
+	maxTags  = 100
+)
+
+// Create validates and normalizes in, seals it under a new data key and stores it with an audit
+// event "contact.create". A normalized e-mail that already belongs to a contact is an
+// apperr.Conflict whose ID is that contact's id.
+func (s *Service) Create(ctx context.Context, in Input) (Contact, error) {
+	var out Contact
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		c, err := s.CreateIn(ctx, tx, in)
+		out = c
+		return err
+	})
+	return out, err
+}
+
+// CreateIn is Create inside the caller's transaction (the importer uses it so a row's contact,
+// consent event and audit events commit together).
+func (s *Service) CreateIn(ctx context.Context, tx Tx, in Input) (Contact, error) {
+	c, err := s.validate(in)
+	if err != nil {
+		return Contact{}, err
+	}
+	now := s.Now().UTC()
+	c.ID = s.NewID()
+	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
+	dk, wrapped, err := s.Keys.NewDataKey(c.ID, 1)
+	if err != nil {
+		return Contact{}, err
+	}
+	rec, err := s.seal(&c, dk)
+	if err != nil {
+		return Contact{}, err
+	}
+	if err := tx.InsertDataKey(ctx, c.ID, 1, wrapped, now); err != nil {
+		return Contact{}, err
+	}
+	if err := tx.InsertContact(ctx, rec); err != nil {
+		return Contact{}, err
+	}
+	ev := audit.New(ctx, now, "contact.create", "contact", c.ID, presentFields(&c)...)
+	if err := tx.AppendAudit(ctx, &ev); err != nil {
+		return Contact{}, err
+	}
+	return c, nil
+}
+
+// Get returns the decrypted contact and records an audit event "contact.read" in the same
+// transaction. NotFound when there is no such contact.
+func (s *Service) Get(ctx context.Context, id string) (Contact, error) {
+	var out Contact
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		out, err = s.openAudited(ctx, tx, rec)
+		return err
+	})
+	return out, err
+}
+
+// FindByEmail returns the contact whose normalized e-mail equals the normalized email (audited
+// read). Invalid for an address that does not normalize; NotFound when no contact has it.
+func (s *Service) FindByEmail(ctx context.Context, email string) (Contact, error) {
+	idx, err := s.EmailIndex(email)
+	if err != nil {
+		return Contact{}, err
+	}
+	var out Contact
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByEmailIndex(ctx, idx)
+		if err != nil {
+			return err
+		}
+		out, err = s.openAudited(ctx, tx, rec)
+		return err
+	})
+	return out, err
+}
+
+// FindByPhone returns the contacts (at most 100) whose E.164 phone equals the normalized phone
+// (audited reads). A phone is not unique: a household may share one.
+func (s *Service) FindByPhone(ctx context.Context, phone string) ([]Contact, error) {
+	norm, err := normalize.Phone(phone, s.DefaultRegion)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := s.Keys.BlindIndex(keys.IndexPhone, normalize.Version, norm)
+	if err != nil {
+		return nil, err
+	}
+	var out []Contact
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		recs, err := tx.ContactsByPhoneIndex(ctx, idx, 100)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			c, err := s.openAudited(ctx, tx, rec)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// List returns up to limit (1–500, default 50) contacts after the cursor (an id; "" starts at the
+// beginning) in creation order, each read audited, and the cursor of the next page ("" at the end).
+func (s *Service) List(ctx context.Context, kind Kind, cursor string, limit int) ([]Contact, string, error) {
+	if kind != "" && kind != KindLead && kind != KindContact {
+		return nil, "", apperr.Invalidf("kind", "invalid_kind", "kind: must be lead or contact")
+	}
+	if limit == 0 {
+		limit = 50
+	}
+	if limit < 1 || limit > 500 {
+		return nil, "", apperr.Invalidf("limit", "invalid_limit", "limit: must be between 1 and 500")
+	}
+	var out []Contact
+	var next string
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		recs, err := tx.ListContacts(ctx, kind, cursor, limit+1)
+		if err != nil {
+			return err
+		}
+		if len(recs) > limit {
+			recs = recs[:limit]
+			next = recs[limit-1].ID
+		}
+		out = make([]Contact, 0, len(recs))
+		for _, rec := range recs {
+			c, err := s.openAudited(ctx, tx, rec)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// Update applies p to the contact and records "contact.update" with the names of the changed
+// fields (never their values). Changing the e-mail to one another contact has is a Conflict.
+// Consent is never changed by an update. Restricted contacts (GDPR Art. 18) are refused with
+// Forbidden: they change only through a data subject request.
+func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, error) {
+	var out Contact
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Restricted {
+			return &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18); it changes only through a data subject request"}
+		}
+		if p.Version != 0 && p.Version != rec.Version {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "stale_version", Field: "version", Message: fmt.Sprintf("version: the contact is at version %d", rec.Version), ID: rec.ID}
+		}
+		dk, err := s.dataKey(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		cur, err := s.open(rec, dk)
+		if err != nil {
+			return err
+		}
+		in := cur.input()
+		p.apply(&in)
+		next, err := s.validate(in)
+		if err != nil {
+			return err
+		}
+		changed := changedFields(&cur, &next)
+		if len(changed) == 0 {
+			out = cur
+			return nil
+		}
+		next.ID, next.Kind, next.Source = cur.ID, cur.Kind, cur.Source
+		next.CreatedAt, next.UpdatedAt, next.Version = cur.CreatedAt, s.Now().UTC(), cur.Version+1
+		nrec, err := s.seal(&next, dk)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateContact(ctx, nrec); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, next.UpdatedAt, "contact.update", "contact", id, changed...)
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	return out, err
+}
+
+// Convert turns a lead into a contact, keeping its id and data ("contact.convert"). Converting a
+// contact is a Conflict.
+func (s *Service) Convert(ctx context.Context, id string) (Contact, error) {
+	var out Contact
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Kind != KindLead {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "not_a_lead", Field: "kind", Message: "kind: only a lead can be converted", ID: id}
+		}
+		if rec.Restricted {
+			return &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18)"}
+		}
+		rec.Kind = KindContact
+		rec.UpdatedAt = s.Now().UTC()
+		rec.Version++
+		if err := tx.UpdateContact(ctx, rec); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, rec.UpdatedAt, "contact.convert", "contact", id, "kind")
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		out, err = s.openAudited(ctx, tx, rec)
+		return err
+	})
+	return out, err
+}
+
+// Erase erases the contact (GDPR Art. 17): its data key, index and data rows and consent events
+// are deleted, a suppression hash of its e-mail (reason "erased") is kept so it is never mailed
+// again by import or sync, the id goes to the erasure ledger, an audit event "contact.erase" is
+// written, and the write-ahead logs are checkpointed so no plaintext page survives.
+func (s *Service) Erase(ctx context.Context, id string) error {
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		if rec.EmailIndex != nil {
+			dk, err := s.dataKey(ctx, tx, rec)
+			if err != nil {
+				return err
+			}
+			email, err := dk.Open(Table, "email", rec.ID, rec.Sealed["email"])
+			if err != nil {
+				return fmt.Errorf("contact: erase: %w", err)
+			}
+			h, err := s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, string(email))
+			if err != nil {
+				return err
+			}
+			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.ReasonErased, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteDataKey(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.DeleteContact(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.AppendErasure(ctx, id, now); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "contact.erase", "contact", id)
+		return tx.AppendAudit(ctx, &ev)
+	})
+	if err != nil {
+		return err
+	}
+	s.Keys.Forget(id)
+	return s.Store.Checkpoint(ctx)
+}
+
+// EmailIndex normalizes email and returns its blind index.
+func (s *Service) EmailIndex(email string) ([]byte, error) {
+	norm, err := normalize.Email(email)
+	if err != nil {
+		return nil, err
+	}
+	return s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, norm)
+}
+
+// Open decrypts rec inside tx and records an audit event "contact.read" naming the fields read.
+// Other packages (the importer, DSR) use it to read a contact they found in their own transaction.
+func (s *Service) Open(ctx context.Context, tx Tx, rec *Record) (Contact, error) {
+	return s.openAudited(ctx, tx, rec)
+}
+
+func (s *Service) openAudited(ctx context.Context, tx Tx, rec *Record) (Contact, error) {
+	fields := make([]string, 0, len(rec.Sealed))
+	for _, col := range Columns {
+		if len(rec.Sealed[col]) > 0 {
+			fields = append(fields, col)
+		}
+	}
+	ev := audit.New(ctx, s.Now(), "contact.read", "contact", rec.ID, fields...)
+	if err := tx.AppendAudit(ctx, &ev); err != nil {
+		return Contact{}, err // fail closed: no event, no plaintext
+	}
+	dk, err := s.dataKey(ctx, tx, rec)
+	if err != nil {
+		return Contact{}, err
+	}
+	return s.open(rec, dk)
+}
+
+func (s *Service) dataKey(ctx context.Context, tx Tx, rec *Record) (*keys.DataKey, error) {
+	version, wrapped, err := tx.DataKey(ctx, rec.ID)
+	if err != nil {
+		if apperr.Is(err, apperr.NotFound) {
+			return nil, fmt.Errorf("contact %s: data key missing: %w", rec.ID, err)
+		}
+		return nil, err
+	}
+	if version != rec.KeyVersion {
+		return nil, fmt.Errorf("contact %s: data key version %d, record sealed under %d", rec.ID, version, rec.KeyVersion)
+	}
+	return s.Keys.OpenDataKey(rec.ID, version, wrapped)
+}
+
+func (s *Service) open(rec *Record, dk *keys.DataKey) (Contact, error) {
+	c := Contact{
+		ID: rec.ID, Kind: rec.Kind, Source: rec.Source, Restricted: rec.Restricted,
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Version: rec.Version,
+	}
+	for _, col := range Columns {
+		pt, err := dk.Open(Table, col, rec.ID, rec.Sealed[col])
+		if err != nil {
+			return Contact{}, fmt.Errorf("contact %s field %s: %w", rec.ID, col, err)
+		}
+		if err := c.setField(col, pt); err != nil {
+			return Contact{}, fmt.Errorf("contact %s field %s: %w", rec.ID, col, err)
+		}
+	}
+	return c, nil
+}
+
+func (s *Service) seal(c *Contact, dk *keys.DataKey) (*Record, error) {
+	rec := &Record{
+		ID: c.ID, Kind: c.Kind, KeyVersion: dk.Version(), Source: c.Source, Restricted: c.Restricted,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
+		Sealed: make(map[string][]byte, len(Columns)),
+	}
+	for col, pt := range c.plainFields() {
+		ct, err := dk.Seal(Table, col, c.ID, pt)
+		if err != nil {
+			return nil, err
+		}
+		if ct != nil {
+			rec.Sealed[col] = ct
+		}
+	}
+	var err error
+	if c.Email != "" {
+		if rec.EmailIndex, err = s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, c.Email); err != nil {
+			return nil, err
+		}
+	}
+	if c.Phone != "" {
+		if rec.PhoneIndex, err = s.Keys.BlindIndex(keys.IndexPhone, normalize.Version, c.Phone); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+// validate checks and normalizes in; errors name the field.
+func (s *Service) validate(in Input) (Contact, error) {
+	c := Contact{
+		Kind: in.Kind, FirstName: clean(in.FirstName), LastName: clean(in.LastName),
+		Company: clean(in.Company), Title: clean(in.Title), Birthday: strings.TrimSpace(in.Birthday),
+		Notes: strings.TrimSpace(in.Notes), Source: strings.TrimSpace(in.Source),
+	}
+	if c.Kind == "" {
+		c.Kind = KindContact
+	}
+	if c.Kind != KindLead && c.Kind != KindContact {
+		return Contact{}, apperr.Invalidf("kind", "invalid_kind", "kind: must be lead or contact")
+	}
+	if strings.TrimSpace(in.Email) != "" {
+		e, err := normalize.Email(in.Email)
+		if err != nil {
+			return Contact{}, err
+		}
+		c.Email = e
+	}
+	if strings.TrimSpace(in.Phone) != "" {
+		p, err := normalize.Phone(in.Phone, s.DefaultRegion)
+		if err != nil {
+			return Contact{}, err
+		}
+		c.Phone = p
+	}
+	if c.Email == "" && c.Phone == "" {
+		return Contact{}, apperr.Invalidf("email", "required", "email: an e-mail address or a phone number is required")
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"first_name", c.FirstName, maxShort}, {"last_name", c.LastName, maxShort}, {"company", c.Company, maxShort},
+		{"title", c.Title, maxShort}, {"notes", c.Notes, maxNotes}, {"source", c.Source, maxShort},
+	} {
+		if err := checkText(f.name, f.v, f.max); err != nil {
+			return Contact{}, err
+		}
+	}
+	if c.Birthday != "" {
+		d, err := time.Parse(time.DateOnly, c.Birthday)
+		if err != nil {
+			return Contact{}, apperr.Invalidf("birthday", "invalid_date", "birthday: use YYYY-MM-DD")
+		}
+		if d.After(s.Now()) || d.Year() < 1900 {
+			return Contact{}, apperr.Invalidf("birthday", "invalid_date", "birthday: must be between 1900-01-01 and today")
+		}
+	}
+	if in.Address != nil {
+		a := Address{Street: clean(in.Address.Street), City: clean(in.Address.City), PostalCode: clean(in.Address.PostalCode), Region: clean(in.Address.Region), Country: strings.ToUpper(clean(in.Address.Country))}
+		for _, f := range []struct{ name, v string }{{"address.street", a.Street}, {"address.city", a.City}, {"address.postal_code", a.PostalCode}, {"address.region", a.Region}, {"address.country", a.Country}} {
+			if err := checkText(f.name, f.v, maxShort); err != nil {
+				return Contact{}, err
+			}
+		}
+		if !a.empty() {
+			c.Address = &a
+		}
+	}
+	if len(in.Tags) > maxTags {
+		return Contact{}, apperr.Invalidf("tags", "too_many", "tags: at most %d tags", maxTags)
+	}
+	for _, t := range in.Tags {
+		t = clean(t)
+		if t == "" || slices.Contains(c.Tags, t) {
+			continue
+		}
+		if err := checkText("tags", t, maxShort); err != nil {
+			return Contact{}, err
+		}
+		c.Tags = append(c.Tags, t)
+	}
+	var err error
+	if c.Custom, err = cleanMap("custom", in.Custom); err != nil {
+		return Contact{}, err
+	}
+	if c.ExternalIDs, err = cleanMap("external_ids", in.ExternalIDs); err != nil {
+		return Contact{}, err
+	}
+	return c, nil
+}
+
+func (c *Contact) input() Input {
+	return Input{
+		Kind: c.Kind, Email: c.Email, FirstName: c.FirstName, LastName: c.LastName, Phone: c.Phone,
+		Company: c.Company, Title: c.Title, Address: c.Address, Birthday: c.Birthday, Notes: c.Notes,
+		Source: c.Source, Custom: c.Custom, Tags: c.Tags, ExternalIDs: c.ExternalIDs,
+	}
+}
+
+func (p *Patch) apply(in *Input) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&in.Email, p.Email)
+	set(&in.FirstName, p.FirstName)
+	set(&in.LastName, p.LastName)
+	set(&in.Phone, p.Phone)
+	set(&in.Company, p.Company)
+	set(&in.Title, p.Title)
+	set(&in.Birthday, p.Birthday)
+	set(&in.Notes, p.Notes)
+	if p.Address != nil {
+		in.Address = p.Address
+	}
+	if p.Custom != nil {
+		in.Custom = p.Custom
+	}
+	if p.Tags != nil {
+		in.Tags = *p.Tags
+	}
+	if p.ExternalIDs != nil {
+		in.ExternalIDs = p.ExternalIDs
+	}
+}
+
+func changedFields(a, b *Contact) []string {
+	pa, pb := a.plainFields(), b.plainFields()
+	var out []string
+	for _, col := range Columns {
+		if string(pa[col]) != string(pb[col]) {
+			out = append(out, col)
+		}
+	}
+	return out
+}
+
+func presentFields(c *Contact) []string {
+	var out []string
+	p := c.plainFields()
+	for _, col := range Columns {
+		if len(p[col]) > 0 {
+			out = append(out, col)
+		}
+	}
+	return out
+}
+
+// clean trims white space including NBSP.
+func clean(s string) string { return strings.TrimFunc(s, isSpace) }
+
+func isSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\u00a0' || r == '\u202f' || r == '\ufeff'
+}
+
+func checkText(field, v string, max int) error {
+	if !utf8.ValidString(v) {
+		return apperr.Invalidf(field, "invalid_utf8", "%s: not valid UTF-8", field)
+	}
+	if utf8.RuneCountInString(v) > max {
+		return apperr.Invalidf(field, "too_long", "%s: at most %d characters", field, max)
+	}
+	for _, r := range v {
+		if r < 0x20 && r != '\n' && r != '\t' && r != '\r' {
+			return apperr.Invalidf(field, "control_character", "%s: contains a control character", field)
+		}
+	}
+	return nil
+}
+
+func cleanMap(field string, m map[string]string) (map[string]string, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	if len(m) > 100 {
+		return nil, apperr.Invalidf(field, "too_many", "%s: at most 100 entries", field)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		k = clean(k)
+		if k == "" {
+			return nil, apperr.Invalidf(field, "empty_key", "%s: keys must not be empty", field)
+		}
+		if err := checkText(field+"."+k, k, maxShort); err != nil {
+			return nil, err
+		}
+		if err := checkText(field+"."+k, v, maxNotes); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,212 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
+)
+
+const purposeCols = "id, name, description, lawful_basis, retention_days, double_opt_in, created_at"
+
+// PurposeByID returns the purpose; NotFound when absent.
+func (tx *Tx) PurposeByID(ctx context.Context, id string) (consent.Purpose, error) {
+	row, err := tx.queryRow(ctx, "SELECT "+purposeCols+" FROM purposes WHERE id = ?", id)
+	if err != nil {
+		return consent.Purpose{}, err
+	}
+	p, err := scanPurpose(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.Purpose{}, apperr.New(apperr.NotFound, "purpose not found")
+	}
+	return p, err
+}
+
+// ListPurposes returns every purpose in id order.
+func (tx *Tx) ListPurposes(ctx context.Context) ([]consent.Purpose, error) {
+	rows, err := tx.query(ctx, "SELECT "+purposeCols+" FROM purposes ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []consent.Purpose{}
+	for rows.Next() {
+		p, err := scanPurpose(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// InsertPurpose stores a new purpose; Conflict when the id exists.
+func (tx *Tx) InsertPurpose(ctx context.Context, p consent.Purpose) error {
+	_, err := tx.exec(ctx, "INSERT INTO purposes ("+purposeCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		p.ID, p.Name, p.Description, p.LawfulBasis, p.RetentionDays, p.DoubleOptIn, formatTime(p.CreatedAt))
+	if apperr.Is(err, apperr.Conflict) {
+		return &apperr.Error{Kind: apperr.Conflict, Field: "id", Reason: "duplicate_id", Message: "id: a purpose with this id exists", ID: p.ID, Err: err}
+	}
+	return err
+}
+
+func scanPurpose(row scanner) (consent.Purpose, error) {
+	var p consent.Purpose
+	var created string
+	if err := row.Scan(&p.ID, &p.Name, &p.Description, &p.LawfulBasis, &p.RetentionDays, &p.DoubleOptIn, &created); err != nil {
+		return p, err
+	}
+	var err error
+	p.CreatedAt, err = parseTime(created)
+	return p, err
+}
+
+// InsertConsentEvent appends a consent event with its sealed evidence.
+func (tx *Tx) InsertConsentEvent(ctx context.Context, e *consent.Event, evidence []byte) error {
+	pv, err := json.Marshal(e.PolicyVersions)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `INSERT INTO consent_events (id, contact_id, purpose_id, state, method, policy_versions, notice_hash, occurred_at, recorded_at, actor, evidence_ct)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.ContactID, e.Purpose, string(e.State), string(e.Method), string(pv), e.NoticeHash,
+		formatTime(e.OccurredAt), formatTime(e.RecordedAt), e.Actor, nilIfEmpty(evidence))
+	return err
+}
+
+// ConsentEvents returns the contact's events in recorded order and their sealed evidence.
+func (tx *Tx) ConsentEvents(ctx context.Context, contactID string) ([]consent.Event, [][]byte, error) {
+	rows, err := tx.query(ctx, `SELECT id, contact_id, purpose_id, state, method, policy_versions, notice_hash, occurred_at, recorded_at, actor, evidence_ct
+		FROM consent_events WHERE contact_id = ? ORDER BY seq`, contactID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var events []consent.Event
+	var sealed [][]byte
+	for rows.Next() {
+		var e consent.Event
+		var state, method, pv, occurred, recorded string
+		var ev []byte
+		if err := rows.Scan(&e.ID, &e.ContactID, &e.Purpose, &state, &method, &pv, &e.NoticeHash, &occurred, &recorded, &e.Actor, &ev); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: scan consent event: %w", err)
+		}
+		e.State, e.Method = consent.State(state), consent.Method(method)
+		if err := json.Unmarshal([]byte(pv), &e.PolicyVersions); err != nil {
+			return nil, nil, err
+		}
+		if e.OccurredAt, err = parseTime(occurred); err != nil {
+			return nil, nil, err
+		}
+		if e.RecordedAt, err = parseTime(recorded); err != nil {
+			return nil, nil, err
+		}
+		events = append(events, e)
+		sealed = append(sealed, ev)
+	}
+	return events, sealed, rows.Err()
+}
+
+const currentCols = "contact_id, purpose_id, state, lawful_basis, method, occurred_at, policy_versions, event_id"
+
+// CurrentConsent returns the projected state; NotFound when the contact has no event for purpose.
+func (tx *Tx) CurrentConsent(ctx context.Context, contactID, purpose string) (consent.Current, error) {
+	row, err := tx.queryRow(ctx, "SELECT "+currentCols+" FROM consent_current WHERE contact_id = ? AND purpose_id = ?", contactID, purpose)
+	if err != nil {
+		return consent.Current{}, err
+	}
+	c, err := scanCurrent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.Current{}, apperr.New(apperr.NotFound, "no consent state")
+	}
+	return c, err
+}
+
+// CurrentConsents returns the contact's projected states in purpose order.
+func (tx *Tx) CurrentConsents(ctx context.Context, contactID string) ([]consent.Current, error) {
+	rows, err := tx.query(ctx, "SELECT "+currentCols+" FROM consent_current WHERE contact_id = ? ORDER BY purpose_id", contactID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []consent.Current
+	for rows.Next() {
+		c, err := scanCurrent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// PutCurrentConsent inserts or replaces the projected state for (contact, purpose).
+func (tx *Tx) PutCurrentConsent(ctx context.Context, c consent.Current) error {
+	pv, err := json.Marshal(c.PolicyVersions)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, "INSERT OR REPLACE INTO consent_current ("+currentCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		c.ContactID, c.Purpose, string(c.State), c.LawfulBasis, string(c.Method), formatTime(c.OccurredAt), string(pv), c.EventID)
+	return err
+}
+
+func scanCurrent(row scanner) (consent.Current, error) {
+	var c consent.Current
+	var state, method, occurred, pv string
+	if err := row.Scan(&c.ContactID, &c.Purpose, &state, &c.LawfulBasis, &method, &occurred, &pv, &c.EventID); err != nil {
+		return c, err
+	}
+	c.State, c.Method = consent.State(state), consent.Method(method)
+	if err := json.Unmarshal([]byte(pv), &c.PolicyVersions); err != nil {
+		return c, err
+	}
+	var err error
+	c.OccurredAt, err = parseTime(occurred)
+	return c, err
+}
+
+// SuppressionReason returns the reason of the suppression with this hash; NotFound when none.
+func (tx *Tx) SuppressionReason(ctx context.Context, hash []byte) (string, error) {
+	row, err := tx.queryRow(ctx, "SELECT reason FROM suppressions WHERE hash = ?", hash)
+	if err != nil {
+		return "", err
+	}
+	var reason string
+	if err := row.Scan(&reason); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", apperr.New(apperr.NotFound, "not suppressed")
+		}
+		return "", err
+	}
+	return reason, nil
+}
+
+// AddSuppression adds a suppression entry; an existing entry for the hash is kept.
+func (tx *Tx) AddSuppression(ctx context.Context, s consent.Suppression) error {
+	_, err := tx.exec(ctx, "INSERT OR IGNORE INTO suppressions (hash, reason, created_at) VALUES (?, ?, ?)", s.Hash, s.Reason, formatTime(s.CreatedAt))
+	return err
+}
+
+// CountSuppressions returns the number of suppression entries by reason.
+func (db *DB) CountSuppressions(ctx context.Context) (map[string]int, error) {
+	rows, err := db.reader.QueryContext(ctx, "SELECT reason, count(*) FROM suppressions GROUP BY reason")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var r string
+		var n int
+		if err := rows.Scan(&r, &n); err != nil {
+			return nil, err
+		}
+		out[r] = n
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,215 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/contact"
+)
+
+var (
+	sealedCols    = func() string { return strings.Join(suffix(contact.Columns, "_ct"), ", ") }()
+	contactCols   = "id, kind, key_version, email_bidx, phone_bidx, " + sealedCols + ", source, restricted, created_at, updated_at, version"
+	contactInsert = "INSERT INTO contacts (" + contactCols + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", 10+len(contact.Columns)), ", ") + ")"
+	contactUpdate = "UPDATE contacts SET kind = ?, key_version = ?, email_bidx = ?, phone_bidx = ?, " +
+		strings.Join(suffix(contact.Columns, "_ct = ?"), ", ") + ", source = ?, restricted = ?, updated_at = ?, version = ? WHERE id = ?"
+)
+
+func suffix(names []string, s string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n + s
+	}
+	return out
+}
+
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// InsertContact stores a new contact record. A taken e-mail index is a Conflict carrying the id
+// of the contact that has it.
+func (tx *Tx) InsertContact(ctx context.Context, r *contact.Record) error {
+	args := []any{r.ID, string(r.Kind), r.KeyVersion, nilIfEmpty(r.EmailIndex), nilIfEmpty(r.PhoneIndex)}
+	for _, col := range contact.Columns {
+		args = append(args, nilIfEmpty(r.Sealed[col]))
+	}
+	args = append(args, r.Source, r.Restricted, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version)
+	_, err := tx.exec(ctx, contactInsert, args...)
+	if apperr.Is(err, apperr.Conflict) && r.EmailIndex != nil {
+		if existing, lerr := tx.ContactByEmailIndex(ctx, r.EmailIndex); lerr == nil {
+			return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "duplicate_email", Message: "email: a contact with this address exists", ID: existing.ID, Err: err}
+		}
+	}
+	return err
+}
+
+// UpdateContact replaces every column of the contact with r.ID.
+func (tx *Tx) UpdateContact(ctx context.Context, r *contact.Record) error {
+	args := []any{string(r.Kind), r.KeyVersion, nilIfEmpty(r.EmailIndex), nilIfEmpty(r.PhoneIndex)}
+	for _, col := range contact.Columns {
+		args = append(args, nilIfEmpty(r.Sealed[col]))
+	}
+	args = append(args, r.Source, r.Restricted, formatTime(r.UpdatedAt), r.Version, r.ID)
+	res, err := tx.exec(ctx, contactUpdate, args...)
+	if apperr.Is(err, apperr.Conflict) && r.EmailIndex != nil {
+		if existing, lerr := tx.ContactByEmailIndex(ctx, r.EmailIndex); lerr == nil {
+			return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "duplicate_email", Message: "email: a contact with this address exists", ID: existing.ID, Err: err}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "contact")
+}
+
+func mustAffect(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apperr.New(apperr.NotFound, "%s not found", what)
+	}
+	return nil
+}
+
+// ContactByID returns the contact record; NotFound when absent.
+func (tx *Tx) ContactByID(ctx context.Context, id string) (*contact.Record, error) {
+	row, err := tx.queryRow(ctx, "SELECT "+contactCols+" FROM contacts WHERE id = ?", id)
+	if err != nil {
+		return nil, err
+	}
+	return scanContact(row)
+}
+
+// ContactByEmailIndex returns the contact whose e-mail blind index is idx; NotFound when none.
+func (tx *Tx) ContactByEmailIndex(ctx context.Context, idx []byte) (*contact.Record, error) {
+	row, err := tx.queryRow(ctx, "SELECT "+contactCols+" FROM contacts WHERE email_bidx = ?", idx)
+	if err != nil {
+		return nil, err
+	}
+	return scanContact(row)
+}
+
+// ContactsByPhoneIndex returns up to limit contacts whose phone blind index is idx, in id order.
+func (tx *Tx) ContactsByPhoneIndex(ctx context.Context, idx []byte, limit int) ([]*contact.Record, error) {
+	rows, err := tx.query(ctx, "SELECT "+contactCols+" FROM contacts WHERE phone_bidx = ? ORDER BY id LIMIT ?", idx, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanContacts(rows)
+}
+
+// ListContacts returns up to limit contacts with id > after, in id order; kind "" means any.
+func (tx *Tx) ListContacts(ctx context.Context, kind contact.Kind, after string, limit int) ([]*contact.Record, error) {
+	var rows *sql.Rows
+	var err error
+	if kind == "" {
+		rows, err = tx.query(ctx, "SELECT "+contactCols+" FROM contacts WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	} else {
+		rows, err = tx.query(ctx, "SELECT "+contactCols+" FROM contacts WHERE kind = ? AND id > ? ORDER BY id LIMIT ?", string(kind), after, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scanContacts(rows)
+}
+
+// DeleteContact deletes the contact row; consent rows go with it (ON DELETE CASCADE).
+func (tx *Tx) DeleteContact(ctx context.Context, id string) error {
+	res, err := tx.exec(ctx, "DELETE FROM contacts WHERE id = ?", id)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "contact")
+}
+
+// InsertDataKey stores the contact's wrapped data key in the key store.
+func (tx *Tx) InsertDataKey(ctx context.Context, contactID string, version int, wrapped []byte, at time.Time) error {
+	_, err := tx.exec(ctx, "INSERT INTO keystore.contact_keys (contact_id, version, wrapped, created_at) VALUES (?, ?, ?, ?)", contactID, version, wrapped, formatTime(at))
+	return err
+}
+
+// DataKey returns the contact's wrapped data key; NotFound when absent.
+func (tx *Tx) DataKey(ctx context.Context, contactID string) (int, []byte, error) {
+	row, err := tx.queryRow(ctx, "SELECT version, wrapped FROM keystore.contact_keys WHERE contact_id = ?", contactID)
+	if err != nil {
+		return 0, nil, err
+	}
+	var v int
+	var w []byte
+	if err := row.Scan(&v, &w); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, apperr.New(apperr.NotFound, "contact not found")
+		}
+		return 0, nil, err
+	}
+	return v, w, nil
+}
+
+// DeleteDataKey deletes the contact's wrapped data key (crypto-shredding).
+func (tx *Tx) DeleteDataKey(ctx context.Context, contactID string) error {
+	_, err := tx.exec(ctx, "DELETE FROM keystore.contact_keys WHERE contact_id = ?", contactID)
+	return err
+}
+
+// AppendErasure appends the id to the erasure ledger that every restore replays.
+func (tx *Tx) AppendErasure(ctx context.Context, contactID string, at time.Time) error {
+	_, err := tx.exec(ctx, "INSERT OR IGNORE INTO erasure_ledger (contact_id, erased_at) VALUES (?, ?)", contactID, formatTime(at))
+	return err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanContact(row scanner) (*contact.Record, error) {
+	r := &contact.Record{Sealed: make(map[string][]byte, len(contact.Columns))}
+	sealed := make([][]byte, len(contact.Columns))
+	var kind, created, updated string
+	dest := []any{&r.ID, &kind, &r.KeyVersion, &r.EmailIndex, &r.PhoneIndex}
+	for i := range sealed {
+		dest = append(dest, &sealed[i])
+	}
+	dest = append(dest, &r.Source, &r.Restricted, &created, &updated, &r.Version)
+	if err := row.Scan(dest...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, apperr.New(apperr.NotFound, "contact not found")
+		}
+		return nil, fmt.Errorf("sqlite: scan contact: %w", err)
+	}
+	r.Kind = contact.Kind(kind)
+	for i, col := range contact.Columns {
+		if len(sealed[i]) > 0 {
+			r.Sealed[col] = sealed[i]
+		}
+	}
+	var err error
+	if r.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if r.UpdatedAt, err = parseTime(updated); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func scanContacts(rows *sql.Rows) ([]*contact.Record, error) {
+	defer rows.Close()
+	var out []*contact.Record
+	for rows.Next() {
+		r, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

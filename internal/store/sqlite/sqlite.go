@@ -1,0 +1,327 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Files in the data directory.
+const (
+	DataFile = "tillit.db"
+	KeysFile = "keys.db"
+)
+
+// DB is an open Tillit database: the data file with the key store attached.
+type DB struct {
+	writer *sql.DB // one connection: every read-write transaction
+	reader *sql.DB // a small pool for reads that decrypt nothing (audit verify, purposes)
+
+	mu sync.Mutex // held for the whole of every write transaction in this process
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared on writer
+}
+
+// Open opens (creating when absent) the database in dir and applies the embedded migrations.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	dataPath := filepath.Join(dir, DataFile)
+	keysPath := filepath.Join(dir, KeysFile)
+	attach := func(c *sqlite3.Conn) error {
+		return c.Exec("ATTACH DATABASE " + sqlite3.Quote(keysPath) + " AS keystore;" +
+			"PRAGMA keystore.journal_mode=WAL; PRAGMA keystore.secure_delete=ON; PRAGMA keystore.synchronous=NORMAL;")
+	}
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(on)" +
+		"&_pragma=secure_delete(on)&_pragma=synchronous(normal)&_pragma=temp_store(memory)"
+	w, err := driver.Open("file:"+dataPath+"?_txlock=immediate&"+pragmas, attach)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", dataPath, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{writer: w, stmts: map[string]*sql.Stmt{}}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := driver.Open("file:"+dataPath+"?_txlock=deferred&"+pragmas+"&_pragma=query_only(on)", attach)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", dataPath, err)
+	}
+	r.SetMaxOpenConns(2)
+	db.reader = r
+	return db, nil
+}
+
+// Close closes the database after checkpointing the write-ahead logs.
+func (db *DB) Close() error {
+	ctx := context.Background()
+	_ = db.Checkpoint(ctx)
+	db.stmtMu.Lock()
+	for _, s := range db.stmts {
+		s.Close()
+	}
+	db.stmtMu.Unlock()
+	var errs []error
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	errs = append(errs, db.writer.Close())
+	return errors.Join(errs...)
+}
+
+// Checkpoint copies every committed page into the main files and truncates both write-ahead logs
+// (PRAGMA wal_checkpoint(TRUNCATE)). With secure_delete on, no deleted row survives in any file
+// afterwards.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for _, schema := range []string{"main", "keystore"} {
+		var busy, logFrames, done int
+		if err := db.writer.QueryRowContext(ctx, "PRAGMA "+schema+".wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("sqlite: checkpoint %s: %w", schema, err)
+		}
+		if busy != 0 {
+			return fmt.Errorf("sqlite: checkpoint %s: a reader held the log; %d of %d frames copied", schema, done, logFrames)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("sqlite: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: name must start with its number", base)
+		}
+		var n int
+		if err := db.writer.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+			return fmt.Errorf("sqlite: migrations: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, formatTime(time.Now())); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// Tx is one read-write transaction. It implements the Tx interfaces of the domain packages.
+//
+// The head of the audit chain is read from the database by the transaction's first AppendAudit:
+// write transactions are IMMEDIATE, so the head cannot move under it, even when another process
+// (a CLI command beside a running server) appends to the same log.
+type Tx struct {
+	db         *DB
+	tx         *sql.Tx
+	headLoaded bool
+	headSeq    int64
+	headHash   []byte
+}
+
+func (tx *Tx) loadHead(ctx context.Context) error {
+	if tx.headLoaded {
+		return nil
+	}
+	row, err := tx.queryRow(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
+	if err != nil {
+		return err
+	}
+	err = row.Scan(&tx.headSeq, &tx.headHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		tx.headSeq, tx.headHash, err = 0, audit.Genesis(), nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: audit head: %w", err)
+	}
+	tx.headLoaded = true
+	return nil
+}
+
+// Update runs fn in one read-write transaction under the write lock, committing when fn returns
+// nil and rolling back otherwise.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	sqltx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(fmt.Errorf("sqlite: begin: %w", err))
+	}
+	tx := &Tx{db: db, tx: sqltx}
+	if err := fn(tx); err != nil {
+		sqltx.Rollback()
+		return err
+	}
+	if err := sqltx.Commit(); err != nil {
+		return translate(fmt.Errorf("sqlite: commit: %w", err))
+	}
+	return nil
+}
+
+// Savepoint runs fn inside a savepoint of tx: when fn fails, its writes (and its audit events)
+// are undone and the rest of the transaction goes on.
+func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	loaded, seq, hash := tx.headLoaded, tx.headSeq, tx.headHash
+	if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT row"); err != nil {
+		return translate(err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.tx.ExecContext(ctx, "ROLLBACK TO row"); rerr != nil {
+			return errors.Join(err, translate(rerr))
+		}
+		if _, rerr := tx.tx.ExecContext(ctx, "RELEASE row"); rerr != nil {
+			return errors.Join(err, translate(rerr))
+		}
+		tx.headLoaded, tx.headSeq, tx.headHash = loaded, seq, hash
+		return err
+	}
+	_, err := tx.tx.ExecContext(ctx, "RELEASE row")
+	return translate(err)
+}
+
+// stmt returns the transaction's copy of a statement prepared once on the writer connection.
+func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	db := tx.db
+	db.stmtMu.Lock()
+	s, ok := db.stmts[query]
+	if !ok {
+		var err error
+		s, err = db.writer.PrepareContext(ctx, query)
+		if err != nil {
+			db.stmtMu.Unlock()
+			return nil, translate(err)
+		}
+		db.stmts[query] = s
+	}
+	db.stmtMu.Unlock()
+	return tx.tx.StmtContext(ctx, s), nil
+}
+
+func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.ExecContext(ctx, args...)
+	return res, translate(err)
+}
+
+func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	s, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryRowContext(ctx, args...), nil
+}
+
+func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.QueryContext(ctx, args...)
+	return rows, translate(err)
+}
+
+// translate maps SQLite errors to apperr kinds by error code.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.ExtendedCode() {
+		case sqlite3.CONSTRAINT_UNIQUE, sqlite3.CONSTRAINT_PRIMARYKEY:
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "duplicate", Message: "already exists", Err: err}
+		}
+		switch se.Code() {
+		case sqlite3.BUSY, sqlite3.LOCKED:
+			return &apperr.Error{Kind: apperr.Unavailable, Message: "database busy", Err: err}
+		}
+	}
+	return err
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+func nullTime(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := parseTime(s.String)
+	return &t, err
+}
+
+// Bound adapts DB to a domain package's Store interface whose Tx interface *Tx implements.
+// internal/cli builds one per domain: sqlite.Bound[contact.Tx]{DB: db}.
+type Bound[T any] struct{ DB *DB }
+
+// Update runs fn in one read-write transaction.
+func (b Bound[T]) Update(ctx context.Context, fn func(T) error) error {
+	return b.DB.Update(ctx, func(tx *Tx) error {
+		t, ok := any(tx).(T)
+		if !ok {
+			return fmt.Errorf("sqlite: *Tx does not implement %T", (*T)(nil))
+		}
+		return fn(t)
+	})
+}
+
+// Checkpoint forwards to DB.Checkpoint.
+func (b Bound[T]) Checkpoint(ctx context.Context) error { return b.DB.Checkpoint(ctx) }

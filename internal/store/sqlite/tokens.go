@@ -1,0 +1,41 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/token"
+)
+
+// InsertToken stores a token with the hash of its secret.
+func (tx *Tx) InsertToken(ctx context.Context, t token.Token, hash []byte) error {
+	_, err := tx.exec(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), hash, formatTime(t.CreatedAt))
+	return err
+}
+
+// TokenByHash returns the token whose secret hashes to hash; NotFound when none.
+func (tx *Tx) TokenByHash(ctx context.Context, hash []byte) (token.Token, error) {
+	row, err := tx.queryRow(ctx, "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE hash = ?", hash)
+	if err != nil {
+		return token.Token{}, err
+	}
+	var t token.Token
+	var role, created string
+	var revoked sql.NullString
+	if err := row.Scan(&t.ID, &t.Name, &role, &created, &revoked); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return token.Token{}, apperr.New(apperr.NotFound, "token not found")
+		}
+		return token.Token{}, err
+	}
+	t.Role = token.Role(role)
+	if t.CreatedAt, err = parseTime(created); err != nil {
+		return token.Token{}, err
+	}
+	if t.RevokedAt, err = nullTime(revoked); err != nil {
+		return token.Token{}, err
+	}
+	return t, nil
+}

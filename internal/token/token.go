@@ -1,0 +1,138 @@
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+)
+
+// Role is a staff or integration role.
+type Role string
+
+// The roles.
+const (
+	RoleAdmin   Role = "admin"   // everything
+	RoleDPO     Role = "dpo"     // data protection officer: personal data, consent, erasure, audit
+	RoleAgent   Role = "agent"   // support and sales: contacts, consent, imports; no erasure, no audit
+	RoleAuditor Role = "auditor" // the audit log and the catalogue; never a personal field
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleAdmin, RoleDPO, RoleAgent, RoleAuditor}
+
+// Permission names one kind of action.
+type Permission string
+
+// The permissions.
+const (
+	ContactsRead  Permission = "contacts.read" // decrypts personal fields
+	ContactsWrite Permission = "contacts.write"
+	ContactsErase Permission = "contacts.erase"
+	ConsentsRead  Permission = "consents.read"
+	ConsentsWrite Permission = "consents.write"
+	PurposesRead  Permission = "purposes.read"
+	PurposesWrite Permission = "purposes.write"
+	ImportsWrite  Permission = "imports.write"
+	AuditRead     Permission = "audit.read"
+)
+
+var grants = map[Role][]Permission{
+	RoleAdmin:   {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:     {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAgent:   {ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, PurposesRead, ImportsWrite},
+	RoleAuditor: {PurposesRead, AuditRead},
+}
+
+// Allows reports whether role r has permission p.
+func Allows(r Role, p Permission) bool { return slices.Contains(grants[r], p) }
+
+// Token is a stored API token, without its secret.
+type Token struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      Role       `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Tx is what token rules need from a store transaction.
+type Tx interface {
+	InsertToken(ctx context.Context, t Token, hash []byte) error
+	TokenByHash(ctx context.Context, hash []byte) (Token, error) // NotFound when none
+	AppendAudit(ctx context.Context, e *audit.Event) error
+}
+
+// Store runs serialized transactions.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+}
+
+// Service creates and checks tokens.
+type Service struct {
+	Store Store
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Prefix starts every token secret, so secret scanners can recognise leaked ones.
+const Prefix = "tlt_"
+
+// Create makes a token with role r and a descriptive name (1–100 characters, not personal data:
+// "crm-sync", "support desk") and returns it with its secret, which is never shown again.
+func (s *Service) Create(ctx context.Context, r Role, name string) (Token, string, error) {
+	if !slices.Contains(Roles, r) {
+		return Token{}, "", apperr.Invalidf("role", "invalid_role", "role: must be admin, dpo, agent or auditor")
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return Token{}, "", apperr.Invalidf("name", "invalid_name", "name: 1 to 100 characters")
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Token{}, "", err
+	}
+	secret := Prefix + base64.RawURLEncoding.EncodeToString(raw)
+	t := Token{ID: s.NewID(), Name: name, Role: r, CreatedAt: s.Now().UTC()}
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertToken(ctx, t, Hash(secret)); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, t.CreatedAt, "token.create", "token", t.ID, "role")
+		return tx.AppendAudit(ctx, &ev)
+	})
+	if err != nil {
+		return Token{}, "", err
+	}
+	return t, secret, nil
+}
+
+// Authenticate returns the live token whose secret this is; Unauthenticated otherwise.
+func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error) {
+	bad := &apperr.Error{Kind: apperr.Unauthenticated, Reason: "invalid_token", Message: "the bearer token is not valid"}
+	if !strings.HasPrefix(secret, Prefix) || len(secret) > 200 {
+		return Token{}, bad
+	}
+	var t Token
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		t, err = tx.TokenByHash(ctx, Hash(secret))
+		return err
+	})
+	if apperr.Is(err, apperr.NotFound) || (err == nil && t.RevokedAt != nil) {
+		return Token{}, bad
+	}
+	return t, err
+}
+
+// Hash returns the SHA-256 of a token secret, the only form in which it is stored.
+func Hash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
