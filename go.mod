@@ -2,16 +2,19 @@ module github.com/tillit/tillit
 
 go 1.26.8
 
-require github.com/tink-crypto/tink-go/v2 v2.9.0
+require (
+	github.com/google/uuid v1.6.0
+	github.com/ncruces/go-sqlite3 v0.37.0
+	github.com/nyaruka/phonenumbers v1.8.1
+	github.com/tink-crypto/tink-go/v2 v2.9.0
+	golang.org/x/net v0.62.0
+	golang.org/x/text v0.44.0
+)
 
 require (
-	github.com/ncruces/go-sqlite3 v0.37.0 // indirect
 	github.com/ncruces/go-sqlite3-wasm/v6 v6.5.35401 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
-	github.com/nyaruka/phonenumbers v1.8.1 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )

@@ -57,7 +57,8 @@ var lookup = idna.New(
 //     A +tag sub-address is kept: user+news@ and user@ are different addresses.
 //  4. The domain is converted to its IDNA A-label (RFC 5891 §5 / UTS #46 non-transitional
 //     lookup processing), so "bücher.example" and "xn--bcher-kva.example" give the same
-//     result. It must have at least two labels, each 1 to 63 octets, without a leading or
+//     result. Code points that UTS #46 marks valid but IDNA2008 does not (NV8, such as
+//     U+2603 in "xn--n3h") are accepted, as browsers do. It must have at least two labels, each 1 to 63 octets, without a leading or
 //     trailing hyphen, and a top-level label that is not all digits (RFC 3696 §2). Address
 //     literals ("[192.0.2.1]", RFC 5321 §4.1.3) are refused.
 //  5. The whole result is at most 254 octets (RFC 5321 §4.5.3.1.3).

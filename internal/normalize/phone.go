@@ -9,6 +9,9 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 )
 
+// maxE164Digits is the longest international number, country code included (ITU-T E.164 §6.1).
+const maxE164Digits = 15
+
 // The refusal messages. They name the field and the rule, never the value.
 const (
 	msgPhoneEmpty          = "phone: the number is empty"
@@ -26,8 +29,10 @@ const (
 // defaultRegion, an ISO 3166-1 alpha-2 code ("DE", "us"; case does not matter), which may be ""
 // when every accepted number is international. A region's own international prefix (011 in
 // "US") is also understood. The number must be valid for its country under the libphonenumber
-// metadata (phonenumbers.IsValidNumber); numbers with an extension are refused, because E.164
-// has no place for one and dropping it would make two numbers one.
+// metadata (phonenumbers.IsValidNumber) and at most 15 digits long (ITU-T E.164 §6.1; the
+// metadata admits some longer ones). Numbers with an extension are refused, because E.164 has
+// no place for one and dropping it would make two numbers one. Letters are read as on a phone
+// keypad, as libphonenumber does ("+1 800 FLOWERS").
 //
 // Phone(Phone(s, r), "") == Phone(s, r).
 //
@@ -56,7 +61,12 @@ func Phone(s, defaultRegion string) (string, error) {
 	if n.GetExtension() != "" || !phonenumbers.IsValidNumber(n) {
 		return "", phoneError("invalid_number", msgPhoneInvalid)
 	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
+	e164 := phonenumbers.Format(n, phonenumbers.E164)
+	if len(e164) > 1+maxE164Digits {
+		// libphonenumber's metadata admits some longer numbers (German ranges, for one).
+		return "", phoneError("invalid_number", msgPhoneInvalid)
+	}
+	return e164, nil
 }
 
 // phoneError returns the refusal for field "phone".

@@ -36,9 +36,6 @@ type DB struct {
 	reader *sql.DB // a small pool for reads that decrypt nothing (audit verify, purposes)
 
 	mu sync.Mutex // held for the whole of every write transaction in this process
-
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // prepared on writer
 }
 
 // Open opens (creating when absent) the database in dir and applies the embedded migrations.
@@ -59,7 +56,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{writer: w, stmts: map[string]*sql.Stmt{}}
+	db := &DB{writer: w}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -78,11 +75,6 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 func (db *DB) Close() error {
 	ctx := context.Background()
 	_ = db.Checkpoint(ctx)
-	db.stmtMu.Lock()
-	for _, s := range db.stmts {
-		s.Close()
-	}
-	db.stmtMu.Unlock()
 	var errs []error
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
@@ -165,6 +157,7 @@ type Tx struct {
 	headLoaded bool
 	headSeq    int64
 	headHash   []byte
+	stmts      map[string]*sql.Stmt
 }
 
 func (tx *Tx) loadHead(ctx context.Context) error {
@@ -227,22 +220,21 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
 	return translate(err)
 }
 
-// stmt returns the transaction's copy of a statement prepared once on the writer connection.
+// stmt returns a statement prepared once per transaction (an import batch runs the same few
+// statements hundreds of times). database/sql closes them when the transaction ends.
 func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	db := tx.db
-	db.stmtMu.Lock()
-	s, ok := db.stmts[query]
-	if !ok {
-		var err error
-		s, err = db.writer.PrepareContext(ctx, query)
-		if err != nil {
-			db.stmtMu.Unlock()
-			return nil, translate(err)
-		}
-		db.stmts[query] = s
+	if s, ok := tx.stmts[query]; ok {
+		return s, nil
 	}
-	db.stmtMu.Unlock()
-	return tx.tx.StmtContext(ctx, s), nil
+	s, err := tx.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = s
+	return s, nil
 }
 
 func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {

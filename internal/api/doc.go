@@ -1,0 +1,11 @@
+// Package api serves Tillit's JSON API under /api/v1 (DESIGN §5), /healthz and /api/openapi.json.
+//
+// Invariants:
+//   - Every /api/v1 route needs a bearer token; each route names the permission it needs and the
+//     token's role must grant it (token.Allows).
+//   - Errors are RFC 9457 problem+json, produced by writeProblem, the one place where apperr kinds
+//     become HTTP status codes. The detail of an internal error is never sent; it is logged with
+//     the request id.
+//   - Request logs carry the method, the route pattern, the status, the duration and the request
+//     id: never a URL's query (it may hold an e-mail address) nor a body.
+package api

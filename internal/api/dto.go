@@ -1,0 +1,55 @@
+package api
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+)
+
+// AuditEvent is an audit event as the API shows it.
+type AuditEvent struct {
+	Seq        int64     `json:"seq"`
+	At         time.Time `json:"at"`
+	ActorKind  string    `json:"actor_kind"`
+	ActorID    string    `json:"actor_id"`
+	ActorRole  string    `json:"actor_role,omitempty"`
+	Action     string    `json:"action"`
+	ObjectKind string    `json:"object_kind"`
+	ObjectID   string    `json:"object_id"`
+	Fields     []string  `json:"fields"`
+	RequestID  string    `json:"request_id,omitempty"`
+	Purpose    string    `json:"purpose,omitempty"`
+	PrevHash   string    `json:"prev_hash"` // hex SHA-256
+	Hash       string    `json:"hash"`      // hex SHA-256
+}
+
+func auditDTO(e audit.Event) AuditEvent {
+	f := e.Fields
+	if f == nil {
+		f = []string{}
+	}
+	return AuditEvent{
+		Seq: e.Seq, At: e.At, ActorKind: e.Actor.Kind, ActorID: e.Actor.ID, ActorRole: e.Actor.Role,
+		Action: e.Action, ObjectKind: e.ObjectKind, ObjectID: e.ObjectID, Fields: f,
+		RequestID: e.RequestID, Purpose: e.Purpose, PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash),
+	}
+}
+
+// jsonTime is an RFC 3339 time whose parse error names the field.
+type jsonTime struct{ time.Time }
+
+func (t *jsonTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return apperr.Invalidf("occurred_at", "invalid_time", "occurred_at: must be an RFC 3339 time string")
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return apperr.Invalidf("occurred_at", "invalid_time", "occurred_at: must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
+	}
+	t.Time = v.UTC()
+	return nil
+}

@@ -1,0 +1,383 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/importer"
+)
+
+// List is the shape of every list response (DESIGN §5).
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func (s *Server) createContact(w http.ResponseWriter, r *http.Request) error {
+	var in contact.Input
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	c, err := s.Contacts.Create(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/contacts/"+c.ID)
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+// listContacts serves GET /api/v1/contacts: exact lookup with ?email= or ?phone= (the contract's
+// form; POST /api/v1/contacts/lookup keeps the identifier out of URLs), or a page with
+// ?kind=&limit=&cursor=.
+func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Has("email") || q.Has("phone") {
+		return s.lookup(w, r, q.Get("email"), q.Get("phone"), q.Has("email"))
+	}
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return apperr.Invalidf("limit", "invalid_limit", "limit: must be a whole number between 1 and 500")
+		}
+		limit = n
+	}
+	items, next, err := s.Contacts.List(r.Context(), contact.Kind(q.Get("kind")), q.Get("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, List[contact.Contact]{Items: items, NextCursor: next})
+	return nil
+}
+
+// LookupRequest is the body of POST /api/v1/contacts/lookup: exactly one of email and phone.
+type LookupRequest struct {
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+func (s *Server) lookupContacts(w http.ResponseWriter, r *http.Request) error {
+	var in LookupRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	return s.lookup(w, r, in.Email, in.Phone, in.Email != "")
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, email, phone string, byEmail bool) error {
+	items := []contact.Contact{}
+	if byEmail {
+		if phone != "" {
+			return apperr.Invalidf("phone", "ambiguous_lookup", "phone: look up by email or by phone, not both")
+		}
+		c, err := s.Contacts.FindByEmail(r.Context(), email)
+		switch {
+		case err == nil:
+			items = append(items, c)
+		case !apperr.Is(err, apperr.NotFound):
+			return err
+		}
+	} else {
+		cs, err := s.Contacts.FindByPhone(r.Context(), phone)
+		if err != nil {
+			return err
+		}
+		items = append(items, cs...)
+	}
+	writeJSON(w, http.StatusOK, List[contact.Contact]{Items: items})
+	return nil
+}
+
+func (s *Server) getContact(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Contacts.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
+	var p contact.Patch
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	c, err := s.Contacts.Update(r.Context(), r.PathValue("id"), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Contacts.Erase(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) convertContact(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Contacts.Convert(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) getConsents(w http.ResponseWriter, r *http.Request) error {
+	l, err := s.Consent.History(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+// ConsentRequest is the body of POST /api/v1/contacts/{id}/consents (DESIGN §5).
+type ConsentRequest struct {
+	Purpose        string            `json:"purpose"`
+	State          consent.State     `json:"state"`
+	Method         consent.Method    `json:"method"`
+	PolicyVersions map[string]string `json:"policy_versions"`
+	Evidence       string            `json:"evidence"`
+	IP             string            `json:"ip"`
+	UserAgent      string            `json:"user_agent"`
+	OccurredAt     *jsonTime         `json:"occurred_at"`
+}
+
+func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) error {
+	var in ConsentRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Method == "" {
+		in.Method = consent.MethodAPI
+	}
+	if len(in.Evidence) > 2000 || len(in.UserAgent) > 1000 || len(in.IP) > 64 {
+		return apperr.Invalidf("evidence", "too_long", "evidence, user_agent and ip: at most 2000, 1000 and 64 characters")
+	}
+	e := consent.Event{
+		ContactID: r.PathValue("id"), Purpose: in.Purpose, State: in.State, Method: in.Method,
+		PolicyVersions: in.PolicyVersions,
+		Evidence:       consent.Evidence{IP: in.IP, UserAgent: in.UserAgent, Note: in.Evidence},
+	}
+	if in.OccurredAt != nil {
+		e.OccurredAt = in.OccurredAt.Time
+	}
+	out, err := s.Consent.Record(r.Context(), e)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (s *Server) contactAudit(w http.ResponseWriter, r *http.Request) error {
+	return s.auditPage(w, r, "contact", r.PathValue("id"))
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Get("object_id") != "" && q.Get("object_kind") == "" {
+		return apperr.Invalidf("object_kind", "required", "object_kind: required with object_id")
+	}
+	return s.auditPage(w, r, q.Get("object_kind"), q.Get("object_id"))
+}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, kind, id string) error {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return apperr.Invalidf("limit", "invalid_limit", "limit: must be a whole number between 1 and 1000")
+		}
+		limit = n
+	}
+	var after int64
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return apperr.Invalidf("cursor", "invalid_cursor", "cursor: not a cursor this API returned")
+		}
+		after = n
+	}
+	events, err := s.Audit.AuditEvents(r.Context(), kind, id, after, limit+1)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(events) > limit {
+		events = events[:limit]
+		next = strconv.FormatInt(events[limit-1].Seq, 10)
+	}
+	items := make([]AuditEvent, len(events))
+	for i, e := range events {
+		items[i] = auditDTO(e)
+	}
+	writeJSON(w, http.StatusOK, List[AuditEvent]{Items: items, NextCursor: next})
+	return nil
+}
+
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.Audit.VerifyAudit(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) listPurposes(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.Consent.Purposes(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, List[consent.Purpose]{Items: ps})
+	return nil
+}
+
+func (s *Server) getPurpose(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.Consent.Purpose(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) createPurpose(w http.ResponseWriter, r *http.Request) error {
+	var p consent.Purpose
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	p, err := s.Consent.CreatePurpose(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/purposes/"+p.ID)
+	writeJSON(w, http.StatusCreated, p)
+	return nil
+}
+
+// createImport serves POST /api/v1/imports: a multipart/form-data upload with text fields format
+// (mailchimp|generic), and optionally status, mapping, purpose, kind, delimiter, encoding, given
+// before the "file" part (or as query parameters); or a text/csv body with the options in the query.
+func (s *Server) createImport(w http.ResponseWriter, r *http.Request) error {
+	limit := s.MaxImportBytes
+	if limit <= 0 {
+		limit = 1 << 30
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	q := r.URL.Query()
+	opts := map[string]string{}
+	for _, k := range []string{"format", "status", "mapping", "purpose", "kind", "delimiter", "encoding", "name"} {
+		if v := q.Get(k); v != "" {
+			opts[k] = v
+		}
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "multipart/form-data":
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return apperr.Invalidf("body", "bad_multipart", "body: malformed multipart/form-data")
+		}
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return apperr.Invalidf("file", "required", "file: a part named \"file\" with the CSV is required")
+			}
+			if err != nil {
+				return apperr.Invalidf("body", "bad_multipart", "body: malformed multipart/form-data")
+			}
+			if part.FormName() == "file" {
+				if opts["name"] == "" {
+					opts["name"] = filepath.Base(part.FileName())
+				}
+				return s.runImport(w, r, part, opts)
+			}
+			b, err := io.ReadAll(io.LimitReader(part, 4096))
+			if err != nil {
+				return apperr.Invalidf("body", "bad_multipart", "body: malformed multipart/form-data")
+			}
+			opts[part.FormName()] = strings.TrimSpace(string(b))
+		}
+	case "text/csv", "text/plain", "application/octet-stream":
+		return s.runImport(w, r, r.Body, opts)
+	default:
+		return apperr.Invalidf("Content-Type", "unsupported_media_type", "Content-Type: send multipart/form-data with a \"file\" part, or text/csv")
+	}
+}
+
+func (s *Server) runImport(w http.ResponseWriter, r *http.Request, body io.Reader, o map[string]string) error {
+	opt, err := ImportOptions(o)
+	if err != nil {
+		return err
+	}
+	rep, err := s.Importer.Import(r.Context(), body, opt)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return apperr.Invalidf("file", "too_large", "file: larger than %d bytes", mbe.Limit)
+		}
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// ImportOptions turns option strings (from a form, a query or CLI flags) into importer.Options.
+func ImportOptions(o map[string]string) (importer.Options, error) {
+	opt := importer.Options{Format: o["format"], Status: importer.Status(o["status"]), Purpose: o["purpose"], Kind: contact.Kind(o["kind"]), Name: o["name"]}
+	if opt.Format == "" {
+		return opt, apperr.Invalidf("format", "required", "format: required (mailchimp or generic)")
+	}
+	if opt.Format != importer.FormatMailchimp && opt.Format != importer.FormatGeneric {
+		return opt, apperr.Invalidf("format", "invalid_format", "format: must be mailchimp or generic")
+	}
+	switch opt.Status {
+	case importer.StatusNone, importer.StatusSubscribed, importer.StatusUnsubscribed, importer.StatusCleaned, importer.StatusPending:
+	default:
+		return opt, apperr.Invalidf("status", "invalid_status", "status: must be subscribed, unsubscribed, cleaned or pending")
+	}
+	if opt.Kind != "" && opt.Kind != contact.KindLead && opt.Kind != contact.KindContact {
+		return opt, apperr.Invalidf("kind", "invalid_kind", "kind: must be lead or contact")
+	}
+	if m := o["mapping"]; m != "" {
+		mp, err := importer.ParseMapping(m)
+		if err != nil {
+			return opt, apperr.Invalidf("mapping", "invalid_mapping", "mapping: %v", err)
+		}
+		opt.Mapping = mp
+	}
+	switch d := o["delimiter"]; d {
+	case "":
+	case ",", ";":
+		opt.Dialect.Delimiter = rune(d[0])
+	case "tab", "\t", `\t`:
+		opt.Dialect.Delimiter = '\t'
+	default:
+		return opt, apperr.Invalidf("delimiter", "invalid_delimiter", "delimiter: must be ',', ';' or tab")
+	}
+	switch e := strings.ToLower(o["encoding"]); e {
+	case "":
+	case "utf-8", "utf8", "windows-1252", "cp1252":
+		opt.Dialect.Encoding = e
+	default:
+		return opt, apperr.Invalidf("encoding", "invalid_encoding", "encoding: must be utf-8 or windows-1252")
+	}
+	return opt, nil
+}

@@ -1,0 +1,205 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/token"
+)
+
+// AuditLog reads the audit log (it decrypts nothing).
+type AuditLog interface {
+	AuditEvents(ctx context.Context, objectKind, objectID string, afterSeq int64, limit int) ([]audit.Event, error)
+	VerifyAudit(ctx context.Context) (audit.Verification, error)
+}
+
+// Server holds the services the API serves. Fields are set once by internal/cli.
+type Server struct {
+	Contacts *contact.Service
+	Consent  *consent.Service
+	Tokens   *token.Service
+	Importer *importer.Importer
+	Audit    AuditLog
+	Logger   *slog.Logger
+	// MaxImportBytes bounds an uploaded import file (default 1 GiB).
+	MaxImportBytes int64
+}
+
+// Handler returns the HTTP handler for every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(OpenAPI)
+	})
+	route := func(pattern string, perm token.Permission, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, s.authorize(perm, h))
+	}
+	route("POST /api/v1/contacts", token.ContactsWrite, s.createContact)
+	route("GET /api/v1/contacts", token.ContactsRead, s.listContacts)
+	route("POST /api/v1/contacts/lookup", token.ContactsRead, s.lookupContacts)
+	route("GET /api/v1/contacts/{id}", token.ContactsRead, s.getContact)
+	route("PATCH /api/v1/contacts/{id}", token.ContactsWrite, s.patchContact)
+	route("DELETE /api/v1/contacts/{id}", token.ContactsErase, s.eraseContact)
+	route("POST /api/v1/contacts/{id}/convert", token.ContactsWrite, s.convertContact)
+	route("GET /api/v1/contacts/{id}/consents", token.ConsentsRead, s.getConsents)
+	route("POST /api/v1/contacts/{id}/consents", token.ConsentsWrite, s.recordConsent)
+	route("GET /api/v1/contacts/{id}/audit", token.AuditRead, s.contactAudit)
+	route("GET /api/v1/purposes", token.PurposesRead, s.listPurposes)
+	route("POST /api/v1/purposes", token.PurposesWrite, s.createPurpose)
+	route("GET /api/v1/purposes/{id}", token.PurposesRead, s.getPurpose)
+	route("POST /api/v1/imports", token.ImportsWrite, s.createImport)
+	route("GET /api/v1/audit", token.AuditRead, s.listAudit)
+	route("GET /api/v1/audit/verify", token.AuditRead, s.verifyAudit)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeProblem(w, r, &apperr.Error{Kind: apperr.NotFound, Reason: "no_route", Message: "no such API route"})
+	})
+	return s.logRequests(mux)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 1
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = audit.WithRequestID(ctx, id)
+		w.Header().Set("X-Request-ID", id)
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(ctx)
+		next.ServeHTTP(sw, r)
+		// Never log r.URL: its query may hold an e-mail address or a phone number.
+		s.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", r.Pattern),
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+func (s *Server) authorize(perm token.Permission, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authz := r.Header.Get("Authorization")
+		secret, ok := strings.CutPrefix(authz, "Bearer ")
+		if !ok || secret == "" {
+			s.writeProblem(w, r, &apperr.Error{Kind: apperr.Unauthenticated, Reason: "missing_token", Message: "an Authorization: Bearer token is required"})
+			return
+		}
+		t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		if !token.Allows(t.Role, perm) {
+			s.writeProblem(w, r, &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not do this (needs %s)", t.Role, perm)})
+			return
+		}
+		ctx := audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorToken, ID: t.ID, Role: string(t.Role)})
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			s.writeProblem(w, r, err)
+		}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// maxBody bounds a JSON request body (1 MiB).
+const maxBody = 1 << 20
+
+// decode reads a JSON body strictly: unknown fields, trailing data and wrong types are Invalid
+// errors that name the field.
+func decode(r *http.Request, v any) error {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/merge-patch+json") {
+		return apperr.Invalidf("Content-Type", "unsupported_media_type", "Content-Type: send application/json")
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.Is(err, io.EOF):
+			return apperr.Invalidf("body", "empty_body", "body: a JSON object is required")
+		case errors.As(err, &te):
+			return apperr.Invalidf(te.Field, "wrong_type", "%s: must be %s", te.Field, jsonType(te.Type.Kind().String()))
+		case errors.As(err, &se):
+			return apperr.Invalidf("body", "malformed_json", "body: malformed JSON at byte %d", se.Offset)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return apperr.Invalidf(f, "unknown_field", "%s: unknown field", f)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return apperr.Invalidf("body", "malformed_json", "body: truncated JSON or larger than 1 MiB")
+		default:
+			return apperr.Invalidf("body", "malformed_json", "body: not a JSON object")
+		}
+	}
+	if dec.More() {
+		return apperr.Invalidf("body", "malformed_json", "body: one JSON object expected")
+	}
+	return nil
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "int", "int64", "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	}
+	return "of another type"
+}

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/token"
+)
+
+// Compile-time checks that the SQLite transaction serves every domain.
+var (
+	_ contact.Tx  = (*sqlite.Tx)(nil)
+	_ consent.Tx  = (*sqlite.Tx)(nil)
+	_ importer.Tx = (*sqlite.Tx)(nil)
+	_ token.Tx    = (*sqlite.Tx)(nil)
+)
+
+// app is one wired Tillit: keys, store and services.
+type app struct {
+	cfg      config.Config
+	db       *sqlite.DB
+	keys     *keys.Keyring
+	contacts *contact.Service
+	consent  *consent.Service
+	tokens   *token.Service
+	importer *importer.Importer
+	created  bool // the keys were created by this start
+}
+
+// newID returns a UUIDv7: time-ordered, so ids sort by creation for cursor paging.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// openApp opens the data directory. create allows creating the directory, root key, keysets and
+// database (tillit serve, tillit import and bench); other commands need them to exist.
+func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) {
+	if create {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	} else if _, err := os.Stat(filepath.Join(cfg.DataDir, sqlite.DataFile)); err != nil {
+		return nil, fmt.Errorf("no Tillit database in %s (start tillit serve once, or pass --data)", cfg.DataDir)
+	}
+	kr, created, err := keys.Open(keys.Config{
+		RootKeyFile: cfg.RootKeyFile, KeysetFile: filepath.Join(cfg.DataDir, "keysets.json"), Create: create,
+	})
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	now := func() time.Time { return time.Now().UTC() }
+	a := &app{cfg: cfg, db: db, keys: kr, created: created}
+	a.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, DefaultRegion: cfg.DefaultRegion}
+	a.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
+	a.tokens = &token.Service{Store: sqlite.Bound[token.Tx]{DB: db}, Now: now, NewID: newID}
+	a.importer = &importer.Importer{Store: sqlite.Bound[importer.Tx]{DB: db}, Contacts: a.contacts, Consent: a.consent, Keys: kr, Now: now, NewID: newID}
+	if err := a.consent.EnsureDefaultPurpose(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) Close() error { return a.db.Close() }
+
+// auditLog adapts the SQLite reader to api.AuditLog.
+type auditLog struct{ db *sqlite.DB }
+
+func (l auditLog) AuditEvents(ctx context.Context, kind, id string, after int64, limit int) ([]audit.Event, error) {
+	return l.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: kind, ObjectID: id, AfterSeq: after, Limit: limit})
+}
+
+func (l auditLog) VerifyAudit(ctx context.Context) (audit.Verification, error) {
+	return l.db.VerifyAudit(ctx)
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/token"
+)
+
+func tokenCreate(ctx context.Context, env Env, args []string) error {
+	var role, name string
+	cfg, _, err := parse(env, "token create", args, func(fs *flag.FlagSet, c *config.Config) {
+		c.Flags(fs)
+		fs.StringVar(&role, "role", "", "role: admin, dpo, agent or auditor")
+		fs.StringVar(&name, "name", "", "a name for the token (what uses it, not a person's name)")
+	})
+	if err != nil {
+		return err
+	}
+	if role == "" || name == "" {
+		return fmt.Errorf("%w: tillit token create --role R --name N", errUsage)
+	}
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-create"})
+	a, err := openApp(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	_, secret, err := a.tokens.Create(ctx, token.Role(role), name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, secret)
+	return nil
+}
+
+func importCmd(ctx context.Context, env Env, args []string) error {
+	o := map[string]string{}
+	var asJSON bool
+	cfg, fs, err := parse(env, "import", args, func(fs *flag.FlagSet, c *config.Config) {
+		c.Flags(fs)
+		for _, f := range []struct{ name, help string }{
+			{"format", "file format: mailchimp or generic (required)"},
+			{"status", "status of every row: subscribed, unsubscribed, cleaned or pending (mailchimp: detected per file)"},
+			{"mapping", "generic: field=Column pairs, such as email=E-Mail,first_name=Vorname"},
+			{"purpose", "purpose that subscribed rows consent to (default newsletter)"},
+			{"kind", "kind of created records: contact (default) or lead"},
+			{"delimiter", "',', ';' or tab (default: detect)"},
+			{"encoding", "utf-8 or windows-1252 (default: detect)"},
+		} {
+			fs.Func(f.name, f.help, func(v string) error { o[f.name] = v; return nil })
+		}
+		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	})
+	if err != nil {
+		return err
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		return fmt.Errorf("%w: tillit import --format F FILE...", errUsage)
+	}
+	if _, err := api.ImportOptions(o); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "import"})
+	a, err := openApp(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var reports []importer.Report
+	failed := false
+	for _, path := range files {
+		o["name"] = filepath.Base(path)
+		opt, _ := api.ImportOptions(o)
+		opt.Progress = func(rows int) {
+			if rows%10000 < 500 && rows >= 10000 {
+				fmt.Fprintf(env.Stderr, "%s: %d rows\n", opt.Name, rows)
+			}
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		rep, err := a.importer.Import(ctx, f, opt)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "%s: %v\n", opt.Name, err)
+			failed = true
+			continue
+		}
+		fmt.Fprintf(env.Stderr, "%s: done, %d rows\n", opt.Name, rep.Rows)
+		reports = append(reports, rep)
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"reports": reports}); err != nil {
+			return err
+		}
+	} else {
+		for _, rep := range reports {
+			fmt.Fprint(env.Stdout, rep.String())
+		}
+	}
+	if failed {
+		return fmt.Errorf("some files were not imported")
+	}
+	return nil
+}
+
+func auditVerify(ctx context.Context, env Env, args []string) error {
+	var asJSON bool
+	cfg, _, err := parse(env, "audit verify", args, func(fs *flag.FlagSet, c *config.Config) {
+		c.Flags(fs)
+		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	})
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	v, err := a.db.VerifyAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		json.NewEncoder(env.Stdout).Encode(v)
+	} else {
+		fmt.Fprintln(env.Stdout, v.String())
+	}
+	if !v.OK {
+		return fmt.Errorf("audit log broken at event %d", v.FirstBroken)
+	}
+	return nil
+}
+

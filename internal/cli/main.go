@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/tillit/tillit/internal/config"
+)
+
+// Env is what a command sees of its process: arguments, streams and environment. Tests fill it.
+type Env struct {
+	Args   []string // without the program name
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Ready, when set, is called by serve with the address it listens on (tests use ":0").
+	Ready func(addr string)
+}
+
+// errUsage marks a usage error (exit code 2).
+var errUsage = errors.New("usage")
+
+const usage = `usage: tillit <command> [flags]
+
+commands:
+  serve                         serve the API (default 127.0.0.1:8080, data in ./tillit-data)
+  token create --role R --name N  create an API token (roles: admin, dpo, agent, auditor); prints only the token
+  import --format F FILE...     import CSV files (formats: mailchimp, generic); report on stdout
+  audit verify                  verify the audit log's hash chain
+  bench SCENARIO [--n N] --json measure import or lookup speed (scenarios: import, lookup)
+
+every command takes --data DIR and --database-url URL (or TILLIT_DATA, TILLIT_DATABASE_URL)
+`
+
+// Main runs one command and returns its exit code: 0 success, 1 failure, 2 bad usage.
+func Main(ctx context.Context, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
+	}
+	err := run(ctx, env)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(env.Stderr, "tillit:", err)
+		return 2
+	default:
+		fmt.Fprintln(env.Stderr, "tillit:", err)
+		return 1
+	}
+}
+
+func run(ctx context.Context, env Env) error {
+	if len(env.Args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	cmd, args := env.Args[0], env.Args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, env, args)
+	case "token":
+		if len(args) == 0 || args[0] != "create" {
+			return fmt.Errorf("%w: tillit token create --role R --name N", errUsage)
+		}
+		return tokenCreate(ctx, env, args[1:])
+	case "import":
+		return importCmd(ctx, env, args)
+	case "audit":
+		if len(args) == 0 || args[0] != "verify" {
+			return fmt.Errorf("%w: tillit audit verify", errUsage)
+		}
+		return auditVerify(ctx, env, args[1:])
+	case "bench":
+		return bench(ctx, env, args)
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(env.Stderr, usage)
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+}
+
+// parse loads defaults, the environment, then flags; the flag set is built by register.
+func parse(env Env, name string, args []string, register func(*flag.FlagSet, *config.Config)) (config.Config, *flag.FlagSet, error) {
+	cfg := config.Default()
+	if err := cfg.FromEnv(env.Getenv); err != nil {
+		return cfg, nil, err
+	}
+	fs := flag.NewFlagSet("tillit "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	register(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, fs, err
+		}
+		return cfg, fs, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := cfg.Finish(); err != nil {
+		return cfg, fs, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return cfg, fs, nil
+}

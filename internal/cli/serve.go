@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/token"
+)
+
+func serve(ctx context.Context, env Env, args []string) error {
+	cfg, _, err := parse(env, "serve", args, func(fs *flag.FlagSet, c *config.Config) { c.ServeFlags(fs) })
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel, env.Stderr)
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "serve"})
+	a, err := openApp(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	logger.Info("starting", "config", cfg.String())
+	if a.created {
+		_, secret, err := a.tokens.Create(ctx, token.RoleAdmin, "first-start admin")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "\nTillit created new keys in %s.\nOne-time admin token (shown only now; store it safely):\n\n    %s\n\n", cfg.DataDir, secret)
+	}
+	srv := &api.Server{
+		Contacts: a.contacts, Consent: a.consent, Tokens: a.tokens, Importer: a.importer,
+		Audit: auditLog{a.db}, Logger: logger,
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	logger.Info("listening", "addr", ln.Addr().String())
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

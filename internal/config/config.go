@@ -1,0 +1,116 @@
+// Package config builds Tillit's settings from defaults, then TILLIT_* environment variables, then
+// command-line flags (DESIGN §6). Secrets come from the environment or *_FILE variables, never from
+// flags; String prints the settings with secrets redacted.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is every setting a command may need.
+type Config struct {
+	Listen        string // host:port for tillit serve (TILLIT_LISTEN, --listen; default 127.0.0.1:8080)
+	DataDir       string // data directory (TILLIT_DATA, --data; default ./tillit-data)
+	DatabaseURL   string // empty: embedded SQLite in DataDir (TILLIT_DATABASE_URL, --database-url)
+	RootKeyFile   string // TILLIT_ROOT_KEY_FILE; default <data>/root.key
+	BaseURL       string // public URL for links (TILLIT_BASE_URL; default http://<listen>)
+	SMTPURL       string // TILLIT_SMTP_URL or TILLIT_SMTP_URL_FILE; secret
+	MailFrom      string // TILLIT_MAIL_FROM
+	DefaultRegion string // ISO 3166-1 alpha-2 for national phone numbers (TILLIT_DEFAULT_REGION)
+	LogLevel      string // debug, info, warn, error (TILLIT_LOG_LEVEL; default info)
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{Listen: "127.0.0.1:8080", DataDir: "tillit-data", LogLevel: "info"}
+}
+
+// FromEnv applies TILLIT_* variables from getenv over c.
+func (c *Config) FromEnv(getenv func(string) string) error {
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Listen, "TILLIT_LISTEN")
+	set(&c.DataDir, "TILLIT_DATA")
+	set(&c.DatabaseURL, "TILLIT_DATABASE_URL")
+	set(&c.RootKeyFile, "TILLIT_ROOT_KEY_FILE")
+	set(&c.BaseURL, "TILLIT_BASE_URL")
+	set(&c.SMTPURL, "TILLIT_SMTP_URL")
+	set(&c.MailFrom, "TILLIT_MAIL_FROM")
+	set(&c.DefaultRegion, "TILLIT_DEFAULT_REGION")
+	set(&c.LogLevel, "TILLIT_LOG_LEVEL")
+	if f := getenv("TILLIT_SMTP_URL_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("config: TILLIT_SMTP_URL_FILE: %w", err)
+		}
+		c.SMTPURL = strings.TrimSpace(string(b))
+	}
+	return nil
+}
+
+// Flags registers the flags every command takes (--data, --database-url) on fs.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data `directory` (TILLIT_DATA)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database `URL`; empty for the embedded SQLite in the data directory (TILLIT_DATABASE_URL)")
+}
+
+// ServeFlags registers the flags of tillit serve.
+func (c *Config) ServeFlags(fs *flag.FlagSet) {
+	c.Flags(fs)
+	fs.StringVar(&c.Listen, "listen", c.Listen, "`host:port` to serve on (TILLIT_LISTEN)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public `URL` used in links (TILLIT_BASE_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TILLIT_LOG_LEVEL)")
+}
+
+// Finish fills derived defaults and checks the result.
+func (c *Config) Finish() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("config: the data directory must not be empty")
+	}
+	if c.RootKeyFile == "" {
+		c.RootKeyFile = filepath.Join(c.DataDir, "root.key")
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Listen
+	}
+	if _, err := url.Parse(c.BaseURL); err != nil {
+		return fmt.Errorf("config: TILLIT_BASE_URL: %w", err)
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		return fmt.Errorf("config: database URL scheme not supported yet: only the embedded SQLite store is available (leave TILLIT_DATABASE_URL empty)")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// String prints the configuration with secrets redacted.
+func (c Config) String() string {
+	smtp := "file transport"
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err == nil {
+			smtp = u.Redacted()
+		} else {
+			smtp = "(set, unparseable)"
+		}
+	}
+	db := "embedded SQLite"
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err == nil {
+			db = u.Redacted()
+		}
+	}
+	return fmt.Sprintf("listen=%s data=%s database=%s base_url=%s smtp=%s mail_from=%s default_region=%s log_level=%s",
+		c.Listen, c.DataDir, db, c.BaseURL, smtp, c.MailFrom, c.DefaultRegion, c.LogLevel)
+}

@@ -1,0 +1,19 @@
+// Package importer reads contact lists from CSV exports (Mailchimp audience exports and CSV
+// files of any layout) into neutral Rows, one at a time. It parses only: it neither stores,
+// normalizes e-mail addresses nor decides consent; its caller does.
+//
+// Invariants:
+//   - Streaming: a Reader holds one record and fixed buffers (64 KiB for detection, records
+//     capped at 1 MiB), so memory stays flat whatever the number of rows; a Mapper holds only
+//     column indexes.
+//   - Line numbers are physical lines of the file (1-based; \n, \r\n and a lone \r each end a
+//     line, also inside quoted cells), so a report points at the line a person sees in an editor.
+//   - A bad row never stops an import: it comes back as a *RowError with its starting line, and
+//     the rows after it still come through. Only unreadable input (an I/O error, a record over
+//     1 MiB) ends the stream.
+//   - Errors never carry cell values, which are personal data: a RowError's Reason names the
+//     column or field and the position, an *apperr.Error names the column or setting.
+//   - Every time in a Row is UTC; Mailchimp export times are read as UTC, as Mailchimp writes them.
+//   - Strings in a Row are trimmed (white space, NBSP, zero-width space, byte order mark) and
+//     otherwise kept as written.
+package importer

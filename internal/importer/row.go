@@ -1,0 +1,174 @@
+package importer
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Status is a subscriber's state in the source system, as Mailchimp names it.
+type Status string
+
+// The statuses. StatusNone is a generic file without a status column.
+const (
+	StatusNone         Status = ""
+	StatusSubscribed   Status = "subscribed"
+	StatusUnsubscribed Status = "unsubscribed"
+	StatusCleaned      Status = "cleaned" // the address bounced and the source stopped mailing it
+	StatusPending      Status = "pending" // signed up, double opt-in not confirmed
+)
+
+// parseStatus reads a status cell case-insensitively; ok is false for an unknown value.
+func parseStatus(s string) (st Status, ok bool) {
+	switch st := Status(strings.ToLower(clean(s))); st {
+	case StatusNone, StatusSubscribed, StatusUnsubscribed, StatusCleaned, StatusPending:
+		return st, true
+	}
+	return "", false
+}
+
+// Row is the neutral shape every import format maps to, one per data row. Strings are trimmed
+// (white space including NBSP, zero-width space and byte order mark) and otherwise as written:
+// e-mail addresses and phone numbers are not normalized or validated here.
+type Row struct {
+	Line int // physical starting line of the record in the file
+
+	Email, FirstName, LastName, Phone, Company, Title, PostalCode, Notes string
+
+	Status Status
+
+	OptinTime, ConfirmTime time.Time // UTC; zero when absent
+	OptinIP, ConfirmIP     string
+
+	// ChangedTime is when the status last changed in the source (Mailchimp UNSUB_TIME,
+	// CLEAN_TIME or LAST_CHANGED); UTC, zero when absent.
+	ChangedTime time.Time
+
+	Tags []string // trimmed, no empty or repeated names, in file order; nil when none
+
+	// ExternalIDs holds the source system's ids by kind ("mailchimp_leid", "mailchimp_euid"),
+	// only non-empty ones; nil when none.
+	ExternalIDs map[string]string
+}
+
+// Mapper turns a Record into a Row, or refuses it with a *RowError whose Reason names the
+// column or field (never its value).
+type Mapper interface {
+	Map(rec Record) (Row, error)
+}
+
+// clean trims white space (unicode.IsSpace, which covers NBSP), zero-width spaces and byte
+// order marks from both ends of s.
+func clean(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || r == '\u00a0' || r == '\u200b' || r == '\ufeff'
+	})
+}
+
+// cell returns the trimmed cell at index i of fields; "" when i < 0 (column absent) or the row
+// is shorter than the header.
+func cell(fields []string, i int) string {
+	if i < 0 || i >= len(fields) {
+		return ""
+	}
+	return clean(fields[i])
+}
+
+// headerKey is how column names are compared: trimmed, lower case, '_' and '-' read as spaces,
+// runs of spaces collapsed ("E-Mail" and "e_mail" both become "e mail").
+func headerKey(s string) string {
+	s = strings.ToLower(clean(s))
+	s = strings.NewReplacer("_", " ", "-", " ").Replace(s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// columnIndex finds a column by name: an exact case-insensitive match of the trimmed name
+// first, else the same headerKey. The first match wins; -1 when there is none.
+func columnIndex(header []string, name string) int {
+	name = clean(name)
+	for i, h := range header {
+		if strings.EqualFold(clean(h), name) {
+			return i
+		}
+	}
+	key := headerKey(name)
+	for i, h := range header {
+		if headerKey(h) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// Time layouts.
+const mailchimpTime = "2006-01-02 15:04:05" // Mailchimp exports, always UTC
+
+// parseTime reads a cell in one of layouts; a layout without a zone is read as UTC. The result
+// is in UTC; the zero time for an empty cell.
+func parseTime(s string, layouts ...string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, true
+	}
+	for _, l := range layouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// splitTags splits a tags cell on any byte of seps outside double quotes. A name may be
+// wrapped in double quotes, with "" inside them for a literal quote, as Mailchimp writes TAGS:
+// `"Editors","Lorem Editors"`. Names are trimmed; empty and repeated names are dropped; a quote
+// left open runs to the end of the cell. nil when there is no name.
+func splitTags(s, seps string) []string {
+	var tags []string
+	var b strings.Builder
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted && c == '"' && i+1 < len(s) && s[i+1] == '"':
+			b.WriteByte('"')
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && strings.IndexByte(seps, c) >= 0:
+			tags = addTag(tags, b.String())
+			b.Reset()
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return addTag(tags, b.String())
+}
+
+// addTag appends name to tags unless it is empty or already there.
+func addTag(tags []string, name string) []string {
+	name = clean(name)
+	if name == "" {
+		return tags
+	}
+	for _, t := range tags {
+		if t == name {
+			return tags
+		}
+	}
+	return append(tags, name)
+}
+
+// checkWidth refuses a row with non-empty cells beyond the header's width: an unquoted
+// delimiter inside a value shifts every later cell under the wrong column. Missing trailing
+// cells and empty extra cells are accepted.
+func checkWidth(rec Record, width int) error {
+	if len(rec.Fields) <= width {
+		return nil
+	}
+	for _, f := range rec.Fields[width:] {
+		if clean(f) != "" {
+			return &RowError{Line: rec.Line, Reason: fmt.Sprintf("row has %d cells, header has %d", len(rec.Fields), width)}
+		}
+	}
+	return nil
+}
