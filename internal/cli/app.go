@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
