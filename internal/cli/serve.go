@@ -12,7 +12,6 @@ import (
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
-	"github.com/tillit/tillit/internal/token"
 )
 
 func serve(ctx context.Context, env Env, args []string) error {
@@ -29,11 +28,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer a.Close()
 	logger.Info("starting", "config", cfg.String())
 	if a.created {
-		_, secret, err := a.tokens.Create(ctx, token.RoleAdmin, "first-start admin")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stderr, "\nTillit created new keys in %s.\nOne-time admin token (shown only now; store it safely):\n\n    %s\n\n", cfg.DataDir, secret)
+		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
+	}
+	if secret, err := a.tokens.EnsureAdmin(ctx, "first-start admin"); err != nil {
+		return err
+	} else if secret != "" {
+		fmt.Fprintf(env.Stderr, "\nOne-time admin token (shown only now; store it safely):\n\n    %s\n\n", secret)
 	}
 	srv := &api.Server{
 		Contacts: a.contacts, Consent: a.consent, Tokens: a.tokens, Importer: a.importer,

@@ -66,6 +66,7 @@ type Token struct {
 type Tx interface {
 	InsertToken(ctx context.Context, t Token, hash []byte) error
 	TokenByHash(ctx context.Context, hash []byte) (Token, error) // NotFound when none
+	CountLiveTokens(ctx context.Context) (int, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -111,6 +112,23 @@ func (s *Service) Create(ctx context.Context, r Role, name string) (Token, strin
 		return Token{}, "", err
 	}
 	return t, secret, nil
+}
+
+// EnsureAdmin creates an admin token named name when no live token exists, and returns its secret
+// ("" when tokens exist already). tillit serve calls it on start, so the first start of a new data
+// directory prints exactly one admin token.
+func (s *Service) EnsureAdmin(ctx context.Context, name string) (string, error) {
+	var n int
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.CountLiveTokens(ctx)
+		return err
+	})
+	if err != nil || n > 0 {
+		return "", err
+	}
+	_, secret, err := s.Create(ctx, RoleAdmin, name)
+	return secret, err
 }
 
 // Authenticate returns the live token whose secret this is; Unauthenticated otherwise.

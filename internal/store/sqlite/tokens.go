@@ -39,3 +39,13 @@ func (tx *Tx) TokenByHash(ctx context.Context, hash []byte) (token.Token, error)
 	}
 	return t, nil
 }
+
+// CountLiveTokens returns the number of tokens not revoked.
+func (tx *Tx) CountLiveTokens(ctx context.Context) (int, error) {
+	row, err := tx.queryRow(ctx, "SELECT count(*) FROM tokens WHERE revoked_at IS NULL")
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	return n, row.Scan(&n)
+}

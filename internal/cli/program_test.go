@@ -1,0 +1,383 @@
+package cli_test
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+type contactJSON struct {
+	ID        string   `json:"id"`
+	Kind      string   `json:"kind"`
+	Email     string   `json:"email"`
+	FirstName string   `json:"first_name"`
+	LastName  string   `json:"last_name"`
+	Company   string   `json:"company"`
+	Tags      []string `json:"tags"`
+	Version   int      `json:"version"`
+}
+
+type listJSON struct {
+	Items      []contactJSON `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+type reportJSON struct {
+	Rows              int `json:"rows"`
+	Created           int `json:"created"`
+	ConsentsRecorded  int `json:"consents_recorded"`
+	Existing          int `json:"existing"`
+	Suppressed        int `json:"suppressed"`
+	SuppressionsAdded int `json:"suppressions_added"`
+	SuppressionsKnown int `json:"suppressions_existing"`
+	Withdrawals       int `json:"withdrawals"`
+	Refused           int `json:"refused"`
+	Errors            []struct {
+		Line   int    `json:"line"`
+		Reason string `json:"reason"`
+	} `json:"errors"`
+}
+
+type problemJSON struct {
+	Status int    `json:"status"`
+	Code   string `json:"code"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+	ID     string `json:"id"`
+	Detail string `json:"detail"`
+}
+
+// fixtureSecrets reads every address, and every name, company and tag of five or more letters,
+// from the Mailchimp fixtures: the bytes that must never appear in the data directory. (Shorter
+// names, like "Lut", are left out: three given bytes turn up by chance in random ciphertext.)
+func fixtureSecrets(t *testing.T, dir string) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []string
+	for _, name := range []string{"subscribed.csv", "unsubscribed.csv", "cleaned.csv"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs[1:] {
+			for i, cell := range rec {
+				col := recs[0][i]
+				v := strings.Trim(strings.TrimSpace(cell), `"`)
+				keep := col == "Email Address" || ((col == "First Name" || col == "Last Name" || col == "Company" || col == "TAGS") && len(v) >= 5)
+				if keep && v != "" && !seen[v] {
+					seen[v] = true
+					out = append(out, v)
+				}
+			}
+		}
+	}
+	if len(out) < 20 {
+		t.Fatalf("only %d secrets read from the fixtures", len(out))
+	}
+	return out
+}
+
+func TestGhostMailchimpImport(t *testing.T) {
+	ext := externalDir(t, "mailchimp-ghost")
+	dir := t.TempDir()
+	files := []string{filepath.Join(ext, "subscribed.csv"), filepath.Join(ext, "unsubscribed.csv"), filepath.Join(ext, "cleaned.csv")}
+
+	code, out, stderr := runCLI(t, append([]string{"import", "--data", dir, "--format", "mailchimp", "--json"}, files...)...)
+	if code != 0 {
+		t.Fatalf("tillit import exited %d: %s", code, stderr)
+	}
+	var got struct{ Reports []reportJSON }
+	if err := jsonUnmarshal(out, &got); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	if len(got.Reports) != 3 {
+		t.Fatalf("%d reports; want 3", len(got.Reports))
+	}
+	sub, unsub, clean := got.Reports[0], got.Reports[1], got.Reports[2]
+	if sub.Rows != 5 || sub.Created != 5 || sub.ConsentsRecorded != 5 || sub.Refused != 0 {
+		t.Errorf("subscribed report = %+v; want 5 rows, 5 created, 5 consents", sub)
+	}
+	if unsub.SuppressionsAdded != 5 || unsub.Created != 0 || clean.SuppressionsAdded != 5 || clean.Created != 0 {
+		t.Errorf("unsubscribed %+v, cleaned %+v; want 5 suppressions each and no contacts", unsub, clean)
+	}
+
+	p := startProgram(t, dir)
+	var all listJSON
+	if st := p.do("GET", "/api/v1/contacts?limit=100", nil, &all); st != 200 || len(all.Items) != 5 {
+		t.Fatalf("list: status %d, %d contacts; want 200 and 5", st, len(all.Items))
+	}
+	var l listJSON
+	if st := p.do("GET", "/api/v1/contacts?email=S5@Example.COM", nil, &l); st != 200 || len(l.Items) != 1 {
+		t.Fatalf("lookup: status %d, %d items; want 200 and 1", st, len(l.Items))
+	}
+	c := l.Items[0]
+	if c.FirstName != "Dolor" || c.LastName != "Simet" || c.Company != "Lorem Co." || c.Email != "s5@example.com" || strings.Join(c.Tags, "|") != "Lorem Editors" {
+		t.Errorf("s5 = %+v; want Dolor Simet of Lorem Co., tag Lorem Editors", c)
+	}
+	var ledger struct {
+		Current []struct {
+			Purpose, State, Method, LawfulBasis string
+		} `json:"current"`
+		Events []struct {
+			State, Method string
+			OccurredAt   string `json:"occurred_at"`
+			Evidence     struct {
+				ConfirmTime string `json:"confirm_time"`
+			} `json:"evidence"`
+		} `json:"events"`
+	}
+	if st := p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &ledger); st != 200 {
+		t.Fatalf("consents: status %d", st)
+	}
+	if len(ledger.Events) != 1 || ledger.Events[0].State != "dpv:ConsentGiven" || ledger.Events[0].Method != "double-opt-in" ||
+		ledger.Events[0].OccurredAt != "2018-02-05T19:28:22Z" || ledger.Events[0].Evidence.ConfirmTime != "2018-02-05T19:28:22Z" {
+		t.Errorf("s5 consent events = %+v; want one double-opt-in ConsentGiven at the CONFIRM_TIME 2018-02-05T19:28:22Z", ledger.Events)
+	}
+	for _, addr := range []string{"u1@example.com", "c3@example.com"} {
+		var none listJSON
+		if st := p.do("GET", "/api/v1/contacts?email="+addr, nil, &none); st != 200 || len(none.Items) != 0 {
+			t.Errorf("lookup %s: status %d, %d items; want no contact for a suppressed address", addr, st, len(none.Items))
+		}
+	}
+	p.stop()
+
+	db, err := sqlite.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := db.CountSuppressions(t.Context())
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["unsubscribed"] != 5 || counts["bounced"] != 5 || len(counts) != 2 {
+		t.Errorf("suppressions by reason = %v; want 5 unsubscribed and 5 bounced", counts)
+	}
+	assertNoPlaintext(t, dir, fixtureSecrets(t, ext))
+}
+
+func TestReimportIsIdempotentAndNeverLiftsSuppression(t *testing.T) {
+	dir := t.TempDir()
+	sub := writeFile(t, "subscribed.csv", "Email Address,First Name,Last Name,OPTIN_TIME,CONFIRM_TIME\n"+
+		"anna.berg@example.org,Anna,Berg,2024-01-02 10:00:00,2024-01-02 10:05:00\n"+
+		"bo.ek@example.org,Bo,Ek,2024-01-03 10:00:00,\n"+
+		"carl+news@example.org,Carl,Dahl,2024-01-04 10:00:00,2024-01-04 10:01:00\n")
+	unsub := writeFile(t, "unsubscribed.csv", "Email Address,First Name,UNSUB_TIME\n"+
+		"BO.EK@example.org,Bo,2024-06-01 12:00:00\n"+
+		"dana.fors@example.org,Dana,2024-06-02 12:00:00\n")
+
+	first := importJSON(t, dir, sub)
+	if first.Created != 3 || first.ConsentsRecorded != 3 {
+		t.Fatalf("first import %+v; want 3 created with consent", first)
+	}
+	again := importJSON(t, dir, sub)
+	if again.Created != 0 || again.ConsentsRecorded != 0 || again.Existing != 3 {
+		t.Errorf("re-import %+v; want nothing new, 3 existing", again)
+	}
+	u := importJSON(t, dir, unsub)
+	if u.SuppressionsAdded != 2 || u.Withdrawals != 1 || u.Created != 0 {
+		t.Errorf("unsubscribe import %+v; want 2 suppressions and a withdrawal for Bo", u)
+	}
+	u2 := importJSON(t, dir, unsub)
+	if u2.SuppressionsAdded != 0 || u2.SuppressionsKnown != 2 || u2.Withdrawals != 0 {
+		t.Errorf("repeated unsubscribe import %+v; want nothing new", u2)
+	}
+	// The subscribed file says Bo is subscribed: the suppression wins, and Dana never appears.
+	third := importJSON(t, dir, sub, writeFile(t, "dana.csv", "Email Address,First Name\ndana.fors@example.org,Dana\n"))
+	if third.Created != 0 || third.Suppressed != 2 || third.ConsentsRecorded != 0 {
+		t.Errorf("import after unsubscribe %+v; want Bo and Dana counted suppressed, nothing created", third)
+	}
+
+	p := startProgram(t, dir)
+	var l listJSON
+	p.do("GET", "/api/v1/contacts?email=bo.ek@example.org", nil, &l)
+	if len(l.Items) != 1 {
+		t.Fatalf("Bo's contact is gone: %+v", l)
+	}
+	var ledger struct {
+		Current []struct{ State string } `json:"current"`
+		Events  []struct{ State string } `json:"events"`
+	}
+	p.do("GET", "/api/v1/contacts/"+l.Items[0].ID+"/consents", nil, &ledger)
+	if len(ledger.Current) != 1 || ledger.Current[0].State != "dpv:ConsentWithdrawn" || len(ledger.Events) != 2 {
+		t.Errorf("Bo's consent = %+v; want withdrawn after given, two events", ledger)
+	}
+
+	// A withdrawal recorded through the API is not lifted by an import either.
+	p.do("GET", "/api/v1/contacts?email=anna.berg@example.org", nil, &l)
+	anna := l.Items[0].ID
+	if st := p.do("POST", "/api/v1/contacts/"+anna+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "api"}, nil); st != 201 {
+		t.Fatalf("withdraw: status %d", st)
+	}
+	p.stop()
+	fourth := importJSON(t, dir, sub)
+	if fourth.Suppressed != 2 || fourth.Existing != 1 || fourth.ConsentsRecorded != 0 {
+		t.Errorf("import after API withdrawal %+v; want Anna and Bo suppressed, Carl existing", fourth)
+	}
+}
+
+func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	secrets := map[string]any{
+		"email": "Ingrid.Marklund@Example.NET", "first_name": "Ingrid", "last_name": "Marklund",
+		"phone": "+46 70 123 45 67", "company": "Fjällräven Konsult", "notes": "met at the Umeå fair",
+		"address": map[string]any{"street": "Storgatan 12", "city": "Umeå", "postal_code": "90326", "country": "SE"},
+	}
+	var c contactJSON
+	if st := p.do("POST", "/api/v1/contacts", secrets, &c); st != 201 {
+		t.Fatalf("create: status %d", st)
+	}
+	var keep contactJSON
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "other.person@example.net", "first_name": "Kvarstående"}, &keep); st != 201 {
+		t.Fatalf("create: status %d", st)
+	}
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "ip": "198.51.100.77", "user_agent": "Mozilla/5.0 IngridBrowser"}, nil); st != 201 {
+		t.Fatalf("consent: status %d", st)
+	}
+	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 204 {
+		t.Fatalf("erase: status %d; want 204", st)
+	}
+	var prob problemJSON
+	if st := p.do("GET", "/api/v1/contacts/"+c.ID, nil, &prob); st != 404 || prob.Code != "not_found" {
+		t.Errorf("get after erase: %d %+v; want 404 not_found", st, prob)
+	}
+	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 404 {
+		t.Errorf("second erase: %d; want 404", st)
+	}
+	var kept contactJSON
+	if st := p.do("GET", "/api/v1/contacts/"+keep.ID, nil, &kept); st != 200 || kept.FirstName != "Kvarstående" {
+		t.Errorf("the other contact after erasure: %d %+v", st, kept)
+	}
+	var v struct {
+		OK bool `json:"ok"`
+	}
+	if st := p.do("GET", "/api/v1/audit/verify", nil, &v); st != 200 || !v.OK {
+		t.Errorf("audit verify after erasure: %d %+v", st, v)
+	}
+	p.stop()
+	assertNoPlaintext(t, dir, []string{"ingrid.marklund@example.net", "Ingrid", "Marklund", "+46701234567", "Fjällräven", "Konsult", "Umeå", "Storgatan", "90326", "198.51.100.77", "IngridBrowser"})
+
+	// The suppression hash keeps the erased address out of later imports.
+	rep := importJSON(t, dir, writeFile(t, "back.csv", "Email Address,First Name,OPTIN_TIME\ningrid.marklund@example.net,Ingrid,2025-01-01 00:00:00\n"))
+	if rep.Suppressed != 1 || rep.Created != 0 {
+		t.Errorf("import of the erased address %+v; want it suppressed", rep)
+	}
+}
+
+func TestAuditVerifyCommandFindsTampering(t *testing.T) {
+	dir := t.TempDir()
+	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name\na1@example.org,Alpha\na2@example.org,Beta\na3@example.org,Gamma\n"))
+	code, out, _ := runCLI(t, "audit", "verify", "--data", dir)
+	if code != 0 || !strings.Contains(out, "intact") {
+		t.Fatalf("verify untouched log: exit %d, %q", code, out)
+	}
+	db, err := sqlite.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	tamper(t, dir, "UPDATE audit_events SET action = 'contact.nothing' WHERE seq = 4")
+	code, out, _ = runCLI(t, "audit", "verify", "--data", dir, "--json")
+	if code != 1 || !strings.Contains(out, `"first_broken":4`) {
+		t.Errorf("verify tampered log: exit %d, %q; want exit 1 and first_broken 4", code, out)
+	}
+}
+
+func TestTokenRolesAndCLI(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	code, out, _ := runCLI(t, "token", "create", "--data", dir, "--role", "auditor", "--name", "external-audit")
+	auditor := strings.TrimSpace(out)
+	if code != 0 || !tokenRE.MatchString(auditor) || strings.Count(out, "\n") != 1 {
+		t.Fatalf("token create: exit %d, stdout %q; want only the token", code, out)
+	}
+	if code, _, _ := runCLI(t, "token", "create", "--data", dir, "--role", "root", "--name", "x"); code != 1 {
+		t.Errorf("token create with an unknown role: exit %d; want 1", code)
+	}
+	if code, _, _ := runCLI(t, "token", "create", "--data", dir); code != 2 {
+		t.Errorf("token create without flags: exit %d; want 2", code)
+	}
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "x@example.org"}, &c)
+	var prob problemJSON
+	if st := p.doAs(auditor, "GET", "/api/v1/contacts/"+c.ID, nil, &prob); st != 403 || prob.Code != "forbidden" {
+		t.Errorf("auditor reads a contact: %d %+v; want 403", st, prob)
+	}
+	if st := p.doAs(auditor, "GET", "/api/v1/audit/verify", nil, nil); st != 200 {
+		t.Errorf("auditor verifies the audit log: %d; want 200", st)
+	}
+	if st := p.doAs("", "GET", "/api/v1/contacts", nil, &prob); st != 401 || prob.Code != "unauthenticated" {
+		t.Errorf("no token: %d %+v; want 401", st, prob)
+	}
+	if st := p.doAs("tlt_not-a-real-token", "GET", "/api/v1/contacts", nil, nil); st != 401 {
+		t.Errorf("bad token: %d; want 401", st)
+	}
+	var dup problemJSON
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": " X@EXAMPLE.org\u200b"}, &dup); st != 409 || dup.ID != c.ID || dup.Reason != "duplicate_email" {
+		t.Errorf("duplicate create: %d %+v; want 409 with the existing id %s", st, dup, c.ID)
+	}
+	var audit struct {
+		Items []struct {
+			Action    string `json:"action"`
+			ActorKind string `json:"actor_kind"`
+		} `json:"items"`
+	}
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/audit", nil, &audit)
+	if len(audit.Items) == 0 || audit.Items[0].Action != "contact.create" || audit.Items[0].ActorKind != "token" {
+		t.Errorf("contact audit = %+v; want contact.create by a token first", audit.Items)
+	}
+	resp, err := http.Get(p.base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("healthz: %v %v", resp, err)
+	}
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// importJSON runs tillit import --format mailchimp --json on files and sums the reports.
+func importJSON(t *testing.T, dir string, files ...string) reportJSON {
+	t.Helper()
+	code, out, stderr := runCLI(t, append([]string{"import", "--data", dir, "--format", "mailchimp", "--json"}, files...)...)
+	if code != 0 {
+		t.Fatalf("import exited %d: %s", code, stderr)
+	}
+	var got struct{ Reports []reportJSON }
+	if err := jsonUnmarshal(out, &got); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	var sum reportJSON
+	for _, r := range got.Reports {
+		sum.Rows += r.Rows
+		sum.Created += r.Created
+		sum.ConsentsRecorded += r.ConsentsRecorded
+		sum.Existing += r.Existing
+		sum.Suppressed += r.Suppressed
+		sum.SuppressionsAdded += r.SuppressionsAdded
+		sum.SuppressionsKnown += r.SuppressionsKnown
+		sum.Withdrawals += r.Withdrawals
+		sum.Refused += r.Refused
+		sum.Errors = append(sum.Errors, r.Errors...)
+	}
+	return sum
+}
+
+var _ = fmt.Sprintf
