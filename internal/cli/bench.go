@@ -1,10 +1,209 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/config"
 )
 
+// BenchResult is what tillit bench prints with --json.
+type BenchResult struct {
+	Scenario   string  `json:"scenario"`
+	N          int     `json:"n"`           // contacts imported or present
+	Seconds    float64 `json:"seconds"`     // wall time of the measured phase
+	PerSecond  float64 `json:"per_second"`  // contacts/s (import) or lookups/s (lookup)
+	P50Micros  float64 `json:"p50_us"`      // per batch of 500 rows (import) or per lookup
+	P99Micros  float64 `json:"p99_us"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"` // VmHWM of this process
+	GoVersion  string  `json:"go_version"`
+	CPUs       int     `json:"cpus"`
+	Lookups    int     `json:"lookups,omitempty"`
+}
+
 func bench(ctx context.Context, env Env, args []string) error {
-	return fmt.Errorf("%w: bench is not built yet", errUsage)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("%w: tillit bench import|lookup [--n N] [--json]", errUsage)
+	}
+	scenario := args[0]
+	var n, lookups int
+	var asJSON bool
+	cfg, _, err := parse(env, "bench "+scenario, args[1:], func(fs *flag.FlagSet, c *config.Config) {
+		c.Flags(fs)
+		fs.IntVar(&n, "n", 100000, "number of contacts")
+		fs.IntVar(&lookups, "lookups", 20000, "lookup: number of lookups to time")
+		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	})
+	if err != nil {
+		return err
+	}
+	if n < 1 {
+		return fmt.Errorf("%w: --n must be positive", errUsage)
+	}
+	// A bench never touches a real data directory unless --data is given explicitly.
+	if !slices.ContainsFunc(args, func(a string) bool { return a == "--data" || a == "-data" || strings.HasPrefix(a, "--data=") }) {
+		dir, err := os.MkdirTemp("", "tillit-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.DataDir = dir
+		cfg.RootKeyFile = ""
+		if err := cfg.Finish(); err != nil {
+			return err
+		}
+	}
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "bench"})
+	a, err := openApp(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var res BenchResult
+	switch scenario {
+	case "import":
+		res, err = benchImport(ctx, a, n)
+	case "lookup":
+		res, err = benchLookup(ctx, env, a, n, lookups)
+	default:
+		return fmt.Errorf("%w: unknown scenario %q (import, lookup)", errUsage, scenario)
+	}
+	if err != nil {
+		return err
+	}
+	res.GoVersion, res.CPUs, res.PeakRSSMiB = runtime.Version(), runtime.NumCPU(), peakRSSMiB()
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(env.Stdout, "%s: n=%d %.0f/s p50=%.0fµs p99=%.0fµs peak RSS %.0f MiB (%.1fs)\n",
+		res.Scenario, res.N, res.PerSecond, res.P50Micros, res.P99Micros, res.PeakRSSMiB, res.Seconds)
+	return nil
+}
+
+// benchImport imports n generated subscribed Mailchimp rows (each: encryption of the profile, a
+// blind index, a suppression check, a consent event and two audit events) and times it.
+func benchImport(ctx context.Context, a *app, n int) (BenchResult, error) {
+	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
+	var batches []time.Duration
+	last := time.Now()
+	opt.Progress = func(int) {
+		now := time.Now()
+		batches = append(batches, now.Sub(last))
+		last = now
+	}
+	start := time.Now()
+	rep, err := a.importer.Import(ctx, &genRows{n: n, offset: 0}, opt)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	el := time.Since(start)
+	if rep.Created != n {
+		return BenchResult{}, fmt.Errorf("bench import created %d contacts; want %d (refused %d)", rep.Created, n, rep.Refused)
+	}
+	p50, p99 := percentiles(batches)
+	return BenchResult{Scenario: "import", N: n, Seconds: el.Seconds(), PerSecond: float64(n) / el.Seconds(), P50Micros: p50, P99Micros: p99}, nil
+}
+
+// benchLookup loads n contacts, then times lookups by e-mail through the same path as
+// GET /api/v1/contacts?email= (normalize, blind index, audited decrypting read), in process.
+func benchLookup(ctx context.Context, env Env, a *app, n, lookups int) (BenchResult, error) {
+	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
+	opt.Progress = func(rows int) {
+		if rows%100000 < 500 {
+			fmt.Fprintf(env.Stderr, "loading: %d rows\n", rows)
+		}
+	}
+	if _, err := a.importer.Import(ctx, &genRows{n: n}, opt); err != nil {
+		return BenchResult{}, err
+	}
+	lat := make([]time.Duration, 0, lookups)
+	start := time.Now()
+	for i := 0; i < lookups; i++ {
+		k := int((uint64(i) * 2654435761) % uint64(n))
+		t0 := time.Now()
+		c, err := a.contacts.FindByEmail(ctx, benchEmail(k))
+		if err != nil {
+			return BenchResult{}, fmt.Errorf("lookup %d: %w", k, err)
+		}
+		lat = append(lat, time.Since(t0))
+		if c.FirstName != benchFirst(k) {
+			return BenchResult{}, fmt.Errorf("lookup %d returned the wrong contact", k)
+		}
+	}
+	el := time.Since(start)
+	p50, p99 := percentiles(lat)
+	return BenchResult{Scenario: "lookup", N: n, Lookups: lookups, Seconds: el.Seconds(), PerSecond: float64(lookups) / el.Seconds(), P50Micros: p50, P99Micros: p99}, nil
+}
+
+func benchEmail(i int) string { return "person" + strconv.Itoa(i) + "@bench.example" }
+func benchFirst(i int) string { return "First" + strconv.Itoa(i) }
+
+// genRows streams a Mailchimp subscribed export of n invented people, without holding it in memory.
+type genRows struct {
+	n, i, offset int
+	buf          bytes.Buffer
+	header       bool
+}
+
+func (g *genRows) Read(p []byte) (int, error) {
+	for g.buf.Len() < len(p) {
+		if !g.header {
+			g.buf.WriteString("Email Address,First Name,Last Name,Company,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,TAGS\n")
+			g.header = true
+			continue
+		}
+		if g.i >= g.n {
+			break
+		}
+		k := g.i + g.offset
+		fmt.Fprintf(&g.buf, "%s,%s,Last%d,Company %d,2024-01-02 10:00:00,192.0.2.%d,2024-01-02 10:05:00,198.51.100.%d,\"\"\"Bench\"\"\"\n",
+			benchEmail(k), benchFirst(k), k, k%1000, k%250, k%250)
+		g.i++
+	}
+	if g.buf.Len() == 0 {
+		return 0, io.EOF
+	}
+	return g.buf.Read(p)
+}
+
+func percentiles(d []time.Duration) (p50, p99 float64) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		i := int(q * float64(len(s)-1))
+		return float64(s[i].Nanoseconds()) / 1e3
+	}
+	return at(0.50), at(0.99)
+}
+
+// peakRSSMiB returns the process's peak resident set size (VmHWM) in MiB, or 0 where /proc is absent.
+func peakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }

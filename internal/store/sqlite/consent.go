@@ -13,8 +13,12 @@ import (
 
 const purposeCols = "id, name, description, lawful_basis, retention_days, double_opt_in, created_at"
 
-// PurposeByID returns the purpose; NotFound when absent.
+// PurposeByID returns the purpose; NotFound when absent. A purpose read once is kept for the rest
+// of the transaction (an import batch asks for the same purpose for every row).
 func (tx *Tx) PurposeByID(ctx context.Context, id string) (consent.Purpose, error) {
+	if p, ok := tx.purposes[id]; ok {
+		return p, nil
+	}
 	row, err := tx.queryRow(ctx, "SELECT "+purposeCols+" FROM purposes WHERE id = ?", id)
 	if err != nil {
 		return consent.Purpose{}, err
@@ -23,7 +27,14 @@ func (tx *Tx) PurposeByID(ctx context.Context, id string) (consent.Purpose, erro
 	if errors.Is(err, sql.ErrNoRows) {
 		return consent.Purpose{}, apperr.New(apperr.NotFound, "purpose not found")
 	}
-	return p, err
+	if err != nil {
+		return consent.Purpose{}, err
+	}
+	if tx.purposes == nil {
+		tx.purposes = map[string]consent.Purpose{}
+	}
+	tx.purposes[id] = p
+	return p, nil
 }
 
 // ListPurposes returns every purpose in id order.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
 )
 
 //go:embed migrations/*.sql
@@ -158,6 +160,7 @@ type Tx struct {
 	headSeq    int64
 	headHash   []byte
 	stmts      map[string]*sql.Stmt
+	purposes   map[string]consent.Purpose // purposes read or written in this transaction
 }
 
 func (tx *Tx) loadHead(ctx context.Context) error {
@@ -203,21 +206,23 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 // are undone and the rest of the transaction goes on.
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
 	loaded, seq, hash := tx.headLoaded, tx.headSeq, tx.headHash
-	if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT row"); err != nil {
-		return translate(err)
-	}
-	if err := fn(); err != nil {
-		if _, rerr := tx.tx.ExecContext(ctx, "ROLLBACK TO row"); rerr != nil {
-			return errors.Join(err, translate(rerr))
-		}
-		if _, rerr := tx.tx.ExecContext(ctx, "RELEASE row"); rerr != nil {
-			return errors.Join(err, translate(rerr))
-		}
-		tx.headLoaded, tx.headSeq, tx.headHash = loaded, seq, hash
+	purposes := maps.Clone(tx.purposes)
+	if _, err := tx.exec(ctx, "SAVEPOINT row"); err != nil {
 		return err
 	}
-	_, err := tx.tx.ExecContext(ctx, "RELEASE row")
-	return translate(err)
+	if err := fn(); err != nil {
+		if _, rerr := tx.exec(ctx, "ROLLBACK TO row"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if _, rerr := tx.exec(ctx, "RELEASE row"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		tx.headLoaded, tx.headSeq, tx.headHash = loaded, seq, hash
+		tx.purposes = purposes
+		return err
+	}
+	_, err := tx.exec(ctx, "RELEASE row")
+	return err
 }
 
 // stmt returns a statement prepared once per transaction (an import batch runs the same few
