@@ -22,10 +22,10 @@ import (
 // BenchResult is what tillit bench prints with --json.
 type BenchResult struct {
 	Scenario   string  `json:"scenario"`
-	N          int     `json:"n"`           // contacts imported or present
-	Seconds    float64 `json:"seconds"`     // wall time of the measured phase
-	PerSecond  float64 `json:"per_second"`  // contacts/s (import) or lookups/s (lookup)
-	P50Micros  float64 `json:"p50_us"`      // per batch of 500 rows (import) or per lookup
+	N          int     `json:"n"`          // contacts imported or present
+	Seconds    float64 `json:"seconds"`    // wall time of the measured phase
+	PerSecond  float64 `json:"per_second"` // contacts/s (import) or lookups/s (lookup)
+	P50Micros  float64 `json:"p50_us"`     // per batch of 500 rows (import) or per lookup
 	P99Micros  float64 `json:"p99_us"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"` // VmHWM of this process
 	GoVersion  string  `json:"go_version"`

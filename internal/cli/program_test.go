@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"encoding/csv"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -131,8 +130,8 @@ func TestGhostMailchimpImport(t *testing.T) {
 		} `json:"current"`
 		Events []struct {
 			State, Method string
-			OccurredAt   string `json:"occurred_at"`
-			Evidence     struct {
+			OccurredAt    string `json:"occurred_at"`
+			Evidence      struct {
 				ConfirmTime string `json:"confirm_time"`
 			} `json:"evidence"`
 		} `json:"events"`
@@ -380,4 +379,3 @@ func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 	return sum
 }
 
-var _ = fmt.Sprintf
