@@ -378,4 +378,3 @@ func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 	}
 	return sum
 }
-
