@@ -46,7 +46,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) error {
 	limit := 0
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil {
+		if err != nil || n < 1 {
 			return apperr.Invalidf("limit", "invalid_limit", "limit: must be a whole number between 1 and 500")
 		}
 		limit = n

@@ -1,0 +1,710 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/textproto"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/google/uuid"
+
+	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/store/sqlite"
+	tokens "github.com/tillit/tillit/internal/token"
+)
+
+// loadDocument parses the embedded document and checks it against the OpenAPI 3.0 rules.
+func loadDocument(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI)
+	if err != nil {
+		t.Fatalf("load openapi.json: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI 3.0 document: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	doc := loadDocument(t)
+	if doc.OpenAPI != "3.0.3" {
+		t.Errorf("openapi = %q, want 3.0.3", doc.OpenAPI)
+	}
+	if !strings.Contains(doc.Info.Description, "RFC 9457") {
+		t.Errorf("info.description does not say errors are RFC 9457 problem details")
+	}
+	for _, name := range []string{
+		"Contact", "ContactInput", "ContactPatch", "Address", "ContactList", "Purpose", "PurposeList",
+		"ConsentRequest", "ConsentEvent", "Evidence", "ConsentCurrent", "ConsentLedger", "ImportReport",
+		"RowReport", "AuditEvent", "AuditList", "AuditVerification", "Problem", "LookupRequest",
+	} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("components.schemas has no %s", name)
+		}
+	}
+	ids := map[string]string{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			where := method + " " + path
+			if op.OperationID == "" || op.Summary == "" || op.Description == "" {
+				t.Errorf("%s: needs operationId, summary and description", where)
+			}
+			if prev, dup := ids[op.OperationID]; dup {
+				t.Errorf("%s: operationId %s is also used by %s", where, op.OperationID, prev)
+			}
+			ids[op.OperationID] = where
+			if !strings.HasPrefix(path, "/api/v1/") {
+				if op.Security == nil || len(*op.Security) != 0 {
+					t.Errorf("%s: a public route must say security: []", where)
+				}
+				continue
+			}
+			if op.Security != nil {
+				t.Errorf("%s: an /api/v1 route must use the document's bearerAuth security", where)
+			}
+			for _, code := range []int{401, 403, 500, 503} {
+				if op.Responses.Status(code) == nil {
+					t.Errorf("%s: no %d response", where, code)
+				}
+			}
+		}
+	}
+	for _, c := range []struct{ method, path, article string }{
+		{"DELETE", "/api/v1/contacts/{id}", "Art. 17"},
+		{"GET", "/api/v1/contacts/{id}/consents", "Art. 7(1)"},
+		{"POST", "/api/v1/contacts/{id}/consents", "Art. 7(1)"},
+		{"GET", "/api/v1/audit", "Art. 5(2)"},
+		{"GET", "/api/v1/audit/verify", "Art. 5(2)"},
+		{"GET", "/api/v1/contacts/{id}/audit", "Art. 5(2)"},
+	} {
+		op := doc.Paths.Find(c.path).GetOperation(c.method)
+		if op == nil || !strings.Contains(op.Description, "GDPR "+c.article) {
+			t.Errorf("%s %s: description must cite GDPR %s", c.method, c.path, c.article)
+		}
+	}
+}
+
+// registeredRoutes parses server.go and returns the patterns passed to route(...) and to
+// mux.HandleFunc / mux.Handle, so that a route added there without a document fails the test.
+func registeredRoutes(t *testing.T) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "server.go", nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || len(call.Args) == 0 {
+			return true
+		}
+		switch fn := call.Fun.(type) {
+		case *ast.Ident:
+			if fn.Name != "route" {
+				return true
+			}
+		case *ast.SelectorExpr:
+			if x, ok := fn.X.(*ast.Ident); !ok || x.Name != "mux" || (fn.Sel.Name != "HandleFunc" && fn.Sel.Name != "Handle") {
+				return true
+			}
+		default:
+			return true
+		}
+		if id, ok := call.Args[0].(*ast.Ident); ok && id.Name == "pattern" {
+			return true // route's own mux.Handle(pattern, …): its callers are checked
+		}
+		lit, ok := call.Args[0].(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			t.Errorf("server.go: a route pattern that is not a string literal: %#v", call.Args[0])
+			return true
+		}
+		p, err := strconv.Unquote(lit.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+		return true
+	})
+	if len(out) < 10 {
+		t.Fatalf("found only %d routes in server.go: %q", len(out), out)
+	}
+	return out
+}
+
+// catchAll is the one method-less pattern: the problem+json 404 for unknown /api/ routes.
+const catchAll = "/api/"
+
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	doc := loadDocument(t)
+	registered := map[string]bool{}
+	for _, p := range registeredRoutes(t) {
+		method, path, ok := strings.Cut(p, " ")
+		if !ok {
+			if p != catchAll {
+				t.Errorf("server.go: pattern %q has no method; only %q may", p, catchAll)
+			}
+			continue
+		}
+		path = strings.ReplaceAll(path, "...}", "}")
+		registered[method+" "+path] = true
+		item := doc.Paths.Value(path)
+		if item == nil {
+			t.Errorf("route %q: openapi.json has no path %s", p, path)
+			continue
+		}
+		if item.GetOperation(method) == nil {
+			t.Errorf("route %q: openapi.json has no %s operation on %s", p, strings.ToLower(method), path)
+		}
+	}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !registered[method+" "+path] {
+				t.Errorf("openapi.json describes %s %s, which server.go does not register", method, path)
+			}
+		}
+	}
+}
+
+// harness is a real server (SQLite under t.TempDir, real keys) and the document that describes it.
+type harness struct {
+	t       *testing.T
+	srv     *httptest.Server
+	doc     *openapi3.T
+	router  routers.Router
+	admin   string // admin token secret
+	auditor string // auditor token secret: the audit log and the catalogue only
+	agent   string // agent token secret: no erasure, no audit log
+	// seen collects the operationIds exercised, so that a documented route no exchange calls shows.
+	seen map[string]bool
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := func() time.Time { return time.Now().UTC() }
+	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
+	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
+	consents := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
+	tks := &tokens.Service{Store: sqlite.Bound[tokens.Tx]{DB: db}, Now: now, NewID: newID}
+	imp := &importer.Importer{Store: sqlite.Bound[importer.Tx]{DB: db}, Contacts: contacts, Consent: consents, Keys: kr, Now: now, NewID: newID}
+	if err := consents.EnsureDefaultPurpose(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, admin, err := tks.Create(ctx, tokens.RoleAdmin, "openapi test admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, auditor, err := tks.Create(ctx, tokens.RoleAuditor, "openapi test auditor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, agent, err := tks.Create(ctx, tokens.RoleAgent, "openapi test agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &api.Server{
+		Contacts: contacts, Consent: consents, Tokens: tks, Importer: imp, Audit: auditLog{db},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	doc := loadDocument(t)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, srv: srv, doc: doc, router: router, admin: admin, auditor: auditor, agent: agent, seen: map[string]bool{}}
+}
+
+// auditLog adapts the SQLite reader to api.AuditLog, as internal/cli does.
+type auditLog struct{ db *sqlite.DB }
+
+func (l auditLog) AuditEvents(ctx context.Context, kind, id string, after int64, limit int) ([]audit.Event, error) {
+	return l.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: kind, ObjectID: id, AfterSeq: after, Limit: limit})
+}
+
+func (l auditLog) VerifyAudit(ctx context.Context) (audit.Verification, error) {
+	return l.db.VerifyAudit(ctx)
+}
+
+// exchange is one request and what the test expects of it.
+type exchange struct {
+	method, path string
+	token        string // bearer secret; "" sends no Authorization header
+	contentType  string
+	body         []byte
+	status       int
+	// badRequest: the document itself rejects the request (openapi3filter.ValidateRequest fails);
+	// otherwise it must accept it.
+	badRequest bool
+}
+
+// validationOptions makes openapi3filter strict: a status the document does not list fails, and
+// the bearerAuth requirement is met only by an Authorization: Bearer header.
+func validationOptions() *openapi3filter.Options {
+	return &openapi3filter.Options{
+		IncludeResponseStatus: true,
+		MultiError:            true,
+		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+			if in.SecuritySchemeName != "bearerAuth" {
+				return fmt.Errorf("unknown security scheme %s", in.SecuritySchemeName)
+			}
+			if s, ok := strings.CutPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer "); !ok || s == "" {
+				return errors.New("no bearer token")
+			}
+			return nil
+		},
+	}
+}
+
+// utcTime finds the RFC 3339 times in a JSON body.
+var utcTime = regexp.MustCompile(`"([0-9]{4}-[0-9]{2}-[0-9]{2}T[^"]*)"`)
+
+// do sends x to the real server, checks the status, validates the request and the response
+// against the document and returns the response body.
+func (h *harness) do(x exchange) []byte {
+	t := h.t
+	t.Helper()
+	where := x.method + " " + x.path
+	newReq := func(base string) *http.Request {
+		var body io.Reader
+		if x.body != nil {
+			body = bytes.NewReader(x.body)
+		}
+		r, err := http.NewRequest(x.method, base+x.path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.contentType != "" {
+			r.Header.Set("Content-Type", x.contentType)
+		}
+		if x.token != "" {
+			r.Header.Set("Authorization", "Bearer "+x.token)
+		}
+		return r
+	}
+
+	vreq := newReq("http://tillit.test")
+	route, params, err := h.router.FindRoute(vreq)
+	if err != nil {
+		t.Fatalf("%s: the document has no route for it: %v", where, err)
+	}
+	h.seen[route.Operation.OperationID] = true
+	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route, Options: validationOptions()}
+	err = openapi3filter.ValidateRequest(context.Background(), in)
+	switch {
+	case x.badRequest && err == nil:
+		t.Errorf("%s: the document accepts a request the test calls invalid", where)
+	case x.badRequest:
+		t.Logf("%s: the document rejects the request, as it should: %v", where, err)
+	case !x.badRequest && err != nil:
+		t.Errorf("%s: the document rejects the request: %v", where, err)
+	}
+
+	resp, err := h.srv.Client().Do(newReq(h.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != x.status {
+		t.Fatalf("%s: status %d, want %d; body %s", where, resp.StatusCode, x.status, body)
+	}
+	in.Request = newReq("http://tillit.test") // ValidateRequest consumed the body
+	err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(body)), Options: validationOptions(),
+	})
+	if err != nil {
+		t.Errorf("%s: %d response does not match the document: %v\nbody: %s", where, resp.StatusCode, err, body)
+	}
+	for _, m := range utcTime.FindAllSubmatch(body, -1) {
+		if !bytes.HasSuffix(m[1], []byte("Z")) {
+			t.Errorf("%s: time %s is not in UTC (DESIGN §5)", where, m[1])
+		}
+	}
+	return body
+}
+
+func (h *harness) json(x exchange, v any) {
+	h.t.Helper()
+	if err := json.Unmarshal(h.do(x), v); err != nil {
+		h.t.Fatalf("%s %s: %v", x.method, x.path, err)
+	}
+}
+
+func jsonBody(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// contactList is a ContactList response.
+type contactList struct {
+	Items      []contact.Contact `json:"items"`
+	NextCursor string            `json:"next_cursor"`
+}
+
+// problem is the part of api.Problem the assertions read.
+type problem struct {
+	Status int    `json:"status"`
+	Code   string `json:"code"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+	ID     string `json:"id"`
+}
+
+func (h *harness) problem(x exchange, code, field string) problem {
+	h.t.Helper()
+	var p problem
+	h.json(x, &p)
+	if p.Status != x.status || p.Code != code || p.Field != field {
+		h.t.Errorf("%s %s: problem %+v, want status %d code %s field %q", x.method, x.path, p, x.status, code, field)
+	}
+	return p
+}
+
+// mailchimpUpload builds a multipart body: the given text fields, then the file part.
+func mailchimpUpload(t *testing.T, csv string, fields ...string) (contentType string, body []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if err := mw.WriteField(fields[i], fields[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hdr := textproto.MIMEHeader{}
+	hdr.Set("Content-Disposition", `form-data; name="file"; filename="members_export_subscribed.csv"`)
+	hdr.Set("Content-Type", "text/csv")
+	w, err := mw.CreatePart(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, csv)
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+// The people below are invented; the addresses use domains reserved by RFC 2606 and the phone
+// numbers are from the range the Australian ACMA keeps for fiction.
+const subscribedExport = "Email Address,First Name,Last Name,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LEID,EUID,TAGS\r\n" +
+	"maren.holt@example.org,Maren,Holt,2025-03-01 09:15:00,192.0.2.20,2025-03-01 09:17:00,192.0.2.20,101,aa11,\"fair,2025\"\r\n" +
+	"jonas.brekke@example.net,Jonas,Brekke,2025-03-02 10:00:00,198.51.100.7,2025-03-02 10:05:00,198.51.100.7,102,bb22,\r\n" +
+	"not an address,Broken,Row,2025-03-03 11:00:00,203.0.113.9,,,103,cc33,\r\n"
+
+func TestOpenAPIMatchesResponses(t *testing.T) {
+	h := newHarness(t)
+	const appJSON = "application/json"
+	admin, auditor := h.admin, h.auditor
+
+	// Public routes.
+	h.do(exchange{method: "GET", path: "/healthz", status: 200})
+	if served := h.do(exchange{method: "GET", path: "/api/openapi.json", status: 200}); !bytes.Equal(served, api.OpenAPI) {
+		t.Errorf("GET /api/openapi.json does not serve the embedded document")
+	}
+
+	// Authentication and roles.
+	p := h.problem(exchange{method: "GET", path: "/api/v1/contacts", status: 401, badRequest: true}, "unauthenticated", "")
+	if p.Reason != "missing_token" {
+		t.Errorf("no token: reason %q, want missing_token", p.Reason)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts", token: "tlt_not-a-real-token", status: 401}, "unauthenticated", "")
+
+	// Create, duplicate, invalid.
+	var ada contact.Contact
+	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 201, body: jsonBody(t, map[string]any{
+		"kind": "contact", "email": " Ada.Lindqvist@Example.COM ", "first_name": "Ada", "last_name": "Lindqvist",
+		"phone": "+61 491 570 156", "company": "Example AB", "title": "Buyer",
+		"address":  map[string]string{"street": "Storgatan 1", "city": "Umeå", "postal_code": "903 26", "country": "se"},
+		"birthday": "1990-04-12", "notes": "met at the fair", "source": "api",
+		"custom": map[string]string{"shoe_size": "38"}, "tags": []string{"fair", "vip"}, "external_ids": map[string]string{"crm": "A-1"},
+	})}, &ada)
+	if ada.ID == "" || ada.Email != "ada.lindqvist@example.com" || ada.Kind != "contact" || ada.Version != 1 || ada.Address == nil || ada.Address.Country != "SE" {
+		t.Errorf("created contact %+v: want normalized e-mail, kind contact, version 1, country SE", ada)
+	}
+	p = h.problem(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 409,
+		body: jsonBody(t, map[string]string{"email": "ada.lindqvist@example.com"})}, "conflict", "email")
+	if p.ID != ada.ID || p.Reason != "duplicate_email" {
+		t.Errorf("duplicate: problem %+v, want id %s and reason duplicate_email", p, ada.ID)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]string{"email": "not an address"})}, "invalid", "email")
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]string{"email": "bo@example.com", "favourite_colour": "teal"})}, "invalid", "favourite_colour")
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: []byte(`{"email": 42}`)}, "invalid", "email")
+
+	// Read.
+	var got contact.Contact
+	h.json(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID, token: admin, status: 200}, &got)
+	if got.ID != ada.ID || got.FirstName != "Ada" || len(got.Tags) != 2 {
+		t.Errorf("read %+v, want the created contact", got)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID, token: auditor, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + uuid.Must(uuid.NewV7()).String(), token: admin, status: 404}, "not_found", "")
+
+	// A lead, and paging over three records.
+	var lead contact.Contact
+	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]string{"kind": "lead", "email": "lead.larsen@example.net", "first_name": "Liv"})}, &lead)
+	h.do(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]string{"phone": "+61 491 570 157", "last_name": "Okafor"})})
+	var page1, page2 contactList
+	h.json(exchange{method: "GET", path: "/api/v1/contacts?limit=2", token: admin, status: 200}, &page1)
+	if len(page1.Items) != 2 || page1.NextCursor == "" {
+		t.Fatalf("page 1: %d items, cursor %q; want 2 and a cursor", len(page1.Items), page1.NextCursor)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/contacts?limit=2&cursor=" + url.QueryEscape(page1.NextCursor), token: admin, status: 200}, &page2)
+	if len(page2.Items) != 1 || page2.NextCursor != "" {
+		t.Errorf("page 2: %d items, cursor %q; want 1 and none", len(page2.Items), page2.NextCursor)
+	}
+	var leads contactList
+	h.json(exchange{method: "GET", path: "/api/v1/contacts?kind=lead", token: admin, status: 200}, &leads)
+	if len(leads.Items) != 1 || leads.Items[0].ID != lead.ID {
+		t.Errorf("kind=lead: %+v, want only the lead", leads.Items)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts?limit=many", token: admin, status: 400, badRequest: true}, "invalid", "limit")
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts?kind=customer", token: admin, status: 400, badRequest: true}, "invalid", "kind")
+
+	// Lookup: query and body.
+	var found contactList
+	h.json(exchange{method: "GET", path: "/api/v1/contacts?email=" + url.QueryEscape("ADA.lindqvist@example.com"), token: admin, status: 200}, &found)
+	if len(found.Items) != 1 || found.Items[0].ID != ada.ID {
+		t.Errorf("GET ?email=: %+v, want Ada", found.Items)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/contacts?phone=" + url.QueryEscape("+61491570156"), token: admin, status: 200}, &found)
+	if len(found.Items) != 1 || found.Items[0].ID != ada.ID {
+		t.Errorf("GET ?phone=: %+v, want Ada", found.Items)
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/contacts/lookup", token: admin, contentType: appJSON, status: 200,
+		body: jsonBody(t, map[string]string{"email": "ada.lindqvist@example.com"})}, &found)
+	if len(found.Items) != 1 || found.Items[0].ID != ada.ID {
+		t.Errorf("POST lookup: %+v, want Ada", found.Items)
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/contacts/lookup", token: admin, contentType: appJSON, status: 200,
+		body: jsonBody(t, map[string]string{"email": "nobody@example.com"})}, &found)
+	if len(found.Items) != 0 {
+		t.Errorf("POST lookup of an unknown address: %d items, want 0", len(found.Items))
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts/lookup", token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]string{"email": "ada.lindqvist@example.com", "phone": "+61491570156"})}, "invalid", "phone")
+
+	// Update.
+	var patched contact.Contact
+	h.json(exchange{method: "PATCH", path: "/api/v1/contacts/" + ada.ID, token: admin, contentType: "application/merge-patch+json", status: 200,
+		body: jsonBody(t, map[string]any{"title": "Head of purchasing", "notes": "", "version": 1})}, &patched)
+	if patched.Title != "Head of purchasing" || patched.Notes != "" || patched.Version != 2 {
+		t.Errorf("patched %+v, want new title, no notes, version 2", patched)
+	}
+	h.problem(exchange{method: "PATCH", path: "/api/v1/contacts/" + ada.ID, token: admin, contentType: appJSON, status: 409,
+		body: jsonBody(t, map[string]any{"title": "CEO", "version": 1})}, "conflict", "version")
+	h.problem(exchange{method: "PATCH", path: "/api/v1/contacts/" + ada.ID, token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"kind": "lead"})}, "invalid", "kind")
+
+	// Convert.
+	var converted contact.Contact
+	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + lead.ID + "/convert", token: admin, status: 200}, &converted)
+	if converted.ID != lead.ID || converted.Kind != "contact" {
+		t.Errorf("converted %+v, want the lead's id as a contact", converted)
+	}
+	p = h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + lead.ID + "/convert", token: admin, status: 409}, "conflict", "kind")
+	if p.ID != lead.ID {
+		t.Errorf("second convert: id %q, want %s", p.ID, lead.ID)
+	}
+
+	// Consent.
+	var ev consent.Event
+	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]any{
+			"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form",
+			"policy_versions": map[string]string{"privacy": "2026-01"}, "evidence": "ticked the box on the fair form",
+			"ip": "192.0.2.10", "user_agent": "Mozilla/5.0 (X11; Linux x86_64)", "occurred_at": "2026-01-31T12:00:00+01:00",
+		})}, &ev)
+	if ev.State != consent.Given || ev.ContactID != ada.ID || ev.Evidence.IP != "192.0.2.10" || !ev.OccurredAt.Equal(time.Date(2026, 1, 31, 11, 0, 0, 0, time.UTC)) {
+		t.Errorf("recorded %+v", ev)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]string{"purpose": "telepathy", "state": "dpv:ConsentGiven"})}, "invalid", "purpose")
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "yes"})}, "invalid", "state")
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + uuid.Must(uuid.NewV7()).String() + "/consents", token: admin, contentType: appJSON, status: 404,
+		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "dpv:ConsentGiven"})}, "not_found", "")
+	var ledger consent.Ledger
+	h.json(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, status: 200}, &ledger)
+	if len(ledger.Current) != 1 || ledger.Current[0].EventID != ev.ID || len(ledger.Events) != 1 || ledger.Events[0].Evidence.Note != "ticked the box on the fair form" {
+		t.Errorf("ledger %+v, want the one event as current", ledger)
+	}
+	h.do(exchange{method: "GET", path: "/api/v1/contacts/" + lead.ID + "/consents", token: admin, status: 200})
+
+	// Purposes.
+	var purposes struct{ Items []consent.Purpose }
+	h.json(exchange{method: "GET", path: "/api/v1/purposes", token: auditor, status: 200}, &purposes)
+	if len(purposes.Items) != 1 || purposes.Items[0].ID != "newsletter" {
+		t.Errorf("purposes %+v, want the default newsletter", purposes.Items)
+	}
+	updates := map[string]any{"id": "product-updates", "name": "Product updates", "description": "Mail about changes to products you bought.", "lawful_basis": "dpv:LegitimateInterest", "retention_days": 730}
+	var pur consent.Purpose
+	h.json(exchange{method: "POST", path: "/api/v1/purposes", token: admin, contentType: appJSON, status: 201, body: jsonBody(t, updates)}, &pur)
+	if pur.ID != "product-updates" || pur.CreatedAt.IsZero() {
+		t.Errorf("created purpose %+v", pur)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/purposes", token: admin, contentType: appJSON, status: 409, body: jsonBody(t, updates)}, "conflict", "id")
+	h.problem(exchange{method: "POST", path: "/api/v1/purposes", token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"id": "Bad Slug", "name": "x", "lawful_basis": "dpv:Consent"})}, "invalid", "id")
+	h.problem(exchange{method: "POST", path: "/api/v1/purposes", token: auditor, contentType: appJSON, status: 403, body: jsonBody(t, updates)}, "forbidden", "")
+	h.json(exchange{method: "GET", path: "/api/v1/purposes/product-updates", token: admin, status: 200}, &pur)
+	if pur.LawfulBasis != consent.BasisLegitimateInterest || pur.RetentionDays != 730 {
+		t.Errorf("read purpose %+v", pur)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/purposes/telepathy", token: admin, status: 404}, "not_found", "")
+
+	// Imports: multipart and text/csv, and bad options.
+	ct, body := mailchimpUpload(t, subscribedExport, "format", "mailchimp", "status", "subscribed", "purpose", "newsletter", "kind", "contact", "delimiter", ",", "encoding", "utf-8")
+	var rep importer.Report
+	h.json(exchange{method: "POST", path: "/api/v1/imports", token: admin, contentType: ct, body: body, status: 200}, &rep)
+	if rep.Rows != 3 || rep.Created != 2 || rep.ConsentsRecorded != 2 || rep.Refused != 1 || len(rep.Errors) != 1 || rep.Errors[0].Line != 4 ||
+		rep.Name != "members_export_subscribed.csv" || rep.Format != "mailchimp" || rep.Delimiter != "," || rep.Encoding != "utf-8" {
+		t.Errorf("import report %+v, want 3 rows: 2 created with consent, line 4 refused", rep)
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/imports?format=mailchimp&name=again", token: admin, contentType: "text/csv", body: []byte(subscribedExport), status: 200}, &rep)
+	if rep.Rows != 3 || rep.Created != 0 || rep.Existing != 2 || rep.Refused != 1 || rep.Name != "again" {
+		t.Errorf("second import report %+v, want the 2 people existing and line 4 refused", rep)
+	}
+	ct, body = mailchimpUpload(t, subscribedExport, "format", "hubspot")
+	h.problem(exchange{method: "POST", path: "/api/v1/imports", token: admin, contentType: ct, body: body, status: 400, badRequest: true}, "invalid", "format")
+	ct, body = mailchimpUpload(t, subscribedExport)
+	h.problem(exchange{method: "POST", path: "/api/v1/imports", token: admin, contentType: ct, body: body, status: 400}, "invalid", "format")
+	h.problem(exchange{method: "POST", path: "/api/v1/imports?format=mailchimp", token: admin, contentType: "text/csv", body: []byte("Name,Phone\r\nX,1\r\n"), status: 400}, "invalid", "file")
+
+	// Audit.
+	var auditPage struct {
+		Items      []api.AuditEvent `json:"items"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/audit?limit=5", token: auditor, status: 200}, &auditPage)
+	if len(auditPage.Items) != 5 || auditPage.Items[0].Seq != 1 || auditPage.NextCursor != "5" {
+		t.Errorf("audit page: %d items from seq %d, cursor %q; want 5 from 1, cursor 5", len(auditPage.Items), auditPage.Items[0].Seq, auditPage.NextCursor)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/audit?limit=5&cursor=5", token: admin, status: 200}, &auditPage)
+	if len(auditPage.Items) == 0 || auditPage.Items[0].Seq != 6 {
+		t.Errorf("audit page 2 starts at %+v, want seq 6", auditPage.Items)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/audit?object_kind=purpose&object_id=product-updates", token: auditor, status: 200}, &auditPage)
+	if len(auditPage.Items) != 1 || auditPage.Items[0].Action != "purpose.create" {
+		t.Errorf("audit of the purpose: %+v, want its purpose.create", auditPage.Items)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/audit?object_id=" + ada.ID, token: auditor, status: 400}, "invalid", "object_kind")
+	h.problem(exchange{method: "GET", path: "/api/v1/audit?cursor=yesterday", token: auditor, status: 400, badRequest: true}, "invalid", "cursor")
+	h.problem(exchange{method: "GET", path: "/api/v1/audit", token: h.agent, status: 403}, "forbidden", "")
+	h.json(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID + "/audit", token: auditor, status: 200}, &auditPage)
+	actions := map[string]bool{}
+	for _, e := range auditPage.Items {
+		if e.ObjectID != ada.ID {
+			t.Errorf("contact audit holds an event about %s %s", e.ObjectKind, e.ObjectID)
+		}
+		actions[e.Action] = true
+	}
+	for _, a := range []string{"contact.create", "contact.read", "contact.update", "consent.record", "consent.read"} {
+		if !actions[a] {
+			t.Errorf("contact audit has no %s event", a)
+		}
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID + "/audit?limit=0", token: auditor, status: 400, badRequest: true}, "invalid", "limit")
+	var v audit.Verification
+	h.json(exchange{method: "GET", path: "/api/v1/audit/verify", token: auditor, status: 200}, &v)
+	if !v.OK || v.Checked == 0 || v.HeadSeq != v.Checked {
+		t.Errorf("verification %+v, want ok over every event", v)
+	}
+
+	// Erasure (GDPR Art. 17).
+	h.problem(exchange{method: "DELETE", path: "/api/v1/contacts/" + ada.ID, token: h.agent, status: 403}, "forbidden", "")
+	if b := h.do(exchange{method: "DELETE", path: "/api/v1/contacts/" + ada.ID, token: admin, status: 204}); len(b) != 0 {
+		t.Errorf("DELETE: body %q, want none", b)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID, token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "DELETE", path: "/api/v1/contacts/" + ada.ID, token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/convert", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "PATCH", path: "/api/v1/contacts/" + ada.ID, token: admin, contentType: appJSON, status: 404,
+		body: jsonBody(t, map[string]string{"title": "x"})}, "not_found", "")
+
+	// Every documented operation was exercised above.
+	for path, item := range h.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if !h.seen[op.OperationID] {
+				t.Errorf("%s %s (%s): not exercised by this test", method, path, op.OperationID)
+			}
+		}
+	}
+}
+
+// TestUnknownAPIRouteIsProblem checks the catch-all: an unknown /api/ path is a 404 problem whose
+// body matches the Problem schema, though no operation describes it.
+func TestUnknownAPIRouteIsProblem(t *testing.T) {
+	h := newHarness(t)
+	req, _ := http.NewRequest("GET", h.srv.URL+"/api/v2/contacts", nil)
+	if _, _, err := h.router.FindRoute(req); !errors.Is(err, routers.ErrPathNotFound) {
+		t.Fatalf("the document describes /api/v2/contacts: %v", err)
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("status %d, Content-Type %q; want a 404 problem", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var v any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
+		t.Errorf("404 body does not match Problem: %v", err)
+	}
+}
