@@ -192,13 +192,20 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 		return translate(fmt.Errorf("sqlite: begin: %w", err))
 	}
 	tx := &Tx{db: db, tx: sqltx}
+	committed := false
+	defer func() {
+		// Also on a panic in fn: never leave the writer connection inside a transaction.
+		if !committed {
+			sqltx.Rollback()
+		}
+	}()
 	if err := fn(tx); err != nil {
-		sqltx.Rollback()
 		return err
 	}
 	if err := sqltx.Commit(); err != nil {
 		return translate(fmt.Errorf("sqlite: commit: %w", err))
 	}
+	committed = true
 	return nil
 }
 

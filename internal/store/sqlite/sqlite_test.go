@@ -1,0 +1,420 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/ncruces/go-sqlite3/driver" // registers database/sql driver "sqlite3"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest"
+	"github.com/tillit/tillit/internal/token"
+)
+
+// guard bounds each test so that a deadlocked store fails instead of hanging the binary. It
+// asserts no speed.
+const guard = 20 * time.Second
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func hint(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf(" (the store did not return within %s: deadlock?)", guard)
+	}
+	return ""
+}
+
+// openDB opens the store in dir and closes it when the test ends.
+func openDB(t *testing.T, dir string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func update(t *testing.T, ctx context.Context, db *sqlite.DB, fn func(*sqlite.Tx) error) {
+	t.Helper()
+	if err := db.Update(ctx, fn); err != nil {
+		t.Fatalf("Update: %v%s", err, hint(err))
+	}
+}
+
+func verify(t *testing.T, ctx context.Context, db *sqlite.DB) audit.Verification {
+	t.Helper()
+	v, err := db.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatalf("VerifyAudit: %v", err)
+	}
+	return v
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		db := openDB(t, t.TempDir())
+		return storetest.Harness{
+			Update: func(ctx context.Context, fn func(storetest.Tx) error) error {
+				return db.Update(ctx, func(tx *sqlite.Tx) error { return fn(tx) })
+			},
+			VerifyAudit: db.VerifyAudit,
+			Checkpoint:  db.Checkpoint,
+		}
+	})
+}
+
+var base = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
+
+// appendEvents appends n audit events (one transaction each) and returns them as appended.
+func appendEvents(t *testing.T, ctx context.Context, db *sqlite.DB, n int) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	for i := range n {
+		e := audit.Event{
+			At:         base.Add(time.Duration(i) * time.Second),
+			Actor:      audit.Actor{Kind: audit.ActorToken, ID: fmt.Sprintf("tok-%d", i%3), Role: "agent"},
+			Action:     "contact.read",
+			ObjectKind: "contact",
+			ObjectID:   fmt.Sprintf("c-%02d", i),
+			Fields:     []string{"email", "phone"},
+			RequestID:  fmt.Sprintf("req-%02d", i),
+			Purpose:    "newsletter",
+		}
+		update(t, ctx, db, func(tx *sqlite.Tx) error { return tx.AppendAudit(ctx, &e) })
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestReopenKeepsAuditHead(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := appendEvents(t, ctx, db, 3)
+	rec := &contact.Record{ID: "c-kept", Kind: "contact", KeyVersion: 1, EmailIndex: []byte("idx"), Sealed: map[string][]byte{"email": []byte("sealed")},
+		CreatedAt: base, UpdatedAt: base, Version: 1}
+	update(t, ctx, db, func(tx *sqlite.Tx) error { return tx.InsertContact(ctx, rec) })
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db = openDB(t, dir)
+	if v := verify(t, ctx, db); v != (audit.Verification{OK: true, Checked: 3, HeadSeq: 3}) {
+		t.Errorf("VerifyAudit after reopen = %+v, want OK, Checked 3, HeadSeq 3", v)
+	}
+	e := audit.Event{At: base, Actor: audit.Actor{Kind: audit.ActorCLI, ID: "serve"}, Action: "contact.read", ObjectKind: "contact", ObjectID: "c-kept"}
+	update(t, ctx, db, func(tx *sqlite.Tx) error {
+		got, err := tx.ContactByID(ctx, "c-kept")
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got.Sealed["email"], []byte("sealed")) || !got.CreatedAt.Equal(base) {
+			t.Errorf("contact after reopen = %+v", got)
+		}
+		return tx.AppendAudit(ctx, &e)
+	})
+	if e.Seq != 4 || !bytes.Equal(e.PrevHash, first[2].Hash) {
+		t.Errorf("event after reopen: Seq %d PrevHash %x; want Seq 4 PrevHash %x", e.Seq, e.PrevHash, first[2].Hash)
+	}
+	if v := verify(t, ctx, db); v != (audit.Verification{OK: true, Checked: 4, HeadSeq: 4}) {
+		t.Errorf("VerifyAudit = %+v, want OK, Checked 4, HeadSeq 4", v)
+	}
+}
+
+// TestTwoHandlesShareAuditChain opens the same directory twice, as a CLI command beside a running
+// server does: events appended through either handle form one chain.
+func TestTwoHandlesShareAuditChain(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := t.TempDir()
+	a, b := openDB(t, dir), openDB(t, dir)
+	prev := audit.Genesis()
+	for i, db := range []*sqlite.DB{a, b, b, a, b} {
+		e := audit.Event{At: base, Actor: audit.Actor{Kind: audit.ActorCLI, ID: fmt.Sprintf("handle-%d", i)}, Action: "token.create", ObjectKind: "token", ObjectID: fmt.Sprintf("tok-%d", i)}
+		update(t, ctx, db, func(tx *sqlite.Tx) error { return tx.AppendAudit(ctx, &e) })
+		if e.Seq != int64(i+1) || !bytes.Equal(e.PrevHash, prev) {
+			t.Errorf("event %d: Seq %d PrevHash %x; want Seq %d PrevHash %x", i, e.Seq, e.PrevHash, i+1, prev)
+		}
+		prev = e.Hash
+	}
+	for name, db := range map[string]*sqlite.DB{"a": a, "b": b} {
+		if v := verify(t, ctx, db); v != (audit.Verification{OK: true, Checked: 5, HeadSeq: 5}) {
+			t.Errorf("VerifyAudit through %s = %+v, want OK, Checked 5, HeadSeq 5", name, v)
+		}
+	}
+}
+
+// TestAuditTamper writes a chain of 10 events, closes the store, alters the data file with plain
+// SQL through a second connection, reopens the store and checks what VerifyAudit reports.
+func TestAuditTamper(t *testing.T) {
+	const cols = "at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash"
+	cases := []struct {
+		name   string
+		tamper func(events []audit.Event) []string // SQL statements to run
+		want   audit.Verification
+	}{
+		{"untouched", nil, audit.Verification{OK: true, Checked: 10, HeadSeq: 10}},
+		{"alter action of 5", sqls(`UPDATE audit_events SET action = 'contact.erase' WHERE seq = 5`), broken(5, "hash")},
+		{"alter object_id of 5", sqls(`UPDATE audit_events SET object_id = 'c-99' WHERE seq = 5`), broken(5, "hash")},
+		{"alter actor_kind of 5", sqls(`UPDATE audit_events SET actor_kind = 'system' WHERE seq = 5`), broken(5, "hash")},
+		{"alter actor_id of 5", sqls(`UPDATE audit_events SET actor_id = 'tok-9' WHERE seq = 5`), broken(5, "hash")},
+		{"alter actor_role of 5", sqls(`UPDATE audit_events SET actor_role = 'admin' WHERE seq = 5`), broken(5, "hash")},
+		{"alter object_kind of 5", sqls(`UPDATE audit_events SET object_kind = 'purpose' WHERE seq = 5`), broken(5, "hash")},
+		{"alter fields of 5", sqls(`UPDATE audit_events SET fields = 'email' WHERE seq = 5`), broken(5, "hash")},
+		{"alter request_id of 5", sqls(`UPDATE audit_events SET request_id = '' WHERE seq = 5`), broken(5, "hash")},
+		{"alter purpose of 5", sqls(`UPDATE audit_events SET purpose = 'sales' WHERE seq = 5`), broken(5, "hash")},
+		{"alter at of 5 by 1ns", sqls(`UPDATE audit_events SET at = '2025-03-14T15:09:30.535897933Z' WHERE seq = 5`), broken(5, "hash")},
+		{"alter hash of 5", sqls(`UPDATE audit_events SET hash = zeroblob(32) WHERE seq = 5`), broken(5, "hash")},
+		{"delete 4", sqls(`DELETE FROM audit_events WHERE seq = 4`), audit.Verification{Checked: 4, FirstBroken: 4, Reason: "gap", HeadSeq: 3}},
+		{"delete 1", sqls(`DELETE FROM audit_events WHERE seq = 1`), audit.Verification{Checked: 1, FirstBroken: 1, Reason: "gap", HeadSeq: 0}},
+		{"swap 3 and 6 except seq", sqls(
+			`CREATE TEMP TABLE swap AS SELECT seq, `+cols+` FROM audit_events WHERE seq IN (3, 6)`,
+			`UPDATE audit_events SET (`+cols+`) = (SELECT `+cols+` FROM swap WHERE swap.seq = 9 - audit_events.seq) WHERE seq IN (3, 6)`,
+		), broken(3, "prev_hash")},
+		{"alter prev_hash of 7", sqls(`UPDATE audit_events SET prev_hash = randomblob(32) WHERE seq = 7`), broken(7, "prev_hash")},
+		{"alter 5 and recompute its hash", func(events []audit.Event) []string {
+			// An attacker who knows the scheme rewrites event 5 consistently; event 6 still
+			// holds the old hash of 5.
+			e := events[4]
+			e.Action = "contact.erase"
+			return []string{fmt.Sprintf(`UPDATE audit_events SET action = 'contact.erase', hash = x'%x' WHERE seq = 5`, e.ComputeHash(e.PrevHash))}
+		}, broken(6, "prev_hash")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t)
+			dir := t.TempDir()
+			db, err := sqlite.Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := appendEvents(t, ctx, db, 10)
+			if err := db.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if tc.tamper != nil {
+				execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), tc.tamper(events)...)
+			}
+			db = openDB(t, dir)
+			if got := verify(t, ctx, db); got != tc.want {
+				t.Errorf("VerifyAudit = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func sqls(stmts ...string) func([]audit.Event) []string {
+	return func([]audit.Event) []string { return stmts }
+}
+
+func broken(seq int64, reason string) audit.Verification {
+	return audit.Verification{Checked: seq, FirstBroken: seq, Reason: reason, HeadSeq: seq - 1}
+}
+
+// execRaw runs statements on the data file through a plain database/sql connection and checks
+// that each UPDATE or DELETE changed at least one row.
+func execRaw(t *testing.T, ctx context.Context, path string, stmts ...string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1) // the TEMP table must be visible to the next statement
+	for _, s := range stmts {
+		res, err := raw.ExecContext(ctx, s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 && !strings.HasPrefix(s, "CREATE") {
+			t.Fatalf("%s: changed no row", s)
+		}
+	}
+}
+
+// TestSecureDeleteLeavesNoRemnant checks DESIGN §4: after erasure and a checkpoint, no byte of the
+// person's sealed fields, blind index or wrapped key remains in any file of the data directory.
+func TestSecureDeleteLeavesNoRemnant(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	marker := func(what string) []byte {
+		b := make([]byte, 12)
+		rand.Read(b)
+		return []byte("TILLIT-REMNANT-" + what + "-" + hex.EncodeToString(b))
+	}
+	notes, index, key, big := marker("notes"), marker("index"), marker("key"), marker("overflow")
+	// A sealed column larger than a page, so the marker at its end lives on an overflow page.
+	custom := append(bytes.Repeat([]byte{0x5a}, 9000), big...)
+	markers := map[string][]byte{"notes": notes, "email index": index, "wrapped key": key, "overflow": big}
+
+	rec := &contact.Record{ID: "c-erased", Kind: "contact", KeyVersion: 1, EmailIndex: index,
+		Sealed:    map[string][]byte{"notes": notes, "custom": custom},
+		CreatedAt: base, UpdatedAt: base, Version: 1}
+	update(t, ctx, db, func(tx *sqlite.Tx) error {
+		if err := tx.InsertDataKey(ctx, rec.ID, 1, key, base); err != nil {
+			return err
+		}
+		return tx.InsertContact(ctx, rec)
+	})
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	for what, m := range markers {
+		if files := filesHolding(t, dir, m); len(files) == 0 {
+			t.Fatalf("before erasure the %s marker is in no file: the test cannot see remnants", what)
+		}
+	}
+
+	update(t, ctx, db, func(tx *sqlite.Tx) error {
+		if err := tx.DeleteDataKey(ctx, rec.ID); err != nil {
+			return err
+		}
+		return tx.DeleteContact(ctx, rec.ID)
+	})
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	for what, m := range markers {
+		if files := filesHolding(t, dir, m); len(files) != 0 {
+			t.Errorf("after erasure and checkpoint the %s marker remains in %v", what, files)
+		}
+	}
+}
+
+// filesHolding returns the names of the files in dir whose bytes contain m.
+func filesHolding(t *testing.T, dir string, m []byte) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, m) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// The domain Store interfaces that internal/cli satisfies with Bound.
+var (
+	_ contact.Store = sqlite.Bound[contact.Tx]{}
+	_ consent.Store = sqlite.Bound[consent.Tx]{}
+	_ token.Store   = sqlite.Bound[token.Tx]{}
+)
+
+func TestBound(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	db := openDB(t, t.TempDir())
+
+	rec := &contact.Record{ID: "c-bound", Kind: "lead", KeyVersion: 2, EmailIndex: []byte("bound-idx"),
+		Sealed: map[string][]byte{"first_name": []byte("sealed")}, Source: "api", CreatedAt: base, UpdatedAt: base, Version: 1}
+	var ev audit.Event
+	err := sqlite.Bound[contact.Tx]{DB: db}.Update(ctx, func(tx contact.Tx) error {
+		if err := tx.InsertContact(ctx, rec); err != nil {
+			return err
+		}
+		ev = audit.Event{At: base, Actor: audit.Actor{Kind: audit.ActorSystem, ID: "tillit"}, Action: "contact.create", ObjectKind: "contact", ObjectID: rec.ID}
+		return tx.AppendAudit(ctx, &ev)
+	})
+	if err != nil {
+		t.Fatalf("Bound[contact.Tx].Update: %v%s", err, hint(err))
+	}
+	if ev.Seq != 1 {
+		t.Errorf("audit event through Bound: Seq %d, want 1", ev.Seq)
+	}
+	p := consent.Purpose{ID: "newsletter", Name: "Newsletter", Description: "Monthly news", LawfulBasis: consent.BasisConsent, DoubleOptIn: true, CreatedAt: base}
+	if err := (sqlite.Bound[consent.Tx]{DB: db}).Update(ctx, func(tx consent.Tx) error { return tx.InsertPurpose(ctx, p) }); err != nil {
+		t.Fatalf("Bound[consent.Tx].Update: %v%s", err, hint(err))
+	}
+	update(t, ctx, db, func(tx *sqlite.Tx) error {
+		got, err := tx.ContactByID(ctx, rec.ID)
+		if err != nil {
+			return err
+		}
+		if got.ID != rec.ID || got.Kind != rec.Kind || got.KeyVersion != 2 || got.Source != "api" ||
+			!bytes.Equal(got.EmailIndex, rec.EmailIndex) || !bytes.Equal(got.Sealed["first_name"], []byte("sealed")) {
+			t.Errorf("contact written through Bound = %+v, want %+v", got, rec)
+		}
+		gotP, err := tx.PurposeByID(ctx, "newsletter")
+		if err != nil {
+			return err
+		}
+		if gotP.Name != p.Name || gotP.Description != p.Description || !gotP.DoubleOptIn || !gotP.CreatedAt.Equal(base) {
+			t.Errorf("purpose written through Bound = %+v, want %+v", gotP, p)
+		}
+		return nil
+	})
+
+	// fn's error passes through unchanged and rolls back.
+	boom := errors.New("boom")
+	err = sqlite.Bound[contact.Tx]{DB: db}.Update(ctx, func(tx contact.Tx) error {
+		if err := tx.InsertDataKey(ctx, "c-rolled-back", 1, []byte("w"), base); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("Bound.Update returned %v, want fn's error", err)
+	}
+	update(t, ctx, db, func(tx *sqlite.Tx) error {
+		if _, _, err := tx.DataKey(ctx, "c-rolled-back"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("DataKey after a rolled-back Bound.Update: err = %v, want NotFound", err)
+		}
+		return nil
+	})
+
+	// A Tx interface that *sqlite.Tx does not implement is an error, and fn never runs.
+	type unknownTx interface{ Unknown() }
+	called := false
+	err = sqlite.Bound[unknownTx]{DB: db}.Update(ctx, func(unknownTx) error { called = true; return nil })
+	if err == nil || called {
+		t.Errorf("Bound[unknownTx].Update: err = %v, fn called %v; want an error and no call", err, called)
+	}
+
+	if err := (sqlite.Bound[contact.Tx]{DB: db}).Checkpoint(ctx); err != nil {
+		t.Errorf("Bound.Checkpoint: %v", err)
+	}
+	if v := verify(t, ctx, db); v != (audit.Verification{OK: true, Checked: 1, HeadSeq: 1}) {
+		t.Errorf("VerifyAudit = %+v, want OK, Checked 1, HeadSeq 1", v)
+	}
+}

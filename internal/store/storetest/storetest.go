@@ -1,0 +1,1151 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/token"
+)
+
+// Tx is what the suite drives inside one read-write transaction: every domain Tx interface plus
+// savepoints (a failing fn undoes only its own writes and audit events).
+type Tx interface {
+	contact.Tx
+	consent.Tx
+	token.Tx
+	Savepoint(ctx context.Context, fn func() error) error
+}
+
+// Opener opens a fresh, empty store for one subtest and registers its closing with t.Cleanup.
+type Opener func(t *testing.T) Harness
+
+// Harness is what the suite drives: one read-write transaction at a time, plus verification of the
+// audit chain and a checkpoint.
+type Harness struct {
+	// Update runs fn in one read-write transaction: commit when fn returns nil, roll back (and
+	// return fn's error unchanged) otherwise.
+	Update func(ctx context.Context, fn func(Tx) error) error
+	// VerifyAudit walks the stored audit chain.
+	VerifyAudit func(ctx context.Context) (audit.Verification, error)
+	// Checkpoint moves committed pages into the main files (a no-op where there is nothing to do).
+	Checkpoint func(ctx context.Context) error
+}
+
+// guard bounds every store call so that a deadlocked store fails instead of hanging the binary.
+// It is far above any honest duration and asserts no speed.
+const guard = 20 * time.Second
+
+// Run runs the contract suite against the store that open returns. Subtests run in parallel,
+// each on its own fresh store.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s *suite)
+	}{
+		{"ContactRoundTrip", testContactRoundTrip},
+		{"ContactSparseRoundTrip", testContactSparseRoundTrip},
+		{"ContactUpdate", testContactUpdate},
+		{"DuplicateEmailOnInsert", testDuplicateEmailOnInsert},
+		{"DuplicateEmailOnUpdate", testDuplicateEmailOnUpdate},
+		{"NotFound", testNotFound},
+		{"ListContacts", testListContacts},
+		{"ContactsByPhoneIndex", testContactsByPhoneIndex},
+		{"DeleteContactCascades", testDeleteContactCascades},
+		{"DataKey", testDataKey},
+		{"Rollback", testRollback},
+		{"UpdatePanic", testUpdatePanic},
+		{"Savepoint", testSavepoint},
+		{"SavepointNested", testSavepointNested},
+		{"AuditChain", testAuditChain},
+		{"AuditEmpty", testAuditEmpty},
+		{"Purposes", testPurposes},
+		{"ConsentEvents", testConsentEvents},
+		{"CurrentConsent", testCurrentConsent},
+		{"Suppression", testSuppression},
+		{"Tokens", testTokens},
+		{"Checkpoint", testCheckpoint},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), guard)
+			t.Cleanup(cancel)
+			tc.fn(t, &suite{h: open(t), ctx: ctx})
+		})
+	}
+}
+
+type suite struct {
+	h   Harness
+	ctx context.Context
+}
+
+// update runs fn in one transaction and fails the test on error.
+func (s *suite) update(t *testing.T, fn func(Tx) error) {
+	t.Helper()
+	if err := s.h.Update(s.ctx, fn); err != nil {
+		t.Fatalf("Update: %v%s", err, hint(err))
+	}
+}
+
+// verify returns the audit verification and fails the test on error.
+func (s *suite) verify(t *testing.T) audit.Verification {
+	t.Helper()
+	v, err := s.h.VerifyAudit(s.ctx)
+	if err != nil {
+		t.Fatalf("VerifyAudit: %v%s", err, hint(err))
+	}
+	return v
+}
+
+func hint(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf(" (the store did not return within %s: deadlock?)", guard)
+	}
+	return ""
+}
+
+// wantKind reports an error unless err carries an *apperr.Error of kind k, and returns that
+// *apperr.Error (nil when it does not). It never stops the test, so it is safe inside Update: a
+// t.FailNow there would leave the transaction open.
+func wantKind(t *testing.T, what string, err error, k apperr.Kind) *apperr.Error {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: err = nil, want %s", what, k)
+		return nil
+	}
+	e := apperr.As(err)
+	if e == nil || e.Kind != k {
+		t.Errorf("%s: err = %v (kind %s), want kind %s%s", what, err, apperr.KindOf(err), k, hint(err))
+		return nil
+	}
+	return e
+}
+
+// Fixed instants with nanoseconds, given in a non-UTC zone so that the UTC conversion is tested.
+var (
+	zone = time.FixedZone("CEST", 2*60*60)
+	t0   = time.Date(2025, 3, 14, 17, 9, 26, 535897932, zone)
+	t1   = time.Date(2025, 6, 1, 0, 0, 0, 1, zone)
+	t2   = time.Date(2026, 1, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// fullRecord returns a record with every field set, every sealed column distinct.
+func fullRecord(id string) *contact.Record {
+	r := &contact.Record{
+		ID:         id,
+		Kind:       contact.Kind("lead"),
+		KeyVersion: 3,
+		EmailIndex: []byte("bidx-email-" + id + "\x00\xff"),
+		PhoneIndex: []byte("bidx-phone-" + id + "\x00\xfe"),
+		Sealed:     map[string][]byte{},
+		Source:     "import:hubspot",
+		Restricted: true,
+		CreatedAt:  t0,
+		UpdatedAt:  t1,
+		Version:    7,
+	}
+	for i, col := range contact.Columns {
+		r.Sealed[col] = []byte{0x00, byte(i), 0xff, 'c', 't', ':'}
+		r.Sealed[col] = append(r.Sealed[col], col+":"+id...)
+	}
+	return r
+}
+
+// minimalRecord returns a record with only an e-mail index (when email is non-nil) and one sealed
+// column.
+func minimalRecord(id string, kind contact.Kind, email, phone []byte) *contact.Record {
+	return &contact.Record{
+		ID: id, Kind: kind, KeyVersion: 1, EmailIndex: email, PhoneIndex: phone,
+		Sealed:    map[string][]byte{"notes": []byte("sealed-notes-" + id)},
+		CreatedAt: t2, UpdatedAt: t2, Version: 1,
+	}
+}
+
+// checkTime fails unless got is the same instant as want and in UTC.
+func checkTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) || got.Location() != time.UTC {
+		t.Errorf("%s = %s (%s), want %s in UTC", what, got.Format(time.RFC3339Nano), got.Location(), want.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+// checkRecord compares every field of a stored record with what was written. Empty sealed values
+// are absent from a stored record's Sealed map.
+func checkRecord(t *testing.T, got, want *contact.Record) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("record %s: got nil", want.ID)
+		return
+	}
+	if got.ID != want.ID || got.Kind != want.Kind || got.KeyVersion != want.KeyVersion ||
+		got.Source != want.Source || got.Restricted != want.Restricted || got.Version != want.Version {
+		t.Errorf("record %s: got {ID %q Kind %q KeyVersion %d Source %q Restricted %v Version %d}, want {ID %q Kind %q KeyVersion %d Source %q Restricted %v Version %d}",
+			want.ID, got.ID, got.Kind, got.KeyVersion, got.Source, got.Restricted, got.Version,
+			want.ID, want.Kind, want.KeyVersion, want.Source, want.Restricted, want.Version)
+	}
+	if !bytes.Equal(got.EmailIndex, want.EmailIndex) {
+		t.Errorf("record %s: EmailIndex = %x, want %x", want.ID, got.EmailIndex, want.EmailIndex)
+	}
+	if !bytes.Equal(got.PhoneIndex, want.PhoneIndex) {
+		t.Errorf("record %s: PhoneIndex = %x, want %x", want.ID, got.PhoneIndex, want.PhoneIndex)
+	}
+	wantSealed := map[string][]byte{}
+	for col, v := range want.Sealed {
+		if len(v) > 0 {
+			wantSealed[col] = v
+		}
+	}
+	if gk, wk := slices.Sorted(maps.Keys(got.Sealed)), slices.Sorted(maps.Keys(wantSealed)); !slices.Equal(gk, wk) {
+		t.Errorf("record %s: Sealed columns = %v, want %v", want.ID, gk, wk)
+	}
+	for col, v := range wantSealed {
+		if !bytes.Equal(got.Sealed[col], v) {
+			t.Errorf("record %s: Sealed[%q] = %x, want %x", want.ID, col, got.Sealed[col], v)
+		}
+	}
+	checkTime(t, "record "+want.ID+" CreatedAt", got.CreatedAt, want.CreatedAt)
+	checkTime(t, "record "+want.ID+" UpdatedAt", got.UpdatedAt, want.UpdatedAt)
+}
+
+func ids(recs []*contact.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func insertContacts(ctx context.Context, tx Tx, recs ...*contact.Record) error {
+	for _, r := range recs {
+		if err := tx.InsertContact(ctx, r); err != nil {
+			return fmt.Errorf("insert %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+func auditEvent(action, objectID string) *audit.Event {
+	return &audit.Event{
+		At:     t0,
+		Actor:  audit.Actor{Kind: audit.ActorToken, ID: "tok-1", Role: "admin"},
+		Action: action, ObjectKind: "contact", ObjectID: objectID,
+		Fields: []string{"email", "first_name"}, RequestID: "req-" + objectID, Purpose: "newsletter",
+	}
+}
+
+func testContactRoundTrip(t *testing.T, s *suite) {
+	want := fullRecord("c-full")
+	s.update(t, func(tx Tx) error { return tx.InsertContact(s.ctx, fullRecord("c-full")) })
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ContactByID(s.ctx, want.ID)
+		if err != nil {
+			return fmt.Errorf("ContactByID: %w", err)
+		}
+		checkRecord(t, got, want)
+		got, err = tx.ContactByEmailIndex(s.ctx, want.EmailIndex)
+		if err != nil {
+			return fmt.Errorf("ContactByEmailIndex: %w", err)
+		}
+		checkRecord(t, got, want)
+		return nil
+	})
+}
+
+func testContactSparseRoundTrip(t *testing.T, s *suite) {
+	// No indexes, one present column, one explicitly empty column, not restricted, kind contact.
+	want := minimalRecord("c-sparse", contact.Kind("contact"), nil, nil)
+	want.Sealed["company"] = []byte{}
+	s.update(t, func(tx Tx) error { return tx.InsertContact(s.ctx, want) })
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ContactByID(s.ctx, want.ID)
+		if err != nil {
+			return err
+		}
+		checkRecord(t, got, want)
+		if got.EmailIndex != nil || got.PhoneIndex != nil {
+			t.Errorf("indexes = %x, %x; want nil, nil", got.EmailIndex, got.PhoneIndex)
+		}
+		return nil
+	})
+}
+
+func testContactUpdate(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error { return tx.InsertContact(s.ctx, fullRecord("c-upd")) })
+	want := minimalRecord("c-upd", contact.Kind("contact"), []byte("new-email-idx"), nil)
+	want.KeyVersion = 4
+	want.Sealed["title"] = []byte("sealed-title")
+	want.Source = "api"
+	want.CreatedAt = t0 // creation time does not change
+	want.UpdatedAt = t2
+	want.Version = 8
+	s.update(t, func(tx Tx) error { return tx.UpdateContact(s.ctx, want) })
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ContactByID(s.ctx, "c-upd")
+		if err != nil {
+			return err
+		}
+		checkRecord(t, got, want)
+		if _, err := tx.ContactByEmailIndex(s.ctx, fullRecord("c-upd").EmailIndex); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("old e-mail index after update: err = %v, want NotFound", err)
+		}
+		return nil
+	})
+	err := s.h.Update(s.ctx, func(tx Tx) error { return tx.UpdateContact(s.ctx, minimalRecord("c-missing", "lead", nil, nil)) })
+	wantKind(t, "UpdateContact(missing)", err, apperr.NotFound)
+}
+
+func testDuplicateEmailOnInsert(t *testing.T, s *suite) {
+	idx := []byte("shared-email-idx")
+	s.update(t, func(tx Tx) error { return tx.InsertContact(s.ctx, minimalRecord("c-first", "contact", idx, nil)) })
+	err := s.h.Update(s.ctx, func(tx Tx) error { return tx.InsertContact(s.ctx, minimalRecord("c-second", "lead", idx, nil)) })
+	if e := wantKind(t, "InsertContact(duplicate e-mail)", err, apperr.Conflict); e != nil && e.ID != "c-first" {
+		t.Errorf("Conflict ID = %q, want %q", e.ID, "c-first")
+	}
+	s.update(t, func(tx Tx) error {
+		if _, err := tx.ContactByID(s.ctx, "c-second"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("ContactByID(c-second) err = %v, want NotFound", err)
+		}
+		got, err := tx.ContactByEmailIndex(s.ctx, idx)
+		if err != nil {
+			return err
+		}
+		checkRecord(t, got, minimalRecord("c-first", "contact", idx, nil))
+		return nil
+	})
+}
+
+func testDuplicateEmailOnUpdate(t *testing.T, s *suite) {
+	taken, own := []byte("taken-idx"), []byte("own-idx")
+	s.update(t, func(tx Tx) error {
+		return insertContacts(s.ctx, tx, minimalRecord("c-a", "contact", taken, nil), minimalRecord("c-b", "contact", own, nil))
+	})
+	err := s.h.Update(s.ctx, func(tx Tx) error {
+		r := minimalRecord("c-b", "contact", taken, nil)
+		r.Version = 2
+		return tx.UpdateContact(s.ctx, r)
+	})
+	if e := wantKind(t, "UpdateContact(duplicate e-mail)", err, apperr.Conflict); e != nil && e.ID != "c-a" {
+		t.Errorf("Conflict ID = %q, want %q", e.ID, "c-a")
+	}
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ContactByID(s.ctx, "c-b")
+		if err != nil {
+			return err
+		}
+		checkRecord(t, got, minimalRecord("c-b", "contact", own, nil))
+		return nil
+	})
+}
+
+func testNotFound(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		// A contact, purpose and suppression exist, so "missing" is about the key, not an empty table.
+		if err := tx.InsertContact(s.ctx, fullRecord("c-present")); err != nil {
+			return err
+		}
+		if err := tx.InsertPurpose(s.ctx, consent.Purpose{ID: "newsletter", Name: "N", Description: "D", LawfulBasis: consent.BasisConsent, CreatedAt: t0}); err != nil {
+			return err
+		}
+		return tx.AddSuppression(s.ctx, consent.Suppression{Hash: []byte("present-hash"), Reason: "bounced", CreatedAt: t0})
+	})
+	cases := []struct {
+		name string
+		call func(tx Tx) (zero bool, err error)
+	}{
+		{"ContactByID", func(tx Tx) (bool, error) { r, err := tx.ContactByID(s.ctx, "c-missing"); return r == nil, err }},
+		{"ContactByEmailIndex", func(tx Tx) (bool, error) {
+			r, err := tx.ContactByEmailIndex(s.ctx, []byte("missing-idx"))
+			return r == nil, err
+		}},
+		{"DataKey", func(tx Tx) (bool, error) { v, w, err := tx.DataKey(s.ctx, "c-present"); return v == 0 && w == nil, err }},
+		{"PurposeByID", func(tx Tx) (bool, error) {
+			p, err := tx.PurposeByID(s.ctx, "missing")
+			return reflect.DeepEqual(p, consent.Purpose{}), err
+		}},
+		{"CurrentConsent", func(tx Tx) (bool, error) {
+			c, err := tx.CurrentConsent(s.ctx, "c-present", "newsletter")
+			return reflect.DeepEqual(c, consent.Current{}), err
+		}},
+		{"SuppressionReason", func(tx Tx) (bool, error) {
+			r, err := tx.SuppressionReason(s.ctx, []byte("missing-hash"))
+			return r == "", err
+		}},
+		{"TokenByHash", func(tx Tx) (bool, error) {
+			tok, err := tx.TokenByHash(s.ctx, []byte("missing-hash"))
+			return reflect.DeepEqual(tok, token.Token{}), err
+		}},
+		{"DeleteContact", func(tx Tx) (bool, error) { return true, tx.DeleteContact(s.ctx, "c-missing") }},
+	}
+	for _, c := range cases {
+		var zero bool
+		err := s.h.Update(s.ctx, func(tx Tx) error {
+			var err error
+			zero, err = c.call(tx)
+			return err
+		})
+		wantKind(t, c.name+" on a missing key", err, apperr.NotFound)
+		if !zero {
+			t.Errorf("%s on a missing key returned a non-zero value with its error", c.name)
+		}
+	}
+}
+
+func testListContacts(t *testing.T, s *suite) {
+	kinds := map[string]contact.Kind{"c01": "lead", "c02": "contact", "c03": "lead", "c04": "lead", "c05": "contact", "c06": "contact", "c07": "lead"}
+	s.update(t, func(tx Tx) error {
+		// Inserted out of id order: the listing orders by id, not by insertion.
+		for _, id := range []string{"c05", "c01", "c07", "c03", "c02", "c06", "c04"} {
+			if err := tx.InsertContact(s.ctx, minimalRecord(id, kinds[id], []byte("e-"+id), nil)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	cases := []struct {
+		kind  contact.Kind
+		after string
+		limit int
+		want  []string
+	}{
+		{"", "", 3, []string{"c01", "c02", "c03"}},
+		{"", "c03", 3, []string{"c04", "c05", "c06"}},
+		{"", "c06", 3, []string{"c07"}},
+		{"", "c07", 3, nil},
+		{"", "c025", 2, []string{"c03", "c04"}}, // a cursor need not be an existing id
+		{"", "", 100, []string{"c01", "c02", "c03", "c04", "c05", "c06", "c07"}},
+		{"lead", "", 2, []string{"c01", "c03"}},
+		{"lead", "c03", 2, []string{"c04", "c07"}},
+		{"lead", "c07", 2, nil},
+		{"contact", "", 10, []string{"c02", "c05", "c06"}},
+		{"contact", "c02", 1, []string{"c05"}},
+	}
+	s.update(t, func(tx Tx) error {
+		for _, c := range cases {
+			got, err := tx.ListContacts(s.ctx, c.kind, c.after, c.limit)
+			if err != nil {
+				return fmt.Errorf("ListContacts(%q, %q, %d): %w", c.kind, c.after, c.limit, err)
+			}
+			if !slices.Equal(ids(got), c.want) {
+				t.Errorf("ListContacts(%q, %q, %d) = %v, want %v", c.kind, c.after, c.limit, ids(got), c.want)
+			}
+			for _, r := range got {
+				checkRecord(t, r, minimalRecord(r.ID, kinds[r.ID], []byte("e-"+r.ID), nil))
+			}
+		}
+		return nil
+	})
+}
+
+func testContactsByPhoneIndex(t *testing.T, s *suite) {
+	shared, other := []byte("phone-shared"), []byte("phone-other")
+	s.update(t, func(tx Tx) error {
+		return insertContacts(s.ctx, tx,
+			minimalRecord("p3", "contact", []byte("e3"), shared),
+			minimalRecord("p1", "lead", nil, shared),
+			minimalRecord("p4", "contact", []byte("e4"), other),
+			minimalRecord("p2", "contact", []byte("e2"), shared))
+	})
+	cases := []struct {
+		idx   []byte
+		limit int
+		want  []string
+	}{
+		{shared, 10, []string{"p1", "p2", "p3"}},
+		{shared, 2, []string{"p1", "p2"}},
+		{other, 10, []string{"p4"}},
+		{[]byte("phone-unknown"), 10, nil},
+	}
+	s.update(t, func(tx Tx) error {
+		for _, c := range cases {
+			got, err := tx.ContactsByPhoneIndex(s.ctx, c.idx, c.limit)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(ids(got), c.want) {
+				t.Errorf("ContactsByPhoneIndex(%s, %d) = %v, want %v", c.idx, c.limit, ids(got), c.want)
+			}
+		}
+		got, err := tx.ContactsByPhoneIndex(s.ctx, shared, 1)
+		if err != nil {
+			return err
+		}
+		if len(got) == 1 {
+			checkRecord(t, got[0], minimalRecord("p1", "lead", nil, shared))
+		}
+		return nil
+	})
+}
+
+func purpose(id string) consent.Purpose {
+	return consent.Purpose{
+		ID: id, Name: "Name of " + id, Description: "Notice text of " + id, LawfulBasis: consent.BasisConsent,
+		RetentionDays: 730, DoubleOptIn: true, CreatedAt: t0,
+	}
+}
+
+func consentEvent(id, contactID, purposeID string, state consent.State, occurred time.Time) *consent.Event {
+	return &consent.Event{
+		ID: id, ContactID: contactID, Purpose: purposeID, State: state, Method: consent.MethodDoubleOptIn,
+		PolicyVersions: map[string]string{"privacy_policy": "3", "terms_of_service": "1"},
+		NoticeHash:     "4f2a", OccurredAt: occurred, RecordedAt: t1, Actor: "token:tok-1",
+	}
+}
+
+func current(contactID, purposeID string, state consent.State, eventID string) consent.Current {
+	return consent.Current{
+		ContactID: contactID, Purpose: purposeID, State: state, LawfulBasis: consent.BasisConsent,
+		Method: consent.MethodWebForm, OccurredAt: t0, PolicyVersions: map[string]string{"privacy_policy": "3"}, EventID: eventID,
+	}
+}
+
+func testDeleteContactCascades(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		if err := insertContacts(s.ctx, tx, fullRecord("c-gone"), fullRecord("c-kept")); err != nil {
+			return err
+		}
+		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		for _, cid := range []string{"c-gone", "c-kept"} {
+			if err := tx.InsertConsentEvent(s.ctx, consentEvent("ev1-"+cid, cid, "newsletter", consent.Requested, t0), []byte("evidence")); err != nil {
+				return err
+			}
+			if err := tx.InsertConsentEvent(s.ctx, consentEvent("ev2-"+cid, cid, "newsletter", consent.Given, t1), nil); err != nil {
+				return err
+			}
+			if err := tx.PutCurrentConsent(s.ctx, current(cid, "newsletter", consent.Given, "ev2-"+cid)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.update(t, func(tx Tx) error { return tx.DeleteContact(s.ctx, "c-gone") })
+	s.update(t, func(tx Tx) error {
+		if _, err := tx.ContactByID(s.ctx, "c-gone"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("ContactByID after delete: err = %v, want NotFound", err)
+		}
+		if _, err := tx.ContactByEmailIndex(s.ctx, fullRecord("c-gone").EmailIndex); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("ContactByEmailIndex after delete: err = %v, want NotFound", err)
+		}
+		evs, sealed, err := tx.ConsentEvents(s.ctx, "c-gone")
+		if err != nil || len(evs) != 0 || len(sealed) != 0 {
+			t.Errorf("ConsentEvents after delete = %d events, %d evidence, %v; want none", len(evs), len(sealed), err)
+		}
+		cur, err := tx.CurrentConsents(s.ctx, "c-gone")
+		if err != nil || len(cur) != 0 {
+			t.Errorf("CurrentConsents after delete = %d, %v; want none", len(cur), err)
+		}
+		if _, err := tx.CurrentConsent(s.ctx, "c-gone", "newsletter"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("CurrentConsent after delete: err = %v, want NotFound", err)
+		}
+		// The other contact keeps everything.
+		got, err := tx.ContactByID(s.ctx, "c-kept")
+		if err != nil {
+			return err
+		}
+		checkRecord(t, got, fullRecord("c-kept"))
+		evs, _, err = tx.ConsentEvents(s.ctx, "c-kept")
+		if err != nil {
+			return err
+		}
+		if len(evs) != 2 {
+			t.Errorf("ConsentEvents(c-kept) = %d events, want 2", len(evs))
+		}
+		cur, err = tx.CurrentConsents(s.ctx, "c-kept")
+		if err != nil {
+			return err
+		}
+		if len(cur) != 1 {
+			t.Errorf("CurrentConsents(c-kept) = %d, want 1", len(cur))
+		}
+		// An erased contact's e-mail index is free again.
+		return tx.InsertContact(s.ctx, minimalRecord("c-new", "lead", fullRecord("c-gone").EmailIndex, nil))
+	})
+}
+
+func testDataKey(t *testing.T, s *suite) {
+	wrappedA, wrappedB := []byte("wrapped-key-a\x00\xff"), []byte("wrapped-key-b")
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertDataKey(s.ctx, "c-a", 2, wrappedA, t0); err != nil {
+			return err
+		}
+		return tx.InsertDataKey(s.ctx, "c-b", 1, wrappedB, t1)
+	})
+	s.update(t, func(tx Tx) error {
+		v, w, err := tx.DataKey(s.ctx, "c-a")
+		if err != nil {
+			return err
+		}
+		if v != 2 || !bytes.Equal(w, wrappedA) {
+			t.Errorf("DataKey(c-a) = %d, %x; want 2, %x", v, w, wrappedA)
+		}
+		return tx.DeleteDataKey(s.ctx, "c-a")
+	})
+	s.update(t, func(tx Tx) error {
+		_, _, err := tx.DataKey(s.ctx, "c-a")
+		wantKind(t, "DataKey after DeleteDataKey", err, apperr.NotFound)
+		v, w, err := tx.DataKey(s.ctx, "c-b")
+		if err != nil {
+			return err
+		}
+		if v != 1 || !bytes.Equal(w, wrappedB) {
+			t.Errorf("DataKey(c-b) = %d, %x; want 1, %x", v, w, wrappedB)
+		}
+		return nil
+	})
+}
+
+func testRollback(t *testing.T, s *suite) {
+	var committed []*audit.Event
+	s.update(t, func(tx Tx) error {
+		for _, id := range []string{"c-1", "c-2"} {
+			e := auditEvent("contact.create", id)
+			if err := tx.AppendAudit(s.ctx, e); err != nil {
+				return err
+			}
+			committed = append(committed, e)
+		}
+		return nil
+	})
+	boom := errors.New("boom")
+	var rolledBackSeq int64
+	err := s.h.Update(s.ctx, func(tx Tx) error {
+		if err := tx.InsertContact(s.ctx, fullRecord("c-rb")); err != nil {
+			return err
+		}
+		if err := tx.InsertDataKey(s.ctx, "c-rb", 1, []byte("wrapped"), t0); err != nil {
+			return err
+		}
+		if err := tx.InsertPurpose(s.ctx, purpose("rb-purpose")); err != nil {
+			return err
+		}
+		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: []byte("rb-hash"), Reason: "erased", CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.InsertToken(s.ctx, token.Token{ID: "tok-rb", Name: "rb", Role: token.RoleAgent, CreatedAt: t0}, []byte("rb-token-hash")); err != nil {
+			return err
+		}
+		e := auditEvent("contact.create", "c-rb")
+		if err := tx.AppendAudit(s.ctx, e); err != nil {
+			return err
+		}
+		rolledBackSeq = e.Seq
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update returned %v, want fn's error %v", err, boom)
+	}
+	if rolledBackSeq != 3 {
+		t.Errorf("rolled-back audit event had Seq %d, want 3", rolledBackSeq)
+	}
+	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 2, HeadSeq: 2}) {
+		t.Errorf("VerifyAudit after rollback = %+v, want OK, Checked 2, HeadSeq 2", v)
+	}
+	s.update(t, func(tx Tx) error {
+		if _, err := tx.ContactByID(s.ctx, "c-rb"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("ContactByID after rollback: err = %v, want NotFound", err)
+		}
+		if _, _, err := tx.DataKey(s.ctx, "c-rb"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("DataKey after rollback: err = %v, want NotFound", err)
+		}
+		if _, err := tx.PurposeByID(s.ctx, "rb-purpose"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("PurposeByID after rollback: err = %v, want NotFound", err)
+		}
+		if _, err := tx.SuppressionReason(s.ctx, []byte("rb-hash")); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("SuppressionReason after rollback: err = %v, want NotFound", err)
+		}
+		if _, err := tx.TokenByHash(s.ctx, []byte("rb-token-hash")); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("TokenByHash after rollback: err = %v, want NotFound", err)
+		}
+		e := auditEvent("contact.read", "c-1")
+		if err := tx.AppendAudit(s.ctx, e); err != nil {
+			return err
+		}
+		if e.Seq != 3 || !bytes.Equal(e.PrevHash, committed[1].Hash) {
+			t.Errorf("next event after rollback: Seq %d PrevHash %x; want Seq 3 PrevHash %x (the committed head)", e.Seq, e.PrevHash, committed[1].Hash)
+		}
+		return nil
+	})
+	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 3, HeadSeq: 3}) {
+		t.Errorf("VerifyAudit = %+v, want OK, Checked 3, HeadSeq 3", v)
+	}
+}
+
+func testUpdatePanic(t *testing.T, s *suite) {
+	// The panicking transaction's context lives until the test ends, as a CLI command's or a job's
+	// does: the store must not rely on that context ending to release the transaction.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(s.ctx))
+	t.Cleanup(cancel) // runs before the store is closed
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		_ = s.h.Update(pctx, func(tx Tx) error {
+			if err := tx.InsertContact(pctx, fullRecord("c-panic")); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(pctx, auditEvent("contact.create", "c-panic")); err != nil {
+				return err
+			}
+			panic("fn panicked")
+		})
+	}()
+	if recovered != "fn panicked" {
+		t.Errorf("Update with a panicking fn: recovered %v, want the panic to propagate", recovered)
+	}
+	// The store keeps working, and nothing of the panicking transaction was committed.
+	s.update(t, func(tx Tx) error {
+		if _, err := tx.ContactByID(s.ctx, "c-panic"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("ContactByID after a panicking Update: err = %v, want NotFound", err)
+		}
+		e := auditEvent("contact.read", "c-other")
+		if err := tx.AppendAudit(s.ctx, e); err != nil {
+			return err
+		}
+		if e.Seq != 1 {
+			t.Errorf("first event after a panicking Update: Seq %d, want 1", e.Seq)
+		}
+		return nil
+	})
+	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 1, HeadSeq: 1}) {
+		t.Errorf("VerifyAudit = %+v, want OK, Checked 1, HeadSeq 1", v)
+	}
+}
+
+func testSavepoint(t *testing.T, s *suite) {
+	spErr := errors.New("row failed")
+	dupIdx := []byte("dup-idx")
+	s.update(t, func(tx Tx) error {
+		first := auditEvent("import.start", "imp-1")
+		if err := tx.AppendAudit(s.ctx, first); err != nil {
+			return err
+		}
+		if err := tx.InsertContact(s.ctx, minimalRecord("c-x", "lead", dupIdx, nil)); err != nil {
+			return err
+		}
+		// A failing savepoint: its contact, purpose and audit event vanish.
+		err := tx.Savepoint(s.ctx, func() error {
+			if err := tx.InsertContact(s.ctx, minimalRecord("c-y", "lead", []byte("y-idx"), nil)); err != nil {
+				return err
+			}
+			if err := tx.InsertPurpose(s.ctx, purpose("sp-purpose")); err != nil {
+				return err
+			}
+			if _, err := tx.PurposeByID(s.ctx, "sp-purpose"); err != nil { // a store may cache it
+				return err
+			}
+			e := auditEvent("contact.create", "c-y")
+			if err := tx.AppendAudit(s.ctx, e); err != nil {
+				return err
+			}
+			if e.Seq != 2 {
+				t.Errorf("audit event inside savepoint: Seq %d, want 2", e.Seq)
+			}
+			return spErr
+		})
+		if !errors.Is(err, spErr) {
+			t.Errorf("Savepoint returned %v, want fn's error", err)
+		}
+		if _, err := tx.PurposeByID(s.ctx, "sp-purpose"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("PurposeByID of a purpose inserted in a failed savepoint, same transaction: err = %v, want NotFound", err)
+		}
+		if _, err := tx.ContactByID(s.ctx, "c-y"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("ContactByID of a contact inserted in a failed savepoint, same transaction: err = %v, want NotFound", err)
+		}
+		// A savepoint failing on a store error (a duplicate e-mail, as in an import row).
+		err = tx.Savepoint(s.ctx, func() error {
+			e := auditEvent("contact.create", "c-dup")
+			if err := tx.AppendAudit(s.ctx, e); err != nil {
+				return err
+			}
+			return tx.InsertContact(s.ctx, minimalRecord("c-dup", "lead", dupIdx, nil))
+		})
+		if e := wantKind(t, "Savepoint(duplicate)", err, apperr.Conflict); e != nil && e.ID != "c-x" {
+			t.Errorf("Conflict ID = %q, want c-x", e.ID)
+		}
+		second := auditEvent("contact.update", "c-x")
+		if err := tx.AppendAudit(s.ctx, second); err != nil {
+			return err
+		}
+		if second.Seq != 2 || !bytes.Equal(second.PrevHash, first.Hash) {
+			t.Errorf("event after failed savepoints: Seq %d PrevHash %x; want Seq 2 PrevHash %x", second.Seq, second.PrevHash, first.Hash)
+		}
+		// A succeeding savepoint keeps its writes.
+		return tx.Savepoint(s.ctx, func() error {
+			if err := tx.InsertContact(s.ctx, minimalRecord("c-z", "contact", []byte("z-idx"), nil)); err != nil {
+				return err
+			}
+			e := auditEvent("contact.create", "c-z")
+			if err := tx.AppendAudit(s.ctx, e); err != nil {
+				return err
+			}
+			if e.Seq != 3 || !bytes.Equal(e.PrevHash, second.Hash) {
+				t.Errorf("event in committed savepoint: Seq %d, want 3 chained to event 2", e.Seq)
+			}
+			return nil
+		})
+	})
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ListContacts(s.ctx, "", "", 10)
+		if err != nil {
+			return err
+		}
+		if want := []string{"c-x", "c-z"}; !slices.Equal(ids(got), want) {
+			t.Errorf("contacts after savepoints = %v, want %v", ids(got), want)
+		}
+		if _, err := tx.PurposeByID(s.ctx, "sp-purpose"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("PurposeByID(sp-purpose) err = %v, want NotFound", err)
+		}
+		return nil
+	})
+	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 3, HeadSeq: 3}) {
+		t.Errorf("VerifyAudit = %+v, want OK, Checked 3, HeadSeq 3", v)
+	}
+}
+
+func testSavepointNested(t *testing.T, s *suite) {
+	inner := errors.New("inner failed")
+	s.update(t, func(tx Tx) error {
+		return tx.Savepoint(s.ctx, func() error {
+			if err := tx.InsertContact(s.ctx, minimalRecord("c-outer", "lead", nil, nil)); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(s.ctx, auditEvent("contact.create", "c-outer")); err != nil {
+				return err
+			}
+			err := tx.Savepoint(s.ctx, func() error {
+				if err := tx.InsertContact(s.ctx, minimalRecord("c-inner", "lead", nil, nil)); err != nil {
+					return err
+				}
+				if err := tx.AppendAudit(s.ctx, auditEvent("contact.create", "c-inner")); err != nil {
+					return err
+				}
+				return inner
+			})
+			if !errors.Is(err, inner) {
+				t.Errorf("inner Savepoint returned %v, want its fn's error", err)
+			}
+			e := auditEvent("contact.update", "c-outer")
+			if err := tx.AppendAudit(s.ctx, e); err != nil {
+				return err
+			}
+			if e.Seq != 2 {
+				t.Errorf("event after failed inner savepoint: Seq %d, want 2", e.Seq)
+			}
+			return nil
+		})
+	})
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ListContacts(s.ctx, "", "", 10)
+		if err != nil {
+			return err
+		}
+		if want := []string{"c-outer"}; !slices.Equal(ids(got), want) {
+			t.Errorf("contacts after nested savepoints = %v, want %v", ids(got), want)
+		}
+		return nil
+	})
+	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 2, HeadSeq: 2}) {
+		t.Errorf("VerifyAudit = %+v, want OK, Checked 2, HeadSeq 2", v)
+	}
+}
+
+func testAuditChain(t *testing.T, s *suite) {
+	events := []*audit.Event{
+		auditEvent("contact.create", "c-1"),
+		{At: t1, Actor: audit.Actor{Kind: audit.ActorSystem, ID: "tillit"}, Action: "retention.sweep", ObjectKind: "purpose", ObjectID: "newsletter"},
+		{At: t2, Actor: audit.Actor{Kind: audit.ActorCLI, ID: "import"}, Action: "contact.update", ObjectKind: "contact", ObjectID: "c-1",
+			Fields: []string{"notes"}, RequestID: "req-9"},
+	}
+	// Two in one transaction, one in the next: numbering continues across transactions.
+	s.update(t, func(tx Tx) error {
+		for _, e := range events[:2] {
+			if err := tx.AppendAudit(s.ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.update(t, func(tx Tx) error { return tx.AppendAudit(s.ctx, events[2]) })
+	prev := audit.Genesis()
+	for i, e := range events {
+		if e.Seq != int64(i+1) {
+			t.Errorf("event %d: Seq = %d, want %d", i, e.Seq, i+1)
+		}
+		if !bytes.Equal(e.PrevHash, prev) {
+			t.Errorf("event %d: PrevHash = %x, want %x", e.Seq, e.PrevHash, prev)
+		}
+		if want := e.ComputeHash(prev); !bytes.Equal(e.Hash, want) || len(e.Hash) != audit.HashSize {
+			t.Errorf("event %d: Hash = %x, want %x", e.Seq, e.Hash, want)
+		}
+		if e.At.Location() != time.UTC {
+			t.Errorf("event %d: At in %s, want UTC", e.Seq, e.At.Location())
+		}
+		prev = e.Hash
+	}
+	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 3, HeadSeq: 3}) {
+		t.Errorf("VerifyAudit = %+v, want OK, Checked 3, HeadSeq 3", v)
+	}
+}
+
+func testAuditEmpty(t *testing.T, s *suite) {
+	if v := s.verify(t); v != (audit.Verification{OK: true}) {
+		t.Errorf("VerifyAudit on an empty log = %+v, want OK, Checked 0, HeadSeq 0", v)
+	}
+	s.update(t, func(tx Tx) error {
+		e := auditEvent("token.create", "tok-1")
+		if err := tx.AppendAudit(s.ctx, e); err != nil {
+			return err
+		}
+		if e.Seq != 1 || !bytes.Equal(e.PrevHash, audit.Genesis()) {
+			t.Errorf("first event: Seq %d PrevHash %x, want 1 and the genesis hash", e.Seq, e.PrevHash)
+		}
+		return nil
+	})
+}
+
+func checkPurpose(t *testing.T, got, want consent.Purpose) {
+	t.Helper()
+	gotT, wantT := got.CreatedAt, want.CreatedAt
+	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
+	if got != want {
+		t.Errorf("purpose = %+v, want %+v", got, want)
+	}
+	checkTime(t, "purpose "+want.ID+" CreatedAt", gotT, wantT)
+}
+
+func testPurposes(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ListPurposes(s.ctx)
+		if err != nil || len(got) != 0 {
+			t.Errorf("ListPurposes on an empty store = %v, %v; want none", got, err)
+		}
+		return nil
+	})
+	news := purpose("newsletter")
+	sales := consent.Purpose{ID: "analytics", Name: "Analytics", Description: "", LawfulBasis: consent.BasisLegitimateInterest,
+		RetentionDays: 0, DoubleOptIn: false, CreatedAt: t2}
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertPurpose(s.ctx, news); err != nil {
+			return err
+		}
+		return tx.InsertPurpose(s.ctx, sales)
+	})
+	dup := purpose("newsletter")
+	dup.Name = "Other"
+	err := s.h.Update(s.ctx, func(tx Tx) error { return tx.InsertPurpose(s.ctx, dup) })
+	if e := wantKind(t, "InsertPurpose(duplicate)", err, apperr.Conflict); e != nil && e.ID != "newsletter" {
+		t.Errorf("Conflict ID = %q, want newsletter", e.ID)
+	}
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ListPurposes(s.ctx)
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 {
+			t.Errorf("ListPurposes = %d purposes, want 2", len(got))
+			return nil
+		}
+		checkPurpose(t, got[0], sales) // id order: analytics < newsletter
+		checkPurpose(t, got[1], news)
+		p, err := tx.PurposeByID(s.ctx, "newsletter")
+		if err != nil {
+			return err
+		}
+		checkPurpose(t, p, news)
+		return nil
+	})
+}
+
+func checkEvent(t *testing.T, got, want consent.Event) {
+	t.Helper()
+	gotO, gotR, wantO, wantR := got.OccurredAt, got.RecordedAt, want.OccurredAt, want.RecordedAt
+	got.OccurredAt, got.RecordedAt, want.OccurredAt, want.RecordedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("consent event = %+v, want %+v", got, want)
+	}
+	checkTime(t, "event "+want.ID+" OccurredAt", gotO, wantO)
+	checkTime(t, "event "+want.ID+" RecordedAt", gotR, wantR)
+}
+
+func testConsentEvents(t *testing.T, s *suite) {
+	e1 := consentEvent("ev-1", "c-1", "newsletter", consent.Given, t2)
+	e2 := consentEvent("ev-2", "c-1", "sales", consent.Refused, t0) // occurred before e1, recorded after
+	e2.Method, e2.PolicyVersions, e2.NoticeHash, e2.Actor = consent.MethodImport, nil, "", "cli:import"
+	e3 := consentEvent("ev-3", "c-1", "newsletter", consent.Withdrawn, t1)
+	e3.Method = consent.MethodOneClick
+	other := consentEvent("ev-other", "c-2", "newsletter", consent.Given, t0)
+	evidence := [][]byte{[]byte("sealed-evidence-1\x00\xff"), nil, bytes.Repeat([]byte{0xab}, 5000)}
+	s.update(t, func(tx Tx) error {
+		if err := insertContacts(s.ctx, tx, minimalRecord("c-1", "lead", nil, nil), minimalRecord("c-2", "lead", nil, nil)); err != nil {
+			return err
+		}
+		for _, p := range []string{"newsletter", "sales"} {
+			if err := tx.InsertPurpose(s.ctx, purpose(p)); err != nil {
+				return err
+			}
+		}
+		for i, e := range []*consent.Event{e1, e2} {
+			if err := tx.InsertConsentEvent(s.ctx, e, evidence[i]); err != nil {
+				return err
+			}
+		}
+		return tx.InsertConsentEvent(s.ctx, other, []byte("other"))
+	})
+	s.update(t, func(tx Tx) error { return tx.InsertConsentEvent(s.ctx, e3, evidence[2]) })
+	s.update(t, func(tx Tx) error {
+		evs, sealed, err := tx.ConsentEvents(s.ctx, "c-1")
+		if err != nil {
+			return err
+		}
+		want := []*consent.Event{e1, e2, e3}
+		if len(evs) != len(want) || len(sealed) != len(want) {
+			t.Errorf("ConsentEvents = %d events, %d evidence; want %d", len(evs), len(sealed), len(want))
+			return nil
+		}
+		for i := range want {
+			checkEvent(t, evs[i], *want[i])
+			if !bytes.Equal(sealed[i], evidence[i]) || (evidence[i] == nil) != (sealed[i] == nil) {
+				t.Errorf("evidence of %s = %d bytes (nil %v), want %d bytes (nil %v)", want[i].ID, len(sealed[i]), sealed[i] == nil, len(evidence[i]), evidence[i] == nil)
+			}
+		}
+		evs, sealed, err = tx.ConsentEvents(s.ctx, "c-none")
+		if err != nil || len(evs) != 0 || len(sealed) != 0 {
+			t.Errorf("ConsentEvents(unknown contact) = %d, %d, %v; want none", len(evs), len(sealed), err)
+		}
+		return nil
+	})
+}
+
+func checkCurrent(t *testing.T, got, want consent.Current) {
+	t.Helper()
+	gotO, wantO := got.OccurredAt, want.OccurredAt
+	got.OccurredAt, want.OccurredAt = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("current consent = %+v, want %+v", got, want)
+	}
+	checkTime(t, "current "+want.ContactID+"/"+want.Purpose+" OccurredAt", gotO, wantO)
+}
+
+func testCurrentConsent(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertContact(s.ctx, minimalRecord("c-1", "lead", nil, nil)); err != nil {
+			return err
+		}
+		for _, p := range []string{"sales", "newsletter"} {
+			if err := tx.InsertPurpose(s.ctx, purpose(p)); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutCurrentConsent(s.ctx, current("c-1", "sales", consent.Given, "ev-s")); err != nil {
+			return err
+		}
+		return tx.PutCurrentConsent(s.ctx, current("c-1", "newsletter", consent.Given, "ev-1"))
+	})
+	replaced := consent.Current{ContactID: "c-1", Purpose: "newsletter", State: consent.Withdrawn, LawfulBasis: consent.BasisConsent,
+		Method: consent.MethodOneClick, OccurredAt: t1, PolicyVersions: map[string]string{"privacy_policy": "4", "terms_of_service": "2"}, EventID: "ev-2"}
+	s.update(t, func(tx Tx) error { return tx.PutCurrentConsent(s.ctx, replaced) })
+	s.update(t, func(tx Tx) error {
+		got, err := tx.CurrentConsent(s.ctx, "c-1", "newsletter")
+		if err != nil {
+			return err
+		}
+		checkCurrent(t, got, replaced)
+		all, err := tx.CurrentConsents(s.ctx, "c-1")
+		if err != nil {
+			return err
+		}
+		if len(all) != 2 {
+			t.Errorf("CurrentConsents = %d, want 2 (one per purpose)", len(all))
+			return nil
+		}
+		checkCurrent(t, all[0], replaced) // purpose order: newsletter < sales
+		checkCurrent(t, all[1], current("c-1", "sales", consent.Given, "ev-s"))
+		return nil
+	})
+}
+
+func testSuppression(t *testing.T, s *suite) {
+	h1, h2 := []byte("suppr-hash-1\x00"), []byte("suppr-hash-2")
+	s.update(t, func(tx Tx) error {
+		return tx.AddSuppression(s.ctx, consent.Suppression{Hash: h1, Reason: "unsubscribed", CreatedAt: t0})
+	})
+	s.update(t, func(tx Tx) error {
+		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: h1, Reason: "bounced", CreatedAt: t1}); err != nil {
+			return fmt.Errorf("repeat AddSuppression: %w", err)
+		}
+		return tx.AddSuppression(s.ctx, consent.Suppression{Hash: h2, Reason: "erased", CreatedAt: t1})
+	})
+	s.update(t, func(tx Tx) error {
+		for _, c := range []struct {
+			hash []byte
+			want string
+		}{{h1, "unsubscribed"}, {h2, "erased"}} {
+			got, err := tx.SuppressionReason(s.ctx, c.hash)
+			if err != nil {
+				return err
+			}
+			if got != c.want {
+				t.Errorf("SuppressionReason(%q) = %q, want %q", c.hash, got, c.want)
+			}
+		}
+		return nil
+	})
+}
+
+func testTokens(t *testing.T, s *suite) {
+	a := token.Token{ID: "tok-a", Name: "crm-sync", Role: token.RoleAgent, CreatedAt: t0}
+	b := token.Token{ID: "tok-b", Name: "support desk", Role: token.RoleAuditor, CreatedAt: t2}
+	hashA, hashB := token.Hash("tlt_secret-a"), token.Hash("tlt_secret-b")
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertToken(s.ctx, a, hashA); err != nil {
+			return err
+		}
+		return tx.InsertToken(s.ctx, b, hashB)
+	})
+	s.update(t, func(tx Tx) error {
+		for _, c := range []struct {
+			hash []byte
+			want token.Token
+		}{{hashA, a}, {hashB, b}} {
+			got, err := tx.TokenByHash(s.ctx, c.hash)
+			if err != nil {
+				return err
+			}
+			if got.ID != c.want.ID || got.Name != c.want.Name || got.Role != c.want.Role || got.RevokedAt != nil {
+				t.Errorf("TokenByHash = %+v, want %+v", got, c.want)
+			}
+			checkTime(t, "token "+c.want.ID+" CreatedAt", got.CreatedAt, c.want.CreatedAt)
+		}
+		return nil
+	})
+}
+
+func testCheckpoint(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error { return tx.InsertContact(s.ctx, fullRecord("c-cp")) })
+	if err := s.h.Checkpoint(s.ctx); err != nil {
+		t.Fatalf("Checkpoint: %v%s", err, hint(err))
+	}
+	if err := s.h.Checkpoint(s.ctx); err != nil {
+		t.Fatalf("second Checkpoint: %v%s", err, hint(err))
+	}
+	s.update(t, func(tx Tx) error {
+		got, err := tx.ContactByID(s.ctx, "c-cp")
+		if err != nil {
+			return err
+		}
+		checkRecord(t, got, fullRecord("c-cp"))
+		return nil
+	})
+}
