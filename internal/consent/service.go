@@ -63,15 +63,9 @@ func (s *Service) Record(ctx context.Context, e Event) (Event, error) {
 }
 
 // RecordIn is Record inside the caller's transaction. Every channel (API, import, portal,
-// unsubscribe, staff) records consent through this one function.
+// unsubscribe, staff) records consent through this function or, for bulk imports, through
+// Prepare, Current.Apply and the same audit event.
 func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
-	now := s.Now().UTC()
-	if !contains(States, e.State) {
-		return Event{}, apperr.Invalidf("state", "invalid_state", "state: must be one of dpv:ConsentRequested, dpv:ConsentGiven, dpv:ConsentRefused, dpv:ConsentWithdrawn, dpv:ConsentExpired")
-	}
-	if !contains(Methods, e.Method) {
-		return Event{}, apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
-	}
 	if e.Purpose == "" {
 		return Event{}, apperr.Invalidf("purpose", "required", "purpose: required")
 	}
@@ -81,24 +75,6 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	}
 	if err != nil {
 		return Event{}, err
-	}
-	if e.OccurredAt.IsZero() {
-		e.OccurredAt = now
-	}
-	e.OccurredAt = e.OccurredAt.UTC()
-	if e.OccurredAt.After(now.Add(5 * time.Minute)) {
-		return Event{}, apperr.Invalidf("occurred_at", "in_future", "occurred_at: must not be in the future")
-	}
-	for k, v := range e.PolicyVersions {
-		if k == "" || len(k) > 64 || len(v) > 64 || strings.ContainsAny(k+v, "\x00\n") {
-			return Event{}, apperr.Invalidf("policy_versions", "invalid_policy_version", "policy_versions: keys and versions must be 1 to 64 characters")
-		}
-	}
-	if e.PolicyVersions == nil {
-		e.PolicyVersions = map[string]string{}
-	}
-	if e.NoticeHash == "" {
-		e.NoticeHash = p.NoticeHash()
 	}
 	version, wrapped, err := tx.DataKey(ctx, e.ContactID)
 	if apperr.Is(err, apperr.NotFound) {
@@ -111,18 +87,9 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	e.ID = s.NewID()
-	e.RecordedAt = now
-	e.Actor = actorString(audit.ActorFrom(ctx))
-	var sealed []byte
-	if e.Evidence != (Evidence{}) {
-		plain, err := json.Marshal(e.Evidence)
-		if err != nil {
-			return Event{}, err
-		}
-		if sealed, err = dk.Seal(EventTable, "evidence", e.ID, plain); err != nil {
-			return Event{}, err
-		}
+	e, sealed, err := s.Prepare(ctx, p, e, dk)
+	if err != nil {
+		return Event{}, err
 	}
 	if err := tx.InsertConsentEvent(ctx, &e, sealed); err != nil {
 		return Event{}, err
@@ -135,20 +102,83 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	case !apperr.Is(err, apperr.NotFound):
 		return Event{}, err
 	}
-	if Supersedes(e, curp) {
-		if err := tx.PutCurrentConsent(ctx, Current{
-			ContactID: e.ContactID, Purpose: e.Purpose, State: e.State, LawfulBasis: p.LawfulBasis,
-			Method: e.Method, OccurredAt: e.OccurredAt, PolicyVersions: maps.Clone(e.PolicyVersions), EventID: e.ID,
-		}); err != nil {
+	if next, ok := Project(e, p, curp); ok {
+		if err := tx.PutCurrentConsent(ctx, next); err != nil {
 			return Event{}, err
 		}
 	}
-	ev := audit.New(ctx, now, "consent.record", "contact", e.ContactID, "consent."+string(e.State))
-	ev.Purpose = e.Purpose
+	ev := AuditEvent(ctx, e)
 	if err := tx.AppendAudit(ctx, &ev); err != nil {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// Prepare validates e for purpose p, fills in ID, RecordedAt, Actor and (when empty) NoticeHash
+// and PolicyVersions, and seals the evidence under the contact's data key dk. It touches no
+// store. OccurredAt defaults to now and may not lie more than 5 minutes in the future.
+func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.DataKey) (Event, []byte, error) {
+	now := s.Now().UTC()
+	if !contains(States, e.State) {
+		return Event{}, nil, apperr.Invalidf("state", "invalid_state", "state: must be one of dpv:ConsentRequested, dpv:ConsentGiven, dpv:ConsentRefused, dpv:ConsentWithdrawn, dpv:ConsentExpired")
+	}
+	if !contains(Methods, e.Method) {
+		return Event{}, nil, apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+	}
+	if e.Purpose != p.ID {
+		return Event{}, nil, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
+	}
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = now
+	}
+	e.OccurredAt = e.OccurredAt.UTC()
+	if e.OccurredAt.After(now.Add(5 * time.Minute)) {
+		return Event{}, nil, apperr.Invalidf("occurred_at", "in_future", "occurred_at: must not be in the future")
+	}
+	for k, v := range e.PolicyVersions {
+		if k == "" || len(k) > 64 || len(v) > 64 || strings.ContainsAny(k+v, "\x00\n") {
+			return Event{}, nil, apperr.Invalidf("policy_versions", "invalid_policy_version", "policy_versions: keys and versions must be 1 to 64 characters")
+		}
+	}
+	if e.PolicyVersions == nil {
+		e.PolicyVersions = map[string]string{}
+	}
+	if e.NoticeHash == "" {
+		e.NoticeHash = p.NoticeHash()
+	}
+	e.ID = s.NewID()
+	e.RecordedAt = now
+	e.Actor = actorString(audit.ActorFrom(ctx))
+	var sealed []byte
+	if e.Evidence != (Evidence{}) {
+		plain, err := json.Marshal(e.Evidence)
+		if err != nil {
+			return Event{}, nil, err
+		}
+		if sealed, err = dk.Seal(EventTable, "evidence", e.ID, plain); err != nil {
+			return Event{}, nil, err
+		}
+	}
+	return e, sealed, nil
+}
+
+// Project returns the projected state after event e of purpose p, given the current state cur
+// (nil: none yet), and whether it replaces cur (see Supersedes).
+func Project(e Event, p Purpose, cur *Current) (Current, bool) {
+	if !Supersedes(e, cur) {
+		return Current{}, false
+	}
+	return Current{
+		ContactID: e.ContactID, Purpose: e.Purpose, State: e.State, LawfulBasis: p.LawfulBasis,
+		Method: e.Method, OccurredAt: e.OccurredAt, PolicyVersions: maps.Clone(e.PolicyVersions), EventID: e.ID,
+	}, true
+}
+
+// AuditEvent returns the "consent.record" audit event for a recorded event.
+func AuditEvent(ctx context.Context, e Event) audit.Event {
+	ev := audit.New(ctx, e.RecordedAt, "consent.record", "contact", e.ContactID, "consent."+string(e.State))
+	ev.Purpose = e.Purpose
+	return ev
 }
 
 // Ledger is a contact's consent: the current state per purpose and the full event history.

@@ -111,35 +111,58 @@ func (s *Service) Create(ctx context.Context, in Input) (Contact, error) {
 	return out, err
 }
 
-// CreateIn is Create inside the caller's transaction (the importer uses it so a row's contact,
-// consent event and audit events commit together).
+// CreateIn is Create inside the caller's transaction.
 func (s *Service) CreateIn(ctx context.Context, tx Tx, in Input) (Contact, error) {
-	c, err := s.validate(in)
+	p, err := s.Prepare(in)
 	if err != nil {
 		return Contact{}, err
+	}
+	if err := tx.InsertDataKey(ctx, p.Contact.ID, p.Key.Version(), p.WrappedKey, p.Contact.CreatedAt); err != nil {
+		return Contact{}, err
+	}
+	if err := tx.InsertContact(ctx, p.Record); err != nil {
+		return Contact{}, err
+	}
+	ev := p.AuditEvent(ctx)
+	if err := tx.AppendAudit(ctx, &ev); err != nil {
+		return Contact{}, err
+	}
+	return p.Contact, nil
+}
+
+// Prepared is a new contact, validated, normalized and sealed under a fresh data key, not yet
+// stored. The importer prepares rows ahead of its store transaction and inserts them in bulk.
+type Prepared struct {
+	Contact    Contact       // the plaintext contact, with its new id and times
+	Record     *Record       // the sealed record to store
+	Key        *keys.DataKey // the new data key
+	WrappedKey []byte        // the data key wrapped by the key ring, for the key store
+}
+
+// Prepare validates and normalizes in, assigns an id, makes and wraps a new data key and seals
+// every personal field. It touches no store. Errors are Invalid and name the field.
+func (s *Service) Prepare(in Input) (*Prepared, error) {
+	c, err := s.validate(in)
+	if err != nil {
+		return nil, err
 	}
 	now := s.Now().UTC()
 	c.ID = s.NewID()
 	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
 	dk, wrapped, err := s.Keys.NewDataKey(c.ID, 1)
 	if err != nil {
-		return Contact{}, err
+		return nil, err
 	}
 	rec, err := s.seal(&c, dk)
 	if err != nil {
-		return Contact{}, err
+		return nil, err
 	}
-	if err := tx.InsertDataKey(ctx, c.ID, 1, wrapped, now); err != nil {
-		return Contact{}, err
-	}
-	if err := tx.InsertContact(ctx, rec); err != nil {
-		return Contact{}, err
-	}
-	ev := audit.New(ctx, now, "contact.create", "contact", c.ID, presentFields(&c)...)
-	if err := tx.AppendAudit(ctx, &ev); err != nil {
-		return Contact{}, err
-	}
-	return c, nil
+	return &Prepared{Contact: c, Record: rec, Key: dk, WrappedKey: wrapped}, nil
+}
+
+// AuditEvent returns the "contact.create" audit event for p, naming the fields it holds.
+func (p *Prepared) AuditEvent(ctx context.Context) audit.Event {
+	return audit.New(ctx, p.Contact.CreatedAt, "contact.create", "contact", p.Contact.ID, presentFields(&p.Contact)...)
 }
 
 // Get returns the decrypted contact and records an audit event "contact.read" in the same
