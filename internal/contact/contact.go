@@ -124,3 +124,11 @@ func (c *Contact) setField(column string, v []byte) error {
 	}
 	return nil
 }
+
+// WrappedKey is a contact's data key as the key store keeps it.
+type WrappedKey struct {
+	ContactID string
+	Version   int
+	Wrapped   []byte
+	CreatedAt time.Time
+}

@@ -14,17 +14,17 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 )
 
-// item is one result of Reader.Next: a record, or a row error (Err is its Reason).
-type item struct {
+// readItem is one result of Reader.Next: a record, or a row error (Err is its Reason).
+type readItem struct {
 	Line   int
 	Fields []string
 	Err    string
 }
 
 // readAll reads every record of r until io.EOF; it fails the test on any other error.
-func readAll(t *testing.T, r *Reader) []item {
+func readAll(t *testing.T, r *Reader) []readItem {
 	t.Helper()
-	var items []item
+	var items []readItem
 	for range 1000 {
 		rec, err := r.Next()
 		var re *RowError
@@ -32,11 +32,11 @@ func readAll(t *testing.T, r *Reader) []item {
 		case err == io.EOF:
 			return items
 		case errors.As(err, &re):
-			items = append(items, item{Line: re.Line, Err: re.Reason})
+			items = append(items, readItem{Line: re.Line, Err: re.Reason})
 		case err != nil:
 			t.Fatalf("Next: %v", err)
 		default:
-			items = append(items, item{Line: rec.Line, Fields: rec.Fields})
+			items = append(items, readItem{Line: rec.Line, Fields: rec.Fields})
 		}
 	}
 	t.Fatal("Next never returned io.EOF")
@@ -55,8 +55,8 @@ var chunkings = []struct {
 	{"data-err", iotest.DataErrReader},
 }
 
-func rec(line int, fields ...string) item { return item{Line: line, Fields: fields} }
-func rowErr(line int, reason string) item { return item{Line: line, Err: reason} }
+func rec(line int, fields ...string) readItem { return readItem{Line: line, Fields: fields} }
+func rowErr(line int, reason string) readItem { return readItem{Line: line, Err: reason} }
 
 func TestReader(t *testing.T) {
 	tests := []struct {
@@ -65,27 +65,27 @@ func TestReader(t *testing.T) {
 		dialect Dialect
 		want    Dialect
 		header  []string
-		items   []item
+		items   []readItem
 	}{
 		{
 			name: "comma detected", in: "a,b;c\n1,2;3\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b;c"},
-			items: []item{rec(2, "1", "2;3")},
+			items: []readItem{rec(2, "1", "2;3")},
 		},
 		{
 			name: "semicolon detected", in: "Email;Name;City, Country\nx@example.com;Ann;Oslo, NO\n",
 			want: Dialect{';', EncodingUTF8}, header: []string{"Email", "Name", "City, Country"},
-			items: []item{rec(2, "x@example.com", "Ann", "Oslo, NO")},
+			items: []readItem{rec(2, "x@example.com", "Ann", "Oslo, NO")},
 		},
 		{
 			name: "tab detected", in: "Email\tName\tNote, long\nx@example.com\tAnn\ta;b\n",
 			want: Dialect{'\t', EncodingUTF8}, header: []string{"Email", "Name", "Note, long"},
-			items: []item{rec(2, "x@example.com", "Ann", "a;b")},
+			items: []readItem{rec(2, "x@example.com", "Ann", "a;b")},
 		},
 		{
 			name: "quoted delimiters not counted", in: "\"Name, first\";\"Name, last\";Email\n\"A, B\";C;x\n",
 			want: Dialect{';', EncodingUTF8}, header: []string{"Name, first", "Name, last", "Email"},
-			items: []item{rec(2, "A, B", "C", "x")},
+			items: []readItem{rec(2, "A, B", "C", "x")},
 		},
 		{
 			name: "tie prefers comma", in: "a,b;c\n",
@@ -94,102 +94,102 @@ func TestReader(t *testing.T) {
 		{
 			name: "one column", in: "Email\nx@example.com\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"Email"},
-			items: []item{rec(2, "x@example.com")},
+			items: []readItem{rec(2, "x@example.com")},
 		},
 		{
 			name: "delimiter given", in: "a;b,c\n1;2,3\n", dialect: Dialect{Delimiter: ';'},
 			want: Dialect{';', EncodingUTF8}, header: []string{"a", "b,c"},
-			items: []item{rec(2, "1", "2,3")},
+			items: []readItem{rec(2, "1", "2,3")},
 		},
 		{
 			name: "UTF-8 BOM dropped", in: "\xEF\xBB\xBFEmail,Name\nx@example.com,Müller\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"Email", "Name"},
-			items: []item{rec(2, "x@example.com", "Müller")},
+			items: []readItem{rec(2, "x@example.com", "Müller")},
 		},
 		{
 			name: "UTF-8 BOM dropped, encoding given", in: "\xEF\xBB\xBFEmail\nx\n", dialect: Dialect{Encoding: "UTF8"},
 			want: Dialect{',', EncodingUTF8}, header: []string{"Email"},
-			items: []item{rec(2, "x")},
+			items: []readItem{rec(2, "x")},
 		},
 		{
 			name: "Windows-1252 detected", in: "Email;Name;Note\nm@example.de;M\xFCller;\x80 5\n",
 			want: Dialect{';', EncodingWindows1252}, header: []string{"Email", "Name", "Note"},
-			items: []item{rec(2, "m@example.de", "Müller", "€ 5")},
+			items: []readItem{rec(2, "m@example.de", "Müller", "€ 5")},
 		},
 		{
 			name: "Windows-1252 in header", in: "E-Mail;Stra\xDFe\nm@example.de;Hauptstra\xDFe 1\n",
 			want: Dialect{';', EncodingWindows1252}, header: []string{"E-Mail", "Straße"},
-			items: []item{rec(2, "m@example.de", "Hauptstraße 1")},
+			items: []readItem{rec(2, "m@example.de", "Hauptstraße 1")},
 		},
 		{
 			name: "Windows-1252 given", in: "a\nM\xFCller\n", dialect: Dialect{Encoding: "windows-1252"},
 			want: Dialect{',', EncodingWindows1252}, header: []string{"a"},
-			items: []item{rec(2, "Müller")},
+			items: []readItem{rec(2, "Müller")},
 		},
 		{
 			name: "UTF-8 given, ill-formed byte replaced", in: "a\nM\xFCller\n", dialect: Dialect{Encoding: "utf-8"},
 			want: Dialect{',', EncodingUTF8}, header: []string{"a"},
-			items: []item{rec(2, "M\uFFFDller")},
+			items: []readItem{rec(2, "M\uFFFDller")},
 		},
 		{
 			name: "newline in quoted cell", in: "a,b\n1,\"x\ny\nz\"\n2,w\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1", "x\ny\nz"), rec(5, "2", "w")},
+			items: []readItem{rec(2, "1", "x\ny\nz"), rec(5, "2", "w")},
 		},
 		{
 			name: "CRLF", in: "a,b\r\n1,2\r\n\"x\r\ny\",3\r\n4,5\r\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1", "2"), rec(3, "x\ny", "3"), rec(5, "4", "5")},
+			items: []readItem{rec(2, "1", "2"), rec(3, "x\ny", "3"), rec(5, "4", "5")},
 		},
 		{
 			name: "lone CR", in: "a,b\r1,2\r\"x\ry\",3\r4,5",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1", "2"), rec(3, "x\ny", "3"), rec(5, "4", "5")},
+			items: []readItem{rec(2, "1", "2"), rec(3, "x\ny", "3"), rec(5, "4", "5")},
 		},
 		{
 			name: "mixed line endings", in: "a,b\r\n1,2\r3,4\n\"x\r\ny\",5\r6,7\n\r8,9\r\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1", "2"), rec(3, "3", "4"), rec(4, "x\ny", "5"), rec(6, "6", "7"), rec(8, "8", "9")},
+			items: []readItem{rec(2, "1", "2"), rec(3, "3", "4"), rec(4, "x\ny", "5"), rec(6, "6", "7"), rec(8, "8", "9")},
 		},
 		{
 			name: "blank lines skipped and counted", in: "\n\na,b\n\n1,2\n\n\n3,4\n\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(5, "1", "2"), rec(8, "3", "4")},
+			items: []readItem{rec(5, "1", "2"), rec(8, "3", "4")},
 		},
 		{
 			name: "width differs from header", in: "a,b\n1\n1,2,3\n,\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1"), rec(3, "1", "2", "3"), rec(4, "", "")},
+			items: []readItem{rec(2, "1"), rec(3, "1", "2", "3"), rec(4, "", "")},
 		},
 		{
 			name: "cells kept as written, header trimmed", in: " Email ,\u00a0Name\u00a0,\"\"\n x@example.com , Ann \n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"Email", "Name", ""},
-			items: []item{rec(2, " x@example.com ", " Ann ")},
+			items: []readItem{rec(2, " x@example.com ", " Ann ")},
 		},
 		{
 			name: "bare quote", in: "a,b\n1,2\nSECRET\"x,3\n4,5\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1", "2"), rowErr(3, "quote inside an unquoted cell at line 3, column 7"), rec(4, "4", "5")},
+			items: []readItem{rec(2, "1", "2"), rowErr(3, "quote inside an unquoted cell at line 3, column 7"), rec(4, "4", "5")},
 		},
 		{
 			name: "bare quote in second cell after multi-line row", in: "a,b\n\"1\n1\",2\n3,SE\"CRET\n4,5\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1\n1", "2"), rowErr(4, "quote inside an unquoted cell at line 4, column 5"), rec(5, "4", "5")},
+			items: []readItem{rec(2, "1\n1", "2"), rowErr(4, "quote inside an unquoted cell at line 4, column 5"), rec(5, "4", "5")},
 		},
 		{
 			name: "text after closing quote", in: "a,b\n\"SECRET\"x,1\n2,3\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rowErr(2, "text after the closing quote of a cell at line 2, column 8"), rec(3, "2", "3")},
+			items: []readItem{rowErr(2, "text after the closing quote of a cell at line 2, column 8"), rec(3, "2", "3")},
 		},
 		{
 			name: "text after closing quote on a later line", in: "a,b\n1,\"SE\nCRET\"x\n2,3\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rowErr(2, "text after the closing quote of a cell at line 3, column 5"), rec(4, "2", "3")},
+			items: []readItem{rowErr(2, "text after the closing quote of a cell at line 3, column 5"), rec(4, "2", "3")},
 		},
 		{
 			name: "quote open at EOF", in: "a,b\n1,2\n\"SECRET,3\n4,5\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
-			items: []item{rec(2, "1", "2"), rowErr(3, "quoted cell not closed before the end of the file")},
+			items: []readItem{rec(2, "1", "2"), rowErr(3, "quoted cell not closed before the end of the file")},
 		},
 		{
 			name: "header only", in: "a,b\n",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -16,13 +17,23 @@ import (
 	"github.com/tillit/tillit/internal/normalize"
 )
 
-// Tx is what an import needs from one store transaction: the contact and consent rules' needs,
-// plus savepoints so that a refused row leaves nothing behind.
+// Tx is what an import needs from one store transaction: the consent rules' needs plus bulk
+// reads and writes, so a batch of rows costs a few statements instead of a dozen per row.
 type Tx interface {
-	contact.Tx
 	consent.Tx
-	// Savepoint runs fn so that, when fn fails, its writes are undone and the transaction goes on.
-	Savepoint(ctx context.Context, fn func() error) error
+	// ContactIDsByEmailIndex returns the ids of the contacts that have these e-mail blind
+	// indexes, keyed by string(index).
+	ContactIDsByEmailIndex(ctx context.Context, idx [][]byte) (map[string]string, error)
+	// SuppressionReasons returns the reasons of the listed hashes, keyed by string(hash).
+	SuppressionReasons(ctx context.Context, hashes [][]byte) (map[string]string, error)
+	// CurrentConsentsFor returns the projected states for purpose, keyed by contact id.
+	CurrentConsentsFor(ctx context.Context, contactIDs []string, purpose string) (map[string]consent.Current, error)
+	InsertDataKeys(ctx context.Context, keys []contact.WrappedKey) error
+	InsertContacts(ctx context.Context, recs []*contact.Record) error
+	InsertConsentEvents(ctx context.Context, events []*consent.Event, evidence [][]byte) error
+	PutCurrentConsents(ctx context.Context, cs []consent.Current) error
+	AddSuppressions(ctx context.Context, ss []consent.Suppression) error
+	AppendAudits(ctx context.Context, events []*audit.Event) error
 }
 
 // Store runs serialized read-write transactions.
@@ -30,8 +41,9 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 }
 
-// Importer applies import rows through the same contact and consent rules every other channel
-// uses. Its fields are set once by internal/cli.
+// Importer applies import rows with the same contact and consent rules every other channel uses
+// (contact.Service.Prepare, consent.Service.Prepare, consent.Project and their audit events),
+// in batches. Its fields are set once by internal/cli.
 type Importer struct {
 	Store    Store
 	Contacts *contact.Service
@@ -39,7 +51,7 @@ type Importer struct {
 	Keys     *keys.Keyring
 	Now      func() time.Time
 	NewID    func() string
-	// BatchSize is the number of rows committed per transaction (default 500).
+	// BatchSize is the number of rows committed per transaction (default 1000).
 	BatchSize int
 }
 
@@ -89,10 +101,11 @@ type RowReport struct {
 	Reason string `json:"reason"`
 }
 
-// Import reads a CSV stream and applies it. Memory stays flat in the number of rows. A refused row
-// is reported and leaves no data behind; the rest of the batch goes on. An error that is not about
-// a row (unreadable header, a store failure) stops the import: batches committed before it stay,
-// each row in them whole.
+// Import reads a CSV stream and applies it. Memory stays flat in the number of rows: one
+// goroutine reads, maps, normalizes and seals the next batch while the caller's goroutine stores
+// the current one. A refused row is reported and leaves no data behind; the rest goes on. An
+// error that is not about a row (unreadable header, a store failure) stops the import: batches
+// committed before it stay, each row in them whole.
 func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Report, error) {
 	rep := Report{ID: im.NewID(), Name: opt.Name, Format: opt.Format, Errors: []RowReport{}}
 	if opt.Purpose == "" {
@@ -122,52 +135,52 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 	if err != nil {
 		return rep, apperr.Invalidf("file", "bad_header", "header: %v", err)
 	}
-	batch := im.BatchSize
-	if batch <= 0 {
-		batch = 500
+	var purpose consent.Purpose
+	err = im.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		purpose, err = tx.PurposeByID(ctx, opt.Purpose)
+		return err
+	})
+	if apperr.Is(err, apperr.NotFound) {
+		return rep, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
 	}
-	eof := false
-	for !eof {
-		err := im.Store.Update(ctx, func(tx Tx) error {
-			for n := 0; n < batch; n++ {
-				rec, err := rd.Next()
-				if errors.Is(err, io.EOF) {
-					eof = true
-					return nil
-				}
-				if rerr := (*RowError)(nil); errors.As(err, &rerr) {
-					rep.Rows++
-					rep.refuse(rerr.Line, "", rerr.Reason)
-					continue
-				}
-				if err != nil {
-					return fmt.Errorf("import: read: %w", err)
-				}
-				rep.Rows++
-				row, err := mapper.Map(rec)
-				if rerr := (*RowError)(nil); errors.As(err, &rerr) {
-					rep.refuse(rerr.Line, "", rerr.Reason)
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				var out rowOutcome
-				err = tx.Savepoint(ctx, func() error {
-					var err error
-					out, err = im.apply(ctx, tx, row, opt)
-					return err
-				})
-				if e := apperr.As(err); e != nil && e.Kind == apperr.Invalid {
-					rep.refuse(row.Line, e.Field, e.Message)
-					continue
-				}
-				if err != nil {
-					return fmt.Errorf("import: line %d: %w", row.Line, err)
-				}
-				rep.add(out)
+	if err != nil {
+		return rep, err
+	}
+	size := im.BatchSize
+	if size <= 0 {
+		size = 1000
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan batch, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // owned by Import: it cancels and waits for it before returning
+		defer wg.Done()
+		defer close(batches)
+		for {
+			b := im.prepareBatch(ctx, rd, mapper, opt, purpose, size)
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
 			}
-			return nil
+			if b.err != nil || b.eof {
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer cancel()
+
+	for b := range batches {
+		if b.err != nil {
+			return rep, b.err
+		}
+		err := im.Store.Update(ctx, func(tx Tx) error {
+			return im.storeBatch(ctx, tx, b, opt, purpose, &rep)
 		})
 		if err != nil {
 			return rep, err
@@ -175,170 +188,139 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 		if opt.Progress != nil {
 			opt.Progress(rep.Rows)
 		}
+		if b.eof {
+			break
+		}
 	}
 	err = im.Store.Update(ctx, func(tx Tx) error {
 		ev := audit.New(ctx, im.Now(), "import.complete", "import", rep.ID)
-		return tx.AppendAudit(ctx, &ev)
+		return tx.AppendAudits(ctx, []*audit.Event{&ev})
 	})
 	return rep, err
 }
 
-type statusOverride struct {
-	Mapper
-	status Status
+// batch is a run of rows read, mapped, normalized and (where they may create a contact) sealed,
+// ready for one store transaction.
+type batch struct {
+	items []item
+	eof   bool
+	err   error // not about a row: stops the import
 }
 
-func (s statusOverride) Map(rec Record) (Row, error) {
-	row, err := s.Mapper.Map(rec)
-	row.Status = s.status
-	return row, err
+// item is one data row.
+type item struct {
+	line    int
+	refusal *RowReport // the row was refused before the store saw it
+	row     Row
+	email   string // normalized
+	index   []byte // e-mail blind index
+	supHash []byte // suppression hash
+
+	// For rows that may create a contact: the prepared contact and its consent event, or why the
+	// contact could not be prepared (a refusal only if the contact turns out to be new).
+	prep     *contact.Prepared
+	prepErr  error
+	event    consent.Event
+	evidence []byte
+	hasEvent bool
 }
 
-type rowOutcome struct {
-	created, consent, existing, suppressed, suppressionAdded, suppressionKnown, withdrawal bool
-}
-
-func (rep *Report) refuse(line int, field, reason string) {
-	rep.Refused++
-	rep.Errors = append(rep.Errors, RowReport{Line: line, Field: field, Reason: reason})
-}
-
-func (rep *Report) add(o rowOutcome) {
-	count := func(b bool, n *int) {
-		if b {
-			*n++
+func (im *Importer) prepareBatch(ctx context.Context, rd *Reader, mapper Mapper, opt Options, purpose consent.Purpose, size int) batch {
+	var b batch
+	for len(b.items) < size {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			b.eof = true
+			return b
 		}
+		if rerr := (*RowError)(nil); errors.As(err, &rerr) {
+			b.items = append(b.items, item{line: rerr.Line, refusal: &RowReport{Line: rerr.Line, Reason: rerr.Reason}})
+			continue
+		}
+		if err != nil {
+			b.err = fmt.Errorf("import: read: %w", err)
+			return b
+		}
+		row, err := mapper.Map(rec)
+		if rerr := (*RowError)(nil); errors.As(err, &rerr) {
+			b.items = append(b.items, item{line: rerr.Line, refusal: &RowReport{Line: rerr.Line, Reason: rerr.Reason}})
+			continue
+		}
+		if err != nil {
+			b.err = err
+			return b
+		}
+		it, err := im.prepareItem(ctx, row, opt, purpose)
+		if err != nil {
+			b.err = fmt.Errorf("import: line %d: %w", row.Line, err)
+			return b
+		}
+		b.items = append(b.items, it)
 	}
-	count(o.created, &rep.Created)
-	count(o.consent, &rep.ConsentsRecorded)
-	count(o.existing, &rep.Existing)
-	count(o.suppressed, &rep.Suppressed)
-	count(o.suppressionAdded, &rep.SuppressionsAdded)
-	count(o.suppressionKnown, &rep.SuppressionsKnown)
-	count(o.withdrawal, &rep.Withdrawals)
+	return b
 }
 
-// apply stores one row. Rules:
-//   - subscribed (and pending): a suppressed address, or an existing contact whose consent for
-//     the purpose was withdrawn or refused, is not imported (counted suppressed): an import never
-//     lifts a suppression or a withdrawal. Otherwise the contact is created if new, and a
-//     dpv:ConsentGiven event is recorded when the contact has no given consent yet (subscribed
-//     rows only; pending rows record dpv:ConsentRequested).
-//   - unsubscribed and cleaned: only a suppression entry (reasons unsubscribed, bounced) is kept;
-//     no personal data is stored, since no lawful basis remains. When a contact with the address
-//     already exists, a dpv:ConsentWithdrawn event is recorded for it (unsubscribed only).
-//   - no status (generic): the contact is created if new and not suppressed; no consent.
-func (im *Importer) apply(ctx context.Context, tx Tx, row Row, opt Options) (rowOutcome, error) {
-	var out rowOutcome
+// prepareItem does the work that needs no store: normalization, blind indexes, and for rows
+// that may create a contact the sealed contact and its consent event. Errors returned are not
+// about the row (the key ring failed); row problems become refusals.
+func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpose consent.Purpose) (item, error) {
+	it := item{line: row.Line, row: row}
 	email, err := normalize.Email(row.Email)
 	if err != nil {
-		return out, err
+		e := apperr.As(err)
+		if e == nil {
+			return it, err
+		}
+		it.refusal = &RowReport{Line: row.Line, Field: e.Field, Reason: e.Message}
+		return it, nil
 	}
-	supHash, err := im.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, email)
-	if err != nil {
-		return out, err
+	it.email = email
+	if it.index, err = im.Keys.BlindIndex(keys.IndexEmail, normalize.Version, email); err != nil {
+		return it, err
 	}
-	idx, err := im.Keys.BlindIndex(keys.IndexEmail, normalize.Version, email)
-	if err != nil {
-		return out, err
+	if it.supHash, err = im.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, email); err != nil {
+		return it, err
 	}
-	existing, err := tx.ContactByEmailIndex(ctx, idx)
-	found := err == nil
-	if err != nil && !apperr.Is(err, apperr.NotFound) {
-		return out, err
+	if row.Status == StatusUnsubscribed || row.Status == StatusCleaned {
+		return it, nil
 	}
-	source := "import:" + opt.Format
-	evidence := consent.Evidence{Source: fmt.Sprintf("%s import %s, line %d", opt.Format, opt.Name, row.Line)}
-
-	switch row.Status {
-	case StatusUnsubscribed, StatusCleaned:
-		reason := consent.ReasonUnsubscribed
-		if row.Status == StatusCleaned {
-			reason = consent.ReasonBounced
-		}
-		_, known, err := consent.IsSuppressed(ctx, tx, supHash)
-		if err != nil {
-			return out, err
-		}
-		at := row.ChangedTime
-		if at.IsZero() {
-			at = im.Now()
-		}
-		if known {
-			out.suppressionKnown = true
-		} else {
-			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: supHash, Reason: reason, CreatedAt: at.UTC()}); err != nil {
-				return out, err
-			}
-			out.suppressionAdded = true
-		}
-		if found && row.Status == StatusUnsubscribed {
-			cur, err := tx.CurrentConsent(ctx, existing.ID, opt.Purpose)
-			if err != nil && !apperr.Is(err, apperr.NotFound) {
-				return out, err
-			}
-			if err == nil && cur.State != consent.Withdrawn {
-				if _, err := im.Consent.RecordIn(ctx, tx, consent.Event{
-					ContactID: existing.ID, Purpose: opt.Purpose, State: consent.Withdrawn,
-					Method: consent.MethodImport, OccurredAt: at, Evidence: evidence,
-				}); err != nil {
-					return out, err
-				}
-				out.withdrawal = true
-			}
-		}
-		return out, nil
+	in := contact.Input{
+		Kind: opt.Kind, Email: email, FirstName: row.FirstName, LastName: row.LastName, Phone: row.Phone,
+		Company: row.Company, Title: row.Title, Notes: row.Notes, Source: "import:" + opt.Format, Tags: row.Tags,
+		ExternalIDs: row.ExternalIDs,
 	}
-
-	if _, suppressed, err := consent.IsSuppressed(ctx, tx, supHash); err != nil {
-		return out, err
-	} else if suppressed {
-		out.suppressed = true
-		return out, nil
+	if row.PostalCode != "" {
+		in.Address = &contact.Address{PostalCode: row.PostalCode}
 	}
-	id := ""
-	if found {
-		id = existing.ID
-		if row.Status == StatusNone {
-			out.existing = true
-			return out, nil
+	it.prep, it.prepErr = im.Contacts.Prepare(in)
+	if it.prepErr != nil {
+		if apperr.KindOf(it.prepErr) != apperr.Invalid {
+			return it, it.prepErr
 		}
-		cur, err := tx.CurrentConsent(ctx, id, opt.Purpose)
-		switch {
-		case err == nil && (cur.State == consent.Withdrawn || cur.State == consent.Refused):
-			out.suppressed = true
-			return out, nil
-		case err == nil && cur.State == consent.Given:
-			out.existing = true
-			return out, nil
-		case err == nil && cur.State == consent.Requested && row.Status == StatusPending:
-			out.existing = true
-			return out, nil
-		case err != nil && !apperr.Is(err, apperr.NotFound):
-			return out, err
-		}
-		out.existing = true
-	} else {
-		in := contact.Input{
-			Kind: opt.Kind, Email: email, FirstName: row.FirstName, LastName: row.LastName, Phone: row.Phone,
-			Company: row.Company, Title: row.Title, Notes: row.Notes, Source: source, Tags: row.Tags,
-			ExternalIDs: row.ExternalIDs,
-		}
-		if row.PostalCode != "" {
-			in.Address = &contact.Address{PostalCode: row.PostalCode}
-		}
-		c, err := im.Contacts.CreateIn(ctx, tx, in)
-		if err != nil {
-			return out, err
-		}
-		id = c.ID
-		out.created = true
+		return it, nil
 	}
 	if row.Status == StatusNone {
-		return out, nil
+		return it, nil
 	}
-	ev := consent.Event{ContactID: id, Purpose: opt.Purpose, Evidence: evidence}
-	ev.Evidence.OptinIP, ev.Evidence.ConfirmIP = row.OptinIP, row.ConfirmIP
+	ev := consentEvent(row, opt, purpose, it.prep.Contact.ID)
+	it.event, it.evidence, err = im.Consent.Prepare(ctx, purpose, ev, it.prep.Key)
+	if err != nil {
+		if apperr.KindOf(err) != apperr.Invalid {
+			return it, err
+		}
+		it.prep, it.prepErr = nil, err
+		return it, nil
+	}
+	it.hasEvent = true
+	return it, nil
+}
+
+// consentEvent builds the consent event a subscribed or pending row records, with Mailchimp's
+// opt-in and confirmation proof as evidence.
+func consentEvent(row Row, opt Options, purpose consent.Purpose, contactID string) consent.Event {
+	ev := consent.Event{ContactID: contactID, Purpose: purpose.ID, Evidence: consent.Evidence{
+		Source: fmt.Sprintf("%s import %s, line %d", opt.Format, opt.Name, row.Line), OptinIP: row.OptinIP, ConfirmIP: row.ConfirmIP,
+	}}
 	if !row.OptinTime.IsZero() {
 		t := row.OptinTime
 		ev.Evidence.OptinTime = &t
@@ -355,11 +337,230 @@ func (im *Importer) apply(ctx context.Context, tx Tx, row Row, opt Options) (row
 	default:
 		ev.State, ev.Method, ev.OccurredAt = consent.Given, consent.MethodImport, row.OptinTime
 	}
-	if _, err := im.Consent.RecordIn(ctx, tx, ev); err != nil {
-		return out, err
+	return ev
+}
+
+// pending collects a batch's writes in row order.
+type pending struct {
+	keys         []contact.WrappedKey
+	contacts     []*contact.Record
+	events       []*consent.Event
+	evidence     [][]byte
+	current      map[string]consent.Current // by contact id: the batch's last projection
+	currentOrder []string
+	suppressions []consent.Suppression
+	audit        []*audit.Event
+}
+
+// storeBatch applies the import rules to a batch against the store's state plus the batch's own
+// earlier rows:
+//   - subscribed (and pending): a suppressed address, or an existing contact whose consent for
+//     the purpose was withdrawn or refused, is not imported (counted suppressed): an import never
+//     lifts a suppression or a withdrawal. Otherwise the contact is created if new, and a
+//     dpv:ConsentGiven event is recorded when the contact has no given consent yet (pending rows
+//     record dpv:ConsentRequested).
+//   - unsubscribed and cleaned: only a suppression entry (reasons unsubscribed, bounced) is kept;
+//     no personal data is stored, since no lawful basis remains. When a contact with the address
+//     already exists, a dpv:ConsentWithdrawn event is recorded for it (unsubscribed only).
+//   - no status (generic): the contact is created if new and not suppressed; no consent.
+func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options, purpose consent.Purpose, rep *Report) error {
+	var idx, sup [][]byte
+	for _, it := range b.items {
+		if it.refusal == nil {
+			idx, sup = append(idx, it.index), append(sup, it.supHash)
+		}
 	}
-	out.consent = true
-	return out, nil
+	ids, err := tx.ContactIDsByEmailIndex(ctx, idx)
+	if err != nil {
+		return err
+	}
+	suppressed, err := tx.SuppressionReasons(ctx, sup)
+	if err != nil {
+		return err
+	}
+	existing := make([]string, 0, len(ids))
+	for _, id := range ids {
+		existing = append(existing, id)
+	}
+	current, err := tx.CurrentConsentsFor(ctx, existing, purpose.ID)
+	if err != nil {
+		return err
+	}
+	newKeys := map[string]*keys.DataKey{} // contacts created in this batch
+	p := pending{current: map[string]consent.Current{}}
+	var out Report // this batch's counts, added to rep only when the batch commits
+
+	record := func(ev consent.Event, sealed []byte) {
+		var cur *consent.Current
+		if c, ok := current[ev.ContactID]; ok {
+			cur = &c
+		}
+		if next, ok := consent.Project(ev, purpose, cur); ok {
+			current[ev.ContactID] = next
+			if _, seen := p.current[ev.ContactID]; !seen {
+				p.currentOrder = append(p.currentOrder, ev.ContactID)
+			}
+			p.current[ev.ContactID] = next
+		}
+		e := ev
+		p.events = append(p.events, &e)
+		p.evidence = append(p.evidence, sealed)
+		a := consent.AuditEvent(ctx, e)
+		p.audit = append(p.audit, &a)
+		out.ConsentsRecorded++
+	}
+	// recordFor prepares and records an event for a contact that exists (in the store or earlier
+	// in this batch), opening its data key to seal the evidence.
+	recordFor := func(id string, ev consent.Event) error {
+		dk := newKeys[id]
+		if dk == nil {
+			version, wrapped, err := tx.DataKey(ctx, id)
+			if err != nil {
+				return err
+			}
+			if dk, err = im.Keys.OpenDataKey(id, version, wrapped); err != nil {
+				return err
+			}
+		}
+		ev, sealed, err := im.Consent.Prepare(ctx, purpose, ev, dk)
+		if err != nil {
+			return err
+		}
+		record(ev, sealed)
+		return nil
+	}
+
+	for _, it := range b.items {
+		out.Rows++
+		if it.refusal != nil {
+			out.refuse(*it.refusal)
+			continue
+		}
+		row := it.row
+		id, found := ids[string(it.index)]
+		_, isSuppressed := suppressed[string(it.supHash)]
+		switch row.Status {
+		case StatusUnsubscribed, StatusCleaned:
+			at := row.ChangedTime
+			if at.IsZero() {
+				at = im.Now()
+			}
+			if isSuppressed {
+				out.SuppressionsKnown++
+			} else {
+				reason := consent.ReasonUnsubscribed
+				if row.Status == StatusCleaned {
+					reason = consent.ReasonBounced
+				}
+				p.suppressions = append(p.suppressions, consent.Suppression{Hash: it.supHash, Reason: reason, CreatedAt: at.UTC()})
+				suppressed[string(it.supHash)] = reason
+				out.SuppressionsAdded++
+			}
+			if found && row.Status == StatusUnsubscribed {
+				if c, ok := current[id]; ok && c.State != consent.Withdrawn {
+					ev := consentEvent(row, opt, purpose, id)
+					ev.State, ev.Method, ev.OccurredAt = consent.Withdrawn, consent.MethodImport, at
+					ev.Evidence = consent.Evidence{Source: ev.Evidence.Source}
+					if err := recordFor(id, ev); err != nil {
+						return err
+					}
+					out.Withdrawals++
+				}
+			}
+			continue
+		}
+		if isSuppressed {
+			out.Suppressed++
+			continue
+		}
+		if found {
+			c, hasState := current[id]
+			switch {
+			case hasState && (c.State == consent.Withdrawn || c.State == consent.Refused):
+				out.Suppressed++
+			case row.Status == StatusNone,
+				hasState && c.State == consent.Given,
+				hasState && c.State == consent.Requested && row.Status == StatusPending:
+				out.Existing++
+			default:
+				out.Existing++
+				if err := recordFor(id, consentEvent(row, opt, purpose, id)); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if it.prepErr != nil {
+			e := apperr.As(it.prepErr)
+			out.refuse(RowReport{Line: it.line, Field: e.Field, Reason: e.Message})
+			continue
+		}
+		pc := it.prep
+		p.keys = append(p.keys, contact.WrappedKey{ContactID: pc.Contact.ID, Version: pc.Key.Version(), Wrapped: pc.WrappedKey, CreatedAt: pc.Contact.CreatedAt})
+		p.contacts = append(p.contacts, pc.Record)
+		a := pc.AuditEvent(ctx)
+		p.audit = append(p.audit, &a)
+		ids[string(it.index)] = pc.Contact.ID
+		newKeys[pc.Contact.ID] = pc.Key
+		out.Created++
+		if it.hasEvent {
+			record(it.event, it.evidence)
+		}
+	}
+
+	if err := tx.InsertDataKeys(ctx, p.keys); err != nil {
+		return err
+	}
+	if err := tx.InsertContacts(ctx, p.contacts); err != nil {
+		return err
+	}
+	if err := tx.InsertConsentEvents(ctx, p.events, p.evidence); err != nil {
+		return err
+	}
+	cur := make([]consent.Current, 0, len(p.currentOrder))
+	for _, id := range p.currentOrder {
+		cur = append(cur, p.current[id])
+	}
+	if err := tx.PutCurrentConsents(ctx, cur); err != nil {
+		return err
+	}
+	if err := tx.AddSuppressions(ctx, p.suppressions); err != nil {
+		return err
+	}
+	if err := tx.AppendAudits(ctx, p.audit); err != nil {
+		return err
+	}
+	rep.add(out)
+	return nil
+}
+
+type statusOverride struct {
+	Mapper
+	status Status
+}
+
+func (s statusOverride) Map(rec Record) (Row, error) {
+	row, err := s.Mapper.Map(rec)
+	row.Status = s.status
+	return row, err
+}
+
+func (rep *Report) refuse(r RowReport) {
+	rep.Refused++
+	rep.Errors = append(rep.Errors, r)
+}
+
+func (rep *Report) add(o Report) {
+	rep.Rows += o.Rows
+	rep.Created += o.Created
+	rep.ConsentsRecorded += o.ConsentsRecorded
+	rep.Existing += o.Existing
+	rep.Suppressed += o.Suppressed
+	rep.SuppressionsAdded += o.SuppressionsAdded
+	rep.SuppressionsKnown += o.SuppressionsKnown
+	rep.Withdrawals += o.Withdrawals
+	rep.Refused += o.Refused
+	rep.Errors = append(rep.Errors, o.Errors...)
 }
 
 // String renders the report for people.

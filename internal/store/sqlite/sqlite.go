@@ -37,7 +37,8 @@ type DB struct {
 	writer *sql.DB // one connection: every read-write transaction
 	reader *sql.DB // a small pool for reads that decrypt nothing (audit verify, purposes)
 
-	mu sync.Mutex // held for the whole of every write transaction in this process
+	mu     sync.Mutex           // held for the whole of every write transaction in this process
+	shapes map[string]*sql.Stmt // bulk statements prepared on writer at Open (see bulk.go)
 }
 
 // Open opens (creating when absent) the database in dir and applies the embedded migrations.
@@ -63,6 +64,10 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := db.prepareBulk(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := driver.Open("file:"+dataPath+"?_txlock=deferred&"+pragmas+"&_pragma=query_only(on)", attach)
 	if err != nil {
 		w.Close()
@@ -77,6 +82,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 func (db *DB) Close() error {
 	ctx := context.Background()
 	_ = db.Checkpoint(ctx)
+	for _, s := range db.shapes {
+		s.Close()
+	}
 	var errs []error
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
