@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,12 +52,38 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
-	} else if _, err := os.Stat(filepath.Join(cfg.DataDir, sqlite.DataFile)); err != nil {
+	}
+	keysetFile := filepath.Join(cfg.DataDir, "keysets.json")
+	// Keys are created only for a data directory that holds nothing yet. A database without its
+	// keys is unreadable; making new keys for it would hide the loss and let the same people be
+	// stored twice, so every missing piece of an existing directory is an error.
+	parts := []struct{ path, what string }{
+		{filepath.Join(cfg.DataDir, sqlite.DataFile), "the database"},
+		{filepath.Join(cfg.DataDir, sqlite.KeysFile), "the key store"},
+		{keysetFile, "the keysets"},
+	}
+	var present, missing []string
+	for _, p := range parts {
+		if _, err := os.Stat(p.path); err == nil {
+			present = append(present, p.what+" ("+filepath.Base(p.path)+")")
+		} else {
+			missing = append(missing, p.what+" ("+filepath.Base(p.path)+")")
+		}
+	}
+	fresh := len(present) == 0
+	if !fresh && len(missing) > 0 {
+		return nil, fmt.Errorf("%s holds %s but not %s: restore the missing files from a backup (Tillit never makes new keys for existing data)",
+			cfg.DataDir, strings.Join(present, ", "), strings.Join(missing, ", "))
+	}
+	if fresh && !create {
 		return nil, fmt.Errorf("no Tillit database in %s (start tillit serve once, or pass --data)", cfg.DataDir)
 	}
-	kr, created, err := keys.Open(keys.Config{
-		RootKeyFile: cfg.RootKeyFile, KeysetFile: filepath.Join(cfg.DataDir, "keysets.json"), Create: create,
-	})
+	if !fresh {
+		if _, err := os.Stat(cfg.RootKeyFile); err != nil {
+			return nil, fmt.Errorf("the root key %s is missing: restore it from its backup (Tillit never makes a new root key for existing data)", cfg.RootKeyFile)
+		}
+	}
+	kr, created, err := keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: fresh})
 	if err != nil {
 		return nil, err
 	}

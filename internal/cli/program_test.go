@@ -378,3 +378,29 @@ func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 	}
 	return sum
 }
+
+// TestMissingKeyFilesAreRefused: a data directory that lost a key file must not start with new
+// keys (its people would become unreadable and could be stored twice).
+func TestMissingKeyFilesAreRefused(t *testing.T) {
+	for _, lost := range []string{"keysets.json", "keys.db", "root.key", "tillit.db"} {
+		t.Run(lost, func(t *testing.T) {
+			dir := t.TempDir()
+			importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name\nkeep@example.org,Keep\n"))
+			for _, f := range []string{"keys.db-wal", "keys.db-shm", "tillit.db-wal", "tillit.db-shm"} {
+				os.Remove(filepath.Join(dir, f))
+			}
+			if err := os.Remove(filepath.Join(dir, lost)); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadDir(dir)
+			code, _, stderr := runCLI(t, "serve", "--data", dir, "--listen", "127.0.0.1:0")
+			if code != 1 || !strings.Contains(stderr, "restore") {
+				t.Errorf("serve without %s: exit %d, stderr %q; want exit 1 asking to restore it", lost, code, stderr)
+			}
+			after, _ := os.ReadDir(dir)
+			if len(after) != len(before) {
+				t.Errorf("serve without %s wrote into the data directory: %d files before, %d after", lost, len(before), len(after))
+			}
+		})
+	}
+}
