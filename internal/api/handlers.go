@@ -331,7 +331,12 @@ func (s *Server) runImport(w http.ResponseWriter, r *http.Request, body io.Reade
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return apperr.Invalidf("file", "too_large", "file: larger than %d bytes", mbe.Limit)
+			err = apperr.Invalidf("file", "too_large", "file: larger than %d bytes; the rows before the limit were imported", mbe.Limit)
+			rep.Stopped = apperr.As(err).Message
+		}
+		if rep.Stopped != "" {
+			s.writeProblemWith(w, r, err, rep)
+			return nil
 		}
 		return err
 	}

@@ -20,6 +20,7 @@ type Problem struct {
 	Field    string `json:"field,omitempty"`    // the JSON field or query parameter at fault
 	Reason   string `json:"reason,omitempty"`   // machine-readable reason, such as "duplicate_email"
 	ID       string `json:"id,omitempty"`       // on a conflict: the id of the existing object
+	Report   any    `json:"report,omitempty"`   // an import that stopped part-way: what it stored
 }
 
 func statusOf(k apperr.Kind) int {
@@ -43,7 +44,12 @@ func statusOf(k apperr.Kind) int {
 
 // writeProblem is the one place where errors become HTTP responses.
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
-	p := Problem{Type: "about:blank", Code: apperr.Internal.String()}
+	s.writeProblemWith(w, r, err, nil)
+}
+
+// writeProblemWith is writeProblem with the report of an import that stopped part-way.
+func (s *Server) writeProblemWith(w http.ResponseWriter, r *http.Request, err error, report any) {
+	p := Problem{Type: "about:blank", Code: apperr.Internal.String(), Report: report}
 	if e := apperr.As(err); e != nil && e.Kind != apperr.Internal {
 		p.Code, p.Detail, p.Field, p.Reason, p.ID = e.Kind.String(), e.Message, e.Field, e.Reason, e.ID
 		p.Status = statusOf(e.Kind)

@@ -76,7 +76,7 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	var reports []importer.Report
+	reports := []importer.Report{}
 	failed := false
 	for _, path := range files {
 		o["name"] = filepath.Base(path)
@@ -88,16 +88,21 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 		}
 		f, err := os.Open(path)
 		if err != nil {
-			return err
+			fmt.Fprintf(env.Stderr, "%s: %v\n", opt.Name, err)
+			failed = true
+			continue
 		}
 		rep, err := a.importer.Import(ctx, f, opt)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "%s: %v\n", opt.Name, err)
 			failed = true
-			continue
+			if rep.Stopped == "" {
+				continue // nothing was imported from this file
+			}
+		} else {
+			fmt.Fprintf(env.Stderr, "%s: done, %d rows\n", opt.Name, rep.Rows)
 		}
-		fmt.Fprintf(env.Stderr, "%s: done, %d rows\n", opt.Name, rep.Rows)
 		reports = append(reports, rep)
 	}
 	if asJSON {

@@ -92,6 +92,10 @@ type Report struct {
 	Withdrawals       int         `json:"withdrawals"`           // withdrawals recorded for existing contacts
 	Refused           int         `json:"refused"`
 	Errors            []RowReport `json:"errors"`
+	// Complete is false when the import stopped before the end of the file; Stopped then says why
+	// (client-safe). Every row counted above was stored whole; rows after them were not read.
+	Complete bool   `json:"complete"`
+	Stopped  string `json:"stopped,omitempty"`
 }
 
 // RowReport says why one row was refused.
@@ -177,13 +181,13 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 
 	for b := range batches {
 		if b.err != nil {
-			return rep, b.err
+			return im.stop(ctx, rep, b.err)
 		}
 		err := im.Store.Update(ctx, func(tx Tx) error {
 			return im.storeBatch(ctx, tx, b, opt, purpose, &rep)
 		})
 		if err != nil {
-			return rep, err
+			return im.stop(ctx, rep, err)
 		}
 		if opt.Progress != nil {
 			opt.Progress(rep.Rows)
@@ -192,11 +196,34 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 			break
 		}
 	}
-	err = im.Store.Update(ctx, func(tx Tx) error {
-		ev := audit.New(ctx, im.Now(), "import.complete", "import", rep.ID)
+	if err := ctx.Err(); err != nil {
+		return im.stop(ctx, rep, err)
+	}
+	rep.Complete = true
+	return rep, im.finish(ctx, rep.ID, "import.complete")
+}
+
+// stop ends an import that could not go on: the report says so and why, and an audit event
+// "import.stopped" records it (even when ctx was cancelled, for example by a client that went away).
+func (im *Importer) stop(ctx context.Context, rep Report, err error) (Report, error) {
+	rep.Complete = false
+	rep.Stopped = "the import stopped after the rows counted here; the file could not be read further"
+	if e := apperr.As(err); e != nil && e.Kind == apperr.Invalid {
+		rep.Stopped = e.Message
+	} else if errors.Is(err, context.Canceled) {
+		rep.Stopped = "the import was cancelled (the client went away or the server is stopping)"
+	}
+	if ferr := im.finish(context.WithoutCancel(ctx), rep.ID, "import.stopped"); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return rep, err
+}
+
+func (im *Importer) finish(ctx context.Context, id, action string) error {
+	return im.Store.Update(ctx, func(tx Tx) error {
+		ev := audit.New(ctx, im.Now(), action, "import", id)
 		return tx.AppendAudits(ctx, []*audit.Event{&ev})
 	})
-	return rep, err
 }
 
 // batch is a run of rows read, mapped, normalized and (where they may create a contact) sealed,

@@ -33,7 +33,7 @@ const auditCols = "seq, at, actor_kind, actor_id, actor_role, action, object_kin
 
 // AuditFilter selects audit events.
 type AuditFilter struct {
-	ObjectKind, ObjectID string // both empty: every object
+	ObjectKind, ObjectID string // both empty: every object; only ObjectKind: every object of that kind
 	AfterSeq             int64  // cursor: events with seq > AfterSeq
 	Limit                int
 }
@@ -43,9 +43,13 @@ type AuditFilter struct {
 func (db *DB) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error) {
 	q := "SELECT " + auditCols + " FROM audit_events WHERE seq > ?"
 	args := []any{f.AfterSeq}
-	if f.ObjectID != "" {
+	switch {
+	case f.ObjectID != "":
 		q += " AND object_kind = ? AND object_id = ?"
 		args = append(args, f.ObjectKind, f.ObjectID)
+	case f.ObjectKind != "":
+		q += " AND object_kind = ?"
+		args = append(args, f.ObjectKind)
 	}
 	q += " ORDER BY seq LIMIT ?"
 	args = append(args, f.Limit)
