@@ -10,7 +10,7 @@ type Verification struct {
 	OK          bool   `json:"ok"`
 	Checked     int64  `json:"checked"`                // events read
 	FirstBroken int64  `json:"first_broken,omitempty"` // sequence number of the first event that does not verify
-	Reason      string `json:"reason,omitempty"`       // "gap", "prev_hash", "hash"
+	Reason      string `json:"reason,omitempty"`       // "gap", "prev_hash", "hash", "truncated", "unanchored", "anchor_mismatch"
 	HeadSeq     int64  `json:"head_seq"`               // sequence number of the last event read
 }
 
@@ -53,6 +53,25 @@ func (v *Verifier) fail(seq int64, reason string) {
 	v.res.OK = false
 	v.res.FirstBroken = seq
 	v.res.Reason = reason
+}
+
+// CheckAnchor compares the chain read so far with the head recorded apart from the log (seq 0
+// and the genesis hash when nothing was ever recorded). Deleting events from the end leaves a
+// shorter chain that verifies on its own; against the anchor it shows as "truncated" at the
+// first missing sequence number. A chain longer than its anchor ("unanchored") or ending in
+// another hash ("anchor_mismatch") is broken too. Call it after the last Add.
+func (v *Verifier) CheckAnchor(seq int64, hash []byte) {
+	if v.done {
+		return
+	}
+	switch {
+	case v.res.HeadSeq < seq:
+		v.fail(v.res.HeadSeq+1, "truncated")
+	case v.res.HeadSeq > seq:
+		v.fail(seq+1, "unanchored")
+	case !bytes.Equal(v.prev, hash):
+		v.fail(seq, "anchor_mismatch")
+	}
 }
 
 // Result returns the verification so far.

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -25,7 +27,7 @@ func (tx *Tx) AppendAudit(ctx context.Context, e *audit.Event) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit event: %w", err)
 	}
-	tx.headSeq, tx.headHash = e.Seq, e.Hash
+	tx.headSeq, tx.headHash, tx.headMoved = e.Seq, e.Hash, true
 	return nil
 }
 
@@ -87,7 +89,21 @@ func (db *DB) VerifyAudit(ctx context.Context) (audit.Verification, error) {
 			break
 		}
 	}
-	return v.Result(), rows.Err()
+	if err := rows.Err(); err != nil {
+		return audit.Verification{}, err
+	}
+	rows.Close()
+	var seq int64
+	var hash []byte
+	err = db.reader.QueryRowContext(ctx, "SELECT seq, hash FROM keystore.audit_anchor WHERE id = 1").Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		seq, hash, err = 0, audit.Genesis(), nil
+	}
+	if err != nil {
+		return audit.Verification{}, fmt.Errorf("sqlite: audit anchor: %w", err)
+	}
+	v.CheckAnchor(seq, hash)
+	return v.Result(), nil
 }
 
 func scanAudit(row scanner) (audit.Event, error) {

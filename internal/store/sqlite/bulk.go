@@ -292,7 +292,7 @@ func (tx *Tx) AppendAudits(ctx context.Context, events []*audit.Event) error {
 		e.At = e.At.UTC()
 		e.PrevHash = tx.headHash
 		e.Hash = e.ComputeHash(e.PrevHash)
-		tx.headSeq, tx.headHash = e.Seq, e.Hash
+		tx.headSeq, tx.headHash, tx.headMoved = e.Seq, e.Hash, true
 		fields[i] = strings.Join(e.Fields, ",")
 	}
 	return tx.insertChunks(ctx, insAudit, 13, len(events), func(i int) []any {

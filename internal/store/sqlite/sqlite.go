@@ -165,6 +165,7 @@ type Tx struct {
 	db         *DB
 	tx         *sql.Tx
 	headLoaded bool
+	headMoved  bool // an event was appended: the anchor moves at commit
 	headSeq    int64
 	headHash   []byte
 	stmts      map[string]*sql.Stmt
@@ -210,6 +211,11 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if tx.headMoved {
+		if _, err := tx.exec(ctx, "INSERT OR REPLACE INTO keystore.audit_anchor (id, seq, hash) VALUES (1, ?, ?)", tx.headSeq, tx.headHash); err != nil {
+			return fmt.Errorf("sqlite: audit anchor: %w", err)
+		}
+	}
 	if err := sqltx.Commit(); err != nil {
 		return translate(fmt.Errorf("sqlite: commit: %w", err))
 	}
@@ -220,7 +226,7 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 // Savepoint runs fn inside a savepoint of tx: when fn fails, its writes (and its audit events)
 // are undone and the rest of the transaction goes on.
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
-	loaded, seq, hash := tx.headLoaded, tx.headSeq, tx.headHash
+	loaded, moved, seq, hash := tx.headLoaded, tx.headMoved, tx.headSeq, tx.headHash
 	purposes := maps.Clone(tx.purposes)
 	if _, err := tx.exec(ctx, "SAVEPOINT row"); err != nil {
 		return err
@@ -232,7 +238,7 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
 		if _, rerr := tx.exec(ctx, "RELEASE row"); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		tx.headLoaded, tx.headSeq, tx.headHash = loaded, seq, hash
+		tx.headLoaded, tx.headMoved, tx.headSeq, tx.headHash = loaded, moved, seq, hash
 		tx.purposes = purposes
 		return err
 	}

@@ -206,6 +206,14 @@ func TestAuditTamper(t *testing.T) {
 			e.Action = "contact.erase"
 			return []string{fmt.Sprintf(`UPDATE audit_events SET action = 'contact.erase', hash = x'%x' WHERE seq = 5`, e.ComputeHash(e.PrevHash))}
 		}, broken(6, "prev_hash")},
+		// Found by a new-user trial: dropping events from the end left a valid shorter chain.
+		{"truncate after 7", sqls(`DELETE FROM audit_events WHERE seq > 7`), audit.Verification{Checked: 7, FirstBroken: 8, Reason: "truncated", HeadSeq: 7}},
+		{"delete every event", sqls(`DELETE FROM audit_events`), audit.Verification{Checked: 0, FirstBroken: 1, Reason: "truncated", HeadSeq: 0}},
+		{"rewrite the last event consistently", func(events []audit.Event) []string {
+			e := events[9]
+			e.Action = "contact.erase"
+			return []string{fmt.Sprintf(`UPDATE audit_events SET action = 'contact.erase', hash = x'%x' WHERE seq = 10`, e.ComputeHash(e.PrevHash))}
+		}, audit.Verification{Checked: 10, FirstBroken: 10, Reason: "anchor_mismatch", HeadSeq: 10}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
