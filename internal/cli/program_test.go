@@ -404,3 +404,25 @@ func TestMissingKeyFilesAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestEraseSuppressesFormerAddresses: found by a new-user trial, an address changed by PATCH
+// before erasure was not suppressed, so an old list brought the person back.
+func TestEraseSuppressesFormerAddresses(t *testing.T) {
+	dir := t.TempDir()
+	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name\nold.addr@example.org,Vera\n"))
+	p := startProgram(t, dir)
+	var l listJSON
+	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "old.addr@example.org"}, &l)
+	id := l.Items[0].ID
+	if st := p.do("PATCH", "/api/v1/contacts/"+id, map[string]any{"email": "new.addr@example.org"}, nil); st != 200 {
+		t.Fatalf("patch: %d", st)
+	}
+	if st := p.do("DELETE", "/api/v1/contacts/"+id, nil, nil); st != 204 {
+		t.Fatalf("erase: %d", st)
+	}
+	p.stop()
+	rep := importJSON(t, dir, writeFile(t, "again.csv", "Email Address,First Name\nold.addr@example.org,Vera\nnew.addr@example.org,Vera\n"))
+	if rep.Created != 0 || rep.Suppressed != 2 {
+		t.Errorf("re-import of both addresses after erasure: %+v; want both suppressed", rep)
+	}
+}

@@ -35,6 +35,10 @@ type Tx interface {
 	// AddSuppression adds an entry; an existing entry for the same hash is kept as it is.
 	AddSuppression(ctx context.Context, s consent.Suppression) error
 	AppendErasure(ctx context.Context, contactID string, at time.Time) error
+	// AddFormerEmail remembers the suppression hash of an address the contact had; FormerEmails
+	// returns them. Both go with the contact on erasure.
+	AddFormerEmail(ctx context.Context, contactID string, hash []byte) error
+	FormerEmails(ctx context.Context, contactID string) ([][]byte, error)
 }
 
 // Store runs serialized read-write transactions and compacts storage after erasure.
@@ -309,6 +313,16 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, erro
 		if err := tx.UpdateContact(ctx, nrec); err != nil {
 			return err
 		}
+		if cur.Email != "" && cur.Email != next.Email {
+			// Kept so that erasure can suppress the old address too.
+			h, err := s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, cur.Email)
+			if err != nil {
+				return err
+			}
+			if err := tx.AddFormerEmail(ctx, id, h); err != nil {
+				return err
+			}
+		}
 		ev := audit.New(ctx, next.UpdatedAt, "contact.update", "contact", id, changed...)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err
@@ -351,8 +365,8 @@ func (s *Service) Convert(ctx context.Context, id string) (Contact, error) {
 }
 
 // Erase erases the contact (GDPR Art. 17): its data key, index and data rows and consent events
-// are deleted, a suppression hash of its e-mail (reason "erased") is kept so it is never mailed
-// again by import or sync, the id goes to the erasure ledger, an audit event "contact.erase" is
+// are deleted, suppression hashes of its e-mail and of every address it had before (reason
+// "erased") are kept so it is never mailed again or brought back by an import, the id goes to the erasure ledger, an audit event "contact.erase" is
 // written, and the write-ahead logs are checkpointed so no plaintext page survives.
 func (s *Service) Erase(ctx context.Context, id string) error {
 	err := s.Store.Update(ctx, func(tx Tx) error {
@@ -361,6 +375,15 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 			return err
 		}
 		now := s.Now().UTC()
+		former, err := tx.FormerEmails(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, h := range former {
+			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.ReasonErased, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
 		if rec.EmailIndex != nil {
 			dk, err := s.dataKey(ctx, tx, rec)
 			if err != nil {

@@ -213,3 +213,27 @@ func scanContacts(rows *sql.Rows) ([]*contact.Record, error) {
 	}
 	return out, rows.Err()
 }
+
+// AddFormerEmail remembers the suppression hash of an address the contact no longer has.
+func (tx *Tx) AddFormerEmail(ctx context.Context, contactID string, hash []byte) error {
+	_, err := tx.exec(ctx, "INSERT OR IGNORE INTO contact_former_emails (contact_id, hash) VALUES (?, ?)", contactID, hash)
+	return err
+}
+
+// FormerEmails returns the suppression hashes of the contact's former addresses.
+func (tx *Tx) FormerEmails(ctx context.Context, contactID string) ([][]byte, error) {
+	rows, err := tx.query(ctx, "SELECT hash FROM contact_former_emails WHERE contact_id = ? ORDER BY hash", contactID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}

@@ -77,6 +77,7 @@ func Run(t *testing.T, open Opener) {
 		{"Suppression", testSuppression},
 		{"Tokens", testTokens},
 		{"Checkpoint", testCheckpoint},
+		{"FormerEmails", testFormerEmails},
 		{"BulkEqualsSingle", testBulkEqualsSingle},
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
 	}
@@ -1305,4 +1306,35 @@ func testBulkDuplicateRollsBack(t *testing.T, s *suite) {
 	if v := s.verify(t); !v.OK || v.HeadSeq != 0 {
 		t.Errorf("VerifyAudit = %+v; want an empty, intact log", v)
 	}
+}
+
+func testFormerEmails(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertContact(s.ctx, minimalRecord("fe-1", contact.KindContact, []byte("fe-index"), nil)); err != nil {
+			return err
+		}
+		for _, h := range []string{"hash-b", "hash-a", "hash-b"} {
+			if err := tx.AddFormerEmail(s.ctx, "fe-1", []byte(h)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.update(t, func(tx Tx) error {
+		got, err := tx.FormerEmails(s.ctx, "fe-1")
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 || string(got[0]) != "hash-a" || string(got[1]) != "hash-b" {
+			t.Errorf("FormerEmails = %q; want [hash-a hash-b] (a repeat kept once)", got)
+		}
+		if err := tx.DeleteContact(s.ctx, "fe-1"); err != nil {
+			return err
+		}
+		got, err = tx.FormerEmails(s.ctx, "fe-1")
+		if err != nil || len(got) != 0 {
+			t.Errorf("FormerEmails after DeleteContact = %q, %v; want none", got, err)
+		}
+		return nil
+	})
 }
