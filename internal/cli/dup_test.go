@@ -61,3 +61,49 @@ func importGeneric(t *testing.T, dir, status, body string) reportJSON {
 	}
 	return got.Reports[0]
 }
+
+// TestOutdatedUnsubscribe: found by a new-user trial, an unsubscribe older than the consent on
+// record was counted as a withdrawal though the consent stayed current.
+func TestOutdatedUnsubscribe(t *testing.T) {
+	dir := t.TempDir()
+	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nrita@example.org,Rita,2023-05-01 10:00:00\n"))
+	var got struct{ Reports []reportJSON }
+	code, out, _ := runCLI(t, "import", "--data", dir, "--format", "mailchimp", "--json", writeFile(t, "u.csv", "Email Address,UNSUB_TIME\nrita@example.org,2018-01-01 10:00:00\n"))
+	if err := jsonUnmarshal(out, &got); err != nil || code != 0 {
+		t.Fatalf("import: %d %q", code, out)
+	}
+	var rep struct {
+		Withdrawals         int `json:"withdrawals"`
+		OutdatedWithdrawals int `json:"outdated_withdrawals"`
+		SuppressionsAdded   int `json:"suppressions_added"`
+	}
+	jsonUnmarshal(out[strings.Index(out, "[")+1:strings.LastIndex(out, "]")], &rep)
+	if rep.Withdrawals != 0 || rep.OutdatedWithdrawals != 1 || rep.SuppressionsAdded != 1 {
+		t.Errorf("report %+v; want 0 withdrawals, 1 outdated, 1 suppression", rep)
+	}
+}
+
+// TestConsentWithoutOptinTime: found by a new-user trial, a subscribed row without OPTIN_TIME got
+// the import time as its consent time with nothing saying so.
+func TestConsentWithoutOptinTime(t *testing.T) {
+	dir := t.TempDir()
+	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,OPTIN_TIME,LAST_CHANGED\nnotime@example.org,,\nchanged@example.org,,2021-03-04 05:06:07\n"))
+	p := startProgram(t, dir)
+	for email, want := range map[string]string{"notime@example.org": "time of the import", "changed@example.org": "2021-03-04T05:06:07Z"} {
+		var l listJSON
+		p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": email}, &l)
+		var ledger struct {
+			Events []struct {
+				OccurredAt string `json:"occurred_at"`
+				Evidence   struct {
+					Note string `json:"note"`
+				} `json:"evidence"`
+			} `json:"events"`
+		}
+		p.do("GET", "/api/v1/contacts/"+l.Items[0].ID+"/consents", nil, &ledger)
+		e := ledger.Events[0]
+		if !strings.Contains(e.Evidence.Note, "no opt-in time") || (strings.HasPrefix(want, "2021") && e.OccurredAt != want) || (!strings.HasPrefix(want, "2021") && !strings.Contains(e.Evidence.Note, want)) {
+			t.Errorf("%s: occurred_at %s, note %q; want %s said in the evidence", email, e.OccurredAt, e.Evidence.Note, want)
+		}
+	}
+}

@@ -77,21 +77,24 @@ type Options struct {
 // Report is the outcome of one import. Counts are of data rows; every refused row is listed with
 // its line number and reason (never its values).
 type Report struct {
-	ID                string      `json:"id"`
-	Name              string      `json:"name,omitempty"`
-	Format            string      `json:"format"`
-	Encoding          string      `json:"encoding"`
-	Delimiter         string      `json:"delimiter"`
-	Rows              int         `json:"rows"`
-	Created           int         `json:"created"`               // new contacts
-	ConsentsRecorded  int         `json:"consents_recorded"`     // consent events written
-	Existing          int         `json:"existing"`              // rows whose contact already existed and needed nothing new
-	Suppressed        int         `json:"suppressed"`            // rows not imported because the address is suppressed or consent was withdrawn
-	SuppressionsAdded int         `json:"suppressions_added"`    // new suppression entries (unsubscribed, cleaned rows)
-	SuppressionsKnown int         `json:"suppressions_existing"` // unsubscribed or cleaned rows already on the list
-	Withdrawals       int         `json:"withdrawals"`           // withdrawals recorded for existing contacts
-	Refused           int         `json:"refused"`
-	Errors            []RowReport `json:"errors"`
+	ID                string `json:"id"`
+	Name              string `json:"name,omitempty"`
+	Format            string `json:"format"`
+	Encoding          string `json:"encoding"`
+	Delimiter         string `json:"delimiter"`
+	Rows              int    `json:"rows"`
+	Created           int    `json:"created"`               // new contacts
+	ConsentsRecorded  int    `json:"consents_recorded"`     // consent events written
+	Existing          int    `json:"existing"`              // rows whose contact already existed and needed nothing new
+	Suppressed        int    `json:"suppressed"`            // rows not imported because the address is suppressed or consent was withdrawn
+	SuppressionsAdded int    `json:"suppressions_added"`    // new suppression entries (unsubscribed, cleaned rows)
+	SuppressionsKnown int    `json:"suppressions_existing"` // unsubscribed or cleaned rows already on the list
+	Withdrawals       int    `json:"withdrawals"`           // withdrawals that became an existing contact's current state
+	// OutdatedWithdrawals counts unsubscribed rows for contacts whose consent on record is newer
+	// than the row's UNSUB_TIME: the withdrawal joins the history, the newer state stays current.
+	OutdatedWithdrawals int         `json:"outdated_withdrawals"`
+	Refused             int         `json:"refused"`
+	Errors              []RowReport `json:"errors"`
 	// Complete is false when the import stopped before the end of the file; Stopped then says why
 	// (client-safe). Every row counted above was stored whole; rows after them were not read.
 	Complete bool   `json:"complete"`
@@ -364,6 +367,16 @@ func consentEvent(row Row, opt Options, purpose consent.Purpose, contactID strin
 	default:
 		ev.State, ev.Method, ev.OccurredAt = consent.Given, consent.MethodImport, row.OptinTime
 	}
+	if ev.OccurredAt.IsZero() {
+		// No opt-in time in the source: the row's last change is the best evidence there is, and
+		// without one the event says plainly that its time is the import's.
+		ev.OccurredAt = row.ChangedTime
+		if ev.OccurredAt.IsZero() {
+			ev.Evidence.Note = "the source gives no opt-in time; occurred_at is the time of the import"
+		} else {
+			ev.Evidence.Note = "the source gives no opt-in time; occurred_at is the source's last change of the row"
+		}
+	}
 	return ev
 }
 
@@ -417,12 +430,13 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 	p := pending{current: map[string]consent.Current{}}
 	var out Report // this batch's counts, added to rep only when the batch commits
 
-	record := func(ev consent.Event, sealed []byte) {
+	record := func(ev consent.Event, sealed []byte) (changed bool) {
 		var cur *consent.Current
 		if c, ok := current[ev.ContactID]; ok {
 			cur = &c
 		}
-		if next, ok := consent.Project(ev, purpose, cur); ok {
+		next, changed := consent.Project(ev, purpose, cur)
+		if changed {
 			current[ev.ContactID] = next
 			if _, seen := p.current[ev.ContactID]; !seen {
 				p.currentOrder = append(p.currentOrder, ev.ContactID)
@@ -435,26 +449,27 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 		a := consent.AuditEvent(ctx, e)
 		p.audit = append(p.audit, &a)
 		out.ConsentsRecorded++
+		return changed
 	}
 	// recordFor prepares and records an event for a contact that exists (in the store or earlier
-	// in this batch), opening its data key to seal the evidence.
-	recordFor := func(id string, ev consent.Event) error {
+	// in this batch), opening its data key to seal the evidence. changed reports whether the event
+	// became the current state.
+	recordFor := func(id string, ev consent.Event) (changed bool, err error) {
 		dk := newKeys[id]
 		if dk == nil {
 			version, wrapped, err := tx.DataKey(ctx, id)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if dk, err = im.Keys.OpenDataKey(id, version, wrapped); err != nil {
-				return err
+				return false, err
 			}
 		}
 		ev, sealed, err := im.Consent.Prepare(ctx, purpose, ev, dk)
 		if err != nil {
-			return err
+			return false, err
 		}
-		record(ev, sealed)
-		return nil
+		return record(ev, sealed), nil
 	}
 
 	for _, it := range b.items {
@@ -488,10 +503,17 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 					ev := consentEvent(row, opt, purpose, id)
 					ev.State, ev.Method, ev.OccurredAt = consent.Withdrawn, consent.MethodImport, at
 					ev.Evidence = consent.Evidence{Source: ev.Evidence.Source}
-					if err := recordFor(id, ev); err != nil {
+					changed, err := recordFor(id, ev)
+					if err != nil {
 						return err
 					}
-					out.Withdrawals++
+					if changed {
+						out.Withdrawals++
+					} else {
+						// The file's unsubscribe predates the consent on record: it joins the
+						// history, the newer consent stays current (the address is suppressed).
+						out.OutdatedWithdrawals++
+					}
 				}
 			}
 			continue
@@ -511,7 +533,7 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 				out.Existing++
 			default:
 				out.Existing++
-				if err := recordFor(id, consentEvent(row, opt, purpose, id)); err != nil {
+				if _, err := recordFor(id, consentEvent(row, opt, purpose, id)); err != nil {
 					return err
 				}
 			}
@@ -586,6 +608,7 @@ func (rep *Report) add(o Report) {
 	rep.SuppressionsAdded += o.SuppressionsAdded
 	rep.SuppressionsKnown += o.SuppressionsKnown
 	rep.Withdrawals += o.Withdrawals
+	rep.OutdatedWithdrawals += o.OutdatedWithdrawals
 	rep.Refused += o.Refused
 	rep.Errors = append(rep.Errors, o.Errors...)
 }
