@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -117,7 +116,9 @@ func NewReader(r io.Reader, d Dialect) (*Reader, error) {
 				return nil, fmt.Errorf("importer: read: %w", err)
 			}
 		}
-		decoder = unicode.UTF8.NewDecoder()
+		// Bytes pass through unchanged; Next refuses a row that is not valid UTF-8 instead of
+		// silently turning its bytes into U+FFFD.
+		decoder = transform.Nop
 	} else {
 		decoder = charmap.Windows1252.NewDecoder()
 	}
@@ -190,6 +191,13 @@ func (r *Reader) Next() (Record, error) {
 		return Record{}, err
 	}
 	line, _ := r.csv.FieldPos(0)
+	if r.dialect.Encoding == EncodingUTF8 {
+		for i, f := range fields {
+			if !utf8.ValidString(f) {
+				return Record{}, &RowError{Line: line, Reason: fmt.Sprintf("column %d is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252", i+1)}
+			}
+		}
+	}
 	return Record{Line: line, Fields: fields}, nil
 }
 
