@@ -51,7 +51,11 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	items, next, err := s.Contacts.List(r.Context(), contact.Kind(q.Get("kind")), q.Get("cursor"), limit)
+	cursor := q.Get("cursor")
+	if cursor != "" && !validCursor(cursor) {
+		return apperr.Invalidf("cursor", "invalid_cursor", "cursor: not a cursor this API returned")
+	}
+	items, next, err := s.Contacts.List(r.Context(), contact.Kind(q.Get("kind")), cursor, limit)
 	if err != nil {
 		return err
 	}
@@ -385,4 +389,23 @@ func ImportOptions(o map[string]string) (importer.Options, error) {
 		return opt, apperr.Invalidf("encoding", "invalid_encoding", "encoding: must be utf-8 or windows-1252")
 	}
 	return opt, nil
+}
+
+// validCursor reports whether c has the shape of a contact id (a UUID in lower-case hex), the
+// only cursors GET /api/v1/contacts hands out.
+func validCursor(c string) bool {
+	if len(c) != 36 {
+		return false
+	}
+	for i, r := range c {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f'):
+			return false
+		}
+	}
+	return true
 }

@@ -53,6 +53,9 @@ func (s *Server) writeProblemWith(w http.ResponseWriter, r *http.Request, err er
 	if e := apperr.As(err); e != nil && e.Kind != apperr.Internal {
 		p.Code, p.Detail, p.Field, p.Reason, p.ID = e.Kind.String(), e.Message, e.Field, e.Reason, e.ID
 		p.Status = statusOf(e.Kind)
+		if st := statusOverride(err); st != 0 {
+			p.Status = st
+		}
 	} else {
 		p.Status = http.StatusInternalServerError
 		p.Detail = "internal error; the request id identifies it in the server log"

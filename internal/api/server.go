@@ -1,17 +1,20 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -68,11 +71,37 @@ func (s *Server) Handler() http.Handler {
 	route("POST /api/v1/imports", token.ImportsWrite, s.createImport)
 	route("GET /api/v1/audit", token.AuditRead, s.listAudit)
 	route("GET /api/v1/audit/verify", token.AuditRead, s.verifyAudit)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeProblem(w, r, &apperr.Error{Kind: apperr.NotFound, Reason: "no_route", Message: "no such API route"})
-	})
-	return s.logRequests(mux)
+	return s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			s.noRoute(w, r, mux)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 }
+
+// noRoute answers a request no route takes as problem+json: 405 with the Allow header when the
+// path exists for other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
+	rec := &recorder{header: http.Header{}}
+	mux.ServeHTTP(rec, r) // the mux's own 404 or 405, captured to learn which
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		s.writeProblem(w, r, &statusError{status: http.StatusMethodNotAllowed, err: &apperr.Error{Kind: apperr.Invalid, Reason: "method_not_allowed", Message: "this route does not take " + r.Method + "; see the Allow header"}})
+		return
+	}
+	s.writeProblem(w, r, &apperr.Error{Kind: apperr.NotFound, Reason: "no_route", Message: "no such route"})
+}
+
+// recorder captures a status and header, discarding the body.
+type recorder struct {
+	header http.Header
+	status int
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(code int)        { r.status = code }
 
 type ctxKey int
 
@@ -124,8 +153,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 func (s *Server) authorize(perm token.Permission, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
-		secret, ok := strings.CutPrefix(authz, "Bearer ")
-		if !ok || secret == "" {
+		scheme, secret, ok := strings.Cut(authz, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" { // RFC 9110 §11.1: the scheme is case-insensitive
 			s.writeProblem(w, r, &apperr.Error{Kind: apperr.Unauthenticated, Reason: "missing_token", Message: "an Authorization: Bearer token is required"})
 			return
 		}
@@ -154,21 +183,38 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // maxBody bounds a JSON request body (1 MiB).
 const maxBody = 1 << 20
 
-// decode reads a JSON body strictly: unknown fields, trailing data and wrong types are Invalid
-// errors that name the field.
+// decode reads a JSON body strictly: a body over 1 MiB (413), a media type other than JSON (415),
+// bytes that are not UTF-8, a key given twice, a key in the wrong case, unknown fields, trailing
+// data and wrong types are errors that name the field.
 func decode(r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
-	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/merge-patch+json") {
-		return apperr.Invalidf("Content-Type", "unsupported_media_type", "Content-Type: send application/json")
+	if mt, _, _ := mime.ParseMediaType(ct); ct != "" && mt != "application/json" && mt != "application/merge-patch+json" {
+		return &statusError{status: http.StatusUnsupportedMediaType, err: apperr.Invalidf("Content-Type", "unsupported_media_type", "Content-Type: send application/json")}
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	body, err := readBody(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apperr.Invalidf("body", "empty_body", "body: a JSON object is required")
+	}
+	if !utf8.Valid(body) {
+		return apperr.Invalidf("body", "invalid_utf8", "body: not valid UTF-8")
+	}
+	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
+		if apperr.As(err) != nil {
+			return err
+		}
+		return apperr.Invalidf("body", "malformed_json", "body: malformed JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		var se *json.SyntaxError
 		switch {
-		case errors.Is(err, io.EOF):
-			return apperr.Invalidf("body", "empty_body", "body: a JSON object is required")
+		case apperr.As(err) != nil:
+			return apperr.As(err)
 		case errors.As(err, &te):
 			return apperr.Invalidf(te.Field, "wrong_type", "%s: must be %s", te.Field, jsonType(te.Type.Kind().String()))
 		case errors.As(err, &se):
@@ -176,8 +222,6 @@ func decode(r *http.Request, v any) error {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return apperr.Invalidf(f, "unknown_field", "%s: unknown field", f)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return apperr.Invalidf("body", "malformed_json", "body: truncated JSON or larger than 1 MiB")
 		default:
 			return apperr.Invalidf("body", "malformed_json", "body: not a JSON object")
 		}
