@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -276,6 +277,9 @@ func (s *Server) createPurpose(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// importOptionNames are the options of an import, as form fields or query parameters.
+var importOptionNames = []string{"format", "status", "mapping", "purpose", "kind", "delimiter", "encoding", "name"}
+
 // createImport serves POST /api/v1/imports: a multipart/form-data upload with text fields format
 // (mailchimp|generic), and optionally status, mapping, purpose, kind, delimiter, encoding, given
 // before the "file" part (or as query parameters); or a text/csv body with the options in the query.
@@ -287,7 +291,7 @@ func (s *Server) createImport(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	q := r.URL.Query()
 	opts := map[string]string{}
-	for _, k := range []string{"format", "status", "mapping", "purpose", "kind", "delimiter", "encoding", "name"} {
+	for _, k := range importOptionNames {
 		if v := q.Get(k); v != "" {
 			opts[k] = v
 		}
@@ -313,11 +317,15 @@ func (s *Server) createImport(w http.ResponseWriter, r *http.Request) error {
 				}
 				return s.runImport(w, r, part, opts)
 			}
+			name := part.FormName()
+			if !slices.Contains(importOptionNames, name) {
+				return apperr.Invalidf(name, "unknown_field", "%s: unknown form field (options: %s, then the file part)", name, strings.Join(importOptionNames, ", "))
+			}
 			b, err := io.ReadAll(io.LimitReader(part, 4096))
 			if err != nil {
 				return apperr.Invalidf("body", "bad_multipart", "body: malformed multipart/form-data")
 			}
-			opts[part.FormName()] = strings.TrimSpace(string(b))
+			opts[name] = strings.TrimSpace(string(b))
 		}
 	case "text/csv", "text/plain", "application/octet-stream":
 		return s.runImport(w, r, r.Body, opts)

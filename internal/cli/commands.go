@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
@@ -27,6 +28,9 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 	}
 	if role == "" || name == "" {
 		return fmt.Errorf("%w: tillit token create --role R --name N", errUsage)
+	}
+	if !slices.Contains(token.Roles, token.Role(role)) {
+		return fmt.Errorf("%w: --role must be admin, dpo, agent or auditor", errUsage)
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-create"})
 	a, err := openApp(ctx, cfg, false)

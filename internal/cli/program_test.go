@@ -302,8 +302,8 @@ func TestTokenRolesAndCLI(t *testing.T) {
 	if code != 0 || !tokenRE.MatchString(auditor) || strings.Count(out, "\n") != 1 {
 		t.Fatalf("token create: exit %d, stdout %q; want only the token", code, out)
 	}
-	if code, _, _ := runCLI(t, "token", "create", "--data", dir, "--role", "root", "--name", "x"); code != 1 {
-		t.Errorf("token create with an unknown role: exit %d; want 1", code)
+	if code, _, _ := runCLI(t, "token", "create", "--data", dir, "--role", "root", "--name", "x"); code != 2 {
+		t.Errorf("token create with an unknown role: exit %d; want 2 (bad usage)", code)
 	}
 	if code, _, _ := runCLI(t, "token", "create", "--data", dir); code != 2 {
 		t.Errorf("token create without flags: exit %d; want 2", code)

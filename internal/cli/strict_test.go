@@ -45,6 +45,8 @@ func TestAPIStrictness(t *testing.T) {
 		{"bad occurred_at", "POST", "/api/v1/contacts/0190a0a0-0000-7000-8000-000000000000/consents", "application/json", bearer, `{"purpose":"newsletter","state":"dpv:ConsentGiven","occurred_at":"yesterday"}`, 400, `"field":"occurred_at"`},
 		{"too large", "POST", "/api/v1/contacts", "application/json", bearer, `{"notes":"` + strings.Repeat("x", 1<<20) + `"}`, 413, `"reason":"too_large"`},
 		{"bad cursor", "GET", "/api/v1/contacts?cursor=zzz", "", bearer, "", 400, `"field":"cursor"`},
+		{"purpose name too long", "POST", "/api/v1/purposes", "application/json", bearer, `{"id":"long","name":"` + strings.Repeat("n", 201) + `","lawful_basis":"dpv:Consent"}`, 400, `"field":"name"`},
+		{"unknown upload field", "POST", "/api/v1/imports", "multipart/form-data; boundary=B", bearer, "--B\r\nContent-Disposition: form-data; name=\"fromat\"\r\n\r\nmailchimp\r\n--B--\r\n", 400, `"field":"fromat"`},
 		{"lower-case scheme", "GET", "/api/v1/contacts", "", "bearer " + p.token, "", 200, `"items"`},
 	} {
 		st, h, body := raw(tc.method, tc.path, tc.ctype, tc.auth, tc.body)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tillit/tillit/internal/apperr"
 )
@@ -78,6 +79,12 @@ func (p Purpose) Validate() error {
 	}
 	if p.Name == "" {
 		return apperr.Invalidf("name", "required", "name: required")
+	}
+	if utf8.RuneCountInString(p.Name) > 200 {
+		return apperr.Invalidf("name", "too_long", "name: at most 200 characters")
+	}
+	if utf8.RuneCountInString(p.Description) > 20000 {
+		return apperr.Invalidf("description", "too_long", "description: at most 20000 characters")
 	}
 	if !contains(LawfulBases, p.LawfulBasis) {
 		return apperr.Invalidf("lawful_basis", "invalid_lawful_basis", "lawful_basis: must be one of the DPV terms dpv:Consent, dpv:Contract, dpv:LegalObligation, dpv:VitalInterest, dpv:PublicTask, dpv:LegitimateInterest")
