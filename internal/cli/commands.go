@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
@@ -153,4 +154,44 @@ func auditVerify(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("audit log broken at event %d", v.FirstBroken)
 	}
 	return nil
+}
+
+func tokenList(ctx context.Context, env Env, args []string) error {
+	cfg, _, err := parse(env, "token list", args, func(fs *flag.FlagSet, c *config.Config) { c.Flags(fs) })
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ts, err := a.tokens.List(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-list"}))
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		revoked := "-"
+		if t.RevokedAt != nil {
+			revoked = t.RevokedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Role, t.CreatedAt.Format(time.RFC3339), revoked, t.Name)
+	}
+	return nil
+}
+
+func tokenRevoke(ctx context.Context, env Env, args []string) error {
+	cfg, fs, err := parse(env, "token revoke", args, func(fs *flag.FlagSet, c *config.Config) { c.Flags(fs) })
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: tillit token revoke ID", errUsage)
+	}
+	a, err := openApp(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.tokens.Revoke(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-revoke"}), fs.Arg(0))
 }

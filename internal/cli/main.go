@@ -30,6 +30,8 @@ const usage = `usage: tillit <command> [flags]
 commands:
   serve                         serve the API (default 127.0.0.1:8080, data in ./tillit-data)
   token create --role R --name N  create an API token (roles: admin, dpo, agent, auditor); prints only the token
+  token list                    list tokens (id, role, name, created, revoked); never their secrets
+  token revoke ID               revoke a token at once
   import --format F FILE...     import CSV files (formats: mailchimp, generic); report on stdout
   audit verify                  verify the audit log's hash chain
   bench SCENARIO [--n N] --json measure import or lookup speed (scenarios: import, lookup)
@@ -70,10 +72,15 @@ func run(ctx context.Context, env Env) error {
 	case "serve":
 		return serve(ctx, env, args)
 	case "token":
-		if len(args) == 0 || args[0] != "create" {
-			return fmt.Errorf("%w: tillit token create --role R --name N", errUsage)
+		switch {
+		case len(args) > 0 && args[0] == "create":
+			return tokenCreate(ctx, env, args[1:])
+		case len(args) > 0 && args[0] == "list":
+			return tokenList(ctx, env, args[1:])
+		case len(args) > 0 && args[0] == "revoke":
+			return tokenRevoke(ctx, env, args[1:])
 		}
-		return tokenCreate(ctx, env, args[1:])
+		return fmt.Errorf("%w: tillit token create --role R --name N | token list | token revoke ID", errUsage)
 	case "import":
 		return importCmd(ctx, env, args)
 	case "audit":

@@ -337,6 +337,21 @@ func TestTokenRolesAndCLI(t *testing.T) {
 	if len(audit.Items) == 0 || audit.Items[0].Action != "contact.create" || audit.Items[0].ActorKind != "token" {
 		t.Errorf("contact audit = %+v; want contact.create by a token first", audit.Items)
 	}
+	code, out, _ = runCLI(t, "token", "list", "--data", dir)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "\tauditor\t") || strings.Contains(out, "tlt_") {
+		t.Fatalf("token list: exit %d, %q; want the admin and the auditor, no secrets", code, out)
+	}
+	auditorID := strings.Split(lines[1], "\t")[0]
+	if code, _, stderr := runCLI(t, "token", "revoke", "--data", dir, auditorID); code != 0 {
+		t.Fatalf("token revoke: exit %d: %s", code, stderr)
+	}
+	if st := p.doAs(auditor, "GET", "/api/v1/audit/verify", nil, nil); st != 401 {
+		t.Errorf("revoked token: %d; want 401", st)
+	}
+	if code, _, _ := runCLI(t, "token", "revoke", "--data", dir, auditorID); code != 1 {
+		t.Errorf("revoking twice: exit %d; want 1", code)
+	}
 	resp, err := http.Get(p.base + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("healthz: %v %v", resp, err)

@@ -67,6 +67,8 @@ type Tx interface {
 	InsertToken(ctx context.Context, t Token, hash []byte) error
 	TokenByHash(ctx context.Context, hash []byte) (Token, error) // NotFound when none
 	CountLiveTokens(ctx context.Context) (int, error)
+	ListTokens(ctx context.Context) ([]Token, error)                // in creation order
+	RevokeToken(ctx context.Context, id string, at time.Time) error // NotFound when absent or revoked
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -153,4 +155,28 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 func Hash(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
+}
+
+// List returns every token, revoked ones included, without secrets.
+func (s *Service) List(ctx context.Context) ([]Token, error) {
+	var out []Token
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.ListTokens(ctx)
+		return err
+	})
+	return out, err
+}
+
+// Revoke ends the token with this id at once ("token.revoke"); NotFound when there is no live
+// token with it.
+func (s *Service) Revoke(ctx context.Context, id string) error {
+	now := s.Now().UTC()
+	return s.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.RevokeToken(ctx, id, now); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "token.revoke", "token", id)
+		return tx.AppendAudit(ctx, &ev)
+	})
 }

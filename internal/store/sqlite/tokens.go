@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/token"
@@ -48,4 +49,40 @@ func (tx *Tx) CountLiveTokens(ctx context.Context) (int, error) {
 	}
 	var n int
 	return n, row.Scan(&n)
+}
+
+// ListTokens returns every token in creation order.
+func (tx *Tx) ListTokens(ctx context.Context) ([]token.Token, error) {
+	rows, err := tx.query(ctx, "SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY created_at, id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []token.Token{}
+	for rows.Next() {
+		var t token.Token
+		var role, created string
+		var revoked sql.NullString
+		if err := rows.Scan(&t.ID, &t.Name, &role, &created, &revoked); err != nil {
+			return nil, err
+		}
+		t.Role = token.Role(role)
+		if t.CreatedAt, err = parseTime(created); err != nil {
+			return nil, err
+		}
+		if t.RevokedAt, err = nullTime(revoked); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken marks the live token with this id revoked at at; NotFound when there is none.
+func (tx *Tx) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	res, err := tx.exec(ctx, "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", formatTime(at), id)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "live token")
 }

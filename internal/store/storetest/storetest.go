@@ -1135,6 +1135,35 @@ func testTokens(t *testing.T, s *suite) {
 		}
 		return nil
 	})
+	s.update(t, func(tx Tx) error {
+		if n, err := tx.CountLiveTokens(s.ctx); err != nil || n != 2 {
+			t.Errorf("CountLiveTokens = %d, %v; want 2", n, err)
+		}
+		if err := tx.RevokeToken(s.ctx, "tok-a", t1); err != nil {
+			return err
+		}
+		wantKind(t, "RevokeToken twice", tx.RevokeToken(s.ctx, "tok-a", t2), apperr.NotFound)
+		wantKind(t, "RevokeToken(missing)", tx.RevokeToken(s.ctx, "tok-x", t2), apperr.NotFound)
+		got, err := tx.TokenByHash(s.ctx, hashA)
+		if err != nil {
+			return err
+		}
+		if got.RevokedAt == nil {
+			t.Fatalf("TokenByHash after revoke: RevokedAt nil")
+		}
+		checkTime(t, "RevokedAt", *got.RevokedAt, t1)
+		if n, err := tx.CountLiveTokens(s.ctx); err != nil || n != 1 {
+			t.Errorf("CountLiveTokens after revoke = %d, %v; want 1", n, err)
+		}
+		list, err := tx.ListTokens(s.ctx)
+		if err != nil {
+			return err
+		}
+		if len(list) != 2 || list[0].ID != "tok-a" || list[1].ID != "tok-b" || list[0].RevokedAt == nil || list[1].RevokedAt != nil {
+			t.Errorf("ListTokens = %+v; want tok-a (revoked) then tok-b", list)
+		}
+		return nil
+	})
 }
 
 func testCheckpoint(t *testing.T, s *suite) {
