@@ -11,24 +11,9 @@ import (
 )
 
 // AppendAudit numbers e as the next event, chains it to the previous one and inserts it, in the
-// caller's transaction.
+// caller's transaction (AppendAudits with one event).
 func (tx *Tx) AppendAudit(ctx context.Context, e *audit.Event) error {
-	if err := tx.loadHead(ctx); err != nil {
-		return err
-	}
-	e.Seq = tx.headSeq + 1
-	e.At = e.At.UTC()
-	e.PrevHash = tx.headHash
-	e.Hash = e.ComputeHash(e.PrevHash)
-	_, err := tx.exec(ctx, `INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, formatTime(e.At), e.Actor.Kind, e.Actor.ID, e.Actor.Role, e.Action, e.ObjectKind, e.ObjectID,
-		strings.Join(e.Fields, ","), e.RequestID, e.Purpose, e.PrevHash, e.Hash)
-	if err != nil {
-		return fmt.Errorf("sqlite: append audit event: %w", err)
-	}
-	tx.headSeq, tx.headHash, tx.headMoved = e.Seq, e.Hash, true
-	return nil
+	return tx.AppendAudits(ctx, []*audit.Event{e})
 }
 
 const auditCols = "seq, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash"

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -221,29 +220,6 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	}
 	committed = true
 	return nil
-}
-
-// Savepoint runs fn inside a savepoint of tx: when fn fails, its writes (and its audit events)
-// are undone and the rest of the transaction goes on.
-func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
-	loaded, moved, seq, hash := tx.headLoaded, tx.headMoved, tx.headSeq, tx.headHash
-	purposes := maps.Clone(tx.purposes)
-	if _, err := tx.exec(ctx, "SAVEPOINT row"); err != nil {
-		return err
-	}
-	if err := fn(); err != nil {
-		if _, rerr := tx.exec(ctx, "ROLLBACK TO row"); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		if _, rerr := tx.exec(ctx, "RELEASE row"); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		tx.headLoaded, tx.headMoved, tx.headSeq, tx.headHash = loaded, moved, seq, hash
-		tx.purposes = purposes
-		return err
-	}
-	_, err := tx.exec(ctx, "RELEASE row")
-	return err
 }
 
 // stmt returns a statement prepared once per transaction (an import batch runs the same few

@@ -3,7 +3,7 @@
 //
 // Invariants:
 //   - The suite drives a store only through the domain Tx interfaces (contact.Tx, consent.Tx,
-//     token.Tx) plus Savepoint, VerifyAudit and Checkpoint; it never reaches into a store's tables.
+//     token.Tx, importer.Tx) plus VerifyAudit and Checkpoint; it never reaches into a store's tables.
 //   - Every subtest opens a fresh, empty store through the Opener, so subtests are independent and
 //     run in parallel.
 //   - Assertions are exact: values written come back equal (times equal to the nanosecond and in

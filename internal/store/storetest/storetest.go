@@ -26,7 +26,6 @@ type Tx interface {
 	consent.Tx
 	token.Tx
 	importer.Tx
-	Savepoint(ctx context.Context, fn func() error) error
 }
 
 // Opener opens a fresh, empty store for one subtest and registers its closing with t.Cleanup.
@@ -67,8 +66,6 @@ func Run(t *testing.T, open Opener) {
 		{"DataKey", testDataKey},
 		{"Rollback", testRollback},
 		{"UpdatePanic", testUpdatePanic},
-		{"Savepoint", testSavepoint},
-		{"SavepointNested", testSavepointNested},
 		{"AuditChain", testAuditChain},
 		{"AuditEmpty", testAuditEmpty},
 		{"Purposes", testPurposes},
@@ -725,144 +722,6 @@ func testUpdatePanic(t *testing.T, s *suite) {
 	})
 	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 1, HeadSeq: 1}) {
 		t.Errorf("VerifyAudit = %+v, want OK, Checked 1, HeadSeq 1", v)
-	}
-}
-
-func testSavepoint(t *testing.T, s *suite) {
-	spErr := errors.New("row failed")
-	dupIdx := []byte("dup-idx")
-	s.update(t, func(tx Tx) error {
-		first := auditEvent("import.start", "imp-1")
-		if err := tx.AppendAudit(s.ctx, first); err != nil {
-			return err
-		}
-		if err := tx.InsertContact(s.ctx, minimalRecord("c-x", "lead", dupIdx, nil)); err != nil {
-			return err
-		}
-		// A failing savepoint: its contact, purpose and audit event vanish.
-		err := tx.Savepoint(s.ctx, func() error {
-			if err := tx.InsertContact(s.ctx, minimalRecord("c-y", "lead", []byte("y-idx"), nil)); err != nil {
-				return err
-			}
-			if err := tx.InsertPurpose(s.ctx, purpose("sp-purpose")); err != nil {
-				return err
-			}
-			if _, err := tx.PurposeByID(s.ctx, "sp-purpose"); err != nil { // a store may cache it
-				return err
-			}
-			e := auditEvent("contact.create", "c-y")
-			if err := tx.AppendAudit(s.ctx, e); err != nil {
-				return err
-			}
-			if e.Seq != 2 {
-				t.Errorf("audit event inside savepoint: Seq %d, want 2", e.Seq)
-			}
-			return spErr
-		})
-		if !errors.Is(err, spErr) {
-			t.Errorf("Savepoint returned %v, want fn's error", err)
-		}
-		if _, err := tx.PurposeByID(s.ctx, "sp-purpose"); !apperr.Is(err, apperr.NotFound) {
-			t.Errorf("PurposeByID of a purpose inserted in a failed savepoint, same transaction: err = %v, want NotFound", err)
-		}
-		if _, err := tx.ContactByID(s.ctx, "c-y"); !apperr.Is(err, apperr.NotFound) {
-			t.Errorf("ContactByID of a contact inserted in a failed savepoint, same transaction: err = %v, want NotFound", err)
-		}
-		// A savepoint failing on a store error (a duplicate e-mail, as in an import row).
-		err = tx.Savepoint(s.ctx, func() error {
-			e := auditEvent("contact.create", "c-dup")
-			if err := tx.AppendAudit(s.ctx, e); err != nil {
-				return err
-			}
-			return tx.InsertContact(s.ctx, minimalRecord("c-dup", "lead", dupIdx, nil))
-		})
-		if e := wantKind(t, "Savepoint(duplicate)", err, apperr.Conflict); e != nil && e.ID != "c-x" {
-			t.Errorf("Conflict ID = %q, want c-x", e.ID)
-		}
-		second := auditEvent("contact.update", "c-x")
-		if err := tx.AppendAudit(s.ctx, second); err != nil {
-			return err
-		}
-		if second.Seq != 2 || !bytes.Equal(second.PrevHash, first.Hash) {
-			t.Errorf("event after failed savepoints: Seq %d PrevHash %x; want Seq 2 PrevHash %x", second.Seq, second.PrevHash, first.Hash)
-		}
-		// A succeeding savepoint keeps its writes.
-		return tx.Savepoint(s.ctx, func() error {
-			if err := tx.InsertContact(s.ctx, minimalRecord("c-z", "contact", []byte("z-idx"), nil)); err != nil {
-				return err
-			}
-			e := auditEvent("contact.create", "c-z")
-			if err := tx.AppendAudit(s.ctx, e); err != nil {
-				return err
-			}
-			if e.Seq != 3 || !bytes.Equal(e.PrevHash, second.Hash) {
-				t.Errorf("event in committed savepoint: Seq %d, want 3 chained to event 2", e.Seq)
-			}
-			return nil
-		})
-	})
-	s.update(t, func(tx Tx) error {
-		got, err := tx.ListContacts(s.ctx, "", "", 10)
-		if err != nil {
-			return err
-		}
-		if want := []string{"c-x", "c-z"}; !slices.Equal(ids(got), want) {
-			t.Errorf("contacts after savepoints = %v, want %v", ids(got), want)
-		}
-		if _, err := tx.PurposeByID(s.ctx, "sp-purpose"); !apperr.Is(err, apperr.NotFound) {
-			t.Errorf("PurposeByID(sp-purpose) err = %v, want NotFound", err)
-		}
-		return nil
-	})
-	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 3, HeadSeq: 3}) {
-		t.Errorf("VerifyAudit = %+v, want OK, Checked 3, HeadSeq 3", v)
-	}
-}
-
-func testSavepointNested(t *testing.T, s *suite) {
-	inner := errors.New("inner failed")
-	s.update(t, func(tx Tx) error {
-		return tx.Savepoint(s.ctx, func() error {
-			if err := tx.InsertContact(s.ctx, minimalRecord("c-outer", "lead", nil, nil)); err != nil {
-				return err
-			}
-			if err := tx.AppendAudit(s.ctx, auditEvent("contact.create", "c-outer")); err != nil {
-				return err
-			}
-			err := tx.Savepoint(s.ctx, func() error {
-				if err := tx.InsertContact(s.ctx, minimalRecord("c-inner", "lead", nil, nil)); err != nil {
-					return err
-				}
-				if err := tx.AppendAudit(s.ctx, auditEvent("contact.create", "c-inner")); err != nil {
-					return err
-				}
-				return inner
-			})
-			if !errors.Is(err, inner) {
-				t.Errorf("inner Savepoint returned %v, want its fn's error", err)
-			}
-			e := auditEvent("contact.update", "c-outer")
-			if err := tx.AppendAudit(s.ctx, e); err != nil {
-				return err
-			}
-			if e.Seq != 2 {
-				t.Errorf("event after failed inner savepoint: Seq %d, want 2", e.Seq)
-			}
-			return nil
-		})
-	})
-	s.update(t, func(tx Tx) error {
-		got, err := tx.ListContacts(s.ctx, "", "", 10)
-		if err != nil {
-			return err
-		}
-		if want := []string{"c-outer"}; !slices.Equal(ids(got), want) {
-			t.Errorf("contacts after nested savepoints = %v, want %v", ids(got), want)
-		}
-		return nil
-	})
-	if v := s.verify(t); v != (audit.Verification{OK: true, Checked: 2, HeadSeq: 2}) {
-		t.Errorf("VerifyAudit = %+v, want OK, Checked 2, HeadSeq 2", v)
 	}
 }
 
