@@ -172,16 +172,7 @@ func (p *Prepared) AuditEvent(ctx context.Context) audit.Event {
 // Get returns the decrypted contact and records an audit event "contact.read" in the same
 // transaction. NotFound when there is no such contact.
 func (s *Service) Get(ctx context.Context, id string) (Contact, error) {
-	var out Contact
-	err := s.Store.Update(ctx, func(tx Tx) error {
-		rec, err := tx.ContactByID(ctx, id)
-		if err != nil {
-			return err
-		}
-		out, err = s.openAudited(ctx, tx, rec)
-		return err
-	})
-	return out, err
+	return s.readOne(ctx, func(tx Tx) (*Record, error) { return tx.ContactByID(ctx, id) })
 }
 
 // FindByEmail returns the contact whose normalized e-mail equals the normalized email (audited
@@ -191,9 +182,14 @@ func (s *Service) FindByEmail(ctx context.Context, email string) (Contact, error
 	if err != nil {
 		return Contact{}, err
 	}
+	return s.readOne(ctx, func(tx Tx) (*Record, error) { return tx.ContactByEmailIndex(ctx, idx) })
+}
+
+// readOne finds one record with find and opens it, audited, in one transaction.
+func (s *Service) readOne(ctx context.Context, find func(Tx) (*Record, error)) (Contact, error) {
 	var out Contact
-	err = s.Store.Update(ctx, func(tx Tx) error {
-		rec, err := tx.ContactByEmailIndex(ctx, idx)
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := find(tx)
 		if err != nil {
 			return err
 		}
