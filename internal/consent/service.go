@@ -293,15 +293,6 @@ func (s *Service) EnsureDefaultPurpose(ctx context.Context) error {
 	})
 }
 
-// IsSuppressed reports whether the suppression hash is listed, and why.
-func IsSuppressed(ctx context.Context, tx Tx, hash []byte) (reason string, ok bool, err error) {
-	reason, err = tx.SuppressionReason(ctx, hash)
-	if apperr.Is(err, apperr.NotFound) {
-		return "", false, nil
-	}
-	return reason, err == nil, err
-}
-
 func actorString(a audit.Actor) string {
 	if a.ID == "" {
 		return a.Kind

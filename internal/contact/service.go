@@ -425,12 +425,6 @@ func (s *Service) EmailIndex(email string) ([]byte, error) {
 	return s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, norm)
 }
 
-// Open decrypts rec inside tx and records an audit event "contact.read" naming the fields read.
-// Other packages (the importer, DSR) use it to read a contact they found in their own transaction.
-func (s *Service) Open(ctx context.Context, tx Tx, rec *Record) (Contact, error) {
-	return s.openAudited(ctx, tx, rec)
-}
-
 func (s *Service) openAudited(ctx context.Context, tx Tx, rec *Record) (Contact, error) {
 	fields := make([]string, 0, len(rec.Sealed))
 	for _, col := range Columns {
