@@ -173,11 +173,15 @@ type Tx struct {
 	purposes   map[string]consent.Purpose // purposes read or written in this transaction
 }
 
+// loadHead reads the head to chain onto from the anchor in the key store, not from the log's
+// last row: after events were deleted from the end of the log, new events still follow the
+// anchored head, so the deletion stays visible as a gap (and a log that holds events beyond its
+// anchor refuses new ones, by a sequence-number conflict, instead of hiding them).
 func (tx *Tx) loadHead(ctx context.Context) error {
 	if tx.headLoaded {
 		return nil
 	}
-	row, err := tx.queryRow(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
+	row, err := tx.queryRow(ctx, `SELECT seq, hash FROM keystore.audit_anchor WHERE id = 1`)
 	if err != nil {
 		return err
 	}

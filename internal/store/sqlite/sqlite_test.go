@@ -426,3 +426,26 @@ func TestBound(t *testing.T) {
 		t.Errorf("VerifyAudit = %+v, want OK, Checked 1, HeadSeq 1", v)
 	}
 }
+
+// TestTruncationStaysVisibleAfterAWrite: found by a second new-user trial, a write after the
+// newest events were deleted chained onto the shortened log and moved the anchor, hiding the
+// deletion. New events follow the anchored head, so the gap shows.
+func TestTruncationStaysVisibleAfterAWrite(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, ctx, db, 12)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), `DELETE FROM audit_events WHERE seq >= 10`)
+	db = openDB(t, dir)
+	appendEvents(t, ctx, db, 1)
+	want := audit.Verification{Checked: 10, FirstBroken: 10, Reason: "gap", HeadSeq: 9}
+	if got := verify(t, ctx, db); got != want {
+		t.Errorf("VerifyAudit after a write = %+v, want %+v", got, want)
+	}
+}
