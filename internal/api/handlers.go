@@ -315,7 +315,13 @@ func (s *Server) createImport(w http.ResponseWriter, r *http.Request) error {
 				if opts["name"] == "" {
 					opts["name"] = filepath.Base(part.FileName())
 				}
-				return s.runImport(w, r, part, opts)
+				return s.runImport(w, r, part, opts, func() error {
+					// Parts after the file cannot change an import already done: say so.
+					if _, err := mr.NextPart(); !errors.Is(err, io.EOF) {
+						return apperr.Invalidf("file", "parts_after_file", "parts after the file part were not read: send the options before the file (the file was imported with the options before it; see the report)")
+					}
+					return nil
+				})
 			}
 			name := part.FormName()
 			if !slices.Contains(importOptionNames, name) {
@@ -328,13 +334,15 @@ func (s *Server) createImport(w http.ResponseWriter, r *http.Request) error {
 			opts[name] = strings.TrimSpace(string(b))
 		}
 	case "text/csv", "text/plain", "application/octet-stream":
-		return s.runImport(w, r, r.Body, opts)
+		return s.runImport(w, r, r.Body, opts, nil)
 	default:
 		return apperr.Invalidf("Content-Type", "unsupported_media_type", "Content-Type: send multipart/form-data with a \"file\" part, or text/csv")
 	}
 }
 
-func (s *Server) runImport(w http.ResponseWriter, r *http.Request, body io.Reader, o map[string]string) error {
+// runImport imports body with the options o; after a complete import, check (when set) may still
+// refuse the request, and the report then goes with the problem.
+func (s *Server) runImport(w http.ResponseWriter, r *http.Request, body io.Reader, o map[string]string, check func() error) error {
 	opt, err := ImportOptions(o)
 	if err != nil {
 		return err
@@ -351,6 +359,12 @@ func (s *Server) runImport(w http.ResponseWriter, r *http.Request, body io.Reade
 			return nil
 		}
 		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			s.writeProblemWith(w, r, err, rep)
+			return nil
+		}
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
