@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -46,10 +47,14 @@ func (t *jsonTime) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return apperr.Invalidf("occurred_at", "invalid_time", "occurred_at: must be an RFC 3339 time string")
 	}
-	v, err := time.Parse(time.RFC3339Nano, s)
+	// RFC 3339 §5.6 allows a lower-case "t" and "z"; Go's parser wants them upper-case.
+	v, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil {
 		return apperr.Invalidf("occurred_at", "invalid_time", "occurred_at: must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
 	}
 	t.Time = v.UTC()
+	if t.Time.IsZero() {
+		return apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
+	}
 	return nil
 }

@@ -128,6 +128,12 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	if e.Purpose != p.ID {
 		return Event{}, nil, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
 	}
+	if p.LawfulBasis != BasisConsent {
+		return Event{}, nil, apperr.Invalidf("purpose", "not_consent_based", "purpose: its lawful basis is %s; consent is recorded only for purposes based on dpv:Consent (GDPR Art. 6(1)(a))", p.LawfulBasis)
+	}
+	if ok := methodStates[e.Method]; ok != nil && !contains(ok, e.State) {
+		return Event{}, nil, apperr.Invalidf("method", "method_state_mismatch", "method: %s records only %s", e.Method, joinStates(ok))
+	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = now
 	}
@@ -135,9 +141,18 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	if e.OccurredAt.After(now.Add(5 * time.Minute)) {
 		return Event{}, nil, apperr.Invalidf("occurred_at", "in_future", "occurred_at: must not be in the future")
 	}
+	if e.OccurredAt.Before(EarliestEvent) {
+		return Event{}, nil, apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
+	}
+	if len(e.PolicyVersions) > 20 {
+		return Event{}, nil, apperr.Invalidf("policy_versions", "too_many", "policy_versions: at most 20 documents")
+	}
 	for k, v := range e.PolicyVersions {
-		if k == "" || len(k) > 64 || len(v) > 64 || strings.ContainsAny(k+v, "\x00\n") {
-			return Event{}, nil, apperr.Invalidf("policy_versions", "invalid_policy_version", "policy_versions: keys and versions must be 1 to 64 characters")
+		if !validSlug(strings.ReplaceAll(k, "_", "-")) {
+			return Event{}, nil, apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: document names are 1 to 64 lower-case letters, digits, '-' or '_'")
+		}
+		if v == "" || len(v) > 64 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
+			return Event{}, nil, apperr.Invalidf("policy_versions", "invalid_version", "policy_versions: each version is 1 to 64 characters without control characters")
 		}
 	}
 	if e.PolicyVersions == nil {
@@ -160,6 +175,26 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 		}
 	}
 	return e, sealed, nil
+}
+
+// EarliestEvent is the earliest time a consent event may carry: anything before it is a data
+// error (a zero time, a two-digit year), not evidence.
+var EarliestEvent = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// methodStates limits the states some methods can record: an unsubscribe link only withdraws
+// (RFC 8058), a Global Privacy Control signal only refuses or withdraws. Other methods record any
+// state.
+var methodStates = map[Method][]State{
+	MethodOneClick: {Withdrawn},
+	MethodGPC:      {Refused, Withdrawn},
+}
+
+func joinStates(ss []State) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return strings.Join(out, " or ")
 }
 
 // Project returns the projected state after event e of purpose p, given the current state cur
