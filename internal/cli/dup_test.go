@@ -107,3 +107,20 @@ func TestConsentWithoutOptinTime(t *testing.T) {
 		}
 	}
 }
+
+// TestImportDoesNotOverrideAStateWithoutATime: found by a second new-user trial, a subscribed row
+// without an opt-in time turned an expired consent back into a given one, dated at import time.
+func TestImportDoesNotOverrideAStateWithoutATime(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "exp@example.org"}, &c)
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentExpired", "method": "api"}, nil); st != 201 {
+		t.Fatalf("expire: %d", st)
+	}
+	p.stop()
+	rep := importJSON(t, dir, writeFile(t, "s.csv", "Email Address,OPTIN_TIME,CONFIRM_TIME\nexp@example.org,,\nbad@example.org,2024-02-02 10:00:00,2024-02-01 10:00:00\n"))
+	if rep.ConsentsRecorded != 0 || rep.Existing != 1 || rep.Refused != 1 || rep.Errors[0].Line != 3 {
+		t.Errorf("report %+v; want nothing recorded for the expired contact and line 3 refused (confirmation before opt-in)", rep)
+	}
+}

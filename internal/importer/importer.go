@@ -305,6 +305,10 @@ func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpo
 		return it, nil
 	}
 	it.email = email
+	if !row.OptinTime.IsZero() && !row.ConfirmTime.IsZero() && row.ConfirmTime.Before(row.OptinTime) {
+		it.refusal = &RowReport{Line: row.Line, Field: "confirm_time", Reason: "the confirmation time is before the opt-in time"}
+		return it, nil
+	}
 	if it.index, err = im.Keys.BlindIndex(keys.IndexEmail, normalize.Version, email); err != nil {
 		return it, err
 	}
@@ -530,6 +534,10 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 			case row.Status == StatusNone,
 				hasState && c.State == consent.Given,
 				hasState && c.State == consent.Requested && row.Status == StatusPending:
+				out.Existing++
+			case hasState && row.OptinTime.IsZero() && row.ConfirmTime.IsZero():
+				// A state is on record and the row has no time of its own: it cannot show that
+				// consent came after that state (an expiry, say), so nothing is recorded.
 				out.Existing++
 			default:
 				out.Existing++
