@@ -38,7 +38,7 @@ var genericFields = []genericField{
 	{FieldEmail, []string{"email", "e-mail", "email address", "e-mail address", "mail"}},
 	{FieldFirstName, []string{"first name", "firstname", "given name", "vorname"}},
 	{FieldLastName, []string{"last name", "lastname", "surname", "family name", "nachname"}},
-	{FieldPhone, []string{"phone", "phone number", "telephone", "mobile", "telefon"}},
+	{FieldPhone, []string{"phone", "phone number", "telephone", "mobile", "mobile phone", "cell", "cell phone", "telefon", "handy", "mobil"}},
 	{FieldCompany, []string{"company", "organization", "organisation", "firma"}},
 	{FieldTitle, []string{"title", "job title", "position"}},
 	{FieldPostalCode, []string{"zip", "zip code", "postal code", "postcode", "plz"}},
@@ -75,6 +75,14 @@ type genericMapper struct {
 // "unknown_field"), a mapped column missing from the header ("unknown_column"), no e-mail column
 // ("missing_column").
 func NewGenericMapper(header []string, mapping map[string]string) (Mapper, error) {
+	seen := map[string]bool{}
+	for _, h := range header {
+		k := headerKey(h)
+		if k != "" && seen[k] {
+			return nil, apperr.Invalidf("file", "duplicate_column", "header: the column %q appears twice", clean(h))
+		}
+		seen[k] = true
+	}
 	m := &genericMapper{header: header, cols: make(map[string]int, len(genericFields))}
 	used := make(map[int]bool)
 	for field, column := range mapping {
@@ -109,6 +117,22 @@ func NewGenericMapper(header []string, mapping map[string]string) (Mapper, error
 		return nil, apperr.Invalidf("mapping", "missing_column", "no e-mail column found: map one with email=COLUMN")
 	}
 	return m, nil
+}
+
+// Unmapped returns the header's columns that no field reads, in header order: their cells are
+// not imported, and the report lists them so a column the synonyms missed can be mapped.
+func (m *genericMapper) Unmapped() []string {
+	used := map[int]bool{}
+	for _, i := range m.cols {
+		used[i] = true
+	}
+	var out []string
+	for i, h := range m.header {
+		if !used[i] && clean(h) != "" {
+			out = append(out, clean(h))
+		}
+	}
+	return out
 }
 
 // Map implements Mapper. A row is refused (*RowError) for an empty e-mail ("email: empty"), a

@@ -97,8 +97,11 @@ type Report struct {
 	Errors              []RowReport `json:"errors"`
 	// Complete is false when the import stopped before the end of the file; Stopped then says why
 	// (client-safe). Every row counted above was stored whole; rows after them were not read.
-	Complete bool   `json:"complete"`
-	Stopped  string `json:"stopped,omitempty"`
+	// UnmappedColumns lists header columns no field reads (generic format): their cells were not
+	// imported. Map them with a mapping such as phone=Handy.
+	UnmappedColumns []string `json:"unmapped_columns,omitempty"`
+	Complete        bool     `json:"complete"`
+	Stopped         string   `json:"stopped,omitempty"`
 }
 
 // RowReport says why one row was refused.
@@ -140,7 +143,13 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 		return rep, apperr.Invalidf("format", "invalid_format", "format: must be mailchimp or generic")
 	}
 	if err != nil {
+		if e := apperr.As(err); e != nil {
+			return rep, e
+		}
 		return rep, apperr.Invalidf("file", "bad_header", "header: %v", err)
+	}
+	if u, ok := mapper.(interface{ Unmapped() []string }); ok {
+		rep.UnmappedColumns = u.Unmapped()
 	}
 	var purpose consent.Purpose
 	err = im.Store.Update(ctx, func(tx Tx) error {
