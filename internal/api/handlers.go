@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -111,10 +112,27 @@ func (s *Server) getContact(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// patchContact serves PATCH /api/v1/contacts/{id} with JSON Merge Patch semantics (RFC 7396):
+// an absent member leaves a field as it is, null clears it.
 func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
-	var p contact.Patch
-	if err := decode(r, &p); err != nil {
+	var raw map[string]json.RawMessage
+	if err := decode(r, &raw); err != nil {
 		return err
+	}
+	if raw == nil {
+		return apperr.Invalidf("body", "not_an_object", "body: a JSON object is required")
+	}
+	body, _ := json.Marshal(raw)
+	var p contact.Patch
+	if err := decodeBytes(body, &p); err != nil {
+		return err
+	}
+	for k, v := range raw {
+		if string(v) == "null" {
+			if err := p.Clear(k); err != nil {
+				return err
+			}
+		}
 	}
 	c, err := s.Contacts.Update(r.Context(), r.PathValue("id"), p)
 	if err != nil {

@@ -201,6 +201,11 @@ func decode(r *http.Request, v any) error {
 	if !utf8.Valid(body) {
 		return apperr.Invalidf("body", "invalid_utf8", "body: not valid UTF-8")
 	}
+	return decodeBytes(body, v)
+}
+
+// decodeBytes is decode's second half, for a body already read and checked for UTF-8.
+func decodeBytes(body []byte, v any) error {
 	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
 		if apperr.As(err) != nil {
 			return err

@@ -134,3 +134,43 @@ func TestListPaging(t *testing.T) {
 		t.Errorf("limit=501: %d %+v", st, prob)
 	}
 }
+
+// TestPatchNullClears: found by a second new-user trial, null in a PATCH was a silent no-op. It
+// now clears the field (JSON Merge Patch, RFC 7396).
+func TestPatchNullClears(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	var c struct {
+		ID       string            `json:"id"`
+		LastName string            `json:"last_name"`
+		Tags     []string          `json:"tags"`
+		Custom   map[string]string `json:"custom"`
+		Address  *struct {
+			City string `json:"city"`
+		} `json:"address"`
+		FirstName string `json:"first_name"`
+	}
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "nulls@example.org", "first_name": "Nils", "last_name": "Null", "tags": []string{"a"}, "custom": map[string]string{"k": "v"}, "address": map[string]string{"city": "Lund"}}, &c)
+	id := c.ID
+	c = struct {
+		ID       string            `json:"id"`
+		LastName string            `json:"last_name"`
+		Tags     []string          `json:"tags"`
+		Custom   map[string]string `json:"custom"`
+		Address  *struct {
+			City string `json:"city"`
+		} `json:"address"`
+		FirstName string `json:"first_name"`
+	}{}
+	if st := p.do("PATCH", "/api/v1/contacts/"+id, map[string]any{"last_name": nil, "tags": nil, "custom": nil, "address": nil}, &c); st != 200 {
+		t.Fatalf("patch: %d", st)
+	}
+	if c.LastName != "" || c.Tags != nil || c.Custom != nil || c.Address != nil || c.FirstName != "Nils" {
+		t.Errorf("after nulls: %+v; want last name, tags, custom and address cleared, first name kept", c)
+	}
+	var prob problemJSON
+	for _, body := range []any{nil, map[string]any{"version": -1}} {
+		if st := p.do("PATCH", "/api/v1/contacts/"+c.ID, body, &prob); st != 400 {
+			t.Errorf("patch %v: %d %+v; want 400", body, st, prob)
+		}
+	}
+}

@@ -95,6 +95,42 @@ type Patch struct {
 	Version     int               `json:"version"` // when non-zero, the update applies only to this version (else Conflict)
 }
 
+// Clear sets the patch to clear the field with this JSON name (a null in a JSON Merge Patch,
+// RFC 7396 §2). Invalid for a name that is not a clearable field.
+func (p *Patch) Clear(field string) error {
+	empty := ""
+	switch field {
+	case "email":
+		p.Email = &empty
+	case "first_name":
+		p.FirstName = &empty
+	case "last_name":
+		p.LastName = &empty
+	case "phone":
+		p.Phone = &empty
+	case "company":
+		p.Company = &empty
+	case "title":
+		p.Title = &empty
+	case "birthday":
+		p.Birthday = &empty
+	case "notes":
+		p.Notes = &empty
+	case "address":
+		p.Address = &Address{}
+	case "custom":
+		p.Custom = map[string]string{}
+	case "tags":
+		p.Tags = &[]string{}
+	case "external_ids":
+		p.ExternalIDs = map[string]string{}
+	case "version":
+	default:
+		return apperr.Invalidf(field, "unknown_field", "%s: unknown field", field)
+	}
+	return nil
+}
+
 // Limits on field sizes, in characters.
 const (
 	maxShort = 200   // names, company, title, address parts, tags, custom keys
@@ -277,6 +313,9 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, erro
 		}
 		if rec.Restricted {
 			return &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18); it changes only through a data subject request"}
+		}
+		if p.Version < 0 {
+			return apperr.Invalidf("version", "invalid_version", "version: must be a positive number")
 		}
 		if p.Version != 0 && p.Version != rec.Version {
 			return &apperr.Error{Kind: apperr.Conflict, Reason: "stale_version", Field: "version", Message: fmt.Sprintf("version: the contact is at version %d", rec.Version), ID: rec.ID}
