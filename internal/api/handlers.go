@@ -104,7 +104,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, email, phone str
 }
 
 func (s *Server) getContact(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Contacts.Get(r.Context(), r.PathValue("id"))
+	c, err := s.Contacts.Get(r.Context(), pathID(r))
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	c, err := s.Contacts.Update(r.Context(), r.PathValue("id"), p)
+	c, err := s.Contacts.Update(r.Context(), pathID(r), p)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {
-	if err := s.Contacts.Erase(r.Context(), r.PathValue("id")); err != nil {
+	if err := s.Contacts.Erase(r.Context(), pathID(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -151,7 +151,7 @@ func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) convertContact(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Contacts.Convert(r.Context(), r.PathValue("id"))
+	c, err := s.Contacts.Convert(r.Context(), pathID(r))
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (s *Server) convertContact(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getConsents(w http.ResponseWriter, r *http.Request) error {
-	l, err := s.Consent.History(r.Context(), r.PathValue("id"))
+	l, err := s.Consent.History(r.Context(), pathID(r))
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) error {
 		return apperr.Invalidf("evidence", "too_long", "evidence, user_agent and ip: at most 2000, 1000 and 64 characters")
 	}
 	e := consent.Event{
-		ContactID: r.PathValue("id"), Purpose: in.Purpose, State: in.State, Method: in.Method,
+		ContactID: pathID(r), Purpose: in.Purpose, State: in.State, Method: in.Method,
 		PolicyVersions: in.PolicyVersions,
 		Evidence:       consent.Evidence{IP: in.IP, UserAgent: in.UserAgent, Note: in.Evidence},
 	}
@@ -208,7 +208,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) contactAudit(w http.ResponseWriter, r *http.Request) error {
-	return s.auditPage(w, r, "contact", r.PathValue("id"))
+	return s.auditPage(w, r, "contact", pathID(r))
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
@@ -273,7 +273,7 @@ func (s *Server) listPurposes(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getPurpose(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.Consent.Purpose(r.Context(), r.PathValue("id"))
+	p, err := s.Consent.Purpose(r.Context(), pathID(r))
 	if err != nil {
 		return err
 	}
@@ -449,3 +449,7 @@ func validCursor(c string) bool {
 	}
 	return true
 }
+
+// pathID returns the {id} path value in lower case: ids are lower-case UUIDs and slugs, and an
+// upper-case UUID names the same contact.
+func pathID(r *http.Request) string { return strings.ToLower(r.PathValue("id")) }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"reflect"
 	"strings"
 	"time"
@@ -72,6 +73,17 @@ func (s *Server) Handler() http.Handler {
 	route("GET /api/v1/audit", token.AuditRead, s.listAudit)
 	route("GET /api/v1/audit/verify", token.AuditRead, s.verifyAudit)
 	return s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path.Clean(r.URL.Path) {
+			// The mux would redirect (307) to the cleaned path, which names another resource.
+			s.writeProblem(w, r, &apperr.Error{Kind: apperr.NotFound, Reason: "no_route", Message: "no such route"})
+			return
+		}
+		if r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/api/") {
+			// HEAD of an audited read would read personal data without answering it.
+			w.Header().Set("Allow", "GET")
+			s.writeProblem(w, r, &statusError{status: http.StatusMethodNotAllowed, err: &apperr.Error{Kind: apperr.Invalid, Reason: "method_not_allowed", Message: "HEAD is not served; use GET"}})
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern == "" {
 			s.noRoute(w, r, mux)
 			return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/importer"
@@ -82,6 +83,11 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 	}
 	defer a.Close()
 	reports := []importer.Report{}
+	type failure struct {
+		File  string `json:"file"`
+		Error string `json:"error"`
+	}
+	failures := []failure{}
 	failed := false
 	for _, path := range files {
 		o["name"] = filepath.Base(path)
@@ -94,6 +100,7 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 		f, err := os.Open(path)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "%s: %v\n", opt.Name, err)
+			failures = append(failures, failure{File: opt.Name, Error: "cannot open the file"})
 			failed = true
 			continue
 		}
@@ -101,6 +108,11 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "%s: %v\n", opt.Name, err)
+			msg := "the import failed; see stderr"
+			if e := apperr.As(err); e != nil && e.Kind != apperr.Internal {
+				msg = e.Message
+			}
+			failures = append(failures, failure{File: opt.Name, Error: msg})
 			failed = true
 			if rep.Stopped == "" {
 				continue // nothing was imported from this file
@@ -113,7 +125,7 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"reports": reports}); err != nil {
+		if err := enc.Encode(map[string]any{"reports": reports, "failures": failures}); err != nil {
 			return err
 		}
 	} else {

@@ -36,6 +36,7 @@ type reportJSON struct {
 	SuppressionsAdded int `json:"suppressions_added"`
 	SuppressionsKnown int `json:"suppressions_existing"`
 	Withdrawals       int `json:"withdrawals"`
+	Outdated          int `json:"outdated_withdrawals"`
 	Refused           int `json:"refused"`
 	Errors            []struct {
 		Line   int    `json:"line"`
@@ -256,7 +257,7 @@ func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
 		t.Errorf("second erase: %d; want 404", st)
 	}
 	var kept contactJSON
-	if st := p.do("GET", "/api/v1/contacts/"+keep.ID, nil, &kept); st != 200 || kept.FirstName != "Kvarstående" {
+	if st := p.do("GET", "/api/v1/contacts/"+strings.ToUpper(keep.ID), nil, &kept); st != 200 || kept.FirstName != "Kvarstående" {
 		t.Errorf("the other contact after erasure: %d %+v", st, kept)
 	}
 	var v struct {
@@ -266,6 +267,11 @@ func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
 		t.Errorf("audit verify after erasure: %d %+v", st, v)
 	}
 	p.stop()
+	for _, f := range []string{"tillit.db", "keys.db", "root.key", "keysets.json"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, %v; want 0600", f, st.Mode().Perm(), err)
+		}
+	}
 	assertNoPlaintext(t, dir, []string{"ingrid.marklund@example.net", "Ingrid", "Marklund", "+46701234567", "Fjällräven", "Konsult", "Umeå", "Storgatan", "90326", "198.51.100.77", "IngridBrowser"})
 
 	// The suppression hash keeps the erased address out of later imports.
@@ -388,6 +394,7 @@ func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 		sum.SuppressionsAdded += r.SuppressionsAdded
 		sum.SuppressionsKnown += r.SuppressionsKnown
 		sum.Withdrawals += r.Withdrawals
+		sum.Outdated += r.Outdated
 		sum.Refused += r.Refused
 		sum.Errors = append(sum.Errors, r.Errors...)
 	}

@@ -48,6 +48,8 @@ func TestAPIStrictness(t *testing.T) {
 		{"purpose name too long", "POST", "/api/v1/purposes", "application/json", bearer, `{"id":"long","name":"` + strings.Repeat("n", 201) + `","lawful_basis":"dpv:Consent"}`, 400, `"field":"name"`},
 		{"unknown upload field", "POST", "/api/v1/imports", "multipart/form-data; boundary=B", bearer, "--B\r\nContent-Disposition: form-data; name=\"fromat\"\r\n\r\nmailchimp\r\n--B--\r\n", 400, `"field":"fromat"`},
 		{"option after the file", "POST", "/api/v1/imports", "multipart/form-data; boundary=B", bearer, "--B\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\ngeneric\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\nemail\nlate@example.org\n\r\n--B\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\nunsubscribed\r\n--B--\r\n", 400, `"reason":"parts_after_file"`},
+		{"unclean path", "GET", "/api/v1/contacts//consents", "", bearer, "", 404, `"reason":"no_route"`},
+		{"HEAD of an audited read", "HEAD", "/api/v1/contacts", "", bearer, "", 405, ``},
 		{"lower-case scheme", "GET", "/api/v1/contacts", "", "bearer " + p.token, "", 200, `"items"`},
 	} {
 		st, h, body := raw(tc.method, tc.path, tc.ctype, tc.auth, tc.body)

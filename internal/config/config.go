@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tillit/tillit/internal/normalize"
 )
 
 // Config is every setting a command may need.
@@ -86,6 +88,12 @@ func (c *Config) Finish() error {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
 		return fmt.Errorf("config: database URL scheme not supported yet: only the embedded SQLite store is available (leave TILLIT_DATABASE_URL empty)")
+	}
+	if c.DefaultRegion != "" {
+		c.DefaultRegion = strings.ToUpper(c.DefaultRegion)
+		if !normalize.ValidRegion(c.DefaultRegion) {
+			return fmt.Errorf("config: TILLIT_DEFAULT_REGION %q is not an ISO 3166-1 alpha-2 region with phone numbers (for example DE, SE, US)", c.DefaultRegion)
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -39,6 +39,7 @@ func TestFinishRefuses(t *testing.T) {
 		{"empty data dir", func(c *config.Config) { c.DataDir = "" }},
 		{"bad log level", func(c *config.Config) { c.LogLevel = "loud" }},
 		{"postgres not yet supported", func(c *config.Config) { c.DatabaseURL = "postgres://u:p@localhost/db" }},
+		{"unknown phone region", func(c *config.Config) { c.DefaultRegion = "XX" }},
 	} {
 		c := config.Default()
 		tc.mod(&c)

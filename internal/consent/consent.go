@@ -3,6 +3,7 @@ package consent
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -75,9 +76,9 @@ func (p Purpose) NoticeHash() string {
 // Validate checks a purpose's fields; errors name the field.
 func (p Purpose) Validate() error {
 	if !validSlug(p.ID) {
-		return apperr.Invalidf("id", "invalid_id", "id: use 1 to 64 lower-case letters, digits and '-'")
+		return apperr.Invalidf("id", "invalid_id", "id: use 1 to 64 lower-case letters, digits and '-', not starting or ending with '-'")
 	}
-	if p.Name == "" {
+	if strings.TrimSpace(p.Name) == "" {
 		return apperr.Invalidf("name", "required", "name: required")
 	}
 	if utf8.RuneCountInString(p.Name) > 200 {
@@ -89,8 +90,8 @@ func (p Purpose) Validate() error {
 	if !contains(LawfulBases, p.LawfulBasis) {
 		return apperr.Invalidf("lawful_basis", "invalid_lawful_basis", "lawful_basis: must be one of the DPV terms dpv:Consent, dpv:Contract, dpv:LegalObligation, dpv:VitalInterest, dpv:PublicTask, dpv:LegitimateInterest")
 	}
-	if p.RetentionDays < 0 {
-		return apperr.Invalidf("retention_days", "invalid_retention", "retention_days: must not be negative")
+	if p.RetentionDays < 0 || p.RetentionDays > 36500 {
+		return apperr.Invalidf("retention_days", "invalid_retention", "retention_days: from 0 (kept while the basis lasts) to 36500")
 	}
 	return nil
 }
@@ -175,7 +176,7 @@ type Suppression struct {
 }
 
 func validSlug(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
 	for _, r := range s {

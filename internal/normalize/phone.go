@@ -88,3 +88,9 @@ func national(s string) bool {
 	}
 	return false
 }
+
+// ValidRegion reports whether region is an ISO 3166-1 alpha-2 region the phone number library
+// knows (for TILLIT_DEFAULT_REGION). It is case-sensitive: "DE", not "de".
+func ValidRegion(region string) bool {
+	return phonenumbers.GetCountryCodeForRegion(region) != 0
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -64,6 +65,13 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
+	}
+	// Only the owner may read the files: they hold ciphertext, blind indexes and wrapped keys.
+	for _, p := range []string{dataPath, keysPath} {
+		if err := os.Chmod(p, 0o600); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
 	}
 	if err := db.prepareBulk(ctx); err != nil {
 		w.Close()
