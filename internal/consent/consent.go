@@ -63,6 +63,18 @@ type Purpose struct {
 	LawfulBasis   string    `json:"lawful_basis"`
 	RetentionDays int       `json:"retention_days"` // 0: kept while the basis lasts
 	DoubleOptIn   bool      `json:"double_opt_in"`
+	// ConsentValidDays, when above 0, is how long a consent lasts: older consent counts as
+	// expired (treated as absent) and shows on the re-permission list.
+	ConsentValidDays int `json:"consent_valid_days"`
+	// DirectMarketing marks processing for direct marketing: an objection to it is absolute
+	// (GDPR Art. 21(3)), whatever the lawful basis.
+	DirectMarketing bool `json:"direct_marketing"`
+	// SaleOrSharing marks disclosure for sale or sharing: a Global Privacy Control signal
+	// (Sec-GPC: 1) records an objection to it.
+	SaleOrSharing bool `json:"sale_or_sharing"`
+	// StaffApproval makes consent recorded by staff count only after a second staff member
+	// approves it.
+	StaffApproval bool      `json:"staff_approval"`
 	CreatedAt     time.Time `json:"created_at"`
 }
 
@@ -90,6 +102,9 @@ func (p Purpose) Validate() error {
 	if !contains(LawfulBases, p.LawfulBasis) {
 		return apperr.Invalidf("lawful_basis", "invalid_lawful_basis", "lawful_basis: must be one of the DPV terms dpv:Consent, dpv:Contract, dpv:LegalObligation, dpv:VitalInterest, dpv:PublicTask, dpv:LegitimateInterest")
 	}
+	if p.ConsentValidDays < 0 || p.ConsentValidDays > 36500 {
+		return apperr.Invalidf("consent_valid_days", "invalid_validity", "consent_valid_days: from 0 (no expiry) to 36500")
+	}
 	if p.RetentionDays < 0 || p.RetentionDays > 36500 {
 		return apperr.Invalidf("retention_days", "invalid_retention", "retention_days: from 0 (kept while the basis lasts) to 36500")
 	}
@@ -102,7 +117,7 @@ func DefaultPurpose(now time.Time) Purpose {
 	return Purpose{
 		ID: "newsletter", Name: "Newsletter",
 		Description: "We send you our newsletter by e-mail. You can unsubscribe at any time with one click.",
-		LawfulBasis: BasisConsent, DoubleOptIn: true, CreatedAt: now.UTC(),
+		LawfulBasis: BasisConsent, DoubleOptIn: true, DirectMarketing: true, CreatedAt: now.UTC(),
 	}
 }
 
