@@ -57,12 +57,12 @@ var LawfulBases = []string{BasisConsent, BasisContract, BasisLegalObligation, Ba
 
 // Purpose is why personal data is processed.
 type Purpose struct {
-	ID            string    `json:"id"` // slug: lower-case letters, digits and '-'
-	Name          string    `json:"name"`
-	Description   string    `json:"description"` // the notice text shown to people
-	LawfulBasis   string    `json:"lawful_basis"`
-	RetentionDays int       `json:"retention_days"` // 0: kept while the basis lasts
-	DoubleOptIn   bool      `json:"double_opt_in"`
+	ID            string `json:"id"` // slug: lower-case letters, digits and '-'
+	Name          string `json:"name"`
+	Description   string `json:"description"` // the notice text shown to people
+	LawfulBasis   string `json:"lawful_basis"`
+	RetentionDays int    `json:"retention_days"` // 0: kept while the basis lasts
+	DoubleOptIn   bool   `json:"double_opt_in"`
 	// ConsentValidDays, when above 0, is how long a consent lasts: older consent counts as
 	// expired (treated as absent) and shows on the re-permission list.
 	ConsentValidDays int `json:"consent_valid_days"`
@@ -161,6 +161,9 @@ type Current struct {
 	OccurredAt     time.Time         `json:"occurred_at"`
 	PolicyVersions map[string]string `json:"policy_versions"`
 	EventID        string            `json:"event_id"`
+	// NeedsReconsent is set when a material new version of a policy document replaced the
+	// version this consent was given under; a new consent clears it.
+	NeedsReconsent bool `json:"needs_reconsent"`
 }
 
 // Supersedes reports whether event e replaces the projected state cur (nil: none yet).
@@ -176,11 +179,11 @@ func Supersedes(e Event, cur *Current) bool {
 
 // Suppression reasons.
 const (
-	ReasonUnsubscribed = "unsubscribed"
-	ReasonBounced      = "bounced"
-	ReasonComplained   = "complained"
-	ReasonErased       = "erased"
-	ReasonObjected     = "objected"
+	SuppressionUnsubscribed = "unsubscribed"
+	SuppressionBounced      = "bounced"
+	SuppressionComplained   = "complained"
+	SuppressionErased       = "erased"
+	SuppressionObjected     = "objected"
 )
 
 // Suppression is one entry of the suppression list: a keyed hash of a normalized address.

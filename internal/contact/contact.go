@@ -59,14 +59,17 @@ type Record struct {
 	ID         string
 	Kind       Kind
 	KeyVersion int
-	EmailIndex []byte            // nil when the contact has no e-mail
-	PhoneIndex []byte            // nil when the contact has no phone
-	Sealed     map[string][]byte // column name (from Columns) → ciphertext; absent or nil: empty
-	Source     string
-	Restricted bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	Version    int
+	EmailIndex []byte // nil when the contact has no e-mail
+	PhoneIndex []byte // nil when the contact has no phone
+	// SuppressionHash is the keyed suppression-list hash of the e-mail (nil without one), so the
+	// consent gate can check the suppression list without decrypting.
+	SuppressionHash []byte
+	Sealed          map[string][]byte // column name (from Columns) → ciphertext; absent or nil: empty
+	Source          string
+	Restricted      bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Version         int
 }
 
 // plainFields returns the personal fields of c by column name, encoded for sealing.

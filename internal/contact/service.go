@@ -415,7 +415,7 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 			return err
 		}
 		for _, h := range former {
-			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.ReasonErased, CreatedAt: now}); err != nil {
+			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: now}); err != nil {
 				return err
 			}
 		}
@@ -432,7 +432,7 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 			if err != nil {
 				return err
 			}
-			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.ReasonErased, CreatedAt: now}); err != nil {
+			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: now}); err != nil {
 				return err
 			}
 		}
@@ -531,6 +531,9 @@ func (s *Service) seal(c *Contact, dk *keys.DataKey) (*Record, error) {
 	var err error
 	if c.Email != "" {
 		if rec.EmailIndex, err = s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, c.Email); err != nil {
+			return nil, err
+		}
+		if rec.SuppressionHash, err = s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, c.Email); err != nil {
 			return nil, err
 		}
 	}

@@ -503,9 +503,9 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 			if isSuppressed {
 				out.SuppressionsKnown++
 			} else {
-				reason := consent.ReasonUnsubscribed
+				reason := consent.SuppressionUnsubscribed
 				if row.Status == StatusCleaned {
-					reason = consent.ReasonBounced
+					reason = consent.SuppressionBounced
 				}
 				p.suppressions = append(p.suppressions, consent.Suppression{Hash: it.supHash, Reason: reason, CreatedAt: at.UTC()})
 				suppressed[string(it.supHash)] = reason

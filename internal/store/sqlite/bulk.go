@@ -37,7 +37,7 @@ var bulkInserts = []struct {
 	prefix string
 	cols   int
 }{
-	{insContacts, 10 + len(contact.Columns)},
+	{insContacts, contactColCount},
 	{insKeys, 4},
 	{insEvents, 11},
 	{insCurrent, 8},
@@ -223,14 +223,7 @@ func (tx *Tx) selectIn(ctx context.Context, prefix string, keys []any, each func
 
 // InsertContacts stores new contact records.
 func (tx *Tx) InsertContacts(ctx context.Context, recs []*contact.Record) error {
-	return tx.insertChunks(ctx, insContacts, 10+len(contact.Columns), len(recs), func(i int) []any {
-		r := recs[i]
-		args := []any{r.ID, string(r.Kind), r.KeyVersion, nilIfEmpty(r.EmailIndex), nilIfEmpty(r.PhoneIndex)}
-		for _, col := range contact.Columns {
-			args = append(args, nilIfEmpty(r.Sealed[col]))
-		}
-		return append(args, r.Source, r.Restricted, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version)
-	})
+	return tx.insertChunks(ctx, insContacts, contactColCount, len(recs), func(i int) []any { return contactArgs(recs[i]) })
 }
 
 // InsertDataKeys stores wrapped data keys in the key store.

@@ -12,11 +12,14 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 )
 
+// contactColCount is the number of columns in contactCols.
+var contactColCount = 11 + len(contact.Columns)
+
 var (
 	sealedCols    = func() string { return strings.Join(suffix(contact.Columns, "_ct"), ", ") }()
-	contactCols   = "id, kind, key_version, email_bidx, phone_bidx, " + sealedCols + ", source, restricted, created_at, updated_at, version"
-	contactInsert = "INSERT INTO contacts (" + contactCols + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", 10+len(contact.Columns)), ", ") + ")"
-	contactUpdate = "UPDATE contacts SET kind = ?, key_version = ?, email_bidx = ?, phone_bidx = ?, " +
+	contactCols   = "id, kind, key_version, email_bidx, phone_bidx, suppression_hash, " + sealedCols + ", source, restricted, created_at, updated_at, version"
+	contactInsert = "INSERT INTO contacts (" + contactCols + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", contactColCount), ", ") + ")"
+	contactUpdate = "UPDATE contacts SET kind = ?, key_version = ?, email_bidx = ?, phone_bidx = ?, suppression_hash = ?, " +
 		strings.Join(suffix(contact.Columns, "_ct = ?"), ", ") + ", source = ?, restricted = ?, updated_at = ?, version = ? WHERE id = ?"
 )
 
@@ -38,12 +41,7 @@ func nilIfEmpty(b []byte) any {
 // InsertContact stores a new contact record. A taken e-mail index is a Conflict carrying the id
 // of the contact that has it.
 func (tx *Tx) InsertContact(ctx context.Context, r *contact.Record) error {
-	args := []any{r.ID, string(r.Kind), r.KeyVersion, nilIfEmpty(r.EmailIndex), nilIfEmpty(r.PhoneIndex)}
-	for _, col := range contact.Columns {
-		args = append(args, nilIfEmpty(r.Sealed[col]))
-	}
-	args = append(args, r.Source, r.Restricted, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version)
-	_, err := tx.exec(ctx, contactInsert, args...)
+	_, err := tx.exec(ctx, contactInsert, contactArgs(r)...)
 	if apperr.Is(err, apperr.Conflict) && r.EmailIndex != nil {
 		if existing, lerr := tx.ContactByEmailIndex(ctx, r.EmailIndex); lerr == nil {
 			return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "duplicate_email", Message: "email: a contact with this address exists", ID: existing.ID, Err: err}
@@ -54,7 +52,7 @@ func (tx *Tx) InsertContact(ctx context.Context, r *contact.Record) error {
 
 // UpdateContact replaces every column of the contact with r.ID.
 func (tx *Tx) UpdateContact(ctx context.Context, r *contact.Record) error {
-	args := []any{string(r.Kind), r.KeyVersion, nilIfEmpty(r.EmailIndex), nilIfEmpty(r.PhoneIndex)}
+	args := []any{string(r.Kind), r.KeyVersion, nilIfEmpty(r.EmailIndex), nilIfEmpty(r.PhoneIndex), nilIfEmpty(r.SuppressionHash)}
 	for _, col := range contact.Columns {
 		args = append(args, nilIfEmpty(r.Sealed[col]))
 	}
@@ -174,7 +172,7 @@ func scanContact(row scanner) (*contact.Record, error) {
 	r := &contact.Record{Sealed: make(map[string][]byte, len(contact.Columns))}
 	sealed := make([][]byte, len(contact.Columns))
 	var kind, created, updated string
-	dest := []any{&r.ID, &kind, &r.KeyVersion, &r.EmailIndex, &r.PhoneIndex}
+	dest := []any{&r.ID, &kind, &r.KeyVersion, &r.EmailIndex, &r.PhoneIndex, &r.SuppressionHash}
 	for i := range sealed {
 		dest = append(dest, &sealed[i])
 	}
@@ -236,4 +234,14 @@ func (tx *Tx) FormerEmails(ctx context.Context, contactID string) ([][]byte, err
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// contactArgs returns r's values in contactCols order.
+func contactArgs(r *contact.Record) []any {
+	args := make([]any, 0, contactColCount)
+	args = append(args, r.ID, string(r.Kind), r.KeyVersion, nilIfEmpty(r.EmailIndex), nilIfEmpty(r.PhoneIndex), nilIfEmpty(r.SuppressionHash))
+	for _, col := range contact.Columns {
+		args = append(args, nilIfEmpty(r.Sealed[col]))
+	}
+	return append(args, r.Source, r.Restricted, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version)
 }

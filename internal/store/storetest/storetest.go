@@ -146,17 +146,18 @@ var (
 // fullRecord returns a record with every field set, every sealed column distinct.
 func fullRecord(id string) *contact.Record {
 	r := &contact.Record{
-		ID:         id,
-		Kind:       contact.Kind("lead"),
-		KeyVersion: 3,
-		EmailIndex: []byte("bidx-email-" + id + "\x00\xff"),
-		PhoneIndex: []byte("bidx-phone-" + id + "\x00\xfe"),
-		Sealed:     map[string][]byte{},
-		Source:     "import:hubspot",
-		Restricted: true,
-		CreatedAt:  t0,
-		UpdatedAt:  t1,
-		Version:    7,
+		ID:              id,
+		Kind:            contact.Kind("lead"),
+		KeyVersion:      3,
+		EmailIndex:      []byte("bidx-email-" + id + "\x00\xff"),
+		PhoneIndex:      []byte("bidx-phone-" + id + "\x00\xfe"),
+		SuppressionHash: []byte("sup-" + id + "\x00\xfd"),
+		Sealed:          map[string][]byte{},
+		Source:          "import:hubspot",
+		Restricted:      true,
+		CreatedAt:       t0,
+		UpdatedAt:       t1,
+		Version:         7,
 	}
 	for i, col := range contact.Columns {
 		r.Sealed[col] = []byte{0x00, byte(i), 0xff, 'c', 't', ':'}
@@ -199,6 +200,9 @@ func checkRecord(t *testing.T, got, want *contact.Record) {
 	}
 	if !bytes.Equal(got.EmailIndex, want.EmailIndex) {
 		t.Errorf("record %s: EmailIndex = %x, want %x", want.ID, got.EmailIndex, want.EmailIndex)
+	}
+	if !bytes.Equal(got.SuppressionHash, want.SuppressionHash) {
+		t.Errorf("record %s: SuppressionHash = %x, want %x", want.ID, got.SuppressionHash, want.SuppressionHash)
 	}
 	if !bytes.Equal(got.PhoneIndex, want.PhoneIndex) {
 		t.Errorf("record %s: PhoneIndex = %x, want %x", want.ID, got.PhoneIndex, want.PhoneIndex)
@@ -1075,7 +1079,7 @@ func testBulkEqualsSingle(t *testing.T, s *suite) {
 		cur = append(cur, current(id, "newsletter", consent.Given, "ev-"+id))
 		h := []byte("sup-hash-" + id)
 		hashes = append(hashes, h)
-		sups = append(sups, consent.Suppression{Hash: h, Reason: consent.ReasonBounced, CreatedAt: t2})
+		sups = append(sups, consent.Suppression{Hash: h, Reason: consent.SuppressionBounced, CreatedAt: t2})
 		audits = append(audits, auditEvent("contact.create", id))
 	}
 	// A later projection for the same contact in the same call wins.
@@ -1128,7 +1132,7 @@ func testBulkEqualsSingle(t *testing.T, s *suite) {
 				checkEvent(t, evs[0], *events[i])
 			}
 			reason, err := tx.SuppressionReason(s.ctx, hashes[i])
-			if err != nil || reason != consent.ReasonBounced {
+			if err != nil || reason != consent.SuppressionBounced {
 				t.Errorf("SuppressionReason(%d) = %q, %v", i, reason, err)
 			}
 		}

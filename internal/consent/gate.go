@@ -1,0 +1,116 @@
+package consent
+
+import (
+	"time"
+)
+
+// Reason says why the gate allowed or refused a use. The set is fixed and documented: clients may
+// switch on it.
+type Reason string
+
+// The gate's reasons.
+const (
+	ReasonConsentGiven    Reason = "consent_given"             // allowed: consent given, valid and current
+	ReasonNoConsent       Reason = "no_consent"                // refused: no consent recorded, or only requested (double opt-in pending)
+	ReasonWithdrawn       Reason = "withdrawn"                 // refused: consent withdrawn (GDPR Art. 7(3))
+	ReasonRefused         Reason = "refused"                   // refused: the person refused consent
+	ReasonExpired         Reason = "expired"                   // refused: consent expired, by event or by the purpose's consent_valid_days
+	ReasonNeedsReconsent  Reason = "needs_reconsent"           // refused: given under a policy version a material change replaced
+	ReasonPendingApproval Reason = "pending_approval"          // refused: staff-recorded consent awaiting a second staff member
+	ReasonSuppressed      Reason = "suppressed"                // refused: the address is on the suppression list
+	ReasonRestricted      Reason = "restricted"                // refused: processing restricted (GDPR Art. 18)
+	ReasonObjected        Reason = "objected"                  // refused: the person objected (GDPR Art. 21)
+	ReasonBasisContract   Reason = "basis_contract"            // allowed: GDPR Art. 6(1)(b)
+	ReasonBasisLegal      Reason = "basis_legal_obligation"    // allowed: Art. 6(1)(c)
+	ReasonBasisVital      Reason = "basis_vital_interest"      // allowed: Art. 6(1)(d)
+	ReasonBasisPublicTask Reason = "basis_public_task"         // allowed: Art. 6(1)(e)
+	ReasonBasisLegitimate Reason = "basis_legitimate_interest" // allowed: Art. 6(1)(f)
+)
+
+// Reasons lists every Reason, for documentation and tests.
+var Reasons = []Reason{
+	ReasonConsentGiven, ReasonNoConsent, ReasonWithdrawn, ReasonRefused, ReasonExpired, ReasonNeedsReconsent,
+	ReasonPendingApproval, ReasonSuppressed, ReasonRestricted, ReasonObjected,
+	ReasonBasisContract, ReasonBasisLegal, ReasonBasisVital, ReasonBasisPublicTask, ReasonBasisLegitimate,
+}
+
+var basisReasons = map[string]Reason{
+	BasisContract:           ReasonBasisContract,
+	BasisLegalObligation:    ReasonBasisLegal,
+	BasisVitalInterest:      ReasonBasisVital,
+	BasisPublicTask:         ReasonBasisPublicTask,
+	BasisLegitimateInterest: ReasonBasisLegitimate,
+}
+
+// Facts are what the gate needs to know about one contact beyond its consent state.
+type Facts struct {
+	Current         *Current // the projected state for the purpose; nil when none
+	Suppressed      bool     // the contact's e-mail is on the suppression list
+	Restricted      bool     // processing restricted (GDPR Art. 18)
+	ObjectedPurpose bool     // the person objected to this purpose (GDPR Art. 21(1))
+	ObjectedDM      bool     // the person objected to direct marketing (GDPR Art. 21(2)-(3))
+	PendingApproval bool     // staff-recorded consent for the purpose waits for a second staff member
+}
+
+// Decision is the gate's answer for one contact, purpose and moment.
+type Decision struct {
+	Allowed     bool   `json:"allowed"`
+	State       State  `json:"state,omitempty"` // the consent state on record, if any
+	LawfulBasis string `json:"lawful_basis"`
+	Reason      Reason `json:"reason"`
+}
+
+// Decide is the consent gate: the one rule every use of personal data for a purpose (sending,
+// disclosing, exporting to a processor) goes through, at the moment of use. In order:
+//
+//  1. restriction refuses everything (GDPR Art. 18(1));
+//  2. an objection to direct marketing refuses every direct-marketing purpose, whatever its
+//     basis (Art. 21(3)); an objection to the purpose refuses it (Art. 21(1));
+//  3. a suppressed address refuses consent-based and direct-marketing purposes (it is never
+//     mailed again);
+//  4. a purpose whose basis is not consent is allowed by that basis (Art. 6(1)(b)-(f));
+//  5. a consent-based purpose is allowed only by a given consent that is approved, not expired
+//     (by event or by consent_valid_days) and not marked for re-consent (Art. 6(1)(a), 7).
+func Decide(p Purpose, f Facts, now time.Time) Decision {
+	d := Decision{LawfulBasis: p.LawfulBasis}
+	if f.Current != nil {
+		d.State = f.Current.State
+	}
+	switch {
+	case f.Restricted:
+		d.Reason = ReasonRestricted
+		return d
+	case p.DirectMarketing && f.ObjectedDM, f.ObjectedPurpose:
+		d.Reason = ReasonObjected
+		return d
+	case f.Suppressed && (p.LawfulBasis == BasisConsent || p.DirectMarketing):
+		d.Reason = ReasonSuppressed
+		return d
+	}
+	if r, ok := basisReasons[p.LawfulBasis]; ok {
+		d.Allowed, d.Reason = true, r
+		return d
+	}
+	c := f.Current
+	switch {
+	case (c == nil || c.State != Given) && f.PendingApproval:
+		d.Reason = ReasonPendingApproval
+	case c == nil || c.State == Requested:
+		d.Reason = ReasonNoConsent
+	case c.State == Withdrawn:
+		d.Reason = ReasonWithdrawn
+	case c.State == Refused:
+		d.Reason = ReasonRefused
+	case c.State == Expired:
+		d.Reason = ReasonExpired
+	case c.State != Given:
+		d.Reason = ReasonNoConsent
+	case p.ConsentValidDays > 0 && !now.Before(c.OccurredAt.AddDate(0, 0, p.ConsentValidDays)):
+		d.Reason = ReasonExpired
+	case c.NeedsReconsent:
+		d.Reason = ReasonNeedsReconsent
+	default:
+		d.Allowed, d.Reason = true, ReasonConsentGiven
+	}
+	return d
+}
