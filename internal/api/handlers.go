@@ -207,6 +207,44 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// ConsentCheckRequest is the body of POST /api/v1/consent-checks: contact_id or email, and purpose.
+type ConsentCheckRequest struct {
+	ContactID string `json:"contact_id"`
+	Email     string `json:"email"`
+	Purpose   string `json:"purpose"`
+}
+
+func (s *Server) consentCheck(w http.ResponseWriter, r *http.Request) error {
+	var in ConsentCheckRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Purpose == "" {
+		return apperr.Invalidf("purpose", "required", "purpose: required")
+	}
+	var d consent.Decision
+	var err error
+	switch {
+	case in.ContactID != "" && in.Email != "":
+		return apperr.Invalidf("email", "ambiguous", "email: give contact_id or email, not both")
+	case in.ContactID != "":
+		d, err = s.Consent.Check(r.Context(), strings.ToLower(in.ContactID), in.Purpose)
+	case in.Email != "":
+		idx, ierr := s.Contacts.EmailIndex(in.Email)
+		if ierr != nil {
+			return ierr
+		}
+		d, err = s.Consent.CheckEmailIndex(r.Context(), idx, in.Purpose)
+	default:
+		return apperr.Invalidf("contact_id", "required", "contact_id: give contact_id or email")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
 func (s *Server) contactAudit(w http.ResponseWriter, r *http.Request) error {
 	return s.auditPage(w, r, "contact", pathID(r))
 }

@@ -582,6 +582,26 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	}
 	h.do(exchange{method: "GET", path: "/api/v1/contacts/" + lead.ID + "/consents", token: admin, status: 200})
 
+	// The consent gate.
+	var dec consent.Decision
+	h.json(exchange{method: "POST", path: "/api/v1/consent-checks", token: admin, contentType: appJSON, status: 200,
+		body: jsonBody(t, map[string]string{"contact_id": ada.ID, "purpose": "newsletter"})}, &dec)
+	if !dec.Allowed || dec.Reason != consent.ReasonConsentGiven || dec.State != consent.Given {
+		t.Errorf("gate for ada = %+v; want allowed, consent_given", dec)
+	}
+	dec = consent.Decision{}
+	h.json(exchange{method: "POST", path: "/api/v1/consent-checks", token: admin, contentType: appJSON, status: 200,
+		body: jsonBody(t, map[string]string{"contact_id": lead.ID, "purpose": "newsletter"})}, &dec)
+	if dec.Allowed || dec.Reason != consent.ReasonNoConsent || dec.State != "" {
+		t.Errorf("gate for the lead = %+v; want refused, no_consent", dec)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/consent-checks", token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]string{"contact_id": ada.ID, "purpose": "telepathy"})}, "invalid", "purpose")
+	h.problem(exchange{method: "POST", path: "/api/v1/consent-checks", token: admin, contentType: appJSON, status: 404,
+		body: jsonBody(t, map[string]string{"contact_id": uuid.Must(uuid.NewV7()).String(), "purpose": "newsletter"})}, "not_found", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/consent-checks", token: auditor, contentType: appJSON, status: 403,
+		body: jsonBody(t, map[string]string{"contact_id": ada.ID, "purpose": "newsletter"})}, "forbidden", "")
+
 	// Purposes.
 	var purposes struct{ Items []consent.Purpose }
 	h.json(exchange{method: "GET", path: "/api/v1/purposes", token: auditor, status: 200}, &purposes)

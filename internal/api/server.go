@@ -66,6 +66,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET /api/v1/contacts/{id}/consents", token.ConsentsRead, s.getConsents)
 	route("POST /api/v1/contacts/{id}/consents", token.ConsentsWrite, s.recordConsent)
 	route("GET /api/v1/contacts/{id}/audit", token.AuditRead, s.contactAudit)
+	route("POST /api/v1/consent-checks", token.ConsentsCheck, s.consentCheck)
 	route("GET /api/v1/purposes", token.PurposesRead, s.listPurposes)
 	route("POST /api/v1/purposes", token.PurposesWrite, s.createPurpose)
 	route("GET /api/v1/purposes/{id}", token.PurposesRead, s.getPurpose)

@@ -31,11 +31,18 @@ type Tx interface {
 	SuppressionReason(ctx context.Context, hash []byte) (string, error)
 	AddSuppression(ctx context.Context, s Suppression) error
 	AppendAudit(ctx context.Context, e *audit.Event) error
+	// GateFacts returns what Decide needs about the contact for the purpose; NotFound when there
+	// is no such contact.
+	GateFacts(ctx context.Context, contactID, purpose string) (Facts, error)
+	// ContactIDsByEmailIndex returns the ids of the contacts with these e-mail blind indexes,
+	// keyed by string(index).
+	ContactIDsByEmailIndex(ctx context.Context, idx [][]byte) (map[string]string, error)
 }
 
-// Store runs serialized read-write transactions.
+// Store runs serialized read-write transactions, and read-only ones that never wait for them.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
 }
 
 // Service applies the consent rules. Its fields are set once by internal/cli.
@@ -333,4 +340,47 @@ func actorString(a audit.Actor) string {
 		return a.Kind
 	}
 	return a.Kind + ":" + a.ID
+}
+
+// Check is the consent gate (Decide) for one contact and purpose at this moment, reading the
+// facts in a read-only transaction. It decrypts nothing, so it writes no audit event. Invalid
+// for an unknown purpose; NotFound for an unknown contact.
+func (s *Service) Check(ctx context.Context, contactID, purpose string) (Decision, error) {
+	var d Decision
+	err := s.Store.View(ctx, func(tx Tx) error {
+		p, err := tx.PurposeByID(ctx, purpose)
+		if apperr.Is(err, apperr.NotFound) {
+			return apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
+		}
+		if err != nil {
+			return err
+		}
+		f, err := tx.GateFacts(ctx, contactID, purpose)
+		if err != nil {
+			return err
+		}
+		d = Decide(p, f, s.Now())
+		return nil
+	})
+	return d, err
+}
+
+// CheckEmailIndex is Check for the contact with this e-mail blind index (NotFound when none).
+func (s *Service) CheckEmailIndex(ctx context.Context, idx []byte, purpose string) (Decision, error) {
+	var id string
+	err := s.Store.View(ctx, func(tx Tx) error {
+		ids, err := tx.ContactIDsByEmailIndex(ctx, [][]byte{idx})
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if id, ok = ids[string(idx)]; !ok {
+			return apperr.New(apperr.NotFound, "contact not found")
+		}
+		return nil
+	})
+	if err != nil {
+		return Decision{}, err
+	}
+	return s.Check(ctx, id, purpose)
 }

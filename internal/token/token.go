@@ -37,6 +37,7 @@ const (
 	ContactsErase Permission = "contacts.erase"
 	ConsentsRead  Permission = "consents.read"
 	ConsentsWrite Permission = "consents.write"
+	ConsentsCheck Permission = "consents.check" // ask the consent gate; reads no personal field
 	PurposesRead  Permission = "purposes.read"
 	PurposesWrite Permission = "purposes.write"
 	ImportsWrite  Permission = "imports.write"
@@ -44,9 +45,9 @@ const (
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:   {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:     {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleAgent:   {ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, PurposesRead, ImportsWrite},
+	RoleAdmin:   {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:     {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAgent:   {ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
 	RoleAuditor: {PurposesRead, AuditRead},
 }
 

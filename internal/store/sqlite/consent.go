@@ -221,3 +221,41 @@ func (db *DB) CountSuppressions(ctx context.Context) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// GateFacts returns what the consent gate needs about one contact for one purpose, in one query
+// that decrypts nothing. NotFound when there is no such contact.
+func (tx *Tx) GateFacts(ctx context.Context, contactID, purpose string) (consent.Facts, error) {
+	row, err := tx.queryRow(ctx, `SELECT c.restricted,
+		EXISTS (SELECT 1 FROM suppressions s WHERE s.hash = c.suppression_hash),
+		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = ?),
+		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = 'direct_marketing'),
+		EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND e.purpose_id = ? AND e.approval = 'pending'),
+		cc.state, cc.lawful_basis, cc.method, cc.occurred_at, cc.policy_versions, cc.event_id, cc.needs_reconsent
+		FROM contacts c LEFT JOIN consent_current cc ON cc.contact_id = c.id AND cc.purpose_id = ?
+		WHERE c.id = ?`, purpose, purpose, purpose, contactID)
+	if err != nil {
+		return consent.Facts{}, err
+	}
+	var f consent.Facts
+	var state, basis, method, occurred, pv, eventID sql.NullString
+	var reconsent sql.NullBool
+	if err := row.Scan(&f.Restricted, &f.Suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
+		&state, &basis, &method, &occurred, &pv, &eventID, &reconsent); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return consent.Facts{}, apperr.New(apperr.NotFound, "contact not found")
+		}
+		return consent.Facts{}, fmt.Errorf("sqlite: gate facts: %w", err)
+	}
+	if state.Valid {
+		c := consent.Current{ContactID: contactID, Purpose: purpose, State: consent.State(state.String), LawfulBasis: basis.String,
+			Method: consent.Method(method.String), EventID: eventID.String, NeedsReconsent: reconsent.Bool}
+		if err := json.Unmarshal([]byte(pv.String), &c.PolicyVersions); err != nil {
+			return consent.Facts{}, err
+		}
+		if c.OccurredAt, err = parseTime(occurred.String); err != nil {
+			return consent.Facts{}, err
+		}
+		f.Current = &c
+	}
+	return f, nil
+}

@@ -82,7 +82,8 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", dataPath, err)
 	}
-	r.SetMaxOpenConns(2)
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
 	db.reader = r
 	return db, nil
 }
@@ -236,6 +237,17 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	return nil
 }
 
+// View runs fn in one read-only transaction on the reader pool: a consistent snapshot that never
+// waits for the writer. Only methods that read may be called in it.
+func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+	sqltx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return translate(fmt.Errorf("sqlite: begin read: %w", err))
+	}
+	defer sqltx.Rollback()
+	return fn(&Tx{db: db, tx: sqltx})
+}
+
 // stmt returns a statement prepared once per transaction (an import batch runs the same few
 // statements hundreds of times). database/sql closes them when the transaction ends.
 func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -323,6 +335,17 @@ type Bound[T any] struct{ DB *DB }
 // Update runs fn in one read-write transaction.
 func (b Bound[T]) Update(ctx context.Context, fn func(T) error) error {
 	return b.DB.Update(ctx, func(tx *Tx) error {
+		t, ok := any(tx).(T)
+		if !ok {
+			return fmt.Errorf("sqlite: *Tx does not implement %T", (*T)(nil))
+		}
+		return fn(t)
+	})
+}
+
+// View runs fn in one read-only transaction.
+func (b Bound[T]) View(ctx context.Context, fn func(T) error) error {
+	return b.DB.View(ctx, func(tx *Tx) error {
 		t, ok := any(tx).(T)
 		if !ok {
 			return fmt.Errorf("sqlite: *Tx does not implement %T", (*T)(nil))
