@@ -213,3 +213,50 @@ func contains[T comparable](list []T, v T) bool {
 	}
 	return false
 }
+
+// Objection scopes: a purpose id, or ScopeDirectMarketing for every direct-marketing purpose.
+const ScopeDirectMarketing = "direct_marketing"
+
+// Objection is a person's objection to processing (GDPR Art. 21): to one purpose, or to direct
+// marketing as a whole (absolute, Art. 21(3)). It lasts until lifted.
+type Objection struct {
+	ContactID  string    `json:"contact_id"`
+	Scope      string    `json:"scope"` // a purpose id or "direct_marketing"
+	Method     Method    `json:"method"`
+	OccurredAt time.Time `json:"occurred_at"`
+	RecordedAt time.Time `json:"recorded_at"`
+	Actor      string    `json:"actor"`
+}
+
+// Change is one entry of the stream of consent changes (given, withdrawn, refused, expired,
+// requested, objected, objection_lifted, needs_reconsent) that processors are told about. It holds
+// ids and states, never personal data.
+type Change struct {
+	Seq        int64     `json:"seq"`
+	ContactID  string    `json:"contact_id"`
+	Purpose    string    `json:"purpose"` // a purpose id, or "direct_marketing" for such objections
+	Change     string    `json:"change"`
+	OccurredAt time.Time `json:"occurred_at"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+// changeName is the stream's word for a consent state.
+func changeName(s State) string {
+	switch s {
+	case Given:
+		return "given"
+	case Withdrawn:
+		return "withdrawn"
+	case Refused:
+		return "refused"
+	case Expired:
+		return "expired"
+	default:
+		return "requested"
+	}
+}
+
+// ChangeFor returns the stream entry for an event that became the current state.
+func ChangeFor(e Event) Change {
+	return Change{ContactID: e.ContactID, Purpose: e.Purpose, Change: changeName(e.State), OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt}
+}

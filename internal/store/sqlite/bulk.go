@@ -30,6 +30,7 @@ var (
 	insCurrent      = "INSERT OR REPLACE INTO consent_current (" + currentCols + ")"
 	insSuppressions = "INSERT OR IGNORE INTO suppressions (hash, reason, created_at)"
 	insAudit        = "INSERT INTO audit_events (" + auditCols + ")"
+	insChanges      = "INSERT INTO consent_changes (contact_id, purpose_id, change, occurred_at, recorded_at)"
 )
 
 // Bulk insert statement prefixes and their column counts.
@@ -43,6 +44,7 @@ var bulkInserts = []struct {
 	{insCurrent, 8},
 	{insSuppressions, 3},
 	{insAudit, 13},
+	{insChanges, 5},
 }
 
 var bulkSelects = []string{

@@ -259,3 +259,79 @@ func (tx *Tx) GateFacts(ctx context.Context, contactID, purpose string) (consent
 	}
 	return f, nil
 }
+
+// PutObjection records (or re-records) the contact's objection for scope.
+func (tx *Tx) PutObjection(ctx context.Context, o consent.Objection) error {
+	_, err := tx.exec(ctx, `INSERT OR REPLACE INTO objections (contact_id, scope, method, occurred_at, recorded_at, actor) VALUES (?, ?, ?, ?, ?, ?)`,
+		o.ContactID, o.Scope, string(o.Method), formatTime(o.OccurredAt), formatTime(o.RecordedAt), o.Actor)
+	return err
+}
+
+// DeleteObjection lifts the contact's objection for scope; NotFound when there is none.
+func (tx *Tx) DeleteObjection(ctx context.Context, contactID, scope string) error {
+	res, err := tx.exec(ctx, "DELETE FROM objections WHERE contact_id = ? AND scope = ?", contactID, scope)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "objection")
+}
+
+// Objections returns the contact's objections in scope order.
+func (tx *Tx) Objections(ctx context.Context, contactID string) ([]consent.Objection, error) {
+	rows, err := tx.query(ctx, "SELECT contact_id, scope, method, occurred_at, recorded_at, actor FROM objections WHERE contact_id = ? ORDER BY scope", contactID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []consent.Objection{}
+	for rows.Next() {
+		var o consent.Objection
+		var method, occurred, recorded string
+		if err := rows.Scan(&o.ContactID, &o.Scope, &method, &occurred, &recorded, &o.Actor); err != nil {
+			return nil, err
+		}
+		o.Method = consent.Method(method)
+		if o.OccurredAt, err = parseTime(occurred); err != nil {
+			return nil, err
+		}
+		if o.RecordedAt, err = parseTime(recorded); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// AppendConsentChanges appends to the stream of consent changes that later issues deliver to
+// processors.
+func (tx *Tx) AppendConsentChanges(ctx context.Context, cs []consent.Change) error {
+	return tx.insertChunks(ctx, insChanges, 5, len(cs), func(i int) []any {
+		c := cs[i]
+		return []any{c.ContactID, c.Purpose, c.Change, formatTime(c.OccurredAt), formatTime(c.RecordedAt)}
+	})
+}
+
+// ConsentChanges returns up to limit changes after seq afterSeq, in order.
+func (tx *Tx) ConsentChanges(ctx context.Context, afterSeq int64, limit int) ([]consent.Change, error) {
+	rows, err := tx.query(ctx, "SELECT seq, contact_id, purpose_id, change, occurred_at, recorded_at FROM consent_changes WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []consent.Change{}
+	for rows.Next() {
+		var c consent.Change
+		var occurred, recorded string
+		if err := rows.Scan(&c.Seq, &c.ContactID, &c.Purpose, &c.Change, &occurred, &recorded); err != nil {
+			return nil, err
+		}
+		if c.OccurredAt, err = parseTime(occurred); err != nil {
+			return nil, err
+		}
+		if c.RecordedAt, err = parseTime(recorded); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
