@@ -491,3 +491,84 @@ func validCursor(c string) bool {
 // pathID returns the {id} path value in lower case: ids are lower-case UUIDs and slugs, and an
 // upper-case UUID names the same contact.
 func pathID(r *http.Request) string { return strings.ToLower(r.PathValue("id")) }
+
+func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request) error {
+	id, eventID := pathID(r), strings.ToLower(r.PathValue("event_id"))
+	l, err := s.Consent.History(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	for _, e := range l.Events {
+		if e.ID != eventID {
+			continue
+		}
+		p, err := s.Consent.Purpose(r.Context(), e.Purpose)
+		if err != nil {
+			return err
+		}
+		var body []byte
+		switch f := r.URL.Query().Get("format"); f {
+		case "", "kantara":
+			body, err = consent.KantaraReceipt(s.Controller, id, p, e)
+		case "iso27560":
+			body, err = consent.ISO27560Record(s.Controller, id, p, e)
+		default:
+			return apperr.Invalidf("format", "invalid_format", "format: kantara (default) or iso27560")
+		}
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+		return nil
+	}
+	return apperr.New(apperr.NotFound, "consent event not found")
+}
+
+// ObjectionRequest is the body of POST /api/v1/contacts/{id}/objections.
+type ObjectionRequest struct {
+	Scope  string         `json:"scope"` // a purpose id, or "direct_marketing"
+	Method consent.Method `json:"method"`
+}
+
+func (s *Server) createObjection(w http.ResponseWriter, r *http.Request) error {
+	var in ObjectionRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Method == "" {
+		in.Method = consent.MethodAPI
+	}
+	o, err := s.Consent.Object(r.Context(), pathID(r), in.Scope, in.Method)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, o)
+	return nil
+}
+
+func (s *Server) liftObjection(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Consent.LiftObjection(r.Context(), pathID(r), r.PathValue("scope")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) restrict(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Contacts.SetRestricted(r.Context(), pathID(r), true)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) liftRestriction(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Contacts.SetRestricted(r.Context(), pathID(r), false)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}

@@ -38,7 +38,9 @@ type Server struct {
 	Tokens   *token.Service
 	Importer *importer.Importer
 	Audit    AuditLog
-	Logger   *slog.Logger
+	// Controller identifies the data controller in consent receipts.
+	Controller consent.Controller
+	Logger     *slog.Logger
 	// MaxImportBytes bounds an uploaded import file (default 1 GiB).
 	MaxImportBytes int64
 }
@@ -48,6 +50,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /.well-known/gpc.json", func(w http.ResponseWriter, r *http.Request) {
+		// Global Privacy Control §3.1: the site states that it honours the signal.
+		writeJSON(w, http.StatusOK, map[string]any{"gpc": true, "lastUpdate": "2026-11-29"})
 	})
 	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -67,6 +73,11 @@ func (s *Server) Handler() http.Handler {
 	route("POST /api/v1/contacts/{id}/consents", token.ConsentsWrite, s.recordConsent)
 	route("GET /api/v1/contacts/{id}/audit", token.AuditRead, s.contactAudit)
 	route("POST /api/v1/consent-checks", token.ConsentsCheck, s.consentCheck)
+	route("GET /api/v1/contacts/{id}/consents/{event_id}/receipt", token.ConsentsRead, s.consentReceipt)
+	route("POST /api/v1/contacts/{id}/objections", token.ConsentsWrite, s.createObjection)
+	route("DELETE /api/v1/contacts/{id}/objections/{scope}", token.ContactsRestrict, s.liftObjection)
+	route("PUT /api/v1/contacts/{id}/restriction", token.ContactsRestrict, s.restrict)
+	route("DELETE /api/v1/contacts/{id}/restriction", token.ContactsRestrict, s.liftRestriction)
 	route("GET /api/v1/purposes", token.PurposesRead, s.listPurposes)
 	route("POST /api/v1/purposes", token.PurposesWrite, s.createPurpose)
 	route("GET /api/v1/purposes/{id}", token.PurposesRead, s.getPurpose)

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/consent"
 )
 
 func serve(ctx context.Context, env Env, args []string) error {
@@ -38,6 +40,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv := &api.Server{
 		Contacts: a.contacts, Consent: a.consent, Tokens: a.tokens, Importer: a.importer,
 		Audit: auditLog{a.db}, Logger: logger,
+		Controller: consent.Controller{
+			Name: cfg.ControllerName, Contact: cfg.ControllerContact, Email: cfg.ControllerEmail, Phone: cfg.ControllerPhone,
+			Street: cfg.ControllerStreet, Locality: cfg.ControllerCity, PostalCode: cfg.ControllerPostalCode, Country: cfg.ControllerCountry,
+			Jurisdiction: cfg.Jurisdiction, DPOEmail: cfg.DPOEmail, URL: cfg.BaseURL, PolicyURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/p/privacy",
+		},
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -25,11 +25,18 @@ type Config struct {
 	MailFrom      string // TILLIT_MAIL_FROM
 	DefaultRegion string // ISO 3166-1 alpha-2 for national phone numbers (TILLIT_DEFAULT_REGION)
 	LogLevel      string // debug, info, warn, error (TILLIT_LOG_LEVEL; default info)
+
+	// The data controller, named in consent receipts and notices (TILLIT_CONTROLLER_NAME,
+	// _CONTACT, _EMAIL, _PHONE, _STREET, _CITY, _POSTAL_CODE, _COUNTRY; TILLIT_JURISDICTION,
+	// default "EU"; TILLIT_DPO_EMAIL).
+	ControllerName, ControllerContact, ControllerEmail, ControllerPhone       string
+	ControllerStreet, ControllerCity, ControllerPostalCode, ControllerCountry string
+	Jurisdiction, DPOEmail                                                    string
 }
 
 // Default returns the built-in defaults.
 func Default() Config {
-	return Config{Listen: "127.0.0.1:8080", DataDir: "tillit-data", LogLevel: "info"}
+	return Config{Listen: "127.0.0.1:8080", DataDir: "tillit-data", LogLevel: "info", Jurisdiction: "EU"}
 }
 
 // FromEnv applies TILLIT_* variables from getenv over c.
@@ -48,6 +55,16 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.MailFrom, "TILLIT_MAIL_FROM")
 	set(&c.DefaultRegion, "TILLIT_DEFAULT_REGION")
 	set(&c.LogLevel, "TILLIT_LOG_LEVEL")
+	set(&c.ControllerName, "TILLIT_CONTROLLER_NAME")
+	set(&c.ControllerContact, "TILLIT_CONTROLLER_CONTACT")
+	set(&c.ControllerEmail, "TILLIT_CONTROLLER_EMAIL")
+	set(&c.ControllerPhone, "TILLIT_CONTROLLER_PHONE")
+	set(&c.ControllerStreet, "TILLIT_CONTROLLER_STREET")
+	set(&c.ControllerCity, "TILLIT_CONTROLLER_CITY")
+	set(&c.ControllerPostalCode, "TILLIT_CONTROLLER_POSTAL_CODE")
+	set(&c.ControllerCountry, "TILLIT_CONTROLLER_COUNTRY")
+	set(&c.Jurisdiction, "TILLIT_JURISDICTION")
+	set(&c.DPOEmail, "TILLIT_DPO_EMAIL")
 	if f := getenv("TILLIT_SMTP_URL_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {

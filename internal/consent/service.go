@@ -37,6 +37,10 @@ type Tx interface {
 	// ContactIDsByEmailIndex returns the ids of the contacts with these e-mail blind indexes,
 	// keyed by string(index).
 	ContactIDsByEmailIndex(ctx context.Context, idx [][]byte) (map[string]string, error)
+	PutObjection(ctx context.Context, o Objection) error
+	DeleteObjection(ctx context.Context, contactID, scope string) error // NotFound when none
+	Objections(ctx context.Context, contactID string) ([]Objection, error)
+	AppendConsentChanges(ctx context.Context, cs []Change) error
 }
 
 // Store runs serialized read-write transactions, and read-only ones that never wait for them.
@@ -111,6 +115,9 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	}
 	if next, ok := Project(e, p, curp); ok {
 		if err := tx.PutCurrentConsent(ctx, next); err != nil {
+			return Event{}, err
+		}
+		if err := tx.AppendConsentChanges(ctx, []Change{ChangeFor(e)}); err != nil {
 			return Event{}, err
 		}
 	}
@@ -225,9 +232,10 @@ func AuditEvent(ctx context.Context, e Event) audit.Event {
 
 // Ledger is a contact's consent: the current state per purpose and the full event history.
 type Ledger struct {
-	ContactID string    `json:"contact_id"`
-	Current   []Current `json:"current"`
-	Events    []Event   `json:"events"`
+	ContactID  string      `json:"contact_id"`
+	Current    []Current   `json:"current"`
+	Events     []Event     `json:"events"`
+	Objections []Objection `json:"objections"` // GDPR Art. 21, in force until lifted
 }
 
 // History returns the contact's ledger with decrypted evidence and records an audit event
@@ -269,7 +277,11 @@ func (s *Service) History(ctx context.Context, contactID string) (Ledger, error)
 		if err != nil {
 			return err
 		}
-		out = Ledger{ContactID: contactID, Current: cur, Events: events}
+		objs, err := tx.Objections(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		out = Ledger{ContactID: contactID, Current: cur, Events: events, Objections: objs}
 		if out.Current == nil {
 			out.Current = []Current{}
 		}
@@ -383,4 +395,92 @@ func (s *Service) CheckEmailIndex(ctx context.Context, idx []byte, purpose strin
 		return Decision{}, err
 	}
 	return s.Check(ctx, id, purpose)
+}
+
+// Object records the contact's objection (GDPR Art. 21) to one purpose, or with scope
+// ScopeDirectMarketing to all direct marketing (absolute, Art. 21(3)), effective at once for the
+// gate, with an audit event "consent.object" and an "objected" change for processors.
+func (s *Service) Object(ctx context.Context, contactID, scope string, method Method) (Objection, error) {
+	now := s.Now().UTC()
+	if !contains(Methods, method) {
+		return Objection{}, apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+	}
+	o := Objection{ContactID: contactID, Scope: scope, Method: method, OccurredAt: now, RecordedAt: now, Actor: actorString(audit.ActorFrom(ctx))}
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if err := s.objectIn(ctx, tx, o); err != nil {
+			return err
+		}
+		return nil
+	})
+	return o, err
+}
+
+func (s *Service) objectIn(ctx context.Context, tx Tx, o Objection) error {
+	if o.Scope == "" {
+		return apperr.Invalidf("scope", "required", "scope: a purpose id or direct_marketing")
+	}
+	if o.Scope != ScopeDirectMarketing {
+		if _, err := tx.PurposeByID(ctx, o.Scope); apperr.Is(err, apperr.NotFound) {
+			return apperr.Invalidf("scope", "unknown_purpose", "scope: no purpose with this id (or use direct_marketing)")
+		} else if err != nil {
+			return err
+		}
+	}
+	if _, _, err := tx.DataKey(ctx, o.ContactID); apperr.Is(err, apperr.NotFound) {
+		return apperr.New(apperr.NotFound, "contact not found")
+	} else if err != nil {
+		return err
+	}
+	if err := tx.PutObjection(ctx, o); err != nil {
+		return err
+	}
+	if err := tx.AppendConsentChanges(ctx, []Change{{ContactID: o.ContactID, Purpose: o.Scope, Change: "objected", OccurredAt: o.OccurredAt, RecordedAt: o.RecordedAt}}); err != nil {
+		return err
+	}
+	ev := audit.New(ctx, o.RecordedAt, "consent.object", "contact", o.ContactID, "objection")
+	ev.Purpose = o.Scope
+	return tx.AppendAudit(ctx, &ev)
+}
+
+// LiftObjection ends the contact's objection for scope ("consent.object_lift"); NotFound when
+// there is none.
+func (s *Service) LiftObjection(ctx context.Context, contactID, scope string) error {
+	now := s.Now().UTC()
+	return s.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.DeleteObjection(ctx, contactID, scope); err != nil {
+			return err
+		}
+		if err := tx.AppendConsentChanges(ctx, []Change{{ContactID: contactID, Purpose: scope, Change: "objection_lifted", OccurredAt: now, RecordedAt: now}}); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "consent.object_lift", "contact", contactID, "objection")
+		ev.Purpose = scope
+		return tx.AppendAudit(ctx, &ev)
+	})
+}
+
+// ApplyGPC honours a Global Privacy Control signal (Sec-GPC: 1) from the contact: it records an
+// objection, method gpc, to every purpose marked sale_or_sharing, and returns their ids. Public
+// forms call it for a request that carries the header.
+func (s *Service) ApplyGPC(ctx context.Context, contactID string) ([]string, error) {
+	now := s.Now().UTC()
+	var scopes []string
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		ps, err := tx.ListPurposes(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if !p.SaleOrSharing {
+				continue
+			}
+			o := Objection{ContactID: contactID, Scope: p.ID, Method: MethodGPC, OccurredAt: now, RecordedAt: now, Actor: actorString(audit.ActorFrom(ctx))}
+			if err := s.objectIn(ctx, tx, o); err != nil {
+				return err
+			}
+			scopes = append(scopes, p.ID)
+		}
+		return nil
+	})
+	return scopes, err
 }

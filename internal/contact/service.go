@@ -39,6 +39,7 @@ type Tx interface {
 	// returns them. Both go with the contact on erasure.
 	AddFormerEmail(ctx context.Context, contactID string, hash []byte) error
 	FormerEmails(ctx context.Context, contactID string) ([][]byte, error)
+	AppendConsentChanges(ctx context.Context, cs []consent.Change) error
 }
 
 // Store runs serialized read-write transactions and compacts storage after erasure.
@@ -392,6 +393,42 @@ func (s *Service) Convert(ctx context.Context, id string) (Contact, error) {
 		ev := audit.New(ctx, rec.UpdatedAt, "contact.convert", "contact", id, "kind")
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err
+		}
+		out, err = s.openAudited(ctx, tx, rec)
+		return err
+	})
+	return out, err
+}
+
+// SetRestricted restricts processing of the contact (GDPR Art. 18) or lifts the restriction: a
+// restricted contact is kept but the consent gate refuses every use, and it changes only through
+// a data subject request. Audited as "contact.restrict" or "contact.restriction_lift", and told to
+// processors as a "restricted" or "restriction_lifted" change. Setting the state it already has
+// changes nothing.
+func (s *Service) SetRestricted(ctx context.Context, id string, on bool) (Contact, error) {
+	var out Contact
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Restricted != on {
+			now := s.Now().UTC()
+			rec.Restricted, rec.UpdatedAt, rec.Version = on, now, rec.Version+1
+			if err := tx.UpdateContact(ctx, rec); err != nil {
+				return err
+			}
+			action, change := "contact.restrict", "restricted"
+			if !on {
+				action, change = "contact.restriction_lift", "restriction_lifted"
+			}
+			if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: change, OccurredAt: now, RecordedAt: now}}); err != nil {
+				return err
+			}
+			ev := audit.New(ctx, now, action, "contact", id, "restricted")
+			if err := tx.AppendAudit(ctx, &ev); err != nil {
+				return err
+			}
 		}
 		out, err = s.openAudited(ctx, tx, rec)
 		return err

@@ -403,6 +403,7 @@ type pending struct {
 	currentOrder []string
 	suppressions []consent.Suppression
 	audit        []*audit.Event
+	changes      []consent.Change // for processors: every event that became the current state
 }
 
 // storeBatch applies the import rules to a batch against the store's state plus the batch's own
@@ -450,6 +451,7 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 		}
 		next, changed := consent.Project(ev, purpose, cur)
 		if changed {
+			p.changes = append(p.changes, consent.ChangeFor(ev))
 			current[ev.ContactID] = next
 			if _, seen := p.current[ev.ContactID]; !seen {
 				p.currentOrder = append(p.currentOrder, ev.ContactID)
@@ -591,6 +593,9 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 		return err
 	}
 	if err := tx.AddSuppressions(ctx, p.suppressions); err != nil {
+		return err
+	}
+	if err := tx.AppendConsentChanges(ctx, p.changes); err != nil {
 		return err
 	}
 	if err := tx.AppendAudits(ctx, p.audit); err != nil {

@@ -38,15 +38,18 @@ const (
 	ConsentsRead  Permission = "consents.read"
 	ConsentsWrite Permission = "consents.write"
 	ConsentsCheck Permission = "consents.check" // ask the consent gate; reads no personal field
-	PurposesRead  Permission = "purposes.read"
-	PurposesWrite Permission = "purposes.write"
-	ImportsWrite  Permission = "imports.write"
-	AuditRead     Permission = "audit.read"
+	// ContactsRestrict restricts processing (GDPR Art. 18) and lifts restrictions and objections:
+	// data subject request actions, for admin and dpo.
+	ContactsRestrict Permission = "contacts.restrict"
+	PurposesRead     Permission = "purposes.read"
+	PurposesWrite    Permission = "purposes.write"
+	ImportsWrite     Permission = "imports.write"
+	AuditRead        Permission = "audit.read"
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:   {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:     {ContactsRead, ContactsWrite, ContactsErase, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAdmin:   {ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:     {ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
 	RoleAgent:   {ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
 	RoleAuditor: {PurposesRead, AuditRead},
 }
