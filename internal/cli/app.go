@@ -24,10 +24,11 @@ import (
 
 // Compile-time checks that the SQLite transaction serves every domain.
 var (
-	_ contact.Tx  = (*sqlite.Tx)(nil)
-	_ consent.Tx  = (*sqlite.Tx)(nil)
-	_ importer.Tx = (*sqlite.Tx)(nil)
-	_ token.Tx    = (*sqlite.Tx)(nil)
+	_ contact.Tx       = (*sqlite.Tx)(nil)
+	_ consent.Tx       = (*sqlite.Tx)(nil)
+	_ importer.Tx      = (*sqlite.Tx)(nil)
+	_ token.Tx         = (*sqlite.Tx)(nil)
+	_ consent.PolicyTx = (*sqlite.Tx)(nil)
 )
 
 // app is one wired Tillit: keys, store and services.
@@ -37,6 +38,7 @@ type app struct {
 	keys     *keys.Keyring
 	contacts *contact.Service
 	consent  *consent.Service
+	policies *consent.Policies
 	tokens   *token.Service
 	importer *importer.Importer
 	created  bool // the keys were created by this start
@@ -95,6 +97,7 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 	a := &app{cfg: cfg, db: db, keys: kr, created: created}
 	a.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, DefaultRegion: cfg.DefaultRegion}
 	a.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
+	a.policies = &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID}
 	a.tokens = &token.Service{Store: sqlite.Bound[token.Tx]{DB: db}, Now: now, NewID: newID}
 	a.importer = &importer.Importer{Store: sqlite.Bound[importer.Tx]{DB: db}, Contacts: a.contacts, Consent: a.consent, Keys: kr, Now: now, NewID: newID}
 	if err := a.consent.EnsureDefaultPurpose(ctx); err != nil {

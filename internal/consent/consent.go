@@ -149,6 +149,11 @@ type Event struct {
 	RecordedAt     time.Time         `json:"recorded_at"`
 	Actor          string            `json:"actor"` // "token:<id>", "cli:import", "public"
 	Evidence       Evidence          `json:"evidence"`
+	// Approval is "pending" for staff-recorded consent of a purpose with staff_approval until a
+	// second staff member approves it ("approved"); "" otherwise. A pending event is not the
+	// current state.
+	Approval   string `json:"approval,omitempty"`
+	ApprovedBy string `json:"approved_by,omitempty"`
 }
 
 // Current is the projected state of one contact for one purpose.

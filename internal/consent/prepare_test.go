@@ -45,6 +45,7 @@ func TestPrepareRefuses(t *testing.T) {
 		{"purpose not based on consent", contract, func(e *consent.Event) { e.Purpose = "delivery" }, "purpose", "not_consent_based"},
 		{"one-click unsubscribe giving consent", newsletter, func(e *consent.Event) { e.Method = consent.MethodOneClick }, "method", "method_state_mismatch"},
 		{"GPC giving consent", newsletter, func(e *consent.Event) { e.Method = consent.MethodGPC }, "method", "method_state_mismatch"},
+		{"staff without evidence", newsletter, func(e *consent.Event) { e.Method = consent.MethodStaff }, "evidence", "evidence_required"},
 		{"in the future", newsletter, func(e *consent.Event) { e.OccurredAt = now.Add(time.Hour) }, "occurred_at", "in_future"},
 		{"before 1990", newsletter, func(e *consent.Event) { e.OccurredAt = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC) }, "occurred_at", "too_early"},
 		{"empty version", newsletter, func(e *consent.Event) { e.PolicyVersions = map[string]string{"privacy_policy": ""} }, "policy_versions", "invalid_version"},
@@ -68,7 +69,7 @@ func TestPrepareRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		method consent.Method
 		state  consent.State
-	}{{consent.MethodOneClick, consent.Withdrawn}, {consent.MethodGPC, consent.Refused}, {consent.MethodGPC, consent.Withdrawn}, {consent.MethodStaff, consent.Given}} {
+	}{{consent.MethodOneClick, consent.Withdrawn}, {consent.MethodGPC, consent.Refused}, {consent.MethodGPC, consent.Withdrawn}, {consent.MethodDoubleOptIn, consent.Given}} {
 		e := ok
 		e.Method, e.State = tc.method, tc.state
 		got, sealed, err := s.Prepare(context.Background(), newsletter, e, dk)
@@ -97,5 +98,26 @@ func TestProject(t *testing.T) {
 		if ok != tc.want || (ok && (got.State != tc.e.State || got.LawfulBasis != consent.BasisConsent)) {
 			t.Errorf("%s: Project = %+v, %v; want replaced=%v", tc.name, got, ok, tc.want)
 		}
+	}
+}
+
+// TestPrepareStaffApproval: staff-recorded consent carries its evidence, and waits for a second
+// staff member when the purpose says so.
+func TestPrepareStaffApproval(t *testing.T) {
+	s, dk := service(t)
+	p := consent.DefaultPurpose(now)
+	e := consent.Event{ContactID: "c1", Purpose: "newsletter", State: consent.Given, Method: consent.MethodStaff, Evidence: consent.Evidence{Note: "phone call, ticket 42"}}
+	got, sealed, err := s.Prepare(context.Background(), p, e, dk)
+	if err != nil || got.Approval != "" || sealed == nil {
+		t.Errorf("without staff_approval: %+v, sealed %v, %v; want counted at once, evidence sealed", got, sealed != nil, err)
+	}
+	p.StaffApproval = true
+	got, _, err = s.Prepare(context.Background(), p, e, dk)
+	if err != nil || got.Approval != "pending" {
+		t.Errorf("with staff_approval: approval %q, %v; want pending", got.Approval, err)
+	}
+	e.State = consent.Withdrawn
+	if got, _, err = s.Prepare(context.Background(), p, e, dk); err != nil || got.Approval != "" {
+		t.Errorf("a staff-recorded withdrawal: approval %q, %v; want counted at once (withdrawing must be as easy as giving)", got.Approval, err)
 	}
 }

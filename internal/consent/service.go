@@ -41,6 +41,12 @@ type Tx interface {
 	DeleteObjection(ctx context.Context, contactID, scope string) error // NotFound when none
 	Objections(ctx context.Context, contactID string) ([]Objection, error)
 	AppendConsentChanges(ctx context.Context, cs []Change) error
+	CurrentPolicyVersions(ctx context.Context, at time.Time) (map[string]int, error)
+	// ConsentEventByID returns the contact's event (evidence not included); NotFound when absent.
+	ConsentEventByID(ctx context.Context, contactID, id string) (Event, error)
+	SetConsentApproval(ctx context.Context, id, approval, by string) error
+	// RepermissionList returns lapsed consents for purpose (see Service.Repermission).
+	RepermissionList(ctx context.Context, purpose string, validFrom time.Time, after string, limit int) ([]Current, error)
 }
 
 // Store runs serialized read-write transactions, and read-only ones that never wait for them.
@@ -98,6 +104,15 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	if len(e.PolicyVersions) == 0 {
+		// A consent event always records the documents in force (GDPR Art. 7(1): the controller
+		// must be able to show what the person consented to).
+		cur, err := tx.CurrentPolicyVersions(ctx, s.Now())
+		if err != nil {
+			return Event{}, err
+		}
+		e.PolicyVersions = versionStrings(cur)
+	}
 	e, sealed, err := s.Prepare(ctx, p, e, dk)
 	if err != nil {
 		return Event{}, err
@@ -105,27 +120,75 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	if err := tx.InsertConsentEvent(ctx, &e, sealed); err != nil {
 		return Event{}, err
 	}
-	cur, err := tx.CurrentConsent(ctx, e.ContactID, e.Purpose)
-	var curp *Current
-	switch {
-	case err == nil:
-		curp = &cur
-	case !apperr.Is(err, apperr.NotFound):
-		return Event{}, err
+	if e.Approval == "pending" {
+		ev := AuditEvent(ctx, e)
+		ev.Fields = append(ev.Fields, "approval.pending")
+		return e, tx.AppendAudit(ctx, &ev)
 	}
-	if next, ok := Project(e, p, curp); ok {
-		if err := tx.PutCurrentConsent(ctx, next); err != nil {
-			return Event{}, err
-		}
-		if err := tx.AppendConsentChanges(ctx, []Change{ChangeFor(e)}); err != nil {
-			return Event{}, err
-		}
+	if err := s.project(ctx, tx, p, e); err != nil {
+		return Event{}, err
 	}
 	ev := AuditEvent(ctx, e)
 	if err := tx.AppendAudit(ctx, &ev); err != nil {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// project makes e the current state when it supersedes the one on record, and tells processors.
+func (s *Service) project(ctx context.Context, tx Tx, p Purpose, e Event) error {
+	cur, err := tx.CurrentConsent(ctx, e.ContactID, e.Purpose)
+	var curp *Current
+	switch {
+	case err == nil:
+		curp = &cur
+	case !apperr.Is(err, apperr.NotFound):
+		return err
+	}
+	if next, ok := Project(e, p, curp); ok {
+		if err := tx.PutCurrentConsent(ctx, next); err != nil {
+			return err
+		}
+		return tx.AppendConsentChanges(ctx, []Change{ChangeFor(e)})
+	}
+	return nil
+}
+
+// Approve approves staff-recorded consent that waits for a second staff member: the approver must
+// be another actor than the one who recorded it (Forbidden otherwise). The event then becomes the
+// current state if it supersedes the one on record ("consent.approve"). NotFound for an unknown
+// event; Conflict when the event does not wait for approval.
+func (s *Service) Approve(ctx context.Context, contactID, eventID string) (Event, error) {
+	var out Event
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		e, err := tx.ConsentEventByID(ctx, contactID, eventID)
+		if err != nil {
+			return err
+		}
+		if e.Approval != "pending" {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "not_pending", Message: "this consent event does not wait for approval", ID: e.ID}
+		}
+		by := actorString(audit.ActorFrom(ctx))
+		if by == e.Actor {
+			return &apperr.Error{Kind: apperr.Forbidden, Reason: "same_actor", Message: "a second staff member must approve: the approver recorded this consent"}
+		}
+		if err := tx.SetConsentApproval(ctx, e.ID, "approved", by); err != nil {
+			return err
+		}
+		e.Approval, e.ApprovedBy = "approved", by
+		p, err := tx.PurposeByID(ctx, e.Purpose)
+		if err != nil {
+			return err
+		}
+		if err := s.project(ctx, tx, p, e); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, s.Now(), "consent.approve", "contact", contactID, "consent."+string(e.State))
+		ev.Purpose = e.Purpose
+		out = e
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return out, err
 }
 
 // Prepare validates e for purpose p, fills in ID, RecordedAt, Actor and (when empty) NoticeHash
@@ -147,6 +210,12 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	}
 	if ok := methodStates[e.Method]; ok != nil && !contains(ok, e.State) {
 		return Event{}, nil, apperr.Invalidf("method", "method_state_mismatch", "method: %s records only %s", e.Method, joinStates(ok))
+	}
+	if e.Method == MethodStaff && strings.TrimSpace(e.Evidence.Note) == "" {
+		return Event{}, nil, apperr.Invalidf("evidence", "evidence_required", "evidence: consent recorded by staff needs an evidence note (the call, the paper form and where it is kept)")
+	}
+	if e.Method == MethodStaff && p.StaffApproval && (e.State == Given || e.State == Requested) {
+		e.Approval = "pending"
 	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = now
@@ -483,4 +552,49 @@ func (s *Service) ApplyGPC(ctx context.Context, contactID string) ([]string, err
 		return nil
 	})
 	return scopes, err
+}
+
+// Lapsed is one entry of the re-permission list: a contact whose consent for a purpose lapsed.
+type Lapsed struct {
+	ContactID  string    `json:"contact_id"`
+	State      State     `json:"state"`
+	Reason     Reason    `json:"reason"` // expired or needs_reconsent
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+// Repermission lists, in contact id order after the cursor, up to limit contacts whose consent
+// for the consent-based purpose lapsed: expired (by event or by consent_valid_days) or marked
+// needs_reconsent. A consent-request campaign asks them again. It returns ids, not personal
+// data, and the cursor of the next page ("" at the end).
+func (s *Service) Repermission(ctx context.Context, purpose, after string, limit int) ([]Lapsed, string, error) {
+	if limit <= 0 || limit > 1000 {
+		return nil, "", apperr.Invalidf("limit", "invalid_limit", "limit: must be between 1 and 1000")
+	}
+	var out []Lapsed
+	next := ""
+	err := s.Store.View(ctx, func(tx Tx) error {
+		p, err := tx.PurposeByID(ctx, purpose)
+		if err != nil {
+			return err
+		}
+		var validFrom time.Time
+		if p.ConsentValidDays > 0 {
+			validFrom = s.Now().UTC().AddDate(0, 0, -p.ConsentValidDays)
+		}
+		cs, err := tx.RepermissionList(ctx, purpose, validFrom, after, limit+1)
+		if err != nil {
+			return err
+		}
+		if len(cs) > limit {
+			cs = cs[:limit]
+			next = cs[limit-1].ContactID
+		}
+		out = make([]Lapsed, 0, len(cs))
+		for _, c := range cs {
+			d := Decide(p, Facts{Current: &c}, s.Now())
+			out = append(out, Lapsed{ContactID: c.ContactID, State: c.State, Reason: d.Reason, OccurredAt: c.OccurredAt})
+		}
+		return nil
+	})
+	return out, next, err
 }

@@ -26,7 +26,7 @@ const selectShape = 256
 var (
 	insContacts     = "INSERT INTO contacts (" + contactCols + ")"
 	insKeys         = "INSERT INTO keystore.contact_keys (contact_id, version, wrapped, created_at)"
-	insEvents       = "INSERT INTO consent_events (id, contact_id, purpose_id, state, method, policy_versions, notice_hash, occurred_at, recorded_at, actor, evidence_ct)"
+	insEvents       = "INSERT INTO consent_events (" + eventCols + ")"
 	insCurrent      = "INSERT OR REPLACE INTO consent_current (" + currentCols + ")"
 	insSuppressions = "INSERT OR IGNORE INTO suppressions (hash, reason, created_at)"
 	insAudit        = "INSERT INTO audit_events (" + auditCols + ")"
@@ -40,8 +40,8 @@ var bulkInserts = []struct {
 }{
 	{insContacts, contactColCount},
 	{insKeys, 4},
-	{insEvents, 11},
-	{insCurrent, 8},
+	{insEvents, 13},
+	{insCurrent, 9},
 	{insSuppressions, 3},
 	{insAudit, 13},
 	{insChanges, 5},
@@ -245,10 +245,10 @@ func (tx *Tx) InsertConsentEvents(ctx context.Context, events []*consent.Event, 
 		}
 		pvs[i] = string(b)
 	}
-	return tx.insertChunks(ctx, insEvents, 11, len(events), func(i int) []any {
+	return tx.insertChunks(ctx, insEvents, 13, len(events), func(i int) []any {
 		e := events[i]
 		return []any{e.ID, e.ContactID, e.Purpose, string(e.State), string(e.Method), pvs[i], e.NoticeHash,
-			formatTime(e.OccurredAt), formatTime(e.RecordedAt), e.Actor, nilIfEmpty(evidence[i])}
+			formatTime(e.OccurredAt), formatTime(e.RecordedAt), e.Actor, nilIfEmpty(evidence[i]), e.Approval, e.ApprovedBy}
 	})
 }
 
@@ -263,9 +263,9 @@ func (tx *Tx) PutCurrentConsents(ctx context.Context, cs []consent.Current) erro
 		}
 		pvs[i] = string(b)
 	}
-	return tx.insertChunks(ctx, insCurrent, 8, len(cs), func(i int) []any {
+	return tx.insertChunks(ctx, insCurrent, 9, len(cs), func(i int) []any {
 		c := cs[i]
-		return []any{c.ContactID, c.Purpose, string(c.State), c.LawfulBasis, string(c.Method), formatTime(c.OccurredAt), pvs[i], c.EventID}
+		return []any{c.ContactID, c.Purpose, string(c.State), c.LawfulBasis, string(c.Method), formatTime(c.OccurredAt), pvs[i], c.EventID, c.NeedsReconsent}
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/consent"
@@ -82,17 +83,18 @@ func (tx *Tx) InsertConsentEvent(ctx context.Context, e *consent.Event, evidence
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, `INSERT INTO consent_events (id, contact_id, purpose_id, state, method, policy_versions, notice_hash, occurred_at, recorded_at, actor, evidence_ct)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.exec(ctx, `INSERT INTO consent_events (id, contact_id, purpose_id, state, method, policy_versions, notice_hash, occurred_at, recorded_at, actor, evidence_ct, approval, approved_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.ContactID, e.Purpose, string(e.State), string(e.Method), string(pv), e.NoticeHash,
-		formatTime(e.OccurredAt), formatTime(e.RecordedAt), e.Actor, nilIfEmpty(evidence))
+		formatTime(e.OccurredAt), formatTime(e.RecordedAt), e.Actor, nilIfEmpty(evidence), e.Approval, e.ApprovedBy)
 	return err
 }
 
+const eventCols = "id, contact_id, purpose_id, state, method, policy_versions, notice_hash, occurred_at, recorded_at, actor, evidence_ct, approval, approved_by"
+
 // ConsentEvents returns the contact's events in recorded order and their sealed evidence.
 func (tx *Tx) ConsentEvents(ctx context.Context, contactID string) ([]consent.Event, [][]byte, error) {
-	rows, err := tx.query(ctx, `SELECT id, contact_id, purpose_id, state, method, policy_versions, notice_hash, occurred_at, recorded_at, actor, evidence_ct
-		FROM consent_events WHERE contact_id = ? ORDER BY seq`, contactID)
+	rows, err := tx.query(ctx, "SELECT "+eventCols+" FROM consent_events WHERE contact_id = ? ORDER BY seq", contactID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,20 +102,8 @@ func (tx *Tx) ConsentEvents(ctx context.Context, contactID string) ([]consent.Ev
 	var events []consent.Event
 	var sealed [][]byte
 	for rows.Next() {
-		var e consent.Event
-		var state, method, pv, occurred, recorded string
-		var ev []byte
-		if err := rows.Scan(&e.ID, &e.ContactID, &e.Purpose, &state, &method, &pv, &e.NoticeHash, &occurred, &recorded, &e.Actor, &ev); err != nil {
-			return nil, nil, fmt.Errorf("sqlite: scan consent event: %w", err)
-		}
-		e.State, e.Method = consent.State(state), consent.Method(method)
-		if err := json.Unmarshal([]byte(pv), &e.PolicyVersions); err != nil {
-			return nil, nil, err
-		}
-		if e.OccurredAt, err = parseTime(occurred); err != nil {
-			return nil, nil, err
-		}
-		if e.RecordedAt, err = parseTime(recorded); err != nil {
+		e, ev, err := scanEvent(rows)
+		if err != nil {
 			return nil, nil, err
 		}
 		events = append(events, e)
@@ -122,7 +112,53 @@ func (tx *Tx) ConsentEvents(ctx context.Context, contactID string) ([]consent.Ev
 	return events, sealed, rows.Err()
 }
 
-const currentCols = "contact_id, purpose_id, state, lawful_basis, method, occurred_at, policy_versions, event_id"
+// ConsentEventByID returns one of the contact's events, without its evidence; NotFound when absent.
+func (tx *Tx) ConsentEventByID(ctx context.Context, contactID, id string) (consent.Event, error) {
+	row, err := tx.queryRow(ctx, "SELECT "+eventCols+" FROM consent_events WHERE contact_id = ? AND id = ?", contactID, id)
+	if err != nil {
+		return consent.Event{}, err
+	}
+	e, _, err := scanEvent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.Event{}, apperr.New(apperr.NotFound, "consent event not found")
+	}
+	return e, err
+}
+
+// SetConsentApproval records the approval state of an event and who set it.
+func (tx *Tx) SetConsentApproval(ctx context.Context, id, approval, by string) error {
+	res, err := tx.exec(ctx, "UPDATE consent_events SET approval = ?, approved_by = ? WHERE id = ?", approval, by, id)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "consent event")
+}
+
+func scanEvent(row scanner) (consent.Event, []byte, error) {
+	var e consent.Event
+	var state, method, pv, occurred, recorded string
+	var ev []byte
+	if err := row.Scan(&e.ID, &e.ContactID, &e.Purpose, &state, &method, &pv, &e.NoticeHash, &occurred, &recorded, &e.Actor, &ev, &e.Approval, &e.ApprovedBy); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return e, nil, err
+		}
+		return e, nil, fmt.Errorf("sqlite: scan consent event: %w", err)
+	}
+	e.State, e.Method = consent.State(state), consent.Method(method)
+	if err := json.Unmarshal([]byte(pv), &e.PolicyVersions); err != nil {
+		return e, nil, err
+	}
+	var err error
+	if e.OccurredAt, err = parseTime(occurred); err != nil {
+		return e, nil, err
+	}
+	if e.RecordedAt, err = parseTime(recorded); err != nil {
+		return e, nil, err
+	}
+	return e, ev, nil
+}
+
+const currentCols = "contact_id, purpose_id, state, lawful_basis, method, occurred_at, policy_versions, event_id, needs_reconsent"
 
 // CurrentConsent returns the projected state; NotFound when the contact has no event for purpose.
 func (tx *Tx) CurrentConsent(ctx context.Context, contactID, purpose string) (consent.Current, error) {
@@ -161,15 +197,15 @@ func (tx *Tx) PutCurrentConsent(ctx context.Context, c consent.Current) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, "INSERT OR REPLACE INTO consent_current ("+currentCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		c.ContactID, c.Purpose, string(c.State), c.LawfulBasis, string(c.Method), formatTime(c.OccurredAt), string(pv), c.EventID)
+	_, err = tx.exec(ctx, "INSERT OR REPLACE INTO consent_current ("+currentCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		c.ContactID, c.Purpose, string(c.State), c.LawfulBasis, string(c.Method), formatTime(c.OccurredAt), string(pv), c.EventID, c.NeedsReconsent)
 	return err
 }
 
 func scanCurrent(row scanner) (consent.Current, error) {
 	var c consent.Current
 	var state, method, occurred, pv string
-	if err := row.Scan(&c.ContactID, &c.Purpose, &state, &c.LawfulBasis, &method, &occurred, &pv, &c.EventID); err != nil {
+	if err := row.Scan(&c.ContactID, &c.Purpose, &state, &c.LawfulBasis, &method, &occurred, &pv, &c.EventID, &c.NeedsReconsent); err != nil {
 		return c, err
 	}
 	c.State, c.Method = consent.State(state), consent.Method(method)
@@ -329,6 +365,33 @@ func (tx *Tx) ConsentChanges(ctx context.Context, afterSeq int64, limit int) ([]
 			return nil, err
 		}
 		if c.RecordedAt, err = parseTime(recorded); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// RepermissionList returns up to limit projected states for purpose, after contact id after, whose
+// consent lapsed: expired by event, marked needs_reconsent, or (when validFrom is not zero) given
+// before validFrom.
+func (tx *Tx) RepermissionList(ctx context.Context, purpose string, validFrom time.Time, after string, limit int) ([]consent.Current, error) {
+	cutoff := ""
+	if !validFrom.IsZero() {
+		cutoff = formatTime(validFrom)
+	}
+	rows, err := tx.query(ctx, "SELECT "+currentCols+` FROM consent_current
+		WHERE purpose_id = ? AND contact_id > ?
+		AND (state = ? OR (state = ? AND (needs_reconsent = 1 OR (? <> '' AND occurred_at < ?))))
+		ORDER BY contact_id LIMIT ?`, purpose, after, string(consent.Expired), string(consent.Given), cutoff, cutoff, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []consent.Current{}
+	for rows.Next() {
+		c, err := scanCurrent(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, c)

@@ -310,7 +310,11 @@ func translate(err error) error {
 	return err
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// timeLayout is RFC 3339 with a fixed nine-digit fraction, so stored times compare correctly as
+// text in SQL (time.RFC3339Nano drops trailing zeros: "…:00Z" would sort after "…:00.5Z").
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)

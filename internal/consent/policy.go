@@ -1,0 +1,188 @@
+package consent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+)
+
+// Policy documents (DESIGN §2).
+const (
+	DocPrivacyPolicy  = "privacy_policy"
+	DocTermsOfService = "terms_of_service"
+	DocDPATemplate    = "dpa_template"
+)
+
+// Documents lists every policy document.
+var Documents = []string{DocPrivacyPolicy, DocTermsOfService, DocDPATemplate}
+
+// reconsentDocuments are the documents whose material change asks people for consent again
+// (GDPR Art. 7 and Art. 13(3): consent must be informed by the notice in force).
+var reconsentDocuments = []string{DocPrivacyPolicy, DocTermsOfService}
+
+// PolicyVersion is one version of a policy document. Versions are numbered from 1 per document;
+// a published version is never changed.
+type PolicyVersion struct {
+	ID          string     `json:"id"`
+	Document    string     `json:"document"`
+	Version     int        `json:"version"`
+	Body        string     `json:"body"`   // Markdown
+	SHA256      string     `json:"sha256"` // hex SHA-256 of Body
+	Material    bool       `json:"material"`
+	EffectiveAt time.Time  `json:"effective_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	PublishedAt *time.Time `json:"published_at,omitempty"`
+}
+
+// PolicyTx is what the policy rules need from a store transaction.
+type PolicyTx interface {
+	InsertPolicyVersion(ctx context.Context, v PolicyVersion) error
+	PolicyVersionByID(ctx context.Context, id string) (PolicyVersion, error) // NotFound when absent
+	PolicyVersions(ctx context.Context) ([]PolicyVersion, error)             // by document, then version
+	// LatestPolicyVersion returns the highest version number of the document (0 when none).
+	LatestPolicyVersion(ctx context.Context, document string) (int, error)
+	PublishPolicyVersion(ctx context.Context, id string, at, effective time.Time) error
+	// CurrentPolicyVersions returns, per document, the version of the latest published version in
+	// effect at at.
+	CurrentPolicyVersions(ctx context.Context, at time.Time) (map[string]int, error)
+	// MarkReconsent flags every given consent of a consent-based purpose that was not given under
+	// version (or later) of the document, and returns the flagged (contact, purpose) pairs.
+	MarkReconsent(ctx context.Context, document string, version int) ([][2]string, error)
+	AppendConsentChanges(ctx context.Context, cs []Change) error
+	AppendAudit(ctx context.Context, e *audit.Event) error
+}
+
+// PolicyStore runs serialized transactions for policies.
+type PolicyStore interface {
+	Update(ctx context.Context, fn func(PolicyTx) error) error
+}
+
+// Policies manages policy documents and their versions.
+type Policies struct {
+	Store PolicyStore
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Draft stores a new, unpublished version of document with the next version number
+// ("policy.draft"). material says whether the change is material (GDPR Art. 13(3)): publishing a
+// material version of the privacy policy or the terms asks for consent again. Invalid for an
+// unknown document or an empty or oversized body (1 MiB).
+func (s *Policies) Draft(ctx context.Context, document, body string, material bool, effectiveAt time.Time) (PolicyVersion, error) {
+	if !slices.Contains(Documents, document) {
+		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service or dpa_template")
+	}
+	if body == "" || len(body) > 1<<20 || !utf8.ValidString(body) {
+		return PolicyVersion{}, apperr.Invalidf("body", "invalid_body", "body: 1 byte to 1 MiB of UTF-8 Markdown")
+	}
+	now := s.Now().UTC()
+	sum := sha256.Sum256([]byte(body))
+	v := PolicyVersion{ID: s.NewID(), Document: document, Body: body, SHA256: hex.EncodeToString(sum[:]), Material: material, EffectiveAt: effectiveAt.UTC(), CreatedAt: now}
+	err := s.Store.Update(ctx, func(tx PolicyTx) error {
+		n, err := tx.LatestPolicyVersion(ctx, document)
+		if err != nil {
+			return err
+		}
+		v.Version = n + 1
+		if err := tx.InsertPolicyVersion(ctx, v); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "policy.draft", "policy", v.ID, document)
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return v, err
+}
+
+// PublishResult says what publishing changed.
+type PublishResult struct {
+	Version PolicyVersion `json:"version"`
+	// Reconsent is the number of consents now marked needs_reconsent (material versions of the
+	// privacy policy or terms, when an earlier version was published).
+	Reconsent int `json:"reconsent"`
+}
+
+// Publish publishes a draft version ("policy.publish", fields "material" or "non_material"). Its
+// effective time is its own when later than now, else now. A material version of the privacy
+// policy or the terms, published after an earlier version, marks every consent given under an
+// older version needs_reconsent: the gate refuses processing that depends on it until the person
+// consents again. A non-material version changes no consent. Conflict when already published.
+func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error) {
+	now := s.Now().UTC()
+	var res PublishResult
+	err := s.Store.Update(ctx, func(tx PolicyTx) error {
+		v, err := tx.PolicyVersionByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if v.PublishedAt != nil {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "already_published", Message: "this version is published already; draft a new one", ID: v.ID}
+		}
+		if v.EffectiveAt.Before(now) {
+			v.EffectiveAt = now
+		}
+		if err := tx.PublishPolicyVersion(ctx, v.ID, now, v.EffectiveAt); err != nil {
+			return err
+		}
+		v.PublishedAt = &now
+		res.Version = v
+		kind := "non_material"
+		if v.Material {
+			kind = "material"
+		}
+		if v.Material && v.Version > 1 && slices.Contains(reconsentDocuments, v.Document) {
+			pairs, err := tx.MarkReconsent(ctx, v.Document, v.Version)
+			if err != nil {
+				return err
+			}
+			res.Reconsent = len(pairs)
+			changes := make([]Change, len(pairs))
+			for i, p := range pairs {
+				changes[i] = Change{ContactID: p[0], Purpose: p[1], Change: "needs_reconsent", OccurredAt: v.EffectiveAt, RecordedAt: now}
+			}
+			if err := tx.AppendConsentChanges(ctx, changes); err != nil {
+				return err
+			}
+		}
+		ev := audit.New(ctx, now, "policy.publish", "policy", v.ID, v.Document, kind)
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return res, err
+}
+
+// List returns every version of every document.
+func (s *Policies) List(ctx context.Context) ([]PolicyVersion, error) {
+	var out []PolicyVersion
+	err := s.Store.Update(ctx, func(tx PolicyTx) error {
+		var err error
+		out, err = tx.PolicyVersions(ctx)
+		return err
+	})
+	return out, err
+}
+
+// Get returns one version; NotFound when absent.
+func (s *Policies) Get(ctx context.Context, id string) (PolicyVersion, error) {
+	var out PolicyVersion
+	err := s.Store.Update(ctx, func(tx PolicyTx) error {
+		var err error
+		out, err = tx.PolicyVersionByID(ctx, id)
+		return err
+	})
+	return out, err
+}
+
+// versionStrings renders current policy versions the way consent events record them.
+func versionStrings(m map[string]int) map[string]string {
+	out := make(map[string]string, len(m))
+	for doc, v := range m {
+		out[doc] = strconv.Itoa(v)
+	}
+	return out
+}
