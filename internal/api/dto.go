@@ -39,22 +39,32 @@ func auditDTO(e audit.Event) AuditEvent {
 	}
 }
 
-// jsonTime is an RFC 3339 time whose parse error names the field.
+// jsonTime is an RFC 3339 time in the field occurred_at, whose parse error names the field.
 type jsonTime struct{ time.Time }
 
-func (t *jsonTime) UnmarshalJSON(b []byte) error {
+func (t *jsonTime) UnmarshalJSON(b []byte) error { return parseJSONTime(b, "occurred_at", &t.Time) }
+
+// effectiveTime is jsonTime for the field effective_at.
+type effectiveTime struct{ time.Time }
+
+func (t *effectiveTime) UnmarshalJSON(b []byte) error {
+	return parseJSONTime(b, "effective_at", &t.Time)
+}
+
+// parseJSONTime reads an RFC 3339 time string into dst; errors are Invalid and name field.
+func parseJSONTime(b []byte, field string, dst *time.Time) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return apperr.Invalidf("occurred_at", "invalid_time", "occurred_at: must be an RFC 3339 time string")
+		return apperr.Invalidf(field, "invalid_time", "%s: must be an RFC 3339 time string", field)
 	}
 	// RFC 3339 §5.6 allows a lower-case "t" and "z"; Go's parser wants them upper-case.
 	v, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil {
-		return apperr.Invalidf("occurred_at", "invalid_time", "occurred_at: must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
+		return apperr.Invalidf(field, "invalid_time", "%s: must be an RFC 3339 time such as 2026-01-31T12:00:00Z", field)
 	}
-	t.Time = v.UTC()
-	if t.Time.IsZero() {
-		return apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
+	*dst = v.UTC()
+	if dst.IsZero() {
+		return apperr.Invalidf(field, "too_early", "%s: must not be before 1990-01-01", field)
 	}
 	return nil
 }

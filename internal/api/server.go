@@ -35,6 +35,7 @@ type AuditLog interface {
 type Server struct {
 	Contacts *contact.Service
 	Consent  *consent.Service
+	Policies *consent.Policies
 	Tokens   *token.Service
 	Importer *importer.Importer
 	Audit    AuditLog

@@ -38,7 +38,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "\nOne-time admin token (shown only now; store it safely):\n\n    %s\n\n", secret)
 	}
 	srv := &api.Server{
-		Contacts: a.contacts, Consent: a.consent, Tokens: a.tokens, Importer: a.importer,
+		Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
 		Audit: auditLog{a.db}, Logger: logger,
 		Controller: consent.Controller{
 			Name: cfg.ControllerName, Contact: cfg.ControllerContact, Email: cfg.ControllerEmail, Phone: cfg.ControllerPhone,
