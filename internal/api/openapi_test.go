@@ -64,6 +64,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		"Contact", "ContactInput", "ContactPatch", "Address", "ContactList", "Purpose", "PurposeList",
 		"ConsentRequest", "ConsentEvent", "Evidence", "ConsentCurrent", "ConsentLedger", "ImportReport",
 		"RowReport", "AuditEvent", "AuditList", "AuditVerification", "Problem", "LookupRequest",
+		"Objection", "ObjectionRequest", "KantaraReceipt", "ISO27560Record", "GPCSupport",
 	} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("components.schemas has no %s", name)
@@ -103,6 +104,12 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		{"GET", "/api/v1/audit", "Art. 5(2)"},
 		{"GET", "/api/v1/audit/verify", "Art. 5(2)"},
 		{"GET", "/api/v1/contacts/{id}/audit", "Art. 5(2)"},
+		{"GET", "/api/v1/contacts/{id}/consents/{event_id}/receipt", "Art. 7(1)"},
+		{"POST", "/api/v1/contacts/{id}/objections", "Art. 21(3)"},
+		{"DELETE", "/api/v1/contacts/{id}/objections/{scope}", "Art. 21"},
+		{"PUT", "/api/v1/contacts/{id}/restriction", "Art. 18(1)"},
+		{"DELETE", "/api/v1/contacts/{id}/restriction", "Art. 18"},
+		{"GET", "/.well-known/gpc.json", "Art. 21(5)"},
 	} {
 		op := doc.Paths.Find(c.path).GetOperation(c.method)
 		if op == nil || !strings.Contains(op.Description, "GDPR "+c.article) {
@@ -242,6 +249,11 @@ func newHarness(t *testing.T) *harness {
 	s := &api.Server{
 		Contacts: contacts, Consent: consents, Tokens: tks, Importer: imp, Audit: auditLog{db},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Controller: consent.Controller{
+			Name: "Example AB", Contact: "Privacy team", Email: "privacy@example.com", Phone: "+61 491 570 110",
+			Street: "Storgatan 1", Locality: "Umeå", PostalCode: "903 26", Country: "SE", Jurisdiction: "EU",
+			URL: "https://tillit.example", PolicyURL: "https://tillit.example/p/privacy", DPOEmail: "dpo@example.com",
+		},
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -388,6 +400,30 @@ type contactList struct {
 	NextCursor string            `json:"next_cursor"`
 }
 
+// kantaraReceipt is the part of a Kantara Consent Receipt v1.1 the assertions read.
+type kantaraReceipt struct {
+	Version          string `json:"version"`
+	Jurisdiction     string `json:"jurisdiction"`
+	ConsentTimestamp int64  `json:"consentTimestamp"`
+	CollectionMethod string `json:"collectionMethod"`
+	ConsentReceiptID string `json:"consentReceiptID"`
+	PIIPrincipalID   string `json:"piiPrincipalId"`
+	PIIControllers   []struct {
+		PIIController string `json:"piiController"`
+		Email         string `json:"email"`
+	} `json:"piiControllers"`
+	PolicyURL string `json:"policyUrl"`
+	Services  []struct {
+		Service  string `json:"service"`
+		Purposes []struct {
+			PurposeCategory []string `json:"purposeCategory"`
+			ConsentType     string   `json:"consentType"`
+		} `json:"purposes"`
+	} `json:"services"`
+	Sensitive bool     `json:"sensitive"`
+	SPICat    []string `json:"spiCat"`
+}
+
 // problem is the part of api.Problem the assertions read.
 type problem struct {
 	Status int    `json:"status"`
@@ -447,6 +483,13 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.do(exchange{method: "GET", path: "/healthz", status: 200})
 	if served := h.do(exchange{method: "GET", path: "/api/openapi.json", status: 200}); !bytes.Equal(served, api.OpenAPI) {
 		t.Errorf("GET /api/openapi.json does not serve the embedded document")
+	}
+	var gpc map[string]any
+	h.json(exchange{method: "GET", path: "/.well-known/gpc.json", status: 200}, &gpc)
+	if last, _ := gpc["lastUpdate"].(string); len(gpc) != 2 || gpc["gpc"] != true {
+		t.Errorf("GPC support resource %v, want gpc true and lastUpdate", gpc)
+	} else if d, err := time.Parse(time.DateOnly, last); err != nil || d.After(time.Now()) {
+		t.Errorf("GPC lastUpdate %q: want a past date as YYYY-MM-DD (%v)", last, err)
 	}
 
 	// Authentication and roles.
@@ -602,6 +645,148 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.problem(exchange{method: "POST", path: "/api/v1/consent-checks", token: auditor, contentType: appJSON, status: 403,
 		body: jsonBody(t, map[string]string{"contact_id": ada.ID, "purpose": "newsletter"})}, "forbidden", "")
 
+	// Consent receipts: Kantara CR v1.1 (the default) and the ISO/IEC TS 27560 record.
+	receipt := "/api/v1/contacts/" + ada.ID + "/consents/" + ev.ID + "/receipt"
+	kantaraBody := h.do(exchange{method: "GET", path: receipt, token: admin, status: 200})
+	var kr kantaraReceipt
+	if err := json.Unmarshal(kantaraBody, &kr); err != nil {
+		t.Fatal(err)
+	}
+	if kr.Version != consent.KantaraVersion || kr.ConsentReceiptID != ev.ID || kr.PIIPrincipalID != ada.ID ||
+		kr.ConsentTimestamp != ev.OccurredAt.Unix() || kr.CollectionMethod != "web form" || kr.Jurisdiction != "EU" ||
+		kr.PolicyURL != "https://tillit.example/p/privacy" || kr.Sensitive || len(kr.SPICat) != 0 {
+		t.Errorf("Kantara receipt %+v: want event %s of contact %s, occurred %d, collected by web form", kr, ev.ID, ada.ID, ev.OccurredAt.Unix())
+	}
+	if len(kr.PIIControllers) != 1 || kr.PIIControllers[0].PIIController != "Example AB" || kr.PIIControllers[0].Email != "privacy@example.com" {
+		t.Errorf("Kantara receipt controllers %+v, want Example AB", kr.PIIControllers)
+	}
+	if len(kr.Services) != 1 || kr.Services[0].Service != "Newsletter" || len(kr.Services[0].Purposes) != 1 ||
+		kr.Services[0].Purposes[0].ConsentType != "EXPLICIT" || fmt.Sprint(kr.Services[0].Purposes[0].PurposeCategory) != "[dpv:DirectMarketing]" {
+		t.Errorf("Kantara receipt services %+v, want the newsletter, explicit consent, dpv:DirectMarketing", kr.Services)
+	}
+	for _, personal := range []string{"ada.lindqvist", "Lindqvist", "192.0.2.10", "ticked the box"} {
+		if bytes.Contains(kantaraBody, []byte(personal)) {
+			t.Errorf("Kantara receipt holds %q: it must be pseudonymous and without evidence", personal)
+		}
+	}
+	if b := h.do(exchange{method: "GET", path: receipt + "?format=kantara", token: admin, status: 200}); !bytes.Equal(b, kantaraBody) {
+		t.Errorf("format=kantara differs from the default:\n%s\nwant\n%s", b, kantaraBody)
+	}
+	var iso map[string]any
+	h.json(exchange{method: "GET", path: receipt + "?format=iso27560", token: admin, status: 200}, &iso)
+	for key, want := range map[string]string{
+		"@type":                                       "dpv:ConsentRecord",
+		"dct:conformsTo":                              consent.ISO27560Schema,
+		"dpv:hasIdentifier":                           ev.ID,
+		"dct:language":                                "en",
+		"dpv:hasJurisdiction":                         "loc:EU",
+		"dct:creator":                                 ev.Actor,
+		"dpv:hasDataSubject/dpv:hasIdentifier":        ada.ID,
+		"dpv:hasDataController/dpv:hasName":           "Example AB",
+		"dpv:hasPurpose/@type":                        "dpv:DirectMarketing",
+		"dpv:hasPurpose/dpv:hasIdentifier":            "newsletter",
+		"dpv:hasNotice/tillit:sha256":                 ev.NoticeHash,
+		"dpv:hasNotice/tillit:policyVersions/privacy": "2026-01",
+		"dpv:hasConsentStatus/@type":                  "dpv:ConsentGiven",
+		"dpv:hasConsentStatus/dpv:isIndicatedAtTime":  "2026-01-31T11:00:00Z",
+		"dpv:hasConsentStatus/tillit:method":          "web-form",
+		"tillit:evidence/tillit:ip":                   "192.0.2.10",
+		"tillit:evidence/tillit:note":                 "ticked the box on the fair form",
+	} {
+		var v any = iso
+		for _, k := range strings.Split(key, "/") {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		if v != want {
+			t.Errorf("ISO 27560 record %s = %v, want %q", key, v, want)
+		}
+	}
+	h.problem(exchange{method: "GET", path: receipt + "?format=pdf", token: admin, status: 400, badRequest: true}, "invalid", "format")
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID + "/consents/" + uuid.Must(uuid.NewV7()).String() + "/receipt", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + lead.ID + "/consents/" + ev.ID + "/receipt", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "GET", path: receipt, token: auditor, status: 403}, "forbidden", "")
+
+	// Restriction (GDPR Art. 18): the gate refuses every use until it is lifted.
+	check := func() consent.Decision {
+		t.Helper()
+		var d consent.Decision
+		h.json(exchange{method: "POST", path: "/api/v1/consent-checks", token: admin, contentType: appJSON, status: 200,
+			body: jsonBody(t, map[string]string{"contact_id": ada.ID, "purpose": "newsletter"})}, &d)
+		return d
+	}
+	before := check()
+	if before != (consent.Decision{Allowed: true, State: consent.Given, LawfulBasis: consent.BasisConsent, Reason: consent.ReasonConsentGiven}) {
+		t.Fatalf("gate for ada before restriction = %+v; want allowed, consent_given", before)
+	}
+	restriction := "/api/v1/contacts/" + ada.ID + "/restriction"
+	h.problem(exchange{method: "PUT", path: restriction, token: h.agent, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "PUT", path: restriction, token: auditor, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "DELETE", path: restriction, token: h.agent, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "DELETE", path: restriction, token: auditor, status: 403}, "forbidden", "")
+	var restricted contact.Contact
+	h.json(exchange{method: "PUT", path: restriction, token: admin, status: 200}, &restricted)
+	if restricted.ID != ada.ID || !restricted.Restricted || restricted.Version != patched.Version+1 {
+		t.Errorf("restricted %+v, want ada restricted at version %d", restricted, patched.Version+1)
+	}
+	h.json(exchange{method: "PUT", path: restriction, token: admin, status: 200}, &restricted)
+	if !restricted.Restricted || restricted.Version != patched.Version+1 {
+		t.Errorf("restricted again %+v, want no change (version %d)", restricted, patched.Version+1)
+	}
+	if d := check(); d != (consent.Decision{State: consent.Given, LawfulBasis: consent.BasisConsent, Reason: consent.ReasonRestricted}) {
+		t.Errorf("gate for restricted ada = %+v; want refused, restricted", d)
+	}
+	h.json(exchange{method: "DELETE", path: restriction, token: admin, status: 200}, &restricted)
+	if restricted.ID != ada.ID || restricted.Restricted || restricted.Version != patched.Version+2 {
+		t.Errorf("lifted %+v, want ada unrestricted at version %d", restricted, patched.Version+2)
+	}
+	if d := check(); d != before {
+		t.Errorf("gate after lifting the restriction = %+v; want %+v", d, before)
+	}
+	h.problem(exchange{method: "PUT", path: "/api/v1/contacts/" + uuid.Must(uuid.NewV7()).String() + "/restriction", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "DELETE", path: "/api/v1/contacts/" + uuid.Must(uuid.NewV7()).String() + "/restriction", token: admin, status: 404}, "not_found", "")
+
+	// Objection (GDPR Art. 21): to direct marketing, absolute (Art. 21(3)).
+	objections := "/api/v1/contacts/" + ada.ID + "/objections"
+	var obj consent.Objection
+	h.json(exchange{method: "POST", path: objections, token: h.agent, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]string{"scope": consent.ScopeDirectMarketing, "method": "web-form"})}, &obj)
+	if obj.ContactID != ada.ID || obj.Scope != consent.ScopeDirectMarketing || obj.Method != consent.MethodWebForm ||
+		!strings.HasPrefix(obj.Actor, "token:") || obj.OccurredAt.IsZero() || !obj.RecordedAt.Equal(obj.OccurredAt) {
+		t.Errorf("objection %+v, want ada's to direct_marketing by web-form, recorded by a token", obj)
+	}
+	h.problem(exchange{method: "POST", path: objections, token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]string{"scope": "telepathy"})}, "invalid", "scope")
+	h.problem(exchange{method: "POST", path: objections, token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]string{"scope": "newsletter", "method": "carrier-pigeon"})}, "invalid", "method")
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + uuid.Must(uuid.NewV7()).String() + "/objections", token: admin, contentType: appJSON, status: 404,
+		body: jsonBody(t, map[string]string{"scope": consent.ScopeDirectMarketing})}, "not_found", "")
+	h.problem(exchange{method: "POST", path: objections, token: auditor, contentType: appJSON, status: 403,
+		body: jsonBody(t, map[string]string{"scope": consent.ScopeDirectMarketing})}, "forbidden", "")
+	if d := check(); d != (consent.Decision{State: consent.Given, LawfulBasis: consent.BasisConsent, Reason: consent.ReasonObjected}) {
+		t.Errorf("gate for ada after her objection = %+v; want refused, objected", d)
+	}
+	ledger = consent.Ledger{}
+	h.json(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, status: 200}, &ledger)
+	if len(ledger.Objections) != 1 || ledger.Objections[0].Scope != consent.ScopeDirectMarketing || !ledger.Objections[0].OccurredAt.Equal(obj.OccurredAt) || ledger.Objections[0].Actor != obj.Actor {
+		t.Errorf("ledger objections %+v, want the one objection %+v", ledger.Objections, obj)
+	}
+	lift := objections + "/" + consent.ScopeDirectMarketing
+	h.problem(exchange{method: "DELETE", path: lift, token: h.agent, status: 403}, "forbidden", "")
+	if b := h.do(exchange{method: "DELETE", path: lift, token: admin, status: 204}); len(b) != 0 {
+		t.Errorf("DELETE objection: body %q, want none", b)
+	}
+	h.problem(exchange{method: "DELETE", path: lift, token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "DELETE", path: objections + "/newsletter", token: admin, status: 404}, "not_found", "")
+	if d := check(); d != before {
+		t.Errorf("gate after lifting the objection = %+v; want %+v", d, before)
+	}
+	ledger = consent.Ledger{}
+	h.json(exchange{method: "GET", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, status: 200}, &ledger)
+	if ledger.Objections == nil || len(ledger.Objections) != 0 {
+		t.Errorf("ledger objections after the lift: %#v, want []", ledger.Objections)
+	}
+
 	// Purposes.
 	var purposes struct{ Items []consent.Purpose }
 	h.json(exchange{method: "GET", path: "/api/v1/purposes", token: auditor, status: 200}, &purposes)
@@ -670,7 +855,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		}
 		actions[e.Action] = true
 	}
-	for _, a := range []string{"contact.create", "contact.read", "contact.update", "consent.record", "consent.read"} {
+	for _, a := range []string{"contact.create", "contact.read", "contact.update", "consent.record", "consent.read",
+		"contact.restrict", "contact.restriction_lift", "consent.object", "consent.object_lift"} {
 		if !actions[a] {
 			t.Errorf("contact audit has no %s event", a)
 		}
