@@ -494,6 +494,10 @@ func pathID(r *http.Request) string { return strings.ToLower(r.PathValue("id")) 
 
 func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request) error {
 	id, eventID := pathID(r), strings.ToLower(r.PathValue("event_id"))
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "kantara" && format != "iso27560" {
+		return apperr.Invalidf("format", "invalid_format", "format: kantara (default) or iso27560")
+	}
 	l, err := s.Consent.History(r.Context(), id)
 	if err != nil {
 		return err
@@ -507,13 +511,10 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		var body []byte
-		switch f := r.URL.Query().Get("format"); f {
-		case "", "kantara":
-			body, err = consent.KantaraReceipt(s.Controller, id, p, e)
-		case "iso27560":
+		if format == "iso27560" {
 			body, err = consent.ISO27560Record(s.Controller, id, p, e)
-		default:
-			return apperr.Invalidf("format", "invalid_format", "format: kantara (default) or iso27560")
+		} else {
+			body, err = consent.KantaraReceipt(s.Controller, id, p, e)
 		}
 		if err != nil {
 			return err

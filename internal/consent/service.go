@@ -500,6 +500,15 @@ func (s *Service) objectIn(ctx context.Context, tx Tx, o Objection) error {
 	} else if err != nil {
 		return err
 	}
+	existing, err := tx.Objections(ctx, o.ContactID)
+	if err != nil {
+		return err
+	}
+	for _, e := range existing {
+		if e.Scope == o.Scope {
+			return nil // objecting again changes nothing: the first objection stands
+		}
+	}
 	if err := tx.PutObjection(ctx, o); err != nil {
 		return err
 	}
