@@ -93,7 +93,7 @@ func (db *DB) prepareBulk(ctx context.Context) error {
 // shaped returns the transaction's handle on a statement prepared at Open, or prepares it for
 // this transaction when it is not one of the shapes.
 func (tx *Tx) shaped(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := tx.db.shapes[query]; ok {
+	if s, ok := tx.db.shapes[query]; ok && !tx.readOnly { // shapes live on the writer connection
 		return tx.tx.StmtContext(ctx, s), nil
 	}
 	return tx.stmt(ctx, query)

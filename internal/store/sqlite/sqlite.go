@@ -180,6 +180,7 @@ type Tx struct {
 	headHash   []byte
 	stmts      map[string]*sql.Stmt
 	purposes   map[string]consent.Purpose // purposes read or written in this transaction
+	readOnly   bool                       // a View transaction on the reader pool
 }
 
 // loadHead reads the head to chain onto from the anchor in the key store, not from the log's
@@ -245,7 +246,7 @@ func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 		return translate(fmt.Errorf("sqlite: begin read: %w", err))
 	}
 	defer sqltx.Rollback()
-	return fn(&Tx{db: db, tx: sqltx})
+	return fn(&Tx{db: db, tx: sqltx, readOnly: true})
 }
 
 // stmt returns a statement prepared once per transaction (an import batch runs the same few

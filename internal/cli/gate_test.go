@@ -1,0 +1,130 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+// TestConsentGateThroughTheProgram walks one person through the states the gate must tell apart,
+// over HTTP, and checks the stream of changes processors will be told about.
+func TestConsentGateThroughTheProgram(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	check := func(contactID, purpose string) (bool, string) {
+		t.Helper()
+		var d struct {
+			Allowed bool   `json:"allowed"`
+			Reason  string `json:"reason"`
+		}
+		if st := p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": contactID, "purpose": purpose}, &d); st != 200 {
+			t.Fatalf("consent-check: %d", st)
+		}
+		return d.Allowed, d.Reason
+	}
+	want := func(step, contactID, purpose string, allowed bool, reason string) {
+		t.Helper()
+		if a, r := check(contactID, purpose); a != allowed || r != reason {
+			t.Errorf("%s: gate = %v %s; want %v %s", step, a, r, allowed, reason)
+		}
+	}
+	for _, pur := range []map[string]any{
+		{"id": "sales-followup", "name": "Sales follow-up", "lawful_basis": "dpv:LegitimateInterest", "direct_marketing": true},
+		{"id": "offers", "name": "Partner offers", "lawful_basis": "dpv:Consent", "consent_valid_days": 365, "sale_or_sharing": true},
+	} {
+		if st := p.do("POST", "/api/v1/purposes", pur, nil); st != 201 {
+			t.Fatalf("purpose %v: %d", pur["id"], st)
+		}
+	}
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "gate.walker@example.org"}, &c)
+	consentTo := func(purpose, state string, at time.Time) {
+		t.Helper()
+		if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": purpose, "state": state, "method": "web-form", "occurred_at": at.Format(time.RFC3339)}, nil); st != 201 {
+			t.Fatalf("record %s %s: %d", purpose, state, st)
+		}
+	}
+	now := time.Now().UTC()
+
+	want("nothing recorded", c.ID, "newsletter", false, "no_consent")
+	want("legitimate interest", c.ID, "sales-followup", true, "basis_legitimate_interest")
+	consentTo("newsletter", "dpv:ConsentGiven", now.Add(-time.Hour))
+	want("given", c.ID, "newsletter", true, "consent_given")
+	consentTo("offers", "dpv:ConsentGiven", now.AddDate(-2, 0, 0))
+	want("given two years ago, valid one year", c.ID, "offers", false, "expired")
+	var lapsed struct {
+		Items []struct {
+			ContactID string `json:"contact_id"`
+			Reason    string `json:"reason"`
+		} `json:"items"`
+	}
+	p.do("GET", "/api/v1/purposes/offers/repermission", nil, &lapsed)
+	if len(lapsed.Items) != 1 || lapsed.Items[0].ContactID != c.ID || lapsed.Items[0].Reason != "expired" {
+		t.Errorf("re-permission list for offers = %+v; want the contact, expired", lapsed.Items)
+	}
+
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/objections", map[string]string{"scope": "direct_marketing"}, nil); st != 201 {
+		t.Fatalf("object: %d", st)
+	}
+	want("objection to direct marketing beats legitimate interest (Art. 21(3))", c.ID, "sales-followup", false, "objected")
+	want("objection to direct marketing beats consent", c.ID, "newsletter", false, "objected")
+	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID+"/objections/direct_marketing", nil, nil); st != 204 {
+		t.Fatalf("lift objection: %d", st)
+	}
+	want("objection lifted", c.ID, "newsletter", true, "consent_given")
+
+	if st := p.do("PUT", "/api/v1/contacts/"+c.ID+"/restriction", nil, nil); st != 200 {
+		t.Fatalf("restrict: %d", st)
+	}
+	want("restricted (Art. 18)", c.ID, "sales-followup", false, "restricted")
+	var prob problemJSON
+	if st := p.do("PATCH", "/api/v1/contacts/"+c.ID, map[string]any{"first_name": "X"}, &prob); st != 403 || prob.Reason != "restricted" {
+		t.Errorf("edit while restricted: %d %+v; want 403 restricted", st, prob)
+	}
+	p.do("DELETE", "/api/v1/contacts/"+c.ID+"/restriction", nil, nil)
+	want("restriction lifted", c.ID, "newsletter", true, "consent_given")
+
+	consentTo("newsletter", "dpv:ConsentWithdrawn", now)
+	want("withdrawn", c.ID, "newsletter", false, "withdrawn")
+	var d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	if st := p.do("POST", "/api/v1/consent-checks", map[string]string{"email": "GATE.Walker@Example.org", "purpose": "newsletter"}, &d); st != 200 || d.Reason != "withdrawn" {
+		t.Errorf("check by e-mail = %+v; want the same answer as by id", d)
+	}
+	p.stop()
+
+	// An unsubscribe arriving by import puts the address on the suppression list.
+	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,UNSUB_TIME\ngate.walker@example.org,2026-01-01 00:00:00\n"))
+	token := p.token
+	p = startProgram(t, dir)
+	p.token = token
+	want("suppressed", c.ID, "sales-followup", false, "suppressed")
+	p.stop()
+
+	db, err := sqlite.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var changes []consent.Change
+	db.View(t.Context(), func(tx *sqlite.Tx) error {
+		changes, err = tx.ConsentChanges(t.Context(), 0, 100)
+		return err
+	})
+	var got []string
+	for _, ch := range changes {
+		if ch.ContactID != c.ID {
+			t.Errorf("change for another contact: %+v", ch)
+		}
+		got = append(got, ch.Purpose+":"+ch.Change)
+	}
+	wantChanges := "newsletter:given offers:given direct_marketing:objected direct_marketing:objection_lifted :restricted :restriction_lifted newsletter:withdrawn"
+	if strings.Join(got, " ") != wantChanges {
+		t.Errorf("changes = %s\nwant      %s", strings.Join(got, " "), wantChanges)
+	}
+}
