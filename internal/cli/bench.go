@@ -7,35 +7,42 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // BenchResult is what tillit bench prints with --json.
 type BenchResult struct {
-	Scenario   string  `json:"scenario"`
-	N          int     `json:"n"`          // contacts imported or present
-	Seconds    float64 `json:"seconds"`    // wall time of the measured phase
-	PerSecond  float64 `json:"per_second"` // contacts/s (import) or lookups/s (lookup)
-	P50Micros  float64 `json:"p50_us"`     // per batch of 500 rows (import) or per lookup
-	P99Micros  float64 `json:"p99_us"`
-	PeakRSSMiB float64 `json:"peak_rss_mib"` // VmHWM of this process
-	GoVersion  string  `json:"go_version"`
-	CPUs       int     `json:"cpus"`
-	Lookups    int     `json:"lookups,omitempty"`
+	Scenario   string      `json:"scenario"`
+	N          int         `json:"n"`          // contacts imported or present
+	Seconds    float64     `json:"seconds"`    // wall time of the measured phase
+	PerSecond  float64     `json:"per_second"` // contacts/s (import) or lookups/s (lookup)
+	P50Micros  float64     `json:"p50_us"`     // per batch of 500 rows (import) or per lookup
+	P99Micros  float64     `json:"p99_us"`
+	PeakRSSMiB float64     `json:"peak_rss_mib"` // VmHWM of this process
+	GoVersion  string      `json:"go_version"`
+	CPUs       int         `json:"cpus"`
+	Lookups    int         `json:"lookups,omitempty"` // lookups or checks timed
+	HTTP       *HTTPResult `json:"http,omitempty"`
 }
 
 func bench(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("%w: tillit bench import|lookup [--n N] [--json]", errUsage)
+		return fmt.Errorf("%w: tillit bench import|lookup|consent-check [--n N] [--json]", errUsage)
 	}
 	scenario := args[0]
 	var n, lookups int
@@ -43,7 +50,7 @@ func bench(ctx context.Context, env Env, args []string) error {
 	cfg, _, err := parse(env, "bench "+scenario, args[1:], func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
 		fs.IntVar(&n, "n", 100000, "number of contacts")
-		fs.IntVar(&lookups, "lookups", 20000, "lookup: number of lookups to time")
+		fs.IntVar(&lookups, "lookups", 20000, "lookup: number of lookups to time (consent-check: ten times as many checks in process, as many over HTTP)")
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	})
 	if err != nil {
@@ -77,8 +84,10 @@ func bench(ctx context.Context, env Env, args []string) error {
 		res, err = benchImport(ctx, a, n)
 	case "lookup":
 		res, err = benchLookup(ctx, env, a, n, lookups)
+	case "consent-check":
+		res, err = benchConsentCheck(ctx, a, n, lookups*10)
 	default:
-		return fmt.Errorf("%w: unknown scenario %q (import, lookup)", errUsage, scenario)
+		return fmt.Errorf("%w: unknown scenario %q (import, lookup, consent-check)", errUsage, scenario)
 	}
 	if err != nil {
 		return err
@@ -91,6 +100,9 @@ func bench(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "%s: n=%d %.0f/s p50=%.0fµs p99=%.0fµs peak RSS %.0f MiB (%.1fs)\n",
 		res.Scenario, res.N, res.PerSecond, res.P50Micros, res.P99Micros, res.PeakRSSMiB, res.Seconds)
+	if res.HTTP != nil {
+		fmt.Fprintf(env.Stdout, "  over HTTP, %d clients: %.0f/s p50=%.0fµs p99=%.0fµs\n", res.HTTP.Clients, res.HTTP.PerSecond, res.HTTP.P50Micros, res.HTTP.P99Micros)
+	}
 	return nil
 }
 
@@ -206,4 +218,143 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// benchConsentCheck loads n contacts with consent, then measures the consent gate in process
+// (consent.Service.Check from every core) and over loopback HTTP (POST /api/v1/consent-checks
+// from 16 concurrent clients).
+func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult, error) {
+	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
+	rep, err := a.importer.Import(ctx, &genRows{n: n}, opt)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	ids := make([]string, 0, n)
+	err = a.db.View(ctx, func(tx *sqlite.Tx) error {
+		for after := ""; ; {
+			recs, err := tx.ListContacts(ctx, "", after, 1000)
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				return nil
+			}
+			for _, r := range recs {
+				ids = append(ids, r.ID)
+			}
+			after = recs[len(recs)-1].ID
+		}
+	})
+	if err != nil || len(ids) != rep.Created {
+		return BenchResult{}, fmt.Errorf("bench: listing contacts: %d of %d, %v", len(ids), rep.Created, err)
+	}
+
+	// In process, from every core.
+	workers := runtime.GOMAXPROCS(0)
+	per := checks / workers
+	lat := make([][]time.Duration, workers)
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	start := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, per)
+			for i := range per {
+				id := ids[(w*per+i)*7919%len(ids)]
+				t0 := time.Now()
+				d, err := a.consent.Check(ctx, id, "newsletter")
+				l = append(l, time.Since(t0))
+				if err != nil || !d.Allowed {
+					errc <- fmt.Errorf("bench: check %s: %+v %v", id, d, err)
+					return
+				}
+			}
+			lat[w] = l
+		}()
+	}
+	wg.Wait()
+	inProcess := time.Since(start)
+	close(errc)
+	if err := <-errc; err != nil {
+		return BenchResult{}, err
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	p50, p99 := percentiles(all)
+	res := BenchResult{Scenario: "consent-check", N: n, Seconds: inProcess.Seconds(), PerSecond: float64(len(all)) / inProcess.Seconds(), P50Micros: p50, P99Micros: p99, Lookups: len(all)}
+
+	// Over loopback HTTP, 16 clients.
+	_, secret, err := a.tokens.Create(ctx, token.RoleAgent, "bench")
+	if err != nil {
+		return res, err
+	}
+	srv := &api.Server{Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
+		Audit: auditLog{a.db}, Logger: slog.New(slog.DiscardHandler)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return res, err
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	const clients = 16
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	httpChecks := checks / 10
+	hl := make([][]time.Duration, clients)
+	start = time.Now()
+	errc = make(chan error, clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, httpChecks/clients)
+			for i := range httpChecks / clients {
+				id := ids[(c*httpChecks+i)*7919%len(ids)]
+				body := `{"contact_id":"` + id + `","purpose":"newsletter"}`
+				req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+ln.Addr().String()+"/api/v1/consent-checks", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+secret)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errc <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				l = append(l, time.Since(t0))
+				if resp.StatusCode != 200 {
+					errc <- fmt.Errorf("bench: HTTP check: status %d", resp.StatusCode)
+					return
+				}
+			}
+			hl[c] = l
+		}()
+	}
+	wg.Wait()
+	httpTime := time.Since(start)
+	close(errc)
+	if err := <-errc; err != nil {
+		return res, err
+	}
+	all = all[:0]
+	for _, l := range hl {
+		all = append(all, l...)
+	}
+	hp50, hp99 := percentiles(all)
+	res.HTTP = &HTTPResult{Clients: clients, Requests: len(all), PerSecond: float64(len(all)) / httpTime.Seconds(), P50Micros: hp50, P99Micros: hp99}
+	return res, nil
+}
+
+// HTTPResult is the loopback HTTP part of a bench.
+type HTTPResult struct {
+	Clients   int     `json:"clients"`
+	Requests  int     `json:"requests"`
+	PerSecond float64 `json:"per_second"`
+	P50Micros float64 `json:"p50_us"`
+	P99Micros float64 `json:"p99_us"`
 }

@@ -76,9 +76,10 @@ type Tx interface {
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
-// Store runs serialized transactions.
+// Store runs serialized transactions, and read-only ones that never wait for them.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
 }
 
 // Service creates and checks tokens.
@@ -144,7 +145,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 		return Token{}, bad
 	}
 	var t Token
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	err := s.Store.View(ctx, func(tx Tx) error {
 		var err error
 		t, err = tx.TokenByHash(ctx, Hash(secret))
 		return err
