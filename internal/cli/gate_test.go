@@ -128,3 +128,28 @@ func TestConsentGateThroughTheProgram(t *testing.T) {
 		t.Errorf("changes = %s\nwant      %s", strings.Join(got, " "), wantChanges)
 	}
 }
+
+// TestGateSeesAnotherProcess: the server's gate cache must notice a commit made by another
+// process on the same data directory (here a CLI import with its own database handle) within the
+// store's poll interval.
+func TestGateSeesAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "other.process@example.org"}, &c)
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "api"}, nil)
+	var d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
+	if !d.Allowed {
+		t.Fatalf("before: %+v", d)
+	}
+	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,UNSUB_TIME\nother.process@example.org,2026-01-01 00:00:00\n"))
+	time.Sleep(2 * sqlite.PollInterval) // the documented bound on seeing another process's commit
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
+	if d.Allowed || d.Reason != "suppressed" {
+		t.Errorf("after another process suppressed the address: %+v; want suppressed", d)
+	}
+}

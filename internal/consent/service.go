@@ -61,6 +61,9 @@ type Service struct {
 	Keys  *keys.Keyring
 	Now   func() time.Time
 	NewID func() string
+	// Cache, when set with Gen, serves Check from memory while the store's generation stands.
+	Cache *GateCache
+	Gen   Generation
 }
 
 // EventTable is bound into the associated data of sealed evidence.
@@ -427,6 +430,16 @@ func actorString(a audit.Actor) string {
 // facts in a read-only transaction. It decrypts nothing, so it writes no audit event. Invalid
 // for an unknown purpose; NotFound for an unknown contact.
 func (s *Service) Check(ctx context.Context, contactID, purpose string) (Decision, error) {
+	var gen uint64
+	if s.Cache != nil && s.Gen != nil {
+		var err error
+		if gen, err = s.Gen.Generation(ctx); err != nil {
+			return Decision{}, err
+		}
+		if p, f, ok := s.Cache.get(gen, contactID, purpose); ok {
+			return Decide(p, f, s.Now()), nil
+		}
+	}
 	var d Decision
 	err := s.Store.View(ctx, func(tx Tx) error {
 		p, err := tx.PurposeByID(ctx, purpose)
@@ -439,6 +452,9 @@ func (s *Service) Check(ctx context.Context, contactID, purpose string) (Decisio
 		f, err := tx.GateFacts(ctx, contactID, purpose)
 		if err != nil {
 			return err
+		}
+		if s.Cache != nil && s.Gen != nil {
+			s.Cache.put(gen, contactID, p, f)
 		}
 		d = Decide(p, f, s.Now())
 		return nil

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -37,8 +38,15 @@ type DB struct {
 	writer *sql.DB // one connection: every read-write transaction
 	reader *sql.DB // a small pool for reads that decrypt nothing (audit verify, purposes)
 
-	mu     sync.Mutex           // held for the whole of every write transaction in this process
-	shapes map[string]*sql.Stmt // bulk statements prepared on writer at Open (see bulk.go)
+	mu sync.Mutex // held for the whole of every write transaction in this process
+	// gen counts this process's commits; extVersion and polled track other processes' commits
+	// (PRAGMA data_version on watch), see Generation.
+	gen        atomic.Uint64
+	genMu      sync.Mutex
+	watch      *sql.Conn
+	extVersion int64
+	polled     atomic.Int64         // unix nanoseconds of the last data_version poll
+	shapes     map[string]*sql.Stmt // bulk statements prepared on writer at Open (see bulk.go)
 }
 
 // Open opens (creating when absent) the database in dir and applies the embedded migrations.
@@ -96,6 +104,9 @@ func (db *DB) Close() error {
 		s.Close()
 	}
 	var errs []error
+	if db.watch != nil {
+		errs = append(errs, db.watch.Close())
+	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}
@@ -235,7 +246,41 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 		return translate(fmt.Errorf("sqlite: commit: %w", err))
 	}
 	committed = true
+	db.gen.Add(1)
 	return nil
+}
+
+// PollInterval is how often Generation asks SQLite whether another process committed.
+const PollInterval = 20 * time.Millisecond
+
+// Generation returns a number that changes with every commit: at once for this process's own
+// commits, and within PollInterval for commits of another process (a CLI import beside a running
+// server), seen through PRAGMA data_version on a connection of its own.
+func (db *DB) Generation(ctx context.Context) (uint64, error) {
+	if time.Now().UnixNano()-db.polled.Load() < int64(PollInterval) {
+		return db.gen.Load(), nil
+	}
+	db.genMu.Lock()
+	defer db.genMu.Unlock()
+	if time.Now().UnixNano()-db.polled.Load() >= int64(PollInterval) {
+		if db.watch == nil {
+			c, err := db.reader.Conn(ctx)
+			if err != nil {
+				return 0, err
+			}
+			db.watch = c
+		}
+		var v int64
+		if err := db.watch.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+			return 0, fmt.Errorf("sqlite: data_version: %w", err)
+		}
+		if v != db.extVersion {
+			db.extVersion = v
+			db.gen.Add(1)
+		}
+		db.polled.Store(time.Now().UnixNano())
+	}
+	return db.gen.Load(), nil
 }
 
 // View runs fn in one read-only transaction on the reader pool: a consistent snapshot that never
