@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +66,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		"ConsentRequest", "ConsentEvent", "Evidence", "ConsentCurrent", "ConsentLedger", "ImportReport",
 		"RowReport", "AuditEvent", "AuditList", "AuditVerification", "Problem", "LookupRequest",
 		"Objection", "ObjectionRequest", "KantaraReceipt", "ISO27560Record", "GPCSupport",
+		"PolicyDraft", "PolicyVersion", "PolicyList", "PublishResult", "LapsedConsent", "RepermissionList",
 	} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("components.schemas has no %s", name)
@@ -110,6 +112,12 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		{"PUT", "/api/v1/contacts/{id}/restriction", "Art. 18(1)"},
 		{"DELETE", "/api/v1/contacts/{id}/restriction", "Art. 18"},
 		{"GET", "/.well-known/gpc.json", "Art. 21(5)"},
+		{"POST", "/api/v1/policies", "Art. 13(3)"},
+		{"GET", "/api/v1/policies/{id}", "Art. 7(1)"},
+		{"POST", "/api/v1/policies/{id}/publish", "Art. 13(3)"},
+		{"POST", "/api/v1/policies/{id}/publish", "Art. 7(1)"},
+		{"POST", "/api/v1/contacts/{id}/consents/{event_id}/approve", "Art. 7(1)"},
+		{"GET", "/api/v1/purposes/{id}/repermission", "Art. 13(3)"},
 	} {
 		op := doc.Paths.Find(c.path).GetOperation(c.method)
 		if op == nil || !strings.Contains(op.Description, "GDPR "+c.article) {
@@ -208,6 +216,9 @@ type harness struct {
 	admin   string // admin token secret
 	auditor string // auditor token secret: the audit log and the catalogue only
 	agent   string // agent token secret: no erasure, no audit log
+	dpo     string // dpo token secret: a second staff member next to the admin
+	// adminID and dpoID are the tokens' ids, as consent events name their actor ("token:<id>").
+	adminID, dpoID string
 	// seen collects the operationIds exercised, so that a documented route no exchange calls shows.
 	seen map[string]bool
 }
@@ -234,7 +245,7 @@ func newHarness(t *testing.T) *harness {
 	if err := consents.EnsureDefaultPurpose(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, admin, err := tks.Create(ctx, tokens.RoleAdmin, "openapi test admin")
+	adminTok, admin, err := tks.Create(ctx, tokens.RoleAdmin, "openapi test admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +257,13 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dpoTok, dpo, err := tks.Create(ctx, tokens.RoleDPO, "openapi test dpo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID}
 	s := &api.Server{
-		Contacts: contacts, Consent: consents, Tokens: tks, Importer: imp, Audit: auditLog{db},
+		Contacts: contacts, Consent: consents, Policies: policies, Tokens: tks, Importer: imp, Audit: auditLog{db},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Controller: consent.Controller{
 			Name: "Example AB", Contact: "Privacy team", Email: "privacy@example.com", Phone: "+61 491 570 110",
@@ -262,7 +278,8 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, srv: srv, doc: doc, router: router, admin: admin, auditor: auditor, agent: agent, seen: map[string]bool{}}
+	return &harness{t: t, srv: srv, doc: doc, router: router, admin: admin, auditor: auditor, agent: agent, dpo: dpo,
+		adminID: adminTok.ID, dpoID: dpoTok.ID, seen: map[string]bool{}}
 }
 
 // auditLog adapts the SQLite reader to api.AuditLog, as internal/cli does.
@@ -879,6 +896,240 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/convert", token: admin, status: 404}, "not_found", "")
 	h.problem(exchange{method: "PATCH", path: "/api/v1/contacts/" + ada.ID, token: admin, contentType: appJSON, status: 404,
 		body: jsonBody(t, map[string]string{"title": "x"})}, "not_found", "")
+
+	// Policy documents (GDPR Art. 7(1), Art. 13(3)): a material new version of the privacy policy
+	// asks for consent again.
+	var signe contact.Contact
+	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: admin, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]string{"email": "signe.aalto@example.org", "first_name": "Signe"})}, &signe)
+	draft := func(tok string, in map[string]any) consent.PolicyVersion {
+		t.Helper()
+		var v consent.PolicyVersion
+		h.json(exchange{method: "POST", path: "/api/v1/policies", token: tok, contentType: appJSON, status: 201, body: jsonBody(t, in)}, &v)
+		return v
+	}
+	publish := func(v consent.PolicyVersion) consent.PublishResult {
+		t.Helper()
+		var res consent.PublishResult
+		h.json(exchange{method: "POST", path: "/api/v1/policies/" + v.ID + "/publish", token: admin, status: 200}, &res)
+		if res.Version.ID != v.ID || res.Version.Version != v.Version || res.Version.SHA256 != v.SHA256 || res.Version.PublishedAt == nil ||
+			res.Version.PublishedAt.Before(v.CreatedAt) || res.Version.EffectiveAt.Before(*res.Version.PublishedAt) {
+			t.Errorf("published %+v, want version %d published, effective no earlier than its publication", res.Version, v.Version)
+		}
+		return res
+	}
+	gate := func(contactID, purpose string) consent.Decision {
+		t.Helper()
+		var d consent.Decision
+		h.json(exchange{method: "POST", path: "/api/v1/consent-checks", token: admin, contentType: appJSON, status: 200,
+			body: jsonBody(t, map[string]string{"contact_id": contactID, "purpose": purpose})}, &d)
+		return d
+	}
+	given := consent.Decision{Allowed: true, State: consent.Given, LawfulBasis: consent.BasisConsent, Reason: consent.ReasonConsentGiven}
+	type lapsedPage struct {
+		Items      []consent.Lapsed `json:"items"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	// repermission reads the newsletter's re-permission list a page of one at a time.
+	repermission := func() []consent.Lapsed {
+		t.Helper()
+		var all []consent.Lapsed
+		query := "?limit=1"
+		for range 20 {
+			var page lapsedPage
+			h.json(exchange{method: "GET", path: "/api/v1/purposes/newsletter/repermission" + query, token: h.agent, status: 200}, &page)
+			all = append(all, page.Items...)
+			if len(page.Items) > 1 || (page.NextCursor != "" && (len(page.Items) != 1 || page.NextCursor != page.Items[0].ContactID)) {
+				t.Fatalf("re-permission page %+v: want at most one item, and its contact id as the cursor", page)
+			}
+			if page.NextCursor == "" {
+				return all
+			}
+			query = "?limit=1&cursor=" + page.NextCursor
+		}
+		t.Fatalf("re-permission list: more than 20 pages")
+		return nil
+	}
+	findLapsed := func(list []consent.Lapsed, contactID string) *consent.Lapsed {
+		for i := range list {
+			if list[i].ContactID == contactID {
+				return &list[i]
+			}
+		}
+		return nil
+	}
+
+	const privacyV1 = "# Privacy policy\n\nWe keep your e-mail address to send you the newsletter."
+	v1 := draft(admin, map[string]any{"document": "privacy_policy", "body": privacyV1})
+	if v1.ID == "" || v1.Document != consent.DocPrivacyPolicy || v1.Version != 1 || v1.Body != privacyV1 || v1.Material ||
+		v1.SHA256 != fmt.Sprintf("%x", sha256.Sum256([]byte(privacyV1))) || v1.PublishedAt != nil || v1.CreatedAt.IsZero() {
+		t.Errorf("draft %+v, want unpublished privacy_policy version 1 with the body's SHA-256", v1)
+	}
+	var versions struct {
+		Items      []consent.PolicyVersion `json:"items"`
+		NextCursor string                  `json:"next_cursor"`
+	}
+	var read consent.PolicyVersion
+	h.json(exchange{method: "GET", path: "/api/v1/policies/" + v1.ID, token: auditor, status: 200}, &read)
+	if read.ID != v1.ID || read.Body != privacyV1 || read.PublishedAt != nil {
+		t.Errorf("read draft %+v, want %+v", read, v1)
+	}
+	if res := publish(v1); res.Reconsent != 0 || res.Version.Material {
+		t.Errorf("publishing version 1: %+v, want reconsent 0", res)
+	}
+	var first consent.Event
+	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + signe.ID + "/consents", token: h.agent, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"})}, &first)
+	if fmt.Sprint(first.PolicyVersions) != "map[privacy_policy:1]" || first.Approval != "" || first.ApprovedBy != "" {
+		t.Errorf("consent under version 1: policy_versions %v, approval %q; want {privacy_policy: 1} by default and no approval", first.PolicyVersions, first.Approval)
+	}
+	if d := gate(signe.ID, "newsletter"); d != given {
+		t.Errorf("gate for signe after her consent = %+v; want %+v", d, given)
+	}
+
+	const privacyV2 = "# Privacy policy\n\nWe keep your e-mail address to send you the newsletter, and share it with our mailing service."
+	v2 := draft(admin, map[string]any{"document": "privacy_policy", "body": privacyV2, "material": true, "effective_at": "2020-01-01T01:00:00+01:00"})
+	if v2.Version != 2 || !v2.Material || !v2.EffectiveAt.Equal(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("material draft %+v, want version 2, material, effective 2020-01-01T00:00:00Z", v2)
+	}
+	res := publish(v2)
+	if res.Reconsent < 1 || !res.Version.Material || !res.Version.EffectiveAt.Equal(*res.Version.PublishedAt) {
+		t.Errorf("publishing material version 2: %+v, want reconsent >= 1, effective from its publication (2020 is past)", res)
+	}
+	if d := gate(signe.ID, "newsletter"); d != (consent.Decision{State: consent.Given, LawfulBasis: consent.BasisConsent, Reason: consent.ReasonNeedsReconsent}) {
+		t.Errorf("gate for signe after material version 2 = %+v; want refused, needs_reconsent", d)
+	}
+	var signeLedger consent.Ledger
+	h.json(exchange{method: "GET", path: "/api/v1/contacts/" + signe.ID + "/consents", token: admin, status: 200}, &signeLedger)
+	if len(signeLedger.Current) != 1 || !signeLedger.Current[0].NeedsReconsent || signeLedger.Current[0].EventID != first.ID {
+		t.Errorf("signe's current consent %+v, want her first consent marked needs_reconsent", signeLedger.Current)
+	}
+	lapsed := repermission()
+	if len(lapsed) != res.Reconsent {
+		t.Errorf("re-permission list has %d entries, want the %d consents publishing marked (newsletter is the only consent-based purpose with consent)", len(lapsed), res.Reconsent)
+	}
+	for _, l := range lapsed {
+		if l.Reason != consent.ReasonNeedsReconsent || l.State != consent.Given || l.OccurredAt.IsZero() {
+			t.Errorf("re-permission entry %+v, want given consent needing re-consent", l)
+		}
+	}
+	if l := findLapsed(lapsed, signe.ID); l == nil || !l.OccurredAt.Equal(first.OccurredAt) {
+		t.Errorf("re-permission list %+v: want signe, needs_reconsent, occurred %s", lapsed, first.OccurredAt)
+	}
+	var again consent.Event
+	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + signe.ID + "/consents", token: h.agent, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"})}, &again)
+	if fmt.Sprint(again.PolicyVersions) != "map[privacy_policy:2]" {
+		t.Errorf("consent under version 2: policy_versions %v, want {privacy_policy: 2}", again.PolicyVersions)
+	}
+	if d := gate(signe.ID, "newsletter"); d != given {
+		t.Errorf("gate for signe after consenting again = %+v; want %+v", d, given)
+	}
+	if l := findLapsed(repermission(), signe.ID); l != nil {
+		t.Errorf("signe is still on the re-permission list after consenting again: %+v", l)
+	}
+
+	v3 := draft(h.dpo, map[string]any{"document": "privacy_policy", "body": privacyV2 + "\n\nTypos fixed.", "material": false})
+	if v3.Version != 3 || v3.Material {
+		t.Errorf("non-material draft %+v, want version 3", v3)
+	}
+	if res := publish(v3); res.Reconsent != 0 || res.Version.Material {
+		t.Errorf("publishing non-material version 3: %+v, want reconsent 0", res)
+	}
+	if d := gate(signe.ID, "newsletter"); d != given {
+		t.Errorf("gate for signe after non-material version 3 = %+v; want %+v", d, given)
+	}
+	p = h.problem(exchange{method: "POST", path: "/api/v1/policies/" + v3.ID + "/publish", token: admin, status: 409}, "conflict", "")
+	if p.Reason != "already_published" || p.ID != v3.ID {
+		t.Errorf("publishing again: problem %+v, want reason already_published and id %s", p, v3.ID)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/policies", token: auditor, status: 200}, &versions)
+	if len(versions.Items) != 3 || versions.NextCursor != "" {
+		t.Fatalf("policy versions %+v, cursor %q; want 3 and no cursor", versions.Items, versions.NextCursor)
+	}
+	for i, v := range versions.Items {
+		if v.Document != consent.DocPrivacyPolicy || v.Version != i+1 || v.PublishedAt == nil {
+			t.Errorf("policy version %d: %+v, want published privacy_policy version %d", i, v, i+1)
+		}
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/policies", token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"document": "cookie_banner", "body": "x"})}, "invalid", "document")
+	h.problem(exchange{method: "POST", path: "/api/v1/policies", token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"document": "terms_of_service", "body": ""})}, "invalid", "body")
+	h.problem(exchange{method: "POST", path: "/api/v1/policies", token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"document": "terms_of_service", "body": "x", "effective_at": "next week"})}, "invalid", "effective_at")
+	h.problem(exchange{method: "POST", path: "/api/v1/policies", token: admin, contentType: "text/markdown", status: 415, badRequest: true,
+		body: []byte(privacyV1)}, "invalid", "Content-Type")
+	h.problem(exchange{method: "POST", path: "/api/v1/policies", token: h.agent, contentType: appJSON, status: 403,
+		body: jsonBody(t, map[string]any{"document": "terms_of_service", "body": "x"})}, "forbidden", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/policies/" + v1.ID + "/publish", token: h.agent, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/policies/" + uuid.Must(uuid.NewV7()).String(), token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/policies/" + uuid.Must(uuid.NewV7()).String() + "/publish", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/purposes/telepathy/repermission", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/purposes/newsletter/repermission?limit=0", token: admin, status: 400, badRequest: true}, "invalid", "limit")
+	h.problem(exchange{method: "GET", path: "/api/v1/purposes/newsletter/repermission?cursor=yesterday", token: admin, status: 400, badRequest: true}, "invalid", "cursor")
+	h.problem(exchange{method: "GET", path: "/api/v1/purposes/newsletter/repermission", token: auditor, status: 403}, "forbidden", "")
+
+	// Staff-recorded consent for a purpose with staff_approval waits for a second staff member.
+	var calls consent.Purpose
+	h.json(exchange{method: "POST", path: "/api/v1/purposes", token: admin, contentType: appJSON, status: 201, body: jsonBody(t, map[string]any{
+		"id": "sales-calls", "name": "Sales calls", "description": "We call you about offers.", "lawful_basis": "dpv:Consent", "staff_approval": true,
+	})}, &calls)
+	if !calls.StaffApproval {
+		t.Errorf("created purpose %+v, want staff_approval", calls)
+	}
+	consents := "/api/v1/contacts/" + signe.ID + "/consents"
+	p = h.problem(exchange{method: "POST", path: consents, token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]string{"purpose": "sales-calls", "state": "dpv:ConsentGiven", "method": "staff"})}, "invalid", "evidence")
+	if p.Reason != "evidence_required" {
+		t.Errorf("staff consent without evidence: reason %q, want evidence_required", p.Reason)
+	}
+	var pending consent.Event
+	h.json(exchange{method: "POST", path: consents, token: admin, contentType: appJSON, status: 201, body: jsonBody(t, map[string]string{
+		"purpose": "sales-calls", "state": "dpv:ConsentGiven", "method": "staff", "evidence": "said yes on the phone, call 2026-11-30 10:02",
+	})}, &pending)
+	if pending.Approval != "pending" || pending.ApprovedBy != "" || pending.Actor != "token:"+h.adminID || pending.Method != consent.MethodStaff ||
+		fmt.Sprint(pending.PolicyVersions) != "map[privacy_policy:3]" || pending.Evidence.Note == "" {
+		t.Errorf("staff consent %+v, want approval pending, recorded by the admin token under privacy_policy 3", pending)
+	}
+	if d := gate(signe.ID, "sales-calls"); d != (consent.Decision{LawfulBasis: consent.BasisConsent, Reason: consent.ReasonPendingApproval}) {
+		t.Errorf("gate for pending staff consent = %+v; want refused, pending_approval", d)
+	}
+	approve := consents + "/" + pending.ID + "/approve"
+	p = h.problem(exchange{method: "POST", path: approve, token: admin, status: 403}, "forbidden", "")
+	if p.Reason != "same_actor" {
+		t.Errorf("approving one's own consent: reason %q, want same_actor", p.Reason)
+	}
+	p = h.problem(exchange{method: "POST", path: approve, token: auditor, status: 403}, "forbidden", "")
+	if p.Reason != "role_forbidden" {
+		t.Errorf("auditor approving: reason %q, want role_forbidden", p.Reason)
+	}
+	if d := gate(signe.ID, "sales-calls"); d.Reason != consent.ReasonPendingApproval {
+		t.Errorf("gate after refused approvals = %+v; want pending_approval", d)
+	}
+	var approved consent.Event
+	h.json(exchange{method: "POST", path: approve, token: h.dpo, status: 200}, &approved)
+	if approved.ID != pending.ID || approved.ContactID != signe.ID || approved.Purpose != "sales-calls" || approved.State != consent.Given ||
+		approved.Approval != "approved" || approved.ApprovedBy != "token:"+h.dpoID || approved.Actor != pending.Actor {
+		t.Errorf("approved %+v, want event %s approved by token:%s", approved, pending.ID, h.dpoID)
+	}
+	if d := gate(signe.ID, "sales-calls"); d != given {
+		t.Errorf("gate after approval = %+v; want %+v", d, given)
+	}
+	p = h.problem(exchange{method: "POST", path: approve, token: h.dpo, status: 409}, "conflict", "")
+	if p.Reason != "not_pending" || p.ID != pending.ID {
+		t.Errorf("approving again: problem %+v, want reason not_pending and id %s", p, pending.ID)
+	}
+	h.problem(exchange{method: "POST", path: consents + "/" + again.ID + "/approve", token: h.dpo, status: 409}, "conflict", "")
+	h.problem(exchange{method: "POST", path: consents + "/" + uuid.Must(uuid.NewV7()).String() + "/approve", token: h.dpo, status: 404}, "not_found", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + lead.ID + "/consents/" + pending.ID + "/approve", token: h.dpo, status: 404}, "not_found", "")
+	signeLedger = consent.Ledger{}
+	h.json(exchange{method: "GET", path: consents, token: admin, status: 200}, &signeLedger)
+	for _, e := range signeLedger.Events {
+		if e.ID == pending.ID && (e.Approval != "approved" || e.ApprovedBy != "token:"+h.dpoID || e.Evidence.Note != pending.Evidence.Note) {
+			t.Errorf("ledger event %+v, want approved by the dpo, evidence kept", e)
+		}
+	}
 
 	// Every documented operation was exercised above.
 	for path, item := range h.doc.Paths.Map() {
