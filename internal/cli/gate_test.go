@@ -153,3 +153,36 @@ func TestGateSeesAnotherProcess(t *testing.T) {
 		t.Errorf("after another process suppressed the address: %+v; want suppressed", d)
 	}
 }
+
+// TestPolicyPublishRules: the first published version never asks for re-consent even when marked
+// material, and a version dated in the future is refused (it would mark consents too early).
+func TestPolicyPublishRules(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "policy.reader@example.org"}, &c)
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "api"}, nil)
+	var v struct {
+		ID string `json:"id"`
+	}
+	if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": "# Privacy\nv1", "material": true}, &v); st != 201 {
+		t.Fatalf("draft: %d", st)
+	}
+	var res struct {
+		Reconsent int `json:"reconsent"`
+	}
+	if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, &res); st != 200 || res.Reconsent != 0 {
+		t.Errorf("first material version: %d, reconsent %d; want 200 and 0", st, res.Reconsent)
+	}
+	var prob problemJSON
+	future := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": "v2", "material": true, "effective_at": future}, &prob); st != 400 || prob.Field != "effective_at" {
+		t.Errorf("future version: %d %+v; want 400 on effective_at", st, prob)
+	}
+	var d struct {
+		Reason string `json:"reason"`
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
+	if d.Reason != "consent_given" {
+		t.Errorf("gate after the first policy = %s; want consent_given", d.Reason)
+	}
+}

@@ -79,10 +79,18 @@ func (s *Policies) Draft(ctx context.Context, document, body string, material bo
 	if !slices.Contains(Documents, document) {
 		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service or dpa_template")
 	}
-	if body == "" || len(body) > 1<<20 || !utf8.ValidString(body) {
-		return PolicyVersion{}, apperr.Invalidf("body", "invalid_body", "body: 1 byte to 1 MiB of UTF-8 Markdown")
+	if body == "" || len(body) > 512<<10 || !utf8.ValidString(body) {
+		return PolicyVersion{}, apperr.Invalidf("body", "invalid_body", "body: 1 byte to 512 KiB of UTF-8 Markdown")
 	}
 	now := s.Now().UTC()
+	if effectiveAt.IsZero() {
+		effectiveAt = now
+	}
+	if effectiveAt.After(now.Add(time.Minute)) {
+		// Re-consent is marked when a version is published; a version that takes effect later
+		// would mark consents the old version still governs. Publish it when it takes effect.
+		return PolicyVersion{}, apperr.Invalidf("effective_at", "in_future", "effective_at: future versions are not supported yet; publish the version when it takes effect")
+	}
 	sum := sha256.Sum256([]byte(body))
 	v := PolicyVersion{ID: s.NewID(), Document: document, Body: body, SHA256: hex.EncodeToString(sum[:]), Material: material, EffectiveAt: effectiveAt.UTC(), CreatedAt: now}
 	err := s.Store.Update(ctx, func(tx PolicyTx) error {
@@ -108,9 +116,9 @@ type PublishResult struct {
 	Reconsent int `json:"reconsent"`
 }
 
-// Publish publishes a draft version ("policy.publish", fields "material" or "non_material"). Its
-// effective time is its own when later than now, else now. A material version of the privacy
-// policy or the terms, published after an earlier version, marks every consent given under an
+// Publish publishes a draft version ("policy.publish", fields "material" or "non_material"),
+// effective from now. A material version of the privacy policy or the terms, published while an
+// earlier version is in effect, marks every consent given under an
 // older version needs_reconsent: the gate refuses processing that depends on it until the person
 // consents again. A non-material version changes no consent. Conflict when already published.
 func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error) {
@@ -124,9 +132,7 @@ func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error
 		if v.PublishedAt != nil {
 			return &apperr.Error{Kind: apperr.Conflict, Reason: "already_published", Message: "this version is published already; draft a new one", ID: v.ID}
 		}
-		if v.EffectiveAt.Before(now) {
-			v.EffectiveAt = now
-		}
+		v.EffectiveAt = now
 		if err := tx.PublishPolicyVersion(ctx, v.ID, now, v.EffectiveAt); err != nil {
 			return err
 		}
@@ -136,7 +142,11 @@ func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error
 		if v.Material {
 			kind = "material"
 		}
-		if v.Material && v.Version > 1 && slices.Contains(reconsentDocuments, v.Document) {
+		current, err := tx.CurrentPolicyVersions(ctx, now)
+		if err != nil {
+			return err
+		}
+		if v.Material && current[v.Document] > 0 && slices.Contains(reconsentDocuments, v.Document) {
 			pairs, err := tx.MarkReconsent(ctx, v.Document, v.Version)
 			if err != nil {
 				return err
