@@ -132,6 +132,10 @@ func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error
 		if v.PublishedAt != nil {
 			return &apperr.Error{Kind: apperr.Conflict, Reason: "already_published", Message: "this version is published already; draft a new one", ID: v.ID}
 		}
+		earlier, err := tx.CurrentPolicyVersions(ctx, now) // before this version is published
+		if err != nil {
+			return err
+		}
 		v.EffectiveAt = now
 		if err := tx.PublishPolicyVersion(ctx, v.ID, now, v.EffectiveAt); err != nil {
 			return err
@@ -142,11 +146,7 @@ func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error
 		if v.Material {
 			kind = "material"
 		}
-		current, err := tx.CurrentPolicyVersions(ctx, now)
-		if err != nil {
-			return err
-		}
-		if v.Material && current[v.Document] > 0 && slices.Contains(reconsentDocuments, v.Document) {
+		if v.Material && earlier[v.Document] > 0 && slices.Contains(reconsentDocuments, v.Document) {
 			pairs, err := tx.MarkReconsent(ctx, v.Document, v.Version)
 			if err != nil {
 				return err
