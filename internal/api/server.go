@@ -41,7 +41,10 @@ type Server struct {
 	Audit    AuditLog
 	// Controller identifies the data controller in consent receipts.
 	Controller consent.Controller
-	Logger     *slog.Logger
+	// Pages are the public portal's HTML pages by route pattern ("GET /p/privacy"); they are
+	// not API routes and not in the OpenAPI document.
+	Pages  map[string]http.Handler
+	Logger *slog.Logger
 	// MaxImportBytes bounds an uploaded import file (default 1 GiB).
 	MaxImportBytes int64
 }
@@ -60,6 +63,9 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(OpenAPI)
 	})
+	for pattern, h := range s.Pages {
+		mux.Handle(pattern, h)
+	}
 	route := func(pattern string, perm token.Permission, h func(http.ResponseWriter, *http.Request) error) {
 		mux.Handle(pattern, s.authorize(perm, h))
 	}

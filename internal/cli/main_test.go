@@ -52,13 +52,19 @@ func getenv(string) string { return "" }
 // startProgram runs tillit serve in this process, like a user would run the binary.
 func startProgram(t *testing.T, dir string) *program {
 	t.Helper()
+	return startProgramEnv(t, dir, nil)
+}
+
+// startProgramEnv is startProgram with TILLIT_* settings in env.
+func startProgramEnv(t *testing.T, dir string, env map[string]string) *program {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &program{t: t, dir: dir, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	ready := make(chan string, 1)
 	go func() {
 		p.done <- cli.Main(ctx, cli.Env{
 			Args:   []string{"serve", "--data", dir, "--listen", "127.0.0.1:0"},
-			Stdout: io.Discard, Stderr: p.stderr, Getenv: getenv,
+			Stdout: io.Discard, Stderr: p.stderr, Getenv: func(k string) string { return env[k] },
 			Ready: func(addr string) { ready <- addr },
 		})
 	}()

@@ -14,6 +14,7 @@ import (
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/web/portal"
 )
 
 func serve(ctx context.Context, env Env, args []string) error {
@@ -46,6 +47,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 			Jurisdiction: cfg.Jurisdiction, DPOEmail: cfg.DPOEmail, URL: cfg.BaseURL, PolicyURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/p/privacy",
 		},
 	}
+	pages, err := portal.New(a.policies, a.consent, srv.Controller, logger)
+	if err != nil {
+		return err
+	}
+	srv.Pages = map[string]http.Handler{"GET /p/privacy": http.HandlerFunc(pages.Privacy)}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

@@ -196,3 +196,25 @@ func versionStrings(m map[string]int) map[string]string {
 	}
 	return out
 }
+
+// Current returns the version in effect now of every document that has one.
+func (s *Policies) Current(ctx context.Context) (map[string]PolicyVersion, error) {
+	out := map[string]PolicyVersion{}
+	err := s.Store.Update(ctx, func(tx PolicyTx) error {
+		cur, err := tx.CurrentPolicyVersions(ctx, s.Now())
+		if err != nil {
+			return err
+		}
+		all, err := tx.PolicyVersions(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range all {
+			if cur[v.Document] == v.Version {
+				out[v.Document] = v
+			}
+		}
+		return nil
+	})
+	return out, err
+}

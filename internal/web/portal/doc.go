@@ -1,0 +1,9 @@
+// Package portal serves Tillit's public privacy portal: pages for the people whose data Tillit
+// holds, with no staff login.
+//
+// Invariants:
+//   - Templates are embedded html/template files, parsed once at start-up, one typed view struct
+//     per page; policy Markdown is rendered with raw HTML left out (goldmark's default), so a
+//     policy body cannot inject script into the portal.
+//   - Pages never show personal data of anyone but the visitor, and /p/privacy shows none at all.
+package portal
