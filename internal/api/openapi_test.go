@@ -807,8 +807,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	// Purposes.
 	var purposes struct{ Items []consent.Purpose }
 	h.json(exchange{method: "GET", path: "/api/v1/purposes", token: auditor, status: 200}, &purposes)
-	if len(purposes.Items) != 1 || purposes.Items[0].ID != "newsletter" {
-		t.Errorf("purposes %+v, want the default newsletter", purposes.Items)
+	if len(purposes.Items) != 2 || purposes.Items[0].ID != "newsletter" || purposes.Items[1].ID != "terms-of-service" || !purposes.Items[1].Acceptance {
+		t.Errorf("purposes %+v, want the default newsletter and terms-of-service", purposes.Items)
 	}
 	updates := map[string]any{"id": "product-updates", "name": "Product updates", "description": "Mail about changes to products you bought.", "lawful_basis": "dpv:LegitimateInterest", "retention_days": 730}
 	var pur consent.Purpose

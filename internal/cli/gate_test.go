@@ -186,3 +186,51 @@ func TestPolicyPublishRules(t *testing.T) {
 		t.Errorf("gate after the first policy = %s; want consent_given", d.Reason)
 	}
 }
+
+// TestTermsAcceptance: accepting the terms is a consent event carrying the version; a material
+// new version of the terms asks for acceptance again.
+func TestTermsAcceptance(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "terms.reader@example.org"}, &c)
+	var prob problemJSON
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "terms-of-service", "state": "dpv:ConsentGiven", "method": "web-form"}, &prob); st != 400 || prob.Reason != "terms_version_required" {
+		t.Errorf("accepting unpublished terms: %d %+v; want 400 terms_version_required", st, prob)
+	}
+	publish := func(body string, material bool) int {
+		t.Helper()
+		var v struct {
+			ID string `json:"id"`
+		}
+		p.do("POST", "/api/v1/policies", map[string]any{"document": "terms_of_service", "body": body, "material": material}, &v)
+		var res struct {
+			Reconsent int `json:"reconsent"`
+		}
+		if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, &res); st != 200 {
+			t.Fatalf("publish: %d", st)
+		}
+		return res.Reconsent
+	}
+	publish("# Terms v1", false)
+	var ev struct {
+		PolicyVersions map[string]string `json:"policy_versions"`
+	}
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "terms-of-service", "state": "dpv:ConsentGiven", "method": "web-form"}, &ev); st != 201 || ev.PolicyVersions["terms_of_service"] != "1" {
+		t.Fatalf("accept terms v1: %d %+v", st, ev)
+	}
+	var d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "terms-of-service"}, &d)
+	if !d.Allowed || d.Reason != "consent_given" {
+		t.Errorf("gate after acceptance = %+v; want consent_given", d)
+	}
+	if n := publish("# Terms v2, materially changed", true); n != 1 {
+		t.Errorf("material terms v2 marked %d acceptances; want 1", n)
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "terms-of-service"}, &d)
+	if d.Allowed || d.Reason != "needs_reconsent" {
+		t.Errorf("gate after material terms change = %+v; want needs_reconsent", d)
+	}
+}

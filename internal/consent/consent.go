@@ -74,8 +74,12 @@ type Purpose struct {
 	SaleOrSharing bool `json:"sale_or_sharing"`
 	// StaffApproval makes consent recorded by staff count only after a second staff member
 	// approves it.
-	StaffApproval bool      `json:"staff_approval"`
-	CreatedAt     time.Time `json:"created_at"`
+	StaffApproval bool `json:"staff_approval"`
+	// Acceptance marks a purpose that records the acceptance of the terms of service: its events
+	// are consent events carrying the accepted version, whatever its lawful basis (usually
+	// dpv:Contract), and the gate asks for an accepted, current version.
+	Acceptance bool      `json:"acceptance"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // NoticeHash returns the hex SHA-256 of the purpose's notice text (name and description), which a
@@ -120,6 +124,18 @@ func DefaultPurpose(now time.Time) Purpose {
 		LawfulBasis: BasisConsent, DoubleOptIn: true, DirectMarketing: true, CreatedAt: now.UTC(),
 	}
 }
+
+// TermsPurpose is the purpose that exists from first start for accepting the terms of service.
+func TermsPurpose(now time.Time) Purpose {
+	return Purpose{
+		ID: "terms-of-service", Name: "Terms of service",
+		Description: "You accept our terms of service, which govern the service we provide to you.",
+		LawfulBasis: BasisContract, Acceptance: true, CreatedAt: now.UTC(),
+	}
+}
+
+// consentBased reports whether the gate asks for a given consent (or acceptance) for p.
+func consentBased(p Purpose) bool { return p.LawfulBasis == BasisConsent || p.Acceptance }
 
 // Evidence is what proves a consent event (ISO/IEC TS 27560 "evidence"): the IP address and user
 // agent of the opt-in and confirmation steps, a form id and a note. It is personal data and is

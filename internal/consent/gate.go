@@ -68,7 +68,8 @@ type Decision struct {
 //     basis (Art. 21(3)); an objection to the purpose refuses it (Art. 21(1));
 //  3. a suppressed address refuses consent-based and direct-marketing purposes (it is never
 //     mailed again);
-//  4. a purpose whose basis is not consent is allowed by that basis (Art. 6(1)(b)-(f));
+//  4. a purpose whose basis is not consent is allowed by that basis (Art. 6(1)(b)-(f)), except a
+//     purpose that records acceptance of the terms, which needs an accepted, current version;
 //  5. a consent-based purpose is allowed only by a given consent that is approved, not expired
 //     (by event or by consent_valid_days) and not marked for re-consent (Art. 6(1)(a), 7).
 func Decide(p Purpose, f Facts, now time.Time) Decision {
@@ -87,7 +88,7 @@ func Decide(p Purpose, f Facts, now time.Time) Decision {
 		d.Reason = ReasonSuppressed
 		return d
 	}
-	if r, ok := basisReasons[p.LawfulBasis]; ok {
+	if r, ok := basisReasons[p.LawfulBasis]; ok && !p.Acceptance {
 		d.Allowed, d.Reason = true, r
 		return d
 	}

@@ -208,8 +208,11 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	if e.Purpose != p.ID {
 		return Event{}, nil, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
 	}
-	if p.LawfulBasis != BasisConsent {
-		return Event{}, nil, apperr.Invalidf("purpose", "not_consent_based", "purpose: its lawful basis is %s; consent is recorded only for purposes based on dpv:Consent (GDPR Art. 6(1)(a))", p.LawfulBasis)
+	if !consentBased(p) {
+		return Event{}, nil, apperr.Invalidf("purpose", "not_consent_based", "purpose: its lawful basis is %s; consent is recorded only for purposes based on dpv:Consent (GDPR Art. 6(1)(a)) and for accepting the terms", p.LawfulBasis)
+	}
+	if p.Acceptance && e.PolicyVersions[DocTermsOfService] == "" {
+		return Event{}, nil, apperr.Invalidf("policy_versions", "terms_version_required", "policy_versions: accepting the terms records the terms_of_service version; publish one first")
 	}
 	if ok := methodStates[e.Method]; ok != nil && !contains(ok, e.State) {
 		return Event{}, nil, apperr.Invalidf("method", "method_state_mismatch", "method: %s records only %s", e.Method, joinStates(ok))
@@ -403,19 +406,27 @@ func (s *Service) CreatePurpose(ctx context.Context, p Purpose) (Purpose, error)
 	return p, err
 }
 
-// EnsureDefaultPurpose creates DefaultPurpose when no purpose with its id exists (first start).
+// EnsureDefaultPurpose creates the purposes that exist from first start, DefaultPurpose and
+// TermsPurpose, when no purpose with their id exists.
 func (s *Service) EnsureDefaultPurpose(ctx context.Context) error {
 	return s.Store.Update(ctx, func(tx Tx) error {
-		_, err := tx.PurposeByID(ctx, "newsletter")
-		if err == nil || !apperr.Is(err, apperr.NotFound) {
-			return err
+		for _, p := range []Purpose{DefaultPurpose(s.Now()), TermsPurpose(s.Now())} {
+			_, err := tx.PurposeByID(ctx, p.ID)
+			if err == nil {
+				continue
+			}
+			if !apperr.Is(err, apperr.NotFound) {
+				return err
+			}
+			if err := tx.InsertPurpose(ctx, p); err != nil {
+				return err
+			}
+			ev := audit.New(ctx, p.CreatedAt, "purpose.create", "purpose", p.ID)
+			if err := tx.AppendAudit(ctx, &ev); err != nil {
+				return err
+			}
 		}
-		p := DefaultPurpose(s.Now())
-		if err := tx.InsertPurpose(ctx, p); err != nil {
-			return err
-		}
-		ev := audit.New(ctx, p.CreatedAt, "purpose.create", "purpose", p.ID)
-		return tx.AppendAudit(ctx, &ev)
+		return nil
 	})
 }
 

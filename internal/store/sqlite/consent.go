@@ -12,7 +12,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 )
 
-const purposeCols = "id, name, description, lawful_basis, retention_days, double_opt_in, consent_valid_days, direct_marketing, sale_or_sharing, staff_approval, created_at"
+const purposeCols = "id, name, description, lawful_basis, retention_days, double_opt_in, consent_valid_days, direct_marketing, sale_or_sharing, staff_approval, acceptance, created_at"
 
 // PurposeByID returns the purpose; NotFound when absent. A purpose read once is kept for the rest
 // of the transaction (an import batch asks for the same purpose for every row).
@@ -58,8 +58,8 @@ func (tx *Tx) ListPurposes(ctx context.Context) ([]consent.Purpose, error) {
 
 // InsertPurpose stores a new purpose; Conflict when the id exists.
 func (tx *Tx) InsertPurpose(ctx context.Context, p consent.Purpose) error {
-	_, err := tx.exec(ctx, "INSERT INTO purposes ("+purposeCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		p.ID, p.Name, p.Description, p.LawfulBasis, p.RetentionDays, p.DoubleOptIn, p.ConsentValidDays, p.DirectMarketing, p.SaleOrSharing, p.StaffApproval, formatTime(p.CreatedAt))
+	_, err := tx.exec(ctx, "INSERT INTO purposes ("+purposeCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		p.ID, p.Name, p.Description, p.LawfulBasis, p.RetentionDays, p.DoubleOptIn, p.ConsentValidDays, p.DirectMarketing, p.SaleOrSharing, p.StaffApproval, p.Acceptance, formatTime(p.CreatedAt))
 	if apperr.Is(err, apperr.Conflict) {
 		return &apperr.Error{Kind: apperr.Conflict, Field: "id", Reason: "duplicate_id", Message: "id: a purpose with this id exists", ID: p.ID, Err: err}
 	}
@@ -69,7 +69,7 @@ func (tx *Tx) InsertPurpose(ctx context.Context, p consent.Purpose) error {
 func scanPurpose(row scanner) (consent.Purpose, error) {
 	var p consent.Purpose
 	var created string
-	if err := row.Scan(&p.ID, &p.Name, &p.Description, &p.LawfulBasis, &p.RetentionDays, &p.DoubleOptIn, &p.ConsentValidDays, &p.DirectMarketing, &p.SaleOrSharing, &p.StaffApproval, &created); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &p.Description, &p.LawfulBasis, &p.RetentionDays, &p.DoubleOptIn, &p.ConsentValidDays, &p.DirectMarketing, &p.SaleOrSharing, &p.StaffApproval, &p.Acceptance, &created); err != nil {
 		return p, err
 	}
 	var err error

@@ -89,13 +89,13 @@ func (tx *Tx) CurrentPolicyVersions(ctx context.Context, at time.Time) (map[stri
 	return out, rows.Err()
 }
 
-// MarkReconsent flags the given consents of consent-based purposes not given under version (or
+// MarkReconsent flags the given consents of consent-based and acceptance purposes not given under version (or
 // later) of document, and returns the (contact id, purpose id) pairs it flagged.
 func (tx *Tx) MarkReconsent(ctx context.Context, document string, version int) ([][2]string, error) {
 	path := `$."` + document + `"`
 	rows, err := tx.query(ctx, `UPDATE consent_current SET needs_reconsent = 1
 		WHERE needs_reconsent = 0 AND state = ?
-		AND purpose_id IN (SELECT id FROM purposes WHERE lawful_basis = ?)
+		AND purpose_id IN (SELECT id FROM purposes WHERE lawful_basis = ? OR acceptance = 1)
 		AND coalesce(CAST(json_extract(policy_versions, ?) AS INTEGER), 0) < ?
 		RETURNING contact_id, purpose_id`, string(consent.Given), consent.BasisConsent, path, version)
 	if err != nil {
