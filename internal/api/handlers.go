@@ -105,11 +105,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, email, phone str
 
 func (s *Server) getContact(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.Contacts.Get(r.Context(), pathID(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, http.StatusOK, c, err)
 }
 
 // patchContact serves PATCH /api/v1/contacts/{id} with JSON Merge Patch semantics (RFC 7396):
@@ -135,11 +131,7 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	c, err := s.Contacts.Update(r.Context(), pathID(r), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, http.StatusOK, c, err)
 }
 
 func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {
@@ -152,20 +144,12 @@ func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) convertContact(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.Contacts.Convert(r.Context(), pathID(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, http.StatusOK, c, err)
 }
 
 func (s *Server) getConsents(w http.ResponseWriter, r *http.Request) error {
 	l, err := s.Consent.History(r.Context(), pathID(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, l)
-	return nil
+	return reply(w, http.StatusOK, l, err)
 }
 
 // ConsentRequest is the body of POST /api/v1/contacts/{id}/consents (DESIGN §5).
@@ -200,11 +184,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) error {
 		e.OccurredAt = in.OccurredAt.Time
 	}
 	out, err := s.Consent.Record(r.Context(), e)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return reply(w, http.StatusCreated, out, err)
 }
 
 // ConsentCheckRequest is the body of POST /api/v1/consent-checks: contact_id or email, and purpose.
@@ -294,29 +274,17 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, kind, id stri
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.Audit.VerifyAudit(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return reply(w, http.StatusOK, v, err)
 }
 
 func (s *Server) listPurposes(w http.ResponseWriter, r *http.Request) error {
 	ps, err := s.Consent.Purposes(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, List[consent.Purpose]{Items: ps})
-	return nil
+	return reply(w, http.StatusOK, List[consent.Purpose]{Items: ps}, err)
 }
 
 func (s *Server) getPurpose(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.Consent.Purpose(r.Context(), pathID(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	return reply(w, http.StatusOK, p, err)
 }
 
 func (s *Server) createPurpose(w http.ResponseWriter, r *http.Request) error {
@@ -541,11 +509,7 @@ func (s *Server) createObjection(w http.ResponseWriter, r *http.Request) error {
 		in.Method = consent.MethodAPI
 	}
 	o, err := s.Consent.Object(r.Context(), pathID(r), in.Scope, in.Method)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, o)
-	return nil
+	return reply(w, http.StatusCreated, o, err)
 }
 
 func (s *Server) liftObjection(w http.ResponseWriter, r *http.Request) error {
@@ -558,18 +522,10 @@ func (s *Server) liftObjection(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) restrict(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.Contacts.SetRestricted(r.Context(), pathID(r), true)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, http.StatusOK, c, err)
 }
 
 func (s *Server) liftRestriction(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.Contacts.SetRestricted(r.Context(), pathID(r), false)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, http.StatusOK, c, err)
 }

@@ -19,20 +19,12 @@ type PolicyDraft struct {
 
 func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
 	vs, err := s.Policies.List(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, List[consent.PolicyVersion]{Items: vs})
-	return nil
+	return reply(w, http.StatusOK, List[consent.PolicyVersion]{Items: vs}, err)
 }
 
 func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.Policies.Get(r.Context(), pathID(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return reply(w, http.StatusOK, v, err)
 }
 
 func (s *Server) draftPolicy(w http.ResponseWriter, r *http.Request) error {
@@ -55,20 +47,12 @@ func (s *Server) draftPolicy(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) publishPolicy(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.Policies.Publish(r.Context(), pathID(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return reply(w, http.StatusOK, res, err)
 }
 
 func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request) error {
 	e, err := s.Consent.Approve(r.Context(), pathID(r), strings.ToLower(r.PathValue("event_id")))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, e)
-	return nil
+	return reply(w, http.StatusOK, e, err)
 }
 
 func (s *Server) repermission(w http.ResponseWriter, r *http.Request) error {

@@ -211,6 +211,15 @@ func (s *Server) authorize(perm token.Permission, h func(http.ResponseWriter, *h
 	})
 }
 
+// reply writes v as JSON with status, or returns err for writeProblem when it is not nil.
+func reply(w http.ResponseWriter, status int, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
