@@ -8,6 +8,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,9 @@ type Tx interface {
 	consent.Tx
 	token.Tx
 	importer.Tx
+	consent.PolicyTx
+	// ConsentChanges reads the change stream (the webhook delivery of a later issue consumes it).
+	ConsentChanges(ctx context.Context, afterSeq int64, limit int) ([]consent.Change, error)
 }
 
 // Opener opens a fresh, empty store for one subtest and registers its closing with t.Cleanup.
@@ -75,6 +79,10 @@ func Run(t *testing.T, open Opener) {
 		{"Tokens", testTokens},
 		{"Checkpoint", testCheckpoint},
 		{"FormerEmails", testFormerEmails},
+		{"GateFacts", testGateFacts},
+		{"ObjectionsAndChanges", testObjectionsAndChanges},
+		{"PolicyVersions", testPolicyVersions},
+		{"ApprovalAndRepermission", testApprovalAndRepermission},
 		{"BulkEqualsSingle", testBulkEqualsSingle},
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
 	}
@@ -1226,6 +1234,262 @@ func testFormerEmails(t *testing.T, s *suite) {
 		got, err = tx.FormerEmails(s.ctx, "fe-1")
 		if err != nil || len(got) != 0 {
 			t.Errorf("FormerEmails after DeleteContact = %q, %v; want none", got, err)
+		}
+		return nil
+	})
+}
+
+func testGateFacts(t *testing.T, s *suite) {
+	r := minimalRecord("g-1", contact.KindContact, []byte("g-index"), nil)
+	r.SuppressionHash = []byte("g-sup")
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		return tx.InsertContact(s.ctx, r)
+	})
+	s.update(t, func(tx Tx) error {
+		f, err := tx.GateFacts(s.ctx, "g-1", "newsletter")
+		if err != nil {
+			return err
+		}
+		if f.Current != nil || f.Suppressed || f.Restricted || f.ObjectedPurpose || f.ObjectedDM || f.PendingApproval {
+			t.Errorf("GateFacts of a bare contact = %+v; want all false and no state", f)
+		}
+		_, err = tx.GateFacts(s.ctx, "g-missing", "newsletter")
+		wantKind(t, "GateFacts(missing)", err, apperr.NotFound)
+		c := current("g-1", "newsletter", consent.Given, "ev-g")
+		c.NeedsReconsent = true
+		if err := tx.PutCurrentConsent(s.ctx, c); err != nil {
+			return err
+		}
+		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: []byte("g-sup"), Reason: consent.SuppressionBounced, CreatedAt: t0}); err != nil {
+			return err
+		}
+		for _, scope := range []string{"newsletter", consent.ScopeDirectMarketing} {
+			if err := tx.PutObjection(s.ctx, consent.Objection{ContactID: "g-1", Scope: scope, Method: consent.MethodAPI, OccurredAt: t0, RecordedAt: t1, Actor: "token:x"}); err != nil {
+				return err
+			}
+		}
+		e := consentEvent("ev-pending", "g-1", "newsletter", consent.Given, t1)
+		e.Approval = "pending"
+		if err := tx.InsertConsentEvent(s.ctx, e, nil); err != nil {
+			return err
+		}
+		r.Restricted = true
+		return tx.UpdateContact(s.ctx, r)
+	})
+	s.update(t, func(tx Tx) error {
+		f, err := tx.GateFacts(s.ctx, "g-1", "newsletter")
+		if err != nil {
+			return err
+		}
+		if f.Current == nil || f.Current.State != consent.Given || !f.Current.NeedsReconsent || !f.Suppressed || !f.Restricted || !f.ObjectedPurpose || !f.ObjectedDM || !f.PendingApproval {
+			t.Errorf("GateFacts = %+v (current %+v); want every fact set", f, f.Current)
+		}
+		if other, err := tx.GateFacts(s.ctx, "g-1", "other"); err != nil || other.ObjectedPurpose || other.Current != nil || !other.ObjectedDM {
+			t.Errorf("GateFacts(other purpose) = %+v, %v; want only the direct-marketing objection", other, err)
+		}
+		return nil
+	})
+}
+
+func testObjectionsAndChanges(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertContact(s.ctx, minimalRecord("o-1", contact.KindContact, nil, nil)); err != nil {
+			return err
+		}
+		o := consent.Objection{ContactID: "o-1", Scope: "offers", Method: consent.MethodGPC, OccurredAt: t0, RecordedAt: t1, Actor: "public"}
+		if err := tx.PutObjection(s.ctx, o); err != nil {
+			return err
+		}
+		return tx.AppendConsentChanges(s.ctx, []consent.Change{
+			{ContactID: "o-1", Purpose: "offers", Change: "objected", OccurredAt: t0, RecordedAt: t1},
+			{ContactID: "o-1", Purpose: "", Change: "restricted", OccurredAt: t1, RecordedAt: t2},
+		})
+	})
+	s.update(t, func(tx Tx) error {
+		os, err := tx.Objections(s.ctx, "o-1")
+		if err != nil {
+			return err
+		}
+		if len(os) != 1 || os[0].Scope != "offers" || os[0].Method != consent.MethodGPC || os[0].Actor != "public" {
+			t.Errorf("Objections = %+v", os)
+		} else {
+			checkTime(t, "objection OccurredAt", os[0].OccurredAt, t0)
+		}
+		cs, err := tx.ConsentChanges(s.ctx, 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(cs) != 2 || cs[0].Seq >= cs[1].Seq || cs[0].Change != "objected" || cs[1].Change != "restricted" || cs[1].Purpose != "" {
+			t.Errorf("ConsentChanges = %+v", cs)
+		}
+		if after, err := tx.ConsentChanges(s.ctx, cs[0].Seq, 10); err != nil || len(after) != 1 || after[0].Change != "restricted" {
+			t.Errorf("ConsentChanges after the first = %+v, %v", after, err)
+		}
+		if err := tx.DeleteObjection(s.ctx, "o-1", "offers"); err != nil {
+			return err
+		}
+		wantKind(t, "DeleteObjection twice", tx.DeleteObjection(s.ctx, "o-1", "offers"), apperr.NotFound)
+		return nil
+	})
+}
+
+func testPolicyVersions(t *testing.T, s *suite) {
+	v1 := consent.PolicyVersion{ID: "pv-1", Document: consent.DocPrivacyPolicy, Version: 1, Body: "# v1", SHA256: "aa", Material: false, EffectiveAt: t0, CreatedAt: t0}
+	v2 := consent.PolicyVersion{ID: "pv-2", Document: consent.DocPrivacyPolicy, Version: 2, Body: "# v2", SHA256: "bb", Material: true, EffectiveAt: t1, CreatedAt: t1}
+	s.update(t, func(tx Tx) error {
+		if n, err := tx.LatestPolicyVersion(s.ctx, consent.DocPrivacyPolicy); err != nil || n != 0 {
+			t.Errorf("LatestPolicyVersion of nothing = %d, %v", n, err)
+		}
+		if err := tx.InsertPolicyVersion(s.ctx, v1); err != nil {
+			return err
+		}
+		if err := tx.InsertPolicyVersion(s.ctx, v2); err != nil {
+			return err
+		}
+		wantKind(t, "a second version 2", tx.InsertPolicyVersion(s.ctx, consent.PolicyVersion{ID: "pv-x", Document: consent.DocPrivacyPolicy, Version: 2, Body: "x", SHA256: "cc", EffectiveAt: t1, CreatedAt: t1}), apperr.Conflict)
+		if cur, err := tx.CurrentPolicyVersions(s.ctx, t2); err != nil || len(cur) != 0 {
+			t.Errorf("CurrentPolicyVersions before any publish = %v, %v", cur, err)
+		}
+		// Published times one nanosecond apart, and an effective time with trailing zeros, must
+		// compare as times.
+		if err := tx.PublishPolicyVersion(s.ctx, "pv-1", t0, t0); err != nil {
+			return err
+		}
+		if err := tx.PublishPolicyVersion(s.ctx, "pv-2", t1, t1); err != nil {
+			return err
+		}
+		wantKind(t, "publishing twice", tx.PublishPolicyVersion(s.ctx, "pv-2", t2, t2), apperr.NotFound)
+		if cur, err := tx.CurrentPolicyVersions(s.ctx, t1.Add(-time.Nanosecond)); err != nil || cur[consent.DocPrivacyPolicy] != 1 {
+			t.Errorf("CurrentPolicyVersions just before v2 = %v, %v; want v1", cur, err)
+		}
+		if cur, err := tx.CurrentPolicyVersions(s.ctx, t1); err != nil || cur[consent.DocPrivacyPolicy] != 2 {
+			t.Errorf("CurrentPolicyVersions at v2 = %v, %v; want v2", cur, err)
+		}
+		got, err := tx.PolicyVersionByID(s.ctx, "pv-2")
+		if err != nil {
+			return err
+		}
+		if got.Version != 2 || !got.Material || got.PublishedAt == nil || got.Body != "# v2" || got.SHA256 != "bb" {
+			t.Errorf("PolicyVersionByID = %+v", got)
+		}
+		all, err := tx.PolicyVersions(s.ctx)
+		if err != nil || len(all) != 2 || all[0].ID != "pv-1" {
+			t.Errorf("PolicyVersions = %+v, %v", all, err)
+		}
+		return nil
+	})
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		li := purpose("followup")
+		li.LawfulBasis = consent.BasisLegitimateInterest
+		if err := tx.InsertPurpose(s.ctx, li); err != nil {
+			return err
+		}
+		for _, id := range []string{"m-old", "m-new", "m-none", "m-li"} {
+			if err := tx.InsertContact(s.ctx, minimalRecord(id, contact.KindContact, nil, nil)); err != nil {
+				return err
+			}
+		}
+		put := func(id, pur string, pv map[string]string) error {
+			c := current(id, pur, consent.Given, "ev-"+id)
+			c.PolicyVersions = pv
+			return tx.PutCurrentConsent(s.ctx, c)
+		}
+		for _, err := range []error{
+			put("m-old", "newsletter", map[string]string{"privacy_policy": "1"}),
+			put("m-new", "newsletter", map[string]string{"privacy_policy": "2"}),
+			put("m-none", "newsletter", map[string]string{}),
+			put("m-li", "followup", map[string]string{"privacy_policy": "1"}),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		pairs, err := tx.MarkReconsent(s.ctx, consent.DocPrivacyPolicy, 2)
+		if err != nil {
+			return err
+		}
+		got := map[string]bool{}
+		for _, p := range pairs {
+			got[p[0]+"/"+p[1]] = true
+		}
+		if len(pairs) != 2 || !got["m-old/newsletter"] || !got["m-none/newsletter"] {
+			t.Errorf("MarkReconsent = %v; want m-old and m-none for newsletter only", pairs)
+		}
+		if again, err := tx.MarkReconsent(s.ctx, consent.DocPrivacyPolicy, 2); err != nil || len(again) != 0 {
+			t.Errorf("MarkReconsent again = %v, %v; want nothing new", again, err)
+		}
+		c, err := tx.CurrentConsent(s.ctx, "m-old", "newsletter")
+		if err != nil || !c.NeedsReconsent {
+			t.Errorf("m-old after MarkReconsent = %+v, %v", c, err)
+		}
+		return nil
+	})
+}
+
+func testApprovalAndRepermission(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		for _, id := range []string{"r-1", "r-2", "r-3", "r-4"} {
+			if err := tx.InsertContact(s.ctx, minimalRecord(id, contact.KindContact, nil, nil)); err != nil {
+				return err
+			}
+		}
+		e := consentEvent("ev-a", "r-1", "newsletter", consent.Given, t1)
+		e.Approval = "pending"
+		if err := tx.InsertConsentEvent(s.ctx, e, nil); err != nil {
+			return err
+		}
+		old := current("r-1", "newsletter", consent.Given, "ev-a")
+		old.OccurredAt = t0
+		fresh := current("r-2", "newsletter", consent.Given, "ev-b")
+		fresh.OccurredAt = t2
+		expired := current("r-3", "newsletter", consent.Expired, "ev-c")
+		reconsent := current("r-4", "newsletter", consent.Given, "ev-d")
+		reconsent.OccurredAt = t2
+		reconsent.NeedsReconsent = true
+		for _, c := range []consent.Current{old, fresh, expired, reconsent} {
+			if err := tx.PutCurrentConsent(s.ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.update(t, func(tx Tx) error {
+		e, err := tx.ConsentEventByID(s.ctx, "r-1", "ev-a")
+		if err != nil || e.Approval != "pending" {
+			t.Errorf("ConsentEventByID = %+v, %v", e, err)
+		}
+		_, err = tx.ConsentEventByID(s.ctx, "r-2", "ev-a")
+		wantKind(t, "ConsentEventByID of another contact", err, apperr.NotFound)
+		if err := tx.SetConsentApproval(s.ctx, "ev-a", "approved", "token:second"); err != nil {
+			return err
+		}
+		e, _ = tx.ConsentEventByID(s.ctx, "r-1", "ev-a")
+		if e.Approval != "approved" || e.ApprovedBy != "token:second" {
+			t.Errorf("after approval: %+v", e)
+		}
+		list, err := tx.RepermissionList(s.ctx, "newsletter", t1, "", 10)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, c := range list {
+			ids = append(ids, c.ContactID)
+		}
+		if strings.Join(ids, ",") != "r-1,r-3,r-4" {
+			t.Errorf("RepermissionList(valid from t1) = %v; want r-1 (given before), r-3 (expired), r-4 (needs re-consent)", ids)
+		}
+		page, err := tx.RepermissionList(s.ctx, "newsletter", time.Time{}, "r-3", 10)
+		if err != nil || len(page) != 1 || page[0].ContactID != "r-4" {
+			t.Errorf("RepermissionList(no validity, after r-3) = %+v, %v; want r-4", page, err)
 		}
 		return nil
 	})
