@@ -618,12 +618,16 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		t.Errorf("second convert: id %q, want %s", p.ID, lead.ID)
 	}
 
-	// Consent.
+	// Consent. The event names a published document version (versions are checked).
+	var dpa consent.PolicyVersion
+	h.json(exchange{method: "POST", path: "/api/v1/policies", token: admin, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]any{"document": "dpa_template", "body": "# DPA template"})}, &dpa)
+	h.do(exchange{method: "POST", path: "/api/v1/policies/" + dpa.ID + "/publish", token: admin, status: 200})
 	var ev consent.Event
 	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, contentType: appJSON, status: 201,
 		body: jsonBody(t, map[string]any{
 			"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form",
-			"policy_versions": map[string]string{"privacy": "2026-01"}, "evidence": "ticked the box on the fair form",
+			"policy_versions": map[string]string{"dpa_template": "1"}, "evidence": "ticked the box on the fair form",
 			"ip": "192.0.2.10", "user_agent": "Mozilla/5.0 (X11; Linux x86_64)", "occurred_at": "2026-01-31T12:00:00+01:00",
 		})}, &ev)
 	if ev.State != consent.Given || ev.ContactID != ada.ID || ev.Evidence.IP != "192.0.2.10" || !ev.OccurredAt.Equal(time.Date(2026, 1, 31, 11, 0, 0, 0, time.UTC)) {
@@ -703,7 +707,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		"dpv:hasPurpose/@type":                        "dpv:DirectMarketing",
 		"dpv:hasPurpose/dpv:hasIdentifier":            "newsletter",
 		"dpv:hasNotice/tillit:sha256":                 ev.NoticeHash,
-		"dpv:hasNotice/tillit:policyVersions/privacy": "2026-01",
+		"dpv:hasNotice/tillit:policyVersions/dpa_template": "1",
 		"dpv:hasConsentStatus/@type":                  "dpv:ConsentGiven",
 		"dpv:hasConsentStatus/dpv:isIndicatedAtTime":  "2026-01-31T11:00:00Z",
 		"dpv:hasConsentStatus/tillit:method":          "web-form",
@@ -980,8 +984,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var first consent.Event
 	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + signe.ID + "/consents", token: h.agent, contentType: appJSON, status: 201,
 		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"})}, &first)
-	if fmt.Sprint(first.PolicyVersions) != "map[privacy_policy:1]" || first.Approval != "" || first.ApprovedBy != "" {
-		t.Errorf("consent under version 1: policy_versions %v, approval %q; want {privacy_policy: 1} by default and no approval", first.PolicyVersions, first.Approval)
+	if fmt.Sprint(first.PolicyVersions) != "map[dpa_template:1 privacy_policy:1]" || first.Approval != "" || first.ApprovedBy != "" {
+		t.Errorf("consent under version 1: policy_versions %v, approval %q; want the versions in effect (dpa_template 1, privacy_policy 1) by default and no approval", first.PolicyVersions, first.Approval)
 	}
 	if d := gate(signe.ID, "newsletter"); d != given {
 		t.Errorf("gate for signe after her consent = %+v; want %+v", d, given)
@@ -1019,7 +1023,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var again consent.Event
 	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + signe.ID + "/consents", token: h.agent, contentType: appJSON, status: 201,
 		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"})}, &again)
-	if fmt.Sprint(again.PolicyVersions) != "map[privacy_policy:2]" {
+	if fmt.Sprint(again.PolicyVersions) != "map[dpa_template:1 privacy_policy:2]" {
 		t.Errorf("consent under version 2: policy_versions %v, want {privacy_policy: 2}", again.PolicyVersions)
 	}
 	if d := gate(signe.ID, "newsletter"); d != given {
@@ -1044,10 +1048,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		t.Errorf("publishing again: problem %+v, want reason already_published and id %s", p, v3.ID)
 	}
 	h.json(exchange{method: "GET", path: "/api/v1/policies", token: auditor, status: 200}, &versions)
-	if len(versions.Items) != 3 || versions.NextCursor != "" {
-		t.Fatalf("policy versions %+v, cursor %q; want 3 and no cursor", versions.Items, versions.NextCursor)
+	if len(versions.Items) != 4 || versions.NextCursor != "" || versions.Items[0].Document != consent.DocDPATemplate {
+		t.Fatalf("policy versions %+v, cursor %q; want the DPA template and 3 privacy policies, no cursor", versions.Items, versions.NextCursor)
 	}
-	for i, v := range versions.Items {
+	for i, v := range versions.Items[1:] {
 		if v.Document != consent.DocPrivacyPolicy || v.Version != i+1 || v.PublishedAt == nil {
 			t.Errorf("policy version %d: %+v, want published privacy_policy version %d", i, v, i+1)
 		}
@@ -1089,7 +1093,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		"purpose": "sales-calls", "state": "dpv:ConsentGiven", "method": "staff", "evidence": "said yes on the phone, call 2026-11-30 10:02",
 	})}, &pending)
 	if pending.Approval != "pending" || pending.ApprovedBy != "" || pending.Actor != "token:"+h.adminID || pending.Method != consent.MethodStaff ||
-		fmt.Sprint(pending.PolicyVersions) != "map[privacy_policy:3]" || pending.Evidence.Note == "" {
+		fmt.Sprint(pending.PolicyVersions) != "map[dpa_template:1 privacy_policy:3]" || pending.Evidence.Note == "" {
 		t.Errorf("staff consent %+v, want approval pending, recorded by the admin token under privacy_policy 3", pending)
 	}
 	if d := gate(signe.ID, "sales-calls"); d != (consent.Decision{LawfulBasis: consent.BasisConsent, Reason: consent.ReasonPendingApproval}) {

@@ -234,3 +234,84 @@ func TestTermsAcceptance(t *testing.T) {
 		t.Errorf("gate after material terms change = %+v; want needs_reconsent", d)
 	}
 }
+
+// TestGateFindingsOfTheThirdTrial covers what a trial found the gate allowing wrongly.
+func TestGateFindingsOfTheThirdTrial(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	gate := func(id, purpose string) string {
+		t.Helper()
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": id, "purpose": purpose}, &d)
+		return d.Reason
+	}
+	record := func(id string, body map[string]any) (int, problemJSON) {
+		t.Helper()
+		var prob problemJSON
+		st := p.do("POST", "/api/v1/contacts/"+id+"/consents", body, &prob)
+		return st, prob
+	}
+	newContact := func(email string) string {
+		var c contactJSON
+		p.do("POST", "/api/v1/contacts", map[string]any{"email": email}, &c)
+		return c.ID
+	}
+	publish := func(doc, body string, material bool) {
+		t.Helper()
+		var v struct {
+			ID string `json:"id"`
+		}
+		p.do("POST", "/api/v1/policies", map[string]any{"document": doc, "body": body, "material": material}, &v)
+		if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
+			t.Fatalf("publish %s: %d", doc, st)
+		}
+	}
+
+	// 1. A consent dated a minute ahead must not outrank the unsubscribe that follows it.
+	a := newContact("ahead@example.org")
+	record(a, map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": time.Now().Add(time.Minute).UTC().Format(time.RFC3339)})
+	if st, prob := record(a, map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": time.Now().Add(4 * time.Second).UTC().Format(time.RFC3339)}); st != 201 {
+		t.Fatalf("a time within the clock skew: %d %+v", st, prob)
+	}
+	record(a, map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "one-click-unsubscribe"})
+	if r := gate(a, "newsletter"); r != "withdrawn" {
+		t.Errorf("unsubscribe after a consent dated ahead: %s; want withdrawn", r)
+	}
+
+	// 2. Policy versions named by the caller must exist; consent under a superseded material
+	// version needs re-consent.
+	publish("privacy_policy", "# v1", false)
+	publish("privacy_policy", "# v2", true)
+	b := newContact("versions@example.org")
+	if st, prob := record(b, map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "policy_versions": map[string]string{"privacy_policy": "99"}}); st != 400 || prob.Reason != "unknown_version" {
+		t.Errorf("an unpublished version: %d %+v; want 400 unknown_version", st, prob)
+	}
+	record(b, map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "policy_versions": map[string]string{"privacy_policy": "1"}})
+	if r := gate(b, "newsletter"); r != "needs_reconsent" {
+		t.Errorf("consent under v1 after a material v2: %s; want needs_reconsent", r)
+	}
+
+	// 3 and 4. Staff approval whatever the method, and checked against a material change made
+	// while the consent waited.
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "calls", "name": "Sales calls", "lawful_basis": "dpv:Consent", "staff_approval": true}, nil); st != 201 {
+		t.Fatal("purpose")
+	}
+	c := newContact("approval@example.org")
+	var ev struct {
+		ID       string `json:"id"`
+		Approval string `json:"approval"`
+	}
+	p.do("POST", "/api/v1/contacts/"+c+"/consents", map[string]any{"purpose": "calls", "state": "dpv:ConsentGiven", "method": "web-form"}, &ev)
+	if ev.Approval != "pending" || gate(c, "calls") != "pending_approval" {
+		t.Errorf("staff recording with method web-form: approval %q, gate %s; want pending", ev.Approval, gate(c, "calls"))
+	}
+	publish("privacy_policy", "# v3", true)
+	_, dpo, _ := runCLI(t, "token", "create", "--data", p.dir, "--role", "dpo", "--name", "second")
+	if st := p.doAs(strings.TrimSpace(dpo), "POST", "/api/v1/contacts/"+c+"/consents/"+ev.ID+"/approve", nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+	if r := gate(c, "calls"); r != "needs_reconsent" {
+		t.Errorf("approved after a material change: %s; want needs_reconsent", r)
+	}
+}

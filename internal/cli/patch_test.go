@@ -12,7 +12,7 @@ func TestPatchConvertAndConsentUntouched(t *testing.T) {
 	if st := p.do("POST", "/api/v1/contacts", map[string]any{"kind": "lead", "email": "lena.holm@example.se", "first_name": "Lena", "phone": "+46 8 123 456 78"}, &c); st != 201 || c.Kind != "lead" || c.Version != 1 {
 		t.Fatalf("create: %d %+v", st, c)
 	}
-	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "policy_versions": map[string]string{"privacy_policy": "3"}}, nil); st != 201 {
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil); st != 201 {
 		t.Fatalf("consent: %d", st)
 	}
 	type ledgerJSON struct {

@@ -134,8 +134,8 @@ func TermsPurpose(now time.Time) Purpose {
 	}
 }
 
-// consentBased reports whether the gate asks for a given consent (or acceptance) for p.
-func consentBased(p Purpose) bool { return p.LawfulBasis == BasisConsent || p.Acceptance }
+// ConsentBased reports whether the gate asks for a given consent (or acceptance) for p.
+func (p Purpose) ConsentBased() bool { return p.LawfulBasis == BasisConsent || p.Acceptance }
 
 // Evidence is what proves a consent event (ISO/IEC TS 27560 "evidence"): the IP address and user
 // agent of the opt-in and confirmation steps, a form id and a note. It is personal data and is

@@ -218,3 +218,69 @@ func (s *Policies) Current(ctx context.Context) (map[string]PolicyVersion, error
 	})
 	return out, err
 }
+
+// PolicyState is what consent recording needs to know about published policy versions.
+type PolicyState struct {
+	current   map[string]int          // version in effect per document
+	published map[string]map[int]bool // published version numbers per document
+	trigger   map[string]int          // highest version per document that asks for re-consent
+}
+
+// LoadPolicyState reads the published versions at now from versions (every version of every
+// document). A version asks for re-consent when it is material, of the privacy policy or the
+// terms, and published after the document's first published version (as Publish marks).
+func LoadPolicyState(versions []PolicyVersion, now time.Time) PolicyState {
+	ps := PolicyState{current: map[string]int{}, published: map[string]map[int]bool{}, trigger: map[string]int{}}
+	first := map[string]int{}
+	for _, v := range versions {
+		if v.PublishedAt == nil || v.EffectiveAt.After(now) {
+			continue
+		}
+		if ps.published[v.Document] == nil {
+			ps.published[v.Document] = map[int]bool{}
+		}
+		ps.published[v.Document][v.Version] = true
+		if v.Version > ps.current[v.Document] {
+			ps.current[v.Document] = v.Version
+		}
+		if f, ok := first[v.Document]; !ok || v.Version < f {
+			first[v.Document] = v.Version
+		}
+	}
+	for _, v := range versions {
+		if ps.published[v.Document][v.Version] && v.Material && v.Version > first[v.Document] &&
+			slices.Contains(reconsentDocuments, v.Document) && v.Version > ps.trigger[v.Document] {
+			ps.trigger[v.Document] = v.Version
+		}
+	}
+	return ps
+}
+
+// Current returns the versions in effect, as consent events record them.
+func (ps PolicyState) Current() map[string]string { return versionStrings(ps.current) }
+
+// Check refuses policy versions that were never published or are not yet in effect.
+func (ps PolicyState) Check(pv map[string]string) error {
+	for doc, s := range pv {
+		if !slices.Contains(Documents, doc) {
+			return apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: %s is not a policy document (privacy_policy, terms_of_service, dpa_template)", doc)
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || !ps.published[doc][n] {
+			return apperr.Invalidf("policy_versions", "unknown_version", "policy_versions: %s has no published version %q in effect", doc, s)
+		}
+	}
+	return nil
+}
+
+// Stale reports whether consent given under the versions pv predates a material change that
+// asks for re-consent (a version missing from pv counts as older than any).
+func (ps PolicyState) Stale(pv map[string]string) bool {
+	for doc, t := range ps.trigger {
+		n, _ := strconv.Atoi(pv[doc])
+		if n < t {
+			return true
+		}
+	}
+	return false
+}

@@ -42,6 +42,7 @@ type Tx interface {
 	Objections(ctx context.Context, contactID string) ([]Objection, error)
 	AppendConsentChanges(ctx context.Context, cs []Change) error
 	CurrentPolicyVersions(ctx context.Context, at time.Time) (map[string]int, error)
+	PolicyVersions(ctx context.Context) ([]PolicyVersion, error)
 	// ConsentEventByID returns the contact's event (evidence not included); NotFound when absent.
 	ConsentEventByID(ctx context.Context, contactID, id string) (Event, error)
 	SetConsentApproval(ctx context.Context, id, approval, by string) error
@@ -107,14 +108,16 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	ps, err := s.policyState(ctx, tx)
+	if err != nil {
+		return Event{}, err
+	}
 	if len(e.PolicyVersions) == 0 {
-		// A consent event always records the documents in force (GDPR Art. 7(1): the controller
-		// must be able to show what the person consented to).
-		cur, err := tx.CurrentPolicyVersions(ctx, s.Now())
-		if err != nil {
-			return Event{}, err
-		}
-		e.PolicyVersions = versionStrings(cur)
+		// A consent event records the documents in force (GDPR Art. 7(1): the controller must be
+		// able to show what the person consented to).
+		e.PolicyVersions = ps.Current()
+	} else if err := ps.Check(e.PolicyVersions); err != nil {
+		return Event{}, err
 	}
 	e, sealed, err := s.Prepare(ctx, p, e, dk)
 	if err != nil {
@@ -128,7 +131,7 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 		ev.Fields = append(ev.Fields, "approval.pending")
 		return e, tx.AppendAudit(ctx, &ev)
 	}
-	if err := s.project(ctx, tx, p, e); err != nil {
+	if err := s.project(ctx, tx, p, e, ps); err != nil {
 		return Event{}, err
 	}
 	ev := AuditEvent(ctx, e)
@@ -138,8 +141,18 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	return e, nil
 }
 
+// policyState loads the published policy versions as of now.
+func (s *Service) policyState(ctx context.Context, tx Tx) (PolicyState, error) {
+	vs, err := tx.PolicyVersions(ctx)
+	if err != nil {
+		return PolicyState{}, err
+	}
+	return LoadPolicyState(vs, s.Now()), nil
+}
+
 // project makes e the current state when it supersedes the one on record, and tells processors.
-func (s *Service) project(ctx context.Context, tx Tx, p Purpose, e Event) error {
+// Consent given under versions older than a material change is current but needs re-consent.
+func (s *Service) project(ctx context.Context, tx Tx, p Purpose, e Event, ps PolicyState) error {
 	cur, err := tx.CurrentConsent(ctx, e.ContactID, e.Purpose)
 	var curp *Current
 	switch {
@@ -149,6 +162,7 @@ func (s *Service) project(ctx context.Context, tx Tx, p Purpose, e Event) error 
 		return err
 	}
 	if next, ok := Project(e, p, curp); ok {
+		next.NeedsReconsent = e.State == Given && p.ConsentBased() && ps.Stale(e.PolicyVersions)
 		if err := tx.PutCurrentConsent(ctx, next); err != nil {
 			return err
 		}
@@ -183,7 +197,11 @@ func (s *Service) Approve(ctx context.Context, contactID, eventID string) (Event
 		if err != nil {
 			return err
 		}
-		if err := s.project(ctx, tx, p, e); err != nil {
+		ps, err := s.policyState(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := s.project(ctx, tx, p, e, ps); err != nil {
 			return err
 		}
 		ev := audit.New(ctx, s.Now(), "consent.approve", "contact", contactID, "consent."+string(e.State))
@@ -208,7 +226,7 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	if e.Purpose != p.ID {
 		return Event{}, nil, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
 	}
-	if !consentBased(p) {
+	if !p.ConsentBased() {
 		return Event{}, nil, apperr.Invalidf("purpose", "not_consent_based", "purpose: its lawful basis is %s; consent is recorded only for purposes based on dpv:Consent (GDPR Art. 6(1)(a)) and for accepting the terms", p.LawfulBasis)
 	}
 	if p.Acceptance && e.PolicyVersions[DocTermsOfService] == "" {
@@ -220,15 +238,22 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	if e.Method == MethodStaff && strings.TrimSpace(e.Evidence.Note) == "" {
 		return Event{}, nil, apperr.Invalidf("evidence", "evidence_required", "evidence: consent recorded by staff needs an evidence note (the call, the paper form and where it is kept)")
 	}
-	if e.Method == MethodStaff && p.StaffApproval && (e.State == Given || e.State == Requested) {
+	if p.StaffApproval && (e.State == Given || e.State == Requested) && audit.ActorFrom(ctx).Kind == audit.ActorToken {
+		// Whatever method staff name, consent they record counts only once a second staff
+		// member approves it; the person's own channels (portal, unsubscribe) are not tokens.
 		e.Approval = "pending"
 	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = now
 	}
 	e.OccurredAt = e.OccurredAt.UTC()
-	if e.OccurredAt.After(now.Add(5 * time.Minute)) {
+	if e.OccurredAt.After(now.Add(ClockSkew)) {
 		return Event{}, nil, apperr.Invalidf("occurred_at", "in_future", "occurred_at: must not be in the future")
+	}
+	if e.OccurredAt.After(now) {
+		// A clock a little ahead: nothing in the ledger may lie after its recording, or a later
+		// withdrawal recorded "now" would not supersede it.
+		e.OccurredAt = now
 	}
 	if e.OccurredAt.Before(EarliestEvent) {
 		return Event{}, nil, apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
@@ -265,6 +290,10 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	}
 	return e, sealed, nil
 }
+
+// ClockSkew is how far ahead of the server's clock an event's occurred_at may be (a client clock
+// running fast); such a time is recorded as the server's now.
+const ClockSkew = 5 * time.Second
 
 // EarliestEvent is the earliest time a consent event may carry: anything before it is a data
 // error (a zero time, a two-digit year), not evidence.

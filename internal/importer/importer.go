@@ -152,9 +152,14 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 		rep.UnmappedColumns = u.Unmapped()
 	}
 	var purpose consent.Purpose
+	var policies consent.PolicyState
 	err = im.Store.Update(ctx, func(tx Tx) error {
 		var err error
-		purpose, err = tx.PurposeByID(ctx, opt.Purpose)
+		if purpose, err = tx.PurposeByID(ctx, opt.Purpose); err != nil {
+			return err
+		}
+		vs, err := tx.PolicyVersions(ctx)
+		policies = consent.LoadPolicyState(vs, im.Now())
 		return err
 	})
 	if apperr.Is(err, apperr.NotFound) {
@@ -196,7 +201,7 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 			return im.stop(ctx, rep, b.err)
 		}
 		err := im.Store.Update(ctx, func(tx Tx) error {
-			return im.storeBatch(ctx, tx, b, opt, purpose, &rep)
+			return im.storeBatch(ctx, tx, b, opt, purpose, policies, &rep)
 		})
 		if err != nil {
 			return im.stop(ctx, rep, err)
@@ -417,7 +422,7 @@ type pending struct {
 //     no personal data is stored, since no lawful basis remains. When a contact with the address
 //     already exists, a dpv:ConsentWithdrawn event is recorded for it (unsubscribed only).
 //   - no status (generic): the contact is created if new and not suppressed; no consent.
-func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options, purpose consent.Purpose, rep *Report) error {
+func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options, purpose consent.Purpose, policies consent.PolicyState, rep *Report) error {
 	var idx, sup [][]byte
 	for _, it := range b.items {
 		if it.refusal == nil {
@@ -451,6 +456,9 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 		}
 		next, changed := consent.Project(ev, purpose, cur)
 		if changed {
+			// Imported consent records no policy version (the person saw the old system's
+			// notice): after a material change of ours it needs re-consent, like any other.
+			next.NeedsReconsent = ev.State == consent.Given && purpose.ConsentBased() && policies.Stale(ev.PolicyVersions)
 			p.changes = append(p.changes, consent.ChangeFor(ev))
 			current[ev.ContactID] = next
 			if _, seen := p.current[ev.ContactID]; !seen {
