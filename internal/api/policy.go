@@ -11,10 +11,9 @@ import (
 
 // PolicyDraft is the body of POST /api/v1/policies: a new draft version of a document.
 type PolicyDraft struct {
-	Document    string         `json:"document"` // privacy_policy, terms_of_service or dpa_template
-	Body        string         `json:"body"`     // Markdown
-	Material    bool           `json:"material"` // a material change asks for consent again (GDPR Art. 13(3))
-	EffectiveAt *effectiveTime `json:"effective_at"`
+	Document string `json:"document"` // privacy_policy, terms_of_service or dpa_template
+	Body     string `json:"body"`     // Markdown
+	Material bool   `json:"material"` // a material change asks for consent again (GDPR Art. 13(3))
 }
 
 func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
@@ -32,11 +31,7 @@ func (s *Server) draftPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	var eff effectiveTime
-	if in.EffectiveAt != nil {
-		eff = *in.EffectiveAt
-	}
-	v, err := s.Policies.Draft(r.Context(), in.Document, in.Body, in.Material, eff.Time)
+	v, err := s.Policies.Draft(r.Context(), in.Document, in.Body, in.Material)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ type Policies struct {
 // ("policy.draft"). material says whether the change is material (GDPR Art. 13(3)): publishing a
 // material version of the privacy policy or the terms asks for consent again. Invalid for an
 // unknown document or an empty or oversized body (1 MiB).
-func (s *Policies) Draft(ctx context.Context, document, body string, material bool, effectiveAt time.Time) (PolicyVersion, error) {
+func (s *Policies) Draft(ctx context.Context, document, body string, material bool) (PolicyVersion, error) {
 	if !slices.Contains(Documents, document) {
 		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service or dpa_template")
 	}
@@ -83,16 +83,10 @@ func (s *Policies) Draft(ctx context.Context, document, body string, material bo
 		return PolicyVersion{}, apperr.Invalidf("body", "invalid_body", "body: 1 byte to 512 KiB of UTF-8 Markdown")
 	}
 	now := s.Now().UTC()
-	if effectiveAt.IsZero() {
-		effectiveAt = now
-	}
-	if effectiveAt.After(now.Add(time.Minute)) {
-		// Re-consent is marked when a version is published; a version that takes effect later
-		// would mark consents the old version still governs. Publish it when it takes effect.
-		return PolicyVersion{}, apperr.Invalidf("effective_at", "in_future", "effective_at: future versions are not supported yet; publish the version when it takes effect")
-	}
 	sum := sha256.Sum256([]byte(body))
-	v := PolicyVersion{ID: s.NewID(), Document: document, Body: body, SHA256: hex.EncodeToString(sum[:]), Material: material, EffectiveAt: effectiveAt.UTC(), CreatedAt: now}
+	// A version takes effect when it is published (re-consent is marked then); until then
+	// EffectiveAt is the draft's creation time.
+	v := PolicyVersion{ID: s.NewID(), Document: document, Body: body, SHA256: hex.EncodeToString(sum[:]), Material: material, EffectiveAt: now, CreatedAt: now}
 	err := s.Store.Update(ctx, func(tx PolicyTx) error {
 		n, err := tx.LatestPolicyVersion(ctx, document)
 		if err != nil {
@@ -120,7 +114,8 @@ type PublishResult struct {
 // effective from now. A material version of the privacy policy or the terms, published while an
 // earlier version is in effect, marks every consent given under an
 // older version needs_reconsent: the gate refuses processing that depends on it until the person
-// consents again. A non-material version changes no consent. Conflict when already published.
+// consents again. A non-material version changes no consent. Conflict when already published, or
+// when a later version of the document is (reason superseded).
 func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error) {
 	now := s.Now().UTC()
 	var res PublishResult
@@ -135,6 +130,9 @@ func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error
 		earlier, err := tx.CurrentPolicyVersions(ctx, now) // before this version is published
 		if err != nil {
 			return err
+		}
+		if earlier[v.Document] > v.Version {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "superseded", Message: "a later version of this document is published already; draft a new one", ID: v.ID}
 		}
 		v.EffectiveAt = now
 		if err := tx.PublishPolicyVersion(ctx, v.ID, now, v.EffectiveAt); err != nil {
