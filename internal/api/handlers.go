@@ -210,11 +210,11 @@ func (s *Server) consentCheck(w http.ResponseWriter, r *http.Request) error {
 	case in.ContactID != "":
 		d, err = s.Consent.Check(r.Context(), strings.ToLower(in.ContactID), in.Purpose)
 	case in.Email != "":
-		idx, ierr := s.Contacts.EmailIndex(in.Email)
+		idx, sup, ierr := s.Contacts.EmailHashes(in.Email)
 		if ierr != nil {
 			return ierr
 		}
-		d, err = s.Consent.CheckEmailIndex(r.Context(), idx, in.Purpose)
+		d, err = s.Consent.CheckEmailIndex(r.Context(), idx, sup, in.Purpose)
 	default:
 		return apperr.Invalidf("contact_id", "required", "contact_id: give contact_id or email")
 	}
@@ -481,6 +481,9 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request) error {
 		var body []byte
 		if format == "iso27560" {
 			body, err = consent.ISO27560Record(s.Controller, id, p, e)
+		} else if e.State != consent.Given || e.Approval == "pending" {
+			// A Kantara receipt attests a consent given; other events have their ISO record.
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "no_receipt", Field: "format", Message: "a consent receipt is issued for consent given (and approved); use format=iso27560 for the record of this event", ID: e.ID}
 		} else {
 			body, err = consent.KantaraReceipt(s.Controller, id, p, e)
 		}

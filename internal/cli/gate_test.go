@@ -314,4 +314,61 @@ func TestGateFindingsOfTheThirdTrial(t *testing.T) {
 	if r := gate(c, "calls"); r != "needs_reconsent" {
 		t.Errorf("approved after a material change: %s; want needs_reconsent", r)
 	}
+
+	// No objection where Art. 21 does not apply; no consent receipt for a withdrawal.
+	var prob problemJSON
+	if st := p.do("POST", "/api/v1/contacts/"+a+"/objections", map[string]string{"scope": "terms-of-service"}, &prob); st != 400 || prob.Reason != "objection_not_applicable" {
+		t.Errorf("objection to a contract purpose: %d %+v; want 400 objection_not_applicable", st, prob)
+	}
+	var ledger struct {
+		Events []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"events"`
+	}
+	p.do("GET", "/api/v1/contacts/"+a+"/consents", nil, &ledger)
+	last := ledger.Events[len(ledger.Events)-1]
+	if st := p.do("GET", "/api/v1/contacts/"+a+"/consents/"+last.ID+"/receipt", nil, &prob); st != 409 || prob.Reason != "no_receipt" || last.State != "dpv:ConsentWithdrawn" {
+		t.Errorf("receipt of a withdrawal: %d %+v; want 409 no_receipt", st, prob)
+	}
+	if st := p.do("GET", "/api/v1/contacts/"+a+"/consents/"+last.ID+"/receipt?format=iso27560", nil, nil); st != 200 {
+		t.Errorf("ISO record of a withdrawal: %d; want 200", st)
+	}
+}
+
+// TestErasureIsInTheChangeStream: processors must hear of an erasure.
+func TestErasureIsInTheChangeStream(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "gone@example.org"}, &c)
+	p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil)
+	p.stop()
+	db, err := sqlite.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []consent.Change
+	db.View(t.Context(), func(tx *sqlite.Tx) error {
+		changes, err = tx.ConsentChanges(t.Context(), 0, 10)
+		return err
+	})
+	if len(changes) != 1 || changes[0].ContactID != c.ID || changes[0].Change != "erased" {
+		t.Errorf("changes = %+v; want one erased", changes)
+	}
+	db.Close()
+	token := p.token
+	p = startProgram(t, dir)
+	p.token = token
+	var d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	if st := p.do("POST", "/api/v1/consent-checks", map[string]string{"email": "GONE@example.org", "purpose": "newsletter"}, &d); st != 200 || d.Allowed || d.Reason != "suppressed" {
+		t.Errorf("check of an erased address: %d %+v; want 200 suppressed", st, d)
+	}
+	var prob problemJSON
+	if st := p.do("POST", "/api/v1/consent-checks", map[string]string{"email": "never.seen@example.org", "purpose": "newsletter"}, &prob); st != 404 {
+		t.Errorf("check of an unknown address: %d; want 404", st)
+	}
 }

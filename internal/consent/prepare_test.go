@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/keys"
 )
@@ -112,12 +113,21 @@ func TestPrepareStaffApproval(t *testing.T) {
 		t.Errorf("without staff_approval: %+v, sealed %v, %v; want counted at once, evidence sealed", got, sealed != nil, err)
 	}
 	p.StaffApproval = true
-	got, _, err = s.Prepare(context.Background(), p, e, dk)
+	staff := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: "tok-1", Role: "agent"})
+	got, _, err = s.Prepare(staff, p, e, dk)
 	if err != nil || got.Approval != "pending" {
 		t.Errorf("with staff_approval: approval %q, %v; want pending", got.Approval, err)
 	}
+	web := e
+	web.Method = consent.MethodWebForm
+	if got, _, err = s.Prepare(staff, p, web, dk); err != nil || got.Approval != "pending" {
+		t.Errorf("staff naming another method: approval %q, %v; want pending all the same", got.Approval, err)
+	}
+	if got, _, err = s.Prepare(audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorPublic}), p, web, dk); err != nil || got.Approval != "" {
+		t.Errorf("the person's own web form: approval %q, %v; want counted at once", got.Approval, err)
+	}
 	e.State = consent.Withdrawn
-	if got, _, err = s.Prepare(context.Background(), p, e, dk); err != nil || got.Approval != "" {
+	if got, _, err = s.Prepare(staff, p, e, dk); err != nil || got.Approval != "" {
 		t.Errorf("a staff-recorded withdrawal: approval %q, %v; want counted at once (withdrawing must be as easy as giving)", got.Approval, err)
 	}
 }

@@ -60,7 +60,7 @@ const notProvided = "not provided"
 //     purpose rests on dpv:Consent and "N/A" otherwise, "piiCategory" the DPV personal data
 //     terms dpv-pd:EmailAddress and dpv-pd:Name (what Tillit keeps for a consent purpose),
 //     "termination" a phrase from p.RetentionDays, "primaryPurpose" true and
-//     "thirdPartyDisclosure" false;
+//     "thirdPartyDisclosure" true for a purpose marked sale_or_sharing, else false;
 //   - sensitive = false; spiCat = [].
 //
 // The v1.1 schema has no consent-state field. The receipt of an event other than
@@ -117,7 +117,7 @@ func KantaraReceipt(c Controller, principalID string, p Purpose, e Event) ([]byt
 				PIICategory:          piiCategories(),
 				PrimaryPurpose:       true,
 				Termination:          retentionPhrase(p),
-				ThirdPartyDisclosure: false,
+				ThirdPartyDisclosure: p.SaleOrSharing,
 			}},
 		}},
 		Sensitive: false,

@@ -502,22 +502,39 @@ func (s *Service) Check(ctx context.Context, contactID, purpose string) (Decisio
 	return d, err
 }
 
-// CheckEmailIndex is Check for the contact with this e-mail blind index (NotFound when none).
-func (s *Service) CheckEmailIndex(ctx context.Context, idx []byte, purpose string) (Decision, error) {
+// CheckEmailIndex is Check for the contact with this e-mail blind index. For an address with no
+// contact it answers reason suppressed when supHash is on the suppression list (an erased or
+// unsubscribed person), and NotFound otherwise.
+func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purpose string) (Decision, error) {
 	var id string
+	var d Decision
+	suppressed := false
 	err := s.Store.View(ctx, func(tx Tx) error {
 		ids, err := tx.ContactIDsByEmailIndex(ctx, [][]byte{idx})
 		if err != nil {
 			return err
 		}
-		var ok bool
-		if id, ok = ids[string(idx)]; !ok {
-			return apperr.New(apperr.NotFound, "contact not found")
+		if id = ids[string(idx)]; id != "" {
+			return nil
 		}
-		return nil
+		p, err := tx.PurposeByID(ctx, purpose)
+		if apperr.Is(err, apperr.NotFound) {
+			return apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.SuppressionReason(ctx, supHash); err == nil {
+			suppressed = true
+			d = Decide(p, Facts{Suppressed: true}, s.Now())
+			return nil
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		return apperr.New(apperr.NotFound, "contact not found")
 	})
-	if err != nil {
-		return Decision{}, err
+	if err != nil || suppressed {
+		return d, err
 	}
 	return s.Check(ctx, id, purpose)
 }
@@ -545,10 +562,17 @@ func (s *Service) objectIn(ctx context.Context, tx Tx, o Objection) error {
 		return apperr.Invalidf("scope", "required", "scope: a purpose id or direct_marketing")
 	}
 	if o.Scope != ScopeDirectMarketing {
-		if _, err := tx.PurposeByID(ctx, o.Scope); apperr.Is(err, apperr.NotFound) {
+		p, err := tx.PurposeByID(ctx, o.Scope)
+		if apperr.Is(err, apperr.NotFound) {
 			return apperr.Invalidf("scope", "unknown_purpose", "scope: no purpose with this id (or use direct_marketing)")
-		} else if err != nil {
+		}
+		if err != nil {
 			return err
+		}
+		// GDPR Art. 21(1) applies to processing on Art. 6(1)(e) or (f), and 21(2) to direct
+		// marketing on any basis; consent is withdrawn, not objected to (Art. 7(3)).
+		if !p.DirectMarketing && !p.SaleOrSharing && p.LawfulBasis != BasisLegitimateInterest && p.LawfulBasis != BasisPublicTask {
+			return apperr.Invalidf("scope", "objection_not_applicable", "scope: the right to object (GDPR Art. 21) applies to purposes based on legitimate interest or a public task and to direct marketing; withdraw consent instead")
 		}
 	}
 	if _, _, err := tx.DataKey(ctx, o.ContactID); apperr.Is(err, apperr.NotFound) {

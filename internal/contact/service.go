@@ -482,6 +482,9 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 		if err := tx.AppendErasure(ctx, id, now); err != nil {
 			return err
 		}
+		if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: "erased", OccurredAt: now, RecordedAt: now}}); err != nil {
+			return err
+		}
 		ev := audit.New(ctx, now, "contact.erase", "contact", id)
 		return tx.AppendAudit(ctx, &ev)
 	})
@@ -490,6 +493,19 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 	}
 	s.Keys.Forget(id)
 	return s.Store.Checkpoint(ctx)
+}
+
+// EmailHashes normalizes email and returns its blind index and its suppression-list hash.
+func (s *Service) EmailHashes(email string) (index, suppression []byte, err error) {
+	norm, err := normalize.Email(email)
+	if err != nil {
+		return nil, nil, err
+	}
+	if index, err = s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, norm); err != nil {
+		return nil, nil, err
+	}
+	suppression, err = s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, norm)
+	return index, suppression, err
 }
 
 // EmailIndex normalizes email and returns its blind index.
