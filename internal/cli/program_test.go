@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
@@ -352,6 +353,8 @@ func TestTokenRolesAndCLI(t *testing.T) {
 	if code, _, stderr := runCLI(t, "token", "revoke", "--data", dir, auditorID); code != 0 {
 		t.Fatalf("token revoke: exit %d: %s", code, stderr)
 	}
+	// The CLI is another process for the server: its commit is seen within the poll interval.
+	time.Sleep(2 * sqlite.PollInterval)
 	if st := p.doAs(auditor, "GET", "/api/v1/audit/verify", nil, nil); st != 401 {
 		t.Errorf("revoked token: %d; want 401", st)
 	}

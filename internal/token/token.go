@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -87,6 +88,15 @@ type Service struct {
 	Store Store
 	Now   func() time.Time
 	NewID func() string
+	// Gen, when set, lets Authenticate keep tokens it has looked up while the store's generation
+	// stands (a revocation is a commit, so it takes effect at once in this process).
+	Gen interface {
+		Generation(ctx context.Context) (uint64, error)
+	}
+
+	mu    sync.Mutex
+	gen   uint64
+	known map[string]Token // by string(Hash(secret))
 }
 
 // Prefix starts every token secret, so secret scanners can recognise leaked ones.
@@ -144,14 +154,41 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 	if !strings.HasPrefix(secret, Prefix) || len(secret) > 200 {
 		return Token{}, bad
 	}
+	h := Hash(secret)
+	var gen uint64
+	if s.Gen != nil {
+		var err error
+		if gen, err = s.Gen.Generation(ctx); err != nil {
+			return Token{}, err
+		}
+		s.mu.Lock()
+		t, ok := s.known[string(h)]
+		if s.gen != gen {
+			s.gen, s.known, ok = gen, nil, false
+		}
+		s.mu.Unlock()
+		if ok {
+			return t, nil
+		}
+	}
 	var t Token
 	err := s.Store.View(ctx, func(tx Tx) error {
 		var err error
-		t, err = tx.TokenByHash(ctx, Hash(secret))
+		t, err = tx.TokenByHash(ctx, h)
 		return err
 	})
 	if apperr.Is(err, apperr.NotFound) || (err == nil && t.RevokedAt != nil) {
 		return Token{}, bad
+	}
+	if err == nil && s.Gen != nil {
+		s.mu.Lock()
+		if s.gen == gen && len(s.known) < 10000 {
+			if s.known == nil {
+				s.known = map[string]Token{}
+			}
+			s.known[string(h)] = t
+		}
+		s.mu.Unlock()
 	}
 	return t, err
 }
