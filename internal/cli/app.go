@@ -18,6 +18,8 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/token"
 )
@@ -29,6 +31,8 @@ var (
 	_ importer.Tx      = (*sqlite.Tx)(nil)
 	_ token.Tx         = (*sqlite.Tx)(nil)
 	_ consent.PolicyTx = (*sqlite.Tx)(nil)
+	_ mail.Tx          = (*sqlite.Tx)(nil)
+	_ optin.Tx         = (*sqlite.Tx)(nil)
 )
 
 // app is one wired Tillit: keys, store and services.

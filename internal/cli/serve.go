@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/web/portal"
 )
 
@@ -38,6 +43,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 	} else if secret != "" {
 		fmt.Fprintf(env.Stderr, "\nOne-time admin token (shown only now; store it safely):\n\n    %s\n\n", secret)
 	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if cfg.BaseURL == "http://"+cfg.Listen {
+		cfg.BaseURL = "http://" + ln.Addr().String() // the default follows the port actually taken
+	}
 	srv := &api.Server{
 		Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
 		Audit: auditLog{a.db}, Logger: logger,
@@ -51,11 +63,46 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv.Pages = map[string]http.Handler{"GET /p/privacy": http.HandlerFunc(pages.Privacy)}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
+
+	// Mail: SMTP when TILLIT_SMTP_URL is set, else .eml files under the data directory.
+	var transport mail.Transport
+	files := mail.FileTransport{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFromAddress(), Domain: cfg.MailDomain()}
+	if cfg.SMTPURL != "" {
+		t, err := mail.NewSMTPTransport(cfg.SMTPURL, cfg.MailFromAddress(), cfg.MailDomain())
+		if err != nil {
+			return err
+		}
+		transport = t
+	} else {
+		transport = files
 	}
+	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
+	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Now: time.Now, Logger: logger}
+	wake := make(chan struct{}, 1)
+	proxies, _ := cfg.Proxies() // checked by Finish
+	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Service: &optin.Service{
+		Store: sqlite.Bound[optin.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox,
+		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake,
+	}}
+	cop := http.NewCrossOriginProtection()
+	srv.Pages = map[string]http.Handler{
+		"GET /p/privacy":          http.HandlerFunc(pages.Privacy),
+		"GET /p/subscribe":        http.HandlerFunc(doi.SubscribeForm),
+		"POST /p/subscribe":       http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
+		"GET /p/confirm/{token}":  http.HandlerFunc(doi.ConfirmPage),
+		"POST /p/confirm/{token}": cop.Handler(http.HandlerFunc(doi.Confirm)),
+	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	var jobs sync.WaitGroup
+	jobs.Add(1)
+	go func() { // owned by serve: stopped and waited for below
+		defer jobs.Done()
+		outbox.Run(runCtx, 10*time.Second, wake)
+	}()
+	defer func() {
+		stopRun()
+		jobs.Wait()
+	}()
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -6,6 +6,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +33,10 @@ type Config struct {
 	ControllerName, ControllerContact, ControllerEmail, ControllerPhone       string
 	ControllerStreet, ControllerCity, ControllerPostalCode, ControllerCountry string
 	Jurisdiction, DPOEmail                                                    string
+
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client of a public form
+	// (TILLIT_TRUSTED_PROXIES, comma-separated addresses or CIDR prefixes).
+	TrustedProxies string
 }
 
 // Default returns the built-in defaults.
@@ -65,6 +70,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.ControllerCountry, "TILLIT_CONTROLLER_COUNTRY")
 	set(&c.Jurisdiction, "TILLIT_JURISDICTION")
 	set(&c.DPOEmail, "TILLIT_DPO_EMAIL")
+	set(&c.TrustedProxies, "TILLIT_TRUSTED_PROXIES")
 	if f := getenv("TILLIT_SMTP_URL_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -106,6 +112,9 @@ func (c *Config) Finish() error {
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
 		return fmt.Errorf("config: database URL scheme not supported yet: only the embedded SQLite store is available (leave TILLIT_DATABASE_URL empty)")
 	}
+	if _, err := c.Proxies(); err != nil {
+		return err
+	}
 	if c.DefaultRegion != "" {
 		c.DefaultRegion = strings.ToUpper(c.DefaultRegion)
 		if !normalize.ValidRegion(c.DefaultRegion) {
@@ -138,4 +147,45 @@ func (c Config) String() string {
 	}
 	return fmt.Sprintf("listen=%s data=%s database=%s base_url=%s smtp=%s mail_from=%s default_region=%s log_level=%s",
 		c.Listen, c.DataDir, db, c.BaseURL, smtp, c.MailFrom, c.DefaultRegion, c.LogLevel)
+}
+
+// Proxies parses TrustedProxies.
+func (c Config) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("config: TILLIT_TRUSTED_PROXIES: %q is not an address or prefix", f)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("config: TILLIT_TRUSTED_PROXIES: %q is not an address or prefix", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// MailFromAddress is TILLIT_MAIL_FROM, or tillit@ the base URL's host.
+func (c Config) MailFromAddress() string {
+	if c.MailFrom != "" {
+		return c.MailFrom
+	}
+	return "tillit@" + c.MailDomain()
+}
+
+// MailDomain is the host of the base URL, for Message-IDs.
+func (c Config) MailDomain() string {
+	if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "localhost"
 }

@@ -618,29 +618,36 @@ func (s *Service) LiftObjection(ctx context.Context, contactID, scope string) er
 }
 
 // ApplyGPC honours a Global Privacy Control signal (Sec-GPC: 1) from the contact: it records an
-// objection, method gpc, to every purpose marked sale_or_sharing, and returns their ids. Public
-// forms call it for a request that carries the header.
+// objection, method gpc, to every purpose marked sale_or_sharing, and returns their ids.
 func (s *Service) ApplyGPC(ctx context.Context, contactID string) ([]string, error) {
-	now := s.Now().UTC()
 	var scopes []string
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		ps, err := tx.ListPurposes(ctx)
-		if err != nil {
-			return err
-		}
-		for _, p := range ps {
-			if !p.SaleOrSharing {
-				continue
-			}
-			o := Objection{ContactID: contactID, Scope: p.ID, Method: MethodGPC, OccurredAt: now, RecordedAt: now, Actor: actorString(audit.ActorFrom(ctx))}
-			if err := s.objectIn(ctx, tx, o); err != nil {
-				return err
-			}
-			scopes = append(scopes, p.ID)
-		}
-		return nil
+		var err error
+		scopes, err = s.ApplyGPCIn(ctx, tx, contactID)
+		return err
 	})
 	return scopes, err
+}
+
+// ApplyGPCIn is ApplyGPC inside the caller's transaction (public forms use it).
+func (s *Service) ApplyGPCIn(ctx context.Context, tx Tx, contactID string) ([]string, error) {
+	now := s.Now().UTC()
+	ps, err := tx.ListPurposes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var scopes []string
+	for _, p := range ps {
+		if !p.SaleOrSharing {
+			continue
+		}
+		o := Objection{ContactID: contactID, Scope: p.ID, Method: MethodGPC, OccurredAt: now, RecordedAt: now, Actor: actorString(audit.ActorFrom(ctx))}
+		if err := s.objectIn(ctx, tx, o); err != nil {
+			return nil, err
+		}
+		scopes = append(scopes, p.ID)
+	}
+	return scopes, nil
 }
 
 // Lapsed is one entry of the re-permission list: a contact whose consent for a purpose lapsed.

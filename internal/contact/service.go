@@ -57,6 +57,9 @@ type Service struct {
 	Now           func() time.Time
 	NewID         func() string
 	DefaultRegion string // ISO 3166-1 alpha-2 region for phone numbers without a country code
+	// AfterErase, when set, removes what the contact left outside the database (mail files);
+	// it runs after the erasure committed.
+	AfterErase func(ctx context.Context, contactID string) error
 }
 
 // Input is the body of a create: every field optional except that at least one of Email and Phone
@@ -492,6 +495,11 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 		return err
 	}
 	s.Keys.Forget(id)
+	if s.AfterErase != nil {
+		if err := s.AfterErase(ctx, id); err != nil {
+			return err
+		}
+	}
 	return s.Store.Checkpoint(ctx)
 }
 

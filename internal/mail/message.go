@@ -1,0 +1,67 @@
+package mail
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Stream separates mail that serves the person (transactional) from marketing.
+type Stream string
+
+// The streams.
+const (
+	Transactional Stream = "transactional"
+	Marketing     Stream = "marketing"
+)
+
+// Message is one rendered e-mail to one recipient.
+type Message struct {
+	ID        string            `json:"id"`         // also the Message-ID's local part
+	ContactID string            `json:"contact_id"` // the recipient contact ("" for none)
+	Stream    Stream            `json:"stream"`
+	Kind      string            `json:"kind"` // "optin.confirm", "campaign", …
+	To        string            `json:"to"`   // normalized address
+	Subject   string            `json:"subject"`
+	Text      string            `json:"text"`
+	HTML      string            `json:"html,omitempty"`
+	Headers   map[string]string `json:"headers,omitempty"` // extra headers, such as List-Unsubscribe
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// Bytes renders the message as RFC 5322 bytes from the address from, with a Message-ID
+// <ID@domain> and a Date header.
+func (m Message) Bytes(from, domain string) ([]byte, error) {
+	msg, err := m.gomail(from, domain)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := msg.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("mail: render message %s: %w", m.ID, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (m Message) gomail(from, domain string) (*gomail.Msg, error) {
+	msg := gomail.NewMsg()
+	if err := msg.From(from); err != nil {
+		return nil, fmt.Errorf("mail: message %s: the sender address is not valid", m.ID)
+	}
+	if err := msg.To(m.To); err != nil {
+		return nil, fmt.Errorf("mail: message %s: the recipient address is not valid", m.ID)
+	}
+	msg.Subject(m.Subject)
+	msg.SetMessageIDWithValue(m.ID + "@" + domain)
+	msg.SetDateWithValue(m.CreatedAt)
+	for k, v := range m.Headers {
+		msg.SetGenHeader(gomail.Header(k), v)
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	if m.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	}
+	return msg, nil
+}

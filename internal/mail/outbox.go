@@ -1,0 +1,193 @@
+package mail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/keys"
+)
+
+// Outbox states.
+const (
+	StatusQueued = "queued"
+	StatusSent   = "sent"
+	StatusFailed = "failed" // gave up after the last retry, or a permanent error
+)
+
+// Entry is an outbox row: a rendered message sealed under its recipient's data key.
+type Entry struct {
+	ID            string
+	ContactID     string
+	Stream        Stream
+	Kind          string
+	Status        string
+	Attempts      int
+	NextAttemptAt time.Time
+	CreatedAt     time.Time
+	SentAt        *time.Time
+	LastError     string // a short reason without personal data
+	Sealed        []byte
+}
+
+// Tx is what the outbox needs from a store transaction.
+type Tx interface {
+	DataKey(ctx context.Context, contactID string) (version int, wrapped []byte, err error)
+	InsertOutbox(ctx context.Context, e Entry) error
+	// DueOutbox returns up to limit queued entries whose next attempt is due at now, oldest first.
+	DueOutbox(ctx context.Context, now time.Time, limit int) ([]Entry, error)
+	UpdateOutbox(ctx context.Context, e Entry) error
+	AppendAudit(ctx context.Context, e *audit.Event) error
+}
+
+// Store runs serialized transactions.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+}
+
+// Backoff is the wait before each retry; after the last, a message fails for good.
+var Backoff = []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
+
+// Outbox queues messages and sends them with retries. Its fields are set once by internal/cli.
+type Outbox struct {
+	Store     Store
+	Keys      *keys.Keyring
+	Transport Transport
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Table is bound into the associated data of sealed messages.
+const Table = "outbox"
+
+// EnqueueIn seals m under its contact's data key and queues it in the caller's transaction, so a
+// message is queued exactly when the change that caused it commits.
+func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
+	version, wrapped, err := tx.DataKey(ctx, m.ContactID)
+	if err != nil {
+		return err
+	}
+	dk, err := o.Keys.OpenDataKey(m.ContactID, version, wrapped)
+	if err != nil {
+		return err
+	}
+	plain, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	sealed, err := dk.Seal(Table, "message", m.ID, plain)
+	if err != nil {
+		return err
+	}
+	return tx.InsertOutbox(ctx, Entry{
+		ID: m.ID, ContactID: m.ContactID, Stream: m.Stream, Kind: m.Kind, Status: StatusQueued,
+		NextAttemptAt: m.CreatedAt, CreatedAt: m.CreatedAt, Sealed: sealed,
+	})
+}
+
+// SendDue sends every due message once: it opens each (an audited read, "mail.send"), hands it
+// to the transport outside any transaction, and records the outcome: sent, queued again after
+// the next back-off, or failed. It returns how many were sent and how many failed for good.
+func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err error) {
+	var due []Entry
+	var msgs []Message
+	now := o.Now().UTC()
+	err = o.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		if due, err = tx.DueOutbox(ctx, now, limit); err != nil {
+			return err
+		}
+		msgs = make([]Message, len(due))
+		for i, e := range due {
+			version, wrapped, err := tx.DataKey(ctx, e.ContactID)
+			if err != nil {
+				return err
+			}
+			dk, err := o.Keys.OpenDataKey(e.ContactID, version, wrapped)
+			if err != nil {
+				return err
+			}
+			ev := audit.New(ctx, now, "mail.send", "contact", e.ContactID, "email", "message."+e.Kind)
+			if err := tx.AppendAudit(ctx, &ev); err != nil {
+				return err
+			}
+			plain, err := dk.Open(Table, "message", e.ID, e.Sealed)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(plain, &msgs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for i, e := range due {
+		serr := o.Transport.Send(ctx, msgs[i])
+		e.Attempts++
+		switch {
+		case serr == nil:
+			t := o.Now().UTC()
+			e.Status, e.SentAt, e.LastError = StatusSent, &t, ""
+			sent++
+		case IsPermanent(serr) || e.Attempts > len(Backoff):
+			e.Status, e.LastError = StatusFailed, reason(serr)
+			failed++
+		default:
+			e.NextAttemptAt, e.LastError = o.Now().UTC().Add(Backoff[e.Attempts-1]), reason(serr)
+		}
+		if serr != nil && o.Logger != nil {
+			o.Logger.WarnContext(ctx, "mail not sent", slog.String("message_id", e.ID), slog.Int("attempt", e.Attempts), slog.String("reason", e.LastError))
+		}
+		if err := o.Store.Update(ctx, func(tx Tx) error { return tx.UpdateOutbox(ctx, e) }); err != nil {
+			return sent, failed, err
+		}
+	}
+	return sent, failed, nil
+}
+
+// reason reduces a send error to a short text without addresses.
+func reason(err error) string {
+	var ctxErr error
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		ctxErr = err
+	}
+	if ctxErr != nil {
+		return "cancelled"
+	}
+	if IsPermanent(err) {
+		return "permanent failure (see the message id in the server log)"
+	}
+	return "temporary failure (see the message id in the server log)"
+}
+
+// Run sends due messages every interval, and at once when wake receives, until ctx ends.
+func (o *Outbox) Run(ctx context.Context, interval time.Duration, wake <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			sent, _, err := o.SendDue(ctx, 100)
+			if err != nil {
+				if ctx.Err() == nil && o.Logger != nil {
+					o.Logger.ErrorContext(ctx, "outbox", slog.Any("error", err))
+				}
+				break
+			}
+			if sent < 100 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Transport hands rendered messages to the world.
+type Transport interface {
+	// Send delivers m; an error may be temporary (retry later) or permanent (see Permanent).
+	Send(ctx context.Context, m Message) error
+}
+
+// FileTransport writes each message as <Dir>/<contact id>_<message id>.eml (mode 0600): the
+// default, so Tillit runs without a mail server. Erasure deletes a contact's files (RemoveContact).
+type FileTransport struct {
+	Dir    string
+	From   string
+	Domain string
+}
+
+// Send writes the message file.
+func (t FileTransport) Send(ctx context.Context, m Message) error {
+	b, err := m.Bytes(t.From, t.Domain)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(t.Dir, 0o700); err != nil {
+		return fmt.Errorf("mail: file transport: %w", err)
+	}
+	name := filepath.Join(t.Dir, m.ContactID+"_"+m.ID+".eml")
+	if err := os.WriteFile(name+".tmp", b, 0o600); err != nil {
+		return fmt.Errorf("mail: file transport: %w", err)
+	}
+	return os.Rename(name+".tmp", name)
+}
+
+// RemoveContact deletes every message file addressed to the contact (its erasure).
+func (t FileTransport) RemoveContact(contactID string) error {
+	if contactID == "" {
+		return nil
+	}
+	files, err := filepath.Glob(filepath.Join(t.Dir, contactID+"_*.eml"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("mail: file transport: %w", err)
+		}
+	}
+	return nil
+}
+
+// SMTPTransport sends through an SMTP server with github.com/wneessen/go-mail.
+type SMTPTransport struct {
+	From, Domain string
+	host         string
+	opts         []gomail.Option
+}
+
+// NewSMTPTransport reads a URL smtp://user:pass@host:port (STARTTLS when the server offers it,
+// "?tls=required" to insist, "?tls=none" to never use it) or smtps://user:pass@host:port
+// (implicit TLS). Errors never repeat the password.
+func NewSMTPTransport(rawURL, from, domain string) (*SMTPTransport, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("mail: TILLIT_SMTP_URL is not a URL")
+	}
+	t := &SMTPTransport{From: from, Domain: domain, host: u.Hostname()}
+	if t.host == "" {
+		return nil, fmt.Errorf("mail: TILLIT_SMTP_URL has no host")
+	}
+	opts := []gomail.Option{gomail.WithTimeout(30 * time.Second)}
+	port := 0
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("mail: TILLIT_SMTP_URL has a bad port")
+		}
+	}
+	switch u.Scheme {
+	case "smtps":
+		opts = append(opts, gomail.WithSSL())
+		if port == 0 {
+			port = 465
+		}
+	case "smtp":
+		switch u.Query().Get("tls") {
+		case "", "opportunistic":
+			opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		case "required":
+			opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+		case "none":
+			opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+		default:
+			return nil, fmt.Errorf("mail: TILLIT_SMTP_URL tls must be opportunistic, required or none")
+		}
+		if port == 0 {
+			port = 587
+		}
+	default:
+		return nil, fmt.Errorf("mail: TILLIT_SMTP_URL must start with smtp:// or smtps://")
+	}
+	opts = append(opts, gomail.WithPort(port))
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover), gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	}
+	t.opts = opts
+	return t, nil
+}
+
+// Send delivers one message over a fresh connection.
+func (t *SMTPTransport) Send(ctx context.Context, m Message) error {
+	msg, err := m.gomail(t.From, t.Domain)
+	if err != nil {
+		return Permanent(err)
+	}
+	c, err := gomail.NewClient(t.host, t.opts...)
+	if err != nil {
+		return fmt.Errorf("mail: SMTP client: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		return fmt.Errorf("mail: send message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// permanentError marks a failure that retrying will not mend.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

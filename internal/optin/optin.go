@@ -1,0 +1,296 @@
+package optin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/normalize"
+)
+
+// Token is a double opt-in token as stored: its hash and what it confirms.
+type Token struct {
+	Hash           []byte
+	ContactID      string
+	Purposes       []string
+	PolicyVersions map[string]string
+	FormID         string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	UsedAt         *time.Time
+}
+
+// Tx is what double opt-in needs from one store transaction.
+type Tx interface {
+	contact.Tx
+	consent.Tx
+	mail.Tx
+	InsertOptinToken(ctx context.Context, t Token) error
+	OptinTokenByHash(ctx context.Context, hash []byte) (Token, error)   // NotFound when none
+	UseOptinToken(ctx context.Context, hash []byte, at time.Time) error // NotFound when used already
+	LastOptinTokenAt(ctx context.Context, contactID string) (time.Time, error)
+	DeleteSuppression(ctx context.Context, hash []byte) error
+}
+
+// Store runs serialized transactions.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+}
+
+// Service runs double opt-in. Its fields are set once by internal/cli.
+type Service struct {
+	Store    Store
+	Contacts *contact.Service
+	Consent  *consent.Service
+	Outbox   *mail.Outbox
+	Now      func() time.Time
+	NewID    func() string
+	BaseURL  string        // public URL for links, such as https://crm.example.com
+	TokenTTL time.Duration // default 72 h
+	// ResendAfter is the least time between two confirmation mails to one address (default 2 min).
+	ResendAfter time.Duration
+	// Wake, when set, is told that mail is queued.
+	Wake chan<- struct{}
+}
+
+// Request is one subscription request, as a public form sends it.
+type Request struct {
+	Email     string
+	Purposes  []string // default ["newsletter"]
+	FormID    string
+	IP        string // from the connection, or a trusted proxy's header
+	UserAgent string
+	GPC       bool // Sec-GPC: 1 (Global Privacy Control)
+}
+
+// Subscribe handles a subscription request: it finds or creates the contact (a lead), records
+// dpv:ConsentRequested for each purpose not already given, and mails a confirmation link unless
+// one went out less than ResendAfter ago. It answers nothing about the address: the caller shows
+// the same page whatever happened. Invalid only for an address that does not normalize or an
+// unknown or non-consent purpose.
+func (s *Service) Subscribe(ctx context.Context, r Request) error {
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "subscribe"})
+	if len(r.Purposes) == 0 {
+		r.Purposes = []string{"newsletter"}
+	}
+	if len(r.Purposes) > 20 {
+		return apperr.Invalidf("purposes", "too_many", "purposes: at most 20")
+	}
+	idx, _, err := s.Contacts.EmailHashes(r.Email)
+	if err != nil {
+		return err
+	}
+	queued := false
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		for _, id := range r.Purposes {
+			p, err := tx.PurposeByID(ctx, id)
+			if apperr.Is(err, apperr.NotFound) || (err == nil && !p.ConsentBased()) {
+				return apperr.Invalidf("purposes", "unknown_purpose", "purposes: no consent-based purpose with this id")
+			}
+			if err != nil {
+				return err
+			}
+		}
+		ids, err := tx.ContactIDsByEmailIndex(ctx, [][]byte{idx})
+		if err != nil {
+			return err
+		}
+		contactID := ids[string(idx)]
+		if contactID == "" {
+			c, err := s.Contacts.CreateIn(ctx, tx, contact.Input{Kind: contact.KindLead, Email: r.Email, Source: "web-form"})
+			if err != nil {
+				return err
+			}
+			contactID = c.ID
+		}
+		if r.GPC {
+			if _, err := s.Consent.ApplyGPCIn(ctx, tx, contactID); err != nil {
+				return err
+			}
+		}
+		var pending []string
+		for _, id := range r.Purposes {
+			f, err := tx.GateFacts(ctx, contactID, id)
+			if err != nil {
+				return err
+			}
+			if f.Current != nil && f.Current.State == consent.Given && !f.Current.NeedsReconsent {
+				continue // never downgrade a confirmed consent
+			}
+			if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
+				ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,
+				Evidence: consent.Evidence{IP: r.IP, UserAgent: r.UserAgent, FormID: r.FormID},
+			}); err != nil {
+				return err
+			}
+			pending = append(pending, id)
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		last, err := tx.LastOptinTokenAt(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		if !last.IsZero() && now.Sub(last) < s.resendAfter() {
+			return nil // rate limit: the last link is still on its way
+		}
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return err
+		}
+		secret := base64.RawURLEncoding.EncodeToString(raw)
+		cur, err := s.currentPolicies(ctx, tx)
+		if err != nil {
+			return err
+		}
+		t := Token{Hash: hashToken(secret), ContactID: contactID, Purposes: pending, PolicyVersions: cur, FormID: r.FormID, CreatedAt: now, ExpiresAt: now.Add(s.ttl())}
+		if err := tx.InsertOptinToken(ctx, t); err != nil {
+			return err
+		}
+		norm, err := normalize.Email(r.Email)
+		if err != nil {
+			return err
+		}
+		link := strings.TrimSuffix(s.BaseURL, "/") + "/p/confirm/" + url.PathEscape(secret)
+		m := mail.Message{
+			ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: "optin.confirm", To: norm,
+			Subject:   "Please confirm your subscription",
+			Text:      fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you did not ask, ignore this message: nothing will be sent.\n", strings.Join(pending, ", "), link, int(s.ttl().Hours())),
+			CreatedAt: now,
+		}
+		if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
+			return err
+		}
+		queued = true
+		ev := audit.New(ctx, now, "optin.request", "contact", contactID, "optin_token")
+		return tx.AppendAudit(ctx, &ev)
+	})
+	if err == nil && queued && s.Wake != nil {
+		select {
+		case s.Wake <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// Result says what a confirmation did.
+type Result struct {
+	Confirmed bool     // false: the token was unknown, used or expired (nothing changed)
+	Purposes  []string // the purposes confirmed
+}
+
+// Peek reports whether the token is usable now, without using it (the confirmation page shows a
+// button only then; it changes nothing).
+func (s *Service) Peek(ctx context.Context, secret string) (bool, error) {
+	ok := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		t, err := tx.OptinTokenByHash(ctx, hashToken(secret))
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = t.UsedAt == nil && s.Now().Before(t.ExpiresAt)
+		return nil
+	})
+	return ok, err
+}
+
+// Confirm uses the token: it records dpv:ConsentGiven (method double-opt-in) for each purpose with
+// the confirming request's own time, IP and user agent, lifts a suppression of the address (the
+// person's own new double opt-in), and writes "optin.confirm". An unknown, used or expired token
+// changes nothing and is not an error.
+func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string) (Result, error) {
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "confirm"})
+	var res Result
+	h := hashToken(secret)
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		t, err := tx.OptinTokenByHash(ctx, h)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		if t.UsedAt != nil || !now.Before(t.ExpiresAt) {
+			return nil
+		}
+		if err := tx.UseOptinToken(ctx, h, now); err != nil {
+			if apperr.Is(err, apperr.NotFound) {
+				return nil
+			}
+			return err
+		}
+		rec, err := tx.ContactByID(ctx, t.ContactID)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil // erased meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		requested := t.CreatedAt
+		for _, id := range t.Purposes {
+			if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
+				ContactID: t.ContactID, Purpose: id, State: consent.Given, Method: consent.MethodDoubleOptIn,
+				PolicyVersions: t.PolicyVersions, OccurredAt: now,
+				Evidence: consent.Evidence{IP: ip, UserAgent: userAgent, OptinTime: &requested, ConfirmTime: &now, ConfirmIP: ip, FormID: t.FormID},
+			}); err != nil {
+				return err
+			}
+		}
+		if rec.SuppressionHash != nil {
+			if err := tx.DeleteSuppression(ctx, rec.SuppressionHash); err != nil {
+				return err
+			}
+		}
+		ev := audit.New(ctx, now, "optin.confirm", "contact", t.ContactID, "optin_token")
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		res = Result{Confirmed: true, Purposes: t.Purposes}
+		return nil
+	})
+	return res, err
+}
+
+func (s *Service) currentPolicies(ctx context.Context, tx Tx) (map[string]string, error) {
+	vs, err := tx.PolicyVersions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return consent.LoadPolicyState(vs, s.Now()).Current(), nil
+}
+
+func (s *Service) ttl() time.Duration {
+	if s.TokenTTL > 0 {
+		return s.TokenTTL
+	}
+	return 72 * time.Hour
+}
+
+func (s *Service) resendAfter() time.Duration {
+	if s.ResendAfter > 0 {
+		return s.ResendAfter
+	}
+	return 2 * time.Minute
+}
+
+func hashToken(secret string) []byte {
+	h := sha256.Sum256([]byte("tillit:optin:" + secret))
+	return h[:]
+}

@@ -1,0 +1,134 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/optin"
+)
+
+const outboxCols = "id, contact_id, stream, kind, status, attempts, next_attempt_at, created_at, sent_at, last_error, message_ct"
+
+// InsertOutbox queues a sealed message.
+func (tx *Tx) InsertOutbox(ctx context.Context, e mail.Entry) error {
+	_, err := tx.exec(ctx, "INSERT INTO outbox ("+outboxCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+		e.ID, e.ContactID, string(e.Stream), e.Kind, e.Status, e.Attempts, formatTime(e.NextAttemptAt), formatTime(e.CreatedAt), e.LastError, e.Sealed)
+	return err
+}
+
+// DueOutbox returns queued entries due at now, oldest first.
+func (tx *Tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]mail.Entry, error) {
+	rows, err := tx.query(ctx, "SELECT "+outboxCols+" FROM outbox WHERE status = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?", mail.StatusQueued, formatTime(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []mail.Entry
+	for rows.Next() {
+		var e mail.Entry
+		var stream, next, created string
+		var sent sql.NullString
+		if err := rows.Scan(&e.ID, &e.ContactID, &stream, &e.Kind, &e.Status, &e.Attempts, &next, &created, &sent, &e.LastError, &e.Sealed); err != nil {
+			return nil, err
+		}
+		e.Stream = mail.Stream(stream)
+		if e.NextAttemptAt, err = parseTime(next); err != nil {
+			return nil, err
+		}
+		if e.CreatedAt, err = parseTime(created); err != nil {
+			return nil, err
+		}
+		if e.SentAt, err = nullTime(sent); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// UpdateOutbox records a send attempt's outcome. An entry erased meanwhile is gone: nothing to do.
+func (tx *Tx) UpdateOutbox(ctx context.Context, e mail.Entry) error {
+	var sent any
+	if e.SentAt != nil {
+		sent = formatTime(*e.SentAt)
+	}
+	_, err := tx.exec(ctx, "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, sent_at = ?, last_error = ? WHERE id = ?",
+		e.Status, e.Attempts, formatTime(e.NextAttemptAt), sent, e.LastError, e.ID)
+	return err
+}
+
+// InsertOptinToken stores a double opt-in token's hash and what it confirms.
+func (tx *Tx) InsertOptinToken(ctx context.Context, t optin.Token) error {
+	pv, err := json.Marshal(t.PolicyVersions)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, "INSERT INTO optin_tokens (hash, contact_id, purposes, policy_versions, form_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+		t.Hash, t.ContactID, strings.Join(t.Purposes, ","), string(pv), t.FormID, formatTime(t.CreatedAt), formatTime(t.ExpiresAt))
+	return err
+}
+
+// OptinTokenByHash returns the token; NotFound when none.
+func (tx *Tx) OptinTokenByHash(ctx context.Context, hash []byte) (optin.Token, error) {
+	row, err := tx.queryRow(ctx, "SELECT hash, contact_id, purposes, policy_versions, form_id, created_at, expires_at, used_at FROM optin_tokens WHERE hash = ?", hash)
+	if err != nil {
+		return optin.Token{}, err
+	}
+	var t optin.Token
+	var purposes, pv, created, expires string
+	var used sql.NullString
+	if err := row.Scan(&t.Hash, &t.ContactID, &purposes, &pv, &t.FormID, &created, &expires, &used); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return optin.Token{}, apperr.New(apperr.NotFound, "token not found")
+		}
+		return optin.Token{}, err
+	}
+	t.Purposes = strings.Split(purposes, ",")
+	if err := json.Unmarshal([]byte(pv), &t.PolicyVersions); err != nil {
+		return optin.Token{}, err
+	}
+	if t.CreatedAt, err = parseTime(created); err != nil {
+		return optin.Token{}, err
+	}
+	if t.ExpiresAt, err = parseTime(expires); err != nil {
+		return optin.Token{}, err
+	}
+	if t.UsedAt, err = nullTime(used); err != nil {
+		return optin.Token{}, err
+	}
+	return t, nil
+}
+
+// UseOptinToken marks the token used at at; NotFound when it was used already.
+func (tx *Tx) UseOptinToken(ctx context.Context, hash []byte, at time.Time) error {
+	res, err := tx.exec(ctx, "UPDATE optin_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", formatTime(at), hash)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "unused token")
+}
+
+// LastOptinTokenAt returns when the contact's latest token was made (zero when none).
+func (tx *Tx) LastOptinTokenAt(ctx context.Context, contactID string) (time.Time, error) {
+	row, err := tx.queryRow(ctx, "SELECT max(created_at) FROM optin_tokens WHERE contact_id = ?", contactID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var s sql.NullString
+	if err := row.Scan(&s); err != nil || !s.Valid {
+		return time.Time{}, err
+	}
+	return parseTime(s.String)
+}
+
+// DeleteSuppression removes a suppression entry (the person's own new double opt-in).
+func (tx *Tx) DeleteSuppression(ctx context.Context, hash []byte) error {
+	_, err := tx.exec(ctx, "DELETE FROM suppressions WHERE hash = ?", hash)
+	return err
+}

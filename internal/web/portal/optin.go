@@ -1,0 +1,186 @@
+package portal
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/optin"
+)
+
+// pageView is the view of a simple page: a title, paragraphs and at most one form.
+type pageView struct {
+	Title      string
+	Paragraphs []string
+	Form       *formView
+}
+
+type formView struct {
+	Action     string
+	Button     string
+	EmailField bool
+	Purposes   []string
+}
+
+// Optin serves the double opt-in pages. Fields are set once by internal/cli.
+type Optin struct {
+	Service *optin.Service
+	Pages   *Server
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client; for any other peer
+	// the connection's own address is the client's.
+	TrustedProxies []netip.Prefix
+}
+
+// SubscribeForm serves GET /p/subscribe: a form with an e-mail field (embeddable; ?purposes= picks
+// the purposes, default newsletter).
+func (o *Optin) SubscribeForm(w http.ResponseWriter, r *http.Request) {
+	purposes := r.URL.Query()["purposes"]
+	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Subscribe", Paragraphs: []string{"We send a link to this address; nothing is sent to you until you confirm."},
+		Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: purposes}})
+}
+
+// Subscribe serves POST /p/subscribe (form fields email, purposes, form_id; or JSON {email,
+// purposes, form_id}). The answer is the same whatever the address's state: 202 with
+// {"status":"check_your_inbox"} for JSON, a page for forms. A Sec-GPC: 1 header records an
+// objection to sale-or-sharing purposes. Invalid input is 400 (JSON: problem+json).
+func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
+	req := optin.Request{IP: o.clientIP(r), UserAgent: truncate(r.UserAgent(), 500), GPC: r.Header.Get("Sec-GPC") == "1"}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	asJSON := mt == "application/json"
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if asJSON {
+		var in struct {
+			Email    string   `json:"email"`
+			Purposes []string `json:"purposes"`
+			FormID   string   `json:"form_id"`
+		}
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			writeProblem(w, apperr.Invalidf("body", "malformed_json", "body: a JSON object with email, purposes and form_id"))
+			return
+		}
+		req.Email, req.Purposes, req.FormID = in.Email, in.Purposes, in.FormID
+	} else {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "The form could not be read.", http.StatusBadRequest)
+			return
+		}
+		req.Email, req.Purposes, req.FormID = r.PostForm.Get("email"), r.PostForm["purposes"], r.PostForm.Get("form_id")
+	}
+	req.FormID = truncate(req.FormID, 100)
+	if err := o.Service.Subscribe(r.Context(), req); err != nil {
+		if e := apperr.As(err); e != nil && e.Kind == apperr.Invalid {
+			if asJSON {
+				writeProblem(w, e)
+				return
+			}
+			o.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Please check the address", Paragraphs: []string{"That does not look like an e-mail address we can write to."},
+				Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: req.Purposes}})
+			return
+		}
+		o.Pages.fail(w, r, err)
+		return
+	}
+	if asJSON {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte(`{"status":"check_your_inbox"}` + "\n"))
+		return
+	}
+	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Check your inbox", Paragraphs: []string{
+		"If this address can receive our mail, a message with a confirmation link is on its way. Nothing is sent to you until you confirm."}})
+}
+
+// ConfirmPage serves GET /p/confirm/{token}: a page with a button when the token is usable, a
+// neutral page otherwise. It changes nothing, so a link scanner cannot confirm.
+func (o *Optin) ConfirmPage(w http.ResponseWriter, r *http.Request) {
+	ok, err := o.Service.Peek(r.Context(), r.PathValue("token"))
+	if err != nil {
+		o.Pages.fail(w, r, err)
+		return
+	}
+	if !ok {
+		o.Pages.render(w, r, http.StatusOK, neutralPage())
+		return
+	}
+	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Confirm your subscription", Paragraphs: []string{"Press the button to confirm that you want to receive our mail."},
+		Form: &formView{Action: r.URL.Path, Button: "Confirm"}})
+}
+
+// Confirm serves POST /p/confirm/{token}.
+func (o *Optin) Confirm(w http.ResponseWriter, r *http.Request) {
+	res, err := o.Service.Confirm(r.Context(), r.PathValue("token"), o.clientIP(r), truncate(r.UserAgent(), 500))
+	if err != nil {
+		o.Pages.fail(w, r, err)
+		return
+	}
+	if !res.Confirmed {
+		o.Pages.render(w, r, http.StatusOK, neutralPage())
+		return
+	}
+	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Thank you", Paragraphs: []string{"Your subscription is confirmed. Every message carries a link to unsubscribe with one click."}})
+}
+
+func neutralPage() pageView {
+	return pageView{Title: "This link cannot be used", Paragraphs: []string{"The link was used already or has expired. If you still want to subscribe, please sign up again."}}
+}
+
+// clientIP is the connection's address, or the last X-Forwarded-For entry when the connection
+// comes from a trusted proxy.
+func (o *Optin) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	for _, p := range o.TrustedProxies {
+		if p.Contains(peer) {
+			parts := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+				return a.String()
+			}
+		}
+	}
+	return peer.String()
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v pageView) {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, "page.html", v); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Referrer-Policy", "no-referrer") // confirmation tokens must not leak in Referer
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.Logger.ErrorContext(r.Context(), "portal page", slog.Any("error", err))
+	http.Error(w, "Something went wrong on our side. Please try again later.", http.StatusInternalServerError)
+}
+
+func writeProblem(w http.ResponseWriter, e *apperr.Error) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusBadRequest)
+	json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": "Bad Request", "status": 400, "code": "invalid", "field": e.Field, "reason": e.Reason, "detail": e.Message})
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
