@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -94,10 +95,14 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
-	jobs.Add(1)
+	jobs.Add(2)
 	go func() { // owned by serve: stopped and waited for below
 		defer jobs.Done()
 		outbox.Run(runCtx, 10*time.Second, wake)
+	}()
+	go func() { // owned by serve: writes time-based expiry to the ledger and change stream
+		defer jobs.Done()
+		expirySweeps(runCtx, a, logger, time.Hour)
 	}()
 	defer func() {
 		stopRun()
@@ -130,4 +135,30 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// expirySweeps runs consent.Service.SweepExpired at start and every interval until ctx ends.
+func expirySweeps(ctx context.Context, a *app, logger *slog.Logger, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := a.consent.SweepExpired(ctx, 1000)
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.ErrorContext(ctx, "expiry sweep", slog.Any("error", err))
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+			logger.InfoContext(ctx, "consents expired", slog.Int("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

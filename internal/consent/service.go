@@ -694,3 +694,50 @@ func (s *Service) Repermission(ctx context.Context, purpose, after string, limit
 	})
 	return out, next, err
 }
+
+// SweepExpired records dpv:ConsentExpired, as the system, for every consent given longer ago than
+// its purpose's consent_valid_days, so expiry reaches the ledger and the change stream like any
+// other change (the gate treats such consent as expired already). It handles at most batch
+// consents per purpose per call and returns how many it expired; run it until it returns 0.
+func (s *Service) SweepExpired(ctx context.Context, batch int) (int, error) {
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "expiry"})
+	n := 0
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		ps, err := tx.ListPurposes(ctx)
+		if err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		for _, p := range ps {
+			if p.ConsentValidDays <= 0 || !p.ConsentBased() {
+				continue
+			}
+			cutoff := now.AddDate(0, 0, -p.ConsentValidDays)
+			for after, done := "", 0; done < batch; {
+				page, err := tx.RepermissionList(ctx, p.ID, cutoff, after, 500)
+				if err != nil {
+					return err
+				}
+				if len(page) == 0 {
+					break
+				}
+				after = page[len(page)-1].ContactID
+				for _, c := range page {
+					if c.State != Given || !c.OccurredAt.Before(cutoff) || done >= batch {
+						continue // expired already, or only waiting for re-consent
+					}
+					if _, err := s.RecordIn(ctx, tx, Event{
+						ContactID: c.ContactID, Purpose: p.ID, State: Expired, Method: MethodAPI,
+						PolicyVersions: c.PolicyVersions, Evidence: Evidence{Note: fmt.Sprintf("consent older than the purpose's %d days of validity", p.ConsentValidDays)},
+					}); err != nil {
+						return err
+					}
+					done++
+					n++
+				}
+			}
+		}
+		return nil
+	})
+	return n, err
+}
