@@ -26,13 +26,14 @@ import (
 
 // Compile-time checks that the SQLite transaction serves every domain.
 var (
-	_ contact.Tx       = (*sqlite.Tx)(nil)
-	_ consent.Tx       = (*sqlite.Tx)(nil)
-	_ importer.Tx      = (*sqlite.Tx)(nil)
-	_ token.Tx         = (*sqlite.Tx)(nil)
-	_ consent.PolicyTx = (*sqlite.Tx)(nil)
-	_ mail.Tx          = (*sqlite.Tx)(nil)
-	_ optin.Tx         = (*sqlite.Tx)(nil)
+	_ contact.Tx          = (*sqlite.Tx)(nil)
+	_ consent.Tx          = (*sqlite.Tx)(nil)
+	_ importer.Tx         = (*sqlite.Tx)(nil)
+	_ token.Tx            = (*sqlite.Tx)(nil)
+	_ consent.PolicyTx    = (*sqlite.Tx)(nil)
+	_ mail.Tx             = (*sqlite.Tx)(nil)
+	_ optin.Tx            = (*sqlite.Tx)(nil)
+	_ optin.UnsubscribeTx = (*sqlite.Tx)(nil)
 )
 
 // app is one wired Tillit: keys, store and services.

@@ -85,6 +85,9 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Store: sqlite.Bound[optin.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake,
 	}}
+	unsub := &portal.Unsubscribe{Pages: pages, IP: doi.ClientIP, Service: &optin.Unsubscribe{
+		Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: cfg.BaseURL,
+	}}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
 		"GET /p/privacy":          http.HandlerFunc(pages.Privacy),
@@ -92,6 +95,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		"POST /p/subscribe":       http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
 		"GET /p/confirm/{token}":  http.HandlerFunc(doi.ConfirmPage),
 		"POST /p/confirm/{token}": cop.Handler(http.HandlerFunc(doi.Confirm)),
+		"GET /u/{token}":          http.HandlerFunc(unsub.Page),
+		"POST /u/{token}":         http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup

@@ -132,3 +132,24 @@ func (tx *Tx) DeleteSuppression(ctx context.Context, hash []byte) error {
 	_, err := tx.exec(ctx, "DELETE FROM suppressions WHERE hash = ?", hash)
 	return err
 }
+
+// InsertUnsubscribeToken stores an unsubscribe token's hash.
+func (tx *Tx) InsertUnsubscribeToken(ctx context.Context, hash []byte, contactID, purpose string, at time.Time) error {
+	_, err := tx.exec(ctx, "INSERT INTO unsubscribe_tokens (hash, contact_id, purpose_id, created_at) VALUES (?, ?, ?, ?)", hash, contactID, purpose, formatTime(at))
+	return err
+}
+
+// UnsubscribeToken returns the contact and purpose a token names; NotFound when none.
+func (tx *Tx) UnsubscribeToken(ctx context.Context, hash []byte) (contactID, purpose string, err error) {
+	row, err := tx.queryRow(ctx, "SELECT contact_id, purpose_id FROM unsubscribe_tokens WHERE hash = ?", hash)
+	if err != nil {
+		return "", "", err
+	}
+	if err := row.Scan(&contactID, &purpose); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", "", apperr.New(apperr.NotFound, "token not found")
+		}
+		return "", "", err
+	}
+	return contactID, purpose, nil
+}

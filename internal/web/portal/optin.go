@@ -50,7 +50,7 @@ func (o *Optin) SubscribeForm(w http.ResponseWriter, r *http.Request) {
 // {"status":"check_your_inbox"} for JSON, a page for forms. A Sec-GPC: 1 header records an
 // objection to sale-or-sharing purposes. Invalid input is 400 (JSON: problem+json).
 func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
-	req := optin.Request{IP: o.clientIP(r), UserAgent: truncate(r.UserAgent(), 500), GPC: r.Header.Get("Sec-GPC") == "1"}
+	req := optin.Request{IP: o.ClientIP(r), UserAgent: truncate(r.UserAgent(), 500), GPC: r.Header.Get("Sec-GPC") == "1"}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	asJSON := mt == "application/json"
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -116,7 +116,7 @@ func (o *Optin) ConfirmPage(w http.ResponseWriter, r *http.Request) {
 
 // Confirm serves POST /p/confirm/{token}.
 func (o *Optin) Confirm(w http.ResponseWriter, r *http.Request) {
-	res, err := o.Service.Confirm(r.Context(), r.PathValue("token"), o.clientIP(r), truncate(r.UserAgent(), 500))
+	res, err := o.Service.Confirm(r.Context(), r.PathValue("token"), o.ClientIP(r), truncate(r.UserAgent(), 500))
 	if err != nil {
 		o.Pages.fail(w, r, err)
 		return
@@ -132,9 +132,9 @@ func neutralPage() pageView {
 	return pageView{Title: "This link cannot be used", Paragraphs: []string{"The link was used already or has expired. If you still want to subscribe, please sign up again."}}
 }
 
-// clientIP is the connection's address, or the last X-Forwarded-For entry when the connection
+// ClientIP is the connection's address, or the last X-Forwarded-For entry when the connection
 // comes from a trusted proxy.
-func (o *Optin) clientIP(r *http.Request) string {
+func (o *Optin) ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

@@ -1,0 +1,107 @@
+package cli_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+// TestOneClickUnsubscribe: GET /u/{token} changes nothing; POST withdraws at once with any of the
+// bodies mail providers send (RFC 8058), is idempotent, and answers an unknown token the same.
+func TestOneClickUnsubscribe(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "leaving@example.org"}, &c)
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+
+	// Campaigns (a later step) mint the links; here the test mints them through a second handle.
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: p.base}
+	var links []optin.Links
+	for range 4 {
+		err := db.Update(context.Background(), func(tx *sqlite.Tx) error {
+			l, err := u.MintIn(context.Background(), tx, c.ID, "newsletter", "unsubscribe@tillit.example")
+			links = append(links, l)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	l := links[0]
+	if !strings.HasPrefix(l.Headers["List-Unsubscribe"], "<"+p.base+"/u/") || !strings.Contains(l.Headers["List-Unsubscribe"], "<mailto:unsubscribe@tillit.example?subject=unsubscribe>") ||
+		l.Headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" || strings.Contains(l.URL, "leaving") || strings.Contains(l.URL, c.ID) {
+		t.Errorf("links %+v; want RFC 8058 headers and a URL naming neither address nor id", l)
+	}
+	gate := func() string {
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
+		return d.Reason
+	}
+	resp, err := http.Get(l.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "Newsletter") || !strings.Contains(string(page), `<button type="submit">Unsubscribe</button>`) || gate() != "consent_given" {
+		t.Fatalf("GET /u: %d, gate %s; want a page with the scope and a button, nothing changed", resp.StatusCode, gate())
+	}
+	post := func(url, ctype, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, v := range []struct{ ctype, body string }{
+		{"application/x-www-form-urlencoded", "List-Unsubscribe=One-Click"},
+		{"", ""},
+		{"text/plain", "unsubscribe me"},
+		{"multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--x--\r\n"},
+	} {
+		if st := post(links[i].URL, v.ctype, v.body); st != 200 {
+			t.Errorf("POST variant %d (%q): %d; want 200 without redirect", i, v.ctype, st)
+		}
+		if r := gate(); r != "withdrawn" {
+			t.Errorf("after POST variant %d: gate %s; want withdrawn", i, r)
+		}
+	}
+	var ledger struct {
+		Events []struct{ State, Method string } `json:"events"`
+	}
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &ledger)
+	withdrawals := 0
+	for _, e := range ledger.Events {
+		if e.State == string(consent.Withdrawn) && e.Method == string(consent.MethodOneClick) {
+			withdrawals++
+		}
+	}
+	if withdrawals != 1 {
+		t.Errorf("%d one-click withdrawals recorded; want exactly 1 (idempotent)", withdrawals)
+	}
+	if st := post(p.base+"/u/not-a-token", "", ""); st != 200 {
+		t.Errorf("unknown token: %d; want the same 200", st)
+	}
+}

@@ -1,0 +1,122 @@
+package optin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+)
+
+// UnsubscribeTx is what one-click unsubscribe needs from a store transaction.
+type UnsubscribeTx interface {
+	consent.Tx
+	InsertUnsubscribeToken(ctx context.Context, hash []byte, contactID, purpose string, at time.Time) error
+	UnsubscribeToken(ctx context.Context, hash []byte) (contactID, purpose string, err error) // NotFound when none
+}
+
+// UnsubscribeStore runs serialized transactions.
+type UnsubscribeStore interface {
+	Update(ctx context.Context, fn func(UnsubscribeTx) error) error
+}
+
+// Unsubscribe mints and honours one-click unsubscribe links (RFC 8058).
+type Unsubscribe struct {
+	Store   UnsubscribeStore
+	Consent *consent.Service
+	Now     func() time.Time
+	BaseURL string
+}
+
+// Links are what a marketing message carries to let its recipient leave with one click.
+type Links struct {
+	URL     string // https://…/u/<token>: GET shows a page, POST unsubscribes (RFC 8058 §3.1)
+	Headers map[string]string
+}
+
+// MintIn makes an opaque token naming the contact and purpose (it carries no address or id) and
+// returns the link and the RFC 2369 / RFC 8058 headers: List-Unsubscribe with the HTTPS URL and,
+// when mailto is not empty, a mailto: address; and List-Unsubscribe-Post: List-Unsubscribe=One-Click.
+func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Links{}, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	if err := tx.InsertUnsubscribeToken(ctx, hashUnsubscribe(secret), contactID, purpose, u.Now().UTC()); err != nil {
+		return Links{}, err
+	}
+	link := strings.TrimSuffix(u.BaseURL, "/") + "/u/" + secret
+	list := "<" + link + ">"
+	if mailto != "" {
+		list += ", <mailto:" + mailto + "?subject=unsubscribe>"
+	}
+	return Links{URL: link, Headers: map[string]string{
+		"List-Unsubscribe":      list,
+		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+	}}, nil
+}
+
+// Scope returns the purpose a token names, for the page that GET /u/{token} shows; ok is false
+// for an unknown token. It changes nothing.
+func (u *Unsubscribe) Scope(ctx context.Context, secret string) (consent.Purpose, bool, error) {
+	var p consent.Purpose
+	ok := false
+	err := u.Store.Update(ctx, func(tx UnsubscribeTx) error {
+		_, purpose, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p, err = tx.PurposeByID(ctx, purpose); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
+	return p, ok, err
+}
+
+// Withdraw honours POST /u/{token}: it withdraws consent for the token's purpose at once
+// (dpv:ConsentWithdrawn, method one-click-unsubscribe, GDPR Art. 7(3)), idempotently. It tells
+// the caller nothing about the token: an unknown token, an erased contact or a consent withdrawn
+// already all succeed without a change.
+func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string) error {
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "unsubscribe"})
+	return u.Store.Update(ctx, func(tx UnsubscribeTx) error {
+		contactID, purpose, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cur, err := tx.CurrentConsent(ctx, contactID, purpose)
+		if err == nil && cur.State == consent.Withdrawn {
+			return nil // one click is enough: a second changes nothing
+		}
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		_, err = u.Consent.RecordIn(ctx, tx, consent.Event{
+			ContactID: contactID, Purpose: purpose, State: consent.Withdrawn, Method: consent.MethodOneClick,
+			Evidence: consent.Evidence{IP: ip, UserAgent: userAgent},
+		})
+		if apperr.Is(err, apperr.NotFound) {
+			return nil // erased meanwhile
+		}
+		return err
+	})
+}
+
+func hashUnsubscribe(secret string) []byte {
+	h := sha256.Sum256([]byte("tillit:unsubscribe:" + secret))
+	return h[:]
+}

@@ -1,0 +1,46 @@
+package portal
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/tillit/tillit/internal/optin"
+)
+
+// Unsubscribe serves the one-click unsubscribe links (RFC 8058). Fields are set by internal/cli.
+type Unsubscribe struct {
+	Service *optin.Unsubscribe
+	Pages   *Server
+	IP      func(*http.Request) string
+}
+
+// Page serves GET /u/{token}: the scope in plain words and a button. It changes nothing, so a
+// link scanner cannot unsubscribe anyone.
+func (u *Unsubscribe) Page(w http.ResponseWriter, r *http.Request) {
+	p, ok, err := u.Service.Scope(r.Context(), r.PathValue("token"))
+	if err != nil {
+		u.Pages.fail(w, r, err)
+		return
+	}
+	if !ok {
+		u.Pages.render(w, r, http.StatusOK, pageView{Title: "Unsubscribe", Paragraphs: []string{
+			"This link is not valid any more. If you still receive mail from us, use the link in the latest message or write to us."}})
+		return
+	}
+	u.Pages.render(w, r, http.StatusOK, pageView{Title: "Unsubscribe", Paragraphs: []string{
+		"Stop receiving \u201c" + p.Name + "\u201d? Press the button and it stops at once. Other mail you agreed to is not affected.",
+	}, Form: &formView{Action: r.URL.Path, Button: "Unsubscribe"}})
+}
+
+// OneClick serves POST /u/{token}: it withdraws consent at once, whatever the body (a form with
+// List-Unsubscribe=One-Click, empty, text/plain), answers 200 without a redirect, is idempotent,
+// and answers the same whether or not the token was valid (RFC 8058 §3.2).
+func (u *Unsubscribe) OneClick(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+	if err := u.Service.Withdraw(r.Context(), r.PathValue("token"), u.IP(r), truncate(r.UserAgent(), 500)); err != nil {
+		u.Pages.fail(w, r, err)
+		return
+	}
+	u.Pages.render(w, r, http.StatusOK, pageView{Title: "You are unsubscribed", Paragraphs: []string{
+		"You will not receive this mail again. You can subscribe again at any time."}})
+}
