@@ -19,6 +19,7 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
@@ -36,9 +37,11 @@ type Server struct {
 	Contacts *contact.Service
 	Consent  *consent.Service
 	Policies *consent.Policies
-	Tokens   *token.Service
-	Importer *importer.Importer
-	Audit    AuditLog
+	// Campaigns, when set, serves /api/v1/campaigns.
+	Campaigns *campaign.Service
+	Tokens    *token.Service
+	Importer  *importer.Importer
+	Audit     AuditLog
 	// Controller identifies the data controller in consent receipts.
 	Controller consent.Controller
 	// Pages are the public portal's HTML pages by route pattern ("GET /p/privacy"); they are
@@ -84,6 +87,12 @@ func (s *Server) Handler() http.Handler {
 	route("POST /api/v1/contacts/{id}/objections", token.ConsentsWrite, s.createObjection)
 	route("POST /api/v1/contacts/{id}/consents/{event_id}/approve", token.ConsentsWrite, s.approveConsent)
 	route("GET /api/v1/purposes/{id}/repermission", token.ConsentsRead, s.repermission)
+	if s.Campaigns != nil {
+		route("POST /api/v1/campaigns", token.CampaignsWrite, s.createCampaign)
+		route("GET /api/v1/campaigns", token.CampaignsWrite, s.listCampaigns)
+		route("GET /api/v1/campaigns/{id}", token.CampaignsWrite, s.getCampaign)
+		route("POST /api/v1/campaigns/{id}/send", token.CampaignsWrite, s.sendCampaign)
+	}
 	route("GET /api/v1/policies", token.PurposesRead, s.listPolicies)
 	route("POST /api/v1/policies", token.PurposesWrite, s.draftPolicy)
 	route("GET /api/v1/policies/{id}", token.PurposesRead, s.getPolicy)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
@@ -34,6 +35,7 @@ var (
 	_ mail.Tx             = (*sqlite.Tx)(nil)
 	_ optin.Tx            = (*sqlite.Tx)(nil)
 	_ optin.UnsubscribeTx = (*sqlite.Tx)(nil)
+	_ campaign.Tx         = (*sqlite.Tx)(nil)
 )
 
 // app is one wired Tillit: keys, store and services.

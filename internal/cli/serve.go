@@ -15,6 +15,7 @@ import (
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/mail"
@@ -78,7 +79,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		transport = files
 	}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
-	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Now: time.Now, Logger: logger}
+	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Service: &optin.Service{
@@ -88,6 +89,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	unsub := &portal.Unsubscribe{Pages: pages, IP: doi.ClientIP, Service: &optin.Unsubscribe{
 		Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: cfg.BaseURL,
 	}}
+	srv.Campaigns = &campaign.Service{
+		Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub.Service,
+		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto,
+		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
+	}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
 		"GET /p/privacy":          http.HandlerFunc(pages.Privacy),
@@ -166,4 +172,14 @@ func expirySweeps(ctx context.Context, a *app, logger *slog.Logger, interval tim
 		case <-t.C:
 		}
 	}
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"io"
+	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
@@ -26,6 +28,10 @@ type delivered struct {
 type smtpSink struct {
 	addr string
 	msgs chan delivered
+	// hold, when set, makes the first DATA wait until it is closed (a send caught in mid-flight).
+	hold     chan struct{}
+	holdOnce sync.Once
+	held     chan struct{} // closed when the first DATA is waiting
 }
 
 type sinkSession struct {
@@ -47,6 +53,14 @@ func (s *sinkSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	if s.sink.hold != nil {
+		first := false
+		s.sink.holdOnce.Do(func() { first = true })
+		if first {
+			close(s.sink.held)
+			<-s.sink.hold
+		}
 	}
 	s.cur.Data = b
 	s.sink.msgs <- s.cur
@@ -92,20 +106,36 @@ func (s *smtpSink) next(t *testing.T) delivered {
 
 var linkRE = regexp.MustCompile(`https?://[^\s]+/p/confirm/[A-Za-z0-9_-]+`)
 
-// parse reads a delivered message with net/mail and returns it and its body.
+// parseMessage reads a delivered message with net/mail and returns it and its text/plain body,
+// decoded (the body itself, or the text part of a multipart message).
 func parseMessage(t *testing.T, d delivered) (*mail.Message, string) {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(d.Data))
 	if err != nil {
 		t.Fatalf("delivered message does not parse: %v", err)
 	}
-	var r io.Reader = m.Body
-	if strings.EqualFold(m.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-		r = quotedprintable.NewReader(r)
+	decode := func(r io.Reader, cte string) string {
+		if strings.EqualFold(cte, "quoted-printable") {
+			r = quotedprintable.NewReader(r)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("delivered body does not decode: %v", err)
+		}
+		return string(b)
 	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("delivered body does not decode: %v", err)
+	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		return m, decode(m.Body, m.Header.Get("Content-Transfer-Encoding"))
 	}
-	return m, string(body)
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("no text/plain part: %v", err)
+		}
+		if strings.HasPrefix(part.Header.Get("Content-Type"), "text/plain") {
+			return m, decode(part, part.Header.Get("Content-Transfer-Encoding"))
+		}
+	}
 }

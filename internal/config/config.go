@@ -37,6 +37,10 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client of a public form
 	// (TILLIT_TRUSTED_PROXIES, comma-separated addresses or CIDR prefixes).
 	TrustedProxies string
+
+	// UnsubscribeMailto is the mailto: address in List-Unsubscribe (TILLIT_UNSUBSCRIBE_MAILTO;
+	// none when empty).
+	UnsubscribeMailto string
 }
 
 // Default returns the built-in defaults.
@@ -71,6 +75,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.Jurisdiction, "TILLIT_JURISDICTION")
 	set(&c.DPOEmail, "TILLIT_DPO_EMAIL")
 	set(&c.TrustedProxies, "TILLIT_TRUSTED_PROXIES")
+	set(&c.UnsubscribeMailto, "TILLIT_UNSUBSCRIBE_MAILTO")
 	if f := getenv("TILLIT_SMTP_URL_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {

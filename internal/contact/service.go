@@ -525,6 +525,12 @@ func (s *Service) EmailIndex(email string) ([]byte, error) {
 	return s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, norm)
 }
 
+// OpenIn decrypts rec inside tx and records an audit event "contact.read" naming the fields
+// read (campaigns use it to address each recipient).
+func (s *Service) OpenIn(ctx context.Context, tx Tx, rec *Record) (Contact, error) {
+	return s.openAudited(ctx, tx, rec)
+}
+
 func (s *Service) openAudited(ctx context.Context, tx Tx, rec *Record) (Contact, error) {
 	fields := make([]string, 0, len(rec.Sealed))
 	for _, col := range Columns {

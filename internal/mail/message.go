@@ -29,6 +29,10 @@ type Message struct {
 	HTML      string            `json:"html,omitempty"`
 	Headers   map[string]string `json:"headers,omitempty"` // extra headers, such as List-Unsubscribe
 	CreatedAt time.Time         `json:"created_at"`
+	// Purpose is the purpose a marketing message serves: the consent gate is asked for it when
+	// the message is handed to the transport.
+	Purpose    string `json:"purpose,omitempty"`
+	CampaignID string `json:"campaign_id,omitempty"`
 }
 
 // Bytes renders the message as RFC 5322 bytes from the address from, with a Message-ID

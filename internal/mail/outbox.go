@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/keys"
 )
 
 // Outbox states.
 const (
-	StatusQueued = "queued"
-	StatusSent   = "sent"
-	StatusFailed = "failed" // gave up after the last retry, or a permanent error
+	StatusQueued  = "queued"
+	StatusSent    = "sent"
+	StatusFailed  = "failed"  // gave up after the last retry, or a permanent error
+	StatusSkipped = "skipped" // the consent gate refused it at hand-off; LastError holds the reason
 )
 
 // Entry is an outbox row: a rendered message sealed under its recipient's data key.
@@ -29,8 +32,10 @@ type Entry struct {
 	NextAttemptAt time.Time
 	CreatedAt     time.Time
 	SentAt        *time.Time
-	LastError     string // a short reason without personal data
+	LastError     string // a short reason without personal data (for skipped: the gate's reason)
 	Sealed        []byte
+	Purpose       string // marketing: the purpose the gate is asked for
+	CampaignID    string
 }
 
 // Tx is what the outbox needs from a store transaction.
@@ -51,11 +56,17 @@ type Store interface {
 // Backoff is the wait before each retry; after the last, a message fails for good.
 var Backoff = []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
 
+// Gate is the consent gate the outbox asks before handing over a marketing message.
+type Gate interface {
+	Check(ctx context.Context, contactID, purpose string) (consent.Decision, error)
+}
+
 // Outbox queues messages and sends them with retries. Its fields are set once by internal/cli.
 type Outbox struct {
 	Store     Store
 	Keys      *keys.Keyring
 	Transport Transport
+	Gate      Gate
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
@@ -84,13 +95,16 @@ func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
 	}
 	return tx.InsertOutbox(ctx, Entry{
 		ID: m.ID, ContactID: m.ContactID, Stream: m.Stream, Kind: m.Kind, Status: StatusQueued,
-		NextAttemptAt: m.CreatedAt, CreatedAt: m.CreatedAt, Sealed: sealed,
+		NextAttemptAt: m.CreatedAt, CreatedAt: m.CreatedAt, Sealed: sealed, Purpose: m.Purpose, CampaignID: m.CampaignID,
 	})
 }
 
-// SendDue sends every due message once: it opens each (an audited read, "mail.send"), hands it
-// to the transport outside any transaction, and records the outcome: sent, queued again after
-// the next back-off, or failed. It returns how many were sent and how many failed for good.
+// SendDue sends every due message once: it opens each (an audited read, "mail.read"), asks the
+// consent gate for every marketing message at that moment (a withdrawal, suppression,
+// restriction or objection made while a campaign is sending stops the next message: it is
+// skipped with the gate's reason), hands the rest to the transport outside any transaction, and
+// records the outcome: sent, skipped, queued again after the next back-off, or failed. It returns
+// how many were sent and how many failed for good.
 func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err error) {
 	var due []Entry
 	var msgs []Message
@@ -110,7 +124,7 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 			if err != nil {
 				return err
 			}
-			ev := audit.New(ctx, now, "mail.send", "contact", e.ContactID, "email", "message."+e.Kind)
+			ev := audit.New(ctx, now, "mail.read", "contact", e.ContactID, "email", "message."+e.Kind)
 			if err := tx.AppendAudit(ctx, &ev); err != nil {
 				return err
 			}
@@ -128,6 +142,22 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 		return 0, 0, err
 	}
 	for i, e := range due {
+		if e.Stream == Marketing {
+			d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
+			if err != nil && !apperr.Is(err, apperr.NotFound) {
+				return sent, failed, err
+			}
+			if err != nil || !d.Allowed {
+				e.Status, e.LastError = StatusSkipped, string(d.Reason)
+				if err != nil {
+					e.LastError = "erased"
+				}
+				if err := o.Store.Update(ctx, func(tx Tx) error { return tx.UpdateOutbox(ctx, e) }); err != nil {
+					return sent, failed, err
+				}
+				continue
+			}
+		}
 		serr := o.Transport.Send(ctx, msgs[i])
 		e.Attempts++
 		switch {

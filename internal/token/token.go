@@ -42,16 +42,18 @@ const (
 	// ContactsRestrict restricts processing (GDPR Art. 18) and lifts restrictions and objections:
 	// data subject request actions, for admin and dpo.
 	ContactsRestrict Permission = "contacts.restrict"
-	PurposesRead     Permission = "purposes.read"
-	PurposesWrite    Permission = "purposes.write"
-	ImportsWrite     Permission = "imports.write"
-	AuditRead        Permission = "audit.read"
+	// CampaignsWrite creates, reads and sends marketing campaigns.
+	CampaignsWrite Permission = "campaigns.write"
+	PurposesRead   Permission = "purposes.read"
+	PurposesWrite  Permission = "purposes.write"
+	ImportsWrite   Permission = "imports.write"
+	AuditRead      Permission = "audit.read"
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:   {ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAdmin:   {CampaignsWrite, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
 	RoleDPO:     {ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleAgent:   {ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
+	RoleAgent:   {CampaignsWrite, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
 	RoleAuditor: {PurposesRead, AuditRead},
 }
 

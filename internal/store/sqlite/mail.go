@@ -13,12 +13,12 @@ import (
 	"github.com/tillit/tillit/internal/optin"
 )
 
-const outboxCols = "id, contact_id, stream, kind, status, attempts, next_attempt_at, created_at, sent_at, last_error, message_ct"
+const outboxCols = "id, contact_id, stream, kind, status, attempts, next_attempt_at, created_at, sent_at, last_error, message_ct, purpose_id, campaign_id"
 
 // InsertOutbox queues a sealed message.
 func (tx *Tx) InsertOutbox(ctx context.Context, e mail.Entry) error {
-	_, err := tx.exec(ctx, "INSERT INTO outbox ("+outboxCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-		e.ID, e.ContactID, string(e.Stream), e.Kind, e.Status, e.Attempts, formatTime(e.NextAttemptAt), formatTime(e.CreatedAt), e.LastError, e.Sealed)
+	_, err := tx.exec(ctx, "INSERT INTO outbox ("+outboxCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+		e.ID, e.ContactID, string(e.Stream), e.Kind, e.Status, e.Attempts, formatTime(e.NextAttemptAt), formatTime(e.CreatedAt), e.LastError, e.Sealed, e.Purpose, e.CampaignID)
 	return err
 }
 
@@ -34,7 +34,7 @@ func (tx *Tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]mail.E
 		var e mail.Entry
 		var stream, next, created string
 		var sent sql.NullString
-		if err := rows.Scan(&e.ID, &e.ContactID, &stream, &e.Kind, &e.Status, &e.Attempts, &next, &created, &sent, &e.LastError, &e.Sealed); err != nil {
+		if err := rows.Scan(&e.ID, &e.ContactID, &stream, &e.Kind, &e.Status, &e.Attempts, &next, &created, &sent, &e.LastError, &e.Sealed, &e.Purpose, &e.CampaignID); err != nil {
 			return nil, err
 		}
 		e.Stream = mail.Stream(stream)
@@ -152,4 +152,26 @@ func (tx *Tx) UnsubscribeToken(ctx context.Context, hash []byte) (contactID, pur
 		return "", "", err
 	}
 	return contactID, purpose, nil
+}
+
+// CampaignOutcomes counts a campaign's outbox entries by status and, for skipped ones, reason.
+func (tx *Tx) CampaignOutcomes(ctx context.Context, campaignID string) (map[string]int, map[string]int, error) {
+	rows, err := tx.query(ctx, "SELECT status, last_error, count(*) FROM outbox WHERE campaign_id = ? GROUP BY status, last_error", campaignID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	byStatus, skipped := map[string]int{}, map[string]int{}
+	for rows.Next() {
+		var status, reason string
+		var n int
+		if err := rows.Scan(&status, &reason, &n); err != nil {
+			return nil, nil, err
+		}
+		byStatus[status] += n
+		if status == mail.StatusSkipped {
+			skipped[reason] += n
+		}
+	}
+	return byStatus, skipped, rows.Err()
 }

@@ -1,0 +1,43 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/tillit/tillit/internal/campaign"
+)
+
+// CampaignRequest is the body of POST /api/v1/campaigns.
+type CampaignRequest struct {
+	Purpose  string            `json:"purpose"`
+	Subject  string            `json:"subject"`
+	Text     string            `json:"text"`
+	HTML     string            `json:"html"`
+	Audience campaign.Audience `json:"audience"`
+}
+
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
+	var in CampaignRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	c, err := s.Campaigns.Create(r.Context(), campaign.Campaign{Purpose: in.Purpose, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Audience: in.Audience})
+	if err == nil {
+		w.Header().Set("Location", "/api/v1/campaigns/"+c.ID)
+	}
+	return reply(w, http.StatusCreated, c, err)
+}
+
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
+	cs, err := s.Campaigns.List(r.Context())
+	return reply(w, http.StatusOK, List[campaign.Campaign]{Items: cs}, err)
+}
+
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Campaigns.Get(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, c, err)
+}
+
+func (s *Server) sendCampaign(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Campaigns.Send(r.Context(), pathID(r))
+	return reply(w, http.StatusAccepted, c, err)
+}

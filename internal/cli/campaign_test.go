@@ -1,0 +1,73 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCampaignGatedAtHandOff: a three-recipient campaign over real SMTP; while the first message
+// is in flight, the third recipient withdraws; the third message is then skipped, not sent.
+// Delivered messages carry RFC 8058 headers, a visible unsubscribe link and the postal address.
+func TestCampaignGatedAtHandOff(t *testing.T) {
+	sink := startSMTP(t)
+	sink.hold, sink.held = make(chan struct{}), make(chan struct{})
+	p := startProgramEnv(t, t.TempDir(), map[string]string{
+		"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example",
+		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå",
+		"TILLIT_UNSUBSCRIBE_MAILTO": "unsubscribe@tillit.example",
+	})
+	var ids []string
+	for _, e := range []string{"first@example.org", "second@example.org", "third@example.org", "never.agreed@example.org"} {
+		var c contactJSON
+		p.do("POST", "/api/v1/contacts", map[string]any{"email": e}, &c)
+		ids = append(ids, c.ID)
+		if !strings.HasPrefix(e, "never") {
+			p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+		}
+	}
+	var camp struct {
+		ID     string `json:"id"`
+		Counts struct {
+			Queued, Sent, Skipped int
+			SkippedBy             map[string]int `json:"skipped_by"`
+		} `json:"counts"`
+	}
+	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "Spring news", "text": "Hello from Norrsken.", "html": "<p>Hello from Norrsken.</p>"}, &camp); st != 201 {
+		t.Fatalf("create campaign: %d", st)
+	}
+	if st := p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp); st != 202 || camp.Counts.Queued != 3 || camp.Counts.SkippedBy["no_consent"] != 1 {
+		t.Fatalf("send: %d %+v; want 3 queued and the one without consent skipped", st, camp.Counts)
+	}
+	<-sink.held // the first message is in the SMTP server's hands
+	if st := p.do("POST", "/api/v1/contacts/"+ids[2]+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "one-click-unsubscribe"}, nil); st != 201 {
+		t.Fatalf("withdraw: %d", st)
+	}
+	close(sink.hold)
+	first, second := sink.next(t), sink.next(t)
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		p.do("GET", "/api/v1/campaigns/"+camp.ID, nil, &camp)
+		if camp.Counts.Queued == 0 {
+			break
+		}
+	}
+	if camp.Counts.Sent != 2 || camp.Counts.Skipped != 2 || camp.Counts.SkippedBy["withdrawn"] != 1 || camp.Counts.SkippedBy["no_consent"] != 1 {
+		t.Errorf("counts %+v; want 2 sent, 1 skipped withdrawn, 1 skipped no_consent", camp.Counts)
+	}
+	if first.To[0] != "first@example.org" || second.To[0] != "second@example.org" {
+		t.Errorf("delivered to %v and %v; want first and second only", first.To, second.To)
+	}
+	select {
+	case extra := <-sink.msgs:
+		t.Errorf("a message to %v was delivered after the withdrawal", extra.To)
+	default:
+	}
+	msg, text := parseMessage(t, second)
+	lu := msg.Header.Get("List-Unsubscribe")
+	if !strings.Contains(lu, "/u/") || !strings.Contains(lu, "mailto:unsubscribe@tillit.example") || msg.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
+		t.Errorf("headers List-Unsubscribe %q, List-Unsubscribe-Post %q", lu, msg.Header.Get("List-Unsubscribe-Post"))
+	}
+	if !strings.Contains(text, "Unsubscribe with one click: "+p.base+"/u/") || !strings.Contains(text, "Norrsken AB, Storgatan 1, Umeå") || strings.Contains(lu, "second@") {
+		t.Errorf("body %q; want a visible unsubscribe link and the postal address, no address in the link", text)
+	}
+}
