@@ -32,10 +32,13 @@ import (
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	tokens "github.com/tillit/tillit/internal/token"
 )
@@ -67,6 +70,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		"RowReport", "AuditEvent", "AuditList", "AuditVerification", "Problem", "LookupRequest",
 		"Objection", "ObjectionRequest", "KantaraReceipt", "ISO27560Record", "GPCSupport",
 		"PolicyDraft", "PolicyVersion", "PolicyList", "PublishResult", "LapsedConsent", "RepermissionList",
+		"CampaignRequest", "Audience", "Campaign", "CampaignCounts", "CampaignList",
 	} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("components.schemas has no %s", name)
@@ -118,6 +122,11 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		{"POST", "/api/v1/policies/{id}/publish", "Art. 7(1)"},
 		{"POST", "/api/v1/contacts/{id}/consents/{event_id}/approve", "Art. 7(1)"},
 		{"GET", "/api/v1/purposes/{id}/repermission", "Art. 13(3)"},
+		{"POST", "/api/v1/campaigns", "Art. 6(1)(a)"},
+		{"POST", "/api/v1/campaigns/{id}/send", "Art. 6(1)(a)"},
+		{"POST", "/api/v1/campaigns/{id}/send", "Art. 7(3)"},
+		{"POST", "/api/v1/campaigns/{id}/send", "Art. 21(3)"},
+		{"GET", "/api/v1/campaigns/{id}", "Art. 7(3)"},
 	} {
 		op := doc.Paths.Find(c.path).GetOperation(c.method)
 		if op == nil || !strings.Contains(op.Description, "GDPR "+c.article) {
@@ -270,6 +279,15 @@ func newHarness(t *testing.T) *harness {
 			Street: "Storgatan 1", Locality: "Umeå", PostalCode: "903 26", Country: "SE", Jurisdiction: "EU",
 			URL: "https://tillit.example", PolicyURL: "https://tillit.example/p/privacy", DPOEmail: "dpo@example.com",
 		},
+	}
+	// Campaigns, wired as internal/cli/serve.go does; messages would go to .eml files, but the
+	// outbox is not run here, so queued messages stay queued.
+	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Gate: consents, Now: now,
+		Transport: mail.FileTransport{Dir: filepath.Join(t.TempDir(), "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
+	unsub := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Consent: consents, Now: now, BaseURL: s.Controller.URL}
+	s.Campaigns = &campaign.Service{
+		Store: sqlite.Bound[campaign.Tx]{DB: db}, Contacts: contacts, Consent: consents, Outbox: outbox, Unsub: unsub,
+		Now: now, NewID: newID, Postal: "Example AB, Storgatan 1, 903 26 Umeå, SE", Mailto: "unsubscribe@tillit.example",
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -900,6 +918,66 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.problem(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/convert", token: admin, status: 404}, "not_found", "")
 	h.problem(exchange{method: "PATCH", path: "/api/v1/contacts/" + ada.ID, token: admin, contentType: appJSON, status: 404,
 		body: jsonBody(t, map[string]string{"title": "x"})}, "not_found", "")
+
+	// Campaigns (GDPR Art. 6(1)(a), 21(3)). The contacts now: the converted lead (no consent), the
+	// phone-only Okafor (no address: left out) and the two imported subscribers (newsletter consent).
+	campaigns := "/api/v1/campaigns"
+	spring := map[string]any{"purpose": "newsletter", "subject": "Spring news", "text": "Hello,\n\nthe spring collection is here.",
+		"audience": map[string]string{"kind": "contact"}}
+	var camp campaign.Campaign
+	h.json(exchange{method: "POST", path: campaigns, token: h.agent, contentType: appJSON, status: 201, body: jsonBody(t, spring)}, &camp)
+	if _, err := uuid.Parse(camp.ID); err != nil || camp.Purpose != "newsletter" || camp.Subject != "Spring news" || camp.Text != spring["text"] ||
+		camp.HTML != "" || camp.Audience != (campaign.Audience{Kind: contact.KindContact}) || camp.CreatedAt.IsZero() || camp.QueuedAt != nil || camp.Counts != nil {
+		t.Errorf("created campaign %+v, want the request's fields, a uuid, created_at, not queued, no counts", camp)
+	}
+	p = h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"purpose": "newsletter", "subject": "Spring\r\nBcc: everyone@example.com", "text": "x"})}, "invalid", "subject")
+	if p.Reason != "invalid_subject" {
+		t.Errorf("two-line subject: reason %q, want invalid_subject", p.Reason)
+	}
+	p = h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]any{"purpose": "telepathy", "subject": "Hi", "text": "x"})}, "invalid", "purpose")
+	if p.Reason != "unknown_purpose" {
+		t.Errorf("unknown purpose: reason %q, want unknown_purpose", p.Reason)
+	}
+	p = h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]any{"purpose": "product-updates", "subject": "Hi", "text": "x"})}, "invalid", "purpose")
+	if p.Reason != "not_marketing" {
+		t.Errorf("legitimate-interest purpose not marked direct_marketing: reason %q, want not_marketing", p.Reason)
+	}
+	h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"purpose": "newsletter", "subject": "Hi", "text": "x", "audience": map[string]string{"kind": "customer"}})}, "invalid", "audience.kind")
+	h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: "text/plain", status: 415, badRequest: true,
+		body: []byte("Spring news")}, "invalid", "Content-Type")
+	h.problem(exchange{method: "POST", path: campaigns, token: h.dpo, contentType: appJSON, status: 403, body: jsonBody(t, spring)}, "forbidden", "")
+	var campList struct {
+		Items      []campaign.Campaign `json:"items"`
+		NextCursor string              `json:"next_cursor"`
+	}
+	h.json(exchange{method: "GET", path: campaigns, token: admin, status: 200}, &campList)
+	if len(campList.Items) != 1 || campList.Items[0].ID != camp.ID || campList.Items[0].Counts != nil || campList.NextCursor != "" {
+		t.Errorf("campaigns %+v, cursor %q; want the one campaign without counts, no cursor", campList.Items, campList.NextCursor)
+	}
+	h.problem(exchange{method: "GET", path: campaigns, token: h.dpo, status: 403}, "forbidden", "")
+	var sent campaign.Campaign
+	h.json(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: h.agent, status: 202}, &sent)
+	wantCounts := campaign.Counts{Queued: 2, Skipped: 1, SkippedBy: map[string]int{string(consent.ReasonNoConsent): 1}}
+	if sent.ID != camp.ID || sent.QueuedAt == nil || sent.QueuedAt.Before(camp.CreatedAt) || sent.Counts == nil || fmt.Sprint(*sent.Counts) != fmt.Sprint(wantCounts) {
+		t.Errorf("sent campaign %+v (counts %+v), want queued with counts %+v: the two subscribers queued, the lead skipped (no_consent)", sent, sent.Counts, wantCounts)
+	}
+	p = h.problem(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: admin, status: 409}, "conflict", "")
+	if p.Reason != "already_sent" || p.ID != camp.ID {
+		t.Errorf("sending again: problem %+v, want reason already_sent and id %s", p, camp.ID)
+	}
+	var gotCamp campaign.Campaign
+	h.json(exchange{method: "GET", path: campaigns + "/" + camp.ID, token: admin, status: 200}, &gotCamp)
+	if gotCamp.ID != camp.ID || gotCamp.QueuedAt == nil || !gotCamp.QueuedAt.Equal(*sent.QueuedAt) || gotCamp.Counts == nil || fmt.Sprint(*gotCamp.Counts) != fmt.Sprint(wantCounts) {
+		t.Errorf("read campaign %+v (counts %+v), want queued at %s with counts %+v", gotCamp, gotCamp.Counts, sent.QueuedAt, wantCounts)
+	}
+	h.problem(exchange{method: "GET", path: campaigns + "/" + camp.ID, token: auditor, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: h.dpo, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "GET", path: campaigns + "/" + uuid.Must(uuid.NewV7()).String(), token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "POST", path: campaigns + "/" + uuid.Must(uuid.NewV7()).String() + "/send", token: admin, status: 404}, "not_found", "")
 
 	// Policy documents (GDPR Art. 7(1), Art. 13(3)): a material new version of the privacy policy
 	// asks for consent again.
