@@ -118,64 +118,9 @@ func (s *Service) Subscribe(ctx context.Context, r Request) error {
 				return err
 			}
 		}
-		var pending []string
-		for _, id := range r.Purposes {
-			f, err := tx.GateFacts(ctx, contactID, id)
-			if err != nil {
-				return err
-			}
-			if f.Current != nil && f.Current.State == consent.Given && !f.Current.NeedsReconsent {
-				continue // never downgrade a confirmed consent
-			}
-			if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
-				ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,
-				Evidence: consent.Evidence{IP: r.IP, UserAgent: r.UserAgent, FormID: r.FormID},
-			}); err != nil {
-				return err
-			}
-			pending = append(pending, id)
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		last, err := tx.LastOptinTokenAt(ctx, contactID)
-		if err != nil {
-			return err
-		}
-		now := s.Now().UTC()
-		if !last.IsZero() && now.Sub(last) < s.resendAfter() {
-			return nil // rate limit: the last link is still on its way
-		}
-		raw := make([]byte, 32)
-		if _, err := rand.Read(raw); err != nil {
-			return err
-		}
-		secret := base64.RawURLEncoding.EncodeToString(raw)
-		cur, err := s.currentPolicies(ctx, tx)
-		if err != nil {
-			return err
-		}
-		t := Token{Hash: hashToken(secret), ContactID: contactID, Purposes: pending, PolicyVersions: cur, FormID: r.FormID, CreatedAt: now, ExpiresAt: now.Add(s.ttl())}
-		if err := tx.InsertOptinToken(ctx, t); err != nil {
-			return err
-		}
-		norm, err := normalize.Email(r.Email)
-		if err != nil {
-			return err
-		}
-		link := strings.TrimSuffix(s.BaseURL, "/") + "/p/confirm/" + url.PathEscape(secret)
-		m := mail.Message{
-			ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: "optin.confirm", To: norm,
-			Subject:   "Please confirm your subscription",
-			Text:      fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you did not ask, ignore this message: nothing will be sent.\n", strings.Join(pending, ", "), link, int(s.ttl().Hours())),
-			CreatedAt: now,
-		}
-		if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
-			return err
-		}
-		queued = true
-		ev := audit.New(ctx, now, "optin.request", "contact", contactID, "optin_token")
-		return tx.AppendAudit(ctx, &ev)
+		var err2 error
+		queued, err2 = s.requestIn(ctx, tx, contactID, r, "")
+		return err2
 	})
 	if err == nil && queued && s.Wake != nil {
 		select {
@@ -293,4 +238,72 @@ func (s *Service) resendAfter() time.Duration {
 func hashToken(secret string) []byte {
 	h := sha256.Sum256([]byte("tillit:optin:" + secret))
 	return h[:]
+}
+
+// RequestIn records dpv:ConsentRequested for each of r.Purposes the contact has not given (never
+// downgrading a given consent), and queues a confirmation mail with a single-use link unless one
+// went out less than ResendAfter ago. It reports whether a mail was queued. campaignID ties the
+// mail to a consent-request campaign ("" for a form).
+func (s *Service) RequestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (bool, error) {
+	return s.requestIn(ctx, tx, contactID, r, campaignID)
+}
+
+func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (queued bool, err error) {
+	var pending []string
+	for _, id := range r.Purposes {
+		f, err := tx.GateFacts(ctx, contactID, id)
+		if err != nil {
+			return false, err
+		}
+		if f.Current != nil && f.Current.State == consent.Given && !f.Current.NeedsReconsent {
+			continue // never downgrade a confirmed consent
+		}
+		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
+			ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,
+			Evidence: consent.Evidence{IP: r.IP, UserAgent: r.UserAgent, FormID: r.FormID},
+		}); err != nil {
+			return false, err
+		}
+		pending = append(pending, id)
+	}
+	if len(pending) == 0 {
+		return false, nil
+	}
+	last, err := tx.LastOptinTokenAt(ctx, contactID)
+	if err != nil {
+		return false, err
+	}
+	now := s.Now().UTC()
+	if !last.IsZero() && now.Sub(last) < s.resendAfter() {
+		return false, nil // rate limit: the last link is still on its way
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return false, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	cur, err := s.currentPolicies(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	t := Token{Hash: hashToken(secret), ContactID: contactID, Purposes: pending, PolicyVersions: cur, FormID: r.FormID, CreatedAt: now, ExpiresAt: now.Add(s.ttl())}
+	if err := tx.InsertOptinToken(ctx, t); err != nil {
+		return false, err
+	}
+	norm, err := normalize.Email(r.Email)
+	if err != nil {
+		return false, err
+	}
+	link := strings.TrimSuffix(s.BaseURL, "/") + "/p/confirm/" + url.PathEscape(secret)
+	m := mail.Message{
+		ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: "optin.confirm", To: norm,
+		Subject: "Please confirm your subscription", CampaignID: campaignID,
+		Text:      fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you did not ask, ignore this message: nothing will be sent.\n", strings.Join(pending, ", "), link, int(s.ttl().Hours())),
+		CreatedAt: now,
+	}
+	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
+		return false, err
+	}
+	ev := audit.New(ctx, now, "optin.request", "contact", contactID, "optin_token")
+	return true, tx.AppendAudit(ctx, &ev)
 }
