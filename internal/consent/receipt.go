@@ -118,6 +118,7 @@ func KantaraReceipt(c Controller, principalID string, p Purpose, e Event) ([]byt
 				PrimaryPurpose:       true,
 				Termination:          retentionPhrase(p),
 				ThirdPartyDisclosure: p.SaleOrSharing,
+				ThirdPartyName:       thirdParties(c, p),
 			}},
 		}},
 		Sensitive: false,
@@ -292,6 +293,7 @@ type kantaraPurpose struct {
 	PrimaryPurpose       bool     `json:"primaryPurpose"`
 	Termination          string   `json:"termination"`
 	ThirdPartyDisclosure bool     `json:"thirdPartyDisclosure"`
+	ThirdPartyName       string   `json:"thirdPartyName,omitempty"` // required by the schema when disclosing
 }
 
 // isoContext declares the CURIE prefixes an ISO27560Record uses, so that it reads as JSON-LD.
@@ -541,4 +543,16 @@ func checkEvent(principalID string, p Purpose, e Event) error {
 		return apperr.Invalidf("occurred_at", "required", "occurred_at: required")
 	}
 	return nil
+}
+
+// thirdPartyName names the recipients of a sale-or-sharing purpose: the processors listed in the
+// privacy notice (the register of processors comes with the sharing issue).
+func thirdParties(c Controller, p Purpose) string {
+	if !p.SaleOrSharing {
+		return ""
+	}
+	if c.PolicyURL != "" {
+		return "the recipients listed in the privacy notice, " + c.PolicyURL
+	}
+	return "the recipients listed in the privacy notice"
 }

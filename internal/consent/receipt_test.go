@@ -159,7 +159,11 @@ func TestKantaraExampleValidates(t *testing.T) {
 func TestKantaraReceiptValidates(t *testing.T) {
 	sch := receiptSchema(t)
 	contract := consent.Purpose{ID: "delivery", Name: "Delivery", LawfulBasis: consent.BasisContract}
-	for _, p := range []consent.Purpose{receiptPurpose(), contract} {
+	// Found by a trial: a sale-or-sharing purpose sent thirdPartyDisclosure without the
+	// thirdPartyName the schema then requires.
+	sharing := receiptPurpose()
+	sharing.ID, sharing.SaleOrSharing = "partners", true
+	for _, p := range []consent.Purpose{receiptPurpose(), contract, sharing} {
 		for _, c := range []consent.Controller{receiptController(), {}} {
 			for _, s := range consent.States {
 				for _, m := range consent.Methods {
