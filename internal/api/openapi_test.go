@@ -645,8 +645,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + ada.ID + "/consents", token: admin, contentType: appJSON, status: 201,
 		body: jsonBody(t, map[string]any{
 			"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form",
-			"policy_versions": map[string]string{"dpa_template": "1"}, "evidence": "ticked the box on the fair form",
-			"ip": "192.0.2.10", "user_agent": "Mozilla/5.0 (X11; Linux x86_64)", "occurred_at": "2026-01-31T12:00:00+01:00",
+			"evidence": "ticked the box on the fair form",
+			"ip":       "192.0.2.10", "user_agent": "Mozilla/5.0 (X11; Linux x86_64)", "occurred_at": "2026-01-31T12:00:00+01:00",
 		})}, &ev)
 	if ev.State != consent.Given || ev.ContactID != ada.ID || ev.Evidence.IP != "192.0.2.10" || !ev.OccurredAt.Equal(time.Date(2026, 1, 31, 11, 0, 0, 0, time.UTC)) {
 		t.Errorf("recorded %+v", ev)
@@ -714,23 +714,22 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var iso map[string]any
 	h.json(exchange{method: "GET", path: receipt + "?format=iso27560", token: admin, status: 200}, &iso)
 	for key, want := range map[string]string{
-		"@type":                                            "dpv:ConsentRecord",
-		"dct:conformsTo":                                   consent.ISO27560Schema,
-		"dpv:hasIdentifier":                                ev.ID,
-		"dct:language":                                     "en",
-		"dpv:hasJurisdiction":                              "loc:EU",
-		"dct:creator":                                      ev.Actor,
-		"dpv:hasDataSubject/dpv:hasIdentifier":             ada.ID,
-		"dpv:hasDataController/dpv:hasName":                "Example AB",
-		"dpv:hasPurpose/@type":                             "dpv:DirectMarketing",
-		"dpv:hasPurpose/dpv:hasIdentifier":                 "newsletter",
-		"dpv:hasNotice/tillit:sha256":                      ev.NoticeHash,
-		"dpv:hasNotice/tillit:policyVersions/dpa_template": "1",
-		"dpv:hasConsentStatus/@type":                       "dpv:ConsentGiven",
-		"dpv:hasConsentStatus/dpv:isIndicatedAtTime":       "2026-01-31T11:00:00Z",
-		"dpv:hasConsentStatus/tillit:method":               "web-form",
-		"tillit:evidence/tillit:ip":                        "192.0.2.10",
-		"tillit:evidence/tillit:note":                      "ticked the box on the fair form",
+		"@type":                                      "dpv:ConsentRecord",
+		"dct:conformsTo":                             consent.ISO27560Schema,
+		"dpv:hasIdentifier":                          ev.ID,
+		"dct:language":                               "en",
+		"dpv:hasJurisdiction":                        "loc:EU",
+		"dct:creator":                                ev.Actor,
+		"dpv:hasDataSubject/dpv:hasIdentifier":       ada.ID,
+		"dpv:hasDataController/dpv:hasName":          "Example AB",
+		"dpv:hasPurpose/@type":                       "dpv:DirectMarketing",
+		"dpv:hasPurpose/dpv:hasIdentifier":           "newsletter",
+		"dpv:hasNotice/tillit:sha256":                ev.NoticeHash,
+		"dpv:hasConsentStatus/@type":                 "dpv:ConsentGiven",
+		"dpv:hasConsentStatus/dpv:isIndicatedAtTime": "2026-01-31T11:00:00Z",
+		"dpv:hasConsentStatus/tillit:method":         "web-form",
+		"tillit:evidence/tillit:ip":                  "192.0.2.10",
+		"tillit:evidence/tillit:note":                "ticked the box on the fair form",
 	} {
 		var v any = iso
 		for _, k := range strings.Split(key, "/") {
@@ -1062,7 +1061,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var first consent.Event
 	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + signe.ID + "/consents", token: h.agent, contentType: appJSON, status: 201,
 		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"})}, &first)
-	if fmt.Sprint(first.PolicyVersions) != "map[dpa_template:1 privacy_policy:1]" || first.Approval != "" || first.ApprovedBy != "" {
+	if fmt.Sprint(first.PolicyVersions) != "map[privacy_policy:1]" || first.Approval != "" || first.ApprovedBy != "" {
 		t.Errorf("consent under version 1: policy_versions %v, approval %q; want the versions in effect (dpa_template 1, privacy_policy 1) by default and no approval", first.PolicyVersions, first.Approval)
 	}
 	if d := gate(signe.ID, "newsletter"); d != given {
@@ -1101,7 +1100,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var again consent.Event
 	h.json(exchange{method: "POST", path: "/api/v1/contacts/" + signe.ID + "/consents", token: h.agent, contentType: appJSON, status: 201,
 		body: jsonBody(t, map[string]string{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"})}, &again)
-	if fmt.Sprint(again.PolicyVersions) != "map[dpa_template:1 privacy_policy:2]" {
+	if fmt.Sprint(again.PolicyVersions) != "map[privacy_policy:2]" {
 		t.Errorf("consent under version 2: policy_versions %v, want {privacy_policy: 2}", again.PolicyVersions)
 	}
 	if d := gate(signe.ID, "newsletter"); d != given {
@@ -1171,7 +1170,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		"purpose": "sales-calls", "state": "dpv:ConsentGiven", "method": "staff", "evidence": "said yes on the phone, call 2026-11-30 10:02",
 	})}, &pending)
 	if pending.Approval != "pending" || pending.ApprovedBy != "" || pending.Actor != "token:"+h.adminID || pending.Method != consent.MethodStaff ||
-		fmt.Sprint(pending.PolicyVersions) != "map[dpa_template:1 privacy_policy:3]" || pending.Evidence.Note == "" {
+		fmt.Sprint(pending.PolicyVersions) != "map[privacy_policy:3]" || pending.Evidence.Note == "" {
 		t.Errorf("staff consent %+v, want approval pending, recorded by the admin token under privacy_policy 3", pending)
 	}
 	if d := gate(signe.ID, "sales-calls"); d != (consent.Decision{LawfulBasis: consent.BasisConsent, Reason: consent.ReasonPendingApproval}) {

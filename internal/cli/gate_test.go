@@ -373,3 +373,71 @@ func TestErasureIsInTheChangeStream(t *testing.T) {
 		t.Errorf("check of an unknown address: %d; want 404", st)
 	}
 }
+
+// TestFindingsOfTheFinalTrial: a change of one document re-asks only the purposes it governs; a
+// back-dated consent cites the versions in force at its time; an erased address is refused for
+// every purpose.
+func TestFindingsOfTheFinalTrial(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	publish := func(doc, body string, material bool) {
+		t.Helper()
+		var v struct {
+			ID string `json:"id"`
+		}
+		p.do("POST", "/api/v1/policies", map[string]any{"document": doc, "body": body, "material": material}, &v)
+		if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
+			t.Fatalf("publish %s: %d", doc, st)
+		}
+	}
+	gate := func(id, purpose string) string {
+		t.Helper()
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": id, "purpose": purpose}, &d)
+		return d.Reason
+	}
+	publish("privacy_policy", "# p1", false)
+	publish("terms_of_service", "# t1", false)
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "both@example.org"}, &c)
+	for _, pur := range []string{"newsletter", "terms-of-service"} {
+		if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": pur, "state": "dpv:ConsentGiven", "method": "web-form"}, nil); st != 201 {
+			t.Fatalf("consent %s: %d", pur, st)
+		}
+	}
+	publish("terms_of_service", "# t2", true)
+	if n, t2 := gate(c.ID, "newsletter"), gate(c.ID, "terms-of-service"); n != "consent_given" || t2 != "needs_reconsent" {
+		t.Errorf("after material terms: newsletter %s, terms %s; want consent_given and needs_reconsent", n, t2)
+	}
+	publish("privacy_policy", "# p2", true)
+	if n := gate(c.ID, "newsletter"); n != "needs_reconsent" {
+		t.Errorf("after material privacy policy: newsletter %s; want needs_reconsent", n)
+	}
+
+	var prob problemJSON
+	back := time.Now().AddDate(-1, 0, 0).UTC().Format(time.RFC3339)
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": back, "policy_versions": map[string]string{"privacy_policy": "2"}}, &prob); st != 400 || prob.Reason != "unknown_version" {
+		t.Errorf("a consent of last year citing this year's version: %d %+v; want 400 unknown_version", st, prob)
+	}
+	var ev struct {
+		PolicyVersions map[string]string `json:"policy_versions"`
+	}
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": back}, &ev)
+	if len(ev.PolicyVersions) != 0 {
+		t.Errorf("a back-dated consent recorded versions %v; want none (none was in force then)", ev.PolicyVersions)
+	}
+
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "analytics", "name": "Analytics", "lawful_basis": "dpv:LegitimateInterest"}, nil); st != 201 {
+		t.Fatal("purpose")
+	}
+	p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil)
+	var d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"email": "both@example.org", "purpose": "analytics"}, &d)
+	if d.Allowed || d.Reason != "suppressed" {
+		t.Errorf("an erased address for a legitimate-interest purpose: %+v; want refused, suppressed", d)
+	}
+}

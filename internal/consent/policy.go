@@ -254,10 +254,16 @@ func LoadPolicyState(versions []PolicyVersion, now time.Time) PolicyState {
 	return ps
 }
 
-// Current returns the versions in effect, as consent events record them.
-func (ps PolicyState) Current() map[string]string { return versionStrings(ps.current) }
+// Current returns the versions in effect of the documents people agree to (privacy policy and
+// terms; the DPA template is for customers), as consent events record them.
+func (ps PolicyState) Current() map[string]string {
+	out := versionStrings(ps.current)
+	delete(out, DocDPATemplate)
+	return out
+}
 
-// Check refuses policy versions that were never published or are not yet in effect.
+// Check refuses policy versions that were never published or were not in effect at the time the
+// state was loaded for (the event's occurred_at: a consent cannot cite a later version).
 func (ps PolicyState) Check(pv map[string]string) error {
 	for doc, s := range pv {
 		if !slices.Contains(Documents, doc) {
@@ -271,14 +277,29 @@ func (ps PolicyState) Check(pv map[string]string) error {
 	return nil
 }
 
-// Stale reports whether consent given under the versions pv predates a material change that
-// asks for re-consent (a version missing from pv counts as older than any).
-func (ps PolicyState) Stale(pv map[string]string) bool {
+// Stale reports whether consent for purpose p given under the versions pv predates a material
+// change that asks for re-consent: a privacy policy change affects consent-based purposes, a
+// terms change affects acceptance purposes (a version missing from pv counts as older than any).
+func (ps PolicyState) Stale(p Purpose, pv map[string]string) bool {
 	for doc, t := range ps.trigger {
+		if !affects(doc, p) {
+			continue
+		}
 		n, _ := strconv.Atoi(pv[doc])
 		if n < t {
 			return true
 		}
+	}
+	return false
+}
+
+// affects reports whether a material change of the document asks p's consent again.
+func affects(document string, p Purpose) bool {
+	switch document {
+	case DocPrivacyPolicy:
+		return p.LawfulBasis == BasisConsent && !p.Acceptance
+	case DocTermsOfService:
+		return p.Acceptance
 	}
 	return false
 }

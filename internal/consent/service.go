@@ -108,15 +108,21 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	ps, err := s.policyState(ctx, tx)
+	vs, err := tx.PolicyVersions(ctx)
 	if err != nil {
 		return Event{}, err
 	}
+	ps := LoadPolicyState(vs, s.Now())
+	at := e.OccurredAt
+	if at.IsZero() || at.After(s.Now()) {
+		at = s.Now()
+	}
+	then := LoadPolicyState(vs, at) // the documents in force when the consent was given
 	if len(e.PolicyVersions) == 0 {
 		// A consent event records the documents in force (GDPR Art. 7(1): the controller must be
 		// able to show what the person consented to).
-		e.PolicyVersions = ps.Current()
-	} else if err := ps.Check(e.PolicyVersions); err != nil {
+		e.PolicyVersions = then.Current()
+	} else if err := then.Check(e.PolicyVersions); err != nil {
 		return Event{}, err
 	}
 	e, sealed, err := s.Prepare(ctx, p, e, dk)
@@ -162,7 +168,7 @@ func (s *Service) project(ctx context.Context, tx Tx, p Purpose, e Event, ps Pol
 		return err
 	}
 	if next, ok := Project(e, p, curp); ok {
-		next.NeedsReconsent = e.State == Given && p.ConsentBased() && ps.Stale(e.PolicyVersions)
+		next.NeedsReconsent = e.State == Given && ps.Stale(p, e.PolicyVersions)
 		if err := tx.PutCurrentConsent(ctx, next); err != nil {
 			return err
 		}
@@ -525,8 +531,10 @@ func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purp
 			return err
 		}
 		if _, err := tx.SuppressionReason(ctx, supHash); err == nil {
+			// No contact holds the address (erased, or only ever unsubscribed): there is nothing
+			// to process it with, whatever the purpose's basis.
 			suppressed = true
-			d = Decide(p, Facts{Suppressed: true}, s.Now())
+			d = Decision{LawfulBasis: p.LawfulBasis, Reason: ReasonSuppressed}
 			return nil
 		} else if !apperr.Is(err, apperr.NotFound) {
 			return err
@@ -728,6 +736,7 @@ func (s *Service) SweepExpired(ctx context.Context, batch int) (int, error) {
 					}
 					if _, err := s.RecordIn(ctx, tx, Event{
 						ContactID: c.ContactID, Purpose: p.ID, State: Expired, Method: MethodAPI,
+						OccurredAt:     c.OccurredAt.AddDate(0, 0, p.ConsentValidDays), // when it lapsed
 						PolicyVersions: c.PolicyVersions, Evidence: Evidence{Note: fmt.Sprintf("consent older than the purpose's %d days of validity", p.ConsentValidDays)},
 					}); err != nil {
 						return err

@@ -458,7 +458,7 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 		if changed {
 			// Imported consent records no policy version (the person saw the old system's
 			// notice): after a material change of ours it needs re-consent, like any other.
-			next.NeedsReconsent = ev.State == consent.Given && purpose.ConsentBased() && policies.Stale(ev.PolicyVersions)
+			next.NeedsReconsent = ev.State == consent.Given && policies.Stale(purpose, ev.PolicyVersions)
 			p.changes = append(p.changes, consent.ChangeFor(ev))
 			current[ev.ContactID] = next
 			if _, seen := p.current[ev.ContactID]; !seen {

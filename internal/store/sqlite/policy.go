@@ -89,15 +89,16 @@ func (tx *Tx) CurrentPolicyVersions(ctx context.Context, at time.Time) (map[stri
 	return out, rows.Err()
 }
 
-// MarkReconsent flags the given consents of consent-based and acceptance purposes not given under version (or
+// MarkReconsent flags the given consents of the purposes a change of document affects (privacy
+// policy: consent-based purposes; terms: acceptance purposes) not given under version (or
 // later) of document, and returns the (contact id, purpose id) pairs it flagged.
 func (tx *Tx) MarkReconsent(ctx context.Context, document string, version int) ([][2]string, error) {
 	path := `$."` + document + `"`
 	rows, err := tx.query(ctx, `UPDATE consent_current SET needs_reconsent = 1
 		WHERE needs_reconsent = 0 AND state = ?
-		AND purpose_id IN (SELECT id FROM purposes WHERE lawful_basis = ? OR acceptance = 1)
+		AND purpose_id IN (SELECT id FROM purposes WHERE CASE ? WHEN 'terms_of_service' THEN acceptance = 1 ELSE lawful_basis = ? AND acceptance = 0 END)
 		AND coalesce(CAST(json_extract(policy_versions, ?) AS INTEGER), 0) < ?
-		RETURNING contact_id, purpose_id`, string(consent.Given), consent.BasisConsent, path, version)
+		RETURNING contact_id, purpose_id`, string(consent.Given), document, consent.BasisConsent, path, version)
 	if err != nil {
 		return nil, err
 	}
