@@ -125,6 +125,26 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 	if st != 200 || len(ledger.Events) != n || ledger.Current[0].State != "dpv:ConsentGiven" {
 		t.Errorf("repeat subscription: %d, %d events (was %d), state %s; want nothing changed", st, len(ledger.Events), n, ledger.Current[0].State)
 	}
+	// A GPC signal on the confirmation form counts too (any public form): a second person
+	// subscribes without it and confirms with it.
+	if st, _ := post("/p/subscribe", strings.NewReader(`{"email":"gpc.at.confirm@example.org"}`), "application/json", false); st != 202 {
+		t.Fatal("second subscription")
+	}
+	_, text2 := parseMessage(t, sink.next(t))
+	u2, _ := url.Parse(linkRE.FindString(text2))
+	req, _ := http.NewRequest("POST", p.base+u2.Path, nil)
+	req.Header.Set("Sec-GPC", "1")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("confirm with GPC: %v %v", resp, err)
+	}
+	var l2 listJSON
+	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "gpc.at.confirm@example.org"}, &l2)
+	var ledger2 ledgerJSON
+	p.do("GET", "/api/v1/contacts/"+l2.Items[0].ID+"/consents", nil, &ledger2)
+	if len(ledger2.Objections) != 1 || ledger2.Objections[0].Scope != "partners" || ledger2.Objections[0].Method != "gpc" {
+		t.Errorf("objections after confirming with Sec-GPC: %+v; want one gpc objection to partners", ledger2.Objections)
+	}
+
 	var d2 struct {
 		Allowed bool   `json:"allowed"`
 		Reason  string `json:"reason"`

@@ -19,7 +19,7 @@ func TestPrivacyPage(t *testing.T) {
 	var v struct {
 		ID string `json:"id"`
 	}
-	body := "## What we collect\n\nYour **e-mail address**.\n\n<script>alert('x')</script>\n"
+	body := "## What we collect\n\nYour **e-mail address**.\n\n| Data | Kept |\n|---|---|\n| e-mail | 2 years |\n\n<script>alert('x')</script>\n"
 	p.do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": body}, &v)
 	if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
 		t.Fatalf("publish: %d", st)
@@ -75,7 +75,7 @@ func TestPrivacyPage(t *testing.T) {
 	if strings.Contains(page, "<script") || strings.Contains(page, "alert(") {
 		t.Errorf("raw HTML from the policy reached the page")
 	}
-	if !strings.Contains(page, "<h2>What we collect</h2>") || !strings.Contains(page, "<strong>e-mail address</strong>") {
+	if !strings.Contains(page, "<h2>What we collect</h2>") || !strings.Contains(page, "<strong>e-mail address</strong>") || !strings.Contains(page, "<td>2 years</td>") {
 		t.Errorf("the policy's Markdown was not rendered")
 	}
 }

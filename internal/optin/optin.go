@@ -159,7 +159,10 @@ func (s *Service) Peek(ctx context.Context, secret string) (bool, error) {
 // the confirming request's own time, IP and user agent, lifts a suppression of the address (the
 // person's own new double opt-in), and writes "optin.confirm". An unknown, used or expired token
 // changes nothing and is not an error.
-func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string) (Result, error) {
+//
+// gpc is a Global Privacy Control signal on the confirming request: it records an objection to
+// every sale-or-sharing purpose, like on any public form.
+func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc bool) (Result, error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "confirm"})
 	var res Result
 	h := hashToken(secret)
@@ -200,6 +203,11 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string) (Re
 		}
 		if rec.SuppressionHash != nil {
 			if err := tx.DeleteSuppression(ctx, rec.SuppressionHash); err != nil {
+				return err
+			}
+		}
+		if gpc {
+			if _, err := s.Consent.ApplyGPCIn(ctx, tx, t.ContactID); err != nil {
 				return err
 			}
 		}

@@ -116,7 +116,7 @@ func (o *Optin) ConfirmPage(w http.ResponseWriter, r *http.Request) {
 
 // Confirm serves POST /p/confirm/{token}.
 func (o *Optin) Confirm(w http.ResponseWriter, r *http.Request) {
-	res, err := o.Service.Confirm(r.Context(), r.PathValue("token"), o.ClientIP(r), truncate(r.UserAgent(), 500))
+	res, err := o.Service.Confirm(r.Context(), r.PathValue("token"), o.ClientIP(r), truncate(r.UserAgent(), 500), r.Header.Get("Sec-GPC") == "1")
 	if err != nil {
 		o.Pages.fail(w, r, err)
 		return

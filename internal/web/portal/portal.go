@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
 
 	"github.com/tillit/tillit/internal/consent"
 )
@@ -36,7 +37,8 @@ func New(p *consent.Policies, c *consent.Service, ctrl consent.Controller, logge
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)
 	}
-	return &Server{Policies: p, Consent: c, Controller: ctrl, Logger: logger, tmpl: t, md: goldmark.New()}, nil
+	// GitHub-flavoured Markdown (tables, strikethrough, autolinks); raw HTML stays out.
+	return &Server{Policies: p, Consent: c, Controller: ctrl, Logger: logger, tmpl: t, md: goldmark.New(goldmark.WithExtensions(extension.GFM))}, nil
 }
 
 // privacyView is the view of /p/privacy.
