@@ -8,6 +8,7 @@ import (
 
 // CampaignRequest is the body of POST /api/v1/campaigns.
 type CampaignRequest struct {
+	Kind     string            `json:"kind"`
 	Purpose  string            `json:"purpose"`
 	Subject  string            `json:"subject"`
 	Text     string            `json:"text"`
@@ -20,7 +21,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	c, err := s.Campaigns.Create(r.Context(), campaign.Campaign{Purpose: in.Purpose, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Audience: in.Audience})
+	c, err := s.Campaigns.Create(r.Context(), campaign.Campaign{Kind: in.Kind, Purpose: in.Purpose, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Audience: in.Audience})
 	if err == nil {
 		w.Header().Set("Location", "/api/v1/campaigns/"+c.ID)
 	}

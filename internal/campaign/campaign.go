@@ -31,9 +31,19 @@ type Audience struct {
 	Tag  string       `json:"tag,omitempty"`
 }
 
-// Campaign is one marketing mailing.
+// Kinds of campaign.
+const (
+	KindMarketing      = "marketing"       // mail for a purpose to those who agreed to it
+	KindConsentRequest = "consent_request" // a double opt-in request to those without (valid) consent
+)
+
+// Campaign is one mailing.
 type Campaign struct {
-	ID        string     `json:"id"`
+	ID string `json:"id"`
+	// Kind is "marketing" (default) or "consent_request": a double opt-in request to every
+	// audience member whose consent for the purpose is absent, expired or needs renewing; those
+	// who withdrew, refused, objected, are suppressed or restricted are left alone.
+	Kind      string     `json:"kind"`
 	Purpose   string     `json:"purpose"`
 	Subject   string     `json:"subject"`
 	Text      string     `json:"text"`
@@ -56,8 +66,7 @@ type Counts struct {
 // Tx is what campaigns need from one store transaction.
 type Tx interface {
 	optin.UnsubscribeTx
-	contact.Tx
-	mail.Tx
+	optin.Tx
 	InsertCampaign(ctx context.Context, c Campaign) error
 	CampaignByID(ctx context.Context, id string) (Campaign, error) // NotFound when absent
 	ListCampaigns(ctx context.Context) ([]Campaign, error)
@@ -82,11 +91,18 @@ type Service struct {
 	Postal   string // the sender's postal address, shown in every message
 	Mailto   string // the mailto: unsubscribe address ("" for none)
 	Wake     chan<- struct{}
+	// Optin sends the double opt-in requests of consent-request campaigns.
+	Optin *optin.Service
 }
 
 // Create validates and stores a campaign ("campaign.create"). Invalid names the field.
 func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
+	if c.Kind == "" {
+		c.Kind = KindMarketing
+	}
 	switch {
+	case c.Kind != KindMarketing && c.Kind != KindConsentRequest:
+		return Campaign{}, apperr.Invalidf("kind", "invalid_kind", "kind: marketing or consent_request")
 	case c.Purpose == "":
 		return Campaign{}, apperr.Invalidf("purpose", "required", "purpose: required")
 	case strings.TrimSpace(c.Subject) == "" || utf8.RuneCountInString(c.Subject) > 200 || strings.ContainsAny(c.Subject, "\r\n"):
@@ -109,6 +125,9 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 		}
 		if !p.ConsentBased() && !p.DirectMarketing {
 			return apperr.Invalidf("purpose", "not_marketing", "purpose: campaigns serve consent-based or direct-marketing purposes")
+		}
+		if c.Kind == KindConsentRequest && p.LawfulBasis != consent.BasisConsent {
+			return apperr.Invalidf("purpose", "not_consent_based", "purpose: a consent-request campaign asks for consent to a consent-based purpose")
 		}
 		if err := tx.InsertCampaign(ctx, c); err != nil {
 			return err
@@ -221,6 +240,9 @@ func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Rec
 		return err
 	}
 	d := consent.Decide(p, f, now)
+	if c.Kind == KindConsentRequest {
+		return s.request(ctx, tx, c, rec, d)
+	}
 	if !d.Allowed {
 		if c.Audience.Tag != "" {
 			return nil // the tag is unknown without reading the contact; refused anyway
@@ -259,4 +281,33 @@ func hasTag(tags []string, tag string) bool {
 		}
 	}
 	return false
+}
+
+// requestable are the gate's reasons for which a consent-request campaign asks again: nothing on
+// record, or a consent that lapsed. A person who said no (withdrew, refused, objected,
+// unsubscribed) is not asked again.
+var requestable = map[consent.Reason]bool{consent.ReasonNoConsent: true, consent.ReasonExpired: true, consent.ReasonNeedsReconsent: true}
+
+func (s *Service) request(ctx context.Context, tx Tx, c Campaign, rec *contact.Record, d consent.Decision) error {
+	now := s.Now().UTC()
+	if !requestable[d.Reason] {
+		if c.Audience.Tag != "" {
+			return nil
+		}
+		reason := string(d.Reason)
+		if d.Allowed {
+			reason = "consent_given" // nothing to ask
+		}
+		return tx.InsertOutbox(ctx, mail.Entry{ID: s.NewID(), ContactID: rec.ID, Stream: mail.Transactional, Kind: "optin.confirm",
+			Status: mail.StatusSkipped, LastError: reason, NextAttemptAt: now, CreatedAt: now, Sealed: []byte{}, Purpose: c.Purpose, CampaignID: c.ID})
+	}
+	person, err := s.Contacts.OpenIn(ctx, tx, rec)
+	if err != nil {
+		return err
+	}
+	if c.Audience.Tag != "" && !hasTag(person.Tags, c.Audience.Tag) {
+		return nil
+	}
+	_, err = s.Optin.RequestIn(ctx, tx, rec.ID, optin.Request{Email: person.Email, Purposes: []string{c.Purpose}, FormID: "campaign:" + c.ID}, c.ID)
+	return err
 }

@@ -71,3 +71,53 @@ func TestCampaignGatedAtHandOff(t *testing.T) {
 		t.Errorf("body %q; want a visible unsubscribe link and the postal address, no address in the link", text)
 	}
 }
+
+// TestConsentRequestCampaign: a consent-request campaign asks those without valid consent (none,
+// expired) by double opt-in, and leaves alone those who said no or agreed already.
+func TestConsentRequestCampaign(t *testing.T) {
+	sink := startSMTP(t)
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none"})
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "tips", "name": "Tips", "lawful_basis": "dpv:Consent", "consent_valid_days": 365}, nil); st != 201 {
+		t.Fatal("purpose")
+	}
+	state := map[string]string{"none@example.org": "", "old@example.org": "given-2y", "no@example.org": "dpv:ConsentWithdrawn", "yes@example.org": "dpv:ConsentGiven"}
+	ids := map[string]string{}
+	for _, e := range []string{"none@example.org", "old@example.org", "no@example.org", "yes@example.org"} {
+		var c contactJSON
+		p.do("POST", "/api/v1/contacts", map[string]any{"email": e}, &c)
+		ids[e] = c.ID
+		switch st := state[e]; st {
+		case "":
+		case "given-2y":
+			p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "tips", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": time.Now().AddDate(-2, 0, 0).UTC().Format(time.RFC3339)}, nil)
+		default:
+			p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "tips", "state": st, "method": "web-form"}, nil)
+		}
+	}
+	var camp struct {
+		ID     string `json:"id"`
+		Counts struct {
+			Queued, Sent, Skipped int
+			SkippedBy             map[string]int `json:"skipped_by"`
+		} `json:"counts"`
+	}
+	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "tips", "subject": "May we?", "text": "x"}, &camp); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp)
+	if camp.Counts.Queued != 2 || camp.Counts.SkippedBy["withdrawn"] != 1 || camp.Counts.SkippedBy["consent_given"] != 1 {
+		t.Fatalf("counts %+v; want 2 requests queued, the withdrawn and the consenting left alone", camp.Counts)
+	}
+	got := map[string]bool{}
+	for range 2 {
+		d := sink.next(t)
+		got[d.To[0]] = true
+		_, text := parseMessage(t, d)
+		if !linkRE.MatchString(text) {
+			t.Errorf("request to %s has no confirmation link", d.To[0])
+		}
+	}
+	if !got["none@example.org"] || !got["old@example.org"] {
+		t.Errorf("requests went to %v; want none@ and old@", got)
+	}
+}

@@ -91,7 +91,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}}
 	srv.Campaigns = &campaign.Service{
 		Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub.Service,
-		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto,
+		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service,
 		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
 	}
 	cop := http.NewCrossOriginProtection()

@@ -263,8 +263,14 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 		if err != nil {
 			return false, err
 		}
-		if f.Current != nil && f.Current.State == consent.Given && !f.Current.NeedsReconsent {
-			continue // never downgrade a confirmed consent
+		p, err := tx.PurposeByID(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if f.Current != nil && f.Current.State == consent.Given {
+			if d := consent.Decide(p, consent.Facts{Current: f.Current}, s.Now()); d.Allowed {
+				continue // never downgrade a confirmed, valid consent
+			}
 		}
 		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
 			ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,

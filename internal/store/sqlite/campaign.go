@@ -11,7 +11,7 @@ import (
 	"github.com/tillit/tillit/internal/campaign"
 )
 
-const campaignCols = "id, purpose_id, subject, text_body, html_body, audience, created_at, queued_at"
+const campaignCols = "id, kind, purpose_id, subject, text_body, html_body, audience, created_at, queued_at"
 
 // InsertCampaign stores a new campaign.
 func (tx *Tx) InsertCampaign(ctx context.Context, c campaign.Campaign) error {
@@ -19,8 +19,8 @@ func (tx *Tx) InsertCampaign(ctx context.Context, c campaign.Campaign) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, "INSERT INTO campaigns ("+campaignCols+") VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-		c.ID, c.Purpose, c.Subject, c.Text, c.HTML, string(aud), formatTime(c.CreatedAt))
+	_, err = tx.exec(ctx, "INSERT INTO campaigns ("+campaignCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+		c.ID, c.Kind, c.Purpose, c.Subject, c.Text, c.HTML, string(aud), formatTime(c.CreatedAt))
 	return err
 }
 
@@ -71,7 +71,7 @@ func scanCampaign(row scanner) (campaign.Campaign, error) {
 	var c campaign.Campaign
 	var aud, created string
 	var queued sql.NullString
-	if err := row.Scan(&c.ID, &c.Purpose, &c.Subject, &c.Text, &c.HTML, &aud, &created, &queued); err != nil {
+	if err := row.Scan(&c.ID, &c.Kind, &c.Purpose, &c.Subject, &c.Text, &c.HTML, &aud, &created, &queued); err != nil {
 		return c, err
 	}
 	if err := json.Unmarshal([]byte(aud), &c.Audience); err != nil {

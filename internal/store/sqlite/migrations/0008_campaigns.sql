@@ -3,6 +3,7 @@
 -- derived, never kept twice.
 CREATE TABLE campaigns (
     id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL, -- marketing or consent_request
     purpose_id TEXT NOT NULL REFERENCES purposes (id),
     subject    TEXT NOT NULL,
     text_body  TEXT NOT NULL,
