@@ -42,3 +42,11 @@ func (s *Server) sendCampaign(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.Campaigns.Send(r.Context(), pathID(r))
 	return reply(w, http.StatusAccepted, c, err)
 }
+
+// mailReport serves POST /api/v1/mail-reports: the raw bounce (RFC 3464) or complaint (RFC 5965)
+// message as the body (message/rfc822 or text/plain); every address it names goes on the
+// suppression list.
+func (s *Server) mailReport(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.Reports.Record(r.Context(), http.MaxBytesReader(w, r.Body, 10<<20))
+	return reply(w, http.StatusOK, out, err)
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -37,8 +38,9 @@ type Server struct {
 	Contacts *contact.Service
 	Consent  *consent.Service
 	Policies *consent.Policies
-	// Campaigns, when set, serves /api/v1/campaigns.
+	// Campaigns, when set, serves /api/v1/campaigns; Reports /api/v1/mail-reports.
 	Campaigns *campaign.Service
+	Reports   *mail.Reports
 	Tokens    *token.Service
 	Importer  *importer.Importer
 	Audit     AuditLog
@@ -92,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 		route("GET /api/v1/campaigns", token.CampaignsWrite, s.listCampaigns)
 		route("GET /api/v1/campaigns/{id}", token.CampaignsWrite, s.getCampaign)
 		route("POST /api/v1/campaigns/{id}/send", token.CampaignsWrite, s.sendCampaign)
+		route("POST /api/v1/mail-reports", token.CampaignsWrite, s.mailReport)
 	}
 	route("GET /api/v1/policies", token.PurposesRead, s.listPolicies)
 	route("POST /api/v1/policies", token.PurposesWrite, s.draftPolicy)

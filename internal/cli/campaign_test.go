@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +121,52 @@ func TestConsentRequestCampaign(t *testing.T) {
 	}
 	if !got["none@example.org"] || !got["old@example.org"] {
 		t.Errorf("requests went to %v; want none@ and old@", got)
+	}
+}
+
+// TestBounceAndComplaintSuppress: a hard bounce (RFC 3464) and an abuse complaint (RFC 5965)
+// posted to /api/v1/mail-reports put their addresses on the suppression list.
+func TestBounceAndComplaintSuppress(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	ids := map[string]string{}
+	for _, e := range []string{"gone.away@example.org", "annoyed@example.org", "busy@example.org"} {
+		var c contactJSON
+		p.do("POST", "/api/v1/contacts", map[string]any{"email": e}, &c)
+		ids[e] = c.ID
+		p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+	}
+	const dsn = "From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n" +
+		"Final-Recipient: rfc822; Gone.Away@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\nFinal-Recipient: rfc822; busy@example.org\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n--b--\r\n"
+	const arf = "From: abuse@mailbox.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=c\r\n\r\n" +
+		"--c\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--c\r\nContent-Type: message/rfc822\r\n\r\nTo: <ANNOYED@example.org>\r\nSubject: news\r\n\r\nhi\r\n--c--\r\n"
+	for _, tc := range []struct {
+		body, kind string
+	}{{dsn, "bounce"}, {arf, "complaint"}} {
+		req, _ := http.NewRequest("POST", p.base+"/api/v1/mail-reports", strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "message/rfc822")
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Kind       string `json:"kind"`
+			Suppressed int    `json:"suppressed"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || out.Kind != tc.kind || out.Suppressed != 1 {
+			t.Errorf("%s report: %d %+v; want 200, one address suppressed", tc.kind, resp.StatusCode, out)
+		}
+	}
+	for e, want := range map[string]string{"gone.away@example.org": "suppressed", "annoyed@example.org": "suppressed", "busy@example.org": "consent_given"} {
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": ids[e], "purpose": "newsletter"}, &d)
+		if d.Reason != want {
+			t.Errorf("%s: gate %s; want %s", e, d.Reason, want)
+		}
 	}
 }

@@ -1,0 +1,222 @@
+package mail
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/normalize"
+)
+
+// Report kinds.
+const (
+	ReportBounce    = "bounce"    // a delivery status notification (RFC 3464) with permanent failures
+	ReportComplaint = "complaint" // an abuse feedback report (ARF, RFC 5965)
+)
+
+// Report is what a bounce or complaint says: its kind and the recipients it concerns (for a
+// bounce only those that failed permanently: Action failed with a 5.x.x status).
+type Report struct {
+	Kind       string
+	Recipients []string
+}
+
+// ErrNotAReport is returned for a message that is neither a delivery status notification nor an
+// abuse feedback report.
+var ErrNotAReport = errors.New("mail: not a delivery status notification or feedback report")
+
+// maxReport bounds the size of a report read (RFC 3464 and 5965 reports are small; the original
+// message part is only skimmed).
+const maxReport = 10 << 20
+
+// ParseReport reads one message and returns the bounce (RFC 3464 multipart/report;
+// report-type=delivery-status) or complaint (RFC 5965 multipart/report;
+// report-type=feedback-report) it carries.
+func ParseReport(r io.Reader) (Report, error) {
+	m, err := mail.ReadMessage(io.LimitReader(r, maxReport))
+	if err != nil {
+		return Report{}, fmt.Errorf("%w: %v", ErrNotAReport, err)
+	}
+	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/report" || params["boundary"] == "" {
+		return Report{}, ErrNotAReport
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	var rep Report
+	var originalTo []string
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Report{}, fmt.Errorf("%w: %v", ErrNotAReport, err)
+		}
+		pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
+		switch {
+		case pt == "message/delivery-status" && params["report-type"] == "delivery-status":
+			rep.Kind = ReportBounce
+			blocks, err := headerBlocks(part)
+			if err != nil {
+				return Report{}, err
+			}
+			for _, b := range blocks[min(1, len(blocks)):] { // the first block is per-message
+				status := strings.TrimSpace(b.Get("Status"))
+				if !strings.EqualFold(strings.TrimSpace(b.Get("Action")), "failed") || !strings.HasPrefix(status, "5.") {
+					continue // delayed, relayed or a temporary failure: not a hard bounce
+				}
+				if a := typedAddress(b.Get("Final-Recipient")); a != "" {
+					rep.Recipients = append(rep.Recipients, a)
+				} else if a := typedAddress(b.Get("Original-Recipient")); a != "" {
+					rep.Recipients = append(rep.Recipients, a)
+				}
+			}
+		case pt == "message/feedback-report" && params["report-type"] == "feedback-report":
+			rep.Kind = ReportComplaint
+			blocks, err := headerBlocks(part)
+			if err != nil {
+				return Report{}, err
+			}
+			if len(blocks) > 0 {
+				for _, v := range blocks[0].Values("Original-Rcpt-To") {
+					if a := strings.Trim(strings.TrimSpace(v), "<>"); a != "" {
+						rep.Recipients = append(rep.Recipients, a)
+					}
+				}
+			}
+		case pt == "message/rfc822" || pt == "text/rfc822-headers":
+			hr := textproto.NewReader(bufio.NewReader(io.LimitReader(part, 1<<20)))
+			h, err := hr.ReadMIMEHeader()
+			if err != nil && !errors.Is(err, io.EOF) {
+				continue
+			}
+			if list, err := mail.ParseAddressList(h.Get("To")); err == nil {
+				for _, a := range list {
+					originalTo = append(originalTo, a.Address)
+				}
+			}
+		}
+	}
+	if rep.Kind == "" {
+		return Report{}, ErrNotAReport
+	}
+	if rep.Kind == ReportComplaint && len(rep.Recipients) == 0 {
+		rep.Recipients = originalTo // RFC 5965 §3.2: Original-Rcpt-To is optional
+	}
+	return rep, nil
+}
+
+// headerBlocks reads a body made of header blocks separated by blank lines (RFC 3464 §2.1,
+// RFC 5965 §3.1).
+func headerBlocks(r io.Reader) ([]textproto.MIMEHeader, error) {
+	br := bufio.NewReader(io.LimitReader(r, 1<<20))
+	var out []textproto.MIMEHeader
+	for {
+		// Skip blank lines between blocks.
+		for {
+			b, err := br.Peek(1)
+			if err != nil {
+				return out, nil
+			}
+			if b[0] != '\r' && b[0] != '\n' {
+				break
+			}
+			br.ReadByte()
+		}
+		h, err := textproto.NewReader(br).ReadMIMEHeader()
+		if len(h) > 0 {
+			out = append(out, h)
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotAReport, err)
+		}
+	}
+}
+
+// typedAddress reads "rfc822; someone@example.com" (RFC 3464 §2.3.2).
+func typedAddress(v string) string {
+	typ, addr, ok := strings.Cut(v, ";")
+	if !ok || !strings.EqualFold(strings.TrimSpace(typ), "rfc822") {
+		return ""
+	}
+	return strings.Trim(strings.TrimSpace(addr), "<>")
+}
+
+// ReportTx is what recording a report needs from a store transaction.
+type ReportTx interface {
+	AddSuppression(ctx context.Context, s consent.Suppression) error
+	AppendAudit(ctx context.Context, e *audit.Event) error
+}
+
+// ReportStore runs serialized transactions.
+type ReportStore interface {
+	Update(ctx context.Context, fn func(ReportTx) error) error
+}
+
+// Reports turns bounces and complaints into suppressions. Fields are set once by internal/cli.
+type Reports struct {
+	Store ReportStore
+	Keys  *keys.Keyring
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Outcome says what a report changed.
+type Outcome struct {
+	ID         string `json:"id"`
+	Kind       string `json:"kind"`       // bounce or complaint
+	Suppressed int    `json:"suppressed"` // addresses put on the suppression list
+}
+
+// Record parses a bounce (RFC 3464) or complaint (RFC 5965) and suppresses every address it names
+// (reasons bounced and complained), in one transaction with an audit event "mail.report" that
+// names no address. Invalid for a message that is neither.
+func (r *Reports) Record(ctx context.Context, body io.Reader) (Outcome, error) {
+	rep, err := ParseReport(body)
+	if errors.Is(err, ErrNotAReport) {
+		return Outcome{}, apperr.Invalidf("body", "not_a_report", "body: not a delivery status notification (RFC 3464) or an abuse feedback report (RFC 5965)")
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{ID: r.NewID(), Kind: rep.Kind}
+	reason := consent.SuppressionBounced
+	if rep.Kind == ReportComplaint {
+		reason = consent.SuppressionComplained
+	}
+	now := r.Now().UTC()
+	err = r.Store.Update(ctx, func(tx ReportTx) error {
+		for _, a := range rep.Recipients {
+			norm, err := normalize.Email(a)
+			if err != nil {
+				continue // not an address we could have written to
+			}
+			h, err := r.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, norm)
+			if err != nil {
+				return err
+			}
+			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: reason, CreatedAt: now}); err != nil {
+				return err
+			}
+			out.Suppressed++
+		}
+		ev := audit.New(ctx, now, "mail.report", "report", out.ID, "suppression")
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return out, err
+}
