@@ -141,6 +141,12 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	if err != nil {
 		return 0, 0, err
 	}
+	var session Session
+	defer func() {
+		if session != nil {
+			session.Close()
+		}
+	}()
 	for i, e := range due {
 		if e.Stream == Marketing {
 			d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
@@ -158,7 +164,17 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 				continue
 			}
 		}
-		serr := o.Transport.Send(ctx, msgs[i])
+		var serr error
+		if session == nil {
+			session, serr = o.Transport.Open(ctx)
+		}
+		if serr == nil {
+			serr = session.Send(ctx, msgs[i])
+		}
+		if serr != nil && !IsPermanent(serr) && session != nil {
+			session.Close() // the connection may be broken: the next message opens a new one
+			session = nil
+		}
 		e.Attempts++
 		switch {
 		case serr == nil:

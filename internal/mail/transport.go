@@ -15,9 +15,23 @@ import (
 
 // Transport hands rendered messages to the world.
 type Transport interface {
+	// Open starts a session in which several messages go out one after another (over one SMTP
+	// connection); the caller closes it.
+	Open(ctx context.Context) (Session, error)
+}
+
+// Session sends messages one at a time.
+type Session interface {
 	// Send delivers m; an error may be temporary (retry later) or permanent (see Permanent).
 	Send(ctx context.Context, m Message) error
+	Close() error
 }
+
+// Open returns the transport itself: writing files needs no session.
+func (t FileTransport) Open(context.Context) (Session, error) { return t, nil }
+
+// Close does nothing.
+func (t FileTransport) Close() error { return nil }
 
 // FileTransport writes each message as <Dir>/<contact id>_<message id>.eml (mode 0600): the
 // default, so Tillit runs without a mail server. Erasure deletes a contact's files (RemoveContact).
@@ -118,21 +132,41 @@ func NewSMTPTransport(rawURL, from, domain string) (*SMTPTransport, error) {
 	return t, nil
 }
 
-// Send delivers one message over a fresh connection.
-func (t *SMTPTransport) Send(ctx context.Context, m Message) error {
-	msg, err := m.gomail(t.From, t.Domain)
+// Open connects to the SMTP server; the session sends every message over that connection.
+func (t *SMTPTransport) Open(ctx context.Context) (Session, error) {
+	c, err := gomail.NewClient(t.host, t.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mail: SMTP client: %w", err)
+	}
+	if err := c.DialWithContext(ctx); err != nil {
+		return nil, fmt.Errorf("mail: SMTP connect: %w", err)
+	}
+	return &smtpSession{t: t, c: c}, nil
+}
+
+type smtpSession struct {
+	t *SMTPTransport
+	c *gomail.Client
+}
+
+// Send delivers one message on the session's connection.
+func (s *smtpSession) Send(ctx context.Context, m Message) error {
+	msg, err := m.gomail(s.t.From, s.t.Domain)
 	if err != nil {
 		return Permanent(err)
 	}
-	c, err := gomail.NewClient(t.host, t.opts...)
-	if err != nil {
-		return fmt.Errorf("mail: SMTP client: %w", err)
-	}
-	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+	if err := s.c.Send(msg); err != nil {
+		var se *gomail.SendError
+		if errors.As(err, &se) && !se.IsTemp() && se.Reason == gomail.ErrSMTPRcptTo {
+			return Permanent(fmt.Errorf("mail: message %s: the server refused the recipient", m.ID))
+		}
 		return fmt.Errorf("mail: send message %s: %w", m.ID, err)
 	}
 	return nil
 }
+
+// Close ends the SMTP connection.
+func (s *smtpSession) Close() error { return s.c.Close() }
 
 // permanentError marks a failure that retrying will not mend.
 type permanentError struct{ err error }
