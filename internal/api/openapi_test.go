@@ -70,7 +70,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		"RowReport", "AuditEvent", "AuditList", "AuditVerification", "Problem", "LookupRequest",
 		"Objection", "ObjectionRequest", "KantaraReceipt", "ISO27560Record", "GPCSupport",
 		"PolicyDraft", "PolicyVersion", "PolicyList", "PublishResult", "LapsedConsent", "RepermissionList",
-		"CampaignRequest", "Audience", "Campaign", "CampaignCounts", "CampaignList",
+		"CampaignRequest", "Audience", "Campaign", "CampaignCounts", "CampaignList", "MailReport",
 	} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("components.schemas has no %s", name)
@@ -280,8 +280,8 @@ func newHarness(t *testing.T) *harness {
 			URL: "https://tillit.example", PolicyURL: "https://tillit.example/p/privacy", DPOEmail: "dpo@example.com",
 		},
 	}
-	// Campaigns, wired as internal/cli/serve.go does; messages would go to .eml files, but the
-	// outbox is not run here, so queued messages stay queued.
+	// Campaigns and mail reports, wired as internal/cli/serve.go does; messages would go to .eml
+	// files, but the outbox is not run here, so queued messages stay queued.
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Gate: consents, Now: now,
 		Transport: mail.FileTransport{Dir: filepath.Join(t.TempDir(), "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
 	unsub := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Consent: consents, Now: now, BaseURL: s.Controller.URL}
@@ -289,6 +289,7 @@ func newHarness(t *testing.T) *harness {
 		Store: sqlite.Bound[campaign.Tx]{DB: db}, Contacts: contacts, Consent: consents, Outbox: outbox, Unsub: unsub,
 		Now: now, NewID: newID, Postal: "Example AB, Storgatan 1, 903 26 Umeå, SE", Mailto: "unsubscribe@tillit.example",
 	}
+	s.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: db}, Keys: kr, Now: now, NewID: newID}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	doc := loadDocument(t)
@@ -926,8 +927,9 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var camp campaign.Campaign
 	h.json(exchange{method: "POST", path: campaigns, token: h.agent, contentType: appJSON, status: 201, body: jsonBody(t, spring)}, &camp)
 	if _, err := uuid.Parse(camp.ID); err != nil || camp.Purpose != "newsletter" || camp.Subject != "Spring news" || camp.Text != spring["text"] ||
-		camp.HTML != "" || camp.Audience != (campaign.Audience{Kind: contact.KindContact}) || camp.CreatedAt.IsZero() || camp.QueuedAt != nil || camp.Counts != nil {
-		t.Errorf("created campaign %+v, want the request's fields, a uuid, created_at, not queued, no counts", camp)
+		camp.HTML != "" || camp.Audience != (campaign.Audience{Kind: contact.KindContact}) || camp.CreatedAt.IsZero() || camp.QueuedAt != nil || camp.Counts != nil ||
+		camp.Kind != campaign.KindMarketing {
+		t.Errorf("created campaign %+v, want the request's fields, kind marketing, a uuid, created_at, not queued, no counts", camp)
 	}
 	p = h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: appJSON, status: 400, badRequest: true,
 		body: jsonBody(t, map[string]any{"purpose": "newsletter", "subject": "Spring\r\nBcc: everyone@example.com", "text": "x"})}, "invalid", "subject")
@@ -977,6 +979,12 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.problem(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: h.dpo, status: 403}, "forbidden", "")
 	h.problem(exchange{method: "GET", path: campaigns + "/" + uuid.Must(uuid.NewV7()).String(), token: admin, status: 404}, "not_found", "")
 	h.problem(exchange{method: "POST", path: campaigns + "/" + uuid.Must(uuid.NewV7()).String() + "/send", token: admin, status: 404}, "not_found", "")
+	var ask campaign.Campaign
+	h.json(exchange{method: "POST", path: campaigns, token: h.agent, contentType: appJSON, status: 201, body: jsonBody(t, map[string]any{
+		"kind": "consent_request", "purpose": "newsletter", "subject": "May we write to you?", "text": "Hello,\n\nplease confirm you want the newsletter."})}, &ask)
+	if ask.Kind != campaign.KindConsentRequest || ask.Purpose != "newsletter" || ask.QueuedAt != nil || ask.Counts != nil {
+		t.Errorf("created consent request %+v, want kind consent_request, not queued, no counts", ask)
+	}
 
 	// Policy documents (GDPR Art. 7(1), Art. 13(3)): a material new version of the privacy policy
 	// asks for consent again.
@@ -1210,6 +1218,37 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		if e.ID == pending.ID && (e.Approval != "approved" || e.ApprovedBy != "token:"+h.dpoID || e.Evidence.Note != pending.Evidence.Note) {
 			t.Errorf("ledger event %+v, want approved by the dpo, evidence kept", e)
 		}
+	}
+
+	// Bounces and complaints: a hard bounce (RFC 3464) suppresses the failed recipient only; the
+	// gate then refuses the address (reason suppressed), and the audit event names no address.
+	const dsn = "From: MAILER-DAEMON@mx.example.net\r\nTo: news@tillit.example\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"dsn\"\r\n\r\n" +
+		"--dsn\r\nContent-Type: text/plain\r\n\r\nThe message could not be delivered.\r\n" +
+		"--dsn\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n" +
+		"Final-Recipient: rfc822; Signe.Aalto@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n" +
+		"Final-Recipient: rfc822; maren.holt@example.org\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n" +
+		"--dsn--\r\n"
+	reports := "/api/v1/mail-reports"
+	h.problem(exchange{method: "POST", path: reports, token: h.dpo, contentType: "message/rfc822", status: 403, body: []byte(dsn)}, "forbidden", "")
+	var out mail.Outcome
+	h.json(exchange{method: "POST", path: reports, token: h.agent, contentType: "message/rfc822", status: 200, body: []byte(dsn)}, &out)
+	if _, err := uuid.Parse(out.ID); err != nil || out.Kind != mail.ReportBounce || out.Suppressed != 1 {
+		t.Errorf("bounce report %+v, want a uuid, kind bounce, 1 address suppressed (the delayed one left alone)", out)
+	}
+	if d := gate(signe.ID, "newsletter"); d != (consent.Decision{State: consent.Given, LawfulBasis: consent.BasisConsent, Reason: consent.ReasonSuppressed}) {
+		t.Errorf("gate for signe after her bounce = %+v; want refused, suppressed", d)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/audit?object_kind=report&object_id=" + out.ID, token: auditor, status: 200}, &auditPage)
+	if len(auditPage.Items) != 1 || auditPage.Items[0].Action != "mail.report" {
+		t.Errorf("audit of the report: %+v, want its mail.report", auditPage.Items)
+	} else if b, _ := json.Marshal(auditPage.Items[0]); bytes.Contains(bytes.ToLower(b), []byte("aalto")) {
+		t.Errorf("audit event %s names the address", b)
+	}
+	p = h.problem(exchange{method: "POST", path: reports, token: admin, contentType: "text/plain", status: 400,
+		body: []byte("From: signe.aalto@example.org\r\nSubject: Hello\r\n\r\nJust a message.\r\n")}, "invalid", "body")
+	if p.Reason != "not_a_report" {
+		t.Errorf("a plain message: reason %q, want not_a_report", p.Reason)
 	}
 
 	// Every documented operation was exercised above.

@@ -16,11 +16,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/token"
 )
@@ -42,7 +48,7 @@ type BenchResult struct {
 
 func bench(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("%w: tillit bench import|lookup|consent-check [--n N] [--json]", errUsage)
+		return fmt.Errorf("%w: tillit bench import|lookup|consent-check|send [--n N] [--json]", errUsage)
 	}
 	scenario := args[0]
 	var n, lookups int
@@ -86,8 +92,10 @@ func bench(ctx context.Context, env Env, args []string) error {
 		res, err = benchLookup(ctx, env, a, n, lookups)
 	case "consent-check":
 		res, err = benchConsentCheck(ctx, a, n, lookups*10)
+	case "send":
+		res, err = benchSend(ctx, a, n)
 	default:
-		return fmt.Errorf("%w: unknown scenario %q (import, lookup, consent-check)", errUsage, scenario)
+		return fmt.Errorf("%w: unknown scenario %q (import, lookup, consent-check, send)", errUsage, scenario)
 	}
 	if err != nil {
 		return err
@@ -364,4 +372,87 @@ type HTTPResult struct {
 	PerSecond float64 `json:"per_second"`
 	P50Micros float64 `json:"p50_us"`
 	P99Micros float64 `json:"p99_us"`
+}
+
+// benchSend queues a marketing campaign to n consenting contacts and sends it to an SMTP sink
+// (a real SMTP server, emersion/go-smtp, in this process on 127.0.0.1), with the consent gate
+// asked for every message at hand-off. PerSecond is gated messages sent per second.
+func benchSend(ctx context.Context, a *app, n int) (BenchResult, error) {
+	var received atomic.Int64
+	sink := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &countingSession{n: &received}, nil }))
+	sink.Domain, sink.AllowInsecureAuth = "sink.bench", true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return BenchResult{}, err
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sink.Serve(ln)
+	}()
+	defer func() {
+		sink.Close()
+		wg.Wait()
+	}()
+	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
+	if _, err := a.importer.Import(ctx, &genRows{n: n}, opt); err != nil {
+		return BenchResult{}, err
+	}
+	transport, err := mail.NewSMTPTransport("smtp://"+ln.Addr().String()+"?tls=none", "bench@tillit.example", "tillit.example")
+	if err != nil {
+		return BenchResult{}, err
+	}
+	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now}
+	unsub := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: "http://bench.example"}
+	camps := &campaign.Service{Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub,
+		Now: time.Now, NewID: newID, Postal: "Bench AB, Storgatan 1, Umeå"}
+	c, err := camps.Create(ctx, campaign.Campaign{Purpose: "newsletter", Subject: "Bench", Text: "Hello from the bench."})
+	if err != nil {
+		return BenchResult{}, err
+	}
+	if c, err = camps.Send(ctx, c.ID); err != nil {
+		return BenchResult{}, err
+	}
+	if c.Counts.Queued != n {
+		return BenchResult{}, fmt.Errorf("bench: %d messages queued; want %d", c.Counts.Queued, n)
+	}
+	var batches []time.Duration
+	start := time.Now()
+	for sent := 0; sent < n; {
+		t0 := time.Now()
+		s, f, err := outbox.SendDue(ctx, 1000)
+		if err != nil {
+			return BenchResult{}, err
+		}
+		if s == 0 && f == 0 {
+			return BenchResult{}, fmt.Errorf("bench: the outbox stopped after %d messages", sent)
+		}
+		if f > 0 {
+			return BenchResult{}, fmt.Errorf("bench: %d messages failed", f)
+		}
+		sent += s
+		batches = append(batches, time.Since(t0))
+	}
+	el := time.Since(start)
+	if got := received.Load(); got != int64(n) {
+		return BenchResult{}, fmt.Errorf("bench: the sink received %d messages; want %d", got, n)
+	}
+	p50, p99 := percentiles(batches)
+	return BenchResult{Scenario: "send", N: n, Seconds: el.Seconds(), PerSecond: float64(n) / el.Seconds(), P50Micros: p50, P99Micros: p99}, nil
+}
+
+// countingSession is an SMTP session that counts messages and keeps nothing.
+type countingSession struct{ n *atomic.Int64 }
+
+func (s *countingSession) Reset()                               {}
+func (s *countingSession) Logout() error                        { return nil }
+func (s *countingSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *countingSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *countingSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	s.n.Add(1)
+	return nil
 }

@@ -71,6 +71,9 @@ type Outbox struct {
 	Logger    *slog.Logger
 }
 
+// outcomeGroup is how many send outcomes are recorded per transaction.
+const outcomeGroup = 100
+
 // Table is bound into the associated data of sealed messages.
 const Table = "outbox"
 
@@ -147,7 +150,30 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 			session.Close()
 		}
 	}()
+	// Outcomes are written in groups: a crash between a hand-off and its record sends that group
+	// again at most (at-least-once), and a group costs one commit instead of one per message.
+	var done []Entry
+	flush := func() error {
+		if len(done) == 0 {
+			return nil
+		}
+		err := o.Store.Update(ctx, func(tx Tx) error {
+			for _, e := range done {
+				if err := tx.UpdateOutbox(ctx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		done = done[:0]
+		return err
+	}
 	for i, e := range due {
+		if len(done) >= outcomeGroup {
+			if err := flush(); err != nil {
+				return sent, failed, err
+			}
+		}
 		if e.Stream == Marketing {
 			d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
 			if err != nil && !apperr.Is(err, apperr.NotFound) {
@@ -158,9 +184,7 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 				if err != nil {
 					e.LastError = "erased"
 				}
-				if err := o.Store.Update(ctx, func(tx Tx) error { return tx.UpdateOutbox(ctx, e) }); err != nil {
-					return sent, failed, err
-				}
+				done = append(done, e)
 				continue
 			}
 		}
@@ -190,9 +214,10 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 		if serr != nil && o.Logger != nil {
 			o.Logger.WarnContext(ctx, "mail not sent", slog.String("message_id", e.ID), slog.Int("attempt", e.Attempts), slog.String("reason", e.LastError))
 		}
-		if err := o.Store.Update(ctx, func(tx Tx) error { return tx.UpdateOutbox(ctx, e) }); err != nil {
-			return sent, failed, err
-		}
+		done = append(done, e)
+	}
+	if err := flush(); err != nil {
+		return sent, failed, err
 	}
 	return sent, failed, nil
 }

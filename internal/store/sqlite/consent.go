@@ -12,6 +12,20 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 )
 
+// Queries read on the hot paths of the consent gate and token checks; prepared once on the
+// reader pool at Open (see readQueries).
+var (
+	qPurposeByID = "SELECT " + purposeCols + " FROM purposes WHERE id = ?"
+	qGateFacts   = `SELECT c.restricted,
+		EXISTS (SELECT 1 FROM suppressions s WHERE s.hash = c.suppression_hash),
+		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = ?),
+		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = 'direct_marketing'),
+		EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND e.purpose_id = ? AND e.approval = 'pending'),
+		cc.state, cc.lawful_basis, cc.method, cc.occurred_at, cc.policy_versions, cc.event_id, cc.needs_reconsent
+		FROM contacts c LEFT JOIN consent_current cc ON cc.contact_id = c.id AND cc.purpose_id = ?
+		WHERE c.id = ?`
+)
+
 const purposeCols = "id, name, description, lawful_basis, retention_days, double_opt_in, consent_valid_days, direct_marketing, sale_or_sharing, staff_approval, acceptance, created_at"
 
 // PurposeByID returns the purpose; NotFound when absent. A purpose read once is kept for the rest
@@ -20,7 +34,7 @@ func (tx *Tx) PurposeByID(ctx context.Context, id string) (consent.Purpose, erro
 	if p, ok := tx.purposes[id]; ok {
 		return p, nil
 	}
-	row, err := tx.queryRow(ctx, "SELECT "+purposeCols+" FROM purposes WHERE id = ?", id)
+	row, err := tx.queryRow(ctx, qPurposeByID, id)
 	if err != nil {
 		return consent.Purpose{}, err
 	}
@@ -261,14 +275,7 @@ func (db *DB) CountSuppressions(ctx context.Context) (map[string]int, error) {
 // GateFacts returns what the consent gate needs about one contact for one purpose, in one query
 // that decrypts nothing. NotFound when there is no such contact.
 func (tx *Tx) GateFacts(ctx context.Context, contactID, purpose string) (consent.Facts, error) {
-	row, err := tx.queryRow(ctx, `SELECT c.restricted,
-		EXISTS (SELECT 1 FROM suppressions s WHERE s.hash = c.suppression_hash),
-		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = ?),
-		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = 'direct_marketing'),
-		EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND e.purpose_id = ? AND e.approval = 'pending'),
-		cc.state, cc.lawful_basis, cc.method, cc.occurred_at, cc.policy_versions, cc.event_id, cc.needs_reconsent
-		FROM contacts c LEFT JOIN consent_current cc ON cc.contact_id = c.id AND cc.purpose_id = ?
-		WHERE c.id = ?`, purpose, purpose, purpose, contactID)
+	row, err := tx.queryRow(ctx, qGateFacts, purpose, purpose, purpose, contactID)
 	if err != nil {
 		return consent.Facts{}, err
 	}

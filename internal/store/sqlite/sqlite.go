@@ -47,6 +47,7 @@ type DB struct {
 	extVersion int64
 	polled     atomic.Int64         // unix nanoseconds of the last data_version poll
 	shapes     map[string]*sql.Stmt // bulk statements prepared on writer at Open (see bulk.go)
+	reads      map[string]*sql.Stmt // hot read queries prepared on the reader pool at Open
 }
 
 // Open opens (creating when absent) the database in dir and applies the embedded migrations.
@@ -93,6 +94,15 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	db.reader = r
+	db.reads = map[string]*sql.Stmt{}
+	for _, q := range []string{qPurposeByID, qGateFacts, qTokenByHash} {
+		st, err := r.PrepareContext(ctx, q)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		db.reads[q] = st
+	}
 	return db, nil
 }
 
@@ -101,6 +111,9 @@ func (db *DB) Close() error {
 	ctx := context.Background()
 	_ = db.Checkpoint(ctx)
 	for _, s := range db.shapes {
+		s.Close()
+	}
+	for _, s := range db.reads {
 		s.Close()
 	}
 	var errs []error
@@ -298,6 +311,16 @@ func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 // statements hundreds of times). database/sql closes them when the transaction ends.
 func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if s, ok := tx.stmts[query]; ok {
+		return s, nil
+	}
+	if s, ok := tx.db.reads[query]; ok && tx.readOnly {
+		// database/sql keeps the statement prepared per connection: after the first use on a
+		// reader connection, a transaction there pays nothing to prepare it.
+		s = tx.tx.StmtContext(ctx, s)
+		if tx.stmts == nil {
+			tx.stmts = map[string]*sql.Stmt{}
+		}
+		tx.stmts[query] = s
 		return s, nil
 	}
 	s, err := tx.tx.PrepareContext(ctx, query)

@@ -10,6 +10,8 @@ import (
 	"github.com/tillit/tillit/internal/token"
 )
 
+const qTokenByHash = "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE hash = ?"
+
 // InsertToken stores a token with the hash of its secret.
 func (tx *Tx) InsertToken(ctx context.Context, t token.Token, hash []byte) error {
 	_, err := tx.exec(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), hash, formatTime(t.CreatedAt))
@@ -18,7 +20,7 @@ func (tx *Tx) InsertToken(ctx context.Context, t token.Token, hash []byte) error
 
 // TokenByHash returns the token whose secret hashes to hash; NotFound when none.
 func (tx *Tx) TokenByHash(ctx context.Context, hash []byte) (token.Token, error) {
-	row, err := tx.queryRow(ctx, "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE hash = ?", hash)
+	row, err := tx.queryRow(ctx, qTokenByHash, hash)
 	if err != nil {
 		return token.Token{}, err
 	}
