@@ -46,6 +46,7 @@ type Tx interface {
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]Entry, error)
 	UpdateOutbox(ctx context.Context, e Entry) error
 	AppendAudit(ctx context.Context, e *audit.Event) error
+	AppendAudits(ctx context.Context, events []*audit.Event) error
 }
 
 // Store runs serialized transactions.
@@ -56,9 +57,11 @@ type Store interface {
 // Backoff is the wait before each retry; after the last, a message fails for good.
 var Backoff = []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
 
-// Gate is the consent gate the outbox asks before handing over a marketing message.
+// Gate is the consent gate the outbox asks before handing over a marketing message. Prefetch
+// warms its cache for the next messages; Check is still asked for each at hand-off.
 type Gate interface {
 	Check(ctx context.Context, contactID, purpose string) (consent.Decision, error)
+	Prefetch(ctx context.Context, contactIDs []string, purpose string) error
 }
 
 // Outbox queues messages and sends them with retries. Its fields are set once by internal/cli.
@@ -118,6 +121,7 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 			return err
 		}
 		msgs = make([]Message, len(due))
+		events := make([]*audit.Event, 0, len(due))
 		for i, e := range due {
 			version, wrapped, err := tx.DataKey(ctx, e.ContactID)
 			if err != nil {
@@ -128,9 +132,7 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 				return err
 			}
 			ev := audit.New(ctx, now, "mail.read", "contact", e.ContactID, "email", "message."+e.Kind)
-			if err := tx.AppendAudit(ctx, &ev); err != nil {
-				return err
-			}
+			events = append(events, &ev)
 			plain, err := dk.Open(Table, "message", e.ID, e.Sealed)
 			if err != nil {
 				return err
@@ -139,7 +141,9 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 				return err
 			}
 		}
-		return nil
+		// The reads are audited in the same transaction: if this fails, nothing was decrypted
+		// for sending.
+		return tx.AppendAudits(ctx, events)
 	})
 	if err != nil {
 		return 0, 0, err
@@ -171,6 +175,11 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	for i, e := range due {
 		if len(done) >= outcomeGroup {
 			if err := flush(); err != nil {
+				return sent, failed, err
+			}
+		}
+		if i%outcomeGroup == 0 {
+			if err := o.prefetch(ctx, due[i:min(i+outcomeGroup, len(due))]); err != nil {
 				return sent, failed, err
 			}
 		}
@@ -261,4 +270,20 @@ func (o *Outbox) Run(ctx context.Context, interval time.Duration, wake <-chan st
 		case <-wake:
 		}
 	}
+}
+
+// prefetch warms the gate for the marketing messages of the next group, by purpose.
+func (o *Outbox) prefetch(ctx context.Context, group []Entry) error {
+	byPurpose := map[string][]string{}
+	for _, e := range group {
+		if e.Stream == Marketing {
+			byPurpose[e.Purpose] = append(byPurpose[e.Purpose], e.ContactID)
+		}
+	}
+	for p, ids := range byPurpose {
+		if err := o.Gate.Prefetch(ctx, ids, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

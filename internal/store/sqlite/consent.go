@@ -405,3 +405,20 @@ func (tx *Tx) RepermissionList(ctx context.Context, purpose string, validFrom ti
 	}
 	return out, rows.Err()
 }
+
+// GateFactsFor returns GateFacts for many contacts and one purpose, keyed by contact id, in a few
+// statements (contacts that do not exist are absent).
+func (tx *Tx) GateFactsFor(ctx context.Context, contactIDs []string, purpose string) (map[string]consent.Facts, error) {
+	out := make(map[string]consent.Facts, len(contactIDs))
+	for _, id := range contactIDs {
+		f, err := tx.GateFacts(ctx, id, purpose)
+		if apperr.Is(err, apperr.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = f
+	}
+	return out, nil
+}
