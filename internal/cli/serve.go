@@ -112,7 +112,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		defer jobs.Done()
 		outbox.Run(runCtx, 10*time.Second, wake)
 	}()
-	go func() { // owned by serve: writes time-based expiry to the ledger and change stream
+	sweepExpired(runCtx, a, logger) // the first sweep finishes before the server answers
+	go func() {                     // owned by serve: writes time-based expiry to the ledger and change stream
 		defer jobs.Done()
 		expirySweeps(runCtx, a, logger, time.Hour)
 	}()
@@ -149,29 +150,34 @@ func serve(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// expirySweeps runs consent.Service.SweepExpired at start and every interval until ctx ends.
+// expirySweeps runs consent.Service.SweepExpired every interval until ctx ends.
 func expirySweeps(ctx context.Context, a *app, logger *slog.Logger, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for {
-			n, err := a.consent.SweepExpired(ctx, 1000)
-			if err != nil {
-				if ctx.Err() == nil {
-					logger.ErrorContext(ctx, "expiry sweep", slog.Any("error", err))
-				}
-				break
-			}
-			if n == 0 {
-				break
-			}
-			logger.InfoContext(ctx, "consents expired", slog.Int("count", n))
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			sweepExpired(ctx, a, logger)
 		}
+	}
+}
+
+// sweepExpired expires every lapsed consent, in batches.
+func sweepExpired(ctx context.Context, a *app, logger *slog.Logger) {
+	for {
+		n, err := a.consent.SweepExpired(ctx, 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.ErrorContext(ctx, "expiry sweep", slog.Any("error", err))
+			}
+			return
+		}
+		if n == 0 {
+			return
+		}
+		logger.InfoContext(ctx, "consents expired", slog.Int("count", n))
 	}
 }
 
