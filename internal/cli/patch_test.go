@@ -36,6 +36,11 @@ func TestPatchConvertAndConsentUntouched(t *testing.T) {
 	if same.Version != 2 {
 		t.Errorf("a no-op patch moved the version to %d", same.Version)
 	}
+	var afterNoop ledgerJSON
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &afterNoop)
+	if !reflect.DeepEqual(after, afterNoop) {
+		t.Errorf("an unchanged patch changed the consent:\nbefore %v\nafter  %v", after, afterNoop)
+	}
 
 	var prob problemJSON
 	for _, tc := range []struct {

@@ -104,4 +104,20 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if st := post(p.base+"/u/not-a-token", "", ""); st != 200 {
 		t.Errorf("unknown token: %d; want the same 200", st)
 	}
+	// The unsubscribe form is a public form too: a GPC signal on it records the objection.
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partners", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
+		t.Fatal("purpose")
+	}
+	req, _ := http.NewRequest("POST", links[0].URL, nil)
+	req.Header.Set("Sec-GPC", "1")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST with GPC: %v %v", resp, err)
+	}
+	var led struct {
+		Objections []struct{ Scope, Method string } `json:"objections"`
+	}
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
+	if len(led.Objections) != 1 || led.Objections[0].Scope != "partners" || led.Objections[0].Method != "gpc" {
+		t.Errorf("objections after an unsubscribe with Sec-GPC: %+v", led.Objections)
+	}
 }

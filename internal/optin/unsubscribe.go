@@ -88,7 +88,10 @@ func (u *Unsubscribe) Scope(ctx context.Context, secret string) (consent.Purpose
 // (dpv:ConsentWithdrawn, method one-click-unsubscribe, GDPR Art. 7(3)), idempotently. It tells
 // the caller nothing about the token: an unknown token, an erased contact or a consent withdrawn
 // already all succeed without a change.
-func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string) error {
+//
+// gpc is a Global Privacy Control signal on the request: it also records an objection to every
+// sale-or-sharing purpose, as on any public form.
+func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string, gpc bool) error {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "unsubscribe"})
 	return u.Store.Update(ctx, func(tx UnsubscribeTx) error {
 		contactID, purpose, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
@@ -97,6 +100,14 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 		}
 		if err != nil {
 			return err
+		}
+		if gpc {
+			if _, err := u.Consent.ApplyGPCIn(ctx, tx, contactID); err != nil {
+				if apperr.Is(err, apperr.NotFound) {
+					return nil // erased meanwhile
+				}
+				return err
+			}
 		}
 		cur, err := tx.CurrentConsent(ctx, contactID, purpose)
 		if err == nil && cur.State == consent.Withdrawn {

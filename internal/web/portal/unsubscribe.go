@@ -37,7 +37,7 @@ func (u *Unsubscribe) Page(w http.ResponseWriter, r *http.Request) {
 // and answers the same whether or not the token was valid (RFC 8058 §3.2).
 func (u *Unsubscribe) OneClick(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
-	if err := u.Service.Withdraw(r.Context(), r.PathValue("token"), u.IP(r), truncate(r.UserAgent(), 500)); err != nil {
+	if err := u.Service.Withdraw(r.Context(), r.PathValue("token"), u.IP(r), truncate(r.UserAgent(), 500), r.Header.Get("Sec-GPC") == "1"); err != nil {
 		u.Pages.fail(w, r, err)
 		return
 	}
