@@ -3,6 +3,7 @@ module github.com/tillit/tillit
 go 1.26.8
 
 require (
+	github.com/emersion/go-msgauth v0.7.0
 	github.com/emersion/go-smtp v0.26.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/google/uuid v1.6.0

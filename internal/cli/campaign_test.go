@@ -1,11 +1,22 @@
 package cli_test
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
 )
 
 // TestCampaignGatedAtHandOff: a three-recipient campaign over real SMTP; while the first message
@@ -14,7 +25,9 @@ import (
 func TestCampaignGatedAtHandOff(t *testing.T) {
 	sink := startSMTP(t)
 	sink.hold, sink.held = make(chan struct{}), make(chan struct{})
+	keyFile, lookup := dkimKey(t)
 	p := startProgramEnv(t, t.TempDir(), map[string]string{
+		"TILLIT_DKIM_DOMAIN": "tillit.example", "TILLIT_DKIM_SELECTOR": "s1", "TILLIT_DKIM_KEY_FILE": keyFile,
 		"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example",
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå",
 		"TILLIT_UNSUBSCRIBE_MAILTO": "unsubscribe@tillit.example",
@@ -63,6 +76,21 @@ func TestCampaignGatedAtHandOff(t *testing.T) {
 	case extra := <-sink.msgs:
 		t.Errorf("a message to %v was delivered after the withdrawal", extra.To)
 	default:
+	}
+	// DKIM (RFC 6376) verifies, and covers both unsubscribe headers (RFC 8058 §4).
+	for _, d := range []delivered{first, second} {
+		vs, err := dkim.VerifyWithOptions(bytes.NewReader(d.Data), &dkim.VerifyOptions{LookupTXT: lookup})
+		if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "tillit.example" {
+			var vErr error
+			if len(vs) > 0 {
+				vErr = vs[0].Err
+			}
+			t.Fatalf("DKIM verification of the message to %v: %d results, %v, %v", d.To, len(vs), vErr, err)
+		}
+		signed := strings.ToLower(strings.Join(vs[0].HeaderKeys, ":"))
+		if !strings.Contains(signed, "list-unsubscribe-post") || !strings.Contains(signed, "list-unsubscribe:") {
+			t.Errorf("DKIM signs %s; want List-Unsubscribe and List-Unsubscribe-Post", signed)
+		}
 	}
 	msg, text := parseMessage(t, second)
 	lu := msg.Header.Get("List-Unsubscribe")
@@ -168,5 +196,30 @@ func TestBounceAndComplaintSuppress(t *testing.T) {
 		if d.Reason != want {
 			t.Errorf("%s: gate %s; want %s", e, d.Reason, want)
 		}
+	}
+}
+
+// dkimKey writes a fresh Ed25519 key as PKCS#8 PEM and returns its file and a DNS lookup that
+// answers the public key record (RFC 8463) for s1._domainkey.tillit.example.
+func dkimKey(t *testing.T) (string, func(string) ([]string, error)) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dkim.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	record := "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)
+	return path, func(domain string) ([]string, error) {
+		if domain != "s1._domainkey.tillit.example" {
+			return nil, fmt.Errorf("no record for %s", domain)
+		}
+		return []string{record}, nil
 	}
 }

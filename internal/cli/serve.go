@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
@@ -68,12 +71,23 @@ func serve(ctx context.Context, env Env, args []string) error {
 
 	// Mail: SMTP when TILLIT_SMTP_URL is set, else .eml files under the data directory.
 	var transport mail.Transport
-	files := mail.FileTransport{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFromAddress(), Domain: cfg.MailDomain()}
+	var dkim *gomail.DKIMSigner
+	if cfg.DKIMDomain != "" || cfg.DKIMSelector != "" || cfg.DKIMKeyFile != "" {
+		pemKey, err := os.ReadFile(cfg.DKIMKeyFile)
+		if err != nil || cfg.DKIMDomain == "" || cfg.DKIMSelector == "" {
+			return fmt.Errorf("%w: DKIM needs TILLIT_DKIM_DOMAIN, TILLIT_DKIM_SELECTOR and a readable TILLIT_DKIM_KEY_FILE", errUsage)
+		}
+		if dkim, err = mail.NewDKIMSigner(cfg.DKIMDomain, cfg.DKIMSelector, pemKey); err != nil {
+			return err
+		}
+	}
+	files := mail.FileTransport{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFromAddress(), Domain: cfg.MailDomain(), DKIM: dkim}
 	if cfg.SMTPURL != "" {
 		t, err := mail.NewSMTPTransport(cfg.SMTPURL, cfg.MailFromAddress(), cfg.MailDomain())
 		if err != nil {
 			return err
 		}
+		t.DKIM = dkim
 		transport = t
 	} else {
 		transport = files

@@ -41,6 +41,10 @@ type Config struct {
 	// UnsubscribeMailto is the mailto: address in List-Unsubscribe (TILLIT_UNSUBSCRIBE_MAILTO;
 	// none when empty).
 	UnsubscribeMailto string
+
+	// DKIM signing of outgoing mail (RFC 6376), on when all three are set: TILLIT_DKIM_DOMAIN,
+	// TILLIT_DKIM_SELECTOR and TILLIT_DKIM_KEY_FILE (a PEM RSA or Ed25519 private key).
+	DKIMDomain, DKIMSelector, DKIMKeyFile string
 }
 
 // Default returns the built-in defaults.
@@ -76,6 +80,9 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.DPOEmail, "TILLIT_DPO_EMAIL")
 	set(&c.TrustedProxies, "TILLIT_TRUSTED_PROXIES")
 	set(&c.UnsubscribeMailto, "TILLIT_UNSUBSCRIBE_MAILTO")
+	set(&c.DKIMDomain, "TILLIT_DKIM_DOMAIN")
+	set(&c.DKIMSelector, "TILLIT_DKIM_SELECTOR")
+	set(&c.DKIMKeyFile, "TILLIT_DKIM_KEY_FILE")
 	if f := getenv("TILLIT_SMTP_URL_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,14 +40,20 @@ type FileTransport struct {
 	Dir    string
 	From   string
 	Domain string
+	DKIM   *gomail.DKIMSigner // nil: unsigned
 }
 
 // Send writes the message file.
 func (t FileTransport) Send(ctx context.Context, m Message) error {
-	b, err := m.Bytes(t.From, t.Domain)
+	msg, err := m.gomail(t.From, t.Domain, t.DKIM)
 	if err != nil {
 		return err
 	}
+	var buf bytes.Buffer
+	if _, err := msg.WriteTo(&buf); err != nil {
+		return fmt.Errorf("mail: render message %s: %w", m.ID, err)
+	}
+	b := buf.Bytes()
 	if err := os.MkdirAll(t.Dir, 0o700); err != nil {
 		return fmt.Errorf("mail: file transport: %w", err)
 	}
@@ -77,6 +84,7 @@ func (t FileTransport) RemoveContact(contactID string) error {
 // SMTPTransport sends through an SMTP server with github.com/wneessen/go-mail.
 type SMTPTransport struct {
 	From, Domain string
+	DKIM         *gomail.DKIMSigner // nil: unsigned
 	host         string
 	opts         []gomail.Option
 }
@@ -151,7 +159,7 @@ type smtpSession struct {
 
 // Send delivers one message on the session's connection.
 func (s *smtpSession) Send(ctx context.Context, m Message) error {
-	msg, err := m.gomail(s.t.From, s.t.Domain)
+	msg, err := m.gomail(s.t.From, s.t.Domain, s.t.DKIM)
 	if err != nil {
 		return Permanent(err)
 	}
