@@ -261,11 +261,11 @@ func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Rec
 	if err != nil {
 		return err
 	}
-	text := c.Text + fmt.Sprintf("\n\n--\nUnsubscribe with one click: %s\n%s\n", links.URL, s.Postal)
+	text := c.Text + fmt.Sprintf("\n\n--\nUnsubscribe with one click: %s\nChoose which mail you receive: %s\n%s\n", links.URL, links.Preferences, s.Postal)
 	var htmlBody string
 	if c.HTML != "" {
-		htmlBody = c.HTML + fmt.Sprintf(`<hr><p style="font-size:12px;color:#555">You receive this because you agreed to it. <a href="%s">Unsubscribe with one click</a>.<br>%s</p>`,
-			html.EscapeString(links.URL), html.EscapeString(s.Postal))
+		htmlBody = c.HTML + fmt.Sprintf(`<hr><p style="font-size:12px;color:#555">You receive this because you agreed to it. <a href="%s">Unsubscribe with one click</a> or <a href="%s">choose which mail you receive</a>.<br>%s</p>`,
+			html.EscapeString(links.URL), html.EscapeString(links.Preferences), html.EscapeString(s.Postal))
 	}
 	return s.Outbox.EnqueueIn(ctx, tx, mail.Message{
 		ID: s.NewID(), ContactID: rec.ID, Stream: mail.Marketing, Kind: "campaign", To: person.Email,

@@ -98,7 +98,7 @@ func TestCampaignGatedAtHandOff(t *testing.T) {
 	if !strings.Contains(lu, "/u/") || !strings.Contains(lu, "mailto:unsubscribe@tillit.example") || msg.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
 		t.Errorf("headers List-Unsubscribe %q, List-Unsubscribe-Post %q", lu, msg.Header.Get("List-Unsubscribe-Post"))
 	}
-	if !strings.Contains(text, "Unsubscribe with one click: "+p.base+"/u/") || !strings.Contains(text, "Norrsken AB, Storgatan 1, Umeå") || strings.Contains(lu, "brien") {
+	if !strings.Contains(text, "Unsubscribe with one click: "+p.base+"/u/") || !strings.Contains(text, "Choose which mail you receive: "+p.base+"/p/preferences/") || !strings.Contains(text, "Norrsken AB, Storgatan 1, Umeå") || strings.Contains(lu, "brien") {
 		t.Errorf("body %q; want a visible unsubscribe link and the postal address, no address in the link", text)
 	}
 	// Every link of the message works for an address full of URL-special characters, and a

@@ -103,6 +103,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	unsub := &portal.Unsubscribe{Pages: pages, IP: doi.ClientIP, Service: &optin.Unsubscribe{
 		Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: cfg.BaseURL,
 	}}
+	prefs := &portal.Preferences{Pages: pages, IP: doi.ClientIP, Service: doi.Service}
 	srv.Campaigns = &campaign.Service{
 		Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub.Service,
 		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service,
@@ -111,13 +112,15 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
-		"GET /p/privacy":          http.HandlerFunc(pages.Privacy),
-		"GET /p/subscribe":        http.HandlerFunc(doi.SubscribeForm),
-		"POST /p/subscribe":       http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
-		"GET /p/confirm/{token}":  http.HandlerFunc(doi.ConfirmPage),
-		"POST /p/confirm/{token}": cop.Handler(http.HandlerFunc(doi.Confirm)),
-		"GET /u/{token}":          http.HandlerFunc(unsub.Page),
-		"POST /u/{token}":         http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
+		"GET /p/privacy":              http.HandlerFunc(pages.Privacy),
+		"GET /p/subscribe":            http.HandlerFunc(doi.SubscribeForm),
+		"POST /p/subscribe":           http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
+		"GET /p/confirm/{token}":      http.HandlerFunc(doi.ConfirmPage),
+		"POST /p/confirm/{token}":     cop.Handler(http.HandlerFunc(doi.Confirm)),
+		"GET /u/{token}":              http.HandlerFunc(unsub.Page),
+		"POST /u/{token}":             http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
+		"GET /p/preferences/{token}":  http.HandlerFunc(prefs.Page),
+		"POST /p/preferences/{token}": cop.Handler(http.HandlerFunc(prefs.Change)),
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup

@@ -40,6 +40,7 @@ type Tx interface {
 	UseOptinToken(ctx context.Context, hash []byte, at time.Time) error // NotFound when used already
 	LastOptinTokenAt(ctx context.Context, contactID string) (time.Time, error)
 	DeleteSuppression(ctx context.Context, hash []byte) error
+	UnsubscribeToken(ctx context.Context, hash []byte) (contactID, purpose string, err error) // NotFound when none
 }
 
 // Store runs serialized transactions.

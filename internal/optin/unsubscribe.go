@@ -35,8 +35,10 @@ type Unsubscribe struct {
 
 // Links are what a marketing message carries to let its recipient leave with one click.
 type Links struct {
-	URL     string // https://…/u/<token>: GET shows a page, POST unsubscribes (RFC 8058 §3.1)
-	Headers map[string]string
+	URL string // https://…/u/<token>: GET shows a page, POST unsubscribes (RFC 8058 §3.1)
+	// Preferences is https://…/p/preferences/<token>: the person's preference center (same token).
+	Preferences string
+	Headers     map[string]string
 }
 
 // MintIn makes an opaque token naming the contact and purpose (it carries no address or id) and
@@ -51,12 +53,13 @@ func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, p
 	if err := tx.InsertUnsubscribeToken(ctx, hashUnsubscribe(secret), contactID, purpose, u.Now().UTC()); err != nil {
 		return Links{}, err
 	}
-	link := strings.TrimSuffix(u.BaseURL, "/") + "/u/" + secret
+	base := strings.TrimSuffix(u.BaseURL, "/")
+	link := base + "/u/" + secret
 	list := "<" + link + ">"
 	if mailto != "" {
 		list += ", <mailto:" + mailto + "?subject=unsubscribe>"
 	}
-	return Links{URL: link, Headers: map[string]string{
+	return Links{URL: link, Preferences: base + "/p/preferences/" + secret, Headers: map[string]string{
 		"List-Unsubscribe":      list,
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 	}}, nil

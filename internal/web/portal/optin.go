@@ -19,6 +19,20 @@ type pageView struct {
 	Title      string
 	Paragraphs []string
 	Form       *formView
+	Choices    []choiceView // preference center rows, each with its own form
+	Link       *linkView    // one link under the text
+}
+
+type choiceView struct {
+	Action      string // form action (path)
+	Purpose     string
+	Name        string
+	Description string
+	Subscribed  bool
+}
+
+type linkView struct {
+	Href, Text string
 }
 
 type formView struct {

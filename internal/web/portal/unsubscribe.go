@@ -29,7 +29,8 @@ func (u *Unsubscribe) Page(w http.ResponseWriter, r *http.Request) {
 	}
 	u.Pages.render(w, r, http.StatusOK, pageView{Title: "Unsubscribe", Paragraphs: []string{
 		"Stop receiving \u201c" + p.Name + "\u201d? Press the button and it stops at once. Other mail you agreed to is not affected.",
-	}, Form: &formView{Action: r.URL.Path, Button: "Unsubscribe"}})
+	}, Form: &formView{Action: r.URL.Path, Button: "Unsubscribe"},
+		Link: &linkView{Href: PreferencesPath(r.PathValue("token")), Text: "Choose which mail you receive"}})
 }
 
 // OneClick serves POST /u/{token}: it withdraws consent at once, whatever the body (a form with
@@ -42,5 +43,6 @@ func (u *Unsubscribe) OneClick(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.Pages.render(w, r, http.StatusOK, pageView{Title: "You are unsubscribed", Paragraphs: []string{
-		"You will not receive this mail again. You can subscribe again at any time."}})
+		"You will not receive this mail again. You can subscribe again at any time."},
+		Link: &linkView{Href: PreferencesPath(r.PathValue("token")), Text: "Choose which mail you receive"}})
 }

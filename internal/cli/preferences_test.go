@@ -1,0 +1,148 @@
+package cli_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+// TestPreferenceCenter: the unsubscribe page links to the preference center; GET lists every
+// consent-based purpose with the person's choice and changes nothing; POST unsubscribe withdraws
+// at once (method web-form); POST subscribe sends a double opt-in mail whose confirmation gives
+// consent; an unknown token, purpose or action changes nothing and answers the same.
+func TestPreferenceCenter(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Member offers", "description": "Discounts for members, monthly.", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
+		t.Fatalf("purpose: %d", st)
+	}
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "choosing@example.org"}, &c)
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: p.base}
+	var l optin.Links
+	err = db.Update(context.Background(), func(tx *sqlite.Tx) error {
+		l, err = u.MintIn(context.Background(), tx, c.ID, "newsletter", "")
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := l.URL[strings.LastIndex(l.URL, "/")+1:]
+	prefs := p.base + "/p/preferences/" + token
+	get := func(u string) string {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", u, resp.StatusCode)
+		}
+		return string(b)
+	}
+	if page := get(l.URL); !strings.Contains(page, `href="/p/preferences/`+token+`"`) {
+		t.Errorf("unsubscribe page does not link to the preference center: %s", page)
+	}
+	gate := func(purpose string) string {
+		t.Helper()
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": purpose}, &d)
+		return d.Reason
+	}
+	page := get(prefs)
+	news, offers, _ := strings.Cut(page[strings.Index(page, "<h2>Newsletter</h2>"):], "<h2>Member offers</h2>")
+	if !strings.Contains(news, `value="unsubscribe"`) || !strings.Contains(offers, "Discounts for members, monthly.") || !strings.Contains(offers, `value="subscribe"`) {
+		t.Fatalf("preference page; want newsletter subscribed, offers not:\n%s", page)
+	}
+	if strings.Contains(page, "choosing@example.org") || strings.Contains(page, ">Terms") {
+		t.Errorf("the page shows the address or a non-consent purpose:\n%s", page)
+	}
+	if gate("newsletter") != "consent_given" {
+		t.Fatal("GET changed the consent")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(target string, form url.Values) {
+		t.Helper()
+		resp, err := client.PostForm(target, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/p/preferences/"+token && !strings.HasSuffix(target, "not-a-token") {
+			t.Fatalf("POST %v: %d %s; want 303 back to the page", form, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// Nothing changes for a bad purpose, action or token.
+	post(prefs, url.Values{"purpose": {"newsletter"}, "action": {"drop"}})
+	post(prefs, url.Values{"purpose": {"nosuch"}, "action": {"unsubscribe"}})
+	post(p.base+"/p/preferences/not-a-token", url.Values{"purpose": {"newsletter"}, "action": {"unsubscribe"}})
+	if gate("newsletter") != "consent_given" {
+		t.Fatal("a bad request changed the consent")
+	}
+
+	post(prefs, url.Values{"purpose": {"newsletter"}, "action": {"unsubscribe"}})
+	if r := gate("newsletter"); r != "withdrawn" {
+		t.Errorf("after unsubscribe on the preference center: gate %s; want withdrawn", r)
+	}
+	var ledger struct {
+		Current []struct{ Purpose, State, Method string } `json:"current"`
+	}
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &ledger)
+	for _, e := range ledger.Current {
+		if e.Purpose == "newsletter" && (e.State != "dpv:ConsentWithdrawn" || e.Method != "web-form") {
+			t.Errorf("newsletter ledger state %+v; want withdrawn by web-form", e)
+		}
+	}
+
+	post(prefs, url.Values{"purpose": {"offers"}, "action": {"subscribe"}})
+	if r := gate("offers"); r == "consent_given" {
+		t.Fatal("subscribe gave consent without confirmation")
+	}
+	var files []string
+	for deadline := time.Now().Add(60 * time.Second); len(files) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(dir, "mail", "*.eml"))
+	}
+	if len(files) != 1 {
+		t.Fatalf("%d mails written; want the one confirmation", len(files))
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text := parseMessage(t, delivered{Data: b})
+	link := linkRE.FindString(text)
+	if link == "" {
+		t.Fatalf("no confirmation link in %q", text)
+	}
+	resp, err := http.PostForm(link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if r := gate("offers"); r != "consent_given" {
+		t.Errorf("after confirming the subscription from the preference center: gate %s; want consent_given", r)
+	}
+	if page := get(prefs); !strings.Contains(page[strings.Index(page, "<h2>Member offers</h2>"):], `value="unsubscribe"`) {
+		t.Errorf("page after confirming does not show offers as received:\n%s", page)
+	}
+}

@@ -1,0 +1,115 @@
+package optin
+
+import (
+	"context"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+)
+
+// Choice is one purpose on the preference center: what it is and whether the person receives it.
+type Choice struct {
+	ID          string
+	Name        string
+	Description string
+	Subscribed  bool // consent given and valid now (the gate allows it)
+}
+
+// Preferences lists the consent-based purposes (not the terms) with the person's current choice,
+// for the holder of an unsubscribe link (the link in their own mail identifies them). ok is false
+// for an unknown token. It records an audit event "preferences.read" and reads no personal field.
+func (s *Service) Preferences(ctx context.Context, secret string) (choices []Choice, ok bool, err error) {
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "preferences"})
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		contactID, _, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ps, err := tx.ListPurposes(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if p.LawfulBasis != consent.BasisConsent || p.Acceptance {
+				continue
+			}
+			f, err := tx.GateFacts(ctx, contactID, p.ID)
+			if apperr.Is(err, apperr.NotFound) {
+				return nil // erased meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			choices = append(choices, Choice{ID: p.ID, Name: p.Name, Description: p.Description, Subscribed: consent.Decide(p, f, s.Now()).Allowed})
+		}
+		ok = true
+		ev := audit.New(ctx, s.Now(), "preferences.read", "contact", contactID, "consent")
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return choices, ok, err
+}
+
+// Preference actions.
+const (
+	ActionUnsubscribe = "unsubscribe" // withdraw consent for the purpose at once (GDPR Art. 7(3))
+	ActionSubscribe   = "subscribe"   // ask for consent by double opt-in: a confirmation mail
+)
+
+// ChangePreference applies a choice made on the preference center for the holder of an
+// unsubscribe link: unsubscribe withdraws at once (method web-form); subscribe starts a double
+// opt-in (the person confirms from their mailbox). A GPC signal records its objections. An
+// unknown token, purpose or action changes nothing; the answer never says which.
+func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action, ip, userAgent string, gpc bool) error {
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "preferences"})
+	queued := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		contactID, _, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if gpc {
+			if _, err := s.Consent.ApplyGPCIn(ctx, tx, contactID); err != nil {
+				return err
+			}
+		}
+		p, err := tx.PurposeByID(ctx, purpose)
+		if apperr.Is(err, apperr.NotFound) || (err == nil && (p.LawfulBasis != consent.BasisConsent || p.Acceptance)) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch action {
+		case ActionUnsubscribe:
+			_, err := s.Consent.RecordIn(ctx, tx, consent.Event{ContactID: contactID, Purpose: p.ID, State: consent.Withdrawn, Method: consent.MethodWebForm,
+				Evidence: consent.Evidence{IP: ip, UserAgent: userAgent, FormID: "preferences"}})
+			return err
+		case ActionSubscribe:
+			rec, err := tx.ContactByID(ctx, contactID)
+			if err != nil {
+				return err
+			}
+			c, err := s.Contacts.OpenIn(ctx, tx, rec)
+			if err != nil {
+				return err
+			}
+			queued, err = s.RequestIn(ctx, tx, contactID, Request{Email: c.Email, Purposes: []string{p.ID}, FormID: "preferences", IP: ip, UserAgent: userAgent}, "")
+			return err
+		}
+		return nil
+	})
+	if err == nil && queued && s.Wake != nil {
+		select {
+		case s.Wake <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}

@@ -1,0 +1,62 @@
+package portal
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/tillit/tillit/internal/optin"
+)
+
+// Preferences serves the preference center: every consent-based purpose with the person's current
+// choice, reached from the link in their own mail (the unsubscribe token is the capability). Fields
+// are set by internal/cli.
+type Preferences struct {
+	Service *optin.Service
+	Pages   *Server
+	IP      func(*http.Request) string
+}
+
+// PreferencesPath is the preference center's path for an unsubscribe token.
+func PreferencesPath(token string) string { return "/p/preferences/" + url.PathEscape(token) }
+
+// Page serves GET /p/preferences/{token}. It changes nothing (a link scanner may fetch it).
+func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	choices, ok, err := p.Service.Preferences(r.Context(), token)
+	if err != nil {
+		p.Pages.fail(w, r, err)
+		return
+	}
+	if !ok {
+		p.Pages.render(w, r, http.StatusOK, pageView{Title: "Your mail preferences", Paragraphs: []string{
+			"This link is not valid any more. Use the link in the latest message or write to us."}})
+		return
+	}
+	v := pageView{Title: "Your mail preferences", Paragraphs: []string{
+		"Choose what we may send you. Unsubscribing takes effect at once; subscribing sends you a message to confirm."}}
+	if len(choices) == 0 {
+		v.Paragraphs = append(v.Paragraphs, "We send no mail that needs your consent.")
+	}
+	for _, c := range choices {
+		v.Choices = append(v.Choices, choiceView{Action: r.URL.Path, Purpose: c.ID, Name: c.Name, Description: c.Description, Subscribed: c.Subscribed})
+	}
+	p.Pages.render(w, r, http.StatusOK, v)
+}
+
+// Change serves POST /p/preferences/{token} with form fields purpose and action
+// ("unsubscribe" or "subscribe"). It answers with the updated page (303 to GET), and the same way
+// whether or not the token, purpose or action was valid.
+func (p *Preferences) Change(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		p.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Your mail preferences", Paragraphs: []string{"The form could not be read. Please try again."}})
+		return
+	}
+	err := p.Service.ChangePreference(r.Context(), r.PathValue("token"), r.PostForm.Get("purpose"), r.PostForm.Get("action"),
+		p.IP(r), truncate(r.UserAgent(), 500), r.Header.Get("Sec-GPC") == "1")
+	if err != nil {
+		p.Pages.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+}
