@@ -145,4 +145,21 @@ func TestPreferenceCenter(t *testing.T) {
 	if page := get(prefs); !strings.Contains(page[strings.Index(page, "<h2>Member offers</h2>"):], `value="unsubscribe"`) {
 		t.Errorf("page after confirming does not show offers as received:\n%s", page)
 	}
+	// The preference form is a public form: a GPC signal on it records the objection.
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partners", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
+		t.Fatal("purpose")
+	}
+	req, _ := http.NewRequest("POST", prefs, strings.NewReader("purpose=offers&action=none"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-GPC", "1")
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST with GPC: %v %v", resp, err)
+	}
+	var led struct {
+		Objections []struct{ Scope, Method string } `json:"objections"`
+	}
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
+	if len(led.Objections) != 1 || led.Objections[0].Scope != "partners" || led.Objections[0].Method != "gpc" {
+		t.Errorf("objections after a preference change with Sec-GPC: %+v", led.Objections)
+	}
 }
