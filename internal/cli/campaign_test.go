@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -111,8 +112,20 @@ func TestCampaignGatedAtHandOff(t *testing.T) {
 		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": ids[1], "purpose": "newsletter"}, &d)
 		return d.Reason
 	}
-	if resp, err := http.Get(link); err != nil || resp.StatusCode != 200 || gate() != "consent_given" {
-		t.Fatalf("GET of the unsubscribe link: %v %v, gate %s; want a page and no change", resp, err, gate())
+	all := regexp.MustCompile(`https?://\S+`).FindAllString(text, -1)
+	if len(all) != 2 || !strings.Contains(all[1], "/p/preferences/") {
+		t.Fatalf("links in the message %q; want the unsubscribe and preference links", all)
+	}
+	for _, l := range all {
+		resp, err := http.Get(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(page), "Newsletter") || gate() != "consent_given" {
+			t.Fatalf("scanner GET of %s: %d, gate %s; want a page naming the purpose and no change", l, resp.StatusCode, gate())
+		}
 	}
 	if resp, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click")); err != nil || resp.StatusCode != 200 || gate() != "withdrawn" {
 		t.Errorf("one-click POST of the link in the message: %v %v, gate %s; want withdrawn", resp, err, gate())
