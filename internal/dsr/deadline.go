@@ -1,0 +1,47 @@
+// Package dsr handles data subject requests (GDPR Art. 12–21): intake, verification, deadlines
+// and fulfilment.
+package dsr
+
+import "time"
+
+// MaxExtensionMonths is how far a deadline may be extended "where necessary, taking into account
+// the complexity and number of the requests" (GDPR Art. 12(3)).
+const MaxExtensionMonths = 2
+
+// AddMonths returns t plus n calendar months in UTC, at the same wall-clock time; when that day
+// does not exist in the target month it is the month's last day (31 Jan + 1 → 28 or 29 Feb).
+// This is how Regulation (EEC, Euratom) No 1182/71 Art. 3(2)(c) ends a period expressed in
+// months. n must not be negative.
+func AddMonths(t time.Time, n int) time.Time {
+	t = t.UTC()
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	if last := first.AddDate(0, 1, -1).Day(); d > last {
+		d = last
+	}
+	return first.AddDate(0, 0, d-1)
+}
+
+// DueAt is when a request received at receivedAt must be answered: one calendar month after
+// receipt (GDPR Art. 12(3)), by AddMonths.
+func DueAt(receivedAt time.Time) time.Time { return AddMonths(receivedAt, 1) }
+
+// ExtendedUntil is the deadline after extending by months (1 or 2) further months: one period of
+// 1+months calendar months from receipt, by AddMonths. ok is false for any other number.
+func ExtendedUntil(receivedAt time.Time, months int) (until time.Time, ok bool) {
+	if months < 1 || months > MaxExtensionMonths {
+		return time.Time{}, false
+	}
+	return AddMonths(receivedAt, 1+months), true
+}
+
+// DaysLeft is the number of whole days from now until due, rounded down; negative when overdue
+// (−1 on the first day after the deadline).
+func DaysLeft(due, now time.Time) int {
+	d := due.Sub(now)
+	days := int(d / (24 * time.Hour))
+	if d < 0 && d%(24*time.Hour) != 0 {
+		days--
+	}
+	return days
+}
