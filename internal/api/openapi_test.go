@@ -946,6 +946,11 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	if p.Reason != "not_marketing" {
 		t.Errorf("legitimate-interest purpose not marked direct_marketing: reason %q, want not_marketing", p.Reason)
 	}
+	p = h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]any{"purpose": "terms-of-service", "subject": "Big sale", "text": "x"})}, "invalid", "purpose")
+	if p.Reason != "not_marketing" {
+		t.Errorf("campaign under the acceptance of terms (a contract): reason %q, want not_marketing", p.Reason)
+	}
 	h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: appJSON, status: 400, badRequest: true,
 		body: jsonBody(t, map[string]any{"purpose": "newsletter", "subject": "Hi", "text": "x", "audience": map[string]string{"kind": "customer"}})}, "invalid", "audience.kind")
 	h.problem(exchange{method: "POST", path: campaigns, token: admin, contentType: "text/plain", status: 415, badRequest: true,

@@ -123,8 +123,8 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 		if err != nil {
 			return err
 		}
-		if !p.ConsentBased() && !p.DirectMarketing {
-			return apperr.Invalidf("purpose", "not_marketing", "purpose: campaigns serve consent-based or direct-marketing purposes")
+		if p.Acceptance || (p.LawfulBasis != consent.BasisConsent && !p.DirectMarketing) {
+			return apperr.Invalidf("purpose", "not_marketing", "purpose: campaigns serve consent-based or direct-marketing purposes, not the acceptance of terms")
 		}
 		if c.Kind == KindConsentRequest && p.LawfulBasis != consent.BasisConsent {
 			return apperr.Invalidf("purpose", "not_consent_based", "purpose: a consent-request campaign asks for consent to a consent-based purpose")

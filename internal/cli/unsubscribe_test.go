@@ -29,9 +29,13 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	}
 	u := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: p.base}
 	var links []optin.Links
-	for range 4 {
+	for i := range 5 {
+		purpose := "newsletter"
+		if i == 4 {
+			purpose = "terms-of-service" // never mailed by a campaign, but the link must not end a contract either
+		}
 		err := db.Update(context.Background(), func(tx *sqlite.Tx) error {
-			l, err := u.MintIn(context.Background(), tx, c.ID, "newsletter", "unsubscribe@tillit.example")
+			l, err := u.MintIn(context.Background(), tx, c.ID, purpose, "unsubscribe@tillit.example")
 			links = append(links, l)
 			return err
 		})
@@ -100,6 +104,18 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	}
 	if withdrawals != 1 {
 		t.Errorf("%d one-click withdrawals recorded; want exactly 1 (idempotent)", withdrawals)
+	}
+	if st := post(links[4].URL, "", ""); st != 200 {
+		t.Errorf("unsubscribe link for the terms: %d; want the same 200", st)
+	}
+	var after struct {
+		Events []struct{ Purpose, State string } `json:"events"`
+	}
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &after)
+	for _, e := range after.Events {
+		if e.Purpose == "terms-of-service" {
+			t.Errorf("an unsubscribe link recorded %s for the acceptance of terms; want nothing", e.State)
+		}
 	}
 	if st := post(p.base+"/u/not-a-token", "", ""); st != 200 {
 		t.Errorf("unknown token: %d; want the same 200", st)

@@ -112,6 +112,13 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 				return err
 			}
 		}
+		if p, err := tx.PurposeByID(ctx, purpose); err != nil || p.Acceptance {
+			// Acceptance of terms is a contract, not mail consent: an unsubscribe never ends it.
+			if apperr.Is(err, apperr.NotFound) {
+				return nil
+			}
+			return err
+		}
 		cur, err := tx.CurrentConsent(ctx, contactID, purpose)
 		if err == nil && cur.State == consent.Withdrawn {
 			return nil // one click is enough: a second changes nothing
