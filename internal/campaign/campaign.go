@@ -308,6 +308,12 @@ func (s *Service) request(ctx context.Context, tx Tx, c Campaign, rec *contact.R
 	if c.Audience.Tag != "" && !hasTag(person.Tags, c.Audience.Tag) {
 		return nil
 	}
-	_, err = s.Optin.RequestIn(ctx, tx, rec.ID, optin.Request{Email: person.Email, Purposes: []string{c.Purpose}, FormID: "campaign:" + c.ID}, c.ID)
-	return err
+	queued, err := s.Optin.RequestIn(ctx, tx, rec.ID, optin.Request{Email: person.Email, Purposes: []string{c.Purpose}, FormID: "campaign:" + c.ID,
+		Subject: c.Subject, Intro: c.Text}, c.ID)
+	if err != nil || queued {
+		return err
+	}
+	// A confirmation link went out to this person minutes ago: counted, not lost.
+	return tx.InsertOutbox(ctx, mail.Entry{ID: s.NewID(), ContactID: rec.ID, Stream: mail.Transactional, Kind: "optin.confirm",
+		Status: mail.StatusSkipped, LastError: "rate_limited", NextAttemptAt: now, CreatedAt: now, Sealed: []byte{}, Purpose: c.Purpose, CampaignID: c.ID})
 }

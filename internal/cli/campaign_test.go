@@ -161,7 +161,7 @@ func TestConsentRequestCampaign(t *testing.T) {
 			SkippedBy             map[string]int `json:"skipped_by"`
 		} `json:"counts"`
 	}
-	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "tips", "subject": "May we?", "text": "x"}, &camp); st != 201 {
+	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "tips", "subject": "May we?", "text": "We would like to send you tips now and then."}, &camp); st != 201 {
 		t.Fatalf("create: %d", st)
 	}
 	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp)
@@ -172,13 +172,44 @@ func TestConsentRequestCampaign(t *testing.T) {
 	for range 2 {
 		d := sink.next(t)
 		got[d.To[0]] = true
-		_, text := parseMessage(t, d)
+		msg, text := parseMessage(t, d)
 		if !linkRE.MatchString(text) {
 			t.Errorf("request to %s has no confirmation link", d.To[0])
+		}
+		if msg.Header.Get("Subject") != "May we?" || !strings.HasPrefix(text, "We would like to send you tips now and then.") ||
+			!strings.Contains(text, "“Tips”") || strings.Contains(text, "asked to receive") {
+			t.Errorf("request %q: %q; want the campaign's subject and text, naming the purpose", msg.Header.Get("Subject"), text)
 		}
 	}
 	if !got["none@example.org"] || !got["old@example.org"] {
 		t.Errorf("requests went to %v; want none@ and old@", got)
+	}
+	// Asked again minutes later: the confirmation links are still on their way, so nobody is mailed,
+	// the two are counted as rate_limited, and the ledger records no request that was not sent.
+	var again struct {
+		ID     string `json:"id"`
+		Counts struct {
+			Queued    int
+			SkippedBy map[string]int `json:"skipped_by"`
+		} `json:"counts"`
+	}
+	p.do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "tips", "subject": "May we?", "text": "Again."}, &again)
+	p.do("POST", "/api/v1/campaigns/"+again.ID+"/send", nil, &again)
+	if again.Counts.Queued != 0 || again.Counts.SkippedBy["rate_limited"] != 2 {
+		t.Errorf("second request campaign counts %+v; want 0 queued, 2 rate_limited", again.Counts)
+	}
+	var ledger struct {
+		Events []struct{ Purpose, State string } `json:"events"`
+	}
+	p.do("GET", "/api/v1/contacts/"+ids["none@example.org"]+"/consents", nil, &ledger)
+	requested := 0
+	for _, e := range ledger.Events {
+		if e.Purpose == "tips" && e.State == "dpv:ConsentRequested" {
+			requested++
+		}
+	}
+	if requested != 1 {
+		t.Errorf("%d ConsentRequested events for none@ after two campaigns; want 1 (one mail sent)", requested)
 	}
 }
 

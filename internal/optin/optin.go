@@ -72,6 +72,9 @@ type Request struct {
 	IP        string // from the connection, or a trusted proxy's header
 	UserAgent string
 	GPC       bool // Sec-GPC: 1 (Global Privacy Control)
+	// Subject and Intro replace the standard confirmation wording (a consent-request campaign's
+	// own subject and text); the confirmation link and its terms are always appended.
+	Subject, Intro string
 }
 
 // Subscribe handles a subscription request: it finds or creates the contact (a lead), records
@@ -258,7 +261,7 @@ func (s *Service) RequestIn(ctx context.Context, tx Tx, contactID string, r Requ
 }
 
 func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (queued bool, err error) {
-	var pending []string
+	var pending, names []string
 	for _, id := range r.Purposes {
 		f, err := tx.GateFacts(ctx, contactID, id)
 		if err != nil {
@@ -273,13 +276,7 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 				continue // never downgrade a confirmed, valid consent
 			}
 		}
-		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
-			ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,
-			Evidence: consent.Evidence{IP: r.IP, UserAgent: r.UserAgent, FormID: r.FormID},
-		}); err != nil {
-			return false, err
-		}
-		pending = append(pending, id)
+		pending, names = append(pending, id), append(names, "“"+p.Name+"”")
 	}
 	if len(pending) == 0 {
 		return false, nil
@@ -290,7 +287,15 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 	}
 	now := s.Now().UTC()
 	if !last.IsZero() && now.Sub(last) < s.resendAfter() {
-		return false, nil // rate limit: the last link is still on its way
+		return false, nil // rate limit: the last link is still on its way; nothing is recorded
+	}
+	for _, id := range pending {
+		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
+			ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,
+			Evidence: consent.Evidence{IP: r.IP, UserAgent: r.UserAgent, FormID: r.FormID},
+		}); err != nil {
+			return false, err
+		}
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -310,10 +315,18 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 		return false, err
 	}
 	link := strings.TrimSuffix(s.BaseURL, "/") + "/p/confirm/" + url.PathEscape(secret)
+	subject := "Please confirm your subscription"
+	intro := fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.", strings.Join(names, ", "))
+	if r.Subject != "" {
+		subject = r.Subject
+	}
+	if r.Intro != "" {
+		intro = strings.TrimRight(r.Intro, "\n") + fmt.Sprintf("\n\nThis asks for your consent to receive %s.", strings.Join(names, ", "))
+	}
 	m := mail.Message{
 		ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: "optin.confirm", To: norm,
-		Subject: "Please confirm your subscription", CampaignID: campaignID,
-		Text:      fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you did not ask, ignore this message: nothing will be sent.\n", strings.Join(pending, ", "), link, int(s.ttl().Hours())),
+		Subject: subject, CampaignID: campaignID,
+		Text:      fmt.Sprintf("%s\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you do not want this, ignore this message: nothing will be sent.\n", intro, link, int(s.ttl().Hours())),
 		CreatedAt: now,
 	}
 	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
