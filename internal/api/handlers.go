@@ -15,6 +15,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/jsonin"
 )
 
 // List is the shape of every list response (DESIGN §5).
@@ -120,7 +121,7 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 	}
 	body, _ := json.Marshal(raw)
 	var p contact.Patch
-	if err := decodeBytes(body, &p); err != nil {
+	if err := jsonin.Decode(body, &p); err != nil {
 		return err
 	}
 	for k, v := range raw {

@@ -6,13 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"path"
-	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,6 +21,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/token"
 )
@@ -259,54 +258,5 @@ func decode(r *http.Request, v any) error {
 	if !utf8.Valid(body) {
 		return apperr.Invalidf("body", "invalid_utf8", "body: not valid UTF-8")
 	}
-	return decodeBytes(body, v)
-}
-
-// decodeBytes is decode's second half, for a body already read and checked for UTF-8.
-func decodeBytes(body []byte, v any) error {
-	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
-		if apperr.As(err) != nil {
-			return err
-		}
-		return apperr.Invalidf("body", "malformed_json", "body: malformed JSON")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case apperr.As(err) != nil:
-			return apperr.As(err)
-		case errors.As(err, &te):
-			return apperr.Invalidf(te.Field, "wrong_type", "%s: must be %s", te.Field, jsonType(te.Type.Kind().String()))
-		case errors.As(err, &se):
-			return apperr.Invalidf("body", "malformed_json", "body: malformed JSON at byte %d", se.Offset)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return apperr.Invalidf(f, "unknown_field", "%s: unknown field", f)
-		default:
-			return apperr.Invalidf("body", "malformed_json", "body: not a JSON object")
-		}
-	}
-	if dec.More() {
-		return apperr.Invalidf("body", "malformed_json", "body: one JSON object expected")
-	}
-	return nil
-}
-
-func jsonType(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "int", "int64", "float64":
-		return "a number"
-	case "bool":
-		return "true or false"
-	case "map", "struct":
-		return "an object"
-	case "slice":
-		return "an array"
-	}
-	return "of another type"
+	return jsonin.Decode(body, v)
 }

@@ -3,14 +3,17 @@ package portal
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/optin"
 )
 
@@ -74,15 +77,30 @@ func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
 			Purposes []string `json:"purposes"`
 			FormID   string   `json:"form_id"`
 		}
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			writeProblem(w, apperr.Invalidf("body", "malformed_json", "body: a JSON object with email, purposes and form_id"))
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			writeProblem(w, http.StatusRequestEntityTooLarge, apperr.Invalidf("body", "too_large", "body: larger than 64 KiB"))
+			return
+		}
+		if !utf8.Valid(body) {
+			writeProblem(w, http.StatusBadRequest, apperr.Invalidf("body", "invalid_utf8", "body: not valid UTF-8"))
+			return
+		}
+		if err := jsonin.Decode(body, &in); err != nil {
+			e := apperr.As(err)
+			if e == nil {
+				e = apperr.Invalidf("body", "malformed_json", "body: a JSON object with email, purposes and form_id")
+			}
+			writeProblem(w, http.StatusBadRequest, e)
 			return
 		}
 		req.Email, req.Purposes, req.FormID = in.Email, in.Purposes, in.FormID
 	} else {
-		if err := r.ParseForm(); err != nil {
+		err := r.ParseForm()
+		if err == nil && mt == "multipart/form-data" {
+			err = r.ParseMultipartForm(64 << 10)
+		}
+		if err != nil {
 			http.Error(w, "The form could not be read.", http.StatusBadRequest)
 			return
 		}
@@ -92,10 +110,14 @@ func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
 	if err := o.Service.Subscribe(r.Context(), req); err != nil {
 		if e := apperr.As(err); e != nil && e.Kind == apperr.Invalid {
 			if asJSON {
-				writeProblem(w, e)
+				writeProblem(w, http.StatusBadRequest, e)
 				return
 			}
-			o.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Please check the address", Paragraphs: []string{"That does not look like an e-mail address we can write to."},
+			v := pageView{Title: "Please check the address", Paragraphs: []string{"That does not look like an e-mail address we can write to."}}
+			if e.Field != "email" {
+				v = pageView{Title: "This form cannot be used", Paragraphs: []string{"The form asks for a kind of mail we do not offer. Please tell the site that sent you here."}}
+			}
+			o.Pages.render(w, r, http.StatusBadRequest, pageView{Title: v.Title, Paragraphs: v.Paragraphs,
 				Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: req.Purposes}})
 			return
 		}
@@ -186,10 +208,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, "Something went wrong on our side. Please try again later.", http.StatusInternalServerError)
 }
 
-func writeProblem(w http.ResponseWriter, e *apperr.Error) {
+// writeProblem answers an RFC 9457 problem naming the field at fault.
+func writeProblem(w http.ResponseWriter, status int, e *apperr.Error) {
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusBadRequest)
-	json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": "Bad Request", "status": 400, "code": "invalid", "field": e.Field, "reason": e.Reason, "detail": e.Message})
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": "invalid", "field": e.Field, "reason": e.Reason, "detail": e.Message})
 }
 
 func truncate(s string, n int) string {
