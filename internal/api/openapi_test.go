@@ -964,7 +964,14 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	if len(campList.Items) != 1 || campList.Items[0].ID != camp.ID || campList.Items[0].Counts != nil || campList.NextCursor != "" {
 		t.Errorf("campaigns %+v, cursor %q; want the one campaign without counts, no cursor", campList.Items, campList.NextCursor)
 	}
-	h.problem(exchange{method: "GET", path: campaigns, token: h.dpo, status: 403}, "forbidden", "")
+	var dpoList struct {
+		Items []campaign.Campaign `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: campaigns, token: h.dpo, status: 200}, &dpoList) // the DPO monitors campaigns
+	if len(dpoList.Items) != 1 {
+		t.Errorf("the DPO reads %d campaigns; want 1", len(dpoList.Items))
+	}
+	h.problem(exchange{method: "POST", path: campaigns, token: h.dpo, contentType: appJSON, status: 403, body: jsonBody(t, spring)}, "forbidden", "")
 	var sent campaign.Campaign
 	h.json(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: h.agent, status: 202}, &sent)
 	wantCounts := campaign.Counts{Queued: 2, Skipped: 1, SkippedBy: map[string]int{string(consent.ReasonNoConsent): 1}}

@@ -90,8 +90,8 @@ func (s *Server) Handler() http.Handler {
 	route("GET /api/v1/purposes/{id}/repermission", token.ConsentsRead, s.repermission)
 	if s.Campaigns != nil {
 		route("POST /api/v1/campaigns", token.CampaignsWrite, s.createCampaign)
-		route("GET /api/v1/campaigns", token.CampaignsWrite, s.listCampaigns)
-		route("GET /api/v1/campaigns/{id}", token.CampaignsWrite, s.getCampaign)
+		route("GET /api/v1/campaigns", token.CampaignsRead, s.listCampaigns)
+		route("GET /api/v1/campaigns/{id}", token.CampaignsRead, s.getCampaign)
 		route("POST /api/v1/campaigns/{id}/send", token.CampaignsWrite, s.sendCampaign)
 		route("POST /api/v1/mail-reports", token.CampaignsWrite, s.mailReport)
 	}

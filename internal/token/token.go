@@ -44,16 +44,19 @@ const (
 	ContactsRestrict Permission = "contacts.restrict"
 	// CampaignsWrite creates, reads and sends marketing campaigns.
 	CampaignsWrite Permission = "campaigns.write"
-	PurposesRead   Permission = "purposes.read"
-	PurposesWrite  Permission = "purposes.write"
-	ImportsWrite   Permission = "imports.write"
-	AuditRead      Permission = "audit.read"
+	// CampaignsRead reads campaigns and their counts (no personal field): also for the DPO, who
+	// monitors what is sent under which purpose (GDPR Art. 39(1)(b)).
+	CampaignsRead Permission = "campaigns.read"
+	PurposesRead  Permission = "purposes.read"
+	PurposesWrite Permission = "purposes.write"
+	ImportsWrite  Permission = "imports.write"
+	AuditRead     Permission = "audit.read"
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:   {CampaignsWrite, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:     {ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleAgent:   {CampaignsWrite, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
+	RoleAdmin:   {CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:     {CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAgent:   {CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
 	RoleAuditor: {PurposesRead, AuditRead},
 }
 
