@@ -88,7 +88,11 @@ func TestPreferenceCenter(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/p/preferences/"+token && !strings.HasSuffix(target, "not-a-token") {
+		want := "/p/preferences/" + token
+		if a := form.Get("action"); a == "subscribe" || a == "unsubscribe" {
+			want += "?done=" + a
+		}
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want && !strings.HasSuffix(target, "not-a-token") {
 			t.Fatalf("POST %v: %d %s; want 303 back to the page", form, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
@@ -115,6 +119,9 @@ func TestPreferenceCenter(t *testing.T) {
 	}
 
 	post(prefs, url.Values{"purpose": {"offers"}, "action": {"subscribe"}})
+	if page := get(prefs + "?done=subscribe"); !strings.Contains(page, "We sent you a message to confirm") {
+		t.Errorf("the page after subscribing does not say a confirmation was sent:\n%s", page)
+	}
 	if r := gate("offers"); r == "consent_given" {
 		t.Fatal("subscribe gave consent without confirmation")
 	}

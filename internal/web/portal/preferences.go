@@ -34,6 +34,12 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 	}
 	v := pageView{Title: "Your mail preferences", Paragraphs: []string{
 		"Choose what we may send you. Unsubscribing takes effect at once; subscribing sends you a message to confirm."}}
+	switch r.URL.Query().Get("done") {
+	case optin.ActionSubscribe:
+		v.Paragraphs = append(v.Paragraphs, "Thank you. We sent you a message to confirm; it starts when you press the button in it. If we sent you one a few minutes ago, use that one.")
+	case optin.ActionUnsubscribe:
+		v.Paragraphs = append(v.Paragraphs, "Done: you are unsubscribed from it.")
+	}
 	if len(choices) == 0 {
 		v.Paragraphs = append(v.Paragraphs, "We send no mail that needs your consent.")
 	}
@@ -44,8 +50,8 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 }
 
 // Change serves POST /p/preferences/{token} with form fields purpose and action
-// ("unsubscribe" or "subscribe"). It answers with the updated page (303 to GET), and the same way
-// whether or not the token, purpose or action was valid.
+// ("unsubscribe" or "subscribe"). It answers 303 to the page with ?done=<action> (the page then
+// says what happens next), the same way whether or not the token or purpose was valid.
 func (p *Preferences) Change(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
@@ -58,5 +64,9 @@ func (p *Preferences) Change(w http.ResponseWriter, r *http.Request) {
 		p.Pages.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+	target := r.URL.Path
+	if a := r.PostForm.Get("action"); a == optin.ActionSubscribe || a == optin.ActionUnsubscribe {
+		target += "?done=" + a
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
