@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-smtp"
 )
 
 // TestCampaignGatedAtHandOff: a three-recipient campaign over real SMTP; while the first message
@@ -282,5 +283,43 @@ func dkimKey(t *testing.T) (string, func(string) ([]string, error)) {
 			return nil, fmt.Errorf("no record for %s", domain)
 		}
 		return []string{record}, nil
+	}
+}
+
+// TestRefusedMessageFailsOnce: a 550 5.1.1 answered to a message's data is permanent (RFC 5321
+// §4.2.1): the message fails at once and is not retried, the other recipient still gets theirs,
+// and the log and the counts give the reply code but never the refused address.
+func TestRefusedMessageFailsOnce(t *testing.T) {
+	sink := startSMTP(t)
+	sink.refuse = func(to []string) error {
+		if len(to) == 1 && to[0] == "no.such.user@example.org" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<no.such.user@example.org>: no such user"}
+		}
+		return nil
+	}
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none"})
+	for _, e := range []string{"no.such.user@example.org", "reader@example.org"} {
+		var c contactJSON
+		p.do("POST", "/api/v1/contacts", map[string]any{"email": e}, &c)
+		p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+	}
+	var camp struct {
+		ID     string                             `json:"id"`
+		Counts struct{ Queued, Sent, Failed int } `json:"counts"`
+	}
+	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
+	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp)
+	if d := sink.next(t); d.To[0] != "reader@example.org" {
+		t.Fatalf("delivered to %v; want reader@", d.To)
+	}
+	for deadline := time.Now().Add(60 * time.Second); camp.Counts.Sent+camp.Counts.Failed < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		p.do("GET", "/api/v1/campaigns/"+camp.ID, nil, &camp)
+	}
+	if camp.Counts.Sent != 1 || camp.Counts.Failed != 1 || camp.Counts.Queued != 0 {
+		t.Errorf("counts %+v; want 1 sent, 1 failed at once, none waiting for a retry", camp.Counts)
+	}
+	logs := p.stderr.String()
+	if !strings.Contains(logs, "permanent failure: SMTP 550 5.1.1 at end of data") || strings.Contains(logs, "no.such.user") {
+		t.Errorf("log %s; want the reply code and stage, without the address", logs)
 	}
 }

@@ -32,6 +32,8 @@ type smtpSink struct {
 	hold     chan struct{}
 	holdOnce sync.Once
 	held     chan struct{} // closed when the first DATA is waiting
+	// refuse, when set, answers the message's DATA with its error (nil accepts).
+	refuse func(to []string) error
 }
 
 type sinkSession struct {
@@ -60,6 +62,11 @@ func (s *sinkSession) Data(r io.Reader) error {
 		if first {
 			close(s.sink.held)
 			<-s.sink.hold
+		}
+	}
+	if s.sink.refuse != nil {
+		if err := s.sink.refuse(s.cur.To); err != nil {
+			return err
 		}
 	}
 	s.cur.Data = b

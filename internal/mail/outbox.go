@@ -199,7 +199,12 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 		}
 		var serr error
 		if session == nil {
-			session, serr = o.Transport.Open(ctx)
+			if session, serr = o.Transport.Open(ctx); serr != nil {
+				serr = openError{serr}
+				if o.Logger != nil {
+					o.Logger.WarnContext(ctx, "mail transport not available", slog.String("error", serr.Error()))
+				}
+			}
 		}
 		if serr == nil {
 			serr = session.Send(ctx, msgs[i])
@@ -240,11 +245,26 @@ func reason(err error) string {
 	if ctxErr != nil {
 		return "cancelled"
 	}
+	kind := "temporary failure"
 	if IsPermanent(err) {
-		return "permanent failure (see the message id in the server log)"
+		kind = "permanent failure"
 	}
-	return "temporary failure (see the message id in the server log)"
+	var f SMTPFailure
+	if errors.As(err, &f) {
+		return kind + ": " + f.Error()
+	}
+	if errors.As(err, new(openError)) {
+		return kind + ": could not connect or log in to the mail server (see the server log)"
+	}
+	return kind + " (see the message id in the server log)"
 }
+
+// openError is a failure to open a transport session: it names the server, never a recipient,
+// so its text is logged.
+type openError struct{ err error }
+
+func (e openError) Error() string { return e.err.Error() }
+func (e openError) Unwrap() error { return e.err }
 
 // Run sends due messages every interval, and at once when wake receives, until ctx ends.
 func (o *Outbox) Run(ctx context.Context, interval time.Duration, wake <-chan struct{}) {

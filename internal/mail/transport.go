@@ -165,12 +165,51 @@ func (s *smtpSession) Send(ctx context.Context, m Message) error {
 	}
 	if err := s.c.Send(msg); err != nil {
 		var se *gomail.SendError
-		if errors.As(err, &se) && !se.IsTemp() && se.Reason == gomail.ErrSMTPRcptTo {
-			return Permanent(fmt.Errorf("mail: message %s: the server refused the recipient", m.ID))
+		if !errors.As(err, &se) {
+			return fmt.Errorf("mail: send message %s: %w", m.ID, err)
 		}
-		return fmt.Errorf("mail: send message %s: %w", m.ID, err)
+		f := SMTPFailure{Stage: stage(se.Reason), Code: se.ErrorCode(), Enhanced: se.EnhancedStatusCode()}
+		// A 5xx reply to RCPT TO or to the message itself is about this message (RFC 5321 §4.2.1):
+		// retrying will not mend it. One to MAIL FROM is about our configuration: retried.
+		if f.Code >= 500 && f.Code < 600 && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPData || se.Reason == gomail.ErrSMTPDataClose) {
+			return Permanent(f)
+		}
+		return f
 	}
 	return nil
+}
+
+// SMTPFailure is a reply refusing a message, described by the stage, reply code and enhanced
+// status code (RFC 3463) only: the server's text may name the recipient, so it is dropped.
+type SMTPFailure struct {
+	Stage    string // "MAIL FROM", "RCPT TO", "DATA", "end of data" or "delivery"
+	Code     int    // the SMTP reply code, 0 when there was none (a broken connection)
+	Enhanced string // for example "5.1.1"; "" when the server gave none
+}
+
+func (f SMTPFailure) Error() string {
+	s := "SMTP"
+	if f.Code != 0 {
+		s += fmt.Sprintf(" %d", f.Code)
+	}
+	if f.Enhanced != "" {
+		s += " " + f.Enhanced
+	}
+	return s + " at " + f.Stage
+}
+
+func stage(r gomail.SendErrReason) string {
+	switch r {
+	case gomail.ErrSMTPMailFrom:
+		return "MAIL FROM"
+	case gomail.ErrSMTPRcptTo:
+		return "RCPT TO"
+	case gomail.ErrSMTPData:
+		return "DATA"
+	case gomail.ErrSMTPDataClose:
+		return "end of data"
+	}
+	return "delivery"
 }
 
 // Close ends the SMTP connection.
