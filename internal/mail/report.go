@@ -10,8 +10,10 @@ import (
 	"mime/multipart"
 	"net/mail"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -66,7 +68,7 @@ func ParseReport(r io.Reader) (Report, error) {
 		}
 		pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
 		switch {
-		case pt == "message/delivery-status" && params["report-type"] == "delivery-status":
+		case (pt == "message/delivery-status" || pt == "message/global-delivery-status") && params["report-type"] == "delivery-status":
 			rep.Kind = ReportBounce
 			blocks, err := headerBlocks(part)
 			if err != nil {
@@ -96,7 +98,7 @@ func ParseReport(r io.Reader) (Report, error) {
 					}
 				}
 			}
-		case pt == "message/rfc822" || pt == "text/rfc822-headers":
+		case pt == "message/rfc822" || pt == "text/rfc822-headers" || pt == "message/global" || pt == "message/global-headers":
 			hr := textproto.NewReader(bufio.NewReader(io.LimitReader(part, 1<<20)))
 			h, err := hr.ReadMIMEHeader()
 			if err != nil && !errors.Is(err, io.EOF) {
@@ -148,13 +150,45 @@ func headerBlocks(r io.Reader) ([]textproto.MIMEHeader, error) {
 	}
 }
 
-// typedAddress reads "rfc822; someone@example.com" (RFC 3464 §2.3.2).
+// typedAddress reads "rfc822; someone@example.com" (RFC 3464 §2.3.2) and "utf-8;
+// björn@exämple.se" (RFC 6533 §3, where \x{HEX} stands for a character).
 func typedAddress(v string) string {
 	typ, addr, ok := strings.Cut(v, ";")
-	if !ok || !strings.EqualFold(strings.TrimSpace(typ), "rfc822") {
+	if !ok {
 		return ""
 	}
-	return strings.Trim(strings.TrimSpace(addr), "<>")
+	addr = strings.Trim(strings.TrimSpace(addr), "<>")
+	switch strings.ToLower(strings.TrimSpace(typ)) {
+	case "rfc822":
+		return addr
+	case "utf-8":
+		return unescapeUTF8Address(addr)
+	}
+	return ""
+}
+
+// unescapeUTF8Address replaces each \x{HEX} in a utf-8-address (RFC 6533 §3) by the character
+// it names; a malformed escape is left as it is (the address then fails to normalize).
+func unescapeUTF8Address(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, `\x{`)
+		if i < 0 {
+			return b.String() + s
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return b.String() + s
+		}
+		n, err := strconv.ParseUint(s[i+3:i+j], 16, 32)
+		if err != nil || n > utf8.MaxRune {
+			b.WriteString(s[:i+j+1])
+		} else {
+			b.WriteString(s[:i])
+			b.WriteRune(rune(n))
+		}
+		s = s[i+j+1:]
+	}
 }
 
 // ReportTx is what recording a report needs from a store transaction.

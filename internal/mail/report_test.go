@@ -39,12 +39,21 @@ func TestParseReport(t *testing.T) {
 	}{
 		{"RFC 3464 hard bounce, the delayed recipient left out", dsn, mail.Report{Kind: mail.ReportBounce, Recipients: []string{"gone.away@example.org"}}},
 		{"RFC 5965 complaint, recipient from the original message", arf, mail.Report{Kind: mail.ReportComplaint, Recipients: []string{"Annoyed@Example.ORG"}}},
+		{"RFC 6533 global DSN with a utf-8 address and an escape",
+			strings.NewReplacer("message/delivery-status", "message/global-delivery-status", "rfc822;Gone.Away@example.org", "utf-8; bj\\x{F6}rn@ex\\x{E4}mple.se",
+				"rfc822; gone.away@example.org", "utf-8; björn.ås@exämple.se").Replace(dsn),
+			mail.Report{Kind: mail.ReportBounce, Recipients: []string{"björn.ås@exämple.se"}}},
 		{"ARF with Original-Rcpt-To", strings.Replace(arf, "Version: 1\r\n", "Version: 1\r\nOriginal-Rcpt-To: <named@example.org>\r\n", 1), mail.Report{Kind: mail.ReportComplaint, Recipients: []string{"named@example.org"}}},
 	} {
 		got, err := mail.ParseReport(strings.NewReader(tc.in))
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: ParseReport = %+v, %v; want %+v", tc.name, got, err, tc.want)
 		}
+	}
+	// Only Original-Recipient, as an escaped utf-8-address (RFC 6533 §3).
+	only := strings.Replace(strings.Replace(dsn, "Final-Recipient: rfc822; gone.away@example.org\r\n", "", 1), "rfc822;Gone.Away@example.org", "utf-8; bj\\x{F6}rn@ex\\x{E4}mple.se", 1)
+	if got, err := mail.ParseReport(strings.NewReader(only)); err != nil || len(got.Recipients) != 1 || got.Recipients[0] != "björn@exämple.se" {
+		t.Errorf("escaped utf-8 Original-Recipient: %+v, %v; want björn@exämple.se", got, err)
 	}
 	for _, in := range []string{"Subject: hello\r\n\r\nplain mail\r\n", "not a message at all"} {
 		if _, err := mail.ParseReport(strings.NewReader(in)); !errors.Is(err, mail.ErrNotAReport) {
