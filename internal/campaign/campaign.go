@@ -264,14 +264,23 @@ func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Rec
 	text := c.Text + fmt.Sprintf("\n\n--\nUnsubscribe with one click: %s\nChoose which mail you receive: %s\n%s\n", links.URL, links.Preferences, s.Postal)
 	var htmlBody string
 	if c.HTML != "" {
-		htmlBody = c.HTML + fmt.Sprintf(`<hr><p style="font-size:12px;color:#555">You receive this because you agreed to it. <a href="%s">Unsubscribe with one click</a> or <a href="%s">choose which mail you receive</a>.<br>%s</p>`,
-			html.EscapeString(links.URL), html.EscapeString(links.Preferences), html.EscapeString(s.Postal))
+		htmlBody = withFooter(c.HTML, fmt.Sprintf(`<hr><p style="font-size:12px;color:#555">You receive this because you agreed to it. <a href="%s">Unsubscribe with one click</a> or <a href="%s">choose which mail you receive</a>.<br>%s</p>`,
+			html.EscapeString(links.URL), html.EscapeString(links.Preferences), html.EscapeString(s.Postal)))
 	}
 	return s.Outbox.EnqueueIn(ctx, tx, mail.Message{
 		ID: s.NewID(), ContactID: rec.ID, Stream: mail.Marketing, Kind: "campaign", To: person.Email,
 		Subject: c.Subject, Text: text, HTML: htmlBody, Headers: links.Headers, CreatedAt: now,
 		Purpose: c.Purpose, CampaignID: c.ID,
 	})
+}
+
+// withFooter puts footer before the body's last </body> (case-insensitive) when it has one, so a
+// full HTML document stays well-formed; otherwise at the end.
+func withFooter(body, footer string) string {
+	if i := strings.LastIndex(strings.ToLower(body), "</body>"); i >= 0 {
+		return body[:i] + footer + body[i:]
+	}
+	return body + footer
 }
 
 func hasTag(tags []string, tag string) bool {

@@ -322,4 +322,8 @@ func TestRefusedMessageFailsOnce(t *testing.T) {
 	if !strings.Contains(logs, "permanent failure: SMTP 550 5.1.1 at end of data") || strings.Contains(logs, "no.such.user") {
 		t.Errorf("log %s; want the reply code and stage, without the address", logs)
 	}
+	// Mailing over SMTP with an http:// base URL and no postal address is warned about at start.
+	if !strings.Contains(logs, "unsubscribe links are not HTTPS") || !strings.Contains(logs, "marketing mail carries no postal address") {
+		t.Errorf("log %s; want warnings about the http:// links and the missing postal address", logs)
+	}
 }

@@ -89,6 +89,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 		}
 		t.DKIM = dkim
 		transport = t
+		// Real mail goes out: say what a mailbox provider or a court would find missing.
+		if !strings.HasPrefix(cfg.BaseURL, "https://") {
+			logger.Warn("unsubscribe links are not HTTPS (RFC 8058 §3.1 requires it): set TILLIT_BASE_URL to the public https:// address")
+		}
+		if cfg.ControllerStreet == "" || cfg.ControllerCity == "" {
+			logger.Warn("marketing mail carries no postal address: set TILLIT_CONTROLLER_NAME, _STREET, _POSTAL_CODE, _CITY and _COUNTRY")
+		}
 	} else {
 		transport = files
 	}
