@@ -327,3 +327,53 @@ func TestRefusedMessageFailsOnce(t *testing.T) {
 		t.Errorf("log %s; want warnings about the http:// links and the missing postal address", logs)
 	}
 }
+
+// TestRedactedComplaintFindsRecipient: mailbox providers redact the recipient of a complaint
+// (RFC 6590) but quote the Message-ID; the message we sent names the real recipient, who is
+// suppressed. A Message-ID that is not ours names nobody.
+func TestRedactedComplaintFindsRecipient(t *testing.T) {
+	sink := startSMTP(t)
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"})
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "complainer@example.org"}, &c)
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+	var camp struct {
+		ID string `json:"id"`
+	}
+	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
+	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp)
+	msg, _ := parseMessage(t, sink.next(t))
+	mid := msg.Header.Get("Message-Id")
+	_, domain, ok := strings.Cut(mid, "@")
+	if !ok {
+		t.Fatalf("Message-ID %q", mid)
+	}
+	report := func(messageID string) int {
+		t.Helper()
+		body := "From: abuse@mailbox.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=c\r\n\r\n" +
+			"--c\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--c\r\nContent-Type: text/rfc822-headers\r\n\r\n" +
+			"From: news@tillit.example\r\nTo: redacted@mailbox.example\r\nMessage-ID: " + messageID + "\r\nSubject: News\r\n\r\n--c--\r\n"
+		req, _ := http.NewRequest("POST", p.base+"/api/v1/mail-reports", strings.NewReader(body))
+		req.Header.Set("Content-Type", "message/rfc822")
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	gate := func() string {
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
+		return d.Reason
+	}
+	if st := report("<0190f000-0000-7000-8000-000000000000@" + domain); st != 200 || gate() != "consent_given" {
+		t.Fatalf("a complaint about a message we never sent: %d, gate %s; want nobody suppressed", st, gate())
+	}
+	if st := report(mid); st != 200 || gate() != "suppressed" {
+		t.Errorf("redacted complaint quoting our Message-ID: %d, gate %s; want the real recipient suppressed", st, gate())
+	}
+}

@@ -116,7 +116,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service,
 		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
 	}
-	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID}
+	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
 		"GET /p/privacy":              http.HandlerFunc(pages.Privacy),

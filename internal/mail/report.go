@@ -3,6 +3,7 @@ package mail
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,9 @@ const (
 type Report struct {
 	Kind       string
 	Recipients []string
+	// MessageIDs are the Message-IDs of the original message the report quotes, without angle
+	// brackets: a redacted complaint names no recipient, but still the message it is about.
+	MessageIDs []string
 }
 
 // ErrNotAReport is returned for a message that is neither a delivery status notification nor an
@@ -103,6 +107,9 @@ func ParseReport(r io.Reader) (Report, error) {
 			h, err := hr.ReadMIMEHeader()
 			if err != nil && !errors.Is(err, io.EOF) {
 				continue
+			}
+			if id := strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>"); id != "" {
+				rep.MessageIDs = append(rep.MessageIDs, id)
 			}
 			if list, err := mail.ParseAddressList(h.Get("To")); err == nil {
 				for _, a := range list {
@@ -194,6 +201,8 @@ func unescapeUTF8Address(s string) string {
 // ReportTx is what recording a report needs from a store transaction.
 type ReportTx interface {
 	AddSuppression(ctx context.Context, s consent.Suppression) error
+	OutboxEntry(ctx context.Context, id string) (Entry, error) // NotFound when absent
+	DataKey(ctx context.Context, contactID string) (version int, wrapped []byte, err error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -208,6 +217,9 @@ type Reports struct {
 	Keys  *keys.Keyring
 	Now   func() time.Time
 	NewID func() string
+	// Domain is the right-hand side of the Message-IDs we send ("<id>@Domain"): a report quoting
+	// one of them names the message's recipient even when the report itself is redacted.
+	Domain string
 }
 
 // Outcome says what a report changed.
@@ -235,11 +247,26 @@ func (r *Reports) Record(ctx context.Context, body io.Reader) (Outcome, error) {
 	}
 	now := r.Now().UTC()
 	err = r.Store.Update(ctx, func(tx ReportTx) error {
-		for _, a := range rep.Recipients {
+		recipients := rep.Recipients
+		for _, mid := range rep.MessageIDs {
+			a, err := r.recipientOf(ctx, tx, mid, now)
+			if err != nil {
+				return err
+			}
+			if a != "" {
+				recipients = append(recipients, a)
+			}
+		}
+		seen := map[string]bool{}
+		for _, a := range recipients {
 			norm, err := normalize.Email(a)
 			if err != nil {
 				continue // not an address we could have written to
 			}
+			if seen[norm] {
+				continue
+			}
+			seen[norm] = true
 			h, err := r.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, norm)
 			if err != nil {
 				return err
@@ -253,4 +280,41 @@ func (r *Reports) Record(ctx context.Context, body io.Reader) (Outcome, error) {
 		return tx.AppendAudit(ctx, &ev)
 	})
 	return out, err
+}
+
+// recipientOf returns the recipient of the message we sent with Message-ID mid, or "" when mid is
+// not ours or the message is gone (erased). Reading it is audited ("mail.read", as when sending).
+func (r *Reports) recipientOf(ctx context.Context, tx ReportTx, mid string, now time.Time) (string, error) {
+	id, domain, ok := strings.Cut(mid, "@")
+	if !ok || r.Domain == "" || !strings.EqualFold(domain, r.Domain) {
+		return "", nil
+	}
+	e, err := tx.OutboxEntry(ctx, id)
+	if apperr.Is(err, apperr.NotFound) || (err == nil && len(e.Sealed) == 0) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	version, wrapped, err := tx.DataKey(ctx, e.ContactID)
+	if apperr.Is(err, apperr.NotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	dk, err := r.Keys.OpenDataKey(e.ContactID, version, wrapped)
+	if err != nil {
+		return "", err
+	}
+	plain, err := dk.Open(Table, "message", e.ID, e.Sealed)
+	if err != nil {
+		return "", err
+	}
+	var m Message
+	if err := json.Unmarshal(plain, &m); err != nil {
+		return "", err
+	}
+	ev := audit.New(ctx, now, "mail.read", "contact", e.ContactID, "email", "message."+e.Kind)
+	return m.To, tx.AppendAudit(ctx, &ev)
 }

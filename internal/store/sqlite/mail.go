@@ -31,25 +31,48 @@ func (tx *Tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]mail.E
 	defer rows.Close()
 	var out []mail.Entry
 	for rows.Next() {
-		var e mail.Entry
-		var stream, next, created string
-		var sent sql.NullString
-		if err := rows.Scan(&e.ID, &e.ContactID, &stream, &e.Kind, &e.Status, &e.Attempts, &next, &created, &sent, &e.LastError, &e.Sealed, &e.Purpose, &e.CampaignID); err != nil {
-			return nil, err
-		}
-		e.Stream = mail.Stream(stream)
-		if e.NextAttemptAt, err = parseTime(next); err != nil {
-			return nil, err
-		}
-		if e.CreatedAt, err = parseTime(created); err != nil {
-			return nil, err
-		}
-		if e.SentAt, err = nullTime(sent); err != nil {
+		e, err := scanEntry(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// OutboxEntry returns one outbox entry by id; NotFound when absent (never queued, or erased).
+func (tx *Tx) OutboxEntry(ctx context.Context, id string) (mail.Entry, error) {
+	rows, err := tx.query(ctx, "SELECT "+outboxCols+" FROM outbox WHERE id = ?", id)
+	if err != nil {
+		return mail.Entry{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return mail.Entry{}, err
+		}
+		return mail.Entry{}, apperr.New(apperr.NotFound, "message not found")
+	}
+	return scanEntry(rows)
+}
+
+func scanEntry(rows *sql.Rows) (mail.Entry, error) {
+	var e mail.Entry
+	var stream, next, created string
+	var sent sql.NullString
+	err := rows.Scan(&e.ID, &e.ContactID, &stream, &e.Kind, &e.Status, &e.Attempts, &next, &created, &sent, &e.LastError, &e.Sealed, &e.Purpose, &e.CampaignID)
+	if err != nil {
+		return e, err
+	}
+	e.Stream = mail.Stream(stream)
+	if e.NextAttemptAt, err = parseTime(next); err != nil {
+		return e, err
+	}
+	if e.CreatedAt, err = parseTime(created); err != nil {
+		return e, err
+	}
+	e.SentAt, err = nullTime(sent)
+	return e, err
 }
 
 // UpdateOutbox records a send attempt's outcome. An entry erased meanwhile is gone: nothing to do.
