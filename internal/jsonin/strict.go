@@ -54,6 +54,9 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 							return apperr.Invalidf(name, "unknown_field", "%s: unknown field (did you mean %s?)", name, join(path, k))
 						}
 					}
+					if !opaque(t) {
+						return apperr.Invalidf(name, "unknown_field", "%s: unknown field", name)
+					}
 				}
 				child = f
 			case t != nil && t.Kind() == reflect.Map:
@@ -79,6 +82,22 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 		return err
 	}
 	return nil
+}
+
+var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// opaque reports whether a struct's JSON members are not all its own tagged fields (it decodes
+// itself, or embeds another struct): unknown keys are then left to DisallowUnknownFields.
+func opaque(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(unmarshaler) || t.Implements(unmarshaler) {
+		return true
+	}
+	for i := range t.NumField() {
+		if t.Field(i).Anonymous {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonFields maps a struct type's JSON member names to their types.
@@ -132,7 +151,11 @@ func Decode(body []byte, v any) error {
 		case apperr.As(err) != nil:
 			return apperr.As(err)
 		case errors.As(err, &te):
-			return apperr.Invalidf(te.Field, "wrong_type", "%s: must be %s", te.Field, jsonType(te.Type.Kind().String()))
+			field := te.Field
+			if field == "" {
+				field = "body"
+			}
+			return apperr.Invalidf(field, "wrong_type", "%s: must be %s", field, jsonType(te.Type.Kind().String()))
 		case errors.As(err, &se):
 			return apperr.Invalidf("body", "malformed_json", "body: malformed JSON at byte %d", se.Offset)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
