@@ -1,8 +1,10 @@
 package api
 
 import (
+	"mime"
 	"net/http"
 
+	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/campaign"
 )
 
@@ -47,6 +49,13 @@ func (s *Server) sendCampaign(w http.ResponseWriter, r *http.Request) error {
 // message as the body (message/rfc822 or text/plain); every address it names goes on the
 // suppression list.
 func (s *Server) mailReport(w http.ResponseWriter, r *http.Request) error {
+	// A report is a whole message: message/rfc822 as documented; the report's own type
+	// (multipart/report) and a type-less body are read the same. Anything else is 415.
+	switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
+	case "", "message/rfc822", "multipart/report", "application/octet-stream":
+	default:
+		return &statusError{status: http.StatusUnsupportedMediaType, err: apperr.Invalidf("Content-Type", "unsupported_media_type", "Content-Type: send the report as message/rfc822")}
+	}
 	out, err := s.Reports.Record(r.Context(), http.MaxBytesReader(w, r.Body, 10<<20))
 	return reply(w, http.StatusOK, out, err)
 }

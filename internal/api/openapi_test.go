@@ -1257,10 +1257,15 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	} else if b, _ := json.Marshal(auditPage.Items[0]); bytes.Contains(bytes.ToLower(b), []byte("aalto")) {
 		t.Errorf("audit event %s names the address", b)
 	}
-	p = h.problem(exchange{method: "POST", path: reports, token: admin, contentType: "text/plain", status: 400,
+	p = h.problem(exchange{method: "POST", path: reports, token: admin, contentType: "message/rfc822", status: 400,
 		body: []byte("From: signe.aalto@example.org\r\nSubject: Hello\r\n\r\nJust a message.\r\n")}, "invalid", "body")
 	if p.Reason != "not_a_report" {
 		t.Errorf("a plain message: reason %q, want not_a_report", p.Reason)
+	}
+	p = h.problem(exchange{method: "POST", path: reports, token: admin, contentType: appJSON, status: 415, badRequest: true,
+		body: []byte(`{"report":"x"}`)}, "invalid", "Content-Type")
+	if p.Reason != "unsupported_media_type" {
+		t.Errorf("a JSON body: reason %q, want unsupported_media_type", p.Reason)
 	}
 
 	// Every documented operation was exercised above.
