@@ -25,6 +25,16 @@ func TestPreferenceCenter(t *testing.T) {
 	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Member offers", "description": "Discounts for members, monthly.", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
 	}
+	// The subscription form names what it asks for (consent must be informed, GDPR Art. 4(11)).
+	resp0, err := http.Get(p.base + "/p/subscribe?purposes=offers&purposes=terms-of-service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, _ := io.ReadAll(resp0.Body)
+	resp0.Body.Close()
+	if !strings.Contains(string(form), "\u201cMember offers\u201d: Discounts for members, monthly.") || strings.Contains(string(form), "Terms") {
+		t.Errorf("subscription form does not name the consent purpose it asks for (and only that):\n%s", form)
+	}
 	var c contactJSON
 	p.do("POST", "/api/v1/contacts", map[string]any{"email": "choosing@example.org"}, &c)
 	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
@@ -140,6 +150,9 @@ func TestPreferenceCenter(t *testing.T) {
 	link := linkRE.FindString(text)
 	if link == "" {
 		t.Fatalf("no confirmation link in %q", text)
+	}
+	if page := get(link); !strings.Contains(page, "\u201cMember offers\u201d: Discounts for members, monthly.") {
+		t.Errorf("the confirmation page does not say what it agrees to:\n%s", page)
 	}
 	resp, err := http.PostForm(link, nil)
 	if err != nil {

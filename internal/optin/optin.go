@@ -135,17 +135,41 @@ func (s *Service) Subscribe(ctx context.Context, r Request) error {
 	return err
 }
 
+// Describe returns the consent-based purposes among ids (default newsletter), in order, for a
+// subscription form to name what it asks for; unknown ids are left out.
+func (s *Service) Describe(ctx context.Context, ids []string) ([]consent.Purpose, error) {
+	if len(ids) == 0 {
+		ids = []string{"newsletter"}
+	}
+	var out []consent.Purpose
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		for _, id := range ids[:min(len(ids), 20)] {
+			p, err := tx.PurposeByID(ctx, id)
+			if apperr.Is(err, apperr.NotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if p.LawfulBasis == consent.BasisConsent && !p.Acceptance {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Result says what a confirmation did.
 type Result struct {
 	Confirmed bool     // false: the token was unknown, used or expired (nothing changed)
 	Purposes  []string // the purposes confirmed
 }
 
-// Peek reports whether the token is usable now, without using it (the confirmation page shows a
-// button only then; it changes nothing).
-func (s *Service) Peek(ctx context.Context, secret string) (bool, error) {
-	ok := false
-	err := s.Store.Update(ctx, func(tx Tx) error {
+// Peek reports whether the token is usable now, without using it, and the purposes it would
+// confirm (the confirmation page names them and shows a button only then; it changes nothing).
+func (s *Service) Peek(ctx context.Context, secret string) (purposes []consent.Purpose, ok bool, err error) {
+	err = s.Store.Update(ctx, func(tx Tx) error {
 		t, err := tx.OptinTokenByHash(ctx, hashToken(secret))
 		if apperr.Is(err, apperr.NotFound) {
 			return nil
@@ -153,10 +177,19 @@ func (s *Service) Peek(ctx context.Context, secret string) (bool, error) {
 		if err != nil {
 			return err
 		}
-		ok = t.UsedAt == nil && s.Now().Before(t.ExpiresAt)
+		if ok = t.UsedAt == nil && s.Now().Before(t.ExpiresAt); !ok {
+			return nil
+		}
+		for _, id := range t.Purposes {
+			p, err := tx.PurposeByID(ctx, id)
+			if err != nil {
+				return err
+			}
+			purposes = append(purposes, p)
+		}
 		return nil
 	})
-	return ok, err
+	return purposes, ok, err
 }
 
 // Confirm uses the token: it records dpv:ConsentGiven (method double-opt-in) for each purpose with

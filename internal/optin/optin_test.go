@@ -83,7 +83,7 @@ func TestExpiredTokenChangesNothing(t *testing.T) {
 		t.Fatalf("%d tokens mailed; want 1", len(toks))
 	}
 	w.now = w.now.Add(72*time.Hour + time.Second)
-	if ok, err := w.svc.Peek(ctx, toks[0]); err != nil || ok {
+	if _, ok, err := w.svc.Peek(ctx, toks[0]); err != nil || ok {
 		t.Errorf("Peek after 72 h = %v, %v; want false", ok, err)
 	}
 	res, err := w.svc.Confirm(ctx, toks[0], "192.0.2.1", "test", false)

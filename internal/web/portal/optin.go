@@ -58,8 +58,21 @@ type Optin struct {
 // the purposes, default newsletter).
 func (o *Optin) SubscribeForm(w http.ResponseWriter, r *http.Request) {
 	purposes := r.URL.Query()["purposes"]
-	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Subscribe", Paragraphs: []string{"We send a link to this address; nothing is sent to you until you confirm."},
-		Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: purposes}})
+	described, err := o.Service.Describe(r.Context(), purposes)
+	if err != nil {
+		o.Pages.fail(w, r, err)
+		return
+	}
+	v := pageView{Title: "Subscribe", Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: purposes}}
+	for _, p := range described {
+		line := "\u201c" + p.Name + "\u201d"
+		if p.Description != "" {
+			line += ": " + p.Description
+		}
+		v.Paragraphs = append(v.Paragraphs, line)
+	}
+	v.Paragraphs = append(v.Paragraphs, "We send a link to this address; nothing is sent to you until you confirm. You can unsubscribe with one click in every message.")
+	o.Pages.render(w, r, http.StatusOK, v)
 }
 
 // Subscribe serves POST /p/subscribe (form fields email, purposes, form_id; or JSON {email,
@@ -137,7 +150,7 @@ func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
 // ConfirmPage serves GET /p/confirm/{token}: a page with a button when the token is usable, a
 // neutral page otherwise. It changes nothing, so a link scanner cannot confirm.
 func (o *Optin) ConfirmPage(w http.ResponseWriter, r *http.Request) {
-	ok, err := o.Service.Peek(r.Context(), r.PathValue("token"))
+	purposes, ok, err := o.Service.Peek(r.Context(), r.PathValue("token"))
 	if err != nil {
 		o.Pages.fail(w, r, err)
 		return
@@ -146,8 +159,18 @@ func (o *Optin) ConfirmPage(w http.ResponseWriter, r *http.Request) {
 		o.Pages.render(w, r, http.StatusOK, neutralPage())
 		return
 	}
-	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Confirm your subscription", Paragraphs: []string{"Press the button to confirm that you want to receive our mail."},
-		Form: &formView{Action: r.URL.Path, Button: "Confirm"}})
+	// Consent must be informed (GDPR Art. 4(11)): say what the button agrees to.
+	v := pageView{Title: "Confirm your subscription", Paragraphs: []string{"Press the button to confirm that you want to receive:"},
+		Form: &formView{Action: r.URL.Path, Button: "Confirm"}}
+	for _, p := range purposes {
+		line := "\u201c" + p.Name + "\u201d"
+		if p.Description != "" {
+			line += ": " + p.Description
+		}
+		v.Paragraphs = append(v.Paragraphs, line)
+	}
+	v.Paragraphs = append(v.Paragraphs, "You can withdraw at any time with the link in every message. The privacy notice below says how we use your data.")
+	o.Pages.render(w, r, http.StatusOK, v)
 }
 
 // Confirm serves POST /p/confirm/{token}.
