@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,11 +54,13 @@ func bench(ctx context.Context, env Env, args []string) error {
 	scenario := args[0]
 	var n, lookups int
 	var asJSON bool
+	var cpuProfile string
 	cfg, _, err := parse(env, "bench "+scenario, args[1:], func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
 		fs.IntVar(&n, "n", 100000, "number of contacts")
 		fs.IntVar(&lookups, "lookups", 20000, "lookup: number of lookups to time (consent-check: ten times as many checks in process, as many over HTTP)")
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	})
 	if err != nil {
 		return err
@@ -84,6 +87,17 @@ func bench(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var res BenchResult
 	switch scenario {
 	case "import":
