@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/optin"
 )
@@ -64,13 +65,7 @@ func (o *Optin) SubscribeForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := pageView{Title: "Subscribe", Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: purposes}}
-	for _, p := range described {
-		line := "\u201c" + p.Name + "\u201d"
-		if p.Description != "" {
-			line += ": " + p.Description
-		}
-		v.Paragraphs = append(v.Paragraphs, line)
-	}
+	v.Paragraphs = append(v.Paragraphs, purposeLines(described)...)
 	v.Paragraphs = append(v.Paragraphs, "We send a link to this address; nothing is sent to you until you confirm. You can unsubscribe with one click in every message.")
 	o.Pages.render(w, r, http.StatusOK, v)
 }
@@ -162,13 +157,7 @@ func (o *Optin) ConfirmPage(w http.ResponseWriter, r *http.Request) {
 	// Consent must be informed (GDPR Art. 4(11)): say what the button agrees to.
 	v := pageView{Title: "Confirm your subscription", Paragraphs: []string{"Press the button to confirm that you want to receive:"},
 		Form: &formView{Action: r.URL.Path, Button: "Confirm"}}
-	for _, p := range purposes {
-		line := "\u201c" + p.Name + "\u201d"
-		if p.Description != "" {
-			line += ": " + p.Description
-		}
-		v.Paragraphs = append(v.Paragraphs, line)
-	}
+	v.Paragraphs = append(v.Paragraphs, purposeLines(purposes)...)
 	v.Paragraphs = append(v.Paragraphs, "You can withdraw at any time with the link in every message. The privacy notice below says how we use your data.")
 	o.Pages.render(w, r, http.StatusOK, v)
 }
@@ -243,4 +232,18 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// purposeLines names each purpose with its description, one paragraph each: what a person agrees
+// to (consent must be informed, GDPR Art. 4(11)).
+func purposeLines(ps []consent.Purpose) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		line := "\u201c" + p.Name + "\u201d"
+		if p.Description != "" {
+			line += ": " + p.Description
+		}
+		out = append(out, line)
+	}
+	return out
 }
