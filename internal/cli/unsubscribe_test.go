@@ -136,4 +136,42 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if len(led.Objections) != 1 || led.Objections[0].Scope != "partners" || led.Objections[0].Method != "gpc" {
 		t.Errorf("objections after an unsubscribe with Sec-GPC: %+v", led.Objections)
 	}
+	// Direct marketing on legitimate interest: the one-click unsubscribe is an objection
+	// (GDPR Art. 21(2)-(3)), answered 200 like any other.
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "member-news", "name": "Member news", "lawful_basis": "dpv:LegitimateInterest", "direct_marketing": true}, nil); st != 201 {
+		t.Fatal("purpose")
+	}
+	db, err = sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var li optin.Links
+	err = db.Update(context.Background(), func(tx *sqlite.Tx) error {
+		u2 := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: p.base}
+		li, err = u2.MintIn(context.Background(), tx, c.ID, "member-news", "")
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before struct {
+		Reason string `json:"reason"`
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "member-news"}, &before)
+	if st := post(li.URL, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click"); st != 200 {
+		t.Fatalf("one-click on a legitimate-interest direct-marketing purpose: %d; want 200", st)
+	}
+	var d struct {
+		Reason string `json:"reason"`
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "member-news"}, &d)
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
+	found := false
+	for _, o := range led.Objections {
+		found = found || (o.Scope == "member-news" && o.Method == "one-click-unsubscribe")
+	}
+	if before.Reason == "objected" || d.Reason != "objected" || !found {
+		t.Errorf("after one-click on member-news: gate %s (before %s), objections %+v; want an objection by one-click-unsubscribe", d.Reason, before.Reason, led.Objections)
+	}
 }

@@ -566,6 +566,12 @@ func (s *Service) Object(ctx context.Context, contactID, scope string, method Me
 	return o, err
 }
 
+// ObjectIn is Object inside the caller's transaction.
+func (s *Service) ObjectIn(ctx context.Context, tx Tx, contactID, scope string, method Method) error {
+	now := s.Now().UTC()
+	return s.objectIn(ctx, tx, Objection{ContactID: contactID, Scope: scope, Method: method, OccurredAt: now, RecordedAt: now, Actor: actorString(audit.ActorFrom(ctx))})
+}
+
 func (s *Service) objectIn(ctx context.Context, tx Tx, o Objection) error {
 	if o.Scope == "" {
 		return apperr.Invalidf("scope", "required", "scope: a purpose id or direct_marketing")

@@ -112,10 +112,19 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 				return err
 			}
 		}
-		if p, err := tx.PurposeByID(ctx, purpose); err != nil || p.Acceptance {
-			// Acceptance of terms is a contract, not mail consent: an unsubscribe never ends it.
-			if apperr.Is(err, apperr.NotFound) {
-				return nil
+		p, err := tx.PurposeByID(ctx, purpose)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil || p.Acceptance {
+			return err // acceptance of terms is a contract, not mail consent: an unsubscribe never ends it
+		}
+		if p.LawfulBasis != consent.BasisConsent {
+			// Direct marketing on legitimate interest: unsubscribing is an objection, which
+			// stops it absolutely (GDPR Art. 21(2)-(3)).
+			err := u.Consent.ObjectIn(ctx, tx, contactID, p.ID, consent.MethodOneClick)
+			if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Invalid) {
+				return nil // erased meanwhile, or not direct marketing any more
 			}
 			return err
 		}
