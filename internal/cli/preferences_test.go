@@ -26,14 +26,30 @@ func TestPreferenceCenter(t *testing.T) {
 		t.Fatalf("purpose: %d", st)
 	}
 	// The subscription form names what it asks for (consent must be informed, GDPR Art. 4(11)).
-	resp0, err := http.Get(p.base + "/p/subscribe?purposes=offers&purposes=terms-of-service")
+	getForm := func(query string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(p.base + "/p/subscribe?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if st, form := getForm("purposes=offers"); st != 200 || !strings.Contains(form, "\u201cMember offers\u201d: Discounts for members, monthly.") || !strings.Contains(form, `name="purposes" value="offers"`) {
+		t.Errorf("subscription form does not name the consent purpose it asks for: %d\n%s", st, form)
+	}
+	// A form may not carry a purpose it does not name, nor an acceptance of terms (a contract).
+	if st, form := getForm("purposes=offers&purposes=terms-of-service"); st != 400 || strings.Contains(form, `name="purposes"`) {
+		t.Errorf("form with the terms among its purposes: %d\n%s; want refused", st, form)
+	}
+	resp0, err := http.Post(p.base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"tos@example.org","purposes":["terms-of-service"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	form, _ := io.ReadAll(resp0.Body)
 	resp0.Body.Close()
-	if !strings.Contains(string(form), "\u201cMember offers\u201d: Discounts for members, monthly.") || strings.Contains(string(form), "Terms") {
-		t.Errorf("subscription form does not name the consent purpose it asks for (and only that):\n%s", form)
+	if resp0.StatusCode != 400 {
+		t.Errorf("subscribing to the terms of service: %d; want 400 (an acceptance is not a subscription)", resp0.StatusCode)
 	}
 	var c contactJSON
 	p.do("POST", "/api/v1/contacts", map[string]any{"email": "choosing@example.org"}, &c)

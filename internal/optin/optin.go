@@ -98,7 +98,8 @@ func (s *Service) Subscribe(ctx context.Context, r Request) error {
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		for _, id := range r.Purposes {
 			p, err := tx.PurposeByID(ctx, id)
-			if apperr.Is(err, apperr.NotFound) || (err == nil && !p.ConsentBased()) {
+			// Mail consent only: the acceptance of terms is a contract, not a subscription.
+			if apperr.Is(err, apperr.NotFound) || (err == nil && (p.LawfulBasis != consent.BasisConsent || p.Acceptance)) {
 				return apperr.Invalidf("purposes", "unknown_purpose", "purposes: no consent-based purpose with this id")
 			}
 			if err != nil {

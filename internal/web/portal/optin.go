@@ -64,6 +64,11 @@ func (o *Optin) SubscribeForm(w http.ResponseWriter, r *http.Request) {
 		o.Pages.fail(w, r, err)
 		return
 	}
+	if len(described) == 0 || (len(purposes) > 0 && len(described) != len(purposes)) {
+		// Every purpose the form would ask for must be named on it (GDPR Art. 4(11)).
+		o.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "This form cannot be used", Paragraphs: []string{"The form asks for a kind of mail we do not offer. Please tell the site that sent you here."}})
+		return
+	}
 	v := pageView{Title: "Subscribe", Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: purposes}}
 	v.Paragraphs = append(v.Paragraphs, purposeLines(described)...)
 	v.Paragraphs = append(v.Paragraphs, "We send a link to this address; nothing is sent to you until you confirm. You can unsubscribe with one click in every message.")
