@@ -72,7 +72,7 @@ func ParseReport(r io.Reader) (Report, error) {
 		}
 		pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
 		switch {
-		case (pt == "message/delivery-status" || pt == "message/global-delivery-status") && params["report-type"] == "delivery-status":
+		case (pt == "message/delivery-status" || pt == "message/global-delivery-status") && (params["report-type"] == "delivery-status" || params["report-type"] == "global-delivery-status"):
 			rep.Kind = ReportBounce
 			blocks, err := headerBlocks(part)
 			if err != nil {

@@ -43,6 +43,9 @@ func TestParseReport(t *testing.T) {
 			strings.NewReplacer("message/delivery-status", "message/global-delivery-status", "rfc822;Gone.Away@example.org", "utf-8; bj\\x{F6}rn@ex\\x{E4}mple.se",
 				"rfc822; gone.away@example.org", "utf-8; björn.ås@exämple.se").Replace(dsn),
 			mail.Report{Kind: mail.ReportBounce, Recipients: []string{"björn.ås@exämple.se"}}},
+		{"RFC 6533 global DSN labelled report-type=global-delivery-status",
+			strings.NewReplacer("report-type=delivery-status", "report-type=global-delivery-status", "message/delivery-status", "message/global-delivery-status").Replace(dsn),
+			mail.Report{Kind: mail.ReportBounce, Recipients: []string{"gone.away@example.org"}}},
 		{"ARF with Original-Rcpt-To", strings.Replace(arf, "Version: 1\r\n", "Version: 1\r\nOriginal-Rcpt-To: <named@example.org>\r\n", 1), mail.Report{Kind: mail.ReportComplaint, Recipients: []string{"named@example.org"}}},
 	} {
 		got, err := mail.ParseReport(strings.NewReader(tc.in))
