@@ -40,6 +40,18 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 			}
 			key := kt.(string)
 			name := join(path, key)
+			if !plainKey(key) {
+				// A key that is not a plain name may be personal data (an address pasted as a
+				// key): errors never echo it, they name the object it is in.
+				name = join(path, "(key)")
+				if t != nil && t.Kind() == reflect.Struct {
+					field := path
+					if field == "" {
+						field = "body"
+					}
+					return apperr.Invalidf(field, "unknown_field", "%s: an unknown key", field)
+				}
+			}
 			if seen[key] {
 				return apperr.Invalidf(name, "duplicate_key", "%s: given twice", name)
 			}
@@ -185,4 +197,18 @@ func jsonType(kind string) string {
 		return "an array"
 	}
 	return "of another type"
+}
+
+// plainKey reports whether key looks like a field name (letters, digits, _ and -, at most 64),
+// so that an error may name it.
+func plainKey(key string) bool {
+	if key == "" || len(key) > 64 {
+		return false
+	}
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package jsonin
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -25,10 +26,13 @@ func TestDecodeNamesTheField(t *testing.T) {
 		{`{"tags":"x"}`, "tags", "wrong_type"},
 		{`{"purpose":"a"} {}`, "body", "malformed_json"},
 		{`{"bogus":true}`, "bogus", "unknown_field"},
+		// A key that is not a plain name is never echoed (it may be an address).
+		{`{"secret.person@example.com":"x"}`, "body", "unknown_field"},
+		{`{"purpose":"a","audience":{"secret.person@example.com":1}}`, "audience", "unknown_field"},
 	} {
 		var v campaignIn
 		e := apperr.As(Decode([]byte(tc.body), &v))
-		if e == nil || e.Field != tc.field || e.Reason != tc.reason {
+		if e == nil || e.Field != tc.field || e.Reason != tc.reason || strings.Contains(e.Message, "secret") {
 			t.Errorf("Decode(%s) = %v; want field %s, reason %s", tc.body, e, tc.field, tc.reason)
 		}
 	}
