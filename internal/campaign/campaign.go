@@ -124,7 +124,7 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 			return err
 		}
 		if p.Acceptance || (p.LawfulBasis != consent.BasisConsent && !p.DirectMarketing) {
-			return apperr.Invalidf("purpose", "not_marketing", "purpose: campaigns serve consent-based or direct-marketing purposes, not the acceptance of terms")
+			return apperr.Invalidf("purpose", "not_marketing", "purpose: campaigns serve consent-based or direct-marketing purposes (not a contract or the acceptance of terms)")
 		}
 		if c.Kind == KindConsentRequest && p.LawfulBasis != consent.BasisConsent {
 			return apperr.Invalidf("purpose", "not_consent_based", "purpose: a consent-request campaign asks for consent to a consent-based purpose")
