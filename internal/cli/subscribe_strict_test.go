@@ -53,6 +53,9 @@ func TestSubscribeReadsInputStrictly(t *testing.T) {
 	if st != 400 || !strings.Contains(page, "a kind of mail we do not offer") || strings.Contains(page, "does not look like an e-mail address") {
 		t.Errorf("form with an unknown purpose: %d %s; want the purpose named as the problem", st, page)
 	}
+	if st, _, _ := post("application/x-www-form-urlencoded", strings.NewReader("email=big%40example.org&form_id="+strings.Repeat("x", 70<<10))); st != 413 {
+		t.Errorf("form over 64 KiB: %d; want 413", st)
+	}
 	var mp bytes.Buffer
 	w := multipart.NewWriter(&mp)
 	w.WriteField("email", "multi@example.org")

@@ -3,6 +3,7 @@ package portal
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -114,7 +115,11 @@ func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
 			err = r.ParseMultipartForm(64 << 10)
 		}
 		if err != nil {
-			http.Error(w, "The form could not be read.", http.StatusBadRequest)
+			status := http.StatusBadRequest
+			if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+				status = http.StatusRequestEntityTooLarge
+			}
+			http.Error(w, "The form could not be read.", status)
 			return
 		}
 		req.Email, req.Purposes, req.FormID = r.PostForm.Get("email"), r.PostForm["purposes"], r.PostForm.Get("form_id")
