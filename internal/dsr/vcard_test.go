@@ -59,7 +59,7 @@ func TestVCardParsesBackGoVCard(t *testing.T) {
 		"N": {n.FamilyName + "|" + n.GivenName, "Öberg|Åsa"}, "EMAIL": {card.Value(vcard.FieldEmail), c.Email},
 		"TEL": {card.Value(vcard.FieldTelephone), "tel:+46701234567"}, "ORG": {card.Value(vcard.FieldOrganization), "Norrsken AB"},
 		"TITLE": {card.Value(vcard.FieldTitle), c.Title}, "NOTE": {card.Value(vcard.FieldNote), c.Notes}, "BDAY": {card.Value(vcard.FieldBirthday), "19850412"},
-		"ADR": {adr.StreetAddress + "|" + adr.Locality + "|" + adr.PostalCode + "|" + adr.Country, "Storgatan 1|Umeå|903 26|SE"},
+		"ADR":        {adr.StreetAddress + "|" + adr.Locality + "|" + adr.PostalCode + "|" + adr.Country, "Storgatan 1|Umeå|903 26|SE"},
 		"CATEGORIES": {strings.Join(card.Categories(), "|"), "vip"}, "REV": {card.Value(vcard.FieldRevision), "20261129T100000Z"},
 	} {
 		if got[0] != got[1] {
