@@ -123,7 +123,7 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 		if err != nil {
 			return err
 		}
-		if p.Acceptance || (p.LawfulBasis != consent.BasisConsent && !p.DirectMarketing) {
+		if p.Acceptance || !(p.Subscribable() || p.DirectMarketing) {
 			return apperr.Invalidf("purpose", "not_marketing", "purpose: campaigns serve consent-based or direct-marketing purposes (not a contract or the acceptance of terms)")
 		}
 		if c.Kind == KindConsentRequest && p.LawfulBasis != consent.BasisConsent {

@@ -137,6 +137,10 @@ func TermsPurpose(now time.Time) Purpose {
 // ConsentBased reports whether the gate asks for a given consent (or acceptance) for p.
 func (p Purpose) ConsentBased() bool { return p.LawfulBasis == BasisConsent || p.Acceptance }
 
+// Subscribable reports whether p is mail a person can subscribe to and unsubscribe from: based on
+// consent (GDPR Art. 6(1)(a)) and not the acceptance of terms, which is a contract.
+func (p Purpose) Subscribable() bool { return p.LawfulBasis == BasisConsent && !p.Acceptance }
+
 // Evidence is what proves a consent event (ISO/IEC TS 27560 "evidence"): the IP address and user
 // agent of the opt-in and confirmation steps, a form id and a note. It is personal data and is
 // stored sealed under the contact's data key.

@@ -99,7 +99,7 @@ func (s *Service) Subscribe(ctx context.Context, r Request) error {
 		for _, id := range r.Purposes {
 			p, err := tx.PurposeByID(ctx, id)
 			// Mail consent only: the acceptance of terms is a contract, not a subscription.
-			if apperr.Is(err, apperr.NotFound) || (err == nil && (p.LawfulBasis != consent.BasisConsent || p.Acceptance)) {
+			if apperr.Is(err, apperr.NotFound) || (err == nil && !p.Subscribable()) {
 				return apperr.Invalidf("purposes", "unknown_purpose", "purposes: no consent-based purpose with this id")
 			}
 			if err != nil {
@@ -127,13 +127,21 @@ func (s *Service) Subscribe(ctx context.Context, r Request) error {
 		queued, err2 = s.requestIn(ctx, tx, contactID, r, "")
 		return err2
 	})
-	if err == nil && queued && s.Wake != nil {
-		select {
-		case s.Wake <- struct{}{}:
-		default:
-		}
+	if err == nil && queued {
+		s.wake()
 	}
 	return err
+}
+
+// wake tells the outbox a confirmation mail is queued, without waiting.
+func (s *Service) wake() {
+	if s.Wake == nil {
+		return
+	}
+	select {
+	case s.Wake <- struct{}{}:
+	default:
+	}
 }
 
 // Describe returns the consent-based purposes among ids (default newsletter), in order, for a
@@ -152,7 +160,7 @@ func (s *Service) Describe(ctx context.Context, ids []string) ([]consent.Purpose
 			if err != nil {
 				return err
 			}
-			if p.LawfulBasis == consent.BasisConsent && !p.Acceptance {
+			if p.Subscribable() {
 				out = append(out, p)
 			}
 		}

@@ -34,7 +34,7 @@ func (s *Service) Preferences(ctx context.Context, secret string) (choices []Cho
 			return err
 		}
 		for _, p := range ps {
-			if p.LawfulBasis != consent.BasisConsent || p.Acceptance {
+			if !p.Subscribable() {
 				continue
 			}
 			f, err := tx.GateFacts(ctx, contactID, p.ID)
@@ -80,7 +80,7 @@ func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action,
 			}
 		}
 		p, err := tx.PurposeByID(ctx, purpose)
-		if apperr.Is(err, apperr.NotFound) || (err == nil && (p.LawfulBasis != consent.BasisConsent || p.Acceptance)) {
+		if apperr.Is(err, apperr.NotFound) || (err == nil && !p.Subscribable()) {
 			return nil
 		}
 		if err != nil {
@@ -105,11 +105,8 @@ func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action,
 		}
 		return nil
 	})
-	if err == nil && queued && s.Wake != nil {
-		select {
-		case s.Wake <- struct{}{}:
-		default:
-		}
+	if err == nil && queued {
+		s.wake()
 	}
 	return err
 }
