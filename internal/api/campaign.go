@@ -46,8 +46,7 @@ func (s *Server) sendCampaign(w http.ResponseWriter, r *http.Request) error {
 }
 
 // mailReport serves POST /api/v1/mail-reports: the raw bounce (RFC 3464) or complaint (RFC 5965)
-// message as the body (message/rfc822 or text/plain); every address it names goes on the
-// suppression list.
+// message as the body; every address it names goes on the suppression list.
 func (s *Server) mailReport(w http.ResponseWriter, r *http.Request) error {
 	// A report is a whole message: message/rfc822 as documented; the report's own type
 	// (multipart/report) and a type-less body are read the same. Anything else is 415.

@@ -193,6 +193,7 @@ func (s *Service) Send(ctx context.Context, id string) (Campaign, error) {
 	if err != nil {
 		return Campaign{}, err
 	}
+	cut := footerAt(c.HTML) // once per campaign: the body may be 400 KiB
 	// The audience is walked in pages, one transaction each, so a large audience never holds the
 	// writer for long.
 	for after := ""; ; {
@@ -203,7 +204,7 @@ func (s *Service) Send(ctx context.Context, id string) (Campaign, error) {
 				return err
 			}
 			for _, rec := range page {
-				if err := s.queue(ctx, tx, c, rec); err != nil {
+				if err := s.queue(ctx, tx, c, rec, cut); err != nil {
 					return err
 				}
 			}
@@ -226,7 +227,9 @@ func (s *Service) Send(ctx context.Context, id string) (Campaign, error) {
 	return s.Get(ctx, id)
 }
 
-func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Record) error {
+// queue checks one recipient through the gate and queues their message or a skipped entry; cut is
+// footerAt(c.HTML).
+func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Record, cut int) error {
 	if rec.EmailIndex == nil {
 		return nil // no address to write to
 	}
@@ -264,7 +267,7 @@ func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Rec
 	text := c.Text + fmt.Sprintf("\n\n--\nUnsubscribe with one click: %s\nChoose which mail you receive: %s\n%s\n", links.URL, links.Preferences, s.Postal)
 	var htmlBody string
 	if c.HTML != "" {
-		htmlBody = withFooter(c.HTML, fmt.Sprintf(`<hr><p style="font-size:12px;color:#555">You receive this because you agreed to it. <a href="%s">Unsubscribe with one click</a> or <a href="%s">choose which mail you receive</a>.<br>%s</p>`,
+		htmlBody = withFooter(c.HTML, cut, fmt.Sprintf(`<hr><p style="font-size:12px;color:#555">You receive this because you agreed to it. <a href="%s">Unsubscribe with one click</a> or <a href="%s">choose which mail you receive</a>.<br>%s</p>`,
 			html.EscapeString(links.URL), html.EscapeString(links.Preferences), html.EscapeString(s.Postal)))
 	}
 	return s.Outbox.EnqueueIn(ctx, tx, mail.Message{
@@ -274,14 +277,17 @@ func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Rec
 	})
 }
 
-// withFooter puts footer before the body's last </body> (case-insensitive) when it has one, so a
-// full HTML document stays well-formed; otherwise at the end.
-func withFooter(body, footer string) string {
+// footerAt is where the footer goes in an HTML body: before its last </body> (case-insensitive)
+// when it has one, so a full document stays well-formed; otherwise at the end.
+func footerAt(body string) int {
 	if i := strings.LastIndex(strings.ToLower(body), "</body>"); i >= 0 {
-		return body[:i] + footer + body[i:]
+		return i
 	}
-	return body + footer
+	return len(body)
 }
+
+// withFooter inserts footer into body at cut (footerAt(body)).
+func withFooter(body string, cut int, footer string) string { return body[:cut] + footer + body[cut:] }
 
 func hasTag(tags []string, tag string) bool {
 	for _, t := range tags {

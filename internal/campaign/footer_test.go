@@ -8,7 +8,7 @@ func TestWithFooter(t *testing.T) {
 		{"<html><body><p>Hi</p></body></html>", "<html><body><p>Hi</p><hr></body></html>"},
 		{"<HTML><BODY>Hi</BODY></HTML>\n", "<HTML><BODY>Hi<hr></BODY></HTML>\n"},
 	} {
-		if got := withFooter(tc.body, "<hr>"); got != tc.want {
+		if got := withFooter(tc.body, footerAt(tc.body), "<hr>"); got != tc.want {
 			t.Errorf("withFooter(%q) = %q; want %q", tc.body, got, tc.want)
 		}
 	}
