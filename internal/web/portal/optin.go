@@ -67,7 +67,7 @@ func (o *Optin) SubscribeForm(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(described) == 0 || (len(purposes) > 0 && len(described) != len(purposes)) {
 		// Every purpose the form would ask for must be named on it (GDPR Art. 4(11)).
-		o.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "This form cannot be used", Paragraphs: []string{"The form asks for a kind of mail we do not offer. Please tell the site that sent you here."}})
+		o.Pages.render(w, r, http.StatusBadRequest, unusableForm())
 		return
 	}
 	v := pageView{Title: "Subscribe", Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: purposes}}
@@ -92,8 +92,12 @@ func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
 			FormID   string   `json:"form_id"`
 		}
 		body, err := io.ReadAll(r.Body)
-		if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			writeProblem(w, http.StatusRequestEntityTooLarge, apperr.Invalidf("body", "too_large", "body: larger than 64 KiB"))
+			return
+		}
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, apperr.Invalidf("body", "unreadable", "body: could not be read"))
 			return
 		}
 		if !utf8.Valid(body) {
@@ -131,11 +135,11 @@ func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, http.StatusBadRequest, e)
 				return
 			}
-			v := pageView{Title: "Please check the address", Paragraphs: []string{"That does not look like an e-mail address we can write to."}}
 			if e.Field != "email" {
-				v = pageView{Title: "This form cannot be used", Paragraphs: []string{"The form asks for a kind of mail we do not offer. Please tell the site that sent you here."}}
+				o.Pages.render(w, r, http.StatusBadRequest, unusableForm()) // no form to post the same purposes again
+				return
 			}
-			o.Pages.render(w, r, http.StatusBadRequest, pageView{Title: v.Title, Paragraphs: v.Paragraphs,
+			o.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Please check the address", Paragraphs: []string{"That does not look like an e-mail address we can write to."},
 				Form: &formView{Action: "/p/subscribe", Button: "Subscribe", EmailField: true, Purposes: req.Purposes}})
 			return
 		}
@@ -256,4 +260,9 @@ func purposeLines(ps []consent.Purpose) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// unusableForm is the page for a subscription form asking for purposes we do not offer.
+func unusableForm() pageView {
+	return pageView{Title: "This form cannot be used", Paragraphs: []string{"The form asks for a kind of mail we do not offer. Please tell the site that sent you here."}}
 }
