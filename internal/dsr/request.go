@@ -24,6 +24,48 @@ const (
 // Types lists every request type in article order.
 var Types = []Type{TypeWithdrawConsent, TypeAccess, TypeRectification, TypeErasure, TypeRestriction, TypePortability, TypeObjection}
 
+// Article is the GDPR article granting the right, as "Art. 15".
+func (t Type) Article() string {
+	switch t {
+	case TypeAccess:
+		return "Art. 15"
+	case TypeRectification:
+		return "Art. 16"
+	case TypeErasure:
+		return "Art. 17"
+	case TypeRestriction:
+		return "Art. 18"
+	case TypePortability:
+		return "Art. 20"
+	case TypeObjection:
+		return "Art. 21"
+	case TypeWithdrawConsent:
+		return "Art. 7(3)"
+	}
+	return ""
+}
+
+// Label is what the requester asks for, as it reads after "to": "erase your personal data", ….
+func (t Type) Label() string {
+	switch t {
+	case TypeAccess:
+		return "see the personal data we hold about you"
+	case TypeRectification:
+		return "correct your personal data"
+	case TypeErasure:
+		return "erase your personal data"
+	case TypeRestriction:
+		return "restrict the processing of your personal data"
+	case TypePortability:
+		return "receive your personal data in a portable format"
+	case TypeObjection:
+		return "object to the processing of your personal data"
+	case TypeWithdrawConsent:
+		return "withdraw your consent"
+	}
+	return string(t)
+}
+
 // State is where a request stands.
 type State string
 
@@ -36,6 +78,9 @@ const (
 	StateCompleted  State = "completed"
 	StateRejected   State = "rejected" // with a reason and the right to complain (Art. 12(4))
 )
+
+// States lists every state in workflow order.
+var States = []State{StateReceived, StateVerifying, StateInProgress, StateExtended, StateCompleted, StateRejected}
 
 // Channel is how a request arrived.
 type Channel string

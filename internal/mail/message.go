@@ -19,8 +19,9 @@ const (
 
 // Message is one rendered e-mail to one recipient.
 type Message struct {
-	ID        string            `json:"id"`         // also the Message-ID's local part
-	ContactID string            `json:"contact_id"` // the recipient contact ("" for none)
+	ID        string            `json:"id"`                   // also the Message-ID's local part
+	ContactID string            `json:"contact_id"`           // the recipient contact ("" for none)
+	RequestID string            `json:"request_id,omitempty"` // a notice about this data subject request (then ContactID is "")
 	Stream    Stream            `json:"stream"`
 	Kind      string            `json:"kind"` // "optin.confirm", "campaign", …
 	To        string            `json:"to"`   // normalized address

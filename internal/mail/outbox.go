@@ -24,7 +24,8 @@ const (
 // Entry is an outbox row: a rendered message sealed under its recipient's data key.
 type Entry struct {
 	ID            string
-	ContactID     string
+	ContactID     string // the recipient contact; "" for a notice about a data subject request
+	RequestID     string // the request a notice is about, when ContactID is ""
 	Stream        Stream
 	Kind          string
 	Status        string
@@ -80,14 +81,25 @@ const outcomeGroup = 100
 // Table is bound into the associated data of sealed messages.
 const Table = "outbox"
 
-// EnqueueIn seals m under its contact's data key and queues it in the caller's transaction, so a
-// message is queued exactly when the change that caused it commits.
+// owner names the data key a message is sealed under, and the audit object its reads are about:
+// the recipient contact, or for a notice to the requester of a data subject request, the request.
+func owner(contactID, requestID string) (kind, id string) {
+	if contactID != "" {
+		return "contact", contactID
+	}
+	return "request", requestID
+}
+
+// EnqueueIn seals m under its contact's data key (or, for a notice about a data subject request,
+// the request's) and queues it in the caller's transaction, so a message is queued exactly when
+// the change that caused it commits.
 func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
-	version, wrapped, err := tx.DataKey(ctx, m.ContactID)
+	_, keyID := owner(m.ContactID, m.RequestID)
+	version, wrapped, err := tx.DataKey(ctx, keyID)
 	if err != nil {
 		return err
 	}
-	dk, err := o.Keys.OpenDataKey(m.ContactID, version, wrapped)
+	dk, err := o.Keys.OpenDataKey(keyID, version, wrapped)
 	if err != nil {
 		return err
 	}
@@ -100,7 +112,7 @@ func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
 		return err
 	}
 	return tx.InsertOutbox(ctx, Entry{
-		ID: m.ID, ContactID: m.ContactID, Stream: m.Stream, Kind: m.Kind, Status: StatusQueued,
+		ID: m.ID, ContactID: m.ContactID, RequestID: m.RequestID, Stream: m.Stream, Kind: m.Kind, Status: StatusQueued,
 		NextAttemptAt: m.CreatedAt, CreatedAt: m.CreatedAt, Sealed: sealed, Purpose: m.Purpose, CampaignID: m.CampaignID,
 	})
 }
@@ -123,15 +135,16 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 		msgs = make([]Message, len(due))
 		events := make([]*audit.Event, 0, len(due))
 		for i, e := range due {
-			version, wrapped, err := tx.DataKey(ctx, e.ContactID)
+			kind, keyID := owner(e.ContactID, e.RequestID)
+			version, wrapped, err := tx.DataKey(ctx, keyID)
 			if err != nil {
 				return err
 			}
-			dk, err := o.Keys.OpenDataKey(e.ContactID, version, wrapped)
+			dk, err := o.Keys.OpenDataKey(keyID, version, wrapped)
 			if err != nil {
 				return err
 			}
-			ev := audit.New(ctx, now, "mail.read", "contact", e.ContactID, "email", "message."+e.Kind)
+			ev := audit.New(ctx, now, "mail.read", kind, keyID, "email", "message."+e.Kind)
 			events = append(events, &ev)
 			plain, err := dk.Open(Table, "message", e.ID, e.Sealed)
 			if err != nil {

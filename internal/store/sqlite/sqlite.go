@@ -429,3 +429,11 @@ func (b Bound[T]) View(ctx context.Context, fn func(T) error) error {
 
 // Checkpoint forwards to DB.Checkpoint.
 func (b Bound[T]) Checkpoint(ctx context.Context) error { return b.DB.Checkpoint(ctx) }
+
+// nullString stores "" as NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

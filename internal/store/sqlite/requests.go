@@ -1,0 +1,237 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/dsr"
+)
+
+const requestCols = "id, type, state, contact_id, channel, received_at, due_at, extended_until, completed_at, assignee, key_version, email_bidx, email_ct, details_ct, reason_ct, updated_at, version"
+
+// InsertRequest stores a new data subject request.
+func (tx *Tx) InsertRequest(ctx context.Context, r *dsr.Record) error {
+	_, err := tx.exec(ctx, "INSERT INTO requests ("+requestCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", requestArgs(r)...)
+	return err
+}
+
+// UpdateRequest replaces the stored request; NotFound when absent.
+func (tx *Tx) UpdateRequest(ctx context.Context, r *dsr.Record) error {
+	args := requestArgs(r)
+	res, err := tx.exec(ctx, "UPDATE requests SET type = ?, state = ?, contact_id = ?, channel = ?, received_at = ?, due_at = ?, extended_until = ?, completed_at = ?, assignee = ?, key_version = ?, email_bidx = ?, email_ct = ?, details_ct = ?, reason_ct = ?, updated_at = ?, version = ? WHERE id = ?",
+		append(args[1:], args[0])...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return apperr.New(apperr.NotFound, "request not found")
+	}
+	return nil
+}
+
+func requestArgs(r *dsr.Record) []any {
+	var ext, done any
+	if r.ExtendedUntil != nil {
+		ext = formatTime(*r.ExtendedUntil)
+	}
+	if r.CompletedAt != nil {
+		done = formatTime(*r.CompletedAt)
+	}
+	return []any{r.ID, string(r.Type), string(r.State), r.ContactID, string(r.Channel), formatTime(r.ReceivedAt), formatTime(r.DueAt), ext, done,
+		r.Assignee, r.KeyVersion, r.EmailIndex, r.Sealed["email"], r.Sealed["details"], r.Sealed["reason"], formatTime(r.UpdatedAt), r.Version}
+}
+
+// RequestByID returns one request; NotFound when absent.
+func (tx *Tx) RequestByID(ctx context.Context, id string) (*dsr.Record, error) {
+	rows, err := tx.query(ctx, "SELECT "+requestCols+" FROM requests WHERE id = ?", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, apperr.New(apperr.NotFound, "request not found")
+	}
+	return scanRequest(rows)
+}
+
+// ListRequests returns the requests matching f in id order, at most f.Limit.
+func (tx *Tx) ListRequests(ctx context.Context, f dsr.Filter) ([]*dsr.Record, error) {
+	var where []string
+	var args []any
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(f.State))
+	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, string(f.Type))
+	}
+	if f.Assignee != "" {
+		where, args = append(where, "assignee = ?"), append(args, f.Assignee)
+	}
+	if f.Open || !f.DueBy.IsZero() {
+		where = append(where, "state NOT IN ('completed', 'rejected')")
+	}
+	if !f.DueBy.IsZero() {
+		where, args = append(where, "coalesce(extended_until, due_at) <= ?"), append(args, formatTime(f.DueBy))
+	}
+	if f.After != "" {
+		where, args = append(where, "id > ?"), append(args, f.After)
+	}
+	q := "SELECT " + requestCols + " FROM requests"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id LIMIT ?"
+	rows, err := tx.query(ctx, q, append(args, f.Limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*dsr.Record
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func scanRequest(rows *sql.Rows) (*dsr.Record, error) {
+	r := &dsr.Record{Sealed: map[string][]byte{}}
+	var typ, state, channel, received, due, updated string
+	var ext, done sql.NullString
+	var email, details, reason []byte
+	if err := rows.Scan(&r.ID, &typ, &state, &r.ContactID, &channel, &received, &due, &ext, &done, &r.Assignee, &r.KeyVersion, &r.EmailIndex, &email, &details, &reason, &updated, &r.Version); err != nil {
+		return nil, err
+	}
+	r.Type, r.State, r.Channel = dsr.Type(typ), dsr.State(state), dsr.Channel(channel)
+	for col, v := range map[string][]byte{"email": email, "details": details, "reason": reason} {
+		if len(v) > 0 {
+			r.Sealed[col] = v
+		}
+	}
+	var err error
+	if r.ReceivedAt, err = parseTime(received); err != nil {
+		return nil, err
+	}
+	if r.DueAt, err = parseTime(due); err != nil {
+		return nil, err
+	}
+	if r.UpdatedAt, err = parseTime(updated); err != nil {
+		return nil, err
+	}
+	if r.ExtendedUntil, err = nullTime(ext); err != nil {
+		return nil, err
+	}
+	if r.CompletedAt, err = nullTime(done); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// LastRequestAt returns when the latest portal request from the address with this blind index
+// was received; zero when none.
+func (tx *Tx) LastRequestAt(ctx context.Context, emailIndex []byte) (time.Time, error) {
+	row, err := tx.queryRow(ctx, "SELECT max(received_at) FROM requests WHERE email_bidx = ? AND channel = 'portal'", emailIndex)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var last sql.NullString
+	if err := row.Scan(&last); err != nil {
+		return time.Time{}, err
+	}
+	if !last.Valid {
+		return time.Time{}, nil
+	}
+	return parseTime(last.String)
+}
+
+// AppendRequestEvent appends an entry to a request's timeline and sets its Seq.
+func (tx *Tx) AppendRequestEvent(ctx context.Context, e *dsr.EventRecord) error {
+	res, err := tx.exec(ctx, "INSERT INTO request_events (id, request_id, at, actor, action, state, note_ct) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		e.ID, e.RequestID, formatTime(e.At), e.Actor, e.Action, string(e.State), e.Note)
+	if err != nil {
+		return err
+	}
+	e.Seq, err = res.LastInsertId()
+	return err
+}
+
+// RequestEvents returns a request's timeline, oldest first.
+func (tx *Tx) RequestEvents(ctx context.Context, requestID string) ([]dsr.EventRecord, error) {
+	rows, err := tx.query(ctx, "SELECT seq, id, request_id, at, actor, action, state, note_ct FROM request_events WHERE request_id = ? ORDER BY seq", requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []dsr.EventRecord
+	for rows.Next() {
+		var e dsr.EventRecord
+		var at, state string
+		if err := rows.Scan(&e.Seq, &e.ID, &e.RequestID, &at, &e.Actor, &e.Action, &state, &e.Note); err != nil {
+			return nil, err
+		}
+		e.State = dsr.State(state)
+		if e.At, err = parseTime(at); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// InsertRequestToken stores a verification link's hash.
+func (tx *Tx) InsertRequestToken(ctx context.Context, t dsr.Token) error {
+	_, err := tx.exec(ctx, "INSERT INTO request_tokens (hash, request_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)",
+		t.Hash, t.RequestID, formatTime(t.CreatedAt), formatTime(t.ExpiresAt))
+	return err
+}
+
+// RequestTokenByHash returns the verification link with this hash; NotFound when none.
+func (tx *Tx) RequestTokenByHash(ctx context.Context, hash []byte) (dsr.Token, error) {
+	row, err := tx.queryRow(ctx, "SELECT hash, request_id, created_at, expires_at, used_at FROM request_tokens WHERE hash = ?", hash)
+	if err != nil {
+		return dsr.Token{}, err
+	}
+	var t dsr.Token
+	var created, expires string
+	var used sql.NullString
+	if err := row.Scan(&t.Hash, &t.RequestID, &created, &expires, &used); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return dsr.Token{}, apperr.New(apperr.NotFound, "link not found")
+		}
+		return dsr.Token{}, err
+	}
+	if t.CreatedAt, err = parseTime(created); err != nil {
+		return dsr.Token{}, err
+	}
+	if t.ExpiresAt, err = parseTime(expires); err != nil {
+		return dsr.Token{}, err
+	}
+	t.UsedAt, err = nullTime(used)
+	return t, err
+}
+
+// UseRequestToken marks a verification link used; NotFound when it was used already.
+func (tx *Tx) UseRequestToken(ctx context.Context, hash []byte, at time.Time) error {
+	res, err := tx.exec(ctx, "UPDATE request_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", formatTime(at), hash)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return apperr.New(apperr.NotFound, "link used already")
+	}
+	return nil
+}
