@@ -35,6 +35,7 @@ import (
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
@@ -290,6 +291,8 @@ func newHarness(t *testing.T) *harness {
 		Now: now, NewID: newID, Postal: "Example AB, Storgatan 1, 903 26 Umeå, SE", Mailto: "unsubscribe@tillit.example",
 	}
 	s.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: db}, Keys: kr, Now: now, NewID: newID}
+	s.Requests = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: contacts, Keys: kr, Outbox: outbox, Now: now, NewID: newID,
+		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	doc := loadDocument(t)
@@ -1267,6 +1270,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	if p.Reason != "unsupported_media_type" {
 		t.Errorf("a JSON body: reason %q, want unsupported_media_type", p.Reason)
 	}
+
+	h.exerciseRequests()
 
 	// Every documented operation was exercised above.
 	for path, item := range h.doc.Paths.Map() {

@@ -20,6 +20,7 @@ import (
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/mail"
@@ -41,8 +42,10 @@ type Server struct {
 	Campaigns *campaign.Service
 	Reports   *mail.Reports
 	Tokens    *token.Service
-	Importer  *importer.Importer
-	Audit     AuditLog
+	// Requests, when set, serves /api/v1/requests (data subject requests).
+	Requests *dsr.Service
+	Importer *importer.Importer
+	Audit    AuditLog
 	// Controller identifies the data controller in consent receipts.
 	Controller consent.Controller
 	// Pages are the public portal's HTML pages by route pattern ("GET /p/privacy"); they are
@@ -94,6 +97,18 @@ func (s *Server) Handler() http.Handler {
 		route("GET /api/v1/campaigns/{id}", token.CampaignsRead, s.getCampaign)
 		route("POST /api/v1/campaigns/{id}/send", token.CampaignsWrite, s.sendCampaign)
 		route("POST /api/v1/mail-reports", token.CampaignsWrite, s.mailReport)
+	}
+	if s.Requests != nil {
+		route("POST /api/v1/requests", token.RequestsWrite, s.createRequest)
+		route("GET /api/v1/requests", token.RequestsRead, s.listRequests)
+		route("GET /api/v1/requests/{id}", token.RequestsRead, s.getRequest)
+		route("PATCH /api/v1/requests/{id}", token.RequestsWrite, s.patchRequest)
+		route("GET /api/v1/requests/{id}/timeline", token.RequestsRead, s.requestTimeline)
+		route("POST /api/v1/requests/{id}/notes", token.RequestsWrite, s.noteRequest)
+		route("POST /api/v1/requests/{id}/verify", token.RequestsWrite, s.verifyRequest)
+		route("POST /api/v1/requests/{id}/extend", token.RequestsWrite, s.extendRequest)
+		route("POST /api/v1/requests/{id}/complete", token.RequestsWrite, s.completeRequest)
+		route("POST /api/v1/requests/{id}/reject", token.RequestsWrite, s.rejectRequest)
 	}
 	route("GET /api/v1/policies", token.PurposesRead, s.listPolicies)
 	route("POST /api/v1/policies", token.PurposesWrite, s.draftPolicy)

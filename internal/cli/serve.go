@@ -21,6 +21,7 @@ import (
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store/sqlite"
@@ -116,18 +117,27 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service,
 		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
 	}
+	srv.Requests = &dsr.Service{
+		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Outbox: outbox,
+		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
+	}
+	requests := &portal.Requests{Pages: pages, Service: srv.Requests}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
-		"GET /p/privacy":              http.HandlerFunc(pages.Privacy),
-		"GET /p/subscribe":            http.HandlerFunc(doi.SubscribeForm),
-		"POST /p/subscribe":           http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
-		"GET /p/confirm/{token}":      http.HandlerFunc(doi.ConfirmPage),
-		"POST /p/confirm/{token}":     cop.Handler(http.HandlerFunc(doi.Confirm)),
-		"GET /u/{token}":              http.HandlerFunc(unsub.Page),
-		"POST /u/{token}":             http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
-		"GET /p/preferences/{token}":  http.HandlerFunc(prefs.Page),
-		"POST /p/preferences/{token}": cop.Handler(http.HandlerFunc(prefs.Change)),
+		"GET /p/privacy":                  http.HandlerFunc(pages.Privacy),
+		"GET /p/subscribe":                http.HandlerFunc(doi.SubscribeForm),
+		"POST /p/subscribe":               http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
+		"GET /p/confirm/{token}":          http.HandlerFunc(doi.ConfirmPage),
+		"POST /p/confirm/{token}":         cop.Handler(http.HandlerFunc(doi.Confirm)),
+		"GET /u/{token}":                  http.HandlerFunc(unsub.Page),
+		"POST /u/{token}":                 http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
+		"GET /p/requests":                 http.HandlerFunc(requests.Form),
+		"POST /p/requests":                cop.Handler(http.HandlerFunc(requests.Submit)),
+		"GET /p/requests/verify/{token}":  http.HandlerFunc(requests.VerifyPage),
+		"POST /p/requests/verify/{token}": cop.Handler(http.HandlerFunc(requests.Verify)),
+		"GET /p/preferences/{token}":      http.HandlerFunc(prefs.Page),
+		"POST /p/preferences/{token}":     cop.Handler(http.HandlerFunc(prefs.Change)),
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup

@@ -47,6 +47,11 @@ const (
 	// CampaignsRead reads campaigns and their counts (no personal field): also for the DPO, who
 	// monitors what is sent under which purpose (GDPR Art. 39(1)(b)).
 	CampaignsRead Permission = "campaigns.read"
+	// RequestsRead reads the data subject request queue, a request's requester address, details
+	// and timeline; RequestsWrite records requests and moves them through their workflow. Acting
+	// on a contact (erasure, restriction) still needs that action's own permission.
+	RequestsRead  Permission = "requests.read"
+	RequestsWrite Permission = "requests.write"
 	PurposesRead  Permission = "purposes.read"
 	PurposesWrite Permission = "purposes.write"
 	ImportsWrite  Permission = "imports.write"
@@ -54,9 +59,9 @@ const (
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:   {CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:     {CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleAgent:   {CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
+	RoleAdmin:   {RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:     {RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAgent:   {RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
 	RoleAuditor: {PurposesRead, AuditRead},
 }
 

@@ -26,6 +26,8 @@ type pageView struct {
 	Form       *formView
 	Choices    []choiceView // preference center rows, each with its own form
 	Link       *linkView    // one link under the text
+	// RequestForm is the data subject request intake form.
+	RequestForm *requestFormView
 }
 
 type choiceView struct {

@@ -1,0 +1,197 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/dsr"
+)
+
+// RequestInput is the body of POST /api/v1/requests.
+type RequestInput struct {
+	Type          dsr.Type    `json:"type"`
+	Channel       dsr.Channel `json:"channel"`
+	Email         string      `json:"email"`
+	Details       string      `json:"details"`
+	ReceivedAt    *receivedAt `json:"received_at"`
+	VerifyByEmail bool        `json:"verify_by_email"`
+}
+
+// receivedAt is an RFC 3339 time in the field received_at.
+type receivedAt struct{ time.Time }
+
+func (t *receivedAt) UnmarshalJSON(b []byte) error { return parseJSONTime(b, "received_at", &t.Time) }
+
+// RequestPatch is the body of PATCH /api/v1/requests/{id}: the assignee ("" unassigns).
+type RequestPatch struct {
+	Assignee *string `json:"assignee"`
+}
+
+// VerifyInput is the body of POST /api/v1/requests/{id}/verify.
+type VerifyInput struct {
+	ContactID string `json:"contact_id"`
+	Note      string `json:"note"`
+}
+
+// ExtendInput is the body of POST /api/v1/requests/{id}/extend.
+type ExtendInput struct {
+	Months int    `json:"months"`
+	Reason string `json:"reason"`
+}
+
+// CloseInput is the body of POST /api/v1/requests/{id}/reject (reason) and /complete (note,
+// optional; an empty body is accepted).
+type CloseInput struct {
+	Reason string `json:"reason,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// NoteInput is the body of POST /api/v1/requests/{id}/notes.
+type NoteInput struct {
+	Note string `json:"note"`
+}
+
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) error {
+	var in RequestInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	di := dsr.Input{Type: in.Type, Channel: in.Channel, Email: in.Email, Details: in.Details, VerifyByEmail: in.VerifyByEmail}
+	if in.ReceivedAt != nil {
+		di.ReceivedAt = &in.ReceivedAt.Time
+	}
+	v, err := s.Requests.Create(r.Context(), di)
+	if err == nil {
+		w.Header().Set("Location", "/api/v1/requests/"+v.ID)
+	}
+	return reply(w, http.StatusCreated, v, err)
+}
+
+// listRequests serves the staff queue: filters state, type, assignee, open=true, overdue=true
+// (open and past their deadline) and due_within_days=N (open and due within N days, overdue
+// included), with limit and cursor.
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := dsr.Filter{State: dsr.State(q.Get("state")), Type: dsr.Type(q.Get("type")), Assignee: q.Get("assignee")}
+	var err error
+	if f.Open, err = boolParam(q.Get("open"), "open"); err != nil {
+		return err
+	}
+	overdue, err := boolParam(q.Get("overdue"), "overdue")
+	if err != nil {
+		return err
+	}
+	now := s.Requests.Now().UTC()
+	if overdue {
+		f.DueBy = now
+	}
+	if v := q.Get("due_within_days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 366 {
+			return apperr.Invalidf("due_within_days", "invalid_days", "due_within_days: a whole number of days from 0 to 366")
+		}
+		if !overdue {
+			f.DueBy = now.AddDate(0, 0, n)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return apperr.Invalidf("limit", "invalid_limit", "limit: must be a whole number between 1 and 500")
+		}
+		f.Limit = n
+	}
+	if f.After = q.Get("cursor"); f.After != "" && !validCursor(f.After) {
+		return apperr.Invalidf("cursor", "invalid_cursor", "cursor: not a cursor this API returned")
+	}
+	items, next, err := s.Requests.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []dsr.View{}
+	}
+	writeJSON(w, http.StatusOK, List[dsr.View]{Items: items, NextCursor: next})
+	return nil
+}
+
+func boolParam(v, name string) (bool, error) {
+	switch v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, apperr.Invalidf(name, "invalid_boolean", "%s: true or false", name)
+}
+
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.Requests.Get(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, v, err)
+}
+
+func (s *Server) patchRequest(w http.ResponseWriter, r *http.Request) error {
+	var in RequestPatch
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Assignee == nil {
+		return apperr.Invalidf("assignee", "required", "assignee: the only field a request takes by PATCH; transitions have their own routes")
+	}
+	v, err := s.Requests.Assign(r.Context(), pathID(r), *in.Assignee)
+	return reply(w, http.StatusOK, v, err)
+}
+
+func (s *Server) requestTimeline(w http.ResponseWriter, r *http.Request) error {
+	items, err := s.Requests.Timeline(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, List[dsr.Entry]{Items: items}, err)
+}
+
+func (s *Server) verifyRequest(w http.ResponseWriter, r *http.Request) error {
+	var in VerifyInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	v, err := s.Requests.Verify(r.Context(), pathID(r), in.ContactID, in.Note)
+	return reply(w, http.StatusOK, v, err)
+}
+
+func (s *Server) extendRequest(w http.ResponseWriter, r *http.Request) error {
+	var in ExtendInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	v, err := s.Requests.Extend(r.Context(), pathID(r), in.Months, in.Reason)
+	return reply(w, http.StatusOK, v, err)
+}
+
+func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request) error {
+	var in CloseInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	v, err := s.Requests.Reject(r.Context(), pathID(r), in.Reason)
+	return reply(w, http.StatusOK, v, err)
+}
+
+func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
+	var in CloseInput
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+	}
+	v, err := s.Requests.Complete(r.Context(), pathID(r), in.Note)
+	return reply(w, http.StatusOK, v, err)
+}
+
+func (s *Server) noteRequest(w http.ResponseWriter, r *http.Request) error {
+	var in NoteInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	v, err := s.Requests.AddNote(r.Context(), pathID(r), in.Note)
+	return reply(w, http.StatusCreated, v, err)
+}

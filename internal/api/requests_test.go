@@ -1,0 +1,136 @@
+package api_test
+
+import (
+	"slices"
+	"time"
+
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
+)
+
+type requestList struct {
+	Items      []dsr.View `json:"items"`
+	NextCursor string     `json:"next_cursor"`
+}
+
+// exerciseRequests walks the data subject request queue through every documented operation:
+// intake by staff, the queue's filters, verification, extension (refused once the first month
+// has passed), completion, rejection, notes and the timeline.
+func (h *harness) exerciseRequests() {
+	t := h.t
+	const appJSON = "application/json"
+	base := "/api/v1/requests"
+	h.problem(exchange{method: "POST", path: base, token: h.auditor, contentType: appJSON, status: 403,
+		body: jsonBody(t, map[string]any{"type": "access", "channel": "letter"})}, "forbidden", "")
+
+	// A letter that arrived on 31 January: due on the last day of February (end-of-month rule).
+	var late dsr.View
+	h.json(exchange{method: "POST", path: base, token: h.agent, contentType: appJSON, status: 201, body: jsonBody(t, map[string]any{
+		"type": "access", "channel": "letter", "email": "Ragnhild.Lie@example.org", "details": "Everything you have, please.",
+		"received_at": "2026-01-31T10:00:00Z",
+	})}, &late)
+	if want := time.Date(2026, 2, 28, 10, 0, 0, 0, time.UTC); late.State != dsr.StateReceived || !late.DueAt.Equal(want) || late.Email != "" || !late.Overdue {
+		t.Errorf("created request %+v; want received, due %v, overdue, no decrypted email in the answer", late, want)
+	}
+	h.problem(exchange{method: "POST", path: base, token: h.agent, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"type": "forget-me", "channel": "letter"})}, "invalid", "type")
+	h.problem(exchange{method: "POST", path: base, token: h.agent, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]any{"type": "access", "channel": "letter", "received_at": time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)})}, "invalid", "received_at")
+	h.problem(exchange{method: "POST", path: base, token: h.agent, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]any{"type": "access", "channel": "phone", "verify_by_email": true})}, "invalid", "email")
+
+	var fresh dsr.View
+	h.json(exchange{method: "POST", path: base, token: h.dpo, contentType: appJSON, status: 201, body: jsonBody(t, map[string]any{
+		"type": "erasure", "channel": "email", "email": "ragnhild.lie@example.org", "verify_by_email": true,
+	})}, &fresh)
+	if fresh.State != dsr.StateVerifying || fresh.DaysLeft < 27 {
+		t.Errorf("request with e-mail verification %+v; want verifying, about a month left", fresh)
+	}
+
+	var page requestList
+	h.json(exchange{method: "GET", path: base, token: h.agent, status: 200}, &page)
+	var ids []string
+	for _, v := range page.Items {
+		ids = append(ids, v.ID)
+		if v.Email != "" || v.Details != "" {
+			t.Errorf("the queue decrypts %s: %+v", v.ID, v)
+		}
+	}
+	if !slices.Contains(ids, late.ID) || !slices.Contains(ids, fresh.ID) {
+		t.Errorf("queue %v lacks %s or %s", ids, late.ID, fresh.ID)
+	}
+	h.json(exchange{method: "GET", path: base + "?overdue=true", token: h.agent, status: 200}, &page)
+	if len(page.Items) != 1 || page.Items[0].ID != late.ID {
+		t.Errorf("overdue list %+v; want only %s", page.Items, late.ID)
+	}
+	h.json(exchange{method: "GET", path: base + "?due_within_days=40&type=erasure&state=verifying&open=true&limit=10", token: h.agent, status: 200}, &page)
+	if len(page.Items) != 1 || page.Items[0].ID != fresh.ID {
+		t.Errorf("due-soon erasure list %+v; want only %s", page.Items, fresh.ID)
+	}
+	h.json(exchange{method: "GET", path: base + "?limit=1", token: h.agent, status: 200}, &page)
+	if len(page.Items) != 1 || page.NextCursor == "" {
+		t.Errorf("first page of one: %+v", page)
+	}
+	h.json(exchange{method: "GET", path: base + "?limit=1&cursor=" + page.NextCursor, token: h.agent, status: 200}, &page)
+	h.problem(exchange{method: "GET", path: base + "?due_within_days=soon", token: h.agent, status: 400, badRequest: true}, "invalid", "due_within_days")
+	h.problem(exchange{method: "GET", path: base + "?open=yes", token: h.agent, status: 400, badRequest: true}, "invalid", "open")
+	h.problem(exchange{method: "GET", path: base, token: h.auditor, status: 403}, "forbidden", "")
+
+	var got dsr.View
+	h.json(exchange{method: "GET", path: base + "/" + late.ID, token: h.dpo, status: 200}, &got)
+	if got.Email != "ragnhild.lie@example.org" || got.Details != "Everything you have, please." {
+		t.Errorf("read request %+v; want the normalized address and the details", got)
+	}
+	h.problem(exchange{method: "GET", path: base + "/00000000-0000-7000-8000-000000000000", token: h.dpo, status: 404}, "not_found", "")
+	h.json(exchange{method: "PATCH", path: base + "/" + late.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"assignee":"dpo-office"}`)}, &got)
+	if got.Assignee != "dpo-office" {
+		t.Errorf("assignee %q", got.Assignee)
+	}
+	h.problem(exchange{method: "PATCH", path: base + "/" + late.ID, token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"state":"completed"}`)}, "invalid", "state")
+	h.json(exchange{method: "POST", path: base + "/" + late.ID + "/notes", token: h.agent, contentType: appJSON, status: 201, body: []byte(`{"note":"letter scanned to the DPO share"}`)}, &got)
+	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/notes", token: h.agent, contentType: appJSON, status: 400, body: []byte(`{"note":"  "}`)}, "invalid", "note")
+
+	var c contact.Contact
+	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"email":"ragnhild.lie@example.org","first_name":"Ragnhild"}`)}, &c)
+	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: jsonBody(t, map[string]string{"contact_id": c.ID})}, "invalid", "note")
+	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"contact_id":"nobody","note":"letter"}`)}, "invalid", "contact_id")
+	h.json(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 200,
+		body: jsonBody(t, map[string]string{"contact_id": c.ID, "note": "signature matches the contract on file"})}, &got)
+	if got.State != dsr.StateInProgress || got.ContactID != c.ID {
+		t.Errorf("verified request %+v", got)
+	}
+	// The first month is over: an extension can no longer be notified in time (Art. 12(3)).
+	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/extend", token: h.dpo, contentType: appJSON, status: 409, body: []byte(`{"months":2,"reason":"archive"}`)}, "conflict", "")
+	h.json(exchange{method: "POST", path: base + "/" + late.ID + "/complete", token: h.dpo, status: 200}, &got)
+	if got.State != dsr.StateCompleted || got.CompletedAt == nil || got.Overdue {
+		t.Errorf("completed request %+v", got)
+	}
+	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/complete", token: h.dpo, contentType: appJSON, status: 409, body: []byte(`{"note":"again"}`)}, "conflict", "")
+
+	h.json(exchange{method: "POST", path: base + "/" + fresh.ID + "/verify", token: h.dpo, contentType: appJSON, status: 200,
+		body: jsonBody(t, map[string]string{"contact_id": c.ID, "note": "called back"})}, &got)
+	h.problem(exchange{method: "POST", path: base + "/" + fresh.ID + "/extend", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"months":3,"reason":"archive"}`)}, "invalid", "months")
+	h.problem(exchange{method: "POST", path: base + "/" + fresh.ID + "/extend", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"months":1,"reason":""}`)}, "invalid", "reason")
+	h.json(exchange{method: "POST", path: base + "/" + fresh.ID + "/extend", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"months":1,"reason":"Backups must be searched."}`)}, &got)
+	if until, _ := dsr.ExtendedUntil(got.ReceivedAt, 1); got.State != dsr.StateExtended || got.ExtendedUntil == nil || !got.ExtendedUntil.Equal(until) {
+		t.Errorf("extended request %+v", got)
+	}
+	h.problem(exchange{method: "POST", path: base + "/" + fresh.ID + "/reject", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{}`)}, "invalid", "reason")
+	h.json(exchange{method: "POST", path: base + "/" + fresh.ID + "/reject", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"reason":"Legal hold: tax records (Art. 17(3)(b))."}`)}, &got)
+	if got.State != dsr.StateRejected {
+		t.Errorf("rejected request %+v", got)
+	}
+
+	var tl struct {
+		Items []dsr.Entry `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: base + "/" + fresh.ID + "/timeline", token: h.agent, status: 200}, &tl)
+	var actions []string
+	for _, e := range tl.Items {
+		actions = append(actions, e.Action)
+	}
+	want := []string{"received", "verification_sent", "verified", "extended", "notice_sent", "rejected", "notice_sent"}
+	if !slices.Equal(actions, want) {
+		t.Errorf("timeline %v; want %v", actions, want)
+	}
+}

@@ -1,0 +1,104 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/dsr"
+)
+
+// Requests serves the data subject request pages. Fields are set once by internal/cli.
+type Requests struct {
+	Service *dsr.Service
+	Pages   *Server
+}
+
+// requestFormView is the intake form: one choice per right, the address, optional details.
+type requestFormView struct {
+	Types   []typeOption
+	Type    string // preselected
+	Details string
+}
+
+type typeOption struct {
+	Value, Label string
+}
+
+func (q *Requests) form(selected, details string) *requestFormView {
+	f := &requestFormView{Type: selected, Details: details}
+	for _, t := range dsr.Types {
+		f.Types = append(f.Types, typeOption{Value: string(t), Label: "I want to " + t.Label() + " (GDPR " + t.Article() + ")"})
+	}
+	return f
+}
+
+// Form serves GET /p/requests: the intake form (?type= preselects a right).
+func (q *Requests) Form(w http.ResponseWriter, r *http.Request) {
+	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Your privacy rights", Paragraphs: []string{
+		"Ask us to show, correct, erase, restrict or hand over the personal data we hold about you, to object to its use, or to withdraw consent.",
+		"We send a link to the address you give. Nothing about you is shown or changed until you open it, and we answer within one month of receiving your request (GDPR Art. 12(3)).",
+	}, RequestForm: q.form(r.URL.Query().Get("type"), "")})
+}
+
+// Submit serves POST /p/requests (form fields type, email, details). The page is the same whether
+// or not the address is known; invalid input shows the form again naming the field at fault.
+func (q *Requests) Submit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "The form could not be read.", status)
+		return
+	}
+	in := dsr.Intake{Type: dsr.Type(r.PostForm.Get("type")), Email: r.PostForm.Get("email"), Details: r.PostForm.Get("details")}
+	if err := q.Service.Submit(r.Context(), in); err != nil {
+		if e := apperr.As(err); e != nil && e.Kind == apperr.Invalid {
+			msg := map[string]string{
+				"type":    "Please choose what you want us to do.",
+				"email":   "That does not look like an e-mail address we can write to.",
+				"details": "The details are too long: please keep them under 4,000 characters.",
+			}[e.Field]
+			if msg == "" {
+				msg = "The form could not be used: " + e.Field + "."
+			}
+			// The address is not put back into the page: it would sit in the browser's history.
+			q.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Please check the form", Paragraphs: []string{msg}, RequestForm: q.form(string(in.Type), in.Details)})
+			return
+		}
+		q.Pages.fail(w, r, err)
+		return
+	}
+	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Check your inbox", Paragraphs: []string{
+		"If this address can receive our mail, a message with a link is on its way. Open it to confirm that the request is yours; the link works once and expires in 72 hours.",
+		"Nothing about you is shown or changed before you confirm.",
+	}})
+}
+
+// VerifyPage serves GET /p/requests/verify/{token}: a page with a button. It changes nothing, so
+// a link scanner cannot verify a request.
+func (q *Requests) VerifyPage(w http.ResponseWriter, r *http.Request) {
+	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Confirm your request", Paragraphs: []string{
+		"Press the button to confirm that you made this privacy request. We then act on the personal data linked to the address this link was sent to, and nothing else.",
+	}, Form: &formView{Action: r.URL.Path, Button: "Confirm my request"}})
+}
+
+// Verify serves POST /p/requests/verify/{token}.
+func (q *Requests) Verify(w http.ResponseWriter, r *http.Request) {
+	res, err := q.Service.VerifyLink(r.Context(), r.PathValue("token"))
+	if err != nil {
+		q.Pages.fail(w, r, err)
+		return
+	}
+	if !res.Verified {
+		q.Pages.render(w, r, http.StatusOK, pageView{Title: "This link cannot be used", Paragraphs: []string{
+			"The link was used already or has expired. If you still want to make a request, please send the form again.",
+		}, Link: &linkView{Href: "/p/requests", Text: "Make a privacy request"}})
+		return
+	}
+	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Thank you", Paragraphs: []string{
+		"Your request to " + res.Type.Label() + " is confirmed. We will answer by " + res.Deadline.UTC().Format("2 January 2006") + " at the latest, by e-mail to this address.",
+	}})
+}
