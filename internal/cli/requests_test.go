@@ -1,0 +1,148 @@
+package cli_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var verifyRE = regexp.MustCompile(`https?://[^\s]+/p/requests/verify/[A-Za-z0-9_-]+`)
+
+type requestJSON struct {
+	ID            string     `json:"id"`
+	Type          string     `json:"type"`
+	State         string     `json:"state"`
+	ContactID     string     `json:"contact_id"`
+	Channel       string     `json:"channel"`
+	DueAt         time.Time  `json:"due_at"`
+	ExtendedUntil *time.Time `json:"extended_until"`
+	Email         string     `json:"email"`
+	Details       string     `json:"details"`
+}
+
+// postForm posts a form to a public page and returns the status and the page.
+func postForm(t *testing.T, base, path string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := http.PostForm(base+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestRequestsThroughPortalAndSMTP walks data subject requests through the program: the portal
+// form answers the same for a known and an unknown address, the verification link arrives over
+// real SMTP, a link scanner's GET changes nothing, the POST binds the request to the contact of
+// the verified address only (not the second address named in the details), a replayed link does
+// nothing, and the extension and rejection notices reach the requester over SMTP with the reason,
+// the new deadline and the right to complain.
+func TestRequestsThroughPortalAndSMTP(t *testing.T) {
+	sink := startSMTP(t)
+	dir := t.TempDir()
+	p := startProgramEnv(t, dir, map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example",
+		"TILLIT_CONTROLLER_NAME": "Example AB", "TILLIT_DPO_EMAIL": "dpo@example.com"})
+	var known, other struct{ ID string }
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "hedda.moe@example.org", "first_name": "Hedda"}, &known); st != 201 {
+		t.Fatal("contact")
+	}
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "ivar.moe@example.org", "first_name": "Ivar"}, &other); st != 201 {
+		t.Fatal("contact")
+	}
+	resp, err := http.Get(p.base + "/p/requests?type=access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(form), `value="access" required checked`) || !strings.Contains(string(form), "Art. 17") {
+		t.Errorf("GET /p/requests: %d %s", resp.StatusCode, form)
+	}
+
+	st1, page1 := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"Hedda.Moe@example.org"}, "details": {"Also everything about ivar.moe@example.org please."}})
+	st2, page2 := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"stranger@example.net"}})
+	if st1 != 200 || st1 != st2 || page1 != page2 {
+		t.Errorf("the answer differs by address: %d %q / %d %q", st1, page1, st2, page2)
+	}
+	if st, page := postForm(t, p.base, "/p/requests", url.Values{"type": {"erase-all"}, "email": {"x@example.org"}}); st != 400 || !strings.Contains(page, "choose what you want") {
+		t.Errorf("unknown type: %d %s", st, page)
+	}
+	if st, page := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"no address"}}); st != 400 || !strings.Contains(page, "e-mail address") || strings.Contains(page, "no address") {
+		t.Errorf("bad address: %d %s", st, page)
+	}
+
+	links := map[string]string{}
+	for range 2 {
+		d := sink.next(t)
+		msg, text := parseMessage(t, d)
+		if msg.Header.Get("Subject") != "Confirm your privacy request" || msg.Header.Get("List-Unsubscribe") != "" {
+			t.Errorf("verification mail headers: %v", msg.Header)
+		}
+		links[d.To[0]] = verifyRE.FindString(text)
+	}
+	if links["hedda.moe@example.org"] == "" || links["stranger@example.net"] == "" {
+		t.Fatalf("verification links: %v", links)
+	}
+	u, _ := url.Parse(links["hedda.moe@example.org"])
+
+	var queue struct{ Items []requestJSON }
+	p.do("GET", "/api/v1/requests?state=verifying", nil, &queue)
+	if len(queue.Items) != 2 {
+		t.Fatalf("verifying queue: %+v", queue.Items)
+	}
+	// A scanner's GET shows a button and changes nothing.
+	resp, err = http.Get(p.base + u.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	btn, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(btn), "Confirm my request") {
+		t.Errorf("GET verify page: %s", btn)
+	}
+	p.do("GET", "/api/v1/requests?state=verifying", nil, &queue)
+	if len(queue.Items) != 2 {
+		t.Errorf("a GET verified a request: %+v", queue.Items)
+	}
+	st, page := postForm(t, p.base, u.Path, nil)
+	if st != 200 || !strings.Contains(page, "see the personal data we hold about you") || !strings.Contains(page, "is confirmed") {
+		t.Fatalf("POST verify: %d %s", st, page)
+	}
+	if st, page := postForm(t, p.base, u.Path, nil); st != 200 || !strings.Contains(page, "cannot be used") {
+		t.Errorf("replayed link: %d %s", st, page)
+	}
+	p.do("GET", "/api/v1/requests?state=in_progress", nil, &queue)
+	if len(queue.Items) != 1 || queue.Items[0].ContactID != known.ID {
+		t.Fatalf("in progress: %+v; want one bound to %s (never %s, the address in the details)", queue.Items, known.ID, other.ID)
+	}
+	id := queue.Items[0].ID
+	var r requestJSON
+	p.do("GET", "/api/v1/requests/"+id, nil, &r)
+	if r.Email != "hedda.moe@example.org" || !strings.Contains(r.Details, "ivar.moe") || r.Channel != "portal" {
+		t.Errorf("read request: %+v", r)
+	}
+
+	if st := p.do("POST", "/api/v1/requests/"+id+"/extend", map[string]any{"months": 2, "reason": "Our paper archive must be searched by hand."}, &r); st != 200 || r.State != "extended" || r.ExtendedUntil == nil {
+		t.Fatalf("extend: %d %+v", st, r)
+	}
+	d := sink.next(t)
+	_, text := parseMessage(t, d)
+	if d.To[0] != "hedda.moe@example.org" || !strings.Contains(text, "searched by hand") || !strings.Contains(text, r.ExtendedUntil.Format("2 January 2006")) || !strings.Contains(text, "Art. 12(3)") || !strings.Contains(text, id) {
+		t.Errorf("extension notice to %v: %s", d.To, text)
+	}
+	if st := p.do("POST", "/api/v1/requests/"+id+"/reject", map[string]any{"reason": "The data is under a legal hold."}, &r); st != 200 || r.State != "rejected" {
+		t.Fatalf("reject: %d %+v", st, r)
+	}
+	_, text = parseMessage(t, sink.next(t))
+	for _, want := range []string{"legal hold", "supervisory authority", "Art. 77", "Art. 79", "dpo@example.com"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rejection notice lacks %q: %s", want, text)
+		}
+	}
+	assertNoPlaintext(t, dir, []string{"hedda.moe@", "stranger@example.net", "paper archive", "legal hold"})
+}
