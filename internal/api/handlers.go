@@ -119,20 +119,29 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 	if raw == nil {
 		return apperr.Invalidf("body", "not_an_object", "body: a JSON object is required")
 	}
+	p, err := mergePatch(raw)
+	if err != nil {
+		return err
+	}
+	c, err := s.Contacts.Update(r.Context(), pathID(r), p)
+	return reply(w, http.StatusOK, c, err)
+}
+
+// mergePatch reads a JSON Merge Patch (RFC 7396) of a contact: a null clears a field.
+func mergePatch(raw map[string]json.RawMessage) (contact.Patch, error) {
 	body, _ := json.Marshal(raw)
 	var p contact.Patch
 	if err := jsonin.Decode(body, &p); err != nil {
-		return err
+		return p, err
 	}
 	for k, v := range raw {
 		if string(v) == "null" {
 			if err := p.Clear(k); err != nil {
-				return err
+				return p, err
 			}
 		}
 	}
-	c, err := s.Contacts.Update(r.Context(), pathID(r), p)
-	return reply(w, http.StatusOK, c, err)
+	return p, nil
 }
 
 func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,11 +42,20 @@ type ExtendInput struct {
 	Reason string `json:"reason"`
 }
 
-// CloseInput is the body of POST /api/v1/requests/{id}/reject (reason) and /complete (note,
-// optional; an empty body is accepted).
+// CloseInput is the body of POST /api/v1/requests/{id}/reject (reason).
 type CloseInput struct {
-	Reason string `json:"reason,omitempty"`
-	Note   string `json:"note,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// CompleteInput is the body of POST /api/v1/requests/{id}/complete, optional: an internal note,
+// and by type the corrections of a rectification (a JSON Merge Patch of the contact, RFC 7396),
+// the purposes of a withdraw_consent (default every purpose given), the scope of an objection
+// (default direct_marketing).
+type CompleteInput struct {
+	Note     string                     `json:"note"`
+	Changes  map[string]json.RawMessage `json:"changes"`
+	Purposes []string                   `json:"purposes"`
+	Scope    string                     `json:"scope"`
 }
 
 // NoteInput is the body of POST /api/v1/requests/{id}/notes.
@@ -177,14 +187,41 @@ func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
-	var in CloseInput
+	var in CompleteInput
 	if r.ContentLength != 0 {
 		if err := decode(r, &in); err != nil {
 			return err
 		}
 	}
-	v, err := s.Requests.Complete(r.Context(), pathID(r), in.Note)
+	c := dsr.Completion{Note: in.Note, Purposes: in.Purposes, Scope: in.Scope}
+	if in.Changes != nil {
+		p, err := mergePatch(in.Changes)
+		if err != nil {
+			return err
+		}
+		c.Changes = &p
+	}
+	v, err := s.Requests.Complete(r.Context(), pathID(r), c)
 	return reply(w, http.StatusOK, v, err)
+}
+
+func (s *Server) requestReceipt(w http.ResponseWriter, r *http.Request) error {
+	rc, err := s.Requests.Receipt(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, rc, err)
+}
+
+// exportContact serves the access bundle as a zip download (GDPR Art. 15, 20).
+func (s *Server) exportContact(w http.ResponseWriter, r *http.Request) error {
+	zip, err := s.Requests.Export(r.Context(), pathID(r))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="personal-data.zip"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(zip)
+	return err
 }
 
 func (s *Server) noteRequest(w http.ResponseWriter, r *http.Request) error {

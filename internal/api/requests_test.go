@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"slices"
 	"time"
 
@@ -115,11 +117,36 @@ func (h *harness) exerciseRequests() {
 	if until, _ := dsr.ExtendedUntil(got.ReceivedAt, 1); got.State != dsr.StateExtended || got.ExtendedUntil == nil || !got.ExtendedUntil.Equal(until) {
 		t.Errorf("extended request %+v", got)
 	}
-	h.problem(exchange{method: "POST", path: base + "/" + fresh.ID + "/reject", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{}`)}, "invalid", "reason")
+	h.problem(exchange{method: "POST", path: base + "/" + fresh.ID + "/reject", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{}`)}, "invalid", "reason")
 	h.json(exchange{method: "POST", path: base + "/" + fresh.ID + "/reject", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"reason":"Legal hold: tax records (Art. 17(3)(b))."}`)}, &got)
 	if got.State != dsr.StateRejected {
 		t.Errorf("rejected request %+v", got)
 	}
+
+	// The access bundle for staff, then an erasure request with its receipt.
+	bundle := h.do(exchange{method: "GET", path: "/api/v1/contacts/" + c.ID + "/export", token: h.dpo, status: 200})
+	zr, err := zip.NewReader(bytes.NewReader(bundle), int64(len(bundle)))
+	if err != nil || len(zr.File) < 10 || zr.File[0].Name != "manifest.json" {
+		t.Fatalf("export: %v, %d files", err, len(zr.File))
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + c.ID + "/export", token: h.auditor, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "GET", path: base + "/" + late.ID + "/receipt", token: h.dpo, status: 404}, "not_found", "")
+	var erasure dsr.View
+	h.json(exchange{method: "POST", path: base, token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"type":"erasure","channel":"phone"}`)}, &erasure)
+	h.json(exchange{method: "POST", path: base + "/" + erasure.ID + "/verify", token: h.dpo, contentType: appJSON, status: 200,
+		body: jsonBody(t, map[string]string{"contact_id": c.ID, "note": "called back on the number on file"})}, &got)
+	h.problem(exchange{method: "POST", path: base + "/" + erasure.ID + "/complete", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"scope":"newsletter"}`)}, "invalid", "scope")
+	h.json(exchange{method: "POST", path: base + "/" + erasure.ID + "/complete", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"note":"no legal hold"}`)}, &got)
+	var receipt dsr.Receipt
+	h.json(exchange{method: "GET", path: base + "/" + erasure.ID + "/receipt", token: h.agent, status: 200}, &receipt)
+	tables := map[string]int{}
+	for _, x := range receipt.Erased {
+		tables[x.Table] = x.Rows
+	}
+	if receipt.ContactID != c.ID || tables["contacts"] != 1 || tables["contact_keys"] != 1 {
+		t.Errorf("receipt %+v; want the contact row and its key erased", receipt)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + c.ID + "/export", token: h.dpo, status: 404}, "not_found", "")
 
 	var tl struct {
 		Items []dsr.Entry `json:"items"`

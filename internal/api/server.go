@@ -109,6 +109,8 @@ func (s *Server) Handler() http.Handler {
 		route("POST /api/v1/requests/{id}/extend", token.RequestsWrite, s.extendRequest)
 		route("POST /api/v1/requests/{id}/complete", token.RequestsWrite, s.completeRequest)
 		route("POST /api/v1/requests/{id}/reject", token.RequestsWrite, s.rejectRequest)
+		route("GET /api/v1/requests/{id}/receipt", token.RequestsRead, s.requestReceipt)
+		route("GET /api/v1/contacts/{id}/export", token.ContactsRead, s.exportContact)
 	}
 	route("GET /api/v1/policies", token.PurposesRead, s.listPolicies)
 	route("POST /api/v1/policies", token.PurposesWrite, s.draftPolicy)

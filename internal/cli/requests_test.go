@@ -64,8 +64,8 @@ func TestRequestsThroughPortalAndSMTP(t *testing.T) {
 		t.Errorf("GET /p/requests: %d %s", resp.StatusCode, form)
 	}
 
-	st1, page1 := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"Hedda.Moe@example.org"}, "details": {"Also everything about ivar.moe@example.org please."}})
-	st2, page2 := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"stranger@example.net"}})
+	st1, page1 := postForm(t, p.base, "/p/requests", url.Values{"type": {"erasure"}, "email": {"Hedda.Moe@example.org"}, "details": {"Also everything about ivar.moe@example.org please."}})
+	st2, page2 := postForm(t, p.base, "/p/requests", url.Values{"type": {"erasure"}, "email": {"stranger@example.net"}})
 	if st1 != 200 || st1 != st2 || page1 != page2 {
 		t.Errorf("the answer differs by address: %d %q / %d %q", st1, page1, st2, page2)
 	}
@@ -110,7 +110,7 @@ func TestRequestsThroughPortalAndSMTP(t *testing.T) {
 		t.Errorf("a GET verified a request: %+v", queue.Items)
 	}
 	st, page := postForm(t, p.base, u.Path, nil)
-	if st != 200 || !strings.Contains(page, "see the personal data we hold about you") || !strings.Contains(page, "is confirmed") {
+	if st != 200 || !strings.Contains(page, "erase your personal data") || !strings.Contains(page, "is confirmed") {
 		t.Fatalf("POST verify: %d %s", st, page)
 	}
 	if st, page := postForm(t, p.base, u.Path, nil); st != 200 || !strings.Contains(page, "cannot be used") {

@@ -118,26 +118,28 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
 	}
 	srv.Requests = &dsr.Service{
-		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Outbox: outbox,
+		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
 	}
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
-		"GET /p/privacy":                  http.HandlerFunc(pages.Privacy),
-		"GET /p/subscribe":                http.HandlerFunc(doi.SubscribeForm),
-		"POST /p/subscribe":               http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
-		"GET /p/confirm/{token}":          http.HandlerFunc(doi.ConfirmPage),
-		"POST /p/confirm/{token}":         cop.Handler(http.HandlerFunc(doi.Confirm)),
-		"GET /u/{token}":                  http.HandlerFunc(unsub.Page),
-		"POST /u/{token}":                 http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
-		"GET /p/requests":                 http.HandlerFunc(requests.Form),
-		"POST /p/requests":                cop.Handler(http.HandlerFunc(requests.Submit)),
-		"GET /p/requests/verify/{token}":  http.HandlerFunc(requests.VerifyPage),
-		"POST /p/requests/verify/{token}": cop.Handler(http.HandlerFunc(requests.Verify)),
-		"GET /p/preferences/{token}":      http.HandlerFunc(prefs.Page),
-		"POST /p/preferences/{token}":     cop.Handler(http.HandlerFunc(prefs.Change)),
+		"GET /p/privacy":                    http.HandlerFunc(pages.Privacy),
+		"GET /p/subscribe":                  http.HandlerFunc(doi.SubscribeForm),
+		"POST /p/subscribe":                 http.HandlerFunc(doi.Subscribe), // embeddable: other sites may post to it
+		"GET /p/confirm/{token}":            http.HandlerFunc(doi.ConfirmPage),
+		"POST /p/confirm/{token}":           cop.Handler(http.HandlerFunc(doi.Confirm)),
+		"GET /u/{token}":                    http.HandlerFunc(unsub.Page),
+		"POST /u/{token}":                   http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
+		"GET /p/requests":                   http.HandlerFunc(requests.Form),
+		"POST /p/requests":                  cop.Handler(http.HandlerFunc(requests.Submit)),
+		"GET /p/requests/verify/{token}":    http.HandlerFunc(requests.VerifyPage),
+		"POST /p/requests/verify/{token}":   cop.Handler(http.HandlerFunc(requests.Verify)),
+		"GET /p/requests/download/{token}":  http.HandlerFunc(requests.DownloadPage),
+		"POST /p/requests/download/{token}": cop.Handler(http.HandlerFunc(requests.Download)),
+		"GET /p/preferences/{token}":        http.HandlerFunc(prefs.Page),
+		"POST /p/preferences/{token}":       cop.Handler(http.HandlerFunc(prefs.Change)),
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
@@ -146,10 +148,18 @@ func serve(ctx context.Context, env Env, args []string) error {
 		defer jobs.Done()
 		outbox.Run(runCtx, 10*time.Second, wake)
 	}()
-	sweepExpired(runCtx, a, logger) // the first sweep finishes before the server answers
-	go func() {                     // owned by serve: writes time-based expiry to the ledger and change stream
+	sweep := func(ctx context.Context) {
+		sweepExpired(ctx, a, logger)
+		if n, err := srv.Requests.SweepExports(ctx); err != nil && ctx.Err() == nil {
+			logger.ErrorContext(ctx, "export sweep", slog.Any("error", err))
+		} else if n > 0 {
+			logger.InfoContext(ctx, "expired download links deleted", slog.Int("count", n))
+		}
+	}
+	sweep(runCtx) // the first sweep finishes before the server answers
+	go func() {   // owned by serve: writes time-based expiry to the ledger and change stream
 		defer jobs.Done()
-		expirySweeps(runCtx, a, logger, time.Hour)
+		expirySweeps(runCtx, time.Hour, sweep)
 	}()
 	defer func() {
 		stopRun()
@@ -184,8 +194,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// expirySweeps runs consent.Service.SweepExpired every interval until ctx ends.
-func expirySweeps(ctx context.Context, a *app, logger *slog.Logger, interval time.Duration) {
+// expirySweeps runs sweep (lapsed consent, expired download links) every interval until ctx ends.
+func expirySweeps(ctx context.Context, interval time.Duration, sweep func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -193,7 +203,7 @@ func expirySweeps(ctx context.Context, a *app, logger *slog.Logger, interval tim
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			sweepExpired(ctx, a, logger)
+			sweep(ctx)
 		}
 	}
 }

@@ -354,6 +354,17 @@ type Ledger struct {
 func (s *Service) History(ctx context.Context, contactID string) (Ledger, error) {
 	var out Ledger
 	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		out, err = s.HistoryIn(ctx, tx, contactID)
+		return err
+	})
+	return out, err
+}
+
+// HistoryIn is History inside the caller's transaction.
+func (s *Service) HistoryIn(ctx context.Context, tx Tx, contactID string) (Ledger, error) {
+	var out Ledger
+	err := func() error {
 		version, wrapped, err := tx.DataKey(ctx, contactID)
 		if apperr.Is(err, apperr.NotFound) {
 			return apperr.New(apperr.NotFound, "contact not found")
@@ -400,7 +411,7 @@ func (s *Service) History(ctx context.Context, contactID string) (Ledger, error)
 			out.Events = []Event{}
 		}
 		return nil
-	})
+	}()
 	return out, err
 }
 

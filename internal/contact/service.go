@@ -309,13 +309,28 @@ func (s *Service) List(ctx context.Context, kind Kind, cursor string, limit int)
 // Consent is never changed by an update. Restricted contacts (GDPR Art. 18) are refused with
 // Forbidden: they change only through a data subject request.
 func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, error) {
+	c, _, err := s.update(ctx, id, p, "contact.update")
+	return c, err
+}
+
+// Rectify applies corrections the person asked for in a data subject request (GDPR Art. 16)
+// like Update, also to a restricted contact, and records "contact.rectify" with the names of
+// the changed fields (never the old or new values), which it returns.
+func (s *Service) Rectify(ctx context.Context, id string, p Patch) (Contact, []string, error) {
+	return s.update(ctx, id, p, "contact.rectify")
+}
+
+// update applies p and audits action with the changed fields; "contact.rectify" (a data subject
+// request's) may change a restricted contact, "contact.update" may not.
+func (s *Service) update(ctx context.Context, id string, p Patch, action string) (Contact, []string, error) {
 	var out Contact
+	var changed []string
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		rec, err := tx.ContactByID(ctx, id)
 		if err != nil {
 			return err
 		}
-		if rec.Restricted {
+		if rec.Restricted && action == "contact.update" {
 			return &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18); it changes only through a data subject request"}
 		}
 		if p.Version < 0 {
@@ -338,10 +353,12 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, erro
 		if err != nil {
 			return err
 		}
-		changed := changedFields(&cur, &next)
+		changed = changedFields(&cur, &next)
 		if len(changed) == 0 {
+			// Nothing to write, but the answer carries the decrypted contact: a read.
+			ev := audit.New(ctx, s.Now(), "contact.read", "contact", id, presentFields(&cur)...)
 			out = cur
-			return nil
+			return tx.AppendAudit(ctx, &ev)
 		}
 		next.ID, next.Kind, next.Source = cur.ID, cur.Kind, cur.Source
 		next.CreatedAt, next.UpdatedAt, next.Version = cur.CreatedAt, s.Now().UTC(), cur.Version+1
@@ -362,14 +379,14 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, erro
 				return err
 			}
 		}
-		ev := audit.New(ctx, next.UpdatedAt, "contact.update", "contact", id, changed...)
+		ev := audit.New(ctx, next.UpdatedAt, action, "contact", id, changed...)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err
 		}
 		out = next
 		return nil
 	})
-	return out, err
+	return out, changed, err
 }
 
 // Convert turns a lead into a contact, keeping its id and data ("contact.convert"). Converting a

@@ -41,16 +41,17 @@ const (
 // the personal data and the information about its processing; Art. 20: the data in a structured,
 // machine-readable format). It is built from already-loaded, decrypted data; WriteZip renders it.
 type Bundle struct {
-	Contact     contact.Contact   // decrypted
-	Consents    []consent.Current // current state per purpose
-	History     []consent.Event   // every consent event, with its evidence
-	Suppressed  *Suppression      // nil when the address is not on the suppression list
-	Requests    []Request         // this person's data subject requests
-	Disclosures []Disclosure      // transfers to third parties (GDPR Art. 15(1)(c))
-	Audit       []audit.Event     // audit events about the contact: who read or changed which fields, when
-	GeneratedAt time.Time         // the bundle's time; also every file's modification time
-	Controller  string            // the controller's name (GDPR Art. 4(7))
-	RequestID   string            // the data subject request this answers; "" when staff exported directly
+	Contact     contact.Contact     // decrypted
+	Consents    []consent.Current   // current state per purpose
+	History     []consent.Event     // every consent event, with its evidence
+	Objections  []consent.Objection // objections in force (GDPR Art. 21)
+	Suppressed  *Suppression        // nil when the address is not on the suppression list
+	Requests    []Request           // this person's data subject requests
+	Disclosures []Disclosure        // transfers to third parties (GDPR Art. 15(1)(c))
+	Audit       []audit.Event       // audit events about the contact: who read or changed which fields, when
+	GeneratedAt time.Time           // the bundle's time; also every file's modification time
+	Controller  string              // the controller's name (GDPR Art. 4(7))
+	RequestID   string              // the data subject request this answers; "" when staff exported directly
 }
 
 // Suppression is the person's entry on the suppression list: why the address is never mailed
@@ -82,7 +83,8 @@ type Disclosure struct {
 //	                     valid against contact.schema.json
 //	contact.csv          RFC 4180: a header row and one row, CRLF line ends (see below)
 //	contact.vcf          one vCard 4.0 (RFC 6350), as VCard renders it
-//	consents.json        {"current": [consent.Current], "history": [consent.Event]}
+//	consents.json        {"current": [consent.Current], "history": [consent.Event],
+//	                     "objections": [consent.Objection]}
 //	suppression.json     {"suppressed": bool, "reason": string, "since": RFC 3339 or null}
 //	requests.json        [Request]
 //	disclosures.json     [Disclosure]; [] when there are none, never null
@@ -174,8 +176,9 @@ type manifestFile struct {
 }
 
 type consentsFile struct {
-	Current []consent.Current `json:"current"`
-	History []consent.Event   `json:"history"`
+	Current    []consent.Current   `json:"current"`
+	History    []consent.Event     `json:"history"`
+	Objections []consent.Objection `json:"objections"`
 }
 
 type suppressionFile struct {
@@ -245,7 +248,7 @@ func (b *Bundle) files() ([]bundleFile, error) {
 		name, description string
 		v                 any
 	}{
-		{"consents.json", "Your consent for each purpose now, and every consent event with its evidence.", consentsFile{Current: nonNil(b.Consents), History: nonNil(b.History)}},
+		{"consents.json", "Your consent for each purpose now, and every consent event with its evidence.", consentsFile{Current: nonNil(b.Consents), History: nonNil(b.History), Objections: nonNil(b.Objections)}},
 		{"suppression.json", "Whether your address is on our do-not-mail list, why and since when.", sup},
 		{"requests.json", "The data protection requests you made to us and where each stands.", nonNil(b.Requests)},
 		{"disclosures.json", "Each time your data was passed to a third party: to whom, which fields, why and when.", disclosures},

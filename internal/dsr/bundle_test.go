@@ -81,7 +81,9 @@ func richBundle(t *testing.T) *dsr.Bundle {
 		Contact: c,
 		Consents: []consent.Current{{Purpose: "newsletter", State: consent.Withdrawn, LawfulBasis: consent.BasisConsent,
 			Method: consent.MethodOneClick, OccurredAt: withdrawn.OccurredAt, PolicyVersions: map[string]string{"privacy_policy": "3"}, EventID: "ev-2"}},
-		History:    []consent.Event{given, withdrawn},
+		History: []consent.Event{given, withdrawn},
+		Objections: []consent.Objection{{ContactID: c.ID, Scope: consent.ScopeDirectMarketing, Method: consent.MethodStaff,
+			OccurredAt: withdrawn.OccurredAt, RecordedAt: withdrawn.RecordedAt, Actor: "token:tok-7"}},
 		Suppressed: &dsr.Suppression{Reason: consent.SuppressionUnsubscribed, Since: withdrawn.OccurredAt},
 		Requests:   []dsr.Request{access, erasure},
 		Audit: []audit.Event{{
@@ -425,8 +427,9 @@ func TestBundleConsentsRequestsSuppression(t *testing.T) {
 	files, _, _ := unzip(t, b)
 
 	var consents struct {
-		Current []consent.Current `json:"current"`
-		History []consent.Event   `json:"history"`
+		Current    []consent.Current   `json:"current"`
+		History    []consent.Event     `json:"history"`
+		Objections []consent.Objection `json:"objections"`
 	}
 	decode(t, "consents.json", files["consents.json"].data, &consents)
 	if !reflect.DeepEqual(consents.Current, b.Consents) {
@@ -434,6 +437,9 @@ func TestBundleConsentsRequestsSuppression(t *testing.T) {
 	}
 	if !reflect.DeepEqual(consents.History, b.History) {
 		t.Errorf("consents.json history = %+v; want %+v", consents.History, b.History)
+	}
+	if !reflect.DeepEqual(consents.Objections, b.Objections) {
+		t.Errorf("consents.json objections = %+v; want %+v", consents.Objections, b.Objections)
 	}
 	for _, evidence := range []string{`"optin_ip": "192.0.2.9"`, `"confirm_ip": "192.0.2.10"`, `"user_agent": "Mozilla/5.0 (X11; Linux x86_64)"`} {
 		if !bytes.Contains(files["consents.json"].data, []byte(evidence)) {
@@ -475,7 +481,7 @@ func TestBundleEmptyListsAreArrays(t *testing.T) {
 	for name, want := range map[string]string{
 		"disclosures.json": `[]`,
 		"requests.json":    `[]`,
-		"consents.json":    `{"current":[],"history":[]}`,
+		"consents.json":    `{"current":[],"history":[],"objections":[]}`,
 		"suppression.json": `{"suppressed":false,"reason":"","since":null}`,
 		"audit.json": `[{"seq":1,"at":"2026-12-01T09:30:00Z","actor":{"kind":"system","id":"tillit","role":""},"action":"contact.create",` +
 			`"object_kind":"contact","object_id":"x","fields":[],"purpose":""}]`,

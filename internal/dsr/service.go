@@ -13,6 +13,7 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
@@ -32,6 +33,7 @@ const (
 	colEmail   = "email"
 	colDetails = "details"
 	colReason  = "reason"
+	colReceipt = "receipt"
 	colNote    = "note" // request_events.note_ct
 )
 
@@ -84,7 +86,20 @@ type Filter struct {
 // Tx is what request handling needs from one store transaction.
 type Tx interface {
 	contact.Tx
+	consent.Tx
 	mail.Tx
+	// RequestsByContact returns the requests bound to the contact, oldest first.
+	RequestsByContact(ctx context.Context, contactID string) ([]*Record, error)
+	// AuditEventsAbout returns every audit event about one object, oldest first.
+	AuditEventsAbout(ctx context.Context, objectKind, objectID string) ([]audit.Event, error)
+	// Suppression returns the suppression entry for hash; NotFound when the address is not suppressed.
+	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
+	// PersonalFootprint counts the contact's rows in every table that holds personal data.
+	PersonalFootprint(ctx context.Context, contactID string) ([]Holding, error)
+	InsertExport(ctx context.Context, e Export) error
+	ExportByToken(ctx context.Context, hash []byte) (Export, error) // NotFound when none
+	DeleteExport(ctx context.Context, id string) error              // NotFound when gone already
+	DeleteExpiredExports(ctx context.Context, now time.Time) (int, error)
 	InsertRequest(ctx context.Context, r *Record) error
 	// UpdateRequest replaces the stored request with the same ID (NotFound when absent).
 	UpdateRequest(ctx context.Context, r *Record) error
@@ -110,6 +125,7 @@ type Store interface {
 type Service struct {
 	Store    Store
 	Contacts *contact.Service
+	Consent  *consent.Service
 	Keys     *keys.Keyring
 	Outbox   *mail.Outbox
 	Now      func() time.Time
@@ -118,6 +134,7 @@ type Service struct {
 	// Controller names the company in notices; DPOEmail, when set, is given as a contact.
 	Controller, DPOEmail string
 	TokenTTL             time.Duration // lifetime of a verification link (default 72 h)
+	ExportTTL            time.Duration // lifetime of an access bundle's download link (default 7 days)
 	// ResendAfter is the least time between two portal requests from one address that each
 	// mail a link (default 2 min): a later one in that window is recorded but sends nothing.
 	ResendAfter time.Duration
@@ -324,7 +341,15 @@ type VerifyResult struct {
 	Verified bool      // false: unknown, used or expired link; nothing changed
 	Type     Type      // the request's type, when verified
 	Deadline time.Time // when the request will be answered by, when verified
+	// Completed: the request was fulfilled at once (access, portability, withdraw_consent) and
+	// the answer is on its way by e-mail.
+	Completed bool
 }
+
+// automatic lists the request types fulfilled as soon as the e-mail link is used: giving the
+// person their data and withdrawing consent need no staff judgement, and withdrawing must be as
+// easy as giving (GDPR Art. 7(3)).
+var automatic = []Type{TypeAccess, TypePortability, TypeWithdrawConsent}
 
 // VerifyLink uses a verification link (the POST behind /p/requests/verify/{token}): the address
 // the link was sent to is now verified, so the request is bound to the contact that address
@@ -335,6 +360,7 @@ type VerifyResult struct {
 func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "requests"})
 	var res VerifyResult
+	var id string
 	h := hashToken(secret)
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		t, err := tx.RequestTokenByHash(ctx, h)
@@ -384,9 +410,17 @@ func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, 
 			return err
 		}
 		res = VerifyResult{Verified: true, Type: rec.Type, Deadline: rec.Deadline()}
+		id = rec.ID
 		return nil
 	})
-	return res, err
+	if err != nil || !res.Verified || !contains(automatic, res.Type) {
+		return res, err
+	}
+	if _, err := s.Complete(ctx, id, Completion{Note: "fulfilled automatically once the e-mail link was used"}); err != nil {
+		return res, err
+	}
+	res.Completed = true
+	return res, nil
 }
 
 // Verify records that staff established the requester's identity some other way (a signed
@@ -461,22 +495,6 @@ func (s *Service) Reject(ctx context.Context, id, reason string) (View, error) {
 			"and to seek a judicial remedy (GDPR Art. 79).\n%s",
 			rec.Type.Label(), day(rec.ReceivedAt), reason, s.contactLine())
 		return s.tell(ctx, tx, rec, dk, "request.rejected", "Your privacy request", text)
-	})
-}
-
-// Complete closes an in-progress or extended request and tells the requester. note is an
-// internal note for the timeline (optional). Conflict from any other state.
-func (s *Service) Complete(ctx context.Context, id, note string) (View, error) {
-	return s.change(ctx, id, func(tx Tx, rec *Record, dk *keys.DataKey) error {
-		if err := rec.Complete(s.Now()); err != nil {
-			return err
-		}
-		if err := s.update(ctx, tx, rec, dk, "completed", note); err != nil {
-			return err
-		}
-		text := fmt.Sprintf("We received your request to %s on %s and completed it on %s.\n%s",
-			rec.Type.Label(), day(rec.ReceivedAt), day(*rec.CompletedAt), s.contactLine())
-		return s.tell(ctx, tx, rec, dk, "request.completed", "Your privacy request is complete", text)
 	})
 }
 

@@ -29,6 +29,7 @@ type world struct {
 	now      time.Time
 	svc      *dsr.Service
 	contacts *contact.Service
+	consent  *consent.Service
 	outbox   *mail.Outbox
 	db       *sqlite.DB
 	dir      string
@@ -52,8 +53,12 @@ func newWorld(t *testing.T) *world {
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
 	w.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
 	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	if err := gate.EnsureDefaultPurpose(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.consent = gate
 	w.outbox = &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "privacy@tillit.example", Domain: "tillit.example"}, Gate: gate, Now: now}
-	w.svc = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: w.contacts, Keys: kr, Outbox: w.outbox, Now: now, NewID: id,
+	w.svc = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: w.contacts, Consent: gate, Keys: kr, Outbox: w.outbox, Now: now, NewID: id,
 		BaseURL: "https://crm.example", Controller: "Example AB", DPOEmail: "dpo@example.com"}
 	return w
 }
@@ -123,7 +128,7 @@ func TestPortalRequestIsBoundOnlyToTheVerifiedAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The details name a second identifier (another person's address and phone): never looked up.
-	if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeAccess, Email: " ASA@Example.org ", Details: "also bo@example.org and +46701234567"}); err != nil {
+	if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeRectification, Email: " ASA@Example.org ", Details: "also bo@example.org and +46701234567"}); err != nil {
 		t.Fatal(err)
 	}
 	r := w.only(t)
@@ -137,14 +142,14 @@ func TestPortalRequestIsBoundOnlyToTheVerifiedAddress(t *testing.T) {
 	if len(ms) != 1 || ms[0].to != "asa@example.org" {
 		t.Fatalf("mails = %+v; want one verification mail to asa@example.org", ms)
 	}
-	if !strings.Contains(ms[0].body, "see the personal data we hold about you") || !strings.Contains(ms[0].body, "Art. 15") {
+	if !strings.Contains(ms[0].body, "correct your personal data") || !strings.Contains(ms[0].body, "Art. 16") {
 		t.Errorf("verification mail does not name the right: %q", ms[0].body)
 	}
 	secret := link(t, ms[0])
 	w.now = w.now.Add(time.Hour)
 	res, err := w.svc.VerifyLink(ctx, secret)
-	if err != nil || !res.Verified || res.Type != dsr.TypeAccess || !res.Deadline.Equal(r.DueAt) {
-		t.Fatalf("VerifyLink = %+v, %v; want verified access due %v", res, err, r.DueAt)
+	if err != nil || !res.Verified || res.Completed || res.Type != dsr.TypeRectification || !res.Deadline.Equal(r.DueAt) {
+		t.Fatalf("VerifyLink = %+v, %v; want verified rectification due %v, left to staff", res, err, r.DueAt)
 	}
 	r = w.only(t)
 	if r.State != dsr.StateInProgress || r.ContactID != åsa.ID {
@@ -314,7 +319,7 @@ func TestNoticeWithoutAddressGoesToTheVerifiedContactOrIsFlagged(t *testing.T) {
 	if _, err := w.svc.Verify(ctx, phoned.ID, c.ID, "called back on the number on file"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.Complete(ctx, phoned.ID, ""); err != nil {
+	if _, err := w.svc.Complete(ctx, phoned.ID, dsr.Completion{}); err != nil {
 		t.Fatal(err)
 	}
 	if ms := w.mails(t); len(ms) != 1 || ms[0].to != "dora@example.org" || !strings.Contains(ms[0].body, "restrict the processing") {
@@ -360,7 +365,7 @@ func TestQueueFiltersAndPages(t *testing.T) {
 	if _, err := w.svc.Verify(ctx, ids[0], mustContact(t, w), "in person"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.Complete(ctx, ids[0], "done"); err != nil {
+	if _, err := w.svc.Complete(ctx, ids[0], dsr.Completion{Note: "done"}); err != nil {
 		t.Fatal(err)
 	}
 	open, _, _ := w.svc.List(ctx, dsr.Filter{Open: true})

@@ -104,3 +104,22 @@ func scanAudit(row scanner) (audit.Event, error) {
 	e.At, err = parseTime(at)
 	return e, err
 }
+
+// AuditEventsAbout returns every audit event about one object, in sequence order, inside the
+// caller's transaction (the access bundle reads them with the data they describe).
+func (tx *Tx) AuditEventsAbout(ctx context.Context, objectKind, objectID string) ([]audit.Event, error) {
+	rows, err := tx.query(ctx, "SELECT "+auditCols+" FROM audit_events WHERE object_kind = ? AND object_id = ? ORDER BY seq", objectKind, objectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []audit.Event{}
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -247,6 +247,24 @@ func (tx *Tx) SuppressionReason(ctx context.Context, hash []byte) (string, error
 	return reason, nil
 }
 
+// Suppression returns the suppression entry for hash; NotFound when none.
+func (tx *Tx) Suppression(ctx context.Context, hash []byte) (consent.Suppression, error) {
+	row, err := tx.queryRow(ctx, "SELECT hash, reason, created_at FROM suppressions WHERE hash = ?", hash)
+	if err != nil {
+		return consent.Suppression{}, err
+	}
+	var s consent.Suppression
+	var created string
+	if err := row.Scan(&s.Hash, &s.Reason, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
+		}
+		return consent.Suppression{}, err
+	}
+	s.CreatedAt, err = parseTime(created)
+	return s, err
+}
+
 // AddSuppression adds a suppression entry; an existing entry for the hash is kept.
 func (tx *Tx) AddSuppression(ctx context.Context, s consent.Suppression) error {
 	_, err := tx.exec(ctx, "INSERT OR IGNORE INTO suppressions (hash, reason, created_at) VALUES (?, ?, ?)", s.Hash, s.Reason, formatTime(s.CreatedAt))

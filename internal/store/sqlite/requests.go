@@ -11,18 +11,18 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 )
 
-const requestCols = "id, type, state, contact_id, channel, received_at, due_at, extended_until, completed_at, assignee, key_version, email_bidx, email_ct, details_ct, reason_ct, updated_at, version"
+const requestCols = "id, type, state, contact_id, channel, received_at, due_at, extended_until, completed_at, assignee, key_version, email_bidx, email_ct, details_ct, reason_ct, receipt_ct, updated_at, version"
 
 // InsertRequest stores a new data subject request.
 func (tx *Tx) InsertRequest(ctx context.Context, r *dsr.Record) error {
-	_, err := tx.exec(ctx, "INSERT INTO requests ("+requestCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", requestArgs(r)...)
+	_, err := tx.exec(ctx, "INSERT INTO requests ("+requestCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", requestArgs(r)...)
 	return err
 }
 
 // UpdateRequest replaces the stored request; NotFound when absent.
 func (tx *Tx) UpdateRequest(ctx context.Context, r *dsr.Record) error {
 	args := requestArgs(r)
-	res, err := tx.exec(ctx, "UPDATE requests SET type = ?, state = ?, contact_id = ?, channel = ?, received_at = ?, due_at = ?, extended_until = ?, completed_at = ?, assignee = ?, key_version = ?, email_bidx = ?, email_ct = ?, details_ct = ?, reason_ct = ?, updated_at = ?, version = ? WHERE id = ?",
+	res, err := tx.exec(ctx, "UPDATE requests SET type = ?, state = ?, contact_id = ?, channel = ?, received_at = ?, due_at = ?, extended_until = ?, completed_at = ?, assignee = ?, key_version = ?, email_bidx = ?, email_ct = ?, details_ct = ?, reason_ct = ?, receipt_ct = ?, updated_at = ?, version = ? WHERE id = ?",
 		append(args[1:], args[0])...)
 	if err != nil {
 		return err
@@ -44,7 +44,7 @@ func requestArgs(r *dsr.Record) []any {
 		done = formatTime(*r.CompletedAt)
 	}
 	return []any{r.ID, string(r.Type), string(r.State), r.ContactID, string(r.Channel), formatTime(r.ReceivedAt), formatTime(r.DueAt), ext, done,
-		r.Assignee, r.KeyVersion, r.EmailIndex, r.Sealed["email"], r.Sealed["details"], r.Sealed["reason"], formatTime(r.UpdatedAt), r.Version}
+		r.Assignee, r.KeyVersion, r.EmailIndex, r.Sealed["email"], r.Sealed["details"], r.Sealed["reason"], r.Sealed["receipt"], formatTime(r.UpdatedAt), r.Version}
 }
 
 // RequestByID returns one request; NotFound when absent.
@@ -110,12 +110,12 @@ func scanRequest(rows *sql.Rows) (*dsr.Record, error) {
 	r := &dsr.Record{Sealed: map[string][]byte{}}
 	var typ, state, channel, received, due, updated string
 	var ext, done sql.NullString
-	var email, details, reason []byte
-	if err := rows.Scan(&r.ID, &typ, &state, &r.ContactID, &channel, &received, &due, &ext, &done, &r.Assignee, &r.KeyVersion, &r.EmailIndex, &email, &details, &reason, &updated, &r.Version); err != nil {
+	var email, details, reason, receipt []byte
+	if err := rows.Scan(&r.ID, &typ, &state, &r.ContactID, &channel, &received, &due, &ext, &done, &r.Assignee, &r.KeyVersion, &r.EmailIndex, &email, &details, &reason, &receipt, &updated, &r.Version); err != nil {
 		return nil, err
 	}
 	r.Type, r.State, r.Channel = dsr.Type(typ), dsr.State(state), dsr.Channel(channel)
-	for col, v := range map[string][]byte{"email": email, "details": details, "reason": reason} {
+	for col, v := range map[string][]byte{"email": email, "details": details, "reason": reason, "receipt": receipt} {
 		if len(v) > 0 {
 			r.Sealed[col] = v
 		}

@@ -98,7 +98,54 @@ func (q *Requests) Verify(w http.ResponseWriter, r *http.Request) {
 		}, Link: &linkView{Href: "/p/requests", Text: "Make a privacy request"}})
 		return
 	}
+	if res.Completed {
+		q.Pages.render(w, r, http.StatusOK, pageView{Title: "Thank you", Paragraphs: []string{
+			"Your request to " + res.Type.Label() + " is confirmed and done. We have sent the answer to the address the link came to.",
+		}})
+		return
+	}
 	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Thank you", Paragraphs: []string{
 		"Your request to " + res.Type.Label() + " is confirmed. We will answer by " + res.Deadline.UTC().Format("2 January 2006") + " at the latest, by e-mail to this address.",
 	}})
+}
+
+// DownloadPage serves GET /p/requests/download/{token}: a page with a download button. It changes
+// nothing, so a link scanner cannot use up the single-use link.
+func (q *Requests) DownloadPage(w http.ResponseWriter, r *http.Request) {
+	ok, err := q.Service.DownloadReady(r.Context(), r.PathValue("token"))
+	if err != nil {
+		q.Pages.fail(w, r, err)
+		return
+	}
+	if !ok {
+		q.Pages.render(w, r, http.StatusOK, downloadGone())
+		return
+	}
+	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Your data", Paragraphs: []string{
+		"Your personal data is ready as one zip file. The link works once: after the download it is gone, so keep the file somewhere safe.",
+	}, Form: &formView{Action: r.URL.Path, Button: "Download my data (zip)"}})
+}
+
+// Download serves POST /p/requests/download/{token}: the zip, once.
+func (q *Requests) Download(w http.ResponseWriter, r *http.Request) {
+	zip, ok, err := q.Service.Download(r.Context(), r.PathValue("token"))
+	if err != nil {
+		q.Pages.fail(w, r, err)
+		return
+	}
+	if !ok {
+		q.Pages.render(w, r, http.StatusOK, downloadGone())
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="personal-data.zip"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Write(zip)
+}
+
+func downloadGone() pageView {
+	return pageView{Title: "This link cannot be used", Paragraphs: []string{
+		"The download link was used already or has expired. You can ask for your data again at any time.",
+	}, Link: &linkView{Href: "/p/requests?type=access", Text: "Ask for your data"}}
 }

@@ -20,6 +20,7 @@ CREATE TABLE requests (
     email_ct       BLOB,
     details_ct     BLOB,
     reason_ct      BLOB,
+    receipt_ct     BLOB, -- erasure receipt (JSON): what was erased where, what was kept and why
     updated_at     TEXT NOT NULL,
     version        INTEGER NOT NULL
 ) STRICT;
@@ -77,3 +78,18 @@ CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX outbox_campaign ON outbox (campaign_id, status) WHERE campaign_id <> '';
 CREATE INDEX outbox_contact ON outbox (contact_id) WHERE contact_id IS NOT NULL;
 CREATE INDEX outbox_request ON outbox (request_id) WHERE request_id IS NOT NULL;
+
+-- Access bundles waiting to be downloaded through an expiring, single-use link: sealed under the
+-- contact's data key, so erasure (which deletes the key and, by cascade, the row) revokes them.
+CREATE TABLE exports (
+    id         TEXT PRIMARY KEY,
+    contact_id TEXT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    request_id TEXT NOT NULL DEFAULT '',
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    bytes      INTEGER NOT NULL,
+    bundle_ct  BLOB NOT NULL
+) STRICT;
+CREATE INDEX exports_contact ON exports (contact_id);
+CREATE INDEX exports_expiry ON exports (expires_at);

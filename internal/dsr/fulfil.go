@@ -1,0 +1,490 @@
+package dsr
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/keys"
+)
+
+// Holding is one table's share of a contact's personal data and what erasure does with it.
+type Holding struct {
+	Table string `json:"table"`
+	Rows  int    `json:"rows"`
+	Erase string `json:"erasure"` // "deleted", or "kept: " and the exemption
+}
+
+// Export is an access bundle waiting for download, sealed under the contact's data key; erasure
+// deletes it with the contact.
+type Export struct {
+	ID, ContactID, RequestID string
+	TokenHash                []byte // SHA-256 of the link's secret
+	CreatedAt, ExpiresAt     time.Time
+	Bytes                    int // size of the zip
+	Sealed                   []byte
+}
+
+// exportTable is bound into the associated data of a sealed bundle.
+const exportTable = "exports"
+
+// Completion says what completing a request does, by type. Fields another type does not use
+// must be empty.
+type Completion struct {
+	Note string // internal note for the timeline
+	// Changes are a rectification's corrections (GDPR Art. 16), applied field by field.
+	Changes *contact.Patch
+	// Purposes are the purposes whose consent a withdraw_consent request withdraws; empty means
+	// every purpose the person has given consent to (GDPR Art. 7(3)).
+	Purposes []string
+	// Scope is what an objection (GDPR Art. 21) is to: a purpose id, or "direct_marketing"
+	// (the default; absolute under Art. 21(3)).
+	Scope string
+}
+
+// Receipt is the erasure receipt (GDPR Art. 17, 19): what was erased where, what was kept and
+// under which exemption. It names tables and row counts, never a value.
+type Receipt struct {
+	RequestID  string    `json:"request_id"`
+	ContactID  string    `json:"contact_id"`
+	ErasedAt   time.Time `json:"erased_at"`
+	Erased     []Holding `json:"erased"`
+	Kept       []Holding `json:"kept"`
+	Processors []string  `json:"processors_notified"` // processors told of the erasure (Art. 19)
+}
+
+// Complete fulfils the request and closes it, telling the requester (GDPR Art. 12(3)):
+//
+//   - access, portability: the access bundle (Bundle) is sealed under the contact's key and the
+//     requester is mailed a single-use download link that expires after ExportTTL;
+//   - erasure: the contact is erased (contact.Service.Erase: key, rows, queued mail, earlier
+//     download links) and the requester is mailed the erasure receipt, which staff can read too;
+//   - rectification: c.Changes are applied (contact.Service.Rectify, field names audited only);
+//   - restriction: the contact is restricted (Art. 18);
+//   - objection: an objection to c.Scope is recorded (Art. 21);
+//   - withdraw_consent: consent is withdrawn for c.Purposes, or for every purpose given.
+//
+// A request bound to no contact (no one has the verified address) is answered that no personal
+// data is held. Invalid for a completion field the type does not take, or a rectification
+// without changes; Conflict unless the request is in_progress or extended. The action and the
+// closing are separate transactions: when closing fails after the action, completing again
+// finds the action done (an erased contact is not erased twice).
+func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, error) {
+	rec, held, err := s.prepare(ctx, id, c)
+	if err != nil {
+		return View{}, err
+	}
+	var receipt *Receipt
+	var outcome string
+	if held {
+		if receipt, outcome, err = s.act(ctx, rec, c); err != nil {
+			return View{}, err
+		}
+	}
+	return s.change(ctx, id, func(tx Tx, rec *Record, dk *keys.DataKey) error {
+		if err := rec.Complete(s.Now()); err != nil {
+			return err
+		}
+		if receipt != nil {
+			b, err := json.Marshal(receipt)
+			if err != nil {
+				return err
+			}
+			if rec.Sealed[colReceipt], err = dk.Seal(Table, colReceipt, rec.ID, b); err != nil {
+				return err
+			}
+		}
+		if err := s.update(ctx, tx, rec, dk, "completed", c.Note); err != nil {
+			return err
+		}
+		text := fmt.Sprintf("We received your request to %s on %s and completed it on %s.\n\n", rec.Type.Label(), day(rec.ReceivedAt), day(*rec.CompletedAt))
+		switch {
+		case !held && (rec.Type == TypeAccess || rec.Type == TypePortability):
+			text += "We hold no personal data linked to the address you confirmed, so there is nothing to send.\n"
+		case !held:
+			text += "We hold no personal data linked to the address you confirmed, so there was nothing to change.\n"
+		case rec.Type == TypeAccess || rec.Type == TypePortability:
+			link, until, err := s.exportIn(ctx, tx, rec.ContactID, rec.ID)
+			if err != nil {
+				return err
+			}
+			text += fmt.Sprintf("Your data is ready. Download it here (the link works once and expires on %s):\n\n%s\n\n"+
+				"The zip holds your contact data as JSON, CSV and a vCard, your consent history, your suppression state, "+
+				"your requests, the disclosures made about you and the record of who read or changed your data. "+
+				"README.txt inside explains each file.\n", day(until), link)
+		case rec.Type == TypeErasure:
+			text += receipt.text()
+		default:
+			text += outcome
+		}
+		return s.tell(ctx, tx, rec, dk, "request.completed", "Your privacy request is complete", text+s.contactLine())
+	})
+}
+
+// prepare checks that the request can be completed with c before anything is changed, and
+// reports whether it is bound to a contact that still exists. A portal erasure request keeps
+// the address it was confirmed from; a staff one without an address keeps the contact's, so
+// the receipt can still be sent once the contact is gone.
+func (s *Service) prepare(ctx context.Context, id string, c Completion) (*Record, bool, error) {
+	var rec *Record
+	held := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		if rec, err = tx.RequestByID(ctx, id); err != nil {
+			return err
+		}
+		if rec.State != StateInProgress && rec.State != StateExtended {
+			return conflict(rec.State, StateCompleted)
+		}
+		if c.Changes != nil && rec.Type != TypeRectification {
+			return apperr.Invalidf("changes", "not_rectification", "changes: only a rectification request takes changes")
+		}
+		if len(c.Purposes) > 0 && rec.Type != TypeWithdrawConsent {
+			return apperr.Invalidf("purposes", "not_withdrawal", "purposes: only a withdraw_consent request takes purposes")
+		}
+		if c.Scope != "" && rec.Type != TypeObjection {
+			return apperr.Invalidf("scope", "not_objection", "scope: only an objection request takes a scope")
+		}
+		if rec.ContactID == "" {
+			return nil
+		}
+		crec, err := tx.ContactByID(ctx, rec.ContactID)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil // erased meanwhile (or by an earlier attempt at this request)
+		}
+		if err != nil {
+			return err
+		}
+		held = true
+		if rec.Type == TypeRectification && c.Changes == nil {
+			return apperr.Invalidf("changes", "required", "changes: the corrections to apply, field by field")
+		}
+		if rec.Type == TypeErasure && len(rec.Sealed[colEmail]) == 0 && crec.EmailIndex != nil {
+			full, err := s.Contacts.OpenIn(ctx, tx, crec)
+			if err != nil {
+				return err
+			}
+			dk, err := s.requestKey(ctx, tx, rec)
+			if err != nil {
+				return err
+			}
+			if rec.Sealed[colEmail], err = dk.Seal(Table, colEmail, rec.ID, []byte(full.Email)); err != nil {
+				return err
+			}
+			rec.UpdatedAt, rec.Version = s.Now().UTC(), rec.Version+1
+			return tx.UpdateRequest(ctx, rec)
+		}
+		return nil
+	})
+	return rec, held, err
+}
+
+// act carries out the request on its contact and returns the erasure receipt, or a sentence
+// for the requester saying what was done.
+func (s *Service) act(ctx context.Context, rec *Record, c Completion) (*Receipt, string, error) {
+	cid := rec.ContactID
+	method := consent.MethodStaff
+	if audit.ActorFrom(ctx).Kind == audit.ActorPublic {
+		method = consent.MethodWebForm
+	}
+	switch rec.Type {
+	case TypeErasure:
+		var held []Holding
+		if err := s.Store.Update(ctx, func(tx Tx) error {
+			var err error
+			held, err = tx.PersonalFootprint(ctx, cid)
+			return err
+		}); err != nil {
+			return nil, "", err
+		}
+		if err := s.Contacts.Erase(ctx, cid); err != nil {
+			return nil, "", err
+		}
+		r := &Receipt{RequestID: rec.ID, ContactID: cid, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}}
+		for _, h := range held {
+			switch {
+			case h.Erase == "deleted" && h.Rows > 0:
+				r.Erased = append(r.Erased, h)
+			case h.Erase != "deleted":
+				r.Kept = append(r.Kept, h)
+			}
+		}
+		return r, "", nil
+	case TypeRectification:
+		_, changed, err := s.Contacts.Rectify(ctx, cid, *c.Changes)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(changed) == 0 {
+			return nil, "The data we hold already matched your corrections; nothing needed to change.\n", nil
+		}
+		return nil, "We corrected these fields: " + strings.Join(changed, ", ") + ".\n", nil
+	case TypeRestriction:
+		if _, err := s.Contacts.SetRestricted(ctx, cid, true); err != nil {
+			return nil, "", err
+		}
+		return nil, "We keep your data but no longer use it: no mail, no sharing, no changes except at your request. We will tell you before the restriction is lifted (GDPR Art. 18(3)).\n", nil
+	case TypeObjection:
+		scope := c.Scope
+		if scope == "" {
+			scope = consent.ScopeDirectMarketing
+		}
+		if _, err := s.Consent.Object(ctx, cid, scope, method); err != nil {
+			return nil, "", err
+		}
+		if scope == consent.ScopeDirectMarketing {
+			return nil, "We no longer use your data for direct marketing of any kind (GDPR Art. 21(3)).\n", nil
+		}
+		return nil, fmt.Sprintf("We no longer use your data for the purpose %q (GDPR Art. 21).\n", scope), nil
+	case TypeWithdrawConsent:
+		purposes := c.Purposes
+		if len(purposes) == 0 {
+			led, err := s.Consent.History(ctx, cid)
+			if err != nil {
+				return nil, "", err
+			}
+			for _, cur := range led.Current {
+				if cur.State == consent.Given || cur.State == consent.Requested {
+					purposes = append(purposes, cur.Purpose)
+				}
+			}
+		}
+		for _, p := range purposes {
+			if _, err := s.Consent.Record(ctx, consent.Event{ContactID: cid, Purpose: p, State: consent.Withdrawn, Method: method,
+				Evidence: consent.Evidence{Note: "data subject request " + rec.ID}}); err != nil {
+				return nil, "", err
+			}
+		}
+		if len(purposes) == 0 {
+			return nil, "You had not given us consent for anything, so there was nothing to withdraw.\n", nil
+		}
+		return nil, "Your consent is withdrawn for: " + strings.Join(purposes, ", ") + ". This does not affect what was done with your consent before (GDPR Art. 7(3)).\n", nil
+	}
+	return nil, "", nil // access and portability: the bundle is built in the closing transaction
+}
+
+// text is the receipt as the requester reads it.
+func (r *Receipt) text() string {
+	var b strings.Builder
+	b.WriteString("Your personal data is erased (GDPR Art. 17). What was erased, where:\n\n")
+	for _, h := range r.Erased {
+		fmt.Fprintf(&b, "  - %s: %d record(s) deleted\n", h.Table, h.Rows)
+	}
+	b.WriteString("\nWhat we keep, and why:\n\n")
+	for _, h := range r.Kept {
+		if h.Rows == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "  - %s: %d record(s), %s\n", h.Table, h.Rows, strings.TrimPrefix(h.Erase, "kept: "))
+	}
+	b.WriteString("\nThe key that sealed your data is destroyed, so no copy in a backup can be read. No processor held your data, so none needed to be told (GDPR Art. 19).\n")
+	return b.String()
+}
+
+// Receipt returns the erasure receipt of a completed erasure request; NotFound when the request
+// has none. Reading it is audited ("request.read", field receipt).
+func (s *Service) Receipt(ctx context.Context, id string) (Receipt, error) {
+	var out Receipt
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.RequestByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(rec.Sealed[colReceipt]) == 0 {
+			return apperr.New(apperr.NotFound, "the request has no erasure receipt")
+		}
+		dk, err := s.requestKey(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		ev := audit.New(ctx, s.Now(), "request.read", "request", id, colReceipt)
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		b, err := dk.Open(Table, colReceipt, id, rec.Sealed[colReceipt])
+		if err != nil {
+			return fmt.Errorf("dsr: request %s receipt: %w", id, err)
+		}
+		return json.Unmarshal(b, &out)
+	})
+	return out, err
+}
+
+// BundleIn builds the contact's access bundle inside tx, with every read audited
+// ("contact.read", "consent.read") and the export itself recorded as "contact.export".
+// requestID names the request it answers ("" for a staff export).
+func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID string) ([]byte, error) {
+	crec, err := tx.ContactByID(ctx, contactID)
+	if err != nil {
+		return nil, err
+	}
+	// The audit events are read first, so the bundle does not list its own reads.
+	events, err := tx.AuditEventsAbout(ctx, "contact", contactID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.Contacts.OpenIn(ctx, tx, crec)
+	if err != nil {
+		return nil, err
+	}
+	led, err := s.Consent.HistoryIn(ctx, tx, contactID)
+	if err != nil {
+		return nil, err
+	}
+	b := Bundle{Contact: c, Consents: led.Current, History: led.Events, Objections: led.Objections, Audit: events,
+		GeneratedAt: s.Now().UTC(), Controller: s.Controller, RequestID: requestID}
+	if crec.SuppressionHash != nil {
+		sup, err := tx.Suppression(ctx, crec.SuppressionHash)
+		switch {
+		case err == nil:
+			b.Suppressed = &Suppression{Reason: sup.Reason, Since: sup.CreatedAt}
+		case !apperr.Is(err, apperr.NotFound):
+			return nil, err
+		}
+	}
+	reqs, err := tx.RequestsByContact(ctx, contactID)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		b.Requests = append(b.Requests, r.Request)
+	}
+	var buf bytes.Buffer
+	if err := b.WriteZip(&buf); err != nil {
+		return nil, err
+	}
+	ev := audit.New(ctx, b.GeneratedAt, "contact.export", "contact", contactID, "bundle")
+	return buf.Bytes(), tx.AppendAudit(ctx, &ev)
+}
+
+// Export returns the contact's access bundle for staff (GET /api/v1/contacts/{id}/export).
+// NotFound for an unknown contact; Forbidden (reason restricted) for a restricted one, whose
+// data goes only to the person, through an access request (GDPR Art. 18(2)).
+func (s *Service) Export(ctx context.Context, contactID string) ([]byte, error) {
+	var out []byte
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		if rec.Restricted {
+			return &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18): its data goes only to the person, through an access request"}
+		}
+		out, err = s.BundleIn(ctx, tx, contactID, "")
+		return err
+	})
+	return out, err
+}
+
+// exportIn builds the bundle, seals it under the contact's key and stores it behind a new
+// single-use link, which it returns with the link's expiry.
+func (s *Service) exportIn(ctx context.Context, tx Tx, contactID, requestID string) (string, time.Time, error) {
+	zip, err := s.BundleIn(ctx, tx, contactID, requestID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	version, wrapped, err := tx.DataKey(ctx, contactID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	dk, err := s.Keys.OpenDataKey(contactID, version, wrapped)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", time.Time{}, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.Now().UTC()
+	e := Export{ID: s.NewID(), ContactID: contactID, RequestID: requestID, TokenHash: hashToken("export:" + secret), CreatedAt: now, ExpiresAt: now.Add(s.exportTTL()), Bytes: len(zip)}
+	if e.Sealed, err = dk.Seal(exportTable, "bundle", e.ID, zip); err != nil {
+		return "", time.Time{}, err
+	}
+	if err := tx.InsertExport(ctx, e); err != nil {
+		return "", time.Time{}, err
+	}
+	return strings.TrimSuffix(s.BaseURL, "/") + "/p/requests/download/" + url.PathEscape(secret), e.ExpiresAt, nil
+}
+
+// DownloadReady reports whether a download link can still be used, changing nothing (the GET
+// page behind the link, which link scanners also open).
+func (s *Service) DownloadReady(ctx context.Context, secret string) (bool, error) {
+	ok := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		e, err := tx.ExportByToken(ctx, hashToken("export:"+secret))
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		ok = err == nil && s.Now().Before(e.ExpiresAt)
+		return err
+	})
+	return ok, err
+}
+
+// Download opens the bundle behind a download link and deletes it: the link works once
+// ("contact.export_download"). ok is false for an unknown, used, expired or revoked link.
+func (s *Service) Download(ctx context.Context, secret string) (zip []byte, ok bool, err error) {
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "download"})
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		e, err := tx.ExportByToken(ctx, hashToken("export:"+secret))
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteExport(ctx, e.ID); err != nil {
+			return err
+		}
+		if !s.Now().Before(e.ExpiresAt) {
+			return nil // expired: deleted all the same
+		}
+		version, wrapped, err := tx.DataKey(ctx, e.ContactID)
+		if err != nil {
+			return err
+		}
+		dk, err := s.Keys.OpenDataKey(e.ContactID, version, wrapped)
+		if err != nil {
+			return err
+		}
+		ev := audit.New(ctx, s.Now(), "contact.export_download", "contact", e.ContactID, "bundle")
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		if zip, err = dk.Open(exportTable, "bundle", e.ID, e.Sealed); err != nil {
+			return fmt.Errorf("dsr: export %s: %w", e.ID, err)
+		}
+		ok = true
+		return nil
+	})
+	return zip, ok, err
+}
+
+// SweepExports deletes every bundle whose link has expired and returns how many.
+func (s *Service) SweepExports(ctx context.Context) (int, error) {
+	n := 0
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.DeleteExpiredExports(ctx, s.Now().UTC())
+		return err
+	})
+	return n, err
+}
+
+func (s *Service) exportTTL() time.Duration {
+	if s.ExportTTL > 0 {
+		return s.ExportTTL
+	}
+	return 7 * 24 * time.Hour
+}
