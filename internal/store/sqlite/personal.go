@@ -70,15 +70,16 @@ var NotPersonal = map[string]string{
 	"keystore.audit_anchor": "the audit chain's head hash",
 }
 
-// PersonalFootprint counts the contact's rows in every table of PersonalData (suppressions, not
-// found by contact id, count the entries for its current and former addresses).
+// PersonalFootprint counts the contact's rows in every table of PersonalData. Suppressions, not
+// found by contact id, count the contact's addresses, current and former: the entries erasure
+// keeps (or adds) for them.
 func (tx *Tx) PersonalFootprint(ctx context.Context, contactID string) ([]dsr.Holding, error) {
 	out := make([]dsr.Holding, 0, len(PersonalData))
 	for _, t := range PersonalData {
 		q := "SELECT count(*) FROM " + t.Table + " WHERE " + t.Where
 		args := []any{contactID}
 		if t.Where == "" {
-			q = "SELECT count(*) FROM suppressions WHERE hash IN (SELECT suppression_hash FROM contacts WHERE id = ? UNION SELECT hash FROM contact_former_emails WHERE contact_id = ?)"
+			q = "SELECT count(*) FROM (SELECT suppression_hash FROM contacts WHERE id = ? AND suppression_hash IS NOT NULL UNION SELECT hash FROM contact_former_emails WHERE contact_id = ?)"
 			args = append(args, contactID)
 		}
 		row, err := tx.queryRow(ctx, q, args...)
