@@ -2,12 +2,15 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // RequestInput is the body of POST /api/v1/requests.
@@ -186,12 +189,25 @@ func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, v, err)
 }
 
+// completeNeeds is the permission completing a request of a type needs beyond requests.write:
+// erasure and restriction act on the contact as DELETE and PUT …/restriction do, so a role that
+// may not do those may not complete such a request either.
+var completeNeeds = map[dsr.Type]token.Permission{dsr.TypeErasure: token.ContactsErase, dsr.TypeRestriction: token.ContactsRestrict}
+
 func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
 	var in CompleteInput
 	if r.ContentLength != 0 {
 		if err := decode(r, &in); err != nil {
 			return err
 		}
+	}
+	st, err := s.Requests.Status(r.Context(), pathID(r))
+	if err != nil {
+		return err
+	}
+	role := token.Role(audit.ActorFrom(r.Context()).Role)
+	if perm, ok := completeNeeds[st.Type]; ok && !token.Allows(role, perm) {
+		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not complete this %s request (needs %s)", role, st.Type, perm)}
 	}
 	c := dsr.Completion{Note: in.Note, Purposes: in.Purposes, Scope: in.Scope}
 	if in.Changes != nil {

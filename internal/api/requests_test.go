@@ -136,6 +136,10 @@ func (h *harness) exerciseRequests() {
 	h.json(exchange{method: "POST", path: base + "/" + erasure.ID + "/verify", token: h.dpo, contentType: appJSON, status: 200,
 		body: jsonBody(t, map[string]string{"contact_id": c.ID, "note": "called back on the number on file"})}, &got)
 	h.problem(exchange{method: "POST", path: base + "/" + erasure.ID + "/complete", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"scope":"newsletter"}`)}, "invalid", "scope")
+	// An agent may not erase (DELETE /api/v1/contacts/{id}), so not through a request either.
+	if p := h.problem(exchange{method: "POST", path: base + "/" + erasure.ID + "/complete", token: h.agent, status: 403}, "forbidden", ""); p.Reason != "role_forbidden" {
+		t.Errorf("agent completing an erasure: reason %q", p.Reason)
+	}
 	h.json(exchange{method: "POST", path: base + "/" + erasure.ID + "/complete", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"note":"no legal hold"}`)}, &got)
 	var receipt dsr.Receipt
 	h.json(exchange{method: "GET", path: base + "/" + erasure.ID + "/receipt", token: h.agent, status: 200}, &receipt)

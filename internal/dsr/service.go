@@ -583,6 +583,20 @@ func (s *Service) List(ctx context.Context, f Filter) ([]View, string, error) {
 	return out, next, err
 }
 
+// Status returns the request as the queue shows it, decrypting nothing. NotFound for an unknown id.
+func (s *Service) Status(ctx context.Context, id string) (View, error) {
+	var out View
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.RequestByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		out, err = s.view(ctx, tx, rec, nil, false)
+		return err
+	})
+	return out, err
+}
+
 // Timeline returns the request's timeline, oldest first, with notes decrypted (audited as
 // "request.read" of the notes). NotFound for an unknown id.
 func (s *Service) Timeline(ctx context.Context, id string) ([]Entry, error) {
