@@ -360,7 +360,7 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string)
 			out = cur
 			return tx.AppendAudit(ctx, &ev)
 		}
-		next.ID, next.Kind, next.Source = cur.ID, cur.Kind, cur.Source
+		next.ID, next.Kind, next.Source, next.Restricted = cur.ID, cur.Kind, cur.Source, cur.Restricted
 		next.CreatedAt, next.UpdatedAt, next.Version = cur.CreatedAt, s.Now().UTC(), cur.Version+1
 		nrec, err := s.seal(&next, dk)
 		if err != nil {

@@ -296,16 +296,12 @@ func (r *Receipt) text() string {
 func (s *Service) Receipt(ctx context.Context, id string) (Receipt, error) {
 	var out Receipt
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		rec, err := tx.RequestByID(ctx, id)
+		rec, dk, err := s.load(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if len(rec.Sealed[colReceipt]) == 0 {
 			return apperr.New(apperr.NotFound, "the request has no erasure receipt")
-		}
-		dk, err := s.requestKey(ctx, tx, rec)
-		if err != nil {
-			return err
 		}
 		ev := audit.New(ctx, s.Now(), "request.read", "request", id, colReceipt)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {

@@ -531,11 +531,7 @@ func (s *Service) AddNote(ctx context.Context, id, note string) (View, error) {
 func (s *Service) Get(ctx context.Context, id string) (View, error) {
 	var out View
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		rec, err := tx.RequestByID(ctx, id)
-		if err != nil {
-			return err
-		}
-		dk, err := s.requestKey(ctx, tx, rec)
+		rec, dk, err := s.load(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -602,11 +598,7 @@ func (s *Service) Status(ctx context.Context, id string) (View, error) {
 func (s *Service) Timeline(ctx context.Context, id string) ([]Entry, error) {
 	var out []Entry
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		rec, err := tx.RequestByID(ctx, id)
-		if err != nil {
-			return err
-		}
-		dk, err := s.requestKey(ctx, tx, rec)
+		_, dk, err := s.load(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -639,11 +631,7 @@ func (s *Service) change(ctx context.Context, id string, fn func(Tx, *Record, *k
 	var out View
 	queued := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		rec, err := tx.RequestByID(ctx, id)
-		if err != nil {
-			return err
-		}
-		dk, err := s.requestKey(ctx, tx, rec)
+		rec, dk, err := s.load(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -783,6 +771,16 @@ func (s *Service) view(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey
 		}
 	}
 	return v, nil
+}
+
+// load reads the request and opens its data key.
+func (s *Service) load(ctx context.Context, tx Tx, id string) (*Record, *keys.DataKey, error) {
+	rec, err := tx.RequestByID(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	dk, err := s.requestKey(ctx, tx, rec)
+	return rec, dk, err
 }
 
 func (s *Service) requestKey(ctx context.Context, tx Tx, rec *Record) (*keys.DataKey, error) {

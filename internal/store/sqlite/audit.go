@@ -41,6 +41,11 @@ func (db *DB) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, er
 	q += " ORDER BY seq LIMIT ?"
 	args = append(args, f.Limit)
 	rows, err := db.reader.QueryContext(ctx, q, args...)
+	return scanAudits(rows, err)
+}
+
+// scanAudits reads every event of rows and closes them.
+func scanAudits(rows *sql.Rows, err error) ([]audit.Event, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -108,18 +113,5 @@ func scanAudit(row scanner) (audit.Event, error) {
 // AuditEventsAbout returns every audit event about one object, in sequence order, inside the
 // caller's transaction (the access bundle reads them with the data they describe).
 func (tx *Tx) AuditEventsAbout(ctx context.Context, objectKind, objectID string) ([]audit.Event, error) {
-	rows, err := tx.query(ctx, "SELECT "+auditCols+" FROM audit_events WHERE object_kind = ? AND object_id = ? ORDER BY seq", objectKind, objectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []audit.Event{}
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAudits(tx.query(ctx, "SELECT "+auditCols+" FROM audit_events WHERE object_kind = ? AND object_id = ? ORDER BY seq", objectKind, objectID))
 }

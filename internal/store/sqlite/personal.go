@@ -155,18 +155,5 @@ func (tx *Tx) DeleteExpiredExports(ctx context.Context, now time.Time) (int, err
 
 // RequestsByContact returns the requests bound to the contact, oldest first.
 func (tx *Tx) RequestsByContact(ctx context.Context, contactID string) ([]*dsr.Record, error) {
-	rows, err := tx.query(ctx, "SELECT "+requestCols+" FROM requests WHERE contact_id = ? ORDER BY id", contactID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*dsr.Record
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return tx.queryRequests(ctx, "SELECT "+requestCols+" FROM requests WHERE contact_id = ? ORDER BY id", contactID)
 }

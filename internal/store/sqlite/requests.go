@@ -90,7 +90,11 @@ func (tx *Tx) ListRequests(ctx context.Context, f dsr.Filter) ([]*dsr.Record, er
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY id LIMIT ?"
-	rows, err := tx.query(ctx, q, append(args, f.Limit)...)
+	return tx.queryRequests(ctx, q, append(args, f.Limit)...)
+}
+
+func (tx *Tx) queryRequests(ctx context.Context, q string, args ...any) ([]*dsr.Record, error) {
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
