@@ -15,7 +15,6 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
-	"github.com/tillit/tillit/internal/jsonin"
 )
 
 // List is the shape of every list response (DESIGN §5).
@@ -119,29 +118,13 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 	if raw == nil {
 		return apperr.Invalidf("body", "not_an_object", "body: a JSON object is required")
 	}
-	p, err := mergePatch(raw)
+	body, _ := json.Marshal(raw)
+	p, err := contact.ParseMergePatch(body, "body")
 	if err != nil {
 		return err
 	}
 	c, err := s.Contacts.Update(r.Context(), pathID(r), p)
 	return reply(w, http.StatusOK, c, err)
-}
-
-// mergePatch reads a JSON Merge Patch (RFC 7396) of a contact: a null clears a field.
-func mergePatch(raw map[string]json.RawMessage) (contact.Patch, error) {
-	body, _ := json.Marshal(raw)
-	var p contact.Patch
-	if err := jsonin.Decode(body, &p); err != nil {
-		return p, err
-	}
-	for k, v := range raw {
-		if string(v) == "null" {
-			if err := p.Clear(k); err != nil {
-				return p, err
-			}
-		}
-	}
-	return p, nil
 }
 
 func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/token"
 )
@@ -189,11 +190,6 @@ func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, v, err)
 }
 
-// completeNeeds is the permission completing a request of a type needs beyond requests.write:
-// erasure and restriction act on the contact as DELETE and PUT …/restriction do, so a role that
-// may not do those may not complete such a request either.
-var completeNeeds = map[dsr.Type]token.Permission{dsr.TypeErasure: token.ContactsErase, dsr.TypeRestriction: token.ContactsRestrict}
-
 func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
 	var in CompleteInput
 	if r.ContentLength != 0 {
@@ -206,12 +202,13 @@ func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	role := token.Role(audit.ActorFrom(r.Context()).Role)
-	if perm, ok := completeNeeds[st.Type]; ok && !token.Allows(role, perm) {
+	if perm, ok := dsr.CompleteNeeds[st.Type]; ok && !token.Allows(role, perm) {
 		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not complete this %s request (needs %s)", role, st.Type, perm)}
 	}
 	c := dsr.Completion{Note: in.Note, Purposes: in.Purposes, Scope: in.Scope}
 	if in.Changes != nil {
-		p, err := mergePatch(in.Changes)
+		body, _ := json.Marshal(in.Changes)
+		p, err := contact.ParseMergePatch(body, "changes")
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/web/console"
 	"github.com/tillit/tillit/internal/web/portal"
 )
 
@@ -140,6 +141,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 		"POST /p/requests/download/{token}": cop.Handler(http.HandlerFunc(requests.Download)),
 		"GET /p/preferences/{token}":        http.HandlerFunc(prefs.Page),
 		"POST /p/preferences/{token}":       cop.Handler(http.HandlerFunc(prefs.Change)),
+	}
+	staff, err := console.New(a.tokens, srv.Requests, logger, strings.HasPrefix(cfg.BaseURL, "https://"))
+	if err != nil {
+		return err
+	}
+	for pattern, h := range staff.Routes(cop.Handler) {
+		srv.Pages[pattern] = h
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup

@@ -2,6 +2,7 @@ package contact
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/normalize"
 )
@@ -815,4 +817,30 @@ func cleanMap(field string, m map[string]string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// ParseMergePatch reads a JSON Merge Patch of a contact (RFC 7396) strictly (package jsonin): an
+// absent member leaves a field as it is, null clears it. Invalid errors name the field; field is
+// the name the whole patch goes by in the caller's input ("body", "changes") for a body that is
+// not a JSON object.
+func ParseMergePatch(body []byte, field string) (Patch, error) {
+	var raw map[string]json.RawMessage
+	var p Patch
+	if err := jsonin.Decode(body, &raw); err != nil {
+		return p, err
+	}
+	if raw == nil {
+		return p, apperr.Invalidf(field, "not_an_object", "%s: a JSON object is required", field)
+	}
+	if err := jsonin.Decode(body, &p); err != nil {
+		return p, err
+	}
+	for k, v := range raw {
+		if string(v) == "null" {
+			if err := p.Clear(k); err != nil {
+				return p, err
+			}
+		}
+	}
+	return p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Type is the right a request exercises.
@@ -78,6 +79,11 @@ const (
 	StateCompleted  State = "completed"
 	StateRejected   State = "rejected" // with a reason and the right to complain (Art. 12(4))
 )
+
+// CompleteNeeds is the permission completing a request of a type needs beyond requests.write:
+// an erasure or a restriction acts on the contact as erasing or restricting it directly does, so
+// a role that may not do those may not complete such a request either.
+var CompleteNeeds = map[Type]token.Permission{TypeErasure: token.ContactsErase, TypeRestriction: token.ContactsRestrict}
 
 // States lists every state in workflow order.
 var States = []State{StateReceived, StateVerifying, StateInProgress, StateExtended, StateCompleted, StateRejected}

@@ -1,0 +1,151 @@
+package cli_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// browser is an HTTP client with a cookie jar that does not follow redirects, so the test sees
+// each 303.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(path string) (int, string, http.Header) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func (b *browser) post(path string, form url.Values, hdr ...string) (int, string, http.Header) {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+// TestStaffConsole walks the request queue as staff see it: sign-in with an API token (an
+// HttpOnly, SameSite=Strict cookie), the queue with due dates, days left and the overdue list,
+// a request's details (an audited read) and timeline, actions refused with the reason (an
+// extension after the first month) or done, cross-site posts refused, and sign-out.
+func TestStaffConsole(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	received := time.Now().UTC().AddDate(0, 0, -40).Format(time.RFC3339)
+	var late, fresh requestJSON
+	p.do("POST", "/api/v1/requests", map[string]any{"type": "access", "channel": "letter", "email": "gunnel.ek@example.org", "details": "Send me a copy.", "received_at": received}, &late)
+	p.do("POST", "/api/v1/requests", map[string]any{"type": "erasure", "channel": "email", "email": "per.ek@example.org"}, &fresh)
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "per.ek@example.org", "first_name": "Per"}, &c)
+
+	b := newBrowser(t, p.base)
+	if st, _, h := b.get("/console/requests"); st != 303 || h.Get("Location") != "/console/login" {
+		t.Fatalf("queue without signing in: %d %s", st, h.Get("Location"))
+	}
+	if st, page, _ := b.post("/console/login", url.Values{"token": {"tlt_not-a-token"}}); st != 401 || !strings.Contains(page, "not valid") {
+		t.Errorf("bad token: %d", st)
+	}
+	_, auditor, _ := runCLI(t, "token", "create", "--data", dir, "--role", "auditor", "--name", "console test")
+	if st, page, _ := b.post("/console/login", url.Values{"token": {strings.TrimSpace(auditor)}}); st != 403 || !strings.Contains(page, "no access") {
+		t.Errorf("auditor sign-in: %d", st)
+	}
+	st, _, h := b.post("/console/login", url.Values{"token": {p.token}})
+	cookie := h.Get("Set-Cookie")
+	if st != 303 || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") || !strings.Contains(cookie, "Path=/console") {
+		t.Fatalf("sign-in: %d %q", st, cookie)
+	}
+
+	st, page, h := b.get("/console/requests")
+	if st != 200 || !strings.Contains(page, late.ID) || !strings.Contains(page, fresh.ID) || h.Get("Cache-Control") != "no-store" {
+		t.Fatalf("queue: %d %s", st, page)
+	}
+	if !strings.Contains(page, `<td class="overdue">-`) {
+		t.Errorf("the 40-day-old request is not marked overdue with negative days left: %s", page)
+	}
+	if strings.Contains(page, "gunnel.ek") {
+		t.Errorf("the queue shows a requester's address")
+	}
+	if _, page, _ := b.get("/console/requests?view=overdue"); !strings.Contains(page, late.ID) || strings.Contains(page, fresh.ID) {
+		t.Errorf("overdue list: %s", page)
+	}
+	if _, page, _ := b.get("/console/requests?view=open&type=erasure"); strings.Contains(page, late.ID) || !strings.Contains(page, fresh.ID) {
+		t.Errorf("erasure filter: %s", page)
+	}
+
+	st, page, _ = b.get("/console/requests/" + late.ID)
+	if st != 200 || !strings.Contains(page, "gunnel.ek@example.org") || !strings.Contains(page, "Send me a copy.") || !strings.Contains(page, "Art. 15") || !strings.Contains(page, "<td>received</td>") {
+		t.Fatalf("detail: %d %s", st, page)
+	}
+	if st, _, h := b.post("/console/requests/"+late.ID+"/notes", url.Values{"note": {"scanned the letter"}}); st != 303 || h.Get("Location") != "/console/requests/"+late.ID {
+		t.Errorf("note: %d %v", st, h)
+	}
+	if _, page, _ := b.get("/console/requests/" + late.ID); !strings.Contains(page, "scanned the letter") {
+		t.Errorf("the note is not on the timeline")
+	}
+	b.post("/console/requests/"+late.ID+"/verify", url.Values{"contact_id": {c.ID}, "note": {"signature matches"}})
+	if st, page, _ := b.post("/console/requests/"+late.ID+"/extend", url.Values{"months": {"2"}, "reason": {"archive"}}); st != 409 || !strings.Contains(page, "deadline has passed") {
+		t.Errorf("late extension: %d", st)
+	}
+	// A post from another site is refused, whatever the cookie.
+	if st, _, _ := b.post("/console/requests/"+fresh.ID+"/notes", url.Values{"note": {"x"}}, "Sec-Fetch-Site", "cross-site"); st != 403 {
+		t.Errorf("cross-site post: %d; want 403", st)
+	}
+	b.post("/console/requests/"+fresh.ID+"/verify", url.Values{"contact_id": {c.ID}, "note": {"called back"}})
+	if st, _, _ := b.post("/console/requests/"+fresh.ID+"/complete", url.Values{"note": {"no legal hold"}}); st != 303 {
+		t.Fatalf("complete erasure: %d", st)
+	}
+	if _, page, _ := b.get("/console/requests/" + fresh.ID); !strings.Contains(page, "<td>completed</td>") {
+		t.Errorf("after completion: %s", page)
+	}
+	if st := p.do("GET", "/api/v1/contacts/"+c.ID, nil, nil); st != 404 {
+		t.Errorf("the contact after the erasure request: %d; want 404", st)
+	}
+	var trail struct {
+		Items []struct {
+			Action  string `json:"action"`
+			ActorID string `json:"actor_id"`
+		} `json:"items"`
+	}
+	p.do("GET", "/api/v1/audit?object_kind=request&object_id="+late.ID, nil, &trail)
+	reads := 0
+	for _, e := range trail.Items {
+		if e.Action == "request.read" {
+			reads++
+		}
+	}
+	if reads == 0 {
+		t.Errorf("console reads of the request are not audited: %+v", trail.Items)
+	}
+	if st, _, _ := b.post("/console/logout", nil); st != 303 {
+		t.Errorf("sign-out: %d", st)
+	}
+	if st, _, h := b.get("/console/requests"); st != 303 || h.Get("Location") != "/console/login" {
+		t.Errorf("queue after sign-out: %d", st)
+	}
+}
