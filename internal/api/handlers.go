@@ -522,6 +522,10 @@ func (s *Server) restrict(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) liftRestriction(w http.ResponseWriter, r *http.Request) error {
+	if s.Requests != nil { // tells the person first (GDPR Art. 18(3))
+		c, err := s.Requests.LiftRestriction(r.Context(), pathID(r))
+		return reply(w, http.StatusOK, c, err)
+	}
 	c, err := s.Contacts.SetRestricted(r.Context(), pathID(r), false)
 	return reply(w, http.StatusOK, c, err)
 }

@@ -146,3 +146,42 @@ func TestRequestsThroughPortalAndSMTP(t *testing.T) {
 	}
 	assertNoPlaintext(t, dir, []string{"hedda.moe@", "stranger@example.net", "paper archive", "legal hold"})
 }
+
+// TestRestrictionLiftIsAnnounced: a restriction obtained through a request is completed with a
+// notice, the contact is then read-only for staff, and lifting it mails the person first (GDPR
+// Art. 18(3)).
+func TestRestrictionLiftIsAnnounced(t *testing.T) {
+	sink := startSMTP(t)
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"})
+	var c struct{ ID string }
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "liv.sand@example.org", "first_name": "Liv"}, &c)
+	var r requestJSON
+	p.do("POST", "/api/v1/requests", map[string]any{"type": "restriction", "channel": "phone"}, &r)
+	p.do("POST", "/api/v1/requests/"+r.ID+"/verify", map[string]any{"contact_id": c.ID, "note": "called back on the number on file"}, nil)
+	if st := p.do("POST", "/api/v1/requests/"+r.ID+"/complete", nil, nil); st != 200 {
+		t.Fatalf("complete: %d", st)
+	}
+	d := sink.next(t)
+	_, text := parseMessage(t, d)
+	if d.To[0] != "liv.sand@example.org" || !strings.Contains(text, "no longer use it") || !strings.Contains(text, "Art. 18(3)") {
+		t.Errorf("restriction notice to %v: %s", d.To, text)
+	}
+	if st := p.do("PATCH", "/api/v1/contacts/"+c.ID, map[string]any{"first_name": "L."}, nil); st != 403 {
+		t.Errorf("edit of a restricted contact: %d; want 403", st)
+	}
+	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID+"/restriction", nil, nil); st != 200 {
+		t.Fatalf("lift: %d", st)
+	}
+	msg, text := parseMessage(t, sink.next(t))
+	if msg.Header.Get("Subject") != "We are lifting the restriction on your data" || !strings.Contains(text, "Art. 18(3)") {
+		t.Errorf("lift notice: %v %s", msg.Header, text)
+	}
+	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID+"/restriction", nil, nil); st != 200 {
+		t.Fatalf("second lift: %d", st)
+	}
+	select {
+	case extra := <-sink.msgs:
+		t.Errorf("lifting again mailed %v", extra.To)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

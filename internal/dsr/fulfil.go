@@ -16,6 +16,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/mail"
 )
 
 // Holding is one table's share of a contact's personal data and what erasure does with it.
@@ -483,4 +484,43 @@ func (s *Service) exportTTL() time.Duration {
 		return s.ExportTTL
 	}
 	return 7 * 24 * time.Hour
+}
+
+// LiftRestriction lifts the restriction of processing of a contact (GDPR Art. 18) after telling
+// the person by e-mail, as Art. 18(3) requires: the notice is queued before the restriction is
+// lifted. A contact without an address cannot be mailed; the caller tells them by other means.
+// Lifting where there is no restriction changes nothing and mails nothing. NotFound for an
+// unknown contact.
+func (s *Service) LiftRestriction(ctx context.Context, contactID string) (contact.Contact, error) {
+	queued := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		if !rec.Restricted || rec.EmailIndex == nil {
+			return nil
+		}
+		c, err := s.Contacts.OpenIn(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		queued = true
+		return s.Outbox.EnqueueIn(ctx, tx, mail.Message{
+			ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: "restriction.lifted", To: c.Email,
+			Subject: "We are lifting the restriction on your data", CreatedAt: s.Now().UTC(),
+			Text: fmt.Sprintf("You asked %s to restrict the processing of your personal data (GDPR Art. 18). "+
+				"We are lifting that restriction now, and tell you first as Art. 18(3) requires: we will use your data again "+
+				"for the purposes you were told about.\n\nIf you disagree, you can object (GDPR Art. 21) or ask for erasure "+
+				"(Art. 17) at %s/p/requests, or complain to a data protection supervisory authority (Art. 77).\n%s",
+				s.controller(), strings.TrimSuffix(s.BaseURL, "/"), s.contactLine()),
+		})
+	})
+	if err != nil {
+		return contact.Contact{}, err
+	}
+	if queued {
+		s.wake()
+	}
+	return s.Contacts.SetRestricted(ctx, contactID, false)
 }
