@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,19 +77,21 @@ type Receipt struct {
 //   - withdraw_consent: consent is withdrawn for c.Purposes, or for every purpose given.
 //
 // A request bound to no contact (no one has the verified address) is answered that no personal
-// data is held. Invalid for a completion field the type does not take, or a rectification
-// without changes; Conflict unless the request is in_progress or extended. The action and the
-// closing are separate transactions: when closing fails after the action, completing again
-// finds the action done (an erased contact is not erased twice).
+// data is held. Invalid for a completion field the type does not take, a rectification without
+// changes, or a withdrawal naming a purpose that is unknown or not consent-based; Conflict
+// unless the request is in_progress or extended. The action and the closing are separate
+// transactions: an erasure's receipt is stored with the request before the contact is erased,
+// so completing again after a failed closing, or concurrently, finds the erasure done and
+// answers with that receipt; of concurrent completions one closes the request and the others
+// are Conflict.
 func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, error) {
-	rec, held, err := s.prepare(ctx, id, c)
+	rec, held, receipt, err := s.prepare(ctx, id, &c)
 	if err != nil {
 		return View{}, err
 	}
-	var receipt *Receipt
 	var outcome string
 	if held {
-		if receipt, outcome, err = s.act(ctx, rec, c); err != nil {
+		if outcome, err = s.act(ctx, rec, c); err != nil {
 			return View{}, err
 		}
 	}
@@ -133,15 +136,18 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 }
 
 // prepare checks that the request can be completed with c before anything is changed, and
-// reports whether it is bound to a contact that still exists. A portal erasure request keeps
-// the address it was confirmed from; a staff one without an address keeps the contact's, so
-// the receipt can still be sent once the contact is gone.
-func (s *Service) prepare(ctx context.Context, id string, c Completion) (*Record, bool, error) {
+// reports whether it is bound to a contact whose data is held. For an erasure it stores the
+// receipt with the request before anything is erased, and keeps an address to send it to (the
+// requester's, or else the contact's): a later or concurrent completion finds the receipt and
+// the erasure done. A withdrawal's purposes are checked and made unique here.
+func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Record, bool, *Receipt, error) {
 	var rec *Record
+	var receipt *Receipt
 	held := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
+		var dk *keys.DataKey
 		var err error
-		if rec, err = tx.RequestByID(ctx, id); err != nil {
+		if rec, dk, err = s.load(ctx, tx, id); err != nil {
 			return err
 		}
 		if rec.State != StateInProgress && rec.State != StateExtended {
@@ -156,12 +162,36 @@ func (s *Service) prepare(ctx context.Context, id string, c Completion) (*Record
 		if c.Scope != "" && rec.Type != TypeObjection {
 			return apperr.Invalidf("scope", "not_objection", "scope: only an objection request takes a scope")
 		}
+		var unique []string
+		for _, p := range c.Purposes {
+			if slices.Contains(unique, p) {
+				continue
+			}
+			pp, err := tx.PurposeByID(ctx, p)
+			if apperr.Is(err, apperr.NotFound) || err == nil && !pp.Subscribable() {
+				return apperr.Invalidf("purposes", "unknown_purpose", "purposes: %q is not a consent-based purpose", p)
+			}
+			if err != nil {
+				return err
+			}
+			unique = append(unique, p)
+		}
+		c.Purposes = unique
+		if rec.Type == TypeErasure && len(rec.Sealed[colReceipt]) > 0 {
+			// Erased by an earlier or a concurrent completion of this request.
+			b, err := dk.Open(Table, colReceipt, rec.ID, rec.Sealed[colReceipt])
+			if err != nil {
+				return fmt.Errorf("dsr: request %s receipt: %w", rec.ID, err)
+			}
+			receipt, held = &Receipt{}, true
+			return json.Unmarshal(b, receipt)
+		}
 		if rec.ContactID == "" {
 			return nil
 		}
 		crec, err := tx.ContactByID(ctx, rec.ContactID)
 		if apperr.Is(err, apperr.NotFound) {
-			return nil // erased meanwhile (or by an earlier attempt at this request)
+			return nil // erased by other means meanwhile
 		}
 		if err != nil {
 			return err
@@ -170,29 +200,47 @@ func (s *Service) prepare(ctx context.Context, id string, c Completion) (*Record
 		if rec.Type == TypeRectification && c.Changes == nil {
 			return apperr.Invalidf("changes", "required", "changes: the corrections to apply, field by field")
 		}
-		if rec.Type == TypeErasure && len(rec.Sealed[colEmail]) == 0 && crec.EmailIndex != nil {
+		if rec.Type != TypeErasure {
+			return nil
+		}
+		if len(rec.Sealed[colEmail]) == 0 && crec.EmailIndex != nil {
 			full, err := s.Contacts.OpenIn(ctx, tx, crec)
-			if err != nil {
-				return err
-			}
-			dk, err := s.requestKey(ctx, tx, rec)
 			if err != nil {
 				return err
 			}
 			if rec.Sealed[colEmail], err = dk.Seal(Table, colEmail, rec.ID, []byte(full.Email)); err != nil {
 				return err
 			}
-			rec.UpdatedAt, rec.Version = s.Now().UTC(), rec.Version+1
-			return tx.UpdateRequest(ctx, rec)
 		}
-		return nil
+		footprint, err := tx.PersonalFootprint(ctx, rec.ContactID)
+		if err != nil {
+			return err
+		}
+		receipt = &Receipt{RequestID: rec.ID, ContactID: rec.ContactID, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}}
+		for _, h := range footprint {
+			switch {
+			case h.Erase == "deleted" && h.Rows > 0:
+				receipt.Erased = append(receipt.Erased, h)
+			case h.Erase != "deleted":
+				receipt.Kept = append(receipt.Kept, h)
+			}
+		}
+		b, err := json.Marshal(receipt)
+		if err != nil {
+			return err
+		}
+		if rec.Sealed[colReceipt], err = dk.Seal(Table, colReceipt, rec.ID, b); err != nil {
+			return err
+		}
+		rec.UpdatedAt, rec.Version = s.Now().UTC(), rec.Version+1
+		return tx.UpdateRequest(ctx, rec)
 	})
-	return rec, held, err
+	return rec, held, receipt, err
 }
 
-// act carries out the request on its contact and returns the erasure receipt, or a sentence
-// for the requester saying what was done.
-func (s *Service) act(ctx context.Context, rec *Record, c Completion) (*Receipt, string, error) {
+// act carries out the request on its contact and returns a sentence for the requester saying
+// what was done (an erasure is told by its receipt).
+func (s *Service) act(ctx context.Context, rec *Record, c Completion) (string, error) {
 	cid := rec.ContactID
 	method := consent.MethodStaff
 	if audit.ActorFrom(ctx).Kind == audit.ActorPublic {
@@ -200,78 +248,75 @@ func (s *Service) act(ctx context.Context, rec *Record, c Completion) (*Receipt,
 	}
 	switch rec.Type {
 	case TypeErasure:
-		var held []Holding
-		if err := s.Store.Update(ctx, func(tx Tx) error {
-			var err error
-			held, err = tx.PersonalFootprint(ctx, cid)
-			return err
-		}); err != nil {
-			return nil, "", err
+		// NotFound: erased already, by an earlier or a concurrent completion.
+		if err := s.Contacts.Erase(ctx, cid); err != nil && !apperr.Is(err, apperr.NotFound) {
+			return "", err
 		}
-		if err := s.Contacts.Erase(ctx, cid); err != nil {
-			return nil, "", err
-		}
-		r := &Receipt{RequestID: rec.ID, ContactID: cid, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}}
-		for _, h := range held {
-			switch {
-			case h.Erase == "deleted" && h.Rows > 0:
-				r.Erased = append(r.Erased, h)
-			case h.Erase != "deleted":
-				r.Kept = append(r.Kept, h)
-			}
-		}
-		return r, "", nil
+		return "", nil
 	case TypeRectification:
 		_, changed, err := s.Contacts.Rectify(ctx, cid, *c.Changes)
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
 		if len(changed) == 0 {
-			return nil, "The data we hold already matched your corrections; nothing needed to change.\n", nil
+			return "The data we hold already matched your corrections; nothing needed to change.\n", nil
 		}
-		return nil, "We corrected these fields: " + strings.Join(changed, ", ") + ".\n", nil
+		return "We corrected these fields: " + strings.Join(changed, ", ") + ".\n", nil
 	case TypeRestriction:
 		if _, err := s.Contacts.SetRestricted(ctx, cid, true); err != nil {
-			return nil, "", err
+			return "", err
 		}
-		return nil, "We keep your data but no longer use it: no mail, no sharing, no changes except at your request. We will tell you before the restriction is lifted (GDPR Art. 18(3)).\n", nil
+		return "We keep your data but no longer use it: no mail, no sharing, no changes except at your request. We will tell you before the restriction is lifted (GDPR Art. 18(3)).\n", nil
 	case TypeObjection:
 		scope := c.Scope
 		if scope == "" {
 			scope = consent.ScopeDirectMarketing
 		}
 		if _, err := s.Consent.Object(ctx, cid, scope, method); err != nil {
-			return nil, "", err
+			return "", err
 		}
 		if scope == consent.ScopeDirectMarketing {
-			return nil, "We no longer use your data for direct marketing of any kind (GDPR Art. 21(3)).\n", nil
+			return "We no longer use your data for direct marketing of any kind (GDPR Art. 21(3)).\n", nil
 		}
-		return nil, fmt.Sprintf("We no longer use your data for the purpose %q (GDPR Art. 21).\n", scope), nil
+		return fmt.Sprintf("We no longer use your data for the purpose %q (GDPR Art. 21).\n", scope), nil
 	case TypeWithdrawConsent:
 		purposes := c.Purposes
-		if len(purposes) == 0 {
-			led, err := s.Consent.History(ctx, cid)
-			if err != nil {
-				return nil, "", err
-			}
-			for _, cur := range led.Current {
-				if cur.State == consent.Given || cur.State == consent.Requested {
-					purposes = append(purposes, cur.Purpose)
+		// One transaction: every purpose is withdrawn, or none.
+		err := s.Store.Update(ctx, func(tx Tx) error {
+			if len(purposes) == 0 {
+				cur, err := tx.CurrentConsents(ctx, cid)
+				if err != nil {
+					return err
+				}
+				for _, cc := range cur {
+					if cc.State != consent.Given && cc.State != consent.Requested {
+						continue
+					}
+					// The acceptance of terms is a contract, not a consent to withdraw.
+					if p, err := tx.PurposeByID(ctx, cc.Purpose); err != nil {
+						return err
+					} else if p.Subscribable() {
+						purposes = append(purposes, cc.Purpose)
+					}
 				}
 			}
-		}
-		for _, p := range purposes {
-			if _, err := s.Consent.Record(ctx, consent.Event{ContactID: cid, Purpose: p, State: consent.Withdrawn, Method: method,
-				Evidence: consent.Evidence{Note: "data subject request " + rec.ID}}); err != nil {
-				return nil, "", err
+			for _, p := range purposes {
+				if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{ContactID: cid, Purpose: p, State: consent.Withdrawn, Method: method,
+					Evidence: consent.Evidence{Note: "data subject request " + rec.ID}}); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return "", err
 		}
 		if len(purposes) == 0 {
-			return nil, "You had not given us consent for anything, so there was nothing to withdraw.\n", nil
+			return "You had not given us consent for anything, so there was nothing to withdraw.\n", nil
 		}
-		return nil, "Your consent is withdrawn for: " + strings.Join(purposes, ", ") + ". This does not affect what was done with your consent before (GDPR Art. 7(3)).\n", nil
+		return "Your consent is withdrawn for: " + strings.Join(purposes, ", ") + ". This does not affect what was done with your consent before (GDPR Art. 7(3)).\n", nil
 	}
-	return nil, "", nil // access and portability: the bundle is built in the closing transaction
+	return "", nil // access and portability: the bundle is built in the closing transaction
 }
 
 // text is the receipt as the requester reads it.
