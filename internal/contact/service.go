@@ -101,6 +101,12 @@ type Patch struct {
 	Version     int               `json:"version"` // when non-zero, the update applies only to this version (else Conflict)
 }
 
+// IsZero reports whether the patch changes no field.
+func (p *Patch) IsZero() bool {
+	return p.Email == nil && p.FirstName == nil && p.LastName == nil && p.Phone == nil && p.Company == nil && p.Title == nil &&
+		p.Address == nil && p.Birthday == nil && p.Notes == nil && p.Custom == nil && p.Tags == nil && p.ExternalIDs == nil
+}
+
 // Clear sets the patch to clear the field with this JSON name (a null in a JSON Merge Patch,
 // RFC 7396 §2). Invalid for a name that is not a clearable field.
 func (p *Patch) Clear(field string) error {

@@ -126,6 +126,7 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 				"The zip holds your contact data as JSON, CSV and a vCard, your consent history, your suppression state, "+
 				"your requests, the disclosures made about you and the record of who read or changed your data. "+
 				"README.txt inside explains each file.\n", day(until), link)
+			return s.tellTo(ctx, tx, rec, dk, "request.completed", "Your privacy request is complete", text+s.contactLine(), true)
 		case rec.Type == TypeErasure:
 			text += receipt.text()
 		default:
@@ -197,8 +198,11 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 			return err
 		}
 		held = true
-		if rec.Type == TypeRectification && c.Changes == nil {
+		if rec.Type == TypeRectification && (c.Changes == nil || c.Changes.IsZero()) {
 			return apperr.Invalidf("changes", "required", "changes: the corrections to apply, field by field")
+		}
+		if (rec.Type == TypeAccess || rec.Type == TypePortability) && crec.EmailIndex == nil {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "no_address", Message: "the contact has no e-mail address on file, and the download link goes only to the person's own address: hand the data over another way"}
 		}
 		if rec.Type != TypeErasure {
 			return nil

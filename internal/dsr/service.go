@@ -694,8 +694,15 @@ func (s *Service) event(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKe
 // address of the verified contact. Without either, the timeline records that the notice must
 // go by the channel the request came through.
 func (s *Service) tell(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey, kind, subject, text string) error {
+	return s.tellTo(ctx, tx, rec, dk, kind, subject, text, false)
+}
+
+// tellTo is tell; with contactOnly the notice goes only to the verified contact's own address
+// on file, whatever address the requester gave (an access bundle's link must reach the person
+// whose data it is, not an address staff typed in).
+func (s *Service) tellTo(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey, kind, subject, text string, contactOnly bool) error {
 	to := ""
-	if ct := rec.Sealed[colEmail]; len(ct) > 0 {
+	if ct := rec.Sealed[colEmail]; len(ct) > 0 && !contactOnly {
 		b, err := dk.Open(Table, colEmail, rec.ID, ct)
 		if err != nil {
 			return fmt.Errorf("dsr: request %s: %w", rec.ID, err)

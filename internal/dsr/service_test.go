@@ -461,3 +461,40 @@ func TestRequesterDataIsSealedAndReadsAreAudited(t *testing.T) {
 		t.Errorf("request.read events = %+v; want one naming email and details by tok-1", reads)
 	}
 }
+
+// TestBundleLinkGoesOnlyToThePersonsOwnAddress: a request staff entered with another address
+// (typed in error, or by someone abusing the queue) is answered at the contact's own address on
+// file; a contact without one cannot be answered by link; an empty correction is refused.
+func TestBundleLinkGoesOnlyToThePersonsOwnAddress(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "real.person@example.org", FirstName: "Real"})
+	r, err := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeAccess, Channel: dsr.ChannelEmail, Email: "attacker@evil.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Verify(ctx, r.ID, c.ID, "trust me"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Complete(ctx, r.ID, dsr.Completion{}); err != nil {
+		t.Fatal(err)
+	}
+	ms := w.mails(t)
+	if len(ms) != 1 || ms[0].to != "real.person@example.org" || !strings.Contains(ms[0].body, "/p/requests/download/") {
+		t.Fatalf("mails = %+v; want the link at the contact's own address only", ms)
+	}
+	phoneOnly, _ := w.contacts.Create(ctx, contact.Input{Phone: "+46701112233"})
+	r2, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypePortability, Channel: dsr.ChannelPhone, Email: "someone@example.net"})
+	w.svc.Verify(ctx, r2.ID, phoneOnly.ID, "called back")
+	if _, err := w.svc.Complete(ctx, r2.ID, dsr.Completion{}); !apperr.Is(err, apperr.Conflict) {
+		t.Errorf("portability for a contact without an address: %v; want Conflict", err)
+	}
+	if ms := w.mails(t); len(ms) != 0 {
+		t.Errorf("mails = %+v; want none", ms)
+	}
+	r3, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeRectification, Channel: dsr.ChannelEmail, Email: "real.person@example.org"})
+	w.svc.Verify(ctx, r3.ID, c.ID, "reply from the address on file")
+	if _, err := w.svc.Complete(ctx, r3.ID, dsr.Completion{Changes: &contact.Patch{}}); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("rectification with no field: %v; want Invalid", err)
+	}
+}
