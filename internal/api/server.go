@@ -126,8 +126,9 @@ func (s *Server) Handler() http.Handler {
 	route("GET /api/v1/audit", token.AuditRead, s.listAudit)
 	route("GET /api/v1/audit/verify", token.AuditRead, s.verifyAudit)
 	return s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != path.Clean(r.URL.Path) {
-			// The mux would redirect (307) to the cleaned path, which names another resource.
+		if p := r.URL.Path; p != path.Clean(p) && (strings.HasPrefix(p, "/api/") || p != path.Clean(p)+"/") {
+			// The mux would redirect (307) to the cleaned path, which names another resource. A
+			// page path may end in one slash ("/console/").
 			s.writeProblem(w, r, &apperr.Error{Kind: apperr.NotFound, Reason: "no_route", Message: "no such route"})
 			return
 		}

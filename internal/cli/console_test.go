@@ -80,6 +80,13 @@ func TestStaffConsole(t *testing.T) {
 	if st != 303 || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") || !strings.Contains(cookie, "Path=/console") {
 		t.Fatalf("sign-in: %d %q", st, cookie)
 	}
+	if strings.Contains(cookie, "tlt_") || strings.Contains(cookie, p.token) {
+		t.Errorf("the cookie carries the API token: %q", cookie)
+	}
+	session, _, _ := strings.Cut(strings.TrimPrefix(cookie, "tillit_console="), ";")
+	if st, _, h := b.get("/console/"); st != 303 || h.Get("Location") != "/console/requests" {
+		t.Errorf("/console/: %d %q; want the queue", st, h.Get("Location"))
+	}
 
 	st, page, h := b.get("/console/requests")
 	if st != 200 || !strings.Contains(page, late.ID) || !strings.Contains(page, fresh.ID) || h.Get("Cache-Control") != "no-store" {
@@ -147,5 +154,16 @@ func TestStaffConsole(t *testing.T) {
 	}
 	if st, _, h := b.get("/console/requests"); st != 303 || h.Get("Location") != "/console/login" {
 		t.Errorf("queue after sign-out: %d", st)
+	}
+	// The old session id, replayed after sign-out, opens nothing.
+	req, _ := http.NewRequest("GET", p.base+"/console/requests", nil)
+	req.AddCookie(&http.Cookie{Name: "tillit_console", Value: session})
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 303 {
+		t.Errorf("replayed session after sign-out: %d; want 303 to the sign-in page", resp.StatusCode)
 	}
 }

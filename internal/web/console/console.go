@@ -3,7 +3,11 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -11,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -23,7 +28,9 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// cookieName holds the signed-in staff member's API token, HttpOnly and SameSite=Strict.
+// cookieName holds the console session id (HttpOnly, SameSite=Strict). The session, kept in this
+// process only, holds the API token the staff member signed in with: the token never reaches
+// the browser again, signing out ends the session at once, and a revoked token ends it too.
 const cookieName = "tillit_console"
 
 // sessionAge is how long a console sign-in lasts.
@@ -37,7 +44,20 @@ type Server struct {
 	// Secure marks the cookie Secure; set when the console is served over HTTPS.
 	Secure bool
 
-	tmpl *template.Template
+	tmpl     *template.Template
+	mu       sync.Mutex
+	sessions map[string]session // by SHA-256 of the session id, hex
+}
+
+// session is one console sign-in.
+type session struct {
+	secret  string // the API token
+	expires time.Time
+}
+
+func sessionKey(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:])
 }
 
 // New returns a Server with its templates parsed.
@@ -46,7 +66,7 @@ func New(tokens *token.Service, requests *dsr.Service, logger *slog.Logger, secu
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
-	return &Server{Tokens: tokens, Requests: requests, Logger: logger, Secure: secure, tmpl: t}, nil
+	return &Server{Tokens: tokens, Requests: requests, Logger: logger, Secure: secure, tmpl: t, sessions: map[string]session{}}, nil
 }
 
 // Routes returns the console's routes by pattern. protect wraps every state-changing route
@@ -107,12 +127,32 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusForbidden, "login.html", page{Title: "Sign in", Error: fmt.Sprintf("The %s role has no access to the request queue.", t.Role)})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: secret, Path: "/console", MaxAge: int(sessionAge.Seconds()),
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := base64.RawURLEncoding.EncodeToString(raw)
+	now := time.Now()
+	s.mu.Lock()
+	for k, v := range s.sessions {
+		if now.After(v.expires) {
+			delete(s.sessions, k)
+		}
+	}
+	s.sessions[sessionKey(id)] = session{secret: secret, expires: now.Add(sessionAge)}
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console", MaxAge: int(sessionAge.Seconds()),
 		HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/console/requests", http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		s.mu.Lock()
+		delete(s.sessions, sessionKey(c.Value))
+		s.mu.Unlock()
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
@@ -125,7 +165,18 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request, perm token.Permis
 		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 		return nil, "", false
 	}
-	t, err := s.Tokens.Authenticate(r.Context(), c.Value)
+	s.mu.Lock()
+	sess, ok := s.sessions[sessionKey(c.Value)]
+	if ok && time.Now().After(sess.expires) {
+		delete(s.sessions, sessionKey(c.Value))
+		ok = false
+	}
+	s.mu.Unlock()
+	if !ok {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return nil, "", false
+	}
+	t, err := s.Tokens.Authenticate(r.Context(), sess.secret)
 	if err != nil {
 		if !apperr.Is(err, apperr.Unauthenticated) {
 			s.fail(w, r, err)
