@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-vcard"
 
@@ -391,6 +392,28 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	}
 	if st := p.do("GET", "/api/v1/requests/"+id+"/receipt", nil, &receipt); st != 200 || len(receipt.Erased) < 8 {
 		t.Errorf("receipt: %d %+v", st, receipt)
+	}
+	// The person's requests stay as a record, but their address and details can no longer be
+	// read: the erasure request's own key goes once the outbox has recorded the receipt as sent.
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var full struct {
+			Erased bool `json:"erased"`
+		}
+		if p.do("GET", "/api/v1/requests/"+id, nil, &full); full.Erased {
+			break
+		}
+	}
+	var reqs struct{ Items []requestJSON }
+	p.do("GET", "/api/v1/requests?limit=100", nil, &reqs)
+	for _, r := range reqs.Items {
+		var full struct {
+			requestJSON
+			Erased bool `json:"erased"`
+		}
+		p.do("GET", "/api/v1/requests/"+r.ID, nil, &full)
+		if full.ContactID == c.ID && (!full.Erased || full.Email != "") {
+			t.Errorf("request %s of the erased person: %+v; want erased, no address", r.ID, full)
+		}
 	}
 	db.Close()
 	p.stop()

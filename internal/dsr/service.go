@@ -33,7 +33,6 @@ const (
 	colEmail   = "email"
 	colDetails = "details"
 	colReason  = "reason"
-	colReceipt = "receipt"
 	colNote    = "note" // request_events.note_ct
 )
 
@@ -47,6 +46,7 @@ type Record struct {
 	KeyVersion int
 	EmailIndex []byte            // blind index of the requester's address; nil when none was given
 	Sealed     map[string][]byte // colEmail, colDetails, colReason
+	Receipt    []byte            // an erasure's receipt as JSON (Receipt; no personal data), kept in the clear
 	UpdatedAt  time.Time
 	Version    int
 }
@@ -152,6 +152,9 @@ type View struct {
 	Reason   string `json:"reason,omitempty"` // the last extension or rejection reason given
 	DaysLeft int    `json:"days_left"`
 	Overdue  bool   `json:"overdue"`
+	// Erased: the request's key was destroyed when its contact was erased, so the requester's
+	// address, details, reasons and notes can no longer be read.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // Entry is one timeline entry as staff see it.
@@ -330,7 +333,7 @@ func (s *Service) sendLink(ctx context.Context, tx Tx, rec *Record, dk *keys.Dat
 		"To confirm that the request is yours, open this link and press the button:\n\n%s\n\n"+
 		"The link works once and expires in %d hours. Nothing about you is shown or changed before it is used. "+
 		"If you did not ask, ignore this message.\n", s.controller(), rec.Type.Label(), rec.Type.Article(), link, int(s.ttl().Hours()))
-	if err := s.notice(ctx, tx, rec, email, "request.verify", "Confirm your privacy request", text); err != nil {
+	if err := s.notice(ctx, tx, rec, mail.Message{To: email, Kind: "request.verify", Subject: "Confirm your privacy request", Text: text}); err != nil {
 		return err
 	}
 	return s.update(ctx, tx, rec, dk, "verification_sent", "")
@@ -613,7 +616,7 @@ func (s *Service) Timeline(ctx context.Context, id string) ([]Entry, error) {
 		out = make([]Entry, len(evs))
 		for i, e := range evs {
 			out[i] = Entry{At: e.At, Actor: e.Actor, Action: e.Action, State: e.State}
-			if len(e.Note) > 0 {
+			if len(e.Note) > 0 && dk != nil {
 				note, err := dk.Open(eventTable, colNote, e.ID, e.Note)
 				if err != nil {
 					return fmt.Errorf("dsr: request %s note %d: %w", id, e.Seq, err)
@@ -681,6 +684,9 @@ func (s *Service) update(ctx context.Context, tx Tx, rec *Record, dk *keys.DataK
 func (s *Service) event(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey, action, note string) error {
 	a := audit.ActorFrom(ctx)
 	e := &EventRecord{ID: s.NewID(), RequestID: rec.ID, At: s.Now().UTC(), Actor: a.Kind + ":" + a.ID, Action: action, State: rec.State}
+	if note != "" && dk == nil {
+		return errErased
+	}
 	if note != "" {
 		var err error
 		if e.Note, err = dk.Seal(eventTable, colNote, e.ID, []byte(note)); err != nil {
@@ -701,6 +707,16 @@ func (s *Service) tell(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey
 // on file, whatever address the requester gave (an access bundle's link must reach the person
 // whose data it is, not an address staff typed in).
 func (s *Service) tellTo(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey, kind, subject, text string, contactOnly bool) error {
+	return s.notify(ctx, tx, rec, dk, mail.Message{Kind: kind, Subject: subject, Text: text}, contactOnly)
+}
+
+// notify queues m (kind, subject, text and Last set by the caller) to the requester, as tellTo.
+// It reports through the timeline whether a notice went out; a Last notice that cannot be sent
+// destroys the request's key at once.
+func (s *Service) notify(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey, m mail.Message, contactOnly bool) error {
+	if dk == nil {
+		return errErased
+	}
 	to := ""
 	if ct := rec.Sealed[colEmail]; len(ct) > 0 && !contactOnly {
 		b, err := dk.Open(Table, colEmail, rec.ID, ct)
@@ -722,21 +738,26 @@ func (s *Service) tellTo(ctx context.Context, tx Tx, rec *Record, dk *keys.DataK
 		}
 	}
 	if to == "" {
-		return s.event(ctx, tx, rec, dk, "notice_unsent", "no e-mail address: tell the requester by "+string(rec.Channel))
+		if err := s.event(ctx, tx, rec, dk, "notice_unsent", "no e-mail address: tell the requester by "+string(rec.Channel)); err != nil {
+			return err
+		}
+		if m.Last {
+			return tx.ForgetRequest(ctx, rec.ID)
+		}
+		return nil
 	}
-	if err := s.notice(ctx, tx, rec, to, kind, subject, text); err != nil {
+	m.To = to
+	if err := s.notice(ctx, tx, rec, m); err != nil {
 		return err
 	}
 	return s.event(ctx, tx, rec, dk, "notice_sent", "")
 }
 
-// notice queues a transactional message about the request, sealed under the request's key.
-func (s *Service) notice(ctx context.Context, tx Tx, rec *Record, to, kind, subject, text string) error {
-	text += fmt.Sprintf("\nRequest reference: %s\n", rec.ID)
-	return s.Outbox.EnqueueIn(ctx, tx, mail.Message{
-		ID: s.NewID(), RequestID: rec.ID, Stream: mail.Transactional, Kind: kind, To: to,
-		Subject: subject, Text: text, CreatedAt: s.Now().UTC(),
-	})
+// notice queues m, a transactional message about the request, sealed under the request's key.
+func (s *Service) notice(ctx context.Context, tx Tx, rec *Record, m mail.Message) error {
+	m.Text += fmt.Sprintf("\nRequest reference: %s\n", rec.ID)
+	m.ID, m.RequestID, m.Stream, m.CreatedAt = s.NewID(), rec.ID, mail.Transactional, s.Now().UTC()
+	return s.Outbox.EnqueueIn(ctx, tx, m)
 }
 
 func (s *Service) sealReason(rec *Record, dk *keys.DataKey, reason string) error {
@@ -751,6 +772,10 @@ func (s *Service) view(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey
 	now := s.Now()
 	v := View{Request: rec.Request, Assignee: rec.Assignee, DaysLeft: DaysLeft(rec.Deadline(), now), Overdue: rec.Overdue(now)}
 	if !open {
+		return v, nil
+	}
+	if dk == nil {
+		v.Erased = true
 		return v, nil
 	}
 	var fields []string
@@ -780,15 +805,22 @@ func (s *Service) view(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey
 	return v, nil
 }
 
-// load reads the request and opens its data key.
+// load reads the request and opens its data key; the key is nil when it was destroyed with the
+// request's contact (ForgetRequest).
 func (s *Service) load(ctx context.Context, tx Tx, id string) (*Record, *keys.DataKey, error) {
 	rec, err := tx.RequestByID(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	dk, err := s.requestKey(ctx, tx, rec)
+	if apperr.Is(err, apperr.NotFound) {
+		return rec, nil, nil
+	}
 	return rec, dk, err
 }
+
+// errErased refuses a change that would seal new data under a destroyed key.
+var errErased = &apperr.Error{Kind: apperr.Conflict, Reason: "erased", Message: "the request's data was erased with its contact; it takes no more notes or notices"}
 
 func (s *Service) requestKey(ctx context.Context, tx Tx, rec *Record) (*keys.DataKey, error) {
 	version, wrapped, err := tx.DataKey(ctx, rec.ID)

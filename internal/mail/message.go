@@ -34,6 +34,9 @@ type Message struct {
 	// the message is handed to the transport.
 	Purpose    string `json:"purpose,omitempty"`
 	CampaignID string `json:"campaign_id,omitempty"`
+	// Last marks the last notice about a data subject request (an erasure receipt): once it is
+	// handed over, the request's key and mail are destroyed.
+	Last bool `json:"last,omitempty"`
 }
 
 // Bytes renders the message as RFC 5322 bytes from the address from, with a Message-ID

@@ -37,6 +37,9 @@ type Entry struct {
 	Sealed        []byte
 	Purpose       string // marketing: the purpose the gate is asked for
 	CampaignID    string
+	// Last marks the last notice about a request: once it is handed over (or fails for good),
+	// the request's key and mail are destroyed (Tx.ForgetRequest).
+	Last bool
 }
 
 // Tx is what the outbox needs from a store transaction.
@@ -46,6 +49,8 @@ type Tx interface {
 	// DueOutbox returns up to limit queued entries whose next attempt is due at now, oldest first.
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]Entry, error)
 	UpdateOutbox(ctx context.Context, e Entry) error
+	// ForgetRequest destroys a data subject request's key and deletes its mail.
+	ForgetRequest(ctx context.Context, requestID string) error
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	AppendAudits(ctx context.Context, events []*audit.Event) error
 }
@@ -113,7 +118,7 @@ func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
 	}
 	return tx.InsertOutbox(ctx, Entry{
 		ID: m.ID, ContactID: m.ContactID, RequestID: m.RequestID, Stream: m.Stream, Kind: m.Kind, Status: StatusQueued,
-		NextAttemptAt: m.CreatedAt, CreatedAt: m.CreatedAt, Sealed: sealed, Purpose: m.Purpose, CampaignID: m.CampaignID,
+		NextAttemptAt: m.CreatedAt, CreatedAt: m.CreatedAt, Sealed: sealed, Purpose: m.Purpose, CampaignID: m.CampaignID, Last: m.Last && m.RequestID != "",
 	})
 }
 
@@ -174,14 +179,24 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 		if len(done) == 0 {
 			return nil
 		}
+		var forgotten []string
 		err := o.Store.Update(ctx, func(tx Tx) error {
 			for _, e := range done {
 				if err := tx.UpdateOutbox(ctx, e); err != nil {
 					return err
 				}
+				if e.Last && e.Status != StatusQueued {
+					if err := tx.ForgetRequest(ctx, e.RequestID); err != nil {
+						return err
+					}
+					forgotten = append(forgotten, e.RequestID)
+				}
 			}
 			return nil
 		})
+		for _, id := range forgotten {
+			o.Keys.Forget(id)
+		}
 		done = done[:0]
 		return err
 	}

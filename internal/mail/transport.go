@@ -57,7 +57,11 @@ func (t FileTransport) Send(ctx context.Context, m Message) error {
 	if err := os.MkdirAll(t.Dir, 0o700); err != nil {
 		return fmt.Errorf("mail: file transport: %w", err)
 	}
-	name := filepath.Join(t.Dir, m.ContactID+"_"+m.ID+".eml")
+	owner := m.ContactID
+	if owner == "" {
+		owner = "request-" + m.RequestID
+	}
+	name := filepath.Join(t.Dir, owner+"_"+m.ID+".eml")
 	if err := os.WriteFile(name+".tmp", b, 0o600); err != nil {
 		return fmt.Errorf("mail: file transport: %w", err)
 	}

@@ -13,12 +13,12 @@ import (
 	"github.com/tillit/tillit/internal/optin"
 )
 
-const outboxCols = "id, contact_id, request_id, stream, kind, status, attempts, next_attempt_at, created_at, sent_at, last_error, message_ct, purpose_id, campaign_id"
+const outboxCols = "id, contact_id, request_id, stream, kind, status, attempts, next_attempt_at, created_at, sent_at, last_error, message_ct, purpose_id, campaign_id, last"
 
 // InsertOutbox queues a sealed message.
 func (tx *Tx) InsertOutbox(ctx context.Context, e mail.Entry) error {
-	_, err := tx.exec(ctx, "INSERT INTO outbox ("+outboxCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
-		e.ID, nullString(e.ContactID), nullString(e.RequestID), string(e.Stream), e.Kind, e.Status, e.Attempts, formatTime(e.NextAttemptAt), formatTime(e.CreatedAt), e.LastError, e.Sealed, e.Purpose, e.CampaignID)
+	_, err := tx.exec(ctx, "INSERT INTO outbox ("+outboxCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+		e.ID, nullString(e.ContactID), nullString(e.RequestID), string(e.Stream), e.Kind, e.Status, e.Attempts, formatTime(e.NextAttemptAt), formatTime(e.CreatedAt), e.LastError, e.Sealed, e.Purpose, e.CampaignID, e.Last)
 	return err
 }
 
@@ -60,7 +60,7 @@ func scanEntry(rows *sql.Rows) (mail.Entry, error) {
 	var e mail.Entry
 	var stream, next, created string
 	var sent, contactID, requestID sql.NullString
-	err := rows.Scan(&e.ID, &contactID, &requestID, &stream, &e.Kind, &e.Status, &e.Attempts, &next, &created, &sent, &e.LastError, &e.Sealed, &e.Purpose, &e.CampaignID)
+	err := rows.Scan(&e.ID, &contactID, &requestID, &stream, &e.Kind, &e.Status, &e.Attempts, &next, &created, &sent, &e.LastError, &e.Sealed, &e.Purpose, &e.CampaignID, &e.Last)
 	if err != nil {
 		return e, err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 )
 
-const requestCols = "id, type, state, contact_id, channel, received_at, due_at, extended_until, completed_at, assignee, key_version, email_bidx, email_ct, details_ct, reason_ct, receipt_ct, updated_at, version"
+const requestCols = "id, type, state, contact_id, channel, received_at, due_at, extended_until, completed_at, assignee, key_version, email_bidx, email_ct, details_ct, reason_ct, receipt, updated_at, version"
 
 // InsertRequest stores a new data subject request.
 func (tx *Tx) InsertRequest(ctx context.Context, r *dsr.Record) error {
@@ -22,7 +22,7 @@ func (tx *Tx) InsertRequest(ctx context.Context, r *dsr.Record) error {
 // UpdateRequest replaces the stored request; NotFound when absent.
 func (tx *Tx) UpdateRequest(ctx context.Context, r *dsr.Record) error {
 	args := requestArgs(r)
-	res, err := tx.exec(ctx, "UPDATE requests SET type = ?, state = ?, contact_id = ?, channel = ?, received_at = ?, due_at = ?, extended_until = ?, completed_at = ?, assignee = ?, key_version = ?, email_bidx = ?, email_ct = ?, details_ct = ?, reason_ct = ?, receipt_ct = ?, updated_at = ?, version = ? WHERE id = ?",
+	res, err := tx.exec(ctx, "UPDATE requests SET type = ?, state = ?, contact_id = ?, channel = ?, received_at = ?, due_at = ?, extended_until = ?, completed_at = ?, assignee = ?, key_version = ?, email_bidx = ?, email_ct = ?, details_ct = ?, reason_ct = ?, receipt = ?, updated_at = ?, version = ? WHERE id = ?",
 		append(args[1:], args[0])...)
 	if err != nil {
 		return err
@@ -44,7 +44,7 @@ func requestArgs(r *dsr.Record) []any {
 		done = formatTime(*r.CompletedAt)
 	}
 	return []any{r.ID, string(r.Type), string(r.State), r.ContactID, string(r.Channel), formatTime(r.ReceivedAt), formatTime(r.DueAt), ext, done,
-		r.Assignee, r.KeyVersion, r.EmailIndex, r.Sealed["email"], r.Sealed["details"], r.Sealed["reason"], r.Sealed["receipt"], formatTime(r.UpdatedAt), r.Version}
+		r.Assignee, r.KeyVersion, r.EmailIndex, r.Sealed["email"], r.Sealed["details"], r.Sealed["reason"], nullString(string(r.Receipt)), formatTime(r.UpdatedAt), r.Version}
 }
 
 // RequestByID returns one request; NotFound when absent.
@@ -114,12 +114,16 @@ func scanRequest(rows *sql.Rows) (*dsr.Record, error) {
 	r := &dsr.Record{Sealed: map[string][]byte{}}
 	var typ, state, channel, received, due, updated string
 	var ext, done sql.NullString
-	var email, details, reason, receipt []byte
+	var email, details, reason []byte
+	var receipt sql.NullString
 	if err := rows.Scan(&r.ID, &typ, &state, &r.ContactID, &channel, &received, &due, &ext, &done, &r.Assignee, &r.KeyVersion, &r.EmailIndex, &email, &details, &reason, &receipt, &updated, &r.Version); err != nil {
 		return nil, err
 	}
 	r.Type, r.State, r.Channel = dsr.Type(typ), dsr.State(state), dsr.Channel(channel)
-	for col, v := range map[string][]byte{"email": email, "details": details, "reason": reason, "receipt": receipt} {
+	if receipt.Valid {
+		r.Receipt = []byte(receipt.String)
+	}
+	for col, v := range map[string][]byte{"email": email, "details": details, "reason": reason} {
 		if len(v) > 0 {
 			r.Sealed[col] = v
 		}
@@ -238,4 +242,18 @@ func (tx *Tx) UseRequestToken(ctx context.Context, hash []byte, at time.Time) er
 		return apperr.New(apperr.NotFound, "link used already")
 	}
 	return nil
+}
+
+// ForgetRequest destroys a request's data key, so its sealed address, details, reasons and notes
+// can no longer be read, and deletes its mail and the blind index of its address. The request
+// row, its timeline and its receipt stay.
+func (tx *Tx) ForgetRequest(ctx context.Context, requestID string) error {
+	if _, err := tx.exec(ctx, "DELETE FROM keystore.contact_keys WHERE contact_id = ?", requestID); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM outbox WHERE request_id = ?", requestID); err != nil {
+		return err
+	}
+	_, err := tx.exec(ctx, "UPDATE requests SET email_bidx = NULL WHERE id = ?", requestID)
+	return err
 }

@@ -20,7 +20,7 @@ CREATE TABLE requests (
     email_ct       BLOB,
     details_ct     BLOB,
     reason_ct      BLOB,
-    receipt_ct     BLOB, -- erasure receipt (JSON): what was erased where, what was kept and why
+    receipt        TEXT, -- erasure receipt (JSON; table names and counts, no personal data)
     updated_at     TEXT NOT NULL,
     version        INTEGER NOT NULL
 ) STRICT;
@@ -68,6 +68,7 @@ CREATE TABLE outbox_v9 (
     message_ct      BLOB NOT NULL,
     campaign_id     TEXT NOT NULL DEFAULT '',
     purpose_id      TEXT NOT NULL DEFAULT '',
+    last            INTEGER NOT NULL DEFAULT 0, -- the last notice about an erasure request: its key goes once it is handed over
     CHECK ((contact_id IS NULL) <> (request_id IS NULL))
 ) STRICT;
 INSERT INTO outbox_v9 (id, contact_id, stream, kind, status, attempts, next_attempt_at, created_at, sent_at, last_error, message_ct, campaign_id, purpose_id)
