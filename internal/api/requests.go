@@ -34,10 +34,13 @@ type RequestPatch struct {
 	Assignee *string `json:"assignee"`
 }
 
-// VerifyInput is the body of POST /api/v1/requests/{id}/verify.
+// VerifyInput is the body of POST /api/v1/requests/{id}/verify: either the contact whose identity
+// staff verified and how (contact_id, note), or send_link to mail the requester a new
+// verification link.
 type VerifyInput struct {
 	ContactID string `json:"contact_id"`
 	Note      string `json:"note"`
+	SendLink  bool   `json:"send_link"`
 }
 
 // ExtendInput is the body of POST /api/v1/requests/{id}/extend.
@@ -89,8 +92,8 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := dsr.Filter{State: dsr.State(q.Get("state")), Type: dsr.Type(q.Get("type")), Assignee: q.Get("assignee")}
-	var err error
-	if f.Open, err = boolParam(q.Get("open"), "open"); err != nil {
+	open, err := boolParam(q.Get("open"), "open")
+	if err != nil {
 		return err
 	}
 	overdue, err := boolParam(q.Get("overdue"), "overdue")
@@ -98,15 +101,19 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.Requests.Now().UTC()
-	if overdue {
+	f.Open, f.Closed = open == "true", open == "false"
+	switch overdue {
+	case "true":
 		f.DueBy = now
+	case "false":
+		f.NotOverdueAt = now
 	}
 	if v := q.Get("due_within_days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 366 {
 			return apperr.Invalidf("due_within_days", "invalid_days", "due_within_days: a whole number of days from 0 to 366")
 		}
-		if !overdue {
+		if overdue != "true" {
 			f.DueBy = now.AddDate(0, 0, n)
 		}
 	}
@@ -131,14 +138,13 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func boolParam(v, name string) (bool, error) {
+// boolParam checks a true/false query parameter and returns it ("" when absent).
+func boolParam(v, name string) (string, error) {
 	switch v {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
+	case "", "false", "true":
+		return v, nil
 	}
-	return false, apperr.Invalidf(name, "invalid_boolean", "%s: true or false", name)
+	return "", apperr.Invalidf(name, "invalid_boolean", "%s: true or false", name)
 }
 
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) error {
@@ -167,6 +173,13 @@ func (s *Server) verifyRequest(w http.ResponseWriter, r *http.Request) error {
 	var in VerifyInput
 	if err := decode(r, &in); err != nil {
 		return err
+	}
+	if in.SendLink {
+		if in.ContactID != "" || in.Note != "" {
+			return apperr.Invalidf("send_link", "either", "send_link: either send a link or give contact_id and note, not both")
+		}
+		v, err := s.Requests.SendLink(r.Context(), pathID(r))
+		return reply(w, http.StatusOK, v, err)
 	}
 	v, err := s.Requests.Verify(r.Context(), pathID(r), in.ContactID, in.Note)
 	return reply(w, http.StatusOK, v, err)

@@ -74,6 +74,14 @@ func (h *harness) exerciseRequests() {
 		t.Errorf("first page of one: %+v", page)
 	}
 	h.json(exchange{method: "GET", path: base + "?limit=1&cursor=" + page.NextCursor, token: h.agent, status: 200}, &page)
+	h.json(exchange{method: "GET", path: base + "?open=false", token: h.agent, status: 200}, &page)
+	if len(page.Items) != 0 {
+		t.Errorf("closed requests before any is closed: %+v", page.Items)
+	}
+	h.json(exchange{method: "GET", path: base + "?overdue=false", token: h.agent, status: 200}, &page)
+	if len(page.Items) != 1 || page.Items[0].ID != fresh.ID {
+		t.Errorf("requests not overdue: %+v; want only %s", page.Items, fresh.ID)
+	}
 	h.problem(exchange{method: "GET", path: base + "?due_within_days=soon", token: h.agent, status: 400, badRequest: true}, "invalid", "due_within_days")
 	h.problem(exchange{method: "GET", path: base + "?open=yes", token: h.agent, status: 400, badRequest: true}, "invalid", "open")
 	h.problem(exchange{method: "GET", path: base, token: h.auditor, status: 403}, "forbidden", "")
@@ -94,7 +102,8 @@ func (h *harness) exerciseRequests() {
 
 	var c contact.Contact
 	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"email":"ragnhild.lie@example.org","first_name":"Ragnhild"}`)}, &c)
-	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: jsonBody(t, map[string]string{"contact_id": c.ID})}, "invalid", "note")
+	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 400, body: jsonBody(t, map[string]string{"contact_id": c.ID})}, "invalid", "note")
+	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"send_link":true,"note":"x"}`)}, "invalid", "send_link")
 	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"contact_id":"nobody","note":"letter"}`)}, "invalid", "contact_id")
 	h.json(exchange{method: "POST", path: base + "/" + late.ID + "/verify", token: h.dpo, contentType: appJSON, status: 200,
 		body: jsonBody(t, map[string]string{"contact_id": c.ID, "note": "signature matches the contract on file"})}, &got)
@@ -104,11 +113,15 @@ func (h *harness) exerciseRequests() {
 	// The first month is over: an extension can no longer be notified in time (Art. 12(3)).
 	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/extend", token: h.dpo, contentType: appJSON, status: 409, body: []byte(`{"months":2,"reason":"archive"}`)}, "conflict", "")
 	h.json(exchange{method: "POST", path: base + "/" + late.ID + "/complete", token: h.dpo, status: 200}, &got)
-	if got.State != dsr.StateCompleted || got.CompletedAt == nil || got.Overdue {
+	if got.State != dsr.StateCompleted || got.CompletedAt == nil || got.Overdue || !got.Late || got.DaysLeft >= 0 {
 		t.Errorf("completed request %+v", got)
 	}
 	h.problem(exchange{method: "POST", path: base + "/" + late.ID + "/complete", token: h.dpo, contentType: appJSON, status: 409, body: []byte(`{"note":"again"}`)}, "conflict", "")
 
+	h.json(exchange{method: "POST", path: base + "/" + fresh.ID + "/verify", token: h.agent, contentType: appJSON, status: 200, body: []byte(`{"send_link":true}`)}, &got)
+	if got.State != dsr.StateVerifying {
+		t.Errorf("after send_link: %+v", got)
+	}
 	h.json(exchange{method: "POST", path: base + "/" + fresh.ID + "/verify", token: h.dpo, contentType: appJSON, status: 200,
 		body: jsonBody(t, map[string]string{"contact_id": c.ID, "note": "called back"})}, &got)
 	h.problem(exchange{method: "POST", path: base + "/" + fresh.ID + "/extend", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"months":3,"reason":"archive"}`)}, "invalid", "months")
@@ -160,7 +173,7 @@ func (h *harness) exerciseRequests() {
 	for _, e := range tl.Items {
 		actions = append(actions, e.Action)
 	}
-	want := []string{"received", "verification_sent", "verified", "extended", "notice_sent", "rejected", "notice_sent"}
+	want := []string{"received", "verification_sent", "verification_sent", "verified", "extended", "notice_sent", "rejected", "notice_sent"}
 	if !slices.Equal(actions, want) {
 		t.Errorf("timeline %v; want %v", actions, want)
 	}

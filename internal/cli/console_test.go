@@ -104,6 +104,15 @@ func TestStaffConsole(t *testing.T) {
 	if _, page, _ := b.get("/console/requests?view=open&type=erasure"); strings.Contains(page, late.ID) || !strings.Contains(page, fresh.ID) {
 		t.Errorf("erasure filter: %s", page)
 	}
+	if _, page, _ := b.get("/console/requests?view=waiting"); !strings.Contains(page, late.ID) || !strings.Contains(page, fresh.ID) {
+		t.Errorf("waiting for identity: %s", page)
+	}
+	if st, _, _ := b.post("/console/requests/"+fresh.ID+"/send-link", nil); st != 303 {
+		t.Errorf("send link: %d", st)
+	}
+	if _, page, _ := b.get("/console/requests/" + fresh.ID); !strings.Contains(page, "<td>verification_sent</td>") {
+		t.Errorf("the sent link is not on the timeline")
+	}
 
 	st, page, _ = b.get("/console/requests/" + late.ID)
 	if st != 200 || !strings.Contains(page, "gunnel.ek@example.org") || !strings.Contains(page, "Send me a copy.") || !strings.Contains(page, "Art. 15") || !strings.Contains(page, "<td>received</td>") {

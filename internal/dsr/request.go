@@ -143,8 +143,12 @@ func (r Request) Deadline() time.Time {
 // Overdue reports whether an open request has passed its deadline at now.
 func (r Request) Overdue(now time.Time) bool { return r.Open() && now.After(r.Deadline()) }
 
-// StartVerifying moves a received request to verifying. Conflict from any other state.
+// StartVerifying moves a received request to verifying; a verifying one stays so. Conflict from
+// any other state.
 func (r *Request) StartVerifying() error {
+	if r.State == StateVerifying {
+		return nil // a new link for a request already waiting for one
+	}
 	if r.State != StateReceived {
 		return conflict(r.State, StateVerifying)
 	}

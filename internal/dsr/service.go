@@ -77,10 +77,14 @@ type Filter struct {
 	State    State
 	Type     Type
 	Assignee string
-	Open     bool      // only requests not completed or rejected
-	DueBy    time.Time // only open requests whose deadline is at or before DueBy (overdue and due-soon lists)
-	After    string    // cursor: the last id of the previous page
-	Limit    int
+	Open     bool // only requests not completed or rejected
+	Closed   bool // only completed or rejected requests
+	Waiting  bool // only requests waiting for identity (received or verifying)
+	// NotOverdueAt: only requests not overdue at this time (closed, or due after it).
+	NotOverdueAt time.Time
+	DueBy        time.Time // only open requests whose deadline is at or before DueBy (overdue and due-soon lists)
+	After        string    // cursor: the last id of the previous page
+	Limit        int
 }
 
 // Tx is what request handling needs from one store transaction.
@@ -106,9 +110,9 @@ type Tx interface {
 	RequestByID(ctx context.Context, id string) (*Record, error) // NotFound when absent
 	// ListRequests returns requests matching f in id order (ids are time-ordered UUIDv7).
 	ListRequests(ctx context.Context, f Filter) ([]*Record, error)
-	// LastRequestAt is when the latest request from the address with this blind index was
-	// received through the portal; zero when none.
-	LastRequestAt(ctx context.Context, emailIndex []byte) (time.Time, error)
+	// LinksSentSince counts the verification links mailed since the given time for requests
+	// from the address with this blind index.
+	LinksSentSince(ctx context.Context, emailIndex []byte, since time.Time) (int, error)
 	AppendRequestEvent(ctx context.Context, e *EventRecord) error
 	RequestEvents(ctx context.Context, requestID string) ([]EventRecord, error)
 	InsertRequestToken(ctx context.Context, t Token) error
@@ -135,9 +139,10 @@ type Service struct {
 	Controller, DPOEmail string
 	TokenTTL             time.Duration // lifetime of a verification link (default 72 h)
 	ExportTTL            time.Duration // lifetime of an access bundle's download link (default 7 days)
-	// ResendAfter is the least time between two portal requests from one address that each
-	// mail a link (default 2 min): a later one in that window is recorded but sends nothing.
-	ResendAfter time.Duration
+	// LinksPerHour bounds the verification links mailed to one address in an hour (default 3),
+	// so the form cannot be used to flood someone's mailbox: a request beyond it is recorded,
+	// staff see it waiting, and can send its link (Resend).
+	LinksPerHour int
 	// Wake, when set, is told that mail is queued.
 	Wake chan<- struct{}
 }
@@ -150,11 +155,24 @@ type View struct {
 	Email    string `json:"email,omitempty"`
 	Details  string `json:"details,omitempty"`
 	Reason   string `json:"reason,omitempty"` // the last extension or rejection reason given
-	DaysLeft int    `json:"days_left"`
-	Overdue  bool   `json:"overdue"`
+	// DaysLeft is whole days until the deadline, negative past it; for a closed request, the
+	// days that were left when it was closed.
+	DaysLeft int  `json:"days_left"`
+	Overdue  bool `json:"overdue"`        // open and past the deadline
+	Late     bool `json:"late,omitempty"` // closed after the deadline
 	// Erased: the request's key was destroyed when its contact was erased, so the requester's
 	// address, details, reasons and notes can no longer be read.
 	Erased bool `json:"erased,omitempty"`
+}
+
+// newView is rec as the queue shows it at now, decrypting nothing.
+func newView(rec *Record, now time.Time) View {
+	v := View{Request: rec.Request, Assignee: rec.Assignee, DaysLeft: DaysLeft(rec.Deadline(), now), Overdue: rec.Overdue(now)}
+	if rec.CompletedAt != nil {
+		v.DaysLeft = DaysLeft(rec.Deadline(), *rec.CompletedAt)
+		v.Late = rec.CompletedAt.After(rec.Deadline())
+	}
+	return v
 }
 
 // Entry is one timeline entry as staff see it.
@@ -188,9 +206,9 @@ type Input struct {
 
 // Submit records a request from the public form and mails a single-use verification link to the
 // address given. It answers nothing about the address: known or not, the caller shows the same
-// page, and nothing is disclosed before the link is used. A second request from one address
-// within ResendAfter is recorded without a second mail. Invalid for an unknown type, an address
-// that does not normalize, or details longer than MaxDetails.
+// page, and nothing is disclosed before the link is used. A request beyond LinksPerHour for one
+// address is recorded without a mail. Invalid for an unknown type, an address that does not
+// normalize, or details longer than MaxDetails.
 func (s *Service) Submit(ctx context.Context, in Intake) error {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "requests"})
 	norm, idx, err := s.address(in.Email)
@@ -202,17 +220,17 @@ func (s *Service) Submit(ctx context.Context, in Intake) error {
 	}
 	queued := false
 	err = s.Store.Update(ctx, func(tx Tx) error {
-		last, err := tx.LastRequestAt(ctx, idx)
+		now := s.Now().UTC()
+		sent, err := tx.LinksSentSince(ctx, idx, now.Add(-time.Hour))
 		if err != nil {
 			return err
 		}
-		now := s.Now().UTC()
 		rec, dk, err := s.newRecord(ctx, tx, in.Type, ChannelPortal, now, norm, idx, in.Details)
 		if err != nil {
 			return err
 		}
-		if !last.IsZero() && now.Sub(last) < s.resendAfter() {
-			// Recorded, so staff see it, but no second mail: the first link is on its way.
+		if sent >= s.linksPerHour() {
+			// Recorded, so staff see it waiting, but not mailed: the address had enough links.
 			return s.event(ctx, tx, rec, dk, "received", "")
 		}
 		if err := s.event(ctx, tx, rec, dk, "received", ""); err != nil {
@@ -456,6 +474,23 @@ func (s *Service) Verify(ctx context.Context, id, contactID, note string) (View,
 	})
 }
 
+// SendLink mails the requester a new single-use verification link (the request moves to, or
+// stays in, verifying): for a portal request that was recorded without a link because its
+// address had reached LinksPerHour, or whose link expired. Staff decide, so the hourly bound does
+// not apply. Conflict unless the request is received or verifying, or when it has no address.
+func (s *Service) SendLink(ctx context.Context, id string) (View, error) {
+	return s.change(ctx, id, func(tx Tx, rec *Record, dk *keys.DataKey) error {
+		if dk == nil || len(rec.Sealed[colEmail]) == 0 {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "no_address", Message: "the request has no address to send a link to: verify the identity another way"}
+		}
+		b, err := dk.Open(Table, colEmail, rec.ID, rec.Sealed[colEmail])
+		if err != nil {
+			return fmt.Errorf("dsr: request %s: %w", rec.ID, err)
+		}
+		return s.sendLink(ctx, tx, rec, dk, string(b))
+	})
+}
+
 // Extend extends the deadline by months (1 or 2) with a reason that is mailed to the requester
 // (GDPR Art. 12(3)). Errors as Request.Extend.
 func (s *Service) Extend(ctx context.Context, id string, months int, reason string) (View, error) {
@@ -575,7 +610,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]View, string, error) {
 		now := s.Now()
 		out = make([]View, len(recs))
 		for i, r := range recs {
-			out[i] = View{Request: r.Request, Assignee: r.Assignee, DaysLeft: DaysLeft(r.Deadline(), now), Overdue: r.Overdue(now)}
+			out[i] = newView(r, now)
 		}
 		return nil
 	})
@@ -770,7 +805,7 @@ func (s *Service) sealReason(rec *Record, dk *keys.DataKey, reason string) error
 // audited ("request.read").
 func (s *Service) view(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey, open bool) (View, error) {
 	now := s.Now()
-	v := View{Request: rec.Request, Assignee: rec.Assignee, DaysLeft: DaysLeft(rec.Deadline(), now), Overdue: rec.Overdue(now)}
+	v := newView(rec, now)
 	if !open {
 		return v, nil
 	}
@@ -863,11 +898,11 @@ func (s *Service) ttl() time.Duration {
 	return 72 * time.Hour
 }
 
-func (s *Service) resendAfter() time.Duration {
-	if s.ResendAfter > 0 {
-		return s.ResendAfter
+func (s *Service) linksPerHour() int {
+	if s.LinksPerHour > 0 {
+		return s.LinksPerHour
 	}
-	return 2 * time.Minute
+	return 3
 }
 
 func (s *Service) wake() {

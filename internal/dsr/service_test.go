@@ -215,24 +215,41 @@ func TestExpiredAndUnknownLinksChangeNothing(t *testing.T) {
 func TestPortalIntakeIsRateLimitedPerAddress(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	for range 3 {
-		if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeAccess, Email: "flood@example.org"}); err != nil {
+	types := []dsr.Type{dsr.TypeAccess, dsr.TypeErasure, dsr.TypeObjection, dsr.TypeRestriction, dsr.TypeAccess}
+	for _, typ := range types {
+		if err := w.svc.Submit(ctx, dsr.Intake{Type: typ, Email: "FLOOD@example.org"}); err != nil {
 			t.Fatal(err)
 		}
+		w.now = w.now.Add(time.Minute)
 	}
-	if ms := w.mails(t); len(ms) != 1 {
-		t.Errorf("%d mails for three requests in a row; want 1", len(ms))
+	if ms := w.mails(t); len(ms) != 3 {
+		t.Errorf("%d mails for five requests in five minutes; want 3 (the hourly bound)", len(ms))
 	}
 	vs, _, _ := w.svc.List(ctx, dsr.Filter{})
-	if len(vs) != 3 {
-		t.Errorf("%d requests recorded; want 3 (staff see every one)", len(vs))
+	if len(vs) != 5 || vs[3].State != dsr.StateReceived || vs[4].State != dsr.StateReceived {
+		t.Fatalf("requests = %+v; want 5, the last two received (staff see every one)", vs)
 	}
-	w.now = w.now.Add(3 * time.Minute)
+	// Staff send the link of a request that got none; the bound does not apply to them.
+	if v, err := w.svc.SendLink(ctx, vs[3].ID); err != nil || v.State != dsr.StateVerifying {
+		t.Fatalf("SendLink = %+v, %v", v, err)
+	}
+	ms := w.mails(t)
+	if len(ms) != 1 || ms[0].to != "flood@example.org" {
+		t.Fatalf("mails after SendLink = %+v", ms)
+	}
+	if res, err := w.svc.VerifyLink(ctx, link(t, ms[0])); err != nil || !res.Verified || res.Type != dsr.TypeRestriction {
+		t.Errorf("the resent link: %+v, %v", res, err)
+	}
+	w.now = w.now.Add(time.Hour)
 	if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeAccess, Email: "flood@example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	if ms := w.mails(t); len(ms) != 1 {
-		t.Errorf("%d mails after the window; want 1", len(ms))
+		t.Errorf("%d mails an hour later; want 1", len(ms))
+	}
+	phoned, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeAccess, Channel: dsr.ChannelPhone})
+	if _, err := w.svc.SendLink(ctx, phoned.ID); !apperr.Is(err, apperr.Conflict) {
+		t.Errorf("SendLink without an address: %v; want Conflict", err)
 	}
 }
 

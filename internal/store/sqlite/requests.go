@@ -79,6 +79,15 @@ func (tx *Tx) ListRequests(ctx context.Context, f dsr.Filter) ([]*dsr.Record, er
 	if f.Open || !f.DueBy.IsZero() {
 		where = append(where, "state NOT IN ('completed', 'rejected')")
 	}
+	if f.Closed {
+		where = append(where, "state IN ('completed', 'rejected')")
+	}
+	if f.Waiting {
+		where = append(where, "state IN ('received', 'verifying')")
+	}
+	if !f.NotOverdueAt.IsZero() {
+		where, args = append(where, "(state IN ('completed', 'rejected') OR coalesce(extended_until, due_at) >= ?)"), append(args, formatTime(f.NotOverdueAt))
+	}
 	if !f.DueBy.IsZero() {
 		where, args = append(where, "coalesce(extended_until, due_at) <= ?"), append(args, formatTime(f.DueBy))
 	}
@@ -147,21 +156,15 @@ func scanRequest(rows *sql.Rows) (*dsr.Record, error) {
 	return r, nil
 }
 
-// LastRequestAt returns when the latest portal request from the address with this blind index
-// was received; zero when none.
-func (tx *Tx) LastRequestAt(ctx context.Context, emailIndex []byte) (time.Time, error) {
-	row, err := tx.queryRow(ctx, "SELECT max(received_at) FROM requests WHERE email_bidx = ? AND channel = 'portal'", emailIndex)
+// LinksSentSince counts the verification links created since the given time for requests from
+// the address with this blind index.
+func (tx *Tx) LinksSentSince(ctx context.Context, emailIndex []byte, since time.Time) (int, error) {
+	row, err := tx.queryRow(ctx, "SELECT count(*) FROM request_tokens t JOIN requests r ON r.id = t.request_id WHERE r.email_bidx = ? AND t.created_at >= ?", emailIndex, formatTime(since))
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
-	var last sql.NullString
-	if err := row.Scan(&last); err != nil {
-		return time.Time{}, err
-	}
-	if !last.Valid {
-		return time.Time{}, nil
-	}
-	return parseTime(last.String)
+	var n int
+	return n, row.Scan(&n)
 }
 
 // AppendRequestEvent appends an entry to a request's timeline and sets its Seq.

@@ -62,7 +62,7 @@ func sessionKey(id string) string {
 
 // New returns a Server with its templates parsed.
 func New(tokens *token.Service, requests *dsr.Service, logger *slog.Logger, secure bool) (*Server, error) {
-	t, err := template.ParseFS(templateFS, "templates/*.html")
+	t, err := template.New("console").Funcs(template.FuncMap{"neg": func(n int) int { return -n }}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
@@ -215,7 +215,7 @@ type queueView struct {
 // views are the queue's lists: open (default), overdue, due within 7 days, by state, all.
 var views = []struct{ value, label string }{
 	{"open", "Open requests"}, {"overdue", "Overdue"}, {"due_soon", "Due within 7 days"},
-	{"verifying", "Waiting for identity"}, {"completed", "Completed"}, {"rejected", "Rejected"}, {"all", "All requests"},
+	{"waiting", "Waiting for identity"}, {"completed", "Completed"}, {"rejected", "Rejected"}, {"all", "All requests"},
 }
 
 // queue serves GET /console/requests: the request queue, oldest first, with the deadline and the
@@ -239,7 +239,9 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 		f.DueBy = now
 	case "due_soon":
 		f.DueBy = now.AddDate(0, 0, 7)
-	case "verifying", "completed", "rejected":
+	case "waiting":
+		f.Waiting = true
+	case "completed", "rejected":
 		f.State = dsr.State(view)
 	case "all":
 	default:
@@ -279,7 +281,7 @@ func urgency(v dsr.View) string {
 	switch {
 	case v.Overdue:
 		return "overdue"
-	case v.Open() && v.DaysLeft <= 7:
+	case v.Open() && v.DaysLeft <= 7, v.Late:
 		return "soon"
 	}
 	return ""
@@ -360,6 +362,8 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		_, err = s.Requests.AddNote(ctx, id, f.Get("note"))
 	case "verify":
 		_, err = s.Requests.Verify(ctx, id, f.Get("contact_id"), f.Get("note"))
+	case "send-link":
+		_, err = s.Requests.SendLink(ctx, id)
 	case "extend":
 		months, _ := strconv.Atoi(f.Get("months"))
 		_, err = s.Requests.Extend(ctx, id, months, f.Get("reason"))
