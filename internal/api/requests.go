@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -199,6 +198,9 @@ func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	if err := s.Requests.MayClose(r.Context(), pathID(r), token.Role(audit.ActorFrom(r.Context()).Role)); err != nil {
+		return err
+	}
 	v, err := s.Requests.Reject(r.Context(), pathID(r), in.Reason)
 	return reply(w, http.StatusOK, v, err)
 }
@@ -210,13 +212,8 @@ func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	st, err := s.Requests.Status(r.Context(), pathID(r))
-	if err != nil {
+	if err := s.Requests.MayClose(r.Context(), pathID(r), token.Role(audit.ActorFrom(r.Context()).Role)); err != nil {
 		return err
-	}
-	role := token.Role(audit.ActorFrom(r.Context()).Role)
-	if perm, ok := dsr.CompleteNeeds[st.Type]; ok && !token.Allows(role, perm) {
-		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not complete this %s request (needs %s)", role, st.Type, perm)}
 	}
 	c := dsr.Completion{Note: in.Note, Purposes: in.Purposes, Scope: in.Scope}
 	if in.Changes != nil {

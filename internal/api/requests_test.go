@@ -40,6 +40,10 @@ func (h *harness) exerciseRequests() {
 		body: jsonBody(t, map[string]any{"type": "access", "channel": "letter", "received_at": time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)})}, "invalid", "received_at")
 	h.problem(exchange{method: "POST", path: base, token: h.agent, contentType: appJSON, status: 400,
 		body: jsonBody(t, map[string]any{"type": "access", "channel": "phone", "verify_by_email": true})}, "invalid", "email")
+	if p := h.problem(exchange{method: "POST", path: base, token: h.agent, contentType: appJSON, status: 400,
+		body: jsonBody(t, map[string]any{"type": "access", "channel": "letter", "received_at": "1700-01-01T00:00:00Z"})}, "invalid", "received_at"); p.Reason != "too_early" {
+		t.Errorf("a request from 1700: reason %q", p.Reason)
+	}
 
 	var fresh dsr.View
 	h.json(exchange{method: "POST", path: base, token: h.dpo, contentType: appJSON, status: 201, body: jsonBody(t, map[string]any{
@@ -152,6 +156,9 @@ func (h *harness) exerciseRequests() {
 	// An agent may not erase (DELETE /api/v1/contacts/{id}), so not through a request either.
 	if p := h.problem(exchange{method: "POST", path: base + "/" + erasure.ID + "/complete", token: h.agent, status: 403}, "forbidden", ""); p.Reason != "role_forbidden" {
 		t.Errorf("agent completing an erasure: reason %q", p.Reason)
+	}
+	if p := h.problem(exchange{method: "POST", path: base + "/" + erasure.ID + "/reject", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"reason":"we like your data"}`)}, "forbidden", ""); p.Reason != "role_forbidden" {
+		t.Errorf("agent rejecting an erasure: reason %q", p.Reason)
 	}
 	h.json(exchange{method: "POST", path: base + "/" + erasure.ID + "/complete", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"note":"no legal hold"}`)}, &got)
 	var receipt dsr.Receipt

@@ -1,6 +1,7 @@
 package dsr
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -80,10 +81,20 @@ const (
 	StateRejected   State = "rejected" // with a reason and the right to complain (Art. 12(4))
 )
 
-// CompleteNeeds is the permission completing a request of a type needs beyond requests.write:
-// an erasure or a restriction acts on the contact as erasing or restricting it directly does, so
-// a role that may not do those may not complete such a request either.
-var CompleteNeeds = map[Type]token.Permission{TypeErasure: token.ContactsErase, TypeRestriction: token.ContactsRestrict}
+// CloseNeeds is the permission closing a request of a type (completing or rejecting it) needs
+// beyond requests.write: an erasure or a restriction acts on the contact as erasing or
+// restricting it directly does, and refusing one is the same decision, so a role that may not do
+// those may not close such a request either.
+var CloseNeeds = map[Type]token.Permission{TypeErasure: token.ContactsErase, TypeRestriction: token.ContactsRestrict}
+
+// mayClose reports, as a Forbidden error naming the permission, whether role may complete or
+// reject a request of type t (CloseNeeds).
+func mayClose(role token.Role, t Type) error {
+	if perm, ok := CloseNeeds[t]; ok && !token.Allows(role, perm) {
+		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not complete or reject a %s request (needs %s)", role, t, perm)}
+	}
+	return nil
+}
 
 // States lists every state in workflow order.
 var States = []State{StateReceived, StateVerifying, StateInProgress, StateExtended, StateCompleted, StateRejected}
@@ -212,7 +223,10 @@ func (r *Request) Reject(reason string, now time.Time) error {
 }
 
 func conflict(from, to State) error {
-	return apperr.New(apperr.Conflict, "a %s request cannot become %s", from, to)
+	if from == to {
+		return apperr.New(apperr.Conflict, "the request is %s already", from)
+	}
+	return apperr.New(apperr.Conflict, "the request is %s; it cannot become %s", from, to)
 }
 
 func contains[T comparable](list []T, v T) bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/normalize"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Table and eventTable are bound into the associated data of a request's sealed fields and of
@@ -184,6 +185,9 @@ type Entry struct {
 	Note   string    `json:"note,omitempty"`
 }
 
+// gdprApplies is the day the GDPR began to apply (Art. 99(2)): no request under it is older.
+var gdprApplies = time.Date(2018, 5, 25, 0, 0, 0, 0, time.UTC)
+
 // Intake is a request as the public form sends it.
 type Intake struct {
 	Type    Type
@@ -263,6 +267,9 @@ func (s *Service) Create(ctx context.Context, in Input) (View, error) {
 		received = in.ReceivedAt.UTC()
 		if received.After(now) {
 			return View{}, apperr.Invalidf("received_at", "in_future", "received_at: may not lie in the future")
+		}
+		if received.Before(gdprApplies) {
+			return View{}, apperr.Invalidf("received_at", "too_early", "received_at: not before 2018-05-25, when the GDPR began to apply (Art. 99(2))")
 		}
 	}
 	var out View
@@ -615,6 +622,17 @@ func (s *Service) List(ctx context.Context, f Filter) ([]View, string, error) {
 		return nil
 	})
 	return out, next, err
+}
+
+// MayClose checks, before anything is done, that role may complete or reject the request
+// (CloseNeeds): Forbidden (reason role_forbidden) naming the permission it lacks; NotFound for
+// an unknown request.
+func (s *Service) MayClose(ctx context.Context, id string, role token.Role) error {
+	v, err := s.Status(ctx, id)
+	if err != nil {
+		return err
+	}
+	return mayClose(role, v.Type)
 }
 
 // Status returns the request as the queue shows it, decrypting nothing. NotFound for an unknown id.

@@ -368,7 +368,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		months, _ := strconv.Atoi(f.Get("months"))
 		_, err = s.Requests.Extend(ctx, id, months, f.Get("reason"))
 	case "reject":
-		_, err = s.Requests.Reject(ctx, id, f.Get("reason"))
+		if err = s.Requests.MayClose(ctx, id, role); err == nil {
+			_, err = s.Requests.Reject(ctx, id, f.Get("reason"))
+		}
 	case "complete":
 		err = s.complete(ctx, role, id, f)
 	default:
@@ -396,14 +398,10 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 }
 
 // complete fulfils and closes the request from the completion form, with the same role rule as
-// the API (dsr.CompleteNeeds).
+// the API (dsr.Service.MayClose).
 func (s *Server) complete(ctx context.Context, role token.Role, id string, f url.Values) error {
-	st, err := s.Requests.Status(ctx, id)
-	if err != nil {
+	if err := s.Requests.MayClose(ctx, id, role); err != nil {
 		return err
-	}
-	if perm, ok := dsr.CompleteNeeds[st.Type]; ok && !token.Allows(role, perm) {
-		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not complete this %s request (needs %s)", role, st.Type, perm)}
 	}
 	c := dsr.Completion{Note: f.Get("note"), Scope: strings.TrimSpace(f.Get("scope"))}
 	for _, p := range strings.Split(f.Get("purposes"), ",") {
@@ -418,6 +416,6 @@ func (s *Server) complete(ctx context.Context, role token.Role, id string, f url
 		}
 		c.Changes = &p
 	}
-	_, err = s.Requests.Complete(ctx, id, c)
+	_, err := s.Requests.Complete(ctx, id, c)
 	return err
 }
