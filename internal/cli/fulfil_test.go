@@ -234,8 +234,8 @@ func TestAccessBundleThroughThePortal(t *testing.T) {
 	for _, e := range events {
 		actions = append(actions, e.Action)
 	}
-	if !slices.Contains(actions, "contact.create") || !slices.Contains(actions, "consent.record") {
-		t.Errorf("audit.json actions %v; want the creation and the consent", actions)
+	if !slices.Contains(actions, "contact.create") || !slices.Contains(actions, "consent.record") || !slices.Contains(actions, "request.receive") || !slices.Contains(actions, "request.verify") {
+		t.Errorf("audit.json actions %v; want the creation, the consent and the events of the request", actions)
 	}
 	if bytes.Contains(b.files["audit.json"], []byte("Åsa")) {
 		t.Errorf("audit.json holds a value: %s", b.files["audit.json"])

@@ -75,6 +75,12 @@ func TestRequestsThroughPortalAndSMTP(t *testing.T) {
 	if st, page := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"no address"}}); st != 400 || !strings.Contains(page, "e-mail address") || strings.Contains(page, "no address") {
 		t.Errorf("bad address: %d %s", st, page)
 	}
+	if st, page := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"x@example.org"}, "details": {"\xff\xfe"}}); st != 400 || !strings.Contains(page, "could not be read") || !strings.Contains(page, `value="access" required checked`) {
+		t.Errorf("details that are not UTF-8: %d %s", st, page)
+	}
+	if !strings.Contains(string(form), "I want to withdraw my consent") || strings.Contains(string(form), "your consent") {
+		t.Errorf("the form speaks for the company, not the person: %s", form)
+	}
 
 	links := map[string]string{}
 	for range 2 {

@@ -2,6 +2,7 @@ package dsr
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -315,7 +316,7 @@ func (s *Service) act(ctx context.Context, rec *Record, c Completion) (string, e
 			return "", err
 		}
 		if len(purposes) == 0 {
-			return "You had not given us consent for anything, so there was nothing to withdraw.\n", nil
+			return "No consent of yours was in force, so there was nothing to withdraw.\n", nil
 		}
 		return "Your consent is withdrawn for: " + strings.Join(purposes, ", ") + ". This does not affect what was done with your consent before (GDPR Art. 7(3)).\n", nil
 	}
@@ -396,7 +397,14 @@ func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID stri
 	}
 	for _, r := range reqs {
 		b.Requests = append(b.Requests, r.Request)
+		// Who read or acted on the person's requests belongs with the rest of the record.
+		evs, err := tx.AuditEventsAbout(ctx, "request", r.ID)
+		if err != nil {
+			return nil, err
+		}
+		b.Audit = append(b.Audit, evs...)
 	}
+	slices.SortFunc(b.Audit, func(x, y audit.Event) int { return cmp.Compare(x.Seq, y.Seq) })
 	var buf bytes.Buffer
 	if err := b.WriteZip(&buf); err != nil {
 		return nil, err

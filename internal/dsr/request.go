@@ -47,6 +47,11 @@ func (t Type) Article() string {
 	return ""
 }
 
+// Choice is the right as the person chooses it on the intake form: "erase my personal data", ….
+func (t Type) Choice() string {
+	return strings.NewReplacer("your consent", "my consent", "your personal data", "my personal data", "about you", "about me").Replace(t.Label())
+}
+
 // Label is what the requester asks for, as it reads after "to": "erase your personal data", ….
 func (t Type) Label() string {
 	switch t {

@@ -552,7 +552,14 @@ func (s *Service) Assign(ctx context.Context, id, assignee string) (View, error)
 	}
 	return s.change(ctx, id, func(tx Tx, rec *Record, dk *keys.DataKey) error {
 		rec.Assignee = assignee
-		return s.update(ctx, tx, rec, dk, "assigned", "")
+		note := "unassigned"
+		if assignee != "" {
+			note = "assigned to " + assignee
+		}
+		if dk == nil {
+			note = ""
+		}
+		return s.update(ctx, tx, rec, dk, "assigned", note)
 	})
 }
 

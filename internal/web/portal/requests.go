@@ -2,6 +2,7 @@ package portal
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -28,7 +29,7 @@ type typeOption struct {
 func (q *Requests) form(selected, details string) *requestFormView {
 	f := &requestFormView{Type: selected, Details: details}
 	for _, t := range dsr.Types {
-		f.Types = append(f.Types, typeOption{Value: string(t), Label: "I want to " + t.Label() + " (GDPR " + t.Article() + ")"})
+		f.Types = append(f.Types, typeOption{Value: string(t), Label: "I want to " + t.Choice() + " (GDPR " + t.Article() + ")"})
 	}
 	return f
 }
@@ -45,7 +46,11 @@ func (q *Requests) Form(w http.ResponseWriter, r *http.Request) {
 // or not the address is known; invalid input shows the form again naming the field at fault.
 func (q *Requests) Submit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
+	err := r.ParseForm()
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(64 << 10)
+	}
+	if err != nil {
 		status := http.StatusBadRequest
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			status = http.StatusRequestEntityTooLarge
@@ -59,8 +64,11 @@ func (q *Requests) Submit(w http.ResponseWriter, r *http.Request) {
 			msg := map[string]string{
 				"type":    "Please choose what you want us to do.",
 				"email":   "That does not look like an e-mail address we can write to.",
-				"details": "The details are too long: please keep them under 4,000 characters.",
+				"details": "The details could not be read: please write them again.",
 			}[e.Field]
+			if e.Field == "details" && e.Reason == "too_long" {
+				msg = "The details are too long: please keep them under 4,000 characters."
+			}
 			if msg == "" {
 				msg = "The form could not be used: " + e.Field + "."
 			}
