@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -189,5 +191,52 @@ func TestRestrictionLiftIsAnnounced(t *testing.T) {
 	case extra := <-sink.msgs:
 		t.Errorf("lifting again mailed %v", extra.To)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestRestrictedContactTakesNoNewConsent: while a contact is restricted, consent that would widen
+// processing is refused (API) or quietly not asked for (subscription form), and a confirmation
+// link sent before the restriction confirms nothing; a withdrawal is still recorded.
+func TestRestrictedContactTakesNoNewConsent(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c struct{ ID string }
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "rut.berg@example.org"}, &c)
+	if st, _ := postForm(t, p.base, "/p/subscribe", url.Values{"email": {"rut.berg@example.org"}}); st != 200 {
+		t.Fatal("subscribe")
+	}
+	if st := p.do("PUT", "/api/v1/contacts/"+c.ID+"/restriction", nil, nil); st != 200 {
+		t.Fatalf("restrict: %d", st)
+	}
+	var prob problemJSON
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, &prob); st != 403 || prob.Reason != "restricted" {
+		t.Errorf("consent for a restricted contact: %d %+v; want 403 restricted", st, prob)
+	}
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "web-form"}, nil); st != 201 {
+		t.Errorf("withdrawal for a restricted contact: %d; want 201", st)
+	}
+	if st, _ := postForm(t, p.base, "/p/subscribe", url.Values{"email": {"rut.berg@example.org"}}); st != 200 {
+		t.Errorf("subscribe while restricted: %d; want the usual page", st)
+	}
+	// The confirmation link mailed before the restriction confirms nothing now.
+	var files []string
+	for deadline := time.Now().Add(60 * time.Second); len(files) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(dir, "mail", "*.eml")) // the outbox writes it in the background
+	}
+	if len(files) != 1 {
+		t.Fatalf("mail files: %v; want the one confirmation sent before the restriction", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	u, _ := url.Parse(linkRE.FindString(strings.ReplaceAll(string(b), "=\r\n", "")))
+	if st, page := postForm(t, p.base, u.Path, nil); st != 200 || strings.Contains(page, "Thank you") {
+		t.Errorf("confirming while restricted: %d %s", st, page)
+	}
+	var d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
+	if d.Allowed || d.Reason != "restricted" {
+		t.Errorf("gate: %+v; want refused, restricted", d)
 	}
 }

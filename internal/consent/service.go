@@ -105,6 +105,18 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	if e.State == Given || e.State == Requested {
+		// A restricted contact changes only through a data subject request (GDPR Art. 18):
+		// consent that would widen processing waits until the restriction is lifted. A
+		// withdrawal, refusal or expiry narrows it and is always recorded.
+		f, err := tx.GateFacts(ctx, e.ContactID, e.Purpose)
+		if err != nil {
+			return Event{}, err
+		}
+		if f.Restricted {
+			return Event{}, &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18): consent is recorded again once the restriction is lifted; withdrawals are recorded at any time"}
+		}
+	}
 	dk, err := s.Keys.OpenDataKey(e.ContactID, version, wrapped)
 	if err != nil {
 		return Event{}, err

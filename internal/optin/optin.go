@@ -237,6 +237,11 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 		if err != nil {
 			return err
 		}
+		if f, err := tx.GateFacts(ctx, t.ContactID, t.Purposes[0]); err != nil {
+			return err
+		} else if f.Restricted {
+			return nil // restricted since the link was sent (GDPR Art. 18): nothing is recorded
+		}
 		requested := t.CreatedAt
 		for _, id := range t.Purposes {
 			if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
@@ -308,6 +313,9 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 		f, err := tx.GateFacts(ctx, contactID, id)
 		if err != nil {
 			return false, err
+		}
+		if f.Restricted {
+			return false, nil // restricted (GDPR Art. 18): nothing is asked or mailed until it is lifted
 		}
 		p, err := tx.PurposeByID(ctx, id)
 		if err != nil {
