@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -23,9 +25,13 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store/sqlite"
@@ -37,19 +43,28 @@ type BenchResult struct {
 	Scenario   string      `json:"scenario"`
 	N          int         `json:"n"`          // contacts imported or present
 	Seconds    float64     `json:"seconds"`    // wall time of the measured phase
-	PerSecond  float64     `json:"per_second"` // contacts/s (import) or lookups/s (lookup)
-	P50Micros  float64     `json:"p50_us"`     // per batch of 500 rows (import) or per lookup
+	PerSecond  float64     `json:"per_second"` // contacts/s (import), lookups/s (lookup), bundles/s (export), erasures/s (erase)
+	P50Micros  float64     `json:"p50_us"`     // per batch of 500 rows (import), per lookup, per person (export, erase)
 	P99Micros  float64     `json:"p99_us"`
 	PeakRSSMiB float64     `json:"peak_rss_mib"` // VmHWM of this process
 	GoVersion  string      `json:"go_version"`
 	CPUs       int         `json:"cpus"`
 	Lookups    int         `json:"lookups,omitempty"` // lookups or checks timed
 	HTTP       *HTTPResult `json:"http,omitempty"`
+	// Export and erase: the contacts exported or erased, one call each, and the tail of their latency.
+	Sample      int     `json:"sample,omitempty"`
+	P95Micros   float64 `json:"p95_us,omitempty"`
+	MaxMicros   float64 `json:"max_us,omitempty"`
+	BundleBytes int     `json:"bundle_bytes,omitempty"` // mean size of an access bundle's zip (export)
+	// Erase: the WAL checkpoint that ends each erasure, and its share of the measured time (0 to 1).
+	CheckpointP50Micros float64 `json:"checkpoint_p50_us,omitempty"`
+	CheckpointP99Micros float64 `json:"checkpoint_p99_us,omitempty"`
+	CheckpointShare     float64 `json:"checkpoint_share,omitempty"`
 }
 
 func bench(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("%w: tillit bench import|lookup|consent-check|send [--n N] [--json]", errUsage)
+		return fmt.Errorf("%w: tillit bench import|lookup|consent-check|send|export|erase [--n N] [--json]", errUsage)
 	}
 	scenario := args[0]
 	var n, lookups int
@@ -108,8 +123,12 @@ func bench(ctx context.Context, env Env, args []string) error {
 		res, err = benchConsentCheck(ctx, a, n, lookups*10)
 	case "send":
 		res, err = benchSend(ctx, a, n)
+	case "export":
+		res, err = benchExport(ctx, env, a, n)
+	case "erase":
+		res, err = benchErase(ctx, env, a, n)
 	default:
-		return fmt.Errorf("%w: unknown scenario %q (import, lookup, consent-check, send)", errUsage, scenario)
+		return fmt.Errorf("%w: unknown scenario %q (import, lookup, consent-check, send, export, erase)", errUsage, scenario)
 	}
 	if err != nil {
 		return err
@@ -122,6 +141,12 @@ func bench(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "%s: n=%d %.0f/s p50=%.0fµs p99=%.0fµs peak RSS %.0f MiB (%.1fs)\n",
 		res.Scenario, res.N, res.PerSecond, res.P50Micros, res.P99Micros, res.PeakRSSMiB, res.Seconds)
+	if res.Sample > 0 {
+		fmt.Fprintf(env.Stdout, "  per person (%d): p50=%.1fms p95=%.1fms p99=%.1fms max=%.1fms\n", res.Sample, res.P50Micros/1e3, res.P95Micros/1e3, res.P99Micros/1e3, res.MaxMicros/1e3)
+	}
+	if res.CheckpointShare > 0 {
+		fmt.Fprintf(env.Stdout, "  WAL checkpoint: p50=%.1fms p99=%.1fms, %.0f%% of the time\n", res.CheckpointP50Micros/1e3, res.CheckpointP99Micros/1e3, 100*res.CheckpointShare)
+	}
 	if res.HTTP != nil {
 		fmt.Fprintf(env.Stdout, "  over HTTP, %d clients: %.0f/s p50=%.0fµs p99=%.0fµs\n", res.HTTP.Clients, res.HTTP.PerSecond, res.HTTP.P50Micros, res.HTTP.P99Micros)
 	}
@@ -155,13 +180,7 @@ func benchImport(ctx context.Context, a *app, n int) (BenchResult, error) {
 // benchLookup loads n contacts, then times lookups by e-mail through the same path as
 // GET /api/v1/contacts?email= (normalize, blind index, audited decrypting read), in process.
 func benchLookup(ctx context.Context, env Env, a *app, n, lookups int) (BenchResult, error) {
-	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
-	opt.Progress = func(rows int) {
-		if rows%100000 < 500 {
-			fmt.Fprintf(env.Stderr, "loading: %d rows\n", rows)
-		}
-	}
-	if _, err := a.importer.Import(ctx, &genRows{n: n}, opt); err != nil {
+	if err := seed(ctx, env, a, n); err != nil {
 		return BenchResult{}, err
 	}
 	lat := make([]time.Duration, 0, lookups)
@@ -181,6 +200,18 @@ func benchLookup(ctx context.Context, env Env, a *app, n, lookups int) (BenchRes
 	el := time.Since(start)
 	p50, p99 := percentiles(lat)
 	return BenchResult{Scenario: "lookup", N: n, Lookups: lookups, Seconds: el.Seconds(), PerSecond: float64(lookups) / el.Seconds(), P50Micros: p50, P99Micros: p99}, nil
+}
+
+// seed imports n generated subscribed contacts (genRows), with progress on stderr.
+func seed(ctx context.Context, env Env, a *app, n int) error {
+	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
+	opt.Progress = func(rows int) {
+		if rows%100000 < 500 {
+			fmt.Fprintf(env.Stderr, "loading: %d rows\n", rows)
+		}
+	}
+	_, err := a.importer.Import(ctx, &genRows{n: n}, opt)
+	return err
 }
 
 func benchEmail(i int) string { return "person" + strconv.Itoa(i) + "@bench.example" }
@@ -215,16 +246,22 @@ func (g *genRows) Read(p []byte) (int, error) {
 }
 
 func percentiles(d []time.Duration) (p50, p99 float64) {
+	q := quantiles(d, 0.50, 0.99)
+	return q[0], q[1]
+}
+
+// quantiles returns the qs-quantiles of d in microseconds (1 is the maximum); zeros for no d.
+func quantiles(d []time.Duration, qs ...float64) []float64 {
+	out := make([]float64, len(qs))
 	if len(d) == 0 {
-		return 0, 0
+		return out
 	}
 	s := slices.Clone(d)
 	slices.Sort(s)
-	at := func(q float64) float64 {
-		i := int(q * float64(len(s)-1))
-		return float64(s[i].Nanoseconds()) / 1e3
+	for j, q := range qs {
+		out[j] = float64(s[int(q*float64(len(s)-1))].Nanoseconds()) / 1e3
 	}
-	return at(0.50), at(0.99)
+	return out
 }
 
 // peakRSSMiB returns the process's peak resident set size (VmHWM) in MiB, or 0 where /proc is absent.
@@ -469,4 +506,136 @@ func (s *countingSession) Data(r io.Reader) error {
 	}
 	s.n.Add(1)
 	return nil
+}
+
+// dsrSample is how many contacts the export and erase scenarios time, one call each.
+const dsrSample = 200
+
+// seedDSR seeds n contacts as the lookup scenario does, then picks dsrSample of them at random
+// (fixed seed), finds each by e-mail and gives it two more consent events (withdrawn, given again
+// by web form), so each sampled person has three consent events and their audit events. It ends
+// with a WAL checkpoint, so the first timed call is not charged for the seeding's log.
+func seedDSR(ctx context.Context, env Env, a *app, n int) ([]string, error) {
+	if err := seed(ctx, env, a, n); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	picked := map[int]bool{}
+	ids := make([]string, 0, min(n, dsrSample))
+	for len(ids) < cap(ids) {
+		k := rng.IntN(n)
+		if picked[k] {
+			continue
+		}
+		picked[k] = true
+		c, err := a.contacts.FindByEmail(ctx, benchEmail(k))
+		if err != nil {
+			return nil, fmt.Errorf("bench: find %d: %w", k, err)
+		}
+		for _, st := range []consent.State{consent.Withdrawn, consent.Given} {
+			e := consent.Event{ContactID: c.ID, Purpose: "newsletter", State: st, Method: consent.MethodWebForm,
+				Evidence: consent.Evidence{IP: "192.0.2.7", UserAgent: "bench", FormID: "preferences"}}
+			if _, err := a.consent.Record(ctx, e); err != nil {
+				return nil, err
+			}
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids, a.db.Checkpoint(ctx)
+}
+
+// dsrService wires the data subject request service as tillit serve does, with an outbox that
+// writes files under the data directory (nothing is sent) and erasure removing them.
+func dsrService(a *app) *dsr.Service {
+	files := mail.FileTransport{Dir: filepath.Join(a.cfg.DataDir, "mail"), From: a.cfg.MailFromAddress(), Domain: a.cfg.MailDomain()}
+	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
+	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: files, Gate: a.consent, Now: time.Now}
+	return &dsr.Service{
+		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
+		Now: time.Now, NewID: newID, BaseURL: a.cfg.BaseURL, Controller: a.cfg.ControllerName, DPOEmail: a.cfg.DPOEmail,
+	}
+}
+
+// timeEach calls fn for every id in turn and returns the scenario's result: PerSecond is calls
+// per second, latencies are per call.
+func timeEach(scenario string, n int, ids []string, fn func(id string) error) (BenchResult, error) {
+	lat := make([]time.Duration, 0, len(ids))
+	start := time.Now()
+	for _, id := range ids {
+		t0 := time.Now()
+		if err := fn(id); err != nil {
+			return BenchResult{}, fmt.Errorf("bench %s %s: %w", scenario, id, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	el := time.Since(start)
+	q := quantiles(lat, 0.50, 0.95, 0.99, 1)
+	return BenchResult{Scenario: scenario, N: n, Sample: len(ids), Seconds: el.Seconds(), PerSecond: float64(len(ids)) / el.Seconds(),
+		P50Micros: q[0], P95Micros: q[1], P99Micros: q[2], MaxMicros: q[3]}, nil
+}
+
+// benchExport seeds n contacts, then times the staff access-bundle export
+// (GET /api/v1/contacts/{id}/export: dsr.Service.Export, one transaction, audited) of dsrSample of them.
+func benchExport(ctx context.Context, env Env, a *app, n int) (BenchResult, error) {
+	ids, err := seedDSR(ctx, env, a, n)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	svc := dsrService(a)
+	total := 0
+	res, err := timeEach("export", n, ids, func(id string) error {
+		zip, err := svc.Export(ctx, id)
+		if err == nil && !bytes.HasPrefix(zip, []byte("PK\x03\x04")) {
+			err = fmt.Errorf("the bundle is not a zip")
+		}
+		total += len(zip)
+		return err
+	})
+	if err != nil {
+		return BenchResult{}, err
+	}
+	res.BundleBytes = total / len(ids)
+	return res, nil
+}
+
+// benchErase seeds n contacts, then times the erasure (DELETE /api/v1/contacts/{id}:
+// contact.Service.Erase, ending with the WAL checkpoint) of dsrSample of them.
+func benchErase(ctx context.Context, env Env, a *app, n int) (BenchResult, error) {
+	ids, err := seedDSR(ctx, env, a, n)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	svc := dsrService(a) // an erasure request's path: dsr.Service.Complete calls Contacts.Erase
+	// The WAL checkpoint that ends every erasure is timed apart too, to show its share.
+	ckpt := &timedCheckpoint{Store: svc.Contacts.Store}
+	svc.Contacts.Store = ckpt
+	res, err := timeEach("erase", n, ids, func(id string) error { return svc.Contacts.Erase(ctx, id) })
+	if err != nil {
+		return BenchResult{}, err
+	}
+	var sum time.Duration
+	for _, d := range ckpt.d {
+		sum += d
+	}
+	res.CheckpointP50Micros, res.CheckpointP99Micros = percentiles(ckpt.d)
+	res.CheckpointShare = sum.Seconds() / res.Seconds
+	for _, id := range ids {
+		if _, err := a.contacts.Get(ctx, id); !apperr.Is(err, apperr.NotFound) {
+			return BenchResult{}, fmt.Errorf("bench: contact %s after erasure: %v; want not found", id, err)
+		}
+	}
+	return res, nil
+}
+
+// timedCheckpoint is a contact store that records how long each Checkpoint takes.
+type timedCheckpoint struct {
+	contact.Store
+	d []time.Duration
+}
+
+func (s *timedCheckpoint) Checkpoint(ctx context.Context) error {
+	t0 := time.Now()
+	err := s.Store.Checkpoint(ctx)
+	s.d = append(s.d, time.Since(t0))
+	return err
 }

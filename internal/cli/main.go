@@ -34,7 +34,7 @@ commands:
   token revoke ID               revoke a token at once
   import --format F FILE...     import CSV files (formats: mailchimp, generic); report on stdout
   audit verify                  verify the audit log's hash chain
-  bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send)
+  bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export, erase)
 
 every command takes --data DIR and --database-url URL (or TILLIT_DATA, TILLIT_DATABASE_URL)
 `

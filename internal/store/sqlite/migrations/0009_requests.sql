@@ -94,3 +94,8 @@ CREATE TABLE exports (
 ) STRICT;
 CREATE INDEX exports_contact ON exports (contact_id);
 CREATE INDEX exports_expiry ON exports (expires_at);
+
+-- Erasure deletes a contact's unsubscribe links and its receipt counts its change-feed rows:
+-- without these, both scan whole tables that grow with every campaign and consent change.
+CREATE INDEX unsubscribe_tokens_contact ON unsubscribe_tokens (contact_id);
+CREATE INDEX consent_changes_contact ON consent_changes (contact_id);
