@@ -293,6 +293,7 @@ func newHarness(t *testing.T) *harness {
 	s.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: db}, Keys: kr, Now: now, NewID: newID}
 	s.Requests = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: contacts, Consent: consents, Keys: kr, Outbox: outbox, Now: now, NewID: newID,
 		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
+	contacts.Erasing = s.Requests.ErasingIn
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	doc := loadDocument(t)

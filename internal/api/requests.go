@@ -235,6 +235,11 @@ func (s *Server) requestReceipt(w http.ResponseWriter, r *http.Request) error {
 
 // exportContact serves the access bundle as a zip download (GDPR Art. 15, 20).
 func (s *Server) exportContact(w http.ResponseWriter, r *http.Request) error {
+	// The bundle carries the audit events about the person: a role that may not read the audit
+	// log may not take them out in a zip either.
+	if role := token.Role(audit.ActorFrom(r.Context()).Role); !token.Allows(role, token.AuditRead) {
+		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: "the " + string(role) + " role may not export a contact (the bundle holds audit events; needs audit.read)"}
+	}
 	zip, err := s.Requests.Export(r.Context(), pathID(r))
 	if err != nil {
 		return err

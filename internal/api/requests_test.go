@@ -147,6 +147,10 @@ func (h *harness) exerciseRequests() {
 		t.Fatalf("export: %v, %d files", err, len(zr.File))
 	}
 	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + c.ID + "/export", token: h.auditor, status: 403}, "forbidden", "")
+	// The bundle holds audit events, which an agent may not read.
+	if p := h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + c.ID + "/export", token: h.agent, status: 403}, "forbidden", ""); p.Reason != "role_forbidden" {
+		t.Errorf("agent export: reason %q", p.Reason)
+	}
 	h.problem(exchange{method: "GET", path: base + "/" + late.ID + "/receipt", token: h.dpo, status: 404}, "not_found", "")
 	var erasure dsr.View
 	h.json(exchange{method: "POST", path: base, token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"type":"erasure","channel":"phone"}`)}, &erasure)

@@ -550,10 +550,13 @@ func dsrService(a *app) *dsr.Service {
 	files := mail.FileTransport{Dir: filepath.Join(a.cfg.DataDir, "mail"), From: a.cfg.MailFromAddress(), Domain: a.cfg.MailDomain()}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: files, Gate: a.consent, Now: time.Now}
-	return &dsr.Service{
+	svc := &dsr.Service{
 		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: a.cfg.BaseURL, Controller: a.cfg.ControllerName, DPOEmail: a.cfg.DPOEmail,
+		AfterForget: files.RemoveRequest,
 	}
+	a.contacts.Erasing = svc.ErasingIn
+	return svc
 }
 
 // timeEach calls fn for every id in turn and returns the scenario's result: PerSecond is calls

@@ -122,6 +122,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
 	}
+	srv.Requests.AfterForget = files.RemoveRequest
+	a.contacts.Erasing = srv.Requests.ErasingIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
@@ -162,6 +164,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 			logger.ErrorContext(ctx, "export sweep", slog.Any("error", err))
 		} else if n > 0 {
 			logger.InfoContext(ctx, "expired download links deleted", slog.Int("count", n))
+		}
+		if n, err := srv.Requests.SweepUnverified(ctx); err != nil && ctx.Err() == nil {
+			logger.ErrorContext(ctx, "unverified request sweep", slog.Any("error", err))
+		} else if n > 0 {
+			logger.InfoContext(ctx, "unverified requests closed", slog.Int("count", n))
 		}
 	}
 	sweep(runCtx) // the first sweep finishes before the server answers

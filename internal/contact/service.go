@@ -62,6 +62,10 @@ type Service struct {
 	// AfterErase, when set, removes what the contact left outside the database (mail files);
 	// it runs after the erasure committed.
 	AfterErase func(ctx context.Context, contactID string) error
+	// Erasing, when set, runs inside the erasure's transaction, before the contact's rows go,
+	// with its id and e-mail blind index (nil without an address): what other packages keep
+	// about the person goes in the same commit (internal/dsr: their requests).
+	Erasing func(ctx context.Context, tx Tx, contactID string, emailIndex []byte) error
 }
 
 // Input is the body of a create: every field optional except that at least one of Email and Phone
@@ -498,6 +502,11 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 				return err
 			}
 			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		if s.Erasing != nil {
+			if err := s.Erasing(ctx, tx, id, rec.EmailIndex); err != nil {
 				return err
 			}
 		}

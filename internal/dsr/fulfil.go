@@ -90,6 +90,7 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 	if err != nil {
 		return View{}, err
 	}
+	hasAddress := rec.hasAddress
 	var outcome string
 	if held {
 		if outcome, err = s.act(ctx, rec, c); err != nil {
@@ -109,6 +110,9 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 			text += "We hold no personal data linked to the address you confirmed, so there is nothing to send.\n"
 		case !held:
 			text += "We hold no personal data linked to the address you confirmed, so there was nothing to change.\n"
+		case (rec.Type == TypeAccess || rec.Type == TypePortability) && !hasAddress:
+			// Handed over another way, as the note says; nothing to mail.
+			return s.event(ctx, tx, rec, dk, "notice_unsent", "no e-mail address on file: the data was handed over as the completion note says")
 		case rec.Type == TypeAccess || rec.Type == TypePortability:
 			link, until, err := s.exportIn(ctx, tx, rec.ContactID, rec.ID)
 			if err != nil {
@@ -120,18 +124,8 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 				"README.txt inside explains each file.\n", day(until), link)
 			return s.tellTo(ctx, tx, rec, dk, "request.completed", "Your privacy request is complete", text+s.contactLine(), true)
 		case rec.Type == TypeErasure:
-			// The person's other requests go with them now; this one once its receipt is sent.
-			others, err := tx.RequestsByContact(ctx, rec.ContactID)
-			if err != nil {
-				return err
-			}
-			for _, o := range others {
-				if o.ID != rec.ID {
-					if err := tx.ForgetRequest(ctx, o.ID); err != nil {
-						return err
-					}
-				}
-			}
+			// The person's other requests went with them (ErasingIn); this one goes once its
+			// receipt is handed over.
 			m := mail.Message{Kind: "request.completed", Subject: "Your privacy request is complete", Text: text + receipt.text() + s.contactLine(), Last: true}
 			return s.notify(ctx, tx, rec, dk, m, false)
 		default:
@@ -199,11 +193,12 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 			return err
 		}
 		held = true
+		rec.hasAddress = crec.EmailIndex != nil
 		if rec.Type == TypeRectification && (c.Changes == nil || c.Changes.IsZero()) {
 			return apperr.Invalidf("changes", "required", "changes: the corrections to apply, field by field")
 		}
-		if (rec.Type == TypeAccess || rec.Type == TypePortability) && crec.EmailIndex == nil {
-			return &apperr.Error{Kind: apperr.Conflict, Reason: "no_address", Message: "the contact has no e-mail address on file, and the download link goes only to the person's own address: hand the data over another way"}
+		if (rec.Type == TypeAccess || rec.Type == TypePortability) && crec.EmailIndex == nil && strings.TrimSpace(c.Note) == "" {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "no_address", Message: "the contact has no e-mail address on file, and the download link goes only to the person's own address: hand the data over another way and complete with a note saying how"}
 		}
 		if rec.Type != TypeErasure {
 			return nil
@@ -572,4 +567,94 @@ func (s *Service) LiftRestriction(ctx context.Context, contactID string) (contac
 		s.wake()
 	}
 	return s.Contacts.SetRestricted(ctx, contactID, false)
+}
+
+// ErasingIn is contact.Service.Erasing: inside the erasure's transaction it closes the person's
+// open requests (bound to them, or from their address and never verified) and destroys the keys
+// of all of them, so the record of each answer stays (type, dates, timeline, receipt) without a
+// readable address, details or notes. An erasure request whose receipt is pending is left to
+// its own completion, which destroys its key once the receipt is handed over.
+func (s *Service) ErasingIn(ctx context.Context, ctTx contact.Tx, contactID string, emailIndex []byte) error {
+	tx, ok := ctTx.(Tx)
+	if !ok {
+		return fmt.Errorf("dsr: erasing %s: the store transaction does not hold requests", contactID)
+	}
+	reqs, err := tx.RequestsByContact(ctx, contactID)
+	if err != nil {
+		return err
+	}
+	if emailIndex != nil {
+		unverified, err := tx.UnverifiedRequestsFrom(ctx, emailIndex)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, unverified...)
+	}
+	for _, r := range reqs {
+		if r.Type == TypeErasure && len(r.Receipt) > 0 && r.Open() {
+			continue
+		}
+		if err := s.forgetIn(ctx, tx, r, "closed_by_erasure"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetIn closes r when it is open (completed when it was bound to a contact, rejected when its
+// identity was never confirmed; no notice, since there is no one left to write to or the address
+// was never confirmed), records action, and destroys its key.
+func (s *Service) forgetIn(ctx context.Context, tx Tx, r *Record, action string) error {
+	if r.Open() {
+		now := s.Now().UTC()
+		r.CompletedAt = &now
+		r.State = StateCompleted
+		if r.ContactID == "" {
+			r.State = StateRejected
+		}
+		r.UpdatedAt, r.Version = now, r.Version+1
+		if err := tx.UpdateRequest(ctx, r); err != nil {
+			return err
+		}
+		if err := s.event(ctx, tx, r, nil, action, ""); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "request."+action, "request", r.ID, "state", "completed_at")
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+	}
+	if err := tx.ForgetRequest(ctx, r.ID); err != nil {
+		return err
+	}
+	s.Keys.Forget(r.ID)
+	if s.AfterForget != nil {
+		return s.AfterForget(r.ID)
+	}
+	return nil
+}
+
+// unverifiedFor is how long a portal request may wait for its identity to be confirmed (the
+// link lasts 72 hours) before it is closed and its data destroyed (GDPR Art. 5(1)(e), 12(2)).
+const unverifiedFor = 14 * 24 * time.Hour
+
+// SweepUnverified closes portal requests whose identity was not confirmed within 14 days
+// (rejected, no notice: the address was never confirmed) and destroys their keys. It returns
+// how many it closed.
+func (s *Service) SweepUnverified(ctx context.Context) (int, error) {
+	n := 0
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		stale, err := tx.StaleUnverified(ctx, s.Now().UTC().Add(-unverifiedFor), 1000)
+		if err != nil {
+			return err
+		}
+		for _, r := range stale {
+			if err := s.forgetIn(ctx, tx, r, "closed_unverified"); err != nil {
+				return err
+			}
+		}
+		n = len(stale)
+		return nil
+	})
+	return n, err
 }

@@ -50,6 +50,8 @@ type Record struct {
 	Receipt    []byte            // an erasure's receipt as JSON (Receipt; no personal data), kept in the clear
 	UpdatedAt  time.Time
 	Version    int
+
+	hasAddress bool // Complete: the bound contact has an e-mail address on file
 }
 
 // EventRecord is one entry of a request's timeline as stored; the note is sealed.
@@ -95,6 +97,14 @@ type Tx interface {
 	mail.Tx
 	// RequestsByContact returns the requests bound to the contact, oldest first.
 	RequestsByContact(ctx context.Context, contactID string) ([]*Record, error)
+	// UnverifiedRequestsFrom returns the requests from the address with this blind index that
+	// are bound to no contact, oldest first.
+	UnverifiedRequestsFrom(ctx context.Context, emailIndex []byte) ([]*Record, error)
+	// StaleUnverified returns open portal requests still waiting for identity that were
+	// received before the given time.
+	StaleUnverified(ctx context.Context, before time.Time, limit int) ([]*Record, error)
+	// ForgetRequest destroys the request's key and deletes its mail and address index.
+	ForgetRequest(ctx context.Context, requestID string) error
 	// AuditEventsAbout returns every audit event about one object, oldest first.
 	AuditEventsAbout(ctx context.Context, objectKind, objectID string) ([]audit.Event, error)
 	// Suppression returns the suppression entry for hash; NotFound when the address is not suppressed.
@@ -146,6 +156,9 @@ type Service struct {
 	LinksPerHour int
 	// Wake, when set, is told that mail is queued.
 	Wake chan<- struct{}
+	// AfterForget, when set, removes what a request left outside the database (mail files)
+	// once its key is destroyed.
+	AfterForget func(requestID string) error
 }
 
 // View is a request as staff see it: the API's fields, the assignee, the requester's address and
@@ -215,6 +228,9 @@ type Input struct {
 // normalize, or details longer than MaxDetails.
 func (s *Service) Submit(ctx context.Context, in Intake) error {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "requests"})
+	if !contains(Types, in.Type) { // first: an empty form asks for the right before the address
+		return apperr.Invalidf("type", "invalid_type", "type: one of %s", join(Types))
+	}
 	norm, idx, err := s.address(in.Email)
 	if err != nil {
 		return err
@@ -821,6 +837,9 @@ func (s *Service) notice(ctx context.Context, tx Tx, rec *Record, m mail.Message
 }
 
 func (s *Service) sealReason(rec *Record, dk *keys.DataKey, reason string) error {
+	if dk == nil {
+		return errErased
+	}
 	ct, err := dk.Seal(Table, colReason, rec.ID, []byte(reason))
 	rec.Sealed[colReason] = ct
 	return err

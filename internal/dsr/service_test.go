@@ -60,6 +60,7 @@ func newWorld(t *testing.T) *world {
 	w.outbox = &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "privacy@tillit.example", Domain: "tillit.example"}, Gate: gate, Now: now}
 	w.svc = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: w.contacts, Consent: gate, Keys: kr, Outbox: w.outbox, Now: now, NewID: id,
 		BaseURL: "https://crm.example", Controller: "Example AB", DPOEmail: "dpo@example.com"}
+	w.contacts.Erasing = w.svc.ErasingIn
 	return w
 }
 
@@ -506,6 +507,9 @@ func TestBundleLinkGoesOnlyToThePersonsOwnAddress(t *testing.T) {
 	if _, err := w.svc.Complete(ctx, r2.ID, dsr.Completion{}); !apperr.Is(err, apperr.Conflict) {
 		t.Errorf("portability for a contact without an address: %v; want Conflict", err)
 	}
+	if v, err := w.svc.Complete(ctx, r2.ID, dsr.Completion{Note: "handed over on a USB stick at the counter, ID checked"}); err != nil || v.State != dsr.StateCompleted {
+		t.Errorf("portability handed over another way: %+v, %v; want completed", v, err)
+	}
 	if ms := w.mails(t); len(ms) != 0 {
 		t.Errorf("mails = %+v; want none", ms)
 	}
@@ -513,5 +517,101 @@ func TestBundleLinkGoesOnlyToThePersonsOwnAddress(t *testing.T) {
 	w.svc.Verify(ctx, r3.ID, c.ID, "reply from the address on file")
 	if _, err := w.svc.Complete(ctx, r3.ID, dsr.Completion{Changes: &contact.Patch{}}); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("rectification with no field: %v; want Invalid", err)
+	}
+}
+
+// TestContactErasureClosesAndForgetsTheirRequests: erasing a contact by any path (here directly,
+// as DELETE /api/v1/contacts/{id} does) closes the person's open requests, and those from their
+// address that were never verified, and destroys every one's key: the record stays, the address,
+// details and notes cannot be read, and nothing more can be sealed or mailed for them.
+func TestContactErasureClosesAndForgetsTheirRequests(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "gone@example.org"})
+	done, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeRestriction, Channel: dsr.ChannelEmail, Email: "gone@example.org", Details: "stop using my data"})
+	w.svc.Verify(ctx, done.ID, c.ID, "passport GONE-123")
+	if _, err := w.svc.Complete(ctx, done.ID, dsr.Completion{}); err != nil {
+		t.Fatal(err)
+	}
+	open, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeObjection, Channel: dsr.ChannelEmail, Email: "gone@example.org"})
+	w.svc.Verify(ctx, open.ID, c.ID, "reply from the address on file")
+	if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeAccess, Email: "Gone@Example.org", Details: "unverified details"}); err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeAccess, Channel: dsr.ChannelEmail, Email: "someone.else@example.org"})
+	w.mails(t)
+	if err := w.contacts.Erase(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	vs, _, _ := w.svc.List(ctx, dsr.Filter{})
+	if len(vs) != 4 {
+		t.Fatalf("%d requests; want the 4 kept as a record", len(vs))
+	}
+	for _, v := range vs {
+		full, err := w.svc.Get(ctx, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.ID == stranger.ID {
+			if full.Erased || full.Email != "someone.else@example.org" || full.State != dsr.StateReceived {
+				t.Errorf("another person's request = %+v; want untouched", full)
+			}
+			continue
+		}
+		if !full.Erased || full.Email != "" || full.Details != "" || full.Open() {
+			t.Errorf("request %s of the erased person = %+v; want closed and erased", v.ID, full)
+		}
+		tl, _ := w.svc.Timeline(ctx, v.ID)
+		for _, e := range tl {
+			if e.Note != "" {
+				t.Errorf("request %s: timeline note %q still readable", v.ID, e.Note)
+			}
+		}
+	}
+	if v, _ := w.svc.Status(ctx, open.ID); v.State != dsr.StateCompleted {
+		t.Errorf("the open objection after erasure: %s; want completed (closed by the erasure)", v.State)
+	}
+	for _, try := range []func() error{
+		func() error { _, err := w.svc.Reject(ctx, open.ID, "too late"); return err },
+		func() error { _, err := w.svc.Extend(ctx, open.ID, 1, "too late"); return err },
+		func() error { _, err := w.svc.AddNote(ctx, open.ID, "a note"); return err },
+	} {
+		if err := try(); !apperr.Is(err, apperr.Conflict) {
+			t.Errorf("acting on a closed, erased request: %v; want Conflict", err)
+		}
+	}
+	if ms := w.mails(t); len(ms) != 0 {
+		t.Errorf("mails after erasure = %+v; want none", ms)
+	}
+}
+
+// TestUnverifiedPortalRequestsAreClosedAfterTwoWeeks: a portal request whose link is never used
+// is closed (rejected, no mail) and its data destroyed after 14 days; staff-entered requests
+// waiting for an identity check are left to staff.
+func TestUnverifiedPortalRequestsAreClosedAfterTwoWeeks(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeErasure, Email: "ghost@example.org", Details: "please"}); err != nil {
+		t.Fatal(err)
+	}
+	letter, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeAccess, Channel: dsr.ChannelLetter, Email: "letter@example.org"})
+	w.mails(t)
+	w.now = w.now.Add(14*24*time.Hour - time.Minute)
+	if n, err := w.svc.SweepUnverified(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep before 14 days: %d, %v", n, err)
+	}
+	w.now = w.now.Add(2 * time.Minute)
+	if n, err := w.svc.SweepUnverified(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep after 14 days: %d, %v; want 1", n, err)
+	}
+	vs, _, _ := w.svc.List(ctx, dsr.Filter{Type: dsr.TypeErasure})
+	if full, _ := w.svc.Get(ctx, vs[0].ID); full.State != dsr.StateRejected || !full.Erased || full.Email != "" {
+		t.Errorf("the unverified portal request = %+v; want rejected and erased", full)
+	}
+	if v, _ := w.svc.Get(ctx, letter.ID); v.State != dsr.StateReceived || v.Email != "letter@example.org" {
+		t.Errorf("the staff-entered request = %+v; want left alone", v)
+	}
+	if ms := w.mails(t); len(ms) != 0 {
+		t.Errorf("the sweep mailed %+v", ms)
 	}
 }

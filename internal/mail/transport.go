@@ -70,10 +70,23 @@ func (t FileTransport) Send(ctx context.Context, m Message) error {
 
 // RemoveContact deletes every message file addressed to the contact (its erasure).
 func (t FileTransport) RemoveContact(contactID string) error {
-	if contactID == "" {
+	return t.remove(contactID)
+}
+
+// RemoveRequest deletes every notice file about a data subject request (when its key is
+// destroyed with its contact).
+func (t FileTransport) RemoveRequest(requestID string) error {
+	if requestID == "" {
 		return nil
 	}
-	files, err := filepath.Glob(filepath.Join(t.Dir, contactID+"_*.eml"))
+	return t.remove("request-" + requestID)
+}
+
+func (t FileTransport) remove(owner string) error {
+	if owner == "" {
+		return nil
+	}
+	files, err := filepath.Glob(filepath.Join(t.Dir, owner+"_*.eml"))
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ var PersonalData = []PersonalTable{
 		"kept: what was done to each request and when (GDPR Art. 5(2)); the notes can no longer be read"},
 	{"request_tokens", "request_id IN (SELECT id FROM requests WHERE contact_id = ?)", "not exported: hashes of verification links",
 		"kept: hashes of used or expired verification links of a kept request"},
-	{"audit_events", "object_kind = 'contact' AND object_id = ?", "audit.json",
+	{"audit_events", "object_kind = 'contact' AND object_id = ?1 OR object_kind = 'request' AND object_id IN (SELECT id FROM requests WHERE contact_id = ?1)", "audit.json",
 		"kept: who read or changed which fields and when, never the values (GDPR Art. 5(2))"},
 	{"suppressions", "", "suppression.json",
 		"kept: a keyed hash of each address the contact had, so it is never mailed or imported again (GDPR Art. 17(3)(b), 21(3))"},
@@ -156,4 +156,16 @@ func (tx *Tx) DeleteExpiredExports(ctx context.Context, now time.Time) (int, err
 // RequestsByContact returns the requests bound to the contact, oldest first.
 func (tx *Tx) RequestsByContact(ctx context.Context, contactID string) ([]*dsr.Record, error) {
 	return tx.queryRequests(ctx, "SELECT "+requestCols+" FROM requests WHERE contact_id = ? ORDER BY id", contactID)
+}
+
+// UnverifiedRequestsFrom returns the requests from the address with this blind index that are
+// bound to no contact, oldest first.
+func (tx *Tx) UnverifiedRequestsFrom(ctx context.Context, emailIndex []byte) ([]*dsr.Record, error) {
+	return tx.queryRequests(ctx, "SELECT "+requestCols+" FROM requests WHERE email_bidx = ? AND contact_id = '' ORDER BY id", emailIndex)
+}
+
+// StaleUnverified returns open portal requests still waiting for identity that were received
+// before the given time, oldest first, at most limit.
+func (tx *Tx) StaleUnverified(ctx context.Context, before time.Time, limit int) ([]*dsr.Record, error) {
+	return tx.queryRequests(ctx, "SELECT "+requestCols+" FROM requests WHERE state IN ('received', 'verifying') AND channel = 'portal' AND received_at < ? ORDER BY id LIMIT ?", formatTime(before), limit)
 }
