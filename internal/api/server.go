@@ -24,6 +24,7 @@ import (
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -44,6 +45,8 @@ type Server struct {
 	Tokens    *token.Service
 	// Requests, when set, serves /api/v1/requests (data subject requests).
 	Requests *dsr.Service
+	// Share, when set, serves /api/v1/processors and /api/v1/disclosures.
+	Share    *share.Service
 	Importer *importer.Importer
 	Audit    AuditLog
 	// Controller identifies the data controller in consent receipts.
@@ -111,6 +114,13 @@ func (s *Server) Handler() http.Handler {
 		route("POST /api/v1/requests/{id}/reject", token.RequestsWrite, s.rejectRequest)
 		route("GET /api/v1/requests/{id}/receipt", token.RequestsRead, s.requestReceipt)
 		route("GET /api/v1/contacts/{id}/export", token.ContactsRead, s.exportContact)
+	}
+	if s.Share != nil {
+		route("GET /api/v1/processors", token.ProcessorsRead, s.listProcessors)
+		route("POST /api/v1/processors", token.ProcessorsWrite, s.createProcessor)
+		route("GET /api/v1/processors/{id}", token.ProcessorsRead, s.getProcessor)
+		route("PATCH /api/v1/processors/{id}", token.ProcessorsWrite, s.patchProcessor)
+		route("POST /api/v1/disclosures", token.Disclose, s.disclose)
 	}
 	route("GET /api/v1/policies", token.PurposesRead, s.listPolicies)
 	route("POST /api/v1/policies", token.PurposesWrite, s.draftPolicy)

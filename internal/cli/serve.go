@@ -24,6 +24,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/web/console"
 	"github.com/tillit/tillit/internal/web/portal"
@@ -122,6 +123,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
 	}
+	srv.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Now: time.Now, NewID: newID}
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests}

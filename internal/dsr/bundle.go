@@ -71,6 +71,10 @@ type Disclosure struct {
 	Purpose       string    `json:"purpose"`
 	Fields        []string  `json:"fields"`
 	DisclosedAt   time.Time `json:"disclosed_at"`
+	// Allowed is false for a disclosure that was asked for and refused; Reason says why
+	// ("allowed" when it went out).
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
 }
 
 // WriteZip writes the bundle to w as one zip archive holding, in this order:

@@ -507,9 +507,12 @@ func TestBundleEmptyListsAreArrays(t *testing.T) {
 func TestBundleDisclosures(t *testing.T) {
 	b := richBundle(t)
 	b.Disclosures = []dsr.Disclosure{{ID: "d-1", ProcessorID: "p-1", ProcessorName: "Mailer GmbH", Purpose: "newsletter",
-		Fields: []string{"email", "first_name"}, DisclosedAt: time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC)}}
+		Fields: []string{"email", "first_name"}, DisclosedAt: time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC), Allowed: true, Reason: "allowed"},
+		{ID: "d-2", ProcessorID: "p-1", ProcessorName: "Mailer GmbH", Purpose: "newsletter", Fields: []string{"phone"},
+			DisclosedAt: time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC), Reason: "field_not_agreed"}}
 	files, _, _ := unzip(t, b)
-	want := `[{"id":"d-1","processor_id":"p-1","processor_name":"Mailer GmbH","purpose":"newsletter","fields":["email","first_name"],"disclosed_at":"2026-05-01T06:00:00Z"}]`
+	want := `[{"id":"d-1","processor_id":"p-1","processor_name":"Mailer GmbH","purpose":"newsletter","fields":["email","first_name"],"disclosed_at":"2026-05-01T06:00:00Z","allowed":true,"reason":"allowed"},` +
+		`{"id":"d-2","processor_id":"p-1","processor_name":"Mailer GmbH","purpose":"newsletter","fields":["phone"],"disclosed_at":"2026-05-02T06:00:00Z","allowed":false,"reason":"field_not_agreed"}]`
 	if got := compact(t, files["disclosures.json"].data); got != want {
 		t.Errorf("disclosures.json = %s; want %s", got, want)
 	}

@@ -400,6 +400,22 @@ func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID stri
 		b.Audit = append(b.Audit, evs...)
 	}
 	slices.SortFunc(b.Audit, func(x, y audit.Event) int { return cmp.Compare(x.Seq, y.Seq) })
+	ds, err := tx.DisclosuresOf(ctx, contactID)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, d := range ds {
+		if _, ok := names[d.ProcessorID]; !ok {
+			p, err := tx.ProcessorByID(ctx, d.ProcessorID)
+			if err != nil {
+				return nil, err
+			}
+			names[d.ProcessorID] = p.Name
+		}
+		b.Disclosures = append(b.Disclosures, Disclosure{ID: d.ID, ProcessorID: d.ProcessorID, ProcessorName: names[d.ProcessorID],
+			Purpose: d.Purpose, Fields: d.Fields, DisclosedAt: d.At, Allowed: d.Allowed, Reason: d.Reason})
+	}
 	var buf bytes.Buffer
 	if err := b.WriteZip(&buf); err != nil {
 		return nil, err

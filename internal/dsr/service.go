@@ -18,6 +18,7 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/normalize"
+	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -109,6 +110,9 @@ type Tx interface {
 	AuditEventsAbout(ctx context.Context, objectKind, objectID string) ([]audit.Event, error)
 	// Suppression returns the suppression entry for hash; NotFound when the address is not suppressed.
 	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
+	// DisclosuresOf returns the disclosures asked for about a contact, oldest first.
+	DisclosuresOf(ctx context.Context, contactID string) ([]share.Disclosure, error)
+	ProcessorByID(ctx context.Context, id string) (*share.Record, error)
 	// PersonalFootprint counts the contact's rows in every table that holds personal data.
 	PersonalFootprint(ctx context.Context, contactID string) ([]Holding, error)
 	InsertExport(ctx context.Context, e Export) error

@@ -52,17 +52,22 @@ const (
 	// on a contact (erasure, restriction) still needs that action's own permission.
 	RequestsRead  Permission = "requests.read"
 	RequestsWrite Permission = "requests.write"
-	PurposesRead  Permission = "purposes.read"
-	PurposesWrite Permission = "purposes.write"
-	ImportsWrite  Permission = "imports.write"
-	AuditRead     Permission = "audit.read"
+	// ProcessorsRead reads the register of processors (no personal data); ProcessorsWrite
+	// registers and changes them; Disclose asks for a consent-gated disclosure to one.
+	ProcessorsRead  Permission = "processors.read"
+	ProcessorsWrite Permission = "processors.write"
+	Disclose        Permission = "disclosures.write"
+	PurposesRead    Permission = "purposes.read"
+	PurposesWrite   Permission = "purposes.write"
+	ImportsWrite    Permission = "imports.write"
+	AuditRead       Permission = "audit.read"
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:   {RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:     {RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleAgent:   {RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
-	RoleAuditor: {PurposesRead, AuditRead},
+	RoleAdmin:   {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:     {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAgent:   {ProcessorsRead, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
+	RoleAuditor: {ProcessorsRead, PurposesRead, AuditRead},
 }
 
 // Allows reports whether role r has permission p.

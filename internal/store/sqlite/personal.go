@@ -54,6 +54,8 @@ var PersonalData = []PersonalTable{
 		"kept: hashes of used or expired verification links of a kept request"},
 	{"audit_events", "object_kind = 'contact' AND object_id = ?1 OR object_kind = 'request' AND object_id IN (SELECT id FROM requests WHERE contact_id = ?1)", "audit.json",
 		"kept: who read or changed which fields and when, never the values (GDPR Art. 5(2))"},
+	{"disclosures", "contact_id = ?", "disclosures.json",
+		"kept: which recipient asked for which fields for which purpose and when, never the values, so recipients can be told of the erasure (GDPR Art. 19)"},
 	{"suppressions", "", "suppression.json",
 		"kept: a keyed hash of each address the contact had, so it is never mailed or imported again (GDPR Art. 17(3)(b), 21(3))"},
 	{"erasure_ledger", "contact_id = ?", "not exported: written at erasure",
@@ -66,6 +68,7 @@ var NotPersonal = map[string]string{
 	"policy_versions":       "policy documents",
 	"tokens":                "staff API tokens (names describe the token, never a person)",
 	"campaigns":             "campaign texts and counts, no recipient",
+	"processors":            "the companies data is shared with (their privacy contact is a role address)",
 	"schema_migrations":     "schema version",
 	"keystore.audit_anchor": "the audit chain's head hash",
 }

@@ -1,0 +1,518 @@
+// Package share keeps the register of processors (GDPR Art. 28) and controllers the company
+// shares personal data with, and gates every disclosure: the data goes out only when the purpose
+// is one the recipient was engaged for, its data processing agreement is signed and unexpired, a
+// transfer outside the EEA has a mechanism (Art. 44–46), the consent gate allows the purpose for
+// the contact at that moment (restriction, objection, consent or another lawful basis), and only
+// the fields the recipient may receive are asked for. Every disclosure and refusal is recorded
+// (field names, never values) and audited.
+package share
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/keys"
+)
+
+// Role is what a recipient is to the controller.
+type Role string
+
+// Recipient roles.
+const (
+	RoleProcessor    Role = "processor"     // processes on the controller's behalf (Art. 28)
+	RoleSubProcessor Role = "sub_processor" // engaged by a processor (Art. 28(2), (4))
+	RoleController   Role = "controller"    // another controller (a separate basis is needed)
+)
+
+// Transfer mechanisms for a recipient outside the EEA (GDPR Chapter V).
+const (
+	TransferAdequacy = "adequacy" // Art. 45
+	TransferSCC      = "scc"      // standard contractual clauses, Art. 46(2)(c)
+	TransferBCR      = "bcr"      // binding corporate rules, Art. 47
+	TransferNone     = "none"     // none: allowed only inside the EEA
+)
+
+// DPA states.
+const (
+	DPARequested = "requested"
+	DPASigned    = "signed"
+	DPAExpired   = "expired"
+)
+
+// Refusal reasons besides the consent gate's (consent.Reason).
+const (
+	ReasonPurposeNotAssigned = "purpose_not_assigned" // the recipient was not engaged for the purpose
+	ReasonDPAMissing         = "dpa_missing"          // no signed data processing agreement (Art. 28(3))
+	ReasonDPAExpired         = "dpa_expired"
+	ReasonNoTransfer         = "no_transfer_mechanism" // outside the EEA without adequacy, SCC or BCR (Art. 44)
+	ReasonFieldNotAgreed     = "field_not_agreed"      // a field outside the recipient's data categories (Art. 5(1)(c))
+)
+
+// eea lists the EEA member states (ISO 3166-1 alpha-2): transfers among them need no mechanism.
+var eea = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
+	"MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"}
+
+// Processor is one recipient in the register, with the API's field names.
+type Processor struct {
+	ID                string     `json:"id"`
+	Name              string     `json:"name"`
+	Role              Role       `json:"role"`
+	Purposes          []string   `json:"purposes"`
+	DataCategories    []string   `json:"data_categories"` // contact fields it may receive
+	Country           string     `json:"country"`
+	TransferMechanism string     `json:"transfer_mechanism"`
+	DPAStatus         string     `json:"dpa_status"`
+	DPASignedAt       *time.Time `json:"dpa_signed_at,omitempty"`
+	DPAExpiresAt      *time.Time `json:"dpa_expires_at,omitempty"`
+	DPADocument       string     `json:"dpa_document,omitempty"` // where the signed agreement is kept
+	ContactEmail      string     `json:"contact_email,omitempty"`
+	WebhookURL        string     `json:"webhook_url,omitempty"`
+	HasWebhookSecret  bool       `json:"has_webhook_secret"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+	Version           int        `json:"version"`
+}
+
+// Record is a processor as stored: the webhook secret sealed under the processor's data key.
+type Record struct {
+	Processor
+	KeyVersion    int
+	WebhookSecret []byte // sealed
+}
+
+// Disclosure is one disclosure asked for, as recorded: allowed, or refused with the reason.
+type Disclosure struct {
+	ID          string    `json:"id"`
+	ContactID   string    `json:"contact_id"`
+	ProcessorID string    `json:"processor_id"`
+	Purpose     string    `json:"purpose"`
+	Fields      []string  `json:"fields"`
+	Allowed     bool      `json:"allowed"`
+	Reason      string    `json:"reason"`
+	Actor       string    `json:"actor"`
+	At          time.Time `json:"at"`
+}
+
+// Tx is what sharing needs from one store transaction.
+type Tx interface {
+	contact.Tx
+	consent.Tx
+	InsertProcessor(ctx context.Context, r *Record) error // Conflict when the id is taken
+	UpdateProcessor(ctx context.Context, r *Record) error // NotFound when absent
+	ProcessorByID(ctx context.Context, id string) (*Record, error)
+	ListProcessors(ctx context.Context) ([]*Record, error)
+	InsertDisclosure(ctx context.Context, d Disclosure) error
+	// DisclosuresOf returns the disclosures asked for about a contact, oldest first.
+	DisclosuresOf(ctx context.Context, contactID string) ([]Disclosure, error)
+}
+
+// Store runs serialized transactions.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+}
+
+// Service keeps the register and gates disclosures. Fields are set once by internal/cli.
+type Service struct {
+	Store    Store
+	Contacts *contact.Service
+	Keys     *keys.Keyring
+	Now      func() time.Time
+	NewID    func() string
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Input is the body of POST /api/v1/processors; a PATCH sends the fields to change.
+type Input struct {
+	ID                *string    `json:"id"`
+	Name              *string    `json:"name"`
+	Role              *Role      `json:"role"`
+	Purposes          *[]string  `json:"purposes"`
+	DataCategories    *[]string  `json:"data_categories"`
+	Country           *string    `json:"country"`
+	TransferMechanism *string    `json:"transfer_mechanism"`
+	DPAStatus         *string    `json:"dpa_status"`
+	DPASignedAt       *time.Time `json:"dpa_signed_at"`
+	DPAExpiresAt      *time.Time `json:"dpa_expires_at"`
+	DPADocument       *string    `json:"dpa_document"`
+	ContactEmail      *string    `json:"contact_email"`
+	WebhookURL        *string    `json:"webhook_url"`
+	WebhookSecret     *string    `json:"webhook_secret"` // write-only; sealed
+}
+
+// Create registers a processor ("processor.create"). Invalid naming the field for a bad slug
+// id, an empty name, an unknown role, purpose, data category, country code, transfer mechanism
+// or DPA status, a signed DPA without its date, or a webhook URL that is not https; Conflict for
+// a taken id.
+func (s *Service) Create(ctx context.Context, in Input) (Processor, error) {
+	now := s.Now().UTC()
+	r := &Record{Processor: Processor{Role: RoleProcessor, TransferMechanism: TransferNone, DPAStatus: DPARequested, CreatedAt: now, UpdatedAt: now, Version: 1}}
+	if in.ID == nil || !slugRE.MatchString(*in.ID) {
+		return Processor{}, apperr.Invalidf("id", "invalid_id", "id: a slug of lower-case letters, digits and hyphens, such as mailer-eu")
+	}
+	r.ID = *in.ID
+	var out Processor
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if err := s.apply(ctx, tx, r, in); err != nil {
+			return err
+		}
+		if err := s.sealSecret(ctx, tx, r, in.WebhookSecret, true); err != nil {
+			return err
+		}
+		if err := tx.InsertProcessor(ctx, r); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "processor.create", "processor", r.ID, changed(in)...)
+		out = r.Processor
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return out, err
+}
+
+// Update changes the fields in in ("processor.update"); errors as Create, NotFound for an
+// unknown processor.
+func (s *Service) Update(ctx context.Context, id string, in Input) (Processor, error) {
+	if in.ID != nil {
+		return Processor{}, apperr.Invalidf("id", "read_only", "id: cannot be changed")
+	}
+	var out Processor
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		r, err := tx.ProcessorByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.apply(ctx, tx, r, in); err != nil {
+			return err
+		}
+		if err := s.sealSecret(ctx, tx, r, in.WebhookSecret, false); err != nil {
+			return err
+		}
+		r.UpdatedAt, r.Version = s.Now().UTC(), r.Version+1
+		if err := tx.UpdateProcessor(ctx, r); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, r.UpdatedAt, "processor.update", "processor", r.ID, changed(in)...)
+		out = r.Processor
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return out, err
+}
+
+// Get returns one processor; NotFound when absent.
+func (s *Service) Get(ctx context.Context, id string) (Processor, error) {
+	var out Processor
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		r, err := tx.ProcessorByID(ctx, id)
+		if err == nil {
+			out = r.Processor
+		}
+		return err
+	})
+	return out, err
+}
+
+// List returns the register in id order.
+func (s *Service) List(ctx context.Context) ([]Processor, error) {
+	out := []Processor{}
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rs, err := tx.ListProcessors(ctx)
+		for _, r := range rs {
+			out = append(out, r.Processor)
+		}
+		return err
+	})
+	return out, err
+}
+
+// apply validates in and sets it on r.
+func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
+	if in.Name != nil {
+		n := strings.TrimSpace(*in.Name)
+		if n == "" || utf8.RuneCountInString(n) > 200 {
+			return apperr.Invalidf("name", "invalid_name", "name: 1 to 200 characters")
+		}
+		r.Name = n
+	}
+	if r.Name == "" {
+		return apperr.Invalidf("name", "required", "name: required")
+	}
+	if in.Role != nil {
+		if !slices.Contains([]Role{RoleProcessor, RoleSubProcessor, RoleController}, *in.Role) {
+			return apperr.Invalidf("role", "invalid_role", "role: processor, sub_processor or controller")
+		}
+		r.Role = *in.Role
+	}
+	if in.Purposes != nil {
+		r.Purposes = []string{}
+		for _, id := range *in.Purposes {
+			if _, err := tx.PurposeByID(ctx, id); err != nil {
+				if apperr.Is(err, apperr.NotFound) {
+					return apperr.Invalidf("purposes", "unknown_purpose", "purposes: %q is not a purpose", id)
+				}
+				return err
+			}
+			if !slices.Contains(r.Purposes, id) {
+				r.Purposes = append(r.Purposes, id)
+			}
+		}
+	}
+	if in.DataCategories != nil {
+		r.DataCategories = []string{}
+		for _, f := range *in.DataCategories {
+			if !slices.Contains(contact.Columns, f) {
+				return apperr.Invalidf("data_categories", "unknown_field", "data_categories: %q is not a contact field (%s)", f, strings.Join(contact.Columns, ", "))
+			}
+			if !slices.Contains(r.DataCategories, f) {
+				r.DataCategories = append(r.DataCategories, f)
+			}
+		}
+	}
+	if in.Country != nil {
+		c := strings.ToUpper(strings.TrimSpace(*in.Country))
+		if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+			return apperr.Invalidf("country", "invalid_country", "country: an ISO 3166-1 alpha-2 code such as SE")
+		}
+		r.Country = c
+	}
+	if r.Country == "" {
+		return apperr.Invalidf("country", "required", "country: where the recipient processes the data (ISO 3166-1 alpha-2)")
+	}
+	if in.TransferMechanism != nil {
+		if !slices.Contains([]string{TransferAdequacy, TransferSCC, TransferBCR, TransferNone}, *in.TransferMechanism) {
+			return apperr.Invalidf("transfer_mechanism", "invalid_mechanism", "transfer_mechanism: adequacy, scc, bcr or none")
+		}
+		r.TransferMechanism = *in.TransferMechanism
+	}
+	if in.DPAStatus != nil {
+		if !slices.Contains([]string{DPARequested, DPASigned, DPAExpired}, *in.DPAStatus) {
+			return apperr.Invalidf("dpa_status", "invalid_status", "dpa_status: requested, signed or expired")
+		}
+		r.DPAStatus = *in.DPAStatus
+	}
+	if in.DPASignedAt != nil {
+		t := in.DPASignedAt.UTC()
+		r.DPASignedAt = &t
+	}
+	if in.DPAExpiresAt != nil {
+		t := in.DPAExpiresAt.UTC()
+		r.DPAExpiresAt = &t
+	}
+	if r.DPAStatus == DPASigned && r.DPASignedAt == nil {
+		return apperr.Invalidf("dpa_signed_at", "required", "dpa_signed_at: when the agreement was signed")
+	}
+	if in.DPADocument != nil {
+		r.DPADocument = strings.TrimSpace(*in.DPADocument)
+	}
+	if in.ContactEmail != nil {
+		r.ContactEmail = strings.TrimSpace(*in.ContactEmail)
+	}
+	if in.WebhookURL != nil {
+		u, err := url.Parse(*in.WebhookURL)
+		if *in.WebhookURL != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
+			return apperr.Invalidf("webhook_url", "invalid_url", "webhook_url: an https:// URL")
+		}
+		r.WebhookURL = *in.WebhookURL
+	}
+	return nil
+}
+
+// sealSecret seals a new webhook secret under the processor's data key, creating the key for a
+// new processor.
+func (s *Service) sealSecret(ctx context.Context, tx Tx, r *Record, secret *string, created bool) error {
+	var dk *keys.DataKey
+	if created {
+		k, wrapped, err := s.Keys.NewDataKey(r.ID, 1)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertDataKey(ctx, r.ID, 1, wrapped, s.Now().UTC()); err != nil {
+			return err
+		}
+		dk, r.KeyVersion = k, 1
+	}
+	if secret == nil {
+		return nil
+	}
+	if len(*secret) < 16 && *secret != "" {
+		return apperr.Invalidf("webhook_secret", "too_short", "webhook_secret: at least 16 characters")
+	}
+	if dk == nil {
+		version, wrapped, err := tx.DataKey(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if dk, err = s.Keys.OpenDataKey(r.ID, version, wrapped); err != nil {
+			return err
+		}
+	}
+	var err error
+	r.WebhookSecret, err = dk.Seal("processors", "webhook_secret", r.ID, []byte(*secret))
+	r.HasWebhookSecret = *secret != ""
+	return err
+}
+
+// changed lists the field names an input sets (for audit events).
+func changed(in Input) []string {
+	var f []string
+	add := func(set bool, name string) {
+		if set {
+			f = append(f, name)
+		}
+	}
+	add(in.Name != nil, "name")
+	add(in.Role != nil, "role")
+	add(in.Purposes != nil, "purposes")
+	add(in.DataCategories != nil, "data_categories")
+	add(in.Country != nil, "country")
+	add(in.TransferMechanism != nil, "transfer_mechanism")
+	add(in.DPAStatus != nil, "dpa_status")
+	add(in.DPASignedAt != nil, "dpa_signed_at")
+	add(in.DPAExpiresAt != nil, "dpa_expires_at")
+	add(in.DPADocument != nil, "dpa_document")
+	add(in.ContactEmail != nil, "contact_email")
+	add(in.WebhookURL != nil, "webhook_url")
+	add(in.WebhookSecret != nil, "webhook_secret")
+	return f
+}
+
+// Request is a disclosure asked for (POST /api/v1/disclosures).
+type Request struct {
+	ContactID   string   `json:"contact_id"`
+	ProcessorID string   `json:"processor_id"`
+	Purpose     string   `json:"purpose"`
+	Fields      []string `json:"fields"`
+}
+
+// Refusal is the error of a refused disclosure: Forbidden with Reason, which says which
+// condition failed. The refusal is recorded and audited before it is returned.
+func refusal(reason, msg string) error {
+	return &apperr.Error{Kind: apperr.Forbidden, Reason: reason, Message: msg}
+}
+
+// Disclose gives the recipient the contact's fields for the purpose, or refuses (Forbidden with
+// the reason): purpose_not_assigned, dpa_missing, dpa_expired, no_transfer_mechanism,
+// field_not_agreed, or the consent gate's reason (restricted, objected, no_consent, withdrawn,
+// expired, suppressed, …). Checked in that order, at this moment, in one transaction with the
+// read. An allowed disclosure is audited as "share.disclose" with the field names (and the
+// contact read as "contact.read"); a refusal as "share.refuse"; both are recorded for the
+// person's access bundle. Invalid for a request without fields or with an unknown field;
+// NotFound for an unknown contact or processor.
+func (s *Service) Disclose(ctx context.Context, rq Request) (map[string]any, error) {
+	if len(rq.Fields) == 0 {
+		return nil, apperr.Invalidf("fields", "required", "fields: the contact fields to disclose")
+	}
+	for _, f := range rq.Fields {
+		if !slices.Contains(contact.Columns, f) {
+			return nil, apperr.Invalidf("fields", "unknown_field", "fields: %q is not a contact field (%s)", f, strings.Join(contact.Columns, ", "))
+		}
+	}
+	var data map[string]any
+	var refused error
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		p, err := tx.ProcessorByID(ctx, rq.ProcessorID)
+		if apperr.Is(err, apperr.NotFound) {
+			return apperr.New(apperr.NotFound, "processor not found")
+		}
+		if err != nil {
+			return err
+		}
+		purpose, err := tx.PurposeByID(ctx, rq.Purpose)
+		if apperr.Is(err, apperr.NotFound) {
+			return apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := tx.ContactByID(ctx, rq.ContactID)
+		if err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		reason, msg := s.check(p, rq, now)
+		if reason == "" {
+			f, err := tx.GateFacts(ctx, rq.ContactID, rq.Purpose)
+			if err != nil {
+				return err
+			}
+			if d := consent.Decide(purpose, f, now); !d.Allowed {
+				reason, msg = string(d.Reason), fmt.Sprintf("the consent gate refuses the purpose for this contact (%s)", d.Reason)
+			}
+		}
+		a := audit.ActorFrom(ctx)
+		rec2 := Disclosure{ID: s.NewID(), ContactID: rq.ContactID, ProcessorID: p.ID, Purpose: rq.Purpose, Fields: rq.Fields,
+			Allowed: reason == "", Reason: reason, Actor: a.Kind + ":" + a.ID, At: now}
+		if reason == "" {
+			rec2.Reason = "allowed"
+		}
+		if err := tx.InsertDisclosure(ctx, rec2); err != nil {
+			return err
+		}
+		action := "share.disclose"
+		if reason != "" {
+			action = "share.refuse"
+			refused = refusal(reason, msg)
+		}
+		ev := audit.New(ctx, now, action, "contact", rq.ContactID, rq.Fields...)
+		ev.Purpose = rq.Purpose
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		if reason != "" {
+			return nil // the refusal is recorded; the caller gets it after the commit
+		}
+		c, err := s.Contacts.OpenIn(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		data = pick(c, rq.Fields)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return data, refused
+}
+
+// check applies the register's conditions: purpose, DPA, transfer and fields.
+func (s *Service) check(p *Record, rq Request, now time.Time) (reason, msg string) {
+	switch {
+	case !slices.Contains(p.Purposes, rq.Purpose):
+		return ReasonPurposeNotAssigned, "the recipient was not engaged for this purpose"
+	case p.DPAStatus == DPAExpired || p.DPAStatus == DPASigned && p.DPAExpiresAt != nil && !now.Before(*p.DPAExpiresAt):
+		return ReasonDPAExpired, "the recipient's data processing agreement has expired (GDPR Art. 28(3))"
+	case p.DPAStatus != DPASigned:
+		return ReasonDPAMissing, "the recipient has no signed data processing agreement (GDPR Art. 28(3))"
+	case !slices.Contains(eea, p.Country) && p.TransferMechanism == TransferNone:
+		return ReasonNoTransfer, "the recipient is outside the EEA without adequacy, SCC or BCR (GDPR Art. 44)"
+	}
+	for _, f := range rq.Fields {
+		if !slices.Contains(p.DataCategories, f) {
+			return ReasonFieldNotAgreed, fmt.Sprintf("the field %s is not among the recipient's data categories", f)
+		}
+	}
+	return "", ""
+}
+
+// pick returns the asked fields of c by their API names.
+func pick(c contact.Contact, fields []string) map[string]any {
+	all := map[string]any{
+		"email": c.Email, "first_name": c.FirstName, "last_name": c.LastName, "phone": c.Phone, "company": c.Company,
+		"title": c.Title, "address": c.Address, "birthday": c.Birthday, "notes": c.Notes, "custom": c.Custom,
+		"tags": c.Tags, "external_ids": c.ExternalIDs,
+	}
+	out := map[string]any{"id": c.ID}
+	for _, f := range fields {
+		out[f] = all[f]
+	}
+	return out
+}

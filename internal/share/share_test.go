@@ -1,0 +1,220 @@
+package share_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/share"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+type world struct {
+	now      time.Time
+	svc      *share.Service
+	contacts *contact.Service
+	consent  *consent.Service
+	db       *sqlite.DB
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	dir := t.TempDir()
+	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	w := &world{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), db: db}
+	now := func() time.Time { return w.now }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	w.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	w.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.svc = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: w.contacts, Keys: kr, Now: now, NewID: id}
+	return w
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// signed is a processor in Sweden, engaged for the newsletter, with a signed DPA, that may
+// receive e-mail and first name.
+func signed(t *testing.T, w *world, id string) share.Processor {
+	t.Helper()
+	p, err := w.svc.Create(context.Background(), share.Input{
+		ID: ptr(id), Name: ptr("Mailer AB"), Role: ptr(share.RoleProcessor), Purposes: &[]string{"newsletter"},
+		DataCategories: &[]string{"email", "first_name"}, Country: ptr("se"), DPAStatus: ptr(share.DPASigned),
+		DPASignedAt: ptr(w.now.AddDate(0, -1, 0)), DPAExpiresAt: ptr(w.now.AddDate(1, 0, 0)), WebhookSecret: ptr("0123456789abcdef-secret"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDisclosureRefusedForEachMissingConditionAndAllowedWhenAllHold(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "ylva@example.org", FirstName: "Ylva", Phone: "+46701234567"})
+	p := signed(t, w, "mailer")
+	if p.Country != "SE" || !p.HasWebhookSecret || p.DPAStatus != share.DPASigned {
+		t.Errorf("created processor %+v", p)
+	}
+	ask := share.Request{ContactID: c.ID, ProcessorID: "mailer", Purpose: "newsletter", Fields: []string{"email", "first_name"}}
+	reason := func(rq share.Request) string {
+		t.Helper()
+		_, err := w.svc.Disclose(ctx, rq)
+		if err == nil {
+			return "allowed"
+		}
+		e := apperr.As(err)
+		if e == nil || e.Kind != apperr.Forbidden {
+			t.Fatalf("Disclose: %v; want Forbidden or allowed", err)
+		}
+		return e.Reason
+	}
+	if got := reason(ask); got != "no_consent" {
+		t.Errorf("without consent: %s; want no_consent", got)
+	}
+	if _, err := w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := w.svc.Disclose(ctx, ask)
+	if err != nil || data["email"] != "ylva@example.org" || data["first_name"] != "Ylva" || data["id"] != c.ID || len(data) != 3 {
+		t.Fatalf("allowed disclosure = %v, %v; want id, email and first name only", data, err)
+	}
+	if _, err := w.consent.CreatePurpose(ctx, consent.Purpose{ID: "partners", Name: "Partner offers", LawfulBasis: consent.BasisConsent}); err != nil {
+		t.Fatal(err)
+	}
+	other := ask
+	other.Purpose = "partners"
+	if got := reason(other); got != share.ReasonPurposeNotAssigned {
+		t.Errorf("purpose the processor was not engaged for: %s", got)
+	}
+	phone := ask
+	phone.Fields = []string{"email", "phone"}
+	if got := reason(phone); got != share.ReasonFieldNotAgreed {
+		t.Errorf("a field outside the data categories: %s", got)
+	}
+	for _, tc := range []struct {
+		in   share.Input
+		want string
+	}{
+		{share.Input{DPAStatus: ptr(share.DPARequested)}, share.ReasonDPAMissing},
+		{share.Input{DPAStatus: ptr(share.DPAExpired)}, share.ReasonDPAExpired},
+		{share.Input{DPAStatus: ptr(share.DPASigned), DPAExpiresAt: ptr(w.now)}, share.ReasonDPAExpired},
+		{share.Input{DPAExpiresAt: ptr(w.now.AddDate(1, 0, 0)), Country: ptr("US"), TransferMechanism: ptr(share.TransferNone)}, share.ReasonNoTransfer},
+		{share.Input{TransferMechanism: ptr(share.TransferSCC)}, "allowed"},
+	} {
+		if _, err := w.svc.Update(ctx, "mailer", tc.in); err != nil {
+			t.Fatal(err)
+		}
+		if got := reason(ask); got != tc.want {
+			t.Errorf("after %+v: %s; want %s", tc.in, got, tc.want)
+		}
+	}
+	// Restriction and objection come from the consent gate, at the moment of the disclosure.
+	if _, err := w.contacts.SetRestricted(ctx, c.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := reason(ask); got != "restricted" {
+		t.Errorf("restricted contact: %s", got)
+	}
+	w.contacts.SetRestricted(ctx, c.ID, false)
+	// The processor loses access the moment consent is withdrawn.
+	if _, err := w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick}); err != nil {
+		t.Fatal(err)
+	}
+	if got := reason(ask); got != "withdrawn" {
+		t.Errorf("after withdrawal: %s; want withdrawn", got)
+	}
+
+	// Every disclosure asked for is recorded, refusals included, and audited without values.
+	var ds []share.Disclosure
+	err = w.db.Update(ctx, func(tx *sqlite.Tx) error {
+		var err error
+		ds, err = tx.DisclosuresOf(ctx, c.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Reason)
+	}
+	want := []string{"no_consent", "allowed", share.ReasonPurposeNotAssigned, share.ReasonFieldNotAgreed, share.ReasonDPAMissing, share.ReasonDPAExpired, share.ReasonDPAExpired, share.ReasonNoTransfer, "allowed", "restricted", "withdrawn"}
+	if !slices.Equal(got, want) {
+		t.Errorf("recorded disclosures %v; want %v", got, want)
+	}
+	evs, _ := w.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: "contact", ObjectID: c.ID, Limit: 200})
+	shares := map[string]int{}
+	for _, e := range evs {
+		if e.Action == "share.disclose" || e.Action == "share.refuse" {
+			shares[e.Action]++
+			if e.Purpose != "newsletter" && e.Purpose != "partners" {
+				t.Errorf("audit event %s without the purpose", e.Action)
+			}
+		}
+	}
+	if shares["share.disclose"] != 2 || shares["share.refuse"] != 9 {
+		t.Errorf("audit: %v; want 2 disclosures and 9 refusals", shares)
+	}
+}
+
+func TestRegisterRefusesBadInput(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	signed(t, w, "mailer")
+	for _, tc := range []struct {
+		in    share.Input
+		field string
+	}{
+		{share.Input{ID: ptr("Mailer AB"), Name: ptr("x"), Country: ptr("SE")}, "id"},
+		{share.Input{ID: ptr("x"), Country: ptr("SE")}, "name"},
+		{share.Input{ID: ptr("x"), Name: ptr("x")}, "country"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("Sweden")}, "country"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), Role: ptr(share.Role("friend"))}, "role"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), Purposes: &[]string{"no-such"}}, "purposes"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), DataCategories: &[]string{"password"}}, "data_categories"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), TransferMechanism: ptr("trust")}, "transfer_mechanism"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), DPAStatus: ptr(share.DPASigned)}, "dpa_signed_at"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), WebhookURL: ptr("http://hooks.example.com/x")}, "webhook_url"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), WebhookSecret: ptr("short")}, "webhook_secret"},
+	} {
+		_, err := w.svc.Create(ctx, tc.in)
+		if e := apperr.As(err); e == nil || e.Kind != apperr.Invalid || e.Field != tc.field {
+			t.Errorf("Create(%+v) = %v; want Invalid on %s", tc.in, err, tc.field)
+		}
+	}
+	if _, err := w.svc.Create(ctx, share.Input{ID: ptr("mailer"), Name: ptr("again"), Country: ptr("SE")}); !apperr.Is(err, apperr.Conflict) {
+		t.Errorf("a taken id: %v; want Conflict", err)
+	}
+	if ps, _ := w.svc.List(ctx); len(ps) != 1 {
+		t.Errorf("register holds %d processors after refused input; want 1", len(ps))
+	}
+	if _, err := w.svc.Update(ctx, "nobody", share.Input{Name: ptr("x")}); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("update of an unknown processor: %v; want NotFound", err)
+	}
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "z@example.org"})
+	if _, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "mailer", Purpose: "newsletter"}); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("disclosure without fields: %v; want Invalid", err)
+	}
+	if _, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "nobody", Purpose: "newsletter", Fields: []string{"email"}}); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("disclosure to an unknown processor: %v; want NotFound", err)
+	}
+}
