@@ -40,6 +40,7 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	tokens "github.com/tillit/tillit/internal/token"
 )
@@ -294,6 +295,7 @@ func newHarness(t *testing.T) *harness {
 	s.Requests = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: contacts, Consent: consents, Keys: kr, Outbox: outbox, Now: now, NewID: newID,
 		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
 	contacts.Erasing = s.Requests.ErasingIn
+	s.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: contacts, Keys: kr, Now: now, NewID: newID}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	doc := loadDocument(t)
@@ -1273,6 +1275,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	}
 
 	h.exerciseRequests()
+	h.exerciseSharing()
 
 	// Every documented operation was exercised above.
 	for path, item := range h.doc.Paths.Map() {

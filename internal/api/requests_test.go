@@ -189,3 +189,47 @@ func (h *harness) exerciseRequests() {
 		t.Errorf("timeline %v; want %v", actions, want)
 	}
 }
+
+// exerciseSharing registers a processor and walks a disclosure through refusal and permission.
+func (h *harness) exerciseSharing() {
+	t := h.t
+	const appJSON = "application/json"
+	var c contact.Contact
+	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"email":"shared.person@example.org","first_name":"Sigrun"}`)}, &c)
+	contactID := c.ID
+	var p struct {
+		ID               string `json:"id"`
+		Country          string `json:"country"`
+		HasWebhookSecret bool   `json:"has_webhook_secret"`
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/processors", token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"id":"mailer-eu","name":"Mailer AB","purposes":["newsletter"],"data_categories":["email","first_name"],"country":"se","webhook_url":"https://hooks.mailer.example/tillit","webhook_secret":"0123456789abcdef-x"}`)}, &p)
+	if p.ID != "mailer-eu" || p.Country != "SE" || !p.HasWebhookSecret {
+		t.Errorf("created processor %+v", p)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/processors", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"id":"x","name":"x","country":"SE"}`)}, "forbidden", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/processors", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"id":"x","name":"x","country":"SE","transfer_mechanism":"trust"}`)}, "invalid", "transfer_mechanism")
+	h.problem(exchange{method: "POST", path: "/api/v1/processors", token: h.dpo, contentType: appJSON, status: 409, body: []byte(`{"id":"mailer-eu","name":"x","country":"SE"}`)}, "conflict", "id")
+	var list struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/processors", token: h.auditor, status: 200}, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("register %+v", list)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/processors/mailer-eu", token: h.agent, status: 200}, &p)
+	h.problem(exchange{method: "GET", path: "/api/v1/processors/nobody", token: h.agent, status: 404}, "not_found", "")
+	ask := []byte(`{"contact_id":"` + contactID + `","processor_id":"mailer-eu","purpose":"newsletter","fields":["email"]}`)
+	if pr := h.problem(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 403, body: ask}, "forbidden", ""); pr.Reason != "dpa_missing" {
+		t.Errorf("disclosure without a DPA: reason %q", pr.Reason)
+	}
+	h.json(exchange{method: "PATCH", path: "/api/v1/processors/mailer-eu", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"dpa_status":"signed","dpa_signed_at":"2026-01-15T00:00:00Z","dpa_document":"contracts/mailer-dpa-2026.pdf"}`)}, &p)
+	h.do(exchange{method: "POST", path: "/api/v1/contacts/" + contactID + "/consents", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"purpose":"newsletter","state":"dpv:ConsentGiven","method":"web-form"}`)})
+	var out struct {
+		Data map[string]any `json:"data"`
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 201, body: ask}, &out)
+	if out.Data["email"] == nil || out.Data["first_name"] != nil || out.Data["id"] != contactID {
+		t.Errorf("disclosed data %v; want id and email only", out.Data)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"contact_id":"` + contactID + `","processor_id":"mailer-eu","purpose":"newsletter","fields":[]}`)}, "invalid", "fields")
+}

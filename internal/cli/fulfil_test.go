@@ -293,6 +293,14 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
 	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil)
 	sink.next(t) // the campaign: its unsubscribe link is stored as a hash
+	// A disclosure to a processor with a signed agreement.
+	if st := p.do("POST", "/api/v1/processors", map[string]any{"id": "crm-sync", "name": "Sync AB", "purposes": []string{"newsletter"},
+		"data_categories": []string{"email", "first_name"}, "country": "SE", "dpa_status": "signed", "dpa_signed_at": "2026-01-01T00:00:00Z"}, nil); st != 201 {
+		t.Fatalf("processor: %d", st)
+	}
+	if st := p.do("POST", "/api/v1/disclosures", map[string]any{"contact_id": c.ID, "processor_id": "crm-sync", "purpose": "newsletter", "fields": []string{"email"}}, nil); st != 201 {
+		t.Fatalf("disclosure: %d", st)
+	}
 	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
 		t.Fatalf("objection: %d", st)
 	}

@@ -163,6 +163,11 @@ func (s *Service) Create(ctx context.Context, in Input) (Processor, error) {
 	r.ID = *in.ID
 	var out Processor
 	err := s.Store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.ProcessorByID(ctx, r.ID); err == nil {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "duplicate_id", Field: "id", Message: "id: a processor with this id exists", ID: r.ID}
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
 		if err := s.apply(ctx, tx, r, in); err != nil {
 			return err
 		}
