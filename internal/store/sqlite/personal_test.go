@@ -71,6 +71,9 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 				t.Errorf("table %s (%s) is in neither sqlite.PersonalData nor sqlite.NotPersonal: say how it is exported and erased", name, cols)
 			case notPersonal:
 				for _, c := range strings.Split(cols, ",") {
+					if name == "processors" && c == "webhook_secret_ct" {
+						continue // a company's shared secret, sealed because it is a secret
+					}
 					if c == "contact_id" || strings.HasSuffix(c, "_ct") || strings.HasSuffix(c, "_bidx") || c == "hash" && name != "tokens" && name != "keystore.audit_anchor" {
 						t.Errorf("table %s is called not personal but has the column %s", name, c)
 					}
