@@ -372,7 +372,8 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	}
 	d := sink.next(t)
 	_, text = parseMessage(t, d)
-	if d.To[0] != addr || !strings.Contains(text, "Your personal data is erased") || !strings.Contains(text, "contacts: 1 record(s) deleted") || !strings.Contains(text, "suppressions: 2 record(s)") {
+	if d.To[0] != addr || !strings.Contains(text, "Your personal data is erased") || !strings.Contains(text, "contacts: 1 record(s) deleted") || !strings.Contains(text, "suppressions: 2 record(s)") ||
+		!strings.Contains(text, "are told of the erasure (GDPR Art. 19): Sync AB") {
 		t.Errorf("receipt mail to %v: %s", d.To, text)
 	}
 

@@ -63,7 +63,7 @@ type Receipt struct {
 	ErasedAt   time.Time `json:"erased_at"`
 	Erased     []Holding `json:"erased"`
 	Kept       []Holding `json:"kept"`
-	Processors []string  `json:"processors_notified"` // processors told of the erasure (Art. 19)
+	Processors []string  `json:"processors_notified"` // recipients that received the person's data and are told of the erasure (Art. 19)
 }
 
 // Complete fulfils the request and closes it, telling the requester (GDPR Art. 12(3)):
@@ -217,6 +217,22 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 			return err
 		}
 		receipt = &Receipt{RequestID: rec.ID, ContactID: rec.ContactID, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}}
+		ds, err := tx.DisclosuresOf(ctx, rec.ContactID)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if !d.Allowed {
+				continue
+			}
+			p, err := tx.ProcessorByID(ctx, d.ProcessorID)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(receipt.Processors, p.Name) {
+				receipt.Processors = append(receipt.Processors, p.Name)
+			}
+		}
 		for _, h := range footprint {
 			if h.Table == "erasure_ledger" {
 				h.Rows = 1 // the erasure appends the contact's id
@@ -332,7 +348,12 @@ func (r *Receipt) text() string {
 		}
 		fmt.Fprintf(&b, "  - %s: %d record(s), %s\n", h.Table, h.Rows, strings.TrimPrefix(h.Erase, "kept: "))
 	}
-	b.WriteString("\nThe key that sealed your data is destroyed, so no copy in a backup can be read. No processor held your data, so none needed to be told (GDPR Art. 19).\n")
+	b.WriteString("\nThe key that sealed your data is destroyed, so no copy in a backup can be read.\n")
+	if len(r.Processors) == 0 {
+		b.WriteString("No other company received your data from us, so none needs to be told (GDPR Art. 19).\n")
+	} else {
+		fmt.Fprintf(&b, "These companies received some of your data from us and are told of the erasure (GDPR Art. 19): %s.\n", strings.Join(r.Processors, ", "))
+	}
 	return b.String()
 }
 
