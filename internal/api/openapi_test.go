@@ -296,6 +296,7 @@ func newHarness(t *testing.T) *harness {
 		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
 	contacts.Erasing = s.Requests.ErasingIn
 	s.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: contacts, Keys: kr, Now: now, NewID: newID}
+	s.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: db}, Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	doc := loadDocument(t)

@@ -3,7 +3,9 @@ package api_test
 import (
 	"archive/zip"
 	"bytes"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/contact"
@@ -232,4 +234,20 @@ func (h *harness) exerciseSharing() {
 		t.Errorf("disclosed data %v; want id and email only", out.Data)
 	}
 	h.problem(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"contact_id":"` + contactID + `","processor_id":"mailer-eu","purpose":"newsletter","fields":[]}`)}, "invalid", "fields")
+	var log struct {
+		Items []struct{ Kind string } `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/processors/mailer-eu/deliveries", token: h.auditor, status: 200}, &log)
+	h.problem(exchange{method: "GET", path: "/api/v1/processors/nobody/deliveries", token: h.auditor, status: 404}, "not_found", "")
+	req, _ := http.NewRequest("POST", h.srv.URL+"/webhooks/acknowledgements", strings.NewReader(`{"event_id":"nope"}`))
+	req.Header.Set("Tillit-Signature", "t=1,v1=00")
+	h.seen["acknowledgeErasure"] = true
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("acknowledgement with a bad signature: %d; want 401", resp.StatusCode)
+	}
 }

@@ -45,8 +45,10 @@ type Server struct {
 	Tokens    *token.Service
 	// Requests, when set, serves /api/v1/requests (data subject requests).
 	Requests *dsr.Service
-	// Share, when set, serves /api/v1/processors and /api/v1/disclosures.
+	// Share, when set, serves /api/v1/processors and /api/v1/disclosures; Webhooks their
+	// delivery log and erasure acknowledgements.
 	Share    *share.Service
+	Webhooks *share.Webhooks
 	Importer *importer.Importer
 	Audit    AuditLog
 	// Controller identifies the data controller in consent receipts.
@@ -121,6 +123,10 @@ func (s *Server) Handler() http.Handler {
 		route("GET /api/v1/processors/{id}", token.ProcessorsRead, s.getProcessor)
 		route("PATCH /api/v1/processors/{id}", token.ProcessorsWrite, s.patchProcessor)
 		route("POST /api/v1/disclosures", token.Disclose, s.disclose)
+	}
+	if s.Webhooks != nil {
+		route("GET /api/v1/processors/{id}/deliveries", token.ProcessorsRead, s.processorDeliveries)
+		mux.HandleFunc("POST /webhooks/acknowledgements", s.acknowledge)
 	}
 	route("GET /api/v1/policies", token.PurposesRead, s.listPolicies)
 	route("POST /api/v1/policies", token.PurposesWrite, s.draftPolicy)

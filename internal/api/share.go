@@ -54,3 +54,23 @@ func (s *Server) disclose(w http.ResponseWriter, r *http.Request) error {
 	data, err := s.Share.Disclose(r.Context(), in)
 	return reply(w, http.StatusCreated, DisclosureResult{Request: in, Data: data}, err)
 }
+
+func (s *Server) processorDeliveries(w http.ResponseWriter, r *http.Request) error {
+	ds, err := s.Webhooks.Deliveries(r.Context(), pathID(r), 100)
+	return reply(w, http.StatusOK, List[share.Delivery]{Items: ds}, err)
+}
+
+// acknowledge serves POST /webhooks/acknowledgements: a processor confirms it erased the
+// person an "erased" event named, signed with its webhook secret (no bearer token: the
+// signature is the proof).
+func (s *Server) acknowledge(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err == nil {
+		err = s.Webhooks.Acknowledge(r.Context(), r.Header.Get(share.SignatureHeader), body)
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

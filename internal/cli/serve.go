@@ -124,6 +124,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
 	}
 	srv.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Now: time.Now, NewID: newID}
+	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests}
@@ -155,7 +156,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
-	jobs.Add(2)
+	jobs.Add(3)
+	go func() { // owned by serve: processors hear of consent changes, rectifications, restrictions and erasures
+		defer jobs.Done()
+		srv.Webhooks.Run(runCtx, 2*time.Second)
+	}()
 	go func() { // owned by serve: stopped and waited for below
 		defer jobs.Done()
 		outbox.Run(runCtx, 10*time.Second, wake)

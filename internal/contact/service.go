@@ -391,6 +391,11 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string)
 				return err
 			}
 		}
+		if action == "contact.rectify" { // processors that hold the data fetch it again (GDPR Art. 19)
+			if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: "rectified", OccurredAt: next.UpdatedAt, RecordedAt: next.UpdatedAt}}); err != nil {
+				return err
+			}
+		}
 		ev := audit.New(ctx, next.UpdatedAt, action, "contact", id, changed...)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err

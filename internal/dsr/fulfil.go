@@ -64,6 +64,17 @@ type Receipt struct {
 	Erased     []Holding `json:"erased"`
 	Kept       []Holding `json:"kept"`
 	Processors []string  `json:"processors_notified"` // recipients that received the person's data and are told of the erasure (Art. 19)
+	// Notifications is how the erasure reached each recipient with a webhook: delivered when,
+	// acknowledged (the recipient confirmed it erased the person) when. Read live.
+	Notifications []Notification `json:"notifications"`
+}
+
+// Notification is one recipient's erasure event.
+type Notification struct {
+	ProcessorID    string     `json:"processor_id"`
+	Status         string     `json:"status"` // queued, delivered, failed
+	DeliveredAt    *time.Time `json:"delivered_at,omitempty"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
 }
 
 // Complete fulfils the request and closes it, telling the requester (GDPR Art. 12(3)):
@@ -370,7 +381,18 @@ func (s *Service) Receipt(ctx context.Context, id string) (Receipt, error) {
 		if len(rec.Receipt) == 0 {
 			return apperr.New(apperr.NotFound, "the request has no erasure receipt")
 		}
-		return json.Unmarshal(rec.Receipt, &out)
+		if err := json.Unmarshal(rec.Receipt, &out); err != nil {
+			return err
+		}
+		ds, err := tx.ErasureDeliveries(ctx, out.ContactID)
+		if err != nil {
+			return err
+		}
+		out.Notifications = []Notification{}
+		for _, d := range ds {
+			out.Notifications = append(out.Notifications, Notification{ProcessorID: d.ProcessorID, Status: d.Status, DeliveredAt: d.DeliveredAt, AcknowledgedAt: d.AcknowledgedAt})
+		}
+		return nil
 	})
 	return out, err
 }

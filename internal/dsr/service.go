@@ -113,6 +113,8 @@ type Tx interface {
 	// DisclosuresOf returns the disclosures asked for about a contact, oldest first.
 	DisclosuresOf(ctx context.Context, contactID string) ([]share.Disclosure, error)
 	ProcessorByID(ctx context.Context, id string) (*share.Record, error)
+	// ErasureDeliveries returns the "erased" webhook deliveries about a contact.
+	ErasureDeliveries(ctx context.Context, contactID string) ([]share.Delivery, error)
 	// PersonalFootprint counts the contact's rows in every table that holds personal data.
 	PersonalFootprint(ctx context.Context, contactID string) ([]Holding, error)
 	InsertExport(ctx context.Context, e Export) error

@@ -323,8 +323,9 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 	}
 	if in.WebhookURL != nil {
 		u, err := url.Parse(*in.WebhookURL)
-		if *in.WebhookURL != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
-			return apperr.Invalidf("webhook_url", "invalid_url", "webhook_url: an https:// URL")
+		loopback := err == nil && u.Scheme == "http" && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost" || u.Hostname() == "::1")
+		if *in.WebhookURL != "" && (err != nil || u.Host == "" || u.Scheme != "https" && !loopback) {
+			return apperr.Invalidf("webhook_url", "invalid_url", "webhook_url: an https:// URL (http:// only on this machine's loopback)")
 		}
 		r.WebhookURL = *in.WebhookURL
 	}

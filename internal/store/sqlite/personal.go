@@ -56,6 +56,8 @@ var PersonalData = []PersonalTable{
 		"kept: who read or changed which fields and when, never the values (GDPR Art. 5(2))"},
 	{"disclosures", "contact_id = ?", "disclosures.json",
 		"kept: which recipient asked for which fields for which purpose and when, never the values, so recipients can be told of the erasure (GDPR Art. 19)"},
+	{"webhook_deliveries", "contact_id = ?", "not exported: notices to the recipients in disclosures.json about changes to the person's data",
+		"kept: contact id and kind of change only, so the erasure reaches every recipient and its acknowledgement is recorded (GDPR Art. 19)"},
 	{"suppressions", "", "suppression.json",
 		"kept: a keyed hash of each address the contact had, so it is never mailed or imported again (GDPR Art. 17(3)(b), 21(3))"},
 	{"erasure_ledger", "contact_id = ?", "not exported: written at erasure",
@@ -69,6 +71,7 @@ var NotPersonal = map[string]string{
 	"tokens":                "staff API tokens (names describe the token, never a person)",
 	"campaigns":             "campaign texts and counts, no recipient",
 	"processors":            "the companies data is shared with (their privacy contact is a role address)",
+	"webhook_cursor":        "how far the change stream was sent to processors",
 	"schema_migrations":     "schema version",
 	"keystore.audit_anchor": "the audit chain's head hash",
 }

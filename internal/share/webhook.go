@@ -1,0 +1,367 @@
+package share
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/keys"
+)
+
+// Delivery states.
+const (
+	DeliveryQueued    = "queued"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed" // gave up after the last retry
+)
+
+// Delivery is one webhook event for one processor, with its attempts.
+type Delivery struct {
+	ID             string     `json:"id"` // the event id the processor sees
+	ProcessorID    string     `json:"processor_id"`
+	ContactID      string     `json:"contact_id"`
+	Kind           string     `json:"kind"`
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	NextAttemptAt  time.Time  `json:"next_attempt_at"`
+	LastStatus     int        `json:"last_status"` // HTTP status of the last attempt; 0 when none answered
+	CreatedAt      time.Time  `json:"created_at"`
+	DeliveredAt    *time.Time `json:"delivered_at,omitempty"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	Payload        []byte     `json:"-"`
+}
+
+// Event is the JSON a processor receives: ids, kinds and states, never a personal field. For
+// "erased" the processor deletes what it holds about the contact and acknowledges; for
+// "rectified" it fetches the contact again; for a consent change it stops or starts using the
+// data for the purpose.
+type Event struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"` // given, withdrawn, refused, expired, objected, restricted, restriction_lifted, rectified, erased, …
+	ContactID  string    `json:"contact_id"`
+	Purpose    string    `json:"purpose,omitempty"`
+	OccurredAt time.Time `json:"occurred_at"`
+	// AckURL is where an "erased" event is acknowledged (POST, signed like the event).
+	AckURL string `json:"ack_url,omitempty"`
+}
+
+// WebhookTx is what webhook delivery needs from one store transaction.
+type WebhookTx interface {
+	Tx
+	ConsentChanges(ctx context.Context, afterSeq int64, limit int) ([]consent.Change, error)
+	WebhookCursor(ctx context.Context) (int64, error)
+	SetWebhookCursor(ctx context.Context, seq int64) error
+	// RecipientsOf returns the ids of the processors that received data about the contact.
+	RecipientsOf(ctx context.Context, contactID string) ([]string, error)
+	InsertDelivery(ctx context.Context, d Delivery) error
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	UpdateDelivery(ctx context.Context, d Delivery) error
+	DeliveryByID(ctx context.Context, id string) (Delivery, error) // NotFound when none
+	Deliveries(ctx context.Context, processorID string, limit int) ([]Delivery, error)
+	// ErasureDeliveries returns the "erased" deliveries about a contact, by processor.
+	ErasureDeliveries(ctx context.Context, contactID string) ([]Delivery, error)
+}
+
+// WebhookStore runs serialized transactions.
+type WebhookStore interface {
+	Update(ctx context.Context, fn func(WebhookTx) error) error
+}
+
+// Webhooks fans the consent change stream out to the processors concerned and delivers signed
+// events with retries. Fields are set once by internal/cli.
+type Webhooks struct {
+	Store   WebhookStore
+	Keys    *keys.Keyring
+	Client  *http.Client
+	Now     func() time.Time
+	NewID   func() string
+	BaseURL string // for the acknowledgement URL
+	Logger  *slog.Logger
+}
+
+// WebhookBackoff is the wait before each retry; after the last, a delivery fails for good.
+var WebhookBackoff = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour}
+
+// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the
+// processor's secret>"; a receiver recomputes it and refuses a timestamp older than a few
+// minutes (replay).
+const SignatureHeader = "Tillit-Signature"
+
+// Sign returns the SignatureHeader value for body at t.
+func Sign(secret []byte, t time.Time, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	fmt.Fprintf(m, "%d.", t.Unix())
+	m.Write(body)
+	return fmt.Sprintf("t=%d,v1=%s", t.Unix(), hex.EncodeToString(m.Sum(nil)))
+}
+
+// Verify checks a SignatureHeader value for body against secret, refusing a timestamp further
+// than tolerance from now. It is what a receiver does; Tillit uses it for acknowledgements.
+func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) bool {
+	var ts int64
+	var sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts, _ = strconv.ParseInt(v, 10, 64)
+		case "v1":
+			sig = v
+		}
+	}
+	if ts == 0 || sig == "" {
+		return false
+	}
+	t := time.Unix(ts, 0)
+	if d := now.Sub(t); d > tolerance || d < -tolerance {
+		return false
+	}
+	want := Sign(secret, t, body)
+	_, wantSig, _ := strings.Cut(want, ",v1=")
+	return hmac.Equal([]byte(sig), []byte(wantSig))
+}
+
+// Fanout turns new consent changes (given, withdrawn, …, restricted, erased, rectified) into one
+// queued delivery per processor that received data about the contact and has a webhook URL, and
+// moves the cursor past them. It returns how many deliveries it queued.
+func (w *Webhooks) Fanout(ctx context.Context, limit int) (int, error) {
+	n := 0
+	err := w.Store.Update(ctx, func(tx WebhookTx) error {
+		cur, err := tx.WebhookCursor(ctx)
+		if err != nil {
+			return err
+		}
+		changes, err := tx.ConsentChanges(ctx, cur, limit)
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		now := w.Now().UTC()
+		for _, c := range changes {
+			ids, err := tx.RecipientsOf(ctx, c.ContactID)
+			if err != nil {
+				return err
+			}
+			for _, pid := range ids {
+				p, err := tx.ProcessorByID(ctx, pid)
+				if err != nil {
+					return err
+				}
+				if p.WebhookURL == "" {
+					continue
+				}
+				ev := Event{ID: w.NewID(), Kind: c.Change, ContactID: c.ContactID, Purpose: c.Purpose, OccurredAt: c.OccurredAt.UTC()}
+				if c.Change == "erased" {
+					ev.AckURL = strings.TrimSuffix(w.BaseURL, "/") + "/webhooks/acknowledgements"
+				}
+				body, err := json.Marshal(ev)
+				if err != nil {
+					return err
+				}
+				if err := tx.InsertDelivery(ctx, Delivery{ID: ev.ID, ProcessorID: pid, ContactID: c.ContactID, Kind: c.Change,
+					Status: DeliveryQueued, NextAttemptAt: now, CreatedAt: now, Payload: body}); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return tx.SetWebhookCursor(ctx, changes[len(changes)-1].Seq)
+	})
+	return n, err
+}
+
+// SendDue posts every due delivery once, signed with its processor's secret, and records the
+// outcome: delivered on a 2xx answer, else queued again after the next back-off, or failed after
+// the last. It returns how many were delivered.
+func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
+	type job struct {
+		d      Delivery
+		url    string
+		secret []byte
+	}
+	var jobs []job
+	now := w.Now().UTC()
+	err := w.Store.Update(ctx, func(tx WebhookTx) error {
+		due, err := tx.DueDeliveries(ctx, now, limit)
+		if err != nil {
+			return err
+		}
+		for _, d := range due {
+			p, err := tx.ProcessorByID(ctx, d.ProcessorID)
+			if err != nil {
+				return err
+			}
+			secret, err := w.secret(ctx, tx, p)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job{d: d, url: p.WebhookURL, secret: secret})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	delivered := 0
+	for _, j := range jobs {
+		d := j.d
+		d.Attempts++
+		status := w.post(ctx, j.url, j.secret, d)
+		d.LastStatus = status
+		switch {
+		case status >= 200 && status < 300:
+			t := w.Now().UTC()
+			d.Status, d.DeliveredAt = DeliveryDelivered, &t
+			delivered++
+		case d.Attempts > len(WebhookBackoff):
+			d.Status = DeliveryFailed
+		default:
+			d.NextAttemptAt = w.Now().UTC().Add(WebhookBackoff[d.Attempts-1])
+		}
+		if err := w.Store.Update(ctx, func(tx WebhookTx) error { return tx.UpdateDelivery(ctx, d) }); err != nil {
+			return delivered, err
+		}
+		if status < 200 || status >= 300 {
+			if w.Logger != nil {
+				w.Logger.WarnContext(ctx, "webhook not delivered", slog.String("processor", d.ProcessorID), slog.String("event", d.ID), slog.Int("status", status), slog.Int("attempt", d.Attempts))
+			}
+		}
+	}
+	return delivered, nil
+}
+
+// post sends one delivery and returns the HTTP status (0 when the receiver did not answer).
+func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delivery) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Payload))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Tillit-Event-Id", d.ID)
+	req.Header.Set(SignatureHeader, Sign(secret, w.Now(), d.Payload))
+	client := w.Client
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (w *Webhooks) secret(ctx context.Context, tx WebhookTx, p *Record) ([]byte, error) {
+	if len(p.WebhookSecret) == 0 {
+		return nil, fmt.Errorf("share: processor %s has a webhook URL but no secret", p.ID)
+	}
+	version, wrapped, err := tx.DataKey(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := w.Keys.OpenDataKey(p.ID, version, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return dk.Open("processors", "webhook_secret", p.ID, p.WebhookSecret)
+}
+
+// Ack is the body of POST /webhooks/acknowledgements.
+type Ack struct {
+	EventID string `json:"event_id"`
+}
+
+// Acknowledge records that the processor erased the contact an "erased" event named: the body
+// is {"event_id": …}, signed with the processor's secret in SignatureHeader (within 5 minutes).
+// Audited as "webhook.acknowledge". Unauthenticated (401) for a bad or stale signature or an
+// unknown event (the same answer, so event ids cannot be probed); Invalid for a body that is not
+// an acknowledgement or an event that is not an erasure.
+func (w *Webhooks) Acknowledge(ctx context.Context, header string, body []byte) error {
+	var a Ack
+	if err := json.Unmarshal(body, &a); err != nil || a.EventID == "" {
+		return apperr.Invalidf("event_id", "required", "event_id: the id of the erased event")
+	}
+	bad := &apperr.Error{Kind: apperr.Unauthenticated, Reason: "bad_signature", Message: "the acknowledgement's signature does not verify"}
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "webhook-ack"})
+	return w.Store.Update(ctx, func(tx WebhookTx) error {
+		d, err := tx.DeliveryByID(ctx, a.EventID)
+		if apperr.Is(err, apperr.NotFound) {
+			return bad
+		}
+		if err != nil {
+			return err
+		}
+		p, err := tx.ProcessorByID(ctx, d.ProcessorID)
+		if err != nil {
+			return err
+		}
+		secret, err := w.secret(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		if !Verify(secret, header, body, w.Now(), 5*time.Minute) {
+			return bad
+		}
+		if d.Kind != "erased" {
+			return apperr.Invalidf("event_id", "not_erasure", "event_id: only an erasure is acknowledged")
+		}
+		if d.AcknowledgedAt == nil {
+			t := w.Now().UTC()
+			d.AcknowledgedAt = &t
+			if err := tx.UpdateDelivery(ctx, d); err != nil {
+				return err
+			}
+		}
+		ev := audit.New(ctx, w.Now(), "webhook.acknowledge", "processor", p.ID, "erasure")
+		return tx.AppendAudit(ctx, &ev)
+	})
+}
+
+// Deliveries returns a processor's delivery log, newest first (at most limit, default 100).
+func (w *Webhooks) Deliveries(ctx context.Context, processorID string, limit int) ([]Delivery, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	out := []Delivery{}
+	err := w.Store.Update(ctx, func(tx WebhookTx) error {
+		if _, err := tx.ProcessorByID(ctx, processorID); err != nil {
+			return err
+		}
+		ds, err := tx.Deliveries(ctx, processorID, limit)
+		out = append(out, ds...)
+		return err
+	})
+	return out, err
+}
+
+// Run fans out and delivers every interval until ctx ends.
+func (w *Webhooks) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := w.Fanout(ctx, 1000); err != nil && ctx.Err() == nil && w.Logger != nil {
+			w.Logger.ErrorContext(ctx, "webhook fan-out", slog.Any("error", err))
+		}
+		if _, err := w.SendDue(ctx, 100); err != nil && ctx.Err() == nil && w.Logger != nil {
+			w.Logger.ErrorContext(ctx, "webhook delivery", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

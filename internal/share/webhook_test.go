@@ -1,0 +1,172 @@
+package share_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/share"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+const secret = "0123456789abcdef-secret"
+
+// receiver is a processor's webhook endpoint: it verifies every signature and answers with the
+// statuses it is given in turn (then 200).
+type receiver struct {
+	mu       sync.Mutex
+	statuses []int
+	events   []share.Event
+	bad      int // requests whose signature did not verify
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !share.Verify([]byte(secret), r.Header.Get(share.SignatureHeader), body, time.Now(), 5*time.Minute) {
+		rc.bad++
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var ev share.Event
+	json.Unmarshal(body, &ev)
+	rc.events = append(rc.events, ev)
+	status := http.StatusOK
+	if len(rc.statuses) > 0 {
+		status, rc.statuses = rc.statuses[0], rc.statuses[1:]
+	}
+	w.WriteHeader(status)
+}
+
+func TestWebhooksSignedRetriedAndAcknowledged(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	rc := &receiver{}
+	srv := httptest.NewTLSServer(rc)
+	defer srv.Close()
+	hooks := &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: w.db}, Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now },
+		NewID: w.svc.NewID, BaseURL: "https://crm.example"}
+	// The signature is checked against the real clock by the receiver: keep the test clock near it.
+	w.now = time.Now().UTC()
+	signed(t, w, "mailer")
+	if _, err := w.svc.Update(ctx, "mailer", share.Input{WebhookURL: ptr(srv.URL + "/hook")}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "hook@example.org", FirstName: "Hugo"})
+	other, _ := w.contacts.Create(ctx, contact.Input{Email: "never.shared@example.org"})
+	for _, id := range []string{c.ID, other.ID} {
+		w.consent.Record(ctx, consent.Event{ContactID: id, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	}
+	if _, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "mailer", Purpose: "newsletter", Fields: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Changes before now were made before the data went out: fan them out and forget them.
+	if _, err := hooks.Fanout(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	hooks.SendDue(ctx, 100)
+	rc.mu.Lock()
+	rc.events, rc.statuses = nil, []int{http.StatusInternalServerError}
+	rc.mu.Unlock()
+
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
+	w.consent.Record(ctx, consent.Event{ContactID: other.ID, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
+	if n, err := hooks.Fanout(ctx, 100); err != nil || n != 1 {
+		t.Fatalf("Fanout = %d, %v; want 1 (only the contact the processor received)", n, err)
+	}
+	if n, err := hooks.SendDue(ctx, 100); err != nil || n != 0 {
+		t.Fatalf("first attempt: %d delivered, %v; want 0 (the receiver answers 500)", n, err)
+	}
+	ds, _ := hooks.Deliveries(ctx, "mailer", 10)
+	if len(ds) == 0 || ds[0].Status != share.DeliveryQueued || ds[0].Attempts != 1 || ds[0].LastStatus != 500 || !ds[0].NextAttemptAt.Equal(w.now.Add(share.WebhookBackoff[0])) {
+		t.Fatalf("after a 500: %+v; want queued for a retry after %v", ds, share.WebhookBackoff[0])
+	}
+	if n, _ := hooks.SendDue(ctx, 100); n != 0 {
+		t.Errorf("a retry before its time")
+	}
+	w.now = w.now.Add(share.WebhookBackoff[0])
+	if n, err := hooks.SendDue(ctx, 100); err != nil || n != 1 {
+		t.Fatalf("retry: %d, %v; want delivered", n, err)
+	}
+	rc.mu.Lock()
+	evs, bad := append([]share.Event(nil), rc.events...), rc.bad
+	rc.mu.Unlock()
+	if bad != 0 || len(evs) != 2 || evs[1].Kind != "withdrawn" || evs[1].ContactID != c.ID || evs[1].Purpose != "newsletter" || evs[0].ID != evs[1].ID {
+		t.Fatalf("received %+v (bad signatures %d); want the same withdrawn event twice, signed", evs, bad)
+	}
+
+	// Erasure: the event carries an acknowledgement URL; the processor acknowledges, signed.
+	if err := w.contacts.Erase(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := hooks.Fanout(ctx, 100); n != 1 {
+		t.Fatalf("erasure fan-out: %d", n)
+	}
+	hooks.SendDue(ctx, 100)
+	rc.mu.Lock()
+	erased := rc.events[len(rc.events)-1]
+	rc.mu.Unlock()
+	if erased.Kind != "erased" || erased.AckURL != "https://crm.example/webhooks/acknowledgements" {
+		t.Fatalf("erasure event %+v", erased)
+	}
+	body := []byte(`{"event_id":"` + erased.ID + `"}`)
+	if err := hooks.Acknowledge(ctx, share.Sign([]byte("wrong secret, long enough"), w.now, body), body); !apperr.Is(err, apperr.Unauthenticated) {
+		t.Errorf("acknowledgement with a wrong signature: %v; want Unauthenticated", err)
+	}
+	if err := hooks.Acknowledge(ctx, share.Sign([]byte(secret), w.now.Add(-time.Hour), body), body); !apperr.Is(err, apperr.Unauthenticated) {
+		t.Errorf("a stale acknowledgement: %v; want Unauthenticated", err)
+	}
+	if err := hooks.Acknowledge(ctx, share.Sign([]byte(secret), w.now, body), body); err != nil {
+		t.Fatalf("acknowledgement: %v", err)
+	}
+	ws := []share.Delivery{}
+	w.db.Update(ctx, func(tx *sqlite.Tx) error {
+		var err error
+		ws, err = tx.ErasureDeliveries(ctx, c.ID)
+		return err
+	})
+	if len(ws) != 1 || ws[0].AcknowledgedAt == nil || ws[0].Status != share.DeliveryDelivered {
+		t.Errorf("erasure deliveries %+v; want delivered and acknowledged", ws)
+	}
+	for _, e := range evs {
+		if b, _ := json.Marshal(e); strings.Contains(string(b), "hook@example.org") || strings.Contains(string(b), "Hugo") {
+			t.Errorf("event carries personal data: %s", b)
+		}
+	}
+}
+
+// TestWebhookGivesUpAfterTheLastRetry: a receiver that always fails gets every retry, then the
+// delivery is failed for good.
+func TestWebhookGivesUpAfterTheLastRetry(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	rc := &receiver{statuses: []int{500, 500, 500, 500, 500, 500, 500, 500}}
+	srv := httptest.NewTLSServer(rc)
+	defer srv.Close()
+	w.now = time.Now().UTC()
+	hooks := &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: w.db}, Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
+	signed(t, w, "mailer")
+	w.svc.Update(ctx, "mailer", share.Input{WebhookURL: ptr(srv.URL)})
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "x@example.org"})
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "mailer", Purpose: "newsletter", Fields: []string{"email"}})
+	hooks.Fanout(ctx, 100)
+	for range len(share.WebhookBackoff) + 1 {
+		hooks.SendDue(ctx, 100)
+		w.now = w.now.Add(25 * time.Hour)
+	}
+	ds, _ := hooks.Deliveries(ctx, "mailer", 10)
+	if len(ds) != 1 || ds[0].Status != share.DeliveryFailed || ds[0].Attempts != len(share.WebhookBackoff)+1 {
+		t.Errorf("deliveries %+v; want one failed after %d attempts", ds, len(share.WebhookBackoff)+1)
+	}
+}
