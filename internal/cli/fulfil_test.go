@@ -293,9 +293,11 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
 	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil)
 	sink.next(t) // the campaign: its unsubscribe link is stored as a hash
-	// A disclosure to a processor with a signed agreement.
+	// A disclosure to a processor with a signed agreement and a webhook that acknowledges erasures.
+	hook := startHookReceiver(t, "a-shared-secret-of-length")
 	if st := p.do("POST", "/api/v1/processors", map[string]any{"id": "crm-sync", "name": "Sync AB", "purposes": []string{"newsletter"},
-		"data_categories": []string{"email", "first_name"}, "country": "SE", "dpa_status": "signed", "dpa_signed_at": "2026-01-01T00:00:00Z"}, nil); st != 201 {
+		"data_categories": []string{"email", "first_name"}, "country": "SE", "dpa_status": "signed", "dpa_signed_at": "2026-01-01T00:00:00Z",
+		"webhook_url": hook.url, "webhook_secret": hook.secret}, nil); st != 201 {
 		t.Fatalf("processor: %d", st)
 	}
 	if st := p.do("POST", "/api/v1/disclosures", map[string]any{"contact_id": c.ID, "processor_id": "crm-sync", "purpose": "newsletter", "fields": []string{"email"}}, nil); st != 201 {
@@ -341,6 +343,7 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 		t.Fatalf("bounce: %v %v", resp, err)
 	}
 
+	hook.waitFor(t, "objected") // the processor heard of the objection made after the disclosure
 	before := footprint(c.ID)
 	for _, pt := range sqlite.PersonalData {
 		table := strings.TrimPrefix(pt.Table, "keystore.")
@@ -398,9 +401,27 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 			Table string
 			Rows  int
 		}
+		Notifications []struct {
+			ProcessorID    string     `json:"processor_id"`
+			AcknowledgedAt *time.Time `json:"acknowledged_at"`
+		}
 	}
 	if st := p.do("GET", "/api/v1/requests/"+id+"/receipt", nil, &receipt); st != 200 || len(receipt.Erased) < 8 {
 		t.Errorf("receipt: %d %+v", st, receipt)
+	}
+	// The processor hears of the erasure, acknowledges it, and the receipt shows it.
+	hook.waitFor(t, "erased")
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		p.do("GET", "/api/v1/requests/"+id+"/receipt", nil, &receipt)
+		if len(receipt.Notifications) == 1 && receipt.Notifications[0].AcknowledgedAt != nil {
+			break
+		}
+	}
+	if len(receipt.Notifications) != 1 || receipt.Notifications[0].ProcessorID != "crm-sync" || receipt.Notifications[0].AcknowledgedAt == nil {
+		t.Errorf("receipt notifications %+v; want crm-sync's acknowledgement", receipt.Notifications)
+	}
+	if hook.badSignatures() != 0 {
+		t.Errorf("%d webhook requests with a bad signature", hook.badSignatures())
 	}
 	// The person's requests stay as a record, but their address and details can no longer be
 	// read: the erasure request's own key goes once the outbox has recorded the receipt as sent.

@@ -53,7 +53,8 @@ func (tx *Tx) InsertDelivery(ctx context.Context, d share.Delivery) error {
 	return err
 }
 
-// UpdateDelivery records an attempt's outcome or an acknowledgement.
+// UpdateDelivery records an attempt's outcome or an acknowledgement; an acknowledgement already
+// recorded is kept (it may arrive while the attempt that carried the event is being recorded).
 func (tx *Tx) UpdateDelivery(ctx context.Context, d share.Delivery) error {
 	var delivered, acked any
 	if d.DeliveredAt != nil {
@@ -62,7 +63,7 @@ func (tx *Tx) UpdateDelivery(ctx context.Context, d share.Delivery) error {
 	if d.AcknowledgedAt != nil {
 		acked = formatTime(*d.AcknowledgedAt)
 	}
-	_, err := tx.exec(ctx, "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, delivered_at = ?, acknowledged_at = ? WHERE id = ?",
+	_, err := tx.exec(ctx, "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, delivered_at = ?, acknowledged_at = coalesce(?, acknowledged_at) WHERE id = ?",
 		d.Status, d.Attempts, formatTime(d.NextAttemptAt), d.LastStatus, delivered, acked, d.ID)
 	return err
 }
