@@ -230,6 +230,7 @@ type harness struct {
 	dpo     string // dpo token secret: a second staff member next to the admin
 	// adminID and dpoID are the tokens' ids, as consent events name their actor ("token:<id>").
 	adminID, dpoID string
+	tokens         *tokens.Service
 	// seen collects the operationIds exercised, so that a documented route no exchange calls shows.
 	seen map[string]bool
 }
@@ -305,7 +306,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	return &harness{t: t, srv: srv, doc: doc, router: router, admin: admin, auditor: auditor, agent: agent, dpo: dpo,
-		adminID: adminTok.ID, dpoID: dpoTok.ID, seen: map[string]bool{}}
+		adminID: adminTok.ID, dpoID: dpoTok.ID, seen: map[string]bool{}, tokens: tks}
 }
 
 // auditLog adapts the SQLite reader to api.AuditLog, as internal/cli does.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
+	tokens "github.com/tillit/tillit/internal/token"
 )
 
 type requestList struct {
@@ -234,6 +236,22 @@ func (h *harness) exerciseSharing() {
 		t.Errorf("disclosed data %v; want id and email only", out.Data)
 	}
 	h.problem(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"contact_id":"` + contactID + `","processor_id":"mailer-eu","purpose":"newsletter","fields":[]}`)}, "invalid", "fields")
+	// A processor-scoped token reads what was shared with its processor, and nothing else.
+	_, ptok, err := h.tokens.CreateFor(context.Background(), tokens.RoleProcessor, "mailer integration", "mailer-eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shared map[string]any
+	h.json(exchange{method: "GET", path: "/api/v1/shared/contacts/" + contactID, token: ptok, status: 200}, &shared)
+	if shared["email"] != "shared.person@example.org" || shared["first_name"] != nil {
+		t.Errorf("shared read %v; want the e-mail only", shared)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts/" + contactID, token: ptok, status: 403}, "forbidden", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/shared/contacts/" + contactID, token: h.agent, status: 403}, "forbidden", "")
+	h.do(exchange{method: "POST", path: "/api/v1/contacts/" + contactID + "/consents", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"purpose":"newsletter","state":"dpv:ConsentWithdrawn","method":"web-form"}`)})
+	if pr := h.problem(exchange{method: "GET", path: "/api/v1/shared/contacts/" + contactID, token: ptok, status: 403}, "forbidden", ""); pr.Reason != "withdrawn" {
+		t.Errorf("shared read after withdrawal: reason %q", pr.Reason)
+	}
 	var log struct {
 		Items []struct{ Kind string } `json:"items"`
 	}

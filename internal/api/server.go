@@ -123,6 +123,7 @@ func (s *Server) Handler() http.Handler {
 		route("GET /api/v1/processors/{id}", token.ProcessorsRead, s.getProcessor)
 		route("PATCH /api/v1/processors/{id}", token.ProcessorsWrite, s.patchProcessor)
 		route("POST /api/v1/disclosures", token.Disclose, s.disclose)
+		route("GET /api/v1/shared/contacts/{id}", token.SharedRead, s.readShared)
 	}
 	if s.Webhooks != nil {
 		route("GET /api/v1/processors/{id}/deliveries", token.ProcessorsRead, s.processorDeliveries)
@@ -187,7 +188,10 @@ func (r *recorder) WriteHeader(code int)        { r.status = code }
 
 type ctxKey int
 
-const requestIDKey ctxKey = 1
+const (
+	requestIDKey ctxKey = 1
+	processorKey ctxKey = 2 // the processor a processor-scoped token speaks for
+)
 
 func requestID(r *http.Request) string {
 	id, _ := r.Context().Value(requestIDKey).(string)
@@ -250,6 +254,7 @@ func (s *Server) authorize(perm token.Permission, h func(http.ResponseWriter, *h
 			return
 		}
 		ctx := audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorToken, ID: t.ID, Role: string(t.Role)})
+		ctx = context.WithValue(ctx, processorKey, t.ProcessorID)
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			s.writeProblem(w, r, err)
 		}

@@ -74,3 +74,10 @@ func (s *Server) acknowledge(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// readShared serves GET /api/v1/shared/contacts/{id} to a processor-scoped token.
+func (s *Server) readShared(w http.ResponseWriter, r *http.Request) error {
+	pid, _ := r.Context().Value(processorKey).(string)
+	data, err := s.Share.ReadShared(r.Context(), pid, pathID(r))
+	return reply(w, http.StatusOK, data, err)
+}

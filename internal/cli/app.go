@@ -21,6 +21,7 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/token"
 )
@@ -131,4 +132,9 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// share returns the processor register and disclosure gate on the app's store.
+func (a *app) share() *share.Service {
+	return &share.Service{Store: sqlite.Bound[share.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Now: time.Now, NewID: newID}
 }

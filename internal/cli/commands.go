@@ -19,10 +19,11 @@ import (
 )
 
 func tokenCreate(ctx context.Context, env Env, args []string) error {
-	var role, name string
+	var role, name, processor string
 	cfg, _, err := parse(env, "token create", args, func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
-		fs.StringVar(&role, "role", "", "role: admin, dpo, agent or auditor")
+		fs.StringVar(&role, "role", "", "role: admin, dpo, agent, auditor or processor")
+		fs.StringVar(&processor, "processor", "", "for --role processor: the registered processor's id")
 		fs.StringVar(&name, "name", "", "a name for the token (what uses it, not a person's name)")
 	})
 	if err != nil {
@@ -32,7 +33,10 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: tillit token create --role R --name N", errUsage)
 	}
 	if !slices.Contains(token.Roles, token.Role(role)) {
-		return fmt.Errorf("%w: --role must be admin, dpo, agent or auditor", errUsage)
+		return fmt.Errorf("%w: --role must be admin, dpo, agent, auditor or processor", errUsage)
+	}
+	if (role == string(token.RoleProcessor)) != (processor != "") {
+		return fmt.Errorf("%w: --processor ID goes with --role processor, and only with it", errUsage)
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-create"})
 	a, err := openApp(ctx, cfg, false)
@@ -40,7 +44,15 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	_, secret, err := a.tokens.Create(ctx, token.Role(role), name)
+	if processor != "" {
+		if _, err := a.share().Get(ctx, processor); err != nil {
+			if apperr.Is(err, apperr.NotFound) {
+				return fmt.Errorf("%w: --processor %s is not registered (POST /api/v1/processors)", errUsage, processor)
+			}
+			return err
+		}
+	}
+	_, secret, err := a.tokens.CreateFor(ctx, token.Role(role), name, processor)
 	if err != nil {
 		return err
 	}

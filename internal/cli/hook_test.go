@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,4 +79,41 @@ func (h *hookReceiver) badSignatures() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.bad
+}
+
+// TestProcessorTokenFromTheCLI: a processor-scoped token is made with --processor for a
+// registered processor only, and reads only what was shared with that processor.
+func TestProcessorTokenFromTheCLI(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	if code, _, _ := runCLI(t, "token", "create", "--data", dir, "--role", "processor", "--name", "x"); code != 2 {
+		t.Errorf("processor token without --processor: exit %d; want 2", code)
+	}
+	if code, _, _ := runCLI(t, "token", "create", "--data", dir, "--role", "processor", "--processor", "nobody", "--name", "x"); code != 2 {
+		t.Errorf("processor token for an unregistered processor: exit %d; want 2", code)
+	}
+	if code, _, _ := runCLI(t, "token", "create", "--data", dir, "--role", "agent", "--processor", "crm", "--name", "x"); code != 2 {
+		t.Errorf("staff token with --processor: exit %d; want 2", code)
+	}
+	p.do("POST", "/api/v1/processors", map[string]any{"id": "crm", "name": "CRM AB", "purposes": []string{"newsletter"}, "data_categories": []string{"email"},
+		"country": "SE", "dpa_status": "signed", "dpa_signed_at": "2026-01-01T00:00:00Z"}, nil)
+	code, out, _ := runCLI(t, "token", "create", "--data", dir, "--role", "processor", "--processor", "crm", "--name", "crm integration")
+	ptok := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(ptok, "tlt_") {
+		t.Fatalf("processor token: exit %d %q", code, out)
+	}
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "ebba@example.org", "first_name": "Ebba"}, &c)
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+	if st := p.doAs(ptok, "GET", "/api/v1/shared/contacts/"+c.ID, nil, nil); st != 404 {
+		t.Errorf("before the disclosure: %d; want 404", st)
+	}
+	p.do("POST", "/api/v1/disclosures", map[string]any{"contact_id": c.ID, "processor_id": "crm", "purpose": "newsletter", "fields": []string{"email"}}, nil)
+	var got map[string]any
+	if st := p.doAs(ptok, "GET", "/api/v1/shared/contacts/"+c.ID, nil, &got); st != 200 || got["email"] != "ebba@example.org" || got["first_name"] != nil {
+		t.Errorf("shared read: %d %v", st, got)
+	}
+	if st := p.doAs(ptok, "GET", "/api/v1/contacts/"+c.ID, nil, nil); st != 403 {
+		t.Errorf("processor token on the staff route: %d; want 403", st)
+	}
 }

@@ -29,7 +29,9 @@ const usage = `usage: tillit <command> [flags]
 
 commands:
   serve                         serve the API (default 127.0.0.1:8080, data in ./tillit-data)
-  token create --role R --name N  create an API token (roles: admin, dpo, agent, auditor); prints only the token
+  token create --role R --name N [--processor ID]
+                                 create an API token (roles: admin, dpo, agent, auditor, processor
+                                 with --processor); prints only the token
   token list                    list tokens (id, role, name, created, revoked); never their secrets
   token revoke ID               revoke a token at once
   import --format F FILE...     import CSV files (formats: mailchimp, generic); report on stdout

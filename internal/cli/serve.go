@@ -123,7 +123,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
 	}
-	srv.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Now: time.Now, NewID: newID}
+	srv.Share = a.share()
 	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn

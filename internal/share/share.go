@@ -522,3 +522,96 @@ func pick(c contact.Contact, fields []string) map[string]any {
 	}
 	return out
 }
+
+// ReadShared is a processor's read of a contact shared with it (processor-scoped tokens): the
+// fields it was given by allowed disclosures, for the purposes that are still allowed now, each
+// checked again as at disclosure (purpose still the processor's, DPA signed and unexpired,
+// transfer mechanism, consent gate). Audited as "share.read". NotFound when nothing was ever
+// disclosed to this processor about the contact (its existence is not confirmed); Forbidden with
+// the reason when every purpose it was shared for is no longer allowed (withdrawn, restricted, …).
+func (s *Service) ReadShared(ctx context.Context, processorID, contactID string) (map[string]any, error) {
+	var data map[string]any
+	var refused error
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		ds, err := tx.DisclosuresOf(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		byPurpose := map[string][]string{}
+		var purposes []string
+		for _, d := range ds {
+			if !d.Allowed || d.ProcessorID != processorID {
+				continue
+			}
+			if _, ok := byPurpose[d.Purpose]; !ok {
+				purposes = append(purposes, d.Purpose)
+			}
+			for _, f := range d.Fields {
+				if !slices.Contains(byPurpose[d.Purpose], f) {
+					byPurpose[d.Purpose] = append(byPurpose[d.Purpose], f)
+				}
+			}
+		}
+		if len(purposes) == 0 {
+			return apperr.New(apperr.NotFound, "contact not found")
+		}
+		p, err := tx.ProcessorByID(ctx, processorID)
+		if err != nil {
+			return err
+		}
+		rec, err := tx.ContactByID(ctx, contactID)
+		if apperr.Is(err, apperr.NotFound) {
+			return apperr.New(apperr.NotFound, "contact not found") // erased
+		}
+		if err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		var fields []string
+		lastReason := ""
+		for _, purpose := range purposes {
+			reason, _ := s.check(p, Request{Purpose: purpose, Fields: byPurpose[purpose]}, now)
+			if reason == "" {
+				pp, err := tx.PurposeByID(ctx, purpose)
+				if err != nil {
+					return err
+				}
+				f, err := tx.GateFacts(ctx, contactID, purpose)
+				if err != nil {
+					return err
+				}
+				if d := consent.Decide(pp, f, now); !d.Allowed {
+					reason = string(d.Reason)
+				}
+			}
+			if reason != "" {
+				lastReason = reason
+				continue
+			}
+			for _, f := range byPurpose[purpose] {
+				if !slices.Contains(fields, f) {
+					fields = append(fields, f)
+				}
+			}
+		}
+		if len(fields) == 0 {
+			ev := audit.New(ctx, now, "share.read_refused", "contact", contactID)
+			refused = refusal(lastReason, "the contact was shared for purposes that are no longer allowed")
+			return tx.AppendAudit(ctx, &ev)
+		}
+		ev := audit.New(ctx, now, "share.read", "contact", contactID, fields...)
+		if err := tx.AppendAudit(ctx, &ev); err != nil {
+			return err
+		}
+		c, err := s.Contacts.OpenIn(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		data = pick(c, fields)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return data, refused
+}

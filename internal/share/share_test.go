@@ -218,3 +218,49 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 		t.Errorf("disclosure to an unknown processor: %v; want NotFound", err)
 	}
 }
+
+// TestProcessorReadsOnlyWhatIsSharedAndStillAllowed: a processor reads a contact shared with it,
+// only the shared fields, and loses access the moment consent is withdrawn; a contact never
+// shared with it is not found, and another processor sees nothing.
+func TestProcessorReadsOnlyWhatIsSharedAndStillAllowed(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	signed(t, w, "mailer")
+	signed(t, w, "other")
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "vera@example.org", FirstName: "Vera", LastName: "Holm"})
+	never, _ := w.contacts.Create(ctx, contact.Input{Email: "never@example.org"})
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	if _, err := w.svc.ReadShared(ctx, "mailer", c.ID); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("before any disclosure: %v; want NotFound", err)
+	}
+	if _, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "mailer", Purpose: "newsletter", Fields: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := w.svc.ReadShared(ctx, "mailer", c.ID)
+	if err != nil || data["email"] != "vera@example.org" || data["first_name"] != nil || len(data) != 2 {
+		t.Fatalf("shared read = %v, %v; want id and email only", data, err)
+	}
+	for _, tc := range []struct{ processor, contact string }{{"other", c.ID}, {"mailer", never.ID}, {"mailer", "no-such-contact"}} {
+		if _, err := w.svc.ReadShared(ctx, tc.processor, tc.contact); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("ReadShared(%s, %s) = %v; want NotFound", tc.processor, tc.contact, err)
+		}
+	}
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
+	_, err = w.svc.ReadShared(ctx, "mailer", c.ID)
+	if e := apperr.As(err); e == nil || e.Kind != apperr.Forbidden || e.Reason != "withdrawn" {
+		t.Errorf("after withdrawal: %v; want Forbidden withdrawn", err)
+	}
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	if _, err := w.svc.Update(ctx, "mailer", share.Input{DPAStatus: ptr(share.DPAExpired)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.ReadShared(ctx, "mailer", c.ID); apperr.As(err) == nil || apperr.As(err).Reason != share.ReasonDPAExpired {
+		t.Errorf("with an expired DPA: %v; want dpa_expired", err)
+	}
+	if err := w.contacts.Erase(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.ReadShared(ctx, "mailer", c.ID); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("after erasure: %v; want NotFound", err)
+	}
+}

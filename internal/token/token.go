@@ -23,10 +23,13 @@ const (
 	RoleDPO     Role = "dpo"     // data protection officer: personal data, consent, erasure, audit
 	RoleAgent   Role = "agent"   // support and sales: contacts, consent, imports; no erasure, no audit
 	RoleAuditor Role = "auditor" // the audit log and the catalogue; never a personal field
+	// RoleProcessor is one processor's integration: it reads only the contacts shared with that
+	// processor, only the fields shared, and only while the purpose is still allowed.
+	RoleProcessor Role = "processor"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleAdmin, RoleDPO, RoleAgent, RoleAuditor}
+var Roles = []Role{RoleAdmin, RoleDPO, RoleAgent, RoleAuditor, RoleProcessor}
 
 // Permission names one kind of action.
 type Permission string
@@ -57,17 +60,20 @@ const (
 	ProcessorsRead  Permission = "processors.read"
 	ProcessorsWrite Permission = "processors.write"
 	Disclose        Permission = "disclosures.write"
-	PurposesRead    Permission = "purposes.read"
-	PurposesWrite   Permission = "purposes.write"
-	ImportsWrite    Permission = "imports.write"
-	AuditRead       Permission = "audit.read"
+	// SharedRead reads a contact shared with the token's processor (processor tokens only).
+	SharedRead    Permission = "shared.read"
+	PurposesRead  Permission = "purposes.read"
+	PurposesWrite Permission = "purposes.write"
+	ImportsWrite  Permission = "imports.write"
+	AuditRead     Permission = "audit.read"
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:   {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:     {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleAgent:   {ProcessorsRead, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
-	RoleAuditor: {ProcessorsRead, PurposesRead, AuditRead},
+	RoleAdmin:     {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:       {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAgent:     {ProcessorsRead, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
+	RoleAuditor:   {ProcessorsRead, PurposesRead, AuditRead},
+	RoleProcessor: {SharedRead},
 }
 
 // Allows reports whether role r has permission p.
@@ -80,6 +86,8 @@ type Token struct {
 	Role      Role       `json:"role"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// ProcessorID is the processor a token of role processor speaks for ("" for staff roles).
+	ProcessorID string `json:"processor_id,omitempty"`
 }
 
 // Tx is what token rules need from a store transaction.
@@ -120,8 +128,17 @@ const Prefix = "tlt_"
 // Create makes a token with role r and a descriptive name (1–100 characters, not personal data:
 // "crm-sync", "support desk") and returns it with its secret, which is never shown again.
 func (s *Service) Create(ctx context.Context, r Role, name string) (Token, string, error) {
+	return s.CreateFor(ctx, r, name, "")
+}
+
+// CreateFor is Create with the processor a token of role processor speaks for (the caller checks
+// that it is registered). Invalid for a processor token without one, or a staff token with one.
+func (s *Service) CreateFor(ctx context.Context, r Role, name, processorID string) (Token, string, error) {
 	if !slices.Contains(Roles, r) {
-		return Token{}, "", apperr.Invalidf("role", "invalid_role", "role: must be admin, dpo, agent or auditor")
+		return Token{}, "", apperr.Invalidf("role", "invalid_role", "role: must be admin, dpo, agent, auditor or processor")
+	}
+	if (r == RoleProcessor) != (processorID != "") {
+		return Token{}, "", apperr.Invalidf("processor", "processor_scope", "processor: a processor token names exactly one processor, and only a processor token does")
 	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
@@ -132,7 +149,7 @@ func (s *Service) Create(ctx context.Context, r Role, name string) (Token, strin
 		return Token{}, "", err
 	}
 	secret := Prefix + base64.RawURLEncoding.EncodeToString(raw)
-	t := Token{ID: s.NewID(), Name: name, Role: r, CreatedAt: s.Now().UTC()}
+	t := Token{ID: s.NewID(), Name: name, Role: r, CreatedAt: s.Now().UTC(), ProcessorID: processorID}
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		if err := tx.InsertToken(ctx, t, Hash(secret)); err != nil {
 			return err

@@ -10,11 +10,11 @@ import (
 	"github.com/tillit/tillit/internal/token"
 )
 
-const qTokenByHash = "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE hash = ?"
+const qTokenByHash = "SELECT id, name, role, created_at, revoked_at, processor_id FROM tokens WHERE hash = ?"
 
 // InsertToken stores a token with the hash of its secret.
 func (tx *Tx) InsertToken(ctx context.Context, t token.Token, hash []byte) error {
-	_, err := tx.exec(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), hash, formatTime(t.CreatedAt))
+	_, err := tx.exec(ctx, "INSERT INTO tokens (id, name, role, hash, created_at, processor_id) VALUES (?, ?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), hash, formatTime(t.CreatedAt), t.ProcessorID)
 	return err
 }
 
@@ -27,7 +27,7 @@ func (tx *Tx) TokenByHash(ctx context.Context, hash []byte) (token.Token, error)
 	var t token.Token
 	var role, created string
 	var revoked sql.NullString
-	if err := row.Scan(&t.ID, &t.Name, &role, &created, &revoked); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &role, &created, &revoked, &t.ProcessorID); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return token.Token{}, apperr.New(apperr.NotFound, "token not found")
 		}
@@ -55,7 +55,7 @@ func (tx *Tx) CountLiveTokens(ctx context.Context) (int, error) {
 
 // ListTokens returns every token in creation order.
 func (tx *Tx) ListTokens(ctx context.Context) ([]token.Token, error) {
-	rows, err := tx.query(ctx, "SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY created_at, id")
+	rows, err := tx.query(ctx, "SELECT id, name, role, created_at, revoked_at, processor_id FROM tokens ORDER BY created_at, id")
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (tx *Tx) ListTokens(ctx context.Context) ([]token.Token, error) {
 		var t token.Token
 		var role, created string
 		var revoked sql.NullString
-		if err := rows.Scan(&t.ID, &t.Name, &role, &created, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &role, &created, &revoked, &t.ProcessorID); err != nil {
 			return nil, err
 		}
 		t.Role = token.Role(role)
