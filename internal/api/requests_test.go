@@ -252,6 +252,27 @@ func (h *harness) exerciseSharing() {
 	if pr := h.problem(exchange{method: "GET", path: "/api/v1/shared/contacts/" + contactID, token: ptok, status: 403}, "forbidden", ""); pr.Reason != "withdrawn" {
 		t.Errorf("shared read after withdrawal: reason %q", pr.Reason)
 	}
+	var ropa struct {
+		Controller struct{ Name string } `json:"controller"`
+		Activities []struct {
+			Purpose    string
+			Recipients []struct{ ID string } `json:"recipients"`
+		} `json:"activities"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/ropa", token: h.auditor, status: 200}, &ropa)
+	found := false
+	for _, a := range ropa.Activities {
+		if a.Purpose == "newsletter" && len(a.Recipients) == 1 && a.Recipients[0].ID == "mailer-eu" {
+			found = true
+		}
+	}
+	if ropa.Controller.Name != "Example AB" || !found {
+		t.Errorf("ROPA %+v; want the newsletter sent to mailer-eu", ropa)
+	}
+	if b := h.do(exchange{method: "GET", path: "/api/v1/ropa?format=csv", token: h.dpo, status: 200}); !bytes.HasPrefix(b, []byte("purpose,name,lawful_basis")) {
+		t.Errorf("ROPA CSV %.100s", b)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/ropa?format=pdf", token: h.dpo, status: 400, badRequest: true}, "invalid", "format")
 	var log struct {
 		Items []struct{ Kind string } `json:"items"`
 	}

@@ -124,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 		route("PATCH /api/v1/processors/{id}", token.ProcessorsWrite, s.patchProcessor)
 		route("POST /api/v1/disclosures", token.Disclose, s.disclose)
 		route("GET /api/v1/shared/contacts/{id}", token.SharedRead, s.readShared)
+		route("GET /api/v1/ropa", token.ProcessorsRead, s.ropa)
 	}
 	if s.Webhooks != nil {
 		route("GET /api/v1/processors/{id}/deliveries", token.ProcessorsRead, s.processorDeliveries)

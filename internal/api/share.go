@@ -2,7 +2,10 @@ package api
 
 import (
 	"net/http"
+	"time"
 
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/share"
 )
 
@@ -80,4 +83,34 @@ func (s *Server) readShared(w http.ResponseWriter, r *http.Request) error {
 	pid, _ := r.Context().Value(processorKey).(string)
 	data, err := s.Share.ReadShared(r.Context(), pid, pathID(r))
 	return reply(w, http.StatusOK, data, err)
+}
+
+// ropa serves GET /api/v1/ropa: the record of processing activities (GDPR Art. 30) as JSON, or
+// as CSV with ?format=csv.
+func (s *Server) ropa(w http.ResponseWriter, r *http.Request) error {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		return apperr.Invalidf("format", "invalid_format", "format: json or csv")
+	}
+	purposes, err := s.Consent.Purposes(r.Context())
+	if err != nil {
+		return err
+	}
+	processors, err := s.Share.List(r.Context())
+	if err != nil {
+		return err
+	}
+	rec := governance.Build(s.Controller, purposes, processors, time.Now())
+	if format != "csv" {
+		return reply(w, http.StatusOK, rec, nil)
+	}
+	b, err := rec.CSV()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="ropa.csv"`)
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(b)
+	return err
 }

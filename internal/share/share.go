@@ -62,6 +62,9 @@ const (
 var eea = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
 	"MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"}
 
+// InEEA reports whether country (ISO 3166-1 alpha-2) is an EEA member state.
+func InEEA(country string) bool { return slices.Contains(eea, country) }
+
 // Processor is one recipient in the register, with the API's field names.
 type Processor struct {
 	ID                string     `json:"id"`

@@ -1,0 +1,142 @@
+package governance
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/share"
+)
+
+// ROPA is the record of processing activities of a controller (GDPR Art. 30(1)).
+type ROPA struct {
+	GeneratedAt      time.Time  `json:"generated_at"`
+	Controller       Controller `json:"controller"` // Art. 30(1)(a)
+	Activities       []Activity `json:"activities"`
+	SecurityMeasures []string   `json:"security_measures"` // Art. 30(1)(g), Art. 32(1)
+}
+
+// Controller is the name and contact details of the controller and its DPO (Art. 30(1)(a)).
+type Controller struct {
+	Name    string `json:"name"`
+	Contact string `json:"contact,omitempty"`
+	Email   string `json:"email,omitempty"`
+	Address string `json:"address,omitempty"`
+	DPO     string `json:"dpo,omitempty"`
+}
+
+// Activity is one purpose of processing with what Art. 30(1)(b)–(f) asks for.
+type Activity struct {
+	Purpose        string      `json:"purpose"`
+	Name           string      `json:"name"`
+	Description    string      `json:"description,omitempty"`
+	LawfulBasis    string      `json:"lawful_basis"` // W3C DPV term
+	Article        string      `json:"article"`      // "GDPR Art. 6(1)(a)"
+	DataSubjects   []string    `json:"data_subjects"`
+	DataCategories []string    `json:"data_categories"` // contact fields
+	Recipients     []Recipient `json:"recipients"`      // Art. 30(1)(d)
+	Transfers      []Recipient `json:"transfers"`       // outside the EEA, Art. 30(1)(e)
+	Retention      string      `json:"retention"`       // Art. 30(1)(f)
+	RetentionDays  int         `json:"retention_days"`
+}
+
+// Recipient is a processor or controller data goes to for the purpose.
+type Recipient struct {
+	ID                string `json:"id"`
+	Name              string `json:"name"`
+	Role              string `json:"role"`
+	Country           string `json:"country"`
+	TransferMechanism string `json:"transfer_mechanism"`
+	DPAStatus         string `json:"dpa_status"`
+}
+
+var articles = map[string]string{
+	consent.BasisConsent: "GDPR Art. 6(1)(a)", consent.BasisContract: "GDPR Art. 6(1)(b)", consent.BasisLegalObligation: "GDPR Art. 6(1)(c)",
+	consent.BasisVitalInterest: "GDPR Art. 6(1)(d)", consent.BasisPublicTask: "GDPR Art. 6(1)(e)", consent.BasisLegitimateInterest: "GDPR Art. 6(1)(f)",
+}
+
+// securityMeasures is how Tillit keeps the data (Art. 32(1)); see README, How personal data is kept.
+var securityMeasures = []string{
+	"every personal field encrypted with AES-256-GCM under a per-person data key, bound to table, column, row and key version",
+	"data keys wrapped by a Tink keyset under a root key kept outside the database; erasure destroys the person's key",
+	"lookups through keyed blind indexes (HMAC-SHA256) of normalized addresses and phone numbers; no plaintext index",
+	"every read of personal data and every change audited in the same transaction, in a SHA-256 hash chain anchored in the key store",
+	"role-based API tokens (admin, dpo, agent, auditor, processor-scoped), stored only as hashes",
+	"SQLite secure_delete and write-ahead-log checkpoint after erasure: no plaintext left in any file",
+	"consent checked at the moment of use (send, disclose, processor read), never only when a job is queued",
+}
+
+// Build assembles the record from the controller's details, the purposes and the register. Each
+// purpose is one activity; its recipients are the processors engaged for it, and those outside
+// the EEA are its transfers.
+func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []share.Processor, now time.Time) ROPA {
+	r := ROPA{GeneratedAt: now.UTC(), SecurityMeasures: securityMeasures, Activities: []Activity{},
+		Controller: Controller{Name: ctrl.Name, Contact: ctrl.Contact, Email: ctrl.Email, DPO: ctrl.DPOEmail,
+			Address: strings.Join(nonEmpty(ctrl.Street, strings.TrimSpace(ctrl.PostalCode+" "+ctrl.Locality), ctrl.Country), ", ")}}
+	for _, p := range purposes {
+		a := Activity{Purpose: p.ID, Name: p.Name, Description: p.Description, LawfulBasis: p.LawfulBasis, Article: articles[p.LawfulBasis],
+			DataSubjects:   []string{"leads (prospective customers)", "contacts (customers and their staff)"},
+			DataCategories: slices.Clone(contact.Columns), Recipients: []Recipient{}, Transfers: []Recipient{}, RetentionDays: p.RetentionDays}
+		a.Retention = "while the lawful basis lasts"
+		if p.RetentionDays > 0 {
+			a.Retention = fmt.Sprintf("%d days", p.RetentionDays)
+		}
+		for _, pr := range processors {
+			if !slices.Contains(pr.Purposes, p.ID) {
+				continue
+			}
+			rc := Recipient{ID: pr.ID, Name: pr.Name, Role: string(pr.Role), Country: pr.Country, TransferMechanism: pr.TransferMechanism, DPAStatus: pr.DPAStatus}
+			a.Recipients = append(a.Recipients, rc)
+			if !share.InEEA(pr.Country) {
+				a.Transfers = append(a.Transfers, rc)
+			}
+		}
+		r.Activities = append(r.Activities, a)
+	}
+	return r
+}
+
+// CSV renders the record as RFC 4180 CSV, one row per activity; lists are joined with "; ".
+func (r ROPA) CSV() ([]byte, error) {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.UseCRLF = true
+	w.Write([]string{"purpose", "name", "lawful_basis", "article", "data_subjects", "data_categories", "recipients", "transfers", "retention", "controller", "dpo"})
+	for _, a := range r.Activities {
+		w.Write([]string{a.Purpose, a.Name, a.LawfulBasis, a.Article, strings.Join(a.DataSubjects, "; "), strings.Join(a.DataCategories, "; "),
+			names(a.Recipients), transfers(a.Transfers), a.Retention, r.Controller.Name, r.Controller.DPO})
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+func names(rs []Recipient) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name + " (" + r.Role + ", " + r.Country + ", DPA " + r.DPAStatus + ")"
+	}
+	return strings.Join(out, "; ")
+}
+
+func transfers(rs []Recipient) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name + " (" + r.Country + ", " + r.TransferMechanism + ")"
+	}
+	return strings.Join(out, "; ")
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,59 @@
+package governance_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/share"
+)
+
+func TestROPAContents(t *testing.T) {
+	ctrl := consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", PostalCode: "903 26", Locality: "Umeå", Country: "SE", DPOEmail: "dpo@norrsken.example"}
+	purposes := []consent.Purpose{
+		{ID: "newsletter", Name: "Newsletter", LawfulBasis: consent.BasisConsent, RetentionDays: 730},
+		{ID: "sales-followup", Name: "Sales follow-up", LawfulBasis: consent.BasisLegitimateInterest},
+	}
+	processors := []share.Processor{
+		{ID: "mailer", Name: "Mailer AB", Role: share.RoleProcessor, Purposes: []string{"newsletter"}, Country: "SE", TransferMechanism: "none", DPAStatus: share.DPASigned},
+		{ID: "crm-us", Name: "CRM Inc", Role: share.RoleSubProcessor, Purposes: []string{"newsletter", "sales-followup"}, Country: "US", TransferMechanism: share.TransferSCC, DPAStatus: share.DPASigned},
+		{ID: "idle", Name: "Idle Ltd", Role: share.RoleProcessor, Purposes: []string{}, Country: "GB", TransferMechanism: share.TransferAdequacy, DPAStatus: share.DPARequested},
+	}
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	r := governance.Build(ctrl, purposes, processors, now)
+	if r.Controller.Name != "Norrsken AB" || r.Controller.DPO != "dpo@norrsken.example" || r.Controller.Address != "Storgatan 1, 903 26 Umeå, SE" || !r.GeneratedAt.Equal(now) {
+		t.Errorf("controller %+v", r.Controller)
+	}
+	if len(r.Activities) != 2 {
+		t.Fatalf("%d activities; want one per purpose", len(r.Activities))
+	}
+	nl, sf := r.Activities[0], r.Activities[1]
+	ids := func(rs []governance.Recipient) []string {
+		var out []string
+		for _, x := range rs {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	if nl.Article != "GDPR Art. 6(1)(a)" || nl.Retention != "730 days" || !slices.Equal(ids(nl.Recipients), []string{"mailer", "crm-us"}) || !slices.Equal(ids(nl.Transfers), []string{"crm-us"}) {
+		t.Errorf("newsletter activity %+v", nl)
+	}
+	if sf.Article != "GDPR Art. 6(1)(f)" || sf.Retention != "while the lawful basis lasts" || !slices.Equal(ids(sf.Recipients), []string{"crm-us"}) || nl.Transfers[0].TransferMechanism != "scc" {
+		t.Errorf("sales-followup activity %+v", sf)
+	}
+	if !slices.Contains(nl.DataCategories, "email") || !slices.Contains(nl.DataCategories, "address") || len(r.SecurityMeasures) < 5 {
+		t.Errorf("categories %v, measures %v", nl.DataCategories, r.SecurityMeasures)
+	}
+	b, err := r.CSV()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(rows) != 3 || rows[0][0] != "purpose" || rows[1][0] != "newsletter" || rows[1][7] != "CRM Inc (US, scc)" || rows[2][8] != "while the lawful basis lasts" || rows[1][10] != "dpo@norrsken.example" {
+		t.Errorf("CSV %q, %v", rows, err)
+	}
+}
