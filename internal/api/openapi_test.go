@@ -36,6 +36,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
@@ -297,6 +298,7 @@ func newHarness(t *testing.T) *harness {
 		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
 	contacts.Erasing = s.Requests.ErasingIn
 	s.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: contacts, Keys: kr, Now: now, NewID: newID}
+	s.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: now, NewID: newID, Controller: s.Controller}
 	s.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: db}, Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -1278,6 +1280,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 
 	h.exerciseRequests()
 	h.exerciseSharing()
+	h.exerciseBreaches()
 
 	// Every documented operation was exercised above.
 	for path, item := range h.doc.Paths.Map() {

@@ -290,3 +290,33 @@ func (h *harness) exerciseSharing() {
 		t.Errorf("acknowledgement with a bad signature: %d; want 401", resp.StatusCode)
 	}
 }
+
+// exerciseBreaches records a breach, reads it, updates it and drafts its notice.
+func (h *harness) exerciseBreaches() {
+	t := h.t
+	const appJSON = "application/json"
+	var b struct {
+		ID        string `json:"id"`
+		HoursLeft int    `json:"hours_left"`
+		Late      bool   `json:"late"`
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/breaches", token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"title":"Export left on a shared drive","categories":["email"],"risk":"risk"}`)}, &b)
+	if b.HoursLeft != 71 && b.HoursLeft != 72 || b.Late {
+		t.Errorf("new breach %+v; want about 72 hours left", b)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/breaches", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"title":"x"}`)}, "forbidden", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/breaches", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"title":"x","risk":"medium"}`)}, "invalid", "risk")
+	var list struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/breaches", token: h.auditor, status: 200}, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("register %+v", list)
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/breaches/" + b.ID, token: h.auditor, status: 200}, &b)
+	h.problem(exchange{method: "GET", path: "/api/v1/breaches/nope", token: h.auditor, status: 404}, "not_found", "")
+	h.json(exchange{method: "PATCH", path: "/api/v1/breaches/" + b.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"inform_people":"not_required","measures":"The drive was locked within the hour."}`)}, &b)
+	if n := h.do(exchange{method: "GET", path: "/api/v1/breaches/" + b.ID + "/notice", token: h.dpo, status: 200}); !bytes.Contains(n, []byte("Export left on a shared drive")) || !bytes.Contains(n, []byte("Art. 77")) {
+		t.Errorf("notice %s", n)
+	}
+}

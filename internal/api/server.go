@@ -21,6 +21,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/mail"
@@ -49,6 +50,8 @@ type Server struct {
 	// delivery log and erasure acknowledgements.
 	Share    *share.Service
 	Webhooks *share.Webhooks
+	// Breaches, when set, serves /api/v1/breaches.
+	Breaches *governance.Breaches
 	Importer *importer.Importer
 	Audit    AuditLog
 	// Controller identifies the data controller in consent receipts.
@@ -125,6 +128,13 @@ func (s *Server) Handler() http.Handler {
 		route("POST /api/v1/disclosures", token.Disclose, s.disclose)
 		route("GET /api/v1/shared/contacts/{id}", token.SharedRead, s.readShared)
 		route("GET /api/v1/ropa", token.ProcessorsRead, s.ropa)
+	}
+	if s.Breaches != nil {
+		route("GET /api/v1/breaches", token.BreachesRead, s.listBreaches)
+		route("POST /api/v1/breaches", token.BreachesWrite, s.createBreach)
+		route("GET /api/v1/breaches/{id}", token.BreachesRead, s.getBreach)
+		route("PATCH /api/v1/breaches/{id}", token.BreachesWrite, s.patchBreach)
+		route("GET /api/v1/breaches/{id}/notice", token.BreachesRead, s.breachNotice)
 	}
 	if s.Webhooks != nil {
 		route("GET /api/v1/processors/{id}/deliveries", token.ProcessorsRead, s.processorDeliveries)

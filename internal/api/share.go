@@ -114,3 +114,46 @@ func (s *Server) ropa(w http.ResponseWriter, r *http.Request) error {
 	_, err = w.Write(b)
 	return err
 }
+
+func (s *Server) listBreaches(w http.ResponseWriter, r *http.Request) error {
+	bs, err := s.Breaches.List(r.Context())
+	return reply(w, http.StatusOK, List[governance.Breach]{Items: bs}, err)
+}
+
+func (s *Server) getBreach(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.Breaches.Get(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, b, err)
+}
+
+func (s *Server) createBreach(w http.ResponseWriter, r *http.Request) error {
+	var in governance.BreachInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	b, err := s.Breaches.Create(r.Context(), in)
+	if err == nil {
+		w.Header().Set("Location", "/api/v1/breaches/"+b.ID)
+	}
+	return reply(w, http.StatusCreated, b, err)
+}
+
+func (s *Server) patchBreach(w http.ResponseWriter, r *http.Request) error {
+	var in governance.BreachInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	b, err := s.Breaches.Update(r.Context(), pathID(r), in)
+	return reply(w, http.StatusOK, b, err)
+}
+
+// breachNotice serves the drafted communication to the people affected (GDPR Art. 34) as text.
+func (s *Server) breachNotice(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.Breaches.Get(r.Context(), pathID(r))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write([]byte(s.Breaches.Notice(b)))
+	return err
+}

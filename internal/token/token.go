@@ -61,7 +61,10 @@ const (
 	ProcessorsWrite Permission = "processors.write"
 	Disclose        Permission = "disclosures.write"
 	// SharedRead reads a contact shared with the token's processor (processor tokens only).
-	SharedRead    Permission = "shared.read"
+	SharedRead Permission = "shared.read"
+	// BreachesRead reads the breach register (Art. 33(5)); BreachesWrite records and updates it.
+	BreachesRead  Permission = "breaches.read"
+	BreachesWrite Permission = "breaches.write"
 	PurposesRead  Permission = "purposes.read"
 	PurposesWrite Permission = "purposes.write"
 	ImportsWrite  Permission = "imports.write"
@@ -69,10 +72,10 @@ const (
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:     {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:       {ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAdmin:     {BreachesRead, BreachesWrite, ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:       {BreachesRead, BreachesWrite, ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
 	RoleAgent:     {ProcessorsRead, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
-	RoleAuditor:   {ProcessorsRead, PurposesRead, AuditRead},
+	RoleAuditor:   {BreachesRead, ProcessorsRead, PurposesRead, AuditRead},
 	RoleProcessor: {SharedRead},
 }
 

@@ -72,6 +72,7 @@ var NotPersonal = map[string]string{
 	"campaigns":             "campaign texts and counts, no recipient",
 	"processors":            "the companies data is shared with (their privacy contact is a role address)",
 	"webhook_cursor":        "how far the change stream was sent to processors",
+	"breaches":              "the controller's account of incidents, with counts of people affected (never who)",
 	"schema_migrations":     "schema version",
 	"keystore.audit_anchor": "the audit chain's head hash",
 }

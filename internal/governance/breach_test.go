@@ -1,0 +1,117 @@
+package governance_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestBreachDeadlineCountsAndNotice(t *testing.T) {
+	dir := t.TempDir()
+	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	b := &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: clock, NewID: id,
+		Controller: consent.Controller{Name: "Norrsken AB", DPOEmail: "dpo@norrsken.example"}}
+
+	// A leaked token reads three contacts, one of them twice, between 09:00 and 10:00; another
+	// token reads one more; staff read one before the window.
+	leaked := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: "tok-leaked", Role: "agent"})
+	other := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: "tok-ok", Role: "dpo"})
+	var ids []string
+	for i := range 4 {
+		c, err := contacts.Create(other, contact.Input{Email: "p" + string(rune('a'+i)) + "@example.org"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	contacts.Get(other, ids[0])
+	now = now.Add(time.Hour)
+	from := now
+	for _, i := range []int{0, 1, 2, 2} {
+		if _, err := contacts.Get(leaked, ids[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	contacts.Get(other, ids[3])
+	now = now.Add(time.Hour)
+	to := now
+
+	staff := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: "tok-dpo", Role: "dpo"})
+	now = now.Add(30 * time.Minute)
+	br, err := b.Create(staff, governance.BreachInput{Title: ptr("API token leaked in a public repository"), DetectedAt: ptr(now.Add(-30 * time.Minute)),
+		WindowFrom: &from, WindowTo: &to, ActorID: ptr("tok-leaked"), Categories: &[]string{"email", "first_name"}, Risk: ptr(governance.RiskHigh)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if br.PeopleAffected != 3 || br.RecordsAffected != 4 {
+		t.Errorf("affected: %d people, %d records; want 3 and 4 (from the audit log, by the leaked token, in the window)", br.PeopleAffected, br.RecordsAffected)
+	}
+	if want := br.DetectedAt.Add(72 * time.Hour); !br.NotifyBy.Equal(want) || br.HoursLeft != 71 || br.Late {
+		t.Errorf("deadline: notify_by %v, %d hours left, late %v; want %v, 71, false", br.NotifyBy, br.HoursLeft, br.Late, want)
+	}
+	now = now.Add(80 * time.Hour)
+	if got, _ := b.Get(staff, br.ID); got.HoursLeft != -9 || !got.Late {
+		t.Errorf("80 h later: %d hours left, late %v; want -9, late", got.HoursLeft, got.Late)
+	}
+	notified := now.Add(-time.Hour)
+	got, err := b.Update(staff, br.ID, governance.BreachInput{AuthorityNotifiedAt: &notified, InformPeople: ptr(governance.InformRequired), Measures: ptr("The token was revoked; change your password.")})
+	if err != nil || got.HoursLeft != -8 || !got.Late || got.InformPeople != governance.InformRequired {
+		t.Errorf("after notification: %+v, %v; want late by 8 h, frozen", got, err)
+	}
+	notice := b.Notice(got)
+	for _, want := range []string{"Norrsken AB", "API token leaked", "email, first_name", "The token was revoked", "dpo@norrsken.example", "Art. 77"} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("notice lacks %q:\n%s", want, notice)
+		}
+	}
+	for _, tc := range []struct {
+		in    governance.BreachInput
+		field string
+	}{
+		{governance.BreachInput{}, "title"},
+		{governance.BreachInput{Title: ptr("x"), DetectedAt: ptr(now.Add(time.Hour))}, "detected_at"},
+		{governance.BreachInput{Title: ptr("x"), WindowFrom: &to, WindowTo: &from}, "window_to"},
+		{governance.BreachInput{Title: ptr("x"), Categories: &[]string{"password"}}, "categories"},
+		{governance.BreachInput{Title: ptr("x"), Risk: ptr("medium")}, "risk"},
+		{governance.BreachInput{Title: ptr("x"), PeopleAffected: ptr(-1)}, "people_affected"},
+	} {
+		_, err := b.Create(staff, tc.in)
+		if e := apperr.As(err); e == nil || e.Field != tc.field {
+			t.Errorf("Create(%+v) = %v; want Invalid on %s", tc.in, err, tc.field)
+		}
+	}
+	if list, _ := b.List(staff); len(list) != 1 {
+		t.Errorf("register holds %d breaches; want 1", len(list))
+	}
+	unlikely, _ := b.Create(staff, governance.BreachInput{Title: ptr("a laptop lost, disk encrypted"), Risk: ptr(governance.RiskUnlikely)})
+	now = now.Add(100 * time.Hour)
+	if got, _ := b.Get(staff, unlikely.ID); got.Late || got.HoursLeft != 0 {
+		t.Errorf("a breach unlikely to result in a risk: %+v; want no deadline (Art. 33(1))", got)
+	}
+}
