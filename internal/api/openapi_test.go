@@ -298,6 +298,7 @@ func newHarness(t *testing.T) *harness {
 		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
 	contacts.Erasing = s.Requests.ErasingIn
 	s.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: contacts, Keys: kr, Now: now, NewID: newID}
+	s.Retention = &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: now}
 	s.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: now, NewID: newID, Controller: s.Controller}
 	s.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: db}, Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
 	srv := httptest.NewServer(s.Handler())
@@ -1281,6 +1282,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.exerciseRequests()
 	h.exerciseSharing()
 	h.exerciseBreaches()
+	h.exerciseRetention()
 
 	// Every documented operation was exercised above.
 	for path, item := range h.doc.Paths.Map() {

@@ -320,3 +320,37 @@ func (h *harness) exerciseBreaches() {
 		t.Errorf("notice %s", n)
 	}
 }
+
+// exerciseRetention adds a policy, holds a contact, sweeps (dry run and real) and removes the
+// policy. The harness's contacts are all recent, so nothing is erased.
+func (h *harness) exerciseRetention() {
+	t := h.t
+	const appJSON = "application/json"
+	h.do(exchange{method: "POST", path: "/api/v1/retention-policies", token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"id":"leads-30-days","kind":"lead","after_days":30}`)})
+	h.problem(exchange{method: "POST", path: "/api/v1/retention-policies", token: h.dpo, contentType: appJSON, status: 409, body: []byte(`{"id":"leads-30-days","kind":"lead","after_days":30}`)}, "conflict", "id")
+	h.problem(exchange{method: "POST", path: "/api/v1/retention-policies", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"id":"x","kind":"lead","after_days":30}`)}, "forbidden", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/retention-policies", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"id":"x","kind":"customer","after_days":30}`)}, "invalid", "kind")
+	var list struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/retention-policies", token: h.agent, status: 200}, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("policies %+v", list)
+	}
+	var c contact.Contact
+	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"kind":"lead","email":"held.lead@example.org"}`)}, &c)
+	h.do(exchange{method: "PUT", path: "/api/v1/contacts/" + c.ID + "/legal-hold", token: h.dpo, status: 204})
+	h.problem(exchange{method: "PUT", path: "/api/v1/contacts/00000000-0000-7000-8000-000000000000/legal-hold", token: h.dpo, status: 404}, "not_found", "")
+	h.do(exchange{method: "DELETE", path: "/api/v1/contacts/" + c.ID + "/legal-hold", token: h.dpo, status: 204})
+	var res struct {
+		DryRun bool `json:"dry_run"`
+		Erased int  `json:"erased"`
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/retention/sweep?dry_run=true", token: h.dpo, status: 200}, &res)
+	if !res.DryRun || res.Erased != 0 {
+		t.Errorf("dry run %+v; want nothing (every contact is recent)", res)
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/retention/sweep", token: h.admin, status: 200}, &res)
+	h.do(exchange{method: "DELETE", path: "/api/v1/retention-policies/leads-30-days", token: h.dpo, status: 204})
+	h.problem(exchange{method: "DELETE", path: "/api/v1/retention-policies/leads-30-days", token: h.dpo, status: 404}, "not_found", "")
+}

@@ -52,8 +52,10 @@ type Server struct {
 	Webhooks *share.Webhooks
 	// Breaches, when set, serves /api/v1/breaches.
 	Breaches *governance.Breaches
-	Importer *importer.Importer
-	Audit    AuditLog
+	// Retention, when set, serves the retention policies, the sweep and legal holds.
+	Retention *governance.Retention
+	Importer  *importer.Importer
+	Audit     AuditLog
 	// Controller identifies the data controller in consent receipts.
 	Controller consent.Controller
 	// Pages are the public portal's HTML pages by route pattern ("GET /p/privacy"); they are
@@ -135,6 +137,14 @@ func (s *Server) Handler() http.Handler {
 		route("GET /api/v1/breaches/{id}", token.BreachesRead, s.getBreach)
 		route("PATCH /api/v1/breaches/{id}", token.BreachesWrite, s.patchBreach)
 		route("GET /api/v1/breaches/{id}/notice", token.BreachesRead, s.breachNotice)
+	}
+	if s.Retention != nil {
+		route("GET /api/v1/retention-policies", token.PurposesRead, s.listRetentionPolicies)
+		route("POST /api/v1/retention-policies", token.ContactsErase, s.createRetentionPolicy)
+		route("DELETE /api/v1/retention-policies/{id}", token.ContactsErase, s.deleteRetentionPolicy)
+		route("POST /api/v1/retention/sweep", token.ContactsErase, s.sweep)
+		route("PUT /api/v1/contacts/{id}/legal-hold", token.ContactsRestrict, s.legalHold(true))
+		route("DELETE /api/v1/contacts/{id}/legal-hold", token.ContactsRestrict, s.legalHold(false))
 	}
 	if s.Webhooks != nil {
 		route("GET /api/v1/processors/{id}/deliveries", token.ProcessorsRead, s.processorDeliveries)

@@ -157,3 +157,45 @@ func (s *Server) breachNotice(w http.ResponseWriter, r *http.Request) error {
 	_, err = w.Write([]byte(s.Breaches.Notice(b)))
 	return err
 }
+
+func (s *Server) listRetentionPolicies(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.Retention.Policies(r.Context())
+	return reply(w, http.StatusOK, List[governance.Policy]{Items: ps}, err)
+}
+
+func (s *Server) createRetentionPolicy(w http.ResponseWriter, r *http.Request) error {
+	var in governance.Policy
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	p, err := s.Retention.CreatePolicy(r.Context(), in)
+	return reply(w, http.StatusCreated, p, err)
+}
+
+func (s *Server) deleteRetentionPolicy(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Retention.DeletePolicy(r.Context(), pathID(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// sweep serves POST /api/v1/retention/sweep (?dry_run=true lists without erasing).
+func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
+	dry, err := boolParam(r.URL.Query().Get("dry_run"), "dry_run")
+	if err != nil {
+		return err
+	}
+	res, err := s.Retention.Sweep(r.Context(), dry == "true")
+	return reply(w, http.StatusOK, res, err)
+}
+
+func (s *Server) legalHold(on bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.Retention.SetLegalHold(r.Context(), pathID(r), on); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}

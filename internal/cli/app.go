@@ -17,6 +17,8 @@ import (
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
@@ -137,4 +139,18 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // share returns the processor register and disclosure gate on the app's store.
 func (a *app) share() *share.Service {
 	return &share.Service{Store: sqlite.Bound[share.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Now: time.Now, NewID: newID}
+}
+
+// retention returns the retention policies and sweep on the app's store.
+func (a *app) retention() *governance.Retention {
+	return &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: a.db}, Contacts: a.contacts, Now: time.Now}
+}
+
+// erasureHooks makes the app's erasures do what they do in tillit serve: remove the person's
+// mail files and close and forget their data subject requests.
+func (a *app) erasureHooks() {
+	files := mail.FileTransport{Dir: filepath.Join(a.cfg.DataDir, "mail")}
+	req := &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, AfterForget: files.RemoveRequest}
+	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
+	a.contacts.Erasing = req.ErasingIn
 }

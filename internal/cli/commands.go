@@ -219,3 +219,30 @@ func tokenRevoke(ctx context.Context, env Env, args []string) error {
 	defer a.Close()
 	return a.tokens.Revoke(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-revoke"}), fs.Arg(0))
 }
+
+// retentionSweep runs `tillit retention sweep [--dry-run]`: every retention policy applied now,
+// the result printed as JSON. Erasure goes through the same hooks as in tillit serve (mail files,
+// the person's requests).
+func retentionSweep(ctx context.Context, env Env, args []string) error {
+	var dryRun bool
+	cfg, _, err := parse(env, "retention sweep", args, func(fs *flag.FlagSet, c *config.Config) {
+		c.Flags(fs)
+		fs.BoolVar(&dryRun, "dry-run", false, "list who would be erased, erase nothing")
+	})
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	a.erasureHooks()
+	res, err := a.retention().Sweep(ctx, dryRun)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}

@@ -117,3 +117,35 @@ func TestProcessorTokenFromTheCLI(t *testing.T) {
 		t.Errorf("processor token on the staff route: %d; want 403", st)
 	}
 }
+
+// TestRetentionSweepCommand: `tillit retention sweep` applies the policies and prints JSON; with
+// every contact recent, nothing is erased (the fixed-clock cases are in internal/governance).
+func TestRetentionSweepCommand(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	if st := p.do("POST", "/api/v1/retention-policies", map[string]any{"id": "leads-30-days", "kind": "lead", "after_days": 30}, nil); st != 201 {
+		t.Fatalf("policy: %d", st)
+	}
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"kind": "lead", "email": "fresh.lead@example.org"}, &c)
+	for _, args := range [][]string{{"retention", "sweep", "--dry-run", "--data", dir}, {"retention", "sweep", "--data", dir}} {
+		code, out, errOut := runCLI(t, args...)
+		var res struct {
+			DryRun   bool `json:"dry_run"`
+			Erased   int  `json:"erased"`
+			Policies []struct {
+				Policy   string   `json:"policy"`
+				Contacts []string `json:"contacts"`
+			} `json:"policies"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Erased != 0 || len(res.Policies) != 1 || res.Policies[0].Policy != "leads-30-days" || res.DryRun != (args[2] == "--dry-run") {
+			t.Errorf("%v: exit %d, %+v, %v\n%s", args, code, res, err, errOut)
+		}
+	}
+	if st := p.do("GET", "/api/v1/contacts/"+c.ID, nil, nil); st != 200 {
+		t.Errorf("the fresh lead after the sweep: %d", st)
+	}
+	if code, _, _ := runCLI(t, "retention", "--data", dir); code != 2 {
+		t.Errorf("tillit retention without sweep: exit %d; want 2", code)
+	}
+}

@@ -36,6 +36,7 @@ commands:
   token revoke ID               revoke a token at once
   import --format F FILE...     import CSV files (formats: mailchimp, generic); report on stdout
   audit verify                  verify the audit log's hash chain
+  retention sweep [--dry-run]    apply the retention policies now (JSON result)
   bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export, erase)
 
 every command takes --data DIR and --database-url URL (or TILLIT_DATA, TILLIT_DATABASE_URL)
@@ -90,6 +91,11 @@ func run(ctx context.Context, env Env) error {
 			return fmt.Errorf("%w: tillit audit verify", errUsage)
 		}
 		return auditVerify(ctx, env, args[1:])
+	case "retention":
+		if len(args) == 0 || args[0] != "sweep" {
+			return fmt.Errorf("%w: tillit retention sweep [--dry-run]", errUsage)
+		}
+		return retentionSweep(ctx, env, args[1:])
 	case "bench":
 		return bench(ctx, env, args)
 	case "help", "-h", "--help":

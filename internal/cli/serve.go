@@ -125,6 +125,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
 	}
 	srv.Share = a.share()
+	srv.Retention = a.retention()
 	srv.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: a.db}, Now: time.Now, NewID: newID, Controller: srv.Controller}
 	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
 	srv.Requests.AfterForget = files.RemoveRequest
@@ -173,6 +174,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 			logger.ErrorContext(ctx, "export sweep", slog.Any("error", err))
 		} else if n > 0 {
 			logger.InfoContext(ctx, "expired download links deleted", slog.Int("count", n))
+		}
+		if res, err := srv.Retention.Sweep(ctx, false); err != nil && ctx.Err() == nil {
+			logger.ErrorContext(ctx, "retention sweep", slog.Any("error", err))
+		} else if res.Erased > 0 {
+			logger.InfoContext(ctx, "retention sweep erased contacts", slog.Int("count", res.Erased))
 		}
 		if n, err := srv.Requests.SweepUnverified(ctx); err != nil && ctx.Err() == nil {
 			logger.ErrorContext(ctx, "unverified request sweep", slog.Any("error", err))

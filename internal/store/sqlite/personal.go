@@ -73,6 +73,7 @@ var NotPersonal = map[string]string{
 	"processors":            "the companies data is shared with (their privacy contact is a role address)",
 	"webhook_cursor":        "how far the change stream was sent to processors",
 	"breaches":              "the controller's account of incidents, with counts of people affected (never who)",
+	"retention_policies":    "retention rules per contact kind",
 	"schema_migrations":     "schema version",
 	"keystore.audit_anchor": "the audit chain's head hash",
 }

@@ -1,0 +1,123 @@
+package governance_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+// TestRetentionSweepErasesExactlyTheExpired runs a sweep on a fixed clock over contacts that
+// differ in one condition each, then again: only the expired leads go, once.
+func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
+	dir := t.TempDir()
+	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	if err := gate.EnsureDefaultPurpose(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ret := &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: clock, Batch: 2}
+	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "leads-30-days", Kind: contact.KindLead, AfterDays: 30}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []governance.Policy{{ID: "Bad Id", Kind: contact.KindLead, AfterDays: 1}, {ID: "x", Kind: "customer", AfterDays: 1}, {ID: "y", Kind: contact.KindLead}} {
+		if _, err := ret.CreatePolicy(ctx, bad); !apperr.Is(err, apperr.Invalid) {
+			t.Errorf("CreatePolicy(%+v) = %v; want Invalid", bad, err)
+		}
+	}
+	mk := func(kind contact.Kind, email string) string {
+		c, err := contacts.Create(ctx, contact.Input{Kind: kind, Email: email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	// Created 60 days before the sweep.
+	expired1 := mk(contact.KindLead, "old1@example.org")
+	expired2 := mk(contact.KindLead, "old2@example.org")
+	expired3 := mk(contact.KindLead, "old3@example.org")
+	withConsent := mk(contact.KindLead, "consented@example.org")
+	gate.Record(ctx, consent.Event{ContactID: withConsent, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	customer := mk(contact.KindContact, "customer@example.org")
+	held := mk(contact.KindLead, "held@example.org")
+	if err := ret.SetLegalHold(ctx, held, true); err != nil {
+		t.Fatal(err)
+	}
+	restricted := mk(contact.KindLead, "restricted@example.org")
+	contacts.SetRestricted(ctx, restricted, true)
+	withdrawnLate := mk(contact.KindLead, "withdrew@example.org")
+	now = now.Add(45 * 24 * time.Hour)
+	// Withdrew 15 days before the sweep: a consent event inside the 30 days.
+	gate.Record(ctx, consent.Event{ContactID: withdrawnLate, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
+	recent := mk(contact.KindLead, "new@example.org")
+	now = now.Add(15 * 24 * time.Hour)
+
+	dry, err := ret.Sweep(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{expired1, expired2, expired3}
+	if len(dry.Policies) != 1 || !slices.Equal(dry.Policies[0].Contacts, want) || dry.Erased != 3 || !dry.DryRun {
+		t.Fatalf("dry run %+v; want exactly %v", dry, want)
+	}
+	if _, err := contacts.Get(ctx, expired1); err != nil {
+		t.Fatalf("the dry run erased: %v", err)
+	}
+	res, err := ret.Sweep(ctx, false)
+	if err != nil || res.Erased != 3 || !slices.Equal(res.Policies[0].Contacts, want) {
+		t.Fatalf("sweep %+v, %v; want exactly %v erased", res, err, want)
+	}
+	for _, id := range want {
+		if _, err := contacts.Get(ctx, id); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("expired lead %s after the sweep: %v; want erased", id, err)
+		}
+	}
+	for _, id := range []string{withConsent, customer, held, restricted, withdrawnLate, recent} {
+		if _, err := contacts.Get(ctx, id); err != nil {
+			t.Errorf("contact %s swept: %v; want kept", id, err)
+		}
+	}
+	again, err := ret.Sweep(ctx, false)
+	if err != nil || again.Erased != 0 {
+		t.Errorf("second sweep %+v, %v; want nothing", again, err)
+	}
+	// The hold lifted, the lead is swept next time.
+	ret.SetLegalHold(ctx, held, false)
+	// (lifting the hold is not a change of the contact's data: it stays expired)
+	if res, _ := ret.Sweep(ctx, false); res.Erased != 1 || res.Policies[0].Contacts[0] != held {
+		t.Errorf("after the hold was lifted: %+v; want the held lead", res)
+	}
+	evs, _ := db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: "retention_policy", ObjectID: "leads-30-days", Limit: 10})
+	sweeps := 0
+	for _, e := range evs {
+		if e.Action == "retention.sweep" && e.Actor.ID == "retention" {
+			sweeps++
+		}
+	}
+	if sweeps != 3 {
+		t.Errorf("%d retention.sweep audit events; want 3 (the dry run writes none)", sweeps)
+	}
+}
