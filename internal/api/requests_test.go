@@ -354,3 +354,42 @@ func (h *harness) exerciseRetention() {
 	h.do(exchange{method: "DELETE", path: "/api/v1/retention-policies/leads-30-days", token: h.dpo, status: 204})
 	h.problem(exchange{method: "DELETE", path: "/api/v1/retention-policies/leads-30-days", token: h.dpo, status: 404}, "not_found", "")
 }
+
+// exerciseDPA requests the DPA for a customer, renders it (HTML, PDF, Markdown) with the current
+// sub-processors and tracks it to signature.
+func (h *harness) exerciseDPA() {
+	t := h.t
+	const appJSON = "application/json"
+	var d struct {
+		ID, Status string
+		Template   int `json:"template_version"`
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/dpa-requests", token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"customer":"Kund AB"}`)}, &d)
+	if d.Status != "requested" || d.Template != 1 {
+		t.Errorf("DPA request %+v", d)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/dpa-requests", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"customer":"x"}`)}, "forbidden", "")
+	h.problem(exchange{method: "POST", path: "/api/v1/dpa-requests", token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"customer":" "}`)}, "invalid", "customer")
+	var list struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/dpa-requests", token: h.auditor, status: 200}, &list)
+	h.json(exchange{method: "GET", path: "/api/v1/dpa-requests/" + d.ID, token: h.auditor, status: 200}, &d)
+	h.problem(exchange{method: "GET", path: "/api/v1/dpa-requests/nope", token: h.auditor, status: 404}, "not_found", "")
+	html := h.do(exchange{method: "GET", path: "/api/v1/dpa-requests/" + d.ID + "/document", token: h.dpo, status: 200})
+	if !bytes.Contains(html, []byte("<table>")) || !bytes.Contains(html, []byte("Mailer AB")) || !bytes.Contains(html, []byte("Example AB")) {
+		t.Errorf("DPA HTML %.400s", html)
+	}
+	if pdf := h.do(exchange{method: "GET", path: "/api/v1/dpa-requests/" + d.ID + "/document?format=pdf", token: h.dpo, status: 200}); !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Errorf("DPA PDF %.20q", pdf)
+	}
+	if md := h.do(exchange{method: "GET", path: "/api/v1/dpa-requests/" + d.ID + "/document?format=md", token: h.dpo, status: 200}); !bytes.Contains(md, []byte("| Mailer AB | processor | SE |")) {
+		t.Errorf("DPA Markdown %s", md)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/dpa-requests/" + d.ID + "/document?format=doc", token: h.dpo, status: 400, badRequest: true}, "invalid", "format")
+	h.json(exchange{method: "PATCH", path: "/api/v1/dpa-requests/" + d.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"status":"signed","signed_at":"2026-11-01T10:00:00Z"}`)}, &d)
+	if d.Status != "signed" {
+		t.Errorf("after signing %+v", d)
+	}
+	h.problem(exchange{method: "PATCH", path: "/api/v1/dpa-requests/" + d.ID, token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"status":"lost"}`)}, "invalid", "status")
+}

@@ -54,8 +54,10 @@ type Server struct {
 	Breaches *governance.Breaches
 	// Retention, when set, serves the retention policies, the sweep and legal holds.
 	Retention *governance.Retention
-	Importer  *importer.Importer
-	Audit     AuditLog
+	// DPAs, when set, serves /api/v1/dpa-requests.
+	DPAs     *governance.DPAs
+	Importer *importer.Importer
+	Audit    AuditLog
 	// Controller identifies the data controller in consent receipts.
 	Controller consent.Controller
 	// Pages are the public portal's HTML pages by route pattern ("GET /p/privacy"); they are
@@ -145,6 +147,13 @@ func (s *Server) Handler() http.Handler {
 		route("POST /api/v1/retention/sweep", token.ContactsErase, s.sweep)
 		route("PUT /api/v1/contacts/{id}/legal-hold", token.ContactsRestrict, s.legalHold(true))
 		route("DELETE /api/v1/contacts/{id}/legal-hold", token.ContactsRestrict, s.legalHold(false))
+	}
+	if s.DPAs != nil {
+		route("POST /api/v1/dpa-requests", token.ProcessorsWrite, s.createDPARequest)
+		route("GET /api/v1/dpa-requests", token.ProcessorsRead, s.listDPARequests)
+		route("GET /api/v1/dpa-requests/{id}", token.ProcessorsRead, s.getDPARequest)
+		route("PATCH /api/v1/dpa-requests/{id}", token.ProcessorsWrite, s.patchDPARequest)
+		route("GET /api/v1/dpa-requests/{id}/document", token.ProcessorsRead, s.dpaDocument)
 	}
 	if s.Webhooks != nil {
 		route("GET /api/v1/processors/{id}/deliveries", token.ProcessorsRead, s.processorDeliveries)

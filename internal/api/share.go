@@ -199,3 +199,82 @@ func (s *Server) legalHold(on bool) func(http.ResponseWriter, *http.Request) err
 		return nil
 	}
 }
+
+// DPARequestInput is the body of POST /api/v1/dpa-requests.
+type DPARequestInput struct {
+	Customer string `json:"customer"`
+}
+
+// DPAStatusInput is the body of PATCH /api/v1/dpa-requests/{id}.
+type DPAStatusInput struct {
+	Status   string     `json:"status"`
+	SignedAt *time.Time `json:"signed_at"`
+}
+
+func (s *Server) createDPARequest(w http.ResponseWriter, r *http.Request) error {
+	var in DPARequestInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	d, err := s.DPAs.Request(r.Context(), in.Customer)
+	if err == nil {
+		w.Header().Set("Location", "/api/v1/dpa-requests/"+d.ID)
+	}
+	return reply(w, http.StatusCreated, d, err)
+}
+
+func (s *Server) listDPARequests(w http.ResponseWriter, r *http.Request) error {
+	ds, err := s.DPAs.List(r.Context())
+	return reply(w, http.StatusOK, List[governance.DPARequest]{Items: ds}, err)
+}
+
+func (s *Server) getDPARequest(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.DPAs.Get(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, d, err)
+}
+
+func (s *Server) patchDPARequest(w http.ResponseWriter, r *http.Request) error {
+	var in DPAStatusInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	d, err := s.DPAs.SetStatus(r.Context(), pathID(r), in.Status, in.SignedAt)
+	return reply(w, http.StatusOK, d, err)
+}
+
+// dpaDocument serves the rendered agreement: ?format=html (default), pdf or md.
+func (s *Server) dpaDocument(w http.ResponseWriter, r *http.Request) error {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "html"
+	}
+	if format != "html" && format != "pdf" && format != "md" {
+		return apperr.Invalidf("format", "invalid_format", "format: html, pdf or md")
+	}
+	md, err := s.DPAs.Document(r.Context(), pathID(r))
+	if err != nil {
+		return err
+	}
+	title := "Data processing agreement"
+	var body []byte
+	switch format {
+	case "md":
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		body = []byte(md)
+	case "pdf":
+		if body, err = governance.PDF(title, md); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/pdf")
+		w.Header().Set("Content-Disposition", `attachment; filename="dpa.pdf"`)
+	default:
+		if body, err = governance.HTML(title, md); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	}
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
+}

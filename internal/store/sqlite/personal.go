@@ -74,6 +74,7 @@ var NotPersonal = map[string]string{
 	"webhook_cursor":        "how far the change stream was sent to processors",
 	"breaches":              "the controller's account of incidents, with counts of people affected (never who)",
 	"retention_policies":    "retention rules per contact kind",
+	"dpa_requests":          "companies' requests for the data processing agreement (a company name, no contact person)",
 	"schema_migrations":     "schema version",
 	"keystore.audit_anchor": "the audit chain's head hash",
 }

@@ -1,0 +1,271 @@
+package governance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-pdf/fpdf"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/share"
+)
+
+// DPA request states.
+const (
+	DPARequested = "requested"
+	DPASent      = "sent"
+	DPASigned    = "signed"
+	DPADeclined  = "declined"
+)
+
+// DPARequest is a customer's request for the data processing agreement (GDPR Art. 28(3)).
+type DPARequest struct {
+	ID              string     `json:"id"`
+	Customer        string     `json:"customer"` // the company's name
+	TemplateVersion int        `json:"template_version"`
+	Status          string     `json:"status"`
+	SignedAt        *time.Time `json:"signed_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	Version         int        `json:"version"`
+}
+
+// DPATx is what DPA requests need from one store transaction.
+type DPATx interface {
+	InsertDPARequest(ctx context.Context, r *DPARequest) error
+	UpdateDPARequest(ctx context.Context, r *DPARequest) error // NotFound when absent
+	DPARequestByID(ctx context.Context, id string) (*DPARequest, error)
+	ListDPARequests(ctx context.Context) ([]*DPARequest, error)
+	AppendAudit(ctx context.Context, e *audit.Event) error
+}
+
+// DPAStore runs serialized transactions.
+type DPAStore interface {
+	Update(ctx context.Context, fn func(DPATx) error) error
+}
+
+// DPAs tracks DPA requests and renders the agreement. Fields are set once by internal/cli.
+type DPAs struct {
+	Store      DPAStore
+	Policies   *consent.Policies
+	Share      *share.Service
+	Controller consent.Controller
+	Now        func() time.Time
+	NewID      func() string
+}
+
+// Request records a DPA request for customer against the published dpa_template in force
+// ("dpa.request"). Invalid for an empty or over-long customer name; Conflict when no dpa_template
+// is published.
+func (s *DPAs) Request(ctx context.Context, customer string) (DPARequest, error) {
+	customer = strings.TrimSpace(customer)
+	if customer == "" || utf8.RuneCountInString(customer) > 200 {
+		return DPARequest{}, apperr.Invalidf("customer", "invalid_customer", "customer: the company's name, 1 to 200 characters")
+	}
+	cur, err := s.Policies.Current(ctx)
+	if err != nil {
+		return DPARequest{}, err
+	}
+	tmpl, ok := cur[consent.DocDPATemplate]
+	if !ok {
+		return DPARequest{}, &apperr.Error{Kind: apperr.Conflict, Reason: "no_template", Message: "no dpa_template is published: draft and publish one at /api/v1/policies"}
+	}
+	now := s.Now().UTC()
+	r := &DPARequest{ID: s.NewID(), Customer: customer, TemplateVersion: tmpl.Version, Status: DPARequested, CreatedAt: now, UpdatedAt: now, Version: 1}
+	err = s.Store.Update(ctx, func(tx DPATx) error {
+		if err := tx.InsertDPARequest(ctx, r); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "dpa.request", "dpa_request", r.ID, "customer")
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return *r, err
+}
+
+// SetStatus tracks a request: sent, signed (with signedAt, default now) or declined
+// ("dpa.status"). Invalid for another status; NotFound for an unknown request.
+func (s *DPAs) SetStatus(ctx context.Context, id, status string, signedAt *time.Time) (DPARequest, error) {
+	if !slices.Contains([]string{DPARequested, DPASent, DPASigned, DPADeclined}, status) {
+		return DPARequest{}, apperr.Invalidf("status", "invalid_status", "status: requested, sent, signed or declined")
+	}
+	var out DPARequest
+	err := s.Store.Update(ctx, func(tx DPATx) error {
+		r, err := tx.DPARequestByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		r.Status, r.UpdatedAt, r.Version = status, now, r.Version+1
+		if status == DPASigned {
+			t := now
+			if signedAt != nil {
+				t = signedAt.UTC()
+			}
+			r.SignedAt = &t
+		}
+		if err := tx.UpdateDPARequest(ctx, r); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "dpa.status", "dpa_request", r.ID, "status")
+		out = *r
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return out, err
+}
+
+// Get returns one request; List every request, newest first.
+func (s *DPAs) Get(ctx context.Context, id string) (DPARequest, error) {
+	var out DPARequest
+	err := s.Store.Update(ctx, func(tx DPATx) error {
+		r, err := tx.DPARequestByID(ctx, id)
+		if err == nil {
+			out = *r
+		}
+		return err
+	})
+	return out, err
+}
+
+// List returns every DPA request, newest first.
+func (s *DPAs) List(ctx context.Context) ([]DPARequest, error) {
+	out := []DPARequest{}
+	err := s.Store.Update(ctx, func(tx DPATx) error {
+		rs, err := tx.ListDPARequests(ctx)
+		for _, r := range rs {
+			out = append(out, *r)
+		}
+		return err
+	})
+	return out, err
+}
+
+// Document renders the agreement of a request as Markdown: the template version the request was
+// made against, with {{controller.name}}, {{controller.address}}, {{controller.email}}, {{dpo}},
+// {{customer}}, {{date}} and {{sub_processors}} filled in; without {{customer}} a line naming the
+// parties opens the document, and without {{sub_processors}} the list is appended as an annex. The sub-processors are the current register's recipients of role
+// processor or sub_processor (GDPR Art. 28(2), (4)).
+func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	versions, err := s.Policies.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	var body string
+	for _, v := range versions {
+		if v.Document == consent.DocDPATemplate && v.Version == r.TemplateVersion {
+			body = v.Body
+		}
+	}
+	processors, err := s.Share.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	var table strings.Builder
+	table.WriteString("| Sub-processor | Role | Country | Transfer mechanism | Purposes |\n|---|---|---|---|---|\n")
+	n := 0
+	for _, p := range processors {
+		if p.Role == share.RoleController {
+			continue
+		}
+		n++
+		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s |\n", cell(p.Name), p.Role, p.Country, p.TransferMechanism, strings.Join(p.Purposes, ", "))
+	}
+	if n == 0 {
+		table.Reset()
+		table.WriteString("No sub-processor is engaged.\n")
+	}
+	ctrl := s.Controller
+	address := strings.Join(nonEmpty(ctrl.Street, strings.TrimSpace(ctrl.PostalCode+" "+ctrl.Locality), ctrl.Country), ", ")
+	dpo := ctrl.DPOEmail
+	if dpo == "" {
+		dpo = "not designated"
+	}
+	if !strings.Contains(body, "{{customer}}") {
+		// The document names its parties whatever the template says.
+		body = "**{{controller.name}}** ({{controller.address}}, {{controller.email}}; data protection officer: {{dpo}}) and **{{customer}}**, {{date}}.\n\n" + body
+	}
+	if !strings.Contains(body, "{{sub_processors}}") {
+		body += "\n\n## Annex: sub-processors\n\n{{sub_processors}}"
+	}
+	return strings.NewReplacer(
+		"{{controller.name}}", ctrl.Name, "{{controller.address}}", address, "{{controller.email}}", ctrl.Email,
+		"{{dpo}}", dpo, "{{customer}}", r.Customer, "{{date}}", s.Now().UTC().Format("2 January 2006"),
+		"{{sub_processors}}", table.String(),
+	).Replace(body), nil
+}
+
+// cell keeps a table cell on one line and its pipes literal.
+func cell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+// HTML renders the agreement's Markdown as a standalone HTML page (GitHub-flavoured Markdown,
+// raw HTML in the template left out).
+func HTML(title, markdown string) ([]byte, error) {
+	var body bytes.Buffer
+	if err := goldmark.New(goldmark.WithExtensions(extension.GFM)).Convert([]byte(markdown), &body); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title>\n"+
+		"<style>body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .5rem}</style>"+
+		"</head><body>\n", htmlEscape(title))
+	out.Write(body.Bytes())
+	out.WriteString("</body></html>\n")
+	return out.Bytes(), nil
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+// PDF renders the agreement's Markdown as a PDF (github.com/go-pdf/fpdf, A4): headings bold,
+// table rows as lines, other text wrapped. Characters outside Windows-1252 are replaced.
+func PDF(title, markdown string) ([]byte, error) {
+	pdf := fpdf.New("P", "mm", "A4", "")
+	tr := pdf.UnicodeTranslatorFromDescriptor("")
+	pdf.SetTitle(title, true)
+	pdf.SetAutoPageBreak(true, 15)
+	pdf.AddPage()
+	for _, line := range strings.Split(markdown, "\n") {
+		line = strings.TrimRight(line, " \t\r")
+		switch {
+		case strings.HasPrefix(line, "#"):
+			level := len(line) - len(strings.TrimLeft(line, "#"))
+			pdf.SetFont("Helvetica", "B", float64(18-2*min(level, 4)))
+			pdf.MultiCell(0, 8, tr(strings.TrimSpace(strings.TrimLeft(line, "#"))), "", "L", false)
+			pdf.Ln(1)
+		case strings.HasPrefix(line, "|---"):
+			// table rule: nothing to draw
+		case strings.HasPrefix(line, "|"):
+			pdf.SetFont("Helvetica", "", 9)
+			cells := strings.Split(strings.Trim(line, "|"), " | ")
+			for i := range cells {
+				cells[i] = strings.TrimSpace(strings.ReplaceAll(cells[i], `\|`, "|"))
+			}
+			pdf.MultiCell(0, 5, tr(strings.Join(cells, "  ·  ")), "B", "L", false)
+		case line == "":
+			pdf.Ln(3)
+		default:
+			pdf.SetFont("Helvetica", "", 11)
+			pdf.MultiCell(0, 5.5, tr(strings.NewReplacer("**", "", "__", "").Replace(line)), "", "L", false)
+		}
+	}
+	var buf bytes.Buffer
+	if err := pdf.Output(&buf); err != nil {
+		return nil, fmt.Errorf("dpa: pdf: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,88 @@
+package governance_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/share"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
+	dir := t.TempDir()
+	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	gate.EnsureDefaultPurpose(ctx)
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id}
+	reg := &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+		Controller: consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", PostalCode: "903 26", Locality: "Umeå", Country: "SE", DPOEmail: "dpo@norrsken.example"}}
+	if _, err := dpas.Request(ctx, "Kund AB"); !apperr.Is(err, apperr.Conflict) {
+		t.Errorf("request without a published template: %v; want Conflict", err)
+	}
+	v, err := policies.Draft(ctx, consent.DocDPATemplate, "# Data processing agreement\n\nBetween {{controller.name}} ({{controller.address}}) and {{customer}}, {{date}}. DPO: {{dpo}}.\n\n## Sub-processors\n\n{{sub_processors}}\n", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policies.Publish(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []share.Input{
+		{ID: ptr("mailer"), Name: ptr("Mailer | Post AB"), Country: ptr("SE"), Purposes: &[]string{"newsletter"}},
+		{ID: ptr("crm-us"), Name: ptr("CRM Inc"), Role: ptr(share.RoleSubProcessor), Country: ptr("US"), TransferMechanism: ptr(share.TransferSCC)},
+		{ID: ptr("partner"), Name: ptr("Partner Controller Oy"), Role: ptr(share.RoleController), Country: ptr("FI")},
+	} {
+		if _, err := reg.Create(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := dpas.Request(ctx, "Kund AB")
+	if err != nil || r.Status != governance.DPARequested || r.TemplateVersion != 1 {
+		t.Fatalf("Request = %+v, %v", r, err)
+	}
+	md, err := dpas.Document(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Between Norrsken AB (Storgatan 1, 903 26 Umeå, SE) and Kund AB, 29 November 2026.", "DPO: dpo@norrsken.example.",
+		`| Mailer \| Post AB | processor | SE | none | newsletter |`, "| CRM Inc | sub_processor | US | scc |  |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("document lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "Partner Controller") || strings.Contains(md, "{{") {
+		t.Errorf("document lists a controller as sub-processor or keeps a placeholder:\n%s", md)
+	}
+	html, err := governance.HTML("DPA", md)
+	if err != nil || !bytes.Contains(html, []byte("<table>")) || !bytes.Contains(html, []byte("<td>CRM Inc</td>")) {
+		t.Errorf("HTML %s, %v", html, err)
+	}
+	pdf, err := governance.PDF("DPA", md)
+	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF-")) || len(pdf) < 800 {
+		t.Errorf("PDF %d bytes, %v", len(pdf), err)
+	}
+	signed, err := dpas.SetStatus(ctx, r.ID, governance.DPASigned, nil)
+	if err != nil || signed.SignedAt == nil || !signed.SignedAt.Equal(now) {
+		t.Errorf("signed %+v, %v", signed, err)
+	}
+}
