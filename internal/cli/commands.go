@@ -225,12 +225,15 @@ func tokenRevoke(ctx context.Context, env Env, args []string) error {
 // the person's requests).
 func retentionSweep(ctx context.Context, env Env, args []string) error {
 	var dryRun bool
-	cfg, _, err := parse(env, "retention sweep", args, func(fs *flag.FlagSet, c *config.Config) {
+	cfg, fs, err := parse(env, "retention sweep", args, func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
 		fs.BoolVar(&dryRun, "dry-run", false, "list who would be erased, erase nothing")
 	})
 	if err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (tillit retention sweep [--dry-run])", errUsage, fs.Arg(0))
 	}
 	a, err := openApp(ctx, cfg, false)
 	if err != nil {

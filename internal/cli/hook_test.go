@@ -148,4 +148,7 @@ func TestRetentionSweepCommand(t *testing.T) {
 	if code, _, _ := runCLI(t, "retention", "--data", dir); code != 2 {
 		t.Errorf("tillit retention without sweep: exit %d; want 2", code)
 	}
+	if code, _, _ := runCLI(t, "retention", "sweep", "--data", dir, "dry-run"); code != 2 {
+		t.Errorf("a stray argument (dry-run without dashes): exit %d; want 2, not a real sweep", code)
+	}
 }

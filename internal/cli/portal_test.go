@@ -78,4 +78,21 @@ func TestPrivacyPage(t *testing.T) {
 	if !strings.Contains(page, "<h2>What we collect</h2>") || !strings.Contains(page, "<strong>e-mail address</strong>") || !strings.Contains(page, "<td>2 years</td>") {
 		t.Errorf("the policy's Markdown was not rendered")
 	}
+	// The recipients in the register are named (GDPR Art. 13(1)(e), (f)).
+	p.do("POST", "/api/v1/processors", map[string]any{"id": "mailer", "name": "Mailer AB", "purposes": []string{"newsletter"}, "country": "SE"}, nil)
+	p.do("POST", "/api/v1/processors", map[string]any{"id": "crm-us", "name": "CRM Inc", "role": "sub_processor", "purposes": []string{"newsletter"}, "country": "US", "transfer_mechanism": "scc"}, nil)
+	resp, err = http.Get(p.base + "/p/privacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"Mailer AB (processor, SE): newsletter", "CRM Inc (sub-processor, US), outside the EEA: under standard contractual clauses (GDPR Art. 46(2)(c)): newsletter"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("privacy notice lacks %q", want)
+		}
+	}
+	if strings.Contains(string(b), "No processor receives") {
+		t.Errorf("the notice still says no processor receives data")
+	}
 }

@@ -126,6 +126,20 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	srv.Share = a.share()
 	srv.Retention = a.retention()
+	pages.Recipients = func(ctx context.Context) ([]string, error) {
+		ps, err := srv.Share.List(ctx)
+		var out []string
+		for _, p := range ps {
+			line := fmt.Sprintf("%s (%s, %s)", p.Name, strings.ReplaceAll(string(p.Role), "_", "-"), p.Country)
+			if !share.InEEA(p.Country) {
+				mechanisms := map[string]string{"adequacy": "under an adequacy decision (GDPR Art. 45)", "scc": "under standard contractual clauses (GDPR Art. 46(2)(c))",
+					"bcr": "under binding corporate rules (GDPR Art. 47)", "none": "no data is sent to it without a transfer mechanism"}
+				line += ", outside the EEA: " + mechanisms[p.TransferMechanism]
+			}
+			out = append(out, line+": "+strings.Join(p.Purposes, ", "))
+		}
+		return out, err
+	}
 	srv.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: a.db}, Policies: a.policies, Share: srv.Share, Controller: srv.Controller, Now: time.Now, NewID: newID}
 	srv.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: a.db}, Now: time.Now, NewID: newID, Controller: srv.Controller}
 	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}

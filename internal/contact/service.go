@@ -391,7 +391,7 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string)
 				return err
 			}
 		}
-		if action == "contact.rectify" { // processors that hold the data fetch it again (GDPR Art. 19)
+		{ // a correction by staff or by request: processors that hold the data fetch it again (GDPR Art. 19)
 			if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: "rectified", OccurredAt: next.UpdatedAt, RecordedAt: next.UpdatedAt}}); err != nil {
 				return err
 			}

@@ -249,6 +249,9 @@ func (s *Breaches) apply(ctx context.Context, tx BreachTx, b *Breach, in BreachI
 			return err
 		}
 	}
+	if b.AuthorityNotifiedAt != nil && b.AuthorityNotifiedAt.Before(b.DetectedAt) {
+		return apperr.Invalidf("authority_notified_at", "before_detection", "authority_notified_at: before detected_at")
+	}
 	if b.WindowFrom != nil && b.WindowTo != nil && b.WindowTo.Before(*b.WindowFrom) {
 		return apperr.Invalidf("window_to", "before_start", "window_to: the window ends before it starts")
 	}

@@ -100,6 +100,7 @@ func TestBreachDeadlineCountsAndNotice(t *testing.T) {
 		{governance.BreachInput{Title: ptr("x"), Categories: &[]string{"password"}}, "categories"},
 		{governance.BreachInput{Title: ptr("x"), Risk: ptr("medium")}, "risk"},
 		{governance.BreachInput{Title: ptr("x"), PeopleAffected: ptr(-1)}, "people_affected"},
+		{governance.BreachInput{Title: ptr("x"), DetectedAt: ptr(now.Add(-time.Hour)), AuthorityNotifiedAt: ptr(now.Add(-2 * time.Hour))}, "authority_notified_at"},
 	} {
 		_, err := b.Create(staff, tc.in)
 		if e := apperr.As(err); e == nil || e.Field != tc.field {

@@ -90,7 +90,7 @@ func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []sha
 			if !slices.Contains(pr.Purposes, p.ID) {
 				continue
 			}
-			rc := Recipient{ID: pr.ID, Name: pr.Name, Role: string(pr.Role), Country: pr.Country, TransferMechanism: pr.TransferMechanism, DPAStatus: pr.DPAStatus}
+			rc := Recipient{ID: pr.ID, Name: pr.Name, Role: string(pr.Role), Country: pr.Country, TransferMechanism: pr.TransferMechanism, DPAStatus: pr.EffectiveDPAStatus(now)}
 			a.Recipients = append(a.Recipients, rc)
 			if !share.InEEA(pr.Country) {
 				a.Transfers = append(a.Transfers, rc)
@@ -108,11 +108,24 @@ func (r ROPA) CSV() ([]byte, error) {
 	w.UseCRLF = true
 	w.Write([]string{"purpose", "name", "lawful_basis", "article", "data_subjects", "data_categories", "recipients", "transfers", "retention", "controller", "dpo"})
 	for _, a := range r.Activities {
-		w.Write([]string{a.Purpose, a.Name, a.LawfulBasis, a.Article, strings.Join(a.DataSubjects, "; "), strings.Join(a.DataCategories, "; "),
-			names(a.Recipients), transfers(a.Transfers), a.Retention, r.Controller.Name, r.Controller.DPO})
+		row := []string{a.Purpose, a.Name, a.LawfulBasis, a.Article, strings.Join(a.DataSubjects, "; "), strings.Join(a.DataCategories, "; "),
+			names(a.Recipients), transfers(a.Transfers), a.Retention, r.Controller.Name, r.Controller.DPO}
+		for i := range row {
+			row[i] = defuse(row[i])
+		}
+		w.Write(row)
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
+}
+
+// defuse prefixes a cell a spreadsheet would run as a formula with a single quote (OWASP, CSV
+// injection): one starting with =, +, -, @, a tab or a carriage return.
+func defuse(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func names(rs []Recipient) string {

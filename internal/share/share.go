@@ -62,6 +62,15 @@ const (
 var eea = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
 	"MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"}
 
+// EffectiveDPAStatus is the DPA status as it stands at now: a signed agreement past its expiry
+// is expired.
+func (p Processor) EffectiveDPAStatus(now time.Time) string {
+	if p.DPAStatus == DPASigned && p.DPAExpiresAt != nil && !now.Before(*p.DPAExpiresAt) {
+		return DPAExpired
+	}
+	return p.DPAStatus
+}
+
 // InEEA reports whether country (ISO 3166-1 alpha-2) is an EEA member state.
 func InEEA(country string) bool { return slices.Contains(eea, country) }
 
@@ -159,7 +168,8 @@ type Input struct {
 // a taken id.
 func (s *Service) Create(ctx context.Context, in Input) (Processor, error) {
 	now := s.Now().UTC()
-	r := &Record{Processor: Processor{Role: RoleProcessor, TransferMechanism: TransferNone, DPAStatus: DPARequested, CreatedAt: now, UpdatedAt: now, Version: 1}}
+	r := &Record{Processor: Processor{Role: RoleProcessor, TransferMechanism: TransferNone, DPAStatus: DPARequested, CreatedAt: now, UpdatedAt: now, Version: 1,
+		Purposes: []string{}, DataCategories: []string{}}}
 	if in.ID == nil || !slugRE.MatchString(*in.ID) {
 		return Processor{}, apperr.Invalidf("id", "invalid_id", "id: a slug of lower-case letters, digits and hyphens, such as mailer-eu")
 	}
@@ -176,6 +186,9 @@ func (s *Service) Create(ctx context.Context, in Input) (Processor, error) {
 		}
 		if err := s.sealSecret(ctx, tx, r, in.WebhookSecret, true); err != nil {
 			return err
+		}
+		if r.WebhookURL != "" && !r.HasWebhookSecret {
+			return apperr.Invalidf("webhook_secret", "required", "webhook_secret: required with a webhook_url (events are signed with it)")
 		}
 		if err := tx.InsertProcessor(ctx, r); err != nil {
 			return err
@@ -204,6 +217,9 @@ func (s *Service) Update(ctx context.Context, id string, in Input) (Processor, e
 		}
 		if err := s.sealSecret(ctx, tx, r, in.WebhookSecret, false); err != nil {
 			return err
+		}
+		if r.WebhookURL != "" && !r.HasWebhookSecret {
+			return apperr.Invalidf("webhook_secret", "required", "webhook_secret: required with a webhook_url (events are signed with it)")
 		}
 		r.UpdatedAt, r.Version = s.Now().UTC(), r.Version+1
 		if err := tx.UpdateProcessor(ctx, r); err != nil {
@@ -318,6 +334,12 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 	if r.DPAStatus == DPASigned && r.DPASignedAt == nil {
 		return apperr.Invalidf("dpa_signed_at", "required", "dpa_signed_at: when the agreement was signed")
 	}
+	if r.DPASignedAt != nil && r.DPASignedAt.After(s.Now()) {
+		return apperr.Invalidf("dpa_signed_at", "in_future", "dpa_signed_at: may not lie in the future (an agreement not yet signed lets no data through)")
+	}
+	if r.DPASignedAt != nil && r.DPAExpiresAt != nil && !r.DPAExpiresAt.After(*r.DPASignedAt) {
+		return apperr.Invalidf("dpa_expires_at", "before_signed", "dpa_expires_at: must be after dpa_signed_at")
+	}
 	if in.DPADocument != nil {
 		r.DPADocument = strings.TrimSpace(*in.DPADocument)
 	}
@@ -329,6 +351,9 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 		loopback := err == nil && u.Scheme == "http" && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost" || u.Hostname() == "::1")
 		if *in.WebhookURL != "" && (err != nil || u.Host == "" || u.Scheme != "https" && !loopback) {
 			return apperr.Invalidf("webhook_url", "invalid_url", "webhook_url: an https:// URL (http:// only on this machine's loopback)")
+		}
+		if err == nil && u.User != nil {
+			return apperr.Invalidf("webhook_url", "credentials_in_url", "webhook_url: no user or password in the URL; events are signed with webhook_secret")
 		}
 		r.WebhookURL = *in.WebhookURL
 	}
@@ -352,7 +377,7 @@ func (s *Service) sealSecret(ctx context.Context, tx Tx, r *Record, secret *stri
 	if secret == nil {
 		return nil
 	}
-	if len(*secret) < 16 && *secret != "" {
+	if len(strings.TrimSpace(*secret)) < 16 && *secret != "" {
 		return apperr.Invalidf("webhook_secret", "too_short", "webhook_secret: at least 16 characters")
 	}
 	if dk == nil {
@@ -420,6 +445,7 @@ func (s *Service) Disclose(ctx context.Context, rq Request) (map[string]any, err
 	if len(rq.Fields) == 0 {
 		return nil, apperr.Invalidf("fields", "required", "fields: the contact fields to disclose")
 	}
+	rq.Fields = slices.Compact(slices.Sorted(slices.Values(rq.Fields)))
 	for _, f := range rq.Fields {
 		if !slices.Contains(contact.Columns, f) {
 			return nil, apperr.Invalidf("fields", "unknown_field", "fields: %q is not a contact field (%s)", f, strings.Join(contact.Columns, ", "))

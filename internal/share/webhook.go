@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -23,9 +25,10 @@ import (
 
 // Delivery states.
 const (
-	DeliveryQueued    = "queued"
-	DeliveryDelivered = "delivered"
-	DeliveryFailed    = "failed" // gave up after the last retry
+	DeliveryQueued     = "queued"
+	DeliveryDelivered  = "delivered"
+	DeliveryFailed     = "failed"     // gave up after the last retry
+	DeliverySuperseded = "superseded" // dropped unsent: the contact was erased meanwhile
 )
 
 // Delivery is one webhook event for one processor, with its attempts.
@@ -70,6 +73,11 @@ type WebhookTx interface {
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
 	UpdateDelivery(ctx context.Context, d Delivery) error
 	DeliveryByID(ctx context.Context, id string) (Delivery, error) // NotFound when none
+	// OlderQueued reports whether a queued delivery to the same processor about the same
+	// contact was created before d.
+	OlderQueued(ctx context.Context, d Delivery) (bool, error)
+	// SupersedeQueued marks the queued deliveries to a processor about a contact superseded.
+	SupersedeQueued(ctx context.Context, processorID, contactID string) error
 	Deliveries(ctx context.Context, processorID string, limit int) ([]Delivery, error)
 	// ErasureDeliveries returns the "erased" deliveries about a contact, by processor.
 	ErasureDeliveries(ctx context.Context, contactID string) ([]Delivery, error)
@@ -162,6 +170,18 @@ func (w *Webhooks) Fanout(ctx context.Context, limit int) (int, error) {
 				if p.WebhookURL == "" {
 					continue
 				}
+				// A consent change for a purpose the processor is not engaged for is not its
+				// business; restrictions, rectifications, erasures and objections to direct
+				// marketing concern every recipient.
+				if c.Purpose != "" && c.Purpose != consent.ScopeDirectMarketing && !slices.Contains(p.Purposes, c.Purpose) {
+					continue
+				}
+				if c.Change == "erased" {
+					// Older events still in retry are dropped: nothing may arrive after the erasure.
+					if err := tx.SupersedeQueued(ctx, pid, c.ContactID); err != nil {
+						return err
+					}
+				}
 				ev := Event{ID: w.NewID(), Kind: c.Change, ContactID: c.ContactID, Purpose: c.Purpose, OccurredAt: c.OccurredAt.UTC()}
 				if c.Change == "erased" {
 					ev.AckURL = strings.TrimSuffix(w.BaseURL, "/") + "/webhooks/acknowledgements"
@@ -182,64 +202,110 @@ func (w *Webhooks) Fanout(ctx context.Context, limit int) (int, error) {
 	return n, err
 }
 
-// SendDue posts every due delivery once, signed with its processor's secret, and records the
-// outcome: delivered on a 2xx answer, else queued again after the next back-off, or failed after
-// the last. It returns how many were delivered.
+// SendDue posts due deliveries, signed with their processor's secret, and records each outcome:
+// delivered on a 2xx answer (a redirect is not followed and counts as a failure), else queued
+// again after the next back-off, or failed after the last. Processors are served concurrently,
+// each in order, so a slow or failing receiver delays only its own events; for one processor and
+// contact, an event waits while an older one is still queued, so events arrive in the order they
+// happened. It returns how many were delivered.
 func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 	type job struct {
 		d      Delivery
 		url    string
 		secret []byte
 	}
-	var jobs []job
+	groups := map[string][]job{}
+	var order []string
+	var broken []Delivery // processors with a URL but no usable secret: failed at once
 	now := w.Now().UTC()
 	err := w.Store.Update(ctx, func(tx WebhookTx) error {
 		due, err := tx.DueDeliveries(ctx, now, limit)
 		if err != nil {
 			return err
 		}
+		taken := map[string]bool{}
 		for _, d := range due {
+			key := d.ProcessorID + "/" + d.ContactID
+			if taken[key] {
+				continue // one event per contact and processor per round keeps their order
+			}
+			older, err := tx.OlderQueued(ctx, d)
+			if err != nil {
+				return err
+			}
+			if older {
+				continue
+			}
+			taken[key] = true
 			p, err := tx.ProcessorByID(ctx, d.ProcessorID)
 			if err != nil {
 				return err
 			}
 			secret, err := w.secret(ctx, tx, p)
-			if err != nil {
+			if err != nil || p.WebhookURL == "" {
+				broken = append(broken, d)
+				continue
+			}
+			if _, ok := groups[p.ID]; !ok {
+				order = append(order, p.ID)
+			}
+			groups[p.ID] = append(groups[p.ID], job{d: d, url: p.WebhookURL, secret: secret})
+		}
+		for _, d := range broken {
+			d.Status, d.Attempts = DeliveryFailed, d.Attempts+1
+			if err := tx.UpdateDelivery(ctx, d); err != nil {
 				return err
 			}
-			jobs = append(jobs, job{d: d, url: p.WebhookURL, secret: secret})
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	delivered := 0
-	for _, j := range jobs {
-		d := j.d
-		d.Attempts++
-		status := w.post(ctx, j.url, j.secret, d)
-		d.LastStatus = status
-		switch {
-		case status >= 200 && status < 300:
-			t := w.Now().UTC()
-			d.Status, d.DeliveredAt = DeliveryDelivered, &t
-			delivered++
-		case d.Attempts > len(WebhookBackoff):
-			d.Status = DeliveryFailed
-		default:
-			d.NextAttemptAt = w.Now().UTC().Add(WebhookBackoff[d.Attempts-1])
-		}
-		if err := w.Store.Update(ctx, func(tx WebhookTx) error { return tx.UpdateDelivery(ctx, d) }); err != nil {
-			return delivered, err
-		}
-		if status < 200 || status >= 300 {
-			if w.Logger != nil {
-				w.Logger.WarnContext(ctx, "webhook not delivered", slog.String("processor", d.ProcessorID), slog.String("event", d.ID), slog.Int("status", status), slog.Int("attempt", d.Attempts))
-			}
+	for _, d := range broken {
+		if w.Logger != nil {
+			w.Logger.WarnContext(ctx, "webhook failed: the processor has no webhook URL or secret", slog.String("processor", d.ProcessorID), slog.String("event", d.ID))
 		}
 	}
-	return delivered, nil
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	delivered := 0
+	var firstErr error
+	for _, pid := range order {
+		wg.Add(1)
+		go func(jobs []job) { // owned by SendDue: waited for below
+			defer wg.Done()
+			for _, j := range jobs {
+				d := j.d
+				d.Attempts++
+				status := w.post(ctx, j.url, j.secret, d)
+				d.LastStatus = status
+				switch {
+				case status >= 200 && status < 300:
+					t := w.Now().UTC()
+					d.Status, d.DeliveredAt = DeliveryDelivered, &t
+				case d.Attempts > len(WebhookBackoff):
+					d.Status = DeliveryFailed
+				default:
+					d.NextAttemptAt = w.Now().UTC().Add(WebhookBackoff[d.Attempts-1])
+				}
+				err := w.Store.Update(ctx, func(tx WebhookTx) error { return tx.UpdateDelivery(ctx, d) })
+				mu.Lock()
+				if d.Status == DeliveryDelivered {
+					delivered++
+				}
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				if (status < 200 || status >= 300) && w.Logger != nil {
+					w.Logger.WarnContext(ctx, "webhook not delivered", slog.String("processor", d.ProcessorID), slog.String("event", d.ID), slog.Int("status", status), slog.Int("attempt", d.Attempts))
+				}
+			}
+		}(groups[pid])
+	}
+	wg.Wait()
+	return delivered, firstErr
 }
 
 // post sends one delivery and returns the HTTP status (0 when the receiver did not answer).
@@ -251,10 +317,13 @@ func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delive
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Tillit-Event-Id", d.ID)
 	req.Header.Set(SignatureHeader, Sign(secret, w.Now(), d.Payload))
-	client := w.Client
-	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second}
+	if w.Client != nil {
+		c := *w.Client
+		client = &c
 	}
+	// A redirect would carry the signed event to another address, past the https rule.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,5 +169,157 @@ func TestWebhookGivesUpAfterTheLastRetry(t *testing.T) {
 	ds, _ := hooks.Deliveries(ctx, "mailer", 10)
 	if len(ds) != 1 || ds[0].Status != share.DeliveryFailed || ds[0].Attempts != len(share.WebhookBackoff)+1 {
 		t.Errorf("deliveries %+v; want one failed after %d attempts", ds, len(share.WebhookBackoff)+1)
+	}
+}
+
+// hookWorld is a world with webhooks and a consent-given contact disclosed to the processors
+// registered with the given receivers.
+func hookWorld(t *testing.T, receivers map[string]string) (*world, *share.Webhooks, string) {
+	t.Helper()
+	w := newWorld(t)
+	ctx := context.Background()
+	w.now = time.Now().UTC()
+	hooks := &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: w.db}, Keys: w.svc.Keys, Client: &http.Client{}, Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "order@example.org"})
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	for id, url := range receivers {
+		signed(t, w, id)
+		if _, err := w.svc.Update(ctx, id, share.Input{WebhookURL: ptr(url)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: id, Purpose: "newsletter", Fields: []string{"email"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hooks.Fanout(ctx, 100) // the consent given before the disclosures
+	return w, hooks, c.ID
+}
+
+// TestSlowReceiverDelaysOnlyItself: one receiver that hangs does not hold back another's events.
+func TestSlowReceiverDelaysOnlyItself(t *testing.T) {
+	release, got := make(chan struct{}), make(chan string, 10)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer slow.Close()
+	defer close(release)
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Get("Tillit-Event-Id") }))
+	defer fast.Close()
+	_, hooks, _ := hookWorld(t, map[string]string{"slow": slow.URL, "fast": fast.URL})
+	done := make(chan struct{})
+	go func() { defer close(done); hooks.SendDue(context.Background(), 100) }()
+	select {
+	case <-got: // the fast receiver was served while the slow one hangs
+	case <-time.After(60 * time.Second):
+		t.Fatal("the fast receiver got nothing while the slow one hung")
+	}
+	release <- struct{}{}
+	<-done
+}
+
+// TestEventsArriveInOrderAndNothingAfterErasure: an event still in retry holds back newer ones
+// for the same contact; an erasure drops what is still queued, so nothing arrives after it;
+// a consent change for a purpose the processor is not engaged for is not sent; a redirect is not
+// followed.
+func TestEventsArriveInOrderAndNothingAfterErasure(t *testing.T) {
+	var mu sync.Mutex
+	var kinds []string
+	fail := true
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev share.Event
+		json.Unmarshal(body, &ev)
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			w.WriteHeader(500)
+			return
+		}
+		kinds = append(kinds, ev.Kind)
+	}))
+	defer rcv.Close()
+	w, hooks, cid := hookWorld(t, map[string]string{"mailer": rcv.URL})
+	ctx := context.Background()
+	hooks.SendDue(ctx, 100) // "given" fails and waits for a retry
+	w.consent.Record(ctx, consent.Event{ContactID: cid, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
+	w.consent.CreatePurpose(ctx, consent.Purpose{ID: "health-survey", Name: "Health survey", LawfulBasis: consent.BasisConsent})
+	w.consent.Record(ctx, consent.Event{ContactID: cid, Purpose: "health-survey", State: consent.Refused, Method: consent.MethodWebForm})
+	if n, _ := hooks.Fanout(ctx, 100); n != 1 {
+		t.Errorf("fan-out %d; want 1 (the withdrawal; the other purpose is not the processor's)", n)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	if n, _ := hooks.SendDue(ctx, 100); n != 0 {
+		t.Errorf("the withdrawal went out while the older event waits for its retry")
+	}
+	if err := w.contacts.Erase(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	hooks.Fanout(ctx, 100)
+	for range 3 {
+		w.now = w.now.Add(time.Hour)
+		hooks.SendDue(ctx, 100)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kinds) != 1 || kinds[0] != "erased" {
+		t.Errorf("received %v; want only the erasure (the older events dropped)", kinds)
+	}
+
+	// A receiver answering with a redirect has not received the event.
+	redirect := httptest.NewServer(http.RedirectHandler(rcv.URL+"/elsewhere", http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	w2, hooks2, cid2 := hookWorld(t, map[string]string{"mailer": redirect.URL})
+	w2.consent.Record(ctx, consent.Event{ContactID: cid2, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
+	hooks2.Fanout(ctx, 100)
+	hooks2.SendDue(ctx, 100)
+	ds, _ := hooks2.Deliveries(ctx, "mailer", 10)
+	for _, d := range ds {
+		if d.Status == share.DeliveryDelivered || (d.LastStatus != 0 && d.LastStatus != http.StatusTemporaryRedirect) {
+			t.Errorf("delivery through a redirect %+v; want not delivered, last status 307", d)
+		}
+	}
+}
+
+// TestStaffCorrectionReachesProcessors: a correction by staff (not only by a request) is sent to
+// the processors that hold the contact (GDPR Art. 19).
+func TestStaffCorrectionReachesProcessors(t *testing.T) {
+	var mu sync.Mutex
+	var kinds []string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev share.Event
+		json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		kinds = append(kinds, ev.Kind)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	w, hooks, cid := hookWorld(t, map[string]string{"mailer": rcv.URL})
+	ctx := context.Background()
+	hooks.SendDue(ctx, 100)
+	if _, err := w.contacts.Update(ctx, cid, contact.Patch{FirstName: ptr("Alicia")}); err != nil {
+		t.Fatal(err)
+	}
+	hooks.Fanout(ctx, 100)
+	hooks.SendDue(ctx, 100)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(kinds, "rectified") {
+		t.Errorf("received %v; want a rectified event after the staff correction", kinds)
+	}
+}
+
+func TestWebhookURLNeedsASecret(t *testing.T) {
+	w := newWorld(t)
+	_, err := w.svc.Create(context.Background(), share.Input{ID: ptr("nosecret"), Name: ptr("x"), Country: ptr("SE"), WebhookURL: ptr("https://hooks.example.com/x")})
+	if e := apperr.As(err); e == nil || e.Field != "webhook_secret" {
+		t.Errorf("webhook URL without a secret: %v; want Invalid webhook_secret", err)
+	}
+	_, err = w.svc.Create(context.Background(), share.Input{ID: ptr("creds"), Name: ptr("x"), Country: ptr("SE"), WebhookURL: ptr("https://user:pw@hooks.example.com/x"), WebhookSecret: ptr(secret)})
+	if e := apperr.As(err); e == nil || e.Field != "webhook_url" {
+		t.Errorf("credentials in the URL: %v; want Invalid webhook_url", err)
+	}
+	_, err = w.svc.Create(context.Background(), share.Input{ID: ptr("future"), Name: ptr("x"), Country: ptr("SE"), DPAStatus: ptr(share.DPASigned), DPASignedAt: ptr(w.now.Add(24 * time.Hour))})
+	if e := apperr.As(err); e == nil || e.Field != "dpa_signed_at" {
+		t.Errorf("a DPA signed tomorrow: %v; want Invalid dpa_signed_at", err)
 	}
 }

@@ -129,3 +129,22 @@ func (tx *Tx) queryDeliveries(ctx context.Context, q string, args ...any) ([]sha
 	}
 	return out, rows.Err()
 }
+
+// OlderQueued reports whether a queued delivery to the same processor about the same contact was
+// created before d.
+func (tx *Tx) OlderQueued(ctx context.Context, d share.Delivery) (bool, error) {
+	row, err := tx.queryRow(ctx, "SELECT count(*) FROM webhook_deliveries WHERE processor_id = ? AND contact_id = ? AND status = 'queued' AND (created_at < ? OR created_at = ? AND id < ?)",
+		d.ProcessorID, d.ContactID, formatTime(d.CreatedAt), formatTime(d.CreatedAt), d.ID)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	err = row.Scan(&n)
+	return n > 0, err
+}
+
+// SupersedeQueued marks the queued deliveries to a processor about a contact superseded.
+func (tx *Tx) SupersedeQueued(ctx context.Context, processorID, contactID string) error {
+	_, err := tx.exec(ctx, "UPDATE webhook_deliveries SET status = 'superseded' WHERE processor_id = ? AND contact_id = ? AND status = 'queued'", processorID, contactID)
+	return err
+}

@@ -27,6 +27,10 @@ type Server struct {
 	Controller consent.Controller
 	Logger     *slog.Logger
 
+	// Recipients, when set, lists the recipients of personal data for the notice (GDPR Art.
+	// 13(1)(e), (f)): one line each, naming role, country and transfer mechanism.
+	Recipients func(ctx context.Context) ([]string, error)
+
 	tmpl *template.Template
 	md   goldmark.Markdown
 }
@@ -110,6 +114,11 @@ func (s *Server) privacy(ctx context.Context) (privacyView, error) {
 			ret = fmt.Sprintf("%d days", p.RetentionDays)
 		}
 		v.Purposes = append(v.Purposes, purposeView{Name: p.Name, Description: p.Description, Basis: basisNames[p.LawfulBasis], Retention: ret})
+	}
+	if s.Recipients != nil {
+		if v.Processors, err = s.Recipients(ctx); err != nil {
+			return v, err
+		}
 	}
 	versions, err := s.Policies.Current(ctx)
 	if err != nil {
