@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/language"
+
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
@@ -58,9 +60,18 @@ const (
 	ReasonFieldNotAgreed     = "field_not_agreed"      // a field outside the recipient's data categories (Art. 5(1)(c))
 )
 
-// eea lists the EEA member states (ISO 3166-1 alpha-2): transfers among them need no mechanism.
+// eea lists the EEA (ISO 3166-1 alpha-2): the EU member states with the outermost regions and
+// Åland that have codes of their own, and Iceland, Liechtenstein and Norway. Transfers among
+// them need no mechanism.
 var eea = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
-	"MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"}
+	"MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+	"AX", "GF", "GP", "MQ", "RE", "YT", "MF"}
+
+// adequate lists the countries with an adequacy decision of the European Commission (GDPR Art.
+// 45): Andorra, Argentina, Canada (commercial organisations), Faroe Islands, Guernsey, Israel, Isle
+// of Man, Japan, Jersey, New Zealand, South Korea, Switzerland, the United Kingdom, Uruguay, and
+// the United States (organisations certified under the EU-US Data Privacy Framework).
+var adequate = []string{"AD", "AR", "CA", "FO", "GG", "IL", "IM", "JP", "JE", "NZ", "KR", "CH", "GB", "UY", "US"}
 
 // EffectiveDPAStatus is the DPA status as it stands at now: a signed agreement past its expiry
 // is expired.
@@ -303,10 +314,11 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 	}
 	if in.Country != nil {
 		c := strings.ToUpper(strings.TrimSpace(*in.Country))
-		if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
-			return apperr.Invalidf("country", "invalid_country", "country: an ISO 3166-1 alpha-2 code such as SE")
+		reg, err := language.ParseRegion(c)
+		if len(c) != 2 || err != nil || !reg.IsCountry() {
+			return apperr.Invalidf("country", "invalid_country", "country: an ISO 3166-1 alpha-2 country code such as SE")
 		}
-		r.Country = c
+		r.Country = reg.Canonicalize().String() // UK → GB
 	}
 	if r.Country == "" {
 		return apperr.Invalidf("country", "required", "country: where the recipient processes the data (ISO 3166-1 alpha-2)")
@@ -316,6 +328,9 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 			return apperr.Invalidf("transfer_mechanism", "invalid_mechanism", "transfer_mechanism: adequacy, scc, bcr or none")
 		}
 		r.TransferMechanism = *in.TransferMechanism
+	}
+	if r.TransferMechanism == TransferAdequacy && !slices.Contains(eea, r.Country) && !slices.Contains(adequate, r.Country) {
+		return apperr.Invalidf("transfer_mechanism", "no_adequacy_decision", "transfer_mechanism: %s has no adequacy decision (GDPR Art. 45); use scc or bcr", r.Country)
 	}
 	if in.DPAStatus != nil {
 		if !slices.Contains([]string{DPARequested, DPASigned, DPAExpired}, *in.DPAStatus) {

@@ -188,6 +188,9 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 		{share.Input{ID: ptr("x"), Country: ptr("SE")}, "name"},
 		{share.Input{ID: ptr("x"), Name: ptr("x")}, "country"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("Sweden")}, "country"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("XX")}, "country"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("EU")}, "country"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("CN"), TransferMechanism: ptr(share.TransferAdequacy)}, "transfer_mechanism"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), Role: ptr(share.Role("friend"))}, "role"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), Purposes: &[]string{"no-such"}}, "purposes"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), DataCategories: &[]string{"password"}}, "data_categories"},
@@ -206,6 +209,12 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 	}
 	if ps, _ := w.svc.List(ctx); len(ps) != 1 {
 		t.Errorf("register holds %d processors after refused input; want 1", len(ps))
+	}
+	if p, err := w.svc.Create(ctx, share.Input{ID: ptr("uk-ltd"), Name: ptr("UK Ltd"), Country: ptr("uk"), TransferMechanism: ptr(share.TransferAdequacy)}); err != nil || p.Country != "GB" {
+		t.Errorf("country uk: %+v, %v; want GB with adequacy", p, err)
+	}
+	if !share.InEEA("GF") || !share.InEEA("AX") || share.InEEA("GB") {
+		t.Errorf("EEA: French Guiana and Åland are in, the United Kingdom is not")
 	}
 	if _, err := w.svc.Update(ctx, "nobody", share.Input{Name: ptr("x")}); !apperr.Is(err, apperr.NotFound) {
 		t.Errorf("update of an unknown processor: %v; want NotFound", err)
