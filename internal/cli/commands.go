@@ -199,7 +199,11 @@ func tokenList(ctx context.Context, env Env, args []string) error {
 		if t.RevokedAt != nil {
 			revoked = t.RevokedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Role, t.CreatedAt.Format(time.RFC3339), revoked, t.Name)
+		role := string(t.Role)
+		if t.ProcessorID != "" {
+			role += ":" + t.ProcessorID // the processor it speaks for
+		}
+		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\t%s\n", t.ID, role, t.CreatedAt.Format(time.RFC3339), revoked, t.Name)
 	}
 	return nil
 }

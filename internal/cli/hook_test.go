@@ -116,6 +116,9 @@ func TestProcessorTokenFromTheCLI(t *testing.T) {
 	if st := p.doAs(ptok, "GET", "/api/v1/contacts/"+c.ID, nil, nil); st != 403 {
 		t.Errorf("processor token on the staff route: %d; want 403", st)
 	}
+	if code, out, _ := runCLI(t, "token", "list", "--data", dir); code != 0 || !strings.Contains(out, "\tprocessor:crm\t") {
+		t.Errorf("token list: exit %d\n%s; want the processor named", code, out)
+	}
 }
 
 // TestRetentionSweepCommand: `tillit retention sweep` applies the policies and prints JSON; with
