@@ -158,6 +158,9 @@ func TestStaffConsole(t *testing.T) {
 	if reads == 0 {
 		t.Errorf("console reads of the request are not audited: %+v", trail.Items)
 	}
+	if st, page, _ := b.get("/console/ropa"); st != 200 || !strings.Contains(page, "Record of processing activities") || !strings.Contains(page, "GDPR Art. 6(1)(a)") || !strings.Contains(page, "AES-256-GCM") {
+		t.Errorf("ROPA page: %d %.300s", st, page)
+	}
 	if st, _, _ := b.post("/console/logout", nil); st != 303 {
 		t.Errorf("sign-out: %d", st)
 	}

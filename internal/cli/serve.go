@@ -169,6 +169,14 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	staff.ROPA = func(ctx context.Context) (governance.ROPA, error) {
+		purposes, err := a.consent.Purposes(ctx)
+		if err != nil {
+			return governance.ROPA{}, err
+		}
+		processors, err := srv.Share.List(ctx)
+		return governance.Build(srv.Controller, purposes, processors, time.Now()), err
+	}
 	for pattern, h := range staff.Routes(cop.Handler) {
 		srv.Pages[pattern] = h
 	}

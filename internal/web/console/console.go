@@ -22,6 +22,7 @@ import (
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -43,6 +44,8 @@ type Server struct {
 	Logger   *slog.Logger
 	// Secure marks the cookie Secure; set when the console is served over HTTPS.
 	Secure bool
+	// ROPA, when set, builds the record of processing activities for GET /console/ropa.
+	ROPA func(ctx context.Context) (governance.ROPA, error)
 
 	tmpl     *template.Template
 	mu       sync.Mutex
@@ -78,6 +81,7 @@ func (s *Server) Routes(protect func(http.Handler) http.Handler) map[string]http
 		"POST /console/login":                  protect(http.HandlerFunc(s.login)),
 		"POST /console/logout":                 protect(http.HandlerFunc(s.logout)),
 		"GET /console/requests":                http.HandlerFunc(s.queue),
+		"GET /console/ropa":                    http.HandlerFunc(s.ropa),
 		"GET /console/requests/{id}":           http.HandlerFunc(s.detail),
 		"POST /console/requests/{id}/{action}": protect(http.HandlerFunc(s.act)),
 	}
@@ -190,6 +194,27 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request, perm token.Permis
 		return nil, "", false
 	}
 	return audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorToken, ID: t.ID, Role: string(t.Role)}), t.Role, true
+}
+
+// ropa serves GET /console/ropa: the record of processing activities as a printable page.
+func (s *Server) ropa(w http.ResponseWriter, r *http.Request) {
+	ctx, role, ok := s.staff(w, r, token.ProcessorsRead)
+	if !ok {
+		return
+	}
+	if s.ROPA == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rec, err := s.ROPA(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "ropa.html", struct {
+		page
+		Record governance.ROPA
+	}{page{Title: "Record of processing activities", Role: string(role)}, rec})
 }
 
 // option is one choice of a select.
