@@ -512,7 +512,12 @@ func (s *Service) Disclose(ctx context.Context, rq Request) (map[string]any, err
 			action = "share.refuse"
 			refused = refusal(reason, msg)
 		}
-		ev := audit.New(ctx, now, action, "contact", rq.ContactID, rq.Fields...)
+		// The fields, then whom they went (or would have gone) to and, for a refusal, why: ids
+		// and reasons, never values.
+		ev := audit.New(ctx, now, action, "contact", rq.ContactID, append(slices.Clone(rq.Fields), "processor:"+p.ID)...)
+		if reason != "" {
+			ev.Fields = append(ev.Fields, "reason:"+reason)
+		}
 		ev.Purpose = rq.Purpose
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err
@@ -639,11 +644,11 @@ func (s *Service) ReadShared(ctx context.Context, processorID, contactID string)
 			}
 		}
 		if len(fields) == 0 {
-			ev := audit.New(ctx, now, "share.read_refused", "contact", contactID)
+			ev := audit.New(ctx, now, "share.read_refused", "contact", contactID, "processor:"+processorID, "reason:"+lastReason)
 			refused = refusal(lastReason, "the contact was shared for purposes that are no longer allowed")
 			return tx.AppendAudit(ctx, &ev)
 		}
-		ev := audit.New(ctx, now, "share.read", "contact", contactID, fields...)
+		ev := audit.New(ctx, now, "share.read", "contact", contactID, append(slices.Clone(fields), "processor:"+processorID)...)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err
 		}

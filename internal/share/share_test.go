@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,6 +167,9 @@ func TestDisclosureRefusedForEachMissingConditionAndAllowedWhenAllHold(t *testin
 	for _, e := range evs {
 		if e.Action == "share.disclose" || e.Action == "share.refuse" {
 			shares[e.Action]++
+			if !slices.Contains(e.Fields, "processor:mailer") || e.Action == "share.refuse" && !slices.ContainsFunc(e.Fields, func(f string) bool { return strings.HasPrefix(f, "reason:") }) {
+				t.Errorf("audit event %s %v does not name the processor and, for a refusal, the reason", e.Action, e.Fields)
+			}
 			if e.Purpose != "newsletter" && e.Purpose != "partners" {
 				t.Errorf("audit event %s without the purpose", e.Action)
 			}

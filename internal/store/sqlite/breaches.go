@@ -105,8 +105,8 @@ func (tx *Tx) queryBreaches(ctx context.Context, q string, args ...any) ([]*gove
 // CountAffected counts the distinct contacts and the audit events about contacts between from
 // and to (inclusive), by one actor id when actorID is not "".
 func (tx *Tx) CountAffected(ctx context.Context, from, to time.Time, actorID string) (people, records int, err error) {
-	// Refused reads disclosed nothing; a processor's read is also written as contact.read.
-	q := "SELECT count(DISTINCT object_id), count(*) FROM audit_events WHERE object_kind = 'contact' AND at >= ? AND at <= ? AND action NOT LIKE '%refuse%' AND action <> 'share.read'"
+	// Refused reads disclosed nothing; a disclosure or a processor's read is also written as contact.read.
+	q := "SELECT count(DISTINCT object_id), count(*) FROM audit_events WHERE object_kind = 'contact' AND at >= ? AND at <= ? AND action NOT LIKE '%refuse%' AND action NOT LIKE 'share.%'"
 	args := []any{formatTime(from), formatTime(to)}
 	if actorID != "" {
 		q += " AND actor_id = ?"
