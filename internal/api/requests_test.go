@@ -227,6 +227,16 @@ func (h *harness) exerciseSharing() {
 		t.Errorf("disclosure without a DPA: reason %q", pr.Reason)
 	}
 	h.json(exchange{method: "PATCH", path: "/api/v1/processors/mailer-eu", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"dpa_status":"signed","dpa_signed_at":"2026-01-15T00:00:00Z","dpa_document":"contracts/mailer-dpa-2026.pdf"}`)}, &p)
+	var cleared struct {
+		WebhookURL       string `json:"webhook_url"`
+		HasWebhookSecret bool   `json:"has_webhook_secret"`
+		DPADocument      string `json:"dpa_document"`
+	}
+	h.json(exchange{method: "PATCH", path: "/api/v1/processors/mailer-eu", token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"webhook_url":null,"webhook_secret":null,"dpa_document":null}`)}, &cleared)
+	if cleared.WebhookURL != "" || cleared.HasWebhookSecret || cleared.DPADocument != "" {
+		t.Errorf("after clearing with null: %+v", cleared)
+	}
+	h.problem(exchange{method: "PATCH", path: "/api/v1/processors/mailer-eu", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"name":null}`)}, "invalid", "name")
 	h.do(exchange{method: "POST", path: "/api/v1/contacts/" + contactID + "/consents", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"purpose":"newsletter","state":"dpv:ConsentGiven","method":"web-form"}`)})
 	var out struct {
 		Data map[string]any `json:"data"`

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/share"
 )
 
@@ -39,9 +41,19 @@ func (s *Server) createProcessor(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchProcessor(w http.ResponseWriter, r *http.Request) error {
-	var in share.Input
-	if err := decode(r, &in); err != nil {
+	var raw map[string]json.RawMessage
+	if err := decode(r, &raw); err != nil {
 		return err
+	}
+	body, _ := json.Marshal(raw)
+	var in share.Input
+	if err := jsonin.Decode(body, &in); err != nil {
+		return err
+	}
+	for k, v := range raw {
+		if string(v) == "null" {
+			in.Clear = append(in.Clear, k)
+		}
 	}
 	p, err := s.Share.Update(r.Context(), pathID(r), in)
 	return reply(w, http.StatusOK, p, err)

@@ -171,6 +171,9 @@ type Input struct {
 	ContactEmail      *string    `json:"contact_email"`
 	WebhookURL        *string    `json:"webhook_url"`
 	WebhookSecret     *string    `json:"webhook_secret"` // write-only; sealed
+	// Clear lists the fields a PATCH sent as null (JSON Merge Patch, RFC 7396): dpa_signed_at,
+	// dpa_expires_at, dpa_document, contact_email, webhook_url and webhook_secret can be cleared.
+	Clear []string `json:"-"`
 }
 
 // Create registers a processor ("processor.create"). Invalid naming the field for a bad slug
@@ -271,6 +274,24 @@ func (s *Service) List(ctx context.Context) ([]Processor, error) {
 
 // apply validates in and sets it on r.
 func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
+	for _, f := range in.Clear {
+		switch f {
+		case "dpa_signed_at":
+			r.DPASignedAt = nil
+		case "dpa_expires_at":
+			r.DPAExpiresAt = nil
+		case "dpa_document":
+			r.DPADocument = ""
+		case "contact_email":
+			r.ContactEmail = ""
+		case "webhook_url":
+			r.WebhookURL = ""
+		case "webhook_secret":
+			r.WebhookSecret, r.HasWebhookSecret = nil, false
+		default:
+			return apperr.Invalidf(f, "not_clearable", "%s: cannot be cleared", f)
+		}
+	}
 	if in.Name != nil {
 		n := strings.TrimSpace(*in.Name)
 		if n == "" || utf8.RuneCountInString(n) > 200 {
