@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -317,7 +320,7 @@ func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delive
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Tillit-Event-Id", d.ID)
 	req.Header.Set(SignatureHeader, Sign(secret, w.Now(), d.Payload))
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: guardedTransport}
 	if w.Client != nil {
 		c := *w.Client
 		client = &c
@@ -346,6 +349,37 @@ func (w *Webhooks) secret(ctx context.Context, tx WebhookTx, p *Record) ([]byte,
 		return nil, err
 	}
 	return dk.Open("processors", "webhook_secret", p.ID, p.WebhookSecret)
+}
+
+// guardedTransport refuses to connect a webhook to a private, link-local or unspecified address
+// (server-side request forgery through a processor's URL or its DNS); loopback stays open for a
+// receiver on this machine.
+var guardedTransport = &http.Transport{
+	Proxy: nil,
+	DialContext: (&net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return err
+		}
+		if !publicOrLoopback(ip) {
+			return fmt.Errorf("webhook: %s is not a public address", ip)
+		}
+		return nil
+	}}).DialContext,
+	TLSHandshakeTimeout: 10 * time.Second,
+}
+
+// publicOrLoopback reports whether a webhook may connect to ip.
+func publicOrLoopback(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	return !(ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast())
 }
 
 // Ack is the body of POST /webhooks/acknowledgements.

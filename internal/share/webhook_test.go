@@ -318,6 +318,12 @@ func TestWebhookURLNeedsASecret(t *testing.T) {
 	if e := apperr.As(err); e == nil || e.Field != "webhook_url" {
 		t.Errorf("credentials in the URL: %v; want Invalid webhook_url", err)
 	}
+	for _, u := range []string{"https://169.254.169.254/latest", "https://10.0.0.1/hook", "https://[fd00::1]/hook", "https://192.168.1.5/hook"} {
+		_, err = w.svc.Create(context.Background(), share.Input{ID: ptr("ssrf"), Name: ptr("x"), Country: ptr("SE"), WebhookURL: ptr(u), WebhookSecret: ptr(secret)})
+		if e := apperr.As(err); e == nil || e.Field != "webhook_url" {
+			t.Errorf("webhook URL %s: %v; want Invalid webhook_url (private address)", u, err)
+		}
+	}
 	_, err = w.svc.Create(context.Background(), share.Input{ID: ptr("future"), Name: ptr("x"), Country: ptr("SE"), DPAStatus: ptr(share.DPASigned), DPASignedAt: ptr(w.now.Add(24 * time.Hour))})
 	if e := apperr.As(err); e == nil || e.Field != "dpa_signed_at" {
 		t.Errorf("a DPA signed tomorrow: %v; want Invalid dpa_signed_at", err)
