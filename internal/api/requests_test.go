@@ -326,6 +326,15 @@ func (h *harness) exerciseBreaches() {
 	h.json(exchange{method: "GET", path: "/api/v1/breaches/" + b.ID, token: h.auditor, status: 200}, &b)
 	h.problem(exchange{method: "GET", path: "/api/v1/breaches/nope", token: h.auditor, status: 404}, "not_found", "")
 	h.json(exchange{method: "PATCH", path: "/api/v1/breaches/" + b.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"inform_people":"not_required","measures":"The drive was locked within the hour."}`)}, &b)
+	var nb struct {
+		AuthorityNotifiedAt *string `json:"authority_notified_at"`
+	}
+	h.json(exchange{method: "PATCH", path: "/api/v1/breaches/" + b.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"authority_notified_at":"` + time.Now().UTC().Format(time.RFC3339Nano) + `"}`)}, &nb)
+	nb.AuthorityNotifiedAt = nil // the answer omits a cleared field
+	h.json(exchange{method: "PATCH", path: "/api/v1/breaches/" + b.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"authority_notified_at":null}`)}, &nb)
+	if nb.AuthorityNotifiedAt != nil {
+		t.Errorf("a notification cleared with null is still %v", *nb.AuthorityNotifiedAt)
+	}
 	if n := h.do(exchange{method: "GET", path: "/api/v1/breaches/" + b.ID + "/notice", token: h.dpo, status: 200}); !bytes.Contains(n, []byte("Export left on a shared drive")) || !bytes.Contains(n, []byte("Art. 77")) {
 		t.Errorf("notice %s", n)
 	}

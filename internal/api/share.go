@@ -150,9 +150,19 @@ func (s *Server) createBreach(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchBreach(w http.ResponseWriter, r *http.Request) error {
-	var in governance.BreachInput
-	if err := decode(r, &in); err != nil {
+	var raw map[string]json.RawMessage
+	if err := decode(r, &raw); err != nil {
 		return err
+	}
+	body, _ := json.Marshal(raw)
+	var in governance.BreachInput
+	if err := jsonin.Decode(body, &in); err != nil {
+		return err
+	}
+	for k, v := range raw {
+		if string(v) == "null" {
+			in.Clear = append(in.Clear, k)
+		}
 	}
 	b, err := s.Breaches.Update(r.Context(), pathID(r), in)
 	return reply(w, http.StatusOK, b, err)

@@ -76,6 +76,10 @@ type BreachInput struct {
 	InformPeople        *string    `json:"inform_people"`
 	PeopleInformedAt    *time.Time `json:"people_informed_at"`
 	Measures            *string    `json:"measures"`
+	// Clear lists the fields a PATCH sent as null (JSON Merge Patch, RFC 7396): a notification
+	// recorded by mistake is undone this way. window_from, window_to, authority_notified_at and
+	// people_informed_at can be cleared.
+	Clear []string `json:"-"`
 }
 
 // BreachTx is what the register needs from one store transaction.
@@ -197,6 +201,20 @@ func (s *Breaches) view(b Breach, now time.Time) Breach {
 }
 
 func (s *Breaches) apply(ctx context.Context, tx BreachTx, b *Breach, in BreachInput, now time.Time) error {
+	for _, f := range in.Clear {
+		switch f {
+		case "window_from":
+			b.WindowFrom = nil
+		case "window_to":
+			b.WindowTo = nil
+		case "authority_notified_at":
+			b.AuthorityNotifiedAt = nil
+		case "people_informed_at":
+			b.PeopleInformedAt = nil
+		default:
+			return apperr.Invalidf(f, "not_clearable", "%s: cannot be cleared", f)
+		}
+	}
 	text := func(field string, v *string, dst *string, required bool, max int) error {
 		if v != nil {
 			*dst = strings.TrimSpace(*v)
