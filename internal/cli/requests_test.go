@@ -91,6 +91,9 @@ func TestRequestsThroughPortalAndSMTP(t *testing.T) {
 		if msg.Header.Get("Subject") != "Confirm your privacy request" || msg.Header.Get("List-Unsubscribe") != "" {
 			t.Errorf("verification mail headers: %v", msg.Header)
 		}
+		if !strings.Contains(strings.ReplaceAll(text, "\r\n", "\n"), "-- \nExample AB") || !strings.Contains(text, "Data protection officer: dpo@example.com") || !strings.Contains(text, "/p/privacy") {
+			t.Errorf("the notice does not name the controller and its DPO: %s", text)
+		}
 		links[d.To[0]] = verifyRE.FindString(text)
 	}
 	if links["hedda.moe@example.org"] == "" || links["stranger@example.net"] == "" {

@@ -104,7 +104,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		transport = files
 	}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
-	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger}
+	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
+		Footer: noticeFooter(cfg)}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Service: &optin.Service{
@@ -276,6 +277,24 @@ func sweepExpired(ctx context.Context, a *app, logger *slog.Logger) {
 		}
 		logger.InfoContext(ctx, "consents expired", slog.Int("count", n))
 	}
+}
+
+// noticeFooter names the controller and its data protection officer under every transactional
+// message, from the settings ("" when no controller name is set).
+func noticeFooter(cfg config.Config) string {
+	if cfg.ControllerName == "" {
+		return ""
+	}
+	lines := []string{strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", ")}
+	if cfg.DPOEmail != "" {
+		lines = append(lines, "Data protection officer: "+cfg.DPOEmail)
+	} else if cfg.ControllerEmail != "" {
+		lines = append(lines, "Privacy questions: "+cfg.ControllerEmail)
+	}
+	if cfg.BaseURL != "" {
+		lines = append(lines, "Privacy notice: "+strings.TrimSuffix(cfg.BaseURL, "/")+"/p/privacy")
+	}
+	return strings.Join(lines, "\n")
 }
 
 func nonEmpty(ss ...string) []string {

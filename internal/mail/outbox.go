@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -72,6 +73,10 @@ type Gate interface {
 
 // Outbox queues messages and sends them with retries. Its fields are set once by internal/cli.
 type Outbox struct {
+	// Footer, when set, closes every transactional message (confirmations, notices about
+	// requests): who the controller is and how to reach its data protection officer (GDPR Art.
+	// 12(1), 13(1)(a)-(b)). Marketing messages carry their own footer.
+	Footer    string
 	Store     Store
 	Keys      *keys.Keyring
 	Transport Transport
@@ -107,6 +112,9 @@ func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
 	dk, err := o.Keys.OpenDataKey(keyID, version, wrapped)
 	if err != nil {
 		return err
+	}
+	if m.Stream == Transactional && o.Footer != "" {
+		m.Text = strings.TrimRight(m.Text, "\n") + "\n\n-- \n" + o.Footer + "\n"
 	}
 	plain, err := json.Marshal(m)
 	if err != nil {
