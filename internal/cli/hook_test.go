@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -153,5 +154,47 @@ func TestRetentionSweepCommand(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "retention", "sweep", "--data", dir, "dry-run"); code != 2 {
 		t.Errorf("a stray argument (dry-run without dashes): exit %d; want 2, not a real sweep", code)
+	}
+}
+
+// TestDPAThroughThePortal: a customer asks for the DPA on the portal, gets it rendered with the
+// controller and the sub-processors at once (HTML and PDF), and staff see the request.
+func TestDPAThroughThePortal(t *testing.T) {
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_DPO_EMAIL": "dpo@norrsken.example"})
+	b := newBrowser(t, p.base)
+	if st, page, _ := b.post("/p/dpa", url.Values{"customer": {"Kund AB"}}); st != 400 || !strings.Contains(page, "not published yet") {
+		t.Errorf("before a template is published: %d", st)
+	}
+	var v struct{ ID string }
+	p.do("POST", "/api/v1/policies", map[string]any{"document": "dpa_template", "body": "# Agreement\n\n{{customer}} and {{controller.name}} agree.\n\n{{sub_processors}}"}, &v)
+	p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil)
+	p.do("POST", "/api/v1/processors", map[string]any{"id": "mailer", "name": "Mailer AB", "country": "SE", "purposes": []string{"newsletter"}}, nil)
+	if st, page, _ := b.get("/p/dpa"); st != 200 || !strings.Contains(page, `name="customer"`) {
+		t.Errorf("GET /p/dpa: %d", st)
+	}
+	if st, page, _ := b.post("/p/dpa", url.Values{"customer": {" "}}); st != 400 || !strings.Contains(page, "company's name") {
+		t.Errorf("empty customer: %d", st)
+	}
+	st, _, h := b.post("/p/dpa", url.Values{"customer": {"Kund AB"}})
+	loc := h.Get("Location")
+	if st != 303 || !strings.HasPrefix(loc, "/p/dpa/") {
+		t.Fatalf("POST /p/dpa: %d %q", st, loc)
+	}
+	st, page, _ := b.get(loc)
+	if st != 200 || !strings.Contains(page, "Kund AB and Norrsken AB agree.") || !strings.Contains(page, "<td>Mailer AB</td>") || !strings.Contains(page, "format=pdf") {
+		t.Errorf("the agreement: %d %s", st, page)
+	}
+	if st, pdf, h := b.get(loc + "?format=pdf"); st != 200 || h.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(pdf, "%PDF-") {
+		t.Errorf("the PDF: %d %s", st, h.Get("Content-Type"))
+	}
+	var list struct {
+		Items []struct{ Customer, Status string } `json:"items"`
+	}
+	p.do("GET", "/api/v1/dpa-requests", nil, &list)
+	if len(list.Items) != 1 || list.Items[0].Customer != "Kund AB" || list.Items[0].Status != "requested" {
+		t.Errorf("staff see %+v", list.Items)
+	}
+	if st, _, _ := b.get("/p/dpa/not-a-request"); st != 404 {
+		t.Errorf("unknown request: %d", st)
 	}
 }

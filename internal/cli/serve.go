@@ -147,6 +147,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests}
+	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
@@ -157,6 +158,9 @@ func serve(ctx context.Context, env Env, args []string) error {
 		"POST /p/confirm/{token}":           cop.Handler(http.HandlerFunc(doi.Confirm)),
 		"GET /u/{token}":                    http.HandlerFunc(unsub.Page),
 		"POST /u/{token}":                   http.HandlerFunc(unsub.OneClick), // mail providers post cross-site (RFC 8058)
+		"GET /p/dpa":                        http.HandlerFunc(dpaPages.Form),
+		"POST /p/dpa":                       cop.Handler(http.HandlerFunc(dpaPages.Request)),
+		"GET /p/dpa/{id}":                   http.HandlerFunc(dpaPages.Document),
 		"GET /p/requests":                   http.HandlerFunc(requests.Form),
 		"POST /p/requests":                  cop.Handler(http.HandlerFunc(requests.Submit)),
 		"GET /p/requests/verify/{token}":    http.HandlerFunc(requests.VerifyPage),

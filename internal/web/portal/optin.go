@@ -28,6 +28,8 @@ type pageView struct {
 	Link       *linkView    // one link under the text
 	// RequestForm is the data subject request intake form.
 	RequestForm *requestFormView
+	// DPAForm shows the DPA request form (the company's name).
+	DPAForm bool
 }
 
 type choiceView struct {

@@ -1,0 +1,89 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/governance"
+)
+
+// DPA serves the public DPA request (GDPR Art. 28(3)): a customer names its company, gets the
+// agreement rendered at once (HTML, with a PDF link), and the request is tracked in the staff
+// API. Fields are set once by internal/cli.
+type DPA struct {
+	Service *governance.DPAs
+	Pages   *Server
+}
+
+// Form serves GET /p/dpa.
+func (d *DPA) Form(w http.ResponseWriter, r *http.Request) {
+	d.Pages.render(w, r, http.StatusOK, pageView{Title: "Data processing agreement", Paragraphs: []string{
+		"Customers who have us process personal data on their behalf sign a data processing agreement (GDPR Art. 28(3)). Name your company to get ours, filled in, with the current list of our sub-processors.",
+	}, DPAForm: true})
+}
+
+// Request serves POST /p/dpa (form field customer): records the request and shows the agreement.
+func (d *DPA) Request(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "The form could not be read.", status)
+		return
+	}
+	ctx := audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorPublic, ID: "dpa"})
+	req, err := d.Service.Request(ctx, r.PostForm.Get("customer"))
+	if e := apperr.As(err); e != nil && (e.Kind == apperr.Invalid || e.Kind == apperr.Conflict) {
+		msg := "Please give your company's name."
+		if e.Kind == apperr.Conflict {
+			msg = "Our agreement is not published yet. Please ask us by e-mail."
+		}
+		d.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Data processing agreement", Paragraphs: []string{msg}, DPAForm: e.Kind == apperr.Invalid})
+		return
+	}
+	if err != nil {
+		d.Pages.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/p/dpa/"+url.PathEscape(req.ID), http.StatusSeeOther)
+}
+
+// Document serves GET /p/dpa/{id}: the agreement of a request as HTML, or ?format=pdf.
+func (d *DPA) Document(w http.ResponseWriter, r *http.Request) {
+	md, err := d.Service.Document(r.Context(), r.PathValue("id"))
+	if apperr.Is(err, apperr.NotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		d.Pages.fail(w, r, err)
+		return
+	}
+	title := "Data processing agreement"
+	if r.URL.Query().Get("format") == "pdf" {
+		b, err := governance.PDF(title, md)
+		if err != nil {
+			d.Pages.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pdf")
+		w.Header().Set("Content-Disposition", `attachment; filename="dpa.pdf"`)
+		w.Write(b)
+		return
+	}
+	md += "\n\n---\n\n[Download as PDF](?format=pdf)\n"
+	b, err := governance.HTML(title, md)
+	if err != nil {
+		d.Pages.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Write(b)
+}
