@@ -16,10 +16,13 @@ import (
 // no consent event and no change for AfterDays days. A contact under legal hold, restricted
 // (Art. 18) or with an open data subject request is never swept.
 type Policy struct {
-	ID        string       `json:"id"`
-	Kind      contact.Kind `json:"kind"`
-	AfterDays int          `json:"after_days"`
-	CreatedAt time.Time    `json:"created_at"`
+	ID   string       `json:"id"`
+	Kind contact.Kind `json:"kind"`
+	// Purpose, when set, limits the policy to contacts collected for that purpose (they have a
+	// consent event for it), such as the leads of a newsletter sign-up who never confirmed.
+	Purpose   string    `json:"purpose,omitempty"`
+	AfterDays int       `json:"after_days"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // RetentionTx is what retention needs from one store transaction.
@@ -27,10 +30,15 @@ type RetentionTx interface {
 	InsertPolicy(ctx context.Context, p Policy) error // Conflict when the id is taken
 	DeletePolicy(ctx context.Context, id string) error
 	Policies(ctx context.Context) ([]Policy, error)
-	// Expired returns up to limit ids of contacts of kind that have no consent given, no consent
-	// event since before, no change since before, no legal hold, no restriction and no open
-	// request, after the id after, in id order.
-	Expired(ctx context.Context, kind contact.Kind, before time.Time, after string, limit int) ([]string, error)
+	// Expired returns up to limit ids of contacts of kind (and, when purpose is not "", with a
+	// consent event for it) that have no consent given, no consent event since before, no change
+	// since before, no legal hold, no restriction and no open request, after the id after, in id
+	// order.
+	Expired(ctx context.Context, kind contact.Kind, purpose string, before time.Time, after string, limit int) ([]string, error)
+	// DeleteExpiredOptinTokens deletes double opt-in links that expired before now (unconfirmed
+	// requests expire) and returns how many.
+	DeleteExpiredOptinTokens(ctx context.Context, now time.Time) (int, error)
+	PurposeExists(ctx context.Context, id string) (bool, error)
 	SetLegalHold(ctx context.Context, contactID string, on bool) error // NotFound when absent
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
@@ -63,6 +71,15 @@ func (r *Retention) CreatePolicy(ctx context.Context, p Policy) (Policy, error) 
 	}
 	p.CreatedAt = r.Now().UTC()
 	err := r.Store.Update(ctx, func(tx RetentionTx) error {
+		if p.Purpose != "" {
+			ok, err := tx.PurposeExists(ctx, p.Purpose)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
+			}
+		}
 		if err := tx.InsertPolicy(ctx, p); err != nil {
 			return err
 		}
@@ -115,6 +132,9 @@ type SweepResult struct {
 	DryRun   bool            `json:"dry_run"`
 	Policies []PolicyOutcome `json:"policies"`
 	Erased   int             `json:"erased"` // or, on a dry run, would be erased
+	// ExpiredLinks is how many unconfirmed double opt-in links past their expiry were deleted
+	// (0 on a dry run).
+	ExpiredLinks int `json:"expired_optin_links"`
 }
 
 // PolicyOutcome is one policy's part of a sweep: the ids it erased (or would erase).
@@ -136,6 +156,15 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 	if err != nil {
 		return res, err
 	}
+	if !dryRun {
+		if err := r.Store.Update(ctx, func(tx RetentionTx) error {
+			var err error
+			res.ExpiredLinks, err = tx.DeleteExpiredOptinTokens(ctx, r.Now().UTC())
+			return err
+		}); err != nil {
+			return res, err
+		}
+	}
 	batch := r.Batch
 	if batch <= 0 {
 		batch = 500
@@ -148,7 +177,7 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 			var ids []string
 			if err := r.Store.Update(ctx, func(tx RetentionTx) error {
 				var err error
-				ids, err = tx.Expired(ctx, p.Kind, before, after, batch)
+				ids, err = tx.Expired(ctx, p.Kind, p.Purpose, before, after, batch)
 				return err
 			}); err != nil {
 				return res, err

@@ -14,6 +14,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
@@ -119,5 +120,50 @@ func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
 	}
 	if sweeps != 3 {
 		t.Errorf("%d retention.sweep audit events; want 3 (the dry run writes none)", sweeps)
+	}
+}
+
+// TestRetentionPolicyForAPurpose: a policy scoped to a purpose sweeps only the contacts collected
+// for it; the sweep also deletes double opt-in links past their expiry.
+func TestRetentionPolicyForAPurpose(t *testing.T) {
+	dir := t.TempDir()
+	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	gate.EnsureDefaultPurpose(ctx)
+	gate.CreatePurpose(ctx, consent.Purpose{ID: "events", Name: "Event invitations", LawfulBasis: consent.BasisConsent})
+	ret := &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: clock}
+	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "x", Kind: contact.KindContact, Purpose: "nope", AfterDays: 10}); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("a policy for an unknown purpose: %v; want Invalid", err)
+	}
+	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "event-guests", Kind: contact.KindContact, Purpose: "events", AfterDays: 10}); err != nil {
+		t.Fatal(err)
+	}
+	guest, _ := contacts.Create(ctx, contact.Input{Email: "guest@example.org"})
+	gate.Record(ctx, consent.Event{ContactID: guest.ID, Purpose: "events", State: consent.Requested, Method: consent.MethodWebForm})
+	customer, _ := contacts.Create(ctx, contact.Input{Email: "customer@example.org"})
+	err = db.Update(ctx, func(tx *sqlite.Tx) error {
+		return tx.InsertOptinToken(ctx, optin.Token{Hash: []byte("0123456789abcdef0123456789abcdef"), ContactID: guest.ID, Purposes: []string{"events"},
+			CreatedAt: now, ExpiresAt: now.Add(72 * time.Hour)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(20 * 24 * time.Hour)
+	res, err := ret.Sweep(ctx, false)
+	if err != nil || res.Erased != 1 || res.Policies[0].Contacts[0] != guest.ID || res.ExpiredLinks != 1 {
+		t.Errorf("sweep %+v, %v; want the event guest erased (never confirmed) and the expired link deleted", res, err)
+	}
+	if _, err := contacts.Get(ctx, customer.ID); err != nil {
+		t.Errorf("a contact never collected for events was swept: %v", err)
 	}
 }

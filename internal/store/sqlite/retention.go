@@ -11,7 +11,7 @@ import (
 
 // InsertPolicy stores a retention policy; Conflict when the id is taken.
 func (tx *Tx) InsertPolicy(ctx context.Context, p governance.Policy) error {
-	_, err := tx.exec(ctx, "INSERT INTO retention_policies (id, kind, after_days, created_at) VALUES (?, ?, ?, ?)", p.ID, string(p.Kind), p.AfterDays, formatTime(p.CreatedAt))
+	_, err := tx.exec(ctx, "INSERT INTO retention_policies (id, kind, purpose_id, after_days, created_at) VALUES (?, ?, ?, ?, ?)", p.ID, string(p.Kind), p.Purpose, p.AfterDays, formatTime(p.CreatedAt))
 	if apperr.Is(err, apperr.Conflict) {
 		return &apperr.Error{Kind: apperr.Conflict, Reason: "duplicate_id", Field: "id", Message: "id: a policy with this id exists", ID: p.ID}
 	}
@@ -34,7 +34,7 @@ func (tx *Tx) DeletePolicy(ctx context.Context, id string) error {
 
 // Policies returns every retention policy in id order.
 func (tx *Tx) Policies(ctx context.Context) ([]governance.Policy, error) {
-	rows, err := tx.query(ctx, "SELECT id, kind, after_days, created_at FROM retention_policies ORDER BY id")
+	rows, err := tx.query(ctx, "SELECT id, kind, purpose_id, after_days, created_at FROM retention_policies ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (tx *Tx) Policies(ctx context.Context) ([]governance.Policy, error) {
 	for rows.Next() {
 		var p governance.Policy
 		var kind, created string
-		if err := rows.Scan(&p.ID, &kind, &p.AfterDays, &created); err != nil {
+		if err := rows.Scan(&p.ID, &kind, &p.Purpose, &p.AfterDays, &created); err != nil {
 			return nil, err
 		}
 		p.Kind = contact.Kind(kind)
@@ -57,14 +57,15 @@ func (tx *Tx) Policies(ctx context.Context) ([]governance.Policy, error) {
 
 // Expired returns contacts of kind with no consent given, no consent event and no change since
 // before, no legal hold, no restriction and no open request, after the id after, in id order.
-func (tx *Tx) Expired(ctx context.Context, kind contact.Kind, before time.Time, after string, limit int) ([]string, error) {
+func (tx *Tx) Expired(ctx context.Context, kind contact.Kind, purpose string, before time.Time, after string, limit int) ([]string, error) {
 	b := formatTime(before)
 	rows, err := tx.query(ctx, `SELECT c.id FROM contacts c
 		WHERE c.kind = ? AND c.id > ? AND c.legal_hold = 0 AND c.restricted = 0 AND c.updated_at < ?
 		AND NOT EXISTS (SELECT 1 FROM consent_current cc WHERE cc.contact_id = c.id AND cc.state = 'dpv:ConsentGiven')
 		AND NOT EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND (e.occurred_at >= ? OR e.recorded_at >= ?))
 		AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.state NOT IN ('completed', 'rejected'))
-		ORDER BY c.id LIMIT ?`, string(kind), after, b, b, b, limit)
+		AND (? = '' OR EXISTS (SELECT 1 FROM consent_events e2 WHERE e2.contact_id = c.id AND e2.purpose_id = ?))
+		ORDER BY c.id LIMIT ?`, string(kind), after, b, b, b, purpose, purpose, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -96,4 +97,26 @@ func (tx *Tx) SetLegalHold(ctx context.Context, contactID string, on bool) error
 		return apperr.New(apperr.NotFound, "contact not found")
 	}
 	return nil
+}
+
+// DeleteExpiredOptinTokens deletes unused double opt-in links that expired before now and
+// returns how many.
+func (tx *Tx) DeleteExpiredOptinTokens(ctx context.Context, now time.Time) (int, error) {
+	res, err := tx.exec(ctx, "DELETE FROM optin_tokens WHERE expires_at < ?", formatTime(now))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// PurposeExists reports whether a purpose with this id exists.
+func (tx *Tx) PurposeExists(ctx context.Context, id string) (bool, error) {
+	row, err := tx.queryRow(ctx, "SELECT count(*) FROM purposes WHERE id = ?", id)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	err = row.Scan(&n)
+	return n > 0, err
 }

@@ -7,3 +7,4 @@ CREATE TABLE retention_policies (
     created_at TEXT NOT NULL
 ) STRICT;
 ALTER TABLE contacts ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE retention_policies ADD COLUMN purpose_id TEXT NOT NULL DEFAULT ''; -- "" for every purpose
