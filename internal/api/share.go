@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -70,9 +71,22 @@ func (s *Server) disclose(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusCreated, DisclosureResult{Request: in, Data: data}, err)
 }
 
+// processorDeliveries serves the delivery log: ?kind=, ?limit= (1–500, default 100), ?cursor=.
 func (s *Server) processorDeliveries(w http.ResponseWriter, r *http.Request) error {
-	ds, err := s.Webhooks.Deliveries(r.Context(), pathID(r), 100)
-	return reply(w, http.StatusOK, List[share.Delivery]{Items: ds}, err)
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return apperr.Invalidf("limit", "invalid_limit", "limit: a whole number from 1 to 500")
+		}
+		limit = n
+	}
+	if c := q.Get("cursor"); c != "" && !validCursor(c) {
+		return apperr.Invalidf("cursor", "invalid_cursor", "cursor: not a cursor this API returned")
+	}
+	ds, next, err := s.Webhooks.Log(r.Context(), pathID(r), q.Get("kind"), q.Get("cursor"), limit)
+	return reply(w, http.StatusOK, List[share.Delivery]{Items: ds, NextCursor: next}, err)
 }
 
 // acknowledge serves POST /webhooks/acknowledgements: a processor confirms it erased the

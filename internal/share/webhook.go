@@ -81,7 +81,9 @@ type WebhookTx interface {
 	OlderQueued(ctx context.Context, d Delivery) (bool, error)
 	// SupersedeQueued marks the queued deliveries to a processor about a contact superseded.
 	SupersedeQueued(ctx context.Context, processorID, contactID string) error
-	Deliveries(ctx context.Context, processorID string, limit int) ([]Delivery, error)
+	// Deliveries returns a processor's deliveries newest first (ids are time-ordered), of kind
+	// when kind is not "", with ids below before when before is not "".
+	Deliveries(ctx context.Context, processorID, kind, before string, limit int) ([]Delivery, error)
 	// ErasureDeliveries returns the "erased" deliveries about a contact, by processor.
 	ErasureDeliveries(ctx context.Context, contactID string) ([]Delivery, error)
 }
@@ -433,21 +435,37 @@ func (w *Webhooks) Acknowledge(ctx context.Context, header string, body []byte) 
 	})
 }
 
-// Deliveries returns a processor's delivery log, newest first (at most limit, default 100).
+// Deliveries returns a processor's delivery log, newest first: at most limit (default 100, at
+// most 500) of kind (any when ""), before the cursor (the last id of the previous page), and the
+// cursor of the next page ("" after the last).
 func (w *Webhooks) Deliveries(ctx context.Context, processorID string, limit int) ([]Delivery, error) {
-	if limit <= 0 || limit > 500 {
+	ds, _, err := w.Log(ctx, processorID, "", "", limit)
+	return ds, err
+}
+
+// Log is Deliveries with a kind filter and paging.
+func (w *Webhooks) Log(ctx context.Context, processorID, kind, cursor string, limit int) ([]Delivery, string, error) {
+	if limit <= 0 {
 		limit = 100
 	}
+	if limit > 500 {
+		return nil, "", apperr.Invalidf("limit", "invalid_limit", "limit: at most 500")
+	}
 	out := []Delivery{}
+	next := ""
 	err := w.Store.Update(ctx, func(tx WebhookTx) error {
 		if _, err := tx.ProcessorByID(ctx, processorID); err != nil {
 			return err
 		}
-		ds, err := tx.Deliveries(ctx, processorID, limit)
+		ds, err := tx.Deliveries(ctx, processorID, kind, cursor, limit+1)
+		if len(ds) > limit {
+			ds = ds[:limit]
+			next = ds[limit-1].ID
+		}
 		out = append(out, ds...)
 		return err
 	})
-	return out, err
+	return out, next, err
 }
 
 // Run fans out and delivers every interval until ctx ends.

@@ -329,3 +329,40 @@ func TestWebhookURLNeedsASecret(t *testing.T) {
 		t.Errorf("a DPA signed tomorrow: %v; want Invalid dpa_signed_at", err)
 	}
 }
+
+// TestDeliveryLogPagesAndFilters: the log pages newest first and filters by kind.
+func TestDeliveryLogPagesAndFilters(t *testing.T) {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer rcv.Close()
+	w, hooks, cid := hookWorld(t, map[string]string{"mailer": rcv.URL})
+	ctx := context.Background()
+	for _, st := range []consent.State{consent.Withdrawn, consent.Given, consent.Withdrawn} {
+		w.consent.Record(ctx, consent.Event{ContactID: cid, Purpose: "newsletter", State: st, Method: consent.MethodWebForm})
+	}
+	hooks.Fanout(ctx, 100)
+	var all []string
+	cursor := ""
+	for {
+		page, next, err := hooks.Log(ctx, "mailer", "", cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page {
+			all = append(all, d.Kind)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if want := []string{"withdrawn", "given", "withdrawn", "given"}; !slices.Equal(all, want) {
+		t.Errorf("log newest first %v; want %v", all, want)
+	}
+	given, _, _ := hooks.Log(ctx, "mailer", "given", "", 10)
+	if len(given) != 2 {
+		t.Errorf("kind filter: %d given events; want 2", len(given))
+	}
+	if _, _, err := hooks.Log(ctx, "mailer", "", "", 501); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("limit 501: %v; want Invalid", err)
+	}
+}

@@ -85,9 +85,11 @@ func (tx *Tx) DeliveryByID(ctx context.Context, id string) (share.Delivery, erro
 	return ds[0], nil
 }
 
-// Deliveries returns a processor's deliveries, newest first.
-func (tx *Tx) Deliveries(ctx context.Context, processorID string, limit int) ([]share.Delivery, error) {
-	return tx.queryDeliveries(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE processor_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", processorID, limit)
+// Deliveries returns a processor's deliveries newest first, of kind (any when ""), with ids below
+// before (any when "").
+func (tx *Tx) Deliveries(ctx context.Context, processorID, kind, before string, limit int) ([]share.Delivery, error) {
+	return tx.queryDeliveries(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE processor_id = ? AND (? = '' OR kind = ?) AND (? = '' OR id < ?) ORDER BY id DESC LIMIT ?",
+		processorID, kind, kind, before, before, limit)
 }
 
 // ErasureDeliveries returns the "erased" deliveries about a contact, by processor.
