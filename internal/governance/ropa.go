@@ -47,12 +47,13 @@ type Activity struct {
 
 // Recipient is a processor or controller data goes to for the purpose.
 type Recipient struct {
-	ID                string `json:"id"`
-	Name              string `json:"name"`
-	Role              string `json:"role"`
-	Country           string `json:"country"`
-	TransferMechanism string `json:"transfer_mechanism"`
-	DPAStatus         string `json:"dpa_status"`
+	ID                string   `json:"id"`
+	Name              string   `json:"name"`
+	Role              string   `json:"role"`
+	Country           string   `json:"country"`
+	TransferMechanism string   `json:"transfer_mechanism"`
+	DPAStatus         string   `json:"dpa_status"`
+	DataCategories    []string `json:"data_categories"` // the contact fields it may receive
 }
 
 var articles = map[string]string{
@@ -90,7 +91,11 @@ func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []sha
 			if !slices.Contains(pr.Purposes, p.ID) {
 				continue
 			}
-			rc := Recipient{ID: pr.ID, Name: pr.Name, Role: string(pr.Role), Country: pr.Country, TransferMechanism: pr.TransferMechanism, DPAStatus: pr.EffectiveDPAStatus(now)}
+			rc := Recipient{ID: pr.ID, Name: pr.Name, Role: string(pr.Role), Country: pr.Country, TransferMechanism: pr.TransferMechanism,
+				DPAStatus: pr.EffectiveDPAStatus(now), DataCategories: slices.Clone(pr.DataCategories)}
+			if rc.DataCategories == nil {
+				rc.DataCategories = []string{}
+			}
 			a.Recipients = append(a.Recipients, rc)
 			if !share.InEEA(pr.Country) {
 				a.Transfers = append(a.Transfers, rc)
@@ -106,10 +111,10 @@ func (r ROPA) CSV() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.UseCRLF = true
-	w.Write([]string{"purpose", "name", "lawful_basis", "article", "data_subjects", "data_categories", "recipients", "transfers", "retention", "controller", "dpo"})
+	w.Write([]string{"purpose", "name", "lawful_basis", "article", "data_subjects", "data_categories", "recipients", "transfers", "retention", "controller", "dpo", "security_measures"})
 	for _, a := range r.Activities {
 		row := []string{a.Purpose, a.Name, a.LawfulBasis, a.Article, strings.Join(a.DataSubjects, "; "), strings.Join(a.DataCategories, "; "),
-			names(a.Recipients), transfers(a.Transfers), a.Retention, r.Controller.Name, r.Controller.DPO}
+			names(a.Recipients), transfers(a.Transfers), a.Retention, r.Controller.Name, r.Controller.DPO, strings.Join(r.SecurityMeasures, "; ")}
 		for i := range row {
 			row[i] = defuse(row[i])
 		}
@@ -131,7 +136,7 @@ func defuse(s string) string {
 func names(rs []Recipient) string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.Name + " (" + r.Role + ", " + r.Country + ", DPA " + r.DPAStatus + ")"
+		out[i] = r.Name + " (" + r.Role + ", " + r.Country + ", DPA " + r.DPAStatus + "; receives " + strings.Join(r.DataCategories, ", ") + ")"
 	}
 	return strings.Join(out, "; ")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestROPAContents(t *testing.T) {
 		{ID: "sales-followup", Name: "Sales follow-up", LawfulBasis: consent.BasisLegitimateInterest},
 	}
 	processors := []share.Processor{
-		{ID: "mailer", Name: "Mailer AB", Role: share.RoleProcessor, Purposes: []string{"newsletter"}, Country: "SE", TransferMechanism: "none", DPAStatus: share.DPASigned},
+		{ID: "mailer", Name: "Mailer AB", Role: share.RoleProcessor, Purposes: []string{"newsletter"}, Country: "SE", TransferMechanism: "none", DPAStatus: share.DPASigned, DataCategories: []string{"email"}},
 		{ID: "crm-us", Name: "CRM Inc", Role: share.RoleSubProcessor, Purposes: []string{"newsletter", "sales-followup"}, Country: "US", TransferMechanism: share.TransferSCC, DPAStatus: share.DPASigned},
 		{ID: "idle", Name: "Idle Ltd", Role: share.RoleProcessor, Purposes: []string{}, Country: "GB", TransferMechanism: share.TransferAdequacy, DPAStatus: share.DPARequested},
 	}
@@ -45,6 +46,9 @@ func TestROPAContents(t *testing.T) {
 	if sf.Article != "GDPR Art. 6(1)(f)" || sf.Retention != "while the lawful basis lasts" || !slices.Equal(ids(sf.Recipients), []string{"crm-us"}) || nl.Transfers[0].TransferMechanism != "scc" {
 		t.Errorf("sales-followup activity %+v", sf)
 	}
+	if !slices.Equal(nl.Recipients[0].DataCategories, []string{"email"}) {
+		t.Errorf("recipient categories %v; want what it may receive", nl.Recipients[0].DataCategories)
+	}
 	if !slices.Contains(nl.DataCategories, "email") || !slices.Contains(nl.DataCategories, "address") || len(r.SecurityMeasures) < 5 {
 		t.Errorf("categories %v, measures %v", nl.DataCategories, r.SecurityMeasures)
 	}
@@ -53,7 +57,7 @@ func TestROPAContents(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
-	if err != nil || len(rows) != 3 || rows[0][0] != "purpose" || rows[1][0] != "newsletter" || rows[1][7] != "CRM Inc (US, scc)" || rows[2][8] != "while the lawful basis lasts" || rows[1][10] != "dpo@norrsken.example" {
+	if err != nil || len(rows) != 3 || rows[0][11] != "security_measures" || !strings.Contains(rows[1][11], "AES-256-GCM") || rows[0][0] != "purpose" || rows[1][0] != "newsletter" || rows[1][7] != "CRM Inc (US, scc)" || rows[2][8] != "while the lawful basis lasts" || rows[1][10] != "dpo@norrsken.example" {
 		t.Errorf("CSV %q, %v", rows, err)
 	}
 }
