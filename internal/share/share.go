@@ -644,7 +644,12 @@ func (s *Service) ReadShared(ctx context.Context, processorID, contactID string)
 		var fields []string
 		lastReason := ""
 		for _, purpose := range purposes {
+			// Fields the processor may no longer receive are left out, the rest still served.
+			byPurpose[purpose] = slices.DeleteFunc(byPurpose[purpose], func(f string) bool { return !slices.Contains(p.DataCategories, f) })
 			reason, _ := s.check(p, Request{Purpose: purpose, Fields: byPurpose[purpose]}, now)
+			if reason == "" && len(byPurpose[purpose]) == 0 {
+				reason = ReasonFieldNotAgreed
+			}
 			if reason == "" {
 				pp, err := tx.PurposeByID(ctx, purpose)
 				if err != nil {

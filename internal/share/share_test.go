@@ -258,6 +258,15 @@ func TestProcessorReadsOnlyWhatIsSharedAndStillAllowed(t *testing.T) {
 			t.Errorf("ReadShared(%s, %s) = %v; want NotFound", tc.processor, tc.contact, err)
 		}
 	}
+	// Two fields shared, then the processor's categories narrowed to one: that one is still served.
+	if _, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "mailer", Purpose: "newsletter", Fields: []string{"first_name"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.svc.Update(ctx, "mailer", share.Input{DataCategories: &[]string{"first_name"}})
+	if data, err := w.svc.ReadShared(ctx, "mailer", c.ID); err != nil || data["first_name"] != "Vera" || data["email"] != nil {
+		t.Errorf("after narrowing the categories: %v, %v; want the first name only", data, err)
+	}
+	w.svc.Update(ctx, "mailer", share.Input{DataCategories: &[]string{"email", "first_name"}})
 	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
 	_, err = w.svc.ReadShared(ctx, "mailer", c.ID)
 	if e := apperr.As(err); e == nil || e.Kind != apperr.Forbidden || e.Reason != "withdrawn" {
