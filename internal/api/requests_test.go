@@ -359,6 +359,13 @@ func (h *harness) exerciseRetention() {
 	var c contact.Contact
 	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"kind":"lead","email":"held.lead@example.org"}`)}, &c)
 	h.do(exchange{method: "PUT", path: "/api/v1/contacts/" + c.ID + "/legal-hold", token: h.dpo, status: 204})
+	var hold struct {
+		LegalHold bool `json:"legal_hold"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/contacts/" + c.ID + "/legal-hold", token: h.agent, status: 200}, &hold)
+	if !hold.LegalHold {
+		t.Errorf("legal hold not reported after PUT")
+	}
 	h.problem(exchange{method: "PUT", path: "/api/v1/contacts/00000000-0000-7000-8000-000000000000/legal-hold", token: h.dpo, status: 404}, "not_found", "")
 	h.do(exchange{method: "DELETE", path: "/api/v1/contacts/" + c.ID + "/legal-hold", token: h.dpo, status: 204})
 	var res struct {

@@ -145,6 +145,7 @@ func (s *Server) Handler() http.Handler {
 		route("POST /api/v1/retention-policies", token.ContactsErase, s.createRetentionPolicy)
 		route("DELETE /api/v1/retention-policies/{id}", token.ContactsErase, s.deleteRetentionPolicy)
 		route("POST /api/v1/retention/sweep", token.ContactsErase, s.sweep)
+		route("GET /api/v1/contacts/{id}/legal-hold", token.ContactsRead, s.getLegalHold)
 		route("PUT /api/v1/contacts/{id}/legal-hold", token.ContactsRestrict, s.legalHold(true))
 		route("DELETE /api/v1/contacts/{id}/legal-hold", token.ContactsRestrict, s.legalHold(false))
 	}

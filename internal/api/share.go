@@ -226,6 +226,16 @@ func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, res, err)
 }
 
+// LegalHoldState is the answer of GET /api/v1/contacts/{id}/legal-hold.
+type LegalHoldState struct {
+	LegalHold bool `json:"legal_hold"`
+}
+
+func (s *Server) getLegalHold(w http.ResponseWriter, r *http.Request) error {
+	on, err := s.Retention.LegalHold(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, LegalHoldState{LegalHold: on}, err)
+}
+
 func (s *Server) legalHold(on bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.Retention.SetLegalHold(r.Context(), pathID(r), on); err != nil {

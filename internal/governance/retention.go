@@ -40,6 +40,7 @@ type RetentionTx interface {
 	DeleteExpiredOptinTokens(ctx context.Context, now time.Time) (int, error)
 	PurposeExists(ctx context.Context, id string) (bool, error)
 	SetLegalHold(ctx context.Context, contactID string, on bool) error // NotFound when absent
+	LegalHold(ctx context.Context, contactID string) (bool, error)     // NotFound when absent
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -125,6 +126,17 @@ func (r *Retention) SetLegalHold(ctx context.Context, contactID string, on bool)
 		ev := audit.New(ctx, r.Now(), action, "contact", contactID, "legal_hold")
 		return tx.AppendAudit(ctx, &ev)
 	})
+}
+
+// LegalHold reports whether the contact is under legal hold; NotFound for an unknown contact.
+func (r *Retention) LegalHold(ctx context.Context, contactID string) (bool, error) {
+	var on bool
+	err := r.Store.Update(ctx, func(tx RetentionTx) error {
+		var err error
+		on, err = tx.LegalHold(ctx, contactID)
+		return err
+	})
+	return on, err
 }
 
 // SweepResult is what a sweep found and did, per policy.

@@ -120,3 +120,20 @@ func (tx *Tx) PurposeExists(ctx context.Context, id string) (bool, error) {
 	err = row.Scan(&n)
 	return n > 0, err
 }
+
+// LegalHold reports whether the contact is under legal hold; NotFound when absent.
+func (tx *Tx) LegalHold(ctx context.Context, contactID string) (bool, error) {
+	rows, err := tx.query(ctx, "SELECT legal_hold FROM contacts WHERE id = ?", contactID)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		return false, apperr.New(apperr.NotFound, "contact not found")
+	}
+	var on bool
+	return on, rows.Scan(&on)
+}
