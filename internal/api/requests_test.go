@@ -376,6 +376,8 @@ func (h *harness) exerciseRetention() {
 	if !res.DryRun || res.Erased != 0 {
 		t.Errorf("dry run %+v; want nothing (every contact is recent)", res)
 	}
+	h.problem(exchange{method: "POST", path: "/api/v1/retention/sweep?dry-run=true", token: h.admin, status: 400}, "invalid", "dry-run")
+	h.problem(exchange{method: "POST", path: "/api/v1/retention/sweep", token: h.admin, contentType: appJSON, status: 400, body: []byte(`{"dry_run":true}`)}, "invalid", "body")
 	h.json(exchange{method: "POST", path: "/api/v1/retention/sweep", token: h.admin, status: 200}, &res)
 	h.do(exchange{method: "DELETE", path: "/api/v1/retention-policies/leads-30-days", token: h.dpo, status: 204})
 	h.problem(exchange{method: "DELETE", path: "/api/v1/retention-policies/leads-30-days", token: h.dpo, status: 404}, "not_found", "")

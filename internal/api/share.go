@@ -218,6 +218,15 @@ func (s *Server) deleteRetentionPolicy(w http.ResponseWriter, r *http.Request) e
 
 // sweep serves POST /api/v1/retention/sweep (?dry_run=true lists without erasing).
 func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
+	// A destructive route: a misspelled dry run must not run a real sweep.
+	for k := range r.URL.Query() {
+		if k != "dry_run" {
+			return apperr.Invalidf(k, "unknown_parameter", "%s: unknown parameter (only dry_run=true or false)", k)
+		}
+	}
+	if r.ContentLength > 0 {
+		return apperr.Invalidf("body", "unexpected_body", "body: the sweep takes no body; use ?dry_run=true")
+	}
 	dry, err := boolParam(r.URL.Query().Get("dry_run"), "dry_run")
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
@@ -68,8 +69,8 @@ type DPAs struct {
 // is published.
 func (s *DPAs) Request(ctx context.Context, customer string) (DPARequest, error) {
 	customer = strings.TrimSpace(customer)
-	if customer == "" || utf8.RuneCountInString(customer) > 200 {
-		return DPARequest{}, apperr.Invalidf("customer", "invalid_customer", "customer: the company's name, 1 to 200 characters")
+	if customer == "" || utf8.RuneCountInString(customer) > 200 || !utf8.ValidString(customer) || strings.IndexFunc(customer, notPlain) >= 0 {
+		return DPARequest{}, apperr.Invalidf("customer", "invalid_customer", "customer: the company's name on one line, 1 to 200 characters, no control or direction characters")
 	}
 	cur, err := s.Policies.Current(ctx)
 	if err != nil {
@@ -180,7 +181,7 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 			continue
 		}
 		n++
-		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s |\n", cell(p.Name), p.Role, p.Country, p.TransferMechanism, strings.Join(p.Purposes, ", "))
+		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s |\n", cell(mdText(p.Name)), p.Role, p.Country, p.TransferMechanism, strings.Join(p.Purposes, ", "))
 	}
 	if n == 0 {
 		table.Reset()
@@ -201,14 +202,48 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	}
 	return strings.NewReplacer(
 		"{{controller.name}}", ctrl.Name, "{{controller.address}}", address, "{{controller.email}}", ctrl.Email,
-		"{{dpo}}", dpo, "{{customer}}", r.Customer, "{{date}}", s.Now().UTC().Format("2 January 2006"),
+		"{{dpo}}", dpo, "{{customer}}", mdText(r.Customer), "{{date}}", s.Now().UTC().Format("2 January 2006"),
 		"{{sub_processors}}", table.String(),
 	).Replace(body), nil
 }
 
-// cell keeps a table cell on one line and its pipes literal.
+// notPlain reports control and bidirectional-formatting characters, which have no place in a
+// company's name (a line break would start new clauses; U+202E would reverse the text).
+func notPlain(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+}
+
+// mdText escapes s for Markdown inline text, so a name given by a customer reads as a name and
+// cannot add headings, links or emphasis to the agreement.
+func mdText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\`*_{}[]()#+-.!|<>~", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// cell keeps a table cell on one line (pipes are escaped by mdText).
 func cell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// unescapeMD drops Markdown's backslash escapes for the PDF, which prints text as it reads.
+func unescapeMD(s string) string {
+	var b strings.Builder
+	esc := false
+	for _, r := range s {
+		if r == '\\' && !esc {
+			esc = true
+			continue
+		}
+		esc = false
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // HTML renders the agreement's Markdown as a standalone HTML page (GitHub-flavoured Markdown,
@@ -245,7 +280,7 @@ func PDF(title, markdown string) ([]byte, error) {
 		case strings.HasPrefix(line, "#"):
 			level := len(line) - len(strings.TrimLeft(line, "#"))
 			pdf.SetFont("Helvetica", "B", float64(18-2*min(level, 4)))
-			pdf.MultiCell(0, 8, tr(strings.TrimSpace(strings.TrimLeft(line, "#"))), "", "L", false)
+			pdf.MultiCell(0, 8, tr(unescapeMD(strings.TrimSpace(strings.TrimLeft(line, "#")))), "", "L", false)
 			pdf.Ln(1)
 		case strings.HasPrefix(line, "|---"):
 			// table rule: nothing to draw
@@ -253,14 +288,14 @@ func PDF(title, markdown string) ([]byte, error) {
 			pdf.SetFont("Helvetica", "", 9)
 			cells := strings.Split(strings.Trim(line, "|"), " | ")
 			for i := range cells {
-				cells[i] = strings.TrimSpace(strings.ReplaceAll(cells[i], `\|`, "|"))
+				cells[i] = unescapeMD(strings.TrimSpace(cells[i]))
 			}
 			pdf.MultiCell(0, 5, tr(strings.Join(cells, "  ·  ")), "B", "L", false)
 		case line == "":
 			pdf.Ln(3)
 		default:
 			pdf.SetFont("Helvetica", "", 11)
-			pdf.MultiCell(0, 5.5, tr(strings.NewReplacer("**", "", "__", "").Replace(line)), "", "L", false)
+			pdf.MultiCell(0, 5.5, tr(unescapeMD(strings.ReplaceAll(line, "**", ""))), "", "L", false)
 		}
 	}
 	var buf bytes.Buffer

@@ -81,6 +81,22 @@ func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF-")) || len(pdf) < 800 {
 		t.Errorf("PDF %d bytes, %v", len(pdf), err)
 	}
+	// A customer's name is text: it cannot add clauses, links or headings to the agreement.
+	if _, err := dpas.Request(ctx, "Evil AB\n\n## 9. Extra clause"); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("a name with line breaks: %v; want Invalid", err)
+	}
+	if _, err := dpas.Request(ctx, "Evil\u202eBA"); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("a name with a direction override: %v; want Invalid", err)
+	}
+	evil, err := dpas.Request(ctx, "Evil [click](https://evil.example) **AB** ## x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emd, _ := dpas.Document(ctx, evil.ID)
+	ehtml, _ := governance.HTML("DPA", emd)
+	if bytes.Contains(ehtml, []byte(`href="https://evil.example"`)) || bytes.Contains(ehtml, []byte("<strong>AB</strong>")) || !bytes.Contains(ehtml, []byte("Evil [click](https://evil.example) **AB** ## x")) {
+		t.Errorf("the customer's name was read as Markdown: %s", ehtml)
+	}
 	signed, err := dpas.SetStatus(ctx, r.ID, governance.DPASigned, nil)
 	if err != nil || signed.SignedAt == nil || !signed.SignedAt.Equal(now) {
 		t.Errorf("signed %+v, %v", signed, err)
