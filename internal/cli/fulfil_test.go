@@ -303,6 +303,12 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	if st := p.do("POST", "/api/v1/disclosures", map[string]any{"contact_id": c.ID, "processor_id": "crm-sync", "purpose": "newsletter", "fields": []string{"email"}}, nil); st != 201 {
 		t.Fatalf("disclosure: %d", st)
 	}
+	// A second recipient without a webhook: staff must tell it themselves.
+	p.do("POST", "/api/v1/processors", map[string]any{"id": "paper-crm", "name": "Paper CRM AB", "purposes": []string{"newsletter"},
+		"data_categories": []string{"email"}, "country": "SE", "dpa_status": "signed", "dpa_signed_at": "2026-01-01T00:00:00Z"}, nil)
+	if st := p.do("POST", "/api/v1/disclosures", map[string]any{"contact_id": c.ID, "processor_id": "paper-crm", "purpose": "newsletter", "fields": []string{"email"}}, nil); st != 201 {
+		t.Fatalf("second disclosure: %d", st)
+	}
 	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
 		t.Fatalf("objection: %d", st)
 	}
@@ -376,7 +382,7 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	d := sink.next(t)
 	_, text = parseMessage(t, d)
 	if d.To[0] != addr || !strings.Contains(text, "Your personal data is erased") || !strings.Contains(text, "contacts: 1 record(s) deleted") || !strings.Contains(text, "suppressions: 2 record(s)") ||
-		!strings.Contains(text, "are told of the erasure (GDPR Art. 19): Sync AB") {
+		!strings.Contains(text, "we tell them of the erasure (GDPR Art. 19): Sync AB") {
 		t.Errorf("receipt mail to %v: %s", d.To, text)
 	}
 
@@ -405,6 +411,8 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 			ProcessorID    string     `json:"processor_id"`
 			AcknowledgedAt *time.Time `json:"acknowledged_at"`
 		}
+		Notified []string `json:"processors_notified"`
+		Manual   []string `json:"processors_to_notify_manually"`
 	}
 	if st := p.do("GET", "/api/v1/requests/"+id+"/receipt", nil, &receipt); st != 200 || len(receipt.Erased) < 8 {
 		t.Errorf("receipt: %d %+v", st, receipt)
@@ -419,6 +427,9 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	}
 	if len(receipt.Notifications) != 1 || receipt.Notifications[0].ProcessorID != "crm-sync" || receipt.Notifications[0].AcknowledgedAt == nil {
 		t.Errorf("receipt notifications %+v; want crm-sync's acknowledgement", receipt.Notifications)
+	}
+	if !slices.Equal(receipt.Notified, []string{"Sync AB"}) || !slices.Equal(receipt.Manual, []string{"Paper CRM AB"}) {
+		t.Errorf("receipt recipients: told automatically %v, to tell by hand %v; want Sync AB and Paper CRM AB", receipt.Notified, receipt.Manual)
 	}
 	if hook.badSignatures() != 0 {
 		t.Errorf("%d webhook requests with a bad signature", hook.badSignatures())

@@ -63,7 +63,10 @@ type Receipt struct {
 	ErasedAt   time.Time `json:"erased_at"`
 	Erased     []Holding `json:"erased"`
 	Kept       []Holding `json:"kept"`
-	Processors []string  `json:"processors_notified"` // recipients that received the person's data and are told of the erasure (Art. 19)
+	Processors []string  `json:"processors_notified"` // recipients with a webhook: told of the erasure automatically (Art. 19)
+	// Manual lists the recipients that received the person's data but have no webhook: staff
+	// must tell them (Art. 19).
+	Manual []string `json:"processors_to_notify_manually"`
 	// Notifications is how the erasure reached each recipient with a webhook: delivered when,
 	// acknowledged (the recipient confirmed it erased the person) when. Read live.
 	Notifications []Notification `json:"notifications"`
@@ -227,7 +230,7 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 		if err != nil {
 			return err
 		}
-		receipt = &Receipt{RequestID: rec.ID, ContactID: rec.ContactID, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}}
+		receipt = &Receipt{RequestID: rec.ID, ContactID: rec.ContactID, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}, Manual: []string{}}
 		ds, err := tx.DisclosuresOf(ctx, rec.ContactID)
 		if err != nil {
 			return err
@@ -240,8 +243,12 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 			if err != nil {
 				return err
 			}
-			if !slices.Contains(receipt.Processors, p.Name) {
-				receipt.Processors = append(receipt.Processors, p.Name)
+			list := &receipt.Processors
+			if p.WebhookURL == "" {
+				list = &receipt.Manual
+			}
+			if !slices.Contains(*list, p.Name) {
+				*list = append(*list, p.Name)
 			}
 		}
 		for _, h := range footprint {
@@ -360,10 +367,11 @@ func (r *Receipt) text() string {
 		fmt.Fprintf(&b, "  - %s: %d record(s), %s\n", h.Table, h.Rows, strings.TrimPrefix(h.Erase, "kept: "))
 	}
 	b.WriteString("\nThe key that sealed your data is destroyed, so no copy in a backup can be read.\n")
-	if len(r.Processors) == 0 {
+	recipients := append(slices.Clone(r.Processors), r.Manual...)
+	if len(recipients) == 0 {
 		b.WriteString("No other company received your data from us, so none needs to be told (GDPR Art. 19).\n")
 	} else {
-		fmt.Fprintf(&b, "These companies received some of your data from us and are told of the erasure (GDPR Art. 19): %s.\n", strings.Join(r.Processors, ", "))
+		fmt.Fprintf(&b, "These companies received some of your data from us, and we tell them of the erasure (GDPR Art. 19): %s.\n", strings.Join(recipients, ", "))
 	}
 	return b.String()
 }
