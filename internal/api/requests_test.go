@@ -415,7 +415,8 @@ func (h *harness) exerciseDPA() {
 		t.Errorf("DPA Markdown %s", md)
 	}
 	h.problem(exchange{method: "GET", path: "/api/v1/dpa-requests/" + d.ID + "/document?format=doc", token: h.dpo, status: 400, badRequest: true}, "invalid", "format")
-	h.json(exchange{method: "PATCH", path: "/api/v1/dpa-requests/" + d.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"status":"signed","signed_at":"2026-11-01T10:00:00Z"}`)}, &d)
+	h.problem(exchange{method: "PATCH", path: "/api/v1/dpa-requests/" + d.ID, token: h.dpo, contentType: appJSON, status: 400, body: []byte(`{"status":"signed","signed_at":"2030-01-01T10:00:00Z"}`)}, "invalid", "signed_at")
+	h.json(exchange{method: "PATCH", path: "/api/v1/dpa-requests/" + d.ID, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"status":"signed"}`)}, &d)
 	if d.Status != "signed" {
 		t.Errorf("after signing %+v", d)
 	}

@@ -3,6 +3,8 @@ package governance
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,9 +37,13 @@ type DPARequest struct {
 	TemplateVersion int        `json:"template_version"`
 	Status          string     `json:"status"`
 	SignedAt        *time.Time `json:"signed_at,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	Version         int        `json:"version"`
+	// Signed is the agreement as it was when signed (Markdown), kept unchanged: later changes
+	// to the register or the date do not alter a signed document. Empty until signed.
+	Signed    string    `json:"-"`
+	SHA256    string    `json:"signed_sha256,omitempty"` // hex SHA-256 of Signed
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int       `json:"version"`
 }
 
 // DPATx is what DPA requests need from one store transaction.
@@ -93,10 +99,20 @@ func (s *DPAs) Request(ctx context.Context, customer string) (DPARequest, error)
 }
 
 // SetStatus tracks a request: sent, signed (with signedAt, default now) or declined
-// ("dpa.status"). Invalid for another status; NotFound for an unknown request.
+// ("dpa.status"). Signing freezes the agreement as rendered now (Signed, SHA256); leaving the
+// signed state clears the signature. Invalid for another status, or a signing time in the future
+// or before the request; NotFound for an unknown request.
 func (s *DPAs) SetStatus(ctx context.Context, id, status string, signedAt *time.Time) (DPARequest, error) {
 	if !slices.Contains([]string{DPARequested, DPASent, DPASigned, DPADeclined}, status) {
 		return DPARequest{}, apperr.Invalidf("status", "invalid_status", "status: requested, sent, signed or declined")
+	}
+	var frozen string
+	if status == DPASigned {
+		md, err := s.Document(ctx, id)
+		if err != nil {
+			return DPARequest{}, err
+		}
+		frozen = md
 	}
 	var out DPARequest
 	err := s.Store.Update(ctx, func(tx DPATx) error {
@@ -106,12 +122,20 @@ func (s *DPAs) SetStatus(ctx context.Context, id, status string, signedAt *time.
 		}
 		now := s.Now().UTC()
 		r.Status, r.UpdatedAt, r.Version = status, now, r.Version+1
-		if status == DPASigned {
+		switch {
+		case status == DPASigned && r.Signed == "":
 			t := now
 			if signedAt != nil {
 				t = signedAt.UTC()
 			}
-			r.SignedAt = &t
+			if t.After(now) || t.Before(r.CreatedAt.Truncate(time.Second)) {
+				return apperr.Invalidf("signed_at", "invalid_time", "signed_at: between the request and now")
+			}
+			r.SignedAt, r.Signed = &t, frozen
+			sum := sha256.Sum256([]byte(frozen))
+			r.SHA256 = hex.EncodeToString(sum[:])
+		case status != DPASigned:
+			r.SignedAt, r.Signed, r.SHA256 = nil, "", ""
 		}
 		if err := tx.UpdateDPARequest(ctx, r); err != nil {
 			return err
@@ -158,6 +182,9 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return "", err
+	}
+	if r.Signed != "" {
+		return r.Signed, nil // as signed
 	}
 	versions, err := s.Policies.List(ctx)
 	if err != nil {

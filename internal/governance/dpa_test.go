@@ -97,8 +97,20 @@ func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 	if bytes.Contains(ehtml, []byte(`href="https://evil.example"`)) || bytes.Contains(ehtml, []byte("<strong>AB</strong>")) || !bytes.Contains(ehtml, []byte("Evil [click](https://evil.example) **AB** ## x")) {
 		t.Errorf("the customer's name was read as Markdown: %s", ehtml)
 	}
+	if _, err := dpas.SetStatus(ctx, r.ID, governance.DPASigned, ptr(now.Add(time.Hour))); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("signed in the future: %v; want Invalid", err)
+	}
 	signed, err := dpas.SetStatus(ctx, r.ID, governance.DPASigned, nil)
-	if err != nil || signed.SignedAt == nil || !signed.SignedAt.Equal(now) {
+	if err != nil || signed.SignedAt == nil || !signed.SignedAt.Equal(now) || len(signed.SHA256) != 64 {
 		t.Errorf("signed %+v, %v", signed, err)
+	}
+	// The signed agreement is frozen: a new sub-processor and a later day do not change it.
+	reg.Create(ctx, share.Input{ID: ptr("later"), Name: ptr("Later Sub Ltd"), Country: ptr("IE")})
+	now = now.Add(48 * time.Hour)
+	if again, _ := dpas.Document(ctx, r.ID); again != md {
+		t.Errorf("the signed agreement changed after signing:\n%s", again)
+	}
+	if back, err := dpas.SetStatus(ctx, r.ID, governance.DPASent, nil); err != nil || back.SignedAt != nil || back.SHA256 != "" {
+		t.Errorf("back to sent: %+v, %v; want the signature cleared", back, err)
 	}
 }

@@ -2,25 +2,27 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/governance"
 )
 
-const dpaCols = "id, customer, template_version, status, signed_at, created_at, updated_at, version"
+const dpaCols = "id, customer, template_version, status, signed_at, document, created_at, updated_at, version"
 
 // InsertDPARequest stores a DPA request.
 func (tx *Tx) InsertDPARequest(ctx context.Context, r *governance.DPARequest) error {
-	_, err := tx.exec(ctx, "INSERT INTO dpa_requests ("+dpaCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		r.ID, r.Customer, r.TemplateVersion, r.Status, optTime(r.SignedAt), formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version)
+	_, err := tx.exec(ctx, "INSERT INTO dpa_requests ("+dpaCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		r.ID, r.Customer, r.TemplateVersion, r.Status, optTime(r.SignedAt), r.Signed, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version)
 	return err
 }
 
 // UpdateDPARequest replaces a DPA request; NotFound when absent.
 func (tx *Tx) UpdateDPARequest(ctx context.Context, r *governance.DPARequest) error {
-	res, err := tx.exec(ctx, "UPDATE dpa_requests SET status = ?, signed_at = ?, updated_at = ?, version = ? WHERE id = ?",
-		r.Status, optTime(r.SignedAt), formatTime(r.UpdatedAt), r.Version, r.ID)
+	res, err := tx.exec(ctx, "UPDATE dpa_requests SET status = ?, signed_at = ?, document = ?, updated_at = ?, version = ? WHERE id = ?",
+		r.Status, optTime(r.SignedAt), r.Signed, formatTime(r.UpdatedAt), r.Version, r.ID)
 	if err != nil {
 		return err
 	}
@@ -60,8 +62,12 @@ func (tx *Tx) queryDPA(ctx context.Context, q string, args ...any) ([]*governanc
 		r := &governance.DPARequest{}
 		var signed sql.NullString
 		var created, updated string
-		if err := rows.Scan(&r.ID, &r.Customer, &r.TemplateVersion, &r.Status, &signed, &created, &updated, &r.Version); err != nil {
+		if err := rows.Scan(&r.ID, &r.Customer, &r.TemplateVersion, &r.Status, &signed, &r.Signed, &created, &updated, &r.Version); err != nil {
 			return nil, err
+		}
+		if r.Signed != "" {
+			sum := sha256.Sum256([]byte(r.Signed))
+			r.SHA256 = hex.EncodeToString(sum[:])
 		}
 		if r.SignedAt, err = nullTime(signed); err != nil {
 			return nil, err

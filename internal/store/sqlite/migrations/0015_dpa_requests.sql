@@ -10,3 +10,4 @@ CREATE TABLE dpa_requests (
     updated_at       TEXT NOT NULL,
     version          INTEGER NOT NULL
 ) STRICT;
+ALTER TABLE dpa_requests ADD COLUMN document TEXT NOT NULL DEFAULT ''; -- the agreement as signed (Markdown), frozen
