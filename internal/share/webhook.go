@@ -72,6 +72,8 @@ type WebhookTx interface {
 	SetWebhookCursor(ctx context.Context, seq int64) error
 	// RecipientsOf returns the ids of the processors that received data about the contact.
 	RecipientsOf(ctx context.Context, contactID string) ([]string, error)
+	// DisclosedPurposes returns the purposes the contact's data went to the processor for.
+	DisclosedPurposes(ctx context.Context, contactID, processorID string) ([]string, error)
 	InsertDelivery(ctx context.Context, d Delivery) error
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
 	UpdateDelivery(ctx context.Context, d Delivery) error
@@ -175,11 +177,18 @@ func (w *Webhooks) Fanout(ctx context.Context, limit int) (int, error) {
 				if p.WebhookURL == "" {
 					continue
 				}
-				// A consent change for a purpose the processor is not engaged for is not its
-				// business; restrictions, rectifications, erasures and objections to direct
-				// marketing concern every recipient.
-				if c.Purpose != "" && c.Purpose != consent.ScopeDirectMarketing && !slices.Contains(p.Purposes, c.Purpose) {
-					continue
+				// A consent change for a purpose the contact's data did not go to the processor for
+				// is not its business; restrictions, rectifications, erasures and objections to
+				// direct marketing concern every recipient.
+				if c.Purpose != "" && c.Purpose != consent.ScopeDirectMarketing {
+					// Only the purposes this contact's data went to the processor for.
+					ps, err := tx.DisclosedPurposes(ctx, c.ContactID, pid)
+					if err != nil {
+						return err
+					}
+					if !slices.Contains(ps, c.Purpose) {
+						continue
+					}
 				}
 				if c.Change == "erased" {
 					// Older events still in retry are dropped: nothing may arrive after the erasure.

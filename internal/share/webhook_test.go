@@ -241,9 +241,13 @@ func TestEventsArriveInOrderAndNothingAfterErasure(t *testing.T) {
 	hooks.SendDue(ctx, 100) // "given" fails and waits for a retry
 	w.consent.Record(ctx, consent.Event{ContactID: cid, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick})
 	w.consent.CreatePurpose(ctx, consent.Purpose{ID: "health-survey", Name: "Health survey", LawfulBasis: consent.BasisConsent})
+	// Engaged for the purpose, but this contact's data never went to it for that purpose.
+	if _, err := w.svc.Update(ctx, "mailer", share.Input{Purposes: &[]string{"newsletter", "health-survey"}}); err != nil {
+		t.Fatal(err)
+	}
 	w.consent.Record(ctx, consent.Event{ContactID: cid, Purpose: "health-survey", State: consent.Refused, Method: consent.MethodWebForm})
 	if n, _ := hooks.Fanout(ctx, 100); n != 1 {
-		t.Errorf("fan-out %d; want 1 (the withdrawal; the other purpose is not the processor's)", n)
+		t.Errorf("fan-out %d; want 1 (the withdrawal; the contact's data did not go to the processor for the other purpose)", n)
 	}
 	mu.Lock()
 	fail = false

@@ -150,3 +150,21 @@ func (tx *Tx) SupersedeQueued(ctx context.Context, processorID, contactID string
 	_, err := tx.exec(ctx, "UPDATE webhook_deliveries SET status = 'superseded' WHERE processor_id = ? AND contact_id = ? AND status = 'queued'", processorID, contactID)
 	return err
 }
+
+// DisclosedPurposes returns the purposes the contact's data went to the processor for.
+func (tx *Tx) DisclosedPurposes(ctx context.Context, contactID, processorID string) ([]string, error) {
+	rows, err := tx.query(ctx, "SELECT DISTINCT purpose_id FROM disclosures WHERE contact_id = ? AND processor_id = ? AND allowed = 1", contactID, processorID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
