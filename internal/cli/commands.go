@@ -20,7 +20,7 @@ import (
 
 func tokenCreate(ctx context.Context, env Env, args []string) error {
 	var role, name, processor string
-	cfg, _, err := parse(env, "token create", args, func(fs *flag.FlagSet, c *config.Config) {
+	cfg, fs, err := parse(env, "token create", args, func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
 		fs.StringVar(&role, "role", "", "role: admin, dpo, agent, auditor or processor")
 		fs.StringVar(&processor, "processor", "", "for --role processor: the registered processor's id")
@@ -28,6 +28,9 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (tillit token create)", errUsage, fs.Arg(0))
 	}
 	if role == "" || name == "" {
 		return fmt.Errorf("%w: tillit token create --role R --name N", errUsage)
@@ -153,12 +156,15 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 
 func auditVerify(ctx context.Context, env Env, args []string) error {
 	var asJSON bool
-	cfg, _, err := parse(env, "audit verify", args, func(fs *flag.FlagSet, c *config.Config) {
+	cfg, fs, err := parse(env, "audit verify", args, func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	})
 	if err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (tillit audit verify)", errUsage, fs.Arg(0))
 	}
 	a, err := openApp(ctx, cfg, false)
 	if err != nil {
@@ -181,9 +187,12 @@ func auditVerify(ctx context.Context, env Env, args []string) error {
 }
 
 func tokenList(ctx context.Context, env Env, args []string) error {
-	cfg, _, err := parse(env, "token list", args, func(fs *flag.FlagSet, c *config.Config) { c.Flags(fs) })
+	cfg, fs, err := parse(env, "token list", args, func(fs *flag.FlagSet, c *config.Config) { c.Flags(fs) })
 	if err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (tillit token list)", errUsage, fs.Arg(0))
 	}
 	a, err := openApp(ctx, cfg, false)
 	if err != nil {

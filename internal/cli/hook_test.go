@@ -198,3 +198,19 @@ func TestDPAThroughThePortal(t *testing.T) {
 		t.Errorf("unknown request: %d", st)
 	}
 }
+
+// TestStrayArgumentsAreUsageErrors: an argument a command does not take is exit 2, never a
+// half-understood command (a token named "Jane" for --name Jane Doe).
+func TestStrayArgumentsAreUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	startProgram(t, dir).stop()
+	for _, args := range [][]string{
+		{"token", "create", "--data", dir, "--role", "dpo", "--name", "Jane", "Doe"},
+		{"token", "list", "--data", dir, "extra"},
+		{"audit", "verify", "--data", dir, "extra"},
+	} {
+		if code, _, _ := runCLI(t, args...); code != 2 {
+			t.Errorf("%v: exit %d; want 2", args, code)
+		}
+	}
+}
