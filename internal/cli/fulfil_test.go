@@ -349,7 +349,8 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 		t.Fatalf("bounce: %v %v", resp, err)
 	}
 
-	hook.waitFor(t, "objected") // the processor heard of the objection made after the disclosure
+	hook.waitFor(t, "objected")   // the processor heard of the objection made after the disclosure
+	hook.waitFor(t, "suppressed") // and of the bounce
 	before := footprint(c.ID)
 	for _, pt := range sqlite.PersonalData {
 		table := strings.TrimPrefix(pt.Table, "keystore.")

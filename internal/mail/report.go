@@ -201,6 +201,10 @@ func unescapeUTF8Address(s string) string {
 // ReportTx is what recording a report needs from a store transaction.
 type ReportTx interface {
 	AddSuppression(ctx context.Context, s consent.Suppression) error
+	// ContactBySuppressionHash returns the id of the contact whose current address has this
+	// suppression hash ("" when none).
+	ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error)
+	AppendConsentChanges(ctx context.Context, cs []consent.Change) error
 	OutboxEntry(ctx context.Context, id string) (Entry, error) // NotFound when absent
 	DataKey(ctx context.Context, contactID string) (version int, wrapped []byte, err error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
@@ -273,6 +277,14 @@ func (r *Reports) Record(ctx context.Context, body io.Reader) (Outcome, error) {
 			}
 			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: reason, CreatedAt: now}); err != nil {
 				return err
+			}
+			// Processors that hold the contact stop mailing the address too (GDPR Art. 19).
+			if id, err := tx.ContactBySuppressionHash(ctx, h); err != nil {
+				return err
+			} else if id != "" {
+				if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: "suppressed", OccurredAt: now, RecordedAt: now}}); err != nil {
+					return err
+				}
 			}
 			out.Suppressed++
 		}

@@ -199,3 +199,20 @@ func (tx *Tx) CampaignOutcomes(ctx context.Context, campaignID string) (map[stri
 	}
 	return byStatus, skipped, rows.Err()
 }
+
+// ContactBySuppressionHash returns the id of the contact whose current address has this
+// suppression hash ("" when none).
+func (tx *Tx) ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error) {
+	row, err := tx.queryRow(ctx, "SELECT id FROM contacts WHERE suppression_hash = ? LIMIT 1", hash)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	if err := row.Scan(&id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil
+		}
+		return "", err
+	}
+	return id, nil
+}

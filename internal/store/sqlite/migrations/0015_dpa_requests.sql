@@ -11,3 +11,4 @@ CREATE TABLE dpa_requests (
     version          INTEGER NOT NULL
 ) STRICT;
 ALTER TABLE dpa_requests ADD COLUMN document TEXT NOT NULL DEFAULT ''; -- the agreement as signed (Markdown), frozen
+CREATE INDEX contacts_suppression_hash ON contacts (suppression_hash) WHERE suppression_hash IS NOT NULL; -- a bounce finds its contact
