@@ -288,6 +288,7 @@ func (h *harness) exerciseSharing() {
 	}
 	h.json(exchange{method: "GET", path: "/api/v1/processors/mailer-eu/deliveries", token: h.auditor, status: 200}, &log)
 	h.problem(exchange{method: "GET", path: "/api/v1/processors/nobody/deliveries", token: h.auditor, status: 404}, "not_found", "")
+	h.problem(exchange{method: "POST", path: "/webhooks/acknowledgements", contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"event_id":"x","extra":1}`)}, "invalid", "extra")
 	req, _ := http.NewRequest("POST", h.srv.URL+"/webhooks/acknowledgements", strings.NewReader(`{"event_id":"nope"}`))
 	req.Header.Set("Tillit-Signature", "t=1,v1=00")
 	h.seen["acknowledgeErasure"] = true
@@ -314,13 +315,22 @@ func (h *harness) exerciseBreaches() {
 	if b.HoursLeft != 71 && b.HoursLeft != 72 || b.Late {
 		t.Errorf("new breach %+v; want about 72 hours left", b)
 	}
+	var pb struct {
+		People  int `json:"people_affected"`
+		Records int `json:"records_affected"`
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/breaches", token: h.dpo, contentType: appJSON, status: 201,
+		body: []byte(`{"title":"Breach at the mailer","actor_id":"processor:mailer-eu","window_from":"2026-01-01T00:00:00Z","risk":"high"}`)}, &pb)
+	if pb.People != 1 || pb.Records != 1 {
+		t.Errorf("breach at a processor: %+v; want the one person disclosed to it", pb)
+	}
 	h.problem(exchange{method: "POST", path: "/api/v1/breaches", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"title":"x"}`)}, "forbidden", "")
 	h.problem(exchange{method: "POST", path: "/api/v1/breaches", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"title":"x","risk":"medium"}`)}, "invalid", "risk")
 	var list struct {
 		Items []struct{ ID string } `json:"items"`
 	}
 	h.json(exchange{method: "GET", path: "/api/v1/breaches", token: h.auditor, status: 200}, &list)
-	if len(list.Items) != 1 {
+	if len(list.Items) != 2 {
 		t.Errorf("register %+v", list)
 	}
 	h.json(exchange{method: "GET", path: "/api/v1/breaches/" + b.ID, token: h.auditor, status: 200}, &b)

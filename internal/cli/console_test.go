@@ -72,8 +72,16 @@ func TestStaffConsole(t *testing.T) {
 		t.Errorf("bad token: %d", st)
 	}
 	_, auditor, _ := runCLI(t, "token", "create", "--data", dir, "--role", "auditor", "--name", "console test")
-	if st, page, _ := b.post("/console/login", url.Values{"token": {strings.TrimSpace(auditor)}}); st != 403 || !strings.Contains(page, "no access") {
-		t.Errorf("auditor sign-in: %d", st)
+	// The auditor reads the record of processing activities, not the request queue.
+	ab := newBrowser(t, p.base)
+	if st, _, h := ab.post("/console/login", url.Values{"token": {strings.TrimSpace(auditor)}}); st != 303 || h.Get("Location") != "/console/ropa" {
+		t.Errorf("auditor sign-in: %d %q; want the record of processing", st, h.Get("Location"))
+	}
+	if st, _, _ := ab.get("/console/ropa"); st != 200 {
+		t.Errorf("auditor on /console/ropa: %d", st)
+	}
+	if st, page, _ := ab.get("/console/requests"); st != 403 || !strings.Contains(page, "may not") {
+		t.Errorf("auditor on the queue: %d; want 403", st)
 	}
 	st, _, h := b.post("/console/login", url.Values{"token": {p.token}})
 	cookie := h.Get("Set-Cookie")

@@ -67,7 +67,7 @@ type BreachInput struct {
 	DetectedAt          *time.Time `json:"detected_at"`
 	WindowFrom          *time.Time `json:"window_from"`
 	WindowTo            *time.Time `json:"window_to"`
-	ActorID             *string    `json:"actor_id"`
+	ActorID             *string    `json:"actor_id"` // a token or command id, or "processor:<id>" for a breach at a processor
 	Categories          *[]string  `json:"categories"`
 	PeopleAffected      *int       `json:"people_affected"` // default: counted from the audit log for the window
 	RecordsAffected     *int       `json:"records_affected"`

@@ -23,6 +23,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/keys"
 )
 
@@ -405,7 +406,10 @@ type Ack struct {
 // an acknowledgement or an event that is not an erasure.
 func (w *Webhooks) Acknowledge(ctx context.Context, header string, body []byte) error {
 	var a Ack
-	if err := json.Unmarshal(body, &a); err != nil || a.EventID == "" {
+	if err := jsonin.Decode(body, &a); err != nil {
+		return err
+	}
+	if a.EventID == "" {
 		return apperr.Invalidf("event_id", "required", "event_id: the id of the erased event")
 	}
 	bad := &apperr.Error{Kind: apperr.Unauthenticated, Reason: "bad_signature", Message: "the acknowledgement's signature does not verify"}

@@ -105,6 +105,16 @@ func (tx *Tx) queryBreaches(ctx context.Context, q string, args ...any) ([]*gove
 // CountAffected counts the distinct contacts and the audit events about contacts between from
 // and to (inclusive), by one actor id when actorID is not "".
 func (tx *Tx) CountAffected(ctx context.Context, from, to time.Time, actorID string) (people, records int, err error) {
+	if pid, ok := strings.CutPrefix(actorID, "processor:"); ok {
+		// A breach at a processor: everyone whose data went to it up to the end of the window,
+		// and each disclosure as a record.
+		row, err := tx.queryRow(ctx, "SELECT count(DISTINCT contact_id), count(*) FROM disclosures WHERE processor_id = ? AND allowed = 1 AND at <= ?", pid, formatTime(to))
+		if err != nil {
+			return 0, 0, err
+		}
+		err = row.Scan(&people, &records)
+		return people, records, err
+	}
 	// Refused reads disclosed nothing; a disclosure or a processor's read is also written as contact.read.
 	q := "SELECT count(DISTINCT object_id), count(*) FROM audit_events WHERE object_kind = 'contact' AND at >= ? AND at <= ? AND action NOT LIKE '%refuse%' AND action NOT LIKE 'share.%'"
 	args := []any{formatTime(from), formatTime(to)}

@@ -127,8 +127,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !token.Allows(t.Role, token.RequestsRead) {
-		s.render(w, r, http.StatusForbidden, "login.html", page{Title: "Sign in", Error: fmt.Sprintf("The %s role has no access to the request queue.", t.Role)})
+	if !token.Allows(t.Role, token.RequestsRead) && !token.Allows(t.Role, token.ProcessorsRead) {
+		s.render(w, r, http.StatusForbidden, "login.html", page{Title: "Sign in", Error: fmt.Sprintf("The %s role has no access to the console.", t.Role)})
 		return
 	}
 	raw := make([]byte, 32)
@@ -148,7 +148,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console", MaxAge: int(sessionAge.Seconds()),
 		HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/console/requests", http.StatusSeeOther)
+	landing := "/console/requests"
+	if !token.Allows(t.Role, token.RequestsRead) {
+		landing = "/console/ropa" // the auditor reads the record, not the queue
+	}
+	http.Redirect(w, r, landing, http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
