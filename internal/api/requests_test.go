@@ -246,6 +246,19 @@ func (h *harness) exerciseSharing() {
 		t.Errorf("disclosed data %v; want id and email only", out.Data)
 	}
 	h.problem(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"contact_id":"` + contactID + `","processor_id":"mailer-eu","purpose":"newsletter","fields":[]}`)}, "invalid", "fields")
+	// An ended engagement: kept for the record, receives nothing new.
+	h.do(exchange{method: "POST", path: "/api/v1/processors", token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"id":"old-vendor","name":"Old Vendor AB","purposes":["newsletter"],"data_categories":["email"],"country":"SE","dpa_status":"signed","dpa_signed_at":"2026-01-15T00:00:00Z"}`)})
+	var ended struct {
+		EndedAt *string `json:"ended_at"`
+	}
+	h.json(exchange{method: "DELETE", path: "/api/v1/processors/old-vendor", token: h.dpo, status: 200}, &ended)
+	if ended.EndedAt == nil {
+		t.Errorf("ended processor without ended_at")
+	}
+	if pr := h.problem(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"contact_id":"` + contactID + `","processor_id":"old-vendor","purpose":"newsletter","fields":["email"]}`)}, "forbidden", ""); pr.Reason != "processor_ended" {
+		t.Errorf("disclosure to an ended processor: reason %q", pr.Reason)
+	}
+	h.problem(exchange{method: "DELETE", path: "/api/v1/processors/nobody", token: h.dpo, status: 404}, "not_found", "")
 	// A processor-scoped token reads what was shared with its processor, and nothing else.
 	_, ptok, err := h.tokens.CreateFor(context.Background(), tokens.RoleProcessor, "mailer integration", "mailer-eu")
 	if err != nil {

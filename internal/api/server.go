@@ -129,6 +129,7 @@ func (s *Server) Handler() http.Handler {
 		route("POST /api/v1/processors", token.ProcessorsWrite, s.createProcessor)
 		route("GET /api/v1/processors/{id}", token.ProcessorsRead, s.getProcessor)
 		route("PATCH /api/v1/processors/{id}", token.ProcessorsWrite, s.patchProcessor)
+		route("DELETE /api/v1/processors/{id}", token.ProcessorsWrite, s.endProcessor)
 		route("POST /api/v1/disclosures", token.Disclose, s.disclose)
 		route("GET /api/v1/shared/contacts/{id}", token.SharedRead, s.readShared)
 		route("GET /api/v1/ropa", token.ProcessorsRead, s.ropa)

@@ -333,3 +333,10 @@ func (s *Server) dpaDocument(w http.ResponseWriter, r *http.Request) error {
 	_, err = w.Write(body)
 	return err
 }
+
+// endProcessor serves DELETE /api/v1/processors/{id}: the engagement ends; the processor is kept
+// for the record.
+func (s *Server) endProcessor(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.Share.End(r.Context(), pathID(r))
+	return reply(w, http.StatusOK, p, err)
+}

@@ -131,6 +131,9 @@ func serve(ctx context.Context, env Env, args []string) error {
 		ps, err := srv.Share.List(ctx)
 		var out []string
 		for _, p := range ps {
+			if p.EndedAt != nil {
+				continue
+			}
 			line := fmt.Sprintf("%s (%s, %s)", p.Name, strings.ReplaceAll(string(p.Role), "_", "-"), p.Country)
 			if !share.InEEA(p.Country) {
 				mechanisms := map[string]string{"adequacy": "under an adequacy decision (GDPR Art. 45)", "scc": "under standard contractual clauses (GDPR Art. 46(2)(c))",

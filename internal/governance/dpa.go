@@ -204,7 +204,7 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	table.WriteString("| Sub-processor | Role | Country | Transfer mechanism | Purposes |\n|---|---|---|---|---|\n")
 	n := 0
 	for _, p := range processors {
-		if p.Role == share.RoleController {
+		if p.Role == share.RoleController || p.EndedAt != nil {
 			continue
 		}
 		n++

@@ -88,7 +88,7 @@ func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []sha
 			a.Retention = fmt.Sprintf("%d days", p.RetentionDays)
 		}
 		for _, pr := range processors {
-			if !slices.Contains(pr.Purposes, p.ID) {
+			if !slices.Contains(pr.Purposes, p.ID) || pr.EndedAt != nil {
 				continue
 			}
 			rc := Recipient{ID: pr.ID, Name: pr.Name, Role: string(pr.Role), Country: pr.Country, TransferMechanism: pr.TransferMechanism,

@@ -19,12 +19,13 @@ func TestROPAContents(t *testing.T) {
 		{ID: "newsletter", Name: "Newsletter", LawfulBasis: consent.BasisConsent, RetentionDays: 730},
 		{ID: "sales-followup", Name: "Sales follow-up", LawfulBasis: consent.BasisLegitimateInterest},
 	}
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	processors := []share.Processor{
 		{ID: "mailer", Name: "Mailer AB", Role: share.RoleProcessor, Purposes: []string{"newsletter"}, Country: "SE", TransferMechanism: "none", DPAStatus: share.DPASigned, DataCategories: []string{"email"}},
 		{ID: "crm-us", Name: "CRM Inc", Role: share.RoleSubProcessor, Purposes: []string{"newsletter", "sales-followup"}, Country: "US", TransferMechanism: share.TransferSCC, DPAStatus: share.DPASigned},
 		{ID: "idle", Name: "Idle Ltd", Role: share.RoleProcessor, Purposes: []string{}, Country: "GB", TransferMechanism: share.TransferAdequacy, DPAStatus: share.DPARequested},
+		{ID: "former", Name: "Former AB", Role: share.RoleProcessor, Purposes: []string{"newsletter"}, Country: "SE", DPAStatus: share.DPASigned, EndedAt: &now},
 	}
-	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	r := governance.Build(ctrl, purposes, processors, now)
 	if r.Controller.Name != "Norrsken AB" || r.Controller.DPO != "dpo@norrsken.example" || r.Controller.Address != "Storgatan 1, 903 26 Umeå, SE" || !r.GeneratedAt.Equal(now) {
 		t.Errorf("controller %+v", r.Controller)

@@ -59,6 +59,7 @@ const (
 	ReasonDPAExpired         = "dpa_expired"
 	ReasonNoTransfer         = "no_transfer_mechanism" // outside the EEA without adequacy, SCC or BCR (Art. 44)
 	ReasonFieldNotAgreed     = "field_not_agreed"      // a field outside the recipient's data categories (Art. 5(1)(c))
+	ReasonEnded              = "processor_ended"       // the engagement ended
 )
 
 // eea lists the EEA (ISO 3166-1 alpha-2): the EU member states with the outermost regions and
@@ -102,9 +103,13 @@ type Processor struct {
 	ContactEmail      string     `json:"contact_email,omitempty"`
 	WebhookURL        string     `json:"webhook_url,omitempty"`
 	HasWebhookSecret  bool       `json:"has_webhook_secret"`
-	CreatedAt         time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"updated_at"`
-	Version           int        `json:"version"`
+	// EndedAt is when the engagement ended (DELETE): the processor is kept for the record and
+	// still hears of erasures about people it received, but receives no new data and leaves the
+	// DPA, the notice and the record of processing.
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Version   int        `json:"version"`
 }
 
 // Record is a processor as stored: the webhook secret sealed under the processor's data key.
@@ -243,6 +248,32 @@ func (s *Service) Update(ctx context.Context, id string, in Input) (Processor, e
 		ev := audit.New(ctx, r.UpdatedAt, "processor.update", "processor", r.ID, changed(in)...)
 		out = r.Processor
 		return tx.AppendAudit(ctx, &ev)
+	})
+	return out, err
+}
+
+// End ends the engagement with a processor ("processor.end"): see Processor.EndedAt. Ending an
+// ended processor changes nothing. NotFound for an unknown processor.
+func (s *Service) End(ctx context.Context, id string) (Processor, error) {
+	var out Processor
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		r, err := tx.ProcessorByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.EndedAt == nil {
+			now := s.Now().UTC()
+			r.EndedAt, r.UpdatedAt, r.Version = &now, now, r.Version+1
+			if err := tx.UpdateProcessor(ctx, r); err != nil {
+				return err
+			}
+			ev := audit.New(ctx, now, "processor.end", "processor", r.ID, "ended_at")
+			if err := tx.AppendAudit(ctx, &ev); err != nil {
+				return err
+			}
+		}
+		out = r.Processor
+		return nil
 	})
 	return out, err
 }
@@ -566,6 +597,8 @@ func (s *Service) Disclose(ctx context.Context, rq Request) (map[string]any, err
 // check applies the register's conditions: purpose, DPA, transfer and fields.
 func (s *Service) check(p *Record, rq Request, now time.Time) (reason, msg string) {
 	switch {
+	case p.EndedAt != nil:
+		return ReasonEnded, "the engagement with the recipient has ended"
 	case !slices.Contains(p.Purposes, rq.Purpose):
 		return ReasonPurposeNotAssigned, "the recipient was not engaged for this purpose"
 	case p.DPAStatus == DPAExpired || p.DPAStatus == DPASigned && p.DPAExpiresAt != nil && !now.Before(*p.DPAExpiresAt):

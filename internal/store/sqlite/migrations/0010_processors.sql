@@ -36,3 +36,4 @@ CREATE TABLE disclosures (
 ) STRICT;
 CREATE INDEX disclosures_contact ON disclosures (contact_id, at);
 CREATE INDEX disclosures_processor ON disclosures (processor_id, contact_id) WHERE allowed = 1;
+ALTER TABLE processors ADD COLUMN ended_at TEXT; -- no longer engaged: kept for the record, receives nothing new
