@@ -197,6 +197,13 @@ func TestDPAThroughThePortal(t *testing.T) {
 	if st, _, _ := b.get("/p/dpa/not-a-request"); st != 404 {
 		t.Errorf("unknown request: %d", st)
 	}
+	// One address may post ten times an hour (the three posts above count); then 429.
+	for i := range 8 {
+		st, _, _ := b.post("/p/dpa", url.Values{"customer": {"Kund AB"}})
+		if want := map[bool]int{true: 303, false: 429}[i < 7]; st != want {
+			t.Errorf("post %d from one address: %d; want %d", i+4, st, want)
+		}
+	}
 }
 
 // TestStrayArgumentsAreUsageErrors: an argument a command does not take is exit 2, never a

@@ -150,7 +150,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests}
-	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs}
+	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync"
+	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -16,6 +18,35 @@ import (
 type DPA struct {
 	Service *governance.DPAs
 	Pages   *Server
+	// IP returns the client's address (the same rule as the other public forms).
+	IP func(*http.Request) string
+
+	mu     sync.Mutex
+	recent map[string][]time.Time // requests per client address in the last hour
+}
+
+// dpaPerHour bounds the DPA requests one client address makes in an hour.
+const dpaPerHour = 10
+
+// allow records a request from ip and reports whether it is within dpaPerHour.
+func (d *DPA) allow(ip string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.recent == nil {
+		d.recent = map[string][]time.Time{}
+	}
+	kept := d.recent[ip][:0]
+	for _, t := range d.recent[ip] {
+		if now.Sub(t) < time.Hour {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) >= dpaPerHour {
+		d.recent[ip] = kept
+		return false
+	}
+	d.recent[ip] = append(kept, now)
+	return true
 }
 
 // Form serves GET /p/dpa.
@@ -34,6 +65,11 @@ func (d *DPA) Request(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		http.Error(w, "The form could not be read.", status)
+		return
+	}
+	if d.IP != nil && !d.allow(d.IP(r), time.Now()) {
+		w.Header().Set("Retry-After", "3600")
+		d.Pages.render(w, r, http.StatusTooManyRequests, pageView{Title: "Data processing agreement", Paragraphs: []string{"Too many requests from your address. Please try again in an hour."}})
 		return
 	}
 	ctx := audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorPublic, ID: "dpa"})
