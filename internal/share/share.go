@@ -89,20 +89,23 @@ func InEEA(country string) bool { return slices.Contains(eea, country) }
 
 // Processor is one recipient in the register, with the API's field names.
 type Processor struct {
-	ID                string     `json:"id"`
-	Name              string     `json:"name"`
-	Role              Role       `json:"role"`
-	Purposes          []string   `json:"purposes"`
-	DataCategories    []string   `json:"data_categories"` // contact fields it may receive
-	Country           string     `json:"country"`
-	TransferMechanism string     `json:"transfer_mechanism"`
-	DPAStatus         string     `json:"dpa_status"`
-	DPASignedAt       *time.Time `json:"dpa_signed_at,omitempty"`
-	DPAExpiresAt      *time.Time `json:"dpa_expires_at,omitempty"`
-	DPADocument       string     `json:"dpa_document,omitempty"` // where the signed agreement is kept
-	ContactEmail      string     `json:"contact_email,omitempty"`
-	WebhookURL        string     `json:"webhook_url,omitempty"`
-	HasWebhookSecret  bool       `json:"has_webhook_secret"`
+	ID                string   `json:"id"`
+	Name              string   `json:"name"`
+	Role              Role     `json:"role"`
+	Purposes          []string `json:"purposes"`
+	DataCategories    []string `json:"data_categories"` // contact fields it may receive
+	Country           string   `json:"country"`
+	TransferMechanism string   `json:"transfer_mechanism"`
+	// DPFCertified: a US recipient certified under the EU-US Data Privacy Framework, which the
+	// Commission's adequacy decision for the United States covers (and only it).
+	DPFCertified     bool       `json:"dpf_certified"`
+	DPAStatus        string     `json:"dpa_status"`
+	DPASignedAt      *time.Time `json:"dpa_signed_at,omitempty"`
+	DPAExpiresAt     *time.Time `json:"dpa_expires_at,omitempty"`
+	DPADocument      string     `json:"dpa_document,omitempty"` // where the signed agreement is kept
+	ContactEmail     string     `json:"contact_email,omitempty"`
+	WebhookURL       string     `json:"webhook_url,omitempty"`
+	HasWebhookSecret bool       `json:"has_webhook_secret"`
 	// EndedAt is when the engagement ended (DELETE): the processor is kept for the record and
 	// still hears of erasures about people it received, but receives no new data and leaves the
 	// DPA, the notice and the record of processing.
@@ -170,6 +173,7 @@ type Input struct {
 	DataCategories    *[]string  `json:"data_categories"`
 	Country           *string    `json:"country"`
 	TransferMechanism *string    `json:"transfer_mechanism"`
+	DPFCertified      *bool      `json:"dpf_certified"`
 	DPAStatus         *string    `json:"dpa_status"`
 	DPASignedAt       *time.Time `json:"dpa_signed_at"`
 	DPAExpiresAt      *time.Time `json:"dpa_expires_at"`
@@ -382,8 +386,14 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 		}
 		r.TransferMechanism = *in.TransferMechanism
 	}
+	if in.DPFCertified != nil {
+		r.DPFCertified = *in.DPFCertified
+	}
 	if r.TransferMechanism == TransferAdequacy && !slices.Contains(eea, r.Country) && !slices.Contains(adequate, r.Country) {
 		return apperr.Invalidf("transfer_mechanism", "no_adequacy_decision", "transfer_mechanism: %s has no adequacy decision (GDPR Art. 45); use scc or bcr", r.Country)
+	}
+	if r.TransferMechanism == TransferAdequacy && r.Country == "US" && !r.DPFCertified {
+		return apperr.Invalidf("transfer_mechanism", "not_dpf_certified", "transfer_mechanism: the adequacy decision for the United States covers only organisations certified under the EU-US Data Privacy Framework; set dpf_certified, or use scc or bcr")
 	}
 	if in.DPAStatus != nil {
 		if !slices.Contains([]string{DPARequested, DPASigned, DPAExpired}, *in.DPAStatus) {
@@ -480,6 +490,7 @@ func changed(in Input) []string {
 	add(in.DataCategories != nil, "data_categories")
 	add(in.Country != nil, "country")
 	add(in.TransferMechanism != nil, "transfer_mechanism")
+	add(in.DPFCertified != nil, "dpf_certified")
 	add(in.DPAStatus != nil, "dpa_status")
 	add(in.DPASignedAt != nil, "dpa_signed_at")
 	add(in.DPAExpiresAt != nil, "dpa_expires_at")

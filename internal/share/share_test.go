@@ -195,6 +195,7 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("XX")}, "country"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("EU")}, "country"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("CN"), TransferMechanism: ptr(share.TransferAdequacy)}, "transfer_mechanism"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("US"), TransferMechanism: ptr(share.TransferAdequacy)}, "transfer_mechanism"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), Role: ptr(share.Role("friend"))}, "role"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), Purposes: &[]string{"no-such"}}, "purposes"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), DataCategories: &[]string{"password"}}, "data_categories"},
@@ -216,6 +217,9 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 	}
 	if p, err := w.svc.Create(ctx, share.Input{ID: ptr("uk-ltd"), Name: ptr("UK Ltd"), Country: ptr("uk"), TransferMechanism: ptr(share.TransferAdequacy)}); err != nil || p.Country != "GB" {
 		t.Errorf("country uk: %+v, %v; want GB with adequacy", p, err)
+	}
+	if p, err := w.svc.Create(ctx, share.Input{ID: ptr("us-dpf"), Name: ptr("US Co"), Country: ptr("US"), TransferMechanism: ptr(share.TransferAdequacy), DPFCertified: ptr(true)}); err != nil || !p.DPFCertified {
+		t.Errorf("a DPF-certified US recipient under adequacy: %+v, %v", p, err)
 	}
 	if !share.InEEA("GF") || !share.InEEA("AX") || share.InEEA("GB") {
 		t.Errorf("EEA: French Guiana and Åland are in, the United Kingdom is not")

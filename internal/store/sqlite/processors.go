@@ -9,7 +9,7 @@ import (
 	"github.com/tillit/tillit/internal/share"
 )
 
-const processorCols = "id, name, role, purposes, data_categories, country, transfer_mechanism, dpa_status, dpa_signed_at, dpa_expires_at, dpa_document, contact_email, webhook_url, webhook_secret_ct, created_at, updated_at, version, ended_at"
+const processorCols = "id, name, role, purposes, data_categories, country, transfer_mechanism, dpa_status, dpa_signed_at, dpa_expires_at, dpa_document, contact_email, webhook_url, webhook_secret_ct, created_at, updated_at, version, ended_at, dpf_certified"
 
 func processorArgs(r *share.Record) []any {
 	var signed, expires any
@@ -20,12 +20,12 @@ func processorArgs(r *share.Record) []any {
 		expires = formatTime(*r.DPAExpiresAt)
 	}
 	return []any{r.ID, r.Name, string(r.Role), strings.Join(r.Purposes, ","), strings.Join(r.DataCategories, ","), r.Country, r.TransferMechanism,
-		r.DPAStatus, signed, expires, r.DPADocument, r.ContactEmail, r.WebhookURL, r.WebhookSecret, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version, optTime(r.EndedAt)}
+		r.DPAStatus, signed, expires, r.DPADocument, r.ContactEmail, r.WebhookURL, r.WebhookSecret, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version, optTime(r.EndedAt), r.DPFCertified}
 }
 
 // InsertProcessor stores a new processor; Conflict when the id is taken.
 func (tx *Tx) InsertProcessor(ctx context.Context, r *share.Record) error {
-	_, err := tx.exec(ctx, "INSERT INTO processors ("+processorCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", processorArgs(r)...)
+	_, err := tx.exec(ctx, "INSERT INTO processors ("+processorCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", processorArgs(r)...)
 	if apperr.Is(err, apperr.Conflict) {
 		return &apperr.Error{Kind: apperr.Conflict, Reason: "duplicate_id", Field: "id", Message: "id: a processor with this id exists", ID: r.ID}
 	}
@@ -35,7 +35,7 @@ func (tx *Tx) InsertProcessor(ctx context.Context, r *share.Record) error {
 // UpdateProcessor replaces the stored processor; NotFound when absent.
 func (tx *Tx) UpdateProcessor(ctx context.Context, r *share.Record) error {
 	args := processorArgs(r)
-	res, err := tx.exec(ctx, "UPDATE processors SET name = ?, role = ?, purposes = ?, data_categories = ?, country = ?, transfer_mechanism = ?, dpa_status = ?, dpa_signed_at = ?, dpa_expires_at = ?, dpa_document = ?, contact_email = ?, webhook_url = ?, webhook_secret_ct = ?, created_at = ?, updated_at = ?, version = ?, ended_at = ? WHERE id = ?",
+	res, err := tx.exec(ctx, "UPDATE processors SET name = ?, role = ?, purposes = ?, data_categories = ?, country = ?, transfer_mechanism = ?, dpa_status = ?, dpa_signed_at = ?, dpa_expires_at = ?, dpa_document = ?, contact_email = ?, webhook_url = ?, webhook_secret_ct = ?, created_at = ?, updated_at = ?, version = ?, ended_at = ?, dpf_certified = ? WHERE id = ?",
 		append(args[1:], args[0])...)
 	if err != nil {
 		return err
@@ -77,7 +77,7 @@ func (tx *Tx) queryProcessors(ctx context.Context, q string, args ...any) ([]*sh
 		var role, purposes, cats, created, updated string
 		var signed, expires, ended sql.NullString
 		if err := rows.Scan(&r.ID, &r.Name, &role, &purposes, &cats, &r.Country, &r.TransferMechanism, &r.DPAStatus, &signed, &expires,
-			&r.DPADocument, &r.ContactEmail, &r.WebhookURL, &r.WebhookSecret, &created, &updated, &r.Version, &ended); err != nil {
+			&r.DPADocument, &r.ContactEmail, &r.WebhookURL, &r.WebhookSecret, &created, &updated, &r.Version, &ended, &r.DPFCertified); err != nil {
 			return nil, err
 		}
 		if r.EndedAt, err = nullTime(ended); err != nil {

@@ -37,3 +37,4 @@ CREATE TABLE disclosures (
 CREATE INDEX disclosures_contact ON disclosures (contact_id, at);
 CREATE INDEX disclosures_processor ON disclosures (processor_id, contact_id) WHERE allowed = 1;
 ALTER TABLE processors ADD COLUMN ended_at TEXT; -- no longer engaged: kept for the record, receives nothing new
+ALTER TABLE processors ADD COLUMN dpf_certified INTEGER NOT NULL DEFAULT 0; -- a US recipient certified under the EU-US Data Privacy Framework
