@@ -379,6 +379,13 @@ func (h *harness) exerciseRetention() {
 	if len(list.Items) != 1 {
 		t.Errorf("policies %+v", list)
 	}
+	var ropa struct {
+		Policies []struct{ ID string } `json:"retention_policies"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/ropa", token: h.auditor, status: 200}, &ropa)
+	if len(ropa.Policies) != 1 || ropa.Policies[0].ID != "leads-30-days" {
+		t.Errorf("ROPA retention policies %+v; want leads-30-days", ropa.Policies)
+	}
 	var c contact.Contact
 	h.json(exchange{method: "POST", path: "/api/v1/contacts", token: h.admin, contentType: appJSON, status: 201, body: []byte(`{"kind":"lead","email":"held.lead@example.org"}`)}, &c)
 	h.do(exchange{method: "PUT", path: "/api/v1/contacts/" + c.ID + "/legal-hold", token: h.dpo, status: 204})

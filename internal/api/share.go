@@ -127,6 +127,11 @@ func (s *Server) ropa(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rec := governance.Build(s.Controller, purposes, processors, time.Now())
+	if s.Retention != nil {
+		if rec.RetentionPolicies, err = s.Retention.Policies(r.Context()); err != nil {
+			return err
+		}
+	}
 	if format != "csv" {
 		return reply(w, http.StatusOK, rec, nil)
 	}

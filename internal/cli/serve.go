@@ -183,7 +183,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 			return governance.ROPA{}, err
 		}
 		processors, err := srv.Share.List(ctx)
-		return governance.Build(srv.Controller, purposes, processors, time.Now()), err
+		if err != nil {
+			return governance.ROPA{}, err
+		}
+		rec := governance.Build(srv.Controller, purposes, processors, time.Now())
+		rec.RetentionPolicies, err = srv.Retention.Policies(ctx)
+		return rec, err
 	}
 	for pattern, h := range staff.Routes(cop.Handler) {
 		srv.Pages[pattern] = h

@@ -19,6 +19,9 @@ type ROPA struct {
 	Controller       Controller `json:"controller"` // Art. 30(1)(a)
 	Activities       []Activity `json:"activities"`
 	SecurityMeasures []string   `json:"security_measures"` // Art. 30(1)(g), Art. 32(1)
+	// RetentionPolicies are the erasure rules the sweep applies (Art. 30(1)(f), with each
+	// activity's retention).
+	RetentionPolicies []Policy `json:"retention_policies"`
 }
 
 // Controller is the name and contact details of the controller and its DPO (Art. 30(1)(a)).
@@ -76,7 +79,7 @@ var securityMeasures = []string{
 // purpose is one activity; its recipients are the processors engaged for it, and those outside
 // the EEA are its transfers.
 func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []share.Processor, now time.Time) ROPA {
-	r := ROPA{GeneratedAt: now.UTC(), SecurityMeasures: securityMeasures, Activities: []Activity{},
+	r := ROPA{GeneratedAt: now.UTC(), SecurityMeasures: securityMeasures, Activities: []Activity{}, RetentionPolicies: []Policy{},
 		Controller: Controller{Name: ctrl.Name, Contact: ctrl.Contact, Email: ctrl.Email, DPO: ctrl.DPOEmail,
 			Address: strings.Join(nonEmpty(ctrl.Street, strings.TrimSpace(ctrl.PostalCode+" "+ctrl.Locality), ctrl.Country), ", ")}}
 	for _, p := range purposes {
