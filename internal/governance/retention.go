@@ -7,6 +7,7 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 )
 
@@ -38,7 +39,9 @@ type RetentionTx interface {
 	// DeleteExpiredOptinTokens deletes double opt-in links that expired before now (unconfirmed
 	// requests expire) and returns how many.
 	DeleteExpiredOptinTokens(ctx context.Context, now time.Time) (int, error)
-	PurposeExists(ctx context.Context, id string) (bool, error)
+	// PurposeBasis returns the purpose's lawful basis and whether it records acceptances; ok is
+	// false when there is no such purpose.
+	PurposeBasis(ctx context.Context, id string) (basis string, acceptance, ok bool, err error)
 	SetLegalHold(ctx context.Context, contactID string, on bool) error // NotFound when absent
 	LegalHold(ctx context.Context, contactID string) (bool, error)     // NotFound when absent
 	AppendAudit(ctx context.Context, e *audit.Event) error
@@ -73,12 +76,17 @@ func (r *Retention) CreatePolicy(ctx context.Context, p Policy) (Policy, error) 
 	p.CreatedAt = r.Now().UTC()
 	err := r.Store.Update(ctx, func(tx RetentionTx) error {
 		if p.Purpose != "" {
-			ok, err := tx.PurposeExists(ctx, p.Purpose)
+			basis, acceptance, ok, err := tx.PurposeBasis(ctx, p.Purpose)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
+			}
+			if basis != consent.BasisConsent && !acceptance {
+				// Contacts are tied to a purpose by their consent events; nothing ties them to a
+				// purpose on another basis, so such a policy would match no one.
+				return apperr.Invalidf("purpose", "not_consent_based", "purpose: a policy can be scoped only to a consent-based purpose")
 			}
 		}
 		if err := tx.InsertPolicy(ctx, p); err != nil {

@@ -145,6 +145,10 @@ func TestRetentionPolicyForAPurpose(t *testing.T) {
 	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "x", Kind: contact.KindContact, Purpose: "nope", AfterDays: 10}); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("a policy for an unknown purpose: %v; want Invalid", err)
 	}
+	gate.CreatePurpose(ctx, consent.Purpose{ID: "crm", Name: "Customer care", LawfulBasis: consent.BasisLegitimateInterest})
+	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "y", Kind: contact.KindContact, Purpose: "crm", AfterDays: 10}); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("a policy scoped to a legitimate-interest purpose: %v; want Invalid (it would match no one)", err)
+	}
 	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "event-guests", Kind: contact.KindContact, Purpose: "events", AfterDays: 10}); err != nil {
 		t.Fatal(err)
 	}

@@ -110,15 +110,17 @@ func (tx *Tx) DeleteExpiredOptinTokens(ctx context.Context, now time.Time) (int,
 	return int(n), err
 }
 
-// PurposeExists reports whether a purpose with this id exists.
-func (tx *Tx) PurposeExists(ctx context.Context, id string) (bool, error) {
-	row, err := tx.queryRow(ctx, "SELECT count(*) FROM purposes WHERE id = ?", id)
-	if err != nil {
-		return false, err
+// PurposeBasis returns the purpose's lawful basis and whether it records acceptances; ok is false
+// when there is no such purpose.
+func (tx *Tx) PurposeBasis(ctx context.Context, id string) (basis string, acceptance, ok bool, err error) {
+	p, err := tx.PurposeByID(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return "", false, false, nil
 	}
-	var n int
-	err = row.Scan(&n)
-	return n > 0, err
+	if err != nil {
+		return "", false, false, err
+	}
+	return p.LawfulBasis, p.Acceptance, true, nil
 }
 
 // LegalHold reports whether the contact is under legal hold; NotFound when absent.
@@ -135,5 +137,6 @@ func (tx *Tx) LegalHold(ctx context.Context, contactID string) (bool, error) {
 		return false, apperr.New(apperr.NotFound, "contact not found")
 	}
 	var on bool
-	return on, rows.Scan(&on)
+	err = rows.Scan(&on)
+	return on, err
 }
