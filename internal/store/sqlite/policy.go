@@ -58,7 +58,8 @@ func (tx *Tx) LatestPolicyVersion(ctx context.Context, document string) (int, er
 		return 0, err
 	}
 	var n int
-	return n, row.Scan(&n)
+	err = row.Scan(&n)
+	return n, err
 }
 
 // PublishPolicyVersion sets the version's publication and effective times.

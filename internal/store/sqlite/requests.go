@@ -164,7 +164,8 @@ func (tx *Tx) LinksSentSince(ctx context.Context, emailIndex []byte, since time.
 		return 0, err
 	}
 	var n int
-	return n, row.Scan(&n)
+	err = row.Scan(&n)
+	return n, err
 }
 
 // AppendRequestEvent appends an entry to a request's timeline and sets its Seq.

@@ -50,7 +50,8 @@ func (tx *Tx) CountLiveTokens(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var n int
-	return n, row.Scan(&n)
+	err = row.Scan(&n)
+	return n, err
 }
 
 // ListTokens returns every token in creation order.

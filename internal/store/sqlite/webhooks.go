@@ -17,7 +17,8 @@ func (tx *Tx) WebhookCursor(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var seq int64
-	return seq, row.Scan(&seq)
+	err = row.Scan(&seq)
+	return seq, err
 }
 
 // SetWebhookCursor moves the fan-out cursor.
