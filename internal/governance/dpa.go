@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
 
@@ -293,11 +295,15 @@ func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
 
-// PDF renders the agreement's Markdown as a PDF (github.com/go-pdf/fpdf, A4): headings bold,
-// table rows as lines, other text wrapped. Characters outside Windows-1252 are replaced.
+// PDF renders the agreement's Markdown as a PDF (github.com/go-pdf/fpdf, A4) in the Go fonts
+// (golang.org/x/image/font/gofont, embedded as UTF-8 TrueType: Latin, Greek and Cyrillic, so
+// Polish, Czech or Greek names print as written): headings bold, table rows as lines, other text
+// wrapped.
 func PDF(title, markdown string) ([]byte, error) {
 	pdf := fpdf.New("P", "mm", "A4", "")
-	tr := pdf.UnicodeTranslatorFromDescriptor("")
+	pdf.AddUTF8FontFromBytes("Go", "", goregular.TTF)
+	pdf.AddUTF8FontFromBytes("Go", "B", gobold.TTF)
+	tr := func(s string) string { return s }
 	pdf.SetTitle(title, true)
 	pdf.SetAutoPageBreak(true, 15)
 	pdf.AddPage()
@@ -306,13 +312,13 @@ func PDF(title, markdown string) ([]byte, error) {
 		switch {
 		case strings.HasPrefix(line, "#"):
 			level := len(line) - len(strings.TrimLeft(line, "#"))
-			pdf.SetFont("Helvetica", "B", float64(18-2*min(level, 4)))
+			pdf.SetFont("Go", "B", float64(18-2*min(level, 4)))
 			pdf.MultiCell(0, 8, tr(unescapeMD(strings.TrimSpace(strings.TrimLeft(line, "#")))), "", "L", false)
 			pdf.Ln(1)
 		case strings.HasPrefix(line, "|---"):
 			// table rule: nothing to draw
 		case strings.HasPrefix(line, "|"):
-			pdf.SetFont("Helvetica", "", 9)
+			pdf.SetFont("Go", "", 9)
 			cells := strings.Split(strings.Trim(line, "|"), " | ")
 			for i := range cells {
 				cells[i] = unescapeMD(strings.TrimSpace(cells[i]))
@@ -321,7 +327,7 @@ func PDF(title, markdown string) ([]byte, error) {
 		case line == "":
 			pdf.Ln(3)
 		default:
-			pdf.SetFont("Helvetica", "", 11)
+			pdf.SetFont("Go", "", 11)
 			pdf.MultiCell(0, 5.5, tr(unescapeMD(strings.ReplaceAll(line, "**", ""))), "", "L", false)
 		}
 	}
