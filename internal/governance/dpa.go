@@ -303,7 +303,7 @@ func PDF(title, markdown string) ([]byte, error) {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.AddUTF8FontFromBytes("Go", "", goregular.TTF)
 	pdf.AddUTF8FontFromBytes("Go", "B", gobold.TTF)
-	tr := func(s string) string { return s }
+	tr := func(s string) string { return s } // UTF-8 fonts: text goes in as it is
 	pdf.SetTitle(title, true)
 	pdf.SetAutoPageBreak(true, 15)
 	pdf.AddPage()
