@@ -34,17 +34,8 @@ func (tx *Tx) InsertBreach(ctx context.Context, b *governance.Breach) error {
 // UpdateBreach replaces the stored breach; NotFound when absent.
 func (tx *Tx) UpdateBreach(ctx context.Context, b *governance.Breach) error {
 	args := breachArgs(b)
-	res, err := tx.exec(ctx, "UPDATE breaches SET title = ?, description = ?, detected_at = ?, window_from = ?, window_to = ?, actor_id = ?, categories = ?, people_affected = ?, records_affected = ?, risk = ?, authority_notified_at = ?, inform_people = ?, people_informed_at = ?, measures = ?, created_at = ?, updated_at = ?, version = ? WHERE id = ?",
+	return tx.execOne(ctx, "breach not found", "UPDATE breaches SET title = ?, description = ?, detected_at = ?, window_from = ?, window_to = ?, actor_id = ?, categories = ?, people_affected = ?, records_affected = ?, risk = ?, authority_notified_at = ?, inform_people = ?, people_informed_at = ?, measures = ?, created_at = ?, updated_at = ?, version = ? WHERE id = ?",
 		append(args[1:], args[0])...)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "breach not found")
-	}
-	return nil
 }
 
 // BreachByID returns one breach; NotFound when absent.

@@ -21,17 +21,8 @@ func (tx *Tx) InsertDPARequest(ctx context.Context, r *governance.DPARequest) er
 
 // UpdateDPARequest replaces a DPA request; NotFound when absent.
 func (tx *Tx) UpdateDPARequest(ctx context.Context, r *governance.DPARequest) error {
-	res, err := tx.exec(ctx, "UPDATE dpa_requests SET status = ?, signed_at = ?, document = ?, updated_at = ?, version = ? WHERE id = ?",
+	return tx.execOne(ctx, "DPA request not found", "UPDATE dpa_requests SET status = ?, signed_at = ?, document = ?, updated_at = ?, version = ? WHERE id = ?",
 		r.Status, optTime(r.SignedAt), r.Signed, formatTime(r.UpdatedAt), r.Version, r.ID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "DPA request not found")
-	}
-	return nil
 }
 
 // DPARequestByID returns one DPA request; NotFound when absent.

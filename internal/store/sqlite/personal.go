@@ -139,16 +139,7 @@ func (tx *Tx) ExportByToken(ctx context.Context, hash []byte) (dsr.Export, error
 
 // DeleteExport deletes one export; NotFound when it is gone already.
 func (tx *Tx) DeleteExport(ctx context.Context, id string) error {
-	res, err := tx.exec(ctx, "DELETE FROM exports WHERE id = ?", id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "export not found")
-	}
-	return nil
+	return tx.execOne(ctx, "export not found", "DELETE FROM exports WHERE id = ?", id)
 }
 
 // DeleteExpiredExports deletes the exports whose link expired at or before now and returns how

@@ -35,17 +35,8 @@ func (tx *Tx) InsertProcessor(ctx context.Context, r *share.Record) error {
 // UpdateProcessor replaces the stored processor; NotFound when absent.
 func (tx *Tx) UpdateProcessor(ctx context.Context, r *share.Record) error {
 	args := processorArgs(r)
-	res, err := tx.exec(ctx, "UPDATE processors SET name = ?, role = ?, purposes = ?, data_categories = ?, country = ?, transfer_mechanism = ?, dpa_status = ?, dpa_signed_at = ?, dpa_expires_at = ?, dpa_document = ?, contact_email = ?, webhook_url = ?, webhook_secret_ct = ?, created_at = ?, updated_at = ?, version = ?, ended_at = ?, dpf_certified = ? WHERE id = ?",
+	return tx.execOne(ctx, "processor not found", "UPDATE processors SET name = ?, role = ?, purposes = ?, data_categories = ?, country = ?, transfer_mechanism = ?, dpa_status = ?, dpa_signed_at = ?, dpa_expires_at = ?, dpa_document = ?, contact_email = ?, webhook_url = ?, webhook_secret_ct = ?, created_at = ?, updated_at = ?, version = ?, ended_at = ?, dpf_certified = ? WHERE id = ?",
 		append(args[1:], args[0])...)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "processor not found")
-	}
-	return nil
 }
 
 // ProcessorByID returns one processor; NotFound when absent.

@@ -22,17 +22,8 @@ func (tx *Tx) InsertRequest(ctx context.Context, r *dsr.Record) error {
 // UpdateRequest replaces the stored request; NotFound when absent.
 func (tx *Tx) UpdateRequest(ctx context.Context, r *dsr.Record) error {
 	args := requestArgs(r)
-	res, err := tx.exec(ctx, "UPDATE requests SET type = ?, state = ?, contact_id = ?, channel = ?, received_at = ?, due_at = ?, extended_until = ?, completed_at = ?, assignee = ?, key_version = ?, email_bidx = ?, email_ct = ?, details_ct = ?, reason_ct = ?, receipt = ?, updated_at = ?, version = ? WHERE id = ?",
+	return tx.execOne(ctx, "request not found", "UPDATE requests SET type = ?, state = ?, contact_id = ?, channel = ?, received_at = ?, due_at = ?, extended_until = ?, completed_at = ?, assignee = ?, key_version = ?, email_bidx = ?, email_ct = ?, details_ct = ?, reason_ct = ?, receipt = ?, updated_at = ?, version = ? WHERE id = ?",
 		append(args[1:], args[0])...)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "request not found")
-	}
-	return nil
 }
 
 func requestArgs(r *dsr.Record) []any {
@@ -236,16 +227,7 @@ func (tx *Tx) RequestTokenByHash(ctx context.Context, hash []byte) (dsr.Token, e
 
 // UseRequestToken marks a verification link used; NotFound when it was used already.
 func (tx *Tx) UseRequestToken(ctx context.Context, hash []byte, at time.Time) error {
-	res, err := tx.exec(ctx, "UPDATE request_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", formatTime(at), hash)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "link used already")
-	}
-	return nil
+	return tx.execOne(ctx, "link used already", "UPDATE request_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", formatTime(at), hash)
 }
 
 // ForgetRequest destroys a request's data key, so its sealed address, details, reasons and notes

@@ -20,16 +20,7 @@ func (tx *Tx) InsertPolicy(ctx context.Context, p governance.Policy) error {
 
 // DeletePolicy removes a retention policy; NotFound when absent.
 func (tx *Tx) DeletePolicy(ctx context.Context, id string) error {
-	res, err := tx.exec(ctx, "DELETE FROM retention_policies WHERE id = ?", id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "policy not found")
-	}
-	return nil
+	return tx.execOne(ctx, "policy not found", "DELETE FROM retention_policies WHERE id = ?", id)
 }
 
 // Policies returns every retention policy in id order.
@@ -87,16 +78,7 @@ func (tx *Tx) SetLegalHold(ctx context.Context, contactID string, on bool) error
 	if on {
 		v = 1
 	}
-	res, err := tx.exec(ctx, "UPDATE contacts SET legal_hold = ? WHERE id = ?", v, contactID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return apperr.New(apperr.NotFound, "contact not found")
-	}
-	return nil
+	return tx.execOne(ctx, "contact not found", "UPDATE contacts SET legal_hold = ? WHERE id = ?", v, contactID)
 }
 
 // DeleteExpiredOptinTokens deletes unused double opt-in links that expired before now and

@@ -437,3 +437,19 @@ func nullString(s string) any {
 	}
 	return s
 }
+
+// execOne runs a statement that must change one row; NotFound with msg when it changed none.
+func (tx *Tx) execOne(ctx context.Context, msg, query string, args ...any) error {
+	res, err := tx.exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apperr.New(apperr.NotFound, "%s", msg)
+	}
+	return nil
+}
