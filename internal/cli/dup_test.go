@@ -114,3 +114,31 @@ func TestImportDoesNotOverrideAStateWithoutATime(t *testing.T) {
 		t.Errorf("report %+v; want nothing recorded for the expired contact and line 3 refused (confirmation before opt-in)", rep)
 	}
 }
+
+// TestImportRecordsNoConsentForARestrictedContact: a restricted contact (GDPR Art. 18) takes no new
+// consent through the API; the bulk importer recorded one from a subscribed row all the same.
+func TestImportRecordsNoConsentForARestrictedContact(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "held@example.org"}, &c)
+	if st := p.do("PUT", "/api/v1/contacts/"+c.ID+"/restriction", nil, nil); st != 200 {
+		t.Fatalf("restrict: %d", st)
+	}
+	p.stop()
+	rep := importJSON(t, dir, writeFile(t, "r.csv", "Email Address,OPTIN_TIME,CONFIRM_TIME\nheld@example.org,2024-02-01 10:00:00,2024-02-01 10:05:00\nfree@example.org,2024-02-01 10:00:00,2024-02-01 10:05:00\n"))
+	if rep.Restricted != 1 || rep.ConsentsRecorded != 1 || rep.Created != 1 {
+		t.Errorf("report %+v; want restricted 1, one consent (the new contact's), one created", rep)
+	}
+	token := p.token
+	p = startProgram(t, dir)
+	p.token = token
+	var list struct {
+		Data []struct {
+			Purpose string `json:"purpose"`
+		} `json:"data"`
+	}
+	if st := p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &list); st != 200 || len(list.Data) != 0 {
+		t.Errorf("restricted contact's consents: %d %+v; want none", st, list.Data)
+	}
+}

@@ -38,6 +38,7 @@ type reportJSON struct {
 	SuppressionsKnown int `json:"suppressions_existing"`
 	Withdrawals       int `json:"withdrawals"`
 	Outdated          int `json:"outdated_withdrawals"`
+	Restricted        int `json:"restricted"`
 	Refused           int `json:"refused"`
 	Errors            []struct {
 		Line   int    `json:"line"`
@@ -398,6 +399,7 @@ func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 		sum.SuppressionsKnown += r.SuppressionsKnown
 		sum.Withdrawals += r.Withdrawals
 		sum.Outdated += r.Outdated
+		sum.Restricted += r.Restricted
 		sum.Refused += r.Refused
 		sum.Errors = append(sum.Errors, r.Errors...)
 	}

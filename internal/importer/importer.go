@@ -24,6 +24,8 @@ type Tx interface {
 	// ContactIDsByEmailIndex returns the ids of the contacts that have these e-mail blind
 	// indexes, keyed by string(index).
 	ContactIDsByEmailIndex(ctx context.Context, idx [][]byte) (map[string]string, error)
+	// RestrictedAmong returns which of the contacts are restricted (GDPR Art. 18).
+	RestrictedAmong(ctx context.Context, ids []string) (map[string]bool, error)
 	// SuppressionReasons returns the reasons of the listed hashes, keyed by string(hash).
 	SuppressionReasons(ctx context.Context, hashes [][]byte) (map[string]string, error)
 	// CurrentConsentsFor returns the projected states for purpose, keyed by contact id.
@@ -77,19 +79,22 @@ type Options struct {
 // Report is the outcome of one import. Counts are of data rows; every refused row is listed with
 // its line number and reason (never its values).
 type Report struct {
-	ID                string `json:"id"`
-	Name              string `json:"name,omitempty"`
-	Format            string `json:"format"`
-	Encoding          string `json:"encoding"`
-	Delimiter         string `json:"delimiter"`
-	Rows              int    `json:"rows"`
-	Created           int    `json:"created"`               // new contacts
-	ConsentsRecorded  int    `json:"consents_recorded"`     // consent events written
-	Existing          int    `json:"existing"`              // rows whose contact already existed and needed nothing new
-	Suppressed        int    `json:"suppressed"`            // rows not imported because the address is suppressed or consent was withdrawn
-	SuppressionsAdded int    `json:"suppressions_added"`    // new suppression entries (unsubscribed, cleaned rows)
-	SuppressionsKnown int    `json:"suppressions_existing"` // unsubscribed or cleaned rows already on the list
-	Withdrawals       int    `json:"withdrawals"`           // withdrawals that became an existing contact's current state
+	ID               string `json:"id"`
+	Name             string `json:"name,omitempty"`
+	Format           string `json:"format"`
+	Encoding         string `json:"encoding"`
+	Delimiter        string `json:"delimiter"`
+	Rows             int    `json:"rows"`
+	Created          int    `json:"created"`           // new contacts
+	ConsentsRecorded int    `json:"consents_recorded"` // consent events written
+	Existing         int    `json:"existing"`          // rows whose contact already existed and needed nothing new
+	// Restricted counts subscribed or pending rows for a contact whose processing is restricted
+	// (GDPR Art. 18): it changes only through a data subject request, so no consent is recorded.
+	Restricted        int `json:"restricted"`
+	Suppressed        int `json:"suppressed"`            // rows not imported because the address is suppressed or consent was withdrawn
+	SuppressionsAdded int `json:"suppressions_added"`    // new suppression entries (unsubscribed, cleaned rows)
+	SuppressionsKnown int `json:"suppressions_existing"` // unsubscribed or cleaned rows already on the list
+	Withdrawals       int `json:"withdrawals"`           // withdrawals that became an existing contact's current state
 	// OutdatedWithdrawals counts unsubscribed rows for contacts whose consent on record is newer
 	// than the row's UNSUB_TIME: the withdrawal joins the history, the newer state stays current.
 	OutdatedWithdrawals int         `json:"outdated_withdrawals"`
@@ -445,6 +450,10 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 	if err != nil {
 		return err
 	}
+	restricted, err := tx.RestrictedAmong(ctx, existing)
+	if err != nil {
+		return err
+	}
 	newKeys := map[string]*keys.DataKey{} // contacts created in this batch
 	p := pending{current: map[string]consent.Current{}}
 	var out Report // this batch's counts, added to rep only when the batch commits
@@ -545,6 +554,10 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 			out.Suppressed++
 			continue
 		}
+		if found && restricted[id] {
+			out.Restricted++
+			continue
+		}
 		if found {
 			c, hasState := current[id]
 			switch {
@@ -634,6 +647,7 @@ func (rep *Report) add(o Report) {
 	rep.Created += o.Created
 	rep.ConsentsRecorded += o.ConsentsRecorded
 	rep.Existing += o.Existing
+	rep.Restricted += o.Restricted
 	rep.Suppressed += o.Suppressed
 	rep.SuppressionsAdded += o.SuppressionsAdded
 	rep.SuppressionsKnown += o.SuppressionsKnown
@@ -651,6 +665,9 @@ func (rep Report) String() string {
 	}
 	s += fmt.Sprintf(": %d rows, %d created, %d consents recorded, %d existing, %d suppressed, %d suppressions added, %d already suppressed, %d withdrawals, %d refused\n",
 		rep.Rows, rep.Created, rep.ConsentsRecorded, rep.Existing, rep.Suppressed, rep.SuppressionsAdded, rep.SuppressionsKnown, rep.Withdrawals, rep.Refused)
+	if rep.Restricted > 0 {
+		s += fmt.Sprintf("  %d rows for restricted contacts (GDPR Art. 18): no consent recorded\n", rep.Restricted)
+	}
 	for _, e := range rep.Errors {
 		s += "  line " + strconv.Itoa(e.Line) + ": " + e.Reason + "\n"
 	}

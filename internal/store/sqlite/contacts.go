@@ -245,3 +245,33 @@ func contactArgs(r *contact.Record) []any {
 	}
 	return append(args, r.Source, r.Restricted, formatTime(r.CreatedAt), formatTime(r.UpdatedAt), r.Version)
 }
+
+// RestrictedAmong returns which of the contacts are restricted.
+func (tx *Tx) RestrictedAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := tx.query(ctx, "SELECT id FROM contacts WHERE restricted = 1 AND id IN (?"+strings.Repeat(", ?", len(chunk)-1)+")", args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
