@@ -24,11 +24,15 @@ type List[T any] struct {
 }
 
 func (s *Server) createContact(w http.ResponseWriter, r *http.Request) error {
+	recreate, err := boolParam(r.URL.Query().Get("recreate_erased"), "recreate_erased")
+	if err != nil {
+		return err
+	}
 	var in contact.Input
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	c, err := s.Contacts.Create(r.Context(), in)
+	c, err := s.Contacts.CreateByStaff(r.Context(), in, recreate == "true")
 	if err != nil {
 		return err
 	}

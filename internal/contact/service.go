@@ -36,6 +36,8 @@ type Tx interface {
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	// AddSuppression adds an entry; an existing entry for the same hash is kept as it is.
 	AddSuppression(ctx context.Context, s consent.Suppression) error
+	// Suppression returns the entry for hash (NotFound when the address is not suppressed).
+	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
 	AppendErasure(ctx context.Context, contactID string, at time.Time) error
 	// AddFormerEmail remembers the suppression hash of an address the contact had; FormerEmails
 	// returns them. Both go with the contact on erasure.
@@ -167,12 +169,45 @@ func (s *Service) Create(ctx context.Context, in Input) (Contact, error) {
 	return out, err
 }
 
+// CreateByStaff is Create for a contact typed in by staff (POST /api/v1/contacts). An address
+// erased at the person's request (GDPR Art. 17; its suppression entry has reason "erased") is an
+// apperr.Conflict with reason "erased" unless recreateErased is set: staff create it again only
+// on the person's own new request. The entry stays either way, so nobody is mailed until that
+// person's own double opt-in lifts it (DESIGN §2).
+func (s *Service) CreateByStaff(ctx context.Context, in Input, recreateErased bool) (Contact, error) {
+	var out Contact
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		p, err := s.Prepare(in)
+		if err != nil {
+			return err
+		}
+		if p.Record.SuppressionHash != nil && !recreateErased {
+			sup, err := tx.Suppression(ctx, p.Record.SuppressionHash)
+			switch {
+			case err == nil && sup.Reason == consent.SuppressionErased:
+				return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "erased",
+					Message: "email: this address was erased at the person's request (GDPR Art. 17); create it again only on that person's new request, with ?recreate_erased=true"}
+			case err != nil && !apperr.Is(err, apperr.NotFound):
+				return err
+			}
+		}
+		out, err = s.insertPrepared(ctx, tx, p)
+		return err
+	})
+	return out, err
+}
+
 // CreateIn is Create inside the caller's transaction.
 func (s *Service) CreateIn(ctx context.Context, tx Tx, in Input) (Contact, error) {
 	p, err := s.Prepare(in)
 	if err != nil {
 		return Contact{}, err
 	}
+	return s.insertPrepared(ctx, tx, p)
+}
+
+// insertPrepared stores p with its data key and its "contact.create" audit event.
+func (s *Service) insertPrepared(ctx context.Context, tx Tx, p *Prepared) (Contact, error) {
 	if err := tx.InsertDataKey(ctx, p.Contact.ID, p.Key.Version(), p.WrappedKey, p.Contact.CreatedAt); err != nil {
 		return Contact{}, err
 	}
