@@ -75,9 +75,12 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	// Only the owner may read the files: they hold ciphertext, blind indexes and wrapped keys.
-	for _, p := range []string{dataPath, keysPath} {
-		if err := os.Chmod(p, 0o600); err != nil {
+	// Only the owner may read the files: they hold ciphertext, blind indexes and wrapped keys. The
+	// write-ahead logs and shared-memory files hold the same pages; SQLite creates them with the
+	// process's umask (0644 under the usual 022), which a data directory readable by others would
+	// expose. They exist from the first connection on and are kept while one is open.
+	for _, p := range []string{dataPath, keysPath, dataPath + "-wal", dataPath + "-shm", keysPath + "-wal", keysPath + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !(errors.Is(err, fs.ErrNotExist) && p != dataPath && p != keysPath) {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}

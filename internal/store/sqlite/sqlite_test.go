@@ -449,3 +449,45 @@ func TestTruncationStaysVisibleAfterAWrite(t *testing.T) {
 		t.Errorf("VerifyAudit after a write = %+v, want %+v", got, want)
 	}
 }
+
+// TestFilesAreOwnerOnly: SQLite created the write-ahead logs and shared-memory files with the
+// process umask (0644), so a data directory that others could enter exposed them: the same
+// pages as the 0600 database files. Every file is 0600, also after reopening.
+func TestFilesAreOwnerOnly(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 2; round++ {
+		db, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, ctx, db, 2)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wal int
+		for _, e := range entries {
+			fi, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(e.Name(), "-wal") {
+				wal++
+			}
+			if m := fi.Mode().Perm(); m&0o077 != 0 {
+				t.Errorf("round %d: %s has mode %v; want no access for group or others", round, e.Name(), m)
+			}
+		}
+		if wal != 2 {
+			t.Errorf("round %d: %d write-ahead logs in %v; want 2 (database and key store)", round, wal, entries)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
