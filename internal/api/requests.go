@@ -40,6 +40,9 @@ type VerifyInput struct {
 	ContactID string `json:"contact_id"`
 	Note      string `json:"note"`
 	SendLink  bool   `json:"send_link"`
+	// ConfirmOtherAddress binds the request to a contact whose address on file is not the
+	// request's; only roles with contacts.restrict (admin, dpo) may.
+	ConfirmOtherAddress bool `json:"confirm_other_address"`
 }
 
 // ExtendInput is the body of POST /api/v1/requests/{id}/extend.
@@ -180,6 +183,13 @@ func (s *Server) verifyRequest(w http.ResponseWriter, r *http.Request) error {
 		v, err := s.Requests.SendLink(r.Context(), pathID(r))
 		return reply(w, http.StatusOK, v, err)
 	}
+	if in.ConfirmOtherAddress {
+		if role := token.Role(audit.ActorFrom(r.Context()).Role); !token.Allows(role, token.ContactsRestrict) {
+			return &apperr.Error{Kind: apperr.Forbidden, Field: "confirm_other_address", Reason: "role_forbidden", Message: "confirm_other_address: the " + string(role) + " role may not bind a request to a contact with another address (needs contacts.restrict)"}
+		}
+		v, err := s.Requests.VerifyOtherAddress(r.Context(), pathID(r), in.ContactID, in.Note)
+		return reply(w, http.StatusOK, v, err)
+	}
 	v, err := s.Requests.Verify(r.Context(), pathID(r), in.ContactID, in.Note)
 	return reply(w, http.StatusOK, v, err)
 }
@@ -212,7 +222,7 @@ func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if err := s.Requests.MayClose(r.Context(), pathID(r), token.Role(audit.ActorFrom(r.Context()).Role)); err != nil {
+	if err := s.Requests.MayComplete(r.Context(), pathID(r), token.Role(audit.ActorFrom(r.Context()).Role)); err != nil {
 		return err
 	}
 	c := dsr.Completion{Note: in.Note, Purposes: in.Purposes, Scope: in.Scope}

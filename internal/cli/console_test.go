@@ -132,7 +132,14 @@ func TestStaffConsole(t *testing.T) {
 	if _, page, _ := b.get("/console/requests/" + late.ID); !strings.Contains(page, "scanned the letter") {
 		t.Errorf("the note is not on the timeline")
 	}
-	b.post("/console/requests/"+late.ID+"/verify", url.Values{"contact_id": {c.ID}, "note": {"signature matches"}})
+	// The letter came from another address than the contact's: binding it needs the admin's
+	// explicit confirmation.
+	if st, page, _ := b.post("/console/requests/"+late.ID+"/verify", url.Values{"contact_id": {c.ID}, "note": {"signature matches"}}); st != 409 || !strings.Contains(page, "address on file") {
+		t.Errorf("verify for a contact with another address: %d; want 409", st)
+	}
+	if st, _, _ := b.post("/console/requests/"+late.ID+"/verify", url.Values{"contact_id": {c.ID}, "note": {"signature matches"}, "confirm_other_address": {"true"}}); st != 303 {
+		t.Errorf("verify confirming the other address: %d; want 303", st)
+	}
 	if st, page, _ := b.post("/console/requests/"+late.ID+"/extend", url.Values{"months": {"2"}, "reason": {"archive"}}); st != 409 || !strings.Contains(page, "deadline has passed") {
 		t.Errorf("late extension: %d", st)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/normalize"
 )
 
 // Holding is one table's share of a contact's personal data and what erasure does with it.
@@ -104,7 +105,7 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 	if err != nil {
 		return View{}, err
 	}
-	hasAddress := rec.hasAddress
+	hasAddress, oldEmail := rec.hasAddress, rec.oldEmail
 	var outcome string
 	if held {
 		if outcome, err = s.act(ctx, rec, c); err != nil {
@@ -144,6 +145,17 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 			return s.notify(ctx, tx, rec, dk, m, false)
 		default:
 			text += outcome
+		}
+		if oldEmail != "" {
+			m := mail.Message{To: oldEmail, Kind: "request.address_changed", Subject: "The e-mail address on your record was changed",
+				Text: fmt.Sprintf("At a request to correct personal data received on %s, the e-mail address we hold for you was changed from this address to another one (GDPR Art. 16). "+
+					"If you did not ask for this, reply or write to us at once.\n%s", day(rec.ReceivedAt), s.contactLine())}
+			if err := s.notice(ctx, tx, rec, m); err != nil {
+				return err
+			}
+			if err := s.event(ctx, tx, rec, dk, "notice_sent", "to the address the correction replaced"); err != nil {
+				return err
+			}
 		}
 		return s.tell(ctx, tx, rec, dk, "request.completed", "Your privacy request is complete", text+s.contactLine())
 	})
@@ -210,6 +222,17 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 		rec.hasAddress = crec.EmailIndex != nil
 		if rec.Type == TypeRectification && (c.Changes == nil || c.Changes.IsZero()) {
 			return apperr.Invalidf("changes", "required", "changes: the corrections to apply, field by field")
+		}
+		if rec.Type == TypeRectification && c.Changes.Email != nil && crec.EmailIndex != nil {
+			// The address being replaced is told of the change: if the request was not the
+			// person's own, the person learns of it at the address they still read.
+			full, err := s.Contacts.OpenIn(ctx, tx, crec)
+			if err != nil {
+				return err
+			}
+			if norm, err := normalize.Email(*c.Changes.Email); err != nil || norm != full.Email {
+				rec.oldEmail = full.Email
+			}
 		}
 		if (rec.Type == TypeAccess || rec.Type == TypePortability) && crec.EmailIndex == nil && strings.TrimSpace(c.Note) == "" {
 			return &apperr.Error{Kind: apperr.Conflict, Reason: "no_address", Message: "the contact has no e-mail address on file, and the download link goes only to the person's own address: hand the data over another way and complete with a note saying how"}

@@ -1,6 +1,7 @@
 package dsr
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -52,7 +53,8 @@ type Record struct {
 	UpdatedAt  time.Time
 	Version    int
 
-	hasAddress bool // Complete: the bound contact has an e-mail address on file
+	hasAddress bool   // Complete: the bound contact has an e-mail address on file
+	oldEmail   string // Complete: a rectification changing the address: the address it replaces
 }
 
 // EventRecord is one entry of a request's timeline as stored; the note is sealed.
@@ -477,8 +479,24 @@ func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, 
 // letter, a call back to the number on file) and binds the request to contactID, which must
 // exist. The note, required, says how (Art. 12(6): only as much as needed to confirm identity).
 // Invalid for a missing contact_id or note; NotFound for an unknown request or contact;
-// Conflict unless the request is received or verifying.
+// Conflict unless the request is received or verifying, and Conflict with reason
+// address_mismatch when the request has an address and the contact's address on file is
+// another (or none): a request reaches only the records of verified identifiers (Art. 12(6)),
+// so binding it elsewhere is VerifyOtherAddress, for a role that may restrict processing.
 func (s *Service) Verify(ctx context.Context, id, contactID, note string) (View, error) {
+	return s.verify(ctx, id, contactID, note, false)
+}
+
+// VerifyOtherAddress is Verify for a contact whose address on file is not the request's (the
+// person wrote from a new address and proved who they are another way). The API allows it only
+// to roles with contacts.restrict (admin, dpo), and the timeline says so; notices then still go
+// to the address the request came from, and an access bundle's link only to the contact's own
+// address on file.
+func (s *Service) VerifyOtherAddress(ctx context.Context, id, contactID, note string) (View, error) {
+	return s.verify(ctx, id, contactID, note, true)
+}
+
+func (s *Service) verify(ctx context.Context, id, contactID, note string, otherAddress bool) (View, error) {
 	if strings.TrimSpace(contactID) == "" {
 		return View{}, apperr.Invalidf("contact_id", "required", "contact_id: the contact whose identity was verified")
 	}
@@ -486,7 +504,8 @@ func (s *Service) Verify(ctx context.Context, id, contactID, note string) (View,
 		return View{}, apperr.Invalidf("note", "required", "note: how the identity was verified")
 	}
 	return s.change(ctx, id, func(tx Tx, rec *Record, dk *keys.DataKey) error {
-		if _, err := tx.ContactByID(ctx, contactID); err != nil {
+		crec, err := tx.ContactByID(ctx, contactID)
+		if err != nil {
 			if apperr.Is(err, apperr.NotFound) {
 				return apperr.Invalidf("contact_id", "unknown_contact", "contact_id: no such contact")
 			}
@@ -494,6 +513,13 @@ func (s *Service) Verify(ctx context.Context, id, contactID, note string) (View,
 		}
 		if err := rec.Verified(contactID); err != nil {
 			return err
+		}
+		if rec.EmailIndex != nil && !bytes.Equal(rec.EmailIndex, crec.EmailIndex) {
+			if !otherAddress {
+				return &apperr.Error{Kind: apperr.Conflict, Field: "contact_id", Reason: "address_mismatch",
+					Message: "contact_id: the request's address is not this contact's address on file; send a verification link (send_link) to reach the right record, or have a role with contacts.restrict confirm with confirm_other_address=true"}
+			}
+			note = "identity confirmed for a contact whose address on file differs from the request's: " + note
 		}
 		ev := audit.New(ctx, s.Now(), "request.verify", "request", rec.ID, "contact_id", colNote)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
@@ -662,6 +688,40 @@ func (s *Service) MayClose(ctx context.Context, id string, role token.Role) erro
 		return err
 	}
 	return mayClose(role, v.Type)
+}
+
+// MayComplete is MayClose for completing: besides, correcting a restricted contact through a
+// rectification needs contacts.restrict (admin, dpo), since a restricted contact changes only
+// through data subject requests (Art. 18) and one agent alone should not be that path.
+// Forbidden otherwise; NotFound for an unknown request.
+func (s *Service) MayComplete(ctx context.Context, id string, role token.Role) error {
+	v, err := s.Status(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := mayClose(role, v.Type); err != nil {
+		return err
+	}
+	if v.Type != TypeRectification || v.ContactID == "" || token.Allows(role, token.ContactsRestrict) {
+		return nil
+	}
+	restricted := false
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		c, err := tx.ContactByID(ctx, v.ContactID)
+		if err == nil {
+			restricted = c.Restricted
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if restricted {
+		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not correct a restricted contact (GDPR Art. 18; needs %s)", role, token.ContactsRestrict)}
+	}
+	return nil
 }
 
 // Status returns the request as the queue shows it, decrypting nothing. NotFound for an unknown id.

@@ -491,7 +491,12 @@ func TestBundleLinkGoesOnlyToThePersonsOwnAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.Verify(ctx, r.ID, c.ID, "trust me"); err != nil {
+	// Found by a fresh-user trial: one agent could bind a request from their own address to
+	// anyone's contact. Only VerifyOtherAddress (contacts.restrict in the API) binds it now.
+	if _, err := w.svc.Verify(ctx, r.ID, c.ID, "trust me"); !apperr.Is(err, apperr.Conflict) || apperr.As(err).Reason != "address_mismatch" {
+		t.Fatalf("Verify for a contact with another address: %v; want Conflict address_mismatch", err)
+	}
+	if _, err := w.svc.VerifyOtherAddress(ctx, r.ID, c.ID, "trust me"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.svc.Complete(ctx, r.ID, dsr.Completion{}); err != nil {
@@ -503,7 +508,10 @@ func TestBundleLinkGoesOnlyToThePersonsOwnAddress(t *testing.T) {
 	}
 	phoneOnly, _ := w.contacts.Create(ctx, contact.Input{Phone: "+46701112233"})
 	r2, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypePortability, Channel: dsr.ChannelPhone, Email: "someone@example.net"})
-	w.svc.Verify(ctx, r2.ID, phoneOnly.ID, "called back")
+	if _, err := w.svc.Verify(ctx, r2.ID, phoneOnly.ID, "called back"); !apperr.Is(err, apperr.Conflict) {
+		t.Errorf("Verify for a contact without an address: %v; want Conflict", err)
+	}
+	w.svc.VerifyOtherAddress(ctx, r2.ID, phoneOnly.ID, "called back")
 	if _, err := w.svc.Complete(ctx, r2.ID, dsr.Completion{}); !apperr.Is(err, apperr.Conflict) {
 		t.Errorf("portability for a contact without an address: %v; want Conflict", err)
 	}

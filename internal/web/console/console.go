@@ -390,7 +390,13 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	case "notes":
 		_, err = s.Requests.AddNote(ctx, id, f.Get("note"))
 	case "verify":
-		_, err = s.Requests.Verify(ctx, id, f.Get("contact_id"), f.Get("note"))
+		if f.Get("confirm_other_address") == "" {
+			_, err = s.Requests.Verify(ctx, id, f.Get("contact_id"), f.Get("note"))
+		} else if !token.Allows(role, token.ContactsRestrict) {
+			err = &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: "the " + string(role) + " role may not bind a request to a contact with another address (needs contacts.restrict)"}
+		} else {
+			_, err = s.Requests.VerifyOtherAddress(ctx, id, f.Get("contact_id"), f.Get("note"))
+		}
 	case "send-link":
 		_, err = s.Requests.SendLink(ctx, id)
 	case "extend":
@@ -429,7 +435,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 // complete fulfils and closes the request from the completion form, with the same role rule as
 // the API (dsr.Service.MayClose).
 func (s *Server) complete(ctx context.Context, role token.Role, id string, f url.Values) error {
-	if err := s.Requests.MayClose(ctx, id, role); err != nil {
+	if err := s.Requests.MayComplete(ctx, id, role); err != nil {
 		return err
 	}
 	c := dsr.Completion{Note: f.Get("note"), Scope: strings.TrimSpace(f.Get("scope"))}
