@@ -132,6 +132,9 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Requests.MayErase(r.Context(), pathID(r)); err != nil {
+		return err
+	}
 	if err := s.Contacts.Erase(r.Context(), pathID(r)); err != nil {
 		return err
 	}

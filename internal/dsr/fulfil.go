@@ -240,6 +240,11 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 		if rec.Type != TypeErasure {
 			return nil
 		}
+		if hold, err := tx.LegalHold(ctx, rec.ContactID); err != nil {
+			return err
+		} else if hold {
+			return errLegalHold
+		}
 		if len(rec.Sealed[colEmail]) == 0 && crec.EmailIndex != nil {
 			full, err := s.Contacts.OpenIn(ctx, tx, crec)
 			if err != nil {

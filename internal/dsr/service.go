@@ -100,6 +100,8 @@ type Tx interface {
 	mail.Tx
 	// RequestsByContact returns the requests bound to the contact, oldest first.
 	RequestsByContact(ctx context.Context, contactID string) ([]*Record, error)
+	// LegalHold reports whether the contact is under legal hold; NotFound when absent.
+	LegalHold(ctx context.Context, contactID string) (bool, error)
 	// UnverifiedRequestsFrom returns the requests from the address with this blind index that
 	// are bound to no contact, oldest first.
 	UnverifiedRequestsFrom(ctx context.Context, emailIndex []byte) ([]*Record, error)
@@ -689,6 +691,39 @@ func (s *Service) MayClose(ctx context.Context, id string, role token.Role) erro
 	}
 	return mayClose(role, v.Type)
 }
+
+// MayErase reports whether staff may erase the contact directly (DELETE /api/v1/contacts/{id}):
+// Conflict with reason legal_hold while the contact is under legal hold (the data is needed for
+// legal claims, GDPR Art. 17(3)(e): lift the hold first), and Conflict with reason
+// open_erasure_request, whose ID is the request's, while an erasure request bound to the contact
+// is open: completing that request erases the same data and gives the person the receipt and
+// the notice the direct path would skip. NotFound for an unknown contact.
+func (s *Service) MayErase(ctx context.Context, contactID string) error {
+	return s.Store.Update(ctx, func(tx Tx) error {
+		hold, err := tx.LegalHold(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		if hold {
+			return errLegalHold
+		}
+		reqs, err := tx.RequestsByContact(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		for _, r := range reqs {
+			if r.Type == TypeErasure && r.State != StateCompleted && r.State != StateRejected {
+				return &apperr.Error{Kind: apperr.Conflict, Reason: "open_erasure_request", ID: r.ID,
+					Message: "the person's erasure request " + r.ID + " is open: complete it (POST /api/v1/requests/" + r.ID + "/complete), so the person gets the erasure receipt"}
+			}
+		}
+		return nil
+	})
+}
+
+// errLegalHold refuses to erase a contact under legal hold.
+var errLegalHold = &apperr.Error{Kind: apperr.Conflict, Reason: "legal_hold",
+	Message: "the contact is under legal hold (its data is needed for legal claims, GDPR Art. 17(3)(e)): lift the hold first (DELETE /api/v1/contacts/{id}/legal-hold), or reject an erasure request citing the exemption"}
 
 // MayComplete is MayClose for completing: besides, correcting a restricted contact through a
 // rectification needs contacts.restrict (admin, dpo), since a restricted contact changes only
