@@ -637,12 +637,31 @@ func (s *Service) dataKey(ctx context.Context, tx Tx, rec *Record) (*keys.DataKe
 	return s.Keys.OpenDataKey(rec.ID, version, wrapped)
 }
 
+// OpenFieldsIn decrypts only the listed fields of rec inside tx (the others stay empty) and
+// records no event of its own: the caller has appended, in tx, the audit event that names these
+// fields (share.disclose, share.read), so the log says what was read and no more.
+func (s *Service) OpenFieldsIn(ctx context.Context, tx Tx, rec *Record, fields []string) (Contact, error) {
+	dk, err := s.dataKey(ctx, tx, rec)
+	if err != nil {
+		return Contact{}, err
+	}
+	return s.openOnly(rec, dk, fields)
+}
+
 func (s *Service) open(rec *Record, dk *keys.DataKey) (Contact, error) {
+	return s.openOnly(rec, dk, nil)
+}
+
+// openOnly decrypts the fields listed in only, or every field when only is nil.
+func (s *Service) openOnly(rec *Record, dk *keys.DataKey, only []string) (Contact, error) {
 	c := Contact{
 		ID: rec.ID, Kind: rec.Kind, Source: rec.Source, Restricted: rec.Restricted,
 		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Version: rec.Version,
 	}
 	for _, col := range Columns {
+		if only != nil && !slices.Contains(only, col) {
+			continue
+		}
 		pt, err := dk.Open(Table, col, rec.ID, rec.Sealed[col])
 		if err != nil {
 			return Contact{}, fmt.Errorf("contact %s field %s: %w", rec.ID, col, err)

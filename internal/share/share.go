@@ -519,8 +519,8 @@ func refusal(reason, msg string) error {
 // the reason): purpose_not_assigned, dpa_missing, dpa_expired, no_transfer_mechanism,
 // field_not_agreed, or the consent gate's reason (restricted, objected, no_consent, withdrawn,
 // expired, suppressed, …). Checked in that order, at this moment, in one transaction with the
-// read. An allowed disclosure is audited as "share.disclose" with the field names (and the
-// contact read as "contact.read"); a refusal as "share.refuse"; both are recorded for the
+// read. An allowed disclosure is audited as "share.disclose" with the field names, the only
+// fields decrypted (no "contact.read" of the rest); a refusal as "share.refuse"; both are recorded for the
 // person's access bundle. Invalid for a request without fields or with an unknown field;
 // NotFound for an unknown contact or processor.
 func (s *Service) Disclose(ctx context.Context, rq Request) (map[string]any, error) {
@@ -592,7 +592,7 @@ func (s *Service) Disclose(ctx context.Context, rq Request) (map[string]any, err
 		if reason != "" {
 			return nil // the refusal is recorded; the caller gets it after the commit
 		}
-		c, err := s.Contacts.OpenIn(ctx, tx, rec)
+		c, err := s.Contacts.OpenFieldsIn(ctx, tx, rec, rq.Fields)
 		if err != nil {
 			return err
 		}
@@ -726,7 +726,7 @@ func (s *Service) ReadShared(ctx context.Context, processorID, contactID string)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err
 		}
-		c, err := s.Contacts.OpenIn(ctx, tx, rec)
+		c, err := s.Contacts.OpenFieldsIn(ctx, tx, rec, fields)
 		if err != nil {
 			return err
 		}

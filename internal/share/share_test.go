@@ -290,3 +290,38 @@ func TestProcessorReadsOnlyWhatIsSharedAndStillAllowed(t *testing.T) {
 		t.Errorf("after erasure: %v; want NotFound", err)
 	}
 }
+
+// TestSharingAuditsOnlyTheFieldsRead: found by a fresh-user trial. A disclosure of two fields
+// and a processor's read of them were each followed by a "contact.read" of every field, so the
+// person's access bundle said the processor read fields it never received, and breach counts by
+// actor doubled. Only the disclosed fields are decrypted now, under the share event that names
+// them.
+func TestSharingAuditsOnlyTheFieldsRead(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	signed(t, w, "mailer")
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "ines@example.org", FirstName: "Ines", LastName: "Berg", Phone: "+46701234567"})
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	data, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "mailer", Purpose: "newsletter", Fields: []string{"email"}})
+	if err != nil || data["email"] != "ines@example.org" || data["first_name"] != nil {
+		t.Fatalf("disclose = %v, %v", data, err)
+	}
+	if data, err := w.svc.ReadShared(ctx, "mailer", c.ID); err != nil || data["email"] != "ines@example.org" {
+		t.Fatalf("shared read = %v, %v", data, err)
+	}
+	var got []string
+	err = w.db.View(ctx, func(tx *sqlite.Tx) error {
+		evs, err := tx.AuditEventsAbout(ctx, "contact", c.ID)
+		for _, e := range evs {
+			got = append(got, e.Action+" "+strings.Join(e.Fields, ","))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"contact.create email,first_name,last_name,phone", "consent.record consent.dpv:ConsentGiven", "share.disclose email,processor:mailer", "share.read email,processor:mailer"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit events about the contact:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
