@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 )
@@ -92,6 +93,37 @@ func walk(dec *json.Decoder, t reflect.Type, path string) error {
 		}
 		_, err := dec.Token() // ']'
 		return err
+	}
+	return checkScalar(tok, t, path)
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// checkScalar names the field of a scalar that encoding/json would refuse without saying where:
+// a date-time that is not RFC 3339 (time.Time reports only its parse error), and a fraction
+// for a whole number.
+func checkScalar(tok json.Token, t reflect.Type, path string) error {
+	if t == nil || tok == nil {
+		return nil
+	}
+	field := path
+	if field == "" {
+		field = "body"
+	}
+	switch {
+	case t == timeType:
+		if s, ok := tok.(string); ok {
+			if _, err := time.Parse(time.RFC3339, s); err == nil {
+				return nil
+			}
+		}
+		return apperr.Invalidf(field, "invalid_time", "%s: a date-time in RFC 3339 with a zone, for example 2026-11-29T10:00:00Z", field)
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		if n, ok := tok.(json.Number); ok {
+			if _, err := n.Int64(); err != nil {
+				return apperr.Invalidf(field, "wrong_type", "%s: must be a whole number", field)
+			}
+		}
 	}
 	return nil
 }
@@ -187,7 +219,9 @@ func jsonType(kind string) string {
 	switch kind {
 	case "string":
 		return "a string"
-	case "int", "int64", "float64":
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "a whole number"
+	case "float32", "float64":
 		return "a number"
 	case "bool":
 		return "true or false"

@@ -3,6 +3,7 @@ package jsonin
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 )
@@ -38,6 +39,43 @@ func TestDecodeNamesTheField(t *testing.T) {
 	}
 	var v campaignIn
 	if err := Decode([]byte(`{"purpose":"a","audience":{"kind":"lead"},"tags":["x"]}`), &v); err != nil || v.Audience.Kind != "lead" || v.Tags[0] != "x" {
+		t.Errorf("valid body: %+v, %v", v, err)
+	}
+}
+
+type breachIn struct {
+	DetectedAt time.Time  `json:"detected_at"`
+	NotifiedAt *time.Time `json:"notified_at"`
+	People     *int       `json:"people_affected"`
+	Months     int        `json:"months"`
+	Window     struct {
+		From time.Time `json:"from"`
+	} `json:"window"`
+}
+
+// TestDecodeNamesBadTimesAndFractions: found by fresh-user trials. A date-time that was not RFC
+// 3339 ("yesterday", a date alone, no zone) was answered "body: not a JSON object", and 1.5 for a
+// whole number "must be a number".
+func TestDecodeNamesBadTimesAndFractions(t *testing.T) {
+	for _, tc := range []struct{ body, field, reason, msg string }{
+		{`{"detected_at":"yesterday"}`, "detected_at", "invalid_time", "RFC 3339"},
+		{`{"detected_at":"2026-11-29"}`, "detected_at", "invalid_time", "RFC 3339"},
+		{`{"detected_at":"2026-11-29T10:00:00"}`, "detected_at", "invalid_time", "RFC 3339"},
+		{`{"detected_at":1764410400}`, "detected_at", "invalid_time", "RFC 3339"},
+		{`{"notified_at":"now"}`, "notified_at", "invalid_time", "RFC 3339"},
+		{`{"window":{"from":"next week"}}`, "window.from", "invalid_time", "RFC 3339"},
+		{`{"people_affected":1.5}`, "people_affected", "wrong_type", "whole number"},
+		{`{"months":2e0}`, "months", "wrong_type", "whole number"},
+		{`{"months":"2"}`, "months", "wrong_type", "whole number"},
+	} {
+		var v breachIn
+		e := apperr.As(Decode([]byte(tc.body), &v))
+		if e == nil || e.Field != tc.field || e.Reason != tc.reason || !strings.Contains(e.Message, tc.msg) {
+			t.Errorf("Decode(%s) = %v; want field %s, reason %s, saying %q", tc.body, e, tc.field, tc.reason, tc.msg)
+		}
+	}
+	var v breachIn
+	if err := Decode([]byte(`{"detected_at":"2026-11-29T10:00:00+01:00","notified_at":null,"people_affected":3,"months":2}`), &v); err != nil || v.DetectedAt.UTC().Hour() != 9 || v.NotifiedAt != nil || *v.People != 3 {
 		t.Errorf("valid body: %+v, %v", v, err)
 	}
 }
