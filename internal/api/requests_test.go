@@ -301,6 +301,7 @@ func (h *harness) exerciseSharing() {
 	}
 	h.json(exchange{method: "GET", path: "/api/v1/processors/mailer-eu/deliveries", token: h.auditor, status: 200}, &log)
 	h.problem(exchange{method: "GET", path: "/api/v1/processors/nobody/deliveries", token: h.auditor, status: 404}, "not_found", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/processors/mailer-eu/deliveries?kind=bogus", token: h.auditor, status: 400, badRequest: true}, "invalid", "kind")
 	h.problem(exchange{method: "POST", path: "/webhooks/acknowledgements", contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"event_id":"x","extra":1}`)}, "invalid", "extra")
 	req, _ := http.NewRequest("POST", h.srv.URL+"/webhooks/acknowledgements", strings.NewReader(`{"event_id":"nope"}`))
 	req.Header.Set("Tillit-Signature", "t=1,v1=00")

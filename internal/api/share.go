@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -84,6 +86,9 @@ func (s *Server) processorDeliveries(w http.ResponseWriter, r *http.Request) err
 	}
 	if c := q.Get("cursor"); c != "" && !validCursor(c) {
 		return apperr.Invalidf("cursor", "invalid_cursor", "cursor: not a cursor this API returned")
+	}
+	if k := q.Get("kind"); k != "" && !slices.Contains(share.EventKinds, k) {
+		return apperr.Invalidf("kind", "invalid_kind", "kind: one of %s", strings.Join(share.EventKinds, ", "))
 	}
 	ds, next, err := s.Webhooks.Log(r.Context(), pathID(r), q.Get("kind"), q.Get("cursor"), limit)
 	return reply(w, http.StatusOK, List[share.Delivery]{Items: ds, NextCursor: next}, err)

@@ -35,6 +35,10 @@ const (
 	DeliverySuperseded = "superseded" // dropped unsent: the contact was erased meanwhile
 )
 
+// EventKinds lists the kinds of webhook event, as the change stream names them.
+var EventKinds = []string{"given", "withdrawn", "refused", "expired", "objected", "objection_lifted", "requested",
+	"needs_reconsent", "restricted", "restriction_lifted", "rectified", "suppressed", "erased"}
+
 // Delivery is one webhook event for one processor, with its attempts.
 type Delivery struct {
 	ID             string     `json:"id"` // the event id the processor sees
