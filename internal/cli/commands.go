@@ -38,8 +38,11 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 	if !slices.Contains(token.Roles, token.Role(role)) {
 		return fmt.Errorf("%w: --role must be admin, dpo, agent, auditor or processor", errUsage)
 	}
-	if (role == string(token.RoleProcessor)) != (processor != "") {
-		return fmt.Errorf("%w: --processor ID goes with --role processor, and only with it", errUsage)
+	if role == string(token.RoleProcessor) && processor == "" {
+		return fmt.Errorf("%w: --role processor needs --processor ID, the registered processor the token speaks for", errUsage)
+	}
+	if role != string(token.RoleProcessor) && processor != "" {
+		return fmt.Errorf("%w: --processor is only for --role processor", errUsage)
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-create"})
 	a, err := openApp(ctx, cfg, false)
@@ -48,11 +51,15 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 	}
 	defer a.Close()
 	if processor != "" {
-		if _, err := a.share().Get(ctx, processor); err != nil {
+		p, err := a.share().Get(ctx, processor)
+		if err != nil {
 			if apperr.Is(err, apperr.NotFound) {
 				return fmt.Errorf("%w: --processor %s is not registered (POST /api/v1/processors)", errUsage, processor)
 			}
 			return err
+		}
+		if p.EndedAt != nil {
+			return fmt.Errorf("%w: --processor %s: the engagement ended on %s; it gets no new token", errUsage, processor, p.EndedAt.Format("2006-01-02"))
 		}
 	}
 	_, secret, err := a.tokens.CreateFor(ctx, token.Role(role), name, processor)

@@ -120,6 +120,20 @@ func TestProcessorTokenFromTheCLI(t *testing.T) {
 	if code, out, _ := runCLI(t, "token", "list", "--data", dir); code != 0 || !strings.Contains(out, "\tprocessor:crm\t") {
 		t.Errorf("token list: exit %d\n%s; want the processor named", code, out)
 	}
+	// Found by a fresh-user trial: a name with a newline broke the columns of token list, and
+	// an ended processor got a new token.
+	if code, _, stderr := runCLI(t, "token", "create", "--data", dir, "--role", "agent", "--name", "evil\nname"); code == 0 || !strings.Contains(stderr, "control characters") {
+		t.Errorf("token name with a newline: exit %d %s; want refused", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "token", "create", "--data", dir, "--role", "processor", "--name", "x"); code != 2 || !strings.Contains(stderr, "needs --processor") {
+		t.Errorf("processor token without --processor: exit %d %s", code, stderr)
+	}
+	if st := p.do("DELETE", "/api/v1/processors/crm", nil, nil); st != 200 && st != 204 {
+		t.Fatalf("end processor: %d", st)
+	}
+	if code, _, stderr := runCLI(t, "token", "create", "--data", dir, "--role", "processor", "--processor", "crm", "--name", "again"); code != 2 || !strings.Contains(stderr, "engagement ended") {
+		t.Errorf("token for an ended processor: exit %d %s; want refused", code, stderr)
+	}
 }
 
 // TestRetentionSweepCommand: `tillit retention sweep` applies the policies and prints JSON; with

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -146,6 +147,10 @@ func (s *Service) CreateFor(ctx context.Context, r Role, name, processorID strin
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		return Token{}, "", apperr.Invalidf("name", "invalid_name", "name: 1 to 100 characters")
+	}
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		// A newline or tab would break the columns of tillit token list.
+		return Token{}, "", apperr.Invalidf("name", "invalid_name", "name: no control characters (newlines, tabs)")
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
