@@ -35,13 +35,17 @@ func ExtendedUntil(receivedAt time.Time, months int) (until time.Time, ok bool) 
 	return AddMonths(receivedAt, 1+months), true
 }
 
-// DaysLeft is the number of whole days from now until due, rounded down; negative when overdue
-// (−1 on the first day after the deadline).
+// DaysLeft counts calendar days (UTC) from now to the deadline: 30 on the day of a request due
+// 30 days later, 0 on the day it is due until the deadline passes; negative once it has passed
+// (−1 for the rest of the due day and the day after, −2 the day after that).
 func DaysLeft(due, now time.Time) int {
-	d := due.Sub(now)
-	days := int(d / (24 * time.Hour))
-	if d < 0 && d%(24*time.Hour) != 0 {
-		days--
+	day := func(t time.Time) int64 {
+		y, m, d := t.UTC().Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
+	}
+	days := int(day(due) - day(now))
+	if now.After(due) && days >= 0 {
+		days = -1
 	}
 	return days
 }

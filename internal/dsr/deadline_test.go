@@ -54,7 +54,12 @@ func TestDaysLeft(t *testing.T) {
 		{"2026-12-10T12:00:00Z", 0},
 		{"2026-12-10T13:00:00Z", -1},
 		{"2026-12-11T12:00:00Z", -1},
-		{"2026-12-11T12:00:01Z", -2},
+		{"2026-12-11T23:59:59Z", -1},
+		{"2026-12-12T00:00:00Z", -2},
+		// Found by a fresh-user trial: a request due in 30 days showed 29 (whole 24-hour
+		// periods, rounded down).
+		{"2026-11-10T12:00:01Z", 30},
+		{"2026-12-09T23:59:59Z", 1},
 	} {
 		now, _ := time.Parse(time.RFC3339, tc.now)
 		if got := DaysLeft(due, now); got != tc.want {

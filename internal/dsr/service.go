@@ -179,7 +179,7 @@ type View struct {
 	Email    string `json:"email,omitempty"`
 	Details  string `json:"details,omitempty"`
 	Reason   string `json:"reason,omitempty"` // the last extension or rejection reason given
-	// DaysLeft is whole days until the deadline, negative past it; for a closed request, the
+	// DaysLeft is calendar days until the deadline (DaysLeft), negative past it; for a closed request, the
 	// days that were left when it was closed.
 	DaysLeft int  `json:"days_left"`
 	Overdue  bool `json:"overdue"`        // open and past the deadline
