@@ -100,6 +100,13 @@ func TestStaffConsole(t *testing.T) {
 	if st != 200 || !strings.Contains(page, late.ID) || !strings.Contains(page, fresh.ID) || h.Get("Cache-Control") != "no-store" {
 		t.Fatalf("queue: %d %s", st, page)
 	}
+	// Soonest deadline first: a letter entered last but received 50 days ago leads the queue.
+	var oldest requestJSON
+	p.do("POST", "/api/v1/requests", map[string]any{"type": "objection", "channel": "letter", "received_at": time.Now().UTC().AddDate(0, 0, -50).Format(time.RFC3339)}, &oldest)
+	_, page, _ = b.get("/console/requests")
+	if i, j, k := strings.Index(page, oldest.ID), strings.Index(page, late.ID), strings.Index(page, fresh.ID); i < 0 || !(i < j && j < k) {
+		t.Errorf("queue order: oldest deadline at %d, late at %d, fresh at %d; want soonest deadline first", i, j, k)
+	}
 	if !strings.Contains(page, `<td class="overdue">-`) {
 		t.Errorf("the 40-day-old request is not marked overdue with negative days left: %s", page)
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,6 +293,11 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if view != "completed" && view != "rejected" && view != "all" {
+		// Open work comes soonest deadline first (within the page of 100; pages follow the id
+		// order the API's cursor uses).
+		slices.SortStableFunc(items, func(a, b dsr.View) int { return a.Deadline().Compare(b.Deadline()) })
 	}
 	for _, it := range items {
 		v.Items = append(v.Items, row{ID: it.ID, Type: string(it.Type), State: string(it.State), Channel: string(it.Channel),
