@@ -37,6 +37,8 @@ commands:
   import --format F FILE...     import CSV files (formats: mailchimp, generic); report on stdout
   audit verify                  verify the audit log's hash chain
   retention sweep [--dry-run]    apply the retention policies now (JSON result)
+  erasures export               print the erasure ledger (ids and times) as JSON lines
+  erasures replay FILE          after restoring a backup: erase again every contact FILE names
   bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export, erase)
 
 every command takes --data DIR and --database-url URL (or TILLIT_DATA, TILLIT_DATABASE_URL)
@@ -96,6 +98,14 @@ func run(ctx context.Context, env Env) error {
 			return fmt.Errorf("%w: tillit retention sweep [--dry-run]", errUsage)
 		}
 		return retentionSweep(ctx, env, args[1:])
+	case "erasures":
+		switch {
+		case len(args) > 0 && args[0] == "export":
+			return erasuresExport(ctx, env, args[1:])
+		case len(args) > 0 && args[0] == "replay":
+			return erasuresReplay(ctx, env, args[1:])
+		}
+		return fmt.Errorf("%w: tillit erasures export | erasures replay LEDGER-FILE", errUsage)
 	case "bench":
 		return bench(ctx, env, args)
 	case "help", "-h", "--help":

@@ -394,7 +394,8 @@ func (r *Receipt) text() string {
 		}
 		fmt.Fprintf(&b, "  - %s: %d record(s), %s\n", h.Table, h.Rows, strings.TrimPrefix(h.Erase, "kept: "))
 	}
-	b.WriteString("\nThe key that sealed your data is destroyed, so no copy in a backup can be read.\n")
+	b.WriteString("\nThe key that sealed your data is destroyed. Backups taken before today still hold your data until they expire; " +
+		"if one is ever restored, this erasure is carried out again before the data is used.\n")
 	recipients := append(slices.Clone(r.Processors), r.Manual...)
 	if len(recipients) == 0 {
 		b.WriteString("No other company received your data from us, so none needs to be told (GDPR Art. 19).\n")
