@@ -99,7 +99,7 @@ func TestAccessBundleThroughThePortal(t *testing.T) {
 	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "ip": "198.51.100.23"}, nil); st != 201 {
 		t.Fatalf("consent: %d", st)
 	}
-	if st, _ := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"åsa.öberg-lind@example.org"}}); st != 200 {
+	if st, _ := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"åsa.öberg-lind@example.org"}, "details": {"Also the notes from the fair, please."}}); st != 200 {
 		t.Fatalf("intake: %d", st)
 	}
 	_, text := parseMessage(t, sink.next(t))
@@ -216,8 +216,11 @@ func TestAccessBundleThroughThePortal(t *testing.T) {
 	if err := json.Unmarshal(b.files["suppression.json"], &sup); err != nil || sup.Suppressed {
 		t.Errorf("suppression.json = %s", b.files["suppression.json"])
 	}
-	var reqs []struct{ ID, Type, State, Channel string }
-	if err := json.Unmarshal(b.files["requests.json"], &reqs); err != nil || len(reqs) != 1 || reqs[0].ID != manifest.RequestID || reqs[0].Type != "access" || reqs[0].Channel != "portal" {
+	// The person's own words come back too (found by a fresh-user trial: requests.json left out
+	// the address and details, which are the person's data).
+	var reqs []struct{ ID, Type, State, Channel, Email, Details string }
+	if err := json.Unmarshal(b.files["requests.json"], &reqs); err != nil || len(reqs) != 1 || reqs[0].ID != manifest.RequestID || reqs[0].Type != "access" || reqs[0].Channel != "portal" ||
+		reqs[0].Email != "åsa.öberg-lind@example.org" || reqs[0].Details != "Also the notes from the fair, please." {
 		t.Errorf("requests.json = %s", b.files["requests.json"])
 	}
 	if string(bytes.TrimSpace(b.files["disclosures.json"])) != "[]" {

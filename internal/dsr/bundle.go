@@ -46,7 +46,7 @@ type Bundle struct {
 	History     []consent.Event     // every consent event, with its evidence
 	Objections  []consent.Objection // objections in force (GDPR Art. 21)
 	Suppressed  *Suppression        // nil when the address is not on the suppression list
-	Requests    []Request           // this person's data subject requests
+	Requests    []BundleRequest     // this person's data subject requests, with what they wrote
 	Disclosures []Disclosure        // transfers to third parties (GDPR Art. 15(1)(c))
 	Audit       []audit.Event       // audit events about the contact: who read or changed which fields, when
 	GeneratedAt time.Time           // the bundle's time; also every file's modification time
@@ -59,6 +59,16 @@ type Bundle struct {
 type Suppression struct {
 	Reason string    `json:"reason"`
 	Since  time.Time `json:"since"`
+}
+
+// BundleRequest is one of the person's data subject requests as the bundle gives it back: the
+// request with the address it came from, what the person wrote and the reason we last gave (an
+// extension or a rejection), each empty when there was none or its key was destroyed.
+type BundleRequest struct {
+	Request
+	Email   string `json:"email,omitempty"`
+	Details string `json:"details,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Disclosure is one transfer of the contact's data to a third party (a processor or another
@@ -90,7 +100,7 @@ type Disclosure struct {
 //	consents.json        {"current": [consent.Current], "history": [consent.Event],
 //	                     "objections": [consent.Objection]}
 //	suppression.json     {"suppressed": bool, "reason": string, "since": RFC 3339 or null}
-//	requests.json        [Request]
+//	requests.json        [BundleRequest]
 //	disclosures.json     [Disclosure]; [] when there are none, never null
 //	audit.json           [{seq, at, actor: {kind, id, role}, action, object_kind, object_id,
 //	                     fields, purpose}], without the hash chain
@@ -254,7 +264,7 @@ func (b *Bundle) files() ([]bundleFile, error) {
 	}{
 		{"consents.json", "Your consent for each purpose now, and every consent event with its evidence.", consentsFile{Current: nonNil(b.Consents), History: nonNil(b.History), Objections: nonNil(b.Objections)}},
 		{"suppression.json", "Whether your address is on our do-not-mail list, why and since when.", sup},
-		{"requests.json", "The data protection requests you made to us and where each stands.", nonNil(b.Requests)},
+		{"requests.json", "The data protection requests you made to us, what you wrote and where each stands.", nonNil(b.Requests)},
 		{"disclosures.json", "Each time your data was passed to a third party: to whom, which fields, why and when.", disclosures},
 		{"audit.json", "Who read or changed your data, which fields (never their values), and when.", entries},
 	} {
@@ -404,7 +414,8 @@ suppression.json
 
 requests.json
     The data protection requests you made to us (access, correction, erasure, ...), when we
-    received them, when they are due and where each stands.
+    received them, when they are due and where each stands, with the address each came from,
+    what you wrote and the reason we gave for an extension or a refusal.
 
 disclosures.json
     Each time we passed your data to another organisation: to whom, which fields, for which

@@ -85,7 +85,7 @@ func richBundle(t *testing.T) *dsr.Bundle {
 		Objections: []consent.Objection{{ContactID: c.ID, Scope: consent.ScopeDirectMarketing, Method: consent.MethodStaff,
 			OccurredAt: withdrawn.OccurredAt, RecordedAt: withdrawn.RecordedAt, Actor: "token:tok-7"}},
 		Suppressed: &dsr.Suppression{Reason: consent.SuppressionUnsubscribed, Since: withdrawn.OccurredAt},
-		Requests:   []dsr.Request{access, erasure},
+		Requests:   []dsr.BundleRequest{{Request: access, Email: "åsa.öberg@exempel.se", Details: "Please send me everything."}, {Request: erasure}},
 		Audit: []audit.Event{{
 			Seq: 41, At: time.Date(2026, 11, 21, 14, 2, 3, 0, time.UTC), Actor: audit.Actor{Kind: audit.ActorToken, ID: "tok-7", Role: "dpo"},
 			Action: "contact.read", ObjectKind: "contact", ObjectID: c.ID, Fields: []string{"email", "phone"}, RequestID: "http-9",
@@ -447,7 +447,7 @@ func TestBundleConsentsRequestsSuppression(t *testing.T) {
 		}
 	}
 
-	var requests []dsr.Request
+	var requests []dsr.BundleRequest
 	decode(t, "requests.json", files["requests.json"].data, &requests)
 	if !reflect.DeepEqual(requests, b.Requests) {
 		t.Errorf("requests.json = %+v; want %+v", requests, b.Requests)

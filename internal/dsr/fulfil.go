@@ -471,7 +471,11 @@ func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID stri
 		return nil, err
 	}
 	for _, r := range reqs {
-		b.Requests = append(b.Requests, r.Request)
+		br, err := s.bundleRequest(ctx, tx, r)
+		if err != nil {
+			return nil, err
+		}
+		b.Requests = append(b.Requests, br)
 		// Who read or acted on the person's requests belongs with the rest of the record.
 		evs, err := tx.AuditEventsAbout(ctx, "request", r.ID)
 		if err != nil {
@@ -753,4 +757,46 @@ func (s *Service) SweepUnverified(ctx context.Context) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// bundleRequest decrypts what the person wrote with a request, for their own access bundle, and
+// records the read ("request.read" with the field names). A request whose key is destroyed gives
+// its record only.
+func (s *Service) bundleRequest(ctx context.Context, tx Tx, r *Record) (BundleRequest, error) {
+	br := BundleRequest{Request: r.Request}
+	var fields []string
+	for _, col := range []string{colEmail, colDetails, colReason} {
+		if len(r.Sealed[col]) > 0 {
+			fields = append(fields, col)
+		}
+	}
+	if len(fields) == 0 {
+		return br, nil
+	}
+	dk, err := s.requestKey(ctx, tx, r)
+	if apperr.Is(err, apperr.NotFound) {
+		return br, nil
+	}
+	if err != nil {
+		return br, err
+	}
+	ev := audit.New(ctx, s.Now(), "request.read", "request", r.ID, fields...)
+	if err := tx.AppendAudit(ctx, &ev); err != nil {
+		return br, err
+	}
+	for _, col := range fields {
+		b, err := dk.Open(Table, col, r.ID, r.Sealed[col])
+		if err != nil {
+			return br, fmt.Errorf("dsr: request %s: %w", r.ID, err)
+		}
+		switch col {
+		case colEmail:
+			br.Email = string(b)
+		case colDetails:
+			br.Details = string(b)
+		case colReason:
+			br.Reason = string(b)
+		}
+	}
+	return br, nil
 }
