@@ -237,16 +237,24 @@ type Input struct {
 // address is recorded without a mail. Invalid for an unknown type, an address that does not
 // normalize, or details longer than MaxDetails.
 func (s *Service) Submit(ctx context.Context, in Intake) error {
+	_, err := s.SubmitForm(ctx, in)
+	return err
+}
+
+// SubmitForm is Submit, and reports whether a link was mailed (false when the address had
+// reached LinksPerHour: the request waits for staff, and the form says so, which tells nothing
+// about whether the address is known).
+func (s *Service) SubmitForm(ctx context.Context, in Intake) (linkSent bool, err error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "requests"})
 	if !contains(Types, in.Type) { // first: an empty form asks for the right before the address
-		return apperr.Invalidf("type", "invalid_type", "type: one of %s", join(Types))
+		return false, apperr.Invalidf("type", "invalid_type", "type: one of %s", join(Types))
 	}
 	norm, idx, err := s.address(in.Email)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if norm == "" {
-		return apperr.Invalidf("email", "required", "email: the address the verification link is sent to")
+		return false, apperr.Invalidf("email", "required", "email: the address the verification link is sent to")
 	}
 	queued := false
 	err = s.Store.Update(ctx, func(tx Tx) error {
@@ -272,7 +280,7 @@ func (s *Service) Submit(ctx context.Context, in Intake) error {
 	if err == nil && queued {
 		s.wake()
 	}
-	return err
+	return queued, err
 }
 
 // Create records a request staff received (by e-mail, phone, letter, or an integration). With

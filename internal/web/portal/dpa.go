@@ -21,31 +21,36 @@ type DPA struct {
 	// IP returns the client's address (the same rule as the other public forms).
 	IP func(*http.Request) string
 
-	mu     sync.Mutex
-	recent map[string][]time.Time // requests per client address in the last hour
+	limit hourly
 }
 
 // dpaPerHour bounds the DPA requests one client address makes in an hour.
 const dpaPerHour = 10
 
-// allow records a request from ip and reports whether it is within dpaPerHour.
-func (d *DPA) allow(ip string, now time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.recent == nil {
-		d.recent = map[string][]time.Time{}
+// hourly counts posts per client address over the last hour.
+type hourly struct {
+	mu     sync.Mutex
+	recent map[string][]time.Time
+}
+
+// allow records a post from ip at now and reports whether it is within max for the hour.
+func (h *hourly) allow(ip string, now time.Time, max int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.recent == nil {
+		h.recent = map[string][]time.Time{}
 	}
-	kept := d.recent[ip][:0]
-	for _, t := range d.recent[ip] {
+	kept := h.recent[ip][:0]
+	for _, t := range h.recent[ip] {
 		if now.Sub(t) < time.Hour {
 			kept = append(kept, t)
 		}
 	}
-	if len(kept) >= dpaPerHour {
-		d.recent[ip] = kept
+	if len(kept) >= max {
+		h.recent[ip] = kept
 		return false
 	}
-	d.recent[ip] = append(kept, now)
+	h.recent[ip] = append(kept, now)
 	return true
 }
 
@@ -67,7 +72,7 @@ func (d *DPA) Request(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The form could not be read.", status)
 		return
 	}
-	if d.IP != nil && !d.allow(d.IP(r), time.Now()) {
+	if d.IP != nil && !d.limit.allow(d.IP(r), time.Now(), dpaPerHour) {
 		w.Header().Set("Retry-After", "3600")
 		d.Pages.render(w, r, http.StatusTooManyRequests, pageView{Title: "Data processing agreement", Paragraphs: []string{"Too many requests from your address. Please try again in an hour."}})
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/dsr"
@@ -13,7 +14,16 @@ import (
 type Requests struct {
 	Service *dsr.Service
 	Pages   *Server
+	// IP returns the client's address (the same rule as the other public forms); with it, one
+	// client may post RequestsPerHour forms an hour, so nobody can use up the verification links
+	// of many addresses or mail them in bulk.
+	IP func(*http.Request) string
+
+	limit hourly
 }
+
+// RequestsPerHour bounds the request forms one client address posts in an hour.
+const RequestsPerHour = 10
 
 // requestFormView is the intake form: one choice per right, the address, optional details.
 type requestFormView struct {
@@ -58,8 +68,16 @@ func (q *Requests) Submit(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The form could not be read.", status)
 		return
 	}
+	if q.IP != nil && !q.limit.allow(q.IP(r), time.Now(), RequestsPerHour) {
+		w.Header().Set("Retry-After", "3600")
+		q.Pages.render(w, r, http.StatusTooManyRequests, pageView{Title: "Please try again later", Paragraphs: []string{
+			"Too many requests came from your network in the last hour. Please try again in an hour, or write to us by e-mail or letter: a request reaches us however it is sent.",
+		}})
+		return
+	}
 	in := dsr.Intake{Type: dsr.Type(r.PostForm.Get("type")), Email: r.PostForm.Get("email"), Details: r.PostForm.Get("details")}
-	if err := q.Service.Submit(r.Context(), in); err != nil {
+	sent, err := q.Service.SubmitForm(r.Context(), in)
+	if err != nil {
 		if e := apperr.As(err); e != nil && e.Kind == apperr.Invalid {
 			msg := map[string]string{
 				"type":    "Please choose what you want us to do.",
@@ -77,6 +95,15 @@ func (q *Requests) Submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q.Pages.fail(w, r, err)
+		return
+	}
+	if !sent {
+		// The address had its hourly share of links, whoever asked for them; saying so tells
+		// nothing about whether we know the address.
+		q.Pages.render(w, r, http.StatusOK, pageView{Title: "Your request is recorded", Paragraphs: []string{
+			"Several links were sent to this address in the last hour, so we sent no new one. If one of them reached you, open it to confirm; otherwise our staff will contact you at this address, or send the form again in an hour.",
+			"Nothing about you is shown or changed before your identity is confirmed, and the one-month answer time runs from today (GDPR Art. 12(3)).",
+		}})
 		return
 	}
 	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Check your inbox", Paragraphs: []string{
