@@ -62,12 +62,15 @@ type Breach struct {
 
 // BreachInput is the body of POST /api/v1/breaches; a PATCH sends the fields to change.
 type BreachInput struct {
-	Title               *string    `json:"title"`
-	Description         *string    `json:"description"`
-	DetectedAt          *time.Time `json:"detected_at"`
-	WindowFrom          *time.Time `json:"window_from"`
-	WindowTo            *time.Time `json:"window_to"`
-	ActorID             *string    `json:"actor_id"` // a token or command id, or "processor:<id>" for a breach at a processor
+	Title       *string    `json:"title"`
+	Description *string    `json:"description"`
+	DetectedAt  *time.Time `json:"detected_at"`
+	WindowFrom  *time.Time `json:"window_from"`
+	WindowTo    *time.Time `json:"window_to"`
+	// ActorID is a token id (revoked tokens too), another actor id of the audit log (a command
+	// such as "import", a public page such as "subscribe"), or "processor:<id>" of a registered
+	// processor (ended ones too) for a breach at a processor; "" for every actor.
+	ActorID             *string    `json:"actor_id"`
 	Categories          *[]string  `json:"categories"`
 	PeopleAffected      *int       `json:"people_affected"` // default: counted from the audit log for the window
 	RecordsAffected     *int       `json:"records_affected"`
@@ -91,6 +94,12 @@ type BreachTx interface {
 	// CountAffected counts, from the audit log, the distinct contacts and the events about
 	// contacts between from and to (inclusive), by one actor id when actorID is not "".
 	CountAffected(ctx context.Context, from, to time.Time, actorID string) (people, records int, err error)
+	// ActorKnown reports whether id is the id of a token (revoked ones too) or the actor id of
+	// any audit event (a command such as "import", a job such as "retention", a public page such
+	// as "subscribe").
+	ActorKnown(ctx context.Context, id string) (bool, error)
+	// ProcessorKnown reports whether a processor with this id is registered (ended ones too).
+	ProcessorKnown(ctx context.Context, id string) (bool, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -111,7 +120,8 @@ type Breaches struct {
 // people and records affected are counted from the audit log (reads and changes of contacts in
 // the window, by the actor when given). Invalid naming the field for an empty title, a
 // detection time in the future, a window that ends before it starts, an unknown category or
-// risk or decision, or negative counts.
+// risk or decision, negative counts, or an actor_id that names no token, processor or audit log
+// actor (reason unknown_actor: a mistyped id would otherwise count 0 people).
 func (s *Breaches) Create(ctx context.Context, in BreachInput) (Breach, error) {
 	now := s.Now().UTC()
 	b := &Breach{ID: s.NewID(), Risk: RiskRisk, InformPeople: InformPending, Categories: []string{}, CreatedAt: now, UpdatedAt: now, Version: 1, DetectedAt: now}
@@ -238,6 +248,21 @@ func (s *Breaches) apply(ctx context.Context, tx BreachTx, b *Breach, in BreachI
 	}
 	if err := text("actor_id", in.ActorID, &b.ActorID, false, 100); err != nil {
 		return err
+	}
+	if in.ActorID != nil && b.ActorID != "" {
+		var known bool
+		var err error
+		if pid, ok := strings.CutPrefix(b.ActorID, "processor:"); ok {
+			known, err = tx.ProcessorKnown(ctx, pid)
+		} else {
+			known, err = tx.ActorKnown(ctx, b.ActorID)
+		}
+		if err != nil {
+			return err
+		}
+		if !known {
+			return apperr.Invalidf("actor_id", "unknown_actor", "actor_id: no token, audit log actor or processor:<id> of a registered processor has this id")
+		}
 	}
 	at := func(field string, v *time.Time, dst **time.Time) error {
 		if v == nil {

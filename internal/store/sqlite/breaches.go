@@ -120,3 +120,26 @@ func (tx *Tx) CountAffected(ctx context.Context, from, to time.Time, actorID str
 	err = row.Scan(&people, &records)
 	return people, records, err
 }
+
+// ActorKnown reports whether id is a token's id (revoked ones too) or the actor id of any audit
+// event.
+func (tx *Tx) ActorKnown(ctx context.Context, id string) (bool, error) {
+	row, err := tx.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?) OR EXISTS (SELECT 1 FROM audit_events WHERE actor_id = ?)", id, id)
+	if err != nil {
+		return false, err
+	}
+	var known bool
+	err = row.Scan(&known)
+	return known, translate(err)
+}
+
+// ProcessorKnown reports whether a processor with this id is registered (ended ones too).
+func (tx *Tx) ProcessorKnown(ctx context.Context, id string) (bool, error) {
+	row, err := tx.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM processors WHERE id = ?)", id)
+	if err != nil {
+		return false, err
+	}
+	var known bool
+	err = row.Scan(&known)
+	return known, translate(err)
+}
