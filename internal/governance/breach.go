@@ -53,8 +53,11 @@ type Breach struct {
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
 	Version             int        `json:"version"`
-	// NotifyBy is DetectedAt + 72 h; HoursLeft the whole hours until then (negative past it)
-	// while the authority is not notified; Late whether it was (or is) notified after NotifyBy.
+	// NotifyBy is DetectedAt + 72 h (GDPR Art. 33(1)). HoursLeft is the time from now (or, once
+	// the authority is notified, from the notification) to NotifyBy in whole hours, truncated
+	// toward zero: 1 h 59 m left is 1, 8 h 0 m 30 s late is -8, and less than an hour late is 0;
+	// 0 for a breach unlikely to result in a risk. Late says whether NotifyBy has passed (or
+	// passed before the notification); it is the flag to read, as HoursLeft 0 can be late.
 	NotifyBy  time.Time `json:"notify_by"`
 	HoursLeft int       `json:"hours_left"`
 	Late      bool      `json:"late"`
@@ -199,10 +202,7 @@ func (s *Breaches) view(b Breach, now time.Time) Breach {
 		until = *b.AuthorityNotifiedAt
 	}
 	d := b.NotifyBy.Sub(until)
-	b.HoursLeft = int(d / time.Hour)
-	if d < 0 && d%time.Hour != 0 {
-		b.HoursLeft--
-	}
+	b.HoursLeft = int(d / time.Hour) // truncated toward zero
 	b.Late = d < 0 && b.Risk != RiskUnlikely
 	if b.AuthorityNotifiedAt == nil && b.Risk == RiskUnlikely {
 		b.HoursLeft = 0 // no notification is due (Art. 33(1))

@@ -76,13 +76,35 @@ func TestBreachDeadlineCountsAndNotice(t *testing.T) {
 		t.Errorf("deadline: notify_by %v, %d hours left, late %v; want %v, 71, false", br.NotifyBy, br.HoursLeft, br.Late, want)
 	}
 	now = now.Add(80 * time.Hour)
-	if got, _ := b.Get(staff, br.ID); got.HoursLeft != -9 || !got.Late {
-		t.Errorf("80 h later: %d hours left, late %v; want -9, late", got.HoursLeft, got.Late)
+	if got, _ := b.Get(staff, br.ID); got.HoursLeft != -8 || !got.Late {
+		t.Errorf("80 h later (8 h 30 m late): %d hours left, late %v; want -8, late", got.HoursLeft, got.Late)
+	}
+	// Whole hours truncated toward zero, on both sides of the deadline (8 h 0 m late showed -9).
+	for _, tc := range []struct {
+		left time.Duration
+		want int
+		late bool
+	}{
+		{time.Hour + 59*time.Minute, 1, false},
+		{30 * time.Minute, 0, false},
+		{-30 * time.Second, 0, true},
+		{-59 * time.Minute, 0, true},
+		{-time.Hour, -1, true},
+		{-8 * time.Hour, -8, true},
+		{-(8*time.Hour + 30*time.Second), -8, true},
+		{-(8*time.Hour + 59*time.Minute), -8, true},
+	} {
+		saved := now
+		now = br.NotifyBy.Add(-tc.left)
+		if got, _ := b.Get(staff, br.ID); got.HoursLeft != tc.want || got.Late != tc.late {
+			t.Errorf("%v before notify_by: %d hours left, late %v; want %d, %v", tc.left, got.HoursLeft, got.Late, tc.want, tc.late)
+		}
+		now = saved
 	}
 	notified := now.Add(-time.Hour)
 	got, err := b.Update(staff, br.ID, governance.BreachInput{AuthorityNotifiedAt: &notified, InformPeople: ptr(governance.InformRequired), Measures: ptr("The token was revoked; change your password.")})
-	if err != nil || got.HoursLeft != -8 || !got.Late || got.InformPeople != governance.InformRequired {
-		t.Errorf("after notification: %+v, %v; want late by 8 h, frozen", got, err)
+	if err != nil || got.HoursLeft != -7 || !got.Late || got.InformPeople != governance.InformRequired {
+		t.Errorf("after notification: %+v, %v; want late by 7 h 30 m (-7), frozen", got, err)
 	}
 	notice := b.Notice(got)
 	for _, want := range []string{"Norrsken AB", "API token leaked", "email, first_name", "The token was revoked", "dpo@norrsken.example", "Art. 77"} {
