@@ -1323,3 +1323,14 @@ func TestUnknownAPIRouteIsProblem(t *testing.T) {
 		t.Errorf("404 body does not match Problem: %v", err)
 	}
 }
+
+// TestPolicyBodyLimitMatchesDocument: the document's maxLength for a policy body is the limit
+// Draft enforces (512 KiB); it said 1048576 while its description said 512 KiB.
+func TestPolicyBodyLimitMatchesDocument(t *testing.T) {
+	h := newHarness(t)
+	const appJSON = "application/json"
+	h.do(exchange{method: "POST", path: "/api/v1/policies", token: h.admin, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]any{"document": "terms_of_service", "body": strings.Repeat("x", consent.MaxPolicyBody)})})
+	h.problem(exchange{method: "POST", path: "/api/v1/policies", token: h.admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"document": "terms_of_service", "body": strings.Repeat("x", consent.MaxPolicyBody+1)})}, "invalid", "body")
+}

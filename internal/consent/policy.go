@@ -20,6 +20,9 @@ const (
 	DocDPATemplate    = "dpa_template"
 )
 
+// MaxPolicyBody is the largest policy body Draft takes, in bytes of UTF-8 (512 KiB).
+const MaxPolicyBody = 512 << 10
+
 // Documents lists every policy document.
 var Documents = []string{DocPrivacyPolicy, DocTermsOfService, DocDPATemplate}
 
@@ -74,12 +77,13 @@ type Policies struct {
 // Draft stores a new, unpublished version of document with the next version number
 // ("policy.draft"). material says whether the change is material (GDPR Art. 13(3)): publishing a
 // material version of the privacy policy or the terms asks for consent again. Invalid for an
-// unknown document or an empty or oversized body (1 MiB).
+// unknown document or an empty body, one over MaxPolicyBody bytes (512 KiB) or one that is not
+// UTF-8.
 func (s *Policies) Draft(ctx context.Context, document, body string, material bool) (PolicyVersion, error) {
 	if !slices.Contains(Documents, document) {
 		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service or dpa_template")
 	}
-	if body == "" || len(body) > 512<<10 || !utf8.ValidString(body) {
+	if body == "" || len(body) > MaxPolicyBody || !utf8.ValidString(body) {
 		return PolicyVersion{}, apperr.Invalidf("body", "invalid_body", "body: 1 byte to 512 KiB of UTF-8 Markdown")
 	}
 	now := s.Now().UTC()
