@@ -277,7 +277,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID}
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID, Check: governance.CheckTemplate}
 	s := &api.Server{
 		Contacts: contacts, Consent: consents, Policies: policies, Tokens: tks, Importer: imp, Audit: auditLog{db},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,83 @@ func TestBreachActorMustBeKnown(t *testing.T) {
 	}
 	if st := p.do("PATCH", "/api/v1/breaches/"+b.ID, map[string]any{"actor_id": ""}, &cleared); st != 200 || cleared.ActorID != nil {
 		t.Errorf("PATCH actor_id \"\" (every actor): %d %+v; want 200 without an actor", st, cleared)
+	}
+}
+
+// TestDPARefusedWithoutController: on a server without the controller's name and address, a
+// DPA request rendered an agreement with a blank controller party; now the API answers 409
+// controller_not_configured naming the missing settings, and the portal says so on a page.
+func TestDPARefusedWithoutController(t *testing.T) {
+	for _, tc := range []struct {
+		env           map[string]string
+		missing, have []string
+	}{
+		{nil, []string{"TILLIT_CONTROLLER_NAME", "TILLIT_CONTROLLER_STREET", "TILLIT_CONTROLLER_CITY"}, nil},
+		{map[string]string{"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_COUNTRY": "SE"}, []string{"TILLIT_CONTROLLER_STREET", "TILLIT_CONTROLLER_CITY"}, []string{"TILLIT_CONTROLLER_NAME"}},
+	} {
+		p := startProgramEnv(t, t.TempDir(), tc.env)
+		var v struct{ ID string }
+		if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "dpa_template", "body": "# Agreement\n\n{{customer}} and {{controller.name}} agree."}, &v); st != 201 {
+			t.Fatalf("draft: %d", st)
+		}
+		if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
+			t.Fatalf("publish: %d", st)
+		}
+		var prob problemJSON
+		if st := p.do("POST", "/api/v1/dpa-requests", map[string]any{"customer": "Zed2"}, &prob); st != 409 || prob.Reason != "controller_not_configured" {
+			t.Errorf("%v: POST /api/v1/dpa-requests: %d %+v; want 409 controller_not_configured", tc.env, st, prob)
+		}
+		for _, s := range tc.missing {
+			if !strings.Contains(prob.Detail, strings.TrimPrefix(s, "TILLIT_CONTROLLER")) {
+				t.Errorf("%v: detail %q does not name %s", tc.env, prob.Detail, s)
+			}
+		}
+		for _, s := range tc.have {
+			if strings.Contains(prob.Detail, s) {
+				t.Errorf("%v: detail %q names %s, which is set", tc.env, prob.Detail, s)
+			}
+		}
+		b := newBrowser(t, p.base)
+		for _, page := range []func() (int, string){
+			func() (int, string) { st, page, _ := b.get("/p/dpa"); return st, page },
+			func() (int, string) {
+				st, page, _ := b.post("/p/dpa", url.Values{"customer": {"Zed2"}})
+				return st, page
+			},
+		} {
+			if st, page := page(); st != 409 || !strings.Contains(page, "cannot be drawn up yet") || strings.Contains(page, `name="customer"`) {
+				t.Errorf("%v: portal: %d %s; want 409 and a page saying why", tc.env, st, page)
+			}
+		}
+		var list struct {
+			Items []struct{ ID string } `json:"items"`
+		}
+		if p.do("GET", "/api/v1/dpa-requests", nil, &list); len(list.Items) != 0 {
+			t.Errorf("%v: %d requests recorded; want none", tc.env, len(list.Items))
+		}
+	}
+}
+
+// TestDPATemplatePlaceholders: a {{placeholder}} the renderer does not know passed through the
+// agreement literally; drafting such a dpa_template is now 400 on body naming it.
+func TestDPATemplatePlaceholders(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	for _, tc := range []struct{ body, name string }{
+		{"# Agreement\n\n{{controller.nmae}} and {{customer}} agree.", "controller.nmae"},
+		{"Between {{ customer }} and us.", " customer "},
+		{"Signed on {{signature_date}}.", "signature_date"},
+	} {
+		var prob problemJSON
+		if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "dpa_template", "body": tc.body}, &prob); st != 400 || prob.Field != "body" || prob.Reason != "unknown_placeholder" || !strings.Contains(prob.Detail, "{{"+tc.name+"}}") {
+			t.Errorf("%q: %d %+v; want 400 on body naming {{%s}}", tc.body, st, prob, tc.name)
+		}
+	}
+	known := "{{controller.name}} {{controller.address}} {{controller.email}} {{dpo}} {{customer}} {{date}} {{sub_processors}}"
+	if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "dpa_template", "body": known}, nil); st != 201 {
+		t.Errorf("every known placeholder: %d; want 201", st)
+	}
+	// The privacy policy is not a template: braces are text there.
+	if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": "We write {{this}} as is."}, nil); st != 201 {
+		t.Errorf("braces in the privacy policy: %d; want 201", st)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -72,13 +73,43 @@ type DPAs struct {
 	NewID      func() string
 }
 
+// ReasonControllerNotConfigured is the Conflict reason of Request and Document while the
+// controller's name or address is not configured: an agreement needs both parties (GDPR Art.
+// 28(3)).
+const ReasonControllerNotConfigured = "controller_not_configured"
+
+// Ready returns nil when an agreement can be drawn up, or a Conflict (reason
+// ReasonControllerNotConfigured) whose message names the controller settings that are empty: the
+// name, street and city (TILLIT_CONTROLLER_NAME, _STREET, _CITY). Postal code and country are
+// printed when set.
+func (s *DPAs) Ready() error {
+	var missing []string
+	for _, f := range []struct{ value, name string }{
+		{s.Controller.Name, "name (TILLIT_CONTROLLER_NAME)"},
+		{s.Controller.Street, "street (TILLIT_CONTROLLER_STREET)"},
+		{s.Controller.Locality, "city (TILLIT_CONTROLLER_CITY)"},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &apperr.Error{Kind: apperr.Conflict, Reason: ReasonControllerNotConfigured,
+		Message: "the agreement would name no controller: the controller's " + strings.Join(missing, ", ") + " not configured"}
+}
+
 // Request records a DPA request for customer against the published dpa_template in force
 // ("dpa.request"). Invalid for an empty or over-long customer name; Conflict when no dpa_template
-// is published.
+// is published (reason no_template) or the controller is not configured (see Ready).
 func (s *DPAs) Request(ctx context.Context, customer string) (DPARequest, error) {
 	customer = strings.TrimSpace(customer)
 	if customer == "" || utf8.RuneCountInString(customer) > 200 || !utf8.ValidString(customer) || strings.IndexFunc(customer, notPlain) >= 0 {
 		return DPARequest{}, apperr.Invalidf("customer", "invalid_customer", "customer: the company's name on one line, 1 to 200 characters, no control or direction characters")
+	}
+	if err := s.Ready(); err != nil {
+		return DPARequest{}, err
 	}
 	cur, err := s.Policies.Current(ctx)
 	if err != nil {
@@ -175,11 +206,16 @@ func (s *DPAs) List(ctx context.Context) ([]DPARequest, error) {
 	return out, err
 }
 
+// DPAPlaceholders are the placeholders Document fills in a dpa_template, each written as
+// {{name}}; CheckTemplate refuses any other.
+var DPAPlaceholders = []string{"controller.name", "controller.address", "controller.email", "dpo", "customer", "date", "sub_processors"}
+
 // Document renders the agreement of a request as Markdown: the template version the request was
-// made against, with {{controller.name}}, {{controller.address}}, {{controller.email}}, {{dpo}},
-// {{customer}}, {{date}} and {{sub_processors}} filled in; without {{customer}} a line naming the
-// parties opens the document, and without {{sub_processors}} the list is appended as an annex. The sub-processors are the current register's recipients of role
-// processor or sub_processor (GDPR Art. 28(2), (4)).
+// made against, with the DPAPlaceholders filled in; without {{customer}} a line naming the
+// parties opens the document, and without {{sub_processors}} the list is appended as an annex.
+// The sub-processors are the current register's recipients of role processor or sub_processor
+// (GDPR Art. 28(2), (4)). A signed agreement is returned as signed; an unsigned one is Conflict
+// while the controller is not configured (see Ready); NotFound for an unknown request.
 func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
@@ -187,6 +223,9 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	}
 	if r.Signed != "" {
 		return r.Signed, nil // as signed
+	}
+	if err := s.Ready(); err != nil {
+		return "", err
 	}
 	versions, err := s.Policies.List(ctx)
 	if err != nil {
@@ -229,11 +268,39 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	if !strings.Contains(body, "{{sub_processors}}") {
 		body += "\n\n## Annex: sub-processors\n\n{{sub_processors}}"
 	}
-	return strings.NewReplacer(
-		"{{controller.name}}", ctrl.Name, "{{controller.address}}", address, "{{controller.email}}", ctrl.Email,
-		"{{dpo}}", dpo, "{{customer}}", mdText(r.Customer), "{{date}}", s.Now().UTC().Format("2 January 2006"),
-		"{{sub_processors}}", table.String(),
-	).Replace(body), nil
+	values := map[string]string{
+		"controller.name": ctrl.Name, "controller.address": address, "controller.email": ctrl.Email,
+		"dpo": dpo, "customer": mdText(r.Customer), "date": s.Now().UTC().Format("2 January 2006"),
+		"sub_processors": table.String(),
+	}
+	pairs := make([]string, 0, 2*len(DPAPlaceholders))
+	for _, name := range DPAPlaceholders {
+		pairs = append(pairs, "{{"+name+"}}", values[name])
+	}
+	return strings.NewReplacer(pairs...).Replace(body), nil
+}
+
+// placeholder matches {{name}} in a template.
+var placeholder = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
+
+// CheckTemplate checks the body of a policy document before it is drafted or published
+// (consent.Policies.Check): in a dpa_template every {{placeholder}} must be one of
+// DPAPlaceholders. Invalid on field body, reason unknown_placeholder, naming the first unknown
+// one; nil for every other document.
+func CheckTemplate(document, body string) error {
+	var known []string
+	switch document {
+	case consent.DocDPATemplate:
+		known = DPAPlaceholders
+	default:
+		return nil
+	}
+	for _, m := range placeholder.FindAllStringSubmatch(body, -1) {
+		if !slices.Contains(known, m[1]) {
+			return apperr.Invalidf("body", "unknown_placeholder", "body: unknown placeholder {{%s}} in a %s (known: {{%s}})", m[1], document, strings.Join(known, "}}, {{"))
+		}
+	}
+	return nil
 }
 
 // notPlain reports control and bidirectional-formatting characters, which have no place in a

@@ -114,3 +114,53 @@ func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 		t.Errorf("back to sent: %+v, %v; want the signature cleared", back, err)
 	}
 }
+
+// TestDPATemplateCheck: every placeholder the renderer knows is filled; an unknown one is refused
+// at draft and, for a draft made before the check, at publish (it reached the agreement
+// literally).
+func TestDPATemplateCheck(t *testing.T) {
+	dir := t.TempDir()
+	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	clock := func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id}
+	old, err := policies.Draft(ctx, consent.DocDPATemplate, "Between {{controller.nmae}} and {{customer}}.", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies.Check = governance.CheckTemplate
+	if _, err := policies.Publish(ctx, old.ID); apperr.As(err) == nil || apperr.As(err).Field != "body" || !strings.Contains(err.Error(), "{{controller.nmae}}") {
+		t.Errorf("publishing a draft with an unknown placeholder: %v; want Invalid on body naming it", err)
+	}
+	if _, err := policies.Draft(ctx, consent.DocDPATemplate, "{{date}} {{datum}}", false); apperr.As(err) == nil || apperr.As(err).Field != "body" {
+		t.Errorf("drafting an unknown placeholder: %v; want Invalid on body", err)
+	}
+	var all strings.Builder
+	for _, name := range governance.DPAPlaceholders {
+		all.WriteString("{{" + name + "}}\n\n")
+	}
+	v, err := policies.Draft(ctx, consent.DocDPATemplate, all.String(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policies.Publish(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	reg := &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+		Controller: consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", Locality: "Umeå"}}
+	r, err := dpas.Request(ctx, "Kund AB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := dpas.Document(ctx, r.ID)
+	if err != nil || strings.Contains(md, "{{") || !strings.Contains(md, "privacy@norrsken.example") {
+		t.Errorf("every known placeholder filled: %v\n%s", err, md)
+	}
+}
