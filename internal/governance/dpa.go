@@ -15,7 +15,9 @@ import (
 
 	"github.com/go-pdf/fpdf"
 	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/text"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
 
@@ -269,7 +271,8 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 		body += "\n\n## Annex: sub-processors\n\n{{sub_processors}}"
 	}
 	values := map[string]string{
-		"controller.name": ctrl.Name, "controller.address": address, "controller.email": ctrl.Email,
+		// The settings are text too: a name such as "Åkesson & <Söner>" must read as written.
+		"controller.name": mdText(ctrl.Name), "controller.address": mdText(address), "controller.email": ctrl.Email,
 		"dpo": dpo, "customer": mdText(r.Customer), "date": s.Now().UTC().Format("2 January 2006"),
 		"sub_processors": table.String(),
 	}
@@ -284,9 +287,11 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 var placeholder = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
 
 // CheckTemplate checks the body of a policy document before it is drafted or published
-// (consent.Policies.Check): in a dpa_template every {{placeholder}} must be one of
-// DPAPlaceholders. Invalid on field body, reason unknown_placeholder, naming the first unknown
-// one; nil for every other document.
+// (consent.Policies.Check). In a dpa_template every {{placeholder}} must be one of
+// DPAPlaceholders (Invalid on field body, reason unknown_placeholder, naming the first unknown
+// one), and raw HTML (tags, comments) is refused (reason raw_html, with its line): the HTML
+// rendering leaves it out while the PDF and the Markdown would print it, so the three would
+// differ, and an agreement must read the same in each. nil for every other document.
 func CheckTemplate(document, body string) error {
 	var known []string
 	switch document {
@@ -300,7 +305,47 @@ func CheckTemplate(document, body string) error {
 			return apperr.Invalidf("body", "unknown_placeholder", "body: unknown placeholder {{%s}} in a %s (known: {{%s}})", m[1], document, strings.Join(known, "}}, {{"))
 		}
 	}
+	if line := rawHTMLLine([]byte(body)); line > 0 {
+		return apperr.Invalidf("body", "raw_html", "body: raw HTML on line %d; a %s is Markdown without HTML (it would show in the PDF and Markdown but not in the HTML rendering)", line, document)
+	}
 	return nil
+}
+
+// rawHTMLLine returns the 1-based line of the first raw HTML (an HTML block or an inline tag or
+// comment) that the renderer of HTML would meet in the Markdown src, or 0 when there is none.
+func rawHTMLLine(src []byte) int {
+	doc := markdown().Parser().Parse(text.NewReader(src))
+	at := -1
+	ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			return ast.WalkContinue, nil
+		}
+		switch n := n.(type) {
+		case *ast.HTMLBlock:
+			if n.Lines().Len() > 0 {
+				at = n.Lines().At(0).Start
+			} else if n.HasClosure() {
+				at = n.ClosureLine.Start
+			}
+		case *ast.RawHTML:
+			if n.Segments.Len() > 0 {
+				at = n.Segments.At(0).Start
+			}
+		}
+		if at >= 0 {
+			return ast.WalkStop, nil
+		}
+		return ast.WalkContinue, nil
+	})
+	if at < 0 {
+		return 0
+	}
+	return bytes.Count(src[:at], []byte("\n")) + 1
+}
+
+// markdown is the one Markdown dialect of agreements: GitHub-flavoured.
+func markdown() goldmark.Markdown {
+	return goldmark.New(goldmark.WithExtensions(extension.GFM))
 }
 
 // notPlain reports control and bidirectional-formatting characters, which have no place in a
@@ -309,12 +354,13 @@ func notPlain(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
-// mdText escapes s for Markdown inline text, so a name given by a customer reads as a name and
-// cannot add headings, links or emphasis to the agreement.
+// mdText escapes s for Markdown inline text (a backslash before ASCII punctuation Markdown reads,
+// CommonMark §2.4), so a name given by a customer or in the settings reads as a name and cannot
+// add headings, links, emphasis, HTML or character references (&amp;) to the agreement.
 func mdText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if strings.ContainsRune("\\`*_{}[]()#+-.!|<>~", r) {
+		if strings.ContainsRune("\\`*_{}[]()#+-.!|<>~&", r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
@@ -343,10 +389,11 @@ func unescapeMD(s string) string {
 }
 
 // HTML renders the agreement's Markdown as a standalone HTML page (GitHub-flavoured Markdown,
-// raw HTML in the template left out).
-func HTML(title, markdown string) ([]byte, error) {
+// raw HTML left out; CheckTemplate keeps it out of templates, so the HTML, PDF and Markdown
+// renderings say the same).
+func HTML(title, md string) ([]byte, error) {
 	var body bytes.Buffer
-	if err := goldmark.New(goldmark.WithExtensions(extension.GFM)).Convert([]byte(markdown), &body); err != nil {
+	if err := markdown().Convert([]byte(md), &body); err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer
