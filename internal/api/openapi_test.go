@@ -303,7 +303,7 @@ func newHarness(t *testing.T) *harness {
 	s.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: contacts, Keys: kr, Now: now, NewID: newID}
 	s.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: s.Share, Controller: s.Controller, Now: now, NewID: newID}
 	s.Retention = &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: now}
-	s.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: now, NewID: newID, Controller: s.Controller}
+	s.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: now, NewID: newID, Controller: s.Controller, Policies: policies}
 	s.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: db}, Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -146,5 +148,56 @@ func TestDPATemplatePlaceholders(t *testing.T) {
 	// The privacy policy is not a template: braces are text there.
 	if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": "We write {{this}} as is."}, nil); st != 201 {
 		t.Errorf("braces in the privacy policy: %d; want 201", st)
+	}
+}
+
+// TestBreachNoticeConsequencesAndTemplate: the notice to the people lacked the likely
+// consequences (GDPR Art. 33(3)(c), required by Art. 34(2)) and could not be customised; now a
+// breach stores likely_consequences, the notice names them, and a published
+// breach_notice_template drafts it.
+func TestBreachNoticeConsequencesAndTemplate(t *testing.T) {
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_DPO_EMAIL": "dpo@norrsken.example"})
+	var b struct {
+		ID                 string `json:"id"`
+		LikelyConsequences string `json:"likely_consequences"`
+	}
+	if st := p.do("POST", "/api/v1/breaches", map[string]any{"title": "Backup stolen", "categories": []string{"email"}, "likely_consequences": "Phishing mails in our name."}, &b); st != 201 || b.LikelyConsequences != "Phishing mails in our name." {
+		t.Fatalf("create: %d %+v", st, b)
+	}
+	notice := func() string {
+		req, _ := http.NewRequest("GET", p.base+"/api/v1/breaches/"+b.ID+"/notice", nil)
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("notice: %d %s", resp.StatusCode, body)
+		}
+		return string(body)
+	}
+	if n := notice(); !strings.Contains(n, "What this may mean for you: Phishing mails in our name.") {
+		t.Errorf("built-in notice lacks the likely consequences:\n%s", n)
+	}
+	if st := p.do("PATCH", "/api/v1/breaches/"+b.ID, map[string]any{"likely_consequences": "Unwanted mail."}, &b); st != 200 || b.LikelyConsequences != "Unwanted mail." {
+		t.Errorf("patch: %d %+v", st, b)
+	}
+	var prob problemJSON
+	if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "breach_notice_template", "body": "{{breach.title}} {{breach.consequences}}"}, &prob); st != 400 || prob.Reason != "unknown_placeholder" || !strings.Contains(prob.Detail, "{{breach.consequences}}") {
+		t.Errorf("unknown placeholder: %d %+v", st, prob)
+	}
+	var v struct{ ID string }
+	if st := p.do("POST", "/api/v1/policies", map[string]any{"document": "breach_notice_template",
+		"body": "Hej from {{controller.name}}! {{breach.title}}: {{breach.categories}}. Risk: {{breach.likely_consequences}} Done: {{breach.measures}} Ask {{dpo}}."}, &v); st != 201 {
+		t.Fatalf("draft template: %d", st)
+	}
+	if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
+		t.Fatalf("publish template: %d", st)
+	}
+	want := "Hej from Norrsken AB! Backup stolen: email. Risk: Unwanted mail. Done: [describe the measures taken and what people can do to protect themselves] Ask dpo@norrsken.example."
+	if n := notice(); n != want {
+		t.Errorf("notice from the template:\n%q\nwant\n%q", n, want)
 	}
 }

@@ -18,13 +18,16 @@ const (
 	DocPrivacyPolicy  = "privacy_policy"
 	DocTermsOfService = "terms_of_service"
 	DocDPATemplate    = "dpa_template"
+	// DocBreachNoticeTemplate drafts the notice to the people affected by a breach (GDPR Art.
+	// 34(2)); the built-in text serves while none is published.
+	DocBreachNoticeTemplate = "breach_notice_template"
 )
 
 // MaxPolicyBody is the largest policy body Draft takes, in bytes of UTF-8 (512 KiB).
 const MaxPolicyBody = 512 << 10
 
 // Documents lists every policy document.
-var Documents = []string{DocPrivacyPolicy, DocTermsOfService, DocDPATemplate}
+var Documents = []string{DocPrivacyPolicy, DocTermsOfService, DocDPATemplate, DocBreachNoticeTemplate}
 
 // reconsentDocuments are the documents whose material change asks people for consent again
 // (GDPR Art. 7 and Art. 13(3): consent must be informed by the notice in force).
@@ -85,7 +88,7 @@ type Policies struct {
 // UTF-8; Check's error when it refuses the body.
 func (s *Policies) Draft(ctx context.Context, document, body string, material bool) (PolicyVersion, error) {
 	if !slices.Contains(Documents, document) {
-		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service or dpa_template")
+		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service, dpa_template or breach_notice_template")
 	}
 	if body == "" || len(body) > MaxPolicyBody || !utf8.ValidString(body) {
 		return PolicyVersion{}, apperr.Invalidf("body", "invalid_body", "body: 1 byte to 512 KiB of UTF-8 Markdown")
@@ -274,10 +277,12 @@ func LoadPolicyState(versions []PolicyVersion, now time.Time) PolicyState {
 }
 
 // Current returns the versions in effect of the documents people agree to (privacy policy and
-// terms; the DPA template is for customers), as consent events record them.
+// terms; the DPA template is for customers, the breach notice template for the controller), as
+// consent events record them.
 func (ps PolicyState) Current() map[string]string {
 	out := versionStrings(ps.current)
 	delete(out, DocDPATemplate)
+	delete(out, DocBreachNoticeTemplate)
 	return out
 }
 
@@ -286,7 +291,7 @@ func (ps PolicyState) Current() map[string]string {
 func (ps PolicyState) Check(pv map[string]string) error {
 	for doc, s := range pv {
 		if !slices.Contains(Documents, doc) {
-			return apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: %s is not a policy document (privacy_policy, terms_of_service, dpa_template)", doc)
+			return apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: %s is not a policy document (privacy_policy, terms_of_service, dpa_template, breach_notice_template)", doc)
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil || !ps.published[doc][n] {

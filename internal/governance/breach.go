@@ -50,9 +50,12 @@ type Breach struct {
 	InformPeople        string     `json:"inform_people"`
 	PeopleInformedAt    *time.Time `json:"people_informed_at,omitempty"`
 	Measures            string     `json:"measures"` // taken or proposed (Art. 33(3)(d))
-	CreatedAt           time.Time  `json:"created_at"`
-	UpdatedAt           time.Time  `json:"updated_at"`
-	Version             int        `json:"version"`
+	// LikelyConsequences describes the likely consequences of the breach (Art. 33(3)(c)), for
+	// the authority and, in the notice, for the people (Art. 34(2)); "" until described.
+	LikelyConsequences string    `json:"likely_consequences"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+	Version            int       `json:"version"`
 	// NotifyBy is DetectedAt + 72 h (GDPR Art. 33(1)). HoursLeft is the time from now (or, once
 	// the authority is notified, from the notification) to NotifyBy in whole hours, truncated
 	// toward zero: 1 h 59 m left is 1, 8 h 0 m 30 s late is -8, and less than an hour late is 0;
@@ -82,6 +85,7 @@ type BreachInput struct {
 	InformPeople        *string    `json:"inform_people"`
 	PeopleInformedAt    *time.Time `json:"people_informed_at"`
 	Measures            *string    `json:"measures"`
+	LikelyConsequences  *string    `json:"likely_consequences"` // at most 10,000 characters
 	// Clear lists the fields a PATCH sent as null (JSON Merge Patch, RFC 7396): a notification
 	// recorded by mistake is undone this way. window_from, window_to, authority_notified_at and
 	// people_informed_at can be cleared.
@@ -117,6 +121,8 @@ type Breaches struct {
 	Now        func() time.Time
 	NewID      func() string
 	Controller consent.Controller
+	// Policies, when set, supplies the published breach_notice_template that Notice drafts from.
+	Policies *consent.Policies
 }
 
 // Create records a breach ("breach.create"). When a window is given and no counts are, the
@@ -246,6 +252,9 @@ func (s *Breaches) apply(ctx context.Context, tx BreachTx, b *Breach, in BreachI
 	if err := text("measures", in.Measures, &b.Measures, false, 10000); err != nil {
 		return err
 	}
+	if err := text("likely_consequences", in.LikelyConsequences, &b.LikelyConsequences, false, 10000); err != nil {
+		return err
+	}
 	if err := text("actor_id", in.ActorID, &b.ActorID, false, 100); err != nil {
 		return err
 	}
@@ -346,10 +355,50 @@ func (s *Breaches) apply(ctx context.Context, tx BreachTx, b *Breach, in BreachI
 	return nil
 }
 
+// BreachPlaceholders are the placeholders Notice fills in a breach_notice_template, each
+// written as {{name}}; CheckTemplate refuses any other. {{breach.detected_at}} is the date the
+// breach was detected ("2 January 2006", UTC); {{breach.categories}} the contact fields
+// concerned, comma-separated; {{dpo}} the DPO's address, or the controller's without one.
+var BreachPlaceholders = []string{"breach.title", "breach.description", "breach.detected_at", "breach.categories",
+	"breach.likely_consequences", "breach.measures", "dpo", "controller.name", "controller.email"}
+
 // Notice drafts the communication to the people affected (GDPR Art. 34(2), referring to Art.
 // 33(3)(b)–(d)): what happened, which data, the contact point, the likely consequences and the
-// measures. The controller reviews it before sending.
-func (s *Breaches) Notice(b Breach) string {
+// measures, as plain text. It is drafted from the published breach_notice_template in force,
+// with the BreachPlaceholders filled in, or else from the built-in text; a likely consequence or
+// measure not yet described reads as a bracketed note to write it. The controller reviews the
+// draft before sending. Errors only from reading the policies.
+func (s *Breaches) Notice(ctx context.Context, b Breach) (string, error) {
+	contact := s.Controller.DPOEmail
+	if contact == "" {
+		contact = s.Controller.Email
+	}
+	consequences := b.LikelyConsequences
+	if consequences == "" {
+		consequences = "[describe the likely consequences for the people affected]"
+	}
+	measures := b.Measures
+	if measures == "" {
+		measures = "[describe the measures taken and what people can do to protect themselves]"
+	}
+	if s.Policies != nil {
+		cur, err := s.Policies.Current(ctx)
+		if err != nil {
+			return "", err
+		}
+		if tmpl, ok := cur[consent.DocBreachNoticeTemplate]; ok {
+			values := map[string]string{
+				"breach.title": b.Title, "breach.description": b.Description, "breach.detected_at": b.DetectedAt.UTC().Format("2 January 2006"),
+				"breach.categories": strings.Join(b.Categories, ", "), "breach.likely_consequences": consequences, "breach.measures": measures,
+				"dpo": contact, "controller.name": s.Controller.Name, "controller.email": s.Controller.Email,
+			}
+			pairs := make([]string, 0, 2*len(BreachPlaceholders))
+			for _, name := range BreachPlaceholders {
+				pairs = append(pairs, "{{"+name+"}}", values[name])
+			}
+			return strings.NewReplacer(pairs...).Replace(tmpl.Body), nil
+		}
+	}
 	var w strings.Builder
 	fmt.Fprintf(&w, "Subject: A security incident concerning your personal data at %s\n\n", s.Controller.Name)
 	fmt.Fprintf(&w, "On %s we found a security incident: %s.\n\n", b.DetectedAt.UTC().Format("2 January 2006"), b.Title)
@@ -359,16 +408,8 @@ func (s *Breaches) Notice(b Breach) string {
 	if len(b.Categories) > 0 {
 		fmt.Fprintf(&w, "The data concerned: %s.\n\n", strings.Join(b.Categories, ", "))
 	}
-	w.WriteString("What we have done and what we advise: ")
-	if b.Measures != "" {
-		w.WriteString(b.Measures + "\n\n")
-	} else {
-		w.WriteString("[describe the measures taken and what people can do to protect themselves]\n\n")
-	}
-	contact := s.Controller.DPOEmail
-	if contact == "" {
-		contact = s.Controller.Email
-	}
+	w.WriteString("What this may mean for you: " + consequences + "\n\n")
+	w.WriteString("What we have done and what we advise: " + measures + "\n\n")
 	fmt.Fprintf(&w, "For questions, contact our data protection officer at %s. You may also lodge a complaint with a data protection supervisory authority (GDPR Art. 77).\n", contact)
-	return w.String()
+	return w.String(), nil
 }

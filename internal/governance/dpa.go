@@ -288,8 +288,8 @@ var placeholder = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
 
 // CheckTemplate checks the body of a policy document before it is drafted or published
 // (consent.Policies.Check). In a dpa_template every {{placeholder}} must be one of
-// DPAPlaceholders (Invalid on field body, reason unknown_placeholder, naming the first unknown
-// one), and raw HTML (tags, comments) is refused (reason raw_html, with its line): the HTML
+// DPAPlaceholders, in a breach_notice_template one of BreachPlaceholders (Invalid on field body,
+// reason unknown_placeholder, naming the first unknown one). In a dpa_template raw HTML (tags, comments) is refused (reason raw_html, with its line): the HTML
 // rendering leaves it out while the PDF and the Markdown would print it, so the three would
 // differ, and an agreement must read the same in each. nil for every other document.
 func CheckTemplate(document, body string) error {
@@ -297,6 +297,8 @@ func CheckTemplate(document, body string) error {
 	switch document {
 	case consent.DocDPATemplate:
 		known = DPAPlaceholders
+	case consent.DocBreachNoticeTemplate:
+		known = BreachPlaceholders
 	default:
 		return nil
 	}
@@ -305,7 +307,7 @@ func CheckTemplate(document, body string) error {
 			return apperr.Invalidf("body", "unknown_placeholder", "body: unknown placeholder {{%s}} in a %s (known: {{%s}})", m[1], document, strings.Join(known, "}}, {{"))
 		}
 	}
-	if line := rawHTMLLine([]byte(body)); line > 0 {
+	if line := rawHTMLLine([]byte(body)); line > 0 && document == consent.DocDPATemplate {
 		return apperr.Invalidf("body", "raw_html", "body: raw HTML on line %d; a %s is Markdown without HTML (it would show in the PDF and Markdown but not in the HTML rendering)", line, document)
 	}
 	return nil
