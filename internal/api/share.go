@@ -126,12 +126,13 @@ func (s *Server) ropa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec := governance.Build(s.Controller, purposes, processors, time.Now())
+	var policies []governance.Policy
 	if s.Retention != nil {
-		if rec.RetentionPolicies, err = s.Retention.Policies(r.Context()); err != nil {
+		if policies, err = s.Retention.Policies(r.Context()); err != nil {
 			return err
 		}
 	}
+	rec := governance.Build(s.Controller, purposes, processors, policies, time.Now())
 	if format != "csv" {
 		return reply(w, http.StatusOK, rec, nil)
 	}

@@ -127,6 +127,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	srv.Share = a.share()
 	srv.Retention = a.retention()
+	pages.Retention = srv.Retention.Policies
 	pages.Recipients = func(ctx context.Context) ([]string, error) {
 		ps, err := srv.Share.List(ctx)
 		var out []string
@@ -186,9 +187,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return governance.ROPA{}, err
 		}
-		rec := governance.Build(srv.Controller, purposes, processors, time.Now())
-		rec.RetentionPolicies, err = srv.Retention.Policies(ctx)
-		return rec, err
+		policies, err := srv.Retention.Policies(ctx)
+		if err != nil {
+			return governance.ROPA{}, err
+		}
+		return governance.Build(srv.Controller, purposes, processors, policies, time.Now()), nil
 	}
 	for pattern, h := range staff.Routes(cop.Handler) {
 		srv.Pages[pattern] = h
