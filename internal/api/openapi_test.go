@@ -277,7 +277,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID}
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID, Check: governance.CheckTemplate}
 	s := &api.Server{
 		Contacts: contacts, Consent: consents, Policies: policies, Tokens: tks, Importer: imp, Audit: auditLog{db},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -303,7 +303,7 @@ func newHarness(t *testing.T) *harness {
 	s.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: contacts, Keys: kr, Now: now, NewID: newID}
 	s.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: s.Share, Controller: s.Controller, Now: now, NewID: newID}
 	s.Retention = &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: now}
-	s.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: now, NewID: newID, Controller: s.Controller}
+	s.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: now, NewID: newID, Controller: s.Controller, Policies: policies}
 	s.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: db}, Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -1322,4 +1322,15 @@ func TestUnknownAPIRouteIsProblem(t *testing.T) {
 	if err := h.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
 		t.Errorf("404 body does not match Problem: %v", err)
 	}
+}
+
+// TestPolicyBodyLimitMatchesDocument: the document's maxLength for a policy body is the limit
+// Draft enforces (512 KiB); it said 1048576 while its description said 512 KiB.
+func TestPolicyBodyLimitMatchesDocument(t *testing.T) {
+	h := newHarness(t)
+	const appJSON = "application/json"
+	h.do(exchange{method: "POST", path: "/api/v1/policies", token: h.admin, contentType: appJSON, status: 201,
+		body: jsonBody(t, map[string]any{"document": "terms_of_service", "body": strings.Repeat("x", consent.MaxPolicyBody)})})
+	h.problem(exchange{method: "POST", path: "/api/v1/policies", token: h.admin, contentType: appJSON, status: 400, badRequest: true,
+		body: jsonBody(t, map[string]any{"document": "terms_of_service", "body": strings.Repeat("x", consent.MaxPolicyBody+1)})}, "invalid", "body")
 }

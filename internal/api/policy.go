@@ -11,7 +11,7 @@ import (
 
 // PolicyDraft is the body of POST /api/v1/policies: a new draft version of a document.
 type PolicyDraft struct {
-	Document string `json:"document"` // privacy_policy, terms_of_service or dpa_template
+	Document string `json:"document"` // privacy_policy, terms_of_service, dpa_template or breach_notice_template
 	Body     string `json:"body"`     // Markdown
 	Material bool   `json:"material"` // a material change asks for consent again (GDPR Art. 13(3))
 }

@@ -131,12 +131,13 @@ func (s *Server) ropa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec := governance.Build(s.Controller, purposes, processors, time.Now())
+	var policies []governance.Policy
 	if s.Retention != nil {
-		if rec.RetentionPolicies, err = s.Retention.Policies(r.Context()); err != nil {
+		if policies, err = s.Retention.Policies(r.Context()); err != nil {
 			return err
 		}
 	}
+	rec := governance.Build(s.Controller, purposes, processors, policies, time.Now())
 	if format != "csv" {
 		return reply(w, http.StatusOK, rec, nil)
 	}
@@ -192,15 +193,20 @@ func (s *Server) patchBreach(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, b, err)
 }
 
-// breachNotice serves the drafted communication to the people affected (GDPR Art. 34) as text.
+// breachNotice serves the drafted communication to the people affected (GDPR Art. 34(2)) as
+// text: from the published breach_notice_template, or the built-in text.
 func (s *Server) breachNotice(w http.ResponseWriter, r *http.Request) error {
 	b, err := s.Breaches.Get(r.Context(), pathID(r))
 	if err != nil {
 		return err
 	}
+	notice, err := s.Breaches.Notice(r.Context(), b)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write([]byte(s.Breaches.Notice(b)))
+	_, err = w.Write([]byte(notice))
 	return err
 }
 

@@ -107,7 +107,7 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 	a := &app{cfg: cfg, db: db, keys: kr, created: created}
 	a.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, DefaultRegion: cfg.DefaultRegion}
 	a.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, Cache: &consent.GateCache{}, Gen: db}
-	a.policies = &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID}
+	a.policies = &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID, Check: governance.CheckTemplate}
 	a.tokens = &token.Service{Store: sqlite.Bound[token.Tx]{DB: db}, Now: now, NewID: newID, Gen: db}
 	a.importer = &importer.Importer{Store: sqlite.Bound[importer.Tx]{DB: db}, Contacts: a.contacts, Consent: a.consent, Keys: kr, Now: now, NewID: newID}
 	if err := a.consent.EnsureDefaultPurpose(ctx); err != nil {

@@ -174,7 +174,7 @@ func TestRetentionSweepCommand(t *testing.T) {
 // TestDPAThroughThePortal: a customer asks for the DPA on the portal, gets it rendered with the
 // controller and the sub-processors at once (HTML and PDF), and staff see the request.
 func TestDPAThroughThePortal(t *testing.T) {
-	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_DPO_EMAIL": "dpo@norrsken.example"})
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå", "TILLIT_DPO_EMAIL": "dpo@norrsken.example"})
 	b := newBrowser(t, p.base)
 	if st, page, _ := b.post("/p/dpa", url.Values{"customer": {"Kund AB"}}); st != 400 || !strings.Contains(page, "not published yet") {
 		t.Errorf("before a template is published: %d", st)

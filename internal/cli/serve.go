@@ -127,6 +127,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	srv.Share = a.share()
 	srv.Retention = a.retention()
+	pages.Retention = srv.Retention.Policies
 	pages.Recipients = func(ctx context.Context) ([]string, error) {
 		ps, err := srv.Share.List(ctx)
 		var out []string
@@ -145,7 +146,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return out, err
 	}
 	srv.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: a.db}, Policies: a.policies, Share: srv.Share, Controller: srv.Controller, Now: time.Now, NewID: newID}
-	srv.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: a.db}, Now: time.Now, NewID: newID, Controller: srv.Controller}
+	srv.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: a.db}, Now: time.Now, NewID: newID, Controller: srv.Controller, Policies: a.policies}
 	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
@@ -186,9 +187,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return governance.ROPA{}, err
 		}
-		rec := governance.Build(srv.Controller, purposes, processors, time.Now())
-		rec.RetentionPolicies, err = srv.Retention.Policies(ctx)
-		return rec, err
+		policies, err := srv.Retention.Policies(ctx)
+		if err != nil {
+			return governance.ROPA{}, err
+		}
+		return governance.Build(srv.Controller, purposes, processors, policies, time.Now()), nil
 	}
 	for pattern, h := range staff.Routes(cop.Handler) {
 		srv.Pages[pattern] = h

@@ -18,10 +18,16 @@ const (
 	DocPrivacyPolicy  = "privacy_policy"
 	DocTermsOfService = "terms_of_service"
 	DocDPATemplate    = "dpa_template"
+	// DocBreachNoticeTemplate drafts the notice to the people affected by a breach (GDPR Art.
+	// 34(2)); the built-in text serves while none is published.
+	DocBreachNoticeTemplate = "breach_notice_template"
 )
 
+// MaxPolicyBody is the largest policy body Draft takes, in bytes of UTF-8 (512 KiB).
+const MaxPolicyBody = 512 << 10
+
 // Documents lists every policy document.
-var Documents = []string{DocPrivacyPolicy, DocTermsOfService, DocDPATemplate}
+var Documents = []string{DocPrivacyPolicy, DocTermsOfService, DocDPATemplate, DocBreachNoticeTemplate}
 
 // reconsentDocuments are the documents whose material change asks people for consent again
 // (GDPR Art. 7 and Art. 13(3): consent must be informed by the notice in force).
@@ -69,18 +75,28 @@ type Policies struct {
 	Store PolicyStore
 	Now   func() time.Time
 	NewID func() string
+	// Check, when set, checks a body before Draft stores it and before Publish publishes it (a
+	// draft made before a rule existed), such as the placeholders of a template; its error is
+	// returned as it is. Set once by internal/cli (governance.CheckTemplate).
+	Check func(document, body string) error
 }
 
 // Draft stores a new, unpublished version of document with the next version number
 // ("policy.draft"). material says whether the change is material (GDPR Art. 13(3)): publishing a
 // material version of the privacy policy or the terms asks for consent again. Invalid for an
-// unknown document or an empty or oversized body (1 MiB).
+// unknown document or an empty body, one over MaxPolicyBody bytes (512 KiB) or one that is not
+// UTF-8; Check's error when it refuses the body.
 func (s *Policies) Draft(ctx context.Context, document, body string, material bool) (PolicyVersion, error) {
 	if !slices.Contains(Documents, document) {
-		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service or dpa_template")
+		return PolicyVersion{}, apperr.Invalidf("document", "invalid_document", "document: must be privacy_policy, terms_of_service, dpa_template or breach_notice_template")
 	}
-	if body == "" || len(body) > 512<<10 || !utf8.ValidString(body) {
+	if body == "" || len(body) > MaxPolicyBody || !utf8.ValidString(body) {
 		return PolicyVersion{}, apperr.Invalidf("body", "invalid_body", "body: 1 byte to 512 KiB of UTF-8 Markdown")
+	}
+	if s.Check != nil {
+		if err := s.Check(document, body); err != nil {
+			return PolicyVersion{}, err
+		}
 	}
 	now := s.Now().UTC()
 	sum := sha256.Sum256([]byte(body))
@@ -115,7 +131,8 @@ type PublishResult struct {
 // earlier version is in effect, marks every consent given under an
 // older version needs_reconsent: the gate refuses processing that depends on it until the person
 // consents again. A non-material version changes no consent. Conflict when already published, or
-// when a later version of the document is (reason superseded).
+// when a later version of the document is (reason superseded); Check's error when it refuses the
+// body.
 func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error) {
 	now := s.Now().UTC()
 	var res PublishResult
@@ -126,6 +143,11 @@ func (s *Policies) Publish(ctx context.Context, id string) (PublishResult, error
 		}
 		if v.PublishedAt != nil {
 			return &apperr.Error{Kind: apperr.Conflict, Reason: "already_published", Message: "this version is published already; draft a new one", ID: v.ID}
+		}
+		if s.Check != nil {
+			if err := s.Check(v.Document, v.Body); err != nil {
+				return err
+			}
 		}
 		earlier, err := tx.CurrentPolicyVersions(ctx, now) // before this version is published
 		if err != nil {
@@ -255,10 +277,12 @@ func LoadPolicyState(versions []PolicyVersion, now time.Time) PolicyState {
 }
 
 // Current returns the versions in effect of the documents people agree to (privacy policy and
-// terms; the DPA template is for customers), as consent events record them.
+// terms; the DPA template is for customers, the breach notice template for the controller), as
+// consent events record them.
 func (ps PolicyState) Current() map[string]string {
 	out := versionStrings(ps.current)
 	delete(out, DocDPATemplate)
+	delete(out, DocBreachNoticeTemplate)
 	return out
 }
 
@@ -267,7 +291,7 @@ func (ps PolicyState) Current() map[string]string {
 func (ps PolicyState) Check(pv map[string]string) error {
 	for doc, s := range pv {
 		if !slices.Contains(Documents, doc) {
-			return apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: %s is not a policy document (privacy_policy, terms_of_service, dpa_template)", doc)
+			return apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: %s is not a policy document (privacy_policy, terms_of_service, dpa_template, breach_notice_template)", doc)
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil || !ps.published[doc][n] {

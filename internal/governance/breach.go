@@ -50,11 +50,17 @@ type Breach struct {
 	InformPeople        string     `json:"inform_people"`
 	PeopleInformedAt    *time.Time `json:"people_informed_at,omitempty"`
 	Measures            string     `json:"measures"` // taken or proposed (Art. 33(3)(d))
-	CreatedAt           time.Time  `json:"created_at"`
-	UpdatedAt           time.Time  `json:"updated_at"`
-	Version             int        `json:"version"`
-	// NotifyBy is DetectedAt + 72 h; HoursLeft the whole hours until then (negative past it)
-	// while the authority is not notified; Late whether it was (or is) notified after NotifyBy.
+	// LikelyConsequences describes the likely consequences of the breach (Art. 33(3)(c)), for
+	// the authority and, in the notice, for the people (Art. 34(2)); "" until described.
+	LikelyConsequences string    `json:"likely_consequences"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+	Version            int       `json:"version"`
+	// NotifyBy is DetectedAt + 72 h (GDPR Art. 33(1)). HoursLeft is the time from now (or, once
+	// the authority is notified, from the notification) to NotifyBy in whole hours, truncated
+	// toward zero: 1 h 59 m left is 1, 8 h 0 m 30 s late is -8, and less than an hour late is 0;
+	// 0 for a breach unlikely to result in a risk. Late says whether NotifyBy has passed (or
+	// passed before the notification); it is the flag to read, as HoursLeft 0 can be late.
 	NotifyBy  time.Time `json:"notify_by"`
 	HoursLeft int       `json:"hours_left"`
 	Late      bool      `json:"late"`
@@ -62,12 +68,15 @@ type Breach struct {
 
 // BreachInput is the body of POST /api/v1/breaches; a PATCH sends the fields to change.
 type BreachInput struct {
-	Title               *string    `json:"title"`
-	Description         *string    `json:"description"`
-	DetectedAt          *time.Time `json:"detected_at"`
-	WindowFrom          *time.Time `json:"window_from"`
-	WindowTo            *time.Time `json:"window_to"`
-	ActorID             *string    `json:"actor_id"` // a token or command id, or "processor:<id>" for a breach at a processor
+	Title       *string    `json:"title"`
+	Description *string    `json:"description"`
+	DetectedAt  *time.Time `json:"detected_at"`
+	WindowFrom  *time.Time `json:"window_from"`
+	WindowTo    *time.Time `json:"window_to"`
+	// ActorID is a token id (revoked tokens too), another actor id of the audit log (a command
+	// such as "import", a public page such as "subscribe"), or "processor:<id>" of a registered
+	// processor (ended ones too) for a breach at a processor; "" for every actor.
+	ActorID             *string    `json:"actor_id"`
 	Categories          *[]string  `json:"categories"`
 	PeopleAffected      *int       `json:"people_affected"` // default: counted from the audit log for the window
 	RecordsAffected     *int       `json:"records_affected"`
@@ -76,6 +85,7 @@ type BreachInput struct {
 	InformPeople        *string    `json:"inform_people"`
 	PeopleInformedAt    *time.Time `json:"people_informed_at"`
 	Measures            *string    `json:"measures"`
+	LikelyConsequences  *string    `json:"likely_consequences"` // at most 10,000 characters
 	// Clear lists the fields a PATCH sent as null (JSON Merge Patch, RFC 7396): a notification
 	// recorded by mistake is undone this way. window_from, window_to, authority_notified_at and
 	// people_informed_at can be cleared.
@@ -91,6 +101,12 @@ type BreachTx interface {
 	// CountAffected counts, from the audit log, the distinct contacts and the events about
 	// contacts between from and to (inclusive), by one actor id when actorID is not "".
 	CountAffected(ctx context.Context, from, to time.Time, actorID string) (people, records int, err error)
+	// ActorKnown reports whether id is the id of a token (revoked ones too) or the actor id of
+	// any audit event (a command such as "import", a job such as "retention", a public page such
+	// as "subscribe").
+	ActorKnown(ctx context.Context, id string) (bool, error)
+	// ProcessorKnown reports whether a processor with this id is registered (ended ones too).
+	ProcessorKnown(ctx context.Context, id string) (bool, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -105,13 +121,16 @@ type Breaches struct {
 	Now        func() time.Time
 	NewID      func() string
 	Controller consent.Controller
+	// Policies, when set, supplies the published breach_notice_template that Notice drafts from.
+	Policies *consent.Policies
 }
 
 // Create records a breach ("breach.create"). When a window is given and no counts are, the
 // people and records affected are counted from the audit log (reads and changes of contacts in
 // the window, by the actor when given). Invalid naming the field for an empty title, a
 // detection time in the future, a window that ends before it starts, an unknown category or
-// risk or decision, or negative counts.
+// risk or decision, negative counts, or an actor_id that names no token, processor or audit log
+// actor (reason unknown_actor: a mistyped id would otherwise count 0 people).
 func (s *Breaches) Create(ctx context.Context, in BreachInput) (Breach, error) {
 	now := s.Now().UTC()
 	b := &Breach{ID: s.NewID(), Risk: RiskRisk, InformPeople: InformPending, Categories: []string{}, CreatedAt: now, UpdatedAt: now, Version: 1, DetectedAt: now}
@@ -189,10 +208,7 @@ func (s *Breaches) view(b Breach, now time.Time) Breach {
 		until = *b.AuthorityNotifiedAt
 	}
 	d := b.NotifyBy.Sub(until)
-	b.HoursLeft = int(d / time.Hour)
-	if d < 0 && d%time.Hour != 0 {
-		b.HoursLeft--
-	}
+	b.HoursLeft = int(d / time.Hour) // truncated toward zero
 	b.Late = d < 0 && b.Risk != RiskUnlikely
 	if b.AuthorityNotifiedAt == nil && b.Risk == RiskUnlikely {
 		b.HoursLeft = 0 // no notification is due (Art. 33(1))
@@ -236,8 +252,26 @@ func (s *Breaches) apply(ctx context.Context, tx BreachTx, b *Breach, in BreachI
 	if err := text("measures", in.Measures, &b.Measures, false, 10000); err != nil {
 		return err
 	}
+	if err := text("likely_consequences", in.LikelyConsequences, &b.LikelyConsequences, false, 10000); err != nil {
+		return err
+	}
 	if err := text("actor_id", in.ActorID, &b.ActorID, false, 100); err != nil {
 		return err
+	}
+	if in.ActorID != nil && b.ActorID != "" {
+		var known bool
+		var err error
+		if pid, ok := strings.CutPrefix(b.ActorID, "processor:"); ok {
+			known, err = tx.ProcessorKnown(ctx, pid)
+		} else {
+			known, err = tx.ActorKnown(ctx, b.ActorID)
+		}
+		if err != nil {
+			return err
+		}
+		if !known {
+			return apperr.Invalidf("actor_id", "unknown_actor", "actor_id: no token, audit log actor or processor:<id> of a registered processor has this id")
+		}
 	}
 	at := func(field string, v *time.Time, dst **time.Time) error {
 		if v == nil {
@@ -321,10 +355,50 @@ func (s *Breaches) apply(ctx context.Context, tx BreachTx, b *Breach, in BreachI
 	return nil
 }
 
+// BreachPlaceholders are the placeholders Notice fills in a breach_notice_template, each
+// written as {{name}}; CheckTemplate refuses any other. {{breach.detected_at}} is the date the
+// breach was detected ("2 January 2006", UTC); {{breach.categories}} the contact fields
+// concerned, comma-separated; {{dpo}} the DPO's address, or the controller's without one.
+var BreachPlaceholders = []string{"breach.title", "breach.description", "breach.detected_at", "breach.categories",
+	"breach.likely_consequences", "breach.measures", "dpo", "controller.name", "controller.email"}
+
 // Notice drafts the communication to the people affected (GDPR Art. 34(2), referring to Art.
 // 33(3)(b)–(d)): what happened, which data, the contact point, the likely consequences and the
-// measures. The controller reviews it before sending.
-func (s *Breaches) Notice(b Breach) string {
+// measures, as plain text. It is drafted from the published breach_notice_template in force,
+// with the BreachPlaceholders filled in, or else from the built-in text; a likely consequence or
+// measure not yet described reads as a bracketed note to write it. The controller reviews the
+// draft before sending. Errors only from reading the policies.
+func (s *Breaches) Notice(ctx context.Context, b Breach) (string, error) {
+	contact := s.Controller.DPOEmail
+	if contact == "" {
+		contact = s.Controller.Email
+	}
+	consequences := b.LikelyConsequences
+	if consequences == "" {
+		consequences = "[describe the likely consequences for the people affected]"
+	}
+	measures := b.Measures
+	if measures == "" {
+		measures = "[describe the measures taken and what people can do to protect themselves]"
+	}
+	if s.Policies != nil {
+		cur, err := s.Policies.Current(ctx)
+		if err != nil {
+			return "", err
+		}
+		if tmpl, ok := cur[consent.DocBreachNoticeTemplate]; ok {
+			values := map[string]string{
+				"breach.title": b.Title, "breach.description": b.Description, "breach.detected_at": b.DetectedAt.UTC().Format("2 January 2006"),
+				"breach.categories": strings.Join(b.Categories, ", "), "breach.likely_consequences": consequences, "breach.measures": measures,
+				"dpo": contact, "controller.name": s.Controller.Name, "controller.email": s.Controller.Email,
+			}
+			pairs := make([]string, 0, 2*len(BreachPlaceholders))
+			for _, name := range BreachPlaceholders {
+				pairs = append(pairs, "{{"+name+"}}", values[name])
+			}
+			return strings.NewReplacer(pairs...).Replace(tmpl.Body), nil
+		}
+	}
 	var w strings.Builder
 	fmt.Fprintf(&w, "Subject: A security incident concerning your personal data at %s\n\n", s.Controller.Name)
 	fmt.Fprintf(&w, "On %s we found a security incident: %s.\n\n", b.DetectedAt.UTC().Format("2 January 2006"), b.Title)
@@ -334,16 +408,8 @@ func (s *Breaches) Notice(b Breach) string {
 	if len(b.Categories) > 0 {
 		fmt.Fprintf(&w, "The data concerned: %s.\n\n", strings.Join(b.Categories, ", "))
 	}
-	w.WriteString("What we have done and what we advise: ")
-	if b.Measures != "" {
-		w.WriteString(b.Measures + "\n\n")
-	} else {
-		w.WriteString("[describe the measures taken and what people can do to protect themselves]\n\n")
-	}
-	contact := s.Controller.DPOEmail
-	if contact == "" {
-		contact = s.Controller.Email
-	}
+	w.WriteString("What this may mean for you: " + consequences + "\n\n")
+	w.WriteString("What we have done and what we advise: " + measures + "\n\n")
 	fmt.Fprintf(&w, "For questions, contact our data protection officer at %s. You may also lodge a complaint with a data protection supervisory authority (GDPR Art. 77).\n", contact)
-	return w.String()
+	return w.String(), nil
 }

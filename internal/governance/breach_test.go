@@ -76,20 +76,81 @@ func TestBreachDeadlineCountsAndNotice(t *testing.T) {
 		t.Errorf("deadline: notify_by %v, %d hours left, late %v; want %v, 71, false", br.NotifyBy, br.HoursLeft, br.Late, want)
 	}
 	now = now.Add(80 * time.Hour)
-	if got, _ := b.Get(staff, br.ID); got.HoursLeft != -9 || !got.Late {
-		t.Errorf("80 h later: %d hours left, late %v; want -9, late", got.HoursLeft, got.Late)
+	if got, _ := b.Get(staff, br.ID); got.HoursLeft != -8 || !got.Late {
+		t.Errorf("80 h later (8 h 30 m late): %d hours left, late %v; want -8, late", got.HoursLeft, got.Late)
+	}
+	// Whole hours truncated toward zero, on both sides of the deadline (8 h 0 m late showed -9).
+	for _, tc := range []struct {
+		left time.Duration
+		want int
+		late bool
+	}{
+		{time.Hour + 59*time.Minute, 1, false},
+		{30 * time.Minute, 0, false},
+		{-30 * time.Second, 0, true},
+		{-59 * time.Minute, 0, true},
+		{-time.Hour, -1, true},
+		{-8 * time.Hour, -8, true},
+		{-(8*time.Hour + 30*time.Second), -8, true},
+		{-(8*time.Hour + 59*time.Minute), -8, true},
+	} {
+		saved := now
+		now = br.NotifyBy.Add(-tc.left)
+		if got, _ := b.Get(staff, br.ID); got.HoursLeft != tc.want || got.Late != tc.late {
+			t.Errorf("%v before notify_by: %d hours left, late %v; want %d, %v", tc.left, got.HoursLeft, got.Late, tc.want, tc.late)
+		}
+		now = saved
 	}
 	notified := now.Add(-time.Hour)
 	got, err := b.Update(staff, br.ID, governance.BreachInput{AuthorityNotifiedAt: &notified, InformPeople: ptr(governance.InformRequired), Measures: ptr("The token was revoked; change your password.")})
-	if err != nil || got.HoursLeft != -8 || !got.Late || got.InformPeople != governance.InformRequired {
-		t.Errorf("after notification: %+v, %v; want late by 8 h, frozen", got, err)
+	if err != nil || got.HoursLeft != -7 || !got.Late || got.InformPeople != governance.InformRequired {
+		t.Errorf("after notification: %+v, %v; want late by 7 h 30 m (-7), frozen", got, err)
 	}
-	notice := b.Notice(got)
-	for _, want := range []string{"Norrsken AB", "API token leaked", "email, first_name", "The token was revoked", "dpo@norrsken.example", "Art. 77"} {
+	notice, err := b.Notice(staff, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Norrsken AB", "API token leaked", "email, first_name", "The token was revoked", "dpo@norrsken.example", "Art. 77",
+		"What this may mean for you: [describe the likely consequences"} {
 		if !strings.Contains(notice, want) {
 			t.Errorf("notice lacks %q:\n%s", want, notice)
 		}
 	}
+	// The likely consequences (Art. 33(3)(c)) are stored and go into the notice (Art. 34(2)).
+	got, err = b.Update(staff, br.ID, governance.BreachInput{LikelyConsequences: ptr("Phishing mails that use your name.")})
+	if err != nil || got.LikelyConsequences != "Phishing mails that use your name." {
+		t.Fatalf("likely consequences: %+v, %v", got, err)
+	}
+	if again, _ := b.Get(staff, br.ID); again.LikelyConsequences != got.LikelyConsequences {
+		t.Errorf("likely consequences not stored: %q", again.LikelyConsequences)
+	}
+	if notice, _ := b.Notice(staff, got); !strings.Contains(notice, "What this may mean for you: Phishing mails that use your name.") {
+		t.Errorf("notice lacks the likely consequences:\n%s", notice)
+	}
+	// A published breach_notice_template drafts the notice instead of the built-in text.
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id, Check: governance.CheckTemplate}
+	b.Policies = policies
+	if _, err := policies.Draft(staff, consent.DocBreachNoticeTemplate, "Dear customer of {{controller.name}}: {{breach.titel}}", false); apperr.As(err) == nil || apperr.As(err).Reason != "unknown_placeholder" {
+		t.Errorf("an unknown placeholder in a breach_notice_template: %v; want unknown_placeholder", err)
+	}
+	v, err := policies.Draft(staff, consent.DocBreachNoticeTemplate, "Dear customer of {{controller.name}},\n\n{{breach.title}} ({{breach.detected_at}}; {{breach.categories}}).\n"+
+		"{{breach.description}}\nConsequences: {{breach.likely_consequences}}\nMeasures: {{breach.measures}}\nAsk {{dpo}} or {{controller.email}}.\n", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notice, _ := b.Notice(staff, got); !strings.Contains(notice, "What this may mean for you") {
+		t.Errorf("a draft template was used before publication:\n%s", notice)
+	}
+	if _, err := policies.Publish(staff, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	notice, err = b.Notice(staff, got)
+	want := "Dear customer of Norrsken AB,\n\nAPI token leaked in a public repository (29 November 2026; email, first_name).\n\nConsequences: Phishing mails that use your name.\n" +
+		"Measures: The token was revoked; change your password.\nAsk dpo@norrsken.example or .\n"
+	if err != nil || notice != want {
+		t.Errorf("notice from the template: %v\n%q\nwant\n%q", err, notice, want)
+	}
+	b.Policies = nil
 	for _, tc := range []struct {
 		in    governance.BreachInput
 		field string

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/go-pdf/fpdf"
 	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/text"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
 
@@ -72,13 +75,43 @@ type DPAs struct {
 	NewID      func() string
 }
 
+// ReasonControllerNotConfigured is the Conflict reason of Request and Document while the
+// controller's name or address is not configured: an agreement needs both parties (GDPR Art.
+// 28(3)).
+const ReasonControllerNotConfigured = "controller_not_configured"
+
+// Ready returns nil when an agreement can be drawn up, or a Conflict (reason
+// ReasonControllerNotConfigured) whose message names the controller settings that are empty: the
+// name, street and city (TILLIT_CONTROLLER_NAME, _STREET, _CITY). Postal code and country are
+// printed when set.
+func (s *DPAs) Ready() error {
+	var missing []string
+	for _, f := range []struct{ value, name string }{
+		{s.Controller.Name, "name (TILLIT_CONTROLLER_NAME)"},
+		{s.Controller.Street, "street (TILLIT_CONTROLLER_STREET)"},
+		{s.Controller.Locality, "city (TILLIT_CONTROLLER_CITY)"},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &apperr.Error{Kind: apperr.Conflict, Reason: ReasonControllerNotConfigured,
+		Message: "the agreement would name no controller: the controller's " + strings.Join(missing, ", ") + " not configured"}
+}
+
 // Request records a DPA request for customer against the published dpa_template in force
 // ("dpa.request"). Invalid for an empty or over-long customer name; Conflict when no dpa_template
-// is published.
+// is published (reason no_template) or the controller is not configured (see Ready).
 func (s *DPAs) Request(ctx context.Context, customer string) (DPARequest, error) {
 	customer = strings.TrimSpace(customer)
 	if customer == "" || utf8.RuneCountInString(customer) > 200 || !utf8.ValidString(customer) || strings.IndexFunc(customer, notPlain) >= 0 {
 		return DPARequest{}, apperr.Invalidf("customer", "invalid_customer", "customer: the company's name on one line, 1 to 200 characters, no control or direction characters")
+	}
+	if err := s.Ready(); err != nil {
+		return DPARequest{}, err
 	}
 	cur, err := s.Policies.Current(ctx)
 	if err != nil {
@@ -175,11 +208,16 @@ func (s *DPAs) List(ctx context.Context) ([]DPARequest, error) {
 	return out, err
 }
 
+// DPAPlaceholders are the placeholders Document fills in a dpa_template, each written as
+// {{name}}; CheckTemplate refuses any other.
+var DPAPlaceholders = []string{"controller.name", "controller.address", "controller.email", "dpo", "customer", "date", "sub_processors"}
+
 // Document renders the agreement of a request as Markdown: the template version the request was
-// made against, with {{controller.name}}, {{controller.address}}, {{controller.email}}, {{dpo}},
-// {{customer}}, {{date}} and {{sub_processors}} filled in; without {{customer}} a line naming the
-// parties opens the document, and without {{sub_processors}} the list is appended as an annex. The sub-processors are the current register's recipients of role
-// processor or sub_processor (GDPR Art. 28(2), (4)).
+// made against, with the DPAPlaceholders filled in; without {{customer}} a line naming the
+// parties opens the document, and without {{sub_processors}} the list is appended as an annex.
+// The sub-processors are the current register's recipients of role processor or sub_processor
+// (GDPR Art. 28(2), (4)). A signed agreement is returned as signed; an unsigned one is Conflict
+// while the controller is not configured (see Ready); NotFound for an unknown request.
 func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
@@ -187,6 +225,9 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	}
 	if r.Signed != "" {
 		return r.Signed, nil // as signed
+	}
+	if err := s.Ready(); err != nil {
+		return "", err
 	}
 	versions, err := s.Policies.List(ctx)
 	if err != nil {
@@ -229,11 +270,84 @@ func (s *DPAs) Document(ctx context.Context, id string) (string, error) {
 	if !strings.Contains(body, "{{sub_processors}}") {
 		body += "\n\n## Annex: sub-processors\n\n{{sub_processors}}"
 	}
-	return strings.NewReplacer(
-		"{{controller.name}}", ctrl.Name, "{{controller.address}}", address, "{{controller.email}}", ctrl.Email,
-		"{{dpo}}", dpo, "{{customer}}", mdText(r.Customer), "{{date}}", s.Now().UTC().Format("2 January 2006"),
-		"{{sub_processors}}", table.String(),
-	).Replace(body), nil
+	values := map[string]string{
+		// The settings are text too: a name such as "Åkesson & <Söner>" must read as written.
+		"controller.name": mdText(ctrl.Name), "controller.address": mdText(address), "controller.email": ctrl.Email,
+		"dpo": dpo, "customer": mdText(r.Customer), "date": s.Now().UTC().Format("2 January 2006"),
+		"sub_processors": table.String(),
+	}
+	pairs := make([]string, 0, 2*len(DPAPlaceholders))
+	for _, name := range DPAPlaceholders {
+		pairs = append(pairs, "{{"+name+"}}", values[name])
+	}
+	return strings.NewReplacer(pairs...).Replace(body), nil
+}
+
+// placeholder matches {{name}} in a template.
+var placeholder = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
+
+// CheckTemplate checks the body of a policy document before it is drafted or published
+// (consent.Policies.Check). In a dpa_template every {{placeholder}} must be one of
+// DPAPlaceholders, in a breach_notice_template one of BreachPlaceholders (Invalid on field body,
+// reason unknown_placeholder, naming the first unknown one). In a dpa_template raw HTML (tags, comments) is refused (reason raw_html, with its line): the HTML
+// rendering leaves it out while the PDF and the Markdown would print it, so the three would
+// differ, and an agreement must read the same in each. nil for every other document.
+func CheckTemplate(document, body string) error {
+	var known []string
+	switch document {
+	case consent.DocDPATemplate:
+		known = DPAPlaceholders
+	case consent.DocBreachNoticeTemplate:
+		known = BreachPlaceholders
+	default:
+		return nil
+	}
+	for _, m := range placeholder.FindAllStringSubmatch(body, -1) {
+		if !slices.Contains(known, m[1]) {
+			return apperr.Invalidf("body", "unknown_placeholder", "body: unknown placeholder {{%s}} in a %s (known: {{%s}})", m[1], document, strings.Join(known, "}}, {{"))
+		}
+	}
+	if line := rawHTMLLine([]byte(body)); line > 0 && document == consent.DocDPATemplate {
+		return apperr.Invalidf("body", "raw_html", "body: raw HTML on line %d; a %s is Markdown without HTML (it would show in the PDF and Markdown but not in the HTML rendering)", line, document)
+	}
+	return nil
+}
+
+// rawHTMLLine returns the 1-based line of the first raw HTML (an HTML block or an inline tag or
+// comment) that the renderer of HTML would meet in the Markdown src, or 0 when there is none.
+func rawHTMLLine(src []byte) int {
+	doc := markdown().Parser().Parse(text.NewReader(src))
+	at := -1
+	ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			return ast.WalkContinue, nil
+		}
+		switch n := n.(type) {
+		case *ast.HTMLBlock:
+			if n.Lines().Len() > 0 {
+				at = n.Lines().At(0).Start
+			} else if n.HasClosure() {
+				at = n.ClosureLine.Start
+			}
+		case *ast.RawHTML:
+			if n.Segments.Len() > 0 {
+				at = n.Segments.At(0).Start
+			}
+		}
+		if at >= 0 {
+			return ast.WalkStop, nil
+		}
+		return ast.WalkContinue, nil
+	})
+	if at < 0 {
+		return 0
+	}
+	return bytes.Count(src[:at], []byte("\n")) + 1
+}
+
+// markdown is the one Markdown dialect of agreements: GitHub-flavoured.
+func markdown() goldmark.Markdown {
+	return goldmark.New(goldmark.WithExtensions(extension.GFM))
 }
 
 // notPlain reports control and bidirectional-formatting characters, which have no place in a
@@ -242,12 +356,13 @@ func notPlain(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
-// mdText escapes s for Markdown inline text, so a name given by a customer reads as a name and
-// cannot add headings, links or emphasis to the agreement.
+// mdText escapes s for Markdown inline text (a backslash before ASCII punctuation Markdown reads,
+// CommonMark §2.4), so a name given by a customer or in the settings reads as a name and cannot
+// add headings, links, emphasis, HTML or character references (&amp;) to the agreement.
 func mdText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if strings.ContainsRune("\\`*_{}[]()#+-.!|<>~", r) {
+		if strings.ContainsRune("\\`*_{}[]()#+-.!|<>~&", r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
@@ -276,10 +391,11 @@ func unescapeMD(s string) string {
 }
 
 // HTML renders the agreement's Markdown as a standalone HTML page (GitHub-flavoured Markdown,
-// raw HTML in the template left out).
-func HTML(title, markdown string) ([]byte, error) {
+// raw HTML left out; CheckTemplate keeps it out of templates, so the HTML, PDF and Markdown
+// renderings say the same).
+func HTML(title, md string) ([]byte, error) {
 	var body bytes.Buffer
-	if err := goldmark.New(goldmark.WithExtensions(extension.GFM)).Convert([]byte(markdown), &body); err != nil {
+	if err := markdown().Convert([]byte(md), &body); err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer

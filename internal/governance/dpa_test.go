@@ -3,6 +3,7 @@ package governance_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,5 +113,122 @@ func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 	}
 	if back, err := dpas.SetStatus(ctx, r.ID, governance.DPASent, nil); err != nil || back.SignedAt != nil || back.SHA256 != "" {
 		t.Errorf("back to sent: %+v, %v; want the signature cleared", back, err)
+	}
+}
+
+// TestDPATemplateCheck: every placeholder the renderer knows is filled; an unknown one is refused
+// at draft and, for a draft made before the check, at publish (it reached the agreement
+// literally).
+func TestDPATemplateCheck(t *testing.T) {
+	dir := t.TempDir()
+	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	clock := func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id}
+	old, err := policies.Draft(ctx, consent.DocDPATemplate, "Between {{controller.nmae}} and {{customer}}.", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies.Check = governance.CheckTemplate
+	if _, err := policies.Publish(ctx, old.ID); apperr.As(err) == nil || apperr.As(err).Field != "body" || !strings.Contains(err.Error(), "{{controller.nmae}}") {
+		t.Errorf("publishing a draft with an unknown placeholder: %v; want Invalid on body naming it", err)
+	}
+	if _, err := policies.Draft(ctx, consent.DocDPATemplate, "{{date}} {{datum}}", false); apperr.As(err) == nil || apperr.As(err).Field != "body" {
+		t.Errorf("drafting an unknown placeholder: %v; want Invalid on body", err)
+	}
+	var all strings.Builder
+	for _, name := range governance.DPAPlaceholders {
+		all.WriteString("{{" + name + "}}\n\n")
+	}
+	v, err := policies.Draft(ctx, consent.DocDPATemplate, all.String(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policies.Publish(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	reg := &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+		Controller: consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", Locality: "Umeå"}}
+	r, err := dpas.Request(ctx, "Kund AB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := dpas.Document(ctx, r.ID)
+	if err != nil || strings.Contains(md, "{{") || !strings.Contains(md, "privacy@norrsken.example") {
+		t.Errorf("every known placeholder filled: %v\n%s", err, md)
+	}
+}
+
+// TestDPAControllerAndHTML: the controller's name was printed raw into the Markdown (the
+// customer's was escaped), and raw HTML in a template was dropped from the HTML rendering but
+// printed in the PDF and Markdown; now the name is escaped like the customer's and a template
+// with raw HTML is refused.
+func TestDPAControllerAndHTML(t *testing.T) {
+	dir := t.TempDir()
+	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	clock := func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id, Check: governance.CheckTemplate}
+	for _, tc := range []struct {
+		body string
+		line int
+	}{
+		{"# Agreement\n\n<!-- internal note: check with legal -->\n\n{{customer}}", 3},
+		{"# Agreement\n\n{{customer}} agrees to <b>everything</b>.", 3},
+		{"<div>\nParties\n</div>\n", 1},
+	} {
+		_, err := policies.Draft(ctx, consent.DocDPATemplate, tc.body, false)
+		if e := apperr.As(err); e == nil || e.Field != "body" || e.Reason != "raw_html" || !strings.Contains(e.Message, fmt.Sprintf("line %d", tc.line)) {
+			t.Errorf("%q: %v; want Invalid on body, raw_html on line %d", tc.body, err, tc.line)
+		}
+	}
+	// Angle brackets that are not HTML stay allowed: an autolink and a comparison.
+	v, err := policies.Draft(ctx, consent.DocDPATemplate, "# Agreement\n\nSee <https://norrsken.example/terms>; notice a < b.\n\nBetween **{{controller.name}}** and {{customer}}.", false)
+	if err != nil {
+		t.Fatalf("a template without raw HTML: %v", err)
+	}
+	if _, err := policies.Publish(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	reg := &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	for _, name := range []string{`Åkesson & ‹Söner> "AB"`, `Evil *AB* [x](https://evil.example) <b>y</b> &copy;`} {
+		dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+			Controller: consent.Controller{Name: name, Street: "Storgatan 1", Locality: "Umeå"}}
+		r, err := dpas.Request(ctx, "Kund AB")
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := dpas.Document(ctx, r.ID)
+		html, _ := governance.HTML("DPA", md)
+		if bytes.Contains(html, []byte("<em>")) || bytes.Contains(html, []byte("evil.example\"")) || bytes.Contains(html, []byte("<b>")) || bytes.Contains(html, []byte("©")) {
+			t.Errorf("the controller's name %q was read as Markdown:\n%s\n%s", name, md, html)
+		}
+		want := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(name)
+		if !bytes.Contains(html, []byte(want)) {
+			t.Errorf("the HTML lacks the name as written, %q:\n%s", want, html)
+		}
+	}
+	md := func(name string) string {
+		dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+			Controller: consent.Controller{Name: name, Street: "Storgatan 1", Locality: "Umeå"}}
+		r, _ := dpas.Request(ctx, "Kund AB")
+		md, _ := dpas.Document(ctx, r.ID)
+		return md
+	}
+	if got := md(`Åkesson & ‹Söner> "AB"`); !strings.Contains(got, `**Åkesson \& ‹Söner\> "AB"**`) {
+		t.Errorf("Markdown: the controller's name is not escaped like the customer's:\n%s", got)
 	}
 }

@@ -151,7 +151,11 @@ func (r *Retention) LegalHold(ctx context.Context, contactID string) (bool, erro
 type SweepResult struct {
 	DryRun   bool            `json:"dry_run"`
 	Policies []PolicyOutcome `json:"policies"`
-	Erased   int             `json:"erased"` // or, on a dry run, would be erased
+	// Erased is how many contacts the sweep erased: always 0 on a dry run, which erases no one.
+	Erased int `json:"erased"`
+	// WouldErase is how many contacts a dry run found that a sweep would erase now (0 on a real
+	// sweep, which reports them in Erased).
+	WouldErase int `json:"would_erase"`
 	// ExpiredLinks is how many unconfirmed double opt-in links past their expiry were deleted
 	// (0 on a dry run).
 	ExpiredLinks int `json:"expired_optin_links"`
@@ -166,7 +170,7 @@ type PolicyOutcome struct {
 // Sweep applies every policy at this moment: each expired contact is erased (the ordinary
 // erasure, audited per contact, actor "system:retention") in batches, and the sweep's counts are
 // audited as "retention.sweep" on each policy. With dryRun nothing is erased and the result lists
-// who would be. Idempotent: a second sweep finds nothing the first one left.
+// who would be (WouldErase, with Erased 0). Idempotent: a second sweep finds nothing the first one left.
 func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error) {
 	if audit.ActorFrom(ctx).Kind == audit.ActorSystem { // a scheduled sweep; a staff one keeps its token
 		ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "retention"})
@@ -221,7 +225,11 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 				return res, err
 			}
 		}
-		res.Erased += len(out.Contacts)
+		if dryRun {
+			res.WouldErase += len(out.Contacts)
+		} else {
+			res.Erased += len(out.Contacts)
+		}
 		res.Policies = append(res.Policies, out)
 	}
 	return res, nil

@@ -2,8 +2,10 @@ package governance_test
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,14 +83,18 @@ func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{expired1, expired2, expired3}
-	if len(dry.Policies) != 1 || !slices.Equal(dry.Policies[0].Contacts, want) || dry.Erased != 3 || !dry.DryRun {
+	if len(dry.Policies) != 1 || !slices.Equal(dry.Policies[0].Contacts, want) || dry.Erased != 0 || dry.WouldErase != 3 || !dry.DryRun {
+		// A dry run said "erased": 3 while erasing no one.
 		t.Fatalf("dry run %+v; want exactly %v", dry, want)
+	}
+	if b, _ := json.Marshal(dry); !strings.Contains(string(b), `"erased":0,"would_erase":3`) {
+		t.Errorf("dry run as JSON: %s; want erased 0 and would_erase 3", b)
 	}
 	if _, err := contacts.Get(ctx, expired1); err != nil {
 		t.Fatalf("the dry run erased: %v", err)
 	}
 	res, err := ret.Sweep(ctx, false)
-	if err != nil || res.Erased != 3 || !slices.Equal(res.Policies[0].Contacts, want) {
+	if err != nil || res.Erased != 3 || res.WouldErase != 0 || !slices.Equal(res.Policies[0].Contacts, want) {
 		t.Fatalf("sweep %+v, %v; want exactly %v erased", res, err, want)
 	}
 	for _, id := range want {

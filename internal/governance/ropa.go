@@ -44,8 +44,13 @@ type Activity struct {
 	DataCategories []string    `json:"data_categories"` // contact fields
 	Recipients     []Recipient `json:"recipients"`      // Art. 30(1)(d)
 	Transfers      []Recipient `json:"transfers"`       // outside the EEA, Art. 30(1)(e)
-	Retention      string      `json:"retention"`       // Art. 30(1)(f)
-	RetentionDays  int         `json:"retention_days"`
+	// Retention is the envisaged time limit for erasure (Art. 30(1)(f)): the purpose's retention
+	// and every retention policy that applies to it (RetentionText).
+	Retention     string `json:"retention"`
+	RetentionDays int    `json:"retention_days"` // the purpose's; 0 while the lawful basis lasts
+	// RetentionPolicies are the ids of the retention policies that apply to the activity: those
+	// scoped to its purpose and those scoped to no purpose (they apply to every purpose).
+	RetentionPolicies []string `json:"retention_policies"`
 }
 
 // Recipient is a processor or controller data goes to for the purpose.
@@ -75,20 +80,25 @@ var securityMeasures = []string{
 	"consent checked at the moment of use (send, disclose, processor read), never only when a job is queued",
 }
 
-// Build assembles the record from the controller's details, the purposes and the register. Each
-// purpose is one activity; its recipients are the processors engaged for it, and those outside
-// the EEA are its transfers.
-func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []share.Processor, now time.Time) ROPA {
-	r := ROPA{GeneratedAt: now.UTC(), SecurityMeasures: securityMeasures, Activities: []Activity{}, RetentionPolicies: []Policy{},
+// Build assembles the record from the controller's details, the purposes, the register and the
+// retention policies. Each purpose is one activity; its recipients are the processors engaged for
+// it, those outside the EEA are its transfers, and its retention names the policies that apply
+// to it (Art. 30(1)(f)).
+func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []share.Processor, policies []Policy, now time.Time) ROPA {
+	if policies == nil {
+		policies = []Policy{}
+	}
+	r := ROPA{GeneratedAt: now.UTC(), SecurityMeasures: securityMeasures, Activities: []Activity{}, RetentionPolicies: policies,
 		Controller: Controller{Name: ctrl.Name, Contact: ctrl.Contact, Email: ctrl.Email, DPO: ctrl.DPOEmail,
 			Address: strings.Join(nonEmpty(ctrl.Street, strings.TrimSpace(ctrl.PostalCode+" "+ctrl.Locality), ctrl.Country), ", ")}}
 	for _, p := range purposes {
 		a := Activity{Purpose: p.ID, Name: p.Name, Description: p.Description, LawfulBasis: p.LawfulBasis, Article: articles[p.LawfulBasis],
 			DataSubjects:   []string{"leads (prospective customers)", "contacts (customers and their staff)"},
 			DataCategories: slices.Clone(contact.Columns), Recipients: []Recipient{}, Transfers: []Recipient{}, RetentionDays: p.RetentionDays}
-		a.Retention = "while the lawful basis lasts"
-		if p.RetentionDays > 0 {
-			a.Retention = fmt.Sprintf("%d days", p.RetentionDays)
+		a.Retention = RetentionText(p, policies)
+		a.RetentionPolicies = []string{}
+		for _, rp := range PoliciesFor(p.ID, policies) {
+			a.RetentionPolicies = append(a.RetentionPolicies, rp.ID)
 		}
 		for _, pr := range processors {
 			if !slices.Contains(pr.Purposes, p.ID) || pr.EndedAt != nil {
@@ -110,14 +120,26 @@ func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []sha
 }
 
 // CSV renders the record as RFC 4180 CSV, one row per activity; lists are joined with "; ".
+// Columns: purpose, name, lawful_basis, article, data_subjects, data_categories, recipients,
+// transfers, retention (the activity's Retention, policies included), controller, dpo,
+// security_measures, then description and retention_policies (each applying policy described,
+// as in Retention), added last so that the earlier columns keep their places.
 func (r ROPA) CSV() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.UseCRLF = true
-	w.Write([]string{"purpose", "name", "lawful_basis", "article", "data_subjects", "data_categories", "recipients", "transfers", "retention", "controller", "dpo", "security_measures"})
+	w.Write([]string{"purpose", "name", "lawful_basis", "article", "data_subjects", "data_categories", "recipients", "transfers", "retention", "controller", "dpo", "security_measures",
+		"description", "retention_policies"})
 	for _, a := range r.Activities {
+		var applying []string
+		for _, p := range r.RetentionPolicies {
+			if slices.Contains(a.RetentionPolicies, p.ID) {
+				applying = append(applying, p.Describe())
+			}
+		}
 		row := []string{a.Purpose, a.Name, a.LawfulBasis, a.Article, strings.Join(a.DataSubjects, "; "), strings.Join(a.DataCategories, "; "),
-			names(a.Recipients), transfers(a.Transfers), a.Retention, r.Controller.Name, r.Controller.DPO, strings.Join(r.SecurityMeasures, "; ")}
+			names(a.Recipients), transfers(a.Transfers), a.Retention, r.Controller.Name, r.Controller.DPO, strings.Join(r.SecurityMeasures, "; "),
+			a.Description, strings.Join(applying, "; ")}
 		for i := range row {
 			row[i] = defuse(row[i])
 		}
@@ -160,4 +182,42 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// PoliciesFor returns the retention policies that apply to data collected for purpose: those
+// scoped to it and those scoped to no purpose, which erase contacts of their kind whatever they
+// were collected for.
+func PoliciesFor(purpose string, policies []Policy) []Policy {
+	var out []Policy
+	for _, p := range policies {
+		if p.Purpose == "" || p.Purpose == purpose {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Describe says in one line what the policy erases, for the record of processing activities and
+// the privacy notice: "leads collected for newsletter: erased 7 days after their last consent
+// event or change, with no consent in force (retention policy newsletter-unconfirmed)".
+func (p Policy) Describe() string {
+	who := string(p.Kind) + "s"
+	if p.Purpose != "" {
+		who += " collected for " + p.Purpose
+	}
+	return fmt.Sprintf("%s: erased %d days after their last consent event or change, with no consent in force (retention policy %s)", who, p.AfterDays, p.ID)
+}
+
+// RetentionText is how long data collected for purpose p is kept (GDPR Art. 30(1)(f), Art.
+// 13(2)(a)): "N days" for a purpose with a retention period, else "while the lawful basis
+// lasts", then, after "; ", each retention policy that applies (PoliciesFor) as Describe says.
+func RetentionText(p consent.Purpose, policies []Policy) string {
+	text := "while the lawful basis lasts"
+	if p.RetentionDays > 0 {
+		text = fmt.Sprintf("%d days", p.RetentionDays)
+	}
+	for _, rp := range PoliciesFor(p.ID, policies) {
+		text += "; " + rp.Describe()
+	}
+	return text
 }

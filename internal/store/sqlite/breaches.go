@@ -10,7 +10,7 @@ import (
 	"github.com/tillit/tillit/internal/governance"
 )
 
-const breachCols = "id, title, description, detected_at, window_from, window_to, actor_id, categories, people_affected, records_affected, risk, authority_notified_at, inform_people, people_informed_at, measures, created_at, updated_at, version"
+const breachCols = "id, title, description, detected_at, window_from, window_to, actor_id, categories, people_affected, records_affected, risk, authority_notified_at, inform_people, people_informed_at, measures, likely_consequences, created_at, updated_at, version"
 
 func optTime(t *time.Time) any {
 	if t == nil {
@@ -21,20 +21,20 @@ func optTime(t *time.Time) any {
 
 func breachArgs(b *governance.Breach) []any {
 	return []any{b.ID, b.Title, b.Description, formatTime(b.DetectedAt), optTime(b.WindowFrom), optTime(b.WindowTo), b.ActorID, strings.Join(b.Categories, ","),
-		b.PeopleAffected, b.RecordsAffected, b.Risk, optTime(b.AuthorityNotifiedAt), b.InformPeople, optTime(b.PeopleInformedAt), b.Measures,
+		b.PeopleAffected, b.RecordsAffected, b.Risk, optTime(b.AuthorityNotifiedAt), b.InformPeople, optTime(b.PeopleInformedAt), b.Measures, b.LikelyConsequences,
 		formatTime(b.CreatedAt), formatTime(b.UpdatedAt), b.Version}
 }
 
 // InsertBreach stores a new breach.
 func (tx *Tx) InsertBreach(ctx context.Context, b *governance.Breach) error {
-	_, err := tx.exec(ctx, "INSERT INTO breaches ("+breachCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", breachArgs(b)...)
+	_, err := tx.exec(ctx, "INSERT INTO breaches ("+breachCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", breachArgs(b)...)
 	return err
 }
 
 // UpdateBreach replaces the stored breach; NotFound when absent.
 func (tx *Tx) UpdateBreach(ctx context.Context, b *governance.Breach) error {
 	args := breachArgs(b)
-	return tx.execOne(ctx, "breach not found", "UPDATE breaches SET title = ?, description = ?, detected_at = ?, window_from = ?, window_to = ?, actor_id = ?, categories = ?, people_affected = ?, records_affected = ?, risk = ?, authority_notified_at = ?, inform_people = ?, people_informed_at = ?, measures = ?, created_at = ?, updated_at = ?, version = ? WHERE id = ?",
+	return tx.execOne(ctx, "breach not found", "UPDATE breaches SET title = ?, description = ?, detected_at = ?, window_from = ?, window_to = ?, actor_id = ?, categories = ?, people_affected = ?, records_affected = ?, risk = ?, authority_notified_at = ?, inform_people = ?, people_informed_at = ?, measures = ?, likely_consequences = ?, created_at = ?, updated_at = ?, version = ? WHERE id = ?",
 		append(args[1:], args[0])...)
 }
 
@@ -67,7 +67,7 @@ func (tx *Tx) queryBreaches(ctx context.Context, q string, args ...any) ([]*gove
 		var detected, cats, created, updated string
 		var from, to, notified, informed sql.NullString
 		if err := rows.Scan(&b.ID, &b.Title, &b.Description, &detected, &from, &to, &b.ActorID, &cats, &b.PeopleAffected, &b.RecordsAffected,
-			&b.Risk, &notified, &b.InformPeople, &informed, &b.Measures, &created, &updated, &b.Version); err != nil {
+			&b.Risk, &notified, &b.InformPeople, &informed, &b.Measures, &b.LikelyConsequences, &created, &updated, &b.Version); err != nil {
 			return nil, err
 		}
 		b.Categories = splitList(cats)
@@ -119,4 +119,27 @@ func (tx *Tx) CountAffected(ctx context.Context, from, to time.Time, actorID str
 	}
 	err = row.Scan(&people, &records)
 	return people, records, err
+}
+
+// ActorKnown reports whether id is a token's id (revoked ones too) or the actor id of any audit
+// event.
+func (tx *Tx) ActorKnown(ctx context.Context, id string) (bool, error) {
+	row, err := tx.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?) OR EXISTS (SELECT 1 FROM audit_events WHERE actor_id = ?)", id, id)
+	if err != nil {
+		return false, err
+	}
+	var known bool
+	err = row.Scan(&known)
+	return known, translate(err)
+}
+
+// ProcessorKnown reports whether a processor with this id is registered (ended ones too).
+func (tx *Tx) ProcessorKnown(ctx context.Context, id string) (bool, error) {
+	row, err := tx.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM processors WHERE id = ?)", id)
+	if err != nil {
+		return false, err
+	}
+	var known bool
+	err = row.Scan(&known)
+	return known, translate(err)
 }

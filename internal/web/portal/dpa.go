@@ -54,8 +54,20 @@ func (h *hourly) allow(ip string, now time.Time, max int) bool {
 	return true
 }
 
-// Form serves GET /p/dpa.
+// notConfigured is the page while the controller's details are missing: an agreement would name
+// no controller (governance.DPAs.Ready).
+func (d *DPA) notConfigured(w http.ResponseWriter, r *http.Request) {
+	d.Pages.render(w, r, http.StatusConflict, pageView{Title: "Data processing agreement", Paragraphs: []string{
+		"Our agreement cannot be drawn up yet: our company's name and address are not set up in this service. Please ask us for it by e-mail.",
+	}})
+}
+
+// Form serves GET /p/dpa (the notConfigured page while the controller is not configured).
 func (d *DPA) Form(w http.ResponseWriter, r *http.Request) {
+	if err := d.Service.Ready(); err != nil {
+		d.notConfigured(w, r)
+		return
+	}
 	d.Pages.render(w, r, http.StatusOK, pageView{Title: "Data processing agreement", Paragraphs: []string{
 		"Customers who have us process personal data on their behalf sign a data processing agreement (GDPR Art. 28(3)). Name your company to get ours, filled in, with the current list of our sub-processors.",
 	}, DPAForm: true})
@@ -79,6 +91,10 @@ func (d *DPA) Request(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorPublic, ID: "dpa"})
 	req, err := d.Service.Request(ctx, r.PostForm.Get("customer"))
+	if e := apperr.As(err); e != nil && e.Reason == governance.ReasonControllerNotConfigured {
+		d.notConfigured(w, r)
+		return
+	}
 	if e := apperr.As(err); e != nil && (e.Kind == apperr.Invalid || e.Kind == apperr.Conflict) {
 		msg := "Please give your company's name."
 		if e.Kind == apperr.Conflict {
@@ -99,6 +115,10 @@ func (d *DPA) Document(w http.ResponseWriter, r *http.Request) {
 	md, err := d.Service.Document(r.Context(), r.PathValue("id"))
 	if apperr.Is(err, apperr.NotFound) {
 		http.NotFound(w, r)
+		return
+	}
+	if e := apperr.As(err); e != nil && e.Reason == governance.ReasonControllerNotConfigured {
+		d.notConfigured(w, r)
 		return
 	}
 	if err != nil {

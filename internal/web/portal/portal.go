@@ -14,6 +14,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/governance"
 )
 
 //go:embed templates/*.html
@@ -30,6 +31,9 @@ type Server struct {
 	// Recipients, when set, lists the recipients of personal data for the notice (GDPR Art.
 	// 13(1)(e), (f)): one line each, naming role, country and transfer mechanism.
 	Recipients func(ctx context.Context) ([]string, error)
+	// Retention, when set, lists the retention policies, named in each purpose's retention
+	// (GDPR Art. 13(2)(a), governance.RetentionText).
+	Retention func(ctx context.Context) ([]governance.Policy, error)
 
 	tmpl *template.Template
 	md   goldmark.Markdown
@@ -108,12 +112,14 @@ func (s *Server) privacy(ctx context.Context) (privacyView, error) {
 	if err != nil {
 		return v, err
 	}
-	for _, p := range ps {
-		ret := "while the basis lasts"
-		if p.RetentionDays > 0 {
-			ret = fmt.Sprintf("%d days", p.RetentionDays)
+	var policies []governance.Policy
+	if s.Retention != nil {
+		if policies, err = s.Retention(ctx); err != nil {
+			return v, err
 		}
-		v.Purposes = append(v.Purposes, purposeView{Name: p.Name, Description: p.Description, Basis: basisNames[p.LawfulBasis], Retention: ret})
+	}
+	for _, p := range ps {
+		v.Purposes = append(v.Purposes, purposeView{Name: p.Name, Description: p.Description, Basis: basisNames[p.LawfulBasis], Retention: governance.RetentionText(p, policies)})
 	}
 	if s.Recipients != nil {
 		if v.Processors, err = s.Recipients(ctx); err != nil {
