@@ -901,20 +901,40 @@ func ParseMergePatch(body []byte, field string) (Patch, error) {
 	var raw map[string]json.RawMessage
 	var p Patch
 	if err := jsonin.Decode(body, &raw); err != nil {
-		return p, err
+		return p, within(err, field)
 	}
 	if raw == nil {
 		return p, apperr.Invalidf(field, "not_an_object", "%s: a JSON object is required", field)
 	}
 	if err := jsonin.Decode(body, &p); err != nil {
-		return p, err
+		return p, within(err, field)
 	}
 	for k, v := range raw {
 		if string(v) == "null" {
 			if err := p.Clear(k); err != nil {
-				return p, err
+				return p, within(err, field)
 			}
 		}
 	}
 	return p, nil
+}
+
+// within names an Invalid error's field by its path under field ("changes.titel") when the
+// patch is a member of a larger body; for field "body" it is returned as it is.
+func within(err error, field string) error {
+	e := apperr.As(err)
+	if field == "body" || e == nil || e.Kind != apperr.Invalid {
+		return err
+	}
+	path := field
+	if e.Field != "" && e.Field != "body" {
+		path = field + "." + e.Field
+	}
+	out := *e
+	out.Field = path
+	if rest, ok := strings.CutPrefix(e.Message, e.Field+":"); ok && e.Field != "" {
+		out.Message = path + ":" + rest
+	}
+	out.Message = strings.ReplaceAll(out.Message, "did you mean ", "did you mean "+field+".")
+	return &out
 }
