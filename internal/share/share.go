@@ -25,6 +25,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/normalize"
 )
 
 // Role is what a recipient is to the controller.
@@ -42,7 +43,7 @@ const (
 	TransferAdequacy = "adequacy" // Art. 45
 	TransferSCC      = "scc"      // standard contractual clauses, Art. 46(2)(c)
 	TransferBCR      = "bcr"      // binding corporate rules, Art. 47
-	TransferNone     = "none"     // none: allowed only inside the EEA
+	TransferNone     = "none"     // none: disclosures only inside the EEA (outside it they are refused, no_transfer_mechanism)
 )
 
 // DPA states.
@@ -392,6 +393,9 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 	if r.TransferMechanism == TransferAdequacy && !slices.Contains(eea, r.Country) && !slices.Contains(adequate, r.Country) {
 		return apperr.Invalidf("transfer_mechanism", "no_adequacy_decision", "transfer_mechanism: %s has no adequacy decision (GDPR Art. 45); use scc or bcr", r.Country)
 	}
+	if r.DPFCertified && r.Country != "US" {
+		return apperr.Invalidf("dpf_certified", "not_us", "dpf_certified: the EU-US Data Privacy Framework certifies organisations in the United States (country US) only")
+	}
 	if r.TransferMechanism == TransferAdequacy && r.Country == "US" && !r.DPFCertified {
 		return apperr.Invalidf("transfer_mechanism", "not_dpf_certified", "transfer_mechanism: the adequacy decision for the United States covers only organisations certified under the EU-US Data Privacy Framework; set dpf_certified, or use scc or bcr")
 	}
@@ -423,6 +427,13 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 	}
 	if in.ContactEmail != nil {
 		r.ContactEmail = strings.TrimSpace(*in.ContactEmail)
+		if r.ContactEmail != "" {
+			norm, err := normalize.Email(r.ContactEmail)
+			if err != nil {
+				return apperr.Invalidf("contact_email", "invalid_email", "contact_email: not an e-mail address")
+			}
+			r.ContactEmail = norm
+		}
 	}
 	if in.WebhookURL != nil {
 		u, err := url.Parse(*in.WebhookURL)

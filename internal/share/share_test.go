@@ -203,6 +203,9 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), DPAStatus: ptr(share.DPASigned)}, "dpa_signed_at"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), WebhookURL: ptr("http://hooks.example.com/x")}, "webhook_url"},
 		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), WebhookSecret: ptr("short")}, "webhook_secret"},
+		// Found by a fresh-user trial: both were accepted.
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), ContactEmail: ptr("not an email")}, "contact_email"},
+		{share.Input{ID: ptr("x"), Name: ptr("x"), Country: ptr("SE"), DPFCertified: ptr(true)}, "dpf_certified"},
 	} {
 		_, err := w.svc.Create(ctx, tc.in)
 		if e := apperr.As(err); e == nil || e.Kind != apperr.Invalid || e.Field != tc.field {
