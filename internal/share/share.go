@@ -624,9 +624,9 @@ func (s *Service) check(p *Record, rq Request, now time.Time) (reason, msg strin
 	case !slices.Contains(p.Purposes, rq.Purpose):
 		return ReasonPurposeNotAssigned, "the recipient was not engaged for this purpose"
 	case p.DPAStatus == DPAExpired || p.DPAStatus == DPASigned && p.DPAExpiresAt != nil && !now.Before(*p.DPAExpiresAt):
-		return ReasonDPAExpired, "the recipient's data processing agreement has expired (GDPR Art. 28(3))"
+		return ReasonDPAExpired, "the recipient's " + agreement(p.Role) + " has expired"
 	case p.DPAStatus != DPASigned:
-		return ReasonDPAMissing, "the recipient has no signed data processing agreement (GDPR Art. 28(3))"
+		return ReasonDPAMissing, "the recipient has no signed " + agreement(p.Role)
 	case !slices.Contains(eea, p.Country) && p.TransferMechanism == TransferNone:
 		return ReasonNoTransfer, "the recipient is outside the EEA without adequacy, SCC or BCR (GDPR Art. 44)"
 	}
@@ -636,6 +636,17 @@ func (s *Service) check(p *Record, rq Request, now time.Time) (reason, msg strin
 		}
 	}
 	return "", ""
+}
+
+// agreement names the agreement the register's dpa_status tracks for a recipient of this role:
+// a processor's or sub-processor's data processing agreement (GDPR Art. 28(3), 28(4)); for
+// another controller, the data sharing agreement that sets out the terms and each party's
+// responsibilities (Art. 26 for joint controllers; Art. 28 does not apply).
+func agreement(r Role) string {
+	if r == RoleController {
+		return "data sharing agreement (controller to controller; GDPR Art. 26 where the controllers are joint)"
+	}
+	return "data processing agreement (GDPR Art. 28(3))"
 }
 
 // pick returns the asked fields of c by their API names.

@@ -328,3 +328,22 @@ func TestSharingAuditsOnlyTheFieldsRead(t *testing.T) {
 		t.Errorf("audit events about the contact:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestControllerRecipientNeedsASharingAgreement: found by a fresh-user trial. A recipient that
+// is another controller was refused for a missing "data processing agreement (Art. 28(3))",
+// which does not apply between controllers; the refusal names the data sharing agreement.
+func TestControllerRecipientNeedsASharingAgreement(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.svc.Create(ctx, share.Input{ID: ptr("partner"), Name: ptr("Partner AB"), Role: ptr(share.RoleController), Purposes: &[]string{"newsletter"},
+		DataCategories: &[]string{"email"}, Country: ptr("SE")}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "lo@example.org"})
+	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	_, err := w.svc.Disclose(ctx, share.Request{ContactID: c.ID, ProcessorID: "partner", Purpose: "newsletter", Fields: []string{"email"}})
+	e := apperr.As(err)
+	if e == nil || e.Reason != share.ReasonDPAMissing || !strings.Contains(e.Message, "data sharing agreement") || strings.Contains(e.Message, "28(3)") {
+		t.Errorf("disclosure to a controller without an agreement: %v; want dpa_missing naming the data sharing agreement", err)
+	}
+}
