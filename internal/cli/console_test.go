@@ -138,6 +138,9 @@ func TestStaffConsole(t *testing.T) {
 	}
 	if _, page, _ := b.get("/console/requests/" + late.ID); !strings.Contains(page, "scanned the letter") {
 		t.Errorf("the note is not on the timeline")
+	} else if !strings.Contains(page, "<td>first-start admin (admin)</td>") {
+		// Found by a fresh-user trial: the timeline named staff by token id only.
+		t.Errorf("the timeline does not name who acted by token name and role")
 	}
 	// The letter came from another address than the contact's: binding it needs the admin's
 	// explicit confirmation.

@@ -362,6 +362,18 @@ func (s *Server) showDetail(w http.ResponseWriter, r *http.Request, ctx context.
 		s.fail(w, r, err)
 		return
 	}
+	// Staff read "token:<id>" as the token's name and role (tillit token list names them too).
+	if toks, err := s.Tokens.List(ctx); err == nil {
+		names := map[string]string{}
+		for _, t := range toks {
+			names["token:"+t.ID] = t.Name + " (" + string(t.Role) + ")"
+		}
+		for i, e := range tl {
+			if n, ok := names[e.Actor]; ok {
+				tl[i].Actor = n
+			}
+		}
+	}
 	now := s.Requests.Now()
 	d := detailView{page: page{Title: "Request " + id, Role: string(role), Error: msg}, Timeline: tl, Path: "/console/requests/" + id,
 		Request: detailRequest{View: v, Article: v.Type.Article(), Received: v.ReceivedAt.UTC().Format("2006-01-02 15:04 UTC"),
