@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/tillit/tillit/internal/apperr"
 )
@@ -67,7 +68,8 @@ func (s *Server) writeProblemWith(w http.ResponseWriter, r *http.Request, err er
 	if id := requestID(r); id != "" {
 		p.Instance = "urn:tillit:request:" + id
 	}
-	if p.Status == http.StatusUnauthorized {
+	if p.Status == http.StatusUnauthorized && !strings.HasPrefix(r.URL.Path, "/webhooks/") {
+		// Webhook acknowledgements authenticate by their signature, not by a bearer token.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tillit"`)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")

@@ -246,6 +246,14 @@ func (h *harness) exerciseSharing() {
 		t.Errorf("disclosed data %v; want id and email only", out.Data)
 	}
 	h.problem(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"contact_id":"` + contactID + `","processor_id":"mailer-eu","purpose":"newsletter","fields":[]}`)}, "invalid", "fields")
+	// Found by a fresh-user trial: the answer echoed a field asked for twice.
+	var twice struct {
+		Fields []string `json:"fields"`
+	}
+	h.json(exchange{method: "POST", path: "/api/v1/disclosures", token: h.agent, contentType: appJSON, status: 201, body: []byte(`{"contact_id":"` + contactID + `","processor_id":"mailer-eu","purpose":"newsletter","fields":["email","email"]}`)}, &twice)
+	if len(twice.Fields) != 1 || twice.Fields[0] != "email" {
+		t.Errorf("fields asked twice echoed as %v; want [email]", twice.Fields)
+	}
 	// An ended engagement: kept for the record, receives nothing new.
 	h.do(exchange{method: "POST", path: "/api/v1/processors", token: h.dpo, contentType: appJSON, status: 201, body: []byte(`{"id":"old-vendor","name":"Old Vendor AB","purposes":["newsletter"],"data_categories":["email"],"country":"SE","dpa_status":"signed","dpa_signed_at":"2026-01-15T00:00:00Z"}`)})
 	var ended struct {
@@ -311,8 +319,8 @@ func (h *harness) exerciseSharing() {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 401 {
-		t.Errorf("acknowledgement with a bad signature: %d; want 401", resp.StatusCode)
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("acknowledgement with a bad signature: %d, WWW-Authenticate %q; want 401 without a bearer challenge (it is signed, not bearer-authenticated)", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
 
@@ -335,8 +343,8 @@ func (h *harness) exerciseBreaches() {
 	}
 	h.json(exchange{method: "POST", path: "/api/v1/breaches", token: h.dpo, contentType: appJSON, status: 201,
 		body: []byte(`{"title":"Breach at the mailer","actor_id":"processor:mailer-eu","window_from":"2026-01-01T00:00:00Z","risk":"high"}`)}, &pb)
-	if pb.People != 1 || pb.Records != 1 {
-		t.Errorf("breach at a processor: %+v; want the one person disclosed to it", pb)
+	if pb.People != 1 || pb.Records != 2 {
+		t.Errorf("breach at a processor: %+v; want the one person disclosed to it, in two disclosures", pb)
 	}
 	h.problem(exchange{method: "POST", path: "/api/v1/breaches", token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"title":"x"}`)}, "forbidden", "")
 	h.problem(exchange{method: "POST", path: "/api/v1/breaches", token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"title":"x","risk":"medium"}`)}, "invalid", "risk")

@@ -69,6 +69,7 @@ func (s *Server) disclose(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	in.Fields = slices.Compact(slices.Sorted(slices.Values(in.Fields))) // as Disclose records them
 	data, err := s.Share.Disclose(r.Context(), in)
 	return reply(w, http.StatusCreated, DisclosureResult{Request: in, Data: data}, err)
 }
