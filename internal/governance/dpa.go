@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -20,6 +21,7 @@ import (
 	"github.com/yuin/goldmark/text"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/sfnt"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -415,7 +417,14 @@ func htmlEscape(s string) string {
 // (golang.org/x/image/font/gofont, embedded as UTF-8 TrueType: Latin, Greek and Cyrillic, so
 // Polish, Czech or Greek names print as written): headings bold, table rows as lines, other text
 // wrapped.
+//
+// Text the fonts have no glyph for (Chinese, Japanese or Korean script, say) would print as empty
+// boxes, leaving a party's name unreadable in a contract: that is an apperr.Invalid on field
+// format, reason pdf_unprintable, and the HTML or Markdown rendering serves instead.
 func PDF(title, markdown string) ([]byte, error) {
+	if !printable(title + markdown) {
+		return nil, apperr.Invalidf("format", ReasonPDFUnprintable, "format: the agreement holds characters the PDF fonts cannot print (for example Chinese, Japanese or Korean script); use format=html or format=md")
+	}
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.AddUTF8FontFromBytes("Go", "", goregular.TTF)
 	pdf.AddUTF8FontFromBytes("Go", "B", gobold.TTF)
@@ -452,4 +461,35 @@ func PDF(title, markdown string) ([]byte, error) {
 		return nil, fmt.Errorf("dpa: pdf: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// ReasonPDFUnprintable: a PDF was asked for text the embedded fonts cannot print.
+const ReasonPDFUnprintable = "pdf_unprintable"
+
+var (
+	goFontOnce sync.Once
+	goFonts    []*sfnt.Font // regular and bold, as PDF embeds them
+)
+
+// printable reports whether every visible character of s has a glyph in both Go fonts.
+func printable(s string) bool {
+	goFontOnce.Do(func() {
+		for _, ttf := range [][]byte{goregular.TTF, gobold.TTF} {
+			if f, err := sfnt.Parse(ttf); err == nil {
+				goFonts = append(goFonts, f)
+			}
+		}
+	})
+	var buf sfnt.Buffer
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			continue
+		}
+		for _, f := range goFonts {
+			if i, err := f.GlyphIndex(&buf, r); err != nil || i == 0 {
+				return false
+			}
+		}
+	}
+	return true
 }

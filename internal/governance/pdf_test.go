@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/governance"
 )
 
@@ -36,5 +37,18 @@ func TestPDFKeepsTheText(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("the PDF lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestPDFRefusesTextItCannotPrint: found by a fresh-user trial. A customer named in Japanese
+// script got an agreement whose PDF showed empty boxes for its name. The PDF is refused
+// (format, pdf_unprintable) and the HTML serves; Latin, Greek and Cyrillic names still print.
+func TestPDFRefusesTextItCannotPrint(t *testing.T) {
+	_, err := governance.PDF("DPA", "# Agreement\n\nCustomer: Ünïcødé 株式会社 Ørsted & Søn\n")
+	if e := apperr.As(err); e == nil || e.Field != "format" || e.Reason != governance.ReasonPDFUnprintable || strings.Contains(e.Message, "株") {
+		t.Errorf("PDF with Japanese script: %v; want Invalid format pdf_unprintable, not echoing the text", err)
+	}
+	if _, err := governance.PDF("DPA", "# Agreement\n\nCustomer: Żółć Ελληνικά Москва Ørsted\n\n| a | b |\n|---|---|\n| – | “x” |\n"); err != nil {
+		t.Errorf("PDF with Polish, Greek and Cyrillic: %v", err)
 	}
 }

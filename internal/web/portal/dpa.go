@@ -128,6 +128,12 @@ func (d *DPA) Document(w http.ResponseWriter, r *http.Request) {
 	title := "Data processing agreement"
 	if r.URL.Query().Get("format") == "pdf" {
 		b, err := governance.PDF(title, md)
+		if e := apperr.As(err); e != nil && e.Reason == governance.ReasonPDFUnprintable {
+			d.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Data processing agreement", Paragraphs: []string{
+				"The agreement holds characters our PDF fonts cannot print (for example Chinese, Japanese or Korean script). Please print the agreement page from your browser instead.",
+			}, Link: &linkView{Href: r.URL.Path, Text: "Back to the agreement"}})
+			return
+		}
 		if err != nil {
 			d.Pages.fail(w, r, err)
 			return
