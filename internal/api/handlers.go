@@ -12,9 +12,11 @@ import (
 	"strings"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // List is the shape of every list response (DESIGN §5).
@@ -24,7 +26,7 @@ type List[T any] struct {
 }
 
 func (s *Server) createContact(w http.ResponseWriter, r *http.Request) error {
-	recreate, err := boolParam(r.URL.Query().Get("recreate_erased"), "recreate_erased")
+	recreate, err := s.recreateErased(r)
 	if err != nil {
 		return err
 	}
@@ -32,7 +34,7 @@ func (s *Server) createContact(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	c, err := s.Contacts.CreateByStaff(r.Context(), in, recreate == "true")
+	c, err := s.Contacts.CreateByStaff(r.Context(), in, recreate)
 	if err != nil {
 		return err
 	}
@@ -127,7 +129,11 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.Contacts.Update(r.Context(), pathID(r), p)
+	recreate, err := s.recreateErased(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.Contacts.UpdateByStaff(r.Context(), pathID(r), p, recreate)
 	return reply(w, http.StatusOK, c, err)
 }
 
@@ -535,4 +541,17 @@ func (s *Server) liftRestriction(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := s.Contacts.SetRestricted(r.Context(), pathID(r), false)
 	return reply(w, http.StatusOK, c, err)
+}
+
+// recreateErased reads ?recreate_erased=true: using again an address erased at its person's
+// request is for a role that may erase (admin, dpo), on that person's own new request.
+func (s *Server) recreateErased(r *http.Request) (bool, error) {
+	v, err := boolParam(r.URL.Query().Get("recreate_erased"), "recreate_erased")
+	if err != nil || v != "true" {
+		return false, err
+	}
+	if role := token.Role(audit.ActorFrom(r.Context()).Role); !token.Allows(role, token.ContactsErase) {
+		return false, &apperr.Error{Kind: apperr.Forbidden, Field: "recreate_erased", Reason: "role_forbidden", Message: "recreate_erased: the " + string(role) + " role may not use an erased address again (needs contacts.erase)"}
+	}
+	return true, nil
 }

@@ -32,9 +32,32 @@ func TestRecreatingAnErasedAddress(t *testing.T) {
 	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "other@example.org"}, nil); st != 201 {
 		t.Errorf("other address: %d; want 201", st)
 	}
+	// Found by a second trial: an agent alone could bring an erased person back.
+	_, agentOut, _ := runCLI(t, "token", "create", "--data", p.dir, "--role", "agent", "--name", "agent")
+	if st := p.doAs(strings.TrimSpace(agentOut), "POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &prob); st != 403 || prob.Field != "recreate_erased" {
+		t.Errorf("agent with recreate_erased=true: %d %+v; want 403", st, prob)
+	}
 	var again contactJSON
 	if st := p.do("POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &again); st != 201 || again.ID == "" || again.ID == c.ID {
 		t.Fatalf("recreate_erased=true: %d %+v; want 201 with a new id", st, again)
+	}
+	// The address has a contact again: a second create is the usual duplicate, naming it.
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &prob); st != 409 || prob.Reason != "duplicate_email" || prob.ID != again.ID {
+		t.Errorf("create while the recreated contact holds the address: %d %+v; want duplicate_email naming %s", st, prob, again.ID)
+	}
+	// Found by a second trial: PATCH put an erased address back on another contact unchecked.
+	var other, gone2 contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "someone.else@example.org"}, &other)
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "gone.two@example.org"}, &gone2)
+	p.do("DELETE", "/api/v1/contacts/"+gone2.ID, nil, nil)
+	if st := p.do("PATCH", "/api/v1/contacts/"+other.ID, map[string]any{"email": "Gone.Two@example.org", "first_name": "Back"}, &prob); st != 409 || prob.Reason != "erased" {
+		t.Errorf("PATCH to an erased address: %d %+v; want 409 erased", st, prob)
+	}
+	if st := p.do("PATCH", "/api/v1/contacts/"+other.ID, map[string]any{"first_name": "Still"}, nil); st != 200 {
+		t.Errorf("PATCH of another field: %d; want 200", st)
+	}
+	if st := p.do("PATCH", "/api/v1/contacts/"+other.ID+"?recreate_erased=true", map[string]any{"email": "gone.two@example.org"}, nil); st != 200 {
+		t.Errorf("PATCH to an erased address with recreate_erased=true: %d; want 200", st)
 	}
 	var d struct {
 		Allowed bool   `json:"allowed"`

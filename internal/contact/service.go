@@ -181,13 +181,8 @@ func (s *Service) CreateByStaff(ctx context.Context, in Input, recreateErased bo
 		if err != nil {
 			return err
 		}
-		if p.Record.SuppressionHash != nil && !recreateErased {
-			sup, err := tx.Suppression(ctx, p.Record.SuppressionHash)
-			switch {
-			case err == nil && sup.Reason == consent.SuppressionErased:
-				return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "erased",
-					Message: "email: this address was erased at the person's request (GDPR Art. 17); create it again only on that person's new request, with ?recreate_erased=true"}
-			case err != nil && !apperr.Is(err, apperr.NotFound):
+		if !recreateErased {
+			if err := erasedAddress(ctx, tx, p.Record); err != nil {
 				return err
 			}
 		}
@@ -195,6 +190,28 @@ func (s *Service) CreateByStaff(ctx context.Context, in Input, recreateErased bo
 		return err
 	})
 	return out, err
+}
+
+// erasedAddress is a Conflict with reason erased when rec's address was erased at the person's
+// request and no contact holds it now (one that does answers duplicate_email as usual).
+func erasedAddress(ctx context.Context, tx Tx, rec *Record) error {
+	if rec.SuppressionHash == nil {
+		return nil
+	}
+	if _, err := tx.ContactByEmailIndex(ctx, rec.EmailIndex); err == nil {
+		return nil
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return err
+	}
+	sup, err := tx.Suppression(ctx, rec.SuppressionHash)
+	switch {
+	case err == nil && sup.Reason == consent.SuppressionErased:
+		return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "erased",
+			Message: "email: this address was erased at the person's request (GDPR Art. 17); use it again only on that person's new request, with ?recreate_erased=true"}
+	case err != nil && !apperr.Is(err, apperr.NotFound):
+		return err
+	}
+	return nil
 }
 
 // CreateIn is Create inside the caller's transaction.
@@ -356,7 +373,15 @@ func (s *Service) List(ctx context.Context, kind Kind, cursor string, limit int)
 // Consent is never changed by an update. Restricted contacts (GDPR Art. 18) are refused with
 // Forbidden: they change only through a data subject request.
 func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, error) {
-	c, _, err := s.update(ctx, id, p, "contact.update")
+	c, _, err := s.update(ctx, id, p, "contact.update", false)
+	return c, err
+}
+
+// UpdateByStaff is Update for PATCH /api/v1/contacts/{id}: changing the address to one erased at
+// its person's request is a Conflict with reason erased (as CreateByStaff) unless
+// recreateErased is set.
+func (s *Service) UpdateByStaff(ctx context.Context, id string, p Patch, recreateErased bool) (Contact, error) {
+	c, _, err := s.update(ctx, id, p, "contact.update", !recreateErased)
 	return c, err
 }
 
@@ -364,12 +389,12 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, erro
 // like Update, also to a restricted contact, and records "contact.rectify" with the names of
 // the changed fields (never the old or new values), which it returns.
 func (s *Service) Rectify(ctx context.Context, id string, p Patch) (Contact, []string, error) {
-	return s.update(ctx, id, p, "contact.rectify")
+	return s.update(ctx, id, p, "contact.rectify", false)
 }
 
 // update applies p and audits action with the changed fields; "contact.rectify" (a data subject
 // request's) may change a restricted contact, "contact.update" may not.
-func (s *Service) update(ctx context.Context, id string, p Patch, action string) (Contact, []string, error) {
+func (s *Service) update(ctx context.Context, id string, p Patch, action string, refuseErased bool) (Contact, []string, error) {
 	var out Contact
 	var changed []string
 	err := s.Store.Update(ctx, func(tx Tx) error {
@@ -412,6 +437,11 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string)
 		nrec, err := s.seal(&next, dk)
 		if err != nil {
 			return err
+		}
+		if refuseErased && next.Email != cur.Email {
+			if err := erasedAddress(ctx, tx, nrec); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateContact(ctx, nrec); err != nil {
 			return err
