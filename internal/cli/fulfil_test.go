@@ -286,6 +286,9 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	if st := p.do("PATCH", "/api/v1/contacts/"+c.ID, map[string]any{"email": addr}, nil); st != 200 {
 		t.Fatal("patch")
 	}
+	if d := sink.next(t); d.To[0] != "old.address@example.org" { // the replaced address is told
+		t.Fatalf("first mail to %v; want the notice to the replaced address", d.To)
+	}
 	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "ip": "203.0.113.66"}, nil)
 	p.do("POST", "/api/v1/purposes", map[string]any{"id": "events", "name": "Event invitations", "lawful_basis": "dpv:Consent"}, nil)
 	if st, _ := postForm(t, p.base, "/p/subscribe", url.Values{"email": {addr}, "purposes": {"events"}}); st != 200 {

@@ -150,6 +150,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
+	a.contacts.AddressChanged = srv.Requests.AddressChangedIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests, IP: doi.ClientIP}
 	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}

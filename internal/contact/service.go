@@ -68,6 +68,11 @@ type Service struct {
 	// with its id and e-mail blind index (nil without an address): what other packages keep
 	// about the person goes in the same commit (internal/dsr: their requests).
 	Erasing func(ctx context.Context, tx Tx, contactID string, emailIndex []byte) error
+	// AddressChanged, when set, runs inside the transaction of a staff update (Update) that
+	// replaced the contact's e-mail address, with the replaced address: the person is told there,
+	// so a change they did not ask for does not go unnoticed. Rectification by request tells
+	// them itself.
+	AddressChanged func(ctx context.Context, tx Tx, contactID, oldEmail string) error
 }
 
 // Input is the body of a create: every field optional except that at least one of Email and Phone
@@ -454,6 +459,11 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string,
 			}
 			if err := tx.AddFormerEmail(ctx, id, h); err != nil {
 				return err
+			}
+			if action == "contact.update" && s.AddressChanged != nil {
+				if err := s.AddressChanged(ctx, tx, id, cur.Email); err != nil {
+					return err
+				}
 			}
 		}
 		{ // a correction by staff or by request: processors that hold the data fetch it again (GDPR Art. 19)

@@ -800,3 +800,25 @@ func (s *Service) bundleRequest(ctx context.Context, tx Tx, r *Record) (BundleRe
 	}
 	return br, nil
 }
+
+// AddressChangedIn queues, inside a staff update's transaction (contact.Service.AddressChanged),
+// a notice to the address staff replaced: the e-mail address on the person's record changed, and
+// whom to write to if they did not ask for it. It goes under the contact's key, with the
+// contact's other mail.
+func (s *Service) AddressChangedIn(ctx context.Context, ctTx contact.Tx, contactID, oldEmail string) error {
+	tx, ok := ctTx.(Tx)
+	if !ok {
+		return fmt.Errorf("dsr: address change of %s: the store transaction does not hold mail", contactID)
+	}
+	now := s.Now().UTC()
+	m := mail.Message{ID: s.NewID(), To: oldEmail, ContactID: contactID, Stream: mail.Transactional, Kind: "contact.address_changed", CreatedAt: now,
+		Subject: "The e-mail address on your record was changed",
+		Text: fmt.Sprintf("On %s the e-mail address we hold for you was changed from this address to another one. "+
+			"If you did not ask for this, reply or write to us at once: you can also ask us to correct, restrict or erase your data (GDPR Art. 16-18).\n%s",
+			day(now), s.contactLine())}
+	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
+		return err
+	}
+	s.wake()
+	return nil
+}
