@@ -470,18 +470,29 @@ func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID stri
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range reqs {
-		br, err := s.bundleRequest(ctx, tx, r)
+	if crec.EmailIndex != nil {
+		// Requests made from the person's address that were never bound to a contact (not
+		// verified, or rejected first) hold that address and our answer: they are the person's.
+		unbound, err := tx.UnverifiedRequestsFrom(ctx, crec.EmailIndex)
 		if err != nil {
 			return nil, err
 		}
-		b.Requests = append(b.Requests, br)
-		// Who read or acted on the person's requests belongs with the rest of the record.
+		reqs = append(reqs, unbound...)
+		slices.SortFunc(reqs, func(x, y *Record) int { return strings.Compare(x.ID, y.ID) })
+	}
+	for _, r := range reqs {
+		// Who read or acted on the person's requests belongs with the rest of the record: the
+		// events up to this export, like those about the contact.
 		evs, err := tx.AuditEventsAbout(ctx, "request", r.ID)
 		if err != nil {
 			return nil, err
 		}
 		b.Audit = append(b.Audit, evs...)
+		br, err := s.bundleRequest(ctx, tx, r)
+		if err != nil {
+			return nil, err
+		}
+		b.Requests = append(b.Requests, br)
 	}
 	slices.SortFunc(b.Audit, func(x, y audit.Event) int { return cmp.Compare(x.Seq, y.Seq) })
 	ds, err := tx.DisclosuresOf(ctx, contactID)

@@ -1295,3 +1295,46 @@ func TestCompleteAnExtendedRequest(t *testing.T) {
 		t.Errorf("mails = %+v; want the extension and a completion notice dated 10 March 2028", ms)
 	}
 }
+
+// TestBundleHoldsUnboundRequestsFromTheAddress: found by a second trial. A request made from the
+// person's address but rejected before it was bound to their contact holds that address and our
+// answer, yet the bundle's requests.json left it out; and audit.json held the export's own
+// request.read for one request but not its contact.read.
+func TestBundleHoldsUnboundRequestsFromTheAddress(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c, _ := w.contacts.Create(ctx, contact.Input{Email: "yvonne@example.org", FirstName: "Yvonne"})
+	early, err := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeAccess, Channel: dsr.ChannelLetter, Email: "Yvonne@Example.org", Details: "my letter"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Reject(ctx, early.ID, "the letter was not signed"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := w.svc.Export(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := readZip(t, b)
+	var reqs []dsr.BundleRequest
+	if err := json.Unmarshal(files["requests.json"], &reqs); err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 1 || reqs[0].ID != early.ID || reqs[0].State != dsr.StateRejected || reqs[0].Details != "my letter" || reqs[0].Reason != "the letter was not signed" {
+		t.Errorf("requests.json = %+v; want the rejected letter with its details and our reason", reqs)
+	}
+	var events []struct {
+		Action     string `json:"action"`
+		ObjectKind string `json:"object_kind"`
+	}
+	if err := json.Unmarshal(files["audit.json"], &events); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Action == "request.read" && e.ObjectKind == "request" {
+			// The request's own reads before this export are fine; this export's would be one
+			// whose fields name the bundle. None exist before it here.
+			t.Errorf("audit.json holds the export's own request.read: %+v", events)
+		}
+	}
+}
