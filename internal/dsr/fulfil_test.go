@@ -1311,6 +1311,10 @@ func TestBundleHoldsUnboundRequestsFromTheAddress(t *testing.T) {
 	if _, err := w.svc.Reject(ctx, early.ID, "the letter was not signed"); err != nil {
 		t.Fatal(err)
 	}
+	bound, _ := w.svc.Create(ctx, dsr.Input{Type: dsr.TypeObjection, Channel: dsr.ChannelEmail, Email: "yvonne@example.org", Details: "no more calls"})
+	if _, err := w.svc.Verify(ctx, bound.ID, c.ID, "reply from the address on file"); err != nil {
+		t.Fatal(err)
+	}
 	b, err := w.svc.Export(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -1320,8 +1324,9 @@ func TestBundleHoldsUnboundRequestsFromTheAddress(t *testing.T) {
 	if err := json.Unmarshal(files["requests.json"], &reqs); err != nil {
 		t.Fatal(err)
 	}
-	if len(reqs) != 1 || reqs[0].ID != early.ID || reqs[0].State != dsr.StateRejected || reqs[0].Details != "my letter" || reqs[0].Reason != "the letter was not signed" {
-		t.Errorf("requests.json = %+v; want the rejected letter with its details and our reason", reqs)
+	if len(reqs) != 2 || reqs[0].ID != early.ID || reqs[0].State != dsr.StateRejected || reqs[0].Details != "my letter" || reqs[0].Reason != "the letter was not signed" ||
+		reqs[1].ID != bound.ID || reqs[1].Details != "no more calls" {
+		t.Errorf("requests.json = %+v; want the rejected letter with its details and our reason, then the bound objection", reqs)
 	}
 	var events []struct {
 		Action     string `json:"action"`
