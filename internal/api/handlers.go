@@ -47,6 +47,9 @@ func (s *Server) createContact(w http.ResponseWriter, r *http.Request) error {
 // form; POST /api/v1/contacts/lookup keeps the identifier out of URLs), or a page with
 // ?kind=&limit=&cursor=.
 func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) error {
+	if err := onlyParams(r, "email", "phone", "kind", "limit", "cursor"); err != nil {
+		return err // ?emial= would page through everyone: audited reads nobody asked for
+	}
 	q := r.URL.Query()
 	if q.Has("email") || q.Has("phone") {
 		return s.lookup(w, r, q.Get("email"), q.Get("phone"), q.Has("email"))
@@ -319,6 +322,9 @@ func (s *Server) createImport(w http.ResponseWriter, r *http.Request) error {
 		limit = 1 << 30
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := onlyParams(r, importOptionNames...); err != nil {
+		return err // a misspelled option (purpse=events) would import under the defaults
+	}
 	q := r.URL.Query()
 	opts := map[string]string{}
 	for _, k := range importOptionNames {
@@ -420,6 +426,9 @@ func ImportOptions(o map[string]string) (importer.Options, error) {
 	if m := o["mapping"]; m != "" {
 		mp, err := importer.ParseMapping(m)
 		if err != nil {
+			if apperr.As(err) != nil {
+				return opt, err // names the mapping already
+			}
 			return opt, apperr.Invalidf("mapping", "invalid_mapping", "mapping: %v", err)
 		}
 		opt.Mapping = mp
@@ -543,9 +552,43 @@ func (s *Server) liftRestriction(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, c, err)
 }
 
+// onlyParams refuses a query parameter the route does not take (Invalid, naming it), so a typo
+// is an error rather than a request carried out without it.
+func onlyParams(r *http.Request, names ...string) error {
+	for k := range r.URL.Query() {
+		if !slices.Contains(names, k) {
+			field := k
+			if !plainParam(k) {
+				field = "query" // a pasted address is not echoed
+			}
+			if len(names) == 0 {
+				return apperr.Invalidf(field, "unknown_parameter", "%s: this route takes no query parameters", field)
+			}
+			return apperr.Invalidf(field, "unknown_parameter", "%s: unknown query parameter (this route takes %s)", field, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// plainParam reports whether a parameter name is a plain identifier (safe to repeat back).
+func plainParam(k string) bool {
+	if k == "" || len(k) > 40 {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // recreateErased reads ?recreate_erased=true: using again an address erased at its person's
 // request is for a role that may erase (admin, dpo), on that person's own new request.
 func (s *Server) recreateErased(r *http.Request) (bool, error) {
+	if err := onlyParams(r, "recreate_erased"); err != nil {
+		return false, err
+	}
 	v, err := boolParam(r.URL.Query().Get("recreate_erased"), "recreate_erased")
 	if err != nil || v != "true" {
 		return false, err

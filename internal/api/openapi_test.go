@@ -482,6 +482,7 @@ type problem struct {
 	Field  string `json:"field"`
 	Reason string `json:"reason"`
 	ID     string `json:"id"`
+	Detail string `json:"detail"`
 }
 
 func (h *harness) problem(x exchange, code, field string) problem {
@@ -880,6 +881,13 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	ct, body = mailchimpUpload(t, subscribedExport)
 	h.problem(exchange{method: "POST", path: "/api/v1/imports", token: admin, contentType: ct, body: body, status: 400}, "invalid", "format")
 	h.problem(exchange{method: "POST", path: "/api/v1/imports?format=mailchimp", token: admin, contentType: "text/csv", body: []byte("Name,Phone\r\nX,1\r\n"), status: 400}, "invalid", "file")
+	// Found by a fresh-user trial: a misspelled option imported under the defaults (consent for
+	// newsletter instead of the purpose meant); a misspelled lookup paged through everyone.
+	h.problem(exchange{method: "POST", path: "/api/v1/imports?format=generic&status=subscribed&purpse=events", token: admin, contentType: "text/csv", body: []byte("email\r\nx@example.org\r\n"), status: 400}, "invalid", "purpse")
+	h.problem(exchange{method: "GET", path: "/api/v1/contacts?emial=x@example.org", token: admin, status: 400}, "invalid", "emial")
+	if pr := h.problem(exchange{method: "POST", path: "/api/v1/imports?format=generic&mapping=email%3DE,email%3DF", token: admin, contentType: "text/csv", body: []byte("E\r\nx@example.org\r\n"), status: 400}, "invalid", "mapping"); strings.Count(pr.Detail, "mapping:") != 1 {
+		t.Errorf("mapping error %q; want one mapping: prefix", pr.Detail)
+	}
 
 	// Audit.
 	var auditPage struct {
