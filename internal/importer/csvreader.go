@@ -38,8 +38,10 @@ type Dialect struct {
 	Delimiter rune
 	// Encoding is EncodingUTF8 or EncodingWindows1252 ("utf8" and "cp1252" are accepted as
 	// aliases, case-insensitively). "" means detect: a UTF-8 byte order mark means UTF-8 (the mark
-	// is dropped); else valid UTF-8 in the first 64 KiB means UTF-8; else Windows-1252.
-	// Ill-formed UTF-8 later in a UTF-8 file becomes U+FFFD.
+	// is dropped); else valid UTF-8 in the first 64 KiB means UTF-8, and so do multi-byte UTF-8
+	// sequences outnumbering the bytes that are not UTF-8 (those rows are refused); else
+	// Windows-1252. UTF-16 is refused (Reason "unsupported_encoding").
+	// A row with ill-formed UTF-8 in a UTF-8 file is refused with its line number.
 	Encoding string
 }
 
@@ -99,11 +101,18 @@ func NewReader(r io.Reader, d Dialect) (*Reader, error) {
 	}
 	atEOF := err == io.EOF
 	hasBOM := bytes.HasPrefix(head, []byte("\xEF\xBB\xBF"))
+	if utf16Like(head) {
+		return nil, apperr.Invalidf("encoding", "unsupported_encoding", "the file is UTF-16 (Excel's \"Unicode Text\"); save it as \"CSV UTF-8\" and import that")
+	}
 	if enc == "" {
 		switch {
 		case hasBOM:
 			enc = EncodingUTF8
 		case validUTF8Prefix(head, atEOF):
+			enc = EncodingUTF8
+		case mostlyUTF8(head):
+			// UTF-8 with a few bad bytes: those rows are refused, the rest keep their letters
+			// (read as Windows-1252, every ö would become Ã¶).
 			enc = EncodingUTF8
 		default:
 			enc = EncodingWindows1252
@@ -225,6 +234,38 @@ func canonicalEncoding(s string) (string, error) {
 		return EncodingWindows1252, nil
 	}
 	return "", apperr.Invalidf("encoding", "invalid_encoding", "the encoding must be utf-8 or windows-1252")
+}
+
+// mostlyUTF8 reports whether b holds multi-byte UTF-8 sequences and at most as many bytes that
+// are not UTF-8. Windows-1252 text practically never forms a valid multi-byte sequence (a lead
+// byte such as Ã followed by a continuation byte such as ¶), so one is strong evidence of UTF-8.
+func mostlyUTF8(b []byte) bool {
+	multi, bad := 0, 0
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			if len(b) < utf8.UTFMax && !utf8.FullRune(b) {
+				b = nil // cut off at the end of the sample
+				continue
+			}
+			bad++
+		case n > 1:
+			multi++
+		}
+		b = b[max(n, 1):]
+	}
+	return multi > 0 && bad <= multi
+}
+
+// utf16Like reports whether b starts with a UTF-16 byte order mark or is mostly zero bytes
+// (UTF-16 text in the Latin range), which the CSV reader cannot take.
+func utf16Like(b []byte) bool {
+	if bytes.HasPrefix(b, []byte{0xFF, 0xFE}) || bytes.HasPrefix(b, []byte{0xFE, 0xFF}) {
+		return true
+	}
+	n := min(len(b), 512)
+	return n >= 8 && bytes.Count(b[:n], []byte{0}) > n/4
 }
 
 // validUTF8Prefix reports whether b is valid UTF-8, ignoring a rune cut off at the end of b

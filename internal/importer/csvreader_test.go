@@ -134,6 +134,13 @@ func TestReader(t *testing.T) {
 			items: []readItem{rowErr(2, "column 1 is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252"), rec(3, "ok")},
 		},
 		{
+			// Found by a fresh-user trial: one bad byte in a short UTF-8 file made the whole file
+			// Windows-1252, every name garbled (BjÃ¶rn) and nothing refused.
+			name: "mostly UTF-8 detected, the bad row refused", in: "email,first_name\nutf1@example.com,Bj\xc3\xb6rn\nutf2@example.com,Bad\xffByte\nutf3@example.com,Ren\xc3\xa9e\n",
+			want: Dialect{',', EncodingUTF8}, header: []string{"email", "first_name"},
+			items: []readItem{rec(2, "utf1@example.com", "Björn"), rowErr(3, "column 2 is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252"), rec(4, "utf3@example.com", "Renée")},
+		},
+		{
 			name: "newline in quoted cell", in: "a,b\n1,\"x\ny\nz\"\n2,w\n",
 			want: Dialect{',', EncodingUTF8}, header: []string{"a", "b"},
 			items: []readItem{rec(2, "1", "x\ny\nz"), rec(5, "2", "w")},
@@ -249,6 +256,9 @@ func TestNewReaderErrors(t *testing.T) {
 		{"header quote open", "\"a,b\n1,2\n", Dialect{}, "file", "malformed_header"},
 		{"bad delimiter", "a|b\n", Dialect{Delimiter: '|'}, "delimiter", "invalid_delimiter"},
 		{"bad encoding", "a\n", Dialect{Encoding: "latin-9"}, "encoding", "invalid_encoding"},
+		// Excel's "Unicode Text": it was read as one column and answered "no e-mail column".
+		{"UTF-16 LE with BOM", "\xFF\xFEe\x00m\x00a\x00i\x00l\x00\n\x00", Dialect{}, "encoding", "unsupported_encoding"},
+		{"UTF-16 LE without BOM", "e\x00m\x00a\x00i\x00l\x00\n\x00x\x00@\x00y\x00\n\x00", Dialect{}, "encoding", "unsupported_encoding"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
