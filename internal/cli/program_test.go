@@ -196,7 +196,7 @@ func TestReimportIsIdempotentAndNeverLiftsSuppression(t *testing.T) {
 		t.Errorf("repeated unsubscribe import %+v; want nothing new", u2)
 	}
 	// The subscribed file says Bo is subscribed: the suppression wins, and Dana never appears.
-	third := importJSON(t, dir, sub, writeFile(t, "dana.csv", "Email Address,First Name\ndana.fors@example.org,Dana\n"))
+	third := importJSON(t, dir, sub, writeFile(t, "dana.csv", "Email Address,First Name,OPTIN_TIME\ndana.fors@example.org,Dana,2025-01-01 00:00:00\n"))
 	if third.Created != 0 || third.Suppressed != 2 || third.ConsentsRecorded != 0 {
 		t.Errorf("import after unsubscribe %+v; want Bo and Dana counted suppressed, nothing created", third)
 	}
@@ -285,7 +285,7 @@ func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
 
 func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	dir := t.TempDir()
-	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name\na1@example.org,Alpha\na2@example.org,Beta\na3@example.org,Gamma\n"))
+	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\na1@example.org,Alpha,\na2@example.org,Beta,\na3@example.org,Gamma,\n"))
 	code, out, _ := runCLI(t, "audit", "verify", "--data", dir)
 	if code != 0 || !strings.Contains(out, "intact") {
 		t.Fatalf("verify untouched log: exit %d, %q", code, out)
@@ -412,7 +412,7 @@ func TestMissingKeyFilesAreRefused(t *testing.T) {
 	for _, lost := range []string{"keysets.json", "keys.db", "root.key", "tillit.db"} {
 		t.Run(lost, func(t *testing.T) {
 			dir := t.TempDir()
-			importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name\nkeep@example.org,Keep\n"))
+			importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nkeep@example.org,Keep,\n"))
 			for _, f := range []string{"keys.db-wal", "keys.db-shm", "tillit.db-wal", "tillit.db-shm"} {
 				os.Remove(filepath.Join(dir, f))
 			}
@@ -436,7 +436,7 @@ func TestMissingKeyFilesAreRefused(t *testing.T) {
 // before erasure was not suppressed, so an old list brought the person back.
 func TestEraseSuppressesFormerAddresses(t *testing.T) {
 	dir := t.TempDir()
-	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name\nold.addr@example.org,Vera\n"))
+	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nold.addr@example.org,Vera,\n"))
 	p := startProgram(t, dir)
 	var l listJSON
 	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "old.addr@example.org"}, &l)
@@ -448,7 +448,7 @@ func TestEraseSuppressesFormerAddresses(t *testing.T) {
 		t.Fatalf("erase: %d", st)
 	}
 	p.stop()
-	rep := importJSON(t, dir, writeFile(t, "again.csv", "Email Address,First Name\nold.addr@example.org,Vera\nnew.addr@example.org,Vera\n"))
+	rep := importJSON(t, dir, writeFile(t, "again.csv", "Email Address,First Name,OPTIN_TIME\nold.addr@example.org,Vera,\nnew.addr@example.org,Vera,\n"))
 	if rep.Created != 0 || rep.Suppressed != 2 {
 		t.Errorf("re-import of both addresses after erasure: %+v; want both suppressed", rep)
 	}

@@ -74,7 +74,7 @@ func TestImportThatStopsReportsWhatItStored(t *testing.T) {
 // files that were imported are printed.
 func TestImportCLIGoesOnAfterAMissingFile(t *testing.T) {
 	dir := t.TempDir()
-	good := writeFile(t, "good.csv", "Email Address,First Name\nok@example.org,Ok\n")
+	good := writeFile(t, "good.csv", "Email Address,First Name,OPTIN_TIME\nok@example.org,Ok,\n")
 	code, out, stderr := runCLI(t, "import", "--data", dir, "--format", "mailchimp", "--json", filepath.Join(t.TempDir(), "missing.csv"), good)
 	if code != 1 || !strings.Contains(stderr, "missing.csv") {
 		t.Errorf("exit %d, stderr %q; want 1 naming the missing file", code, stderr)

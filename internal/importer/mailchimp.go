@@ -77,6 +77,11 @@ func NewMailchimpMapper(header []string, status Status) (Mapper, error) {
 		st = StatusUnsubscribed
 	case st == StatusNone && m.cleanTime >= 0:
 		st = StatusCleaned
+	case st == StatusNone && m.rowStatus < 0 && m.optinTime < 0 && m.confirmTime < 0 && m.lastChanged < 0:
+		// Not a Mailchimp members export: nothing in the file says its people subscribed, and
+		// recording consent for a bare list would mail people who never asked.
+		return nil, apperr.Invalidf("status", "status_required",
+			"status: the file has no status column and no OPTIN_TIME, CONFIRM_TIME, LAST_CHANGED, UNSUB_TIME or CLEAN_TIME column, so nothing shows what its people agreed to; give the status (subscribed only if each of them opted in)")
 	case st == StatusNone:
 		st = StatusSubscribed
 	case (st == StatusSubscribed || st == StatusPending) && (m.unsubTime >= 0 || m.cleanTime >= 0):

@@ -241,6 +241,8 @@ func TestNewMailchimpMapperErrors(t *testing.T) {
 		{"unknown status", []string{"Email Address"}, "archived", "status", "invalid_status"},
 		{"subscribed given for an unsubscribed export", []string{"Email Address", "UNSUB_TIME"}, StatusSubscribed, "status", "status_conflict"},
 		{"pending given for a cleaned export", []string{"Email Address", "CLEAN_TIME"}, StatusPending, "status", "status_conflict"},
+		// Found by a fresh-user trial: a bare list imported as mailchimp got consent for everyone.
+		{"bare list without status or times", []string{"Email Address", "First Name"}, "", "status", "status_required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
