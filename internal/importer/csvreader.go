@@ -82,7 +82,8 @@ type Reader struct {
 //
 // Errors (all *apperr.Error of kind Invalid unless reading r fails): an unknown Dialect value
 // (Field "delimiter" or "encoding"), an empty file (Reason "empty_file"), a header whose cells
-// are all empty (Reason "empty_header"), a malformed header (Reason "malformed_header").
+// are all empty (Reason "empty_header"), a malformed header (Reason "malformed_header"), a first
+// line that holds an e-mail address, so is data (Reason "no_header").
 func NewReader(r io.Reader, d Dialect) (*Reader, error) {
 	enc, err := canonicalEncoding(d.Encoding)
 	if err != nil {
@@ -171,7 +172,21 @@ func NewReader(r io.Reader, d Dialect) (*Reader, error) {
 	if empty {
 		return nil, apperr.Invalidf("file", "empty_header", "the header line has no column names")
 	}
+	for i, h := range rd.header {
+		if looksLikeAddress(h) {
+			// A file without a header: its first person would be read as column names, neither
+			// imported nor refused, and echoed in the report. The cell is not repeated here.
+			return nil, apperr.Invalidf("file", "no_header", "the first line holds an e-mail address (column %d), so it is data, not a header: add a header line naming the columns", i+1)
+		}
+	}
 	return rd, nil
+}
+
+// looksLikeAddress reports whether a header cell is shaped like an e-mail address (one @ with
+// text on both sides and a dot after it, no spaces), which no column name is.
+func looksLikeAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	return at > 0 && strings.Count(s, "@") == 1 && strings.Contains(s[at+1:], ".") && !strings.ContainsAny(s, " \t,;")
 }
 
 // Header returns the header cells, trimmed (white space, NBSP, byte order mark).

@@ -256,6 +256,9 @@ func TestNewReaderErrors(t *testing.T) {
 		{"header quote open", "\"a,b\n1,2\n", Dialect{}, "file", "malformed_header"},
 		{"bad delimiter", "a|b\n", Dialect{Delimiter: '|'}, "delimiter", "invalid_delimiter"},
 		{"bad encoding", "a\n", Dialect{Encoding: "latin-9"}, "encoding", "invalid_encoding"},
+		// Found by a fresh-user trial: the first person of a file without a header was lost
+		// silently and their name echoed as unmapped columns.
+		{"no header", "headless.person@example.com,Headlessfirst\nother@example.com,Other\n", Dialect{}, "file", "no_header"},
 		// Excel's "Unicode Text": it was read as one column and answered "no e-mail column".
 		{"UTF-16 LE with BOM", "\xFF\xFEe\x00m\x00a\x00i\x00l\x00\n\x00", Dialect{}, "encoding", "unsupported_encoding"},
 		{"UTF-16 LE without BOM", "e\x00m\x00a\x00i\x00l\x00\n\x00x\x00@\x00y\x00\n\x00", Dialect{}, "encoding", "unsupported_encoding"},
