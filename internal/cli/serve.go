@@ -47,14 +47,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if a.created {
 		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
 	}
+	// Listen first: a first start on a taken port must not print (and so spend) the one-time
+	// admin token of a server that never ran.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	if secret, err := a.tokens.EnsureAdmin(ctx, "first-start admin"); err != nil {
 		return err
 	} else if secret != "" {
 		fmt.Fprintf(env.Stderr, "\nOne-time admin token (shown only now; store it safely):\n\n    %s\n\n", secret)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
 	}
 	if cfg.BaseURL == "http://"+cfg.Listen {
 		cfg.BaseURL = "http://" + ln.Addr().String() // the default follows the port actually taken
