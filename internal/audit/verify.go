@@ -10,7 +10,7 @@ type Verification struct {
 	OK          bool   `json:"ok"`
 	Checked     int64  `json:"checked"`                // events read
 	FirstBroken int64  `json:"first_broken,omitempty"` // sequence number of the first event that does not verify
-	Reason      string `json:"reason,omitempty"`       // "gap", "prev_hash", "hash", "truncated", "unanchored", "anchor_mismatch"
+	Reason      string `json:"reason,omitempty"`       // "gap", "prev_hash", "hash", "truncated", "unanchored", "anchor_mismatch", "anchor_forged"
 	HeadSeq     int64  `json:"head_seq"`               // sequence number of the last event read
 }
 
@@ -71,6 +71,15 @@ func (v *Verifier) CheckAnchor(seq int64, hash []byte) {
 		v.fail(seq+1, "unanchored")
 	case !bytes.Equal(v.prev, hash):
 		v.fail(seq, "anchor_mismatch")
+	}
+}
+
+// AnchorForged records that the anchor's keyed MAC does not verify ("anchor_forged", at the
+// anchor's sequence number): it was written by someone without the key, for example to match a
+// log whose newest events were deleted. An earlier break in the chain stands.
+func (v *Verifier) AnchorForged(seq int64) {
+	if !v.done {
+		v.fail(seq, "anchor_forged")
 	}
 }
 

@@ -104,6 +104,11 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 		return nil, err
 	}
 	now := func() time.Time { return time.Now().UTC() }
+	db.AnchorMAC = kr.AnchorMAC
+	if err := db.SealAnchor(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a := &app{cfg: cfg, db: db, keys: kr, created: created}
 	a.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, DefaultRegion: cfg.DefaultRegion}
 	a.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, Cache: &consent.GateCache{}, Gen: db}

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
@@ -21,5 +23,46 @@ func tamper(t *testing.T, dir, stmt string) {
 	defer db.Close()
 	if _, err := db.Exec(stmt); err != nil {
 		t.Fatalf("tamper %q: %v", stmt, err)
+	}
+}
+
+// TestRewrittenAnchorIsCaught: found by a fresh-user trial. With both database files writable,
+// deleting the newest audit events and rewriting the anchor in keys.db to the last event left
+// verified as intact. The anchor carries a keyed MAC now: a rewritten one (or one whose MAC was
+// removed) is "anchor_forged".
+func TestRewrittenAnchorIsCaught(t *testing.T) {
+	for _, withMAC := range []bool{true, false} {
+		dir := t.TempDir()
+		importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\na1@example.org,Alpha,\na2@example.org,Beta,\na3@example.org,Gamma,\n"))
+		if code, out, _ := runCLI(t, "audit", "verify", "--data", dir); code != 0 {
+			t.Fatalf("verify untouched log: exit %d, %q", code, out)
+		}
+		db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "tillit.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last int64
+		if err := db.QueryRow("SELECT max(seq) FROM audit_events").Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+		keep := last - 2
+		mac := "mac"
+		if !withMAC {
+			mac = "NULL"
+		}
+		for _, stmt := range []string{
+			"ATTACH DATABASE '" + filepath.Join(dir, "keys.db") + "' AS keystore",
+			"DELETE FROM audit_events WHERE seq > " + strconv.FormatInt(keep, 10),
+			"UPDATE keystore.audit_anchor SET seq = " + strconv.FormatInt(keep, 10) + ", hash = (SELECT hash FROM audit_events WHERE seq = " + strconv.FormatInt(keep, 10) + "), mac = " + mac,
+		} {
+			if _, err := db.Exec(stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		db.Close()
+		code, out, _ := runCLI(t, "audit", "verify", "--data", dir, "--json")
+		if code != 1 || !strings.Contains(out, `"reason":"anchor_forged"`) {
+			t.Errorf("with mac %v: verify after deleting the newest events and rewriting the anchor: exit %d, %q; want exit 1, anchor_forged", withMAC, code, out)
+		}
 	}
 }

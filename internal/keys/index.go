@@ -34,3 +34,19 @@ func (k *Keyring) BlindIndex(kind string, normVersion int, normalized string) ([
 	}
 	return out, nil
 }
+
+// AnchorMAC returns a keyed MAC (the blind-index PRF under its own label) over the audit log's
+// head: sequence number and hash. Stored beside the anchor, it lets verification tell an anchor
+// Tillit wrote from one rewritten by someone who could write the database files but has no key.
+func (k *Keyring) AnchorMAC(seq int64, hash []byte) ([]byte, error) {
+	in := make([]byte, 0, 48+len(hash))
+	in = append(in, "tillit:audit-anchor:v1:"...)
+	in = strconv.AppendInt(in, seq, 10)
+	in = append(in, ':')
+	in = append(in, hash...)
+	out, err := k.bidx.ComputePrimaryPRF(in, IndexSize)
+	if err != nil {
+		return nil, fmt.Errorf("keys: anchor mac: %w", err)
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -84,16 +85,55 @@ func (db *DB) VerifyAudit(ctx context.Context) (audit.Verification, error) {
 	}
 	rows.Close()
 	var seq int64
-	var hash []byte
-	err = db.reader.QueryRowContext(ctx, "SELECT seq, hash FROM keystore.audit_anchor WHERE id = 1").Scan(&seq, &hash)
+	var hash, mac []byte
+	anchored := true
+	err = db.reader.QueryRowContext(ctx, "SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1").Scan(&seq, &hash, &mac)
 	if errors.Is(err, sql.ErrNoRows) {
-		seq, hash, err = 0, audit.Genesis(), nil
+		seq, hash, err, anchored = 0, audit.Genesis(), nil, false
 	}
 	if err != nil {
 		return audit.Verification{}, fmt.Errorf("sqlite: audit anchor: %w", err)
 	}
+	if anchored && db.AnchorMAC != nil {
+		want, err := db.AnchorMAC(seq, hash)
+		if err != nil {
+			return audit.Verification{}, err
+		}
+		if !hmac.Equal(mac, want) {
+			v.AnchorForged(seq)
+		}
+	}
 	v.CheckAnchor(seq, hash)
 	return v.Result(), nil
+}
+
+// SealAnchor writes the keyed MAC of the anchor when this Open is the one that added the MAC
+// column (an anchor written before anchors carried one): trust on first use, at the upgrade
+// only, so an anchor whose MAC is later removed still shows as forged. A no-op otherwise, and
+// without AnchorMAC or an anchor.
+func (db *DB) SealAnchor(ctx context.Context) error {
+	if db.AnchorMAC == nil || !db.anchorUnsealed {
+		return nil
+	}
+	db.anchorUnsealed = false
+	return db.Update(ctx, func(tx *Tx) error {
+		var seq int64
+		var hash, mac []byte
+		row, err := tx.queryRow(ctx, "SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1")
+		if err != nil {
+			return err
+		}
+		if err := row.Scan(&seq, &hash, &mac); errors.Is(err, sql.ErrNoRows) || err == nil && mac != nil {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if mac, err = db.AnchorMAC(seq, hash); err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, "UPDATE keystore.audit_anchor SET mac = ? WHERE id = 1", mac)
+		return err
+	})
 }
 
 func scanAudit(row scanner) (audit.Event, error) {

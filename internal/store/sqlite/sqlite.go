@@ -48,6 +48,13 @@ type DB struct {
 	polled     atomic.Int64         // unix nanoseconds of the last data_version poll
 	shapes     map[string]*sql.Stmt // bulk statements prepared on writer at Open (see bulk.go)
 	reads      map[string]*sql.Stmt // hot read queries prepared on the reader pool at Open
+
+	// AnchorMAC, when set (right after Open, before use), keys the audit anchor: every anchor
+	// written carries AnchorMAC(seq, hash), and VerifyAudit reports "anchor_forged" when the
+	// stored one does not match. Without it anchors are written and checked unkeyed.
+	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	// anchorUnsealed: this Open added the MAC column, so the anchor has none yet (SealAnchor).
+	anchorUnsealed bool
 }
 
 // Open opens (creating when absent) the database in dir and applies the embedded migrations.
@@ -189,9 +196,15 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("sqlite: migration %d: %w", v, err)
 		}
+		if v == anchorMACMigration {
+			db.anchorUnsealed = true
+		}
 	}
 	return nil
 }
+
+// anchorMACMigration is the migration that gave the audit anchor its MAC column.
+const anchorMACMigration = 17
 
 // Tx is one read-write transaction. It implements the Tx interfaces of the domain packages.
 //
@@ -254,7 +267,13 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	if tx.headMoved {
-		if _, err := tx.exec(ctx, "INSERT OR REPLACE INTO keystore.audit_anchor (id, seq, hash) VALUES (1, ?, ?)", tx.headSeq, tx.headHash); err != nil {
+		var mac []byte
+		if db.AnchorMAC != nil {
+			if mac, err = db.AnchorMAC(tx.headSeq, tx.headHash); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.exec(ctx, "INSERT OR REPLACE INTO keystore.audit_anchor (id, seq, hash, mac) VALUES (1, ?, ?, ?)", tx.headSeq, tx.headHash, mac); err != nil {
 			return fmt.Errorf("sqlite: audit anchor: %w", err)
 		}
 	}

@@ -491,3 +491,47 @@ func TestFilesAreOwnerOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestAnchorSealedOnlyAtTheUpgrade: the Open that adds the anchor's MAC column seals the anchor
+// written before it (trust on first use); any later anchor without a valid MAC is forged.
+func TestAnchorSealedOnlyAtTheUpgrade(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir) // applies every migration, the MAC column last
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, ctx, db, 3) // written unkeyed, as before the upgrade
+	mac := func(seq int64, hash []byte) ([]byte, error) {
+		return append([]byte(fmt.Sprintf("mac:%d:", seq)), hash...), nil
+	}
+	db.AnchorMAC = mac
+	if err := db.SealAnchor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(t, ctx, db); !v.OK {
+		t.Errorf("after sealing at the upgrade: %+v; want OK", v)
+	}
+	appendEvents(t, ctx, db, 1)
+	if v := verify(t, ctx, db); !v.OK || v.HeadSeq != 4 {
+		t.Errorf("after a keyed append: %+v; want OK at 4", v)
+	}
+	db.Close()
+
+	db = openDB(t, dir)
+	db.AnchorMAC = mac
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.KeysFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("UPDATE audit_anchor SET mac = NULL"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if err := db.SealAnchor(ctx); err != nil { // not the upgrade: seals nothing
+		t.Fatal(err)
+	}
+	if v := verify(t, ctx, db); v.OK || v.Reason != "anchor_forged" || v.FirstBroken != 4 {
+		t.Errorf("anchor with its MAC removed: %+v; want anchor_forged at 4", v)
+	}
+}
