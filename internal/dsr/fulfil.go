@@ -123,8 +123,10 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 		switch {
 		case !held && (rec.Type == TypeAccess || rec.Type == TypePortability):
 			text += "We hold no personal data linked to the address you confirmed, so there is nothing to send.\n"
+			text += s.keptAfterwards(ctx, tx, rec, dk)
 		case !held:
 			text += "We hold no personal data linked to the address you confirmed, so there was nothing to change.\n"
+			text += s.keptAfterwards(ctx, tx, rec, dk)
 		case (rec.Type == TypeAccess || rec.Type == TypePortability) && !hasAddress:
 			// Handed over another way, as the note says; nothing to mail.
 			return s.event(ctx, tx, rec, dk, "notice_unsent", "no e-mail address on file: the data was handed over as the completion note says")
@@ -832,4 +834,36 @@ func (s *Service) AddressChangedIn(ctx context.Context, ctTx contact.Tx, contact
 	}
 	s.wake()
 	return nil
+}
+
+// keptAfterwards says what is still kept about an address no contact has: its entry on the
+// suppression list, when it has one (a keyed hash, reason and date; GDPR Art. 15 asks for what
+// is held), and the record of the person's requests. "" when the address is not suppressed or
+// cannot be read.
+func (s *Service) keptAfterwards(ctx context.Context, tx Tx, rec *Record, dk *keys.DataKey) string {
+	if dk == nil || len(rec.Sealed[colEmail]) == 0 {
+		return ""
+	}
+	b, err := dk.Open(Table, colEmail, rec.ID, rec.Sealed[colEmail])
+	if err != nil {
+		return ""
+	}
+	h, err := s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, string(b))
+	if err != nil {
+		return ""
+	}
+	sup, err := tx.Suppression(ctx, h)
+	if err != nil {
+		return ""
+	}
+	why := map[string]string{
+		consent.SuppressionErased: "your data was erased", consent.SuppressionUnsubscribed: "you unsubscribed",
+		consent.SuppressionBounced: "mail to it bounced", consent.SuppressionComplained: "you reported our mail as spam",
+		consent.SuppressionObjected: "you objected to direct marketing",
+	}[sup.Reason]
+	if why == "" {
+		why = sup.Reason
+	}
+	return fmt.Sprintf("What we do keep: your address is on our do-not-mail list since %s because %s. The list holds only a keyed hash of the address, "+
+		"so that it is never mailed again; we also keep the record of your requests to us.\n", day(sup.CreatedAt), why)
 }

@@ -1343,3 +1343,25 @@ func TestBundleHoldsUnboundRequestsFromTheAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestNoDataAnswerSaysWhatIsKept: found by a second trial. An erased person asking for access
+// was told "we hold no personal data linked to the address", while the suppression list keeps a
+// keyed hash of it. The answer now says what is kept and why.
+func TestNoDataAnswerSaysWhatIsKept(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c := newContact(t, w, contact.Input{Email: "gone.before@example.org"})
+	if err := w.contacts.Erase(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeAccess, Email: "gone.before@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.VerifyLink(ctx, link(t, w.mails(t)[0])); err != nil {
+		t.Fatal(err)
+	}
+	ms := w.mails(t)
+	if len(ms) != 1 || !strings.Contains(ms[0].body, "nothing to send") || !strings.Contains(ms[0].body, "do-not-mail list since") || !strings.Contains(ms[0].body, "because your data was erased") {
+		t.Errorf("answer to an erased person: %+v; want it to say the keyed hash on the do-not-mail list is kept, and why", ms)
+	}
+}
