@@ -179,3 +179,26 @@ func TestPatchNullClears(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchAnswerIsAnAuditedRead: found by a second trial. A PATCH answers with every decrypted
+// field, but only the update (with the changed field names) was audited.
+func TestPatchAnswerIsAnAuditedRead(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	var c contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "pat@example.org", "first_name": "Pat", "phone": "+46701234567", "notes": "x"}, &c)
+	if st := p.do("PATCH", "/api/v1/contacts/"+c.ID, map[string]any{"first_name": "Patricia"}, nil); st != 200 {
+		t.Fatalf("patch: %d", st)
+	}
+	var audit struct {
+		Items []struct {
+			Action string   `json:"action"`
+			Fields []string `json:"fields"`
+		} `json:"items"`
+	}
+	p.do("GET", "/api/v1/contacts/"+c.ID+"/audit", nil, &audit)
+	n := len(audit.Items)
+	if n < 2 || audit.Items[n-2].Action != "contact.update" || strings.Join(audit.Items[n-2].Fields, ",") != "first_name" ||
+		audit.Items[n-1].Action != "contact.read" || strings.Join(audit.Items[n-1].Fields, ",") != "email,first_name,phone,notes" {
+		t.Errorf("audit after a PATCH: %+v; want contact.update [first_name] then contact.read of every field the answer holds", audit.Items)
+	}
+}

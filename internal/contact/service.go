@@ -374,7 +374,7 @@ func (s *Service) List(ctx context.Context, kind Kind, cursor string, limit int)
 }
 
 // Update applies p to the contact and records "contact.update" with the names of the changed
-// fields (never their values). Changing the e-mail to one another contact has is a Conflict.
+// fields (never their values), then "contact.read" of the fields the returned contact holds. Changing the e-mail to one another contact has is a Conflict.
 // Consent is never changed by an update. Restricted contacts (GDPR Art. 18) are refused with
 // Forbidden: they change only through a data subject request.
 func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, error) {
@@ -474,6 +474,13 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string,
 		ev := audit.New(ctx, next.UpdatedAt, action, "contact", id, changed...)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
 			return err
+		}
+		if action == "contact.update" {
+			// The answer carries the whole decrypted contact, not only what changed: a read.
+			rd := audit.New(ctx, next.UpdatedAt, "contact.read", "contact", id, presentFields(&next)...)
+			if err := tx.AppendAudit(ctx, &rd); err != nil {
+				return err
+			}
 		}
 		out = next
 		return nil
