@@ -193,10 +193,12 @@ func (r *Request) Extend(months int, reason string, now time.Time) error {
 		return apperr.Invalidf("months", "invalid_months", "months: 1 or 2 (GDPR Art. 12(3))")
 	case strings.TrimSpace(reason) == "":
 		return apperr.Invalidf("reason", "required", "reason: the requester is told why (GDPR Art. 12(3))")
+	case r.State == StateReceived || r.State == StateVerifying:
+		return &apperr.Error{Kind: apperr.Conflict, Reason: "identity_pending", Message: fmt.Sprintf("the request is %s: extend it once the identity is verified, within the first month (GDPR Art. 12(3))", r.State)}
 	case r.State != StateInProgress:
 		return conflict(r.State, StateExtended)
 	case now.After(r.DueAt):
-		return apperr.New(apperr.Conflict, "the deadline has passed: an extension must be notified within one month of receipt (GDPR Art. 12(3))")
+		return &apperr.Error{Kind: apperr.Conflict, Reason: "deadline_passed", Message: "the deadline has passed: an extension must be notified within one month of receipt (GDPR Art. 12(3))"}
 	}
 	r.ExtendedUntil, r.State = &until, StateExtended
 	return nil
@@ -229,9 +231,9 @@ func (r *Request) Reject(reason string, now time.Time) error {
 
 func conflict(from, to State) error {
 	if from == to {
-		return apperr.New(apperr.Conflict, "the request is %s already", from)
+		return &apperr.Error{Kind: apperr.Conflict, Reason: "invalid_state", Message: fmt.Sprintf("the request is %s already", from)}
 	}
-	return apperr.New(apperr.Conflict, "the request is %s; it cannot become %s", from, to)
+	return &apperr.Error{Kind: apperr.Conflict, Reason: "invalid_state", Message: fmt.Sprintf("the request is %s; it cannot become %s", from, to)}
 }
 
 func contains[T comparable](list []T, v T) bool {

@@ -46,6 +46,13 @@ func TestRequestLifecycle(t *testing.T) {
 	}
 	isConflict("complete", r.Complete(received))
 	isConflict("extend", r.Extend(1, "many requests", received))
+	// Found by a trial: these 409s named no reason.
+	if e := apperr.As(r.Extend(1, "many requests", received)); e == nil || e.Reason != "identity_pending" {
+		t.Errorf("extend while identity is pending: %v; want reason identity_pending", e)
+	}
+	if e := apperr.As(r.Complete(received)); e == nil || e.Reason != "invalid_state" {
+		t.Errorf("complete from received: %v; want reason invalid_state", e)
+	}
 	if err := r.StartVerifying(); err != nil || r.State != StateVerifying {
 		t.Fatalf("verifying: %v %s", err, r.State)
 	}
