@@ -1,6 +1,9 @@
 package cli_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestLegalHoldAndOpenRequestsStopDirectErasure: found by fresh-user trials. A contact under
 // legal hold (Art. 17(3)(e)) was erased by an erasure request without a word, and a direct
@@ -44,5 +47,39 @@ func TestLegalHoldAndOpenRequestsStopDirectErasure(t *testing.T) {
 	}
 	if st := p.do("GET", "/api/v1/contacts/"+c.ID, nil, nil); st != 404 {
 		t.Errorf("contact after the erasure: %d; want 404", st)
+	}
+}
+
+// TestErasureTellsOfTheRequestsItCloses: found by a second trial. A person's open access request
+// was closed silently when their data was erased, by DELETE or by their erasure request, and the
+// queue showed it completed though nothing was sent. A DELETE now waits for the open request to
+// be answered; an erasure request's receipt names the requests it closes.
+func TestErasureTellsOfTheRequestsItCloses(t *testing.T) {
+	sink := startSMTP(t)
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"})
+	var c struct{ ID string }
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "ylva.open@example.org"}, &c)
+	var access, erasure requestJSON
+	p.do("POST", "/api/v1/requests", map[string]any{"type": "access", "channel": "letter", "email": "ylva.open@example.org"}, &access)
+	p.do("POST", "/api/v1/requests/"+access.ID+"/verify", map[string]any{"contact_id": c.ID, "note": "signed letter"}, nil)
+	var prob problemJSON
+	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, &prob); st != 409 || prob.Reason != "open_request" || prob.ID != access.ID {
+		t.Errorf("DELETE with an open access request: %d %+v; want 409 open_request naming it", st, prob)
+	}
+	p.do("POST", "/api/v1/requests", map[string]any{"type": "erasure", "channel": "letter", "email": "ylva.open@example.org"}, &erasure)
+	p.do("POST", "/api/v1/requests/"+erasure.ID+"/verify", map[string]any{"contact_id": c.ID, "note": "signed letter"}, nil)
+	if st := p.do("POST", "/api/v1/requests/"+erasure.ID+"/complete", nil, nil); st != 200 {
+		t.Fatalf("complete erasure: %d", st)
+	}
+	var receipt struct {
+		Closed []struct{ ID, Type string } `json:"closed_requests"`
+	}
+	p.do("GET", "/api/v1/requests/"+erasure.ID+"/receipt", nil, &receipt)
+	if len(receipt.Closed) != 1 || receipt.Closed[0].ID != access.ID || receipt.Closed[0].Type != "access" {
+		t.Errorf("receipt closed_requests = %+v; want the access request", receipt.Closed)
+	}
+	_, text := parseMessage(t, sink.next(t))
+	if !strings.Contains(text, "Your personal data is erased") || !strings.Contains(text, "is closed with this erasure") {
+		t.Errorf("receipt mail does not name the closed request:\n%s", text)
 	}
 }

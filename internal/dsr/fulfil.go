@@ -71,6 +71,16 @@ type Receipt struct {
 	// Notifications is how the erasure reached each recipient with a webhook: delivered when,
 	// acknowledged (the recipient confirmed it erased the person) when. Read live.
 	Notifications []Notification `json:"notifications"`
+	// ClosedRequests are the person's other open requests, closed with the erasure (there is no
+	// data left to act on); the receipt mail names them, so none ends unanswered.
+	ClosedRequests []ClosedRequest `json:"closed_requests,omitempty"`
+}
+
+// ClosedRequest is an open request an erasure closed: its id, right and receipt date.
+type ClosedRequest struct {
+	ID         string    `json:"id"`
+	Type       Type      `json:"type"`
+	ReceivedAt time.Time `json:"received_at"`
 }
 
 // Notification is one recipient's erasure event.
@@ -261,6 +271,15 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 			return err
 		}
 		receipt = &Receipt{RequestID: rec.ID, ContactID: rec.ContactID, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}, Manual: []string{}}
+		others, err := tx.RequestsByContact(ctx, rec.ContactID)
+		if err != nil {
+			return err
+		}
+		for _, o := range others {
+			if o.ID != rec.ID && o.Open() {
+				receipt.ClosedRequests = append(receipt.ClosedRequests, ClosedRequest{ID: o.ID, Type: o.Type, ReceivedAt: o.ReceivedAt})
+			}
+		}
 		ds, err := tx.DisclosuresOf(ctx, rec.ContactID)
 		if err != nil {
 			return err
@@ -398,6 +417,9 @@ func (r *Receipt) text() string {
 	}
 	b.WriteString("\nThe key that sealed your data is destroyed. Backups taken before today still hold your data until they expire; " +
 		"if one is ever restored, this erasure is carried out again before the data is used.\n")
+	for _, c := range r.ClosedRequests {
+		fmt.Fprintf(&b, "Your request to %s, received on %s, is closed with this erasure: no data is left to act on.\n", c.Type.Label(), day(c.ReceivedAt))
+	}
 	recipients := append(slices.Clone(r.Processors), r.Manual...)
 	if len(recipients) == 0 {
 		b.WriteString("No other company received your data from us, so none needs to be told (GDPR Art. 19).\n")

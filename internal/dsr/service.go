@@ -705,7 +705,9 @@ func (s *Service) MayClose(ctx context.Context, id string, role token.Role) erro
 // legal claims, GDPR Art. 17(3)(e): lift the hold first), and Conflict with reason
 // open_erasure_request, whose ID is the request's, while an erasure request bound to the contact
 // is open: completing that request erases the same data and gives the person the receipt and
-// the notice the direct path would skip. NotFound for an unknown contact.
+// the notice the direct path would skip; Conflict with reason open_request (ID the request's)
+// while another request bound to the contact is open: answer or reject it first, or it ends
+// unanswered. NotFound for an unknown contact.
 func (s *Service) MayErase(ctx context.Context, contactID string) error {
 	return s.Store.Update(ctx, func(tx Tx) error {
 		hold, err := tx.LegalHold(ctx, contactID)
@@ -720,9 +722,15 @@ func (s *Service) MayErase(ctx context.Context, contactID string) error {
 			return err
 		}
 		for _, r := range reqs {
-			if r.Type == TypeErasure && r.State != StateCompleted && r.State != StateRejected {
+			if r.Type == TypeErasure && r.Open() {
 				return &apperr.Error{Kind: apperr.Conflict, Reason: "open_erasure_request", ID: r.ID,
 					Message: "the person's erasure request " + r.ID + " is open: complete it (POST /api/v1/requests/" + r.ID + "/complete), so the person gets the erasure receipt"}
+			}
+		}
+		for _, r := range reqs {
+			if r.Open() {
+				return &apperr.Error{Kind: apperr.Conflict, Reason: "open_request", ID: r.ID,
+					Message: "the person's " + string(r.Type) + " request " + r.ID + " is open: answer or reject it first, or it would end unanswered"}
 			}
 		}
 		return nil
