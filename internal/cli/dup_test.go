@@ -142,3 +142,13 @@ func TestImportRecordsNoConsentForARestrictedContact(t *testing.T) {
 		t.Errorf("restricted contact's consents: %d %+v; want none", st, list.Data)
 	}
 }
+
+// TestFutureOptinTimeNamesTheColumn: found by a trial. A row whose OPTIN_TIME lies in the future
+// was refused naming the API's occurred_at, which is not a column of the file.
+func TestFutureOptinTimeNamesTheColumn(t *testing.T) {
+	dir := t.TempDir()
+	rep := importJSON(t, dir, writeFile(t, "f.csv", "Email Address,OPTIN_TIME\nlater@example.org,2099-01-01 00:00:00\n"))
+	if rep.Refused != 1 || rep.Errors[0].Line != 2 || !strings.HasPrefix(rep.Errors[0].Reason, "OPTIN_TIME:") {
+		t.Errorf("report %+v; want line 2 refused naming OPTIN_TIME", rep)
+	}
+}

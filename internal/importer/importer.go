@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -360,6 +361,15 @@ func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpo
 	if err != nil {
 		if apperr.KindOf(err) != apperr.Invalid {
 			return it, err
+		}
+		if e := apperr.As(err); e.Field == "occurred_at" {
+			// The consent time comes from the file's opt-in (or confirmation, or last change)
+			// column: name that, not the API's field.
+			col := "optin_time"
+			if opt.Format == FormatMailchimp {
+				col = "OPTIN_TIME"
+			}
+			err = &apperr.Error{Kind: apperr.Invalid, Field: col, Reason: e.Reason, Message: col + strings.TrimPrefix(e.Message, "occurred_at")}
 		}
 		it.prep, it.prepErr = nil, err
 		return it, nil
