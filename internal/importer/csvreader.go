@@ -230,6 +230,8 @@ func (r *Reader) parseReason(pe *csv.ParseError) string {
 	switch {
 	case errors.Is(pe.Err, csv.ErrBareQuote):
 		return fmt.Sprintf("quote inside an unquoted cell at line %d, column %d", pe.Line, pe.Column)
+	case errors.Is(pe.Err, csv.ErrQuote) && r.guard.openAtEOF == pe.StartLine && pe.Line > pe.StartLine:
+		return fmt.Sprintf("quoted cell not closed before the end of the file: lines %d to %d were read into it and not imported", pe.StartLine, pe.Line)
 	case errors.Is(pe.Err, csv.ErrQuote) && r.guard.openAtEOF == pe.StartLine:
 		return "quoted cell not closed before the end of the file"
 	case errors.Is(pe.Err, csv.ErrQuote):
