@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,5 +39,19 @@ func TestPortalSaysWhenNoLinkWasSent(t *testing.T) {
 	p.do("GET", "/api/v1/requests?limit=100", nil, &list)
 	if len(list.Items) != 10 {
 		t.Errorf("requests recorded: %d; want 10", len(list.Items))
+	}
+}
+
+// TestPortalRequestFormRefusesJSON: found by a trial. A JSON body was read as an empty form and
+// answered "Please choose what you want us to do".
+func TestPortalRequestFormRefusesJSON(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	resp, err := http.Post(p.base+"/p/requests", "application/json", strings.NewReader(`{"type":"access","email":"a@example.org"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 415 || resp.Header.Get("Accept-Post") == "" {
+		t.Errorf("JSON to /p/requests: %d %v; want 415 with Accept-Post", resp.StatusCode, resp.Header)
 	}
 }

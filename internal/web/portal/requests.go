@@ -55,6 +55,14 @@ func (q *Requests) Form(w http.ResponseWriter, r *http.Request) {
 // Submit serves POST /p/requests (form fields type, email, details). The page is the same whether
 // or not the address is known; invalid input shows the form again naming the field at fault.
 func (q *Requests) Submit(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" && mt != "multipart/form-data" {
+		// A JSON body would read as an empty form ("choose what you want"): say what is taken.
+		w.Header().Set("Accept-Post", "application/x-www-form-urlencoded, multipart/form-data")
+		q.Pages.render(w, r, http.StatusUnsupportedMediaType, pageView{Title: "Please use the form", Paragraphs: []string{
+			"This page takes the request form (application/x-www-form-urlencoded or multipart/form-data). Integrations record requests with POST /api/v1/requests.",
+		}, RequestForm: q.form("", "")})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	err := r.ParseForm()
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
