@@ -1,6 +1,9 @@
 package cli_test
 
 import (
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -439,5 +442,63 @@ func TestFindingsOfTheFinalTrial(t *testing.T) {
 	p.do("POST", "/api/v1/consent-checks", map[string]string{"email": "both@example.org", "purpose": "analytics"}, &d)
 	if d.Allowed || d.Reason != "suppressed" {
 		t.Errorf("an erased address for a legitimate-interest purpose: %+v; want refused, suppressed", d)
+	}
+}
+
+// TestStaffCannotUndoAWithdrawal: found by a whole-product trial. After a person withdrew, an
+// agent recorded ConsentGiven through the API (method api, web-form, even double-opt-in, no
+// evidence) and the gate, campaigns and processors took it. Now a withdrawal or refusal is lifted
+// only by the person's own opt-in, and double-opt-in is Tillit's own confirmation's method.
+func TestStaffCannotUndoAWithdrawal(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c, fresh contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "karin.n@example.org"}, &c)
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "fresh.one@example.org"}, &fresh)
+	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "web-form"}, nil); st != 201 {
+		t.Fatalf("withdraw: %d", st)
+	}
+	for _, method := range []string{"api", "web-form", "double-opt-in"} {
+		var prob problemJSON
+		if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": method}, &prob); st != 409 || prob.Reason != "withdrawn" {
+			t.Errorf("staff consent (%s) after a withdrawal: %d %+v; want 409 withdrawn", method, st, prob)
+		}
+	}
+	var prob problemJSON
+	if st := p.do("POST", "/api/v1/contacts/"+fresh.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "double-opt-in"}, &prob); st != 400 || prob.Reason != "method_reserved" {
+		t.Errorf("staff claiming double-opt-in: %d %+v; want 400 method_reserved", st, prob)
+	}
+	gate := func(id string) string {
+		var d struct{ Reason string }
+		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": id, "purpose": "newsletter"}, &d)
+		return d.Reason
+	}
+	if r := gate(c.ID); r != "withdrawn" {
+		t.Errorf("gate after the refused attempts: %s; want withdrawn", r)
+	}
+	// The person's own confirmed opt-in lifts it.
+	if st, _ := postForm(t, p.base, "/p/subscribe", url.Values{"email": {"karin.n@example.org"}}); st != 200 {
+		t.Fatal("subscribe")
+	}
+	// Anyone may post the address: until it is confirmed, the withdrawal stays what the gate
+	// (and a consent-request campaign) sees.
+	if r := gate(c.ID); r != "withdrawn" {
+		t.Errorf("gate after an unconfirmed subscription: %s; want withdrawn", r)
+	}
+	var files []string
+	for deadline := time.Now().Add(60 * time.Second); len(files) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(dir, "mail", "*.eml"))
+	}
+	if len(files) != 1 {
+		t.Fatalf("mail files: %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	u, _ := url.Parse(linkRE.FindString(strings.ReplaceAll(string(b), "=\r\n", "")))
+	if st, _ := postForm(t, p.base, u.Path, nil); st != 200 {
+		t.Fatalf("confirm: %d", st)
+	}
+	if r := gate(c.ID); r != "consent_given" {
+		t.Errorf("gate after the person's own confirmation: %s; want consent_given", r)
 	}
 }

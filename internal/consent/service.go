@@ -116,6 +116,22 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 		if f.Restricted {
 			return Event{}, &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18): consent is recorded again once the restriction is lifted; withdrawals are recorded at any time"}
 		}
+		if audit.ActorFrom(ctx).Kind == audit.ActorToken && e.State == Given {
+			// Staff and integrations speak for the person only where the person has not said
+			// no: a withdrawal or refusal is lifted by the person's own opt-in (the form, the
+			// preference center, a confirmation link), as imports never lift one either.
+			if c := f.Current; c != nil && (c.State == Withdrawn || c.State == Refused) {
+				reason, did := "withdrawn", "withdrew"
+				if c.State == Refused {
+					reason, did = "refused", "refused"
+				}
+				return Event{}, &apperr.Error{Kind: apperr.Conflict, Field: "state", Reason: reason,
+					Message: "state: the person " + did + " consent for this purpose; only their own opt-in lifts that: ask them with POST /p/subscribe (they confirm by mail) or a consent_request campaign"}
+			}
+			if e.Method == MethodDoubleOptIn {
+				return Event{}, apperr.Invalidf("method", "method_reserved", "method: double-opt-in is recorded by Tillit's own confirmation link; to have the person confirm, use POST /p/subscribe")
+			}
+		}
 	}
 	dk, err := s.Keys.OpenDataKey(e.ContactID, version, wrapped)
 	if err != nil {

@@ -309,6 +309,7 @@ func (s *Service) RequestIn(ctx context.Context, tx Tx, contactID string, r Requ
 
 func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (queued bool, err error) {
 	var pending, names []string
+	keep := map[string]bool{} // purposes whose withdrawal or refusal stays on record until confirmed
 	for _, id := range r.Purposes {
 		f, err := tx.GateFacts(ctx, contactID, id)
 		if err != nil {
@@ -326,6 +327,12 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 				continue // never downgrade a confirmed, valid consent
 			}
 		}
+		if f.Current != nil && (f.Current.State == consent.Withdrawn || f.Current.State == consent.Refused) {
+			// Anyone can post an address to the form: an unconfirmed request must not hide the
+			// person's "no" (consent-request campaigns leave those who withdrew alone). The link
+			// still goes out; the person's own confirmation records the consent.
+			keep[id] = true
+		}
 		pending, names = append(pending, id), append(names, "“"+p.Name+"”")
 	}
 	if len(pending) == 0 {
@@ -340,6 +347,9 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 		return false, nil // rate limit: the last link is still on its way; nothing is recorded
 	}
 	for _, id := range pending {
+		if keep[id] {
+			continue
+		}
 		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
 			ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,
 			Evidence: consent.Evidence{IP: r.IP, UserAgent: r.UserAgent, FormID: r.FormID},
