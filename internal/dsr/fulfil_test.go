@@ -1365,3 +1365,26 @@ func TestNoDataAnswerSaysWhatIsKept(t *testing.T) {
 		t.Errorf("answer to an erased person: %+v; want it to say the keyed hash on the do-not-mail list is kept, and why", ms)
 	}
 }
+
+// TestPortalObjectionStopsDirectMarketingAtOnce: found by a whole-product trial. A verified
+// objection waited for staff while campaigns went on mailing the person; an objection to direct
+// marketing is absolute (GDPR Art. 21(3)) and needs no weighing, so the link records it.
+func TestPortalObjectionStopsDirectMarketingAtOnce(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c := newContact(t, w, contact.Input{Email: "elin@example.org"})
+	if err := w.svc.Submit(ctx, dsr.Intake{Type: dsr.TypeObjection, Email: "elin@example.org", Details: "No more marketing please"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.svc.VerifyLink(ctx, link(t, w.mails(t)[0]))
+	if err != nil || !res.Verified || res.Completed || !res.Objected {
+		t.Fatalf("VerifyLink = %+v, %v; want verified, the objection recorded, the request left to staff", res, err)
+	}
+	led, err := w.consent.History(ctx, c.ID)
+	if err != nil || len(led.Objections) != 1 || led.Objections[0].Scope != consent.ScopeDirectMarketing {
+		t.Errorf("objections after the link: %+v, %v; want direct_marketing", led.Objections, err)
+	}
+	if r := w.only(t); r.State != dsr.StateInProgress {
+		t.Errorf("request state %s; want in_progress (staff complete it)", r.State)
+	}
+}

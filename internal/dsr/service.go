@@ -406,6 +406,10 @@ type VerifyResult struct {
 	// Completed: the request was fulfilled at once (access, portability, withdraw_consent) and
 	// the answer is on its way by e-mail.
 	Completed bool
+	// Objected: an objection request's person is known, and their objection to direct marketing
+	// is recorded at once (absolute, GDPR Art. 21(3)); staff complete the request, with any
+	// other scope it names.
+	Objected bool
 }
 
 // automatic lists the request types fulfilled as soon as the e-mail link is used: giving the
@@ -422,7 +426,7 @@ var automatic = []Type{TypeAccess, TypePortability, TypeWithdrawConsent}
 func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "requests"})
 	var res VerifyResult
-	var id string
+	var id, boundTo string
 	h := hashToken(secret)
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		t, err := tx.RequestTokenByHash(ctx, h)
@@ -472,9 +476,22 @@ func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, 
 			return err
 		}
 		res = VerifyResult{Verified: true, Type: rec.Type, Deadline: rec.Deadline()}
-		id = rec.ID
+		id, boundTo = rec.ID, contactID
 		return nil
 	})
+	if err == nil && res.Verified && res.Type == TypeObjection && boundTo != "" {
+		// Art. 21(3): once the person objects to direct marketing, it stops; that needs no
+		// weighing by staff, so it does not wait for them.
+		if _, err := s.Consent.Object(ctx, boundTo, consent.ScopeDirectMarketing, consent.MethodWebForm); err != nil {
+			return res, err
+		}
+		if _, err := s.change(ctx, id, func(tx Tx, rec *Record, dk *keys.DataKey) error {
+			return s.event(ctx, tx, rec, dk, "objection_recorded", "objection to direct marketing recorded at once (GDPR Art. 21(3)); complete the request with any other scope it names")
+		}); err != nil {
+			return res, err
+		}
+		res.Objected = true
+	}
 	if err != nil || !res.Verified || !contains(automatic, res.Type) {
 		return res, err
 	}

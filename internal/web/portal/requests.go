@@ -147,9 +147,11 @@ func (q *Requests) Verify(w http.ResponseWriter, r *http.Request) {
 		}})
 		return
 	}
-	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Thank you", Paragraphs: []string{
-		"Your request to " + res.Type.Label() + " is confirmed. We will answer by " + res.Deadline.UTC().Format("2 January 2006") + " at the latest, by e-mail to this address.",
-	}})
+	paras := []string{"Your request to " + res.Type.Label() + " is confirmed. We will answer by " + res.Deadline.UTC().Format("2 January 2006") + " at the latest, by e-mail to this address."}
+	if res.Objected {
+		paras = append(paras, "We no longer use your data for direct marketing of any kind, from now on (GDPR Art. 21(3)).")
+	}
+	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Thank you", Paragraphs: paras})
 }
 
 // DownloadPage serves GET /p/requests/download/{token}: a page with a download button. It changes
