@@ -198,4 +198,14 @@ func TestPreferenceCenter(t *testing.T) {
 	if len(led.Objections) != 1 || led.Objections[0].Scope != "partners" || led.Objections[0].Method != "gpc" {
 		t.Errorf("objections after a preference change with Sec-GPC: %+v", led.Objections)
 	}
+	// Found by a whole-product trial: after an objection to direct marketing, Subscribe said a
+	// confirmation was sent, and nothing was. The page now says what stands and what to do.
+	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
+		t.Fatalf("objection: %d", st)
+	}
+	page = get(prefs)
+	news = page[strings.Index(page, "<h2>Newsletter</h2>"):strings.Index(page, "<h2>Member offers</h2>")]
+	if strings.Contains(news, `value="subscribe"`) || !strings.Contains(news, "you objected to it") {
+		t.Errorf("newsletter after an objection to direct marketing:\n%s; want no subscribe button, the objection named", news)
+	}
 }

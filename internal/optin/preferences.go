@@ -14,6 +14,9 @@ type Choice struct {
 	Name        string
 	Description string
 	Subscribed  bool // consent given and valid now (the gate allows it)
+	// Objected: the person objected to this purpose or to direct marketing (GDPR Art. 21); a
+	// subscription here would change nothing, so the page says how to withdraw the objection.
+	Objected bool
 }
 
 // Preferences lists the consent-based purposes (not the terms) with the person's current choice,
@@ -44,7 +47,8 @@ func (s *Service) Preferences(ctx context.Context, secret string) (choices []Cho
 			if err != nil {
 				return err
 			}
-			choices = append(choices, Choice{ID: p.ID, Name: p.Name, Description: p.Description, Subscribed: consent.Decide(p, f, s.Now()).Allowed})
+			choices = append(choices, Choice{ID: p.ID, Name: p.Name, Description: p.Description, Subscribed: consent.Decide(p, f, s.Now()).Allowed,
+				Objected: f.ObjectedPurpose || f.ObjectedDM && p.DirectMarketing})
 		}
 		ok = true
 		ev := audit.New(ctx, s.Now(), "preferences.read", "contact", contactID, "consent")

@@ -38,6 +38,8 @@ type choiceView struct {
 	Name        string
 	Description string
 	Subscribed  bool
+	Objected    bool   // the person objected (GDPR Art. 21): no subscribe button, how to undo it
+	Contact     string // whom to write to about an objection
 }
 
 type linkView struct {

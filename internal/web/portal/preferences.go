@@ -44,7 +44,12 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 		v.Paragraphs = append(v.Paragraphs, "We send no mail that needs your consent.")
 	}
 	for _, c := range choices {
-		v.Choices = append(v.Choices, choiceView{Action: r.URL.Path, Purpose: c.ID, Name: c.Name, Description: c.Description, Subscribed: c.Subscribed})
+		contact := p.Pages.Controller.DPOEmail
+		if contact == "" {
+			contact = p.Pages.Controller.Email
+		}
+		v.Choices = append(v.Choices, choiceView{Action: r.URL.Path, Purpose: c.ID, Name: c.Name, Description: c.Description, Subscribed: c.Subscribed,
+			Objected: c.Objected, Contact: contact})
 	}
 	p.Pages.render(w, r, http.StatusOK, v)
 }
