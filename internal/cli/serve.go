@@ -154,6 +154,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	a.contacts.AddressChanged = srv.Requests.AddressChangedIn
+	a.contacts.EmailChanged = doi.Service.ReconfirmIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests, IP: doi.ClientIP}
 	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}

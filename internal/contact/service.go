@@ -73,6 +73,10 @@ type Service struct {
 	// so a change they did not ask for does not go unnoticed. Rectification by request tells
 	// them itself.
 	AddressChanged func(ctx context.Context, tx Tx, contactID, oldEmail string) error
+	// EmailChanged, when set, runs inside the transaction of any update (staff or rectification)
+	// that gave the contact a new e-mail address: consent confirmed at the old address by double
+	// opt-in is confirmed again at the new one (optin.Service.ReconfirmIn).
+	EmailChanged func(ctx context.Context, tx Tx, contactID, newEmail string) error
 }
 
 // Input is the body of a create: every field optional except that at least one of Email and Phone
@@ -464,6 +468,11 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string,
 				if err := s.AddressChanged(ctx, tx, id, cur.Email); err != nil {
 					return err
 				}
+			}
+		}
+		if cur.Email != next.Email && next.Email != "" && s.EmailChanged != nil {
+			if err := s.EmailChanged(ctx, tx, id, next.Email); err != nil {
+				return err
 			}
 		}
 		{ // a correction by staff or by request: processors that hold the data fetch it again (GDPR Art. 19)

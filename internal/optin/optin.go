@@ -75,6 +75,8 @@ type Request struct {
 	// Subject and Intro replace the standard confirmation wording (a consent-request campaign's
 	// own subject and text); the confirmation link and its terms are always appended.
 	Subject, Intro string
+
+	recorded bool // ReconfirmIn recorded the requests itself
 }
 
 // Subscribe handles a subscription request: it finds or creates the contact (a lead), records
@@ -347,7 +349,7 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 		return false, nil // rate limit: the last link is still on its way; nothing is recorded
 	}
 	for _, id := range pending {
-		if keep[id] {
+		if keep[id] || r.recorded {
 			continue
 		}
 		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
@@ -394,4 +396,51 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 	}
 	ev := audit.New(ctx, now, "optin.request", "contact", contactID, "optin_token")
 	return true, tx.AppendAudit(ctx, &ev)
+}
+
+// ReconfirmIn runs inside the transaction that changed a contact's e-mail address (the contact
+// service's EmailChanged hook): consent given by double opt-in was confirmed at the old address,
+// so for each double opt-in purpose it stands for, the consent ends (dpv:ConsentExpired, method
+// staff, the note saying why) and the new address gets a confirmation link. Until that is used,
+// nothing under those purposes is mailed or shared to the unconfirmed address.
+func (s *Service) ReconfirmIn(ctx context.Context, ctTx contact.Tx, contactID, newEmail string) error {
+	tx, ok := ctTx.(Tx)
+	if !ok {
+		return fmt.Errorf("optin: reconfirm %s: the store transaction does not hold opt-in links", contactID)
+	}
+	ps, err := tx.ListPurposes(ctx)
+	if err != nil {
+		return err
+	}
+	var again []string
+	for _, p := range ps {
+		if !p.Subscribable() || !p.DoubleOptIn {
+			continue
+		}
+		f, err := tx.GateFacts(ctx, contactID, p.ID)
+		if err != nil {
+			return err
+		}
+		if f.Current == nil || f.Current.State != consent.Given || f.Restricted {
+			continue
+		}
+		// dpv:ConsentExpired: the consent confirmed at the old address no longer stands for the
+		// new one (a request would not supersede a given consent); the confirmation renews it.
+		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
+			ContactID: contactID, Purpose: p.ID, State: consent.Expired, Method: consent.MethodStaff,
+			Evidence: consent.Evidence{Note: "the e-mail address changed: consent confirmed at the old address ends; the new address confirms (double opt-in) before mail for this purpose goes to it"},
+		}); err != nil {
+			return err
+		}
+		again = append(again, p.ID)
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	queued, err := s.requestIn(ctx, tx, contactID, Request{Email: newEmail, Purposes: again, recorded: true,
+		Intro: "The e-mail address of your subscription was changed to this one. Please confirm that it is yours and that you want to go on receiving our mail here."}, "")
+	if queued {
+		s.wake() // the sender waits for this transaction's commit (one writer)
+	}
+	return err
 }
