@@ -66,13 +66,26 @@ type Server struct {
 	Logger *slog.Logger
 	// MaxImportBytes bounds an uploaded import file (default 1 GiB).
 	MaxImportBytes int64
+	// Ready, when set, answers GET /readyz: whether the store takes writes and the audit chain
+	// can be appended, and if not a reason code ("store_unavailable", "audit_head_mismatch").
+	Ready func(ctx context.Context) (ready bool, reason string)
 }
 
 // Handler returns the HTTP handler for every route.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) // liveness: the process answers
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Ready != nil {
+			if ok, reason := s.Ready(r.Context()); !ok {
+				w.Header().Set("Retry-After", "5")
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": reason})
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("GET /.well-known/gpc.json", func(w http.ResponseWriter, r *http.Request) {
 		// Global Privacy Control §3.1: the site states that it honours the signal.

@@ -51,7 +51,8 @@ type app struct {
 	policies *consent.Policies
 	tokens   *token.Service
 	importer *importer.Importer
-	created  bool // the keys were created by this start
+	created  bool           // the keys were created by this start
+	repair   *sqlite.Repair // what opening repaired after a crash; nil when nothing needed it
 }
 
 // newID returns a UUIDv7: time-ordered, so ids sort by creation for cursor paging.
@@ -99,7 +100,7 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, cfg.DataDir)
+	db, err := sqlite.OpenWith(ctx, cfg.DataDir, sqlite.Options{VFS: cfg.SQLiteVFS})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +110,14 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 		db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, db: db, keys: kr, created: created}
+	// A process killed between the two files' commits left the data file ahead: finish that
+	// transaction now, so that even a command that only reads (audit verify) sees a whole store.
+	repair, err := db.Reconcile(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, db: db, keys: kr, created: created, repair: repair}
 	a.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, DefaultRegion: cfg.DefaultRegion}
 	a.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, Cache: &consent.GateCache{}, Gen: db}
 	a.policies = &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID, Check: governance.CheckTemplate}

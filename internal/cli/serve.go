@@ -44,6 +44,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	defer a.Close()
 	logger.Info("starting", "config", cfg.String())
+	a.db.OnRepair = func(r sqlite.Repair) {
+		logger.Warn("repaired the store after another process died between the data file's and the key store's commits", "repair", r.String())
+	}
+	if a.repair != nil {
+		logger.Warn("repaired the store after a crash between the data file's and the key store's commits", "repair", a.repair.String())
+	}
 	if a.created {
 		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
 	}
@@ -151,6 +157,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: a.db}, Policies: a.policies, Share: srv.Share, Controller: srv.Controller, Now: time.Now, NewID: newID}
 	srv.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: a.db}, Now: time.Now, NewID: newID, Controller: srv.Controller, Policies: a.policies}
 	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
+	srv.Ready = func(ctx context.Context) (bool, string) {
+		r := a.db.Ready(ctx, 2*time.Second)
+		return r.Ready, r.Reason
+	}
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	a.contacts.AddressChanged = srv.Requests.AddressChangedIn

@@ -26,6 +26,9 @@ type Config struct {
 	MailFrom      string // TILLIT_MAIL_FROM
 	DefaultRegion string // ISO 3166-1 alpha-2 for national phone numbers (TILLIT_DEFAULT_REGION)
 	LogLevel      string // debug, info, warn, error (TILLIT_LOG_LEVEL; default info)
+	// SQLiteVFS names a registered SQLite VFS to open the files with (TILLIT_SQLITE_VFS; default
+	// the operating system's). Only the crash tests set it, to a VFS that kills the process.
+	SQLiteVFS string
 
 	// The data controller, named in consent receipts and notices (TILLIT_CONTROLLER_NAME,
 	// _CONTACT, _EMAIL, _PHONE, _STREET, _CITY, _POSTAL_CODE, _COUNTRY; TILLIT_JURISDICTION,
@@ -68,6 +71,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.MailFrom, "TILLIT_MAIL_FROM")
 	set(&c.DefaultRegion, "TILLIT_DEFAULT_REGION")
 	set(&c.LogLevel, "TILLIT_LOG_LEVEL")
+	set(&c.SQLiteVFS, "TILLIT_SQLITE_VFS")
 	set(&c.ControllerName, "TILLIT_CONTROLLER_NAME")
 	set(&c.ControllerContact, "TILLIT_CONTROLLER_CONTACT")
 	set(&c.ControllerEmail, "TILLIT_CONTROLLER_EMAIL")

@@ -102,6 +102,7 @@ func (tx *Tx) shaped(ctx context.Context, query string) (*sql.Stmt, error) {
 // insertChunks writes n rows with "prefix VALUES (…), (…)" statements of the fixed shapes;
 // args(i) gives row i's values.
 func (tx *Tx) insertChunks(ctx context.Context, prefix string, cols, n int, args func(i int) []any) error {
+	tx.noteWrite(prefix)
 	for start := 0; start < n; {
 		rows := 1
 		for _, shape := range insertShapes {

@@ -66,17 +66,19 @@ var PersonalData = []PersonalTable{
 
 // NotPersonal lists the tables that hold no personal data, with why.
 var NotPersonal = map[string]string{
-	"purposes":              "the catalogue of purposes",
-	"policy_versions":       "policy documents",
-	"tokens":                "staff API tokens (names describe the token, never a person)",
-	"campaigns":             "campaign texts and counts, no recipient",
-	"processors":            "the companies data is shared with (their privacy contact is a role address)",
-	"webhook_cursor":        "how far the change stream was sent to processors",
-	"breaches":              "the controller's account of incidents, with counts of people affected (never who)",
-	"retention_policies":    "retention rules per contact kind",
-	"dpa_requests":          "companies' requests for the data processing agreement (a company name, no contact person)",
-	"schema_migrations":     "schema version",
-	"keystore.audit_anchor": "the audit chain's head hash",
+	"purposes":               "the catalogue of purposes",
+	"policy_versions":        "policy documents",
+	"tokens":                 "staff API tokens (names describe the token, never a person)",
+	"campaigns":              "campaign texts and counts, no recipient",
+	"processors":             "the companies data is shared with (their privacy contact is a role address)",
+	"webhook_cursor":         "how far the change stream was sent to processors",
+	"breaches":               "the controller's account of incidents, with counts of people affected (never who)",
+	"retention_policies":     "retention rules per contact kind",
+	"dpa_requests":           "companies' requests for the data processing agreement (a company name, no contact person)",
+	"schema_migrations":      "schema version",
+	"keystore.audit_anchor":  "the audit chain's head hash",
+	"commit_marker":          "a counter of commits that wrote the key store (crash repair)",
+	"keystore.commit_marker": "the key store's copy of that counter",
 }
 
 // PersonalFootprint counts the contact's rows in every table of PersonalData. Suppressions, not

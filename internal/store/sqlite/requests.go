@@ -240,6 +240,6 @@ func (tx *Tx) ForgetRequest(ctx context.Context, requestID string) error {
 	if _, err := tx.exec(ctx, "DELETE FROM outbox WHERE request_id = ?", requestID); err != nil {
 		return err
 	}
-	_, err := tx.exec(ctx, "UPDATE requests SET email_bidx = NULL WHERE id = ?", requestID)
+	_, err := tx.exec(ctx, "UPDATE requests SET email_bidx = NULL, key_destroyed = 1 WHERE id = ?", requestID)
 	return err
 }
