@@ -533,6 +533,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 
 	// Public routes.
 	h.do(exchange{method: "GET", path: "/healthz", status: 200})
+	h.do(exchange{method: "GET", path: "/readyz", status: 200})
 	if served := h.do(exchange{method: "GET", path: "/api/openapi.json", status: 200}); !bytes.Equal(served, api.OpenAPI) {
 		t.Errorf("GET /api/openapi.json does not serve the embedded document")
 	}

@@ -4,12 +4,33 @@
 // Files in the data directory: tillit.db (data), keys.db (the key store, attached to every
 // connection as schema "keystore"), and their -wal and -shm files.
 //
-// Invariants:
+// Invariants of each file, on its own, after any crash:
+//   - tillit.db: every committed transaction is whole (WAL). Each row that names a data key
+//     (a contact, a request not forgotten, a processor) is the key store's to match; audit
+//     events chain by SHA-256 from the genesis hash; commit_marker counts the transactions that
+//     wrote the key store.
+//   - keys.db: every committed transaction is whole. contact_keys holds the wrapped data keys of
+//     contacts, requests and processors; audit_anchor the head of the audit chain with its keyed
+//     MAC; commit_marker the same counter.
+//
+// Between the files: SQLite commits one transaction over attached WAL files file by file,
+// tillit.db first, each log synced at commit (synchronous=FULL). So after a killed process or a
+// power cut the key store is either in step with the data file (equal markers) or one
+// transaction behind (the data file's marker ahead); never ahead. Every write transaction, and
+// every Open through Reconcile, first repairs a store found behind: the anchor moves over the
+// events that chain from it, keys whose owner row is gone are deleted (an erasure or a forgotten
+// request is finished, never undone), and contacts, requests and processors whose key never
+// committed are deleted (their creation was never acknowledged). A key store ahead of the data
+// file can only come from files restored from different moments; it is left for VerifyAudit to
+// report ("truncated").
+//
+// Also:
 //   - WAL mode, foreign_keys on, busy_timeout set, secure_delete on (deleted rows are zeroed), in
 //     both files.
-//   - One writer connection; every read-write transaction is BEGIN IMMEDIATE under the DB's write
-//     lock, so the audit chain's head, read inside the transaction, cannot move under it, even
-//     with a second process (a CLI command) writing to the same files.
+//   - One writer connection; every read-write transaction is BEGIN IMMEDIATE (a write lock on
+//     both files) under the DB's write lock, so the audit chain's head, read inside the
+//     transaction, cannot move under it, even with a second process (a CLI command) writing to
+//     the same files; a second process that dies mid-commit is repaired by the next writer.
 //   - Stores persist fully decided values: no time.Now, no id generation, no permission checks here.
 //   - Driver errors are translated by SQLite error code, never by message text.
 package sqlite

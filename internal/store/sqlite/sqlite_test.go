@@ -535,3 +535,26 @@ func TestAnchorSealedOnlyAtTheUpgrade(t *testing.T) {
 		t.Errorf("anchor with its MAC removed: %+v; want anchor_forged at 4", v)
 	}
 }
+
+// TestReadyAnswersForTheAuditHead: /readyz's check. A store whose log lost its newest events
+// (the anchor is ahead) cannot chain the next event honestly: not ready, with the reason.
+func TestReadyAnswersForTheAuditHead(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	if r := db.Ready(ctx, time.Second); !r.Ready {
+		t.Fatalf("Ready on a new store = %+v", r)
+	}
+	appendEvents(t, ctx, db, 3)
+	if r := db.Ready(ctx, time.Second); !r.Ready {
+		t.Fatalf("Ready after writes = %+v", r)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), `DELETE FROM audit_events WHERE seq = 3`)
+	db = openDB(t, dir)
+	if r := db.Ready(ctx, time.Second); r.Ready || r.Reason != "audit_head_mismatch" {
+		t.Errorf("Ready after the newest event was deleted = %+v, want not ready, audit_head_mismatch", r)
+	}
+}
