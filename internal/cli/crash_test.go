@@ -346,6 +346,10 @@ func TestCrashBetweenTheTwoFiles(t *testing.T) {
 				if !c.killedBySIGKILL() {
 					t.Fatalf("the child did not die of SIGKILL: %v\n%s", c.cmd.ProcessState, c.stderr.String())
 				}
+				// A command that only reads, run first, sees the repaired store too.
+				if code, out, errs := runCLI(t, "audit", "verify", "--data", dir); code != 0 {
+					t.Errorf("tillit audit verify after the kill: exit %d\n%s%s", code, out, errs)
+				}
 				r := startChild(t, dir, "")
 				r.checkWhole(t, admin)
 				op.after(t, r, pt.name)

@@ -157,10 +157,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: a.db}, Policies: a.policies, Share: srv.Share, Controller: srv.Controller, Now: time.Now, NewID: newID}
 	srv.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: a.db}, Now: time.Now, NewID: newID, Controller: srv.Controller, Policies: a.policies}
 	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
-	srv.Ready = func(ctx context.Context) (bool, string) {
-		r := a.db.Ready(ctx, 2*time.Second)
-		return r.Ready, r.Reason
-	}
+	srv.Ready = (&readiness{db: a.db}).check
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	a.contacts.AddressChanged = srv.Requests.AddressChangedIn
@@ -335,4 +332,22 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// readiness answers /readyz from the store's check at most once a second, so a flood of probes
+// does not queue for the write lock.
+type readiness struct {
+	db   *sqlite.DB
+	mu   sync.Mutex
+	at   time.Time
+	last sqlite.Readiness
+}
+
+func (r *readiness) check(ctx context.Context) (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.at) >= time.Second {
+		r.last, r.at = r.db.Ready(ctx, 2*time.Second), time.Now()
+	}
+	return r.last.Ready, r.last.Reason
 }
