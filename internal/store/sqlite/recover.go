@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 )
@@ -37,16 +39,17 @@ const qMarkers = "SELECT (SELECT gen FROM main.commit_marker WHERE id = 1), (SEL
 
 // Repair is what reconcile did to bring the two files together after a split commit.
 type Repair struct {
-	AnchorFrom, AnchorTo int64 // the audit anchor moved from one sequence number to another
-	KeysDeleted          int64 // keys of erased contacts, forgotten requests or uncommitted owners
-	ContactsDeleted      int64 // contacts whose key never reached the key store
-	RequestsDeleted      int64 // requests whose key never reached the key store
-	ProcessorsDeleted    int64 // processors whose key never reached the key store
+	AnchorFrom, AnchorTo int64    // the audit anchor moved from one sequence number to another
+	KeysDeleted          int64    // keys of erased contacts, forgotten requests or uncommitted owners
+	ContactsDeleted      int64    // contacts whose key never reached the key store
+	RequestsDeleted      int64    // requests whose key never reached the key store
+	ProcessorsDeleted    int64    // processors whose key never reached the key store
+	Kept                 []string // repair statements refused by a foreign key (nothing deleted)
 }
 
 func (r Repair) String() string {
-	return fmt.Sprintf("audit anchor %d→%d, %d keys deleted, %d contacts, %d requests and %d processors without a key deleted",
-		r.AnchorFrom, r.AnchorTo, r.KeysDeleted, r.ContactsDeleted, r.RequestsDeleted, r.ProcessorsDeleted)
+	return fmt.Sprintf("audit anchor %d→%d, %d keys deleted, %d contacts, %d requests and %d processors without a key deleted, %d steps kept by a foreign key",
+		r.AnchorFrom, r.AnchorTo, r.KeysDeleted, r.ContactsDeleted, r.RequestsDeleted, r.ProcessorsDeleted, len(r.Kept))
 }
 
 // reconcile runs at the start of every write transaction: with equal markers it does nothing;
@@ -93,6 +96,13 @@ func (tx *Tx) reconcile(ctx context.Context) (*Repair, error) {
 	}
 	for _, s := range steps {
 		res, err := tx.exec(ctx, s.stmt)
+		var se *sqlite3.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.CONSTRAINT {
+			// A row that others still reference (a processor with disclosures) was not created
+			// by the lost transaction: it stays, and the failed statement changed nothing.
+			rep.Kept = append(rep.Kept, s.stmt)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: repair after a split commit: %w", err)
 		}
