@@ -44,13 +44,6 @@ type jsonTime struct{ time.Time }
 
 func (t *jsonTime) UnmarshalJSON(b []byte) error { return parseJSONTime(b, "occurred_at", &t.Time) }
 
-// effectiveTime is jsonTime for the field effective_at.
-type effectiveTime struct{ time.Time }
-
-func (t *effectiveTime) UnmarshalJSON(b []byte) error {
-	return parseJSONTime(b, "effective_at", &t.Time)
-}
-
 // parseJSONTime reads an RFC 3339 time string into dst; errors are Invalid and name field.
 func parseJSONTime(b []byte, field string, dst *time.Time) error {
 	var s string

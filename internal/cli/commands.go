@@ -93,6 +93,7 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 	}
 	files := fs.Args()
 	if len(files) == 0 {
+		//lint:ignore ST1005 a usage synopsis: "FILE..." means one or more files, as in the usage text
 		return fmt.Errorf("%w: tillit import --format F FILE...", errUsage)
 	}
 	if _, err := api.ImportOptions(o); err != nil {
