@@ -46,6 +46,7 @@ type authzRow struct {
 // 409, which is still past the permission check).
 var authzMatrix = []authzRow{
 	{method: "GET", path: "/healthz", roles: "public"},
+	{method: "GET", path: "/readyz", roles: "public"},
 	{method: "GET", path: "/api/openapi.json", roles: "public"},
 	{method: "GET", path: "/.well-known/gpc.json", roles: "public"},
 	{method: "POST", path: "/webhooks/acknowledgements", roles: "signature", body: `{"event_id":"evt-unknown"}`},
