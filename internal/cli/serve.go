@@ -111,7 +111,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Footer: noticeFooter(cfg)}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
-	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Service: &optin.Service{
+	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Limit: &portal.Limiter{Max: portal.SubscribesPerHour}, Service: &optin.Service{
 		Store: sqlite.Bound[optin.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake,
 	}}
@@ -155,8 +155,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	a.contacts.AddressChanged = srv.Requests.AddressChangedIn
 	a.contacts.EmailChanged = doi.Service.ReconfirmIn
-	requests := &portal.Requests{Pages: pages, Service: srv.Requests, IP: doi.ClientIP}
-	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP}
+	requests := &portal.Requests{Pages: pages, Service: srv.Requests, IP: doi.ClientIP, Limit: &portal.Limiter{Max: portal.RequestsPerHour}}
+	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP, Limit: &portal.Limiter{Max: portal.DPAPerHour}}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
