@@ -64,7 +64,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	srv := &api.Server{
 		Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
-		Audit: auditLog{a.db}, Logger: logger,
+		Audit: auditLog{a.db}, Logger: logger, BodyTimeout: cfg.BodyTimeout,
 		Controller: consent.Controller{
 			Name: cfg.ControllerName, Contact: cfg.ControllerContact, Email: cfg.ControllerEmail, Phone: cfg.ControllerPhone,
 			Street: cfg.ControllerStreet, Locality: cfg.ControllerCity, PostalCode: cfg.ControllerPostalCode, Country: cfg.ControllerCountry,
@@ -239,6 +239,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		stopRun()
 		jobs.Wait()
 	}()
+	// Headers must arrive within 10 s; bodies are paced by the handler (api.Server.BodyTimeout,
+	// BodyMinRate): a fixed ReadTimeout would cut off a large import on a slow link.
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -122,7 +122,7 @@ func (d *DPA) Document(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", documentCSP)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Write(b)
 }

@@ -249,7 +249,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v pa
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", pageCSP)
 	w.Header().Set("Referrer-Policy", "no-referrer") // confirmation tokens must not leak in Referer
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
