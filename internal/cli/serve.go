@@ -113,7 +113,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Limit: &portal.Limiter{Max: portal.SubscribesPerHour}, Service: &optin.Service{
 		Store: sqlite.Bound[optin.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox,
-		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake,
+		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, AnswerAfter: optin.DefaultAnswerAfter,
 	}}
 	unsub := &portal.Unsubscribe{Pages: pages, IP: doi.ClientIP, Service: &optin.Unsubscribe{
 		Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: cfg.BaseURL,
