@@ -47,6 +47,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if a.created {
 		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
 	}
+	if inside(cfg.RootKeyFile, cfg.DataDir) {
+		// A copy of the data directory (a backup, a snapshot) would decrypt on its own.
+		fmt.Fprintf(env.Stderr, "warning: the root key %s is inside the data directory, so a copy of the directory decrypts it; move it elsewhere and set TILLIT_ROOT_KEY_FILE\n", cfg.RootKeyFile)
+	}
 	// Listen first: a first start on a taken port must not print (and so spend) the one-time
 	// admin token of a server that never ran.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -268,6 +272,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// inside reports whether path lies in (or under) dir, after making both absolute and clean.
+func inside(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // expirySweeps runs sweep (lapsed consent, expired download links) every interval until ctx ends.
