@@ -69,9 +69,16 @@ type Server struct {
 	// Ready, when set, answers GET /readyz: whether the store takes writes and the audit chain
 	// can be appended, and if not a reason code ("store_unavailable", "audit_head_mismatch").
 	Ready func(ctx context.Context) (ready bool, reason string)
+	// BodyTimeout and BodyMinRate pace every request body: it may take BodyTimeout (default
+	// DefaultBodyTimeout) plus one second per BodyMinRate bytes received (default
+	// DefaultBodyMinRate, bytes per second), counting only time spent waiting for the client;
+	// a slower client's connection is closed (paceBodies).
+	BodyTimeout time.Duration
+	BodyMinRate int64
 }
 
-// Handler returns the HTTP handler for every route.
+// Handler returns the HTTP handler for every route, with the security headers of every answer
+// (secure) and paced request bodies (paceBodies).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -187,7 +194,7 @@ func (s *Server) Handler() http.Handler {
 	route("POST /api/v1/imports", token.ImportsWrite, s.createImport)
 	route("GET /api/v1/audit", token.AuditRead, s.listAudit)
 	route("GET /api/v1/audit/verify", token.AuditRead, s.verifyAudit)
-	return s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return secure(paceBodies(s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p != path.Clean(p) && (strings.HasPrefix(p, "/api/") || p != path.Clean(p)+"/") {
 			// The mux would redirect (307) to the cleaned path, which names another resource. A
 			// page path may end in one slash ("/console/").
@@ -205,7 +212,7 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}))
+	})), s.BodyTimeout, s.BodyMinRate))
 }
 
 // noRoute answers a request no route takes as problem+json: 405 with the Allow header when the

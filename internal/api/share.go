@@ -344,7 +344,7 @@ func (s *Server) dpaDocument(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "+FrameAncestorsNone)
 	}
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(body)

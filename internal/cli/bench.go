@@ -64,7 +64,7 @@ type BenchResult struct {
 
 func bench(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("%w: tillit bench import|lookup|consent-check|send|export|erase [--n N] [--json]", errUsage)
+		return fmt.Errorf("%w: tillit bench import|lookup|consent-check|send|export|erase|hostile [--n N] [--json]", errUsage)
 	}
 	scenario := args[0]
 	var n, lookups int
@@ -82,6 +82,10 @@ func bench(ctx context.Context, env Env, args []string) error {
 	}
 	if n < 1 {
 		return fmt.Errorf("%w: --n must be positive", errUsage)
+	}
+	if scenario == "hostile" {
+		// Each hostile load runs against its own child server and data directory.
+		return benchHostile(ctx, env, asJSON)
 	}
 	// A bench never touches a real data directory unless --data is given explicitly.
 	if !slices.ContainsFunc(args, func(a string) bool { return a == "--data" || a == "-data" || strings.HasPrefix(a, "--data=") }) {
@@ -128,7 +132,7 @@ func bench(ctx context.Context, env Env, args []string) error {
 	case "erase":
 		res, err = benchErase(ctx, env, a, n)
 	default:
-		return fmt.Errorf("%w: unknown scenario %q (import, lookup, consent-check, send, export, erase)", errUsage, scenario)
+		return fmt.Errorf("%w: unknown scenario %q (import, lookup, consent-check, send, export, erase, hostile)", errUsage, scenario)
 	}
 	if err != nil {
 		return err

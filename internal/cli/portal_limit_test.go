@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,5 +55,48 @@ func TestPortalRequestFormRefusesJSON(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 415 || resp.Header.Get("Accept-Post") == "" {
 		t.Errorf("JSON to /p/requests: %d %v; want 415 with Accept-Post", resp.StatusCode, resp.Header)
+	}
+}
+
+// clientFrom returns an HTTP client whose connections come from the loopback address src
+// (the whole of 127.0.0.0/8 is loopback on Linux), so a test can be two clients.
+func clientFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// TestSubscribeIsLimitedPerClient: found by a reliability trial (D6). One client posted 300
+// addresses to /p/subscribe in 1.8 s: 300 confirmation mails and 300 leads. A client now signs
+// up ten addresses an hour; the eleventh is 429 with Retry-After and stores nothing, while
+// another client is unaffected.
+func TestSubscribeIsLimitedPerClient(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	post := func(c *http.Client, email string) *http.Response {
+		t.Helper()
+		resp, err := c.Post(p.base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	one, two := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	for i := range 10 {
+		if resp := post(one, "signup"+strconv.Itoa(i)+"@example.org"); resp.StatusCode != 202 {
+			t.Fatalf("sign-up %d: %d; want 202", i+1, resp.StatusCode)
+		}
+	}
+	resp := post(one, "eleventh@example.org")
+	if wait, _ := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != 429 || wait < 1 || wait > 3600 {
+		t.Errorf("eleventh sign-up from one client: %d, Retry-After %q; want 429 within the hour", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := post(two, "other.client@example.org"); resp.StatusCode != 202 {
+		t.Errorf("sign-up from another client: %d; want 202", resp.StatusCode)
+	}
+	var l listJSON
+	p.do("GET", "/api/v1/contacts?kind=lead&limit=100", nil, &l)
+	if len(l.Items) != 11 {
+		t.Errorf("%d leads stored; want 11 (ten from the first client, one from the second)", len(l.Items))
 	}
 }

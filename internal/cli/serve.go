@@ -53,6 +53,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if a.created {
 		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
 	}
+	if inside(cfg.RootKeyFile, cfg.DataDir) {
+		// A copy of the data directory (a backup, a snapshot) would decrypt on its own.
+		fmt.Fprintf(env.Stderr, "warning: the root key %s is inside the data directory, so a copy of the directory decrypts it; move it elsewhere and set TILLIT_ROOT_KEY_FILE\n", cfg.RootKeyFile)
+	}
 	// Listen first: a first start on a taken port must not print (and so spend) the one-time
 	// admin token of a server that never ran.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -70,7 +74,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	srv := &api.Server{
 		Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
-		Audit: auditLog{a.db}, Logger: logger,
+		Audit: auditLog{a.db}, Logger: logger, BodyTimeout: cfg.BodyTimeout,
 		Controller: consent.Controller{
 			Name: cfg.ControllerName, Contact: cfg.ControllerContact, Email: cfg.ControllerEmail, Phone: cfg.ControllerPhone,
 			Street: cfg.ControllerStreet, Locality: cfg.ControllerCity, PostalCode: cfg.ControllerPostalCode, Country: cfg.ControllerCountry,
@@ -114,12 +118,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
-		Footer: noticeFooter(cfg)}
+		Footer: noticeFooter(cfg), AfterForget: files.RemoveRequest}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
-	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Service: &optin.Service{
+	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Limit: &portal.Limiter{Max: portal.SubscribesPerHour}, Service: &optin.Service{
 		Store: sqlite.Bound[optin.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox,
-		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake,
+		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, AnswerAfter: optin.DefaultAnswerAfter,
 	}}
 	unsub := &portal.Unsubscribe{Pages: pages, IP: doi.ClientIP, Service: &optin.Unsubscribe{
 		Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: cfg.BaseURL,
@@ -162,8 +166,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	a.contacts.AddressChanged = srv.Requests.AddressChangedIn
 	a.contacts.EmailChanged = doi.Service.ReconfirmIn
-	requests := &portal.Requests{Pages: pages, Service: srv.Requests, IP: doi.ClientIP}
-	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP}
+	requests := &portal.Requests{Pages: pages, Service: srv.Requests, IP: doi.ClientIP, Limit: &portal.Limiter{Max: portal.RequestsPerHour}}
+	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP, Limit: &portal.Limiter{Max: portal.DPAPerHour}}
 	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
@@ -246,6 +250,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		stopRun()
 		jobs.Wait()
 	}()
+	// Headers must arrive within 10 s; bodies are paced by the handler (api.Server.BodyTimeout,
+	// BodyMinRate): a fixed ReadTimeout would cut off a large import on a slow link.
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -273,6 +279,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// inside reports whether path lies in (or under) dir, after making both absolute and clean.
+func inside(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // expirySweeps runs sweep (lapsed consent, expired download links) every interval until ctx ends.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tillit/tillit/internal/normalize"
 )
@@ -44,6 +45,11 @@ type Config struct {
 	// UnsubscribeMailto is the mailto: address in List-Unsubscribe (TILLIT_UNSUBSCRIBE_MAILTO;
 	// none when empty).
 	UnsubscribeMailto string
+
+	// BodyTimeout is how long a request body may take beyond one second per 32 KiB received
+	// (TILLIT_BODY_TIMEOUT, a Go duration such as "10s"; 0: the default, 10 s). A slower
+	// client's connection is closed (slow-body clients hold connections and memory).
+	BodyTimeout time.Duration
 
 	// DKIM signing of outgoing mail (RFC 6376), on when all three are set: TILLIT_DKIM_DOMAIN,
 	// TILLIT_DKIM_SELECTOR and TILLIT_DKIM_KEY_FILE (a PEM RSA or Ed25519 private key).
@@ -87,6 +93,13 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.DKIMDomain, "TILLIT_DKIM_DOMAIN")
 	set(&c.DKIMSelector, "TILLIT_DKIM_SELECTOR")
 	set(&c.DKIMKeyFile, "TILLIT_DKIM_KEY_FILE")
+	if v := getenv("TILLIT_BODY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("config: TILLIT_BODY_TIMEOUT %q: want a positive duration such as 10s", v)
+		}
+		c.BodyTimeout = d
+	}
 	if f := getenv("TILLIT_SMTP_URL_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {

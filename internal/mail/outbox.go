@@ -83,6 +83,11 @@ type Outbox struct {
 	Gate      Gate
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// AfterForget, when set, removes what a request left outside the database once its last
+	// notice is handed over and its key destroyed: with the file transport, the request's .eml
+	// files, the erasure receipt just written among them (FileTransport.RemoveRequest), so no
+	// file keeps the address of a person whose erasure is complete.
+	AfterForget func(requestID string) error
 }
 
 // outcomeGroup is how many send outcomes are recorded per transaction.
@@ -206,6 +211,13 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 			o.Keys.Forget(id)
 		}
 		done = done[:0]
+		if err == nil && o.AfterForget != nil {
+			for _, id := range forgotten {
+				if err := o.AfterForget(id); err != nil {
+					return err
+				}
+			}
+		}
 		return err
 	}
 	for i, e := range due {

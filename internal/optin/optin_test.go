@@ -127,3 +127,80 @@ func TestConfirmationResendIsRateLimited(t *testing.T) {
 		t.Errorf("%d confirmation mails after waiting; want 2", n)
 	}
 }
+
+// TestSubscribeAnswersAtOneMomentWhateverTheState: found by a reliability trial (D5). A confirmed
+// subscriber's sign-up answered in 1.45 ms and an unknown address's in 3.12 ms (a lead, a token
+// and a mail are written only for the latter), so timing told who subscribes. With AnswerAfter,
+// every state now waits for the same moment after the start, though each path does different
+// work; the clock here moves 37 µs at every reading, so more work reads more time.
+func TestSubscribeAnswersAtOneMomentWhateverTheState(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	contacts := w.svc.Contacts
+	step := 37 * time.Microsecond
+	w.svc.Now = func() time.Time { w.now = w.now.Add(step); return w.now }
+	w.svc.AnswerAfter = 100 * time.Millisecond
+	var waits []time.Duration // from the start to the moment Subscribe waited for
+	var worked []time.Duration
+	var start time.Time
+	w.svc.Sleep = func(_ context.Context, until time.Time) {
+		waits = append(waits, until.Sub(start))
+		worked = append(worked, w.now.Sub(start))
+	}
+	subscribe := func(email string) {
+		t.Helper()
+		start = w.now.Add(step) // Subscribe's first reading of the clock
+		if err := w.svc.Subscribe(ctx, optin.Request{Email: email}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := func(email string) string {
+		c, err := contacts.FindByEmail(ctx, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	// Set up: a confirmed subscriber, one who withdrew, a restricted one, a pending one.
+	for _, e := range []string{"confirmed@example.org", "withdrawn@example.org", "restricted@example.org", "pending@example.org"} {
+		subscribe(e)
+	}
+	for _, tok := range w.tokens(t) {
+		if _, err := w.svc.Confirm(ctx, tok, "192.0.2.1", "test", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.consent.Record(ctx, consent.Event{ContactID: id("withdrawn@example.org"), Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodStaff, Evidence: consent.Evidence{Note: "asked by phone"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := contacts.SetRestricted(ctx, id("restricted@example.org"), true); err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.Add(time.Hour) // past the resend limit of the set-up's links
+	subscribe("pending@example.org")
+	waits, worked = nil, nil
+
+	states := []string{"unknown@example.org", "pending@example.org", "confirmed@example.org", "withdrawn@example.org", "restricted@example.org"}
+	for _, e := range states {
+		w.now = w.now.Add(time.Minute)
+		subscribe(e)
+	}
+	if len(waits) != len(states) {
+		t.Fatalf("Subscribe waited %d times for %d sign-ups", len(waits), len(states))
+	}
+	for i, e := range states {
+		if waits[i] != 100*time.Millisecond {
+			t.Errorf("%s: answered %v after the start; want 100ms like every state", e, waits[i])
+		}
+	}
+	if worked[0] <= worked[2] {
+		t.Errorf("work for an unknown address %v, for a confirmed one %v: the test does not tell the paths apart", worked[0], worked[2])
+	}
+	// Work that overruns the pace answers at the next multiple, never in between.
+	w.svc.AnswerAfter = worked[0] / 2
+	waits, worked = nil, nil
+	subscribe("another.unknown@example.org")
+	if len(waits) != 1 || waits[0]%w.svc.AnswerAfter != 0 || waits[0] < worked[0] || waits[0] <= w.svc.AnswerAfter {
+		t.Errorf("overrun answered %v after the start, work %v; want a multiple of %v past the work", waits, worked, w.svc.AnswerAfter)
+	}
+}

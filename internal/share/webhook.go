@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -35,20 +36,31 @@ const (
 	DeliverySuperseded = "superseded" // dropped unsent: the contact was erased meanwhile
 )
 
+// Unreachable is the one LastError of a delivery whose last attempt got no answer to show: the
+// name did not resolve, the address was refused (publicOrLoopback), the connection was refused
+// or reset, TLS failed, the receiver timed out, or a receiver on this machine (loopback)
+// answered anything but 2xx. One word for all, so the delivery log cannot be used to learn
+// which local ports are open or which hosts exist; the server's own log keeps the status.
+const Unreachable = "unreachable"
+
 // EventKinds lists the kinds of webhook event, as the change stream names them.
 var EventKinds = []string{"given", "withdrawn", "refused", "expired", "objected", "objection_lifted", "requested",
 	"needs_reconsent", "restricted", "restriction_lifted", "rectified", "suppressed", "erased"}
 
 // Delivery is one webhook event for one processor, with its attempts.
 type Delivery struct {
-	ID             string     `json:"id"` // the event id the processor sees
-	ProcessorID    string     `json:"processor_id"`
-	ContactID      string     `json:"contact_id"`
-	Kind           string     `json:"kind"`
-	Status         string     `json:"status"`
-	Attempts       int        `json:"attempts"`
-	NextAttemptAt  time.Time  `json:"next_attempt_at"`
-	LastStatus     int        `json:"last_status"` // HTTP status of the last attempt; 0 when none answered
+	ID            string    `json:"id"` // the event id the processor sees
+	ProcessorID   string    `json:"processor_id"`
+	ContactID     string    `json:"contact_id"`
+	Kind          string    `json:"kind"`
+	Status        string    `json:"status"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	// LastStatus is the HTTP status of the last attempt; 0 with LastError "unreachable" when it
+	// got no answer to show (see Unreachable).
+	LastStatus int `json:"last_status"`
+	// LastError is Unreachable after an attempt without an answer to show, else "".
+	LastError      string     `json:"last_error,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
 	DeliveredAt    *time.Time `json:"delivered_at,omitempty"`
 	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
@@ -297,8 +309,11 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 			for _, j := range jobs {
 				d := j.d
 				d.Attempts++
-				status := w.post(ctx, j.url, j.secret, d)
+				status, local := w.post(ctx, j.url, j.secret, d)
 				d.LastStatus = status
+				if local && (status < 200 || status >= 300) {
+					d.LastStatus = 0 // Unreachable: a port on this machine is no one's business
+				}
 				switch {
 				case status >= 200 && status < 300:
 					t := w.Now().UTC()
@@ -306,7 +321,8 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 				case d.Attempts > len(WebhookBackoff):
 					d.Status = DeliveryFailed
 				default:
-					d.NextAttemptAt = w.Now().UTC().Add(WebhookBackoff[d.Attempts-1])
+					// From the round's start, not the attempt's end: a timeout must not show.
+					d.NextAttemptAt = now.Add(WebhookBackoff[d.Attempts-1])
 				}
 				err := w.Store.Update(ctx, func(tx WebhookTx) error { return tx.UpdateDelivery(ctx, d) })
 				mu.Lock()
@@ -327,11 +343,17 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 	return delivered, firstErr
 }
 
-// post sends one delivery and returns the HTTP status (0 when the receiver did not answer).
-func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delivery) int {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Payload))
+// post sends one delivery and returns the HTTP status (0 when the receiver did not answer) and
+// whether the connection went to this machine (loopback).
+func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delivery) (status int, local bool) {
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if a, ok := info.Conn.RemoteAddr().(*net.TCPAddr); ok {
+			local = a.IP.IsLoopback()
+		}
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, url, bytes.NewReader(d.Payload))
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Tillit-Event-Id", d.ID)
@@ -345,11 +367,11 @@ func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delive
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0
+		return 0, local
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, local
 }
 
 func (w *Webhooks) secret(ctx context.Context, tx WebhookTx, p *Record) ([]byte, error) {
@@ -367,9 +389,9 @@ func (w *Webhooks) secret(ctx context.Context, tx WebhookTx, p *Record) ([]byte,
 	return dk.Open("processors", "webhook_secret", p.ID, p.WebhookSecret)
 }
 
-// guardedTransport refuses to connect a webhook to a private, link-local or unspecified address
-// (server-side request forgery through a processor's URL or its DNS); loopback stays open for a
-// receiver on this machine.
+// guardedTransport refuses to connect a webhook to an address outside the public internet
+// (publicOrLoopback), whatever name led to it: server-side request forgery through a
+// processor's URL or its DNS is refused at dial time, before any byte is sent.
 var guardedTransport = &http.Transport{
 	Proxy: nil,
 	DialContext: (&net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
@@ -389,13 +411,102 @@ var guardedTransport = &http.Transport{
 	TLSHandshakeTimeout: 10 * time.Second,
 }
 
-// publicOrLoopback reports whether a webhook may connect to ip.
+// specialIPv4 are the IPv4 ranges a webhook may not reach besides loopback's 127.0.0.0/8: the
+// IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its updates) and multicast.
+var specialIPv4 = prefixes(
+	"0.0.0.0/8",       // "this network" (RFC 791)
+	"10.0.0.0/8",      // private (RFC 1918)
+	"100.64.0.0/10",   // shared address space, carrier-grade NAT (RFC 6598); holds cloud metadata such as 100.100.100.200
+	"169.254.0.0/16",  // link-local (RFC 3927), cloud metadata 169.254.169.254
+	"172.16.0.0/12",   // private (RFC 1918)
+	"192.0.0.0/24",    // IETF protocol assignments (RFC 6890), DS-Lite 192.0.0.0/29
+	"192.0.2.0/24",    // documentation TEST-NET-1 (RFC 5737)
+	"192.31.196.0/24", // AS112-v4 (RFC 7535)
+	"192.52.193.0/24", // AMT (RFC 7450)
+	"192.88.99.0/24",  // deprecated 6to4 relay anycast (RFC 7526)
+	"192.168.0.0/16",  // private (RFC 1918)
+	"192.175.48.0/24", // direct delegation AS112 (RFC 7534)
+	"198.18.0.0/15",   // benchmarking (RFC 2544)
+	"198.51.100.0/24", // documentation TEST-NET-2 (RFC 5737)
+	"203.0.113.0/24",  // documentation TEST-NET-3 (RFC 5737)
+	"224.0.0.0/4",     // multicast (RFC 5771)
+	"240.0.0.0/4",     // reserved (RFC 1112), with the limited broadcast 255.255.255.255
+)
+
+// specialIPv6 are the IPv6 ranges inside global unicast 2000::/3 that a webhook may not reach:
+// from the IANA IPv6 Special-Purpose Address Registry. (Everything outside 2000::/3 but
+// loopback and IPv4-mapped or -compatible addresses is refused too: NAT64 64:ff9b::/96 (RFC
+// 6052) and 64:ff9b:1::/48 (RFC 8215), discard 100::/64 (RFC 6666), unique local fc00::/7,
+// link-local fe80::/10, site-local fec0::/10, multicast ff00::/8, unspecified ::.)
+var specialIPv6 = prefixes(
+	"2001::/23",     // IETF protocol assignments (RFC 2928): Teredo 2001::/32, ORCHID, …
+	"2001:db8::/32", // documentation (RFC 3849)
+	"3fff::/20",     // documentation (RFC 9637)
+	"5f00::/16",     // SRv6 segment identifiers (RFC 9602)
+)
+
+// sixToFour is 6to4 (RFC 3056): 2002:AABB:CCDD::/48 embeds the IPv4 address A.B.C.D, which
+// decides.
+var sixToFour = netip.MustParsePrefix("2002::/16")
+
+// globalUnicast is the IPv6 global unicast space as allocated (RFC 4291 §2.4).
+var globalUnicast = netip.MustParsePrefix("2000::/3")
+
+func prefixes(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+// publicOrLoopback reports whether a webhook may connect to ip: loopback (127.0.0.0/8, ::1:
+// a receiver on this machine), or a public unicast address, meaning not in any IANA
+// special-purpose range. IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d)
+// addresses are judged as their IPv4 address, and a 6to4 address as the IPv4 it embeds;
+// IPv6 must be global unicast (2000::/3) outside specialIPv6.
 func publicOrLoopback(ip netip.Addr) bool {
-	ip = ip.Unmap()
+	ip = ip.WithZone("")
+	if ip.Is4In6() {
+		ip = ip.Unmap()
+	}
 	if ip.IsLoopback() {
 		return true
 	}
-	return !(ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast())
+	if ip.Is6() {
+		b := ip.As16()
+		if [12]byte(b[:12]) == ([12]byte{}) { // ::/96, IPv4-compatible (RFC 4291 §2.5.5.1) and ::
+			v4 := netip.AddrFrom4([4]byte(b[12:]))
+			return !v4.IsLoopback() && publicIPv4(v4)
+		}
+		if sixToFour.Contains(ip) {
+			v4 := netip.AddrFrom4([4]byte(b[2:6]))
+			return !v4.IsLoopback() && publicIPv4(v4)
+		}
+		if !globalUnicast.Contains(ip) {
+			return false
+		}
+		for _, p := range specialIPv6 {
+			if p.Contains(ip) {
+				return false
+			}
+		}
+		return true
+	}
+	return publicIPv4(ip)
+}
+
+// publicIPv4 reports whether ip is outside every range of specialIPv4 and loopback.
+func publicIPv4(ip netip.Addr) bool {
+	if ip.IsLoopback() {
+		return false
+	}
+	for _, p := range specialIPv4 {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // Ack is the body of POST /webhooks/acknowledgements.
@@ -478,6 +589,11 @@ func (w *Webhooks) Log(ctx context.Context, processorID, kind, cursor string, li
 		if len(ds) > limit {
 			ds = ds[:limit]
 			next = ds[limit-1].ID
+		}
+		for i := range ds {
+			if ds[i].Attempts > 0 && ds[i].LastStatus == 0 {
+				ds[i].LastError = Unreachable
+			}
 		}
 		out = append(out, ds...)
 		return err

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"sync"
-	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -20,39 +18,13 @@ type DPA struct {
 	Pages   *Server
 	// IP returns the client's address (the same rule as the other public forms).
 	IP func(*http.Request) string
-
-	limit hourly
+	// Limit, when set with IP, bounds the requests one client address makes (DPAPerHour an
+	// hour); beyond it the answer is 429 with Retry-After.
+	Limit *Limiter
 }
 
-// dpaPerHour bounds the DPA requests one client address makes in an hour.
-const dpaPerHour = 10
-
-// hourly counts posts per client address over the last hour.
-type hourly struct {
-	mu     sync.Mutex
-	recent map[string][]time.Time
-}
-
-// allow records a post from ip at now and reports whether it is within max for the hour.
-func (h *hourly) allow(ip string, now time.Time, max int) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.recent == nil {
-		h.recent = map[string][]time.Time{}
-	}
-	kept := h.recent[ip][:0]
-	for _, t := range h.recent[ip] {
-		if now.Sub(t) < time.Hour {
-			kept = append(kept, t)
-		}
-	}
-	if len(kept) >= max {
-		h.recent[ip] = kept
-		return false
-	}
-	h.recent[ip] = append(kept, now)
-	return true
-}
+// DPAPerHour bounds the DPA requests one client address makes in an hour.
+const DPAPerHour = 10
 
 // notConfigured is the page while the controller's details are missing: an agreement would name
 // no controller (governance.DPAs.Ready).
@@ -84,8 +56,8 @@ func (d *DPA) Request(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The form could not be read.", status)
 		return
 	}
-	if d.IP != nil && !d.limit.allow(d.IP(r), time.Now(), dpaPerHour) {
-		w.Header().Set("Retry-After", "3600")
+	if ok, wait := allow(d.Limit, d.IP, r); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
 		d.Pages.render(w, r, http.StatusTooManyRequests, pageView{Title: "Data processing agreement", Paragraphs: []string{"Too many requests from your address. Please try again in an hour."}})
 		return
 	}
@@ -150,7 +122,7 @@ func (d *DPA) Document(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", documentCSP)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Write(b)
 }

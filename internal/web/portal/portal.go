@@ -17,6 +17,14 @@ import (
 	"github.com/tillit/tillit/internal/governance"
 )
 
+// The portal's Content-Security-Policy: nothing but inline styles, forms post to the portal
+// itself, and no page may be framed (clickjacking of the one-button pages; the server also
+// sends X-Frame-Options: DENY on every answer). documentCSP is for pages without a form.
+const (
+	pageCSP     = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+	documentCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+)
+
 //go:embed templates/*.html
 var templateFS embed.FS
 
@@ -96,7 +104,7 @@ func (s *Server) Privacy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", documentCSP)
 	w.Write(buf.Bytes())
 }
 

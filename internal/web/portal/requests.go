@@ -4,7 +4,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/dsr"
@@ -14,12 +13,11 @@ import (
 type Requests struct {
 	Service *dsr.Service
 	Pages   *Server
-	// IP returns the client's address (the same rule as the other public forms); with it, one
-	// client may post RequestsPerHour forms an hour, so nobody can use up the verification links
-	// of many addresses or mail them in bulk.
-	IP func(*http.Request) string
-
-	limit hourly
+	// IP returns the client's address (the same rule as the other public forms); with it and
+	// Limit, one client may post RequestsPerHour forms an hour, so nobody can use up the
+	// verification links of many addresses or mail them in bulk.
+	IP    func(*http.Request) string
+	Limit *Limiter
 }
 
 // RequestsPerHour bounds the request forms one client address posts in an hour.
@@ -76,8 +74,8 @@ func (q *Requests) Submit(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The form could not be read.", status)
 		return
 	}
-	if q.IP != nil && !q.limit.allow(q.IP(r), time.Now(), RequestsPerHour) {
-		w.Header().Set("Retry-After", "3600")
+	if ok, wait := allow(q.Limit, q.IP, r); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
 		q.Pages.render(w, r, http.StatusTooManyRequests, pageView{Title: "Please try again later", Paragraphs: []string{
 			"Too many requests came from your network in the last hour. Please try again in an hour, or write to us by e-mail or letter: a request reaches us however it is sent.",
 		}})

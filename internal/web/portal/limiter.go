@@ -1,0 +1,119 @@
+package portal
+
+import (
+	"container/list"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Limiter counts the posts of each client address in fixed windows (one hour by default) and
+// refuses a post beyond Max in the window. It is the one limiter of the public forms
+// (/p/subscribe, /p/requests, /p/dpa), each with its own Limiter.
+//
+// It forgets: a client's entry holds only the start of its current window and a count, and is
+// dropped once its window has passed. Memory is bounded by MaxClients entries of about 130 bytes
+// each with the map and list overhead (BenchmarkLimiterMemory: 131 B for IPv6 keys), so at most
+// about 13 MiB at DefaultMaxClients. When a client not yet tracked posts while MaxClients
+// entries are live, the entry whose window started first is evicted: that client starts afresh, so a flood from more addresses than MaxClients
+// weakens the limit for the oldest of them but never refuses a new client and never grows
+// memory. (Refusing new clients instead would let such a flood lock everyone out.)
+//
+// The zero value is not usable; set Max. A Limiter is safe for concurrent use.
+type Limiter struct {
+	// Max is the number of posts a client may make in a window.
+	Max int
+	// Window is the length of a counting window (default one hour).
+	Window time.Duration
+	// MaxClients bounds the addresses tracked at once (default DefaultMaxClients).
+	MaxClients int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*list.Element // of *limitEntry, in order of window start
+	order   list.List
+}
+
+// DefaultMaxClients is the default bound on the client addresses a Limiter tracks at once.
+const DefaultMaxClients = 100_000
+
+type limitEntry struct {
+	client string
+	start  time.Time // start of the client's current window
+	count  int
+}
+
+// Allow records a post from client now and reports whether it is within Max for the client's
+// current window; when it is not, retryAfter is the time until that window ends (rounded up to
+// a second). A refused post is not counted.
+func (l *Limiter) Allow(client string) (ok bool, retryAfter time.Duration) {
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
+	window := l.Window
+	if window <= 0 {
+		window = time.Hour
+	}
+	maxClients := l.MaxClients
+	if maxClients <= 0 {
+		maxClients = DefaultMaxClients
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.clients == nil {
+		l.clients = map[string]*list.Element{}
+	}
+	// Drop every entry whose window has passed: the list is in order of window start.
+	for front := l.order.Front(); front != nil; front = l.order.Front() {
+		e := front.Value.(*limitEntry)
+		if now.Sub(e.start) < window {
+			break
+		}
+		l.order.Remove(front)
+		delete(l.clients, e.client)
+	}
+	if el, ok := l.clients[client]; ok {
+		e := el.Value.(*limitEntry)
+		if e.count >= l.Max {
+			wait := e.start.Add(window).Sub(now)
+			return false, (wait + time.Second - 1).Truncate(time.Second)
+		}
+		e.count++
+		return true, 0
+	}
+	if l.Max <= 0 {
+		return false, window
+	}
+	for len(l.clients) >= maxClients {
+		front := l.order.Front()
+		l.order.Remove(front)
+		delete(l.clients, front.Value.(*limitEntry).client)
+	}
+	l.clients[client] = l.order.PushBack(&limitEntry{client: client, start: now, count: 1})
+	return true, 0
+}
+
+// Len returns the number of client addresses tracked now (entries whose window has passed are
+// dropped at the next Allow).
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.clients)
+}
+
+// allow asks l about r's client (ip(r)); without a limiter or a client rule every post is
+// allowed.
+func allow(l *Limiter, ip func(*http.Request) string, r *http.Request) (bool, time.Duration) {
+	if l == nil || ip == nil {
+		return true, 0
+	}
+	return l.Allow(ip(r))
+}
+
+// retryAfter is the Retry-After value (RFC 9110 §10.2.3, delay-seconds) for wait.
+func retryAfter(wait time.Duration) string {
+	return strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second)))
+}
