@@ -364,7 +364,8 @@ func (r *readiness) check(ctx context.Context) (bool, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if time.Since(r.at) >= time.Second {
-		r.last, r.at = r.db.Ready(ctx, 2*time.Second), time.Now()
+		// Not the probe's own context: a prober that hangs up must not make the next ones fail.
+		r.last, r.at = r.db.Ready(context.WithoutCancel(ctx), 2*time.Second), time.Now()
 	}
 	return r.last.Ready, r.last.Reason
 }

@@ -115,8 +115,7 @@ func (db *DB) SealAnchor(ctx context.Context) error {
 	if db.AnchorMAC == nil || !db.anchorUnsealed {
 		return nil
 	}
-	db.anchorUnsealed = false
-	return db.Update(ctx, func(tx *Tx) error {
+	err := db.Update(ctx, func(tx *Tx) error {
 		var seq int64
 		var hash, mac []byte
 		row, err := tx.queryRow(ctx, "SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1")
@@ -134,6 +133,10 @@ func (db *DB) SealAnchor(ctx context.Context) error {
 		_, err = tx.exec(ctx, "UPDATE keystore.audit_anchor SET mac = ? WHERE id = 1", mac)
 		return err
 	})
+	if err == nil {
+		db.anchorUnsealed = false // from now on every anchor read must verify (loadHead)
+	}
+	return err
 }
 
 func scanAudit(row scanner) (audit.Event, error) {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -23,19 +24,77 @@ import (
 
 // ensureMarkers creates the commit markers when absent (a new store, or one from before them).
 // Not a migration: a migration spans both files too, and a marker lost with it would stop Open.
+// They start with the data file's one ahead, so the first write repairs whatever a crash left
+// before markers existed (a log one event ahead of its anchor, the reliability trial's state).
+// Until a commit has recorded its anchor in the data file's marker (bound = 0 in the key
+// store), that first repair trusts events that chain from the anchor: once, at the upgrade.
 func (db *DB) ensureMarkers(ctx context.Context) error {
 	_, err := db.writer.ExecContext(ctx, `
-CREATE TABLE IF NOT EXISTS main.commit_marker (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS keystore.commit_marker (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL) STRICT;
-INSERT OR IGNORE INTO main.commit_marker (id, gen) VALUES (1, 0);
-INSERT OR IGNORE INTO keystore.commit_marker (id, gen) VALUES (1, (SELECT gen FROM main.commit_marker WHERE id = 1));`)
+CREATE TABLE IF NOT EXISTS main.commit_marker (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    gen         INTEGER NOT NULL,
+    anchor_seq  INTEGER, -- the anchor the last commit wrote, with its MAC (reconcile's target)
+    anchor_hash BLOB,
+    anchor_mac  BLOB
+) STRICT;
+CREATE TABLE IF NOT EXISTS keystore.commit_marker (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    gen   INTEGER NOT NULL,
+    bound INTEGER NOT NULL DEFAULT 0 -- 1 once a commit recorded its anchor in the data file's marker
+) STRICT;
+INSERT OR IGNORE INTO main.commit_marker (id, gen) VALUES (1, 1);
+INSERT OR IGNORE INTO keystore.commit_marker (id, gen) VALUES (1, 0);`)
 	if err != nil {
 		return fmt.Errorf("sqlite: commit markers: %w", err)
 	}
 	return nil
 }
 
-const qMarkers = "SELECT (SELECT gen FROM main.commit_marker WHERE id = 1), (SELECT gen FROM keystore.commit_marker WHERE id = 1)"
+// ensureKeystoreSchema recreates what a migration applied in the data file but lost in the key
+// store (a crash inside its commit): each migration is one transaction over both files, and the
+// data file records it as applied first. Runs before the pending migrations, which may need it.
+func (db *DB) ensureKeystoreSchema(ctx context.Context) error {
+	applied := func(v int) (bool, error) {
+		var n int
+		err := db.writer.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n)
+		return n > 0, err
+	}
+	steps := []struct {
+		version int
+		ddl     string
+	}{
+		{1, `CREATE TABLE IF NOT EXISTS keystore.contact_keys (contact_id TEXT PRIMARY KEY, version INTEGER NOT NULL, wrapped BLOB NOT NULL, created_at TEXT NOT NULL) STRICT`},
+		{2, `CREATE TABLE IF NOT EXISTS keystore.audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash BLOB NOT NULL) STRICT`},
+	}
+	for _, st := range steps {
+		ok, err := applied(st.version)
+		if err != nil {
+			return fmt.Errorf("sqlite: key store schema: %w", err)
+		}
+		if ok {
+			if _, err := db.writer.ExecContext(ctx, st.ddl); err != nil {
+				return fmt.Errorf("sqlite: key store schema (migration %d): %w", st.version, err)
+			}
+		}
+	}
+	if ok, err := applied(anchorMACMigration); err != nil || !ok {
+		return err
+	}
+	var n int
+	if err := db.writer.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('audit_anchor', 'keystore') WHERE name = 'mac'`).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: key store schema: %w", err)
+	}
+	if n == 0 {
+		if _, err := db.writer.ExecContext(ctx, `ALTER TABLE keystore.audit_anchor ADD COLUMN mac BLOB`); err != nil {
+			return fmt.Errorf("sqlite: key store schema (migration %d): %w", anchorMACMigration, err)
+		}
+		db.anchorUnsealed = true // the upgrade's seal (SealAnchor) was lost with the column
+	}
+	return nil
+}
+
+const qMarkers = `SELECT m.gen, k.gen, k.bound, m.anchor_seq, m.anchor_hash, m.anchor_mac
+FROM main.commit_marker m, keystore.commit_marker k WHERE m.id = 1 AND k.id = 1`
 
 // Repair is what reconcile did to bring the two files together after a split commit.
 type Repair struct {
@@ -68,19 +127,20 @@ func (r Repair) String() string {
 // synchronous=FULL (only from files restored from different moments); it is left alone, and
 // VerifyAudit reports it as "truncated".
 func (tx *Tx) reconcile(ctx context.Context) (*Repair, error) {
-	var dataGen, keysGen int64
+	var dataGen, keysGen, bound int64
+	var target anchorTarget
 	row, err := tx.queryRow(ctx, qMarkers)
 	if err != nil {
 		return nil, err
 	}
-	if err := row.Scan(&dataGen, &keysGen); err != nil {
+	if err := row.Scan(&dataGen, &keysGen, &bound, &target.seq, &target.hash, &target.mac); err != nil {
 		return nil, fmt.Errorf("sqlite: commit markers: %w", err)
 	}
 	if dataGen <= keysGen {
 		return nil, nil
 	}
 	rep := &Repair{}
-	if err := tx.advanceAnchor(ctx, rep); err != nil {
+	if err := tx.advanceAnchor(ctx, rep, target, bound == 1); err != nil {
 		return nil, err
 	}
 	steps := []struct {
@@ -115,12 +175,57 @@ func (tx *Tx) reconcile(ctx context.Context) (*Repair, error) {
 	return rep, nil
 }
 
-// advanceAnchor moves the anchor over the events after it when they chain from it.
-func (tx *Tx) advanceAnchor(ctx context.Context, rep *Repair) error {
+// anchorTarget is the anchor the data file's last commit wrote (NULL before any did).
+type anchorTarget struct {
+	seq       sql.NullInt64
+	hash, mac []byte
+}
+
+// advanceAnchor moves the key store's anchor to the one the data file's last commit recorded,
+// when that is ahead, its MAC verifies and the log holds that event with that hash. Before any
+// commit recorded one (bound false: the upgrade that created the markers), it moves the anchor
+// over the events that chain from it instead. Anything else is left for VerifyAudit to report.
+func (tx *Tx) advanceAnchor(ctx context.Context, rep *Repair, target anchorTarget, bound bool) error {
 	if err := tx.loadHead(ctx); err != nil {
 		return err
 	}
 	rep.AnchorFrom, rep.AnchorTo = tx.headSeq, tx.headSeq
+	if !target.seq.Valid {
+		if bound {
+			return nil // the data file's record of its anchor was removed: not a crash
+		}
+		return tx.advanceOverChain(ctx, rep)
+	}
+	if target.seq.Int64 <= tx.headSeq {
+		return nil
+	}
+	if tx.db.AnchorMAC != nil {
+		want, err := tx.db.AnchorMAC(target.seq.Int64, target.hash)
+		if err != nil {
+			return err
+		}
+		if !hmac.Equal(want, target.mac) {
+			return nil // forged in the data file: VerifyAudit reports the events beyond the anchor
+		}
+	}
+	row, err := tx.queryRow(ctx, "SELECT hash FROM audit_events WHERE seq = ?", target.seq.Int64)
+	if err != nil {
+		return err
+	}
+	var hash []byte
+	if err := row.Scan(&hash); err != nil || !bytes.Equal(hash, target.hash) {
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return nil
+	}
+	tx.headSeq, tx.headHash, tx.headMoved = target.seq.Int64, target.hash, true
+	rep.AnchorTo = target.seq.Int64
+	return nil
+}
+
+// advanceOverChain moves the anchor over the events after it when they chain from it.
+func (tx *Tx) advanceOverChain(ctx context.Context, rep *Repair) error {
 	rows, err := tx.query(ctx, "SELECT "+auditCols+" FROM audit_events WHERE seq > ? ORDER BY seq", tx.headSeq)
 	if err != nil {
 		return err
@@ -133,7 +238,7 @@ func (tx *Tx) advanceAnchor(ctx context.Context, rep *Repair) error {
 			return err
 		}
 		if e.Seq != seq+1 || !bytes.Equal(e.PrevHash, prev) || !bytes.Equal(e.ComputeHash(prev), e.Hash) {
-			return rows.Close() // not a crash's leftover: VerifyAudit reports it
+			break // not a crash's leftover: VerifyAudit reports it
 		}
 		seq, prev = e.Seq, e.Hash
 	}
@@ -151,17 +256,17 @@ func (tx *Tx) advanceAnchor(ctx context.Context, rep *Repair) error {
 // appended, and if not, why (no personal data).
 type Readiness struct {
 	Ready  bool   `json:"ready"`
-	Reason string `json:"reason,omitempty"` // "store_unavailable", "audit_head_mismatch"
+	Reason string `json:"reason,omitempty"` // "store_unavailable", "audit_head_mismatch", "anchor_forged"
 }
 
-// Ready opens a write transaction (waiting at most wait for the write lock), reconciles the
-// files as every write does, checks that the anchored audit head is the log's last event (the
-// next event can be appended), and rolls back unless a repair had to be committed. It is what
-// GET /readyz answers.
+// Ready takes the write lock (waiting at most wait), opens a write transaction, reconciles the
+// files as every write does (a repair is committed), checks that the anchored audit head is
+// the log's last event and that its MAC verifies (the next event can be appended), writes both
+// files' markers and rolls back. It is what GET /readyz answers.
 func (db *DB) Ready(ctx context.Context, wait time.Duration) Readiness {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	errNotReady := errors.New("not ready")
+	errChecked := errors.New("checked") // rolls the probe writes back
 	reason := ""
 	err := db.Update(ctx, func(tx *Tx) error {
 		if err := tx.loadHead(ctx); err != nil {
@@ -177,20 +282,23 @@ func (db *DB) Ready(ctx context.Context, wait time.Duration) Readiness {
 		}
 		if seq != tx.headSeq || !bytes.Equal(hash, tx.headHash) {
 			reason = "audit_head_mismatch"
-			return errNotReady
+			return errChecked
 		}
-		if tx.headMoved || tx.repair != nil {
-			return nil // commit the repair
+		for _, q := range []string{"UPDATE main.commit_marker SET gen = gen WHERE id = 1", "UPDATE keystore.commit_marker SET gen = gen WHERE id = 1"} {
+			if _, err := tx.exec(ctx, q); err != nil {
+				return err
+			}
 		}
-		return errNotReady // nothing to commit: roll back
+		return errChecked
 	})
+	var ae *apperr.Error
 	switch {
-	case err == nil:
-		return Readiness{Ready: true}
-	case errors.Is(err, errNotReady) && reason == "":
+	case errors.Is(err, errChecked) && reason == "":
 		return Readiness{Ready: true}
 	case reason != "":
 		return Readiness{Reason: reason}
+	case errors.As(err, &ae) && ae.Reason == "anchor_forged":
+		return Readiness{Reason: "anchor_forged"}
 	default:
 		return Readiness{Reason: "store_unavailable"}
 	}

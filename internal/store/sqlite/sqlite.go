@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"embed"
 	"errors"
@@ -38,7 +39,7 @@ type DB struct {
 	writer *sql.DB // one connection: every read-write transaction
 	reader *sql.DB // a small pool for reads that decrypt nothing (audit verify, purposes)
 
-	mu sync.Mutex // held for the whole of every write transaction in this process
+	sem chan struct{} // the write lock: held for the whole of every write transaction in this process
 	// gen counts this process's commits; extVersion and polled track other processes' commits
 	// (PRAGMA data_version on watch), see Generation.
 	gen        atomic.Uint64
@@ -99,7 +100,7 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{writer: w}
+	db := &DB{writer: w, sem: make(chan struct{}, 1)}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -167,8 +168,10 @@ func (db *DB) Close() error {
 // (PRAGMA wal_checkpoint(TRUNCATE)). With secure_delete on, no deleted row survives in any file
 // afterwards.
 func (db *DB) Checkpoint(ctx context.Context) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	if err := db.lock(ctx); err != nil {
+		return err
+	}
+	defer db.unlock()
 	for _, schema := range []string{"main", "keystore"} {
 		var busy, logFrames, done int
 		if err := db.writer.QueryRowContext(ctx, "PRAGMA "+schema+".wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
@@ -184,6 +187,9 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("sqlite: migrations table: %w", err)
+	}
+	if err := db.ensureKeystoreSchema(ctx); err != nil {
+		return err
 	}
 	names, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
@@ -255,79 +261,156 @@ type Tx struct {
 // loadHead reads the head to chain onto from the anchor in the key store, not from the log's
 // last row: after events were deleted from the end of the log, new events still follow the
 // anchored head, so the deletion stays visible as a gap (and a log that holds events beyond its
-// anchor refuses new ones, by a sequence-number conflict, instead of hiding them).
+// anchor refuses new ones, by a sequence-number conflict, instead of hiding them). With
+// AnchorMAC set, an anchor whose MAC does not verify is refused (Unavailable, reason
+// anchor_forged): a write would sign the forged head and hide the forgery.
 func (tx *Tx) loadHead(ctx context.Context) error {
 	if tx.headLoaded {
 		return nil
 	}
-	row, err := tx.queryRow(ctx, `SELECT seq, hash FROM keystore.audit_anchor WHERE id = 1`)
+	row, err := tx.queryRow(ctx, `SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1`)
 	if err != nil {
 		return err
 	}
-	err = row.Scan(&tx.headSeq, &tx.headHash)
+	var mac []byte
+	err = row.Scan(&tx.headSeq, &tx.headHash, &mac)
 	if errors.Is(err, sql.ErrNoRows) {
-		tx.headSeq, tx.headHash, err = 0, audit.Genesis(), nil
+		tx.headSeq, tx.headHash = 0, audit.Genesis()
+		tx.headLoaded = true
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: audit head: %w", err)
+	}
+	if tx.db.AnchorMAC != nil && !tx.db.anchorUnsealed {
+		want, err := tx.db.AnchorMAC(tx.headSeq, tx.headHash)
+		if err != nil {
+			return err
+		}
+		if !hmac.Equal(mac, want) {
+			return errAnchorForged
+		}
 	}
 	tx.headLoaded = true
 	return nil
 }
 
-// Update runs fn in one read-write transaction under the write lock, committing when fn returns
-// nil and rolling back otherwise.
-func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	sqltx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(fmt.Errorf("sqlite: begin: %w", err))
+// errAnchorForged refuses writes over an anchor whose MAC does not verify.
+var errAnchorForged = &apperr.Error{Kind: apperr.Unavailable, Reason: "anchor_forged",
+	Message: "the audit log's anchor does not verify (tillit audit verify says where); writes are refused until it is investigated"}
+
+// lock takes the process's write lock, or gives up when ctx ends first.
+func (db *DB) lock(ctx context.Context) error {
+	select {
+	case db.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return &apperr.Error{Kind: apperr.Unavailable, Message: "database busy", Err: ctx.Err()}
 	}
-	tx := &Tx{db: db, tx: sqltx}
+}
+
+func (db *DB) unlock() { <-db.sem }
+
+// Update runs fn in one read-write transaction under the write lock, committing when fn returns
+// nil and rolling back otherwise. A split commit found first (reconcile) is repaired and
+// committed in a transaction of its own, so that fn failing does not undo the repair.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	if err := db.lock(ctx); err != nil {
+		return err
+	}
+	defer db.unlock()
+	tx, err := db.begin(ctx)
+	if err != nil {
+		return err
+	}
+	rep, err := tx.reconcile(ctx)
+	if err != nil {
+		tx.tx.Rollback()
+		return errSplit(err)
+	}
+	if rep != nil {
+		if db.OnRepair != nil {
+			db.OnRepair(*rep)
+		}
+		if err := tx.commit(ctx); err != nil {
+			return errSplit(err)
+		}
+		if tx, err = db.begin(ctx); err != nil {
+			return err
+		}
+		tx.repair = rep
+	}
 	committed := false
 	defer func() {
 		// Also on a panic in fn: never leave the writer connection inside a transaction.
 		if !committed {
-			sqltx.Rollback()
+			tx.tx.Rollback()
 		}
 	}()
-	rep, err := tx.reconcile(ctx)
-	if err != nil {
-		return errSplit(err)
-	}
-	if tx.repair = rep; rep != nil && db.OnRepair != nil {
-		db.OnRepair(*rep)
-	}
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if err := tx.commit(ctx); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+func (db *DB) begin(ctx context.Context) (*Tx, error) {
+	sqltx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, translate(fmt.Errorf("sqlite: begin: %w", err))
+	}
+	return &Tx{db: db, tx: sqltx}, nil
+}
+
+// commit moves the anchor and the commit markers as the transaction requires and commits. The
+// data file's marker also records the anchor this commit writes, with its MAC: reconcile moves
+// the key store's anchor only to that (an event forged in the data file alone is never signed).
+// On an error the transaction is rolled back.
+func (tx *Tx) commit(ctx context.Context) error {
+	if err := tx.moveMarkers(ctx); err != nil {
+		tx.tx.Rollback()
+		return err
+	}
+	if err := tx.tx.Commit(); err != nil {
+		return translate(fmt.Errorf("sqlite: commit: %w", err))
+	}
+	tx.db.gen.Add(1)
+	return nil
+}
+
+func (tx *Tx) moveMarkers(ctx context.Context) error {
+	var qs []string
+	var args [][]any
+	if tx.headMoved {
+		var mac []byte
+		if tx.db.AnchorMAC != nil {
+			var err error
+			if mac, err = tx.db.AnchorMAC(tx.headSeq, tx.headHash); err != nil {
+				return err
+			}
+		}
+		qs = append(qs,
+			"INSERT OR REPLACE INTO keystore.audit_anchor (id, seq, hash, mac) VALUES (1, ?, ?, ?)",
+			"UPDATE main.commit_marker SET anchor_seq = ?, anchor_hash = ?, anchor_mac = ? WHERE id = 1",
+			"UPDATE keystore.commit_marker SET bound = 1 WHERE id = 1 AND bound = 0")
+		args = append(args, []any{tx.headSeq, tx.headHash, mac}, []any{tx.headSeq, tx.headHash, mac}, nil)
 	}
 	if tx.headMoved || tx.keysTouched {
 		// Both markers move in this transaction: equal after it commits in both files, the data
 		// file's one ahead if the process dies between the two (reconcile).
-		if _, err := tx.exec(ctx, "UPDATE main.commit_marker SET gen = gen + 1 WHERE id = 1"); err != nil {
-			return fmt.Errorf("sqlite: commit marker: %w", err)
-		}
-		if _, err := tx.exec(ctx, "UPDATE keystore.commit_marker SET gen = (SELECT gen FROM main.commit_marker WHERE id = 1) WHERE id = 1"); err != nil {
-			return fmt.Errorf("sqlite: commit marker: %w", err)
+		qs = append(qs,
+			"UPDATE main.commit_marker SET gen = gen + 1 WHERE id = 1",
+			"UPDATE keystore.commit_marker SET gen = (SELECT gen FROM main.commit_marker WHERE id = 1) WHERE id = 1")
+		args = append(args, nil, nil)
+	}
+	for i, q := range qs {
+		if _, err := tx.exec(ctx, q, args[i]...); err != nil {
+			return fmt.Errorf("sqlite: audit anchor and commit markers: %w", err)
 		}
 	}
-	if tx.headMoved {
-		var mac []byte
-		if db.AnchorMAC != nil {
-			if mac, err = db.AnchorMAC(tx.headSeq, tx.headHash); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.exec(ctx, "INSERT OR REPLACE INTO keystore.audit_anchor (id, seq, hash, mac) VALUES (1, ?, ?, ?)", tx.headSeq, tx.headHash, mac); err != nil {
-			return fmt.Errorf("sqlite: audit anchor: %w", err)
-		}
-	}
-	if err := sqltx.Commit(); err != nil {
-		return translate(fmt.Errorf("sqlite: commit: %w", err))
-	}
-	committed = true
-	db.gen.Add(1)
 	return nil
 }
 

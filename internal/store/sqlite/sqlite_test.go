@@ -558,3 +558,110 @@ func TestReadyAnswersForTheAuditHead(t *testing.T) {
 		t.Errorf("Ready after the newest event was deleted = %+v, want not ready, audit_head_mismatch", r)
 	}
 }
+
+// rawExec runs statements on one database file directly, as someone holding the file would.
+func rawExec(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, s := range stmts {
+		if _, err := raw.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+var testMAC = func(seq int64, hash []byte) ([]byte, error) {
+	return append([]byte(fmt.Sprintf("mac:%d:", seq)), hash...), nil
+}
+
+// openKeyed opens the store as the program does: with the anchor's MAC, sealed.
+func openKeyed(t *testing.T, dir string) *sqlite.DB {
+	t.Helper()
+	db := openDB(t, dir)
+	db.AnchorMAC = testMAC
+	if err := db.SealAnchor(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// TestSplitFromBeforeTheMarkersIsRepaired: a store left by the original defect (the log one
+// event ahead of its anchor, no commit markers yet) is repaired by the upgrade's first write.
+func TestSplitFromBeforeTheMarkersIsRepaired(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db := openKeyed(t, dir)
+	ev := appendEvents(t, ctx, db, 3)
+	db.Close()
+	mac2, _ := testMAC(2, ev[1].Hash)
+	rawExec(t, filepath.Join(dir, sqlite.KeysFile),
+		fmt.Sprintf("UPDATE audit_anchor SET seq = 2, hash = x'%x', mac = x'%x'", ev[1].Hash, mac2),
+		"DROP TABLE commit_marker")
+	rawExec(t, filepath.Join(dir, sqlite.DataFile), "DROP TABLE commit_marker")
+	db = openKeyed(t, dir)
+	rep, err := db.Reconcile(ctx)
+	if err != nil || rep == nil || rep.AnchorFrom != 2 || rep.AnchorTo != 3 {
+		t.Fatalf("Reconcile = %+v, %v; want the anchor moved from 2 to 3", rep, err)
+	}
+	if v := verify(t, ctx, db); !v.OK || v.HeadSeq != 3 {
+		t.Errorf("verify after the upgrade's repair: %+v", v)
+	}
+	appendEvents(t, ctx, db, 1)
+}
+
+// TestRepairSignsNoEventForgedInTheDataFile: someone who can write tillit.db alone appends an
+// event that chains and moves the data file's marker, as a crash would leave it. The repair
+// moves the anchor only to the one the last commit recorded with its MAC, so the forged event
+// stays beyond the anchor and verify reports it.
+func TestRepairSignsNoEventForgedInTheDataFile(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db := openKeyed(t, dir)
+	ev := appendEvents(t, ctx, db, 3)
+	db.Close()
+	forged := ev[2]
+	forged.Seq, forged.Action, forged.ObjectID = 4, "contact.erase", "c-forged"
+	forged.PrevHash = ev[2].Hash
+	forged.Hash = forged.ComputeHash(ev[2].Hash)
+	rawExec(t, filepath.Join(dir, sqlite.DataFile),
+		fmt.Sprintf(`INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash)
+		 SELECT 4, at, actor_kind, actor_id, actor_role, 'contact.erase', object_kind, 'c-forged', fields, request_id, purpose, x'%x', x'%x' FROM audit_events WHERE seq = 3`, forged.PrevHash, forged.Hash),
+		"UPDATE commit_marker SET gen = gen + 1")
+	db = openKeyed(t, dir)
+	if _, err := db.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(t, ctx, db); v.OK || v.FirstBroken != 4 {
+		t.Errorf("verify after a forged event and a moved marker: %+v; want broken at 4", v)
+	}
+}
+
+// TestForgedAnchorRefusesWrites: a write used to re-sign whatever anchor it found, so one
+// sign-up after the anchor was rewritten made verify say intact. Now the write is refused and
+// readiness names the reason.
+func TestForgedAnchorRefusesWrites(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db := openKeyed(t, dir)
+	ev := appendEvents(t, ctx, db, 3)
+	db.Close()
+	rawExec(t, filepath.Join(dir, sqlite.KeysFile), fmt.Sprintf("UPDATE audit_anchor SET seq = 2, hash = x'%x', mac = x'00'", ev[1].Hash))
+	rawExec(t, filepath.Join(dir, sqlite.DataFile), "DELETE FROM audit_events WHERE seq = 3")
+	db = openKeyed(t, dir)
+	e := audit.Event{At: base, Actor: audit.Actor{Kind: audit.ActorSystem, ID: "t"}, Action: "contact.read", ObjectKind: "contact", ObjectID: "c-x"}
+	err := db.Update(ctx, func(tx *sqlite.Tx) error { return tx.AppendAudit(ctx, &e) })
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || ae.Reason != "anchor_forged" {
+		t.Errorf("a write over a forged anchor: %v; want refused, anchor_forged", err)
+	}
+	if v := verify(t, ctx, db); v.Reason != "anchor_forged" {
+		t.Errorf("verify after the refused write: %+v; want anchor_forged", v)
+	}
+	if r := db.Ready(ctx, time.Second); r.Ready || r.Reason != "anchor_forged" {
+		t.Errorf("Ready = %+v; want anchor_forged", r)
+	}
+}
