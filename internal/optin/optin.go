@@ -46,6 +46,9 @@ type Tx interface {
 // Store runs serialized transactions.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction that never waits for the writer (only reading
+	// methods may be called in it).
+	View(ctx context.Context, fn func(Tx) error) error
 }
 
 // Service runs double opt-in. Its fields are set once by internal/cli.
@@ -189,7 +192,9 @@ func (s *Service) Describe(ctx context.Context, ids []string) ([]consent.Purpose
 		ids = []string{"newsletter"}
 	}
 	var out []consent.Purpose
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	// A read that never waits for the writer: GET /p/subscribe taking the write lock let its
+	// time tell how long a sign-up just posted kept the lock, and so whether the address was known.
+	err := s.Store.View(ctx, func(tx Tx) error {
 		for _, id := range ids[:min(len(ids), 20)] {
 			p, err := tx.PurposeByID(ctx, id)
 			if apperr.Is(err, apperr.NotFound) {

@@ -3,6 +3,7 @@ package portal
 import (
 	"container/list"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -49,6 +50,7 @@ type limitEntry struct {
 // current window; when it is not, retryAfter is the time until that window ends (rounded up to
 // a second). A refused post is not counted.
 func (l *Limiter) Allow(client string) (ok bool, retryAfter time.Duration) {
+	client = clientKey(client)
 	now := time.Now()
 	if l.Now != nil {
 		now = l.Now()
@@ -116,4 +118,23 @@ func allow(l *Limiter, ip func(*http.Request) string, r *http.Request) (bool, ti
 // retryAfter is the Retry-After value (RFC 9110 §10.2.3, delay-seconds) for wait.
 func retryAfter(wait time.Duration) string {
 	return strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second)))
+}
+
+// clientKey is what one client is counted by: an IPv4 address (also written IPv4-mapped), or the
+// /64 of an IPv6 address, since one IPv6 client usually holds a whole /64 (RFC 4291 §2.5.1;
+// counting single addresses let it rotate through them). Anything else counts as written.
+func clientKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return client
+	}
+	return p.String()
 }

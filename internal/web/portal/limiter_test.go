@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"testing"
@@ -105,5 +107,38 @@ func BenchmarkLimiterMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/client")
 		runtime.KeepAlive(l)
+	}
+}
+
+// TestLimiterCountsIPv6ByNetwork: found by review. Each IPv6 address was counted alone, so a
+// client rotating through its /64 signed up without limit; an IPv4-mapped address was a second
+// client beside its IPv4 form.
+func TestLimiterCountsIPv6ByNetwork(t *testing.T) {
+	l := &Limiter{Max: 2}
+	for i, c := range []string{"2001:db8:1:2::1", "2001:db8:1:2::abcd", "2001:db8:1:2:ffff::9"} {
+		if ok, _ := l.Allow(c); ok != (i < 2) {
+			t.Errorf("post %d from %s allowed = %v", i+1, c, ok)
+		}
+	}
+	if ok, _ := l.Allow("2001:db8:1:3::1"); !ok {
+		t.Error("another /64 was refused")
+	}
+	l = &Limiter{Max: 1}
+	l.Allow("192.0.2.7")
+	if ok, _ := l.Allow("::ffff:192.0.2.7"); ok {
+		t.Error("the IPv4-mapped form of a counted address was allowed")
+	}
+}
+
+// TestClientIPTakesTheProxysLine: found by review. Only the first X-Forwarded-For line was read,
+// so behind a proxy that adds a line of its own the client chose its address (and its limit).
+func TestClientIPTakesTheProxysLine(t *testing.T) {
+	o := &Optin{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	r := httptest.NewRequest("POST", "/p/subscribe", nil)
+	r.RemoteAddr = "127.0.0.1:5555"
+	r.Header.Add("X-Forwarded-For", "203.0.113.66")            // written by the client
+	r.Header.Add("X-Forwarded-For", "198.51.100.7, 192.0.2.9") // the proxy's line
+	if got := o.ClientIP(r); got != "192.0.2.9" {
+		t.Errorf("ClientIP = %s, want 192.0.2.9 (the proxy's last entry)", got)
 	}
 }

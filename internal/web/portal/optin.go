@@ -221,7 +221,8 @@ func neutralPage() pageView {
 }
 
 // ClientIP is the connection's address, or the last X-Forwarded-For entry when the connection
-// comes from a trusted proxy.
+// comes from a trusted proxy: the last entry of the last header line, the one the proxy wrote
+// (a proxy that adds a line of its own leaves the earlier ones to the client).
 func (o *Optin) ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -233,7 +234,11 @@ func (o *Optin) ClientIP(r *http.Request) string {
 	}
 	for _, p := range o.TrustedProxies {
 		if p.Contains(peer) {
-			parts := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+			lines := r.Header.Values("X-Forwarded-For")
+			if len(lines) == 0 {
+				break
+			}
+			parts := strings.Split(lines[len(lines)-1], ",")
 			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
 				return a.String()
 			}
