@@ -62,6 +62,7 @@ func childMain(args string) int {
 // child is one tillit serve in its own process.
 type child struct {
 	t      *testing.T
+	dir    string
 	cmd    *exec.Cmd
 	base   string
 	token  string
@@ -81,7 +82,7 @@ func startChild(t *testing.T, dir, kill string) *child {
 	if kill != "" {
 		cmd.Env = append(cmd.Env, "TILLIT_CHILD_KILL="+kill, "TILLIT_SQLITE_VFS=kill")
 	}
-	c := &child{t: t, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	c := &child{t: t, dir: dir, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
@@ -222,6 +223,22 @@ func (c *child) checkStore(t *testing.T, token string, readEach bool) {
 	}
 }
 
+// filesHoldingText lists the files under dir (recursively) whose bytes contain text.
+func filesHoldingText(t *testing.T, dir, text string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(text)) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
 // storeFacts opens the stopped store's files directly and counts what must never be: keys
 // without an owner, contacts, requests or processors without a key, and the anchor's distance
 // from the chain's head.
@@ -282,6 +299,20 @@ func TestCrashBetweenTheTwoFiles(t *testing.T) {
 	if st := setup.call(admin, "POST", "/api/v1/contacts", map[string]any{"email": "victim@example.org", "first_name": "Vera"}, &victim); st != 201 {
 		t.Fatalf("fixture: %d", st)
 	}
+	// A sign-up gives the victim a mail file (the file transport): an erasure must take it along
+	// even when the process dies between the commit and the file's removal.
+	if st := setup.call("", "POST", "/p/subscribe", map[string]any{"email": "victim@example.org", "purposes": []string{"newsletter"}}, nil); st != 202 {
+		t.Fatalf("sign-up: %d", st)
+	}
+	for range 200 {
+		if len(filesHoldingText(t, base, "victim@example.org")) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(filesHoldingText(t, base, "victim@example.org")) == 0 {
+		t.Fatal("the confirmation mail was never written")
+	}
 	setup.stop()
 
 	points := []struct{ name, plan string }{
@@ -310,7 +341,7 @@ func TestCrashBetweenTheTwoFiles(t *testing.T) {
 		}, func(t *testing.T, c *child, point string) {
 			var cs struct{ Events []any }
 			c.call(admin, "GET", "/api/v1/contacts/"+victim.ID+"/consents", nil, &cs)
-			want := map[string]int{"before-data": 0, "between": 1, "after-both": 1}[point]
+			want := map[string]int{"before-data": 1, "between": 2, "after-both": 2}[point] // the sign-up's request, then this
 			if len(cs.Events) != want {
 				t.Errorf("consent events after the kill: %d, want %d", len(cs.Events), want)
 			}
@@ -322,6 +353,9 @@ func TestCrashBetweenTheTwoFiles(t *testing.T) {
 			want := map[string]int{"before-data": 200, "between": 404, "after-both": 404}[point]
 			if st != want {
 				t.Errorf("the contact erased at the kill reads %d, want %d", st, want)
+			}
+			if got := filesHoldingText(t, c.dir, "victim@example.org"); st == 404 && len(got) > 0 {
+				t.Errorf("the erased person's address is still in %v", got)
 			}
 		}},
 		{"import", func(c *child) int {

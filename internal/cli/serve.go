@@ -117,8 +117,16 @@ func serve(ctx context.Context, env Env, args []string) error {
 		transport = files
 	}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
+	// Files of people erased (or requests forgotten) just before a crash, and half-written ones.
+	if n, err := files.Sweep(func(contactID, requestID string) (bool, error) {
+		return a.db.MailOwnerLive(ctx, contactID, requestID)
+	}); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Warn("removed mail files left by a crash whose owner was erased or forgotten", "files", n)
+	}
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
-		Footer: noticeFooter(cfg), AfterForget: files.RemoveRequest}
+		Footer: noticeFooter(cfg), AfterForget: files.RemoveRequest, AfterErase: files.RemoveContact}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Limit: &portal.Limiter{Max: portal.SubscribesPerHour}, Service: &optin.Service{

@@ -88,6 +88,10 @@ type Outbox struct {
 	// files, the erasure receipt just written among them (FileTransport.RemoveRequest), so no
 	// file keeps the address of a person whose erasure is complete.
 	AfterForget func(requestID string) error
+	// AfterErase, when set, removes a contact's message files (FileTransport.RemoveContact) when
+	// a message was handed over after the contact's erasure removed them (the hand-off runs
+	// outside any transaction).
+	AfterErase func(contactID string) error
 }
 
 // outcomeGroup is how many send outcomes are recorded per transaction.
@@ -193,9 +197,16 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 			return nil
 		}
 		var forgotten []string
+		var gone []Entry
 		err := o.Store.Update(ctx, func(tx Tx) error {
+			gone = gone[:0]
 			for _, e := range done {
-				if err := tx.UpdateOutbox(ctx, e); err != nil {
+				if err := tx.UpdateOutbox(ctx, e); apperr.Is(err, apperr.NotFound) {
+					// Erased (or its request forgotten) while the message was on its way: the
+					// erasure removed the owner's files before this one was written.
+					gone = append(gone, e)
+					continue
+				} else if err != nil {
 					return err
 				}
 				if e.Last && e.Status != StatusQueued {
@@ -211,11 +222,19 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 			o.Keys.Forget(id)
 		}
 		done = done[:0]
-		if err == nil && o.AfterForget != nil {
+		if err != nil {
+			return err
+		}
+		for _, e := range gone {
+			if e.ContactID != "" && o.AfterErase != nil {
+				err = errors.Join(err, o.AfterErase(e.ContactID))
+			} else if e.ContactID == "" && o.AfterForget != nil {
+				err = errors.Join(err, o.AfterForget(e.RequestID))
+			}
+		}
+		if o.AfterForget != nil {
 			for _, id := range forgotten {
-				if err := o.AfterForget(id); err != nil {
-					return err
-				}
+				err = errors.Join(err, o.AfterForget(id))
 			}
 		}
 		return err

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -90,12 +92,55 @@ func (t FileTransport) remove(owner string) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
+	tmp, err := filepath.Glob(filepath.Join(t.Dir, owner+"_*.eml.tmp"))
+	if err != nil {
+		return err
+	}
+	for _, f := range append(files, tmp...) {
 		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("mail: file transport: %w", err)
 		}
 	}
 	return nil
+}
+
+// Sweep deletes the message files whose owner is gone, as live reports it (a contact erased, a
+// request whose key was destroyed), and every half-written *.eml.tmp: what a crash between an
+// erasure's commit and its file removal, or inside a write, left behind. Run it at start,
+// before anything is sent. It returns how many files it deleted.
+func (t FileTransport) Sweep(live func(contactID, requestID string) (bool, error)) (int, error) {
+	entries, err := os.ReadDir(t.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("mail: file transport: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		owner, _, ok := strings.Cut(name, "_")
+		if !e.Type().IsRegular() || !ok || !strings.HasSuffix(name, ".eml") && !strings.HasSuffix(name, ".eml.tmp") {
+			continue
+		}
+		keep := false
+		if !strings.HasSuffix(name, ".tmp") {
+			contactID, requestID := owner, ""
+			if id, isRequest := strings.CutPrefix(owner, "request-"); isRequest {
+				contactID, requestID = "", id
+			}
+			if keep, err = live(contactID, requestID); err != nil {
+				return n, err
+			}
+		}
+		if !keep {
+			if err := os.Remove(filepath.Join(t.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return n, fmt.Errorf("mail: file transport: %w", err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // SMTPTransport sends through an SMTP server with github.com/wneessen/go-mail.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -82,9 +83,8 @@ func (tx *Tx) UpdateOutbox(ctx context.Context, e mail.Entry) error {
 	if e.SentAt != nil {
 		sent = formatTime(*e.SentAt)
 	}
-	_, err := tx.exec(ctx, "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, sent_at = ?, last_error = ? WHERE id = ?",
+	return tx.execOne(ctx, "outbox entry gone", "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, sent_at = ?, last_error = ? WHERE id = ?",
 		e.Status, e.Attempts, formatTime(e.NextAttemptAt), sent, e.LastError, e.ID)
-	return err
 }
 
 // InsertOptinToken stores a double opt-in token's hash and what it confirms.
@@ -215,4 +215,18 @@ func (tx *Tx) ContactBySuppressionHash(ctx context.Context, hash []byte) (string
 		return "", err
 	}
 	return id, nil
+}
+
+// MailOwnerLive reports whether the owner of a mail file still exists: the contact (contactID
+// set) or the request with its key (requestID set). FileTransport.Sweep asks it at start.
+func (db *DB) MailOwnerLive(ctx context.Context, contactID, requestID string) (bool, error) {
+	q, id := "SELECT count(*) FROM contacts WHERE id = ?", contactID
+	if contactID == "" {
+		q, id = "SELECT count(*) FROM requests WHERE id = ? AND key_destroyed = 0", requestID
+	}
+	var n int
+	if err := db.reader.QueryRowContext(ctx, q, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlite: mail owner: %w", err)
+	}
+	return n > 0, nil
 }
