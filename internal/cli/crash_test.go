@@ -223,6 +223,28 @@ func (c *child) checkStore(t *testing.T, token string, readEach bool) {
 	}
 }
 
+// copyTree copies a stopped store's directory with its subdirectories (mail/).
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // filesHoldingText lists the files under dir (recursively) whose bytes contain text.
 func filesHoldingText(t *testing.T, dir, text string) []string {
 	t.Helper()
@@ -374,7 +396,7 @@ func TestCrashBetweenTheTwoFiles(t *testing.T) {
 		for _, pt := range points {
 			t.Run(op.name+"/"+pt.name, func(t *testing.T) {
 				dir := t.TempDir()
-				copyDir(t, base, dir)
+				copyTree(t, base, dir)
 				arm := filepath.Join(dir, "arm")
 				c := startChild(t, dir, pt.plan+","+arm)
 				if err := os.WriteFile(arm, nil, 0o600); err != nil {
