@@ -552,10 +552,25 @@ func TestReadyAnswersForTheAuditHead(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// A deleted newest event: writes still work (after a gap verify reports): ready.
 	execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), `DELETE FROM audit_events WHERE seq = 3`)
 	db = openDB(t, dir)
+	if r := db.Ready(ctx, time.Second); !r.Ready {
+		t.Errorf("Ready after the newest event was deleted = %+v, want ready (a write appends after the gap)", r)
+	}
+	appendEvents(t, ctx, db, 1)
+	db.Close()
+	// An event beyond the anchor that no crash left (the markers agree): the next write would
+	// collide with it, so not ready.
+	execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), `INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash)
+		SELECT seq + 1, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, hash, hash FROM audit_events WHERE seq = 4`)
+	db = openDB(t, dir)
 	if r := db.Ready(ctx, time.Second); r.Ready || r.Reason != "audit_head_mismatch" {
-		t.Errorf("Ready after the newest event was deleted = %+v, want not ready, audit_head_mismatch", r)
+		t.Errorf("Ready with an event beyond the anchor = %+v, want not ready, audit_head_mismatch", r)
+	}
+	e := audit.Event{At: base, Actor: audit.Actor{Kind: audit.ActorSystem, ID: "t"}, Action: "contact.read", ObjectKind: "contact", ObjectID: "c-x"}
+	if err := db.Update(ctx, func(tx *sqlite.Tx) error { return tx.AppendAudit(ctx, &e) }); err == nil {
+		t.Error("a write succeeded while readiness said it could not")
 	}
 }
 
