@@ -93,7 +93,7 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 	}
 	if !fresh {
 		if _, err := os.Stat(cfg.RootKeyFile); err != nil {
-			return nil, fmt.Errorf("the root key %s is missing: restore it from its backup (Tillit never makes a new root key for existing data)", cfg.RootKeyFile)
+			return nil, fmt.Errorf("the root key %s is missing: if it was moved, set TILLIT_ROOT_KEY_FILE to where it is; otherwise restore it from its backup (Tillit never makes a new root key for existing data)", cfg.RootKeyFile)
 		}
 	}
 	kr, created, err := keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: fresh})

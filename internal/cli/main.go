@@ -34,12 +34,14 @@ commands:
                                  with --processor); prints only the token
   token list                    list tokens (id, role, name, created, revoked); never their secrets
   token revoke ID               revoke a token at once
-  import --format F FILE...     import CSV files (formats: mailchimp, generic); report on stdout
+  import --format F [--json] FILE...
+                                import CSV files (formats: mailchimp, generic); report on stdout
   audit verify                  verify the audit log's hash chain
   retention sweep [--dry-run]    apply the retention policies now (JSON result)
   erasures export               print the erasure ledger (ids and times) as JSON lines
   erasures replay FILE          after restoring a backup: erase again every contact FILE names
-  bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export, erase)
+  bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export,
+                                erase, hostile)
 
 every command takes --data DIR and --database-url URL (or TILLIT_DATA, TILLIT_DATABASE_URL)
 `

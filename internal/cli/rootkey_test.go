@@ -40,3 +40,18 @@ func TestServeWarnsOfRootKeyInDataDirectory(t *testing.T) {
 		t.Errorf("the root key was not created at TILLIT_ROOT_KEY_FILE: %v", err)
 	}
 }
+
+// TestRootKeyWarningSeesThroughLinks: found by a trial. A data directory that is a symbolic link
+// to the folder holding the key got no warning.
+func TestRootKeyWarningSeesThroughLinks(t *testing.T) {
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "data")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	p := startProgramEnv(t, link, map[string]string{"TILLIT_ROOT_KEY_FILE": filepath.Join(real, "root.key")})
+	p.stop()
+	if !strings.Contains(p.stderr.String(), "inside the data directory") {
+		t.Errorf("no warning for a key inside the linked data directory:\n%s", p.stderr.String())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	cfg, _, err := parse(env, "serve", args, func(fs *flag.FlagSet, c *config.Config) { c.ServeFlags(fs) })
 	if err != nil {
 		return err
+	}
+	// A listen address that cannot be right is bad usage, found before a first start makes keys.
+	if _, port, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return fmt.Errorf("%w: --listen %q: %v", errUsage, cfg.Listen, err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%w: --listen %q: the port must be a number from 0 to 65535", errUsage, cfg.Listen)
 	}
 	logger := newLogger(cfg.LogLevel, env.Stderr)
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "serve"})
@@ -295,6 +302,14 @@ func inside(path, dir string) bool {
 	d, err2 := filepath.Abs(dir)
 	if err1 != nil || err2 != nil {
 		return false
+	}
+	// Through symbolic links too: a data directory that links to the key's folder, or a key
+	// file that links into the data directory, is still one copy away from decrypting.
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	if r, err := filepath.EvalSymlinks(d); err == nil {
+		d = r
 	}
 	rel, err := filepath.Rel(d, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
