@@ -3,6 +3,7 @@ package importer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -429,6 +430,69 @@ func BenchmarkReader(b *testing.B) {
 		}
 		if n != 10000 {
 			b.Fatalf("read %d rows", n)
+		}
+	}
+}
+
+// TestReaderTooManyColumns: found by the reliability trial (D13). A CSV with 150,000 columns took
+// 17 s of server time for 50 rows. A header or row of more than MaxColumns cells now fails the
+// stream as it is read, naming the line; quoted delimiters are not cells.
+func TestReaderTooManyColumns(t *testing.T) {
+	wide := strings.Repeat("c,", 150_000) + "email\n"
+	for _, tc := range []struct{ name, in string }{
+		{"header", wide + "x@example.com\n"},
+		{"header after blank lines", "\n\n" + wide},
+		{"header, semicolons", strings.Repeat(";", MaxColumns) + "\n"},
+	} {
+		_, err := NewReader(strings.NewReader(tc.in), Dialect{})
+		e := apperr.As(err)
+		line := 1 + strings.Count(tc.in[:strings.IndexFunc(tc.in, func(r rune) bool { return r != '\n' })], "\n")
+		if e == nil || e.Reason != "too_many_columns" || e.Message != fmt.Sprintf("line %d: more than %d columns", line, MaxColumns) {
+			t.Errorf("%s: NewReader = %v; want too_many_columns at line %d", tc.name, err, line)
+		}
+	}
+
+	// A row: the rows before it come through, then the stream fails for good.
+	in := "email,name\nx@example.com,a\n\"multi\nline\",b\n" + strings.Repeat(",", MaxColumns) + "\nlater@example.com,c\n"
+	r, err := NewReader(strings.NewReader(in), Dialect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{2, 3} {
+		if rec, err := r.Next(); err != nil || rec.Line != want {
+			t.Fatalf("Next = %v, %v; want line %d", rec, err, want)
+		}
+	}
+	for range 2 {
+		_, err := r.Next()
+		if e := apperr.As(err); e == nil || e.Reason != "too_many_columns" || e.Message != fmt.Sprintf("line 5: more than %d columns", MaxColumns) {
+			t.Fatalf("Next = %v; want too_many_columns at line 5", err)
+		}
+	}
+
+	// Exactly MaxColumns cells, and delimiters inside quotes, are fine.
+	full := strings.Repeat("c,", MaxColumns-1) + "email\n" + "\"" + strings.Repeat(",", 5*MaxColumns) + "\"\n"
+	r, err = NewReader(strings.NewReader(full), Dialect{})
+	if err != nil {
+		t.Fatalf("%d columns: %v", MaxColumns, err)
+	}
+	if len(r.Header()) != MaxColumns {
+		t.Errorf("header has %d cells", len(r.Header()))
+	}
+	if rec, err := r.Next(); err != nil || len(rec.Fields) != 1 || len(rec.Fields[0]) != 5*MaxColumns {
+		t.Errorf("quoted delimiters: %d fields, %v", len(rec.Fields), err)
+	}
+}
+
+// BenchmarkReaderWideFile measures the D13 input (150,000 columns, 50 rows): refused at the
+// header, after reading only as far as the cap.
+func BenchmarkReaderWideFile(b *testing.B) {
+	row := strings.Repeat("x,", 150_000) + "x\n"
+	in := strings.Repeat("c,", 150_000) + "email\n" + strings.Repeat(row, 50)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := NewReader(strings.NewReader(in), Dialect{}); apperr.As(err) == nil {
+			b.Fatal(err)
 		}
 	}
 }

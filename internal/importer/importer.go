@@ -132,7 +132,11 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 	}
 	rd, err := NewReader(r, opt.Dialect)
 	if err != nil {
-		return rep, apperr.Invalidf("file", "unreadable", "file: %v", err)
+		e := apperr.Invalidf("file", "unreadable", "file: %v", err)
+		if in := apperr.As(err); in != nil && in.Kind == apperr.Invalid {
+			e.Reason = in.Reason // empty_file, too_many_columns, …
+		}
+		return rep, e
 	}
 	rep.Encoding = rd.Dialect().Encoding
 	rep.Delimiter = string(rd.Dialect().Delimiter)
