@@ -59,11 +59,21 @@ type Record struct {
 	Fields []string
 }
 
-// RowError refuses one row. Line is the row's physical starting line. Reason is client-safe: it
-// names columns and positions, never cell values (cells are personal data).
+// RowError refuses one row. Line is the row's physical starting line; Field the header column
+// (or Row field, "email") the reason is about, "" for the whole row; Code the reason as a code
+// ("malformed_row", "invalid_utf8", "too_many_cells", "required", "invalid_status",
+// "invalid_time"). Reason is client-safe: it names columns and positions, never cell values
+// (cells are personal data).
 type RowError struct {
 	Line   int
+	Field  string
+	Code   string
 	Reason string
+}
+
+// report turns the error into the report's entry for the row.
+func (e *RowError) report() *RowReport {
+	return &RowReport{Line: e.Line, Field: e.Field, Code: e.Code, Reason: e.Reason}
 }
 
 // Error implements error as "line N: reason".
@@ -216,7 +226,7 @@ func (r *Reader) Next() (Record, error) {
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			return Record{}, &RowError{Line: pe.StartLine, Reason: r.parseReason(pe)}
+			return Record{}, &RowError{Line: pe.StartLine, Code: "malformed_row", Reason: r.parseReason(pe)}
 		}
 		r.err = err
 		return Record{}, err
@@ -225,7 +235,11 @@ func (r *Reader) Next() (Record, error) {
 	if r.dialect.Encoding == EncodingUTF8 {
 		for i, f := range fields {
 			if !utf8.ValidString(f) {
-				return Record{}, &RowError{Line: line, Reason: fmt.Sprintf("column %d is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252", i+1)}
+				col := ""
+				if i < len(r.header) {
+					col = r.header[i]
+				}
+				return Record{}, &RowError{Line: line, Field: col, Code: "invalid_utf8", Reason: fmt.Sprintf("column %d is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252", i+1)}
 			}
 		}
 	}
