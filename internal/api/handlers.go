@@ -406,6 +406,40 @@ func (s *Server) runImport(w http.ResponseWriter, r *http.Request, body io.Reade
 	return nil
 }
 
+// importErrors serves GET /api/v1/imports/{id}/errors: every row the import refused, as CSV
+// (importer.RefusedCSV), streamed a page at a time. An unknown id is 404 before anything is
+// written; a failure after the first bytes aborts the connection, so a cut-off list never
+// looks complete.
+func (s *Server) importErrors(w http.ResponseWriter, r *http.Request) error {
+	id := pathID(r)
+	out := &lazyHeader{w: w, header: func(h http.Header) {
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="import-errors.csv"`)
+	}}
+	err := s.Importer.RefusedCSV(r.Context(), id, out)
+	if err != nil && out.wrote {
+		panic(http.ErrAbortHandler)
+	}
+	return err
+}
+
+// lazyHeader sends the status line and the headers header sets with the first Write, so that a
+// handler can still answer a problem when it fails before writing.
+type lazyHeader struct {
+	w      http.ResponseWriter
+	header func(http.Header)
+	wrote  bool
+}
+
+func (l *lazyHeader) Write(p []byte) (int, error) {
+	if !l.wrote {
+		l.wrote = true
+		l.header(l.w.Header())
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
 // ImportOptions turns option strings (from a form, a query or CLI flags) into importer.Options.
 func ImportOptions(o map[string]string) (importer.Options, error) {
 	opt := importer.Options{Format: o["format"], Status: importer.Status(o["status"]), Purpose: o["purpose"], Kind: contact.Kind(o["kind"]), Name: o["name"]}

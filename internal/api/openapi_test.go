@@ -873,6 +873,16 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		rep.Name != "members_export_subscribed.csv" || rep.Format != "mailchimp" || rep.Delimiter != "," || rep.Encoding != "utf-8" {
 		t.Errorf("import report %+v, want 3 rows: 2 created with consent, line 4 refused", rep)
 	}
+	if rep.ErrorsTruncated || rep.ErrorCounts[rep.Errors[0].Code] != 1 || len(rep.ErrorCounts) != 1 {
+		t.Errorf("import report counts %v, truncated %v; want the one refusal counted", rep.ErrorCounts, rep.ErrorsTruncated)
+	}
+	// Every refused row, as CSV; the report's own error is its one record.
+	want := "line,field,code,reason\r\n4," + rep.Errors[0].Field + "," + rep.Errors[0].Code + "," + rep.Errors[0].Reason + "\r\n"
+	if got := string(h.do(exchange{method: "GET", path: "/api/v1/imports/" + rep.ID + "/errors", token: h.agent, status: 200})); got != want {
+		t.Errorf("import errors CSV %q; want %q", got, want)
+	}
+	h.problem(exchange{method: "GET", path: "/api/v1/imports/0190a1b2-0000-7000-8000-000000000000/errors", token: admin, status: 404}, "not_found", "")
+	h.problem(exchange{method: "GET", path: "/api/v1/imports/" + rep.ID + "/errors", token: auditor, status: 403}, "forbidden", "")
 	h.json(exchange{method: "POST", path: "/api/v1/imports?format=mailchimp&name=again", token: admin, contentType: "text/csv", body: []byte(subscribedExport), status: 200}, &rep)
 	if rep.Rows != 3 || rep.Created != 0 || rep.Existing != 2 || rep.Refused != 1 || rep.Name != "again" {
 		t.Errorf("second import report %+v, want the 2 people existing and line 4 refused", rep)
@@ -882,6 +892,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	ct, body = mailchimpUpload(t, subscribedExport)
 	h.problem(exchange{method: "POST", path: "/api/v1/imports", token: admin, contentType: ct, body: body, status: 400}, "invalid", "format")
 	h.problem(exchange{method: "POST", path: "/api/v1/imports?format=mailchimp", token: admin, contentType: "text/csv", body: []byte("Name,Phone\r\nX,1\r\n"), status: 400}, "invalid", "file")
+	// Found by the reliability trial (D13): 150,000 columns took 17 s for 50 rows.
+	if pr := h.problem(exchange{method: "POST", path: "/api/v1/imports?format=generic", token: admin, contentType: "text/csv", body: []byte(strings.Repeat("c,", 150_000) + "email\r\n"), status: 400}, "invalid", "file"); pr.Reason != "too_many_columns" || !strings.Contains(pr.Detail, "line 1: more than 2000 columns") {
+		t.Errorf("150,000 columns: %+v", pr)
+	}
 	// Found by a fresh-user trial: a misspelled option imported under the defaults (consent for
 	// newsletter instead of the purpose meant); a misspelled lookup paged through everyone.
 	h.problem(exchange{method: "POST", path: "/api/v1/imports?format=generic&status=subscribed&purpse=events", token: admin, contentType: "text/csv", body: []byte("email\r\nx@example.org\r\n"), status: 400}, "invalid", "purpse")

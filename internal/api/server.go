@@ -192,6 +192,7 @@ func (s *Server) Handler() http.Handler {
 	route("POST /api/v1/purposes", token.PurposesWrite, s.createPurpose)
 	route("GET /api/v1/purposes/{id}", token.PurposesRead, s.getPurpose)
 	route("POST /api/v1/imports", token.ImportsWrite, s.createImport)
+	route("GET /api/v1/imports/{id}/errors", token.ImportsWrite, s.importErrors)
 	route("GET /api/v1/audit", token.AuditRead, s.listAudit)
 	route("GET /api/v1/audit/verify", token.AuditRead, s.verifyAudit)
 	return secure(paceBodies(s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

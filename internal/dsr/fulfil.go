@@ -20,6 +20,8 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/normalize"
+
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Holding is one table's share of a contact's personal data and what erasure does with it.
@@ -577,7 +579,7 @@ func (s *Service) exportIn(ctx context.Context, tx Tx, contactID, requestID stri
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	raw := make([]byte, 32)
+	raw := make([]byte, token.SecretBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return "", time.Time{}, err
 	}
@@ -597,6 +599,9 @@ func (s *Service) exportIn(ctx context.Context, tx Tx, contactID, requestID stri
 // page behind the link, which link scanners also open).
 func (s *Service) DownloadReady(ctx context.Context, secret string) (bool, error) {
 	ok := false
+	if !token.WellFormedLink(secret) {
+		return false, nil
+	}
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		e, err := tx.ExportByToken(ctx, hashToken("export:"+secret))
 		if apperr.Is(err, apperr.NotFound) {
@@ -612,6 +617,9 @@ func (s *Service) DownloadReady(ctx context.Context, secret string) (bool, error
 // ("contact.export_download"). ok is false for an unknown, used, expired or revoked link.
 func (s *Service) Download(ctx context.Context, secret string) (zip []byte, ok bool, err error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "download"})
+	if !token.WellFormedLink(secret) {
+		return nil, false, nil
+	}
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		e, err := tx.ExportByToken(ctx, hashToken("export:"+secret))
 		if apperr.Is(err, apperr.NotFound) {

@@ -378,7 +378,7 @@ func (s *Service) sendLink(ctx context.Context, tx Tx, rec *Record, dk *keys.Dat
 	if err := rec.StartVerifying(); err != nil {
 		return err
 	}
-	raw := make([]byte, 32)
+	raw := make([]byte, token.SecretBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return err
 	}
@@ -426,6 +426,9 @@ var automatic = []Type{TypeAccess, TypePortability, TypeWithdrawConsent}
 func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "requests"})
 	var res VerifyResult
+	if !token.WellFormedLink(secret) {
+		return res, nil
+	}
 	var id, boundTo string
 	h := hashToken(secret)
 	err := s.Store.Update(ctx, func(tx Tx) error {

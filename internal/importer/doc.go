@@ -13,6 +13,10 @@
 //     1 MiB) ends the stream.
 //   - Errors never carry cell values, which are personal data: a RowError's Reason names the
 //     column or field and the position, an *apperr.Error names the column or setting.
+//   - A record has at most MaxColumns cells: a wider header or row ends the stream as it is read.
+//   - An import's Report stays the same size however many rows are refused: counts by reason and
+//     the first MaxReportedErrors refused rows; every refused row goes to the store with its
+//     batch and is read back a page at a time (Importer.RefusedRows, RefusedCSV).
 //   - Every time in a Row is UTC; Mailchimp export times are read as UTC, as Mailchimp writes them.
 //   - Strings in a Row are trimmed (white space, NBSP, zero-width space, byte order mark) and
 //     otherwise kept as written.

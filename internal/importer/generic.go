@@ -159,11 +159,11 @@ func (m *genericMapper) Map(rec Record) (Row, error) {
 		Tags:       splitTags(get(FieldTags), ",;"),
 	}
 	if row.Email == "" {
-		return Row{}, &RowError{Line: rec.Line, Reason: "email: empty"}
+		return Row{}, &RowError{Line: rec.Line, Field: FieldEmail, Code: "required", Reason: "email: empty"}
 	}
 	st, ok := parseStatus(get(FieldStatus))
 	if !ok {
-		return Row{}, &RowError{Line: rec.Line, Reason: m.header[m.cols[FieldStatus]] + ": not subscribed, unsubscribed, cleaned or pending"}
+		return Row{}, &RowError{Line: rec.Line, Field: m.header[m.cols[FieldStatus]], Code: "invalid_status", Reason: m.header[m.cols[FieldStatus]] + ": not subscribed, unsubscribed, cleaned or pending"}
 	}
 	row.Status = st
 	for _, t := range []struct {
@@ -172,7 +172,7 @@ func (m *genericMapper) Map(rec Record) (Row, error) {
 	}{{FieldOptinTime, &row.OptinTime}, {FieldConfirmTime, &row.ConfirmTime}} {
 		v, ok := parseTime(get(t.field), genericTimeLayouts...)
 		if !ok {
-			return Row{}, &RowError{Line: rec.Line, Reason: m.header[m.cols[t.field]] + ": not a time (RFC 3339 or 2006-01-02 15:04:05)"}
+			return Row{}, &RowError{Line: rec.Line, Field: m.header[m.cols[t.field]], Code: "invalid_time", Reason: m.header[m.cols[t.field]] + ": not a time (RFC 3339 or 2006-01-02 15:04:05)"}
 		}
 		*t.dst = v
 	}

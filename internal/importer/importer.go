@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,11 +39,21 @@ type Tx interface {
 	PutCurrentConsents(ctx context.Context, cs []consent.Current) error
 	AddSuppressions(ctx context.Context, ss []consent.Suppression) error
 	AppendAudits(ctx context.Context, events []*audit.Event) error
+	// StartImport records that import id (format, start time) began, before any of its rows is
+	// stored. Conflict when the id is taken.
+	StartImport(ctx context.Context, id, format string, at time.Time) error
+	// AddImportErrors stores refused rows of import id, at most one per line; NotFound when
+	// StartImport did not record the import.
+	AddImportErrors(ctx context.Context, id string, rows []RowReport) error
+	// ImportErrors returns up to limit refused rows of import id after line afterLine, in line
+	// order; NotFound when no import has this id.
+	ImportErrors(ctx context.Context, id string, afterLine, limit int) ([]RowReport, error)
 }
 
-// Store runs serialized read-write transactions.
+// Store runs serialized read-write transactions and read-only ones.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
 }
 
 // Importer applies import rows with the same contact and consent rules every other channel uses
@@ -77,8 +89,14 @@ type Options struct {
 	Progress func(rows int)
 }
 
-// Report is the outcome of one import. Counts are of data rows; every refused row is listed with
-// its line number and reason (never its values).
+// MaxReportedErrors is how many refused rows a Report lists: the first ones in line order. All
+// of them are stored as the import runs and read with Importer.RefusedRows or RefusedCSV, so a
+// report's size never grows with the number of refused rows.
+const MaxReportedErrors = 100
+
+// Report is the outcome of one import. Counts are of data rows; refused rows are counted by
+// reason code, and the first MaxReportedErrors of them are listed with their line number, field
+// and reason (never their values).
 type Report struct {
 	ID               string `json:"id"`
 	Name             string `json:"name,omitempty"`
@@ -98,9 +116,15 @@ type Report struct {
 	Withdrawals       int `json:"withdrawals"`           // withdrawals that became an existing contact's current state
 	// OutdatedWithdrawals counts unsubscribed rows for contacts whose consent on record is newer
 	// than the row's UNSUB_TIME: the withdrawal joins the history, the newer state stays current.
-	OutdatedWithdrawals int         `json:"outdated_withdrawals"`
-	Refused             int         `json:"refused"`
-	Errors              []RowReport `json:"errors"`
+	OutdatedWithdrawals int `json:"outdated_withdrawals"`
+	Refused             int `json:"refused"`
+	// ErrorCounts counts the refused rows by RowReport.Code; the counts add up to Refused.
+	ErrorCounts map[string]int `json:"error_counts"`
+	// Errors lists the first MaxReportedErrors refused rows, in line order.
+	Errors []RowReport `json:"errors"`
+	// ErrorsTruncated is true when Errors lists fewer rows than Refused counts; the full list is
+	// stored (Importer.RefusedRows, GET /api/v1/imports/{id}/errors).
+	ErrorsTruncated bool `json:"errors_truncated"`
 	// Complete is false when the import stopped before the end of the file; Stopped then says why
 	// (client-safe). Every row counted above was stored whole; rows after them were not read.
 	// UnmappedColumns lists header columns no field reads (generic format): their cells were not
@@ -110,10 +134,14 @@ type Report struct {
 	Stopped         string   `json:"stopped,omitempty"`
 }
 
-// RowReport says why one row was refused.
+// RowReport says why one row was refused: its first physical line in the file, the column or
+// field concerned ("" for the whole row), the reason as a code (RowError codes, or the
+// apperr.Error reason of the contact or consent rule: missing_at, too_long, …) and in words.
+// It never holds a cell's value.
 type RowReport struct {
 	Line   int    `json:"line"`
 	Field  string `json:"field,omitempty"`
+	Code   string `json:"code"`
 	Reason string `json:"reason"`
 }
 
@@ -123,7 +151,7 @@ type RowReport struct {
 // error that is not about a row (unreadable header, a store failure) stops the import: batches
 // committed before it stay, each row in them whole.
 func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Report, error) {
-	rep := Report{ID: im.NewID(), Name: opt.Name, Format: opt.Format, Errors: []RowReport{}}
+	rep := Report{ID: im.NewID(), Name: opt.Name, Format: opt.Format, Errors: []RowReport{}, ErrorCounts: map[string]int{}}
 	if opt.Purpose == "" {
 		opt.Purpose = "newsletter"
 	}
@@ -132,7 +160,11 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 	}
 	rd, err := NewReader(r, opt.Dialect)
 	if err != nil {
-		return rep, apperr.Invalidf("file", "unreadable", "file: %v", err)
+		e := apperr.Invalidf("file", "unreadable", "file: %v", err)
+		if in := apperr.As(err); in != nil && in.Kind == apperr.Invalid {
+			e.Reason = in.Reason // empty_file, too_many_columns, …
+		}
+		return rep, e
 	}
 	rep.Encoding = rd.Dialect().Encoding
 	rep.Delimiter = string(rd.Dialect().Delimiter)
@@ -165,8 +197,11 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 			return err
 		}
 		vs, err := tx.PolicyVersions(ctx)
+		if err != nil {
+			return err
+		}
 		policies = consent.LoadPolicyState(vs, im.Now())
-		return err
+		return tx.StartImport(ctx, rep.ID, opt.Format, im.Now())
 	})
 	if apperr.Is(err, apperr.NotFound) {
 		return rep, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
@@ -284,7 +319,7 @@ func (im *Importer) prepareBatch(ctx context.Context, rd *Reader, mapper Mapper,
 			return b
 		}
 		if rerr := (*RowError)(nil); errors.As(err, &rerr) {
-			b.items = append(b.items, item{line: rerr.Line, refusal: &RowReport{Line: rerr.Line, Reason: rerr.Reason}})
+			b.items = append(b.items, item{line: rerr.Line, refusal: rerr.report()})
 			continue
 		}
 		if err != nil {
@@ -293,7 +328,7 @@ func (im *Importer) prepareBatch(ctx context.Context, rd *Reader, mapper Mapper,
 		}
 		row, err := mapper.Map(rec)
 		if rerr := (*RowError)(nil); errors.As(err, &rerr) {
-			b.items = append(b.items, item{line: rerr.Line, refusal: &RowReport{Line: rerr.Line, Reason: rerr.Reason}})
+			b.items = append(b.items, item{line: rerr.Line, refusal: rerr.report()})
 			continue
 		}
 		if err != nil {
@@ -321,12 +356,12 @@ func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpo
 		if e == nil {
 			return it, err
 		}
-		it.refusal = &RowReport{Line: row.Line, Field: e.Field, Reason: e.Message}
+		it.refusal = &RowReport{Line: row.Line, Field: e.Field, Code: e.Reason, Reason: e.Message}
 		return it, nil
 	}
 	it.email = email
 	if !row.OptinTime.IsZero() && !row.ConfirmTime.IsZero() && row.ConfirmTime.Before(row.OptinTime) {
-		it.refusal = &RowReport{Line: row.Line, Field: "confirm_time", Reason: "the confirmation time is before the opt-in time"}
+		it.refusal = &RowReport{Line: row.Line, Field: "confirm_time", Code: "confirm_before_optin", Reason: "the confirmation time is before the opt-in time"}
 		return it, nil
 	}
 	if it.index, err = im.Keys.BlindIndex(keys.IndexEmail, normalize.Version, email); err != nil {
@@ -591,7 +626,7 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 		}
 		if it.prepErr != nil {
 			e := apperr.As(it.prepErr)
-			out.refuse(RowReport{Line: it.line, Field: e.Field, Reason: e.Message})
+			out.refuse(RowReport{Line: it.line, Field: e.Field, Code: e.Reason, Reason: e.Message})
 			continue
 		}
 		pc := it.prep
@@ -632,6 +667,11 @@ func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options,
 	if err := tx.AppendAudits(ctx, p.audit); err != nil {
 		return err
 	}
+	// The batch's refused rows (at most one batch of them in memory) go to the store with the
+	// batch; the report keeps counts and the first few.
+	if err := tx.AddImportErrors(ctx, rep.ID, out.Errors); err != nil {
+		return err
+	}
 	rep.add(out)
 	return nil
 }
@@ -647,6 +687,8 @@ func (s statusOverride) Map(rec Record) (Row, error) {
 	return row, err
 }
 
+// refuse counts a refused row and lists it; rep is one batch's report (storeBatch), whose list
+// holds at most the batch.
 func (rep *Report) refuse(r RowReport) {
 	rep.Refused++
 	rep.Errors = append(rep.Errors, r)
@@ -664,7 +706,13 @@ func (rep *Report) add(o Report) {
 	rep.Withdrawals += o.Withdrawals
 	rep.OutdatedWithdrawals += o.OutdatedWithdrawals
 	rep.Refused += o.Refused
-	rep.Errors = append(rep.Errors, o.Errors...)
+	for _, e := range o.Errors {
+		rep.ErrorCounts[e.Code]++
+		if len(rep.Errors) < MaxReportedErrors {
+			rep.Errors = append(rep.Errors, e)
+		}
+	}
+	rep.ErrorsTruncated = len(rep.Errors) < rep.Refused
 }
 
 // String renders the report for people.
@@ -680,6 +728,15 @@ func (rep Report) String() string {
 	}
 	for _, e := range rep.Errors {
 		s += "  line " + strconv.Itoa(e.Line) + ": " + e.Reason + "\n"
+	}
+	if rep.ErrorsTruncated {
+		codes := slices.Sorted(maps.Keys(rep.ErrorCounts))
+		counts := make([]string, len(codes))
+		for i, c := range codes {
+			counts[i] = fmt.Sprintf("%s %d", c, rep.ErrorCounts[c])
+		}
+		s += fmt.Sprintf("  … the first %d of %d refused rows (%s); all of them: GET /api/v1/imports/%s/errors\n",
+			len(rep.Errors), rep.Refused, strings.Join(counts, ", "), rep.ID)
 	}
 	return s
 }

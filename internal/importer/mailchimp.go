@@ -115,12 +115,12 @@ func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 		ConfirmIP:  cell(f, m.confirmIP),
 	}
 	if row.Email == "" {
-		return Row{}, &RowError{Line: rec.Line, Reason: "email: empty"}
+		return Row{}, &RowError{Line: rec.Line, Field: FieldEmail, Code: "required", Reason: "email: empty"}
 	}
 	if s := cell(f, m.rowStatus); s != "" {
 		st, ok := parseStatus(s)
 		if !ok {
-			return Row{}, &RowError{Line: rec.Line, Reason: m.header[m.rowStatus] + ": not subscribed, unsubscribed, cleaned or pending"}
+			return Row{}, &RowError{Line: rec.Line, Field: m.header[m.rowStatus], Code: "invalid_status", Reason: m.header[m.rowStatus] + ": not subscribed, unsubscribed, cleaned or pending"}
 		}
 		row.Status = st
 	}
@@ -166,7 +166,7 @@ func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 func (m *mailchimpMapper) time(rec Record, i int) (time.Time, error) {
 	t, ok := parseTime(cell(rec.Fields, i), mailchimpTime)
 	if !ok {
-		return time.Time{}, &RowError{Line: rec.Line, Reason: m.header[i] + ": not a time of the form " + mailchimpTime}
+		return time.Time{}, &RowError{Line: rec.Line, Field: m.header[i], Code: "invalid_time", Reason: m.header[i] + ": not a time of the form " + mailchimpTime}
 	}
 	return t, nil
 }

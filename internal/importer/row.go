@@ -167,7 +167,7 @@ func checkWidth(rec Record, width int) error {
 	}
 	for _, f := range rec.Fields[width:] {
 		if clean(f) != "" {
-			return &RowError{Line: rec.Line, Reason: fmt.Sprintf("row has %d cells, header has %d", len(rec.Fields), width)}
+			return &RowError{Line: rec.Line, Code: "too_many_cells", Reason: fmt.Sprintf("row has %d cells, header has %d", len(rec.Fields), width)}
 		}
 	}
 	return nil

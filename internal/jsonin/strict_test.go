@@ -26,6 +26,12 @@ func TestDecodeNamesTheField(t *testing.T) {
 		{`[]`, "body", "wrong_type"},
 		{`{"tags":"x"}`, "tags", "wrong_type"},
 		{`{"purpose":"a"} {}`, "body", "malformed_json"},
+		// Found by FuzzDecode: a closing bracket after the object was not trailing data.
+		{`{"purpose":"a"}]`, "body", "malformed_json"},
+		{`{"purpose":"a"} }`, "body", "malformed_json"},
+		{"{\"purpose\":\"a\"}\v", "body", "malformed_json"},
+		// Found by FuzzDecode: two keys that encoding/json reads as the same U+FFFD.
+		{"{\"\x980\":\"\",\"\xb80\":[]}", "body", "invalid_utf8"},
 		{`{"bogus":true}`, "bogus", "unknown_field"},
 		// A key that is not a plain name is never echoed (it may be an address).
 		{`{"secret.person@example.com":"x"}`, "body", "unknown_field"},

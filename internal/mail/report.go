@@ -60,6 +60,8 @@ func ParseReport(r io.Reader) (Report, error) {
 		return Report{}, ErrNotAReport
 	}
 	mr := multipart.NewReader(m.Body, params["boundary"])
+	// One buffer serves every part: a report of many tiny parts must not cost 4 KiB each.
+	br := bufio.NewReader(nil)
 	var rep Report
 	var originalTo []string
 	for {
@@ -74,7 +76,8 @@ func ParseReport(r io.Reader) (Report, error) {
 		switch {
 		case (pt == "message/delivery-status" || pt == "message/global-delivery-status") && (params["report-type"] == "delivery-status" || params["report-type"] == "global-delivery-status"):
 			rep.Kind = ReportBounce
-			blocks, err := headerBlocks(part)
+			br.Reset(io.LimitReader(part, 1<<20))
+			blocks, err := headerBlocks(br)
 			if err != nil {
 				return Report{}, err
 			}
@@ -91,7 +94,8 @@ func ParseReport(r io.Reader) (Report, error) {
 			}
 		case pt == "message/feedback-report" && params["report-type"] == "feedback-report":
 			rep.Kind = ReportComplaint
-			blocks, err := headerBlocks(part)
+			br.Reset(io.LimitReader(part, 1<<20))
+			blocks, err := headerBlocks(br)
 			if err != nil {
 				return Report{}, err
 			}
@@ -103,7 +107,8 @@ func ParseReport(r io.Reader) (Report, error) {
 				}
 			}
 		case pt == "message/rfc822" || pt == "text/rfc822-headers" || pt == "message/global" || pt == "message/global-headers":
-			hr := textproto.NewReader(bufio.NewReader(io.LimitReader(part, 1<<20)))
+			br.Reset(io.LimitReader(part, 1<<20))
+			hr := textproto.NewReader(br)
 			h, err := hr.ReadMIMEHeader()
 			if err != nil && !errors.Is(err, io.EOF) {
 				continue
@@ -129,8 +134,7 @@ func ParseReport(r io.Reader) (Report, error) {
 
 // headerBlocks reads a body made of header blocks separated by blank lines (RFC 3464 §2.1,
 // RFC 5965 §3.1).
-func headerBlocks(r io.Reader) ([]textproto.MIMEHeader, error) {
-	br := bufio.NewReader(io.LimitReader(r, 1<<20))
+func headerBlocks(br *bufio.Reader) ([]textproto.MIMEHeader, error) {
 	var out []textproto.MIMEHeader
 	for {
 		// Skip blank lines between blocks.

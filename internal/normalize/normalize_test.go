@@ -351,5 +351,8 @@ func FuzzPhone(f *testing.F) {
 		if err != nil || again != out {
 			t.Fatalf("not idempotent: Phone(%q, %q) = %q; Phone(%q, \"\") = %q, %v", in, region, out, out, again, err)
 		}
+		if again, err := normalize.Phone(out, region); err != nil || again != out {
+			t.Fatalf("not idempotent in its region: Phone(%q, %q) = %q; Phone(%q, %q) = %q, %v", in, region, out, out, region, again, err)
+		}
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/normalize"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Token is a double opt-in token as stored: its hash and what it confirms.
@@ -221,6 +222,9 @@ type Result struct {
 // Peek reports whether the token is usable now, without using it, and the purposes it would
 // confirm (the confirmation page names them and shows a button only then; it changes nothing).
 func (s *Service) Peek(ctx context.Context, secret string) (purposes []consent.Purpose, ok bool, err error) {
+	if !token.WellFormedLink(secret) {
+		return nil, false, nil
+	}
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		t, err := tx.OptinTokenByHash(ctx, hashToken(secret))
 		if apperr.Is(err, apperr.NotFound) {
@@ -254,6 +258,9 @@ func (s *Service) Peek(ctx context.Context, secret string) (purposes []consent.P
 func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc bool) (Result, error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "confirm"})
 	var res Result
+	if !token.WellFormedLink(secret) {
+		return res, nil
+	}
 	h := hashToken(secret)
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		t, err := tx.OptinTokenByHash(ctx, h)
@@ -400,7 +407,7 @@ func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Requ
 			return false, err
 		}
 	}
-	raw := make([]byte, 32)
+	raw := make([]byte, token.SecretBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return false, err
 	}

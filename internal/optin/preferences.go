@@ -6,6 +6,8 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Choice is one purpose on the preference center: what it is and whether the person receives it.
@@ -24,6 +26,9 @@ type Choice struct {
 // for an unknown token. It records an audit event "preferences.read" and reads no personal field.
 func (s *Service) Preferences(ctx context.Context, secret string) (choices []Choice, ok bool, err error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "preferences"})
+	if !token.WellFormedLink(secret) {
+		return nil, false, nil
+	}
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		contactID, _, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
 		if apperr.Is(err, apperr.NotFound) {
@@ -69,6 +74,9 @@ const (
 // unknown token, purpose or action changes nothing; the answer never says which.
 func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action, ip, userAgent string, gpc bool) error {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "preferences"})
+	if !token.WellFormedLink(secret) {
+		return nil
+	}
 	queued := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		contactID, _, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))

@@ -11,6 +11,8 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+
+	"github.com/tillit/tillit/internal/token"
 )
 
 // UnsubscribeTx is what one-click unsubscribe needs from a store transaction.
@@ -45,7 +47,7 @@ type Links struct {
 // returns the link and the RFC 2369 / RFC 8058 headers: List-Unsubscribe with the HTTPS URL and,
 // when mailto is not empty, a mailto: address; and List-Unsubscribe-Post: List-Unsubscribe=One-Click.
 func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
-	raw := make([]byte, 32)
+	raw := make([]byte, token.SecretBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return Links{}, err
 	}
@@ -70,6 +72,9 @@ func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, p
 func (u *Unsubscribe) Scope(ctx context.Context, secret string) (consent.Purpose, bool, error) {
 	var p consent.Purpose
 	ok := false
+	if !token.WellFormedLink(secret) {
+		return p, false, nil
+	}
 	err := u.Store.Update(ctx, func(tx UnsubscribeTx) error {
 		_, purpose, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
 		if apperr.Is(err, apperr.NotFound) {
@@ -96,6 +101,9 @@ func (u *Unsubscribe) Scope(ctx context.Context, secret string) (consent.Purpose
 // sale-or-sharing purpose, as on any public form.
 func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string, gpc bool) error {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "unsubscribe"})
+	if !token.WellFormedLink(secret) {
+		return nil
+	}
 	return u.Store.Update(ctx, func(tx UnsubscribeTx) error {
 		contactID, purpose, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
 		if apperr.Is(err, apperr.NotFound) {

@@ -152,7 +152,7 @@ func (s *Service) CreateFor(ctx context.Context, r Role, name, processorID strin
 		// A newline or tab would break the columns of tillit token list.
 		return Token{}, "", apperr.Invalidf("name", "invalid_name", "name: no control characters (newlines, tabs)")
 	}
-	raw := make([]byte, 32)
+	raw := make([]byte, SecretBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return Token{}, "", err
 	}
@@ -191,7 +191,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, name string) (string, error) 
 // Authenticate returns the live token whose secret this is; Unauthenticated otherwise.
 func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error) {
 	bad := &apperr.Error{Kind: apperr.Unauthenticated, Reason: "invalid_token", Message: "the bearer token is not valid"}
-	if !strings.HasPrefix(secret, Prefix) || len(secret) > 200 {
+	if !WellFormed(secret) {
 		return Token{}, bad
 	}
 	h := Hash(secret)

@@ -45,6 +45,7 @@ var bulkInserts = []struct {
 	{insSuppressions, 3},
 	{insAudit, 13},
 	{insChanges, 5},
+	{insImportErrors, 5},
 }
 
 var bulkSelects = []string{

@@ -76,6 +76,8 @@ var NotPersonal = map[string]string{
 	"retention_policies":     "retention rules per contact kind",
 	"dpa_requests":           "companies' requests for the data processing agreement (a company name, no contact person)",
 	"schema_migrations":      "schema version",
+	"imports":                "when each import started and its format (the file's name is not kept)",
+	"import_errors":          "the line, column name and reason of each row an import refused, never a cell's value",
 	"keystore.audit_anchor":  "the audit chain's head hash",
 	"commit_marker":          "a counter of commits that wrote the key store (crash repair)",
 	"keystore.commit_marker": "the key store's copy of that counter",

@@ -85,6 +85,7 @@ func Run(t *testing.T, open Opener) {
 		{"ApprovalAndRepermission", testApprovalAndRepermission},
 		{"BulkEqualsSingle", testBulkEqualsSingle},
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
+		{"ImportErrors", testImportErrors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1493,4 +1494,69 @@ func testApprovalAndRepermission(t *testing.T, s *suite) {
 		}
 		return nil
 	})
+}
+
+// testImportErrors: refused rows of an import are stored in batches and read back in line order,
+// a page at a time, whatever order the batches came in; an unknown import is NotFound.
+func testImportErrors(t *testing.T, s *suite) {
+	row := func(line int) importer.RowReport {
+		return importer.RowReport{Line: line, Field: "email", Code: "missing_at", Reason: fmt.Sprintf("email: no @ (%d)", line)}
+	}
+	var first, second []importer.RowReport
+	for line := 2; line < 600; line += 2 {
+		first = append(first, row(line))
+	}
+	for line := 601; line < 900; line++ {
+		second = append(second, row(line))
+	}
+	s.update(t, func(tx Tx) error {
+		if err := tx.StartImport(s.ctx, "imp-1", "generic", t0); err != nil {
+			return err
+		}
+		if err := tx.StartImport(s.ctx, "imp-2", "mailchimp", t1); err != nil {
+			return err
+		}
+		if err := tx.AddImportErrors(s.ctx, "imp-1", second); err != nil {
+			return err
+		}
+		if err := tx.AddImportErrors(s.ctx, "imp-2", []importer.RowReport{{Line: 7, Code: "malformed_row", Reason: "x"}}); err != nil {
+			return err
+		}
+		if err := tx.AddImportErrors(s.ctx, "imp-1", first); err != nil {
+			return err
+		}
+		return tx.AddImportErrors(s.ctx, "imp-1", nil)
+	})
+	want := append(slices.Clone(first), second...)
+	var got []importer.RowReport
+	s.update(t, func(tx Tx) error {
+		after := 0
+		for {
+			page, err := tx.ImportErrors(s.ctx, "imp-1", after, 128)
+			if err != nil {
+				return err
+			}
+			got = append(got, page...)
+			if len(page) < 128 {
+				return nil
+			}
+			after = page[len(page)-1].Line
+		}
+	})
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %d rows (first %+v); want %d in line order", len(got), got[:min(1, len(got))], len(want))
+	}
+	s.update(t, func(tx Tx) error {
+		page, err := tx.ImportErrors(s.ctx, "imp-2", 0, 10)
+		if err != nil || len(page) != 1 || page[0] != (importer.RowReport{Line: 7, Code: "malformed_row", Reason: "x"}) {
+			t.Errorf("imp-2: %+v, %v", page, err)
+		}
+		_, err = tx.ImportErrors(s.ctx, "imp-3", 0, 10)
+		wantKind(t, "ImportErrors of an unknown import", err, apperr.NotFound)
+		return nil
+	})
+	err := s.h.Update(s.ctx, func(tx Tx) error { return tx.AddImportErrors(s.ctx, "imp-3", first) })
+	wantKind(t, "AddImportErrors to an unknown import", err, apperr.NotFound)
+	err = s.h.Update(s.ctx, func(tx Tx) error { return tx.StartImport(s.ctx, "imp-1", "generic", t2) })
+	wantKind(t, "StartImport with a taken id", err, apperr.Conflict)
 }

@@ -1,0 +1,58 @@
+package optin_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tillit/tillit/internal/optin"
+)
+
+// noStore fails the test when a transaction is opened.
+type noStore struct{ t *testing.T }
+
+func (s noStore) Update(ctx context.Context, fn func(optin.Tx) error) error {
+	s.t.Errorf("a transaction was opened for a link secret of the wrong shape")
+	return nil
+}
+
+func (s noStore) View(ctx context.Context, fn func(optin.Tx) error) error {
+	s.t.Errorf("a transaction was opened for a link secret of the wrong shape")
+	return nil
+}
+
+type noUnsubscribeStore struct{ t *testing.T }
+
+func (s noUnsubscribeStore) Update(ctx context.Context, fn func(optin.UnsubscribeTx) error) error {
+	s.t.Errorf("a transaction was opened for a link secret of the wrong shape")
+	return nil
+}
+
+// TestJunkLinksCostNoTransaction: the public link routes (/p/confirm/…, /u/…, /p/preferences/…)
+// took the store's write lock for any string in the URL. A secret that is not 32 bytes of
+// base64url is an unknown link, answered without opening a transaction.
+func TestJunkLinksCostNoTransaction(t *testing.T) {
+	ctx := context.Background()
+	svc := &optin.Service{Store: noStore{t}}
+	unsub := &optin.Unsubscribe{Store: noUnsubscribeStore{t}}
+	for _, secret := range []string{"", "x", strings.Repeat("A", 42), strings.Repeat("A", 44), strings.Repeat("A", 42) + "B", strings.Repeat("[", 1<<16), "tlt_" + strings.Repeat("A", 43)} {
+		if _, ok, err := svc.Peek(ctx, secret); ok || err != nil {
+			t.Errorf("Peek: %v, %v", ok, err)
+		}
+		if res, err := svc.Confirm(ctx, secret, "192.0.2.1", "ua", false); res.Confirmed || err != nil {
+			t.Errorf("Confirm: %+v, %v", res, err)
+		}
+		if _, ok, err := svc.Preferences(ctx, secret); ok || err != nil {
+			t.Errorf("Preferences: %v, %v", ok, err)
+		}
+		if err := svc.ChangePreference(ctx, secret, "newsletter", "withdraw", "192.0.2.1", "ua", false); err != nil {
+			t.Errorf("ChangePreference: %v", err)
+		}
+		if _, ok, err := unsub.Scope(ctx, secret); ok || err != nil {
+			t.Errorf("Scope: %v, %v", ok, err)
+		}
+		if err := unsub.Withdraw(ctx, secret, "192.0.2.1", "ua", false); err != nil {
+			t.Errorf("Withdraw: %v", err)
+		}
+	}
+}
