@@ -92,6 +92,8 @@ var authzMatrix = []authzRow{
 
 	{method: "POST", path: "/api/v1/imports", roles: "admin dpo agent", url: "/api/v1/imports?format=generic",
 		body: "email,first_name\nimported.by.matrix@example.net,Imported\n", ctype: "text/csv"},
+	// The refused rows of an import, as CSV: whoever may import.
+	{method: "GET", path: "/api/v1/imports/{id}/errors", roles: "admin dpo agent", url: "/api/v1/imports/{import}/errors"},
 
 	// The audit log: admin, dpo, auditor.
 	{method: "GET", path: "/api/v1/audit", roles: "admin dpo auditor"},
@@ -355,6 +357,13 @@ func seedMatrixFixtures(t *testing.T, p *program) matrixFixtures {
 		!bytes.Contains(b, []byte(matrixPeople["alice"].email)) || !bytes.Contains(b, []byte(matrixPeople["alice"].first)) ||
 		!bytes.Contains(b, []byte(matrixPeople["alice"].last)) || !bytes.Contains(b, []byte(matrixPeople["alice"].e164)) {
 		t.Fatalf("admin reads alice: %d %s; want her e-mail address, names and E.164 phone", st, b)
+	}
+	if st, b := matrixCall(t, p, p.token, "POST", "/api/v1/imports?format=generic", "email\nnot-an-address\n", "text/csv"); st != 200 {
+		t.Fatalf("fixture import: %d %s", st, b)
+	} else {
+		var rep map[string]any
+		json.Unmarshal(b, &rep)
+		fx["import"] = id(rep)
 	}
 	fx["event"] = id(must(201, "POST", "/api/v1/contacts/"+fx["alice"]+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}))
 	must(201, "POST", "/api/v1/processors", map[string]any{"id": "crm", "name": "CRM AB", "purposes": []string{"newsletter"}, "data_categories": []string{"email"},

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -309,7 +312,7 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 			for _, j := range jobs {
 				d := j.d
 				d.Attempts++
-				status, local := w.post(ctx, j.url, j.secret, d)
+				status, local, cause := w.post(ctx, j.url, j.secret, d)
 				d.LastStatus = status
 				if local && (status < 200 || status >= 300) {
 					d.LastStatus = 0 // Unreachable: a port on this machine is no one's business
@@ -334,7 +337,7 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 				}
 				mu.Unlock()
 				if (status < 200 || status >= 300) && w.Logger != nil {
-					w.Logger.WarnContext(ctx, "webhook not delivered", slog.String("processor", d.ProcessorID), slog.String("event", d.ID), slog.Int("status", status), slog.Int("attempt", d.Attempts))
+					w.Logger.WarnContext(ctx, "webhook not delivered", slog.String("processor", d.ProcessorID), slog.String("event", d.ID), slog.Int("status", status), slog.String("cause", cause), slog.Int("attempt", d.Attempts))
 				}
 			}
 		}(groups[pid])
@@ -345,7 +348,7 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 
 // post sends one delivery and returns the HTTP status (0 when the receiver did not answer) and
 // whether the connection went to this machine (loopback).
-func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delivery) (status int, local bool) {
+func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delivery) (status int, local bool, cause string) {
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if a, ok := info.Conn.RemoteAddr().(*net.TCPAddr); ok {
 			local = a.IP.IsLoopback()
@@ -353,7 +356,7 @@ func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delive
 	}}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, url, bytes.NewReader(d.Payload))
 	if err != nil {
-		return 0, false
+		return 0, false, "bad_url"
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Tillit-Event-Id", d.ID)
@@ -367,11 +370,35 @@ func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delive
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, local
+		return 0, local, failureCause(err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode, local
+	return resp.StatusCode, local, ""
+}
+
+// errNotPublic is the guard's refusal of an address it does not connect to.
+var errNotPublic = errors.New("is not a public address")
+
+// failureCause names the kind of a failed connection for the server's log (the delivery log
+// shows only "unreachable"): dns, refused, timeout, tls, not_public (the guard) or transport.
+func failureCause(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	switch {
+	case errors.As(err, &dnsErr):
+		return "dns"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		return "timeout"
+	case errors.As(err, &certErr) || errors.As(err, &recErr):
+		return "tls"
+	case errors.Is(err, errNotPublic):
+		return "not_public"
+	}
+	return "transport"
 }
 
 func (w *Webhooks) secret(ctx context.Context, tx WebhookTx, p *Record) ([]byte, error) {
@@ -404,7 +431,7 @@ var guardedTransport = &http.Transport{
 			return err
 		}
 		if !publicOrLoopback(ip) {
-			return fmt.Errorf("webhook: %s is not a public address", ip)
+			return fmt.Errorf("webhook: %s: %w", ip, errNotPublic)
 		}
 		return nil
 	}}).DialContext,
