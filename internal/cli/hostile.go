@@ -197,7 +197,7 @@ func runHostileCase(ctx context.Context, exe, name string) (HostileCase, error) 
 	start := time.Now()
 	switch name {
 	case "deep-json":
-		err = hostileDeepJSON(c, &hc)
+		err = hostileDeepJSON(ctx, exe, c, &hc)
 	case "refused-rows":
 		err = hostileRefusedRows(ctx, exe, c, &hc)
 	case "slow-bodies":
@@ -232,15 +232,32 @@ func (hc *HostileCase) post(client *http.Client, req *http.Request) {
 	hc.Statuses[strconv.Itoa(resp.StatusCode)]++
 }
 
-// hostileDeepJSON posts 1 MiB of "[" to /p/subscribe, without a token.
-func hostileDeepJSON(c *child, hc *HostileCase) error {
-	req, err := http.NewRequest("POST", c.base+"/p/subscribe", bytes.NewReader(bytes.Repeat([]byte("["), 1<<20)))
+// hostileDeepJSON posts nested "[": 60,000 bytes to /p/subscribe without a token (under its
+// 64 KiB limit: before the depth cap this one request ran the server out of memory) and 1 MiB
+// to POST /api/v1/contacts with an agent token made by `tillit token create`.
+func hostileDeepJSON(ctx context.Context, exe string, c *child, hc *HostileCase) error {
+	out, err := exec.CommandContext(ctx, exe, "token", "create", "--role", "agent", "--name", "hostile-bench", "--data", c.dir).Output()
 	if err != nil {
-		return err
+		return fmt.Errorf("token create: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	hc.post(&http.Client{Timeout: 10 * time.Minute}, req)
-	hc.Note = "1 MiB of [ to /p/subscribe (bodies over 64 KiB are refused before parsing)"
+	token := strings.TrimSpace(string(out))
+	client := &http.Client{Timeout: 10 * time.Minute}
+	for _, b := range []struct {
+		path  string
+		size  int
+		token string
+	}{{"/p/subscribe", 60_000, ""}, {"/api/v1/contacts", 1 << 20, token}} {
+		req, err := http.NewRequest("POST", c.base+b.path, bytes.NewReader(bytes.Repeat([]byte("["), b.size)))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if b.token != "" {
+			req.Header.Set("Authorization", "Bearer "+b.token)
+		}
+		hc.post(client, req)
+	}
+	hc.Note = "60,000 bytes of [ to /p/subscribe (no token) and 1 MiB of [ to /api/v1/contacts (agent token)"
 	return nil
 }
 
