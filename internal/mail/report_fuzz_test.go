@@ -29,7 +29,7 @@ func FuzzParseReport(f *testing.F) {
 		runtime.ReadMemStats(&before)
 		rep, err := mail.ParseReport(strings.NewReader(string(in)))
 		runtime.ReadMemStats(&after)
-		if n, limit := after.TotalAlloc-before.TotalAlloc, 64<<10+64*uint64(len(in)); n > limit {
+		if n, limit := after.TotalAlloc-before.TotalAlloc, raceFactor*(64<<10+64*uint64(len(in))); n > limit {
 			t.Fatalf("parsing %d bytes allocated %d", len(in), n)
 		}
 		if err != nil {
@@ -67,7 +67,7 @@ func TestParseReportManyPartsStaysSmall(t *testing.T) {
 	if err != nil || rep.Kind != mail.ReportComplaint || len(rep.MessageIDs) != 10_000 {
 		t.Fatalf("ParseReport: kind %q, %d ids, %v", rep.Kind, len(rep.MessageIDs), err)
 	}
-	if n, limit := after.TotalAlloc-before.TotalAlloc, 64<<10+64*uint64(len(in)); n > limit {
+	if n, limit := after.TotalAlloc-before.TotalAlloc, raceFactor*(64<<10+64*uint64(len(in))); n > limit {
 		t.Errorf("parsing %d bytes allocated %d; want at most %d", len(in), n, limit)
 	}
 }
