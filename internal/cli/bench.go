@@ -69,13 +69,14 @@ func bench(ctx context.Context, env Env, args []string) error {
 	scenario := args[0]
 	var n, lookups int
 	var asJSON bool
-	var cpuProfile string
+	var cpuProfile, memProfile string
 	cfg, _, err := parse(env, "bench "+scenario, args[1:], func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
 		fs.IntVar(&n, "n", 100000, "number of contacts")
 		fs.IntVar(&lookups, "lookups", 20000, "lookup: number of lookups to time (consent-check: ten times as many checks in process, as many over HTTP)")
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		fs.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof; -sample_index=alloc_space for what was allocated over the run)")
 	})
 	if err != nil {
 		return err
@@ -134,6 +135,11 @@ func bench(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	res.GoVersion, res.CPUs, res.PeakRSSMiB = runtime.Version(), runtime.NumCPU(), peakRSSMiB()
+	if memProfile != "" {
+		if err := writeHeapProfile(memProfile); err != nil {
+			return err
+		}
+	}
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -151,6 +157,21 @@ func bench(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "  over HTTP, %d clients: %.0f/s p50=%.0fµs p99=%.0fµs\n", res.HTTP.Clients, res.HTTP.PerSecond, res.HTTP.P50Micros, res.HTTP.P99Micros)
 	}
 	return nil
+}
+
+// writeHeapProfile writes the heap profile (in use after a collection, and allocated over the
+// whole run) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // benchImport imports n generated subscribed Mailchimp rows (each: encryption of the profile, a

@@ -281,8 +281,26 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 		return translate(fmt.Errorf("sqlite: commit: %w", err))
 	}
 	committed = true
-	db.gen.Add(1)
+	db.committed(ctx)
 	return nil
+}
+
+// committed moves the generation on after a commit of this process. The commit also moves PRAGMA
+// data_version on the watch connection, which Generation would otherwise take for another
+// process's commit up to PollInterval later and move the generation a second time, dropping what
+// the gate cached in between. So the watch's version is read here, under the write lock: any
+// other process's commit before this moment is covered by this one step too. When the read fails
+// the next poll moves the generation again (safe, only slower).
+func (db *DB) committed(ctx context.Context) {
+	db.genMu.Lock()
+	defer db.genMu.Unlock()
+	if db.watch != nil {
+		var v int64
+		if err := db.watch.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA data_version").Scan(&v); err == nil {
+			db.extVersion = v
+		}
+	}
+	db.gen.Add(1)
 }
 
 // PollInterval is how often Generation asks SQLite whether another process committed.
