@@ -108,7 +108,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
-		Footer: noticeFooter(cfg)}
+		Footer: noticeFooter(cfg), Sessions: smtpSessions}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Service: &optin.Service{
@@ -121,7 +121,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	prefs := &portal.Preferences{Pages: pages, IP: doi.ClientIP, Service: doi.Service}
 	srv.Campaigns = &campaign.Service{
 		Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub.Service,
-		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service,
+		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service, Walks: make(chan struct{}, 1), Logger: logger,
 		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
 	}
 	srv.Requests = &dsr.Service{
@@ -203,7 +203,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
-	jobs.Add(3)
+	jobs.Add(4)
+	go func() { // owned by serve: walks the audiences of campaigns being sent, resuming after a restart
+		defer jobs.Done()
+		srv.Campaigns.Run(runCtx, 10*time.Second)
+	}()
 	go func() { // owned by serve: processors hear of consent changes, rectifications, restrictions and erasures
 		defer jobs.Done()
 		srv.Webhooks.Run(runCtx, 2*time.Second)
@@ -267,6 +271,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	return nil
 }
+
+// smtpSessions is how many SMTP connections the outbox hands messages over on at once: the
+// round trips of one connection leave a core idle (tillit bench send), and mail servers commonly
+// accept a few connections per client.
+const smtpSessions = 4
 
 // expirySweeps runs sweep (lapsed consent, expired download links) every interval until ctx ends.
 func expirySweeps(ctx context.Context, interval time.Duration, sweep func(context.Context)) {

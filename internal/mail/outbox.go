@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -83,6 +84,10 @@ type Outbox struct {
 	Gate      Gate
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Sessions is how many transport sessions (SMTP connections) hand messages over at once
+	// (default 1). Each message is still asked about at the consent gate right before its own
+	// hand-off.
+	Sessions int
 }
 
 // outcomeGroup is how many send outcomes are recorded per transaction.
@@ -134,8 +139,10 @@ func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
 // consent gate for every marketing message at that moment (a withdrawal, suppression,
 // restriction or objection made while a campaign is sending stops the next message: it is
 // skipped with the gate's reason), hands the rest to the transport outside any transaction, and
-// records the outcome: sent, skipped, queued again after the next back-off, or failed. It returns
-// how many were sent and how many failed for good.
+// records the outcome: sent, skipped, queued again after the next back-off, or failed. Up to
+// Sessions messages are handed over at once. When ctx ends, no further message is handed over,
+// and the outcomes of those handed over are still recorded. It returns how many were sent and
+// how many failed for good.
 func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err error) {
 	var due []Entry
 	var msgs []Message
@@ -174,21 +181,64 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	if err != nil {
 		return 0, 0, err
 	}
-	var session Session
-	defer func() {
-		if session != nil {
-			session.Close()
+	// Hand-off: Sessions workers, each with its own transport session, take the messages in due
+	// order; this goroutine records their outcomes in groups. Every worker is owned by SendDue
+	// and waited for before it returns.
+	workers := max(1, min(o.Sessions, len(due)))
+	next := make(chan int)
+	outcomes := make(chan outcome, outcomeGroup)
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { // the dispatcher: prefetches each group's gate facts, then hands it out
+		defer close(next)
+		for i := range due {
+			if i%outcomeGroup == 0 {
+				if err := o.prefetch(hctx, due[i:min(i+outcomeGroup, len(due))]); err != nil {
+					outcomes <- outcome{err: err}
+					return
+				}
+			}
+			select {
+			case next <- i:
+			case <-hctx.Done():
+				return
+			}
 		}
+	})
+	for range workers {
+		wg.Go(func() {
+			var session Session
+			defer func() {
+				if session != nil {
+					session.Close()
+				}
+			}()
+			for i := range next {
+				e, err := o.handOff(hctx, &session, due[i], msgs[i])
+				outcomes <- outcome{e: e, err: err}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	go func() { // closes outcomes once the dispatcher and every worker have returned
+		wg.Wait()
+		close(outcomes)
 	}()
 	// Outcomes are written in groups: a crash between a hand-off and its record sends that group
-	// again at most (at-least-once), and a group costs one commit instead of one per message.
+	// again at most (at-least-once), and a group costs one commit instead of one per message. They
+	// are written even when ctx ends (the server stops): a message handed over is recorded, so a
+	// restart does not send it again.
 	var done []Entry
+	var firstErr error
 	flush := func() error {
 		if len(done) == 0 {
 			return nil
 		}
 		var forgotten []string
-		err := o.Store.Update(ctx, func(tx Tx) error {
+		err := o.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 			for _, e := range done {
 				if err := tx.UpdateOutbox(ctx, e); err != nil {
 					return err
@@ -208,68 +258,98 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 		done = done[:0]
 		return err
 	}
-	for i, e := range due {
-		if len(done) >= outcomeGroup {
-			if err := flush(); err != nil {
-				return sent, failed, err
+	for r := range outcomes {
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
 			}
+			stop() // no further hand-offs; those under way are still recorded
+			continue
 		}
-		if i%outcomeGroup == 0 {
-			if err := o.prefetch(ctx, due[i:min(i+outcomeGroup, len(due))]); err != nil {
-				return sent, failed, err
-			}
-		}
-		if e.Stream == Marketing {
-			d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
-			if err != nil && !apperr.Is(err, apperr.NotFound) {
-				return sent, failed, err
-			}
-			if err != nil || !d.Allowed {
-				e.Status, e.LastError = StatusSkipped, string(d.Reason)
-				if err != nil {
-					e.LastError = "erased"
-				}
-				done = append(done, e)
-				continue
-			}
-		}
-		var serr error
-		if session == nil {
-			if session, serr = o.Transport.Open(ctx); serr != nil {
-				serr = openError{serr}
-				if o.Logger != nil {
-					o.Logger.WarnContext(ctx, "mail transport not available", slog.String("error", serr.Error()))
-				}
-			}
-		}
-		if serr == nil {
-			serr = session.Send(ctx, msgs[i])
-		}
-		if serr != nil && !IsPermanent(serr) && session != nil {
-			session.Close() // the connection may be broken: the next message opens a new one
-			session = nil
-		}
-		e.Attempts++
-		switch {
-		case serr == nil:
-			t := o.Now().UTC()
-			e.Status, e.SentAt, e.LastError = StatusSent, &t, ""
+		switch r.e.Status {
+		case StatusSent:
 			sent++
-		case IsPermanent(serr) || e.Attempts > len(Backoff):
-			e.Status, e.LastError = StatusFailed, reason(serr)
+		case StatusFailed:
 			failed++
-		default:
-			e.NextAttemptAt, e.LastError = o.Now().UTC().Add(Backoff[e.Attempts-1]), reason(serr)
 		}
-		if serr != nil && o.Logger != nil {
-			o.Logger.WarnContext(ctx, "mail not sent", slog.String("message_id", e.ID), slog.Int("attempt", e.Attempts), slog.String("reason", e.LastError))
+		done = append(done, r.e)
+		if len(done) >= outcomeGroup && firstErr == nil {
+			if firstErr = flush(); firstErr != nil {
+				stop()
+			}
 		}
-		done = append(done, e)
 	}
-	if err := flush(); err != nil {
-		return sent, failed, err
+	if err := flush(); err != nil && firstErr == nil {
+		firstErr = err
 	}
-	return sent, failed, nil
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return sent, failed, firstErr
+}
+
+// outcome is one hand-off's result: the entry with its new status, or an error that stops the
+// hand-off (the entry then stays queued).
+type outcome struct {
+	e   Entry
+	err error
+}
+
+// handOff asks the consent gate about a marketing message at this moment and hands m to the
+// transport on *session (opened on first use, closed and cleared after an error that may have
+// broken the connection). It returns e with the outcome: skipped with the gate's reason, sent,
+// failed for good, or queued again after the next back-off. An error other than the message's
+// own (the gate could not be asked) is returned and nothing is recorded for e.
+func (o *Outbox) handOff(ctx context.Context, session *Session, e Entry, m Message) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return e, err
+	}
+	if e.Stream == Marketing {
+		d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return e, err
+		}
+		if err != nil || !d.Allowed {
+			e.Status, e.LastError = StatusSkipped, string(d.Reason)
+			if err != nil {
+				e.LastError = "erased"
+			}
+			return e, nil
+		}
+	}
+	var serr error
+	if *session == nil {
+		if *session, serr = o.Transport.Open(ctx); serr != nil {
+			*session = nil
+			serr = openError{serr}
+			if o.Logger != nil {
+				o.Logger.WarnContext(ctx, "mail transport not available", slog.String("error", serr.Error()))
+			}
+		}
+	}
+	if serr == nil {
+		// Not cancelled by ctx: a message under way is finished (the transport's own timeouts
+		// bound it), so a stopping server records what it handed over.
+		serr = (*session).Send(context.WithoutCancel(ctx), m)
+	}
+	if serr != nil && !IsPermanent(serr) && *session != nil {
+		(*session).Close() // the connection may be broken: the next message opens a new one
+		*session = nil
+	}
+	e.Attempts++
+	switch {
+	case serr == nil:
+		t := o.Now().UTC()
+		e.Status, e.SentAt, e.LastError = StatusSent, &t, ""
+	case IsPermanent(serr) || e.Attempts > len(Backoff):
+		e.Status, e.LastError = StatusFailed, reason(serr)
+	default:
+		e.NextAttemptAt, e.LastError = o.Now().UTC().Add(Backoff[e.Attempts-1]), reason(serr)
+	}
+	if serr != nil && o.Logger != nil {
+		o.Logger.WarnContext(ctx, "mail not sent", slog.String("message_id", e.ID), slog.Int("attempt", e.Attempts), slog.String("reason", e.LastError))
+	}
+	return e, nil
 }
 
 // reason reduces a send error to a short text without addresses.
