@@ -321,6 +321,14 @@ func (s *Service) Step(ctx context.Context, id string) (done bool, err error) {
 		if err != nil {
 			return err
 		}
+		ids := make([]string, 0, len(page))
+		for _, rec := range page {
+			ids = append(ids, rec.ID)
+		}
+		facts, err := tx.GateFactsFor(ctx, ids, c.Purpose) // the page's gate facts in one query
+		if err != nil {
+			return err
+		}
 		cut := footerAt(c.HTML) // once per batch: the body may be 400 KiB
 		ended := len(page) < batch
 		for _, rec := range page {
@@ -328,7 +336,11 @@ func (s *Service) Step(ctx context.Context, id string) (done bool, err error) {
 				ended = true
 				break
 			}
-			reason, err := s.queue(ctx, tx, c, p, rec, cut)
+			f, ok := facts[rec.ID]
+			if !ok {
+				return fmt.Errorf("campaign: no gate facts for contact %s", rec.ID)
+			}
+			reason, err := s.queue(ctx, tx, c, p, f, rec, cut)
 			if err != nil {
 				return err
 			}
@@ -406,19 +418,16 @@ func (s *Service) walkAll(ctx context.Context) {
 // queuedOne is what queue returns for a queued message.
 const queuedOne = "queued"
 
-// queue checks one recipient through the gate for purpose p and queues their message. It returns
+// queue checks one recipient through the gate (purpose p, facts f read in this transaction) and
+// queues their message. It returns
 // queuedOne for a queued message, the gate's reason for a refusal, and "" for someone left out
 // uncounted (no e-mail address; not carrying the audience's tag; refused in a tagged audience).
 // cut is footerAt(c.HTML).
-func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, p consent.Purpose, rec *contact.Record, cut int) (string, error) {
+func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, p consent.Purpose, f consent.Facts, rec *contact.Record, cut int) (string, error) {
 	if rec.EmailIndex == nil {
 		return "", nil // no address to write to
 	}
 	now := s.Now().UTC()
-	f, err := tx.GateFacts(ctx, rec.ID, c.Purpose)
-	if err != nil {
-		return "", err
-	}
 	d := consent.Decide(p, f, now)
 	if c.Kind == KindConsentRequest {
 		return s.request(ctx, tx, c, rec, d)

@@ -83,7 +83,7 @@ func bench(ctx context.Context, env Env, args []string) error {
 		fs.IntVar(&n, "n", 100000, "number of contacts")
 		fs.IntVar(&lookups, "lookups", 20000, "lookup: number of lookups to time (consent-check: ten times as many checks in process, as many over HTTP)")
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-		fs.IntVar(&sessions, "sessions", smtpSessions, "send: SMTP connections handing messages over at once")
+		fs.IntVar(&sessions, "sessions", mail.DefaultSessions, "send: SMTP connections handing messages over at once (TILLIT_SMTP_URL ?sessions=N)")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 		fs.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof; -sample_index=alloc_space for what was allocated over the run)")
 	})

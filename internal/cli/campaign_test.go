@@ -25,13 +25,15 @@ import (
 // TestCampaignGatedAtHandOff: a three-recipient campaign over real SMTP; while the first message
 // is in flight, the third recipient withdraws; the third message is then skipped, not sent.
 // Delivered messages carry RFC 8058 headers, a visible unsubscribe link and the postal address.
+// One SMTP session (sessions=1), so the messages are handed over one after the other: with N
+// sessions, up to N-1 others may be under way (each gated right before its own hand-off).
 func TestCampaignGatedAtHandOff(t *testing.T) {
 	sink := startSMTP(t)
 	sink.hold, sink.held = make(chan struct{}), make(chan struct{})
 	keyFile, lookup := dkimKey(t)
 	p := startProgramEnv(t, t.TempDir(), map[string]string{
 		"TILLIT_DKIM_DOMAIN": "tillit.example", "TILLIT_DKIM_SELECTOR": "s1", "TILLIT_DKIM_KEY_FILE": keyFile,
-		"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example",
+		"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none&sessions=1", "TILLIT_MAIL_FROM": "news@tillit.example",
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå",
 		"TILLIT_UNSUBSCRIBE_MAILTO": "unsubscribe@tillit.example",
 	})

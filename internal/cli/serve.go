@@ -78,6 +78,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 
 	// Mail: SMTP when TILLIT_SMTP_URL is set, else .eml files under the data directory.
 	var transport mail.Transport
+	sessions := 1 // files: one writer
 	var dkim *gomail.DKIMSigner
 	if cfg.DKIMDomain != "" || cfg.DKIMSelector != "" || cfg.DKIMKeyFile != "" {
 		pemKey, err := os.ReadFile(cfg.DKIMKeyFile)
@@ -95,7 +96,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		t.DKIM = dkim
-		transport = t
+		transport, sessions = t, t.Sessions
 		// Real mail goes out: say what a mailbox provider or a court would find missing.
 		if !strings.HasPrefix(cfg.BaseURL, "https://") {
 			logger.Warn("unsubscribe links are not HTTPS (RFC 8058 §3.1 requires it): set TILLIT_BASE_URL to the public https:// address")
@@ -108,7 +109,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
-		Footer: noticeFooter(cfg), Sessions: smtpSessions}
+		Footer: noticeFooter(cfg), Sessions: sessions}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Service: &optin.Service{
@@ -271,11 +272,6 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	return nil
 }
-
-// smtpSessions is how many SMTP connections the outbox hands messages over on at once: the
-// round trips of one connection leave a core idle (tillit bench send), and mail servers commonly
-// accept a few connections per client.
-const smtpSessions = 4
 
 // expirySweeps runs sweep (lapsed consent, expired download links) every interval until ctx ends.
 func expirySweeps(ctx context.Context, interval time.Duration, sweep func(context.Context)) {

@@ -181,31 +181,20 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	if err != nil {
 		return 0, 0, err
 	}
-	// Hand-off: Sessions workers, each with its own transport session, take the messages in due
-	// order; this goroutine records their outcomes in groups. Every worker is owned by SendDue
-	// and waited for before it returns.
+	// Hand-off, in groups of outcomeGroup: the gate's facts for the group are read at once, up to
+	// Sessions workers (each with its own transport session, owned by SendDue and waited for
+	// before it returns) hand the group's messages over, and the group's outcomes are recorded in
+	// one transaction before the next group starts. Nothing this outbox writes commits while a
+	// group is handed over, so the facts read for it stay current unless someone else changes them
+	// (then the gate reads them again). A crash between a hand-off and its record sends that group
+	// again at most (at-least-once). The outcomes are written even when ctx ends (the server
+	// stops): a message handed over is recorded, so a restart does not send it again.
 	workers := max(1, min(o.Sessions, len(due)))
 	next := make(chan int)
 	outcomes := make(chan outcome, outcomeGroup)
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Go(func() { // the dispatcher: prefetches each group's gate facts, then hands it out
-		defer close(next)
-		for i := range due {
-			if i%outcomeGroup == 0 {
-				if err := o.prefetch(hctx, due[i:min(i+outcomeGroup, len(due))]); err != nil {
-					outcomes <- outcome{err: err}
-					return
-				}
-			}
-			select {
-			case next <- i:
-			case <-hctx.Done():
-				return
-			}
-		}
-	})
 	for range workers {
 		wg.Go(func() {
 			var session Session
@@ -214,78 +203,80 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 					session.Close()
 				}
 			}()
-			for i := range next {
+			for i := range next { // one outcome per message taken, error or not
 				e, err := o.handOff(hctx, &session, due[i], msgs[i])
 				outcomes <- outcome{e: e, err: err}
-				if err != nil {
-					return
-				}
 			}
 		})
 	}
-	go func() { // closes outcomes once the dispatcher and every worker have returned
-		wg.Wait()
-		close(outcomes)
-	}()
-	// Outcomes are written in groups: a crash between a hand-off and its record sends that group
-	// again at most (at-least-once), and a group costs one commit instead of one per message. They
-	// are written even when ctx ends (the server stops): a message handed over is recorded, so a
-	// restart does not send it again.
-	var done []Entry
-	var firstErr error
-	flush := func() error {
-		if len(done) == 0 {
-			return nil
+	defer wg.Wait()
+	defer close(next)
+	done := make([]Entry, 0, outcomeGroup)
+	for g := 0; g < len(due); g += outcomeGroup {
+		group := due[g:min(g+outcomeGroup, len(due))]
+		if err := o.prefetch(hctx, group); err != nil {
+			return sent, failed, err
 		}
-		var forgotten []string
-		err := o.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-			for _, e := range done {
-				if err := tx.UpdateOutbox(ctx, e); err != nil {
+		for i := range group {
+			next <- g + i
+		}
+		var firstErr error
+		done = done[:0]
+		for range group {
+			r := <-outcomes
+			switch {
+			case r.err != nil:
+				if firstErr == nil {
+					firstErr = r.err
+				}
+				stop() // no further hand-offs; those under way are still recorded
+			case r.e.Status == StatusSent:
+				sent++
+			case r.e.Status == StatusFailed:
+				failed++
+			}
+			if r.err == nil {
+				done = append(done, r.e)
+			}
+		}
+		if err := o.record(ctx, done); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if firstErr != nil {
+			return sent, failed, firstErr
+		}
+	}
+	return sent, failed, nil
+}
+
+// record writes the outcomes in one transaction, also after ctx ended; the last notice about a
+// request destroys the request's key and mail.
+func (o *Outbox) record(ctx context.Context, done []Entry) error {
+	if len(done) == 0 {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	var forgotten []string
+	err := o.Store.Update(ctx, func(tx Tx) error {
+		for _, e := range done {
+			if err := tx.UpdateOutbox(ctx, e); err != nil {
+				return err
+			}
+			if e.Last && e.Status != StatusQueued {
+				if err := tx.ForgetRequest(ctx, e.RequestID); err != nil {
 					return err
 				}
-				if e.Last && e.Status != StatusQueued {
-					if err := tx.ForgetRequest(ctx, e.RequestID); err != nil {
-						return err
-					}
-					forgotten = append(forgotten, e.RequestID)
-				}
+				forgotten = append(forgotten, e.RequestID)
 			}
-			return nil
-		})
+		}
+		return nil
+	})
+	if err == nil {
 		for _, id := range forgotten {
 			o.Keys.Forget(id)
 		}
-		done = done[:0]
-		return err
 	}
-	for r := range outcomes {
-		if r.err != nil {
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			stop() // no further hand-offs; those under way are still recorded
-			continue
-		}
-		switch r.e.Status {
-		case StatusSent:
-			sent++
-		case StatusFailed:
-			failed++
-		}
-		done = append(done, r.e)
-		if len(done) >= outcomeGroup && firstErr == nil {
-			if firstErr = flush(); firstErr != nil {
-				stop()
-			}
-		}
-	}
-	if err := flush(); err != nil && firstErr == nil {
-		firstErr = err
-	}
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	return sent, failed, firstErr
+	return err
 }
 
 // outcome is one hand-off's result: the entry with its new status, or an error that stops the

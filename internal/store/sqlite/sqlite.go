@@ -105,7 +105,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	r.SetMaxIdleConns(4)
 	db.reader = r
 	db.reads = map[string]*sql.Stmt{}
-	for _, q := range []string{qPurposeByID, qGateFacts, qTokenByHash} {
+	for _, q := range []string{qPurposeByID, qGateFacts, qGateFactsFor, qTokenByHash} {
 		st, err := r.PrepareContext(ctx, q)
 		if err != nil {
 			db.Close()
