@@ -135,7 +135,12 @@ func NewSMTPTransport(rawURL, from, domain string) (*SMTPTransport, error) {
 	// No NOOP before each message: a session is one connection opened for one pass of the outbox,
 	// and a connection that broke meanwhile fails at MAIL FROM, which is retried like any
 	// temporary failure. The NOOP cost one round trip per message (about 10% of send speed).
-	opts := []gomail.Option{gomail.WithTimeout(30 * time.Second), gomail.WithoutNoop()}
+	// No RSET after each delivered message either: the end of the data completes the mail
+	// transaction (RFC 5321 §4.1.1.4), so the next MAIL FROM starts a new one. It cost another
+	// round trip, and a failed RSET was reported as a failure of the message already delivered,
+	// which the outbox would then send again. (After a refused MAIL FROM or RCPT TO, go-mail
+	// still sends RSET.)
+	opts := []gomail.Option{gomail.WithTimeout(30 * time.Second), gomail.WithoutNoop(), gomail.WithoutRset()}
 	port := 0
 	if p := u.Port(); p != "" {
 		if port, err = strconv.Atoi(p); err != nil {
