@@ -295,7 +295,16 @@ func newHarness(t *testing.T) *harness {
 	s.Campaigns = &campaign.Service{
 		Store: sqlite.Bound[campaign.Tx]{DB: db}, Contacts: contacts, Consent: consents, Outbox: outbox, Unsub: unsub,
 		Now: now, NewID: newID, Postal: "Example AB, Storgatan 1, 903 26 Umeå, SE", Mailto: "unsubscribe@tillit.example",
+		Walks: make(chan struct{}, 1),
 	}
+	// The audience walk runs in the background, as tillit serve runs it.
+	walkCtx, stopWalk := context.WithCancel(context.Background())
+	walked := make(chan struct{})
+	go func() {
+		defer close(walked)
+		s.Campaigns.Run(walkCtx, 50*time.Millisecond)
+	}()
+	t.Cleanup(func() { stopWalk(); <-walked })
 	s.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: db}, Keys: kr, Now: now, NewID: newID}
 	s.Requests = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: contacts, Consent: consents, Keys: kr, Outbox: outbox, Now: now, NewID: newID,
 		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
@@ -965,7 +974,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var camp campaign.Campaign
 	h.json(exchange{method: "POST", path: campaigns, token: h.agent, contentType: appJSON, status: 201, body: jsonBody(t, spring)}, &camp)
 	if _, err := uuid.Parse(camp.ID); err != nil || camp.Purpose != "newsletter" || camp.Subject != "Spring news" || camp.Text != spring["text"] ||
-		camp.HTML != "" || camp.Audience != (campaign.Audience{Kind: contact.KindContact}) || camp.CreatedAt.IsZero() || camp.QueuedAt != nil || camp.Counts != nil ||
+		camp.HTML != "" || camp.Audience != (campaign.Audience{Kind: contact.KindContact}) || camp.CreatedAt.IsZero() || camp.QueuedAt != nil || camp.Counts != nil || camp.Status != campaign.StatusDraft ||
 		camp.Kind != campaign.KindMarketing {
 		t.Errorf("created campaign %+v, want the request's fields, kind marketing, a uuid, created_at, not queued, no counts", camp)
 	}
@@ -1012,18 +1021,26 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	h.problem(exchange{method: "POST", path: campaigns, token: h.dpo, contentType: appJSON, status: 403, body: jsonBody(t, spring)}, "forbidden", "")
 	var sent campaign.Campaign
 	h.json(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: h.agent, status: 202}, &sent)
-	wantCounts := campaign.Counts{Queued: 2, Skipped: 1, SkippedBy: map[string]int{string(consent.ReasonNoConsent): 1}}
-	if sent.ID != camp.ID || sent.QueuedAt == nil || sent.QueuedAt.Before(camp.CreatedAt) || sent.Counts == nil || fmt.Sprint(*sent.Counts) != fmt.Sprint(wantCounts) {
-		t.Errorf("sent campaign %+v (counts %+v), want queued with counts %+v: the two subscribers queued, the lead skipped (no_consent)", sent, sent.Counts, wantCounts)
+	if sent.ID != camp.ID || sent.QueuedAt == nil || sent.QueuedAt.Before(camp.CreatedAt) || sent.Counts == nil || (sent.Status != campaign.StatusSending && sent.Status != campaign.StatusSent) {
+		t.Errorf("sent campaign %+v (counts %+v), want the send recorded, status sending (or sent already), with counts", sent, sent.Counts)
+	}
+	// The walk runs in the background: the two subscribers queued, the lead skipped (no_consent)
+	// without an outbox row, the phone-only contact walked and left out.
+	wantCounts := campaign.Counts{Walked: 4, Messages: 2, Queued: 2, Skipped: 1, SkippedBy: map[string]int{string(consent.ReasonNoConsent): 1}}
+	var gotCamp campaign.Campaign
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		h.json(exchange{method: "GET", path: campaigns + "/" + camp.ID, token: admin, status: 200}, &gotCamp)
+		if gotCamp.Status == campaign.StatusSent {
+			break
+		}
+	}
+	if gotCamp.ID != camp.ID || gotCamp.Status != campaign.StatusSent || gotCamp.FinishedAt == nil || gotCamp.FinishedAt.Before(*sent.QueuedAt) ||
+		gotCamp.QueuedAt == nil || !gotCamp.QueuedAt.Equal(*sent.QueuedAt) || gotCamp.Counts == nil || fmt.Sprint(*gotCamp.Counts) != fmt.Sprint(wantCounts) {
+		t.Errorf("read campaign %+v (counts %+v), want sent, queued at %s with counts %+v", gotCamp, gotCamp.Counts, sent.QueuedAt, wantCounts)
 	}
 	p = h.problem(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: admin, status: 409}, "conflict", "")
 	if p.Reason != "already_sent" || p.ID != camp.ID {
 		t.Errorf("sending again: problem %+v, want reason already_sent and id %s", p, camp.ID)
-	}
-	var gotCamp campaign.Campaign
-	h.json(exchange{method: "GET", path: campaigns + "/" + camp.ID, token: admin, status: 200}, &gotCamp)
-	if gotCamp.ID != camp.ID || gotCamp.QueuedAt == nil || !gotCamp.QueuedAt.Equal(*sent.QueuedAt) || gotCamp.Counts == nil || fmt.Sprint(*gotCamp.Counts) != fmt.Sprint(wantCounts) {
-		t.Errorf("read campaign %+v (counts %+v), want queued at %s with counts %+v", gotCamp, gotCamp.Counts, sent.QueuedAt, wantCounts)
 	}
 	h.problem(exchange{method: "GET", path: campaigns + "/" + camp.ID, token: auditor, status: 403}, "forbidden", "")
 	h.problem(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: h.dpo, status: 403}, "forbidden", "")
@@ -1032,7 +1049,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	var ask campaign.Campaign
 	h.json(exchange{method: "POST", path: campaigns, token: h.agent, contentType: appJSON, status: 201, body: jsonBody(t, map[string]any{
 		"kind": "consent_request", "purpose": "newsletter", "subject": "May we write to you?", "text": "Hello,\n\nplease confirm you want the newsletter."})}, &ask)
-	if ask.Kind != campaign.KindConsentRequest || ask.Purpose != "newsletter" || ask.QueuedAt != nil || ask.Counts != nil {
+	if ask.Kind != campaign.KindConsentRequest || ask.Purpose != "newsletter" || ask.QueuedAt != nil || ask.Counts != nil || ask.Status != campaign.StatusDraft {
 		t.Errorf("created consent request %+v, want kind consent_request, not queued, no counts", ask)
 	}
 

@@ -1,18 +1,28 @@
-// Package campaign sends marketing mail to an audience (issue 4). Every recipient is checked
-// through the consent gate when the campaign is queued and again, by the outbox, at the moment
-// each message is handed to the transport, so a withdrawal, suppression, restriction or
-// objection made while a campaign is sending stops the next message.
+// Package campaign sends marketing mail to an audience (issue 4). Sending is a job, not a
+// request (issue 10): Send records the send and returns; Run, owned by tillit serve, walks the
+// audience in the background, in batches in contact id order, and goes on after the client hangs
+// up or the server restarts. Every recipient is checked through the consent gate when the walk
+// queues their message and again, by the outbox, at the moment each message is handed to the
+// transport, so a withdrawal, suppression, restriction or objection made while a campaign is
+// sending stops the next message.
 //
 // Invariants:
 //   - Every marketing message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
 //     RFC 8058) and a visible unsubscribe link and postal address in its body.
-//   - A campaign's counts are derived from its outbox entries, never kept twice.
+//   - The audience is the contacts (of the audience's kind) whose id is at most the greatest id
+//     when the send was recorded (Walk.End): people added later are not mailed.
+//   - One batch is one transaction: its outbox rows and the advanced cursor commit together, so a
+//     crash or restart never queues a person twice nor skips one.
+//   - Nobody the gate refuses at queue time gets an outbox row: the walk counts them by reason on
+//     the campaign (Walk.SkippedBy). Outcomes after queueing (queued, sent, failed, skipped at
+//     hand-off) are derived from the outbox entries, never kept twice.
 package campaign
 
 import (
 	"context"
 	"fmt"
 	"html"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,6 +47,13 @@ const (
 	KindConsentRequest = "consent_request" // a double opt-in request to those without (valid) consent
 )
 
+// Campaign statuses (Campaign.Status).
+const (
+	StatusDraft   = "draft"   // created, not sent
+	StatusSending = "sending" // the send is recorded; the server is walking the audience
+	StatusSent    = "sent"    // every audience member was walked; counts.queued messages still wait for the transport
+)
+
 // Campaign is one mailing.
 type Campaign struct {
 	ID string `json:"id"`
@@ -50,17 +67,32 @@ type Campaign struct {
 	HTML      string     `json:"html,omitempty"`
 	Audience  Audience   `json:"audience"`
 	CreatedAt time.Time  `json:"created_at"`
-	QueuedAt  *time.Time `json:"queued_at,omitempty"`
-	Counts    *Counts    `json:"counts,omitempty"`
+	QueuedAt  *time.Time `json:"queued_at,omitempty"` // when the send was recorded
+	// Status is draft, sending or sent (StatusDraft, …), derived from QueuedAt and FinishedAt.
+	Status     string     `json:"status"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"` // when the audience walk ended
+	Counts     *Counts    `json:"counts,omitempty"`
+	Walk       Walk       `json:"-"`
+}
+
+// Walk is the stored progress of a campaign's audience walk.
+type Walk struct {
+	End       string         // the greatest contact id of the audience when the send was recorded; "" for an empty audience
+	Cursor    string         // the last contact id walked; "" before the first batch
+	Walked    int            // audience members walked
+	Messages  int            // messages put in the outbox
+	SkippedBy map[string]int // refused when queued: reason → count (no outbox row)
 }
 
 // Counts are a campaign's outcomes so far.
 type Counts struct {
+	Walked    int            `json:"walked"`     // audience members walked (those without an address, or without the tag, included)
+	Messages  int            `json:"messages"`   // messages the walk put in the outbox: queued + sent + failed + skipped at hand-off
 	Queued    int            `json:"queued"`     // waiting for the transport
 	Sent      int            `json:"sent"`       // handed to the transport
 	Failed    int            `json:"failed"`     // given up
-	Skipped   int            `json:"skipped"`    // refused by the consent gate
-	SkippedBy map[string]int `json:"skipped_by"` // gate reason → count
+	Skipped   int            `json:"skipped"`    // refused by the consent gate when queued or at hand-off
+	SkippedBy map[string]int `json:"skipped_by"` // gate reason (no_consent, withdrawn, suppressed, restricted, rate_limited, …) → count
 }
 
 // Tx is what campaigns need from one store transaction.
@@ -68,9 +100,16 @@ type Tx interface {
 	optin.UnsubscribeTx
 	optin.Tx
 	InsertCampaign(ctx context.Context, c Campaign) error
-	CampaignByID(ctx context.Context, id string) (Campaign, error) // NotFound when absent
+	CampaignByID(ctx context.Context, id string) (Campaign, error) // NotFound when absent; with Walk
 	ListCampaigns(ctx context.Context) ([]Campaign, error)
-	SetCampaignQueued(ctx context.Context, id string, at time.Time) error
+	// SetCampaignQueued records the send at at with the audience's last contact id end;
+	// Conflict when recorded already.
+	SetCampaignQueued(ctx context.Context, id string, at time.Time, end string) error
+	// AdvanceCampaign stores w (cursor, counts, every reason's count) and, when finishedAt is
+	// not nil, the end of the walk.
+	AdvanceCampaign(ctx context.Context, id string, w Walk, finishedAt *time.Time) error
+	SendingCampaigns(ctx context.Context) ([]string, error)               // sent, walk not ended; oldest first
+	LastContactID(ctx context.Context, kind contact.Kind) (string, error) // "" when none
 	CampaignOutcomes(ctx context.Context, campaignID string) (byStatus, skippedBy map[string]int, err error)
 }
 
@@ -88,12 +127,22 @@ type Service struct {
 	Unsub    *optin.Unsubscribe
 	Now      func() time.Time
 	NewID    func() string
-	Postal   string // the sender's postal address, shown in every message
-	Mailto   string // the mailto: unsubscribe address ("" for none)
-	Wake     chan<- struct{}
+	Postal   string          // the sender's postal address, shown in every message
+	Mailto   string          // the mailto: unsubscribe address ("" for none)
+	Wake     chan<- struct{} // wakes the outbox when a batch queued messages
+	// Walks wakes Run when a send is recorded (nil: Run finds it at its next poll).
+	Walks chan struct{}
+	// Batch is how many audience members one transaction walks (default DefaultBatch).
+	Batch  int
+	Logger *slog.Logger
 	// Optin sends the double opt-in requests of consent-request campaigns.
 	Optin *optin.Service
 }
+
+// DefaultBatch is how many audience members one walk transaction takes: large enough that the
+// commit is a small share, small enough that the writer is free again within tens of
+// milliseconds (each queued message is an audited read, an unsubscribe token and a sealed row).
+const DefaultBatch = 250
 
 // Create validates and stores a campaign ("campaign.create"). Invalid names the field.
 func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
@@ -114,7 +163,8 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 	case c.Audience.Kind != "" && c.Audience.Kind != contact.KindLead && c.Audience.Kind != contact.KindContact:
 		return Campaign{}, apperr.Invalidf("audience.kind", "invalid_kind", "audience.kind: lead, contact or empty")
 	}
-	c.ID, c.CreatedAt, c.QueuedAt, c.Counts = s.NewID(), s.Now().UTC(), nil, nil
+	c.ID, c.CreatedAt, c.QueuedAt, c.FinishedAt, c.Counts, c.Walk = s.NewID(), s.Now().UTC(), nil, nil, nil, Walk{}
+	c.Status = StatusDraft
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		p, err := tx.PurposeByID(ctx, c.Purpose)
 		if apperr.Is(err, apperr.NotFound) {
@@ -139,7 +189,7 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 	return c, err
 }
 
-// Get returns a campaign with its counts; NotFound when absent.
+// Get returns a campaign with its status and counts; NotFound when absent.
 func (s *Service) Get(ctx context.Context, id string) (Campaign, error) {
 	var c Campaign
 	err := s.Store.Update(ctx, func(tx Tx) error {
@@ -151,13 +201,30 @@ func (s *Service) Get(ctx context.Context, id string) (Campaign, error) {
 		if err != nil {
 			return err
 		}
-		c.Counts = &Counts{Queued: byStatus[mail.StatusQueued], Sent: byStatus[mail.StatusSent], Failed: byStatus[mail.StatusFailed], Skipped: byStatus[mail.StatusSkipped], SkippedBy: skipped}
+		c.Status = status(c)
+		n := &Counts{Walked: c.Walk.Walked, Messages: c.Walk.Messages, Queued: byStatus[mail.StatusQueued], Sent: byStatus[mail.StatusSent],
+			Failed: byStatus[mail.StatusFailed], Skipped: byStatus[mail.StatusSkipped], SkippedBy: skipped}
+		for reason, k := range c.Walk.SkippedBy {
+			n.SkippedBy[reason] += k
+			n.Skipped += k
+		}
+		c.Counts = n
 		return nil
 	})
 	return c, err
 }
 
-// List returns every campaign, newest first, without counts.
+func status(c Campaign) string {
+	switch {
+	case c.QueuedAt == nil:
+		return StatusDraft
+	case c.FinishedAt == nil:
+		return StatusSending
+	}
+	return StatusSent
+}
+
+// List returns every campaign, newest first, with its status and without counts.
 func (s *Service) List(ctx context.Context) ([]Campaign, error) {
 	var out []Campaign
 	err := s.Store.Update(ctx, func(tx Tx) error {
@@ -165,25 +232,33 @@ func (s *Service) List(ctx context.Context) ([]Campaign, error) {
 		out, err = tx.ListCampaigns(ctx)
 		return err
 	})
+	for i := range out {
+		out[i].Status = status(out[i])
+	}
 	return out, err
 }
 
-// Send queues the campaign for its audience ("campaign.send"): each recipient the gate allows now
-// gets a rendered message (an audited read of the contact) with its own unsubscribe link; each
-// one it refuses is counted skipped with the reason. The outbox asks the gate again at hand-off.
-// Conflict when the campaign was queued already.
+// Send records the send of the campaign ("campaign.send") and returns it with status sending:
+// the audience is every contact of its kind up to the greatest id now. Run then walks it in the
+// background: each recipient the gate allows then gets a rendered message (an audited read of the
+// contact) with its own unsubscribe link; each one it refuses is counted with the reason. The
+// outbox asks the gate again at hand-off. Conflict (reason already_sent) when the send was
+// recorded already; NotFound when the campaign is absent.
 func (s *Service) Send(ctx context.Context, id string) (Campaign, error) {
 	now := s.Now().UTC()
-	var c Campaign
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		var err error
-		if c, err = tx.CampaignByID(ctx, id); err != nil {
+		c, err := tx.CampaignByID(ctx, id)
+		if err != nil {
 			return err
 		}
 		if c.QueuedAt != nil {
 			return &apperr.Error{Kind: apperr.Conflict, Reason: "already_sent", Message: "this campaign was sent already", ID: id}
 		}
-		if err := tx.SetCampaignQueued(ctx, id, now); err != nil {
+		end, err := tx.LastContactID(ctx, c.Audience.Kind)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetCampaignQueued(ctx, id, now, end); err != nil {
 			return err
 		}
 		ev := audit.New(ctx, now, "campaign.send", "campaign", id)
@@ -193,76 +268,186 @@ func (s *Service) Send(ctx context.Context, id string) (Campaign, error) {
 	if err != nil {
 		return Campaign{}, err
 	}
-	cut := footerAt(c.HTML) // once per campaign: the body may be 400 KiB
-	// The audience is walked in pages, one transaction each, so a large audience never holds the
-	// writer for long.
-	for after := ""; ; {
-		var page []*contact.Record
-		err := s.Store.Update(ctx, func(tx Tx) error {
-			var err error
-			if page, err = tx.ListContacts(ctx, c.Audience.Kind, after, 200); err != nil {
-				return err
-			}
-			for _, rec := range page {
-				if err := s.queue(ctx, tx, c, rec, cut); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return Campaign{}, err
-		}
-		if len(page) < 200 {
-			break
-		}
-		after = page[len(page)-1].ID
-	}
-	if s.Wake != nil {
-		select {
-		case s.Wake <- struct{}{}:
-		default:
-		}
-	}
+	poke(s.Walks)
 	return s.Get(ctx, id)
 }
 
-// queue checks one recipient through the gate and queues their message or a skipped entry; cut is
-// footerAt(c.HTML).
-func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Record, cut int) error {
+func poke[C chan struct{} | chan<- struct{}](c C) {
+	if c == nil {
+		return
+	}
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Step walks the next batch of a sent campaign's audience in one transaction: up to Batch
+// contacts after the stored cursor, in id order and not past Walk.End; it queues a message for
+// each one the gate allows now, counts each one it refuses by reason, and stores the advanced
+// cursor and counts, and the end of the walk when no one is left, in the same transaction.
+// done reports that the walk has ended (also when it had before). NotFound when the campaign is
+// absent; Conflict (reason not_sent) when its send was never recorded.
+func (s *Service) Step(ctx context.Context, id string) (done bool, err error) {
+	batch := s.Batch
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	queued := 0
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		queued, done = 0, false
+		c, err := tx.CampaignByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if c.QueuedAt == nil {
+			return &apperr.Error{Kind: apperr.Conflict, Reason: "not_sent", Message: "this campaign was not sent", ID: id}
+		}
+		if c.FinishedAt != nil {
+			done = true
+			return nil
+		}
+		w := c.Walk
+		if w.SkippedBy == nil {
+			w.SkippedBy = map[string]int{}
+		}
+		var page []*contact.Record
+		if w.End != "" && w.Cursor < w.End {
+			if page, err = tx.ListContacts(ctx, c.Audience.Kind, w.Cursor, batch); err != nil {
+				return err
+			}
+		}
+		p, err := tx.PurposeByID(ctx, c.Purpose)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(page))
+		for _, rec := range page {
+			ids = append(ids, rec.ID)
+		}
+		facts, err := tx.GateFactsFor(ctx, ids, c.Purpose) // the page's gate facts in one query
+		if err != nil {
+			return err
+		}
+		cut := footerAt(c.HTML) // once per batch: the body may be 400 KiB
+		ended := len(page) < batch
+		for _, rec := range page {
+			if rec.ID > w.End { // added after the send
+				ended = true
+				break
+			}
+			f, ok := facts[rec.ID]
+			if !ok {
+				return fmt.Errorf("campaign: no gate facts for contact %s", rec.ID)
+			}
+			reason, err := s.queue(ctx, tx, c, p, f, rec, cut)
+			if err != nil {
+				return err
+			}
+			w.Cursor = rec.ID
+			w.Walked++
+			switch reason {
+			case "":
+			case queuedOne:
+				w.Messages++
+				queued++
+			default:
+				w.SkippedBy[reason]++
+			}
+		}
+		var fin *time.Time
+		if ended || w.Cursor == w.End {
+			t := s.Now().UTC()
+			fin, done = &t, true
+		}
+		return tx.AdvanceCampaign(ctx, id, w, fin)
+	})
+	if err == nil && queued > 0 {
+		poke(s.Wake)
+	}
+	return done, err
+}
+
+// Run walks the audiences of every campaign being sent until ctx ends: one batch (Step) of each
+// in turn, so a small campaign is not held up behind a large one, until none is left; then it
+// waits for Walks or the next interval. After a restart it resumes each walk from its stored
+// cursor. An error is logged and the walk is tried again at the next interval.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.walkAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.Walks:
+		}
+	}
+}
+
+func (s *Service) walkAll(ctx context.Context) {
+	for ctx.Err() == nil {
+		var ids []string
+		err := s.Store.Update(ctx, func(tx Tx) error {
+			var err error
+			ids, err = tx.SendingCampaigns(ctx)
+			return err
+		})
+		if err == nil && len(ids) == 0 {
+			return
+		}
+		for _, id := range ids {
+			if err != nil {
+				break
+			}
+			_, err = s.Step(ctx, id)
+			if err != nil {
+				err = fmt.Errorf("campaign %s: %w", id, err)
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil && s.Logger != nil {
+				s.Logger.ErrorContext(ctx, "campaign walk", slog.Any("error", err))
+			}
+			return
+		}
+	}
+}
+
+// queuedOne is what queue returns for a queued message.
+const queuedOne = "queued"
+
+// queue checks one recipient through the gate (purpose p, facts f read in this transaction) and
+// queues their message. It returns
+// queuedOne for a queued message, the gate's reason for a refusal, and "" for someone left out
+// uncounted (no e-mail address; not carrying the audience's tag; refused in a tagged audience).
+// cut is footerAt(c.HTML).
+func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, p consent.Purpose, f consent.Facts, rec *contact.Record, cut int) (string, error) {
 	if rec.EmailIndex == nil {
-		return nil // no address to write to
+		return "", nil // no address to write to
 	}
 	now := s.Now().UTC()
-	f, err := tx.GateFacts(ctx, rec.ID, c.Purpose)
-	if err != nil {
-		return err
-	}
-	p, err := tx.PurposeByID(ctx, c.Purpose)
-	if err != nil {
-		return err
-	}
 	d := consent.Decide(p, f, now)
 	if c.Kind == KindConsentRequest {
 		return s.request(ctx, tx, c, rec, d)
 	}
 	if !d.Allowed {
 		if c.Audience.Tag != "" {
-			return nil // the tag is unknown without reading the contact; refused anyway
+			return "", nil // the tag is unknown without reading the contact; refused anyway
 		}
-		return tx.InsertOutbox(ctx, mail.Entry{ID: s.NewID(), ContactID: rec.ID, Stream: mail.Marketing, Kind: "campaign",
-			Status: mail.StatusSkipped, LastError: string(d.Reason), NextAttemptAt: now, CreatedAt: now, Sealed: []byte{}, Purpose: c.Purpose, CampaignID: c.ID})
+		return string(d.Reason), nil
 	}
 	person, err := s.Contacts.OpenIn(ctx, tx, rec)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if c.Audience.Tag != "" && !hasTag(person.Tags, c.Audience.Tag) {
-		return nil
+		return "", nil
 	}
 	links, err := s.Unsub.MintIn(ctx, tx, rec.ID, c.Purpose, s.Mailto)
 	if err != nil {
-		return err
+		return "", err
 	}
 	text := c.Text + fmt.Sprintf("\n\n--\nUnsubscribe with one click: %s\nChoose which mail you receive: %s\n%s\n", links.URL, links.Preferences, s.Postal)
 	var htmlBody string
@@ -270,7 +455,7 @@ func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, rec *contact.Rec
 		htmlBody = withFooter(c.HTML, cut, fmt.Sprintf(`<hr><p style="font-size:12px;color:#555">You receive this because you agreed to it. <a href="%s">Unsubscribe with one click</a> or <a href="%s">choose which mail you receive</a>.<br>%s</p>`,
 			html.EscapeString(links.URL), html.EscapeString(links.Preferences), html.EscapeString(s.Postal)))
 	}
-	return s.Outbox.EnqueueIn(ctx, tx, mail.Message{
+	return queuedOne, s.Outbox.EnqueueIn(ctx, tx, mail.Message{
 		ID: s.NewID(), ContactID: rec.ID, Stream: mail.Marketing, Kind: "campaign", To: person.Email,
 		Subject: c.Subject, Text: text, HTML: htmlBody, Headers: links.Headers, CreatedAt: now,
 		Purpose: c.Purpose, CampaignID: c.ID,
@@ -303,32 +488,33 @@ func hasTag(tags []string, tag string) bool {
 // unsubscribed) is not asked again.
 var requestable = map[consent.Reason]bool{consent.ReasonNoConsent: true, consent.ReasonExpired: true, consent.ReasonNeedsReconsent: true}
 
-func (s *Service) request(ctx context.Context, tx Tx, c Campaign, rec *contact.Record, d consent.Decision) error {
-	now := s.Now().UTC()
+// request is queue for a consent-request campaign: it queues a double opt-in request (queuedOne)
+// or names why not: the gate's reason, consent_given, or rate_limited.
+func (s *Service) request(ctx context.Context, tx Tx, c Campaign, rec *contact.Record, d consent.Decision) (string, error) {
 	if !requestable[d.Reason] {
 		if c.Audience.Tag != "" {
-			return nil
+			return "", nil
 		}
-		reason := string(d.Reason)
 		if d.Allowed {
-			reason = "consent_given" // nothing to ask
+			return "consent_given", nil // nothing to ask
 		}
-		return tx.InsertOutbox(ctx, mail.Entry{ID: s.NewID(), ContactID: rec.ID, Stream: mail.Transactional, Kind: "optin.confirm",
-			Status: mail.StatusSkipped, LastError: reason, NextAttemptAt: now, CreatedAt: now, Sealed: []byte{}, Purpose: c.Purpose, CampaignID: c.ID})
+		return string(d.Reason), nil
 	}
 	person, err := s.Contacts.OpenIn(ctx, tx, rec)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if c.Audience.Tag != "" && !hasTag(person.Tags, c.Audience.Tag) {
-		return nil
+		return "", nil
 	}
 	queued, err := s.Optin.RequestIn(ctx, tx, rec.ID, optin.Request{Email: person.Email, Purposes: []string{c.Purpose}, FormID: "campaign:" + c.ID,
 		Subject: c.Subject, Intro: c.Text}, c.ID)
-	if err != nil || queued {
-		return err
+	if err != nil {
+		return "", err
+	}
+	if queued {
+		return queuedOne, nil
 	}
 	// A confirmation link went out to this person minutes ago: counted, not lost.
-	return tx.InsertOutbox(ctx, mail.Entry{ID: s.NewID(), ContactID: rec.ID, Stream: mail.Transactional, Kind: "optin.confirm",
-		Status: mail.StatusSkipped, LastError: "rate_limited", NextAttemptAt: now, CreatedAt: now, Sealed: []byte{}, Purpose: c.Purpose, CampaignID: c.ID})
+	return "rate_limited", nil
 }

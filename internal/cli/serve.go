@@ -95,6 +95,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 
 	// Mail: SMTP when TILLIT_SMTP_URL is set, else .eml files under the data directory.
 	var transport mail.Transport
+	sessions := 1 // files: one writer
 	var dkim *gomail.DKIMSigner
 	if cfg.DKIMDomain != "" || cfg.DKIMSelector != "" || cfg.DKIMKeyFile != "" {
 		pemKey, err := os.ReadFile(cfg.DKIMKeyFile)
@@ -112,7 +113,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		t.DKIM = dkim
-		transport = t
+		transport, sessions = t, t.Sessions
 		// Real mail goes out: say what a mailbox provider or a court would find missing.
 		if !strings.HasPrefix(cfg.BaseURL, "https://") {
 			logger.Warn("unsubscribe links are not HTTPS (RFC 8058 §3.1 requires it): set TILLIT_BASE_URL to the public https:// address")
@@ -133,7 +134,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		logger.Warn("removed mail files left by a crash whose owner was erased or forgotten", "files", n)
 	}
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
-		Footer: noticeFooter(cfg), AfterForget: files.RemoveRequest, AfterErase: files.RemoveContact}
+		Footer: noticeFooter(cfg), AfterForget: files.RemoveRequest, AfterErase: files.RemoveContact, Sessions: sessions}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Limit: &portal.Limiter{Max: portal.SubscribesPerHour}, Service: &optin.Service{
@@ -146,7 +147,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	prefs := &portal.Preferences{Pages: pages, IP: doi.ClientIP, Service: doi.Service}
 	srv.Campaigns = &campaign.Service{
 		Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub.Service,
-		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service,
+		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service, Walks: make(chan struct{}, 1), Logger: logger,
 		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
 	}
 	srv.Requests = &dsr.Service{
@@ -229,7 +230,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
-	jobs.Add(3)
+	jobs.Add(4)
+	go func() { // owned by serve: walks the audiences of campaigns being sent, resuming after a restart
+		defer jobs.Done()
+		srv.Campaigns.Run(runCtx, 10*time.Second)
+	}()
 	go func() { // owned by serve: processors hear of consent changes, rectifications, restrictions and erasures
 		defer jobs.Done()
 		srv.Webhooks.Run(runCtx, 2*time.Second)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -83,6 +84,10 @@ type Outbox struct {
 	Gate      Gate
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Sessions is how many transport sessions (SMTP connections) hand messages over at once
+	// (default 1). Each message is still asked about at the consent gate right before its own
+	// hand-off.
+	Sessions int
 	// AfterForget, when set, removes what a request left outside the database once its last
 	// notice is handed over and its key destroyed: with the file transport, the request's .eml
 	// files, the erasure receipt just written among them (FileTransport.RemoveRequest), so no
@@ -96,6 +101,10 @@ type Outbox struct {
 
 // outcomeGroup is how many send outcomes are recorded per transaction.
 const outcomeGroup = 100
+
+// passSize is how many due messages Run reads and opens per SendDue call: one transaction of
+// reads and their audit events per 1,000 messages (as tillit bench send measures it).
+const passSize = 1000
 
 // Table is bound into the associated data of sealed messages.
 const Table = "outbox"
@@ -143,8 +152,10 @@ func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
 // consent gate for every marketing message at that moment (a withdrawal, suppression,
 // restriction or objection made while a campaign is sending stops the next message: it is
 // skipped with the gate's reason), hands the rest to the transport outside any transaction, and
-// records the outcome: sent, skipped, queued again after the next back-off, or failed. It returns
-// how many were sent and how many failed for good.
+// records the outcome: sent, skipped, queued again after the next back-off, or failed. Up to
+// Sessions messages are handed over at once. When ctx ends, no further message is handed over,
+// and the outcomes of those handed over are still recorded. It returns how many were sent and
+// how many failed for good.
 func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err error) {
 	var due []Entry
 	var msgs []Message
@@ -183,124 +194,186 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	if err != nil {
 		return 0, 0, err
 	}
-	var session Session
-	defer func() {
-		if session != nil {
-			session.Close()
-		}
-	}()
-	// Outcomes are written in groups: a crash between a hand-off and its record sends that group
-	// again at most (at-least-once), and a group costs one commit instead of one per message.
-	var done []Entry
-	flush := func() error {
-		if len(done) == 0 {
-			return nil
-		}
-		var forgotten []string
-		var gone []Entry
-		err := o.Store.Update(ctx, func(tx Tx) error {
-			gone = gone[:0]
-			for _, e := range done {
-				if err := tx.UpdateOutbox(ctx, e); apperr.Is(err, apperr.NotFound) {
-					// Erased (or its request forgotten) while the message was on its way: the
-					// erasure removed the owner's files before this one was written.
-					gone = append(gone, e)
-					continue
-				} else if err != nil {
-					return err
+	// Hand-off, in groups of outcomeGroup: the gate's facts for the group are read at once, up to
+	// Sessions workers (each with its own transport session, owned by SendDue and waited for
+	// before it returns) hand the group's messages over, and the group's outcomes are recorded in
+	// one transaction before the next group starts. Nothing this outbox writes commits while a
+	// group is handed over, so the facts read for it stay current unless someone else changes them
+	// (then the gate reads them again). A crash between a hand-off and its record sends that group
+	// again at most (at-least-once). The outcomes are written even when ctx ends (the server
+	// stops): a message handed over is recorded, so a restart does not send it again.
+	workers := max(1, min(o.Sessions, len(due)))
+	next := make(chan int)
+	outcomes := make(chan outcome, outcomeGroup)
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var session Session
+			defer func() {
+				if session != nil {
+					session.Close()
 				}
-				if e.Last && e.Status != StatusQueued {
-					if err := tx.ForgetRequest(ctx, e.RequestID); err != nil {
-						return err
-					}
-					forgotten = append(forgotten, e.RequestID)
-				}
+			}()
+			for i := range next { // one outcome per message taken, error or not
+				e, err := o.handOff(hctx, &session, due[i], msgs[i])
+				outcomes <- outcome{e: e, err: err}
 			}
-			return nil
 		})
-		for _, id := range forgotten {
-			o.Keys.Forget(id)
+	}
+	defer wg.Wait()
+	defer close(next)
+	done := make([]Entry, 0, outcomeGroup)
+	for g := 0; g < len(due); g += outcomeGroup {
+		group := due[g:min(g+outcomeGroup, len(due))]
+		if err := o.prefetch(hctx, group); err != nil {
+			return sent, failed, err
 		}
+		for i := range group {
+			next <- g + i
+		}
+		var firstErr error
 		done = done[:0]
-		if err != nil {
-			return err
-		}
-		for _, e := range gone {
-			if e.ContactID != "" && o.AfterErase != nil {
-				err = errors.Join(err, o.AfterErase(e.ContactID))
-			} else if e.ContactID == "" && o.AfterForget != nil {
-				err = errors.Join(err, o.AfterForget(e.RequestID))
-			}
-		}
-		if o.AfterForget != nil {
-			for _, id := range forgotten {
-				err = errors.Join(err, o.AfterForget(id))
-			}
-		}
-		return err
-	}
-	for i, e := range due {
-		if len(done) >= outcomeGroup {
-			if err := flush(); err != nil {
-				return sent, failed, err
-			}
-		}
-		if i%outcomeGroup == 0 {
-			if err := o.prefetch(ctx, due[i:min(i+outcomeGroup, len(due))]); err != nil {
-				return sent, failed, err
-			}
-		}
-		if e.Stream == Marketing {
-			d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
-			if err != nil && !apperr.Is(err, apperr.NotFound) {
-				return sent, failed, err
-			}
-			if err != nil || !d.Allowed {
-				e.Status, e.LastError = StatusSkipped, string(d.Reason)
-				if err != nil {
-					e.LastError = "erased"
+		for range group {
+			r := <-outcomes
+			switch {
+			case r.err != nil:
+				if firstErr == nil {
+					firstErr = r.err
 				}
-				done = append(done, e)
-				continue
+				stop() // no further hand-offs; those under way are still recorded
+			case r.e.Status == StatusSent:
+				sent++
+			case r.e.Status == StatusFailed:
+				failed++
+			}
+			if r.err == nil {
+				done = append(done, r.e)
 			}
 		}
-		var serr error
-		if session == nil {
-			if session, serr = o.Transport.Open(ctx); serr != nil {
-				serr = openError{serr}
-				if o.Logger != nil {
-					o.Logger.WarnContext(ctx, "mail transport not available", slog.String("error", serr.Error()))
-				}
-			}
+		if err := o.record(ctx, done); err != nil && firstErr == nil {
+			firstErr = err
 		}
-		if serr == nil {
-			serr = session.Send(ctx, msgs[i])
+		if firstErr != nil {
+			return sent, failed, firstErr
 		}
-		if serr != nil && !IsPermanent(serr) && session != nil {
-			session.Close() // the connection may be broken: the next message opens a new one
-			session = nil
-		}
-		e.Attempts++
-		switch {
-		case serr == nil:
-			t := o.Now().UTC()
-			e.Status, e.SentAt, e.LastError = StatusSent, &t, ""
-			sent++
-		case IsPermanent(serr) || e.Attempts > len(Backoff):
-			e.Status, e.LastError = StatusFailed, reason(serr)
-			failed++
-		default:
-			e.NextAttemptAt, e.LastError = o.Now().UTC().Add(Backoff[e.Attempts-1]), reason(serr)
-		}
-		if serr != nil && o.Logger != nil {
-			o.Logger.WarnContext(ctx, "mail not sent", slog.String("message_id", e.ID), slog.Int("attempt", e.Attempts), slog.String("reason", e.LastError))
-		}
-		done = append(done, e)
-	}
-	if err := flush(); err != nil {
-		return sent, failed, err
 	}
 	return sent, failed, nil
+}
+
+// record writes the outcomes in one transaction, also after ctx ended; the last notice about a
+// request destroys the request's key and mail.
+func (o *Outbox) record(ctx context.Context, done []Entry) error {
+	if len(done) == 0 {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	var forgotten []string
+	var gone []Entry
+	err := o.Store.Update(ctx, func(tx Tx) error {
+		forgotten, gone = forgotten[:0], gone[:0]
+		for _, e := range done {
+			if err := tx.UpdateOutbox(ctx, e); apperr.Is(err, apperr.NotFound) {
+				// Erased (or its request forgotten) while the message was on its way: the
+				// erasure removed the owner's files before this one was written.
+				gone = append(gone, e)
+				continue
+			} else if err != nil {
+				return err
+			}
+			if e.Last && e.Status != StatusQueued {
+				if err := tx.ForgetRequest(ctx, e.RequestID); err != nil {
+					return err
+				}
+				forgotten = append(forgotten, e.RequestID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range forgotten {
+		o.Keys.Forget(id)
+	}
+	for _, e := range gone {
+		if e.ContactID != "" && o.AfterErase != nil {
+			err = errors.Join(err, o.AfterErase(e.ContactID))
+		} else if e.ContactID == "" && o.AfterForget != nil {
+			err = errors.Join(err, o.AfterForget(e.RequestID))
+		}
+	}
+	if o.AfterForget != nil {
+		for _, id := range forgotten {
+			err = errors.Join(err, o.AfterForget(id))
+		}
+	}
+	return err
+}
+
+// outcome is one hand-off's result: the entry with its new status, or an error that stops the
+// hand-off (the entry then stays queued).
+type outcome struct {
+	e   Entry
+	err error
+}
+
+// handOff asks the consent gate about a marketing message at this moment and hands m to the
+// transport on *session (opened on first use, closed and cleared after an error that may have
+// broken the connection). It returns e with the outcome: skipped with the gate's reason, sent,
+// failed for good, or queued again after the next back-off. An error other than the message's
+// own (the gate could not be asked) is returned and nothing is recorded for e.
+func (o *Outbox) handOff(ctx context.Context, session *Session, e Entry, m Message) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return e, err
+	}
+	if e.Stream == Marketing {
+		d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return e, err
+		}
+		if err != nil || !d.Allowed {
+			e.Status, e.LastError = StatusSkipped, string(d.Reason)
+			if err != nil {
+				e.LastError = "erased"
+			}
+			return e, nil
+		}
+	}
+	var serr error
+	if *session == nil {
+		if *session, serr = o.Transport.Open(ctx); serr != nil {
+			*session = nil
+			serr = openError{serr}
+			if o.Logger != nil {
+				o.Logger.WarnContext(ctx, "mail transport not available", slog.String("error", serr.Error()))
+			}
+		}
+	}
+	if serr == nil {
+		// Not cancelled by ctx: a message under way is finished (the transport's own timeouts
+		// bound it), so a stopping server records what it handed over.
+		serr = (*session).Send(context.WithoutCancel(ctx), m)
+	}
+	if serr != nil && !IsPermanent(serr) && *session != nil {
+		(*session).Close() // the connection may be broken: the next message opens a new one
+		*session = nil
+	}
+	e.Attempts++
+	switch {
+	case serr == nil:
+		t := o.Now().UTC()
+		e.Status, e.SentAt, e.LastError = StatusSent, &t, ""
+	case IsPermanent(serr) || e.Attempts > len(Backoff):
+		e.Status, e.LastError = StatusFailed, reason(serr)
+	default:
+		e.NextAttemptAt, e.LastError = o.Now().UTC().Add(Backoff[e.Attempts-1]), reason(serr)
+	}
+	if serr != nil && o.Logger != nil {
+		o.Logger.WarnContext(ctx, "mail not sent", slog.String("message_id", e.ID), slog.Int("attempt", e.Attempts), slog.String("reason", e.LastError))
+	}
+	return e, nil
 }
 
 // reason reduces a send error to a short text without addresses.
@@ -339,14 +412,14 @@ func (o *Outbox) Run(ctx context.Context, interval time.Duration, wake <-chan st
 	defer t.Stop()
 	for {
 		for {
-			sent, _, err := o.SendDue(ctx, 100)
+			sent, _, err := o.SendDue(ctx, passSize)
 			if err != nil {
 				if ctx.Err() == nil && o.Logger != nil {
 					o.Logger.ErrorContext(ctx, "outbox", slog.Any("error", err))
 				}
 				break
 			}
-			if sent < 100 {
+			if sent < passSize {
 				break
 			}
 		}

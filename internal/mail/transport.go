@@ -147,26 +147,45 @@ func (t FileTransport) Sweep(live func(contactID, requestID string) (bool, error
 type SMTPTransport struct {
 	From, Domain string
 	DKIM         *gomail.DKIMSigner // nil: unsigned
-	host         string
-	opts         []gomail.Option
+	// Sessions is how many connections the outbox should hand messages over on at once
+	// ("?sessions=N", 1 to 32; default DefaultSessions).
+	Sessions int
+	host     string
+	opts     []gomail.Option
 }
+
+// DefaultSessions is the number of SMTP connections used at once unless the URL says otherwise:
+// one connection spends most of its time waiting for replies (tillit bench send), and mail
+// servers commonly accept a few connections per client.
+const DefaultSessions = 4
 
 // NewSMTPTransport reads a URL smtp://user:pass@host:port (STARTTLS when the server offers it,
 // "?tls=required" to insist, "?tls=none" to never use it) or smtps://user:pass@host:port
-// (implicit TLS). Errors never repeat the password.
+// (implicit TLS); "sessions=N" (1 to 32, default DefaultSessions) sets how many connections hand
+// messages over at once. Errors never repeat the password.
 func NewSMTPTransport(rawURL, from, domain string) (*SMTPTransport, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("mail: TILLIT_SMTP_URL is not a URL")
 	}
-	t := &SMTPTransport{From: from, Domain: domain, host: u.Hostname()}
+	t := &SMTPTransport{From: from, Domain: domain, host: u.Hostname(), Sessions: DefaultSessions}
 	if t.host == "" {
 		return nil, fmt.Errorf("mail: TILLIT_SMTP_URL has no host")
+	}
+	if v := u.Query().Get("sessions"); v != "" {
+		if t.Sessions, err = strconv.Atoi(v); err != nil || t.Sessions < 1 || t.Sessions > 32 {
+			return nil, fmt.Errorf("mail: TILLIT_SMTP_URL sessions must be a number from 1 to 32")
+		}
 	}
 	// No NOOP before each message: a session is one connection opened for one pass of the outbox,
 	// and a connection that broke meanwhile fails at MAIL FROM, which is retried like any
 	// temporary failure. The NOOP cost one round trip per message (about 10% of send speed).
-	opts := []gomail.Option{gomail.WithTimeout(30 * time.Second), gomail.WithoutNoop()}
+	// No RSET after each delivered message either: the end of the data completes the mail
+	// transaction (RFC 5321 §4.1.1.4), so the next MAIL FROM starts a new one. It cost another
+	// round trip, and a failed RSET was reported as a failure of the message already delivered,
+	// which the outbox would then send again. (After a refused MAIL FROM or RCPT TO, go-mail
+	// still sends RSET.)
+	opts := []gomail.Option{gomail.WithTimeout(30 * time.Second), gomail.WithoutNoop(), gomail.WithoutRset()}
 	port := 0
 	if p := u.Port(); p != "" {
 		if port, err = strconv.Atoi(p); err != nil {

@@ -5,26 +5,29 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/campaign"
+	"github.com/tillit/tillit/internal/contact"
 )
 
-const campaignCols = "id, kind, purpose_id, subject, text_body, html_body, audience, created_at, queued_at"
+const campaignCols = "id, kind, purpose_id, subject, text_body, html_body, audience, created_at, queued_at, walk_end, walk_cursor, walked, messages, finished_at"
 
-// InsertCampaign stores a new campaign.
+// InsertCampaign stores a new campaign (not sent, nothing walked).
 func (tx *Tx) InsertCampaign(ctx context.Context, c campaign.Campaign) error {
 	aud, err := json.Marshal(c.Audience)
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, "INSERT INTO campaigns ("+campaignCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+	_, err = tx.exec(ctx, "INSERT INTO campaigns (id, kind, purpose_id, subject, text_body, html_body, audience, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Kind, c.Purpose, c.Subject, c.Text, c.HTML, string(aud), formatTime(c.CreatedAt))
 	return err
 }
 
-// CampaignByID returns the campaign; NotFound when absent.
+// CampaignByID returns the campaign with its walk (Walk.SkippedBy included); NotFound when absent.
 func (tx *Tx) CampaignByID(ctx context.Context, id string) (campaign.Campaign, error) {
 	row, err := tx.queryRow(ctx, "SELECT "+campaignCols+" FROM campaigns WHERE id = ?", id)
 	if err != nil {
@@ -34,10 +37,27 @@ func (tx *Tx) CampaignByID(ctx context.Context, id string) (campaign.Campaign, e
 	if errors.Is(err, sql.ErrNoRows) {
 		return campaign.Campaign{}, apperr.New(apperr.NotFound, "campaign not found")
 	}
-	return c, err
+	if err != nil {
+		return c, err
+	}
+	rows, err := tx.query(ctx, "SELECT reason, n FROM campaign_skips WHERE campaign_id = ?", id)
+	if err != nil {
+		return c, err
+	}
+	defer rows.Close()
+	c.Walk.SkippedBy = map[string]int{}
+	for rows.Next() {
+		var reason string
+		var n int
+		if err := rows.Scan(&reason, &n); err != nil {
+			return c, err
+		}
+		c.Walk.SkippedBy[reason] = n
+	}
+	return c, rows.Err()
 }
 
-// ListCampaigns returns every campaign, newest first.
+// ListCampaigns returns every campaign, newest first, without Walk.SkippedBy.
 func (tx *Tx) ListCampaigns(ctx context.Context) ([]campaign.Campaign, error) {
 	rows, err := tx.query(ctx, "SELECT "+campaignCols+" FROM campaigns ORDER BY created_at DESC, id DESC")
 	if err != nil {
@@ -55,9 +75,10 @@ func (tx *Tx) ListCampaigns(ctx context.Context) ([]campaign.Campaign, error) {
 	return out, rows.Err()
 }
 
-// SetCampaignQueued marks the campaign queued at at; Conflict when it was already.
-func (tx *Tx) SetCampaignQueued(ctx context.Context, id string, at time.Time) error {
-	res, err := tx.exec(ctx, "UPDATE campaigns SET queued_at = ? WHERE id = ? AND queued_at IS NULL", formatTime(at), id)
+// SetCampaignQueued records the send at at, with end the last contact id of the audience then
+// ("" for an empty audience); Conflict when it was recorded already.
+func (tx *Tx) SetCampaignQueued(ctx context.Context, id string, at time.Time, end string) error {
+	res, err := tx.exec(ctx, "UPDATE campaigns SET queued_at = ?, walk_end = ? WHERE id = ? AND queued_at IS NULL", formatTime(at), end, id)
 	if err != nil {
 		return err
 	}
@@ -67,13 +88,73 @@ func (tx *Tx) SetCampaignQueued(ctx context.Context, id string, at time.Time) er
 	return nil
 }
 
+// AdvanceCampaign stores the walk's progress as given (cursor, counts, every reason's count) and,
+// when finishedAt is not nil, its end. NotFound when the campaign is absent.
+func (tx *Tx) AdvanceCampaign(ctx context.Context, id string, w campaign.Walk, finishedAt *time.Time) error {
+	var fin any
+	if finishedAt != nil {
+		fin = formatTime(*finishedAt)
+	}
+	if err := tx.execOne(ctx, "campaign not found", "UPDATE campaigns SET walk_cursor = ?, walked = ?, messages = ?, finished_at = ? WHERE id = ?",
+		w.Cursor, w.Walked, w.Messages, fin, id); err != nil {
+		return err
+	}
+	for _, reason := range slices.Sorted(maps.Keys(w.SkippedBy)) {
+		if _, err := tx.exec(ctx, "INSERT INTO campaign_skips (campaign_id, reason, n) VALUES (?, ?, ?) ON CONFLICT (campaign_id, reason) DO UPDATE SET n = excluded.n",
+			id, reason, w.SkippedBy[reason]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SendingCampaigns returns the ids of campaigns whose send is recorded and whose walk has not
+// ended, oldest send first.
+func (tx *Tx) SendingCampaigns(ctx context.Context) ([]string, error) {
+	rows, err := tx.query(ctx, "SELECT id FROM campaigns WHERE queued_at IS NOT NULL AND finished_at IS NULL ORDER BY queued_at, id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// LastContactID returns the greatest contact id of this kind ("" kind: any); "" when there is none.
+func (tx *Tx) LastContactID(ctx context.Context, kind contact.Kind) (string, error) {
+	var row *sql.Row
+	var err error
+	if kind == "" {
+		row, err = tx.queryRow(ctx, "SELECT max(id) FROM contacts")
+	} else {
+		row, err = tx.queryRow(ctx, "SELECT max(id) FROM contacts WHERE kind = ?", string(kind))
+	}
+	if err != nil {
+		return "", err
+	}
+	var id sql.NullString
+	if err := row.Scan(&id); err != nil {
+		return "", err
+	}
+	return id.String, nil
+}
+
 func scanCampaign(row scanner) (campaign.Campaign, error) {
 	var c campaign.Campaign
 	var aud, created string
-	var queued sql.NullString
-	if err := row.Scan(&c.ID, &c.Kind, &c.Purpose, &c.Subject, &c.Text, &c.HTML, &aud, &created, &queued); err != nil {
+	var queued, end, finished sql.NullString
+	if err := row.Scan(&c.ID, &c.Kind, &c.Purpose, &c.Subject, &c.Text, &c.HTML, &aud, &created, &queued,
+		&end, &c.Walk.Cursor, &c.Walk.Walked, &c.Walk.Messages, &finished); err != nil {
 		return c, err
 	}
+	c.Walk.End = end.String
 	if err := json.Unmarshal([]byte(aud), &c.Audience); err != nil {
 		return c, err
 	}
@@ -81,6 +162,9 @@ func scanCampaign(row scanner) (campaign.Campaign, error) {
 	if c.CreatedAt, err = parseTime(created); err != nil {
 		return c, err
 	}
-	c.QueuedAt, err = nullTime(queued)
+	if c.QueuedAt, err = nullTime(queued); err != nil {
+		return c, err
+	}
+	c.FinishedAt, err = nullTime(finished)
 	return c, err
 }

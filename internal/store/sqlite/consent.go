@@ -16,15 +16,22 @@ import (
 // reader pool at Open (see readQueries).
 var (
 	qPurposeByID = "SELECT " + purposeCols + " FROM purposes WHERE id = ?"
-	qGateFacts   = `SELECT c.restricted,
+	qGateFacts   = `SELECT ` + gateFactsCols + `
+		WHERE c.id = ?`
+	// qGateFactsFor is qGateFacts for the contacts whose ids are in a JSON array.
+	qGateFactsFor = `SELECT c.id, ` + gateFactsCols + `
+		WHERE c.id IN (SELECT value FROM json_each(?))`
+)
+
+// gateFactsCols are the gate's facts about contact c for a purpose (bound three times), with the
+// FROM clause.
+const gateFactsCols = `c.restricted,
 		EXISTS (SELECT 1 FROM suppressions s WHERE s.hash = c.suppression_hash),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = ?),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = 'direct_marketing'),
 		EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND e.purpose_id = ? AND e.approval = 'pending'),
 		cc.state, cc.lawful_basis, cc.method, cc.occurred_at, cc.policy_versions, cc.event_id, cc.needs_reconsent
-		FROM contacts c LEFT JOIN consent_current cc ON cc.contact_id = c.id AND cc.purpose_id = ?
-		WHERE c.id = ?`
-)
+		FROM contacts c LEFT JOIN consent_current cc ON cc.contact_id = c.id AND cc.purpose_id = ?`
 
 const purposeCols = "id, name, description, lawful_basis, retention_days, double_opt_in, consent_valid_days, direct_marketing, sale_or_sharing, staff_approval, acceptance, created_at"
 
@@ -297,22 +304,34 @@ func (tx *Tx) GateFacts(ctx context.Context, contactID, purpose string) (consent
 	if err != nil {
 		return consent.Facts{}, err
 	}
+	f, err := scanGateFacts(row, contactID, purpose)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.Facts{}, apperr.New(apperr.NotFound, "contact not found")
+	}
+	return f, err
+}
+
+func scanGateFacts(row scanner, contactID, purpose string, lead ...any) (consent.Facts, error) {
 	var f consent.Facts
 	var state, basis, method, occurred, pv, eventID sql.NullString
 	var reconsent sql.NullBool
-	if err := row.Scan(&f.Restricted, &f.Suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
-		&state, &basis, &method, &occurred, &pv, &eventID, &reconsent); err != nil {
+	if err := row.Scan(append(lead, &f.Restricted, &f.Suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
+		&state, &basis, &method, &occurred, &pv, &eventID, &reconsent)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return consent.Facts{}, apperr.New(apperr.NotFound, "contact not found")
+			return consent.Facts{}, err
 		}
 		return consent.Facts{}, fmt.Errorf("sqlite: gate facts: %w", err)
 	}
 	if state.Valid {
+		if len(lead) > 0 {
+			contactID = *lead[0].(*string)
+		}
 		c := consent.Current{ContactID: contactID, Purpose: purpose, State: consent.State(state.String), LawfulBasis: basis.String,
 			Method: consent.Method(method.String), EventID: eventID.String, NeedsReconsent: reconsent.Bool}
 		if err := json.Unmarshal([]byte(pv.String), &c.PolicyVersions); err != nil {
 			return consent.Facts{}, err
 		}
+		var err error
 		if c.OccurredAt, err = parseTime(occurred.String); err != nil {
 			return consent.Facts{}, err
 		}
@@ -428,15 +447,25 @@ func (tx *Tx) RepermissionList(ctx context.Context, purpose string, validFrom ti
 // statements (contacts that do not exist are absent).
 func (tx *Tx) GateFactsFor(ctx context.Context, contactIDs []string, purpose string) (map[string]consent.Facts, error) {
 	out := make(map[string]consent.Facts, len(contactIDs))
-	for _, id := range contactIDs {
-		f, err := tx.GateFacts(ctx, id, purpose)
-		if apperr.Is(err, apperr.NotFound) {
-			continue
-		}
+	if len(contactIDs) == 0 {
+		return out, nil
+	}
+	ids, err := json.Marshal(contactIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.query(ctx, qGateFactsFor, purpose, purpose, purpose, string(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		f, err := scanGateFacts(rows, "", purpose, &id)
 		if err != nil {
 			return nil, err
 		}
 		out[id] = f
 	}
-	return out, nil
+	return out, rows.Err()
 }

@@ -70,6 +70,7 @@ var NotPersonal = map[string]string{
 	"policy_versions":        "policy documents",
 	"tokens":                 "staff API tokens (names describe the token, never a person)",
 	"campaigns":              "campaign texts and counts, no recipient",
+	"campaign_skips":         "counts of refused recipients by reason, no recipient",
 	"processors":             "the companies data is shared with (their privacy contact is a role address)",
 	"webhook_cursor":         "how far the change stream was sent to processors",
 	"breaches":               "the controller's account of incidents, with counts of people affected (never who)",

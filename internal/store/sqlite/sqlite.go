@@ -132,7 +132,7 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 	r.SetMaxIdleConns(4)
 	db.reader = r
 	db.reads = map[string]*sql.Stmt{}
-	for _, q := range []string{qPurposeByID, qGateFacts, qTokenByHash} {
+	for _, q := range []string{qPurposeByID, qGateFacts, qGateFactsFor, qTokenByHash} {
 		st, err := r.PrepareContext(ctx, q)
 		if err != nil {
 			db.Close()
@@ -377,7 +377,7 @@ func (tx *Tx) commit(ctx context.Context) error {
 	if err := tx.tx.Commit(); err != nil {
 		return translate(fmt.Errorf("sqlite: commit: %w", err))
 	}
-	tx.db.gen.Add(1)
+	tx.db.committed(ctx)
 	return nil
 }
 
@@ -424,6 +424,24 @@ func (db *DB) Reconcile(ctx context.Context) (*Repair, error) {
 		return nil
 	})
 	return rep, err
+}
+
+// committed moves the generation on after a commit of this process. The commit also moves PRAGMA
+// data_version on the watch connection, which Generation would otherwise take for another
+// process's commit up to PollInterval later and move the generation a second time, dropping what
+// the gate cached in between. So the watch's version is read here, under the write lock: any
+// other process's commit before this moment is covered by this one step too. When the read fails
+// the next poll moves the generation again (safe, only slower).
+func (db *DB) committed(ctx context.Context) {
+	db.genMu.Lock()
+	defer db.genMu.Unlock()
+	if db.watch != nil {
+		var v int64
+		if err := db.watch.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA data_version").Scan(&v); err == nil {
+			db.extVersion = v
+		}
+	}
+	db.gen.Add(1)
 }
 
 // PollInterval is how often Generation asks SQLite whether another process committed.

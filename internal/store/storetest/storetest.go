@@ -1291,6 +1291,24 @@ func testGateFacts(t *testing.T, s *suite) {
 		if other, err := tx.GateFacts(s.ctx, "g-1", "other"); err != nil || other.ObjectedPurpose || other.Current != nil || !other.ObjectedDM {
 			t.Errorf("GateFacts(other purpose) = %+v, %v; want only the direct-marketing objection", other, err)
 		}
+		// GateFactsFor answers the same for many contacts in one call, leaving out absent ones.
+		if err := tx.InsertContact(s.ctx, minimalRecord("g-2", contact.KindContact, []byte("g-index-2"), nil)); err != nil {
+			return err
+		}
+		many, err := tx.GateFactsFor(s.ctx, []string{"g-2", "g-missing", "g-1"}, "newsletter")
+		if err != nil {
+			return err
+		}
+		if len(many) != 2 || many["g-2"].Current != nil || many["g-2"].Restricted || many["g-2"].Suppressed || many["g-2"].ObjectedDM {
+			t.Errorf("GateFactsFor = %+v; want g-1 and a bare g-2 only", many)
+		}
+		if g1 := many["g-1"]; g1.Current == nil || g1.Current.ContactID != "g-1" || g1.Current.State != consent.Given || !g1.Current.NeedsReconsent ||
+			!g1.Suppressed || !g1.Restricted || !g1.ObjectedPurpose || !g1.ObjectedDM || !g1.PendingApproval {
+			t.Errorf("GateFactsFor g-1 = %+v (current %+v); want every fact set, as GateFacts", g1, g1.Current)
+		}
+		if none, err := tx.GateFactsFor(s.ctx, nil, "newsletter"); err != nil || len(none) != 0 {
+			t.Errorf("GateFactsFor(no ids) = %+v, %v; want none", none, err)
+		}
 		return nil
 	})
 }
