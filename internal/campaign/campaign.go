@@ -4,7 +4,7 @@
 // up or the server restarts. Every recipient is checked through the consent gate when the walk
 // queues their message and again, by the outbox, at the moment each message is handed to the
 // transport, so a withdrawal, suppression, restriction or objection made while a campaign is
-// sending stops the next message.
+// sending stops every message not yet handed over.
 //
 // Invariants:
 //   - Every marketing message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
@@ -371,7 +371,8 @@ func (s *Service) Step(ctx context.Context, id string) (done bool, err error) {
 // Run walks the audiences of every campaign being sent until ctx ends: one batch (Step) of each
 // in turn, so a small campaign is not held up behind a large one, until none is left; then it
 // waits for Walks or the next interval. After a restart it resumes each walk from its stored
-// cursor. An error is logged and the walk is tried again at the next interval.
+// cursor. A campaign whose step fails is logged and left until the next interval; the others
+// go on.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -387,6 +388,7 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 }
 
 func (s *Service) walkAll(ctx context.Context) {
+	failed := map[string]bool{} // campaigns whose step failed: tried again at the next interval
 	for ctx.Err() == nil {
 		var ids []string
 		err := s.Store.Update(ctx, func(tx Tx) error {
@@ -394,24 +396,31 @@ func (s *Service) walkAll(ctx context.Context) {
 			ids, err = tx.SendingCampaigns(ctx)
 			return err
 		})
-		if err == nil && len(ids) == 0 {
-			return
-		}
-		for _, id := range ids {
-			if err != nil {
-				break
-			}
-			_, err = s.Step(ctx, id)
-			if err != nil {
-				err = fmt.Errorf("campaign %s: %w", id, err)
-			}
-		}
 		if err != nil {
-			if ctx.Err() == nil && s.Logger != nil {
-				s.Logger.ErrorContext(ctx, "campaign walk", slog.Any("error", err))
-			}
+			s.logError(ctx, "campaign walk", err)
 			return
 		}
+		stepped := false
+		for _, id := range ids {
+			if failed[id] || ctx.Err() != nil {
+				continue
+			}
+			if _, err := s.Step(ctx, id); err != nil {
+				failed[id] = true
+				s.logError(ctx, "campaign walk", fmt.Errorf("campaign %s: %w", id, err))
+				continue
+			}
+			stepped = true
+		}
+		if !stepped {
+			return
+		}
+	}
+}
+
+func (s *Service) logError(ctx context.Context, msg string, err error) {
+	if ctx.Err() == nil && s.Logger != nil {
+		s.Logger.ErrorContext(ctx, msg, slog.Any("error", err))
 	}
 }
 
