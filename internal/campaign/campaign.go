@@ -245,6 +245,9 @@ func (s *Service) List(ctx context.Context) ([]Campaign, error) {
 // outbox asks the gate again at hand-off. Conflict (reason already_sent) when the send was
 // recorded already; NotFound when the campaign is absent.
 func (s *Service) Send(ctx context.Context, id string) (Campaign, error) {
+	// A client that hangs up mid-call must not interrupt the short recording of the send: it
+	// was answered 500 or 503 for sends that were recorded all the same (a retry then got 409).
+	ctx = context.WithoutCancel(ctx)
 	now := s.Now().UTC()
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		c, err := tx.CampaignByID(ctx, id)

@@ -253,3 +253,20 @@ func TestWalkEmptyAudience(t *testing.T) {
 		t.Errorf("%s %+v; want sent with nothing walked", got.Status, got.Counts)
 	}
 }
+
+// TestSendOutlivesTheClient: found by a trial. A client that hung up while the send was being
+// recorded got 500 or 503 for sends that were recorded all the same.
+func TestSendOutlivesTheClient(t *testing.T) {
+	w := open(t, t.TempDir())
+	defer w.db.Close()
+	c, err := w.svc.Create(staff(), campaign.Campaign{Purpose: "newsletter", Subject: "News", Text: "Hello.", Audience: campaign.Audience{Kind: contact.KindContact}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(staff())
+	cancel()
+	got, err := w.svc.Send(ctx, c.ID)
+	if err != nil || got.Status != campaign.StatusSending {
+		t.Errorf("send with the client gone: %+v, %v; want recorded and sending", got.Status, err)
+	}
+}
