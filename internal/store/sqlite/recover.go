@@ -112,19 +112,19 @@ func (r Repair) String() string {
 
 // reconcile runs at the start of every write transaction: with equal markers it does nothing;
 // with the data file ahead (a process died between the two files' commits, this one or another
-// writing the same files) it finishes the half-committed transaction in the key store's favour
-// of what the data file says:
-//   - the audit anchor moves to the head of the chain, if the events after it chain from it
-//     (events that do not chain are left for VerifyAudit to report);
-//   - a key whose owner row is gone is deleted: an erasure or a forgotten request is finished,
-//     never undone (GDPR Art. 17);
+// writing the same files) it finishes the half-committed transaction as the data file says:
+//   - the audit anchor moves to the one the data file's last commit recorded, if its MAC
+//     verifies and the log holds that event (advanceAnchor); anything else is left for
+//     VerifyAudit to report;
+//   - a key whose owner row is gone, or whose request was forgotten, is deleted: an erasure or
+//     a forgetting is finished, never undone (GDPR Art. 17);
 //   - a contact, request or processor whose key never committed is deleted with what cascades
 //     from it: its fields could never be read again, and its creation was never acknowledged.
 //
 // The key-store checks read every key (about a second at a million contacts): paid only after a
 // crash in that window. A key store ahead of the data file cannot come from a crash with
 // synchronous=FULL (only from files restored from different moments); it is left alone, and
-// VerifyAudit reports it as "truncated".
+// VerifyAudit reports it as "truncated". Update commits the repair on its own.
 func (tx *Tx) reconcile(ctx context.Context) (*Repair, error) {
 	var dataGen, keysGen, bound int64
 	var target anchorTarget
