@@ -132,6 +132,9 @@ type Report struct {
 	UnmappedColumns []string `json:"unmapped_columns,omitempty"`
 	Complete        bool     `json:"complete"`
 	Stopped         string   `json:"stopped,omitempty"`
+	// StoredThroughLine is the first physical line of the last row taken (stored or refused):
+	// when the import stopped, every row that starts at or before it was taken, none after.
+	StoredThroughLine int `json:"stored_through_line"`
 }
 
 // RowReport says why one row was refused: its first physical line in the file, the column or
@@ -238,17 +241,22 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 	defer cancel()
 
 	for b := range batches {
+		// The rows read before a line that stops the file are stored too (and their refusals
+		// listed): a stopped import has taken every row before StoppedAtLine.
+		if len(b.items) > 0 {
+			err := im.Store.Update(ctx, func(tx Tx) error {
+				return im.storeBatch(ctx, tx, b, opt, purpose, policies, &rep)
+			})
+			if err != nil {
+				return im.stop(ctx, rep, err)
+			}
+			rep.StoredThroughLine = b.items[len(b.items)-1].line
+			if opt.Progress != nil {
+				opt.Progress(rep.Rows)
+			}
+		}
 		if b.err != nil {
 			return im.stop(ctx, rep, b.err)
-		}
-		err := im.Store.Update(ctx, func(tx Tx) error {
-			return im.storeBatch(ctx, tx, b, opt, purpose, policies, &rep)
-		})
-		if err != nil {
-			return im.stop(ctx, rep, err)
-		}
-		if opt.Progress != nil {
-			opt.Progress(rep.Rows)
 		}
 		if b.eof {
 			break
