@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -85,23 +84,7 @@ func (s *countingSinkSession) Data(r io.Reader) error {
 func startCountingSMTP(t *testing.T) *countingSink {
 	t.Helper()
 	sink := &countingSink{got: map[string]int{}}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &countingSinkSession{sink: sink}, nil }))
-	srv.Domain, srv.AllowInsecureAuth = "sink.test", true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink.addr = ln.Addr().String()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
+	sink.addr = serveSMTP(t, func() smtp.Session { return &countingSinkSession{sink: sink} })
 	return sink
 }
 

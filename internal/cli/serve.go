@@ -37,11 +37,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// A listen address that cannot be right is bad usage, found before a first start makes keys.
-	if _, port, err := net.SplitHostPort(cfg.Listen); err != nil {
-		return fmt.Errorf("%w: --listen %q: %v", errUsage, cfg.Listen, err)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("%w: --listen %q: the port must be a number from 0 to 65535", errUsage, cfg.Listen)
+	if err := checkListen(cfg.Listen); err != nil {
+		return err
 	}
 	logger := newLogger(cfg.LogLevel, env.Stderr)
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "serve"})
@@ -51,12 +48,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	defer a.Close()
 	logger.Info("starting", "config", cfg.String())
-	a.db.OnRepair = func(r sqlite.Repair) {
-		logger.Warn("repaired the store after another process died between the data file's and the key store's commits", "repair", r.String())
-	}
-	if a.repair != nil {
-		logger.Warn("repaired the store after a crash between the data file's and the key store's commits", "repair", a.repair.String())
-	}
+	logRepairs(a, logger)
 	if a.created {
 		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
 	}
@@ -125,13 +117,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		transport = files
 	}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
-	// Files of people erased (or requests forgotten) just before a crash, and half-written ones.
-	if n, err := files.Sweep(func(contactID, requestID string) (bool, error) {
-		return a.db.MailOwnerLive(ctx, contactID, requestID)
-	}); err != nil {
+	if err := sweepMailFiles(ctx, a, files, logger); err != nil {
 		return err
-	} else if n > 0 {
-		logger.Warn("removed mail files left by a crash whose owner was erased or forgotten", "files", n)
 	}
 	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
 		Footer: noticeFooter(cfg), AfterForget: files.RemoveRequest, AfterErase: files.RemoveContact, Sessions: sessions}
@@ -377,6 +364,42 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// checkListen refuses, as bad usage, a listen address that cannot be right: found before a
+// first start makes keys.
+func checkListen(listen string) error {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("%w: --listen %q: %v", errUsage, listen, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%w: --listen %q: the port must be a number from 0 to 65535", errUsage, listen)
+	}
+	return nil
+}
+
+// logRepairs logs the repair the start made after a crash between the two files' commits, and
+// every later one (another process that died mid-commit). Counts only, no personal data.
+func logRepairs(a *app, logger *slog.Logger) {
+	a.db.OnRepair = func(r sqlite.Repair) {
+		logger.Warn("repaired the store after another process died between the data file's and the key store's commits", "repair", r.String())
+	}
+	if a.repair != nil {
+		logger.Warn("repaired the store after a crash between the data file's and the key store's commits", "repair", a.repair.String())
+	}
+}
+
+// sweepMailFiles removes the mail files of people erased (or requests forgotten) just before a
+// crash, and half-written ones, before anything is sent.
+func sweepMailFiles(ctx context.Context, a *app, files mail.FileTransport, logger *slog.Logger) error {
+	n, err := files.Sweep(func(contactID, requestID string) (bool, error) {
+		return a.db.MailOwnerLive(ctx, contactID, requestID)
+	})
+	if n > 0 {
+		logger.Warn("removed mail files left by a crash whose owner was erased or forgotten", "files", n)
+	}
+	return err
 }
 
 // readiness answers /readyz from the store's check at most once a second, so a flood of probes

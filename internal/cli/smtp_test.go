@@ -77,14 +77,21 @@ func (s *sinkSession) Data(r io.Reader) error {
 func startSMTP(t *testing.T) *smtpSink {
 	t.Helper()
 	sink := &smtpSink{msgs: make(chan delivered, 100)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{sink: sink}, nil }))
+	sink.addr = serveSMTP(t, func() smtp.Session { return &sinkSession{sink: sink} })
+	return sink
+}
+
+// serveSMTP runs a real SMTP server (emersion/go-smtp) on 127.0.0.1 with a session from
+// newSession per connection until the test ends, and returns its address.
+func serveSMTP(t *testing.T, newSession func() smtp.Session) string {
+	t.Helper()
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return newSession(), nil }))
 	srv.Domain = "sink.test"
 	srv.AllowInsecureAuth = true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.addr = ln.Addr().String()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -95,7 +102,7 @@ func startSMTP(t *testing.T) *smtpSink {
 		srv.Close()
 		wg.Wait()
 	})
-	return sink
+	return ln.Addr().String()
 }
 
 // next returns the next delivered message. The deadline only keeps a broken sender from hanging
