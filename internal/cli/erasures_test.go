@@ -33,7 +33,8 @@ func copyDir(t *testing.T, src, dst string) {
 
 // TestErasureSurvivesARestore: the erasure ledger was written but nothing replayed it, so a
 // backup taken before an erasure brought the person back when restored (DESIGN: "the erasure
-// ledger that every restore replays"). tillit erasures export / replay carry it over.
+// ledger that every restore replays"). tillit erasures export / replay carry it over, and a
+// ledger file of the old form (contact_id and erased_at only) still replays.
 func TestErasureSurvivesARestore(t *testing.T) {
 	dir := t.TempDir()
 	p := startProgram(t, dir)
@@ -52,24 +53,30 @@ func TestErasureSurvivesARestore(t *testing.T) {
 	}
 	p.stop()
 	code, ledger, stderr := runCLI(t, "erasures", "export", "--data", dir)
-	if code != 0 || !strings.Contains(ledger, `"contact_id":"`+gone.ID+`"`) || strings.Contains(ledger, kept.ID) || strings.Count(ledger, "\n") != 1 {
-		t.Fatalf("export: exit %d %q %s; want one line naming the erased contact", code, ledger, stderr)
+	lines := readLedger(t, ledger)
+	if code != 0 || len(lines) != 2 || lines[0].Type != "erasure" || lines[0].ContactID != gone.ID || lines[1].Type != "suppression" || lines[1].Reason != "erased" || strings.Contains(ledger, kept.ID) {
+		t.Fatalf("export: exit %d %q %s; want the erasure and its suppression", code, ledger, stderr)
 	}
-	ledgerFile := writeFile(t, "erasures.jsonl", ledger+"\n")
+	// A file written before the ledger carried more than erasures still replays.
+	var erasedAt struct {
+		ErasedAt string `json:"erased_at"`
+	}
+	jsonUnmarshal(strings.Split(ledger, "\n")[0], &erasedAt)
+	old := `{"contact_id":"` + gone.ID + `","erased_at":"` + erasedAt.ErasedAt + `"}`
+	ledgerFile := writeFile(t, "erasures.jsonl", old+"\n")
 
 	// The disk is lost; the backup is restored.
 	restored := filepath.Join(t.TempDir(), "restored")
 	copyDir(t, backup, restored)
-	bad := writeFile(t, "bad.jsonl", ledger+"{\"contact_id\":\"x\",\"erased_at\":\"yesterday\"}\n")
-	if code, _, stderr := runCLI(t, "erasures", "replay", "--data", restored, bad); code != 2 || !strings.Contains(stderr, "line 2") {
-		t.Errorf("replay of a file with a bad line: exit %d %s; want 2 naming line 2", code, stderr)
+	bad := writeFile(t, "bad.jsonl", old+"\n{\"contact_id\":\"x\",\"erased_at\":\"yesterday\"}\n")
+	if code, _, stderr := runCLI(t, "erasures", "replay", "--data", restored, bad); code != 2 || !strings.Contains(stderr, "line 2: erased_at") {
+		t.Errorf("replay of a file with a bad line: exit %d %s; want 2 naming line 2 and erased_at", code, stderr)
 	}
-	code, out, stderr := runCLI(t, "erasures", "replay", "--data", restored, ledgerFile)
-	if code != 0 || !strings.Contains(out, `"erased": 1`) || !strings.Contains(out, `"not_present": 0`) {
-		t.Fatalf("replay: exit %d %s %s; want one erased", code, out, stderr)
+	if r := replay(t, "erasures", "replay", "--data", restored, ledgerFile); r.Lines != 1 || r.Types["erasure"]["applied"] != 1 {
+		t.Fatalf("replay: %+v; want one erased", r)
 	}
-	if code, out, _ := runCLI(t, "erasures", "replay", "--data", restored, ledgerFile); code != 0 || !strings.Contains(out, `"erased": 0`) || !strings.Contains(out, `"not_present": 1`) {
-		t.Errorf("second replay: exit %d %s; want nothing left to erase", code, out)
+	if r := replay(t, "ledger", "replay", "--data", restored, ledgerFile); r.Types["erasure"]["applied"] != 0 || r.Types["erasure"]["already_present"] != 1 {
+		t.Errorf("second replay: %+v; want nothing left to erase", r)
 	}
 	p = startProgram(t, restored)
 	p.token = token

@@ -38,8 +38,10 @@ commands:
                                 import CSV files (formats: mailchimp, generic); report on stdout
   audit verify                  verify the audit log's hash chain
   retention sweep [--dry-run]    apply the retention policies now (JSON result)
-  erasures export               print the erasure ledger (ids and times) as JSON lines
-  erasures replay FILE          after restoring a backup: erase again every contact FILE names
+  ledger export [--since TIME]  print the ledger of erasures, suppressions, withdrawals, refusals,
+                                objections and restrictions as JSON lines (no personal data)
+  ledger replay FILE            after restoring a backup: re-apply every choice FILE holds
+                                (erasures export / erasures replay: the same commands)
   bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export,
                                 erase, hostile)
 
@@ -100,14 +102,14 @@ func run(ctx context.Context, env Env) error {
 			return fmt.Errorf("%w: tillit retention sweep [--dry-run]", errUsage)
 		}
 		return retentionSweep(ctx, env, args[1:])
-	case "erasures":
+	case "ledger", "erasures": // erasures: the name from before the ledger carried more than erasures
 		switch {
 		case len(args) > 0 && args[0] == "export":
-			return erasuresExport(ctx, env, args[1:])
+			return ledgerExport(ctx, env, cmd+" export", args[1:])
 		case len(args) > 0 && args[0] == "replay":
-			return erasuresReplay(ctx, env, args[1:])
+			return ledgerReplay(ctx, env, cmd+" replay", args[1:])
 		}
-		return fmt.Errorf("%w: tillit erasures export | erasures replay LEDGER-FILE", errUsage)
+		return fmt.Errorf("%w: tillit %s export [--since TIME] | %s replay LEDGER-FILE", errUsage, cmd, cmd)
 	case "bench":
 		return bench(ctx, env, args)
 	case "help", "-h", "--help":

@@ -211,12 +211,19 @@ const (
 	SuppressionObjected     = "objected"
 )
 
+// SuppressionReasons lists every suppression reason (DESIGN §2).
+var SuppressionReasons = []string{SuppressionUnsubscribed, SuppressionBounced, SuppressionComplained, SuppressionErased, SuppressionObjected}
+
 // Suppression is one entry of the suppression list: a keyed hash of a normalized address.
 type Suppression struct {
 	Hash      []byte
 	Reason    string
 	CreatedAt time.Time
 }
+
+// ValidID reports whether s can be a purpose id: 1 to 64 lower-case letters, digits and '-', not
+// starting or ending with '-'.
+func ValidID(s string) bool { return validSlug(s) }
 
 func validSlug(s string) bool {
 	if len(s) == 0 || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {

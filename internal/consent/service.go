@@ -30,6 +30,9 @@ type Tx interface {
 	// SuppressionReason returns the reason of the suppression entry with this hash; NotFound when none.
 	SuppressionReason(ctx context.Context, hash []byte) (string, error)
 	AddSuppression(ctx context.Context, s Suppression) error
+	// ContactBySuppressionHash returns the id of the contact whose current address has this
+	// suppression hash ("" when none).
+	ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	// GateFacts returns what Decide needs about the contact for the purpose; NotFound when there
 	// is no such contact. GateFactsFor does it for many (absent contacts left out).
@@ -252,11 +255,8 @@ func (s *Service) Approve(ctx context.Context, contactID, eventID string) (Event
 // store. OccurredAt defaults to now and may not lie more than 5 minutes in the future.
 func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.DataKey) (Event, []byte, error) {
 	now := s.Now().UTC()
-	if !contains(States, e.State) {
-		return Event{}, nil, apperr.Invalidf("state", "invalid_state", "state: must be one of dpv:ConsentRequested, dpv:ConsentGiven, dpv:ConsentRefused, dpv:ConsentWithdrawn, dpv:ConsentExpired")
-	}
-	if !contains(Methods, e.Method) {
-		return Event{}, nil, apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+	if err := CheckMethod(e.Method, e.State); err != nil {
+		return Event{}, nil, err
 	}
 	if e.Purpose != p.ID {
 		return Event{}, nil, apperr.Invalidf("purpose", "unknown_purpose", "purpose: no purpose with this id")
@@ -266,9 +266,6 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	}
 	if p.Acceptance && e.PolicyVersions[DocTermsOfService] == "" {
 		return Event{}, nil, apperr.Invalidf("policy_versions", "terms_version_required", "policy_versions: accepting the terms records the terms_of_service version; publish one first")
-	}
-	if ok := methodStates[e.Method]; ok != nil && !contains(ok, e.State) {
-		return Event{}, nil, apperr.Invalidf("method", "method_state_mismatch", "method: %s records only %s", e.Method, joinStates(ok))
 	}
 	if e.Method == MethodStaff && strings.TrimSpace(e.Evidence.Note) == "" {
 		return Event{}, nil, apperr.Invalidf("evidence", "evidence_required", "evidence: consent recorded by staff needs an evidence note (the call, the paper form and where it is kept)")
@@ -293,16 +290,8 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 	if e.OccurredAt.Before(EarliestEvent) {
 		return Event{}, nil, apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
 	}
-	if len(e.PolicyVersions) > 20 {
-		return Event{}, nil, apperr.Invalidf("policy_versions", "too_many", "policy_versions: at most 20 documents")
-	}
-	for k, v := range e.PolicyVersions {
-		if !validSlug(strings.ReplaceAll(k, "_", "-")) {
-			return Event{}, nil, apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: document names are 1 to 64 lower-case letters, digits, '-' or '_'")
-		}
-		if v == "" || len(v) > 64 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
-			return Event{}, nil, apperr.Invalidf("policy_versions", "invalid_version", "policy_versions: each version is 1 to 64 characters without control characters")
-		}
+	if err := CheckPolicyVersions(e.PolicyVersions); err != nil {
+		return Event{}, nil, err
 	}
 	if e.PolicyVersions == nil {
 		e.PolicyVersions = map[string]string{}
@@ -333,6 +322,40 @@ const ClockSkew = 5 * time.Second
 // EarliestEvent is the earliest time a consent event may carry: anything before it is a data
 // error (a zero time, a two-digit year), not evidence.
 var EarliestEvent = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// CheckMethod checks that m is a collection method (DESIGN §2) that can record state s: an
+// unsubscribe link only withdraws (RFC 8058), a Global Privacy Control signal only refuses or
+// withdraws. Invalid naming "state" or "method" otherwise.
+func CheckMethod(m Method, s State) error {
+	if !contains(States, s) {
+		return apperr.Invalidf("state", "invalid_state", "state: must be one of dpv:ConsentRequested, dpv:ConsentGiven, dpv:ConsentRefused, dpv:ConsentWithdrawn, dpv:ConsentExpired")
+	}
+	if !contains(Methods, m) {
+		return apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+	}
+	if ok := methodStates[m]; ok != nil && !contains(ok, s) {
+		return apperr.Invalidf("method", "method_state_mismatch", "method: %s records only %s", m, joinStates(ok))
+	}
+	return nil
+}
+
+// CheckPolicyVersions checks the policy document versions a consent event records: at most 20
+// documents, named by 1 to 64 lower-case letters, digits, '-' or '_', each version 1 to 64
+// characters without control characters. Invalid naming "policy_versions" otherwise.
+func CheckPolicyVersions(pv map[string]string) error {
+	if len(pv) > 20 {
+		return apperr.Invalidf("policy_versions", "too_many", "policy_versions: at most 20 documents")
+	}
+	for k, v := range pv {
+		if !validSlug(strings.ReplaceAll(k, "_", "-")) {
+			return apperr.Invalidf("policy_versions", "invalid_document", "policy_versions: document names are 1 to 64 lower-case letters, digits, '-' or '_'")
+		}
+		if v == "" || len(v) > 64 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
+			return apperr.Invalidf("policy_versions", "invalid_version", "policy_versions: each version is 1 to 64 characters without control characters")
+		}
+	}
+	return nil
+}
 
 // methodStates limits the states some methods can record: an unsubscribe link only withdraws
 // (RFC 8058), a Global Privacy Control signal only refuses or withdraws. Other methods record any
@@ -612,11 +635,21 @@ func (s *Service) ObjectIn(ctx context.Context, tx Tx, contactID, scope string, 
 }
 
 func (s *Service) objectIn(ctx context.Context, tx Tx, o Objection) error {
-	if o.Scope == "" {
+	if err := checkScope(ctx, tx, o.Scope); err != nil {
+		return err
+	}
+	_, err := s.setObjection(ctx, tx, o)
+	return err
+}
+
+// checkScope checks that the right to object applies to scope: direct marketing, or a purpose
+// based on legitimate interest or a public task, or marked direct marketing or sale or sharing.
+func checkScope(ctx context.Context, tx Tx, scope string) error {
+	if scope == "" {
 		return apperr.Invalidf("scope", "required", "scope: a purpose id or direct_marketing")
 	}
-	if o.Scope != ScopeDirectMarketing {
-		p, err := tx.PurposeByID(ctx, o.Scope)
+	if scope != ScopeDirectMarketing {
+		p, err := tx.PurposeByID(ctx, scope)
 		if apperr.Is(err, apperr.NotFound) {
 			return apperr.Invalidf("scope", "unknown_purpose", "scope: no purpose with this id (or use direct_marketing)")
 		}
@@ -629,29 +662,36 @@ func (s *Service) objectIn(ctx context.Context, tx Tx, o Objection) error {
 			return apperr.Invalidf("scope", "objection_not_applicable", "scope: the right to object (GDPR Art. 21) applies to purposes based on legitimate interest or a public task and to direct marketing; withdraw consent instead")
 		}
 	}
+	return nil
+}
+
+// setObjection records o unless the contact objected to its scope already (the first objection
+// stands), with an "objected" change and an audit event "consent.object", and reports whether it
+// did. NotFound when the contact does not exist.
+func (s *Service) setObjection(ctx context.Context, tx Tx, o Objection) (bool, error) {
 	if _, _, err := tx.DataKey(ctx, o.ContactID); apperr.Is(err, apperr.NotFound) {
-		return apperr.New(apperr.NotFound, "contact not found")
+		return false, apperr.New(apperr.NotFound, "contact not found")
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	existing, err := tx.Objections(ctx, o.ContactID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, e := range existing {
 		if e.Scope == o.Scope {
-			return nil // objecting again changes nothing: the first objection stands
+			return false, nil // objecting again changes nothing: the first objection stands
 		}
 	}
 	if err := tx.PutObjection(ctx, o); err != nil {
-		return err
+		return false, err
 	}
 	if err := tx.AppendConsentChanges(ctx, []Change{{ContactID: o.ContactID, Purpose: o.Scope, Change: "objected", OccurredAt: o.OccurredAt, RecordedAt: o.RecordedAt}}); err != nil {
-		return err
+		return false, err
 	}
-	ev := audit.New(ctx, o.RecordedAt, "consent.object", "contact", o.ContactID, "objection")
+	ev := audit.New(ctx, s.Now().UTC(), "consent.object", "contact", o.ContactID, "objection")
 	ev.Purpose = o.Scope
-	return tx.AppendAudit(ctx, &ev)
+	return true, tx.AppendAudit(ctx, &ev)
 }
 
 // LiftObjection ends the contact's objection for scope ("consent.object_lift"); NotFound when

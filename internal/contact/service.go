@@ -38,7 +38,11 @@ type Tx interface {
 	AddSuppression(ctx context.Context, s consent.Suppression) error
 	// Suppression returns the entry for hash (NotFound when the address is not suppressed).
 	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
-	AppendErasure(ctx context.Context, contactID string, at time.Time) error
+	// AppendErasure appends the contact id to the erasure ledger with the suppression hashes of
+	// its addresses; an id already there is kept as it is. ErasureRecorded reports whether the
+	// ledger holds the id.
+	AppendErasure(ctx context.Context, contactID string, at time.Time, suppressionHashes [][]byte) error
+	ErasureRecorded(ctx context.Context, contactID string) (bool, error)
 	// AddFormerEmail remembers the suppression hash of an address the contact had; FormerEmails
 	// returns them. Both go with the contact on erasure.
 	AddFormerEmail(ctx context.Context, contactID string, hash []byte) error
@@ -540,23 +544,8 @@ func (s *Service) SetRestricted(ctx context.Context, id string, on bool) (Contac
 		if err != nil {
 			return err
 		}
-		if rec.Restricted != on {
-			now := s.Now().UTC()
-			rec.Restricted, rec.UpdatedAt, rec.Version = on, now, rec.Version+1
-			if err := tx.UpdateContact(ctx, rec); err != nil {
-				return err
-			}
-			action, change := "contact.restrict", "restricted"
-			if !on {
-				action, change = "contact.restriction_lift", "restriction_lifted"
-			}
-			if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: change, OccurredAt: now, RecordedAt: now}}); err != nil {
-				return err
-			}
-			ev := audit.New(ctx, now, action, "contact", id, "restricted")
-			if err := tx.AppendAudit(ctx, &ev); err != nil {
-				return err
-			}
+		if _, err := s.setRestricted(ctx, tx, rec, on, s.Now().UTC()); err != nil {
+			return err
 		}
 		out, err = s.openAudited(ctx, tx, rec)
 		return err
@@ -564,73 +553,42 @@ func (s *Service) SetRestricted(ctx context.Context, id string, on bool) (Contac
 	return out, err
 }
 
-// Erase erases the contact (GDPR Art. 17): its data key, index and data rows and consent events
-// are deleted, suppression hashes of its e-mail and of every address it had before (reason
-// "erased") are kept so it is never mailed again or brought back by an import, the id goes to the erasure ledger, an audit event "contact.erase" is
-// written, and the write-ahead logs are checkpointed so no plaintext page survives.
-func (s *Service) Erase(ctx context.Context, id string) error {
+// setRestricted gives rec the restriction state on, decided at time at, unless it has it
+// already, and reports whether it changed it (SetRestricted).
+func (s *Service) setRestricted(ctx context.Context, tx Tx, rec *Record, on bool, at time.Time) (bool, error) {
+	if rec.Restricted == on {
+		return false, nil
+	}
+	now := s.Now().UTC()
+	rec.Restricted, rec.UpdatedAt, rec.Version = on, now, rec.Version+1
+	if err := tx.UpdateContact(ctx, rec); err != nil {
+		return false, err
+	}
+	action, change := "contact.restrict", "restricted"
+	if !on {
+		action, change = "contact.restriction_lift", "restriction_lifted"
+	}
+	if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: rec.ID, Change: change, OccurredAt: at, RecordedAt: now}}); err != nil {
+		return false, err
+	}
+	ev := audit.New(ctx, now, action, "contact", rec.ID, "restricted")
+	return true, tx.AppendAudit(ctx, &ev)
+}
+
+// ReplayRestriction re-applies a restriction (GDPR Art. 18) the ledger carries, decided at time
+// at, to a contact the store holds, as SetRestricted does. False when the contact is restricted
+// already; NotFound when the store does not hold it.
+func (s *Service) ReplayRestriction(ctx context.Context, id string, at time.Time) (bool, error) {
+	applied := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		rec, err := tx.ContactByID(ctx, id)
 		if err != nil {
 			return err
 		}
-		now := s.Now().UTC()
-		former, err := tx.FormerEmails(ctx, id)
-		if err != nil {
-			return err
-		}
-		for _, h := range former {
-			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: now}); err != nil {
-				return err
-			}
-		}
-		if rec.EmailIndex != nil {
-			dk, err := s.dataKey(ctx, tx, rec)
-			if err != nil {
-				return err
-			}
-			email, err := dk.Open(Table, "email", rec.ID, rec.Sealed["email"])
-			if err != nil {
-				return fmt.Errorf("contact: erase: %w", err)
-			}
-			h, err := s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, string(email))
-			if err != nil {
-				return err
-			}
-			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: now}); err != nil {
-				return err
-			}
-		}
-		if s.Erasing != nil {
-			if err := s.Erasing(ctx, tx, id, rec.EmailIndex); err != nil {
-				return err
-			}
-		}
-		if err := tx.DeleteDataKey(ctx, id); err != nil {
-			return err
-		}
-		if err := tx.DeleteContact(ctx, id); err != nil {
-			return err
-		}
-		if err := tx.AppendErasure(ctx, id, now); err != nil {
-			return err
-		}
-		if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: "erased", OccurredAt: now, RecordedAt: now}}); err != nil {
-			return err
-		}
-		ev := audit.New(ctx, now, "contact.erase", "contact", id)
-		return tx.AppendAudit(ctx, &ev)
-	})
-	if err != nil {
+		applied, err = s.setRestricted(ctx, tx, rec, true, at)
 		return err
-	}
-	s.Keys.Forget(id)
-	if s.AfterErase != nil {
-		if err := s.AfterErase(ctx, id); err != nil {
-			return err
-		}
-	}
-	return s.Store.Checkpoint(ctx)
+	})
+	return applied && err == nil, err
 }
 
 // EmailHashes normalizes email and returns its blind index and its suppression-list hash.

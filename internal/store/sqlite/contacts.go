@@ -160,11 +160,6 @@ func (tx *Tx) DeleteDataKey(ctx context.Context, contactID string) error {
 	return err
 }
 
-// AppendErasure appends the id to the erasure ledger that every restore replays.
-func (tx *Tx) AppendErasure(ctx context.Context, contactID string, at time.Time) error {
-	_, err := tx.exec(ctx, "INSERT OR IGNORE INTO erasure_ledger (contact_id, erased_at) VALUES (?, ?)", contactID, formatTime(at))
-	return err
-}
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -274,33 +269,4 @@ func (tx *Tx) RestrictedAmong(ctx context.Context, ids []string) (map[string]boo
 		}
 	}
 	return out, nil
-}
-
-// Erasure is one entry of the erasure ledger: a contact id and when it was erased (no personal
-// data).
-type Erasure struct {
-	ContactID string    `json:"contact_id"`
-	ErasedAt  time.Time `json:"erased_at"`
-}
-
-// ErasureLedger returns the erasure ledger, oldest first.
-func (db *DB) ErasureLedger(ctx context.Context) ([]Erasure, error) {
-	rows, err := db.reader.QueryContext(ctx, "SELECT contact_id, erased_at FROM erasure_ledger ORDER BY erased_at, contact_id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Erasure
-	for rows.Next() {
-		var e Erasure
-		var at string
-		if err := rows.Scan(&e.ContactID, &at); err != nil {
-			return nil, err
-		}
-		if e.ErasedAt, err = parseTime(at); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }

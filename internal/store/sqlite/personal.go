@@ -61,7 +61,7 @@ var PersonalData = []PersonalTable{
 	{"suppressions", "", "suppression.json",
 		"kept: a keyed hash of each address the contact had, so it is never mailed or imported again (GDPR Art. 17(3)(b), 21(3))"},
 	{"erasure_ledger", "contact_id = ?", "not exported: written at erasure",
-		"kept: the contact id, replayed by every restore so a backup never brings the person back"},
+		"kept: the contact id and the keyed hashes of its addresses, replayed by every restore so a backup never brings the person back"},
 }
 
 // NotPersonal lists the tables that hold no personal data, with why.

@@ -1,0 +1,155 @@
+package contact
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/normalize"
+)
+
+// Erase erases the contact (GDPR Art. 17): its data key, index and data rows and consent events
+// are deleted, suppression hashes of its e-mail and of every address it had before (reason
+// "erased") are kept so it is never mailed again or brought back by an import, the id and those
+// hashes go to the erasure ledger, an audit event "contact.erase" is written, and the write-ahead
+// logs are checkpointed so no plaintext page survives.
+func (s *Service) Erase(ctx context.Context, id string) error {
+	return s.erase(ctx, id, s.Now().UTC(), nil)
+}
+
+// erase is Erase, decided at time at, suppressing the hashes in extra too.
+func (s *Service) erase(ctx context.Context, id string, at time.Time, extra [][]byte) error {
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		rec, err := tx.ContactByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		hashes, err := s.addressHashes(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		for _, h := range extra {
+			if !slices.ContainsFunc(hashes, func(g []byte) bool { return bytes.Equal(g, h) }) {
+				hashes = append(hashes, h)
+			}
+		}
+		if err := suppressErased(ctx, tx, hashes, at); err != nil {
+			return err
+		}
+		if s.Erasing != nil {
+			if err := s.Erasing(ctx, tx, id, rec.EmailIndex); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteDataKey(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.DeleteContact(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.AppendErasure(ctx, id, at, hashes); err != nil {
+			return err
+		}
+		now := s.Now().UTC()
+		if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: "erased", OccurredAt: at, RecordedAt: now}}); err != nil {
+			return err
+		}
+		ev := audit.New(ctx, now, "contact.erase", "contact", id)
+		return tx.AppendAudit(ctx, &ev)
+	})
+	if err != nil {
+		return err
+	}
+	s.Keys.Forget(id)
+	if s.AfterErase != nil {
+		if err := s.AfterErase(ctx, id); err != nil {
+			return err
+		}
+	}
+	return s.Store.Checkpoint(ctx)
+}
+
+// addressHashes returns the suppression hashes of rec's current e-mail address (first, when it
+// has one) and of every address it had before.
+func (s *Service) addressHashes(ctx context.Context, tx Tx, rec *Record) ([][]byte, error) {
+	var hashes [][]byte
+	if rec.EmailIndex != nil {
+		dk, err := s.dataKey(ctx, tx, rec)
+		if err != nil {
+			return nil, err
+		}
+		email, err := dk.Open(Table, "email", rec.ID, rec.Sealed["email"])
+		if err != nil {
+			return nil, fmt.Errorf("contact: erase: %w", err)
+		}
+		h, err := s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, string(email))
+		if err != nil {
+			return nil, err
+		}
+		hashes = append(hashes, h)
+	}
+	former, err := tx.FormerEmails(ctx, rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range former {
+		if !slices.ContainsFunc(hashes, func(g []byte) bool { return bytes.Equal(g, h) }) {
+			hashes = append(hashes, h)
+		}
+	}
+	return hashes, nil
+}
+
+// suppressErased puts every hash on the suppression list with reason "erased" at time at; a
+// hash on the list already keeps its entry.
+func suppressErased(ctx context.Context, tx Tx, hashes [][]byte, at time.Time) error {
+	for _, h := range hashes {
+		if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: at}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReplayErasure re-applies an erasure the ledger carries (package ledger, tillit ledger replay)
+// to a store restored from a backup, so a restore never undoes an erasure (GDPR Art. 17; DESIGN
+// §4). A contact the store holds is erased as Erase does, at the ledger's time, with the ledger's
+// suppression hashes suppressed too. For a contact the store does not hold (erased before the
+// backup, or created after it) the hashes go on the suppression list (reason "erased") and the id
+// to the erasure ledger, audited "contact.erase", so no import brings the person back and the
+// next export still carries the erasure. False when the erasure ledger holds the id already.
+func (s *Service) ReplayErasure(ctx context.Context, id string, at time.Time, hashes [][]byte) (bool, error) {
+	for _, h := range hashes {
+		if len(h) != keys.IndexSize {
+			return false, apperr.Invalidf("suppression_hashes", "invalid_hash", "suppression_hashes: each a keyed hash of %d bytes", keys.IndexSize)
+		}
+	}
+	switch err := s.erase(ctx, id, at, hashes); {
+	case err == nil:
+		return true, nil
+	case !apperr.Is(err, apperr.NotFound):
+		return false, err
+	}
+	applied := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if done, err := tx.ErasureRecorded(ctx, id); err != nil || done {
+			return err
+		}
+		if err := suppressErased(ctx, tx, hashes, at); err != nil {
+			return err
+		}
+		if err := tx.AppendErasure(ctx, id, at, hashes); err != nil {
+			return err
+		}
+		applied = true
+		ev := audit.New(ctx, s.Now().UTC(), "contact.erase", "contact", id, "erasure_ledger", "suppressions")
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return applied && err == nil, err
+}

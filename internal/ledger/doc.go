@@ -1,0 +1,15 @@
+// Package ledger is the record of choices a restore must never undo: erasures (GDPR Art. 17),
+// suppressions, withdrawals (Art. 7(3)) and refusals of consent, objections (Art. 21) and
+// restrictions (Art. 18). tillit ledger export writes it as JSON lines, kept apart from the
+// backups; tillit ledger replay re-applies it to a data directory restored from a backup.
+//
+// Invariants:
+//   - A ledger line holds ids, times, keyed hashes, methods, actors and evidence sealed as stored
+//     under the person's own data key; never an address, a name or any other field in the clear.
+//   - A file is checked whole before anything is applied: a bad line is an error naming its line
+//     number and field, and nothing changes.
+//   - Replay goes through the domain services (consent, contact) that the live path uses, so
+//     the gate, the change stream to processors and the audit log see every change; it is
+//     idempotent: a line the store holds already changes nothing and counts as already present.
+//   - Old files of the erasure ledger (lines of only contact_id and erased_at) replay as erasures.
+package ledger

@@ -1,0 +1,262 @@
+package ledger
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/jsonin"
+	"github.com/tillit/tillit/internal/keys"
+)
+
+// Line types, the value of every line's "type".
+const (
+	TypeErasure     = "erasure"     // a contact erased (GDPR Art. 17)
+	TypeSuppression = "suppression" // an address on the suppression list, as its keyed hash
+	TypeWithdrawal  = "withdrawal"  // a consent event dpv:ConsentWithdrawn (Art. 7(3))
+	TypeRefusal     = "refusal"     // a consent event dpv:ConsentRefused
+	TypeObjection   = "objection"   // an objection in force (Art. 21)
+	TypeRestriction = "restriction" // a restriction in force (Art. 18)
+)
+
+// Types lists every line type, in the order lines of the same time are written.
+var Types = []string{TypeErasure, TypeSuppression, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction}
+
+// Entry is one line of the ledger: JSON with "type" and the fields of that type (fieldsOf).
+// Times are RFC 3339 UTC; hashes are lower-case hex of keys.IndexSize bytes; evidence_sealed is
+// the standard base64 of the evidence as stored, sealed under the person's data key.
+type Entry struct {
+	Line              int               `json:"-"` // the line number it was read from (1-based); 0 for an exported entry
+	Type              string            `json:"type,omitempty"`
+	ContactID         string            `json:"contact_id,omitempty"`
+	EventID           string            `json:"event_id,omitempty"`
+	Purpose           string            `json:"purpose,omitempty"`
+	Scope             string            `json:"scope,omitempty"` // an objection's purpose id or direct_marketing
+	Hash              string            `json:"hash,omitempty"`
+	Reason            string            `json:"reason,omitempty"`
+	Method            string            `json:"method,omitempty"`
+	Actor             string            `json:"actor,omitempty"`
+	ErasedAt          time.Time         `json:"erased_at,omitzero"`
+	CreatedAt         time.Time         `json:"created_at,omitzero"`
+	OccurredAt        time.Time         `json:"occurred_at,omitzero"`
+	RecordedAt        time.Time         `json:"recorded_at,omitzero"`
+	RestrictedAt      time.Time         `json:"restricted_at,omitzero"`
+	SuppressionHashes []string          `json:"suppression_hashes,omitempty"`
+	PolicyVersions    map[string]string `json:"policy_versions,omitempty"`
+	NoticeHash        string            `json:"notice_hash,omitempty"`
+	EvidenceSealed    string            `json:"evidence_sealed,omitempty"`
+}
+
+// fields are the required and optional fields of one line type.
+type fields struct{ required, optional []string }
+
+// fieldsOf says which fields each line type has; any other field is an error.
+var fieldsOf = map[string]fields{
+	TypeErasure:     {[]string{"contact_id", "erased_at"}, []string{"suppression_hashes"}},
+	TypeSuppression: {[]string{"hash", "reason", "created_at"}, nil},
+	TypeWithdrawal:  {eventRequired, eventOptional},
+	TypeRefusal:     {eventRequired, eventOptional},
+	TypeObjection:   {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor"}},
+	TypeRestriction: {[]string{"contact_id", "restricted_at"}, nil},
+}
+
+var (
+	eventRequired = []string{"contact_id", "event_id", "purpose", "method", "occurred_at", "recorded_at"}
+	eventOptional = []string{"actor", "policy_versions", "notice_hash", "evidence_sealed"}
+)
+
+// At returns when the choice was made (recorded, for consent events and objections): the time
+// --since compares and lines are ordered by.
+func (e Entry) At() time.Time {
+	switch e.Type {
+	case TypeErasure:
+		return e.ErasedAt
+	case TypeSuppression:
+		return e.CreatedAt
+	case TypeRestriction:
+		return e.RestrictedAt
+	}
+	return e.RecordedAt
+}
+
+// LineError is a bad line of a ledger file: its number (1-based) and the field at fault.
+type LineError struct {
+	Line  int
+	Field string
+	Msg   string // starts with the field's name
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// MaxLine is the longest line Parse reads, in bytes.
+const MaxLine = 1 << 20
+
+// Parse reads a whole ledger file (JSON lines; blank lines are skipped) and checks every line
+// before returning any: the first bad one is a *LineError. A line without "type" whose only
+// fields are contact_id and erased_at is an erasure (files written before the ledger carried
+// more than erasures).
+func Parse(r io.Reader) ([]Entry, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+	var out []Entry
+	n := 0
+	for sc.Scan() {
+		n++
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		e, err := parseLine(line)
+		if err != nil {
+			ae := apperr.As(err)
+			if ae == nil {
+				return nil, err
+			}
+			return nil, &LineError{Line: n, Field: ae.Field, Msg: ae.Message}
+		}
+		e.Line = n
+		out = append(out, e)
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return nil, &LineError{Line: n + 1, Field: "line", Msg: fmt.Sprintf("line: longer than %d bytes", MaxLine)}
+	}
+	return out, sc.Err()
+}
+
+// parseLine decodes one line strictly and checks it; errors are apperr.Invalid naming the field.
+func parseLine(line []byte) (Entry, error) {
+	var e Entry
+	if err := jsonin.Decode(line, &e); err != nil {
+		return Entry{}, err
+	}
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(line, &present); err != nil {
+		return Entry{}, apperr.Invalidf("line", "malformed_json", "line: not a JSON object")
+	}
+	if _, ok := present["type"]; !ok {
+		if len(present) != 2 || present["contact_id"] == nil || present["erased_at"] == nil {
+			return Entry{}, apperr.Invalidf("type", "required", "type: required (one of %s)", strings.Join(Types, ", "))
+		}
+		e.Type = TypeErasure
+	}
+	f, ok := fieldsOf[e.Type]
+	if !ok {
+		return Entry{}, apperr.Invalidf("type", "unknown_type", "type: must be one of %s", strings.Join(Types, ", "))
+	}
+	for k := range present {
+		if k != "type" && !slices.Contains(f.required, k) && !slices.Contains(f.optional, k) {
+			return Entry{}, apperr.Invalidf(k, "not_of_type", "%s: not a field of a %s line", k, e.Type)
+		}
+	}
+	for _, k := range f.required {
+		if v, ok := present[k]; !ok || string(v) == "null" || string(v) == `""` {
+			return Entry{}, apperr.Invalidf(k, "required", "%s: required in a %s line", k, e.Type)
+		}
+	}
+	return e, e.check()
+}
+
+// check checks the values of e's fields (presence is checked by parseLine).
+func (e Entry) check() error {
+	for _, id := range []struct{ field, v string }{{"contact_id", e.ContactID}, {"event_id", e.EventID}} {
+		if id.v != "" && !validID(id.v) {
+			return apperr.Invalidf(id.field, "invalid_id", "%s: 1 to 128 letters, digits, '-', '_', '.' or ':'", id.field)
+		}
+	}
+	for _, t := range []struct {
+		field string
+		v     time.Time
+	}{{"erased_at", e.ErasedAt}, {"created_at", e.CreatedAt}, {"occurred_at", e.OccurredAt}, {"recorded_at", e.RecordedAt}, {"restricted_at", e.RestrictedAt}} {
+		if !t.v.IsZero() && t.v.Before(consent.EarliestEvent) {
+			return apperr.Invalidf(t.field, "too_early", "%s: must not be before 1990-01-01", t.field)
+		}
+	}
+	if e.Hash != "" {
+		if _, err := decodeHash("hash", e.Hash); err != nil {
+			return err
+		}
+	}
+	for _, h := range e.SuppressionHashes {
+		if _, err := decodeHash("suppression_hashes", h); err != nil {
+			return err
+		}
+	}
+	if e.Reason != "" && !slices.Contains(consent.SuppressionReasons, e.Reason) {
+		return apperr.Invalidf("reason", "invalid_reason", "reason: must be one of %s", strings.Join(consent.SuppressionReasons, ", "))
+	}
+	if e.Purpose != "" && !consent.ValidID(e.Purpose) {
+		return apperr.Invalidf("purpose", "invalid_purpose", "purpose: 1 to 64 lower-case letters, digits and '-'")
+	}
+	if e.Scope != "" && e.Scope != consent.ScopeDirectMarketing && !consent.ValidID(e.Scope) {
+		return apperr.Invalidf("scope", "invalid_scope", "scope: a purpose id or direct_marketing")
+	}
+	return e.checkEvent()
+}
+
+// checkEvent checks the fields of consent events and objections.
+func (e Entry) checkEvent() error {
+	switch e.Type {
+	case TypeWithdrawal, TypeRefusal:
+		if err := consent.CheckMethod(consent.Method(e.Method), e.state()); err != nil {
+			return err
+		}
+	case TypeObjection:
+		if !slices.Contains(consent.Methods, consent.Method(e.Method)) {
+			return apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+		}
+	}
+	if len(e.Actor) > 200 || strings.ContainsFunc(e.Actor, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return apperr.Invalidf("actor", "invalid_actor", "actor: at most 200 characters without control characters")
+	}
+	if err := consent.CheckPolicyVersions(e.PolicyVersions); err != nil {
+		return err
+	}
+	if len(e.NoticeHash) > 128 || strings.ContainsFunc(e.NoticeHash, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
+		return apperr.Invalidf("notice_hash", "invalid_hash", "notice_hash: the hash of the notice text, at most 128 characters without spaces")
+	}
+	if b, err := base64.StdEncoding.DecodeString(e.EvidenceSealed); err != nil || len(b) > 64<<10 {
+		return apperr.Invalidf("evidence_sealed", "invalid_evidence", "evidence_sealed: standard base64 of at most 64 KiB of sealed evidence")
+	}
+	return nil
+}
+
+// state is the consent state a withdrawal or refusal line records.
+func (e Entry) state() consent.State {
+	if e.Type == TypeRefusal {
+		return consent.Refused
+	}
+	return consent.Withdrawn
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeHash reads a lower-case hex keyed hash of keys.IndexSize bytes.
+func decodeHash(field, s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != keys.IndexSize || strings.ToLower(s) != s {
+		return nil, apperr.Invalidf(field, "invalid_hash", "%s: a keyed hash is %d lower-case hex digits", field, 2*keys.IndexSize)
+	}
+	return b, nil
+}
+
+func encodeHash(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,143 @@
+package ledger
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+)
+
+// Erasure is one entry of the store's erasure ledger: the contact id, when it was erased and the
+// suppression hashes of the addresses it had.
+type Erasure struct {
+	ContactID         string
+	ErasedAt          time.Time
+	SuppressionHashes [][]byte
+}
+
+// Restriction is a contact whose processing is restricted (GDPR Art. 18) and since when.
+type Restriction struct {
+	ContactID    string
+	RestrictedAt time.Time
+}
+
+// Tx is what the ledger needs from one store transaction. Each Ledger… read returns what was
+// decided (or, for consent events and objections, recorded) at or after since; a zero since
+// returns everything.
+type Tx interface {
+	LedgerErasures(ctx context.Context, since time.Time) ([]Erasure, error)
+	LedgerSuppressions(ctx context.Context, since time.Time) ([]consent.Suppression, error)
+	// LedgerConsentEvents returns the withdrawals and refusals with their sealed evidence.
+	LedgerConsentEvents(ctx context.Context, since time.Time) ([]consent.Event, [][]byte, error)
+	// LedgerObjections returns the objections in force.
+	LedgerObjections(ctx context.Context, since time.Time) ([]consent.Objection, error)
+	// LedgerRestrictions returns the restrictions in force.
+	LedgerRestrictions(ctx context.Context, since time.Time) ([]Restriction, error)
+	AppendAudit(ctx context.Context, e *audit.Event) error
+}
+
+// Store runs read-only transactions (export) and read-write ones (the replay's audit event).
+type Store interface {
+	View(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(Tx) error) error
+}
+
+// Export reads, in one read-only transaction, every choice a restore has to re-apply that was
+// made at or after since (zero: all), and returns them ordered by At, then by type (Types) and id.
+func Export(ctx context.Context, store Store, since time.Time) ([]Entry, error) {
+	var out []Entry
+	err := store.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = read(ctx, tx, since)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b Entry) int {
+		return cmp.Or(a.At().Compare(b.At()), cmp.Compare(slices.Index(Types, a.Type), slices.Index(Types, b.Type)),
+			cmp.Compare(a.ContactID, b.ContactID), cmp.Compare(a.EventID+a.Scope+a.Hash, b.EventID+b.Scope+b.Hash))
+	})
+	return out, nil
+}
+
+// read turns the store's records into entries.
+func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
+	var out []Entry
+	erasures, err := tx.LedgerErasures(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range erasures {
+		en := Entry{Type: TypeErasure, ContactID: e.ContactID, ErasedAt: e.ErasedAt.UTC()}
+		for _, h := range e.SuppressionHashes {
+			en.SuppressionHashes = append(en.SuppressionHashes, encodeHash(h))
+		}
+		out = append(out, en)
+	}
+	sups, err := tx.LedgerSuppressions(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sups {
+		out = append(out, Entry{Type: TypeSuppression, Hash: encodeHash(s.Hash), Reason: s.Reason, CreatedAt: s.CreatedAt.UTC()})
+	}
+	events, sealed, err := tx.LedgerConsentEvents(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range events {
+		out = append(out, eventEntry(e, sealed[i]))
+	}
+	objs, err := tx.LedgerObjections(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		out = append(out, Entry{Type: TypeObjection, ContactID: o.ContactID, Scope: o.Scope, Method: string(o.Method),
+			Actor: o.Actor, OccurredAt: o.OccurredAt.UTC(), RecordedAt: o.RecordedAt.UTC()})
+	}
+	rs, err := tx.LedgerRestrictions(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		out = append(out, Entry{Type: TypeRestriction, ContactID: r.ContactID, RestrictedAt: r.RestrictedAt.UTC()})
+	}
+	return out, nil
+}
+
+// eventEntry is the line of a withdrawal or refusal.
+func eventEntry(e consent.Event, sealed []byte) Entry {
+	t := TypeWithdrawal
+	if e.State == consent.Refused {
+		t = TypeRefusal
+	}
+	en := Entry{Type: t, ContactID: e.ContactID, EventID: e.ID, Purpose: e.Purpose, Method: string(e.Method), Actor: e.Actor,
+		OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(), NoticeHash: e.NoticeHash}
+	if len(e.PolicyVersions) > 0 {
+		en.PolicyVersions = e.PolicyVersions
+	}
+	if len(sealed) > 0 {
+		en.EvidenceSealed = base64.StdEncoding.EncodeToString(sealed)
+	}
+	return en
+}
+
+// Write writes entries as JSON lines.
+func Write(w io.Writer, entries []Entry) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, e := range entries {
+		if err := enc.Encode(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package ledger
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+)
+
+// Contacts re-applies erasures and restrictions (contact.Service). Each reports whether it
+// changed the store; NotFound when the store does not hold the contact.
+type Contacts interface {
+	ReplayErasure(ctx context.Context, id string, at time.Time, suppressionHashes [][]byte) (bool, error)
+	ReplayRestriction(ctx context.Context, id string, at time.Time) (bool, error)
+}
+
+// Consent re-applies consent events, objections and suppressions (consent.Service), with the
+// same meaning of its answers as Contacts.
+type Consent interface {
+	ReplayEvent(ctx context.Context, e consent.Event, sealed []byte) (bool, error)
+	ReplayObjection(ctx context.Context, o consent.Objection) (bool, error)
+	ReplaySuppression(ctx context.Context, s consent.Suppression) (bool, error)
+}
+
+// Replayer re-applies a ledger to a store restored from a backup. Its fields are set once by
+// internal/cli.
+type Replayer struct {
+	Contacts Contacts
+	Consent  Consent
+	Store    Store
+	Now      func() time.Time
+	NewID    func() string
+}
+
+// Counts is what a replay did with the lines of one type.
+type Counts struct {
+	Applied        int `json:"applied"`         // the store changed
+	AlreadyPresent int `json:"already_present"` // the store held it already (replayed before, or in the backup)
+	NotPresent     int `json:"not_present"`     // the store does not hold the contact (or purpose) the line is about
+}
+
+// Result is what Replay prints: the lines read and the counts per line type (every type listed).
+type Result struct {
+	Lines int                `json:"lines"`
+	Types map[string]*Counts `json:"types"`
+}
+
+// Replay applies entries (checked by Parse) in order, each in its own transaction through the
+// domain services, and ends with an audit event "ledger.replay" naming the line types it
+// applied. It is idempotent: a second run changes nothing and counts every line it applied as
+// already present. An error stops it; what it applied stays, and running it again finishes.
+func (r *Replayer) Replay(ctx context.Context, entries []Entry) (Result, error) {
+	res := Result{Lines: len(entries), Types: map[string]*Counts{}}
+	for _, t := range Types {
+		res.Types[t] = &Counts{}
+	}
+	for _, e := range entries {
+		applied, err := r.apply(ctx, e)
+		c := res.Types[e.Type]
+		switch {
+		case err == nil && applied:
+			c.Applied++
+		case err == nil:
+			c.AlreadyPresent++
+		case apperr.Is(err, apperr.NotFound):
+			c.NotPresent++
+		default:
+			return res, fmt.Errorf("line %d (%s): %w", e.Line, e.Type, err)
+		}
+	}
+	var fields []string
+	for _, t := range Types {
+		if res.Types[t].Applied > 0 {
+			fields = append(fields, t)
+		}
+	}
+	err := r.Store.Update(ctx, func(tx Tx) error {
+		ev := audit.New(ctx, r.Now().UTC(), "ledger.replay", "ledger", r.NewID(), fields...)
+		return tx.AppendAudit(ctx, &ev)
+	})
+	return res, err
+}
+
+// apply re-applies one entry through the service that owns its rule.
+func (r *Replayer) apply(ctx context.Context, e Entry) (bool, error) {
+	switch e.Type {
+	case TypeErasure:
+		hashes := make([][]byte, 0, len(e.SuppressionHashes))
+		for _, h := range e.SuppressionHashes {
+			b, err := decodeHash("suppression_hashes", h)
+			if err != nil {
+				return false, err
+			}
+			hashes = append(hashes, b)
+		}
+		return r.Contacts.ReplayErasure(ctx, e.ContactID, e.ErasedAt.UTC(), hashes)
+	case TypeSuppression:
+		h, err := decodeHash("hash", e.Hash)
+		if err != nil {
+			return false, err
+		}
+		return r.Consent.ReplaySuppression(ctx, consent.Suppression{Hash: h, Reason: e.Reason, CreatedAt: e.CreatedAt.UTC()})
+	case TypeWithdrawal, TypeRefusal:
+		sealed, err := base64.StdEncoding.DecodeString(e.EvidenceSealed)
+		if err != nil {
+			return false, apperr.Invalidf("evidence_sealed", "invalid_evidence", "evidence_sealed: not standard base64")
+		}
+		return r.Consent.ReplayEvent(ctx, consent.Event{
+			ID: e.EventID, ContactID: e.ContactID, Purpose: e.Purpose, State: e.state(), Method: consent.Method(e.Method),
+			PolicyVersions: e.PolicyVersions, NoticeHash: e.NoticeHash, OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(), Actor: e.Actor,
+		}, sealed)
+	case TypeObjection:
+		return r.Consent.ReplayObjection(ctx, consent.Objection{ContactID: e.ContactID, Scope: e.Scope, Method: consent.Method(e.Method),
+			OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(), Actor: e.Actor})
+	case TypeRestriction:
+		return r.Contacts.ReplayRestriction(ctx, e.ContactID, e.RestrictedAt.UTC())
+	}
+	return false, apperr.Invalidf("type", "unknown_type", "type: unknown")
+}
