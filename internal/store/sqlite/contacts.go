@@ -160,7 +160,6 @@ func (tx *Tx) DeleteDataKey(ctx context.Context, contactID string) error {
 	return err
 }
 
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanContact(row scanner) (*contact.Record, error) {
