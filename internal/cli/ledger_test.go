@@ -186,6 +186,10 @@ func TestRestoreNeverUndoesAChoice(t *testing.T) {
 			t.Errorf("second replay: %s %v; want all %d already present", k, c, n)
 		}
 	}
+	// The restored directory now holds what the lost one held: its own export is the same.
+	if code, again, _ := runCLI(t, "ledger", "export", "--data", restored); code != 0 || again != full {
+		t.Errorf("export of the restored directory after the replay:\n%s\nwant the replayed ledger:\n%s", again, full)
+	}
 
 	p = startProgramEnv(t, restored, map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"})
 	p.token = token

@@ -122,7 +122,11 @@ func Parse(r io.Reader) ([]Entry, error) {
 			if ae == nil {
 				return nil, err
 			}
-			return nil, &LineError{Line: n, Field: ae.Field, Msg: ae.Message}
+			field, msg := ae.Field, ae.Message
+			if field == "body" { // jsonin's name for the whole document
+				field, msg = "line", "line"+strings.TrimPrefix(msg, "body")
+			}
+			return nil, &LineError{Line: n, Field: field, Msg: msg}
 		}
 		e.Line = n
 		out = append(out, e)

@@ -142,11 +142,12 @@ func (tx *Tx) LedgerObjections(ctx context.Context, since time.Time) ([]consent.
 	return out, rows.Err()
 }
 
-// qRestrictions selects the restricted contacts with the time of their restriction: the last
-// "restricted" change of the change stream, or the contact's last update when there is none.
+// qRestrictions selects the restricted contacts with the time of their restriction: when the
+// last "restricted" change of the change stream occurred, or the contact's last update when there
+// is none.
 const qRestrictions = `SELECT id, at FROM (
     SELECT c.id, COALESCE(r.at, c.updated_at) AS at FROM contacts c
-    LEFT JOIN (SELECT contact_id, max(recorded_at) AS at FROM consent_changes WHERE change = 'restricted' GROUP BY contact_id) r ON r.contact_id = c.id
+    LEFT JOIN (SELECT contact_id, max(occurred_at) AS at FROM consent_changes WHERE change = 'restricted' GROUP BY contact_id) r ON r.contact_id = c.id
     WHERE c.restricted = 1
 ) WHERE at >= ? ORDER BY at, id`
 

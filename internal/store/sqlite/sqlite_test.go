@@ -20,6 +20,7 @@ import (
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/store/storetest"
 	"github.com/tillit/tillit/internal/token"
@@ -678,5 +679,50 @@ func TestForgedAnchorRefusesWrites(t *testing.T) {
 	}
 	if r := db.Ready(ctx, time.Second); r.Ready || r.Reason != "anchor_forged" {
 		t.Errorf("Ready = %+v; want anchor_forged", r)
+	}
+}
+
+// TestErasureHashesBackfilled: migration 0021 gives erasures recorded before it the hashes their
+// erasure suppressed (reason erased, the erasure's own instant), and no other hash.
+func TestErasureHashesBackfilled(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const at, other = "2025-03-14T15:09:26.535897932Z", "2025-03-14T15:09:26.535897933Z"
+	for _, stmt := range []string{
+		"ALTER TABLE erasure_ledger DROP COLUMN suppression_hashes",
+		"DELETE FROM schema_migrations WHERE version = 21",
+		"INSERT INTO erasure_ledger (contact_id, erased_at) VALUES ('with-hashes', '" + at + "'), ('without', '" + other + "')",
+		"INSERT INTO suppressions (hash, reason, created_at) VALUES (x'00112233445566778899aabbccddeeff', 'erased', '" + at + "'), (x'ff', 'erased', '" + at + "'), (x'01', 'bounced', '" + at + "'), (x'02', 'erased', '2025-01-01T00:00:00.000000000Z')",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	raw.Close()
+	db = openDB(t, dir) // applies 0021 again
+	var es []ledger.Erasure
+	err = db.View(ctx, func(tx *sqlite.Tx) error {
+		var err error
+		es, err = tx.LedgerErasures(ctx, time.Time{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 2 || es[0].ContactID != "with-hashes" || len(es[0].SuppressionHashes) != 2 || len(es[1].SuppressionHashes) != 0 {
+		t.Fatalf("erasures after the migration: %+v; want the two erased hashes of its instant on the first, none on the second", es)
+	}
+	got := []string{hex.EncodeToString(es[0].SuppressionHashes[0]), hex.EncodeToString(es[0].SuppressionHashes[1])}
+	if !(got[0] == "00112233445566778899aabbccddeeff" && got[1] == "ff" || got[1] == "00112233445566778899aabbccddeeff" && got[0] == "ff") {
+		t.Errorf("hashes %v", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -28,6 +29,7 @@ type Tx interface {
 	token.Tx
 	importer.Tx
 	consent.PolicyTx
+	ledger.Tx
 	// ConsentChanges reads the change stream (the webhook delivery of a later issue consumes it).
 	ConsentChanges(ctx context.Context, afterSeq int64, limit int) ([]consent.Change, error)
 }
@@ -86,6 +88,7 @@ func Run(t *testing.T, open Opener) {
 		{"BulkEqualsSingle", testBulkEqualsSingle},
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
 		{"ImportErrors", testImportErrors},
+		{"Ledger", testLedger},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1577,4 +1580,142 @@ func testImportErrors(t *testing.T, s *suite) {
 	wantKind(t, "AddImportErrors to an unknown import", err, apperr.NotFound)
 	err = s.h.Update(s.ctx, func(tx Tx) error { return tx.StartImport(s.ctx, "imp-1", "generic", t2) })
 	wantKind(t, "StartImport with a taken id", err, apperr.Conflict)
+}
+
+// testLedger: the erasure ledger keeps each erasure's hashes, and every Ledger… read returns what
+// was decided at or after its since (the same instant included), and nothing else.
+func testLedger(t *testing.T, s *suite) {
+	h1, h2 := []byte("ledger-hash-1\x00\xff"), []byte("ledger-hash-2")
+	s.update(t, func(tx Tx) error {
+		if err := insertContacts(s.ctx, tx, minimalRecord("l-1", "lead", nil, nil), minimalRecord("l-2", "lead", nil, nil)); err != nil {
+			return err
+		}
+		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		for _, e := range []*consent.Event{
+			consentEvent("lg-given", "l-1", "newsletter", consent.Given, t0),
+			consentEvent("lg-refused", "l-1", "newsletter", consent.Refused, t0), // recorded t1
+			consentEvent("lg-withdrawn", "l-2", "newsletter", consent.Withdrawn, t0),
+		} {
+			if e.ID == "lg-withdrawn" {
+				e.RecordedAt = t2
+			}
+			if err := tx.InsertConsentEvent(s.ctx, e, []byte("sealed-"+e.ID)); err != nil {
+				return err
+			}
+		}
+		for _, o := range []consent.Objection{
+			{ContactID: "l-1", Scope: "direct_marketing", Method: consent.MethodAPI, OccurredAt: t0, RecordedAt: t0, Actor: "token:a"},
+			{ContactID: "l-2", Scope: "offers", Method: consent.MethodGPC, OccurredAt: t0, RecordedAt: t2, Actor: "public"},
+		} {
+			if err := tx.PutObjection(s.ctx, o); err != nil {
+				return err
+			}
+		}
+		r := minimalRecord("l-3", "lead", nil, nil)
+		r.Restricted, r.UpdatedAt = true, t0 // restricted with no change on the stream: its last update
+		if err := tx.InsertContact(s.ctx, r); err != nil {
+			return err
+		}
+		r = minimalRecord("l-4", "lead", nil, nil)
+		r.Restricted = true
+		if err := tx.InsertContact(s.ctx, r); err != nil {
+			return err
+		}
+		if err := tx.AppendConsentChanges(s.ctx, []consent.Change{{ContactID: "l-4", Change: "restricted", OccurredAt: t1, RecordedAt: t2}}); err != nil {
+			return err
+		}
+		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: h1, Reason: "erased", CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: h2, Reason: "bounced", CreatedAt: t2}); err != nil {
+			return err
+		}
+		if err := tx.AppendErasure(s.ctx, "gone-1", t0, [][]byte{h1, h2}); err != nil {
+			return err
+		}
+		if err := tx.AppendErasure(s.ctx, "gone-1", t2, nil); err != nil { // kept as it is
+			return err
+		}
+		return tx.AppendErasure(s.ctx, "gone-2", t2, nil)
+	})
+	s.update(t, func(tx Tx) error {
+		if ok, err := tx.ErasureRecorded(s.ctx, "gone-1"); err != nil || !ok {
+			t.Errorf("ErasureRecorded(gone-1) = %v, %v; want true", ok, err)
+		}
+		if ok, err := tx.ErasureRecorded(s.ctx, "l-1"); err != nil || ok {
+			t.Errorf("ErasureRecorded(l-1) = %v, %v; want false", ok, err)
+		}
+		es, err := tx.LedgerErasures(s.ctx, time.Time{})
+		if err != nil {
+			return err
+		}
+		if len(es) != 2 || es[0].ContactID != "gone-1" || len(es[0].SuppressionHashes) != 2 || !bytes.Equal(es[0].SuppressionHashes[0], h1) ||
+			!bytes.Equal(es[0].SuppressionHashes[1], h2) || es[1].ContactID != "gone-2" || len(es[1].SuppressionHashes) != 0 {
+			t.Errorf("LedgerErasures = %+v; want gone-1 with both hashes, then gone-2 with none", es)
+		} else {
+			checkTime(t, "ErasedAt", es[0].ErasedAt, t0)
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		since                                              time.Time
+		erasures, sups, events, objections, restrictions []string
+	}{
+		{time.Time{}, []string{"gone-1", "gone-2"}, []string{"erased", "bounced"}, []string{"lg-refused", "lg-withdrawn"}, []string{"l-1", "l-2"}, []string{"l-3", "l-4"}},
+		{t1, []string{"gone-2"}, []string{"bounced"}, []string{"lg-refused", "lg-withdrawn"}, []string{"l-2"}, []string{"l-4"}},
+		{t2, []string{"gone-2"}, []string{"bounced"}, []string{"lg-withdrawn"}, []string{"l-2"}, nil},
+		{t2.Add(time.Nanosecond), nil, nil, nil, nil, nil},
+	} {
+		s.update(t, func(tx Tx) error {
+			var got [5][]string
+			es, err := tx.LedgerErasures(s.ctx, c.since)
+			if err != nil {
+				return err
+			}
+			for _, e := range es {
+				got[0] = append(got[0], e.ContactID)
+			}
+			sups, err := tx.LedgerSuppressions(s.ctx, c.since)
+			if err != nil {
+				return err
+			}
+			for _, x := range sups {
+				got[1] = append(got[1], x.Reason)
+			}
+			evs, sealed, err := tx.LedgerConsentEvents(s.ctx, c.since)
+			if err != nil {
+				return err
+			}
+			for i, e := range evs {
+				got[2] = append(got[2], e.ID)
+				if string(sealed[i]) != "sealed-"+e.ID {
+					t.Errorf("since %s: evidence of %s = %q", c.since, e.ID, sealed[i])
+				}
+			}
+			objs, err := tx.LedgerObjections(s.ctx, c.since)
+			if err != nil {
+				return err
+			}
+			for _, o := range objs {
+				got[3] = append(got[3], o.ContactID)
+			}
+			rs, err := tx.LedgerRestrictions(s.ctx, c.since)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				got[4] = append(got[4], r.ContactID)
+				want := map[string]time.Time{"l-3": t0, "l-4": t1}[r.ContactID]
+				checkTime(t, "RestrictedAt of "+r.ContactID, r.RestrictedAt, want)
+			}
+			for i, want := range [][]string{c.erasures, c.sups, c.events, c.objections, c.restrictions} {
+				if !slices.Equal(got[i], want) {
+					t.Errorf("since %s: read %d = %v; want %v", c.since, i, got[i], want)
+				}
+			}
+			return nil
+		})
+	}
 }

@@ -1,0 +1,107 @@
+package ledger_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tillit/tillit/internal/ledger"
+)
+
+const (
+	hash  = "00112233445566778899aabbccddeeff"
+	t0    = "2026-03-01T12:00:00Z"
+	event = `"contact_id":"c1","event_id":"e1","purpose":"newsletter","method":"one-click-unsubscribe","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"`
+)
+
+// TestParseReadsEveryType: one good line of each type, an old erasure line and blank lines.
+func TestParseReadsEveryType(t *testing.T) {
+	file := strings.Join([]string{
+		`{"type":"erasure","contact_id":"c1","erased_at":"` + t0 + `","suppression_hashes":["` + hash + `"]}`,
+		`{"contact_id":"c0","erased_at":"` + t0 + `"}`,
+		``,
+		`{"type":"suppression","hash":"` + hash + `","reason":"bounced","created_at":"` + t0 + `"}`,
+		`{"type":"withdrawal",` + event + `,"actor":"public:unsubscribe","policy_versions":{"privacy_policy":"2"},"notice_hash":"ab","evidence_sealed":"AAEC"}`,
+		`{"type":"refusal","contact_id":"c1","event_id":"e2","purpose":"newsletter","method":"api","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`,
+		`{"type":"objection","contact_id":"c1","scope":"direct_marketing","method":"gpc","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`,
+		`   {"type":"restriction","contact_id":"c1","restricted_at":"` + t0 + `"}   `,
+		``,
+	}, "\n")
+	es, err := ledger.Parse(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		typ  string
+		line int
+	}{{"erasure", 1}, {"erasure", 2}, {"suppression", 4}, {"withdrawal", 5}, {"refusal", 6}, {"objection", 7}, {"restriction", 8}}
+	if len(es) != len(want) {
+		t.Fatalf("%d entries; want %d", len(es), len(want))
+	}
+	for i, w := range want {
+		if es[i].Type != w.typ || es[i].Line != w.line {
+			t.Errorf("entry %d: %s at line %d; want %s at line %d", i, es[i].Type, es[i].Line, w.typ, w.line)
+		}
+	}
+	if es[1].ContactID != "c0" || es[1].ErasedAt.IsZero() || len(es[1].SuppressionHashes) != 0 {
+		t.Errorf("old erasure line read as %+v", es[1])
+	}
+}
+
+// TestParseRefuses lists every rule a line is checked against, with the field each names. The
+// bad line is the second: the error names line 2 and no entry is returned.
+func TestParseRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, line, field string
+	}{
+		{"no type, other fields", `{"contact_id":"c1","erased_at":"` + t0 + `","suppression_hashes":[]}`, "type"},
+		{"no type, no time", `{"contact_id":"c1"}`, "type"},
+		{"unknown type", `{"type":"consent","contact_id":"c1"}`, "type"},
+		{"field of another type", `{"type":"restriction","contact_id":"c1","restricted_at":"` + t0 + `","reason":"bounced"}`, "reason"},
+		{"unknown field", `{"type":"restriction","contact_id":"c1","restricted_at":"` + t0 + `","email":"a@example.org"}`, "email"},
+		{"required missing", `{"type":"erasure","erased_at":"` + t0 + `"}`, "contact_id"},
+		{"required empty", `{"type":"erasure","contact_id":"","erased_at":"` + t0 + `"}`, "contact_id"},
+		{"required null", `{"type":"suppression","hash":null,"reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
+		{"bad time", `{"type":"erasure","contact_id":"c1","erased_at":"yesterday"}`, "erased_at"},
+		{"time before 1990", `{"type":"erasure","contact_id":"c1","erased_at":"1970-01-01T00:00:00Z"}`, "erased_at"},
+		{"contact id with a space", `{"type":"erasure","contact_id":"c 1","erased_at":"` + t0 + `"}`, "contact_id"},
+		{"short hash", `{"type":"suppression","hash":"0011","reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
+		{"upper-case hash", `{"type":"suppression","hash":"` + strings.ToUpper(hash) + `","reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
+		{"an address for a hash", `{"type":"suppression","hash":"a@example.org","reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
+		{"bad erasure hash", `{"type":"erasure","contact_id":"c1","erased_at":"` + t0 + `","suppression_hashes":["zz"]}`, "suppression_hashes"},
+		{"unknown reason", `{"type":"suppression","hash":"` + hash + `","reason":"forgotten","created_at":"` + t0 + `"}`, "reason"},
+		{"bad purpose", `{"type":"withdrawal",` + strings.Replace(event, "newsletter", "News Letter", 1) + `}`, "purpose"},
+		{"one-click refusal", `{"type":"refusal",` + event + `}`, "method"},
+		{"unknown method", `{"type":"withdrawal",` + strings.Replace(event, "one-click-unsubscribe", "fax", 1) + `}`, "method"},
+		{"bad scope", `{"type":"objection","contact_id":"c1","scope":"All Of It","method":"api","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`, "scope"},
+		{"bad evidence", `{"type":"withdrawal",` + event + `,"evidence_sealed":"not base64!"}`, "evidence_sealed"},
+		{"bad policy versions", `{"type":"withdrawal",` + event + `,"policy_versions":{"Privacy Policy":"1"}}`, "policy_versions"},
+		{"control character in actor", `{"type":"withdrawal",` + event + `,"actor":"a\u0001b"}`, "actor"},
+		{"duplicate key", `{"type":"restriction","contact_id":"c1","contact_id":"c2","restricted_at":"` + t0 + `"}`, "contact_id"},
+		{"wrong type of value", `{"type":"restriction","contact_id":7,"restricted_at":"` + t0 + `"}`, "contact_id"},
+		{"malformed", `{"type":"restriction",`, "line"},
+		{"not an object", `["restriction"]`, "line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := `{"type":"restriction","contact_id":"c1","restricted_at":"` + t0 + `"}`
+			es, err := ledger.Parse(strings.NewReader(good + "\n" + tc.line + "\n" + good + "\n"))
+			var le *ledger.LineError
+			if !errors.As(err, &le) || le.Line != 2 || le.Field != tc.field || !strings.HasPrefix(le.Error(), "line 2: "+tc.field+":") {
+				t.Errorf("Parse = %v (%+v); want line 2 naming %s", err, le, tc.field)
+			}
+			if es != nil {
+				t.Errorf("Parse returned %d entries with the error; want none", len(es))
+			}
+		})
+	}
+}
+
+// TestParseRefusesALongLine: a line over MaxLine is named, not read.
+func TestParseRefusesALongLine(t *testing.T) {
+	long := `{"type":"restriction","contact_id":"` + strings.Repeat("a", ledger.MaxLine) + `"}`
+	_, err := ledger.Parse(strings.NewReader("\n" + long + "\n"))
+	var le *ledger.LineError
+	if !errors.As(err, &le) || le.Line != 2 {
+		t.Errorf("Parse = %v; want line 2 too long", err)
+	}
+}

@@ -1,0 +1,231 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/ledger"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+// world is one data directory with the services the replay uses.
+type world struct {
+	db       *sqlite.DB
+	contacts *contact.Service
+	consent  *consent.Service
+	store    sqlite.Bound[ledger.Tx]
+	replayer *ledger.Replayer
+}
+
+func openWorld(t *testing.T, dir string, create bool) *world {
+	t.Helper()
+	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: create})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Now().UTC() }
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	w := &world{db: db, store: sqlite.Bound[ledger.Tx]{DB: db}}
+	w.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	w.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id, Cache: &consent.GateCache{}, Gen: db}
+	w.replayer = &ledger.Replayer{Contacts: w.contacts, Consent: w.consent, Store: w.store, Now: now, NewID: id}
+	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func copyFiles(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	es, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// TestReplayReappliesEveryChoice: choices made after a backup, exported and replayed on the
+// backup, hold there as they did; a second replay changes nothing; the restored store exports
+// the same ledger (less what it cannot hold).
+func TestReplayReappliesEveryChoice(t *testing.T) {
+	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
+	dir := t.TempDir()
+	w := openWorld(t, dir, true)
+	mk := func(email string) string {
+		c := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: email}))
+		must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm}))
+		return c.ID
+	}
+	withdrew, refused, objected, restricted, erased, kept := mk("w@example.org"), mk("r@example.org"), mk("o@example.org"), mk("x@example.org"), mk("e@example.org"), mk("k@example.org")
+	w.db.Close()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyFiles(t, dir, backup)
+
+	w = openWorld(t, dir, false)
+	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: withdrew, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick,
+		Evidence: consent.Evidence{IP: "198.51.100.7", UserAgent: "Mail/1.0"}}))
+	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: refused, Purpose: "newsletter", State: consent.Refused, Method: consent.MethodAPI}))
+	must[consent.Purpose](t)(w.consent.CreatePurpose(ctx, consent.Purpose{ID: "partners", Name: "Partners", LawfulBasis: consent.BasisLegitimateInterest}))
+	must[consent.Objection](t)(w.consent.Object(ctx, objected, "partners", consent.MethodAPI)) // a purpose the backup lacks
+	must[contact.Contact](t)(w.contacts.SetRestricted(ctx, restricted, true))
+	if err := w.contacts.Erase(ctx, erased); err != nil {
+		t.Fatal(err)
+	}
+	late := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "late@example.org"}))
+	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: late.ID, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodAPI}))
+	if err := w.contacts.Erase(ctx, late.ID); err != nil { // never in the backup
+		t.Fatal(err)
+	}
+	gone := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "gone@example.org"}))
+	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: gone.ID, Purpose: "newsletter", State: consent.Refused, Method: consent.MethodAPI}))
+	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, time.Time{}))
+	lateHash := must[[]byte](t)(suppressionHash(w, "late@example.org"))
+	w.db.Close()
+
+	r := openWorld(t, backup, false)
+	defer r.db.Close()
+	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
+	// late's erasure and suppression, e's erasure and suppression; gone's refusal is not held.
+	want := map[string]ledger.Counts{
+		"erasure": {Applied: 2}, "suppression": {AlreadyPresent: 2}, "withdrawal": {Applied: 1},
+		"refusal": {Applied: 1, NotPresent: 1}, "objection": {Applied: 1}, "restriction": {Applied: 1},
+	}
+	for typ, c := range want {
+		if *res.Types[typ] != c {
+			t.Errorf("replay %s: %+v; want %+v", typ, *res.Types[typ], c)
+		}
+	}
+	check := func(id string, reason consent.Reason) {
+		t.Helper()
+		d, err := r.consent.Check(ctx, id, "newsletter")
+		if err != nil || d.Reason != reason {
+			t.Errorf("gate for %s: %+v %v; want %s", id, d, err, reason)
+		}
+	}
+	check(withdrew, consent.ReasonWithdrawn)
+	check(refused, consent.ReasonRefused)
+	check(restricted, consent.ReasonRestricted)
+	check(kept, consent.ReasonConsentGiven)
+	if d, err := r.consent.Check(ctx, objected, "partners"); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("gate for the purpose the backup lacks: %+v %v; want Invalid unknown purpose", d, err)
+	}
+	if _, err := r.contacts.Get(ctx, erased); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("erased contact after the replay: %v; want NotFound", err)
+	}
+	err := r.db.View(ctx, func(tx *sqlite.Tx) error {
+		reason, err := tx.SuppressionReason(ctx, lateHash)
+		if err != nil || reason != consent.SuppressionErased {
+			t.Errorf("suppression of the address erased after the backup: %q %v; want erased", reason, err)
+		}
+		objs, err := tx.Objections(ctx, objected)
+		if err != nil || len(objs) != 1 || objs[0].Scope != "partners" || objs[0].Method != consent.MethodAPI {
+			t.Errorf("objections after the replay: %+v %v; want the one to partners, as recorded", objs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerEvents := must[consent.Ledger](t)(r.consent.History(ctx, withdrew))
+	if n := len(ledgerEvents.Events); n != 2 || ledgerEvents.Events[1].Evidence.IP != "198.51.100.7" {
+		t.Errorf("events after the replay: %+v; want the withdrawal with its evidence readable", ledgerEvents.Events)
+	}
+
+	again := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
+	for typ, c := range again.Types {
+		if c.Applied != 0 {
+			t.Errorf("second replay applied %d %s lines; want none", c.Applied, typ)
+		}
+	}
+	got := must[[]ledger.Entry](t)(ledger.Export(ctx, r.store, time.Time{}))
+	var held []ledger.Entry
+	for _, e := range exported {
+		if e.ContactID != gone.ID {
+			held = append(held, e)
+		}
+	}
+	var a, b bytes.Buffer
+	ledger.Write(&a, held)
+	ledger.Write(&b, got)
+	if a.String() != b.String() {
+		t.Errorf("export of the restored store:\n%s\nwant the replayed ledger less what it cannot hold:\n%s", b.String(), a.String())
+	}
+	events := must[[]audit.Event](t)(r.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: "ledger", Limit: 10}))
+	if len(events) != 2 || events[0].Action != "ledger.replay" || len(events[0].Fields) != 5 || len(events[1].Fields) != 0 {
+		t.Errorf("replay audit events %+v; want two ledger.replay, the first naming the five types it applied", events)
+	}
+}
+
+func suppressionHash(w *world, email string) ([]byte, error) {
+	_, h, err := w.contacts.EmailHashes(email)
+	return h, err
+}
+
+// TestReplayEventKeepsALaterConsent: a withdrawal that happened before the consent on record
+// (an imported UNSUB_TIME older than a new sign-up) is appended but does not become current;
+// evidence the store cannot open is replaced by a note, so the record stays readable.
+func TestReplayEventKeepsALaterConsent(t *testing.T) {
+	ctx := context.Background()
+	w := openWorld(t, t.TempDir(), true)
+	defer w.db.Close()
+	c := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "back@example.org"}))
+	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm}))
+	old := time.Now().UTC().Add(-48 * time.Hour)
+	e := consent.Event{ID: "ev-old", ContactID: c.ID, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodImport,
+		OccurredAt: old, RecordedAt: old, Actor: "cli:import"}
+	if applied, err := w.consent.ReplayEvent(ctx, e, []byte("sealed under another key")); !applied || err != nil {
+		t.Fatalf("ReplayEvent = %v, %v; want applied", applied, err)
+	}
+	if d := must[consent.Decision](t)(w.consent.Check(ctx, c.ID, "newsletter")); d.Reason != consent.ReasonConsentGiven {
+		t.Errorf("gate after an older withdrawal: %+v; want consent_given (the later consent stays current)", d)
+	}
+	h := must[consent.Ledger](t)(w.consent.History(ctx, c.ID))
+	if len(h.Events) != 2 || h.Events[1].ID != "ev-old" || h.Events[1].Evidence.Note == "" || h.Events[1].Evidence.IP != "" {
+		t.Errorf("history %+v; want the replayed event with a note in place of the unreadable evidence", h.Events)
+	}
+	if applied, err := w.consent.ReplayEvent(ctx, e, nil); applied || err != nil {
+		t.Errorf("ReplayEvent again = %v, %v; want false, nil", applied, err)
+	}
+	if _, err := w.consent.ReplayEvent(ctx, consent.Event{ID: "x", ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodAPI}, nil); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("ReplayEvent of a given consent: %v; want Invalid (the ledger carries withdrawals and refusals)", err)
+	}
+	if _, err := w.consent.ReplayEvent(ctx, consent.Event{ID: "y", ContactID: "nobody", Purpose: "newsletter", State: consent.Refused, Method: consent.MethodAPI, OccurredAt: old, RecordedAt: old}, nil); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("ReplayEvent for a contact not held: %v; want NotFound", err)
+	}
+}
