@@ -1660,7 +1660,7 @@ func testLedger(t *testing.T, s *suite) {
 		return nil
 	})
 	for _, c := range []struct {
-		since                                              time.Time
+		since                                            time.Time
 		erasures, sups, events, objections, restrictions []string
 	}{
 		{time.Time{}, []string{"gone-1", "gone-2"}, []string{"erased", "bounced"}, []string{"lg-refused", "lg-withdrawn"}, []string{"l-1", "l-2"}, []string{"l-3", "l-4"}},
