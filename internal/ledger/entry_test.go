@@ -96,6 +96,22 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+// TestParseErrorsNameNoValue: a line with an address where a key or value belongs is refused
+// without the address in the error (errors never carry personal data).
+func TestParseErrorsNameNoValue(t *testing.T) {
+	for _, line := range []string{
+		`{"type":"restriction","contact_id":"c1","restricted_at":"` + t0 + `","anna.berg@example.org":1}`,
+		`{"type":"suppression","hash":"anna.berg@example.org","reason":"bounced","created_at":"` + t0 + `"}`,
+		`{"type":"erasure","contact_id":"anna.berg@example.org","erased_at":"` + t0 + `"}`,
+		`{"type":"anna.berg@example.org"}`,
+	} {
+		_, err := ledger.Parse(strings.NewReader(line))
+		if err == nil || strings.Contains(err.Error(), "anna") {
+			t.Errorf("Parse(%s) = %v; want an error without the address", line, err)
+		}
+	}
+}
+
 // TestParseRefusesALongLine: a line over MaxLine is named, not read.
 func TestParseRefusesALongLine(t *testing.T) {
 	long := `{"type":"restriction","contact_id":"` + strings.Repeat("a", ledger.MaxLine) + `"}`
