@@ -334,11 +334,11 @@ const ClockSkew = 5 * time.Second
 // error (a zero time, a two-digit year), not evidence.
 var EarliestEvent = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// methodStates limits the states some methods can record: an unsubscribe link only withdraws
-// (RFC 8058), a Global Privacy Control signal only refuses or withdraws. Other methods record any
-// state.
+// methodStates limits the states some methods can record: an unsubscribe link only says no (RFC
+// 8058): it withdraws, or refuses the consent a consent request asked for; a Global Privacy
+// Control signal only refuses or withdraws. Other methods record any state.
 var methodStates = map[Method][]State{
-	MethodOneClick: {Withdrawn},
+	MethodOneClick: {Withdrawn, Refused},
 	MethodGPC:      {Refused, Withdrawn},
 }
 
