@@ -8,7 +8,10 @@
 //
 // Invariants:
 //   - Every marketing message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
-//     RFC 8058) and a visible unsubscribe link and postal address in its body.
+//     RFC 8058) and a visible unsubscribe link and postal address in its body; every consent
+//     request carries both headers and a visible link too, whose use records a refusal.
+//   - A consent request goes only to those who may be asked (mayAsk): lapsed or unanswered
+//     consent; people with no consent history only with IncludeNoHistory (admin or DPO).
 //   - The audience is the contacts (of the audience's kind) whose id is at most the greatest id
 //     when the send was recorded (Walk.End): people added later are not mailed.
 //   - One batch is one transaction: its outbox rows and the advanced cursor commit together, so a

@@ -315,8 +315,124 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 		t.Errorf("preference center after subscribe: the page does not say a confirmation was sent:\n%s", page)
 	}
 	link := r.confirmation("preference center", r.mailed("prefs.bounced@example.org"))
+	// Pressed again at once: nothing is sent, and the page says so.
+	page = r.choose(prefs, "newsletter", "subscribe")
+	if !strings.Contains(page, "We wrote to you less than two minutes ago, so no new message was sent") || strings.Contains(page, "We sent you a message") {
+		t.Errorf("preference center, subscribe pressed again: the page does not say that nothing was sent:\n%s", page)
+	}
+	if msgs := r.mailed("prefs.bounced@example.org"); len(msgs) != 0 {
+		t.Errorf("preference center, subscribe pressed again: %d messages; want none", len(msgs))
+	}
 	confirmLink(t, link)
 	if g := r.gate(id, "newsletter"); g != "consent_given" {
 		t.Errorf("preference center: gate %s after confirming; want consent_given", g)
+	}
+	// Subscribing to what the person receives: nothing to send, and the page claims nothing.
+	page = r.choose(prefs, "newsletter", "subscribe")
+	if strings.Contains(page, "We sent you") || strings.Contains(page, "We wrote to you") || !strings.Contains(page, "You receive this.") {
+		t.Errorf("preference center, subscribe while subscribed: want the page as it is, claiming no message:\n%s", page)
+	}
+	if msgs := r.mailed("prefs.bounced@example.org"); len(msgs) != 0 {
+		t.Errorf("preference center, subscribe while subscribed: %d messages; want none", len(msgs))
+	}
+}
+
+// TestSignupPageMatchesTheMail: /p/subscribe answers every address with one page (it must not
+// tell whether an address is known), so that page must be true whatever the address's state:
+// for every branch, what reached the SMTP server is what the page says (a confirmation link, a
+// note when there is nothing to confirm, or nothing when the address was written to in the last
+// two minutes). Before issue 11 the page said a confirmation was on its way for a confirmed,
+// suppressed, objecting or restricted address, and none was sent.
+func TestSignupPageMatchesTheMail(t *testing.T) {
+	r := startSignupRig(t)
+	r.post("/api/v1/imports?format=generic&status=pending", "text/csv", "email\npending@example.org\n")
+	restricted := r.subscriber("restricted@example.org")
+	if st := r.p.do("PUT", "/api/v1/contacts/"+restricted+"/restriction", nil, nil); st != 200 && st != 204 {
+		t.Fatalf("restrict: %d", st)
+	}
+	objected := r.subscriber("objected@example.org")
+	if st := r.p.do("POST", "/api/v1/contacts/"+objected+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
+		t.Fatalf("objection: %d", st)
+	}
+	r.subscriber("confirmed@example.org")
+	r.subscriber("bounced@example.org")
+	r.bounce("bounced@example.org")
+	r.subscriber("complained@example.org")
+	r.complain("complained@example.org")
+	r.importMailchimp("Email Address,CLEAN_TIME\ncleaned@example.org,2025-01-01 10:00:00\n")
+	r.importMailchimp("Email Address,UNSUB_TIME\nunsubscribed@example.org,2025-01-01 10:00:00\n")
+	erased := r.subscriber("erased@example.org")
+	if st := r.p.do("DELETE", "/api/v1/contacts/"+erased, nil, nil); st != 204 {
+		t.Fatalf("erase: %d", st)
+	}
+
+	const confirm, note, none = "a confirmation", "a note", "nothing"
+	branches := []struct {
+		name, email, want, says string // says: a line the note must carry
+	}{
+		{"new address", "new@example.org", confirm, ""},
+		{"pending, no link sent yet", "pending@example.org", confirm, ""},
+		{"pending, link sent a moment ago", "pending@example.org", none, ""},
+		{"new address again at once", "new@example.org", none, ""},
+		{"already confirmed", "confirmed@example.org", note, "You already receive \u201cNewsletter\u201d: nothing changed."},
+		{"already confirmed, note sent a moment ago", "confirmed@example.org", none, ""},
+		{"suppressed: hard bounce", "bounced@example.org", confirm, ""},
+		{"suppressed: complaint", "complained@example.org", confirm, ""},
+		{"suppressed: imported cleaned", "cleaned@example.org", confirm, ""},
+		{"suppressed: imported unsubscribe", "unsubscribed@example.org", confirm, ""},
+		{"suppressed: erased", "erased@example.org", confirm, ""},
+		{"objected to direct marketing", "objected@example.org", note, "You objected to \u201cNewsletter\u201d (GDPR Art. 21), so we do not send it."},
+		{"restricted", "restricted@example.org", note, "The processing of your data is restricted at your request (GDPR Art. 18), so nothing was recorded for this sign-up."},
+	}
+	var first string
+	for _, b := range branches {
+		page := r.subscribe(b.email)
+		checkSignupPage(t, b.name, page)
+		if first == "" {
+			first = page
+		} else if page != first {
+			t.Errorf("%s: the page differs from the first branch's: it tells the address's state", b.name)
+		}
+		msgs := r.mailed(b.email)
+		switch b.want {
+		case confirm:
+			r.confirmation(b.name, msgs)
+		case none:
+			if len(msgs) != 0 {
+				t.Errorf("%s: %d messages; want none (written to a moment ago, as the page says)", b.name, len(msgs))
+			}
+		case note:
+			if len(msgs) != 1 {
+				t.Errorf("%s: %d messages; want one note", b.name, len(msgs))
+				continue
+			}
+			msg, text := parseMessage(t, msgs[0])
+			if msg.Header.Get("Subject") != "About your subscription" || linkRE.MatchString(text) || !strings.Contains(text, b.says) ||
+				!strings.Contains(text, "There is nothing to confirm.") {
+				t.Errorf("%s: message %q %q; want a note without a link saying %q", b.name, msg.Header.Get("Subject"), text, b.says)
+			}
+		}
+	}
+	// The preference center of a restricted person says so, offers no subscription, and a
+	// subscription posted anyway sends nothing and claims nothing.
+	prefs := r.preferencesLink(restricted)
+	page := r.choose(prefs, "newsletter", "subscribe")
+	if !strings.Contains(page, "the processing of your data is restricted (GDPR Art. 18)") || strings.Contains(page, `value="subscribe"`) || strings.Contains(page, "We sent you") {
+		t.Errorf("preference center of a restricted person after subscribe:\n%s", page)
+	}
+	if msgs := r.mailed("restricted@example.org"); len(msgs) != 0 {
+		t.Errorf("preference center of a restricted person: %d messages; want none", len(msgs))
+	}
+	// The JSON answer is the same for every state too.
+	for _, e := range []string{"json.new@example.org", "confirmed@example.org", "restricted@example.org"} {
+		resp, err := http.Post(r.p.base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"`+e+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 202 || string(b) != "{\"status\":\"check_your_inbox\"}\n" {
+			t.Errorf("JSON sign-up of %s: %d %s", e, resp.StatusCode, b)
+		}
 	}
 }
