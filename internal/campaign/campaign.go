@@ -561,10 +561,10 @@ func mayAsk(d consent.Decision, f consent.Facts, includeNoHistory bool) (ask boo
 	switch {
 	case d.Allowed:
 		return false, SkipConsentGiven
-	case d.Reason == consent.ReasonExpired, d.Reason == consent.ReasonNeedsReconsent:
-		return true, ""
-	case d.Reason != consent.ReasonNoConsent:
+	case !consent.Askable(d.Reason):
 		return false, string(d.Reason)
+	case d.Reason != consent.ReasonNoConsent:
+		return true, "" // expired, needs_reconsent
 	case f.Current == nil && !includeNoHistory:
 		return false, SkipNoHistory
 	case f.Current == nil, f.Current.State == consent.Requested:

@@ -213,3 +213,51 @@ func sameCounts(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// TestConsentRequestGatedAtHandOff: a consent request waits in the outbox like any message; a
+// "no" or a block that comes meanwhile (here a refusal and a hard bounce while the first request
+// is in the SMTP server's hands) stops it at hand-off, as for marketing mail, and the campaign
+// counts it by reason.
+func TestConsentRequestGatedAtHandOff(t *testing.T) {
+	sink := startSMTP(t)
+	sink.hold, sink.held = make(chan struct{}), make(chan struct{})
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none&sessions=1"})
+	ids := map[string]string{}
+	for _, e := range []string{"first@example.org", "says.no@example.org", "bounces@example.org"} {
+		var c contactJSON
+		p.do("POST", "/api/v1/contacts", map[string]any{"email": e}, &c)
+		p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentExpired", "method": "staff", "evidence": "Consent ran out."}, nil)
+		ids[e] = c.ID
+	}
+	var camp campaignJSON
+	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "newsletter", "subject": "Still with us?", "text": "May we go on writing to you?"}, &camp); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil)
+	<-sink.held
+	if w := p.waitWalked(camp.ID); w.Counts.Messages != 3 {
+		t.Fatalf("walk: %+v; want 3 requests queued", w.Counts)
+	}
+	if st := p.do("POST", "/api/v1/contacts/"+ids["says.no@example.org"]+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentRefused", "method": "web-form"}, nil); st != 201 {
+		t.Fatalf("refuse: %d", st)
+	}
+	(&signupRig{t: t, p: p}).bounce("bounces@example.org")
+	close(sink.hold)
+	if d := sink.next(t); d.To[0] != "first@example.org" {
+		t.Fatalf("delivered to %v; want first@", d.To)
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		p.do("GET", "/api/v1/campaigns/"+camp.ID, nil, &camp)
+		if camp.Counts.Queued == 0 {
+			break
+		}
+	}
+	if camp.Counts.Sent != 1 || camp.Counts.Skipped != 2 || camp.Counts.SkippedBy["refused"] != 1 || camp.Counts.SkippedBy["suppressed"] != 1 {
+		t.Errorf("counts %+v; want 1 sent, the refused and the suppressed skipped at hand-off", camp.Counts)
+	}
+	select {
+	case extra := <-sink.msgs:
+		t.Errorf("a request to %v was delivered after its person said no or bounced", extra.To)
+	default:
+	}
+}

@@ -451,7 +451,11 @@ func (s *Service) confirmIn(ctx context.Context, tx Tx, contactID string, r Requ
 	if r.Intro != "" {
 		intro = strings.TrimRight(r.Intro, "\n") + fmt.Sprintf("\n\nThis asks for your consent to receive %s.", names)
 	}
-	m.CampaignID = campaignID
+	if campaignID != "" {
+		// A campaign's request is asked about at the gate again at hand-off (mail.Outbox): a
+		// "no" or a block since the walk queued it stops it.
+		m.CampaignID, m.Purpose = campaignID, pending[0]
+	}
 	m.Text = fmt.Sprintf("%s\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you do not want this, ignore this message: nothing will be sent.\n", intro, link, int(s.ttl().Hours()))
 	if r.Refusal != nil {
 		links, err := r.Refusal.MintRefusalIn(ctx, tx, contactID, pending[0], r.Mailto)
