@@ -441,22 +441,12 @@ func (s *Service) confirmIn(ctx context.Context, tx Tx, contactID string, r Requ
 	if err != nil {
 		return OutcomeNone, err
 	}
-	names := quoted(pl.confirm)
-	link := strings.TrimSuffix(s.BaseURL, "/") + "/p/confirm/" + url.PathEscape(secret)
-	m.Subject = "Please confirm your subscription"
-	intro := fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.", names)
-	if r.Subject != "" {
-		m.Subject = r.Subject
-	}
-	if r.Intro != "" {
-		intro = strings.TrimRight(r.Intro, "\n") + fmt.Sprintf("\n\nThis asks for your consent to receive %s.", names)
-	}
+	m.Subject, m.Text = s.confirmText(r, pl, strings.TrimSuffix(s.BaseURL, "/")+"/p/confirm/"+url.PathEscape(secret))
 	if campaignID != "" {
 		// A campaign's request is asked about at the gate again at hand-off (mail.Outbox): a
 		// "no" or a block since the walk queued it stops it.
 		m.CampaignID, m.Purpose = campaignID, pending[0]
 	}
-	m.Text = fmt.Sprintf("%s\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you do not want this, ignore this message: nothing will be sent.\n", intro, link, int(s.ttl().Hours()))
 	if r.Refusal != nil {
 		links, err := r.Refusal.MintRefusalIn(ctx, tx, contactID, pending[0], r.Mailto)
 		if err != nil {
@@ -467,14 +457,31 @@ func (s *Service) confirmIn(ctx context.Context, tx Tx, contactID string, r Requ
 		m.Headers = links.Headers
 		m.Text += fmt.Sprintf("\nNot interested? Say so with one click and we will not ask you again: %s\n", links.URL)
 	}
-	if more := pl.lines(s.privacyURL()); len(more) > 0 {
-		m.Text += "\nAbout the rest of this sign-up:\n\n" + strings.Join(more, "\n\n") + "\n"
-	}
 	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
 		return OutcomeNone, err
 	}
 	ev := audit.New(ctx, now, "optin.request", "contact", contactID, "optin_token")
 	return OutcomeConfirm, tx.AppendAudit(ctx, &ev)
+}
+
+// confirmText is the subject and text of a confirmation mail with link for pl.confirm (r.Subject
+// and r.Intro replace the standard wording), closing with why the other purposes of the
+// sign-up need no confirmation.
+func (s *Service) confirmText(r Request, pl signup, link string) (subject, text string) {
+	names := quoted(pl.confirm)
+	subject = "Please confirm your subscription"
+	intro := fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.", names)
+	if r.Subject != "" {
+		subject = r.Subject
+	}
+	if r.Intro != "" {
+		intro = strings.TrimRight(r.Intro, "\n") + fmt.Sprintf("\n\nThis asks for your consent to receive %s.", names)
+	}
+	text = fmt.Sprintf("%s\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you do not want this, ignore this message: nothing will be sent.\n", intro, link, int(s.ttl().Hours()))
+	if more := pl.lines(s.privacyURL()); len(more) > 0 {
+		text += "\nAbout the rest of this sign-up:\n\n" + strings.Join(more, "\n\n") + "\n"
+	}
+	return subject, text
 }
 
 // noteIn queues a note for a sign-up with nothing to confirm (pl.outcome() is not
