@@ -16,6 +16,9 @@ type CampaignRequest struct {
 	Text     string            `json:"text"`
 	HTML     string            `json:"html"`
 	Audience campaign.Audience `json:"audience"`
+	// IncludeNoHistory (consent_request only; admin or DPO) also asks people with no consent
+	// history for the purpose; the answer then carries a warning.
+	IncludeNoHistory bool `json:"include_no_history"`
 }
 
 func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
@@ -23,7 +26,8 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	c, err := s.Campaigns.Create(r.Context(), campaign.Campaign{Kind: in.Kind, Purpose: in.Purpose, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Audience: in.Audience})
+	c, err := s.Campaigns.Create(r.Context(), campaign.Campaign{Kind: in.Kind, Purpose: in.Purpose, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Audience: in.Audience,
+		IncludeNoHistory: in.IncludeNoHistory})
 	if err == nil {
 		w.Header().Set("Location", "/api/v1/campaigns/"+c.ID)
 	}

@@ -8,7 +8,10 @@
 //
 // Invariants:
 //   - Every marketing message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
-//     RFC 8058) and a visible unsubscribe link and postal address in its body.
+//     RFC 8058) and a visible unsubscribe link and postal address in its body; every consent
+//     request carries both headers and a visible link too, whose use records a refusal.
+//   - A consent request goes only to those who may be asked (mayAsk): lapsed or unanswered
+//     consent; people with no consent history only with IncludeNoHistory (admin or DPO).
 //   - The audience is the contacts (of the audience's kind) whose id is at most the greatest id
 //     when the send was recorded (Walk.End): people added later are not mailed.
 //   - One batch is one transaction: its outbox rows and the advanced cursor commit together, so a
@@ -33,6 +36,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Audience selects recipients: every contact, or those of one kind and/or with one tag.
@@ -58,9 +62,16 @@ const (
 type Campaign struct {
 	ID string `json:"id"`
 	// Kind is "marketing" (default) or "consent_request": a double opt-in request to every
-	// audience member whose consent for the purpose is absent, expired or needs renewing; those
-	// who withdrew, refused, objected, are suppressed or restricted are left alone.
-	Kind      string     `json:"kind"`
+	// audience member whose consent for the purpose expired, needs renewing or was requested and
+	// not answered (see mayAsk); those who withdrew, refused, objected, are suppressed or
+	// restricted, and those never asked, are left alone.
+	Kind string `json:"kind"`
+	// IncludeNoHistory makes a consent_request campaign ask people with no consent history for
+	// its purpose too (existing customers under the soft opt-in, ePrivacy Directive Art. 13(2)).
+	// Only an admin or the DPO may set it; the campaign then carries a warning.
+	IncludeNoHistory bool `json:"include_no_history"`
+	// Warnings say what the campaign's settings risk (not stored; derived).
+	Warnings  []string   `json:"warnings,omitempty"`
 	Purpose   string     `json:"purpose"`
 	Subject   string     `json:"subject"`
 	Text      string     `json:"text"`
@@ -163,7 +174,11 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 	case c.Audience.Kind != "" && c.Audience.Kind != contact.KindLead && c.Audience.Kind != contact.KindContact:
 		return Campaign{}, apperr.Invalidf("audience.kind", "invalid_kind", "audience.kind: lead, contact or empty")
 	}
+	if err := checkNoHistory(ctx, c); err != nil {
+		return Campaign{}, err
+	}
 	c.ID, c.CreatedAt, c.QueuedAt, c.FinishedAt, c.Counts, c.Walk = s.NewID(), s.Now().UTC(), nil, nil, nil, Walk{}
+	c.Warnings = warnings(c)
 	c.Status = StatusDraft
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		p, err := tx.PurposeByID(ctx, c.Purpose)
@@ -189,6 +204,37 @@ func (s *Service) Create(ctx context.Context, c Campaign) (Campaign, error) {
 	return c, err
 }
 
+// NoHistoryWarning is the warning a consent-request campaign with IncludeNoHistory carries.
+const NoHistoryWarning = "include_no_history: this campaign also asks people with no consent history for its purpose. " +
+	"An e-mail asking for marketing consent is itself direct marketing (ePrivacy Directive Art. 13): send it only to people " +
+	"you may mail without consent, such as existing customers about similar products (soft opt-in, Art. 13(2)). " +
+	"Every request can be refused with one click, and a refusal is recorded."
+
+// checkNoHistory allows IncludeNoHistory only on a consent_request campaign (Invalid) created by
+// an admin or DPO, taken from the actor in ctx (Forbidden, reason role_forbidden).
+func checkNoHistory(ctx context.Context, c Campaign) error {
+	if !c.IncludeNoHistory {
+		return nil
+	}
+	if c.Kind != KindConsentRequest {
+		return apperr.Invalidf("include_no_history", "not_consent_request", "include_no_history: only for a consent_request campaign")
+	}
+	a := audit.ActorFrom(ctx)
+	if a.Kind != audit.ActorToken || a.Role != string(token.RoleAdmin) && a.Role != string(token.RoleDPO) {
+		return &apperr.Error{Kind: apperr.Forbidden, Field: "include_no_history", Reason: "role_forbidden",
+			Message: "include_no_history: only an admin or the DPO may ask people with no consent history (a request for marketing consent is direct marketing, ePrivacy Directive Art. 13)"}
+	}
+	return nil
+}
+
+// warnings returns what c's settings risk.
+func warnings(c Campaign) []string {
+	if c.IncludeNoHistory {
+		return []string{NoHistoryWarning}
+	}
+	return nil
+}
+
 // Get returns a campaign with its status and counts; NotFound when absent.
 func (s *Service) Get(ctx context.Context, id string) (Campaign, error) {
 	var c Campaign
@@ -201,7 +247,7 @@ func (s *Service) Get(ctx context.Context, id string) (Campaign, error) {
 		if err != nil {
 			return err
 		}
-		c.Status = status(c)
+		c.Status, c.Warnings = status(c), warnings(c)
 		n := &Counts{Walked: c.Walk.Walked, Messages: c.Walk.Messages, Queued: byStatus[mail.StatusQueued], Sent: byStatus[mail.StatusSent],
 			Failed: byStatus[mail.StatusFailed], Skipped: byStatus[mail.StatusSkipped], SkippedBy: skipped}
 		for reason, k := range c.Walk.SkippedBy {
@@ -233,7 +279,7 @@ func (s *Service) List(ctx context.Context) ([]Campaign, error) {
 		return err
 	})
 	for i := range out {
-		out[i].Status = status(out[i])
+		out[i].Status, out[i].Warnings = status(out[i]), warnings(out[i])
 	}
 	return out, err
 }
@@ -442,7 +488,7 @@ func (s *Service) queue(ctx context.Context, tx Tx, c Campaign, p consent.Purpos
 	now := s.Now().UTC()
 	d := consent.Decide(p, f, now)
 	if c.Kind == KindConsentRequest {
-		return s.request(ctx, tx, c, rec, d)
+		return s.request(ctx, tx, c, rec, d, f)
 	}
 	if !d.Allowed {
 		if c.Audience.Tag != "" {
@@ -495,22 +541,46 @@ func hasTag(tags []string, tag string) bool {
 	return false
 }
 
-// requestable are the gate's reasons for which a consent-request campaign asks again: nothing on
-// record, or a consent that lapsed. A person who said no (withdrew, refused, objected,
-// unsubscribed) is not asked again.
-var requestable = map[consent.Reason]bool{consent.ReasonNoConsent: true, consent.ReasonExpired: true, consent.ReasonNeedsReconsent: true}
+// Reasons a consent-request campaign gives for leaving someone out (Counts.SkippedBy), beside
+// the gate's own: withdrawn, refused, objected, restricted, suppressed, pending_approval, … (a
+// person who said no, or may not be processed, is never asked).
+const (
+	SkipConsentGiven = "consent_given"      // consent given and valid: nothing to ask
+	SkipNoHistory    = "no_consent_history" // never asked for this purpose: asked only with IncludeNoHistory
+	SkipRateLimited  = "rate_limited"       // a sign-up message went to the person minutes ago
+)
+
+// mayAsk is the rule of who a consent-request campaign asks, from the gate's decision d and
+// facts f for its purpose: those whose consent expired (by event or by consent_valid_days),
+// needs renewal after a material policy change (needs_reconsent), or was requested and not yet
+// answered; people with no consent history for the purpose only when includeNoHistory (an
+// e-mail asking for marketing consent is itself direct marketing, ePrivacy Directive Art. 13).
+// Anyone else is left out with a reason: the gate's (withdrawn, refused, objected, restricted,
+// suppressed, …), SkipConsentGiven or SkipNoHistory.
+func mayAsk(d consent.Decision, f consent.Facts, includeNoHistory bool) (ask bool, reason string) {
+	switch {
+	case d.Allowed:
+		return false, SkipConsentGiven
+	case !consent.Askable(d.Reason):
+		return false, string(d.Reason)
+	case d.Reason != consent.ReasonNoConsent:
+		return true, "" // expired, needs_reconsent
+	case f.Current == nil && !includeNoHistory:
+		return false, SkipNoHistory
+	case f.Current == nil, f.Current.State == consent.Requested:
+		return true, ""
+	}
+	return false, string(d.Reason)
+}
 
 // request is queue for a consent-request campaign: it queues a double opt-in request (queuedOne)
-// or names why not: the gate's reason, consent_given, or rate_limited.
-func (s *Service) request(ctx context.Context, tx Tx, c Campaign, rec *contact.Record, d consent.Decision) (string, error) {
-	if !requestable[d.Reason] {
+// that can be refused with one click, or names why not (see mayAsk; SkipRateLimited).
+func (s *Service) request(ctx context.Context, tx Tx, c Campaign, rec *contact.Record, d consent.Decision, f consent.Facts) (string, error) {
+	if ask, reason := mayAsk(d, f, c.IncludeNoHistory); !ask {
 		if c.Audience.Tag != "" {
 			return "", nil
 		}
-		if d.Allowed {
-			return "consent_given", nil // nothing to ask
-		}
-		return string(d.Reason), nil
+		return reason, nil
 	}
 	person, err := s.Contacts.OpenIn(ctx, tx, rec)
 	if err != nil {
@@ -519,14 +589,15 @@ func (s *Service) request(ctx context.Context, tx Tx, c Campaign, rec *contact.R
 	if c.Audience.Tag != "" && !hasTag(person.Tags, c.Audience.Tag) {
 		return "", nil
 	}
-	queued, err := s.Optin.RequestIn(ctx, tx, rec.ID, optin.Request{Email: person.Email, Purposes: []string{c.Purpose}, FormID: "campaign:" + c.ID,
-		Subject: c.Subject, Intro: c.Text}, c.ID)
-	if err != nil {
+	out, err := s.Optin.RequestIn(ctx, tx, rec.ID, optin.Request{Email: person.Email, Purposes: []string{c.Purpose}, FormID: "campaign:" + c.ID,
+		Subject: c.Subject, Intro: c.Text, Refusal: s.Unsub, Mailto: s.Mailto}, c.ID)
+	switch {
+	case err != nil:
 		return "", err
-	}
-	if queued {
+	case out == optin.OutcomeConfirm:
 		return queuedOne, nil
+	case out == optin.OutcomeRateLimited:
+		return SkipRateLimited, nil // a confirmation link went out to this person minutes ago: counted, not lost
 	}
-	// A confirmation link went out to this person minutes ago: counted, not lost.
-	return "rate_limited", nil
+	return string(out), nil
 }

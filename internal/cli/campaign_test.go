@@ -138,17 +138,18 @@ func TestCampaignGatedAtHandOff(t *testing.T) {
 	}
 }
 
-// TestConsentRequestCampaign: a consent-request campaign asks those without valid consent (none,
-// expired) by double opt-in, and leaves alone those who said no or agreed already.
+// TestConsentRequestCampaign: a consent-request campaign asks those whose consent lapsed
+// (expired) or was requested and not answered by double opt-in, and leaves alone those who said
+// no, agreed already, or were never asked (issue 11: see TestConsentRequestsOnlyToThoseWhoMayBeAsked).
 func TestConsentRequestCampaign(t *testing.T) {
 	sink := startSMTP(t)
 	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none"})
 	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "tips", "name": "Tips", "lawful_basis": "dpv:Consent", "consent_valid_days": 365}, nil); st != 201 {
 		t.Fatal("purpose")
 	}
-	state := map[string]string{"none@example.org": "", "old@example.org": "given-2y", "no@example.org": "dpv:ConsentWithdrawn", "yes@example.org": "dpv:ConsentGiven"}
+	state := map[string]string{"none@example.org": "", "old@example.org": "given-2y", "asked@example.org": "dpv:ConsentRequested", "no@example.org": "dpv:ConsentWithdrawn", "yes@example.org": "dpv:ConsentGiven"}
 	ids := map[string]string{}
-	for _, e := range []string{"none@example.org", "old@example.org", "no@example.org", "yes@example.org"} {
+	for _, e := range []string{"none@example.org", "old@example.org", "asked@example.org", "no@example.org", "yes@example.org"} {
 		var c contactJSON
 		p.do("POST", "/api/v1/contacts", map[string]any{"email": e}, &c)
 		ids[e] = c.ID
@@ -171,8 +172,8 @@ func TestConsentRequestCampaign(t *testing.T) {
 		t.Fatalf("create: %d", st)
 	}
 	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp)
-	if w := p.waitWalked(camp.ID); w.Counts.Messages != 2 || w.Counts.SkippedBy["withdrawn"] != 1 || w.Counts.SkippedBy["consent_given"] != 1 {
-		t.Fatalf("counts %+v; want 2 requests queued, the withdrawn and the consenting left alone", w.Counts)
+	if w := p.waitWalked(camp.ID); w.Counts.Messages != 2 || w.Counts.SkippedBy["withdrawn"] != 1 || w.Counts.SkippedBy["consent_given"] != 1 || w.Counts.SkippedBy["no_consent_history"] != 1 {
+		t.Fatalf("counts %+v; want 2 requests queued, the withdrawn, the consenting and the never asked left alone", w.Counts)
 	}
 	got := map[string]bool{}
 	for range 2 {
@@ -187,8 +188,8 @@ func TestConsentRequestCampaign(t *testing.T) {
 			t.Errorf("request %q: %q; want the campaign's subject and text, naming the purpose", msg.Header.Get("Subject"), text)
 		}
 	}
-	if !got["none@example.org"] || !got["old@example.org"] {
-		t.Errorf("requests went to %v; want none@ and old@", got)
+	if !got["asked@example.org"] || !got["old@example.org"] {
+		t.Errorf("requests went to %v; want asked@ and old@", got)
 	}
 	// Asked again minutes later: the confirmation links are still on their way, so nobody is mailed,
 	// the two are counted as rate_limited, and the ledger records no request that was not sent.
@@ -207,7 +208,7 @@ func TestConsentRequestCampaign(t *testing.T) {
 	var ledger struct {
 		Events []struct{ Purpose, State string } `json:"events"`
 	}
-	p.do("GET", "/api/v1/contacts/"+ids["none@example.org"]+"/consents", nil, &ledger)
+	p.do("GET", "/api/v1/contacts/"+ids["old@example.org"]+"/consents", nil, &ledger)
 	requested := 0
 	for _, e := range ledger.Events {
 		if e.Purpose == "tips" && e.State == "dpv:ConsentRequested" {
@@ -215,7 +216,7 @@ func TestConsentRequestCampaign(t *testing.T) {
 		}
 	}
 	if requested != 1 {
-		t.Errorf("%d ConsentRequested events for none@ after two campaigns; want 1 (one mail sent)", requested)
+		t.Errorf("%d ConsentRequested events for old@ after two campaigns; want 1 (one mail sent)", requested)
 	}
 }
 

@@ -357,11 +357,11 @@ func CheckPolicyVersions(pv map[string]string) error {
 	return nil
 }
 
-// methodStates limits the states some methods can record: an unsubscribe link only withdraws
-// (RFC 8058), a Global Privacy Control signal only refuses or withdraws. Other methods record any
-// state.
+// methodStates limits the states some methods can record: an unsubscribe link only says no (RFC
+// 8058): it withdraws, or refuses the consent a consent request asked for; a Global Privacy
+// Control signal only refuses or withdraws. Other methods record any state.
 var methodStates = map[Method][]State{
-	MethodOneClick: {Withdrawn},
+	MethodOneClick: {Withdrawn, Refused},
 	MethodGPC:      {Refused, Withdrawn},
 }
 

@@ -65,7 +65,7 @@ type Store interface {
 // Backoff is the wait before each retry; after the last, a message fails for good.
 var Backoff = []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
 
-// Gate is the consent gate the outbox asks before handing over a marketing message. Prefetch
+// Gate is the consent gate the outbox asks before handing over a gated message (gated). Prefetch
 // warms its cache for the next messages; Check is still asked for each at hand-off.
 type Gate interface {
 	Check(ctx context.Context, contactID, purpose string) (consent.Decision, error)
@@ -319,8 +319,30 @@ type outcome struct {
 	err error
 }
 
-// handOff asks the consent gate about a marketing message at this moment and hands m to the
-// transport on *session (opened on first use, closed and cleared after an error that may have
+// gated reports whether the consent gate is asked about e at hand-off: a marketing message (sent
+// only while consent allows it), and a consent-request campaign's request, a transactional
+// message with a campaign and a purpose (sent only while the person may still be asked,
+// consent.Askable: a refusal, withdrawal, objection, restriction or suppression since the walk
+// queued it stops it).
+func gated(e Entry) bool {
+	return e.Stream == Marketing || e.CampaignID != "" && e.Purpose != ""
+}
+
+// allows applies the gate's decision d at hand-off to a gated entry e and names the reason: a
+// marketing message needs d.Allowed; a consent request needs a person who may still be asked
+// (consent.Askable), and is not sent to one who agreed meanwhile (consent_given).
+func allows(e Entry, d consent.Decision) (reason string, ok bool) {
+	switch {
+	case e.Stream == Marketing:
+		return string(d.Reason), d.Allowed
+	case d.Allowed:
+		return "consent_given", false
+	}
+	return string(d.Reason), consent.Askable(d.Reason)
+}
+
+// handOff asks the consent gate about a gated message (a marketing message or a campaign's
+// consent request) at this moment and hands m to the transport on *session (opened on first use, closed and cleared after an error that may have
 // broken the connection). It returns e with the outcome: skipped with the gate's reason, sent,
 // failed for good, or queued again after the next back-off. An error other than the message's
 // own (the gate could not be asked) is returned and nothing is recorded for e.
@@ -328,16 +350,17 @@ func (o *Outbox) handOff(ctx context.Context, session *Session, e Entry, m Messa
 	if err := ctx.Err(); err != nil {
 		return e, err
 	}
-	if e.Stream == Marketing {
+	if gated(e) {
 		d, err := o.Gate.Check(ctx, e.ContactID, e.Purpose)
 		if err != nil && !apperr.Is(err, apperr.NotFound) {
 			return e, err
 		}
-		if err != nil || !d.Allowed {
-			e.Status, e.LastError = StatusSkipped, string(d.Reason)
-			if err != nil {
-				e.LastError = "erased"
-			}
+		reason, ok := "erased", false
+		if err == nil {
+			reason, ok = allows(e, d)
+		}
+		if !ok {
+			e.Status, e.LastError = StatusSkipped, reason
 			return e, nil
 		}
 	}
@@ -432,11 +455,11 @@ func (o *Outbox) Run(ctx context.Context, interval time.Duration, wake <-chan st
 	}
 }
 
-// prefetch warms the gate for the marketing messages of the next group, by purpose.
+// prefetch warms the gate for the gated messages of the next group, by purpose.
 func (o *Outbox) prefetch(ctx context.Context, group []Entry) error {
 	byPurpose := map[string][]string{}
 	for _, e := range group {
-		if e.Stream == Marketing {
+		if gated(e) {
 			byPurpose[e.Purpose] = append(byPurpose[e.Purpose], e.ContactID)
 		}
 	}

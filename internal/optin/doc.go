@@ -4,6 +4,14 @@
 // Invariants:
 //   - The answer to a subscription is the same whether the address is new, pending, confirmed or
 //     suppressed; a confirmed consent is never downgraded.
+//   - No page claims a mail that was not sent: every public sign-up queues a confirmation link or,
+//     with nothing to confirm, a note saying why, except within ResendAfter of the last such
+//     message to the address, which the page states (issue 11).
+//   - An address on the suppression list always gets the confirmation, whatever consent is on
+//     record: the person's own confirmation is the one way back (DESIGN §2), audited as
+//     "suppression.lift".
+//   - A consent request's unsubscribe link (LinkRefuse) records dpv:ConsentRefused; a marketing
+//     message's withdraws.
 //   - Tokens are 256-bit random, kept only as SHA-256 hashes, bound to contact, purposes and policy
 //     versions, single-use and expiring (default 72 h). A used, expired or unknown token changes
 //     nothing.

@@ -45,10 +45,10 @@ func TestJunkLinksCostNoTransaction(t *testing.T) {
 		if _, ok, err := svc.Preferences(ctx, secret); ok || err != nil {
 			t.Errorf("Preferences: %v, %v", ok, err)
 		}
-		if err := svc.ChangePreference(ctx, secret, "newsletter", "withdraw", "192.0.2.1", "ua", false); err != nil {
-			t.Errorf("ChangePreference: %v", err)
+		if out, err := svc.ChangePreference(ctx, secret, "newsletter", "withdraw", "192.0.2.1", "ua", false); out != optin.OutcomeNone || err != nil {
+			t.Errorf("ChangePreference: %q, %v", out, err)
 		}
-		if _, ok, err := unsub.Scope(ctx, secret); ok || err != nil {
+		if _, _, ok, err := unsub.Scope(ctx, secret); ok || err != nil {
 			t.Errorf("Scope: %v, %v", ok, err)
 		}
 		if err := unsub.Withdraw(ctx, secret, "192.0.2.1", "ua", false); err != nil {

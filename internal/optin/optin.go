@@ -36,12 +36,14 @@ type Tx interface {
 	contact.Tx
 	consent.Tx
 	mail.Tx
+	UnsubscribeTx
 	InsertOptinToken(ctx context.Context, t Token) error
 	OptinTokenByHash(ctx context.Context, hash []byte) (Token, error)   // NotFound when none
 	UseOptinToken(ctx context.Context, hash []byte, at time.Time) error // NotFound when used already
-	LastOptinTokenAt(ctx context.Context, contactID string) (time.Time, error)
+	// LastMailAt returns when the newest outbox message of one of kinds to the contact was
+	// queued (zero when none).
+	LastMailAt(ctx context.Context, contactID string, kinds ...string) (time.Time, error)
 	DeleteSuppression(ctx context.Context, hash []byte) error
-	UnsubscribeToken(ctx context.Context, hash []byte) (contactID, purpose string, err error) // NotFound when none
 }
 
 // Store runs serialized transactions.
@@ -113,16 +115,25 @@ type Request struct {
 	// Subject and Intro replace the standard confirmation wording (a consent-request campaign's
 	// own subject and text); the confirmation link and its terms are always appended.
 	Subject, Intro string
+	// Refusal, when set, makes the mail a consent request that can be refused with one click: it
+	// carries List-Unsubscribe (with Mailto, when set) and List-Unsubscribe-Post (RFC 2369,
+	// RFC 8058) and a visible link, for the first purpose asked for, whose use records
+	// dpv:ConsentRefused (Unsubscribe.Withdraw). A consent request asks for one purpose.
+	Refusal *Unsubscribe
+	Mailto  string
 
 	recorded bool // ReconfirmIn recorded the requests itself
 }
 
-// Subscribe handles a subscription request: it finds or creates the contact (a lead), records
-// dpv:ConsentRequested for each purpose not already given, and mails a confirmation link unless
-// one went out less than ResendAfter ago. It answers nothing about the address: the caller shows
-// the same page whatever happened. Invalid only for an address that does not normalize or an
-// unknown or non-consent purpose. With AnswerAfter it returns at the same time after it started
-// whatever the address's state.
+// Subscribe handles a subscription request: it finds or creates the contact (a lead) and, for
+// the purposes the contact does not receive now (see RequestIn), records dpv:ConsentRequested and
+// mails a confirmation link; when nothing needs confirming (every purpose received already or
+// objected to, or processing restricted) it mails a short note saying why instead. Either way
+// at most one such message goes to an address every ResendAfter. It answers nothing about the
+// address: the caller shows the same page whatever happened, and that page is true because a
+// message is queued in every case but the rate limit, which the page states. Invalid only for
+// an address that does not normalize or an unknown or non-consent purpose. With AnswerAfter it
+// returns at the same time after it started whatever the address's state.
 func (s *Service) Subscribe(ctx context.Context, r Request) error {
 	defer s.pace(ctx, s.Now())
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "subscribe"})
@@ -165,9 +176,18 @@ func (s *Service) Subscribe(ctx context.Context, r Request) error {
 				return err
 			}
 		}
-		var err2 error
-		queued, err2 = s.requestIn(ctx, tx, contactID, r, "")
-		return err2
+		pl, err := s.planIn(ctx, tx, contactID, r.Purposes)
+		if err != nil {
+			return err
+		}
+		out := pl.outcome()
+		if out == OutcomeConfirm {
+			out, err = s.confirmIn(ctx, tx, contactID, r, "", pl)
+		} else {
+			out, err = s.noteIn(ctx, tx, contactID, r, pl)
+		}
+		queued = out == OutcomeConfirm || out == OutcomeNote
+		return err
 	})
 	if err == nil && queued {
 		s.wake()
@@ -302,10 +322,8 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 				return err
 			}
 		}
-		if rec.SuppressionHash != nil {
-			if err := tx.DeleteSuppression(ctx, rec.SuppressionHash); err != nil {
-				return err
-			}
+		if err := s.liftIn(ctx, tx, rec.SuppressionHash, t.ContactID, now); err != nil {
+			return err
 		}
 		if gpc {
 			if _, err := s.Consent.ApplyGPCIn(ctx, tx, t.ContactID); err != nil {
@@ -320,6 +338,25 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 		return nil
 	})
 	return res, err
+}
+
+// liftIn removes the suppression entry hash (the address of contactID), if there is one, with an
+// audit event "suppression.lift": the person's own confirmed double opt-in is the one way back
+// from a bounce, complaint, unsubscribe or erasure (DESIGN §2).
+func (s *Service) liftIn(ctx context.Context, tx Tx, hash []byte, contactID string, now time.Time) error {
+	if hash == nil {
+		return nil
+	}
+	if _, err := tx.Suppression(ctx, hash); apperr.Is(err, apperr.NotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := tx.DeleteSuppression(ctx, hash); err != nil {
+		return err
+	}
+	ev := audit.New(ctx, now, "suppression.lift", "contact", contactID, "suppression")
+	return tx.AppendAudit(ctx, &ev)
 }
 
 func (s *Service) currentPolicies(ctx context.Context, tx Tx) (map[string]string, error) {
@@ -349,102 +386,137 @@ func hashToken(secret string) []byte {
 	return h[:]
 }
 
-// RequestIn records dpv:ConsentRequested for each of r.Purposes the contact has not given (never
-// downgrading a given consent), and queues a confirmation mail with a single-use link unless one
-// went out less than ResendAfter ago. It reports whether a mail was queued. campaignID ties the
+// RequestIn asks the contact for consent to r.Purposes by double opt-in: for the purposes the
+// contact does not receive now (no consent, a lapsed one, or an address on the suppression
+// list, which only the person's own confirmation lifts) it records dpv:ConsentRequested (never
+// downgrading a given consent, never hiding a withdrawal or refusal) and queues a confirmation
+// mail with a single-use link, unless a sign-up message went out less than ResendAfter ago. It
+// returns OutcomeConfirm when the mail was queued, else why not (OutcomeRateLimited,
+// OutcomeSubscribed, OutcomeObjected, OutcomeRestricted); it queues no note. campaignID ties the
 // mail to a consent-request campaign ("" for a form).
-func (s *Service) RequestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (bool, error) {
-	return s.requestIn(ctx, tx, contactID, r, campaignID)
+func (s *Service) RequestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (Outcome, error) {
+	pl, err := s.planIn(ctx, tx, contactID, r.Purposes)
+	if err != nil {
+		return OutcomeNone, err
+	}
+	if out := pl.outcome(); out != OutcomeConfirm {
+		return out, nil
+	}
+	return s.confirmIn(ctx, tx, contactID, r, campaignID, pl)
 }
 
-func (s *Service) requestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (queued bool, err error) {
-	var pending, names []string
-	keep := map[string]bool{} // purposes whose withdrawal or refusal stays on record until confirmed
-	for _, id := range r.Purposes {
-		f, err := tx.GateFacts(ctx, contactID, id)
-		if err != nil {
-			return false, err
-		}
-		if f.Restricted {
-			return false, nil // restricted (GDPR Art. 18): nothing is asked or mailed until it is lifted
-		}
-		p, err := tx.PurposeByID(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		if f.Current != nil && f.Current.State == consent.Given {
-			if d := consent.Decide(p, consent.Facts{Current: f.Current}, s.Now()); d.Allowed {
-				continue // never downgrade a confirmed, valid consent
-			}
-		}
-		if f.Current != nil && (f.Current.State == consent.Withdrawn || f.Current.State == consent.Refused) {
-			// Anyone can post an address to the form: an unconfirmed request must not hide the
-			// person's "no" (consent-request campaigns leave those who withdrew alone). The link
-			// still goes out; the person's own confirmation records the consent.
-			keep[id] = true
-		}
-		pending, names = append(pending, id), append(names, "“"+p.Name+"”")
+// confirmIn queues the confirmation mail for pl.confirm (see RequestIn), unless rate limited.
+func (s *Service) confirmIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string, pl signup) (Outcome, error) {
+	if limited, err := s.limited(ctx, tx, contactID); err != nil || limited {
+		return OutcomeRateLimited, err // the last message is still on its way; nothing is recorded
 	}
-	if len(pending) == 0 {
-		return false, nil
-	}
-	last, err := tx.LastOptinTokenAt(ctx, contactID)
-	if err != nil {
-		return false, err
-	}
-	now := s.Now().UTC()
-	if !last.IsZero() && now.Sub(last) < s.resendAfter() {
-		return false, nil // rate limit: the last link is still on its way; nothing is recorded
-	}
-	for _, id := range pending {
-		if keep[id] || r.recorded {
+	pending := make([]string, len(pl.confirm))
+	for i, p := range pl.confirm {
+		pending[i] = p.ID
+		if pl.keep[p.ID] || r.recorded {
 			continue
 		}
 		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
-			ContactID: contactID, Purpose: id, State: consent.Requested, Method: consent.MethodWebForm,
+			ContactID: contactID, Purpose: p.ID, State: consent.Requested, Method: consent.MethodWebForm,
 			Evidence: consent.Evidence{IP: r.IP, UserAgent: r.UserAgent, FormID: r.FormID},
 		}); err != nil {
-			return false, err
+			return OutcomeNone, err
 		}
 	}
 	raw := make([]byte, token.SecretBytes)
 	if _, err := rand.Read(raw); err != nil {
-		return false, err
+		return OutcomeNone, err
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw)
 	cur, err := s.currentPolicies(ctx, tx)
 	if err != nil {
-		return false, err
+		return OutcomeNone, err
 	}
+	now := s.Now().UTC()
 	t := Token{Hash: hashToken(secret), ContactID: contactID, Purposes: pending, PolicyVersions: cur, FormID: r.FormID, CreatedAt: now, ExpiresAt: now.Add(s.ttl())}
 	if err := tx.InsertOptinToken(ctx, t); err != nil {
-		return false, err
+		return OutcomeNone, err
 	}
-	norm, err := normalize.Email(r.Email)
+	m, err := s.message(r, contactID, KindConfirm, now)
 	if err != nil {
-		return false, err
+		return OutcomeNone, err
 	}
-	link := strings.TrimSuffix(s.BaseURL, "/") + "/p/confirm/" + url.PathEscape(secret)
-	subject := "Please confirm your subscription"
-	intro := fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.", strings.Join(names, ", "))
+	m.Subject, m.Text = s.confirmText(r, pl, strings.TrimSuffix(s.BaseURL, "/")+"/p/confirm/"+url.PathEscape(secret))
+	if campaignID != "" {
+		// A campaign's request is asked about at the gate again at hand-off (mail.Outbox): a
+		// "no" or a block since the walk queued it stops it.
+		m.CampaignID, m.Purpose = campaignID, pending[0]
+	}
+	if r.Refusal != nil {
+		links, err := r.Refusal.MintRefusalIn(ctx, tx, contactID, pending[0], r.Mailto)
+		if err != nil {
+			return OutcomeNone, err
+		}
+		// A request for marketing consent is itself direct marketing (ePrivacy Directive Art.
+		// 13): it carries a one-click way to say no (RFC 2369, RFC 8058), which is recorded.
+		m.Headers = links.Headers
+		m.Text += fmt.Sprintf("\nNot interested? Say so with one click and we will not ask you again: %s\n", links.URL)
+	}
+	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
+		return OutcomeNone, err
+	}
+	ev := audit.New(ctx, now, "optin.request", "contact", contactID, "optin_token")
+	return OutcomeConfirm, tx.AppendAudit(ctx, &ev)
+}
+
+// confirmText is the subject and text of a confirmation mail with link for pl.confirm (r.Subject
+// and r.Intro replace the standard wording), closing with why the other purposes of the
+// sign-up need no confirmation.
+func (s *Service) confirmText(r Request, pl signup, link string) (subject, text string) {
+	names := quoted(pl.confirm)
+	subject = "Please confirm your subscription"
+	intro := fmt.Sprintf("Someone, hopefully you, asked to receive %s from us at this address.", names)
 	if r.Subject != "" {
 		subject = r.Subject
 	}
 	if r.Intro != "" {
-		intro = strings.TrimRight(r.Intro, "\n") + fmt.Sprintf("\n\nThis asks for your consent to receive %s.", strings.Join(names, ", "))
+		intro = strings.TrimRight(r.Intro, "\n") + fmt.Sprintf("\n\nThis asks for your consent to receive %s.", names)
 	}
-	m := mail.Message{
-		ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: "optin.confirm", To: norm,
-		Subject: subject, CampaignID: campaignID,
-		Text:      fmt.Sprintf("%s\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you do not want this, ignore this message: nothing will be sent.\n", intro, link, int(s.ttl().Hours())),
-		CreatedAt: now,
+	text = fmt.Sprintf("%s\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you do not want this, ignore this message: nothing will be sent.\n", intro, link, int(s.ttl().Hours()))
+	if more := pl.lines(s.privacyURL()); len(more) > 0 {
+		text += "\nAbout the rest of this sign-up:\n\n" + strings.Join(more, "\n\n") + "\n"
 	}
-	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
-		return false, err
-	}
-	ev := audit.New(ctx, now, "optin.request", "contact", contactID, "optin_token")
-	return true, tx.AppendAudit(ctx, &ev)
+	return subject, text
 }
+
+// noteIn queues a note for a sign-up with nothing to confirm (pl.outcome() is not
+// OutcomeConfirm): the purposes received already, objected to, or a restriction. The public
+// form sends it so that its one answer, that a message is on its way, is true whatever the
+// address's state. Rate limited like a confirmation (OutcomeRateLimited).
+func (s *Service) noteIn(ctx context.Context, tx Tx, contactID string, r Request, pl signup) (Outcome, error) {
+	if limited, err := s.limited(ctx, tx, contactID); err != nil || limited {
+		return OutcomeRateLimited, err
+	}
+	now := s.Now().UTC()
+	m, err := s.message(r, contactID, KindNote, now)
+	if err != nil {
+		return OutcomeNone, err
+	}
+	m.Subject = "About your subscription"
+	m.Text = "Someone, hopefully you, asked to receive mail from us at this address. There is nothing to confirm.\n\n" +
+		strings.Join(pl.lines(s.privacyURL()), "\n\n") + "\n\nIf you did not ask for this, you can ignore this message: nothing changed.\n"
+	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
+		return OutcomeNone, err
+	}
+	ev := audit.New(ctx, now, "optin.note", "contact", contactID)
+	return OutcomeNote, tx.AppendAudit(ctx, &ev)
+}
+
+// message starts a transactional sign-up message of kind to r.Email.
+func (s *Service) message(r Request, contactID, kind string, now time.Time) (mail.Message, error) {
+	norm, err := normalize.Email(r.Email)
+	if err != nil {
+		return mail.Message{}, err
+	}
+	return mail.Message{ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: kind, To: norm, CreatedAt: now}, nil
+}
+
+func (s *Service) privacyURL() string { return strings.TrimSuffix(s.BaseURL, "/") + "/p/privacy" }
 
 // ReconfirmIn runs inside the transaction that changed a contact's e-mail address (the contact
 // service's EmailChanged hook): consent given by double opt-in was confirmed at the old address,
@@ -485,9 +557,9 @@ func (s *Service) ReconfirmIn(ctx context.Context, ctTx contact.Tx, contactID, n
 	if len(again) == 0 {
 		return nil
 	}
-	queued, err := s.requestIn(ctx, tx, contactID, Request{Email: newEmail, Purposes: again, recorded: true,
+	out, err := s.RequestIn(ctx, tx, contactID, Request{Email: newEmail, Purposes: again, recorded: true,
 		Intro: "The e-mail address of your subscription was changed to this one. Please confirm that it is yours and that you want to go on receiving our mail here."}, "")
-	if queued {
+	if out == OutcomeConfirm {
 		s.wake() // the sender waits for this transaction's commit (one writer)
 	}
 	return err

@@ -19,6 +19,9 @@ type Choice struct {
 	// Objected: the person objected to this purpose or to direct marketing (GDPR Art. 21); a
 	// subscription here would change nothing, so the page says how to withdraw the objection.
 	Objected bool
+	// Restricted: processing of the person's data is restricted (GDPR Art. 18): nothing is sent
+	// and a subscription would record nothing until it is lifted.
+	Restricted bool
 }
 
 // Preferences lists the consent-based purposes (not the terms) with the person's current choice,
@@ -30,13 +33,14 @@ func (s *Service) Preferences(ctx context.Context, secret string) (choices []Cho
 		return nil, false, nil
 	}
 	err = s.Store.Update(ctx, func(tx Tx) error {
-		contactID, _, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
 		if apperr.Is(err, apperr.NotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		contactID := l.ContactID
 		ps, err := tx.ListPurposes(ctx)
 		if err != nil {
 			return err
@@ -53,7 +57,7 @@ func (s *Service) Preferences(ctx context.Context, secret string) (choices []Cho
 				return err
 			}
 			choices = append(choices, Choice{ID: p.ID, Name: p.Name, Description: p.Description, Subscribed: consent.Decide(p, f, s.Now()).Allowed,
-				Objected: f.ObjectedPurpose || f.ObjectedDM && p.DirectMarketing})
+				Objected: f.ObjectedPurpose || f.ObjectedDM && p.DirectMarketing, Restricted: f.Restricted})
 		}
 		ok = true
 		ev := audit.New(ctx, s.Now(), "preferences.read", "contact", contactID, "consent")
@@ -69,23 +73,27 @@ const (
 )
 
 // ChangePreference applies a choice made on the preference center for the holder of an
-// unsubscribe link: unsubscribe withdraws at once (method web-form); subscribe starts a double
-// opt-in (the person confirms from their mailbox). A GPC signal records its objections. An
-// unknown token, purpose or action changes nothing; the answer never says which.
-func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action, ip, userAgent string, gpc bool) error {
+// unsubscribe link: unsubscribe withdraws at once (method web-form, OutcomeWithdrawn); subscribe
+// starts a double opt-in (the person confirms from their mailbox) and returns what it did, as
+// RequestIn does (OutcomeConfirm only when the confirmation was queued; no note is sent: the
+// page itself tells its holder). A GPC signal records its objections. An unknown token, purpose
+// or action changes nothing (OutcomeNone).
+func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action, ip, userAgent string, gpc bool) (Outcome, error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "preferences"})
 	if !token.WellFormedLink(secret) {
-		return nil
+		return OutcomeNone, nil
 	}
-	queued := false
+	out := OutcomeNone
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		contactID, _, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		out = OutcomeNone
+		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
 		if apperr.Is(err, apperr.NotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		contactID := l.ContactID
 		if gpc {
 			if _, err := s.Consent.ApplyGPCIn(ctx, tx, contactID); err != nil {
 				return err
@@ -102,6 +110,7 @@ func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action,
 		case ActionUnsubscribe:
 			_, err := s.Consent.RecordIn(ctx, tx, consent.Event{ContactID: contactID, Purpose: p.ID, State: consent.Withdrawn, Method: consent.MethodWebForm,
 				Evidence: consent.Evidence{IP: ip, UserAgent: userAgent, FormID: "preferences"}})
+			out = OutcomeWithdrawn
 			return err
 		case ActionSubscribe:
 			rec, err := tx.ContactByID(ctx, contactID)
@@ -112,13 +121,16 @@ func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action,
 			if err != nil {
 				return err
 			}
-			queued, err = s.RequestIn(ctx, tx, contactID, Request{Email: c.Email, Purposes: []string{p.ID}, FormID: "preferences", IP: ip, UserAgent: userAgent}, "")
+			out, err = s.RequestIn(ctx, tx, contactID, Request{Email: c.Email, Purposes: []string{p.ID}, FormID: "preferences", IP: ip, UserAgent: userAgent}, "")
 			return err
 		}
 		return nil
 	})
-	if err == nil && queued {
+	if err != nil {
+		return OutcomeNone, err
+	}
+	if out == OutcomeConfirm {
 		s.wake()
 	}
-	return err
+	return out, nil
 }

@@ -15,11 +15,31 @@ import (
 	"github.com/tillit/tillit/internal/token"
 )
 
+// LinkKind says what using an unsubscribe link records.
+type LinkKind string
+
+// The kinds of unsubscribe link.
+const (
+	// LinkUnsubscribe is a marketing message's link: using it withdraws consent (GDPR Art. 7(3)),
+	// or objects to direct marketing on legitimate interest (Art. 21(2)-(3)).
+	LinkUnsubscribe LinkKind = "unsubscribe"
+	// LinkRefuse is a consent request's link: using it records dpv:ConsentRefused, and a
+	// consent-request campaign does not ask the person again.
+	LinkRefuse LinkKind = "refuse"
+)
+
+// Link is what an unsubscribe token names: one contact, one purpose and what its use records.
+type Link struct {
+	ContactID string
+	Purpose   string
+	Kind      LinkKind
+}
+
 // UnsubscribeTx is what one-click unsubscribe needs from a store transaction.
 type UnsubscribeTx interface {
 	consent.Tx
-	InsertUnsubscribeToken(ctx context.Context, hash []byte, contactID, purpose string, at time.Time) error
-	UnsubscribeToken(ctx context.Context, hash []byte) (contactID, purpose string, err error) // NotFound when none
+	InsertUnsubscribeToken(ctx context.Context, hash []byte, l Link, at time.Time) error
+	UnsubscribeToken(ctx context.Context, hash []byte) (Link, error) // NotFound when none
 }
 
 // UnsubscribeStore runs serialized transactions.
@@ -46,13 +66,24 @@ type Links struct {
 // MintIn makes an opaque token naming the contact and purpose (it carries no address or id) and
 // returns the link and the RFC 2369 / RFC 8058 headers: List-Unsubscribe with the HTTPS URL and,
 // when mailto is not empty, a mailto: address; and List-Unsubscribe-Post: List-Unsubscribe=One-Click.
+// Using the link withdraws consent (LinkUnsubscribe).
 func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
+	return u.mintIn(ctx, tx, Link{ContactID: contactID, Purpose: purpose, Kind: LinkUnsubscribe}, mailto)
+}
+
+// MintRefusalIn is MintIn for a consent request: using the link records dpv:ConsentRefused
+// (LinkRefuse), so the person is not asked again.
+func (u *Unsubscribe) MintRefusalIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
+	return u.mintIn(ctx, tx, Link{ContactID: contactID, Purpose: purpose, Kind: LinkRefuse}, mailto)
+}
+
+func (u *Unsubscribe) mintIn(ctx context.Context, tx UnsubscribeTx, l Link, mailto string) (Links, error) {
 	raw := make([]byte, token.SecretBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return Links{}, err
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw)
-	if err := tx.InsertUnsubscribeToken(ctx, hashUnsubscribe(secret), contactID, purpose, u.Now().UTC()); err != nil {
+	if err := tx.InsertUnsubscribeToken(ctx, hashUnsubscribe(secret), l, u.Now().UTC()); err != nil {
 		return Links{}, err
 	}
 	base := strings.TrimSuffix(u.BaseURL, "/")
@@ -67,35 +98,35 @@ func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, p
 	}}, nil
 }
 
-// Scope returns the purpose a token names, for the page that GET /u/{token} shows; ok is false
-// for an unknown token. It changes nothing.
-func (u *Unsubscribe) Scope(ctx context.Context, secret string) (consent.Purpose, bool, error) {
-	var p consent.Purpose
-	ok := false
+// Scope returns the purpose a token names and what using it records, for the page that GET
+// /u/{token} shows; ok is false for an unknown token. It changes nothing.
+func (u *Unsubscribe) Scope(ctx context.Context, secret string) (p consent.Purpose, kind LinkKind, ok bool, err error) {
 	if !token.WellFormedLink(secret) {
-		return p, false, nil
+		return p, "", false, nil
 	}
-	err := u.Store.Update(ctx, func(tx UnsubscribeTx) error {
-		_, purpose, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+	err = u.Store.Update(ctx, func(tx UnsubscribeTx) error {
+		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
 		if apperr.Is(err, apperr.NotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if p, err = tx.PurposeByID(ctx, purpose); err != nil {
+		if p, err = tx.PurposeByID(ctx, l.Purpose); err != nil {
 			return err
 		}
-		ok = true
+		kind, ok = l.Kind, true
 		return nil
 	})
-	return p, ok, err
+	return p, kind, ok, err
 }
 
 // Withdraw honours POST /u/{token}: it withdraws consent for the token's purpose at once
-// (dpv:ConsentWithdrawn, method one-click-unsubscribe, GDPR Art. 7(3)), idempotently. It tells
-// the caller nothing about the token: an unknown token, an erased contact or a consent withdrawn
-// already all succeed without a change.
+// (dpv:ConsentWithdrawn, method one-click-unsubscribe, GDPR Art. 7(3)), idempotently. A consent
+// request's link (LinkRefuse) records dpv:ConsentRefused instead, unless the person has given
+// a valid consent since (then their "no" withdraws it); a consent-request campaign does not ask
+// them again. It tells the caller nothing about the token: an unknown token, an erased contact
+// or a "no" recorded already all succeed without a change.
 //
 // gpc is a Global Privacy Control signal on the request: it also records an objection to every
 // sale-or-sharing purpose, as on any public form.
@@ -105,13 +136,14 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 		return nil
 	}
 	return u.Store.Update(ctx, func(tx UnsubscribeTx) error {
-		contactID, purpose, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
 		if apperr.Is(err, apperr.NotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		contactID, purpose := l.ContactID, l.Purpose
 		if gpc {
 			if _, err := u.Consent.ApplyGPCIn(ctx, tx, contactID); err != nil {
 				if apperr.Is(err, apperr.NotFound) {
@@ -136,15 +168,19 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 			}
 			return err
 		}
-		cur, err := tx.CurrentConsent(ctx, contactID, purpose)
-		if err == nil && cur.State == consent.Withdrawn {
-			return nil // one click is enough: a second changes nothing
+		f, err := tx.GateFacts(ctx, contactID, purpose)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil // erased meanwhile
 		}
-		if err != nil && !apperr.Is(err, apperr.NotFound) {
+		if err != nil {
 			return err
 		}
+		state := noState(l.Kind, p, f.Current, u.Now())
+		if state == "" {
+			return nil // one click is enough: a second changes nothing
+		}
 		_, err = u.Consent.RecordIn(ctx, tx, consent.Event{
-			ContactID: contactID, Purpose: purpose, State: consent.Withdrawn, Method: consent.MethodOneClick,
+			ContactID: contactID, Purpose: purpose, State: state, Method: consent.MethodOneClick,
 			Evidence: consent.Evidence{IP: ip, UserAgent: userAgent},
 		})
 		if apperr.Is(err, apperr.NotFound) {
@@ -152,6 +188,20 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 		}
 		return err
 	})
+}
+
+// noState is the state a "no" by a link of kind records over cur (nil: none) for consent-based
+// purpose p at now, or "" when the "no" is on record already. An unsubscribe link withdraws
+// (GDPR Art. 7(3)); a consent request's link refuses the consent it asked for, or withdraws one
+// the person has given since and that still stands.
+func noState(kind LinkKind, p consent.Purpose, cur *consent.Current, now time.Time) consent.State {
+	if cur != nil && (cur.State == consent.Withdrawn || kind == LinkRefuse && cur.State == consent.Refused) {
+		return ""
+	}
+	if kind == LinkRefuse && !consent.Decide(p, consent.Facts{Current: cur}, now).Allowed {
+		return consent.Refused
+	}
+	return consent.Withdrawn
 }
 
 func hashUnsubscribe(secret string) []byte {

@@ -14,7 +14,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 )
 
-const campaignCols = "id, kind, purpose_id, subject, text_body, html_body, audience, created_at, queued_at, walk_end, walk_cursor, walked, messages, finished_at"
+const campaignCols = "id, kind, purpose_id, subject, text_body, html_body, audience, created_at, queued_at, walk_end, walk_cursor, walked, messages, finished_at, include_no_history"
 
 // InsertCampaign stores a new campaign (not sent, nothing walked).
 func (tx *Tx) InsertCampaign(ctx context.Context, c campaign.Campaign) error {
@@ -22,8 +22,8 @@ func (tx *Tx) InsertCampaign(ctx context.Context, c campaign.Campaign) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, "INSERT INTO campaigns (id, kind, purpose_id, subject, text_body, html_body, audience, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		c.ID, c.Kind, c.Purpose, c.Subject, c.Text, c.HTML, string(aud), formatTime(c.CreatedAt))
+	_, err = tx.exec(ctx, "INSERT INTO campaigns (id, kind, purpose_id, subject, text_body, html_body, audience, created_at, include_no_history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		c.ID, c.Kind, c.Purpose, c.Subject, c.Text, c.HTML, string(aud), formatTime(c.CreatedAt), c.IncludeNoHistory)
 	return err
 }
 
@@ -151,7 +151,7 @@ func scanCampaign(row scanner) (campaign.Campaign, error) {
 	var aud, created string
 	var queued, end, finished sql.NullString
 	if err := row.Scan(&c.ID, &c.Kind, &c.Purpose, &c.Subject, &c.Text, &c.HTML, &aud, &created, &queued,
-		&end, &c.Walk.Cursor, &c.Walk.Walked, &c.Walk.Messages, &finished); err != nil {
+		&end, &c.Walk.Cursor, &c.Walk.Walked, &c.Walk.Messages, &finished, &c.IncludeNoHistory); err != nil {
 		return c, err
 	}
 	c.Walk.End = end.String

@@ -138,9 +138,17 @@ func (tx *Tx) UseOptinToken(ctx context.Context, hash []byte, at time.Time) erro
 	return mustAffect(res, "unused token")
 }
 
-// LastOptinTokenAt returns when the contact's latest token was made (zero when none).
-func (tx *Tx) LastOptinTokenAt(ctx context.Context, contactID string) (time.Time, error) {
-	row, err := tx.queryRow(ctx, "SELECT max(created_at) FROM optin_tokens WHERE contact_id = ?", contactID)
+// LastMailAt returns when the newest outbox message of one of kinds to the contact was queued
+// (zero when none).
+func (tx *Tx) LastMailAt(ctx context.Context, contactID string, kinds ...string) (time.Time, error) {
+	if len(kinds) == 0 {
+		return time.Time{}, nil
+	}
+	args := []any{contactID}
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	row, err := tx.queryRow(ctx, "SELECT max(created_at) FROM outbox WHERE contact_id = ? AND kind IN (?"+strings.Repeat(", ?", len(kinds)-1)+")", args...)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -157,25 +165,26 @@ func (tx *Tx) DeleteSuppression(ctx context.Context, hash []byte) error {
 	return err
 }
 
-// InsertUnsubscribeToken stores an unsubscribe token's hash.
-func (tx *Tx) InsertUnsubscribeToken(ctx context.Context, hash []byte, contactID, purpose string, at time.Time) error {
-	_, err := tx.exec(ctx, "INSERT INTO unsubscribe_tokens (hash, contact_id, purpose_id, created_at) VALUES (?, ?, ?, ?)", hash, contactID, purpose, formatTime(at))
+// InsertUnsubscribeToken stores an unsubscribe token's hash and what it names.
+func (tx *Tx) InsertUnsubscribeToken(ctx context.Context, hash []byte, l optin.Link, at time.Time) error {
+	_, err := tx.exec(ctx, "INSERT INTO unsubscribe_tokens (hash, contact_id, purpose_id, kind, created_at) VALUES (?, ?, ?, ?, ?)", hash, l.ContactID, l.Purpose, string(l.Kind), formatTime(at))
 	return err
 }
 
-// UnsubscribeToken returns the contact and purpose a token names; NotFound when none.
-func (tx *Tx) UnsubscribeToken(ctx context.Context, hash []byte) (contactID, purpose string, err error) {
-	row, err := tx.queryRow(ctx, "SELECT contact_id, purpose_id FROM unsubscribe_tokens WHERE hash = ?", hash)
+// UnsubscribeToken returns what a token names; NotFound when none.
+func (tx *Tx) UnsubscribeToken(ctx context.Context, hash []byte) (optin.Link, error) {
+	row, err := tx.queryRow(ctx, "SELECT contact_id, purpose_id, kind FROM unsubscribe_tokens WHERE hash = ?", hash)
 	if err != nil {
-		return "", "", err
+		return optin.Link{}, err
 	}
-	if err := row.Scan(&contactID, &purpose); err != nil {
+	var l optin.Link
+	if err := row.Scan(&l.ContactID, &l.Purpose, &l.Kind); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", "", apperr.New(apperr.NotFound, "token not found")
+			return optin.Link{}, apperr.New(apperr.NotFound, "token not found")
 		}
-		return "", "", err
+		return optin.Link{}, err
 	}
-	return contactID, purpose, nil
+	return l, nil
 }
 
 // CampaignOutcomes counts a campaign's outbox entries by status and, for skipped ones, reason.

@@ -39,6 +39,7 @@ type choiceView struct {
 	Description string
 	Subscribed  bool
 	Objected    bool   // the person objected (GDPR Art. 21): no subscribe button, how to undo it
+	Restricted  bool   // processing restricted (GDPR Art. 18): no subscribe button, how to lift it
 	Contact     string // whom to write to about an objection
 }
 
@@ -88,6 +89,15 @@ func (o *Optin) SubscribeForm(w http.ResponseWriter, r *http.Request) {
 	v.Paragraphs = append(v.Paragraphs, purposeLines(described)...)
 	v.Paragraphs = append(v.Paragraphs, "We send a link to this address; nothing is sent to you until you confirm. You can unsubscribe with one click in every message.")
 	o.Pages.render(w, r, http.StatusOK, v)
+}
+
+// SignupAnswer is the page every sign-up gets, whatever the address's state (it must tell
+// nothing about the address). It claims no message that was not sent: optin.Service.Subscribe
+// queues a confirmation or a note for every sign-up except the rate-limited ones, and the page
+// says when none comes.
+var SignupAnswer = []string{
+	"We are writing to this address about this sign-up: with a link to confirm it, or, if there is nothing to confirm, with a short note that says why.",
+	"We write to one address at most once every two minutes. If we wrote to it in the last two minutes, no new message comes: use that one, or try again in a few minutes.",
 }
 
 // Subscribe serves POST /p/subscribe (form fields email, purposes, form_id; or JSON {email,
@@ -178,8 +188,7 @@ func (o *Optin) Subscribe(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"status":"check_your_inbox"}` + "\n"))
 		return
 	}
-	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Check your inbox", Paragraphs: []string{
-		"If this address can receive our mail, a message with a confirmation link is on its way. Nothing is sent to you until you confirm."}})
+	o.Pages.render(w, r, http.StatusOK, pageView{Title: "Check your inbox", Paragraphs: SignupAnswer})
 }
 
 // ConfirmPage serves GET /p/confirm/{token}: a page with a button when the token is usable, a

@@ -34,10 +34,14 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 	}
 	v := pageView{Title: "Your mail preferences", Paragraphs: []string{
 		"Choose what we may send you. Unsubscribing takes effect at once; subscribing sends you a message to confirm."}}
-	switch r.URL.Query().Get("done") {
-	case optin.ActionSubscribe:
-		v.Paragraphs = append(v.Paragraphs, "Thank you. We sent you a message to confirm; it starts when you press the button in it. If we sent you one a few minutes ago, use that one.")
-	case optin.ActionUnsubscribe:
+	// Each outcome's own words, and only for what happened (no page claims a mail that was not
+	// sent); a subscription that needed nothing shows in the choices below.
+	switch optin.Outcome(r.URL.Query().Get("done")) {
+	case optin.OutcomeConfirm:
+		v.Paragraphs = append(v.Paragraphs, "Thank you. We sent you a message to confirm; it starts when you press the button in it.")
+	case optin.OutcomeRateLimited:
+		v.Paragraphs = append(v.Paragraphs, "We wrote to you less than two minutes ago, so no new message was sent: use the one we sent, or try again in a few minutes.")
+	case optin.OutcomeWithdrawn:
 		v.Paragraphs = append(v.Paragraphs, "Done: you are unsubscribed from it.")
 	}
 	if len(choices) == 0 {
@@ -49,29 +53,31 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 			contact = p.Pages.Controller.Email
 		}
 		v.Choices = append(v.Choices, choiceView{Action: r.URL.Path, Purpose: c.ID, Name: c.Name, Description: c.Description, Subscribed: c.Subscribed,
-			Objected: c.Objected, Contact: contact})
+			Objected: c.Objected, Restricted: c.Restricted, Contact: contact})
 	}
 	p.Pages.render(w, r, http.StatusOK, v)
 }
 
 // Change serves POST /p/preferences/{token} with form fields purpose and action
-// ("unsubscribe" or "subscribe"). It answers 303 to the page with ?done=<action> (the page then
-// says what happens next), the same way whether or not the token or purpose was valid.
+// ("unsubscribe" or "subscribe"). It answers 303 to the page, with ?done=<outcome> when the page
+// has something to say of it (withdrawn, confirm: a confirmation was sent, rate_limited: none
+// was); an unknown token, purpose or action changes nothing and leads to the page as it is.
 func (p *Preferences) Change(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		p.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Your mail preferences", Paragraphs: []string{"The form could not be read. Please try again."}})
 		return
 	}
-	err := p.Service.ChangePreference(r.Context(), r.PathValue("token"), r.PostForm.Get("purpose"), r.PostForm.Get("action"),
+	out, err := p.Service.ChangePreference(r.Context(), r.PathValue("token"), r.PostForm.Get("purpose"), r.PostForm.Get("action"),
 		p.IP(r), truncate(r.UserAgent(), 500), r.Header.Get("Sec-GPC") == "1")
 	if err != nil {
 		p.Pages.fail(w, r, err)
 		return
 	}
 	target := r.URL.Path
-	if a := r.PostForm.Get("action"); a == optin.ActionSubscribe || a == optin.ActionUnsubscribe {
-		target += "?done=" + a
+	switch out {
+	case optin.OutcomeWithdrawn, optin.OutcomeConfirm, optin.OutcomeRateLimited:
+		target += "?done=" + string(out)
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }

@@ -17,14 +17,28 @@ type Unsubscribe struct {
 // Page serves GET /u/{token}: the scope in plain words and a button. It changes nothing, so a
 // link scanner cannot unsubscribe anyone.
 func (u *Unsubscribe) Page(w http.ResponseWriter, r *http.Request) {
-	p, ok, err := u.Service.Scope(r.Context(), r.PathValue("token"))
+	p, kind, ok, err := u.Service.Scope(r.Context(), r.PathValue("token"))
 	if err != nil {
 		u.Pages.fail(w, r, err)
 		return
 	}
 	if !ok {
+		if kind == optin.LinkRefuse {
+			u.Pages.render(w, r, http.StatusOK, pageView{Title: "Do not ask me again", Paragraphs: []string{
+				"Not interested in \u201c" + p.Name + "\u201d? Press the button and we record that you said no: we will not ask you for it again. Other mail you agreed to is not affected.",
+			}, Form: &formView{Action: r.URL.Path, Button: "Do not ask me again"},
+				Link: &linkView{Href: PreferencesPath(r.PathValue("token")), Text: "Choose which mail you receive"}})
+			return
+		}
 		u.Pages.render(w, r, http.StatusOK, pageView{Title: "Unsubscribe", Paragraphs: []string{
 			"This link is not valid any more. If you still receive mail from us, use the link in the latest message or write to us."}})
+		return
+	}
+	if kind == optin.LinkRefuse {
+		u.Pages.render(w, r, http.StatusOK, pageView{Title: "Do not ask me again", Paragraphs: []string{
+			"Not interested in \u201c" + p.Name + "\u201d? Press the button and we record that you said no: we will not ask you for it again. Other mail you agreed to is not affected.",
+		}, Form: &formView{Action: r.URL.Path, Button: "Do not ask me again"},
+			Link: &linkView{Href: PreferencesPath(r.PathValue("token")), Text: "Choose which mail you receive"}})
 		return
 	}
 	u.Pages.render(w, r, http.StatusOK, pageView{Title: "Unsubscribe", Paragraphs: []string{
@@ -33,7 +47,8 @@ func (u *Unsubscribe) Page(w http.ResponseWriter, r *http.Request) {
 		Link: &linkView{Href: PreferencesPath(r.PathValue("token")), Text: "Choose which mail you receive"}})
 }
 
-// OneClick serves POST /u/{token}: it withdraws consent at once, whatever the body (a form with
+// OneClick serves POST /u/{token}: it withdraws consent at once (a consent request's link
+// refuses it), whatever the body (a form with
 // List-Unsubscribe=One-Click, empty, text/plain), answers 200 without a redirect, is idempotent,
 // and answers the same whether or not the token was valid (RFC 8058 §3.2).
 func (u *Unsubscribe) OneClick(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +58,6 @@ func (u *Unsubscribe) OneClick(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.Pages.render(w, r, http.StatusOK, pageView{Title: "You are unsubscribed", Paragraphs: []string{
-		"You will not receive this mail again. You can subscribe again at any time."},
+		"You will not receive this mail again, nor be asked for it. You can subscribe again at any time."},
 		Link: &linkView{Href: PreferencesPath(r.PathValue("token")), Text: "Choose which mail you receive"}})
 }

@@ -1,0 +1,438 @@
+package cli_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/store/sqlite"
+)
+
+// signupRig is a running tillit serve with a real SMTP sink (one session, so messages arrive in
+// the order they were queued) whose sign-ups each come from their own client address (a trusted
+// proxy's X-Forwarded-For), so the per-client limit of /p/subscribe does not interfere.
+type signupRig struct {
+	t    *testing.T
+	p    *program
+	sink *smtpSink
+	n    int // sign-ups posted: the next client address
+}
+
+func startSignupRig(t *testing.T) *signupRig {
+	t.Helper()
+	sink := startSMTP(t)
+	p := startProgramEnv(t, t.TempDir(), map[string]string{
+		"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none&sessions=1", "TILLIT_MAIL_FROM": "news@tillit.example",
+		"TILLIT_TRUSTED_PROXIES": "127.0.0.1",
+	})
+	return &signupRig{t: t, p: p, sink: sink}
+}
+
+// subscribe posts the public sign-up form for email and returns the page's text.
+func (r *signupRig) subscribe(email string, purposes ...string) string {
+	r.t.Helper()
+	r.n++
+	form := url.Values{"email": {email}, "purposes": purposes}
+	req, _ := http.NewRequest("POST", r.p.base+"/p/subscribe", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.18.%d.%d", r.n/250, r.n%250+1))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		r.t.Fatalf("POST /p/subscribe: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// mailed returns the messages delivered to email since the last call: it signs up a fresh
+// sentinel address and reads the sink until the sentinel's confirmation arrives, so a message
+// that was never queued shows at once as missing. Any message to a third address fails the test.
+func (r *signupRig) mailed(email string) []delivered {
+	r.t.Helper()
+	sentinel := fmt.Sprintf("sentinel-%d@example.net", r.n)
+	r.subscribe(sentinel)
+	var out []delivered
+	for {
+		d := r.sink.next(r.t)
+		switch {
+		case len(d.To) == 1 && d.To[0] == sentinel:
+			return out
+		case len(d.To) == 1 && d.To[0] == email:
+			out = append(out, d)
+		default:
+			r.t.Fatalf("a message to %v; want only %s or the sentinel", d.To, email)
+		}
+	}
+}
+
+// confirmation checks that msgs is one confirmation mail and returns its link.
+func (r *signupRig) confirmation(what string, msgs []delivered) string {
+	r.t.Helper()
+	if len(msgs) != 1 {
+		r.t.Fatalf("%s: %d messages; want one confirmation", what, len(msgs))
+	}
+	msg, text := parseMessage(r.t, msgs[0])
+	link := linkRE.FindString(text)
+	if msg.Header.Get("Subject") != "Please confirm your subscription" || link == "" {
+		r.t.Fatalf("%s: message %q %q; want a confirmation with its link", what, msg.Header.Get("Subject"), text)
+	}
+	return link
+}
+
+func (r *signupRig) gate(contactID, purpose string) string {
+	r.t.Helper()
+	var d struct {
+		Reason string `json:"reason"`
+	}
+	if st := r.p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": contactID, "purpose": purpose}, &d); st != 200 {
+		r.t.Fatalf("consent check: %d", st)
+	}
+	return d.Reason
+}
+
+func (r *signupRig) lookup(email string) string {
+	r.t.Helper()
+	var l listJSON
+	r.p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": email}, &l)
+	if len(l.Items) != 1 {
+		r.t.Fatalf("lookup %s: %d contacts", email, len(l.Items))
+	}
+	return l.Items[0].ID
+}
+
+// subscriber creates a contact with consent given for the newsletter and returns its id.
+func (r *signupRig) subscriber(email string) string {
+	r.t.Helper()
+	var c contactJSON
+	if st := r.p.do("POST", "/api/v1/contacts", map[string]any{"email": email}, &c); st != 201 {
+		r.t.Fatalf("create %s: %d", email, st)
+	}
+	if st := r.p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil); st != 201 {
+		r.t.Fatalf("consent for %s: %d", email, st)
+	}
+	return c.ID
+}
+
+// post sends a raw body to an API route with the admin token and wants 200.
+func (r *signupRig) post(path, ctype, body string) {
+	r.t.Helper()
+	req, _ := http.NewRequest("POST", r.p.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Authorization", "Bearer "+r.p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		r.t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+}
+
+func (r *signupRig) bounce(email string) {
+	r.post("/api/v1/mail-reports", "message/rfc822", "From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"+
+		"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"+
+		"Final-Recipient: rfc822; "+email+"\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n")
+}
+
+func (r *signupRig) complain(email string) {
+	r.post("/api/v1/mail-reports", "message/rfc822", "From: abuse@mailbox.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=c\r\n\r\n"+
+		"--c\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--c\r\nContent-Type: message/rfc822\r\n\r\nTo: <"+email+">\r\nSubject: news\r\n\r\nhi\r\n--c--\r\n")
+}
+
+func (r *signupRig) importMailchimp(csv string) {
+	r.post("/api/v1/imports?format=mailchimp", "text/csv", csv)
+}
+
+// preferencesLink mints the unsubscribe token a marketing message would have carried and returns
+// the person's preference center.
+func (r *signupRig) preferencesLink(contactID string) string {
+	r.t.Helper()
+	db, err := sqlite.Open(context.Background(), r.p.dir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer db.Close()
+	u := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: r.p.base}
+	var l optin.Links
+	err = db.Update(context.Background(), func(tx *sqlite.Tx) error {
+		l, err = u.MintIn(context.Background(), tx, contactID, "newsletter", "")
+		return err
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return l.Preferences
+}
+
+// choose posts a choice on the preference center and returns the page it leads to.
+func (r *signupRig) choose(prefs, purpose, action string) string {
+	r.t.Helper()
+	resp, err := http.PostForm(prefs, url.Values{"purpose": {purpose}, "action": {action}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		r.t.Fatalf("preference change: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func confirmLink(t *testing.T, link string) {
+	t.Helper()
+	resp, err := http.PostForm(link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "Your subscription is confirmed") {
+		t.Fatalf("confirm: %d %s", resp.StatusCode, b)
+	}
+}
+
+// The sign-up page's text: the same whatever the address's state (so it tells nothing about
+// it), and true in every case.
+var signupPage = []string{
+	"We are writing to this address about this sign-up: with a link to confirm it, or, if there is nothing to confirm, with a short note that says why.",
+	"We write to one address at most once every two minutes. If we wrote to it in the last two minutes, no new message comes: use that one, or try again in a few minutes.",
+}
+
+func checkSignupPage(t *testing.T, what, page string) {
+	t.Helper()
+	for _, s := range signupPage {
+		if !strings.Contains(page, s) {
+			t.Errorf("%s: the page does not say %q:\n%s", what, s, page)
+		}
+	}
+	if strings.Contains(page, "is on its way") {
+		t.Errorf("%s: the page claims a message is on its way:\n%s", what, page)
+	}
+}
+
+// TestSuppressedAddressComesBackByItsOwnOptIn: found by issue 11. After a hard bounce, a
+// complaint, an imported unsubscribe or a re-creation after erasure, /p/subscribe and the
+// preference center sent no confirmation (the opt-in checked the consent without the
+// suppression and took the old consent to stand), while the page said a message was on its way.
+// Now the person's own double opt-in is the way back (DESIGN §2): the confirmation goes out, and
+// confirming records the consent and lifts the suppression, audited.
+func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
+	r := startSignupRig(t)
+	erased := func(email string, staffConsent bool) func() {
+		return func() {
+			id := r.subscriber(email)
+			if st := r.p.do("DELETE", "/api/v1/contacts/"+id, nil, nil); st != 204 {
+				t.Fatalf("erase: %d", st)
+			}
+			var c contactJSON
+			if st := r.p.do("POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": email}, &c); st != 201 {
+				t.Fatalf("re-create: %d", st)
+			}
+			if staffConsent {
+				if st := r.p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "staff", "evidence": "Asked on the phone."}, nil); st != 201 {
+					t.Fatalf("staff consent: %d", st)
+				}
+			}
+		}
+	}
+	const subscribed = "Email Address,OPTIN_TIME,CONFIRM_TIME\n%s,2024-03-01 10:00:00,2024-03-01 10:05:00\n"
+	cases := []struct {
+		name, email string
+		setup       func()
+		suppressed  bool // the gate says suppressed before the sign-up
+	}{
+		{"hard bounce", "bounced@example.org", func() { r.subscriber("bounced@example.org"); r.bounce("bounced@example.org") }, true},
+		{"complaint", "complained@example.org", func() { r.subscriber("complained@example.org"); r.complain("complained@example.org") }, true},
+		{"imported cleaned", "cleaned@example.org", func() {
+			r.importMailchimp(fmt.Sprintf(subscribed, "cleaned@example.org"))
+			r.importMailchimp("Email Address,CLEAN_TIME\ncleaned@example.org,2025-01-01 10:00:00\n")
+		}, true},
+		{"imported unsubscribed", "left@example.org", func() {
+			r.importMailchimp(fmt.Sprintf(subscribed, "left@example.org"))
+			r.importMailchimp("Email Address,UNSUB_TIME\nleft@example.org,2025-01-01 10:00:00\n")
+		}, false},
+		{"imported unsubscribed before the consent on record", "older@example.org", func() {
+			r.importMailchimp(fmt.Sprintf(subscribed, "older@example.org"))
+			r.importMailchimp("Email Address,UNSUB_TIME\nolder@example.org,2020-01-01 10:00:00\n")
+		}, false},
+		{"imported unsubscribed, never a contact", "only.unsub@example.org", func() {
+			r.importMailchimp("Email Address,UNSUB_TIME\nonly.unsub@example.org,2025-01-01 10:00:00\n")
+		}, false},
+		{"re-created after erasure", "back@example.org", erased("back@example.org", false), true},
+		{"re-created after erasure, consent recorded by staff", "back.staff@example.org", erased("back.staff@example.org", true), true},
+	}
+	for _, tc := range cases {
+		tc.setup()
+		if tc.suppressed {
+			if g := r.gate(r.lookup(tc.email), "newsletter"); g != "suppressed" {
+				t.Fatalf("%s: gate %s before the sign-up; want suppressed", tc.name, g)
+			}
+		}
+		checkSignupPage(t, tc.name, r.subscribe(tc.email))
+		link := r.confirmation(tc.name, r.mailed(tc.email))
+		confirmLink(t, link)
+		id := r.lookup(tc.email)
+		if g := r.gate(id, "newsletter"); g != "consent_given" {
+			t.Errorf("%s: gate %s after the person's own confirmation; want consent_given", tc.name, g)
+		}
+		if tc.suppressed {
+			var audit struct {
+				Items []struct{ Action string } `json:"items"`
+			}
+			r.p.do("GET", "/api/v1/contacts/"+id+"/audit?limit=1000", nil, &audit)
+			lifted := 0
+			for _, e := range audit.Items {
+				if e.Action == "suppression.lift" {
+					lifted++
+				}
+			}
+			if lifted != 1 {
+				t.Errorf("%s: %d suppression.lift audit events; want 1", tc.name, lifted)
+			}
+		}
+	}
+
+	// The preference center of a person whose address bounced since their last message: its
+	// subscribe sends the confirmation, and the page says so only then.
+	id := r.subscriber("prefs.bounced@example.org")
+	prefs := r.preferencesLink(id)
+	r.bounce("prefs.bounced@example.org")
+	page := r.choose(prefs, "newsletter", "subscribe")
+	if !strings.Contains(page, "We sent you a message to confirm") {
+		t.Errorf("preference center after subscribe: the page does not say a confirmation was sent:\n%s", page)
+	}
+	link := r.confirmation("preference center", r.mailed("prefs.bounced@example.org"))
+	// Pressed again at once: nothing is sent, and the page says so.
+	page = r.choose(prefs, "newsletter", "subscribe")
+	if !strings.Contains(page, "We wrote to you less than two minutes ago, so no new message was sent") || strings.Contains(page, "We sent you a message") {
+		t.Errorf("preference center, subscribe pressed again: the page does not say that nothing was sent:\n%s", page)
+	}
+	if msgs := r.mailed("prefs.bounced@example.org"); len(msgs) != 0 {
+		t.Errorf("preference center, subscribe pressed again: %d messages; want none", len(msgs))
+	}
+	confirmLink(t, link)
+	if g := r.gate(id, "newsletter"); g != "consent_given" {
+		t.Errorf("preference center: gate %s after confirming; want consent_given", g)
+	}
+	// Subscribing to what the person receives: nothing to send, and the page claims nothing.
+	page = r.choose(prefs, "newsletter", "subscribe")
+	if strings.Contains(page, "We sent you") || strings.Contains(page, "We wrote to you") || !strings.Contains(page, "You receive this.") {
+		t.Errorf("preference center, subscribe while subscribed: want the page as it is, claiming no message:\n%s", page)
+	}
+	if msgs := r.mailed("prefs.bounced@example.org"); len(msgs) != 0 {
+		t.Errorf("preference center, subscribe while subscribed: %d messages; want none", len(msgs))
+	}
+}
+
+// TestSignupPageMatchesTheMail: /p/subscribe answers every address with one page (it must not
+// tell whether an address is known), so that page must be true whatever the address's state:
+// for every branch, what reached the SMTP server is what the page says (a confirmation link, a
+// note when there is nothing to confirm, or nothing when the address was written to in the last
+// two minutes). Before issue 11 the page said a confirmation was on its way for a confirmed,
+// suppressed, objecting or restricted address, and none was sent.
+func TestSignupPageMatchesTheMail(t *testing.T) {
+	r := startSignupRig(t)
+	r.post("/api/v1/imports?format=generic&status=pending", "text/csv", "email\npending@example.org\n")
+	restricted := r.subscriber("restricted@example.org")
+	if st := r.p.do("PUT", "/api/v1/contacts/"+restricted+"/restriction", nil, nil); st != 200 && st != 204 {
+		t.Fatalf("restrict: %d", st)
+	}
+	objected := r.subscriber("objected@example.org")
+	if st := r.p.do("POST", "/api/v1/contacts/"+objected+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
+		t.Fatalf("objection: %d", st)
+	}
+	r.subscriber("confirmed@example.org")
+	r.subscriber("bounced@example.org")
+	r.bounce("bounced@example.org")
+	r.subscriber("complained@example.org")
+	r.complain("complained@example.org")
+	r.importMailchimp("Email Address,CLEAN_TIME\ncleaned@example.org,2025-01-01 10:00:00\n")
+	r.importMailchimp("Email Address,UNSUB_TIME\nunsubscribed@example.org,2025-01-01 10:00:00\n")
+	erased := r.subscriber("erased@example.org")
+	if st := r.p.do("DELETE", "/api/v1/contacts/"+erased, nil, nil); st != 204 {
+		t.Fatalf("erase: %d", st)
+	}
+
+	const confirm, note, none = "a confirmation", "a note", "nothing"
+	branches := []struct {
+		name, email, want, says string // says: a line the note must carry
+	}{
+		{"new address", "new@example.org", confirm, ""},
+		{"pending, no link sent yet", "pending@example.org", confirm, ""},
+		{"pending, link sent a moment ago", "pending@example.org", none, ""},
+		{"new address again at once", "new@example.org", none, ""},
+		{"already confirmed", "confirmed@example.org", note, "You already receive \u201cNewsletter\u201d: nothing changed."},
+		{"already confirmed, note sent a moment ago", "confirmed@example.org", none, ""},
+		{"suppressed: hard bounce", "bounced@example.org", confirm, ""},
+		{"suppressed: complaint", "complained@example.org", confirm, ""},
+		{"suppressed: imported cleaned", "cleaned@example.org", confirm, ""},
+		{"suppressed: imported unsubscribe", "unsubscribed@example.org", confirm, ""},
+		{"suppressed: erased", "erased@example.org", confirm, ""},
+		{"objected to direct marketing", "objected@example.org", note, "You objected to \u201cNewsletter\u201d (GDPR Art. 21), so we do not send it."},
+		{"restricted", "restricted@example.org", note, "The processing of your data is restricted at your request (GDPR Art. 18), so nothing was recorded for this sign-up."},
+	}
+	var first string
+	for _, b := range branches {
+		page := r.subscribe(b.email)
+		checkSignupPage(t, b.name, page)
+		if first == "" {
+			first = page
+		} else if page != first {
+			t.Errorf("%s: the page differs from the first branch's: it tells the address's state", b.name)
+		}
+		msgs := r.mailed(b.email)
+		switch b.want {
+		case confirm:
+			r.confirmation(b.name, msgs)
+		case none:
+			if len(msgs) != 0 {
+				t.Errorf("%s: %d messages; want none (written to a moment ago, as the page says)", b.name, len(msgs))
+			}
+		case note:
+			if len(msgs) != 1 {
+				t.Errorf("%s: %d messages; want one note", b.name, len(msgs))
+				continue
+			}
+			msg, text := parseMessage(t, msgs[0])
+			if msg.Header.Get("Subject") != "About your subscription" || linkRE.MatchString(text) || !strings.Contains(text, b.says) ||
+				!strings.Contains(text, "There is nothing to confirm.") {
+				t.Errorf("%s: message %q %q; want a note without a link saying %q", b.name, msg.Header.Get("Subject"), text, b.says)
+			}
+		}
+	}
+	// The preference center of a restricted person says so, offers no subscription, and a
+	// subscription posted anyway sends nothing and claims nothing.
+	prefs := r.preferencesLink(restricted)
+	page := r.choose(prefs, "newsletter", "subscribe")
+	if !strings.Contains(page, "the processing of your data is restricted (GDPR Art. 18)") || strings.Contains(page, `value="subscribe"`) || strings.Contains(page, "We sent you") {
+		t.Errorf("preference center of a restricted person after subscribe:\n%s", page)
+	}
+	if msgs := r.mailed("restricted@example.org"); len(msgs) != 0 {
+		t.Errorf("preference center of a restricted person: %d messages; want none", len(msgs))
+	}
+	// The JSON answer is the same for every state too.
+	for _, e := range []string{"json.new@example.org", "confirmed@example.org", "restricted@example.org"} {
+		resp, err := http.Post(r.p.base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"`+e+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 202 || string(b) != "{\"status\":\"check_your_inbox\"}\n" {
+			t.Errorf("JSON sign-up of %s: %d %s", e, resp.StatusCode, b)
+		}
+	}
+}
