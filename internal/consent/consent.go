@@ -37,10 +37,24 @@ const (
 	MethodAPI         Method = "api"
 	MethodOneClick    Method = "one-click-unsubscribe"
 	MethodGPC         Method = "gpc"
+	// MethodSuppression: a withdrawal carried over from an address-wide suppression of the
+	// person's own making (a complaint, RFC 5965; an unsubscribe from everything) when their new
+	// double opt-in lifts it for the purposes they confirmed: the others stay withdrawn, dated at
+	// the suppression (GDPR Art. 7(3)). Tillit records it; clients cannot.
+	MethodSuppression Method = "suppression"
 )
 
 // Methods lists every valid Method.
-var Methods = []Method{MethodWebForm, MethodDoubleOptIn, MethodImport, MethodStaff, MethodAPI, MethodOneClick, MethodGPC}
+var Methods = []Method{MethodWebForm, MethodDoubleOptIn, MethodImport, MethodStaff, MethodAPI, MethodOneClick, MethodGPC, MethodSuppression}
+
+// MethodList is Methods as text for error messages: "web-form, double-opt-in, …".
+func MethodList() string {
+	out := make([]string, len(Methods))
+	for i, m := range Methods {
+		out[i] = string(m)
+	}
+	return strings.Join(out, ", ")
+}
 
 // Lawful bases as W3C DPV terms, with the GDPR article each stands for.
 const (

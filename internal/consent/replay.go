@@ -112,7 +112,7 @@ func (s *Service) ReplayObjection(ctx context.Context, o Objection) (bool, error
 		return false, apperr.Invalidf("scope", "invalid_scope", "scope: a purpose id or direct_marketing")
 	}
 	if !contains(Methods, o.Method) {
-		return false, apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+		return false, apperr.Invalidf("method", "invalid_method", "method: must be one of %s", MethodList())
 	}
 	var applied bool
 	err := s.Store.Update(ctx, func(tx Tx) error {

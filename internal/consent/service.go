@@ -324,14 +324,15 @@ const ClockSkew = 5 * time.Second
 var EarliestEvent = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // CheckMethod checks that m is a collection method (DESIGN §2) that can record state s: an
-// unsubscribe link only withdraws (RFC 8058), a Global Privacy Control signal only refuses or
-// withdraws. Invalid naming "state" or "method" otherwise.
+// unsubscribe link only says no (withdraws, or refuses what a consent request asked; RFC 8058), a
+// Global Privacy Control signal only refuses or withdraws. Invalid naming "state" or "method"
+// otherwise.
 func CheckMethod(m Method, s State) error {
 	if !contains(States, s) {
 		return apperr.Invalidf("state", "invalid_state", "state: must be one of dpv:ConsentRequested, dpv:ConsentGiven, dpv:ConsentRefused, dpv:ConsentWithdrawn, dpv:ConsentExpired")
 	}
 	if !contains(Methods, m) {
-		return apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+		return apperr.Invalidf("method", "invalid_method", "method: must be one of %s", MethodList())
 	}
 	if ok := methodStates[m]; ok != nil && !contains(ok, s) {
 		return apperr.Invalidf("method", "method_state_mismatch", "method: %s records only %s", m, joinStates(ok))
@@ -361,8 +362,9 @@ func CheckPolicyVersions(pv map[string]string) error {
 // 8058): it withdraws, or refuses the consent a consent request asked for; a Global Privacy
 // Control signal only refuses or withdraws. Other methods record any state.
 var methodStates = map[Method][]State{
-	MethodOneClick: {Withdrawn, Refused},
-	MethodGPC:      {Refused, Withdrawn},
+	MethodOneClick:    {Withdrawn, Refused},
+	MethodGPC:         {Refused, Withdrawn},
+	MethodSuppression: {Withdrawn},
 }
 
 func joinStates(ss []State) string {
@@ -616,7 +618,7 @@ func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purp
 func (s *Service) Object(ctx context.Context, contactID, scope string, method Method) (Objection, error) {
 	now := s.Now().UTC()
 	if !contains(Methods, method) {
-		return Objection{}, apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+		return Objection{}, apperr.Invalidf("method", "invalid_method", "method: must be one of %s", MethodList())
 	}
 	o := Objection{ContactID: contactID, Scope: scope, Method: method, OccurredAt: now, RecordedAt: now, Actor: actorString(audit.ActorFrom(ctx))}
 	err := s.Store.Update(ctx, func(tx Tx) error {

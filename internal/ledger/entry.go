@@ -216,7 +216,7 @@ func (e Entry) checkEvent() error {
 		}
 	case TypeObjection:
 		if !slices.Contains(consent.Methods, consent.Method(e.Method)) {
-			return apperr.Invalidf("method", "invalid_method", "method: must be one of web-form, double-opt-in, import, staff, api, one-click-unsubscribe, gpc")
+			return apperr.Invalidf("method", "invalid_method", "method: must be one of %s", consent.MethodList())
 		}
 	}
 	if len(e.Actor) > 200 || strings.ContainsFunc(e.Actor, func(r rune) bool { return r < 0x20 || r == 0x7f }) {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -322,7 +323,7 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 				return err
 			}
 		}
-		if err := s.liftIn(ctx, tx, rec.SuppressionHash, t.ContactID, now); err != nil {
+		if err := s.liftIn(ctx, tx, rec.SuppressionHash, t.ContactID, t.Purposes, now); err != nil {
 			return err
 		}
 		if gpc {
@@ -342,21 +343,51 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 
 // liftIn removes the suppression entry hash (the address of contactID), if there is one, with an
 // audit event "suppression.lift": the person's own confirmed double opt-in is the one way back
-// from a bounce, complaint, unsubscribe or erasure (DESIGN §2).
-func (s *Service) liftIn(ctx context.Context, tx Tx, hash []byte, contactID string, now time.Time) error {
+// from a bounce, complaint, unsubscribe or erasure (DESIGN §2). A suppression that was the
+// person's own "no" to everything (complained, unsubscribed) is lifted only for the purposes they
+// confirmed: every other consent given before it is withdrawn as of the suppression (method
+// suppression, GDPR Art. 7(3)), so confirming one list never revives another.
+func (s *Service) liftIn(ctx context.Context, tx Tx, hash []byte, contactID string, confirmed []string, now time.Time) error {
 	if hash == nil {
 		return nil
 	}
-	if _, err := tx.Suppression(ctx, hash); apperr.Is(err, apperr.NotFound) {
+	sup, err := tx.Suppression(ctx, hash)
+	if apperr.Is(err, apperr.NotFound) {
 		return nil
 	} else if err != nil {
 		return err
+	}
+	if sup.Reason == consent.SuppressionComplained || sup.Reason == consent.SuppressionUnsubscribed {
+		if err := s.carryWithdrawalIn(ctx, tx, contactID, confirmed, sup); err != nil {
+			return err
+		}
 	}
 	if err := tx.DeleteSuppression(ctx, hash); err != nil {
 		return err
 	}
 	ev := audit.New(ctx, now, "suppression.lift", "contact", contactID, "suppression")
 	return tx.AppendAudit(ctx, &ev)
+}
+
+// carryWithdrawalIn records dpv:ConsentWithdrawn (method suppression, at the suppression's time)
+// for every purpose of contactID not in confirmed whose consent was given before sup.
+func (s *Service) carryWithdrawalIn(ctx context.Context, tx Tx, contactID string, confirmed []string, sup consent.Suppression) error {
+	cur, err := tx.CurrentConsents(ctx, contactID)
+	if err != nil {
+		return err
+	}
+	for _, c := range cur {
+		if c.State != consent.Given || slices.Contains(confirmed, c.Purpose) || !c.OccurredAt.Before(sup.CreatedAt) {
+			continue
+		}
+		if _, err := s.Consent.RecordIn(ctx, tx, consent.Event{
+			ContactID: contactID, Purpose: c.Purpose, State: consent.Withdrawn, Method: consent.MethodSuppression,
+			OccurredAt: sup.CreatedAt, Evidence: consent.Evidence{Source: "suppression:" + sup.Reason},
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) currentPolicies(ctx context.Context, tx Tx) (map[string]string, error) {
