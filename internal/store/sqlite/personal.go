@@ -60,6 +60,10 @@ var PersonalData = []PersonalTable{
 		"kept: contact id and kind of change only, so the erasure reaches every recipient and its acknowledgement is recorded (GDPR Art. 19)"},
 	{"suppressions", "", "suppression.json",
 		"kept: a keyed hash of each address the contact had, so it is never mailed or imported again (GDPR Art. 17(3)(b), 21(3))"},
+	{"purpose_unsubscribes", "hash IN (SELECT suppression_hash FROM contacts WHERE id = ?1 UNION SELECT hash FROM contact_former_emails WHERE contact_id = ?1)",
+		"not exported: keyed hashes of the person's addresses with the purposes whose lists they left (an imported unsubscribe), which cannot be read back; the gate reads each as that purpose's withdrawal",
+		"kept: a keyed hash of the address and the purpose whose list it left, so that no import subscribes it to that purpose again (GDPR Art. 7(3), 21(3))"},
+	{"campaign_skipped", "contact_id = ?", "not exported: which campaigns the consent gate kept from mailing the person, and the reason, which consents.json shows", "deleted"},
 	{"erasure_ledger", "contact_id = ?", "not exported: written at erasure",
 		"kept: the contact id, replayed by every restore so a backup never brings the person back"},
 }
