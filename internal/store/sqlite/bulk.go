@@ -47,6 +47,7 @@ var bulkInserts = []struct {
 	{insChanges, 5},
 	{insImportErrors, 5},
 	{insPurposeUnsubscribes, 3},
+	{insCampaignSkipped, 3},
 }
 
 var bulkSelects = []string{

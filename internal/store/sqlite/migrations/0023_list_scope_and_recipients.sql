@@ -22,3 +22,5 @@ CREATE TABLE campaign_skipped (
     PRIMARY KEY (campaign_id, contact_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX campaign_skipped_contact ON campaign_skipped (contact_id);
+-- The recipients list reads a campaign's outbox messages in contact id order.
+CREATE INDEX outbox_campaign_contact ON outbox (campaign_id, contact_id) WHERE campaign_id <> '';
