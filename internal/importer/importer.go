@@ -115,11 +115,18 @@ type Report struct {
 	Existing         int    `json:"existing"`          // rows whose contact already existed and needed nothing new
 	// Restricted counts subscribed or pending rows for a contact whose processing is restricted
 	// (GDPR Art. 18): it changes only through a data subject request, so no consent is recorded.
-	Restricted        int `json:"restricted"`
-	Suppressed        int `json:"suppressed"`            // rows not imported because the address is suppressed or consent was withdrawn
-	SuppressionsAdded int `json:"suppressions_added"`    // new suppression entries (unsubscribed, cleaned rows)
-	SuppressionsKnown int `json:"suppressions_existing"` // unsubscribed or cleaned rows already on the list
-	Withdrawals       int `json:"withdrawals"`           // withdrawals that became an existing contact's current state
+	Restricted int `json:"restricted"`
+	// Suppressed counts rows not imported because the address is suppressed, left the purpose's
+	// list, or the contact withdrew or refused consent for the purpose.
+	Suppressed int `json:"suppressed"`
+	// SuppressionsAdded counts new entries: for an unsubscribed row, the address's unsubscribe
+	// from the import's purpose (consent.PurposeUnsubscribe); for a cleaned row, an address-wide
+	// suppression (reason bounced). SuppressionsKnown counts rows whose entry existed already.
+	SuppressionsAdded int `json:"suppressions_added"`
+	SuppressionsKnown int `json:"suppressions_existing"`
+	// Withdrawals counts withdrawals of the import's purpose that became an existing contact's
+	// current state.
+	Withdrawals int `json:"withdrawals"`
 	// OutdatedWithdrawals counts unsubscribed rows for contacts whose consent on record is newer
 	// than the row's UNSUB_TIME: the withdrawal joins the history, the newer state stays current.
 	OutdatedWithdrawals int `json:"outdated_withdrawals"`
