@@ -3,9 +3,12 @@ package api
 import (
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/campaign"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // CampaignRequest is the body of POST /api/v1/campaigns.
@@ -47,6 +50,35 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) sendCampaign(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.Campaigns.Send(r.Context(), pathID(r))
 	return reply(w, http.StatusAccepted, c, err)
+}
+
+// campaignRecipients serves GET /api/v1/campaigns/{id}/recipients?limit=&cursor=: who the
+// campaign considered, by contact id, with the outcome; the reason only for roles that may read
+// contacts (token.ContactsRead).
+func (s *Server) campaignRecipients(w http.ResponseWriter, r *http.Request) error {
+	if err := onlyParams(r, "limit", "cursor"); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > campaign.MaxRecipientsPage {
+			return apperr.Invalidf("limit", "invalid_limit", "limit: must be a whole number between 1 and %d", campaign.MaxRecipientsPage)
+		}
+		limit = n
+	}
+	cursor := q.Get("cursor")
+	if cursor != "" && !validCursor(cursor) {
+		return apperr.Invalidf("cursor", "invalid_cursor", "cursor: not a cursor this API returned")
+	}
+	reasons := token.Allows(token.Role(audit.ActorFrom(r.Context()).Role), token.ContactsRead)
+	items, next, err := s.Campaigns.Recipients(r.Context(), pathID(r), cursor, limit, reasons)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, List[campaign.Recipient]{Items: items, NextCursor: next})
+	return nil
 }
 
 // mailReport serves POST /api/v1/mail-reports: the raw bounce (RFC 3464) or complaint (RFC 5965)

@@ -1043,6 +1043,29 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		t.Errorf("sending again: problem %+v, want reason already_sent and id %s", p, camp.ID)
 	}
 	h.problem(exchange{method: "GET", path: campaigns + "/" + camp.ID, token: auditor, status: 403}, "forbidden", "")
+	// Who the campaign considered: the two queued messages and the lead the gate refused; the
+	// auditor sees ids and outcomes without the reason (the person's consent state).
+	var recips, audited api.List[campaign.Recipient]
+	h.json(exchange{method: "GET", path: campaigns + "/" + camp.ID + "/recipients?limit=2", token: h.agent, status: 200}, &recips)
+	var rest api.List[campaign.Recipient]
+	h.json(exchange{method: "GET", path: campaigns + "/" + camp.ID + "/recipients?cursor=" + recips.NextCursor, token: h.agent, status: 200}, &rest)
+	all := append(recips.Items, rest.Items...)
+	outcomes := map[string]int{}
+	for _, r := range all {
+		outcomes[r.Outcome+":"+r.Reason]++
+	}
+	if len(recips.Items) != 2 || recips.NextCursor == "" || rest.NextCursor != "" ||
+		fmt.Sprint(outcomes) != fmt.Sprint(map[string]int{"queued:": 2, "skipped:no_consent": 1}) {
+		t.Errorf("recipients %+v then %+v; want two queued and one skipped (no_consent) over two pages", recips, rest)
+	}
+	h.json(exchange{method: "GET", path: campaigns + "/" + camp.ID + "/recipients", token: auditor, status: 200}, &audited)
+	for i, r := range audited.Items {
+		if r.Reason != "" || i >= len(all) || r.ContactID != all[i].ContactID || r.Outcome != all[i].Outcome {
+			t.Errorf("auditor's recipient %d = %+v; want %+v without reason", i, r, all)
+		}
+	}
+	h.problem(exchange{method: "GET", path: campaigns + "/" + camp.ID + "/recipients?limit=0", token: admin, status: 400, badRequest: true}, "invalid", "limit")
+	h.problem(exchange{method: "GET", path: campaigns + "/" + uuid.Must(uuid.NewV7()).String() + "/recipients", token: admin, status: 404}, "not_found", "")
 	h.problem(exchange{method: "POST", path: campaigns + "/" + camp.ID + "/send", token: h.dpo, status: 403}, "forbidden", "")
 	h.problem(exchange{method: "GET", path: campaigns + "/" + uuid.Must(uuid.NewV7()).String(), token: admin, status: 404}, "not_found", "")
 	h.problem(exchange{method: "POST", path: campaigns + "/" + uuid.Must(uuid.NewV7()).String() + "/send", token: admin, status: 404}, "not_found", "")

@@ -128,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 		route("GET /api/v1/campaigns", token.CampaignsRead, s.listCampaigns)
 		route("GET /api/v1/campaigns/{id}", token.CampaignsRead, s.getCampaign)
 		route("POST /api/v1/campaigns/{id}/send", token.CampaignsWrite, s.sendCampaign)
+		route("GET /api/v1/campaigns/{id}/recipients", token.CampaignRecipients, s.campaignRecipients)
 		route("POST /api/v1/mail-reports", token.CampaignsWrite, s.mailReport)
 	}
 	if s.Requests != nil {

@@ -17,8 +17,9 @@
 //   - One batch is one transaction: its outbox rows and the advanced cursor commit together, so a
 //     crash or restart never queues a person twice nor skips one.
 //   - Nobody the gate refuses at queue time gets an outbox row: the walk counts them by reason on
-//     the campaign (Walk.SkippedBy). Outcomes after queueing (queued, sent, failed, skipped at
-//     hand-off) are derived from the outbox entries, never kept twice.
+//     the campaign (Walk.SkippedBy) and keeps who and why in a light row (Skip) for the
+//     recipients list. Outcomes after queueing (queued, sent, failed, skipped at hand-off) are
+//     derived from the outbox entries, never kept twice.
 package campaign
 
 import (
@@ -110,6 +111,7 @@ type Counts struct {
 type Tx interface {
 	optin.UnsubscribeTx
 	optin.Tx
+	recipientsTx
 	InsertCampaign(ctx context.Context, c Campaign) error
 	CampaignByID(ctx context.Context, id string) (Campaign, error) // NotFound when absent; with Walk
 	ListCampaigns(ctx context.Context) ([]Campaign, error)
@@ -380,6 +382,7 @@ func (s *Service) Step(ctx context.Context, id string) (done bool, err error) {
 		}
 		cut := footerAt(c.HTML) // once per batch: the body may be 400 KiB
 		ended := len(page) < batch
+		var skips []Skip // kept per person for the recipients list
 		for _, rec := range page {
 			if rec.ID > w.End { // added after the send
 				ended = true
@@ -402,12 +405,16 @@ func (s *Service) Step(ctx context.Context, id string) (done bool, err error) {
 				queued++
 			default:
 				w.SkippedBy[reason]++
+				skips = append(skips, Skip{ContactID: rec.ID, Reason: reason})
 			}
 		}
 		var fin *time.Time
 		if ended || w.Cursor == w.End {
 			t := s.Now().UTC()
 			fin, done = &t, true
+		}
+		if err := tx.AddCampaignSkips(ctx, id, skips); err != nil {
+			return err
 		}
 		return tx.AdvanceCampaign(ctx, id, w, fin)
 	})

@@ -104,6 +104,8 @@ var authzMatrix = []authzRow{
 	{method: "POST", path: "/api/v1/campaigns", roles: "admin agent", body: `{"purpose":"newsletter","subject":"Matrix news","text":"Hello."}`},
 	{method: "GET", path: "/api/v1/campaigns/{id}", roles: "admin dpo agent", url: "/api/v1/campaigns/{campaign}"},
 	{method: "POST", path: "/api/v1/campaigns/{id}/send", roles: "admin agent", url: "/api/v1/campaigns/{campaign}/send"},
+	// Who a campaign considered: every staff role (README, campaigns); the auditor without reasons.
+	{method: "GET", path: "/api/v1/campaigns/{id}/recipients", roles: "admin dpo agent auditor", url: "/api/v1/campaigns/{campaign}/recipients"},
 	{method: "POST", path: "/api/v1/mail-reports", roles: "admin agent", body: matrixDSN, ctype: "message/rfc822"},
 
 	// The request queue: admin, dpo, agent; closing an erasure or restriction request needs the

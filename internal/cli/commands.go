@@ -79,7 +79,7 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 			{"format", "file format: mailchimp or generic (required)"},
 			{"status", "status of every row: subscribed, unsubscribed, cleaned or pending (mailchimp: detected per file)"},
 			{"mapping", "generic: field=Column pairs, such as email=E-Mail,first_name=Vorname"},
-			{"purpose", "purpose that subscribed rows consent to (default newsletter)"},
+			{"purpose", "purpose the rows are about: subscribed rows consent to it, unsubscribed rows leave it (default newsletter)"},
 			{"kind", "kind of created records: contact (default) or lead"},
 			{"delimiter", "',', ';' or tab (default: detect)"},
 			{"encoding", "utf-8 or windows-1252 (default: detect)"},

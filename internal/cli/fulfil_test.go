@@ -247,7 +247,8 @@ func TestAccessBundleThroughThePortal(t *testing.T) {
 
 // TestErasureCoversEveryPersonalTable fills every table that holds personal data for one person
 // (contact, key, consent, objection, former address, mail, opt-in and unsubscribe links, a
-// pending download, requests, audit, suppression), checks that the access bundle carries each
+// pending download, requests, audit, suppression, an imported unsubscribe, a campaign's skip),
+// checks that the access bundle carries each
 // table the registry says it exports, erases the person through an erasure request and checks
 // that every table the registry says is erased holds none of their rows, that the earlier
 // download link is revoked, that the receipt reached them over SMTP, that no plaintext is left
@@ -299,6 +300,19 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
 	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil)
 	sink.next(t) // the campaign: its unsubscribe link is stored as a hash
+	// A campaign for events, which the person has not confirmed: the gate skips them, and the
+	// recipients list keeps who and why.
+	var skipping struct{ ID string }
+	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "events", "subject": "Events", "text": "Hello."}, &skipping)
+	p.do("POST", "/api/v1/campaigns/"+skipping.ID+"/send", nil, nil)
+	p.waitWalked(skipping.ID)
+	// An imported unsubscribe from the events list: kept by the address's keyed hash.
+	ureq, _ := http.NewRequest("POST", p.base+"/api/v1/imports?format=mailchimp&purpose=events", strings.NewReader("Email Address,UNSUB_TIME\n"+addr+",2026-01-01 00:00:00\n"))
+	ureq.Header.Set("Authorization", "Bearer "+p.token)
+	ureq.Header.Set("Content-Type", "text/csv")
+	if resp, err := http.DefaultClient.Do(ureq); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("unsubscribe import: %v %v", resp, err)
+	}
 	// A disclosure to a processor with a signed agreement and a webhook that acknowledges erasures.
 	hook := startHookReceiver(t, "a-shared-secret-of-length")
 	if st := p.do("POST", "/api/v1/processors", map[string]any{"id": "crm-sync", "name": "Sync AB", "purposes": []string{"newsletter"},

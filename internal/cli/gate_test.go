@@ -101,9 +101,15 @@ func TestConsentGateThroughTheProgram(t *testing.T) {
 	}
 	p.stop()
 
-	// An unsubscribe arriving by import puts the address on the suppression list.
+	// An unsubscribe arriving by import has the scope of its list (the newsletter); a bounce
+	// arriving by import puts the address on the suppression list.
 	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,UNSUB_TIME\ngate.walker@example.org,2026-01-01 00:00:00\n"))
 	token := p.token
+	p = startProgram(t, dir)
+	p.token = token
+	want("an imported unsubscribe from the newsletter leaves another purpose", c.ID, "sales-followup", true, "basis_legitimate_interest")
+	p.stop()
+	importJSON(t, dir, writeFile(t, "c.csv", "Email Address,CLEAN_TIME\ngate.walker@example.org,2026-01-02 00:00:00\n"))
 	p = startProgram(t, dir)
 	p.token = token
 	want("suppressed", c.ID, "sales-followup", false, "suppressed")
@@ -150,11 +156,12 @@ func TestGateSeesAnotherProcess(t *testing.T) {
 	if !d.Allowed {
 		t.Fatalf("before: %+v", d)
 	}
-	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,UNSUB_TIME\nother.process@example.org,2026-01-01 00:00:00\n"))
+	// No UNSUB_TIME: the unsubscribe is the import's, after the consent.
+	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,UNSUB_TIME\nother.process@example.org,\n"))
 	time.Sleep(2 * sqlite.PollInterval) // the documented bound on seeing another process's commit
 	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
-	if d.Allowed || d.Reason != "suppressed" {
-		t.Errorf("after another process suppressed the address: %+v; want suppressed", d)
+	if d.Allowed || d.Reason != "withdrawn" {
+		t.Errorf("after another process imported the unsubscribe: %+v; want withdrawn", d)
 	}
 }
 

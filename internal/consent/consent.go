@@ -216,6 +216,45 @@ func Supersedes(e Event, cur *Current) bool {
 	return !e.OccurredAt.Before(cur.OccurredAt)
 }
 
+// Leaving is what a person's leaving a purpose's list records (Purpose.Leaving).
+type Leaving int
+
+// What leaving a list records.
+const (
+	LeaveNothing  Leaving = iota // not mail one subscribes to: the acceptance of terms, a contract, a legal obligation
+	LeaveWithdraw                // consent-based: dpv:ConsentWithdrawn for the purpose (GDPR Art. 7(3))
+	LeaveObject                  // direct marketing on another basis (legitimate interest): an objection to the purpose (Art. 21(2)-(3))
+)
+
+// Leaving returns what leaving p's list records: a withdrawal of consent, an objection to direct
+// marketing on another basis, or nothing for a purpose that is no mailing list (the acceptance of
+// terms is a contract, which an unsubscribe never ends). It concerns p only: the unsubscribe
+// link, the preference center and an imported unsubscribed row all have the scope of their
+// purpose, and leave every other purpose as it was. An address is suppressed for every purpose
+// only by what concerns the address itself: a bounce, a complaint, an erasure (Suppression).
+func (p Purpose) Leaving() Leaving {
+	switch {
+	case p.Acceptance:
+		return LeaveNothing
+	case p.LawfulBasis == BasisConsent:
+		return LeaveWithdraw
+	case p.DirectMarketing:
+		return LeaveObject
+	}
+	return LeaveNothing
+}
+
+// PurposeUnsubscribe is an address's unsubscribe from one purpose's list as an import reports
+// it (a Mailchimp unsubscribed row), kept by the address's keyed suppression hash (no personal
+// data) so that it holds for whoever has or will have the address: it stands as a withdrawal
+// for that purpose (an objection, for a purpose not based on consent) until the person's own
+// later consent (Facts.Effective). It never concerns another purpose.
+type PurposeUnsubscribe struct {
+	Hash    []byte
+	Purpose string
+	At      time.Time // when the person unsubscribed, UTC
+}
+
 // Suppression reasons.
 const (
 	SuppressionUnsubscribed = "unsubscribed"

@@ -10,6 +10,8 @@
 //     policy versions, notice hash, occurred time, recorded time, actor and evidence. IP address,
 //     user agent and free-text evidence are personal data and are sealed under the contact's data key.
 //   - A suppression is a keyed hash of a normalized address; it survives erasure. Only the person's
-//     own new double opt-in lifts it (later issue); imports never do.
+//     own new double opt-in lifts it (later issue); imports never do. It concerns the address
+//     (a bounce, a complaint, an erasure); leaving one purpose's list concerns that purpose only
+//     (Purpose.Leaving, PurposeUnsubscribe).
 //   - Editing profile fields never changes consent: nothing in package contact writes consent rows.
 package consent

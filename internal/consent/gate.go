@@ -50,6 +50,24 @@ type Facts struct {
 	ObjectedPurpose bool     // the person objected to this purpose (GDPR Art. 21(1))
 	ObjectedDM      bool     // the person objected to direct marketing (GDPR Art. 21(2)-(3))
 	PendingApproval bool     // staff-recorded consent for the purpose waits for a second staff member
+	// UnsubscribedAt is when an import said the contact's address left this purpose's list (the
+	// latest such time, PurposeUnsubscribe); nil when none.
+	UnsubscribedAt *time.Time
+}
+
+// Effective returns the consent state on record for p as the gate reads it: Current, or a
+// dpv:ConsentWithdrawn (method import) at UnsubscribedAt when the address left p's list after
+// Current or with no state on record (for a consent-based p). nil when there is neither.
+func (f Facts) Effective(p Purpose) *Current {
+	u := f.UnsubscribedAt
+	if u == nil || p.Leaving() != LeaveWithdraw || (f.Current != nil && !f.Current.OccurredAt.Before(*u)) {
+		return f.Current
+	}
+	c := &Current{Purpose: p.ID, State: Withdrawn, LawfulBasis: p.LawfulBasis, Method: MethodImport, OccurredAt: *u}
+	if f.Current != nil {
+		c.ContactID = f.Current.ContactID
+	}
+	return c
 }
 
 // Decision is the gate's answer for one contact, purpose and moment.
@@ -65,23 +83,26 @@ type Decision struct {
 //
 //  1. restriction refuses everything (GDPR Art. 18(1));
 //  2. an objection to direct marketing refuses every direct-marketing purpose, whatever its
-//     basis (Art. 21(3)); an objection to the purpose refuses it (Art. 21(1));
+//     basis (Art. 21(3)); an objection to the purpose refuses it (Art. 21(1)), and so does an
+//     imported unsubscribe from the list of a purpose not based on consent (Purpose.Leaving);
 //  3. a suppressed address refuses consent-based and direct-marketing purposes (it is never
 //     mailed again);
 //  4. a purpose whose basis is not consent is allowed by that basis (Art. 6(1)(b)-(f)), except a
 //     purpose that records acceptance of the terms, which needs an accepted, current version;
 //  5. a consent-based purpose is allowed only by a given consent that is approved, not expired
-//     (by event or by consent_valid_days) and not marked for re-consent (Art. 6(1)(a), 7).
+//     (by event or by consent_valid_days) and not marked for re-consent (Art. 6(1)(a), 7); the
+//     state read is Facts.Effective (an imported unsubscribe from the purpose's list withdraws).
 func Decide(p Purpose, f Facts, now time.Time) Decision {
 	d := Decision{LawfulBasis: p.LawfulBasis}
-	if f.Current != nil {
-		d.State = f.Current.State
+	c := f.Effective(p)
+	if c != nil {
+		d.State = c.State
 	}
 	switch {
 	case f.Restricted:
 		d.Reason = ReasonRestricted
 		return d
-	case p.DirectMarketing && f.ObjectedDM, f.ObjectedPurpose:
+	case p.DirectMarketing && f.ObjectedDM, f.ObjectedPurpose, f.UnsubscribedAt != nil && p.Leaving() == LeaveObject:
 		d.Reason = ReasonObjected
 		return d
 	case f.Suppressed && (p.LawfulBasis == BasisConsent || p.DirectMarketing):
@@ -92,7 +113,6 @@ func Decide(p Purpose, f Facts, now time.Time) Decision {
 		d.Allowed, d.Reason = true, r
 		return d
 	}
-	c := f.Current
 	switch {
 	case (c == nil || c.State != Given) && f.PendingApproval:
 		d.Reason = ReasonPendingApproval

@@ -29,6 +29,9 @@ type Tx interface {
 	PutCurrentConsent(ctx context.Context, c Current) error
 	// SuppressionReason returns the reason of the suppression entry with this hash; NotFound when none.
 	SuppressionReason(ctx context.Context, hash []byte) (string, error)
+	// PurposeUnsubscribedAt returns when the address with this suppression hash left purpose's
+	// list (PurposeUnsubscribe); NotFound when it did not.
+	PurposeUnsubscribedAt(ctx context.Context, hash []byte, purpose string) (time.Time, error)
 	AddSuppression(ctx context.Context, s Suppression) error
 	// ContactBySuppressionHash returns the id of the contact whose current address has this
 	// suppression hash ("" when none).
@@ -123,7 +126,7 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 			// Staff and integrations speak for the person only where the person has not said
 			// no: a withdrawal or refusal is lifted by the person's own opt-in (the form, the
 			// preference center, a confirmation link), as imports never lift one either.
-			if c := f.Current; c != nil && (c.State == Withdrawn || c.State == Refused) {
+			if c := f.Effective(p); c != nil && (c.State == Withdrawn || c.State == Refused) {
 				reason, did := "withdrawn", "withdrew"
 				if c.State == Refused {
 					reason, did = "refused", "refused"
@@ -275,20 +278,9 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 		// member approves it; the person's own channels (portal, unsubscribe) are not tokens.
 		e.Approval = "pending"
 	}
-	if e.OccurredAt.IsZero() {
-		e.OccurredAt = now
-	}
-	e.OccurredAt = e.OccurredAt.UTC()
-	if e.OccurredAt.After(now.Add(ClockSkew)) {
-		return Event{}, nil, apperr.Invalidf("occurred_at", "in_future", "occurred_at: must not be in the future")
-	}
-	if e.OccurredAt.After(now) {
-		// A clock a little ahead: nothing in the ledger may lie after its recording, or a later
-		// withdrawal recorded "now" would not supersede it.
-		e.OccurredAt = now
-	}
-	if e.OccurredAt.Before(EarliestEvent) {
-		return Event{}, nil, apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
+	var err error
+	if e.OccurredAt, err = EventTime(e.OccurredAt, now); err != nil {
+		return Event{}, nil, err
 	}
 	if err := CheckPolicyVersions(e.PolicyVersions); err != nil {
 		return Event{}, nil, err
@@ -313,6 +305,28 @@ func (s *Service) Prepare(ctx context.Context, p Purpose, e Event, dk *keys.Data
 		}
 	}
 	return e, sealed, nil
+}
+
+// EventTime returns the time to record for something that happened at at (zero: now), now being
+// the server's clock: at in UTC, or now for a time up to ClockSkew ahead (nothing in the ledger
+// may lie after its recording, or a later withdrawal recorded "now" would not supersede it).
+// Invalid (field occurred_at) for a time further ahead (in_future) or before EarliestEvent
+// (too_early).
+func EventTime(at, now time.Time) (time.Time, error) {
+	if at.IsZero() {
+		return now, nil
+	}
+	at = at.UTC()
+	if at.After(now.Add(ClockSkew)) {
+		return time.Time{}, apperr.Invalidf("occurred_at", "in_future", "occurred_at: must not be in the future")
+	}
+	if at.After(now) {
+		at = now
+	}
+	if at.Before(EarliestEvent) {
+		return time.Time{}, apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
+	}
+	return at, nil
 }
 
 // ClockSkew is how far ahead of the server's clock an event's occurred_at may be (a client clock
@@ -574,12 +588,14 @@ func (s *Service) Check(ctx context.Context, contactID, purpose string) (Decisio
 }
 
 // CheckEmailIndex is Check for the contact with this e-mail blind index. For an address with no
-// contact it answers reason suppressed when supHash is on the suppression list (an erased or
-// unsubscribed person), and NotFound otherwise.
+// contact it answers reason suppressed when supHash is on the suppression list (an erased,
+// bounced or complaining person), withdrawn (objected, for a purpose not based on consent) when
+// an import said the address left the purpose's list (PurposeUnsubscribe), and NotFound
+// otherwise.
 func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purpose string) (Decision, error) {
 	var id string
 	var d Decision
-	suppressed := false
+	answered := false // without a contact: suppressed, or unsubscribed from the purpose's list
 	err := s.Store.View(ctx, func(tx Tx) error {
 		ids, err := tx.ContactIDsByEmailIndex(ctx, [][]byte{idx})
 		if err != nil {
@@ -598,15 +614,23 @@ func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purp
 		if _, err := tx.SuppressionReason(ctx, supHash); err == nil {
 			// No contact holds the address (erased, or only ever unsubscribed): there is nothing
 			// to process it with, whatever the purpose's basis.
-			suppressed = true
+			answered = true
 			d = Decision{LawfulBasis: p.LawfulBasis, Reason: ReasonSuppressed}
+			return nil
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		if at, err := tx.PurposeUnsubscribedAt(ctx, supHash, purpose); err == nil {
+			// The address left this purpose's list (an import said so) and no contact holds it.
+			answered = true
+			d = Decide(p, Facts{UnsubscribedAt: &at}, s.Now())
 			return nil
 		} else if !apperr.Is(err, apperr.NotFound) {
 			return err
 		}
 		return apperr.New(apperr.NotFound, "contact not found")
 	})
-	if err != nil || suppressed {
+	if err != nil || answered {
 		return d, err
 	}
 	return s.Check(ctx, id, purpose)

@@ -44,9 +44,10 @@ type Dialect struct {
 	// Encoding is EncodingUTF8 or EncodingWindows1252 ("utf8" and "cp1252" are accepted as
 	// aliases, case-insensitively). "" means detect: a UTF-8 byte order mark means UTF-8 (the mark
 	// is dropped); else valid UTF-8 in the first 64 KiB means UTF-8, and so do multi-byte UTF-8
-	// sequences outnumbering the bytes that are not UTF-8 (those rows are refused); else
+	// sequences outnumbering the bytes that are not UTF-8 (those cells are blanked); else
 	// Windows-1252. UTF-16 is refused (Reason "unsupported_encoding").
-	// A row with ill-formed UTF-8 in a UTF-8 file is refused with its line number.
+	// A cell with ill-formed UTF-8 in a UTF-8 file comes back blank, its index in
+	// Record.Invalid: the Mapper refuses the row when the cell was needed, else leaves it out.
 	Encoding string
 }
 
@@ -57,6 +58,9 @@ type Dialect struct {
 type Record struct {
 	Line   int
 	Fields []string
+	// Invalid lists, in column order, the indexes of cells that were not valid UTF-8 in a UTF-8
+	// file; those cells are "" in Fields (a cell never holds bytes that are not UTF-8).
+	Invalid []int
 }
 
 // RowError refuses one row. Line is the row's physical starting line; Field the header column
@@ -232,18 +236,16 @@ func (r *Reader) Next() (Record, error) {
 		return Record{}, err
 	}
 	line, _ := r.csv.FieldPos(0)
+	rec := Record{Line: line, Fields: fields}
 	if r.dialect.Encoding == EncodingUTF8 {
 		for i, f := range fields {
 			if !utf8.ValidString(f) {
-				col := ""
-				if i < len(r.header) {
-					col = r.header[i]
-				}
-				return Record{}, &RowError{Line: line, Field: col, Code: "invalid_utf8", Reason: fmt.Sprintf("column %d is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252", i+1)}
+				fields[i] = ""
+				rec.Invalid = append(rec.Invalid, i)
 			}
 		}
 	}
-	return Record{Line: line, Fields: fields}, nil
+	return rec, nil
 }
 
 // parseReason turns a csv.ParseError into a client-safe reason (positions only).

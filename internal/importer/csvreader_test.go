@@ -17,9 +17,10 @@ import (
 
 // readItem is one result of Reader.Next: a record, or a row error (Err is its Reason).
 type readItem struct {
-	Line   int
-	Fields []string
-	Err    string
+	Line    int
+	Fields  []string
+	Invalid []int
+	Err     string
 }
 
 // readAll reads every record of r until io.EOF; it fails the test on any other error.
@@ -37,7 +38,7 @@ func readAll(t *testing.T, r *Reader) []readItem {
 		case err != nil:
 			t.Fatalf("Next: %v", err)
 		default:
-			items = append(items, readItem{Line: rec.Line, Fields: rec.Fields})
+			items = append(items, readItem{Line: rec.Line, Fields: rec.Fields, Invalid: rec.Invalid})
 		}
 	}
 	t.Fatal("Next never returned io.EOF")
@@ -58,6 +59,11 @@ var chunkings = []struct {
 
 func rec(line int, fields ...string) readItem { return readItem{Line: line, Fields: fields} }
 func rowErr(line int, reason string) readItem { return readItem{Line: line, Err: reason} }
+
+// badRec is a record whose cells at the invalid indexes were not valid UTF-8 (blanked).
+func badRec(line int, invalid []int, fields ...string) readItem {
+	return readItem{Line: line, Fields: fields, Invalid: invalid}
+}
 
 // readerCase is one input of TestReader and what reading it gives; the inputs also seed FuzzReader.
 type readerCase struct {
@@ -176,7 +182,7 @@ func TestReaderSniffBoundary(t *testing.T) {
 		last     readItem
 	}{
 		{"rune cut at the edge", cut, rec(3, "\u00fc")},
-		{"Windows-1252 byte after the edge", late, rowErr(3, "column 1 is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252")},
+		{"Windows-1252 byte after the edge", late, badRec(3, []int{0}, "")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := NewReader(strings.NewReader(tt.in), Dialect{})
@@ -417,18 +423,18 @@ var readerCases = []readerCase{
 		items: []readItem{rec(2, "Müller")},
 	},
 	{
-		// A byte that is not UTF-8 refuses its row (found by a new-user trial: it used to
-		// become U+FFFD silently); the next row still comes through.
-		name: "UTF-8 given, ill-formed byte refuses the row", in: "a\nM\xFCller\nok\n", dialect: Dialect{Encoding: "utf-8"},
+		// A cell that is not UTF-8 comes back blank and marked (found by a new-user trial: it
+		// used to become U+FFFD silently); the mapper decides whether it costs the row.
+		name: "UTF-8 given, ill-formed byte blanks the cell", in: "a\nM\xFCller\nok\n", dialect: Dialect{Encoding: "utf-8"},
 		want: Dialect{',', EncodingUTF8}, header: []string{"a"},
-		items: []readItem{rowErr(2, "column 1 is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252"), rec(3, "ok")},
+		items: []readItem{badRec(2, []int{0}, ""), rec(3, "ok")},
 	},
 	{
 		// Found by a fresh-user trial: one bad byte in a short UTF-8 file made the whole file
 		// Windows-1252, every name garbled (BjÃ¶rn) and nothing refused.
-		name: "mostly UTF-8 detected, the bad row refused", in: "email,first_name\nutf1@example.com,Bj\xc3\xb6rn\nutf2@example.com,Bad\xffByte\nutf3@example.com,Ren\xc3\xa9e\n",
+		name: "mostly UTF-8 detected, the bad cell blanked", in: "email,first_name\nutf1@example.com,Bj\xc3\xb6rn\nutf2@example.com,Bad\xffByte\nutf3@example.com,Ren\xc3\xa9e\n",
 		want: Dialect{',', EncodingUTF8}, header: []string{"email", "first_name"},
-		items: []readItem{rec(2, "utf1@example.com", "Björn"), rowErr(3, "column 2 is not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252"), rec(4, "utf3@example.com", "Renée")},
+		items: []readItem{rec(2, "utf1@example.com", "Björn"), badRec(3, []int{1}, "utf2@example.com", ""), rec(4, "utf3@example.com", "Renée")},
 	},
 	{
 		name: "newline in quoted cell", in: "a,b\n1,\"x\ny\nz\"\n2,w\n",

@@ -12,7 +12,12 @@
 //     the rows after it still come through. Only unreadable input (an I/O error, a record over
 //     1 MiB) ends the stream.
 //   - Errors never carry cell values, which are personal data: a RowError's Reason names the
-//     column or field and the position, an *apperr.Error names the column or setting.
+//     column and the position, an *apperr.Error names the column or setting. Reports name the
+//     file's own column as its header writes it (Mapper.Column), never an internal field.
+//   - An optional field never costs a person: only the address, the status and the consent
+//     evidence refuse a row; another cell the rules refuse is left out with a warning.
+//   - An unsubscribe has the scope of its list (the import's purpose, consent.Purpose.Leaving);
+//     only a bounce (cleaned) suppresses an address for every purpose.
 //   - A record has at most MaxColumns cells: a wider header or row ends the stream as it is read.
 //   - An import's Report stays the same size however many rows are refused: counts by reason and
 //     the first MaxReportedErrors refused rows; every refused row goes to the store with its

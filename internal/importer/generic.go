@@ -119,28 +119,29 @@ func NewGenericMapper(header []string, mapping map[string]string) (Mapper, error
 	return m, nil
 }
 
-// Unmapped returns the header's columns that no field reads, in header order: their cells are
-// not imported, and the report lists them so a column the synonyms missed can be mapped.
-func (m *genericMapper) Unmapped() []string {
-	used := map[int]bool{}
-	for _, i := range m.cols {
-		used[i] = true
-	}
-	var out []string
-	for i, h := range m.header {
-		if !used[i] && clean(h) != "" {
-			out = append(out, clean(h))
-		}
-	}
-	return out
-}
+// Column implements Mapper: the header of the column field is read from; "" when none.
+func (m *genericMapper) Column(field string) string { return columnOf(m.header, m.cols, field) }
 
-// Map implements Mapper. A row is refused (*RowError) for an empty e-mail ("email: empty"), a
-// time neither RFC 3339 nor 2006-01-02 15:04:05 (UTC), a status other than subscribed,
-// unsubscribed, cleaned or pending (any case), or non-empty cells beyond the header's width.
-// Tags are split on ',' or ';'.
+// Unmapped implements Mapper: the header's columns that no field reads, in header order. Their
+// cells are not imported; the report lists them so a column the synonyms missed can be mapped.
+func (m *genericMapper) Unmapped() []string { return unmapped(m.header, m.cols) }
+
+// genericProof are the fields a row cannot do without: the address, the status and the consent
+// evidence. A cell of another mapped column that is not valid UTF-8 is left out with a warning.
+var genericProof = []string{FieldEmail, FieldStatus, FieldOptinTime, FieldOptinIP, FieldConfirmTime, FieldConfirmIP}
+
+// Map implements Mapper. A row is refused (*RowError, naming the file's column) for an empty
+// e-mail ("E-Mail: empty"), a time neither RFC 3339 nor 2006-01-02 15:04:05 (UTC), a status
+// other than subscribed, unsubscribed, cleaned or pending (any case), a cell of the e-mail,
+// status, time or IP columns that is not valid UTF-8, or non-empty cells beyond the header's
+// width. A cell of another mapped column that is not valid UTF-8 is left out with a warning
+// (Row.Warnings). Tags are split on ',' or ';'.
 func (m *genericMapper) Map(rec Record) (Row, error) {
 	if err := checkWidth(rec, len(m.header)); err != nil {
+		return Row{}, err
+	}
+	warnings, err := screen(rec, m.header, m.cols, genericProof)
+	if err != nil {
 		return Row{}, err
 	}
 	get := func(field string) string { return cell(rec.Fields, m.cols[field]) }
@@ -157,13 +158,16 @@ func (m *genericMapper) Map(rec Record) (Row, error) {
 		OptinIP:    get(FieldOptinIP),
 		ConfirmIP:  get(FieldConfirmIP),
 		Tags:       splitTags(get(FieldTags), ",;"),
+		Warnings:   warnings,
 	}
 	if row.Email == "" {
-		return Row{}, &RowError{Line: rec.Line, Field: FieldEmail, Code: "required", Reason: "email: empty"}
+		col := m.Column(FieldEmail)
+		return Row{}, &RowError{Line: rec.Line, Field: col, Code: "required", Reason: col + ": empty"}
 	}
 	st, ok := parseStatus(get(FieldStatus))
 	if !ok {
-		return Row{}, &RowError{Line: rec.Line, Field: m.header[m.cols[FieldStatus]], Code: "invalid_status", Reason: m.header[m.cols[FieldStatus]] + ": not subscribed, unsubscribed, cleaned or pending"}
+		col := m.Column(FieldStatus)
+		return Row{}, &RowError{Line: rec.Line, Field: col, Code: "invalid_status", Reason: col + ": not subscribed, unsubscribed, cleaned or pending"}
 	}
 	row.Status = st
 	for _, t := range []struct {
@@ -172,7 +176,8 @@ func (m *genericMapper) Map(rec Record) (Row, error) {
 	}{{FieldOptinTime, &row.OptinTime}, {FieldConfirmTime, &row.ConfirmTime}} {
 		v, ok := parseTime(get(t.field), genericTimeLayouts...)
 		if !ok {
-			return Row{}, &RowError{Line: rec.Line, Field: m.header[m.cols[t.field]], Code: "invalid_time", Reason: m.header[m.cols[t.field]] + ": not a time (RFC 3339 or 2006-01-02 15:04:05)"}
+			col := m.Column(t.field)
+			return Row{}, &RowError{Line: rec.Line, Field: col, Code: "invalid_time", Reason: col + ": not a time (RFC 3339 or 2006-01-02 15:04:05)"}
 		}
 		*t.dst = v
 	}

@@ -31,6 +31,9 @@ type Tx interface {
 	RestrictedAmong(ctx context.Context, ids []string) (map[string]bool, error)
 	// SuppressionReasons returns the reasons of the listed hashes, keyed by string(hash).
 	SuppressionReasons(ctx context.Context, hashes [][]byte) (map[string]string, error)
+	// PurposeUnsubscribesFor returns when those of the hashes that left purpose's list did,
+	// keyed by string(hash).
+	PurposeUnsubscribesFor(ctx context.Context, hashes [][]byte, purpose string) (map[string]time.Time, error)
 	// CurrentConsentsFor returns the projected states for purpose, keyed by contact id.
 	CurrentConsentsFor(ctx context.Context, contactIDs []string, purpose string) (map[string]consent.Current, error)
 	InsertDataKeys(ctx context.Context, keys []contact.WrappedKey) error
@@ -38,6 +41,9 @@ type Tx interface {
 	InsertConsentEvents(ctx context.Context, events []*consent.Event, evidence [][]byte) error
 	PutCurrentConsents(ctx context.Context, cs []consent.Current) error
 	AddSuppressions(ctx context.Context, ss []consent.Suppression) error
+	// AddPurposeUnsubscribes records unsubscribes from purposes' lists; one recorded already
+	// for an address and purpose keeps its time.
+	AddPurposeUnsubscribes(ctx context.Context, us []consent.PurposeUnsubscribe) error
 	AppendAudits(ctx context.Context, events []*audit.Event) error
 	// StartImport records that import id (format, start time) began, before any of its rows is
 	// stored. Conflict when the id is taken.
@@ -109,15 +115,28 @@ type Report struct {
 	Existing         int    `json:"existing"`          // rows whose contact already existed and needed nothing new
 	// Restricted counts subscribed or pending rows for a contact whose processing is restricted
 	// (GDPR Art. 18): it changes only through a data subject request, so no consent is recorded.
-	Restricted        int `json:"restricted"`
-	Suppressed        int `json:"suppressed"`            // rows not imported because the address is suppressed or consent was withdrawn
-	SuppressionsAdded int `json:"suppressions_added"`    // new suppression entries (unsubscribed, cleaned rows)
-	SuppressionsKnown int `json:"suppressions_existing"` // unsubscribed or cleaned rows already on the list
-	Withdrawals       int `json:"withdrawals"`           // withdrawals that became an existing contact's current state
+	Restricted int `json:"restricted"`
+	// Suppressed counts rows not imported because the address is suppressed, left the purpose's
+	// list, or the contact withdrew or refused consent for the purpose.
+	Suppressed int `json:"suppressed"`
+	// SuppressionsAdded counts new entries: for an unsubscribed row, the address's unsubscribe
+	// from the import's purpose (consent.PurposeUnsubscribe); for a cleaned row, an address-wide
+	// suppression (reason bounced). SuppressionsKnown counts rows whose entry existed already.
+	SuppressionsAdded int `json:"suppressions_added"`
+	SuppressionsKnown int `json:"suppressions_existing"`
+	// Withdrawals counts withdrawals of the import's purpose that became an existing contact's
+	// current state.
+	Withdrawals int `json:"withdrawals"`
 	// OutdatedWithdrawals counts unsubscribed rows for contacts whose consent on record is newer
 	// than the row's UNSUB_TIME: the withdrawal joins the history, the newer state stays current.
 	OutdatedWithdrawals int `json:"outdated_withdrawals"`
-	Refused             int `json:"refused"`
+	// NeedsReconsent counts the consents this import recorded that need renewal already: a
+	// material change of the privacy policy (or, for acceptance purposes, the terms) was
+	// published, and an imported consent names no version of Tillit's documents, so it counts as
+	// given before that change (consent.PolicyState.Stale). The gate refuses them (reason
+	// needs_reconsent) until the person consents again; a consent_request campaign asks them.
+	NeedsReconsent int `json:"needs_reconsent"`
+	Refused        int `json:"refused"`
 	// ErrorCounts counts the refused rows by RowReport.Code; the counts add up to Refused.
 	ErrorCounts map[string]int `json:"error_counts"`
 	// Errors lists the first MaxReportedErrors refused rows, in line order.
@@ -125,22 +144,35 @@ type Report struct {
 	// ErrorsTruncated is true when Errors lists fewer rows than Refused counts; the full list is
 	// stored (Importer.RefusedRows, GET /api/v1/imports/{id}/errors).
 	ErrorsTruncated bool `json:"errors_truncated"`
+	// LeftOut counts the cells of stored rows that were left out because the contact rules
+	// refused them (a phone number that cannot be normalized, a name over the length limit, a
+	// cell that is not valid UTF-8, …): an optional field never costs a person, so the row was
+	// stored without it. WarningCounts counts them by RowReport.Code (the counts add up to
+	// LeftOut); Warnings lists the first MaxReportedErrors, in line order, each naming the
+	// file's column; WarningsTruncated is true when it lists fewer than LeftOut.
+	LeftOut           int            `json:"fields_left_out"`
+	WarningCounts     map[string]int `json:"warning_counts"`
+	Warnings          []RowReport    `json:"warnings"`
+	WarningsTruncated bool           `json:"warnings_truncated"`
+	// UnmappedColumns lists the header's columns no field reads, whatever the format and options:
+	// their cells were not imported. In a generic file, map one with a mapping such as
+	// phone=Handy.
+	UnmappedColumns []string `json:"unmapped_columns"`
 	// Complete is false when the import stopped before the end of the file; Stopped then says why
 	// (client-safe). Every row counted above was stored whole; rows after them were not read.
-	// UnmappedColumns lists header columns no field reads (generic format): their cells were not
-	// imported. Map them with a mapping such as phone=Handy.
-	UnmappedColumns []string `json:"unmapped_columns,omitempty"`
-	Complete        bool     `json:"complete"`
-	Stopped         string   `json:"stopped,omitempty"`
+	Complete bool   `json:"complete"`
+	Stopped  string `json:"stopped,omitempty"`
 	// StoredThroughLine is the first physical line of the last row taken (stored or refused):
 	// when the import stopped, every row that starts at or before it was taken, none after.
 	StoredThroughLine int `json:"stored_through_line"`
 }
 
-// RowReport says why one row was refused: its first physical line in the file, the column or
-// field concerned ("" for the whole row), the reason as a code (RowError codes, or the
-// apperr.Error reason of the contact or consent rule: missing_at, too_long, …) and in words.
-// It never holds a cell's value.
+// RowReport says why one row was refused, or (in Report.Warnings) why one of its cells was left
+// out: its first physical line in the file, the file's column concerned, as its header writes
+// it ("" for the whole row; an option such as "purpose" when the import's option is at fault),
+// the reason as a code (RowError codes, or the apperr.Error reason of the contact or consent
+// rule: region_required, too_long, in_future, …) and in words, starting with the column. It
+// never holds a cell's value.
 type RowReport struct {
 	Line   int    `json:"line"`
 	Field  string `json:"field,omitempty"`
@@ -154,7 +186,8 @@ type RowReport struct {
 // error that is not about a row (unreadable header, a store failure) stops the import: batches
 // committed before it stay, each row in them whole.
 func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Report, error) {
-	rep := Report{ID: im.NewID(), Name: opt.Name, Format: opt.Format, Errors: []RowReport{}, ErrorCounts: map[string]int{}}
+	rep := Report{ID: im.NewID(), Name: opt.Name, Format: opt.Format, Errors: []RowReport{}, ErrorCounts: map[string]int{},
+		Warnings: []RowReport{}, WarningCounts: map[string]int{}, UnmappedColumns: []string{}}
 	if opt.Purpose == "" {
 		opt.Purpose = "newsletter"
 	}
@@ -189,8 +222,8 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 		}
 		return rep, apperr.Invalidf("file", "bad_header", "header: %v", err)
 	}
-	if u, ok := mapper.(interface{ Unmapped() []string }); ok {
-		rep.UnmappedColumns = u.Unmapped()
+	if u := mapper.Unmapped(); u != nil {
+		rep.UnmappedColumns = u
 	}
 	var purpose consent.Purpose
 	var policies consent.PolicyState
@@ -245,7 +278,7 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 		// listed): a stopped import has taken every row before StoppedAtLine.
 		if len(b.items) > 0 {
 			err := im.Store.Update(ctx, func(tx Tx) error {
-				return im.storeBatch(ctx, tx, b, opt, purpose, policies, &rep)
+				return im.storeBatch(ctx, tx, b, mapper, opt, purpose, policies, &rep)
 			})
 			if err != nil {
 				return im.stop(ctx, rep, err)
@@ -316,6 +349,8 @@ type item struct {
 	event    consent.Event
 	evidence []byte
 	hasEvent bool
+	// warnings are the row's cells left out of prep; reported when the contact is created.
+	warnings []RowReport
 }
 
 func (im *Importer) prepareBatch(ctx context.Context, rd *Reader, mapper Mapper, opt Options, purpose consent.Purpose, size int) batch {
@@ -343,7 +378,7 @@ func (im *Importer) prepareBatch(ctx context.Context, rd *Reader, mapper Mapper,
 			b.err = err
 			return b
 		}
-		it, err := im.prepareItem(ctx, row, opt, purpose)
+		it, err := im.prepareItem(ctx, row, opt, purpose, mapper)
 		if err != nil {
 			b.err = fmt.Errorf("import: line %d: %w", row.Line, err)
 			return b
@@ -355,8 +390,9 @@ func (im *Importer) prepareBatch(ctx context.Context, rd *Reader, mapper Mapper,
 
 // prepareItem does the work that needs no store: normalization, blind indexes, and for rows
 // that may create a contact the sealed contact and its consent event. Errors returned are not
-// about the row (the key ring failed); row problems become refusals.
-func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpose consent.Purpose) (item, error) {
+// about the row (the key ring failed); row problems become refusals that name the file's column
+// (mapper.Column), and optional cells the contact rules refuse become warnings.
+func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpose consent.Purpose, mapper Mapper) (item, error) {
 	it := item{line: row.Line, row: row}
 	email, err := normalize.Email(row.Email)
 	if err != nil {
@@ -364,12 +400,15 @@ func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpo
 		if e == nil {
 			return it, err
 		}
-		it.refusal = &RowReport{Line: row.Line, Field: e.Field, Code: e.Reason, Reason: e.Message}
+		col, reason := relabel(e, mapper.Column(FieldEmail))
+		it.refusal = &RowReport{Line: row.Line, Field: col, Code: e.Reason, Reason: reason}
 		return it, nil
 	}
 	it.email = email
 	if !row.OptinTime.IsZero() && !row.ConfirmTime.IsZero() && row.ConfirmTime.Before(row.OptinTime) {
-		it.refusal = &RowReport{Line: row.Line, Field: "confirm_time", Code: "confirm_before_optin", Reason: "the confirmation time is before the opt-in time"}
+		col := mapper.Column(FieldConfirmTime)
+		it.refusal = &RowReport{Line: row.Line, Field: col, Code: "confirm_before_optin",
+			Reason: col + ": the confirmation time is before the opt-in time (" + mapper.Column(FieldOptinTime) + ")"}
 		return it, nil
 	}
 	if it.index, err = im.Keys.BlindIndex(keys.IndexEmail, normalize.Version, email); err != nil {
@@ -389,43 +428,57 @@ func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpo
 	if row.PostalCode != "" {
 		in.Address = &contact.Address{PostalCode: row.PostalCode}
 	}
-	it.prep, it.prepErr = im.Contacts.Prepare(in)
-	if it.prepErr != nil {
-		if apperr.KindOf(it.prepErr) != apperr.Invalid {
-			return it, it.prepErr
+	it.warnings = row.Warnings
+	prep, warnings, err := im.prepareContact(in, row, mapper)
+	it.warnings = append(it.warnings, warnings...)
+	if err != nil {
+		if apperr.KindOf(err) != apperr.Invalid {
+			return it, err
 		}
+		e := apperr.As(err)
+		col, reason := relabel(e, mapper.Column(e.Field))
+		it.prepErr = &apperr.Error{Kind: apperr.Invalid, Field: col, Reason: e.Reason, Message: reason}
 		return it, nil
 	}
+	it.prep = prep
 	if row.Status == StatusNone {
 		return it, nil
 	}
-	ev := consentEvent(row, opt, purpose, it.prep.Contact.ID)
+	ev, timeCol := consentEvent(row, opt, purpose, it.prep.Contact.ID, mapper)
 	it.event, it.evidence, err = im.Consent.Prepare(ctx, purpose, ev, it.prep.Key)
 	if err != nil {
 		if apperr.KindOf(err) != apperr.Invalid {
 			return it, err
 		}
-		if e := apperr.As(err); e.Field == "occurred_at" {
-			// The consent time comes from the file's opt-in (or confirmation, or last change)
-			// column: name that, not the API's field.
-			col := "optin_time"
-			if opt.Format == FormatMailchimp {
-				col = "OPTIN_TIME"
-			}
-			err = &apperr.Error{Kind: apperr.Invalid, Field: col, Reason: e.Reason, Message: col + strings.TrimPrefix(e.Message, "occurred_at")}
-		}
-		it.prep, it.prepErr = nil, err
+		r := eventRefusal(row.Line, apperr.As(err), timeCol)
+		it.prep, it.prepErr = nil, &apperr.Error{Kind: apperr.Invalid, Field: r.Field, Reason: r.Code, Message: r.Reason}
 		return it, nil
 	}
 	it.hasEvent = true
 	return it, nil
 }
 
+// eventRefusal is the row's refusal when the consent rules refuse its event: an occurred_at
+// refusal (in_future, too_early) names the file's column the time was read from (timeCol).
+func eventRefusal(line int, e *apperr.Error, timeCol string) RowReport {
+	col, reason := e.Field, e.Message
+	if e.Field == "occurred_at" && timeCol != "" {
+		col, reason = relabel(e, timeCol)
+	}
+	return RowReport{Line: line, Field: col, Code: e.Reason, Reason: reason}
+}
+
+// source is the evidence's source of a row's event: "mailchimp import NAME, line N".
+func source(row Row, opt Options) string {
+	return fmt.Sprintf("%s import %s, line %d", opt.Format, opt.Name, row.Line)
+}
+
 // consentEvent builds the consent event a subscribed or pending row records, with Mailchimp's
-// opt-in and confirmation proof as evidence.
-func consentEvent(row Row, opt Options, purpose consent.Purpose, contactID string) consent.Event {
+// opt-in and confirmation proof as evidence, and returns the file's column its time was read
+// from ("" when the time is the import's).
+func consentEvent(row Row, opt Options, purpose consent.Purpose, contactID string, mapper Mapper) (consent.Event, string) {
 	ev := consent.Event{ContactID: contactID, Purpose: purpose.ID, Evidence: consent.Evidence{
-		Source: fmt.Sprintf("%s import %s, line %d", opt.Format, opt.Name, row.Line), OptinIP: row.OptinIP, ConfirmIP: row.ConfirmIP,
+		Source: source(row, opt), OptinIP: row.OptinIP, ConfirmIP: row.ConfirmIP,
 	}}
 	if !row.OptinTime.IsZero() {
 		t := row.OptinTime
@@ -435,253 +488,28 @@ func consentEvent(row Row, opt Options, purpose consent.Purpose, contactID strin
 		t := row.ConfirmTime
 		ev.Evidence.ConfirmTime = &t
 	}
+	col := mapper.Column(FieldOptinTime)
 	switch {
 	case row.Status == StatusPending:
 		ev.State, ev.Method, ev.OccurredAt = consent.Requested, consent.MethodImport, row.OptinTime
 	case !row.ConfirmTime.IsZero():
 		ev.State, ev.Method, ev.OccurredAt = consent.Given, consent.MethodDoubleOptIn, row.ConfirmTime
+		col = mapper.Column(FieldConfirmTime)
 	default:
 		ev.State, ev.Method, ev.OccurredAt = consent.Given, consent.MethodImport, row.OptinTime
 	}
 	if ev.OccurredAt.IsZero() {
 		// No opt-in time in the source: the row's last change is the best evidence there is, and
 		// without one the event says plainly that its time is the import's.
-		ev.OccurredAt = row.ChangedTime
+		ev.OccurredAt, col = row.ChangedTime, row.ChangedColumn
 		if ev.OccurredAt.IsZero() {
 			ev.Evidence.Note = "the source gives no opt-in time; occurred_at is the time of the import"
+			col = ""
 		} else {
 			ev.Evidence.Note = "the source gives no opt-in time; occurred_at is the source's last change of the row"
 		}
 	}
-	return ev
-}
-
-// pending collects a batch's writes in row order.
-type pending struct {
-	keys         []contact.WrappedKey
-	contacts     []*contact.Record
-	events       []*consent.Event
-	evidence     [][]byte
-	current      map[string]consent.Current // by contact id: the batch's last projection
-	currentOrder []string
-	suppressions []consent.Suppression
-	audit        []*audit.Event
-	changes      []consent.Change // for processors: every event that became the current state
-}
-
-// storeBatch applies the import rules to a batch against the store's state plus the batch's own
-// earlier rows:
-//   - subscribed (and pending): a suppressed address, or an existing contact whose consent for
-//     the purpose was withdrawn or refused, is not imported (counted suppressed): an import never
-//     lifts a suppression or a withdrawal. Otherwise the contact is created if new, and a
-//     dpv:ConsentGiven event is recorded when the contact has no given consent yet (pending rows
-//     record dpv:ConsentRequested).
-//   - unsubscribed and cleaned: only a suppression entry (reasons unsubscribed, bounced) is kept;
-//     no personal data is stored, since no lawful basis remains. When a contact with the address
-//     already exists, a dpv:ConsentWithdrawn event is recorded for it (unsubscribed only).
-//   - no status (generic): the contact is created if new and not suppressed; no consent.
-func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, opt Options, purpose consent.Purpose, policies consent.PolicyState, rep *Report) error {
-	var idx, sup [][]byte
-	for _, it := range b.items {
-		if it.refusal == nil {
-			idx, sup = append(idx, it.index), append(sup, it.supHash)
-		}
-	}
-	ids, err := tx.ContactIDsByEmailIndex(ctx, idx)
-	if err != nil {
-		return err
-	}
-	suppressed, err := tx.SuppressionReasons(ctx, sup)
-	if err != nil {
-		return err
-	}
-	existing := make([]string, 0, len(ids))
-	for _, id := range ids {
-		existing = append(existing, id)
-	}
-	current, err := tx.CurrentConsentsFor(ctx, existing, purpose.ID)
-	if err != nil {
-		return err
-	}
-	restricted, err := tx.RestrictedAmong(ctx, existing)
-	if err != nil {
-		return err
-	}
-	newKeys := map[string]*keys.DataKey{} // contacts created in this batch
-	p := pending{current: map[string]consent.Current{}}
-	var out Report // this batch's counts, added to rep only when the batch commits
-
-	record := func(ev consent.Event, sealed []byte) (changed bool) {
-		var cur *consent.Current
-		if c, ok := current[ev.ContactID]; ok {
-			cur = &c
-		}
-		next, changed := consent.Project(ev, purpose, cur)
-		if changed {
-			// Imported consent records no policy version (the person saw the old system's
-			// notice): after a material change of ours it needs re-consent, like any other.
-			next.NeedsReconsent = ev.State == consent.Given && policies.Stale(purpose, ev.PolicyVersions)
-			p.changes = append(p.changes, consent.ChangeFor(ev))
-			current[ev.ContactID] = next
-			if _, seen := p.current[ev.ContactID]; !seen {
-				p.currentOrder = append(p.currentOrder, ev.ContactID)
-			}
-			p.current[ev.ContactID] = next
-		}
-		e := ev
-		p.events = append(p.events, &e)
-		p.evidence = append(p.evidence, sealed)
-		a := consent.AuditEvent(ctx, e)
-		p.audit = append(p.audit, &a)
-		out.ConsentsRecorded++
-		return changed
-	}
-	// recordFor prepares and records an event for a contact that exists (in the store or earlier
-	// in this batch), opening its data key to seal the evidence. changed reports whether the event
-	// became the current state.
-	recordFor := func(id string, ev consent.Event) (changed bool, err error) {
-		dk := newKeys[id]
-		if dk == nil {
-			version, wrapped, err := tx.DataKey(ctx, id)
-			if err != nil {
-				return false, err
-			}
-			if dk, err = im.Keys.OpenDataKey(id, version, wrapped); err != nil {
-				return false, err
-			}
-		}
-		ev, sealed, err := im.Consent.Prepare(ctx, purpose, ev, dk)
-		if err != nil {
-			return false, err
-		}
-		return record(ev, sealed), nil
-	}
-
-	for _, it := range b.items {
-		out.Rows++
-		if it.refusal != nil {
-			out.refuse(*it.refusal)
-			continue
-		}
-		row := it.row
-		id, found := ids[string(it.index)]
-		_, isSuppressed := suppressed[string(it.supHash)]
-		switch row.Status {
-		case StatusUnsubscribed, StatusCleaned:
-			at := row.ChangedTime
-			if at.IsZero() {
-				at = im.Now()
-			}
-			if isSuppressed {
-				out.SuppressionsKnown++
-			} else {
-				reason := consent.SuppressionUnsubscribed
-				if row.Status == StatusCleaned {
-					reason = consent.SuppressionBounced
-				}
-				p.suppressions = append(p.suppressions, consent.Suppression{Hash: it.supHash, Reason: reason, CreatedAt: at.UTC()})
-				suppressed[string(it.supHash)] = reason
-				out.SuppressionsAdded++
-			}
-			if found && row.Status == StatusUnsubscribed {
-				if c, ok := current[id]; ok && c.State != consent.Withdrawn {
-					ev := consentEvent(row, opt, purpose, id)
-					ev.State, ev.Method, ev.OccurredAt = consent.Withdrawn, consent.MethodImport, at
-					ev.Evidence = consent.Evidence{Source: ev.Evidence.Source}
-					changed, err := recordFor(id, ev)
-					if err != nil {
-						return err
-					}
-					if changed {
-						out.Withdrawals++
-					} else {
-						// The file's unsubscribe predates the consent on record: it joins the
-						// history, the newer consent stays current (the address is suppressed).
-						out.OutdatedWithdrawals++
-					}
-				}
-			}
-			continue
-		}
-		if isSuppressed {
-			out.Suppressed++
-			continue
-		}
-		if found && restricted[id] {
-			out.Restricted++
-			continue
-		}
-		if found {
-			c, hasState := current[id]
-			switch {
-			case hasState && (c.State == consent.Withdrawn || c.State == consent.Refused):
-				out.Suppressed++
-			case row.Status == StatusNone,
-				hasState && c.State == consent.Given,
-				hasState && c.State == consent.Requested && row.Status == StatusPending:
-				out.Existing++
-			case hasState && row.OptinTime.IsZero() && row.ConfirmTime.IsZero():
-				// A state is on record and the row has no time of its own: it cannot show that
-				// consent came after that state (an expiry, say), so nothing is recorded.
-				out.Existing++
-			default:
-				out.Existing++
-				if _, err := recordFor(id, consentEvent(row, opt, purpose, id)); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if it.prepErr != nil {
-			e := apperr.As(it.prepErr)
-			out.refuse(RowReport{Line: it.line, Field: e.Field, Code: e.Reason, Reason: e.Message})
-			continue
-		}
-		pc := it.prep
-		p.keys = append(p.keys, contact.WrappedKey{ContactID: pc.Contact.ID, Version: pc.Key.Version(), Wrapped: pc.WrappedKey, CreatedAt: pc.Contact.CreatedAt})
-		p.contacts = append(p.contacts, pc.Record)
-		a := pc.AuditEvent(ctx)
-		p.audit = append(p.audit, &a)
-		ids[string(it.index)] = pc.Contact.ID
-		newKeys[pc.Contact.ID] = pc.Key
-		out.Created++
-		if it.hasEvent {
-			record(it.event, it.evidence)
-		}
-	}
-
-	if err := tx.InsertDataKeys(ctx, p.keys); err != nil {
-		return err
-	}
-	if err := tx.InsertContacts(ctx, p.contacts); err != nil {
-		return err
-	}
-	if err := tx.InsertConsentEvents(ctx, p.events, p.evidence); err != nil {
-		return err
-	}
-	cur := make([]consent.Current, 0, len(p.currentOrder))
-	for _, id := range p.currentOrder {
-		cur = append(cur, p.current[id])
-	}
-	if err := tx.PutCurrentConsents(ctx, cur); err != nil {
-		return err
-	}
-	if err := tx.AddSuppressions(ctx, p.suppressions); err != nil {
-		return err
-	}
-	if err := tx.AppendConsentChanges(ctx, p.changes); err != nil {
-		return err
-	}
-	if err := tx.AppendAudits(ctx, p.audit); err != nil {
-		return err
-	}
-	// The batch's refused rows (at most one batch of them in memory) go to the store with the
-	// batch; the report keeps counts and the first few.
-	if err := tx.AddImportErrors(ctx, rep.ID, out.Errors); err != nil {
-		return err
-	}
-	rep.add(out)
-	return nil
+	return ev, col
 }
 
 type statusOverride struct {
@@ -702,6 +530,12 @@ func (rep *Report) refuse(r RowReport) {
 	rep.Errors = append(rep.Errors, r)
 }
 
+// warn counts and lists cells a stored row left out; rep is one batch's report.
+func (rep *Report) warn(ws []RowReport) {
+	rep.LeftOut += len(ws)
+	rep.Warnings = append(rep.Warnings, ws...)
+}
+
 func (rep *Report) add(o Report) {
 	rep.Rows += o.Rows
 	rep.Created += o.Created
@@ -713,6 +547,7 @@ func (rep *Report) add(o Report) {
 	rep.SuppressionsKnown += o.SuppressionsKnown
 	rep.Withdrawals += o.Withdrawals
 	rep.OutdatedWithdrawals += o.OutdatedWithdrawals
+	rep.NeedsReconsent += o.NeedsReconsent
 	rep.Refused += o.Refused
 	for _, e := range o.Errors {
 		rep.ErrorCounts[e.Code]++
@@ -721,9 +556,18 @@ func (rep *Report) add(o Report) {
 		}
 	}
 	rep.ErrorsTruncated = len(rep.Errors) < rep.Refused
+	rep.LeftOut += o.LeftOut
+	for _, w := range o.Warnings {
+		rep.WarningCounts[w.Code]++
+		if len(rep.Warnings) < MaxReportedErrors {
+			rep.Warnings = append(rep.Warnings, w)
+		}
+	}
+	rep.WarningsTruncated = len(rep.Warnings) < rep.LeftOut
 }
 
-// String renders the report for people.
+// String renders the report for people: the counts, then what the marketer must know (consents
+// needing renewal, columns not imported, cells left out, refused rows).
 func (rep Report) String() string {
 	s := "import " + rep.ID
 	if rep.Name != "" {
@@ -734,17 +578,30 @@ func (rep Report) String() string {
 	if rep.Restricted > 0 {
 		s += fmt.Sprintf("  %d rows for restricted contacts (GDPR Art. 18): no consent recorded\n", rep.Restricted)
 	}
-	for _, e := range rep.Errors {
+	if rep.NeedsReconsent > 0 {
+		s += fmt.Sprintf("  %d imported consents need renewal already (a material change of the privacy policy is published): ask them with a consent_request campaign\n", rep.NeedsReconsent)
+	}
+	if len(rep.UnmappedColumns) > 0 {
+		s += "  columns not imported: " + strings.Join(rep.UnmappedColumns, ", ") + "\n"
+	}
+	s += listed("cells left out (the rows were stored without them)", rep.Warnings, rep.LeftOut, rep.WarningCounts, rep.WarningsTruncated, "")
+	s += listed("refused rows", rep.Errors, rep.Refused, rep.ErrorCounts, rep.ErrorsTruncated, "; all of them: GET /api/v1/imports/"+rep.ID+"/errors")
+	return s
+}
+
+// listed renders a report list: one line per entry, and the counts by code when the list is cut.
+func listed(what string, list []RowReport, total int, counts map[string]int, truncated bool, more string) string {
+	s := ""
+	for _, e := range list {
 		s += "  line " + strconv.Itoa(e.Line) + ": " + e.Reason + "\n"
 	}
-	if rep.ErrorsTruncated {
-		codes := slices.Sorted(maps.Keys(rep.ErrorCounts))
-		counts := make([]string, len(codes))
+	if truncated {
+		codes := slices.Sorted(maps.Keys(counts))
+		cs := make([]string, len(codes))
 		for i, c := range codes {
-			counts[i] = fmt.Sprintf("%s %d", c, rep.ErrorCounts[c])
+			cs[i] = fmt.Sprintf("%s %d", c, counts[c])
 		}
-		s += fmt.Sprintf("  … the first %d of %d refused rows (%s); all of them: GET /api/v1/imports/%s/errors\n",
-			len(rep.Errors), rep.Refused, strings.Join(counts, ", "), rep.ID)
+		s += fmt.Sprintf("  … the first %d of %d %s (%s)%s\n", len(list), total, what, strings.Join(cs, ", "), more)
 	}
 	return s
 }

@@ -1,30 +1,67 @@
 package importer
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 )
 
+// Mailchimp-only columns, as keys of mailchimpMapper.cols beside the Row field names.
+const (
+	colUnsubTime   = "unsub_time"
+	colCleanTime   = "clean_time"
+	colLastChanged = "last_changed"
+	colLEID        = "leid"
+	colEUID        = "euid"
+)
+
+// mailchimpColumns are the columns a Mailchimp export is read from, by field or column key, with
+// the header names matched, in order of preference.
+var mailchimpColumns = []struct {
+	key   string
+	names []string
+}{
+	{FieldEmail, []string{"Email Address"}},
+	{FieldFirstName, []string{"First Name"}},
+	{FieldLastName, []string{"Last Name"}},
+	{FieldPhone, []string{"Phone Number", "Phone"}},
+	{FieldCompany, []string{"Company"}},
+	{FieldTitle, []string{"Position", "Title", "Job Title"}},
+	{FieldPostalCode, []string{"ZIP Code", "Zip", "Postal Code"}},
+	{FieldNotes, []string{"NOTES"}},
+	{FieldCountry, []string{"CC"}},
+	{FieldOptinTime, []string{"OPTIN_TIME"}},
+	{FieldOptinIP, []string{"OPTIN_IP"}},
+	{FieldConfirmTime, []string{"CONFIRM_TIME"}},
+	{FieldConfirmIP, []string{"CONFIRM_IP"}},
+	{colUnsubTime, []string{"UNSUB_TIME"}},
+	{colCleanTime, []string{"CLEAN_TIME"}},
+	{colLastChanged, []string{"LAST_CHANGED"}},
+	{colLEID, []string{"LEID"}},
+	{colEUID, []string{"EUID"}},
+	{FieldTags, []string{"TAGS"}},
+	{FieldStatus, []string{"Status", "MEMBER_STATUS"}},
+}
+
 // mailchimpMapper maps a Mailchimp audience export (one of the per-status files Mailchimp writes:
-// subscribed, unsubscribed, cleaned). Fields hold column indexes, -1 when the column is absent.
+// subscribed, unsubscribed, cleaned). cols maps a field or column key (mailchimpColumns) to its
+// column index, -1 when the column is absent.
 type mailchimpMapper struct {
 	header []string
 	status Status // the file's status, given or inferred
-
-	email, firstName, lastName, phone, company, title, postalCode, notes int
-	optinTime, optinIP, confirmTime, confirmIP                           int
-	unsubTime, cleanTime, lastChanged                                    int
-	leid, euid, tags, rowStatus                                          int
+	cols   map[string]int
 }
 
 // NewMailchimpMapper returns a Mapper for a Mailchimp audience export with this header.
 //
 // Columns are matched case-insensitively after trimming ("Email Address", "First Name",
-// "Last Name", "Phone Number", "Company", "Position", "ZIP Code", "NOTES", "OPTIN_TIME",
+// "Last Name", "Phone Number", "Company", "Position", "ZIP Code", "NOTES", "CC", "OPTIN_TIME",
 // "OPTIN_IP", "CONFIRM_TIME", "CONFIRM_IP", "UNSUB_TIME", "CLEAN_TIME", "LAST_CHANGED", "LEID",
-// "EUID", "TAGS", "Status" or "MEMBER_STATUS"); the first of equal names wins, unknown columns
-// are ignored.
+// "EUID", "TAGS", "Status" or "MEMBER_STATUS"; see mailchimpColumns); the first of equal names
+// wins. Other columns (MEMBER_RATING, LATITUDE, …) are not imported: Unmapped lists them. CC,
+// Mailchimp's ISO 3166-1 alpha-2 country of the subscriber, is read as the region of a phone
+// number written without a country code.
 //
 // status is the file's status. StatusNone infers it from the columns Mailchimp writes per
 // status: UNSUB_TIME → unsubscribed, else CLEAN_TIME → cleaned, else subscribed. A non-empty
@@ -39,52 +76,33 @@ func NewMailchimpMapper(header []string, status Status) (Mapper, error) {
 	if !ok {
 		return nil, apperr.Invalidf("status", "invalid_status", "status must be subscribed, unsubscribed, cleaned or pending")
 	}
-	col := func(names ...string) int {
-		for _, n := range names {
+	m := &mailchimpMapper{header: header, cols: make(map[string]int, len(mailchimpColumns))}
+	for _, c := range mailchimpColumns {
+		m.cols[c.key] = -1
+		for _, n := range c.names {
 			if i := columnIndex(header, n); i >= 0 {
-				return i
+				m.cols[c.key] = i
+				break
 			}
 		}
-		return -1
 	}
-	m := &mailchimpMapper{
-		header:      header,
-		email:       col("Email Address"),
-		firstName:   col("First Name"),
-		lastName:    col("Last Name"),
-		phone:       col("Phone Number", "Phone"),
-		company:     col("Company"),
-		title:       col("Position", "Title", "Job Title"),
-		postalCode:  col("ZIP Code", "Zip", "Postal Code"),
-		notes:       col("NOTES"),
-		optinTime:   col("OPTIN_TIME"),
-		optinIP:     col("OPTIN_IP"),
-		confirmTime: col("CONFIRM_TIME"),
-		confirmIP:   col("CONFIRM_IP"),
-		unsubTime:   col("UNSUB_TIME"),
-		cleanTime:   col("CLEAN_TIME"),
-		lastChanged: col("LAST_CHANGED"),
-		leid:        col("LEID"),
-		euid:        col("EUID"),
-		tags:        col("TAGS"),
-		rowStatus:   col("Status", "MEMBER_STATUS"),
-	}
-	if m.email < 0 {
+	has := func(key string) bool { return m.cols[key] >= 0 }
+	if !has(FieldEmail) {
 		return nil, apperr.Invalidf("file", "missing_column", `the header has no "Email Address" column`)
 	}
 	switch {
-	case st == StatusNone && m.unsubTime >= 0:
+	case st == StatusNone && has(colUnsubTime):
 		st = StatusUnsubscribed
-	case st == StatusNone && m.cleanTime >= 0:
+	case st == StatusNone && has(colCleanTime):
 		st = StatusCleaned
-	case st == StatusNone && m.rowStatus < 0 && m.optinTime < 0 && m.confirmTime < 0 && m.lastChanged < 0:
+	case st == StatusNone && !has(FieldStatus) && !has(FieldOptinTime) && !has(FieldConfirmTime) && !has(colLastChanged):
 		// Not a Mailchimp members export: nothing in the file says its people subscribed, and
 		// recording consent for a bare list would mail people who never asked.
 		return nil, apperr.Invalidf("status", "status_required",
 			"status: the file has no status column and no OPTIN_TIME, CONFIRM_TIME, LAST_CHANGED, UNSUB_TIME or CLEAN_TIME column, so nothing shows what its people agreed to; give the status (subscribed only if each of them opted in)")
 	case st == StatusNone:
 		st = StatusSubscribed
-	case (st == StatusSubscribed || st == StatusPending) && (m.unsubTime >= 0 || m.cleanTime >= 0):
+	case (st == StatusSubscribed || st == StatusPending) && (has(colUnsubTime) || has(colCleanTime)):
 		return nil, apperr.Invalidf("status", "status_conflict",
 			"status %s contradicts the file's UNSUB_TIME or CLEAN_TIME column", st)
 	}
@@ -92,65 +110,88 @@ func NewMailchimpMapper(header []string, status Status) (Mapper, error) {
 	return m, nil
 }
 
-// Map implements Mapper. A row is refused (*RowError) for an empty e-mail ("email: empty"), a
-// time not of the form 2006-01-02 15:04:05, an unknown status value, or non-empty cells beyond
-// the header's width.
+// Column implements Mapper: the header of the column key (a Row field name, or "unsub_time",
+// "clean_time", "last_changed", "leid", "euid") is read from; "" when the file has none.
+func (m *mailchimpMapper) Column(key string) string { return columnOf(m.header, m.cols, key) }
+
+// Unmapped implements Mapper: the columns no field reads, in header order (MEMBER_RATING,
+// LATITUDE, …).
+func (m *mailchimpMapper) Unmapped() []string { return unmapped(m.header, m.cols) }
+
+// mailchimpProof are the columns a row cannot do without: the address, the status and the consent
+// evidence. A cell of another column that is not valid UTF-8 is left out with a warning.
+var mailchimpProof = []string{FieldEmail, FieldStatus, FieldOptinTime, FieldOptinIP, FieldConfirmTime, FieldConfirmIP, colUnsubTime, colCleanTime, colLastChanged}
+
+// Map implements Mapper. A row is refused (*RowError) for an empty e-mail ("Email Address:
+// empty"), a time not of the form 2006-01-02 15:04:05, an unknown status value, a cell of the
+// address, status, time or IP columns that is not valid UTF-8, or non-empty cells beyond the
+// header's width. A cell of another column that is not valid UTF-8 is left out with a warning
+// (Row.Warnings).
 func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 	if err := checkWidth(rec, len(m.header)); err != nil {
 		return Row{}, err
 	}
+	warnings, err := screen(rec, m.header, m.cols, mailchimpProof)
+	if err != nil {
+		return Row{}, err
+	}
 	f := rec.Fields
+	get := func(key string) string { return cell(f, m.cols[key]) }
 	row := Row{
 		Line:       rec.Line,
-		Email:      cell(f, m.email),
-		FirstName:  cell(f, m.firstName),
-		LastName:   cell(f, m.lastName),
-		Phone:      cell(f, m.phone),
-		Company:    cell(f, m.company),
-		Title:      cell(f, m.title),
-		PostalCode: cell(f, m.postalCode),
-		Notes:      cell(f, m.notes),
+		Email:      get(FieldEmail),
+		FirstName:  get(FieldFirstName),
+		LastName:   get(FieldLastName),
+		Phone:      get(FieldPhone),
+		Company:    get(FieldCompany),
+		Title:      get(FieldTitle),
+		PostalCode: get(FieldPostalCode),
+		Notes:      get(FieldNotes),
+		Country:    strings.ToUpper(get(FieldCountry)),
 		Status:     m.status,
-		OptinIP:    cell(f, m.optinIP),
-		ConfirmIP:  cell(f, m.confirmIP),
+		OptinIP:    get(FieldOptinIP),
+		ConfirmIP:  get(FieldConfirmIP),
+		Warnings:   warnings,
 	}
 	if row.Email == "" {
-		return Row{}, &RowError{Line: rec.Line, Field: FieldEmail, Code: "required", Reason: "email: empty"}
+		col := m.Column(FieldEmail)
+		return Row{}, &RowError{Line: rec.Line, Field: col, Code: "required", Reason: col + ": empty"}
 	}
-	if s := cell(f, m.rowStatus); s != "" {
+	if s := get(FieldStatus); s != "" {
 		st, ok := parseStatus(s)
 		if !ok {
-			return Row{}, &RowError{Line: rec.Line, Field: m.header[m.rowStatus], Code: "invalid_status", Reason: m.header[m.rowStatus] + ": not subscribed, unsubscribed, cleaned or pending"}
+			col := m.Column(FieldStatus)
+			return Row{}, &RowError{Line: rec.Line, Field: col, Code: "invalid_status", Reason: col + ": not subscribed, unsubscribed, cleaned or pending"}
 		}
 		row.Status = st
 	}
 
-	var err error
-	if row.OptinTime, err = m.time(rec, m.optinTime); err != nil {
+	if row.OptinTime, err = m.time(rec, FieldOptinTime); err != nil {
 		return Row{}, err
 	}
-	if row.ConfirmTime, err = m.time(rec, m.confirmTime); err != nil {
+	if row.ConfirmTime, err = m.time(rec, FieldConfirmTime); err != nil {
 		return Row{}, err
 	}
 	// The change time: the column of the row's status first, then LAST_CHANGED.
-	changed := []int{m.lastChanged, m.unsubTime, m.cleanTime}
+	changed := []string{colLastChanged, colUnsubTime, colCleanTime}
 	switch row.Status {
 	case StatusUnsubscribed:
-		changed = []int{m.unsubTime, m.lastChanged, m.cleanTime}
+		changed = []string{colUnsubTime, colLastChanged, colCleanTime}
 	case StatusCleaned:
-		changed = []int{m.cleanTime, m.lastChanged, m.unsubTime}
+		changed = []string{colCleanTime, colLastChanged, colUnsubTime}
 	}
-	for _, i := range changed {
-		if cell(f, i) != "" {
-			if row.ChangedTime, err = m.time(rec, i); err != nil {
+	for _, key := range changed {
+		if get(key) != "" {
+			if row.ChangedTime, err = m.time(rec, key); err != nil {
 				return Row{}, err
 			}
+			row.ChangedColumn = m.Column(key)
 			break
 		}
 	}
 
-	row.Tags = splitTags(cell(f, m.tags), ",")
-	if leid, euid := cell(f, m.leid), cell(f, m.euid); leid != "" || euid != "" {
+	row.Tags = splitTags(get(FieldTags), ",")
+	if leid, euid := get(colLEID), get(colEUID); leid != "" || euid != "" {
 		row.ExternalIDs = make(map[string]string, 2)
 		if leid != "" {
 			row.ExternalIDs["mailchimp_leid"] = leid
@@ -162,11 +203,12 @@ func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 	return row, nil
 }
 
-// time parses the cell of column i as a Mailchimp UTC time; zero when absent or empty.
-func (m *mailchimpMapper) time(rec Record, i int) (time.Time, error) {
-	t, ok := parseTime(cell(rec.Fields, i), mailchimpTime)
+// time parses the cell of column key as a Mailchimp UTC time; zero when absent or empty.
+func (m *mailchimpMapper) time(rec Record, key string) (time.Time, error) {
+	t, ok := parseTime(cell(rec.Fields, m.cols[key]), mailchimpTime)
 	if !ok {
-		return time.Time{}, &RowError{Line: rec.Line, Field: m.header[i], Code: "invalid_time", Reason: m.header[i] + ": not a time of the form " + mailchimpTime}
+		col := m.Column(key)
+		return time.Time{}, &RowError{Line: rec.Line, Field: col, Code: "invalid_time", Reason: col + ": not a time of the form " + mailchimpTime}
 	}
 	return t, nil
 }

@@ -79,10 +79,10 @@ func TestMailchimpFixtures(t *testing.T) {
 			check: map[int]Row{
 				0: {Line: 2, Email: "u1@example.com", FirstName: "Dolor", Status: StatusUnsubscribed,
 					OptinTime: utc("2018-02-12 10:54:27"), ConfirmTime: utc("2018-02-12 10:54:27"),
-					ChangedTime: utc("2018-07-23 12:19:27")},
+					ChangedTime: utc("2018-07-23 12:19:27"), ChangedColumn: "UNSUB_TIME"},
 				2: {Line: 4, Email: "u3@example.com", FirstName: "Lorem", LastName: "Ipsum", Company: "Example foundation",
 					Status: StatusUnsubscribed, OptinTime: utc("2020-12-25 13:35:34"), ConfirmTime: utc("2020-12-25 13:35:34"),
-					ChangedTime: utc("2022-12-05 21:01:47"), Tags: []string{"Lorem Editors"}},
+					ChangedTime: utc("2022-12-05 21:01:47"), ChangedColumn: "UNSUB_TIME", Tags: []string{"Lorem Editors"}},
 			},
 		},
 		{
@@ -91,13 +91,13 @@ func TestMailchimpFixtures(t *testing.T) {
 			check: map[int]Row{
 				0: {Line: 2, Email: "c1@example.com", FirstName: "Dolor", Status: StatusCleaned,
 					OptinTime: utc("2018-02-05 19:28:23"), ConfirmTime: utc("2018-02-05 19:28:23"),
-					ChangedTime: utc("2020-03-23 17:30:05"), Tags: []string{"Editors"}},
+					ChangedTime: utc("2020-03-23 17:30:05"), ChangedColumn: "CLEAN_TIME", Tags: []string{"Editors"}},
 				1: {Line: 3, Email: "c2@example.com", FirstName: "Simet", LastName: "Lut", Status: StatusCleaned,
 					OptinTime: utc("2018-02-12 10:54:27"), ConfirmTime: utc("2018-02-12 10:54:27"),
-					ChangedTime: utc("2020-06-25 15:12:06"), Tags: []string{"Editors"}},
+					ChangedTime: utc("2020-06-25 15:12:06"), ChangedColumn: "CLEAN_TIME", Tags: []string{"Editors"}},
 				4: {Line: 6, Email: "c5@example.com", Status: StatusCleaned,
 					OptinTime: utc("2018-02-12 10:54:27"), ConfirmTime: utc("2018-02-12 10:54:27"),
-					ChangedTime: utc("2020-03-25 17:40:24"), Tags: []string{"Editors"}},
+					ChangedTime: utc("2020-03-25 17:40:24"), ChangedColumn: "CLEAN_TIME", Tags: []string{"Editors"}},
 			},
 		},
 	}
@@ -147,7 +147,7 @@ func TestMailchimpMapper(t *testing.T) {
 			name: "ids, tags, changed time",
 			in:   header + "\n a@example.com ,Ann,,2024-01-02 03:04:05,123,abc,\"\"\"A\"\",\"\"B, C\"\"\"\n",
 			rows: []Row{{Line: 2, Email: "a@example.com", FirstName: "Ann", Status: StatusSubscribed,
-				ChangedTime: utc("2024-01-02 03:04:05"), Tags: []string{"A", "B, C"},
+				ChangedTime: utc("2024-01-02 03:04:05"), ChangedColumn: "LAST_CHANGED", Tags: []string{"A", "B, C"},
 				ExternalIDs: map[string]string{"mailchimp_leid": "123", "mailchimp_euid": "abc"}}},
 		},
 		{
@@ -168,7 +168,7 @@ func TestMailchimpMapper(t *testing.T) {
 				"c@example.com,,,,,,,SECRET\nd@example.com,,,,,,,,\n",
 			rows: []Row{{Line: 6, Email: "d@example.com", Status: StatusSubscribed}},
 			errs: map[int]string{
-				2: "email: empty",
+				2: "Email Address: empty",
 				3: "OPTIN_TIME: not a time of the form 2006-01-02 15:04:05",
 				4: "LAST_CHANGED: not a time of the form 2006-01-02 15:04:05",
 				5: "row has 8 cells, header has 7",
@@ -178,14 +178,14 @@ func TestMailchimpMapper(t *testing.T) {
 			name: "status inferred from UNSUB_TIME, change time from UNSUB_TIME first",
 			in:   "email address,unsub_time,LAST_CHANGED\na@example.com,2020-01-01 00:00:00,2021-01-01 00:00:00\nb@example.com,,2021-01-01 00:00:00\n",
 			rows: []Row{
-				{Line: 2, Email: "a@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2020-01-01 00:00:00")},
-				{Line: 3, Email: "b@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2021-01-01 00:00:00")},
+				{Line: 2, Email: "a@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2020-01-01 00:00:00"), ChangedColumn: "unsub_time"},
+				{Line: 3, Email: "b@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2021-01-01 00:00:00"), ChangedColumn: "LAST_CHANGED"},
 			},
 		},
 		{
 			name: "status inferred from CLEAN_TIME",
 			in:   "Email Address,CLEAN_TIME\na@example.com,2020-01-01 00:00:00\n",
-			rows: []Row{{Line: 2, Email: "a@example.com", Status: StatusCleaned, ChangedTime: utc("2020-01-01 00:00:00")}},
+			rows: []Row{{Line: 2, Email: "a@example.com", Status: StatusCleaned, ChangedTime: utc("2020-01-01 00:00:00"), ChangedColumn: "CLEAN_TIME"}},
 		},
 		{
 			name: "status column per row",
@@ -195,9 +195,9 @@ func TestMailchimpMapper(t *testing.T) {
 				"c@example.com,PENDING,2020-01-01 00:00:00,,2022-01-01 00:00:00\n" +
 				"d@example.com,SECRET,,,\n",
 			rows: []Row{
-				{Line: 2, Email: "a@example.com", Status: StatusCleaned, ChangedTime: utc("2021-01-01 00:00:00")},
-				{Line: 3, Email: "b@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2020-01-01 00:00:00")},
-				{Line: 4, Email: "c@example.com", Status: StatusPending, ChangedTime: utc("2022-01-01 00:00:00")},
+				{Line: 2, Email: "a@example.com", Status: StatusCleaned, ChangedTime: utc("2021-01-01 00:00:00"), ChangedColumn: "CLEAN_TIME"},
+				{Line: 3, Email: "b@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2020-01-01 00:00:00"), ChangedColumn: "UNSUB_TIME"},
+				{Line: 4, Email: "c@example.com", Status: StatusPending, ChangedTime: utc("2022-01-01 00:00:00"), ChangedColumn: "LAST_CHANGED"},
 			},
 			errs: map[int]string{5: "MEMBER_STATUS: not subscribed, unsubscribed, cleaned or pending"},
 		},

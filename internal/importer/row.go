@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -36,26 +37,111 @@ type Row struct {
 
 	Email, FirstName, LastName, Phone, Company, Title, PostalCode, Notes string
 
+	// Country is the row's ISO 3166-1 alpha-2 country as written (Mailchimp's CC column), upper
+	// case; "" when absent. It is the region of a phone number without a country code.
+	Country string
+
 	Status Status
 
 	OptinTime, ConfirmTime time.Time // UTC; zero when absent
 	OptinIP, ConfirmIP     string
 
 	// ChangedTime is when the status last changed in the source (Mailchimp UNSUB_TIME,
-	// CLEAN_TIME or LAST_CHANGED); UTC, zero when absent.
-	ChangedTime time.Time
+	// CLEAN_TIME or LAST_CHANGED); UTC, zero when absent. ChangedColumn is the header of the
+	// column it was read from ("" when absent).
+	ChangedTime   time.Time
+	ChangedColumn string
 
 	Tags []string // trimmed, no empty or repeated names, in file order; nil when none
 
 	// ExternalIDs holds the source system's ids by kind ("mailchimp_leid", "mailchimp_euid"),
 	// only non-empty ones; nil when none.
 	ExternalIDs map[string]string
+
+	// Warnings lists the row's cells the mapper left out (a cell of an optional column that is
+	// not valid UTF-8), each naming its column; nil when none. The row is imported without them.
+	Warnings []RowReport
 }
 
+// FieldCountry is the Row field of the row's country (Mailchimp's CC column).
+const FieldCountry = "country"
+
 // Mapper turns a Record into a Row, or refuses it with a *RowError whose Reason names the
-// column or field (never its value).
+// file's column (never its value).
 type Mapper interface {
 	Map(rec Record) (Row, error)
+	// Column returns the header of the column a Row field (FieldEmail, FieldPhone, …) is read
+	// from, as the file writes it (trimmed), so that reports name the file's own column; ""
+	// when no column feeds the field.
+	Column(field string) string
+	// Unmapped returns the header's columns no field reads, in header order: their cells are not
+	// imported.
+	Unmapped() []string
+}
+
+// columnOf returns the trimmed header of the column cols maps key to; "" when the key is not
+// mapped.
+func columnOf(header []string, cols map[string]int, key string) string {
+	i, ok := cols[key]
+	if !ok {
+		return ""
+	}
+	return columnName(header, i)
+}
+
+// columnName returns the trimmed header of column i; "" when i < 0, and "column N" (1-based)
+// for a cell beyond the header.
+func columnName(header []string, i int) string {
+	switch {
+	case i < 0:
+		return ""
+	case i >= len(header) || clean(header[i]) == "":
+		return fmt.Sprintf("column %d", i+1)
+	}
+	return clean(header[i])
+}
+
+// unmapped returns the non-empty headers whose index is not among cols' values, in header order.
+func unmapped(header []string, cols map[string]int) []string {
+	used := make(map[int]bool, len(cols))
+	for _, i := range cols {
+		used[i] = true
+	}
+	var out []string
+	for i, h := range header {
+		if !used[i] && clean(h) != "" {
+			out = append(out, clean(h))
+		}
+	}
+	return out
+}
+
+// msgNotUTF8 is the advice for a cell that is not valid UTF-8.
+const msgNotUTF8 = "not valid UTF-8; if the file is Windows-1252, import it with encoding windows-1252"
+
+// screen handles rec's cells that were not valid UTF-8 (Record.Invalid, already blanked): one
+// in the column of a key in proof refuses the row (*RowError, code invalid_utf8); one in
+// another column that cols maps is left out with a warning naming the column; one in a column
+// nothing reads is dropped with its column.
+func screen(rec Record, header []string, cols map[string]int, proof []string) ([]RowReport, error) {
+	var warnings []RowReport
+	for _, i := range rec.Invalid {
+		col := columnName(header, i)
+		mapped := false
+		for key, c := range cols {
+			if c != i {
+				continue
+			}
+			if slices.Contains(proof, key) {
+				return nil, &RowError{Line: rec.Line, Field: col, Code: "invalid_utf8", Reason: col + ": " + msgNotUTF8}
+			}
+			mapped = true
+		}
+		if mapped {
+			warnings = append(warnings, RowReport{Line: rec.Line, Field: col, Code: "invalid_utf8", Reason: col + ": left out, " + msgNotUTF8})
+		}
+	}
+	return warnings, nil
 }
 
 // clean trims white space (unicode.IsSpace, which covers NBSP), zero-width spaces and byte

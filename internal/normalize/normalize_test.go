@@ -25,7 +25,7 @@ var (
 		"empty":           "phone: the number is empty",
 		"unparseable":     "phone: the value is not a telephone number",
 		"invalid_number":  "phone: the number is not a valid number in its country (or has an extension)",
-		"region_required": "phone: a number without a country code needs a default region",
+		"region_required": "phone: a number without a country code needs a default region (the TILLIT_DEFAULT_REGION setting); write it with + and its country code",
 	}
 )
 

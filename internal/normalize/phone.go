@@ -17,7 +17,7 @@ const (
 	msgPhoneEmpty          = "phone: the number is empty"
 	msgPhoneUnparseable    = "phone: the value is not a telephone number"
 	msgPhoneInvalid        = "phone: the number is not a valid number in its country (or has an extension)"
-	msgPhoneRegionRequired = "phone: a number without a country code needs a default region"
+	msgPhoneRegionRequired = "phone: a number without a country code needs a default region (the TILLIT_DEFAULT_REGION setting); write it with + and its country code"
 )
 
 // Phone returns the telephone number s in ITU-T E.164 form: "+", the country calling code and the

@@ -156,10 +156,13 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 		if apperr.Is(err, apperr.NotFound) {
 			return nil
 		}
-		if err != nil || p.Acceptance {
-			return err // acceptance of terms is a contract, not mail consent: an unsubscribe never ends it
+		if err != nil {
+			return err
 		}
-		if p.LawfulBasis != consent.BasisConsent {
+		switch p.Leaving() { // the scope of the link is its purpose, whatever else the person receives
+		case consent.LeaveNothing:
+			return nil // not a mailing list: the acceptance of terms is a contract, which an unsubscribe never ends
+		case consent.LeaveObject:
 			// Direct marketing on legitimate interest: unsubscribing is an objection, which
 			// stops it absolutely (GDPR Art. 21(2)-(3)).
 			err := u.Consent.ObjectIn(ctx, tx, contactID, p.ID, consent.MethodOneClick)

@@ -51,6 +51,10 @@ const (
 	// CampaignsRead reads campaigns and their counts (no personal field): also for the DPO, who
 	// monitors what is sent under which purpose (GDPR Art. 39(1)(b)).
 	CampaignsRead Permission = "campaigns.read"
+	// CampaignRecipients lists who a campaign considered, by contact id and outcome: for every
+	// staff role. The reason (the person's consent state) is shown only to roles with
+	// ContactsRead; the auditor sees ids and outcomes.
+	CampaignRecipients Permission = "campaigns.recipients"
 	// RequestsRead reads the data subject request queue, a request's requester address, details
 	// and timeline; RequestsWrite records requests and moves them through their workflow. Acting
 	// on a contact (erasure, restriction) still needs that action's own permission.
@@ -73,10 +77,10 @@ const (
 )
 
 var grants = map[Role][]Permission{
-	RoleAdmin:     {BreachesRead, BreachesWrite, ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleDPO:       {BreachesRead, BreachesWrite, ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsRead, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
-	RoleAgent:     {ProcessorsRead, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
-	RoleAuditor:   {BreachesRead, ProcessorsRead, PurposesRead, AuditRead},
+	RoleAdmin:     {BreachesRead, BreachesWrite, ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, CampaignRecipients, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleDPO:       {BreachesRead, BreachesWrite, ProcessorsRead, ProcessorsWrite, Disclose, RequestsRead, RequestsWrite, CampaignsRead, CampaignRecipients, ContactsRead, ContactsWrite, ContactsErase, ContactsRestrict, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, PurposesWrite, ImportsWrite, AuditRead},
+	RoleAgent:     {ProcessorsRead, Disclose, RequestsRead, RequestsWrite, CampaignsWrite, CampaignsRead, CampaignRecipients, ContactsRead, ContactsWrite, ConsentsRead, ConsentsWrite, ConsentsCheck, PurposesRead, ImportsWrite},
+	RoleAuditor:   {BreachesRead, ProcessorsRead, PurposesRead, AuditRead, CampaignRecipients},
 	RoleProcessor: {SharedRead},
 }
 

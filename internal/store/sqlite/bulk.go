@@ -46,12 +46,15 @@ var bulkInserts = []struct {
 	{insAudit, 13},
 	{insChanges, 5},
 	{insImportErrors, 5},
+	{insPurposeUnsubscribes, 3},
+	{insCampaignSkipped, 3},
 }
 
 var bulkSelects = []string{
 	"SELECT email_bidx, id FROM contacts WHERE email_bidx IN ",
 	"SELECT hash, reason FROM suppressions WHERE hash IN ",
 	"SELECT " + currentCols + " FROM consent_current WHERE purpose_id = ? AND contact_id IN ",
+	"SELECT hash, at FROM purpose_unsubscribes WHERE purpose_id = ? AND hash IN ",
 }
 
 // placeholders returns "(?, …), (?, …)" for rows rows of cols columns.

@@ -168,3 +168,56 @@ func scanCampaign(row scanner) (campaign.Campaign, error) {
 	c.FinishedAt, err = nullTime(finished)
 	return c, err
 }
+
+// insCampaignSkipped keeps the first reason recorded for a campaign and contact.
+var insCampaignSkipped = "INSERT OR IGNORE INTO campaign_skipped (campaign_id, contact_id, reason)"
+
+// AddCampaignSkips records audience members a campaign's walk did not queue, with the reason.
+func (tx *Tx) AddCampaignSkips(ctx context.Context, campaignID string, skips []campaign.Skip) error {
+	return tx.insertChunks(ctx, insCampaignSkipped, 3, len(skips), func(i int) []any {
+		return []any{campaignID, skips[i].ContactID, skips[i].Reason}
+	})
+}
+
+// CampaignRecipients returns up to limit of the campaign's recipients with a contact id after
+// after, in contact id order: its outbox messages (status and last error) and its skips. Each
+// side is read in index order up to limit and the two are merged, so a page costs limit rows
+// however large the campaign.
+func (tx *Tx) CampaignRecipients(ctx context.Context, campaignID, after string, limit int) ([]campaign.Recipient, error) {
+	sent, err := tx.recipients(ctx, `SELECT contact_id, status, last_error FROM outbox
+		WHERE campaign_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?`, campaignID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	skipped, err := tx.recipients(ctx, `SELECT contact_id, 'skipped', reason FROM campaign_skipped
+		WHERE campaign_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?`, campaignID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]campaign.Recipient, 0, min(limit, len(sent)+len(skipped)))
+	for len(out) < limit && (len(sent) > 0 || len(skipped) > 0) {
+		if len(skipped) == 0 || len(sent) > 0 && sent[0].ContactID < skipped[0].ContactID {
+			out, sent = append(out, sent[0]), sent[1:]
+		} else {
+			out, skipped = append(out, skipped[0]), skipped[1:]
+		}
+	}
+	return out, nil
+}
+
+func (tx *Tx) recipients(ctx context.Context, q string, args ...any) ([]campaign.Recipient, error) {
+	rows, err := tx.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []campaign.Recipient
+	for rows.Next() {
+		var r campaign.Recipient
+		if err := rows.Scan(&r.ContactID, &r.Outcome, &r.Reason); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

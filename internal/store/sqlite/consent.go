@@ -23,13 +23,14 @@ var (
 		WHERE c.id IN (SELECT value FROM json_each(?))`
 )
 
-// gateFactsCols are the gate's facts about contact c for a purpose (bound three times), with the
+// gateFactsCols are the gate's facts about contact c for a purpose (bound four times), with the
 // FROM clause.
 const gateFactsCols = `c.restricted,
 		EXISTS (SELECT 1 FROM suppressions s WHERE s.hash = c.suppression_hash),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = ?),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = 'direct_marketing'),
 		EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND e.purpose_id = ? AND e.approval = 'pending'),
+		(SELECT pu.at FROM purpose_unsubscribes pu WHERE pu.hash = c.suppression_hash AND pu.purpose_id = ?),
 		cc.state, cc.lawful_basis, cc.method, cc.occurred_at, cc.policy_versions, cc.event_id, cc.needs_reconsent
 		FROM contacts c LEFT JOIN consent_current cc ON cc.contact_id = c.id AND cc.purpose_id = ?`
 
@@ -300,7 +301,7 @@ func (db *DB) CountSuppressions(ctx context.Context) (map[string]int, error) {
 // GateFacts returns what the consent gate needs about one contact for one purpose, in one query
 // that decrypts nothing. NotFound when there is no such contact.
 func (tx *Tx) GateFacts(ctx context.Context, contactID, purpose string) (consent.Facts, error) {
-	row, err := tx.queryRow(ctx, qGateFacts, purpose, purpose, purpose, contactID)
+	row, err := tx.queryRow(ctx, qGateFacts, purpose, purpose, purpose, purpose, contactID)
 	if err != nil {
 		return consent.Facts{}, err
 	}
@@ -313,14 +314,21 @@ func (tx *Tx) GateFacts(ctx context.Context, contactID, purpose string) (consent
 
 func scanGateFacts(row scanner, contactID, purpose string, lead ...any) (consent.Facts, error) {
 	var f consent.Facts
-	var state, basis, method, occurred, pv, eventID sql.NullString
+	var unsubscribed, state, basis, method, occurred, pv, eventID sql.NullString
 	var reconsent sql.NullBool
 	if err := row.Scan(append(lead, &f.Restricted, &f.Suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
-		&state, &basis, &method, &occurred, &pv, &eventID, &reconsent)...); err != nil {
+		&unsubscribed, &state, &basis, &method, &occurred, &pv, &eventID, &reconsent)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return consent.Facts{}, err
 		}
 		return consent.Facts{}, fmt.Errorf("sqlite: gate facts: %w", err)
+	}
+	if unsubscribed.Valid {
+		at, err := parseTime(unsubscribed.String)
+		if err != nil {
+			return consent.Facts{}, err
+		}
+		f.UnsubscribedAt = &at
 	}
 	if state.Valid {
 		if len(lead) > 0 {
@@ -454,7 +462,7 @@ func (tx *Tx) GateFactsFor(ctx context.Context, contactIDs []string, purpose str
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.query(ctx, qGateFactsFor, purpose, purpose, purpose, string(ids))
+	rows, err := tx.query(ctx, qGateFactsFor, purpose, purpose, purpose, purpose, string(ids))
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 type PersonalTable struct {
 	Table string // schema-qualified when outside main ("keystore.contact_keys")
 	// Where selects the contact's rows, with one ? for the contact id; "" when rows are not
-	// found by contact id (suppressions are keyed by a hash of the address).
+	// found by contact id but by a keyed hash of the contact's addresses (column hash).
 	Where string
 	// Export names the bundle files that carry the rows, or starts "not exported: " with why.
 	Export string
@@ -60,6 +60,10 @@ var PersonalData = []PersonalTable{
 		"kept: contact id and kind of change only, so the erasure reaches every recipient and its acknowledgement is recorded (GDPR Art. 19)"},
 	{"suppressions", "", "suppression.json",
 		"kept: a keyed hash of each address the contact had, so it is never mailed or imported again (GDPR Art. 17(3)(b), 21(3))"},
+	{"purpose_unsubscribes", "",
+		"not exported: keyed hashes of the person's addresses with the purposes whose lists they left (an imported unsubscribe), which cannot be read back; the gate reads each as that purpose's withdrawal",
+		"kept: a keyed hash of the address and the purpose whose list it left, so that no import subscribes it to that purpose again (GDPR Art. 7(3), 21(3))"},
+	{"campaign_skipped", "contact_id = ?", "not exported: which campaigns the consent gate kept from mailing the person, and the reason, which consents.json shows", "deleted"},
 	{"erasure_ledger", "contact_id = ?", "not exported: written at erasure",
 		"kept: the contact id and the keyed hashes of its addresses, replayed by every restore so a backup never brings the person back"},
 }
@@ -86,14 +90,19 @@ var NotPersonal = map[string]string{
 
 // PersonalFootprint counts the contact's rows in every table of PersonalData. Suppressions, not
 // found by contact id, count the contact's addresses, current and former: the entries erasure
-// keeps (or adds) for them.
+// keeps (or adds) for them. Other tables keyed by an address hash count their rows for those
+// addresses.
 func (tx *Tx) PersonalFootprint(ctx context.Context, contactID string) ([]dsr.Holding, error) {
 	out := make([]dsr.Holding, 0, len(PersonalData))
 	for _, t := range PersonalData {
 		q := "SELECT count(*) FROM " + t.Table + " WHERE " + t.Where
 		args := []any{contactID}
 		if t.Where == "" {
-			q = "SELECT count(*) FROM (SELECT suppression_hash FROM contacts WHERE id = ? AND suppression_hash IS NOT NULL UNION SELECT hash FROM contact_former_emails WHERE contact_id = ?)"
+			const hashes = "SELECT suppression_hash FROM contacts WHERE id = ? AND suppression_hash IS NOT NULL UNION SELECT hash FROM contact_former_emails WHERE contact_id = ?"
+			q = "SELECT count(*) FROM (" + hashes + ")"
+			if t.Table != "suppressions" {
+				q = "SELECT count(*) FROM " + t.Table + " WHERE hash IN (" + hashes + ")"
+			}
 			args = append(args, contactID)
 		}
 		row, err := tx.queryRow(ctx, q, args...)

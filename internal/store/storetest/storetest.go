@@ -78,6 +78,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConsentEvents", testConsentEvents},
 		{"CurrentConsent", testCurrentConsent},
 		{"Suppression", testSuppression},
+		{"PurposeUnsubscribes", testPurposeUnsubscribes},
 		{"Tokens", testTokens},
 		{"Checkpoint", testCheckpoint},
 		{"FormerEmails", testFormerEmails},
@@ -952,6 +953,54 @@ func testCurrentConsent(t *testing.T, s *suite) {
 		}
 		checkCurrent(t, all[0], replaced) // purpose order: newsletter < sales
 		checkCurrent(t, all[1], current("c-1", "sales", consent.Given, "ev-s"))
+		return nil
+	})
+}
+
+// testPurposeUnsubscribes: an address's unsubscribe from one purpose's list is found by its hash
+// for that purpose only, keeps its first time, and reaches the gate facts of the contact with the
+// address, for that purpose only.
+func testPurposeUnsubscribes(t *testing.T, s *suite) {
+	h, other := []byte("pu-hash\x00"), []byte("pu-other")
+	r := minimalRecord("pu-1", contact.KindContact, []byte("pu-index"), nil)
+	r.SuppressionHash = h
+	s.update(t, func(tx Tx) error {
+		for _, id := range []string{"newsletter", "offers"} {
+			if err := tx.InsertPurpose(s.ctx, purpose(id)); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertContact(s.ctx, r); err != nil {
+			return err
+		}
+		return tx.AddPurposeUnsubscribes(s.ctx, []consent.PurposeUnsubscribe{{Hash: h, Purpose: "newsletter", At: t0}})
+	})
+	s.update(t, func(tx Tx) error {
+		// A second entry for the same address and purpose keeps the first time.
+		return tx.AddPurposeUnsubscribes(s.ctx, []consent.PurposeUnsubscribe{{Hash: h, Purpose: "newsletter", At: t1}})
+	})
+	s.update(t, func(tx Tx) error {
+		at, err := tx.PurposeUnsubscribedAt(s.ctx, h, "newsletter")
+		if err != nil || !at.Equal(t0) {
+			t.Errorf("PurposeUnsubscribedAt = %v, %v; want %v", at, err, t0)
+		}
+		_, err = tx.PurposeUnsubscribedAt(s.ctx, h, "offers")
+		wantKind(t, "PurposeUnsubscribedAt(other purpose)", err, apperr.NotFound)
+		got, err := tx.PurposeUnsubscribesFor(s.ctx, [][]byte{h, other}, "newsletter")
+		if err != nil || len(got) != 1 || !got[string(h)].Equal(t0) {
+			t.Errorf("PurposeUnsubscribesFor = %v, %v; want only the one address at %v", got, err, t0)
+		}
+		f, err := tx.GateFacts(s.ctx, "pu-1", "newsletter")
+		if err != nil || f.UnsubscribedAt == nil || !f.UnsubscribedAt.Equal(t0) {
+			t.Errorf("GateFacts(newsletter) = %+v, %v; want UnsubscribedAt %v", f, err, t0)
+		}
+		many, err := tx.GateFactsFor(s.ctx, []string{"pu-1"}, "newsletter")
+		if err != nil || many["pu-1"].UnsubscribedAt == nil {
+			t.Errorf("GateFactsFor(newsletter) = %+v, %v; want UnsubscribedAt", many, err)
+		}
+		if f, err := tx.GateFacts(s.ctx, "pu-1", "offers"); err != nil || f.UnsubscribedAt != nil {
+			t.Errorf("GateFacts(offers) = %+v, %v; want no unsubscribe: it has the scope of its list", f, err)
+		}
 		return nil
 	})
 }
