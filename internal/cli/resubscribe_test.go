@@ -436,3 +436,55 @@ func TestSignupPageMatchesTheMail(t *testing.T) {
 		}
 	}
 }
+
+// TestComingBackToOneListAfterAComplaint: found by issue 11's own work. A complaint suppresses
+// the address for everything; the person later signs up again for the newsletter only.
+// Confirming lifted the whole suppression, so the offers mail they had agreed to before the
+// complaint resumed: confirming one list revived another. Now the other consents given before
+// the complaint are withdrawn as of it (method suppression), and only the confirmed one stands.
+// A bounce is not the person's "no": after it, the earlier consents stand again.
+func TestComingBackToOneListAfterAComplaint(t *testing.T) {
+	r := startSignupRig(t)
+	if st := r.p.do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Offers", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
+		t.Fatalf("purpose: %d", st)
+	}
+	both := func(email string) string {
+		id := r.subscriber(email)
+		if st := r.p.do("POST", "/api/v1/contacts/"+id+"/consents", map[string]any{"purpose": "offers", "state": "dpv:ConsentGiven", "method": "web-form"}, nil); st != 201 {
+			t.Fatalf("consent for offers: %d", st)
+		}
+		return id
+	}
+	cases := []struct {
+		name, email  string
+		report       func(string)
+		offers, news string // the gate for each purpose after confirming the newsletter
+	}{
+		{"complaint", "spam.button@example.org", r.complain, "withdrawn", "consent_given"},
+		{"bounce", "full.mailbox@example.org", r.bounce, "consent_given", "consent_given"},
+	}
+	for _, tc := range cases {
+		id := both(tc.email)
+		time.Sleep(5 * time.Millisecond) // the report comes after both consents
+		tc.report(tc.email)
+		r.subscribe(tc.email, "newsletter")
+		confirmLink(t, r.confirmation(tc.name, r.mailed(tc.email)))
+		if g := r.gate(id, "newsletter"); g != tc.news {
+			t.Errorf("%s: newsletter gate %s; want %s", tc.name, g, tc.news)
+		}
+		if g := r.gate(id, "offers"); g != tc.offers {
+			t.Errorf("%s: offers gate %s after confirming the newsletter only; want %s", tc.name, g, tc.offers)
+		}
+		var l struct {
+			Current []struct {
+				Purpose, State, Method string
+			} `json:"current"`
+		}
+		r.p.do("GET", "/api/v1/contacts/"+id+"/consents", nil, &l)
+		for _, c := range l.Current {
+			if c.Purpose == "offers" && tc.offers == "withdrawn" && c.Method != "suppression" {
+				t.Errorf("%s: offers withdrawn by method %q; want suppression", tc.name, c.Method)
+			}
+		}
+	}
+}

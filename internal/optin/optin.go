@@ -572,7 +572,7 @@ func (s *Service) ReconfirmIn(ctx context.Context, ctTx contact.Tx, contactID, n
 		if err != nil {
 			return err
 		}
-		if f.Current == nil || f.Current.State != consent.Given || f.Restricted {
+		if c := f.Effective(p); c == nil || c.State != consent.Given || f.Restricted {
 			continue
 		}
 		// dpv:ConsentExpired: the consent confirmed at the old address no longer stands for the

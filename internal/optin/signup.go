@@ -50,7 +50,7 @@ func standingOf(p consent.Purpose, f consent.Facts, now time.Time) standing {
 	if f.ObjectedPurpose || f.ObjectedDM && p.DirectMarketing {
 		return objectedTo
 	}
-	if consent.Decide(p, consent.Facts{Current: f.Current, Suppressed: f.Suppressed, PendingApproval: f.PendingApproval}, now).Allowed {
+	if consent.Decide(p, consent.Facts{Current: f.Current, UnsubscribedAt: f.UnsubscribedAt, Suppressed: f.Suppressed, PendingApproval: f.PendingApproval}, now).Allowed {
 		return received
 	}
 	return toConfirm
@@ -90,7 +90,7 @@ func (s *Service) planIn(ctx context.Context, tx Tx, contactID string, ids []str
 			pl.objected = append(pl.objected, p)
 		default:
 			pl.confirm = append(pl.confirm, p)
-			if f.Current != nil && (f.Current.State == consent.Withdrawn || f.Current.State == consent.Refused) {
+			if c := f.Effective(p); c != nil && (c.State == consent.Withdrawn || c.State == consent.Refused) {
 				pl.keep[id] = true
 			}
 		}
