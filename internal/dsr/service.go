@@ -410,6 +410,10 @@ type VerifyResult struct {
 	// is recorded at once (absolute, GDPR Art. 21(3)); staff complete the request, with any
 	// other scope it names.
 	Objected bool
+	// OnHold: an erasure or restriction request's person is known, and from this moment the
+	// consent gate refuses every use of their data (marketing, disclosure) until the request is
+	// completed or rejected (consent.ReasonErasureRequested, ReasonRestrictionRequested).
+	OnHold bool
 }
 
 // automatic lists the request types fulfilled as soon as the e-mail link is used: giving the
@@ -479,6 +483,7 @@ func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, 
 			return err
 		}
 		res = VerifyResult{Verified: true, Type: rec.Type, Deadline: rec.Deadline()}
+		res.OnHold = contactID != "" && (rec.Type == TypeErasure || rec.Type == TypeRestriction)
 		id, boundTo = rec.ID, contactID
 		return nil
 	})
