@@ -119,6 +119,8 @@ type Tx interface {
 	ProcessorByID(ctx context.Context, id string) (*share.Record, error)
 	// ErasureDeliveries returns the "erased" webhook deliveries about a contact.
 	ErasureDeliveries(ctx context.Context, contactID string) ([]share.Delivery, error)
+	// NotificationTasksAbout returns the staff to-dos to tell recipients about a contact, oldest first.
+	NotificationTasksAbout(ctx context.Context, contactID string) ([]share.NotificationTask, error)
 	// PersonalFootprint counts the contact's rows in every table that holds personal data.
 	PersonalFootprint(ctx context.Context, contactID string) ([]Holding, error)
 	InsertExport(ctx context.Context, e Export) error

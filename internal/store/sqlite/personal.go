@@ -62,6 +62,8 @@ var PersonalData = []PersonalTable{
 		"kept: a keyed hash of each address the contact had, so it is never mailed or imported again (GDPR Art. 17(3)(b), 21(3))"},
 	{"erasure_ledger", "contact_id = ?", "not exported: written at erasure",
 		"kept: the contact id, replayed by every restore so a backup never brings the person back"},
+	{"notification_tasks", "contact_id = ?", "not exported: staff to-dos to tell the recipients in disclosures.json of a change by hand",
+		"kept: contact id, recipient and kind of change, and when and how staff told the recipient (GDPR Art. 5(2), 19)"},
 }
 
 // NotPersonal lists the tables that hold no personal data, with why.
@@ -104,7 +106,7 @@ func (tx *Tx) PersonalFootprint(ctx context.Context, contactID string) ([]dsr.Ho
 		if err := row.Scan(&n); err != nil {
 			return nil, err
 		}
-		out = append(out, dsr.Holding{Table: strings.TrimPrefix(t.Table, "keystore."), Rows: n, Erase: t.Erase})
+		out = append(out, dsr.Holding{Table: strings.TrimPrefix(t.Table, "keystore."), Rows: n, Erase: t.Erase, What: PersonalWords[t.Table]})
 	}
 	return out, nil
 }
