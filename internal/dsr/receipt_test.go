@@ -54,7 +54,7 @@ func TestReceiptSaysWhoWasTold(t *testing.T) {
 				{ID: "t-3", ProcessorID: "silent", Kind: "rectified", DoneAt: at(4)}},
 			status: map[string]string{"ack": RecipientTold, "silent": RecipientNotifying, "broken": RecipientTold, "paper": RecipientTold},
 			told:   []string{"Ack AB", "Broken AB", "Paper AB"}, toTell: []string{},
-			lines: []string{"  - We told Broken AB of the erasure on 4 February 2028.", "  - We told Paper AB of the erasure on 3 February 2028."},
+			lines:  []string{"  - We told Broken AB of the erasure on 4 February 2028.", "  - We told Paper AB of the erasure on 3 February 2028."},
 			absent: []string{"We told Silent AB", "ourselves"}},
 	} {
 		r := base()
