@@ -180,6 +180,9 @@ func TestErasureReceiptSaysWhatHappened(t *testing.T) {
 		!slices.Equal(rc.Notified, []string{"Ack CRM AB", "Paper AB"}) || len(rc.Manual) != 0 {
 		t.Errorf("after the DPO told Paper AB: %v, told %q, to tell %q\n%s", got, rc.Notified, rc.Manual, rc.Text)
 	}
+	if _, page, _ := db.get("/console/requests/" + id); !strings.Contains(page, "Erasure receipt") || !strings.Contains(page, "We told Paper AB of the erasure on "+today+".") {
+		t.Errorf("the request's page lacks the receipt as it reads now:\n%s", page)
+	}
 	var log struct {
 		Items []struct {
 			Action   string `json:"action"`

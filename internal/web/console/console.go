@@ -340,6 +340,9 @@ type detailView struct {
 	Timeline                                []dsr.Entry
 	Path                                    string
 	Open, CanVerify, CanExtend, CanComplete bool
+	// Receipt is an erasure request's receipt as the person reads it, with each recipient's
+	// status as it stands now; "" for other requests.
+	Receipt string
 }
 
 // detail serves GET /console/requests/{id}: the request with the requester's address and details
@@ -388,6 +391,16 @@ func (s *Server) showDetail(w http.ResponseWriter, r *http.Request, ctx context.
 		CanVerify:   v.State == dsr.StateReceived || v.State == dsr.StateVerifying,
 		CanExtend:   v.State == dsr.StateInProgress && !now.After(v.DueAt),
 		CanComplete: v.State == dsr.StateInProgress || v.State == dsr.StateExtended,
+	}
+	if v.Type == dsr.TypeErasure {
+		rc, err := s.Requests.Receipt(ctx, id)
+		switch {
+		case err == nil:
+			d.Receipt = rc.Text
+		case !apperr.Is(err, apperr.NotFound):
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.render(w, r, status, "detail.html", d)
 }
