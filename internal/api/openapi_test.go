@@ -234,6 +234,8 @@ type harness struct {
 	tokens         *tokens.Service
 	// seen collects the operationIds exercised, so that a documented route no exchange calls shows.
 	seen map[string]bool
+	// webhooks fans changes out to processors, as tillit serve's loop does.
+	webhooks *share.Webhooks
 }
 
 func newHarness(t *testing.T) *harness {
@@ -322,7 +324,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	return &harness{t: t, srv: srv, doc: doc, router: router, admin: admin, auditor: auditor, agent: agent, dpo: dpo,
-		adminID: adminTok.ID, dpoID: dpoTok.ID, seen: map[string]bool{}, tokens: tks}
+		adminID: adminTok.ID, dpoID: dpoTok.ID, seen: map[string]bool{}, tokens: tks, webhooks: s.Webhooks}
 }
 
 // auditLog adapts the SQLite reader to api.AuditLog, as internal/cli does.

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/share"
 	tokens "github.com/tillit/tillit/internal/token"
 )
 
@@ -310,6 +313,7 @@ func (h *harness) exerciseSharing() {
 	h.json(exchange{method: "GET", path: "/api/v1/processors/mailer-eu/deliveries", token: h.auditor, status: 200}, &log)
 	h.problem(exchange{method: "GET", path: "/api/v1/processors/nobody/deliveries", token: h.auditor, status: 404}, "not_found", "")
 	h.problem(exchange{method: "GET", path: "/api/v1/processors/mailer-eu/deliveries?kind=bogus", token: h.auditor, status: 400, badRequest: true}, "invalid", "kind")
+	h.exerciseNotificationTasks(contactID)
 	h.problem(exchange{method: "POST", path: "/webhooks/acknowledgements", contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"event_id":"x","extra":1}`)}, "invalid", "extra")
 	req, _ := http.NewRequest("POST", h.srv.URL+"/webhooks/acknowledgements", strings.NewReader(`{"event_id":"nope"}`))
 	req.Header.Set("Tillit-Signature", "t=1,v1=00")
@@ -460,4 +464,41 @@ func (h *harness) exerciseDPA() {
 		t.Errorf("after signing %+v", d)
 	}
 	h.problem(exchange{method: "PATCH", path: "/api/v1/dpa-requests/" + d.ID, token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{"status":"lost"}`)}, "invalid", "status")
+}
+
+// exerciseNotificationTasks corrects a contact shared with mailer-eu, which has no webhook left:
+// the correction becomes a to-do to tell it by hand (GDPR Art. 19), which the dpo marks done.
+func (h *harness) exerciseNotificationTasks(contactID string) {
+	t := h.t
+	const appJSON = "application/json"
+	h.do(exchange{method: "PATCH", path: "/api/v1/contacts/" + contactID, token: h.admin, contentType: appJSON, status: 200, body: []byte(`{"title":"Buyer"}`)})
+	if _, err := h.webhooks.Fanout(context.Background(), 100); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Items []share.NotificationTask `json:"items"`
+	}
+	h.json(exchange{method: "GET", path: "/api/v1/notification-tasks?state=open&processor_id=mailer-eu", token: h.agent, status: 200}, &list)
+	if len(list.Items) != 1 || list.Items[0].Kind != "rectified" || list.Items[0].ContactID != contactID || list.Items[0].ProcessorName != "Mailer AB" || list.Items[0].Cause != "no_webhook" {
+		t.Fatalf("open notification tasks %+v; want mailer-eu to be told of the correction", list.Items)
+	}
+	id := list.Items[0].ID
+	h.problem(exchange{method: "GET", path: "/api/v1/notification-tasks?state=later", token: h.agent, status: 400, badRequest: true}, "invalid", "state")
+	h.problem(exchange{method: "GET", path: "/api/v1/notification-tasks", token: h.auditor, status: 403}, "forbidden", "")
+	done := "/api/v1/notification-tasks/" + id + "/done"
+	h.problem(exchange{method: "POST", path: done, token: h.agent, contentType: appJSON, status: 403, body: []byte(`{"note":"told"}`)}, "forbidden", "")
+	h.problem(exchange{method: "POST", path: done, token: h.dpo, contentType: appJSON, status: 400, badRequest: true, body: []byte(`{}`)}, "invalid", "note")
+	var task share.NotificationTask
+	h.json(exchange{method: "POST", path: done, token: h.dpo, contentType: appJSON, status: 200, body: []byte(`{"note":"Mailed privacy@mailer.example the new title, ticket 88."}`)}, &task)
+	if task.State != "done" || task.DoneAt == nil || task.DoneBy != "token:"+h.dpoID {
+		t.Errorf("task marked done: %+v", task)
+	}
+	if p := h.problem(exchange{method: "POST", path: done, token: h.dpo, contentType: appJSON, status: 409, body: []byte(`{"note":"again"}`)}, "conflict", ""); p.Reason != "already_done" {
+		t.Errorf("done twice: reason %q", p.Reason)
+	}
+	h.problem(exchange{method: "POST", path: "/api/v1/notification-tasks/" + uuid.Must(uuid.NewV7()).String() + "/done", token: h.dpo, contentType: appJSON, status: 404, body: []byte(`{"note":"x"}`)}, "not_found", "")
+	h.json(exchange{method: "GET", path: "/api/v1/notification-tasks?state=done", token: h.dpo, status: 200}, &list)
+	if len(list.Items) != 1 || list.Items[0].Note == "" {
+		t.Errorf("done tasks %+v", list.Items)
+	}
 }

@@ -180,6 +180,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Webhooks != nil {
 		route("GET /api/v1/processors/{id}/deliveries", token.ProcessorsRead, s.processorDeliveries)
+		route("GET /api/v1/notification-tasks", token.RequestsRead, s.listNotificationTasks)
+		route("POST /api/v1/notification-tasks/{id}/done", token.ProcessorsWrite, s.notificationTaskDone)
 		mux.HandleFunc("POST /webhooks/acknowledgements", s.acknowledge)
 	}
 	route("GET /api/v1/policies", token.PurposesRead, s.listPolicies)

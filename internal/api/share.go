@@ -357,3 +357,39 @@ func (s *Server) endProcessor(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.Share.End(r.Context(), pathID(r))
 	return reply(w, http.StatusOK, p, err)
 }
+
+// TaskDoneInput is the body of POST /api/v1/notification-tasks/{id}/done: how and when the
+// recipient was told (required; never the person's data).
+type TaskDoneInput struct {
+	Note string `json:"note"`
+}
+
+// listNotificationTasks serves GET /api/v1/notification-tasks: the to-dos to tell recipients by
+// hand (GDPR Art. 19), oldest first; ?state=open|done, ?processor_id=, ?contact_id=, ?limit=
+// (1–500, default 100), ?cursor=.
+func (s *Server) listNotificationTasks(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := share.TaskFilter{State: q.Get("state"), ProcessorID: q.Get("processor_id"), ContactID: strings.ToLower(q.Get("contact_id")), After: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return apperr.Invalidf("limit", "invalid_limit", "limit: a whole number from 1 to 500")
+		}
+		f.Limit = n
+	}
+	if f.After != "" && !validCursor(f.After) {
+		return apperr.Invalidf("cursor", "invalid_cursor", "cursor: not a cursor this API returned")
+	}
+	ts, next, err := s.Webhooks.Tasks(r.Context(), f)
+	return reply(w, http.StatusOK, List[share.NotificationTask]{Items: ts, NextCursor: next}, err)
+}
+
+// notificationTaskDone serves POST /api/v1/notification-tasks/{id}/done.
+func (s *Server) notificationTaskDone(w http.ResponseWriter, r *http.Request) error {
+	var in TaskDoneInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	t, err := s.Webhooks.TaskDone(r.Context(), pathID(r), in.Note)
+	return reply(w, http.StatusOK, t, err)
+}

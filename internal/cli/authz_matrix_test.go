@@ -39,7 +39,8 @@ type authzRow struct {
 // consent, {pending} consent of hers waiting for a second staff member; requests {access} (alice),
 // {erasure} (carl, verified) and {restriction} (bob); {campaign}, {breach}, {dpa}, {draft} (a
 // breach notice template not yet published), {policy} (the published DPA template),
-// {retention} and processor {ended} are there to be used.
+// {retention}, processor {ended} and {task} (a to-do to tell crm of alice's correction) are there
+// to be used.
 //
 // Rows that change things name fixtures no other row needs, so that every allowed call reaches its
 // handler with real data (the first allowed credential does the change; later ones may get 404 or
@@ -130,6 +131,10 @@ var authzMatrix = []authzRow{
 	{method: "PATCH", path: "/api/v1/processors/{id}", roles: "admin dpo", url: "/api/v1/processors/{crm}", body: `{"name":"CRM AB"}`},
 	{method: "DELETE", path: "/api/v1/processors/{id}", roles: "admin dpo", url: "/api/v1/processors/{ended}"},
 	{method: "GET", path: "/api/v1/processors/{id}/deliveries", roles: "admin dpo agent auditor", url: "/api/v1/processors/{crm}/deliveries"},
+	// Recipients to tell by hand (GDPR Art. 19): the request queue's readers see the to-dos; the
+	// DPO (and admin) record telling a recipient, as they keep the register.
+	{method: "GET", path: "/api/v1/notification-tasks", roles: "admin dpo agent"},
+	{method: "POST", path: "/api/v1/notification-tasks/{id}/done", roles: "admin dpo", url: "/api/v1/notification-tasks/{task}/done", body: `{"note":"Told CRM AB by phone."}`},
 	{method: "POST", path: "/api/v1/disclosures", roles: "admin dpo agent",
 		body: `{"contact_id":"{alice}","processor_id":"{crm}","purpose":"newsletter","fields":["email"]}`},
 	// README: "admin may do everything", but this route serves the token's own processor, and
@@ -372,6 +377,16 @@ func seedMatrixFixtures(t *testing.T, p *program) matrixFixtures {
 		"country": "SE", "dpa_status": "signed", "dpa_signed_at": "2026-01-01T00:00:00Z"})
 	must(201, "POST", "/api/v1/processors", map[string]any{"id": "old-mailer", "name": "Old Mailer AB", "country": "SE", "purposes": []string{"newsletter"}})
 	must(201, "POST", "/api/v1/disclosures", map[string]any{"contact_id": fx["alice"], "processor_id": "crm", "purpose": "newsletter", "fields": []string{"email"}})
+	// crm has no webhook: a correction of alice is a to-do to tell it by hand, once fanned out.
+	must(200, "PATCH", "/api/v1/contacts/"+fx["alice"], map[string]any{"company": "Matrix AB"})
+	for deadline := time.Now().Add(60 * time.Second); fx["task"] == ""; time.Sleep(20 * time.Millisecond) {
+		var tasks struct{ Items []struct{ ID string } }
+		if p.do("GET", "/api/v1/notification-tasks?state=open", nil, &tasks); len(tasks.Items) > 0 {
+			fx["task"] = tasks.Items[0].ID
+		} else if time.Now().After(deadline) {
+			t.Fatal("fixture task: the correction of alice made no to-do for crm")
+		}
+	}
 
 	// Consent waiting for a second staff member, recorded by a token the matrix does not use.
 	must(201, "POST", "/api/v1/purposes", map[string]any{"id": "matrix-approval", "name": "Matrix approval", "lawful_basis": "dpv:Consent", "staff_approval": true})

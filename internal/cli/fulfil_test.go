@@ -332,6 +332,10 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
 		t.Fatalf("objection: %d", st)
 	}
+	// A correction after the disclosures: Sync AB hears of it by webhook, Paper CRM AB is a to-do.
+	if st := p.do("PATCH", "/api/v1/contacts/"+c.ID, map[string]any{"title": "Buyer"}, nil); st != 200 {
+		t.Fatalf("correction: %d", st)
+	}
 	// Two access requests: one downloaded (to read the bundle), one left waiting.
 	var bundle unzipped
 	var pending string
@@ -371,6 +375,7 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 
 	hook.waitFor(t, "objected")   // the processor heard of the objection made after the disclosure
 	hook.waitFor(t, "suppressed") // and of the bounce
+	hook.waitFor(t, "rectified")  // and of the correction, in the fan-out that made Paper CRM AB's to-do
 	before := footprint(c.ID)
 	for _, pt := range sqlite.PersonalData {
 		table := strings.TrimPrefix(pt.Table, "keystore.")
@@ -402,8 +407,9 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	}
 	d := sink.next(t)
 	_, text = parseMessage(t, d)
-	if d.To[0] != addr || !strings.Contains(text, "Your personal data is erased") || !strings.Contains(text, "contacts: 1 record(s) deleted") || !strings.Contains(text, "suppressions: 2 record(s)") ||
-		!strings.Contains(text, "we tell them of the erasure (GDPR Art. 19): Sync AB") {
+	if d.To[0] != addr || !strings.Contains(text, "Your personal data is erased") || !strings.Contains(text, "your name, e-mail address, job title and notes about you") ||
+		!strings.Contains(text, "each of your e-mail addresses on our do-not-mail list") || !strings.Contains(text, "Sync AB: our automatic notice of the erasure is on its way") ||
+		!strings.Contains(text, "Paper CRM AB: we will tell it of the erasure ourselves.") {
 		t.Errorf("receipt mail to %v: %s", d.To, text)
 	}
 

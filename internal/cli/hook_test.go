@@ -26,6 +26,13 @@ type hookReceiver struct {
 
 func startHookReceiver(t *testing.T, secret string) *hookReceiver {
 	t.Helper()
+	return startHookReceiverAck(t, secret, true)
+}
+
+// startHookReceiverAck is startHookReceiver; with ack false it takes every event (2xx) and never
+// acknowledges an erasure.
+func startHookReceiverAck(t *testing.T, secret string, ack bool) *hookReceiver {
+	t.Helper()
 	h := &hookReceiver{secret: secret}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -42,7 +49,7 @@ func startHookReceiver(t *testing.T, secret string) *hookReceiver {
 		h.kinds = append(h.kinds, ev.Kind)
 		h.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
-		if ev.Kind == "erased" && ev.AckURL != "" {
+		if ev.Kind == "erased" && ev.AckURL != "" && ack {
 			go func() { // the processor erases, then confirms
 				ack := []byte(`{"event_id":"` + ev.ID + `"}`)
 				req, _ := http.NewRequest("POST", ev.AckURL, bytes.NewReader(ack))

@@ -197,6 +197,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	staff.Notifications = srv.Webhooks
 	staff.ROPA = func(ctx context.Context) (governance.ROPA, error) {
 		purposes, err := a.consent.Purposes(ctx)
 		if err != nil {

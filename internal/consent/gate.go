@@ -10,27 +10,29 @@ type Reason string
 
 // The gate's reasons.
 const (
-	ReasonConsentGiven    Reason = "consent_given"             // allowed: consent given, valid and current
-	ReasonNoConsent       Reason = "no_consent"                // refused: no consent recorded, or only requested (double opt-in pending)
-	ReasonWithdrawn       Reason = "withdrawn"                 // refused: consent withdrawn (GDPR Art. 7(3))
-	ReasonRefused         Reason = "refused"                   // refused: the person refused consent
-	ReasonExpired         Reason = "expired"                   // refused: consent expired, by event or by the purpose's consent_valid_days
-	ReasonNeedsReconsent  Reason = "needs_reconsent"           // refused: given under a policy version a material change replaced
-	ReasonPendingApproval Reason = "pending_approval"          // refused: staff-recorded consent awaiting a second staff member
-	ReasonSuppressed      Reason = "suppressed"                // refused: the address is on the suppression list
-	ReasonRestricted      Reason = "restricted"                // refused: processing restricted (GDPR Art. 18)
-	ReasonObjected        Reason = "objected"                  // refused: the person objected (GDPR Art. 21)
-	ReasonBasisContract   Reason = "basis_contract"            // allowed: GDPR Art. 6(1)(b)
-	ReasonBasisLegal      Reason = "basis_legal_obligation"    // allowed: Art. 6(1)(c)
-	ReasonBasisVital      Reason = "basis_vital_interest"      // allowed: Art. 6(1)(d)
-	ReasonBasisPublicTask Reason = "basis_public_task"         // allowed: Art. 6(1)(e)
-	ReasonBasisLegitimate Reason = "basis_legitimate_interest" // allowed: Art. 6(1)(f)
+	ReasonConsentGiven         Reason = "consent_given"             // allowed: consent given, valid and current
+	ReasonNoConsent            Reason = "no_consent"                // refused: no consent recorded, or only requested (double opt-in pending)
+	ReasonWithdrawn            Reason = "withdrawn"                 // refused: consent withdrawn (GDPR Art. 7(3))
+	ReasonRefused              Reason = "refused"                   // refused: the person refused consent
+	ReasonExpired              Reason = "expired"                   // refused: consent expired, by event or by the purpose's consent_valid_days
+	ReasonNeedsReconsent       Reason = "needs_reconsent"           // refused: given under a policy version a material change replaced
+	ReasonPendingApproval      Reason = "pending_approval"          // refused: staff-recorded consent awaiting a second staff member
+	ReasonSuppressed           Reason = "suppressed"                // refused: the address is on the suppression list
+	ReasonRestricted           Reason = "restricted"                // refused: processing restricted (GDPR Art. 18)
+	ReasonObjected             Reason = "objected"                  // refused: the person objected (GDPR Art. 21)
+	ReasonErasureRequested     Reason = "erasure_requested"         // refused: the person's verified erasure request (GDPR Art. 17) is open, from its verification until it is completed or rejected
+	ReasonRestrictionRequested Reason = "restriction_requested"     // refused: the person's verified restriction request (GDPR Art. 18) is open, from its verification until it is completed (the restriction proper follows) or rejected
+	ReasonBasisContract        Reason = "basis_contract"            // allowed: GDPR Art. 6(1)(b)
+	ReasonBasisLegal           Reason = "basis_legal_obligation"    // allowed: Art. 6(1)(c)
+	ReasonBasisVital           Reason = "basis_vital_interest"      // allowed: Art. 6(1)(d)
+	ReasonBasisPublicTask      Reason = "basis_public_task"         // allowed: Art. 6(1)(e)
+	ReasonBasisLegitimate      Reason = "basis_legitimate_interest" // allowed: Art. 6(1)(f)
 )
 
 // Reasons lists every Reason, for documentation and tests.
 var Reasons = []Reason{
 	ReasonConsentGiven, ReasonNoConsent, ReasonWithdrawn, ReasonRefused, ReasonExpired, ReasonNeedsReconsent,
-	ReasonPendingApproval, ReasonSuppressed, ReasonRestricted, ReasonObjected,
+	ReasonPendingApproval, ReasonSuppressed, ReasonRestricted, ReasonErasureRequested, ReasonRestrictionRequested, ReasonObjected,
 	ReasonBasisContract, ReasonBasisLegal, ReasonBasisVital, ReasonBasisPublicTask, ReasonBasisLegitimate,
 }
 
@@ -53,6 +55,10 @@ type Facts struct {
 	// UnsubscribedAt is when an import said the contact's address left this purpose's list (the
 	// latest such time, PurposeUnsubscribe); nil when none.
 	UnsubscribedAt *time.Time
+	// ErasureRequested and RestrictionRequested: a request of that type (GDPR Art. 17, 18) is
+	// verified (bound to the contact, by the person's link or by staff) and still open.
+	ErasureRequested     bool
+	RestrictionRequested bool
 }
 
 // Effective returns the consent state on record for p as the gate reads it: Current, or a
@@ -81,7 +87,10 @@ type Decision struct {
 // Decide is the consent gate: the one rule every use of personal data for a purpose (sending,
 // disclosing, exporting to a processor) goes through, at the moment of use. In order:
 //
-//  1. restriction refuses everything (GDPR Art. 18(1));
+//  1. restriction refuses everything (GDPR Art. 18(1)), and so does a verified erasure or
+//     restriction request that is still open: the person asked for their data to stop being
+//     used, and it stops from the moment the request is verified, not a month later when it is
+//     answered (Art. 17, 18; reasons erasure_requested, restriction_requested);
 //  2. an objection to direct marketing refuses every direct-marketing purpose, whatever its
 //     basis (Art. 21(3)); an objection to the purpose refuses it (Art. 21(1)), and so does an
 //     imported unsubscribe from the list of a purpose not based on consent (Purpose.Leaving);
@@ -101,6 +110,12 @@ func Decide(p Purpose, f Facts, now time.Time) Decision {
 	switch {
 	case f.Restricted:
 		d.Reason = ReasonRestricted
+		return d
+	case f.ErasureRequested:
+		d.Reason = ReasonErasureRequested
+		return d
+	case f.RestrictionRequested:
+		d.Reason = ReasonRestrictionRequested
 		return d
 	case p.DirectMarketing && f.ObjectedDM, f.ObjectedPurpose, f.UnsubscribedAt != nil && p.Leaving() == LeaveObject:
 		d.Reason = ReasonObjected

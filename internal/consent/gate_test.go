@@ -41,6 +41,13 @@ func TestDecideEveryReason(t *testing.T) {
 		{"an approved consent beats a pending one", news, consent.Facts{Current: given, PendingApproval: true}, true, consent.ReasonConsentGiven},
 		{"suppressed beats given", news, consent.Facts{Current: given, Suppressed: true}, false, consent.ReasonSuppressed},
 		{"restricted beats everything", news, consent.Facts{Current: given, Restricted: true, Suppressed: true}, false, consent.ReasonRestricted},
+		{"a verified erasure request stops a given consent", news, consent.Facts{Current: given, ErasureRequested: true}, false, consent.ReasonErasureRequested},
+		{"a verified erasure request stops a contract too", consent.Purpose{LawfulBasis: consent.BasisContract}, consent.Facts{ErasureRequested: true}, false, consent.ReasonErasureRequested},
+		{"a verified restriction request stops a given consent", news, consent.Facts{Current: given, RestrictionRequested: true}, false, consent.ReasonRestrictionRequested},
+		{"a verified restriction request stops legitimate interest", li, consent.Facts{RestrictionRequested: true}, false, consent.ReasonRestrictionRequested},
+		{"an erasure request beats a restriction request, an objection and suppression", news,
+			consent.Facts{Current: given, ErasureRequested: true, RestrictionRequested: true, ObjectedDM: true, Suppressed: true}, false, consent.ReasonErasureRequested},
+		{"the restriction proper beats a request", news, consent.Facts{Current: given, Restricted: true, ErasureRequested: true}, false, consent.ReasonRestricted},
 		{"objection to the purpose", news, consent.Facts{Current: given, ObjectedPurpose: true}, false, consent.ReasonObjected},
 		{"objection to direct marketing", news, consent.Facts{Current: given, ObjectedDM: true}, false, consent.ReasonObjected},
 		{"legitimate interest", li, consent.Facts{}, true, consent.ReasonBasisLegitimate},
@@ -64,7 +71,7 @@ func TestDecideEveryReason(t *testing.T) {
 	for _, r := range consent.Reasons {
 		seen[r] = true
 	}
-	if len(seen) != 15 {
-		t.Errorf("%d distinct reasons; the documented set has 15", len(seen))
+	if len(seen) != 17 {
+		t.Errorf("%d distinct reasons; the documented set has 17", len(seen))
 	}
 }

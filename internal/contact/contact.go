@@ -2,6 +2,7 @@ package contact
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -70,6 +71,31 @@ type Record struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	Version         int
+}
+
+// fieldWords names the sealed columns as the person reads them, in the order a sentence lists
+// them; first and last name read as one.
+var fieldWords = []struct {
+	word string
+	cols []string
+}{
+	{"name", []string{"first_name", "last_name"}}, {"e-mail address", []string{"email"}}, {"phone number", []string{"phone"}},
+	{"postal address", []string{"address"}}, {"date of birth", []string{"birthday"}}, {"company", []string{"company"}},
+	{"job title", []string{"title"}}, {"notes about you", []string{"notes"}}, {"labels on your record", []string{"tags"}},
+	{"other details", []string{"custom"}}, {"ids in other systems", []string{"external_ids"}},
+}
+
+// FieldWords names the personal fields r holds as the person reads them ("name", "e-mail
+// address", …), for an erasure receipt (GDPR Art. 12(1)). It decrypts nothing: a field is held
+// when its sealed column is set.
+func (r *Record) FieldWords() []string {
+	var out []string
+	for _, f := range fieldWords {
+		if slices.ContainsFunc(f.cols, func(c string) bool { return len(r.Sealed[c]) > 0 }) {
+			out = append(out, f.word)
+		}
+	}
+	return out
 }
 
 // plainFields returns the personal fields of c by column name, encoded for sealing.

@@ -1,5 +1,14 @@
 // Package dsr handles data subject requests (GDPR Art. 12–21): intake, verification, deadlines
 // and fulfilment.
+//
+// Invariants:
+//   - A verified erasure or restriction request that is still open (bound to its contact,
+//     in_progress or extended) holds the contact back: the consent gate reads it from the
+//     request's own state and refuses every use (consent.ReasonErasureRequested,
+//     ReasonRestrictionRequested), so every way of closing the request ends the hold.
+//   - An erasure receipt says a recipient was told only once it acknowledged its webhook's
+//     erasure event or staff marked its notification task done (share.NotificationTask), and
+//     names what was erased in plain words, never table names.
 package dsr
 
 import "time"

@@ -29,6 +29,9 @@ type Holding struct {
 	Table string `json:"table"`
 	Rows  int    `json:"rows"`
 	Erase string `json:"erasure"` // "deleted", or "kept: " and the exemption
+	// What is what the table held, or what is kept and why, in words the person reads in the
+	// receipt ("your consent history"): never a table or column name.
+	What string `json:"what"`
 }
 
 // Export is an access bundle waiting for download, sealed under the contact's data key; erasure
@@ -56,41 +59,6 @@ type Completion struct {
 	// Scope is what an objection (GDPR Art. 21) is to: a purpose id, or "direct_marketing"
 	// (the default; absolute under Art. 21(3)).
 	Scope string
-}
-
-// Receipt is the erasure receipt (GDPR Art. 17, 19): what was erased where, what was kept and
-// under which exemption. It names tables and row counts, never a value.
-type Receipt struct {
-	RequestID  string    `json:"request_id"`
-	ContactID  string    `json:"contact_id"`
-	ErasedAt   time.Time `json:"erased_at"`
-	Erased     []Holding `json:"erased"`
-	Kept       []Holding `json:"kept"`
-	Processors []string  `json:"processors_notified"` // recipients with a webhook: told of the erasure automatically (Art. 19)
-	// Manual lists the recipients that received the person's data but have no webhook: staff
-	// must tell them (Art. 19).
-	Manual []string `json:"processors_to_notify_manually"`
-	// Notifications is how the erasure reached each recipient with a webhook: delivered when,
-	// acknowledged (the recipient confirmed it erased the person) when. Read live.
-	Notifications []Notification `json:"notifications"`
-	// ClosedRequests are the person's other open requests, closed with the erasure (there is no
-	// data left to act on); the receipt mail names them, so none ends unanswered.
-	ClosedRequests []ClosedRequest `json:"closed_requests,omitempty"`
-}
-
-// ClosedRequest is an open request an erasure closed: its id, right and receipt date.
-type ClosedRequest struct {
-	ID         string    `json:"id"`
-	Type       Type      `json:"type"`
-	ReceivedAt time.Time `json:"received_at"`
-}
-
-// Notification is one recipient's erasure event.
-type Notification struct {
-	ProcessorID    string     `json:"processor_id"`
-	Status         string     `json:"status"` // queued, delivered, failed
-	DeliveredAt    *time.Time `json:"delivered_at,omitempty"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
 }
 
 // Complete fulfils the request and closes it, telling the requester (GDPR Art. 12(3)):
@@ -155,6 +123,9 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (View, 
 		case rec.Type == TypeErasure:
 			// The person's other requests went with them (ErasingIn); this one goes once its
 			// receipt is handed over.
+			if err := receipt.settleIn(ctx, tx); err != nil {
+				return err
+			}
 			m := mail.Message{Kind: "request.completed", Subject: "Your privacy request is complete", Text: text + receipt.text() + s.contactLine(), Last: true}
 			return s.notify(ctx, tx, rec, dk, m, false)
 		default:
@@ -268,50 +239,8 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 				return err
 			}
 		}
-		footprint, err := tx.PersonalFootprint(ctx, rec.ContactID)
-		if err != nil {
+		if receipt, err = s.newReceiptIn(ctx, tx, rec, crec); err != nil {
 			return err
-		}
-		receipt = &Receipt{RequestID: rec.ID, ContactID: rec.ContactID, ErasedAt: s.Now().UTC(), Erased: []Holding{}, Kept: []Holding{}, Processors: []string{}, Manual: []string{}}
-		others, err := tx.RequestsByContact(ctx, rec.ContactID)
-		if err != nil {
-			return err
-		}
-		for _, o := range others {
-			if o.ID != rec.ID && o.Open() {
-				receipt.ClosedRequests = append(receipt.ClosedRequests, ClosedRequest{ID: o.ID, Type: o.Type, ReceivedAt: o.ReceivedAt})
-			}
-		}
-		ds, err := tx.DisclosuresOf(ctx, rec.ContactID)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			if !d.Allowed {
-				continue
-			}
-			p, err := tx.ProcessorByID(ctx, d.ProcessorID)
-			if err != nil {
-				return err
-			}
-			list := &receipt.Processors
-			if p.WebhookURL == "" {
-				list = &receipt.Manual
-			}
-			if !slices.Contains(*list, p.Name) {
-				*list = append(*list, p.Name)
-			}
-		}
-		for _, h := range footprint {
-			if h.Table == "erasure_ledger" {
-				h.Rows = 1 // the erasure appends the contact's id
-			}
-			switch {
-			case h.Erase == "deleted" && h.Rows > 0:
-				receipt.Erased = append(receipt.Erased, h)
-			case h.Erase != "deleted":
-				receipt.Kept = append(receipt.Kept, h)
-			}
 		}
 		if rec.Receipt, err = json.Marshal(receipt); err != nil {
 			return err
@@ -401,63 +330,6 @@ func (s *Service) act(ctx context.Context, rec *Record, c Completion) (string, e
 		return "Your consent is withdrawn for: " + strings.Join(purposes, ", ") + ". This does not affect what was done with your consent before (GDPR Art. 7(3)).\n", nil
 	}
 	return "", nil // access and portability: the bundle is built in the closing transaction
-}
-
-// text is the receipt as the requester reads it.
-func (r *Receipt) text() string {
-	var b strings.Builder
-	b.WriteString("Your personal data is erased (GDPR Art. 17). What was erased, where:\n\n")
-	for _, h := range r.Erased {
-		fmt.Fprintf(&b, "  - %s: %d record(s) deleted\n", h.Table, h.Rows)
-	}
-	b.WriteString("\nWhat we keep, and why:\n\n")
-	for _, h := range r.Kept {
-		if h.Rows == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, "  - %s: %d record(s), %s\n", h.Table, h.Rows, strings.TrimPrefix(h.Erase, "kept: "))
-	}
-	b.WriteString("\nThe key that sealed your data is destroyed. Backups taken before today still hold your data until they expire; " +
-		"if one is ever restored, this erasure is carried out again before the data is used.\n")
-	for _, c := range r.ClosedRequests {
-		fmt.Fprintf(&b, "Your request to %s, received on %s, is closed with this erasure: no data is left to act on.\n", c.Type.Label(), day(c.ReceivedAt))
-	}
-	recipients := append(slices.Clone(r.Processors), r.Manual...)
-	if len(recipients) == 0 {
-		b.WriteString("No other company received your data from us, so none needs to be told (GDPR Art. 19).\n")
-	} else {
-		fmt.Fprintf(&b, "These companies received some of your data from us, and we tell them of the erasure (GDPR Art. 19): %s.\n", strings.Join(recipients, ", "))
-	}
-	return b.String()
-}
-
-// Receipt returns the erasure receipt of an erasure request; NotFound when the request has none.
-// It holds table names and counts, no personal data, so it is kept in the clear and outlives the
-// request's key.
-func (s *Service) Receipt(ctx context.Context, id string) (Receipt, error) {
-	var out Receipt
-	err := s.Store.Update(ctx, func(tx Tx) error {
-		rec, err := tx.RequestByID(ctx, id)
-		if err != nil {
-			return err
-		}
-		if len(rec.Receipt) == 0 {
-			return apperr.New(apperr.NotFound, "the request has no erasure receipt")
-		}
-		if err := json.Unmarshal(rec.Receipt, &out); err != nil {
-			return err
-		}
-		ds, err := tx.ErasureDeliveries(ctx, out.ContactID)
-		if err != nil {
-			return err
-		}
-		out.Notifications = []Notification{}
-		for _, d := range ds {
-			out.Notifications = append(out.Notifications, Notification{ProcessorID: d.ProcessorID, Status: d.Status, DeliveredAt: d.DeliveredAt, AcknowledgedAt: d.AcknowledgedAt})
-		}
-		return nil
-	})
-	return out, err
 }
 
 // BundleIn builds the contact's access bundle inside tx, with every read audited

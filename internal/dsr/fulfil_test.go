@@ -597,7 +597,8 @@ func TestCompleteErasureErasesAndMailsTheReceipt(t *testing.T) {
 	if rc.RequestID != r.ID || rc.ContactID != c.ID || !rc.ErasedAt.Equal(w.now) {
 		t.Errorf("receipt = %+v; want request %s, contact %s, erased at %v", rc, r.ID, c.ID, w.now)
 	}
-	want := []dsr.Holding{{Table: "contacts", Rows: 1, Erase: "deleted"}, {Table: "contact_keys", Rows: 1, Erase: "deleted"}}
+	want := []dsr.Holding{{Table: "contacts", Rows: 1, Erase: "deleted", What: "your name, e-mail address and phone number"},
+		{Table: "contact_keys", Rows: 1, Erase: "deleted", What: "the key that sealed your data, without which no copy of it can be read"}}
 	if !slices.Equal(rc.Erased, want) {
 		t.Errorf("receipt erased = %+v; want %+v", rc.Erased, want)
 	}
@@ -617,10 +618,16 @@ func TestCompleteErasureErasesAndMailsTheReceipt(t *testing.T) {
 	if len(ms) != 1 || ms[0].to != "erik@example.org" {
 		t.Fatalf("mails = %+v; want the receipt to erik@example.org", ms)
 	}
-	for _, want := range []string{"Your personal data is erased (GDPR Art. 17)", "contacts: 1 record(s) deleted", "contact_keys: 1 record(s) deleted",
-		"requests: 1 record(s)", "What we keep, and why", "Art. 19", r.ID} {
+	for _, want := range []string{"Your personal data is erased (GDPR Art. 17)", "  - your name, e-mail address and phone number\r\n", "  - the key that sealed your data",
+		"What we keep, and why", "  - the record of your requests to us and our answers", "do-not-mail list", "Art. 19", r.ID} {
 		if !strings.Contains(ms[0].body, want) {
 			t.Errorf("completion mail lacks %q:\n%s", want, ms[0].body)
+		}
+	}
+	// Words people understand: no table name, no row count.
+	for _, table := range []string{"contacts", "contact_keys", "consent_events", "suppressions", "erasure_ledger", "audit_events", "record(s)"} {
+		if strings.Contains(ms[0].body, table) {
+			t.Errorf("receipt mail names %q:\n%s", table, ms[0].body)
 		}
 	}
 	for _, secret := range []string{"Erik", "+46701234567", "701234567"} {
@@ -692,7 +699,7 @@ func TestErasureReceiptCountsTheSuppressionsItKeeps(t *testing.T) {
 		t.Errorf("receipt erased contact_former_emails = %+v, %v; want 1 row", h, ok)
 	}
 	ms := w.mails(t)
-	if len(ms) != 1 || !strings.Contains(ms[0].body, "suppressions: 2 record(s), a keyed hash of each address") {
+	if len(ms) != 1 || !strings.Contains(ms[0].body, "  - your earlier e-mail addresses\r\n") || !strings.Contains(ms[0].body, "  - a scrambled copy (keyed hash) of each of your e-mail addresses on our do-not-mail list") {
 		t.Errorf("mails = %+v; want the receipt naming the 2 suppression entries kept", ms)
 	}
 }
@@ -723,7 +730,7 @@ func TestErasureDeletesAPendingBundle(t *testing.T) {
 	if _, ok, err := w.svc.Download(ctx, secret); err != nil || ok {
 		t.Errorf("Download after the erasure request = %v, %v; want not ok", ok, err)
 	}
-	if ms := w.mails(t); len(ms) != 1 || !strings.Contains(ms[0].body, "exports: 1 record(s) deleted") {
+	if ms := w.mails(t); len(ms) != 1 || !strings.Contains(ms[0].body, "  - copies of your data that were waiting for download\r\n") {
 		t.Errorf("mails = %+v; want the receipt naming the deleted bundle", ms)
 	}
 }
@@ -852,7 +859,7 @@ func TestStaffErasureWithoutAddressMailsTheFormerAddress(t *testing.T) {
 	if len(ms) != 1 || ms[0].to != "phoned@example.org" {
 		t.Fatalf("mails = %+v; want the receipt to the former address phoned@example.org", ms)
 	}
-	if !strings.Contains(ms[0].body, "contacts: 1 record(s) deleted") || !strings.Contains(ms[0].body, "Art. 17") {
+	if !strings.Contains(ms[0].body, "What we erased") || !strings.Contains(ms[0].body, "Art. 17") {
 		t.Errorf("completion mail lacks the receipt:\n%s", ms[0].body)
 	}
 	full, err := w.svc.Get(ctx, v.ID)

@@ -119,6 +119,8 @@ type Tx interface {
 	ProcessorByID(ctx context.Context, id string) (*share.Record, error)
 	// ErasureDeliveries returns the "erased" webhook deliveries about a contact.
 	ErasureDeliveries(ctx context.Context, contactID string) ([]share.Delivery, error)
+	// NotificationTasksAbout returns the staff to-dos to tell recipients about a contact, oldest first.
+	NotificationTasksAbout(ctx context.Context, contactID string) ([]share.NotificationTask, error)
 	// PersonalFootprint counts the contact's rows in every table that holds personal data.
 	PersonalFootprint(ctx context.Context, contactID string) ([]Holding, error)
 	InsertExport(ctx context.Context, e Export) error
@@ -410,6 +412,10 @@ type VerifyResult struct {
 	// is recorded at once (absolute, GDPR Art. 21(3)); staff complete the request, with any
 	// other scope it names.
 	Objected bool
+	// OnHold: an erasure or restriction request's person is known, and from this moment the
+	// consent gate refuses every use of their data (marketing, disclosure) until the request is
+	// completed or rejected (consent.ReasonErasureRequested, ReasonRestrictionRequested).
+	OnHold bool
 }
 
 // automatic lists the request types fulfilled as soon as the e-mail link is used: giving the
@@ -479,6 +485,7 @@ func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, 
 			return err
 		}
 		res = VerifyResult{Verified: true, Type: rec.Type, Deadline: rec.Deadline()}
+		res.OnHold = contactID != "" && (rec.Type == TypeErasure || rec.Type == TypeRestriction)
 		id, boundTo = rec.ID, contactID
 		return nil
 	})

@@ -4,7 +4,9 @@
 // transfer outside the EEA has a mechanism (Art. 44–46), the consent gate allows the purpose for
 // the contact at that moment (restriction, objection, consent or another lawful basis), and only
 // the fields the recipient may receive are asked for. Every disclosure and refusal is recorded
-// (field names, never values) and audited.
+// (field names, never values) and audited. Recipients learn of changes to a person's data by
+// signed webhooks; one without a webhook, or whose webhook gave up, becomes a NotificationTask for
+// staff when the change is one GDPR Art. 19 requires it to be told of.
 package share
 
 import (

@@ -108,6 +108,12 @@ type WebhookTx interface {
 	Deliveries(ctx context.Context, processorID, kind, before string, limit int) ([]Delivery, error)
 	// ErasureDeliveries returns the "erased" deliveries about a contact, by processor.
 	ErasureDeliveries(ctx context.Context, contactID string) ([]Delivery, error)
+	InsertNotificationTask(ctx context.Context, t NotificationTask) error
+	// UpdateNotificationTask stores a task's done_at, done_by and note; NotFound when absent.
+	UpdateNotificationTask(ctx context.Context, t NotificationTask) error
+	NotificationTaskByID(ctx context.Context, id string) (NotificationTask, error) // NotFound when none
+	// NotificationTasks returns the tasks matching f in id order (oldest first), at most f.Limit.
+	NotificationTasks(ctx context.Context, f TaskFilter) ([]NotificationTask, error)
 }
 
 // WebhookStore runs serialized transactions.
@@ -171,7 +177,9 @@ func Verify(secret []byte, header string, body []byte, now time.Time, tolerance 
 
 // Fanout turns new consent changes (given, withdrawn, …, restricted, erased, rectified) into one
 // queued delivery per processor that received data about the contact and has a webhook URL, and
-// moves the cursor past them. It returns how many deliveries it queued.
+// moves the cursor past them. A recipient without a webhook gets a NotificationTask for each
+// change of Art19Kinds instead: staff must tell it by hand (GDPR Art. 19). It returns how many
+// deliveries it queued.
 func (w *Webhooks) Fanout(ctx context.Context, limit int) (int, error) {
 	n := 0
 	err := w.Store.Update(ctx, func(tx WebhookTx) error {
@@ -195,6 +203,11 @@ func (w *Webhooks) Fanout(ctx context.Context, limit int) (int, error) {
 					return err
 				}
 				if p.WebhookURL == "" {
+					if slices.Contains(Art19Kinds, c.Change) {
+						if err := w.taskIn(ctx, tx, pid, c.ContactID, c.Change, CauseNoWebhook); err != nil {
+							return err
+						}
+					}
 					continue
 				}
 				// A consent change for a purpose the contact's data did not go to the processor for
@@ -238,7 +251,8 @@ func (w *Webhooks) Fanout(ctx context.Context, limit int) (int, error) {
 
 // SendDue posts due deliveries, signed with their processor's secret, and records each outcome:
 // delivered on a 2xx answer (a redirect is not followed and counts as a failure), else queued
-// again after the next back-off, or failed after the last. Processors are served concurrently,
+// again after the next back-off, or failed after the last (one of Art19Kinds then becomes a
+// NotificationTask). Processors are served concurrently,
 // each in order, so a slow or failing receiver delays only its own events; for one processor and
 // contact, an event waits while an older one is still queued, so events arrive in the order they
 // happened. It returns how many were delivered.
@@ -287,7 +301,7 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 		}
 		for _, d := range broken {
 			d.Status, d.Attempts = DeliveryFailed, d.Attempts+1
-			if err := tx.UpdateDelivery(ctx, d); err != nil {
+			if err := w.record(ctx, tx, d); err != nil {
 				return err
 			}
 		}
@@ -327,7 +341,7 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 					// From the round's start, not the attempt's end: a timeout must not show.
 					d.NextAttemptAt = now.Add(WebhookBackoff[d.Attempts-1])
 				}
-				err := w.Store.Update(ctx, func(tx WebhookTx) error { return tx.UpdateDelivery(ctx, d) })
+				err := w.Store.Update(ctx, func(tx WebhookTx) error { return w.record(ctx, tx, d) })
 				mu.Lock()
 				if d.Status == DeliveryDelivered {
 					delivered++
@@ -344,6 +358,18 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 	}
 	wg.Wait()
 	return delivered, firstErr
+}
+
+// record stores a delivery's outcome; one of Art19Kinds that failed for good leaves the recipient
+// untold, so it becomes a NotificationTask (GDPR Art. 19).
+func (w *Webhooks) record(ctx context.Context, tx WebhookTx, d Delivery) error {
+	if err := tx.UpdateDelivery(ctx, d); err != nil {
+		return err
+	}
+	if d.Status == DeliveryFailed && slices.Contains(Art19Kinds, d.Kind) {
+		return w.taskIn(ctx, tx, d.ProcessorID, d.ContactID, d.Kind, CauseWebhookFailed)
+	}
+	return nil
 }
 
 // post sends one delivery and returns the HTTP status (0 when the receiver did not answer) and

@@ -24,8 +24,11 @@ var (
 )
 
 // gateFactsCols are the gate's facts about contact c for a purpose (bound four times), with the
-// FROM clause.
+// FROM clause. A request is verified and open when it is bound to the contact (contact_id is set
+// only by verification) and in_progress or extended (dsr.State).
 const gateFactsCols = `c.restricted,
+		EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.contact_id <> '' AND r.type = 'erasure' AND r.state IN ('in_progress', 'extended')),
+		EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.contact_id <> '' AND r.type = 'restriction' AND r.state IN ('in_progress', 'extended')),
 		EXISTS (SELECT 1 FROM suppressions s WHERE s.hash = c.suppression_hash),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = ?),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = 'direct_marketing'),
@@ -316,7 +319,7 @@ func scanGateFacts(row scanner, contactID, purpose string, lead ...any) (consent
 	var f consent.Facts
 	var unsubscribed, state, basis, method, occurred, pv, eventID sql.NullString
 	var reconsent sql.NullBool
-	if err := row.Scan(append(lead, &f.Restricted, &f.Suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
+	if err := row.Scan(append(lead, &f.Restricted, &f.ErasureRequested, &f.RestrictionRequested, &f.Suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
 		&unsubscribed, &state, &basis, &method, &occurred, &pv, &eventID, &reconsent)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return consent.Facts{}, err

@@ -66,6 +66,8 @@ var PersonalData = []PersonalTable{
 	{"campaign_skipped", "contact_id = ?", "not exported: which campaigns the consent gate kept from mailing the person, and the reason, which consents.json shows", "deleted"},
 	{"erasure_ledger", "contact_id = ?", "not exported: written at erasure",
 		"kept: the contact id and the keyed hashes of its addresses, replayed by every restore so a backup never brings the person back"},
+	{"notification_tasks", "contact_id = ?", "not exported: staff to-dos to tell the recipients in disclosures.json of a change by hand",
+		"kept: contact id, recipient and kind of change, and when and how staff told the recipient (GDPR Art. 5(2), 19)"},
 }
 
 // NotPersonal lists the tables that hold no personal data, with why.
@@ -113,7 +115,7 @@ func (tx *Tx) PersonalFootprint(ctx context.Context, contactID string) ([]dsr.Ho
 		if err := row.Scan(&n); err != nil {
 			return nil, err
 		}
-		out = append(out, dsr.Holding{Table: strings.TrimPrefix(t.Table, "keystore."), Rows: n, Erase: t.Erase})
+		out = append(out, dsr.Holding{Table: strings.TrimPrefix(t.Table, "keystore."), Rows: n, Erase: t.Erase, What: PersonalWords[t.Table]})
 	}
 	return out, nil
 }

@@ -32,6 +32,9 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 		if _, both := sqlite.NotPersonal[pt.Table]; both {
 			t.Errorf("%s is both personal and not", pt.Table)
 		}
+		if words := sqlite.PersonalWords[pt.Table]; words == "" || strings.Contains(words, "_") {
+			t.Errorf("%s: receipt words %q; want what it holds in plain words, no table or column name", pt.Table, words)
+		}
 		if pt.Erase != "deleted" && !strings.HasPrefix(pt.Erase, "kept: ") {
 			t.Errorf("%s: erasure %q; want deleted or kept: <exemption>", pt.Table, pt.Erase)
 		}
@@ -43,6 +46,11 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 			if !slices.Contains(bundleFiles, f) {
 				t.Errorf("%s: exported to %q, which the bundle does not have", pt.Table, f)
 			}
+		}
+	}
+	for table := range sqlite.PersonalWords {
+		if _, ok := registered[table]; !ok {
+			t.Errorf("PersonalWords names %s, which PersonalData does not list", table)
 		}
 	}
 	seen := map[string]bool{}

@@ -16,6 +16,7 @@ import (
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/token"
@@ -90,6 +91,7 @@ func Run(t *testing.T, open Opener) {
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
 		{"ImportErrors", testImportErrors},
 		{"Ledger", testLedger},
+		{"GateFactsRequests", testGateFactsRequests},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1767,4 +1769,81 @@ func testLedger(t *testing.T, s *suite) {
 			return nil
 		})
 	}
+}
+
+// requestTx is the part of a store transaction that records data subject requests.
+type requestTx interface {
+	InsertRequest(ctx context.Context, r *dsr.Record) error
+	UpdateRequest(ctx context.Context, r *dsr.Record) error
+}
+
+// testGateFactsRequests: the gate sees a contact's erasure or restriction request from its
+// verification (bound to the contact, in_progress or extended) until it is closed; a request not
+// yet verified, closed, or bound to someone else is no fact about the contact.
+func testGateFactsRequests(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		for _, id := range []string{"gr-1", "gr-2"} {
+			if err := tx.InsertContact(s.ctx, minimalRecord(id, contact.KindContact, []byte(id+"-index"), nil)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	rec := func(id string, typ dsr.Type) *dsr.Record {
+		return &dsr.Record{Request: dsr.Request{ID: id, Type: typ, State: dsr.StateVerifying, Channel: dsr.ChannelPortal, ReceivedAt: t0, DueAt: t0.AddDate(0, 1, 0)},
+			KeyVersion: 1, Sealed: map[string][]byte{}, UpdatedAt: t0, Version: 1}
+	}
+	erasure, restriction, other := rec("req-e", dsr.TypeErasure), rec("req-r", dsr.TypeRestriction), rec("req-o", dsr.TypeErasure)
+	facts := func(tx Tx, id string) consent.Facts {
+		t.Helper()
+		f, err := tx.GateFacts(s.ctx, id, "newsletter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		many, err := tx.GateFactsFor(s.ctx, []string{id}, "newsletter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := many[id]; m.ErasureRequested != f.ErasureRequested || m.RestrictionRequested != f.RestrictionRequested {
+			t.Errorf("GateFactsFor(%s) = %+v; GateFacts says %+v", id, m, f)
+		}
+		return f
+	}
+	step := func(name string, change func(), wantErasure, wantRestriction bool) {
+		t.Helper()
+		s.update(t, func(tx Tx) error {
+			rt, ok := tx.(requestTx)
+			if !ok {
+				t.Skip("the store does not record requests")
+			}
+			change()
+			for _, r := range []*dsr.Record{erasure, restriction, other} {
+				if err := rt.UpdateRequest(s.ctx, r); apperr.Is(err, apperr.NotFound) {
+					err = rt.InsertRequest(s.ctx, r)
+				} else if err != nil {
+					return err
+				}
+			}
+			if f := facts(tx, "gr-1"); f.ErasureRequested != wantErasure || f.RestrictionRequested != wantRestriction {
+				t.Errorf("%s: GateFacts = erasure requested %v, restriction requested %v; want %v, %v", name, f.ErasureRequested, f.RestrictionRequested, wantErasure, wantRestriction)
+			}
+			if f := facts(tx, "gr-2"); f.ErasureRequested || f.RestrictionRequested {
+				t.Errorf("%s: the other contact has facts %+v; want none", name, f)
+			}
+			return nil
+		})
+	}
+	step("waiting for identity", func() {}, false, false)
+	step("verified", func() {
+		erasure.State, erasure.ContactID = dsr.StateInProgress, "gr-1"
+		restriction.State, restriction.ContactID = dsr.StateInProgress, "gr-1"
+		other.State, other.ContactID = dsr.StateRejected, "gr-2" // closed: no fact about gr-2
+	}, true, true)
+	step("extended", func() { erasure.State = dsr.StateExtended }, true, true)
+	step("rejected and completed", func() {
+		erasure.State, restriction.State = dsr.StateRejected, dsr.StateCompleted
+	}, false, false)
 }

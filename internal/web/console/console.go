@@ -24,6 +24,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -47,6 +48,9 @@ type Server struct {
 	Secure bool
 	// ROPA, when set, builds the record of processing activities for GET /console/ropa.
 	ROPA func(ctx context.Context) (governance.ROPA, error)
+	// Notifications, when set, serves the queue of recipients to tell by hand (GDPR Art. 19) at
+	// /console/notifications.
+	Notifications *share.Webhooks
 
 	tmpl     *template.Template
 	mu       sync.Mutex
@@ -77,14 +81,16 @@ func New(tokens *token.Service, requests *dsr.Service, logger *slog.Logger, secu
 // (the caller's cross-origin protection, on top of the SameSite=Strict cookie).
 func (s *Server) Routes(protect func(http.Handler) http.Handler) map[string]http.Handler {
 	return map[string]http.Handler{
-		"GET /console/{$}":                     http.RedirectHandler("/console/requests", http.StatusSeeOther),
-		"GET /console/login":                   http.HandlerFunc(s.loginPage),
-		"POST /console/login":                  protect(http.HandlerFunc(s.login)),
-		"POST /console/logout":                 protect(http.HandlerFunc(s.logout)),
-		"GET /console/requests":                http.HandlerFunc(s.queue),
-		"GET /console/ropa":                    http.HandlerFunc(s.ropa),
-		"GET /console/requests/{id}":           http.HandlerFunc(s.detail),
-		"POST /console/requests/{id}/{action}": protect(http.HandlerFunc(s.act)),
+		"GET /console/{$}":                      http.RedirectHandler("/console/requests", http.StatusSeeOther),
+		"GET /console/login":                    http.HandlerFunc(s.loginPage),
+		"POST /console/login":                   protect(http.HandlerFunc(s.login)),
+		"POST /console/logout":                  protect(http.HandlerFunc(s.logout)),
+		"GET /console/requests":                 http.HandlerFunc(s.queue),
+		"GET /console/ropa":                     http.HandlerFunc(s.ropa),
+		"GET /console/requests/{id}":            http.HandlerFunc(s.detail),
+		"POST /console/requests/{id}/{action}":  protect(http.HandlerFunc(s.act)),
+		"GET /console/notifications":            http.HandlerFunc(s.notifications),
+		"POST /console/notifications/{id}/done": protect(http.HandlerFunc(s.notificationDone)),
 	}
 }
 
@@ -334,6 +340,9 @@ type detailView struct {
 	Timeline                                []dsr.Entry
 	Path                                    string
 	Open, CanVerify, CanExtend, CanComplete bool
+	// Receipt is an erasure request's receipt as the person reads it, with each recipient's
+	// status as it stands now; "" for other requests.
+	Receipt string
 }
 
 // detail serves GET /console/requests/{id}: the request with the requester's address and details
@@ -382,6 +391,16 @@ func (s *Server) showDetail(w http.ResponseWriter, r *http.Request, ctx context.
 		CanVerify:   v.State == dsr.StateReceived || v.State == dsr.StateVerifying,
 		CanExtend:   v.State == dsr.StateInProgress && !now.After(v.DueAt),
 		CanComplete: v.State == dsr.StateInProgress || v.State == dsr.StateExtended,
+	}
+	if v.Type == dsr.TypeErasure {
+		rc, err := s.Requests.Receipt(ctx, id)
+		switch {
+		case err == nil:
+			d.Receipt = rc.Text
+		case !apperr.Is(err, apperr.NotFound):
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.render(w, r, status, "detail.html", d)
 }

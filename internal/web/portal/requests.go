@@ -149,6 +149,9 @@ func (q *Requests) Verify(w http.ResponseWriter, r *http.Request) {
 	if res.Objected {
 		paras = append(paras, "We no longer use your data for direct marketing of any kind, from now on (GDPR Art. 21(3)).")
 	}
+	if res.OnHold {
+		paras = append(paras, "From now on, until we have answered, we send you no marketing and share none of your data with other companies.")
+	}
 	q.Pages.render(w, r, http.StatusOK, pageView{Title: "Thank you", Paragraphs: paras})
 }
 
