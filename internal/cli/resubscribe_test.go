@@ -264,10 +264,6 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 			r.importMailchimp(fmt.Sprintf(subscribed, "left@example.org"))
 			r.importMailchimp("Email Address,UNSUB_TIME\nleft@example.org,2025-01-01 10:00:00\n")
 		}, false},
-		{"imported unsubscribed before the consent on record", "older@example.org", func() {
-			r.importMailchimp(fmt.Sprintf(subscribed, "older@example.org"))
-			r.importMailchimp("Email Address,UNSUB_TIME\nolder@example.org,2020-01-01 10:00:00\n")
-		}, false},
 		{"imported unsubscribed, never a contact", "only.unsub@example.org", func() {
 			r.importMailchimp("Email Address,UNSUB_TIME\nonly.unsub@example.org,2025-01-01 10:00:00\n")
 		}, false},
@@ -303,6 +299,21 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 				t.Errorf("%s: %d suppression.lift audit events; want 1", tc.name, lifted)
 			}
 		}
+	}
+
+	// An imported unsubscribe older than the consent on record joins the history (an imported
+	// unsubscribe has the scope of its list and suppresses nothing): the newer consent stands, so
+	// there is nothing to confirm, and the note says so.
+	r.importMailchimp(fmt.Sprintf(subscribed, "older@example.org"))
+	r.importMailchimp("Email Address,UNSUB_TIME\nolder@example.org,2020-01-01 10:00:00\n")
+	checkSignupPage(t, "older unsubscribe", r.subscribe("older@example.org"))
+	if msgs := r.mailed("older@example.org"); len(msgs) != 1 {
+		t.Errorf("older unsubscribe: %d messages; want the note", len(msgs))
+	} else if msg, _ := parseMessage(t, msgs[0]); msg.Header.Get("Subject") != "About your subscription" {
+		t.Errorf("older unsubscribe: message %q; want the note", msg.Header.Get("Subject"))
+	}
+	if g := r.gate(r.lookup("older@example.org"), "newsletter"); g != "consent_given" {
+		t.Errorf("older unsubscribe: gate %s; want consent_given", g)
 	}
 
 	// The preference center of a person whose address bounced since their last message: its

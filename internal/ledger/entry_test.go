@@ -71,7 +71,7 @@ func TestParseRefuses(t *testing.T) {
 		{"bad erasure hash", `{"type":"erasure","contact_id":"c1","erased_at":"` + t0 + `","suppression_hashes":["zz"]}`, "suppression_hashes"},
 		{"unknown reason", `{"type":"suppression","hash":"` + hash + `","reason":"forgotten","created_at":"` + t0 + `"}`, "reason"},
 		{"bad purpose", `{"type":"withdrawal",` + strings.Replace(event, "newsletter", "News Letter", 1) + `}`, "purpose"},
-		{"one-click refusal", `{"type":"refusal",` + event + `}`, "method"},
+		{"refusal by a method that only withdraws", `{"type":"refusal",` + strings.Replace(event, "one-click-unsubscribe", "suppression", 1) + `}`, "method"},
 		{"unknown method", `{"type":"withdrawal",` + strings.Replace(event, "one-click-unsubscribe", "fax", 1) + `}`, "method"},
 		{"bad scope", `{"type":"objection","contact_id":"c1","scope":"All Of It","method":"api","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`, "scope"},
 		{"bad evidence", `{"type":"withdrawal",` + event + `,"evidence_sealed":"not base64!"}`, "evidence_sealed"},
