@@ -373,12 +373,23 @@ func (tx *Tx) Objections(ctx context.Context, contactID string) ([]consent.Objec
 	if err != nil {
 		return nil, err
 	}
+	out, err := scanObjections(rows)
+	if out == nil {
+		out = []consent.Objection{}
+	}
+	return out, err
+}
+
+// scanObjections reads rows of (contact_id, scope, method, occurred_at, recorded_at, actor) and
+// closes them.
+func scanObjections(rows *sql.Rows) ([]consent.Objection, error) {
 	defer rows.Close()
-	out := []consent.Objection{}
+	var out []consent.Objection
 	for rows.Next() {
 		var o consent.Objection
 		var method, occurred, recorded string
-		if err := rows.Scan(&o.ContactID, &o.Scope, &method, &occurred, &recorded, &o.Actor); err != nil {
+		err := rows.Scan(&o.ContactID, &o.Scope, &method, &occurred, &recorded, &o.Actor)
+		if err != nil {
 			return nil, err
 		}
 		o.Method = consent.Method(method)

@@ -122,24 +122,7 @@ func (tx *Tx) LedgerObjections(ctx context.Context, since time.Time) ([]consent.
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []consent.Objection
-	for rows.Next() {
-		var o consent.Objection
-		var method, occurred, recorded string
-		if err := rows.Scan(&o.ContactID, &o.Scope, &method, &occurred, &recorded, &o.Actor); err != nil {
-			return nil, err
-		}
-		o.Method = consent.Method(method)
-		if o.OccurredAt, err = parseTime(occurred); err != nil {
-			return nil, err
-		}
-		if o.RecordedAt, err = parseTime(recorded); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return scanObjections(rows)
 }
 
 // qRestrictions selects the restricted contacts with the time of their restriction: when the
