@@ -30,7 +30,10 @@ var PersonalWords = map[string]string{
 		"reaches each of them (GDPR Art. 19)",
 	"suppressions": "a scrambled copy (keyed hash) of each of your e-mail addresses on our do-not-mail list, so that you " +
 		"are never mailed again (GDPR Art. 17(3)(b), 21(3))",
-	"erasure_ledger": "the number that identified your record, so that a backup we restore never brings your data back",
+	"purpose_unsubscribes": "a scrambled copy (keyed hash) of each of your e-mail addresses with the mailing lists you left, " +
+		"so that no list you left is sent to you again (GDPR Art. 7(3), 21(3))",
+	"campaign_skipped": "which of our mailings were not sent to you, and why",
+	"erasure_ledger":   "the number that identified your record, so that a backup we restore never brings your data back",
 	"notification_tasks": "our to-dos to tell the companies we cannot reach automatically of changes to your data, and " +
 		"when we did (GDPR Art. 19)",
 }
