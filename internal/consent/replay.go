@@ -123,10 +123,11 @@ func (s *Service) ReplayObjection(ctx context.Context, o Objection) (bool, error
 	return applied && err == nil, err
 }
 
-// ReplaySuppression adds a suppression entry (a keyed hash as stored, its reason and time)
-// unless the hash is on the list already, whatever its reason there; a contact that has the
-// address gets a "suppressed" change for processors, as a bounce report gives. False when the
-// hash was on the list. Invalid for a hash that is not keys.IndexSize bytes or an unknown reason.
+// ReplaySuppression puts a suppression entry (a keyed hash as stored, its reason and time) on the
+// list by the rule of Suppress: added when the hash is not on it, and an entry of reason erased
+// replaces one of another reason made before it (Replaces); otherwise the entry held stays. A
+// contact that has the address gets a "suppressed" change for processors, as a bounce report
+// gives. False when the list did not change. Invalid for a hash that is not keys.IndexSize bytes or an unknown reason.
 // Like a bounce report, one entry writes no audit event of its own: the caller audits the batch
 // (no audit event names an address or its hash).
 func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool, error) {
@@ -138,15 +139,10 @@ func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool,
 	}
 	applied := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.SuppressionReason(ctx, sup.Hash); err == nil {
-			return nil
-		} else if !apperr.Is(err, apperr.NotFound) {
+		var err error
+		if applied, err = Suppress(ctx, tx, sup); err != nil || !applied {
 			return err
 		}
-		if err := tx.AddSuppression(ctx, sup); err != nil {
-			return err
-		}
-		applied = true
 		id, err := tx.ContactBySuppressionHash(ctx, sup.Hash)
 		if err != nil || id == "" {
 			return err

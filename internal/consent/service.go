@@ -36,6 +36,9 @@ type Tx interface {
 	// recorded for an address and purpose keeps its times.
 	AddPurposeUnsubscribes(ctx context.Context, us []PurposeUnsubscribe) error
 	AddSuppression(ctx context.Context, s Suppression) error
+	// Suppression returns the entry for hash and PutSuppression sets it (SuppressTx).
+	Suppression(ctx context.Context, hash []byte) (Suppression, error)
+	PutSuppression(ctx context.Context, s Suppression) error
 	// ContactBySuppressionHash returns the id of the contact whose current address has this
 	// suppression hash ("" when none).
 	ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error)

@@ -328,3 +328,94 @@ func must2(t *testing.T) func(a, b []byte, err error) ([]byte, []byte) {
 		return a, b
 	}
 }
+
+// TestReplayErasureWinsOverAnEarlierSuppression: erasing a person whose address bounced before
+// makes its entry reason erased at the erasure's time (so staff re-creating it are told it was
+// erased), live and on replay: an erasure line, or an erased suppression line on its own, whose
+// hash the backup holds as bounced makes it erased; a bounced line never undoes an erasure.
+func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
+	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
+	dir := t.TempDir()
+	w := openWorld(t, dir, true)
+	bounced := time.Now().UTC().Add(-48 * time.Hour)
+	held := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "held@example.org"}))
+	heldHash, laterHash := must[[]byte](t)(suppressionHash(w, "held@example.org")), must[[]byte](t)(suppressionHash(w, "later@example.org"))
+	err := w.db.Update(ctx, func(tx *sqlite.Tx) error {
+		return tx.AddSuppressions(ctx, []consent.Suppression{{Hash: heldHash, Reason: consent.SuppressionBounced, CreatedAt: bounced},
+			{Hash: laterHash, Reason: consent.SuppressionBounced, CreatedAt: bounced}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.db.Close()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyFiles(t, dir, backup)
+	copyFiles(t, dir, backup+"-2")
+	backupAt := time.Now().UTC()
+
+	w = openWorld(t, dir, false)
+	later := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "later@example.org"}))
+	for _, id := range []string{held.ID, later.ID} {
+		if err := w.contacts.Erase(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reasons := func(db *sqlite.DB) (out [2]consent.Suppression) {
+		t.Helper()
+		err := db.View(ctx, func(tx *sqlite.Tx) error {
+			for i, h := range [][]byte{heldHash, laterHash} {
+				var err error
+				if out[i], err = tx.Suppression(ctx, h); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	live := reasons(w.db)
+	for i, s := range live {
+		if s.Reason != consent.SuppressionErased || !s.CreatedAt.After(backupAt) {
+			t.Errorf("live entry %d after the erasure: %s at %v; want erased at the erasure's time", i, s.Reason, s.CreatedAt)
+		}
+	}
+	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, backupAt))
+	w.db.Close()
+
+	r := openWorld(t, backup, false)
+	defer r.db.Close()
+	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
+	if *res.Types["erasure"] != (ledger.Counts{Applied: 2}) || *res.Types["suppression"] != (ledger.Counts{AlreadyPresent: 2}) {
+		t.Errorf("replay: erasure %+v, suppression %+v; want both erasures applied, their entries already erased by them", *res.Types["erasure"], *res.Types["suppression"])
+	}
+	if got := reasons(r.db); !got[0].CreatedAt.Equal(live[0].CreatedAt) || got[0].Reason != consent.SuppressionErased || !got[1].CreatedAt.Equal(live[1].CreatedAt) || got[1].Reason != consent.SuppressionErased {
+		t.Errorf("restored entries: %+v; want them as live: %+v", got, live)
+	}
+	var a, b bytes.Buffer
+	ledger.Write(&a, exported)
+	ledger.Write(&b, must[[]ledger.Entry](t)(ledger.Export(ctx, r.store, backupAt)))
+	if a.String() != b.String() {
+		t.Errorf("export of the restored store:\n%s\nwant the replayed ledger:\n%s", b.String(), a.String())
+	}
+
+	// The suppression lines alone (a ledger of suppressions only), then a bounced line after them.
+	r2 := openWorld(t, backup+"-2", false)
+	defer r2.db.Close()
+	var sups []ledger.Entry
+	for _, e := range exported {
+		if e.Type == ledger.TypeSuppression {
+			sups = append(sups, e)
+		}
+	}
+	bounce := ledger.Entry{Type: ledger.TypeSuppression, Hash: sups[0].Hash, Reason: consent.SuppressionBounced, CreatedAt: time.Now().UTC()}
+	res = must[ledger.Result](t)(r2.replayer.Replay(ctx, append(sups, bounce)))
+	if *res.Types["suppression"] != (ledger.Counts{Applied: 2, AlreadyPresent: 1}) {
+		t.Errorf("replay of the suppression lines: %+v; want the two erased entries applied over the bounced ones, the bounce already present", *res.Types["suppression"])
+	}
+	if got := reasons(r2.db); got[0].Reason != consent.SuppressionErased || got[1].Reason != consent.SuppressionErased {
+		t.Errorf("entries after the suppression lines: %+v; want erased", got)
+	}
+}

@@ -1034,6 +1034,32 @@ func testSuppression(t *testing.T, s *suite) {
 		}
 		return nil
 	})
+	// PutSuppression replaces the entry held (reason and time), and adds one that is not.
+	h3 := []byte("suppr-hash-3")
+	s.update(t, func(tx Tx) error {
+		if err := tx.PutSuppression(s.ctx, consent.Suppression{Hash: h1, Reason: "erased", CreatedAt: t2}); err != nil {
+			return err
+		}
+		return tx.PutSuppression(s.ctx, consent.Suppression{Hash: h3, Reason: "erased", CreatedAt: t1})
+	})
+	s.update(t, func(tx Tx) error {
+		for _, c := range []struct {
+			hash []byte
+			at   time.Time
+		}{{h1, t2}, {h3, t1}} {
+			got, err := tx.Suppression(s.ctx, c.hash)
+			if err != nil {
+				return err
+			}
+			if got.Reason != "erased" || !bytes.Equal(got.Hash, c.hash) {
+				t.Errorf("Suppression(%q) after PutSuppression = %+v; want erased", c.hash, got)
+			}
+			checkTime(t, "CreatedAt after PutSuppression", got.CreatedAt, c.at)
+		}
+		_, err := tx.Suppression(s.ctx, []byte("suppr-none"))
+		wantKind(t, "Suppression(absent)", err, apperr.NotFound)
+		return nil
+	})
 }
 
 func testTokens(t *testing.T, s *suite) {
