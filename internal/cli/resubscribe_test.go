@@ -264,10 +264,6 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 			r.importMailchimp(fmt.Sprintf(subscribed, "left@example.org"))
 			r.importMailchimp("Email Address,UNSUB_TIME\nleft@example.org,2025-01-01 10:00:00\n")
 		}, false},
-		{"imported unsubscribed before the consent on record", "older@example.org", func() {
-			r.importMailchimp(fmt.Sprintf(subscribed, "older@example.org"))
-			r.importMailchimp("Email Address,UNSUB_TIME\nolder@example.org,2020-01-01 10:00:00\n")
-		}, false},
 		{"imported unsubscribed, never a contact", "only.unsub@example.org", func() {
 			r.importMailchimp("Email Address,UNSUB_TIME\nonly.unsub@example.org,2025-01-01 10:00:00\n")
 		}, false},
@@ -303,6 +299,21 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 				t.Errorf("%s: %d suppression.lift audit events; want 1", tc.name, lifted)
 			}
 		}
+	}
+
+	// An imported unsubscribe older than the consent on record joins the history and the newer
+	// consent stays current (the import's rule, consent.Facts.Effective): the gate allows, and a
+	// sign-up is answered with a note that there is nothing to confirm, not a confirmation.
+	r.importMailchimp(fmt.Sprintf(subscribed, "older@example.org"))
+	r.importMailchimp("Email Address,UNSUB_TIME\nolder@example.org,2020-01-01 10:00:00\n")
+	if g := r.gate(r.lookup("older@example.org"), "newsletter"); g != "consent_given" {
+		t.Errorf("imported unsubscribed before the consent on record: gate %s; want consent_given", g)
+	}
+	checkSignupPage(t, "older unsubscribe", r.subscribe("older@example.org"))
+	if msgs := r.mailed("older@example.org"); len(msgs) != 1 {
+		t.Errorf("older unsubscribe: %d messages; want the one note", len(msgs))
+	} else if msg, text := parseMessage(t, msgs[0]); msg.Header.Get("Subject") != "About your subscription" || !strings.Contains(text, "There is nothing to confirm") || linkRE.MatchString(text) {
+		t.Errorf("older unsubscribe: message %q %q; want the note that there is nothing to confirm, no link", msg.Header.Get("Subject"), text)
 	}
 
 	// The preference center of a person whose address bounced since their last message: its

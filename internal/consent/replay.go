@@ -127,7 +127,8 @@ func (s *Service) ReplayObjection(ctx context.Context, o Objection) (bool, error
 // list by the rule of Suppress: added when the hash is not on it, and an entry of reason erased
 // replaces one of another reason made before it (Replaces); otherwise the entry held stays. A
 // contact that has the address gets a "suppressed" change for processors, as a bounce report
-// gives. False when the list did not change. Invalid for a hash that is not keys.IndexSize bytes or an unknown reason.
+// gives. False when the list did not change. Invalid for a hash that is not keys.IndexSize bytes
+// or an unknown reason.
 // Like a bounce report, one entry writes no audit event of its own: the caller audits the batch
 // (no audit event names an address or its hash).
 func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool, error) {

@@ -17,9 +17,9 @@ import (
 // Erase erases the contact (GDPR Art. 17): its data key, index and data rows and consent events
 // are deleted, suppression hashes of its e-mail and of every address it had before (reason
 // "erased", which replaces an earlier entry's reason: consent.Replaces) are kept so it is never
-// mailed again, brought back by an import or re-created by staff unawares (CreateByStaff), the id and those
-// hashes go to the erasure ledger, an audit event "contact.erase" is written, and the write-ahead
-// logs are checkpointed so no plaintext page survives.
+// mailed again, brought back by an import or re-created by staff unawares (CreateByStaff), the
+// id and those hashes go to the erasure ledger, an audit event "contact.erase" is written, and
+// the write-ahead logs are checkpointed so no plaintext page survives.
 func (s *Service) Erase(ctx context.Context, id string) error {
 	return s.erase(ctx, id, s.Now().UTC(), nil)
 }
