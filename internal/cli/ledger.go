@@ -16,8 +16,8 @@ import (
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
-// ledgerExport prints the ledger (package ledger) as JSON lines: every erasure, suppression,
-// withdrawal, refusal, objection and restriction, or with --since those made at or after a time;
+// ledgerExport prints the ledger (package ledger) as JSON lines: every erasure, suppression, list
+// unsubscribe, withdrawal, refusal, objection and restriction, or with --since those made at or after a time;
 // ids, times and keyed hashes, no personal data in the clear. Kept apart from the backups it is
 // replayed on. "tillit erasures export" is the same command.
 func ledgerExport(ctx context.Context, env Env, name string, args []string) error {

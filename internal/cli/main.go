@@ -38,8 +38,9 @@ commands:
                                 import CSV files (formats: mailchimp, generic); report on stdout
   audit verify                  verify the audit log's hash chain
   retention sweep [--dry-run]    apply the retention policies now (JSON result)
-  ledger export [--since TIME]  print the ledger of erasures, suppressions, withdrawals, refusals,
-                                objections and restrictions as JSON lines (no personal data)
+  ledger export [--since TIME]  print the ledger of erasures, suppressions, list unsubscribes,
+                                withdrawals, refusals, objections and restrictions as JSON lines
+                                (no personal data)
   ledger replay FILE            after restoring a backup: re-apply every choice FILE holds
                                 (erasures export / erasures replay: the same commands)
   bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export,

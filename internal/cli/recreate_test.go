@@ -1,6 +1,9 @@
 package cli_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -66,4 +69,90 @@ func TestRecreatingAnErasedAddress(t *testing.T) {
 	if st := p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": again.ID, "purpose": "newsletter"}, &d); st != 200 || d.Allowed || d.Reason != "suppressed" {
 		t.Errorf("gate for the recreated contact: %d %+v; want refused, suppressed", st, d)
 	}
+}
+
+// TestErasureWinsOverAnEarlierSuppression (issue 11, items 1 and 2): erasing a person whose
+// address was already on the suppression list (a hard bounce, a complaint, a cleaned row of an
+// import) kept the old reason, so staff re-creating the address were not told it was erased
+// (201 instead of 409 erased) and the re-created person's access bundle said the address bounced.
+// Erasure is now the reason that wins, as of the erasure's time; an unsubscribe (by the link or an
+// imported row), which is no address-wide entry, behaves the same.
+func TestErasureWinsOverAnEarlierSuppression(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	report := func(body string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", p.base+"/api/v1/mail-reports", strings.NewReader(body))
+		req.Header.Set("Content-Type", "message/rfc822")
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("mail report: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	const dsn = "From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n" +
+		"Final-Recipient: rfc822; bounced.gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n"
+	const arf = "From: abuse@mailbox.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=c\r\n\r\n" +
+		"--c\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--c\r\nContent-Type: message/rfc822\r\n\r\nTo: <complained.gone@example.org>\r\nSubject: news\r\n\r\nhi\r\n--c--\r\n"
+	steps := map[string]func(id string){
+		"bounced.gone@example.org":    func(string) { report(dsn) },
+		"complained.gone@example.org": func(string) { report(arf) },
+		"cleaned.gone@example.org": func(string) {
+			if st, rep := p.importCSV("format=mailchimp&status=cleaned", "Email Address\ncleaned.gone@example.org\n"); st != 200 || rep.SuppressionsAdded != 1 {
+				t.Fatalf("cleaned import: %d %+v", st, rep)
+			}
+		},
+		"unsub.gone@example.org": func(string) {
+			if st, rep := p.importCSV("format=mailchimp&status=unsubscribed", "Email Address,UNSUB_TIME\nunsub.gone@example.org,2025-01-01 00:00:00\n"); st != 200 || rep.Withdrawals != 1 {
+				t.Fatalf("unsubscribed import: %d %+v", st, rep)
+			}
+		},
+	}
+	for addr, before := range steps {
+		var c contactJSON
+		if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &c); st != 201 {
+			t.Fatalf("create %s: %d", addr, st)
+		}
+		p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": "2024-01-01T00:00:00Z"}, nil)
+		before(c.ID)
+		if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 204 {
+			t.Fatalf("erase %s: %d", addr, st)
+		}
+		var prob problemJSON
+		if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &prob); st != 409 || prob.Reason != "erased" {
+			t.Errorf("create %s again after its erasure: %d %+v; want 409 erased", strings.SplitN(addr, "@", 2)[0], st, prob)
+			continue
+		}
+		var again contactJSON
+		if st := p.do("POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &again); st != 201 {
+			t.Fatalf("recreate %s: %d", addr, st)
+		}
+		if sup := bundleSuppression(t, p, again.ID); !sup.Suppressed || sup.Reason != "erased" {
+			t.Errorf("%s's access bundle after the re-creation: %+v; want suppressed, reason erased", addr, sup)
+		}
+	}
+}
+
+// bundleSuppression reads suppression.json of the contact's access bundle.
+func bundleSuppression(t *testing.T, p *program, id string) (sup struct {
+	Suppressed bool   `json:"suppressed"`
+	Reason     string `json:"reason"`
+}) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.base+"/api/v1/contacts/"+id+"/export", nil)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("export: %d %s", resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(unzipBundle(t, body).files["suppression.json"], &sup); err != nil {
+		t.Fatal(err)
+	}
+	return sup
 }

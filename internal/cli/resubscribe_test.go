@@ -301,19 +301,19 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 		}
 	}
 
-	// An imported unsubscribe older than the consent on record joins the history (an imported
-	// unsubscribe has the scope of its list and suppresses nothing): the newer consent stands, so
-	// there is nothing to confirm, and the note says so.
+	// An imported unsubscribe older than the consent on record joins the history and the newer
+	// consent stays current (the import's rule, consent.Facts.Effective): the gate allows, and a
+	// sign-up is answered with a note that there is nothing to confirm, not a confirmation.
 	r.importMailchimp(fmt.Sprintf(subscribed, "older@example.org"))
 	r.importMailchimp("Email Address,UNSUB_TIME\nolder@example.org,2020-01-01 10:00:00\n")
+	if g := r.gate(r.lookup("older@example.org"), "newsletter"); g != "consent_given" {
+		t.Errorf("imported unsubscribed before the consent on record: gate %s; want consent_given", g)
+	}
 	checkSignupPage(t, "older unsubscribe", r.subscribe("older@example.org"))
 	if msgs := r.mailed("older@example.org"); len(msgs) != 1 {
-		t.Errorf("older unsubscribe: %d messages; want the note", len(msgs))
-	} else if msg, _ := parseMessage(t, msgs[0]); msg.Header.Get("Subject") != "About your subscription" {
-		t.Errorf("older unsubscribe: message %q; want the note", msg.Header.Get("Subject"))
-	}
-	if g := r.gate(r.lookup("older@example.org"), "newsletter"); g != "consent_given" {
-		t.Errorf("older unsubscribe: gate %s; want consent_given", g)
+		t.Errorf("older unsubscribe: %d messages; want the one note", len(msgs))
+	} else if msg, text := parseMessage(t, msgs[0]); msg.Header.Get("Subject") != "About your subscription" || !strings.Contains(text, "There is nothing to confirm") || linkRE.MatchString(text) {
+		t.Errorf("older unsubscribe: message %q %q; want the note that there is nothing to confirm, no link", msg.Header.Get("Subject"), text)
 	}
 
 	// The preference center of a person whose address bounced since their last message: its

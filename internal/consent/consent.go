@@ -250,9 +250,10 @@ func (p Purpose) Leaving() Leaving {
 // for that purpose (an objection, for a purpose not based on consent) until the person's own
 // later consent (Facts.Effective). It never concerns another purpose.
 type PurposeUnsubscribe struct {
-	Hash    []byte
-	Purpose string
-	At      time.Time // when the person unsubscribed, UTC
+	Hash       []byte
+	Purpose    string
+	At         time.Time // when the person unsubscribed, UTC
+	RecordedAt time.Time // when it was recorded here (the import), UTC: what ledger export --since reads
 }
 
 // Suppression reasons.

@@ -12,6 +12,7 @@
 //   - A suppression is a keyed hash of a normalized address; it survives erasure. Only the person's
 //     own new double opt-in lifts it (later issue); imports never do. It concerns the address
 //     (a bounce, a complaint, an erasure); leaving one purpose's list concerns that purpose only
-//     (Purpose.Leaving, PurposeUnsubscribe).
+//     (Purpose.Leaving, PurposeUnsubscribe). An address has one entry: the first stands, except
+//     that an erasure replaces an entry of another reason made before it (Replaces, Suppress).
 //   - Editing profile fields never changes consent: nothing in package contact writes consent rows.
 package consent

@@ -123,10 +123,12 @@ func (s *Service) ReplayObjection(ctx context.Context, o Objection) (bool, error
 	return applied && err == nil, err
 }
 
-// ReplaySuppression adds a suppression entry (a keyed hash as stored, its reason and time)
-// unless the hash is on the list already, whatever its reason there; a contact that has the
-// address gets a "suppressed" change for processors, as a bounce report gives. False when the
-// hash was on the list. Invalid for a hash that is not keys.IndexSize bytes or an unknown reason.
+// ReplaySuppression puts a suppression entry (a keyed hash as stored, its reason and time) on the
+// list by the rule of Suppress: added when the hash is not on it, and an entry of reason erased
+// replaces one of another reason made before it (Replaces); otherwise the entry held stays. A
+// contact that has the address gets a "suppressed" change for processors, as a bounce report
+// gives. False when the list did not change. Invalid for a hash that is not keys.IndexSize bytes
+// or an unknown reason.
 // Like a bounce report, one entry writes no audit event of its own: the caller audits the batch
 // (no audit event names an address or its hash).
 func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool, error) {
@@ -138,15 +140,10 @@ func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool,
 	}
 	applied := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.SuppressionReason(ctx, sup.Hash); err == nil {
-			return nil
-		} else if !apperr.Is(err, apperr.NotFound) {
+		var err error
+		if applied, err = Suppress(ctx, tx, sup); err != nil || !applied {
 			return err
 		}
-		if err := tx.AddSuppression(ctx, sup); err != nil {
-			return err
-		}
-		applied = true
 		id, err := tx.ContactBySuppressionHash(ctx, sup.Hash)
 		if err != nil || id == "" {
 			return err
@@ -154,4 +151,71 @@ func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool,
 		return tx.AppendConsentChanges(ctx, []Change{{ContactID: id, Change: "suppressed", OccurredAt: sup.CreatedAt, RecordedAt: s.Now().UTC()}})
 	})
 	return applied && err == nil, err
+}
+
+// ReplayListUnsubscribe records that an address left one purpose's list, as the ledger carries
+// it (PurposeUnsubscribe: the keyed hash, the purpose, when the person left and when an import
+// recorded it), so that no import subscribes the address to that purpose again and the gate
+// reads it as that purpose's withdrawal (Facts.Effective; an objection, for a purpose not based
+// on consent). It concerns that purpose only (Purpose.Leaving). A contact that has the address,
+// and for which the gate now reads the purpose differently, gets a "withdrawn" (or "objected")
+// change for processors. False when the store holds the address's unsubscribe from that list
+// already, whatever its time. NotFound when the store holds no such purpose; Invalid for a hash
+// that is not keys.IndexSize bytes or a malformed purpose id. Like a suppression, one entry
+// writes no audit event of its own: the caller audits the batch.
+func (s *Service) ReplayListUnsubscribe(ctx context.Context, u PurposeUnsubscribe) (bool, error) {
+	if len(u.Hash) != keys.IndexSize {
+		return false, apperr.Invalidf("hash", "invalid_hash", "hash: a keyed hash of %d bytes", keys.IndexSize)
+	}
+	if !ValidID(u.Purpose) {
+		return false, apperr.Invalidf("purpose", "invalid_purpose", "purpose: 1 to 64 lower-case letters, digits and '-'")
+	}
+	applied := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		p, err := tx.PurposeByID(ctx, u.Purpose)
+		if apperr.Is(err, apperr.NotFound) {
+			return apperr.New(apperr.NotFound, "purpose not found")
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.PurposeUnsubscribedAt(ctx, u.Hash, u.Purpose); err == nil {
+			return nil
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		if err := tx.AddPurposeUnsubscribes(ctx, []PurposeUnsubscribe{u}); err != nil {
+			return err
+		}
+		applied = true
+		return s.listUnsubscribeChange(ctx, tx, p, u)
+	})
+	return applied && err == nil, err
+}
+
+// listUnsubscribeChange appends, for the contact that has u's address (if any), the change the
+// gate now reads for p: "objected" for a purpose not based on consent that is direct marketing,
+// "withdrawn" when the unsubscribe supersedes the consent state on record.
+func (s *Service) listUnsubscribeChange(ctx context.Context, tx Tx, p Purpose, u PurposeUnsubscribe) error {
+	id, err := tx.ContactBySuppressionHash(ctx, u.Hash)
+	if err != nil || id == "" {
+		return err
+	}
+	change := "objected"
+	switch p.Leaving() {
+	case LeaveNothing:
+		return nil
+	case LeaveWithdraw:
+		var cur *Current
+		if c, err := tx.CurrentConsent(ctx, id, p.ID); err == nil {
+			cur = &c
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		eff := Facts{Current: cur, UnsubscribedAt: &u.At}.Effective(p)
+		if eff == cur || cur != nil && cur.State == eff.State {
+			return nil
+		}
+		change = changeName(Withdrawn)
+	}
+	return tx.AppendConsentChanges(ctx, []Change{{ContactID: id, Purpose: p.ID, Change: change, OccurredAt: u.At, RecordedAt: s.Now().UTC()}})
 }

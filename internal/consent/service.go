@@ -32,7 +32,13 @@ type Tx interface {
 	// PurposeUnsubscribedAt returns when the address with this suppression hash left purpose's
 	// list (PurposeUnsubscribe); NotFound when it did not.
 	PurposeUnsubscribedAt(ctx context.Context, hash []byte, purpose string) (time.Time, error)
+	// AddPurposeUnsubscribes records unsubscribes from purposes' lists; an entry already
+	// recorded for an address and purpose keeps its times.
+	AddPurposeUnsubscribes(ctx context.Context, us []PurposeUnsubscribe) error
 	AddSuppression(ctx context.Context, s Suppression) error
+	// Suppression returns the entry for hash and PutSuppression sets it (SuppressTx).
+	Suppression(ctx context.Context, hash []byte) (Suppression, error)
+	PutSuppression(ctx context.Context, s Suppression) error
 	// ContactBySuppressionHash returns the id of the contact whose current address has this
 	// suppression hash ("" when none).
 	ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error)

@@ -10,7 +10,8 @@
 //   - Every decrypting read and every write appends an audit event in the same store transaction;
 //     when the event cannot be written, no plaintext is returned and nothing is changed.
 //   - Erasure deletes the data key, index and data rows (and with them the consent events), keeps a
-//     suppression hash with reason "erased", and appends the id with the suppression hashes of its
+//     suppression hash with reason "erased" (which replaces an earlier entry's reason as of the
+//     erasure: consent.Replaces), and appends the id with the suppression hashes of its
 //     addresses to the erasure ledger; a replay of the ledger (package ledger) does the same for a
 //     store restored from a backup.
 //   - Nothing here changes consent: profile edits never touch the consent ledger.

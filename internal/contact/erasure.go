@@ -16,9 +16,10 @@ import (
 
 // Erase erases the contact (GDPR Art. 17): its data key, index and data rows and consent events
 // are deleted, suppression hashes of its e-mail and of every address it had before (reason
-// "erased") are kept so it is never mailed again or brought back by an import, the id and those
-// hashes go to the erasure ledger, an audit event "contact.erase" is written, and the write-ahead
-// logs are checkpointed so no plaintext page survives.
+// "erased", which replaces an earlier entry's reason: consent.Replaces) are kept so it is never
+// mailed again, brought back by an import or re-created by staff unawares (CreateByStaff), the
+// id and those hashes go to the erasure ledger, an audit event "contact.erase" is written, and
+// the write-ahead logs are checkpointed so no plaintext page survives.
 func (s *Service) Erase(ctx context.Context, id string) error {
 	return s.erase(ctx, id, s.Now().UTC(), nil)
 }
@@ -106,11 +107,12 @@ func (s *Service) addressHashes(ctx context.Context, tx Tx, rec *Record) ([][]by
 	return hashes, nil
 }
 
-// suppressErased puts every hash on the suppression list with reason "erased" at time at; a
-// hash on the list already keeps its entry.
+// suppressErased puts every hash on the suppression list with reason "erased" at time at. Erasure
+// is the reason that wins (consent.Replaces): an entry of another reason made before it (a
+// bounce, a complaint) becomes reason "erased" at time at; an entry erased already keeps its time.
 func suppressErased(ctx context.Context, tx Tx, hashes [][]byte, at time.Time) error {
 	for _, h := range hashes {
-		if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: at}); err != nil {
+		if _, err := consent.Suppress(ctx, tx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: at}); err != nil {
 			return err
 		}
 	}

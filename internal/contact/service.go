@@ -38,6 +38,8 @@ type Tx interface {
 	AddSuppression(ctx context.Context, s consent.Suppression) error
 	// Suppression returns the entry for hash (NotFound when the address is not suppressed).
 	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
+	// PutSuppression sets the entry for s.Hash, replacing the one held (consent.Suppress).
+	PutSuppression(ctx context.Context, s consent.Suppression) error
 	// AppendErasure appends the contact id to the erasure ledger with the suppression hashes of
 	// its addresses; an id already there is kept as it is. ErasureRecorded reports whether the
 	// ledger holds the id.

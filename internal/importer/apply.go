@@ -222,7 +222,7 @@ func (a *applying) unsubscribe(it item) error {
 		return nil
 	}
 	a.unsubscribed[string(it.supHash)] = at
-	a.p.unsubscribes = append(a.p.unsubscribes, consent.PurposeUnsubscribe{Hash: it.supHash, Purpose: a.purpose.ID, At: at})
+	a.p.unsubscribes = append(a.p.unsubscribes, consent.PurposeUnsubscribe{Hash: it.supHash, Purpose: a.purpose.ID, At: at, RecordedAt: a.im.Now().UTC()})
 	a.out.SuppressionsAdded++
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package ledger is the record of choices a restore must never undo: erasures (GDPR Art. 17),
-// suppressions, withdrawals (Art. 7(3)) and refusals of consent, objections (Art. 21) and
-// restrictions (Art. 18). tillit ledger export writes it as JSON lines, kept apart from the
-// backups; tillit ledger replay re-applies it to a data directory restored from a backup.
+// suppressions, addresses that left one purpose's list (imported unsubscribes), withdrawals
+// (Art. 7(3)) and refusals of consent, objections (Art. 21) and restrictions (Art. 18). tillit
+// ledger export writes it as JSON lines, kept apart from the backups; tillit ledger replay
+// re-applies it to a data directory restored from a backup.
 //
 // Invariants:
 //   - A ledger line holds ids, times, keyed hashes, methods, actors and evidence sealed as stored

@@ -21,16 +21,17 @@ import (
 
 // Line types, the value of every line's "type".
 const (
-	TypeErasure     = "erasure"     // a contact erased (GDPR Art. 17)
-	TypeSuppression = "suppression" // an address on the suppression list, as its keyed hash
-	TypeWithdrawal  = "withdrawal"  // a consent event dpv:ConsentWithdrawn (Art. 7(3))
-	TypeRefusal     = "refusal"     // a consent event dpv:ConsentRefused
-	TypeObjection   = "objection"   // an objection in force (Art. 21)
-	TypeRestriction = "restriction" // a restriction in force (Art. 18)
+	TypeErasure         = "erasure"          // a contact erased (GDPR Art. 17)
+	TypeSuppression     = "suppression"      // an address on the suppression list, as its keyed hash
+	TypeListUnsubscribe = "list_unsubscribe" // an address that left one purpose's list, as its keyed hash (consent.PurposeUnsubscribe)
+	TypeWithdrawal      = "withdrawal"       // a consent event dpv:ConsentWithdrawn (Art. 7(3))
+	TypeRefusal         = "refusal"          // a consent event dpv:ConsentRefused
+	TypeObjection       = "objection"        // an objection in force (Art. 21)
+	TypeRestriction     = "restriction"      // a restriction in force (Art. 18)
 )
 
 // Types lists every line type, in the order lines of the same time are written.
-var Types = []string{TypeErasure, TypeSuppression, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction}
+var Types = []string{TypeErasure, TypeSuppression, TypeListUnsubscribe, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction}
 
 // Entry is one line of the ledger: JSON with "type" and the fields of that type (fieldsOf).
 // Times are RFC 3339 UTC; hashes are lower-case hex of keys.IndexSize bytes; evidence_sealed is
@@ -64,10 +65,13 @@ type fields struct{ required, optional []string }
 var fieldsOf = map[string]fields{
 	TypeErasure:     {[]string{"contact_id", "erased_at"}, []string{"suppression_hashes"}},
 	TypeSuppression: {[]string{"hash", "reason", "created_at"}, nil},
-	TypeWithdrawal:  {eventRequired, eventOptional},
-	TypeRefusal:     {eventRequired, eventOptional},
-	TypeObjection:   {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor"}},
-	TypeRestriction: {[]string{"contact_id", "restricted_at"}, nil},
+	// occurred_at: when the person left the list (the file's UNSUB_TIME); recorded_at: when the
+	// import recorded it, which --since reads.
+	TypeListUnsubscribe: {[]string{"hash", "purpose", "occurred_at", "recorded_at"}, nil},
+	TypeWithdrawal:      {eventRequired, eventOptional},
+	TypeRefusal:         {eventRequired, eventOptional},
+	TypeObjection:       {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor"}},
+	TypeRestriction:     {[]string{"contact_id", "restricted_at"}, nil},
 }
 
 var (
@@ -75,8 +79,8 @@ var (
 	eventOptional = []string{"actor", "policy_versions", "notice_hash", "evidence_sealed"}
 )
 
-// At returns when the choice was made (recorded, for consent events and objections): the time
-// --since compares and lines are ordered by.
+// At returns when the choice was made (recorded, for consent events, objections and list
+// unsubscribes): the time --since compares and lines are ordered by.
 func (e Entry) At() time.Time {
 	switch e.Type {
 	case TypeErasure:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tillit/tillit/internal/ledger"
 )
@@ -21,6 +22,7 @@ func TestParseReadsEveryType(t *testing.T) {
 		`{"contact_id":"c0","erased_at":"` + t0 + `"}`,
 		``,
 		`{"type":"suppression","hash":"` + hash + `","reason":"bounced","created_at":"` + t0 + `"}`,
+		`{"type":"list_unsubscribe","hash":"` + hash + `","purpose":"offers","occurred_at":"2024-05-01T10:00:00Z","recorded_at":"` + t0 + `"}`,
 		`{"type":"withdrawal",` + event + `,"actor":"public:unsubscribe","policy_versions":{"privacy_policy":"2"},"notice_hash":"ab","evidence_sealed":"AAEC"}`,
 		`{"type":"refusal","contact_id":"c1","event_id":"e2","purpose":"newsletter","method":"api","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`,
 		`{"type":"objection","contact_id":"c1","scope":"direct_marketing","method":"gpc","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`,
@@ -34,7 +36,7 @@ func TestParseReadsEveryType(t *testing.T) {
 	want := []struct {
 		typ  string
 		line int
-	}{{"erasure", 1}, {"erasure", 2}, {"suppression", 4}, {"withdrawal", 5}, {"refusal", 6}, {"objection", 7}, {"restriction", 8}}
+	}{{"erasure", 1}, {"erasure", 2}, {"suppression", 4}, {"list_unsubscribe", 5}, {"withdrawal", 6}, {"refusal", 7}, {"objection", 8}, {"restriction", 9}}
 	if len(es) != len(want) {
 		t.Fatalf("%d entries; want %d", len(es), len(want))
 	}
@@ -45,6 +47,9 @@ func TestParseReadsEveryType(t *testing.T) {
 	}
 	if es[1].ContactID != "c0" || es[1].ErasedAt.IsZero() || len(es[1].SuppressionHashes) != 0 {
 		t.Errorf("old erasure line read as %+v", es[1])
+	}
+	if u := es[3]; u.Hash != hash || u.Purpose != "offers" || u.OccurredAt.Year() != 2024 || u.RecordedAt.Format(time.RFC3339) != t0 || !u.At().Equal(u.RecordedAt) {
+		t.Errorf("list_unsubscribe line read as %+v; want its hash, purpose and times, At the recorded time", u)
 	}
 }
 
@@ -69,6 +74,12 @@ func TestParseRefuses(t *testing.T) {
 		{"upper-case hash", `{"type":"suppression","hash":"` + strings.ToUpper(hash) + `","reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
 		{"an address for a hash", `{"type":"suppression","hash":"a@example.org","reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
 		{"bad erasure hash", `{"type":"erasure","contact_id":"c1","erased_at":"` + t0 + `","suppression_hashes":["zz"]}`, "suppression_hashes"},
+		{"list unsubscribe without purpose", `{"type":"list_unsubscribe","hash":"` + hash + `","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`, "purpose"},
+		{"list unsubscribe without recorded time", `{"type":"list_unsubscribe","hash":"` + hash + `","purpose":"offers","occurred_at":"` + t0 + `"}`, "recorded_at"},
+		{"list unsubscribe with a bad purpose", `{"type":"list_unsubscribe","hash":"` + hash + `","purpose":"Offers!","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`, "purpose"},
+		{"list unsubscribe with an address for a hash", `{"type":"list_unsubscribe","hash":"a@example.org","purpose":"offers","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `"}`, "hash"},
+		{"list unsubscribe before 1990", `{"type":"list_unsubscribe","hash":"` + hash + `","purpose":"offers","occurred_at":"1989-12-31T23:59:59Z","recorded_at":"` + t0 + `"}`, "occurred_at"},
+		{"list unsubscribe with a reason", `{"type":"list_unsubscribe","hash":"` + hash + `","purpose":"offers","occurred_at":"` + t0 + `","recorded_at":"` + t0 + `","reason":"unsubscribed"}`, "reason"},
 		{"unknown reason", `{"type":"suppression","hash":"` + hash + `","reason":"forgotten","created_at":"` + t0 + `"}`, "reason"},
 		{"bad purpose", `{"type":"withdrawal",` + strings.Replace(event, "newsletter", "News Letter", 1) + `}`, "purpose"},
 		{"refusal by a method that only withdraws", `{"type":"refusal",` + strings.Replace(event, "one-click-unsubscribe", "suppression", 1) + `}`, "method"},

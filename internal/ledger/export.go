@@ -33,6 +33,9 @@ type Restriction struct {
 type Tx interface {
 	LedgerErasures(ctx context.Context, since time.Time) ([]Erasure, error)
 	LedgerSuppressions(ctx context.Context, since time.Time) ([]consent.Suppression, error)
+	// LedgerListUnsubscribes returns the unsubscribes from purposes' lists by when they were
+	// recorded (RecordedAt), not by when the person left (At).
+	LedgerListUnsubscribes(ctx context.Context, since time.Time) ([]consent.PurposeUnsubscribe, error)
 	// LedgerConsentEvents returns the withdrawals and refusals with their sealed evidence.
 	LedgerConsentEvents(ctx context.Context, since time.Time) ([]consent.Event, [][]byte, error)
 	// LedgerObjections returns the objections in force.
@@ -62,7 +65,7 @@ func Export(ctx context.Context, store Store, since time.Time) ([]Entry, error) 
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		return cmp.Or(a.At().Compare(b.At()), cmp.Compare(slices.Index(Types, a.Type), slices.Index(Types, b.Type)),
-			cmp.Compare(a.ContactID, b.ContactID), cmp.Compare(a.EventID+a.Scope+a.Hash, b.EventID+b.Scope+b.Hash))
+			cmp.Compare(a.ContactID, b.ContactID), cmp.Compare(a.EventID+a.Scope+a.Purpose+a.Hash, b.EventID+b.Scope+b.Purpose+b.Hash))
 	})
 	return out, nil
 }
@@ -87,6 +90,13 @@ func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
 	}
 	for _, s := range sups {
 		out = append(out, Entry{Type: TypeSuppression, Hash: encodeHash(s.Hash), Reason: s.Reason, CreatedAt: s.CreatedAt.UTC()})
+	}
+	us, err := tx.LedgerListUnsubscribes(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range us {
+		out = append(out, Entry{Type: TypeListUnsubscribe, Hash: encodeHash(u.Hash), Purpose: u.Purpose, OccurredAt: u.At.UTC(), RecordedAt: u.RecordedAt.UTC()})
 	}
 	events, sealed, err := tx.LedgerConsentEvents(ctx, since)
 	if err != nil {

@@ -18,12 +18,14 @@ type Contacts interface {
 	ReplayRestriction(ctx context.Context, id string, at time.Time) (bool, error)
 }
 
-// Consent re-applies consent events, objections and suppressions (consent.Service), with the
-// same meaning of its answers as Contacts.
+// Consent re-applies consent events, objections, suppressions and list unsubscribes
+// (consent.Service), with the same meaning of its answers as Contacts (NotFound: the store does
+// not hold the contact, or the purpose).
 type Consent interface {
 	ReplayEvent(ctx context.Context, e consent.Event, sealed []byte) (bool, error)
 	ReplayObjection(ctx context.Context, o consent.Objection) (bool, error)
 	ReplaySuppression(ctx context.Context, s consent.Suppression) (bool, error)
+	ReplayListUnsubscribe(ctx context.Context, u consent.PurposeUnsubscribe) (bool, error)
 }
 
 // Replayer re-applies a ledger to a store restored from a backup. Its fields are set once by
@@ -104,6 +106,12 @@ func (r *Replayer) apply(ctx context.Context, e Entry) (bool, error) {
 			return false, err
 		}
 		return r.Consent.ReplaySuppression(ctx, consent.Suppression{Hash: h, Reason: e.Reason, CreatedAt: e.CreatedAt.UTC()})
+	case TypeListUnsubscribe:
+		h, err := decodeHash("hash", e.Hash)
+		if err != nil {
+			return false, err
+		}
+		return r.Consent.ReplayListUnsubscribe(ctx, consent.PurposeUnsubscribe{Hash: h, Purpose: e.Purpose, At: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC()})
 	case TypeWithdrawal, TypeRefusal:
 		sealed, err := base64.StdEncoding.DecodeString(e.EvidenceSealed)
 		if err != nil {

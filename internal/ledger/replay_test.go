@@ -229,3 +229,193 @@ func TestReplayEventKeepsALaterConsent(t *testing.T) {
 		t.Errorf("ReplayEvent for a contact not held: %v; want NotFound", err)
 	}
 }
+
+// TestReplayListUnsubscribe: an address that left one purpose's list after the backup (an
+// imported unsubscribed row, its UNSUB_TIME long before the backup) is exported by when it was
+// recorded and replayed on the backup, where no import subscribes it again and the gate reads
+// it as that purpose's withdrawal; a contact the backup holds with the address gets a
+// "withdrawn" change; a purpose the backup lacks counts as not present; a second replay changes
+// nothing; the restored store exports the same lines.
+func TestReplayListUnsubscribe(t *testing.T) {
+	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
+	dir := t.TempDir()
+	w := openWorld(t, dir, true)
+	must[consent.Purpose](t)(w.consent.CreatePurpose(ctx, consent.Purpose{ID: "offers", Name: "Offers", LawfulBasis: consent.BasisConsent}))
+	held := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "held@example.org"}))
+	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: held.ID, Purpose: "offers", State: consent.Given, Method: consent.MethodWebForm,
+		OccurredAt: time.Now().UTC().Add(-72 * time.Hour)}))
+	w.db.Close()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyFiles(t, dir, backup)
+	backupAt := time.Now().UTC()
+
+	w = openWorld(t, dir, false)
+	must[consent.Purpose](t)(w.consent.CreatePurpose(ctx, consent.Purpose{ID: "later", Name: "Later", LawfulBasis: consent.BasisConsent}))
+	hash := func(email string) []byte { return must[[]byte](t)(suppressionHash(w, email)) }
+	now := time.Now().UTC()
+	us := []consent.PurposeUnsubscribe{
+		{Hash: hash("nobody@example.org"), Purpose: "offers", At: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), RecordedAt: now},
+		{Hash: hash("held@example.org"), Purpose: "offers", At: now.Add(-time.Hour), RecordedAt: now},
+		{Hash: hash("nobody@example.org"), Purpose: "later", At: now.Add(-time.Hour), RecordedAt: now},
+	}
+	if err := w.db.Update(ctx, func(tx *sqlite.Tx) error { return tx.AddPurposeUnsubscribes(ctx, us) }); err != nil {
+		t.Fatal(err)
+	}
+	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, backupAt))
+	w.db.Close()
+	if len(exported) != 3 {
+		t.Fatalf("export since the backup: %+v; want the three list unsubscribes (recorded after it)", exported)
+	}
+	for _, e := range exported {
+		if e.Type != ledger.TypeListUnsubscribe || !e.RecordedAt.Equal(now) {
+			t.Errorf("exported %+v; want list_unsubscribe lines recorded at %v", e, now)
+		}
+	}
+
+	r := openWorld(t, backup, false)
+	defer r.db.Close()
+	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
+	if c := *res.Types[ledger.TypeListUnsubscribe]; c != (ledger.Counts{Applied: 2, NotPresent: 1}) {
+		t.Errorf("replay: %+v; want 2 applied, the purpose the backup lacks not present", c)
+	}
+	idx, sup := must2(t)(r.contacts.EmailHashes("nobody@example.org"))
+	if d := must[consent.Decision](t)(r.consent.CheckEmailIndex(ctx, idx, sup, "offers")); d.Allowed || d.Reason != consent.ReasonWithdrawn {
+		t.Errorf("gate for the address without a contact: %+v; want withdrawn", d)
+	}
+	if d := must[consent.Decision](t)(r.consent.Check(ctx, held.ID, "offers")); d.Allowed || d.Reason != consent.ReasonWithdrawn {
+		t.Errorf("gate for the contact the backup holds: %+v; want withdrawn (the unsubscribe is later than its consent)", d)
+	}
+	err := r.db.View(ctx, func(tx *sqlite.Tx) error {
+		cs, err := tx.ConsentChanges(ctx, 0, 100)
+		var withdrawn []consent.Change
+		for _, c := range cs {
+			if c.Change == "withdrawn" {
+				withdrawn = append(withdrawn, c)
+			}
+		}
+		if err != nil || len(withdrawn) != 1 || withdrawn[0].ContactID != held.ID || withdrawn[0].Purpose != "offers" || !withdrawn[0].OccurredAt.Equal(us[1].At) {
+			t.Errorf("withdrawn changes after the replay: %+v %v; want one for the contact and offers at the unsubscribe's time", withdrawn, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
+	if c := *again.Types[ledger.TypeListUnsubscribe]; c != (ledger.Counts{AlreadyPresent: 2, NotPresent: 1}) {
+		t.Errorf("second replay: %+v; want 2 already present", c)
+	}
+	var heldLines []ledger.Entry
+	for _, e := range exported {
+		if e.Purpose != "later" {
+			heldLines = append(heldLines, e)
+		}
+	}
+	var a, b bytes.Buffer
+	ledger.Write(&a, heldLines)
+	ledger.Write(&b, must[[]ledger.Entry](t)(ledger.Export(ctx, r.store, backupAt)))
+	if a.String() != b.String() {
+		t.Errorf("export of the restored store:\n%s\nwant the lines it holds:\n%s", b.String(), a.String())
+	}
+}
+
+func must2(t *testing.T) func(a, b []byte, err error) ([]byte, []byte) {
+	return func(a, b []byte, err error) ([]byte, []byte) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	}
+}
+
+// TestReplayErasureWinsOverAnEarlierSuppression: erasing a person whose address bounced before
+// makes its entry reason erased at the erasure's time (so staff re-creating it are told it was
+// erased), live and on replay: an erasure line, or an erased suppression line on its own, whose
+// hash the backup holds as bounced makes it erased; a bounced line never undoes an erasure.
+func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
+	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
+	dir := t.TempDir()
+	w := openWorld(t, dir, true)
+	bounced := time.Now().UTC().Add(-48 * time.Hour)
+	held := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "held@example.org"}))
+	heldHash, laterHash := must[[]byte](t)(suppressionHash(w, "held@example.org")), must[[]byte](t)(suppressionHash(w, "later@example.org"))
+	err := w.db.Update(ctx, func(tx *sqlite.Tx) error {
+		return tx.AddSuppressions(ctx, []consent.Suppression{{Hash: heldHash, Reason: consent.SuppressionBounced, CreatedAt: bounced},
+			{Hash: laterHash, Reason: consent.SuppressionBounced, CreatedAt: bounced}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.db.Close()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyFiles(t, dir, backup)
+	copyFiles(t, dir, backup+"-2")
+	backupAt := time.Now().UTC()
+
+	w = openWorld(t, dir, false)
+	later := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "later@example.org"}))
+	for _, id := range []string{held.ID, later.ID} {
+		if err := w.contacts.Erase(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reasons := func(db *sqlite.DB) (out [2]consent.Suppression) {
+		t.Helper()
+		err := db.View(ctx, func(tx *sqlite.Tx) error {
+			for i, h := range [][]byte{heldHash, laterHash} {
+				var err error
+				if out[i], err = tx.Suppression(ctx, h); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	live := reasons(w.db)
+	for i, s := range live {
+		if s.Reason != consent.SuppressionErased || !s.CreatedAt.After(backupAt) {
+			t.Errorf("live entry %d after the erasure: %s at %v; want erased at the erasure's time", i, s.Reason, s.CreatedAt)
+		}
+	}
+	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, backupAt))
+	w.db.Close()
+
+	r := openWorld(t, backup, false)
+	defer r.db.Close()
+	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
+	if *res.Types["erasure"] != (ledger.Counts{Applied: 2}) || *res.Types["suppression"] != (ledger.Counts{AlreadyPresent: 2}) {
+		t.Errorf("replay: erasure %+v, suppression %+v; want both erasures applied, their entries already erased by them", *res.Types["erasure"], *res.Types["suppression"])
+	}
+	if got := reasons(r.db); !got[0].CreatedAt.Equal(live[0].CreatedAt) || got[0].Reason != consent.SuppressionErased || !got[1].CreatedAt.Equal(live[1].CreatedAt) || got[1].Reason != consent.SuppressionErased {
+		t.Errorf("restored entries: %+v; want them as live: %+v", got, live)
+	}
+	var a, b bytes.Buffer
+	ledger.Write(&a, exported)
+	ledger.Write(&b, must[[]ledger.Entry](t)(ledger.Export(ctx, r.store, backupAt)))
+	if a.String() != b.String() {
+		t.Errorf("export of the restored store:\n%s\nwant the replayed ledger:\n%s", b.String(), a.String())
+	}
+
+	// The suppression lines alone (a ledger of suppressions only), then a bounced line after them.
+	r2 := openWorld(t, backup+"-2", false)
+	defer r2.db.Close()
+	var sups []ledger.Entry
+	for _, e := range exported {
+		if e.Type == ledger.TypeSuppression {
+			sups = append(sups, e)
+		}
+	}
+	bounce := ledger.Entry{Type: ledger.TypeSuppression, Hash: sups[0].Hash, Reason: consent.SuppressionBounced, CreatedAt: time.Now().UTC()}
+	res = must[ledger.Result](t)(r2.replayer.Replay(ctx, append(sups, bounce)))
+	if *res.Types["suppression"] != (ledger.Counts{Applied: 2, AlreadyPresent: 1}) {
+		t.Errorf("replay of the suppression lines: %+v; want the two erased entries applied over the bounced ones, the bounce already present", *res.Types["suppression"])
+	}
+	if got := reasons(r2.db); got[0].Reason != consent.SuppressionErased || got[1].Reason != consent.SuppressionErased {
+		t.Errorf("entries after the suppression lines: %+v; want erased", got)
+	}
+}

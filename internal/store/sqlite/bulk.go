@@ -46,7 +46,7 @@ var bulkInserts = []struct {
 	{insAudit, 13},
 	{insChanges, 5},
 	{insImportErrors, 5},
-	{insPurposeUnsubscribes, 3},
+	{insPurposeUnsubscribes, 4},
 	{insCampaignSkipped, 3},
 }
 

@@ -491,3 +491,11 @@ func (tx *Tx) GateFactsFor(ctx context.Context, contactIDs []string, purpose str
 	}
 	return out, rows.Err()
 }
+
+// PutSuppression sets the suppression entry for s.Hash, replacing the one held (the decision is
+// consent.Replaces').
+func (tx *Tx) PutSuppression(ctx context.Context, s consent.Suppression) error {
+	_, err := tx.exec(ctx, "INSERT INTO suppressions (hash, reason, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
+		s.Hash, s.Reason, formatTime(s.CreatedAt))
+	return err
+}

@@ -726,3 +726,57 @@ func TestErasureHashesBackfilled(t *testing.T) {
 		t.Errorf("hashes %v", got)
 	}
 }
+
+// TestMigration0025: list unsubscribes recorded before migration 0025 get the migration's time
+// as their recorded time (so an export --since any earlier time carries them), and an entry of
+// the suppression list made at or before an erasure that names its hash becomes reason erased at
+// the erasure's time; an entry made after that erasure, or of an address no erasure names, keeps
+// its reason and time.
+func TestMigration0025(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const erased, before, after = "2025-03-14T15:09:26.535897932Z", "2025-03-13T00:00:00.000000000Z", "2025-03-15T00:00:00.000000000Z"
+	for _, stmt := range []string{
+		"PRAGMA foreign_keys = OFF", // the purpose's row is not what is tested
+		"DROP INDEX purpose_unsubscribes_recorded",
+		"ALTER TABLE purpose_unsubscribes DROP COLUMN recorded_at",
+		"DELETE FROM schema_migrations WHERE version = 25",
+		"INSERT INTO purpose_unsubscribes (hash, purpose_id, at) VALUES (x'aa', 'newsletter', '2024-05-01T10:00:00.000000000Z')",
+		`INSERT INTO erasure_ledger (contact_id, erased_at, suppression_hashes) VALUES ('gone', '` + erased + `', '["b1","c1","e1"]')`,
+		"INSERT INTO suppressions (hash, reason, created_at) VALUES (x'b1', 'bounced', '" + before + "'), (x'c1', 'erased', '" + erased + "'), " +
+			"(x'd1', 'complained', '" + before + "'), (x'e1', 'bounced', '" + after + "')",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	raw.Close()
+	start := time.Now().UTC()
+	db = openDB(t, dir) // applies 0025 again
+	err = db.View(ctx, func(tx *sqlite.Tx) error {
+		us, err := tx.LedgerListUnsubscribes(ctx, start.Add(-time.Second))
+		if err != nil || len(us) != 1 || us[0].RecordedAt.Before(start.Add(-time.Second)) || us[0].RecordedAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("list unsubscribes since just before the migration: %+v %v; want the one recorded before it, at the migration's time", us, err)
+		}
+		for hash, want := range map[string][2]string{"b1": {"erased", erased}, "c1": {"erased", erased}, "d1": {"complained", before}, "e1": {"bounced", after}} {
+			h, _ := hex.DecodeString(hash)
+			s, err := tx.Suppression(ctx, h)
+			if at, _ := time.Parse(time.RFC3339Nano, want[1]); err != nil || s.Reason != want[0] || !s.CreatedAt.Equal(at) {
+				t.Errorf("suppression %s: %+v %v; want %s at %s", hash, s, err, want[0], want[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // insPurposeUnsubscribes keeps the first time recorded for an address and purpose.
-var insPurposeUnsubscribes = "INSERT OR IGNORE INTO purpose_unsubscribes (hash, purpose_id, at)"
+var insPurposeUnsubscribes = "INSERT OR IGNORE INTO purpose_unsubscribes (hash, purpose_id, at, recorded_at)"
 
 // PurposeUnsubscribedAt returns when the address with this suppression hash left purpose's list;
 // NotFound when it did not.
@@ -51,9 +51,35 @@ func (tx *Tx) PurposeUnsubscribesFor(ctx context.Context, hashes [][]byte, purpo
 }
 
 // AddPurposeUnsubscribes records unsubscribes from purposes' lists; an entry already recorded
-// for an address and purpose keeps its time.
+// for an address and purpose keeps its times.
 func (tx *Tx) AddPurposeUnsubscribes(ctx context.Context, us []consent.PurposeUnsubscribe) error {
-	return tx.insertChunks(ctx, insPurposeUnsubscribes, 3, len(us), func(i int) []any {
-		return []any{us[i].Hash, us[i].Purpose, formatTime(us[i].At)}
+	return tx.insertChunks(ctx, insPurposeUnsubscribes, 4, len(us), func(i int) []any {
+		return []any{us[i].Hash, us[i].Purpose, formatTime(us[i].At), formatTime(us[i].RecordedAt)}
 	})
+}
+
+// LedgerListUnsubscribes returns the unsubscribes from purposes' lists recorded at or after
+// since, in recorded order.
+func (tx *Tx) LedgerListUnsubscribes(ctx context.Context, since time.Time) ([]consent.PurposeUnsubscribe, error) {
+	rows, err := tx.query(ctx, "SELECT hash, purpose_id, at, recorded_at FROM purpose_unsubscribes WHERE recorded_at >= ? ORDER BY recorded_at, purpose_id, hash", formatTime(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []consent.PurposeUnsubscribe
+	for rows.Next() {
+		var u consent.PurposeUnsubscribe
+		var at, recorded string
+		if err := rows.Scan(&u.Hash, &u.Purpose, &at, &recorded); err != nil {
+			return nil, err
+		}
+		if u.At, err = parseTime(at); err != nil {
+			return nil, err
+		}
+		if u.RecordedAt, err = parseTime(recorded); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }

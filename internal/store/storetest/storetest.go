@@ -91,6 +91,7 @@ func Run(t *testing.T, open Opener) {
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
 		{"ImportErrors", testImportErrors},
 		{"Ledger", testLedger},
+		{"LedgerListUnsubscribes", testLedgerListUnsubscribes},
 		{"GateFactsRequests", testGateFactsRequests},
 	}
 	for _, tc := range tests {
@@ -1033,6 +1034,32 @@ func testSuppression(t *testing.T, s *suite) {
 		}
 		return nil
 	})
+	// PutSuppression replaces the entry held (reason and time), and adds one that is not.
+	h3 := []byte("suppr-hash-3")
+	s.update(t, func(tx Tx) error {
+		if err := tx.PutSuppression(s.ctx, consent.Suppression{Hash: h1, Reason: "erased", CreatedAt: t2}); err != nil {
+			return err
+		}
+		return tx.PutSuppression(s.ctx, consent.Suppression{Hash: h3, Reason: "erased", CreatedAt: t1})
+	})
+	s.update(t, func(tx Tx) error {
+		for _, c := range []struct {
+			hash []byte
+			at   time.Time
+		}{{h1, t2}, {h3, t1}} {
+			got, err := tx.Suppression(s.ctx, c.hash)
+			if err != nil {
+				return err
+			}
+			if got.Reason != "erased" || !bytes.Equal(got.Hash, c.hash) {
+				t.Errorf("Suppression(%q) after PutSuppression = %+v; want erased", c.hash, got)
+			}
+			checkTime(t, "CreatedAt after PutSuppression", got.CreatedAt, c.at)
+		}
+		_, err := tx.Suppression(s.ctx, []byte("suppr-none"))
+		wantKind(t, "Suppression(absent)", err, apperr.NotFound)
+		return nil
+	})
 }
 
 func testTokens(t *testing.T, s *suite) {
@@ -1765,6 +1792,59 @@ func testLedger(t *testing.T, s *suite) {
 				if !slices.Equal(got[i], want) {
 					t.Errorf("since %s: read %d = %v; want %v", c.since, i, got[i], want)
 				}
+			}
+			return nil
+		})
+	}
+}
+
+// testLedgerListUnsubscribes: LedgerListUnsubscribes returns the unsubscribes from purposes'
+// lists recorded at or after since (the same instant included), by when they were recorded, not
+// by when the person left (an UNSUB_TIME before since is still returned), with both times; a
+// second entry for the same address and purpose keeps the first one's times.
+func testLedgerListUnsubscribes(t *testing.T, s *suite) {
+	a, b := []byte("llu-a"), []byte("llu-b\x00\xff")
+	s.update(t, func(tx Tx) error {
+		for _, id := range []string{"newsletter", "offers"} {
+			if err := tx.InsertPurpose(s.ctx, purpose(id)); err != nil {
+				return err
+			}
+		}
+		return tx.AddPurposeUnsubscribes(s.ctx, []consent.PurposeUnsubscribe{
+			{Hash: a, Purpose: "newsletter", At: t0, RecordedAt: t1},
+			{Hash: b, Purpose: "offers", At: t0, RecordedAt: t2},
+		})
+	})
+	s.update(t, func(tx Tx) error {
+		return tx.AddPurposeUnsubscribes(s.ctx, []consent.PurposeUnsubscribe{{Hash: a, Purpose: "newsletter", At: t1, RecordedAt: t2}})
+	})
+	for _, c := range []struct {
+		since time.Time
+		want  []string
+	}{
+		{time.Time{}, []string{"newsletter", "offers"}},
+		{t1, []string{"newsletter", "offers"}},
+		{t1.Add(time.Nanosecond), []string{"offers"}},
+		{t2, []string{"offers"}},
+		{t2.Add(time.Nanosecond), nil},
+	} {
+		s.update(t, func(tx Tx) error {
+			us, err := tx.LedgerListUnsubscribes(s.ctx, c.since)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, u := range us {
+				got = append(got, u.Purpose)
+				hash, recorded := map[string][]byte{"newsletter": a, "offers": b}[u.Purpose], map[string]time.Time{"newsletter": t1, "offers": t2}[u.Purpose]
+				if !bytes.Equal(u.Hash, hash) {
+					t.Errorf("since %s: %s hash %x; want %x", c.since, u.Purpose, u.Hash, hash)
+				}
+				checkTime(t, "At of "+u.Purpose, u.At, t0)
+				checkTime(t, "RecordedAt of "+u.Purpose, u.RecordedAt, recorded)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("LedgerListUnsubscribes(since %s) = %v; want %v", c.since, got, c.want)
 			}
 			return nil
 		})

@@ -1,0 +1,48 @@
+package consent
+
+import (
+	"context"
+
+	"github.com/tillit/tillit/internal/apperr"
+)
+
+// SuppressTx is what Suppress needs from a store transaction.
+type SuppressTx interface {
+	// Suppression returns the entry for hash; NotFound when the address is not suppressed.
+	Suppression(ctx context.Context, hash []byte) (Suppression, error)
+	// AddSuppression adds an entry; an existing entry for the same hash is kept as it is.
+	AddSuppression(ctx context.Context, s Suppression) error
+	// PutSuppression sets the entry for s.Hash, replacing the one held.
+	PutSuppression(ctx context.Context, s Suppression) error
+}
+
+// Replaces reports whether next replaces held as the suppression list's entry for an address:
+// only an erasure replaces an entry of another reason made at or before it. Every other entry
+// stands as first made (a later bounce, complaint or erasure replay changes nothing), and so does
+// an entry made after the erasure (the address came back by its person's own double opt-in, then
+// bounced: that is the new person's). An erasure wins because it is what the address's entry must
+// say from then on: staff re-creating the address are refused as erased (409 erased, GDPR Art.
+// 17), the person's access bundle and receipts say their data was erased, not that mail bounced.
+// Its time is the erasure's: the earlier bounce or complaint was a fact about the erased person,
+// which erasure does not keep (Art. 5(1)(c)), and the ledger's --since carries the changed entry.
+func Replaces(held, next Suppression) bool {
+	return next.Reason == SuppressionErased && held.Reason != SuppressionErased && !held.CreatedAt.After(next.CreatedAt)
+}
+
+// Suppress puts s on the suppression list by the one rule of Replaces and reports whether the
+// list changed: added when the hash is not on it, replaced when Replaces says so, and otherwise
+// kept as it is. Every writer of an entry that may meet an existing one with another reason
+// (erasure, its replay, the replay of a suppression line) goes through it; bulk writers of
+// bounces and complaints add with AddSuppression, which keeps the first entry, as Replaces does.
+func Suppress(ctx context.Context, tx SuppressTx, s Suppression) (bool, error) {
+	held, err := tx.Suppression(ctx, s.Hash)
+	switch {
+	case apperr.Is(err, apperr.NotFound):
+		return true, tx.AddSuppression(ctx, s)
+	case err != nil:
+		return false, err
+	case Replaces(held, s):
+		return true, tx.PutSuppression(ctx, s)
+	}
+	return false, nil
+}
