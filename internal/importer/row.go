@@ -245,8 +245,8 @@ func addTag(tags []string, name string) []string {
 }
 
 // checkWidth refuses a row with non-empty cells beyond the header's width: an unquoted
-// delimiter inside a value shifts every later cell under the wrong column. Missing trailing
-// cells and empty extra cells are accepted.
+// delimiter inside a value shifts every later cell under the wrong column. Empty extra cells are
+// accepted; missing trailing cells too (see checkShort for the formats that refuse them).
 func checkWidth(rec Record, width int) error {
 	if len(rec.Fields) <= width {
 		return nil
@@ -257,4 +257,25 @@ func checkWidth(rec Record, width int) error {
 		}
 	}
 	return nil
+}
+
+// checkShort refuses a row that ends before a cell of a column in proof (the keys of cols whose
+// cells are the row's status and consent evidence), code too_few_cells naming the first such
+// column. Mailchimp writes every cell of every row, so such a row was cut off or broken in two
+// by a newline outside quotes, and its missing cells (OPTIN_TIME, UNSUB_TIME, …) would read as
+// empty: a withdrawal would become a subscription with the import's time as consent time. Cells
+// missing from other columns (TAGS, NOTES, …) read as empty.
+func checkShort(rec Record, header []string, cols map[string]int, proof []string) error {
+	first := -1
+	for _, key := range proof {
+		if i := cols[key]; i >= len(rec.Fields) && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	col := columnName(header, first)
+	return &RowError{Line: rec.Line, Field: col, Code: "too_few_cells",
+		Reason: fmt.Sprintf("%s: missing, the row has %d cells and the header %d (a row cut off or broken by a line break outside quotes)", col, len(rec.Fields), len(header))}
 }
