@@ -122,7 +122,8 @@ func (m *mailchimpMapper) Unmapped() []string { return unmapped(m.header, m.cols
 var mailchimpProof = []string{FieldEmail, FieldStatus, FieldOptinTime, FieldOptinIP, FieldConfirmTime, FieldConfirmIP, colUnsubTime, colCleanTime, colLastChanged}
 
 // Map implements Mapper. A row is refused (*RowError) for an empty e-mail ("Email Address:
-// empty"), a time not of the form 2006-01-02 15:04:05, an unknown status value, a cell of the
+// empty"), a time not of the form 2006-01-02 15:04:05, an OPTIN_IP or CONFIRM_IP that is not an IP
+// address (code invalid_ip), an unknown status value, a cell of the
 // address, status, time or IP columns that is not valid UTF-8, or non-empty cells beyond the
 // header's width. A cell of another column that is not valid UTF-8 is left out with a warning
 // (Row.Warnings).
@@ -158,6 +159,9 @@ func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 	if row.Email == "" {
 		col := m.Column(FieldEmail)
 		return Row{}, &RowError{Line: rec.Line, Field: col, Code: "required", Reason: col + ": empty"}
+	}
+	if err := checkIPs(&row, m.Column); err != nil {
+		return Row{}, err
 	}
 	if s := get(FieldStatus); s != "" {
 		st, ok := parseStatus(s)

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -278,4 +279,26 @@ func checkShort(rec Record, header []string, cols map[string]int, proof []string
 	col := columnName(header, first)
 	return &RowError{Line: rec.Line, Field: col, Code: "too_few_cells",
 		Reason: fmt.Sprintf("%s: missing, the row has %d cells and the header %d (a row cut off or broken by a line break outside quotes)", col, len(rec.Fields), len(header))}
+}
+
+// checkIPs reads the row's OPTIN_IP and CONFIRM_IP cells as IPv4 or IPv6 addresses (net/netip,
+// without a zone) and writes them in their canonical form. A cell that is not one refuses the
+// row (*RowError, code invalid_ip, naming the file's column, never the value): the IPs are the
+// consent's evidence (GDPR Art. 7(1)), and a value such as "=cmd|calc" is no proof of anything.
+func checkIPs(row *Row, column func(field string) string) error {
+	for _, f := range []struct {
+		field string
+		ip    *string
+	}{{FieldOptinIP, &row.OptinIP}, {FieldConfirmIP, &row.ConfirmIP}} {
+		if *f.ip == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(*f.ip)
+		if err != nil || a.Zone() != "" {
+			col := column(f.field)
+			return &RowError{Line: row.Line, Field: col, Code: "invalid_ip", Reason: col + ": not an IPv4 or IPv6 address"}
+		}
+		*f.ip = a.String()
+	}
+	return nil
 }
