@@ -13,6 +13,11 @@ import (
 // importReport is the import report with the members issue 11 added.
 type importReport struct {
 	reportJSON
+	Requests        int            `json:"requests"`
+	ListUnsub       int            `json:"list_unsubscribes"`
+	ListUnsubKnown  int            `json:"list_unsubscribes_existing"`
+	Objections      int            `json:"objections"`
+	Expired         int            `json:"expired"`
 	Stopped         string         `json:"stopped"`
 	Complete        bool           `json:"complete"`
 	NeedsReconsent  int            `json:"needs_reconsent"`

@@ -1,0 +1,68 @@
+package cli_test
+
+import (
+	"testing"
+)
+
+// TestMergedMailchimpExportsReadEachRow (found by a fresh-user trial): a marketer merged
+// Mailchimp's three exports (subscribed, unsubscribed, cleaned) into one sheet. The status came
+// from the header's columns, so every row was an unsubscribe: ccc, subscribed, was withdrawn;
+// eee, cleaned, only left the import's list instead of being suppressed (an import for another
+// purpose re-created it); an existing subscriber whose UNSUB_TIME cell is empty got a
+// dpv:ConsentWithdrawn at LAST_CHANGED, a withdrawal the person never made. Each row's status now
+// comes from its own cells, and a row that says nothing is refused naming UNSUB_TIME.
+func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Offers", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
+		t.Fatalf("purpose: %d", st)
+	}
+	var sub contactJSON
+	p.do("POST", "/api/v1/contacts", map[string]any{"email": "sub@example.com"}, &sub)
+	if st := p.do("POST", "/api/v1/contacts/"+sub.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven",
+		"method": "web-form", "occurred_at": "2019-01-01T00:05:00Z"}, nil); st != 201 {
+		t.Fatalf("consent: %d", st)
+	}
+
+	merged := "Email Address,OPTIN_TIME,CONFIRM_TIME,LAST_CHANGED,UNSUB_TIME,CLEAN_TIME\n" +
+		"ccc@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,2021-01-01 00:00:00,,\n" +
+		"sub@example.com,2019-01-01 00:00:00,2019-01-01 00:05:00,2021-06-01 00:00:00,,\n" +
+		"ddd@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,,2022-01-01 00:00:00,\n" +
+		"eee@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,,,2023-01-01 00:00:00\n" +
+		"fff@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,,2022-01-01 00:00:00,\n" +
+		"fff@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,2021-01-01 00:00:00,,\n" +
+		"ggg@example.com,,,2021-01-01 00:00:00,,\n"
+	st, rep := p.importCSV("format=mailchimp&purpose=newsletter", merged)
+	if st != 200 || rep.Rows != 7 || rep.Created != 1 || rep.ConsentsRecorded != 1 || rep.Existing != 1 || rep.Withdrawals != 0 ||
+		rep.ListUnsub != 2 || rep.ListUnsubKnown != 0 || rep.SuppressionsAdded != 1 || rep.SuppressionsKnown != 0 || rep.Suppressed != 1 || rep.Refused != 1 {
+		t.Fatalf("merged export: %d %+v; want ccc created with consent, sub existing, ddd and fff off the list, eee suppressed, fff's subscribed row suppressed, ggg refused", st, rep)
+	}
+	if e := rep.RowErrors[0]; e.Line != 8 || e.Field != "UNSUB_TIME" || e.Code != "status_unknown" {
+		t.Errorf("ggg's refusal: %+v; want line 8, UNSUB_TIME, status_unknown", e)
+	}
+	for email, want := range map[string]string{"ccc@example.com": "consent_given", "sub@example.com": "consent_given",
+		"ddd@example.com": "withdrawn", "eee@example.com": "suppressed", "fff@example.com": "withdrawn"} {
+		if ok, reason := p.gate(map[string]string{"email": email}, "newsletter"); reason != want || ok != (want == "consent_given") {
+			t.Errorf("%s newsletter: %v %s; want %s", email, ok, reason, want)
+		}
+	}
+	var ledger struct {
+		Events []struct {
+			State string `json:"state"`
+		} `json:"events"`
+	}
+	p.do("GET", "/api/v1/contacts/"+sub.ID+"/consents", nil, &ledger)
+	for _, e := range ledger.Events {
+		if e.State != "dpv:ConsentGiven" {
+			t.Errorf("sub's ledger has a %s event; the row withdrew nothing", e.State)
+		}
+	}
+
+	// eee bounced: a list for another purpose does not bring the address back.
+	st, offers := p.importCSV("format=mailchimp&purpose=offers", "Email Address,OPTIN_TIME\neee@example.com,2024-03-01 09:00:00\n")
+	if st != 200 || offers.Created != 0 || offers.Suppressed != 1 {
+		t.Errorf("offers list with eee: %d %+v; want eee not imported (suppressed)", st, offers)
+	}
+	if ok, reason := p.gate(map[string]string{"email": "eee@example.com"}, "offers"); ok || reason != "suppressed" {
+		t.Errorf("eee offers: %v %s; want suppressed", ok, reason)
+	}
+}
