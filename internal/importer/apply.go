@@ -64,7 +64,7 @@ type applying struct {
 //   - unsubscribed: the scope of the list, which is the import's purpose only
 //     (consent.Purpose.Leaving, as the unsubscribe link): the address's keyed hash is kept for
 //     the purpose (consent.PurposeUnsubscribe) and an existing contact's consent for the purpose
-//     is withdrawn (an objection is recorded, for a purpose not based on consent). No personal
+//     is withdrawn (an objection is recorded at the row's time, for a purpose not based on consent). No personal
 //     data is stored for an address without a contact; other purposes stay as they were.
 //   - cleaned: the address bounced, which concerns every purpose: an address-wide suppression
 //     entry (reason bounced), and nothing else.
