@@ -66,3 +66,40 @@ func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
 		t.Errorf("eee offers: %v %s; want suppressed", ok, reason)
 	}
 }
+
+// TestImportRefusesWhatItCannotProve (found by a fresh-user trial): IP cells that are no address
+// were stored as double-opt-in evidence, a row cut off before its evidence columns was stored as
+// subscribed with the import's time, consents expired already went unreported and a pending row
+// counted as a consent recorded.
+func TestImportRefusesWhatItCannotProve(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "yearly", "name": "Yearly", "lawful_basis": "dpv:Consent", "consent_valid_days": 365}, nil); st != 201 {
+		t.Fatalf("purpose: %d", st)
+	}
+	body := "Email Address,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LAST_CHANGED,TAGS\n" +
+		"a@example.com,2018-02-05 19:28:23,192.0.2.1,2018-02-05 19:30:00,192.0.2.1,,\n" +
+		"b@example.com,2018-02-05 19:28:23,,2018-02-05 19:30:00,999.1.1.1,,\n" +
+		"c@example.com,2018-02-05 19:28:23,=cmd|calc,2018-02-05 19:30:00,,,\n" +
+		"d@example.com,2018-02-05 19:28:23\n"
+	st, rep := p.importCSV("format=mailchimp&purpose=yearly", body)
+	if st != 200 || rep.Created != 1 || rep.ConsentsRecorded != 1 || rep.Expired != 1 || rep.Refused != 3 || len(rep.RowErrors) != 3 {
+		t.Fatalf("import: %d %+v; want a created with an expired consent, 3 refused", st, rep)
+	}
+	want := []rowReport{
+		{Line: 3, Field: "CONFIRM_IP", Code: "invalid_ip", Reason: "CONFIRM_IP: not an IPv4 or IPv6 address"},
+		{Line: 4, Field: "OPTIN_IP", Code: "invalid_ip", Reason: "OPTIN_IP: not an IPv4 or IPv6 address"},
+		{Line: 5, Field: "OPTIN_IP", Code: "too_few_cells", Reason: "OPTIN_IP: missing, the row has 2 cells and the header 7 (a row cut off or broken by a line break outside quotes)"},
+	}
+	for i, w := range want {
+		if rep.RowErrors[i] != w {
+			t.Errorf("refusal %d: %+v; want %+v", i, rep.RowErrors[i], w)
+		}
+	}
+	if ok, reason := p.gate(map[string]string{"email": "a@example.com"}, "yearly"); ok || reason != "expired" {
+		t.Errorf("a: %v %s; want expired", ok, reason)
+	}
+	st, pending := p.importCSV("format=mailchimp&status=pending", "Email Address,OPTIN_TIME\np@example.com,2024-01-01 00:00:00\n")
+	if st != 200 || pending.Requests != 1 || pending.ConsentsRecorded != 0 || pending.Created != 1 {
+		t.Errorf("pending: %d %+v; want 1 request, no consent recorded", st, pending)
+	}
+}
