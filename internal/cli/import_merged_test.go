@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -101,5 +102,31 @@ func TestImportRefusesWhatItCannotProve(t *testing.T) {
 	st, pending := p.importCSV("format=mailchimp&status=pending", "Email Address,OPTIN_TIME\np@example.com,2024-01-01 00:00:00\n")
 	if st != 200 || pending.Requests != 1 || pending.ConsentsRecorded != 0 || pending.Created != 1 {
 		t.Errorf("pending: %d %+v; want 1 request, no consent recorded", st, pending)
+	}
+}
+
+// TestImportBadCountryIsNoRegion (found by a fresh-user trial): with TILLIT_DEFAULT_REGION=DE a
+// CC cell that is no country code fell back to DE without a word, and without the setting the
+// warning asked for the country in CC, which the row had given.
+func TestImportBadCountryIsNoRegion(t *testing.T) {
+	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_DEFAULT_REGION": "DE"})
+	st, rep := p.importCSV("format=mailchimp", "Email Address,Phone Number,CC,OPTIN_TIME,CONFIRM_TIME\n"+
+		"xx@example.org,030 1234567,XX,2024-01-02 10:00:00,2024-01-02 10:05:00\n")
+	if st != 200 || rep.Created != 1 || rep.LeftOut != 2 || rep.WarningCounts["invalid_country"] != 1 || rep.WarningCounts["region_required"] != 1 {
+		t.Fatalf("import: %d %+v; want the person stored, CC and the phone left out", st, rep)
+	}
+	if w := rep.Warnings[0]; w.Field != "CC" || w.Reason != "CC: left out, not a country code (ISO 3166-1 alpha-2, such as DE)" {
+		t.Errorf("CC warning %+v", w)
+	}
+	if w := rep.Warnings[1]; w.Field != "Phone Number" || strings.Contains(w.Reason, "give the row's country") || !strings.Contains(w.Reason, "CC is not a country code") {
+		t.Errorf("phone warning %+v; want it to say CC is not a country code", w)
+	}
+	var l struct {
+		Items []struct {
+			Phone string `json:"phone"`
+		} `json:"items"`
+	}
+	if st := p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "xx@example.org"}, &l); st != 200 || len(l.Items) != 1 || l.Items[0].Phone != "" {
+		t.Errorf("lookup: %d %+v; want the contact without a phone (no silent DE)", st, l)
 	}
 }
