@@ -14,7 +14,7 @@ func TestImportWithinOneFile(t *testing.T) {
 		t.Errorf("duplicate rows: %+v; want 2 created, 1 existing, 2 consents", rep)
 	}
 	rep = importGeneric(t, dir, "", "email,first_name,status\nolle@example.org,Olle,subscribed\nolle@example.org,Olle,unsubscribed\nolle@example.org,Olle,subscribed\n")
-	if rep.Created != 1 || rep.Withdrawals != 1 || rep.SuppressionsAdded != 1 || rep.Suppressed != 1 {
+	if rep.Created != 1 || rep.Withdrawals != 1 || rep.ListUnsub != 1 || rep.SuppressionsAdded != 0 || rep.Suppressed != 1 || rep.ConsentsRecorded != 1 {
 		t.Errorf("subscribe, unsubscribe, subscribe in one file: %+v; want created, withdrawn, suppressed", rep)
 	}
 	p := startProgram(t, dir)
@@ -68,8 +68,8 @@ func TestOutdatedUnsubscribe(t *testing.T) {
 	dir := t.TempDir()
 	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nrita@example.org,Rita,2023-05-01 10:00:00\n"))
 	rep := importJSON(t, dir, writeFile(t, "u.csv", "Email Address,UNSUB_TIME\nrita@example.org,2018-01-01 10:00:00\n"))
-	if rep.Withdrawals != 0 || rep.Outdated != 1 || rep.SuppressionsAdded != 1 {
-		t.Errorf("report %+v; want 0 withdrawals, 1 outdated, 1 suppression", rep)
+	if rep.Withdrawals != 0 || rep.Outdated != 1 || rep.ListUnsub != 1 || rep.SuppressionsAdded != 0 {
+		t.Errorf("report %+v; want 0 withdrawals, 1 outdated, 1 list unsubscribe, no suppression", rep)
 	}
 }
 

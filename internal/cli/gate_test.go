@@ -156,8 +156,9 @@ func TestGateSeesAnotherProcess(t *testing.T) {
 	if !d.Allowed {
 		t.Fatalf("before: %+v", d)
 	}
-	// No UNSUB_TIME: the unsubscribe is the import's, after the consent.
-	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,UNSUB_TIME\nother.process@example.org,\n"))
+	// No UNSUB_TIME (a row without one in an UNSUB_TIME column is refused): the unsubscribe is
+	// the import's, after the consent.
+	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,Status\nother.process@example.org,unsubscribed\n"))
 	time.Sleep(2 * sqlite.PollInterval) // the documented bound on seeing another process's commit
 	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
 	if d.Allowed || d.Reason != "withdrawn" {

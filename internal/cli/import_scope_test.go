@@ -104,7 +104,7 @@ func TestImportedUnsubscribeHasTheScopeOfItsList(t *testing.T) {
 	byID := map[string]string{"contact_id": u1.ID}
 
 	st, rep := p.importCSV("format=mailchimp&purpose=newsletter", string(unsubscribed))
-	if st != 200 || rep.Rows != 5 || rep.Withdrawals != 1 || rep.SuppressionsAdded != 5 || rep.Created != 0 {
+	if st != 200 || rep.Rows != 5 || rep.Withdrawals != 1 || rep.ListUnsub != 5 || rep.SuppressionsAdded != 0 || rep.ConsentsRecorded != 0 || rep.Created != 0 {
 		t.Fatalf("unsubscribed export: %d %+v; want 5 rows, u1's withdrawal, 5 entries, nobody created", st, rep)
 	}
 	if ok, reason := p.gate(byID, "newsletter"); ok || reason != "withdrawn" {

@@ -293,7 +293,7 @@ func TestRestoreKeepsAListUnsubscribe(t *testing.T) {
 	// After the backup: the offers list's export says the address left it (in 2024).
 	left := importCLI(t, dir, []string{"--purpose", "offers", "--status", "unsubscribed"},
 		writeFile(t, "unsub.csv", "Email Address,First Name,UNSUB_TIME\nleft.offers@example.org,Lea,2024-05-01 10:00:00\n"))
-	if left.SuppressionsAdded != 1 || left.Created != 0 {
+	if left.ListUnsub != 1 || left.Created != 0 {
 		t.Fatalf("unsubscribed import: %+v; want the address kept for offers, nobody created", left)
 	}
 	code, since, stderr := runCLI(t, "ledger", "export", "--data", dir, "--since", backupAt.Format(time.RFC3339Nano))

@@ -36,6 +36,11 @@ type reportJSON struct {
 	Suppressed        int `json:"suppressed"`
 	SuppressionsAdded int `json:"suppressions_added"`
 	SuppressionsKnown int `json:"suppressions_existing"`
+	ListUnsub         int `json:"list_unsubscribes"`
+	ListUnsubKnown    int `json:"list_unsubscribes_existing"`
+	Requests          int `json:"requests"`
+	Objections        int `json:"objections"`
+	Expired           int `json:"expired"`
 	Withdrawals       int `json:"withdrawals"`
 	Outdated          int `json:"outdated_withdrawals"`
 	Restricted        int `json:"restricted"`
@@ -110,7 +115,7 @@ func TestGhostMailchimpImport(t *testing.T) {
 	if sub.Rows != 5 || sub.Created != 5 || sub.ConsentsRecorded != 5 || sub.Refused != 0 {
 		t.Errorf("subscribed report = %+v; want 5 rows, 5 created, 5 consents", sub)
 	}
-	if unsub.SuppressionsAdded != 5 || unsub.Created != 0 || clean.SuppressionsAdded != 5 || clean.Created != 0 {
+	if unsub.ListUnsub != 5 || unsub.SuppressionsAdded != 0 || unsub.Created != 0 || clean.SuppressionsAdded != 5 || clean.ListUnsub != 0 || clean.Created != 0 {
 		t.Errorf("unsubscribed %+v, cleaned %+v; want 5 suppressions each and no contacts", unsub, clean)
 	}
 
@@ -199,11 +204,11 @@ func TestReimportIsIdempotentAndNeverLiftsSuppression(t *testing.T) {
 		t.Errorf("re-import %+v; want nothing new, 3 existing", again)
 	}
 	u := importJSON(t, dir, unsub)
-	if u.SuppressionsAdded != 2 || u.Withdrawals != 1 || u.Created != 0 {
-		t.Errorf("unsubscribe import %+v; want 2 suppressions and a withdrawal for Bo", u)
+	if u.ListUnsub != 2 || u.Withdrawals != 1 || u.ConsentsRecorded != 0 || u.Created != 0 {
+		t.Errorf("unsubscribe import %+v; want 2 list unsubscribes and a withdrawal for Bo", u)
 	}
 	u2 := importJSON(t, dir, unsub)
-	if u2.SuppressionsAdded != 0 || u2.SuppressionsKnown != 2 || u2.Withdrawals != 0 {
+	if u2.ListUnsub != 0 || u2.ListUnsubKnown != 2 || u2.Withdrawals != 0 {
 		t.Errorf("repeated unsubscribe import %+v; want nothing new", u2)
 	}
 	// The subscribed file says Bo is subscribed: the suppression wins, and Dana never appears.
@@ -408,6 +413,8 @@ func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 		sum.Suppressed += r.Suppressed
 		sum.SuppressionsAdded += r.SuppressionsAdded
 		sum.SuppressionsKnown += r.SuppressionsKnown
+		sum.ListUnsub += r.ListUnsub
+		sum.ListUnsubKnown += r.ListUnsubKnown
 		sum.Withdrawals += r.Withdrawals
 		sum.Outdated += r.Outdated
 		sum.Restricted += r.Restricted

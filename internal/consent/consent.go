@@ -151,6 +151,12 @@ func TermsPurpose(now time.Time) Purpose {
 // ConsentBased reports whether the gate asks for a given consent (or acceptance) for p.
 func (p Purpose) ConsentBased() bool { return p.LawfulBasis == BasisConsent || p.Acceptance }
 
+// Lapsed reports whether a consent given at given has outlived p's ConsentValidDays at now
+// (the gate then answers expired); never when p sets no validity.
+func (p Purpose) Lapsed(given, now time.Time) bool {
+	return p.ConsentValidDays > 0 && !now.Before(given.AddDate(0, 0, p.ConsentValidDays))
+}
+
 // Subscribable reports whether p is mail a person can subscribe to and unsubscribe from: based on
 // consent (GDPR Art. 6(1)(a)) and not the acceptance of terms, which is a contract.
 func (p Purpose) Subscribable() bool { return p.LawfulBasis == BasisConsent && !p.Acceptance }

@@ -141,7 +141,7 @@ func Decide(p Purpose, f Facts, now time.Time) Decision {
 		d.Reason = ReasonExpired
 	case c.State != Given:
 		d.Reason = ReasonNoConsent
-	case p.ConsentValidDays > 0 && !now.Before(c.OccurredAt.AddDate(0, 0, p.ConsentValidDays)):
+	case p.Lapsed(c.OccurredAt, now):
 		d.Reason = ReasonExpired
 	case c.NeedsReconsent:
 		d.Reason = ReasonNeedsReconsent

@@ -666,6 +666,17 @@ func (s *Service) ObjectIn(ctx context.Context, tx Tx, contactID, scope string, 
 	return s.objectIn(ctx, tx, Objection{ContactID: contactID, Scope: scope, Method: method, OccurredAt: now, RecordedAt: now, Actor: actorString(audit.ActorFrom(ctx))})
 }
 
+// ObjectAtIn is ObjectIn for an objection made at a time of its own (at, such as the
+// UNSUB_TIME of an imported unsubscribe; recorded now), and reports whether it was recorded:
+// false when the contact had objected to scope already (the first objection stands).
+func (s *Service) ObjectAtIn(ctx context.Context, tx Tx, contactID, scope string, method Method, at time.Time) (bool, error) {
+	o := Objection{ContactID: contactID, Scope: scope, Method: method, OccurredAt: at.UTC(), RecordedAt: s.Now().UTC(), Actor: actorString(audit.ActorFrom(ctx))}
+	if err := checkScope(ctx, tx, o.Scope); err != nil {
+		return false, err
+	}
+	return s.setObjection(ctx, tx, o)
+}
+
 func (s *Service) objectIn(ctx context.Context, tx Tx, o Objection) error {
 	if err := checkScope(ctx, tx, o.Scope); err != nil {
 		return err

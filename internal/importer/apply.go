@@ -21,9 +21,15 @@ type pending struct {
 	currentOrder []string
 	suppressions []consent.Suppression
 	unsubscribes []consent.PurposeUnsubscribe
-	objections   []string // contacts objecting to the purpose (an unsubscribe from a list not based on consent)
+	objections   []objection // an unsubscribe from a list not based on consent
 	audit        []*audit.Event
 	changes      []consent.Change // for processors: every event that became the current state
+}
+
+// objection is a contact's objection to the import's purpose, made at the row's time.
+type objection struct {
+	contactID string
+	at        time.Time
 }
 
 // applying is one batch being applied in one transaction: the store's state for the batch's
@@ -58,7 +64,7 @@ type applying struct {
 //   - unsubscribed: the scope of the list, which is the import's purpose only
 //     (consent.Purpose.Leaving, as the unsubscribe link): the address's keyed hash is kept for
 //     the purpose (consent.PurposeUnsubscribe) and an existing contact's consent for the purpose
-//     is withdrawn (an objection is recorded, for a purpose not based on consent). No personal
+//     is withdrawn (an objection is recorded at the row's time, for a purpose not based on consent). No personal
 //     data is stored for an address without a contact; other purposes stay as they were.
 //   - cleaned: the address bounced, which concerns every purpose: an address-wide suppression
 //     entry (reason bounced), and nothing else.
@@ -138,6 +144,9 @@ func (a *applying) record(ev consent.Event, sealed []byte) (changed bool) {
 		if next.NeedsReconsent {
 			a.out.NeedsReconsent++
 		}
+		if ev.State == consent.Given && a.purpose.Lapsed(ev.OccurredAt, a.im.Now().UTC()) {
+			a.out.Expired++
+		}
 		a.p.changes = append(a.p.changes, consent.ChangeFor(ev))
 		a.current[ev.ContactID] = next
 		if _, seen := a.p.current[ev.ContactID]; !seen {
@@ -150,7 +159,12 @@ func (a *applying) record(ev consent.Event, sealed []byte) (changed bool) {
 	a.p.evidence = append(a.p.evidence, sealed)
 	au := consent.AuditEvent(a.ctx, e)
 	a.p.audit = append(a.p.audit, &au)
-	a.out.ConsentsRecorded++
+	switch ev.State {
+	case consent.Given:
+		a.out.ConsentsRecorded++
+	case consent.Requested:
+		a.out.Requests++
+	} // a withdrawal is counted by its row (Withdrawals, OutdatedWithdrawals)
 	return changed
 }
 
@@ -214,16 +228,16 @@ func (a *applying) unsubscribe(it item) error {
 				}
 			}
 		case consent.LeaveObject:
-			a.p.objections = append(a.p.objections, id)
+			a.p.objections = append(a.p.objections, objection{contactID: id, at: at})
 		}
 	}
 	if _, ok := a.unsubscribed[string(it.supHash)]; ok {
-		a.out.SuppressionsKnown++
+		a.out.ListUnsubscribesKnown++
 		return nil
 	}
 	a.unsubscribed[string(it.supHash)] = at
 	a.p.unsubscribes = append(a.p.unsubscribes, consent.PurposeUnsubscribe{Hash: it.supHash, Purpose: a.purpose.ID, At: at, RecordedAt: a.im.Now().UTC()})
-	a.out.SuppressionsAdded++
+	a.out.ListUnsubscribes++
 	return nil
 }
 
@@ -353,10 +367,14 @@ func (a *applying) write(importID string) error {
 	if err := tx.AppendAudits(ctx, p.audit); err != nil {
 		return err
 	}
-	for _, id := range p.objections {
+	for _, o := range p.objections {
 		// After the contacts: one created earlier in this batch exists now.
-		if err := a.im.Consent.ObjectIn(ctx, tx, id, a.purpose.ID, consent.MethodImport); err != nil {
+		recorded, err := a.im.Consent.ObjectAtIn(ctx, tx, o.contactID, a.purpose.ID, consent.MethodImport, o.at)
+		if err != nil {
 			return err
+		}
+		if recorded {
+			a.out.Objections++
 		}
 	}
 	return tx.AddImportErrors(ctx, importID, a.out.Errors)

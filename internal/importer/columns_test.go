@@ -122,17 +122,21 @@ func TestLeaveOut(t *testing.T) {
 func TestPhoneWarningNamesSettingAndColumn(t *testing.T) {
 	e := &apperr.Error{Kind: apperr.Invalid, Field: "phone", Reason: "region_required", Message: "phone: a number without a country code needs a default region"}
 	mc, _ := NewMailchimpMapper([]string{"Email Address", "Phone Number", "CC", "OPTIN_TIME"}, StatusNone)
-	w := phoneLeftOut(7, e, mc)
+	w := phoneLeftOut(7, e, mc, false)
 	if w.Line != 7 || w.Field != "Phone Number" || w.Code != "region_required" ||
-		w.Reason != "Phone Number: left out, a number without a country code needs a region: set TILLIT_DEFAULT_REGION (ISO 3166-1 alpha-2, such as DE) or give the row's country in CC" {
+		w.Reason != "Phone Number: left out, a number without a country code needs a region: give the row's country in CC or set TILLIT_DEFAULT_REGION (ISO 3166-1 alpha-2, such as DE)" {
 		t.Errorf("mailchimp warning = %+v", w)
 	}
+	// Found by a fresh-user trial: CC held XX and the warning said to give the row's country in CC.
+	if w := phoneLeftOut(7, e, mc, true); w.Reason != "Phone Number: left out, a number without a country code needs a region, and the row's CC is not a country code: correct it or write the number with + and its country code" {
+		t.Errorf("mailchimp warning, bad CC = %+v", w)
+	}
 	g, _ := NewGenericMapper([]string{"Email", "Handy"}, nil)
-	if w := phoneLeftOut(3, e, g); w.Field != "Handy" || !strings.Contains(w.Reason, "TILLIT_DEFAULT_REGION") || !strings.Contains(w.Reason, "write the number with + and its country code") {
+	if w := phoneLeftOut(3, e, g, false); w.Field != "Handy" || !strings.Contains(w.Reason, "TILLIT_DEFAULT_REGION") || !strings.Contains(w.Reason, "write the number with + and its country code") {
 		t.Errorf("generic warning = %+v", w)
 	}
 	bad := &apperr.Error{Kind: apperr.Invalid, Field: "phone", Reason: "invalid_number", Message: "phone: the number is not a valid number in its country (or has an extension)"}
-	if w := phoneLeftOut(3, bad, g); w.Reason != "Handy: left out, the number is not a valid number in its country (or has an extension)" {
+	if w := phoneLeftOut(3, bad, g, false); w.Reason != "Handy: left out, the number is not a valid number in its country (or has an extension)" {
 		t.Errorf("invalid number warning = %+v", w)
 	}
 }

@@ -18,6 +18,9 @@
 //     evidence refuse a row; another cell the rules refuse is left out with a warning.
 //   - An unsubscribe has the scope of its list (the import's purpose, consent.Purpose.Leaving);
 //     only a bounce (cleaned) suppresses an address for every purpose.
+//   - A Mailchimp row's status is its own: a Status cell, else its CLEAN_TIME or UNSUB_TIME cell
+//     (mailchimpMapper.rowStatus), never only the header's columns; a row that says nothing
+//     is refused, never read as a withdrawal or a consent.
 //   - A record has at most MaxColumns cells: a wider header or row ends the stream as it is read.
 //   - An import's Report stays the same size however many rows are refused: counts by reason and
 //     the first MaxReportedErrors refused rows; every refused row goes to the store with its

@@ -132,7 +132,8 @@ var genericProof = []string{FieldEmail, FieldStatus, FieldOptinTime, FieldOptinI
 
 // Map implements Mapper. A row is refused (*RowError, naming the file's column) for an empty
 // e-mail ("E-Mail: empty"), a time neither RFC 3339 nor 2006-01-02 15:04:05 (UTC), a status
-// other than subscribed, unsubscribed, cleaned or pending (any case), a cell of the e-mail,
+// other than subscribed, unsubscribed, cleaned or pending (any case), an IP that is not an IPv4
+// or IPv6 address (code invalid_ip), a cell of the e-mail,
 // status, time or IP columns that is not valid UTF-8, or non-empty cells beyond the header's
 // width. A cell of another mapped column that is not valid UTF-8 is left out with a warning
 // (Row.Warnings). Tags are split on ',' or ';'.
@@ -163,6 +164,9 @@ func (m *genericMapper) Map(rec Record) (Row, error) {
 	if row.Email == "" {
 		col := m.Column(FieldEmail)
 		return Row{}, &RowError{Line: rec.Line, Field: col, Code: "required", Reason: col + ": empty"}
+	}
+	if err := checkIPs(&row, m.Column); err != nil {
+		return Row{}, err
 	}
 	st, ok := parseStatus(get(FieldStatus))
 	if !ok {

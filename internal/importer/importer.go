@@ -104,39 +104,59 @@ const MaxReportedErrors = 100
 // reason code, and the first MaxReportedErrors of them are listed with their line number, field
 // and reason (never their values).
 type Report struct {
-	ID               string `json:"id"`
-	Name             string `json:"name,omitempty"`
-	Format           string `json:"format"`
-	Encoding         string `json:"encoding"`
-	Delimiter        string `json:"delimiter"`
-	Rows             int    `json:"rows"`
-	Created          int    `json:"created"`           // new contacts
-	ConsentsRecorded int    `json:"consents_recorded"` // consent events written
-	Existing         int    `json:"existing"`          // rows whose contact already existed and needed nothing new
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	Format    string `json:"format"`
+	Encoding  string `json:"encoding"`
+	Delimiter string `json:"delimiter"`
+	Rows      int    `json:"rows"`
+	Created   int    `json:"created"` // new contacts
+	// Each counter below counts one kind of thing. The names kept from before (consents_recorded,
+	// suppressions_added, suppressions_existing) count only their own kind now: a withdrawal,
+	// a request and a list unsubscribe have counters of their own.
+	//
+	// ConsentsRecorded counts dpv:ConsentGiven events written (subscribed rows). Requests counts
+	// dpv:ConsentRequested events written (pending rows: a double opt-in not yet confirmed).
+	ConsentsRecorded int `json:"consents_recorded"`
+	Requests         int `json:"requests"`
+	Existing         int `json:"existing"` // rows whose contact already existed and needed nothing new
 	// Restricted counts subscribed or pending rows for a contact whose processing is restricted
 	// (GDPR Art. 18): it changes only through a data subject request, so no consent is recorded.
 	Restricted int `json:"restricted"`
-	// Suppressed counts rows not imported because the address is suppressed, left the purpose's
-	// list, or the contact withdrew or refused consent for the purpose.
+	// Suppressed counts subscribed, pending or status-less rows not imported because the
+	// address is suppressed, left the purpose's list (in the store or earlier in the file), or the
+	// contact withdrew or refused consent for the purpose.
 	Suppressed int `json:"suppressed"`
-	// SuppressionsAdded counts new entries: for an unsubscribed row, the address's unsubscribe
-	// from the import's purpose (consent.PurposeUnsubscribe); for a cleaned row, an address-wide
-	// suppression (reason bounced). SuppressionsKnown counts rows whose entry existed already.
+	// SuppressionsAdded counts new address-wide suppressions (cleaned rows: the address bounced,
+	// reason bounced); SuppressionsKnown counts cleaned rows whose address was suppressed
+	// already.
 	SuppressionsAdded int `json:"suppressions_added"`
 	SuppressionsKnown int `json:"suppressions_existing"`
-	// Withdrawals counts withdrawals of the import's purpose that became an existing contact's
-	// current state.
+	// ListUnsubscribes counts new unsubscribes from the import's purpose's list (unsubscribed
+	// rows, consent.PurposeUnsubscribe: that purpose only, not a suppression);
+	// ListUnsubscribesKnown counts unsubscribed rows whose address had left the list already.
+	ListUnsubscribes      int `json:"list_unsubscribes"`
+	ListUnsubscribesKnown int `json:"list_unsubscribes_existing"`
+	// Withdrawals counts dpv:ConsentWithdrawn events of existing contacts that became their
+	// current state for the import's purpose.
 	Withdrawals int `json:"withdrawals"`
 	// OutdatedWithdrawals counts unsubscribed rows for contacts whose consent on record is newer
 	// than the row's UNSUB_TIME: the withdrawal joins the history, the newer state stays current.
 	OutdatedWithdrawals int `json:"outdated_withdrawals"`
+	// Objections counts objections (GDPR Art. 21) recorded for unsubscribed rows of existing
+	// contacts when the import's purpose is not based on consent; each takes the row's time.
+	Objections int `json:"objections"`
 	// NeedsReconsent counts the consents this import recorded that need renewal already: a
 	// material change of the privacy policy (or, for acceptance purposes, the terms) was
 	// published, and an imported consent names no version of Tillit's documents, so it counts as
 	// given before that change (consent.PolicyState.Stale). The gate refuses them (reason
 	// needs_reconsent) until the person consents again; a consent_request campaign asks them.
 	NeedsReconsent int `json:"needs_reconsent"`
-	Refused        int `json:"refused"`
+	// Expired counts the consents this import recorded that are expired already: given longer
+	// ago than the purpose's consent_valid_days (consent.Purpose.Lapsed). The gate refuses them
+	// (reason expired) until the person consents again.
+	Expired int `json:"expired"`
+	Refused int `json:"refused"`
 	// ErrorCounts counts the refused rows by RowReport.Code; the counts add up to Refused.
 	ErrorCounts map[string]int `json:"error_counts"`
 	// Errors lists the first MaxReportedErrors refused rows, in line order.
@@ -540,14 +560,19 @@ func (rep *Report) add(o Report) {
 	rep.Rows += o.Rows
 	rep.Created += o.Created
 	rep.ConsentsRecorded += o.ConsentsRecorded
+	rep.Requests += o.Requests
 	rep.Existing += o.Existing
 	rep.Restricted += o.Restricted
 	rep.Suppressed += o.Suppressed
 	rep.SuppressionsAdded += o.SuppressionsAdded
 	rep.SuppressionsKnown += o.SuppressionsKnown
+	rep.ListUnsubscribes += o.ListUnsubscribes
+	rep.ListUnsubscribesKnown += o.ListUnsubscribesKnown
 	rep.Withdrawals += o.Withdrawals
 	rep.OutdatedWithdrawals += o.OutdatedWithdrawals
+	rep.Objections += o.Objections
 	rep.NeedsReconsent += o.NeedsReconsent
+	rep.Expired += o.Expired
 	rep.Refused += o.Refused
 	for _, e := range o.Errors {
 		rep.ErrorCounts[e.Code]++
@@ -573,13 +598,23 @@ func (rep Report) String() string {
 	if rep.Name != "" {
 		s += " (" + rep.Name + ")"
 	}
-	s += fmt.Sprintf(": %d rows, %d created, %d consents recorded, %d existing, %d suppressed, %d suppressions added, %d already suppressed, %d withdrawals, %d refused\n",
-		rep.Rows, rep.Created, rep.ConsentsRecorded, rep.Existing, rep.Suppressed, rep.SuppressionsAdded, rep.SuppressionsKnown, rep.Withdrawals, rep.Refused)
+	s += fmt.Sprintf(": %d rows, %d created, %d consents recorded, %d requests, %d existing, %d suppressed, %d refused\n",
+		rep.Rows, rep.Created, rep.ConsentsRecorded, rep.Requests, rep.Existing, rep.Suppressed, rep.Refused)
+	if n := rep.ListUnsubscribes + rep.ListUnsubscribesKnown + rep.Withdrawals + rep.OutdatedWithdrawals + rep.Objections; n > 0 {
+		s += fmt.Sprintf("  unsubscribes from the list: %d new, %d known already; %d withdrawals, %d older than the consent on record, %d objections\n",
+			rep.ListUnsubscribes, rep.ListUnsubscribesKnown, rep.Withdrawals, rep.OutdatedWithdrawals, rep.Objections)
+	}
+	if n := rep.SuppressionsAdded + rep.SuppressionsKnown; n > 0 {
+		s += fmt.Sprintf("  bounced addresses suppressed: %d new, %d known already\n", rep.SuppressionsAdded, rep.SuppressionsKnown)
+	}
 	if rep.Restricted > 0 {
 		s += fmt.Sprintf("  %d rows for restricted contacts (GDPR Art. 18): no consent recorded\n", rep.Restricted)
 	}
 	if rep.NeedsReconsent > 0 {
 		s += fmt.Sprintf("  %d imported consents need renewal already (a material change of the privacy policy is published): ask them with a consent_request campaign\n", rep.NeedsReconsent)
+	}
+	if rep.Expired > 0 {
+		s += fmt.Sprintf("  %d imported consents are expired already (older than the purpose's consent_valid_days): ask them with a consent_request campaign\n", rep.Expired)
 	}
 	if len(rep.UnmappedColumns) > 0 {
 		s += "  columns not imported: " + strings.Join(rep.UnmappedColumns, ", ") + "\n"

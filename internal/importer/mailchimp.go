@@ -49,7 +49,7 @@ var mailchimpColumns = []struct {
 // column index, -1 when the column is absent.
 type mailchimpMapper struct {
 	header []string
-	status Status // the file's status, given or inferred
+	status Status // the file's status, given or inferred; StatusNone when read per row
 	cols   map[string]int
 }
 
@@ -63,9 +63,10 @@ type mailchimpMapper struct {
 // Mailchimp's ISO 3166-1 alpha-2 country of the subscriber, is read as the region of a phone
 // number written without a country code.
 //
-// status is the file's status. StatusNone infers it from the columns Mailchimp writes per
-// status: UNSUB_TIME → unsubscribed, else CLEAN_TIME → cleaned, else subscribed. A non-empty
-// Status or MEMBER_STATUS cell overrides the file's status for its row.
+// status is the file's status. With StatusNone, a file with an UNSUB_TIME or CLEAN_TIME column
+// has its status read per row (mailchimpMapper.rowStatus: one sheet may merge Mailchimp's three
+// exports), and any other file is subscribed. A non-empty Status or MEMBER_STATUS cell overrides
+// the file's status for its row.
 //
 // Errors (*apperr.Error, Invalid): no "Email Address" column (Reason "missing_column"); an
 // unknown status; status subscribed or pending for a file with UNSUB_TIME or CLEAN_TIME columns
@@ -91,10 +92,8 @@ func NewMailchimpMapper(header []string, status Status) (Mapper, error) {
 		return nil, apperr.Invalidf("file", "missing_column", `the header has no "Email Address" column`)
 	}
 	switch {
-	case st == StatusNone && has(colUnsubTime):
-		st = StatusUnsubscribed
-	case st == StatusNone && has(colCleanTime):
-		st = StatusCleaned
+	case st == StatusNone && (has(colUnsubTime) || has(colCleanTime)):
+		// Read per row (rowStatus).
 	case st == StatusNone && !has(FieldStatus) && !has(FieldOptinTime) && !has(FieldConfirmTime) && !has(colLastChanged):
 		// Not a Mailchimp members export: nothing in the file says its people subscribed, and
 		// recording consent for a bare list would mail people who never asked.
@@ -123,12 +122,16 @@ func (m *mailchimpMapper) Unmapped() []string { return unmapped(m.header, m.cols
 var mailchimpProof = []string{FieldEmail, FieldStatus, FieldOptinTime, FieldOptinIP, FieldConfirmTime, FieldConfirmIP, colUnsubTime, colCleanTime, colLastChanged}
 
 // Map implements Mapper. A row is refused (*RowError) for an empty e-mail ("Email Address:
-// empty"), a time not of the form 2006-01-02 15:04:05, an unknown status value, a cell of the
+// empty"), a time not of the form 2006-01-02 15:04:05, an OPTIN_IP or CONFIRM_IP that is not an IP
+// address (code invalid_ip), an unknown status value, a cell of the
 // address, status, time or IP columns that is not valid UTF-8, or non-empty cells beyond the
 // header's width. A cell of another column that is not valid UTF-8 is left out with a warning
 // (Row.Warnings).
 func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 	if err := checkWidth(rec, len(m.header)); err != nil {
+		return Row{}, err
+	}
+	if err := checkShort(rec, m.header, m.cols, mailchimpProof); err != nil {
 		return Row{}, err
 	}
 	warnings, err := screen(rec, m.header, m.cols, mailchimpProof)
@@ -157,6 +160,9 @@ func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 		col := m.Column(FieldEmail)
 		return Row{}, &RowError{Line: rec.Line, Field: col, Code: "required", Reason: col + ": empty"}
 	}
+	if err := checkIPs(&row, m.Column); err != nil {
+		return Row{}, err
+	}
 	if s := get(FieldStatus); s != "" {
 		st, ok := parseStatus(s)
 		if !ok {
@@ -164,6 +170,10 @@ func (m *mailchimpMapper) Map(rec Record) (Row, error) {
 			return Row{}, &RowError{Line: rec.Line, Field: col, Code: "invalid_status", Reason: col + ": not subscribed, unsubscribed, cleaned or pending"}
 		}
 		row.Status = st
+	} else if row.Status == StatusNone {
+		if row.Status, err = m.rowStatus(rec); err != nil {
+			return Row{}, err
+		}
 	}
 
 	if row.OptinTime, err = m.time(rec, FieldOptinTime); err != nil {
@@ -212,3 +222,32 @@ func (m *mailchimpMapper) time(rec Record, key string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// rowStatus is the status of a row of a file whose status is read per row (no status given, and
+// an UNSUB_TIME or CLEAN_TIME column): Mailchimp writes UNSUB_TIME in every row of its
+// unsubscribed export, CLEAN_TIME in every row of its cleaned export, and LAST_CHANGED only in
+// its subscribed export, whose rows carry OPTIN_TIME or CONFIRM_TIME. So a non-empty CLEAN_TIME
+// is cleaned (a bounce outweighs an unsubscribe), else a non-empty UNSUB_TIME is unsubscribed,
+// else a row with an OPTIN_TIME or CONFIRM_TIME in a file with a LAST_CHANGED column (a sheet
+// merging the subscribed export with the others) is subscribed. Any other row is refused
+// (*RowError, code status_unknown, naming UNSUB_TIME, else CLEAN_TIME): reading it as a
+// withdrawal would record one the person never made, and as subscribed would invent consent.
+func (m *mailchimpMapper) rowStatus(rec Record) (Status, error) {
+	get := func(key string) string { return cell(rec.Fields, m.cols[key]) }
+	switch {
+	case get(colCleanTime) != "":
+		return StatusCleaned, nil
+	case get(colUnsubTime) != "":
+		return StatusUnsubscribed, nil
+	case m.cols[colLastChanged] >= 0 && (get(FieldOptinTime) != "" || get(FieldConfirmTime) != ""):
+		return StatusSubscribed, nil
+	}
+	col := m.Column(colUnsubTime)
+	if col == "" {
+		col = m.Column(colCleanTime)
+	}
+	return StatusNone, &RowError{Line: rec.Line, Field: col, Code: "status_unknown", Reason: col + ": " + msgStatusUnknown}
+}
+
+// msgStatusUnknown is the reason of rowStatus's refusal, after the column.
+const msgStatusUnknown = "empty, and nothing else in the row gives its status (a CLEAN_TIME, or an OPTIN_TIME or CONFIRM_TIME in a file with the subscribed export's LAST_CHANGED column): give it in a Status column"

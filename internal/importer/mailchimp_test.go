@@ -158,13 +158,13 @@ func TestMailchimpMapper(t *testing.T) {
 		},
 		{
 			name:   "status given",
-			in:     header + "\na@example.com\n",
+			in:     header + "\na@example.com,,,,,,\n",
 			status: StatusPending,
 			rows:   []Row{{Line: 2, Email: "a@example.com", Status: StatusPending}},
 		},
 		{
 			name: "empty e-mail, bad time, shifted row",
-			in: header + "\n ,Ann\na@example.com,SECRET,05/02/2018 19:28\nb@example.com,,,2024-13-01 00:00:00\n" +
+			in: header + "\n ,Ann,,,,,\na@example.com,SECRET,05/02/2018 19:28,,,,\nb@example.com,,,2024-13-01 00:00:00,,,\n" +
 				"c@example.com,,,,,,,SECRET\nd@example.com,,,,,,,,\n",
 			rows: []Row{{Line: 6, Email: "d@example.com", Status: StatusSubscribed}},
 			errs: map[int]string{
@@ -175,12 +175,52 @@ func TestMailchimpMapper(t *testing.T) {
 			},
 		},
 		{
-			name: "status inferred from UNSUB_TIME, change time from UNSUB_TIME first",
+			// Found by a fresh-user trial: b, whose UNSUB_TIME is empty, was read as unsubscribed at
+			// LAST_CHANGED, a withdrawal the person never made.
+			name: "status from the row's UNSUB_TIME, change time from UNSUB_TIME first",
 			in:   "email address,unsub_time,LAST_CHANGED\na@example.com,2020-01-01 00:00:00,2021-01-01 00:00:00\nb@example.com,,2021-01-01 00:00:00\n",
 			rows: []Row{
 				{Line: 2, Email: "a@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2020-01-01 00:00:00"), ChangedColumn: "unsub_time"},
-				{Line: 3, Email: "b@example.com", Status: StatusUnsubscribed, ChangedTime: utc("2021-01-01 00:00:00"), ChangedColumn: "LAST_CHANGED"},
 			},
+			errs: map[int]string{3: "unsub_time: " + msgStatusUnknown},
+		},
+		{
+			// Found by a fresh-user trial: Mailchimp's three exports merged into one sheet. ccc
+			// (subscribed) was withdrawn, eee (cleaned) only withdrawn on the import's purpose.
+			name: "merged exports: status per row",
+			in: "Email Address,OPTIN_TIME,CONFIRM_TIME,LAST_CHANGED,UNSUB_TIME,CLEAN_TIME\n" +
+				"ccc@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,2021-01-01 00:00:00,,\n" +
+				"ddd@example.com,2020-01-01 00:00:00,,,2022-01-01 00:00:00,\n" +
+				"eee@example.com,,,,,2023-01-01 00:00:00\n" +
+				"fff@example.com,,,,2022-01-01 00:00:00,2023-01-01 00:00:00\n" +
+				"ggg@example.com,,,2021-01-01 00:00:00,,\n",
+			rows: []Row{
+				{Line: 2, Email: "ccc@example.com", Status: StatusSubscribed, OptinTime: utc("2020-01-01 00:00:00"), ConfirmTime: utc("2020-01-01 00:05:00"),
+					ChangedTime: utc("2021-01-01 00:00:00"), ChangedColumn: "LAST_CHANGED"},
+				{Line: 3, Email: "ddd@example.com", Status: StatusUnsubscribed, OptinTime: utc("2020-01-01 00:00:00"),
+					ChangedTime: utc("2022-01-01 00:00:00"), ChangedColumn: "UNSUB_TIME"},
+				{Line: 4, Email: "eee@example.com", Status: StatusCleaned, ChangedTime: utc("2023-01-01 00:00:00"), ChangedColumn: "CLEAN_TIME"},
+				{Line: 5, Email: "fff@example.com", Status: StatusCleaned, ChangedTime: utc("2023-01-01 00:00:00"), ChangedColumn: "CLEAN_TIME"},
+			},
+			// No opt-in or confirmation: nothing shows ggg subscribed.
+			errs: map[int]string{6: "UNSUB_TIME: " + msgStatusUnknown},
+		},
+		{
+			// An unsubscribed export has no LAST_CHANGED: a row without UNSUB_TIME is not read as
+			// subscribed for its OPTIN_TIME.
+			name: "unsubscribed export, row without UNSUB_TIME",
+			in:   "Email Address,OPTIN_TIME,CONFIRM_TIME,UNSUB_TIME\na@example.com,2020-01-01 00:00:00,2020-01-01 00:00:00,\n",
+			errs: map[int]string{2: "UNSUB_TIME: " + msgStatusUnknown},
+		},
+		{
+			// Found by a fresh-user trial: a row cut off before its UNSUB_TIME was stored as
+			// subscribed with the import's time as consent time.
+			name: "row cut off before a proof column",
+			in: "Email Address,First Name,OPTIN_TIME,UNSUB_TIME,TAGS\na@example.com,Ann,2020-01-01 00:00:00\n" +
+				"b@example.com,Bo,2020-01-01 00:00:00,2021-01-01 00:00:00\n",
+			rows: []Row{{Line: 3, Email: "b@example.com", FirstName: "Bo", Status: StatusUnsubscribed, OptinTime: utc("2020-01-01 00:00:00"),
+				ChangedTime: utc("2021-01-01 00:00:00"), ChangedColumn: "UNSUB_TIME"}},
+			errs: map[int]string{2: "UNSUB_TIME: missing, the row has 3 cells and the header 5 (a row cut off or broken by a line break outside quotes)"},
 		},
 		{
 			name: "status inferred from CLEAN_TIME",
@@ -202,8 +242,8 @@ func TestMailchimpMapper(t *testing.T) {
 			errs: map[int]string{5: "MEMBER_STATUS: not subscribed, unsubscribed, cleaned or pending"},
 		},
 		{
-			name: "synonym columns, fewer cells than the header",
-			in:   "Email Address,Phone Number,Title,Zip,Notes,Status\na@example.com,+47 1,CEO,0150,hi\n",
+			name: "synonym columns, status column",
+			in:   "Email Address,Phone Number,Title,Zip,Notes,Status\na@example.com,+47 1,CEO,0150,hi,\n",
 			rows: []Row{{Line: 2, Email: "a@example.com", Phone: "+47 1", Title: "CEO", PostalCode: "0150", Notes: "hi",
 				Status: StatusSubscribed}},
 		},

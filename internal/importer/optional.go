@@ -20,20 +20,14 @@ import (
 const maxLeftOut = 16
 
 // prepareContact prepares the contact of row like contact.Service.Prepare, leaving out every
-// optional field the contact rules refuse, each with a warning. The phone number is read first
-// with the row's own country (Mailchimp's CC column), else TILLIT_DEFAULT_REGION, as its region.
-// err is the refusal of a field the row cannot do without (the address), or a failure that is
-// not about the row.
+// optional field the contact rules refuse, each with a warning. err is the refusal of a field
+// the row cannot do without (the address), or a failure that is not about the row.
 func (im *Importer) prepareContact(in contact.Input, row Row, mapper Mapper) (*contact.Prepared, []RowReport, error) {
-	var warnings []RowReport
+	region, warnings := im.phoneRegion(row, mapper)
 	if in.Phone != "" {
-		region := im.Contacts.DefaultRegion
-		if row.Country != "" && normalize.ValidRegion(row.Country) {
-			region = row.Country
-		}
 		p, err := normalize.Phone(in.Phone, region)
 		if e := apperr.As(err); e != nil && e.Kind == apperr.Invalid {
-			warnings = append(warnings, phoneLeftOut(row.Line, e, mapper))
+			warnings = append(warnings, phoneLeftOut(row.Line, e, mapper, len(warnings) > 0))
 			p = ""
 		} else if err != nil {
 			return nil, warnings, err
@@ -118,17 +112,37 @@ func leftOutReason(col, reason string) string {
 	return col + ": left out, " + reason
 }
 
+// phoneRegion is the region a row's phone number without a country code is read in: the row's
+// own country (Mailchimp's CC column), else TILLIT_DEFAULT_REGION. A CC cell that is not an
+// ISO 3166-1 alpha-2 code gives no region and a warning naming the column (code
+// invalid_country, without the value): the row names a country, only not a known one, so
+// falling back to the default region would guess the person's number.
+func (im *Importer) phoneRegion(row Row, mapper Mapper) (string, []RowReport) {
+	switch {
+	case row.Country == "":
+		return im.Contacts.DefaultRegion, nil
+	case normalize.ValidRegion(row.Country):
+		return row.Country, nil
+	}
+	cc := mapper.Column(FieldCountry)
+	return "", []RowReport{{Line: row.Line, Field: cc, Code: "invalid_country",
+		Reason: cc + ": left out, not a country code (ISO 3166-1 alpha-2, such as DE)"}}
+}
+
 // phoneLeftOut is the warning for a phone number that could not be normalized. A national
-// number without a region names where a region comes from: the row's country column and the
-// TILLIT_DEFAULT_REGION setting.
-func phoneLeftOut(line int, e *apperr.Error, mapper Mapper) RowReport {
+// number without a region names where a region comes from: the row's country column (or that
+// its cell is not a country code, badCountry) and the TILLIT_DEFAULT_REGION setting.
+func phoneLeftOut(line int, e *apperr.Error, mapper Mapper, badCountry bool) RowReport {
 	col, reason := relabel(e, mapper.Column(FieldPhone))
 	if e.Reason == "region_required" {
-		reason = col + ": a number without a country code needs a region: set TILLIT_DEFAULT_REGION (ISO 3166-1 alpha-2, such as DE)"
-		if cc := mapper.Column(FieldCountry); cc != "" {
-			reason += " or give the row's country in " + cc
-		} else {
-			reason += " or write the number with + and its country code"
+		cc := mapper.Column(FieldCountry)
+		switch {
+		case badCountry:
+			reason = col + ": a number without a country code needs a region, and the row's " + cc + " is not a country code: correct it or write the number with + and its country code"
+		case cc != "":
+			reason = col + ": a number without a country code needs a region: give the row's country in " + cc + " or set TILLIT_DEFAULT_REGION (ISO 3166-1 alpha-2, such as DE)"
+		default:
+			reason = col + ": a number without a country code needs a region: set TILLIT_DEFAULT_REGION (ISO 3166-1 alpha-2, such as DE) or write the number with + and its country code"
 		}
 	}
 	return RowReport{Line: line, Field: col, Code: e.Reason, Reason: leftOutReason(col, reason)}

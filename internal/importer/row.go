@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -245,8 +246,8 @@ func addTag(tags []string, name string) []string {
 }
 
 // checkWidth refuses a row with non-empty cells beyond the header's width: an unquoted
-// delimiter inside a value shifts every later cell under the wrong column. Missing trailing
-// cells and empty extra cells are accepted.
+// delimiter inside a value shifts every later cell under the wrong column. Empty extra cells are
+// accepted; missing trailing cells too (see checkShort for the formats that refuse them).
 func checkWidth(rec Record, width int) error {
 	if len(rec.Fields) <= width {
 		return nil
@@ -255,6 +256,49 @@ func checkWidth(rec Record, width int) error {
 		if clean(f) != "" {
 			return &RowError{Line: rec.Line, Code: "too_many_cells", Reason: fmt.Sprintf("row has %d cells, header has %d", len(rec.Fields), width)}
 		}
+	}
+	return nil
+}
+
+// checkShort refuses a row that ends before a cell of a column in proof (the keys of cols whose
+// cells are the row's status and consent evidence), code too_few_cells naming the first such
+// column. Mailchimp writes every cell of every row, so such a row was cut off or broken in two
+// by a newline outside quotes, and its missing cells (OPTIN_TIME, UNSUB_TIME, …) would read as
+// empty: a withdrawal would become a subscription with the import's time as consent time. Cells
+// missing from other columns (TAGS, NOTES, …) read as empty.
+func checkShort(rec Record, header []string, cols map[string]int, proof []string) error {
+	first := -1
+	for _, key := range proof {
+		if i := cols[key]; i >= len(rec.Fields) && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	col := columnName(header, first)
+	return &RowError{Line: rec.Line, Field: col, Code: "too_few_cells",
+		Reason: fmt.Sprintf("%s: missing, the row has %d cells and the header %d (a row cut off or broken by a line break outside quotes)", col, len(rec.Fields), len(header))}
+}
+
+// checkIPs reads the row's OPTIN_IP and CONFIRM_IP cells as IPv4 or IPv6 addresses (net/netip,
+// without a zone) and writes them in their canonical form. A cell that is not one refuses the
+// row (*RowError, code invalid_ip, naming the file's column, never the value): the IPs are the
+// consent's evidence (GDPR Art. 7(1)), and a value such as "=cmd|calc" is no proof of anything.
+func checkIPs(row *Row, column func(field string) string) error {
+	for _, f := range []struct {
+		field string
+		ip    *string
+	}{{FieldOptinIP, &row.OptinIP}, {FieldConfirmIP, &row.ConfirmIP}} {
+		if *f.ip == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(*f.ip)
+		if err != nil || a.Zone() != "" {
+			col := column(f.field)
+			return &RowError{Line: row.Line, Field: col, Code: "invalid_ip", Reason: col + ": not an IPv4 or IPv6 address"}
+		}
+		*f.ip = a.String()
 	}
 	return nil
 }
