@@ -58,10 +58,10 @@ func standingOf(p consent.Purpose, f consent.Facts, now time.Time) standing {
 
 // signup is a sign-up's plan: the purposes a confirmation asks for and why the others need none.
 type signup struct {
-	hold consent.Reason // consent.Facts.Hold: nothing is asked or recorded
-	confirm    []consent.Purpose
-	received   []consent.Purpose
-	objected   []consent.Purpose
+	hold     consent.Reason // consent.Facts.Hold: nothing is asked or recorded
+	confirm  []consent.Purpose
+	received []consent.Purpose
+	objected []consent.Purpose
 	// keep are the purposes whose withdrawal or refusal stays on record until the person confirms:
 	// anyone can post an address to the form, and an unconfirmed request must not hide their "no".
 	keep map[string]bool

@@ -38,7 +38,7 @@ type choiceView struct {
 	Name        string
 	Description string
 	Subscribed  bool
-	Objected    bool   // the person objected (GDPR Art. 21): no subscribe button, how to undo it
+	Objected    bool       // the person objected (GDPR Art. 21): no subscribe button, how to undo it
 	Hold        optin.Hold // a hold (consent.Facts.Hold; zero when none): no subscribe button, what it is and how it ends
 	Consented   bool       // consent given on record: a held choice offers its withdrawal (GDPR Art. 7(3))
 	Contact     string     // whom to write to about an objection or a hold
