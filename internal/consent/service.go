@@ -138,7 +138,7 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 					reason, did = "refused", "refused"
 				}
 				return Event{}, &apperr.Error{Kind: apperr.Conflict, Field: "state", Reason: reason,
-					Message: "state: the person " + did + " consent for this purpose; only their own opt-in lifts that: ask them with POST /p/subscribe (they confirm by mail) or a consent_request campaign"}
+					Message: "state: the person " + did + " consent for this purpose; only their own opt-in lifts that: they sign up again on the form (POST /p/subscribe) or subscribe on the preference center linked in our mail, and confirm by mail; a consent_request campaign does not ask them (Askable)"}
 			}
 			if e.Method == MethodDoubleOptIn {
 				return Event{}, apperr.Invalidf("method", "method_reserved", "method: double-opt-in is recorded by Tillit's own confirmation link; to have the person confirm, use POST /p/subscribe")
