@@ -129,9 +129,9 @@ type Request struct {
 // Subscribe handles a subscription request: it finds or creates the contact (a lead) and, for
 // the purposes the contact does not receive now (see RequestIn), records dpv:ConsentRequested and
 // mails a confirmation link; when nothing needs confirming (every purpose received already or
-// objected to, or processing restricted) it mails a short note saying why instead. Either way
-// at most one such message goes to an address every ResendAfter. It answers nothing about the
-// address: the caller shows the same page whatever happened, and that page is true because a
+// objected to, or the contact on hold: consent.Facts.Hold) it mails a short note saying why
+// instead. Either way at most one such message goes to an address every ResendAfter. It answers
+// nothing about the address: the caller shows the same page whatever happened, and that page is true because a
 // message is queued in every case but the rate limit, which the page states. Invalid only for
 // an address that does not normalize or an unknown or non-consent purpose. With AnswerAfter it
 // returns at the same time after it started whatever the address's state.
@@ -527,8 +527,8 @@ func (s *Service) confirmText(r Request, pl signup, link string) (subject, text 
 }
 
 // noteIn queues a note for a sign-up with nothing to confirm (pl.outcome() is not
-// OutcomeConfirm): the purposes received already, objected to, or a restriction. The public
-// form sends it so that its one answer, that a message is on its way, is true whatever the
+// OutcomeConfirm): the purposes received already, objected to, or a hold (consent.Facts.Hold).
+// The public form sends it so that its one answer, that a message is on its way, is true whatever the
 // address's state. Rate limited like a confirmation (OutcomeRateLimited).
 func (s *Service) noteIn(ctx context.Context, tx Tx, contactID string, r Request, pl signup) (Outcome, error) {
 	if limited, err := s.limited(ctx, tx, contactID); err != nil || limited {
