@@ -564,18 +564,20 @@ const (
 // e-mail asking for marketing consent is itself direct marketing, ePrivacy Directive Art. 13).
 // Anyone else is left out with a reason: the gate's (withdrawn, refused, objected, restricted,
 // suppressed, …), SkipConsentGiven or SkipNoHistory.
+//
+// The rule is consent.AskOf, which the re-permission list applies too.
 func mayAsk(d consent.Decision, f consent.Facts, includeNoHistory bool) (ask bool, reason string) {
-	switch {
-	case d.Allowed:
-		return false, SkipConsentGiven
-	case !consent.Askable(d.Reason):
-		return false, string(d.Reason)
-	case d.Reason != consent.ReasonNoConsent:
-		return true, "" // expired, needs_reconsent
-	case f.Current == nil && !includeNoHistory:
-		return false, SkipNoHistory
-	case f.Current == nil, f.Current.State == consent.Requested:
+	switch consent.AskOf(d, f) {
+	case consent.AskYes:
 		return true, ""
+	case consent.AskNoHistory:
+		if includeNoHistory {
+			return true, ""
+		}
+		return false, SkipNoHistory
+	}
+	if d.Allowed {
+		return false, SkipConsentGiven
 	}
 	return false, string(d.Reason)
 }

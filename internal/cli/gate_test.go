@@ -510,3 +510,36 @@ func TestStaffCannotUndoAWithdrawal(t *testing.T) {
 		t.Errorf("gate after the person's own confirmation: %s; want consent_given", r)
 	}
 }
+
+// TestRefusalAdviceIsTrue: found by a fresh-user trial (issue 11). Staff recording consent over
+// a person's refusal got 409 advising "ask them with POST /p/subscribe … or a consent_request
+// campaign", but a consent-request campaign never asks someone who refused or withdrew. Now the
+// advice names only the ways that lift it (the person's own sign-up or preference center, and
+// their confirmation), says a campaign does not ask them, and the campaign indeed skips them.
+func TestRefusalAdviceIsTrue(t *testing.T) {
+	p := startProgram(t, t.TempDir())
+	for _, tc := range []struct{ state, reason string }{{"dpv:ConsentRefused", "refused"}, {"dpv:ConsentWithdrawn", "withdrawn"}} {
+		var c contactJSON
+		p.do("POST", "/api/v1/contacts", map[string]any{"email": tc.reason + ".advice@example.org"}, &c)
+		p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentRequested", "method": "web-form"}, nil)
+		if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": tc.state, "method": "web-form"}, nil); st != 201 {
+			t.Fatalf("%s: %d", tc.state, st)
+		}
+		var prob problemJSON
+		st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "staff", "evidence": "Said yes on the phone."}, &prob)
+		if st != 409 || prob.Reason != tc.reason || !strings.Contains(prob.Detail, "POST /p/subscribe") || !strings.Contains(prob.Detail, "preference center") ||
+			strings.Contains(prob.Detail, "or a consent_request campaign") || !strings.Contains(prob.Detail, "a consent_request campaign does not ask them") {
+			t.Errorf("staff consent after %s: %d %+v; want 409 %s with true advice", tc.reason, st, prob, tc.reason)
+		}
+	}
+	var camp struct{ ID string }
+	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "newsletter", "subject": "May we?", "text": "Hello."}, &camp); st != 201 {
+		t.Fatalf("campaign: %d", st)
+	}
+	if st := p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil); st != 202 {
+		t.Fatalf("send: %d", st)
+	}
+	if got := p.waitWalked(camp.ID); got.Counts.Messages != 0 || got.Counts.SkippedBy["refused"] != 1 || got.Counts.SkippedBy["withdrawn"] != 1 {
+		t.Errorf("consent-request campaign counts %+v; want both skipped, as the advice says", got.Counts)
+	}
+}

@@ -393,7 +393,7 @@ func TestSignupPageMatchesTheMail(t *testing.T) {
 		{"suppressed: imported unsubscribe", "unsubscribed@example.org", confirm, ""},
 		{"suppressed: erased", "erased@example.org", confirm, ""},
 		{"objected to direct marketing", "objected@example.org", note, "You objected to \u201cNewsletter\u201d (GDPR Art. 21), so we do not send it."},
-		{"restricted", "restricted@example.org", note, "The processing of your data is restricted at your request (GDPR Art. 18), so nothing was recorded for this sign-up."},
+		{"restricted", "restricted@example.org", note, "The processing of your data is restricted (GDPR Art. 18), so nothing was recorded for this sign-up: nothing is recorded or sent to you until the restriction is lifted."},
 	}
 	var first string
 	for _, b := range branches {

@@ -76,6 +76,23 @@ func (f Facts) Effective(p Purpose) *Current {
 	return c
 }
 
+// Hold says why no purpose may use the contact's data now, whatever their consent: processing
+// is restricted (ReasonRestricted, GDPR Art. 18(1)), or a verified erasure or restriction
+// request is open (ReasonErasureRequested, ReasonRestrictionRequested; Art. 17, 18). "" when
+// none holds. Decide refuses with it first; the public pages (sign-up, confirmation, preference
+// center) record nothing for a held contact and say which hold it is.
+func (f Facts) Hold() Reason {
+	switch {
+	case f.Restricted:
+		return ReasonRestricted
+	case f.ErasureRequested:
+		return ReasonErasureRequested
+	case f.RestrictionRequested:
+		return ReasonRestrictionRequested
+	}
+	return ""
+}
+
 // Decision is the gate's answer for one contact, purpose and moment.
 type Decision struct {
 	Allowed     bool   `json:"allowed"`
@@ -107,16 +124,11 @@ func Decide(p Purpose, f Facts, now time.Time) Decision {
 	if c != nil {
 		d.State = c.State
 	}
+	if h := f.Hold(); h != "" {
+		d.Reason = h
+		return d
+	}
 	switch {
-	case f.Restricted:
-		d.Reason = ReasonRestricted
-		return d
-	case f.ErasureRequested:
-		d.Reason = ReasonErasureRequested
-		return d
-	case f.RestrictionRequested:
-		d.Reason = ReasonRestrictionRequested
-		return d
 	case p.DirectMarketing && f.ObjectedDM, f.ObjectedPurpose, f.UnsubscribedAt != nil && p.Leaving() == LeaveObject:
 		d.Reason = ReasonObjected
 		return d

@@ -61,6 +61,9 @@ type Tx interface {
 	SetConsentApproval(ctx context.Context, id, approval, by string) error
 	// RepermissionList returns lapsed consents for purpose (see Service.Repermission).
 	RepermissionList(ctx context.Context, purpose string, validFrom time.Time, after string, limit int) ([]Current, error)
+	// AskCandidates is RepermissionList with consents requested and not answered, of contacts
+	// with an e-mail address only (see Service.Repermission).
+	AskCandidates(ctx context.Context, purpose string, validFrom time.Time, after string, limit int) ([]Current, error)
 }
 
 // Store runs serialized read-write transactions, and read-only ones that never wait for them.
@@ -138,7 +141,7 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 					reason, did = "refused", "refused"
 				}
 				return Event{}, &apperr.Error{Kind: apperr.Conflict, Field: "state", Reason: reason,
-					Message: "state: the person " + did + " consent for this purpose; only their own opt-in lifts that: ask them with POST /p/subscribe (they confirm by mail) or a consent_request campaign"}
+					Message: "state: the person " + did + " consent for this purpose; only their own opt-in lifts that: they sign up again on the form (POST /p/subscribe) or subscribe on the preference center linked in our mail, and confirm by mail; a consent_request campaign does not ask them"}
 			}
 			if e.Method == MethodDoubleOptIn {
 				return Event{}, apperr.Invalidf("method", "method_reserved", "method: double-opt-in is recorded by Tillit's own confirmation link; to have the person confirm, use POST /p/subscribe")
@@ -787,18 +790,22 @@ func (s *Service) ApplyGPCIn(ctx context.Context, tx Tx, contactID string) ([]st
 	return scopes, nil
 }
 
-// Lapsed is one entry of the re-permission list: a contact whose consent for a purpose lapsed.
+// Lapsed is one entry of the re-permission list: a contact a consent-request campaign asks.
 type Lapsed struct {
 	ContactID  string    `json:"contact_id"`
 	State      State     `json:"state"`
-	Reason     Reason    `json:"reason"` // expired or needs_reconsent
+	Reason     Reason    `json:"reason"` // expired, needs_reconsent, or no_consent (requested, not answered)
 	OccurredAt time.Time `json:"occurred_at"`
 }
 
-// Repermission lists, in contact id order after the cursor, up to limit contacts whose consent
-// for the consent-based purpose lapsed: expired (by event or by consent_valid_days) or marked
-// needs_reconsent. A consent-request campaign asks them again. It returns ids, not personal
-// data, and the cursor of the next page ("" at the end).
+// Repermission lists, in contact id order after the cursor, up to limit contacts whom a
+// consent-request campaign for the consent-based purpose asks (AskOf, the campaign's own rule,
+// with the gate's facts now): their consent lapsed (expired, by event or by consent_valid_days,
+// or needs_reconsent) or was requested and not answered, and they have an e-mail address;
+// anyone who said no or may not be processed (refused, withdrawn, objected, restricted,
+// suppressed, a request open) is left out. People with no consent history, whom a campaign asks
+// only with include_no_history, are not listed. It returns ids, not personal data, and the
+// cursor of the next page ("" at the end).
 func (s *Service) Repermission(ctx context.Context, purpose, after string, limit int) ([]Lapsed, string, error) {
 	if limit <= 0 || limit > 1000 {
 		return nil, "", apperr.Invalidf("limit", "invalid_limit", "limit: must be between 1 and 1000")
@@ -810,26 +817,58 @@ func (s *Service) Repermission(ctx context.Context, purpose, after string, limit
 		if err != nil {
 			return err
 		}
+		now := s.Now()
 		var validFrom time.Time
 		if p.ConsentValidDays > 0 {
-			validFrom = s.Now().UTC().AddDate(0, 0, -p.ConsentValidDays)
+			validFrom = now.UTC().AddDate(0, 0, -p.ConsentValidDays)
 		}
-		cs, err := tx.RepermissionList(ctx, purpose, validFrom, after, limit+1)
-		if err != nil {
-			return err
+		out, next = []Lapsed{}, ""
+		for cursor := after; ; {
+			cs, err := tx.AskCandidates(ctx, purpose, validFrom, cursor, limit)
+			if err != nil || len(cs) == 0 {
+				return err
+			}
+			if cursor, err = s.askedAmong(ctx, tx, p, cs, now, limit, &out); err != nil || cursor == "" {
+				return err
+			}
+			if len(out) == limit {
+				next = cursor
+				return nil
+			}
 		}
-		if len(cs) > limit {
-			cs = cs[:limit]
-			next = cs[limit-1].ContactID
-		}
-		out = make([]Lapsed, 0, len(cs))
-		for _, c := range cs {
-			d := Decide(p, Facts{Current: &c}, s.Now())
-			out = append(out, Lapsed{ContactID: c.ContactID, State: c.State, Reason: d.Reason, OccurredAt: c.OccurredAt})
-		}
-		return nil
 	})
 	return out, next, err
+}
+
+// askedAmong appends to out those of cs a consent-request campaign asks now (AskOf), up to
+// limit in all; it returns the id of the last candidate read, "" when cs was the last page.
+func (s *Service) askedAmong(ctx context.Context, tx Tx, p Purpose, cs []Current, now time.Time, limit int, out *[]Lapsed) (string, error) {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ContactID
+	}
+	fs, err := tx.GateFactsFor(ctx, ids, p.ID)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		f, ok := fs[c.ContactID]
+		if !ok {
+			continue
+		}
+		d := Decide(p, f, now)
+		if AskOf(d, f) != AskYes {
+			continue
+		}
+		*out = append(*out, Lapsed{ContactID: c.ContactID, State: d.State, Reason: d.Reason, OccurredAt: f.Effective(p).OccurredAt})
+		if len(*out) == limit {
+			return c.ContactID, nil
+		}
+	}
+	if len(cs) < limit {
+		return "", nil
+	}
+	return cs[len(cs)-1].ContactID, nil
 }
 
 // SweepExpired records dpv:ConsentExpired, as the system, for every consent given longer ago than

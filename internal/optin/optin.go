@@ -129,9 +129,9 @@ type Request struct {
 // Subscribe handles a subscription request: it finds or creates the contact (a lead) and, for
 // the purposes the contact does not receive now (see RequestIn), records dpv:ConsentRequested and
 // mails a confirmation link; when nothing needs confirming (every purpose received already or
-// objected to, or processing restricted) it mails a short note saying why instead. Either way
-// at most one such message goes to an address every ResendAfter. It answers nothing about the
-// address: the caller shows the same page whatever happened, and that page is true because a
+// objected to, or the contact on hold: consent.Facts.Hold) it mails a short note saying why
+// instead. Either way at most one such message goes to an address every ResendAfter. It answers
+// nothing about the address: the caller shows the same page whatever happened, and that page is true because a
 // message is queued in every case but the rate limit, which the page states. Invalid only for
 // an address that does not normalize or an unknown or non-consent purpose. With AnswerAfter it
 // returns at the same time after it started whatever the address's state.
@@ -236,8 +236,11 @@ func (s *Service) Describe(ctx context.Context, ids []string) ([]consent.Purpose
 
 // Result says what a confirmation did.
 type Result struct {
-	Confirmed bool     // false: the token was unknown, used or expired (nothing changed)
+	Confirmed bool     // false: the token was unknown, used or expired, or the contact is held (nothing changed)
 	Purposes  []string // the purposes confirmed
+	// Held is the contact's hold (consent.Facts.Hold) when the token was usable but nothing was
+	// recorded for it; the token stays unused until it expires.
+	Held consent.Reason
 }
 
 // Peek reports whether the token is usable now, without using it, and the purposes it would
@@ -272,7 +275,9 @@ func (s *Service) Peek(ctx context.Context, secret string) (purposes []consent.P
 // Confirm uses the token: it records dpv:ConsentGiven (method double-opt-in) for each purpose with
 // the confirming request's own time, IP and user agent, lifts a suppression of the address (the
 // person's own new double opt-in), and writes "optin.confirm". An unknown, used or expired token
-// changes nothing and is not an error.
+// changes nothing and is not an error; neither does a token of a held contact (restricted, or an
+// erasure or restriction request open: consent.Facts.Hold), which records nothing and says why
+// in Result.Held, like the sign-up of a held contact.
 //
 // gpc is a Global Privacy Control signal on the confirming request: it records an objection to
 // every sale-or-sharing purpose, like on any public form.
@@ -295,6 +300,17 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 		if t.UsedAt != nil || !now.Before(t.ExpiresAt) {
 			return nil
 		}
+		f, err := tx.GateFacts(ctx, t.ContactID, t.Purposes[0])
+		if apperr.Is(err, apperr.NotFound) {
+			return nil // erased meanwhile
+		} else if err != nil {
+			return err
+		}
+		if res.Held = f.Hold(); res.Held != "" {
+			// Held since the link was sent (restricted, GDPR Art. 18, or an erasure or restriction
+			// request open, Art. 17, 18): nothing is recorded, and the link is left unused.
+			return nil
+		}
 		if err := tx.UseOptinToken(ctx, h, now); err != nil {
 			if apperr.Is(err, apperr.NotFound) {
 				return nil
@@ -307,11 +323,6 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 		}
 		if err != nil {
 			return err
-		}
-		if f, err := tx.GateFacts(ctx, t.ContactID, t.Purposes[0]); err != nil {
-			return err
-		} else if f.Restricted {
-			return nil // restricted since the link was sent (GDPR Art. 18): nothing is recorded
 		}
 		requested := t.CreatedAt
 		for _, id := range t.Purposes {
@@ -423,7 +434,7 @@ func hashToken(secret string) []byte {
 // downgrading a given consent, never hiding a withdrawal or refusal) and queues a confirmation
 // mail with a single-use link, unless a sign-up message went out less than ResendAfter ago. It
 // returns OutcomeConfirm when the mail was queued, else why not (OutcomeRateLimited,
-// OutcomeSubscribed, OutcomeObjected, OutcomeRestricted); it queues no note. campaignID ties the
+// OutcomeSubscribed, OutcomeObjected, OutcomeHeld); it queues no note. campaignID ties the
 // mail to a consent-request campaign ("" for a form).
 func (s *Service) RequestIn(ctx context.Context, tx Tx, contactID string, r Request, campaignID string) (Outcome, error) {
 	pl, err := s.planIn(ctx, tx, contactID, r.Purposes)
@@ -509,15 +520,15 @@ func (s *Service) confirmText(r Request, pl signup, link string) (subject, text 
 		intro = strings.TrimRight(r.Intro, "\n") + fmt.Sprintf("\n\nThis asks for your consent to receive %s.", names)
 	}
 	text = fmt.Sprintf("%s\n\nTo confirm, open this link and press the button:\n\n%s\n\nThe link works once and expires in %d hours. If you do not want this, ignore this message: nothing will be sent.\n", intro, link, int(s.ttl().Hours()))
-	if more := pl.lines(s.privacyURL()); len(more) > 0 {
+	if more := pl.lines(s.PrivacyURL()); len(more) > 0 {
 		text += "\nAbout the rest of this sign-up:\n\n" + strings.Join(more, "\n\n") + "\n"
 	}
 	return subject, text
 }
 
 // noteIn queues a note for a sign-up with nothing to confirm (pl.outcome() is not
-// OutcomeConfirm): the purposes received already, objected to, or a restriction. The public
-// form sends it so that its one answer, that a message is on its way, is true whatever the
+// OutcomeConfirm): the purposes received already, objected to, or a hold (consent.Facts.Hold).
+// The public form sends it so that its one answer, that a message is on its way, is true whatever the
 // address's state. Rate limited like a confirmation (OutcomeRateLimited).
 func (s *Service) noteIn(ctx context.Context, tx Tx, contactID string, r Request, pl signup) (Outcome, error) {
 	if limited, err := s.limited(ctx, tx, contactID); err != nil || limited {
@@ -530,7 +541,7 @@ func (s *Service) noteIn(ctx context.Context, tx Tx, contactID string, r Request
 	}
 	m.Subject = "About your subscription"
 	m.Text = "Someone, hopefully you, asked to receive mail from us at this address. There is nothing to confirm.\n\n" +
-		strings.Join(pl.lines(s.privacyURL()), "\n\n") + "\n\nIf you did not ask for this, you can ignore this message: nothing changed.\n"
+		strings.Join(pl.lines(s.PrivacyURL()), "\n\n") + "\n\nIf you did not ask for this, you can ignore this message: nothing changed.\n"
 	if err := s.Outbox.EnqueueIn(ctx, tx, m); err != nil {
 		return OutcomeNone, err
 	}
@@ -547,7 +558,8 @@ func (s *Service) message(r Request, contactID, kind string, now time.Time) (mai
 	return mail.Message{ID: s.NewID(), ContactID: contactID, Stream: mail.Transactional, Kind: kind, To: norm, CreatedAt: now}, nil
 }
 
-func (s *Service) privacyURL() string { return strings.TrimSuffix(s.BaseURL, "/") + "/p/privacy" }
+// PrivacyURL is the privacy notice's address (BaseURL/p/privacy), which says how to reach the controller.
+func (s *Service) PrivacyURL() string { return strings.TrimSuffix(s.BaseURL, "/") + "/p/privacy" }
 
 // ReconfirmIn runs inside the transaction that changed a contact's e-mail address (the contact
 // service's EmailChanged hook): consent given by double opt-in was confirmed at the old address,

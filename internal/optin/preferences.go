@@ -19,9 +19,13 @@ type Choice struct {
 	// Objected: the person objected to this purpose or to direct marketing (GDPR Art. 21); a
 	// subscription here would change nothing, so the page says how to withdraw the objection.
 	Objected bool
-	// Restricted: processing of the person's data is restricted (GDPR Art. 18): nothing is sent
-	// and a subscription would record nothing until it is lifted.
-	Restricted bool
+	// Hold: no use of the person's data now (consent.Facts.Hold: restricted, GDPR Art. 18, or an
+	// erasure or restriction request open, Art. 17, 18): nothing is sent and a subscription
+	// records nothing until it ends ("" when none).
+	Hold consent.Reason
+	// Consented: consent is given on record (valid or not): only then is there a consent to
+	// withdraw where the choice is not Subscribed.
+	Consented bool
 }
 
 // Preferences lists the consent-based purposes (not the terms) with the person's current choice,
@@ -56,8 +60,9 @@ func (s *Service) Preferences(ctx context.Context, secret string) (choices []Cho
 			if err != nil {
 				return err
 			}
+			c := f.Effective(p)
 			choices = append(choices, Choice{ID: p.ID, Name: p.Name, Description: p.Description, Subscribed: consent.Decide(p, f, s.Now()).Allowed,
-				Objected: f.ObjectedPurpose || f.ObjectedDM && p.DirectMarketing, Restricted: f.Restricted})
+				Objected: f.ObjectedPurpose || f.ObjectedDM && p.DirectMarketing, Hold: f.Hold(), Consented: c != nil && c.State == consent.Given})
 		}
 		ok = true
 		ev := audit.New(ctx, s.Now(), "preferences.read", "contact", contactID, "consent")

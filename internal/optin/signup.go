@@ -22,7 +22,7 @@ const (
 	OutcomeNote        Outcome = "note"         // nothing to confirm: a note saying why was queued (the public form)
 	OutcomeSubscribed  Outcome = "subscribed"   // every purpose asked for is received already: nothing queued
 	OutcomeObjected    Outcome = "objected"     // nothing to confirm, and some purpose is objected to (GDPR Art. 21): nothing queued
-	OutcomeRestricted  Outcome = "restricted"   // processing is restricted (GDPR Art. 18): nothing recorded or queued
+	OutcomeHeld        Outcome = "held"         // the contact is held (consent.Facts.Hold: restricted, or an erasure or restriction request open): nothing recorded or queued
 	OutcomeRateLimited Outcome = "rate_limited" // a sign-up message went to the address less than ResendAfter ago: nothing queued
 )
 
@@ -58,10 +58,10 @@ func standingOf(p consent.Purpose, f consent.Facts, now time.Time) standing {
 
 // signup is a sign-up's plan: the purposes a confirmation asks for and why the others need none.
 type signup struct {
-	restricted bool // GDPR Art. 18: nothing is asked or recorded
-	confirm    []consent.Purpose
-	received   []consent.Purpose
-	objected   []consent.Purpose
+	hold     consent.Reason // consent.Facts.Hold: nothing is asked or recorded
+	confirm  []consent.Purpose
+	received []consent.Purpose
+	objected []consent.Purpose
 	// keep are the purposes whose withdrawal or refusal stays on record until the person confirms:
 	// anyone can post an address to the form, and an unconfirmed request must not hide their "no".
 	keep map[string]bool
@@ -76,8 +76,8 @@ func (s *Service) planIn(ctx context.Context, tx Tx, contactID string, ids []str
 		if err != nil {
 			return signup{}, err
 		}
-		if f.Restricted {
-			return signup{restricted: true}, nil
+		if h := f.Hold(); h != "" {
+			return signup{hold: h}, nil
 		}
 		p, err := tx.PurposeByID(ctx, id)
 		if err != nil {
@@ -102,8 +102,8 @@ func (s *Service) planIn(ctx context.Context, tx Tx, contactID string, ids []str
 // the person's confirmation, else why none does.
 func (pl signup) outcome() Outcome {
 	switch {
-	case pl.restricted:
-		return OutcomeRestricted
+	case pl.hold != "":
+		return OutcomeHeld
 	case len(pl.confirm) > 0:
 		return OutcomeConfirm
 	case len(pl.objected) > 0:
@@ -115,8 +115,8 @@ func (pl signup) outcome() Outcome {
 // lines says, a paragraph each, why the purposes outside the confirmation need none; privacy is
 // the privacy notice's address, which says how to reach the controller.
 func (pl signup) lines(privacy string) []string {
-	if pl.restricted {
-		return []string{"The processing of your data is restricted at your request (GDPR Art. 18), so nothing was recorded for this sign-up. To have the restriction lifted, write to us: the privacy notice at " + privacy + " says how."}
+	if pl.hold != "" {
+		return []string{HeldNote(pl.hold, "this sign-up", privacy)}
 	}
 	var out []string
 	for _, p := range pl.received {
@@ -126,6 +126,35 @@ func (pl signup) lines(privacy string) []string {
 		out = append(out, "You objected to \u201c"+p.Name+"\u201d (GDPR Art. 21), so we do not send it. To withdraw your objection, write to us: the privacy notice at "+privacy+" says how.")
 	}
 	return out
+}
+
+// Hold is a hold (consent.Facts.Hold) in the words of the public pages: State, a clause ("the
+// processing of your data is restricted (GDPR Art. 18)"), Until, when use may resume ("until
+// the restriction is lifted"), and Remedy, what the person can do ("To have the restriction
+// lifted, write to us"). The words say only what is known: a restriction may be set by staff,
+// so it is not said to be the person's own.
+type Hold struct{ State, Until, Remedy string }
+
+// HoldWords returns the words of hold h; the zero Hold for "".
+func HoldWords(h consent.Reason) Hold {
+	switch h {
+	case consent.ReasonRestricted:
+		return Hold{"the processing of your data is restricted (GDPR Art. 18)", "until the restriction is lifted", "To have the restriction lifted, write to us"}
+	case consent.ReasonErasureRequested:
+		return Hold{"your request to erase your data (GDPR Art. 17) is open", "until it is answered", "To withdraw the request, write to us"}
+	case consent.ReasonRestrictionRequested:
+		return Hold{"your request to restrict the processing of your data (GDPR Art. 18) is open", "until it is answered", "To withdraw the request, write to us"}
+	}
+	return Hold{}
+}
+
+// HeldNote is one paragraph saying that nothing was recorded for what ("this sign-up", "your
+// confirmation") because of hold h, and what the person can do; privacy is the privacy
+// notice's address, which says how to reach the controller.
+func HeldNote(h consent.Reason, what, privacy string) string {
+	w := HoldWords(h)
+	return strings.ToUpper(w.State[:1]) + w.State[1:] + ", so nothing was recorded for " + what + ": nothing is recorded or sent to you " + w.Until + ". " +
+		w.Remedy + ": the privacy notice at " + privacy + " says how."
 }
 
 // limited reports whether a sign-up message (a confirmation or a note) went to the contact less

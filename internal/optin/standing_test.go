@@ -71,3 +71,25 @@ func TestNoState(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldNote: every hold of consent.Facts.Hold has its own words, a restriction is not said to
+// be the person's own (staff may set it), and the sign-up of a held contact says nothing was
+// recorded, whatever its purposes (issue 11: an open erasure request got "You already receive").
+func TestHeldNote(t *testing.T) {
+	for h, want := range map[consent.Reason]string{
+		consent.ReasonRestricted:           "The processing of your data is restricted (GDPR Art. 18), so nothing was recorded for this sign-up: nothing is recorded or sent to you until the restriction is lifted. To have the restriction lifted, write to us: the privacy notice at P says how.",
+		consent.ReasonErasureRequested:     "Your request to erase your data (GDPR Art. 17) is open, so nothing was recorded for this sign-up: nothing is recorded or sent to you until it is answered. To withdraw the request, write to us: the privacy notice at P says how.",
+		consent.ReasonRestrictionRequested: "Your request to restrict the processing of your data (GDPR Art. 18) is open, so nothing was recorded for this sign-up: nothing is recorded or sent to you until it is answered. To withdraw the request, write to us: the privacy notice at P says how.",
+	} {
+		pl := signup{hold: h, received: []consent.Purpose{{Name: "Newsletter"}}}
+		if got := pl.lines("P"); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: lines = %q; want %q", h, got, want)
+		}
+		if pl.outcome() != OutcomeHeld {
+			t.Errorf("%s: outcome %q; want held", h, pl.outcome())
+		}
+	}
+	if (HoldWords("") != Hold{}) {
+		t.Errorf("no hold: %+v; want no words", HoldWords(""))
+	}
+}

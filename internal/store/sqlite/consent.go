@@ -465,6 +465,34 @@ func (tx *Tx) RepermissionList(ctx context.Context, purpose string, validFrom ti
 	return out, rows.Err()
 }
 
+// AskCandidates returns up to limit projected states for purpose, after contact id after, of
+// contacts with an e-mail address whose consent lapsed (as RepermissionList) or was requested
+// and not answered: whom a consent-request campaign may ask, before the gate's other facts.
+func (tx *Tx) AskCandidates(ctx context.Context, purpose string, validFrom time.Time, after string, limit int) ([]consent.Current, error) {
+	cutoff := ""
+	if !validFrom.IsZero() {
+		cutoff = formatTime(validFrom)
+	}
+	rows, err := tx.query(ctx, "SELECT "+currentCols+` FROM consent_current
+		WHERE purpose_id = ? AND contact_id > ?
+		AND (state IN (?, ?) OR (state = ? AND (needs_reconsent = 1 OR (? <> '' AND occurred_at < ?))))
+		AND contact_id IN (SELECT id FROM contacts WHERE email_bidx IS NOT NULL)
+		ORDER BY contact_id LIMIT ?`, purpose, after, string(consent.Expired), string(consent.Requested), string(consent.Given), cutoff, cutoff, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []consent.Current{}
+	for rows.Next() {
+		c, err := scanCurrent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // GateFactsFor returns GateFacts for many contacts and one purpose, keyed by contact id, in a few
 // statements (contacts that do not exist are absent).
 func (tx *Tx) GateFactsFor(ctx context.Context, contactIDs []string, purpose string) (map[string]consent.Facts, error) {

@@ -12,7 +12,7 @@ var PersonalWords = map[string]string{
 	"consent_current":       "your consent choices",
 	"objections":            "your objections to our use of your data",
 	"contact_former_emails": "your earlier e-mail addresses",
-	"outbox":                "messages to you that were not sent yet",
+	"outbox":                "our copies of the messages we sent you or were about to send you",
 	"optin_tokens":          "the confirmation links we sent you",
 	"unsubscribe_tokens":    "the unsubscribe links in our mail to you",
 	"exports":               "copies of your data that were waiting for download",

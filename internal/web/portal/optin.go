@@ -38,9 +38,10 @@ type choiceView struct {
 	Name        string
 	Description string
 	Subscribed  bool
-	Objected    bool   // the person objected (GDPR Art. 21): no subscribe button, how to undo it
-	Restricted  bool   // processing restricted (GDPR Art. 18): no subscribe button, how to lift it
-	Contact     string // whom to write to about an objection
+	Objected    bool       // the person objected (GDPR Art. 21): no subscribe button, how to undo it
+	Hold        optin.Hold // a hold (consent.Facts.Hold; zero when none): no subscribe button, what it is and how it ends
+	Consented   bool       // consent given on record: a held choice offers its withdrawal (GDPR Art. 7(3))
+	Contact     string     // whom to write to about an objection or a hold
 }
 
 type linkView struct {
@@ -216,6 +217,11 @@ func (o *Optin) Confirm(w http.ResponseWriter, r *http.Request) {
 	res, err := o.Service.Confirm(r.Context(), r.PathValue("token"), o.ClientIP(r), truncate(r.UserAgent(), 500), r.Header.Get("Sec-GPC") == "1")
 	if err != nil {
 		o.Pages.fail(w, r, err)
+		return
+	}
+	if res.Held != "" {
+		o.Pages.render(w, r, http.StatusOK, pageView{Title: "Nothing was confirmed", Paragraphs: []string{
+			optin.HeldNote(res.Held, "your confirmation", o.Service.PrivacyURL()), "Every message we send carries a link to unsubscribe with one click."}})
 		return
 	}
 	if !res.Confirmed {

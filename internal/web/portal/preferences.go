@@ -53,7 +53,7 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 			contact = p.Pages.Controller.Email
 		}
 		v.Choices = append(v.Choices, choiceView{Action: r.URL.Path, Purpose: c.ID, Name: c.Name, Description: c.Description, Subscribed: c.Subscribed,
-			Objected: c.Objected, Restricted: c.Restricted, Contact: contact})
+			Objected: c.Objected, Hold: optin.HoldWords(c.Hold), Consented: c.Consented, Contact: contact})
 	}
 	p.Pages.render(w, r, http.StatusOK, v)
 }
