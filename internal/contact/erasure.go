@@ -107,12 +107,13 @@ func (s *Service) addressHashes(ctx context.Context, tx Tx, rec *Record) ([][]by
 	return hashes, nil
 }
 
-// suppressErased puts every hash on the suppression list with reason "erased" at time at. Erasure
+// suppressErased puts every hash on the suppression list with reason "erased" at time at (made
+// and recorded then: the ledger's erasure time, on replay). Erasure
 // is the reason that wins (consent.Replaces): an entry of another reason made before it (a
 // bounce, a complaint) becomes reason "erased" at time at; an entry erased already keeps its time.
 func suppressErased(ctx context.Context, tx Tx, hashes [][]byte, at time.Time) error {
 	for _, h := range hashes {
-		if _, err := consent.Suppress(ctx, tx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: at}); err != nil {
+		if _, err := consent.Suppress(ctx, tx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: at, RecordedAt: at}); err != nil {
 			return err
 		}
 	}

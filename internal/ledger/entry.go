@@ -64,7 +64,9 @@ type fields struct{ required, optional []string }
 // fieldsOf says which fields each line type has; any other field is an error.
 var fieldsOf = map[string]fields{
 	TypeErasure:     {[]string{"contact_id", "erased_at"}, []string{"suppression_hashes"}},
-	TypeSuppression: {[]string{"hash", "reason", "created_at"}, nil},
+	// created_at: when it happened (a bounce, an erasure, an imported CLEAN_TIME); recorded_at:
+	// when Tillit recorded it, which --since reads (files written before it carry none).
+	TypeSuppression: {[]string{"hash", "reason", "created_at"}, []string{"recorded_at"}},
 	// occurred_at: when the person left the list (the file's UNSUB_TIME); recorded_at: when the
 	// import recorded it, which --since reads.
 	TypeListUnsubscribe: {[]string{"hash", "purpose", "occurred_at", "recorded_at"}, nil},
@@ -79,13 +81,16 @@ var (
 	eventOptional = []string{"actor", "policy_versions", "notice_hash", "evidence_sealed"}
 )
 
-// At returns when the choice was made (recorded, for consent events, objections and list
-// unsubscribes): the time --since compares and lines are ordered by.
+// At returns when the choice was made (recorded, for consent events, objections, suppressions
+// and list unsubscribes): the time --since compares and lines are ordered by.
 func (e Entry) At() time.Time {
 	switch e.Type {
 	case TypeErasure:
 		return e.ErasedAt
 	case TypeSuppression:
+		if !e.RecordedAt.IsZero() {
+			return e.RecordedAt
+		}
 		return e.CreatedAt
 	case TypeRestriction:
 		return e.RestrictedAt

@@ -48,6 +48,13 @@ func TestParseReadsEveryType(t *testing.T) {
 	if es[1].ContactID != "c0" || es[1].ErasedAt.IsZero() || len(es[1].SuppressionHashes) != 0 {
 		t.Errorf("old erasure line read as %+v", es[1])
 	}
+	if s := es[2]; !s.At().Equal(s.CreatedAt) {
+		t.Errorf("suppression line without recorded_at: At %v; want its created_at (files written before recorded_at)", s.At())
+	}
+	s, err := ledger.Parse(strings.NewReader(`{"type":"suppression","hash":"` + hash + `","reason":"bounced","created_at":"2023-04-05T06:07:08Z","recorded_at":"` + t0 + `"}`))
+	if err != nil || len(s) != 1 || s[0].CreatedAt.Year() != 2023 || s[0].At().Format(time.RFC3339) != t0 {
+		t.Errorf("suppression line with recorded_at: %+v %v; want At its recorded time, created_at the bounce's", s, err)
+	}
 	if u := es[3]; u.Hash != hash || u.Purpose != "offers" || u.OccurredAt.Year() != 2024 || u.RecordedAt.Format(time.RFC3339) != t0 || !u.At().Equal(u.RecordedAt) {
 		t.Errorf("list_unsubscribe line read as %+v; want its hash, purpose and times, At the recorded time", u)
 	}

@@ -32,6 +32,8 @@ type Restriction struct {
 // returns everything.
 type Tx interface {
 	LedgerErasures(ctx context.Context, since time.Time) ([]Erasure, error)
+	// LedgerSuppressions returns the suppression entries by when they were recorded
+	// (RecordedAt), not by the event's time (CreatedAt).
 	LedgerSuppressions(ctx context.Context, since time.Time) ([]consent.Suppression, error)
 	// LedgerListUnsubscribes returns the unsubscribes from purposes' lists by when they were
 	// recorded (RecordedAt), not by when the person left (At).
@@ -89,7 +91,7 @@ func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
 		return nil, err
 	}
 	for _, s := range sups {
-		out = append(out, Entry{Type: TypeSuppression, Hash: encodeHash(s.Hash), Reason: s.Reason, CreatedAt: s.CreatedAt.UTC()})
+		out = append(out, Entry{Type: TypeSuppression, Hash: encodeHash(s.Hash), Reason: s.Reason, CreatedAt: s.CreatedAt.UTC(), RecordedAt: s.RecordedAt.UTC()})
 	}
 	us, err := tx.LedgerListUnsubscribes(ctx, since)
 	if err != nil {

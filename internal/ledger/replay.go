@@ -105,7 +105,7 @@ func (r *Replayer) apply(ctx context.Context, e Entry) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return r.Consent.ReplaySuppression(ctx, consent.Suppression{Hash: h, Reason: e.Reason, CreatedAt: e.CreatedAt.UTC()})
+		return r.Consent.ReplaySuppression(ctx, consent.Suppression{Hash: h, Reason: e.Reason, CreatedAt: e.CreatedAt.UTC(), RecordedAt: e.RecordedAt.UTC()})
 	case TypeListUnsubscribe:
 		h, err := decodeHash("hash", e.Hash)
 		if err != nil {

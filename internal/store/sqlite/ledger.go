@@ -72,21 +72,18 @@ func (tx *Tx) LedgerErasures(ctx context.Context, since time.Time) ([]ledger.Era
 	return out, rows.Err()
 }
 
-// LedgerSuppressions returns the suppression entries created at or after since, oldest first.
+// LedgerSuppressions returns the suppression entries recorded at or after since (RecordedAt, not
+// the event's CreatedAt, which may be long before: an imported CLEAN_TIME), in recorded order.
 func (tx *Tx) LedgerSuppressions(ctx context.Context, since time.Time) ([]consent.Suppression, error) {
-	rows, err := tx.query(ctx, "SELECT hash, reason, created_at FROM suppressions WHERE created_at >= ? ORDER BY created_at, hash", formatTime(since))
+	rows, err := tx.query(ctx, "SELECT hash, reason, created_at, recorded_at FROM suppressions WHERE recorded_at >= ? ORDER BY recorded_at, hash", formatTime(since))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []consent.Suppression
 	for rows.Next() {
-		var s consent.Suppression
-		var at string
-		if err := rows.Scan(&s.Hash, &s.Reason, &at); err != nil {
-			return nil, err
-		}
-		if s.CreatedAt, err = parseTime(at); err != nil {
+		s, err := scanSuppression(rows.Scan)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, s)
