@@ -63,7 +63,7 @@ type fields struct{ required, optional []string }
 
 // fieldsOf says which fields each line type has; any other field is an error.
 var fieldsOf = map[string]fields{
-	TypeErasure:     {[]string{"contact_id", "erased_at"}, []string{"suppression_hashes"}},
+	TypeErasure: {[]string{"contact_id", "erased_at"}, []string{"suppression_hashes"}},
 	// created_at: when it happened (a bounce, an erasure, an imported CLEAN_TIME); recorded_at:
 	// when Tillit recorded it, which --since reads (files written before it carry none).
 	TypeSuppression: {[]string{"hash", "reason", "created_at"}, []string{"recorded_at"}},

@@ -746,7 +746,7 @@ func TestMigration0025(t *testing.T) {
 	}
 	const erased, before, after = "2025-03-14T15:09:26.535897932Z", "2025-03-13T00:00:00.000000000Z", "2025-03-15T00:00:00.000000000Z"
 	for _, stmt := range []string{
-		"PRAGMA foreign_keys = OFF", // the purpose's row is not what is tested
+		"PRAGMA foreign_keys = OFF",        // the purpose's row is not what is tested
 		"DROP INDEX suppressions_recorded", // 0026, applied again after 0025
 		"ALTER TABLE suppressions DROP COLUMN recorded_at",
 		"DELETE FROM schema_migrations WHERE version = 26",
