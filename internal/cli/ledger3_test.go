@@ -53,3 +53,105 @@ func TestRestoreKeepsAnImportedBounce(t *testing.T) {
 		t.Errorf("import after the restore: %+v; want the bounced address suppressed, nobody created", back)
 	}
 }
+
+// TestReplayRefusesAnotherInstallationsFile: ledger replay --data on a folder with other keys
+// (a fresh install) exited 0 and "applied" erasures and suppressions whose keyed hashes belong to
+// another key: they matched nothing, and the next import re-created the erased person. The export
+// now begins with a header naming the blind-index key by an id that reveals nothing of it; replay
+// refuses a file written under another key (exit 2, nothing applied) and replays a file of the old
+// form, without header, with a warning that it could not be checked.
+func TestReplayRefusesAnotherInstallationsFile(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var gone contactJSON
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "erased.elsewhere@example.org"}, &gone); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	if st := p.do("DELETE", "/api/v1/contacts/"+gone.ID, nil, nil); st != 204 {
+		t.Fatalf("erase: %d", st)
+	}
+	p.stop()
+	code, full, stderr := runCLI(t, "ledger", "export", "--data", dir)
+	if code != 0 {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	ledgerFile := writeFile(t, "ledger.jsonl", full)
+
+	other := t.TempDir()
+	startProgram(t, other).stop()
+	if code, out, stderr := runCLI(t, "ledger", "replay", "--data", other, ledgerFile); code != 2 || !strings.Contains(stderr, "another installation's keys") || out != "" {
+		t.Errorf("replay on another installation: exit %d %q %s; want 2 saying the file was written under other keys", code, out, stderr)
+	}
+	if code, again, _ := runCLI(t, "ledger", "export", "--data", other); code != 0 || len(readLedger(t, again)) != 0 {
+		t.Errorf("export of the other installation after the refused replay:\n%s\nwant nothing applied", again)
+	}
+	rep := importJSON(t, other, writeFile(t, "again.csv", "Email Address,First Name,OPTIN_TIME\nerased.elsewhere@example.org,E,2025-01-01 00:00:00\n"))
+	if rep.Created != 1 {
+		t.Errorf("import on the other installation: %+v; want the address created there (it knows nothing of the erasure)", rep)
+	}
+
+	// A file of the old form (no header) on the installation it came from: applied, with a warning.
+	noHeader := writeFile(t, "old.jsonl", full[strings.Index(full, "\n")+1:])
+	code, out, stderr := runCLI(t, "ledger", "replay", "--data", dir, noHeader)
+	if code != 0 || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "could not be checked") || !strings.Contains(out, `"already_present": 1`) {
+		t.Errorf("replay of a file without header: exit %d %s %s; want 0 with a warning that its key could not be checked", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, "ledger", "replay", "--data", dir, ledgerFile); code != 0 || stderr != "" {
+		t.Errorf("replay on its own installation: exit %d %s; want 0, no warning", code, stderr)
+	}
+}
+
+// TestReplayReadsSeveralFiles: the README says "(several files: oldest first)" but ledger replay
+// A B was a usage error. Several files are read and checked whole before any line is applied (a
+// bad line in the second applies nothing of the first), then applied in the order given.
+func TestReplayReadsSeveralFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	token := p.token
+	ids := map[string]string{}
+	for _, name := range []string{"first", "second"} {
+		var c contactJSON
+		if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": name + ".file@example.org"}, &c); st != 201 {
+			t.Fatalf("create: %d", st)
+		}
+		ids[name] = c.ID
+	}
+	p.stop()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyDir(t, dir, backup)
+
+	exportAfter := func(name string) string {
+		t.Helper()
+		at := time.Now().UTC()
+		p := startProgram(t, dir)
+		p.token = token
+		if st := p.do("PUT", "/api/v1/contacts/"+ids[name]+"/restriction", nil, nil); st != 200 {
+			t.Fatalf("restrict %s: %d", name, st)
+		}
+		p.stop()
+		code, out, stderr := runCLI(t, "ledger", "export", "--data", dir, "--since", at.Format(time.RFC3339Nano))
+		if code != 0 || len(readLedger(t, out)) != 1 {
+			t.Fatalf("export since %s: %d %s %s; want one restriction", name, code, out, stderr)
+		}
+		return writeFile(t, name+".jsonl", out)
+	}
+	a, b := exportAfter("first"), exportAfter("second")
+	bad := writeFile(t, "bad.jsonl", "{\"type\":\"restriction\",\"contact_id\":\"x\"}\n")
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	copyDir(t, backup, restored)
+	if code, _, stderr := runCLI(t, "ledger", "replay", "--data", restored, a, bad); code != 2 || !strings.Contains(stderr, "bad.jsonl line 1: restricted_at") {
+		t.Errorf("replay of a good and a bad file: exit %d %s; want 2 naming the bad file, line and field", code, stderr)
+	}
+	r := replay(t, "ledger", "replay", "--data", restored, a, b, a)
+	if c := r.Types["restriction"]; r.Lines != 3 || c["applied"] != 2 || c["already_present"] != 1 {
+		t.Errorf("replay of a, b, a: %+v; want 3 lines: both applied (nothing of the refused run), a again already present", r)
+	}
+	p = startProgram(t, restored)
+	p.token = token
+	for name := range ids {
+		if ok, reason := p.gate(map[string]string{"contact_id": ids[name]}, "newsletter"); ok || reason != "restricted" {
+			t.Errorf("gate for %s after the replay: %v %s; want restricted", name, ok, reason)
+		}
+	}
+}

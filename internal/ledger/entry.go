@@ -30,6 +30,11 @@ const (
 	TypeRestriction     = "restriction"      // a restriction in force (Art. 18)
 )
 
+// TypeHeader is the type of a file's first line, written by WriteHeader: it names the
+// installation's blind-index key (keys.Keyring.IndexKeyID), under which the file's keyed hashes
+// were made. It is no choice and has no counts. Files written before it have none.
+const TypeHeader = "ledger"
+
 // Types lists every line type, in the order lines of the same time are written.
 var Types = []string{TypeErasure, TypeSuppression, TypeListUnsubscribe, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction}
 
@@ -56,6 +61,7 @@ type Entry struct {
 	PolicyVersions    map[string]string `json:"policy_versions,omitempty"`
 	NoticeHash        string            `json:"notice_hash,omitempty"`
 	EvidenceSealed    string            `json:"evidence_sealed,omitempty"`
+	IndexKeyID        string            `json:"index_key_id,omitempty"` // the header's
 }
 
 // fields are the required and optional fields of one line type.
@@ -74,6 +80,7 @@ var fieldsOf = map[string]fields{
 	TypeRefusal:         {eventRequired, eventOptional},
 	TypeObjection:       {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor"}},
 	TypeRestriction:     {[]string{"contact_id", "restricted_at"}, nil},
+	TypeHeader:          {[]string{"index_key_id"}, nil},
 }
 
 var (
@@ -110,15 +117,29 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 // MaxLine is the longest line Parse reads, in bytes.
 const MaxLine = 1 << 20
 
-// Parse reads a whole ledger file (JSON lines; blank lines are skipped) and checks every line
-// before returning any: the first bad one is a *LineError. A line without "type" whose only
-// fields are contact_id and erased_at is an erasure (files written before the ledger carried
-// more than erasures).
+// File is a ledger file as read: the blind-index key id of its header ("" when it has none, as
+// files written before the header) and its entries.
+type File struct {
+	IndexKeyID string
+	Entries    []Entry
+}
+
+// Parse reads a whole ledger file and returns its entries (ReadFile).
 func Parse(r io.Reader) ([]Entry, error) {
+	f, err := ReadFile(r)
+	return f.Entries, err
+}
+
+// ReadFile reads a whole ledger file (JSON lines; blank lines are skipped) and checks every line
+// before returning any: the first bad one is a *LineError. The header (TypeHeader) may only be
+// the first line. A line without "type" whose only fields are contact_id and erased_at is an
+// erasure (files written before the ledger carried more than erasures).
+func ReadFile(r io.Reader) (File, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+	var f File
 	var out []Entry
-	n := 0
+	n, read := 0, 0
 	for sc.Scan() {
 		n++
 		line := bytes.TrimSpace(sc.Bytes())
@@ -129,21 +150,30 @@ func Parse(r io.Reader) ([]Entry, error) {
 		if err != nil {
 			ae := apperr.As(err)
 			if ae == nil {
-				return nil, err
+				return File{}, err
 			}
 			field, msg := ae.Field, ae.Message
 			if field == "body" { // jsonin's name for the whole document
 				field, msg = "line", "line"+strings.TrimPrefix(msg, "body")
 			}
-			return nil, &LineError{Line: n, Field: field, Msg: msg}
+			return File{}, &LineError{Line: n, Field: field, Msg: msg}
+		}
+		read++
+		if e.Type == TypeHeader {
+			if read > 1 {
+				return File{}, &LineError{Line: n, Field: "type", Msg: "type: a ledger header is only the file's first line"}
+			}
+			f.IndexKeyID = e.IndexKeyID
+			continue
 		}
 		e.Line = n
 		out = append(out, e)
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return nil, &LineError{Line: n + 1, Field: "line", Msg: fmt.Sprintf("line: longer than %d bytes", MaxLine)}
+		return File{}, &LineError{Line: n + 1, Field: "line", Msg: fmt.Sprintf("line: longer than %d bytes", MaxLine)}
 	}
-	return out, sc.Err()
+	f.Entries = out
+	return f, sc.Err()
 }
 
 // parseLine decodes one line strictly and checks it; errors are apperr.Invalid naming the field.
@@ -196,6 +226,11 @@ func (e Entry) check() error {
 	}
 	if e.Hash != "" {
 		if _, err := decodeHash("hash", e.Hash); err != nil {
+			return err
+		}
+	}
+	if e.IndexKeyID != "" {
+		if _, err := decodeHash("index_key_id", e.IndexKeyID); err != nil {
 			return err
 		}
 	}

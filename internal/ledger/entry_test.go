@@ -139,3 +139,28 @@ func TestParseRefusesALongLine(t *testing.T) {
 		t.Errorf("Parse = %v; want line 2 too long", err)
 	}
 }
+
+// TestReadFileHeader: the header names the key and is no entry; it may only be the first line,
+// and its id is IndexSize bytes of hex. CheckKey tells the same key, another and none apart.
+func TestReadFileHeader(t *testing.T) {
+	restriction := `{"type":"restriction","contact_id":"c1","restricted_at":"` + t0 + `"}`
+	f, err := ledger.ReadFile(strings.NewReader("\n" + `{"type":"ledger","index_key_id":"` + hash + `"}` + "\n" + restriction + "\n"))
+	if err != nil || f.IndexKeyID != hash || len(f.Entries) != 1 || f.Entries[0].Line != 3 {
+		t.Fatalf("ReadFile = %+v, %v; want the key id and one entry at line 3", f, err)
+	}
+	if f.CheckKey(hash) != nil || !errors.Is(f.CheckKey("ffeeddccbbaa99887766554433221100"), ledger.ErrOtherKey) ||
+		!errors.Is(ledger.File{}.CheckKey(hash), ledger.ErrUnchecked) {
+		t.Errorf("CheckKey: want nil for the same key, ErrOtherKey for another, ErrUnchecked without header")
+	}
+	for _, tc := range []struct{ file, field string }{
+		{restriction + "\n" + `{"type":"ledger","index_key_id":"` + hash + `"}`, "type"},
+		{`{"type":"ledger","index_key_id":"` + hash + `"}` + "\n" + `{"type":"ledger","index_key_id":"` + hash + `"}`, "type"},
+		{`{"type":"ledger","index_key_id":"secret"}`, "index_key_id"},
+		{`{"type":"ledger"}`, "index_key_id"},
+	} {
+		var le *ledger.LineError
+		if _, err := ledger.ReadFile(strings.NewReader(tc.file)); !errors.As(err, &le) || le.Field != tc.field {
+			t.Errorf("ReadFile(%q) = %v; want a line error naming %s", tc.file, err, tc.field)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 	"time"
@@ -141,6 +142,31 @@ func eventEntry(e consent.Event, sealed []byte) Entry {
 	}
 	return en
 }
+
+// WriteHeader writes the header line (TypeHeader) naming the blind-index key by indexKeyID
+// (keys.Keyring.IndexKeyID); Export's callers write it before the entries.
+func WriteHeader(w io.Writer, indexKeyID string) error {
+	return Write(w, []Entry{{Type: TypeHeader, IndexKeyID: indexKeyID}})
+}
+
+// CheckKey says whether a file's keyed hashes were made under the key named indexKeyID: nil when
+// its header names that key; ErrUnchecked when it has no header (files written before it, which
+// replay with a warning); ErrOtherKey when it names another key, whose hashes match nothing here.
+func (f File) CheckKey(indexKeyID string) error {
+	switch f.IndexKeyID {
+	case indexKeyID:
+		return nil
+	case "":
+		return ErrUnchecked
+	}
+	return ErrOtherKey
+}
+
+// Errors of CheckKey.
+var (
+	ErrUnchecked = errors.New("it names no key (written before ledger files did), so its keyed hashes could not be checked against this installation's key")
+	ErrOtherKey  = errors.New("it was written under another installation's keys: its keyed hashes match nothing here (replay it on a data folder restored with the keys it was exported with)")
+)
 
 // Write writes entries as JSON lines.
 func Write(w io.Writer, entries []Entry) error {
