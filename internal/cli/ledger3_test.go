@@ -155,3 +155,45 @@ func TestReplayReadsSeveralFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayCountsErasuresAsTheReadmeSays: an erasure line for a contact the backup does not hold
+// (created and erased after it) counted as applied while the README said not_present. Counts and
+// README now say the same: applied when the contact was erased again or its address hashes were
+// put back; not_present only when the backup does not hold it and the line has no hashes to put
+// back (the old form); a second replay finds both in the erasure ledger.
+func TestReplayCountsErasuresAsTheReadmeSays(t *testing.T) {
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	token := p.token
+	p.stop()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyDir(t, dir, backup)
+	backupAt := time.Now().UTC()
+	p = startProgram(t, dir)
+	p.token = token
+	var later contactJSON
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "created.after@example.org"}, &later); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	if st := p.do("DELETE", "/api/v1/contacts/"+later.ID, nil, nil); st != 204 {
+		t.Fatalf("erase: %d", st)
+	}
+	p.stop()
+	code, since, _ := runCLI(t, "ledger", "export", "--data", dir, "--since", backupAt.Format(time.RFC3339Nano))
+	if code != 0 {
+		t.Fatal("export")
+	}
+	old := writeFile(t, "old.jsonl", `{"contact_id":"never-held","erased_at":"2025-01-01T00:00:00Z"}`+"\n")
+	restored := filepath.Join(t.TempDir(), "restored")
+	copyDir(t, backup, restored)
+	for i, want := range []map[string]int{{"applied": 1, "already_present": 0, "not_present": 1}, {"applied": 0, "already_present": 2, "not_present": 0}} {
+		r := replay(t, "ledger", "replay", "--data", restored, old, writeFile(t, "since.jsonl", since))
+		if c := r.Types["erasure"]; c["applied"] != want["applied"] || c["already_present"] != want["already_present"] || c["not_present"] != want["not_present"] {
+			t.Errorf("replay %d: erasure %v; want %v (the hashes of the contact not held put back; the old line without hashes not present)", i+1, c, want)
+		}
+	}
+	rep := importJSON(t, restored, writeFile(t, "again.csv", "Email Address,First Name,OPTIN_TIME\ncreated.after@example.org,C,2025-01-01 00:00:00\n"))
+	if rep.Created != 0 || rep.Suppressed != 1 {
+		t.Errorf("import after the restore: %+v; want the erased address suppressed", rep)
+	}
+}

@@ -126,7 +126,10 @@ func suppressErased(ctx context.Context, tx Tx, hashes [][]byte, at time.Time) e
 // suppression hashes suppressed too. For a contact the store does not hold (erased before the
 // backup, or created after it) the hashes go on the suppression list (reason "erased") and the id
 // to the erasure ledger, audited "contact.erase", so no import brings the person back and the
-// next export still carries the erasure. False when the erasure ledger holds the id already.
+// next export still carries the erasure. True when it erased the contact or put hashes back;
+// false when the erasure ledger holds the id already; NotFound when the store holds neither the
+// contact nor its erasure and the line carries no hashes (the old form: the id is recorded,
+// nothing is put back), so the replay's counts say applied only when a restore's loss is undone.
 func (s *Service) ReplayErasure(ctx context.Context, id string, at time.Time, hashes [][]byte) (bool, error) {
 	for _, h := range hashes {
 		if len(h) != keys.IndexSize {
@@ -154,5 +157,8 @@ func (s *Service) ReplayErasure(ctx context.Context, id string, at time.Time, ha
 		ev := audit.New(ctx, s.Now().UTC(), "contact.erase", "contact", id, "erasure_ledger", "suppressions")
 		return tx.AppendAudit(ctx, &ev)
 	})
+	if applied && err == nil && len(hashes) == 0 {
+		return false, apperr.New(apperr.NotFound, "contact not held, no suppression hashes to put back")
+	}
 	return applied && err == nil, err
 }

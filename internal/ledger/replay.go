@@ -38,11 +38,14 @@ type Replayer struct {
 	NewID    func() string
 }
 
-// Counts is what a replay did with the lines of one type.
+// Counts is what a replay did with the lines of one type. An erasure line counts as applied when
+// its contact was erased again or, for a contact the store does not hold (created after the
+// backup), its address hashes were put back on the suppression list; as not present only when the
+// store holds neither the contact nor its erasure and the line carries no hashes (the old form).
 type Counts struct {
 	Applied        int `json:"applied"`         // the store changed
 	AlreadyPresent int `json:"already_present"` // the store held it already (replayed before, or in the backup)
-	NotPresent     int `json:"not_present"`     // the store does not hold the contact (or purpose) the line is about
+	NotPresent     int `json:"not_present"`     // the store does not hold the contact (or purpose) the line is about, and nothing was put back
 }
 
 // Result is what Replay prints: the lines read and the counts per line type (every type listed).
