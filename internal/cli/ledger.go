@@ -102,8 +102,8 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 		}
 		entries = append(entries, f.Entries...)
 	}
-	a.erasureHooks()
-	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Store: sqlite.Bound[ledger.Tx]{DB: a.db}, Now: time.Now, NewID: newID}
+	req := a.erasureHooks()
+	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Requests: req, Store: sqlite.Bound[ledger.Tx]{DB: a.db}, Now: time.Now, NewID: newID}
 	res, err := r.Replay(ctx, entries)
 	if err != nil {
 		return err

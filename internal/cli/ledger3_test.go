@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -195,5 +196,110 @@ func TestReplayCountsErasuresAsTheReadmeSays(t *testing.T) {
 	rep := importJSON(t, restored, writeFile(t, "again.csv", "Email Address,First Name,OPTIN_TIME\ncreated.after@example.org,C,2025-01-01 00:00:00\n"))
 	if rep.Created != 0 || rep.Suppressed != 1 {
 		t.Errorf("import after the restore: %+v; want the erased address suppressed", rep)
+	}
+}
+
+// TestRestoreKeepsAVerifiedRequest (A3, B3): a verified erasure request made after the backup
+// disappeared on restore: the ledger carried no requests, so after the restore and replay the gate
+// allowed the person who had confirmed "erase me" again and nobody answered the request. The
+// ledger now carries verified erasure, restriction, objection and withdrawal requests that are
+// open or were closed since --since (ids, type, state, times; no address or message); replay
+// re-creates an open request the backup lacks, bound to its contact, with its due date and a
+// note for staff, and closes a request the backup holds open that was closed after it.
+func TestRestoreKeepsAVerifiedRequest(t *testing.T) {
+	dir := t.TempDir()
+	sink := startSMTP(t)
+	env := map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}
+	p := startProgramEnv(t, dir, env)
+	token := p.token
+	ids := map[string]string{}
+	for _, name := range []string{"eraser", "restrictor"} {
+		var c contactJSON
+		if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": name + ".req@example.org", "first_name": "Req" + name}, &c); st != 201 {
+			t.Fatalf("create: %d", st)
+		}
+		if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil); st != 201 {
+			t.Fatalf("consent: %d", st)
+		}
+		ids[name] = c.ID
+	}
+	ask := func(typ, addr string) requestJSON {
+		t.Helper()
+		if st, _ := postForm(t, p.base, "/p/requests", url.Values{"type": {typ}, "email": {addr}}); st != 200 {
+			t.Fatalf("%s intake: %d", typ, st)
+		}
+		_, text := parseMessage(t, sink.next(t))
+		v, _ := url.Parse(verifyRE.FindString(text))
+		if st, _ := postForm(t, p.base, v.Path, nil); st != 200 {
+			t.Fatalf("%s verify: %d", typ, st)
+		}
+		var queue struct{ Items []requestJSON }
+		p.do("GET", "/api/v1/requests?type="+typ+"&state=in_progress", nil, &queue)
+		if len(queue.Items) != 1 {
+			t.Fatalf("%s queue: %+v", typ, queue.Items)
+		}
+		return queue.Items[0]
+	}
+	restriction := ask("restriction", "restrictor.req@example.org") // in the backup, open
+	p.stop()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyDir(t, dir, backup)
+	backupAt := time.Now().UTC()
+
+	p = startProgramEnv(t, dir, env)
+	p.token = token
+	erasure := ask("erasure", "eraser.req@example.org")
+	if ok, reason := p.gate(map[string]string{"contact_id": ids["eraser"]}, "newsletter"); ok || reason != "erasure_requested" {
+		t.Fatalf("gate after the verified erasure request: %v %s", ok, reason)
+	}
+	if st := p.do("POST", "/api/v1/requests/"+restriction.ID+"/reject", map[string]any{"reason": "The data is needed for an open invoice."}, nil); st != 200 {
+		t.Fatalf("reject: %d", st)
+	}
+	p.stop()
+	code, since, stderr := runCLI(t, "ledger", "export", "--data", dir, "--since", backupAt.Format(time.RFC3339Nano))
+	if code != 0 {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	if strings.Contains(since, "example.org") || strings.Contains(since, "invoice") || strings.Count(since, `"type":"request"`) != 2 ||
+		!strings.Contains(since, `"contact_id":"`+ids["eraser"]+`","request_id":"`+erasure.ID+`","request_type":"erasure","state":"in_progress"`) ||
+		!strings.Contains(since, `"contact_id":"`+ids["restrictor"]+`","request_id":"`+restriction.ID+`","request_type":"restriction","state":"rejected"`) {
+		t.Fatalf("export --since the backup:\n%s\nwant the open erasure and the rejected restriction requests, no address or reason", since)
+	}
+	file := writeFile(t, "ledger.jsonl", since)
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	copyDir(t, backup, restored)
+	for i, want := range [][2]int{{2, 0}, {0, 2}} {
+		r := replay(t, "ledger", "replay", "--data", restored, file)
+		if c := r.Types["request"]; c["applied"] != want[0] || c["already_present"] != want[1] || c["not_present"] != 0 {
+			t.Errorf("replay %d: request %v; want %d applied, %d already present", i+1, c, want[0], want[1])
+		}
+	}
+	p = startProgramEnv(t, restored, env)
+	p.token = token
+	if ok, reason := p.gate(map[string]string{"contact_id": ids["eraser"]}, "newsletter"); ok || reason != "erasure_requested" {
+		t.Errorf("gate for the person who asked to be erased, after the restore: %v %s; want erasure_requested", ok, reason)
+	}
+	if ok, reason := p.gate(map[string]string{"contact_id": ids["restrictor"]}, "newsletter"); !ok || reason != "consent_given" {
+		t.Errorf("gate for the person whose restriction request was rejected after the backup: %v %s; want consent_given", ok, reason)
+	}
+	var got requestJSON
+	if st := p.do("GET", "/api/v1/requests/"+erasure.ID, nil, &got); st != 200 || got.State != "in_progress" || got.ContactID != ids["eraser"] || !got.DueAt.Equal(erasure.DueAt) {
+		t.Errorf("erasure request after the restore: %d %+v; want it in progress, bound to its contact, due %v", st, got, erasure.DueAt)
+	}
+	var tl struct{ Items []struct{ Action, Note string } }
+	p.do("GET", "/api/v1/requests/"+erasure.ID+"/timeline", nil, &tl)
+	if len(tl.Items) == 0 || !strings.Contains(tl.Items[len(tl.Items)-1].Note, "not in the backup") {
+		t.Errorf("timeline of the re-created request: %+v; want a note that the person's message was not in the backup", tl.Items)
+	}
+	if st := p.do("GET", "/api/v1/requests/"+restriction.ID, nil, &got); st != 200 || got.State != "rejected" {
+		t.Errorf("restriction request after the restore: %d %+v; want rejected", st, got)
+	}
+	// Staff can answer the re-created request: completing it erases the person.
+	if st := p.do("POST", "/api/v1/requests/"+erasure.ID+"/complete", map[string]any{}, nil); st != 200 {
+		t.Errorf("complete the re-created erasure request: %d", st)
+	}
+	if st := p.do("GET", "/api/v1/contacts/"+ids["eraser"], nil, nil); st != 404 {
+		t.Errorf("contact after completing the erasure: %d; want 404", st)
 	}
 }

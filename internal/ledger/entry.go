@@ -15,6 +15,7 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/keys"
 )
@@ -28,6 +29,7 @@ const (
 	TypeRefusal         = "refusal"          // a consent event dpv:ConsentRefused
 	TypeObjection       = "objection"        // an objection in force (Art. 21)
 	TypeRestriction     = "restriction"      // a restriction in force (Art. 18)
+	TypeRequest         = "request"          // a verified erasure, restriction, objection or withdrawal request (dsr.LedgerTypes), open or closed since
 )
 
 // TypeHeader is the type of a file's first line, written by WriteHeader: it names the
@@ -36,7 +38,7 @@ const (
 const TypeHeader = "ledger"
 
 // Types lists every line type, in the order lines of the same time are written.
-var Types = []string{TypeErasure, TypeSuppression, TypeListUnsubscribe, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction}
+var Types = []string{TypeErasure, TypeSuppression, TypeListUnsubscribe, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction, TypeRequest}
 
 // Entry is one line of the ledger: JSON with "type" and the fields of that type (fieldsOf).
 // Times are RFC 3339 UTC; hashes are lower-case hex of keys.IndexSize bytes; evidence_sealed is
@@ -62,6 +64,17 @@ type Entry struct {
 	NoticeHash        string            `json:"notice_hash,omitempty"`
 	EvidenceSealed    string            `json:"evidence_sealed,omitempty"`
 	IndexKeyID        string            `json:"index_key_id,omitempty"` // the header's
+	// A request's: its id, type, state, channel and times; never the requester's address,
+	// message or details.
+	RequestID     string    `json:"request_id,omitempty"`
+	RequestType   string    `json:"request_type,omitempty"`
+	State         string    `json:"state,omitempty"`
+	Channel       string    `json:"channel,omitempty"`
+	ReceivedAt    time.Time `json:"received_at,omitzero"`
+	VerifiedAt    time.Time `json:"verified_at,omitzero"`
+	DueAt         time.Time `json:"due_at,omitzero"`
+	ExtendedUntil time.Time `json:"extended_until,omitzero"`
+	ClosedAt      time.Time `json:"closed_at,omitzero"` // completed or rejected at
 }
 
 // fields are the required and optional fields of one line type.
@@ -81,6 +94,9 @@ var fieldsOf = map[string]fields{
 	TypeObjection:       {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor"}},
 	TypeRestriction:     {[]string{"contact_id", "restricted_at"}, nil},
 	TypeHeader:          {[]string{"index_key_id"}, nil},
+	// closed_at: required when state is completed or rejected, else absent (checkRequest).
+	TypeRequest: {[]string{"request_id", "request_type", "contact_id", "state", "channel", "received_at", "due_at"},
+		[]string{"verified_at", "extended_until", "closed_at"}},
 }
 
 var (
@@ -101,8 +117,20 @@ func (e Entry) At() time.Time {
 		return e.CreatedAt
 	case TypeRestriction:
 		return e.RestrictedAt
+	case TypeRequest:
+		return cmpOr(e.ClosedAt, e.VerifiedAt, e.ReceivedAt)
 	}
 	return e.RecordedAt
+}
+
+// cmpOr returns the first time that is not zero.
+func cmpOr(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // LineError is a bad line of a ledger file: its number (1-based) and the field at fault.
@@ -211,7 +239,7 @@ func parseLine(line []byte) (Entry, error) {
 
 // check checks the values of e's fields (presence is checked by parseLine).
 func (e Entry) check() error {
-	for _, id := range []struct{ field, v string }{{"contact_id", e.ContactID}, {"event_id", e.EventID}} {
+	for _, id := range []struct{ field, v string }{{"contact_id", e.ContactID}, {"event_id", e.EventID}, {"request_id", e.RequestID}} {
 		if id.v != "" && !validID(id.v) {
 			return apperr.Invalidf(id.field, "invalid_id", "%s: 1 to 128 letters, digits, '-', '_', '.' or ':'", id.field)
 		}
@@ -219,7 +247,8 @@ func (e Entry) check() error {
 	for _, t := range []struct {
 		field string
 		v     time.Time
-	}{{"erased_at", e.ErasedAt}, {"created_at", e.CreatedAt}, {"occurred_at", e.OccurredAt}, {"recorded_at", e.RecordedAt}, {"restricted_at", e.RestrictedAt}} {
+	}{{"erased_at", e.ErasedAt}, {"created_at", e.CreatedAt}, {"occurred_at", e.OccurredAt}, {"recorded_at", e.RecordedAt}, {"restricted_at", e.RestrictedAt},
+		{"received_at", e.ReceivedAt}, {"verified_at", e.VerifiedAt}, {"due_at", e.DueAt}, {"extended_until", e.ExtendedUntil}, {"closed_at", e.ClosedAt}} {
 		if !t.v.IsZero() && t.v.Before(consent.EarliestEvent) {
 			return apperr.Invalidf(t.field, "too_early", "%s: must not be before 1990-01-01", t.field)
 		}
@@ -248,7 +277,30 @@ func (e Entry) check() error {
 	if e.Scope != "" && e.Scope != consent.ScopeDirectMarketing && !consent.ValidID(e.Scope) {
 		return apperr.Invalidf("scope", "invalid_scope", "scope: a purpose id or direct_marketing")
 	}
+	if e.Type == TypeRequest {
+		return e.checkRequest()
+	}
 	return e.checkEvent()
+}
+
+// checkRequest checks a request line's type, state and channel (dsr's words) and that closed_at
+// is given exactly when the state is closed.
+func (e Entry) checkRequest() error {
+	if !slices.Contains(dsr.LedgerTypes, dsr.Type(e.RequestType)) {
+		return apperr.Invalidf("request_type", "invalid_type", "request_type: one of erasure, restriction, objection, withdraw_consent")
+	}
+	st := dsr.State(e.State)
+	if !slices.Contains(dsr.States, st) || st == dsr.StateReceived || st == dsr.StateVerifying {
+		return apperr.Invalidf("state", "invalid_state", "state: a verified request's: in_progress, extended, completed or rejected")
+	}
+	if !slices.Contains(dsr.Channels, dsr.Channel(e.Channel)) {
+		return apperr.Invalidf("channel", "invalid_channel", "channel: one of email, phone, letter, portal, api")
+	}
+	closed := st == dsr.StateCompleted || st == dsr.StateRejected
+	if closed == e.ClosedAt.IsZero() {
+		return apperr.Invalidf("closed_at", "invalid_closed_at", "closed_at: required for a completed or rejected request, and only then")
+	}
+	return nil
 }
 
 // checkEvent checks the fields of consent events and objections.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/dsr"
 )
 
 // Erasure is one entry of the store's erasure ledger: the contact id, when it was erased and the
@@ -26,6 +27,13 @@ type Erasure struct {
 type Restriction struct {
 	ContactID    string
 	RestrictedAt time.Time
+}
+
+// Request is a verified data subject request the ledger carries (dsr.LedgerTypes) and when its
+// identity was verified (zero when the timeline does not say).
+type Request struct {
+	dsr.Request
+	VerifiedAt time.Time
 }
 
 // Tx is what the ledger needs from one store transaction. Each Ledger… read returns what was
@@ -45,6 +53,9 @@ type Tx interface {
 	LedgerObjections(ctx context.Context, since time.Time) ([]consent.Objection, error)
 	// LedgerRestrictions returns the restrictions in force.
 	LedgerRestrictions(ctx context.Context, since time.Time) ([]Restriction, error)
+	// LedgerRequests returns the verified requests of dsr.LedgerTypes that are open (whatever
+	// since) or were closed at or after since.
+	LedgerRequests(ctx context.Context, since time.Time) ([]Request, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -68,7 +79,7 @@ func Export(ctx context.Context, store Store, since time.Time) ([]Entry, error) 
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		return cmp.Or(a.At().Compare(b.At()), cmp.Compare(slices.Index(Types, a.Type), slices.Index(Types, b.Type)),
-			cmp.Compare(a.ContactID, b.ContactID), cmp.Compare(a.EventID+a.Scope+a.Purpose+a.Hash, b.EventID+b.Scope+b.Purpose+b.Hash))
+			cmp.Compare(a.ContactID, b.ContactID), cmp.Compare(a.EventID+a.RequestID+a.Scope+a.Purpose+a.Hash, b.EventID+b.RequestID+b.Scope+b.Purpose+b.Hash))
 	})
 	return out, nil
 }
@@ -123,7 +134,27 @@ func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
 	for _, r := range rs {
 		out = append(out, Entry{Type: TypeRestriction, ContactID: r.ContactID, RestrictedAt: r.RestrictedAt.UTC()})
 	}
+	reqs, err := tx.LedgerRequests(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		out = append(out, requestEntry(r))
+	}
 	return out, nil
+}
+
+// requestEntry is the line of a request: ids, type, state, channel and times only.
+func requestEntry(r Request) Entry {
+	en := Entry{Type: TypeRequest, RequestID: r.ID, RequestType: string(r.Type), ContactID: r.ContactID, State: string(r.State),
+		Channel: string(r.Channel), ReceivedAt: r.ReceivedAt.UTC(), VerifiedAt: r.VerifiedAt.UTC(), DueAt: r.DueAt.UTC()}
+	if r.ExtendedUntil != nil {
+		en.ExtendedUntil = r.ExtendedUntil.UTC()
+	}
+	if r.CompletedAt != nil && !r.Open() {
+		en.ClosedAt = r.CompletedAt.UTC()
+	}
+	return en
 }
 
 // eventEntry is the line of a withdrawal or refusal.

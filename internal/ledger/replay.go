@@ -9,6 +9,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/dsr"
 )
 
 // Contacts re-applies erasures and restrictions (contact.Service). Each reports whether it
@@ -28,11 +29,18 @@ type Consent interface {
 	ReplayListUnsubscribe(ctx context.Context, u consent.PurposeUnsubscribe) (bool, error)
 }
 
+// Requests re-creates or closes verified requests (dsr.Service.ReplayRequest), with the same
+// meaning of its answers as Contacts.
+type Requests interface {
+	ReplayRequest(ctx context.Context, r dsr.Request) (bool, error)
+}
+
 // Replayer re-applies a ledger to a store restored from a backup. Its fields are set once by
 // internal/cli.
 type Replayer struct {
 	Contacts Contacts
 	Consent  Consent
+	Requests Requests
 	Store    Store
 	Now      func() time.Time
 	NewID    func() string
@@ -129,6 +137,23 @@ func (r *Replayer) apply(ctx context.Context, e Entry) (bool, error) {
 			OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(), Actor: e.Actor})
 	case TypeRestriction:
 		return r.Contacts.ReplayRestriction(ctx, e.ContactID, e.RestrictedAt.UTC())
+	case TypeRequest:
+		return r.Requests.ReplayRequest(ctx, e.request())
 	}
 	return false, apperr.Invalidf("type", "unknown_type", "type: unknown")
+}
+
+// request is the dsr.Request a request line describes.
+func (e Entry) request() dsr.Request {
+	r := dsr.Request{ID: e.RequestID, Type: dsr.Type(e.RequestType), State: dsr.State(e.State), ContactID: e.ContactID,
+		Channel: dsr.Channel(e.Channel), ReceivedAt: e.ReceivedAt.UTC(), DueAt: e.DueAt.UTC()}
+	if !e.ExtendedUntil.IsZero() {
+		t := e.ExtendedUntil.UTC()
+		r.ExtendedUntil = &t
+	}
+	if !e.ClosedAt.IsZero() {
+		t := e.ClosedAt.UTC()
+		r.CompletedAt = &t
+	}
+	return r
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -151,4 +152,36 @@ func (tx *Tx) LedgerRestrictions(ctx context.Context, since time.Time) ([]ledger
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// qLedgerRequests selects the verified requests of the ledger's types (dsr.LedgerTypes) that are
+// open, or were closed at or after since.
+const qLedgerRequests = "SELECT " + requestCols + " FROM requests WHERE contact_id <> '' AND type IN ('erasure', 'restriction', 'objection', 'withdraw_consent') " +
+	"AND state NOT IN ('received', 'verifying') AND (state NOT IN ('completed', 'rejected') OR completed_at >= ?) ORDER BY id LIMIT -1"
+
+// LedgerRequests returns the verified requests the ledger carries (open, or closed at or after
+// since), each with when it was verified (its first "verified" event; zero when none).
+func (tx *Tx) LedgerRequests(ctx context.Context, since time.Time) ([]ledger.Request, error) {
+	recs, err := tx.queryRequests(ctx, qLedgerRequests, formatTime(since))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Request, len(recs))
+	for i, r := range recs {
+		out[i].Request = r.Request
+		row, err := tx.queryRow(ctx, "SELECT min(at) FROM request_events WHERE request_id = ? AND action = 'verified'", r.ID)
+		if err != nil {
+			return nil, err
+		}
+		var at sql.NullString
+		if err := row.Scan(&at); err != nil {
+			return nil, err
+		}
+		if at.Valid {
+			if out[i].VerifiedAt, err = parseTime(at.String); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
