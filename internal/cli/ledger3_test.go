@@ -287,7 +287,9 @@ func TestRestoreKeepsAVerifiedRequest(t *testing.T) {
 	if st := p.do("GET", "/api/v1/requests/"+erasure.ID, nil, &got); st != 200 || got.State != "in_progress" || got.ContactID != ids["eraser"] || !got.DueAt.Equal(erasure.DueAt) {
 		t.Errorf("erasure request after the restore: %d %+v; want it in progress, bound to its contact, due %v", st, got, erasure.DueAt)
 	}
-	var tl struct{ Items []struct{ Action, Note string } }
+	var tl struct {
+		Items []struct{ Action, Note string }
+	}
 	p.do("GET", "/api/v1/requests/"+erasure.ID+"/timeline", nil, &tl)
 	if len(tl.Items) == 0 || !strings.Contains(tl.Items[len(tl.Items)-1].Note, "not in the backup") {
 		t.Errorf("timeline of the re-created request: %+v; want a note that the person's message was not in the backup", tl.Items)

@@ -164,3 +164,26 @@ func TestReadFileHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRequestLines: a verified request's line; closed_at exactly when closed; only the
+// ledger's request types and a verified request's states.
+func TestParseRequestLines(t *testing.T) {
+	base := `{"type":"request","request_id":"r1","request_type":"erasure","contact_id":"c1","channel":"portal","received_at":"` + t0 + `","due_at":"2026-04-01T12:00:00Z",`
+	es, err := ledger.Parse(strings.NewReader(base + `"state":"in_progress","verified_at":"` + t0 + `"}` + "\n" + base + `"state":"completed","closed_at":"2026-03-02T12:00:00Z"}`))
+	if err != nil || len(es) != 2 || es[0].RequestID != "r1" || es[1].At().Day() != 2 || !es[0].At().Equal(es[0].VerifiedAt) {
+		t.Fatalf("Parse = %+v, %v; want two request lines, At the closing or verification", es, err)
+	}
+	for _, tc := range []struct{ line, field string }{
+		{base + `"state":"completed"}`, "closed_at"},
+		{base + `"state":"in_progress","closed_at":"` + t0 + `"}`, "closed_at"},
+		{base + `"state":"verifying"}`, "state"},
+		{strings.Replace(base, "erasure", "access", 1) + `"state":"in_progress"}`, "request_type"},
+		{strings.Replace(base, "portal", "fax", 1) + `"state":"in_progress"}`, "channel"},
+		{base + `"state":"in_progress","email":"a@b"}`, "email"},
+	} {
+		var le *ledger.LineError
+		if _, err := ledger.Parse(strings.NewReader(tc.line)); !errors.As(err, &le) || le.Field != tc.field {
+			t.Errorf("Parse(%s) = %v; want a line error naming %s", tc.line, err, tc.field)
+		}
+	}
+}
