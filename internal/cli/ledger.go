@@ -17,8 +17,9 @@ import (
 )
 
 // ledgerExport prints the ledger (package ledger) as JSON lines: every erasure, suppression, list
-// unsubscribe, withdrawal, refusal, objection and restriction, or with --since those made at or after a time;
-// ids, times and keyed hashes, no personal data in the clear. Kept apart from the backups it is
+// unsubscribe, withdrawal, refusal, objection, restriction and verified request, or with --since
+// those recorded at or after a time (open requests always), after a header line naming the
+// blind-index key; ids, times and keyed hashes, no personal data in the clear. Kept apart from the backups it is
 // replayed on. "tillit erasures export" is the same command.
 func ledgerExport(ctx context.Context, env Env, name string, args []string) error {
 	var sinceFlag string
