@@ -12,6 +12,7 @@ import (
 
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
@@ -104,7 +105,7 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 		entries = append(entries, f.Entries...)
 	}
 	req := a.erasureHooks()
-	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Requests: req, Store: sqlite.Bound[ledger.Tx]{DB: a.db}, Now: time.Now, NewID: newID}
+	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Requests: ledgerRequests{req}, Store: sqlite.Bound[ledger.Tx]{DB: a.db}, Now: time.Now, NewID: newID}
 	res, err := r.Replay(ctx, entries)
 	if err != nil {
 		return err
@@ -129,4 +130,20 @@ func readLedgerFile(path string) (ledger.File, error) {
 		return ledger.File{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return lf, nil
+}
+
+// ledgerRequests gives the ledger (a domain package, which does not import dsr) the request
+// service's ReplayRequest in its own words.
+type ledgerRequests struct{ *dsr.Service }
+
+func (l ledgerRequests) ReplayRequest(ctx context.Context, r ledger.Request) (bool, error) {
+	req := dsr.Request{ID: r.ID, Type: dsr.Type(r.Type), State: dsr.State(r.State), ContactID: r.ContactID, Channel: dsr.Channel(r.Channel),
+		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt}
+	if !r.ExtendedUntil.IsZero() {
+		req.ExtendedUntil = &r.ExtendedUntil
+	}
+	if !r.ClosedAt.IsZero() {
+		req.CompletedAt = &r.ClosedAt
+	}
+	return l.Service.ReplayRequest(ctx, req)
 }

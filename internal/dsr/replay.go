@@ -2,16 +2,10 @@ package dsr
 
 import (
 	"context"
-	"slices"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 )
-
-// LedgerTypes are the request types the ledger carries once verified: each stops or narrows the
-// use of the person's data from its verification (GDPR Art. 7(3), 17, 18, 21), so a restore
-// must not lose it.
-var LedgerTypes = []Type{TypeErasure, TypeRestriction, TypeObjection, TypeWithdrawConsent}
 
 // ReplayNote is the timeline note of a request re-created by tillit ledger replay.
 const ReplayNote = "Re-created by tillit ledger replay after a restore from a backup taken before it: the person's message, " +
@@ -28,10 +22,10 @@ const ReplayNote = "Re-created by tillit ledger replay after a restore from a ba
 // False when the store holds the request in that state or closed already. NotFound when the
 // store does not hold the contact, or lacks a request that was closed (nothing is left to
 // answer; its effect is carried by the erasure, restriction, objection or withdrawal lines).
-// Invalid for a type not in LedgerTypes or a request not bound to a contact.
+// Invalid for an unknown type or state, or a request not verified (bound to a contact).
 func (s *Service) ReplayRequest(ctx context.Context, r Request) (bool, error) {
-	if !slices.Contains(LedgerTypes, r.Type) || !contains(States, r.State) || r.ContactID == "" || r.State == StateReceived || r.State == StateVerifying {
-		return false, apperr.Invalidf("request_type", "invalid_request", "request: a verified request of type %s", join(LedgerTypes))
+	if !contains(Types, r.Type) || !contains(Channels, r.Channel) || !contains(States, r.State) || r.ContactID == "" || r.State == StateReceived || r.State == StateVerifying {
+		return false, apperr.Invalidf("request_type", "invalid_request", "request: a verified request of a known type, state and channel")
 	}
 	applied := false
 	err := s.Store.Update(ctx, func(tx Tx) error {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/consent"
-	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/keys"
 )
@@ -283,20 +282,30 @@ func (e Entry) check() error {
 	return e.checkEvent()
 }
 
-// checkRequest checks a request line's type, state and channel (dsr's words) and that closed_at
-// is given exactly when the state is closed.
+// The words of package dsr a request line uses (the ledger, a domain package, does not import
+// dsr, which sends mail; dsr's tests check these lists against its own).
+var (
+	// RequestTypes are the request types the ledger carries once verified: each stops or narrows
+	// the use of the person's data from its verification (GDPR Art. 7(3), 17, 18, 21).
+	RequestTypes = []string{"erasure", "restriction", "objection", "withdraw_consent"}
+	// RequestStates are a verified request's states; the last two are closed.
+	RequestStates   = []string{"in_progress", "extended", "completed", "rejected"}
+	RequestChannels = []string{"email", "phone", "letter", "portal", "api"}
+)
+
+// checkRequest checks a request line's type, state and channel and that closed_at is given
+// exactly when the state is closed.
 func (e Entry) checkRequest() error {
-	if !slices.Contains(dsr.LedgerTypes, dsr.Type(e.RequestType)) {
-		return apperr.Invalidf("request_type", "invalid_type", "request_type: one of erasure, restriction, objection, withdraw_consent")
+	if !slices.Contains(RequestTypes, e.RequestType) {
+		return apperr.Invalidf("request_type", "invalid_type", "request_type: one of %s", strings.Join(RequestTypes, ", "))
 	}
-	st := dsr.State(e.State)
-	if !slices.Contains(dsr.States, st) || st == dsr.StateReceived || st == dsr.StateVerifying {
-		return apperr.Invalidf("state", "invalid_state", "state: a verified request's: in_progress, extended, completed or rejected")
+	if !slices.Contains(RequestStates, e.State) {
+		return apperr.Invalidf("state", "invalid_state", "state: a verified request's: %s", strings.Join(RequestStates, ", "))
 	}
-	if !slices.Contains(dsr.Channels, dsr.Channel(e.Channel)) {
-		return apperr.Invalidf("channel", "invalid_channel", "channel: one of email, phone, letter, portal, api")
+	if !slices.Contains(RequestChannels, e.Channel) {
+		return apperr.Invalidf("channel", "invalid_channel", "channel: one of %s", strings.Join(RequestChannels, ", "))
 	}
-	closed := st == dsr.StateCompleted || st == dsr.StateRejected
+	closed := slices.Index(RequestStates, e.State) >= 2
 	if closed == e.ClosedAt.IsZero() {
 		return apperr.Invalidf("closed_at", "invalid_closed_at", "closed_at: required for a completed or rejected request, and only then")
 	}

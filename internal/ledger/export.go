@@ -12,7 +12,6 @@ import (
 
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
-	"github.com/tillit/tillit/internal/dsr"
 )
 
 // Erasure is one entry of the store's erasure ledger: the contact id, when it was erased and the
@@ -29,11 +28,12 @@ type Restriction struct {
 	RestrictedAt time.Time
 }
 
-// Request is a verified data subject request the ledger carries (dsr.LedgerTypes) and when its
-// identity was verified (zero when the timeline does not say).
+// Request is a verified data subject request the ledger carries (RequestTypes), in package dsr's
+// words: no address, message or details. VerifiedAt is zero when the timeline does not say;
+// ExtendedUntil and ClosedAt are zero when not extended or still open.
 type Request struct {
-	dsr.Request
-	VerifiedAt time.Time
+	ID, Type, State, ContactID, Channel                    string
+	ReceivedAt, VerifiedAt, DueAt, ExtendedUntil, ClosedAt time.Time
 }
 
 // Tx is what the ledger needs from one store transaction. Each Ledger… read returns what was
@@ -53,7 +53,7 @@ type Tx interface {
 	LedgerObjections(ctx context.Context, since time.Time) ([]consent.Objection, error)
 	// LedgerRestrictions returns the restrictions in force.
 	LedgerRestrictions(ctx context.Context, since time.Time) ([]Restriction, error)
-	// LedgerRequests returns the verified requests of dsr.LedgerTypes that are open (whatever
+	// LedgerRequests returns the verified requests of RequestTypes that are open (whatever
 	// since) or were closed at or after since.
 	LedgerRequests(ctx context.Context, since time.Time) ([]Request, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
@@ -146,15 +146,8 @@ func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
 
 // requestEntry is the line of a request: ids, type, state, channel and times only.
 func requestEntry(r Request) Entry {
-	en := Entry{Type: TypeRequest, RequestID: r.ID, RequestType: string(r.Type), ContactID: r.ContactID, State: string(r.State),
-		Channel: string(r.Channel), ReceivedAt: r.ReceivedAt.UTC(), VerifiedAt: r.VerifiedAt.UTC(), DueAt: r.DueAt.UTC()}
-	if r.ExtendedUntil != nil {
-		en.ExtendedUntil = r.ExtendedUntil.UTC()
-	}
-	if r.CompletedAt != nil && !r.Open() {
-		en.ClosedAt = r.CompletedAt.UTC()
-	}
-	return en
+	return Entry{Type: TypeRequest, RequestID: r.ID, RequestType: r.Type, ContactID: r.ContactID, State: r.State, Channel: r.Channel,
+		ReceivedAt: r.ReceivedAt.UTC(), VerifiedAt: r.VerifiedAt.UTC(), DueAt: r.DueAt.UTC(), ExtendedUntil: r.ExtendedUntil.UTC(), ClosedAt: r.ClosedAt.UTC()}
 }
 
 // eventEntry is the line of a withdrawal or refusal.

@@ -9,7 +9,6 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
-	"github.com/tillit/tillit/internal/dsr"
 )
 
 // Contacts re-applies erasures and restrictions (contact.Service). Each reports whether it
@@ -29,10 +28,10 @@ type Consent interface {
 	ReplayListUnsubscribe(ctx context.Context, u consent.PurposeUnsubscribe) (bool, error)
 }
 
-// Requests re-creates or closes verified requests (dsr.Service.ReplayRequest), with the same
-// meaning of its answers as Contacts.
+// Requests re-creates or closes verified requests (dsr.Service.ReplayRequest, through an adapter
+// in internal/cli), with the same meaning of its answers as Contacts.
 type Requests interface {
-	ReplayRequest(ctx context.Context, r dsr.Request) (bool, error)
+	ReplayRequest(ctx context.Context, r Request) (bool, error)
 }
 
 // Replayer re-applies a ledger to a store restored from a backup. Its fields are set once by
@@ -143,17 +142,8 @@ func (r *Replayer) apply(ctx context.Context, e Entry) (bool, error) {
 	return false, apperr.Invalidf("type", "unknown_type", "type: unknown")
 }
 
-// request is the dsr.Request a request line describes.
-func (e Entry) request() dsr.Request {
-	r := dsr.Request{ID: e.RequestID, Type: dsr.Type(e.RequestType), State: dsr.State(e.State), ContactID: e.ContactID,
-		Channel: dsr.Channel(e.Channel), ReceivedAt: e.ReceivedAt.UTC(), DueAt: e.DueAt.UTC()}
-	if !e.ExtendedUntil.IsZero() {
-		t := e.ExtendedUntil.UTC()
-		r.ExtendedUntil = &t
-	}
-	if !e.ClosedAt.IsZero() {
-		t := e.ClosedAt.UTC()
-		r.CompletedAt = &t
-	}
-	return r
+// request is the Request a request line describes.
+func (e Entry) request() Request {
+	return Request{ID: e.RequestID, Type: e.RequestType, State: e.State, ContactID: e.ContactID, Channel: e.Channel,
+		ReceivedAt: e.ReceivedAt, VerifiedAt: e.VerifiedAt, DueAt: e.DueAt, ExtendedUntil: e.ExtendedUntil, ClosedAt: e.ClosedAt}
 }

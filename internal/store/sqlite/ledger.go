@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/consent"
@@ -154,9 +155,9 @@ func (tx *Tx) LedgerRestrictions(ctx context.Context, since time.Time) ([]ledger
 	return out, rows.Err()
 }
 
-// qLedgerRequests selects the verified requests of the ledger's types (dsr.LedgerTypes) that are
-// open, or were closed at or after since.
-const qLedgerRequests = "SELECT " + requestCols + " FROM requests WHERE contact_id <> '' AND type IN ('erasure', 'restriction', 'objection', 'withdraw_consent') " +
+// qLedgerRequests selects the verified requests of the ledger's types (ledger.RequestTypes)
+// that are open, or were closed at or after since.
+var qLedgerRequests = "SELECT " + requestCols + " FROM requests WHERE contact_id <> '' AND type IN ('" + strings.Join(ledger.RequestTypes, "', '") + "') " +
 	"AND state NOT IN ('received', 'verifying') AND (state NOT IN ('completed', 'rejected') OR completed_at >= ?) ORDER BY id LIMIT -1"
 
 // LedgerRequests returns the verified requests the ledger carries (open, or closed at or after
@@ -168,7 +169,14 @@ func (tx *Tx) LedgerRequests(ctx context.Context, since time.Time) ([]ledger.Req
 	}
 	out := make([]ledger.Request, len(recs))
 	for i, r := range recs {
-		out[i].Request = r.Request
+		out[i] = ledger.Request{ID: r.ID, Type: string(r.Type), State: string(r.State), ContactID: r.ContactID, Channel: string(r.Channel),
+			ReceivedAt: r.ReceivedAt, DueAt: r.DueAt}
+		if r.ExtendedUntil != nil {
+			out[i].ExtendedUntil = *r.ExtendedUntil
+		}
+		if r.CompletedAt != nil && !r.Open() {
+			out[i].ClosedAt = *r.CompletedAt
+		}
 		row, err := tx.queryRow(ctx, "SELECT min(at) FROM request_events WHERE request_id = ? AND action = 'verified'", r.ID)
 		if err != nil {
 			return nil, err
