@@ -160,10 +160,12 @@ func (a *app) retention() *governance.Retention {
 }
 
 // erasureHooks makes the app's erasures do what they do in tillit serve: remove the person's
-// mail files and close and forget their data subject requests.
-func (a *app) erasureHooks() {
+// mail files and close and forget their data subject requests. It returns the request service
+// the hooks use.
+func (a *app) erasureHooks() *dsr.Service {
 	files := mail.FileTransport{Dir: filepath.Join(a.cfg.DataDir, "mail")}
 	req := &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, AfterForget: files.RemoveRequest}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
 	a.contacts.Erasing = req.ErasingIn
+	return req
 }

@@ -61,7 +61,7 @@ func TestErasureSurvivesARestore(t *testing.T) {
 	var erasedAt struct {
 		ErasedAt string `json:"erased_at"`
 	}
-	jsonUnmarshal(strings.Split(ledger, "\n")[0], &erasedAt)
+	jsonUnmarshal(strings.Split(ledger, "\n")[1], &erasedAt) // after the header
 	old := `{"contact_id":"` + gone.ID + `","erased_at":"` + erasedAt.ErasedAt + `"}`
 	ledgerFile := writeFile(t, "erasures.jsonl", old+"\n")
 

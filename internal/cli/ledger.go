@@ -12,13 +12,15 @@ import (
 
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // ledgerExport prints the ledger (package ledger) as JSON lines: every erasure, suppression, list
-// unsubscribe, withdrawal, refusal, objection and restriction, or with --since those made at or after a time;
-// ids, times and keyed hashes, no personal data in the clear. Kept apart from the backups it is
+// unsubscribe, withdrawal, refusal, objection, restriction and verified request, or with --since
+// those recorded at or after a time (open requests always), after a header line naming the
+// blind-index key; ids, times and keyed hashes, no personal data in the clear. Kept apart from the backups it is
 // replayed on. "tillit erasures export" is the same command.
 func ledgerExport(ctx context.Context, env Env, name string, args []string) error {
 	var sinceFlag string
@@ -47,37 +49,40 @@ func ledgerExport(ctx context.Context, env Env, name string, args []string) erro
 	if err != nil {
 		return err
 	}
+	keyID, err := a.keys.IndexKeyID()
+	if err != nil {
+		return err
+	}
 	w := bufio.NewWriter(env.Stdout)
+	if err := ledger.WriteHeader(w, keyID); err != nil {
+		return err
+	}
 	if err := ledger.Write(w, entries); err != nil {
 		return err
 	}
 	return w.Flush()
 }
 
-// ledgerReplay re-applies a ledger file (tillit ledger export) to a data directory restored from
-// a backup, so a restore never undoes a choice (GDPR Art. 7(3), 17, 18, 21; DESIGN §4), and
-// prints the counts per line type as JSON. The whole file is checked before anything is applied;
-// a bad line is a usage error naming its number and field. "tillit erasures replay" is the same
-// command.
+// ledgerReplay re-applies ledger files (tillit ledger export), in the order given, to a data
+// directory restored from a backup, so a restore never undoes a choice (GDPR Art. 7(3), 17, 18,
+// 21; DESIGN §4), and prints the counts per line type as JSON. Every file is checked whole before
+// anything is applied: a bad line is a usage error naming the file, the line's number and field;
+// a file written under another installation's blind-index key is a usage error (its hashes would
+// match nothing); a file that names no key (written before the header) replays with a warning.
+// "tillit erasures replay" is the same command.
 func ledgerReplay(ctx context.Context, env Env, name string, args []string) error {
 	cfg, fs, err := parse(env, name, args, func(fs *flag.FlagSet, c *config.Config) { c.Flags(fs) })
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: tillit %s [--data DIR] LEDGER-FILE (the output of tillit ledger export)", errUsage, name)
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: tillit %s [--data DIR] LEDGER-FILE... (the output of tillit ledger export; several: oldest first)", errUsage, name)
 	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	entries, err := ledger.Parse(f)
-	f.Close()
-	if le := (*ledger.LineError)(nil); errors.As(err, &le) {
-		return fmt.Errorf("%w: %s %s", errUsage, fs.Arg(0), le)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	files := make([]ledger.File, fs.NArg())
+	for i, path := range fs.Args() {
+		if files[i], err = readLedgerFile(path); err != nil {
+			return err
+		}
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "ledger-replay"})
 	a, err := openApp(ctx, cfg, false)
@@ -85,8 +90,22 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 		return err
 	}
 	defer a.Close()
-	a.erasureHooks()
-	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Store: sqlite.Bound[ledger.Tx]{DB: a.db}, Now: time.Now, NewID: newID}
+	keyID, err := a.keys.IndexKeyID()
+	if err != nil {
+		return err
+	}
+	var entries []ledger.Entry
+	for i, f := range files {
+		switch err := f.CheckKey(keyID); {
+		case errors.Is(err, ledger.ErrUnchecked):
+			fmt.Fprintf(env.Stderr, "tillit: warning: %s: %v\n", fs.Arg(i), err)
+		case err != nil:
+			return fmt.Errorf("%w: %s: %v; nothing applied", errUsage, fs.Arg(i), err)
+		}
+		entries = append(entries, f.Entries...)
+	}
+	req := a.erasureHooks()
+	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Requests: ledgerRequests{req}, Store: sqlite.Bound[ledger.Tx]{DB: a.db}, Now: time.Now, NewID: newID}
 	res, err := r.Replay(ctx, entries)
 	if err != nil {
 		return err
@@ -94,4 +113,37 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
+}
+
+// readLedgerFile reads and checks one ledger file; a bad line is a usage error naming the file.
+func readLedgerFile(path string) (ledger.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ledger.File{}, err
+	}
+	defer f.Close()
+	lf, err := ledger.ReadFile(f)
+	if le := (*ledger.LineError)(nil); errors.As(err, &le) {
+		return ledger.File{}, fmt.Errorf("%w: %s %s; nothing applied", errUsage, path, le)
+	}
+	if err != nil {
+		return ledger.File{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return lf, nil
+}
+
+// ledgerRequests gives the ledger (a domain package, which does not import dsr) the request
+// service's ReplayRequest in its own words.
+type ledgerRequests struct{ *dsr.Service }
+
+func (l ledgerRequests) ReplayRequest(ctx context.Context, r ledger.Request) (bool, error) {
+	req := dsr.Request{ID: r.ID, Type: dsr.Type(r.Type), State: dsr.State(r.State), ContactID: r.ContactID, Channel: dsr.Channel(r.Channel),
+		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt}
+	if !r.ExtendedUntil.IsZero() {
+		req.ExtendedUntil = &r.ExtendedUntil
+	}
+	if !r.ClosedAt.IsZero() {
+		req.CompletedAt = &r.ClosedAt
+	}
+	return l.Service.ReplayRequest(ctx, req)
 }

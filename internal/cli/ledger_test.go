@@ -18,10 +18,15 @@ type ledgerLine struct {
 	Reason    string `json:"reason"`
 }
 
+// readLedger reads the lines of an export after its header (type "ledger"), which it checks.
 func readLedger(t *testing.T, out string) []ledgerLine {
 	t.Helper()
 	var lines []ledgerLine
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+	all := strings.Split(strings.TrimSpace(out), "\n")
+	if !regexp.MustCompile(`^\{"type":"ledger","index_key_id":"[0-9a-f]{32}"\}$`).MatchString(all[0]) {
+		t.Fatalf("first line of the export %q; want the header naming the index key", all[0])
+	}
+	for _, l := range all[1:] {
 		if l == "" {
 			continue
 		}
@@ -165,8 +170,8 @@ func TestRestoreNeverUndoesAChoice(t *testing.T) {
 	restored := filepath.Join(t.TempDir(), "restored")
 	copyDir(t, backup, restored)
 	bad := writeFile(t, "bad.jsonl", full+`{"type":"suppression","hash":"00112233445566778899aabbccddeeff","reason":"forgotten","created_at":"2025-01-01T00:00:00Z"}`+"\n")
-	if code, _, stderr := runCLI(t, "erasures", "replay", "--data", restored, bad); code != 2 || !strings.Contains(stderr, "line 10: reason:") {
-		t.Errorf("replay of a file with a bad last line: exit %d %s; want 2 naming line 10 and the field", code, stderr)
+	if code, _, stderr := runCLI(t, "erasures", "replay", "--data", restored, bad); code != 2 || !strings.Contains(stderr, "line 11: reason:") {
+		t.Errorf("replay of a file with a bad last line: exit %d %s; want 2 naming line 11 (after the header and nine lines) and the field", code, stderr)
 	}
 	first := replay(t, "erasures", "replay", "--data", restored, ledgerFile)
 	// The erasure line comes first and puts the erased address's hash back itself; the early

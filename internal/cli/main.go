@@ -39,9 +39,10 @@ commands:
   audit verify                  verify the audit log's hash chain
   retention sweep [--dry-run]    apply the retention policies now (JSON result)
   ledger export [--since TIME]  print the ledger of erasures, suppressions, list unsubscribes,
-                                withdrawals, refusals, objections and restrictions as JSON lines
-                                (no personal data)
-  ledger replay FILE            after restoring a backup: re-apply every choice FILE holds
+                                withdrawals, refusals, objections, restrictions and verified
+                                requests as JSON lines (no personal data)
+  ledger replay FILE...         after restoring a backup: re-apply every choice the files hold
+                                (several: oldest first; checked whole before any is applied)
                                 (erasures export / erasures replay: the same commands)
   bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export,
                                 erase, hostile)

@@ -275,10 +275,14 @@ const (
 var SuppressionReasons = []string{SuppressionUnsubscribed, SuppressionBounced, SuppressionComplained, SuppressionErased, SuppressionObjected}
 
 // Suppression is one entry of the suppression list: a keyed hash of a normalized address.
+// CreatedAt is when the event happened (the bounce, the erasure; for an imported cleaned row the
+// file's CLEAN_TIME, which may be long before the import); RecordedAt is when Tillit recorded the
+// entry (zero: the store sets the time of the write), which tillit ledger export --since reads.
 type Suppression struct {
-	Hash      []byte
-	Reason    string
-	CreatedAt time.Time
+	Hash       []byte
+	Reason     string
+	CreatedAt  time.Time
+	RecordedAt time.Time
 }
 
 // ValidID reports whether s can be a purpose id: 1 to 64 lower-case letters, digits and '-', not

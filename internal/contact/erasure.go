@@ -107,12 +107,13 @@ func (s *Service) addressHashes(ctx context.Context, tx Tx, rec *Record) ([][]by
 	return hashes, nil
 }
 
-// suppressErased puts every hash on the suppression list with reason "erased" at time at. Erasure
+// suppressErased puts every hash on the suppression list with reason "erased" at time at (made
+// and recorded then: the ledger's erasure time, on replay). Erasure
 // is the reason that wins (consent.Replaces): an entry of another reason made before it (a
 // bounce, a complaint) becomes reason "erased" at time at; an entry erased already keeps its time.
 func suppressErased(ctx context.Context, tx Tx, hashes [][]byte, at time.Time) error {
 	for _, h := range hashes {
-		if _, err := consent.Suppress(ctx, tx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: at}); err != nil {
+		if _, err := consent.Suppress(ctx, tx, consent.Suppression{Hash: h, Reason: consent.SuppressionErased, CreatedAt: at, RecordedAt: at}); err != nil {
 			return err
 		}
 	}
@@ -125,7 +126,10 @@ func suppressErased(ctx context.Context, tx Tx, hashes [][]byte, at time.Time) e
 // suppression hashes suppressed too. For a contact the store does not hold (erased before the
 // backup, or created after it) the hashes go on the suppression list (reason "erased") and the id
 // to the erasure ledger, audited "contact.erase", so no import brings the person back and the
-// next export still carries the erasure. False when the erasure ledger holds the id already.
+// next export still carries the erasure. True when it erased the contact or put hashes back;
+// false when the erasure ledger holds the id already; NotFound when the store holds neither the
+// contact nor its erasure and the line carries no hashes (the old form: the id is recorded,
+// nothing is put back), so the replay's counts say applied only when a restore's loss is undone.
 func (s *Service) ReplayErasure(ctx context.Context, id string, at time.Time, hashes [][]byte) (bool, error) {
 	for _, h := range hashes {
 		if len(h) != keys.IndexSize {
@@ -153,5 +157,8 @@ func (s *Service) ReplayErasure(ctx context.Context, id string, at time.Time, ha
 		ev := audit.New(ctx, s.Now().UTC(), "contact.erase", "contact", id, "erasure_ledger", "suppressions")
 		return tx.AppendAudit(ctx, &ev)
 	})
+	if applied && err == nil && len(hashes) == 0 {
+		return false, apperr.New(apperr.NotFound, "contact not held, no suppression hashes to put back")
+	}
 	return applied && err == nil, err
 }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 )
@@ -49,4 +50,17 @@ func (k *Keyring) AnchorMAC(seq int64, hash []byte) ([]byte, error) {
 		return nil, fmt.Errorf("keys: anchor mac: %w", err)
 	}
 	return out, nil
+}
+
+// IndexKeyID names the blind-index key: the lower-case hex of the PRF (the primary key of the
+// bidx keyset) of the fixed label "tillit:bidx-key-id:v1", IndexSize bytes. Installations with the
+// same key give the same id, others another; being a PRF output on a public input it reveals
+// nothing of the key nor of any address. tillit ledger export writes it so that replay can refuse
+// a file whose keyed hashes were made under another key and would match nothing.
+func (k *Keyring) IndexKeyID() (string, error) {
+	out, err := k.bidx.ComputePrimaryPRF([]byte("tillit:bidx-key-id:v1"), IndexSize)
+	if err != nil {
+		return "", fmt.Errorf("keys: index key id: %w", err)
+	}
+	return hex.EncodeToString(out), nil
 }

@@ -150,3 +150,18 @@ func BenchmarkSealField(b *testing.B) {
 		}
 	}
 }
+
+// TestIndexKeyIDNamesTheKey: the same keys give the same id after reopening, another
+// installation's keys another; the id is IndexSize bytes of hex and is no blind index.
+func TestIndexKeyIDNamesTheKey(t *testing.T) {
+	dir := t.TempDir()
+	a, err := openTest(t, dir, true).IndexKeyID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := openTest(t, dir, false).IndexKeyID()
+	other, _ := openTest(t, t.TempDir(), true).IndexKeyID()
+	if len(a) != 2*keys.IndexSize || a != again || a == other {
+		t.Errorf("IndexKeyID: %q, reopened %q, other keys %q; want %d hex digits, the same for the same keys only", a, again, other, 2*keys.IndexSize)
+	}
+}

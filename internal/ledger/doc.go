@@ -1,6 +1,7 @@
 // Package ledger is the record of choices a restore must never undo: erasures (GDPR Art. 17),
 // suppressions, addresses that left one purpose's list (imported unsubscribes), withdrawals
-// (Art. 7(3)) and refusals of consent, objections (Art. 21) and restrictions (Art. 18). tillit
+// (Art. 7(3)) and refusals of consent, objections (Art. 21), restrictions (Art. 18) and verified
+// erasure, restriction, objection and withdrawal requests (Art. 12(3)). tillit
 // ledger export writes it as JSON lines, kept apart from the backups; tillit ledger replay
 // re-applies it to a data directory restored from a backup.
 //
@@ -12,5 +13,7 @@
 //   - Replay goes through the domain services (consent, contact) that the live path uses, so
 //     the gate, the change stream to processors and the audit log see every change; it is
 //     idempotent: a line the store holds already changes nothing and counts as already present.
+//   - A file's first line names the blind-index key its hashes were made under (keys.IndexKeyID);
+//     replay refuses a file of another key. Files without it replay unchecked, with a warning.
 //   - Old files of the erasure ledger (lines of only contact_id and erased_at) replay as erasures.
 package ledger

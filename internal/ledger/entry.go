@@ -28,10 +28,16 @@ const (
 	TypeRefusal         = "refusal"          // a consent event dpv:ConsentRefused
 	TypeObjection       = "objection"        // an objection in force (Art. 21)
 	TypeRestriction     = "restriction"      // a restriction in force (Art. 18)
+	TypeRequest         = "request"          // a verified erasure, restriction, objection or withdrawal request (dsr.LedgerTypes), open or closed since
 )
 
+// TypeHeader is the type of a file's first line, written by WriteHeader: it names the
+// installation's blind-index key (keys.Keyring.IndexKeyID), under which the file's keyed hashes
+// were made. It is no choice and has no counts. Files written before it have none.
+const TypeHeader = "ledger"
+
 // Types lists every line type, in the order lines of the same time are written.
-var Types = []string{TypeErasure, TypeSuppression, TypeListUnsubscribe, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction}
+var Types = []string{TypeErasure, TypeSuppression, TypeListUnsubscribe, TypeWithdrawal, TypeRefusal, TypeObjection, TypeRestriction, TypeRequest}
 
 // Entry is one line of the ledger: JSON with "type" and the fields of that type (fieldsOf).
 // Times are RFC 3339 UTC; hashes are lower-case hex of keys.IndexSize bytes; evidence_sealed is
@@ -56,6 +62,18 @@ type Entry struct {
 	PolicyVersions    map[string]string `json:"policy_versions,omitempty"`
 	NoticeHash        string            `json:"notice_hash,omitempty"`
 	EvidenceSealed    string            `json:"evidence_sealed,omitempty"`
+	IndexKeyID        string            `json:"index_key_id,omitempty"` // the header's
+	// A request's: its id, type, state, channel and times; never the requester's address,
+	// message or details.
+	RequestID     string    `json:"request_id,omitempty"`
+	RequestType   string    `json:"request_type,omitempty"`
+	State         string    `json:"state,omitempty"`
+	Channel       string    `json:"channel,omitempty"`
+	ReceivedAt    time.Time `json:"received_at,omitzero"`
+	VerifiedAt    time.Time `json:"verified_at,omitzero"`
+	DueAt         time.Time `json:"due_at,omitzero"`
+	ExtendedUntil time.Time `json:"extended_until,omitzero"`
+	ClosedAt      time.Time `json:"closed_at,omitzero"` // completed or rejected at
 }
 
 // fields are the required and optional fields of one line type.
@@ -63,8 +81,10 @@ type fields struct{ required, optional []string }
 
 // fieldsOf says which fields each line type has; any other field is an error.
 var fieldsOf = map[string]fields{
-	TypeErasure:     {[]string{"contact_id", "erased_at"}, []string{"suppression_hashes"}},
-	TypeSuppression: {[]string{"hash", "reason", "created_at"}, nil},
+	TypeErasure: {[]string{"contact_id", "erased_at"}, []string{"suppression_hashes"}},
+	// created_at: when it happened (a bounce, an erasure, an imported CLEAN_TIME); recorded_at:
+	// when Tillit recorded it, which --since reads (files written before it carry none).
+	TypeSuppression: {[]string{"hash", "reason", "created_at"}, []string{"recorded_at"}},
 	// occurred_at: when the person left the list (the file's UNSUB_TIME); recorded_at: when the
 	// import recorded it, which --since reads.
 	TypeListUnsubscribe: {[]string{"hash", "purpose", "occurred_at", "recorded_at"}, nil},
@@ -72,6 +92,10 @@ var fieldsOf = map[string]fields{
 	TypeRefusal:         {eventRequired, eventOptional},
 	TypeObjection:       {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor"}},
 	TypeRestriction:     {[]string{"contact_id", "restricted_at"}, nil},
+	TypeHeader:          {[]string{"index_key_id"}, nil},
+	// closed_at: required when state is completed or rejected, else absent (checkRequest).
+	TypeRequest: {[]string{"request_id", "request_type", "contact_id", "state", "channel", "received_at", "due_at"},
+		[]string{"verified_at", "extended_until", "closed_at"}},
 }
 
 var (
@@ -79,18 +103,33 @@ var (
 	eventOptional = []string{"actor", "policy_versions", "notice_hash", "evidence_sealed"}
 )
 
-// At returns when the choice was made (recorded, for consent events, objections and list
-// unsubscribes): the time --since compares and lines are ordered by.
+// At returns when the choice was made (recorded, for consent events, objections, suppressions
+// and list unsubscribes): the time --since compares and lines are ordered by.
 func (e Entry) At() time.Time {
 	switch e.Type {
 	case TypeErasure:
 		return e.ErasedAt
 	case TypeSuppression:
+		if !e.RecordedAt.IsZero() {
+			return e.RecordedAt
+		}
 		return e.CreatedAt
 	case TypeRestriction:
 		return e.RestrictedAt
+	case TypeRequest:
+		return cmpOr(e.ClosedAt, e.VerifiedAt, e.ReceivedAt)
 	}
 	return e.RecordedAt
+}
+
+// cmpOr returns the first time that is not zero.
+func cmpOr(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // LineError is a bad line of a ledger file: its number (1-based) and the field at fault.
@@ -105,15 +144,29 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 // MaxLine is the longest line Parse reads, in bytes.
 const MaxLine = 1 << 20
 
-// Parse reads a whole ledger file (JSON lines; blank lines are skipped) and checks every line
-// before returning any: the first bad one is a *LineError. A line without "type" whose only
-// fields are contact_id and erased_at is an erasure (files written before the ledger carried
-// more than erasures).
+// File is a ledger file as read: the blind-index key id of its header ("" when it has none, as
+// files written before the header) and its entries.
+type File struct {
+	IndexKeyID string
+	Entries    []Entry
+}
+
+// Parse reads a whole ledger file and returns its entries (ReadFile).
 func Parse(r io.Reader) ([]Entry, error) {
+	f, err := ReadFile(r)
+	return f.Entries, err
+}
+
+// ReadFile reads a whole ledger file (JSON lines; blank lines are skipped) and checks every line
+// before returning any: the first bad one is a *LineError. The header (TypeHeader) may only be
+// the first line. A line without "type" whose only fields are contact_id and erased_at is an
+// erasure (files written before the ledger carried more than erasures).
+func ReadFile(r io.Reader) (File, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+	var f File
 	var out []Entry
-	n := 0
+	n, read := 0, 0
 	for sc.Scan() {
 		n++
 		line := bytes.TrimSpace(sc.Bytes())
@@ -124,21 +177,30 @@ func Parse(r io.Reader) ([]Entry, error) {
 		if err != nil {
 			ae := apperr.As(err)
 			if ae == nil {
-				return nil, err
+				return File{}, err
 			}
 			field, msg := ae.Field, ae.Message
 			if field == "body" { // jsonin's name for the whole document
 				field, msg = "line", "line"+strings.TrimPrefix(msg, "body")
 			}
-			return nil, &LineError{Line: n, Field: field, Msg: msg}
+			return File{}, &LineError{Line: n, Field: field, Msg: msg}
+		}
+		read++
+		if e.Type == TypeHeader {
+			if read > 1 {
+				return File{}, &LineError{Line: n, Field: "type", Msg: "type: a ledger header is only the file's first line"}
+			}
+			f.IndexKeyID = e.IndexKeyID
+			continue
 		}
 		e.Line = n
 		out = append(out, e)
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return nil, &LineError{Line: n + 1, Field: "line", Msg: fmt.Sprintf("line: longer than %d bytes", MaxLine)}
+		return File{}, &LineError{Line: n + 1, Field: "line", Msg: fmt.Sprintf("line: longer than %d bytes", MaxLine)}
 	}
-	return out, sc.Err()
+	f.Entries = out
+	return f, sc.Err()
 }
 
 // parseLine decodes one line strictly and checks it; errors are apperr.Invalid naming the field.
@@ -176,7 +238,7 @@ func parseLine(line []byte) (Entry, error) {
 
 // check checks the values of e's fields (presence is checked by parseLine).
 func (e Entry) check() error {
-	for _, id := range []struct{ field, v string }{{"contact_id", e.ContactID}, {"event_id", e.EventID}} {
+	for _, id := range []struct{ field, v string }{{"contact_id", e.ContactID}, {"event_id", e.EventID}, {"request_id", e.RequestID}} {
 		if id.v != "" && !validID(id.v) {
 			return apperr.Invalidf(id.field, "invalid_id", "%s: 1 to 128 letters, digits, '-', '_', '.' or ':'", id.field)
 		}
@@ -184,13 +246,19 @@ func (e Entry) check() error {
 	for _, t := range []struct {
 		field string
 		v     time.Time
-	}{{"erased_at", e.ErasedAt}, {"created_at", e.CreatedAt}, {"occurred_at", e.OccurredAt}, {"recorded_at", e.RecordedAt}, {"restricted_at", e.RestrictedAt}} {
+	}{{"erased_at", e.ErasedAt}, {"created_at", e.CreatedAt}, {"occurred_at", e.OccurredAt}, {"recorded_at", e.RecordedAt}, {"restricted_at", e.RestrictedAt},
+		{"received_at", e.ReceivedAt}, {"verified_at", e.VerifiedAt}, {"due_at", e.DueAt}, {"extended_until", e.ExtendedUntil}, {"closed_at", e.ClosedAt}} {
 		if !t.v.IsZero() && t.v.Before(consent.EarliestEvent) {
 			return apperr.Invalidf(t.field, "too_early", "%s: must not be before 1990-01-01", t.field)
 		}
 	}
 	if e.Hash != "" {
 		if _, err := decodeHash("hash", e.Hash); err != nil {
+			return err
+		}
+	}
+	if e.IndexKeyID != "" {
+		if _, err := decodeHash("index_key_id", e.IndexKeyID); err != nil {
 			return err
 		}
 	}
@@ -208,7 +276,40 @@ func (e Entry) check() error {
 	if e.Scope != "" && e.Scope != consent.ScopeDirectMarketing && !consent.ValidID(e.Scope) {
 		return apperr.Invalidf("scope", "invalid_scope", "scope: a purpose id or direct_marketing")
 	}
+	if e.Type == TypeRequest {
+		return e.checkRequest()
+	}
 	return e.checkEvent()
+}
+
+// The words of package dsr a request line uses (the ledger, a domain package, does not import
+// dsr, which sends mail; dsr's tests check these lists against its own).
+var (
+	// RequestTypes are the request types the ledger carries once verified: each stops or narrows
+	// the use of the person's data from its verification (GDPR Art. 7(3), 17, 18, 21).
+	RequestTypes = []string{"erasure", "restriction", "objection", "withdraw_consent"}
+	// RequestStates are a verified request's states; the last two are closed.
+	RequestStates   = []string{"in_progress", "extended", "completed", "rejected"}
+	RequestChannels = []string{"email", "phone", "letter", "portal", "api"}
+)
+
+// checkRequest checks a request line's type, state and channel and that closed_at is given
+// exactly when the state is closed.
+func (e Entry) checkRequest() error {
+	if !slices.Contains(RequestTypes, e.RequestType) {
+		return apperr.Invalidf("request_type", "invalid_type", "request_type: one of %s", strings.Join(RequestTypes, ", "))
+	}
+	if !slices.Contains(RequestStates, e.State) {
+		return apperr.Invalidf("state", "invalid_state", "state: a verified request's: %s", strings.Join(RequestStates, ", "))
+	}
+	if !slices.Contains(RequestChannels, e.Channel) {
+		return apperr.Invalidf("channel", "invalid_channel", "channel: one of %s", strings.Join(RequestChannels, ", "))
+	}
+	closed := slices.Index(RequestStates, e.State) >= 2
+	if closed == e.ClosedAt.IsZero() {
+		return apperr.Invalidf("closed_at", "invalid_closed_at", "closed_at: required for a completed or rejected request, and only then")
+	}
+	return nil
 }
 
 // checkEvent checks the fields of consent events and objections.

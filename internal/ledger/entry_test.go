@@ -48,6 +48,13 @@ func TestParseReadsEveryType(t *testing.T) {
 	if es[1].ContactID != "c0" || es[1].ErasedAt.IsZero() || len(es[1].SuppressionHashes) != 0 {
 		t.Errorf("old erasure line read as %+v", es[1])
 	}
+	if s := es[2]; !s.At().Equal(s.CreatedAt) {
+		t.Errorf("suppression line without recorded_at: At %v; want its created_at (files written before recorded_at)", s.At())
+	}
+	s, err := ledger.Parse(strings.NewReader(`{"type":"suppression","hash":"` + hash + `","reason":"bounced","created_at":"2023-04-05T06:07:08Z","recorded_at":"` + t0 + `"}`))
+	if err != nil || len(s) != 1 || s[0].CreatedAt.Year() != 2023 || s[0].At().Format(time.RFC3339) != t0 {
+		t.Errorf("suppression line with recorded_at: %+v %v; want At its recorded time, created_at the bounce's", s, err)
+	}
 	if u := es[3]; u.Hash != hash || u.Purpose != "offers" || u.OccurredAt.Year() != 2024 || u.RecordedAt.Format(time.RFC3339) != t0 || !u.At().Equal(u.RecordedAt) {
 		t.Errorf("list_unsubscribe line read as %+v; want its hash, purpose and times, At the recorded time", u)
 	}
@@ -130,5 +137,53 @@ func TestParseRefusesALongLine(t *testing.T) {
 	var le *ledger.LineError
 	if !errors.As(err, &le) || le.Line != 2 {
 		t.Errorf("Parse = %v; want line 2 too long", err)
+	}
+}
+
+// TestReadFileHeader: the header names the key and is no entry; it may only be the first line,
+// and its id is IndexSize bytes of hex. CheckKey tells the same key, another and none apart.
+func TestReadFileHeader(t *testing.T) {
+	restriction := `{"type":"restriction","contact_id":"c1","restricted_at":"` + t0 + `"}`
+	f, err := ledger.ReadFile(strings.NewReader("\n" + `{"type":"ledger","index_key_id":"` + hash + `"}` + "\n" + restriction + "\n"))
+	if err != nil || f.IndexKeyID != hash || len(f.Entries) != 1 || f.Entries[0].Line != 3 {
+		t.Fatalf("ReadFile = %+v, %v; want the key id and one entry at line 3", f, err)
+	}
+	if f.CheckKey(hash) != nil || !errors.Is(f.CheckKey("ffeeddccbbaa99887766554433221100"), ledger.ErrOtherKey) ||
+		!errors.Is(ledger.File{}.CheckKey(hash), ledger.ErrUnchecked) {
+		t.Errorf("CheckKey: want nil for the same key, ErrOtherKey for another, ErrUnchecked without header")
+	}
+	for _, tc := range []struct{ file, field string }{
+		{restriction + "\n" + `{"type":"ledger","index_key_id":"` + hash + `"}`, "type"},
+		{`{"type":"ledger","index_key_id":"` + hash + `"}` + "\n" + `{"type":"ledger","index_key_id":"` + hash + `"}`, "type"},
+		{`{"type":"ledger","index_key_id":"secret"}`, "index_key_id"},
+		{`{"type":"ledger"}`, "index_key_id"},
+	} {
+		var le *ledger.LineError
+		if _, err := ledger.ReadFile(strings.NewReader(tc.file)); !errors.As(err, &le) || le.Field != tc.field {
+			t.Errorf("ReadFile(%q) = %v; want a line error naming %s", tc.file, err, tc.field)
+		}
+	}
+}
+
+// TestParseRequestLines: a verified request's line; closed_at exactly when closed; only the
+// ledger's request types and a verified request's states.
+func TestParseRequestLines(t *testing.T) {
+	base := `{"type":"request","request_id":"r1","request_type":"erasure","contact_id":"c1","channel":"portal","received_at":"` + t0 + `","due_at":"2026-04-01T12:00:00Z",`
+	es, err := ledger.Parse(strings.NewReader(base + `"state":"in_progress","verified_at":"` + t0 + `"}` + "\n" + base + `"state":"completed","closed_at":"2026-03-02T12:00:00Z"}`))
+	if err != nil || len(es) != 2 || es[0].RequestID != "r1" || es[1].At().Day() != 2 || !es[0].At().Equal(es[0].VerifiedAt) {
+		t.Fatalf("Parse = %+v, %v; want two request lines, At the closing or verification", es, err)
+	}
+	for _, tc := range []struct{ line, field string }{
+		{base + `"state":"completed"}`, "closed_at"},
+		{base + `"state":"in_progress","closed_at":"` + t0 + `"}`, "closed_at"},
+		{base + `"state":"verifying"}`, "state"},
+		{strings.Replace(base, "erasure", "access", 1) + `"state":"in_progress"}`, "request_type"},
+		{strings.Replace(base, "portal", "fax", 1) + `"state":"in_progress"}`, "channel"},
+		{base + `"state":"in_progress","email":"a@b"}`, "email"},
+	} {
+		var le *ledger.LineError
+		if _, err := ledger.Parse(strings.NewReader(tc.line)); !errors.As(err, &le) || le.Field != tc.field {
+			t.Errorf("Parse(%s) = %v; want a line error naming %s", tc.line, err, tc.field)
+		}
 	}
 }

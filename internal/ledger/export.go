@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 	"time"
@@ -27,11 +28,21 @@ type Restriction struct {
 	RestrictedAt time.Time
 }
 
+// Request is a verified data subject request the ledger carries (RequestTypes), in package dsr's
+// words: no address, message or details. VerifiedAt is zero when the timeline does not say;
+// ExtendedUntil and ClosedAt are zero when not extended or still open.
+type Request struct {
+	ID, Type, State, ContactID, Channel                    string
+	ReceivedAt, VerifiedAt, DueAt, ExtendedUntil, ClosedAt time.Time
+}
+
 // Tx is what the ledger needs from one store transaction. Each Ledger… read returns what was
 // decided (or, for consent events and objections, recorded) at or after since; a zero since
 // returns everything.
 type Tx interface {
 	LedgerErasures(ctx context.Context, since time.Time) ([]Erasure, error)
+	// LedgerSuppressions returns the suppression entries by when they were recorded
+	// (RecordedAt), not by the event's time (CreatedAt).
 	LedgerSuppressions(ctx context.Context, since time.Time) ([]consent.Suppression, error)
 	// LedgerListUnsubscribes returns the unsubscribes from purposes' lists by when they were
 	// recorded (RecordedAt), not by when the person left (At).
@@ -42,6 +53,9 @@ type Tx interface {
 	LedgerObjections(ctx context.Context, since time.Time) ([]consent.Objection, error)
 	// LedgerRestrictions returns the restrictions in force.
 	LedgerRestrictions(ctx context.Context, since time.Time) ([]Restriction, error)
+	// LedgerRequests returns the verified requests of RequestTypes that are open (whatever
+	// since) or were closed at or after since.
+	LedgerRequests(ctx context.Context, since time.Time) ([]Request, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -65,7 +79,7 @@ func Export(ctx context.Context, store Store, since time.Time) ([]Entry, error) 
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		return cmp.Or(a.At().Compare(b.At()), cmp.Compare(slices.Index(Types, a.Type), slices.Index(Types, b.Type)),
-			cmp.Compare(a.ContactID, b.ContactID), cmp.Compare(a.EventID+a.Scope+a.Purpose+a.Hash, b.EventID+b.Scope+b.Purpose+b.Hash))
+			cmp.Compare(a.ContactID, b.ContactID), cmp.Compare(a.EventID+a.RequestID+a.Scope+a.Purpose+a.Hash, b.EventID+b.RequestID+b.Scope+b.Purpose+b.Hash))
 	})
 	return out, nil
 }
@@ -89,7 +103,7 @@ func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
 		return nil, err
 	}
 	for _, s := range sups {
-		out = append(out, Entry{Type: TypeSuppression, Hash: encodeHash(s.Hash), Reason: s.Reason, CreatedAt: s.CreatedAt.UTC()})
+		out = append(out, Entry{Type: TypeSuppression, Hash: encodeHash(s.Hash), Reason: s.Reason, CreatedAt: s.CreatedAt.UTC(), RecordedAt: s.RecordedAt.UTC()})
 	}
 	us, err := tx.LedgerListUnsubscribes(ctx, since)
 	if err != nil {
@@ -120,7 +134,20 @@ func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
 	for _, r := range rs {
 		out = append(out, Entry{Type: TypeRestriction, ContactID: r.ContactID, RestrictedAt: r.RestrictedAt.UTC()})
 	}
+	reqs, err := tx.LedgerRequests(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		out = append(out, requestEntry(r))
+	}
 	return out, nil
+}
+
+// requestEntry is the line of a request: ids, type, state, channel and times only.
+func requestEntry(r Request) Entry {
+	return Entry{Type: TypeRequest, RequestID: r.ID, RequestType: r.Type, ContactID: r.ContactID, State: r.State, Channel: r.Channel,
+		ReceivedAt: r.ReceivedAt.UTC(), VerifiedAt: r.VerifiedAt.UTC(), DueAt: r.DueAt.UTC(), ExtendedUntil: r.ExtendedUntil.UTC(), ClosedAt: r.ClosedAt.UTC()}
 }
 
 // eventEntry is the line of a withdrawal or refusal.
@@ -139,6 +166,31 @@ func eventEntry(e consent.Event, sealed []byte) Entry {
 	}
 	return en
 }
+
+// WriteHeader writes the header line (TypeHeader) naming the blind-index key by indexKeyID
+// (keys.Keyring.IndexKeyID); Export's callers write it before the entries.
+func WriteHeader(w io.Writer, indexKeyID string) error {
+	return Write(w, []Entry{{Type: TypeHeader, IndexKeyID: indexKeyID}})
+}
+
+// CheckKey says whether a file's keyed hashes were made under the key named indexKeyID: nil when
+// its header names that key; ErrUnchecked when it has no header (files written before it, which
+// replay with a warning); ErrOtherKey when it names another key, whose hashes match nothing here.
+func (f File) CheckKey(indexKeyID string) error {
+	switch f.IndexKeyID {
+	case indexKeyID:
+		return nil
+	case "":
+		return ErrUnchecked
+	}
+	return ErrOtherKey
+}
+
+// Errors of CheckKey.
+var (
+	ErrUnchecked = errors.New("it names no key (written before ledger files did), so its keyed hashes could not be checked against this installation's key")
+	ErrOtherKey  = errors.New("it was written under another installation's keys: its keyed hashes match nothing here (replay it on a data folder restored with the keys it was exported with)")
+)
 
 // Write writes entries as JSON lines.
 func Write(w io.Writer, entries []Entry) error {

@@ -28,21 +28,31 @@ type Consent interface {
 	ReplayListUnsubscribe(ctx context.Context, u consent.PurposeUnsubscribe) (bool, error)
 }
 
+// Requests re-creates or closes verified requests (dsr.Service.ReplayRequest, through an adapter
+// in internal/cli), with the same meaning of its answers as Contacts.
+type Requests interface {
+	ReplayRequest(ctx context.Context, r Request) (bool, error)
+}
+
 // Replayer re-applies a ledger to a store restored from a backup. Its fields are set once by
 // internal/cli.
 type Replayer struct {
 	Contacts Contacts
 	Consent  Consent
+	Requests Requests
 	Store    Store
 	Now      func() time.Time
 	NewID    func() string
 }
 
-// Counts is what a replay did with the lines of one type.
+// Counts is what a replay did with the lines of one type. An erasure line counts as applied when
+// its contact was erased again or, for a contact the store does not hold (created after the
+// backup), its address hashes were put back on the suppression list; as not present only when the
+// store holds neither the contact nor its erasure and the line carries no hashes (the old form).
 type Counts struct {
 	Applied        int `json:"applied"`         // the store changed
 	AlreadyPresent int `json:"already_present"` // the store held it already (replayed before, or in the backup)
-	NotPresent     int `json:"not_present"`     // the store does not hold the contact (or purpose) the line is about
+	NotPresent     int `json:"not_present"`     // the store does not hold the contact (or purpose) the line is about, and nothing was put back
 }
 
 // Result is what Replay prints: the lines read and the counts per line type (every type listed).
@@ -105,7 +115,7 @@ func (r *Replayer) apply(ctx context.Context, e Entry) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return r.Consent.ReplaySuppression(ctx, consent.Suppression{Hash: h, Reason: e.Reason, CreatedAt: e.CreatedAt.UTC()})
+		return r.Consent.ReplaySuppression(ctx, consent.Suppression{Hash: h, Reason: e.Reason, CreatedAt: e.CreatedAt.UTC(), RecordedAt: e.RecordedAt.UTC()})
 	case TypeListUnsubscribe:
 		h, err := decodeHash("hash", e.Hash)
 		if err != nil {
@@ -126,6 +136,14 @@ func (r *Replayer) apply(ctx context.Context, e Entry) (bool, error) {
 			OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(), Actor: e.Actor})
 	case TypeRestriction:
 		return r.Contacts.ReplayRestriction(ctx, e.ContactID, e.RestrictedAt.UTC())
+	case TypeRequest:
+		return r.Requests.ReplayRequest(ctx, e.request())
 	}
 	return false, apperr.Invalidf("type", "unknown_type", "type: unknown")
+}
+
+// request is the Request a request line describes.
+func (e Entry) request() Request {
+	return Request{ID: e.RequestID, Type: e.RequestType, State: e.State, ContactID: e.ContactID, Channel: e.Channel,
+		ReceivedAt: e.ReceivedAt, VerifiedAt: e.VerifiedAt, DueAt: e.DueAt, ExtendedUntil: e.ExtendedUntil, ClosedAt: e.ClosedAt}
 }

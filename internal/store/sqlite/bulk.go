@@ -28,7 +28,7 @@ var (
 	insKeys         = "INSERT INTO keystore.contact_keys (contact_id, version, wrapped, created_at)"
 	insEvents       = "INSERT INTO consent_events (" + eventCols + ")"
 	insCurrent      = "INSERT OR REPLACE INTO consent_current (" + currentCols + ")"
-	insSuppressions = "INSERT OR IGNORE INTO suppressions (hash, reason, created_at)"
+	insSuppressions = "INSERT OR IGNORE INTO suppressions (hash, reason, created_at, recorded_at)"
 	insAudit        = "INSERT INTO audit_events (" + auditCols + ")"
 	insChanges      = "INSERT INTO consent_changes (contact_id, purpose_id, change, occurred_at, recorded_at)"
 )
@@ -42,7 +42,7 @@ var bulkInserts = []struct {
 	{insKeys, 4},
 	{insEvents, 13},
 	{insCurrent, 9},
-	{insSuppressions, 3},
+	{insSuppressions, 4},
 	{insAudit, 13},
 	{insChanges, 5},
 	{insImportErrors, 5},
@@ -276,8 +276,8 @@ func (tx *Tx) PutCurrentConsents(ctx context.Context, cs []consent.Current) erro
 
 // AddSuppressions adds suppression entries; existing entries for a hash are kept.
 func (tx *Tx) AddSuppressions(ctx context.Context, ss []consent.Suppression) error {
-	return tx.insertChunks(ctx, insSuppressions, 3, len(ss), func(i int) []any {
-		return []any{ss[i].Hash, ss[i].Reason, formatTime(ss[i].CreatedAt)}
+	return tx.insertChunks(ctx, insSuppressions, 4, len(ss), func(i int) []any {
+		return []any{ss[i].Hash, ss[i].Reason, formatTime(ss[i].CreatedAt), recordedAt(ss[i])}
 	})
 }
 

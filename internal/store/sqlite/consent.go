@@ -260,25 +260,43 @@ func (tx *Tx) SuppressionReason(ctx context.Context, hash []byte) (string, error
 
 // Suppression returns the suppression entry for hash; NotFound when none.
 func (tx *Tx) Suppression(ctx context.Context, hash []byte) (consent.Suppression, error) {
-	row, err := tx.queryRow(ctx, "SELECT hash, reason, created_at FROM suppressions WHERE hash = ?", hash)
+	row, err := tx.queryRow(ctx, "SELECT hash, reason, created_at, recorded_at FROM suppressions WHERE hash = ?", hash)
 	if err != nil {
 		return consent.Suppression{}, err
 	}
+	s, err := scanSuppression(row.Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
+	}
+	return s, err
+}
+
+// scanSuppression reads the columns hash, reason, created_at, recorded_at.
+func scanSuppression(scan func(...any) error) (consent.Suppression, error) {
 	var s consent.Suppression
-	var created string
-	if err := row.Scan(&s.Hash, &s.Reason, &created); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
-		}
+	var created, recorded string
+	if err := scan(&s.Hash, &s.Reason, &created, &recorded); err != nil {
 		return consent.Suppression{}, err
 	}
-	s.CreatedAt, err = parseTime(created)
+	var err error
+	if s.CreatedAt, err = parseTime(created); err != nil {
+		return consent.Suppression{}, err
+	}
+	s.RecordedAt, err = parseTime(recorded)
 	return s, err
+}
+
+// recordedAt is the time an entry is recorded at: s.RecordedAt, or now when it is zero.
+func recordedAt(s consent.Suppression) string {
+	if s.RecordedAt.IsZero() {
+		return formatTime(time.Now())
+	}
+	return formatTime(s.RecordedAt)
 }
 
 // AddSuppression adds a suppression entry; an existing entry for the hash is kept.
 func (tx *Tx) AddSuppression(ctx context.Context, s consent.Suppression) error {
-	_, err := tx.exec(ctx, "INSERT OR IGNORE INTO suppressions (hash, reason, created_at) VALUES (?, ?, ?)", s.Hash, s.Reason, formatTime(s.CreatedAt))
+	_, err := tx.exec(ctx, "INSERT OR IGNORE INTO suppressions (hash, reason, created_at, recorded_at) VALUES (?, ?, ?, ?)", s.Hash, s.Reason, formatTime(s.CreatedAt), recordedAt(s))
 	return err
 }
 
@@ -523,7 +541,7 @@ func (tx *Tx) GateFactsFor(ctx context.Context, contactIDs []string, purpose str
 // PutSuppression sets the suppression entry for s.Hash, replacing the one held (the decision is
 // consent.Replaces').
 func (tx *Tx) PutSuppression(ctx context.Context, s consent.Suppression) error {
-	_, err := tx.exec(ctx, "INSERT INTO suppressions (hash, reason, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
-		s.Hash, s.Reason, formatTime(s.CreatedAt))
+	_, err := tx.exec(ctx, "INSERT INTO suppressions (hash, reason, created_at, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at, recorded_at = excluded.recorded_at",
+		s.Hash, s.Reason, formatTime(s.CreatedAt), recordedAt(s))
 	return err
 }

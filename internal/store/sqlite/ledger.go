@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/consent"
@@ -72,21 +74,18 @@ func (tx *Tx) LedgerErasures(ctx context.Context, since time.Time) ([]ledger.Era
 	return out, rows.Err()
 }
 
-// LedgerSuppressions returns the suppression entries created at or after since, oldest first.
+// LedgerSuppressions returns the suppression entries recorded at or after since (RecordedAt, not
+// the event's CreatedAt, which may be long before: an imported CLEAN_TIME), in recorded order.
 func (tx *Tx) LedgerSuppressions(ctx context.Context, since time.Time) ([]consent.Suppression, error) {
-	rows, err := tx.query(ctx, "SELECT hash, reason, created_at FROM suppressions WHERE created_at >= ? ORDER BY created_at, hash", formatTime(since))
+	rows, err := tx.query(ctx, "SELECT hash, reason, created_at, recorded_at FROM suppressions WHERE recorded_at >= ? ORDER BY recorded_at, hash", formatTime(since))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []consent.Suppression
 	for rows.Next() {
-		var s consent.Suppression
-		var at string
-		if err := rows.Scan(&s.Hash, &s.Reason, &at); err != nil {
-			return nil, err
-		}
-		if s.CreatedAt, err = parseTime(at); err != nil {
+		s, err := scanSuppression(rows.Scan)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, s)
@@ -154,4 +153,43 @@ func (tx *Tx) LedgerRestrictions(ctx context.Context, since time.Time) ([]ledger
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// qLedgerRequests selects the verified requests of the ledger's types (ledger.RequestTypes)
+// that are open, or were closed at or after since.
+var qLedgerRequests = "SELECT " + requestCols + " FROM requests WHERE contact_id <> '' AND type IN ('" + strings.Join(ledger.RequestTypes, "', '") + "') " +
+	"AND state NOT IN ('received', 'verifying') AND (state NOT IN ('completed', 'rejected') OR completed_at >= ?) ORDER BY id LIMIT -1"
+
+// LedgerRequests returns the verified requests the ledger carries (open, or closed at or after
+// since), each with when it was verified (its first "verified" event; zero when none).
+func (tx *Tx) LedgerRequests(ctx context.Context, since time.Time) ([]ledger.Request, error) {
+	recs, err := tx.queryRequests(ctx, qLedgerRequests, formatTime(since))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Request, len(recs))
+	for i, r := range recs {
+		out[i] = ledger.Request{ID: r.ID, Type: string(r.Type), State: string(r.State), ContactID: r.ContactID, Channel: string(r.Channel),
+			ReceivedAt: r.ReceivedAt, DueAt: r.DueAt}
+		if r.ExtendedUntil != nil {
+			out[i].ExtendedUntil = *r.ExtendedUntil
+		}
+		if r.CompletedAt != nil && !r.Open() {
+			out[i].ClosedAt = *r.CompletedAt
+		}
+		row, err := tx.queryRow(ctx, "SELECT min(at) FROM request_events WHERE request_id = ? AND action = 'verified'", r.ID)
+		if err != nil {
+			return nil, err
+		}
+		var at sql.NullString
+		if err := row.Scan(&at); err != nil {
+			return nil, err
+		}
+		if at.Valid {
+			if out[i].VerifiedAt, err = parseTime(at.String); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }

@@ -746,7 +746,10 @@ func TestMigration0025(t *testing.T) {
 	}
 	const erased, before, after = "2025-03-14T15:09:26.535897932Z", "2025-03-13T00:00:00.000000000Z", "2025-03-15T00:00:00.000000000Z"
 	for _, stmt := range []string{
-		"PRAGMA foreign_keys = OFF", // the purpose's row is not what is tested
+		"PRAGMA foreign_keys = OFF",        // the purpose's row is not what is tested
+		"DROP INDEX suppressions_recorded", // 0026, applied again after 0025
+		"ALTER TABLE suppressions DROP COLUMN recorded_at",
+		"DELETE FROM schema_migrations WHERE version = 26",
 		"DROP INDEX purpose_unsubscribes_recorded",
 		"ALTER TABLE purpose_unsubscribes DROP COLUMN recorded_at",
 		"DELETE FROM schema_migrations WHERE version = 25",
@@ -773,6 +776,48 @@ func TestMigration0025(t *testing.T) {
 			if at, _ := time.Parse(time.RFC3339Nano, want[1]); err != nil || s.Reason != want[0] || !s.CreatedAt.Equal(at) {
 				t.Errorf("suppression %s: %+v %v; want %s at %s", hash, s, err, want[0], want[1])
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigration0026: suppressions made before the migration (an imported cleaned row whose
+// CLEAN_TIME is years old) get the migration's time as recorded_at, so tillit ledger export
+// --since any earlier time carries them; their created_at stays the event's time.
+func TestMigration0026(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cleaned = "2019-02-03T04:05:06.000000000Z"
+	for _, stmt := range []string{
+		"DROP INDEX suppressions_recorded",
+		"ALTER TABLE suppressions DROP COLUMN recorded_at",
+		"DELETE FROM schema_migrations WHERE version = 26",
+		"INSERT INTO suppressions (hash, reason, created_at) VALUES (x'b1', 'bounced', '" + cleaned + "')",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	raw.Close()
+	start := time.Now().UTC()
+	db = openDB(t, dir) // applies 0026 again
+	err = db.View(ctx, func(tx *sqlite.Tx) error {
+		ss, err := tx.LedgerSuppressions(ctx, start.Add(-time.Second))
+		if err != nil || len(ss) != 1 || ss[0].CreatedAt.Format(time.RFC3339) != "2019-02-03T04:05:06Z" ||
+			ss[0].RecordedAt.Before(start.Add(-time.Second)) || ss[0].RecordedAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("suppressions since just before the migration: %+v %v; want the 2019 bounce, recorded at the migration's time", ss, err)
 		}
 		return nil
 	})

@@ -1704,10 +1704,12 @@ func testLedger(t *testing.T, s *suite) {
 		if err := tx.AppendConsentChanges(s.ctx, []consent.Change{{ContactID: "l-4", Change: "restricted", OccurredAt: t1, RecordedAt: t2}}); err != nil {
 			return err
 		}
-		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: h1, Reason: "erased", CreatedAt: t0}); err != nil {
+		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: h1, Reason: "erased", CreatedAt: t0, RecordedAt: t0}); err != nil {
 			return err
 		}
-		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: h2, Reason: "bounced", CreatedAt: t2}); err != nil {
+		// An imported cleaned row: bounced long before (its CLEAN_TIME), recorded at t2, which
+		// --since reads.
+		if err := tx.AddSuppression(s.ctx, consent.Suppression{Hash: h2, Reason: "bounced", CreatedAt: t0.Add(-time.Hour), RecordedAt: t2}); err != nil {
 			return err
 		}
 		if err := tx.AppendErasure(s.ctx, "gone-1", t0, [][]byte{h1, h2}); err != nil {
@@ -1761,6 +1763,10 @@ func testLedger(t *testing.T, s *suite) {
 			}
 			for _, x := range sups {
 				got[1] = append(got[1], x.Reason)
+				if x.Reason == "bounced" {
+					checkTime(t, "CreatedAt of the bounce", x.CreatedAt, t0.Add(-time.Hour))
+					checkTime(t, "RecordedAt of the bounce", x.RecordedAt, t2)
+				}
 			}
 			evs, sealed, err := tx.LedgerConsentEvents(s.ctx, c.since)
 			if err != nil {
