@@ -236,6 +236,9 @@ func parseLine(line []byte) (Entry, error) {
 	return e, e.check()
 }
 
+// now is the clock check reads: times of what happened may be at most consent.ClockSkew ahead.
+var now = time.Now
+
 // check checks the values of e's fields (presence is checked by parseLine).
 func (e Entry) check() error {
 	for _, id := range []struct{ field, v string }{{"contact_id", e.ContactID}, {"event_id", e.EventID}, {"request_id", e.RequestID}} {
@@ -243,13 +246,21 @@ func (e Entry) check() error {
 			return apperr.Invalidf(id.field, "invalid_id", "%s: 1 to 128 letters, digits, '-', '_', '.' or ':'", id.field)
 		}
 	}
+	latest := now().Add(consent.ClockSkew)
 	for _, t := range []struct {
-		field string
-		v     time.Time
-	}{{"erased_at", e.ErasedAt}, {"created_at", e.CreatedAt}, {"occurred_at", e.OccurredAt}, {"recorded_at", e.RecordedAt}, {"restricted_at", e.RestrictedAt},
-		{"received_at", e.ReceivedAt}, {"verified_at", e.VerifiedAt}, {"due_at", e.DueAt}, {"extended_until", e.ExtendedUntil}, {"closed_at", e.ClosedAt}} {
+		field  string
+		v      time.Time
+		future bool // a deadline, not something that happened
+	}{{"erased_at", e.ErasedAt, false}, {"created_at", e.CreatedAt, false}, {"occurred_at", e.OccurredAt, false}, {"recorded_at", e.RecordedAt, false},
+		{"restricted_at", e.RestrictedAt, false}, {"received_at", e.ReceivedAt, false}, {"verified_at", e.VerifiedAt, false},
+		{"due_at", e.DueAt, true}, {"extended_until", e.ExtendedUntil, true}, {"closed_at", e.ClosedAt, false}} {
 		if !t.v.IsZero() && t.v.Before(consent.EarliestEvent) {
 			return apperr.Invalidf(t.field, "too_early", "%s: must not be before 1990-01-01", t.field)
+		}
+		// A choice dated in the future would stay current against every later one, the person's
+		// own new double opt-in included (consent.Supersedes orders by time).
+		if !t.future && t.v.After(latest) {
+			return apperr.Invalidf(t.field, "in_future", "%s: must not be in the future", t.field)
 		}
 	}
 	if e.Hash != "" {

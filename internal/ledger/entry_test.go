@@ -76,6 +76,10 @@ func TestParseRefuses(t *testing.T) {
 		{"required null", `{"type":"suppression","hash":null,"reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
 		{"bad time", `{"type":"erasure","contact_id":"c1","erased_at":"yesterday"}`, "erased_at"},
 		{"time before 1990", `{"type":"erasure","contact_id":"c1","erased_at":"1970-01-01T00:00:00Z"}`, "erased_at"},
+		// A withdrawal dated 2999 would stay current against every later consent (found by the
+		// adversarial review of issue 11).
+		{"withdrawal in the future", `{"type":"withdrawal",` + strings.Replace(event, `"occurred_at":"`+t0, `"occurred_at":"2999-01-01T00:00:00Z`, 1) + `}`, "occurred_at"},
+		{"suppression in the future", `{"type":"suppression","hash":"` + hash + `","reason":"bounced","created_at":"2999-01-01T00:00:00Z"}`, "created_at"},
 		{"contact id with a space", `{"type":"erasure","contact_id":"c 1","erased_at":"` + t0 + `"}`, "contact_id"},
 		{"short hash", `{"type":"suppression","hash":"0011","reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
 		{"upper-case hash", `{"type":"suppression","hash":"` + strings.ToUpper(hash) + `","reason":"bounced","created_at":"` + t0 + `"}`, "hash"},
