@@ -19,9 +19,16 @@ type Preferences struct {
 // PreferencesPath is the preference center's path for an unsubscribe token.
 func PreferencesPath(token string) string { return "/p/preferences/" + url.PathEscape(token) }
 
-// Page serves GET /p/preferences/{token}. It changes nothing (a link scanner may fetch it).
+// Page serves GET /p/preferences/{token}. It changes nothing (a link scanner may fetch it) and
+// says nothing of an earlier change: only the POST that made it does (show).
 func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
-	token := r.PathValue("token")
+	p.show(w, r, r.PathValue("token"), "")
+}
+
+// show renders the preference center of token, saying what out, the outcome of the change this
+// request made, did. Nothing in a URL can make the page claim a change or a mail (a crafted
+// ?done=confirm once showed "We sent you a message" for none; adversarial review of issue 11).
+func (p *Preferences) show(w http.ResponseWriter, r *http.Request, token string, out optin.Outcome) {
 	choices, ok, err := p.Service.Preferences(r.Context(), token)
 	if err != nil {
 		p.Pages.fail(w, r, err)
@@ -36,7 +43,7 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 		"Choose what we may send you. Unsubscribing takes effect at once; subscribing sends you a message to confirm."}}
 	// Each outcome's own words, and only for what happened (no page claims a mail that was not
 	// sent); a subscription that needed nothing shows in the choices below.
-	switch optin.Outcome(r.URL.Query().Get("done")) {
+	switch out {
 	case optin.OutcomeConfirm:
 		v.Paragraphs = append(v.Paragraphs, "Thank you. We sent you a message to confirm; it starts when you press the button in it.")
 	case optin.OutcomeRateLimited:
@@ -59,25 +66,21 @@ func (p *Preferences) Page(w http.ResponseWriter, r *http.Request) {
 }
 
 // Change serves POST /p/preferences/{token} with form fields purpose and action
-// ("unsubscribe" or "subscribe"). It answers 303 to the page, with ?done=<outcome> when the page
-// has something to say of it (withdrawn, confirm: a confirmation was sent, rate_limited: none
-// was); an unknown token, purpose or action changes nothing and leads to the page as it is.
+// ("unsubscribe" or "subscribe"), and answers with the page itself, saying what happened
+// (withdrawn; confirm: a confirmation was sent; rate_limited: none was). An unknown token,
+// purpose or action changes nothing and shows the page as it is.
 func (p *Preferences) Change(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		p.Pages.render(w, r, http.StatusBadRequest, pageView{Title: "Your mail preferences", Paragraphs: []string{"The form could not be read. Please try again."}})
 		return
 	}
-	out, err := p.Service.ChangePreference(r.Context(), r.PathValue("token"), r.PostForm.Get("purpose"), r.PostForm.Get("action"),
+	token := r.PathValue("token")
+	out, err := p.Service.ChangePreference(r.Context(), token, r.PostForm.Get("purpose"), r.PostForm.Get("action"),
 		p.IP(r), truncate(r.UserAgent(), 500), r.Header.Get("Sec-GPC") == "1")
 	if err != nil {
 		p.Pages.fail(w, r, err)
 		return
 	}
-	target := r.URL.Path
-	switch out {
-	case optin.OutcomeWithdrawn, optin.OutcomeConfirm, optin.OutcomeRateLimited:
-		target += "?done=" + string(out)
-	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	p.show(w, r, token, out)
 }
