@@ -1907,9 +1907,11 @@ func testGateFactsRequests(t *testing.T, s *suite) {
 			}
 			change()
 			for _, r := range []*dsr.Record{erasure, restriction, other} {
-				if err := rt.UpdateRequest(s.ctx, r); apperr.Is(err, apperr.NotFound) {
+				err := rt.UpdateRequest(s.ctx, r)
+				if apperr.Is(err, apperr.NotFound) {
 					err = rt.InsertRequest(s.ctx, r)
-				} else if err != nil {
+				}
+				if err != nil {
 					return err
 				}
 			}
