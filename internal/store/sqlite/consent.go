@@ -123,6 +123,12 @@ func (tx *Tx) ConsentEvents(ctx context.Context, contactID string) ([]consent.Ev
 	if err != nil {
 		return nil, nil, err
 	}
+	return scanEvents(rows)
+}
+
+// scanEvents reads rows of eventCols, returning the events and their sealed evidence, and closes
+// them.
+func scanEvents(rows *sql.Rows) ([]consent.Event, [][]byte, error) {
 	defer rows.Close()
 	var events []consent.Event
 	var sealed [][]byte
@@ -204,6 +210,11 @@ func (tx *Tx) CurrentConsents(ctx context.Context, contactID string) ([]consent.
 	if err != nil {
 		return nil, err
 	}
+	return scanCurrents(rows)
+}
+
+// scanCurrents reads rows of currentCols and closes them.
+func scanCurrents(rows *sql.Rows) ([]consent.Current, error) {
 	defer rows.Close()
 	var out []consent.Current
 	for rows.Next() {
@@ -471,16 +482,11 @@ func (tx *Tx) RepermissionList(ctx context.Context, purpose string, validFrom ti
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []consent.Current{}
-	for rows.Next() {
-		c, err := scanCurrent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	out, err := scanCurrents(rows)
+	if out == nil {
+		out = []consent.Current{}
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // AskCandidates returns up to limit projected states for purpose, after contact id after, of
@@ -499,16 +505,11 @@ func (tx *Tx) AskCandidates(ctx context.Context, purpose string, validFrom time.
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []consent.Current{}
-	for rows.Next() {
-		c, err := scanCurrent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	out, err := scanCurrents(rows)
+	if out == nil {
+		out = []consent.Current{}
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // GateFactsFor returns GateFacts for many contacts and one purpose, keyed by contact id, in a few

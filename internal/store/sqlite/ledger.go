@@ -101,18 +101,7 @@ func (tx *Tx) LedgerConsentEvents(ctx context.Context, since time.Time) ([]conse
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rows.Close()
-	var events []consent.Event
-	var sealed [][]byte
-	for rows.Next() {
-		e, ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		events = append(events, e)
-		sealed = append(sealed, ev)
-	}
-	return events, sealed, rows.Err()
+	return scanEvents(rows)
 }
 
 // LedgerObjections returns the objections in force recorded at or after since.
