@@ -16,9 +16,9 @@ import (
 func TestErasureLeavesNoMailFileWithTheAddress(t *testing.T) {
 	dir := t.TempDir()
 	p := startProgram(t, dir)
-	const addr = "ebba.mailfile@example.org"
+	const addr = "ylva.mailfile@example.org"
 	var c contactJSON
-	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr, "first_name": "Ebba"}, &c); st != 201 {
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr, "first_name": "Ylva"}, &c); st != 201 {
 		t.Fatalf("create: %d", st)
 	}
 	var r requestJSON
@@ -66,5 +66,5 @@ func TestErasureLeavesNoMailFileWithTheAddress(t *testing.T) {
 	if files := mailFiles(); len(files) != 0 {
 		t.Errorf("mail files left: %v; want none about the erased person", files)
 	}
-	assertNoPlaintext(t, dir, []string{addr, "ebba.mailfile", "Ebba"})
+	assertNoPlaintext(t, dir, []string{addr, "ylva.mailfile", "Ylva"})
 }

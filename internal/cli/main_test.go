@@ -155,9 +155,16 @@ func externalDir(t *testing.T, sub string) string {
 	return dir
 }
 
-// assertNoPlaintext fails when any of the needles appears as bytes in any file under dir.
+// assertNoPlaintext fails when any of the needles appears as bytes in any file under dir
+// (ignoring case). A needle of hex digits with a letter among them is refused: the store keeps
+// keyed hashes as hex text, so "Ebba" once matched one by chance.
 func assertNoPlaintext(t *testing.T, dir string, needles []string) {
 	t.Helper()
+	for _, n := range needles {
+		if strings.Trim(strings.ToLower(n), "0123456789abcdef") == "" && strings.ContainsAny(strings.ToLower(n), "abcdef") {
+			t.Fatalf("needle %q is a hex word and can match a stored hash by chance; use a letter beyond f", n)
+		}
+	}
 	files := 0
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
