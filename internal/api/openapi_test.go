@@ -42,7 +42,8 @@ import (
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 	tokens "github.com/tillit/tillit/internal/token"
 )
 
@@ -249,17 +250,17 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, dir)
+	db, err := store.Open(ctx, store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	now := func() time.Time { return time.Now().UTC() }
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
-	consents := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
-	tks := &tokens.Service{Store: sqlite.Bound[tokens.Tx]{DB: db}, Now: now, NewID: newID}
-	imp := &importer.Importer{Store: sqlite.Bound[importer.Tx]{DB: db}, Contacts: contacts, Consent: consents, Keys: kr, Now: now, NewID: newID}
+	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: newID}
+	consents := &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: newID}
+	tks := &tokens.Service{Store: store.Tokens(db), Now: now, NewID: newID}
+	imp := &importer.Importer{Store: store.Importer(db), Contacts: contacts, Consent: consents, Keys: kr, Now: now, NewID: newID}
 	if err := consents.EnsureDefaultPurpose(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID, Check: governance.CheckTemplate}
+	policies := &consent.Policies{Store: store.Policies(db), Now: now, NewID: newID, Check: governance.CheckTemplate}
 	s := &api.Server{
 		Contacts: contacts, Consent: consents, Policies: policies, Tokens: tks, Importer: imp, Audit: auditLog{db},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -291,11 +292,11 @@ func newHarness(t *testing.T) *harness {
 	}
 	// Campaigns and mail reports, wired as internal/cli/serve.go does; messages would go to .eml
 	// files, but the outbox is not run here, so queued messages stay queued.
-	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Gate: consents, Now: now,
+	outbox := &mail.Outbox{Store: store.Mail(db), Keys: kr, Gate: consents, Now: now,
 		Transport: mail.FileTransport{Dir: filepath.Join(t.TempDir(), "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
-	unsub := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Consent: consents, Now: now, BaseURL: s.Controller.URL}
+	unsub := &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: consents, Now: now, BaseURL: s.Controller.URL}
 	s.Campaigns = &campaign.Service{
-		Store: sqlite.Bound[campaign.Tx]{DB: db}, Contacts: contacts, Consent: consents, Outbox: outbox, Unsub: unsub,
+		Store: store.Campaigns(db), Contacts: contacts, Consent: consents, Outbox: outbox, Unsub: unsub,
 		Now: now, NewID: newID, Postal: "Example AB, Storgatan 1, 903 26 Umeå, SE", Mailto: "unsubscribe@tillit.example",
 		Walks: make(chan struct{}, 1),
 	}
@@ -307,15 +308,15 @@ func newHarness(t *testing.T) *harness {
 		s.Campaigns.Run(walkCtx, 50*time.Millisecond)
 	}()
 	t.Cleanup(func() { stopWalk(); <-walked })
-	s.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: db}, Keys: kr, Now: now, NewID: newID}
-	s.Requests = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: contacts, Consent: consents, Keys: kr, Outbox: outbox, Now: now, NewID: newID,
+	s.Reports = &mail.Reports{Store: store.Reports(db), Keys: kr, Now: now, NewID: newID}
+	s.Requests = &dsr.Service{Store: store.Requests(db), Contacts: contacts, Consent: consents, Keys: kr, Outbox: outbox, Now: now, NewID: newID,
 		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
 	contacts.Erasing = s.Requests.ErasingIn
-	s.Share = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: contacts, Keys: kr, Now: now, NewID: newID}
-	s.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: s.Share, Controller: s.Controller, Now: now, NewID: newID}
-	s.Retention = &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: now}
-	s.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: now, NewID: newID, Controller: s.Controller, Policies: policies}
-	s.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: db}, Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
+	s.Share = &share.Service{Store: store.Share(db), Contacts: contacts, Keys: kr, Now: now, NewID: newID}
+	s.DPAs = &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: s.Share, Controller: s.Controller, Now: now, NewID: newID}
+	s.Retention = &governance.Retention{Store: store.Retention(db), Contacts: contacts, Now: now}
+	s.Breaches = &governance.Breaches{Store: store.Breaches(db), Now: now, NewID: newID, Controller: s.Controller, Policies: policies}
+	s.Webhooks = &share.Webhooks{Store: store.Webhooks(db), Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	doc := loadDocument(t)
@@ -328,10 +329,10 @@ func newHarness(t *testing.T) *harness {
 }
 
 // auditLog adapts the SQLite reader to api.AuditLog, as internal/cli does.
-type auditLog struct{ db *sqlite.DB }
+type auditLog struct{ db store.Store }
 
 func (l auditLog) AuditEvents(ctx context.Context, kind, id string, after int64, limit int) ([]audit.Event, error) {
-	return l.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: kind, ObjectID: id, AfterSeq: after, Limit: limit})
+	return l.db.AuditEvents(ctx, store.AuditFilter{ObjectKind: kind, ObjectID: id, AfterSeq: after, Limit: limit})
 }
 
 func (l auditLog) VerifyAudit(ctx context.Context) (audit.Verification, error) {

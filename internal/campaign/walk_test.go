@@ -21,13 +21,14 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // world is the campaign service on a real SQLite store in dir, wired as tillit serve wires it
 // (the outbox writes files; it is not run here, so queued messages stay queued).
 type world struct {
-	db       *sqlite.DB
+	db       store.Store
 	svc      *campaign.Service
 	contacts *contact.Service
 	consent  *consent.Service
@@ -40,22 +41,22 @@ func open(t *testing.T, dir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, dir)
+	db, err := store.Open(ctx, store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return time.Now().UTC() }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
 	w := &world{db: db}
-	w.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
+	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
 	if err := w.consent.EnsureDefaultPurpose(ctx); err != nil {
 		t.Fatal(err)
 	}
-	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Gate: w.consent, Now: now,
+	outbox := &mail.Outbox{Store: store.Mail(db), Keys: kr, Gate: w.consent, Now: now,
 		Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
-	unsub := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Consent: w.consent, Now: now, BaseURL: "https://tillit.example"}
-	w.svc = &campaign.Service{Store: sqlite.Bound[campaign.Tx]{DB: db}, Contacts: w.contacts, Consent: w.consent, Outbox: outbox, Unsub: unsub,
+	unsub := &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: w.consent, Now: now, BaseURL: "https://tillit.example"}
+	w.svc = &campaign.Service{Store: store.Campaigns(db), Contacts: w.contacts, Consent: w.consent, Outbox: outbox, Unsub: unsub,
 		Now: now, NewID: id, Postal: "Example AB, Storgatan 1, Umeå", Batch: 3}
 	return w
 }

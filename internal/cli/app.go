@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tillit/tillit/internal/audit"
-	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
@@ -22,37 +21,23 @@ import (
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
-	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite" // the default backend
 	"github.com/tillit/tillit/internal/token"
-)
-
-// Compile-time checks that the SQLite transaction serves every domain.
-var (
-	_ contact.Tx          = (*sqlite.Tx)(nil)
-	_ consent.Tx          = (*sqlite.Tx)(nil)
-	_ importer.Tx         = (*sqlite.Tx)(nil)
-	_ token.Tx            = (*sqlite.Tx)(nil)
-	_ consent.PolicyTx    = (*sqlite.Tx)(nil)
-	_ mail.Tx             = (*sqlite.Tx)(nil)
-	_ optin.Tx            = (*sqlite.Tx)(nil)
-	_ optin.UnsubscribeTx = (*sqlite.Tx)(nil)
-	_ campaign.Tx         = (*sqlite.Tx)(nil)
 )
 
 // app is one wired Tillit: keys, store and services.
 type app struct {
 	cfg      config.Config
-	db       *sqlite.DB
+	st       store.Store
 	keys     *keys.Keyring
 	contacts *contact.Service
 	consent  *consent.Service
 	policies *consent.Policies
 	tokens   *token.Service
 	importer *importer.Importer
-	created  bool           // the keys were created by this start
-	repair   *sqlite.Repair // what opening repaired after a crash; nil when nothing needed it
+	created  bool // the keys were created by this start
 }
 
 // newID returns a UUIDv7: time-ordered, so ids sort by creation for cursor paging.
@@ -61,6 +46,12 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // openApp opens the data directory. create allows creating the directory, root key, keysets and
 // database (tillit serve, tillit import and bench); other commands need them to exist.
 func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) {
+	return openAppWith(ctx, cfg, create, nil)
+}
+
+// openAppWith is openApp with onRepair told of every repair of a transaction a crash left half
+// done (see store.Config.OnRepair).
+func openAppWith(ctx context.Context, cfg config.Config, create bool, onRepair func(store.Repair, bool)) (*app, error) {
 	if create {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
@@ -70,17 +61,17 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 	// Keys are created only for a data directory that holds nothing yet. A database without its
 	// keys is unreadable; making new keys for it would hide the loss and let the same people be
 	// stored twice, so every missing piece of an existing directory is an error.
-	parts := []struct{ path, what string }{
-		{filepath.Join(cfg.DataDir, sqlite.DataFile), "the database"},
-		{filepath.Join(cfg.DataDir, sqlite.KeysFile), "the key store"},
-		{keysetFile, "the keysets"},
+	parts, err := store.Parts(cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
+	parts = append(parts, store.Part{Path: keysetFile, What: "the keysets"})
 	var present, missing []string
 	for _, p := range parts {
-		if _, err := os.Stat(p.path); err == nil {
-			present = append(present, p.what+" ("+filepath.Base(p.path)+")")
+		if _, err := os.Stat(p.Path); err == nil {
+			present = append(present, p.What+" ("+filepath.Base(p.Path)+")")
 		} else {
-			missing = append(missing, p.what+" ("+filepath.Base(p.path)+")")
+			missing = append(missing, p.What+" ("+filepath.Base(p.Path)+")")
 		}
 	}
 	fresh := len(present) == 0
@@ -100,29 +91,17 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.OpenWith(ctx, cfg.DataDir, sqlite.Options{VFS: cfg.SQLiteVFS})
+	db, err := store.Open(ctx, store.Config{URL: cfg.DataDir, VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: onRepair})
 	if err != nil {
 		return nil, err
 	}
 	now := func() time.Time { return time.Now().UTC() }
-	db.AnchorMAC = kr.AnchorMAC
-	if err := db.SealAnchor(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	// A process killed between the two files' commits left the data file ahead: finish that
-	// transaction now, so that even a command that only reads (audit verify) sees a whole store.
-	repair, err := db.Reconcile(ctx)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	a := &app{cfg: cfg, db: db, keys: kr, created: created, repair: repair}
-	a.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, DefaultRegion: cfg.DefaultRegion}
-	a.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID, Cache: &consent.GateCache{}, Gen: db}
-	a.policies = &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: now, NewID: newID, Check: governance.CheckTemplate}
-	a.tokens = &token.Service{Store: sqlite.Bound[token.Tx]{DB: db}, Now: now, NewID: newID, Gen: db}
-	a.importer = &importer.Importer{Store: sqlite.Bound[importer.Tx]{DB: db}, Contacts: a.contacts, Consent: a.consent, Keys: kr, Now: now, NewID: newID}
+	a := &app{cfg: cfg, st: db, keys: kr, created: created}
+	a.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: newID, DefaultRegion: cfg.DefaultRegion}
+	a.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: newID, Cache: &consent.GateCache{}, Gen: db}
+	a.policies = &consent.Policies{Store: store.Policies(db), Now: now, NewID: newID, Check: governance.CheckTemplate}
+	a.tokens = &token.Service{Store: store.Tokens(db), Now: now, NewID: newID, Gen: db}
+	a.importer = &importer.Importer{Store: store.Importer(db), Contacts: a.contacts, Consent: a.consent, Keys: kr, Now: now, NewID: newID}
 	if err := a.consent.EnsureDefaultPurpose(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -130,13 +109,13 @@ func openApp(ctx context.Context, cfg config.Config, create bool) (*app, error) 
 	return a, nil
 }
 
-func (a *app) Close() error { return a.db.Close() }
+func (a *app) Close() error { return a.st.Close() }
 
-// auditLog adapts the SQLite reader to api.AuditLog.
-type auditLog struct{ db *sqlite.DB }
+// auditLog adapts the store's audit reader to api.AuditLog.
+type auditLog struct{ db store.Store }
 
 func (l auditLog) AuditEvents(ctx context.Context, kind, id string, after int64, limit int) ([]audit.Event, error) {
-	return l.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: kind, ObjectID: id, AfterSeq: after, Limit: limit})
+	return l.db.AuditEvents(ctx, store.AuditFilter{ObjectKind: kind, ObjectID: id, AfterSeq: after, Limit: limit})
 }
 
 func (l auditLog) VerifyAudit(ctx context.Context) (audit.Verification, error) {
@@ -151,12 +130,12 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 
 // share returns the processor register and disclosure gate on the app's store.
 func (a *app) share() *share.Service {
-	return &share.Service{Store: sqlite.Bound[share.Tx]{DB: a.db}, Contacts: a.contacts, Keys: a.keys, Now: time.Now, NewID: newID}
+	return &share.Service{Store: store.Share(a.st), Contacts: a.contacts, Keys: a.keys, Now: time.Now, NewID: newID}
 }
 
 // retention returns the retention policies and sweep on the app's store.
 func (a *app) retention() *governance.Retention {
-	return &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: a.db}, Contacts: a.contacts, Now: time.Now}
+	return &governance.Retention{Store: store.Retention(a.st), Contacts: a.contacts, Now: time.Now}
 }
 
 // erasureHooks makes the app's erasures do what they do in tillit serve: remove the person's
@@ -164,7 +143,7 @@ func (a *app) retention() *governance.Retention {
 // the hooks use.
 func (a *app) erasureHooks() *dsr.Service {
 	files := mail.FileTransport{Dir: filepath.Join(a.cfg.DataDir, "mail")}
-	req := &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, AfterForget: files.RemoveRequest}
+	req := &dsr.Service{Store: store.Requests(a.st), Keys: a.keys, Now: time.Now, NewID: newID, AfterForget: files.RemoveRequest}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
 	a.contacts.Erasing = req.ErasingIn
 	return req

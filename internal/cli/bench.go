@@ -34,7 +34,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -326,7 +326,7 @@ func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult,
 		return BenchResult{}, err
 	}
 	ids := make([]string, 0, n)
-	err = a.db.View(ctx, func(tx *sqlite.Tx) error {
+	err = a.st.View(ctx, func(tx store.Tx) error {
 		for after := ""; ; {
 			recs, err := tx.ListContacts(ctx, "", after, 1000)
 			if err != nil {
@@ -396,7 +396,7 @@ func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult,
 
 	// Over loopback HTTP, 16 clients.
 	srv := &api.Server{Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
-		Audit: auditLog{a.db}, Logger: slog.New(slog.DiscardHandler)}
+		Audit: auditLog{a.st}, Logger: slog.New(slog.DiscardHandler)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err
@@ -495,9 +495,9 @@ func benchSend(ctx context.Context, a *app, n, sessions int) (BenchResult, error
 	if err != nil {
 		return BenchResult{}, err
 	}
-	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Sessions: sessions}
-	unsub := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: "http://bench.example"}
-	camps := &campaign.Service{Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub,
+	outbox := &mail.Outbox{Store: store.Mail(a.st), Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Sessions: sessions}
+	unsub := &optin.Unsubscribe{Store: store.Unsubscribes(a.st), Consent: a.consent, Now: time.Now, BaseURL: "http://bench.example"}
+	camps := &campaign.Service{Store: store.Campaigns(a.st), Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub,
 		Now: time.Now, NewID: newID, Postal: "Bench AB, Storgatan 1, Umeå"}
 	c, err := camps.Create(ctx, campaign.Campaign{Purpose: "newsletter", Subject: "Bench", Text: "Hello from the bench."})
 	if err != nil {
@@ -635,7 +635,7 @@ func seedDSR(ctx context.Context, env Env, a *app, n int) ([]string, error) {
 		}
 		ids = append(ids, c.ID)
 	}
-	return ids, a.db.Checkpoint(ctx)
+	return ids, a.st.Purge(ctx)
 }
 
 // dsrService wires the data subject request service as tillit serve does, with an outbox that
@@ -643,9 +643,9 @@ func seedDSR(ctx context.Context, env Env, a *app, n int) ([]string, error) {
 func dsrService(a *app) *dsr.Service {
 	files := mail.FileTransport{Dir: filepath.Join(a.cfg.DataDir, "mail"), From: a.cfg.MailFromAddress(), Domain: a.cfg.MailDomain()}
 	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
-	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: files, Gate: a.consent, Now: time.Now}
+	outbox := &mail.Outbox{Store: store.Mail(a.st), Keys: a.keys, Transport: files, Gate: a.consent, Now: time.Now}
 	svc := &dsr.Service{
-		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
+		Store: store.Requests(a.st), Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: a.cfg.BaseURL, Controller: a.cfg.ControllerName, DPOEmail: a.cfg.DPOEmail,
 		AfterForget: files.RemoveRequest,
 	}
@@ -724,15 +724,16 @@ func benchErase(ctx context.Context, env Env, a *app, n int) (BenchResult, error
 	return res, nil
 }
 
-// timedCheckpoint is a contact store that records how long each Checkpoint takes.
+// timedCheckpoint is a contact store that records how long each Purge (on SQLite a WAL
+// checkpoint) takes.
 type timedCheckpoint struct {
 	contact.Store
 	d []time.Duration
 }
 
-func (s *timedCheckpoint) Checkpoint(ctx context.Context) error {
+func (s *timedCheckpoint) Purge(ctx context.Context) error {
 	t0 := time.Now()
-	err := s.Store.Checkpoint(ctx)
+	err := s.Store.Purge(ctx)
 	s.d = append(s.d, time.Since(t0))
 	return err
 }

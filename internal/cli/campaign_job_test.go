@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // campaignJSON is a campaign as GET /api/v1/campaigns/{id} answers it.
@@ -201,13 +200,13 @@ func checkCounts(t *testing.T, c campaignJSON, subscribers, without int) {
 // for a person refused when queued (issue 10: 1 M skipped rows for a 1 M audience).
 func checkNoSkippedRows(t *testing.T, dir, campaignID string, messages int) {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), dir)
+	db, err := store.Open(t.Context(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	var byStatus, skipped map[string]int
-	err = db.Update(t.Context(), func(tx *sqlite.Tx) error {
+	err = db.Update(t.Context(), func(tx store.Tx) error {
 		byStatus, skipped, err = tx.CampaignOutcomes(t.Context(), campaignID)
 		return err
 	})
@@ -284,13 +283,13 @@ func TestCampaignResumesAfterRestart(t *testing.T) {
 	token := p.token
 	p.stop()
 
-	db, err := sqlite.Open(t.Context(), dir)
+	db, err := store.Open(t.Context(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var walked int
 	var cursor string
-	err = db.Update(t.Context(), func(tx *sqlite.Tx) error {
+	err = db.Update(t.Context(), func(tx store.Tx) error {
 		c, err := tx.CampaignByID(t.Context(), camp.ID)
 		walked, cursor = c.Walk.Walked, c.Walk.Cursor
 		return err

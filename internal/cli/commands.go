@@ -179,7 +179,7 @@ func auditVerify(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	v, err := a.db.VerifyAudit(ctx)
+	v, err := a.st.VerifyAudit(ctx)
 	if err != nil {
 		return err
 	}

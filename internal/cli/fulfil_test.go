@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-vcard"
 
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
@@ -258,7 +259,7 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	dir := t.TempDir()
 	p := startProgramEnv(t, dir, map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example",
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå"})
-	db, err := sqlite.Open(context.Background(), dir) // a second handle beside the server's
+	db, err := store.Open(context.Background(), store.Config{URL: dir}) // a second handle beside the server's
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	footprint := func(id string) map[string]int {
 		t.Helper()
 		out := map[string]int{}
-		err := db.Update(context.Background(), func(tx *sqlite.Tx) error {
+		err := db.Update(context.Background(), func(tx store.Tx) error {
 			hs, err := tx.PersonalFootprint(context.Background(), id)
 			for _, h := range hs {
 				out[h.Table] = h.Rows

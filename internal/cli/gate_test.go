@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
@@ -115,13 +116,13 @@ func TestConsentGateThroughTheProgram(t *testing.T) {
 	want("suppressed", c.ID, "sales-followup", false, "suppressed")
 	p.stop()
 
-	db, err := sqlite.Open(t.Context(), dir)
+	db, err := store.Open(t.Context(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	var changes []consent.Change
-	db.View(t.Context(), func(tx *sqlite.Tx) error {
+	db.View(t.Context(), func(tx store.Tx) error {
 		changes, err = tx.ConsentChanges(t.Context(), 0, 100)
 		return err
 	})
@@ -356,12 +357,12 @@ func TestErasureIsInTheChangeStream(t *testing.T) {
 	p.do("POST", "/api/v1/contacts", map[string]any{"email": "gone@example.org"}, &c)
 	p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil)
 	p.stop()
-	db, err := sqlite.Open(t.Context(), dir)
+	db, err := store.Open(t.Context(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var changes []consent.Change
-	db.View(t.Context(), func(tx *sqlite.Tx) error {
+	db.View(t.Context(), func(tx store.Tx) error {
 		changes, err = tx.ConsentChanges(t.Context(), 0, 10)
 		return err
 	})

@@ -14,7 +14,7 @@ import (
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/ledger"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // ledgerExport prints the ledger (package ledger) as JSON lines: every erasure, suppression, list
@@ -45,7 +45,7 @@ func ledgerExport(ctx context.Context, env Env, name string, args []string) erro
 		return err
 	}
 	defer a.Close()
-	entries, err := ledger.Export(ctx, sqlite.Bound[ledger.Tx]{DB: a.db}, since)
+	entries, err := ledger.Export(ctx, store.Ledger(a.st), since)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 		entries = append(entries, f.Entries...)
 	}
 	req := a.erasureHooks()
-	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Requests: ledgerRequests{req}, Store: sqlite.Bound[ledger.Tx]{DB: a.db}, Now: time.Now, NewID: newID}
+	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Requests: ledgerRequests{req}, Store: store.Ledger(a.st), Now: time.Now, NewID: newID}
 	res, err := r.Replay(ctx, entries)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/optin"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // TestPreferenceCenter: the unsubscribe page links to the preference center; GET lists every
@@ -55,13 +55,13 @@ func TestPreferenceCenter(t *testing.T) {
 	p.do("POST", "/api/v1/contacts", map[string]any{"email": "choosing@example.org"}, &c)
 	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
 
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: p.base}
+	u := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: p.base}
 	var l optin.Links
-	err = db.Update(context.Background(), func(tx *sqlite.Tx) error {
+	err = db.Update(context.Background(), func(tx store.Tx) error {
 		l, err = u.MintIn(context.Background(), tx, c.ID, "newsletter", "")
 		return err
 	})

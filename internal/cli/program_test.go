@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
@@ -170,7 +171,7 @@ func TestGhostMailchimpImport(t *testing.T) {
 	}
 	p.stop()
 
-	db, err := sqlite.Open(t.Context(), dir)
+	db, err := store.Open(t.Context(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "intact") {
 		t.Fatalf("verify untouched log: exit %d, %q", code, out)
 	}
-	db, err := sqlite.Open(t.Context(), dir)
+	db, err := store.Open(t.Context(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

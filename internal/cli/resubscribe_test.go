@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/optin"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // signupRig is a running tillit serve with a real SMTP sink (one session, so messages arrive in
@@ -159,14 +159,14 @@ func (r *signupRig) importMailchimp(csv string) {
 // the person's preference center.
 func (r *signupRig) preferencesLink(contactID string) string {
 	r.t.Helper()
-	db, err := sqlite.Open(context.Background(), r.p.dir)
+	db, err := store.Open(context.Background(), store.Config{URL: r.p.dir})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	defer db.Close()
-	u := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: r.p.base}
+	u := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: r.p.base}
 	var l optin.Links
-	err = db.Update(context.Background(), func(tx *sqlite.Tx) error {
+	err = db.Update(context.Background(), func(tx store.Tx) error {
 		l, err = u.MintIn(context.Background(), tx, contactID, "newsletter", "")
 		return err
 	})

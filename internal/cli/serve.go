@@ -27,7 +27,7 @@ import (
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/web/console"
 	"github.com/tillit/tillit/internal/web/portal"
 )
@@ -42,13 +42,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	logger := newLogger(cfg.LogLevel, env.Stderr)
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "serve"})
-	a, err := openApp(ctx, cfg, true)
+	a, err := openAppWith(ctx, cfg, true, logRepairs(logger))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	logger.Info("starting", "config", cfg.String())
-	logRepairs(a, logger)
 	if a.created {
 		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
 	}
@@ -73,7 +72,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	srv := &api.Server{
 		Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
-		Audit: auditLog{a.db}, Logger: logger, BodyTimeout: cfg.BodyTimeout,
+		Audit: auditLog{a.st}, Logger: logger, BodyTimeout: cfg.BodyTimeout,
 		Controller: consent.Controller{
 			Name: cfg.ControllerName, Contact: cfg.ControllerContact, Email: cfg.ControllerEmail, Phone: cfg.ControllerPhone,
 			Street: cfg.ControllerStreet, Locality: cfg.ControllerCity, PostalCode: cfg.ControllerPostalCode, Country: cfg.ControllerCountry,
@@ -120,25 +119,25 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err := sweepMailFiles(ctx, a, files, logger); err != nil {
 		return err
 	}
-	outbox := &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: a.db}, Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
+	outbox := &mail.Outbox{Store: store.Mail(a.st), Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Logger: logger,
 		Footer: noticeFooter(cfg), AfterForget: files.RemoveRequest, AfterErase: files.RemoveContact, Sessions: sessions}
 	wake := make(chan struct{}, 1)
 	proxies, _ := cfg.Proxies() // checked by Finish
 	doi := &portal.Optin{Pages: pages, TrustedProxies: proxies, Limit: &portal.Limiter{Max: portal.SubscribesPerHour}, Service: &optin.Service{
-		Store: sqlite.Bound[optin.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox,
+		Store: store.Optin(a.st), Contacts: a.contacts, Consent: a.consent, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, AnswerAfter: optin.DefaultAnswerAfter,
 	}}
 	unsub := &portal.Unsubscribe{Pages: pages, IP: doi.ClientIP, Service: &optin.Unsubscribe{
-		Store: sqlite.Bound[optin.UnsubscribeTx]{DB: a.db}, Consent: a.consent, Now: time.Now, BaseURL: cfg.BaseURL,
+		Store: store.Unsubscribes(a.st), Consent: a.consent, Now: time.Now, BaseURL: cfg.BaseURL,
 	}}
 	prefs := &portal.Preferences{Pages: pages, IP: doi.ClientIP, Service: doi.Service}
 	srv.Campaigns = &campaign.Service{
-		Store: sqlite.Bound[campaign.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub.Service,
+		Store: store.Campaigns(a.st), Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub.Service,
 		Now: time.Now, NewID: newID, Wake: wake, Mailto: cfg.UnsubscribeMailto, Optin: doi.Service, Walks: make(chan struct{}, 1), Logger: logger,
 		Postal: strings.Join(nonEmpty(cfg.ControllerName, cfg.ControllerStreet, strings.TrimSpace(cfg.ControllerPostalCode+" "+cfg.ControllerCity), cfg.ControllerCountry), ", "),
 	}
 	srv.Requests = &dsr.Service{
-		Store: sqlite.Bound[dsr.Tx]{DB: a.db}, Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
+		Store: store.Requests(a.st), Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
 		Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Wake: wake, Controller: cfg.ControllerName, DPOEmail: cfg.DPOEmail,
 	}
 	srv.Share = a.share()
@@ -161,17 +160,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 		}
 		return out, err
 	}
-	srv.DPAs = &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: a.db}, Policies: a.policies, Share: srv.Share, Controller: srv.Controller, Now: time.Now, NewID: newID}
-	srv.Breaches = &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: a.db}, Now: time.Now, NewID: newID, Controller: srv.Controller, Policies: a.policies}
-	srv.Webhooks = &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
-	srv.Ready = (&readiness{db: a.db}).check
+	srv.DPAs = &governance.DPAs{Store: store.DPAs(a.st), Policies: a.policies, Share: srv.Share, Controller: srv.Controller, Now: time.Now, NewID: newID}
+	srv.Breaches = &governance.Breaches{Store: store.Breaches(a.st), Now: time.Now, NewID: newID, Controller: srv.Controller, Policies: a.policies}
+	srv.Webhooks = &share.Webhooks{Store: store.Webhooks(a.st), Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
+	srv.Ready = (&readiness{db: a.st}).check
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn
 	a.contacts.AddressChanged = srv.Requests.AddressChangedIn
 	a.contacts.EmailChanged = doi.Service.ReconfirmIn
 	requests := &portal.Requests{Pages: pages, Service: srv.Requests, IP: doi.ClientIP, Limit: &portal.Limiter{Max: portal.RequestsPerHour}}
 	dpaPages := &portal.DPA{Pages: pages, Service: srv.DPAs, IP: doi.ClientIP, Limit: &portal.Limiter{Max: portal.DPAPerHour}}
-	srv.Reports = &mail.Reports{Store: sqlite.Bound[mail.ReportTx]{DB: a.db}, Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
+	srv.Reports = &mail.Reports{Store: store.Reports(a.st), Keys: a.keys, Now: time.Now, NewID: newID, Domain: cfg.MailDomain()}
 	cop := http.NewCrossOriginProtection()
 	srv.Pages = map[string]http.Handler{
 		"GET /p/privacy":                    http.HandlerFunc(pages.Privacy),
@@ -380,14 +379,16 @@ func checkListen(listen string) error {
 	return nil
 }
 
-// logRepairs logs the repair the start made after a crash between the two files' commits, and
-// every later one (another process that died mid-commit). Counts only, no personal data.
-func logRepairs(a *app, logger *slog.Logger) {
-	a.db.OnRepair = func(r sqlite.Repair) {
+// logRepairs returns a store.Config.OnRepair that logs the repair the start made after a crash
+// between the two files' commits, and every later one (another process that died mid-commit).
+// Counts only, no personal data.
+func logRepairs(logger *slog.Logger) func(store.Repair, bool) {
+	return func(r store.Repair, atOpen bool) {
+		if atOpen {
+			logger.Warn("repaired the store after a crash between the data file's and the key store's commits", "repair", r.String())
+			return
+		}
 		logger.Warn("repaired the store after another process died between the data file's and the key store's commits", "repair", r.String())
-	}
-	if a.repair != nil {
-		logger.Warn("repaired the store after a crash between the data file's and the key store's commits", "repair", a.repair.String())
 	}
 }
 
@@ -395,7 +396,7 @@ func logRepairs(a *app, logger *slog.Logger) {
 // crash, and half-written ones, before anything is sent.
 func sweepMailFiles(ctx context.Context, a *app, files mail.FileTransport, logger *slog.Logger) error {
 	n, err := files.Sweep(func(contactID, requestID string) (bool, error) {
-		return a.db.MailOwnerLive(ctx, contactID, requestID)
+		return a.st.MailOwnerLive(ctx, contactID, requestID)
 	})
 	if n > 0 {
 		logger.Warn("removed mail files left by a crash whose owner was erased or forgotten", "files", n)
@@ -406,10 +407,10 @@ func sweepMailFiles(ctx context.Context, a *app, files mail.FileTransport, logge
 // readiness answers /readyz from the store's check at most once a second, so a flood of probes
 // does not queue for the write lock.
 type readiness struct {
-	db   *sqlite.DB
+	db   store.Store
 	mu   sync.Mutex
 	at   time.Time
-	last sqlite.Readiness
+	last store.Readiness
 }
 
 func (r *readiness) check(ctx context.Context) (bool, string) {

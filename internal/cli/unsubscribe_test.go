@@ -10,7 +10,7 @@ import (
 
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/optin"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // TestOneClickUnsubscribe: GET /u/{token} changes nothing; POST withdraws at once with any of the
@@ -23,18 +23,18 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
 
 	// Campaigns (a later step) mint the links; here the test mints them through a second handle.
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: p.base}
+	u := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: p.base}
 	var links []optin.Links
 	for i := range 5 {
 		purpose := "newsletter"
 		if i == 4 {
 			purpose = "terms-of-service" // never mailed by a campaign, but the link must not end a contract either
 		}
-		err := db.Update(context.Background(), func(tx *sqlite.Tx) error {
+		err := db.Update(context.Background(), func(tx store.Tx) error {
 			l, err := u.MintIn(context.Background(), tx, c.ID, purpose, "unsubscribe@tillit.example")
 			links = append(links, l)
 			return err
@@ -141,13 +141,13 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "member-news", "name": "Member news", "lawful_basis": "dpv:LegitimateInterest", "direct_marketing": true}, nil); st != 201 {
 		t.Fatal("purpose")
 	}
-	db, err = sqlite.Open(context.Background(), dir)
+	db, err = store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var li optin.Links
-	err = db.Update(context.Background(), func(tx *sqlite.Tx) error {
-		u2 := &optin.Unsubscribe{Store: sqlite.Bound[optin.UnsubscribeTx]{DB: db}, Now: time.Now, BaseURL: p.base}
+	err = db.Update(context.Background(), func(tx store.Tx) error {
+		u2 := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: p.base}
 		li, err = u2.MintIn(context.Background(), tx, c.ID, "member-news", "")
 		return err
 	})

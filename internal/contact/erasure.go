@@ -73,7 +73,7 @@ func (s *Service) erase(ctx context.Context, id string, at time.Time, extra [][]
 			return err
 		}
 	}
-	return s.Store.Checkpoint(ctx)
+	return s.Store.Purge(ctx)
 }
 
 // addressHashes returns the suppression hashes of rec's current e-mail address (first, when it

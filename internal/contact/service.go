@@ -55,9 +55,9 @@ type Tx interface {
 // Store runs serialized read-write transactions and compacts storage after erasure.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
-	// Checkpoint moves committed pages into the main files and truncates write-ahead logs, so no
-	// deleted page survives outside the (secure-deleted) main files.
-	Checkpoint(ctx context.Context) error
+	// Purge makes the rows deleted by committed transactions unrecoverable from the store's
+	// files (GDPR Art. 17): no copy of the files holds an erased person afterwards.
+	Purge(ctx context.Context) error
 }
 
 // Service applies the contact rules. Its fields are set once by internal/cli.

@@ -18,7 +18,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // staff is the context of a staff member completing requests through the API.
@@ -109,7 +109,7 @@ func wantInvalid(t *testing.T, what string, err error, field string) {
 // contactAudit returns the audit events about the contact, oldest first.
 func contactAudit(t *testing.T, w *world, contactID string) []audit.Event {
 	t.Helper()
-	evs, err := w.db.AuditEvents(context.Background(), sqlite.AuditFilter{ObjectKind: "contact", ObjectID: contactID, Limit: 100})
+	evs, err := w.db.AuditEvents(context.Background(), store.AuditFilter{ObjectKind: "contact", ObjectID: contactID, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/mail"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // TestVerifiedRequestStopsUseAtOnce: from the moment the person confirms an erasure or
@@ -51,7 +51,7 @@ func TestVerifiedRequestStopsUseAtOnce(t *testing.T) {
 			check(consent.ReasonConsentGiven) // not verified yet: anyone can post an address
 			// A campaign is sending: its message to Sigrid waits in the outbox.
 			msgID := uuid.Must(uuid.NewV7()).String()
-			if err := w.db.Update(ctx, func(tx *sqlite.Tx) error {
+			if err := w.db.Update(ctx, func(tx store.Tx) error {
 				return w.outbox.EnqueueIn(ctx, tx, mail.Message{ID: msgID, ContactID: c.ID, Stream: mail.Marketing, Kind: "campaign",
 					To: "sigrid@example.org", Subject: "Spring offers", Text: "Hello.", CreatedAt: w.now, Purpose: "newsletter", CampaignID: "camp-1"})
 			}); err != nil {
@@ -65,7 +65,7 @@ func TestVerifiedRequestStopsUseAtOnce(t *testing.T) {
 			if ms := w.mails(t); len(ms) != 0 {
 				t.Errorf("mail handed over after the request was confirmed: %+v", ms)
 			}
-			if err := w.db.Update(ctx, func(tx *sqlite.Tx) error {
+			if err := w.db.Update(ctx, func(tx store.Tx) error {
 				e, err := tx.OutboxEntry(ctx, msgID)
 				if err == nil && (e.Status != mail.StatusSkipped || e.LastError != string(tc.reason)) {
 					t.Errorf("the queued campaign message: %s %q; want skipped %s", e.Status, e.LastError, tc.reason)

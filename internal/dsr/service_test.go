@@ -20,7 +20,8 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // world is the request service on a real SQLite store, with a clock the test moves and mail
@@ -31,7 +32,7 @@ type world struct {
 	contacts *contact.Service
 	consent  *consent.Service
 	outbox   *mail.Outbox
-	db       *sqlite.DB
+	db       store.Store
 	dir      string
 	seen     int // mail files already returned by mails
 }
@@ -43,7 +44,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,14 +52,14 @@ func newWorld(t *testing.T) *world {
 	w := &world{now: time.Date(2028, 1, 31, 9, 30, 0, 0, time.UTC), dir: dir, db: db}
 	now := func() time.Time { return w.now }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
-	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
+	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
 	if err := gate.EnsureDefaultPurpose(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	w.consent = gate
-	w.outbox = &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "privacy@tillit.example", Domain: "tillit.example"}, Gate: gate, Now: now}
-	w.svc = &dsr.Service{Store: sqlite.Bound[dsr.Tx]{DB: db}, Contacts: w.contacts, Consent: gate, Keys: kr, Outbox: w.outbox, Now: now, NewID: id,
+	w.outbox = &mail.Outbox{Store: store.Mail(db), Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "privacy@tillit.example", Domain: "tillit.example"}, Gate: gate, Now: now}
+	w.svc = &dsr.Service{Store: store.Requests(db), Contacts: w.contacts, Consent: gate, Keys: kr, Outbox: w.outbox, Now: now, NewID: id,
 		BaseURL: "https://crm.example", Controller: "Example AB", DPOEmail: "dpo@example.com"}
 	w.contacts.Erasing = w.svc.ErasingIn
 	return w
@@ -447,7 +448,7 @@ func TestRequesterDataIsSealedAndReadsAreAudited(t *testing.T) {
 	if _, err := w.svc.AddNote(ctx, v.ID, "called Lindqvist-Öberg back"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.db.Checkpoint(ctx); err != nil {
+	if err := w.db.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(w.dir, "*"))
@@ -465,7 +466,7 @@ func TestRequesterDataIsSealedAndReadsAreAudited(t *testing.T) {
 	if _, err := w.svc.Get(ctx, v.ID); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := w.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: "request", ObjectID: v.ID, Limit: 100})
+	evs, err := w.db.AuditEvents(ctx, store.AuditFilter{ObjectKind: "request", ObjectID: v.ID, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

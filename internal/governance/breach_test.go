@@ -15,7 +15,8 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/keys"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -26,7 +27,7 @@ func TestBreachDeadlineCountsAndNotice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +35,8 @@ func TestBreachDeadlineCountsAndNotice(t *testing.T) {
 	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
-	b := &governance.Breaches{Store: sqlite.Bound[governance.BreachTx]{DB: db}, Now: clock, NewID: id,
+	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}
+	b := &governance.Breaches{Store: store.Breaches(db), Now: clock, NewID: id,
 		Controller: consent.Controller{Name: "Norrsken AB", DPOEmail: "dpo@norrsken.example"}}
 
 	// A leaked token reads three contacts, one of them twice, between 09:00 and 10:00; another
@@ -128,7 +129,7 @@ func TestBreachDeadlineCountsAndNotice(t *testing.T) {
 		t.Errorf("notice lacks the likely consequences:\n%s", notice)
 	}
 	// A published breach_notice_template drafts the notice instead of the built-in text.
-	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id, Check: governance.CheckTemplate}
+	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id, Check: governance.CheckTemplate}
 	b.Policies = policies
 	if _, err := policies.Draft(staff, consent.DocBreachNoticeTemplate, "Dear customer of {{controller.name}}: {{breach.titel}}", false); apperr.As(err) == nil || apperr.As(err).Reason != "unknown_placeholder" {
 		t.Errorf("an unknown placeholder in a breach_notice_template: %v; want unknown_placeholder", err)

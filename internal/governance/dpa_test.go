@@ -17,13 +17,14 @@ import (
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 	dir := t.TempDir()
 	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +33,11 @@ func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: clock, NewID: id}
 	gate.EnsureDefaultPurpose(ctx)
-	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id}
-	reg := &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
-	dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id}
+	reg := &share.Service{Store: store.Share(db), Contacts: &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
 		Controller: consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", PostalCode: "903 26", Locality: "Umeå", Country: "SE", DPOEmail: "dpo@norrsken.example"}}
 	if _, err := dpas.Request(ctx, "Kund AB"); !apperr.Is(err, apperr.Conflict) {
 		t.Errorf("request without a published template: %v; want Conflict", err)
@@ -122,7 +123,7 @@ func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 func TestDPATemplateCheck(t *testing.T) {
 	dir := t.TempDir()
 	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestDPATemplateCheck(t *testing.T) {
 	ctx := context.Background()
 	clock := func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id}
+	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id}
 	old, err := policies.Draft(ctx, consent.DocDPATemplate, "Between {{controller.nmae}} and {{customer}}.", false)
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +154,8 @@ func TestDPATemplateCheck(t *testing.T) {
 	if _, err := policies.Publish(ctx, v.ID); err != nil {
 		t.Fatal(err)
 	}
-	reg := &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
-	dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+	reg := &share.Service{Store: store.Share(db), Contacts: &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
 		Controller: consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", Locality: "Umeå"}}
 	r, err := dpas.Request(ctx, "Kund AB")
 	if err != nil {
@@ -173,7 +174,7 @@ func TestDPATemplateCheck(t *testing.T) {
 func TestDPAControllerAndHTML(t *testing.T) {
 	dir := t.TempDir()
 	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestDPAControllerAndHTML(t *testing.T) {
 	ctx := context.Background()
 	clock := func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	policies := &consent.Policies{Store: sqlite.Bound[consent.PolicyTx]{DB: db}, Now: clock, NewID: id, Check: governance.CheckTemplate}
+	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id, Check: governance.CheckTemplate}
 	for _, tc := range []struct {
 		body string
 		line int
@@ -203,9 +204,9 @@ func TestDPAControllerAndHTML(t *testing.T) {
 	if _, err := policies.Publish(ctx, v.ID); err != nil {
 		t.Fatal(err)
 	}
-	reg := &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	reg := &share.Service{Store: store.Share(db), Contacts: &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
 	for _, name := range []string{`Åkesson & ‹Söner> "AB"`, `Evil *AB* [x](https://evil.example) <b>y</b> &copy;`} {
-		dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+		dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
 			Controller: consent.Controller{Name: name, Street: "Storgatan 1", Locality: "Umeå"}}
 		r, err := dpas.Request(ctx, "Kund AB")
 		if err != nil {
@@ -222,7 +223,7 @@ func TestDPAControllerAndHTML(t *testing.T) {
 		}
 	}
 	md := func(name string) string {
-		dpas := &governance.DPAs{Store: sqlite.Bound[governance.DPATx]{DB: db}, Policies: policies, Share: reg, Now: clock, NewID: id,
+		dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
 			Controller: consent.Controller{Name: name, Street: "Storgatan 1", Locality: "Umeå"}}
 		r, _ := dpas.Request(ctx, "Kund AB")
 		md, _ := dpas.Document(ctx, r.ID)

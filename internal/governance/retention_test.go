@@ -17,7 +17,8 @@ import (
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/optin"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // TestRetentionSweepErasesExactlyTheExpired runs a sweep on a fixed clock over contacts that
@@ -28,7 +29,7 @@ func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,12 +38,12 @@ func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
-	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}
+	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: clock, NewID: id}
 	if err := gate.EnsureDefaultPurpose(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ret := &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: clock, Batch: 2}
+	ret := &governance.Retention{Store: store.Retention(db), Contacts: contacts, Now: clock, Batch: 2}
 	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "leads-30-days", Kind: contact.KindLead, AfterDays: 30}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
 	if res, _ := ret.Sweep(ctx, false); res.Erased != 1 || res.Policies[0].Contacts[0] != held {
 		t.Errorf("after the hold was lifted: %+v; want the held lead", res)
 	}
-	evs, _ := db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: "retention_policy", ObjectID: "leads-30-days", Limit: 10})
+	evs, _ := db.AuditEvents(ctx, store.AuditFilter{ObjectKind: "retention_policy", ObjectID: "leads-30-days", Limit: 10})
 	sweeps := 0
 	for _, e := range evs {
 		if e.Action == "retention.sweep" && e.Actor.ID == "retention" {
@@ -134,7 +135,7 @@ func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
 func TestRetentionPolicyForAPurpose(t *testing.T) {
 	dir := t.TempDir()
 	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +144,11 @@ func TestRetentionPolicyForAPurpose(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
-	gate := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: clock, NewID: id}
+	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}
+	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: clock, NewID: id}
 	gate.EnsureDefaultPurpose(ctx)
 	gate.CreatePurpose(ctx, consent.Purpose{ID: "events", Name: "Event invitations", LawfulBasis: consent.BasisConsent})
-	ret := &governance.Retention{Store: sqlite.Bound[governance.RetentionTx]{DB: db}, Contacts: contacts, Now: clock}
+	ret := &governance.Retention{Store: store.Retention(db), Contacts: contacts, Now: clock}
 	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "x", Kind: contact.KindContact, Purpose: "nope", AfterDays: 10}); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("a policy for an unknown purpose: %v; want Invalid", err)
 	}
@@ -161,7 +162,7 @@ func TestRetentionPolicyForAPurpose(t *testing.T) {
 	guest, _ := contacts.Create(ctx, contact.Input{Email: "guest@example.org"})
 	gate.Record(ctx, consent.Event{ContactID: guest.ID, Purpose: "events", State: consent.Requested, Method: consent.MethodWebForm})
 	customer, _ := contacts.Create(ctx, contact.Input{Email: "customer@example.org"})
-	err = db.Update(ctx, func(tx *sqlite.Tx) error {
+	err = db.Update(ctx, func(tx store.Tx) error {
 		return tx.InsertOptinToken(ctx, optin.Token{Hash: []byte("0123456789abcdef0123456789abcdef"), ContactID: guest.ID, Purposes: []string{"events"},
 			CreatedAt: now, ExpiresAt: now.Add(72 * time.Hour)})
 	})

@@ -21,7 +21,8 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/keys"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // newImporter returns an Importer on a fresh SQLite store under dir, with real keys.
@@ -32,19 +33,19 @@ func newImporter(tb testing.TB, dir string) *importer.Importer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, dir)
+	db, err := store.Open(ctx, store.Config{URL: dir})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	now := func() time.Time { return time.Now().UTC() }
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
-	consents := &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: newID}
+	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: newID}
+	consents := &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: newID}
 	if err := consents.EnsureDefaultPurpose(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	return &importer.Importer{Store: sqlite.Bound[importer.Tx]{DB: db}, Contacts: contacts, Consent: consents, Keys: kr, Now: now, NewID: newID}
+	return &importer.Importer{Store: store.Importer(db), Contacts: contacts, Consent: consents, Keys: kr, Now: now, NewID: newID}
 }
 
 // badRows is a generic CSV with n rows refused in turn for three reasons (an address that is not

@@ -16,15 +16,16 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/ledger"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // world is one data directory with the services the replay uses.
 type world struct {
-	db       *sqlite.DB
+	db       store.Store
 	contacts *contact.Service
 	consent  *consent.Service
-	store    sqlite.Bound[ledger.Tx]
+	store    store.Scoped[ledger.Tx]
 	replayer *ledger.Replayer
 }
 
@@ -34,15 +35,15 @@ func openWorld(t *testing.T, dir string, create bool) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return time.Now().UTC() }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w := &world{db: db, store: sqlite.Bound[ledger.Tx]{DB: db}}
-	w.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id, Cache: &consent.GateCache{}, Gen: db}
+	w := &world{db: db, store: store.Ledger(db)}
+	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
+	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id, Cache: &consent.GateCache{}, Gen: db}
 	w.replayer = &ledger.Replayer{Contacts: w.contacts, Consent: w.consent, Store: w.store, Now: now, NewID: id}
 	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestReplayReappliesEveryChoice(t *testing.T) {
 	if _, err := r.contacts.Get(ctx, erased); !apperr.Is(err, apperr.NotFound) {
 		t.Errorf("erased contact after the replay: %v; want NotFound", err)
 	}
-	err := r.db.View(ctx, func(tx *sqlite.Tx) error {
+	err := r.db.View(ctx, func(tx store.Tx) error {
 		reason, err := tx.SuppressionReason(ctx, lateHash)
 		if err != nil || reason != consent.SuppressionErased {
 			t.Errorf("suppression of the address erased after the backup: %q %v; want erased", reason, err)
@@ -186,7 +187,7 @@ func TestReplayReappliesEveryChoice(t *testing.T) {
 	if a.String() != b.String() {
 		t.Errorf("export of the restored store:\n%s\nwant the replayed ledger less what it cannot hold:\n%s", b.String(), a.String())
 	}
-	events := must[[]audit.Event](t)(r.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: "ledger", Limit: 10}))
+	events := must[[]audit.Event](t)(r.db.AuditEvents(ctx, store.AuditFilter{ObjectKind: "ledger", Limit: 10}))
 	if len(events) != 2 || events[0].Action != "ledger.replay" || len(events[0].Fields) != 5 || len(events[1].Fields) != 0 {
 		t.Errorf("replay audit events %+v; want two ledger.replay, the first naming the five types it applied", events)
 	}
@@ -258,7 +259,7 @@ func TestReplayListUnsubscribe(t *testing.T) {
 		{Hash: hash("held@example.org"), Purpose: "offers", At: now.Add(-time.Hour), RecordedAt: now},
 		{Hash: hash("nobody@example.org"), Purpose: "later", At: now.Add(-time.Hour), RecordedAt: now},
 	}
-	if err := w.db.Update(ctx, func(tx *sqlite.Tx) error { return tx.AddPurposeUnsubscribes(ctx, us) }); err != nil {
+	if err := w.db.Update(ctx, func(tx store.Tx) error { return tx.AddPurposeUnsubscribes(ctx, us) }); err != nil {
 		t.Fatal(err)
 	}
 	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, backupAt))
@@ -285,7 +286,7 @@ func TestReplayListUnsubscribe(t *testing.T) {
 	if d := must[consent.Decision](t)(r.consent.Check(ctx, held.ID, "offers")); d.Allowed || d.Reason != consent.ReasonWithdrawn {
 		t.Errorf("gate for the contact the backup holds: %+v; want withdrawn (the unsubscribe is later than its consent)", d)
 	}
-	err := r.db.View(ctx, func(tx *sqlite.Tx) error {
+	err := r.db.View(ctx, func(tx store.Tx) error {
 		cs, err := tx.ConsentChanges(ctx, 0, 100)
 		var withdrawn []consent.Change
 		for _, c := range cs {
@@ -340,7 +341,7 @@ func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
 	bounced := time.Now().UTC().Add(-48 * time.Hour)
 	held := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "held@example.org"}))
 	heldHash, laterHash := must[[]byte](t)(suppressionHash(w, "held@example.org")), must[[]byte](t)(suppressionHash(w, "later@example.org"))
-	err := w.db.Update(ctx, func(tx *sqlite.Tx) error {
+	err := w.db.Update(ctx, func(tx store.Tx) error {
 		return tx.AddSuppressions(ctx, []consent.Suppression{{Hash: heldHash, Reason: consent.SuppressionBounced, CreatedAt: bounced},
 			{Hash: laterHash, Reason: consent.SuppressionBounced, CreatedAt: bounced}})
 	})
@@ -360,9 +361,9 @@ func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reasons := func(db *sqlite.DB) (out [2]consent.Suppression) {
+	reasons := func(db store.Store) (out [2]consent.Suppression) {
 		t.Helper()
-		err := db.View(ctx, func(tx *sqlite.Tx) error {
+		err := db.View(ctx, func(tx store.Tx) error {
 			for i, h := range [][]byte{heldHash, laterHash} {
 				var err error
 				if out[i], err = tx.Suppression(ctx, h); err != nil {

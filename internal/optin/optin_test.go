@@ -15,7 +15,8 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // world is a double opt-in service on a real SQLite store, with a clock the test moves.
@@ -25,7 +26,7 @@ type world struct {
 	outbox  *mail.Outbox
 	consent *consent.Service
 	dir     string
-	db      *sqlite.DB
+	db      store.Store
 }
 
 func newWorld(t *testing.T) *world {
@@ -35,7 +36,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +44,13 @@ func newWorld(t *testing.T) *world {
 	w := &world{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), dir: dir, db: db}
 	now := func() time.Time { return w.now }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
+	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
 	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	w.outbox = &mail.Outbox{Store: sqlite.Bound[mail.Tx]{DB: db}, Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}, Gate: w.consent, Now: now}
-	w.svc = &optin.Service{Store: sqlite.Bound[optin.Tx]{DB: db}, Contacts: contacts, Consent: w.consent, Outbox: w.outbox, Now: now, NewID: id, BaseURL: "https://crm.example"}
+	w.outbox = &mail.Outbox{Store: store.Mail(db), Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}, Gate: w.consent, Now: now}
+	w.svc = &optin.Service{Store: store.Optin(db), Contacts: contacts, Consent: w.consent, Outbox: w.outbox, Now: now, NewID: id, BaseURL: "https://crm.example"}
 	return w
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // TestRecipientsNobodyToldGetATask: a recipient without a webhook gets one to-do per person and
@@ -25,7 +25,7 @@ func TestRecipientsNobodyToldGetATask(t *testing.T) {
 	srv := httptest.NewTLSServer(rc)
 	defer srv.Close()
 	w.now = time.Now().UTC()
-	hooks := &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: w.db}, Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
+	hooks := &share.Webhooks{Store: store.Webhooks(w.db), Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
 	signed(t, w, "paper") // no webhook
 	signed(t, w, "mailer")
 	if _, err := w.svc.Update(ctx, "mailer", share.Input{WebhookURL: ptr(srv.URL)}); err != nil {
@@ -113,7 +113,7 @@ func TestRecipientsNobodyToldGetATask(t *testing.T) {
 	if rest, _, _ := hooks.Tasks(ctx, share.TaskFilter{After: next}); err != nil || len(page) != 3 || next != page[2].ID || len(rest) != 1 {
 		t.Errorf("pages of 3: %d, next %q, then %d; want 3 and 1", len(page), next, len(rest))
 	}
-	if err := w.db.Update(ctx, func(tx *sqlite.Tx) error {
+	if err := w.db.Update(ctx, func(tx store.Tx) error {
 		evs, err := tx.AuditEventsAbout(ctx, "notification_task", id)
 		if err == nil && (len(evs) != 1 || evs[0].Action != "notification_task.done" || !slices.Equal(evs[0].Fields, []string{"note"})) {
 			t.Errorf("audit events %+v; want notification_task.done with the field note", evs)

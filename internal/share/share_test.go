@@ -15,7 +15,8 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 type world struct {
@@ -23,7 +24,7 @@ type world struct {
 	svc      *share.Service
 	contacts *contact.Service
 	consent  *consent.Service
-	db       *sqlite.DB
+	db       store.Store
 }
 
 func newWorld(t *testing.T) *world {
@@ -33,7 +34,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(context.Background(), dir)
+	db, err := store.Open(context.Background(), store.Config{URL: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,12 +42,12 @@ func newWorld(t *testing.T) *world {
 	w := &world{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), db: db}
 	now := func() time.Time { return w.now }
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w.contacts = &contact.Service{Store: sqlite.Bound[contact.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: sqlite.Bound[consent.Tx]{DB: db}, Keys: kr, Now: now, NewID: id}
+	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
+	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
 	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	w.svc = &share.Service{Store: sqlite.Bound[share.Tx]{DB: db}, Contacts: w.contacts, Keys: kr, Now: now, NewID: id}
+	w.svc = &share.Service{Store: store.Share(db), Contacts: w.contacts, Keys: kr, Now: now, NewID: id}
 	return w
 }
 
@@ -146,7 +147,7 @@ func TestDisclosureRefusedForEachMissingConditionAndAllowedWhenAllHold(t *testin
 
 	// Every disclosure asked for is recorded, refusals included, and audited without values.
 	var ds []share.Disclosure
-	err = w.db.Update(ctx, func(tx *sqlite.Tx) error {
+	err = w.db.Update(ctx, func(tx store.Tx) error {
 		var err error
 		ds, err = tx.DisclosuresOf(ctx, c.ID)
 		return err
@@ -162,7 +163,7 @@ func TestDisclosureRefusedForEachMissingConditionAndAllowedWhenAllHold(t *testin
 	if !slices.Equal(got, want) {
 		t.Errorf("recorded disclosures %v; want %v", got, want)
 	}
-	evs, _ := w.db.AuditEvents(ctx, sqlite.AuditFilter{ObjectKind: "contact", ObjectID: c.ID, Limit: 200})
+	evs, _ := w.db.AuditEvents(ctx, store.AuditFilter{ObjectKind: "contact", ObjectID: c.ID, Limit: 200})
 	shares := map[string]int{}
 	for _, e := range evs {
 		if e.Action == "share.disclose" || e.Action == "share.refuse" {
@@ -313,7 +314,7 @@ func TestSharingAuditsOnlyTheFieldsRead(t *testing.T) {
 		t.Fatalf("shared read = %v, %v", data, err)
 	}
 	var got []string
-	err = w.db.View(ctx, func(tx *sqlite.Tx) error {
+	err = w.db.View(ctx, func(tx store.Tx) error {
 		evs, err := tx.AuditEventsAbout(ctx, "contact", c.ID)
 		for _, e := range evs {
 			got = append(got, e.Action+" "+strings.Join(e.Fields, ","))

@@ -16,7 +16,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 const secret = "0123456789abcdef-secret"
@@ -55,7 +55,7 @@ func TestWebhooksSignedRetriedAndAcknowledged(t *testing.T) {
 	rc := &receiver{}
 	srv := httptest.NewTLSServer(rc)
 	defer srv.Close()
-	hooks := &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: w.db}, Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now },
+	hooks := &share.Webhooks{Store: store.Webhooks(w.db), Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now },
 		NewID: w.svc.NewID, BaseURL: "https://crm.example"}
 	// The signature is checked against the real clock by the receiver: keep the test clock near it.
 	w.now = time.Now().UTC()
@@ -132,7 +132,7 @@ func TestWebhooksSignedRetriedAndAcknowledged(t *testing.T) {
 		t.Fatalf("acknowledgement: %v", err)
 	}
 	ws := []share.Delivery{}
-	w.db.Update(ctx, func(tx *sqlite.Tx) error {
+	w.db.Update(ctx, func(tx store.Tx) error {
 		var err error
 		ws, err = tx.ErasureDeliveries(ctx, c.ID)
 		return err
@@ -156,7 +156,7 @@ func TestWebhookGivesUpAfterTheLastRetry(t *testing.T) {
 	srv := httptest.NewTLSServer(rc)
 	defer srv.Close()
 	w.now = time.Now().UTC()
-	hooks := &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: w.db}, Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
+	hooks := &share.Webhooks{Store: store.Webhooks(w.db), Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
 	signed(t, w, "mailer")
 	w.svc.Update(ctx, "mailer", share.Input{WebhookURL: ptr(srv.URL)})
 	c, _ := w.contacts.Create(ctx, contact.Input{Email: "x@example.org"})
@@ -180,7 +180,7 @@ func hookWorld(t *testing.T, receivers map[string]string) (*world, *share.Webhoo
 	w := newWorld(t)
 	ctx := context.Background()
 	w.now = time.Now().UTC()
-	hooks := &share.Webhooks{Store: sqlite.Bound[share.WebhookTx]{DB: w.db}, Keys: w.svc.Keys, Client: &http.Client{}, Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
+	hooks := &share.Webhooks{Store: store.Webhooks(w.db), Keys: w.svc.Keys, Client: &http.Client{}, Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
 	c, _ := w.contacts.Create(ctx, contact.Input{Email: "order@example.org"})
 	w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
 	for id, url := range receivers {

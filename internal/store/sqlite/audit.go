@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // AppendAudit numbers e as the next event, chains it to the previous one and inserts it, in the
@@ -20,11 +21,7 @@ func (tx *Tx) AppendAudit(ctx context.Context, e *audit.Event) error {
 const auditCols = "seq, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash"
 
 // AuditFilter selects audit events.
-type AuditFilter struct {
-	ObjectKind, ObjectID string // both empty: every object; only ObjectKind: every object of that kind
-	AfterSeq             int64  // cursor: events with seq > AfterSeq
-	Limit                int
-}
+type AuditFilter = store.AuditFilter
 
 // AuditEvents returns events in sequence order. It reads from the reader pool and decrypts
 // nothing, so it needs no audit event of its own.

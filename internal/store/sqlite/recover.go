@@ -12,6 +12,8 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 
+	"github.com/tillit/tillit/internal/store"
+
 	"github.com/tillit/tillit/internal/apperr"
 )
 
@@ -96,19 +98,7 @@ const qMarkers = `SELECT m.gen, k.gen, k.bound, m.anchor_seq, m.anchor_hash, m.a
 FROM main.commit_marker m, keystore.commit_marker k WHERE m.id = 1 AND k.id = 1`
 
 // Repair is what reconcile did to bring the two files together after a split commit.
-type Repair struct {
-	AnchorFrom, AnchorTo int64    // the audit anchor moved from one sequence number to another
-	KeysDeleted          int64    // keys of erased contacts, forgotten requests or uncommitted owners
-	ContactsDeleted      int64    // contacts whose key never reached the key store
-	RequestsDeleted      int64    // requests whose key never reached the key store
-	ProcessorsDeleted    int64    // processors whose key never reached the key store
-	Kept                 []string // repair statements refused by a foreign key (nothing deleted)
-}
-
-func (r Repair) String() string {
-	return fmt.Sprintf("audit anchor %d→%d, %d keys deleted, %d contacts, %d requests and %d processors without a key deleted, %d steps kept by a foreign key",
-		r.AnchorFrom, r.AnchorTo, r.KeysDeleted, r.ContactsDeleted, r.RequestsDeleted, r.ProcessorsDeleted, len(r.Kept))
-}
+type Repair = store.Repair
 
 // reconcile runs at the start of every write transaction: with equal markers it does nothing;
 // with the data file ahead (a process died between the two files' commits, this one or another
@@ -253,10 +243,7 @@ func (tx *Tx) advanceOverChain(ctx context.Context, rep *Repair) error {
 
 // Readiness is the answer of Ready: whether the store takes writes and the audit chain can be
 // appended, and if not, why (no personal data).
-type Readiness struct {
-	Ready  bool   `json:"ready"`
-	Reason string `json:"reason,omitempty"` // "store_unavailable", "audit_head_mismatch", "anchor_forged"
-}
+type Readiness = store.Readiness
 
 // Ready takes the write lock (waiting at most wait), opens a write transaction, reconciles the
 // files as every write does (a repair is committed), checks that the next audit event can be

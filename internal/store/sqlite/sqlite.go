@@ -583,35 +583,6 @@ func nullTime(s sql.NullString) (*time.Time, error) {
 	return &t, err
 }
 
-// Bound adapts DB to a domain package's Store interface whose Tx interface *Tx implements.
-// internal/cli builds one per domain: sqlite.Bound[contact.Tx]{DB: db}.
-type Bound[T any] struct{ DB *DB }
-
-// Update runs fn in one read-write transaction.
-func (b Bound[T]) Update(ctx context.Context, fn func(T) error) error {
-	return b.DB.Update(ctx, func(tx *Tx) error {
-		t, ok := any(tx).(T)
-		if !ok {
-			return fmt.Errorf("sqlite: *Tx does not implement %T", (*T)(nil))
-		}
-		return fn(t)
-	})
-}
-
-// View runs fn in one read-only transaction.
-func (b Bound[T]) View(ctx context.Context, fn func(T) error) error {
-	return b.DB.View(ctx, func(tx *Tx) error {
-		t, ok := any(tx).(T)
-		if !ok {
-			return fmt.Errorf("sqlite: *Tx does not implement %T", (*T)(nil))
-		}
-		return fn(t)
-	})
-}
-
-// Checkpoint forwards to DB.Checkpoint.
-func (b Bound[T]) Checkpoint(ctx context.Context) error { return b.DB.Checkpoint(ctx) }
-
 // nullString stores "" as NULL.
 func nullString(s string) any {
 	if s == "" {

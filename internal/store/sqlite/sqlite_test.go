@@ -18,12 +18,10 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
-	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/store/storetest"
-	"github.com/tillit/tillit/internal/token"
 )
 
 // guard bounds each test so that a deadlocked store fails instead of hanging the binary. It
@@ -341,91 +339,6 @@ func filesHolding(t *testing.T, dir string, m []byte) []string {
 		}
 	}
 	return out
-}
-
-// The domain Store interfaces that internal/cli satisfies with Bound.
-var (
-	_ contact.Store = sqlite.Bound[contact.Tx]{}
-	_ consent.Store = sqlite.Bound[consent.Tx]{}
-	_ token.Store   = sqlite.Bound[token.Tx]{}
-)
-
-func TestBound(t *testing.T) {
-	t.Parallel()
-	ctx := testContext(t)
-	db := openDB(t, t.TempDir())
-
-	rec := &contact.Record{ID: "c-bound", Kind: "lead", KeyVersion: 2, EmailIndex: []byte("bound-idx"),
-		Sealed: map[string][]byte{"first_name": []byte("sealed")}, Source: "api", CreatedAt: base, UpdatedAt: base, Version: 1}
-	var ev audit.Event
-	err := sqlite.Bound[contact.Tx]{DB: db}.Update(ctx, func(tx contact.Tx) error {
-		if err := tx.InsertContact(ctx, rec); err != nil {
-			return err
-		}
-		ev = audit.Event{At: base, Actor: audit.Actor{Kind: audit.ActorSystem, ID: "tillit"}, Action: "contact.create", ObjectKind: "contact", ObjectID: rec.ID}
-		return tx.AppendAudit(ctx, &ev)
-	})
-	if err != nil {
-		t.Fatalf("Bound[contact.Tx].Update: %v%s", err, hint(err))
-	}
-	if ev.Seq != 1 {
-		t.Errorf("audit event through Bound: Seq %d, want 1", ev.Seq)
-	}
-	p := consent.Purpose{ID: "newsletter", Name: "Newsletter", Description: "Monthly news", LawfulBasis: consent.BasisConsent, DoubleOptIn: true, CreatedAt: base}
-	if err := (sqlite.Bound[consent.Tx]{DB: db}).Update(ctx, func(tx consent.Tx) error { return tx.InsertPurpose(ctx, p) }); err != nil {
-		t.Fatalf("Bound[consent.Tx].Update: %v%s", err, hint(err))
-	}
-	update(t, ctx, db, func(tx *sqlite.Tx) error {
-		got, err := tx.ContactByID(ctx, rec.ID)
-		if err != nil {
-			return err
-		}
-		if got.ID != rec.ID || got.Kind != rec.Kind || got.KeyVersion != 2 || got.Source != "api" ||
-			!bytes.Equal(got.EmailIndex, rec.EmailIndex) || !bytes.Equal(got.Sealed["first_name"], []byte("sealed")) {
-			t.Errorf("contact written through Bound = %+v, want %+v", got, rec)
-		}
-		gotP, err := tx.PurposeByID(ctx, "newsletter")
-		if err != nil {
-			return err
-		}
-		if gotP.Name != p.Name || gotP.Description != p.Description || !gotP.DoubleOptIn || !gotP.CreatedAt.Equal(base) {
-			t.Errorf("purpose written through Bound = %+v, want %+v", gotP, p)
-		}
-		return nil
-	})
-
-	// fn's error passes through unchanged and rolls back.
-	boom := errors.New("boom")
-	err = sqlite.Bound[contact.Tx]{DB: db}.Update(ctx, func(tx contact.Tx) error {
-		if err := tx.InsertDataKey(ctx, "c-rolled-back", 1, []byte("w"), base); err != nil {
-			return err
-		}
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Errorf("Bound.Update returned %v, want fn's error", err)
-	}
-	update(t, ctx, db, func(tx *sqlite.Tx) error {
-		if _, _, err := tx.DataKey(ctx, "c-rolled-back"); !apperr.Is(err, apperr.NotFound) {
-			t.Errorf("DataKey after a rolled-back Bound.Update: err = %v, want NotFound", err)
-		}
-		return nil
-	})
-
-	// A Tx interface that *sqlite.Tx does not implement is an error, and fn never runs.
-	type unknownTx interface{ Unknown() }
-	called := false
-	err = sqlite.Bound[unknownTx]{DB: db}.Update(ctx, func(unknownTx) error { called = true; return nil })
-	if err == nil || called {
-		t.Errorf("Bound[unknownTx].Update: err = %v, fn called %v; want an error and no call", err, called)
-	}
-
-	if err := (sqlite.Bound[contact.Tx]{DB: db}).Checkpoint(ctx); err != nil {
-		t.Errorf("Bound.Checkpoint: %v", err)
-	}
-	if v := verify(t, ctx, db); v != (audit.Verification{OK: true, Checked: 1, HeadSeq: 1}) {
-		t.Errorf("VerifyAudit = %+v, want OK, Checked 1, HeadSeq 1", v)
-	}
 }
 
 // TestTruncationStaysVisibleAfterAWrite: found by a second new-user trial, a write after the

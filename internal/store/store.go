@@ -1,0 +1,205 @@
+// Package store is the seam between Tillit's domain and its databases: one Store, one Tx (the
+// union of every domain package's transaction interface), and Open, the one place that picks a
+// backend from the database URL.
+//
+// Domain packages never import this package: each declares the narrow Tx it needs, and Tx here
+// is the implementer's checklist. A backend registers itself (Register, from its init) and
+// asserts at compile time that its transaction type implements Tx; the composition root
+// (internal/app) narrows a Store to each domain with the functions in scope.go.
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/campaign"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/ledger"
+	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/share"
+	"github.com/tillit/tillit/internal/token"
+)
+
+// Tx is one transaction of a backend: every domain package's Tx interface. A method two domains
+// both declare has one signature (Go requires it of embedded interfaces).
+type Tx interface {
+	contact.Tx
+	consent.Tx
+	consent.PolicyTx
+	consent.SuppressTx
+	token.Tx
+	importer.Tx
+	mail.Tx
+	mail.ReportTx
+	optin.Tx
+	optin.UnsubscribeTx
+	campaign.Tx
+	dsr.Tx
+	share.Tx
+	share.WebhookTx
+	governance.RetentionTx
+	governance.DPATx
+	governance.BreachTx
+	ledger.Tx
+}
+
+// Store is an open database.
+type Store interface {
+	// Update runs fn in one read-write transaction: commit when fn returns nil, roll back and
+	// return fn's error unchanged otherwise (a panic rolls back and is re-raised).
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction that never waits for the writer; only reading
+	// methods may be called in it.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Purge makes rows deleted by committed transactions unrecoverable from the store's files
+	// (SQLite: a TRUNCATE checkpoint of both write-ahead logs over secure-deleted pages), so
+	// that an erasure (GDPR Art. 17) leaves nothing behind that a copy of the files would hold.
+	Purge(ctx context.Context) error
+	// Generation changes with every commit, this process's at once and another process's within
+	// a short poll (a CLI import beside a running server); caches compare it (consent.Generation).
+	Generation(ctx context.Context) (uint64, error)
+	// AuditEvents returns audit events in sequence order. It decrypts nothing.
+	AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error)
+	// VerifyAudit walks the whole audit chain against its keyed anchor.
+	VerifyAudit(ctx context.Context) (audit.Verification, error)
+	// Ready reports, within wait, whether the store reads and writes and its audit head
+	// matches the anchor (/readyz).
+	Ready(ctx context.Context, wait time.Duration) Readiness
+	// MailOwnerLive reports whether the owner of a mail file still exists: the contact (when
+	// contactID is set) or the request whose key is not destroyed.
+	MailOwnerLive(ctx context.Context, contactID, requestID string) (bool, error)
+	// CountSuppressions counts suppressed addresses per reason.
+	CountSuppressions(ctx context.Context) (map[string]int, error)
+	// Close flushes and closes the store.
+	Close() error
+}
+
+// AuditFilter selects audit events.
+type AuditFilter struct {
+	ObjectKind, ObjectID string // both empty: every object; only ObjectKind: every object of that kind
+	AfterSeq             int64  // cursor: events with seq > AfterSeq
+	Limit                int    // at most this many events (0 returns none)
+}
+
+// Readiness is the answer of Store.Ready.
+type Readiness struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"` // "store_unavailable", "audit_head_mismatch", "anchor_forged"
+}
+
+// Repair is what a store did on opening, or on a later write, to finish a transaction that a
+// process killed between two commits left half done.
+type Repair struct {
+	AnchorFrom, AnchorTo int64    // the audit anchor moved from one sequence number to another
+	KeysDeleted          int64    // keys of erased contacts, forgotten requests or uncommitted owners
+	ContactsDeleted      int64    // contacts whose key never reached the key store
+	RequestsDeleted      int64    // requests whose key never reached the key store
+	ProcessorsDeleted    int64    // processors whose key never reached the key store
+	Kept                 []string // repair statements refused by a foreign key (nothing deleted)
+}
+
+func (r Repair) String() string {
+	return fmt.Sprintf("audit anchor %d→%d, %d keys deleted, %d contacts, %d requests and %d processors without a key deleted, %d steps kept by a foreign key",
+		r.AnchorFrom, r.AnchorTo, r.KeysDeleted, r.ContactsDeleted, r.RequestsDeleted, r.ProcessorsDeleted, len(r.Kept))
+}
+
+// Config says which store to open and how.
+type Config struct {
+	// URL names the database: "sqlite:DIR", or a bare directory (SQLite in that directory).
+	URL string
+	// VFS names a registered SQLite VFS to open the files with ("": the operating system's).
+	VFS string
+	// AnchorMAC keys the audit anchor (keys.Keyring.AnchorMAC); nil writes and checks it unkeyed.
+	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	// OnRepair, when set, is told of every repair of a half-finished transaction: atOpen for
+	// the one Open made, false for one a later write made (another process died mid-commit).
+	OnRepair func(r Repair, atOpen bool)
+}
+
+// Part is one file (or database object) an installation keeps.
+type Part struct {
+	Path string // where it is
+	What string // what it is, for messages: "the database", "the key store"
+}
+
+// Driver is a backend.
+type Driver struct {
+	// Open opens (creating when absent) the store at location (the URL without its scheme,
+	// or the whole URL for network databases), applies migrations, seals the audit anchor and
+	// finishes a transaction a crash left half done.
+	Open func(ctx context.Context, location string, cfg Config) (Store, error)
+	// Parts lists what an installation at location keeps, so that a caller can tell a fresh
+	// installation from one that lost a part.
+	Parts func(location string) []Part
+}
+
+var (
+	driversMu sync.Mutex
+	drivers   = map[string]Driver{}
+)
+
+// Register makes a backend available under a URL scheme ("sqlite", "postgres"). It panics when
+// the scheme is taken, as database/sql does.
+func Register(scheme string, d Driver) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	if _, dup := drivers[scheme]; dup {
+		panic("store: Register called twice for " + scheme)
+	}
+	drivers[scheme] = d
+}
+
+// resolve picks the driver for url and returns it with the location it is given.
+func resolve(url string) (Driver, string, error) {
+	scheme, location := "sqlite", url
+	if i := strings.Index(url, ":"); i > 1 && !strings.ContainsAny(url[:i], `/\`) {
+		scheme = url[:i]
+		location = url
+		if scheme == "sqlite" {
+			location = strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+		}
+	}
+	driversMu.Lock()
+	d, ok := drivers[scheme]
+	names := make([]string, 0, len(drivers))
+	for n := range drivers {
+		names = append(names, n)
+	}
+	driversMu.Unlock()
+	if !ok {
+		sort.Strings(names)
+		return Driver{}, "", fmt.Errorf("store: no backend for %q URLs (have: %s)", scheme, strings.Join(names, ", "))
+	}
+	if location == "" {
+		return Driver{}, "", fmt.Errorf("store: the database URL %q names no location", url)
+	}
+	return d, location, nil
+}
+
+// Open opens the store cfg.URL names.
+func Open(ctx context.Context, cfg Config) (Store, error) {
+	d, location, err := resolve(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	return d.Open(ctx, location, cfg)
+}
+
+// Parts lists what the installation at url keeps (see Driver.Parts).
+func Parts(url string) ([]Part, error) {
+	d, location, err := resolve(url)
+	if err != nil {
+		return nil, err
+	}
+	return d.Parts(location), nil
+}
