@@ -2,7 +2,10 @@
 //
 // Invariants:
 //   - Every /api/v1 route needs a bearer token; each route names the permission it needs and the
-//     token's role must grant it (token.Allows).
+//     token's role must grant it (token.Allows). That coarse permission is the only one checked
+//     here: finer rules (closing an erasure request, using an erased address again, binding a
+//     request to another address, exporting) live in the services, read from the token's role in
+//     the context (token.Permits) inside the transaction that does the work.
 //   - Errors are RFC 9457 problem+json, produced by writeProblem, the one place where apperr kinds
 //     become HTTP status codes. The detail of an internal error is never sent; it is logged with
 //     the request id.

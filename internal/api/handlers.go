@@ -12,11 +12,9 @@ import (
 	"strings"
 
 	"github.com/tillit/tillit/internal/apperr"
-	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
-	"github.com/tillit/tillit/internal/token"
 )
 
 // List is the shape of every list response (DESIGN §5).
@@ -140,11 +138,10 @@ func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, c, err)
 }
 
+// eraseContact serves DELETE /api/v1/contacts/{id}: staff's direct erasure, with its rules
+// (legal hold, open requests) checked inside the erasure (dsr.Service.EraseContact).
 func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) error {
-	if err := s.Requests.MayErase(r.Context(), pathID(r)); err != nil {
-		return err
-	}
-	if err := s.Contacts.Erase(r.Context(), pathID(r)); err != nil {
+	if err := s.Requests.EraseContact(r.Context(), pathID(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -618,17 +615,12 @@ func plainParam(k string) bool {
 }
 
 // recreateErased reads ?recreate_erased=true: using again an address erased at its person's
-// request is for a role that may erase (admin, dpo), on that person's own new request.
+// request, on that person's own new request. Who may (a role that may erase) is the contact
+// service's rule (contact.Service.CreateByStaff).
 func (s *Server) recreateErased(r *http.Request) (bool, error) {
 	if err := onlyParams(r, "recreate_erased"); err != nil {
 		return false, err
 	}
 	v, err := boolParam(r.URL.Query().Get("recreate_erased"), "recreate_erased")
-	if err != nil || v != "true" {
-		return false, err
-	}
-	if role := token.Role(audit.ActorFrom(r.Context()).Role); !token.Allows(role, token.ContactsErase) {
-		return false, &apperr.Error{Kind: apperr.Forbidden, Field: "recreate_erased", Reason: "role_forbidden", Message: "recreate_erased: the " + string(role) + " role may not use an erased address again (needs contacts.erase)"}
-	}
-	return true, nil
+	return v == "true", err
 }

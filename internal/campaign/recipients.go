@@ -5,6 +5,7 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Recipient outcomes (Recipient.Outcome).
@@ -49,18 +50,20 @@ const MaxRecipientsPage = 1000
 
 // Recipients lists who campaign id considered, a page of up to limit (1 to MaxRecipientsPage)
 // in contact id order after the cursor after (a contact id; "" for the first page), with the
-// cursor of the next page ("" at the end). withReasons false leaves every reason out: the
-// reason is the person's consent state (withdrawn, objected, restricted), which only roles that
-// may read contacts see. The list is read from the outbox and the walk's skips, so it grows
+// cursor of the next page ("" at the end). The reason is the person's consent state (withdrawn,
+// objected, restricted): it is left out for an actor that may not read contacts
+// (token.ContactsRead, through token.Permits: the auditor sees ids and outcomes only). The list is read from the outbox and the walk's skips, so it grows
 // while the campaign is sending; people the walk left out uncounted (no address, not carrying
 // the audience's tag) are not in it. NotFound when the campaign is absent; Invalid (field
 // limit) for a limit out of range.
-func (s *Service) Recipients(ctx context.Context, id, after string, limit int, withReasons bool) ([]Recipient, string, error) {
+func (s *Service) Recipients(ctx context.Context, id, after string, limit int) ([]Recipient, string, error) {
 	if limit < 1 || limit > MaxRecipientsPage {
 		return nil, "", apperr.Invalidf("limit", "invalid_limit", "limit: must be a whole number between 1 and %d", MaxRecipientsPage)
 	}
 	var out []Recipient
+	withReasons := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
+		_, withReasons = token.Permits(ctx, token.ContactsRead)
 		if _, err := tx.CampaignByID(ctx, id); err != nil {
 			return err
 		}

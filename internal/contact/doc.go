@@ -15,4 +15,7 @@
 //     addresses to the erasure ledger; a replay of the ledger (package ledger) does the same for a
 //     store restored from a backup.
 //   - Nothing here changes consent: profile edits never touch the consent ledger.
+//   - Using an erased address again (recreate_erased) needs contacts.erase, and correcting a
+//     restricted contact by request needs contacts.restrict, read from the actor in the context
+//     (token.Permits) inside the transaction that writes (permission.go).
 package contact

@@ -21,15 +21,32 @@ import (
 // id and those hashes go to the erasure ledger, an audit event "contact.erase" is written, and
 // the write-ahead logs are checkpointed so no plaintext page survives.
 func (s *Service) Erase(ctx context.Context, id string) error {
-	return s.erase(ctx, id, s.Now().UTC(), nil)
+	return s.erase(ctx, id, s.Now().UTC(), nil, nil)
 }
 
-// erase is Erase, decided at time at, suppressing the hashes in extra too.
-func (s *Service) erase(ctx context.Context, id string, at time.Time, extra [][]byte) error {
+// Guard is a rule of one erasure path, run inside the erasure's transaction once the contact is
+// found and before anything changes: an error refuses the erasure and is returned as it is. The
+// rule and the erasure see the same state, so nothing the rule looked at can change between the
+// two (internal/dsr: staff's direct erasure waits for an open request and a legal hold).
+type Guard func(ctx context.Context, tx Tx, rec *Record) error
+
+// EraseGuarded is Erase refused by guard (Guard). NotFound for an unknown contact, before guard.
+func (s *Service) EraseGuarded(ctx context.Context, id string, guard Guard) error {
+	return s.erase(ctx, id, s.Now().UTC(), nil, guard)
+}
+
+// erase is Erase, decided at time at, suppressing the hashes in extra too, refused by guard
+// when it is set.
+func (s *Service) erase(ctx context.Context, id string, at time.Time, extra [][]byte, guard Guard) error {
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		rec, err := tx.ContactByID(ctx, id)
 		if err != nil {
 			return err
+		}
+		if guard != nil {
+			if err := guard(ctx, tx, rec); err != nil {
+				return err
+			}
 		}
 		hashes, err := s.addressHashes(ctx, tx, rec)
 		if err != nil {
@@ -136,7 +153,7 @@ func (s *Service) ReplayErasure(ctx context.Context, id string, at time.Time, ha
 			return false, apperr.Invalidf("suppression_hashes", "invalid_hash", "suppression_hashes: each a keyed hash of %d bytes", keys.IndexSize)
 		}
 	}
-	switch err := s.erase(ctx, id, at, hashes); {
+	switch err := s.erase(ctx, id, at, hashes, nil); {
 	case err == nil:
 		return true, nil
 	case !apperr.Is(err, apperr.NotFound):

@@ -187,11 +187,18 @@ func (s *Service) Create(ctx context.Context, in Input) (Contact, error) {
 // CreateByStaff is Create for a contact typed in by staff (POST /api/v1/contacts). An address
 // erased at the person's request (GDPR Art. 17; its suppression entry has reason "erased") is an
 // apperr.Conflict with reason "erased" unless recreateErased is set: staff create it again only
-// on the person's own new request. The entry stays either way, so nobody is mailed until that
-// person's own double opt-in lifts it (DESIGN §2).
+// on the person's own new request, and only an actor that may erase does (Forbidden, field
+// recreate_erased, reason role_forbidden, before the input is looked at: mayRecreateErased).
+// The entry stays either way, so nobody is mailed until that person's own double opt-in lifts
+// it (DESIGN §2).
 func (s *Service) CreateByStaff(ctx context.Context, in Input, recreateErased bool) (Contact, error) {
 	var out Contact
 	err := s.Store.Update(ctx, func(tx Tx) error {
+		if recreateErased {
+			if err := mayRecreateErased(ctx); err != nil {
+				return err
+			}
+		}
 		p, err := s.Prepare(in)
 		if err != nil {
 			return err
@@ -388,37 +395,62 @@ func (s *Service) List(ctx context.Context, kind Kind, cursor string, limit int)
 // Consent is never changed by an update. Restricted contacts (GDPR Art. 18) are refused with
 // Forbidden: they change only through a data subject request.
 func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, error) {
-	c, _, err := s.update(ctx, id, p, "contact.update", false)
+	c, _, err := s.update(ctx, id, p, "contact.update", erasedIgnored)
 	return c, err
 }
 
 // UpdateByStaff is Update for PATCH /api/v1/contacts/{id}: changing the address to one erased at
 // its person's request is a Conflict with reason erased (as CreateByStaff) unless
-// recreateErased is set.
+// recreateErased is set, which only an actor that may erase sets (Forbidden, field
+// recreate_erased, before the contact is looked up: mayRecreateErased).
 func (s *Service) UpdateByStaff(ctx context.Context, id string, p Patch, recreateErased bool) (Contact, error) {
-	c, _, err := s.update(ctx, id, p, "contact.update", !recreateErased)
+	use := erasedRefused
+	if recreateErased {
+		use = erasedRecreated
+	}
+	c, _, err := s.update(ctx, id, p, "contact.update", use)
 	return c, err
 }
 
 // Rectify applies corrections the person asked for in a data subject request (GDPR Art. 16)
-// like Update, also to a restricted contact, and records "contact.rectify" with the names of
-// the changed fields (never the old or new values), which it returns.
+// like Update, also to a restricted contact when the actor may restrict (CheckRectify, checked
+// on the record this transaction changes; Forbidden otherwise), and records "contact.rectify"
+// with the names of the changed fields (never the old or new values), which it returns.
 func (s *Service) Rectify(ctx context.Context, id string, p Patch) (Contact, []string, error) {
-	return s.update(ctx, id, p, "contact.rectify", false)
+	return s.update(ctx, id, p, "contact.rectify", erasedIgnored)
 }
 
+// erasedUse says what an update does with a new address erased at its person's request.
+type erasedUse int
+
+const (
+	erasedIgnored   erasedUse = iota // Update, Rectify: not looked at
+	erasedRefused                    // UpdateByStaff: Conflict, reason erased (erasedAddress)
+	erasedRecreated                  // UpdateByStaff with recreateErased: for an actor that may erase (mayRecreateErased)
+)
+
 // update applies p and audits action with the changed fields; "contact.rectify" (a data subject
-// request's) may change a restricted contact, "contact.update" may not.
-func (s *Service) update(ctx context.Context, id string, p Patch, action string, refuseErased bool) (Contact, []string, error) {
+// request's) may change a restricted contact (CheckRectify), "contact.update" may not.
+func (s *Service) update(ctx context.Context, id string, p Patch, action string, erased erasedUse) (Contact, []string, error) {
 	var out Contact
 	var changed []string
 	err := s.Store.Update(ctx, func(tx Tx) error {
+		if erased == erasedRecreated {
+			if err := mayRecreateErased(ctx); err != nil {
+				return err
+			}
+		}
 		rec, err := tx.ContactByID(ctx, id)
 		if err != nil {
 			return err
 		}
 		if rec.Restricted && action == "contact.update" {
 			return &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18); it changes only through a data subject request"}
+		}
+		if action == "contact.rectify" {
+			if err := CheckRectify(ctx, rec); err != nil {
+				return err
+			}
 		}
 		if p.Version < 0 {
 			return apperr.Invalidf("version", "invalid_version", "version: must be a positive number")
@@ -453,7 +485,7 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string,
 		if err != nil {
 			return err
 		}
-		if refuseErased && next.Email != cur.Email {
+		if erased == erasedRefused && next.Email != cur.Email {
 			if err := erasedAddress(ctx, tx, nrec); err != nil {
 				return err
 			}

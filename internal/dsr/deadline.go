@@ -9,6 +9,10 @@
 //   - An erasure receipt says a recipient was told only once it acknowledged its webhook's
 //     erasure event or staff marked its notification task done (share.NotificationTask), and
 //     names what was erased in plain words, never table names.
+//   - Who may close a request of a type (CloseNeeds), correct a restricted contact, bind a request
+//     to another address, export, or erase a contact directly is decided here from the actor in
+//     the context (token.Permits), in the transaction that reads the state the rule depends on
+//     (permission.go); callers check only the coarse permission of their route.
 package dsr
 
 import "time"

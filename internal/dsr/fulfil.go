@@ -73,7 +73,10 @@ type Completion struct {
 //   - withdraw_consent: consent is withdrawn for c.Purposes, or for every purpose given.
 //
 // A request bound to no contact (no one has the verified address) is answered that no personal
-// data is held. Invalid for a completion field the type does not take, a rectification without
+// data is held. NotFound for an unknown request; Forbidden (reason role_forbidden) when the actor
+// may not close a request of its type (CloseNeeds) or correct a restricted contact
+// (contact.CheckRectify), read in the first transaction before anything changes (mayComplete).
+// Invalid for a completion field the type does not take, a rectification without
 // changes, or a withdrawal naming a purpose that is unknown or not consent-based; Conflict
 // unless the request is in_progress or extended. The action and the closing are separate
 // transactions: an erasure's receipt is stored with the request before the contact is erased,
@@ -159,6 +162,9 @@ func (s *Service) prepare(ctx context.Context, id string, c *Completion) (*Recor
 		var dk *keys.DataKey
 		var err error
 		if rec, dk, err = s.load(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := mayComplete(ctx, tx, rec); err != nil {
 			return err
 		}
 		if rec.State != StateInProgress && rec.State != StateExtended {
@@ -418,11 +424,15 @@ func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID stri
 }
 
 // Export returns the contact's access bundle for staff (GET /api/v1/contacts/{id}/export).
-// NotFound for an unknown contact; Forbidden (reason restricted) for a restricted one, whose
-// data goes only to the person, through an access request (GDPR Art. 18(2)).
+// Forbidden (reason role_forbidden) for an actor that may not read the audit log (mayExport),
+// before anything is read; NotFound for an unknown contact; Forbidden (reason restricted) for a
+// restricted one, whose data goes only to the person, through an access request (GDPR Art. 18(2)).
 func (s *Service) Export(ctx context.Context, contactID string) ([]byte, error) {
 	var out []byte
 	err := s.Store.Update(ctx, func(tx Tx) error {
+		if err := mayExport(ctx); err != nil {
+			return err
+		}
 		rec, err := tx.ContactByID(ctx, contactID)
 		if err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
-	"github.com/tillit/tillit/internal/token"
 )
 
 // Type is the right a request exercises.
@@ -85,21 +84,6 @@ const (
 	StateCompleted  State = "completed"
 	StateRejected   State = "rejected" // with a reason and the right to complain (Art. 12(4))
 )
-
-// CloseNeeds is the permission closing a request of a type (completing or rejecting it) needs
-// beyond requests.write: an erasure or a restriction acts on the contact as erasing or
-// restricting it directly does, and refusing one is the same decision, so a role that may not do
-// those may not close such a request either.
-var CloseNeeds = map[Type]token.Permission{TypeErasure: token.ContactsErase, TypeRestriction: token.ContactsRestrict}
-
-// mayClose reports, as a Forbidden error naming the permission, whether role may complete or
-// reject a request of type t (CloseNeeds).
-func mayClose(role token.Role, t Type) error {
-	if perm, ok := CloseNeeds[t]; ok && !token.Allows(role, perm) {
-		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not complete or reject a %s request (needs %s)", role, t, perm)}
-	}
-	return nil
-}
 
 // States lists every state in workflow order.
 var States = []State{StateReceived, StateVerifying, StateInProgress, StateExtended, StateCompleted, StateRejected}

@@ -525,11 +525,15 @@ func (s *Service) Verify(ctx context.Context, id, contactID, note string) (View,
 }
 
 // VerifyOtherAddress is Verify for a contact whose address on file is not the request's (the
-// person wrote from a new address and proved who they are another way). The API allows it only
-// to roles with contacts.restrict (admin, dpo), and the timeline says so; notices then still go
+// person wrote from a new address and proved who they are another way). Only an actor that may
+// restrict (contacts.restrict: admin, dpo) may (mayVerifyOtherAddress: Forbidden, field
+// confirm_other_address, before anything else), and the timeline says so; notices then still go
 // to the address the request came from, and an access bundle's link only to the contact's own
 // address on file.
 func (s *Service) VerifyOtherAddress(ctx context.Context, id, contactID, note string) (View, error) {
+	if err := mayVerifyOtherAddress(ctx); err != nil {
+		return View{}, err
+	}
 	return s.verify(ctx, id, contactID, note, true)
 }
 
@@ -606,9 +610,14 @@ func (s *Service) Extend(ctx context.Context, id string, months int, reason stri
 
 // Reject closes the request without acting on it; the reason, required, is mailed to the
 // requester together with their right to complain to a supervisory authority and to a judicial
-// remedy (GDPR Art. 12(4), 77, 79). Errors as Request.Reject.
+// remedy (GDPR Art. 12(4), 77, 79). NotFound for an unknown request; Forbidden (reason
+// role_forbidden) when the actor may not close a request of its type (CloseNeeds, read in the
+// same transaction); otherwise errors as Request.Reject.
 func (s *Service) Reject(ctx context.Context, id, reason string) (View, error) {
 	return s.change(ctx, id, func(tx Tx, rec *Record, dk *keys.DataKey) error {
+		if err := mayClose(ctx, rec.Type); err != nil {
+			return err
+		}
 		if err := rec.Reject(reason, s.Now()); err != nil {
 			return err
 		}
@@ -714,92 +723,6 @@ func (s *Service) List(ctx context.Context, f Filter) ([]View, string, error) {
 		return nil
 	})
 	return out, next, err
-}
-
-// MayClose checks, before anything is done, that role may complete or reject the request
-// (CloseNeeds): Forbidden (reason role_forbidden) naming the permission it lacks; NotFound for
-// an unknown request.
-func (s *Service) MayClose(ctx context.Context, id string, role token.Role) error {
-	v, err := s.Status(ctx, id)
-	if err != nil {
-		return err
-	}
-	return mayClose(role, v.Type)
-}
-
-// MayErase reports whether staff may erase the contact directly (DELETE /api/v1/contacts/{id}):
-// Conflict with reason legal_hold while the contact is under legal hold (the data is needed for
-// legal claims, GDPR Art. 17(3)(e): lift the hold first), and Conflict with reason
-// open_erasure_request, whose ID is the request's, while an erasure request bound to the contact
-// is open: completing that request erases the same data and gives the person the receipt and
-// the notice the direct path would skip; Conflict with reason open_request (ID the request's)
-// while another request bound to the contact is open: answer or reject it first, or it ends
-// unanswered. NotFound for an unknown contact.
-func (s *Service) MayErase(ctx context.Context, contactID string) error {
-	return s.Store.Update(ctx, func(tx Tx) error {
-		hold, err := tx.LegalHold(ctx, contactID)
-		if err != nil {
-			return err
-		}
-		if hold {
-			return errLegalHold
-		}
-		reqs, err := tx.RequestsByContact(ctx, contactID)
-		if err != nil {
-			return err
-		}
-		for _, r := range reqs {
-			if r.Type == TypeErasure && r.Open() {
-				return &apperr.Error{Kind: apperr.Conflict, Reason: "open_erasure_request", ID: r.ID,
-					Message: "the person's erasure request " + r.ID + " is open: complete it (POST /api/v1/requests/" + r.ID + "/complete), so the person gets the erasure receipt"}
-			}
-		}
-		for _, r := range reqs {
-			if r.Open() {
-				return &apperr.Error{Kind: apperr.Conflict, Reason: "open_request", ID: r.ID,
-					Message: "the person's " + string(r.Type) + " request " + r.ID + " is open: answer or reject it first, or it would end unanswered"}
-			}
-		}
-		return nil
-	})
-}
-
-// errLegalHold refuses to erase a contact under legal hold.
-var errLegalHold = &apperr.Error{Kind: apperr.Conflict, Reason: "legal_hold",
-	Message: "the contact is under legal hold (its data is needed for legal claims, GDPR Art. 17(3)(e)): lift the hold first (DELETE /api/v1/contacts/{id}/legal-hold), or reject an erasure request citing the exemption"}
-
-// MayComplete is MayClose for completing: besides, correcting a restricted contact through a
-// rectification needs contacts.restrict (admin, dpo), since a restricted contact changes only
-// through data subject requests (Art. 18) and one agent alone should not be that path.
-// Forbidden otherwise; NotFound for an unknown request.
-func (s *Service) MayComplete(ctx context.Context, id string, role token.Role) error {
-	v, err := s.Status(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := mayClose(role, v.Type); err != nil {
-		return err
-	}
-	if v.Type != TypeRectification || v.ContactID == "" || token.Allows(role, token.ContactsRestrict) {
-		return nil
-	}
-	restricted := false
-	err = s.Store.Update(ctx, func(tx Tx) error {
-		c, err := tx.ContactByID(ctx, v.ContactID)
-		if err == nil {
-			restricted = c.Restricted
-		} else if !apperr.Is(err, apperr.NotFound) {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if restricted {
-		return &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: fmt.Sprintf("the %s role may not correct a restricted contact (GDPR Art. 18; needs %s)", role, token.ContactsRestrict)}
-	}
-	return nil
 }
 
 // Status returns the request as the queue shows it, decrypting nothing. NotFound for an unknown id.

@@ -429,8 +429,6 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	case "verify":
 		if f.Get("confirm_other_address") == "" {
 			_, err = s.Requests.Verify(ctx, id, f.Get("contact_id"), f.Get("note"))
-		} else if !token.Allows(role, token.ContactsRestrict) {
-			err = &apperr.Error{Kind: apperr.Forbidden, Reason: "role_forbidden", Message: "the " + string(role) + " role may not bind a request to a contact with another address (needs contacts.restrict)"}
 		} else {
 			_, err = s.Requests.VerifyOtherAddress(ctx, id, f.Get("contact_id"), f.Get("note"))
 		}
@@ -440,11 +438,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		months, _ := strconv.Atoi(f.Get("months"))
 		_, err = s.Requests.Extend(ctx, id, months, f.Get("reason"))
 	case "reject":
-		if err = s.Requests.MayClose(ctx, id, role); err == nil {
-			_, err = s.Requests.Reject(ctx, id, f.Get("reason"))
-		}
+		_, err = s.Requests.Reject(ctx, id, f.Get("reason"))
 	case "complete":
-		err = s.complete(ctx, role, id, f)
+		err = s.complete(ctx, id, f)
 	default:
 		http.NotFound(w, r)
 		return
@@ -469,12 +465,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/console/requests/"+url.PathEscape(id), http.StatusSeeOther)
 }
 
-// complete fulfils and closes the request from the completion form, with the same role rule as
-// the API (dsr.Service.MayClose).
-func (s *Server) complete(ctx context.Context, role token.Role, id string, f url.Values) error {
-	if err := s.Requests.MayComplete(ctx, id, role); err != nil {
-		return err
-	}
+// complete fulfils and closes the request from the completion form; who may is the request
+// service's rule, the same as the API's (dsr.Service.Complete).
+func (s *Server) complete(ctx context.Context, id string, f url.Values) error {
 	c := dsr.Completion{Note: f.Get("note"), Scope: strings.TrimSpace(f.Get("scope"))}
 	for _, p := range strings.Split(f.Get("purposes"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
