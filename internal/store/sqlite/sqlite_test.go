@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/ledger"
+	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/store/storetest"
 )
@@ -73,16 +75,91 @@ func verify(t *testing.T, ctx context.Context, db *sqlite.DB) audit.Verification
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Harness {
-		db := openDB(t, t.TempDir())
-		return storetest.Harness{
-			Update: func(ctx context.Context, fn func(storetest.Tx) error) error {
-				return db.Update(ctx, func(tx *sqlite.Tx) error { return fn(tx) })
-			},
-			VerifyAudit: db.VerifyAudit,
-			Checkpoint:  db.Checkpoint,
+	var b backend
+	storetest.Run(t, storetest.Backend{Open: b.open, Tamper: b.tamper, Remnants: b.remnants})
+}
+
+// backend opens stores for the contract suite with store.Open, each in its own directory, keyed
+// as the program keys them (testMAC), and remembers each store's directory for the hooks.
+type backend struct {
+	mu      sync.Mutex
+	handles map[store.Store]*handle
+}
+
+// handle is one store the backend opened.
+type handle struct {
+	dir    string
+	closed bool
+}
+
+func (b *backend) open(t *testing.T) store.Store { return b.openIn(t, t.TempDir()) }
+
+func (b *backend) openIn(t *testing.T, dir string) store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), store.Config{URL: dir, AnchorMAC: testMAC})
+	if err != nil {
+		t.Fatalf("store.Open(%s): %v", dir, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.handles == nil {
+		b.handles = map[store.Store]*handle{}
+	}
+	b.handles[s] = &handle{dir: dir}
+	t.Cleanup(func() {
+		if !b.handle(t, s).closed {
+			b.close(t, s)
 		}
 	})
+	return s
+}
+
+func (b *backend) handle(t *testing.T, s store.Store) *handle {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.handles[s]
+	if !ok {
+		t.Fatalf("storetest passed a store this backend did not open")
+	}
+	return h
+}
+
+func (b *backend) close(t *testing.T, s store.Store) {
+	b.handle(t, s).closed = true
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// tamper closes s, rewrites or deletes rows of audit_events in the data file through a plain
+// connection (times and field lists spelled as the store stores them) and opens the directory
+// again.
+func (b *backend) tamper(t *testing.T, s store.Store, edits []storetest.AuditEdit) store.Store {
+	t.Helper()
+	dir := b.handle(t, s).dir
+	b.close(t, s)
+	var stmts []string
+	for _, e := range edits {
+		if e.Delete {
+			stmts = append(stmts, fmt.Sprintf("DELETE FROM audit_events WHERE seq = %d", e.Seq))
+			continue
+		}
+		ev := e.Event
+		stmts = append(stmts, fmt.Sprintf(`UPDATE audit_events SET at = %s, actor_kind = %s, actor_id = %s, actor_role = %s, action = %s,
+			object_kind = %s, object_id = %s, fields = %s, request_id = %s, purpose = %s, prev_hash = x'%x', hash = x'%x' WHERE seq = %d`,
+			quote(ev.At.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")), quote(string(ev.Actor.Kind)), quote(ev.Actor.ID), quote(ev.Actor.Role),
+			quote(ev.Action), quote(ev.ObjectKind), quote(ev.ObjectID), quote(strings.Join(ev.Fields, ",")), quote(ev.RequestID), quote(ev.Purpose),
+			ev.PrevHash, ev.Hash, e.Seq))
+	}
+	execRaw(t, t.Context(), filepath.Join(dir, sqlite.DataFile), stmts...)
+	return b.openIn(t, dir)
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// remnants lists the files of s's directory that hold m.
+func (b *backend) remnants(t *testing.T, s store.Store, m []byte) []string {
+	return filesHolding(t, b.handle(t, s).dir, m)
 }
 
 var base = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
