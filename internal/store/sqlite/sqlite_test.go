@@ -247,82 +247,6 @@ func TestTwoHandlesShareAuditChain(t *testing.T) {
 	}
 }
 
-// TestAuditTamper writes a chain of 10 events, closes the store, alters the data file with plain
-// SQL through a second connection, reopens the store and checks what VerifyAudit reports.
-func TestAuditTamper(t *testing.T) {
-	const cols = "at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash"
-	cases := []struct {
-		name   string
-		tamper func(events []audit.Event) []string // SQL statements to run
-		want   audit.Verification
-	}{
-		{"untouched", nil, audit.Verification{OK: true, Checked: 10, HeadSeq: 10}},
-		{"alter action of 5", sqls(`UPDATE audit_events SET action = 'contact.erase' WHERE seq = 5`), broken(5, "hash")},
-		{"alter object_id of 5", sqls(`UPDATE audit_events SET object_id = 'c-99' WHERE seq = 5`), broken(5, "hash")},
-		{"alter actor_kind of 5", sqls(`UPDATE audit_events SET actor_kind = 'system' WHERE seq = 5`), broken(5, "hash")},
-		{"alter actor_id of 5", sqls(`UPDATE audit_events SET actor_id = 'tok-9' WHERE seq = 5`), broken(5, "hash")},
-		{"alter actor_role of 5", sqls(`UPDATE audit_events SET actor_role = 'admin' WHERE seq = 5`), broken(5, "hash")},
-		{"alter object_kind of 5", sqls(`UPDATE audit_events SET object_kind = 'purpose' WHERE seq = 5`), broken(5, "hash")},
-		{"alter fields of 5", sqls(`UPDATE audit_events SET fields = 'email' WHERE seq = 5`), broken(5, "hash")},
-		{"alter request_id of 5", sqls(`UPDATE audit_events SET request_id = '' WHERE seq = 5`), broken(5, "hash")},
-		{"alter purpose of 5", sqls(`UPDATE audit_events SET purpose = 'sales' WHERE seq = 5`), broken(5, "hash")},
-		{"alter at of 5 by 1ns", sqls(`UPDATE audit_events SET at = '2025-03-14T15:09:30.535897933Z' WHERE seq = 5`), broken(5, "hash")},
-		{"alter hash of 5", sqls(`UPDATE audit_events SET hash = zeroblob(32) WHERE seq = 5`), broken(5, "hash")},
-		{"delete 4", sqls(`DELETE FROM audit_events WHERE seq = 4`), audit.Verification{Checked: 4, FirstBroken: 4, Reason: "gap", HeadSeq: 3}},
-		{"delete 1", sqls(`DELETE FROM audit_events WHERE seq = 1`), audit.Verification{Checked: 1, FirstBroken: 1, Reason: "gap", HeadSeq: 0}},
-		{"swap 3 and 6 except seq", sqls(
-			`CREATE TEMP TABLE swap AS SELECT seq, `+cols+` FROM audit_events WHERE seq IN (3, 6)`,
-			`UPDATE audit_events SET (`+cols+`) = (SELECT `+cols+` FROM swap WHERE swap.seq = 9 - audit_events.seq) WHERE seq IN (3, 6)`,
-		), broken(3, "prev_hash")},
-		{"alter prev_hash of 7", sqls(`UPDATE audit_events SET prev_hash = randomblob(32) WHERE seq = 7`), broken(7, "prev_hash")},
-		{"alter 5 and recompute its hash", func(events []audit.Event) []string {
-			// An attacker who knows the scheme rewrites event 5 consistently; event 6 still
-			// holds the old hash of 5.
-			e := events[4]
-			e.Action = "contact.erase"
-			return []string{fmt.Sprintf(`UPDATE audit_events SET action = 'contact.erase', hash = x'%x' WHERE seq = 5`, e.ComputeHash(e.PrevHash))}
-		}, broken(6, "prev_hash")},
-		// Found by a new-user trial: dropping events from the end left a valid shorter chain.
-		{"truncate after 7", sqls(`DELETE FROM audit_events WHERE seq > 7`), audit.Verification{Checked: 7, FirstBroken: 8, Reason: "truncated", HeadSeq: 7}},
-		{"delete every event", sqls(`DELETE FROM audit_events`), audit.Verification{Checked: 0, FirstBroken: 1, Reason: "truncated", HeadSeq: 0}},
-		{"rewrite the last event consistently", func(events []audit.Event) []string {
-			e := events[9]
-			e.Action = "contact.erase"
-			return []string{fmt.Sprintf(`UPDATE audit_events SET action = 'contact.erase', hash = x'%x' WHERE seq = 10`, e.ComputeHash(e.PrevHash))}
-		}, audit.Verification{Checked: 10, FirstBroken: 10, Reason: "anchor_mismatch", HeadSeq: 10}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := testContext(t)
-			dir := t.TempDir()
-			db, err := sqlite.Open(ctx, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			events := appendEvents(t, ctx, db, 10)
-			if err := db.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			if tc.tamper != nil {
-				execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), tc.tamper(events)...)
-			}
-			db = openDB(t, dir)
-			if got := verify(t, ctx, db); got != tc.want {
-				t.Errorf("VerifyAudit = %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func sqls(stmts ...string) func([]audit.Event) []string {
-	return func([]audit.Event) []string { return stmts }
-}
-
-func broken(seq int64, reason string) audit.Verification {
-	return audit.Verification{Checked: seq, FirstBroken: seq, Reason: reason, HeadSeq: seq - 1}
-}
-
 // execRaw runs statements on the data file through a plain database/sql connection and checks
 // that each UPDATE or DELETE changed at least one row.
 func execRaw(t *testing.T, ctx context.Context, path string, stmts ...string) {
@@ -416,29 +340,6 @@ func filesHolding(t *testing.T, dir string, m []byte) []string {
 		}
 	}
 	return out
-}
-
-// TestTruncationStaysVisibleAfterAWrite: found by a second new-user trial, a write after the
-// newest events were deleted chained onto the shortened log and moved the anchor, hiding the
-// deletion. New events follow the anchored head, so the gap shows.
-func TestTruncationStaysVisibleAfterAWrite(t *testing.T) {
-	ctx := testContext(t)
-	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendEvents(t, ctx, db, 12)
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), `DELETE FROM audit_events WHERE seq >= 10`)
-	db = openDB(t, dir)
-	appendEvents(t, ctx, db, 1)
-	want := audit.Verification{Checked: 10, FirstBroken: 10, Reason: "gap", HeadSeq: 9}
-	if got := verify(t, ctx, db); got != want {
-		t.Errorf("VerifyAudit after a write = %+v, want %+v", got, want)
-	}
 }
 
 // TestFilesAreOwnerOnly: SQLite created the write-ahead logs and shared-memory files with the

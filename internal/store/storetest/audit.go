@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,4 +62,113 @@ func testAuditEmpty(t *testing.T, s *suite) {
 		}
 		return nil
 	})
+}
+
+// appendEvents appends n audit events, one transaction each, and returns them as appended
+// (numbered, chained).
+func appendEvents(t *testing.T, s *suite, n int) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	for i := range n {
+		e := audit.Event{
+			At:     t2.Add(time.Duration(i) * time.Second),
+			Actor:  audit.Actor{Kind: audit.ActorToken, ID: fmt.Sprintf("tok-%d", i%3), Role: "agent"},
+			Action: "contact.read", ObjectKind: "contact", ObjectID: fmt.Sprintf("c-%02d", i),
+			Fields: []string{"email", "phone"}, RequestID: fmt.Sprintf("req-%02d", i), Purpose: "newsletter",
+		}
+		s.update(t, func(tx Tx) error { return tx.AppendAudit(s.ctx, &e) })
+		out = append(out, e)
+	}
+	return out
+}
+
+// broken is the verification of a chain of which event seq is the first that fails for reason.
+func broken(seq int64, reason string) audit.Verification {
+	return audit.Verification{Checked: seq, FirstBroken: seq, Reason: reason, HeadSeq: seq - 1}
+}
+
+// testAuditTamper writes a chain of 10 events, changes the stored log behind the store's back
+// (Backend.Tamper, which reopens the store) and checks what VerifyAudit reports: the first
+// event that does not verify, and why (GDPR Art. 5(2), DESIGN §1 point 12: tamper-evident).
+func testAuditTamper(t *testing.T, s *suite) {
+	if s.b.Tamper == nil {
+		t.Skip("the backend offers no Tamper hook")
+	}
+	// alter returns an edit of event seq of events by change, its stored hash kept.
+	alter := func(seq int64, change func(e *audit.Event)) func([]audit.Event) []AuditEdit {
+		return func(events []audit.Event) []AuditEdit {
+			e := events[seq-1]
+			e.Fields = slices.Clone(e.Fields)
+			change(&e)
+			return []AuditEdit{{Seq: seq, Event: e}}
+		}
+	}
+	del := func(seqs ...int64) func([]audit.Event) []AuditEdit {
+		return func([]audit.Event) []AuditEdit {
+			var out []AuditEdit
+			for _, seq := range seqs {
+				out = append(out, AuditEdit{Seq: seq, Delete: true})
+			}
+			return out
+		}
+	}
+	// rehash rewrites event seq by change with a hash recomputed over it, as an attacker who
+	// knows the scheme would.
+	rehash := func(seq int64) func([]audit.Event) []AuditEdit {
+		return alter(seq, func(e *audit.Event) { e.Action = "contact.erase"; e.Hash = e.ComputeHash(e.PrevHash) })
+	}
+	cases := []struct {
+		name  string
+		edits func(events []audit.Event) []AuditEdit
+		want  audit.Verification
+	}{
+		{"untouched", del(), audit.Verification{OK: true, Checked: 10, HeadSeq: 10}},
+		{"alter action of 5", alter(5, func(e *audit.Event) { e.Action = "contact.erase" }), broken(5, "hash")},
+		{"alter object_id of 5", alter(5, func(e *audit.Event) { e.ObjectID = "c-99" }), broken(5, "hash")},
+		{"alter actor kind of 5", alter(5, func(e *audit.Event) { e.Actor.Kind = audit.ActorSystem }), broken(5, "hash")},
+		{"alter actor id of 5", alter(5, func(e *audit.Event) { e.Actor.ID = "tok-9" }), broken(5, "hash")},
+		{"alter actor role of 5", alter(5, func(e *audit.Event) { e.Actor.Role = "admin" }), broken(5, "hash")},
+		{"alter object_kind of 5", alter(5, func(e *audit.Event) { e.ObjectKind = "purpose" }), broken(5, "hash")},
+		{"alter fields of 5", alter(5, func(e *audit.Event) { e.Fields = []string{"email"} }), broken(5, "hash")},
+		{"alter request_id of 5", alter(5, func(e *audit.Event) { e.RequestID = "" }), broken(5, "hash")},
+		{"alter purpose of 5", alter(5, func(e *audit.Event) { e.Purpose = "sales" }), broken(5, "hash")},
+		{"alter at of 5 by 1ns", alter(5, func(e *audit.Event) { e.At = e.At.Add(time.Nanosecond) }), broken(5, "hash")},
+		{"alter hash of 5", alter(5, func(e *audit.Event) { e.Hash = make([]byte, audit.HashSize) }), broken(5, "hash")},
+		{"delete 4", del(4), audit.Verification{Checked: 4, FirstBroken: 4, Reason: "gap", HeadSeq: 3}},
+		{"delete 1", del(1), audit.Verification{Checked: 1, FirstBroken: 1, Reason: "gap", HeadSeq: 0}},
+		{"swap 3 and 6 except seq", func(events []audit.Event) []AuditEdit {
+			return []AuditEdit{{Seq: 3, Event: events[5]}, {Seq: 6, Event: events[2]}}
+		}, broken(3, "prev_hash")},
+		{"alter prev_hash of 7", alter(7, func(e *audit.Event) { e.PrevHash = bytes.Repeat([]byte{0x5a}, audit.HashSize) }), broken(7, "prev_hash")},
+		// Event 6 still holds the old hash of 5.
+		{"alter 5 and recompute its hash", rehash(5), broken(6, "prev_hash")},
+		// Found by a new-user trial: dropping events from the end left a valid shorter chain.
+		{"truncate after 7", del(8, 9, 10), audit.Verification{Checked: 7, FirstBroken: 8, Reason: "truncated", HeadSeq: 7}},
+		{"delete every event", del(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), audit.Verification{Checked: 0, FirstBroken: 1, Reason: "truncated", HeadSeq: 0}},
+		{"rewrite the last event consistently", rehash(10), audit.Verification{Checked: 10, FirstBroken: 10, Reason: "anchor_mismatch", HeadSeq: 10}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := s.fresh(t)
+			events := appendEvents(t, s, 10)
+			s.tamper(t, tc.edits(events)...)
+			if got := s.verify(t); got != tc.want {
+				t.Errorf("VerifyAudit = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// testAuditTruncationStaysVisible: found by a second new-user trial, a write after the newest
+// events were deleted chained onto the shortened log and moved the anchor, hiding the deletion.
+// New events follow the anchored head, so the gap shows.
+func testAuditTruncationStaysVisible(t *testing.T, s *suite) {
+	appendEvents(t, s, 12)
+	s.tamper(t, AuditEdit{Seq: 10, Delete: true}, AuditEdit{Seq: 11, Delete: true}, AuditEdit{Seq: 12, Delete: true})
+	appendEvents(t, s, 1)
+	want := audit.Verification{Checked: 10, FirstBroken: 10, Reason: "gap", HeadSeq: 9}
+	if got := s.verify(t); got != want {
+		t.Errorf("VerifyAudit after a write = %+v, want %+v", got, want)
+	}
 }

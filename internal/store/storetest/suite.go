@@ -66,6 +66,8 @@ func cases() []testCase {
 		{"UpdatePanic", testUpdatePanic},
 		{"AuditChain", testAuditChain},
 		{"AuditEmpty", testAuditEmpty},
+		{"AuditTamper", testAuditTamper},
+		{"AuditTruncationStaysVisible", testAuditTruncationStaysVisible},
 		{"Purposes", testPurposes},
 		{"ConsentEvents", testConsentEvents},
 		{"CurrentConsent", testCurrentConsent},
@@ -123,6 +125,22 @@ type suite struct {
 	ctx  context.Context
 	b    Backend
 	seen *coverage
+}
+
+// fresh returns a case on a new, empty store of the same backend (for subtests that need their
+// own).
+func (s *suite) fresh(t *testing.T) *suite {
+	return &suite{h: recording{s.b.Open(t), s.seen}, ctx: s.ctx, b: s.b, seen: s.seen}
+}
+
+// tamper applies edits to the stored audit log through the backend's hook, which reopens the
+// store; it skips the test when the backend has no such hook.
+func (s *suite) tamper(t *testing.T, edits ...AuditEdit) {
+	t.Helper()
+	if s.b.Tamper == nil {
+		t.Skip("the backend offers no Tamper hook")
+	}
+	s.h = recording{s.b.Tamper(t, s.h.(recording).Store, edits), s.seen}
 }
 
 // update runs fn in one transaction and fails the test on error.
