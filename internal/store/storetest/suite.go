@@ -86,6 +86,12 @@ func cases() []testCase {
 		{"Ledger", testLedger},
 		{"LedgerListUnsubscribes", testLedgerListUnsubscribes},
 		{"GateFactsRequests", testGateFactsRequests},
+		{"RequestRoundTrip", testRequestRoundTrip},
+		{"ListRequests", testListRequests},
+		{"RequestTimelineAndLinks", testRequestTimelineAndLinks},
+		{"ForgetRequest", testForgetRequest},
+		{"Exports", testExports},
+		{"LedgerRequests", testLedgerRequests},
 	}
 }
 
