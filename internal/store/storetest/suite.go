@@ -92,6 +92,11 @@ func cases() []testCase {
 		{"ForgetRequest", testForgetRequest},
 		{"Exports", testExports},
 		{"LedgerRequests", testLedgerRequests},
+		{"Outbox", testOutbox},
+		{"LastMailAt", testLastMailAt},
+		{"OptinTokens", testOptinTokens},
+		{"UnsubscribeTokens", testUnsubscribeTokens},
+		{"SuppressionLifted", testSuppressionLifted},
 	}
 }
 
