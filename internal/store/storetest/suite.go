@@ -97,6 +97,9 @@ func cases() []testCase {
 		{"OptinTokens", testOptinTokens},
 		{"UnsubscribeTokens", testUnsubscribeTokens},
 		{"SuppressionLifted", testSuppressionLifted},
+		{"Campaigns", testCampaigns},
+		{"LastContactID", testLastContactID},
+		{"CampaignRecipients", testCampaignRecipients},
 	}
 }
 
