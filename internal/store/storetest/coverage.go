@@ -17,18 +17,11 @@ import (
 // has no case and when a method in it has one, so the list only shrinks.
 var notYet = map[string]bool{
 	"ActorKnown": true, "AskCandidates": true, "AuditEventsAbout": true, "BreachByID": true,
-	"CountAffected": true, "DPARequestByID": true, "DeletePolicy": true, "Deliveries": true,
-	"DeliveryByID": true, "DisclosedPurposes": true, "DisclosuresOf": true, "DueDeliveries": true,
-	"ErasureDeliveries": true, "Expired": true, "InsertBreach": true, "InsertDPARequest": true,
-	"InsertDelivery": true, "InsertDisclosure": true, "InsertNotificationTask": true,
-	"InsertPolicy": true, "InsertProcessor": true, "LegalHold": true, "ListBreaches": true,
-	"ListDPARequests": true, "ListProcessors": true, "NotificationTaskByID": true,
-	"NotificationTasks": true, "NotificationTasksAbout": true, "OlderQueued": true,
-	"PersonalFootprint": true, "Policies": true, "ProcessorByID": true, "ProcessorKnown": true,
-	"PurposeBasis": true, "RecipientsOf": true, "RestrictedAmong": true, "SetLegalHold": true,
-	"SetWebhookCursor": true, "SupersedeQueued": true, "UpdateBreach": true, "UpdateDPARequest": true,
-	"UpdateDelivery": true, "UpdateNotificationTask": true, "UpdateProcessor": true,
-	"WebhookCursor": true,
+	"CountAffected": true, "DPARequestByID": true, "DeletePolicy": true, "Expired": true,
+	"InsertBreach": true, "InsertDPARequest": true, "InsertPolicy": true, "LegalHold": true,
+	"ListBreaches": true, "ListDPARequests": true, "PersonalFootprint": true, "Policies": true,
+	"PurposeBasis": true, "RestrictedAmong": true, "SetLegalHold": true, "UpdateBreach": true,
+	"UpdateDPARequest": true,
 }
 
 // coverage counts the store.Tx methods called through recorders.

@@ -100,6 +100,12 @@ func cases() []testCase {
 		{"Campaigns", testCampaigns},
 		{"LastContactID", testLastContactID},
 		{"CampaignRecipients", testCampaignRecipients},
+		{"Processors", testProcessors},
+		{"Disclosures", testDisclosures},
+		{"Deliveries", testDeliveries},
+		{"DeliveryOrder", testDeliveryOrder},
+		{"WebhookCursor", testWebhookCursor},
+		{"NotificationTasks", testNotificationTasks},
 	}
 }
 
