@@ -16,12 +16,7 @@ import (
 // notYet lists the store.Tx methods no case drives yet. The guard fails when a method outside it
 // has no case and when a method in it has one, so the list only shrinks.
 var notYet = map[string]bool{
-	"ActorKnown": true, "AskCandidates": true, "AuditEventsAbout": true, "BreachByID": true,
-	"CountAffected": true, "DPARequestByID": true, "DeletePolicy": true, "Expired": true,
-	"InsertBreach": true, "InsertDPARequest": true, "InsertPolicy": true, "LegalHold": true,
-	"ListBreaches": true, "ListDPARequests": true, "PersonalFootprint": true, "Policies": true,
-	"PurposeBasis": true, "RestrictedAmong": true, "SetLegalHold": true, "UpdateBreach": true,
-	"UpdateDPARequest": true,
+	"AskCandidates": true, "AuditEventsAbout": true, "PersonalFootprint": true,
 }
 
 // coverage counts the store.Tx methods called through recorders.

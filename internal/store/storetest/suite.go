@@ -106,6 +106,12 @@ func cases() []testCase {
 		{"DeliveryOrder", testDeliveryOrder},
 		{"WebhookCursor", testWebhookCursor},
 		{"NotificationTasks", testNotificationTasks},
+		{"RetentionPolicies", testRetentionPolicies},
+		{"LegalHoldAndRestriction", testLegalHoldAndRestriction},
+		{"Expired", testExpired},
+		{"Breaches", testBreaches},
+		{"BreachFacts", testBreachFacts},
+		{"DPARequests", testDPARequests},
 	}
 }
 
