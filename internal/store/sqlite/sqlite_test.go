@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -264,57 +263,6 @@ func execRaw(t *testing.T, ctx context.Context, path string, stmts ...string) {
 		}
 		if n, _ := res.RowsAffected(); n == 0 && !strings.HasPrefix(s, "CREATE") {
 			t.Fatalf("%s: changed no row", s)
-		}
-	}
-}
-
-// TestSecureDeleteLeavesNoRemnant checks DESIGN §4: after erasure and a checkpoint, no byte of the
-// person's sealed fields, blind index or wrapped key remains in any file of the data directory.
-func TestSecureDeleteLeavesNoRemnant(t *testing.T) {
-	t.Parallel()
-	ctx := testContext(t)
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	marker := func(what string) []byte {
-		b := make([]byte, 12)
-		rand.Read(b)
-		return []byte("TILLIT-REMNANT-" + what + "-" + hex.EncodeToString(b))
-	}
-	notes, index, key, big := marker("notes"), marker("index"), marker("key"), marker("overflow")
-	// A sealed column larger than a page, so the marker at its end lives on an overflow page.
-	custom := append(bytes.Repeat([]byte{0x5a}, 9000), big...)
-	markers := map[string][]byte{"notes": notes, "email index": index, "wrapped key": key, "overflow": big}
-
-	rec := &contact.Record{ID: "c-erased", Kind: "contact", KeyVersion: 1, EmailIndex: index,
-		Sealed:    map[string][]byte{"notes": notes, "custom": custom},
-		CreatedAt: base, UpdatedAt: base, Version: 1}
-	update(t, ctx, db, func(tx *sqlite.Tx) error {
-		if err := tx.InsertDataKey(ctx, rec.ID, 1, key, base); err != nil {
-			return err
-		}
-		return tx.InsertContact(ctx, rec)
-	})
-	if err := db.Checkpoint(ctx); err != nil {
-		t.Fatalf("Checkpoint: %v", err)
-	}
-	for what, m := range markers {
-		if files := filesHolding(t, dir, m); len(files) == 0 {
-			t.Fatalf("before erasure the %s marker is in no file: the test cannot see remnants", what)
-		}
-	}
-
-	update(t, ctx, db, func(tx *sqlite.Tx) error {
-		if err := tx.DeleteDataKey(ctx, rec.ID); err != nil {
-			return err
-		}
-		return tx.DeleteContact(ctx, rec.ID)
-	})
-	if err := db.Checkpoint(ctx); err != nil {
-		t.Fatalf("Checkpoint: %v", err)
-	}
-	for what, m := range markers {
-		if files := filesHolding(t, dir, m); len(files) != 0 {
-			t.Errorf("after erasure and checkpoint the %s marker remains in %v", what, files)
 		}
 	}
 }

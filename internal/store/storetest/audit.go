@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -171,4 +172,40 @@ func testAuditTruncationStaysVisible(t *testing.T, s *suite) {
 	if got := s.verify(t); got != want {
 		t.Errorf("VerifyAudit after a write = %+v, want %+v", got, want)
 	}
+}
+
+// testAuditEventsAbout: every audit event about one object (kind and id), oldest first, as
+// appended.
+func testAuditEventsAbout(t *testing.T, s *suite) {
+	events := []*audit.Event{
+		auditEvent("contact.create", "c-about"),
+		auditEvent("contact.read", "c-other"),
+		{At: t1, Actor: audit.Actor{Kind: audit.ActorSystem, ID: "tillit"}, Action: "request.create", ObjectKind: "request", ObjectID: "c-about"},
+		auditEvent("contact.update", "c-about"),
+	}
+	s.update(t, func(tx Tx) error { return tx.AppendAudits(s.ctx, events[:2]) })
+	s.update(t, func(tx Tx) error { return tx.AppendAudits(s.ctx, events[2:]) })
+	s.view(t, func(tx Tx) error {
+		got, err := tx.AuditEventsAbout(s.ctx, "contact", "c-about")
+		if err != nil {
+			return err
+		}
+		want := []*audit.Event{events[0], events[3]}
+		if len(got) != len(want) {
+			t.Errorf("AuditEventsAbout(contact, c-about) = %d events; want 2", len(got))
+			return nil
+		}
+		for i, w := range want {
+			checkTime(t, "event At", got[i].At, w.At)
+			g := got[i]
+			g.At = w.At
+			if !reflect.DeepEqual(g, *w) {
+				t.Errorf("AuditEventsAbout[%d] = %+v; want %+v", i, g, *w)
+			}
+		}
+		if none, err := tx.AuditEventsAbout(s.ctx, "contact", "c-none"); err != nil || len(none) != 0 {
+			t.Errorf("AuditEventsAbout(no such object) = %v, %v; want none", none, err)
+		}
+		return nil
+	})
 }

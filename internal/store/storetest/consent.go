@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -490,4 +491,80 @@ func testGateFactsRequests(t *testing.T, s *suite) {
 	step("rejected and completed", func() {
 		erasure.State, restriction.State = dsr.StateRejected, dsr.StateCompleted
 	}, false, false)
+}
+
+// testAskCandidates: whom a consent-request campaign may ask for a purpose: contacts with an
+// e-mail address whose consent lapsed (as RepermissionList) or was requested and not answered,
+// after a cursor in contact id order, at most limit.
+func testAskCandidates(t *testing.T, s *suite) {
+	states := []struct {
+		id, purpose string
+		email       bool
+		state       consent.State
+		at          time.Time
+		reconsent   bool
+	}{
+		{"ask-1", "newsletter", true, consent.Requested, t2, false},
+		{"ask-2", "newsletter", false, consent.Requested, t2, false}, // no address
+		{"ask-3", "newsletter", true, consent.Expired, t2, false},
+		{"ask-4", "newsletter", true, consent.Given, t0, false}, // given before validFrom
+		{"ask-5", "newsletter", true, consent.Given, t2, false},
+		{"ask-6", "newsletter", true, consent.Withdrawn, t0, false},
+		{"ask-7", "newsletter", true, consent.Given, t2, true},
+		{"ask-8", "newsletter", true, consent.Refused, t0, false},
+		{"ask-9", "offers", true, consent.Requested, t2, false}, // another purpose
+	}
+	s.update(t, func(tx Tx) error {
+		for _, p := range []string{"newsletter", "offers"} {
+			if err := tx.InsertPurpose(s.ctx, purpose(p)); err != nil {
+				return err
+			}
+		}
+		for _, c := range states {
+			var idx []byte
+			if c.email {
+				idx = []byte("ask-index-" + c.id)
+			}
+			if err := tx.InsertContact(s.ctx, minimalRecord(c.id, contact.KindContact, idx, nil)); err != nil {
+				return err
+			}
+			cur := current(c.id, c.purpose, c.state, "ev-"+c.id)
+			cur.OccurredAt, cur.NeedsReconsent = c.at, c.reconsent
+			if err := tx.PutCurrentConsent(s.ctx, cur); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.view(t, func(tx Tx) error {
+		for _, c := range []struct {
+			validFrom time.Time
+			after     string
+			limit     int
+			want      []string
+		}{
+			{t1, "", 10, []string{"ask-1", "ask-3", "ask-4", "ask-7"}},
+			{time.Time{}, "", 10, []string{"ask-1", "ask-3", "ask-7"}},
+			{t1, "ask-1", 2, []string{"ask-3", "ask-4"}},
+		} {
+			got, err := tx.AskCandidates(s.ctx, "newsletter", c.validFrom, c.after, c.limit)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, x := range got {
+				ids = append(ids, x.ContactID)
+			}
+			if !slices.Equal(ids, c.want) {
+				t.Errorf("AskCandidates(newsletter, valid from %s, after %q, %d) = %v; want %v", c.validFrom, c.after, c.limit, ids, c.want)
+			}
+		}
+		got, err := tx.AskCandidates(s.ctx, "newsletter", t1, "", 1)
+		if err == nil && len(got) == 1 {
+			want := current("ask-1", "newsletter", consent.Requested, "ev-ask-1")
+			want.OccurredAt = t2
+			checkCurrent(t, got[0], want)
+		}
+		return nil
+	})
 }

@@ -112,6 +112,9 @@ func cases() []testCase {
 		{"Breaches", testBreaches},
 		{"BreachFacts", testBreachFacts},
 		{"DPARequests", testDPARequests},
+		{"AskCandidates", testAskCandidates},
+		{"AuditEventsAbout", testAuditEventsAbout},
+		{"ErasureLeavesNothing", testErasureLeavesNothing},
 	}
 }
 
