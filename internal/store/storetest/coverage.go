@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -44,16 +45,25 @@ func txMethods() []string {
 // check fails t for every method of store.Tx that no case called (unless notYet lists it) and
 // for every method notYet lists that a case called.
 func (c *coverage) check(t *testing.T) {
+	problems, driven := c.problems(txMethods(), notYet)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	t.Logf("%d of the %d store.Tx methods driven (%d listed as not yet)", driven, len(txMethods()), len(notYet))
+}
+
+// problems says what is wrong with the calls noted against methods and the methods listed as
+// not yet driven, and how many of methods were called.
+func (c *coverage) problems(methods []string, notYet map[string]bool) (problems []string, driven int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var missing, covered []string
-	methods := txMethods()
-	driven := 0
+	var missing, covered, unknown []string
 	for _, m := range methods {
-		if c.called[m] > 0 {
+		n := c.called[m]
+		if n > 0 {
 			driven++
 		}
-		switch n := c.called[m]; {
+		switch {
 		case n == 0 && !notYet[m]:
 			missing = append(missing, m)
 		case n > 0 && notYet[m]:
@@ -62,17 +72,20 @@ func (c *coverage) check(t *testing.T) {
 	}
 	for m := range notYet {
 		if !slices.Contains(methods, m) {
-			t.Errorf("notYet lists %s, which store.Tx does not have", m)
+			unknown = append(unknown, m)
 		}
 	}
+	slices.Sort(unknown)
 	if len(missing) > 0 {
-		t.Errorf("%d of the %d store.Tx methods are called by no case: %s", len(missing), len(methods), strings.Join(missing, ", "))
+		problems = append(problems, fmt.Sprintf("%d of the %d store.Tx methods are called by no case: %s", len(missing), len(methods), strings.Join(missing, ", ")))
 	}
 	if len(covered) > 0 {
-		slices.Sort(covered)
-		t.Errorf("notYet lists methods a case now drives; take them off the list: %s", strings.Join(covered, ", "))
+		problems = append(problems, "notYet lists methods a case now drives; take them off the list: "+strings.Join(covered, ", "))
 	}
-	t.Logf("%d of the %d store.Tx methods driven (%d listed as not yet)", driven, len(methods), len(notYet))
+	if len(unknown) > 0 {
+		problems = append(problems, "notYet lists methods store.Tx does not have: "+strings.Join(unknown, ", "))
+	}
+	return problems, driven
 }
 
 // recording is a store whose transactions note every store.Tx method called on them.
