@@ -159,7 +159,9 @@ type suite struct {
 // fresh returns a case on a new, empty store of the same backend (for subtests that need their
 // own).
 func (s *suite) fresh(t *testing.T) *suite {
-	return &suite{h: recording{s.b.Open(t), s.seen}, ctx: s.ctx, b: s.b, seen: s.seen}
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	t.Cleanup(cancel)
+	return &suite{h: recording{s.b.Open(t), s.seen}, ctx: ctx, b: s.b, seen: s.seen}
 }
 
 // tamper applies edits to the stored audit log through the backend's hook, which reopens the
