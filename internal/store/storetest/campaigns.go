@@ -68,14 +68,11 @@ func testCampaigns(t *testing.T, s *suite) {
 		if err != nil {
 			return err
 		}
-		byID := map[string]campaign.Campaign{}
-		for _, c := range list {
-			byID[c.ID] = c
-		}
-		if len(list) != 3 || len(byID) != 3 {
-			t.Errorf("ListCampaigns = %d campaigns; want 3", len(list))
+		// Newest first (campaign.Service.List passes the order on).
+		if len(list) != 3 || list[0].ID != "camp-c" || list[1].ID != "camp-a" || list[2].ID != "camp-b" {
+			t.Errorf("ListCampaigns = %+v; want camp-c, camp-a, camp-b (newest first)", list)
 		} else {
-			checkCampaign(t, byID["camp-a"], ask)
+			checkCampaign(t, list[1], ask)
 		}
 		if ids, err := tx.SendingCampaigns(s.ctx); err != nil || len(ids) != 0 {
 			t.Errorf("SendingCampaigns before any send = %v, %v; want none", ids, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,8 +49,7 @@ func testRetentionPolicies(t *testing.T, s *suite) {
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(got, func(a, b governance.Policy) int { return strings.Compare(a.ID, b.ID) })
-		want := []governance.Policy{all, leads}
+		want := []governance.Policy{all, leads} // in id order (governance.Retention.Policies passes it on)
 		if len(got) != 2 {
 			t.Errorf("Policies = %+v; want %+v", got, want)
 			return nil
@@ -69,6 +67,7 @@ func testRetentionPolicies(t *testing.T, s *suite) {
 		if got, err := tx.Policies(s.ctx); err != nil || len(got) != 1 || got[0].ID != "rp-all" {
 			t.Errorf("Policies after DeletePolicy = %+v, %v; want rp-all only", got, err)
 		}
+		wantKind(t, "DeletePolicy(missing)", tx.DeletePolicy(s.ctx, "rp-leads"), apperr.NotFound)
 		for _, c := range []struct {
 			id                 string
 			basis              string
@@ -262,7 +261,7 @@ func testBreaches(t *testing.T, s *suite) {
 			t.Errorf("ListBreaches = %d; want 2", len(list))
 			return nil
 		}
-		slices.SortFunc(list, func(x, y *governance.Breach) int { return strings.Compare(x.ID, y.ID) })
+		// The most recently detected first (governance.Breaches.List passes the order on).
 		checkBreach(t, list[0], &upd)
 		checkBreach(t, list[1], other)
 		return nil
@@ -422,9 +421,9 @@ func testDPARequests(t *testing.T, s *suite) {
 			t.Errorf("ListDPARequests = %d; want 2", len(list))
 			return nil
 		}
-		slices.SortFunc(list, func(x, y *governance.DPARequest) int { return strings.Compare(x.ID, y.ID) })
-		checkDPA(t, list[0], &signed)
-		checkDPA(t, list[1], b)
+		// Newest first (governance.DPAs.List passes the order on).
+		checkDPA(t, list[0], b)
+		checkDPA(t, list[1], &signed)
 		return nil
 	})
 }
