@@ -49,71 +49,83 @@ type testCase struct {
 	fn   func(t *testing.T, s *suite)
 }
 
-// cases lists the suite, by domain.
+// cases lists the suite, by domain (one file each).
 func cases() []testCase {
 	return []testCase{
+		// contacts.go
 		{"ContactRoundTrip", testContactRoundTrip},
 		{"ContactSparseRoundTrip", testContactSparseRoundTrip},
 		{"ContactUpdate", testContactUpdate},
 		{"DuplicateEmailOnInsert", testDuplicateEmailOnInsert},
 		{"DuplicateEmailOnUpdate", testDuplicateEmailOnUpdate},
-		{"NotFound", testNotFound},
 		{"ListContacts", testListContacts},
 		{"ContactsByPhoneIndex", testContactsByPhoneIndex},
 		{"DeleteContactCascades", testDeleteContactCascades},
 		{"DataKey", testDataKey},
+		{"FormerEmails", testFormerEmails},
+		{"Purge", testPurge},
+		// transactions.go: across domains
+		{"NotFound", testNotFound},
 		{"Rollback", testRollback},
 		{"UpdatePanic", testUpdatePanic},
+		// audit.go
 		{"AuditChain", testAuditChain},
 		{"AuditEmpty", testAuditEmpty},
+		{"AuditEventsAbout", testAuditEventsAbout},
 		{"AuditTamper", testAuditTamper},
 		{"AuditTruncationStaysVisible", testAuditTruncationStaysVisible},
+		// consent.go
 		{"Purposes", testPurposes},
 		{"ConsentEvents", testConsentEvents},
 		{"CurrentConsent", testCurrentConsent},
 		{"Suppression", testSuppression},
 		{"PurposeUnsubscribes", testPurposeUnsubscribes},
-		{"Tokens", testTokens},
-		{"Purge", testPurge},
-		{"FormerEmails", testFormerEmails},
 		{"GateFacts", testGateFacts},
 		{"ObjectionsAndChanges", testObjectionsAndChanges},
-		{"PolicyVersions", testPolicyVersions},
 		{"ApprovalAndRepermission", testApprovalAndRepermission},
+		{"AskCandidates", testAskCandidates},
+		{"GateFactsRequests", testGateFactsRequests},
+		// policy.go, tokens.go, imports.go
+		{"PolicyVersions", testPolicyVersions},
+		{"Tokens", testTokens},
 		{"BulkEqualsSingle", testBulkEqualsSingle},
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
 		{"ImportErrors", testImportErrors},
+		// ledger.go
 		{"Ledger", testLedger},
 		{"LedgerListUnsubscribes", testLedgerListUnsubscribes},
-		{"GateFactsRequests", testGateFactsRequests},
+		// requests.go
 		{"RequestRoundTrip", testRequestRoundTrip},
 		{"ListRequests", testListRequests},
 		{"RequestTimelineAndLinks", testRequestTimelineAndLinks},
 		{"ForgetRequest", testForgetRequest},
 		{"Exports", testExports},
 		{"LedgerRequests", testLedgerRequests},
+		// mail.go, optin.go
 		{"Outbox", testOutbox},
 		{"LastMailAt", testLastMailAt},
 		{"OptinTokens", testOptinTokens},
 		{"UnsubscribeTokens", testUnsubscribeTokens},
 		{"SuppressionLifted", testSuppressionLifted},
+		// campaigns.go
 		{"Campaigns", testCampaigns},
 		{"LastContactID", testLastContactID},
 		{"CampaignRecipients", testCampaignRecipients},
+		// share.go, webhooks.go
 		{"Processors", testProcessors},
 		{"Disclosures", testDisclosures},
 		{"Deliveries", testDeliveries},
 		{"DeliveryOrder", testDeliveryOrder},
 		{"WebhookCursor", testWebhookCursor},
 		{"NotificationTasks", testNotificationTasks},
+		// governance.go
 		{"RetentionPolicies", testRetentionPolicies},
 		{"LegalHoldAndRestriction", testLegalHoldAndRestriction},
 		{"Expired", testExpired},
 		{"Breaches", testBreaches},
 		{"BreachFacts", testBreachFacts},
 		{"DPARequests", testDPARequests},
-		{"AskCandidates", testAskCandidates},
-		{"AuditEventsAbout", testAuditEventsAbout},
+		// erasure.go: across domains
 		{"ErasureLeavesNothing", testErasureLeavesNothing},
 	}
 }
