@@ -1,0 +1,170 @@
+package storetest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/campaign"
+	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/optin"
+)
+
+// marker returns bytes that occur nowhere by chance, naming what they stand for.
+func marker(what string) []byte {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return []byte("TILLIT-REMNANT-" + what + "-" + hex.EncodeToString(b))
+}
+
+// personFixture stores a person with a row in every table erasure deletes, each holding a
+// marker where the table holds bytes of the person (sealed fields larger than a page included,
+// so that overflow pages are read too), and returns the markers by what they stand for.
+func personFixture(t *testing.T, s *suite, id string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	for _, what := range []string{"notes", "overflow", "email index", "phone index", "wrapped key", "evidence", "message", "bundle", "optin link", "unsubscribe link"} {
+		m[what] = marker(what)
+	}
+	rec := minimalRecord(id, contact.KindContact, m["email index"], m["phone index"])
+	rec.SuppressionHash = []byte("sup-" + id)
+	rec.Sealed = map[string][]byte{"notes": m["notes"], "custom": append(bytes.Repeat([]byte{0x5a}, 9000), m["overflow"]...)}
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertDataKey(s.ctx, id, 1, m["wrapped key"], t0); err != nil {
+			return err
+		}
+		if err := tx.InsertContact(s.ctx, rec); err != nil {
+			return err
+		}
+		if err := tx.InsertConsentEvent(s.ctx, consentEvent("ev-"+id, id, "newsletter", consent.Given, t0), m["evidence"]); err != nil {
+			return err
+		}
+		if err := tx.PutCurrentConsent(s.ctx, current(id, "newsletter", consent.Given, "ev-"+id)); err != nil {
+			return err
+		}
+		if err := tx.PutObjection(s.ctx, consent.Objection{ContactID: id, Scope: consent.ScopeDirectMarketing, Method: consent.MethodAPI, OccurredAt: t0, RecordedAt: t0, Actor: "token:a"}); err != nil {
+			return err
+		}
+		if err := tx.AddFormerEmail(s.ctx, id, []byte("former-"+id)); err != nil {
+			return err
+		}
+		msg := entry("mail-"+id, id, "optin_confirm", t0)
+		msg.Sealed, msg.CampaignID = m["message"], "camp-erasure"
+		if err := tx.InsertOutbox(s.ctx, msg); err != nil {
+			return err
+		}
+		if err := tx.InsertOptinToken(s.ctx, optin.Token{Hash: m["optin link"], ContactID: id, Purposes: []string{"newsletter"}, PolicyVersions: map[string]string{}, CreatedAt: t0, ExpiresAt: t2}); err != nil {
+			return err
+		}
+		if err := tx.InsertUnsubscribeToken(s.ctx, m["unsubscribe link"], optin.Link{ContactID: id, Purpose: "newsletter", Kind: optin.LinkUnsubscribe}, t0); err != nil {
+			return err
+		}
+		if err := tx.InsertExport(s.ctx, dsr.Export{ID: "export-" + id, ContactID: id, TokenHash: []byte("xt-" + id), CreatedAt: t0, ExpiresAt: t2, Bytes: 1, Sealed: m["bundle"]}); err != nil {
+			return err
+		}
+		return tx.AddCampaignSkips(s.ctx, "camp-erasure", []campaign.Skip{{ContactID: id, Reason: "objected"}})
+	})
+	return m
+}
+
+// testErasureLeavesNothing checks DESIGN §4 (GDPR Art. 17) at the store: after the writes of an
+// erasure (contact.Erase's: the data key, the contact, the ledger entry, the change, the audit
+// event) and Purge, every table the personal-data register says erasure deletes holds no row of
+// the person (PersonalFootprint), another person keeps theirs, and, where the backend can look
+// (Backend.Remnants), no byte of the person's sealed fields, indexes, key, evidence, messages,
+// bundle or links remains in its storage.
+func testErasureLeavesNothing(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		return tx.InsertCampaign(s.ctx, campaign.Campaign{ID: "camp-erasure", Kind: campaign.KindMarketing, Purpose: "newsletter", Subject: "s", Text: "t", CreatedAt: t0})
+	})
+	gone, kept := personFixture(t, s, "er-gone"), personFixture(t, s, "er-kept")
+	footprint := func(id string) map[string]dsr.Holding {
+		out := map[string]dsr.Holding{}
+		s.view(t, func(tx Tx) error {
+			hs, err := tx.PersonalFootprint(s.ctx, id)
+			for _, h := range hs {
+				if h.What == "" || h.Erase == "" {
+					t.Errorf("PersonalFootprint: holding %+v says not what it holds or what erasure does", h)
+				}
+				out[h.Table] = h
+			}
+			return err
+		})
+		return out
+	}
+	before := footprint("er-gone")
+	deleted := 0
+	for table, h := range before {
+		if h.Erase != "deleted" {
+			continue
+		}
+		deleted++
+		if h.Rows == 0 {
+			t.Errorf("before erasure the person has no row in %s: personFixture must write to every table erasure deletes", table)
+		}
+	}
+	if deleted == 0 {
+		t.Fatalf("PersonalFootprint = %+v; want the tables erasure deletes", before)
+	}
+	remnants := s.b.Remnants
+	if remnants != nil {
+		if err := s.h.Purge(s.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for what, m := range gone {
+			if places := remnants(t, s.h.(recording).Store, m); len(places) == 0 {
+				t.Fatalf("before erasure the %s marker is nowhere: the case cannot see remnants", what)
+			}
+		}
+	}
+	s.update(t, func(tx Tx) error {
+		if err := tx.DeleteDataKey(s.ctx, "er-gone"); err != nil {
+			return err
+		}
+		if err := tx.DeleteContact(s.ctx, "er-gone"); err != nil {
+			return err
+		}
+		if err := tx.AppendErasure(s.ctx, "er-gone", t2, [][]byte{[]byte("sup-er-gone"), []byte("former-er-gone")}); err != nil {
+			return err
+		}
+		if err := tx.AppendConsentChanges(s.ctx, []consent.Change{{ContactID: "er-gone", Change: "erased", OccurredAt: t2, RecordedAt: t2}}); err != nil {
+			return err
+		}
+		ev := audit.Event{At: t2, Actor: audit.Actor{Kind: audit.ActorToken, ID: "tok-dpo"}, Action: "contact.erase", ObjectKind: "contact", ObjectID: "er-gone"}
+		return tx.AppendAudit(s.ctx, &ev)
+	})
+	if err := s.h.Purge(s.ctx); err != nil {
+		t.Fatalf("Purge: %v%s", err, hint(err))
+	}
+	for table, h := range footprint("er-gone") {
+		if h.Erase == "deleted" && h.Rows != 0 {
+			t.Errorf("after erasure the person still has %d rows in %s", h.Rows, table)
+		}
+	}
+	for table, h := range footprint("er-kept") {
+		if h.Erase == "deleted" && h.Rows != before[table].Rows {
+			t.Errorf("the other person has %d rows in %s after the erasure; want %d", h.Rows, table, before[table].Rows)
+		}
+	}
+	if remnants == nil {
+		t.Log("the backend offers no Remnants hook: the storage was not searched")
+		return
+	}
+	for what, m := range gone {
+		if places := remnants(t, s.h.(recording).Store, m); len(places) != 0 {
+			t.Errorf("after erasure and Purge the %s marker remains in %v", what, places)
+		}
+	}
+	for what, m := range kept {
+		if places := remnants(t, s.h.(recording).Store, m); len(places) == 0 {
+			t.Errorf("the other person's %s marker is gone too", what)
+		}
+	}
+}
