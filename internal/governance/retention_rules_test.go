@@ -235,8 +235,9 @@ func TestRetentionRules(t *testing.T) {
 	}
 }
 
-// BenchmarkRetentionSweep times a dry-run sweep over 10,000 leads, one in ten expired, each with
-// a consent event (the expired ones long ago, the others within the policy's 30 days).
+// BenchmarkRetentionSweep times a dry-run sweep over 10,000 leads: one in ten expired (refused
+// long ago), four in ten active (a consent event within the policy's 30 days), half kept by a
+// consent given long ago.
 func BenchmarkRetentionSweep(b *testing.B) {
 	dir := b.TempDir()
 	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
@@ -261,10 +262,15 @@ func BenchmarkRetentionSweep(b *testing.B) {
 	const n = 10000
 	if err := db.Update(ctx, func(tx store.Tx) error {
 		for i := range n {
-			c := retentionCase{kind: contact.KindLead, updated: cutoff.Add(time.Hour),
-				events: []retentionEvent{{purpose: "newsletter", state: consent.Withdrawn, occurred: cutoff.Add(time.Hour)}}}
-			if i%10 == 0 {
+			var c retentionCase
+			switch i % 10 {
+			case 0:
 				c = retentionCase{kind: contact.KindLead, events: []retentionEvent{{purpose: "newsletter", state: consent.Refused, occurred: day0}}}
+			case 1, 2, 3, 4:
+				c = retentionCase{kind: contact.KindLead, updated: cutoff.Add(time.Hour),
+					events: []retentionEvent{{purpose: "newsletter", state: consent.Withdrawn, occurred: cutoff.Add(time.Hour)}}}
+			default:
+				c = retentionCase{kind: contact.KindLead, events: []retentionEvent{{purpose: "newsletter", state: consent.Given, occurred: day0}}}
 			}
 			if err := writeRetentionCase(ctx, tx, fmt.Sprintf("c%05d", i), c); err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/token"
@@ -31,6 +32,8 @@ type Tx interface {
 	importer.Tx
 	consent.PolicyTx
 	ledger.Tx
+	governance.RetentionTx
+	dsr.Tx
 	// ConsentChanges reads the change stream (the webhook delivery of a later issue consumes it).
 	ConsentChanges(ctx context.Context, afterSeq int64, limit int) ([]consent.Change, error)
 }
@@ -93,6 +96,8 @@ func Run(t *testing.T, open Opener) {
 		{"Ledger", testLedger},
 		{"LedgerListUnsubscribes", testLedgerListUnsubscribes},
 		{"GateFactsRequests", testGateFactsRequests},
+		{"RetentionCandidates", testRetentionCandidates},
+		{"RetentionPolicies", testRetentionPolicies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
