@@ -30,6 +30,7 @@ import (
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/web/console"
 	"github.com/tillit/tillit/internal/web/portal"
+	"github.com/tillit/tillit/internal/webhook"
 )
 
 func serve(ctx context.Context, env Env, args []string) error {
@@ -162,7 +163,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	srv.DPAs = &governance.DPAs{Store: store.DPAs(a.st), Policies: a.policies, Share: srv.Share, Controller: srv.Controller, Now: time.Now, NewID: newID}
 	srv.Breaches = &governance.Breaches{Store: store.Breaches(a.st), Now: time.Now, NewID: newID, Controller: srv.Controller, Policies: a.policies}
-	srv.Webhooks = &share.Webhooks{Store: store.Webhooks(a.st), Keys: a.keys, Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
+	srv.Webhooks = &share.Webhooks{Store: store.Webhooks(a.st), Keys: a.keys, Sender: webhook.New(), Now: time.Now, NewID: newID, BaseURL: cfg.BaseURL, Logger: logger}
 	srv.Ready = (&readiness{db: a.st}).check
 	srv.Requests.AfterForget = files.RemoveRequest
 	a.contacts.Erasing = srv.Requests.ErasingIn

@@ -6,8 +6,10 @@
 // 28(3)).
 //
 // Invariants: no personal data goes into the record, the breach register, errors or audit
-// fields (ids, counts and field names only); a template's {{placeholders}} are those its renderer
-// fills (CheckTemplate, at draft and publish); an agreement is drawn up only with the
-// controller's name and address configured, and names from settings and customers are escaped
-// as Markdown text; a dry-run sweep erases no one.
+// fields (ids, counts and field names only); the retention rule is Policy.Erases, a pure
+// function over the facts the store reads (Candidate), so no store decides who is erased; a
+// template's {{placeholders}} are those its renderer fills (CheckTemplate, at draft and
+// publish); an agreement is drawn up only with the controller's name and address configured,
+// and names from settings and customers are escaped as Markdown text; a dry-run sweep erases no
+// one.
 package governance

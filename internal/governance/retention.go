@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -12,10 +13,7 @@ import (
 )
 
 // Policy is a retention policy: contacts of Kind with no lawful basis left for AfterDays days are
-// erased (GDPR Art. 5(1)(e), storage limitation). "No lawful basis left" means no consent given
-// and in force for any purpose (an accepted contract counts, being recorded as an acceptance),
-// no consent event and no change for AfterDays days. A contact under legal hold, restricted
-// (Art. 18) or with an open data subject request is never swept.
+// erased (GDPR Art. 5(1)(e), storage limitation). Erases is the rule.
 type Policy struct {
 	ID   string       `json:"id"`
 	Kind contact.Kind `json:"kind"`
@@ -26,16 +24,59 @@ type Policy struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// Candidate is what the store knows about one contact that a retention policy decides on
+// (Policy.Erases): ids, times, states and flags, never a personal field.
+type Candidate struct {
+	ContactID string
+	Kind      contact.Kind
+	UpdatedAt time.Time // the last change of the contact's record
+	// LastConsentEvent is the latest time at which any of the contact's consent events happened
+	// or was recorded (an old event imported late counts from its recording); zero when it has
+	// none.
+	LastConsentEvent time.Time
+	// Purposes are the purposes the contact has a consent event for, pending ones included:
+	// those it was collected for. In id order.
+	Purposes []string
+	// States are the contact's current consent states (the projection: a pending event is not
+	// current), one per purpose that has one, distinct, in order.
+	States      []consent.State
+	LegalHold   bool // kept for legal claims (GDPR Art. 17(3)(e)), set by staff
+	Restricted  bool // processing restricted (Art. 18)
+	OpenRequest bool // a data subject request about it is open: neither completed nor rejected
+}
+
+// Erases reports whether policy p erases contact c at now: the contact is of the policy's kind
+// (and, for a policy with a purpose, was collected for it: one of c.Purposes), and has no lawful
+// basis left for p.AfterDays days before now, meaning no consent given and in force for any
+// purpose (an accepted contract counts, being recorded as an acceptance; a consent marked for
+// re-consent is still given), neither a consent event nor a change since that cut-off (a time
+// exactly at the cut-off is since). A contact under legal hold (Art. 17(3)(e)), restricted
+// (Art. 18) or with an open data subject request (its answer needs the data: Art. 12(3), 15-22)
+// is never erased. Purposes' own lawful bases and retention_days play no part: the policy's
+// period is the one that counts.
+func (p Policy) Erases(c Candidate, now time.Time) bool {
+	cutoff := now.UTC().AddDate(0, 0, -p.AfterDays)
+	switch {
+	case c.Kind != p.Kind, p.Purpose != "" && !slices.Contains(c.Purposes, p.Purpose):
+		return false
+	case c.LegalHold, c.Restricted, c.OpenRequest:
+		return false
+	case slices.Contains(c.States, consent.Given):
+		return false
+	case !c.UpdatedAt.Before(cutoff), !c.LastConsentEvent.Before(cutoff):
+		return false
+	}
+	return true
+}
+
 // RetentionTx is what retention needs from one store transaction.
 type RetentionTx interface {
 	InsertPolicy(ctx context.Context, p Policy) error // Conflict when the id is taken
 	DeletePolicy(ctx context.Context, id string) error
 	Policies(ctx context.Context) ([]Policy, error)
-	// Expired returns up to limit ids of contacts of kind (and, when purpose is not "", with a
-	// consent event for it) that have no consent given, no consent event since before, no change
-	// since before, no legal hold, no restriction and no open request, after the id after, in id
-	// order.
-	Expired(ctx context.Context, kind contact.Kind, purpose string, before time.Time, after string, limit int) ([]string, error)
+	// RetentionCandidates returns the Candidate of up to limit contacts of kind with ids after
+	// the id after, in id order (a read; no personal field is read, nothing is decrypted).
+	RetentionCandidates(ctx context.Context, kind contact.Kind, after string, limit int) ([]Candidate, error)
 	// DeleteExpiredOptinTokens deletes double opt-in links that expired before now (unconfirmed
 	// requests expire) and returns how many.
 	DeleteExpiredOptinTokens(ctx context.Context, now time.Time) (int, error)
@@ -47,9 +88,10 @@ type RetentionTx interface {
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
-// RetentionStore runs serialized transactions.
+// RetentionStore runs serialized transactions (Update) and read-only ones (View).
 type RetentionStore interface {
 	Update(ctx context.Context, fn func(RetentionTx) error) error
+	View(ctx context.Context, fn func(RetentionTx) error) error
 }
 
 // Retention keeps the policies and sweeps. Fields are set once by internal/cli.
@@ -57,7 +99,7 @@ type Retention struct {
 	Store    RetentionStore
 	Contacts *contact.Service
 	Now      func() time.Time
-	Batch    int // contacts erased per batch (default 500)
+	Batch    int // contacts read per batch of a sweep (default 500)
 }
 
 var policyID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -167,10 +209,11 @@ type PolicyOutcome struct {
 	Contacts []string `json:"contacts"`
 }
 
-// Sweep applies every policy at this moment: each expired contact is erased (the ordinary
-// erasure, audited per contact, actor "system:retention") in batches, and the sweep's counts are
-// audited as "retention.sweep" on each policy. With dryRun nothing is erased and the result lists
-// who would be (WouldErase, with Erased 0). Idempotent: a second sweep finds nothing the first one left.
+// Sweep applies every policy at this moment: Policy.Erases decides over the candidates the store
+// reads in batches of Batch, in id order; each contact it erases goes by the ordinary erasure
+// (audited per contact, actor "system:retention"), and the sweep's counts are audited as
+// "retention.sweep" on each policy. With dryRun nothing is erased and the result lists who would
+// be (WouldErase, with Erased 0). Idempotent: a second sweep finds nothing the first one left.
 func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error) {
 	if audit.ActorFrom(ctx).Kind == audit.ActorSystem { // a scheduled sweep; a staff one keeps its token
 		ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "retention"})
@@ -195,29 +238,32 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 	}
 	for _, p := range policies {
 		out := PolicyOutcome{Policy: p.ID, Contacts: []string{}}
-		before := r.Now().UTC().AddDate(0, 0, -p.AfterDays)
+		now := r.Now().UTC()
 		after := ""
 		for {
-			var ids []string
-			if err := r.Store.Update(ctx, func(tx RetentionTx) error {
+			var cs []Candidate
+			if err := r.Store.View(ctx, func(tx RetentionTx) error {
 				var err error
-				ids, err = tx.Expired(ctx, p.Kind, p.Purpose, before, after, batch)
+				cs, err = tx.RetentionCandidates(ctx, p.Kind, after, batch)
 				return err
 			}); err != nil {
 				return res, err
 			}
-			for _, id := range ids {
+			for _, c := range cs {
+				if !p.Erases(c, now) {
+					continue
+				}
 				if !dryRun {
-					if err := r.Contacts.Erase(ctx, id); err != nil && !apperr.Is(err, apperr.NotFound) {
+					if err := r.Contacts.Erase(ctx, c.ContactID); err != nil && !apperr.Is(err, apperr.NotFound) {
 						return res, err
 					}
 				}
-				out.Contacts = append(out.Contacts, id)
+				out.Contacts = append(out.Contacts, c.ContactID)
 			}
-			if len(ids) < batch {
+			if len(cs) < batch {
 				break
 			}
-			after = ids[len(ids)-1]
+			after = cs[len(cs)-1].ContactID
 		}
 		if !dryRun {
 			ev := audit.New(ctx, r.Now(), "retention.sweep", "retention_policy", p.ID, "erased")

@@ -178,3 +178,63 @@ func TestRetentionPolicyForAPurpose(t *testing.T) {
 		t.Errorf("a contact never collected for events was swept: %v", err)
 	}
 }
+
+// TestPolicyErases: the retention rule over facts, one row per fact that keeps a contact (and
+// the edges of the period), from a lead that a 30-day policy erases.
+func TestPolicyErases(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	cutoff := time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC) // 30 days before now
+	leads := governance.Policy{ID: "leads", Kind: contact.KindLead, AfterDays: 30}
+	events := governance.Policy{ID: "events", Kind: contact.KindContact, Purpose: "events", AfterDays: 30}
+	old := cutoff.Add(-time.Nanosecond)
+	base := func() governance.Candidate {
+		return governance.Candidate{ContactID: "c1", Kind: contact.KindLead, UpdatedAt: old.AddDate(0, -1, 0)}
+	}
+	for _, tc := range []struct {
+		name   string
+		policy governance.Policy
+		edit   func(c *governance.Candidate)
+		want   bool
+	}{
+		{"untouched lead", leads, func(c *governance.Candidate) {}, true},
+		{"changed just before the cut-off", leads, func(c *governance.Candidate) { c.UpdatedAt = old }, true},
+		{"changed at the cut-off", leads, func(c *governance.Candidate) { c.UpdatedAt = cutoff }, false},
+		{"changed after the cut-off", leads, func(c *governance.Candidate) { c.UpdatedAt = now }, false},
+		{"consent event just before the cut-off", leads, func(c *governance.Candidate) { c.LastConsentEvent = old }, true},
+		{"consent event at the cut-off", leads, func(c *governance.Candidate) { c.LastConsentEvent = cutoff }, false},
+		{"consent event after the cut-off", leads, func(c *governance.Candidate) { c.LastConsentEvent = now.Add(-time.Hour) }, false},
+		{"the cut-off in another zone", leads, func(c *governance.Candidate) { c.UpdatedAt = cutoff.In(time.FixedZone("CET", 3600)) }, false},
+		{"a contact, not a lead", leads, func(c *governance.Candidate) { c.Kind = contact.KindContact }, false},
+		{"consent given", leads, func(c *governance.Candidate) { c.States = []consent.State{consent.Given} }, false},
+		{"given for one purpose, withdrawn for another", leads, func(c *governance.Candidate) { c.States = []consent.State{consent.Given, consent.Withdrawn} }, false},
+		{"consent withdrawn", leads, func(c *governance.Candidate) { c.States = []consent.State{consent.Withdrawn} }, true},
+		{"consent refused", leads, func(c *governance.Candidate) { c.States = []consent.State{consent.Refused} }, true},
+		{"consent requested", leads, func(c *governance.Candidate) { c.States = []consent.State{consent.Requested} }, true},
+		{"consent expired", leads, func(c *governance.Candidate) { c.States = []consent.State{consent.Expired} }, true},
+		{"legal hold", leads, func(c *governance.Candidate) { c.LegalHold = true }, false},
+		{"restricted", leads, func(c *governance.Candidate) { c.Restricted = true }, false},
+		{"open request", leads, func(c *governance.Candidate) { c.OpenRequest = true }, false},
+		{"collected for the purpose", events, func(c *governance.Candidate) {
+			c.Kind, c.Purposes = contact.KindContact, []string{"events", "newsletter"}
+		}, true},
+		{"not collected for the purpose", events, func(c *governance.Candidate) { c.Kind, c.Purposes = contact.KindContact, []string{"newsletter"} }, false},
+		{"collected for nothing", events, func(c *governance.Candidate) { c.Kind = contact.KindContact }, false},
+		{"collected for the purpose, a lead", events, func(c *governance.Candidate) { c.Purposes = []string{"events"} }, false},
+		{"collected for the purpose, given another", events, func(c *governance.Candidate) {
+			c.Kind, c.Purposes, c.States = contact.KindContact, []string{"events", "newsletter"}, []consent.State{consent.Given, consent.Requested}
+		}, false},
+		{"a policy without a purpose takes every purpose", leads, func(c *governance.Candidate) { c.Purposes = []string{"events"} }, true},
+	} {
+		c := base()
+		tc.edit(&c)
+		if got := tc.policy.Erases(c, now); got != tc.want {
+			t.Errorf("%s: Erases(%+v) = %v; want %v", tc.name, c, got, tc.want)
+		}
+	}
+	// The period is counted in calendar days back from now, in UTC.
+	p := governance.Policy{Kind: contact.KindLead, AfterDays: 1}
+	c := governance.Candidate{Kind: contact.KindLead, UpdatedAt: now.Add(-24*time.Hour - time.Nanosecond)}
+	if !p.Erases(c, now.In(time.FixedZone("PST", -8*3600))) || p.Erases(governance.Candidate{Kind: contact.KindLead, UpdatedAt: now.Add(-24 * time.Hour)}, now) {
+		t.Errorf("a one-day policy: want erased just over 24 hours after the last change, kept at 24 hours")
+	}
+}

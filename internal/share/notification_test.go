@@ -2,7 +2,6 @@ package share_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -21,14 +20,11 @@ import (
 func TestRecipientsNobodyToldGetATask(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	rc := &receiver{statuses: slices.Repeat([]int{500}, 100)}
-	srv := httptest.NewTLSServer(rc)
-	defer srv.Close()
-	w.now = time.Now().UTC()
-	hooks := &share.Webhooks{Store: store.Webhooks(w.db), Keys: w.svc.Keys, Client: srv.Client(), Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
+	rc := &receiver{now: func() time.Time { return w.now }, statuses: slices.Repeat([]int{500}, 100)}
+	hooks := &share.Webhooks{Store: store.Webhooks(w.db), Keys: w.svc.Keys, Sender: rc, Now: func() time.Time { return w.now }, NewID: w.svc.NewID}
 	signed(t, w, "paper") // no webhook
 	signed(t, w, "mailer")
-	if _, err := w.svc.Update(ctx, "mailer", share.Input{WebhookURL: ptr(srv.URL)}); err != nil {
+	if _, err := w.svc.Update(ctx, "mailer", share.Input{WebhookURL: ptr("https://hooks.example.com/hook")}); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := w.contacts.Create(ctx, contact.Input{Email: "tove@example.org", FirstName: "Tove"})

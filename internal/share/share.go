@@ -446,7 +446,7 @@ func (s *Service) apply(ctx context.Context, tx Tx, r *Record, in Input) error {
 		if err == nil && u.User != nil {
 			return apperr.Invalidf("webhook_url", "credentials_in_url", "webhook_url: no user or password in the URL; events are signed with webhook_secret")
 		}
-		if ip, perr := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); perr == nil && !publicOrLoopback(ip) {
+		if ip, perr := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); perr == nil && !PublicOrLoopback(ip) {
 			return apperr.Invalidf("webhook_url", "private_address", "webhook_url: a private or link-local address cannot receive events")
 		}
 		r.WebhookURL = *in.WebhookURL

@@ -1,27 +1,18 @@
 package share
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptrace"
-	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -121,12 +112,43 @@ type WebhookStore interface {
 	Update(ctx context.Context, fn func(WebhookTx) error) error
 }
 
+// Post is one signed event on its way to a processor's webhook: POSTed to URL with Body as
+// application/json, EventID in the Tillit-Event-Id header and Signature in SignatureHeader.
+type Post struct {
+	URL       string
+	EventID   string
+	Signature string // the SignatureHeader value, from Sign
+	Body      []byte // the Event as JSON
+}
+
+// Answer is the outcome of one Post.
+type Answer struct {
+	// Status is the HTTP status of the answer, 0 when none came. A redirect is an answer
+	// (3xx, not followed: it would carry the signed event past the https rule).
+	Status int
+	// Local reports that the connection went to this machine (loopback).
+	Local bool
+	// Cause names why no answer came, for the server's log only: dns, refused, timeout, tls,
+	// not_public (PublicOrLoopback refused the address), bad_url or transport; "" with an answer.
+	Cause string
+}
+
+// WebhookSender sends one Post and waits for its answer, within its own time limit. It never
+// returns an error: a failure is an Answer without a status. internal/webhook is the HTTP
+// sender, which connects only where PublicOrLoopback allows.
+type WebhookSender interface {
+	Send(ctx context.Context, p Post) Answer
+}
+
+// errNoSender is SendDue's answer when Webhooks.Sender was not set.
+var errNoSender = errors.New("share: Webhooks.Sender is not set")
+
 // Webhooks fans the consent change stream out to the processors concerned and delivers signed
-// events with retries. Fields are set once by internal/cli.
+// events with retries. Fields are set once by internal/cli; SendDue (and Run) need Sender.
 type Webhooks struct {
 	Store   WebhookStore
 	Keys    *keys.Keyring
-	Client  *http.Client
+	Sender  WebhookSender
 	Now     func() time.Time
 	NewID   func() string
 	BaseURL string // for the acknowledgement URL
@@ -262,6 +284,9 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 		url    string
 		secret []byte
 	}
+	if w.Sender == nil {
+		return 0, errNoSender
+	}
 	groups := map[string][]job{}
 	var order []string
 	var broken []Delivery // processors with a URL but no usable secret: failed at once
@@ -326,7 +351,8 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 			for _, j := range jobs {
 				d := j.d
 				d.Attempts++
-				status, local, cause := w.post(ctx, j.url, j.secret, d)
+				a := w.Sender.Send(ctx, Post{URL: j.url, EventID: d.ID, Signature: Sign(j.secret, w.Now(), d.Payload), Body: d.Payload})
+				status, local, cause := a.Status, a.Local, a.Cause
 				d.LastStatus = status
 				if local && (status < 200 || status >= 300) {
 					d.LastStatus = 0 // Unreachable: a port on this machine is no one's business
@@ -372,61 +398,6 @@ func (w *Webhooks) record(ctx context.Context, tx WebhookTx, d Delivery) error {
 	return nil
 }
 
-// post sends one delivery and returns the HTTP status (0 when the receiver did not answer) and
-// whether the connection went to this machine (loopback).
-func (w *Webhooks) post(ctx context.Context, url string, secret []byte, d Delivery) (status int, local bool, cause string) {
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		if a, ok := info.Conn.RemoteAddr().(*net.TCPAddr); ok {
-			local = a.IP.IsLoopback()
-		}
-	}}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, url, bytes.NewReader(d.Payload))
-	if err != nil {
-		return 0, false, "bad_url"
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Tillit-Event-Id", d.ID)
-	req.Header.Set(SignatureHeader, Sign(secret, w.Now(), d.Payload))
-	client := &http.Client{Timeout: 10 * time.Second, Transport: guardedTransport}
-	if w.Client != nil {
-		c := *w.Client
-		client = &c
-	}
-	// A redirect would carry the signed event to another address, past the https rule.
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, local, failureCause(err)
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	return resp.StatusCode, local, ""
-}
-
-// errNotPublic is the guard's refusal of an address it does not connect to.
-var errNotPublic = errors.New("is not a public address")
-
-// failureCause names the kind of a failed connection for the server's log (the delivery log
-// shows only "unreachable"): dns, refused, timeout, tls, not_public (the guard) or transport.
-func failureCause(err error) string {
-	var dnsErr *net.DNSError
-	var certErr *tls.CertificateVerificationError
-	var recErr tls.RecordHeaderError
-	switch {
-	case errors.As(err, &dnsErr):
-		return "dns"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused"
-	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
-		return "timeout"
-	case errors.As(err, &certErr) || errors.As(err, &recErr):
-		return "tls"
-	case errors.Is(err, errNotPublic):
-		return "not_public"
-	}
-	return "transport"
-}
-
 func (w *Webhooks) secret(ctx context.Context, tx WebhookTx, p *Record) ([]byte, error) {
 	if len(p.WebhookSecret) == 0 {
 		return nil, fmt.Errorf("share: processor %s has a webhook URL but no secret", p.ID)
@@ -440,126 +411,6 @@ func (w *Webhooks) secret(ctx context.Context, tx WebhookTx, p *Record) ([]byte,
 		return nil, err
 	}
 	return dk.Open("processors", "webhook_secret", p.ID, p.WebhookSecret)
-}
-
-// guardedTransport refuses to connect a webhook to an address outside the public internet
-// (publicOrLoopback), whatever name led to it: server-side request forgery through a
-// processor's URL or its DNS is refused at dial time, before any byte is sent.
-var guardedTransport = &http.Transport{
-	Proxy: nil,
-	DialContext: (&net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		ip, err := netip.ParseAddr(host)
-		if err != nil {
-			return err
-		}
-		if !publicOrLoopback(ip) {
-			return fmt.Errorf("webhook: %s: %w", ip, errNotPublic)
-		}
-		return nil
-	}}).DialContext,
-	TLSHandshakeTimeout: 10 * time.Second,
-}
-
-// specialIPv4 are the IPv4 ranges a webhook may not reach besides loopback's 127.0.0.0/8: the
-// IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its updates) and multicast.
-var specialIPv4 = prefixes(
-	"0.0.0.0/8",       // "this network" (RFC 791)
-	"10.0.0.0/8",      // private (RFC 1918)
-	"100.64.0.0/10",   // shared address space, carrier-grade NAT (RFC 6598); holds cloud metadata such as 100.100.100.200
-	"169.254.0.0/16",  // link-local (RFC 3927), cloud metadata 169.254.169.254
-	"172.16.0.0/12",   // private (RFC 1918)
-	"192.0.0.0/24",    // IETF protocol assignments (RFC 6890), DS-Lite 192.0.0.0/29
-	"192.0.2.0/24",    // documentation TEST-NET-1 (RFC 5737)
-	"192.31.196.0/24", // AS112-v4 (RFC 7535)
-	"192.52.193.0/24", // AMT (RFC 7450)
-	"192.88.99.0/24",  // deprecated 6to4 relay anycast (RFC 7526)
-	"192.168.0.0/16",  // private (RFC 1918)
-	"192.175.48.0/24", // direct delegation AS112 (RFC 7534)
-	"198.18.0.0/15",   // benchmarking (RFC 2544)
-	"198.51.100.0/24", // documentation TEST-NET-2 (RFC 5737)
-	"203.0.113.0/24",  // documentation TEST-NET-3 (RFC 5737)
-	"224.0.0.0/4",     // multicast (RFC 5771)
-	"240.0.0.0/4",     // reserved (RFC 1112), with the limited broadcast 255.255.255.255
-)
-
-// specialIPv6 are the IPv6 ranges inside global unicast 2000::/3 that a webhook may not reach:
-// from the IANA IPv6 Special-Purpose Address Registry. (Everything outside 2000::/3 but
-// loopback and IPv4-mapped or -compatible addresses is refused too: NAT64 64:ff9b::/96 (RFC
-// 6052) and 64:ff9b:1::/48 (RFC 8215), discard 100::/64 (RFC 6666), unique local fc00::/7,
-// link-local fe80::/10, site-local fec0::/10, multicast ff00::/8, unspecified ::.)
-var specialIPv6 = prefixes(
-	"2001::/23",     // IETF protocol assignments (RFC 2928): Teredo 2001::/32, ORCHID, …
-	"2001:db8::/32", // documentation (RFC 3849)
-	"3fff::/20",     // documentation (RFC 9637)
-	"5f00::/16",     // SRv6 segment identifiers (RFC 9602)
-)
-
-// sixToFour is 6to4 (RFC 3056): 2002:AABB:CCDD::/48 embeds the IPv4 address A.B.C.D, which
-// decides.
-var sixToFour = netip.MustParsePrefix("2002::/16")
-
-// globalUnicast is the IPv6 global unicast space as allocated (RFC 4291 §2.4).
-var globalUnicast = netip.MustParsePrefix("2000::/3")
-
-func prefixes(ss ...string) []netip.Prefix {
-	out := make([]netip.Prefix, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParsePrefix(s)
-	}
-	return out
-}
-
-// publicOrLoopback reports whether a webhook may connect to ip: loopback (127.0.0.0/8, ::1:
-// a receiver on this machine), or a public unicast address, meaning not in any IANA
-// special-purpose range. IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d)
-// addresses are judged as their IPv4 address, and a 6to4 address as the IPv4 it embeds;
-// IPv6 must be global unicast (2000::/3) outside specialIPv6.
-func publicOrLoopback(ip netip.Addr) bool {
-	ip = ip.WithZone("")
-	if ip.Is4In6() {
-		ip = ip.Unmap()
-	}
-	if ip.IsLoopback() {
-		return true
-	}
-	if ip.Is6() {
-		b := ip.As16()
-		if [12]byte(b[:12]) == ([12]byte{}) { // ::/96, IPv4-compatible (RFC 4291 §2.5.5.1) and ::
-			v4 := netip.AddrFrom4([4]byte(b[12:]))
-			return !v4.IsLoopback() && publicIPv4(v4)
-		}
-		if sixToFour.Contains(ip) {
-			v4 := netip.AddrFrom4([4]byte(b[2:6]))
-			return !v4.IsLoopback() && publicIPv4(v4)
-		}
-		if !globalUnicast.Contains(ip) {
-			return false
-		}
-		for _, p := range specialIPv6 {
-			if p.Contains(ip) {
-				return false
-			}
-		}
-		return true
-	}
-	return publicIPv4(ip)
-}
-
-// publicIPv4 reports whether ip is outside every range of specialIPv4 and loopback.
-func publicIPv4(ip netip.Addr) bool {
-	if ip.IsLoopback() {
-		return false
-	}
-	for _, p := range specialIPv4 {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
 }
 
 // Ack is the body of POST /webhooks/acknowledgements.

@@ -2,9 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
+	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
 )
@@ -46,28 +50,42 @@ func (tx *Tx) Policies(ctx context.Context) ([]governance.Policy, error) {
 	return out, rows.Err()
 }
 
-// Expired returns contacts of kind with no consent given, no consent event and no change since
-// before, no legal hold, no restriction and no open request, after the id after, in id order.
-func (tx *Tx) Expired(ctx context.Context, kind contact.Kind, purpose string, before time.Time, after string, limit int) ([]string, error) {
-	b := formatTime(before)
-	rows, err := tx.query(ctx, `SELECT c.id FROM contacts c
-		WHERE c.kind = ? AND c.id > ? AND c.legal_hold = 0 AND c.restricted = 0 AND c.updated_at < ?
-		AND NOT EXISTS (SELECT 1 FROM consent_current cc WHERE cc.contact_id = c.id AND cc.state = 'dpv:ConsentGiven')
-		AND NOT EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND (e.occurred_at >= ? OR e.recorded_at >= ?))
-		AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.state NOT IN ('completed', 'rejected'))
-		AND (? = '' OR EXISTS (SELECT 1 FROM consent_events e2 WHERE e2.contact_id = c.id AND e2.purpose_id = ?))
-		ORDER BY c.id LIMIT ?`, string(kind), after, b, b, b, purpose, purpose, limit)
+// RetentionCandidates returns what a retention policy decides on (governance.Candidate) for up to
+// limit contacts of kind with ids after the id after, in id order. It reads ids, times, states and
+// flags only: no sealed column, nothing to decrypt. A request is open unless completed or
+// rejected (dsr.Request.Open). The latest consent event time is picked by max over the stored
+// text, which timeLayout's fixed width makes the latest instant.
+func (tx *Tx) RetentionCandidates(ctx context.Context, kind contact.Kind, after string, limit int) ([]governance.Candidate, error) {
+	rows, err := tx.query(ctx, `SELECT c.id, c.kind, c.updated_at, c.legal_hold, c.restricted,
+		(SELECT max(max(e.occurred_at, e.recorded_at)) FROM consent_events e WHERE e.contact_id = c.id),
+		(SELECT group_concat(e.purpose_id, char(31)) FROM consent_events e WHERE e.contact_id = c.id),
+		(SELECT group_concat(cc.state, char(31)) FROM consent_current cc WHERE cc.contact_id = c.id),
+		EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.state NOT IN ('completed', 'rejected'))
+		FROM contacts c WHERE c.kind = ? AND c.id > ? ORDER BY c.id LIMIT ?`, string(kind), after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []string
+	var out []governance.Candidate
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var c governance.Candidate
+		var k, updated string
+		var last, purposes, states sql.NullString
+		if err := rows.Scan(&c.ContactID, &k, &updated, &c.LegalHold, &c.Restricted, &last, &purposes, &states, &c.OpenRequest); err != nil {
 			return nil, err
 		}
-		out = append(out, id)
+		c.Kind = contact.Kind(k)
+		if c.UpdatedAt, err = parseTime(updated); err != nil {
+			return nil, err
+		}
+		if last.Valid {
+			if c.LastConsentEvent, err = parseTime(last.String); err != nil {
+				return nil, err
+			}
+		}
+		c.Purposes = distinct[string](purposes)
+		c.States = distinct[consent.State](states)
+		out = append(out, c)
 	}
 	return out, rows.Err()
 }
@@ -121,4 +139,17 @@ func (tx *Tx) LegalHold(ctx context.Context, contactID string) (bool, error) {
 	var on bool
 	err = rows.Scan(&on)
 	return on, err
+}
+
+// distinct splits a group_concat(…, char(31)) into its distinct values, in order; nil for NULL.
+func distinct[T ~string](list sql.NullString) []T {
+	if !list.Valid {
+		return nil
+	}
+	var out []T
+	for _, v := range strings.Split(list.String, "\x1f") {
+		out = append(out, T(v))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/token"
@@ -121,98 +119,6 @@ func testLegalHoldAndRestriction(t *testing.T, s *suite) {
 		}
 		if !got["lh-2"] || got["lh-1"] || got["lh-none"] {
 			t.Errorf("RestrictedAmong = %v; want lh-2 only", got)
-		}
-		return nil
-	})
-}
-
-// testExpired: retention finds contacts of a kind with nothing that keeps them: no consent
-// given, no consent event and no change since before, no legal hold, no restriction, no open
-// request; with a purpose, only those with a consent event for it; after a cursor, in id order,
-// at most limit.
-func testExpired(t *testing.T, s *suite) {
-	before := t2
-	old := func(id string, kind contact.Kind) *contact.Record {
-		r := minimalRecord(id, kind, nil, nil)
-		r.CreatedAt, r.UpdatedAt = t0, t0
-		return r
-	}
-	s.update(t, func(tx Tx) error {
-		for _, p := range []string{"newsletter", "offers"} {
-			if err := tx.InsertPurpose(s.ctx, purpose(p)); err != nil {
-				return err
-			}
-		}
-		restricted := old("ex-restricted", contact.KindLead)
-		restricted.Restricted = true
-		changed := old("ex-changed", contact.KindLead)
-		changed.UpdatedAt = before // a change at before keeps it
-		recs := []*contact.Record{old("ex-a", contact.KindLead), old("ex-b", contact.KindLead), old("ex-c", contact.KindLead), old("ex-contact", contact.KindContact),
-			old("ex-given", contact.KindLead), old("ex-recent", contact.KindLead), old("ex-recorded", contact.KindLead), old("ex-hold", contact.KindLead),
-			restricted, changed, old("ex-request", contact.KindLead), old("ex-closed", contact.KindLead)}
-		if err := insertContacts(s.ctx, tx, recs...); err != nil {
-			return err
-		}
-		for _, e := range []*consent.Event{
-			consentEvent("ee-b", "ex-b", "newsletter", consent.Refused, t0),         // old: it still expires, for newsletter
-			consentEvent("ee-c", "ex-c", "offers", consent.Withdrawn, t0),           // old, another purpose
-			consentEvent("ee-recent", "ex-recent", "offers", consent.Given, before), // occurred at before
-		} {
-			if err := tx.InsertConsentEvent(s.ctx, e, nil); err != nil {
-				return err
-			}
-		}
-		rec := consentEvent("ee-recorded", "ex-recorded", "offers", consent.Refused, t0)
-		rec.RecordedAt = before // occurred long ago, recorded at before
-		if err := tx.InsertConsentEvent(s.ctx, rec, nil); err != nil {
-			return err
-		}
-		given := current("ex-given", "newsletter", consent.Given, "ee-given")
-		if err := tx.PutCurrentConsent(s.ctx, given); err != nil {
-			return err
-		}
-		if err := tx.SetLegalHold(s.ctx, "ex-hold", true); err != nil {
-			return err
-		}
-		open := request("req-open", dsr.TypeAccess, dsr.StateInProgress, dsr.ChannelEmail, t0)
-		open.ContactID = "ex-request"
-		closed := request("req-closed", dsr.TypeAccess, dsr.StateCompleted, dsr.ChannelEmail, t0)
-		closed.ContactID, closed.CompletedAt = "ex-closed", &t1
-		for _, r := range []*dsr.Record{open, closed} {
-			if err := tx.InsertRequest(s.ctx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	s.view(t, func(tx Tx) error {
-		for _, c := range []struct {
-			kind           contact.Kind
-			purpose, after string
-			limit          int
-			want           []string
-		}{
-			{contact.KindLead, "", "", 10, []string{"ex-a", "ex-b", "ex-c", "ex-closed"}},
-			{contact.KindLead, "", "ex-a", 2, []string{"ex-b", "ex-c"}},
-			{contact.KindLead, "newsletter", "", 10, []string{"ex-b"}},
-			{contact.KindLead, "offers", "", 10, []string{"ex-c"}},
-			{contact.KindContact, "", "", 10, []string{"ex-contact"}},
-		} {
-			got, err := tx.Expired(s.ctx, c.kind, c.purpose, before, c.after, c.limit)
-			if err != nil {
-				return err
-			}
-			if !slices.Equal(got, c.want) {
-				t.Errorf("Expired(%s, %q, before t2, after %q, %d) = %v; want %v", c.kind, c.purpose, c.after, c.limit, got, c.want)
-			}
-		}
-		// A nanosecond later, what happened at before is before it.
-		got, err := tx.Expired(s.ctx, contact.KindLead, "", before.Add(time.Nanosecond), "", 20)
-		if err != nil {
-			return err
-		}
-		if want := []string{"ex-a", "ex-b", "ex-c", "ex-changed", "ex-closed", "ex-recent", "ex-recorded"}; !slices.Equal(got, want) {
-			t.Errorf("Expired(lead, before t2+1ns) = %v; want %v (ex-recent's given consent is an event, not its projection)", got, want)
 		}
 		return nil
 	})

@@ -285,11 +285,6 @@ func (r recorder) ErasureRecorded(a0 context.Context, a1 string) (bool, error) {
 	return r.tx.ErasureRecorded(a0, a1)
 }
 
-func (r recorder) Expired(a0 context.Context, a1 contact.Kind, a2 string, a3 time.Time, a4 string, a5 int) ([]string, error) {
-	r.seen.note("Expired")
-	return r.tx.Expired(a0, a1, a2, a3, a4, a5)
-}
-
 func (r recorder) ExportByToken(a0 context.Context, a1 []byte) (dsr.Export, error) {
 	r.seen.note("ExportByToken")
 	return r.tx.ExportByToken(a0, a1)
@@ -683,6 +678,11 @@ func (r recorder) RequestsByContact(a0 context.Context, a1 string) ([]*dsr.Recor
 func (r recorder) RestrictedAmong(a0 context.Context, a1 []string) (map[string]bool, error) {
 	r.seen.note("RestrictedAmong")
 	return r.tx.RestrictedAmong(a0, a1)
+}
+
+func (r recorder) RetentionCandidates(a0 context.Context, a1 contact.Kind, a2 string, a3 int) ([]governance.Candidate, error) {
+	r.seen.note("RetentionCandidates")
+	return r.tx.RetentionCandidates(a0, a1, a2, a3)
 }
 
 func (r recorder) RevokeToken(a0 context.Context, a1 string, a2 time.Time) error {

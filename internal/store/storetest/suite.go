@@ -121,7 +121,8 @@ func cases() []testCase {
 		// governance.go
 		{"RetentionPolicies", testRetentionPolicies},
 		{"LegalHoldAndRestriction", testLegalHoldAndRestriction},
-		{"Expired", testExpired},
+		{"RetentionCandidates", testRetentionCandidates},
+		{"RetentionPoliciesAndHolds", testRetentionPoliciesAndHolds},
 		{"Breaches", testBreaches},
 		{"BreachFacts", testBreachFacts},
 		{"DPARequests", testDPARequests},

@@ -1,0 +1,108 @@
+// Package internal_test holds the test of the layering of the packages under internal/; the
+// directory has no code of its own.
+package internal_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/tillit/tillit/internal"
+
+// adapters are the packages, each with those below it, that turn technology into calls on the
+// domain: a command line, HTTP in either direction, HTML, a database, the composition root.
+// Every other package under internal/ is a domain package.
+var adapters = []string{"cli", "api", "web", "store", "webhook", "app"}
+
+// stdlibForbidden are the standard packages (each with those below it) a domain package never
+// reaches: a domain package neither serves nor sends HTTP and never speaks SQL.
+var stdlibForbidden = []string{"net/http", "database/sql"}
+
+// under reports whether pkg is root or below it.
+func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
+
+// forbidden reports whether a domain package may not depend on pkg: an adapter (the store's
+// Tx union included: it is the implementer's checklist, not a domain's dependency) or one of
+// stdlibForbidden.
+func forbidden(pkg string) bool {
+	for _, a := range adapters {
+		if under(pkg, module+"/"+a) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(stdlibForbidden, func(f string) bool { return under(pkg, f) })
+}
+
+// goList runs go list with args and returns its output's lines.
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
+	if err != nil {
+		var stderr []byte
+		if e, ok := err.(*exec.ExitError); ok {
+			stderr = e.Stderr
+		}
+		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+// TestDomainImportDirection checks STYLE.md's rule over every package under internal/ that is
+// not an adapter (computed, not listed): none depends, directly or through another package, on
+// net/http, database/sql, internal/store or below, web, api, cli, the webhook sender or app.
+// A failure names the chain of imports that leads there.
+func TestDomainImportDirection(t *testing.T) {
+	var domain []string
+	for _, pkg := range goList(t, "./...") {
+		if pkg != module && !forbidden(pkg) {
+			domain = append(domain, pkg)
+		}
+	}
+	// The set is computed; make sure it is not empty by mistake (a pattern matching nothing).
+	for _, want := range []string{"consent", "contact", "dsr", "governance", "share"} {
+		if !slices.Contains(domain, module+"/"+want) {
+			t.Fatalf("domain packages %q; want internal/%s among them", domain, want)
+		}
+	}
+	// One go list for the whole graph: each line is a package and its imports.
+	imports := map[string][]string{}
+	for _, line := range goList(t, append([]string{"-deps", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}"}, domain...)...) {
+		f := strings.Fields(line)
+		imports[f[0]] = f[1:]
+	}
+	for _, pkg := range domain {
+		// Breadth first from pkg, keeping how each package was reached.
+		from := map[string]string{pkg: ""}
+		queue := []string{pkg}
+		for len(queue) > 0 {
+			p := queue[0]
+			queue = queue[1:]
+			if forbidden(p) {
+				chain := []string{p}
+				for q := from[p]; q != ""; q = from[q] {
+					chain = append([]string{q}, chain...)
+				}
+				t.Errorf("domain package %s depends on %s: %s", short(pkg)[0], short(p)[0], strings.Join(short(chain...), " → "))
+				continue
+			}
+			for _, dep := range imports[p] {
+				if _, seen := from[dep]; !seen {
+					from[dep] = p
+					queue = append(queue, dep)
+				}
+			}
+		}
+	}
+	t.Logf("%d domain packages: %s", len(domain), strings.Join(short(domain...), " "))
+}
+
+// short returns pkgs without the module path.
+func short(pkgs ...string) []string {
+	out := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		out[i] = strings.TrimPrefix(p, "github.com/tillit/tillit/")
+	}
+	return out
+}
