@@ -2,113 +2,17 @@ package campaign_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
-	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3", to read the outbox as it is on disk
 
 	"github.com/tillit/tillit/internal/apperr"
-	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
-	"github.com/tillit/tillit/internal/optin"
-	"github.com/tillit/tillit/internal/store"
-	"github.com/tillit/tillit/internal/store/sqlite"
 )
-
-// world is the campaign service on a real SQLite store in dir, wired as tillit serve wires it
-// (the outbox writes files; it is not run here, so queued messages stay queued).
-type world struct {
-	db       store.Store
-	svc      *campaign.Service
-	contacts *contact.Service
-	consent  *consent.Service
-}
-
-func open(t *testing.T, dir string) *world {
-	t.Helper()
-	ctx := context.Background()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := func() time.Time { return time.Now().UTC() }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w := &world{db: db}
-	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
-	if err := w.consent.EnsureDefaultPurpose(ctx); err != nil {
-		t.Fatal(err)
-	}
-	outbox := &mail.Outbox{Store: store.Mail(db), Keys: kr, Gate: w.consent, Now: now,
-		Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
-	unsub := &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: w.consent, Now: now, BaseURL: "https://tillit.example"}
-	w.svc = &campaign.Service{Store: store.Campaigns(db), Contacts: w.contacts, Consent: w.consent, Outbox: outbox, Unsub: unsub,
-		Now: now, NewID: id, Postal: "Example AB, Storgatan 1, Umeå", Batch: 3}
-	return w
-}
-
-func staff() context.Context {
-	return audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
-}
-
-// person creates a contact (with an address unless email is "") and records its newsletter
-// consent states in order.
-func (w *world) person(t *testing.T, email string, states ...consent.State) string {
-	t.Helper()
-	in := contact.Input{Email: email, FirstName: "Test"}
-	if email == "" {
-		in.Phone = "+46701234567"
-	}
-	c, err := w.contacts.Create(staff(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range states {
-		if _, err := w.consent.Record(staff(), consent.Event{ContactID: c.ID, Purpose: "newsletter", State: st, Method: consent.MethodWebForm,
-			Evidence: consent.Evidence{IP: "192.0.2.7", UserAgent: "test", FormID: "test"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c.ID
-}
-
-// outboxRows reads the campaign's outbox rows from the file: contact id → statuses.
-func outboxRows(t *testing.T, dir, campaignID string) map[string][]string {
-	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DataFile)+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT contact_id, status FROM outbox WHERE campaign_id = ?", campaignID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var id, status string
-		if err := rows.Scan(&id, &status); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = append(out[id], status)
-	}
-	return out
-}
 
 var errCrash = errors.New("crash")
 

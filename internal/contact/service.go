@@ -351,7 +351,10 @@ func (s *Service) FindByPhone(ctx context.Context, phone string) ([]Contact, err
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err // fail closed: the reads before the failure were not audited either
+	}
+	return out, nil
 }
 
 // List returns up to limit (1–500, default 50) contacts after the cursor (an id; "" starts at the
@@ -387,7 +390,10 @@ func (s *Service) List(ctx context.Context, kind Kind, cursor string, limit int)
 		}
 		return nil
 	})
-	return out, next, err
+	if err != nil {
+		return nil, "", err // fail closed: the reads before the failure were not audited either
+	}
+	return out, next, nil
 }
 
 // Update applies p to the contact and records "contact.update" with the names of the changed
