@@ -66,7 +66,7 @@ func TestConsentRequestAsksOnlyThoseWhoMayBeAsked(t *testing.T) {
 		t.Errorf("counts = %+v; want %+v", *got.Counts, want)
 	}
 
-	recs, next, err := w.svc.Recipients(as("dpo"), c.ID, "", campaign.MaxRecipientsPage, true)
+	recs, next, err := w.svc.Recipients(as("dpo"), c.ID, "", campaign.MaxRecipientsPage)
 	if err != nil || next != "" {
 		t.Fatal(next, err)
 	}
@@ -79,18 +79,18 @@ func TestConsentRequestAsksOnlyThoseWhoMayBeAsked(t *testing.T) {
 		"requested:queued:", "restricted:skipped:restricted", "withdrawn:skipped:withdrawn"}; !slices.Equal(list, want) {
 		t.Errorf("recipients = %q; want %q", list, want)
 	}
-	page, next, err := w.svc.Recipients(as("auditor"), c.ID, "", 3, false)
+	page, next, err := w.svc.Recipients(as("auditor"), c.ID, "", 3)
 	if err != nil || len(page) != 3 || next != page[2].ContactID || page[0].Reason != "" || page[1].Reason != "" || page[2].Reason != "" {
 		t.Errorf("a page of 3 without reasons = %+v, %q, %v", page, next, err)
 	}
-	rest, end, err := w.svc.Recipients(as("auditor"), c.ID, next, 3, false)
+	rest, end, err := w.svc.Recipients(as("auditor"), c.ID, next, 3)
 	if err != nil || len(rest) != 3 || end == "" || rest[0].ContactID <= next {
 		t.Errorf("the second page = %+v, %q, %v; want the next three", rest, end, err)
 	}
-	if _, _, err := w.svc.Recipients(as("dpo"), c.ID, "", 0, true); apperr.As(err) == nil || apperr.As(err).Field != "limit" {
+	if _, _, err := w.svc.Recipients(as("dpo"), c.ID, "", 0); apperr.As(err) == nil || apperr.As(err).Field != "limit" {
 		t.Errorf("limit 0: %v; want Invalid on limit", err)
 	}
-	if _, _, err := w.svc.Recipients(as("dpo"), "nope", "", 10, true); !apperr.Is(err, apperr.NotFound) {
+	if _, _, err := w.svc.Recipients(as("dpo"), "nope", "", 10); !apperr.Is(err, apperr.NotFound) {
 		t.Errorf("an unknown campaign: %v; want NotFound", err)
 	}
 

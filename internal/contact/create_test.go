@@ -73,7 +73,7 @@ func TestCreateSealsAndAudits(t *testing.T) {
 	if !slices.Equal(actions(evs), want) {
 		t.Errorf("audit = %q; want %q", actions(evs), want)
 	}
-	if a := evs[0].Actor; a.Kind != audit.ActorToken || a.ID != "tok1" {
+	if a := evs[0].Actor; a.Kind != audit.ActorToken || a.ID != "tok-agent" {
 		t.Errorf("audit actor %+v; want the token", a)
 	}
 	if _, err := e.contacts.Get(ctx, "00000000-0000-7000-8000-999999999999"); !apperr.Is(err, apperr.NotFound) {
@@ -208,7 +208,7 @@ func TestCreateByStaffRefusesAnErasedAddress(t *testing.T) {
 	if ae := apperr.As(err); ae == nil || ae.Kind != apperr.Conflict || ae.Reason != "erased" || ae.Field != "email" || strings.Contains(ae.Message, "gone@") {
 		t.Fatalf("CreateByStaff of an erased address: %v; want Conflict erased on email, without the address", err)
 	}
-	again, err := e.contacts.CreateByStaff(ctx, contact.Input{Email: "gone@example.org"}, true)
+	again, err := e.contacts.CreateByStaff(staffAs("dpo"), contact.Input{Email: "gone@example.org"}, true)
 	if err != nil || again.ID == c.ID {
 		t.Fatalf("CreateByStaff with recreate_erased: %+v, %v; want a new contact", again, err)
 	}

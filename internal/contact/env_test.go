@@ -54,9 +54,13 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// staff is the context of a staff member's API token.
-func staff() context.Context {
-	return audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: "tok1", Role: "agent"})
+// staff is the context of a support agent's API token.
+func staff() context.Context { return staffAs("agent") }
+
+// staffAs is the context of an API token with role (a DPO may re-create an erased address and
+// correct a restricted contact; an agent may not).
+func staffAs(role string) context.Context {
+	return audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: "tok-" + role, Role: role})
 }
 
 // view runs fn in a read-only transaction over the whole store.

@@ -123,7 +123,7 @@ func TestRestrictedContactChangesOnlyByRequest(t *testing.T) {
 	for name, err := range map[string]error{
 		"Update": func() error { _, err := e.contacts.Update(ctx, c.ID, contact.Patch{LastName: ptr("Eke")}); return err }(),
 		"UpdateByStaff": func() error {
-			_, err := e.contacts.UpdateByStaff(ctx, c.ID, contact.Patch{LastName: ptr("Eke")}, true)
+			_, err := e.contacts.UpdateByStaff(staffAs("dpo"), c.ID, contact.Patch{LastName: ptr("Eke")}, true)
 			return err
 		}(),
 		"Convert": func() error { _, err := e.contacts.Convert(ctx, c.ID); return err }(),
@@ -132,7 +132,7 @@ func TestRestrictedContactChangesOnlyByRequest(t *testing.T) {
 			t.Errorf("%s of a restricted contact: %v; want Forbidden restricted", name, err)
 		}
 	}
-	fixed, changed, err := e.contacts.Rectify(ctx, c.ID, contact.Patch{LastName: ptr("Eke")})
+	fixed, changed, err := e.contacts.Rectify(staffAs("dpo"), c.ID, contact.Patch{LastName: ptr("Eke")})
 	if err != nil || fixed.LastName != "Eke" || !fixed.Restricted || !slices.Equal(changed, []string{"last_name"}) {
 		t.Errorf("Rectify = %+v, %q, %v; want the correction applied, still restricted", fixed, changed, err)
 	}
@@ -258,7 +258,7 @@ func TestUpdateByStaffRefusesAnErasedAddress(t *testing.T) {
 	if _, err := e.contacts.UpdateByStaff(ctx, c.ID, contact.Patch{Title: ptr("CTO")}, false); err != nil {
 		t.Errorf("UpdateByStaff of another field: %v", err)
 	}
-	got, err := e.contacts.UpdateByStaff(ctx, c.ID, contact.Patch{Email: ptr("gone@example.se")}, true)
+	got, err := e.contacts.UpdateByStaff(staffAs("dpo"), c.ID, contact.Patch{Email: ptr("gone@example.se")}, true)
 	if err != nil || got.Email != "gone@example.se" {
 		t.Errorf("UpdateByStaff with recreate_erased = %+v, %v", got, err)
 	}
