@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,6 +84,9 @@ type App struct {
 	now   func() time.Time
 	files mail.FileTransport // the mail files erasure and request forgetting remove
 	wake  chan struct{}      // tells the outbox that mail is queued
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New builds every service on db and kr, once and completely, and makes sure the default
@@ -187,8 +191,11 @@ func (a *App) governance(cfg Config) {
 	a.Breaches = &governance.Breaches{Store: store.Breaches(db), Now: now, NewID: id, Controller: a.Controller, Policies: a.Policies}
 }
 
-// Close closes the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close closes the store; calls after the first do nothing and return its result.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() { a.closeErr = a.Store.Close() })
+	return a.closeErr
+}
 
 // Files is the file transport of an installation: .eml files under MailDir, from the settings'
 // sender. Without SMTP it is the transport; with SMTP it still names the files erasure removes.

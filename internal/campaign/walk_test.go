@@ -5,30 +5,27 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3", to read the outbox as it is on disk
 
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
-	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
-	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
-// world is the campaign service on a real SQLite store in dir, wired as tillit serve wires it
-// (the outbox writes files; it is not run here, so queued messages stay queued).
+// world is the campaign service of a whole app (apptest) on a real SQLite store in dir, as
+// tillit serve wires it (the outbox writes files; it is not run here, so queued messages stay
+// queued), walking audiences in batches of 3.
 type world struct {
-	db       store.Store
+	a        *app.App
 	svc      *campaign.Service
 	contacts *contact.Service
 	consent  *consent.Service
@@ -36,29 +33,10 @@ type world struct {
 
 func open(t *testing.T, dir string) *world {
 	t.Helper()
-	ctx := context.Background()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := func() time.Time { return time.Now().UTC() }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w := &world{db: db}
-	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
-	if err := w.consent.EnsureDefaultPurpose(ctx); err != nil {
-		t.Fatal(err)
-	}
-	outbox := &mail.Outbox{Store: store.Mail(db), Keys: kr, Gate: w.consent, Now: now,
-		Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
-	unsub := &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: w.consent, Now: now, BaseURL: "https://tillit.example"}
-	w.svc = &campaign.Service{Store: store.Campaigns(db), Contacts: w.contacts, Consent: w.consent, Outbox: outbox, Unsub: unsub,
-		Now: now, NewID: id, Postal: "Example AB, Storgatan 1, Umeå", Batch: 3}
-	return w
+	a := apptest.New(t, func(c *app.Config) { c.Settings.DataDir = dir })
+	svc := *a.Campaigns
+	svc.Batch = 3
+	return &world{a: a, svc: &svc, contacts: a.Contacts, consent: a.Consent}
 }
 
 func staff() context.Context {
@@ -89,7 +67,11 @@ func (w *world) person(t *testing.T, email string, states ...consent.State) stri
 // outboxRows reads the campaign's outbox rows from the file: contact id → statuses.
 func outboxRows(t *testing.T, dir, campaignID string) map[string][]string {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DataFile)+"?mode=ro")
+	parts, err := store.Parts(dir)
+	if err != nil || parts[0].What != "the database" {
+		t.Fatalf("store.Parts: %+v %v; want the database first", parts, err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+parts[0].Path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,12 +166,11 @@ func TestWalkResumesFromCursor(t *testing.T) {
 	if got.Counts.Walked != 3 || got.Counts.Messages != 3 || got.Counts.Skipped != 0 || len(rows) != 3 || rows[ids[4]] != nil {
 		t.Fatalf("after the failed batch: %+v, outbox %v; want the first batch only", got.Counts, rows)
 	}
-	if err := w.db.Close(); err != nil {
+	if err := w.a.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	w = open(t, dir) // a restart
-	defer w.db.Close()
 	steps := 0
 	for done := false; !done; steps++ {
 		if done, err = w.svc.Step(ctx, c.ID); err != nil {
@@ -236,7 +217,6 @@ func TestWalkResumesFromCursor(t *testing.T) {
 // TestWalkEmptyAudience: a send to an audience with nobody in it ends at the first step.
 func TestWalkEmptyAudience(t *testing.T) {
 	w := open(t, t.TempDir())
-	defer w.db.Close()
 	ctx := staff()
 	w.person(t, "someone@example.org", consent.Given) // a contact, not a lead
 	c, err := w.svc.Create(ctx, campaign.Campaign{Purpose: "newsletter", Subject: "News", Text: "Hello.", Audience: campaign.Audience{Kind: contact.KindLead}})
@@ -259,7 +239,6 @@ func TestWalkEmptyAudience(t *testing.T) {
 // recorded got 500 or 503 for sends that were recorded all the same.
 func TestSendOutlivesTheClient(t *testing.T) {
 	w := open(t, t.TempDir())
-	defer w.db.Close()
 	c, err := w.svc.Create(staff(), campaign.Campaign{Purpose: "newsletter", Subject: "News", Text: "Hello.", Audience: campaign.Audience{Kind: contact.KindContact}})
 	if err != nil {
 		t.Fatal(err)
