@@ -26,6 +26,7 @@ import (
 // queued), walking audiences in batches of 3.
 type world struct {
 	a        *app.App
+	db       store.Store
 	svc      *campaign.Service
 	contacts *contact.Service
 	consent  *consent.Service
@@ -36,7 +37,7 @@ func open(t *testing.T, dir string) *world {
 	a := apptest.New(t, func(c *app.Config) { c.Settings.DataDir = dir })
 	svc := *a.Campaigns
 	svc.Batch = 3
-	return &world{a: a, svc: &svc, contacts: a.Contacts, consent: a.Consent}
+	return &world{a: a, db: a.Store, svc: &svc, contacts: a.Contacts, consent: a.Consent}
 }
 
 func staff() context.Context {
