@@ -11,13 +11,11 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,18 +29,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/dsr"
-	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
-	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 	tokens "github.com/tillit/tillit/internal/token"
 )
@@ -245,25 +240,13 @@ func newHarness(t *testing.T) *harness {
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("text/markdown", openapi3filter.FileBodyDecoder)
 	ctx := context.Background()
-	dir := t.TempDir()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := func() time.Time { return time.Now().UTC() }
-	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: newID}
-	consents := &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: newID}
-	tks := &tokens.Service{Store: store.Tokens(db), Now: now, NewID: newID}
-	imp := &importer.Importer{Store: store.Importer(db), Contacts: contacts, Consent: consents, Keys: kr, Now: now, NewID: newID}
-	if err := consents.EnsureDefaultPurpose(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a := apptest.New(t, func(c *app.Config) {
+		s := &c.Settings
+		s.ControllerName, s.ControllerContact, s.ControllerEmail, s.ControllerPhone = "Example AB", "Privacy team", "privacy@example.com", "+61 491 570 110"
+		s.ControllerStreet, s.ControllerCity, s.ControllerPostalCode, s.ControllerCountry = "Storgatan 1", "Umeå", "903 26", "SE"
+		s.Jurisdiction, s.DPOEmail, s.UnsubscribeMailto = "EU", "dpo@example.com", "unsubscribe@tillit.example"
+	})
+	tks := a.Tokens
 	adminTok, admin, err := tks.Create(ctx, tokens.RoleAdmin, "openapi test admin")
 	if err != nil {
 		t.Fatal(err)
@@ -280,44 +263,16 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policies := &consent.Policies{Store: store.Policies(db), Now: now, NewID: newID, Check: governance.CheckTemplate}
-	s := &api.Server{
-		Contacts: contacts, Consent: consents, Policies: policies, Tokens: tks, Importer: imp, Audit: auditLog{db},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Controller: consent.Controller{
-			Name: "Example AB", Contact: "Privacy team", Email: "privacy@example.com", Phone: "+61 491 570 110",
-			Street: "Storgatan 1", Locality: "Umeå", PostalCode: "903 26", Country: "SE", Jurisdiction: "EU",
-			URL: "https://tillit.example", PolicyURL: "https://tillit.example/p/privacy", DPOEmail: "dpo@example.com",
-		},
-	}
-	// Campaigns and mail reports, wired as internal/cli/serve.go does; messages would go to .eml
-	// files, but the outbox is not run here, so queued messages stay queued.
-	outbox := &mail.Outbox{Store: store.Mail(db), Keys: kr, Gate: consents, Now: now,
-		Transport: mail.FileTransport{Dir: filepath.Join(t.TempDir(), "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
-	unsub := &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: consents, Now: now, BaseURL: s.Controller.URL}
-	s.Campaigns = &campaign.Service{
-		Store: store.Campaigns(db), Contacts: contacts, Consent: consents, Outbox: outbox, Unsub: unsub,
-		Now: now, NewID: newID, Postal: "Example AB, Storgatan 1, 903 26 Umeå, SE", Mailto: "unsubscribe@tillit.example",
-		Walks: make(chan struct{}, 1),
-	}
-	// The audience walk runs in the background, as tillit serve runs it.
+	// The audience walk runs in the background, as tillit serve runs it; the outbox does not
+	// run, so queued messages stay queued.
 	walkCtx, stopWalk := context.WithCancel(context.Background())
 	walked := make(chan struct{})
 	go func() {
 		defer close(walked)
-		s.Campaigns.Run(walkCtx, 50*time.Millisecond)
+		a.Campaigns.Run(walkCtx, 50*time.Millisecond)
 	}()
 	t.Cleanup(func() { stopWalk(); <-walked })
-	s.Reports = &mail.Reports{Store: store.Reports(db), Keys: kr, Now: now, NewID: newID}
-	s.Requests = &dsr.Service{Store: store.Requests(db), Contacts: contacts, Consent: consents, Keys: kr, Outbox: outbox, Now: now, NewID: newID,
-		BaseURL: s.Controller.URL, Controller: s.Controller.Name, DPOEmail: s.Controller.DPOEmail}
-	contacts.Erasing = s.Requests.ErasingIn
-	s.Share = &share.Service{Store: store.Share(db), Contacts: contacts, Keys: kr, Now: now, NewID: newID}
-	s.DPAs = &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: s.Share, Controller: s.Controller, Now: now, NewID: newID}
-	s.Retention = &governance.Retention{Store: store.Retention(db), Contacts: contacts, Now: now}
-	s.Breaches = &governance.Breaches{Store: store.Breaches(db), Now: now, NewID: newID, Controller: s.Controller, Policies: policies}
-	s.Webhooks = &share.Webhooks{Store: store.Webhooks(db), Keys: kr, Now: now, NewID: newID, BaseURL: s.Controller.URL}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(a.HTTP.Handler())
 	t.Cleanup(srv.Close)
 	doc := loadDocument(t)
 	router, err := gorillamux.NewRouter(doc)
@@ -325,18 +280,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	return &harness{t: t, srv: srv, doc: doc, router: router, admin: admin, auditor: auditor, agent: agent, dpo: dpo,
-		adminID: adminTok.ID, dpoID: dpoTok.ID, seen: map[string]bool{}, tokens: tks, webhooks: s.Webhooks}
-}
-
-// auditLog adapts the SQLite reader to api.AuditLog, as internal/cli does.
-type auditLog struct{ db store.Store }
-
-func (l auditLog) AuditEvents(ctx context.Context, kind, id string, after int64, limit int) ([]audit.Event, error) {
-	return l.db.AuditEvents(ctx, store.AuditFilter{ObjectKind: kind, ObjectID: id, AfterSeq: after, Limit: limit})
-}
-
-func (l auditLog) VerifyAudit(ctx context.Context) (audit.Verification, error) {
-	return l.db.VerifyAudit(ctx)
+		adminID: adminTok.ID, dpoID: dpoTok.ID, seen: map[string]bool{}, tokens: tks, webhooks: a.Webhooks}
 }
 
 // exchange is one request and what the test expects of it.

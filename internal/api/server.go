@@ -35,7 +35,7 @@ type AuditLog interface {
 	VerifyAudit(ctx context.Context) (audit.Verification, error)
 }
 
-// Server holds the services the API serves. Fields are set once by internal/cli.
+// Server holds the services the API serves. Fields are set once by internal/app.
 type Server struct {
 	Contacts *contact.Service
 	Consent  *consent.Service
@@ -66,6 +66,9 @@ type Server struct {
 	Logger *slog.Logger
 	// MaxImportBytes bounds an uploaded import file (default 1 GiB).
 	MaxImportBytes int64
+	// ROPA returns the record of processing activities (GDPR Art. 30) as of now, served by
+	// GET /api/v1/ropa (internal/app builds it: App.ROPA).
+	ROPA func(ctx context.Context) (governance.ROPA, error)
 	// Ready, when set, answers GET /readyz: whether the store takes writes and the audit chain
 	// can be appended, and if not a reason code ("store_unavailable", "audit_head_mismatch").
 	Ready func(ctx context.Context) (ready bool, reason string)

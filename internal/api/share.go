@@ -124,21 +124,10 @@ func (s *Server) ropa(w http.ResponseWriter, r *http.Request) error {
 	if format != "" && format != "json" && format != "csv" {
 		return apperr.Invalidf("format", "invalid_format", "format: json or csv")
 	}
-	purposes, err := s.Consent.Purposes(r.Context())
+	rec, err := s.ROPA(r.Context())
 	if err != nil {
 		return err
 	}
-	processors, err := s.Share.List(r.Context())
-	if err != nil {
-		return err
-	}
-	var policies []governance.Policy
-	if s.Retention != nil {
-		if policies, err = s.Retention.Policies(r.Context()); err != nil {
-			return err
-		}
-	}
-	rec := governance.Build(s.Controller, purposes, processors, policies, time.Now())
 	if format != "csv" {
 		return reply(w, http.StatusOK, rec, nil)
 	}

@@ -131,7 +131,7 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 }
 
-// Service creates and sends campaigns. Fields are set once by internal/cli.
+// Service creates and sends campaigns. Fields are set once by internal/app.
 type Service struct {
 	Store    Store
 	Contacts *contact.Service

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -23,17 +22,17 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/google/uuid"
 
 	"github.com/tillit/tillit/internal/api"
+	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/campaign"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/mail"
-	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/token"
 )
@@ -111,7 +110,19 @@ func bench(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "bench"})
-	a, err := openApp(ctx, cfg, true)
+	o := opening{create: true, logger: slog.New(slog.DiscardHandler)}
+	var sink *smtpSink
+	if scenario == "send" {
+		if sink, err = startSink(sessions); err != nil {
+			return err
+		}
+		defer sink.close()
+		o.transport = sink.transport
+		// The campaign's footer carries a postal address, as it must in real mail.
+		cfg.ControllerName, cfg.ControllerStreet, cfg.ControllerCity = "Bench AB", "Storgatan 1", "Umeå"
+		cfg.BaseURL = "http://bench.example"
+	}
+	a, err := openAppWith(ctx, env, cfg, o)
 	if err != nil {
 		return err
 	}
@@ -136,7 +147,7 @@ func bench(ctx context.Context, env Env, args []string) error {
 	case "consent-check":
 		res, err = benchConsentCheck(ctx, a, n, lookups*10)
 	case "send":
-		res, err = benchSend(ctx, a, n, sessions)
+		res, err = benchSend(ctx, a, n, sink)
 	case "export":
 		res, err = benchExport(ctx, env, a, n)
 	case "erase":
@@ -192,7 +203,7 @@ func writeHeapProfile(path string) error {
 
 // benchImport imports n generated subscribed Mailchimp rows (each: encryption of the profile, a
 // blind index, a suppression check, a consent event and two audit events) and times it.
-func benchImport(ctx context.Context, a *app, n int) (BenchResult, error) {
+func benchImport(ctx context.Context, a *app.App, n int) (BenchResult, error) {
 	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
 	var batches []time.Duration
 	last := time.Now()
@@ -202,7 +213,7 @@ func benchImport(ctx context.Context, a *app, n int) (BenchResult, error) {
 		last = now
 	}
 	start := time.Now()
-	rep, err := a.importer.Import(ctx, &genRows{n: n, offset: 0}, opt)
+	rep, err := a.Importer.Import(ctx, &genRows{n: n, offset: 0}, opt)
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -216,7 +227,7 @@ func benchImport(ctx context.Context, a *app, n int) (BenchResult, error) {
 
 // benchLookup loads n contacts, then times lookups by e-mail through the same path as
 // GET /api/v1/contacts?email= (normalize, blind index, audited decrypting read), in process.
-func benchLookup(ctx context.Context, env Env, a *app, n, lookups int) (BenchResult, error) {
+func benchLookup(ctx context.Context, env Env, a *app.App, n, lookups int) (BenchResult, error) {
 	if err := seed(ctx, env, a, n); err != nil {
 		return BenchResult{}, err
 	}
@@ -225,7 +236,7 @@ func benchLookup(ctx context.Context, env Env, a *app, n, lookups int) (BenchRes
 	for i := 0; i < lookups; i++ {
 		k := int((uint64(i) * 2654435761) % uint64(n))
 		t0 := time.Now()
-		c, err := a.contacts.FindByEmail(ctx, benchEmail(k))
+		c, err := a.Contacts.FindByEmail(ctx, benchEmail(k))
 		if err != nil {
 			return BenchResult{}, fmt.Errorf("lookup %d: %w", k, err)
 		}
@@ -240,14 +251,14 @@ func benchLookup(ctx context.Context, env Env, a *app, n, lookups int) (BenchRes
 }
 
 // seed imports n generated subscribed contacts (genRows), with progress on stderr.
-func seed(ctx context.Context, env Env, a *app, n int) error {
+func seed(ctx context.Context, env Env, a *app.App, n int) error {
 	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
 	opt.Progress = func(rows int) {
 		if rows%100000 < 500 {
 			fmt.Fprintf(env.Stderr, "loading: %d rows\n", rows)
 		}
 	}
-	_, err := a.importer.Import(ctx, &genRows{n: n}, opt)
+	_, err := a.Importer.Import(ctx, &genRows{n: n}, opt)
 	return err
 }
 
@@ -319,14 +330,14 @@ func peakRSSMiB() float64 {
 // benchConsentCheck loads n contacts with consent, then measures the consent gate in process
 // (consent.Service.Check from every core) and over loopback HTTP (POST /api/v1/consent-checks
 // from 16 concurrent clients).
-func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult, error) {
+func benchConsentCheck(ctx context.Context, a *app.App, n, checks int) (BenchResult, error) {
 	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
-	rep, err := a.importer.Import(ctx, &genRows{n: n}, opt)
+	rep, err := a.Importer.Import(ctx, &genRows{n: n}, opt)
 	if err != nil {
 		return BenchResult{}, err
 	}
 	ids := make([]string, 0, n)
-	err = a.st.View(ctx, func(tx store.Tx) error {
+	err = a.Store.View(ctx, func(tx store.Tx) error {
 		for after := ""; ; {
 			recs, err := tx.ListContacts(ctx, "", after, 1000)
 			if err != nil {
@@ -345,7 +356,7 @@ func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult,
 		return BenchResult{}, fmt.Errorf("bench: listing contacts: %d of %d, %v", len(ids), rep.Created, err)
 	}
 
-	_, secret, err := a.tokens.Create(ctx, token.RoleAgent, "bench") // before the warm-up: a write
+	_, secret, err := a.Tokens.Create(ctx, token.RoleAgent, "bench") // before the warm-up: a write
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -353,7 +364,7 @@ func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult,
 	// In process, from every core, after one pass that fills the gate's cache (a cold check reads
 	// the database; the HTTP part below reads each contact cold once).
 	for _, id := range ids {
-		if _, err := a.consent.Check(ctx, id, "newsletter"); err != nil {
+		if _, err := a.Consent.Check(ctx, id, "newsletter"); err != nil {
 			return BenchResult{}, err
 		}
 	}
@@ -371,7 +382,7 @@ func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult,
 			for i := range per {
 				id := ids[(w*per+i)*7919%len(ids)]
 				t0 := time.Now()
-				d, err := a.consent.Check(ctx, id, "newsletter")
+				d, err := a.Consent.Check(ctx, id, "newsletter")
 				l = append(l, time.Since(t0))
 				if err != nil || !d.Allowed {
 					errc <- fmt.Errorf("bench: check %s: %+v %v", id, d, err)
@@ -395,13 +406,11 @@ func benchConsentCheck(ctx context.Context, a *app, n, checks int) (BenchResult,
 	res := BenchResult{Scenario: "consent-check", N: n, Seconds: inProcess.Seconds(), PerSecond: float64(len(all)) / inProcess.Seconds(), P50Micros: p50, P99Micros: p99, Lookups: len(all)}
 
 	// Over loopback HTTP, 16 clients.
-	srv := &api.Server{Contacts: a.contacts, Consent: a.consent, Policies: a.policies, Tokens: a.tokens, Importer: a.importer,
-		Audit: auditLog{a.st}, Logger: slog.New(slog.DiscardHandler)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err
 	}
-	hs := &http.Server{Handler: srv.Handler()}
+	hs := &http.Server{Handler: a.HTTP.Handler()}
 	go hs.Serve(ln)
 	defer hs.Close()
 	const clients = 16
@@ -469,36 +478,12 @@ type HTTPResult struct {
 // consent gate asked for every message at hand-off (PerSecond, per 1,000-message pass p50/p99).
 // Then the floor: the same sink and transport fed bare messages, without gate or storage, on as
 // many connections (FloorPerSecond), so the ratio holds on a busy machine where a figure does not.
-func benchSend(ctx context.Context, a *app, n, sessions int) (BenchResult, error) {
-	var received atomic.Int64
-	sink := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &countingSession{n: &received}, nil }))
-	sink.Domain, sink.AllowInsecureAuth = "sink.bench", true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return BenchResult{}, err
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sink.Serve(ln)
-	}()
-	defer func() {
-		sink.Close()
-		wg.Wait()
-	}()
+func benchSend(ctx context.Context, a *app.App, n int, sink *smtpSink) (BenchResult, error) {
 	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
-	if _, err := a.importer.Import(ctx, &genRows{n: n}, opt); err != nil {
+	if _, err := a.Importer.Import(ctx, &genRows{n: n}, opt); err != nil {
 		return BenchResult{}, err
 	}
-	transport, err := mail.NewSMTPTransport("smtp://"+ln.Addr().String()+"?tls=none", "bench@tillit.example", "tillit.example")
-	if err != nil {
-		return BenchResult{}, err
-	}
-	outbox := &mail.Outbox{Store: store.Mail(a.st), Keys: a.keys, Transport: transport, Gate: a.consent, Now: time.Now, Sessions: sessions}
-	unsub := &optin.Unsubscribe{Store: store.Unsubscribes(a.st), Consent: a.consent, Now: time.Now, BaseURL: "http://bench.example"}
-	camps := &campaign.Service{Store: store.Campaigns(a.st), Contacts: a.contacts, Consent: a.consent, Outbox: outbox, Unsub: unsub,
-		Now: time.Now, NewID: newID, Postal: "Bench AB, Storgatan 1, Umeå"}
+	camps, outbox := a.Campaigns, a.Outbox
 	c, err := camps.Create(ctx, campaign.Campaign{Purpose: "newsletter", Subject: "Bench", Text: "Hello from the bench."})
 	if err != nil {
 		return BenchResult{}, err
@@ -537,10 +522,11 @@ func benchSend(ctx context.Context, a *app, n, sessions int) (BenchResult, error
 		batches = append(batches, time.Since(t0))
 	}
 	el := time.Since(start)
-	if got := received.Load(); got != int64(n) {
+	if got := sink.received.Load(); got != int64(n) {
 		return BenchResult{}, fmt.Errorf("bench: the sink received %d messages; want %d", got, n)
 	}
-	floor, err := sendFloor(ctx, transport, min(n, 200_000), sessions)
+	sessions := sink.transport.Sessions
+	floor, err := sendFloor(ctx, sink.transport, min(n, 200_000), sessions)
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -549,6 +535,38 @@ func benchSend(ctx context.Context, a *app, n, sessions int) (BenchResult, error
 		Sessions: max(1, sessions), WalkSeconds: walk.Seconds(), WalkPerSecond: float64(n) / walk.Seconds(), FloorPerSecond: floor}
 	res.FloorRatio = res.PerSecond / floor
 	return res, nil
+}
+
+// smtpSink is a real SMTP server (emersion/go-smtp) on 127.0.0.1 that counts the messages it
+// receives and keeps nothing, with the transport that sends to it.
+type smtpSink struct {
+	received  atomic.Int64
+	transport *mail.SMTPTransport
+	server    *smtp.Server
+	done      sync.WaitGroup
+}
+
+// startSink starts a sink; its transport hands messages over on sessions connections at once.
+func startSink(sessions int) (*smtpSink, error) {
+	k := &smtpSink{}
+	k.server = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &countingSession{n: &k.received}, nil }))
+	k.server.Domain, k.server.AllowInsecureAuth = "sink.bench", true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	if k.transport, err = mail.NewSMTPTransport("smtp://"+ln.Addr().String()+"?tls=none", "bench@tillit.example", "tillit.example"); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	k.transport.Sessions = sessions
+	k.done.Go(func() { k.server.Serve(ln) })
+	return k, nil
+}
+
+func (k *smtpSink) close() {
+	k.server.Close()
+	k.done.Wait()
 }
 
 // sendFloor hands n bare messages (no consent gate, no storage, no encryption) to transport on
@@ -569,7 +587,7 @@ func sendFloor(ctx context.Context, transport mail.Transport, n, sessions int) (
 			}
 			defer s.Close()
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				m := mail.Message{ID: newID(), Stream: mail.Marketing, Kind: "campaign", To: benchEmail(int(i)), Subject: "Bench",
+				m := mail.Message{ID: uuid.Must(uuid.NewV7()).String(), Stream: mail.Marketing, Kind: "campaign", To: benchEmail(int(i)), Subject: "Bench",
 					Text: "Hello from the bench.\n\n--\nUnsubscribe with one click: http://bench.example/u/x\n", CreatedAt: time.Now()}
 				if err := s.Send(ctx, m); err != nil {
 					errc <- err
@@ -609,7 +627,7 @@ const dsrSample = 200
 // (fixed seed), finds each by e-mail and gives it two more consent events (withdrawn, given again
 // by web form), so each sampled person has three consent events and their audit events. It ends
 // with a WAL checkpoint, so the first timed call is not charged for the seeding's log.
-func seedDSR(ctx context.Context, env Env, a *app, n int) ([]string, error) {
+func seedDSR(ctx context.Context, env Env, a *app.App, n int) ([]string, error) {
 	if err := seed(ctx, env, a, n); err != nil {
 		return nil, err
 	}
@@ -622,35 +640,20 @@ func seedDSR(ctx context.Context, env Env, a *app, n int) ([]string, error) {
 			continue
 		}
 		picked[k] = true
-		c, err := a.contacts.FindByEmail(ctx, benchEmail(k))
+		c, err := a.Contacts.FindByEmail(ctx, benchEmail(k))
 		if err != nil {
 			return nil, fmt.Errorf("bench: find %d: %w", k, err)
 		}
 		for _, st := range []consent.State{consent.Withdrawn, consent.Given} {
 			e := consent.Event{ContactID: c.ID, Purpose: "newsletter", State: st, Method: consent.MethodWebForm,
 				Evidence: consent.Evidence{IP: "192.0.2.7", UserAgent: "bench", FormID: "preferences"}}
-			if _, err := a.consent.Record(ctx, e); err != nil {
+			if _, err := a.Consent.Record(ctx, e); err != nil {
 				return nil, err
 			}
 		}
 		ids = append(ids, c.ID)
 	}
-	return ids, a.st.Purge(ctx)
-}
-
-// dsrService wires the data subject request service as tillit serve does, with an outbox that
-// writes files under the data directory (nothing is sent) and erasure removing them.
-func dsrService(a *app) *dsr.Service {
-	files := mail.FileTransport{Dir: filepath.Join(a.cfg.DataDir, "mail"), From: a.cfg.MailFromAddress(), Domain: a.cfg.MailDomain()}
-	a.contacts.AfterErase = func(ctx context.Context, id string) error { return files.RemoveContact(id) }
-	outbox := &mail.Outbox{Store: store.Mail(a.st), Keys: a.keys, Transport: files, Gate: a.consent, Now: time.Now}
-	svc := &dsr.Service{
-		Store: store.Requests(a.st), Contacts: a.contacts, Consent: a.consent, Keys: a.keys, Outbox: outbox,
-		Now: time.Now, NewID: newID, BaseURL: a.cfg.BaseURL, Controller: a.cfg.ControllerName, DPOEmail: a.cfg.DPOEmail,
-		AfterForget: files.RemoveRequest,
-	}
-	a.contacts.Erasing = svc.ErasingIn
-	return svc
+	return ids, a.Store.Purge(ctx)
 }
 
 // timeEach calls fn for every id in turn and returns the scenario's result: PerSecond is calls
@@ -673,15 +676,14 @@ func timeEach(scenario string, n int, ids []string, fn func(id string) error) (B
 
 // benchExport seeds n contacts, then times the staff access-bundle export
 // (GET /api/v1/contacts/{id}/export: dsr.Service.Export, one transaction, audited) of dsrSample of them.
-func benchExport(ctx context.Context, env Env, a *app, n int) (BenchResult, error) {
+func benchExport(ctx context.Context, env Env, a *app.App, n int) (BenchResult, error) {
 	ids, err := seedDSR(ctx, env, a, n)
 	if err != nil {
 		return BenchResult{}, err
 	}
-	svc := dsrService(a)
 	total := 0
 	res, err := timeEach("export", n, ids, func(id string) error {
-		zip, err := svc.Export(ctx, id)
+		zip, err := a.Export(ctx, id)
 		if err == nil && !bytes.HasPrefix(zip, []byte("PK\x03\x04")) {
 			err = fmt.Errorf("the bundle is not a zip")
 		}
@@ -697,16 +699,15 @@ func benchExport(ctx context.Context, env Env, a *app, n int) (BenchResult, erro
 
 // benchErase seeds n contacts, then times the erasure (DELETE /api/v1/contacts/{id}:
 // contact.Service.Erase, ending with the WAL checkpoint) of dsrSample of them.
-func benchErase(ctx context.Context, env Env, a *app, n int) (BenchResult, error) {
+func benchErase(ctx context.Context, env Env, a *app.App, n int) (BenchResult, error) {
 	ids, err := seedDSR(ctx, env, a, n)
 	if err != nil {
 		return BenchResult{}, err
 	}
-	svc := dsrService(a) // an erasure request's path: dsr.Service.Complete calls Contacts.Erase
 	// The WAL checkpoint that ends every erasure is timed apart too, to show its share.
-	ckpt := &timedCheckpoint{Store: svc.Contacts.Store}
-	svc.Contacts.Store = ckpt
-	res, err := timeEach("erase", n, ids, func(id string) error { return svc.Contacts.Erase(ctx, id) })
+	ckpt := &timedCheckpoint{Store: a.Contacts.Store}
+	a.Contacts.Store = ckpt
+	res, err := timeEach("erase", n, ids, func(id string) error { return a.Erase(ctx, id) })
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -717,7 +718,7 @@ func benchErase(ctx context.Context, env Env, a *app, n int) (BenchResult, error
 	res.CheckpointP50Micros, res.CheckpointP99Micros = percentiles(ckpt.d)
 	res.CheckpointShare = sum.Seconds() / res.Seconds
 	for _, id := range ids {
-		if _, err := a.contacts.Get(ctx, id); !apperr.Is(err, apperr.NotFound) {
+		if _, err := a.Contacts.Get(ctx, id); !apperr.Is(err, apperr.NotFound) {
 			return BenchResult{}, fmt.Errorf("bench: contact %s after erasure: %v; want not found", id, err)
 		}
 	}

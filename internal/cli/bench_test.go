@@ -5,26 +5,17 @@ import (
 	"testing"
 
 	"github.com/tillit/tillit/internal/api"
-	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // BenchmarkImport imports b.N generated Mailchimp rows through the same path as tillit import:
 // go test -bench Import -run XXX ./internal/cli
 func BenchmarkImport(b *testing.B) {
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.DataDir = b.TempDir()
-	if err := cfg.Finish(); err != nil {
-		b.Fatal(err)
-	}
-	a, err := openApp(ctx, cfg, true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	a := apptest.New(b)
 	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
 	b.ResetTimer()
-	rep, err := a.importer.Import(ctx, &genRows{n: b.N}, opt)
+	rep, err := a.Importer.Import(ctx, &genRows{n: b.N}, opt)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,24 +28,15 @@ func BenchmarkImport(b *testing.B) {
 // BenchmarkLookup times audited lookups by e-mail among 10,000 contacts.
 func BenchmarkLookup(b *testing.B) {
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.DataDir = b.TempDir()
-	if err := cfg.Finish(); err != nil {
-		b.Fatal(err)
-	}
-	a, err := openApp(ctx, cfg, true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	a := apptest.New(b)
 	const n = 10000
 	opt, _ := api.ImportOptions(map[string]string{"format": "mailchimp", "name": "bench"})
-	if _, err := a.importer.Import(ctx, &genRows{n: n}, opt); err != nil {
+	if _, err := a.Importer.Import(ctx, &genRows{n: n}, opt); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := a.contacts.FindByEmail(ctx, benchEmail(i%n)); err != nil {
+		if _, err := a.Contacts.FindByEmail(ctx, benchEmail(i%n)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -45,13 +45,13 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: --processor is only for --role processor", errUsage)
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-create"})
-	a, err := openApp(ctx, cfg, false)
+	a, err := openApp(ctx, env, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	if processor != "" {
-		p, err := a.share().Get(ctx, processor)
+		p, err := a.Share.Get(ctx, processor)
 		if err != nil {
 			if apperr.Is(err, apperr.NotFound) {
 				return fmt.Errorf("%w: --processor %s is not registered (POST /api/v1/processors)", errUsage, processor)
@@ -62,7 +62,7 @@ func tokenCreate(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("%w: --processor %s: the engagement ended on %s; it gets no new token", errUsage, processor, p.EndedAt.Format("2006-01-02"))
 		}
 	}
-	_, secret, err := a.tokens.CreateFor(ctx, token.Role(role), name, processor)
+	_, secret, err := a.Tokens.CreateFor(ctx, token.Role(role), name, processor)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "import"})
-	a, err := openApp(ctx, cfg, true)
+	a, err := openApp(ctx, env, cfg, true)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func importCmd(ctx context.Context, env Env, args []string) error {
 			failed = true
 			continue
 		}
-		rep, err := a.importer.Import(ctx, f, opt)
+		rep, err := a.Importer.Import(ctx, f, opt)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "%s: %v\n", opt.Name, err)
@@ -174,12 +174,12 @@ func auditVerify(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (tillit audit verify)", errUsage, fs.Arg(0))
 	}
-	a, err := openApp(ctx, cfg, false)
+	a, err := openApp(ctx, env, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	v, err := a.st.VerifyAudit(ctx)
+	v, err := a.Store.VerifyAudit(ctx)
 	if err != nil {
 		return err
 	}
@@ -202,12 +202,12 @@ func tokenList(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (tillit token list)", errUsage, fs.Arg(0))
 	}
-	a, err := openApp(ctx, cfg, false)
+	a, err := openApp(ctx, env, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	ts, err := a.tokens.List(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-list"}))
+	ts, err := a.Tokens.List(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-list"}))
 	if err != nil {
 		return err
 	}
@@ -233,17 +233,17 @@ func tokenRevoke(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: tillit token revoke ID", errUsage)
 	}
-	a, err := openApp(ctx, cfg, false)
+	a, err := openApp(ctx, env, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	return a.tokens.Revoke(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-revoke"}), fs.Arg(0))
+	return a.Tokens.Revoke(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-revoke"}), fs.Arg(0))
 }
 
 // retentionSweep runs `tillit retention sweep [--dry-run]`: every retention policy applied now,
-// the result printed as JSON. Erasure goes through the same hooks as in tillit serve (mail files,
-// the person's requests).
+// the result printed as JSON. Erasure is the app's one path, as in tillit serve (mail files, the
+// person's requests).
 func retentionSweep(ctx context.Context, env Env, args []string) error {
 	var dryRun bool
 	cfg, fs, err := parse(env, "retention sweep", args, func(fs *flag.FlagSet, c *config.Config) {
@@ -256,13 +256,12 @@ func retentionSweep(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (tillit retention sweep [--dry-run])", errUsage, fs.Arg(0))
 	}
-	a, err := openApp(ctx, cfg, false)
+	a, err := openApp(ctx, env, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	a.erasureHooks()
-	res, err := a.retention().Sweep(ctx, dryRun)
+	res, err := a.Retention.Sweep(ctx, dryRun)
 	if err != nil {
 		return err
 	}

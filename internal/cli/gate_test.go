@@ -10,7 +10,6 @@ import (
 
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/store"
-	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // TestConsentGateThroughTheProgram walks one person through the states the gate must tell apart,
@@ -160,7 +159,7 @@ func TestGateSeesAnotherProcess(t *testing.T) {
 	// No UNSUB_TIME (a row without one in an UNSUB_TIME column is refused): the unsubscribe is
 	// the import's, after the consent.
 	importJSON(t, dir, writeFile(t, "u.csv", "Email Address,Status\nother.process@example.org,unsubscribed\n"))
-	time.Sleep(2 * sqlite.PollInterval) // the documented bound on seeing another process's commit
+	time.Sleep(2 * store.GenerationLag) // the documented bound on seeing another process's commit
 	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
 	if d.Allowed || d.Reason != "withdrawn" {
 		t.Errorf("after another process imported the unsubscribe: %+v; want withdrawn", d)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
-	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store"
 )
@@ -40,16 +39,16 @@ func ledgerExport(ctx context.Context, env Env, name string, args []string) erro
 			return fmt.Errorf("%w: --since: an RFC 3339 time, for example 2026-03-01T12:00:00Z", errUsage)
 		}
 	}
-	a, err := openApp(ctx, cfg, false)
+	a, err := openApp(ctx, env, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	entries, err := ledger.Export(ctx, store.Ledger(a.st), since)
+	entries, err := ledger.Export(ctx, store.Ledger(a.Store), since)
 	if err != nil {
 		return err
 	}
-	keyID, err := a.keys.IndexKeyID()
+	keyID, err := a.Keys.IndexKeyID()
 	if err != nil {
 		return err
 	}
@@ -85,12 +84,12 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 		}
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "ledger-replay"})
-	a, err := openApp(ctx, cfg, false)
+	a, err := openApp(ctx, env, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	keyID, err := a.keys.IndexKeyID()
+	keyID, err := a.Keys.IndexKeyID()
 	if err != nil {
 		return err
 	}
@@ -104,9 +103,7 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 		}
 		entries = append(entries, f.Entries...)
 	}
-	req := a.erasureHooks()
-	r := &ledger.Replayer{Contacts: a.contacts, Consent: a.consent, Requests: ledgerRequests{req}, Store: store.Ledger(a.st), Now: time.Now, NewID: newID}
-	res, err := r.Replay(ctx, entries)
+	res, err := a.Ledger.Replay(ctx, entries)
 	if err != nil {
 		return err
 	}
@@ -130,20 +127,4 @@ func readLedgerFile(path string) (ledger.File, error) {
 		return ledger.File{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return lf, nil
-}
-
-// ledgerRequests gives the ledger (a domain package, which does not import dsr) the request
-// service's ReplayRequest in its own words.
-type ledgerRequests struct{ *dsr.Service }
-
-func (l ledgerRequests) ReplayRequest(ctx context.Context, r ledger.Request) (bool, error) {
-	req := dsr.Request{ID: r.ID, Type: dsr.Type(r.Type), State: dsr.State(r.State), ContactID: r.ContactID, Channel: dsr.Channel(r.Channel),
-		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt}
-	if !r.ExtendedUntil.IsZero() {
-		req.ExtendedUntil = &r.ExtendedUntil
-	}
-	if !r.ClosedAt.IsZero() {
-		req.CompletedAt = &r.ClosedAt
-	}
-	return l.Service.ReplayRequest(ctx, req)
 }

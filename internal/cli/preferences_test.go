@@ -55,17 +55,14 @@ func TestPreferenceCenter(t *testing.T) {
 	p.do("POST", "/api/v1/contacts", map[string]any{"email": "choosing@example.org"}, &c)
 	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
 
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: p.base}
+	a := beside(t, dir, p.base)
 	var l optin.Links
-	err = db.Update(context.Background(), func(tx store.Tx) error {
-		l, err = u.MintIn(context.Background(), tx, c.ID, "newsletter", "")
+	err = a.Store.Update(context.Background(), func(tx store.Tx) error {
+		var err error
+		l, err = a.Unsubscribe.MintIn(context.Background(), tx, c.ID, "newsletter", "")
 		return err
 	})
-	db.Close()
+	a.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

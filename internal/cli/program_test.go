@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/store"
-	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
 type contactJSON struct {
@@ -372,7 +371,7 @@ func TestTokenRolesAndCLI(t *testing.T) {
 		t.Fatalf("token revoke: exit %d: %s", code, stderr)
 	}
 	// The CLI is another process for the server: its commit is seen within the poll interval.
-	time.Sleep(2 * sqlite.PollInterval)
+	time.Sleep(2 * store.GenerationLag)
 	if st := p.doAs(auditor, "GET", "/api/v1/audit/verify", nil, nil); st != 401 {
 		t.Errorf("revoked token: %d; want 401", st)
 	}

@@ -159,15 +159,12 @@ func (r *signupRig) importMailchimp(csv string) {
 // the person's preference center.
 func (r *signupRig) preferencesLink(contactID string) string {
 	r.t.Helper()
-	db, err := store.Open(context.Background(), store.Config{URL: r.p.dir})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer db.Close()
-	u := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: r.p.base}
+	a := beside(r.t, r.p.dir, r.p.base)
+	defer a.Close()
 	var l optin.Links
-	err = db.Update(context.Background(), func(tx store.Tx) error {
-		l, err = u.MintIn(context.Background(), tx, contactID, "newsletter", "")
+	err := a.Store.Update(context.Background(), func(tx store.Tx) error {
+		var err error
+		l, err = a.Unsubscribe.MintIn(context.Background(), tx, contactID, "newsletter", "")
 		return err
 	})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/optin"
@@ -23,19 +22,15 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
 
 	// Campaigns (a later step) mint the links; here the test mints them through a second handle.
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: p.base}
+	a := beside(t, dir, p.base)
 	var links []optin.Links
 	for i := range 5 {
 		purpose := "newsletter"
 		if i == 4 {
 			purpose = "terms-of-service" // never mailed by a campaign, but the link must not end a contract either
 		}
-		err := db.Update(context.Background(), func(tx store.Tx) error {
-			l, err := u.MintIn(context.Background(), tx, c.ID, purpose, "unsubscribe@tillit.example")
+		err := a.Store.Update(context.Background(), func(tx store.Tx) error {
+			l, err := a.Unsubscribe.MintIn(context.Background(), tx, c.ID, purpose, "unsubscribe@tillit.example")
 			links = append(links, l)
 			return err
 		})
@@ -43,7 +38,7 @@ func TestOneClickUnsubscribe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
+	a.Close()
 	l := links[0]
 	if !strings.HasPrefix(l.Headers["List-Unsubscribe"], "<"+p.base+"/u/") || !strings.Contains(l.Headers["List-Unsubscribe"], "<mailto:unsubscribe@tillit.example?subject=unsubscribe>") ||
 		l.Headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" || strings.Contains(l.URL, "leaving") || strings.Contains(l.URL, c.ID) {
@@ -141,17 +136,14 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "member-news", "name": "Member news", "lawful_basis": "dpv:LegitimateInterest", "direct_marketing": true}, nil); st != 201 {
 		t.Fatal("purpose")
 	}
-	db, err = store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a = beside(t, dir, p.base)
 	var li optin.Links
-	err = db.Update(context.Background(), func(tx store.Tx) error {
-		u2 := &optin.Unsubscribe{Store: store.Unsubscribes(db), Now: time.Now, BaseURL: p.base}
-		li, err = u2.MintIn(context.Background(), tx, c.ID, "member-news", "")
+	err = a.Store.Update(context.Background(), func(tx store.Tx) error {
+		var err error
+		li, err = a.Unsubscribe.MintIn(context.Background(), tx, c.ID, "member-news", "")
 		return err
 	})
-	db.Close()
+	a.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

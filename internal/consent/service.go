@@ -72,7 +72,7 @@ type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
 }
 
-// Service applies the consent rules. Its fields are set once by internal/cli.
+// Service applies the consent rules. Its fields are set once by internal/app.
 type Service struct {
 	Store Store
 	Keys  *keys.Keyring

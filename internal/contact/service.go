@@ -60,7 +60,7 @@ type Store interface {
 	Purge(ctx context.Context) error
 }
 
-// Service applies the contact rules. Its fields are set once by internal/cli.
+// Service applies the contact rules. Its fields are set once by internal/app.
 type Service struct {
 	Store         Store
 	Keys          *keys.Keyring

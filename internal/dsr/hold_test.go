@@ -31,8 +31,7 @@ func TestVerifiedRequestStopsUseAtOnce(t *testing.T) {
 			w := newWorld(t)
 			ctx := context.Background()
 			// The gate as the server runs it: answers from memory while the store's generation stands.
-			gate := &consent.Service{Store: w.consent.Store, Keys: w.consent.Keys, Now: w.consent.Now, NewID: w.consent.NewID, Cache: &consent.GateCache{}, Gen: w.db}
-			w.outbox.Gate = gate
+			gate := w.consent
 			c := newContact(t, w, contact.Input{Email: "sigrid@example.org", FirstName: "Sigrid"})
 			give(t, w, c.ID, "newsletter")
 			check := func(want consent.Reason) {

@@ -13,19 +13,21 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
-// world is the request service on a real SQLite store, with a clock the test moves and mail
-// written as .eml files.
+// world is the request service of a whole app (apptest) on a real SQLite store, with a clock
+// the test moves and mail written as .eml files under dir/mail, where the test reads every one
+// (erasure removes the mail files of the app's own mail directory, not these).
 type world struct {
 	now      time.Time
 	svc      *dsr.Service
@@ -40,28 +42,13 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	dir := t.TempDir()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	w := &world{now: time.Date(2028, 1, 31, 9, 30, 0, 0, time.UTC), dir: dir, db: db}
-	now := func() time.Time { return w.now }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
-	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
-	if err := gate.EnsureDefaultPurpose(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w.consent = gate
-	w.outbox = &mail.Outbox{Store: store.Mail(db), Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "privacy@tillit.example", Domain: "tillit.example"}, Gate: gate, Now: now}
-	w.svc = &dsr.Service{Store: store.Requests(db), Contacts: w.contacts, Consent: gate, Keys: kr, Outbox: w.outbox, Now: now, NewID: id,
-		BaseURL: "https://crm.example", Controller: "Example AB", DPOEmail: "dpo@example.com"}
-	w.contacts.Erasing = w.svc.ErasingIn
+	w := &world{now: time.Date(2028, 1, 31, 9, 30, 0, 0, time.UTC), dir: dir}
+	a := apptest.New(t, func(c *app.Config) {
+		c.Now = func() time.Time { return w.now }
+		c.Settings.BaseURL, c.Settings.ControllerName, c.Settings.DPOEmail = "https://crm.example", "Example AB", "dpo@example.com"
+		c.Transport = mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "privacy@tillit.example", Domain: "tillit.example"}
+	})
+	w.svc, w.contacts, w.consent, w.outbox, w.db = a.Requests, a.Contacts, a.Consent, a.Outbox, a.Store
 	return w
 }
 

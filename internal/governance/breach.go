@@ -115,7 +115,7 @@ type BreachStore interface {
 	Update(ctx context.Context, fn func(BreachTx) error) error
 }
 
-// Breaches keeps the breach register. Fields are set once by internal/cli.
+// Breaches keeps the breach register. Fields are set once by internal/app.
 type Breaches struct {
 	Store      BreachStore
 	Now        func() time.Time

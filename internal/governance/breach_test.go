@@ -2,42 +2,28 @@ package governance_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
-	"github.com/tillit/tillit/internal/keys"
-	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 func TestBreachDeadlineCountsAndNotice(t *testing.T) {
-	dir := t.TempDir()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}
-	b := &governance.Breaches{Store: store.Breaches(db), Now: clock, NewID: id,
-		Controller: consent.Controller{Name: "Norrsken AB", DPOEmail: "dpo@norrsken.example"}}
+	a := apptest.New(t, func(c *app.Config) { c.Now = func() time.Time { return now } })
+	contacts := a.Contacts
+	b := *a.Breaches
+	b.Controller, b.Policies = consent.Controller{Name: "Norrsken AB", DPOEmail: "dpo@norrsken.example"}, nil
 
 	// A leaked token reads three contacts, one of them twice, between 09:00 and 10:00; another
 	// token reads one more; staff read one before the window.
@@ -129,7 +115,7 @@ func TestBreachDeadlineCountsAndNotice(t *testing.T) {
 		t.Errorf("notice lacks the likely consequences:\n%s", notice)
 	}
 	// A published breach_notice_template drafts the notice instead of the built-in text.
-	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id, Check: governance.CheckTemplate}
+	policies := a.Policies
 	b.Policies = policies
 	if _, err := policies.Draft(staff, consent.DocBreachNoticeTemplate, "Dear customer of {{controller.name}}: {{breach.titel}}", false); apperr.As(err) == nil || apperr.As(err).Reason != "unknown_placeholder" {
 		t.Errorf("an unknown placeholder in a breach_notice_template: %v; want unknown_placeholder", err)

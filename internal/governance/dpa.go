@@ -67,7 +67,7 @@ type DPAStore interface {
 	Update(ctx context.Context, fn func(DPATx) error) error
 }
 
-// DPAs tracks DPA requests and renders the agreement. Fields are set once by internal/cli.
+// DPAs tracks DPA requests and renders the agreement. Fields are set once by internal/app.
 type DPAs struct {
 	Store      DPAStore
 	Policies   *consent.Policies

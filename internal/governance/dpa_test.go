@@ -4,41 +4,25 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/consent"
-	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/share"
-	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
-	dir := t.TempDir()
-	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: clock, NewID: id}
-	gate.EnsureDefaultPurpose(ctx)
-	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id}
-	reg := &share.Service{Store: store.Share(db), Contacts: &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
-	dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
-		Controller: consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", PostalCode: "903 26", Locality: "Umeå", Country: "SE", DPOEmail: "dpo@norrsken.example"}}
+	a := apptest.New(t, func(c *app.Config) { c.Now = func() time.Time { return now } })
+	policies, reg, dpas := a.Policies, a.Share, *a.DPAs
+	dpas.Controller = consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", PostalCode: "903 26", Locality: "Umeå", Country: "SE", DPOEmail: "dpo@norrsken.example"}
 	if _, err := dpas.Request(ctx, "Kund AB"); !apperr.Is(err, apperr.Conflict) {
 		t.Errorf("request without a published template: %v; want Conflict", err)
 	}
@@ -121,17 +105,12 @@ func TestDPARenderedWithControllerAndSubProcessors(t *testing.T) {
 // at draft and, for a draft made before the check, at publish (it reached the agreement
 // literally).
 func TestDPATemplateCheck(t *testing.T) {
-	dir := t.TempDir()
-	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
-	clock := func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id}
+	a := apptest.New(t, func(c *app.Config) {
+		c.Now = func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
+	})
+	policies := *a.Policies
+	policies.Check = nil // a draft made before the check
 	old, err := policies.Draft(ctx, consent.DocDPATemplate, "Between {{controller.nmae}} and {{customer}}.", false)
 	if err != nil {
 		t.Fatal(err)
@@ -154,9 +133,8 @@ func TestDPATemplateCheck(t *testing.T) {
 	if _, err := policies.Publish(ctx, v.ID); err != nil {
 		t.Fatal(err)
 	}
-	reg := &share.Service{Store: store.Share(db), Contacts: &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
-	dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
-		Controller: consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", Locality: "Umeå"}}
+	dpas := *a.DPAs
+	dpas.Controller = consent.Controller{Name: "Norrsken AB", Email: "privacy@norrsken.example", Street: "Storgatan 1", Locality: "Umeå"}
 	r, err := dpas.Request(ctx, "Kund AB")
 	if err != nil {
 		t.Fatal(err)
@@ -172,17 +150,11 @@ func TestDPATemplateCheck(t *testing.T) {
 // printed in the PDF and Markdown; now the name is escaped like the customer's and a template
 // with raw HTML is refused.
 func TestDPAControllerAndHTML(t *testing.T) {
-	dir := t.TempDir()
-	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
-	clock := func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	policies := &consent.Policies{Store: store.Policies(db), Now: clock, NewID: id, Check: governance.CheckTemplate}
+	a := apptest.New(t, func(c *app.Config) {
+		c.Now = func() time.Time { return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) }
+	})
+	policies := a.Policies
 	for _, tc := range []struct {
 		body string
 		line int
@@ -204,10 +176,14 @@ func TestDPAControllerAndHTML(t *testing.T) {
 	if _, err := policies.Publish(ctx, v.ID); err != nil {
 		t.Fatal(err)
 	}
-	reg := &share.Service{Store: store.Share(db), Contacts: &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}, Keys: kr, Now: clock, NewID: id}
+	// A DPAs service for a controller of the given name.
+	withName := func(name string) *governance.DPAs {
+		dpas := *a.DPAs
+		dpas.Controller = consent.Controller{Name: name, Street: "Storgatan 1", Locality: "Umeå"}
+		return &dpas
+	}
 	for _, name := range []string{`Åkesson & ‹Söner> "AB"`, `Evil *AB* [x](https://evil.example) <b>y</b> &copy;`} {
-		dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
-			Controller: consent.Controller{Name: name, Street: "Storgatan 1", Locality: "Umeå"}}
+		dpas := withName(name)
 		r, err := dpas.Request(ctx, "Kund AB")
 		if err != nil {
 			t.Fatal(err)
@@ -223,8 +199,7 @@ func TestDPAControllerAndHTML(t *testing.T) {
 		}
 	}
 	md := func(name string) string {
-		dpas := &governance.DPAs{Store: store.DPAs(db), Policies: policies, Share: reg, Now: clock, NewID: id,
-			Controller: consent.Controller{Name: name, Street: "Storgatan 1", Locality: "Umeå"}}
+		dpas := withName(name)
 		r, _ := dpas.Request(ctx, "Kund AB")
 		md, _ := dpas.Document(ctx, r.ID)
 		return md

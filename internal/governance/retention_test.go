@@ -3,19 +3,17 @@ package governance_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
@@ -24,26 +22,11 @@ import (
 // TestRetentionSweepErasesExactlyTheExpired runs a sweep on a fixed clock over contacts that
 // differ in one condition each, then again: only the expired leads go, once.
 func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
-	dir := t.TempDir()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}
-	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: clock, NewID: id}
-	if err := gate.EnsureDefaultPurpose(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ret := &governance.Retention{Store: store.Retention(db), Contacts: contacts, Now: clock, Batch: 2}
+	a := apptest.New(t, func(c *app.Config) { c.Now = func() time.Time { return now } })
+	db, contacts, gate, ret := a.Store, a.Contacts, a.Consent, *a.Retention
+	ret.Batch = 2
 	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "leads-30-days", Kind: contact.KindLead, AfterDays: 30}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,22 +116,11 @@ func TestRetentionSweepErasesExactlyTheExpired(t *testing.T) {
 // TestRetentionPolicyForAPurpose: a policy scoped to a purpose sweeps only the contacts collected
 // for it; the sweep also deletes double opt-in links past their expiry.
 func TestRetentionPolicyForAPurpose(t *testing.T) {
-	dir := t.TempDir()
-	kr, _, _ := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: clock, NewID: id}
-	gate := &consent.Service{Store: store.Consent(db), Keys: kr, Now: clock, NewID: id}
-	gate.EnsureDefaultPurpose(ctx)
+	a := apptest.New(t, func(c *app.Config) { c.Now = func() time.Time { return now } })
+	db, contacts, gate, ret := a.Store, a.Contacts, a.Consent, a.Retention
 	gate.CreatePurpose(ctx, consent.Purpose{ID: "events", Name: "Event invitations", LawfulBasis: consent.BasisConsent})
-	ret := &governance.Retention{Store: store.Retention(db), Contacts: contacts, Now: clock}
 	if _, err := ret.CreatePolicy(ctx, governance.Policy{ID: "x", Kind: contact.KindContact, Purpose: "nope", AfterDays: 10}); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("a policy for an unknown purpose: %v; want Invalid", err)
 	}
@@ -162,7 +134,7 @@ func TestRetentionPolicyForAPurpose(t *testing.T) {
 	guest, _ := contacts.Create(ctx, contact.Input{Email: "guest@example.org"})
 	gate.Record(ctx, consent.Event{ContactID: guest.ID, Purpose: "events", State: consent.Requested, Method: consent.MethodWebForm})
 	customer, _ := contacts.Create(ctx, contact.Input{Email: "customer@example.org"})
-	err = db.Update(ctx, func(tx store.Tx) error {
+	err := db.Update(ctx, func(tx store.Tx) error {
 		return tx.InsertOptinToken(ctx, optin.Token{Hash: []byte("0123456789abcdef0123456789abcdef"), ContactID: guest.ID, Purposes: []string{"events"},
 			CreatedAt: now, ExpiresAt: now.Add(72 * time.Hour)})
 	})

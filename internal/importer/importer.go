@@ -64,7 +64,7 @@ type Store interface {
 
 // Importer applies import rows with the same contact and consent rules every other channel uses
 // (contact.Service.Prepare, consent.Service.Prepare, consent.Project and their audit events),
-// in batches. Its fields are set once by internal/cli.
+// in batches. Its fields are set once by internal/app.
 type Importer struct {
 	Store    Store
 	Contacts *contact.Service

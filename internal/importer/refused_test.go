@@ -7,45 +7,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
-	"github.com/tillit/tillit/internal/consent"
-	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/importer"
-	"github.com/tillit/tillit/internal/keys"
-	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
-// newImporter returns an Importer on a fresh SQLite store under dir, with real keys.
-func newImporter(tb testing.TB, dir string) *importer.Importer {
+// newImporter returns the Importer of a whole app (apptest) on a fresh SQLite store, with real
+// keys.
+func newImporter(tb testing.TB) *importer.Importer {
 	tb.Helper()
-	ctx := context.Background()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db, err := store.Open(ctx, store.Config{URL: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	now := func() time.Time { return time.Now().UTC() }
-	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: newID}
-	consents := &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: newID}
-	if err := consents.EnsureDefaultPurpose(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return &importer.Importer{Store: store.Importer(db), Contacts: contacts, Consent: consents, Keys: kr, Now: now, NewID: newID}
+	return apptest.New(tb).Importer
 }
 
 // badRows is a generic CSV with n rows refused in turn for three reasons (an address that is not
@@ -85,7 +64,7 @@ func (b *badRows) Read(p []byte) (int, error) {
 // and for 30,000 refused rows, and every refused row is stored and read back as CSV, without
 // any cell value.
 func TestReportIsBounded(t *testing.T) {
-	im := newImporter(t, t.TempDir())
+	im := newImporter(t)
 	ctx := context.Background()
 	var sizes []int
 	for _, n := range []int{300, 30_000} {
@@ -149,7 +128,7 @@ func TestReportIsBounded(t *testing.T) {
 // TestRefusedCSVDefusesFormulas: a column name is written by whoever made the file; a cell of
 // the error list that a spreadsheet would run is prefixed with a quote.
 func TestRefusedCSVDefusesFormulas(t *testing.T) {
-	im := newImporter(t, t.TempDir())
+	im := newImporter(t)
 	ctx := context.Background()
 	in := "email,=HYPERLINK(1)\nx@example.com,2026-13-01\n"
 	rep, err := im.Import(ctx, strings.NewReader(in), importer.Options{Format: importer.FormatGeneric, Mapping: map[string]string{"optin_time": "=HYPERLINK(1)"}})
@@ -170,7 +149,7 @@ func TestRefusedCSVDefusesFormulas(t *testing.T) {
 // smaller) and reports the report's JSON size and the live heap after the import: both stay
 // flat however many rows are refused (compare -benchtime 1x runs with other n).
 func BenchmarkImportRefusedRows(b *testing.B) {
-	im := newImporter(b, b.TempDir())
+	im := newImporter(b)
 	ctx := context.Background()
 	const n = 400_000
 	for b.Loop() {
@@ -193,7 +172,7 @@ func BenchmarkImportRefusedRows(b *testing.B) {
 // list, and nothing said where the import had got to.
 func TestStoppedImportTakesEveryRowBeforeTheStop(t *testing.T) {
 	ctx := t.Context()
-	im := newImporter(t, t.TempDir())
+	im := newImporter(t)
 	var in strings.Builder
 	in.WriteString("email\n")
 	for i := range 2500 {

@@ -36,7 +36,7 @@ func countsOf(r importer.Report) counts {
 // not at all, and it took the import's time instead of the row's.
 func TestReportCountersCountOneKind(t *testing.T) {
 	ctx := context.Background()
-	im := newImporter(t, t.TempDir())
+	im := newImporter(t)
 	if _, err := im.Consent.CreatePurpose(ctx, consent.Purpose{ID: "offers", Name: "Offers", LawfulBasis: consent.BasisLegitimateInterest, DirectMarketing: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestReportCountersCountOneKind(t *testing.T) {
 // consent_valid_days, imported consents expired already were not reported.
 func TestExpiredConsentsAreCounted(t *testing.T) {
 	ctx := context.Background()
-	im := newImporter(t, t.TempDir())
+	im := newImporter(t)
 	if _, err := im.Consent.CreatePurpose(ctx, consent.Purpose{ID: "yearly", Name: "Yearly", LawfulBasis: consent.BasisConsent, ConsentValidDays: 365}); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestExpiredConsentsAreCounted(t *testing.T) {
 // TestBadCountryIsNoRegion (found by a fresh-user trial): CC=XX fell back to
 // TILLIT_DEFAULT_REGION without a word, and without one the warning asked for the country in CC.
 func TestBadCountryIsNoRegion(t *testing.T) {
-	im := newImporter(t, t.TempDir())
+	im := newImporter(t)
 	im.Contacts.DefaultRegion = "DE"
 	body := "Email Address,Phone Number,CC,OPTIN_TIME,LAST_CHANGED\n" +
 		"a@example.com,030 1234567,XX,2020-01-01 00:00:00,\n" + // national number, bad CC: left out

@@ -29,13 +29,13 @@ type Consent interface {
 }
 
 // Requests re-creates or closes verified requests (dsr.Service.ReplayRequest, through an adapter
-// in internal/cli), with the same meaning of its answers as Contacts.
+// in internal/app), with the same meaning of its answers as Contacts.
 type Requests interface {
 	ReplayRequest(ctx context.Context, r Request) (bool, error)
 }
 
 // Replayer re-applies a ledger to a store restored from a backup. Its fields are set once by
-// internal/cli.
+// internal/app.
 type Replayer struct {
 	Contacts Contacts
 	Consent  Consent

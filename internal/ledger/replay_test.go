@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
-// world is one data directory with the services the replay uses.
+// world is one data directory with the whole app (apptest) on it; the replay uses its services.
 type world struct {
+	a        *app.App
 	db       store.Store
 	contacts *contact.Service
 	consent  *consent.Service
@@ -29,26 +29,11 @@ type world struct {
 	replayer *ledger.Replayer
 }
 
-func openWorld(t *testing.T, dir string, create bool) *world {
+// openWorld opens the app on dir: new keys and store when dir is empty, else the ones there.
+func openWorld(t *testing.T, dir string) *world {
 	t.Helper()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: create})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := func() time.Time { return time.Now().UTC() }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w := &world{db: db, store: store.Ledger(db)}
-	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id, Cache: &consent.GateCache{}, Gen: db}
-	w.replayer = &ledger.Replayer{Contacts: w.contacts, Consent: w.consent, Store: w.store, Now: now, NewID: id}
-	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	a := apptest.New(t, func(c *app.Config) { c.Settings.DataDir = dir })
+	return &world{a: a, db: a.Store, contacts: a.Contacts, consent: a.Consent, store: store.Ledger(a.Store), replayer: a.Ledger}
 }
 
 func copyFiles(t *testing.T, src, dst string) {
@@ -87,18 +72,18 @@ func must[T any](t *testing.T) func(T, error) T {
 func TestReplayReappliesEveryChoice(t *testing.T) {
 	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
 	dir := t.TempDir()
-	w := openWorld(t, dir, true)
+	w := openWorld(t, dir)
 	mk := func(email string) string {
 		c := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: email}))
 		must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm}))
 		return c.ID
 	}
 	withdrew, refused, objected, restricted, erased, kept := mk("w@example.org"), mk("r@example.org"), mk("o@example.org"), mk("x@example.org"), mk("e@example.org"), mk("k@example.org")
-	w.db.Close()
+	w.a.Close()
 	backup := filepath.Join(t.TempDir(), "backup")
 	copyFiles(t, dir, backup)
 
-	w = openWorld(t, dir, false)
+	w = openWorld(t, dir)
 	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: withdrew, Purpose: "newsletter", State: consent.Withdrawn, Method: consent.MethodOneClick,
 		Evidence: consent.Evidence{IP: "198.51.100.7", UserAgent: "Mail/1.0"}}))
 	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: refused, Purpose: "newsletter", State: consent.Refused, Method: consent.MethodAPI}))
@@ -117,9 +102,9 @@ func TestReplayReappliesEveryChoice(t *testing.T) {
 	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: gone.ID, Purpose: "newsletter", State: consent.Refused, Method: consent.MethodAPI}))
 	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, time.Time{}))
 	lateHash := must[[]byte](t)(suppressionHash(w, "late@example.org"))
-	w.db.Close()
+	w.a.Close()
 
-	r := openWorld(t, backup, false)
+	r := openWorld(t, backup)
 	defer r.db.Close()
 	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
 	// late's erasure and suppression, e's erasure and suppression; gone's refusal is not held.
@@ -203,8 +188,7 @@ func suppressionHash(w *world, email string) ([]byte, error) {
 // evidence the store cannot open is replaced by a note, so the record stays readable.
 func TestReplayEventKeepsALaterConsent(t *testing.T) {
 	ctx := context.Background()
-	w := openWorld(t, t.TempDir(), true)
-	defer w.db.Close()
+	w := openWorld(t, t.TempDir())
 	c := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "back@example.org"}))
 	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: c.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm}))
 	old := time.Now().UTC().Add(-48 * time.Hour)
@@ -240,17 +224,17 @@ func TestReplayEventKeepsALaterConsent(t *testing.T) {
 func TestReplayListUnsubscribe(t *testing.T) {
 	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
 	dir := t.TempDir()
-	w := openWorld(t, dir, true)
+	w := openWorld(t, dir)
 	must[consent.Purpose](t)(w.consent.CreatePurpose(ctx, consent.Purpose{ID: "offers", Name: "Offers", LawfulBasis: consent.BasisConsent}))
 	held := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "held@example.org"}))
 	must[consent.Event](t)(w.consent.Record(ctx, consent.Event{ContactID: held.ID, Purpose: "offers", State: consent.Given, Method: consent.MethodWebForm,
 		OccurredAt: time.Now().UTC().Add(-72 * time.Hour)}))
-	w.db.Close()
+	w.a.Close()
 	backup := filepath.Join(t.TempDir(), "backup")
 	copyFiles(t, dir, backup)
 	backupAt := time.Now().UTC()
 
-	w = openWorld(t, dir, false)
+	w = openWorld(t, dir)
 	must[consent.Purpose](t)(w.consent.CreatePurpose(ctx, consent.Purpose{ID: "later", Name: "Later", LawfulBasis: consent.BasisConsent}))
 	hash := func(email string) []byte { return must[[]byte](t)(suppressionHash(w, email)) }
 	now := time.Now().UTC()
@@ -263,7 +247,7 @@ func TestReplayListUnsubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, backupAt))
-	w.db.Close()
+	w.a.Close()
 	if len(exported) != 3 {
 		t.Fatalf("export since the backup: %+v; want the three list unsubscribes (recorded after it)", exported)
 	}
@@ -273,7 +257,7 @@ func TestReplayListUnsubscribe(t *testing.T) {
 		}
 	}
 
-	r := openWorld(t, backup, false)
+	r := openWorld(t, backup)
 	defer r.db.Close()
 	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
 	if c := *res.Types[ledger.TypeListUnsubscribe]; c != (ledger.Counts{Applied: 2, NotPresent: 1}) {
@@ -337,7 +321,7 @@ func must2(t *testing.T) func(a, b []byte, err error) ([]byte, []byte) {
 func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
 	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
 	dir := t.TempDir()
-	w := openWorld(t, dir, true)
+	w := openWorld(t, dir)
 	bounced := time.Now().UTC().Add(-48 * time.Hour)
 	held := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "held@example.org"}))
 	heldHash, laterHash := must[[]byte](t)(suppressionHash(w, "held@example.org")), must[[]byte](t)(suppressionHash(w, "later@example.org"))
@@ -348,13 +332,13 @@ func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.db.Close()
+	w.a.Close()
 	backup := filepath.Join(t.TempDir(), "backup")
 	copyFiles(t, dir, backup)
 	copyFiles(t, dir, backup+"-2")
 	backupAt := time.Now().UTC()
 
-	w = openWorld(t, dir, false)
+	w = openWorld(t, dir)
 	later := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "later@example.org"}))
 	for _, id := range []string{held.ID, later.ID} {
 		if err := w.contacts.Erase(ctx, id); err != nil {
@@ -384,9 +368,9 @@ func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
 		}
 	}
 	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, backupAt))
-	w.db.Close()
+	w.a.Close()
 
-	r := openWorld(t, backup, false)
+	r := openWorld(t, backup)
 	defer r.db.Close()
 	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
 	if *res.Types["erasure"] != (ledger.Counts{Applied: 2}) || *res.Types["suppression"] != (ledger.Counts{AlreadyPresent: 2}) {
@@ -403,7 +387,7 @@ func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
 	}
 
 	// The suppression lines alone (a ledger of suppressions only), then a bounced line after them.
-	r2 := openWorld(t, backup+"-2", false)
+	r2 := openWorld(t, backup+"-2")
 	defer r2.db.Close()
 	var sups []ledger.Entry
 	for _, e := range exported {

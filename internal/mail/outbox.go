@@ -72,7 +72,7 @@ type Gate interface {
 	Prefetch(ctx context.Context, contactIDs []string, purpose string) error
 }
 
-// Outbox queues messages and sends them with retries. Its fields are set once by internal/cli.
+// Outbox queues messages and sends them with retries. Its fields are set once by internal/app.
 type Outbox struct {
 	// Footer, when set, closes every transactional message (confirmations, notices about
 	// requests): who the controller is and how to reach its data protection officer (GDPR Art.

@@ -219,7 +219,7 @@ type ReportStore interface {
 	Update(ctx context.Context, fn func(ReportTx) error) error
 }
 
-// Reports turns bounces and complaints into suppressions. Fields are set once by internal/cli.
+// Reports turns bounces and complaints into suppressions. Fields are set once by internal/app.
 type Reports struct {
 	Store ReportStore
 	Keys  *keys.Keyring

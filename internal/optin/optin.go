@@ -55,7 +55,7 @@ type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
 }
 
-// Service runs double opt-in. Its fields are set once by internal/cli.
+// Service runs double opt-in. Its fields are set once by internal/app.
 type Service struct {
 	Store    Store
 	Contacts *contact.Service

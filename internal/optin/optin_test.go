@@ -8,18 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/consent"
-	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
-// world is a double opt-in service on a real SQLite store, with a clock the test moves.
+// world is the double opt-in service of a whole app (apptest) on a real SQLite store, with a
+// clock the test moves and mail written as .eml files under dir/mail. It answers at once: pacing
+// (AnswerAfter) is TestSubscribeAnswersAtOneMomentWhateverTheState's subject.
 type world struct {
 	now     time.Time
 	svc     *optin.Service
@@ -32,25 +32,15 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	dir := t.TempDir()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	w := &world{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), dir: dir, db: db}
-	now := func() time.Time { return w.now }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	contacts := &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
-	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w.outbox = &mail.Outbox{Store: store.Mail(db), Keys: kr, Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}, Gate: w.consent, Now: now}
-	w.svc = &optin.Service{Store: store.Optin(db), Contacts: contacts, Consent: w.consent, Outbox: w.outbox, Now: now, NewID: id, BaseURL: "https://crm.example"}
+	w := &world{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), dir: dir}
+	a := apptest.New(t, func(c *app.Config) {
+		c.Now = func() time.Time { return w.now }
+		c.Settings.BaseURL = "https://crm.example"
+		c.Transport = mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}
+	})
+	svc := *a.Optin
+	svc.AnswerAfter = 0
+	w.svc, w.outbox, w.consent, w.db = &svc, a.Outbox, a.Consent, a.Store
 	return w
 }
 

@@ -156,7 +156,7 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 }
 
-// Service keeps the register and gates disclosures. Fields are set once by internal/cli.
+// Service keeps the register and gates disclosures. Fields are set once by internal/app.
 type Service struct {
 	Store    Store
 	Contacts *contact.Service

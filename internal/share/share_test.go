@@ -2,23 +2,23 @@ package share_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
+// world is the sharing service of a whole app (apptest) on a real SQLite store, with a clock the
+// test moves.
 type world struct {
 	now      time.Time
 	svc      *share.Service
@@ -29,25 +29,9 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	dir := t.TempDir()
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: filepath.Join(dir, "keysets.json"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	w := &world{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), db: db}
-	now := func() time.Time { return w.now }
-	id := func() string { return uuid.Must(uuid.NewV7()).String() }
-	w.contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id}
-	w.consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id}
-	if err := w.consent.EnsureDefaultPurpose(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w.svc = &share.Service{Store: store.Share(db), Contacts: w.contacts, Keys: kr, Now: now, NewID: id}
+	w := &world{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	a := apptest.New(t, func(c *app.Config) { c.Now = func() time.Time { return w.now } })
+	w.svc, w.contacts, w.consent, w.db = a.Share, a.Contacts, a.Consent, a.Store
 	return w
 }
 

@@ -66,7 +66,8 @@ type Store interface {
 	// that an erasure (GDPR Art. 17) leaves nothing behind that a copy of the files would hold.
 	Purge(ctx context.Context) error
 	// Generation changes with every commit, this process's at once and another process's within
-	// a short poll (a CLI import beside a running server); caches compare it (consent.Generation).
+	// GenerationLag (a CLI import beside a running server); caches compare it
+	// (consent.Generation).
 	Generation(ctx context.Context) (uint64, error)
 	// AuditEvents returns audit events in sequence order. It decrypts nothing.
 	AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error)
@@ -83,6 +84,11 @@ type Store interface {
 	// Close flushes and closes the store.
 	Close() error
 }
+
+// GenerationLag bounds how long a commit of another process takes to change Store.Generation,
+// in every backend: a cache keyed by the generation (the consent gate's, the token service's)
+// answers from before that commit for at most this long.
+const GenerationLag = 20 * time.Millisecond
 
 // AuditFilter selects audit events.
 type AuditFilter struct {

@@ -23,6 +23,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -444,8 +445,9 @@ func (db *DB) committed(ctx context.Context) {
 	db.gen.Add(1)
 }
 
-// PollInterval is how often Generation asks SQLite whether another process committed.
-const PollInterval = 20 * time.Millisecond
+// PollInterval is how often Generation asks SQLite whether another process committed: the
+// store contract's bound (store.GenerationLag).
+const PollInterval = store.GenerationLag
 
 // Generation returns a number that changes with every commit: at once for this process's own
 // commits, and within PollInterval for commits of another process (a CLI import beside a running

@@ -39,7 +39,7 @@ const cookieName = "tillit_console"
 // sessionAge is how long a console sign-in lasts.
 const sessionAge = 8 * time.Hour
 
-// Server serves the console. Fields are set once by internal/cli; New parses the templates.
+// Server serves the console. Fields are set once by internal/app; New parses the templates.
 type Server struct {
 	Tokens   *token.Service
 	Requests *dsr.Service

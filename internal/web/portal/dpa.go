@@ -12,7 +12,7 @@ import (
 
 // DPA serves the public DPA request (GDPR Art. 28(3)): a customer names its company, gets the
 // agreement rendered at once (HTML, with a PDF link), and the request is tracked in the staff
-// API. Fields are set once by internal/cli.
+// API. Fields are set once by internal/app.
 type DPA struct {
 	Service *governance.DPAs
 	Pages   *Server

@@ -55,7 +55,7 @@ type formView struct {
 	Purposes   []string
 }
 
-// Optin serves the double opt-in pages. Fields are set once by internal/cli.
+// Optin serves the double opt-in pages. Fields are set once by internal/app.
 type Optin struct {
 	Service *optin.Service
 	Pages   *Server

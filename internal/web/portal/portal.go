@@ -28,7 +28,7 @@ const (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// Server serves the portal's pages. Its fields are set once by internal/cli; New parses the
+// Server serves the portal's pages. Its fields are set once by internal/app; New parses the
 // templates.
 type Server struct {
 	Policies   *consent.Policies

@@ -9,7 +9,7 @@ import (
 
 // Preferences serves the preference center: every consent-based purpose with the person's current
 // choice, reached from the link in their own mail (the unsubscribe token is the capability). Fields
-// are set by internal/cli.
+// are set by internal/app.
 type Preferences struct {
 	Service *optin.Service
 	Pages   *Server

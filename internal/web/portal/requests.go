@@ -9,7 +9,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 )
 
-// Requests serves the data subject request pages. Fields are set once by internal/cli.
+// Requests serves the data subject request pages. Fields are set once by internal/app.
 type Requests struct {
 	Service *dsr.Service
 	Pages   *Server

@@ -7,7 +7,7 @@ import (
 	"github.com/tillit/tillit/internal/optin"
 )
 
-// Unsubscribe serves the one-click unsubscribe links (RFC 8058). Fields are set by internal/cli.
+// Unsubscribe serves the one-click unsubscribe links (RFC 8058). Fields are set by internal/app.
 type Unsubscribe struct {
 	Service *optin.Unsubscribe
 	Pages   *Server

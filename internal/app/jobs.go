@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Intervals of the background jobs Start runs.
+const (
+	campaignPoll = 10 * time.Second // the campaign walker looks for sends to walk
+	webhookPoll  = 2 * time.Second  // webhook deliveries are tried
+	outboxPoll   = 10 * time.Second // the outbox looks for due mail (or when woken)
+	sweepEvery   = time.Hour        // lapsed consent, download links, retention, unverified requests
+)
+
+// Start readies the installation to serve and starts its background work. First, before
+// anything is sent: it removes the mail files of people erased (or requests forgotten) just
+// before a crash, and half-written ones, then runs one Sweep. Then, each in its own goroutine
+// until stop is called: the campaign walker (resuming walks after a restart), webhook
+// deliveries (processors hear of consent changes, rectifications, restrictions and erasures),
+// the outbox, and Sweep every hour. The jobs run on ctx without its cancellation, so they
+// outlive a shutdown signal until stop; stop cancels them and waits for every one to return.
+// An error comes only from the mail-file sweep, and then nothing was started.
+func (a *App) Start(ctx context.Context) (stop func(), err error) {
+	if err := a.sweepMailFiles(ctx); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.Sweep(runCtx) // the first sweep finishes before the server answers
+	var jobs sync.WaitGroup
+	jobs.Go(func() { a.Campaigns.Run(runCtx, campaignPoll) })
+	jobs.Go(func() { a.Webhooks.Run(runCtx, webhookPoll) })
+	jobs.Go(func() { a.Outbox.Run(runCtx, outboxPoll, a.wake) })
+	jobs.Go(func() { every(runCtx, sweepEvery, a.Sweep) })
+	return func() {
+		cancel()
+		jobs.Wait()
+	}, nil
+}
+
+// Sweep writes time-based changes: it expires every lapsed consent (to the ledger and the change
+// stream), deletes expired download links, applies the retention policies (erasing what lost
+// its basis, GDPR Art. 5(1)(e)) and closes unverified portal requests. Errors are logged, not
+// returned: each part runs again at the next sweep.
+func (a *App) Sweep(ctx context.Context) {
+	a.expireConsent(ctx)
+	if n, err := a.Requests.SweepExports(ctx); err != nil && ctx.Err() == nil {
+		a.Logger.ErrorContext(ctx, "export sweep", slog.Any("error", err))
+	} else if n > 0 {
+		a.Logger.InfoContext(ctx, "expired download links deleted", slog.Int("count", n))
+	}
+	if res, err := a.Retention.Sweep(ctx, false); err != nil && ctx.Err() == nil {
+		a.Logger.ErrorContext(ctx, "retention sweep", slog.Any("error", err))
+	} else if res.Erased > 0 {
+		a.Logger.InfoContext(ctx, "retention sweep erased contacts", slog.Int("count", res.Erased))
+	}
+	if n, err := a.Requests.SweepUnverified(ctx); err != nil && ctx.Err() == nil {
+		a.Logger.ErrorContext(ctx, "unverified request sweep", slog.Any("error", err))
+	} else if n > 0 {
+		a.Logger.InfoContext(ctx, "unverified requests closed", slog.Int("count", n))
+	}
+}
+
+// expireConsent expires every lapsed consent, in batches of 1,000.
+func (a *App) expireConsent(ctx context.Context) {
+	for {
+		n, err := a.Consent.SweepExpired(ctx, 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.Logger.ErrorContext(ctx, "expiry sweep", slog.Any("error", err))
+			}
+			return
+		}
+		if n == 0 {
+			return
+		}
+		a.Logger.InfoContext(ctx, "consents expired", slog.Int("count", n))
+	}
+}
+
+// sweepMailFiles removes the mail files whose owner (contact or request) is gone, and
+// half-written ones (mail.FileTransport.Sweep).
+func (a *App) sweepMailFiles(ctx context.Context) error {
+	n, err := a.files.Sweep(func(contactID, requestID string) (bool, error) {
+		return a.Store.MailOwnerLive(ctx, contactID, requestID)
+	})
+	if n > 0 {
+		a.Logger.Warn("removed mail files left by a crash whose owner was erased or forgotten", "files", n)
+	}
+	return err
+}
+
+// every runs fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
