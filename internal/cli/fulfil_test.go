@@ -20,8 +20,8 @@ import (
 	"github.com/emersion/go-vcard"
 
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/personal"
 	"github.com/tillit/tillit/internal/store"
-	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
 var downloadRE = regexp.MustCompile(`https?://[^\s]+/p/requests/download/[A-Za-z0-9_-]+`)
@@ -246,14 +246,14 @@ func TestAccessBundleThroughThePortal(t *testing.T) {
 	}
 }
 
-// TestErasureCoversEveryPersonalTable fills every table that holds personal data for one person
-// (contact, key, consent, objection, former address, mail, opt-in and unsubscribe links, a
-// pending download, requests, audit, suppression, an imported unsubscribe, a campaign's skip),
-// checks that the access bundle carries each
-// table the registry says it exports, erases the person through an erasure request and checks
-// that every table the registry says is erased holds none of their rows, that the earlier
-// download link is revoked, that the receipt reached them over SMTP, that no plaintext is left
-// in any file and that the address stays suppressed.
+// TestErasureCoversEveryPersonalTable fills every holding of the personal-data register
+// (internal/personal) for one person (contact, key, consent, objection, former address, mail,
+// opt-in and unsubscribe links, a pending download, requests, audit, suppression, an imported
+// unsubscribe, a campaign's skip), checks that the access bundle carries each holding the
+// register says it exports, erases the person through an erasure request and checks that every
+// holding the register says is erased holds none of their rows, that every kept one found by
+// contact id keeps its rows, that the earlier download link is revoked, that the receipt reached
+// them over SMTP, that no plaintext is left in any file and that the address stays suppressed.
 func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	sink := startSMTP(t)
 	dir := t.TempDir()
@@ -266,12 +266,10 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	defer db.Close()
 	footprint := func(id string) map[string]int {
 		t.Helper()
-		out := map[string]int{}
+		var out map[string]int
 		err := db.Update(context.Background(), func(tx store.Tx) error {
-			hs, err := tx.PersonalFootprint(context.Background(), id)
-			for _, h := range hs {
-				out[h.Table] = h.Rows
-			}
+			var err error
+			out, err = tx.PersonalFootprint(context.Background(), id)
 			return err
 		})
 		if err != nil {
@@ -378,14 +376,13 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	hook.waitFor(t, "suppressed") // and of the bounce
 	hook.waitFor(t, "rectified")  // and of the correction, in the fan-out that made Paper CRM AB's to-do
 	before := footprint(c.ID)
-	for _, pt := range sqlite.PersonalData {
-		table := strings.TrimPrefix(pt.Table, "keystore.")
-		if before[table] == 0 && pt.Table != "erasure_ledger" {
-			t.Errorf("table %s holds no row of the person before erasure: the test does not cover it", pt.Table)
+	for _, h := range personal.Holdings() {
+		if before[h.ID] == 0 && h.ID != personal.ErasureLedger {
+			t.Errorf("holding %s has no row of the person before erasure: the test does not cover it", h.ID)
 		}
-		for _, f := range pt.Exported() {
+		for _, f := range h.Files {
 			if len(bytes.TrimSpace(bundle.files[f])) < 3 {
-				t.Errorf("table %s: the bundle's %s is missing or empty", pt.Table, f)
+				t.Errorf("holding %s: the bundle's %s is missing or empty", h.ID, f)
 			}
 		}
 	}
@@ -415,13 +412,12 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	}
 
 	after := footprint(c.ID)
-	for _, pt := range sqlite.PersonalData {
-		table := strings.TrimPrefix(pt.Table, "keystore.")
+	for _, h := range personal.Holdings() {
 		switch {
-		case pt.Erase == "deleted" && after[table] != 0:
-			t.Errorf("table %s keeps %d row(s) of the erased person", pt.Table, after[table])
-		case strings.HasPrefix(pt.Erase, "kept") && pt.Where != "" && after[table] < before[table]:
-			t.Errorf("table %s: %d row(s) before, %d after; the registry says they are kept", pt.Table, before[table], after[table])
+		case h.Deletes() && after[h.ID] != 0:
+			t.Errorf("holding %s keeps %d row(s) of the erased person", h.ID, after[h.ID])
+		case !h.Deletes() && !h.ByAddress && after[h.ID] < before[h.ID]:
+			t.Errorf("holding %s: %d row(s) before, %d after; the register says they are kept", h.ID, before[h.ID], after[h.ID])
 		}
 	}
 	if after["erasure_ledger"] != 1 {

@@ -22,6 +22,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
+	"github.com/tillit/tillit/internal/personal"
 )
 
 // bundleFiles is the archive's file order.
@@ -576,4 +577,23 @@ func compact(t *testing.T, data []byte) string {
 		t.Fatalf("%v\n%s", err, data)
 	}
 	return buf.String()
+}
+
+// TestRegisterNamesFilesOfTheBundle: every bundle file a holding of the personal-data register
+// says carries it is a file WriteZip writes, so the register and the bundle cannot drift apart
+// (GDPR Art. 15: the copy holds what we hold).
+func TestRegisterNamesFilesOfTheBundle(t *testing.T) {
+	files, _, _ := unzip(t, richBundle(t))
+	exported := 0
+	for _, h := range personal.Holdings() {
+		for _, f := range h.Files {
+			exported++
+			if _, ok := files[f]; !ok || f == "manifest.json" || f == "README.txt" || f == "contact.schema.json" {
+				t.Errorf("holding %s is exported to %q, which is not a data file of the bundle", h.ID, f)
+			}
+		}
+	}
+	if exported == 0 {
+		t.Error("the register exports no holding")
+	}
 }

@@ -24,13 +24,16 @@ import (
 	"github.com/tillit/tillit/internal/token"
 )
 
-// Holding is one table's share of a contact's personal data and what erasure does with it.
+// Holding is one holding of the personal-data register (personal.Holding) on an erasure receipt:
+// how many of the person's rows it had and what erasure did with it.
 type Holding struct {
+	// Table is the holding's id (personal.Holding.ID), named "table" because the first receipts
+	// named the SQLite tables, whose names the ids kept.
 	Table string `json:"table"`
 	Rows  int    `json:"rows"`
-	Erase string `json:"erasure"` // "deleted", or "kept: " and the exemption
-	// What is what the table held, or what is kept and why, in words the person reads in the
-	// receipt ("your consent history"): never a table or column name.
+	Erase string `json:"erasure"` // personal.Holding.Erasure: "deleted", or "kept: " and the exemption
+	// What is what the holding held, or what is kept and why, in words the person reads in the
+	// receipt ("your consent history"): never a table or column name (personal.Holding.What).
 	What string `json:"what"`
 }
 

@@ -10,12 +10,14 @@ import (
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/personal"
 	"github.com/tillit/tillit/internal/share"
 )
 
 // Receipt is the erasure receipt (GDPR Art. 17, 19): what was erased, what was kept under which
-// exemption, and how each recipient of the person's data learns of the erasure. It names tables,
-// row counts and plain words for them (Holding.What), never a value.
+// exemption, and how each recipient of the person's data learns of the erasure. It names holdings
+// of the personal-data register (package personal), row counts and plain words for them
+// (Holding.What), never a value.
 type Receipt struct {
 	RequestID string    `json:"request_id"`
 	ContactID string    `json:"contact_id"`
@@ -77,8 +79,10 @@ type Recipient struct {
 }
 
 // newReceiptIn builds the receipt of the erasure about to be done for rec's contact crec: what
-// each table holds of the person, with the contact's own fields named, the other open requests
-// the erasure closes, and the recipients to be told.
+// each holding of the personal-data register (personal.Holdings, in its order) holds of the
+// person, in the register's words with the contact's own fields named, its rows counted by the
+// store; the other open requests the erasure closes; and the recipients to be told. Internal
+// when the store does not count a holding.
 func (s *Service) newReceiptIn(ctx context.Context, tx Tx, rec *Record, crec *contact.Record) (*Receipt, error) {
 	footprint, err := tx.PersonalFootprint(ctx, rec.ContactID)
 	if err != nil {
@@ -109,17 +113,22 @@ func (s *Service) newReceiptIn(ctx context.Context, tx Tx, rec *Record, crec *co
 		}
 		r.Recipients = append(r.Recipients, Recipient{ProcessorID: p.ID, Name: p.Name, Webhook: p.WebhookURL != ""})
 	}
-	for _, h := range footprint {
+	for _, p := range personal.Holdings() {
+		rows, ok := footprint[p.ID]
+		if !ok {
+			return nil, apperr.New(apperr.Internal, "erasure receipt: the store does not count holding %s", p.ID)
+		}
+		h := Holding{Table: p.ID, Rows: rows, Erase: p.Erasure(), What: p.What}
 		switch {
-		case h.Table == "contacts" && len(crec.FieldWords()) > 0:
+		case p.ID == personal.Contacts && len(crec.FieldWords()) > 0:
 			h.What = "your " + listWords(crec.FieldWords())
-		case h.Table == "erasure_ledger":
+		case p.ID == personal.ErasureLedger:
 			h.Rows = 1 // the erasure appends the contact's id
 		}
 		switch {
-		case h.Erase == "deleted" && h.Rows > 0:
+		case p.Deletes() && h.Rows > 0:
 			r.Erased = append(r.Erased, h)
-		case h.Erase != "deleted":
+		case !p.Deletes():
 			r.Kept = append(r.Kept, h)
 		}
 	}
@@ -267,7 +276,7 @@ func listWords(ws []string) string {
 }
 
 // Receipt returns the erasure receipt of an erasure request, with each recipient's status and
-// the text as they stand now; NotFound when the request has none. It holds table names, plain
+// the text as they stand now; NotFound when the request has none. It holds holding ids, plain
 // words and counts, no personal data, so it is kept in the clear and outlives the request's key.
 func (s *Service) Receipt(ctx context.Context, id string) (Receipt, error) {
 	var out Receipt

@@ -121,8 +121,9 @@ type Tx interface {
 	ErasureDeliveries(ctx context.Context, contactID string) ([]share.Delivery, error)
 	// NotificationTasksAbout returns the staff to-dos to tell recipients about a contact, oldest first.
 	NotificationTasksAbout(ctx context.Context, contactID string) ([]share.NotificationTask, error)
-	// PersonalFootprint counts the contact's rows in every table that holds personal data.
-	PersonalFootprint(ctx context.Context, contactID string) ([]Holding, error)
+	// PersonalFootprint counts the contact's rows in each holding of the personal-data register,
+	// by holding id (personal.Holdings); every holding has its count.
+	PersonalFootprint(ctx context.Context, contactID string) (map[string]int, error)
 	InsertExport(ctx context.Context, e Export) error
 	ExportByToken(ctx context.Context, hash []byte) (Export, error) // NotFound when none
 	DeleteExport(ctx context.Context, id string) error              // NotFound when gone already

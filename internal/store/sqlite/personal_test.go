@@ -3,54 +3,47 @@ package sqlite_test
 import (
 	"database/sql"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tillit/tillit/internal/personal"
 	"github.com/tillit/tillit/internal/store/sqlite"
 )
 
-// bundleFiles are the files of the access bundle (internal/dsr, WriteZip).
-var bundleFiles = []string{"contact.json", "contact.csv", "contact.vcf", "consents.json", "suppression.json", "requests.json", "disclosures.json", "audit.json"}
-
 // TestEveryPersonalTableIsExportedAndErased reads the migrated schema of both files and fails
-// when a table is in neither sqlite.PersonalData nor sqlite.NotPersonal, when a table with a
-// contact id, a sealed (_ct), blind-index (_bidx) or hash column is called not personal, or when
-// a personal table does not say which bundle file carries it and what erasure does with it.
-// internal/cli's TestErasureCoversEveryPersonalTable checks the same registry against a real
-// export and erasure.
+// when a holding of the personal-data register (internal/personal) has no table here, when a
+// mapped table is not in the schema, when a table is neither mapped to a holding nor in
+// NotPersonal, or when a table with a contact id, a sealed (_ct), blind-index (_bidx) or hash
+// column is called not personal. What each holding is, which bundle file carries it and what
+// erasure does with it are the register's to say (its own tests, and dsr's for the bundle
+// files); the contract suite's erasure case and internal/cli's
+// TestErasureCoversEveryPersonalTable check the mapping against a real erasure.
 func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 	dir := t.TempDir()
 	db := openDB(t, dir)
 	db.Close()
-	registered := map[string]sqlite.PersonalTable{}
-	for _, pt := range sqlite.PersonalData {
-		if _, dup := registered[pt.Table]; dup {
-			t.Errorf("%s is listed twice", pt.Table)
+	tables, notPersonal := sqlite.PersonalTables(), sqlite.NotPersonal()
+	registered := map[string]string{} // table → holding id
+	for _, h := range personal.Holdings() {
+		pt, ok := tables[h.ID]
+		if !ok {
+			t.Errorf("holding %s has no table: add it to personalTables", h.ID)
+			continue
 		}
-		registered[pt.Table] = pt
-		if _, both := sqlite.NotPersonal[pt.Table]; both {
+		if other, dup := registered[pt.Table]; dup {
+			t.Errorf("%s keeps two holdings, %s and %s", pt.Table, other, h.ID)
+		}
+		registered[pt.Table] = h.ID
+		if _, both := notPersonal[pt.Table]; both {
 			t.Errorf("%s is both personal and not", pt.Table)
 		}
-		if words := sqlite.PersonalWords[pt.Table]; words == "" || strings.Contains(words, "_") {
-			t.Errorf("%s: receipt words %q; want what it holds in plain words, no table or column name", pt.Table, words)
-		}
-		if pt.Erase != "deleted" && !strings.HasPrefix(pt.Erase, "kept: ") {
-			t.Errorf("%s: erasure %q; want deleted or kept: <exemption>", pt.Table, pt.Erase)
-		}
-		files := pt.Exported()
-		if files == nil && !strings.HasPrefix(pt.Export, "not exported: ") {
-			t.Errorf("%s: export %q names no file and no reason", pt.Table, pt.Export)
-		}
-		for _, f := range files {
-			if !slices.Contains(bundleFiles, f) {
-				t.Errorf("%s: exported to %q, which the bundle does not have", pt.Table, f)
-			}
+		if (pt.Where == "") != h.ByAddress {
+			t.Errorf("holding %s: where %q, found by address %v; want no where clause exactly for a holding found by address", h.ID, pt.Where, h.ByAddress)
 		}
 	}
-	for table := range sqlite.PersonalWords {
-		if _, ok := registered[table]; !ok {
-			t.Errorf("PersonalWords names %s, which PersonalData does not list", table)
+	for id := range tables {
+		if _, ok := personal.Find(id); !ok {
+			t.Errorf("personalTables maps %s, which the personal-data register does not have", id)
 		}
 	}
 	seen := map[string]bool{}
@@ -72,12 +65,12 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 			}
 			name = schema + name
 			seen[name] = true
-			_, personal := registered[name]
-			_, notPersonal := sqlite.NotPersonal[name]
+			_, pers := registered[name]
+			_, notPers := notPersonal[name]
 			switch {
-			case !personal && !notPersonal:
-				t.Errorf("table %s (%s) is in neither sqlite.PersonalData nor sqlite.NotPersonal: say how it is exported and erased", name, cols)
-			case notPersonal:
+			case !pers && !notPers:
+				t.Errorf("table %s (%s) is neither mapped to a holding of the personal-data register nor in notPersonal: describe it in internal/personal and map it in personalTables", name, cols)
+			case notPers:
 				for _, c := range strings.Split(cols, ",") {
 					if name == "processors" && c == "webhook_secret_ct" {
 						continue // a company's shared secret, sealed because it is a secret
@@ -92,14 +85,14 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for name := range registered {
+	for name, id := range registered {
 		if !seen[name] {
-			t.Errorf("sqlite.PersonalData lists %s, which the schema does not have", name)
+			t.Errorf("holding %s is mapped to %s, which the schema does not have", id, name)
 		}
 	}
-	for name := range sqlite.NotPersonal {
+	for name := range notPersonal {
 		if !seen[name] {
-			t.Errorf("sqlite.NotPersonal lists %s, which the schema does not have", name)
+			t.Errorf("notPersonal lists %s, which the schema does not have", name)
 		}
 	}
 }

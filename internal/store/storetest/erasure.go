@@ -12,6 +12,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/optin"
+	"github.com/tillit/tillit/internal/personal"
 )
 
 // marker returns bytes that occur nowhere by chance, naming what they stand for.
@@ -21,7 +22,7 @@ func marker(what string) []byte {
 	return []byte("TILLIT-REMNANT-" + what + "-" + hex.EncodeToString(b))
 }
 
-// personFixture stores a person with a row in every table erasure deletes, each holding a
+// personFixture stores a person with a row in every holding erasure deletes (personal.Holdings), each holding a
 // marker where the table holds bytes of the person (sealed fields larger than a page included,
 // so that overflow pages are read too), and returns the markers by what they stand for.
 func personFixture(t *testing.T, s *suite, id string) map[string][]byte {
@@ -73,8 +74,8 @@ func personFixture(t *testing.T, s *suite, id string) map[string][]byte {
 
 // testErasureLeavesNothing checks DESIGN §4 (GDPR Art. 17) at the store: after the writes of an
 // erasure (contact.Erase's: the data key, the contact, the ledger entry, the change, the audit
-// event) and Purge, every table the personal-data register says erasure deletes holds no row of
-// the person (PersonalFootprint), another person keeps theirs, and, where the backend can look
+// event) and Purge, every holding the personal-data register (personal.Holdings) says erasure
+// deletes holds no row of the person (PersonalFootprint), another person keeps theirs, and, where the backend can look
 // (Backend.Remnants), no byte of the person's sealed fields, indexes, key, evidence, messages,
 // bundle or links remains in its storage.
 func testErasureLeavesNothing(t *testing.T, s *suite) {
@@ -85,33 +86,31 @@ func testErasureLeavesNothing(t *testing.T, s *suite) {
 		return tx.InsertCampaign(s.ctx, campaign.Campaign{ID: "camp-erasure", Kind: campaign.KindMarketing, Purpose: "newsletter", Subject: "s", Text: "t", CreatedAt: t0})
 	})
 	gone, kept := personFixture(t, s, "er-gone"), personFixture(t, s, "er-kept")
-	footprint := func(id string) map[string]dsr.Holding {
-		out := map[string]dsr.Holding{}
+	holdings := personal.Holdings()
+	footprint := func(id string) map[string]int {
+		var out map[string]int
 		s.view(t, func(tx Tx) error {
-			hs, err := tx.PersonalFootprint(s.ctx, id)
-			for _, h := range hs {
-				if h.What == "" || h.Erase == "" {
-					t.Errorf("PersonalFootprint: holding %+v says not what it holds or what erasure does", h)
-				}
-				out[h.Table] = h
-			}
+			var err error
+			out, err = tx.PersonalFootprint(s.ctx, id)
 			return err
 		})
+		for _, h := range holdings {
+			if _, ok := out[h.ID]; !ok {
+				t.Errorf("PersonalFootprint counts no rows for holding %s: map it to the backend's tables", h.ID)
+			}
+		}
+		for got := range out {
+			if _, ok := personal.Find(got); !ok {
+				t.Errorf("PersonalFootprint counts %s, which the personal-data register does not have", got)
+			}
+		}
 		return out
 	}
 	before := footprint("er-gone")
-	deleted := 0
-	for table, h := range before {
-		if h.Erase != "deleted" {
-			continue
+	for _, h := range holdings {
+		if h.Deletes() && before[h.ID] == 0 {
+			t.Errorf("before erasure the person has no row in holding %s: personFixture must write to every holding erasure deletes", h.ID)
 		}
-		deleted++
-		if h.Rows == 0 {
-			t.Errorf("before erasure the person has no row in %s: personFixture must write to every table erasure deletes", table)
-		}
-	}
-	if deleted == 0 {
-		t.Fatalf("PersonalFootprint = %+v; want the tables erasure deletes", before)
 	}
 	remnants := s.b.Remnants
 	if remnants != nil {
@@ -143,14 +142,16 @@ func testErasureLeavesNothing(t *testing.T, s *suite) {
 	if err := s.h.Purge(s.ctx); err != nil {
 		t.Fatalf("Purge: %v%s", err, hint(err))
 	}
-	for table, h := range footprint("er-gone") {
-		if h.Erase == "deleted" && h.Rows != 0 {
-			t.Errorf("after erasure the person still has %d rows in %s", h.Rows, table)
+	after, other := footprint("er-gone"), footprint("er-kept")
+	for _, h := range holdings {
+		if !h.Deletes() {
+			continue
 		}
-	}
-	for table, h := range footprint("er-kept") {
-		if h.Erase == "deleted" && h.Rows != before[table].Rows {
-			t.Errorf("the other person has %d rows in %s after the erasure; want %d", h.Rows, table, before[table].Rows)
+		if after[h.ID] != 0 {
+			t.Errorf("after erasure the person still has %d rows in holding %s", after[h.ID], h.ID)
+		}
+		if other[h.ID] != before[h.ID] {
+			t.Errorf("the other person has %d rows in holding %s after the erasure; want %d", other[h.ID], h.ID, before[h.ID])
 		}
 	}
 	if remnants == nil {

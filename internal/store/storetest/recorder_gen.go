@@ -570,7 +570,7 @@ func (r recorder) OutboxEntry(a0 context.Context, a1 string) (mail.Entry, error)
 	return r.tx.OutboxEntry(a0, a1)
 }
 
-func (r recorder) PersonalFootprint(a0 context.Context, a1 string) ([]dsr.Holding, error) {
+func (r recorder) PersonalFootprint(a0 context.Context, a1 string) (map[string]int, error) {
 	r.seen.note("PersonalFootprint")
 	return r.tx.PersonalFootprint(a0, a1)
 }
