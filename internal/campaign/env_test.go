@@ -26,7 +26,7 @@ import (
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	_ "github.com/tillit/tillit/internal/store/sqlite"
 )
 
 // world is the campaign service on a real SQLite store in dir, wired as tillit serve wires it,
@@ -147,7 +147,11 @@ func storeFilter(kind, id string) store.AuditFilter {
 // outboxRows reads the campaign's outbox rows from the file: contact id → statuses.
 func outboxRows(t *testing.T, dir, campaignID string) map[string][]string {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DataFile)+"?mode=ro")
+	parts, err := store.Parts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+parts[0].Path+"?mode=ro") // parts[0]: the data file
 	if err != nil {
 		t.Fatal(err)
 	}
