@@ -3,8 +3,14 @@
 package internal_test
 
 import (
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -105,4 +111,43 @@ func short(pkgs ...string) []string {
 		out[i] = strings.TrimPrefix(p, "github.com/tillit/tillit/")
 	}
 	return out
+}
+
+// TestOnlyTheStoreNamesABackend: outside internal/store, a backend package is imported only for
+// its registration (import _ ".../store/sqlite"), never by name, so no code or test outside the
+// store names a SQLite type or constant (issue 12: `store.Open` is the one place that picks a
+// backend). Test files count too.
+func TestOnlyTheStoreNamesABackend(t *testing.T) {
+	fset := token.NewFileSet()
+	var files int
+	err := filepath.WalkDir(".", func(file string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (file == "store" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(file, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, file, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			backend := path.Dir(p) == module+"/store" // store/sqlite, store/postgres; not store/sqlite/killvfs, a test VFS
+			if backend && (imp.Name == nil || imp.Name.Name != "_") {
+				t.Errorf("%s imports %s by name; outside internal/store a backend is imported only as _ (store.Open picks it)", file, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 100 {
+		t.Fatalf("read %d Go files under internal/; want the whole tree", files)
+	}
 }
