@@ -2,6 +2,8 @@ package governance
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"time"
@@ -249,12 +251,19 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 			}); err != nil {
 				return res, err
 			}
+			prev := after
 			for _, c := range cs {
+				from := prev
+				prev = c.ContactID
 				if !p.Erases(c, now) {
 					continue
 				}
 				if !dryRun {
-					if err := r.Contacts.Erase(ctx, c.ContactID); err != nil && !apperr.Is(err, apperr.NotFound) {
+					err := r.Contacts.EraseGuarded(ctx, c.ContactID, r.stillErases(p, from, now))
+					if errors.Is(err, errKept) || apperr.Is(err, apperr.NotFound) {
+						continue // changed since the batch was read (a legal hold, a consent), or gone
+					}
+					if err != nil {
 						return res, err
 					}
 				}
@@ -279,4 +288,28 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 		res.Policies = append(res.Policies, out)
 	}
 	return res, nil
+}
+
+// errKept is stillErases' refusal: the contact no longer meets the policy.
+var errKept = errors.New("governance: the contact no longer meets the retention policy")
+
+// stillErases is the erasure's guard: inside the erasure's own transaction it reads the
+// contact's facts again (the first candidate after from, which is the contact unless it is gone)
+// and decides again, so that a legal hold, a restriction, a request or a consent recorded after
+// the batch was read keeps the contact (GDPR Art. 17(3)(e), 18; no decision on stale facts).
+func (r *Retention) stillErases(p Policy, from string, now time.Time) contact.Guard {
+	return func(ctx context.Context, ctTx contact.Tx, rec *contact.Record) error {
+		tx, ok := ctTx.(RetentionTx)
+		if !ok {
+			return fmt.Errorf("governance: erasing %s: the store transaction does not hold retention facts", rec.ID)
+		}
+		cs, err := tx.RetentionCandidates(ctx, p.Kind, from, 1)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 || cs[0].ContactID != rec.ID || !p.Erases(cs[0], now) {
+			return errKept
+		}
+		return nil
+	}
 }
