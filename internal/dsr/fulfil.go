@@ -270,8 +270,10 @@ func (s *Service) act(ctx context.Context, rec *Record, c Completion) (string, e
 	}
 	switch rec.Type {
 	case TypeErasure:
-		// NotFound: erased already, by an earlier or a concurrent completion.
-		if err := s.Contacts.Erase(ctx, cid); err != nil && !apperr.Is(err, apperr.NotFound) {
+		// NotFound: erased already, by an earlier or a concurrent completion. The legal hold
+		// checked when the completion was prepared is checked again in the erasure's own
+		// transaction: a hold set in between keeps the person (GDPR Art. 17(3)(e)).
+		if err := s.Contacts.EraseGuarded(ctx, cid, notHeld); err != nil && !apperr.Is(err, apperr.NotFound) {
 			return "", err
 		}
 		return "", nil
@@ -781,4 +783,18 @@ func (s *Service) keptAfterwards(ctx context.Context, tx Tx, rec *Record, dk *ke
 	}
 	return fmt.Sprintf("What we do keep: your address is on our do-not-mail list since %s because %s. The list holds only a keyed hash of the address, "+
 		"so that it is never mailed again; we also keep the record of your requests to us.\n", day(sup.CreatedAt), why)
+}
+
+// notHeld is an erasure's guard: Conflict legal_hold when the contact is under a legal hold.
+func notHeld(ctx context.Context, ctTx contact.Tx, rec *contact.Record) error {
+	tx, ok := ctTx.(Tx)
+	if !ok {
+		return fmt.Errorf("dsr: erasing %s: the store transaction does not hold requests", rec.ID)
+	}
+	if hold, err := tx.LegalHold(ctx, rec.ID); err != nil {
+		return err
+	} else if hold {
+		return errLegalHold
+	}
+	return nil
 }
