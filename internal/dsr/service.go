@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -562,6 +563,17 @@ func (s *Service) verify(ctx context.Context, id, contactID, note string, otherA
 					Message: "contact_id: the request's address is not this contact's address on file; send a verification link (send_link) to reach the right record, or have a role with contacts.restrict confirm with confirm_other_address=true"}
 			}
 			note = "identity confirmed for a contact whose address on file differs from the request's: " + note
+		} else if rec.EmailIndex != nil && !otherAddress {
+			// The address matches, but it may have been put there after the request came in:
+			// one agent could otherwise point a stranger's request at someone else's record.
+			changed, err := addressChangedSince(ctx, tx, contactID, rec.ReceivedAt)
+			if err != nil {
+				return err
+			}
+			if changed {
+				return &apperr.Error{Kind: apperr.Conflict, Field: "contact_id", Reason: "address_mismatch",
+					Message: "contact_id: the contact's address on file was changed after the request came in; send a verification link (send_link), or have a role with contacts.restrict confirm with confirm_other_address=true"}
+			}
 		}
 		ev := audit.New(ctx, s.Now(), "request.verify", "request", rec.ID, "contact_id", colNote)
 		if err := tx.AppendAudit(ctx, &ev); err != nil {
@@ -1034,3 +1046,19 @@ func hashToken(secret string) []byte {
 
 // day formats a time as the calendar day it falls on, in UTC.
 func day(t time.Time) string { return t.UTC().Format("2 January 2006") }
+
+// addressChangedSince reports whether the contact's e-mail address was written by an update or
+// a rectification after since (its audit trail; GDPR Art. 12(6): a request is bound to a
+// person only on the strength of who they are, not of an address staff just gave the record).
+func addressChangedSince(ctx context.Context, tx Tx, contactID string, since time.Time) (bool, error) {
+	events, err := tx.AuditEventsAbout(ctx, "contact", contactID)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range events {
+		if (e.Action == "contact.update" || e.Action == "contact.rectify") && e.At.After(since) && slices.Contains(e.Fields, "email") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
