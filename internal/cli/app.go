@@ -76,7 +76,7 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 	// Keys are created only for a data directory that holds nothing yet. A database without its
 	// keys is unreadable; making new keys for it would hide the loss and let the same people be
 	// stored twice, so every missing piece of an existing directory is an error.
-	parts, err := store.Parts(cfg.DataDir)
+	parts, err := store.Parts(cfg.StoreURL())
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -106,7 +106,7 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 	if err != nil {
 		return nil, nil, false, err
 	}
-	db, err := store.Open(ctx, store.Config{URL: cfg.DataDir, VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: onRepair})
+	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: onRepair})
 	if err != nil {
 		return nil, nil, false, err
 	}

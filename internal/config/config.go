@@ -110,6 +110,16 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	return nil
 }
 
+// StoreURL is the database URL store.Open is given: DatabaseURL when set, else the embedded
+// SQLite store in DataDir ("sqlite:" + DataDir, so that a directory whose name holds a colon is
+// never read as a URL scheme).
+func (c Config) StoreURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return "sqlite:" + c.DataDir
+}
+
 // Flags registers the flags every command takes (--data, --database-url) on fs.
 func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data `directory` (TILLIT_DATA)")

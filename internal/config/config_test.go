@@ -50,3 +50,19 @@ func TestFinishRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreURL: the database URL wins; without one the embedded store lives in the data
+// directory, whose name may hold a colon (found by the issue 12 trial: --data data:2026 was read
+// as a "data" URL, and --database-url sqlite:DIR was accepted and then ignored).
+func TestStoreURL(t *testing.T) {
+	for _, tc := range []struct{ data, url, want string }{
+		{"tillit-data", "", "sqlite:tillit-data"},
+		{"data:2026", "", "sqlite:data:2026"},
+		{"tillit-data", "sqlite:/srv/other", "sqlite:/srv/other"},
+	} {
+		c := config.Config{DataDir: tc.data, DatabaseURL: tc.url}
+		if got := c.StoreURL(); got != tc.want {
+			t.Errorf("StoreURL(data %q, url %q) = %q; want %q", tc.data, tc.url, got, tc.want)
+		}
+	}
+}

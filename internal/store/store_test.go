@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,5 +123,26 @@ func TestScopedSharesOneStore(t *testing.T) {
 	}
 	if err := store.Contacts(s).Purge(ctx); err != nil {
 		t.Errorf("Purge: %v", err)
+	}
+}
+
+// TestOpenDirectoryWithAColon: "sqlite:" + a directory whose name holds a colon opens that
+// directory (a bare "data:2026" would be read as a URL of scheme "data").
+func TestOpenDirectoryWithAColon(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data:2026")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(t.Context(), store.Config{URL: "sqlite:" + dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	parts, err := store.Parts("sqlite:" + dir)
+	if err != nil || filepath.Dir(parts[0].Path) != dir {
+		t.Fatalf("Parts = %+v, %v; want files in %s", parts, err, dir)
+	}
+	if _, err := os.Stat(parts[0].Path); err != nil {
+		t.Errorf("the data file is not in %s: %v", dir, err)
 	}
 }
