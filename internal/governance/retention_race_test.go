@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/app/apptest"
+	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
 )
