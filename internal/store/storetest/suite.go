@@ -16,8 +16,7 @@ import (
 // Tx is what the suite's cases drive inside a transaction: the whole store.Tx.
 type Tx = store.Tx
 
-// Backend is what the suite needs of a store implementation. Only Open is required; a case that
-// needs a hook the backend leaves nil is skipped.
+// Backend is what the suite needs of a store implementation; every field is required.
 type Backend struct {
 	// Open opens a fresh, empty store and registers its closing with t.Cleanup.
 	Open func(t *testing.T) store.Store
@@ -136,8 +135,10 @@ func cases() []testCase {
 // of store.Tx was called by no case. Each case's transactions go through a recorder that notes
 // the method names it forwards.
 func Run(t *testing.T, b Backend) {
-	if b.Open == nil {
-		t.Fatal("storetest: Backend.Open is nil")
+	// Every hook is required: a backend that cannot be tampered with or searched would pass
+	// without the audit-chain and "nothing of the erased person remains" cases (issue 12 trial).
+	if b.Open == nil || b.Tamper == nil || b.Remnants == nil {
+		t.Fatal("storetest: Backend.Open, Tamper and Remnants are all required (a backend's audit tamper and erasure-remnant cases may not be skipped)")
 	}
 	all := cases()
 	seen := newCoverage()
