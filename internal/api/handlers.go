@@ -622,5 +622,10 @@ func (s *Server) recreateErased(r *http.Request) (bool, error) {
 		return false, err
 	}
 	v, err := boolParam(r.URL.Query().Get("recreate_erased"), "recreate_erased")
-	return v == "true", err
+	if err != nil || v != "true" {
+		return false, err
+	}
+	// The rule reads only the actor, so it answers before the body is read, as it did before
+	// it moved into the service (which still applies it in its transaction).
+	return true, contact.MayRecreateErased(r.Context())
 }

@@ -13,12 +13,12 @@ import (
 // console, internal/dsr, jobs) meets the same rule; the API's route table checks only the coarse
 // permission of a route (contacts.write, contacts.erase).
 
-// mayRecreateErased refuses, unless the actor may erase (token.ContactsErase: admin, dpo; Tillit
+// MayRecreateErased refuses, unless the actor may erase (token.ContactsErase: admin, dpo; Tillit
 // itself and local commands), staff's request to use again an address erased at its person's
 // request (CreateByStaff, UpdateByStaff with recreateErased): only on that person's own new
 // request (GDPR Art. 17), which is a decision of the roles that erase. Forbidden, field
 // recreate_erased (the API's query parameter), reason role_forbidden.
-func mayRecreateErased(ctx context.Context) error {
+func MayRecreateErased(ctx context.Context) error {
 	if role, ok := token.Permits(ctx, token.ContactsErase); !ok {
 		return &apperr.Error{Kind: apperr.Forbidden, Field: "recreate_erased", Reason: "role_forbidden",
 			Message: "recreate_erased: the " + string(role) + " role may not use an erased address again (needs contacts.erase)"}

@@ -188,14 +188,14 @@ func (s *Service) Create(ctx context.Context, in Input) (Contact, error) {
 // erased at the person's request (GDPR Art. 17; its suppression entry has reason "erased") is an
 // apperr.Conflict with reason "erased" unless recreateErased is set: staff create it again only
 // on the person's own new request, and only an actor that may erase does (Forbidden, field
-// recreate_erased, reason role_forbidden, before the input is looked at: mayRecreateErased).
+// recreate_erased, reason role_forbidden, before the input is looked at: MayRecreateErased).
 // The entry stays either way, so nobody is mailed until that person's own double opt-in lifts
 // it (DESIGN §2).
 func (s *Service) CreateByStaff(ctx context.Context, in Input, recreateErased bool) (Contact, error) {
 	var out Contact
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		if recreateErased {
-			if err := mayRecreateErased(ctx); err != nil {
+			if err := MayRecreateErased(ctx); err != nil {
 				return err
 			}
 		}
@@ -408,7 +408,7 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Contact, erro
 // UpdateByStaff is Update for PATCH /api/v1/contacts/{id}: changing the address to one erased at
 // its person's request is a Conflict with reason erased (as CreateByStaff) unless
 // recreateErased is set, which only an actor that may erase sets (Forbidden, field
-// recreate_erased, before the contact is looked up: mayRecreateErased).
+// recreate_erased, before the contact is looked up: MayRecreateErased).
 func (s *Service) UpdateByStaff(ctx context.Context, id string, p Patch, recreateErased bool) (Contact, error) {
 	use := erasedRefused
 	if recreateErased {
@@ -432,7 +432,7 @@ type erasedUse int
 const (
 	erasedIgnored   erasedUse = iota // Update, Rectify: not looked at
 	erasedRefused                    // UpdateByStaff: Conflict, reason erased (erasedAddress)
-	erasedRecreated                  // UpdateByStaff with recreateErased: for an actor that may erase (mayRecreateErased)
+	erasedRecreated                  // UpdateByStaff with recreateErased: for an actor that may erase (MayRecreateErased)
 )
 
 // update applies p and audits action with the changed fields; "contact.rectify" (a data subject
@@ -442,7 +442,7 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string,
 	var changed []string
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		if erased == erasedRecreated {
-			if err := mayRecreateErased(ctx); err != nil {
+			if err := MayRecreateErased(ctx); err != nil {
 				return err
 			}
 		}
