@@ -1,10 +1,12 @@
-package cli_test
+package api_test
 
 import (
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestEveryAnswerForbidsSniffingAndFraming: found by a reliability trial (D9). Portal pages sent
@@ -12,7 +14,7 @@ import (
 // clickjacking), and no answer sent X-Content-Type-Options: nosniff. Every answer of every
 // surface, errors and 404s included, now carries all three.
 func TestEveryAnswerForbidsSniffingAndFraming(t *testing.T) {
-	p := startProgram(t, t.TempDir())
+	p := apptest.Serve(t)
 	for _, tc := range []struct {
 		method, path, token, ctype, body string
 		status                           int
@@ -22,10 +24,10 @@ func TestEveryAnswerForbidsSniffingAndFraming(t *testing.T) {
 		{"GET", "/.well-known/gpc.json", "", "", "", 200, false},
 		{"GET", "/api/openapi.json", "", "", "", 200, false},
 		{"GET", "/api/v1/contacts", "", "", "", 401, false},
-		{"GET", "/api/v1/contacts", p.token, "", "", 200, false},
-		{"GET", "/api/v1/contacts/no-such-id", p.token, "", "", 404, false},
-		{"GET", "/api/v1/no-such-route", p.token, "", "", 404, false},
-		{"HEAD", "/api/v1/contacts", p.token, "", "", 405, false},
+		{"GET", "/api/v1/contacts", p.Token, "", "", 200, false},
+		{"GET", "/api/v1/contacts/no-such-id", p.Token, "", "", 404, false},
+		{"GET", "/api/v1/no-such-route", p.Token, "", "", 404, false},
+		{"HEAD", "/api/v1/contacts", p.Token, "", "", 405, false},
 		{"GET", "/no-such-page", "", "", "", 404, false},
 		{"GET", "/p/privacy", "", "", "", 200, true},
 		{"GET", "/p/subscribe", "", "", "", 200, true},
@@ -42,7 +44,7 @@ func TestEveryAnswerForbidsSniffingAndFraming(t *testing.T) {
 		{"GET", "/console/login", "", "", "", 200, true},
 		{"GET", "/console/requests", "", "", "", 303, false},
 	} {
-		req, err := http.NewRequest(tc.method, p.base+tc.path, strings.NewReader(tc.body))
+		req, err := http.NewRequest(tc.method, p.Base+tc.path, strings.NewReader(tc.body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,19 +1,21 @@
-package cli_test
+package api_test
 
 import (
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestAPIStrictness covers answers a new-user trial found wrong: wrong methods, media types,
 // duplicate or wrongly cased keys, bytes that are not UTF-8, a lower-case auth scheme, bad cursors.
 func TestAPIStrictness(t *testing.T) {
-	p := startProgram(t, t.TempDir())
+	p := apptest.Serve(t)
 	raw := func(method, path, ctype, auth, body string) (int, http.Header, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
+		req, _ := http.NewRequest(method, p.Base+path, strings.NewReader(body))
 		if ctype != "" {
 			req.Header.Set("Content-Type", ctype)
 		}
@@ -28,7 +30,7 @@ func TestAPIStrictness(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header, string(b)
 	}
-	bearer := "Bearer " + p.token
+	bearer := "Bearer " + p.Token
 	for _, tc := range []struct {
 		name, method, path, ctype, auth, body string
 		status                                int
@@ -50,7 +52,7 @@ func TestAPIStrictness(t *testing.T) {
 		{"option after the file", "POST", "/api/v1/imports", "multipart/form-data; boundary=B", bearer, "--B\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\ngeneric\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\nemail\nlate@example.org\n\r\n--B\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\nunsubscribed\r\n--B--\r\n", 400, `"reason":"parts_after_file"`},
 		{"unclean path", "GET", "/api/v1/contacts//consents", "", bearer, "", 404, `"reason":"no_route"`},
 		{"HEAD of an audited read", "HEAD", "/api/v1/contacts", "", bearer, "", 405, ``},
-		{"lower-case scheme", "GET", "/api/v1/contacts", "", "bearer " + p.token, "", 200, `"items"`},
+		{"lower-case scheme", "GET", "/api/v1/contacts", "", "bearer " + p.Token, "", 200, `"items"`},
 	} {
 		st, h, body := raw(tc.method, tc.path, tc.ctype, tc.auth, tc.body)
 		if st != tc.status || !strings.Contains(body, tc.want) {

@@ -1,4 +1,4 @@
-package cli_test
+package api_test
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestSlowBodiesAreCutOff: found by a reliability trial (D7). The server set no read deadline
@@ -19,8 +21,8 @@ import (
 // slower than that gets its connection closed before it has sent its body, while an import
 // sent steadily over longer than that timeout still works.
 func TestSlowBodiesAreCutOff(t *testing.T) {
-	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_BODY_TIMEOUT": "1s"})
-	addr := strings.TrimPrefix(p.base, "http://")
+	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_BODY_TIMEOUT": "1s"}))
+	addr := strings.TrimPrefix(p.Base, "http://")
 
 	// A sign-up trickled one byte every 100 ms: 200 bytes would take 20 s.
 	const size = 200
@@ -62,18 +64,18 @@ trickle:
 	for i := range 1000 {
 		csv.WriteString("steady" + strconv.Itoa(i) + "@example.org," + note + "\n")
 	}
-	req, err := http.NewRequest("POST", p.base+"/api/v1/imports?format=generic", &throttled{r: strings.NewReader(csv.String()), perTick: 200_000, tick: 100 * time.Millisecond})
+	req, err := http.NewRequest("POST", p.Base+"/api/v1/imports?format=generic", &throttled{r: strings.NewReader(csv.String()), perTick: 200_000, tick: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Authorization", "Bearer "+p.Token)
 	req.Header.Set("Content-Type", "text/csv")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var rep reportJSON
+	var rep apptest.ImportReport
 	if err := json.NewDecoder(bufio.NewReader(resp.Body)).Decode(&rep); err != nil || resp.StatusCode != 200 || rep.Rows != 1000 || rep.Created != 1000 {
 		t.Errorf("steady import: %d %+v %v; want 1,000 rows created", resp.StatusCode, rep, err)
 	}

@@ -1,7 +1,8 @@
-package cli_test
+package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +17,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tillit/tillit/internal/app/apptest"
+	"github.com/tillit/tillit/internal/audit"
+	tokens "github.com/tillit/tillit/internal/token"
 )
 
 // authzRow is one route of the API and the credentials that may call it. The roles are taken from
@@ -188,9 +193,9 @@ var matrixPeople = map[string]matrixPerson{
 // its shared read).
 func TestAuthorizationMatrix(t *testing.T) {
 	dir := t.TempDir()
-	p := startProgramEnv(t, dir, map[string]string{
+	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå",
-	})
+	}))
 
 	// Every route must have a row, and every row a route: checked first and on its own, so that
 	// a new route fails loudly whatever else happens.
@@ -210,7 +215,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			st, answer := matrixCall(t, p, c.secret, row.method, url, body, row.ctype)
 			answer = bytes.TrimSpace(answer)
 			calls++
-			var prob problemJSON
+			var prob apptest.Problem
 			json.Unmarshal(answer, &prob)
 			where := row.method + " " + row.path + " as " + c.name
 			switch {
@@ -272,37 +277,40 @@ func checkNoPersonalValue(t *testing.T, where string, answer []byte, row authzRo
 // reason the problem's reason for the 401).
 type matrixCredential struct{ name, role, secret, reason string }
 
-// matrixCredentials makes tokens through the CLI, as an operator would: one per role, one for the
-// processor crm, and an agent token that is used once and then revoked. The order puts the
-// refused credentials first, so rows that change things are changed by an allowed one.
-func matrixCredentials(t *testing.T, p *program, fx matrixFixtures) []matrixCredential {
+// matrixCredentials makes tokens as an operator would with tillit token create (the token CLI
+// itself is tested in internal/cli): one per role, one for the processor crm, and an agent
+// token that is used once and then revoked. The order puts the refused credentials first, so
+// rows that change things are changed by an allowed one.
+func matrixCredentials(t *testing.T, p *apptest.Server, fx matrixFixtures) []matrixCredential {
 	t.Helper()
-	create := func(args ...string) string {
+	create := func(role tokens.Role, name, processor string) string {
 		t.Helper()
-		code, out, stderr := runCLI(t, append([]string{"token", "create", "--data", p.dir}, args...)...)
-		secret := strings.TrimSpace(out)
-		if code != 0 || !strings.HasPrefix(secret, "tlt_") {
-			t.Fatalf("token create %v: exit %d %q %s", args, code, out, stderr)
+		secret := p.Mint(role, name, processor)
+		if !strings.HasPrefix(secret, "tlt_") {
+			t.Fatalf("token create %s %s: %q", role, name, secret)
 		}
 		return secret
 	}
-	revoked := create("--role", "agent", "--name", "matrix-revoked")
-	if st := p.doAs(revoked, "GET", "/api/v1/purposes", nil, nil); st != 200 {
+	revoked := create(tokens.RoleAgent, "matrix-revoked", "")
+	if st := p.DoAs(revoked, "GET", "/api/v1/purposes", nil, nil); st != 200 {
 		t.Fatalf("the token to revoke, before revocation: %d; want 200", st)
 	}
-	_, out, _ := runCLI(t, "token", "list", "--data", p.dir)
+	ctx := context.Background()
+	list, err := p.App.Tokens.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var id string
-	for line := range strings.SplitSeq(out, "\n") {
-		if f := strings.Split(line, "\t"); len(f) > 1 && slices.Contains(f, "matrix-revoked") {
-			id = f[0]
+	for _, tk := range list {
+		if tk.Name == "matrix-revoked" {
+			id = tk.ID
 		}
 	}
-	if code, _, stderr := runCLI(t, "token", "revoke", "--data", p.dir, id); id == "" || code != 0 {
-		t.Fatalf("token revoke %q: exit %d %s\n%s", id, code, stderr, out)
+	if err := p.App.Tokens.Revoke(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-revoke"}), id); id == "" || err != nil {
+		t.Fatalf("token revoke %q: %v\n%+v", id, err, list)
 	}
-	// The server notices another process's revocation shortly; the deadline only keeps a broken
-	// server from hanging the run, it asserts no speed.
-	for deadline := time.Now().Add(60 * time.Second); p.doAs(revoked, "GET", "/api/v1/purposes", nil, nil) != 401; time.Sleep(10 * time.Millisecond) {
+	// The deadline only keeps a broken server from hanging the run, it asserts no speed.
+	for deadline := time.Now().Add(60 * time.Second); p.DoAs(revoked, "GET", "/api/v1/purposes", nil, nil) != 401; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the revoked token is still accepted")
 		}
@@ -313,11 +321,11 @@ func matrixCredentials(t *testing.T, p *program, fx matrixFixtures) []matrixCred
 		{name: "no token", reason: "missing_token"},
 		{name: "an unknown token", secret: "tlt_" + base64.RawURLEncoding.EncodeToString(raw), reason: "invalid_token"},
 		{name: "a revoked token", secret: revoked, reason: "invalid_token"},
-		{name: "processor", role: "processor", secret: create("--role", "processor", "--processor", fx["crm"], "--name", "matrix-processor")},
-		{name: "auditor", role: "auditor", secret: create("--role", "auditor", "--name", "matrix-auditor")},
-		{name: "agent", role: "agent", secret: create("--role", "agent", "--name", "matrix-agent")},
-		{name: "dpo", role: "dpo", secret: create("--role", "dpo", "--name", "matrix-dpo")},
-		{name: "admin", role: "admin", secret: p.token},
+		{name: "processor", role: "processor", secret: create(tokens.RoleProcessor, "matrix-processor", fx["crm"])},
+		{name: "auditor", role: "auditor", secret: create(tokens.RoleAuditor, "matrix-auditor", "")},
+		{name: "agent", role: "agent", secret: create(tokens.RoleAgent, "matrix-agent", "")},
+		{name: "dpo", role: "dpo", secret: create(tokens.RoleDPO, "matrix-dpo", "")},
+		{name: "admin", role: "admin", secret: p.Token},
 	}
 }
 
@@ -332,13 +340,13 @@ func (fx matrixFixtures) expand(s string) string {
 }
 
 // seedMatrixFixtures creates, as admin, everything the rows name.
-func seedMatrixFixtures(t *testing.T, p *program) matrixFixtures {
+func seedMatrixFixtures(t *testing.T, p *apptest.Server) matrixFixtures {
 	t.Helper()
 	fx := matrixFixtures{"alice_email": matrixPeople["alice"].email, "now": time.Now().UTC().Format(time.RFC3339), "crm": "crm", "ended": "old-mailer"}
 	must := func(want int, method, path string, body any) map[string]any {
 		t.Helper()
 		var out map[string]any
-		if st := p.do(method, path, body, &out); st != want {
+		if st := p.Do(method, path, body, &out); st != want {
 			t.Fatalf("fixture %s %s: %d %v; want %d", method, path, st, out, want)
 		}
 		return out
@@ -360,12 +368,12 @@ func seedMatrixFixtures(t *testing.T, p *program) matrixFixtures {
 		fx[name] = id(must(201, "POST", "/api/v1/contacts", map[string]any{"kind": kind, "email": m.email, "first_name": m.first, "last_name": m.last, "phone": m.phone}))
 	}
 	// The values are stored as seeded (the phone as E.164), so the check below can see them.
-	if st, b := matrixCall(t, p, p.token, "GET", "/api/v1/contacts/"+fx["alice"], "", ""); st != 200 ||
+	if st, b := matrixCall(t, p, p.Token, "GET", "/api/v1/contacts/"+fx["alice"], "", ""); st != 200 ||
 		!bytes.Contains(b, []byte(matrixPeople["alice"].email)) || !bytes.Contains(b, []byte(matrixPeople["alice"].first)) ||
 		!bytes.Contains(b, []byte(matrixPeople["alice"].last)) || !bytes.Contains(b, []byte(matrixPeople["alice"].e164)) {
 		t.Fatalf("admin reads alice: %d %s; want her e-mail address, names and E.164 phone", st, b)
 	}
-	if st, b := matrixCall(t, p, p.token, "POST", "/api/v1/imports?format=generic", "email\nnot-an-address\n", "text/csv"); st != 200 {
+	if st, b := matrixCall(t, p, p.Token, "POST", "/api/v1/imports?format=generic", "email\nnot-an-address\n", "text/csv"); st != 200 {
 		t.Fatalf("fixture import: %d %s", st, b)
 	} else {
 		var rep map[string]any
@@ -381,7 +389,7 @@ func seedMatrixFixtures(t *testing.T, p *program) matrixFixtures {
 	must(200, "PATCH", "/api/v1/contacts/"+fx["alice"], map[string]any{"company": "Matrix AB"})
 	for deadline := time.Now().Add(60 * time.Second); fx["task"] == ""; time.Sleep(20 * time.Millisecond) {
 		var tasks struct{ Items []struct{ ID string } }
-		if p.do("GET", "/api/v1/notification-tasks?state=open", nil, &tasks); len(tasks.Items) > 0 {
+		if p.Do("GET", "/api/v1/notification-tasks?state=open", nil, &tasks); len(tasks.Items) > 0 {
 			fx["task"] = tasks.Items[0].ID
 		} else if time.Now().After(deadline) {
 			t.Fatal("fixture task: the correction of alice made no to-do for crm")
@@ -390,9 +398,9 @@ func seedMatrixFixtures(t *testing.T, p *program) matrixFixtures {
 
 	// Consent waiting for a second staff member, recorded by a token the matrix does not use.
 	must(201, "POST", "/api/v1/purposes", map[string]any{"id": "matrix-approval", "name": "Matrix approval", "lawful_basis": "dpv:Consent", "staff_approval": true})
-	_, recorder, _ := runCLI(t, "token", "create", "--data", p.dir, "--role", "agent", "--name", "matrix-recorder")
+	recorder := p.Mint(tokens.RoleAgent, "matrix-recorder", "")
 	var pending map[string]any
-	if st := p.doAs(strings.TrimSpace(recorder), "POST", "/api/v1/contacts/"+fx["alice"]+"/consents",
+	if st := p.DoAs(recorder, "POST", "/api/v1/contacts/"+fx["alice"]+"/consents",
 		map[string]any{"purpose": "matrix-approval", "state": "dpv:ConsentGiven", "method": "staff", "evidence": "Asked at the fair."}, &pending); st != 201 || pending["approval"] != "pending" {
 		t.Fatalf("fixture pending consent: %d %v", st, pending)
 	}
@@ -413,13 +421,13 @@ func seedMatrixFixtures(t *testing.T, p *program) matrixFixtures {
 }
 
 // matrixCall sends one request and returns the status and the whole answer.
-func matrixCall(t *testing.T, p *program, secret, method, path, body, ctype string) (int, []byte) {
+func matrixCall(t *testing.T, p *apptest.Server, secret, method, path, body, ctype string) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, p.base+path, rd)
+	req, err := http.NewRequest(method, p.Base+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +455,7 @@ func matrixCall(t *testing.T, p *program, secret, method, path, body, ctype stri
 // checkMatrixCoversRoutes fails, naming the route, for every route of the served OpenAPI document
 // or of internal/api/server.go without a row in authzMatrix, and for every row whose route
 // neither has.
-func checkMatrixCoversRoutes(t *testing.T, p *program) {
+func checkMatrixCoversRoutes(t *testing.T, p *apptest.Server) {
 	t.Helper()
 	routes := map[string]string{} // "METHOD /path" → where it was found
 	st, b := matrixCall(t, p, "", "GET", "/api/openapi.json", "", "")
@@ -494,7 +502,7 @@ func checkMatrixCoversRoutes(t *testing.T, p *program) {
 	}
 	sort.Strings(missing)
 	for _, k := range missing {
-		t.Errorf("authorization matrix: the route %s has no row: add one to authzMatrix in internal/cli/authz_matrix_test.go with the roles the README allows", k)
+		t.Errorf("authorization matrix: the route %s has no row: add one to authzMatrix in internal/api/authz_matrix_test.go with the roles the README allows", k)
 	}
 }
 
@@ -503,7 +511,7 @@ func checkMatrixCoversRoutes(t *testing.T, p *program) {
 // registered from a map and are HTML, not API routes).
 func serverRoutes(t *testing.T) []string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../api/server.go", nil, parser.SkipObjectResolution)
+	f, err := parser.ParseFile(token.NewFileSet(), "server.go", nil, parser.SkipObjectResolution)
 	if err != nil {
 		t.Fatal(err)
 	}
