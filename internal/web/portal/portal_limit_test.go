@@ -1,4 +1,4 @@
-package cli_test
+package portal_test
 
 import (
 	"io"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestPortalSaysWhenNoLinkWasSent: found by a fresh-user trial. After three requests for one
@@ -16,29 +18,29 @@ import (
 // any number of addresses. The page now says no new link was sent, and a client posts at most
 // ten forms an hour.
 func TestPortalSaysWhenNoLinkWasSent(t *testing.T) {
-	p := startProgram(t, t.TempDir())
+	p := apptest.Serve(t)
 	for i := range 3 {
-		if st, page := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"target@example.org"}}); st != 200 || !strings.Contains(page, "Check your inbox") {
+		if st, page := apptest.PostForm(t, p.Base, "/p/requests", url.Values{"type": {"access"}, "email": {"target@example.org"}}); st != 200 || !strings.Contains(page, "Check your inbox") {
 			t.Fatalf("request %d: %d %s", i+1, st, page)
 		}
 	}
-	st, page := postForm(t, p.base, "/p/requests", url.Values{"type": {"withdraw_consent"}, "email": {"Target@Example.org"}})
+	st, page := apptest.PostForm(t, p.Base, "/p/requests", url.Values{"type": {"withdraw_consent"}, "email": {"Target@Example.org"}})
 	if st != 200 || strings.Contains(page, "on its way") || !strings.Contains(page, "we sent no new one") {
 		t.Errorf("fourth request for the address: %d %s; want the page to say no link was sent", st, page)
 	}
 	for i := 4; i < 10; i++ {
-		if st, _ := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"other" + strconv.Itoa(i) + "@example.org"}}); st != 200 {
+		if st, _ := apptest.PostForm(t, p.Base, "/p/requests", url.Values{"type": {"access"}, "email": {"other" + strconv.Itoa(i) + "@example.org"}}); st != 200 {
 			t.Fatalf("request %d: %d", i+1, st)
 		}
 	}
-	if st, page := postForm(t, p.base, "/p/requests", url.Values{"type": {"access"}, "email": {"eleventh@example.org"}}); st != 429 || !strings.Contains(page, "try again") {
+	if st, page := apptest.PostForm(t, p.Base, "/p/requests", url.Values{"type": {"access"}, "email": {"eleventh@example.org"}}); st != 429 || !strings.Contains(page, "try again") {
 		t.Errorf("eleventh form from one client in an hour: %d %s; want 429", st, page)
 	}
 	// Every form was recorded but the refused one: staff see them waiting.
 	var list struct {
 		Items []struct{ ID string } `json:"items"`
 	}
-	p.do("GET", "/api/v1/requests?limit=100", nil, &list)
+	p.Do("GET", "/api/v1/requests?limit=100", nil, &list)
 	if len(list.Items) != 10 {
 		t.Errorf("requests recorded: %d; want 10", len(list.Items))
 	}
@@ -47,8 +49,8 @@ func TestPortalSaysWhenNoLinkWasSent(t *testing.T) {
 // TestPortalRequestFormRefusesJSON: found by a trial. A JSON body was read as an empty form and
 // answered "Please choose what you want us to do".
 func TestPortalRequestFormRefusesJSON(t *testing.T) {
-	p := startProgram(t, t.TempDir())
-	resp, err := http.Post(p.base+"/p/requests", "application/json", strings.NewReader(`{"type":"access","email":"a@example.org"}`))
+	p := apptest.Serve(t)
+	resp, err := http.Post(p.Base+"/p/requests", "application/json", strings.NewReader(`{"type":"access","email":"a@example.org"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,10 +72,10 @@ func clientFrom(src string) *http.Client {
 // up ten addresses an hour; the eleventh is 429 with Retry-After and stores nothing, while
 // another client is unaffected.
 func TestSubscribeIsLimitedPerClient(t *testing.T) {
-	p := startProgram(t, t.TempDir())
+	p := apptest.Serve(t)
 	post := func(c *http.Client, email string) *http.Response {
 		t.Helper()
-		resp, err := c.Post(p.base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
+		resp, err := c.Post(p.Base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,8 +96,8 @@ func TestSubscribeIsLimitedPerClient(t *testing.T) {
 	if resp := post(two, "other.client@example.org"); resp.StatusCode != 202 {
 		t.Errorf("sign-up from another client: %d; want 202", resp.StatusCode)
 	}
-	var l listJSON
-	p.do("GET", "/api/v1/contacts?kind=lead&limit=100", nil, &l)
+	var l apptest.List
+	p.Do("GET", "/api/v1/contacts?kind=lead&limit=100", nil, &l)
 	if len(l.Items) != 11 {
 		t.Errorf("%d leads stored; want 11 (ten from the first client, one from the second)", len(l.Items))
 	}

@@ -1,4 +1,4 @@
-package cli_test
+package portal_test
 
 import (
 	"io"
@@ -7,24 +7,26 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestPrivacyPage: /p/privacy shows the controller, the DPO, the purposes with their lawful basis,
 // and the current privacy policy rendered from Markdown without letting raw HTML through.
 func TestPrivacyPage(t *testing.T) {
-	p := startProgramEnv(t, t.TempDir(), map[string]string{
+	p := apptest.Serve(t, apptest.Env(map[string]string{
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_EMAIL": "privacy@norrsken.example",
 		"TILLIT_DPO_EMAIL": "dpo@norrsken.example", "TILLIT_CONTROLLER_CITY": "Umeå",
-	})
+	}))
 	var v struct {
 		ID string `json:"id"`
 	}
 	body := "## What we collect\n\nYour **e-mail address**.\n\n| Data | Kept |\n|---|---|\n| e-mail | 2 years |\n\n<script>alert('x')</script>\n"
-	p.do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": body}, &v)
-	if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
+	p.Do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": body}, &v)
+	if st := p.Do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
 		t.Fatalf("publish: %d", st)
 	}
-	resp, err := http.Get(p.base + "/p/privacy")
+	resp, err := http.Get(p.Base + "/p/privacy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +81,9 @@ func TestPrivacyPage(t *testing.T) {
 		t.Errorf("the policy's Markdown was not rendered")
 	}
 	// The recipients in the register are named (GDPR Art. 13(1)(e), (f)).
-	p.do("POST", "/api/v1/processors", map[string]any{"id": "mailer", "name": "Mailer AB", "purposes": []string{"newsletter"}, "country": "SE"}, nil)
-	p.do("POST", "/api/v1/processors", map[string]any{"id": "crm-us", "name": "CRM Inc", "role": "sub_processor", "purposes": []string{"newsletter"}, "country": "US", "transfer_mechanism": "scc"}, nil)
-	resp, err = http.Get(p.base + "/p/privacy")
+	p.Do("POST", "/api/v1/processors", map[string]any{"id": "mailer", "name": "Mailer AB", "purposes": []string{"newsletter"}, "country": "SE"}, nil)
+	p.Do("POST", "/api/v1/processors", map[string]any{"id": "crm-us", "name": "CRM Inc", "role": "sub_processor", "purposes": []string{"newsletter"}, "country": "US", "transfer_mechanism": "scc"}, nil)
+	resp, err = http.Get(p.Base + "/p/privacy")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package cli_test
+package portal_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
 )
@@ -21,14 +22,14 @@ import (
 // consent; an unknown token, purpose or action changes nothing and answers the same.
 func TestPreferenceCenter(t *testing.T) {
 	dir := t.TempDir()
-	p := startProgram(t, dir)
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Member offers", "description": "Discounts for members, monthly.", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
+	p := apptest.Serve(t, apptest.Dir(dir))
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Member offers", "description": "Discounts for members, monthly.", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
 	}
 	// The subscription form names what it asks for (consent must be informed, GDPR Art. 4(11)).
 	getForm := func(query string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(p.base + "/p/subscribe?" + query)
+		resp, err := http.Get(p.Base + "/p/subscribe?" + query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +44,7 @@ func TestPreferenceCenter(t *testing.T) {
 	if st, form := getForm("purposes=offers&purposes=terms-of-service"); st != 400 || strings.Contains(form, `name="purposes"`) {
 		t.Errorf("form with the terms among its purposes: %d\n%s; want refused", st, form)
 	}
-	resp0, err := http.Post(p.base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"tos@example.org","purposes":["terms-of-service"]}`))
+	resp0, err := http.Post(p.Base+"/p/subscribe", "application/json", strings.NewReader(`{"email":"tos@example.org","purposes":["terms-of-service"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,23 +52,22 @@ func TestPreferenceCenter(t *testing.T) {
 	if resp0.StatusCode != 400 {
 		t.Errorf("subscribing to the terms of service: %d; want 400 (an acceptance is not a subscription)", resp0.StatusCode)
 	}
-	var c contactJSON
-	p.do("POST", "/api/v1/contacts", map[string]any{"email": "choosing@example.org"}, &c)
-	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+	var c apptest.Contact
+	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "choosing@example.org"}, &c)
+	p.Do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
 
-	a := beside(t, dir, p.base)
+	a := p.App
 	var l optin.Links
 	err = a.Store.Update(context.Background(), func(tx store.Tx) error {
 		var err error
 		l, err = a.Unsubscribe.MintIn(context.Background(), tx, c.ID, "newsletter", "")
 		return err
 	})
-	a.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	token := l.URL[strings.LastIndex(l.URL, "/")+1:]
-	prefs := p.base + "/p/preferences/" + token
+	prefs := p.Base + "/p/preferences/" + token
 	get := func(u string) string {
 		t.Helper()
 		resp, err := http.Get(u)
@@ -89,7 +89,7 @@ func TestPreferenceCenter(t *testing.T) {
 		var d struct {
 			Reason string `json:"reason"`
 		}
-		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": purpose}, &d)
+		p.Do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": purpose}, &d)
 		return d.Reason
 	}
 	page := get(prefs)
@@ -134,7 +134,7 @@ func TestPreferenceCenter(t *testing.T) {
 	post(prefs, url.Values{"purpose": {"newsletter"}, "action": {"drop"}}, "")
 	post(prefs, url.Values{"purpose": {"nosuch"}, "action": {"unsubscribe"}}, "")
 	post(prefs, url.Values{"purpose": {"nosuch"}, "action": {"subscribe"}}, "")
-	post(p.base+"/p/preferences/not-a-token", url.Values{"purpose": {"newsletter"}, "action": {"unsubscribe"}}, "")
+	post(p.Base+"/p/preferences/not-a-token", url.Values{"purpose": {"newsletter"}, "action": {"unsubscribe"}}, "")
 	if gate("newsletter") != "consent_given" {
 		t.Fatal("a bad request changed the consent")
 	}
@@ -148,7 +148,7 @@ func TestPreferenceCenter(t *testing.T) {
 	var ledger struct {
 		Current []struct{ Purpose, State, Method string } `json:"current"`
 	}
-	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &ledger)
+	p.Do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &ledger)
 	for _, e := range ledger.Current {
 		if e.Purpose == "newsletter" && (e.State != "dpv:ConsentWithdrawn" || e.Method != "web-form") {
 			t.Errorf("newsletter ledger state %+v; want withdrawn by web-form", e)
@@ -170,8 +170,8 @@ func TestPreferenceCenter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, text := parseMessage(t, delivered{Data: b})
-	link := linkRE.FindString(text)
+	_, text := apptest.ParseMessage(t, apptest.Delivered{Data: b})
+	link := apptest.ConfirmLink.FindString(text)
 	if link == "" {
 		t.Fatalf("no confirmation link in %q", text)
 	}
@@ -190,7 +190,7 @@ func TestPreferenceCenter(t *testing.T) {
 		t.Errorf("page after confirming does not show offers as received:\n%s", page)
 	}
 	// The preference form is a public form: a GPC signal on it records the objection.
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partners", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partners", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
 		t.Fatal("purpose")
 	}
 	req, _ := http.NewRequest("POST", prefs, strings.NewReader("purpose=offers&action=none"))
@@ -202,13 +202,13 @@ func TestPreferenceCenter(t *testing.T) {
 	var led struct {
 		Objections []struct{ Scope, Method string } `json:"objections"`
 	}
-	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
+	p.Do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
 	if len(led.Objections) != 1 || led.Objections[0].Scope != "partners" || led.Objections[0].Method != "gpc" {
 		t.Errorf("objections after a preference change with Sec-GPC: %+v", led.Objections)
 	}
 	// Found by a whole-product trial: after an objection to direct marketing, Subscribe said a
 	// confirmation was sent, and nothing was. The page now says what stands and what to do.
-	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
+	if st := p.Do("POST", "/api/v1/contacts/"+c.ID+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
 		t.Fatalf("objection: %d", st)
 	}
 	page = get(prefs)

@@ -1,4 +1,4 @@
-package cli_test
+package portal_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
@@ -16,13 +17,13 @@ import (
 // bodies mail providers send (RFC 8058), is idempotent, and answers an unknown token the same.
 func TestOneClickUnsubscribe(t *testing.T) {
 	dir := t.TempDir()
-	p := startProgram(t, dir)
-	var c contactJSON
-	p.do("POST", "/api/v1/contacts", map[string]any{"email": "leaving@example.org"}, &c)
-	p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+	p := apptest.Serve(t, apptest.Dir(dir))
+	var c apptest.Contact
+	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "leaving@example.org"}, &c)
+	p.Do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
 
-	// Campaigns (a later step) mint the links; here the test mints them through a second handle.
-	a := beside(t, dir, p.base)
+	// Campaigns (a later step) mint the links; here the test mints them through the app.
+	a := p.App
 	var links []optin.Links
 	for i := range 5 {
 		purpose := "newsletter"
@@ -38,9 +39,8 @@ func TestOneClickUnsubscribe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a.Close()
 	l := links[0]
-	if !strings.HasPrefix(l.Headers["List-Unsubscribe"], "<"+p.base+"/u/") || !strings.Contains(l.Headers["List-Unsubscribe"], "<mailto:unsubscribe@tillit.example?subject=unsubscribe>") ||
+	if !strings.HasPrefix(l.Headers["List-Unsubscribe"], "<"+p.Base+"/u/") || !strings.Contains(l.Headers["List-Unsubscribe"], "<mailto:unsubscribe@tillit.example?subject=unsubscribe>") ||
 		l.Headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" || strings.Contains(l.URL, "leaving") || strings.Contains(l.URL, c.ID) {
 		t.Errorf("links %+v; want RFC 8058 headers and a URL naming neither address nor id", l)
 	}
@@ -48,7 +48,7 @@ func TestOneClickUnsubscribe(t *testing.T) {
 		var d struct {
 			Reason string `json:"reason"`
 		}
-		p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
+		p.Do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "newsletter"}, &d)
 		return d.Reason
 	}
 	resp, err := http.Get(l.URL)
@@ -90,7 +90,7 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	var ledger struct {
 		Events []struct{ State, Method string } `json:"events"`
 	}
-	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &ledger)
+	p.Do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &ledger)
 	withdrawals := 0
 	for _, e := range ledger.Events {
 		if e.State == string(consent.Withdrawn) && e.Method == string(consent.MethodOneClick) {
@@ -106,17 +106,17 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	var after struct {
 		Events []struct{ Purpose, State string } `json:"events"`
 	}
-	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &after)
+	p.Do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &after)
 	for _, e := range after.Events {
 		if e.Purpose == "terms-of-service" {
 			t.Errorf("an unsubscribe link recorded %s for the acceptance of terms; want nothing", e.State)
 		}
 	}
-	if st := post(p.base+"/u/not-a-token", "", ""); st != 200 {
+	if st := post(p.Base+"/u/not-a-token", "", ""); st != 200 {
 		t.Errorf("unknown token: %d; want the same 200", st)
 	}
 	// The unsubscribe form is a public form too: a GPC signal on it records the objection.
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partners", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partners", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
 		t.Fatal("purpose")
 	}
 	req, _ := http.NewRequest("POST", links[0].URL, nil)
@@ -127,38 +127,37 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	var led struct {
 		Objections []struct{ Scope, Method string } `json:"objections"`
 	}
-	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
+	p.Do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
 	if len(led.Objections) != 1 || led.Objections[0].Scope != "partners" || led.Objections[0].Method != "gpc" {
 		t.Errorf("objections after an unsubscribe with Sec-GPC: %+v", led.Objections)
 	}
 	// Direct marketing on legitimate interest: the one-click unsubscribe is an objection
 	// (GDPR Art. 21(2)-(3)), answered 200 like any other.
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "member-news", "name": "Member news", "lawful_basis": "dpv:LegitimateInterest", "direct_marketing": true}, nil); st != 201 {
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "member-news", "name": "Member news", "lawful_basis": "dpv:LegitimateInterest", "direct_marketing": true}, nil); st != 201 {
 		t.Fatal("purpose")
 	}
-	a = beside(t, dir, p.base)
+	a = p.App
 	var li optin.Links
 	err = a.Store.Update(context.Background(), func(tx store.Tx) error {
 		var err error
 		li, err = a.Unsubscribe.MintIn(context.Background(), tx, c.ID, "member-news", "")
 		return err
 	})
-	a.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var before struct {
 		Reason string `json:"reason"`
 	}
-	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "member-news"}, &before)
+	p.Do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "member-news"}, &before)
 	if st := post(li.URL, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click"); st != 200 {
 		t.Fatalf("one-click on a legitimate-interest direct-marketing purpose: %d; want 200", st)
 	}
 	var d struct {
 		Reason string `json:"reason"`
 	}
-	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "member-news"}, &d)
-	p.do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
+	p.Do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": c.ID, "purpose": "member-news"}, &d)
+	p.Do("GET", "/api/v1/contacts/"+c.ID+"/consents", nil, &led)
 	found := false
 	for _, o := range led.Objections {
 		found = found || (o.Scope == "member-news" && o.Method == "one-click-unsubscribe")

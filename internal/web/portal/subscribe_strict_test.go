@@ -1,4 +1,4 @@
-package cli_test
+package portal_test
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestSubscribeReadsInputStrictly: the public subscribe endpoint reads JSON as strictly as the
@@ -17,10 +19,10 @@ import (
 // an unknown purpose is told so, not that the address is wrong; a multipart form works.
 func TestSubscribeReadsInputStrictly(t *testing.T) {
 	dir := t.TempDir()
-	p := startProgram(t, dir)
+	p := apptest.Serve(t, apptest.Dir(dir))
 	post := func(ctype string, body io.Reader) (int, map[string]any, string) {
 		t.Helper()
-		resp, err := http.Post(p.base+"/p/subscribe", ctype, body)
+		resp, err := http.Post(p.Base+"/p/subscribe", ctype, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,14 +65,14 @@ func TestSubscribeReadsInputStrictly(t *testing.T) {
 	if st, _, page := post(w.FormDataContentType(), &mp); st != 200 || !strings.Contains(page, "inbox") {
 		t.Errorf("multipart form: %d %s; want the check-your-inbox page", st, page)
 	}
-	var l listJSON
-	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "multi@example.org"}, &l)
+	var l apptest.List
+	p.Do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "multi@example.org"}, &l)
 	if len(l.Items) != 1 {
 		t.Errorf("multipart subscription made no lead: %+v", l)
 	}
 	for _, e := range []string{"victim@example.com", "x@example.com", "y@example.com"} {
-		var l listJSON
-		p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": e}, &l)
+		var l apptest.List
+		p.Do("POST", "/api/v1/contacts/lookup", map[string]string{"email": e}, &l)
 		if len(l.Items) != 0 {
 			t.Errorf("a refused body created %s", e)
 		}
