@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/app/apptest"
-	"github.com/tillit/tillit/internal/audit"
 	tokens "github.com/tillit/tillit/internal/token"
 )
 
@@ -295,20 +293,7 @@ func matrixCredentials(t *testing.T, p *apptest.Server, fx matrixFixtures) []mat
 	if st := p.DoAs(revoked, "GET", "/api/v1/purposes", nil, nil); st != 200 {
 		t.Fatalf("the token to revoke, before revocation: %d; want 200", st)
 	}
-	ctx := context.Background()
-	list, err := p.App.Tokens.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	for _, tk := range list {
-		if tk.Name == "matrix-revoked" {
-			id = tk.ID
-		}
-	}
-	if err := p.App.Tokens.Revoke(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "token-revoke"}), id); id == "" || err != nil {
-		t.Fatalf("token revoke %q: %v\n%+v", id, err, list)
-	}
+	p.Revoke("matrix-revoked")
 	// The deadline only keeps a broken server from hanging the run, it asserts no speed.
 	for deadline := time.Now().Add(60 * time.Second); p.DoAs(revoked, "GET", "/api/v1/purposes", nil, nil) != 401; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

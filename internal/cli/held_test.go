@@ -111,39 +111,3 @@ func TestHeldPersonIsToldTheTruth(t *testing.T) {
 
 // sentence is s with its first letter capital.
 func sentence(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
-
-// TestErasureReceiptWordsForSentMail: found by a fresh-user trial (issue 11). The erasure
-// receipt listed the outbox rows of a person whose confirmation mail had been delivered as
-// "messages to you that were not sent yet". The words must be true of sent and unsent mail.
-func TestErasureReceiptWordsForSentMail(t *testing.T) {
-	r := startSignupRig(t)
-	const addr = "sent.once@example.org"
-	r.subscribe(addr)
-	r.confirmation("sign-up", r.mailed(addr)) // delivered
-	id := r.lookup(addr)
-	var req requestJSON
-	if st := r.p.do("POST", "/api/v1/requests", map[string]any{"type": "erasure", "channel": "letter", "email": addr}, &req); st != 201 {
-		t.Fatalf("erasure request: %d", st)
-	}
-	if st := r.p.do("POST", "/api/v1/requests/"+req.ID+"/verify", map[string]any{"contact_id": id, "note": "Signed letter."}, nil); st != 200 {
-		t.Fatalf("verify: %d", st)
-	}
-	if st := r.p.do("POST", "/api/v1/requests/"+req.ID+"/complete", nil, nil); st != 200 {
-		t.Fatalf("complete: %d", st)
-	}
-	var rc receiptJSON
-	r.p.do("GET", "/api/v1/requests/"+req.ID+"/receipt", nil, &rc)
-	found := false
-	for _, e := range rc.Erased {
-		if e.Table != "outbox" {
-			continue
-		}
-		found = true
-		if strings.Contains(e.What, "not sent") || !strings.Contains(e.What, "sent you") {
-			t.Errorf("receipt says of the delivered mail %q; want words true of sent mail", e.What)
-		}
-	}
-	if !found || strings.Contains(rc.Text, "not sent yet") {
-		t.Errorf("receipt: outbox listed %v, text:\n%s", found, rc.Text)
-	}
-}

@@ -103,21 +103,23 @@ func PostForm(t testing.TB, base, path string, form url.Values) (int, string) {
 // Browser is an HTTP client with a cookie jar that does not follow redirects, so the test sees
 // each 303.
 type Browser struct {
-	t    testing.TB
-	base string
-	c    *http.Client
+	// Client is the browser's HTTP client (its cookie jar included), for requests Get and Post
+	// do not make.
+	Client *http.Client
+	t      testing.TB
+	base   string
 }
 
 // NewBrowser returns a Browser for the server at base.
 func NewBrowser(t testing.TB, base string) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &Browser{t: t, base: base, Client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // Get fetches base+path and returns the status, the body and the headers.
 func (b *Browser) Get(path string) (int, string, http.Header) {
 	b.t.Helper()
-	resp, err := b.c.Get(b.base + path)
+	resp, err := b.Client.Get(b.base + path)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func (b *Browser) Post(path string, form url.Values, hdr ...string) (int, string
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := b.c.Do(req)
+	resp, err := b.Client.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
 	}

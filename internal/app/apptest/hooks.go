@@ -18,7 +18,7 @@ import (
 // acknowledgement URL, signed.
 type Hooks struct {
 	URL    string // the endpoint to register as the processor's webhook_url
-	secret string
+	Secret string // the signing secret to register as its webhook_secret
 	mu     sync.Mutex
 	kinds  []string
 	bad    int
@@ -28,7 +28,7 @@ type Hooks struct {
 // false it takes every event (2xx) and never acknowledges an erasure.
 func HookReceiver(t testing.TB, secret string, ack bool) *Hooks {
 	t.Helper()
-	h := &Hooks{secret: secret}
+	h := &Hooks{Secret: secret}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if !share.Verify([]byte(secret), r.Header.Get(share.SignatureHeader), body, time.Now(), 5*time.Minute) {

@@ -150,6 +150,31 @@ func (p *Server) Mint(role token.Role, name, processor string) string {
 	return secret
 }
 
+// Revoke revokes the one token called name, as tillit token revoke does with the id tillit
+// token list shows (the audit actor is the CLI's "token-revoke"), and returns its id. No token
+// of that name, or more than one, fails the test.
+func (p *Server) Revoke(name string) string {
+	p.t.Helper()
+	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "token-revoke"})
+	list, err := p.App.Tokens.List(ctx)
+	if err != nil {
+		p.t.Fatalf("apptest: listing tokens: %v", err)
+	}
+	var ids []string
+	for _, tk := range list {
+		if tk.Name == name {
+			ids = append(ids, tk.ID)
+		}
+	}
+	if len(ids) != 1 {
+		p.t.Fatalf("apptest: %d tokens called %q; want one to revoke", len(ids), name)
+	}
+	if err := p.App.Tokens.Revoke(ctx, ids[0]); err != nil {
+		p.t.Fatalf("apptest: revoking %q: %v", name, err)
+	}
+	return ids[0]
+}
+
 // Logs is what a Server's services logged; safe for the server's goroutines and the test.
 type Logs struct {
 	mu sync.Mutex
