@@ -8,13 +8,13 @@ import (
 )
 
 // TestErasureReceiptWordsForSentMail: found by a fresh-user trial (issue 11). The erasure
-// receipt listed the outbox rows of a person whose confirmation mail had been apptest.Delivered as
+// receipt listed the outbox rows of a person whose confirmation mail had been delivered as
 // "messages to you that were not sent yet". The words must be true of sent and unsent mail.
 func TestErasureReceiptWordsForSentMail(t *testing.T) {
 	r := apptest.NewSignups(t)
 	const addr = "sent.once@example.org"
 	r.Subscribe(addr)
-	r.Confirmation("sign-up", r.Mailed(addr)) // apptest.Delivered
+	r.Confirmation("sign-up", r.Mailed(addr)) // delivered
 	id := r.Lookup(addr)
 	var req apptest.Request
 	if st := r.P.Do("POST", "/api/v1/requests", map[string]any{"type": "erasure", "channel": "letter", "email": addr}, &req); st != 201 {
@@ -35,7 +35,7 @@ func TestErasureReceiptWordsForSentMail(t *testing.T) {
 		}
 		found = true
 		if strings.Contains(e.What, "not sent") || !strings.Contains(e.What, "sent you") {
-			t.Errorf("receipt says of the apptest.Delivered mail %q; want words true of sent mail", e.What)
+			t.Errorf("receipt says of the delivered mail %q; want words true of sent mail", e.What)
 		}
 	}
 	if !found || strings.Contains(rc.Text, "not sent yet") {

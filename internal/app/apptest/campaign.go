@@ -14,7 +14,7 @@ type Campaign struct {
 
 // WaitCampaign reads the campaign id until done accepts it and returns it. The deadline only
 // keeps a broken walk from hanging the test run; it asserts no speed.
-func (p *Server) WaitCampaign(id string, done func(Campaign) bool) Campaign {
+func (p *Client) WaitCampaign(id string, done func(Campaign) bool) Campaign {
 	p.t.Helper()
 	var c Campaign
 	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -31,7 +31,7 @@ func (p *Server) WaitCampaign(id string, done func(Campaign) bool) Campaign {
 }
 
 // WaitWalked waits for the campaign's audience walk to end (status sent).
-func (p *Server) WaitWalked(id string) Campaign {
+func (p *Client) WaitWalked(id string) Campaign {
 	p.t.Helper()
 	return p.WaitCampaign(id, func(c Campaign) bool { return c.Status == "sent" })
 }

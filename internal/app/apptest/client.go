@@ -1,6 +1,8 @@
 package apptest
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -87,6 +89,91 @@ var (
 	VerifyLink   = regexp.MustCompile(`https?://[^\s]+/p/requests/verify/[A-Za-z0-9_-]+`)
 	DownloadLink = regexp.MustCompile(`https?://[^\s]+/p/requests/download/[A-Za-z0-9_-]+`)
 )
+
+// Client calls a Tillit server at Base with the bearer token Token (a Server's, or a tillit
+// serve's started otherwise). Methods fail the test on a transport error.
+type Client struct {
+	Base  string
+	Token string
+	t     testing.TB
+}
+
+// NewClient returns a Client for the server at base with the admin token token.
+func NewClient(t testing.TB, base, token string) *Client {
+	return &Client{Base: base, Token: token, t: t}
+}
+
+// Do sends a request with the admin token (Token) and decodes a JSON answer into out (when
+// non-nil); it returns the status code. body, when non-nil, is sent as JSON.
+func (p *Client) Do(method, path string, body, out any) int {
+	p.t.Helper()
+	return p.DoAs(p.Token, method, path, body, out)
+}
+
+// DoAs is Do with the bearer token secret ("" sends no Authorization header).
+func (p *Client) DoAs(secret, method, path string, body, out any) int {
+	p.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, p.Base+path, rd)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			p.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// Post sends a raw body to an API route with the admin token and wants 200.
+func (p *Client) Post(path, ctype, body string) {
+	p.t.Helper()
+	req, _ := http.NewRequest("POST", p.Base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		p.t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+}
+
+// Bounce posts a hard bounce (RFC 3464, status 5.1.1) for email to /api/v1/mail-reports.
+func (p *Client) Bounce(email string) {
+	p.Post("/api/v1/mail-reports", "message/rfc822", "From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"+
+		"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"+
+		"Final-Recipient: rfc822; "+email+"\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n")
+}
+
+// Complain posts an abuse complaint (RFC 5965) about mail to email to /api/v1/mail-reports.
+func (p *Client) Complain(email string) {
+	p.Post("/api/v1/mail-reports", "message/rfc822", "From: abuse@mailbox.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=c\r\n\r\n"+
+		"--c\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--c\r\nContent-Type: message/rfc822\r\n\r\nTo: <"+email+">\r\nSubject: news\r\n\r\nhi\r\n--c--\r\n")
+}
 
 // PostForm posts a form to a public page at base+path and returns the status and the page.
 func PostForm(t testing.TB, base, path string, form url.Values) (int, string) {

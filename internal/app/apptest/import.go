@@ -53,6 +53,15 @@ func Import(t testing.TB, a *app.App, options map[string]string, files ...string
 	return sum
 }
 
+// ImportDir is Import into the data directory dir through an App of its own, opened for the
+// import and closed after it, as tillit import --data dir runs beside (or before) a server.
+func ImportDir(t testing.TB, dir string, options map[string]string, files ...string) ImportReport {
+	t.Helper()
+	a := New(t, Dir(dir))
+	defer a.Close()
+	return Import(t, a, options, files...)
+}
+
 // add adds r's counts to s and appends its errors.
 func (s *ImportReport) add(r ImportReport) {
 	s.Rows += r.Rows

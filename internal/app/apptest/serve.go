@@ -3,10 +3,7 @@ package apptest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -22,10 +19,12 @@ import (
 // the first admin token minted. Its fields are set by Serve and never changed after, except
 // Token, which a test may set (to the token of an earlier Server on the same directory).
 type Server struct {
-	App   *app.App
-	Base  string // the server's URL, http://127.0.0.1:port (also Settings.BaseURL unless TILLIT_BASE_URL is given)
-	Token string // the one-time admin token of the first start; "" when the directory had an admin already
-	Dir   string // the data directory
+	// Client calls the server: Base is its URL, http://127.0.0.1:port (also Settings.BaseURL
+	// unless TILLIT_BASE_URL is given); Token is the one-time admin token of the first start, ""
+	// when the directory had an admin already.
+	*Client
+	App *app.App
+	Dir string // the data directory
 	// MailDir holds the .eml files of the file transport (app.MailDir).
 	MailDir string
 	// Logs holds what the services logged, at the configured level (TILLIT_LOG_LEVEL).
@@ -63,7 +62,7 @@ func Serve(t testing.TB, options ...func(*app.Config)) *Server {
 		srv.Close()
 		t.Fatalf("apptest.Serve: %v", err)
 	}
-	p := &Server{App: a, Base: "http://" + srv.Listener.Addr().String(), Dir: a.Settings.DataDir,
+	p := &Server{Client: NewClient(t, "http://"+srv.Listener.Addr().String(), ""), App: a, Dir: a.Settings.DataDir,
 		MailDir: app.MailDir(a.Settings.DataDir), Logs: logs, t: t, http: srv}
 	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorSystem, ID: "serve"})
 	if p.Token, err = a.Tokens.EnsureAdmin(ctx, "first-start admin"); err != nil {
@@ -93,48 +92,6 @@ func (p *Server) Close() {
 			p.t.Errorf("apptest: closing the store: %v", err)
 		}
 	})
-}
-
-// Do sends a request with the admin token (Token) and decodes a JSON answer into out (when
-// non-nil); it returns the status code. body, when non-nil, is sent as JSON.
-func (p *Server) Do(method, path string, body, out any) int {
-	p.t.Helper()
-	return p.DoAs(p.Token, method, path, body, out)
-}
-
-// DoAs is Do with the bearer token secret ("" sends no Authorization header).
-func (p *Server) DoAs(secret, method, path string, body, out any) int {
-	p.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, p.Base+path, rd)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if secret != "" {
-		req.Header.Set("Authorization", "Bearer "+secret)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			p.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
-		}
-	}
-	return resp.StatusCode
 }
 
 // Mint creates a token of role named name, as tillit token create does (the audit actor is

@@ -126,35 +126,14 @@ func (r *Signups) Subscriber(email string) string {
 	return c.ID
 }
 
-// Post sends a raw body to an API route with the admin token and wants 200.
-func (r *Signups) Post(path, ctype, body string) {
-	r.t.Helper()
-	req, _ := http.NewRequest("POST", r.P.Base+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("Authorization", "Bearer "+r.P.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		r.t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
-	}
-}
+// Post sends a raw body to an API route with the admin token and wants 200 (Server.Post).
+func (r *Signups) Post(path, ctype, body string) { r.P.Post(path, ctype, body) }
 
-// Bounce posts a hard bounce (RFC 3464, status 5.1.1) for email to /api/v1/mail-reports.
-func (r *Signups) Bounce(email string) {
-	r.Post("/api/v1/mail-reports", "message/rfc822", "From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"+
-		"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"+
-		"Final-Recipient: rfc822; "+email+"\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n")
-}
+// Bounce posts a hard bounce for email (Server.Bounce).
+func (r *Signups) Bounce(email string) { r.P.Bounce(email) }
 
-// Complain posts an abuse complaint (RFC 5965) about mail to email to /api/v1/mail-reports.
-func (r *Signups) Complain(email string) {
-	r.Post("/api/v1/mail-reports", "message/rfc822", "From: abuse@mailbox.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=c\r\n\r\n"+
-		"--c\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--c\r\nContent-Type: message/rfc822\r\n\r\nTo: <"+email+">\r\nSubject: news\r\n\r\nhi\r\n--c--\r\n")
-}
+// Complain posts an abuse complaint about mail to email (Server.Complain).
+func (r *Signups) Complain(email string) { r.P.Complain(email) }
 
 // ImportMailchimp imports csv as a Mailchimp export through POST /api/v1/imports.
 func (r *Signups) ImportMailchimp(csv string) {

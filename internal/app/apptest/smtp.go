@@ -32,8 +32,10 @@ type SMTPSink struct {
 	Hold   chan struct{}
 	Held   chan struct{}
 	Refuse func(to []string) error
+	// Msgs receives each message as it is delivered (up to 100 unread); Next reads it with a
+	// deadline, a select with a default finds that none is waiting.
+	Msgs chan Delivered
 
-	msgs     chan Delivered
 	holdOnce sync.Once
 }
 
@@ -71,7 +73,7 @@ func (s *sinkSession) Data(r io.Reader) error {
 		}
 	}
 	s.cur.Data = b
-	s.sink.msgs <- s.cur
+	s.sink.Msgs <- s.cur
 	return nil
 }
 
@@ -79,7 +81,7 @@ func (s *sinkSession) Data(r io.Reader) error {
 // read by Next.
 func SMTP(t testing.TB) *SMTPSink {
 	t.Helper()
-	sink := &SMTPSink{msgs: make(chan Delivered, 100)}
+	sink := &SMTPSink{Msgs: make(chan Delivered, 100)}
 	sink.Addr = ServeSMTP(t, func() smtp.Session { return &sinkSession{sink: sink} })
 	return sink
 }
@@ -109,7 +111,7 @@ func ServeSMTP(t testing.TB, newSession func() smtp.Session) string {
 func (s *SMTPSink) Next(t testing.TB) Delivered {
 	t.Helper()
 	select {
-	case m := <-s.msgs:
+	case m := <-s.Msgs:
 		return m
 	case <-time.After(60 * time.Second):
 		t.Fatal("no message delivered")

@@ -1,8 +1,10 @@
-package cli_test
+package campaign_test
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
+	"github.com/tillit/tillit/internal/token"
 )
 
 type recipientJSON struct {
@@ -11,9 +13,9 @@ type recipientJSON struct {
 	Reason    string `json:"reason"`
 }
 
-// recipients reads every page of a campaign's recipients list with token, limit per page.
-func (p *program) recipients(token, id, limit string) []recipientJSON {
-	p.t.Helper()
+// recipients reads, on p, every page of a campaign's recipients list with token, limit per page.
+func recipients(t *testing.T, p *apptest.Server, token, id, limit string) []recipientJSON {
+	t.Helper()
 	var all []recipientJSON
 	cursor := ""
 	for range 100 {
@@ -21,15 +23,15 @@ func (p *program) recipients(token, id, limit string) []recipientJSON {
 			Items      []recipientJSON `json:"items"`
 			NextCursor string          `json:"next_cursor"`
 		}
-		if st := p.doAs(token, "GET", "/api/v1/campaigns/"+id+"/recipients?limit="+limit+"&cursor="+cursor, nil, &page); st != 200 {
-			p.t.Fatalf("recipients: %d", st)
+		if st := p.DoAs(token, "GET", "/api/v1/campaigns/"+id+"/recipients?limit="+limit+"&cursor="+cursor, nil, &page); st != 200 {
+			t.Fatalf("recipients: %d", st)
 		}
 		all = append(all, page.Items...)
 		if cursor = page.NextCursor; cursor == "" {
 			return all
 		}
 	}
-	p.t.Fatal("the recipients list never ended")
+	t.Fatal("the recipients list never ended")
 	return nil
 }
 
@@ -38,9 +40,9 @@ func (p *program) recipients(token, id, limit string) []recipientJSON {
 // considered with the outcome and, for roles that may read contacts, the reason; the auditor
 // gets ids and outcomes only.
 func TestCampaignListsWhoWasConsidered(t *testing.T) {
-	sink := startSMTP(t)
+	sink := apptest.SMTP(t)
 	dir := t.TempDir()
-	p := startProgramEnv(t, dir, map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"})
+	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"}))
 	want := map[string]recipientJSON{}
 	for _, who := range []struct{ email, state, outcome, reason string }{
 		{"agreed.one@example.org", "dpv:ConsentGiven", "sent", ""},
@@ -48,33 +50,29 @@ func TestCampaignListsWhoWasConsidered(t *testing.T) {
 		{"changed.mind@example.org", "dpv:ConsentWithdrawn", "skipped", "withdrawn"},
 		{"agreed.two@example.org", "dpv:ConsentGiven", "sent", ""},
 	} {
-		var c contactJSON
-		p.do("POST", "/api/v1/contacts", map[string]any{"email": who.email}, &c)
+		var c apptest.Contact
+		p.Do("POST", "/api/v1/contacts", map[string]any{"email": who.email}, &c)
 		if who.state != "" {
-			p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
+			p.Do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil)
 		}
 		if who.state == "dpv:ConsentWithdrawn" {
-			p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": who.state, "method": "web-form"}, nil)
+			p.Do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": who.state, "method": "web-form"}, nil)
 		}
 		want[c.ID] = recipientJSON{ContactID: c.ID, Outcome: who.outcome, Reason: who.reason}
 	}
 	var camp struct{ ID string }
-	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
-	p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil)
-	p.waitCampaign(camp.ID, func(c campaignJSON) bool { return c.Status == "sent" && c.Counts.Queued == 0 })
-	sink.next(t)
-	sink.next(t)
+	p.Do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
+	p.Do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil)
+	p.WaitCampaign(camp.ID, func(c apptest.Campaign) bool { return c.Status == "sent" && c.Counts.Queued == 0 })
+	sink.Next(t)
+	sink.Next(t)
 
-	tokens := map[string]string{"admin": p.token}
+	tokens := map[string]string{"admin": p.Token}
 	for _, role := range []string{"agent", "dpo", "auditor"} {
-		code, out, stderr := runCLI(t, "token", "create", "--data", dir, "--role", role, "--name", role)
-		if code != 0 {
-			t.Fatalf("token create %s: %d %s", role, code, stderr)
-		}
-		tokens[role] = strings.TrimSpace(out)
+		tokens[role] = p.Mint(token.Role(role), role, "")
 	}
 	for role, tok := range tokens {
-		got := p.recipients(tok, camp.ID, "3") // two pages
+		got := recipients(t, p, tok, camp.ID, "3") // two pages
 		if len(got) != len(want) {
 			t.Errorf("%s: %d recipients %+v; want %d", role, len(got), got, len(want))
 			continue
@@ -89,8 +87,8 @@ func TestCampaignListsWhoWasConsidered(t *testing.T) {
 			}
 		}
 	}
-	var prob problemJSON
-	if st := p.do("GET", "/api/v1/campaigns/"+camp.ID+"/recipients?limit=5000", nil, &prob); st != 400 || prob.Field != "limit" {
+	var prob apptest.Problem
+	if st := p.Do("GET", "/api/v1/campaigns/"+camp.ID+"/recipients?limit=5000", nil, &prob); st != 400 || prob.Field != "limit" {
 		t.Errorf("limit 5000: %d %+v; want 400 naming limit", st, prob)
 	}
 }

@@ -1,9 +1,11 @@
-package cli_test
+package consent_test
 
 import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestRepermissionListIsTheCampaignsAudience: found by a fresh-user trial (issue 11). The README
@@ -12,16 +14,16 @@ import (
 // people whose consent was requested and not answered, whom it does ask. Now both apply one
 // rule (consent.AskOf): for a mixed population the list is exactly whom the campaign mails.
 func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
-	r := startSignupRig(t)
-	p := r.p
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "tips", "name": "Tips", "lawful_basis": "dpv:Consent", "direct_marketing": true, "consent_valid_days": 365}, nil); st != 201 {
+	r := apptest.NewSignups(t)
+	p := r.P
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "tips", "name": "Tips", "lawful_basis": "dpv:Consent", "direct_marketing": true, "consent_valid_days": 365}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
 	}
 	ids := map[string]string{}
 	person := func(name string, states ...string) string {
 		t.Helper()
-		var c contactJSON
-		if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": name + "@example.org"}, &c); st != 201 {
+		var c apptest.Contact
+		if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": name + "@example.org"}, &c); st != 201 {
 			t.Fatalf("create %s: %d", name, st)
 		}
 		for _, s := range states {
@@ -29,7 +31,7 @@ func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
 			if s == "old" { // given two years ago; valid for one
 				e["state"], e["occurred_at"] = "dpv:ConsentGiven", time.Now().UTC().AddDate(-2, 0, 0).Format(time.RFC3339)
 			}
-			if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", e, nil); st != 201 {
+			if st := p.Do("POST", "/api/v1/contacts/"+c.ID+"/consents", e, nil); st != 201 {
 				t.Fatalf("%s: %s: %d", name, s, st)
 			}
 		}
@@ -39,8 +41,8 @@ func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
 	publish := func(body string, material bool) {
 		t.Helper()
 		var v struct{ ID string }
-		p.do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": body, "material": material}, &v)
-		if st := p.do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
+		p.Do("POST", "/api/v1/policies", map[string]any{"document": "privacy_policy", "body": body, "material": material}, &v)
+		if st := p.Do("POST", "/api/v1/policies/"+v.ID+"/publish", nil, nil); st != 200 {
 			t.Fatalf("publish: %d", st)
 		}
 	}
@@ -51,15 +53,15 @@ func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
 	person("refused", "dpv:ConsentRequested", "dpv:ConsentRefused")
 	person("withdrawn", "dpv:ConsentGiven", "dpv:ConsentWithdrawn")
 	objected := person("objected", "old")
-	if st := p.do("POST", "/api/v1/contacts/"+objected+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
+	if st := p.Do("POST", "/api/v1/contacts/"+objected+"/objections", map[string]any{"scope": "direct_marketing", "method": "staff"}, nil); st != 201 {
 		t.Fatalf("objection: %d", st)
 	}
 	restricted := person("restricted", "old")
-	if st := p.do("PUT", "/api/v1/contacts/"+restricted+"/restriction", nil, nil); st != 200 && st != 204 {
+	if st := p.Do("PUT", "/api/v1/contacts/"+restricted+"/restriction", nil, nil); st != 200 && st != 204 {
 		t.Fatalf("restrict: %d", st)
 	}
 	person("suppressed", "old")
-	r.bounce("suppressed@example.org")
+	r.Bounce("suppressed@example.org")
 	person("requested", "dpv:ConsentRequested")
 	person("expired", "dpv:ConsentGiven", "dpv:ConsentExpired")
 	person("aged", "old")
@@ -67,7 +69,7 @@ func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
 	want := map[string]string{"given": "consent_given", "refused": "refused", "withdrawn": "withdrawn", "objected": "objected", "restricted": "restricted",
 		"suppressed": "suppressed", "requested": "no_consent", "expired": "expired", "aged": "expired", "reconsent": "needs_reconsent", "nohistory": "no_consent"}
 	for id, name := range ids {
-		if g := r.gate(id, "tips"); g != want[name] {
+		if g := r.Gate(id, "tips"); g != want[name] {
 			t.Fatalf("%s: gate %s; want %s", name, g, want[name])
 		}
 	}
@@ -80,7 +82,7 @@ func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
 			} `json:"items"`
 			NextCursor string `json:"next_cursor"`
 		}
-		if st := p.do("GET", "/api/v1/purposes/tips/repermission?limit=2&cursor="+cursor, nil, &page); st != 200 {
+		if st := p.Do("GET", "/api/v1/purposes/tips/repermission?limit=2&cursor="+cursor, nil, &page); st != 200 {
 			t.Fatalf("repermission: %d", st)
 		}
 		for _, it := range page.Items {
@@ -93,16 +95,16 @@ func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
 	slices.Sort(listed)
 
 	var camp struct{ ID string }
-	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "tips", "subject": "May we?", "text": "Tips now and then."}, &camp); st != 201 {
+	if st := p.Do("POST", "/api/v1/campaigns", map[string]any{"kind": "consent_request", "purpose": "tips", "subject": "May we?", "text": "Tips now and then."}, &camp); st != 201 {
 		t.Fatalf("campaign: %d", st)
 	}
-	if st := p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil); st != 202 {
+	if st := p.Do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil); st != 202 {
 		t.Fatalf("send: %d", st)
 	}
-	got := p.waitWalked(camp.ID)
+	got := p.WaitWalked(camp.ID)
 	var asked []string
 	for range got.Counts.Messages {
-		d := r.sink.next(t)
+		d := r.Sink.Next(t)
 		asked = append(asked, d.To[0][:len(d.To[0])-len("@example.org")])
 	}
 	slices.Sort(asked)

@@ -1,4 +1,4 @@
-package cli_test
+package campaign_test
 
 import (
 	"context"
@@ -11,47 +11,15 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/store"
 )
-
-// campaignJSON is a campaign as GET /api/v1/campaigns/{id} answers it.
-type campaignJSON struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	Counts struct {
-		Walked, Messages, Queued, Sent, Failed, Skipped int
-		SkippedBy                                       map[string]int `json:"skipped_by"`
-	} `json:"counts"`
-}
-
-// waitCampaign reads the campaign until done accepts it. The deadline only keeps a broken walk
-// from hanging the test run; it asserts no speed.
-func (p *program) waitCampaign(id string, done func(campaignJSON) bool) campaignJSON {
-	p.t.Helper()
-	var c campaignJSON
-	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		c = campaignJSON{}
-		if st := p.do("GET", "/api/v1/campaigns/"+id, nil, &c); st != 200 {
-			p.t.Fatalf("GET campaign: %d", st)
-		}
-		if done(c) {
-			return c
-		}
-	}
-	p.t.Fatalf("campaign %s: %+v; the walk or the outbox did not finish", id, c)
-	return c
-}
-
-// waitWalked waits for the campaign's audience walk to end (status sent).
-func (p *program) waitWalked(id string) campaignJSON {
-	p.t.Helper()
-	return p.waitCampaign(id, func(c campaignJSON) bool { return c.Status == "sent" })
-}
 
 // countingSink is a real SMTP server (emersion/go-smtp) on 127.0.0.1 that counts the messages
 // each recipient receives and keeps nothing else.
 type countingSink struct {
-	addr string
+	Addr string
 	mu   sync.Mutex
 	got  map[string]int
 }
@@ -61,13 +29,17 @@ type countingSinkSession struct {
 	to   []string
 }
 
-func (s *countingSinkSession) Reset()                               { s.to = nil }
-func (s *countingSinkSession) Logout() error                        { return nil }
+func (s *countingSinkSession) Reset() { s.to = nil }
+
+func (s *countingSinkSession) Logout() error { return nil }
+
 func (s *countingSinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+
 func (s *countingSinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.to = append(s.to, to)
 	return nil
 }
+
 func (s *countingSinkSession) Data(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
@@ -83,7 +55,7 @@ func (s *countingSinkSession) Data(r io.Reader) error {
 func startCountingSMTP(t *testing.T) *countingSink {
 	t.Helper()
 	sink := &countingSink{got: map[string]int{}}
-	sink.addr = serveSMTP(t, func() smtp.Session { return &countingSinkSession{sink: sink} })
+	sink.Addr = apptest.ServeSMTP(t, func() smtp.Session { return &countingSinkSession{sink: sink} })
 	return sink
 }
 
@@ -110,7 +82,7 @@ func audience(t *testing.T, dir string, subscribers, without int) []string {
 		addrs[i] = fmt.Sprintf("sub%d@example.org", i)
 		fmt.Fprintf(&b, "%s,Sub%d,2026-01-02 10:00:00,2026-01-02 10:05:00\n", addrs[i], i)
 	}
-	if rep := importJSON(t, dir, writeFile(t, "subscribers.csv", b.String())); rep.Created != subscribers {
+	if rep := apptest.ImportDir(t, dir, map[string]string{"format": "mailchimp"}, apptest.WriteFile(t, "subscribers.csv", b.String())); rep.Created != subscribers {
 		t.Fatalf("import created %d subscribers; want %d", rep.Created, subscribers)
 	}
 	b.Reset()
@@ -118,41 +90,39 @@ func audience(t *testing.T, dir string, subscribers, without int) []string {
 	for i := range without {
 		fmt.Fprintf(&b, "none%d@example.org,None%d\n", i, i)
 	}
-	if code, _, stderr := runCLI(t, "import", "--data", dir, "--format", "generic", "--json", writeFile(t, "without.csv", b.String())); code != 0 {
-		t.Fatalf("import without consent: %d %s", code, stderr)
-	}
+	apptest.ImportDir(t, dir, map[string]string{"format": "generic"}, apptest.WriteFile(t, "without.csv", b.String()))
 	return addrs
 }
 
 // refuseThree makes the gate refuse three subscribers for three reasons: one withdraws, one is
 // restricted (GDPR Art. 18), one bounced (suppressed). It returns their addresses.
-func refuseThree(t *testing.T, p *program, addrs []string) map[string]string {
+func refuseThree(t *testing.T, p *apptest.Server, addrs []string) map[string]string {
 	t.Helper()
 	refused := map[string]string{addrs[1]: "withdrawn", addrs[len(addrs)/2]: "restricted", addrs[len(addrs)-2]: "suppressed"}
 	for addr, reason := range refused {
 		var found struct {
-			Items []contactJSON `json:"items"`
+			Items []apptest.Contact `json:"items"`
 		}
-		if st := p.do("GET", "/api/v1/contacts?email="+addr, nil, &found); st != 200 || len(found.Items) != 1 {
+		if st := p.Do("GET", "/api/v1/contacts?email="+addr, nil, &found); st != 200 || len(found.Items) != 1 {
 			t.Fatalf("lookup %s: %d %+v", addr, st, found)
 		}
 		id := found.Items[0].ID
 		switch reason {
 		case "withdrawn":
-			if st := p.do("POST", "/api/v1/contacts/"+id+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "web-form"}, nil); st != 201 {
+			if st := p.Do("POST", "/api/v1/contacts/"+id+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "web-form"}, nil); st != 201 {
 				t.Fatalf("withdraw: %d", st)
 			}
 		case "restricted":
-			if st := p.do("PUT", "/api/v1/contacts/"+id+"/restriction", nil, nil); st != 200 {
+			if st := p.Do("PUT", "/api/v1/contacts/"+id+"/restriction", nil, nil); st != 200 {
 				t.Fatalf("restrict: %d", st)
 			}
 		case "suppressed":
 			dsn := "From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
 				"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n" +
 				"Final-Recipient: rfc822; " + addr + "\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n"
-			req, _ := http.NewRequest("POST", p.base+"/api/v1/mail-reports", strings.NewReader(dsn))
+			req, _ := http.NewRequest("POST", p.Base+"/api/v1/mail-reports", strings.NewReader(dsn))
 			req.Header.Set("Content-Type", "message/rfc822")
-			req.Header.Set("Authorization", "Bearer "+p.token)
+			req.Header.Set("Authorization", "Bearer "+p.Token)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("bounce report: %v %v", resp, err)
@@ -185,7 +155,7 @@ func checkMailedOnce(t *testing.T, sink *countingSink, addrs []string, refused m
 
 // checkCounts fails unless the finished campaign's counts are right: every audience member
 // walked, the allowed ones mailed, the refused ones counted by reason.
-func checkCounts(t *testing.T, c campaignJSON, subscribers, without int) {
+func checkCounts(t *testing.T, c apptest.Campaign, subscribers, without int) {
 	t.Helper()
 	mailed := subscribers - 3
 	if c.Status != "sent" || c.Counts.Walked != subscribers+without || c.Counts.Messages != mailed || c.Counts.Sent != mailed ||
@@ -226,16 +196,16 @@ func TestCampaignSendSurvivesHangUp(t *testing.T) {
 	sink := startCountingSMTP(t)
 	dir := t.TempDir()
 	addrs := audience(t, dir, subscribers, without)
-	p := startProgramEnv(t, dir, map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none"})
+	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none"}))
 	refused := refuseThree(t, p, addrs)
-	var camp campaignJSON
-	if st := p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp); st != 201 || camp.Status != "draft" {
+	var camp apptest.Campaign
+	if st := p.Do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp); st != 201 || camp.Status != "draft" {
 		t.Fatalf("create: %d %+v", st, camp)
 	}
 
 	ctx, hangUp := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", p.base+"/api/v1/campaigns/"+camp.ID+"/send", nil)
-	req.Header.Set("Authorization", "Bearer "+p.token)
+	req, _ := http.NewRequestWithContext(ctx, "POST", p.Base+"/api/v1/campaigns/"+camp.ID+"/send", nil)
+	req.Header.Set("Authorization", "Bearer "+p.Token)
 	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -246,13 +216,13 @@ func TestCampaignSendSurvivesHangUp(t *testing.T) {
 		t.Fatalf("send: %d; want 202", resp.StatusCode)
 	}
 
-	c := p.waitCampaign(camp.ID, func(c campaignJSON) bool { return c.Status == "sent" && c.Counts.Queued == 0 })
+	c := p.WaitCampaign(camp.ID, func(c apptest.Campaign) bool { return c.Status == "sent" && c.Counts.Queued == 0 })
 	checkCounts(t, c, subscribers, without)
 	checkMailedOnce(t, sink, addrs, refused)
-	if st := p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil); st != 409 {
+	if st := p.Do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, nil); st != 409 {
 		t.Errorf("second send: %d; want 409", st)
 	}
-	p.stop()
+	p.Close()
 	checkNoSkippedRows(t, dir, camp.ID, subscribers-3)
 }
 
@@ -264,24 +234,24 @@ func TestCampaignResumesAfterRestart(t *testing.T) {
 	sink := startCountingSMTP(t)
 	dir := t.TempDir()
 	addrs := audience(t, dir, subscribers, without)
-	env := map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none"}
-	p := startProgramEnv(t, dir, env)
+	env := map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none"}
+	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(env))
 	refused := refuseThree(t, p, addrs)
-	var camp campaignJSON
-	p.do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
-	if st := p.do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp); st != 202 || camp.Status != "sending" {
+	var camp apptest.Campaign
+	p.Do("POST", "/api/v1/campaigns", map[string]any{"purpose": "newsletter", "subject": "News", "text": "Hello."}, &camp)
+	if st := p.Do("POST", "/api/v1/campaigns/"+camp.ID+"/send", nil, &camp); st != 202 || camp.Status != "sending" {
 		t.Fatalf("send: %d %+v; want 202, sending", st, camp)
 	}
 	// Stop the server in mid-walk: once the first batch (250 people) has committed.
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
-		var c campaignJSON
-		p.do("GET", "/api/v1/campaigns/"+camp.ID, nil, &c)
+		var c apptest.Campaign
+		p.Do("GET", "/api/v1/campaigns/"+camp.ID, nil, &c)
 		if c.Counts.Walked > 0 {
 			break
 		}
 	}
-	token := p.token
-	p.stop()
+	token := p.Token
+	p.Close()
 
 	db, err := store.Open(t.Context(), store.Config{URL: dir})
 	if err != nil {
@@ -303,11 +273,11 @@ func TestCampaignResumesAfterRestart(t *testing.T) {
 	}
 	t.Logf("stopped after %d of %d walked (cursor %q)", walked, subscribers+without, cursor)
 
-	p = startProgramEnv(t, dir, env)
-	p.token = token
-	c := p.waitCampaign(camp.ID, func(c campaignJSON) bool { return c.Status == "sent" && c.Counts.Queued == 0 })
+	p = apptest.Serve(t, apptest.Dir(dir), apptest.Env(env))
+	p.Token = token
+	c := p.WaitCampaign(camp.ID, func(c apptest.Campaign) bool { return c.Status == "sent" && c.Counts.Queued == 0 })
 	checkCounts(t, c, subscribers, without)
 	checkMailedOnce(t, sink, addrs, refused)
-	p.stop()
+	p.Close()
 	checkNoSkippedRows(t, dir, camp.ID, subscribers-3)
 }

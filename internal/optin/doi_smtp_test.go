@@ -1,31 +1,30 @@
-package cli_test
+package optin_test
 
 import (
 	"bytes"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestDoubleOptInOverSMTP: subscribe through the public form, receive the confirmation over real
 // SMTP, find that GET changes nothing, confirm with POST, and find the token single-use; a GPC
 // signal records an objection; a repeated subscription leaves the confirmed consent as it is.
 func TestDoubleOptInOverSMTP(t *testing.T) {
-	sink := startSMTP(t)
+	sink := apptest.SMTP(t)
 	dir := t.TempDir()
-	p := startProgramEnv(t, dir, map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"})
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partner offers", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
+	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"}))
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "partners", "name": "Partner offers", "lawful_basis": "dpv:Consent", "sale_or_sharing": true}, nil); st != 201 {
 		t.Fatal("purpose")
 	}
 	const address = "O'Brien+news&x=1%2/y@Example.COM"
 	post := func(path string, body io.Reader, ctype string, gpc bool) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", p.base+path, body)
+		req, _ := http.NewRequest("POST", p.Base+path, body)
 		if ctype != "" {
 			req.Header.Set("Content-Type", ctype)
 		}
@@ -44,22 +43,22 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 	if st != 202 || !strings.Contains(body, "check_your_inbox") {
 		t.Fatalf("subscribe: %d %s", st, body)
 	}
-	d := sink.next(t)
-	msg, text := parseMessage(t, d)
+	d := sink.Next(t)
+	msg, text := apptest.ParseMessage(t, d)
 	if len(d.To) != 1 || d.To[0] != "o'brien+news&x=1%2/y@example.com" || d.From != "news@tillit.example" {
 		t.Errorf("envelope from %q to %q; want the normalized address", d.From, d.To)
 	}
 	if msg.Header.Get("Subject") != "Please confirm your subscription" || msg.Header.Get("List-Unsubscribe") != "" || msg.Header.Get("Message-Id") == "" {
 		t.Errorf("headers: %v", msg.Header)
 	}
-	link := linkRE.FindString(text)
+	link := apptest.ConfirmLink.FindString(text)
 	if link == "" || strings.Contains(link, "brien") || strings.Contains(link, "%40") {
 		t.Fatalf("confirmation link %q in %q; want one that carries no address", link, text)
 	}
 	u, _ := url.Parse(link)
 
-	var l listJSON
-	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": address}, &l)
+	var l apptest.List
+	p.Do("POST", "/api/v1/contacts/lookup", map[string]string{"email": address}, &l)
 	if len(l.Items) != 1 || l.Items[0].Kind != "lead" {
 		t.Fatalf("lookup after subscribe: %+v", l)
 	}
@@ -81,13 +80,13 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 		} `json:"objections"`
 	}
 	var ledger ledgerJSON
-	p.do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
+	p.Do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
 	if len(ledger.Current) != 1 || ledger.Current[0].State != "dpv:ConsentRequested" || len(ledger.Objections) != 1 || ledger.Objections[0].Scope != "partners" || ledger.Objections[0].Method != "gpc" {
 		t.Fatalf("after subscribe: %+v; want requested, and a GPC objection to partners", ledger)
 	}
 
 	// A link scanner's GET shows a button and changes nothing.
-	resp, err := http.Get(p.base + u.Path)
+	resp, err := http.Get(p.Base + u.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +95,7 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Contains(page, []byte(`<button type="submit">Confirm</button>`)) {
 		t.Errorf("GET confirm: %d %s", resp.StatusCode, page)
 	}
-	p.do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
+	p.Do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
 	if ledger.Current[0].State != "dpv:ConsentRequested" {
 		t.Errorf("GET changed the consent: %+v", ledger.Current)
 	}
@@ -106,7 +105,7 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 		t.Fatalf("POST confirm: %d %s", st, body)
 	}
 	ledger = ledgerJSON{}
-	p.do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
+	p.Do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
 	last := ledger.Events[len(ledger.Events)-1]
 	if ledger.Current[0].State != "dpv:ConsentGiven" || last.Method != "double-opt-in" || last.Evidence.OptinTime == "" || last.Evidence.ConfirmTime == "" || last.Evidence.IP != "127.0.0.1" {
 		t.Errorf("after confirming: %+v", ledger)
@@ -121,7 +120,7 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 	// A repeated subscription answers the same and leaves the confirmed consent as it is.
 	st, _ = post("/p/subscribe", strings.NewReader(url.Values{"email": {address}}.Encode()), "application/x-www-form-urlencoded", false)
 	ledger = ledgerJSON{}
-	p.do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
+	p.Do("GET", "/api/v1/contacts/"+id+"/consents", nil, &ledger)
 	if st != 200 || len(ledger.Events) != n || ledger.Current[0].State != "dpv:ConsentGiven" {
 		t.Errorf("repeat subscription: %d, %d events (was %d), state %s; want nothing changed", st, len(ledger.Events), n, ledger.Current[0].State)
 	}
@@ -130,17 +129,17 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 	if st, _ := post("/p/subscribe", strings.NewReader(`{"email":"gpc.at.confirm@example.org"}`), "application/json", false); st != 202 {
 		t.Fatal("second subscription")
 	}
-	_, text2 := parseMessage(t, sink.next(t))
-	u2, _ := url.Parse(linkRE.FindString(text2))
-	req, _ := http.NewRequest("POST", p.base+u2.Path, nil)
+	_, text2 := apptest.ParseMessage(t, sink.Next(t))
+	u2, _ := url.Parse(apptest.ConfirmLink.FindString(text2))
+	req, _ := http.NewRequest("POST", p.Base+u2.Path, nil)
 	req.Header.Set("Sec-GPC", "1")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("confirm with GPC: %v %v", resp, err)
 	}
-	var l2 listJSON
-	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "gpc.at.confirm@example.org"}, &l2)
+	var l2 apptest.List
+	p.Do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "gpc.at.confirm@example.org"}, &l2)
 	var ledger2 ledgerJSON
-	p.do("GET", "/api/v1/contacts/"+l2.Items[0].ID+"/consents", nil, &ledger2)
+	p.Do("GET", "/api/v1/contacts/"+l2.Items[0].ID+"/consents", nil, &ledger2)
 	if len(ledger2.Objections) != 1 || ledger2.Objections[0].Scope != "partners" || ledger2.Objections[0].Method != "gpc" {
 		t.Errorf("objections after confirming with Sec-GPC: %+v; want one gpc objection to partners", ledger2.Objections)
 	}
@@ -149,39 +148,8 @@ func TestDoubleOptInOverSMTP(t *testing.T) {
 		Allowed bool   `json:"allowed"`
 		Reason  string `json:"reason"`
 	}
-	p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": id, "purpose": "newsletter"}, &d2)
+	p.Do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": id, "purpose": "newsletter"}, &d2)
 	if !d2.Allowed {
 		t.Errorf("gate after confirmation: %+v", d2)
 	}
-}
-
-// TestErasureRemovesQueuedAndWrittenMail: with the default file transport, a confirmation mail is
-// an .eml file under the data directory; erasing the person removes it and the outbox row, so no
-// plaintext of the person remains in any file.
-func TestErasureRemovesQueuedAndWrittenMail(t *testing.T) {
-	dir := t.TempDir()
-	p := startProgram(t, dir)
-	resp, err := http.PostForm(p.base+"/p/subscribe", url.Values{"email": {"Maja.Lindgren@example.se"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var files []string
-	for deadline := time.Now().Add(60 * time.Second); len(files) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		files, _ = filepath.Glob(filepath.Join(dir, "mail", "*.eml"))
-	}
-	if len(files) != 1 {
-		t.Fatalf("%d .eml files; want the confirmation", len(files))
-	}
-	b, _ := os.ReadFile(files[0])
-	if !bytes.Contains(b, []byte("maja.lindgren@example.se")) {
-		t.Fatalf("the .eml does not name its recipient: %s", b)
-	}
-	var l listJSON
-	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "maja.lindgren@example.se"}, &l)
-	if st := p.do("DELETE", "/api/v1/contacts/"+l.Items[0].ID, nil, nil); st != 204 {
-		t.Fatalf("erase: %d", st)
-	}
-	p.stop()
-	assertNoPlaintext(t, dir, []string{"maja.lindgren@example.se", "Lindgren"})
 }

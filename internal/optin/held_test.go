@@ -1,30 +1,32 @@
-package cli_test
+package optin_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
-// hold puts contact id (address email) on hold of the given kind: "erasure" or "restriction" is
+// hold puts, on r, contact id (address email) on hold of the given kind: "erasure" or "restriction" is
 // a staff request of that type, verified by staff (open, so the gate refuses with
 // erasure_requested, restriction_requested); "restricted" is staff's restriction flag (PUT
 // …/restriction). Any mail the hold sent is read and dropped.
-func (r *signupRig) hold(kind, id, email string) {
-	r.t.Helper()
+func hold(t *testing.T, r *apptest.Signups, kind, id, email string) {
+	t.Helper()
 	if kind == "restricted" {
-		if st := r.p.do("PUT", "/api/v1/contacts/"+id+"/restriction", nil, nil); st != 200 && st != 204 {
-			r.t.Fatalf("restrict: %d", st)
+		if st := r.P.Do("PUT", "/api/v1/contacts/"+id+"/restriction", nil, nil); st != 200 && st != 204 {
+			t.Fatalf("restrict: %d", st)
 		}
 	} else {
-		var req requestJSON
-		if st := r.p.do("POST", "/api/v1/requests", map[string]any{"type": kind, "channel": "letter", "email": email}, &req); st != 201 {
-			r.t.Fatalf("%s request: %d", kind, st)
+		var req apptest.Request
+		if st := r.P.Do("POST", "/api/v1/requests", map[string]any{"type": kind, "channel": "letter", "email": email}, &req); st != 201 {
+			t.Fatalf("%s request: %d", kind, st)
 		}
-		if st := r.p.do("POST", "/api/v1/requests/"+req.ID+"/verify", map[string]any{"contact_id": id, "note": "Signed letter."}, nil); st != 200 {
-			r.t.Fatalf("verify %s request: %d", kind, st)
+		if st := r.P.Do("POST", "/api/v1/requests/"+req.ID+"/verify", map[string]any{"contact_id": id, "note": "Signed letter."}, nil); st != 200 {
+			t.Fatalf("verify %s request: %d", kind, st)
 		}
 	}
-	r.mailed(email)
+	r.Mailed(email)
 }
 
 // TestHeldPersonIsToldTheTruth: found by a fresh-user trial (issue 11). While a person's verified
@@ -37,8 +39,8 @@ func (r *signupRig) hold(kind, id, email string) {
 // restriction, an open erasure or restriction request: consent.Facts.Hold) gets the same
 // treatment: nothing is recorded, and each page says which hold it is and until when.
 func TestHeldPersonIsToldTheTruth(t *testing.T) {
-	r := startSignupRig(t)
-	if st := r.p.do("POST", "/api/v1/purposes", map[string]any{"id": "events", "name": "Events", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
+	r := apptest.NewSignups(t)
+	if st := r.P.Do("POST", "/api/v1/purposes", map[string]any{"id": "events", "name": "Events", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
 	}
 	for _, tc := range []struct {
@@ -50,16 +52,16 @@ func TestHeldPersonIsToldTheTruth(t *testing.T) {
 	} {
 		// A subscriber of the newsletter, on hold, signs up for the newsletter and events.
 		a := tc.kind + ".a@example.org"
-		id := r.subscriber(a)
-		prefs := r.preferencesLink(id)
-		r.hold(tc.kind, id, a)
-		if g := r.gate(id, "newsletter"); g != tc.reason {
+		id := r.Subscriber(a)
+		prefs := r.PreferencesLink(id)
+		hold(t, r, tc.kind, id, a)
+		if g := r.Gate(id, "newsletter"); g != tc.reason {
 			t.Fatalf("%s: gate %s; want %s", tc.kind, g, tc.reason)
 		}
-		checkSignupPage(t, tc.kind, r.subscribe(a, "newsletter", "events"))
-		if msgs := r.mailed(a); len(msgs) != 1 {
+		checkSignupPage(t, tc.kind, r.Subscribe(a, "newsletter", "events"))
+		if msgs := r.Mailed(a); len(msgs) != 1 {
 			t.Errorf("%s: sign-up: %d messages; want one note", tc.kind, len(msgs))
-		} else if msg, text := parseMessage(t, msgs[0]); msg.Header.Get("Subject") != "About your subscription" || linkRE.MatchString(text) ||
+		} else if msg, text := apptest.ParseMessage(t, msgs[0]); msg.Header.Get("Subject") != "About your subscription" || apptest.ConfirmLink.MatchString(text) ||
 			!strings.Contains(text, sentence(tc.says)+", so nothing was recorded for this sign-up") || strings.Contains(text, "You already receive") ||
 			strings.Contains(text, "at your request") {
 			t.Errorf("%s: sign-up: message %q %q; want a note without a link saying %q, nothing else", tc.kind, msg.Header.Get("Subject"), text, tc.says)
@@ -67,7 +69,7 @@ func TestHeldPersonIsToldTheTruth(t *testing.T) {
 
 		// The preference center says it, offers no subscription, and the withdrawal only where
 		// consent is given; a subscription posted anyway records and sends nothing.
-		page := r.choose(prefs, "events", "subscribe")
+		page := r.Choose(prefs, "events", "subscribe")
 		sections := strings.Split(page, "<section>")
 		if len(sections) != 3 {
 			t.Fatalf("%s: preference center: %d sections; want newsletter and events:\n%s", tc.kind, len(sections)-1, page)
@@ -83,24 +85,24 @@ func TestHeldPersonIsToldTheTruth(t *testing.T) {
 		if strings.Contains(page, "We sent you") || strings.Contains(page, "We wrote to you") {
 			t.Errorf("%s: preference center claims a message:\n%s", tc.kind, page)
 		}
-		if msgs := r.mailed(a); len(msgs) != 0 {
+		if msgs := r.Mailed(a); len(msgs) != 0 {
 			t.Errorf("%s: preference center subscription: %d messages; want none", tc.kind, len(msgs))
 		}
 
 		// A confirmation link sent before the hold confirms nothing, and the page says why.
 		b := tc.kind + ".b@example.org"
-		r.subscribe(b, "events")
-		link := r.confirmation(tc.kind, r.mailed(b))
-		bid := r.lookup(b)
-		r.hold(tc.kind, bid, b)
-		st, page := postForm(t, r.p.base, strings.TrimPrefix(link, r.p.base), nil)
+		r.Subscribe(b, "events")
+		link := r.Confirmation(tc.kind, r.Mailed(b))
+		bid := r.Lookup(b)
+		hold(t, r, tc.kind, bid, b)
+		st, page := apptest.PostForm(t, r.P.Base, strings.TrimPrefix(link, r.P.Base), nil)
 		if st != 200 || strings.Contains(page, "is confirmed") || !strings.Contains(page, sentence(tc.says)+", so nothing was recorded for your confirmation") {
 			t.Errorf("%s: older confirmation link: %d; want the page to say %q, nothing confirmed:\n%s", tc.kind, st, tc.says, page)
 		}
 		var l struct {
 			Current []struct{ Purpose, State string } `json:"current"`
 		}
-		r.p.do("GET", "/api/v1/contacts/"+bid+"/consents", nil, &l)
+		r.P.Do("GET", "/api/v1/contacts/"+bid+"/consents", nil, &l)
 		for _, c := range l.Current {
 			if c.State == "dpv:ConsentGiven" {
 				t.Errorf("%s: older confirmation link recorded %s for %s", tc.kind, c.State, c.Purpose)
