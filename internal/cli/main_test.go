@@ -102,6 +102,12 @@ func (p *program) doAs(token, method, path string, body any, out any) int {
 	return p.client().DoAs(token, method, path, body, out)
 }
 
+// gate asks the consent gate about a contact id or an e-mail address (apptest.Client.Check).
+func (p *program) gate(who map[string]string, purpose string) (allowed bool, reason string) {
+	p.t.Helper()
+	return p.client().Check(who, purpose)
+}
+
 // waitCampaign reads the campaign until done accepts it (apptest.Client.WaitCampaign).
 func (p *program) waitCampaign(id string, done func(campaignJSON) bool) campaignJSON {
 	p.t.Helper()

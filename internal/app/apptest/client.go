@@ -1,6 +1,7 @@
 package apptest
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -76,7 +77,9 @@ type ImportReport struct {
 	Outdated          int `json:"outdated_withdrawals"`
 	Restricted        int `json:"restricted"`
 	Refused           int `json:"refused"`
-	Errors            []struct {
+	// UnmappedColumns names the file's columns no field took (a sum lists every file's).
+	UnmappedColumns []string `json:"unmapped_columns"`
+	Errors          []struct {
 		Line   int    `json:"line"`
 		Reason string `json:"reason"`
 	} `json:"errors"`
@@ -173,6 +176,78 @@ func (p *Client) Bounce(email string) {
 func (p *Client) Complain(email string) {
 	p.Post("/api/v1/mail-reports", "message/rfc822", "From: abuse@mailbox.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=c\r\n\r\n"+
 		"--c\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--c\r\nContent-Type: message/rfc822\r\n\r\nTo: <"+email+">\r\nSubject: news\r\n\r\nhi\r\n--c--\r\n")
+}
+
+// ImportCSV posts body as a text/csv import (POST /api/v1/imports?query, with the admin token)
+// and decodes the report into report: the answer itself, or, when the import stopped, the
+// problem's report member. It returns the status.
+func (p *Client) ImportCSV(query, body string, report any) int {
+	p.t.Helper()
+	req, err := http.NewRequest("POST", p.Base+"/api/v1/imports?"+query, strings.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		json.Unmarshal(b, &struct {
+			Report any `json:"report"`
+		}{report})
+		return resp.StatusCode
+	}
+	if err := json.Unmarshal(b, report); err != nil {
+		p.t.Fatalf("report %q: %v", b, err)
+	}
+	return resp.StatusCode
+}
+
+// Unzip reads a zip archive (an access bundle) and returns its files' names in archive order
+// and their bytes by name.
+func Unzip(t testing.TB, b []byte) (names []string, files map[string][]byte) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("not a zip: %v", err)
+	}
+	files = map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, f.Name)
+		files[f.Name] = data
+	}
+	return names, files
+}
+
+// Check asks the consent gate (POST /api/v1/consent-checks) about who (contact_id or email)
+// and purpose, and returns its answer; any status but 200 fails the test.
+func (p *Client) Check(who map[string]string, purpose string) (allowed bool, reason string) {
+	p.t.Helper()
+	body := map[string]string{"purpose": purpose}
+	for k, v := range who {
+		body[k] = v
+	}
+	var d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	if st := p.Do("POST", "/api/v1/consent-checks", body, &d); st != 200 {
+		p.t.Fatalf("consent check %v for %s: %d", who, purpose, st)
+	}
+	return d.Allowed, d.Reason
 }
 
 // PostForm posts a form to a public page at base+path and returns the status and the page.

@@ -80,5 +80,6 @@ func (s *ImportReport) add(r ImportReport) {
 	s.Outdated += r.Outdated
 	s.Restricted += r.Restricted
 	s.Refused += r.Refused
+	s.UnmappedColumns = append(s.UnmappedColumns, r.UnmappedColumns...)
 	s.Errors = append(s.Errors, r.Errors...)
 }

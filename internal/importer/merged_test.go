@@ -1,8 +1,10 @@
-package cli_test
+package importer_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestMergedMailchimpExportsReadEachRow (found by a fresh-user trial): a marketer merged
@@ -13,13 +15,13 @@ import (
 // dpv:ConsentWithdrawn at LAST_CHANGED, a withdrawal the person never made. Each row's status now
 // comes from its own cells, and a row that says nothing is refused naming UNSUB_TIME.
 func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
-	p := startProgram(t, t.TempDir())
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Offers", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
+	p := apptest.Serve(t)
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Offers", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
 	}
-	var sub contactJSON
-	p.do("POST", "/api/v1/contacts", map[string]any{"email": "sub@example.com"}, &sub)
-	if st := p.do("POST", "/api/v1/contacts/"+sub.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven",
+	var sub apptest.Contact
+	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "sub@example.com"}, &sub)
+	if st := p.Do("POST", "/api/v1/contacts/"+sub.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven",
 		"method": "web-form", "occurred_at": "2019-01-01T00:05:00Z"}, nil); st != 201 {
 		t.Fatalf("consent: %d", st)
 	}
@@ -32,7 +34,7 @@ func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
 		"fff@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,,2022-01-01 00:00:00,\n" +
 		"fff@example.com,2020-01-01 00:00:00,2020-01-01 00:05:00,2021-01-01 00:00:00,,\n" +
 		"ggg@example.com,,,2021-01-01 00:00:00,,\n"
-	st, rep := p.importCSV("format=mailchimp&purpose=newsletter", merged)
+	st, rep := importCSV(t, p, "format=mailchimp&purpose=newsletter", merged)
 	if st != 200 || rep.Rows != 7 || rep.Created != 1 || rep.ConsentsRecorded != 1 || rep.Existing != 1 || rep.Withdrawals != 0 ||
 		rep.ListUnsub != 2 || rep.ListUnsubKnown != 0 || rep.SuppressionsAdded != 1 || rep.SuppressionsKnown != 0 || rep.Suppressed != 1 || rep.Refused != 1 {
 		t.Fatalf("merged export: %d %+v; want ccc created with consent, sub existing, ddd and fff off the list, eee suppressed, fff's subscribed row suppressed, ggg refused", st, rep)
@@ -42,7 +44,7 @@ func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
 	}
 	for email, want := range map[string]string{"ccc@example.com": "consent_given", "sub@example.com": "consent_given",
 		"ddd@example.com": "withdrawn", "eee@example.com": "suppressed", "fff@example.com": "withdrawn"} {
-		if ok, reason := p.gate(map[string]string{"email": email}, "newsletter"); reason != want || ok != (want == "consent_given") {
+		if ok, reason := p.Check(map[string]string{"email": email}, "newsletter"); reason != want || ok != (want == "consent_given") {
 			t.Errorf("%s newsletter: %v %s; want %s", email, ok, reason, want)
 		}
 	}
@@ -51,7 +53,7 @@ func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
 			State string `json:"state"`
 		} `json:"events"`
 	}
-	p.do("GET", "/api/v1/contacts/"+sub.ID+"/consents", nil, &ledger)
+	p.Do("GET", "/api/v1/contacts/"+sub.ID+"/consents", nil, &ledger)
 	for _, e := range ledger.Events {
 		if e.State != "dpv:ConsentGiven" {
 			t.Errorf("sub's ledger has a %s event; the row withdrew nothing", e.State)
@@ -59,11 +61,11 @@ func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
 	}
 
 	// eee bounced: a list for another purpose does not bring the address back.
-	st, offers := p.importCSV("format=mailchimp&purpose=offers", "Email Address,OPTIN_TIME\neee@example.com,2024-03-01 09:00:00\n")
+	st, offers := importCSV(t, p, "format=mailchimp&purpose=offers", "Email Address,OPTIN_TIME\neee@example.com,2024-03-01 09:00:00\n")
 	if st != 200 || offers.Created != 0 || offers.Suppressed != 1 {
 		t.Errorf("offers list with eee: %d %+v; want eee not imported (suppressed)", st, offers)
 	}
-	if ok, reason := p.gate(map[string]string{"email": "eee@example.com"}, "offers"); ok || reason != "suppressed" {
+	if ok, reason := p.Check(map[string]string{"email": "eee@example.com"}, "offers"); ok || reason != "suppressed" {
 		t.Errorf("eee offers: %v %s; want suppressed", ok, reason)
 	}
 }
@@ -73,8 +75,8 @@ func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
 // subscribed with the import's time, consents expired already went unreported and a pending row
 // counted as a consent recorded.
 func TestImportRefusesWhatItCannotProve(t *testing.T) {
-	p := startProgram(t, t.TempDir())
-	if st := p.do("POST", "/api/v1/purposes", map[string]any{"id": "yearly", "name": "Yearly", "lawful_basis": "dpv:Consent", "consent_valid_days": 365}, nil); st != 201 {
+	p := apptest.Serve(t)
+	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "yearly", "name": "Yearly", "lawful_basis": "dpv:Consent", "consent_valid_days": 365}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
 	}
 	body := "Email Address,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LAST_CHANGED,TAGS\n" +
@@ -82,7 +84,7 @@ func TestImportRefusesWhatItCannotProve(t *testing.T) {
 		"b@example.com,2018-02-05 19:28:23,,2018-02-05 19:30:00,999.1.1.1,,\n" +
 		"c@example.com,2018-02-05 19:28:23,=cmd|calc,2018-02-05 19:30:00,,,\n" +
 		"d@example.com,2018-02-05 19:28:23\n"
-	st, rep := p.importCSV("format=mailchimp&purpose=yearly", body)
+	st, rep := importCSV(t, p, "format=mailchimp&purpose=yearly", body)
 	if st != 200 || rep.Created != 1 || rep.ConsentsRecorded != 1 || rep.Expired != 1 || rep.Refused != 3 || len(rep.RowErrors) != 3 {
 		t.Fatalf("import: %d %+v; want a created with an expired consent, 3 refused", st, rep)
 	}
@@ -96,10 +98,10 @@ func TestImportRefusesWhatItCannotProve(t *testing.T) {
 			t.Errorf("refusal %d: %+v; want %+v", i, rep.RowErrors[i], w)
 		}
 	}
-	if ok, reason := p.gate(map[string]string{"email": "a@example.com"}, "yearly"); ok || reason != "expired" {
+	if ok, reason := p.Check(map[string]string{"email": "a@example.com"}, "yearly"); ok || reason != "expired" {
 		t.Errorf("a: %v %s; want expired", ok, reason)
 	}
-	st, pending := p.importCSV("format=mailchimp&status=pending", "Email Address,OPTIN_TIME\np@example.com,2024-01-01 00:00:00\n")
+	st, pending := importCSV(t, p, "format=mailchimp&status=pending", "Email Address,OPTIN_TIME\np@example.com,2024-01-01 00:00:00\n")
 	if st != 200 || pending.Requests != 1 || pending.ConsentsRecorded != 0 || pending.Created != 1 {
 		t.Errorf("pending: %d %+v; want 1 request, no consent recorded", st, pending)
 	}
@@ -109,8 +111,8 @@ func TestImportRefusesWhatItCannotProve(t *testing.T) {
 // CC cell that is no country code fell back to DE without a word, and without the setting the
 // warning asked for the country in CC, which the row had given.
 func TestImportBadCountryIsNoRegion(t *testing.T) {
-	p := startProgramEnv(t, t.TempDir(), map[string]string{"TILLIT_DEFAULT_REGION": "DE"})
-	st, rep := p.importCSV("format=mailchimp", "Email Address,Phone Number,CC,OPTIN_TIME,CONFIRM_TIME\n"+
+	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_DEFAULT_REGION": "DE"}))
+	st, rep := importCSV(t, p, "format=mailchimp", "Email Address,Phone Number,CC,OPTIN_TIME,CONFIRM_TIME\n"+
 		"xx@example.org,030 1234567,XX,2024-01-02 10:00:00,2024-01-02 10:05:00\n")
 	if st != 200 || rep.Created != 1 || rep.LeftOut != 2 || rep.WarningCounts["invalid_country"] != 1 || rep.WarningCounts["region_required"] != 1 {
 		t.Fatalf("import: %d %+v; want the person stored, CC and the phone left out", st, rep)
@@ -126,7 +128,7 @@ func TestImportBadCountryIsNoRegion(t *testing.T) {
 			Phone string `json:"phone"`
 		} `json:"items"`
 	}
-	if st := p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "xx@example.org"}, &l); st != 200 || len(l.Items) != 1 || l.Items[0].Phone != "" {
+	if st := p.Do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "xx@example.org"}, &l); st != 200 || len(l.Items) != 1 || l.Items[0].Phone != "" {
 		t.Errorf("lookup: %d %+v; want the contact without a phone (no silent DE)", st, l)
 	}
 }

@@ -1,4 +1,4 @@
-package cli_test
+package contact_test
 
 import (
 	"encoding/json"
@@ -6,67 +6,69 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/app/apptest"
 )
 
 // TestRecreatingAnErasedAddress: staff could create a contact again for an address erased at the
 // person's request without any warning. It is now 409 (reason erased) unless recreate_erased=true,
 // and even then the address stays suppressed for mail until the person's own double opt-in.
 func TestRecreatingAnErasedAddress(t *testing.T) {
-	p := startProgram(t, t.TempDir())
+	p := apptest.Serve(t)
 	const addr = "Gone.Person@Example.ORG"
-	var c contactJSON
-	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr, "first_name": "Gone"}, &c); st != 201 {
+	var c apptest.Contact
+	if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": addr, "first_name": "Gone"}, &c); st != 201 {
 		t.Fatalf("create: %d", st)
 	}
-	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 200 && st != 204 {
+	if st := p.Do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 200 && st != 204 {
 		t.Fatalf("erase: %d", st)
 	}
-	var prob problemJSON
-	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "gone.person@example.org"}, &prob); st != 409 || prob.Reason != "erased" || prob.Field != "email" {
+	var prob apptest.Problem
+	if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": "gone.person@example.org"}, &prob); st != 409 || prob.Reason != "erased" || prob.Field != "email" {
 		t.Fatalf("create again: %d %+v; want 409 erased on email", st, prob)
 	}
 	if strings.Contains(strings.ToLower(prob.Detail), "gone.person") {
 		t.Errorf("problem detail names the address: %q", prob.Detail)
 	}
-	if st := p.do("POST", "/api/v1/contacts?recreate_erased=yes", map[string]any{"email": addr}, &prob); st != 400 || prob.Field != "recreate_erased" {
+	if st := p.Do("POST", "/api/v1/contacts?recreate_erased=yes", map[string]any{"email": addr}, &prob); st != 400 || prob.Field != "recreate_erased" {
 		t.Errorf("recreate_erased=yes: %d %+v; want 400 naming recreate_erased", st, prob)
 	}
 	// Another address is not affected.
-	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "other@example.org"}, nil); st != 201 {
+	if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": "other@example.org"}, nil); st != 201 {
 		t.Errorf("other address: %d; want 201", st)
 	}
 	// Found by a second trial: an agent alone could bring an erased person back.
-	_, agentOut, _ := runCLI(t, "token", "create", "--data", p.dir, "--role", "agent", "--name", "agent")
-	if st := p.doAs(strings.TrimSpace(agentOut), "POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &prob); st != 403 || prob.Field != "recreate_erased" {
+	agentOut := p.Mint("agent", "agent", "")
+	if st := p.DoAs(strings.TrimSpace(agentOut), "POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &prob); st != 403 || prob.Field != "recreate_erased" {
 		t.Errorf("agent with recreate_erased=true: %d %+v; want 403", st, prob)
 	}
-	var again contactJSON
-	if st := p.do("POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &again); st != 201 || again.ID == "" || again.ID == c.ID {
+	var again apptest.Contact
+	if st := p.Do("POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &again); st != 201 || again.ID == "" || again.ID == c.ID {
 		t.Fatalf("recreate_erased=true: %d %+v; want 201 with a new id", st, again)
 	}
 	// The address has a contact again: a second create is the usual duplicate, naming it.
-	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &prob); st != 409 || prob.Reason != "duplicate_email" || prob.ID != again.ID {
+	if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &prob); st != 409 || prob.Reason != "duplicate_email" || prob.ID != again.ID {
 		t.Errorf("create while the recreated contact holds the address: %d %+v; want duplicate_email naming %s", st, prob, again.ID)
 	}
 	// Found by a second trial: PATCH put an erased address back on another contact unchecked.
-	var other, gone2 contactJSON
-	p.do("POST", "/api/v1/contacts", map[string]any{"email": "someone.else@example.org"}, &other)
-	p.do("POST", "/api/v1/contacts", map[string]any{"email": "gone.two@example.org"}, &gone2)
-	p.do("DELETE", "/api/v1/contacts/"+gone2.ID, nil, nil)
-	if st := p.do("PATCH", "/api/v1/contacts/"+other.ID, map[string]any{"email": "Gone.Two@example.org", "first_name": "Back"}, &prob); st != 409 || prob.Reason != "erased" {
+	var other, gone2 apptest.Contact
+	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "someone.else@example.org"}, &other)
+	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "gone.two@example.org"}, &gone2)
+	p.Do("DELETE", "/api/v1/contacts/"+gone2.ID, nil, nil)
+	if st := p.Do("PATCH", "/api/v1/contacts/"+other.ID, map[string]any{"email": "Gone.Two@example.org", "first_name": "Back"}, &prob); st != 409 || prob.Reason != "erased" {
 		t.Errorf("PATCH to an erased address: %d %+v; want 409 erased", st, prob)
 	}
-	if st := p.do("PATCH", "/api/v1/contacts/"+other.ID, map[string]any{"first_name": "Still"}, nil); st != 200 {
+	if st := p.Do("PATCH", "/api/v1/contacts/"+other.ID, map[string]any{"first_name": "Still"}, nil); st != 200 {
 		t.Errorf("PATCH of another field: %d; want 200", st)
 	}
-	if st := p.do("PATCH", "/api/v1/contacts/"+other.ID+"?recreate_erased=true", map[string]any{"email": "gone.two@example.org"}, nil); st != 200 {
+	if st := p.Do("PATCH", "/api/v1/contacts/"+other.ID+"?recreate_erased=true", map[string]any{"email": "gone.two@example.org"}, nil); st != 200 {
 		t.Errorf("PATCH to an erased address with recreate_erased=true: %d; want 200", st)
 	}
 	var d struct {
 		Allowed bool   `json:"allowed"`
 		Reason  string `json:"reason"`
 	}
-	if st := p.do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": again.ID, "purpose": "newsletter"}, &d); st != 200 || d.Allowed || d.Reason != "suppressed" {
+	if st := p.Do("POST", "/api/v1/consent-checks", map[string]string{"contact_id": again.ID, "purpose": "newsletter"}, &d); st != 200 || d.Allowed || d.Reason != "suppressed" {
 		t.Errorf("gate for the recreated contact: %d %+v; want refused, suppressed", st, d)
 	}
 }
@@ -78,12 +80,12 @@ func TestRecreatingAnErasedAddress(t *testing.T) {
 // Erasure is now the reason that wins, as of the erasure's time; an unsubscribe (by the link or an
 // imported row), which is no address-wide entry, behaves the same.
 func TestErasureWinsOverAnEarlierSuppression(t *testing.T) {
-	p := startProgram(t, t.TempDir())
+	p := apptest.Serve(t)
 	report := func(body string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", p.base+"/api/v1/mail-reports", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", p.Base+"/api/v1/mail-reports", strings.NewReader(body))
 		req.Header.Set("Content-Type", "message/rfc822")
-		req.Header.Set("Authorization", "Bearer "+p.token)
+		req.Header.Set("Authorization", "Bearer "+p.Token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("mail report: %v %v", resp, err)
@@ -99,33 +101,35 @@ func TestErasureWinsOverAnEarlierSuppression(t *testing.T) {
 		"bounced.gone@example.org":    func(string) { report(dsn) },
 		"complained.gone@example.org": func(string) { report(arf) },
 		"cleaned.gone@example.org": func(string) {
-			if st, rep := p.importCSV("format=mailchimp&status=cleaned", "Email Address\ncleaned.gone@example.org\n"); st != 200 || rep.SuppressionsAdded != 1 {
+			var rep apptest.ImportReport
+			if st := p.ImportCSV("format=mailchimp&status=cleaned", "Email Address\ncleaned.gone@example.org\n", &rep); st != 200 || rep.SuppressionsAdded != 1 {
 				t.Fatalf("cleaned import: %d %+v", st, rep)
 			}
 		},
 		"unsub.gone@example.org": func(string) {
-			if st, rep := p.importCSV("format=mailchimp&status=unsubscribed", "Email Address,UNSUB_TIME\nunsub.gone@example.org,2025-01-01 00:00:00\n"); st != 200 || rep.Withdrawals != 1 {
+			var rep apptest.ImportReport
+			if st := p.ImportCSV("format=mailchimp&status=unsubscribed", "Email Address,UNSUB_TIME\nunsub.gone@example.org,2025-01-01 00:00:00\n", &rep); st != 200 || rep.Withdrawals != 1 {
 				t.Fatalf("unsubscribed import: %d %+v", st, rep)
 			}
 		},
 	}
 	for addr, before := range steps {
-		var c contactJSON
-		if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &c); st != 201 {
+		var c apptest.Contact
+		if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &c); st != 201 {
 			t.Fatalf("create %s: %d", addr, st)
 		}
-		p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": "2024-01-01T00:00:00Z"}, nil)
+		p.Do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "occurred_at": "2024-01-01T00:00:00Z"}, nil)
 		before(c.ID)
-		if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 204 {
+		if st := p.Do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 204 {
 			t.Fatalf("erase %s: %d", addr, st)
 		}
-		var prob problemJSON
-		if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &prob); st != 409 || prob.Reason != "erased" {
+		var prob apptest.Problem
+		if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &prob); st != 409 || prob.Reason != "erased" {
 			t.Errorf("create %s again after its erasure: %d %+v; want 409 erased", strings.SplitN(addr, "@", 2)[0], st, prob)
 			continue
 		}
-		var again contactJSON
-		if st := p.do("POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &again); st != 201 {
+		var again apptest.Contact
+		if st := p.Do("POST", "/api/v1/contacts?recreate_erased=true", map[string]any{"email": addr}, &again); st != 201 {
 			t.Fatalf("recreate %s: %d", addr, st)
 		}
 		if sup := bundleSuppression(t, p, again.ID); !sup.Suppressed || sup.Reason != "erased" {
@@ -135,13 +139,13 @@ func TestErasureWinsOverAnEarlierSuppression(t *testing.T) {
 }
 
 // bundleSuppression reads suppression.json of the contact's access bundle.
-func bundleSuppression(t *testing.T, p *program, id string) (sup struct {
+func bundleSuppression(t *testing.T, p *apptest.Server, id string) (sup struct {
 	Suppressed bool   `json:"suppressed"`
 	Reason     string `json:"reason"`
 }) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", p.base+"/api/v1/contacts/"+id+"/export", nil)
-	req.Header.Set("Authorization", "Bearer "+p.token)
+	req, _ := http.NewRequest("GET", p.Base+"/api/v1/contacts/"+id+"/export", nil)
+	req.Header.Set("Authorization", "Bearer "+p.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +155,8 @@ func bundleSuppression(t *testing.T, p *program, id string) (sup struct {
 	if resp.StatusCode != 200 {
 		t.Fatalf("export: %d %s", resp.StatusCode, body)
 	}
-	if err := json.Unmarshal(unzipBundle(t, body).files["suppression.json"], &sup); err != nil {
+	_, files := apptest.Unzip(t, body)
+	if err := json.Unmarshal(files["suppression.json"], &sup); err != nil {
 		t.Fatal(err)
 	}
 	return sup
