@@ -28,9 +28,6 @@ func (s *smtpSink) next(t *testing.T) delivered {
 	return s.Next(t)
 }
 
-// linkRE finds a double opt-in confirmation link.
-var linkRE = apptest.ConfirmLink
-
 // parseMessage reads a delivered message and returns it and its decoded text/plain body.
 func parseMessage(t *testing.T, d delivered) (*mail.Message, string) {
 	t.Helper()
