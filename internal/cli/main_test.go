@@ -3,16 +3,13 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"net/http"
-	"os"
-	"path/filepath"
+	"net/url"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/cli"
 )
 
@@ -91,43 +88,36 @@ func (p *program) stop() {
 	}
 }
 
+// client calls the server with the admin token (apptest.Client).
+func (p *program) client() *apptest.Client { return apptest.NewClient(p.t, p.base, p.token) }
+
 // do sends a request with the admin token and decodes a JSON answer into out (when non-nil).
 func (p *program) do(method, path string, body any, out any) int {
-	return p.doAs(p.token, method, path, body, out)
+	p.t.Helper()
+	return p.client().Do(method, path, body, out)
 }
 
 func (p *program) doAs(token, method, path string, body any, out any) int {
 	p.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, p.base+path, rd)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			p.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
-		}
-	}
-	return resp.StatusCode
+	return p.client().DoAs(token, method, path, body, out)
+}
+
+// gate asks the consent gate about a contact id or an e-mail address (apptest.Client.Check).
+func (p *program) gate(who map[string]string, purpose string) (allowed bool, reason string) {
+	p.t.Helper()
+	return p.client().Check(who, purpose)
+}
+
+// waitCampaign reads the campaign until done accepts it (apptest.Client.WaitCampaign).
+func (p *program) waitCampaign(id string, done func(campaignJSON) bool) campaignJSON {
+	p.t.Helper()
+	return p.client().WaitCampaign(id, done)
+}
+
+// waitWalked waits for the campaign's audience walk to end (status sent).
+func (p *program) waitWalked(id string) campaignJSON {
+	p.t.Helper()
+	return p.client().WaitWalked(id)
 }
 
 // runCLI runs one tillit command and returns its exit code, stdout and stderr.
@@ -138,54 +128,62 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// externalDir returns ../shared/testdata/external (relative to the repository root), skipping the
-// test when it is absent unless TILLIT_REQUIRE_EXTERNAL_TESTDATA=1.
+// externalDir returns ../shared/testdata/external/sub (apptest.ExternalDir: skipped when absent
+// unless TILLIT_REQUIRE_EXTERNAL_TESTDATA=1).
 func externalDir(t *testing.T, sub string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "external", sub))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("TILLIT_REQUIRE_EXTERNAL_TESTDATA") == "1" {
-			t.Fatalf("external test data %s is required (TILLIT_REQUIRE_EXTERNAL_TESTDATA=1) but absent: %v", dir, err)
-		}
-		t.Skipf("external test data %s is absent; skipping (set TILLIT_REQUIRE_EXTERNAL_TESTDATA=1 to fail instead)", dir)
-	}
-	return dir
+	return apptest.ExternalDir(t, sub)
 }
 
-// assertNoPlaintext fails when any of the needles appears as bytes in any file under dir
-// (ignoring case). A needle of hex digits with a letter among them is refused: the store keeps
-// keyed hashes as hex text, so "Ebba" once matched one by chance.
+// assertNoPlaintext fails when any of the needles appears in any file under dir
+// (apptest.AssertNoPlaintext).
 func assertNoPlaintext(t *testing.T, dir string, needles []string) {
 	t.Helper()
-	for _, n := range needles {
-		if strings.Trim(strings.ToLower(n), "0123456789abcdef") == "" && strings.ContainsAny(strings.ToLower(n), "abcdef") {
-			t.Fatalf("needle %q is a hex word and can match a stored hash by chance; use a letter beyond f", n)
-		}
-	}
-	files := 0
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		files++
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, n := range needles {
-			if bytes.Contains(b, []byte(n)) || bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(n))) {
-				t.Errorf("%s holds the plaintext %q", filepath.Base(path), n)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files < 3 {
-		t.Fatalf("only %d files under %s; expected the database, key store and keys", files, dir)
-	}
+	apptest.AssertNoPlaintext(t, dir, needles)
 }
+
+// The API's answers as the tests decode them (apptest's).
+type (
+	contactJSON  = apptest.Contact
+	listJSON     = apptest.List
+	problemJSON  = apptest.Problem
+	requestJSON  = apptest.Request
+	reportJSON   = apptest.ImportReport
+	campaignJSON = apptest.Campaign
+)
+
+// postForm posts a form to a public page and returns the status and the page.
+func postForm(t *testing.T, base, path string, form url.Values) (int, string) {
+	t.Helper()
+	return apptest.PostForm(t, base, path, form)
+}
+
+// writeFile writes body to a file called name in a fresh directory and returns its path.
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	return apptest.WriteFile(t, name, body)
+}
+
+// verifyRE finds a request's verification link.
+var verifyRE = apptest.VerifyLink
+
+// hookReceiver is a processor's webhook endpoint on loopback (apptest.Hooks) that acknowledges
+// every erasure.
+type hookReceiver struct {
+	*apptest.Hooks
+	url, secret string
+}
+
+func startHookReceiver(t *testing.T, secret string) *hookReceiver {
+	t.Helper()
+	h := apptest.HookReceiver(t, secret, true)
+	return &hookReceiver{Hooks: h, url: h.URL, secret: h.Secret}
+}
+
+// waitFor waits until an event of kind has arrived (apptest.Hooks.WaitFor).
+func (h *hookReceiver) waitFor(t *testing.T, kind string) {
+	t.Helper()
+	h.WaitFor(t, kind)
+}
+
+func (h *hookReceiver) badSignatures() int { return h.BadSignatures() }

@@ -12,54 +12,6 @@ import (
 	"github.com/tillit/tillit/internal/store"
 )
 
-type contactJSON struct {
-	ID        string   `json:"id"`
-	Kind      string   `json:"kind"`
-	Email     string   `json:"email"`
-	FirstName string   `json:"first_name"`
-	LastName  string   `json:"last_name"`
-	Company   string   `json:"company"`
-	Tags      []string `json:"tags"`
-	Version   int      `json:"version"`
-}
-
-type listJSON struct {
-	Items      []contactJSON `json:"items"`
-	NextCursor string        `json:"next_cursor"`
-}
-
-type reportJSON struct {
-	Rows              int `json:"rows"`
-	Created           int `json:"created"`
-	ConsentsRecorded  int `json:"consents_recorded"`
-	Existing          int `json:"existing"`
-	Suppressed        int `json:"suppressed"`
-	SuppressionsAdded int `json:"suppressions_added"`
-	SuppressionsKnown int `json:"suppressions_existing"`
-	ListUnsub         int `json:"list_unsubscribes"`
-	ListUnsubKnown    int `json:"list_unsubscribes_existing"`
-	Requests          int `json:"requests"`
-	Objections        int `json:"objections"`
-	Expired           int `json:"expired"`
-	Withdrawals       int `json:"withdrawals"`
-	Outdated          int `json:"outdated_withdrawals"`
-	Restricted        int `json:"restricted"`
-	Refused           int `json:"refused"`
-	Errors            []struct {
-		Line   int    `json:"line"`
-		Reason string `json:"reason"`
-	} `json:"errors"`
-}
-
-type problemJSON struct {
-	Status int    `json:"status"`
-	Code   string `json:"code"`
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-	ID     string `json:"id"`
-	Detail string `json:"detail"`
-}
-
 // fixtureSecrets reads every address, and every name, company and tag of five or more letters,
 // from the Mailchimp fixtures: the bytes that must never appear in the data directory. (Shorter
 // names, like "Lut", are left out: three given bytes turn up by chance in random ciphertext.)
@@ -185,120 +137,6 @@ func TestGhostMailchimpImport(t *testing.T) {
 	assertNoPlaintext(t, dir, fixtureSecrets(t, ext))
 }
 
-func TestReimportIsIdempotentAndNeverLiftsSuppression(t *testing.T) {
-	dir := t.TempDir()
-	sub := writeFile(t, "subscribed.csv", "Email Address,First Name,Last Name,OPTIN_TIME,CONFIRM_TIME\n"+
-		"anna.berg@example.org,Anna,Berg,2024-01-02 10:00:00,2024-01-02 10:05:00\n"+
-		"bo.ek@example.org,Bo,Ek,2024-01-03 10:00:00,\n"+
-		"carl+news@example.org,Carl,Dahl,2024-01-04 10:00:00,2024-01-04 10:01:00\n")
-	unsub := writeFile(t, "unsubscribed.csv", "Email Address,First Name,UNSUB_TIME\n"+
-		"BO.EK@example.org,Bo,2024-06-01 12:00:00\n"+
-		"dana.fors@example.org,Dana,2024-06-02 12:00:00\n")
-
-	first := importJSON(t, dir, sub)
-	if first.Created != 3 || first.ConsentsRecorded != 3 {
-		t.Fatalf("first import %+v; want 3 created with consent", first)
-	}
-	again := importJSON(t, dir, sub)
-	if again.Created != 0 || again.ConsentsRecorded != 0 || again.Existing != 3 {
-		t.Errorf("re-import %+v; want nothing new, 3 existing", again)
-	}
-	u := importJSON(t, dir, unsub)
-	if u.ListUnsub != 2 || u.Withdrawals != 1 || u.ConsentsRecorded != 0 || u.Created != 0 {
-		t.Errorf("unsubscribe import %+v; want 2 list unsubscribes and a withdrawal for Bo", u)
-	}
-	u2 := importJSON(t, dir, unsub)
-	if u2.ListUnsub != 0 || u2.ListUnsubKnown != 2 || u2.Withdrawals != 0 {
-		t.Errorf("repeated unsubscribe import %+v; want nothing new", u2)
-	}
-	// The subscribed file says Bo is subscribed: the suppression wins, and Dana never appears.
-	third := importJSON(t, dir, sub, writeFile(t, "dana.csv", "Email Address,First Name,OPTIN_TIME\ndana.fors@example.org,Dana,2025-01-01 00:00:00\n"))
-	if third.Created != 0 || third.Suppressed != 2 || third.ConsentsRecorded != 0 {
-		t.Errorf("import after unsubscribe %+v; want Bo and Dana counted suppressed, nothing created", third)
-	}
-
-	p := startProgram(t, dir)
-	var l listJSON
-	p.do("GET", "/api/v1/contacts?email=bo.ek@example.org", nil, &l)
-	if len(l.Items) != 1 {
-		t.Fatalf("Bo's contact is gone: %+v", l)
-	}
-	var ledger struct {
-		Current []struct{ State string } `json:"current"`
-		Events  []struct{ State string } `json:"events"`
-	}
-	p.do("GET", "/api/v1/contacts/"+l.Items[0].ID+"/consents", nil, &ledger)
-	if len(ledger.Current) != 1 || ledger.Current[0].State != "dpv:ConsentWithdrawn" || len(ledger.Events) != 2 {
-		t.Errorf("Bo's consent = %+v; want withdrawn after given, two events", ledger)
-	}
-
-	// A withdrawal recorded through the API is not lifted by an import either.
-	p.do("GET", "/api/v1/contacts?email=anna.berg@example.org", nil, &l)
-	anna := l.Items[0].ID
-	if st := p.do("POST", "/api/v1/contacts/"+anna+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentWithdrawn", "method": "api"}, nil); st != 201 {
-		t.Fatalf("withdraw: status %d", st)
-	}
-	p.stop()
-	fourth := importJSON(t, dir, sub)
-	if fourth.Suppressed != 2 || fourth.Existing != 1 || fourth.ConsentsRecorded != 0 {
-		t.Errorf("import after API withdrawal %+v; want Anna and Bo suppressed, Carl existing", fourth)
-	}
-}
-
-func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
-	dir := t.TempDir()
-	p := startProgram(t, dir)
-	secrets := map[string]any{
-		"email": "Ingrid.Marklund@Example.NET", "first_name": "Ingrid", "last_name": "Marklund",
-		"phone": "+46 70 123 45 67", "company": "Fjällräven Konsult", "notes": "met at the Umeå fair",
-		"address": map[string]any{"street": "Storgatan 12", "city": "Umeå", "postal_code": "90326", "country": "SE"},
-	}
-	var c contactJSON
-	if st := p.do("POST", "/api/v1/contacts", secrets, &c); st != 201 {
-		t.Fatalf("create: status %d", st)
-	}
-	var keep contactJSON
-	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "other.person@example.net", "first_name": "Kvarstående"}, &keep); st != 201 {
-		t.Fatalf("create: status %d", st)
-	}
-	if st := p.do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form", "ip": "198.51.100.77", "user_agent": "Mozilla/5.0 IngridBrowser"}, nil); st != 201 {
-		t.Fatalf("consent: status %d", st)
-	}
-	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 204 {
-		t.Fatalf("erase: status %d; want 204", st)
-	}
-	var prob problemJSON
-	if st := p.do("GET", "/api/v1/contacts/"+c.ID, nil, &prob); st != 404 || prob.Code != "not_found" {
-		t.Errorf("get after erase: %d %+v; want 404 not_found", st, prob)
-	}
-	if st := p.do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil); st != 404 {
-		t.Errorf("second erase: %d; want 404", st)
-	}
-	var kept contactJSON
-	if st := p.do("GET", "/api/v1/contacts/"+strings.ToUpper(keep.ID), nil, &kept); st != 200 || kept.FirstName != "Kvarstående" {
-		t.Errorf("the other contact after erasure: %d %+v", st, kept)
-	}
-	var v struct {
-		OK bool `json:"ok"`
-	}
-	if st := p.do("GET", "/api/v1/audit/verify", nil, &v); st != 200 || !v.OK {
-		t.Errorf("audit verify after erasure: %d %+v", st, v)
-	}
-	p.stop()
-	for _, f := range []string{"tillit.db", "keys.db", "root.key", "keysets.json"} {
-		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %v, %v; want 0600", f, st.Mode().Perm(), err)
-		}
-	}
-	assertNoPlaintext(t, dir, []string{"ingrid.marklund@example.net", "Ingrid", "Marklund", "+46701234567", "Fjällräven", "Konsult", "Umeå", "Storgatan", "90326", "198.51.100.77", "IngridBrowser"})
-
-	// The suppression hash keeps the erased address out of later imports.
-	rep := importJSON(t, dir, writeFile(t, "back.csv", "Email Address,First Name,OPTIN_TIME\ningrid.marklund@example.net,Ingrid,2025-01-01 00:00:00\n"))
-	if rep.Suppressed != 1 || rep.Created != 0 {
-		t.Errorf("import of the erased address %+v; want it suppressed", rep)
-	}
-}
-
 func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	dir := t.TempDir()
 	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\na1@example.org,Alpha,\na2@example.org,Beta,\na3@example.org,Gamma,\n"))
@@ -384,15 +222,6 @@ func TestTokenRolesAndCLI(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, name, body string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // importJSON runs tillit import --format mailchimp --json on files and sums the reports.
 func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 	t.Helper()
@@ -447,27 +276,5 @@ func TestMissingKeyFilesAreRefused(t *testing.T) {
 				t.Errorf("serve without %s wrote into the data directory: %d files before, %d after", lost, len(before), len(after))
 			}
 		})
-	}
-}
-
-// TestEraseSuppressesFormerAddresses: found by a new-user trial, an address changed by PATCH
-// before erasure was not suppressed, so an old list brought the person back.
-func TestEraseSuppressesFormerAddresses(t *testing.T) {
-	dir := t.TempDir()
-	importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nold.addr@example.org,Vera,\n"))
-	p := startProgram(t, dir)
-	var l listJSON
-	p.do("POST", "/api/v1/contacts/lookup", map[string]string{"email": "old.addr@example.org"}, &l)
-	id := l.Items[0].ID
-	if st := p.do("PATCH", "/api/v1/contacts/"+id, map[string]any{"email": "new.addr@example.org"}, nil); st != 200 {
-		t.Fatalf("patch: %d", st)
-	}
-	if st := p.do("DELETE", "/api/v1/contacts/"+id, nil, nil); st != 204 {
-		t.Fatalf("erase: %d", st)
-	}
-	p.stop()
-	rep := importJSON(t, dir, writeFile(t, "again.csv", "Email Address,First Name,OPTIN_TIME\nold.addr@example.org,Vera,\nnew.addr@example.org,Vera,\n"))
-	if rep.Created != 0 || rep.Suppressed != 2 {
-		t.Errorf("re-import of both addresses after erasure: %+v; want both suppressed", rep)
 	}
 }

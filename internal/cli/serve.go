@@ -8,13 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/audit"
@@ -120,32 +117,17 @@ func serveHTTP(ctx context.Context, env Env, ln net.Listener, h http.Handler, lo
 	return nil
 }
 
-// mailTransport picks the mail transport from the settings: SMTP when TILLIT_SMTP_URL is set,
-// else .eml files under the data directory (app.Files); either signs with DKIM when
-// TILLIT_DKIM_DOMAIN, _SELECTOR and _KEY_FILE are set. With SMTP it warns of what a mailbox
-// provider or a court would find missing: HTTPS unsubscribe links (RFC 8058 §3.1) and the
-// sender's postal address. A partial DKIM setting is a usage error.
+// mailTransport picks the mail transport from the settings (app.Transport); a partial DKIM
+// setting is a usage error. With SMTP it warns of what a mailbox provider or a court would find
+// missing: HTTPS unsubscribe links (RFC 8058 §3.1) and the sender's postal address.
 func mailTransport(cfg config.Config, logger *slog.Logger) (mail.Transport, error) {
-	var dkim *gomail.DKIMSigner
-	if cfg.DKIMDomain != "" || cfg.DKIMSelector != "" || cfg.DKIMKeyFile != "" {
-		pemKey, err := os.ReadFile(cfg.DKIMKeyFile)
-		if err != nil || cfg.DKIMDomain == "" || cfg.DKIMSelector == "" {
-			return nil, fmt.Errorf("%w: DKIM needs TILLIT_DKIM_DOMAIN, TILLIT_DKIM_SELECTOR and a readable TILLIT_DKIM_KEY_FILE", errUsage)
-		}
-		if dkim, err = mail.NewDKIMSigner(cfg.DKIMDomain, cfg.DKIMSelector, pemKey); err != nil {
-			return nil, err
-		}
+	t, err := app.Transport(cfg)
+	if errors.Is(err, app.ErrDKIMIncomplete) {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if cfg.SMTPURL == "" {
-		files := app.Files(cfg)
-		files.DKIM = dkim
-		return files, nil
+	if err != nil || cfg.SMTPURL == "" {
+		return t, err
 	}
-	t, err := mail.NewSMTPTransport(cfg.SMTPURL, cfg.MailFromAddress(), cfg.MailDomain())
-	if err != nil {
-		return nil, err
-	}
-	t.DKIM = dkim
 	if !strings.HasPrefix(cfg.BaseURL, "https://") {
 		logger.Warn("unsubscribe links are not HTTPS (RFC 8058 §3.1 requires it): set TILLIT_BASE_URL to the public https:// address")
 	}

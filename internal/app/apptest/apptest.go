@@ -1,12 +1,18 @@
 // Package apptest builds a whole Tillit (app.New) on a temporary SQLite store for tests, so that
 // a test wires nothing by hand: every service is the one tillit serve runs, hooks included.
+// New gives the App alone; Serve runs it as tillit serve does, over HTTP on 127.0.0.1, with its
+// background jobs and the first admin token. The rest are the helpers the scenario tests beside
+// the code share: a real SMTP server (SMTP), a processor's webhook endpoint (Hooks), the import
+// as tillit import runs it (Import), the API's answers as a client decodes them (Contact, …),
+// and checks on the data directory (AssertNoPlaintext).
 package apptest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"testing"
 
 	"github.com/tillit/tillit/internal/app"
@@ -25,13 +31,19 @@ const MailFrom = "privacy@tillit.example"
 // New returns an App on a fresh data directory under t.TempDir(): a new root key and keysets,
 // an empty store, settings from config.Default with BaseURL and MailFrom, mail written as .eml
 // files under app.MailDir, logs discarded, the system clock. Each option then edits the
-// app.Config before app.New: set Now for a test clock, Settings for other settings, Transport
-// for another mail transport, Settings.DataDir to open an existing data directory again (made
-// by an earlier New; its keys are kept). The App is closed by t.Cleanup. New fails the test on
+// app.Config before app.New: set Now for a test clock, Settings for other settings (Env sets
+// them as TILLIT_* variables would), Transport for another mail transport, Settings.DataDir
+// (Dir) to open an existing data directory again (made by an earlier New; its keys are kept).
+// The settings are finished (config.Config.Finish) after the options: a root key file left
+// unset is the data directory's. Without a Transport, the settings pick one (app.Transport:
+// SMTP when Settings.SMTPURL is set). The App is closed by t.Cleanup. New fails the test on
 // any error.
 func New(t testing.TB, options ...func(*app.Config)) *app.App {
 	t.Helper()
-	a, err := open(t.TempDir(), options...)
+	s := config.Default()
+	s.DataDir, s.BaseURL, s.MailFrom = t.TempDir(), BaseURL, MailFrom
+	cfg := app.Config{Settings: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := open(cfg, options...)
 	if err != nil {
 		t.Fatalf("apptest: %v", err)
 	}
@@ -39,24 +51,42 @@ func New(t testing.TB, options ...func(*app.Config)) *app.App {
 	return a
 }
 
-// open builds the App for New in dir unless an option names another data directory.
-func open(dir string, options ...func(*app.Config)) (*app.App, error) {
-	s := config.Default()
-	s.DataDir, s.BaseURL, s.MailFrom = dir, BaseURL, MailFrom
-	if err := s.Finish(); err != nil {
-		return nil, err
+// Dir is an option of New and Serve: the App opens the data directory dir (created if need
+// be), as a restart, a restore or another process would.
+func Dir(dir string) func(*app.Config) {
+	return func(c *app.Config) { c.Settings.DataDir = dir }
+}
+
+// Env is an option of New and Serve: the settings the TILLIT_* variables in env give, applied
+// as tillit applies its environment (config.Config.FromEnv) over what is set so far. A value
+// FromEnv refuses panics: it is a mistake in the test.
+func Env(env map[string]string) func(*app.Config) {
+	return func(c *app.Config) {
+		if err := c.Settings.FromEnv(func(k string) string { return env[k] }); err != nil {
+			panic(fmt.Sprintf("apptest.Env: %v", err))
+		}
 	}
-	cfg := app.Config{Settings: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// open applies the options to cfg, finishes the settings and builds the App on them.
+func open(cfg app.Config, options ...func(*app.Config)) (*app.App, error) {
 	for _, o := range options {
 		o(&cfg)
 	}
-	if cfg.Settings.RootKeyFile == filepath.Join(dir, "root.key") && cfg.Settings.DataDir != dir {
-		cfg.Settings.RootKeyFile = filepath.Join(cfg.Settings.DataDir, "root.key")
+	if err := cfg.Settings.Finish(); err != nil {
+		return nil, err
+	}
+	s := cfg.Settings
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		return nil, err
 	}
 	if cfg.Transport == nil {
-		cfg.Transport = app.Files(cfg.Settings)
+		t, err := app.Transport(s)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Transport = t
 	}
-	s = cfg.Settings
 	kr, _, err := keys.Open(keys.Config{RootKeyFile: s.RootKeyFile, KeysetFile: app.KeysetFile(s.DataDir), Create: true})
 	if err != nil {
 		return nil, err
