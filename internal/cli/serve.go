@@ -92,7 +92,11 @@ func serveHTTP(ctx context.Context, env Env, ln net.Listener, h http.Handler, lo
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Every request starts as a public visitor holding no permission (token.Permits); the
+		// API's token check and the console's sign-in put the staff actor in its place.
+		BaseContext: func(net.Listener) context.Context {
+			return audit.WithActor(context.WithoutCancel(ctx), audit.Actor{Kind: audit.ActorPublic})
+		},
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
 	if env.Ready != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -76,6 +77,10 @@ func Serve(t testing.TB, options ...func(*app.Config)) *Server {
 		t.Fatalf("apptest.Serve: start: %v", err)
 	}
 	srv.Config.Handler = a.HTTP.Handler()
+	// As tillit serve: every request starts as a public visitor holding no permission.
+	srv.Config.BaseContext = func(net.Listener) context.Context {
+		return audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorPublic})
+	}
 	srv.Start()
 	t.Cleanup(p.Close)
 	return p
