@@ -28,7 +28,9 @@ func TestRetentionDecisionEqualsTheOldSQL(t *testing.T) {
 	defer db.Close()
 	r := rand.New(rand.NewPCG(1, 2))
 	purposes := []string{"newsletter", "offers", "events"}
-	rt := func() time.Time { return base.Add(-time.Duration(r.IntN(90*24)) * time.Hour).Add(time.Duration(r.IntN(1e9))) }
+	rt := func() time.Time {
+		return base.Add(-time.Duration(r.IntN(90*24)) * time.Hour).Add(time.Duration(r.IntN(1e9)))
+	}
 	err = db.Update(ctx, func(tx *Tx) error {
 		for _, p := range purposes {
 			if err := tx.InsertPurpose(ctx, consent.Purpose{ID: p, Name: p, LawfulBasis: consent.BasisConsent, RetentionDays: 1, CreatedAt: base}); err != nil {
