@@ -13,6 +13,7 @@ import (
 // TestFunctionsFitOnAScreen checks STYLE.md's rule: no function outside tests is over 150
 // lines, in any package of the module.
 func TestFunctionsFitOnAScreen(t *testing.T) {
+	t.Parallel()
 	const limit = 150
 	fset := token.NewFileSet()
 	files := 0

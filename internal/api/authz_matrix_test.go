@@ -190,6 +190,7 @@ var matrixPeople = map[string]matrixPerson{
 // processor never hold a seeded personal value (but what was disclosed to that processor, on
 // its shared read).
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå",

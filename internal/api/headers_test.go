@@ -14,6 +14,7 @@ import (
 // clickjacking), and no answer sent X-Content-Type-Options: nosniff. Every answer of every
 // surface, errors and 404s included, now carries all three.
 func TestEveryAnswerForbidsSniffingAndFraming(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	for _, tc := range []struct {
 		method, path, token, ctype, body string

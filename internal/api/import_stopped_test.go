@@ -15,6 +15,7 @@ import (
 // file; the answer says so, carries the report of the rows stored before it, and the audit log
 // records import.stopped.
 func TestImportThatStopsReportsWhatItStored(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("email,first_name\n")
 	for i := range 1200 {

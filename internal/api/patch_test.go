@@ -9,6 +9,7 @@ import (
 )
 
 func TestPatchConvertAndConsentUntouched(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	var c apptest.Contact
 	if st := p.Do("POST", "/api/v1/contacts", map[string]any{"kind": "lead", "email": "lena.holm@example.se", "first_name": "Lena", "phone": "+46 8 123 456 78"}, &c); st != 201 || c.Kind != "lead" || c.Version != 1 {
@@ -107,6 +108,7 @@ func TestPatchConvertAndConsentUntouched(t *testing.T) {
 }
 
 func TestListPaging(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	want := map[string]bool{}
 	for _, e := range []string{"a@example.org", "b@example.org", "c@example.org", "d@example.org", "e@example.org"} {
@@ -145,6 +147,7 @@ func TestListPaging(t *testing.T) {
 // TestPatchNullClears: found by a second new-user trial, null in a PATCH was a silent no-op. It
 // now clears the field (JSON Merge Patch, RFC 7396).
 func TestPatchNullClears(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	var c struct {
 		ID       string            `json:"id"`
@@ -185,6 +188,7 @@ func TestPatchNullClears(t *testing.T) {
 // TestPatchAnswerIsAnAuditedRead: found by a second trial. A PATCH answers with every decrypted
 // field, but only the update (with the changed field names) was audited.
 func TestPatchAnswerIsAnAuditedRead(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	var c apptest.Contact
 	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "pat@example.org", "first_name": "Pat", "phone": "+46701234567", "notes": "x"}, &c)

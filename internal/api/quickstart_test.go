@@ -16,6 +16,7 @@ import (
 // TestQuickStart follows the README's quick start: the shipped sample imports over HTTP and a
 // contact is found by a differently written address.
 func TestQuickStart(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	sample, err := os.ReadFile(filepath.Join("..", "..", "examples", "mailchimp-sample.csv"))
 	if err != nil {

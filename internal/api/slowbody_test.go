@@ -21,6 +21,7 @@ import (
 // slower than that gets its connection closed before it has sent its body, while an import
 // sent steadily over longer than that timeout still works.
 func TestSlowBodiesAreCutOff(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_BODY_TIMEOUT": "1s"}))
 	addr := strings.TrimPrefix(p.Base, "http://")
 

@@ -12,6 +12,7 @@ import (
 // TestAPIStrictness covers answers a new-user trial found wrong: wrong methods, media types,
 // duplicate or wrongly cased keys, bytes that are not UTF-8, a lower-case auth scheme, bad cursors.
 func TestAPIStrictness(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	raw := func(method, path, ctype, auth, body string) (int, http.Header, string) {
 		t.Helper()

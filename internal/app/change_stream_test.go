@@ -10,6 +10,7 @@ import (
 
 // TestErasureIsInTheChangeStream: processors must hear of an erasure.
 func TestErasureIsInTheChangeStream(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	var c apptest.Contact

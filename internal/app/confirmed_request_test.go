@@ -14,6 +14,7 @@ import (
 // disclosure to the processor is refused; rejecting the request allows all three again. Before,
 // the person who confirmed "erase me" was mailed and shared until staff answered, up to a month.
 func TestConfirmedRequestActsAtOnce(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}))
 	const addr = "ylva.strand@example.org"

@@ -10,6 +10,7 @@ import (
 )
 
 func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	secrets := map[string]any{
@@ -66,6 +67,7 @@ func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
 // TestEraseSuppressesFormerAddresses: found by a new-user trial, an address changed by PATCH
 // before erasure was not suppressed, so an old list brought the person back.
 func TestEraseSuppressesFormerAddresses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	apptest.ImportDir(t, dir, map[string]string{"format": "mailchimp"}, apptest.WriteFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nold.addr@example.org,Vera,\n"))
 	p := apptest.Serve(t, apptest.Dir(dir))

@@ -16,6 +16,7 @@ import (
 // person's address, while the README promised that no plaintext of the person remains in any
 // file. The request's files now go when its key does, once the receipt is written.
 func TestErasureLeavesNoMailFileWithTheAddress(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	const addr = "ylva.mailfile@example.org"

@@ -16,6 +16,7 @@ import (
 // an .eml file under the data directory; erasing the person removes it and the outbox row, so no
 // plaintext of the person remains in any file.
 func TestErasureRemovesQueuedAndWrittenMail(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	resp, err := http.PostForm(p.Base+"/p/subscribe", url.Values{"email": {"Maja.Lindgren@example.se"}})

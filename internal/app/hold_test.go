@@ -12,6 +12,7 @@ import (
 // DELETE while the person's verified erasure request was open closed that request with no
 // receipt and no notice to the person.
 func TestLegalHoldAndOpenRequestsStopDirectErasure(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	var c struct{ ID string }
 	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "bo.held@example.org"}, &c)
@@ -57,6 +58,7 @@ func TestLegalHoldAndOpenRequestsStopDirectErasure(t *testing.T) {
 // queue showed it completed though nothing was sent. A DELETE now waits for the open request to
 // be answered; an erasure request's receipt names the requests it closes.
 func TestErasureTellsOfTheRequestsItCloses(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}))
 	var c struct{ ID string }

@@ -12,6 +12,7 @@ import (
 // campaigns and processors got an address nobody confirmed. The consent goes back to requested
 // and the new address gets a confirmation link; using it restores the consent.
 func TestNewAddressConfirmsDoubleOptIn(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}))
 	var c struct{ ID string }

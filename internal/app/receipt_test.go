@@ -49,6 +49,7 @@ type taskJSON struct {
 // told. A restriction of another person becomes a to-do too, marked done through the API. Before,
 // the mail said every recipient was told ("we tell them of the erasure") and named tables.
 func TestErasureReceiptSaysWhatHappened(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}))

@@ -11,6 +11,7 @@ import (
 // receipt listed the outbox rows of a person whose confirmation mail had been delivered as
 // "messages to you that were not sent yet". The words must be true of sent and unsent mail.
 func TestErasureReceiptWordsForSentMail(t *testing.T) {
+	t.Parallel()
 	r := apptest.NewSignups(t)
 	const addr = "sent.once@example.org"
 	r.Subscribe(addr)

@@ -15,6 +15,7 @@ import (
 // had no retention policies and no description, and /p/privacy said "while the basis lasts"; now
 // the JSON, the CSV, the privacy notice and the printable console page name the policies.
 func TestRetentionInRecordAndNotice(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	for _, pol := range []map[string]any{
 		{"id": "newsletter-unconfirmed", "kind": "lead", "purpose": "newsletter", "after_days": 7},

@@ -22,6 +22,7 @@ import (
 // request carries List-Unsubscribe and List-Unsubscribe-Post, whose use records a refusal
 // (audited), and the person is not asked again.
 func TestConsentRequestsOnlyToThoseWhoMayBeAsked(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{
 		"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none&sessions=1", "TILLIT_UNSUBSCRIBE_MAILTO": "unsubscribe@tillit.example",
@@ -221,6 +222,7 @@ func sameCounts(a, b map[string]int) bool {
 // is in the SMTP server's hands) stops it at hand-off, as for marketing mail, and the campaign
 // counts it by reason.
 func TestConsentRequestGatedAtHandOff(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	sink.Hold, sink.Held = make(chan struct{}), make(chan struct{})
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none&sessions=1"}))

@@ -28,6 +28,7 @@ import (
 // One SMTP session (sessions=1), so the messages are handed over one after the other: with N
 // sessions, up to N-1 others may be under way (each gated right before its own hand-off).
 func TestCampaignGatedAtHandOff(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	sink.Hold, sink.Held = make(chan struct{}), make(chan struct{})
 	keyFile, lookup := dkimKey(t)
@@ -142,6 +143,7 @@ func TestCampaignGatedAtHandOff(t *testing.T) {
 // (expired) or was requested and not answered by double opt-in, and leaves alone those who said
 // no, agreed already, or were never asked (issue 11: see TestConsentRequestsOnlyToThoseWhoMayBeAsked).
 func TestConsentRequestCampaign(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none"}))
 	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "tips", "name": "Tips", "lawful_basis": "dpv:Consent", "consent_valid_days": 365}, nil); st != 201 {

@@ -192,6 +192,7 @@ func checkNoSkippedRows(t *testing.T, dir, campaignID string, messages int) {
 // server walks the whole audience all the same (several batches), mails every consenting person
 // exactly once, counts the refused ones by reason and writes no outbox row for them.
 func TestCampaignSendSurvivesHangUp(t *testing.T) {
+	t.Parallel()
 	const subscribers, without = 700, 60
 	sink := startCountingSMTP(t)
 	dir := t.TempDir()
@@ -230,6 +231,7 @@ func TestCampaignSendSurvivesHangUp(t *testing.T) {
 // audience and started again; the walk resumes from its stored cursor, and every consenting
 // person is mailed exactly once, nobody twice, nobody missed.
 func TestCampaignResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	const subscribers, without = 3000, 100
 	sink := startCountingSMTP(t)
 	dir := t.TempDir()

@@ -40,6 +40,7 @@ func recipients(t *testing.T, p *apptest.Server, token, id, limit string) []reci
 // considered with the outcome and, for roles that may read contacts, the reason; the auditor
 // gets ids and outcomes only.
 func TestCampaignListsWhoWasConsidered(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"}))

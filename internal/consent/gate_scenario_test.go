@@ -16,6 +16,7 @@ import (
 // TestConsentGateThroughTheProgram walks one person through the states the gate must tell apart,
 // over HTTP, and checks the stream of changes processors will be told about.
 func TestConsentGateThroughTheProgram(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	check := func(contactID, purpose string) (bool, string) {
@@ -143,6 +144,7 @@ func TestConsentGateThroughTheProgram(t *testing.T) {
 // TestPolicyPublishRules: the first published version never asks for re-consent even when marked
 // material, and a version dated in the future is refused (it would mark consents too early).
 func TestPolicyPublishRules(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	var c apptest.Contact
 	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "policy.reader@example.org"}, &c)
@@ -176,6 +178,7 @@ func TestPolicyPublishRules(t *testing.T) {
 // TestTermsAcceptanceThroughTheAPI: accepting the terms is a consent event carrying the version; a material
 // new version of the terms asks for acceptance again.
 func TestTermsAcceptanceThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	var c apptest.Contact
 	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "terms.reader@example.org"}, &c)
@@ -223,6 +226,7 @@ func TestTermsAcceptanceThroughTheAPI(t *testing.T) {
 
 // TestGateFindingsOfTheThirdTrial covers what a trial found the gate allowing wrongly.
 func TestGateFindingsOfTheThirdTrial(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	gate := func(id, purpose string) string {
 		t.Helper()
@@ -326,6 +330,7 @@ func TestGateFindingsOfTheThirdTrial(t *testing.T) {
 // back-dated consent cites the versions in force at its time; an erased address is refused for
 // every purpose.
 func TestFindingsOfTheFinalTrial(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	publish := func(doc, body string, material bool) {
 		t.Helper()
@@ -395,6 +400,7 @@ func TestFindingsOfTheFinalTrial(t *testing.T) {
 // evidence) and the gate, campaigns and processors took it. Now a withdrawal or refusal is lifted
 // only by the person's own opt-in, and double-opt-in is Tillit's own confirmation's method.
 func TestStaffCannotUndoAWithdrawal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	var c, fresh apptest.Contact
@@ -454,6 +460,7 @@ func TestStaffCannotUndoAWithdrawal(t *testing.T) {
 // advice names only the ways that lift it (the person's own sign-up or preference center, and
 // their confirmation), says a campaign does not ask them, and the campaign indeed skips them.
 func TestRefusalAdviceIsTrue(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	for _, tc := range []struct{ state, reason string }{{"dpv:ConsentRefused", "refused"}, {"dpv:ConsentWithdrawn", "withdrawn"}} {
 		var c apptest.Contact

@@ -14,6 +14,7 @@ import (
 // people whose consent was requested and not answered, whom it does ask. Now both apply one
 // rule (consent.AskOf): for a mixed population the list is exactly whom the campaign mails.
 func TestRepermissionListIsTheCampaignsAudience(t *testing.T) {
+	t.Parallel()
 	r := apptest.NewSignups(t)
 	p := r.P
 	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "tips", "name": "Tips", "lawful_basis": "dpv:Consent", "direct_marketing": true, "consent_valid_days": 365}, nil); st != 201 {

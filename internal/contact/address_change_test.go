@@ -11,6 +11,7 @@ import (
 // contact's address to their own by PATCH and then take the access bundle through the portal;
 // the person heard nothing. The replaced address is told now.
 func TestStaffAddressChangeIsToldToTheOldAddress(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example", "TILLIT_DPO_EMAIL": "dpo@tillit.example"}))
 	var c struct{ ID string }

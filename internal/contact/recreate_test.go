@@ -14,6 +14,7 @@ import (
 // person's request without any warning. It is now 409 (reason erased) unless recreate_erased=true,
 // and even then the address stays suppressed for mail until the person's own double opt-in.
 func TestRecreatingAnErasedAddress(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	const addr = "Gone.Person@Example.ORG"
 	var c apptest.Contact
@@ -80,6 +81,7 @@ func TestRecreatingAnErasedAddress(t *testing.T) {
 // Erasure is now the reason that wins, as of the erasure's time; an unsubscribe (by the link or an
 // imported row), which is no address-wide entry, behaves the same.
 func TestErasureWinsOverAnEarlierSuppression(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	report := func(body string) {
 		t.Helper()

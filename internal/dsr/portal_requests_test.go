@@ -20,6 +20,7 @@ import (
 // nothing, and the extension and rejection notices reach the requester over SMTP with the reason,
 // the new deadline and the right to complain.
 func TestRequestsThroughPortalAndSMTP(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example",
@@ -137,6 +138,7 @@ func TestRequestsThroughPortalAndSMTP(t *testing.T) {
 // notice, the contact is then read-only for staff, and lifting it mails the person first (GDPR
 // Art. 18(3)).
 func TestRestrictionLiftIsAnnounced(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}))
 	var c struct{ ID string }
@@ -176,6 +178,7 @@ func TestRestrictionLiftIsAnnounced(t *testing.T) {
 // processing is refused (API) or quietly not asked for (subscription form), and a confirmation
 // link sent before the restriction confirms nothing; a withdrawal is still recorded.
 func TestRestrictedContactTakesNoNewConsent(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	var c struct{ ID string }

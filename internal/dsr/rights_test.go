@@ -14,6 +14,7 @@ import (
 // once, the others are completed by staff through the API; the effect is checked through the
 // API and the answer arrives over SMTP.
 func TestEveryRightThroughPortalAndAPI(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}))
 	p.Do("POST", "/api/v1/purposes", map[string]any{"id": "profiling", "name": "Product analytics", "lawful_basis": "dpv:LegitimateInterest"}, nil)

@@ -14,6 +14,7 @@ import (
 // binding a request to a contact with another address needs a role with contacts.restrict,
 // correcting a restricted contact needs it too, and the replaced address is told of the change.
 func TestAgentCannotTakeOverAPersonsRecord(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example"}))
 	agentOut := p.Mint("agent", "agent", "")

@@ -14,6 +14,7 @@ import (
 // actor is 400 (it counted 0 people and records and answered 201); a revoked token, an ended
 // processor and a command of the audit log are accepted, on POST and on PATCH.
 func TestBreachActorMustBeKnown(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	window := map[string]any{"title": "t", "window_from": "2026-01-01T00:00:00Z", "window_to": "2026-01-02T00:00:00Z"}
@@ -65,6 +66,7 @@ func TestBreachActorMustBeKnown(t *testing.T) {
 // DPA request rendered an agreement with a blank controller party; now the API answers 409
 // controller_not_configured naming the missing settings, and the portal says so on a page.
 func TestDPARefusedWithoutController(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		env           map[string]string
 		missing, have []string
@@ -118,6 +120,7 @@ func TestDPARefusedWithoutController(t *testing.T) {
 // TestDPATemplatePlaceholders: a {{placeholder}} the renderer does not know passed through the
 // agreement literally; drafting such a dpa_template is now 400 on body naming it.
 func TestDPATemplatePlaceholders(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	for _, tc := range []struct{ body, name string }{
 		{"# Agreement\n\n{{controller.nmae}} and {{customer}} agree.", "controller.nmae"},
@@ -144,6 +147,7 @@ func TestDPATemplatePlaceholders(t *testing.T) {
 // breach stores likely_consequences, the notice names them, and a published
 // breach_notice_template drafts it.
 func TestBreachNoticeConsequencesAndTemplate(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_DPO_EMAIL": "dpo@norrsken.example"}))
 	var b struct {
 		ID                 string `json:"id"`

@@ -11,6 +11,7 @@ import (
 // TestImportDialects imports, as tillit import --format generic does, the CSV dialects the issue names,
 // built in code, and checks what was stored.
 func TestImportDialects(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		body    []byte

@@ -15,6 +15,7 @@ import (
 // dpv:ConsentWithdrawn at LAST_CHANGED, a withdrawal the person never made. Each row's status now
 // comes from its own cells, and a row that says nothing is refused naming UNSUB_TIME.
 func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Offers", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
@@ -75,6 +76,7 @@ func TestMergedMailchimpExportsReadEachRow(t *testing.T) {
 // subscribed with the import's time, consents expired already went unreported and a pending row
 // counted as a consent recorded.
 func TestImportRefusesWhatItCannotProve(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "yearly", "name": "Yearly", "lawful_basis": "dpv:Consent", "consent_valid_days": 365}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)
@@ -111,6 +113,7 @@ func TestImportRefusesWhatItCannotProve(t *testing.T) {
 // CC cell that is no country code fell back to DE without a word, and without the setting the
 // warning asked for the country in CC, which the row had given.
 func TestImportBadCountryIsNoRegion(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_DEFAULT_REGION": "DE"}))
 	st, rep := importCSV(t, p, "format=mailchimp", "Email Address,Phone Number,CC,OPTIN_TIME,CONFIRM_TIME\n"+
 		"xx@example.org,030 1234567,XX,2024-01-02 10:00:00,2024-01-02 10:05:00\n")

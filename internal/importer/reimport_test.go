@@ -7,6 +7,7 @@ import (
 )
 
 func TestReimportIsIdempotentAndNeverLiftsSuppression(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sub := apptest.WriteFile(t, "subscribed.csv", "Email Address,First Name,Last Name,OPTIN_TIME,CONFIRM_TIME\n"+
 		"anna.berg@example.org,Anna,Berg,2024-01-02 10:00:00,2024-01-02 10:05:00\n"+

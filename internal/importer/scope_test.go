@@ -45,6 +45,7 @@ func importCSV(t *testing.T, p *apptest.Server, query, body string) (int, import
 // (and a later import of another list dropped them). It now withdraws that purpose only, as the
 // unsubscribe link does; a cleaned (bounced) row still suppresses the address for every purpose.
 func TestImportedUnsubscribeHasTheScopeOfItsList(t *testing.T) {
+	t.Parallel()
 	ext := apptest.ExternalDir(t, "mailchimp-ghost")
 	unsubscribed, err := os.ReadFile(filepath.Join(ext, "unsubscribed.csv"))
 	if err != nil {
@@ -116,6 +117,7 @@ func TestImportedUnsubscribeHasTheScopeOfItsList(t *testing.T) {
 // column gives the region of its row's number. The API still refuses such a field (400 naming
 // it): one person's record can be fixed and sent again.
 func TestOptionalFieldNeverCostsAPerson(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t) // no TILLIT_DEFAULT_REGION
 	const proof = ",2024-01-02 10:00:00,2024-01-02 10:05:00\n"
 	csv := "Email Address,First Name,Phone Number,CC,OPTIN_TIME,CONFIRM_TIME\n" +
@@ -170,6 +172,7 @@ func TestOptionalFieldNeverCostsAPerson(t *testing.T) {
 // as OPTIN_TIME (and stopped the import for a contact that already existed); the report did not
 // say that imported consents already need renewal after a material policy change.
 func TestImportReportsTellWhatHappened(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if rep := importGeneric(t, dir, "subscribed", "Email,Given,Shoe size\nann.orr@example.org,Ann,42\n"); rep.Created != 1 {
 		t.Fatalf("generic import: %+v", rep)

@@ -10,6 +10,7 @@ import (
 // TestImportWithinOneFile covers rows of one batch that depend on each other: the same person
 // twice, and a subscribe followed by an unsubscribe of the same address.
 func TestImportWithinOneFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	rep := importGeneric(t, dir, "subscribed", "email,first_name\nmia@example.org,Mia\nMIA@Example.org,Mia again\nnils@example.org,Nils\n")
 	if rep.Created != 2 || rep.Existing != 1 || rep.ConsentsRecorded != 2 {
@@ -61,6 +62,7 @@ func importGeneric(t *testing.T, dir, status, body string) apptest.ImportReport 
 // TestOutdatedUnsubscribe: found by a new-user trial, an unsubscribe older than the consent on
 // record was counted as a withdrawal though the consent stayed current.
 func TestOutdatedUnsubscribe(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	apptest.ImportDir(t, dir, map[string]string{"format": "mailchimp"}, apptest.WriteFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nrita@example.org,Rita,2023-05-01 10:00:00\n"))
 	rep := apptest.ImportDir(t, dir, map[string]string{"format": "mailchimp"}, apptest.WriteFile(t, "u.csv", "Email Address,UNSUB_TIME\nrita@example.org,2018-01-01 10:00:00\n"))
@@ -72,6 +74,7 @@ func TestOutdatedUnsubscribe(t *testing.T) {
 // TestConsentWithoutOptinTime: found by a new-user trial, a subscribed row without OPTIN_TIME got
 // the import time as its consent time with nothing saying so.
 func TestConsentWithoutOptinTime(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	apptest.ImportDir(t, dir, map[string]string{"format": "mailchimp"}, apptest.WriteFile(t, "s.csv", "Email Address,OPTIN_TIME,LAST_CHANGED\nnotime@example.org,,\nchanged@example.org,,2021-03-04 05:06:07\n"))
 	p := apptest.Serve(t, apptest.Dir(dir))
@@ -97,6 +100,7 @@ func TestConsentWithoutOptinTime(t *testing.T) {
 // TestImportDoesNotOverrideAStateWithoutATime: found by a second new-user trial, a subscribed row
 // without an opt-in time turned an expired consent back into a given one, dated at import time.
 func TestImportDoesNotOverrideAStateWithoutATime(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	var c apptest.Contact
@@ -114,6 +118,7 @@ func TestImportDoesNotOverrideAStateWithoutATime(t *testing.T) {
 // TestImportRecordsNoConsentForARestrictedContact: a restricted contact (GDPR Art. 18) takes no new
 // consent through the API; the bulk importer recorded one from a subscribed row all the same.
 func TestImportRecordsNoConsentForARestrictedContact(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	var c apptest.Contact
@@ -142,6 +147,7 @@ func TestImportRecordsNoConsentForARestrictedContact(t *testing.T) {
 // TestFutureOptinTimeNamesTheColumn: found by a trial. A row whose OPTIN_TIME lies in the future
 // was refused naming the API's occurred_at, which is not a column of the file.
 func TestFutureOptinTimeNamesTheColumn(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	rep := apptest.ImportDir(t, dir, map[string]string{"format": "mailchimp"}, apptest.WriteFile(t, "f.csv", "Email Address,OPTIN_TIME\nlater@example.org,2099-01-01 00:00:00\n"))
 	if rep.Refused != 1 || rep.Errors[0].Line != 2 || !strings.HasPrefix(rep.Errors[0].Reason, "OPTIN_TIME:") {

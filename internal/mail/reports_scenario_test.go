@@ -15,6 +15,7 @@ import (
 // TestBounceAndComplaintSuppress: a hard bounce (RFC 3464) and an abuse complaint (RFC 5965)
 // posted to /api/v1/mail-reports put their addresses on the suppression list.
 func TestBounceAndComplaintSuppress(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	ids := map[string]string{}
 	for _, e := range []string{"gone.away@example.org", "annoyed@example.org", "busy@example.org"} {
@@ -63,6 +64,7 @@ func TestBounceAndComplaintSuppress(t *testing.T) {
 // §4.2.1): the message fails at once and is not retried, the other recipient still gets theirs,
 // and the log and the counts give the reply code but never the refused address.
 func TestRefusedMessageFailsOnce(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	sink.Refuse = func(to []string) error {
 		if len(to) == 1 && to[0] == "no.such.user@example.org" {
@@ -103,6 +105,7 @@ func TestRefusedMessageFailsOnce(t *testing.T) {
 // (RFC 6590) but quote the Message-ID; the message we sent names the real recipient, who is
 // suppressed. A Message-ID that is not ours names nobody.
 func TestRedactedComplaintFindsRecipient(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"}))
 	var c apptest.Contact

@@ -15,6 +15,7 @@ import (
 // SMTP, find that GET changes nothing, confirm with POST, and find the token single-use; a GPC
 // signal records an objection; a repeated subscription leaves the confirmed consent as it is.
 func TestDoubleOptInOverSMTP(t *testing.T) {
+	t.Parallel()
 	sink := apptest.SMTP(t)
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir), apptest.Env(map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.Addr + "?tls=none", "TILLIT_MAIL_FROM": "news@tillit.example"}))

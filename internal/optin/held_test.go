@@ -39,6 +39,7 @@ func hold(t *testing.T, r *apptest.Signups, kind, id, email string) {
 // restriction, an open erasure or restriction request: consent.Facts.Hold) gets the same
 // treatment: nothing is recorded, and each page says which hold it is and until when.
 func TestHeldPersonIsToldTheTruth(t *testing.T) {
+	t.Parallel()
 	r := apptest.NewSignups(t)
 	if st := r.P.Do("POST", "/api/v1/purposes", map[string]any{"id": "events", "name": "Events", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)

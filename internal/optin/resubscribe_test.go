@@ -50,6 +50,7 @@ func checkSignupPage(t *testing.T, what, page string) {
 // Now the person's own double opt-in is the way back (DESIGN §2): the confirmation goes out, and
 // confirming records the consent and lifts the suppression, audited.
 func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
+	t.Parallel()
 	r := apptest.NewSignups(t)
 	erased := func(email string, staffConsent bool) func() {
 		return func() {
@@ -175,6 +176,7 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 // two minutes). Before issue 11 the page said a confirmation was on its way for a confirmed,
 // suppressed, objecting or restricted address, and none was sent.
 func TestSignupPageMatchesTheMail(t *testing.T) {
+	t.Parallel()
 	r := apptest.NewSignups(t)
 	r.Post("/api/v1/imports?format=generic&status=pending", "text/csv", "email\npending@example.org\n")
 	restricted := r.Subscriber("restricted@example.org")
@@ -275,6 +277,7 @@ func TestSignupPageMatchesTheMail(t *testing.T) {
 // the complaint are withdrawn as of it (method suppression), and only the confirmed one stands.
 // A bounce is not the person's "no": after it, the earlier consents stand again.
 func TestComingBackToOneListAfterAComplaint(t *testing.T) {
+	t.Parallel()
 	r := apptest.NewSignups(t)
 	if st := r.P.Do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Offers", "lawful_basis": "dpv:Consent"}, nil); st != 201 {
 		t.Fatalf("purpose: %d", st)

@@ -15,6 +15,7 @@ import (
 // a request's details (an audited read) and timeline, actions refused with the reason (an
 // extension after the first month) or done, cross-site posts refused, and sign-out.
 func TestStaffConsole(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	received := time.Now().UTC().AddDate(0, 0, -40).Format(time.RFC3339)

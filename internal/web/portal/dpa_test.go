@@ -11,6 +11,7 @@ import (
 // TestDPAThroughThePortal: a customer asks for the DPA on the portal, gets it rendered with the
 // controller and the sub-processors at once (HTML and PDF), and staff see the request.
 func TestDPAThroughThePortal(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t, apptest.Env(map[string]string{"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå", "TILLIT_DPO_EMAIL": "dpo@norrsken.example"}))
 	b := apptest.NewBrowser(t, p.Base)
 	if st, page, _ := b.Post("/p/dpa", url.Values{"customer": {"Kund AB"}}); st != 400 || !strings.Contains(page, "not published yet") {

@@ -18,6 +18,7 @@ import (
 // any number of addresses. The page now says no new link was sent, and a client posts at most
 // ten forms an hour.
 func TestPortalSaysWhenNoLinkWasSent(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	for i := range 3 {
 		if st, page := apptest.PostForm(t, p.Base, "/p/requests", url.Values{"type": {"access"}, "email": {"target@example.org"}}); st != 200 || !strings.Contains(page, "Check your inbox") {
@@ -49,6 +50,7 @@ func TestPortalSaysWhenNoLinkWasSent(t *testing.T) {
 // TestPortalRequestFormRefusesJSON: found by a trial. A JSON body was read as an empty form and
 // answered "Please choose what you want us to do".
 func TestPortalRequestFormRefusesJSON(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	resp, err := http.Post(p.Base+"/p/requests", "application/json", strings.NewReader(`{"type":"access","email":"a@example.org"}`))
 	if err != nil {
@@ -72,6 +74,7 @@ func clientFrom(src string) *http.Client {
 // up ten addresses an hour; the eleventh is 429 with Retry-After and stores nothing, while
 // another client is unaffected.
 func TestSubscribeIsLimitedPerClient(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t)
 	post := func(c *http.Client, email string) *http.Response {
 		t.Helper()

@@ -21,6 +21,7 @@ import (
 // at once (method web-form); POST subscribe sends a double opt-in mail whose confirmation gives
 // consent; an unknown token, purpose or action changes nothing and answers the same.
 func TestPreferenceCenter(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	if st := p.Do("POST", "/api/v1/purposes", map[string]any{"id": "offers", "name": "Member offers", "description": "Discounts for members, monthly.", "lawful_basis": "dpv:Consent"}, nil); st != 201 {

@@ -14,6 +14,7 @@ import (
 // TestPrivacyPage: /p/privacy shows the controller, the DPO, the purposes with their lawful basis,
 // and the current privacy policy rendered from Markdown without letting raw HTML through.
 func TestPrivacyPage(t *testing.T) {
+	t.Parallel()
 	p := apptest.Serve(t, apptest.Env(map[string]string{
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_EMAIL": "privacy@norrsken.example",
 		"TILLIT_DPO_EMAIL": "dpo@norrsken.example", "TILLIT_CONTROLLER_CITY": "Umeå",

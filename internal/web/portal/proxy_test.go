@@ -10,6 +10,7 @@ import (
 
 // TestTrustedProxyIP: the opt-in evidence takes X-Forwarded-For only from a configured proxy.
 func TestTrustedProxyIP(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		trusted, want string
 	}{{"127.0.0.1", "203.0.113.9"}, {"", "127.0.0.1"}, {"10.0.0.0/8", "127.0.0.1"}} {

@@ -18,6 +18,7 @@ import (
 // the field; too large a body is 413), and mails nobody for a refused body; an HTML form naming
 // an unknown purpose is told so, not that the address is wrong; a multipart form works.
 func TestSubscribeReadsInputStrictly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	post := func(ctype string, body io.Reader) (int, map[string]any, string) {

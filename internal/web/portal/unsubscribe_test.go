@@ -16,6 +16,7 @@ import (
 // TestOneClickUnsubscribe: GET /u/{token} changes nothing; POST withdraws at once with any of the
 // bodies mail providers send (RFC 8058), is idempotent, and answers an unknown token the same.
 func TestOneClickUnsubscribe(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := apptest.Serve(t, apptest.Dir(dir))
 	var c apptest.Contact
