@@ -494,7 +494,8 @@ func checkMatrixCoversRoutes(t *testing.T, p *apptest.Server) {
 
 // serverRoutes parses internal/api/server.go and returns the patterns passed to route(...) and
 // to mux.Handle / mux.HandleFunc as string literals (the portal's and console's pages are
-// registered from a map and are HTML, not API routes).
+// registered from a map and are HTML, not API routes), so that a route added there without a
+// matrix row or an OpenAPI document fails (this test and openapi_test.go).
 func serverRoutes(t *testing.T) []string {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "server.go", nil, parser.SkipObjectResolution)

@@ -7,9 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -17,7 +14,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,60 +130,13 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	}
 }
 
-// registeredRoutes parses server.go and returns the patterns passed to route(...) and to
-// mux.HandleFunc / mux.Handle, so that a route added there without a document fails the test.
-func registeredRoutes(t *testing.T) []string {
-	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "server.go", nil, parser.SkipObjectResolution)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok || len(call.Args) == 0 {
-			return true
-		}
-		switch fn := call.Fun.(type) {
-		case *ast.Ident:
-			if fn.Name != "route" {
-				return true
-			}
-		case *ast.SelectorExpr:
-			if x, ok := fn.X.(*ast.Ident); !ok || x.Name != "mux" || (fn.Sel.Name != "HandleFunc" && fn.Sel.Name != "Handle") {
-				return true
-			}
-		default:
-			return true
-		}
-		if id, ok := call.Args[0].(*ast.Ident); ok && id.Name == "pattern" {
-			return true // route's own mux.Handle(pattern, …): its callers are checked
-		}
-		lit, ok := call.Args[0].(*ast.BasicLit)
-		if !ok || lit.Kind != token.STRING {
-			t.Errorf("server.go: a route pattern that is not a string literal: %#v", call.Args[0])
-			return true
-		}
-		p, err := strconv.Unquote(lit.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-		return true
-	})
-	if len(out) < 10 {
-		t.Fatalf("found only %d routes in server.go: %q", len(out), out)
-	}
-	return out
-}
-
 // catchAll is the one method-less pattern: the problem+json 404 for unknown /api/ routes.
 const catchAll = "/api/"
 
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	doc := loadDocument(t)
 	registered := map[string]bool{}
-	for _, p := range registeredRoutes(t) {
+	for _, p := range serverRoutes(t) {
 		method, path, ok := strings.Cut(p, " ")
 		if !ok {
 			if p != catchAll {
