@@ -57,7 +57,7 @@ type Candidate struct {
 // is never erased. Purposes' own lawful bases and retention_days play no part: the policy's
 // period is the one that counts.
 func (p Policy) Erases(c Candidate, now time.Time) bool {
-	cutoff := now.UTC().AddDate(0, 0, -p.AfterDays)
+	cutoff := p.Cutoff(now)
 	switch {
 	case c.Kind != p.Kind, p.Purpose != "" && !slices.Contains(c.Purposes, p.Purpose):
 		return false
@@ -71,14 +71,33 @@ func (p Policy) Erases(c Candidate, now time.Time) bool {
 	return true
 }
 
+// Cutoff is the instant before which a contact must have had its last change and consent event
+// for p to erase it at now: now less p.AfterDays calendar days, in UTC.
+func (p Policy) Cutoff(now time.Time) time.Time {
+	return now.UTC().AddDate(0, 0, -p.AfterDays)
+}
+
+// CandidateQuery selects the contacts a sweep reads: up to Limit contacts of Kind with ids after
+// After, in id order, idle since IdleBefore: their record changed before it and every consent
+// event of theirs both happened and was recorded before it (Candidate.UpdatedAt and
+// LastConsentEvent earlier than IdleBefore). The store narrows by these facts only, so that an
+// hourly sweep over contacts none of whom is due reads none of them; Policy.Erases still
+// decides over every fact. A zero IdleBefore selects no one.
+type CandidateQuery struct {
+	Kind       contact.Kind
+	IdleBefore time.Time
+	After      string
+	Limit      int
+}
+
 // RetentionTx is what retention needs from one store transaction.
 type RetentionTx interface {
 	InsertPolicy(ctx context.Context, p Policy) error // Conflict when the id is taken
 	DeletePolicy(ctx context.Context, id string) error
 	Policies(ctx context.Context) ([]Policy, error)
-	// RetentionCandidates returns the Candidate of up to limit contacts of kind with ids after
-	// the id after, in id order (a read; no personal field is read, nothing is decrypted).
-	RetentionCandidates(ctx context.Context, kind contact.Kind, after string, limit int) ([]Candidate, error)
+	// RetentionCandidates returns the Candidate of every contact q selects, at most q.Limit, in
+	// id order (a read; no personal field is read, nothing is decrypted).
+	RetentionCandidates(ctx context.Context, q CandidateQuery) ([]Candidate, error)
 	// DeleteExpiredOptinTokens deletes double opt-in links that expired before now (unconfirmed
 	// requests expire) and returns how many.
 	DeleteExpiredOptinTokens(ctx context.Context, now time.Time) (int, error)
@@ -246,7 +265,7 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 			var cs []Candidate
 			if err := r.Store.View(ctx, func(tx RetentionTx) error {
 				var err error
-				cs, err = tx.RetentionCandidates(ctx, p.Kind, after, batch)
+				cs, err = tx.RetentionCandidates(ctx, CandidateQuery{Kind: p.Kind, IdleBefore: p.Cutoff(now), After: after, Limit: batch})
 				return err
 			}); err != nil {
 				return res, err
@@ -303,7 +322,7 @@ func (r *Retention) stillErases(p Policy, from string, now time.Time) contact.Gu
 		if !ok {
 			return fmt.Errorf("governance: erasing %s: the store transaction does not hold retention facts", rec.ID)
 		}
-		cs, err := tx.RetentionCandidates(ctx, p.Kind, from, 1)
+		cs, err := tx.RetentionCandidates(ctx, CandidateQuery{Kind: p.Kind, IdleBefore: p.Cutoff(now), After: from, Limit: 1})
 		if err != nil {
 			return err
 		}

@@ -50,18 +50,22 @@ func (tx *Tx) Policies(ctx context.Context) ([]governance.Policy, error) {
 	return out, rows.Err()
 }
 
-// RetentionCandidates returns what a retention policy decides on (governance.Candidate) for up to
-// limit contacts of kind with ids after the id after, in id order. It reads ids, times, states and
-// flags only: no sealed column, nothing to decrypt. A request is open unless completed or
-// rejected (dsr.Request.Open). The latest consent event time is picked by max over the stored
-// text, which timeLayout's fixed width makes the latest instant.
-func (tx *Tx) RetentionCandidates(ctx context.Context, kind contact.Kind, after string, limit int) ([]governance.Candidate, error) {
+// RetentionCandidates returns what a retention policy decides on (governance.Candidate) for the
+// contacts q selects, in id order. It reads ids, times, states and flags only: no sealed column,
+// nothing to decrypt. A request is open unless completed or rejected (dsr.Request.Open). Times are
+// compared and the latest picked over the stored text, which timeLayout's fixed width in UTC
+// orders as instants. The idle test comes first so that contacts changed since the cut-off cost
+// one row read, not four subqueries.
+func (tx *Tx) RetentionCandidates(ctx context.Context, q governance.CandidateQuery) ([]governance.Candidate, error) {
+	idle := formatTime(q.IdleBefore)
 	rows, err := tx.query(ctx, `SELECT c.id, c.kind, c.updated_at, c.legal_hold, c.restricted,
 		(SELECT max(max(e.occurred_at, e.recorded_at)) FROM consent_events e WHERE e.contact_id = c.id),
 		(SELECT group_concat(e.purpose_id, char(31)) FROM consent_events e WHERE e.contact_id = c.id),
 		(SELECT group_concat(cc.state, char(31)) FROM consent_current cc WHERE cc.contact_id = c.id),
 		EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.state NOT IN ('completed', 'rejected'))
-		FROM contacts c WHERE c.kind = ? AND c.id > ? ORDER BY c.id LIMIT ?`, string(kind), after, limit)
+		FROM contacts c WHERE c.kind = ? AND c.id > ? AND c.updated_at < ?
+		AND NOT EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND (e.occurred_at >= ? OR e.recorded_at >= ?))
+		ORDER BY c.id LIMIT ?`, string(q.Kind), q.After, idle, idle, idle, q.Limit)
 	if err != nil {
 		return nil, err
 	}

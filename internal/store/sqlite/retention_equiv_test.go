@@ -93,7 +93,7 @@ func TestRetentionDecisionEqualsTheOldSQL(t *testing.T) {
 				})
 				db.View(ctx, func(tx *Tx) error {
 					for after := ""; ; {
-						cs, err := tx.RetentionCandidates(ctx, kind, after, 50)
+						cs, err := tx.RetentionCandidates(ctx, governance.CandidateQuery{Kind: kind, IdleBefore: p.Cutoff(base), After: after, Limit: 50})
 						if err != nil {
 							return err
 						}

@@ -680,9 +680,9 @@ func (r recorder) RestrictedAmong(a0 context.Context, a1 []string) (map[string]b
 	return r.tx.RestrictedAmong(a0, a1)
 }
 
-func (r recorder) RetentionCandidates(a0 context.Context, a1 contact.Kind, a2 string, a3 int) ([]governance.Candidate, error) {
+func (r recorder) RetentionCandidates(a0 context.Context, a1 governance.CandidateQuery) ([]governance.Candidate, error) {
 	r.seen.note("RetentionCandidates")
-	return r.tx.RetentionCandidates(a0, a1, a2, a3)
+	return r.tx.RetentionCandidates(a0, a1)
 }
 
 func (r recorder) RevokeToken(a0 context.Context, a1 string, a2 time.Time) error {

@@ -141,7 +141,7 @@ func testRetentionCandidates(t *testing.T, s *suite) {
 		var cs []governance.Candidate
 		s.update(t, func(tx Tx) error {
 			var err error
-			cs, err = tx.RetentionCandidates(s.ctx, contact.KindLead, after, 3)
+			cs, err = tx.RetentionCandidates(s.ctx, governance.CandidateQuery{Kind: contact.KindLead, IdleBefore: retAll, After: after, Limit: 3})
 			return err
 		})
 		if len(cs) > 3 {
@@ -161,19 +161,54 @@ func testRetentionCandidates(t *testing.T, s *suite) {
 	}
 	// The other kind, and a page after the last id.
 	s.update(t, func(tx Tx) error {
-		contacts, err := tx.RetentionCandidates(s.ctx, contact.KindContact, "", 10)
+		contacts, err := tx.RetentionCandidates(s.ctx, governance.CandidateQuery{Kind: contact.KindContact, IdleBefore: retAll, Limit: 10})
 		if err == nil && (len(contacts) != 1 || contacts[0].ContactID != "ret-b-customer" || contacts[0].Kind != contact.KindContact) {
 			t.Errorf("candidates of kind contact %v; want ret-b-customer", candidateIDs(contacts))
 		}
 		if err != nil {
 			return err
 		}
-		rest, err := tx.RetentionCandidates(s.ctx, contact.KindLead, "ret-h-verifying", 10)
+		rest, err := tx.RetentionCandidates(s.ctx, governance.CandidateQuery{Kind: contact.KindLead, IdleBefore: retAll, After: "ret-h-verifying", Limit: 10})
 		if err == nil && len(rest) != 0 {
 			t.Errorf("candidates after the last lead %v; want none", candidateIDs(rest))
 		}
 		return err
 	})
+	testRetentionIdle(t, s)
+}
+
+// retAll is an IdleBefore after every time of the cases: it selects every contact.
+var retAll = retT3.Add(time.Nanosecond)
+
+// testRetentionIdle: IdleBefore leaves out exactly the contacts changed, or with a consent event
+// that happened or was recorded, at or after it (a pending event too); a time exactly at it is
+// not idle, and times compare as instants whatever their zone.
+func testRetentionIdle(t *testing.T, s *suite) {
+	for _, tc := range []struct {
+		idle time.Time
+		want []string
+	}{
+		// ret-c's last event and ret-e's pending one happened at retT2, ret-d's was recorded at
+		// retT3, ret-f changed at retT2.
+		{retT2, []string{"ret-a-plain", "ret-g-closed", "ret-h-extended", "ret-h-in_progress", "ret-h-received", "ret-h-verifying"}},
+		{retT2.Add(time.Nanosecond).UTC(), []string{"ret-a-plain", "ret-c-events", "ret-e-pending", "ret-f-held", "ret-g-closed", "ret-h-extended", "ret-h-in_progress", "ret-h-received", "ret-h-verifying"}},
+		{retT3, []string{"ret-a-plain", "ret-c-events", "ret-e-pending", "ret-f-held", "ret-g-closed", "ret-h-extended", "ret-h-in_progress", "ret-h-received", "ret-h-verifying"}},
+		// Every lead changed at retT0, or later, or has a consent event at or after it (ret-e's
+		// requested one happened exactly at retT0).
+		{retT0, nil},
+		{retT0.Add(time.Nanosecond), []string{"ret-a-plain", "ret-g-closed", "ret-h-extended", "ret-h-in_progress", "ret-h-received", "ret-h-verifying"}},
+		{time.Time{}, nil},
+	} {
+		var cs []governance.Candidate
+		s.update(t, func(tx Tx) error {
+			var err error
+			cs, err = tx.RetentionCandidates(s.ctx, governance.CandidateQuery{Kind: contact.KindLead, IdleBefore: tc.idle, Limit: 20})
+			return err
+		})
+		if got := candidateIDs(cs); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+			t.Errorf("idle before %v: %v; want %v", tc.idle, got, tc.want)
+		}
+	}
 }
 
 func candidateIDs(cs []governance.Candidate) []string {
