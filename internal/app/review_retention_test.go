@@ -52,3 +52,39 @@ func TestRetentionKeepsAContactWithAnUnverifiedRequest(t *testing.T) {
 		t.Errorf("the person's access request after the sweep: %s; want it still open", after.State)
 	}
 }
+
+// TestSweepRefusesAnAmbiguousDryRun (review of issue 12; fails): POST
+// /api/v1/retention/sweep?dry_run (the flag form), ?dry_run= and ?dry_run=false&dry_run=true
+// each ran a real, destructive sweep: boolParam (internal/api/requests.go) takes "" as false and
+// the sweep handler (internal/api/share.go sweep) reads only the first value, though the route
+// means "a misspelled dry run must not run a real sweep". Each must be refused (400) or dry.
+func TestSweepRefusesAnAmbiguousDryRun(t *testing.T) {
+	t.Parallel()
+	for _, q := range []string{"?dry_run", "?dry_run=", "?dry_run=false&dry_run=true"} {
+		t.Run(q, func(t *testing.T) {
+			var offset atomic.Int64
+			p := apptest.Serve(t, func(c *app.Config) {
+				c.Now = func() time.Time { return time.Now().UTC().Add(time.Duration(offset.Load())) }
+			})
+			var c struct{ ID string }
+			if st := p.Do("POST", "/api/v1/contacts", map[string]any{"kind": "lead", "email": "idle.lead@example.org"}, &c); st != 201 {
+				t.Fatalf("create: %d", st)
+			}
+			if st := p.Do("POST", "/api/v1/retention-policies", map[string]any{"id": "leads-30", "kind": "lead", "after_days": 30}, nil); st != 201 {
+				t.Fatalf("policy: %d", st)
+			}
+			offset.Store(int64(40 * 24 * time.Hour))
+			var res struct {
+				DryRun bool `json:"dry_run"`
+				Erased int  `json:"erased"`
+			}
+			st := p.Do("POST", "/api/v1/retention/sweep"+q, nil, &res)
+			if st == 200 && (!res.DryRun || res.Erased != 0) {
+				t.Errorf("sweep%s: 200, dry_run %v, erased %d; want 400 or a dry run", q, res.DryRun, res.Erased)
+			}
+			if got := p.Do("GET", "/api/v1/contacts/"+c.ID, nil, nil); got != 200 {
+				t.Errorf("the idle lead after sweep%s: %d; want 200 (not erased)", q, got)
+			}
+		})
+	}
+}
