@@ -102,12 +102,21 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 			return nil, nil, false, fmt.Errorf("the root key %s is missing: if it was moved, set TILLIT_ROOT_KEY_FILE to where it is; otherwise restore it from its backup (Tillit never makes a new root key for existing data)", cfg.RootKeyFile)
 		}
 	}
+	_, rootErr := os.Stat(cfg.RootKeyFile)
 	kr, created, err := keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: fresh})
 	if err != nil {
 		return nil, nil, false, err
 	}
 	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: onRepair})
 	if err != nil {
+		if fresh {
+			// A first start that made keys for a store that did not open leaves nothing behind:
+			// kept, the keys alone would make the directory refuse every later start.
+			os.Remove(keysetFile)
+			if rootErr != nil {
+				os.Remove(cfg.RootKeyFile)
+			}
+		}
 		return nil, nil, false, err
 	}
 	return db, kr, created, nil

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestFailedFirstStartLeavesNoKeys (trial 12): bug — a first start whose store cannot be opened
+// TestFailedFirstStartLeavesNoKeys (trial 12): a first start whose store cannot be opened
 // (here --database-url sqlite:///…/tillit.db, the usual SQLite URL form, read by store.Open as a
 // directory that does not exist) has already written root.key and keysets.json, so every later
 // start of that data directory is refused ("holds the keysets but not the database"); before

@@ -236,7 +236,8 @@ type PolicyOutcome struct {
 // reads in batches of Batch, in id order; each contact it erases goes by the ordinary erasure
 // (audited per contact, actor "system:retention"), and the sweep's counts are audited as
 // "retention.sweep" on each policy. With dryRun nothing is erased and the result lists who would
-// be (WouldErase, with Erased 0). Idempotent: a second sweep finds nothing the first one left.
+// be (WouldErase, with Erased 0), each contact under the first policy that would erase it, as
+// the sweep would. Idempotent: a second sweep finds nothing the first one left.
 func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error) {
 	if audit.ActorFrom(ctx).Kind == audit.ActorSystem { // a scheduled sweep; a staff one keeps its token
 		ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "retention"})
@@ -259,6 +260,7 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 	if batch <= 0 {
 		batch = 500
 	}
+	listed := map[string]bool{} // a dry run's finds: a later policy would not find them erased
 	for _, p := range policies {
 		out := PolicyOutcome{Policy: p.ID, Contacts: []string{}}
 		now := r.Now().UTC()
@@ -276,7 +278,7 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 			for _, c := range cs {
 				from := prev
 				prev = c.ContactID
-				if !p.Erases(c, now) {
+				if !p.Erases(c, now) || listed[c.ContactID] {
 					continue
 				}
 				if !dryRun {
@@ -289,6 +291,9 @@ func (r *Retention) Sweep(ctx context.Context, dryRun bool) (SweepResult, error)
 					}
 				}
 				out.Contacts = append(out.Contacts, c.ContactID)
+				if dryRun {
+					listed[c.ContactID] = true
+				}
 			}
 			if len(cs) < batch {
 				break

@@ -11,7 +11,7 @@ import (
 	"github.com/tillit/tillit/internal/governance"
 )
 
-// TestDryRunCountsEachContactOnce (trial 12): bug — with two policies that both cover a lead, a
+// TestDryRunCountsEachContactOnce (trial 12): with two policies that both cover a lead, a
 // dry run's would_erase counts the lead once per policy (2), while the real sweep erases it once
 // (erased 1); the README says would_erase is "the contacts a dry run found".
 func TestDryRunCountsEachContactOnce(t *testing.T) {
