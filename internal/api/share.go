@@ -233,11 +233,15 @@ func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > 0 {
 		return apperr.Invalidf("body", "unexpected_body", "body: the sweep takes no body; use ?dry_run=true")
 	}
-	dry, err := boolParam(r.URL.Query().Get("dry_run"), "dry_run")
-	if err != nil {
-		return err
+	dry := false
+	if vs, ok := r.URL.Query()["dry_run"]; ok {
+		// ?dry_run, ?dry_run= and a doubled dry_run are refused, not read as false.
+		if len(vs) != 1 || vs[0] != "true" && vs[0] != "false" {
+			return apperr.Invalidf("dry_run", "invalid_boolean", "dry_run: once, true or false")
+		}
+		dry = vs[0] == "true"
 	}
-	res, err := s.Retention.Sweep(r.Context(), dry == "true")
+	res, err := s.Retention.Sweep(r.Context(), dry)
 	return reply(w, http.StatusOK, res, err)
 }
 

@@ -41,10 +41,12 @@ type Candidate struct {
 	Purposes []string
 	// States are the contact's current consent states (the projection: a pending event is not
 	// current), one per purpose that has one, distinct, in order.
-	States      []consent.State
-	LegalHold   bool // kept for legal claims (GDPR Art. 17(3)(e)), set by staff
-	Restricted  bool // processing restricted (Art. 18)
-	OpenRequest bool // a data subject request about it is open: neither completed nor rejected
+	States     []consent.State
+	LegalHold  bool // kept for legal claims (GDPR Art. 17(3)(e)), set by staff
+	Restricted bool // processing restricted (Art. 18)
+	// OpenRequest: a data subject request about it is open (neither completed nor rejected):
+	// one bound to the contact, or one from its address still waiting for identity.
+	OpenRequest bool
 }
 
 // Erases reports whether policy p erases contact c at now: the contact is of the policy's kind

@@ -52,7 +52,9 @@ func (tx *Tx) Policies(ctx context.Context) ([]governance.Policy, error) {
 
 // RetentionCandidates returns what a retention policy decides on (governance.Candidate) for the
 // contacts q selects, in id order. It reads ids, times, states and flags only: no sealed column,
-// nothing to decrypt. A request is open unless completed or rejected (dsr.Request.Open). Times are
+// nothing to decrypt. A request is open unless completed or rejected (dsr.Request.Open); it is
+// the contact's when bound to it, or still waiting for identity from the contact's address
+// (the requests an erasure would close: dsr.Service.ErasingIn). Times are
 // compared and the latest picked over the stored text, which timeLayout's fixed width in UTC
 // orders as instants. The idle test comes first so that contacts changed since the cut-off cost
 // one row read, not four subqueries.
@@ -62,7 +64,8 @@ func (tx *Tx) RetentionCandidates(ctx context.Context, q governance.CandidateQue
 		(SELECT max(max(e.occurred_at, e.recorded_at)) FROM consent_events e WHERE e.contact_id = c.id),
 		(SELECT group_concat(e.purpose_id, char(31)) FROM consent_events e WHERE e.contact_id = c.id),
 		(SELECT group_concat(cc.state, char(31)) FROM consent_current cc WHERE cc.contact_id = c.id),
-		EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.state NOT IN ('completed', 'rejected'))
+		EXISTS (SELECT 1 FROM requests r WHERE (r.contact_id = c.id OR r.contact_id = '' AND r.email_bidx = c.email_bidx)
+			AND r.state NOT IN ('completed', 'rejected'))
 		FROM contacts c WHERE c.kind = ? AND c.id > ? AND c.updated_at < ?
 		AND NOT EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND (e.occurred_at >= ? OR e.recorded_at >= ?))
 		ORDER BY c.id LIMIT ?`, string(q.Kind), q.After, idle, idle, idle, q.Limit)

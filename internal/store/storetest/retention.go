@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -175,6 +176,42 @@ func testRetentionCandidates(t *testing.T, s *suite) {
 		return err
 	})
 	testRetentionIdle(t, s)
+	testRetentionUnverifiedRequest(t, s)
+}
+
+// testRetentionUnverifiedRequest: a request from the contact's address still waiting for
+// identity (bound to no contact) is open for it, as an erasure would close it
+// (dsr.Service.ErasingIn); one from another address, or closed, is not.
+func testRetentionUnverifiedRequest(t *testing.T, s *suite) {
+	s.update(t, func(tx Tx) error {
+		for _, id := range []string{"ret-u-waiting", "ret-v-other", "ret-w-closed"} {
+			if err := tx.InsertContact(s.ctx, &contact.Record{ID: id, Kind: contact.KindContact, KeyVersion: 1, EmailIndex: []byte("bidx-" + id), CreatedAt: retT0, UpdatedAt: retT0, Version: 1}); err != nil {
+				return err
+			}
+		}
+		for _, r := range []struct {
+			id, bidx string
+			state    dsr.State
+		}{{"ret-rq-u", "bidx-ret-u-waiting", dsr.StateVerifying}, {"ret-rq-v", "bidx-someone-else", dsr.StateReceived}, {"ret-rq-w", "bidx-ret-w-closed", dsr.StateRejected}} {
+			rec := &dsr.Record{Request: dsr.Request{ID: r.id, Type: dsr.TypeAccess, State: r.state, Channel: dsr.ChannelPortal,
+				ReceivedAt: retT1, DueAt: dsr.DueAt(retT1)}, KeyVersion: 1, EmailIndex: []byte(r.bidx), UpdatedAt: retT1, Version: 1}
+			if err := tx.InsertRequest(s.ctx, rec); err != nil {
+				return err
+			}
+		}
+		cs, err := tx.RetentionCandidates(s.ctx, governance.CandidateQuery{Kind: contact.KindContact, IdleBefore: retAll, After: "ret-t", Limit: 10})
+		if err != nil {
+			return err
+		}
+		open := map[string]bool{}
+		for _, c := range cs {
+			open[c.ContactID] = c.OpenRequest
+		}
+		if want := map[string]bool{"ret-u-waiting": true, "ret-v-other": false, "ret-w-closed": false}; !maps.Equal(open, want) {
+			t.Errorf("open requests %v; want %v", open, want)
+		}
+		return nil
+	})
 }
 
 // retAll is an IdleBefore after every time of the cases: it selects every contact.
