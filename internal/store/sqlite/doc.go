@@ -1,5 +1,6 @@
-// Package sqlite implements Tillit's stores on an embedded SQLite database
-// (github.com/ncruces/go-sqlite3, pure Go).
+// Package sqlite runs Tillit's store (the SQL of internal/store/sqlstore) on an embedded SQLite
+// database (github.com/ncruces/go-sqlite3, pure Go): the files, their connections, the write
+// lock, the commit generation and the split-commit invariants between the two files.
 //
 // Files in the data directory: tillit.db (data), keys.db (the key store, attached to every
 // connection as schema "keystore"), and their -wal and -shm files.
@@ -31,6 +32,5 @@
 //     both files) under the DB's write lock, so the audit chain's head, read inside the
 //     transaction, cannot move under it, even with a second process (a CLI command) writing to
 //     the same files; a second process that dies mid-commit is repaired by the next writer.
-//   - Stores persist fully decided values: no time.Now, no id generation, no permission checks here.
 //   - Driver errors are translated by SQLite error code, never by message text.
 package sqlite

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/tillit/tillit/internal/personal"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/sqlstore"
 )
 
 // TestEveryPersonalTableIsExportedAndErased reads the migrated schema of both files and fails
@@ -22,12 +22,12 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 	dir := t.TempDir()
 	db := openDB(t, dir)
 	db.Close()
-	tables, notPersonal := sqlite.PersonalTables(), sqlite.NotPersonal()
+	tables, notPersonal := sqlstore.PersonalTables(), sqlstore.NotPersonal()
 	registered := map[string]string{} // table → holding id
 	for _, h := range personal.Holdings() {
 		pt, ok := tables[h.ID]
 		if !ok {
-			t.Errorf("holding %s has no table: add it to personalTables", h.ID)
+			t.Errorf("holding %s has no table: add it to sqlstore.PersonalTables", h.ID)
 			continue
 		}
 		if other, dup := registered[pt.Table]; dup {
@@ -43,7 +43,7 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 	}
 	for id := range tables {
 		if _, ok := personal.Find(id); !ok {
-			t.Errorf("personalTables maps %s, which the personal-data register does not have", id)
+			t.Errorf("sqlstore.PersonalTables maps %s, which the personal-data register does not have", id)
 		}
 	}
 	seen := map[string]bool{}
@@ -69,7 +69,7 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 			_, notPers := notPersonal[name]
 			switch {
 			case !pers && !notPers:
-				t.Errorf("table %s (%s) is neither mapped to a holding of the personal-data register nor in notPersonal: describe it in internal/personal and map it in personalTables", name, cols)
+				t.Errorf("table %s (%s) is neither mapped to a holding of the personal-data register nor in sqlstore.NotPersonal: describe it in internal/personal and map it in sqlstore.PersonalTables", name, cols)
 			case notPers:
 				for _, c := range strings.Split(cols, ",") {
 					if name == "processors" && c == "webhook_secret_ct" {
@@ -92,7 +92,7 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 	}
 	for name := range notPersonal {
 		if !seen[name] {
-			t.Errorf("notPersonal lists %s, which the schema does not have", name)
+			t.Errorf("sqlstore.NotPersonal lists %s, which the schema does not have", name)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/governance"
+	"github.com/tillit/tillit/internal/store/sqlstore"
 )
 
 // seedRetention stores n leads changed at updated, each with one consent event for newsletter
@@ -47,9 +48,9 @@ func seedRetention(b *testing.B, db *DB, n int, updated time.Time) {
 
 // oldExpired is the retention query before issue 12 (4f0ba61 store/sqlite/retention.go), kept
 // here to compare the cost of the hourly sweep with the candidate read that replaced it.
-func (tx *Tx) oldExpired(ctx context.Context, kind contact.Kind, purpose string, before time.Time, after string, limit int) ([]string, error) {
-	b := formatTime(before)
-	rows, err := tx.query(ctx, `SELECT c.id FROM contacts c
+func oldExpired(ctx context.Context, tx *Tx, kind contact.Kind, purpose string, before time.Time, after string, limit int) ([]string, error) {
+	b := sqlstore.FormatTime(before)
+	rows, err := tx.Query(ctx, `SELECT c.id FROM contacts c
 		WHERE c.kind = ? AND c.id > ? AND c.legal_hold = 0 AND c.restricted = 0 AND c.updated_at < ?
 		AND NOT EXISTS (SELECT 1 FROM consent_current cc WHERE cc.contact_id = c.id AND cc.state = 'dpv:ConsentGiven')
 		AND NOT EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND (e.occurred_at >= ? OR e.recorded_at >= ?))
@@ -93,7 +94,7 @@ func BenchmarkRetentionHourlySweep(b *testing.B) {
 				var ids []string
 				if err := db.Update(ctx, func(tx *Tx) error {
 					var err error
-					ids, err = tx.oldExpired(ctx, p.Kind, p.Purpose, now.AddDate(0, 0, -p.AfterDays), after, 500)
+					ids, err = oldExpired(ctx, tx, p.Kind, p.Purpose, now.AddDate(0, 0, -p.AfterDays), after, 500)
 					return err
 				}); err != nil {
 					b.Fatal(err)

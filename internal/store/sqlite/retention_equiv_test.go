@@ -51,7 +51,7 @@ func TestRetentionDecisionEqualsTheOldSQL(t *testing.T) {
 				tx.SetLegalHold(ctx, id, true)
 			}
 			if r.IntN(10) == 0 {
-				tx.exec(ctx, "UPDATE contacts SET restricted = 1 WHERE id = ?", id)
+				tx.Exec(ctx, "UPDATE contacts SET restricted = 1 WHERE id = ?", id)
 			}
 			for e := range r.IntN(4) {
 				p := purposes[r.IntN(3)]
@@ -80,7 +80,7 @@ func TestRetentionDecisionEqualsTheOldSQL(t *testing.T) {
 				var old, neu []string
 				db.Update(ctx, func(tx *Tx) error {
 					for after := ""; ; {
-						ids, err := tx.oldExpired(ctx, kind, purpose, base.AddDate(0, 0, -days), after, 50)
+						ids, err := oldExpired(ctx, tx, kind, purpose, base.AddDate(0, 0, -days), after, 50)
 						if err != nil {
 							return err
 						}

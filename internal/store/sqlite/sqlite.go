@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/hmac"
 	"database/sql"
 	"embed"
 	"errors"
@@ -21,9 +20,8 @@ import (
 	"github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/tillit/tillit/internal/apperr"
-	"github.com/tillit/tillit/internal/audit"
-	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -35,10 +33,12 @@ const (
 	KeysFile = "keys.db"
 )
 
-// DB is an open Tillit database: the data file with the key store attached.
+// DB is an open Tillit database: the data file with the key store attached. It embeds the
+// shared SQL (sqlstore.Base): AnchorMAC and OnRepair are set right after Open, before use.
 type DB struct {
+	*sqlstore.Base
 	writer *sql.DB // one connection: every read-write transaction
-	reader *sql.DB // a small pool for reads that decrypt nothing (audit verify, purposes)
+	reader *sql.DB // a small pool for reads (View, audit verify)
 
 	sem chan struct{} // the write lock: held for the whole of every write transaction in this process
 	// gen counts this process's commits; extVersion and polled track other processes' commits
@@ -47,19 +47,14 @@ type DB struct {
 	genMu      sync.Mutex
 	watch      *sql.Conn
 	extVersion int64
-	polled     atomic.Int64         // unix nanoseconds of the last data_version poll
-	shapes     map[string]*sql.Stmt // bulk statements prepared on writer at Open (see bulk.go)
-	reads      map[string]*sql.Stmt // hot read queries prepared on the reader pool at Open
-
-	// AnchorMAC, when set (right after Open, before use), keys the audit anchor: every anchor
-	// written carries AnchorMAC(seq, hash), and VerifyAudit reports "anchor_forged" when the
-	// stored one does not match. Without it anchors are written and checked unkeyed.
-	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
-	// anchorUnsealed: this Open added the MAC column, so the anchor has none yet (SealAnchor).
-	anchorUnsealed bool
-	// OnRepair, when set, is told of every repair of a split commit (reconcile), to log it.
-	OnRepair func(Repair)
+	polled     atomic.Int64 // unix nanoseconds of the last data_version poll
 }
+
+// Tx is one read-write or read-only transaction: the shared SQL's.
+type Tx = sqlstore.Tx
+
+// dialect is SQLite's: statements run as written, prepared per transaction.
+var dialect = sqlstore.Dialect{Name: "sqlite", Translate: translate, IsConstraint: isConstraint, Prepare: true}
 
 // Options are the settings of Open that are not the data directory.
 type Options struct {
@@ -101,7 +96,8 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{writer: w, sem: make(chan struct{}, 1)}
+	db := &DB{Base: &sqlstore.Base{Dialect: dialect}, writer: w, sem: make(chan struct{}, 1)}
+	db.Committed = db.committed
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -120,7 +116,7 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
 	}
-	if err := db.prepareBulk(ctx); err != nil {
+	if err := db.PrepareBulk(ctx, w); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -131,15 +127,10 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	db.reader = r
-	db.reads = map[string]*sql.Stmt{}
-	for _, q := range []string{qPurposeByID, qGateFacts, qGateFactsFor, qTokenByHash} {
-		st, err := r.PrepareContext(ctx, q)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlite: prepare: %w", err)
-		}
-		db.reads[q] = st
+	db.reader, db.Reader = r, r
+	if err := db.PrepareReads(ctx); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return db, nil
 }
@@ -148,12 +139,7 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 func (db *DB) Close() error {
 	ctx := context.Background()
 	_ = db.Checkpoint(ctx)
-	for _, s := range db.shapes {
-		s.Close()
-	}
-	for _, s := range db.reads {
-		s.Close()
-	}
+	db.Base.Close()
 	var errs []error
 	if db.watch != nil {
 		errs = append(errs, db.watch.Close())
@@ -230,7 +216,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: migration %d: %w", v, err)
 		}
 		if v == anchorMACMigration {
-			db.anchorUnsealed = true
+			db.AnchorUnsealed = true
 		}
 	}
 	return nil
@@ -238,67 +224,6 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // anchorMACMigration is the migration that gave the audit anchor its MAC column.
 const anchorMACMigration = 17
-
-// Tx is one read-write transaction. It implements the Tx interfaces of the domain packages.
-//
-// The head of the audit chain is read from the database by the transaction's first AppendAudit:
-// write transactions are IMMEDIATE, so the head cannot move under it, even when another process
-// (a CLI command beside a running server) appends to the same log.
-type Tx struct {
-	db         *DB
-	tx         *sql.Tx
-	headLoaded bool
-	headMoved  bool // an event was appended: the anchor moves at commit
-	// keysTouched: a statement wrote the key store; both commit markers move at commit.
-	keysTouched bool
-	repair      *Repair // what reconcile repaired in this transaction; nil when the files agreed
-	headSeq     int64
-	headHash    []byte
-	stmts       map[string]*sql.Stmt
-	purposes    map[string]consent.Purpose // purposes read or written in this transaction
-	readOnly    bool                       // a View transaction on the reader pool
-}
-
-// loadHead reads the head to chain onto from the anchor in the key store, not from the log's
-// last row: after events were deleted from the end of the log, new events still follow the
-// anchored head, so the deletion stays visible as a gap (and a log that holds events beyond its
-// anchor refuses new ones, by a sequence-number conflict, instead of hiding them). With
-// AnchorMAC set, an anchor whose MAC does not verify is refused (Unavailable, reason
-// anchor_forged): a write would sign the forged head and hide the forgery.
-func (tx *Tx) loadHead(ctx context.Context) error {
-	if tx.headLoaded {
-		return nil
-	}
-	row, err := tx.queryRow(ctx, `SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1`)
-	if err != nil {
-		return err
-	}
-	var mac []byte
-	err = row.Scan(&tx.headSeq, &tx.headHash, &mac)
-	if errors.Is(err, sql.ErrNoRows) {
-		tx.headSeq, tx.headHash = 0, audit.Genesis()
-		tx.headLoaded = true
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: audit head: %w", err)
-	}
-	if tx.db.AnchorMAC != nil && !tx.db.anchorUnsealed {
-		want, err := tx.db.AnchorMAC(tx.headSeq, tx.headHash)
-		if err != nil {
-			return err
-		}
-		if !hmac.Equal(mac, want) {
-			return errAnchorForged
-		}
-	}
-	tx.headLoaded = true
-	return nil
-}
-
-// errAnchorForged refuses writes over an anchor whose MAC does not verify.
-var errAnchorForged = &apperr.Error{Kind: apperr.Unavailable, Reason: "anchor_forged",
-	Message: "the audit log's anchor does not verify (tillit audit verify says where); writes are refused until it is investigated"}
 
 // lock takes the process's write lock, or gives up when ctx ends first.
 func (db *DB) lock(ctx context.Context) error {
@@ -312,107 +237,15 @@ func (db *DB) lock(ctx context.Context) error {
 
 func (db *DB) unlock() { <-db.sem }
 
-// Update runs fn in one read-write transaction under the write lock, committing when fn returns
-// nil and rolling back otherwise. A split commit found first (reconcile) is repaired and
-// committed in a transaction of its own, so that fn failing does not undo the repair.
+// Update runs fn in one read-write transaction (BEGIN IMMEDIATE) under the write lock,
+// committing when fn returns nil and rolling back otherwise; a split commit found first is
+// repaired in a transaction of its own (sqlstore.Base.Run).
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := db.lock(ctx); err != nil {
 		return err
 	}
 	defer db.unlock()
-	tx, err := db.begin(ctx)
-	if err != nil {
-		return err
-	}
-	rep, err := tx.reconcile(ctx)
-	if err != nil {
-		tx.tx.Rollback()
-		return errSplit(err)
-	}
-	if rep != nil {
-		if db.OnRepair != nil {
-			db.OnRepair(*rep)
-		}
-		if err := tx.commit(ctx); err != nil {
-			return errSplit(err)
-		}
-		if tx, err = db.begin(ctx); err != nil {
-			return err
-		}
-		tx.repair = rep
-	}
-	committed := false
-	defer func() {
-		// Also on a panic in fn: never leave the writer connection inside a transaction.
-		if !committed {
-			tx.tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.commit(ctx); err != nil {
-		return err
-	}
-	committed = true
-	return nil
-}
-
-func (db *DB) begin(ctx context.Context) (*Tx, error) {
-	sqltx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, translate(fmt.Errorf("sqlite: begin: %w", err))
-	}
-	return &Tx{db: db, tx: sqltx}, nil
-}
-
-// commit moves the anchor and the commit markers as the transaction requires and commits. The
-// data file's marker also records the anchor this commit writes, with its MAC: reconcile moves
-// the key store's anchor only to that (an event forged in the data file alone is never signed).
-// On an error the transaction is rolled back.
-func (tx *Tx) commit(ctx context.Context) error {
-	if err := tx.moveMarkers(ctx); err != nil {
-		tx.tx.Rollback()
-		return err
-	}
-	if err := tx.tx.Commit(); err != nil {
-		return translate(fmt.Errorf("sqlite: commit: %w", err))
-	}
-	tx.db.committed(ctx)
-	return nil
-}
-
-func (tx *Tx) moveMarkers(ctx context.Context) error {
-	var qs []string
-	var args [][]any
-	if tx.headMoved {
-		var mac []byte
-		if tx.db.AnchorMAC != nil {
-			var err error
-			if mac, err = tx.db.AnchorMAC(tx.headSeq, tx.headHash); err != nil {
-				return err
-			}
-		}
-		qs = append(qs,
-			"INSERT OR REPLACE INTO keystore.audit_anchor (id, seq, hash, mac) VALUES (1, ?, ?, ?)",
-			"UPDATE main.commit_marker SET anchor_seq = ?, anchor_hash = ?, anchor_mac = ? WHERE id = 1",
-			"UPDATE keystore.commit_marker SET bound = 1 WHERE id = 1 AND bound = 0")
-		args = append(args, []any{tx.headSeq, tx.headHash, mac}, []any{tx.headSeq, tx.headHash, mac}, nil)
-	}
-	if tx.headMoved || tx.keysTouched {
-		// Both markers move in this transaction: equal after it commits in both files, the data
-		// file's one ahead if the process dies between the two (reconcile).
-		qs = append(qs,
-			"UPDATE main.commit_marker SET gen = gen + 1 WHERE id = 1",
-			"UPDATE keystore.commit_marker SET gen = (SELECT gen FROM main.commit_marker WHERE id = 1) WHERE id = 1")
-		args = append(args, nil, nil)
-	}
-	for i, q := range qs {
-		if _, err := tx.exec(ctx, q, args[i]...); err != nil {
-			return fmt.Errorf("sqlite: audit anchor and commit markers: %w", err)
-		}
-	}
-	return nil
+	return db.Run(ctx, func(ctx context.Context) (*sql.Tx, error) { return db.writer.BeginTx(ctx, nil) }, fn)
 }
 
 // Reconcile repairs a split commit left by a crash (see reconcile) and reports what it did; nil
@@ -421,7 +254,7 @@ func (tx *Tx) moveMarkers(ctx context.Context) error {
 func (db *DB) Reconcile(ctx context.Context) (*Repair, error) {
 	var rep *Repair
 	err := db.Update(ctx, func(tx *Tx) error {
-		rep = tx.repair
+		rep = tx.Repaired()
 		return nil
 	})
 	return rep, err
@@ -487,61 +320,7 @@ func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 		return translate(fmt.Errorf("sqlite: begin read: %w", err))
 	}
 	defer sqltx.Rollback()
-	return fn(&Tx{db: db, tx: sqltx, readOnly: true})
-}
-
-// stmt returns a statement prepared once per transaction (an import batch runs the same few
-// statements hundreds of times). database/sql closes them when the transaction ends.
-func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := tx.stmts[query]; ok {
-		return s, nil
-	}
-	if s, ok := tx.db.reads[query]; ok && tx.readOnly {
-		// database/sql keeps the statement prepared per connection: after the first use on a
-		// reader connection, a transaction there pays nothing to prepare it.
-		s = tx.tx.StmtContext(ctx, s)
-		if tx.stmts == nil {
-			tx.stmts = map[string]*sql.Stmt{}
-		}
-		tx.stmts[query] = s
-		return s, nil
-	}
-	s, err := tx.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, translate(err)
-	}
-	if tx.stmts == nil {
-		tx.stmts = map[string]*sql.Stmt{}
-	}
-	tx.stmts[query] = s
-	return s, nil
-}
-
-func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	tx.noteWrite(query)
-	s, err := tx.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.ExecContext(ctx, args...)
-	return res, translate(err)
-}
-
-func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
-	s, err := tx.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.QueryRowContext(ctx, args...), nil
-}
-
-func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := tx.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.QueryContext(ctx, args...)
-	return rows, translate(err)
+	return fn(db.NewTx(sqltx, true))
 }
 
 // translate maps SQLite errors to apperr kinds by error code.
@@ -563,48 +342,10 @@ func translate(err error) error {
 	return err
 }
 
-// timeLayout is RFC 3339 with a fixed nine-digit fraction, so stored times compare correctly as
-// text in SQL (time.RFC3339Nano drops trailing zeros: "…:00Z" would sort after "…:00.5Z").
-const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("sqlite: stored time %q: %w", s, err)
-	}
-	return t.UTC(), nil
+// isConstraint reports a constraint violation (SQLITE_CONSTRAINT and its extended codes).
+func isConstraint(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.CONSTRAINT
 }
 
-func nullTime(s sql.NullString) (*time.Time, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	t, err := parseTime(s.String)
-	return &t, err
-}
-
-// nullString stores "" as NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// execOne runs a statement that must change one row; NotFound with msg when it changed none.
-func (tx *Tx) execOne(ctx context.Context, msg, query string, args ...any) error {
-	res, err := tx.exec(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return apperr.New(apperr.NotFound, "%s", msg)
-	}
-	return nil
-}
+func formatTime(t time.Time) string { return sqlstore.FormatTime(t) }

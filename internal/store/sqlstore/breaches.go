@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -130,7 +130,7 @@ func (tx *Tx) ActorKnown(ctx context.Context, id string) (bool, error) {
 	}
 	var known bool
 	err = row.Scan(&known)
-	return known, translate(err)
+	return known, tx.base.translate(err)
 }
 
 // ProcessorKnown reports whether a processor with this id is registered (ended ones too).
@@ -141,5 +141,5 @@ func (tx *Tx) ProcessorKnown(ctx context.Context, id string) (bool, error) {
 	}
 	var known bool
 	err = row.Scan(&known)
-	return known, translate(err)
+	return known, tx.base.translate(err)
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -71,10 +71,13 @@ func selectQuery(prefix string) string {
 	return prefix + "(" + strings.TrimSuffix(strings.Repeat("?, ", selectShape), ", ") + ")"
 }
 
-// prepareBulk prepares every bulk statement shape on the writer connection. It runs at Open,
-// while no transaction holds the connection.
-func (db *DB) prepareBulk(ctx context.Context) error {
-	db.shapes = map[string]*sql.Stmt{}
+// PrepareBulk prepares every bulk statement shape on the writer pool (with Dialect.Prepare). It
+// runs at Open, while no transaction holds a connection.
+func (b *Base) PrepareBulk(ctx context.Context, writer *sql.DB) error {
+	b.shapes = map[string]*sql.Stmt{}
+	if !b.Dialect.Prepare {
+		return nil
+	}
 	var queries []string
 	for _, b := range bulkInserts {
 		for _, n := range insertShapes {
@@ -85,22 +88,33 @@ func (db *DB) prepareBulk(ctx context.Context) error {
 		queries = append(queries, selectQuery(q))
 	}
 	for _, q := range queries {
-		s, err := db.writer.PrepareContext(ctx, q)
+		s, err := writer.PrepareContext(ctx, b.rewrite(q))
 		if err != nil {
-			return fmt.Errorf("sqlite: prepare bulk statement: %w", err)
+			return fmt.Errorf("store: prepare bulk statement: %w", err)
 		}
-		db.shapes[q] = s
+		b.shapes[q] = s
 	}
 	return nil
 }
 
-// shaped returns the transaction's handle on a statement prepared at Open, or prepares it for
-// this transaction when it is not one of the shapes.
-func (tx *Tx) shaped(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := tx.db.shapes[query]; ok && !tx.readOnly { // shapes live on the writer connection
-		return tx.tx.StmtContext(ctx, s), nil
+// shapedExec runs query with the statement prepared at Open when it is one of the shapes, and
+// as any other statement otherwise.
+func (tx *Tx) shapedExec(ctx context.Context, query string, args ...any) error {
+	if s, ok := tx.base.shapes[query]; ok && !tx.readOnly { // shapes live on the writer connection
+		_, err := tx.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+		return tx.base.translate(err)
 	}
-	return tx.stmt(ctx, query)
+	_, err := tx.exec(ctx, query, args...)
+	return err
+}
+
+// shapedQuery is shapedExec for a query.
+func (tx *Tx) shapedQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s, ok := tx.base.shapes[query]; ok && !tx.readOnly {
+		rows, err := tx.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+		return rows, tx.base.translate(err)
+	}
+	return tx.query(ctx, query, args...)
 }
 
 // insertChunks writes n rows with "prefix VALUES (…), (…)" statements of the fixed shapes;
@@ -119,12 +133,8 @@ func (tx *Tx) insertChunks(ctx context.Context, prefix string, cols, n int, args
 		for i := start; i < start+rows; i++ {
 			vals = append(vals, args(i)...)
 		}
-		s, err := tx.shaped(ctx, insertQuery(prefix, rows, cols))
-		if err != nil {
+		if err := tx.shapedExec(ctx, insertQuery(prefix, rows, cols), vals...); err != nil {
 			return err
-		}
-		if _, err := s.ExecContext(ctx, vals...); err != nil {
-			return translate(err)
 		}
 		start += rows
 	}
@@ -198,24 +208,21 @@ func blobs(bs [][]byte) []any {
 // which matches nothing), with lead arguments bound before the keys, and calls each for every
 // result row.
 func (tx *Tx) selectIn(ctx context.Context, prefix string, keys []any, each func(scan func(...any) error) error, lead ...any) error {
-	s, err := tx.shaped(ctx, selectQuery(prefix))
-	if err != nil {
-		return err
-	}
+	query := selectQuery(prefix)
 	for start := 0; start < len(keys); start += selectShape {
 		end := min(start+selectShape, len(keys))
 		args := append(append([]any{}, lead...), keys[start:end]...)
 		for len(args) < len(lead)+selectShape {
 			args = append(args, nil)
 		}
-		rows, err := s.QueryContext(ctx, args...)
+		rows, err := tx.shapedQuery(ctx, query, args...)
 		if err != nil {
-			return translate(err)
+			return err
 		}
 		for rows.Next() {
 			if err := each(rows.Scan); err != nil {
 				rows.Close()
-				return fmt.Errorf("sqlite: scan: %w", err)
+				return fmt.Errorf("store: scan: %w", err)
 			}
 		}
 		if err := rows.Close(); err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -25,7 +25,7 @@ type AuditFilter = store.AuditFilter
 
 // AuditEvents returns events in sequence order. It reads from the reader pool and decrypts
 // nothing, so it needs no audit event of its own.
-func (db *DB) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error) {
+func (b *Base) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error) {
 	q := "SELECT " + auditCols + " FROM audit_events WHERE seq > ?"
 	args := []any{f.AfterSeq}
 	switch {
@@ -38,7 +38,7 @@ func (db *DB) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, er
 	}
 	q += " ORDER BY seq LIMIT ?"
 	args = append(args, f.Limit)
-	rows, err := db.reader.QueryContext(ctx, q, args...)
+	rows, err := b.Reader.QueryContext(ctx, b.rewrite(q), args...)
 	return scanAudits(rows, err)
 }
 
@@ -61,8 +61,8 @@ func scanAudits(rows *sql.Rows, err error) ([]audit.Event, error) {
 
 // VerifyAudit walks the whole chain in sequence order in constant memory and reports the first
 // event that does not verify.
-func (db *DB) VerifyAudit(ctx context.Context) (audit.Verification, error) {
-	rows, err := db.reader.QueryContext(ctx, "SELECT "+auditCols+" FROM audit_events ORDER BY seq")
+func (b *Base) VerifyAudit(ctx context.Context) (audit.Verification, error) {
+	rows, err := b.Reader.QueryContext(ctx, b.rewrite("SELECT "+auditCols+" FROM audit_events ORDER BY seq"))
 	if err != nil {
 		return audit.Verification{}, err
 	}
@@ -84,15 +84,15 @@ func (db *DB) VerifyAudit(ctx context.Context) (audit.Verification, error) {
 	var seq int64
 	var hash, mac []byte
 	anchored := true
-	err = db.reader.QueryRowContext(ctx, "SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1").Scan(&seq, &hash, &mac)
+	err = b.Reader.QueryRowContext(ctx, b.rewrite("SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1")).Scan(&seq, &hash, &mac)
 	if errors.Is(err, sql.ErrNoRows) {
 		seq, hash, err, anchored = 0, audit.Genesis(), nil, false
 	}
 	if err != nil {
-		return audit.Verification{}, fmt.Errorf("sqlite: audit anchor: %w", err)
+		return audit.Verification{}, fmt.Errorf("store: audit anchor: %w", err)
 	}
-	if anchored && db.AnchorMAC != nil {
-		want, err := db.AnchorMAC(seq, hash)
+	if anchored && b.AnchorMAC != nil {
+		want, err := b.AnchorMAC(seq, hash)
 		if err != nil {
 			return audit.Verification{}, err
 		}
@@ -107,12 +107,12 @@ func (db *DB) VerifyAudit(ctx context.Context) (audit.Verification, error) {
 // SealAnchor writes the keyed MAC of the anchor when this Open is the one that added the MAC
 // column (an anchor written before anchors carried one): trust on first use, at the upgrade
 // only, so an anchor whose MAC is later removed still shows as forged. A no-op otherwise, and
-// without AnchorMAC or an anchor.
-func (db *DB) SealAnchor(ctx context.Context) error {
-	if db.AnchorMAC == nil || !db.anchorUnsealed {
+// without AnchorMAC or an anchor. update runs one write transaction (the backend's Update).
+func (b *Base) SealAnchor(ctx context.Context, update func(context.Context, func(*Tx) error) error) error {
+	if b.AnchorMAC == nil || !b.AnchorUnsealed {
 		return nil
 	}
-	err := db.Update(ctx, func(tx *Tx) error {
+	err := update(ctx, func(tx *Tx) error {
 		var seq int64
 		var hash, mac []byte
 		row, err := tx.queryRow(ctx, "SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1")
@@ -124,14 +124,14 @@ func (db *DB) SealAnchor(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
-		if mac, err = db.AnchorMAC(seq, hash); err != nil {
+		if mac, err = b.AnchorMAC(seq, hash); err != nil {
 			return err
 		}
 		_, err = tx.exec(ctx, "UPDATE keystore.audit_anchor SET mac = ? WHERE id = 1", mac)
 		return err
 	})
 	if err == nil {
-		db.anchorUnsealed = false // from now on every anchor read must verify (loadHead)
+		b.AnchorUnsealed = false // from now on every anchor read must verify (loadHead)
 	}
 	return err
 }
@@ -140,7 +140,7 @@ func scanAudit(row scanner) (audit.Event, error) {
 	var e audit.Event
 	var at, fields string
 	if err := row.Scan(&e.Seq, &at, &e.Actor.Kind, &e.Actor.ID, &e.Actor.Role, &e.Action, &e.ObjectKind, &e.ObjectID, &fields, &e.RequestID, &e.Purpose, &e.PrevHash, &e.Hash); err != nil {
-		return e, fmt.Errorf("sqlite: scan audit event: %w", err)
+		return e, fmt.Errorf("store: scan audit event: %w", err)
 	}
 	if fields != "" {
 		e.Fields = strings.Split(fields, ",")

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -173,7 +173,7 @@ func scanEvent(row scanner) (consent.Event, []byte, error) {
 		if errors.Is(err, sql.ErrNoRows) {
 			return e, nil, err
 		}
-		return e, nil, fmt.Errorf("sqlite: scan consent event: %w", err)
+		return e, nil, fmt.Errorf("store: scan consent event: %w", err)
 	}
 	e.State, e.Method = consent.State(state), consent.Method(method)
 	if err := json.Unmarshal([]byte(pv), &e.PolicyVersions); err != nil {
@@ -312,8 +312,8 @@ func (tx *Tx) AddSuppression(ctx context.Context, s consent.Suppression) error {
 }
 
 // CountSuppressions returns the number of suppression entries by reason.
-func (db *DB) CountSuppressions(ctx context.Context) (map[string]int, error) {
-	rows, err := db.reader.QueryContext(ctx, "SELECT reason, count(*) FROM suppressions GROUP BY reason")
+func (b *Base) CountSuppressions(ctx context.Context) (map[string]int, error) {
+	rows, err := b.Reader.QueryContext(ctx, b.rewrite("SELECT reason, count(*) FROM suppressions GROUP BY reason"))
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +353,7 @@ func scanGateFacts(row scanner, contactID, purpose string, lead ...any) (consent
 		if errors.Is(err, sql.ErrNoRows) {
 			return consent.Facts{}, err
 		}
-		return consent.Facts{}, fmt.Errorf("sqlite: gate facts: %w", err)
+		return consent.Facts{}, fmt.Errorf("store: gate facts: %w", err)
 	}
 	if unsubscribed.Valid {
 		at, err := parseTime(unsubscribed.String)

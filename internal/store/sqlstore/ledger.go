@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -60,12 +60,12 @@ func (tx *Tx) LedgerErasures(ctx context.Context, since time.Time) ([]ledger.Era
 		}
 		var hs []string
 		if err := json.Unmarshal([]byte(hashes), &hs); err != nil {
-			return nil, fmt.Errorf("sqlite: erasure ledger %s: %w", e.ContactID, err)
+			return nil, fmt.Errorf("store: erasure ledger %s: %w", e.ContactID, err)
 		}
 		for _, h := range hs {
 			b, err := hex.DecodeString(h)
 			if err != nil {
-				return nil, fmt.Errorf("sqlite: erasure ledger %s: %w", e.ContactID, err)
+				return nil, fmt.Errorf("store: erasure ledger %s: %w", e.ContactID, err)
 			}
 			e.SuppressionHashes = append(e.SuppressionHashes, b)
 		}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -175,7 +175,7 @@ func scanContact(row scanner) (*contact.Record, error) {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, apperr.New(apperr.NotFound, "contact not found")
 		}
-		return nil, fmt.Errorf("sqlite: scan contact: %w", err)
+		return nil, fmt.Errorf("store: scan contact: %w", err)
 	}
 	r.Kind = contact.Kind(kind)
 	for i, col := range contact.Columns {

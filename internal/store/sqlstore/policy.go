@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -130,7 +130,7 @@ func scanPolicy(row scanner) (consent.PolicyVersion, error) {
 		return v, err
 	}
 	if v.PublishedAt, err = nullTime(published); err != nil {
-		return v, fmt.Errorf("sqlite: policy %s: %w", v.ID, err)
+		return v, fmt.Errorf("store: policy %s: %w", v.ID, err)
 	}
 	return v, nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -9,21 +9,21 @@ import (
 	"github.com/tillit/tillit/internal/personal"
 )
 
-// personalTable is where this backend keeps one holding of the personal-data register
+// PersonalTable is where the SQL backends keep one holding of the personal-data register
 // (internal/personal) and how it finds the person's rows there.
-type personalTable struct {
+type PersonalTable struct {
 	Table string // schema-qualified when outside main ("keystore.contact_keys")
 	// Where selects the contact's rows, with one ? for the contact id; "" for a holding found by
 	// the keyed hashes of the contact's addresses (personal.Holding.ByAddress), column hash.
 	Where string
 }
 
-// personalTables maps every holding of the register to its table. A test reads the schema and
+// PersonalTables maps every holding of the register to its table. A test reads the schema and
 // fails when a holding is not mapped, when a mapped table is not in the schema, or when a table
-// is neither mapped nor in notPersonal, so a new table must be described in the register (what
+// is neither mapped nor in NotPersonal, so a new table must be described in the register (what
 // it holds, how it is exported and erased) before it can land.
-func personalTables() map[string]personalTable {
-	return map[string]personalTable{
+func PersonalTables() map[string]PersonalTable {
+	return map[string]PersonalTable{
 		personal.Contacts:            {"contacts", "id = ?"},
 		personal.ContactKeys:         {"keystore.contact_keys", "contact_id = ?"},
 		personal.ConsentEvents:       {"consent_events", "contact_id = ?"},
@@ -50,8 +50,8 @@ func personalTables() map[string]personalTable {
 	}
 }
 
-// notPersonal lists the tables that hold no personal data, with why.
-func notPersonal() map[string]string {
+// NotPersonal lists the tables that hold no personal data, with why.
+func NotPersonal() map[string]string {
 	return map[string]string{
 		"purposes":               "the catalogue of purposes",
 		"policy_versions":        "policy documents",
@@ -77,7 +77,7 @@ func notPersonal() map[string]string {
 // current and former: the entries erasure keeps (or adds) for them. Other holdings found by
 // address count their rows for those addresses. Internal when a holding has no table here.
 func (tx *Tx) PersonalFootprint(ctx context.Context, contactID string) (map[string]int, error) {
-	tables := personalTables()
+	tables := PersonalTables()
 	out := make(map[string]int, len(tables))
 	for _, h := range personal.Holdings() {
 		t, ok := tables[h.ID]

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -228,14 +228,14 @@ func (tx *Tx) ContactBySuppressionHash(ctx context.Context, hash []byte) (string
 
 // MailOwnerLive reports whether the owner of a mail file still exists: the contact (contactID
 // set) or the request with its key (requestID set). FileTransport.Sweep asks it at start.
-func (db *DB) MailOwnerLive(ctx context.Context, contactID, requestID string) (bool, error) {
+func (b *Base) MailOwnerLive(ctx context.Context, contactID, requestID string) (bool, error) {
 	q, id := "SELECT count(*) FROM contacts WHERE id = ?", contactID
 	if contactID == "" {
 		q, id = "SELECT count(*) FROM requests WHERE id = ? AND key_destroyed = 0", requestID
 	}
 	var n int
-	if err := db.reader.QueryRowContext(ctx, q, id).Scan(&n); err != nil {
-		return false, fmt.Errorf("sqlite: mail owner: %w", err)
+	if err := b.Reader.QueryRowContext(ctx, b.rewrite(q), id).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: mail owner: %w", err)
 	}
 	return n > 0, nil
 }
