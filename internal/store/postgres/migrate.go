@@ -115,6 +115,12 @@ func lockKey(dataSchema string) int64 {
 // schema_migrations. It then creates the commit markers when absent. Safe to run from several
 // processes at once: each waits for the lock and skips what another applied.
 func Migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string) error {
+	return migrate(ctx, db, dataSchema, keySchema, 0)
+}
+
+// migrate is Migrate up to and including version upto (0: all); the commit markers are created
+// once every migration is applied.
+func migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string, upto int) error {
 	for _, s := range []string{dataSchema, keySchema} {
 		if !ValidSchemaName(s) {
 			return fmt.Errorf("postgres: schema name %q: want %s, not starting with pg_", s, schemaNameRE)
@@ -158,6 +164,9 @@ func Migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string) erro
 	}
 
 	for _, m := range ms {
+		if upto > 0 && m.version > upto {
+			return nil
+		}
 		body := keystorePrefix.ReplaceAllLiteralString(m.body, keys+".")
 		err := inLockedTx(ctx, db, lock, func(tx *sql.Tx) error {
 			var applied bool
