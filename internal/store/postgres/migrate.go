@@ -1,0 +1,227 @@
+// Package postgres is Tillit's PostgreSQL store (issue 13). Its schema is SQLite's (package
+// store/sqlite) column for column, so the same query texts run on both and rows copy across
+// verbatim: the data tables live in one schema, the key store's tables in another that no other
+// role is given access to.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+)
+
+// The migrations are SQLite's, by number and name, translated to PostgreSQL: after all of them
+// the two schemas are equal (TestSchemaMatchesSQLite). Data tables are unqualified (created in the
+// data schema through search_path); key-store tables carry the prefix "keystore.", which Migrate
+// replaces with the key schema's quoted name.
+//
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// markersDDL creates the commit markers as SQLite's ensureMarkers does: not a migration there
+// either, run after the migrations by every Migrate.
+//
+//go:embed markers.sql
+var markersDDL string
+
+// schemaNameRE is what a schema name given to Migrate must match: it is written into statements
+// (quoted), so nothing else is accepted.
+var schemaNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
+
+// keystorePrefix is the key-store qualifier in the migration texts.
+var keystorePrefix = regexp.MustCompile(`\bkeystore\.`)
+
+// timeLayout is the store's fixed-width RFC 3339 layout (as package sqlite writes times).
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+type migration struct {
+	version int
+	name    string // file name, e.g. 0001_init.sql
+	body    string
+}
+
+// loadMigrations returns the embedded migrations in version order.
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, name := range names {
+		base := path.Base(name)
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("postgres: migration %s: name must start with its number", base)
+		}
+		if other, ok := seen[v]; ok {
+			return nil, fmt.Errorf("postgres: migrations %s and %s have the same number", other, base)
+		}
+		seen[v] = base
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, body: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// Versions returns the numbers of the embedded migrations, in ascending order.
+func Versions() []int {
+	ms, err := loadMigrations()
+	if err != nil {
+		panic(err) // the embedded files are fixed at build time; TestVersionsMatchSQLite reads them
+	}
+	vs := make([]int, len(ms))
+	for i, m := range ms {
+		vs[i] = m.version
+	}
+	return vs
+}
+
+// ValidSchemaName reports whether name may be given to Migrate as a schema name.
+func ValidSchemaName(name string) bool {
+	return schemaNameRE.MatchString(name) && !strings.HasPrefix(name, "pg_")
+}
+
+// quoteIdent quotes a validated schema name.
+func quoteIdent(name string) string { return `"` + name + `"` }
+
+// lockKey is the advisory lock that serializes Migrate on one data schema (in one database), so
+// two nodes starting at once never apply a migration twice.
+func lockKey(dataSchema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("tillit/store/postgres.Migrate\x00" + dataSchema))
+	return int64(h.Sum64())
+}
+
+// Migrate creates the data and key schemas when absent, closes the key schema to PUBLIC, and
+// applies the pending embedded migrations in order, each in its own transaction under a
+// transaction-level advisory lock on the data schema, recording each in the data schema's
+// schema_migrations. It then creates the commit markers when absent. Safe to run from several
+// processes at once: each waits for the lock and skips what another applied.
+func Migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string) error {
+	return migrate(ctx, db, dataSchema, keySchema, 0)
+}
+
+// migrate is Migrate up to and including version upto (0: all); the commit markers are created
+// once every migration is applied.
+func migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string, upto int) error {
+	for _, s := range []string{dataSchema, keySchema} {
+		if !ValidSchemaName(s) {
+			return fmt.Errorf("postgres: schema name %q: want %s, not starting with pg_", s, schemaNameRE)
+		}
+	}
+	if dataSchema == keySchema {
+		return errors.New("postgres: the data and key schemas must differ")
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	data, keys := quoteIdent(dataSchema), quoteIdent(keySchema)
+	lock := lockKey(dataSchema)
+
+	err = inLockedTx(ctx, db, lock, func(tx *sql.Tx) error {
+		for _, s := range []string{dataSchema, keySchema} {
+			// Checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+			// the schema exists (one an administrator made beforehand).
+			var exists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)`, s).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+quoteIdent(s)); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "REVOKE ALL ON SCHEMA "+keys+" FROM PUBLIC"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+data+`.schema_migrations (
+    version    BIGINT PRIMARY KEY,
+    applied_at TEXT COLLATE "C" NOT NULL
+)`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: schemas: %w", err)
+	}
+
+	for _, m := range ms {
+		if upto > 0 && m.version > upto {
+			return nil
+		}
+		body := keystorePrefix.ReplaceAllLiteralString(m.body, keys+".")
+		err := inLockedTx(ctx, db, lock, func(tx *sql.Tx) error {
+			var applied bool
+			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+data+".schema_migrations WHERE version = $1)", m.version).Scan(&applied); err != nil {
+				return err
+			}
+			if applied {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+data); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, body); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO "+data+".schema_migrations (version, applied_at) VALUES ($1, $2)",
+				m.version, time.Now().UTC().Format(timeLayout))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: migration %s: %w", m.name, err)
+		}
+	}
+
+	err = inLockedTx(ctx, db, lock, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+data); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, keystorePrefix.ReplaceAllLiteralString(markersDDL, keys+".")); err != nil {
+			return err
+		}
+		// Tables and sequences grant nothing to PUBLIC unless default privileges say otherwise:
+		// the key schema's are closed whatever an administrator set.
+		_, err := tx.ExecContext(ctx, "REVOKE ALL ON ALL TABLES IN SCHEMA "+keys+" FROM PUBLIC; REVOKE ALL ON ALL SEQUENCES IN SCHEMA "+keys+" FROM PUBLIC")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: commit markers: %w", err)
+	}
+	return nil
+}
+
+// inLockedTx runs f in a transaction holding the advisory lock key, and commits it.
+func inLockedTx(ctx context.Context, db *sql.DB, key int64, f func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", key); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
