@@ -101,7 +101,7 @@ func (b *Base) PrepareBulk(ctx context.Context, writer *sql.DB) error {
 // as any other statement otherwise.
 func (tx *Tx) shapedExec(ctx context.Context, query string, args ...any) error {
 	if s, ok := tx.base.shapes[query]; ok && !tx.readOnly { // shapes live on the writer connection
-		_, err := tx.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+		_, err := tx.tx.StmtContext(ctx, s).ExecContext(ctx, tx.base.bools(args)...)
 		return tx.base.translate(err)
 	}
 	_, err := tx.exec(ctx, query, args...)
@@ -111,7 +111,7 @@ func (tx *Tx) shapedExec(ctx context.Context, query string, args ...any) error {
 // shapedQuery is shapedExec for a query.
 func (tx *Tx) shapedQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if s, ok := tx.base.shapes[query]; ok && !tx.readOnly {
-		rows, err := tx.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+		rows, err := tx.tx.StmtContext(ctx, s).QueryContext(ctx, tx.base.bools(args)...)
 		return rows, tx.base.translate(err)
 	}
 	return tx.query(ctx, query, args...)

@@ -161,12 +161,12 @@ func (tx *Tx) LinksSentSince(ctx context.Context, emailIndex []byte, since time.
 
 // AppendRequestEvent appends an entry to a request's timeline and sets its Seq.
 func (tx *Tx) AppendRequestEvent(ctx context.Context, e *dsr.EventRecord) error {
-	res, err := tx.exec(ctx, "INSERT INTO request_events (id, request_id, at, actor, action, state, note_ct) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	row, err := tx.queryRow(ctx, "INSERT INTO request_events (id, request_id, at, actor, action, state, note_ct) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
 		e.ID, e.RequestID, formatTime(e.At), e.Actor, e.Action, string(e.State), e.Note)
 	if err != nil {
 		return err
 	}
-	e.Seq, err = res.LastInsertId()
+	err = tx.base.translate(row.Scan(&e.Seq))
 	return err
 }
 

@@ -27,6 +27,9 @@ type Dialect struct {
 	// IsConstraint reports whether err is a constraint violation (a foreign key still
 	// referencing a row a repair would delete).
 	IsConstraint func(error) bool
+	// IntBools: the database's driver does not store a Go bool in an integer column (pgx), so
+	// bool arguments are passed as 1 and 0, as SQLite's driver stores them.
+	IntBools bool
 	// Prepare: prepare each statement once per transaction (SQLite, where preparing is local
 	// and a statement run hundreds of times per batch pays once). Without it statements are
 	// run directly and the driver caches them per connection (pgx).
@@ -308,8 +311,25 @@ func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return s, nil
 }
 
+// bools passes bool arguments as 1 and 0 where the dialect needs it (Dialect.IntBools).
+func (b *Base) bools(args []any) []any {
+	if !b.Dialect.IntBools {
+		return args
+	}
+	for i, a := range args {
+		if v, ok := a.(bool); ok {
+			args[i] = 0
+			if v {
+				args[i] = 1
+			}
+		}
+	}
+	return args
+}
+
 func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	tx.noteWrite(query)
+	args = tx.base.bools(args)
 	s, err := tx.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -324,6 +344,7 @@ func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 }
 
 func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	args = tx.base.bools(args)
 	s, err := tx.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -335,6 +356,7 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row
 }
 
 func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	args = tx.base.bools(args)
 	s, err := tx.stmt(ctx, query)
 	if err != nil {
 		return nil, err
