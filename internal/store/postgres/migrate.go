@@ -1,3 +1,5 @@
+//go:build postgreswip
+
 // Package postgres is Tillit's PostgreSQL store (issue 13). Its schema is SQLite's (package
 // store/sqlite) column for column, so the same query texts run on both and rows copy across
 // verbatim: the data tables live in one schema, the key store's tables in another that no other

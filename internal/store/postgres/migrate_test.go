@@ -1,3 +1,5 @@
+//go:build postgreswip
+
 package postgres
 
 import (

@@ -1,3 +1,5 @@
+//go:build postgreswip
+
 // Package postgres runs Tillit's store (the SQL of internal/store/sqlstore) on PostgreSQL, over
 // pgx's database/sql driver (github.com/jackc/pgx/v5/stdlib), so that the statements are the
 // ones SQLite runs, rewritten by the dialect.
