@@ -208,7 +208,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			tx.Rollback()
 			return fmt.Errorf("sqlite: migration %d: %w", v, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, formatTime(time.Now())); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, sqlstore.FormatTime(time.Now())); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("sqlite: migration %d: %w", v, err)
 		}
@@ -347,5 +347,3 @@ func isConstraint(err error) bool {
 	var se *sqlite3.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.CONSTRAINT
 }
-
-func formatTime(t time.Time) string { return sqlstore.FormatTime(t) }

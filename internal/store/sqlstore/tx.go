@@ -370,12 +370,13 @@ func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return rows, tx.base.translate(err)
 }
 
-// Exec runs a statement of the backend's own (a repair, a probe) in the transaction.
+// Exec runs a statement of the caller's own in the transaction (a backend's tests set up
+// states no domain method writes).
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return tx.exec(ctx, query, args...)
 }
 
-// Query runs a query of the backend's own in the transaction.
+// Query runs a query of the caller's own in the transaction (Exec).
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return tx.query(ctx, query, args...)
 }
