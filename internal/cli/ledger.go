@@ -62,7 +62,7 @@ func ledgerExport(ctx context.Context, env Env, name string, args []string) erro
 	return w.Flush()
 }
 
-// ledgerReplay re-applies ledger files (tillit ledger export), in the order given, to a data
+// ledgerReplay re-applies ledger files (tillit ledger export), in the order given (request lines first), to a data
 // directory restored from a backup, so a restore never undoes a choice (GDPR Art. 7(3), 17, 18,
 // 21; DESIGN §4), and prints the counts per line type as JSON. Every file is checked whole before
 // anything is applied: a bad line is a usage error naming the file, the line's number and field;

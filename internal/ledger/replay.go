@@ -1,9 +1,11 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -61,15 +63,20 @@ type Result struct {
 	Types map[string]*Counts `json:"types"`
 }
 
-// Replay applies entries (checked by Parse) in order, each in its own transaction through the
-// domain services, and ends with an audit event "ledger.replay" naming the line types it
-// applied. It is idempotent: a second run changes nothing and counts every line it applied as
-// already present. An error stops it; what it applied stays, and running it again finishes.
+// Replay applies entries (checked by Parse), each in its own transaction through the domain
+// services, and ends with an audit event "ledger.replay" naming the line types it applied.
+// Request lines go first, then the rest, each in the order given: an erasure closes the person's
+// open requests at the time it runs, so a request the ledger says was closed must close at its
+// own time before its person's erasure is replayed (GDPR Art. 12(3): when it was answered). It
+// is idempotent: a second run changes nothing and counts every line it applied as already
+// present. An error stops it; what it applied stays, and running it again finishes.
 func (r *Replayer) Replay(ctx context.Context, entries []Entry) (Result, error) {
 	res := Result{Lines: len(entries), Types: map[string]*Counts{}}
 	for _, t := range Types {
 		res.Types[t] = &Counts{}
 	}
+	entries = slices.Clone(entries)
+	slices.SortStableFunc(entries, func(a, b Entry) int { return cmp.Compare(rank(a), rank(b)) })
 	for _, e := range entries {
 		applied, err := r.apply(ctx, e)
 		c := res.Types[e.Type]
@@ -95,6 +102,14 @@ func (r *Replayer) Replay(ctx context.Context, entries []Entry) (Result, error) 
 		return tx.AppendAudit(ctx, &ev)
 	})
 	return res, err
+}
+
+// rank orders lines for Replay: request lines before every other.
+func rank(e Entry) int {
+	if e.Type == TypeRequest {
+		return 0
+	}
+	return 1
 }
 
 // apply re-applies one entry through the service that owns its rule.

@@ -14,6 +14,7 @@ import (
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/sqlite"
@@ -402,5 +403,44 @@ func TestReplayErasureWinsOverAnEarlierSuppression(t *testing.T) {
 	}
 	if got := reasons(r2.db); got[0].Reason != consent.SuppressionErased || got[1].Reason != consent.SuppressionErased {
 		t.Errorf("entries after the suppression lines: %+v; want erased", got)
+	}
+}
+
+// TestReplayClosesARequestAtItsOwnTime: the backup holds a verified erasure request open; after
+// it, staff completed the request, which erased the person. The ledger's erasure line came before
+// its request line, so the replayed erasure closed the held request at the replay's time (the
+// record said the person was answered weeks late, on restore day), and the request line then
+// found it closed. Request lines now replay first: the request closes at the ledger's time.
+func TestReplayClosesARequestAtItsOwnTime(t *testing.T) {
+	ctx := audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorCLI, ID: "test"})
+	dir := t.TempDir()
+	w := openWorld(t, dir)
+	c := must[contact.Contact](t)(w.contacts.Create(ctx, contact.Input{Email: "answered@example.org"}))
+	req := must[dsr.View](t)(w.a.Requests.Create(ctx, dsr.Input{Type: dsr.TypeErasure, Channel: dsr.ChannelLetter, Email: "answered@example.org"}))
+	must[dsr.View](t)(w.a.Requests.Verify(ctx, req.ID, c.ID, "identity checked by letter"))
+	w.a.Close()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyFiles(t, dir, backup)
+
+	w = openWorld(t, dir)
+	done := must[dsr.View](t)(w.a.Requests.Complete(ctx, req.ID, dsr.Completion{}))
+	exported := must[[]ledger.Entry](t)(ledger.Export(ctx, w.store, time.Time{}))
+	w.a.Close()
+	if done.CompletedAt == nil {
+		t.Fatalf("completed request without a time: %+v", done)
+	}
+
+	r := openWorld(t, backup)
+	defer r.db.Close()
+	res := must[ledger.Result](t)(r.replayer.Replay(ctx, exported))
+	if c := *res.Types["request"]; c.Applied != 1 {
+		t.Errorf("replay request lines: %+v; want the held open request closed by its line", c)
+	}
+	got := must[dsr.View](t)(r.a.Requests.Get(ctx, req.ID))
+	if got.State != dsr.StateCompleted || got.CompletedAt == nil || !got.CompletedAt.Equal(*done.CompletedAt) {
+		t.Errorf("request after the replay: %s at %v; want completed at %v, as before the restore", got.State, got.CompletedAt, *done.CompletedAt)
+	}
+	if _, err := r.contacts.Get(ctx, c.ID); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("contact after the replay: %v; want erased", err)
 	}
 }
