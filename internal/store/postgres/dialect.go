@@ -1,5 +1,3 @@
-//go:build postgreswip
-
 package postgres
 
 import (
@@ -45,6 +43,7 @@ func dialect(data, keys string) sqlstore.Dialect {
 		Translate:    translate,
 		IsConstraint: isConstraint,
 		IntBools:     true,
+		Savepoints:   true,
 	}
 }
 

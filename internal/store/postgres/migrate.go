@@ -1,5 +1,3 @@
-//go:build postgreswip
-
 // Package postgres is Tillit's PostgreSQL store (issue 13). Its schema is SQLite's (package
 // store/sqlite) column for column, so the same query texts run on both and rows copy across
 // verbatim: the data tables live in one schema, the key store's tables in another that no other
@@ -200,6 +198,9 @@ func migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string, upto
 		if _, err := tx.ExecContext(ctx, keystorePrefix.ReplaceAllLiteralString(markersDDL, keys+".")); err != nil {
 			return err
 		}
+		if err := storeUncompressed(ctx, tx, dataSchema, keySchema); err != nil {
+			return err
+		}
 		// Tables and sequences grant nothing to PUBLIC unless default privileges say otherwise:
 		// the key schema's are closed whatever an administrator set.
 		_, err := tx.ExecContext(ctx, "REVOKE ALL ON ALL TABLES IN SCHEMA "+keys+" FROM PUBLIC; REVOKE ALL ON ALL SEQUENCES IN SCHEMA "+keys+" FROM PUBLIC")
@@ -207,6 +208,39 @@ func migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string, upto
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: commit markers: %w", err)
+	}
+	return nil
+}
+
+// storeUncompressed sets storage EXTERNAL on every BYTEA column of the two schemas that lacks
+// it: what they hold is ciphertext, keyed hashes and wrapped keys, which do not compress, so
+// PostgreSQL's attempt to compress values over about 2 KB before moving them out of line is
+// wasted work. Each run covers the columns the migrations added since.
+func storeUncompressed(ctx context.Context, tx *sql.Tx, schemas ...string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT n.nspname, c.relname, a.attname FROM pg_catalog.pg_attribute a
+		JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = ANY($1) AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+		AND a.atttypid = 'bytea'::regtype AND a.attstorage <> 'e' ORDER BY 1, 2, 3`, schemas)
+	if err != nil {
+		return err
+	}
+	var alters []string
+	for rows.Next() {
+		var schema, table, column string
+		if err := rows.Scan(&schema, &table, &column); err != nil {
+			rows.Close()
+			return err
+		}
+		alters = append(alters, "ALTER TABLE "+quoteIdent(schema)+"."+quoteIdent(table)+" ALTER COLUMN "+quoteIdent(column)+" SET STORAGE EXTERNAL")
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, a := range alters {
+		if _, err := tx.ExecContext(ctx, a); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,5 +1,3 @@
-//go:build postgreswip
-
 package postgres
 
 import (

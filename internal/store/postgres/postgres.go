@@ -1,5 +1,3 @@
-//go:build postgreswip
-
 // Package postgres runs Tillit's store (the SQL of internal/store/sqlstore) on PostgreSQL, over
 // pgx's database/sql driver (github.com/jackc/pgx/v5/stdlib), so that the statements are the
 // ones SQLite runs, rewritten by the dialect.
@@ -20,7 +18,11 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"net/url"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,16 +47,28 @@ func init() {
 // DB is an open PostgreSQL store.
 type DB struct {
 	*sqlstore.Base
-	pool       *sql.DB
-	data, keys string // schema names
-	lockKey    int64  // the advisory lock of write transactions
-	gen        atomic.Uint64
+	pool        *sql.DB
+	data, keys  string // schema names
+	lockKey     int64  // the advisory lock of write transactions
+	gen         atomic.Uint64
+	vacuumMu    sync.Mutex
+	vacuumSince time.Time     // the oldest Purge not yet followed by a Vacuum
+	vacuumDue   chan struct{} // a vacuum of the data tables is asked for (Purge)
+	vacuumDone  chan struct{} // closed when the vacuumer has stopped
+	stop        context.CancelFunc
 }
 
 // Config is what Open needs besides the URL.
 type Config struct {
 	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	// DataVacuumDelay is how long after an erasure's Purge the data tables are vacuumed;
+	// default DefaultDataVacuumDelay.
+	DataVacuumDelay time.Duration
 }
+
+// DefaultDataVacuumDelay bounds how long the dead tuples of an erased person's rows (sealed
+// under a key that is gone) stay in the data tables' files.
+const DefaultDataVacuumDelay = time.Minute
 
 // splitURL takes Tillit's own parameter (schema) out of a database URL; pgx would send it to
 // the server as a setting.
@@ -111,6 +125,14 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	delay := cfg.DataVacuumDelay
+	if delay <= 0 {
+		delay = DefaultDataVacuumDelay
+	}
+	var vctx context.Context
+	vctx, db.stop = context.WithCancel(context.Background())
+	db.vacuumDue, db.vacuumDone = make(chan struct{}, 1), make(chan struct{})
+	go db.vacuumer(vctx, delay)
 	return db, nil
 }
 
@@ -140,15 +162,128 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	return fn(db.NewTx(sqltx, true))
 }
 
-// Purge vacuums the key store's tables, so that no dead tuple of an erased person's key remains
-// readable in the table files (GDPR Art. 17). VACUUM cannot run inside a transaction.
+// Purge vacuums the key store's tables at once, so that no live or dead tuple of an erased
+// person's data key remains in the table files (GDPR Art. 17: what the person's fields were
+// sealed with is gone, so what remains of them is unreadable), and asks the vacuumer for a
+// vacuum of the key and data tables within Config.DataVacuumDelay (Vacuum), which removes the
+// dead tuples of the erased rows themselves (ciphertext, keyed hashes). The data tables wait
+// because vacuuming them costs in proportion to their size (0.3 s for a million contacts), so
+// erasures close together share one. PostgreSQL keeps a dead tuple while a transaction older
+// than its deletion is open anywhere in the cluster; the vacuumer waits for those first. VACUUM
+// cannot run inside a transaction.
 func (db *DB) Purge(ctx context.Context) error {
-	for _, t := range []string{"contact_keys", "audit_anchor"} {
-		if _, err := db.pool.ExecContext(ctx, "VACUUM "+quoteIdent(db.keys)+"."+t); err != nil {
-			return fmt.Errorf("postgres: vacuum: %w", err)
+	if err := db.vacuum(ctx, keyTables, db.keys); err != nil {
+		return err
+	}
+	var now time.Time
+	if err := db.pool.QueryRowContext(ctx, "SELECT clock_timestamp()").Scan(&now); err != nil {
+		return fmt.Errorf("postgres: purge: %w", err)
+	}
+	db.vacuumMu.Lock()
+	if db.vacuumSince.IsZero() || now.Before(db.vacuumSince) {
+		db.vacuumSince = now
+	}
+	db.vacuumMu.Unlock()
+	select {
+	case db.vacuumDue <- struct{}{}:
+	default: // one is due already
+	}
+	return nil
+}
+
+// keyTables are the key schema's tables whose dead tuples Purge removes.
+var keyTables = []string{"contact_keys", "audit_anchor"}
+
+// dataTables are the tables of the data schema that hold personal rows (sqlstore.PersonalTables),
+// sorted.
+func dataTables() []string {
+	var out []string
+	for _, t := range sqlstore.PersonalTables() {
+		if !strings.Contains(t.Table, ".") && !slices.Contains(out, t.Table) {
+			out = append(out, t.Table)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// vacuum vacuums tables of schema, index entries included (INDEX_CLEANUP ON: PostgreSQL skips
+// the indexes of a large table with few dead tuples otherwise, and the email and phone indexes
+// would keep an erased person's keyed hashes).
+func (db *DB) vacuum(ctx context.Context, tables []string, schema string) error {
+	for _, t := range tables {
+		if _, err := db.pool.ExecContext(ctx, "VACUUM (INDEX_CLEANUP ON) "+quoteIdent(schema)+"."+quoteIdent(t)); err != nil {
+			return fmt.Errorf("postgres: vacuum %s: %w", t, err)
 		}
 	}
 	return nil
+}
+
+// Vacuum waits until no transaction that began before since holds a snapshot anywhere in the
+// cluster (a dead tuple such a transaction may still see cannot be removed), then vacuums the
+// key tables and every data table that holds personal rows. It gives up waiting, and vacuums
+// anyway, after maxWait; it reports whether nothing older than since was left.
+func (db *DB) Vacuum(ctx context.Context, since time.Time, maxWait time.Duration) (bool, error) {
+	clear := false
+	for deadline := time.Now().Add(maxWait); ; {
+		var older int
+		err := db.pool.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND xact_start < $1`, since).Scan(&older)
+		if err != nil {
+			return false, fmt.Errorf("postgres: vacuum: %w", err)
+		}
+		if clear = older == 0; clear || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := db.vacuum(ctx, keyTables, db.keys); err != nil {
+		return false, err
+	}
+	return clear, db.vacuum(ctx, dataTables(), db.data)
+}
+
+// vacuumer runs Vacuum DataVacuumDelay after a Purge asked for it (the erasures in between
+// share it) until ctx ends. When a transaction older than the erasure outlives a minute's wait,
+// or the vacuum fails, it is asked for again.
+func (db *DB) vacuumer(ctx context.Context, delay time.Duration) {
+	defer close(db.vacuumDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-db.vacuumDue:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		db.vacuumMu.Lock()
+		since := db.vacuumSince
+		db.vacuumSince = time.Time{}
+		db.vacuumMu.Unlock()
+		clear, err := db.Vacuum(ctx, since, time.Minute)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil || !clear {
+			slog.Warn("postgres: the vacuum after an erasure is repeated: a transaction older than the erasure is still open, or the vacuum failed", "err", err)
+			db.vacuumMu.Lock()
+			if db.vacuumSince.IsZero() || since.Before(db.vacuumSince) {
+				db.vacuumSince = since
+			}
+			db.vacuumMu.Unlock()
+			select {
+			case db.vacuumDue <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // Generation changes with every commit of this process.
@@ -161,8 +296,11 @@ func (db *DB) Ready(ctx context.Context, wait time.Duration) store.Readiness {
 	})
 }
 
-// Close closes the pool.
+// Close stops the vacuumer (a vacuum asked for and not yet run is left to autovacuum) and
+// closes the pool.
 func (db *DB) Close() error {
+	db.stop()
+	<-db.vacuumDone
 	db.Base.Close()
 	return db.pool.Close()
 }

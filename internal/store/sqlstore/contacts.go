@@ -41,7 +41,7 @@ func nilIfEmpty(b []byte) any {
 // InsertContact stores a new contact record. A taken e-mail index is a Conflict carrying the id
 // of the contact that has it.
 func (tx *Tx) InsertContact(ctx context.Context, r *contact.Record) error {
-	_, err := tx.exec(ctx, contactInsert, contactArgs(r)...)
+	_, err := tx.execRecoverable(ctx, contactInsert, contactArgs(r)...)
 	if apperr.Is(err, apperr.Conflict) && r.EmailIndex != nil {
 		if existing, lerr := tx.ContactByEmailIndex(ctx, r.EmailIndex); lerr == nil {
 			return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "duplicate_email", Message: "email: a contact with this address exists", ID: existing.ID, Err: err}
@@ -57,7 +57,7 @@ func (tx *Tx) UpdateContact(ctx context.Context, r *contact.Record) error {
 		args = append(args, nilIfEmpty(r.Sealed[col]))
 	}
 	args = append(args, r.Source, r.Restricted, formatTime(r.UpdatedAt), r.Version, r.ID)
-	res, err := tx.exec(ctx, contactUpdate, args...)
+	res, err := tx.execRecoverable(ctx, contactUpdate, args...)
 	if apperr.Is(err, apperr.Conflict) && r.EmailIndex != nil {
 		if existing, lerr := tx.ContactByEmailIndex(ctx, r.EmailIndex); lerr == nil {
 			return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "duplicate_email", Message: "email: a contact with this address exists", ID: existing.ID, Err: err}

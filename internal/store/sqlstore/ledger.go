@@ -120,7 +120,7 @@ const qRestrictions = `SELECT id, at FROM (
     SELECT c.id, COALESCE(r.at, c.updated_at) AS at FROM contacts c
     LEFT JOIN (SELECT contact_id, max(occurred_at) AS at FROM consent_changes WHERE change = 'restricted' GROUP BY contact_id) r ON r.contact_id = c.id
     WHERE c.restricted = 1
-) WHERE at >= ? ORDER BY at, id`
+) AS restricted WHERE at >= ? ORDER BY at, id`
 
 // LedgerRestrictions returns the restrictions in force decided at or after since.
 func (tx *Tx) LedgerRestrictions(ctx context.Context, since time.Time) ([]ledger.Restriction, error) {
@@ -147,7 +147,7 @@ func (tx *Tx) LedgerRestrictions(ctx context.Context, since time.Time) ([]ledger
 // qLedgerRequests selects the verified requests of the ledger's types (ledger.RequestTypes)
 // that are open, or were closed at or after since.
 var qLedgerRequests = "SELECT " + requestCols + " FROM requests WHERE contact_id <> '' AND type IN ('" + strings.Join(ledger.RequestTypes, "', '") + "') " +
-	"AND state NOT IN ('received', 'verifying') AND (state NOT IN ('completed', 'rejected') OR completed_at >= ?) ORDER BY id LIMIT -1"
+	"AND state NOT IN ('received', 'verifying') AND (state NOT IN ('completed', 'rejected') OR completed_at >= ?) ORDER BY id"
 
 // LedgerRequests returns the verified requests the ledger carries (open, or closed at or after
 // since), each with when it was verified (its first "verified" event; zero when none).

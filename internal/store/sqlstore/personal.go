@@ -88,7 +88,7 @@ func (tx *Tx) PersonalFootprint(ctx context.Context, contactID string) (map[stri
 		args := []any{contactID}
 		if t.Where == "" {
 			const hashes = "SELECT suppression_hash FROM contacts WHERE id = ? AND suppression_hash IS NOT NULL UNION SELECT hash FROM contact_former_emails WHERE contact_id = ?"
-			q = "SELECT count(*) FROM (" + hashes + ")"
+			q = "SELECT count(*) FROM (" + hashes + ") AS hashes"
 			if h.ID != personal.Suppressions {
 				q = "SELECT count(*) FROM " + t.Table + " WHERE hash IN (" + hashes + ")"
 			}

@@ -34,6 +34,10 @@ type Dialect struct {
 	// and a statement run hundreds of times per batch pays once). Without it statements are
 	// run directly and the driver caches them per connection (pgx).
 	Prepare bool
+	// Savepoints: a failed statement aborts the whole transaction (PostgreSQL), so a statement
+	// whose failure the Tx answers with a further read (the id a taken address belongs to) runs
+	// under a savepoint, rolled back to when it fails (execRecoverable).
+	Savepoints bool
 }
 
 // Base is what the transactions of one open database share. Its fields are set once, when the
@@ -341,6 +345,27 @@ func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 		res, err = tx.tx.ExecContext(ctx, tx.base.rewrite(query), args...)
 	}
 	return res, tx.base.translate(err)
+}
+
+// execRecoverable is exec for a statement whose failure the caller answers with a further
+// statement in the same transaction: under a savepoint where the dialect needs one, so the
+// transaction survives the failure (Dialect.Savepoints).
+func (tx *Tx) execRecoverable(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if !tx.base.Dialect.Savepoints {
+		return tx.exec(ctx, query, args...)
+	}
+	if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT recoverable"); err != nil {
+		return nil, tx.base.translate(err)
+	}
+	res, err := tx.exec(ctx, query, args...)
+	undo := "RELEASE SAVEPOINT recoverable"
+	if err != nil {
+		undo = "ROLLBACK TO SAVEPOINT recoverable"
+	}
+	if _, uerr := tx.tx.ExecContext(ctx, undo); uerr != nil {
+		return nil, tx.base.translate(uerr)
+	}
+	return res, err
 }
 
 func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {

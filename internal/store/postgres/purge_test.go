@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPurgeVacuumsDataSoon: Purge vacuums the key tables at once, and the key tables and the
+// data tables that hold personal rows again DataVacuumDelay later; Purges in between share that
+// one.
+func TestPurgeVacuumsDataSoon(t *testing.T) {
+	admin := testDB(t)
+	schema := randomName(t, "tv_")
+	t.Cleanup(func() {
+		for _, s := range []string{schema, schema + "_keys"} {
+			admin.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(s) + " CASCADE")
+		}
+	})
+	u := os.Getenv(testURLEnv)
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	ctx := context.Background()
+	const delay = 300 * time.Millisecond
+	db, err := Open(ctx, u+sep+"schema="+schema, Config{DataVacuumDelay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	vacuums := func(s, table string) int64 {
+		t.Helper()
+		var n int64
+		if err := admin.QueryRow("SELECT vacuum_count FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2", s, table).Scan(&n); err != nil {
+			t.Fatalf("vacuum count of %s.%s: %v", s, table, err)
+		}
+		return n
+	}
+	tables := dataTables()
+	last := tables[len(tables)-1] // vacuumed last
+	keys0, data0 := vacuums(schema+"_keys", "contact_keys"), vacuums(schema, "contacts")
+	start := time.Now()
+	for range 3 {
+		if err := db.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The statistics collector reports a vacuum after it ends; wait for it without asserting a speed.
+	var keys1, data1 int64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		admin.Exec("SELECT pg_stat_clear_snapshot()")
+		if vacuums(schema, last) > 0 {
+			keys1, data1 = vacuums(schema+"_keys", "contact_keys"), vacuums(schema, "contacts")
+			break
+		}
+	}
+	if keys1-keys0 != 4 {
+		t.Errorf("key table vacuumed %d times for 3 Purges; want 4: each at once, and once with the data tables", keys1-keys0)
+	}
+	if data1-data0 != 1 {
+		t.Errorf("contacts vacuumed %d times after 3 Purges; want once, after the delay", data1-data0)
+	}
+	if since := time.Since(start); since < delay {
+		t.Errorf("contacts vacuumed %v after the first Purge; want no sooner than the delay %v", since, delay)
+	}
+	for _, table := range tables {
+		if vacuums(schema, table) == 0 {
+			t.Errorf("%s never vacuumed; want every data table with personal rows", table)
+		}
+	}
+}
