@@ -14,7 +14,8 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite" // the default backend
+	_ "github.com/tillit/tillit/internal/store/postgres" // --database-url postgres://…
+	_ "github.com/tillit/tillit/internal/store/sqlite"   // the default backend
 )
 
 // opening says how a command opens its data directory.
@@ -88,6 +89,13 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 		} else {
 			missing = append(missing, p.What+" ("+filepath.Base(p.Path)+")")
 		}
+	}
+	inDB, err := store.Exists(ctx, cfg.StoreURL())
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if inDB {
+		present = append(present, "a Tillit store (the database URL)")
 	}
 	fresh := len(present) == 0
 	if !fresh && len(missing) > 0 {

@@ -148,9 +148,6 @@ func (c *Config) Finish() error {
 	if _, err := url.Parse(c.BaseURL); err != nil {
 		return fmt.Errorf("config: TILLIT_BASE_URL: %w", err)
 	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
-		return fmt.Errorf("config: database URL scheme not supported yet: only the embedded SQLite store is available (leave TILLIT_DATABASE_URL empty)")
-	}
 	if _, err := c.Proxies(); err != nil {
 		return err
 	}
@@ -180,7 +177,12 @@ func (c Config) String() string {
 	}
 	db := "embedded SQLite"
 	if c.DatabaseURL != "" {
+		db = "(set, unparseable)"
 		if u, err := url.Parse(c.DatabaseURL); err == nil {
+			if q := u.Query(); q.Has("password") {
+				q.Set("password", "xxxxx")
+				u.RawQuery = q.Encode()
+			}
 			db = u.Redacted()
 		}
 	}

@@ -147,6 +147,10 @@ type Driver struct {
 	// Parts lists what an installation at location keeps, so that a caller can tell a fresh
 	// installation from one that lost a part.
 	Parts func(location string) []Part
+	// Exists, for a database that is not files of the installation (a server's), reports
+	// whether a Tillit store is there already, so that a caller never makes new keys for it.
+	// Nil when Parts tells.
+	Exists func(ctx context.Context, location string) (bool, error)
 }
 
 var (
@@ -208,4 +212,14 @@ func Parts(url string) ([]Part, error) {
 		return nil, err
 	}
 	return d.Parts(location), nil
+}
+
+// Exists reports whether the database url names holds a Tillit store already, for backends
+// whose store is not files (Driver.Exists); false for the others, whose Parts tell.
+func Exists(ctx context.Context, url string) (bool, error) {
+	d, location, err := resolve(url)
+	if err != nil || d.Exists == nil {
+		return false, err
+	}
+	return d.Exists(ctx, location)
 }

@@ -39,7 +39,7 @@ var (
 )
 
 func init() {
-	d := store.Driver{Open: openStore, Parts: func(string) []store.Part { return nil }}
+	d := store.Driver{Open: openStore, Parts: func(string) []store.Part { return nil }, Exists: exists}
 	store.Register("postgres", d)
 	store.Register("postgresql", d)
 }
@@ -97,6 +97,25 @@ func openStore(ctx context.Context, location string, cfg store.Config) (store.St
 		return nil, err
 	}
 	return db, nil
+}
+
+// exists reports whether the schema rawURL names holds a migrated store.
+func exists(ctx context.Context, rawURL string) (bool, error) {
+	conn, schema, err := splitURL(rawURL)
+	if err != nil {
+		return false, err
+	}
+	pool, err := sql.Open("pgx", conn)
+	if err != nil {
+		return false, fmt.Errorf("postgres: open: %w", err)
+	}
+	defer pool.Close()
+	var found bool
+	err = pool.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", quoteIdent(schema)+".schema_migrations").Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("postgres: connect: %w", err)
+	}
+	return found, nil
 }
 
 // Open connects to the database at rawURL, creates both schemas when absent and applies the
