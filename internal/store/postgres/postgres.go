@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"github.com/tillit/tillit/internal/store"
@@ -51,6 +52,9 @@ type DB struct {
 	data, keys  string // schema names
 	lockKey     int64  // the advisory lock of write transactions
 	gen         atomic.Uint64
+	opened      time.Time
+	listening   atomic.Bool   // the listener is connected (Generation)
+	listenDone  chan struct{} // closed when the listener has stopped
 	vacuumMu    sync.Mutex
 	vacuumSince time.Time     // the oldest Purge not yet followed by a Vacuum
 	vacuumDue   chan struct{} // a vacuum of the data tables is asked for (Purge)
@@ -135,6 +139,7 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	h.Write([]byte("tillit-writer:" + schema))
 	db := &DB{pool: pool, data: schema, keys: schema + "_keys", lockKey: int64(h.Sum64())}
 	db.Base = &sqlstore.Base{Dialect: dialect(db.data, db.keys), Reader: pool, AnchorMAC: cfg.AnchorMAC}
+	db.Dialect.Notify = "SELECT pg_notify('" + channel(db.data) + "', '')"
 	db.Committed = func(context.Context) { db.gen.Add(1) }
 	if err := pool.PingContext(ctx); err != nil {
 		pool.Close()
@@ -152,6 +157,8 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	vctx, db.stop = context.WithCancel(context.Background())
 	db.vacuumDue, db.vacuumDone = make(chan struct{}, 1), make(chan struct{})
 	go db.vacuumer(vctx, delay)
+	db.opened, db.listenDone = time.Now(), make(chan struct{})
+	go db.listen(vctx, conn)
 	return db, nil
 }
 
@@ -305,8 +312,63 @@ func (db *DB) vacuumer(ctx context.Context, delay time.Duration) {
 	}
 }
 
-// Generation changes with every commit of this process.
-func (db *DB) Generation(ctx context.Context) (uint64, error) { return db.gen.Load(), nil }
+// GenerationTTL is the longest a cache keyed by Generation lives, whatever the listener heard.
+const GenerationTTL = time.Second
+
+// Generation changes with every commit of this process at once, with every commit of another
+// node on the same schema when its notification arrives (the listener: LISTEN on the schema's
+// channel, Dialect.Notify), and every GenerationTTL in any case, so that caches of keys,
+// consent facts and tokens are dropped on every node within a second of an erasure or a
+// withdrawal. While the listener is not connected it changes on every call: nothing is cached.
+func (db *DB) Generation(ctx context.Context) (uint64, error) {
+	ticks := uint64(time.Since(db.opened) / GenerationTTL)
+	if !db.listening.Load() {
+		return db.gen.Add(1) + ticks, nil
+	}
+	return db.gen.Load() + ticks, nil
+}
+
+// channel is the notification channel of the schema's commits.
+func channel(schema string) string { return "tillit_" + schema }
+
+// listen keeps a connection that LISTENs on the schema's channel until ctx ends, moving the
+// generation for every notification and for every (re)connection; it reconnects after a
+// second when the connection is lost.
+func (db *DB) listen(ctx context.Context, conn string) {
+	defer close(db.listenDone)
+	for ctx.Err() == nil {
+		err := db.listenOnce(ctx, conn)
+		db.listening.Store(false)
+		db.gen.Add(1)
+		if ctx.Err() != nil {
+			return
+		}
+		slog.Warn("postgres: the listener for other nodes' commits lost its connection; caches are off until it is back", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (db *DB) listenOnce(ctx context.Context, conn string) error {
+	c, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	if _, err := c.Exec(ctx, "LISTEN "+quoteIdent(channel(db.data))); err != nil {
+		return err
+	}
+	db.gen.Add(1) // what committed while no one listened
+	db.listening.Store(true)
+	for {
+		if _, err := c.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		db.gen.Add(1)
+	}
+}
 
 // Ready answers GET /readyz (sqlstore.Ready).
 func (db *DB) Ready(ctx context.Context, wait time.Duration) store.Readiness {
@@ -320,6 +382,7 @@ func (db *DB) Ready(ctx context.Context, wait time.Duration) store.Readiness {
 func (db *DB) Close() error {
 	db.stop()
 	<-db.vacuumDone
+	<-db.listenDone
 	db.Base.Close()
 	return db.pool.Close()
 }

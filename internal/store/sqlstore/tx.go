@@ -34,6 +34,10 @@ type Dialect struct {
 	// and a statement run hundreds of times per batch pays once). Without it statements are
 	// run directly and the driver caches them per connection (pgx).
 	Prepare bool
+	// Notify, when set, runs (as written, not rewritten) last in every transaction that wrote,
+	// so that other processes on the same database learn of the commit (PostgreSQL: pg_notify,
+	// delivered at commit to every node's listener; Generation).
+	Notify string
 	// Savepoints: a failed statement aborts the whole transaction (PostgreSQL), so a statement
 	// whose failure the Tx answers with a further read (the id a taken address belongs to) runs
 	// under a savepoint, rolled back to when it fails (execRecoverable).
@@ -77,6 +81,7 @@ type Tx struct {
 	headMoved  bool // an event was appended: the anchor moves at commit
 	// keysTouched: a statement wrote the key store; both commit markers move at commit.
 	keysTouched bool
+	wrote       bool // a statement other than a SELECT ran (Dialect.Notify)
 	repair      *Repair // what reconcile repaired before this transaction; nil when none was needed
 	headSeq     int64
 	headHash    []byte
@@ -195,6 +200,12 @@ func (tx *Tx) commit(ctx context.Context) error {
 	if err := tx.moveMarkers(ctx); err != nil {
 		tx.Rollback()
 		return err
+	}
+	if tx.wrote && tx.base.Dialect.Notify != "" {
+		if _, err := tx.tx.ExecContext(ctx, tx.base.Dialect.Notify); err != nil {
+			tx.Rollback()
+			return tx.base.translate(fmt.Errorf("%s: notify: %w", tx.base.Dialect.Name, err))
+		}
 	}
 	if err := tx.tx.Commit(); err != nil {
 		return tx.base.translate(fmt.Errorf("%s: commit: %w", tx.base.Dialect.Name, err))
@@ -369,6 +380,7 @@ func (tx *Tx) execRecoverable(ctx context.Context, query string, args ...any) (s
 }
 
 func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	tx.noteWrite(query) // INSERT … RETURNING
 	args = tx.base.bools(args)
 	s, err := tx.stmt(ctx, query)
 	if err != nil {
@@ -381,6 +393,7 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row
 }
 
 func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx.noteWrite(query) // INSERT … RETURNING
 	args = tx.base.bools(args)
 	s, err := tx.stmt(ctx, query)
 	if err != nil {
