@@ -81,7 +81,7 @@ type Tx struct {
 	headMoved  bool // an event was appended: the anchor moves at commit
 	// keysTouched: a statement wrote the key store; both commit markers move at commit.
 	keysTouched bool
-	wrote       bool // a statement other than a SELECT ran (Dialect.Notify)
+	wrote       bool    // a statement other than a SELECT ran (Dialect.Notify)
 	repair      *Repair // what reconcile repaired before this transaction; nil when none was needed
 	headSeq     int64
 	headHash    []byte
