@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/tillit/tillit/internal/store"
 )
 
 // Intervals of the background jobs Start runs.
@@ -23,21 +25,74 @@ const (
 // the outbox, and Sweep every hour. The jobs run on ctx without its cancellation, so they
 // outlive a shutdown signal until stop; stop cancels them and waits for every one to return.
 // An error comes only from the mail-file sweep, and then nothing was started.
+//
+// On a store several processes share (store.Cluster: PostgreSQL) the jobs run only while this
+// process leads the cluster, so nothing is sent or run twice: the first Sweep too waits for the
+// lead (the server answers meanwhile), and another process's commits wake the outbox and the
+// campaign walker.
 func (a *App) Start(ctx context.Context) (stop func(), err error) {
 	if err := a.sweepMailFiles(ctx); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.Sweep(runCtx) // the first sweep finishes before the server answers
 	var jobs sync.WaitGroup
-	jobs.Go(func() { a.Campaigns.Run(runCtx, campaignPoll) })
-	jobs.Go(func() { a.Webhooks.Run(runCtx, webhookPoll) })
-	jobs.Go(func() { a.Outbox.Run(runCtx, outboxPoll, a.wake) })
-	jobs.Go(func() { every(runCtx, sweepEvery, a.Sweep) })
+	if c, ok := a.Store.(store.Cluster); ok {
+		jobs.Go(func() { a.lead(runCtx, c) })
+	} else {
+		a.Sweep(runCtx) // the first sweep finishes before the server answers
+		jobs.Go(func() { a.runJobs(runCtx) })
+	}
 	return func() {
 		cancel()
 		jobs.Wait()
 	}, nil
+}
+
+// lead runs the jobs (a Sweep first) whenever this process leads the cluster, until ctx ends.
+func (a *App) lead(ctx context.Context, c store.Cluster) {
+	for ctx.Err() == nil {
+		lctx, err := c.Lead(ctx)
+		if err != nil {
+			continue // ctx ended
+		}
+		a.Logger.InfoContext(ctx, "this process leads the cluster: background jobs start")
+		a.Sweep(lctx)
+		var wakers sync.WaitGroup
+		wakers.Go(func() {
+			for {
+				select {
+				case <-lctx.Done():
+					return
+				case <-c.Changed():
+					poke(a.wake)
+					poke(a.Campaigns.Walks)
+				}
+			}
+		})
+		a.runJobs(lctx)
+		wakers.Wait()
+		if ctx.Err() == nil {
+			a.Logger.WarnContext(ctx, "this process lost the lead of the cluster: background jobs stopped until it leads again")
+		}
+	}
+}
+
+// poke signals ch without waiting (nil or full: nothing to do).
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// runJobs runs the background jobs until ctx ends.
+func (a *App) runJobs(ctx context.Context) {
+	var jobs sync.WaitGroup
+	jobs.Go(func() { a.Campaigns.Run(ctx, campaignPoll) })
+	jobs.Go(func() { a.Webhooks.Run(ctx, webhookPoll) })
+	jobs.Go(func() { a.Outbox.Run(ctx, outboxPoll, a.wake) })
+	jobs.Go(func() { every(ctx, sweepEvery, a.Sweep) })
+	jobs.Wait()
 }
 
 // Sweep writes time-based changes: it expires every lapsed consent (to the ledger and the change

@@ -223,3 +223,16 @@ func Exists(ctx context.Context, url string) (bool, error) {
 	}
 	return d.Exists(ctx, location)
 }
+
+// Cluster is implemented by a store that several Tillit processes share (PostgreSQL): the
+// background jobs (the outbox, webhook deliveries, campaign walks, sweeps) run in one process
+// of the cluster at a time, and the others hear of its commits.
+type Cluster interface {
+	// Lead blocks until this process holds the cluster's job lock (or ctx ends), then returns
+	// a context that ends when the lock is lost (its connection fails) or ctx ends; the lock
+	// is released then. A process that dies releases it with its connection.
+	Lead(ctx context.Context) (context.Context, error)
+	// Changed receives, coalesced, after a process of the cluster (this one included) commits
+	// a write, so that the leader's outbox and campaign walker need not wait for their poll.
+	Changed() <-chan struct{}
+}

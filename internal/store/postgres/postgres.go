@@ -55,6 +55,8 @@ type DB struct {
 	opened      time.Time
 	listening   atomic.Bool   // the listener is connected (Generation)
 	listenDone  chan struct{} // closed when the listener has stopped
+	changed     chan struct{} // a notification arrived (Changed)
+	conn        string        // the connection string of the listener and the job lock
 	vacuumMu    sync.Mutex
 	vacuumSince time.Time     // the oldest Purge not yet followed by a Vacuum
 	vacuumDue   chan struct{} // a vacuum of the data tables is asked for (Purge)
@@ -157,7 +159,7 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	vctx, db.stop = context.WithCancel(context.Background())
 	db.vacuumDue, db.vacuumDone = make(chan struct{}, 1), make(chan struct{})
 	go db.vacuumer(vctx, delay)
-	db.opened, db.listenDone = time.Now(), make(chan struct{})
+	db.opened, db.listenDone, db.changed, db.conn = time.Now(), make(chan struct{}), make(chan struct{}, 1), conn
 	go db.listen(vctx, conn)
 	return db, nil
 }
@@ -367,6 +369,10 @@ func (db *DB) listenOnce(ctx context.Context, conn string) error {
 			return err
 		}
 		db.gen.Add(1)
+		select {
+		case db.changed <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -386,3 +392,61 @@ func (db *DB) Close() error {
 	db.Base.Close()
 	return db.pool.Close()
 }
+
+// LeadPoll is how often a node that does not lead tries the job lock, and how often the leader
+// checks that the lock's connection is alive.
+const LeadPoll = time.Second
+
+// Lead blocks until this node holds the schema's job lock (a session-level advisory lock on a
+// connection of its own), then returns a context that ends when that connection fails or ctx
+// ends, releasing the lock (store.Cluster). A node that dies releases it with its connection,
+// so another leads within LeadPoll.
+func (db *DB) Lead(ctx context.Context) (context.Context, error) {
+	h := fnv.New64a()
+	h.Write([]byte("tillit-jobs:" + db.data))
+	key := int64(h.Sum64())
+	for {
+		c, err := pgx.Connect(ctx, db.conn)
+		if err == nil {
+			var held bool
+			if err = c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&held); err == nil && held {
+				lctx, lost := context.WithCancel(ctx)
+				go db.holdLead(lctx, lost, c)
+				return lctx, nil
+			}
+			c.Close(context.WithoutCancel(ctx))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(LeadPoll):
+		}
+	}
+}
+
+// holdLead checks the lock's connection every LeadPoll and ends the lead (lost) when it fails
+// or ctx ends; closing the connection releases the lock.
+func (db *DB) holdLead(ctx context.Context, lost context.CancelFunc, c *pgx.Conn) {
+	defer c.Close(context.Background())
+	defer lost()
+	t := time.NewTicker(LeadPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.Ping(ctx); err != nil {
+				if ctx.Err() == nil {
+					slog.Warn("postgres: the job lock's connection failed; this node stops its background jobs until it leads again", "err", err)
+				}
+				return
+			}
+		}
+	}
+}
+
+// Changed receives after a node (this one included) commits a write (store.Cluster).
+func (db *DB) Changed() <-chan struct{} { return db.changed }
+
+var _ store.Cluster = (*DB)(nil)
