@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +18,7 @@ import (
 
 // TestContract runs the store contract suite on PostgreSQL, each store in schemas of its own.
 func TestContract(t *testing.T) {
-	b := &backend{admin: testDB(t), schemas: map[store.Store]string{}}
+	b := &backend{admin: testDB(t), schemas: map[store.Store]string{}, scans: map[*DB]scan{}}
 	storetest.Run(t, storetest.Backend{Open: b.open, Tamper: b.tamper, Remnants: b.remnants})
 }
 
@@ -30,6 +31,7 @@ type backend struct {
 	admin   *sql.DB
 	mu      sync.Mutex
 	schemas map[store.Store]string
+	scans   map[*DB]scan
 }
 
 func (b *backend) open(t *testing.T) store.Store {
@@ -95,15 +97,49 @@ func (b *backend) tamper(t *testing.T, s store.Store, edits []storetest.AuditEdi
 	return b.openSchema(t, schema)
 }
 
-// remnants lists the tables of s's two schemas whose files on disk hold m, after a checkpoint
-// has written every page out. It reads the server's files, so it needs the test to run where
-// the server does, as a user who may read them.
+// remnants lists the tables of s's two schemas whose files on disk hold m, after a vacuum and a
+// checkpoint have written every page out. It reads the server's files, so it needs the test to
+// run where the server does, as a user who may read them. The files are read once for each
+// state of the store (its generation) and searched for every marker asked about in it.
 func (b *backend) remnants(t *testing.T, s store.Store, m []byte) []string {
 	t.Helper()
-	schema := b.schema(t, s)
-	// What Purge asked for, run now rather than DataVacuumDelay later (TestPurgeVacuumsDataSoon),
-	// after the transactions of the cases running beside this one.
-	if clear, err := s.(*DB).Vacuum(t.Context(), time.Now(), time.Minute); err != nil || !clear {
+	db := s.(*DB)
+	b.mu.Lock()
+	scan, ok := b.scans[db]
+	b.mu.Unlock()
+	if !ok || scan.gen != db.gen.Load() {
+		scan = b.scan(t, db)
+		b.mu.Lock()
+		b.scans[db] = scan
+		b.mu.Unlock()
+	}
+	var out []string
+	for _, f := range scan.files {
+		if bytes.Contains(f.body, m) && !slices.Contains(out, f.table) {
+			out = append(out, f.table)
+		}
+	}
+	return out
+}
+
+// scan is the files of a store's relations as read at one generation.
+type scan struct {
+	gen   uint64
+	files []relationFile
+}
+
+type relationFile struct {
+	table string
+	body  []byte
+}
+
+// scan vacuums (what Purge asked for, run now rather than DataVacuumDelay later, after the
+// transactions of the cases running beside this one: TestPurgeVacuumsDataSoon), checkpoints
+// and reads the files of every relation of db's schemas, TOAST included.
+func (b *backend) scan(t *testing.T, db *DB) scan {
+	t.Helper()
+	gen := db.gen.Load()
+	if clear, err := db.Vacuum(t.Context(), time.Now(), time.Minute); err != nil || !clear {
 		t.Fatalf("vacuum: %v; transactions older than now ended: %v", err, clear)
 	}
 	if _, err := b.admin.Exec("CHECKPOINT"); err != nil {
@@ -116,12 +152,12 @@ func (b *backend) remnants(t *testing.T, s store.Store, m []byte) []string {
 	rows, err := b.admin.Query(`SELECT n.nspname || '.' || c.relname, pg_relation_filepath(c.oid) FROM pg_class c
 		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE pg_relation_filepath(c.oid) IS NOT NULL AND (n.nspname IN ($1, $2)
 		OR c.oid IN (SELECT t.reltoastrelid FROM pg_class t JOIN pg_namespace tn ON tn.oid = t.relnamespace WHERE tn.nspname IN ($1, $2))
-		OR c.oid IN (SELECT i.indexrelid FROM pg_index i JOIN pg_class t ON t.reltoastrelid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace WHERE tn.nspname IN ($1, $2)))`, schema, schema+"_keys")
+		OR c.oid IN (SELECT i.indexrelid FROM pg_index i JOIN pg_class t ON t.reltoastrelid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace WHERE tn.nspname IN ($1, $2)))`, db.data, db.keys)
 	if err != nil {
 		t.Fatalf("relations: %v", err)
 	}
 	defer rows.Close()
-	var out []string
+	out := scan{gen: gen}
 	for rows.Next() {
 		var name, path string
 		if err := rows.Scan(&name, &path); err != nil {
@@ -133,10 +169,7 @@ func (b *backend) remnants(t *testing.T, s store.Store, m []byte) []string {
 			if err != nil {
 				t.Fatalf("read %s (the test must run where the server keeps its files): %v", f, err)
 			}
-			if bytes.Contains(body, m) {
-				out = append(out, name)
-				break
-			}
+			out.files = append(out.files, relationFile{table: name, body: body})
 		}
 	}
 	return out
