@@ -8,6 +8,7 @@ import (
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/share"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // NoticeFooter names the controller and its data protection officer under every transactional
@@ -90,5 +91,5 @@ func (a *App) ROPA(ctx context.Context) (governance.ROPA, error) {
 	if err != nil {
 		return governance.ROPA{}, err
 	}
-	return governance.Build(a.Controller, purposes, processors, policies, a.now()), nil
+	return governance.Build(a.Controller, purposes, processors, policies, store.ErasureMeasure(a.Store), a.now()), nil
 }

@@ -69,14 +69,14 @@ var articles = map[string]string{
 	consent.BasisVitalInterest: "GDPR Art. 6(1)(d)", consent.BasisPublicTask: "GDPR Art. 6(1)(e)", consent.BasisLegitimateInterest: "GDPR Art. 6(1)(f)",
 }
 
-// securityMeasures is how Tillit keeps the data (Art. 32(1)); see README, How personal data is kept.
+// securityMeasures is how Tillit keeps the data (Art. 32(1)); see README, How personal data is
+// kept. Build adds what the store does with erased rows after the fifth.
 var securityMeasures = []string{
 	"every personal field encrypted with AES-256-GCM under a per-person data key, bound to table, column, row and key version",
 	"data keys wrapped by a Tink keyset under a root key kept outside the database; erasure destroys the person's key",
 	"lookups through keyed blind indexes (HMAC-SHA256) of normalized addresses and phone numbers; no plaintext index",
 	"every read of personal data and every change audited in the same transaction, in a SHA-256 hash chain anchored in the key store",
 	"role-based API tokens (admin, dpo, agent, auditor, processor-scoped), stored only as hashes",
-	"SQLite secure_delete and write-ahead-log checkpoint after erasure: no plaintext left in any file",
 	"consent checked at the moment of use (send, disclose, processor read), never only when a job is queued",
 }
 
@@ -84,11 +84,18 @@ var securityMeasures = []string{
 // retention policies. Each purpose is one activity; its recipients are the processors engaged for
 // it, those outside the EEA are its transfers, and its retention names the policies that apply
 // to it (Art. 30(1)(f)).
-func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []share.Processor, policies []Policy, now time.Time) ROPA {
+//
+// erasure says how the store makes an erased person's rows unrecoverable from its files (the
+// backend's words: store.ErasureMeasure); empty leaves it out.
+func Build(ctrl consent.Controller, purposes []consent.Purpose, processors []share.Processor, policies []Policy, erasure string, now time.Time) ROPA {
 	if policies == nil {
 		policies = []Policy{}
 	}
-	r := ROPA{GeneratedAt: now.UTC(), SecurityMeasures: securityMeasures, Activities: []Activity{}, RetentionPolicies: policies,
+	measures := slices.Clone(securityMeasures)
+	if erasure != "" {
+		measures = slices.Insert(measures, 5, erasure)
+	}
+	r := ROPA{GeneratedAt: now.UTC(), SecurityMeasures: measures, Activities: []Activity{}, RetentionPolicies: policies,
 		Controller: Controller{Name: ctrl.Name, Contact: ctrl.Contact, Email: ctrl.Email, DPO: ctrl.DPOEmail,
 			Address: strings.Join(nonEmpty(ctrl.Street, strings.TrimSpace(ctrl.PostalCode+" "+ctrl.Locality), ctrl.Country), ", ")}}
 	for _, p := range purposes {

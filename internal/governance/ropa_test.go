@@ -26,7 +26,7 @@ func TestROPAContents(t *testing.T) {
 		{ID: "idle", Name: "Idle Ltd", Role: share.RoleProcessor, Purposes: []string{}, Country: "GB", TransferMechanism: share.TransferAdequacy, DPAStatus: share.DPARequested},
 		{ID: "former", Name: "Former AB", Role: share.RoleProcessor, Purposes: []string{"newsletter"}, Country: "SE", DPAStatus: share.DPASigned, EndedAt: &now},
 	}
-	r := governance.Build(ctrl, purposes, processors, nil, now)
+	r := governance.Build(ctrl, purposes, processors, nil, "the store's erasure", now)
 	if r.Controller.Name != "Norrsken AB" || r.Controller.DPO != "dpo@norrsken.example" || r.Controller.Address != "Storgatan 1, 903 26 Umeå, SE" || !r.GeneratedAt.Equal(now) {
 		t.Errorf("controller %+v", r.Controller)
 	}
@@ -50,7 +50,7 @@ func TestROPAContents(t *testing.T) {
 	if !slices.Equal(nl.Recipients[0].DataCategories, []string{"email"}) {
 		t.Errorf("recipient categories %v; want what it may receive", nl.Recipients[0].DataCategories)
 	}
-	if !slices.Contains(nl.DataCategories, "email") || !slices.Contains(nl.DataCategories, "address") || len(r.SecurityMeasures) < 5 {
+	if !slices.Contains(nl.DataCategories, "email") || !slices.Contains(nl.DataCategories, "address") || len(r.SecurityMeasures) < 6 || r.SecurityMeasures[5] != "the store's erasure" {
 		t.Errorf("categories %v, measures %v", nl.DataCategories, r.SecurityMeasures)
 	}
 	b, err := r.CSV()
@@ -75,7 +75,7 @@ func TestROPARetentionPolicies(t *testing.T) {
 		{ID: "leads-30-days", Kind: "lead", AfterDays: 30},
 		{ID: "newsletter-unconfirmed", Kind: "lead", Purpose: "newsletter", AfterDays: 7},
 	}
-	r := governance.Build(consent.Controller{Name: "Norrsken AB"}, purposes, nil, policies, time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
+	r := governance.Build(consent.Controller{Name: "Norrsken AB"}, purposes, nil, policies, "", time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 	nl, sf := r.Activities[0], r.Activities[1]
 	wantNL := "while the lawful basis lasts; leads: erased 30 days after their last consent event or change, with no consent in force (retention policy leads-30-days); " +
 		"leads collected for newsletter: erased 7 days after their last consent event or change, with no consent in force (retention policy newsletter-unconfirmed)"

@@ -236,3 +236,13 @@ type Cluster interface {
 	// a write, so that the leader's outbox and campaign walker need not wait for their poll.
 	Changed() <-chan struct{}
 }
+
+// ErasureMeasure is how s makes an erased person's rows unrecoverable from its files, in words for
+// the record of processing (GDPR Art. 30(1)(g), 32(1)), when its backend says (a method
+// ErasureMeasure() string); "" otherwise.
+func ErasureMeasure(s Store) string {
+	if d, ok := s.(interface{ ErasureMeasure() string }); ok {
+		return d.ErasureMeasure()
+	}
+	return ""
+}

@@ -450,3 +450,9 @@ func (db *DB) holdLead(ctx context.Context, lost context.CancelFunc, c *pgx.Conn
 func (db *DB) Changed() <-chan struct{} { return db.changed }
 
 var _ store.Cluster = (*DB)(nil)
+
+// ErasureMeasure is what an erasure leaves on PostgreSQL, for the record of processing.
+func (db *DB) ErasureMeasure() string {
+	return "PostgreSQL: the person's data key deleted in the erasure's transaction and the key tables vacuumed at once; " +
+		"their other rows (sealed under that key) vacuumed within a minute; write-ahead log and backups keep them until recycled or expired"
+}

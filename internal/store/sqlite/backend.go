@@ -32,6 +32,11 @@ func (b backend) View(ctx context.Context, fn func(store.Tx) error) error {
 // Purge is a TRUNCATE checkpoint of both write-ahead logs (Checkpoint).
 func (b backend) Purge(ctx context.Context) error { return b.DB.Checkpoint(ctx) }
 
+// ErasureMeasure is what an erasure leaves in the SQLite files, for the record of processing.
+func (b backend) ErasureMeasure() string {
+	return "SQLite secure_delete and write-ahead-log checkpoint after erasure: no plaintext left in any file"
+}
+
 // openStore opens the data directory dir, keys the audit anchor, seals an anchor written before
 // it was keyed, and finishes a transaction a process killed between the two files' commits left
 // half done, so that even a command that only reads (audit verify) sees a whole store.
