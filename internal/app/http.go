@@ -10,7 +10,9 @@ import (
 	"github.com/tillit/tillit/internal/api"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/throttle"
 	"github.com/tillit/tillit/internal/web/console"
 	"github.com/tillit/tillit/internal/web/portal"
 )
@@ -33,12 +35,21 @@ func (a *App) web(s config.Config) error {
 	pages.Recipients = a.Recipients
 	pages.Retention = a.Retention.Policies
 	proxies, _ := s.Proxies() // checked by config.Finish
-	limit := func(max int) *portal.Limiter { return &portal.Limiter{Max: max, Now: a.now} }
-	doi := &portal.Optin{Pages: pages, Service: a.Optin, TrustedProxies: proxies, Limit: limit(portal.SubscribesPerHour)}
+	// One process counts posts in memory; the nodes of a cluster count them in the store.
+	var shared *throttle.Windows
+	if _, ok := a.Store.(store.Cluster); ok {
+		shared = &throttle.Windows{Store: store.Throttle(a.Store), Key: func(client string) ([]byte, error) {
+			return a.Keys.BlindIndex(keys.IndexClient, 1, client)
+		}}
+	}
+	limit := func(max int, form string) *portal.Limiter {
+		return &portal.Limiter{Max: max, Now: a.now, Shared: shared, Form: form}
+	}
+	doi := &portal.Optin{Pages: pages, Service: a.Optin, TrustedProxies: proxies, Limit: limit(portal.SubscribesPerHour, "subscribe")}
 	unsub := &portal.Unsubscribe{Pages: pages, Service: a.Unsubscribe, IP: doi.ClientIP}
 	prefs := &portal.Preferences{Pages: pages, Service: a.Optin, IP: doi.ClientIP}
-	requests := &portal.Requests{Pages: pages, Service: a.Requests, IP: doi.ClientIP, Limit: limit(portal.RequestsPerHour)}
-	dpas := &portal.DPA{Pages: pages, Service: a.DPAs, IP: doi.ClientIP, Limit: limit(portal.DPAPerHour)}
+	requests := &portal.Requests{Pages: pages, Service: a.Requests, IP: doi.ClientIP, Limit: limit(portal.RequestsPerHour, "requests")}
+	dpas := &portal.DPA{Pages: pages, Service: a.DPAs, IP: doi.ClientIP, Limit: limit(portal.DPAPerHour, "dpa")}
 	cop := http.NewCrossOriginProtection()
 	a.HTTP.Pages = map[string]http.Handler{
 		"GET /p/privacy":                    http.HandlerFunc(pages.Privacy),

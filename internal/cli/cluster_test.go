@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"net/http"
 	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,11 +85,11 @@ func TestTwoNodesOnePostgreSQL(t *testing.T) {
 	if strings.Contains(base, "?") {
 		sep = "&"
 	}
-	url := base + sep + "schema=" + schema
+	dbURL := base + sep + "schema=" + schema
 	t.Cleanup(func() { dropSchemas(t, base, schema, schema+"_keys") })
 	sink := &countingSink{got: map[string]map[string]int{}}
 	addr := apptest.ServeSMTP(t, func() smtp.Session { return &countingSession{sink: sink} })
-	t.Setenv("TILLIT_DATABASE_URL", url)
+	t.Setenv("TILLIT_DATABASE_URL", dbURL)
 	t.Setenv("TILLIT_SMTP_URL", "smtp://"+addr+"?tls=none")
 	t.Setenv("TILLIT_MAIL_FROM", "news@tillit.example")
 
@@ -140,6 +142,32 @@ func TestTwoNodesOnePostgreSQL(t *testing.T) {
 		if time.Since(erasedAt) > 10*time.Second {
 			t.Fatalf("b still allows the person erased on a after 10 s")
 		}
+	}
+
+	// A console sign-in on a holds on b; the sign-up form's limit (10 an hour per client) counts
+	// the posts of both nodes together.
+	br := apptest.NewBrowser(t, a.base)
+	var session *http.Cookie
+	if st, _, hdr := br.Post("/console/login", url.Values{"token": {a.token}}); st != http.StatusSeeOther {
+		t.Fatalf("console sign-in on a: %d", st)
+	} else if cs := (&http.Response{Header: hdr}).Cookies(); len(cs) == 1 {
+		session = cs[0]
+	}
+	req, _ := http.NewRequest("GET", b.base+"/console/requests", nil)
+	req.AddCookie(session)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the request queue on b with a's console session: %v %v; want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	statuses := map[int]int{}
+	for i := range 12 {
+		node := []*child{a, b}[i%2]
+		st, _ := apptest.PostForm(t, node.base, "/p/subscribe", url.Values{"email": {fmt.Sprintf("limit%d@example.org", i)}, "purposes": {"newsletter"}})
+		statuses[st]++
+	}
+	if statuses[http.StatusTooManyRequests] != 2 {
+		t.Errorf("12 sign-ups from one client, alternating nodes: %v; want 10 taken and 2 refused (429)", statuses)
 	}
 
 	var camp struct{ ID string }

@@ -15,6 +15,7 @@ const (
 	IndexEmail       = "email"
 	IndexPhone       = "phone"
 	IndexSuppression = "suppression-email"
+	IndexClient      = "client-address" // a public form's client, for its rate limit (throttle)
 )
 
 // BlindIndex returns the 16-byte blind index of an already normalized identifier of the given

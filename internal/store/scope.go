@@ -13,6 +13,7 @@ import (
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/share"
+	"github.com/tillit/tillit/internal/throttle"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -79,4 +80,7 @@ func Breaches(s Store) Scoped[governance.BreachTx] {
 }
 func Ledger(s Store) Scoped[ledger.Tx] {
 	return Scoped[ledger.Tx]{s, func(tx Tx) ledger.Tx { return tx }}
+}
+func Throttle(s Store) Scoped[throttle.Tx] {
+	return Scoped[throttle.Tx]{s, func(tx Tx) throttle.Tx { return tx }}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/share"
+	"github.com/tillit/tillit/internal/throttle"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -51,6 +52,7 @@ type Tx interface {
 	governance.DPATx
 	governance.BreachTx
 	ledger.Tx
+	throttle.Tx
 }
 
 // Store is an open database.

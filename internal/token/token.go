@@ -106,6 +106,12 @@ type Tx interface {
 	ListTokens(ctx context.Context) ([]Token, error)                // in creation order
 	RevokeToken(ctx context.Context, id string, at time.Time) error // NotFound when absent or revoked
 	AppendAudit(ctx context.Context, e *audit.Event) error
+
+	// Console sign-ins (Session): by the SHA-256 of the session id.
+	InsertConsoleSession(ctx context.Context, hash, tokenHash []byte, expires time.Time) error
+	ConsoleSession(ctx context.Context, hash []byte) (tokenHash []byte, expires time.Time, err error) // NotFound when none
+	DeleteConsoleSession(ctx context.Context, hash []byte) error
+	DeleteExpiredConsoleSessions(ctx context.Context, now time.Time) (int, error)
 }
 
 // Store runs serialized transactions, and read-only ones that never wait for them.

@@ -69,6 +69,8 @@ func NotPersonal() map[string]string {
 		"keystore.audit_anchor":  "the audit chain's head hash",
 		"commit_marker":          "a counter of commits that wrote the key store (crash repair)",
 		"keystore.commit_marker": "the key store's copy of that counter",
+		"console_sessions":       "staff console sign-ins: a hash of the session id and of the API token, until they expire",
+		"rate_windows":           "the public forms' rate limits: a keyed hash of the client's network address, linked to no contact, forgotten when its hour ends",
 	}
 }
 

@@ -140,6 +140,11 @@ func (r recorder) ConsentEvents(a0 context.Context, a1 string) ([]consent.Event,
 	return r.tx.ConsentEvents(a0, a1)
 }
 
+func (r recorder) ConsoleSession(a0 context.Context, a1 []byte) ([]byte, time.Time, error) {
+	r.seen.note("ConsoleSession")
+	return r.tx.ConsoleSession(a0, a1)
+}
+
 func (r recorder) ContactByEmailIndex(a0 context.Context, a1 []byte) (*contact.Record, error) {
 	r.seen.note("ContactByEmailIndex")
 	return r.tx.ContactByEmailIndex(a0, a1)
@@ -205,6 +210,11 @@ func (r recorder) DataKey(a0 context.Context, a1 string) (int, []byte, error) {
 	return r.tx.DataKey(a0, a1)
 }
 
+func (r recorder) DeleteConsoleSession(a0 context.Context, a1 []byte) error {
+	r.seen.note("DeleteConsoleSession")
+	return r.tx.DeleteConsoleSession(a0, a1)
+}
+
 func (r recorder) DeleteContact(a0 context.Context, a1 string) error {
 	r.seen.note("DeleteContact")
 	return r.tx.DeleteContact(a0, a1)
@@ -213,6 +223,11 @@ func (r recorder) DeleteContact(a0 context.Context, a1 string) error {
 func (r recorder) DeleteDataKey(a0 context.Context, a1 string) error {
 	r.seen.note("DeleteDataKey")
 	return r.tx.DeleteDataKey(a0, a1)
+}
+
+func (r recorder) DeleteExpiredConsoleSessions(a0 context.Context, a1 time.Time) (int, error) {
+	r.seen.note("DeleteExpiredConsoleSessions")
+	return r.tx.DeleteExpiredConsoleSessions(a0, a1)
 }
 
 func (r recorder) DeleteExpiredExports(a0 context.Context, a1 time.Time) (int, error) {
@@ -238,6 +253,11 @@ func (r recorder) DeleteObjection(a0 context.Context, a1 string, a2 string) erro
 func (r recorder) DeletePolicy(a0 context.Context, a1 string) error {
 	r.seen.note("DeletePolicy")
 	return r.tx.DeletePolicy(a0, a1)
+}
+
+func (r recorder) DeleteRateWindowsBefore(a0 context.Context, a1 time.Time) (int, error) {
+	r.seen.note("DeleteRateWindowsBefore")
+	return r.tx.DeleteRateWindowsBefore(a0, a1)
 }
 
 func (r recorder) DeleteSuppression(a0 context.Context, a1 []byte) error {
@@ -333,6 +353,11 @@ func (r recorder) InsertConsentEvent(a0 context.Context, a1 *consent.Event, a2 [
 func (r recorder) InsertConsentEvents(a0 context.Context, a1 []*consent.Event, a2 [][]byte) error {
 	r.seen.note("InsertConsentEvents")
 	return r.tx.InsertConsentEvents(a0, a1, a2)
+}
+
+func (r recorder) InsertConsoleSession(a0 context.Context, a1 []byte, a2 []byte, a3 time.Time) error {
+	r.seen.note("InsertConsoleSession")
+	return r.tx.InsertConsoleSession(a0, a1, a2, a3)
 }
 
 func (r recorder) InsertContact(a0 context.Context, a1 *contact.Record) error {
@@ -640,9 +665,19 @@ func (r recorder) PutObjection(a0 context.Context, a1 consent.Objection) error {
 	return r.tx.PutObjection(a0, a1)
 }
 
+func (r recorder) PutRateWindow(a0 context.Context, a1 string, a2 []byte, a3 time.Time, a4 int) error {
+	r.seen.note("PutRateWindow")
+	return r.tx.PutRateWindow(a0, a1, a2, a3, a4)
+}
+
 func (r recorder) PutSuppression(a0 context.Context, a1 consent.Suppression) error {
 	r.seen.note("PutSuppression")
 	return r.tx.PutSuppression(a0, a1)
+}
+
+func (r recorder) RateWindow(a0 context.Context, a1 string, a2 []byte) (time.Time, int, error) {
+	r.seen.note("RateWindow")
+	return r.tx.RateWindow(a0, a1, a2)
 }
 
 func (r recorder) RecipientsOf(a0 context.Context, a1 string) ([]string, error) {

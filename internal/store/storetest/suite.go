@@ -87,6 +87,8 @@ func cases() []testCase {
 		// policy.go, tokens.go, imports.go
 		{"PolicyVersions", testPolicyVersions},
 		{"Tokens", testTokens},
+		{"ConsoleSessions", testConsoleSessions},
+		{"RateWindows", testRateWindows},
 		{"BulkEqualsSingle", testBulkEqualsSingle},
 		{"BulkDuplicateRollsBack", testBulkDuplicateRollsBack},
 		{"ImportErrors", testImportErrors},

@@ -3,11 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -16,8 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -31,13 +25,11 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// cookieName holds the console session id (HttpOnly, SameSite=Strict). The session, kept in this
-// process only, holds the API token the staff member signed in with: the token never reaches
-// the browser again, signing out ends the session at once, and a revoked token ends it too.
+// cookieName holds the console session id (HttpOnly, SameSite=Strict). The session is kept in
+// the database (token.Service.SignIn), so every node of a cluster knows it: the API token the
+// staff member signed in with never reaches the browser again, signing out ends the session at
+// once everywhere, and a revoked token ends it too.
 const cookieName = "tillit_console"
-
-// sessionAge is how long a console sign-in lasts.
-const sessionAge = 8 * time.Hour
 
 // Server serves the console. Fields are set once by internal/app; New parses the templates.
 type Server struct {
@@ -52,20 +44,7 @@ type Server struct {
 	// /console/notifications.
 	Notifications *share.Webhooks
 
-	tmpl     *template.Template
-	mu       sync.Mutex
-	sessions map[string]session // by SHA-256 of the session id, hex
-}
-
-// session is one console sign-in.
-type session struct {
-	secret  string // the API token
-	expires time.Time
-}
-
-func sessionKey(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(h[:])
+	tmpl *template.Template
 }
 
 // New returns a Server with its templates parsed.
@@ -74,7 +53,7 @@ func New(tokens *token.Service, requests *dsr.Service, logger *slog.Logger, secu
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
-	return &Server{Tokens: tokens, Requests: requests, Logger: logger, Secure: secure, tmpl: t, sessions: map[string]session{}}, nil
+	return &Server{Tokens: tokens, Requests: requests, Logger: logger, Secure: secure, tmpl: t}, nil
 }
 
 // Routes returns the console's routes by pattern. protect wraps every state-changing route
@@ -138,22 +117,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusForbidden, "login.html", page{Title: "Sign in", Error: fmt.Sprintf("The %s role has no access to the console.", t.Role)})
 		return
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	id, _, err := s.Tokens.SignIn(r.Context(), secret)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	id := base64.RawURLEncoding.EncodeToString(raw)
-	now := time.Now()
-	s.mu.Lock()
-	for k, v := range s.sessions {
-		if now.After(v.expires) {
-			delete(s.sessions, k)
-		}
-	}
-	s.sessions[sessionKey(id)] = session{secret: secret, expires: now.Add(sessionAge)}
-	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console", MaxAge: int(sessionAge.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console", MaxAge: int(token.SessionAge.Seconds()),
 		HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode})
 	landing := "/console/requests"
 	if !token.Allows(t.Role, token.RequestsRead) {
@@ -164,9 +133,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
-		s.mu.Lock()
-		delete(s.sessions, sessionKey(c.Value))
-		s.mu.Unlock()
+		if err := s.Tokens.SignOut(r.Context(), c.Value); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
@@ -180,18 +150,7 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request, perm token.Permis
 		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 		return nil, "", false
 	}
-	s.mu.Lock()
-	sess, ok := s.sessions[sessionKey(c.Value)]
-	if ok && time.Now().After(sess.expires) {
-		delete(s.sessions, sessionKey(c.Value))
-		ok = false
-	}
-	s.mu.Unlock()
-	if !ok {
-		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
-		return nil, "", false
-	}
-	t, err := s.Tokens.Authenticate(r.Context(), sess.secret)
+	t, err := s.Tokens.Session(r.Context(), c.Value)
 	if err != nil {
 		if !apperr.Is(err, apperr.Unauthenticated) {
 			s.fail(w, r, err)
@@ -204,7 +163,7 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request, perm token.Permis
 		s.render(w, r, http.StatusForbidden, "login.html", page{Title: "Not allowed", Role: string(t.Role), Error: fmt.Sprintf("The %s role may not do this (needs %s).", t.Role, perm)})
 		return nil, "", false
 	}
-	return audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorToken, ID: t.ID, Role: string(t.Role)}), t.Role, true
+	return audit.WithActor(r.Context(), t.Actor()), t.Role, true
 }
 
 // ropa serves GET /console/ropa: the record of processing activities as a printable page.

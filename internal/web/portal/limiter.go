@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tillit/tillit/internal/throttle"
 )
 
 // Limiter counts the posts of each client address in fixed windows (one hour by default) and
@@ -31,6 +33,12 @@ type Limiter struct {
 	MaxClients int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Shared, when set, counts in the store instead of in memory (throttle.Windows), under Form,
+	// so that every node of a cluster counts the same posts; a store error lets the post through
+	// (the form's own write then fails with it).
+	Shared *throttle.Windows
+	// Form names the form the posts are counted for in Shared.
+	Form string
 
 	mu      sync.Mutex
 	clients map[string]*list.Element // of *limitEntry, in order of window start
@@ -112,7 +120,22 @@ func allow(l *Limiter, ip func(*http.Request) string, r *http.Request) (bool, ti
 	if l == nil || ip == nil {
 		return true, 0
 	}
-	return l.Allow(ip(r))
+	if l.Shared == nil {
+		return l.Allow(ip(r))
+	}
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
+	window := l.Window
+	if window <= 0 {
+		window = time.Hour
+	}
+	ok, wait, err := l.Shared.Allow(r.Context(), l.Form, clientKey(ip(r)), l.Max, window, now)
+	if err != nil {
+		return true, 0
+	}
+	return ok, wait
 }
 
 // retryAfter is the Retry-After value (RFC 9110 §10.2.3, delay-seconds) for wait.
