@@ -55,7 +55,7 @@ func (w *Windows) Allow(ctx context.Context, form, client string, max int, windo
 			return err
 		}
 		if posts >= max {
-			ok, retryAfter = false, (start.Add(window).Sub(now)+time.Second-1).Truncate(time.Second)
+			ok, retryAfter = false, (start.Add(window).Sub(now) + time.Second - 1).Truncate(time.Second)
 			return nil
 		}
 		ok = true
