@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,28 +12,8 @@ import (
 // openPair opens two stores on one new schema, as two nodes would.
 func openPair(t *testing.T) (*DB, *DB) {
 	t.Helper()
-	admin := testDB(t)
-	schema := randomName(t, "tg_")
-	t.Cleanup(func() {
-		for _, s := range []string{schema, schema + "_keys"} {
-			admin.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(s) + " CASCADE")
-		}
-	})
-	u := os.Getenv(testURLEnv)
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	var dbs [2]*DB
-	for i := range dbs {
-		db, err := Open(context.Background(), u+sep+"schema="+schema, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		dbs[i] = db
-	}
-	return dbs[0], dbs[1]
+	a, schema := openFresh(t, "tg_", Config{})
+	return a, openSchemaNode(t, schema, Config{})
 }
 
 // TestGenerationHearsOtherNodes: a commit on one node moves the other node's generation by its

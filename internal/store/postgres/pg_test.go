@@ -127,3 +127,34 @@ func TestMigrateRejectsBadSchemaNames(t *testing.T) {
 		}
 	}
 }
+
+// openFresh opens a store on a new schema (prefix + random) of the test server with cfg, as a
+// node would, and returns it with the schema's name; a second openFresh on that name (schema)
+// is a second node. The schemas are dropped when the test ends.
+func openFresh(t *testing.T, prefix string, cfg Config) (*DB, string) {
+	t.Helper()
+	schema := randomName(t, prefix)
+	admin := testDB(t)
+	t.Cleanup(func() {
+		for _, s := range []string{schema, schema + "_keys"} {
+			admin.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(s) + " CASCADE")
+		}
+	})
+	return openSchemaNode(t, schema, cfg), schema
+}
+
+// openSchemaNode opens a store on schema with cfg, closed when the test ends.
+func openSchemaNode(t *testing.T, schema string, cfg Config) *DB {
+	t.Helper()
+	u := os.Getenv(testURLEnv)
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	db, err := Open(context.Background(), u+sep+"schema="+schema, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -12,25 +10,10 @@ import (
 // data tables that hold personal rows again DataVacuumDelay later; Purges in between share that
 // one.
 func TestPurgeVacuumsDataSoon(t *testing.T) {
-	admin := testDB(t)
-	schema := randomName(t, "tv_")
-	t.Cleanup(func() {
-		for _, s := range []string{schema, schema + "_keys"} {
-			admin.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(s) + " CASCADE")
-		}
-	})
-	u := os.Getenv(testURLEnv)
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
 	ctx := context.Background()
 	const delay = 300 * time.Millisecond
-	db, err := Open(ctx, u+sep+"schema="+schema, Config{DataVacuumDelay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, schema := openFresh(t, "tv_", Config{DataVacuumDelay: delay})
+	admin := testDB(t)
 	vacuums := func(s, table string) int64 {
 		t.Helper()
 		var n int64

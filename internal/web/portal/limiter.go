@@ -59,14 +59,7 @@ type limitEntry struct {
 // a second). A refused post is not counted.
 func (l *Limiter) Allow(client string) (ok bool, retryAfter time.Duration) {
 	client = clientKey(client)
-	now := time.Now()
-	if l.Now != nil {
-		now = l.Now()
-	}
-	window := l.Window
-	if window <= 0 {
-		window = time.Hour
-	}
+	now, window := l.clock()
 	maxClients := l.MaxClients
 	if maxClients <= 0 {
 		maxClients = DefaultMaxClients
@@ -106,6 +99,19 @@ func (l *Limiter) Allow(client string) (ok bool, retryAfter time.Duration) {
 	return true, 0
 }
 
+// clock returns the time now and the window's length, defaults applied.
+func (l *Limiter) clock() (time.Time, time.Duration) {
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
+	window := l.Window
+	if window <= 0 {
+		window = time.Hour
+	}
+	return now, window
+}
+
 // Len returns the number of client addresses tracked now (entries whose window has passed are
 // dropped at the next Allow).
 func (l *Limiter) Len() int {
@@ -123,14 +129,7 @@ func allow(l *Limiter, ip func(*http.Request) string, r *http.Request) (bool, ti
 	if l.Shared == nil {
 		return l.Allow(ip(r))
 	}
-	now := time.Now()
-	if l.Now != nil {
-		now = l.Now()
-	}
-	window := l.Window
-	if window <= 0 {
-		window = time.Hour
-	}
+	now, window := l.clock()
 	ok, wait, err := l.Shared.Allow(r.Context(), l.Form, clientKey(ip(r)), l.Max, window, now)
 	if err != nil {
 		return true, 0
