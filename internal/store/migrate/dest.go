@@ -59,7 +59,9 @@ func (d *dest) close() {
 }
 
 // schemaOf maps the source's schemas to the destination's.
-func (d *dest) schemaOf() map[string]string { return map[string]string{"main": d.data, "keystore": d.keys} }
+func (d *dest) schemaOf() map[string]string {
+	return map[string]string{"main": d.data, "keystore": d.keys}
+}
 
 // qualified names a destination table.
 func (d *dest) table(schema, name string) string { return quote(schema) + "." + quote(name) }
