@@ -109,11 +109,17 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	}
 	copyStart := time.Now()
 	if !finished {
+		var rows int64
+		for _, t := range r.tables {
+			rows += t.total
+		}
+		r.say("copying %d rows of %d tables from %s to schemas %s and %s", rows, len(r.tables), r.sum.From, r.dst.data, r.dst.keys)
 		if err := r.copyAll(ctx); err != nil {
 			return r.sum, err
 		}
 	}
 	copyTime := time.Since(copyStart)
+	r.say("verifying: every table's rows on both sides, then the audit chain")
 	if err := r.verify(ctx); err != nil {
 		return r.sum, err
 	}
@@ -206,10 +212,15 @@ func (r *run) begin(ctx context.Context) (finished bool, err error) {
 		}
 	}
 	for _, t := range r.tables {
-		p := f.progress[t.qualified()]
-		if !t.replace && f.rows[t.qualified()] != p.rows {
+		p, n := f.progress[t.qualified()], f.rows[t.qualified()]
+		switch {
+		case t.replace || n == p.rows:
+		case finished:
+			return false, fmt.Errorf("the copy into schema %s finished on %s, and the store there has been written to since (table %s holds %d rows, %d were copied): nothing to do",
+				r.dst.data, f.source.finishedAt.String, t.qualified(), n, p.rows)
+		default:
 			return false, fmt.Errorf("table %s of the destination holds %d rows, but the interrupted copy recorded %d: something else wrote to schema %s; drop schemas %s and %s, then run migrate-store again",
-				t.qualified(), f.rows[t.qualified()], p.rows, r.dst.data, r.dst.data, r.dst.keys)
+				t.qualified(), n, p.rows, r.dst.data, r.dst.data, r.dst.keys)
 		}
 	}
 	return finished, nil
@@ -375,9 +386,17 @@ func (p progressRow) describe(t *table) string {
 	return describeKey(t.keyNames(), k)
 }
 
-// report writes a progress line for t: at most one a second, and one when it is whole.
+// say writes a line to Options.Progress.
+func (r *run) say(format string, args ...any) {
+	if r.opt.Progress != nil {
+		fmt.Fprintf(r.opt.Progress, format+"\n", args...)
+	}
+}
+
+// report writes a progress line for t: at most one a second, and one when it is whole (none
+// for an empty table).
 func (r *run) report(t *table, rows int64, done bool) {
-	if r.opt.Progress == nil || !done && time.Since(r.shown) < time.Second {
+	if r.opt.Progress == nil || t.total == 0 || !done && time.Since(r.shown) < time.Second {
 		return
 	}
 	r.shown = time.Now()
@@ -423,6 +442,7 @@ func (r *run) verify(ctx context.Context) error {
 	if !v.OK {
 		return fmt.Errorf("verify: the destination's audit log does not verify under the installation's key: %s", v)
 	}
+	slices.SortFunc(r.sum.Tables, func(a, b TableCount) int { return strings.Compare(a.Table, b.Table) })
 	r.sum.Verified = true
 	return nil
 }
