@@ -402,6 +402,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 // TestRefusals: each case leaves the destination without a copied row (or as it was), with
 // an error that says what to do.
 func TestRefusals(t *testing.T) {
+	pg(t) // skips without a server
 	inst := build(t, 0)
 	other := build(t, 0)
 	run := func(t *testing.T, from installation, url string, hook func(string, int64) error) error {
@@ -572,8 +573,8 @@ func TestRefusesTextPostgreSQLCannotHold(t *testing.T) {
 		{"invalid UTF-8", "CAST(x'5a6f726271ff' AS TEXT)"}, // "Zorbq" and a byte no UTF-8 text has
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			src := build(t, 0)
 			url, admin := pg(t)
+			src := build(t, 0)
 			db := sqliteConn(t, src.dir)
 			if _, err := db.Exec("UPDATE purposes SET description = " + c.value + " WHERE id = 'newsletter'"); err != nil {
 				t.Fatal(err)
@@ -595,5 +596,88 @@ func TestRefusesTextPostgreSQLCannotHold(t *testing.T) {
 				t.Errorf("purposes: %d rows; want none of the refused batch", n)
 			}
 		})
+	}
+}
+
+// TestCopiesWhatTheSchemasHold: tables a later migration might add on both sides are copied
+// with no change to the code, as the schemas list them: one without a primary key (copied in
+// rowid order, duplicate rows kept) into a destination table with a column of its own (left
+// to its default), and a key-store table keyed by bytes and text (WITHOUT ROWID), each copy
+// interrupted in the middle of the table and resumed. The destination was migrated before (a
+// store made there and never used), which is no store's rows.
+func TestCopiesWhatTheSchemasHold(t *testing.T) {
+	url, admin := pg(t)
+	src := build(t, 0)
+	db := sqliteConn(t, src.dir)
+	for _, q := range []string{
+		"CREATE TABLE extra_log (note TEXT NOT NULL, n INTEGER) STRICT",
+		"CREATE TABLE keystore.extra_pairs (h BLOB NOT NULL, k TEXT NOT NULL, v INTEGER NOT NULL, PRIMARY KEY (h, k)) STRICT, WITHOUT ROWID",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 13 {
+		if _, err := db.Exec("INSERT INTO extra_log (note, n) VALUES (?, ?)", fmt.Sprintf("note %d", i%5), []any{int64(i % 3), nil}[i%2]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("INSERT INTO keystore.extra_pairs (h, k, v) VALUES (?, ?, ?)", []byte{byte(i % 4), 0}, fmt.Sprintf("k%d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := store.Open(context.Background(), store.Config{URL: url, AnchorMAC: src.mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	schema := schemaOf(url)
+	for _, q := range []string{
+		`CREATE TABLE "` + schema + `".extra_log (note TEXT NOT NULL, n BIGINT, origin TEXT NOT NULL DEFAULT 'sqlite')`,
+		`CREATE TABLE "` + schema + `_keys".extra_pairs (h BYTEA NOT NULL, k TEXT NOT NULL, v BIGINT NOT NULL, PRIMARY KEY (h, k))`,
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stop := range []string{"extra_log", "keystore.extra_pairs"} {
+		_, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac, Batch: 4,
+			AfterBatch: func(table string, rows int64) error {
+				if table == stop && rows == 8 {
+					return errStop
+				}
+				return nil
+			}})
+		if !errors.Is(err, errStop) {
+			t.Fatalf("run stopped in %s: %v", stop, err)
+		}
+	}
+	sum, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac, Batch: 4})
+	if err != nil || !sum.Verified {
+		t.Fatalf("Run: %+v, %v", sum, err)
+	}
+	rows := func(q string) []string {
+		r, err := admin.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var out []string
+		for r.Next() {
+			var a, b, c sql.NullString
+			if err := r.Scan(&a, &b, &c); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(a, b, c))
+		}
+		return out
+	}
+	log := rows(`SELECT note, n::text, origin FROM "` + schema + `".extra_log ORDER BY note, n NULLS FIRST`)
+	if len(log) != 13 || log[0] != "{note 0 true} { false} {sqlite true}" || log[1] != "{note 0 true} {0 true} {sqlite true}" {
+		t.Errorf("extra_log in PostgreSQL: %q; want 13 rows, duplicates kept, origin by default", log)
+	}
+	pairs := rows(`SELECT encode(h, 'hex'), k, v::text FROM "` + schema + `_keys".extra_pairs ORDER BY h, k COLLATE "C"`)
+	if len(pairs) != 13 || pairs[0] != "{0000 true} {k0 true} {0 true}" || pairs[1] != "{0000 true} {k12 true} {12 true}" {
+		t.Errorf("extra_pairs in PostgreSQL: %q; want 13 rows", pairs)
 	}
 }
