@@ -63,7 +63,6 @@ type TableCount struct {
 // run is one Run's state.
 type run struct {
 	opt    Options
-	dir    string
 	src    *source
 	dst    *dest
 	tables []*table
@@ -94,7 +93,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if err := checkSource(ctx, dir, opt.AnchorMAC); err != nil {
 		return Summary{}, err
 	}
-	r := &run{opt: opt, dir: dir, sum: Summary{From: "sqlite:" + dir, To: redact(opt.To)}}
+	r := &run{opt: opt, sum: Summary{From: "sqlite:" + dir, To: redact(opt.To)}}
 	if r.src, err = openSource(ctx, dir); err != nil {
 		return Summary{}, err
 	}

@@ -17,9 +17,8 @@ import (
 // source is the SQLite store read: one connection holding both files' exclusive locks, and
 // one read transaction on it for the whole run.
 type source struct {
-	dir string
-	db  *sql.DB
-	tx  *sql.Tx
+	db *sql.DB
+	tx *sql.Tx
 }
 
 // openSource opens the store in dir exclusively (sqlite.OpenExclusive), saying what to do when
@@ -32,7 +31,7 @@ func openSource(ctx context.Context, dir string) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &source{dir: dir, db: db, tx: tx}, nil
+	return &source{db: db, tx: tx}, nil
 }
 
 // close ends the read and releases the files.
