@@ -44,6 +44,10 @@ commands:
   ledger replay FILE...         after restoring a backup: re-apply every choice the files hold
                                 (several: oldest first; checked whole before any is applied)
                                 (erasures export / erasures replay: the same commands)
+  migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME' [--batch N]
+                                move the SQLite store to PostgreSQL as stored (stop the server
+                                first; progress on stderr, JSON summary on stdout; run it again
+                                to continue after an interruption); the keys stay in DIR
   bench SCENARIO [--n N] --json measure speed (scenarios: import, lookup, consent-check, send, export,
                                 erase, hostile)
 
@@ -112,6 +116,8 @@ func run(ctx context.Context, env Env) error {
 			return ledgerReplay(ctx, env, cmd+" replay", args[1:])
 		}
 		return fmt.Errorf("%w: tillit %s export [--since TIME] | %s replay LEDGER-FILE", errUsage, cmd, cmd)
+	case "migrate-store":
+		return migrateStore(ctx, env, args)
 	case "bench":
 		return bench(ctx, env, args)
 	case "help", "-h", "--help":

@@ -6,8 +6,10 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -210,6 +212,70 @@ func migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string, upto
 		return fmt.Errorf("postgres: commit markers: %w", err)
 	}
 	return nil
+}
+
+// Seeded returns, for every table a fresh Migrate creates, the rows it leaves there: most none,
+// a few one (the webhook cursor, the commit markers). Keys are the table's name, with the prefix
+// "keystore." for the key schema's. It applies every migration and the commit markers to two
+// scratch schemas in one transaction, counts, and rolls the transaction back, so nothing
+// remains. tillit migrate-store tells such rows from a store's by it.
+func Seeded(ctx context.Context, db *sql.DB) (map[string]int64, error) {
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	data := "tillit_seed_" + hex.EncodeToString(b)
+	keys := data + "_keys"
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: seeded rows: %w", err)
+	}
+	defer tx.Rollback()
+	stmts := []string{"CREATE SCHEMA " + quoteIdent(data), "CREATE SCHEMA " + quoteIdent(keys), "SET LOCAL search_path TO " + quoteIdent(data)}
+	for _, m := range ms {
+		stmts = append(stmts, keystorePrefix.ReplaceAllLiteralString(m.body, quoteIdent(keys)+"."))
+	}
+	stmts = append(stmts, keystorePrefix.ReplaceAllLiteralString(markersDDL, quoteIdent(keys)+"."))
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("postgres: seeded rows: %w", err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT table_schema, table_name FROM information_schema.tables
+		WHERE table_schema IN ($1, $2) AND table_type = 'BASE TABLE'`, data, keys)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: seeded rows: %w", err)
+	}
+	var tables [][2]string
+	for rows.Next() {
+		var s, t string
+		if err := rows.Scan(&s, &t); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tables = append(tables, [2]string{s, t})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, st := range tables {
+		var n int64
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(st[0])+"."+quoteIdent(st[1])).Scan(&n); err != nil {
+			return nil, fmt.Errorf("postgres: seeded rows: %w", err)
+		}
+		name := st[1]
+		if st[0] == keys {
+			name = "keystore." + name
+		}
+		out[name] = n
+	}
+	return out, nil
 }
 
 // storeUncompressed sets storage EXTERNAL on every BYTEA column of the two schemas that lacks

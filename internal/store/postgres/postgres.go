@@ -97,6 +97,25 @@ func splitURL(raw string) (conn, schema string, err error) {
 	return u.String(), schema, nil
 }
 
+// ParseURL splits a database URL of this backend (postgres://…?schema=NAME) into the
+// connection string pgx is given (schema taken out, search_path set to the data schema) and the
+// names of the data schema (NAME, default "tillit") and the key schema (NAME_keys).
+func ParseURL(raw string) (conn, data, keys string, err error) {
+	conn, data, err = splitURL(raw)
+	if err != nil {
+		return "", "", "", err
+	}
+	return conn, data, data + "_keys", nil
+}
+
+// WriterLock is the key of the advisory lock every write transaction on the store in data
+// schema takes first (Update). A session that holds it keeps every node's writes waiting.
+func WriterLock(data string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("tillit-writer:" + data))
+	return int64(h.Sum64())
+}
+
 func openStore(ctx context.Context, location string, cfg store.Config) (store.Store, error) {
 	db, err := Open(ctx, location, Config{AnchorMAC: cfg.AnchorMAC})
 	if err != nil {
@@ -137,9 +156,7 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	}
 	pool.SetMaxOpenConns(16)
 	pool.SetMaxIdleConns(16)
-	h := fnv.New64a()
-	h.Write([]byte("tillit-writer:" + schema))
-	db := &DB{pool: pool, data: schema, keys: schema + "_keys", lockKey: int64(h.Sum64())}
+	db := &DB{pool: pool, data: schema, keys: schema + "_keys", lockKey: WriterLock(schema)}
 	db.Base = &sqlstore.Base{Dialect: dialect(db.data, db.keys), Reader: pool, AnchorMAC: cfg.AnchorMAC}
 	db.Dialect.Notify = "SELECT pg_notify('" + channel(db.data) + "', '')"
 	db.Committed = func(context.Context) { db.gen.Add(1) }

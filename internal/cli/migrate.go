@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/migrate"
+)
+
+// migrateStore runs `tillit migrate-store --from sqlite:DIR --to postgres://…?schema=NAME`: the
+// whole SQLite store copied to PostgreSQL as stored (store/migrate), progress on stderr, the
+// summary as JSON on stdout. The keys stay files in the data directory: the installation's
+// AnchorMAC opens the source and verifies the copy's audit chain. --from defaults to the data
+// directory (--data), --to to --database-url; given both ways, they must agree.
+func migrateStore(ctx context.Context, env Env, args []string) error {
+	var from, to string
+	var batch int
+	cfg, fs, err := parse(env, "migrate-store", args, func(fs *flag.FlagSet, c *config.Config) {
+		c.Flags(fs)
+		fs.StringVar(&from, "from", "", "the SQLite store to move: sqlite:DIR (default: the data directory)")
+		fs.StringVar(&to, "to", "", "the PostgreSQL store to fill: postgres://…?schema=NAME (default: --database-url)")
+		fs.IntVar(&batch, "batch", migrate.DefaultBatch, "rows per destination transaction")
+	})
+	if err != nil {
+		return err
+	}
+	const synopsis = "tillit migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME'"
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (%s)", errUsage, fs.Arg(0), synopsis)
+	}
+	if batch <= 0 {
+		return fmt.Errorf("%w: --batch must be at least 1", errUsage)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if from != "" {
+		dir, ok := strings.CutPrefix(from, "sqlite:")
+		dir = strings.TrimPrefix(dir, "//")
+		if !ok || dir == "" {
+			return fmt.Errorf("%w: --from must name a SQLite data directory, sqlite:DIR (%s)", errUsage, synopsis)
+		}
+		if set["data"] && filepath.Clean(dir) != filepath.Clean(cfg.DataDir) {
+			return fmt.Errorf("%w: --from %s and --data %s name different directories; the keys are the source's, so give one", errUsage, from, cfg.DataDir)
+		}
+		if env.Getenv("TILLIT_ROOT_KEY_FILE") == "" {
+			cfg.RootKeyFile = filepath.Join(dir, "root.key")
+		}
+		cfg.DataDir = dir
+	}
+	switch {
+	case to == "" && !strings.HasPrefix(cfg.DatabaseURL, "postgres"):
+		return fmt.Errorf("%w: --to names no PostgreSQL store (%s)", errUsage, synopsis)
+	case to == "":
+		to = cfg.DatabaseURL
+	case set["database-url"] && cfg.DatabaseURL != to:
+		return fmt.Errorf("%w: --to and --database-url differ; give one", errUsage)
+	}
+	if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
+		return fmt.Errorf("%w: --to must name a PostgreSQL store, postgres://…?schema=NAME (%s)", errUsage, synopsis)
+	}
+	kr, _, err := keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: app.KeysetFile(cfg.DataDir)})
+	if err != nil {
+		return fmt.Errorf("the installation's keys: %w", err)
+	}
+	sum, err := migrate.Run(ctx, migrate.Options{From: "sqlite:" + cfg.DataDir, To: to, AnchorMAC: kr.AnchorMAC, Batch: batch, Progress: env.Stderr})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted (%w): what was copied is kept; run the same command again to continue", err)
+		}
+		return err
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(sum); err != nil {
+		return err
+	}
+	parts, err := store.Parts("sqlite:" + cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	var files []string
+	for _, p := range parts {
+		files = append(files, p.Path)
+	}
+	fmt.Fprintf(env.Stderr, `
+The store is now in PostgreSQL (%s).
+The keys stay files: %s and %s. From now on run every command
+with them and the new store (or set TILLIT_DATABASE_URL):
+
+    tillit serve --data %s --database-url '%s'
+
+The SQLite files (%s) are left as they were. Once the new store serves,
+remove them: they hold the same people, and an erasure in PostgreSQL does not reach them.
+`, sum.To, cfg.RootKeyFile, app.KeysetFile(cfg.DataDir), cfg.DataDir, sum.To, strings.Join(files, ", "))
+	return nil
+}

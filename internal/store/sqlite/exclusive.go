@@ -1,0 +1,64 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
+)
+
+// ErrInUse is returned by OpenExclusive when another connection, of this process or another
+// (a running tillit serve, a tillit import), has the data directory's files open.
+var ErrInUse = errors.New("sqlite: the store is in use by another process")
+
+// OpenExclusive opens the data directory's files for a program that reads the whole store while
+// no other connection may open it (tillit migrate-store): one connection, the key store attached
+// as "keystore", both files in exclusive locking mode (PRAGMA locking_mode: in WAL mode the first
+// read takes each file's exclusive lock, held until the connection closes) and query_only, and
+// a read transaction begun on it (the returned Tx; roll it back, then close the DB). Another
+// process opening the files meanwhile waits for its busy timeout and fails. Nothing is created or migrated: a directory without both files is an error. It fails
+// with ErrInUse at once, without waiting, when another connection has either file open: in WAL
+// mode every open connection keeps a shared lock on its files, which the exclusive lock needs
+// gone.
+func OpenExclusive(ctx context.Context, dir string) (*sql.DB, *sql.Tx, error) {
+	dataPath, keysPath := filepath.Join(dir, DataFile), filepath.Join(dir, KeysFile)
+	for _, p := range []string{dataPath, keysPath} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	attach := func(c *sqlite3.Conn) error {
+		return c.Exec("ATTACH DATABASE " + sqlite3.Quote("file:"+keysPath+"?mode=rw") + " AS keystore; PRAGMA keystore.locking_mode=EXCLUSIVE;")
+	}
+	db, err := driver.Open("file:"+dataPath+"?mode=rw&_txlock=deferred&_pragma=busy_timeout(0)&_pragma=locking_mode(exclusive)"+
+		"&_pragma=foreign_keys(on)&_pragma=query_only(on)", attach)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: open %s: %w", dataPath, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	tx, err := db.BeginTx(ctx, nil)
+	if err == nil {
+		// Reading both files takes the key store's lock too (the data file's came with BEGIN).
+		var n int
+		err = tx.QueryRowContext(ctx, "SELECT count(*) FROM keystore.sqlite_schema").Scan(&n)
+		if err != nil {
+			tx.Rollback()
+		}
+	}
+	if err != nil {
+		db.Close()
+		if errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
+			return nil, nil, ErrInUse
+		}
+		return nil, nil, fmt.Errorf("sqlite: open %s: %w", dir, err)
+	}
+	return db, tx, nil
+}
