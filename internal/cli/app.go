@@ -73,6 +73,11 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 			return nil, nil, false, fmt.Errorf("data directory: %w", err)
 		}
 	}
+	if cfg.DatabaseURL == "" || strings.HasPrefix(cfg.DatabaseURL, "sqlite:") {
+		if note, err := os.ReadFile(filepath.Join(cfg.DataDir, MovedMarker)); err == nil {
+			return nil, nil, false, fmt.Errorf("%s%s's SQLite files are no longer the store; remove %s only to serve them again", note, cfg.DataDir, MovedMarker)
+		}
+	}
 	keysetFile := app.KeysetFile(cfg.DataDir)
 	// Keys are created only for a data directory that holds nothing yet. A database without its
 	// keys is unreadable; making new keys for it would hide the loss and let the same people be

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/config"
@@ -20,6 +22,11 @@ import (
 // summary as JSON on stdout. The keys stay files in the data directory: the installation's
 // AnchorMAC opens the source and verifies the copy's audit chain. --from defaults to the data
 // directory (--data), --to to --database-url; given both ways, they must agree.
+// MovedMarker is the file migrate-store leaves in the data directory once the store has moved to
+// PostgreSQL: while it is there, no command opens the directory's SQLite files (they hold the
+// people as they were, and erasures made in PostgreSQL do not reach them).
+const MovedMarker = "MOVED-TO-POSTGRESQL"
+
 func migrateStore(ctx context.Context, env Env, args []string) error {
 	var from, to string
 	var batch int
@@ -83,6 +90,10 @@ func migrateStore(ctx context.Context, env Env, args []string) error {
 	if err := enc.Encode(sum); err != nil {
 		return err
 	}
+	moved := fmt.Sprintf("This installation moved to PostgreSQL (%s) on %s.\nRun every command with --database-url (or TILLIT_DATABASE_URL).\n", sum.To, time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, MovedMarker), []byte(moved), 0o600); err != nil {
+		return fmt.Errorf("the store moved, but the note that keeps the SQLite files from being served again was not written: %w", err)
+	}
 	parts, err := store.Parts("sqlite:" + cfg.DataDir)
 	if err != nil {
 		return err
@@ -98,8 +109,9 @@ with them and the new store (or set TILLIT_DATABASE_URL):
 
     tillit serve --data %s --database-url '%s'
 
-The SQLite files (%s) are left as they were. Once the new store serves,
-remove them: they hold the same people, and an erasure in PostgreSQL does not reach them.
+The SQLite files (%s) are left as they were, and no command opens them
+again (the note `+MovedMarker+` in the data directory says where the store went). Once the new
+store serves, remove them: they hold the same people, and an erasure in PostgreSQL does not reach them.
 `, sum.To, cfg.RootKeyFile, app.KeysetFile(cfg.DataDir), cfg.DataDir, sum.To, strings.Join(files, ", "))
 	return nil
 }

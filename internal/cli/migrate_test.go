@@ -128,6 +128,11 @@ func TestMigrateStoreCommand(t *testing.T) {
 	if code, out, stderr := runCLI(t, "token", "create", "--data", dir, "--database-url", url, "--role", "agent", "--name", "after the move"); code != 0 || !strings.HasPrefix(out, "tlt_") {
 		t.Errorf("token create on PostgreSQL: exit %d, %q\n%s", code, out, stderr)
 	}
+	// The data directory's SQLite files are not opened again without --database-url: they hold
+	// the people as they were, and an erasure made in PostgreSQL would not reach them.
+	if code, _, stderr := runCLI(t, "audit", "verify", "--data", dir); code != 1 || !strings.Contains(stderr, "moved to PostgreSQL") || !strings.Contains(stderr, "--database-url") {
+		t.Errorf("a command on the data directory alone after the move: exit %d\n%s\nwant exit 1 saying the store moved", code, stderr)
+	}
 	// Run again: the copy is finished and the new store has been written to since (the token
 	// and its audit event): nothing to do, and nothing is copied.
 	code, _, stderr = runCLI(t, "migrate-store", "--from", "sqlite:"+dir, "--to", url)
