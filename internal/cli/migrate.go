@@ -73,6 +73,9 @@ func migrateStore(ctx context.Context, env Env, args []string) error {
 	if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
 		return fmt.Errorf("%w: --to must name a PostgreSQL store, postgres://…?schema=NAME (%s)", errUsage, synopsis)
 	}
+	if note, err := os.ReadFile(filepath.Join(cfg.DataDir, MovedMarker)); err == nil {
+		return fmt.Errorf("%sIts SQLite files hold the people as they were before that move: moving them again would bring back everyone erased since. Remove %s only if the move was undone", note, MovedMarker)
+	}
 	kr, _, err := keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: app.KeysetFile(cfg.DataDir)})
 	if err != nil {
 		return fmt.Errorf("the installation's keys: %w", err)

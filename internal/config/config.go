@@ -177,14 +177,7 @@ func (c Config) String() string {
 	}
 	db := "embedded SQLite"
 	if c.DatabaseURL != "" {
-		db = "(set, unparseable)"
-		if u, err := url.Parse(c.DatabaseURL); err == nil {
-			if q := u.Query(); q.Has("password") {
-				q.Set("password", "xxxxx")
-				u.RawQuery = q.Encode()
-			}
-			db = u.Redacted()
-		}
+		db = RedactURL(c.DatabaseURL)
 	}
 	return fmt.Sprintf("listen=%s data=%s database=%s base_url=%s smtp=%s mail_from=%s default_region=%s log_level=%s",
 		c.Listen, c.DataDir, db, c.BaseURL, smtp, c.MailFrom, c.DefaultRegion, c.LogLevel)
@@ -229,4 +222,26 @@ func (c Config) MailDomain() string {
 		return u.Hostname()
 	}
 	return "localhost"
+}
+
+// RedactURL is a database URL fit for logs and messages: the password of its user part and
+// every parameter whose name holds "password" (password, sslpassword: the passphrase of a
+// client key) replaced by xxxxx; "(set, unparseable)" when it does not parse.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(set, unparseable)"
+	}
+	q := u.Query()
+	hid := false
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+			hid = true
+		}
+	}
+	if hid {
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }

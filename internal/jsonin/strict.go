@@ -3,8 +3,10 @@ package jsonin
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"reflect"
 	"strconv"
@@ -439,6 +441,10 @@ func Decode(body []byte, v any) error {
 	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return apperr.Invalidf("body", "malformed_json", "body: one JSON object expected")
 	}
+	// U+0000 is no character of any field, and PostgreSQL's text cannot hold it (it answered 500).
+	if f := nulField(reflect.ValueOf(v), ""); f != "" {
+		return apperr.Invalidf(f, "control_character", "%s: must not contain U+0000", f)
+	}
 	return nil
 }
 
@@ -472,4 +478,69 @@ func plainKey(key []byte) bool {
 		}
 	}
 	return true
+}
+
+// nulField returns the dotted path of the first string in v holding U+0000 ("" when none),
+// naming struct fields by their JSON names.
+func nulField(v reflect.Value, path string) string {
+	join := func(name string) string {
+		if path == "" {
+			return name
+		}
+		return path + "." + name
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return nulField(v.Elem(), path)
+		}
+	case reflect.String:
+		if strings.ContainsRune(v.String(), 0) {
+			return cmp.Or(path, "body")
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name := f.Name
+			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == "-" {
+				continue
+			} else if tag != "" {
+				name = tag
+			}
+			if f.Anonymous {
+				if p := nulField(v.Field(i), path); p != "" {
+					return p
+				}
+				continue
+			}
+			if p := nulField(v.Field(i), join(name)); p != "" {
+				return p
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return "" // bytes, not text
+		}
+		for i := range v.Len() {
+			if p := nulField(v.Index(i), path); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			k := fmt.Sprint(it.Key().Interface())
+			if strings.ContainsRune(k, 0) {
+				return cmp.Or(path, "body")
+			}
+			if p := nulField(it.Value(), join(k)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }

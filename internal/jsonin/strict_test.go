@@ -85,3 +85,34 @@ func TestDecodeNamesBadTimesAndFractions(t *testing.T) {
 		t.Errorf("valid body: %+v, %v", v, err)
 	}
 }
+
+// TestDecodeRefusesNUL: U+0000 in any string of the body is refused naming its field (the
+// review of issue 13: PostgreSQL's text cannot hold it, and a purpose's name with it answered
+// 500); bytes fields and other control characters are the fields' own business.
+func TestDecodeRefusesNUL(t *testing.T) {
+	type inner struct {
+		Kind string `json:"kind"`
+	}
+	type body struct {
+		Name     string            `json:"name"`
+		Audience *inner            `json:"audience"`
+		Tags     []string          `json:"tags"`
+		Custom   map[string]string `json:"custom"`
+	}
+	for in, want := range map[string]string{
+		`{"name":"a\u0000b"}`:                 "name",
+		`{"audience":{"kind":"\u0000"}}`:      "audience.kind",
+		`{"tags":["ok","x\u0000"]}`:           "tags",
+		`{"custom":{"shoe_size":"4\u00002"}}`: "custom.shoe_size",
+	} {
+		var v body
+		e := apperr.As(Decode([]byte(in), &v))
+		if e == nil || e.Field != want || e.Reason != "control_character" {
+			t.Errorf("Decode(%s) = %v; want Invalid control_character naming %q", in, e, want)
+		}
+	}
+	var v body
+	if err := Decode([]byte(`{"name":"tab\there","tags":["a"]}`), &v); err != nil {
+		t.Errorf("Decode without U+0000: %v", err)
+	}
+}

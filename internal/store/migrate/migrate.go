@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/postgres"
 )
@@ -143,18 +143,8 @@ func sourceDir(from string) (string, error) {
 	return dir, nil
 }
 
-// redact hides a password in a database URL, as user info or as a parameter.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable)"
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
+// redact hides the secrets of a database URL (config.RedactURL).
+func redact(raw string) string { return config.RedactURL(raw) }
 
 // begin decides, from what the destination holds, whether this run copies from the start,
 // continues an interrupted copy of the same source, or finds the copy finished (true), and

@@ -139,6 +139,9 @@ func migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string, upto
 	lock := lockKey(dataSchema)
 
 	err = inLockedTx(ctx, db, lock, func(tx *sql.Tx) error {
+		if err := notAnotherStores(ctx, tx, dataSchema, keySchema); err != nil {
+			return err
+		}
 		for _, s := range []string{dataSchema, keySchema} {
 			// Checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
 			// the schema exists (one an administrator made beforehand).
@@ -276,6 +279,26 @@ func Seeded(ctx context.Context, db *sql.DB) (map[string]int64, error) {
 		out[name] = n
 	}
 	return out, nil
+}
+
+// notAnotherStores refuses a data schema that is another installation's key schema (it holds
+// contact_keys) and a key schema that is another installation's data schema (it holds
+// schema_migrations): schema=X beside an installation at schema=X_keys would otherwise put its
+// keys among that installation's data, where a dump of the data would carry them.
+func notAnotherStores(ctx context.Context, tx *sql.Tx, dataSchema, keySchema string) error {
+	for _, c := range []struct{ schema, table, role string }{
+		{dataSchema, "contact_keys", "key"},
+		{keySchema, "schema_migrations", "data"},
+	} {
+		var found bool
+		if err := tx.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", quoteIdent(c.schema)+"."+c.table).Scan(&found); err != nil {
+			return err
+		}
+		if found {
+			return fmt.Errorf("schema %s is another installation's %s schema: choose another schema name", c.schema, c.role)
+		}
+	}
+	return nil
 }
 
 // storeUncompressed sets storage EXTERNAL on every BYTEA column of the two schemas that lacks

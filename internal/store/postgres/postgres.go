@@ -124,6 +124,22 @@ func openStore(ctx context.Context, location string, cfg store.Config) (store.St
 	return db, nil
 }
 
+// copyFinished refuses a schema that holds a copy tillit migrate-store began and did not finish
+// (its migrate_source row has no finished_at): served, it would hold a fraction of the people,
+// look new (a new admin token), and the copy could not resume once written to.
+func copyFinished(ctx context.Context, pool *sql.DB, schema string) error {
+	var unfinished bool
+	err := pool.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, quoteIdent(schema)+".migrate_source").Scan(&unfinished)
+	if err != nil || !unfinished {
+		return err
+	}
+	err = pool.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+quoteIdent(schema)+".migrate_source WHERE finished_at IS NULL)").Scan(&unfinished)
+	if err == nil && unfinished {
+		err = fmt.Errorf("postgres: schema %s holds a copy tillit migrate-store began and did not finish: run the same migrate-store command again to finish it", schema)
+	}
+	return err
+}
+
 // exists reports whether the schema rawURL names holds a migrated store.
 func exists(ctx context.Context, rawURL string) (bool, error) {
 	conn, schema, err := splitURL(rawURL)
@@ -164,6 +180,10 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
+	if err := copyFinished(ctx, pool, db.data); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if err := Migrate(ctx, pool, db.data, db.keys); err != nil {
 		pool.Close()
 		return nil, err
@@ -175,6 +195,10 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	var vctx context.Context
 	vctx, db.stop = context.WithCancel(context.Background())
 	db.vacuumDue, db.vacuumDone = make(chan struct{}, 1), make(chan struct{})
+	// A node that died between an erasure's commit and its Purge, or stopped before the vacuum
+	// it asked for, left dead tuples no one else knows of: every start vacuums once.
+	db.vacuumSince = time.Now()
+	db.vacuumDue <- struct{}{}
 	go db.vacuumer(vctx, delay)
 	db.opened, db.listenDone, db.changed, db.conn = time.Now(), make(chan struct{}), make(chan struct{}, 1), conn
 	go db.listen(vctx, conn)
@@ -286,8 +310,14 @@ func (db *DB) Vacuum(ctx context.Context, since time.Time, maxWait time.Duration
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if err := db.vacuum(ctx, keyTables, db.keys); err != nil {
-		return false, err
+	// The key tables are rewritten: VACUUM compacts a page without overwriting its free space,
+	// so the bytes of the newest tuple on a page (a wrapped key) stay in the file until the page
+	// is written over. VACUUM FULL writes a new file and unlinks the old (it locks the key
+	// tables for the rewrite: about a second per million keys).
+	for _, t := range keyTables {
+		if _, err := db.pool.ExecContext(ctx, "VACUUM FULL "+quoteIdent(db.keys)+"."+quoteIdent(t)); err != nil {
+			return false, fmt.Errorf("postgres: vacuum full %s: %w", t, err)
+		}
 	}
 	return clear, db.vacuum(ctx, dataTables(), db.data)
 }

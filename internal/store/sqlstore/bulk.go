@@ -121,6 +121,7 @@ func (tx *Tx) shapedQuery(ctx context.Context, query string, args ...any) (*sql.
 // args(i) gives row i's values.
 func (tx *Tx) insertChunks(ctx context.Context, prefix string, cols, n int, args func(i int) []any) error {
 	tx.noteWrite(prefix)
+	tx.wrote = tx.wrote || n > 0
 	for start := 0; start < n; {
 		rows := 1
 		for _, shape := range insertShapes {

@@ -222,13 +222,12 @@ func Ready(ctx context.Context, wait time.Duration, update func(context.Context,
 	}
 }
 
-// noteWrite marks the transaction as one that wrote (Dialect.Notify) and, for a statement on
-// the key store, as writing it, so the markers move at commit.
+// noteWrite marks a transaction whose statement writes the key store, so the markers move at
+// commit.
 func (tx *Tx) noteWrite(query string) {
 	if strings.HasPrefix(strings.TrimSpace(query), "SELECT") {
 		return
 	}
-	tx.wrote = true
 	if !tx.keysTouched && strings.Contains(query, "keystore.") {
 		tx.keysTouched = true
 	}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
@@ -81,7 +82,7 @@ type Tx struct {
 	headMoved  bool // an event was appended: the anchor moves at commit
 	// keysTouched: a statement wrote the key store; both commit markers move at commit.
 	keysTouched bool
-	wrote       bool    // a statement other than a SELECT ran (Dialect.Notify)
+	wrote       bool    // a statement changed a row (Dialect.Notify)
 	repair      *Repair // what reconcile repaired before this transaction; nil when none was needed
 	headSeq     int64
 	headHash    []byte
@@ -355,7 +356,21 @@ func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	} else {
 		res, err = tx.tx.ExecContext(ctx, tx.base.rewrite(query), args...)
 	}
+	if err == nil {
+		// A statement that changed no row (an empty DELETE) is no news for other nodes.
+		if n, nerr := res.RowsAffected(); nerr != nil || n > 0 {
+			tx.wrote = true
+		}
+	}
 	return res, tx.base.translate(err)
+}
+
+// noteReturning notes a statement that reads what it writes (INSERT … RETURNING) as writing.
+func (tx *Tx) noteReturning(query string) {
+	if !strings.HasPrefix(strings.TrimSpace(query), "SELECT") {
+		tx.noteWrite(query)
+		tx.wrote = true
+	}
 }
 
 // execRecoverable is exec for a statement whose failure the caller answers with a further
@@ -380,7 +395,7 @@ func (tx *Tx) execRecoverable(ctx context.Context, query string, args ...any) (s
 }
 
 func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
-	tx.noteWrite(query) // INSERT … RETURNING
+	tx.noteReturning(query)
 	args = tx.base.bools(args)
 	s, err := tx.stmt(ctx, query)
 	if err != nil {
@@ -393,7 +408,7 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) (*sql.Row
 }
 
 func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	tx.noteWrite(query) // INSERT … RETURNING
+	tx.noteReturning(query)
 	args = tx.base.bools(args)
 	s, err := tx.stmt(ctx, query)
 	if err != nil {
