@@ -145,7 +145,7 @@ func storeFilter(kind, id string) store.AuditFilter {
 // outboxRows reads the campaign's outbox rows as the store holds them: contact id → statuses.
 func outboxRows(t *testing.T, dir, campaignID string) map[string][]string {
 	t.Helper()
-	rows, err := testdb.Reader(t, dir).Query("SELECT contact_id, status FROM outbox WHERE campaign_id = $1", campaignID)
+	rows, err := testdb.SQL(t, dir).Query("SELECT contact_id, status FROM outbox WHERE campaign_id = $1", campaignID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"       // the "pgx" database/sql driver (Reader, Files, dropping schemas)
-	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver (Reader)
+	_ "github.com/jackc/pgx/v5/stdlib"       // the "pgx" database/sql driver (SQL, Files, dropping schemas)
+	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver (SQL)
 
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/postgres" // TILLIT_TEST_STORE=postgres
@@ -111,27 +111,46 @@ func DatabaseURL(t testing.TB, dir string) string {
 	return u.String()
 }
 
-// Reader opens the data tables of dir's store for reading as they are stored, beside the
-// program and not through it (a test that counts rows no store method lists): on SQLite the data
-// file, read-only; on PostgreSQL the directory's schema, in read-only transactions. Statements
-// are the SQL both take: unqualified table names, $1 placeholders. Closed when the test ends.
-func Reader(t testing.TB, dir string) *sql.DB {
+// Parts returns the paths of the files dir's store keeps in dir (store.Parts): the database and
+// the key store on SQLite, none on PostgreSQL.
+func Parts(t testing.TB, dir string) []string {
+	t.Helper()
+	parts, err := store.Parts(URL(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range parts {
+		out = append(out, p.Path)
+	}
+	return out
+}
+
+// SQL opens dir's store as its tables, beside the program and not through it, as someone with
+// access to the database would (a test that counts rows no store method lists, or tampers with
+// them): one connection on which the data tables and the key store's tables are named
+// unqualified (SQLite: the data file with the key store attached as keystore; PostgreSQL: both
+// schemas on the search_path). Statements are the SQL both take: $1 placeholders. Closed when
+// the test ends.
+func SQL(t testing.TB, dir string) *sql.DB {
 	t.Helper()
 	var db *sql.DB
 	var err error
 	if u := DatabaseURL(t, dir); u != "" {
-		db, err = sql.Open("pgx", readOnlyURL(t, u))
+		db, err = sql.Open("pgx", searchPathURL(t, u))
 	} else {
-		var parts []store.Part
-		if parts, err = store.Parts(URL(t, dir)); err != nil {
-			t.Fatal(err)
-		}
-		db, err = sql.Open("sqlite3", "file:"+parts[0].Path+"?mode=ro") // parts[0]: the data file
+		db, err = sql.Open("sqlite3", "file:"+Parts(t, dir)[0]) // the data file
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	if !Postgres(t) {
+		if _, err := db.Exec("ATTACH DATABASE 'file:" + Parts(t, dir)[1] + "' AS keystore"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return db
 }
 
@@ -227,18 +246,17 @@ func schemaOf(t testing.TB, rawURL string) string {
 	return u.Query().Get("schema")
 }
 
-// readOnlyURL turns a URL DatabaseURL made into one pgx connects with: the schema as
-// search_path, every transaction read-only.
-func readOnlyURL(t testing.TB, rawURL string) string {
+// searchPathURL turns a URL DatabaseURL made into one pgx connects with: the data schema and
+// the key schema on the search_path.
+func searchPathURL(t testing.TB, rawURL string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := u.Query()
-	q.Set("search_path", q.Get("schema"))
+	q.Set("search_path", q.Get("schema")+","+q.Get("schema")+"_keys")
 	q.Del("schema")
-	q.Set("default_transaction_read_only", "on")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
