@@ -17,7 +17,7 @@ import (
 // (another process, here tillit import, killed between the two files' commits beside the running
 // server) is logged too, as before the move. No test pinned either log line.
 func TestServeLogsRepairs(t *testing.T) {
-	testdb.RequireSQLite(t, "the repair it logs is of a crash between the commits of the data file and of the key store (killvfs); PostgreSQL commits both schemas in one transaction")
+	testdb.RequireSQLite(t, "SQLite's files: the repair it logs is of a crash between the commits of the data file and of the key store (killvfs); PostgreSQL commits both schemas in one transaction")
 	t.Run("at open", func(t *testing.T) {
 		base := t.TempDir()
 		setup := startChild(t, base, "")

@@ -59,13 +59,13 @@ func Postgres(t testing.TB) bool {
 	}
 }
 
-// RequireSQLite skips the test on PostgreSQL, saying why: it is about SQLite's files (a
-// crash between two writes of a file, a copy of the directory as a backup, the bytes left in a
-// .db file), which a PostgreSQL store does not have.
+// RequireSQLite skips the test on PostgreSQL, saying why: it is about SQLite's files (a crash
+// between the commits of two files, a directory named oddly), which a PostgreSQL store does not
+// have, or about what the PostgreSQL store does not do yet (several processes on one database).
 func RequireSQLite(t testing.TB, why string) {
 	t.Helper()
 	if Postgres(t) {
-		t.Skipf("SQLite's files: %s (%s=postgres)", why, StoreEnv)
+		t.Skipf("SQLite only (%s=postgres): %s", StoreEnv, why)
 	}
 }
 
