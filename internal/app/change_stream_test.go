@@ -6,6 +6,7 @@ import (
 	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // TestErasureIsInTheChangeStream: processors must hear of an erasure.
@@ -17,7 +18,7 @@ func TestErasureIsInTheChangeStream(t *testing.T) {
 	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "gone@example.org"}, &c)
 	p.Do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil)
 	p.Close()
-	db, err := store.Open(t.Context(), store.Config{URL: dir})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

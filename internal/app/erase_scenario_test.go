@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tillit/tillit/internal/app/apptest"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
@@ -50,9 +51,11 @@ func TestEraseLeavesNoPlaintextAndSuppresses(t *testing.T) {
 		t.Errorf("audit verify after erasure: %d %+v", st, v)
 	}
 	p.Close()
-	for _, f := range []string{"tillit.db", "keys.db", "root.key", "keysets.json"} {
-		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %v, %v; want 0600", f, st.Mode().Perm(), err)
+	for _, f := range append(testdb.Parts(t, dir), filepath.Join(dir, "root.key"), filepath.Join(dir, "keysets.json")) { // tillit.db and keys.db on SQLite
+		if st, err := os.Stat(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v; want 0600", f, st.Mode().Perm())
 		}
 	}
 	apptest.AssertNoPlaintext(t, dir, []string{"ingrid.marklund@example.net", "Ingrid", "Marklund", "+46701234567", "Fjällräven", "Konsult", "Umeå", "Storgatan", "90326", "198.51.100.77", "IngridBrowser"})

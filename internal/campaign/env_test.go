@@ -2,7 +2,6 @@ package campaign_test
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3", to read the outbox as it is on disk
 
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/campaign"
@@ -26,7 +24,7 @@ import (
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // world is the campaign service on a real SQLite store in dir, wired as tillit serve wires it,
@@ -57,7 +55,7 @@ func open(t *testing.T, dir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, store.Config{URL: dir})
+	db, err := store.Open(ctx, store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,19 +142,10 @@ func storeFilter(kind, id string) store.AuditFilter {
 	return store.AuditFilter{ObjectKind: kind, ObjectID: id, Limit: 1000}
 }
 
-// outboxRows reads the campaign's outbox rows from the file: contact id → statuses.
+// outboxRows reads the campaign's outbox rows as the store holds them: contact id → statuses.
 func outboxRows(t *testing.T, dir, campaignID string) map[string][]string {
 	t.Helper()
-	parts, err := store.Parts(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+parts[0].Path+"?mode=ro") // parts[0]: the data file
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT contact_id, status FROM outbox WHERE campaign_id = ?", campaignID)
+	rows, err := testdb.SQL(t, dir).Query("SELECT contact_id, status FROM outbox WHERE campaign_id = $1", campaignID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // countingSink is a real SMTP server (emersion/go-smtp) on 127.0.0.1 that counts the messages
@@ -170,7 +171,7 @@ func checkCounts(t *testing.T, c apptest.Campaign, subscribers, without int) {
 // for a person refused when queued (issue 10: 1 M skipped rows for a 1 M audience).
 func checkNoSkippedRows(t *testing.T, dir, campaignID string, messages int) {
 	t.Helper()
-	db, err := store.Open(t.Context(), store.Config{URL: dir})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestCampaignResumesAfterRestart(t *testing.T) {
 	token := p.Token
 	p.Close()
 
-	db, err := store.Open(t.Context(), store.Config{URL: dir})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/tillit/tillit/internal/cli"
 	"github.com/tillit/tillit/internal/store/sqlite/killvfs"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // The crash tests run tillit as a child process (this test binary, re-executed with
@@ -314,6 +315,7 @@ func (f storeFacts) check(t *testing.T) {
 // write is either wholly there or wholly absent: an erasure that reached the data file is
 // finished, never undone.
 func TestCrashBetweenTheTwoFiles(t *testing.T) {
+	testdb.RequireSQLite(t, "SQLite's files: it kills tillit between the commits of the data file and of the key store (killvfs); PostgreSQL commits both schemas in one transaction")
 	base := t.TempDir()
 	setup := startChild(t, base, "")
 	admin := setup.token
@@ -426,6 +428,7 @@ func TestCrashBetweenTheTwoFiles(t *testing.T) {
 // record consent and erase contacts, then checks that every acknowledged write survived, every
 // acknowledged erasure held, and the store is whole. TILLIT_LONG=1 runs 60 kills instead of 4.
 func TestRandomKills(t *testing.T) {
+	testdb.RequireSQLite(t, "SQLite's files: it counts what a kill left half done between the data file and the key store, reading both files; PostgreSQL commits both schemas in one transaction")
 	kills := 4
 	if os.Getenv("TILLIT_LONG") != "" {
 		kills = 60
@@ -546,6 +549,7 @@ func checkAcknowledged(t *testing.T, c *child, admin string, alive map[string]st
 // recorded a migration the key store lost never opened again), and around the admin token.
 // Each time the next start opens a whole store.
 func TestCrashInTheFirstStart(t *testing.T) {
+	testdb.RequireSQLite(t, "SQLite's files: it kills tillit between the commits of the data file and of the key store (killvfs); PostgreSQL commits both schemas in one transaction")
 	for n := 1; n <= 4; n++ {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			dir := t.TempDir()

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // TestDataDirectoryNamedWithAColon (review of issue 12): --data names a directory (DESIGN §6),
@@ -14,6 +16,7 @@ import (
 // ... URLs") — an existing installation in such a directory no longer starts, imports or
 // verifies.
 func TestDataDirectoryNamedWithAColon(t *testing.T) {
+	testdb.RequireSQLite(t, "SQLite's files: it checks that the database file lands in a directory whose name holds a colon")
 	work := t.TempDir()
 	t.Chdir(work)
 	csv := filepath.Join(work, "people.csv")

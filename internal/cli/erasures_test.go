@@ -5,11 +5,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
-// copyDir copies the regular files of src into dst (a backup, or its restore).
+// copyDir copies the regular files of src into dst (a backup, or its restore), and src's store
+// into dst's where it is not files (testdb.CopyStore).
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()
+	testdb.CopyStore(t, src, dst)
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		t.Fatal(err)
 	}

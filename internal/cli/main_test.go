@@ -6,11 +6,14 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/cli"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test to share.
@@ -60,7 +63,7 @@ func startProgramEnv(t *testing.T, dir string, env map[string]string) *program {
 	ready := make(chan string, 1)
 	go func() {
 		p.done <- cli.Main(ctx, cli.Env{
-			Args:   []string{"serve", "--data", dir, "--listen", "127.0.0.1:0"},
+			Args:   withStore(t, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0"}, env),
 			Stdout: io.Discard, Stderr: p.stderr, Getenv: func(k string) string { return env[k] },
 			Ready: func(addr string) { ready <- addr },
 		})
@@ -124,8 +127,28 @@ func (p *program) waitWalked(id string) campaignJSON {
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := cli.Main(context.Background(), cli.Env{Args: args, Stdout: &out, Stderr: &errb, Getenv: getenv})
+	code := cli.Main(context.Background(), cli.Env{Args: withStore(t, args, nil), Stdout: &out, Stderr: &errb, Getenv: getenv})
 	return code, out.String(), errb.String()
+}
+
+// withStore returns args with --database-url URL after --data DIR, URL being the test
+// backend's store of DIR (testdb.DatabaseURL), so that every command of a test reaches the
+// same store; args unchanged on SQLite, without --data, or with a database URL given already
+// (as a flag or in env).
+func withStore(t *testing.T, args []string, env map[string]string) []string {
+	t.Helper()
+	if env["TILLIT_DATABASE_URL"] != "" || slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--database-url") }) {
+		return args
+	}
+	for i, a := range args {
+		if a == "--data" && i+1 < len(args) {
+			if u := testdb.DatabaseURL(t, args[i+1]); u != "" {
+				return slices.Concat(args[:i+2], []string{"--database-url", u}, args[i+2:])
+			}
+			break
+		}
+	}
+	return args
 }
 
 // externalDir returns ../shared/testdata/external/sub (apptest.ExternalDir: skipped when absent

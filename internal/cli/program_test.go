@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // fixtureSecrets reads every address, and every name, company and tag of five or more letters,
@@ -122,7 +123,7 @@ func TestGhostMailchimpImport(t *testing.T) {
 	}
 	p.stop()
 
-	db, err := store.Open(t.Context(), store.Config{URL: dir})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "intact") {
 		t.Fatalf("verify untouched log: exit %d, %q", code, out)
 	}
-	db, err := store.Open(t.Context(), store.Config{URL: dir})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +259,9 @@ func importJSON(t *testing.T, dir string, files ...string) reportJSON {
 func TestMissingKeyFilesAreRefused(t *testing.T) {
 	for _, lost := range []string{"keysets.json", "keys.db", "root.key", "tillit.db"} {
 		t.Run(lost, func(t *testing.T) {
+			if strings.HasSuffix(lost, ".db") {
+				testdb.RequireSQLite(t, "SQLite's files: it removes one of the store's two files")
+			}
 			dir := t.TempDir()
 			importJSON(t, dir, writeFile(t, "s.csv", "Email Address,First Name,OPTIN_TIME\nkeep@example.org,Keep,\n"))
 			for _, f := range []string{"keys.db-wal", "keys.db-shm", "tillit.db-wal", "tillit.db-shm"} {

@@ -1,27 +1,21 @@
 package cli_test
 
 import (
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	_ "github.com/ncruces/go-sqlite3/driver"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
-// tamper runs one SQL statement on the data file directly, as an attacker with file access would.
+// tamper runs one SQL statement on the store directly (testdb.SQL), as an attacker with access
+// to the database would.
 func tamper(t *testing.T, dir, stmt string) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "tillit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(stmt); err != nil {
+	if _, err := testdb.SQL(t, dir).Exec(stmt); err != nil {
 		t.Fatalf("tamper %q: %v", stmt, err)
 	}
 }
@@ -37,10 +31,7 @@ func TestRewrittenAnchorIsCaught(t *testing.T) {
 		if code, out, _ := runCLI(t, "audit", "verify", "--data", dir); code != 0 {
 			t.Fatalf("verify untouched log: exit %d, %q", code, out)
 		}
-		db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "tillit.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db := testdb.SQL(t, dir)
 		var last int64
 		if err := db.QueryRow("SELECT max(seq) FROM audit_events").Scan(&last); err != nil {
 			t.Fatal(err)
@@ -51,9 +42,8 @@ func TestRewrittenAnchorIsCaught(t *testing.T) {
 			mac = "NULL"
 		}
 		for _, stmt := range []string{
-			"ATTACH DATABASE '" + filepath.Join(dir, "keys.db") + "' AS keystore",
 			"DELETE FROM audit_events WHERE seq > " + strconv.FormatInt(keep, 10),
-			"UPDATE keystore.audit_anchor SET seq = " + strconv.FormatInt(keep, 10) + ", hash = (SELECT hash FROM audit_events WHERE seq = " + strconv.FormatInt(keep, 10) + "), mac = " + mac,
+			"UPDATE audit_anchor SET seq = " + strconv.FormatInt(keep, 10) + ", hash = (SELECT hash FROM audit_events WHERE seq = " + strconv.FormatInt(keep, 10) + "), mac = " + mac,
 		} {
 			if _, err := db.Exec(stmt); err != nil {
 				t.Fatalf("%s: %v", stmt, err)

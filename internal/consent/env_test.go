@@ -12,7 +12,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // env is the consent service, the policy service and the contact service on a real SQLite store
@@ -37,7 +37,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
+	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tillit/tillit/internal/app/apptest"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // TestConsentGateThroughTheProgram walks one person through the states the gate must tell apart,
@@ -117,7 +118,7 @@ func TestConsentGateThroughTheProgram(t *testing.T) {
 	want("suppressed", c.ID, "sales-followup", false, "suppressed")
 	p.Close()
 
-	db, err := store.Open(t.Context(), store.Config{URL: dir})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // permService is the contact service on a real SQLite store in a temporary directory.
@@ -26,7 +26,7 @@ func permService(t *testing.T) *contact.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
+	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // retentionCase is one contact, written straight into the store with the facts a retention
@@ -152,7 +152,7 @@ func TestRetentionRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
+	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func BenchmarkRetentionSweep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), store.Config{URL: dir})
+	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(b, dir)})
 	if err != nil {
 		b.Fatal(err)
 	}

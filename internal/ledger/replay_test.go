@@ -17,7 +17,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // world is one data directory with the whole app (apptest) on it; the replay uses its services.
@@ -37,8 +37,11 @@ func openWorld(t *testing.T, dir string) *world {
 	return &world{a: a, db: a.Store, contacts: a.Contacts, consent: a.Consent, store: store.Ledger(a.Store), replayer: a.Ledger}
 }
 
+// copyFiles copies the files of the data directory src into dst (a backup), and src's store into
+// dst's where it is not files (testdb.CopyStore).
 func copyFiles(t *testing.T, src, dst string) {
 	t.Helper()
+	testdb.CopyStore(t, src, dst)
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		t.Fatal(err)
 	}

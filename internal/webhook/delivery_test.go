@@ -19,7 +19,7 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 const secret = "0123456789abcdef-secret"
@@ -35,7 +35,7 @@ func deliveries(t *testing.T, s *Sender, receivers map[string]string) (*share.We
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, store.Config{URL: dir})
+	db, err := store.Open(ctx, store.Config{URL: testdb.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
-// Package apptest builds a whole Tillit (app.New) on a temporary SQLite store for tests, so that
-// a test wires nothing by hand: every service is the one tillit serve runs, hooks included.
+// Package apptest builds a whole Tillit (app.New) on a temporary store for tests (the data
+// directory's SQLite, or with TILLIT_TEST_STORE=postgres a PostgreSQL schema of the directory's
+// own: testdb.DatabaseURL), so that a test wires nothing by hand: every service is the one tillit serve runs, hooks included.
 // New gives the App alone; Serve runs it as tillit serve does, over HTTP on 127.0.0.1, with its
 // background jobs and the first admin token. The rest are the helpers the scenario tests beside
 // the code share: a real SMTP server (SMTP), a processor's webhook endpoint (Hooks), the import
@@ -19,7 +20,7 @@ import (
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/sqlite" // the backend tests run on
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // BaseURL is the public URL of an App built by New, unless an option changes it.
@@ -35,7 +36,8 @@ const MailFrom = "privacy@tillit.example"
 // them as TILLIT_* variables would), Transport for another mail transport, Settings.DataDir
 // (Dir) to open an existing data directory again (made by an earlier New; its keys are kept).
 // The settings are finished (config.Config.Finish) after the options: a root key file left
-// unset is the data directory's. Without a Transport, the settings pick one (app.Transport:
+// unset is the data directory's, and so is the store unless Settings.DatabaseURL is set
+// (testdb.DatabaseURL: the directory's SQLite, or its schema on PostgreSQL). Without a Transport, the settings pick one (app.Transport:
 // SMTP when Settings.SMTPURL is set). The App is closed by t.Cleanup. New fails the test on
 // any error.
 func New(t testing.TB, options ...func(*app.Config)) *app.App {
@@ -43,7 +45,7 @@ func New(t testing.TB, options ...func(*app.Config)) *app.App {
 	s := config.Default()
 	s.DataDir, s.BaseURL, s.MailFrom = t.TempDir(), BaseURL, MailFrom
 	cfg := app.Config{Settings: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	a, err := open(cfg, options...)
+	a, err := open(t, cfg, options...)
 	if err != nil {
 		t.Fatalf("apptest: %v", err)
 	}
@@ -68,10 +70,15 @@ func Env(env map[string]string) func(*app.Config) {
 	}
 }
 
-// open applies the options to cfg, finishes the settings and builds the App on them.
-func open(cfg app.Config, options ...func(*app.Config)) (*app.App, error) {
+// open applies the options to cfg, finishes the settings and builds the App on them, on the
+// test backend's store of the data directory (testdb) unless an option set a database URL.
+func open(t testing.TB, cfg app.Config, options ...func(*app.Config)) (*app.App, error) {
+	t.Helper()
 	for _, o := range options {
 		o(&cfg)
+	}
+	if cfg.Settings.DatabaseURL == "" {
+		cfg.Settings.DatabaseURL = testdb.DatabaseURL(t, cfg.Settings.DataDir)
 	}
 	if err := cfg.Settings.Finish(); err != nil {
 		return nil, err
@@ -92,7 +99,7 @@ func open(cfg app.Config, options ...func(*app.Config)) (*app.App, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{URL: s.DataDir, AnchorMAC: kr.AnchorMAC})
+	db, err := store.Open(ctx, store.Config{URL: s.StoreURL(), AnchorMAC: kr.AnchorMAC})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // WriteFile writes body to a file called name in a fresh directory under t.TempDir() and
@@ -48,10 +50,11 @@ func ExternalDir(t testing.TB, sub string) string {
 	return dir
 }
 
-// AssertNoPlaintext fails when any of the needles appears as bytes in any file under dir
-// (ignoring case). A needle of hex digits with a letter among them is refused: the store keeps
-// keyed hashes as hex text, so "Ebba" once matched one by chance. Fewer than three files under
-// dir fails too: the database, the key store and the keys must be among them.
+// AssertNoPlaintext fails when any of the needles appears as bytes in any file under dir, or in
+// any file the directory's store keeps elsewhere (testdb.Files: PostgreSQL's relation files),
+// ignoring case. A needle of hex digits with a letter among them is refused: the store keeps
+// keyed hashes as hex text, so "Ebba" once matched one by chance. Fewer than three files fails
+// too: the database, the key store and the keys must be among them.
 func AssertNoPlaintext(t testing.TB, dir string, needles []string) {
 	t.Helper()
 	for _, n := range needles {
@@ -59,27 +62,33 @@ func AssertNoPlaintext(t testing.TB, dir string, needles []string) {
 			t.Fatalf("needle %q is a hex word and can match a stored hash by chance; use a letter beyond f", n)
 		}
 	}
-	files := 0
+	var files []string
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
 		}
-		files++
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, n := range needles {
-			if bytes.Contains(b, []byte(n)) || bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(n))) {
-				t.Errorf("%s holds the plaintext %q", filepath.Base(path), n)
-			}
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files < 3 {
-		t.Fatalf("only %d files under %s; expected the database, key store and keys", files, dir)
+	files = append(files, testdb.Files(t, dir)...)
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := path // a store file elsewhere: its full path
+		if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) || bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(n))) {
+				t.Errorf("%s holds the plaintext %q", name, n)
+			}
+		}
+	}
+	if len(files) < 3 {
+		t.Fatalf("only %d files under %s and of its store; expected the database, key store and keys", len(files), dir)
 	}
 }

@@ -22,6 +22,7 @@ type Hooks struct {
 	mu     sync.Mutex
 	kinds  []string
 	bad    int
+	held   chan struct{} // acknowledgements wait until it is closed (HoldAcks)
 }
 
 // HookReceiver starts a Hooks with the signing secret that runs until the test ends; with ack
@@ -45,7 +46,13 @@ func HookReceiver(t testing.TB, secret string, ack bool) *Hooks {
 		h.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 		if ev.Kind == "erased" && ev.AckURL != "" && ack {
+			h.mu.Lock()
+			held := h.held
+			h.mu.Unlock()
 			go func() { // the processor erases, then confirms
+				if held != nil {
+					<-held
+				}
 				ack := []byte(`{"event_id":"` + ev.ID + `"}`)
 				req, _ := http.NewRequest("POST", ev.AckURL, bytes.NewReader(ack))
 				req.Header.Set("Content-Type", "application/json")
@@ -59,6 +66,19 @@ func HookReceiver(t testing.TB, secret string, ack bool) *Hooks {
 	t.Cleanup(srv.Close)
 	h.URL = srv.URL + "/hook"
 	return h
+}
+
+// HoldAcks makes the endpoint keep every acknowledgement of an erasure it receives from now on
+// until release is called (a processor slow to erase), so that a test reads what Tillit says
+// before one arrives, whatever the timing of the sender. Calls of release after the first do
+// nothing.
+func (h *Hooks) HoldAcks() (release func()) {
+	ch := make(chan struct{})
+	h.mu.Lock()
+	h.held = ch
+	h.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 // WaitFor waits until an event of kind has arrived. The deadline only keeps a broken sender from

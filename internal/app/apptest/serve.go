@@ -58,7 +58,7 @@ func Serve(t testing.TB, options ...func(*app.Config)) *Server {
 		_ = l.UnmarshalText([]byte(c.Settings.LogLevel))
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: l}))
 	}
-	a, err := open(cfg, append(options, level)...)
+	a, err := open(t, cfg, append(options, level)...)
 	if err != nil {
 		srv.Close()
 		t.Fatalf("apptest.Serve: %v", err)

@@ -6,7 +6,25 @@ import (
 	"testing"
 
 	"github.com/tillit/tillit/internal/app/apptest"
+	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
+
+// storeOf returns the files of dir's store (on SQLite) and whether its database holds a Tillit
+// store (on PostgreSQL), as tillit's start-up finds them.
+func storeOf(t *testing.T, dir string) ([]store.Part, bool) {
+	t.Helper()
+	u := testdb.URL(t, dir)
+	parts, err := store.Parts(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inDB, err := store.Exists(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parts, inDB
+}
 
 // TestServe: a Server answers over HTTP with its admin token and refuses a request without one,
 // its base URL is the links' base, and a second Server on the same directory after Close opens
@@ -24,8 +42,14 @@ func TestServe(t *testing.T) {
 	if st := p.DoAs("", "GET", "/api/v1/contacts/"+c.ID, nil, &prob); st != 401 || prob.Code != "unauthenticated" {
 		t.Errorf("no token: %d %+v; want 401", st, prob)
 	}
-	if _, err := os.Stat(p.Dir + "/tillit.db"); err != nil {
-		t.Errorf("the data directory holds no database: %v", err)
+	if parts, inDB := storeOf(t, p.Dir); !inDB && len(parts) == 0 {
+		t.Errorf("the data directory has no store")
+	} else {
+		for _, part := range parts {
+			if _, err := os.Stat(part.Path); err != nil {
+				t.Errorf("the data directory lacks %s: %v", part.What, err)
+			}
+		}
 	}
 	p.Close()
 	q := apptest.Serve(t, apptest.Dir(p.Dir), apptest.Env(map[string]string{"TILLIT_DEFAULT_REGION": "se"}))

@@ -112,12 +112,11 @@ func testErasureLeavesNothing(t *testing.T, s *suite) {
 			t.Errorf("before erasure the person has no row in holding %s: personFixture must write to every holding erasure deletes", h.ID)
 		}
 	}
-	remnants := s.b.Remnants
 	if err := s.h.Purge(s.ctx); err != nil {
 		t.Fatal(err)
 	}
 	for what, m := range gone {
-		if places := remnants(t, s.h.(recording).Store, m); len(places) == 0 {
+		if places := s.remnants(t, m); len(places) == 0 {
 			t.Fatalf("before erasure the %s marker is nowhere: the case cannot see remnants", what)
 		}
 	}
@@ -153,12 +152,12 @@ func testErasureLeavesNothing(t *testing.T, s *suite) {
 		}
 	}
 	for what, m := range gone {
-		if places := remnants(t, s.h.(recording).Store, m); len(places) != 0 {
+		if places := s.remnants(t, m); len(places) != 0 {
 			t.Errorf("after erasure and Purge the %s marker remains in %v", what, places)
 		}
 	}
 	for what, m := range kept {
-		if places := remnants(t, s.h.(recording).Store, m); len(places) == 0 {
+		if places := s.remnants(t, m); len(places) == 0 {
 			t.Errorf("the other person's %s marker is gone too", what)
 		}
 	}

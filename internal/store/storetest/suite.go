@@ -189,6 +189,19 @@ func (s *suite) tamper(t *testing.T, edits ...AuditEdit) {
 	s.h = recording{s.b.Tamper(t, s.h.(recording).Store, edits), s.seen}
 }
 
+// remnants runs the backend's Remnants hook for m on the case's store, then gives the case a
+// fresh guard: the hook is no store call, and its waits (PostgreSQL's vacuum waits for every
+// older transaction of the database, other tests' included) would otherwise spend the guard of
+// the store calls after it.
+func (s *suite) remnants(t *testing.T, m []byte) []string {
+	t.Helper()
+	out := s.b.Remnants(t, s.h.(recording).Store, m)
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	t.Cleanup(cancel)
+	s.ctx = ctx
+	return out
+}
+
 // update runs fn in one transaction and fails the test on error.
 func (s *suite) update(t *testing.T, fn func(Tx) error) {
 	t.Helper()
