@@ -37,7 +37,12 @@ func (a *App) Start(ctx context.Context) (stop func(), err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
 	if c, ok := a.Store.(store.Cluster); ok {
-		jobs.Go(func() { a.lead(runCtx, c) })
+		// A process that leads at once sweeps before the server answers, as one alone does.
+		first, ok := c.TryLead(runCtx)
+		if ok {
+			a.Sweep(first)
+		}
+		jobs.Go(func() { a.lead(runCtx, c, first) })
 	} else {
 		a.Sweep(runCtx) // the first sweep finishes before the server answers
 		jobs.Go(func() { a.runJobs(runCtx) })
@@ -48,15 +53,21 @@ func (a *App) Start(ctx context.Context) (stop func(), err error) {
 	}, nil
 }
 
-// lead runs the jobs (a Sweep first) whenever this process leads the cluster, until ctx ends.
-func (a *App) lead(ctx context.Context, c store.Cluster) {
+// lead runs the jobs (a Sweep first) whenever this process leads the cluster, until ctx ends;
+// first, when not nil, is a lead taken (and swept) already.
+func (a *App) lead(ctx context.Context, c store.Cluster, first context.Context) {
 	for ctx.Err() == nil {
-		lctx, err := c.Lead(ctx)
-		if err != nil {
-			continue // ctx ended
+		lctx := first
+		if first != nil {
+			first = nil
+		} else {
+			var err error
+			if lctx, err = c.Lead(ctx); err != nil {
+				continue // ctx ended
+			}
+			a.Sweep(lctx)
 		}
 		a.Logger.InfoContext(ctx, "this process leads the cluster: background jobs start")
-		a.Sweep(lctx)
 		var wakers sync.WaitGroup
 		wakers.Go(func() {
 			for {

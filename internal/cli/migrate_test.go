@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
 
@@ -94,6 +96,7 @@ func importPeople(t *testing.T, dir string, n int) {
 // command, prints the summary and the way to run on, and every command then runs on the new
 // store with the same data directory's keys.
 func TestMigrateStoreCommand(t *testing.T) {
+	testdb.RequireSQLite(t, "migrate-store moves a SQLite installation: its source is SQLite's files")
 	url, schema, admin := pgSchemaURL(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	fixtures := externalDir(t, "mailchimp-ghost")
@@ -164,6 +167,7 @@ func TestMigrateStoreUsage(t *testing.T) {
 // middle of the copy and runs it again: it continues where the killed run stopped, copies
 // nothing twice, and the result verifies.
 func TestMigrateStoreKilledResumes(t *testing.T) {
+	testdb.RequireSQLite(t, "migrate-store moves a SQLite installation: its source is SQLite's files")
 	url, schema, admin := pgSchemaURL(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	importPeople(t, dir, 3000)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
+
 	"github.com/tillit/tillit/internal/app/apptest"
 )
 
@@ -92,6 +94,7 @@ func killMigrateMidCopy(t *testing.T, dir, url string) {
 // resume ("something else wrote"). It must refuse to start while a copy is unfinished, naming
 // migrate-store.
 func TestServeRefusesAnUnfinishedMigrateStore(t *testing.T) {
+	testdb.RequireSQLite(t, "migrate-store moves a SQLite installation: its source is SQLite's files")
 	url, _, _ := pgSchemaURL(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	importPeople(t, dir, 3000)

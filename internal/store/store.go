@@ -234,6 +234,8 @@ type Cluster interface {
 	// a context that ends when the lock is lost (its connection fails) or ctx ends; the lock
 	// is released then. A process that dies releases it with its connection.
 	Lead(ctx context.Context) (context.Context, error)
+	// TryLead is one attempt of Lead: the lead and true when this process took the lock now.
+	TryLead(ctx context.Context) (context.Context, bool)
 	// Changed receives, coalesced, after a process of the cluster (this one included) commits
 	// a write, so that the leader's outbox and campaign walker need not wait for their poll.
 	Changed() <-chan struct{}

@@ -449,19 +449,9 @@ const LeadPoll = time.Second
 // ends, releasing the lock (store.Cluster). A node that dies releases it with its connection,
 // so another leads within LeadPoll.
 func (db *DB) Lead(ctx context.Context) (context.Context, error) {
-	h := fnv.New64a()
-	h.Write([]byte("tillit-jobs:" + db.data))
-	key := int64(h.Sum64())
 	for {
-		c, err := pgx.Connect(ctx, db.conn)
-		if err == nil {
-			var held bool
-			if err = c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&held); err == nil && held {
-				lctx, lost := context.WithCancel(ctx)
-				go db.holdLead(lctx, lost, c)
-				return lctx, nil
-			}
-			c.Close(context.WithoutCancel(ctx))
+		if lctx, ok := db.TryLead(ctx); ok {
+			return lctx, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -469,6 +459,26 @@ func (db *DB) Lead(ctx context.Context) (context.Context, error) {
 		case <-time.After(LeadPoll):
 		}
 	}
+}
+
+// TryLead is one attempt of Lead: the lead's context and true when this node took the job lock
+// now, false when another node holds it (or the attempt failed).
+func (db *DB) TryLead(ctx context.Context) (context.Context, bool) {
+	h := fnv.New64a()
+	h.Write([]byte("tillit-jobs:" + db.data))
+	key := int64(h.Sum64())
+	c, err := pgx.Connect(ctx, db.conn)
+	if err != nil {
+		return nil, false
+	}
+	var held bool
+	if err = c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&held); err == nil && held {
+		lctx, lost := context.WithCancel(ctx)
+		go db.holdLead(lctx, lost, c)
+		return lctx, true
+	}
+	c.Close(context.WithoutCancel(ctx))
+	return nil, false
 }
 
 // holdLead checks the lock's connection every LeadPoll and ends the lead (lost) when it fails
