@@ -180,6 +180,10 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
+	if err := serverSupported(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if err := copyFinished(ctx, pool, db.data); err != nil {
 		pool.Close()
 		return nil, err
@@ -203,6 +207,24 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	db.opened, db.listenDone, db.changed, db.conn = time.Now(), make(chan struct{}), make(chan struct{}, 1), conn
 	go db.listen(vctx, conn)
 	return db, nil
+}
+
+// MinServerVersion is the oldest PostgreSQL a store opens on (server_version_num): from 14 on,
+// a transaction of another database does not hold back a vacuum of this one's tables, which
+// Vacuum's wait (olderTransactions) relies on to know when an erased row's dead tuple is gone.
+const MinServerVersion = 140000
+
+// serverSupported refuses a server older than MinServerVersion, naming both versions.
+func serverSupported(ctx context.Context, pool *sql.DB) error {
+	var num int
+	var version string
+	if err := pool.QueryRowContext(ctx, "SELECT current_setting('server_version_num')::int, current_setting('server_version')").Scan(&num, &version); err != nil {
+		return fmt.Errorf("postgres: server version: %w", err)
+	}
+	if num < MinServerVersion {
+		return fmt.Errorf("postgres: the server is PostgreSQL %s; Tillit needs PostgreSQL %d or later", version, MinServerVersion/10000)
+	}
+	return nil
 }
 
 // Update runs fn in one read-write transaction, the only one of the cluster at a time.
@@ -238,7 +260,7 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 // dead tuples of the erased rows themselves (ciphertext, keyed hashes). The data tables wait
 // because vacuuming them costs in proportion to their size (0.3 s for a million contacts), so
 // erasures close together share one. PostgreSQL keeps a dead tuple while a transaction older
-// than its deletion is open anywhere in the cluster; the vacuumer waits for those first. VACUUM
+// than its deletion is open in the database; the vacuumer waits for those first. VACUUM
 // cannot run inside a transaction.
 func (db *DB) Purge(ctx context.Context) error {
 	if err := db.vacuum(ctx, keyTables, db.keys); err != nil {
@@ -288,16 +310,24 @@ func (db *DB) vacuum(ctx context.Context, tables []string, schema string) error 
 	return nil
 }
 
-// Vacuum waits until no transaction that began before since holds a snapshot anywhere in the
-// cluster (a dead tuple such a transaction may still see cannot be removed), then vacuums the
+// olderTransactions counts the transactions of this database, other than the asking one, that
+// began before $1 and hold a snapshot (backend_xmin) or a transaction id (backend_xid: one that
+// wrote and sits between statements holds no snapshot, yet PostgreSQL keeps every tuple deleted
+// after it began). Transactions of other databases do not hold back a vacuum of this one's
+// tables (PostgreSQL 14 and later).
+const olderTransactions = `SELECT count(*) FROM pg_stat_activity
+	WHERE pid <> pg_backend_pid() AND datname = current_database()
+	AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND xact_start < $1`
+
+// Vacuum waits until no transaction of the database that began before since is open (a dead
+// tuple such a transaction may still see cannot be removed; olderTransactions), then vacuums the
 // key tables and every data table that holds personal rows. It gives up waiting, and vacuums
 // anyway, after maxWait; it reports whether nothing older than since was left.
 func (db *DB) Vacuum(ctx context.Context, since time.Time, maxWait time.Duration) (bool, error) {
 	clear := false
 	for deadline := time.Now().Add(maxWait); ; {
 		var older int
-		err := db.pool.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND xact_start < $1`, since).Scan(&older)
+		err := db.pool.QueryRowContext(ctx, olderTransactions, since).Scan(&older)
 		if err != nil {
 			return false, fmt.Errorf("postgres: vacuum: %w", err)
 		}

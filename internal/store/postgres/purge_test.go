@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/tillit/tillit/internal/store"
 )
 
 // TestPurgeVacuumsDataSoon: every start vacuums once; Purge vacuums the key tables at once, and
@@ -58,5 +60,47 @@ func TestPurgeVacuumsDataSoon(t *testing.T) {
 		if vacuums(schema, table) == 0 {
 			t.Errorf("%s never vacuumed; want every data table with personal rows", table)
 		}
+	}
+}
+
+// TestVacuumWaitsForAnOlderWriter: a transaction that wrote and sits idle holds its transaction
+// id but no snapshot (backend_xmin is NULL between READ COMMITTED statements), and PostgreSQL
+// keeps every tuple deleted after it began until it ends; Vacuum counts it as older. It once did
+// not, and the contract suite's erasure case found a wrapped key in contact_keys after Purge when
+// another package's test held such a transaction.
+func TestVacuumWaitsForAnOlderWriter(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openFresh(t, "tw_", Config{})
+	admin := testDB(t)
+	scratch := randomName(t, "tw_scratch_")
+	if _, err := admin.Exec("CREATE TABLE " + quoteIdent(scratch) + " (n int)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP TABLE IF EXISTS " + quoteIdent(scratch)) })
+	writer, err := admin.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback()
+	if _, err := writer.Exec("INSERT INTO " + quoteIdent(scratch) + " VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // xact_start strictly before since
+	m := keyTuple(t, db, "tw-gone")
+	if err := db.Update(ctx, func(tx store.Tx) error { return tx.DeleteDataKey(ctx, "tw-gone") }); err != nil {
+		t.Fatal(err)
+	}
+	clear, err := db.Vacuum(ctx, time.Now(), 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clear {
+		t.Error("Vacuum reported nothing older open while a transaction that wrote before it was still open")
+	}
+	if err := writer.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if keyFileHolds(t, db, m) {
+		t.Error("the deleted key's bytes remain after the older writer ended and Vacuum ran")
 	}
 }
