@@ -51,6 +51,10 @@ type Tx interface {
 	// DueOutbox returns up to limit queued entries whose next attempt is due at now, oldest first.
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]Entry, error)
 	UpdateOutbox(ctx context.Context, e Entry) error
+	// LeaseOutbox sets the next attempt of the queued entries ids to until: a claim on them
+	// while they are handed over (no one else finds them due before until), or its release.
+	// Entries no longer queued are left alone.
+	LeaseOutbox(ctx context.Context, ids []string, until time.Time) error
 	// ForgetRequest destroys a data subject request's key and deletes its mail.
 	ForgetRequest(ctx context.Context, requestID string) error
 	AppendAudit(ctx context.Context, e *audit.Event) error

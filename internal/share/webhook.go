@@ -88,6 +88,9 @@ type WebhookTx interface {
 	InsertDelivery(ctx context.Context, d Delivery) error
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
 	UpdateDelivery(ctx context.Context, d Delivery) error
+	// LeaseDeliveries sets the next attempt of the queued deliveries ids to until: a claim on
+	// them while they are posted, or its release. Deliveries no longer queued are left alone.
+	LeaseDeliveries(ctx context.Context, ids []string, until time.Time) error
 	DeliveryByID(ctx context.Context, id string) (Delivery, error) // NotFound when none
 	// OlderQueued reports whether a queued delivery to the same processor about the same
 	// contact was created before d.

@@ -309,3 +309,24 @@ func (tx *Tx) AppendAudits(ctx context.Context, events []*audit.Event) error {
 			fields[i], e.RequestID, e.Purpose, e.PrevHash, e.Hash}
 	})
 }
+
+// idChunk is how many ids one statement of setByIDs names.
+const idChunk = 100
+
+// setByIDs runs prefix + "(?, …)" with value as its first argument for ids, idChunk at a time;
+// a shorter last chunk repeats its last id, so every statement has one shape.
+func (tx *Tx) setByIDs(ctx context.Context, prefix string, value any, ids []string) error {
+	query := prefix + "(" + strings.TrimSuffix(strings.Repeat("?, ", idChunk), ", ") + ")"
+	for start := 0; start < len(ids); start += idChunk {
+		chunk := ids[start:min(start+idChunk, len(ids))]
+		args := make([]any, 0, idChunk+1)
+		args = append(args, value)
+		for i := range idChunk {
+			args = append(args, chunk[min(i, len(chunk)-1)])
+		}
+		if _, err := tx.exec(ctx, query, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -41,6 +41,12 @@ func (tx *Tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]mail.E
 	return out, rows.Err()
 }
 
+// LeaseOutbox sets the next attempt of the queued entries ids to until (a claim while they are
+// handed over, or its release); entries sent, failed or gone meanwhile are left alone.
+func (tx *Tx) LeaseOutbox(ctx context.Context, ids []string, until time.Time) error {
+	return tx.setByIDs(ctx, "UPDATE outbox SET next_attempt_at = ? WHERE status = 'queued' AND id IN ", formatTime(until), ids)
+}
+
 // OutboxEntry returns one outbox entry by id; NotFound when absent (never queued, or erased).
 func (tx *Tx) OutboxEntry(ctx context.Context, id string) (mail.Entry, error) {
 	rows, err := tx.query(ctx, "SELECT "+outboxCols+" FROM outbox WHERE id = ?", id)

@@ -74,6 +74,12 @@ func (tx *Tx) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]sh
 	return tx.queryDeliveries(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?", formatTime(now), limit)
 }
 
+// LeaseDeliveries sets the next attempt of the queued deliveries ids to until (a claim while
+// they are posted, or its release); deliveries done meanwhile are left alone.
+func (tx *Tx) LeaseDeliveries(ctx context.Context, ids []string, until time.Time) error {
+	return tx.setByIDs(ctx, "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE status = 'queued' AND id IN ", formatTime(until), ids)
+}
+
 // DeliveryByID returns one delivery; NotFound when none.
 func (tx *Tx) DeliveryByID(ctx context.Context, id string) (share.Delivery, error) {
 	ds, err := tx.queryDeliveries(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE id = ?", id)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -135,6 +136,41 @@ func testOutbox(t *testing.T, s *suite) {
 		}
 		return nil
 	})
+	testOutboxLease(t, s, done)
+}
+
+// testOutboxLease: LeaseOutbox moves the next attempt of queued entries only (a sent one keeps
+// its own), for more ids than one statement names (unknown ids ignored); a leased entry is not
+// due before the lease ends, and a release makes it due again.
+func testOutboxLease(t *testing.T, s *suite, sent mail.Entry) {
+	until := t2.Add(time.Hour)
+	ids := []string{"m-1"}
+	for i := range 150 {
+		ids = append(ids, fmt.Sprintf("m-unknown-%d", i))
+	}
+	ids = append(ids, "m-4", sent.ID)
+	s.update(t, func(tx Tx) error { return tx.LeaseOutbox(s.ctx, ids, until) })
+	due := func(at time.Time, want ...string) {
+		t.Helper()
+		s.view(t, func(tx Tx) error {
+			got, err := tx.DueOutbox(s.ctx, at, 10)
+			if !slices.Equal(entryIDs(got), want) {
+				t.Errorf("DueOutbox(%s) with m-1 and m-4 leased until %s = %v; want %v", at, until, entryIDs(got), want)
+			}
+			return err
+		})
+	}
+	due(t2)
+	due(until, "m-1", "m-4") // equal next attempts: by id
+	s.view(t, func(tx Tx) error {
+		got, err := tx.OutboxEntry(s.ctx, sent.ID)
+		if err == nil && !got.NextAttemptAt.Equal(sent.NextAttemptAt) {
+			t.Errorf("LeaseOutbox moved the next attempt of a sent entry to %s", got.NextAttemptAt)
+		}
+		return err
+	})
+	s.update(t, func(tx Tx) error { return tx.LeaseOutbox(s.ctx, []string{"m-4"}, t1) })
+	due(t2, "m-4")
 }
 
 // testLastMailAt: the newest queued time of the contact's messages of the kinds asked, zero

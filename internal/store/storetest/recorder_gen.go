@@ -470,6 +470,16 @@ func (r recorder) LatestPolicyVersion(a0 context.Context, a1 string) (int, error
 	return r.tx.LatestPolicyVersion(a0, a1)
 }
 
+func (r recorder) LeaseDeliveries(a0 context.Context, a1 []string, a2 time.Time) error {
+	r.seen.note("LeaseDeliveries")
+	return r.tx.LeaseDeliveries(a0, a1, a2)
+}
+
+func (r recorder) LeaseOutbox(a0 context.Context, a1 []string, a2 time.Time) error {
+	r.seen.note("LeaseOutbox")
+	return r.tx.LeaseOutbox(a0, a1, a2)
+}
+
 func (r recorder) LedgerConsentEvents(a0 context.Context, a1 time.Time) ([]consent.Event, [][]byte, error) {
 	r.seen.note("LedgerConsentEvents")
 	return r.tx.LedgerConsentEvents(a0, a1)

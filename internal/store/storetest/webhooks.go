@@ -160,6 +160,34 @@ func testDeliveries(t *testing.T, s *suite) {
 		}
 		return nil
 	})
+	testDeliveryLease(t, s, sent)
+}
+
+// testDeliveryLease: LeaseDeliveries moves the next attempt of queued deliveries only (a
+// delivered one keeps its own); a leased delivery is not due before the lease ends, and a
+// release makes it due again.
+func testDeliveryLease(t *testing.T, s *suite, delivered share.Delivery) {
+	due := func(want ...string) {
+		t.Helper()
+		s.view(t, func(tx Tx) error {
+			got, err := tx.DueDeliveries(s.ctx, t2, 10)
+			if !slices.Equal(deliveryIDs(got), want) {
+				t.Errorf("DueDeliveries(t2) = %v; want %v", deliveryIDs(got), want)
+			}
+			return err
+		})
+	}
+	s.update(t, func(tx Tx) error { return tx.LeaseDeliveries(s.ctx, []string{"wd-3", delivered.ID}, t2.Add(time.Hour)) })
+	due("wd-2", "wd-4")
+	s.view(t, func(tx Tx) error {
+		got, err := tx.DeliveryByID(s.ctx, delivered.ID)
+		if err == nil {
+			checkDelivery(t, got, delivered)
+		}
+		return err
+	})
+	s.update(t, func(tx Tx) error { return tx.LeaseDeliveries(s.ctx, []string{"wd-3"}, t0) })
+	due("wd-3", "wd-2", "wd-4")
 }
 
 // testDeliveryOrder: OlderQueued tells whether a queued delivery to the same processor about the
