@@ -97,11 +97,24 @@ type Outbox struct {
 	// files, the erasure receipt just written among them (FileTransport.RemoveRequest), so no
 	// file keeps the address of a person whose erasure is complete.
 	AfterForget func(requestID string) error
+	// Lease is how long a pass's claim on the messages it read lasts (DefaultLease when 0): no
+	// other pass, on this node or another, finds them due before it ends. A pass hands messages
+	// over during the first half of it only and releases what it did not hand over; messages
+	// claimed by a node that died wait for the end of its lease.
+	Lease time.Duration
 	// AfterErase, when set, removes a contact's message files (FileTransport.RemoveContact) when
 	// a message was handed over after the contact's erasure removed them (the hand-off runs
 	// outside any transaction).
 	AfterErase func(contactID string) error
 }
+
+// DefaultLease is Outbox.Lease when unset: a pass of passSize messages hands them over within a
+// minute even on one session to a slow server (60 ms each), and a node that lost the lead stops
+// within a second (store.Cluster), long before the lease ends.
+const DefaultLease = 2 * time.Minute
+
+// errLeaseEnding stops a pass whose lease is half over: what it did not hand over is released.
+var errLeaseEnding = errors.New("mail: the pass's lease is half over")
 
 // outcomeGroup is how many send outcomes are recorded per transaction.
 const outcomeGroup = 100
@@ -152,21 +165,31 @@ func (o *Outbox) EnqueueIn(ctx context.Context, tx Tx, m Message) error {
 	})
 }
 
-// SendDue sends every due message once: it opens each (an audited read, "mail.read"), asks the
+// SendDue sends every due message once: it claims the due messages it reads for Lease (no other
+// pass, on any node, finds them due meanwhile), opens each (an audited read, "mail.read"), asks the
 // consent gate for every marketing message at that moment (a withdrawal, suppression,
 // restriction or objection made while a campaign is sending stops the next message: it is
 // skipped with the gate's reason), hands the rest to the transport outside any transaction, and
 // records the outcome: sent, skipped, queued again after the next back-off, or failed. Up to
-// Sessions messages are handed over at once. When ctx ends, no further message is handed over,
-// and the outcomes of those handed over are still recorded. It returns how many were sent and
+// Sessions messages are handed over at once. When ctx ends, or half the lease is gone, no further
+// message is handed over, the outcomes of those handed over are still recorded, and the rest
+// are released (due again). It returns how many were sent and
 // how many failed for good.
 func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err error) {
 	var due []Entry
 	var msgs []Message
 	now := o.Now().UTC()
+	lease := o.Lease
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	handUntil := now.Add(lease / 2)
 	err = o.Store.Update(ctx, func(tx Tx) error {
 		var err error
 		if due, err = tx.DueOutbox(ctx, now, limit); err != nil {
+			return err
+		}
+		if err := tx.LeaseOutbox(ctx, entryIDs(due), now.Add(lease)); err != nil {
 			return err
 		}
 		msgs = make([]Message, len(due))
@@ -221,6 +244,10 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 				}
 			}()
 			for i := range next { // one outcome per message taken, error or not
+				if !o.Now().Before(handUntil) {
+					outcomes <- outcome{e: due[i], err: errLeaseEnding}
+					continue
+				}
 				e, err := o.handOff(hctx, &session, due[i], msgs[i])
 				outcomes <- outcome{e: e, err: err}
 			}
@@ -228,10 +255,13 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	}
 	defer wg.Wait()
 	defer close(next)
+	var unsent []string // claimed and not handed over: released when the pass ends
+	defer func() { o.release(ctx, unsent, now) }()
 	done := make([]Entry, 0, outcomeGroup)
 	for g := 0; g < len(due); g += outcomeGroup {
 		group := due[g:min(g+outcomeGroup, len(due))]
 		if err := o.prefetch(hctx, group); err != nil {
+			unsent = entryIDs(due[g:])
 			return sent, failed, err
 		}
 		for i := range group {
@@ -246,6 +276,7 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 				if firstErr == nil {
 					firstErr = r.err
 				}
+				unsent = append(unsent, r.e.ID)
 				stop() // no further hand-offs; those under way are still recorded
 			case r.e.Status == StatusSent:
 				sent++
@@ -260,10 +291,35 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 			firstErr = err
 		}
 		if firstErr != nil {
+			unsent = append(unsent, entryIDs(due[g+len(group):])...)
+			if firstErr == errLeaseEnding {
+				firstErr = nil
+			}
 			return sent, failed, firstErr
 		}
 	}
 	return sent, failed, nil
+}
+
+// release makes the messages ids, claimed by a pass at now and not handed over, due again at now
+// (also after ctx ended). When that fails they wait for the end of the lease.
+func (o *Outbox) release(ctx context.Context, ids []string, now time.Time) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	err := o.Store.Update(ctx, func(tx Tx) error { return tx.LeaseOutbox(ctx, ids, now) })
+	if err != nil && o.Logger != nil {
+		o.Logger.WarnContext(ctx, "outbox: messages not handed over wait for their lease to end", slog.Int("messages", len(ids)), slog.Any("error", err))
+	}
+}
+
+func entryIDs(es []Entry) []string {
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.ID
+	}
+	return ids
 }
 
 // record writes the outcomes in one transaction, also after ctx ended; the last notice about a
