@@ -162,7 +162,7 @@ func (a *App) mailing(cfg Config) {
 		sessions = t.Sessions
 	}
 	a.Outbox = &mail.Outbox{Store: store.Mail(db), Keys: kr, Transport: cfg.Transport, Gate: a.Consent, Now: now, Logger: a.Logger,
-		Footer: NoticeFooter(s), AfterForget: a.files.RemoveRequest, AfterErase: a.files.RemoveContact, Sessions: sessions}
+		Footer: NoticeFooter(s), AfterForget: a.files.RemoveRequest, AfterErase: a.files.RemoveContact, Sessions: sessions, Lease: s.JobLease}
 	a.Optin = &optin.Service{Store: store.Optin(db), Contacts: a.Contacts, Consent: a.Consent, Outbox: a.Outbox,
 		Now: now, NewID: id, BaseURL: s.BaseURL, Wake: a.wake, AnswerAfter: optin.DefaultAnswerAfter, Sleep: a.sleepUntil}
 	a.Unsubscribe = &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: a.Consent, Now: now, BaseURL: s.BaseURL}
@@ -186,7 +186,7 @@ func (a *App) requests(cfg Config) {
 func (a *App) governance(cfg Config) {
 	db, kr, now, id := a.Store, a.Keys, cfg.Now, cfg.NewID
 	a.Share = &share.Service{Store: store.Share(db), Contacts: a.Contacts, Keys: kr, Now: now, NewID: id}
-	a.Webhooks = &share.Webhooks{Store: store.Webhooks(db), Keys: kr, Sender: webhook.New(), Now: now, NewID: id, BaseURL: cfg.Settings.BaseURL, Logger: a.Logger}
+	a.Webhooks = &share.Webhooks{Store: store.Webhooks(db), Keys: kr, Sender: webhook.New(), Now: now, NewID: id, BaseURL: cfg.Settings.BaseURL, Logger: a.Logger, Lease: cfg.Settings.JobLease}
 	a.Retention = &governance.Retention{Store: store.Retention(db), Contacts: a.Contacts, Now: now}
 	a.DPAs = &governance.DPAs{Store: store.DPAs(db), Policies: a.Policies, Share: a.Share, Controller: a.Controller, Now: now, NewID: id}
 	a.Breaches = &governance.Breaches{Store: store.Breaches(db), Now: now, NewID: id, Controller: a.Controller, Policies: a.Policies}

@@ -51,10 +51,19 @@ type Config struct {
 	// client's connection is closed (slow-body clients hold connections and memory).
 	BodyTimeout time.Duration
 
+	// JobLease is how long the outbox and the webhook deliveries claim what a pass reads
+	// (TILLIT_JOB_LEASE, a Go duration of at least 10s; 0: the default, 2 min). A pass hands over
+	// during the first half; what a node that died had claimed waits for the lease to end.
+	JobLease time.Duration
+
 	// DKIM signing of outgoing mail (RFC 6376), on when all three are set: TILLIT_DKIM_DOMAIN,
 	// TILLIT_DKIM_SELECTOR and TILLIT_DKIM_KEY_FILE (a PEM RSA or Ed25519 private key).
 	DKIMDomain, DKIMSelector, DKIMKeyFile string
 }
+
+// MinJobLease is the shortest TILLIT_JOB_LEASE: its first half must outlast a hand-off and the
+// second a leader that lost its lock noticing it (about a second, store.Cluster).
+const MinJobLease = 10 * time.Second
 
 // Default returns the built-in defaults.
 func Default() Config {
@@ -99,6 +108,13 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 			return fmt.Errorf("config: TILLIT_BODY_TIMEOUT %q: want a positive duration such as 10s", v)
 		}
 		c.BodyTimeout = d
+	}
+	if v := getenv("TILLIT_JOB_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinJobLease {
+			return fmt.Errorf("config: TILLIT_JOB_LEASE %q: want a duration of at least %s, such as 2m", v, MinJobLease)
+		}
+		c.JobLease = d
 	}
 	if f := getenv("TILLIT_SMTP_URL_FILE"); f != "" {
 		b, err := os.ReadFile(f)

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tillit/tillit/internal/config"
 )
@@ -75,6 +76,24 @@ func TestStoreURL(t *testing.T) {
 		c := config.Config{DataDir: tc.data, DatabaseURL: tc.url}
 		if got := c.StoreURL(); got != tc.want {
 			t.Errorf("StoreURL(data %q, url %q) = %q; want %q", tc.data, tc.url, got, tc.want)
+		}
+	}
+}
+
+// TestJobLease: TILLIT_JOB_LEASE takes a duration of at least config.MinJobLease, naming the
+// variable otherwise.
+func TestJobLease(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "10s": 10 * time.Second, "5m": 5 * time.Minute} {
+		c := config.Default()
+		if err := c.FromEnv(func(k string) string { return map[string]string{"TILLIT_JOB_LEASE": v}[k] }); err != nil || c.JobLease != want {
+			t.Errorf("TILLIT_JOB_LEASE=%q: %v, %v; want %v", v, c.JobLease, err, want)
+		}
+	}
+	for _, v := range []string{"9s", "-1m", "soon", "0"} {
+		c := config.Default()
+		err := c.FromEnv(func(k string) string { return map[string]string{"TILLIT_JOB_LEASE": v}[k] })
+		if err == nil || !strings.Contains(err.Error(), "TILLIT_JOB_LEASE") {
+			t.Errorf("TILLIT_JOB_LEASE=%q: %v; want an error naming the variable", v, err)
 		}
 	}
 }

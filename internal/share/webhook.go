@@ -20,6 +20,7 @@ import (
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/jsonin"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/mail"
 )
 
 // Delivery states.
@@ -156,6 +157,10 @@ type Webhooks struct {
 	NewID   func() string
 	BaseURL string // for the acknowledgement URL
 	Logger  *slog.Logger
+	// Lease is how long a round's claim on the deliveries it read lasts (mail.DefaultLease when
+	// 0): no other round, on this node or another, finds them due meanwhile. A round posts
+	// during the first half of it only and releases what it did not post.
+	Lease time.Duration
 }
 
 // WebhookBackoff is the wait before each retry; after the last, a delivery fails for good.
@@ -294,6 +299,11 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 	var order []string
 	var broken []Delivery // processors with a URL but no usable secret: failed at once
 	now := w.Now().UTC()
+	lease := w.Lease
+	if lease <= 0 {
+		lease = mail.DefaultLease
+	}
+	postUntil := now.Add(lease / 2)
 	err := w.Store.Update(ctx, func(tx WebhookTx) error {
 		due, err := tx.DueDeliveries(ctx, now, limit)
 		if err != nil {
@@ -333,7 +343,13 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 				return err
 			}
 		}
-		return nil
+		var ids []string
+		for _, pid := range order {
+			for _, j := range groups[pid] {
+				ids = append(ids, j.d.ID)
+			}
+		}
+		return tx.LeaseDeliveries(ctx, ids, now.Add(lease))
 	})
 	if err != nil {
 		return 0, err
@@ -347,11 +363,20 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 	var wg sync.WaitGroup
 	delivered := 0
 	var firstErr error
+	var unsent []string // claimed and not posted: released below
 	for _, pid := range order {
 		wg.Add(1)
 		go func(jobs []job) { // owned by SendDue: waited for below
 			defer wg.Done()
-			for _, j := range jobs {
+			for k, j := range jobs {
+				if !w.Now().Before(postUntil) {
+					mu.Lock()
+					for _, j := range jobs[k:] {
+						unsent = append(unsent, j.d.ID)
+					}
+					mu.Unlock()
+					return
+				}
 				d := j.d
 				d.Attempts++
 				a := w.Sender.Send(ctx, Post{URL: j.url, EventID: d.ID, Signature: Sign(j.secret, w.Now(), d.Payload), Body: d.Payload})
@@ -386,6 +411,12 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 		}(groups[pid])
 	}
 	wg.Wait()
+	if len(unsent) > 0 {
+		err := w.Store.Update(context.WithoutCancel(ctx), func(tx WebhookTx) error { return tx.LeaseDeliveries(ctx, unsent, now) })
+		if err != nil && w.Logger != nil {
+			w.Logger.WarnContext(ctx, "webhook deliveries not posted wait for their lease to end", slog.Int("deliveries", len(unsent)), slog.Any("error", err))
+		}
+	}
 	return delivered, firstErr
 }
 

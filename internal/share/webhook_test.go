@@ -13,6 +13,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/consent"
 	"github.com/tillit/tillit/internal/contact"
+	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/store"
 )
@@ -436,5 +437,68 @@ func TestDeliveryLogPagesAndFilters(t *testing.T) {
 	}
 	if _, _, err := hooks.Log(ctx, "mailer", "", "", 501); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("limit 501: %v; want Invalid", err)
+	}
+}
+
+// TestTwoRoundsPostEachDeliveryOnce: two delivery rounds at once on one store (two nodes that
+// both believe they lead) post every delivery once: the round that reads first claims what it
+// read (Webhooks.Lease).
+func TestTwoRoundsPostEachDeliveryOnce(t *testing.T) {
+	var mu sync.Mutex
+	posts := map[string]int{}
+	send := senderFunc(func(_ context.Context, p share.Post) share.Answer {
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		posts[p.EventID]++
+		return share.Answer{Status: 200}
+	})
+	_, hooks, _ := hookWorld(t, send, "p1", "p2", "p3", "p4")
+	other := *hooks
+	var wg sync.WaitGroup
+	for _, h := range []*share.Webhooks{hooks, &other} {
+		wg.Go(func() {
+			if _, err := h.SendDue(context.Background(), 100); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(posts) != 4 {
+		t.Errorf("%d deliveries posted; want 4 (one per processor)", len(posts))
+	}
+	for id, n := range posts {
+		if n != 1 {
+			t.Errorf("delivery %s posted %d times", id, n)
+		}
+	}
+}
+
+// TestRoundStopsHalfwayThroughItsLease: a round posts during the first half of its lease only
+// and releases the rest at once, which the next round posts.
+func TestRoundStopsHalfwayThroughItsLease(t *testing.T) {
+	var w *world
+	var posted []string
+	send := senderFunc(func(_ context.Context, p share.Post) share.Answer {
+		posted = append(posted, p.EventID)
+		w.now = w.now.Add(mail.DefaultLease / 2) // the first post takes half the lease
+		return share.Answer{Status: 200}
+	})
+	w, hooks, _ := hookWorld(t, send, "p1")
+	ctx := context.Background()
+	second, _ := w.contacts.Create(ctx, contact.Input{Email: "second@example.org"})
+	w.consent.Record(ctx, consent.Event{ContactID: second.ID, Purpose: "newsletter", State: consent.Given, Method: consent.MethodWebForm})
+	if _, err := w.svc.Disclose(ctx, share.Request{ContactID: second.ID, ProcessorID: "p1", Purpose: "newsletter", Fields: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	hooks.Fanout(ctx, 100)
+	if n, err := hooks.SendDue(ctx, 100); err != nil || n != 1 {
+		t.Fatalf("first round: %d delivered, %v; want 1, then the lease half over", n, err)
+	}
+	if n, err := hooks.SendDue(ctx, 100); err != nil || n != 1 {
+		t.Fatalf("next round at once: %d delivered, %v; want the 1 released", n, err)
+	}
+	if len(posted) != 2 || posted[0] == posted[1] {
+		t.Errorf("posted %v; want two different deliveries", posted)
 	}
 }
