@@ -92,6 +92,7 @@ func TestTwoNodesOnePostgreSQL(t *testing.T) {
 	t.Setenv("TILLIT_DATABASE_URL", dbURL)
 	t.Setenv("TILLIT_SMTP_URL", "smtp://"+addr+"?tls=none")
 	t.Setenv("TILLIT_MAIL_FROM", "news@tillit.example")
+	t.Setenv("TILLIT_JOB_LEASE", "10s") // what the killed node claimed goes out 10 s later
 
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startChild(t, dirA, "")
