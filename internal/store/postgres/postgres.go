@@ -62,6 +62,7 @@ type DB struct {
 	vacuumDue   chan struct{} // a vacuum of the data tables is asked for (Purge)
 	vacuumDone  chan struct{} // closed when the vacuumer has stopped
 	stop        context.CancelFunc
+	log         *slog.Logger
 }
 
 // Config is what Open needs besides the URL.
@@ -73,6 +74,9 @@ type Config struct {
 	// VacuumCheckInterval is how often the vacuumer checks whether a key was deleted since its
 	// last vacuum, by any node, and vacuums when one was; default DataVacuumDelay.
 	VacuumCheckInterval time.Duration
+	// Logger receives the warnings of the background work (vacuumer, listener, job lock), never
+	// personal data; nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultDataVacuumDelay bounds how long the dead tuples of an erased person's rows (sealed
@@ -120,7 +124,7 @@ func WriterLock(data string) int64 {
 }
 
 func openStore(ctx context.Context, location string, cfg store.Config) (store.Store, error) {
-	db, err := Open(ctx, location, Config{AnchorMAC: cfg.AnchorMAC})
+	db, err := Open(ctx, location, Config{AnchorMAC: cfg.AnchorMAC, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +179,10 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	}
 	pool.SetMaxOpenConns(16)
 	pool.SetMaxIdleConns(16)
-	db := &DB{pool: pool, data: schema, keys: schema + "_keys", lockKey: WriterLock(schema)}
+	db := &DB{pool: pool, data: schema, keys: schema + "_keys", lockKey: WriterLock(schema), log: cfg.Logger}
+	if db.log == nil {
+		db.log = slog.Default()
+	}
 	db.Base = &sqlstore.Base{Dialect: dialect(db.data, db.keys), Reader: pool, AnchorMAC: cfg.AnchorMAC}
 	db.Dialect.Notify = "SELECT pg_notify('" + channel(db.data) + "', '')"
 	db.Committed = func(context.Context) { db.gen.Add(1) }
@@ -409,7 +416,7 @@ func (db *DB) vacuumer(ctx context.Context, delay, interval time.Duration) {
 				return
 			}
 			if err != nil {
-				slog.Warn("postgres: the check for deleted keys failed; it is repeated", "err", err)
+				db.log.Warn("postgres: the check for deleted keys failed; it is repeated", "err", err)
 				continue
 			}
 			if known && deleted == seen {
@@ -425,7 +432,7 @@ func (db *DB) vacuumer(ctx context.Context, delay, interval time.Duration) {
 			seen, known = deleted, true
 		}
 		if err != nil || !clear {
-			slog.Warn("postgres: the vacuum after an erasure is repeated: a transaction older than the erasure is still open, or the vacuum failed", "err", err)
+			db.log.Warn("postgres: the vacuum after an erasure is repeated: a transaction older than the erasure is still open, or the vacuum failed", "err", err)
 			db.vacuumMu.Lock()
 			if db.vacuumSince.IsZero() || since.Before(db.vacuumSince) {
 				db.vacuumSince = since
@@ -480,7 +487,7 @@ func (db *DB) listen(ctx context.Context, conn string) {
 		if ctx.Err() != nil {
 			return
 		}
-		slog.Warn("postgres: the listener for other nodes' commits lost its connection; caches are off until it is back", "err", err)
+		db.log.Warn("postgres: the listener for other nodes' commits lost its connection; caches are off until it is back", "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -583,7 +590,7 @@ func (db *DB) holdLead(ctx context.Context, lost context.CancelFunc, c *pgx.Conn
 		case <-t.C:
 			if err := c.Ping(ctx); err != nil {
 				if ctx.Err() == nil {
-					slog.Warn("postgres: the job lock's connection failed; this node stops its background jobs until it leads again", "err", err)
+					db.log.Warn("postgres: the job lock's connection failed; this node stops its background jobs until it leads again", "err", err)
 				}
 				return
 			}
