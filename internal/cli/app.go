@@ -41,15 +41,15 @@ func openApp(ctx context.Context, env Env, cfg config.Config, create bool) (*app
 
 // openAppWith is openApp as o says.
 func openAppWith(ctx context.Context, env Env, cfg config.Config, o opening) (*app.App, error) {
-	db, kr, _, err := openStore(ctx, cfg, o.create, o.onRepair)
+	if o.logger == nil {
+		o.logger = newLogger(cfg.LogLevel, env.Stderr)
+	}
+	db, kr, _, err := openStore(ctx, cfg, o.create, o.onRepair, o.logger)
 	if err != nil {
 		return nil, err
 	}
 	if o.transport == nil {
 		o.transport = app.Files(cfg)
-	}
-	if o.logger == nil {
-		o.logger = newLogger(cfg.LogLevel, env.Stderr)
 	}
 	return newApp(ctx, cfg, db, kr, o.transport, o.logger)
 }
@@ -66,8 +66,8 @@ func newApp(ctx context.Context, cfg config.Config, db store.Store, kr *keys.Key
 
 // openStore opens the data directory's root key, keysets and store; created reports whether the
 // keys were made by this call. create allows creating the directory and everything in it, and
-// only for a directory that holds nothing yet.
-func openStore(ctx context.Context, cfg config.Config, create bool, onRepair func(store.Repair, bool)) (store.Store, *keys.Keyring, bool, error) {
+// only for a directory that holds nothing yet. logger receives the store's background warnings.
+func openStore(ctx context.Context, cfg config.Config, create bool, onRepair func(store.Repair, bool), logger *slog.Logger) (store.Store, *keys.Keyring, bool, error) {
 	if create {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, nil, false, fmt.Errorf("data directory: %w", err)
@@ -120,7 +120,7 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 	if err != nil {
 		return nil, nil, false, err
 	}
-	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: onRepair})
+	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: onRepair, Logger: logger})
 	if err != nil {
 		if fresh {
 			// A first start that made keys for a store that did not open leaves nothing behind:

@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -132,6 +133,9 @@ type Config struct {
 	// OnRepair, when set, is told of every repair of a half-finished transaction: atOpen for
 	// the one Open made, false for one a later write made (another process died mid-commit).
 	OnRepair func(r Repair, atOpen bool)
+	// Logger receives what a backend's background work reports (PostgreSQL: a failed vacuum, a
+	// lost listener), never personal data; nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // Part is one file (or database object) an installation keeps.

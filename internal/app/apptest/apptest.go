@@ -99,7 +99,7 @@ func open(t testing.TB, cfg app.Config, options ...func(*app.Config)) (*app.App,
 		return nil, err
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{URL: s.StoreURL(), AnchorMAC: kr.AnchorMAC})
+	db, err := store.Open(ctx, store.Config{URL: s.StoreURL(), AnchorMAC: kr.AnchorMAC, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

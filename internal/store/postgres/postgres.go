@@ -62,6 +62,7 @@ type DB struct {
 	vacuumDue   chan struct{} // a vacuum of the data tables is asked for (Purge)
 	vacuumDone  chan struct{} // closed when the vacuumer has stopped
 	stop        context.CancelFunc
+	log         *slog.Logger
 }
 
 // Config is what Open needs besides the URL.
@@ -70,6 +71,12 @@ type Config struct {
 	// DataVacuumDelay is how long after an erasure's Purge the data tables are vacuumed;
 	// default DefaultDataVacuumDelay.
 	DataVacuumDelay time.Duration
+	// VacuumCheckInterval is how often the vacuumer checks whether a key was deleted since its
+	// last vacuum, by any node, and vacuums when one was; default DataVacuumDelay.
+	VacuumCheckInterval time.Duration
+	// Logger receives the warnings of the background work (vacuumer, listener, job lock), never
+	// personal data; nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultDataVacuumDelay bounds how long the dead tuples of an erased person's rows (sealed
@@ -117,7 +124,7 @@ func WriterLock(data string) int64 {
 }
 
 func openStore(ctx context.Context, location string, cfg store.Config) (store.Store, error) {
-	db, err := Open(ctx, location, Config{AnchorMAC: cfg.AnchorMAC})
+	db, err := Open(ctx, location, Config{AnchorMAC: cfg.AnchorMAC, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +179,10 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	}
 	pool.SetMaxOpenConns(16)
 	pool.SetMaxIdleConns(16)
-	db := &DB{pool: pool, data: schema, keys: schema + "_keys", lockKey: WriterLock(schema)}
+	db := &DB{pool: pool, data: schema, keys: schema + "_keys", lockKey: WriterLock(schema), log: cfg.Logger}
+	if db.log == nil {
+		db.log = slog.Default()
+	}
 	db.Base = &sqlstore.Base{Dialect: dialect(db.data, db.keys), Reader: pool, AnchorMAC: cfg.AnchorMAC}
 	db.Dialect.Notify = "SELECT pg_notify('" + channel(db.data) + "', '')"
 	db.Committed = func(context.Context) { db.gen.Add(1) }
@@ -200,10 +210,15 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	vctx, db.stop = context.WithCancel(context.Background())
 	db.vacuumDue, db.vacuumDone = make(chan struct{}, 1), make(chan struct{})
 	// A node that died between an erasure's commit and its Purge, or stopped before the vacuum
-	// it asked for, left dead tuples no one else knows of: every start vacuums once.
+	// it asked for, left dead tuples no one else knows of: every start vacuums once, and the
+	// nodes running check for deleted keys every VacuumCheckInterval (vacuumer).
 	db.vacuumSince = time.Now()
 	db.vacuumDue <- struct{}{}
-	go db.vacuumer(vctx, delay)
+	interval := cfg.VacuumCheckInterval
+	if interval <= 0 {
+		interval = delay
+	}
+	go db.vacuumer(vctx, delay, interval)
 	db.opened, db.listenDone, db.changed, db.conn = time.Now(), make(chan struct{}), make(chan struct{}, 1), conn
 	go db.listen(vctx, conn)
 	return db, nil
@@ -352,32 +367,72 @@ func (db *DB) Vacuum(ctx context.Context, since time.Time, maxWait time.Duration
 	return clear, db.vacuum(ctx, dataTables(), db.data)
 }
 
+// keyDeletions reads the rows of the key schema's contact_keys deleted or updated since the
+// server's statistics began (pg_stat_user_tables: every backend reports its counts within
+// seconds of a commit, and one that ends reports them as it ends), with the server's clock.
+// Every erasure deletes a data key, so a change of the count is a dead tuple of a wrapped key,
+// on whichever node it was. Inserts are left out: a key is inserted for every new person, and
+// a vacuum each time would lock the key tables (VACUUM FULL) every interval on a busy
+// installation; so are audit_anchor's updates, which every audited write makes and whose dead
+// tuples hold old hashes of the chain's head, nothing of a person. The count only grows while
+// the statistics last; a reset (pg_stat_reset, a crash) changes it too, and costs one vacuum.
+const keyDeletions = `SELECT coalesce((SELECT n_tup_del + n_tup_upd FROM pg_stat_user_tables
+	WHERE schemaname = $1 AND relname = 'contact_keys'), 0), clock_timestamp()`
+
 // vacuumer runs Vacuum DataVacuumDelay after a Purge asked for it (the erasures in between
-// share it) until ctx ends. When a transaction older than the erasure outlives a minute's wait,
-// or the vacuum fails, it is asked for again.
-func (db *DB) vacuumer(ctx context.Context, delay time.Duration) {
+// share it), and at once when a check every VacuumCheckInterval finds keys deleted since its
+// last vacuum (keyDeletions), which covers an erasure whose node died before its Purge or
+// before the vacuum it asked for, while the other nodes run on. It stops when ctx ends. When a
+// transaction older than the erasure outlives a minute's wait, or the vacuum fails, it is
+// asked for again.
+func (db *DB) vacuumer(ctx context.Context, delay, interval time.Duration) {
 	defer close(db.vacuumDone)
+	check := time.NewTicker(interval)
+	defer check.Stop()
+	var seen int64 // keyDeletions at the start of the last vacuum that was clear
+	known := false
 	for {
+		var since time.Time
+		var deleted int64
+		var err error // of keyDeletions
 		select {
 		case <-ctx.Done():
 			return
 		case <-db.vacuumDue:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			db.vacuumMu.Lock()
+			since = db.vacuumSince
+			db.vacuumSince = time.Time{}
+			db.vacuumMu.Unlock()
+			// Read before the vacuum: a key deleted during it is seen by the next check.
+			deleted, _, err = db.keyDeletions(ctx)
+		case <-check.C:
+			deleted, since, err = db.keyDeletions(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				db.log.Warn("postgres: the check for deleted keys failed; it is repeated", "err", err)
+				continue
+			}
+			if known && deleted == seen {
+				continue
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		db.vacuumMu.Lock()
-		since := db.vacuumSince
-		db.vacuumSince = time.Time{}
-		db.vacuumMu.Unlock()
+		counted := err == nil
 		clear, err := db.Vacuum(ctx, since, time.Minute)
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil && clear && counted {
+			seen, known = deleted, true
+		}
 		if err != nil || !clear {
-			slog.Warn("postgres: the vacuum after an erasure is repeated: a transaction older than the erasure is still open, or the vacuum failed", "err", err)
+			db.log.Warn("postgres: the vacuum after an erasure is repeated: a transaction older than the erasure is still open, or the vacuum failed", "err", err)
 			db.vacuumMu.Lock()
 			if db.vacuumSince.IsZero() || since.Before(db.vacuumSince) {
 				db.vacuumSince = since
@@ -389,6 +444,16 @@ func (db *DB) vacuumer(ctx context.Context, delay time.Duration) {
 			}
 		}
 	}
+}
+
+// keyDeletions runs keyDeletions.
+func (db *DB) keyDeletions(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var now time.Time
+	if err := db.pool.QueryRowContext(ctx, keyDeletions, db.keys).Scan(&n, &now); err != nil {
+		return 0, time.Time{}, fmt.Errorf("postgres: deleted keys: %w", err)
+	}
+	return n, now, nil
 }
 
 // GenerationTTL is the longest a cache keyed by Generation lives, whatever the listener heard.
@@ -422,7 +487,7 @@ func (db *DB) listen(ctx context.Context, conn string) {
 		if ctx.Err() != nil {
 			return
 		}
-		slog.Warn("postgres: the listener for other nodes' commits lost its connection; caches are off until it is back", "err", err)
+		db.log.Warn("postgres: the listener for other nodes' commits lost its connection; caches are off until it is back", "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -525,7 +590,7 @@ func (db *DB) holdLead(ctx context.Context, lost context.CancelFunc, c *pgx.Conn
 		case <-t.C:
 			if err := c.Ping(ctx); err != nil {
 				if ctx.Err() == nil {
-					slog.Warn("postgres: the job lock's connection failed; this node stops its background jobs until it leads again", "err", err)
+					db.log.Warn("postgres: the job lock's connection failed; this node stops its background jobs until it leads again", "err", err)
 				}
 				return
 			}

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"slices"
 	"testing"
 	"time"
 
@@ -102,5 +104,90 @@ func TestVacuumWaitsForAnOlderWriter(t *testing.T) {
 	}
 	if keyFileHolds(t, db, m) {
 		t.Error("the deleted key's bytes remain after the older writer ended and Vacuum ran")
+	}
+}
+
+// vacuumCount is pg_stat_user_tables.vacuum_count of schema.table (VACUUM FULL is not counted).
+func vacuumCount(t *testing.T, admin *sql.DB, schema, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := admin.QueryRow("SELECT vacuum_count FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2", schema, table).Scan(&n); err != nil {
+		t.Fatalf("vacuum count of %s.%s: %v", schema, table, err)
+	}
+	return n
+}
+
+// waitStartVacuum waits, without asserting a speed, until the vacuum every start runs has
+// reached the data table vacuumed last (the statistics report a vacuum after it ends).
+func waitStartVacuum(t *testing.T, admin *sql.DB, schema string) {
+	t.Helper()
+	tables := dataTables()
+	for deadline := time.Now().Add(60 * time.Second); vacuumCount(t, admin, schema, tables[len(tables)-1]) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the vacuum every start runs did not end within a minute")
+		}
+	}
+}
+
+// TestDeadKeyOfADeadNodeIsVacuumed: an erasure's node that dies between the commit and its
+// Purge, and never starts again, leaves the person's wrapped key as a dead tuple in
+// contact_keys. The other nodes run on and started before the erasure, so the vacuum every
+// start runs does not cover it: every node's vacuumer checks the key table's deletions
+// (VacuumCheckInterval) and vacuums when some are new.
+func TestDeadKeyOfADeadNodeIsVacuumed(t *testing.T) {
+	ctx := context.Background()
+	admin := testDB(t)
+	dead, schema := openFresh(t, "tk_", Config{})
+	openSchemaNode(t, schema, Config{DataVacuumDelay: 100 * time.Millisecond, VacuumCheckInterval: 200 * time.Millisecond})
+	waitStartVacuum(t, admin, schema) // the other node's, DataVacuumDelay after its start
+	gone := keyTuple(t, dead, "erased")
+	keyTuple(t, dead, "kept")
+	if places := filesHoldingOn(t, admin, schema, gone); !slices.Contains(places, schema+"_keys.contact_keys") {
+		t.Fatalf("before the erasure the key's marker is in %v, not in contact_keys: the test cannot see remnants", places)
+	}
+	if err := dead.Update(ctx, func(tx store.Tx) error { return tx.DeleteDataKey(ctx, "erased") }); err != nil {
+		t.Fatal(err)
+	}
+	dead.Close() // killed before its Purge; Close vacuums nothing
+	// The statistics report the deletion within seconds of its commit; wait without asserting
+	// a speed.
+	var places []string
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if places = filesHoldingOn(t, admin, schema, gone); len(places) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(places) != 0 {
+		t.Errorf("90 s after an erasure whose node died before its Purge, the erased person's wrapped key remains in %v: no running node vacuumed the key tables", places)
+	}
+}
+
+// TestVacuumCheckIsQuietWithoutDeletions: the check of the key table's deletions vacuums
+// nothing while no key was deleted; inserted keys and the audit anchor's updates, which every
+// audited write makes, are not deletions of a person's key.
+func TestVacuumCheckIsQuietWithoutDeletions(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	admin := testDB(t)
+	db, schema := openFresh(t, "tq_", Config{DataVacuumDelay: 100 * time.Millisecond, VacuumCheckInterval: interval})
+	waitStartVacuum(t, admin, schema)
+	keyTuple(t, db, "inserted")
+	// The insertion's statistics arrive after its commit; wait for them, so that a check that
+	// reacted to them would have run within the intervals below.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var ins int64
+		if err := admin.QueryRow("SELECT n_tup_ins FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'contact_keys'", schema+"_keys").Scan(&ins); err != nil {
+			t.Fatal(err)
+		}
+		if ins > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the insertion's statistics did not arrive within a minute")
+		}
+	}
+	before := vacuumCount(t, admin, schema, "contacts")
+	time.Sleep(10 * interval)
+	if after := vacuumCount(t, admin, schema, "contacts"); after != before {
+		t.Errorf("contacts vacuumed %d times in 10 check intervals without a deleted key; want 0", after-before)
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,7 +47,12 @@ func keyFileHolds(t *testing.T, db *DB, m []byte) bool {
 // and indexes included) whose files hold m, without vacuuming anything first.
 func filesHolding(t *testing.T, data string, m []byte) []string {
 	t.Helper()
-	admin := testDB(t)
+	return filesHoldingOn(t, testDB(t), data, m)
+}
+
+// filesHoldingOn is filesHolding through admin, a connection to the test database.
+func filesHoldingOn(t *testing.T, admin *sql.DB, data string, m []byte) []string {
+	t.Helper()
 	if _, err := admin.Exec("CHECKPOINT"); err != nil {
 		t.Fatal(err)
 	}
