@@ -10,7 +10,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -123,7 +125,9 @@ func (r Repair) String() string {
 
 // Config says which store to open and how.
 type Config struct {
-	// URL names the database: "sqlite:DIR", or a bare directory (SQLite in that directory).
+	// URL names the database: "sqlite:DIR", a bare directory (SQLite in that directory), or a
+	// URL of a registered scheme ("postgres://…"). A libpq key=value connection string is
+	// refused (ErrKeyValueURL).
 	URL string
 	// VFS names a registered SQLite VFS to open the files with ("": the operating system's).
 	VFS string
@@ -171,8 +175,26 @@ func Register(scheme string, d Driver) {
 	drivers[scheme] = d
 }
 
+// libpqKeyword matches a keyword of a libpq key=value connection string ("host=db dbname=crm",
+// PostgreSQL 15 §34.1.2) at the start of the string or after a space.
+var libpqKeyword = regexp.MustCompile(`(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|options|` +
+	`application_name|fallback_application_name|client_encoding|connect_timeout|channel_binding|` +
+	`keepalives(?:_idle|_interval|_count)?|tcp_user_timeout|replication|gssencmode|gsslib|krbsrvname|` +
+	`sslmode|requiressl|sslcompression|sslcert|sslkey|sslpassword|sslrootcert|sslcrl|sslcrldir|sslsni|` +
+	`ssl_min_protocol_version|ssl_max_protocol_version|requirepeer|target_session_attrs|` +
+	`load_balance_hosts|require_auth|sslcertmode|sslnegotiation)\s*=`)
+
+// ErrKeyValueURL refuses a libpq key=value connection string given as the database URL: it has
+// no scheme, so it would be read as the name of a SQLite directory. The message holds nothing of
+// the string, which may carry a password.
+var ErrKeyValueURL = errors.New("store: the database URL is a key=value connection string (host=… dbname=…), which Tillit does not read: " +
+	"give a URL, postgres://user@host:port/db?schema=NAME, or sqlite:DIR for a SQLite directory")
+
 // resolve picks the driver for url and returns it with the location it is given.
 func resolve(url string) (Driver, string, error) {
+	if !strings.HasPrefix(url, "sqlite:") && !strings.Contains(url, "://") && libpqKeyword.MatchString(url) {
+		return Driver{}, "", ErrKeyValueURL
+	}
 	scheme, location := "sqlite", url
 	if i := strings.Index(url, ":"); i > 1 && !strings.ContainsAny(url[:i], `/\`) {
 		scheme = url[:i]
