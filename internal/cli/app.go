@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,11 +68,21 @@ func newApp(ctx context.Context, cfg config.Config, db store.Store, kr *keys.Key
 
 // openStore opens the data directory's root key, keysets and store; created reports whether the
 // keys were made by this call. create allows creating the directory and everything in it, and
-// only for a directory that holds nothing yet.
-func openStore(ctx context.Context, cfg config.Config, create bool, onRepair func(store.Repair, bool)) (store.Store, *keys.Keyring, bool, error) {
+// only for a directory that holds nothing yet. When it fails, the directories it made are
+// removed with what was put in them: a start that failed (a database it could not reach) leaves
+// nothing behind.
+func openStore(ctx context.Context, cfg config.Config, create bool, onRepair func(store.Repair, bool)) (_ store.Store, _ *keys.Keyring, _ bool, err error) {
 	if create {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, nil, false, fmt.Errorf("data directory: %w", err)
+		made, mkErr := makeDir(cfg.DataDir)
+		if mkErr != nil {
+			return nil, nil, false, fmt.Errorf("data directory: %w", mkErr)
+		}
+		if made != "" {
+			defer func() {
+				if err != nil {
+					os.RemoveAll(made)
+				}
+			}()
 		}
 	}
 	if cfg.DatabaseURL == "" || strings.HasPrefix(cfg.DatabaseURL, "sqlite:") {
@@ -133,6 +145,25 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 		return nil, nil, false, err
 	}
 	return db, kr, created, nil
+}
+
+// makeDir makes dir and its missing parents (mode 0700) and returns the outermost directory it
+// made: "" when dir was there already.
+func makeDir(dir string) (string, error) {
+	made := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		made = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return made, nil
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
