@@ -77,6 +77,9 @@ type Store interface {
 	AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error)
 	// VerifyAudit walks the whole audit chain against its keyed anchor.
 	VerifyAudit(ctx context.Context) (audit.Verification, error)
+	// KeyEvidence returns what the store holds to tell whether the keys it was opened with
+	// (Config.AnchorMAC) are the ones it was written under. It decrypts nothing.
+	KeyEvidence(ctx context.Context) (KeyEvidence, error)
 	// Ready reports, within wait, whether the store reads and writes and its audit head
 	// matches the anchor (/readyz).
 	Ready(ctx context.Context, wait time.Duration) Readiness
@@ -99,6 +102,21 @@ type AuditFilter struct {
 	ObjectKind, ObjectID string // both empty: every object; only ObjectKind: every object of that kind
 	AfterSeq             int64  // cursor: events with seq > AfterSeq
 	Limit                int    // at most this many events (0 returns none)
+}
+
+// KeyEvidence is the answer of Store.KeyEvidence: whether the audit anchor's keyed MAC verifies
+// under Config.AnchorMAC, and one wrapped data key of the key store to try to unwrap. A MAC that
+// does not verify means another installation's keys or a rewritten anchor; a data key that
+// unwraps tells the second.
+type KeyEvidence struct {
+	// AnchorVerifies is false only when the store has an anchor, AnchorMAC is set and the
+	// anchor's MAC is not AnchorMAC's.
+	AnchorVerifies bool
+	// OwnerID (a contact, request or processor id), Version and Wrapped are the key store's
+	// first data key by owner id; Wrapped is nil when the key store holds none.
+	OwnerID string
+	Version int
+	Wrapped []byte
 }
 
 // Readiness is the answer of Store.Ready.
