@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +33,10 @@ type opening struct {
 	transport mail.Transport
 	// logger receives the services' logs; nil: stderr at the configured level.
 	logger *slog.Logger
+	// investigate opens a store whose audit anchor does not verify under the keys and that
+	// holds no data key to tell whether the keys are its own (tillit audit verify, which
+	// reports the anchor); other commands refuse it (checkKeys).
+	investigate bool
 }
 
 // openApp opens the data directory (openStore) and builds the app on it (app.New), with mail
@@ -44,7 +50,7 @@ func openAppWith(ctx context.Context, env Env, cfg config.Config, o opening) (*a
 	if o.logger == nil {
 		o.logger = newLogger(cfg.LogLevel, env.Stderr)
 	}
-	db, kr, _, err := openStore(ctx, cfg, o.create, o.onRepair, o.logger)
+	db, kr, _, err := openStore(ctx, cfg, o)
 	if err != nil {
 		return nil, err
 	}
@@ -66,11 +72,23 @@ func newApp(ctx context.Context, cfg config.Config, db store.Store, kr *keys.Key
 
 // openStore opens the data directory's root key, keysets and store; created reports whether the
 // keys were made by this call. create allows creating the directory and everything in it, and
-// only for a directory that holds nothing yet. logger receives the store's background warnings.
-func openStore(ctx context.Context, cfg config.Config, create bool, onRepair func(store.Repair, bool), logger *slog.Logger) (store.Store, *keys.Keyring, bool, error) {
+// only for a directory that holds nothing yet; o.logger receives the store's background
+// warnings. When it fails, the directories it made are
+// removed with what was put in them: a start that failed (a database it could not reach) leaves
+// nothing behind. A store whose keys are not the data directory's is refused (checkKeys).
+func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store, _ *keys.Keyring, _ bool, err error) {
+	create := o.create
 	if create {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, nil, false, fmt.Errorf("data directory: %w", err)
+		made, mkErr := makeDir(cfg.DataDir)
+		if mkErr != nil {
+			return nil, nil, false, fmt.Errorf("data directory: %w", mkErr)
+		}
+		if made != "" {
+			defer func() {
+				if err != nil {
+					os.RemoveAll(made)
+				}
+			}()
 		}
 	}
 	if cfg.DatabaseURL == "" || strings.HasPrefix(cfg.DatabaseURL, "sqlite:") {
@@ -120,7 +138,7 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 	if err != nil {
 		return nil, nil, false, err
 	}
-	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: onRepair, Logger: logger})
+	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: o.onRepair, Logger: o.logger})
 	if err != nil {
 		if fresh {
 			// A first start that made keys for a store that did not open leaves nothing behind:
@@ -132,7 +150,60 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 		}
 		return nil, nil, false, err
 	}
+	if err := checkKeys(ctx, cfg, db, kr, o.investigate); err != nil {
+		db.Close()
+		return nil, nil, false, err
+	}
 	return db, kr, created, nil
+}
+
+// checkKeys refuses a store opened with keys that are not its own. Another installation's root
+// key and keysets (a copy of the wrong data directory, another node's --data) open any store;
+// the start then went on and every write was refused (anchor_forged, /readyz 503). The audit
+// anchor's keyed MAC verifies under the store's own keys; when it does not, one of the store's
+// data keys tells another installation's keys (it does not unwrap) from an anchor rewritten by
+// someone without the keys (it does: the store starts and reports anchor_forged, as /readyz and
+// tillit audit verify say). A store that holds no data key cannot tell: it is refused, unless
+// investigate (tillit audit verify). The messages name files and the store, nothing personal.
+func checkKeys(ctx context.Context, cfg config.Config, db store.Store, kr *keys.Keyring, investigate bool) error {
+	ev, err := db.KeyEvidence(ctx)
+	if err != nil || ev.AnchorVerifies {
+		return err
+	}
+	keysIn := fmt.Sprintf("the root key %s and keysets %s", cfg.RootKeyFile, app.KeysetFile(cfg.DataDir))
+	at := config.RedactURL(cfg.StoreURL())
+	if ev.Wrapped != nil {
+		if _, err := kr.OpenDataKey(ev.OwnerID, ev.Version, ev.Wrapped); err == nil {
+			kr.Forget(ev.OwnerID)
+			return nil
+		}
+		return fmt.Errorf("%s do not belong to the store at %s: its audit anchor's keyed MAC does not verify under them and its data keys do not unwrap; "+
+			"start with the root key and keysets this store was made with (its own data directory, or their backup), or give the database URL of the store these keys belong to", keysIn, at)
+	}
+	if investigate {
+		return nil
+	}
+	return fmt.Errorf("the audit anchor of the store at %s does not verify under %s: they are another installation's keys, or the anchor was rewritten, and the store holds no data key to tell which; "+
+		"start with the root key and keysets this store was made with (tillit audit verify reports the log)", at, keysIn)
+}
+
+// makeDir makes dir and its missing parents (mode 0700) and returns the outermost directory it
+// made: "" when dir was there already.
+func makeDir(dir string) (string, error) {
+	made := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		made = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return made, nil
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {

@@ -174,7 +174,7 @@ func auditVerify(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (tillit audit verify)", errUsage, fs.Arg(0))
 	}
-	a, err := openApp(ctx, env, cfg, false)
+	a, err := openAppWith(ctx, env, cfg, opening{investigate: true})
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	logger := newLogger(cfg.LogLevel, env.Stderr)
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "serve"})
-	db, kr, created, err := openStore(ctx, cfg, true, logRepairs(logger), logger)
+	db, kr, created, err := openStore(ctx, cfg, opening{create: true, onRepair: logRepairs(logger), logger: logger})
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -76,6 +78,9 @@ type Store interface {
 	AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error)
 	// VerifyAudit walks the whole audit chain against its keyed anchor.
 	VerifyAudit(ctx context.Context) (audit.Verification, error)
+	// KeyEvidence returns what the store holds to tell whether the keys it was opened with
+	// (Config.AnchorMAC) are the ones it was written under. It decrypts nothing.
+	KeyEvidence(ctx context.Context) (KeyEvidence, error)
 	// Ready reports, within wait, whether the store reads and writes and its audit head
 	// matches the anchor (/readyz).
 	Ready(ctx context.Context, wait time.Duration) Readiness
@@ -98,6 +103,21 @@ type AuditFilter struct {
 	ObjectKind, ObjectID string // both empty: every object; only ObjectKind: every object of that kind
 	AfterSeq             int64  // cursor: events with seq > AfterSeq
 	Limit                int    // at most this many events (0 returns none)
+}
+
+// KeyEvidence is the answer of Store.KeyEvidence: whether the audit anchor's keyed MAC verifies
+// under Config.AnchorMAC, and one wrapped data key of the key store to try to unwrap. A MAC that
+// does not verify means another installation's keys or a rewritten anchor; a data key that
+// unwraps tells the second.
+type KeyEvidence struct {
+	// AnchorVerifies is false only when the store has an anchor, AnchorMAC is set and the
+	// anchor's MAC is not AnchorMAC's.
+	AnchorVerifies bool
+	// OwnerID (a contact, request or processor id), Version and Wrapped are the key store's
+	// first data key by owner id; Wrapped is nil when the key store holds none.
+	OwnerID string
+	Version int
+	Wrapped []byte
 }
 
 // Readiness is the answer of Store.Ready.
@@ -124,7 +144,9 @@ func (r Repair) String() string {
 
 // Config says which store to open and how.
 type Config struct {
-	// URL names the database: "sqlite:DIR", or a bare directory (SQLite in that directory).
+	// URL names the database: "sqlite:DIR", a bare directory (SQLite in that directory), or a
+	// URL of a registered scheme ("postgres://…"). A libpq key=value connection string is
+	// refused (ErrKeyValueURL).
 	URL string
 	// VFS names a registered SQLite VFS to open the files with ("": the operating system's).
 	VFS string
@@ -175,8 +197,26 @@ func Register(scheme string, d Driver) {
 	drivers[scheme] = d
 }
 
+// libpqKeyword matches a keyword of a libpq key=value connection string ("host=db dbname=crm",
+// PostgreSQL 15 §34.1.2) at the start of the string or after a space.
+var libpqKeyword = regexp.MustCompile(`(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|options|` +
+	`application_name|fallback_application_name|client_encoding|connect_timeout|channel_binding|` +
+	`keepalives(?:_idle|_interval|_count)?|tcp_user_timeout|replication|gssencmode|gsslib|krbsrvname|` +
+	`sslmode|requiressl|sslcompression|sslcert|sslkey|sslpassword|sslrootcert|sslcrl|sslcrldir|sslsni|` +
+	`ssl_min_protocol_version|ssl_max_protocol_version|requirepeer|target_session_attrs|` +
+	`load_balance_hosts|require_auth|sslcertmode|sslnegotiation)\s*=`)
+
+// ErrKeyValueURL refuses a libpq key=value connection string given as the database URL: it has
+// no scheme, so it would be read as the name of a SQLite directory. The message holds nothing of
+// the string, which may carry a password.
+var ErrKeyValueURL = errors.New("store: the database URL is a key=value connection string (host=… dbname=…), which Tillit does not read: " +
+	"give a URL, postgres://user@host:port/db?schema=NAME, or sqlite:DIR for a SQLite directory")
+
 // resolve picks the driver for url and returns it with the location it is given.
 func resolve(url string) (Driver, string, error) {
+	if !strings.HasPrefix(url, "sqlite:") && !strings.Contains(url, "://") && libpqKeyword.MatchString(url) {
+		return Driver{}, "", ErrKeyValueURL
+	}
 	scheme, location := "sqlite", url
 	if i := strings.Index(url, ":"); i > 1 && !strings.ContainsAny(url[:i], `/\`) {
 		scheme = url[:i]

@@ -146,3 +146,49 @@ func TestOpenDirectoryWithAColon(t *testing.T) {
 		t.Errorf("the data file is not in %s: %v", dir, err)
 	}
 }
+
+// TestKeyValueConnectionStringIsRefused (PostgreSQL trial): a libpq key=value connection string
+// given as the database URL has no URL scheme, so it was taken for a SQLite directory of that
+// name (made in the working directory). It is refused, the message asking for a postgres:// URL
+// (or a sqlite: path) and holding nothing of the string (it may carry a password).
+func TestKeyValueConnectionStringIsRefused(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, conn := range []string{
+		"host=127.0.0.1 user=postgres dbname=test",
+		"dbname=test",
+		"  user=postgres password=s3cret host=db.example",
+		"host=::1 port=5432 dbname=test",
+		"sslmode=disable host=/run/postgresql",
+	} {
+		s, err := store.Open(t.Context(), store.Config{URL: conn})
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q): a store opened; want refused", conn)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "postgres://") || !strings.Contains(msg, "sqlite:") || strings.Contains(msg, "s3cret") || strings.Contains(msg, "127.0.0.1") {
+			t.Errorf("Open(%q): %q; want a message asking for a postgres:// URL or a sqlite: path, without the string", conn, msg)
+		}
+		if _, err := store.Parts(conn); err == nil {
+			t.Errorf("Parts(%q): no error; want refused", conn)
+		}
+	}
+	if names, _ := filepath.Glob("*"); len(names) > 0 {
+		t.Errorf("the refused strings left %q in the working directory", names)
+	}
+	// A directory whose name merely holds "=" is still a directory, and sqlite: takes any name.
+	dir := filepath.Join(t.TempDir(), "a=b")
+	for _, d := range []string{dir, "host=x"} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, url := range []string{dir, "sqlite:" + dir, "sqlite:host=x"} {
+		s, err := store.Open(t.Context(), store.Config{URL: url})
+		if err != nil {
+			t.Errorf("Open(%q): %v", url, err)
+			continue
+		}
+		s.Close()
+	}
+}

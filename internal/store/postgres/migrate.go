@@ -39,8 +39,13 @@ var migrationFS embed.FS
 var markersDDL string
 
 // schemaNameRE is what a schema name given to Migrate must match: it is written into statements
-// (quoted), so nothing else is accepted.
-var schemaNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
+// (quoted), so nothing else is accepted. Its length is bounded by MaxIdentifier.
+var schemaNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// MaxIdentifier is the length in bytes of the longest name PostgreSQL keeps whole (NAMEDATALEN
+// - 1, PostgreSQL 15 §4.1.1); a longer one is cut to it, so two schema names alike in their
+// first 63 bytes would be one schema.
+const MaxIdentifier = 63
 
 // keystorePrefix is the key-store qualifier in the migration texts.
 var keystorePrefix = regexp.MustCompile(`\bkeystore\.`)
@@ -95,9 +100,22 @@ func Versions() []int {
 	return vs
 }
 
-// ValidSchemaName reports whether name may be given to Migrate as a schema name.
+// ValidSchemaName reports whether name may be given to Migrate as a schema name: lower-case
+// letters, digits and _, not starting with a digit or pg_, at most MaxIdentifier bytes.
 func ValidSchemaName(name string) bool {
-	return schemaNameRE.MatchString(name) && !strings.HasPrefix(name, "pg_")
+	return checkSchemaName(name, MaxIdentifier) == nil
+}
+
+// checkSchemaName refuses a schema name that is not a valid one of at most max bytes (all its
+// characters are ASCII), saying which rule it breaks.
+func checkSchemaName(name string, max int) error {
+	if len(name) > max {
+		return fmt.Errorf("postgres: schema name %q is too long: %d characters, at most %d", name, len(name), max)
+	}
+	if !schemaNameRE.MatchString(name) || strings.HasPrefix(name, "pg_") {
+		return fmt.Errorf("postgres: schema name %q: want lower-case letters, digits and _, not starting with a digit or pg_", name)
+	}
+	return nil
 }
 
 // quoteIdent quotes a validated schema name.
@@ -124,8 +142,8 @@ func Migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string) erro
 // once every migration is applied.
 func migrate(ctx context.Context, db *sql.DB, dataSchema, keySchema string, upto int) error {
 	for _, s := range []string{dataSchema, keySchema} {
-		if !ValidSchemaName(s) {
-			return fmt.Errorf("postgres: schema name %q: want %s, not starting with pg_", s, schemaNameRE)
+		if err := checkSchemaName(s, MaxIdentifier); err != nil {
+			return err
 		}
 	}
 	if dataSchema == keySchema {

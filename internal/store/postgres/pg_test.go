@@ -113,7 +113,8 @@ func TestMigrateRejectsBadSchemaNames(t *testing.T) {
 		{"1data", "keys"},
 		{"data-x", "keys"},
 		{"pg_data", "keys"},
-		{strings.Repeat("a", 42), "keys"},
+		{strings.Repeat("a", MaxIdentifier+1), "keys"},
+		{"data", strings.Repeat("k", MaxIdentifier+1)},
 		{"same", "same"},
 	} {
 		// The names are refused before the database is touched (nil would panic otherwise).
@@ -121,7 +122,7 @@ func TestMigrateRejectsBadSchemaNames(t *testing.T) {
 			t.Errorf("Migrate(%q, %q): want an error", c.data, c.keys)
 		}
 	}
-	for _, ok := range []string{"tillit", "_x", "a1_b2", strings.Repeat("a", 41)} {
+	for _, ok := range []string{"tillit", "_x", "a1_b2", strings.Repeat("a", MaxIdentifier)} {
 		if !ValidSchemaName(ok) {
 			t.Errorf("ValidSchemaName(%q) = false, want true", ok)
 		}

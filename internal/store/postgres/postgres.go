@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -83,20 +84,39 @@ type Config struct {
 // under a key that is gone) stay in the data tables' files.
 const DefaultDataVacuumDelay = time.Minute
 
+// MaxSchemaName is the length of the longest data schema name (schema=NAME): the longest name
+// made from it, the notification channel tillit_NAME (channel), must fit in MaxIdentifier bytes
+// (pg_notify refuses a longer channel name); the key schema NAME_keys is shorter.
+const MaxSchemaName = MaxIdentifier - len("tillit_")
+
 // splitURL takes Tillit's own parameter (schema) out of a database URL; pgx would send it to
-// the server as a setting.
+// the server as a setting. A parameter given more than once is refused, naming it: schema=
+// would be the first one (url.Values.Get), and pgx too reads only the first of a repeated
+// setting (sslmode=disable&sslmode=require connects without TLS). So is a query that does not
+// parse, whose broken pairs url.URL.Query drops (schema=%zz would open schema tillit).
 func splitURL(raw string) (conn, schema string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", "", fmt.Errorf("postgres: the database URL does not parse")
 	}
-	q := u.Query()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", "", fmt.Errorf("postgres: the database URL's parameters (after ?) do not parse: write each as name=value, joined by &, with %%XX escapes only for bytes")
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if len(q[k]) > 1 {
+			return "", "", fmt.Errorf("postgres: the database URL gives the parameter %q more than once (%d times): give it once", k, len(q[k]))
+		}
+	}
 	schema = q.Get("schema")
 	if schema == "" {
 		schema = "tillit"
 	}
-	if !ValidSchemaName(schema) || !ValidSchemaName(schema+"_keys") {
-		return "", "", fmt.Errorf("postgres: schema %q: lower-case letters, digits and _, not starting with pg_", schema)
+	if err := checkSchemaName(schema, MaxSchemaName); err != nil {
+		if len(schema) > MaxSchemaName {
+			err = fmt.Errorf("%w (PostgreSQL keeps names of at most %d bytes, and Tillit also names the key schema NAME_keys and the notification channel tillit_NAME)", err, MaxIdentifier)
+		}
+		return "", "", fmt.Errorf("%w: set schema= in the database URL", err)
 	}
 	q.Del("schema")
 	q.Set("search_path", schema)

@@ -104,6 +104,31 @@ func (b *Base) VerifyAudit(ctx context.Context) (audit.Verification, error) {
 	return v.Result(), nil
 }
 
+// KeyEvidence reads the audit anchor and the key store's first data key by owner id
+// (store.KeyEvidence). An anchor this Open could not seal yet (AnchorUnsealed) verifies.
+func (b *Base) KeyEvidence(ctx context.Context) (store.KeyEvidence, error) {
+	ev := store.KeyEvidence{AnchorVerifies: true}
+	var seq int64
+	var hash, mac []byte
+	err := b.Reader.QueryRowContext(ctx, b.rewrite("SELECT seq, hash, mac FROM keystore.audit_anchor WHERE id = 1")).Scan(&seq, &hash, &mac)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return ev, fmt.Errorf("store: audit anchor: %w", err)
+	case b.AnchorMAC != nil && !b.AnchorUnsealed:
+		want, err := b.AnchorMAC(seq, hash)
+		if err != nil {
+			return ev, err
+		}
+		ev.AnchorVerifies = hmac.Equal(mac, want)
+	}
+	err = b.Reader.QueryRowContext(ctx, b.rewrite("SELECT contact_id, version, wrapped FROM keystore.contact_keys ORDER BY contact_id LIMIT 1")).Scan(&ev.OwnerID, &ev.Version, &ev.Wrapped)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return ev, fmt.Errorf("store: data key: %w", err)
+	}
+	return ev, nil
+}
+
 // SealAnchor writes the keyed MAC of the anchor when this Open is the one that added the MAC
 // column (an anchor written before anchors carried one): trust on first use, at the upgrade
 // only, so an anchor whose MAC is later removed still shows as forged. A no-op otherwise, and

@@ -206,3 +206,25 @@ func testAuditEventsAbout(t *testing.T, s *suite) {
 		return nil
 	})
 }
+
+// testKeyEvidence: what a start checks its keys against (store.KeyEvidence). An empty store has
+// no anchor and no data key; once events are anchored, the anchor's MAC verifies under the keys
+// the store was opened with, and the data key given is the key store's first by owner id, with
+// its version and bytes.
+func testKeyEvidence(t *testing.T, s *suite) {
+	ev, err := s.h.KeyEvidence(s.ctx)
+	if err != nil || !ev.AnchorVerifies || ev.OwnerID != "" || ev.Wrapped != nil {
+		t.Errorf("KeyEvidence of an empty store = %+v, %v; want the anchor verifying, no data key", ev, err)
+	}
+	appendEvents(t, s, 3)
+	s.update(t, func(tx Tx) error {
+		if err := tx.InsertDataKey(s.ctx, "c-b", 1, []byte("wrapped b"), t0); err != nil {
+			return err
+		}
+		return tx.InsertDataKey(s.ctx, "c-a", 2, []byte("wrapped a"), t1)
+	})
+	ev, err = s.h.KeyEvidence(s.ctx)
+	if err != nil || !ev.AnchorVerifies || ev.OwnerID != "c-a" || ev.Version != 2 || string(ev.Wrapped) != "wrapped a" {
+		t.Errorf("KeyEvidence = %+v, %v; want the anchor verifying and c-a's data key, version 2", ev, err)
+	}
+}

@@ -74,6 +74,7 @@ func cases() []testCase {
 		{"AuditEmpty", testAuditEmpty},
 		{"AuditEventsAbout", testAuditEventsAbout},
 		{"AuditTamper", testAuditTamper},
+		{"KeyEvidence", testKeyEvidence},
 		{"AuditTruncationStaysVisible", testAuditTruncationStaysVisible},
 		// consent.go
 		{"Purposes", testPurposes},
