@@ -4,20 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillit/tillit/internal/store"
-	"github.com/tillit/tillit/internal/store/postgres"
 	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // TestGateSeesAnotherProcess: the server's gate cache must notice a commit made by another
 // process on the same data directory (here a CLI import with its own database handle) within the
-// store's bound: SQLite's poll interval (store.GenerationLag), on PostgreSQL the notification or
-// at the latest postgres.GenerationTTL.
+// store's bound (testdb.GenerationLag).
 func TestGateSeesAnotherProcess(t *testing.T) {
-	lag := store.GenerationLag
-	if testdb.Postgres(t) {
-		lag = postgres.GenerationTTL
-	}
+	lag := testdb.GenerationLag(t)
 	dir := t.TempDir()
 	p := startProgram(t, dir)
 	var c contactJSON

@@ -32,8 +32,8 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver (SQL)
 
 	"github.com/tillit/tillit/internal/store"
-	_ "github.com/tillit/tillit/internal/store/postgres" // TILLIT_TEST_STORE=postgres
-	_ "github.com/tillit/tillit/internal/store/sqlite"   // the default
+	"github.com/tillit/tillit/internal/store/postgres" // TILLIT_TEST_STORE=postgres
+	_ "github.com/tillit/tillit/internal/store/sqlite" // the default
 )
 
 // Environment variables read.
@@ -58,6 +58,16 @@ func Postgres(t testing.TB) bool {
 		t.Fatalf("%s=%q: want sqlite or postgres", StoreEnv, v)
 		return false
 	}
+}
+
+// GenerationLag is the bound within which the store the tests run on sees another process's
+// commit: store.GenerationLag on SQLite, postgres.GenerationTTL on PostgreSQL (a notification
+// usually arrives sooner).
+func GenerationLag(t testing.TB) time.Duration {
+	if Postgres(t) {
+		return postgres.GenerationTTL
+	}
+	return store.GenerationLag
 }
 
 // RequireSQLite skips the test on PostgreSQL, saying why: it is about SQLite's files (a crash
