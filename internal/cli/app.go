@@ -49,7 +49,7 @@ func openAppWith(ctx context.Context, env Env, cfg config.Config, o opening) (*a
 		o.transport = app.Files(cfg)
 	}
 	if o.logger == nil {
-		o.logger = newLogger(cfg.LogLevel, env.Stderr)
+		o.logger = newLogger(cfg, env.Stderr)
 	}
 	return newApp(ctx, cfg, db, kr, o.transport, o.logger)
 }
@@ -135,8 +135,15 @@ func openStore(ctx context.Context, cfg config.Config, create bool, onRepair fun
 	return db, kr, created, nil
 }
 
-func newLogger(level string, w io.Writer) *slog.Logger {
+// newLogger is the logger of the settings: cfg.LogLevel, and cfg.LogFormat "json" for one JSON
+// object per line (time, level, msg and the attributes), else text. What is logged never holds
+// personal data, in either format: typed ids, counts, route patterns and reason codes.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	_ = l.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: l}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
