@@ -136,4 +136,3 @@ func TestStoreFailureKeepsTheCounters(t *testing.T) {
 		t.Errorf("the store's error is not logged: %q", logs.String())
 	}
 }
-
