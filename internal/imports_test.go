@@ -18,9 +18,10 @@ import (
 const module = "github.com/tillit/tillit/internal"
 
 // adapters are the packages, each with those below it, that turn technology into calls on the
-// domain: a command line, HTTP in either direction, HTML, a database, the composition root.
+// domain: a command line, HTTP in either direction, HTML, a database, the composition root,
+// Prometheus metrics.
 // Every other package under internal/ is a domain package.
-var adapters = []string{"cli", "api", "web", "store", "webhook", "app"}
+var adapters = []string{"cli", "api", "web", "store", "webhook", "app", "metrics"}
 
 // stdlibForbidden are the standard packages (each with those below it) a domain package never
 // reaches: a domain package neither serves nor sends HTTP and never speaks SQL.

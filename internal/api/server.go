@@ -78,6 +78,11 @@ type Server struct {
 	// a slower client's connection is closed (paceBodies).
 	BodyTimeout time.Duration
 	BodyMinRate int64
+	// Observe, when set, is told of every answered request: the route pattern that took it
+	// ("GET /api/v1/contacts/{id}"; "" when none did: never the path, which may hold personal
+	// data), the status written (0: none, which is 200) and the time it took. The metrics of
+	// internal/app count them. It must not block.
+	Observe func(route string, status int, elapsed time.Duration)
 }
 
 // Handler returns the HTTP handler for every route, with the security headers of every answer
@@ -288,10 +293,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(ctx)
 		next.ServeHTTP(sw, r)
+		elapsed := time.Since(start)
 		// Never log r.URL: its query may hold an e-mail address or a phone number.
 		s.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", r.Pattern),
-			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
+			slog.Int("status", sw.status), slog.Duration("duration", elapsed))
+		if s.Observe != nil {
+			s.Observe(r.Pattern, sw.status, elapsed)
+		}
 	})
 }
 

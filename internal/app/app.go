@@ -22,6 +22,7 @@ import (
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/mail"
+	"github.com/tillit/tillit/internal/metrics"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/share"
 	"github.com/tillit/tillit/internal/store"
@@ -54,6 +55,9 @@ type App struct {
 	Store    store.Store
 	Keys     *keys.Keyring
 	Logger   *slog.Logger
+	// Metrics counts what the services do and reads the store's state for GET /metrics
+	// (Metrics.Handler; tillit serve serves it on TILLIT_METRICS_LISTEN).
+	Metrics *metrics.Metrics
 	// Controller identifies the data controller (receipts, DPAs, breach notices, ROPA), from
 	// the settings.
 	Controller consent.Controller
@@ -106,6 +110,7 @@ func New(ctx context.Context, cfg Config, db store.Store, kr *keys.Keyring) (*Ap
 	}
 	a := &App{Settings: cfg.Settings, Store: db, Keys: kr, Logger: cfg.Logger, now: cfg.Now,
 		files: Files(cfg.Settings), wake: make(chan struct{}, 1), Controller: controller(cfg.Settings)}
+	a.Metrics = metrics.New(gauges{db}, cfg.Now, cfg.Logger)
 	a.core(cfg)
 	a.mailing(cfg)
 	a.requests(cfg)
@@ -148,10 +153,12 @@ func (c Config) check(db store.Store, kr *keys.Keyring) error {
 func (a *App) core(cfg Config) {
 	db, kr, now, id := a.Store, a.Keys, cfg.Now, cfg.NewID
 	a.Contacts = &contact.Service{Store: store.Contacts(db), Keys: kr, Now: now, NewID: id, DefaultRegion: cfg.Settings.DefaultRegion}
-	a.Consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id, Cache: &consent.GateCache{}, Gen: db}
+	a.Consent = &consent.Service{Store: store.Consent(db), Keys: kr, Now: now, NewID: id, Cache: &consent.GateCache{}, Gen: db,
+		Decided: a.Metrics.Decision}
 	a.Policies = &consent.Policies{Store: store.Policies(db), Now: now, NewID: id, Check: governance.CheckTemplate}
 	a.Tokens = &token.Service{Store: store.Tokens(db), Now: now, NewID: id, Gen: db}
-	a.Importer = &importer.Importer{Store: store.Importer(db), Contacts: a.Contacts, Consent: a.Consent, Keys: kr, Now: now, NewID: id}
+	a.Importer = &importer.Importer{Store: store.Importer(db), Contacts: a.Contacts, Consent: a.Consent, Keys: kr, Now: now, NewID: id,
+		Counted: a.Metrics.ImportRows}
 }
 
 // mailing builds the outbox, double opt-in, unsubscribe, campaigns and mail reports.
@@ -162,7 +169,8 @@ func (a *App) mailing(cfg Config) {
 		sessions = t.Sessions
 	}
 	a.Outbox = &mail.Outbox{Store: store.Mail(db), Keys: kr, Transport: cfg.Transport, Gate: a.Consent, Now: now, Logger: a.Logger,
-		Footer: NoticeFooter(s), AfterForget: a.files.RemoveRequest, AfterErase: a.files.RemoveContact, Sessions: sessions, Lease: s.JobLease}
+		Footer: NoticeFooter(s), AfterForget: a.files.RemoveRequest, AfterErase: a.files.RemoveContact, Sessions: sessions, Lease: s.JobLease,
+		Recorded: a.Metrics.Sent}
 	a.Optin = &optin.Service{Store: store.Optin(db), Contacts: a.Contacts, Consent: a.Consent, Outbox: a.Outbox,
 		Now: now, NewID: id, BaseURL: s.BaseURL, Wake: a.wake, AnswerAfter: optin.DefaultAnswerAfter, Sleep: a.sleepUntil}
 	a.Unsubscribe = &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: a.Consent, Now: now, BaseURL: s.BaseURL}
@@ -190,6 +198,13 @@ func (a *App) governance(cfg Config) {
 	a.Retention = &governance.Retention{Store: store.Retention(db), Contacts: a.Contacts, Now: now}
 	a.DPAs = &governance.DPAs{Store: store.DPAs(db), Policies: a.Policies, Share: a.Share, Controller: a.Controller, Now: now, NewID: id}
 	a.Breaches = &governance.Breaches{Store: store.Breaches(db), Now: now, NewID: id, Controller: a.Controller, Policies: a.Policies}
+}
+
+// gauges is the store as the metrics' gauges read it (metrics.Store over store.GaugeTx).
+type gauges struct{ db store.Store }
+
+func (g gauges) View(ctx context.Context, fn func(metrics.Tx) error) error {
+	return g.db.View(ctx, func(tx store.Tx) error { return fn(tx) })
 }
 
 // Close closes the store; calls after the first do nothing and return its result.

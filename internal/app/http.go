@@ -25,7 +25,7 @@ func (a *App) web(s config.Config) error {
 		Campaigns: a.Campaigns, Reports: a.Reports, Requests: a.Requests, Share: a.Share, Webhooks: a.Webhooks,
 		Breaches: a.Breaches, Retention: a.Retention, DPAs: a.DPAs,
 		Audit: auditLog{a.Store}, Controller: a.Controller, Logger: a.Logger, BodyTimeout: s.BodyTimeout,
-		Ready: (&readiness{db: a.Store}).check, ROPA: a.ROPA,
+		Ready: (&readiness{db: a.Store}).check, ROPA: a.ROPA, Observe: a.Metrics.Request,
 	}
 	pages, err := portal.New(a.Policies, a.Consent, a.Controller, a.Logger)
 	if err != nil {

@@ -27,10 +27,15 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkListen(cfg.Listen); err != nil {
+	if err := checkListen("--listen", cfg.Listen); err != nil {
 		return err
 	}
-	logger := newLogger(cfg.LogLevel, env.Stderr)
+	if cfg.MetricsListen != "" {
+		if err := checkListen("--metrics-listen", cfg.MetricsListen); err != nil {
+			return err
+		}
+	}
+	logger := newLogger(cfg, env.Stderr)
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "serve"})
 	db, kr, created, err := openStore(ctx, cfg, opening{create: true, onRepair: logRepairs(logger), logger: logger})
 	if err != nil {
@@ -45,6 +50,16 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer ln.Close()
+	var sites []site
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("--metrics-listen (TILLIT_METRICS_LISTEN) %q: %w", cfg.MetricsListen, err)
+		}
+		defer mln.Close()
+		sites = append(sites, site{ln: mln, name: "metrics"})
+	}
 	if cfg.BaseURL == "http://"+cfg.Listen {
 		cfg.BaseURL = "http://" + ln.Addr().String() // the default follows the port actually taken
 	}
@@ -68,7 +83,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer stop()
-	return serveHTTP(ctx, env, ln, a.HTTP.Handler(), logger)
+	for i := range sites {
+		sites[i].h = a.Metrics.Handler()
+	}
+	return serveHTTP(ctx, env, ln, a.HTTP.Handler(), logger, sites...)
 }
 
 // announce logs the settings and warns of what the operator must act on: new keys to back up,
@@ -84,41 +102,74 @@ func announce(env Env, cfg config.Config, logger *slog.Logger, created bool) {
 	}
 }
 
-// serveHTTP serves h on ln until ctx ends, then shuts down, giving requests in flight 15 s.
-func serveHTTP(ctx context.Context, env Env, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	// Headers must arrive within 10 s; bodies are paced by the handler (api.Server.BodyTimeout,
-	// BodyMinRate): a fixed ReadTimeout would cut off a large import on a slow link.
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// Every request starts as a public visitor holding no permission (token.Permits); the
-		// API's token check and the console's sign-in put the staff actor in its place.
-		BaseContext: func(net.Listener) context.Context {
-			return audit.WithActor(context.WithoutCancel(ctx), audit.Actor{Kind: audit.ActorPublic})
-		},
+// site is a listener besides the API's and what it serves: the metrics (TILLIT_METRICS_LISTEN).
+type site struct {
+	ln   net.Listener
+	h    http.Handler
+	name string // for the log: "metrics"
+}
+
+// serveHTTP serves h on ln, and each of more on its own listener, until ctx ends or one of them
+// fails, then shuts all down, giving requests in flight 15 s. The other sites are announced
+// before ln (env.Ready is told of ln last: a caller that waits for it finds every address in the
+// log). Only the API's listener is public: a metrics site (GET /metrics, no authentication) is
+// warned about when it is not on a loopback address.
+func serveHTTP(ctx context.Context, env Env, ln net.Listener, h http.Handler, logger *slog.Logger, more ...site) error {
+	sites := append(append([]site{}, more...), site{ln: ln, h: h})
+	servers := make([]*http.Server, len(sites))
+	for i, s := range sites {
+		// Headers must arrive within 10 s; bodies are paced by the handler (api.Server.BodyTimeout,
+		// BodyMinRate): a fixed ReadTimeout would cut off a large import on a slow link.
+		servers[i] = &http.Server{
+			Handler:           s.h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			// Every request starts as a public visitor holding no permission (token.Permits); the
+			// API's token check and the console's sign-in put the staff actor in its place.
+			BaseContext: func(net.Listener) context.Context {
+				return audit.WithActor(context.WithoutCancel(ctx), audit.Actor{Kind: audit.ActorPublic})
+			},
+		}
+		if s.name == "" {
+			continue
+		}
+		addr := s.ln.Addr().String()
+		logger.Info(s.name+" listening", "addr", addr)
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				logger.Warn(s.name+" are served without authentication on a non-loopback address: allow only the scraper to reach it", "addr", addr)
+			}
+		}
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(sites[i].ln) }() // each waited for below
 	}
-	logger.Info("shutting down")
+	var first error
+	running := len(servers)
+	select {
+	case first = <-errc: // a listener failed: stop the others
+		running--
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return err
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil && first == nil {
+			first = err
+		}
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for ; running > 0; running-- {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+		}
 	}
-	return nil
+	return first
 }
 
 // mailTransport picks the mail transport from the settings (app.Transport); a partial DKIM
@@ -161,14 +212,14 @@ func inside(path, dir string) bool {
 }
 
 // checkListen refuses, as bad usage, a listen address that cannot be right: found before a
-// first start makes keys.
-func checkListen(listen string) error {
+// first start makes keys. flag names the setting in the error ("--listen").
+func checkListen(flag, listen string) error {
 	_, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return fmt.Errorf("%w: --listen %q: %v", errUsage, listen, err)
+		return fmt.Errorf("%w: %s %q: %v", errUsage, flag, listen, err)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("%w: --listen %q: the port must be a number from 0 to 65535", errUsage, listen)
+		return fmt.Errorf("%w: %s %q: the port must be a number from 0 to 65535", errUsage, flag, listen)
 	}
 	return nil
 }

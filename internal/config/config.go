@@ -27,6 +27,12 @@ type Config struct {
 	MailFrom      string // TILLIT_MAIL_FROM
 	DefaultRegion string // ISO 3166-1 alpha-2 for national phone numbers (TILLIT_DEFAULT_REGION)
 	LogLevel      string // debug, info, warn, error (TILLIT_LOG_LEVEL; default info)
+	LogFormat     string // text or json: one JSON object per line (TILLIT_LOG_FORMAT; default text)
+	// MetricsListen is the host:port where tillit serve serves GET /metrics, without
+	// authentication, apart from the API (TILLIT_METRICS_LISTEN, --metrics-listen; empty, the
+	// default: metrics are not served). Metrics hold no personal data, but operational counts are
+	// for the operator only: keep the address on loopback or an internal network.
+	MetricsListen string
 	// SQLiteVFS names a registered SQLite VFS to open the files with (TILLIT_SQLITE_VFS; default
 	// the operating system's). Only the crash tests set it, to a VFS that kills the process.
 	SQLiteVFS string
@@ -67,7 +73,7 @@ const MinJobLease = 10 * time.Second
 
 // Default returns the built-in defaults.
 func Default() Config {
-	return Config{Listen: "127.0.0.1:8080", DataDir: "tillit-data", LogLevel: "info", Jurisdiction: "EU"}
+	return Config{Listen: "127.0.0.1:8080", DataDir: "tillit-data", LogLevel: "info", LogFormat: "text", Jurisdiction: "EU"}
 }
 
 // FromEnv applies TILLIT_* variables from getenv over c.
@@ -86,6 +92,8 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.MailFrom, "TILLIT_MAIL_FROM")
 	set(&c.DefaultRegion, "TILLIT_DEFAULT_REGION")
 	set(&c.LogLevel, "TILLIT_LOG_LEVEL")
+	set(&c.LogFormat, "TILLIT_LOG_FORMAT")
+	set(&c.MetricsListen, "TILLIT_METRICS_LISTEN")
 	set(&c.SQLiteVFS, "TILLIT_SQLITE_VFS")
 	set(&c.ControllerName, "TILLIT_CONTROLLER_NAME")
 	set(&c.ControllerContact, "TILLIT_CONTROLLER_CONTACT")
@@ -148,6 +156,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "`host:port` to serve on (TILLIT_LISTEN)")
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public `URL` used in links (TILLIT_BASE_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TILLIT_LOG_LEVEL)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "`host:port` to serve GET /metrics on, without authentication; empty: none (TILLIT_METRICS_LISTEN)")
 }
 
 // Finish fills derived defaults and checks the result.
@@ -178,6 +187,11 @@ func (c *Config) Finish() error {
 	default:
 		return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("config: TILLIT_LOG_FORMAT %q: want text or json", c.LogFormat)
+	}
 	return nil
 }
 
@@ -195,8 +209,8 @@ func (c Config) String() string {
 	if c.DatabaseURL != "" {
 		db = RedactURL(c.DatabaseURL)
 	}
-	return fmt.Sprintf("listen=%s data=%s database=%s base_url=%s smtp=%s mail_from=%s default_region=%s log_level=%s",
-		c.Listen, c.DataDir, db, c.BaseURL, smtp, c.MailFrom, c.DefaultRegion, c.LogLevel)
+	return fmt.Sprintf("listen=%s data=%s database=%s base_url=%s smtp=%s mail_from=%s default_region=%s log_level=%s log_format=%s metrics_listen=%s",
+		c.Listen, c.DataDir, db, c.BaseURL, smtp, c.MailFrom, c.DefaultRegion, c.LogLevel, c.LogFormat, c.MetricsListen)
 }
 
 // Proxies parses TrustedProxies.

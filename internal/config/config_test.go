@@ -97,3 +97,39 @@ func TestJobLease(t *testing.T) {
 		}
 	}
 }
+
+// TestLogFormatAndMetricsListen: TILLIT_LOG_FORMAT is text (the default) or json, and any other
+// value is refused with an error naming the variable; TILLIT_METRICS_LISTEN is empty (metrics
+// not served) unless set, and --metrics-listen overrides it; both show in the start-up line.
+func TestLogFormatAndMetricsListen(t *testing.T) {
+	c := config.Default()
+	if err := c.Finish(); err != nil || c.LogFormat != "text" || c.MetricsListen != "" {
+		t.Fatalf("defaults: LogFormat %q, MetricsListen %q, %v; want text, none", c.LogFormat, c.MetricsListen, err)
+	}
+	env := map[string]string{"TILLIT_LOG_FORMAT": "json", "TILLIT_METRICS_LISTEN": "127.0.0.1:9090"}
+	c = config.Default()
+	if err := c.FromEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finish(); err != nil || c.LogFormat != "json" || c.MetricsListen != "127.0.0.1:9090" {
+		t.Fatalf("from env: LogFormat %q, MetricsListen %q, %v; want json, 127.0.0.1:9090", c.LogFormat, c.MetricsListen, err)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.ServeFlags(fs)
+	if err := fs.Parse([]string{"--metrics-listen", "127.0.0.1:9191"}); err != nil || c.MetricsListen != "127.0.0.1:9191" {
+		t.Fatalf("--metrics-listen: MetricsListen %q, %v; want the flag's", c.MetricsListen, err)
+	}
+	if s := c.String(); !strings.Contains(s, "log_format=json") || !strings.Contains(s, "metrics_listen=127.0.0.1:9191") {
+		t.Errorf("String() = %q; want log_format and metrics_listen", s)
+	}
+	for _, bad := range []string{"JSON", "logfmt", "yaml"} {
+		c := config.Default()
+		if err := c.FromEnv(func(k string) string { return map[string]string{"TILLIT_LOG_FORMAT": bad}[k] }); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Finish()
+		if err == nil || !strings.Contains(err.Error(), "TILLIT_LOG_FORMAT") || !strings.Contains(err.Error(), bad) {
+			t.Errorf("TILLIT_LOG_FORMAT=%s: Finish = %v; want an error naming the variable and the value", bad, err)
+		}
+	}
+}

@@ -81,6 +81,9 @@ type Service struct {
 	// Cache, when set with Gen, serves Check from memory while the store's generation stands.
 	Cache *GateCache
 	Gen   Generation
+	// Decided, when set, is told of every answer of Check and CheckEmailIndex (the metrics of
+	// internal/app count them by reason). It must not block.
+	Decided func(Decision)
 }
 
 // EventTable is bound into the associated data of sealed evidence.
@@ -571,7 +574,7 @@ func (s *Service) Check(ctx context.Context, contactID, purpose string) (Decisio
 			return Decision{}, err
 		}
 		if p, f, ok := s.Cache.get(gen, contactID, purpose); ok {
-			return Decide(p, f, s.Now()), nil
+			return s.decided(Decide(p, f, s.Now())), nil
 		}
 	}
 	var d Decision
@@ -593,7 +596,18 @@ func (s *Service) Check(ctx context.Context, contactID, purpose string) (Decisio
 		d = Decide(p, f, s.Now())
 		return nil
 	})
-	return d, err
+	if err != nil {
+		return d, err
+	}
+	return s.decided(d), nil
+}
+
+// decided tells Decided of d and returns it.
+func (s *Service) decided(d Decision) Decision {
+	if s.Decided != nil {
+		s.Decided(d)
+	}
+	return d
 }
 
 // CheckEmailIndex is Check for the contact with this e-mail blind index. For an address with no
@@ -639,8 +653,11 @@ func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purp
 		}
 		return apperr.New(apperr.NotFound, "contact not found")
 	})
-	if err != nil || answered {
+	if err != nil {
 		return d, err
+	}
+	if answered {
+		return s.decided(d), nil
 	}
 	return s.Check(ctx, id, purpose)
 }

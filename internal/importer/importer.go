@@ -74,6 +74,9 @@ type Importer struct {
 	NewID    func() string
 	// BatchSize is the number of rows committed per transaction (default 1000).
 	BatchSize int
+	// Counted, when set, is told after every committed batch how many of its rows were accepted
+	// and how many refused (the metrics of internal/app count them). It must not block.
+	Counted func(accepted, refused int)
 }
 
 // Formats the importer reads.
@@ -297,11 +300,16 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt Options) (Repor
 		// The rows read before a line that stops the file are stored too (and their refusals
 		// listed): a stopped import has taken every row before StoppedAtLine.
 		if len(b.items) > 0 {
+			rows, refused := rep.Rows, rep.Refused
 			err := im.Store.Update(ctx, func(tx Tx) error {
 				return im.storeBatch(ctx, tx, b, mapper, opt, purpose, policies, &rep)
 			})
 			if err != nil {
 				return im.stop(ctx, rep, err)
+			}
+			if im.Counted != nil {
+				refused = rep.Refused - refused
+				im.Counted(rep.Rows-rows-refused, refused)
 			}
 			rep.StoredThroughLine = b.items[len(b.items)-1].line
 			if opt.Progress != nil {

@@ -106,6 +106,10 @@ type Outbox struct {
 	// a message was handed over after the contact's erasure removed them (the hand-off runs
 	// outside any transaction).
 	AfterErase func(contactID string) error
+	// Recorded, when set, is told of every hand-over attempt once its outcome is committed: the
+	// entry as recorded (sent, skipped, failed, or queued again for a retry). The metrics of
+	// internal/app count them. It must not block.
+	Recorded func(Entry)
 }
 
 // DefaultLease is Outbox.Lease when unset: a pass of passSize messages hands them over within a
@@ -353,6 +357,11 @@ func (o *Outbox) record(ctx context.Context, done []Entry) error {
 	})
 	if err != nil {
 		return err
+	}
+	if o.Recorded != nil {
+		for _, e := range done {
+			o.Recorded(e)
+		}
 	}
 	for _, id := range forgotten {
 		o.Keys.Forget(id)

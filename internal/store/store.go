@@ -56,6 +56,22 @@ type Tx interface {
 	governance.BreachTx
 	ledger.Tx
 	throttle.Tx
+	GaugeTx
+}
+
+// GaugeTx reads the installation's state for the gauges of /metrics (internal/metrics), in one
+// read-only transaction: counts and times, never a personal field.
+type GaugeTx interface {
+	// OutboxQueue counts the queued outbox messages by stream (streams without one are absent)
+	// and returns when the oldest of them was created (zero when none is queued).
+	OutboxQueue(ctx context.Context) (map[mail.Stream]int, time.Time, error)
+	// CountRequests counts the data subject requests by state (states without one are absent),
+	// and the open ones whose deadline (extended_until, else due_at) is before now: overdue
+	// (GDPR Art. 12(3)).
+	CountRequests(ctx context.Context, now time.Time) (map[dsr.State]int, int, error)
+	// AuditAnchorAt returns the time of the audit event the anchor names: when the anchor was
+	// last written. NotFound when there is no anchor, or no event at it.
+	AuditAnchorAt(ctx context.Context) (time.Time, error)
 }
 
 // Store is an open database.

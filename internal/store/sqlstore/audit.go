@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/store"
 )
@@ -57,6 +59,23 @@ func scanAudits(rows *sql.Rows, err error) ([]audit.Event, error) {
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// AuditAnchorAt returns the time of the event the audit anchor names (the anchor moves with
+// every append, so this is when it was last written); NotFound when there is no anchor or no
+// event at it.
+func (tx *Tx) AuditAnchorAt(ctx context.Context) (time.Time, error) {
+	row, err := tx.queryRow(ctx, "SELECT e.at FROM keystore.audit_anchor a JOIN audit_events e ON e.seq = a.seq WHERE a.id = 1")
+	if err != nil {
+		return time.Time{}, err
+	}
+	var at string
+	if err := row.Scan(&at); errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, apperr.New(apperr.NotFound, "no audit anchor")
+	} else if err != nil {
+		return time.Time{}, err
+	}
+	return parseTime(at)
 }
 
 // VerifyAudit walks the whole chain in sequence order in constant memory and reports the first

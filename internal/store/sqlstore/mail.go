@@ -41,6 +41,34 @@ func (tx *Tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]mail.E
 	return out, rows.Err()
 }
 
+// OutboxQueue counts the queued messages by stream and returns the creation time of the oldest
+// (zero when none is queued), for the outbox gauges of /metrics.
+func (tx *Tx) OutboxQueue(ctx context.Context) (map[mail.Stream]int, time.Time, error) {
+	rows, err := tx.query(ctx, "SELECT stream, count(*), min(created_at) FROM outbox WHERE status = ? GROUP BY stream", mail.StatusQueued)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer rows.Close()
+	out := map[mail.Stream]int{}
+	var oldest time.Time
+	for rows.Next() {
+		var stream, created string
+		var n int
+		if err := rows.Scan(&stream, &n, &created); err != nil {
+			return nil, time.Time{}, err
+		}
+		at, err := parseTime(created)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		out[mail.Stream(stream)] = n
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	return out, oldest, rows.Err()
+}
+
 // LeaseOutbox sets the next attempt of the queued entries ids to until (a claim while they are
 // handed over, or its release); entries sent, failed or gone meanwhile are left alone.
 func (tx *Tx) LeaseOutbox(ctx context.Context, ids []string, until time.Time) error {

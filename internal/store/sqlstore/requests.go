@@ -93,6 +93,28 @@ func (tx *Tx) ListRequests(ctx context.Context, f dsr.Filter) ([]*dsr.Record, er
 	return tx.queryRequests(ctx, q, append(args, f.Limit)...)
 }
 
+// CountRequests counts the requests by state, and the open ones whose deadline (extended_until,
+// else due_at) is before now, for the request gauges of /metrics.
+func (tx *Tx) CountRequests(ctx context.Context, now time.Time) (map[dsr.State]int, int, error) {
+	rows, err := tx.query(ctx, "SELECT state, count(*), sum(CASE WHEN state NOT IN ('completed', 'rejected') AND coalesce(extended_until, due_at) < ? THEN 1 ELSE 0 END) FROM requests GROUP BY state", formatTime(now))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out := map[dsr.State]int{}
+	overdue := 0
+	for rows.Next() {
+		var state string
+		var n, late int
+		if err := rows.Scan(&state, &n, &late); err != nil {
+			return nil, 0, err
+		}
+		out[dsr.State(state)] = n
+		overdue += late
+	}
+	return out, overdue, rows.Err()
+}
+
 func (tx *Tx) queryRequests(ctx context.Context, q string, args ...any) ([]*dsr.Record, error) {
 	rows, err := tx.query(ctx, q, args...)
 	if err != nil {

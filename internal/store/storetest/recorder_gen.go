@@ -100,6 +100,11 @@ func (r recorder) AskCandidates(a0 context.Context, a1 string, a2 time.Time, a3 
 	return r.tx.AskCandidates(a0, a1, a2, a3, a4)
 }
 
+func (r recorder) AuditAnchorAt(a0 context.Context) (time.Time, error) {
+	r.seen.note("AuditAnchorAt")
+	return r.tx.AuditAnchorAt(a0)
+}
+
 func (r recorder) AuditEventsAbout(a0 context.Context, a1 string, a2 string) ([]audit.Event, error) {
 	r.seen.note("AuditEventsAbout")
 	return r.tx.AuditEventsAbout(a0, a1, a2)
@@ -178,6 +183,11 @@ func (r recorder) CountAffected(a0 context.Context, a1 time.Time, a2 time.Time, 
 func (r recorder) CountLiveTokens(a0 context.Context) (int, error) {
 	r.seen.note("CountLiveTokens")
 	return r.tx.CountLiveTokens(a0)
+}
+
+func (r recorder) CountRequests(a0 context.Context, a1 time.Time) (map[dsr.State]int, int, error) {
+	r.seen.note("CountRequests")
+	return r.tx.CountRequests(a0, a1)
 }
 
 func (r recorder) CurrentConsent(a0 context.Context, a1 string, a2 string) (consent.Current, error) {
@@ -603,6 +613,11 @@ func (r recorder) OptinTokenByHash(a0 context.Context, a1 []byte) (optin.Token, 
 func (r recorder) OutboxEntry(a0 context.Context, a1 string) (mail.Entry, error) {
 	r.seen.note("OutboxEntry")
 	return r.tx.OutboxEntry(a0, a1)
+}
+
+func (r recorder) OutboxQueue(a0 context.Context) (map[mail.Stream]int, time.Time, error) {
+	r.seen.note("OutboxQueue")
+	return r.tx.OutboxQueue(a0)
 }
 
 func (r recorder) PersonalFootprint(a0 context.Context, a1 string) (map[string]int, error) {

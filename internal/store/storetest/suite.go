@@ -130,6 +130,8 @@ func cases() []testCase {
 		{"Breaches", testBreaches},
 		{"BreachFacts", testBreachFacts},
 		{"DPARequests", testDPARequests},
+		// gauges.go: the reads behind /metrics
+		{"Gauges", testGauges},
 		// erasure.go: across domains
 		{"ErasureLeavesNothing", testErasureLeavesNothing},
 	}
