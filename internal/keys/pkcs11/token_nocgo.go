@@ -26,10 +26,14 @@ func Open(URI, bool) (*Key, bool, error) {
 func (*Key) Kind() string { return keys.RootPKCS11 }
 
 // Encrypt fails (no Key exists in this build).
-func (*Key) Encrypt([]byte, []byte) ([]byte, error) { return nil, errors.New("pkcs11: not in this build") }
+func (*Key) Encrypt([]byte, []byte) ([]byte, error) {
+	return nil, errors.New("pkcs11: not in this build")
+}
 
 // Decrypt fails (no Key exists in this build).
-func (*Key) Decrypt([]byte, []byte) ([]byte, error) { return nil, errors.New("pkcs11: not in this build") }
+func (*Key) Decrypt([]byte, []byte) ([]byte, error) {
+	return nil, errors.New("pkcs11: not in this build")
+}
 
 // Close does nothing.
 func (*Key) Close() error { return nil }
