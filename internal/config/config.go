@@ -18,14 +18,14 @@ import (
 
 // Config is every setting a command may need.
 type Config struct {
-	Listen        string // host:port for tillit serve (TILLIT_LISTEN, --listen; default 127.0.0.1:8080)
-	DataDir       string // data directory (TILLIT_DATA, --data; default ./tillit-data)
-	DatabaseURL   string // empty: embedded SQLite in DataDir (TILLIT_DATABASE_URL, --database-url)
-	RootKeyFile   string // TILLIT_ROOT_KEY_FILE; default <data>/root.key unless RootKey is set
+	Listen      string // host:port for tillit serve (TILLIT_LISTEN, --listen; default 127.0.0.1:8080)
+	DataDir     string // data directory (TILLIT_DATA, --data; default ./tillit-data)
+	DatabaseURL string // empty: embedded SQLite in DataDir (TILLIT_DATABASE_URL, --database-url)
+	RootKeyFile string // TILLIT_ROOT_KEY_FILE; default <data>/root.key unless RootKey is set
 	// RootKey is TILLIT_ROOT_KEY: a pkcs11: URI (RFC 7512) naming the root key in a PKCS#11
 	// token (keys/pkcs11.ParseURI); empty: the root key file. Secret: it may hold the user PIN
 	// (pin-value), so String prints its path part only.
-	RootKey string
+	RootKey       string
 	BaseURL       string // public URL for links (TILLIT_BASE_URL; default http://<listen>)
 	SMTPURL       string // TILLIT_SMTP_URL or TILLIT_SMTP_URL_FILE; secret
 	MailFrom      string // TILLIT_MAIL_FROM
