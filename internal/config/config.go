@@ -167,7 +167,7 @@ func (c *Config) Finish() error {
 		if scheme, _, _ := strings.Cut(c.RootKey, ":"); !strings.EqualFold(scheme, "pkcs11") {
 			return fmt.Errorf("config: TILLIT_ROOT_KEY: want a pkcs11: URI (RFC 7512) of a key in a PKCS#11 token; for a root key file set TILLIT_ROOT_KEY_FILE")
 		}
-	default:
+	case c.RootKeyFile == "":
 		c.RootKeyFile = filepath.Join(c.DataDir, "root.key")
 	}
 	if c.BaseURL == "" {

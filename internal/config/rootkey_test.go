@@ -33,6 +33,10 @@ func TestRootKeySetting(t *testing.T) {
 	if err != nil || !strings.Contains(c.String(), "root_key=file /d/root.key ") {
 		t.Errorf("String() = %q, %v; want root_key=file /d/root.key", c.String(), err)
 	}
+	c, err = finish(map[string]string{"TILLIT_DATA": "/d", "TILLIT_ROOT_KEY_FILE": "/etc/tillit/root.key"})
+	if err != nil || c.RootKeyFile != "/etc/tillit/root.key" {
+		t.Errorf("RootKeyFile = %q, %v; want TILLIT_ROOT_KEY_FILE's", c.RootKeyFile, err)
+	}
 	for _, tc := range []struct {
 		env  map[string]string
 		want string

@@ -114,7 +114,7 @@ func TestOpenRefusesWrongPINLabelAndToken(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Open = %v; want an error with %q", err, c.want)
 			}
-			if strings.Contains(err.Error(), "98761") || strings.Contains(err.Error(), "1234") {
+			if strings.Contains(err.Error(), "98761") || strings.Contains(err.Error(), tok.PIN) {
 				t.Errorf("the error holds a PIN: %v", err)
 			}
 		})

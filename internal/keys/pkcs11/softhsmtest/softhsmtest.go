@@ -33,13 +33,13 @@ type Token struct {
 	Dir    string // the token directory
 }
 
-// New makes a token labelled label with user PIN "1234" in a new directory under t.TempDir()
+// New makes a token labelled label with user PIN "user-pin-8231" in a new directory under t.TempDir()
 // and sets SOFTHSM2_CONF to a configuration that holds only it.
 func New(t testing.TB, label string) Token {
 	t.Helper()
 	module := Module(t)
 	dir := t.TempDir()
-	tok := Token{Module: module, Label: label, PIN: "1234", SOPIN: "5678", Dir: filepath.Join(dir, "tokens")}
+	tok := Token{Module: module, Label: label, PIN: "user-pin-8231", SOPIN: "so-pin-5678", Dir: filepath.Join(dir, "tokens")}
 	if err := os.Mkdir(tok.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
