@@ -127,3 +127,70 @@ func TestServeWithRootKeyInToken(t *testing.T) {
 		t.Errorf("serve with a wrong PIN: exit %d, stderr %q; want exit 1 saying the PIN is wrong, without it", code, stderr.String())
 	}
 }
+
+// TestMoveRootKeyIntoToken: an installation with a root key file moves its keysets into a
+// PKCS#11 token with tillit keys move-root, and serves the same people with TILLIT_ROOT_KEY; the
+// file key no longer opens them, and a PIN on the command line is refused. Moving back to a new
+// file works too.
+func TestMoveRootKeyIntoToken(t *testing.T) {
+	tok := softhsmtest.New(t, "tillit")
+	dir := t.TempDir()
+	p := startProgram(t, dir)
+	var c struct {
+		ID string `json:"id"`
+	}
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "moved.along@example.org"}, &c); st != 201 {
+		t.Fatalf("create a contact: %d", st)
+	}
+	admin := p.token
+	p.stop()
+	keysets, _ := os.ReadFile(filepath.Join(dir, "keysets.json"))
+
+	run := func(env map[string]string, args ...string) (int, string) {
+		var stderr bytes.Buffer
+		code := cli.Main(context.Background(), cli.Env{
+			Args: withStore(t, args, env), Stdout: io.Discard, Stderr: &stderr,
+			Getenv: func(k string) string { return env[k] },
+		})
+		return code, stderr.String()
+	}
+	if code, out := run(nil, "keys", "move-root", "--data", dir, "--to", tok.URI("tillit-root")); code != 2 || !strings.Contains(out, "pin-source") || strings.Contains(out, tok.PIN) {
+		t.Errorf("move-root with the PIN on the command line: exit %d, %q; want 2 asking for pin-source, without the PIN", code, out)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "keysets.json")); !bytes.Equal(got, keysets) {
+		t.Error("a refused move-root changed keysets.json")
+	}
+
+	pin := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pin, []byte(tok.PIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	uri := strings.Replace(tok.URI("tillit-root"), "pin-value="+tok.PIN, "pin-source=file:"+pin, 1)
+	code, out := run(nil, "keys", "move-root", "--data", dir, "--to", uri)
+	if code != 0 || !strings.Contains(out, "TILLIT_ROOT_KEY='"+uri+"'") || !strings.Contains(out, "Keep the old root key file "+filepath.Join(dir, "root.key")) {
+		t.Fatalf("move-root: exit %d\n%s", code, out)
+	}
+	if kind, err := keys.WrappedBy(filepath.Join(dir, "keysets.json")); err != nil || kind != keys.RootPKCS11 {
+		t.Errorf("keysets.json is wrapped by %q (%v); want %q", kind, err, keys.RootPKCS11)
+	}
+	if code, out := run(nil, "serve", "--data", dir, "--listen", "127.0.0.1:0"); code != 1 || !strings.Contains(out, "TILLIT_ROOT_KEY") {
+		t.Errorf("serve with the old file key after the move: exit %d, %q; want 1 naming TILLIT_ROOT_KEY", code, out)
+	}
+	env := map[string]string{"TILLIT_ROOT_KEY": uri}
+	q := startProgramEnv(t, dir, env)
+	var got map[string]any
+	if st := q.doAs(admin, "GET", "/api/v1/contacts/"+c.ID, nil, &got); st != 200 || got["email"] != "moved.along@example.org" {
+		t.Errorf("after the move: %d %v; want the contact with its address", st, got)
+	}
+	q.stop()
+
+	back := filepath.Join(t.TempDir(), "root.key")
+	if code, out := run(env, "keys", "move-root", "--data", dir, "--to", back); code != 0 || !strings.Contains(out, "TILLIT_ROOT_KEY_FILE="+back) {
+		t.Fatalf("move-root back to a file: exit %d\n%s", code, out)
+	}
+	r := startProgramEnv(t, dir, map[string]string{"TILLIT_ROOT_KEY_FILE": back})
+	if st := r.doAs(admin, "GET", "/api/v1/contacts/"+c.ID, nil, &got); st != 200 || got["email"] != "moved.along@example.org" {
+		t.Errorf("after moving back: %d %v; want the contact with its address", st, got)
+	}
+	r.stop()
+}
