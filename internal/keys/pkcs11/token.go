@@ -317,3 +317,24 @@ func (k *Key) Close() error {
 	k.ctx = nil
 	return err
 }
+
+// selector describes the token attributes u selects by, for messages.
+func (u URI) selector() string {
+	var s []string
+	add := func(name, v string) {
+		if v != "" {
+			s = append(s, fmt.Sprintf("%s=%q", name, v))
+		}
+	}
+	add("token", u.Token)
+	add("manufacturer", u.Manufacturer)
+	add("model", u.Model)
+	add("serial", u.Serial)
+	if u.HasSlotID {
+		s = append(s, fmt.Sprintf("slot-id=%d", u.SlotID))
+	}
+	if len(s) == 0 {
+		return "(any token)"
+	}
+	return strings.Join(s, " ")
+}

@@ -269,24 +269,3 @@ func other(sep string) string {
 	}
 	return ";"
 }
-
-// selector describes the token attributes u selects by, for messages.
-func (u URI) selector() string {
-	var s []string
-	add := func(name, v string) {
-		if v != "" {
-			s = append(s, fmt.Sprintf("%s=%q", name, v))
-		}
-	}
-	add("token", u.Token)
-	add("manufacturer", u.Manufacturer)
-	add("model", u.Model)
-	add("serial", u.Serial)
-	if u.HasSlotID {
-		s = append(s, fmt.Sprintf("slot-id=%d", u.SlotID))
-	}
-	if len(s) == 0 {
-		return "(any token)"
-	}
-	return strings.Join(s, " ")
-}
