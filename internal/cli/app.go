@@ -14,6 +14,7 @@ import (
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/keys/pkcs11"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/store"
 	_ "github.com/tillit/tillit/internal/store/postgres" // --database-url postgres://…
@@ -128,13 +129,19 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 	if fresh && !create {
 		return nil, nil, false, fmt.Errorf("no Tillit database in %s (start tillit serve once, or pass --data)", cfg.DataDir)
 	}
-	if !fresh {
-		if _, err := os.Stat(cfg.RootKeyFile); err != nil {
-			return nil, nil, false, fmt.Errorf("the root key %s is missing: if it was moved, set TILLIT_ROOT_KEY_FILE to where it is; otherwise restore it from its backup (Tillit never makes a new root key for existing data)", cfg.RootKeyFile)
+	if !fresh && cfg.RootKey == "" {
+		// keys.Open says which setting names a root key of another kind.
+		if kind, err := keys.WrappedBy(keysetFile); err == nil && kind == keys.RootFile {
+			if _, err := os.Stat(cfg.RootKeyFile); err != nil {
+				return nil, nil, false, fmt.Errorf("the root key %s is missing: if it was moved, set TILLIT_ROOT_KEY_FILE to where it is; otherwise restore it from its backup (Tillit never makes a new root key for existing data)", cfg.RootKeyFile)
+			}
 		}
 	}
-	_, rootErr := os.Stat(cfg.RootKeyFile)
-	kr, created, err := keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: fresh})
+	rootErr := os.ErrNotExist
+	if cfg.RootKeyFile != "" {
+		_, rootErr = os.Stat(cfg.RootKeyFile)
+	}
+	kr, created, err := openKeyring(cfg, keysetFile, fresh)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -142,9 +149,10 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 	if err != nil {
 		if fresh {
 			// A first start that made keys for a store that did not open leaves nothing behind:
-			// kept, the keys alone would make the directory refuse every later start.
+			// kept, the keys alone would make the directory refuse every later start. (A key it
+			// made in a token stays: the next first start finds it by its label and uses it.)
 			os.Remove(keysetFile)
-			if rootErr != nil {
+			if rootErr != nil && cfg.RootKeyFile != "" {
 				os.Remove(cfg.RootKeyFile)
 			}
 		}
@@ -204,6 +212,36 @@ func makeDir(dir string) (string, error) {
 		return "", err
 	}
 	return made, nil
+}
+
+// openKeyring opens the keysets at keysetFile with the root key cfg names (keys.Open): the
+// root key file, or the key in a PKCS#11 token that TILLIT_ROOT_KEY names, which it opens only
+// for as long as keys.Open runs. create allows creating the keysets and, where there is none,
+// the root key (in the token: under the URI's object label).
+func openKeyring(cfg config.Config, keysetFile string, create bool) (*keys.Keyring, bool, error) {
+	if cfg.RootKey == "" {
+		return keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: create})
+	}
+	root, err := openTokenKey(cfg.RootKey, create)
+	if err != nil {
+		return nil, false, err
+	}
+	defer root.Close()
+	return keys.Open(keys.Config{Root: root, KeysetFile: keysetFile, Create: create})
+}
+
+// openTokenKey opens the root key in the PKCS#11 token that the pkcs11: URI raw names, creating
+// it when it does not exist and create is set. Errors say TILLIT_ROOT_KEY and never the PIN.
+func openTokenKey(raw string, create bool) (*pkcs11.Key, error) {
+	u, err := pkcs11.ParseURI(raw)
+	if err != nil {
+		return nil, fmt.Errorf("TILLIT_ROOT_KEY: %w", err)
+	}
+	k, _, err := pkcs11.Open(u, create)
+	if err != nil {
+		return nil, fmt.Errorf("TILLIT_ROOT_KEY (%s): %w", config.RedactKeyURI(raw), err)
+	}
+	return k, nil
 }
 
 // newLogger is the logger of the settings: cfg.LogLevel, and cfg.LogFormat "json" for one JSON

@@ -104,7 +104,7 @@ func bench(ctx context.Context, env Env, args []string) error {
 		}
 		defer os.RemoveAll(dir)
 		cfg.DataDir = dir
-		cfg.RootKeyFile = ""
+		cfg.RootKeyFile, cfg.RootKey = "", ""
 		if err := cfg.Finish(); err != nil {
 			return err
 		}

@@ -107,7 +107,7 @@ func startChild(ctx context.Context, exe string) (*child, error) {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "serve", "--data", dir, "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "TILLIT_ROOT_KEY_FILE=", "TILLIT_DATA=", "TILLIT_SMTP_URL=")
+	cmd.Env = append(os.Environ(), "TILLIT_ROOT_KEY_FILE=", "TILLIT_ROOT_KEY=", "TILLIT_DATA=", "TILLIT_SMTP_URL=")
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
 	stderr, err := cmd.StderrPipe()

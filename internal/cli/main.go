@@ -44,6 +44,9 @@ commands:
   ledger replay FILE...         after restoring a backup: re-apply every choice the files hold
                                 (several: oldest first; checked whole before any is applied)
                                 (erasures export / erasures replay: the same commands)
+  keys move-root --to DEST       re-wrap the keysets under a new root key: a pkcs11: URI (a key in
+                                a PKCS#11 token, made there if absent; PIN by pin-source) or a
+                                new root key file; the old root key is left as it was
   migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME' [--batch N]
                                 move the SQLite store to PostgreSQL as stored (stop the server
                                 first; progress on stderr, JSON summary on stdout; run it again
@@ -52,6 +55,7 @@ commands:
                                 erase, hostile)
 
 every command takes --data DIR and --database-url URL (or TILLIT_DATA, TILLIT_DATABASE_URL)
+and finds the root key by TILLIT_ROOT_KEY (a pkcs11: URI) or TILLIT_ROOT_KEY_FILE
 `
 
 // Main runs one command and returns its exit code: 0 success, 1 failure, 2 bad usage.
@@ -116,6 +120,11 @@ func run(ctx context.Context, env Env) error {
 			return ledgerReplay(ctx, env, cmd+" replay", args[1:])
 		}
 		return fmt.Errorf("%w: tillit %s export [--since TIME] | %s replay LEDGER-FILE", errUsage, cmd, cmd)
+	case "keys":
+		if len(args) == 0 || args[0] != "move-root" {
+			return fmt.Errorf("%w: %s", errUsage, moveRootSynopsis)
+		}
+		return moveRoot(ctx, env, args[1:])
 	case "migrate-store":
 		return migrateStore(ctx, env, args)
 	case "bench":

@@ -12,14 +12,13 @@ import (
 
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/config"
-	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/migrate"
 )
 
 // migrateStore runs `tillit migrate-store --from sqlite:DIR --to postgres://…?schema=NAME`: the
 // whole SQLite store copied to PostgreSQL as stored (store/migrate), progress on stderr, the
-// summary as JSON on stdout. The keys stay files in the data directory: the installation's
+// summary as JSON on stdout. The keys stay where they are: the installation's
 // AnchorMAC opens the source and verifies the copy's audit chain. --from defaults to the data
 // directory (--data), --to to --database-url; given both ways, they must agree.
 // MovedMarker is the file migrate-store leaves in the data directory once the store has moved to
@@ -57,7 +56,7 @@ func migrateStore(ctx context.Context, env Env, args []string) error {
 		if set["data"] && filepath.Clean(dir) != filepath.Clean(cfg.DataDir) {
 			return fmt.Errorf("%w: --from %s and --data %s name different directories; the keys are the source's, so give one", errUsage, from, cfg.DataDir)
 		}
-		if env.Getenv("TILLIT_ROOT_KEY_FILE") == "" {
+		if env.Getenv("TILLIT_ROOT_KEY_FILE") == "" && cfg.RootKey == "" {
 			cfg.RootKeyFile = filepath.Join(dir, "root.key")
 		}
 		cfg.DataDir = dir
@@ -76,7 +75,7 @@ func migrateStore(ctx context.Context, env Env, args []string) error {
 	if note, err := os.ReadFile(filepath.Join(cfg.DataDir, MovedMarker)); err == nil {
 		return fmt.Errorf("%sIts SQLite files hold the people as they were before that move: moving them again would bring back everyone erased since. Remove %s only if the move was undone", note, MovedMarker)
 	}
-	kr, _, err := keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: app.KeysetFile(cfg.DataDir)})
+	kr, _, err := openKeyring(cfg, app.KeysetFile(cfg.DataDir), false)
 	if err != nil {
 		return fmt.Errorf("the installation's keys: %w", err)
 	}
@@ -105,9 +104,13 @@ func migrateStore(ctx context.Context, env Env, args []string) error {
 	for _, p := range parts {
 		files = append(files, p.Path)
 	}
+	rootAt := cfg.RootKeyFile
+	if cfg.RootKey != "" {
+		rootAt = "the root key in the PKCS#11 token " + config.RedactKeyURI(cfg.RootKey)
+	}
 	fmt.Fprintf(env.Stderr, `
 The store is now in PostgreSQL (%s).
-The keys stay files: %s and %s. From now on run every command
+The keys stay where they are: %s and %s. From now on run every command
 with them and the new store (or set TILLIT_DATABASE_URL):
 
     tillit serve --data %s --database-url '%s'
@@ -115,6 +118,6 @@ with them and the new store (or set TILLIT_DATABASE_URL):
 The SQLite files (%s) are left as they were, and no command opens them
 again (the note `+MovedMarker+` in the data directory says where the store went). Once the new
 store serves, remove them: they hold the same people, and an erasure in PostgreSQL does not reach them.
-`, sum.To, cfg.RootKeyFile, app.KeysetFile(cfg.DataDir), cfg.DataDir, sum.To, strings.Join(files, ", "))
+`, sum.To, rootAt, app.KeysetFile(cfg.DataDir), cfg.DataDir, sum.To, strings.Join(files, ", "))
 	return nil
 }

@@ -119,7 +119,7 @@ func TestMigrateStoreCommand(t *testing.T) {
 	if !sum.Verified || !sum.Audit.OK || sum.Copied != sum.Rows || contacts < 40 || sum.rows("contacts") != contacts || sum.rows("keystore.contact_keys") != contacts {
 		t.Errorf("summary %+v; want verified, every row copied, %d contacts with their keys", sum, contacts)
 	}
-	for _, want := range []string{"contacts: ", "rows (100%)", "The keys stay files: " + filepath.Join(dir, "root.key"),
+	for _, want := range []string{"contacts: ", "rows (100%)", "The keys stay where they are: " + filepath.Join(dir, "root.key"),
 		"tillit serve --data " + dir + " --database-url '" + url + "'", filepath.Join(dir, "tillit.db") + ", " + filepath.Join(dir, "keys.db")} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr:\n%s\nwant it to say %q", stderr, want)

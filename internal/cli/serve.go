@@ -93,10 +93,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 // and a root key kept where a copy of the data directory would take it along.
 func announce(env Env, cfg config.Config, logger *slog.Logger, created bool) {
 	logger.Info("starting", "config", cfg.String())
-	if created {
+	switch {
+	case created && cfg.RootKey != "":
+		fmt.Fprintf(env.Stderr, "Tillit created new keysets in %s, wrapped by the root key in the PKCS#11 token (%s); back up keysets.json, and the token as its maker says: without that key the data is lost.\n", cfg.DataDir, config.RedactKeyURI(cfg.RootKey))
+	case created:
 		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
 	}
-	if inside(cfg.RootKeyFile, cfg.DataDir) {
+	if cfg.RootKeyFile != "" && inside(cfg.RootKeyFile, cfg.DataDir) {
 		// A copy of the data directory (a backup, a snapshot) would decrypt on its own.
 		fmt.Fprintf(env.Stderr, "warning: the root key %s is inside the data directory, so a copy of the directory decrypts it; move it elsewhere and set TILLIT_ROOT_KEY_FILE\n", cfg.RootKeyFile)
 	}

@@ -18,10 +18,14 @@ import (
 
 // Config is every setting a command may need.
 type Config struct {
-	Listen        string // host:port for tillit serve (TILLIT_LISTEN, --listen; default 127.0.0.1:8080)
-	DataDir       string // data directory (TILLIT_DATA, --data; default ./tillit-data)
-	DatabaseURL   string // empty: embedded SQLite in DataDir (TILLIT_DATABASE_URL, --database-url)
-	RootKeyFile   string // TILLIT_ROOT_KEY_FILE; default <data>/root.key
+	Listen      string // host:port for tillit serve (TILLIT_LISTEN, --listen; default 127.0.0.1:8080)
+	DataDir     string // data directory (TILLIT_DATA, --data; default ./tillit-data)
+	DatabaseURL string // empty: embedded SQLite in DataDir (TILLIT_DATABASE_URL, --database-url)
+	RootKeyFile string // TILLIT_ROOT_KEY_FILE; default <data>/root.key unless RootKey is set
+	// RootKey is TILLIT_ROOT_KEY: a pkcs11: URI (RFC 7512) naming the root key in a PKCS#11
+	// token (keys/pkcs11.ParseURI); empty: the root key file. Secret: it may hold the user PIN
+	// (pin-value), so String prints its path part only.
+	RootKey       string
 	BaseURL       string // public URL for links (TILLIT_BASE_URL; default http://<listen>)
 	SMTPURL       string // TILLIT_SMTP_URL or TILLIT_SMTP_URL_FILE; secret
 	MailFrom      string // TILLIT_MAIL_FROM
@@ -87,6 +91,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(&c.DataDir, "TILLIT_DATA")
 	set(&c.DatabaseURL, "TILLIT_DATABASE_URL")
 	set(&c.RootKeyFile, "TILLIT_ROOT_KEY_FILE")
+	set(&c.RootKey, "TILLIT_ROOT_KEY")
 	set(&c.BaseURL, "TILLIT_BASE_URL")
 	set(&c.SMTPURL, "TILLIT_SMTP_URL")
 	set(&c.MailFrom, "TILLIT_MAIL_FROM")
@@ -164,7 +169,14 @@ func (c *Config) Finish() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("config: the data directory must not be empty")
 	}
-	if c.RootKeyFile == "" {
+	switch {
+	case c.RootKey != "" && c.RootKeyFile != "":
+		return fmt.Errorf("config: TILLIT_ROOT_KEY and TILLIT_ROOT_KEY_FILE are both set; set the one that names the root key")
+	case c.RootKey != "":
+		if scheme, _, _ := strings.Cut(c.RootKey, ":"); !strings.EqualFold(scheme, "pkcs11") {
+			return fmt.Errorf("config: TILLIT_ROOT_KEY: want a pkcs11: URI (RFC 7512) of a key in a PKCS#11 token; for a root key file set TILLIT_ROOT_KEY_FILE")
+		}
+	case c.RootKeyFile == "":
 		c.RootKeyFile = filepath.Join(c.DataDir, "root.key")
 	}
 	if c.BaseURL == "" {
@@ -209,8 +221,30 @@ func (c Config) String() string {
 	if c.DatabaseURL != "" {
 		db = RedactURL(c.DatabaseURL)
 	}
-	return fmt.Sprintf("listen=%s data=%s database=%s base_url=%s smtp=%s mail_from=%s default_region=%s log_level=%s log_format=%s metrics_listen=%s",
-		c.Listen, c.DataDir, db, c.BaseURL, smtp, c.MailFrom, c.DefaultRegion, c.LogLevel, c.LogFormat, c.MetricsListen)
+	root := "file " + c.RootKeyFile
+	if c.RootKey != "" {
+		root = RedactKeyURI(c.RootKey)
+	}
+	return fmt.Sprintf("listen=%s data=%s database=%s root_key=%s base_url=%s smtp=%s mail_from=%s default_region=%s log_level=%s log_format=%s metrics_listen=%s",
+		c.Listen, c.DataDir, db, root, c.BaseURL, smtp, c.MailFrom, c.DefaultRegion, c.LogLevel, c.LogFormat, c.MetricsListen)
+}
+
+// RedactKeyURI is a root key URI (TILLIT_ROOT_KEY) fit for logs and messages: its path part
+// (which token, which key) without the query, which holds the module and the PIN; a pin-value
+// misplaced in the path is replaced by xxxxx.
+func RedactKeyURI(raw string) string {
+	path, _, _ := strings.Cut(raw, "?")
+	parts := strings.Split(path, ";")
+	for i, p := range parts {
+		name, _, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		if strings.EqualFold(name[strings.LastIndex(name, ":")+1:], "pin-value") {
+			parts[i] = name + "=xxxxx"
+		}
+	}
+	return strings.Join(parts, ";")
 }
 
 // Proxies parses TrustedProxies.

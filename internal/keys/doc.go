@@ -2,8 +2,9 @@
 //
 // Hierarchy (DESIGN §4, research/crypto-design.md):
 //
-//	root key file (32 random bytes, mode 0600, outside the database)
-//	  └─ wraps the Tink keysets in keysets.json:
+//	root key (a Root): a file of 32 random bytes (mode 0600, outside the database), or an
+//	AES-256 key inside a PKCS#11 token that never leaves it (package keys/pkcs11)
+//	  └─ wraps the Tink keysets in keysets.json (which records the kind of root):
 //	       wrap  AEAD (AES-256-GCM)   wraps every per-contact data key
 //	       bidx  PRF  (HMAC-SHA256)   blind indexes and suppression hashes
 //	  └─ per-contact data key (32 random bytes) wrapped by wrap, stored in the key store
@@ -11,6 +12,8 @@
 //	          table, column, row id and key version
 //
 // Invariants:
+//   - The root key is used only to open, create or re-wrap the keysets, never per field, and a
+//     root key file is made only together with new keysets, never for keysets that exist.
 //   - No SQL and no HTTP here: callers hand wrapped keys in and out.
 //   - A field ciphertext only decrypts under the same table, column, row id and key version it was
 //     sealed for; moving ciphertext between rows or columns fails to decrypt.

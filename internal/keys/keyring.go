@@ -23,8 +23,12 @@ import (
 
 // Config says where the keys live.
 type Config struct {
-	// RootKeyFile is the path of the 32-byte root key. Created (0600) on first start when Create is set.
+	// RootKeyFile is the path of the 32-byte root key. Created (0600) on first start when Create
+	// is set. Unused when Root is set.
 	RootKeyFile string
+	// Root, when set, is the root key instead of RootKeyFile (a key in a PKCS#11 token:
+	// package keys/pkcs11). Its owner creates and closes it; Open uses it only while it runs.
+	Root Root
 	// KeysetFile is the path of the JSON file that holds the Tink keysets wrapped by the root key.
 	KeysetFile string
 	// Create allows creating the root key and keysets when they do not exist (tillit serve does;
@@ -55,23 +59,36 @@ type cacheEntry struct {
 }
 
 // keysetFile is the on-disk shape of KeysetFile: each keyset is a Tink encrypted keyset (binary
-// wire format) wrapped by the root key with associated data "tillit:keyset:" + name.
+// wire format) wrapped by the root key with associated data "tillit:keyset:" + name. Root is the
+// Kind of the root key that wraps them; absent (files written before it was recorded): "file".
 type keysetFile struct {
 	Format  int               `json:"format"`
+	Root    string            `json:"root,omitempty"`
 	Keysets map[string][]byte `json:"keysets"`
+}
+
+func (kf keysetFile) rootKind() string {
+	if kf.Root == "" {
+		return RootFile
+	}
+	return kf.Root
 }
 
 // Open loads (or, when cfg.Create is set and nothing exists yet, creates) the root key and the
 // keysets. created reports whether anything was created. A root key that does not open the
 // keysets is an error, never a reason to make new ones.
 func Open(cfg Config) (kr *Keyring, created bool, err error) {
-	root, rootCreated, err := loadOrCreateRootKey(cfg.RootKeyFile, cfg.Create)
-	if err != nil {
-		return nil, false, err
-	}
-	kek, err := newRootAEAD(root)
-	if err != nil {
-		return nil, false, err
+	kek, rootCreated := cfg.Root, false
+	if kek == nil {
+		// A root key file is made only with the keysets: never for keysets that exist.
+		kind, err := WrappedBy(cfg.KeysetFile)
+		exists := !errors.Is(err, fs.ErrNotExist)
+		if err == nil && kind != RootFile {
+			return nil, false, fmt.Errorf("keys: keyset file %s is wrapped by a %s root key, not a file (%s)", cfg.KeysetFile, kind, rootSetting(kind))
+		}
+		if kek, rootCreated, err = OpenRootFile(cfg.RootKeyFile, cfg.Create && !exists); err != nil {
+			return nil, false, err
+		}
 	}
 	handles, setsCreated, err := loadOrCreateKeysets(cfg.KeysetFile, kek, cfg.Create)
 	if err != nil {
@@ -106,70 +123,178 @@ var keysetTemplates = map[string]func() (*keyset.Handle, error){
 	"bidx": func() (*keyset.Handle, error) { return keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate()) },
 }
 
-func loadOrCreateKeysets(path string, kek tink.AEAD, create bool) (map[string]*keyset.Handle, bool, error) {
-	data, err := os.ReadFile(path)
+func loadOrCreateKeysets(path string, kek Root, create bool) (map[string]*keyset.Handle, bool, error) {
+	kf, err := readKeysetFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if !create {
 			return nil, false, fmt.Errorf("keys: keyset file %s does not exist (run tillit serve once to create the keys)", path)
 		}
-		return createKeysets(path, kek)
+		handles, err := createKeysets(path, kek)
+		return handles, err == nil, err
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("keys: read keysets: %w", err)
+		return nil, false, err
+	}
+	if kf.rootKind() != kek.Kind() {
+		return nil, false, fmt.Errorf("keys: keyset file %s is wrapped by a %s root key, not a %s one (%s)", path, kf.rootKind(), kek.Kind(), rootSetting(kf.rootKind()))
+	}
+	handles, err := unwrapKeysets(path, kf, kek)
+	return handles, false, err
+}
+
+// rootSetting says how to name a root key of the given kind.
+func rootSetting(kind string) string {
+	if kind == RootPKCS11 {
+		return "set TILLIT_ROOT_KEY to the pkcs11: URI of the key in its token"
+	}
+	return "set TILLIT_ROOT_KEY_FILE to the root key file, and leave TILLIT_ROOT_KEY unset"
+}
+
+// WrappedBy reads the keyset file at path and returns the Kind of the root key that wraps it.
+func WrappedBy(path string) (string, error) {
+	kf, err := readKeysetFile(path)
+	if err != nil {
+		return "", err
+	}
+	return kf.rootKind(), nil
+}
+
+func readKeysetFile(path string) (keysetFile, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return keysetFile{}, err
+	}
+	if err != nil {
+		return keysetFile{}, fmt.Errorf("keys: read keysets: %w", err)
 	}
 	var kf keysetFile
 	if err := json.Unmarshal(data, &kf); err != nil {
-		return nil, false, fmt.Errorf("keys: keyset file %s: %w", path, err)
+		return keysetFile{}, fmt.Errorf("keys: keyset file %s: %w", path, err)
 	}
 	if kf.Format != 1 {
-		return nil, false, fmt.Errorf("keys: keyset file %s has format %d; want 1", path, kf.Format)
+		return keysetFile{}, fmt.Errorf("keys: keyset file %s has format %d; want 1", path, kf.Format)
 	}
+	return kf, nil
+}
+
+func unwrapKeysets(path string, kf keysetFile, kek tink.AEAD) (map[string]*keyset.Handle, error) {
 	handles := make(map[string]*keyset.Handle, len(keysetTemplates))
 	for name := range keysetTemplates {
 		blob, ok := kf.Keysets[name]
 		if !ok {
-			return nil, false, fmt.Errorf("keys: keyset file %s has no %q keyset", path, name)
+			return nil, fmt.Errorf("keys: keyset file %s has no %q keyset", path, name)
 		}
 		h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(blob)), kek, []byte("tillit:keyset:"+name))
 		if err != nil {
-			return nil, false, fmt.Errorf("keys: open %q keyset: %w", name, err)
+			return nil, fmt.Errorf("keys: open %q keyset: %w", name, err)
 		}
 		handles[name] = h
 	}
-	return handles, false, nil
+	return handles, nil
 }
 
-func createKeysets(path string, kek tink.AEAD) (map[string]*keyset.Handle, bool, error) {
-	kf := keysetFile{Format: 1, Keysets: map[string][]byte{}}
+func createKeysets(path string, kek Root) (map[string]*keyset.Handle, error) {
 	handles := make(map[string]*keyset.Handle, len(keysetTemplates))
 	for name, newHandle := range keysetTemplates {
 		h, err := newHandle()
 		if err != nil {
-			return nil, false, fmt.Errorf("keys: new %q keyset: %w", name, err)
+			return nil, fmt.Errorf("keys: new %q keyset: %w", name, err)
 		}
+		handles[name] = h
+	}
+	if err := writeKeysets(path, handles, kek); err != nil {
+		return nil, err
+	}
+	return handles, nil
+}
+
+// writeKeysets wraps handles under kek and writes them to the keyset file at path
+// (replaceFile).
+func writeKeysets(path string, handles map[string]*keyset.Handle, kek Root) error {
+	data, err := marshalKeysets(handles, kek)
+	if err != nil {
+		return err
+	}
+	return replaceFile(path, data)
+}
+
+// marshalKeysets is the keyset file that holds handles wrapped under kek.
+func marshalKeysets(handles map[string]*keyset.Handle, kek Root) ([]byte, error) {
+	kf := keysetFile{Format: 1, Root: kek.Kind(), Keysets: map[string][]byte{}}
+	for name, h := range handles {
 		var buf bytes.Buffer
 		if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), kek, []byte("tillit:keyset:"+name)); err != nil {
-			return nil, false, fmt.Errorf("keys: wrap %q keyset: %w", name, err)
+			return nil, fmt.Errorf("keys: wrap %q keyset: %w", name, err)
 		}
 		kf.Keysets[name] = buf.Bytes()
-		handles[name] = h
 	}
 	data, err := json.MarshalIndent(kf, "", "  ")
 	if err != nil {
-		return nil, false, fmt.Errorf("keys: %w", err)
+		return nil, fmt.Errorf("keys: %w", err)
 	}
+	return data, nil
+}
+
+// replaceFile replaces the file at path with data (mode 0600) atomically: a new file beside it,
+// synced, renamed over it, and the directory synced, so that a crash leaves the old file or the
+// new one, never a torn one.
+func replaceFile(path string, data []byte) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return nil, false, fmt.Errorf("keys: write keysets: %w", err)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("keys: write keysets: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("keys: write keysets: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return nil, false, fmt.Errorf("keys: write keysets: %w", err)
+		os.Remove(tmp)
+		return fmt.Errorf("keys: write keysets: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	return handles, true, nil
+	return nil
+}
+
+// Rewrap moves the keyset file at path from the root key from to the root key to: it opens
+// every keyset with from, wraps it under to, checks that to opens the result, and only then
+// replaces the file (replaceFile). The keysets themselves are unchanged, so every per-contact
+// key and blind index stays valid. from no longer opens the file afterwards; copies of the old
+// file (backups) still need it.
+func Rewrap(path string, from, to Root) error {
+	kf, err := readKeysetFile(path)
+	if err != nil {
+		return err
+	}
+	if kf.rootKind() != from.Kind() {
+		return fmt.Errorf("keys: keyset file %s is wrapped by a %s root key, not a %s one", path, kf.rootKind(), from.Kind())
+	}
+	handles, err := unwrapKeysets(path, kf, from)
+	if err != nil {
+		return err
+	}
+	data, err := marshalKeysets(handles, to)
+	if err != nil {
+		return err
+	}
+	var check keysetFile
+	if err := json.Unmarshal(data, &check); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	if _, err := unwrapKeysets(path, check, to); err != nil {
+		return fmt.Errorf("keys: the keysets wrapped by the new root key do not open with it: %w", err)
+	}
+	return replaceFile(path, data)
 }
 
 // DataKeySize is the size of a per-contact data key in bytes (AES-256-GCM).

@@ -13,9 +13,28 @@ import (
 // RootKeySize is the size of the root key file in bytes (AES-256).
 const RootKeySize = 32
 
-// rootAEAD is the key-encryption key that wraps the Tink keysets. It implements tink.AEAD with
-// AES-256-GCM and a random 96-bit nonce prepended to the ciphertext.
+// Root is the key-encryption key that wraps the Tink keysets in the keyset file: an AEAD with
+// associated data, the shape of tink.AEAD. Encrypt returns a ciphertext that only Decrypt with
+// the same root key and associated data opens; Decrypt fails on any other.
+//
+// Implementations: the root key file (Config.RootKeyFile, AES-256-GCM in this process) and an
+// AES-256 key generated inside a PKCS#11 token that never leaves it (package keys/pkcs11,
+// CKM_AES_GCM in the token). A cloud KMS (Tink's remote AEADs: tink-go-awskms, tink-go-gcpkms,
+// tink-go-hcvault) would be a third implementation of this same interface; none is built yet.
+// A root is used only while the keysets are opened, created or re-wrapped, never per field.
+type Root interface {
+	Encrypt(plaintext, associatedData []byte) ([]byte, error)
+	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
+	// Kind names the kind of root ("file", "pkcs11"). The keyset file records it, so that a
+	// start with the wrong kind of root key can say which setting is missing.
+	Kind() string
+}
+
+// rootAEAD is the root key file's Root: AES-256-GCM with a random 96-bit nonce prepended to the
+// ciphertext.
 type rootAEAD struct{ gcm cipher.AEAD }
+
+func (rootAEAD) Kind() string { return RootFile }
 
 func (r rootAEAD) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
 	return r.gcm.Seal(nil, nil, plaintext, associatedData), nil
@@ -27,6 +46,27 @@ func (r rootAEAD) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
 		return nil, errors.New("keys: root key does not open this keyset (wrong root key or damaged file)")
 	}
 	return pt, nil
+}
+
+// Kinds of Root.
+const (
+	RootFile   = "file"
+	RootPKCS11 = "pkcs11"
+)
+
+// OpenRootFile opens the root key file at path as a Root, creating it (32 random bytes, mode
+// 0600) when it does not exist and create is true; created reports that. It refuses a file of
+// another size and one readable by group or others.
+func OpenRootFile(path string, create bool) (r Root, created bool, err error) {
+	key, created, err := loadOrCreateRootKey(path, create)
+	if err != nil {
+		return nil, false, err
+	}
+	a, err := newRootAEAD(key)
+	if err != nil {
+		return nil, false, err
+	}
+	return a, created, nil
 }
 
 func newRootAEAD(key []byte) (rootAEAD, error) {
