@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // TestPurgeVacuumsDataSoon: every start vacuums once; Purge vacuums the key tables at once, and
@@ -15,7 +16,7 @@ func TestPurgeVacuumsDataSoon(t *testing.T) {
 	ctx := context.Background()
 	const delay = 300 * time.Millisecond
 	db, schema := openFresh(t, "tv_", Config{DataVacuumDelay: delay})
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	vacuums := func(s, table string) int64 {
 		t.Helper()
 		var n int64
@@ -71,7 +72,7 @@ func TestPurgeVacuumsDataSoon(t *testing.T) {
 func TestVacuumWaitsForAnOlderWriter(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openFresh(t, "tw_", Config{})
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	scratch := randomName(t, "tw_scratch_")
 	if _, err := admin.Exec("CREATE TABLE " + quoteIdent(scratch) + " (n int)"); err != nil {
 		t.Fatal(err)
