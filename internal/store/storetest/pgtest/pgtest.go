@@ -121,7 +121,8 @@ func FreshSchema(t testing.TB, prefix string) (schema, rawURL string) {
 	return schema, WithSchema(t, base, schema)
 }
 
-// WithSchema returns rawURL with its schema parameter set to schema.
+// WithSchema returns rawURL with its schema parameter set to schema, as the last parameter (a
+// URL printed for a person to copy ends in its schema).
 func WithSchema(t testing.TB, rawURL, schema string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
@@ -129,9 +130,22 @@ func WithSchema(t testing.TB, rawURL, schema string) string {
 		t.Fatalf("%s: %v", URLEnv, err)
 	}
 	q := u.Query()
-	q.Set("schema", schema)
+	q.Del("schema")
 	u.RawQuery = q.Encode()
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += "schema=" + url.QueryEscape(schema)
 	return u.String()
+}
+
+// SchemaOf returns the schema parameter of rawURL, "" when it has none or does not parse.
+func SchemaOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("schema")
 }
 
 // DropSchemas drops each schema with everything in it (IF EXISTS) on the database of rawURL;

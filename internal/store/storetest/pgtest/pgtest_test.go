@@ -30,6 +30,19 @@ func TestDatabaseName(t *testing.T) {
 	}
 }
 
+func TestWithSchema(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"postgres://h/test", "postgres://h/test?schema=s_1"},
+		{"postgres://h/test?sslmode=disable", "postgres://h/test?sslmode=disable&schema=s_1"},
+		{"postgres://h/test?schema=old&sslmode=disable", "postgres://h/test?sslmode=disable&schema=s_1"},
+	} {
+		got := WithSchema(t, c.in, "s_1")
+		if got != c.want || SchemaOf(got) != "s_1" {
+			t.Errorf("WithSchema(%q, s_1) = %q (schema %q); want %q", c.in, got, SchemaOf(got), c.want)
+		}
+	}
+}
+
 // TestURL: the process's database is the URL's with this package's name appended, and it exists.
 func TestURL(t *testing.T) {
 	db := Open(t)

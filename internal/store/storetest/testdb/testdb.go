@@ -158,7 +158,7 @@ func Files(t testing.TB, dir string) []string {
 	if u == "" {
 		return nil
 	}
-	schema := schemaOf(t, u)
+	schema := pgtest.SchemaOf(u)
 	db, err := sql.Open("pgx", pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func CopyStore(t testing.TB, from, to string) {
 		return
 	}
 	base := pgtest.URL(t)
-	srcSchema, dstSchema := schemaOf(t, src), schemaOf(t, dst)
+	srcSchema, dstSchema := pgtest.SchemaOf(src), pgtest.SchemaOf(dst)
 	pgtest.DropSchemas(t, base, dstSchema, dstSchema+"_keys")
 	dump, err := exec.Command("pg_dump", "--no-owner", "--no-privileges", "--schema="+srcSchema, "--schema="+srcSchema+"_keys", "--dbname="+base).Output()
 	if err != nil {
@@ -227,16 +227,6 @@ func stderrOf(err error) string {
 		return "\n" + string(e.Stderr)
 	}
 	return ""
-}
-
-// schemaOf returns the schema parameter of a URL DatabaseURL made.
-func schemaOf(t testing.TB, rawURL string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Query().Get("schema")
 }
 
 // searchPathURL turns a URL DatabaseURL made into one pgx connects with: the data schema and
