@@ -69,7 +69,7 @@ type BenchResult struct {
 	FloorRatio     float64 `json:"floor_ratio,omitempty"`
 }
 
-func bench(ctx context.Context, env Env, args []string) error {
+func bench(ctx context.Context, env Env, args []string) (err error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return fmt.Errorf("%w: tillit bench import|lookup|consent-check|send|export|erase|hostile [--n N] [--json]", errUsage)
 	}
@@ -122,6 +122,20 @@ func bench(ctx context.Context, env Env, args []string) error {
 		cfg.ControllerName, cfg.ControllerStreet, cfg.ControllerCity = "Bench AB", "Storgatan 1", "Umeå"
 		cfg.BaseURL = "http://bench.example"
 	}
+	// On a database server the store is not in the data directory: what of it the bench made
+	// (PostgreSQL: the schemas that were not there) is removed when it ends, after the store
+	// closed, and whatever was there already is kept.
+	remove, err := store.Scratch(ctx, cfg.StoreURL())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if rerr := remove(rctx); rerr != nil && err == nil {
+			err = fmt.Errorf("bench: remove the store it made: %w", rerr)
+		}
+	}()
 	a, err := openAppWith(ctx, env, cfg, o)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,9 +15,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tillit/tillit/internal/app/apptest"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // countingSink is an SMTP server that counts what each recipient receives, by Message-ID.
@@ -75,18 +74,8 @@ func (s *countingSink) count() int {
 // kill and not yet recorded is handed over again under the same Message-ID, which a mailbox shows
 // once, so raw re-deliveries are counted and bounded too).
 func TestTwoNodesOnePostgreSQL(t *testing.T) {
-	base := os.Getenv("TILLIT_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("TILLIT_TEST_POSTGRES_URL is not set: the two-node test needs PostgreSQL")
-	}
+	_, dbURL := pgtest.FreshSchema(t, "tn_")
 	const n = 10_000
-	schema := fmt.Sprintf("tn_%d", time.Now().UnixNano())
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	dbURL := base + sep + "schema=" + schema
-	t.Cleanup(func() { dropSchemas(t, base, schema, schema+"_keys") })
 	sink := &countingSink{got: map[string]map[string]int{}}
 	addr := apptest.ServeSMTP(t, func() smtp.Session { return &countingSession{sink: sink} })
 	t.Setenv("TILLIT_DATABASE_URL", dbURL)
@@ -214,20 +203,5 @@ func TestTwoNodesOnePostgreSQL(t *testing.T) {
 	t.Logf("killed the leader after %d of %d messages; the other node finished; %d messages handed over again under their Message-ID", killedAt, n-1, redelivered)
 	if redelivered > 100 {
 		t.Errorf("%d messages handed over twice; want at most one recorded group (100)", redelivered)
-	}
-}
-
-// dropSchemas drops PostgreSQL schemas a test made, with everything in them.
-func dropSchemas(t *testing.T, url string, schemas ...string) {
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Errorf("drop schemas: %v", err)
-		return
-	}
-	defer db.Close()
-	for _, s := range schemas {
-		if _, err := db.Exec(`DROP SCHEMA IF EXISTS "` + s + `" CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", s, err)
-		}
 	}
 }

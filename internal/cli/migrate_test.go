@@ -2,9 +2,7 @@ package cli_test
 
 import (
 	"bufio"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,44 +13,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 	"github.com/tillit/tillit/internal/store/storetest/testdb"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
-
-// pgSchemaURL returns the URL of a fresh schema on the test server (TILLIT_TEST_POSTGRES_URL)
-// and an admin connection; both schemas are dropped when the test ends. Without the variable
-// the test is skipped.
-func pgSchemaURL(t *testing.T) (string, string, *sql.DB) {
-	t.Helper()
-	base := os.Getenv("TILLIT_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("TILLIT_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): migrate-store tests skipped")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Ping(); err != nil {
-		t.Fatalf("TILLIT_TEST_POSTGRES_URL is set but the server cannot be reached: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "tc_migrate_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		for _, s := range []string{schema, schema + "_keys"} {
-			if _, err := admin.Exec(`DROP SCHEMA IF EXISTS "` + s + `" CASCADE`); err != nil {
-				t.Errorf("drop schema %s: %v", s, err)
-			}
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "schema=" + schema, schema, admin
-}
 
 // migrateSummary is the JSON tillit migrate-store prints.
 type migrateSummary struct {
@@ -97,7 +60,8 @@ func importPeople(t *testing.T, dir string, n int) {
 // store with the same data directory's keys.
 func TestMigrateStoreCommand(t *testing.T) {
 	testdb.RequireSQLite(t, "migrate-store moves a SQLite installation: its source is SQLite's files")
-	url, schema, admin := pgSchemaURL(t)
+	schema, url := pgtest.FreshSchema(t, "tc_migrate_")
+	admin := pgtest.Open(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	fixtures := externalDir(t, "mailchimp-ghost")
 	if code, _, stderr := runCLI(t, "import", "--data", dir, "--format", "mailchimp",
@@ -138,7 +102,8 @@ func TestMigrateStoreCommand(t *testing.T) {
 	}
 	// Nor moved again, to this store or another (the trial of issue 13: a second move to a new
 	// schema served a person erased in PostgreSQL after the first).
-	for _, to := range []string{url, url + "_again"} {
+	_, another := pgtest.FreshSchema(t, "tc_migrate_")
+	for _, to := range []string{url, another} {
 		code, _, stderr = runCLI(t, "migrate-store", "--from", "sqlite:"+dir, "--to", to)
 		if code != 1 || !strings.Contains(stderr, "bring back everyone erased since") {
 			t.Errorf("migrate-store of a directory that moved already: exit %d\n%s\nwant exit 1, refused", code, stderr)
@@ -168,10 +133,38 @@ func TestMigrateStoreUsage(t *testing.T) {
 // nothing twice, and the result verifies.
 func TestMigrateStoreKilledResumes(t *testing.T) {
 	testdb.RequireSQLite(t, "migrate-store moves a SQLite installation: its source is SQLite's files")
-	url, schema, admin := pgSchemaURL(t)
+	schema, url := pgtest.FreshSchema(t, "tc_migrate_")
+	admin := pgtest.Open(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	importPeople(t, dir, 3000)
+	killMigrateMidCopy(t, dir, url)
+	var before int64
+	var finished sql.NullString
+	if err := admin.QueryRow(`SELECT coalesce(sum(rows), 0) FROM "` + schema + `".migrate_progress`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	admin.QueryRow(`SELECT finished_at FROM "` + schema + `".migrate_source`).Scan(&finished)
+	if before == 0 || finished.Valid {
+		t.Fatalf("after the kill: %d rows recorded, finished %v; want a copy begun and not finished", before, finished)
+	}
 
+	code, out, errOut := runCLI(t, "migrate-store", "--from", "sqlite:"+dir, "--to", url, "--batch", "20")
+	if code != 0 {
+		t.Fatalf("the second run: exit %d\n%s", code, errOut)
+	}
+	var sum migrateSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Verified || !sum.Resumed || before+sum.Copied != sum.Rows || sum.rows("contacts") != 3000 {
+		t.Errorf("second run %+v; want verified, resumed, %d rows copied by it after the %d before, 3000 contacts", sum, sum.Rows-before, before)
+	}
+}
+
+// killMigrateMidCopy runs tillit migrate-store from dir to url (batches of 20 rows) in a child
+// process and kills it (SIGKILL) once it reports progress on a table.
+func killMigrateMidCopy(t *testing.T, dir, url string) {
+	t.Helper()
 	args, _ := json.Marshal([]string{"migrate-store", "--from", "sqlite:" + dir, "--to", url, "--batch", "20"})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TILLIT_CHILD_ARGS="+string(args))
@@ -194,27 +187,6 @@ func TestMigrateStoreKilledResumes(t *testing.T) {
 	go io.Copy(io.Discard, stderr)
 	cmd.Wait()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was not killed mid-copy: %v\n%s", cmd.ProcessState, strings.Join(seen, "\n"))
-	}
-	var before int64
-	var finished sql.NullString
-	if err := admin.QueryRow(`SELECT coalesce(sum(rows), 0) FROM "` + schema + `".migrate_progress`).Scan(&before); err != nil {
-		t.Fatal(err)
-	}
-	admin.QueryRow(`SELECT finished_at FROM "` + schema + `".migrate_source`).Scan(&finished)
-	if before == 0 || finished.Valid {
-		t.Fatalf("after the kill: %d rows recorded, finished %v; want a copy begun and not finished", before, finished)
-	}
-
-	code, out, errOut := runCLI(t, "migrate-store", "--from", "sqlite:"+dir, "--to", url, "--batch", "20")
-	if code != 0 {
-		t.Fatalf("the second run: exit %d\n%s", code, errOut)
-	}
-	var sum migrateSummary
-	if err := json.Unmarshal([]byte(out), &sum); err != nil {
-		t.Fatal(err)
-	}
-	if !sum.Verified || !sum.Resumed || before+sum.Copied != sum.Rows || sum.rows("contacts") != 3000 {
-		t.Errorf("second run %+v; want verified, resumed, %d rows copied by it after the %d before, 3000 contacts", sum, sum.Rows-before, before)
+		t.Fatalf("migrate-store was not killed mid-copy: %v\n%s", cmd.ProcessState, strings.Join(seen, "\n"))
 	}
 }

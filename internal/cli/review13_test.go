@@ -1,38 +1,25 @@
 package cli_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tillit/tillit/internal/store/storetest/testdb"
-
 	"github.com/tillit/tillit/internal/app/apptest"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
 // startPostgresNode starts one tillit serve on a fresh PostgreSQL schema (dropped at the end)
-// and returns it; skipped without TILLIT_TEST_POSTGRES_URL.
+// of the test process's database (pgtest) and returns it; skipped without TILLIT_TEST_POSTGRES_URL.
 func startPostgresNode(t *testing.T) *child {
 	t.Helper()
-	base := os.Getenv("TILLIT_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("TILLIT_TEST_POSTGRES_URL is not set")
-	}
-	schema := fmt.Sprintf("review13_%d", time.Now().UnixNano())
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	t.Cleanup(func() { dropSchemas(t, base, schema, schema+"_keys") })
-	t.Setenv("TILLIT_DATABASE_URL", base+sep+"schema="+schema)
+	_, url := pgtest.FreshSchema(t, "review13_")
+	t.Setenv("TILLIT_DATABASE_URL", url)
 	return startChild(t, t.TempDir(), "")
 }
 
@@ -58,34 +45,6 @@ func TestNULInTextIsRefusedOnPostgreSQL(t *testing.T) {
 	}
 }
 
-// killMigrateMidCopy runs tillit migrate-store from dir to url in a child process and kills it
-// (SIGKILL) once it reports progress on a table.
-func killMigrateMidCopy(t *testing.T, dir, url string) {
-	t.Helper()
-	args, _ := json.Marshal([]string{"migrate-store", "--from", "sqlite:" + dir, "--to", url, "--batch", "20"})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TILLIT_CHILD_ARGS="+string(args))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), " rows (") {
-			cmd.Process.Kill()
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-		t.Fatalf("migrate-store was not killed mid-copy: %v", cmd.ProcessState)
-	}
-}
-
 // TestServeRefusesAnUnfinishedMigrateStore: migrate-store holds the writer lock only while it
 // runs. Once it is killed mid-copy, tillit serve started on the destination (a node restarted by
 // its supervisor, an operator who thinks the move is done) opens the half-copied schema as a
@@ -95,7 +54,7 @@ func killMigrateMidCopy(t *testing.T, dir, url string) {
 // migrate-store.
 func TestServeRefusesAnUnfinishedMigrateStore(t *testing.T) {
 	testdb.RequireSQLite(t, "migrate-store moves a SQLite installation: its source is SQLite's files")
-	url, _, _ := pgSchemaURL(t)
+	_, url := pgtest.FreshSchema(t, "tc_migrate_")
 	dir := filepath.Join(t.TempDir(), "data")
 	importPeople(t, dir, 3000)
 	killMigrateMidCopy(t, dir, url)

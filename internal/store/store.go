@@ -195,6 +195,12 @@ type Driver struct {
 	// whether a Tillit store is there already, so that a caller never makes new keys for it.
 	// Nil when Parts tells.
 	Exists func(ctx context.Context, location string) (bool, error)
+	// Scratch, for a database that is not files of the installation, notes which of the
+	// containers the store at location lives in (PostgreSQL: its two schemas) are there already
+	// and returns a function that removes the others, with everything a store opened there since
+	// put in them, for a run that must leave nothing behind (tillit bench). Nil when Parts tells:
+	// the caller removes the files it made.
+	Scratch func(ctx context.Context, location string) (remove func(context.Context) error, err error)
 }
 
 var (
@@ -284,6 +290,20 @@ func Exists(ctx context.Context, url string) (bool, error) {
 		return false, err
 	}
 	return d.Exists(ctx, location)
+}
+
+// Scratch notes what of the store url names is there already and returns a function that
+// removes what a store opened on url made since (see Driver.Scratch); for a backend whose store
+// is files, a function that removes nothing.
+func Scratch(ctx context.Context, url string) (func(context.Context) error, error) {
+	d, location, err := resolve(url)
+	if err != nil {
+		return nil, err
+	}
+	if d.Scratch == nil {
+		return func(context.Context) error { return nil }, nil
+	}
+	return d.Scratch(ctx, location)
 }
 
 // Cluster is implemented by a store that several Tillit processes share (PostgreSQL): the

@@ -3,21 +3,17 @@ package migrate_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
 
@@ -33,6 +29,7 @@ import (
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/migrate"
 	"github.com/tillit/tillit/internal/store/postgres"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -41,42 +38,17 @@ func staff() context.Context {
 	return audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: "tok-staff", Role: "admin"})
 }
 
-// pg returns a URL for a fresh schema of the test server (TILLIT_TEST_POSTGRES_URL), and an
-// admin connection; both schemas are dropped when the test ends. Without the variable the test
-// is skipped.
+// pg returns a URL for a fresh schema of the test process's database (pgtest.FreshSchema), and
+// an admin connection; both schemas are dropped when the test ends. Without
+// TILLIT_TEST_POSTGRES_URL the test is skipped.
 func pg(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	base := os.Getenv("TILLIT_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("TILLIT_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): migrate-store tests skipped")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Ping(); err != nil {
-		t.Fatalf("TILLIT_TEST_POSTGRES_URL is set but the server cannot be reached: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "tm_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		for _, s := range []string{schema, schema + "_keys"} {
-			if _, err := admin.Exec(`DROP SCHEMA IF EXISTS "` + s + `" CASCADE`); err != nil {
-				t.Errorf("drop schema %s: %v", s, err)
-			}
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "schema=" + schema, admin
+	_, url := pgtest.FreshSchema(t, "tm_")
+	return url, pgtest.Open(t)
 }
 
 // schemaOf is the data schema a URL from pg names.
-func schemaOf(url string) string { return url[strings.LastIndex(url, "schema=")+len("schema="):] }
+func schemaOf(url string) string { return pgtest.SchemaOf(url) }
 
 // installation is a SQLite installation built through the app, with what it holds as the app
 // reads it back.

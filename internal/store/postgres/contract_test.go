@@ -14,11 +14,12 @@ import (
 
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/storetest"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // TestContract runs the store contract suite on PostgreSQL, each store in schemas of its own.
 func TestContract(t *testing.T) {
-	b := &backend{admin: testDB(t), schemas: map[store.Store]string{}, scans: map[*DB]scan{}}
+	b := &backend{admin: pgtest.Open(t), schemas: map[store.Store]string{}, scans: map[*DB]scan{}}
 	storetest.Run(t, storetest.Backend{Open: b.open, Tamper: b.tamper, Remnants: b.remnants})
 }
 
@@ -35,25 +36,13 @@ type backend struct {
 }
 
 func (b *backend) open(t *testing.T) store.Store {
-	schema := randomName(t, "tc_")
-	t.Cleanup(func() {
-		for _, s := range []string{schema, schema + "_keys"} {
-			if _, err := b.admin.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(s) + " CASCADE"); err != nil {
-				t.Errorf("drop schema %s: %v", s, err)
-			}
-		}
-	})
+	schema, _ := pgtest.FreshSchema(t, "tc_")
 	return b.openSchema(t, schema)
 }
 
 func (b *backend) openSchema(t *testing.T, schema string) store.Store {
 	t.Helper()
-	u := os.Getenv(testURLEnv)
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	s, err := store.Open(t.Context(), store.Config{URL: u + sep + "schema=" + schema, AnchorMAC: testMAC})
+	s, err := store.Open(t.Context(), store.Config{URL: pgtest.WithSchema(t, pgtest.Require(t), schema), AnchorMAC: testMAC})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}

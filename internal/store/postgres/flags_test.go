@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"testing"
+
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // TestFlagColumnsTakeIntegers pins what the shared SQL layer must do with the 0/1 flag columns
@@ -11,9 +13,9 @@ import (
 // policy_versions.material) and the SQLite driver turns into 1/0. Scanning a flag into a bool
 // works on both.
 func TestFlagColumnsTakeIntegers(t *testing.T) {
-	db := testDB(t)
+	db := pgtest.Open(t)
 	ctx := context.Background()
-	data, keys := freshSchemas(t, db)
+	data, keys := freshSchemas(t)
 	if err := Migrate(ctx, db, data, keys); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the store's goroutines and the test.
@@ -30,7 +32,7 @@ func (s *syncBuffer) String() string {
 // TestWarningsGoToTheConfiguredLogger: the background work's warnings (here the listener's lost
 // connection) go to Config.Logger, the application's, not to slog's default logger.
 func TestWarningsGoToTheConfiguredLogger(t *testing.T) {
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	var out syncBuffer
 	db, schema := openFresh(t, "tl_", Config{Logger: slog.New(slog.NewTextHandler(&out, nil))})
 	for deadline := time.Now().Add(20 * time.Second); !db.listening.Load(); time.Sleep(10 * time.Millisecond) {

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // appliedVersions returns schema_migrations as version -> applied_at.
@@ -65,11 +67,11 @@ func countRows(t *testing.T, ctx context.Context, db *sql.DB, query string) int 
 }
 
 func TestMigrateTwiceAndConcurrently(t *testing.T) {
-	db := testDB(t)
+	db := pgtest.Open(t)
 	ctx := context.Background()
 
 	t.Run("twice", func(t *testing.T) {
-		data, keys := freshSchemas(t, db)
+		data, keys := freshSchemas(t)
 		if err := Migrate(ctx, db, data, keys); err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +100,7 @@ func TestMigrateTwiceAndConcurrently(t *testing.T) {
 
 	t.Run("concurrently", func(t *testing.T) {
 		for round := 0; round < 3; round++ {
-			data, keys := freshSchemas(t, db)
+			data, keys := freshSchemas(t)
 			const n = 3
 			errs := make([]error, n)
 			var start, done sync.WaitGroup
@@ -134,9 +136,9 @@ func TestMigrateTwiceAndConcurrently(t *testing.T) {
 }
 
 func TestKeySchemaNotReachableByOtherRoles(t *testing.T) {
-	db := testDB(t)
+	db := pgtest.Open(t)
 	ctx := context.Background()
-	data, keys := freshSchemas(t, db)
+	data, keys := freshSchemas(t)
 	if err := Migrate(ctx, db, data, keys); err != nil {
 		t.Fatal(err)
 	}
@@ -239,9 +241,9 @@ func dollarParams(q string) string {
 // TestDataMigrationsMatchSQLite seeds rows between migrations on both databases and compares
 // what the migrations that rewrite data (0002, 0018, 0020, 0021, 0025, 0026) leave.
 func TestDataMigrationsMatchSQLite(t *testing.T) {
-	db := testDB(t)
+	db := pgtest.Open(t)
 	ctx := context.Background()
-	data, keys := freshSchemas(t, db)
+	data, keys := freshSchemas(t)
 
 	dir := t.TempDir()
 	lite, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "data.db"))

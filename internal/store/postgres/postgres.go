@@ -41,7 +41,7 @@ var (
 )
 
 func init() {
-	d := store.Driver{Open: openStore, Parts: func(string) []store.Part { return nil }, Exists: exists}
+	d := store.Driver{Open: openStore, Parts: func(string) []store.Part { return nil }, Exists: exists, Scratch: scratch}
 	store.Register("postgres", d)
 	store.Register("postgresql", d)
 }
@@ -184,6 +184,44 @@ func exists(ctx context.Context, rawURL string) (bool, error) {
 		return false, fmt.Errorf("postgres: connect: %w", err)
 	}
 	return found, nil
+}
+
+// scratch notes which of the two schemas rawURL names (data and key) exist and returns a
+// function that drops the others, with everything in them (store.Driver.Scratch). A schema that
+// was there is kept, and so are the tables a store made in it.
+func scratch(ctx context.Context, rawURL string) (func(context.Context) error, error) {
+	conn, data, err := splitURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := sql.Open("pgx", conn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	defer pool.Close()
+	var absent []string
+	for _, schema := range []string{data, data + "_keys"} {
+		var there bool
+		if err := pool.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&there); err != nil {
+			return nil, fmt.Errorf("postgres: connect: %w", err)
+		}
+		if !there {
+			absent = append(absent, schema)
+		}
+	}
+	return func(ctx context.Context) error {
+		pool, err := sql.Open("pgx", conn)
+		if err != nil {
+			return fmt.Errorf("postgres: open: %w", err)
+		}
+		defer pool.Close()
+		for _, schema := range absent {
+			if _, err := pool.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE"); err != nil {
+				return fmt.Errorf("postgres: drop schema %s: %w", schema, err)
+			}
+		}
+		return nil
+	}, nil
 }
 
 // Open connects to the database at rawURL, creates both schemas when absent and applies the

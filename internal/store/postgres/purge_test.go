@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // TestPurgeVacuumsDataSoon: every start vacuums once; Purge vacuums the key tables at once, and
@@ -17,7 +18,7 @@ func TestPurgeVacuumsDataSoon(t *testing.T) {
 	ctx := context.Background()
 	const delay = 300 * time.Millisecond
 	db, schema := openFresh(t, "tv_", Config{DataVacuumDelay: delay})
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	vacuums := func(s, table string) int64 {
 		t.Helper()
 		var n int64
@@ -73,7 +74,7 @@ func TestPurgeVacuumsDataSoon(t *testing.T) {
 func TestVacuumWaitsForAnOlderWriter(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openFresh(t, "tw_", Config{})
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	scratch := randomName(t, "tw_scratch_")
 	if _, err := admin.Exec("CREATE TABLE " + quoteIdent(scratch) + " (n int)"); err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func waitStartVacuum(t *testing.T, admin *sql.DB, schema string) {
 // (VacuumCheckInterval) and vacuums when some are new.
 func TestDeadKeyOfADeadNodeIsVacuumed(t *testing.T) {
 	ctx := context.Background()
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	dead, schema := openFresh(t, "tk_", Config{})
 	openSchemaNode(t, schema, Config{DataVacuumDelay: 100 * time.Millisecond, VacuumCheckInterval: 200 * time.Millisecond})
 	waitStartVacuum(t, admin, schema) // the other node's, DataVacuumDelay after its start
@@ -167,7 +168,7 @@ func TestDeadKeyOfADeadNodeIsVacuumed(t *testing.T) {
 // audited write makes, are not deletions of a person's key.
 func TestVacuumCheckIsQuietWithoutDeletions(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	db, schema := openFresh(t, "tq_", Config{DataVacuumDelay: 100 * time.Millisecond, VacuumCheckInterval: interval})
 	waitStartVacuum(t, admin, schema)
 	keyTuple(t, db, "inserted")

@@ -7,12 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/store"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 	"github.com/tillit/tillit/internal/throttle"
 )
 
@@ -34,7 +34,7 @@ func keyTuple(t *testing.T, db *DB, id string) []byte {
 // everything Purge asks for and a checkpoint) hold m.
 func keyFileHolds(t *testing.T, db *DB, m []byte) bool {
 	t.Helper()
-	b := &backend{admin: testDB(t)}
+	b := &backend{admin: pgtest.Open(t)}
 	for _, f := range b.scan(t, db).files {
 		if f.table == db.keys+".contact_keys" && bytes.Contains(f.body, m) {
 			return true
@@ -47,7 +47,7 @@ func keyFileHolds(t *testing.T, db *DB, m []byte) bool {
 // and indexes included) whose files hold m, without vacuuming anything first.
 func filesHolding(t *testing.T, data string, m []byte) []string {
 	t.Helper()
-	return filesHoldingOn(t, testDB(t), data, m)
+	return filesHoldingOn(t, pgtest.Open(t), data, m)
 }
 
 // filesHoldingOn is filesHolding through admin, a connection to the test database.
@@ -127,20 +127,11 @@ func TestRefusedPostWakesNoNode(t *testing.T) {
 // schema that holds a store's data tables (and a data schema that is another store's key schema).
 func TestSchemaOfAnotherStoreIsRefused(t *testing.T) {
 	ctx := context.Background()
-	admin := testDB(t)
-	name := randomName(t, "review13_s_")
-	t.Cleanup(func() {
-		for _, s := range []string{name, name + "_keys", name + "_keys_keys"} {
-			admin.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(s) + " CASCADE")
-		}
-	})
+	admin := pgtest.Open(t)
+	name, u := pgtest.FreshSchema(t, "review13_s_")
+	t.Cleanup(func() { pgtest.DropSchemas(t, pgtest.URL(t), name+"_keys_keys") })
 	openSchemaNode(t, name+"_keys", Config{}) // an installation whose data schema is NAME_keys
-	u := os.Getenv(testURLEnv)
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	db, err := Open(ctx, u+sep+"schema="+name, Config{})
+	db, err := Open(ctx, u, Config{})
 	if err == nil {
 		db.Close()
 		var keysInOthersData bool

@@ -16,6 +16,7 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver" // "sqlite3", to read the SQLite store's schema
 
 	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // The shapes of both schemas, read from each database's catalog and compared in SQLite's terms.
@@ -371,7 +372,7 @@ func compareSchemas(t *testing.T, label string, lite, pg map[string]*table) {
 }
 
 func TestSchemaMatchesSQLite(t *testing.T) {
-	db := testDB(t)
+	db := pgtest.Open(t)
 	ctx := context.Background()
 
 	dir := t.TempDir()
@@ -397,7 +398,7 @@ func TestSchemaMatchesSQLite(t *testing.T) {
 		t.Fatalf("sqlite schema not read: %d data tables, key tables %v", len(liteMain), liteKeys)
 	}
 
-	data, keys := freshSchemas(t, db)
+	data, keys := freshSchemas(t)
 	if err := Migrate(ctx, db, data, keys); err != nil {
 		t.Fatal(err)
 	}

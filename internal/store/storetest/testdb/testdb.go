@@ -2,7 +2,8 @@
 // suite runs on SQLite and again on PostgreSQL (CI runs both). TILLIT_TEST_STORE unset or
 // "sqlite": the embedded SQLite store in the test's data directory, as tillit runs by default.
 // "postgres": the PostgreSQL server of TILLIT_TEST_POSTGRES_URL, which is then required (a test
-// fails without it rather than skip), in a schema of the data directory's own.
+// fails without it rather than skip), in a schema of the data directory's own, in the test
+// process's own database on that server (pgtest.URL).
 //
 // Invariants:
 //   - A data directory names one store: URL gives the same schema for the same directory (a
@@ -14,7 +15,6 @@
 package testdb
 
 import (
-	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,12 +33,13 @@ import (
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/postgres" // TILLIT_TEST_STORE=postgres
 	_ "github.com/tillit/tillit/internal/store/sqlite" // the default
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // Environment variables read.
 const (
-	StoreEnv       = "TILLIT_TEST_STORE"        // "", "sqlite" or "postgres"
-	PostgresURLEnv = "TILLIT_TEST_POSTGRES_URL" // postgres://…, required when StoreEnv is postgres
+	StoreEnv       = "TILLIT_TEST_STORE" // "", "sqlite" or "postgres"
+	PostgresURLEnv = pgtest.URLEnv       // postgres://…, required when StoreEnv is postgres
 )
 
 // Postgres reports whether the tests run on PostgreSQL. A TILLIT_TEST_STORE other than "",
@@ -91,8 +91,9 @@ func URL(t testing.TB, dir string) string {
 }
 
 // DatabaseURL returns what --database-url (config.Config.DatabaseURL) is for the data directory
-// dir: "" on SQLite (the store is the directory's files); on PostgreSQL, TILLIT_TEST_POSTGRES_URL
-// with schema=d_<hash of dir's absolute path>, dropped when the test that first asked ends.
+// dir: "" on SQLite (the store is the directory's files); on PostgreSQL, the test process's
+// database (pgtest.URL) with schema=d_<hash of dir's absolute path>, dropped when the test that
+// first asked ends.
 func DatabaseURL(t testing.TB, dir string) string {
 	t.Helper()
 	if !Postgres(t) {
@@ -104,22 +105,14 @@ func DatabaseURL(t testing.TB, dir string) string {
 	}
 	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
 	schema := "d_" + hex.EncodeToString(sum[:12])
-	base := os.Getenv(PostgresURLEnv)
-	ensureDatabase(t, base)
+	base := pgtest.URL(t)
 	if _, loaded := owned.LoadOrStore(schema, true); !loaded {
 		t.Cleanup(func() {
 			defer owned.Delete(schema)
-			drop(t, base, schema)
+			pgtest.DropSchemas(t, base, schema, schema+"_keys")
 		})
 	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", PostgresURLEnv, err)
-	}
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.WithSchema(t, base, schema)
 }
 
 // Parts returns the paths of the files dir's store keeps in dir (store.Parts): the database and
@@ -176,8 +169,8 @@ func Files(t testing.TB, dir string) []string {
 	if u == "" {
 		return nil
 	}
-	schema := schemaOf(t, u)
-	db, err := sql.Open("pgx", os.Getenv(PostgresURLEnv))
+	schema := pgtest.SchemaOf(u)
+	db, err := sql.Open("pgx", pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,9 +217,9 @@ func CopyStore(t testing.TB, from, to string) {
 	if src == "" {
 		return
 	}
-	base := os.Getenv(PostgresURLEnv)
-	srcSchema, dstSchema := schemaOf(t, src), schemaOf(t, dst)
-	drop(t, base, dstSchema)
+	base := pgtest.URL(t)
+	srcSchema, dstSchema := pgtest.SchemaOf(src), pgtest.SchemaOf(dst)
+	pgtest.DropSchemas(t, base, dstSchema, dstSchema+"_keys")
 	dump, err := exec.Command("pg_dump", "--no-owner", "--no-privileges", "--schema="+srcSchema, "--schema="+srcSchema+"_keys", "--dbname="+base).Output()
 	if err != nil {
 		t.Fatalf("testdb: pg_dump of %s: %v%s", srcSchema, err, stderrOf(err))
@@ -247,16 +240,6 @@ func stderrOf(err error) string {
 	return ""
 }
 
-// schemaOf returns the schema parameter of a URL DatabaseURL made.
-func schemaOf(t testing.TB, rawURL string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Query().Get("schema")
-}
-
 // searchPathURL turns a URL DatabaseURL made into one pgx connects with: the data schema and
 // the key schema on the search_path.
 func searchPathURL(t testing.TB, rawURL string) string {
@@ -274,76 +257,3 @@ func searchPathURL(t testing.TB, rawURL string) string {
 
 // owned holds the schemas whose drop a running test has registered (by DatabaseURL).
 var owned sync.Map
-
-// ensured holds the databases ensureDatabase has found or made.
-var ensured sync.Map
-
-// ensureDatabase creates the database of rawURL (through the server's postgres database) when
-// it does not exist, as the PostgreSQL store's own tests do.
-func ensureDatabase(t testing.TB, rawURL string) {
-	t.Helper()
-	if _, ok := ensured.Load(rawURL); ok {
-		return
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s: want a postgres:// URL", PostgresURLEnv)
-	}
-	name := strings.TrimPrefix(u.Path, "/")
-	if name != "" && name != "postgres" {
-		admin := *u
-		admin.Path = "/postgres"
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		db, err := sql.Open("pgx", admin.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		var exists bool
-		if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-			t.Fatalf("%s is set but the server cannot be reached: %v", PostgresURLEnv, err)
-		}
-		if !exists {
-			if _, err := db.ExecContext(ctx, `CREATE DATABASE "`+strings.ReplaceAll(name, `"`, `""`)+`"`); err != nil && !strings.Contains(err.Error(), "already exists") {
-				t.Fatalf("create database %s: %v", name, err)
-			}
-		}
-	}
-	ensured.Store(rawURL, true)
-}
-
-// drop drops schema and schema_keys with everything in them.
-func drop(t testing.TB, rawURL, schema string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := sql.Open("pgx", rawURL)
-	if err != nil {
-		t.Errorf("testdb: drop %s: %v", schema, err)
-		return
-	}
-	defer db.Close()
-	for _, s := range []string{schema, schema + "_keys"} {
-		if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS "`+s+`" CASCADE`); err != nil {
-			t.Errorf("testdb: drop schema %s: %v", s, err)
-		}
-	}
-	if drops.Add(1)%vacuumEvery == 0 {
-		if _, err := db.ExecContext(ctx, "VACUUM "+strings.Join(catalogs, ", ")); err != nil {
-			t.Errorf("testdb: vacuum the catalogs: %v", err)
-		}
-	}
-}
-
-// drops counts the schemas this process dropped.
-var drops atomic.Int64
-
-// vacuumEvery is how many drops of schemas go between two vacuums of the system catalogs. Each
-// store creates and drops about a hundred relations; where autovacuum is off (as on the CI
-// machines) their dead catalog rows are never removed otherwise, and every later CREATE, DROP and
-// REVOKE of the suite reads through them (on this machine, four times slower after a few thousand stores).
-const vacuumEvery = 32
-
-// catalogs are the system catalogs creating and dropping a store's schemas writes.
-var catalogs = []string{"pg_catalog.pg_class", "pg_catalog.pg_attribute", "pg_catalog.pg_type", "pg_catalog.pg_depend",
-	"pg_catalog.pg_index", "pg_catalog.pg_constraint", "pg_catalog.pg_attrdef", "pg_catalog.pg_namespace", "pg_catalog.pg_sequence"}
