@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tillit/tillit/internal/cli"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 	"github.com/tillit/tillit/internal/store/storetest/testdb"
 )
 
@@ -43,10 +44,10 @@ func TestAnotherInstallationsKeysAreRefused(t *testing.T) {
 	var schemaA string
 	var admin *sql.DB
 	for _, name := range []string{"a", "b", "c"} {
-		url, schema, db := pgSchemaURL(t)
+		schema, url := pgtest.FreshSchema(t, "tc_keys_")
 		urls[name] = url
 		if name == "a" {
-			schemaA, admin = schema, db
+			schemaA, admin = schema, pgtest.Open(t)
 		}
 		dir := filepath.Join(work, name)
 		if p, ok := people[name]; ok {
