@@ -10,7 +10,8 @@ import (
 // TestNULInAPathIDIsNotAServerError: found by a hostile-input trial on PostgreSQL. An id in the
 // path holding a NUL byte (%00) reaches the store, where PostgreSQL refuses the text (SQLSTATE
 // 22021, invalid byte sequence for encoding UTF8) and the API answered 500, logged as an
-// internal error, on every route with an {id}: a client error must not be a server error, nor
+// internal error, on every route with an {id}, and so did the notification tasks' filters
+// (processor_id, contact_id; also with invalid UTF-8): a client error must not be a server error, nor
 // fill the error log on demand. SQLite answers 404 (no such row). Run it on PostgreSQL with
 // TILLIT_TEST_STORE=postgres and TILLIT_TEST_POSTGRES_URL set.
 func TestNULInAPathIDIsNotAServerError(t *testing.T) {
@@ -28,6 +29,9 @@ func TestNULInAPathIDIsNotAServerError(t *testing.T) {
 		{"GET", "/api/v1/imports/a%00b/errors"},
 		{"GET", "/api/v1/breaches/a%00b"},
 		{"GET", "/api/v1/purposes/a%00b"},
+		{"GET", "/api/v1/notification-tasks?processor_id=a%00b"},
+		{"GET", "/api/v1/notification-tasks?processor_id=%ff"}, // invalid UTF-8: 22021 too
+		{"GET", "/api/v1/notification-tasks?contact_id=a%00b"},
 	} {
 		var body any
 		if tc.method == "PATCH" {
