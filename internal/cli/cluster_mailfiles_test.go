@@ -1,14 +1,14 @@
 package cli_test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tillit/tillit/internal/app/apptest"
+
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // TestErasureOnAnotherNodeRemovesMailFiles: found by a two-node trial on PostgreSQL with the
@@ -19,17 +19,8 @@ import (
 // until a restarts and sweeps (sweepMailFiles). The test sends a campaign, erases its recipient
 // through the node that did not write the file, and looks for the file on both nodes.
 func TestErasureOnAnotherNodeRemovesMailFiles(t *testing.T) {
-	base := os.Getenv("TILLIT_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("TILLIT_TEST_POSTGRES_URL is not set: the two-node test needs PostgreSQL")
-	}
-	schema := fmt.Sprintf("tm_%d", time.Now().UnixNano())
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	t.Cleanup(func() { dropSchemas(t, base, schema, schema+"_keys") })
-	t.Setenv("TILLIT_DATABASE_URL", base+sep+"schema="+schema)
+	_, dbURL := pgtest.FreshSchema(t, "tm_")
+	t.Setenv("TILLIT_DATABASE_URL", dbURL)
 	t.Setenv("TILLIT_SMTP_URL", "") // the file transport
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startChild(t, dirA, "")

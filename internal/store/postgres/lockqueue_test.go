@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/tillit/tillit/internal/store"
+
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // TestVacuumFullDoesNotStallTheCluster: the rewrite of the key tables after an erasure (VACUUM
@@ -26,7 +28,7 @@ func TestVacuumFullDoesNotStallTheCluster(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	admin := testDB(t)
+	admin := pgtest.Open(t)
 	dump, err := admin.BeginTx(ctx, nil) // a backup in progress
 	if err != nil {
 		t.Fatal(err)
