@@ -16,6 +16,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"github.com/tillit/tillit/internal/store"
@@ -383,19 +385,22 @@ func (db *DB) vacuum(ctx context.Context, tables []string, schema string) error 
 	return nil
 }
 
-// olderTransactions counts the transactions of this database, other than the asking one, that
+// olderTransactions counts the transactions of the server, other than the asking one, that
 // began before $1 and hold a snapshot (backend_xmin) or a transaction id (backend_xid: one that
 // wrote and sits between statements holds no snapshot, yet PostgreSQL keeps every tuple deleted
-// after it began). Transactions of other databases do not hold back a vacuum of this one's
-// tables (PostgreSQL 14 and later).
+// after it began). Those of other databases count too: a snapshot taken in this database after
+// the erasure still starts at the oldest transaction id running anywhere on the server, and
+// VACUUM keeps what such a snapshot may see. (Prepared transactions and replication slots hold
+// dead tuples back as well; Tillit makes neither.)
 const olderTransactions = `SELECT count(*) FROM pg_stat_activity
-	WHERE pid <> pg_backend_pid() AND datname = current_database()
-	AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND xact_start < $1`
+	WHERE pid <> pg_backend_pid() AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND xact_start < $1`
 
-// Vacuum waits until no transaction of the database that began before since is open (a dead
-// tuple such a transaction may still see cannot be removed; olderTransactions), then vacuums the
-// key tables and every data table that holds personal rows. It gives up waiting, and vacuums
-// anyway, after maxWait; it reports whether nothing older than since was left.
+// Vacuum waits until no transaction that began before since is open (a dead tuple such a
+// transaction may still see cannot be removed; olderTransactions), then rewrites the key tables
+// (rewriteKeyTables) and vacuums every data table that holds personal rows. It gives up waiting
+// after maxWait and vacuums the data tables anyway, leaving the rewrite, which would keep what
+// an older transaction may see, for the next time. It reports whether everything was done:
+// nothing older than since was left and the key tables were rewritten.
 func (db *DB) Vacuum(ctx context.Context, since time.Time, maxWait time.Duration) (bool, error) {
 	clear := false
 	for deadline := time.Now().Add(maxWait); ; {
@@ -413,16 +418,46 @@ func (db *DB) Vacuum(ctx context.Context, since time.Time, maxWait time.Duration
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	// The key tables are rewritten: VACUUM compacts a page without overwriting its free space,
-	// so the bytes of the newest tuple on a page (a wrapped key) stay in the file until the page
-	// is written over. VACUUM FULL writes a new file and unlinks the old (it locks the key
-	// tables for the rewrite: about a second per million keys).
-	for _, t := range keyTables {
-		if _, err := db.pool.ExecContext(ctx, "VACUUM FULL "+quoteIdent(db.keys)+"."+quoteIdent(t)); err != nil {
-			return false, fmt.Errorf("postgres: vacuum full %s: %w", t, err)
+	if clear {
+		var err error
+		if clear, err = db.rewriteKeyTables(ctx); err != nil {
+			return false, err
 		}
 	}
 	return clear, db.vacuum(ctx, dataTables(), db.data)
+}
+
+// rewriteLockTimeout is how long the rewrite of a key table waits for its lock. VACUUM FULL
+// takes an ACCESS EXCLUSIVE lock, and while it waits, every later request for the table (every
+// node's reads of data keys, every write) queues behind it: behind a long reader such as a
+// pg_dump the whole cluster would stall until the dump ends.
+const rewriteLockTimeout = "500ms"
+
+// rewriteKeyTables rewrites the key tables (VACUUM FULL) on a connection of its own whose lock
+// waits end after rewriteLockTimeout. VACUUM compacts a page without overwriting its free
+// space, so the bytes of the newest tuple on a page (a wrapped key) stay in the file until the
+// page is written over; VACUUM FULL writes a new file and unlinks the old (about a second per
+// million keys). It reports false, and rewrites nothing more, when a lock was not had in time.
+func (db *DB) rewriteKeyTables(ctx context.Context) (bool, error) {
+	cfg, err := pgx.ParseConfig(db.conn)
+	if err != nil {
+		return false, fmt.Errorf("postgres: vacuum full: %w", err)
+	}
+	cfg.RuntimeParams["lock_timeout"] = rewriteLockTimeout
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return false, fmt.Errorf("postgres: vacuum full: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	for _, t := range keyTables {
+		if _, err := c.Exec(ctx, "VACUUM FULL "+quoteIdent(db.keys)+"."+quoteIdent(t)); err != nil {
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+				return false, nil
+			}
+			return false, fmt.Errorf("postgres: vacuum full %s: %w", t, err)
+		}
+	}
+	return true, nil
 }
 
 // keyDeletions reads the rows of the key schema's contact_keys deleted or updated since the
@@ -620,12 +655,19 @@ func (db *DB) TryLead(ctx context.Context) (context.Context, bool) {
 	h := fnv.New64a()
 	h.Write([]byte("tillit-jobs:" + db.data))
 	key := int64(h.Sum64())
-	c, err := pgx.Connect(ctx, db.conn)
+	cfg, err := pgx.ParseConfig(db.conn)
+	if err != nil {
+		return nil, false
+	}
+	maps.Copy(cfg.RuntimeParams, leadSession)
+	tctx, cancel := context.WithTimeout(ctx, LeadPingTimeout)
+	defer cancel()
+	c, err := pgx.ConnectConfig(tctx, cfg)
 	if err != nil {
 		return nil, false
 	}
 	var held bool
-	if err = c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&held); err == nil && held {
+	if err = c.QueryRow(tctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&held); err == nil && held {
 		lctx, lost := context.WithCancel(ctx)
 		go db.holdLead(lctx, lost, c)
 		return lctx, true
@@ -634,10 +676,31 @@ func (db *DB) TryLead(ctx context.Context) (context.Context, bool) {
 	return nil, false
 }
 
-// holdLead checks the lock's connection every LeadPoll and ends the lead (lost) when it fails
-// or ctx ends; closing the connection releases the lock.
+// LeadPingTimeout bounds the leader's check of its lock's connection (and the attempt to take
+// the lock): a leader whose network is cut stops its jobs within LeadPoll + LeadPingTimeout.
+const LeadPingTimeout = 3 * time.Second
+
+// leadSession are the settings of the job lock's session. A machine that loses power or its
+// network closes no connection, and PostgreSQL would keep the session, and the lock, until
+// TCP keepalive gives up (two hours by the system's default). The leader asks something every
+// LeadPoll; the server ends a session idle for 10 s (idle_session_timeout, PostgreSQL 14: also
+// when something between them still answers TCP, as a proxy does), probes an idle connection
+// after 5 s and drops it after 3 unanswered probes 2 s apart, and drops one whose sent data
+// stays unacknowledged for 10 s. Another node so leads within about 15 s, after the old leader
+// stopped (LeadPoll + LeadPingTimeout).
+var leadSession = map[string]string{
+	"idle_session_timeout": "10s",
+	"tcp_keepalives_idle":  "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3", "tcp_user_timeout": "10000",
+}
+
+// holdLead checks the lock's connection every LeadPoll and ends the lead (lost) when it fails,
+// does not answer within LeadPingTimeout, or ctx ends; closing the connection releases the lock.
 func (db *DB) holdLead(ctx context.Context, lost context.CancelFunc, c *pgx.Conn) {
-	defer c.Close(context.Background())
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), LeadPingTimeout)
+		defer cancel()
+		c.Close(cctx)
+	}()
 	defer lost()
 	t := time.NewTicker(LeadPoll)
 	defer t.Stop()
@@ -646,7 +709,10 @@ func (db *DB) holdLead(ctx context.Context, lost context.CancelFunc, c *pgx.Conn
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := c.Ping(ctx); err != nil {
+			pctx, cancel := context.WithTimeout(ctx, LeadPingTimeout)
+			err := c.Ping(pctx)
+			cancel()
+			if err != nil {
 				if ctx.Err() == nil {
 					db.log.Warn("postgres: the job lock's connection failed; this node stops its background jobs until it leads again", "err", err)
 				}
