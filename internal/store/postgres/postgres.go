@@ -284,9 +284,8 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	return db, nil
 }
 
-// MinServerVersion is the oldest PostgreSQL a store opens on (server_version_num): from 14 on,
-// a transaction of another database does not hold back a vacuum of this one's tables, which
-// Vacuum's wait (olderTransactions) relies on to know when an erased row's dead tuple is gone.
+// MinServerVersion is the oldest PostgreSQL a store opens on (server_version_num): the job
+// lock's session relies on idle_session_timeout (14) to end when its leader falls silent.
 const MinServerVersion = 140000
 
 // serverSupported refuses a server older than MinServerVersion, naming both versions.
