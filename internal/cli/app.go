@@ -105,6 +105,7 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 	if err != nil {
 		return nil, nil, false, err
 	}
+	inFiles := len(parts) > 0 // the store is files of the installation (SQLite's), not a server's
 	parts = append(parts, store.Part{Path: keysetFile, What: "the keysets"})
 	var present, missing []string
 	for _, p := range parts {
@@ -122,6 +123,12 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 		present = append(present, "a Tillit store (the database URL)")
 	}
 	fresh := len(present) == 0
+	if !fresh && !inFiles && !inDB && len(missing) == 0 {
+		// Keys but no store at the server's URL: a mistyped schema= would otherwise become a
+		// new, empty store that every check reports intact.
+		return nil, nil, false, fmt.Errorf("%s holds %s, but %s holds no Tillit store: check the database URL (its schema=) — Tillit makes a store only with its keys, on a first start of an empty data directory",
+			cfg.DataDir, strings.Join(present, ", "), config.RedactURL(cfg.StoreURL()))
+	}
 	if !fresh && len(missing) > 0 {
 		return nil, nil, false, fmt.Errorf("%s holds %s but not %s: restore the missing files from a backup (Tillit never makes new keys for existing data)",
 			cfg.DataDir, strings.Join(present, ", "), strings.Join(missing, ", "))

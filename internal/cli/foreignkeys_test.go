@@ -151,3 +151,34 @@ func TestAnotherInstallationsKeysAreRefusedOnSQLite(t *testing.T) {
 		t.Errorf("audit verify with another installation's keys: exit %d: %q; want refused", code, stderr)
 	}
 }
+
+// TestMistypedSchemaIsNoNewStore: a data directory with its keys pointed at a schema that holds
+// no store (a typo in schema=) is refused by every command, serve included, and nothing is made
+// there; an empty schema= is refused too. tillit audit verify made the two schemas and
+// reported the new, empty log intact (trial of issue 13).
+func TestMistypedSchemaIsNoNewStore(t *testing.T) {
+	_, url := pgtest.FreshSchema(t, "tc_typo_")
+	dir := t.TempDir()
+	csv := writeFile(t, "p.csv", "email,first_name\nanna.lindqvist@example.org,Anna\n")
+	if code, _, stderr := runCLI(t, "import", "--data", dir, "--database-url", url, "--format", "generic", csv); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	typo, typoURL := pgtest.FreshSchema(t, "tc_typo_")
+	for _, args := range [][]string{{"audit", "verify"}, {"token", "list"}} {
+		code, stdout, stderr := runCLI(t, append(args, "--data", dir, "--database-url", typoURL)...)
+		if code == 0 || !strings.Contains(stderr, "holds no Tillit store") {
+			t.Errorf("%v on a schema without a store: exit %d, %q %q; want refused, saying the URL holds no store", args, code, stdout, stderr)
+		}
+	}
+	if code, stderr, listened := serveOnce(t, "--data", dir, "--database-url", typoURL); code == 0 || listened || !strings.Contains(stderr, "holds no Tillit store") {
+		t.Errorf("serve on a schema without a store: exit %d, listened %v, %q; want refused", code, listened, stderr)
+	}
+	var n int
+	if err := pgtest.Open(t).QueryRow("SELECT count(*) FROM pg_namespace WHERE nspname IN ($1, $2)", typo, typo+"_keys").Scan(&n); err != nil || n != 0 {
+		t.Errorf("schemas made for the typo: %d, %v; want none", n, err)
+	}
+	empty := strings.Replace(url, "schema=", "schema=&x=", 1)
+	if code, _, stderr := runCLI(t, "audit", "verify", "--data", dir, "--database-url", empty); code == 0 || !strings.Contains(stderr, "schema= is empty") {
+		t.Errorf("an empty schema=: exit %d, %q; want refused naming it", code, stderr)
+	}
+}

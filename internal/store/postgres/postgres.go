@@ -111,8 +111,11 @@ func splitURL(raw string) (conn, schema string, err error) {
 		}
 	}
 	schema = q.Get("schema")
+	if q.Has("schema") && schema == "" {
+		return "", "", fmt.Errorf("postgres: the database URL's schema= is empty: name the schema, or leave the parameter out for the default %q", DefaultSchema)
+	}
 	if schema == "" {
-		schema = "tillit"
+		schema = DefaultSchema
 	}
 	if err := checkSchemaName(schema, MaxSchemaName); err != nil {
 		if len(schema) > MaxSchemaName {
@@ -136,6 +139,9 @@ func ParseURL(raw string) (conn, data, keys string, err error) {
 	}
 	return conn, data, data + "_keys", nil
 }
+
+// DefaultSchema is the data schema of a database URL without schema=.
+const DefaultSchema = "tillit"
 
 // WriterLock is the key of the advisory lock every write transaction on the store in data
 // schema takes first (Update). A session that holds it keeps every node's writes waiting.
