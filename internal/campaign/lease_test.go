@@ -124,3 +124,30 @@ func count(rows map[string][]string, status string) int {
 	}
 	return k
 }
+
+// TestSlowTransportRecordsOften: with a slow transport the outbox records outcomes at least
+// every outcome window (50 ms), not once per group of 100, so a process killed while it sends
+// hands over again only what it handed over in the last window. Each hand-off here takes 30 ms:
+// when a message is handed over, all but the last two before it are recorded sent.
+func TestSlowTransportRecordsOften(t *testing.T) {
+	w := open(t, t.TempDir())
+	const n = 8
+	camp := w.queued(t, n)
+	handed := 0
+	var lagged []int
+	tr := &countingTransport{before: func() {
+		if recorded := count(outboxRows(t, w.dir, camp), mail.StatusSent); recorded < handed-2 {
+			lagged = append(lagged, handed-recorded)
+		}
+		handed++
+		time.Sleep(30 * time.Millisecond)
+	}}
+	o := *w.outbox
+	o.Transport = tr
+	if sent, _, err := o.SendDue(context.Background(), 1000); err != nil || sent != n {
+		t.Fatalf("SendDue = %d, %v; want %d", sent, err, n)
+	}
+	if len(lagged) > 0 {
+		t.Errorf("unrecorded hand-offs when the next began: %v; want at most 2 (one 50 ms window of 30 ms sends)", lagged)
+	}
+}

@@ -120,7 +120,14 @@ const DefaultLease = 2 * time.Minute
 // errLeaseEnding stops a pass whose lease is half over: what it did not hand over is released.
 var errLeaseEnding = errors.New("mail: the pass's lease is half over")
 
-// outcomeGroup is how many send outcomes are recorded per transaction.
+// outcomeWindow is the longest a group of hand-offs runs before its outcomes are recorded: a
+// process killed while it sends hands over again, under the same Message-ID, what it handed
+// over and had not recorded, at most the messages of the last outcomeWindow (and never more
+// than outcomeGroup). A fast transport fills outcomeGroup sooner; a slow one (a relay taking
+// tens of milliseconds a message) records every outcomeWindow, a few milliseconds each time.
+const outcomeWindow = 50 * time.Millisecond
+
+// outcomeGroup is how many send outcomes are recorded per transaction at most.
 const outcomeGroup = 100
 
 // passSize is how many due messages Run reads and opens per SendDue call: one transaction of
@@ -225,13 +232,13 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	if err != nil {
 		return 0, 0, err
 	}
-	// Hand-off, in groups of outcomeGroup: the gate's facts for the group are read at once, up to
-	// Sessions workers (each with its own transport session, owned by SendDue and waited for
-	// before it returns) hand the group's messages over, and the group's outcomes are recorded in
-	// one transaction before the next group starts. Nothing this outbox writes commits while a
-	// group is handed over, so the facts read for it stay current unless someone else changes them
-	// (then the gate reads them again). A crash between a hand-off and its record sends that group
-	// again at most (at-least-once). The outcomes are written even when ctx ends (the server
+	// Hand-off, in groups of outcomeGroup, or of what outcomeWindow allows: the gate's facts for
+	// the group are read at once, up to Sessions workers (each with its own transport session,
+	// owned by SendDue and waited for before it returns) hand the group's messages over, and the
+	// group's outcomes are recorded in one transaction before the next group starts. Nothing this
+	// outbox writes commits while a group is handed over, so the facts read for it stay current
+	// unless someone else changes them (then the gate reads them again). A crash between a
+	// hand-off and its record sends that group again at most (at-least-once, same Message-ID). The outcomes are written even when ctx ends (the server
 	// stops): a message handed over is recorded, so a restart does not send it again.
 	workers := max(1, min(o.Sessions, len(due)))
 	next := make(chan int)
@@ -262,15 +269,21 @@ func (o *Outbox) SendDue(ctx context.Context, limit int) (sent, failed int, err 
 	var unsent []string // claimed and not handed over: released when the pass ends
 	defer func() { o.release(ctx, unsent, now) }()
 	done := make([]Entry, 0, outcomeGroup)
-	for g := 0; g < len(due); g += outcomeGroup {
+	for g, n := 0, 0; g < len(due); g += n {
 		group := due[g:min(g+outcomeGroup, len(due))]
 		if err := o.prefetch(hctx, group); err != nil {
 			unsent = entryIDs(due[g:])
 			return sent, failed, err
 		}
-		for i := range group {
-			next <- g + i
+		// Each send waits for a free session, so the group closes after outcomeWindow when the
+		// transport is slow; the rest of it starts the next group.
+		cut := time.Now().Add(outcomeWindow)
+		n = 0
+		for n < len(group) && (n == 0 || time.Now().Before(cut)) {
+			next <- g + n
+			n++
 		}
+		group = group[:n]
 		var firstErr error
 		done = done[:0]
 		for range group {
