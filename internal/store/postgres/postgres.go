@@ -313,7 +313,7 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		return tx, nil
 	}
-	return db.Run(ctx, begin, func(tx *sqlstore.Tx) error { return fn(tx) })
+	return translateRest(db.Run(ctx, begin, func(tx *sqlstore.Tx) error { return fn(tx) }))
 }
 
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot, never waiting.
@@ -323,7 +323,7 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 		return translate(fmt.Errorf("postgres: begin read: %w", err))
 	}
 	defer sqltx.Rollback()
-	return fn(db.NewTx(sqltx, true))
+	return translateRest(fn(db.NewTx(sqltx, true)))
 }
 
 // Purge vacuums the key store's tables at once, so that no live or dead tuple of an erased
