@@ -86,7 +86,8 @@ type Server struct {
 }
 
 // Handler returns the HTTP handler for every route, with the security headers of every answer
-// (secure) and paced request bodies (paceBodies).
+// (secure) and paced request bodies (paceBodies). A path parameter or query value that is not
+// UTF-8 or holds U+0000 is refused (400) before any route's handler runs (checkText).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -219,8 +220,13 @@ func (s *Server) Handler() http.Handler {
 			s.writeProblem(w, r, &statusError{status: http.StatusMethodNotAllowed, err: &apperr.Error{Kind: apperr.Invalid, Reason: "method_not_allowed", Message: "HEAD is not served; use GET"}})
 			return
 		}
-		if _, pattern := mux.Handler(r); pattern == "" {
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
 			s.noRoute(w, r, mux)
+			return
+		}
+		if err := checkText(pattern, r.URL); err != nil {
+			s.writeProblem(w, r, err)
 			return
 		}
 		mux.ServeHTTP(w, r)

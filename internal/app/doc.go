@@ -13,6 +13,8 @@
 //     sweeps, ledger replay, App.Erase); New sets its hooks once, so every erasure deletes the
 //     person's rows and key, closes and forgets their data subject requests in the same
 //     transaction (dsr.Service.ErasingIn), removes their mail files and purges the store's files.
+//     On a cluster store every process removes its own mail files of whoever any process erased
+//     or forgot (Start: removeGoneFiles).
 //   - Export (Art. 15, 20): the access bundle (App.Export).
 //   - Notices (Art. 12(1), 13, 14): the controller and DPO footer of transactional mail
 //     (NoticeFooter), the recipients named by the privacy notice (App.Recipients) and the

@@ -15,7 +15,17 @@ const (
 	webhookPoll  = 2 * time.Second  // webhook deliveries are tried
 	outboxPoll   = 10 * time.Second // the outbox looks for due mail (or when woken)
 	sweepEvery   = time.Hour        // lapsed consent, download links, retention, unverified requests
+	// mailFilesPause: on a cluster store, a process removes the mail files of owners another
+	// process made gone (erased, forgotten) at most once per pause (removeGoneFiles).
+	mailFilesPause = 2 * time.Second
 )
+
+// goneOwners is a store whose processes hear of the mail-file owners each other's commits made
+// gone (postgres.DB): Gone receives, coalesced, when TakeGone has something to say.
+type goneOwners interface {
+	Gone() <-chan struct{}
+	TakeGone() store.Gone
+}
 
 // Start readies the installation to serve and starts its background work. First, before
 // anything is sent: it removes the mail files of people erased (or requests forgotten) just
@@ -29,13 +39,23 @@ const (
 // On a store several processes share (store.Cluster: PostgreSQL) the jobs run only while this
 // process leads the cluster, so nothing is sent or run twice: the first Sweep too waits for the
 // lead (the server answers meanwhile), and another process's commits wake the outbox and the
-// campaign walker.
+// campaign walker. Each process writes the mail files of the messages it hands over under its
+// own data directory, so every process, leading or not, also removes its files of the people
+// any process erases and the requests any process forgets, within mailFilesPause of hearing of
+// the commit (removeGoneFiles).
 func (a *App) Start(ctx context.Context) (stop func(), err error) {
+	g, hears := a.Store.(goneOwners)
+	if hears {
+		g.TakeGone() // what the sweep below covers
+	}
 	if err := a.sweepMailFiles(ctx); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
+	if hears {
+		jobs.Go(func() { a.removeGoneFiles(runCtx, g) })
+	}
 	if c, ok := a.Store.(store.Cluster); ok {
 		// A process that leads at once sweeps before the server answers, as one alone does.
 		first, ok := c.TryLead(runCtx)
@@ -156,6 +176,77 @@ func (a *App) sweepMailFiles(ctx context.Context) error {
 		a.Logger.Warn("removed mail files left by a crash whose owner was erased or forgotten", "files", n)
 	}
 	return err
+}
+
+// removeGoneFiles removes, until ctx ends, this process's mail files of the owners (contacts,
+// requests) that any process of the cluster made gone, as g tells of them: at most one pass every
+// mailFilesPause, each reading the mail directory once. A pass for owners g names asks the store
+// nothing; one after g may have missed some (store.Gone.All: its listener reconnected) looks up
+// every file's owner, as the sweep at start does. A failed pass is repeated.
+func (a *App) removeGoneFiles(ctx context.Context, g goneOwners) {
+	var pending store.Gone
+	var last time.Time
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.Gone():
+		case <-retry:
+		}
+		retry = nil
+		if wait := mailFilesPause - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		pending.Add(g.TakeGone(), maxPendingGone)
+		n, err := a.removeGone(ctx, pending)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.Logger.WarnContext(ctx, "removing the mail files of erased people and forgotten requests failed; it is repeated", slog.Any("error", err))
+				retry = time.After(mailFilesPause)
+			}
+			continue
+		}
+		pending = store.Gone{}
+		if n > 0 {
+			a.Logger.InfoContext(ctx, "removed mail files of people erased or requests forgotten", slog.Int("files", n))
+		}
+	}
+}
+
+// maxPendingGone bounds the owners a failed pass of removeGoneFiles keeps; past it the next
+// pass looks up every file's owner.
+const maxPendingGone = 100_000
+
+// removeGone removes this process's mail files of the owners gone names (every file's owner
+// looked up when gone is All) and returns how many it removed.
+func (a *App) removeGone(ctx context.Context, gone store.Gone) (int, error) {
+	if gone.All {
+		return a.files.SweepGone(func(contactID, requestID string) (bool, error) {
+			return a.Store.MailOwnerLive(ctx, contactID, requestID)
+		})
+	}
+	if gone.Empty() {
+		return 0, nil
+	}
+	contacts, requests := make(map[string]bool, len(gone.Contacts)), make(map[string]bool, len(gone.Requests))
+	for _, id := range gone.Contacts {
+		contacts[id] = true
+	}
+	for _, id := range gone.Requests {
+		requests[id] = true
+	}
+	return a.files.SweepGone(func(contactID, requestID string) (bool, error) {
+		if contactID != "" {
+			return !contacts[contactID], nil
+		}
+		return !requests[requestID], nil
+	})
 }
 
 // every runs fn every interval until ctx ends.

@@ -109,6 +109,18 @@ func (t FileTransport) remove(owner string) error {
 // erasure's commit and its file removal, or inside a write, left behind. Run it at start,
 // before anything is sent. It returns how many files it deleted.
 func (t FileTransport) Sweep(live func(contactID, requestID string) (bool, error)) (int, error) {
+	return t.sweep(live, true)
+}
+
+// SweepGone deletes the message files, written or half-written, whose owner live reports gone,
+// reading the directory once. Unlike Sweep it may run while messages are written: a live
+// owner's half-written file stays. It returns how many files it deleted.
+func (t FileTransport) SweepGone(live func(contactID, requestID string) (bool, error)) (int, error) {
+	return t.sweep(live, false)
+}
+
+// sweep is Sweep (allTmp: every *.eml.tmp goes, whatever its owner) and SweepGone.
+func (t FileTransport) sweep(live func(contactID, requestID string) (bool, error), allTmp bool) (int, error) {
 	entries, err := os.ReadDir(t.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -124,7 +136,7 @@ func (t FileTransport) Sweep(live func(contactID, requestID string) (bool, error
 			continue
 		}
 		keep := false
-		if !strings.HasSuffix(name, ".tmp") {
+		if !allTmp || !strings.HasSuffix(name, ".tmp") {
 			contactID, requestID := owner, ""
 			if id, isRequest := strings.CutPrefix(owner, "request-"); isRequest {
 				contactID, requestID = "", id

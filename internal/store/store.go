@@ -321,6 +321,30 @@ type Cluster interface {
 	Changed() <-chan struct{}
 }
 
+// Gone names the owners of mail files (internal/mail.FileTransport) that committed transactions
+// made gone, so that every process of a cluster can remove their files: the contacts deleted (an
+// erasure) and the data subject requests whose key was destroyed. All: some may be missing (a
+// process did not hear every commit, or a transaction made too many gone to name): every file's
+// owner must be looked up (MailOwnerLive).
+type Gone struct {
+	Contacts []string `json:"c,omitempty"`
+	Requests []string `json:"r,omitempty"`
+	All      bool     `json:"all,omitempty"`
+}
+
+// Empty reports whether g names no owner and is not All.
+func (g Gone) Empty() bool { return !g.All && len(g.Contacts) == 0 && len(g.Requests) == 0 }
+
+// Add merges h into g; past max owners in all, g becomes All (and names none).
+func (g *Gone) Add(h Gone, max int) {
+	if g.All || h.All || len(g.Contacts)+len(g.Requests)+len(h.Contacts)+len(h.Requests) > max {
+		*g = Gone{All: true}
+		return
+	}
+	g.Contacts = append(g.Contacts, h.Contacts...)
+	g.Requests = append(g.Requests, h.Requests...)
+}
+
 // ErasureMeasure is how s makes an erased person's rows unrecoverable from its files, in words for
 // the record of processing (GDPR Art. 30(1)(g), 32(1)), when its backend says (a method
 // ErasureMeasure() string); "" otherwise.

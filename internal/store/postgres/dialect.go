@@ -130,8 +130,23 @@ func translate(err error) error {
 		return &apperr.Error{Kind: apperr.Conflict, Reason: "duplicate", Message: "already exists", Err: err}
 	case "40001", "40P01", "55P03", "57014": // serialization_failure, deadlock, lock_not_available, query_canceled
 		return &apperr.Error{Kind: apperr.Unavailable, Message: "database busy", Err: err}
+	case "22021", "22P05": // character_not_in_repertoire (bytes not UTF-8, or U+0000), untranslatable_character
+		// Text from a client that no check before the store refused (the API refuses it in
+		// bodies, path parameters and query values): a client error, never a 500.
+		return &apperr.Error{Kind: apperr.Invalid, Reason: "invalid_text", Message: "text that is not valid UTF-8 or holds U+0000", Err: err}
 	}
 	return err
+}
+
+// translateRest translates, at the end of a transaction, an error that no statement translated
+// and that carries no kind yet: a query's error surfaces in sql.Row.Scan or sql.Rows.Err, which
+// the shared SQL layer wraps without translating. An error with a kind keeps it (a caller's own
+// reason, such as duplicate_email, must not become the generic one).
+func translateRest(err error) error {
+	if err == nil || apperr.As(err) != nil {
+		return err
+	}
+	return translate(err)
 }
 
 // isConstraint reports an integrity constraint violation (SQLSTATE class 23).

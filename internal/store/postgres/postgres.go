@@ -11,6 +11,11 @@
 // audit chain's head, read inside the transaction, cannot move under it. Reads run in
 // REPEATABLE READ read-only transactions that never wait for the writer. Both schemas commit
 // at once, so the split-commit repair of the SQLite backend always finds the markers equal.
+//
+// Every transaction that wrote ends with a notification on the schema's channel, which names
+// the contacts it deleted and the requests whose key it destroyed (sqlstore.GonePayload); each
+// node listens, dropping its caches (Generation), waking its jobs (Changed) and telling its
+// mail files' sweeper (Gone, TakeGone).
 package postgres
 
 import (
@@ -59,6 +64,9 @@ type DB struct {
 	listening   atomic.Bool   // the listener is connected (Generation)
 	listenDone  chan struct{} // closed when the listener has stopped
 	changed     chan struct{} // a notification arrived (Changed)
+	goneMu      sync.Mutex
+	gone        store.Gone    // mail-file owners heard of and not yet taken (TakeGone)
+	goneDue     chan struct{} // gone holds something (Gone)
 	conn        string        // the connection string of the listener and the job lock
 	vacuumMu    sync.Mutex
 	vacuumSince time.Time     // the oldest Purge not yet followed by a Vacuum
@@ -250,7 +258,7 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 		db.log = slog.Default()
 	}
 	db.Base = &sqlstore.Base{Dialect: dialect(db.data, db.keys), Reader: pool, AnchorMAC: cfg.AnchorMAC}
-	db.Dialect.Notify = "SELECT pg_notify('" + channel(db.data) + "', '')"
+	db.Dialect.Notify = "SELECT pg_notify('" + channel(db.data) + "', $1)"
 	db.Committed = func(context.Context) { db.gen.Add(1) }
 	if err := pool.PingContext(ctx); err != nil {
 		pool.Close()
@@ -286,6 +294,7 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	}
 	go db.vacuumer(vctx, delay, interval)
 	db.opened, db.listenDone, db.changed, db.conn = time.Now(), make(chan struct{}), make(chan struct{}, 1), conn
+	db.goneDue = make(chan struct{}, 1)
 	go db.listen(vctx, conn)
 	return db, nil
 }
@@ -320,7 +329,7 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		return tx, nil
 	}
-	return db.Run(ctx, begin, func(tx *sqlstore.Tx) error { return fn(tx) })
+	return translateRest(db.Run(ctx, begin, func(tx *sqlstore.Tx) error { return fn(tx) }))
 }
 
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot, never waiting.
@@ -330,7 +339,7 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 		return translate(fmt.Errorf("postgres: begin read: %w", err))
 	}
 	defer sqltx.Rollback()
-	return fn(db.NewTx(sqltx, true))
+	return translateRest(fn(db.NewTx(sqltx, true)))
 }
 
 // Purge vacuums the key store's tables at once, so that no live or dead tuple of an erased
@@ -602,13 +611,18 @@ func (db *DB) listenOnce(ctx context.Context, conn string) error {
 	if _, err := c.Exec(ctx, "LISTEN "+quoteIdent(channel(db.data))); err != nil {
 		return err
 	}
-	db.gen.Add(1) // what committed while no one listened
+	db.gen.Add(1)                     // what committed while no one listened
+	db.addGone(store.Gone{All: true}) // what was made gone while no one listened
 	db.listening.Store(true)
 	for {
-		if _, err := c.WaitForNotification(ctx); err != nil {
+		n, err := c.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
 		db.gen.Add(1)
+		if n.Payload != "" {
+			db.addGone(sqlstore.ParseGonePayload(n.Payload))
+		}
 		select {
 		case db.changed <- struct{}{}:
 		default:
@@ -731,6 +745,38 @@ func (db *DB) holdLead(ctx context.Context, lost context.CancelFunc, c *pgx.Conn
 func (db *DB) Changed() <-chan struct{} { return db.changed }
 
 var _ store.Cluster = (*DB)(nil)
+
+// maxGone bounds the owners TakeGone keeps between two calls; past it they are All.
+const maxGone = 100_000
+
+// Gone receives, coalesced, after a node (this one included) commits the deletion of a contact
+// (an erasure) or the destruction of a request's key, and when the listener (re)connects, which
+// may have missed some: TakeGone then says which. Every node's mail files of those owners are to
+// go (internal/app).
+func (db *DB) Gone() <-chan struct{} { return db.goneDue }
+
+// TakeGone returns the owners made gone since the last call (store.Gone; All after the listener
+// connected, or when a commit or the backlog named too many) and forgets them.
+func (db *DB) TakeGone() store.Gone {
+	db.goneMu.Lock()
+	defer db.goneMu.Unlock()
+	g := db.gone
+	db.gone = store.Gone{}
+	return g
+}
+
+func (db *DB) addGone(g store.Gone) {
+	if g.Empty() {
+		return
+	}
+	db.goneMu.Lock()
+	db.gone.Add(g, maxGone)
+	db.goneMu.Unlock()
+	select {
+	case db.goneDue <- struct{}{}:
+	default:
+	}
+}
 
 // ErasureMeasure is what an erasure leaves on PostgreSQL, for the record of processing.
 func (db *DB) ErasureMeasure() string {

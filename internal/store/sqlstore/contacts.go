@@ -128,7 +128,11 @@ func (tx *Tx) DeleteContact(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return mustAffect(res, "contact")
+	if err := mustAffect(res, "contact"); err != nil {
+		return err
+	}
+	tx.gone.Contacts = append(tx.gone.Contacts, id)
+	return nil
 }
 
 // InsertDataKey stores the contact's wrapped data key in the key store.

@@ -262,6 +262,9 @@ func (tx *Tx) ForgetRequest(ctx context.Context, requestID string) error {
 	if _, err := tx.exec(ctx, "DELETE FROM outbox WHERE request_id = ?", requestID); err != nil {
 		return err
 	}
-	_, err := tx.exec(ctx, "UPDATE requests SET email_bidx = NULL, key_destroyed = 1 WHERE id = ?", requestID)
-	return err
+	if _, err := tx.exec(ctx, "UPDATE requests SET email_bidx = NULL, key_destroyed = 1 WHERE id = ?", requestID); err != nil {
+		return err
+	}
+	tx.gone.Requests = append(tx.gone.Requests, requestID)
+	return nil
 }

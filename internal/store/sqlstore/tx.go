@@ -12,6 +12,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/store"
 )
 
 // Dialect is what differs between the SQL databases the statements run on.
@@ -37,7 +38,8 @@ type Dialect struct {
 	Prepare bool
 	// Notify, when set, runs (as written, not rewritten) last in every transaction that wrote,
 	// so that other processes on the same database learn of the commit (PostgreSQL: pg_notify,
-	// delivered at commit to every node's listener; Generation).
+	// delivered at commit to every node's listener; Generation). It takes one argument, the
+	// payload: GonePayload of the mail-file owners the transaction made gone, "" when none.
 	Notify string
 	// Savepoints: a failed statement aborts the whole transaction (PostgreSQL), so a statement
 	// whose failure the Tx answers with a further read (the id a taken address belongs to) runs
@@ -82,8 +84,9 @@ type Tx struct {
 	headMoved  bool // an event was appended: the anchor moves at commit
 	// keysTouched: a statement wrote the key store; both commit markers move at commit.
 	keysTouched bool
-	wrote       bool    // a statement changed a row (Dialect.Notify)
-	repair      *Repair // what reconcile repaired before this transaction; nil when none was needed
+	wrote       bool       // a statement changed a row (Dialect.Notify)
+	gone        store.Gone // contacts deleted, requests forgotten (Dialect.Notify's payload)
+	repair      *Repair    // what reconcile repaired before this transaction; nil when none was needed
 	headSeq     int64
 	headHash    []byte
 	stmts       map[string]*sql.Stmt
@@ -203,7 +206,7 @@ func (tx *Tx) commit(ctx context.Context) error {
 		return err
 	}
 	if tx.wrote && tx.base.Dialect.Notify != "" {
-		if _, err := tx.tx.ExecContext(ctx, tx.base.Dialect.Notify); err != nil {
+		if _, err := tx.tx.ExecContext(ctx, tx.base.Dialect.Notify, GonePayload(tx.gone)); err != nil {
 			tx.Rollback()
 			return tx.base.translate(fmt.Errorf("%s: notify: %w", tx.base.Dialect.Name, err))
 		}
