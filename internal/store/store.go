@@ -150,6 +150,10 @@ type Config struct {
 	URL string
 	// VFS names a registered SQLite VFS to open the files with ("": the operating system's).
 	VFS string
+	// DiskKeys are the keys (32 bytes each, keys.Keyring.DiskKeys) a SQLite store's files may be
+	// encrypted under, the one new files get first; none: new files are plain. Each file opens
+	// under the key it is encrypted with, or plain. Ignored by stores that are not files.
+	DiskKeys [][]byte
 	// AnchorMAC keys the audit anchor (keys.Keyring.AnchorMAC); nil writes and checks it unkeyed.
 	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
 	// OnRepair, when set, is told of every repair of a half-finished transaction: atOpen for
@@ -283,6 +287,15 @@ type Cluster interface {
 	// Changed receives, coalesced, after a process of the cluster (this one included) commits
 	// a write, so that the leader's outbox and campaign walker need not wait for their poll.
 	Changed() <-chan struct{}
+}
+
+// PlainFiles lists the files of s that hold its data unencrypted on disk, when its backend
+// encrypts files (a method PlainFiles() []string: SQLite); none otherwise.
+func PlainFiles(s Store) []string {
+	if d, ok := s.(interface{ PlainFiles() []string }); ok {
+		return d.PlainFiles()
+	}
+	return nil
 }
 
 // ErasureMeasure is how s makes an erased person's rows unrecoverable from its files, in words for

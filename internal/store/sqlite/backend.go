@@ -41,7 +41,7 @@ func (b backend) ErasureMeasure() string {
 // it was keyed, and finishes a transaction a process killed between the two files' commits left
 // half done, so that even a command that only reads (audit verify) sees a whole store.
 func openStore(ctx context.Context, dir string, cfg store.Config) (store.Store, error) {
-	db, err := OpenWith(ctx, dir, Options{VFS: cfg.VFS})
+	db, err := OpenWith(ctx, dir, Options{VFS: cfg.VFS, Keys: cfg.DiskKeys})
 	if err != nil {
 		return nil, err
 	}
