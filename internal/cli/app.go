@@ -37,6 +37,9 @@ type opening struct {
 	// holds no data key to tell whether the keys are its own (tillit audit verify, which
 	// reports the anchor); other commands refuse it (checkKeys).
 	investigate bool
+	// plainDisk makes a new SQLite store's files plain, not encrypted under the disk key
+	// (tillit bench --disk plain, to measure what encryption costs).
+	plainDisk bool
 }
 
 // openApp opens the data directory (openStore) and builds the app on it (app.New), with mail
@@ -138,7 +141,11 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 	if err != nil {
 		return nil, nil, false, err
 	}
-	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: o.onRepair, Logger: o.logger})
+	disk := diskKeys(kr)
+	if o.plainDisk {
+		disk = nil
+	}
+	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: disk, AnchorMAC: kr.AnchorMAC, OnRepair: o.onRepair, Logger: o.logger})
 	if err != nil {
 		if fresh {
 			// A first start that made keys for a store that did not open leaves nothing behind:
@@ -155,6 +162,16 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 		return nil, nil, false, err
 	}
 	return db, kr, created, nil
+}
+
+// diskKeys returns kr's disk keys as a store takes them (store.Config.DiskKeys), the primary
+// first.
+func diskKeys(kr *keys.Keyring) [][]byte {
+	var out [][]byte
+	for _, k := range kr.DiskKeys() {
+		out = append(out, k.Key)
+	}
+	return out
 }
 
 // checkKeys refuses a store opened with keys that are not its own. Another installation's root

@@ -44,6 +44,11 @@ commands:
   ledger replay FILE...         after restoring a backup: re-apply every choice the files hold
                                 (several: oldest first; checked whole before any is applied)
                                 (erasures export / erasures replay: the same commands)
+  keys encrypt-disk             encrypt the SQLite files of an installation from before disk
+                                encryption under the disk key (stop the server first; a copy
+                                of each file, swapped in; progress on stderr)
+  keys rotate --disk            copy the SQLite files under a new disk key, then drop the old
+                                one (stop the server first)
   migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME' [--batch N]
                                 move the SQLite store to PostgreSQL as stored (stop the server
                                 first; progress on stderr, JSON summary on stdout; run it again
@@ -116,6 +121,8 @@ func run(ctx context.Context, env Env) error {
 			return ledgerReplay(ctx, env, cmd+" replay", args[1:])
 		}
 		return fmt.Errorf("%w: tillit %s export [--since TIME] | %s replay LEDGER-FILE", errUsage, cmd, cmd)
+	case "keys":
+		return keysCmd(ctx, env, args)
 	case "migrate-store":
 		return migrateStore(ctx, env, args)
 	case "bench":

@@ -256,3 +256,19 @@ func pragmaText(c *sqlite3.Conn, pragma string) (string, error) {
 	}
 	return out, st.Close()
 }
+
+// KeysOf returns, for the data file and the key store in dir, the key among keys each is
+// encrypted under: nil for a plain file (for a new one: keys[0], as OpenWith would make it).
+// A swap a kill interrupted is settled first, as every open does.
+func KeysOf(dir string, keys [][]byte) (data, keystore []byte, err error) {
+	if err := settle(dir); err != nil {
+		return nil, nil, err
+	}
+	if data, err = keyOf(filepath.Join(dir, DataFile), keys); err != nil {
+		return nil, nil, err
+	}
+	if keystore, err = keyOf(filepath.Join(dir, KeysFile), keys); err != nil {
+		return nil, nil, err
+	}
+	return data, keystore, nil
+}
