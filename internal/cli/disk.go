@@ -13,7 +13,7 @@ import (
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/config"
 	"github.com/tillit/tillit/internal/keys"
-	"github.com/tillit/tillit/internal/store/sqlite"
+	"github.com/tillit/tillit/internal/store"
 )
 
 const keysSynopsis = "tillit keys encrypt-disk | tillit keys rotate --disk"
@@ -30,7 +30,7 @@ func keysCmd(ctx context.Context, env Env, args []string) error {
 }
 
 // encryptDisk runs `tillit keys encrypt-disk`: the SQLite files of an installation from before
-// disk encryption are copied into files encrypted under the disk key (sqlite.Reseal), which
+// disk encryption are copied into files encrypted under the disk key (store.Reseal), which
 // replace them. keysets.json gains the disk keyset first when it has none. The server must be
 // stopped; a store in use is refused. A kill at any moment leaves the plain store or the
 // encrypted one, whole (the next command that opens it settles which).
@@ -51,25 +51,25 @@ func encryptDisk(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, ks, err := sqlite.KeysOf(dir, all)
+	plain, err := store.Unencrypted(cfg.StoreURL(), all)
 	if err != nil {
 		return err
 	}
-	if data != nil && ks != nil {
-		fmt.Fprintf(env.Stdout, "%s and %s are encrypted already; nothing to do\n", sqlite.DataFile, sqlite.KeysFile)
+	if len(plain) == 0 {
+		fmt.Fprintf(env.Stdout, "the SQLite files in %s are encrypted already; nothing to do\n", dir)
 		return nil
 	}
-	fmt.Fprintf(env.Stderr, "encrypting %s and %s in %s under disk key %d (a copy of each, then swapped in)\n", sqlite.DataFile, sqlite.KeysFile, dir, primary.ID)
-	if err := sqlite.Reseal(ctx, dir, sqlite.Options{VFS: cfg.SQLiteVFS, Keys: all}, primary.Key, progressTo(env.Stderr)); err != nil {
+	fmt.Fprintf(env.Stderr, "encrypting the SQLite files in %s under disk key %d (a copy of each, then swapped in)\n", dir, primary.ID)
+	if err := store.Reseal(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: all}, primary.Key, progressTo(env.Stderr)); err != nil {
 		return resealError(dir, err, "the files are plain, as before")
 	}
-	fmt.Fprintf(env.Stdout, "%s and %s are encrypted under disk key %d of %s: back up that file (with the root key, apart from the data); copies of the plain files made before (backups) still hold the data in plain\n",
-		sqlite.DataFile, sqlite.KeysFile, primary.ID, kcfg.KeysetFile)
+	fmt.Fprintf(env.Stdout, "the SQLite files in %s are encrypted under disk key %d of %s: back up that file (with the root key, apart from the data); copies of the plain files made before (backups) still hold the data in plain\n",
+		dir, primary.ID, kcfg.KeysetFile)
 	return nil
 }
 
 // rotateDisk runs `tillit keys rotate --disk`: a new disk key is added to the keysets as their
-// primary, the files are copied under it and swapped in (sqlite.Reseal), and the old disk keys
+// primary, the files are copied under it and swapped in (store.Reseal), and the old disk keys
 // are dropped from the keysets once the new files are in place.
 func rotateDisk(ctx context.Context, env Env, args []string) error {
 	var disk bool
@@ -90,27 +90,27 @@ func rotateDisk(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, ks, err := sqlite.KeysOf(dir, old)
+	plain, err := store.Unencrypted(cfg.StoreURL(), old)
 	if err != nil {
 		return err
 	}
-	if len(old) == 0 || data == nil || ks == nil {
-		return fmt.Errorf("the SQLite files in %s are not encrypted: run tillit keys encrypt-disk first", dir)
+	if len(old) == 0 || len(plain) > 0 {
+		return fmt.Errorf("the SQLite files in %s are not encrypted (%s): run tillit keys encrypt-disk first", dir, strings.Join(plain, ", "))
 	}
 	next, err := keys.NewDiskKey(kcfg, true)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "copying %s and %s in %s under the new disk key %d\n", sqlite.DataFile, sqlite.KeysFile, dir, next.ID)
+	fmt.Fprintf(env.Stderr, "copying the SQLite files in %s under the new disk key %d\n", dir, next.ID)
 	all := append([][]byte{next.Key}, old...)
-	if err := sqlite.Reseal(ctx, dir, sqlite.Options{VFS: cfg.SQLiteVFS, Keys: all}, next.Key, progressTo(env.Stderr)); err != nil {
+	if err := store.Reseal(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: all}, next.Key, progressTo(env.Stderr)); err != nil {
 		return resealError(dir, err, fmt.Sprintf("the files are under the old key; the new key %d waits unused in %s (run the command again)", next.ID, kcfg.KeysetFile))
 	}
 	if err := keys.DropDiskKeys(kcfg, next.ID); err != nil {
 		return fmt.Errorf("the files are encrypted under the new disk key %d, but the old keys are still in %s: %w (run tillit keys rotate --disk again to drop them)", next.ID, kcfg.KeysetFile, err)
 	}
-	fmt.Fprintf(env.Stdout, "%s and %s are encrypted under the new disk key %d; the old disk keys are dropped from %s: back up that file (copies of the store made before, backups, need the copy of it made with them)\n",
-		sqlite.DataFile, sqlite.KeysFile, next.ID, kcfg.KeysetFile)
+	fmt.Fprintf(env.Stdout, "the SQLite files in %s are encrypted under the new disk key %d; the old disk keys are dropped from %s: back up that file (copies of the store made before, backups, need the copy of it made with them)\n",
+		dir, next.ID, kcfg.KeysetFile)
 	return nil
 }
 
@@ -130,12 +130,14 @@ func diskCommand(env Env, name string, args []string, flags func(*flag.FlagSet))
 	if fs.NArg() > 0 {
 		return cfg, "", fmt.Errorf("%w: unexpected argument %q (%s)", errUsage, fs.Arg(0), keysSynopsis)
 	}
-	url := cfg.StoreURL()
-	dir, ok := strings.CutPrefix(url, "sqlite:")
-	if !ok {
-		return cfg, "", fmt.Errorf("the store is not SQLite files (--database-url names a server): disk encryption is for the SQLite files; encrypt the server's volume instead")
+	parts, err := store.Parts(cfg.StoreURL())
+	if err != nil {
+		return cfg, "", err
 	}
-	return cfg, filepath.Clean(strings.TrimPrefix(dir, "//")), nil
+	if len(parts) == 0 {
+		return cfg, "", fmt.Errorf("%w (--database-url)", store.ErrNotFiles)
+	}
+	return cfg, filepath.Dir(parts[0].Path), nil
 }
 
 // checkStore opens the store as every command does, and closes it: the keys must be its own
@@ -158,16 +160,16 @@ func allDiskKeys(kcfg keys.Config) ([][]byte, error) {
 	return diskKeys(kr), nil
 }
 
-// resealError explains a failed sqlite.Reseal; state says where the files stand.
+// resealError explains a failed store.Reseal; state says where the files stand.
 func resealError(dir string, err error, state string) error {
-	if errors.Is(err, sqlite.ErrInUse) {
+	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("the SQLite store in %s is in use by another process: stop tillit serve (and any other tillit command on that directory), then run the command again; %s", dir, state)
 	}
 	return fmt.Errorf("%w; %s", err, state)
 }
 
-// progressTo returns a sqlite.Progress that writes a line to w at each tenth of a file copied.
-func progressTo(w io.Writer) sqlite.Progress {
+// progressTo returns a store.Progress that writes a line to w at each tenth of a file copied.
+func progressTo(w io.Writer) store.Progress {
 	shown := map[string]int{}
 	return func(file string, done, total int) {
 		if total <= 0 {

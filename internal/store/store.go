@@ -183,7 +183,24 @@ type Driver struct {
 	// whether a Tillit store is there already, so that a caller never makes new keys for it.
 	// Nil when Parts tells.
 	Exists func(ctx context.Context, location string) (bool, error)
+	// Reseal, for a backend whose store is files it encrypts (SQLite), copies the store at
+	// location into new files encrypted under to and swaps them in (see Reseal). Nil otherwise.
+	Reseal func(ctx context.Context, location string, cfg Config, to []byte, progress Progress) error
+	// Unencrypted, with Reseal, lists the files of the store at location that are not
+	// encrypted (under any of keys).
+	Unencrypted func(location string, keys [][]byte) ([]string, error)
 }
+
+// Progress is told how far a copy is: the file, and the pages of it copied and in all.
+type Progress func(file string, done, total int)
+
+// ErrInUse is returned when a command that needs the store to itself (Reseal) finds another
+// process using it (a running tillit serve).
+var ErrInUse = errors.New("store: the store is in use by another process")
+
+// ErrNotFiles is returned by Reseal and Unencrypted for a store that is not files this
+// program encrypts (a PostgreSQL server's: encrypt its volume).
+var ErrNotFiles = errors.New("store: the store is not files Tillit encrypts (a database server's); encrypt the server's volume instead")
 
 var (
 	driversMu sync.Mutex
@@ -272,6 +289,39 @@ func Exists(ctx context.Context, url string) (bool, error) {
 		return false, err
 	}
 	return d.Exists(ctx, location)
+}
+
+// Reseal copies the store cfg.URL names, which must be closed, into new files encrypted under
+// the disk key to and swaps them in: tillit keys encrypt-disk (plain files) and tillit keys
+// rotate --disk (files under another key). cfg.DiskKeys are the keys the files may be under
+// now, cfg.VFS the VFS to write through. progress (may be nil) hears of every step of the copy.
+// A store in use by another process is refused (ErrInUse); a kill at any moment leaves the old
+// files or the new ones, whole. ErrNotFiles for a backend without files.
+func Reseal(ctx context.Context, cfg Config, to []byte, progress Progress) error {
+	d, location, err := resolve(cfg.URL)
+	if err != nil {
+		return err
+	}
+	if d.Reseal == nil {
+		return ErrNotFiles
+	}
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	return d.Reseal(ctx, location, cfg, to, progress)
+}
+
+// Unencrypted lists the files of the store at url that are not encrypted under one of keys
+// (for a store not yet made: none when keys are given). ErrNotFiles for a backend without files.
+func Unencrypted(url string, keys [][]byte) ([]string, error) {
+	d, location, err := resolve(url)
+	if err != nil {
+		return nil, err
+	}
+	if d.Unencrypted == nil {
+		return nil, ErrNotFiles
+	}
+	return d.Unencrypted(location, keys)
 }
 
 // Cluster is implemented by a store that several Tillit processes share (PostgreSQL): the

@@ -10,11 +10,13 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
+
+	"github.com/tillit/tillit/internal/store"
 )
 
 // ErrInUse is returned by OpenExclusive when another connection, of this process or another
 // (a running tillit serve, a tillit import), has the data directory's files open.
-var ErrInUse = errors.New("sqlite: the store is in use by another process")
+var ErrInUse = store.ErrInUse
 
 // OpenExclusive opens the data directory's files for a program that reads the whole store while
 // no other connection may open it (tillit migrate-store): one connection, the key store attached
