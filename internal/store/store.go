@@ -198,6 +198,10 @@ type Progress func(file string, done, total int)
 // process using it (a running tillit serve).
 var ErrInUse = errors.New("store: the store is in use by another process")
 
+// ErrNoDiskKey is returned by Open when a file of the store is encrypted under none of
+// Config.DiskKeys: another installation's keys, or a disk key dropped since the file was made.
+var ErrNoDiskKey = errors.New("store: a file of the store is encrypted under none of the disk keys of the keysets")
+
 // ErrNotFiles is returned by Reseal and Unencrypted for a store that is not files this
 // program encrypts (a PostgreSQL server's: encrypt its volume).
 var ErrNotFiles = errors.New("store: the store is not files Tillit encrypts (a database server's); encrypt the server's volume instead")

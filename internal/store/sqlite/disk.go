@@ -16,6 +16,8 @@ import (
 	"github.com/ncruces/go-sqlite3/vfs"
 	"github.com/ncruces/go-sqlite3/vfs/adiantum" // registers the "adiantum" VFS
 	adiantumcipher "lukechampine.com/adiantum"
+
+	"github.com/tillit/tillit/internal/store"
 )
 
 // Disk encryption (research/crypto-design.md §6.1): both files, their write-ahead logs and
@@ -44,7 +46,7 @@ var (
 )
 
 // ErrNoDiskKey is returned when a file is encrypted under none of the keys given.
-var ErrNoDiskKey = errors.New("sqlite: the file is encrypted under none of the disk keys of the keysets")
+var ErrNoDiskKey = store.ErrNoDiskKey
 
 // sqliteStart reports whether b starts as one of SQLite's files does: a database, a
 // write-ahead log or a rollback journal.
@@ -100,9 +102,9 @@ func keyOf(path string, keys [][]byte) ([]byte, error) {
 		}
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("sqlite: %s is encrypted (or not a SQLite file) and no disk key was given: open it with the installation's keysets", path)
+		return nil, fmt.Errorf("%w: %s is encrypted (or not a SQLite file) and no disk key was given", ErrNoDiskKey, path)
 	}
-	return nil, fmt.Errorf("%w: %s (restored from another installation, or under a disk key dropped since?)", ErrNoDiskKey, path)
+	return nil, fmt.Errorf("%w: %s (another installation's keys, or a disk key dropped since?)", ErrNoDiskKey, path)
 }
 
 // firstBlock reads up to blockSize bytes from the start of the file at path; none when the
