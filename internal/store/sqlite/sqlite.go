@@ -104,18 +104,26 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 	before := []fs.FileInfo{stat(dataPath), stat(keysPath)}
 	// Every setting is a statement on the new connection, the key first: settings in the URI
 	// would run before it, and a URI can end up in an error message.
+	// extra runs last, after the key store is attached.
 	connect := func(extra string) func(c *sqlite3.Conn) error {
 		return func(c *sqlite3.Conn) error {
-			if err := data.redact(c.Exec(data.keyPragma() + connPragmas + extra)); err != nil {
+			if err := data.redact(c.Exec(data.keyPragma() + connPragmas)); err != nil {
 				return err
 			}
 			if err := keys.attach(c, "keystore", ""); err != nil {
 				return err
 			}
-			return c.Exec(keystorePragmas)
+			return c.Exec(keystorePragmas + extra)
 		}
 	}
-	w, err := driver.Open(data.uri("_txlock=immediate"), connect(""))
+	// Every page SQLite reads from an encrypted file is decrypted again: the writer keeps more of
+	// them (32 MiB per file instead of 2 MiB), which took a third off the CPU time of an import
+	// of 100,000 contacts into encrypted files (README, Performance) for 32 MiB more memory.
+	writerCache := ""
+	if data.key != nil || keys.key != nil {
+		writerCache = "PRAGMA main.cache_size=-32768; PRAGMA keystore.cache_size=-32768;"
+	}
+	w, err := driver.Open(data.uri("_txlock=immediate"), connect(writerCache))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", dataPath, err)
 	}
