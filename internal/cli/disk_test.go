@@ -222,3 +222,19 @@ func TestCrashInEncryptDisk(t *testing.T) {
 		})
 	}
 }
+
+// TestDiskCommandsRefuseAServerStore: the keys commands on the SQLite files refuse a store that
+// is a database server's, before reaching it, and say what to do instead; without a subcommand
+// they are a usage error.
+func TestDiskCommandsRefuseAServerStore(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"keys", "encrypt-disk"}, {"keys", "rotate", "--disk"}} {
+		code, _, errs := runCLI(t, append(args, "--data", dir, "--database-url", "postgres://tillit@127.0.0.1:1/none?schema=s")...)
+		if code != 1 || !strings.Contains(errs, "encrypt the server's volume") {
+			t.Errorf("%v on PostgreSQL: exit %d, %q; want 1, encrypt the server's volume", args, code, errs)
+		}
+	}
+	if code, _, _ := runCLI(t, "keys"); code != 2 {
+		t.Errorf("tillit keys: exit %d; want 2", code)
+	}
+}
