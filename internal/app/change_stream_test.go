@@ -18,7 +18,7 @@ func TestErasureIsInTheChangeStream(t *testing.T) {
 	p.Do("POST", "/api/v1/contacts", map[string]any{"email": "gone@example.org"}, &c)
 	p.Do("DELETE", "/api/v1/contacts/"+c.ID, nil, nil)
 	p.Close()
-	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

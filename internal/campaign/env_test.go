@@ -55,7 +55,7 @@ func open(t *testing.T, dir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(ctx, store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

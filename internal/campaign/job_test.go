@@ -171,7 +171,7 @@ func checkCounts(t *testing.T, c apptest.Campaign, subscribers, without int) {
 // for a person refused when queued (issue 10: 1 M skipped rows for a 1 M audience).
 func checkNoSkippedRows(t *testing.T, dir, campaignID string, messages int) {
 	t.Helper()
-	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestCampaignResumesAfterRestart(t *testing.T) {
 	token := p.Token
 	p.Close()
 
-	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

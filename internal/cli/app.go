@@ -38,6 +38,9 @@ type opening struct {
 	// holds no data key to tell whether the keys are its own (tillit audit verify, which
 	// reports the anchor); other commands refuse it (checkKeys).
 	investigate bool
+	// plainDisk makes a new SQLite store's files plain, not encrypted under the disk key
+	// (tillit bench --disk plain, to measure what encryption costs).
+	plainDisk bool
 }
 
 // openApp opens the data directory (openStore) and builds the app on it (app.New), with mail
@@ -152,7 +155,15 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 	if err != nil {
 		return nil, nil, false, err
 	}
-	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, AnchorMAC: kr.AnchorMAC, OnRepair: o.onRepair, Logger: o.logger})
+	disk := diskKeys(kr)
+	if o.plainDisk {
+		disk = nil
+	}
+	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: disk, AnchorMAC: kr.AnchorMAC, OnRepair: o.onRepair, Logger: o.logger})
+	if errors.Is(err, store.ErrNoDiskKey) {
+		return nil, nil, false, fmt.Errorf("the root key %s and keysets %s do not belong to the store at %s: %w; start with the root key and keysets this store was made with (its own data directory, or their backup)",
+			cfg.RootKeyFile, app.KeysetFile(cfg.DataDir), config.RedactURL(cfg.StoreURL()), err)
+	}
 	if err != nil {
 		if fresh {
 			// A first start that made keys for a store that did not open leaves nothing behind:
@@ -170,6 +181,16 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 		return nil, nil, false, err
 	}
 	return db, kr, created, nil
+}
+
+// diskKeys returns kr's disk keys as a store takes them (store.Config.DiskKeys), the primary
+// first.
+func diskKeys(kr *keys.Keyring) [][]byte {
+	var out [][]byte
+	for _, k := range kr.DiskKeys() {
+		out = append(out, k.Key)
+	}
+	return out
 }
 
 // checkKeys refuses a store opened with keys that are not its own. Another installation's root

@@ -45,7 +45,8 @@ type BenchResult struct {
 	PerSecond  float64     `json:"per_second"` // contacts/s (import), lookups/s (lookup), bundles/s (export), erasures/s (erase)
 	P50Micros  float64     `json:"p50_us"`     // per batch of 500 rows (import), per lookup, per person (export, erase)
 	P99Micros  float64     `json:"p99_us"`
-	PeakRSSMiB float64     `json:"peak_rss_mib"` // VmHWM of this process
+	PeakRSSMiB float64     `json:"peak_rss_mib"`   // VmHWM of this process
+	Disk       string      `json:"disk,omitempty"` // SQLite files: "encrypted" or "plain" (--disk)
 	GoVersion  string      `json:"go_version"`
 	CPUs       int         `json:"cpus"`
 	Lookups    int         `json:"lookups,omitempty"` // lookups or checks timed
@@ -76,7 +77,7 @@ func bench(ctx context.Context, env Env, args []string) (err error) {
 	scenario := args[0]
 	var n, lookups, sessions int
 	var asJSON bool
-	var cpuProfile, memProfile string
+	var cpuProfile, memProfile, disk string
 	cfg, _, err := parse(env, "bench "+scenario, args[1:], func(fs *flag.FlagSet, c *config.Config) {
 		c.Flags(fs)
 		fs.IntVar(&n, "n", 100000, "number of contacts")
@@ -84,6 +85,7 @@ func bench(ctx context.Context, env Env, args []string) (err error) {
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 		fs.IntVar(&sessions, "sessions", mail.DefaultSessions, "send: SMTP connections handing messages over at once (TILLIT_SMTP_URL ?sessions=N)")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		fs.StringVar(&disk, "disk", "encrypted", "the new store's SQLite files: encrypted (as tillit makes them) or plain (what the encryption costs is the difference)")
 		fs.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof; -sample_index=alloc_space for what was allocated over the run)")
 	})
 	if err != nil {
@@ -91,6 +93,9 @@ func bench(ctx context.Context, env Env, args []string) (err error) {
 	}
 	if n < 1 {
 		return fmt.Errorf("%w: --n must be positive", errUsage)
+	}
+	if disk != "encrypted" && disk != "plain" {
+		return fmt.Errorf("%w: --disk must be encrypted or plain", errUsage)
 	}
 	if scenario == "hostile" {
 		// Each hostile load runs against its own child server and data directory.
@@ -110,7 +115,7 @@ func bench(ctx context.Context, env Env, args []string) (err error) {
 		}
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "bench"})
-	o := opening{create: true, logger: slog.New(slog.DiscardHandler)}
+	o := opening{create: true, logger: slog.New(slog.DiscardHandler), plainDisk: disk == "plain"}
 	var sink *smtpSink
 	if scenario == "send" {
 		if sink, err = startSink(sessions); err != nil {
@@ -173,6 +178,9 @@ func bench(ctx context.Context, env Env, args []string) (err error) {
 		return err
 	}
 	res.GoVersion, res.CPUs, res.PeakRSSMiB = runtime.Version(), runtime.NumCPU(), peakRSSMiB()
+	if strings.HasPrefix(cfg.StoreURL(), "sqlite:") {
+		res.Disk = disk
+	}
 	if memProfile != "" {
 		if err := writeHeapProfile(memProfile); err != nil {
 			return err
@@ -183,8 +191,8 @@ func bench(ctx context.Context, env Env, args []string) (err error) {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(env.Stdout, "%s: n=%d %.0f/s p50=%.0fµs p99=%.0fµs peak RSS %.0f MiB (%.1fs)\n",
-		res.Scenario, res.N, res.PerSecond, res.P50Micros, res.P99Micros, res.PeakRSSMiB, res.Seconds)
+	fmt.Fprintf(env.Stdout, "%s: n=%d %.0f/s p50=%.0fµs p99=%.0fµs peak RSS %.0f MiB (%.1fs)%s\n",
+		res.Scenario, res.N, res.PerSecond, res.P50Micros, res.P99Micros, res.PeakRSSMiB, res.Seconds, map[string]string{"plain": ", plain files"}[res.Disk])
 	if res.Sample > 0 {
 		fmt.Fprintf(env.Stdout, "  per person (%d): p50=%.1fms p95=%.1fms p99=%.1fms max=%.1fms\n", res.Sample, res.P50Micros/1e3, res.P95Micros/1e3, res.P99Micros/1e3, res.MaxMicros/1e3)
 	}

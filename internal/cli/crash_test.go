@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -246,7 +245,8 @@ func copyTree(t *testing.T, from, to string) {
 	}
 }
 
-// filesHoldingText lists the files under dir (recursively) whose bytes contain text.
+// filesHoldingText lists the files under dir (recursively) whose bytes contain text, as they
+// are or under their disk encryption (testdb.Decrypted: the SQLite files).
 func filesHoldingText(t *testing.T, dir, text string) []string {
 	t.Helper()
 	var out []string
@@ -254,7 +254,11 @@ func filesHoldingText(t *testing.T, dir, text string) []string {
 		if err != nil || d.IsDir() {
 			return nil
 		}
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(text)) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		if pt, _ := testdb.Decrypted(t, dir, b); bytes.Contains(b, []byte(text)) || bytes.Contains(pt, []byte(text)) {
 			out = append(out, p)
 		}
 		return nil
@@ -272,16 +276,9 @@ type storeFacts struct {
 
 func readFacts(t *testing.T, dir string) storeFacts {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "tillit.db")+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.SQL(t, dir) // under the disk key
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, "ATTACH DATABASE 'file:"+filepath.Join(dir, "keys.db")+"?mode=ro' AS keystore"); err != nil {
-		t.Fatal(err)
-	}
 	var f storeFacts
 	for _, q := range []struct {
 		dst any

@@ -260,7 +260,7 @@ func TestErasureCoversEveryPersonalTable(t *testing.T) {
 	dir := t.TempDir()
 	p := startProgramEnv(t, dir, map[string]string{"TILLIT_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "TILLIT_MAIL_FROM": "privacy@tillit.example",
 		"TILLIT_CONTROLLER_NAME": "Norrsken AB", "TILLIT_CONTROLLER_STREET": "Storgatan 1", "TILLIT_CONTROLLER_CITY": "Umeå"})
-	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(t, dir)}) // a second handle beside the server's
+	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)}) // a second handle beside the server's
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,11 @@ commands:
   keys move-root --to DEST       re-wrap the keysets under a new root key: a pkcs11: URI (a key in
                                 a PKCS#11 token, made there if absent; PIN by pin-source) or a
                                 new root key file; the old root key is left as it was
+  keys encrypt-disk             encrypt the SQLite files of an installation from before disk
+                                encryption under the disk key (stop the server first; a copy
+                                of each file, swapped in; progress on stderr)
+  keys rotate --disk            copy the SQLite files under a new disk key, then drop the old
+                                one (stop the server first)
   migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME' [--batch N]
                                 move the SQLite store to PostgreSQL as stored (stop the server
                                 first; progress on stderr, JSON summary on stdout; run it again
@@ -121,10 +126,7 @@ func run(ctx context.Context, env Env) error {
 		}
 		return fmt.Errorf("%w: tillit %s export [--since TIME] | %s replay LEDGER-FILE", errUsage, cmd, cmd)
 	case "keys":
-		if len(args) == 0 || args[0] != "move-root" {
-			return fmt.Errorf("%w: %s", errUsage, moveRootSynopsis)
-		}
-		return moveRoot(ctx, env, args[1:])
+		return keysCmd(ctx, env, args)
 	case "migrate-store":
 		return migrateStore(ctx, env, args)
 	case "bench":

@@ -123,7 +123,7 @@ func TestGhostMailchimpImport(t *testing.T) {
 	}
 	p.stop()
 
-	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "intact") {
 		t.Fatalf("verify untouched log: exit %d, %q", code, out)
 	}
-	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

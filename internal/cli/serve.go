@@ -42,6 +42,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	announce(env, cfg, logger, created)
+	if plain := store.PlainFiles(db); len(plain) > 0 {
+		// An installation from before disk encryption: its files are converted on request.
+		logger.Warn("the SQLite files are not encrypted: stop tillit and run tillit keys encrypt-disk", "files", strings.Join(plain, ","))
+	}
 	// Listen first: a first start on a taken port must not print (and so spend) the one-time
 	// admin token of a server that never ran.
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -118,7 +118,7 @@ func TestConsentGateThroughTheProgram(t *testing.T) {
 	want("suppressed", c.ID, "sales-followup", false, "suppressed")
 	p.Close()
 
-	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(t.Context(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

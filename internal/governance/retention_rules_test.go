@@ -152,7 +152,7 @@ func TestRetentionRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func BenchmarkRetentionSweep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(b, dir)})
+	db, err := store.Open(context.Background(), store.Config{URL: testdb.URL(b, dir), DiskKeys: testdb.DiskKeys(b, dir)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@
 //	  └─ wraps the Tink keysets in keysets.json (which records the kind of root):
 //	       wrap  AEAD (AES-256-GCM)   wraps every per-contact data key
 //	       bidx  PRF  (HMAC-SHA256)   blind indexes and suppression hashes
+//	       disk  PRF  (HMAC-SHA256)   one Adiantum key per key: the SQLite files (disk.go)
 //	  └─ per-contact data key (32 random bytes) wrapped by wrap, stored in the key store
 //	       └─ every personal field, AEAD-encrypted with associated data binding
 //	          table, column, row id and key version
@@ -19,6 +20,8 @@
 //     sealed for; moving ciphertext between rows or columns fails to decrypt.
 //   - Blind indexes are one-way (PRF), carry a domain-separation string that names the identifier
 //     kind and the normalization version, and never appear in logs or audit events.
+//   - The disk keyset is optional (keyset files from before it lack it); a new installation gets
+//     it on its first start, so its files are encrypted from the first write.
 //   - Erasure is crypto-shredding: once a contact's wrapped data key is deleted (and Forget is
 //     called), nothing in this process or in the database can decrypt that contact's fields.
 package keys

@@ -43,6 +43,7 @@ type Config struct {
 type Keyring struct {
 	wrap tink.AEAD
 	bidx *prf.Set
+	disk []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
 
 	dekParams *aesgcm.Parameters
 
@@ -102,6 +103,10 @@ func Open(cfg Config) (kr *Keyring, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("keys: bidx keyset: %w", err)
 	}
+	disk, err := diskKeys(handles[diskKeyset])
+	if err != nil {
+		return nil, false, err
+	}
 	params, err := aesgcm.NewParameters(aesgcm.ParametersOpts{
 		KeySizeInBytes: 32, IVSizeInBytes: 12, TagSizeInBytes: 16, Variant: aesgcm.VariantNoPrefix,
 	})
@@ -113,7 +118,7 @@ func Open(cfg Config) (kr *Keyring, created bool, err error) {
 		limit = 4096
 	}
 	return &Keyring{
-		wrap: wrap, bidx: bidx, dekParams: params,
+		wrap: wrap, bidx: bidx, disk: disk, dekParams: params,
 		cache: make(map[string]*cacheEntry, limit), order: make([]string, limit), limit: limit,
 	}, rootCreated || setsCreated, nil
 }
@@ -121,6 +126,7 @@ func Open(cfg Config) (kr *Keyring, created bool, err error) {
 var keysetTemplates = map[string]func() (*keyset.Handle, error){
 	"wrap": func() (*keyset.Handle, error) { return keyset.NewHandle(aead.AES256GCMKeyTemplate()) },
 	"bidx": func() (*keyset.Handle, error) { return keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate()) },
+	"disk": newDiskKeyset, // optional: absent from keyset files older than it
 }
 
 func loadOrCreateKeysets(path string, kek Root, create bool) (map[string]*keyset.Handle, bool, error) {
@@ -181,6 +187,9 @@ func unwrapKeysets(path string, kf keysetFile, kek tink.AEAD) (map[string]*keyse
 	handles := make(map[string]*keyset.Handle, len(keysetTemplates))
 	for name := range keysetTemplates {
 		blob, ok := kf.Keysets[name]
+		if !ok && optionalKeysets[name] {
+			continue
+		}
 		if !ok {
 			return nil, fmt.Errorf("keys: keyset file %s has no %q keyset", path, name)
 		}

@@ -166,6 +166,10 @@ type Config struct {
 	URL string
 	// VFS names a registered SQLite VFS to open the files with ("": the operating system's).
 	VFS string
+	// DiskKeys are the keys (32 bytes each, keys.Keyring.DiskKeys) a SQLite store's files may be
+	// encrypted under, the one new files get first; none: new files are plain. Each file opens
+	// under the key it is encrypted with, or plain. Ignored by stores that are not files.
+	DiskKeys [][]byte
 	// AnchorMAC keys the audit anchor (keys.Keyring.AnchorMAC); nil writes and checks it unkeyed.
 	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
 	// OnRepair, when set, is told of every repair of a half-finished transaction: atOpen for
@@ -201,7 +205,28 @@ type Driver struct {
 	// put in them, for a run that must leave nothing behind (tillit bench). Nil when Parts tells:
 	// the caller removes the files it made.
 	Scratch func(ctx context.Context, location string) (remove func(context.Context) error, err error)
+	// Reseal, for a backend whose store is files it encrypts (SQLite), copies the store at
+	// location into new files encrypted under to and swaps them in (see Reseal). Nil otherwise.
+	Reseal func(ctx context.Context, location string, cfg Config, to []byte, progress Progress) error
+	// Unencrypted, with Reseal, lists the files of the store at location that are not
+	// encrypted (under any of keys).
+	Unencrypted func(location string, keys [][]byte) ([]string, error)
 }
+
+// Progress is told how far a copy is: the file, and the pages of it copied and in all.
+type Progress func(file string, done, total int)
+
+// ErrInUse is returned when a command that needs the store to itself (Reseal) finds another
+// process using it (a running tillit serve).
+var ErrInUse = errors.New("store: the store is in use by another process")
+
+// ErrNoDiskKey is returned by Open when a file of the store is encrypted under none of
+// Config.DiskKeys: another installation's keys, or a disk key dropped since the file was made.
+var ErrNoDiskKey = errors.New("store: a file of the store is encrypted under none of the disk keys of the keysets")
+
+// ErrNotFiles is returned by Reseal and Unencrypted for a store that is not files this
+// program encrypts (a PostgreSQL server's: encrypt its volume).
+var ErrNotFiles = errors.New("store: the store is not files Tillit encrypts (a database server's); encrypt the server's volume instead")
 
 var (
 	driversMu sync.Mutex
@@ -306,6 +331,39 @@ func Scratch(ctx context.Context, url string) (func(context.Context) error, erro
 	return d.Scratch(ctx, location)
 }
 
+// Reseal copies the store cfg.URL names, which must be closed, into new files encrypted under
+// the disk key to and swaps them in: tillit keys encrypt-disk (plain files) and tillit keys
+// rotate --disk (files under another key). cfg.DiskKeys are the keys the files may be under
+// now, cfg.VFS the VFS to write through. progress (may be nil) hears of every step of the copy.
+// A store in use by another process is refused (ErrInUse); a kill at any moment leaves the old
+// files or the new ones, whole. ErrNotFiles for a backend without files.
+func Reseal(ctx context.Context, cfg Config, to []byte, progress Progress) error {
+	d, location, err := resolve(cfg.URL)
+	if err != nil {
+		return err
+	}
+	if d.Reseal == nil {
+		return ErrNotFiles
+	}
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	return d.Reseal(ctx, location, cfg, to, progress)
+}
+
+// Unencrypted lists the files of the store at url that are not encrypted under one of keys
+// (for a store not yet made: none when keys are given). ErrNotFiles for a backend without files.
+func Unencrypted(url string, keys [][]byte) ([]string, error) {
+	d, location, err := resolve(url)
+	if err != nil {
+		return nil, err
+	}
+	if d.Unencrypted == nil {
+		return nil, ErrNotFiles
+	}
+	return d.Unencrypted(location, keys)
+}
+
 // Cluster is implemented by a store that several Tillit processes share (PostgreSQL): the
 // background jobs (the outbox, webhook deliveries, campaign walks, sweeps) run in one process
 // of the cluster at a time, and the others hear of its commits.
@@ -343,6 +401,15 @@ func (g *Gone) Add(h Gone, max int) {
 	}
 	g.Contacts = append(g.Contacts, h.Contacts...)
 	g.Requests = append(g.Requests, h.Requests...)
+}
+
+// PlainFiles lists the files of s that hold its data unencrypted on disk, when its backend
+// encrypts files (a method PlainFiles() []string: SQLite); none otherwise.
+func PlainFiles(s Store) []string {
+	if d, ok := s.(interface{ PlainFiles() []string }); ok {
+		return d.PlainFiles()
+	}
+	return nil
 }
 
 // ErasureMeasure is how s makes an erased person's rows unrecoverable from its files, in words for

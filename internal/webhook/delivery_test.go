@@ -35,7 +35,7 @@ func deliveries(t *testing.T, s *Sender, receivers map[string]string) (*share.We
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, store.Config{URL: testdb.URL(t, dir)})
+	db, err := store.Open(ctx, store.Config{URL: testdb.URL(t, dir), DiskKeys: testdb.DiskKeys(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

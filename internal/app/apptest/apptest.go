@@ -99,7 +99,11 @@ func open(t testing.TB, cfg app.Config, options ...func(*app.Config)) (*app.App,
 		return nil, err
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{URL: s.StoreURL(), AnchorMAC: kr.AnchorMAC, Logger: cfg.Logger})
+	var disk [][]byte // the SQLite files encrypted under the disk key, as tillit serve makes them
+	for _, k := range kr.DiskKeys() {
+		disk = append(disk, k.Key)
+	}
+	db, err := store.Open(ctx, store.Config{URL: s.StoreURL(), DiskKeys: disk, AnchorMAC: kr.AnchorMAC, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,9 @@ func ExternalDir(t testing.TB, sub string) string {
 
 // AssertNoPlaintext fails when any of the needles appears as bytes in any file under dir, or in
 // any file the directory's store keeps elsewhere (testdb.Files: PostgreSQL's relation files),
-// ignoring case. A needle of hex digits with a letter among them is refused: the store keeps
+// ignoring case; in the SQLite files, encrypted on disk, it looks under the encryption too
+// (testdb.Decrypted): an erased person must be gone from the pages, not only hidden by the
+// disk key. A needle of hex digits with a letter among them is refused: the store keeps
 // keyed hashes as hex text, so "Ebba" once matched one by chance. Fewer than three files fails
 // too: the database, the key store and the keys must be among them.
 func AssertNoPlaintext(t testing.TB, dir string, needles []string) {
@@ -73,6 +75,10 @@ func AssertNoPlaintext(t testing.TB, dir string, needles []string) {
 		t.Fatal(err)
 	}
 	files = append(files, testdb.Files(t, dir)...)
+	parts := map[string]bool{}
+	for _, p := range testdb.Parts(t, dir) {
+		parts[p] = true
+	}
 	for _, path := range files {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -82,9 +88,16 @@ func AssertNoPlaintext(t testing.TB, dir string, needles []string) {
 		if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
 			name = rel
 		}
+		pt, decrypted := testdb.Decrypted(t, dir, b)
+		if parts[path] && len(b) > 0 && !decrypted && !bytes.HasPrefix(b, []byte("SQLite format 3\x00")) {
+			t.Errorf("%s is neither a plain SQLite file nor one the directory's disk keys open: the scan cannot look at its pages", name)
+		}
 		for _, n := range needles {
 			if bytes.Contains(b, []byte(n)) || bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(n))) {
 				t.Errorf("%s holds the plaintext %q", name, n)
+			}
+			if decrypted && (bytes.Contains(pt, []byte(n)) || bytes.Contains(bytes.ToLower(pt), []byte(strings.ToLower(n)))) {
+				t.Errorf("%s holds the plaintext %q under its disk encryption", name, n)
 			}
 		}
 	}

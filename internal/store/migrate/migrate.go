@@ -29,6 +29,9 @@ type Options struct {
 	// AnchorMAC is the installation's audit anchor key (keys.Keyring.AnchorMAC): the source is
 	// opened with it, and the destination's chain is verified under it. Required.
 	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	// DiskKeys are the installation's disk keys (keys.Keyring.DiskKeys), which the source's
+	// files may be encrypted under (store.Config.DiskKeys).
+	DiskKeys [][]byte
 	// Batch is the number of rows per destination transaction (default DefaultBatch).
 	Batch int
 	// Progress receives one line per table now and then ("contacts: 12000/100000 rows (12%)");
@@ -90,11 +93,11 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = DefaultBatch
 	}
-	if err := checkSource(ctx, dir, opt.AnchorMAC); err != nil {
+	if err := checkSource(ctx, dir, opt.AnchorMAC, opt.DiskKeys); err != nil {
 		return Summary{}, err
 	}
 	r := &run{opt: opt, sum: Summary{From: "sqlite:" + dir, To: redact(opt.To)}}
-	if r.src, err = openSource(ctx, dir); err != nil {
+	if r.src, err = openSource(ctx, dir, opt.DiskKeys); err != nil {
 		return Summary{}, err
 	}
 	defer r.src.close()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
 
@@ -29,7 +30,9 @@ import (
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/migrate"
 	"github.com/tillit/tillit/internal/store/postgres"
+	"github.com/tillit/tillit/internal/store/sqlite"
 	"github.com/tillit/tillit/internal/store/storetest/pgtest"
+	"github.com/tillit/tillit/internal/store/storetest/testdb"
 	"github.com/tillit/tillit/internal/token"
 )
 
@@ -55,6 +58,7 @@ func schemaOf(url string) string { return pgtest.SchemaOf(url) }
 type installation struct {
 	dir  string
 	mac  func(int64, []byte) ([]byte, error)
+	disk [][]byte // the disk keys its SQLite files are encrypted under
 	seen snapshot
 }
 
@@ -114,7 +118,7 @@ func build(t *testing.T, extra int) installation {
 	if err := a.Erase(ctx, ids[3]); err != nil {
 		t.Fatal(err)
 	}
-	inst := installation{dir: a.Settings.DataDir, mac: a.Keys.AnchorMAC, seen: read(t, a)}
+	inst := installation{dir: a.Settings.DataDir, mac: a.Keys.AnchorMAC, disk: testdb.DiskKeys(t, a.Settings.DataDir), seen: read(t, a)}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,17 +186,14 @@ func openPG(t *testing.T, dir, url string) *app.App {
 	return a
 }
 
-// sqliteConn opens the installation's files as plain SQLite (no Tillit code): for the tests'
+// sqliteConn opens the installation's files as SQLite (no Tillit code but the files' key): for the tests'
 // own counts and for edits the app would never make.
 func sqliteConn(t *testing.T, dir string) *sql.DB {
 	t.Helper()
-	db, err := driver.Open("file:"+filepath.Join(dir, "tillit.db"), func(c *sqlite3.Conn) error {
-		return c.Exec("ATTACH DATABASE " + sqlite3.Quote(filepath.Join(dir, "keys.db")) + " AS keystore")
-	})
+	db, err := sqlite.OpenFiles(dir, testdb.DiskKeys(t, dir)) // under the disk key: SQLite does the rest
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
 	return db
 }
@@ -253,7 +254,7 @@ func TestRoundTrip(t *testing.T) {
 	inst := build(t, 20)
 	want := sqliteCounts(t, inst.dir)
 	var progress bytes.Buffer
-	sum, err := migrate.Run(context.Background(), migrate.Options{From: "sqlite:" + inst.dir, To: url, AnchorMAC: inst.mac, Batch: 7, Progress: &progress})
+	sum, err := migrate.Run(context.Background(), migrate.Options{From: "sqlite:" + inst.dir, To: url, AnchorMAC: inst.mac, DiskKeys: inst.disk, Batch: 7, Progress: &progress})
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -326,7 +327,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	var tables []string
 	for _, stopAfter := range []int{1, 4, 9, 25} {
 		batches := 0
-		sum, err := migrate.Run(context.Background(), migrate.Options{From: inst.dir, To: url, AnchorMAC: inst.mac, Batch: 5,
+		sum, err := migrate.Run(context.Background(), migrate.Options{From: inst.dir, To: url, AnchorMAC: inst.mac, DiskKeys: inst.disk, Batch: 5,
 			AfterBatch: func(table string, rows int64) error {
 				if batches++; batches == stopAfter {
 					tables = append(tables, fmt.Sprintf("%s@%d", table, rows))
@@ -344,7 +345,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	if err := admin.QueryRow(`SELECT sum(rows) FROM "` + schemaOf(url) + `".migrate_progress`).Scan(&last); err != nil || last != copied {
 		t.Fatalf("migrate_progress records %d rows, %v; the interrupted runs copied %d", last, err, copied)
 	}
-	sum, err := migrate.Run(context.Background(), migrate.Options{From: inst.dir, To: url, AnchorMAC: inst.mac, Batch: 5})
+	sum, err := migrate.Run(context.Background(), migrate.Options{From: inst.dir, To: url, AnchorMAC: inst.mac, DiskKeys: inst.disk, Batch: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +362,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 		}
 	}
 	// Run again: the copy is finished; nothing is copied, and it verifies again.
-	again, err := migrate.Run(context.Background(), migrate.Options{From: inst.dir, To: url, AnchorMAC: inst.mac})
+	again, err := migrate.Run(context.Background(), migrate.Options{From: inst.dir, To: url, AnchorMAC: inst.mac, DiskKeys: inst.disk})
 	if err != nil || again.Copied != 0 || !again.Verified || again.Rows != total {
 		t.Errorf("a run after the copy finished: %+v, %v; want nothing copied, verified", again, err)
 	}
@@ -378,7 +379,7 @@ func TestRefusals(t *testing.T) {
 	inst := build(t, 0)
 	other := build(t, 0)
 	run := func(t *testing.T, from installation, url string, hook func(string, int64) error) error {
-		_, err := migrate.Run(context.Background(), migrate.Options{From: "sqlite:" + from.dir, To: url, AnchorMAC: from.mac, Batch: 5, AfterBatch: hook})
+		_, err := migrate.Run(context.Background(), migrate.Options{From: "sqlite:" + from.dir, To: url, AnchorMAC: from.mac, DiskKeys: from.disk, Batch: 5, AfterBatch: hook})
 		return err
 	}
 	stopAt := func(n int) func(string, int64) error {
@@ -404,7 +405,7 @@ func TestRefusals(t *testing.T) {
 
 	t.Run("source in use", func(t *testing.T) {
 		url, admin := pg(t)
-		db, err := store.Open(context.Background(), store.Config{URL: inst.dir, AnchorMAC: inst.mac})
+		db, err := store.Open(context.Background(), store.Config{URL: inst.dir, AnchorMAC: inst.mac, DiskKeys: inst.disk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +490,7 @@ func TestRefusals(t *testing.T) {
 
 	t.Run("destination at a newer version", func(t *testing.T) {
 		url, admin := pg(t)
-		db, err := store.Open(context.Background(), store.Config{URL: url, AnchorMAC: inst.mac})
+		db, err := store.Open(context.Background(), store.Config{URL: url, AnchorMAC: inst.mac, DiskKeys: inst.disk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -552,7 +553,7 @@ func TestRefusesTextPostgreSQLCannotHold(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-			_, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac})
+			_, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac, DiskKeys: src.disk})
 			if err == nil {
 				t.Fatal("Run succeeded; want the row refused")
 			}
@@ -598,7 +599,7 @@ func TestCopiesWhatTheSchemasHold(t *testing.T) {
 		}
 	}
 	db.Close()
-	s, err := store.Open(context.Background(), store.Config{URL: url, AnchorMAC: src.mac})
+	s, err := store.Open(context.Background(), store.Config{URL: url, AnchorMAC: src.mac, DiskKeys: src.disk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +614,7 @@ func TestCopiesWhatTheSchemasHold(t *testing.T) {
 		}
 	}
 	for _, stop := range []string{"extra_log", "keystore.extra_pairs"} {
-		_, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac, Batch: 4,
+		_, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac, DiskKeys: src.disk, Batch: 4,
 			AfterBatch: func(table string, rows int64) error {
 				if table == stop && rows == 8 {
 					return errStop
@@ -624,7 +625,7 @@ func TestCopiesWhatTheSchemasHold(t *testing.T) {
 			t.Fatalf("run stopped in %s: %v", stop, err)
 		}
 	}
-	sum, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac, Batch: 4})
+	sum, err := migrate.Run(context.Background(), migrate.Options{From: src.dir, To: url, AnchorMAC: src.mac, DiskKeys: src.disk, Batch: 4})
 	if err != nil || !sum.Verified {
 		t.Fatalf("Run: %+v, %v", sum, err)
 	}

@@ -15,7 +15,7 @@ var (
 )
 
 func init() {
-	store.Register("sqlite", store.Driver{Open: openStore, Parts: parts})
+	store.Register("sqlite", store.Driver{Open: openStore, Parts: parts, Reseal: reseal, Unencrypted: unencrypted})
 }
 
 // backend is a DB seen as a store.Store.
@@ -41,7 +41,7 @@ func (b backend) ErasureMeasure() string {
 // it was keyed, and finishes a transaction a process killed between the two files' commits left
 // half done, so that even a command that only reads (audit verify) sees a whole store.
 func openStore(ctx context.Context, dir string, cfg store.Config) (store.Store, error) {
-	db, err := OpenWith(ctx, dir, Options{VFS: cfg.VFS})
+	db, err := OpenWith(ctx, dir, Options{VFS: cfg.VFS, Keys: cfg.DiskKeys})
 	if err != nil {
 		return nil, err
 	}
@@ -69,4 +69,23 @@ func parts(dir string) []store.Part {
 		{Path: filepath.Join(dir, DataFile), What: "the database"},
 		{Path: filepath.Join(dir, KeysFile), What: "the key store"},
 	}
+}
+
+func reseal(ctx context.Context, dir string, cfg store.Config, to []byte, progress store.Progress) error {
+	return Reseal(ctx, dir, Options{VFS: cfg.VFS, Keys: cfg.DiskKeys}, to, Progress(progress))
+}
+
+func unencrypted(dir string, keys [][]byte) ([]string, error) {
+	data, ks, err := KeysOf(dir, keys)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if data == nil {
+		out = append(out, filepath.Join(dir, DataFile))
+	}
+	if ks == nil {
+		out = append(out, filepath.Join(dir, KeysFile))
+	}
+	return out, nil
 }

@@ -5,6 +5,15 @@
 // Files in the data directory: tillit.db (data), keys.db (the key store, attached to every
 // connection as schema "keystore"), and their -wal and -shm files.
 //
+// Disk encryption (disk.go): each file, with its log and journal, is encrypted by the Adiantum
+// VFS under a disk key (Options.Keys, the keyset "disk"), or plain (installations from before,
+// until Reseal converts them). The file tells which: its first block opens under its key, or it
+// starts with SQLite's header. Keys reach SQLite only as statements on the connection or, for
+// the attached key store, in its ATTACH URI, never in a logged string: errors that quote the
+// URI have the key cut out. Reseal copies both files under another key and swaps them in; a
+// crash during the swap is settled (finished or undone) by the next open of any kind, so the
+// directory always holds one whole store, the old files or the new ones.
+//
 // Invariants of each file, on its own, after any crash:
 //   - tillit.db: every committed transaction is whole (WAL). Each row that names a data key
 //     (a contact, a request not forgotten, a processor) is the key store's to match; audit

@@ -95,7 +95,7 @@ func (b *backend) open(t *testing.T) store.Store { return b.openIn(t, t.TempDir(
 
 func (b *backend) openIn(t *testing.T, dir string) store.Store {
 	t.Helper()
-	s, err := store.Open(t.Context(), store.Config{URL: dir, AnchorMAC: testMAC})
+	s, err := store.Open(t.Context(), store.Config{URL: dir, AnchorMAC: testMAC, DiskKeys: [][]byte{contractKey}})
 	if err != nil {
 		t.Fatalf("store.Open(%s): %v", dir, err)
 	}
@@ -150,16 +150,21 @@ func (b *backend) tamper(t *testing.T, s store.Store, edits []storetest.AuditEdi
 			quote(ev.Action), quote(ev.ObjectKind), quote(ev.ObjectID), quote(strings.Join(ev.Fields, ",")), quote(ev.RequestID), quote(ev.Purpose),
 			ev.PrevHash, ev.Hash, e.Seq))
 	}
-	execRaw(t, t.Context(), filepath.Join(dir, sqlite.DataFile), stmts...)
+	execRaw(t, t.Context(), dir, [][]byte{contractKey}, stmts...)
 	return b.openIn(t, dir)
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// remnants lists the files of s's directory that hold m.
+// remnants lists the files of s's directory that hold m as bytes, or once decrypted under the
+// contract's key (the store's files are encrypted: the bytes alone would never hold it).
 func (b *backend) remnants(t *testing.T, s store.Store, m []byte) []string {
-	return filesHolding(t, b.handle(t, s).dir, m)
+	return filesHolding(t, b.handle(t, s).dir, m, contractKey)
 }
+
+// contractKey is the disk key of the contract suite's stores: they run encrypted, as tillit
+// runs them.
+var contractKey = bytes.Repeat([]byte{0x5a}, sqlite.KeySize)
 
 var base = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
@@ -246,16 +251,15 @@ func TestTwoHandlesShareAuditChain(t *testing.T) {
 	}
 }
 
-// execRaw runs statements on the data file through a plain database/sql connection and checks
-// that each UPDATE or DELETE changed at least one row.
-func execRaw(t *testing.T, ctx context.Context, path string, stmts ...string) {
+// execRaw runs statements on the files of the store in dir, opened beside it under keys
+// (sqlite.OpenFiles), and checks that each UPDATE or DELETE changed at least one row.
+func execRaw(t *testing.T, ctx context.Context, dir string, keys [][]byte, stmts ...string) {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", "file:"+path)
+	raw, err := sqlite.OpenFiles(dir, keys) // one connection: the TEMP table is visible to the next statement
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	raw.SetMaxOpenConns(1) // the TEMP table must be visible to the next statement
 	for _, s := range stmts {
 		res, err := raw.ExecContext(ctx, s)
 		if err != nil {
@@ -267,8 +271,9 @@ func execRaw(t *testing.T, ctx context.Context, path string, stmts ...string) {
 	}
 }
 
-// filesHolding returns the names of the files in dir whose bytes contain m.
-func filesHolding(t *testing.T, dir string, m []byte) []string {
+// filesHolding returns the names of the files in dir whose bytes contain m, as they are or
+// decrypted under one of keys (sqlite.Plaintext).
+func filesHolding(t *testing.T, dir string, m []byte, keys ...[]byte) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -283,7 +288,7 @@ func filesHolding(t *testing.T, dir string, m []byte) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(b, m) {
+		if pt, _ := sqlite.Plaintext(b, keys); bytes.Contains(b, m) || bytes.Contains(pt, m) {
 			out = append(out, e.Name())
 		}
 	}
@@ -393,7 +398,7 @@ func TestReadyAnswersForTheAuditHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A deleted newest event: writes still work (after a gap verify reports): ready.
-	execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), `DELETE FROM audit_events WHERE seq = 3`)
+	execRaw(t, ctx, dir, nil, `DELETE FROM audit_events WHERE seq = 3`)
 	db = openDB(t, dir)
 	if r := db.Ready(ctx, time.Second); !r.Ready {
 		t.Errorf("Ready after the newest event was deleted = %+v, want ready (a write appends after the gap)", r)
@@ -402,7 +407,7 @@ func TestReadyAnswersForTheAuditHead(t *testing.T) {
 	db.Close()
 	// An event beyond the anchor that no crash left (the markers agree): the next write would
 	// collide with it, so not ready.
-	execRaw(t, ctx, filepath.Join(dir, sqlite.DataFile), `INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash)
+	execRaw(t, ctx, dir, nil, `INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, prev_hash, hash)
 		SELECT seq + 1, at, actor_kind, actor_id, actor_role, action, object_kind, object_id, fields, request_id, purpose, hash, hash FROM audit_events WHERE seq = 4`)
 	db = openDB(t, dir)
 	if r := db.Ready(ctx, time.Second); r.Ready || r.Reason != "audit_head_mismatch" {

@@ -12,6 +12,8 @@
 //     for it ends, after the stores the test opened later were closed (t.Cleanup runs last in,
 //     first out).
 //   - Nothing here names a backend type: the stores are opened by store.Open, through the URL.
+//     SQL and Decrypted reach SQLite's files beside the store through package sqlite's
+//     functions (OpenFiles, Plaintext), under the data directory's disk keys.
 package testdb
 
 import (
@@ -30,9 +32,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"       // the "pgx" database/sql driver (SQL, Files, dropping schemas)
 	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver (SQL)
 
+	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
 	"github.com/tillit/tillit/internal/store/postgres" // TILLIT_TEST_STORE=postgres
-	_ "github.com/tillit/tillit/internal/store/sqlite" // the default
+	"github.com/tillit/tillit/internal/store/sqlite"   // the default
 	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
@@ -131,11 +134,11 @@ func Parts(t testing.TB, dir string) []string {
 }
 
 // SQL opens dir's store as its tables, beside the program and not through it, as someone with
-// access to the database would (a test that counts rows no store method lists, or tampers with
-// them): one connection on which the data tables and the key store's tables are named
-// unqualified (SQLite: the data file with the key store attached as keystore; PostgreSQL: both
-// schemas on the search_path). Statements are the SQL both take: $1 placeholders. Closed when
-// the test ends.
+// access to the database (and, for encrypted SQLite files, their key: DiskKeys) would: a test
+// that counts rows no store method lists, or tampers with them. One connection on which the
+// data tables and the key store's tables are named unqualified (SQLite: the data file with the
+// key store attached as keystore, sqlite.OpenFiles; PostgreSQL: both schemas on the
+// search_path). Statements are the SQL both take: $1 placeholders. Closed when the test ends.
 func SQL(t testing.TB, dir string) *sql.DB {
 	t.Helper()
 	var db *sql.DB
@@ -143,19 +146,43 @@ func SQL(t testing.TB, dir string) *sql.DB {
 	if u := DatabaseURL(t, dir); u != "" {
 		db, err = sql.Open("pgx", searchPathURL(t, u))
 	} else {
-		db, err = sql.Open("sqlite3", "file:"+Parts(t, dir)[0]) // the data file
+		db, err = sqlite.OpenFiles(dir, DiskKeys(t, dir))
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	db.SetMaxOpenConns(1)
-	if !Postgres(t) {
-		if _, err := db.Exec("ATTACH DATABASE 'file:" + Parts(t, dir)[1] + "' AS keystore"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return db
+}
+
+// DiskKeys returns the disk keys (keys.Keyring.DiskKeys) of the installation in dir, whose root
+// key and keysets are root.key and keysets.json there: what its SQLite files may be encrypted
+// under. None when dir holds no keysets (a store opened without keys, whose files are plain).
+func DiskKeys(t testing.TB, dir string) [][]byte {
+	t.Helper()
+	keysets := filepath.Join(dir, "keysets.json")
+	if _, err := os.Stat(keysets); err != nil {
+		return nil
+	}
+	kr, _, err := keys.Open(keys.Config{RootKeyFile: filepath.Join(dir, "root.key"), KeysetFile: keysets})
+	if err != nil {
+		t.Fatalf("testdb: the keys in %s: %v", dir, err)
+	}
+	var out [][]byte
+	for _, k := range kr.DiskKeys() {
+		out = append(out, k.Key)
+	}
+	return out
+}
+
+// Decrypted returns the bytes of a file of dir's SQLite store (the database, the key store, a
+// write-ahead log) as SQLite wrote them under the encryption (sqlite.Plaintext with DiskKeys),
+// and true; b and false when b is not encrypted under them. A test that looks for what must not
+// be in the files looks at both: the bytes on disk, and what is under the encryption.
+func Decrypted(t testing.TB, dir string, b []byte) ([]byte, bool) {
+	t.Helper()
+	return sqlite.Plaintext(b, DiskKeys(t, dir))
 }
 
 // Files returns the files outside dir in which dir's store keeps its data, after every page
