@@ -16,7 +16,7 @@ import (
 
 // oracle judges a body the way Decode into an interface must, with encoding/json's own tokenizer
 // and no shortcut of the package's: one JSON value in UTF-8, nesting at most MaxDepth, no key
-// twice in an object (keys compared after unescaping).
+// twice in an object (keys compared after unescaping), no U+0000 in any key or string.
 func oracle(body []byte) bool {
 	if !json.Valid(body) || !utf8.Valid(body) {
 		return false
@@ -33,6 +33,9 @@ func oracle(body []byte) bool {
 			return true
 		}
 		if err != nil {
+			return false
+		}
+		if str, ok := tok.(string); ok && strings.ContainsRune(str, 0) {
 			return false
 		}
 		switch {
