@@ -15,8 +15,6 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
-	"github.com/ncruces/go-sqlite3"
-	"github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/app/apptest"
