@@ -242,20 +242,30 @@ func makeDir(dir string) (string, error) {
 	return made, nil
 }
 
-// openKeyring opens the keysets at keysetFile with the root key cfg names (keys.Open): the
-// root key file, or the key in a PKCS#11 token that TILLIT_ROOT_KEY names, which it opens only
-// for as long as keys.Open runs. create allows creating the keysets and, where there is none,
-// the root key (in the token: under the URI's object label).
+// openKeyring opens the keysets at keysetFile with the root key cfg names (keys.Open, through
+// keysConfig). create allows creating the keysets and, where there is none, the root key (in
+// the token: under the URI's object label).
 func openKeyring(cfg config.Config, keysetFile string, create bool) (*keys.Keyring, bool, error) {
-	if cfg.RootKey == "" {
-		return keys.Open(keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: create})
-	}
-	root, err := openTokenKey(cfg.RootKey, create)
+	kcfg, done, err := keysConfig(cfg, keysetFile, create)
 	if err != nil {
 		return nil, false, err
 	}
-	defer root.Close()
-	return keys.Open(keys.Config{Root: root, KeysetFile: keysetFile, Create: create})
+	defer done()
+	return keys.Open(kcfg)
+}
+
+// keysConfig is the keys.Config of the root key cfg names: the root key file, or the key in a
+// PKCS#11 token that TILLIT_ROOT_KEY names, opened until done is called (call it once the keys
+// package is done with the root: the token is used only while keysets are opened or written).
+func keysConfig(cfg config.Config, keysetFile string, create bool) (kcfg keys.Config, done func(), err error) {
+	if cfg.RootKey == "" {
+		return keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: create}, func() {}, nil
+	}
+	root, err := openTokenKey(cfg.RootKey, create)
+	if err != nil {
+		return keys.Config{}, nil, err
+	}
+	return keys.Config{Root: root, KeysetFile: keysetFile, Create: create}, func() { root.Close() }, nil
 }
 
 // openTokenKey opens the root key in the PKCS#11 token that the pkcs11: URI raw names, creating

@@ -44,7 +44,11 @@ func encryptDisk(ctx context.Context, env Env, args []string) error {
 	if err := checkStore(ctx, cfg); err != nil {
 		return err
 	}
-	kcfg := keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: app.KeysetFile(cfg.DataDir)}
+	kcfg, done, err := keysConfig(cfg, app.KeysetFile(cfg.DataDir), false)
+	if err != nil {
+		return err
+	}
+	defer done()
 	primary, err := keys.NewDiskKey(kcfg, false)
 	if err != nil {
 		return err
@@ -87,7 +91,11 @@ func rotateDisk(ctx context.Context, env Env, args []string) error {
 	if err := checkStore(ctx, cfg); err != nil {
 		return err
 	}
-	kcfg := keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: app.KeysetFile(cfg.DataDir)}
+	kcfg, done, err := keysConfig(cfg, app.KeysetFile(cfg.DataDir), false)
+	if err != nil {
+		return err
+	}
+	defer done()
 	old, err := allDiskKeys(kcfg)
 	if err != nil {
 		return err

@@ -3,10 +3,8 @@ package keys
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/prf"
@@ -171,7 +169,7 @@ func DropDiskKeys(cfg Config, keep uint32) error {
 
 // updateDiskKeyset reads the keyset file cfg names, unwraps its disk keyset (nil when absent)
 // with cfg's root key, and hands it to change; when change returns a handle, the file is
-// rewritten with it as the disk keyset (writeFileAtomic), and read back to check that it opens.
+// rewritten with it as the disk keyset (replaceFile), and read back to check that it opens.
 func updateDiskKeyset(cfg Config, change func(*keyset.Handle) (*keyset.Handle, error)) error {
 	kek, err := rootOf(cfg)
 	if err != nil {
@@ -216,47 +214,17 @@ func updateDiskKeyset(cfg Config, change func(*keyset.Handle) (*keyset.Handle, e
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	return writeFileAtomic(cfg.KeysetFile, out)
+	return replaceFile(cfg.KeysetFile, out)
 }
 
-// rootOf opens the root key cfg names (never creating it).
+// rootOf opens the root key cfg names (never creating it): cfg.Root, else the key file.
 func rootOf(cfg Config) (tink.AEAD, error) {
+	if cfg.Root != nil {
+		return cfg.Root, nil
+	}
 	root, _, err := loadOrCreateRootKey(cfg.RootKeyFile, false)
 	if err != nil {
 		return nil, err
 	}
 	return newRootAEAD(root)
-}
-
-// writeFileAtomic replaces the file at path with data (mode 0600): a new file beside it,
-// synced, renamed over it, the directory synced.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("keys: write keysets: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("keys: write keysets: %w", err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("keys: write keysets: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("keys: write keysets: sync %s: %w", filepath.Dir(path), err)
-	}
-	return nil
 }
