@@ -234,7 +234,15 @@ func openKeyring(cfg config.Config, keysetFile string, create bool) (*keys.Keyri
 		return nil, false, err
 	}
 	defer root.Close()
-	return keys.Open(keys.Config{Root: root, KeysetFile: keysetFile, Create: create})
+	// A reload of keysets.json (a key rotation while serving) opens the token again.
+	reopen := func() (keys.Root, func(), error) {
+		k, err := openTokenKey(cfg.RootKey, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, func() { k.Close() }, nil
+	}
+	return keys.Open(keys.Config{Root: root, ReopenRoot: reopen, KeysetFile: keysetFile, Create: create})
 }
 
 // openTokenKey opens the root key in the PKCS#11 token that the pkcs11: URI raw names, creating

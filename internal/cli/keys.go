@@ -41,6 +41,13 @@ func moveRoot(_ context.Context, env Env, args []string) error {
 	if to == "" {
 		return fmt.Errorf("%w: --to is missing (%s)", errUsage, moveRootSynopsis)
 	}
+	return moveRootTo(env, cfg, to)
+}
+
+// moveRootTo moves the keysets from the root key cfg names to the new root key to (a pkcs11:
+// URI or the path of a new root key file): moveRoot, and tillit keys rotate --root --to.
+func moveRootTo(env Env, cfg config.Config, to string) error {
+	var err error
 	keysetFile := app.KeysetFile(cfg.DataDir)
 	if _, err := os.Stat(keysetFile); err != nil {
 		return fmt.Errorf("%s: %w (is --data the installation's data directory?)", keysetFile, err)

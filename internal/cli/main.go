@@ -47,6 +47,10 @@ commands:
   keys move-root --to DEST       re-wrap the keysets under a new root key: a pkcs11: URI (a key in
                                 a PKCS#11 token, made there if absent; PIN by pin-source) or a
                                 new root key file; the old root key is left as it was
+  keys rotate --wrap | --bidx | --root [--batch N] [--to DEST]
+                                rotate a key while the server serves (Tink's add, make primary,
+                                re-wrap, disable, delete); progress on stderr, JSON summary on
+                                stdout; run it again to continue after an interruption
   migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME' [--batch N]
                                 move the SQLite store to PostgreSQL as stored (stop the server
                                 first; progress on stderr, JSON summary on stdout; run it again
@@ -121,10 +125,13 @@ func run(ctx context.Context, env Env) error {
 		}
 		return fmt.Errorf("%w: tillit %s export [--since TIME] | %s replay LEDGER-FILE", errUsage, cmd, cmd)
 	case "keys":
-		if len(args) == 0 || args[0] != "move-root" {
-			return fmt.Errorf("%w: %s", errUsage, moveRootSynopsis)
+		switch {
+		case len(args) > 0 && args[0] == "move-root":
+			return moveRoot(ctx, env, args[1:])
+		case len(args) > 0 && args[0] == "rotate":
+			return keysRotate(ctx, env, args[1:])
 		}
-		return moveRoot(ctx, env, args[1:])
+		return fmt.Errorf("%w: %s | %s", errUsage, moveRootSynopsis, rotateSynopsis())
 	case "migrate-store":
 		return migrateStore(ctx, env, args)
 	case "bench":

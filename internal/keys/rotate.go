@@ -328,6 +328,12 @@ func DisableKey(path string, root Root, name string, id uint32) error {
 	return err
 }
 
+// EnableKey enables the disabled key id of the keyset name again.
+func EnableKey(path string, root Root, name string, id uint32) error {
+	_, err := editKeyset(path, root, name, func(m *keyset.Manager) error { return m.Enable(id) })
+	return err
+}
+
 // DeleteKey removes the key id (not the primary) of the keyset name from the keyset file at
 // path. What it alone opened opens no more, from this file; copies made before still hold it.
 func DeleteKey(path string, root Root, name string, id uint32) error {
