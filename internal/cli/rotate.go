@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -84,8 +85,14 @@ func keysRotate(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: --batch must be at least 1", errUsage)
 	case o.to != "" && run.flag != "root":
 		return fmt.Errorf("%w: --to is for --root only", errUsage)
+	case run.flag == "root" && o.to == "" && cfg.RootKey != "":
+		return fmt.Errorf("%w: the root key is in a PKCS#11 token: name the new key with --to 'pkcs11:…;object=NEW-LABEL?…' (or a new root key file)", errUsage)
 	}
-	unlock, err := lockFile(app.KeysetFile(cfg.DataDir) + ".lock")
+	keysetFile := app.KeysetFile(cfg.DataDir)
+	if _, err := os.Stat(keysetFile); err != nil {
+		return fmt.Errorf("%s: %w (is --data the installation's data directory?)", keysetFile, err)
+	}
+	unlock, err := lockFile(keysetFile + ".lock")
 	if err != nil {
 		return fmt.Errorf("keys rotate: %w", err)
 	}
@@ -152,9 +159,6 @@ func rotateBidx(context.Context, Env, config.Config, rotateOptions) error {
 // key in a token needs --to: the token keeps the old key under its label, and the new one
 // needs a label of its own.
 func rotateRoot(ctx context.Context, env Env, cfg config.Config, o rotateOptions) error {
-	if o.to == "" && cfg.RootKey != "" {
-		return fmt.Errorf("%w: the root key is in a PKCS#11 token: name the new key with --to 'pkcs11:…;object=NEW-LABEL?…' (or a new root key file)", errUsage)
-	}
 	db, _, _, err := openStore(ctx, cfg, opening{logger: newLogger(cfg, env.Stderr)})
 	if err != nil {
 		return err

@@ -100,6 +100,9 @@ func Open(cfg Config) (kr *Keyring, created bool, err error) {
 	stamp, statErr := os.Stat(cfg.KeysetFile) // before reading: a change after it is seen by Refresh
 	handles, setsCreated, err := loadOrCreateKeysets(cfg.KeysetFile, kek, cfg.Create)
 	if err != nil {
+		if _, serr := os.Stat(cfg.RootKeyFile + ".next"); cfg.Root == nil && serr == nil {
+			err = fmt.Errorf("%w (a renewal of the root key was interrupted: run tillit keys rotate --root again to finish it)", err)
+		}
 		return nil, false, err
 	}
 	if statErr != nil {

@@ -208,6 +208,15 @@ func (k *Keyring) reload() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if !k.rl.viaRoot {
+		// A root key file renewed in place (RenewRootFile) between its re-wrap of the keyset
+		// file and the rename of the new key over the old: the new key is beside it.
+		if next, _, nerr := OpenRootFile(k.rl.rootFile+".next", false); nerr == nil {
+			if _, uerr := unwrapKeysets(k.rl.file, kf, root); uerr != nil {
+				root = next
+			}
+		}
+	}
 	if kf.rootKind() != root.Kind() {
 		return false, fmt.Errorf("keys: keyset file %s is now wrapped by a %s root key, not a %s one (%s), and was not reloaded", k.rl.file, kf.rootKind(), root.Kind(), rootSetting(kf.rootKind()))
 	}
