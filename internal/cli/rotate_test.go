@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +15,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/tillit/tillit/internal/cli"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/store/storetest/pgtest"
 )
 
 // rotLoad is traffic on a running server while a key rotates: writers create contacts, readers
@@ -139,9 +143,9 @@ func wrapInfo(t *testing.T, dir string) keys.KeysetInfo {
 // checkAfterRotation restarts the server on dir (nothing cached: every data key is unwrapped
 // again from the store) and checks that every contact of want reads with its address, that each
 // is found by its address, and that the audit log verifies.
-func checkAfterRotation(t *testing.T, dir, token string, want map[string]string) {
+func checkAfterRotation(t *testing.T, dir, token string, want map[string]string, env map[string]string) {
 	t.Helper()
-	p := startProgram(t, dir)
+	p := startProgramEnv(t, dir, env)
 	defer p.stop()
 	p.token = token // printed by the first start only
 	got := listEmails(t, p)
@@ -159,7 +163,11 @@ func checkAfterRotation(t *testing.T, dir, token string, want map[string]string)
 			t.Errorf("lookup of contact %s by its address: %d, %+v", id, st, found.Items)
 		}
 	}
-	if code, out, stderr := runCLI(t, "audit", "verify", "--data", dir); code != 0 {
+	args := []string{"audit", "verify", "--data", dir}
+	if u := env["TILLIT_DATABASE_URL"]; u != "" {
+		args = append(args, "--database-url", u)
+	}
+	if code, out, stderr := runCLI(t, args...); code != 0 {
 		t.Errorf("audit verify after the rotation: exit %d\n%s%s", code, out, stderr)
 	}
 }
@@ -207,7 +215,7 @@ func TestRotateWrapWhileServing(t *testing.T) {
 	if len(emails) <= 300 {
 		t.Errorf("%d contacts; want writes during the rotation beyond the 300 imported", len(emails))
 	}
-	checkAfterRotation(t, dir, p.token, emails)
+	checkAfterRotation(t, dir, p.token, emails, nil)
 }
 
 // TestRotateWrapKilledResumes kills tillit keys rotate --wrap (SIGKILL, a child process) in the
@@ -271,5 +279,203 @@ func TestRotateWrapKilledResumes(t *testing.T) {
 	if after := wrapInfo(t, dir); len(after.Keys) != 1 || after.Primary != mid.Primary {
 		t.Errorf("wrap keyset after: %v; want %d alone", after, mid.Primary)
 	}
-	checkAfterRotation(t, dir, p.token, emails)
+	checkAfterRotation(t, dir, p.token, emails, nil)
+}
+
+// TestRotateRootWhileServing renews the root key file in place with tillit keys rotate --root
+// while a server takes writes, reads and lookups: none fails, the server goes on without a
+// restart (it reads keysets.json again with the new key), a restart opens with the new key, a
+// copy of keysets.json made before opens only with the retired key kept beside it, and the audit
+// chain verifies. Then --root --to moves it to a new file elsewhere, and a server started with
+// TILLIT_ROOT_KEY_FILE naming it reads every contact.
+func TestRotateRootWhileServing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	importPeople(t, dir, 100)
+	backup, err := os.ReadFile(filepath.Join(dir, "keysets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProgram(t, dir)
+	load := startRotLoad(p, listEmails(t, p))
+	code, out, stderr := runCLI(t, "keys", "rotate", "--root", "--data", dir)
+	if code != 0 || !strings.Contains(out, `"root": "file"`) {
+		t.Fatalf("keys rotate --root: exit %d, %s\n%s", code, out, stderr)
+	}
+	waitReload(t, p)
+	emails, bad, calls := load.end()
+	if len(bad) > 0 {
+		t.Errorf("%d of %d calls during the root rotation failed, first: %q", len(bad), calls, bad)
+	}
+	if strings.Contains(p.stderr.String(), "could not be read") {
+		t.Errorf("the server could not read keysets.json during the root rotation:\n%s", p.stderr.String())
+	}
+	p.stop()
+	retired, _ := filepath.Glob(filepath.Join(dir, "root.key.retired-*"))
+	if len(retired) != 1 {
+		t.Fatalf("retired root keys %q; want one", retired)
+	}
+	copyAt := filepath.Join(t.TempDir(), "keysets.json")
+	os.WriteFile(copyAt, backup, 0o600)
+	for key, opens := range map[string]bool{filepath.Join(dir, "root.key"): false, retired[0]: true} {
+		_, _, err := keys.Open(keys.Config{RootKeyFile: key, KeysetFile: copyAt})
+		if (err == nil) != opens {
+			t.Errorf("%s opens the copy of keysets.json made before: %v; want %v", filepath.Base(key), err == nil, opens)
+		}
+	}
+	checkAfterRotation(t, dir, p.token, emails, nil)
+
+	elsewhere := filepath.Join(t.TempDir(), "root.key")
+	if code, _, stderr := runCLI(t, "keys", "rotate", "--root", "--to", elsewhere, "--data", dir); code != 0 {
+		t.Fatalf("keys rotate --root --to: exit %d\n%s", code, stderr)
+	}
+	q := startProgramEnv(t, dir, map[string]string{"TILLIT_ROOT_KEY_FILE": elsewhere})
+	q.token = p.token
+	if got := listEmails(t, q); len(got) != len(emails) {
+		t.Errorf("%d contacts with the moved root key; want %d", len(got), len(emails))
+	}
+}
+
+// waitReload waits until the server has read keysets.json as it is now (its log says so).
+func waitReload(t *testing.T, p *program) {
+	t.Helper()
+	n := strings.Count(p.stderr.String(), "keysets reloaded")
+	for range 100 {
+		time.Sleep(50 * time.Millisecond)
+		if strings.Count(p.stderr.String(), "keysets reloaded") > n {
+			return
+		}
+	}
+	t.Fatalf("the server did not reload keysets.json:\n%s", p.stderr.String())
+}
+
+// TestRotateUsage: a rotation names one kind of key, and its flags fit it (exit 2); --bidx is
+// not built yet and says so (exit 1).
+func TestRotateUsage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	importPeople(t, dir, 1)
+	for _, args := range [][]string{
+		{"keys"},
+		{"keys", "rotate", "--data", dir},
+		{"keys", "rotate", "--wrap", "--root", "--data", dir},
+		{"keys", "rotate", "--wrap", "--to", "x", "--data", dir},
+		{"keys", "rotate", "--wrap", "--batch", "0", "--data", dir},
+		{"keys", "rotate", "--wrap", "extra", "--data", dir},
+	} {
+		if code, _, stderr := runCLI(t, args...); code != 2 {
+			t.Errorf("tillit %s: exit %d; want 2\n%s", strings.Join(args, " "), code, stderr)
+		}
+	}
+	var errb strings.Builder
+	code := cli.Main(context.Background(), cli.Env{Args: []string{"keys", "rotate", "--root", "--data", dir}, Stdout: io.Discard, Stderr: &errb,
+		Getenv: func(k string) string {
+			if k == "TILLIT_ROOT_KEY" {
+				return "pkcs11:token=t;object=root?module-path=/none.so&pin-source=file:/none"
+			}
+			return ""
+		}})
+	if code != 2 || !strings.Contains(errb.String(), "--to") {
+		t.Errorf("--root of a key in a token without --to: exit %d, %s; want 2 asking for --to", code, errb.String())
+	}
+	if code, _, stderr := runCLI(t, "keys", "rotate", "--bidx", "--data", dir); code != 1 || !strings.Contains(stderr, "not built yet") {
+		t.Errorf("--bidx: exit %d, %s; want 1, not built yet", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "keys", "rotate", "--wrap", "--data", filepath.Join(dir, "none")); code != 1 || !strings.Contains(stderr, "keysets.json") {
+		t.Errorf("--wrap on a directory without keys: exit %d, %s; want 1 naming keysets.json", code, stderr)
+	}
+}
+
+// TestRotateWrapOnTwoNodes (PostgreSQL): two servers on one store, each with its own copy of
+// keysets.json. tillit keys rotate --wrap on the first node adds the key and then waits, naming
+// the second node, without making the key primary while the second cannot open what it makes;
+// each time keysets.json is copied to the second node (as the README tells operators), the
+// second reloads it and the rotation takes its next step. Both nodes serve throughout, and at
+// the end both hold the new key alone.
+func TestRotateWrapOnTwoNodes(t *testing.T) {
+	_, dbURL := pgtest.FreshSchema(t, "tr_")
+	env := map[string]string{"TILLIT_DATABASE_URL": dbURL}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startProgramEnv(t, dirA, env)
+	for i := range 50 {
+		if st := a.do("POST", "/api/v1/contacts", map[string]any{"email": fmt.Sprintf("two-%d@example.net", i)}, nil); st != 201 {
+			t.Fatalf("create: %d", st)
+		}
+	}
+	copyKeys := func() {
+		for _, f := range []string{"root.key", "keysets.json"} {
+			b, err := os.ReadFile(filepath.Join(dirA, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dirB, f+".tmp"), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(dirB, f+".tmp"), filepath.Join(dirB, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	copyKeys()
+	b := startProgramEnv(t, dirB, env)
+	b.token = a.token
+	old := wrapInfo(t, dirA).Primary
+
+	stderr := &syncBuffer{}
+	var stdout strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(context.Background(), cli.Env{Args: []string{"keys", "rotate", "--wrap", "--data", dirA, "--database-url", dbURL},
+			Stdout: &stdout, Stderr: stderr, Getenv: func(string) string { return "" }})
+	}()
+	waitFor := func(what string) {
+		t.Helper()
+		for range 400 {
+			if strings.Contains(stderr.String(), what) {
+				return
+			}
+			select {
+			case code := <-done:
+				t.Fatalf("keys rotate ended (exit %d) before saying %q:\n%s", code, what, stderr.String())
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+		t.Fatalf("keys rotate did not say %q:\n%s", what, stderr.String())
+	}
+	waitFor("waiting for 1 serving process")
+	if w := wrapInfo(t, dirA); len(w.Keys) != 2 || w.Primary != old {
+		t.Fatalf("wrap keyset while the second node lacks the new key: %v; want it added, not primary", w)
+	}
+	for i := 0; ; i++ {
+		// The operator's copy to the second node, each time the rotation waits for it.
+		copyKeys()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("keys rotate: exit %d\n%s", code, stderr.String())
+			}
+		case <-time.After(100 * time.Millisecond):
+			if i < 600 {
+				continue
+			}
+			t.Fatalf("keys rotate did not end:\n%s", stderr.String())
+		}
+		break
+	}
+	var sum keys.WrapSummary
+	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dirA, dirB} {
+		if w := wrapInfo(t, d); len(w.Keys) != 1 || w.Primary != sum.Added || sum.Added == old {
+			t.Errorf("wrap keyset of %s after: %v; want the new key %d alone", d, w, sum.Added)
+		}
+	}
+	// Both nodes read every contact, and one written on the second after the rotation reads on
+	// the first after a restart (no key cached).
+	if st := b.do("POST", "/api/v1/contacts", map[string]any{"email": "after@example.net"}, nil); st != 201 {
+		t.Fatalf("create on the second node after: %d", st)
+	}
+	emails := listEmails(t, b)
+	a.stop()
+	b.stop()
+	checkAfterRotation(t, dirA, a.token, emails, env)
 }

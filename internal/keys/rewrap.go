@@ -32,7 +32,8 @@ type RotateStore interface {
 //     writer);
 //  4. disable the old keys, wait until every process has loaded that, and count the data keys
 //     still under them (a straggler written by a process that had not reloaded yet): none, and
-//     the old keys are deleted; some, and they are enabled again and step 3 runs again.
+//     the old keys are deleted; some, and they are enabled again and step 3 runs again;
+//  5. wait until every process has loaded keysets.json without the old keys.
 //
 // Every step is one atomic replacement of keysets.json, and the state of the rotation is what
 // that file holds (the newest key not primary: step 2; primary with older keys beside it: steps
@@ -101,6 +102,10 @@ func (r *Rotation) Wrap(ctx context.Context) (WrapSummary, error) {
 		sum.Added = info.Primary
 		switch {
 		case len(info.Keys) == 1 && started:
+			// Done when every serving process has dropped the old key too.
+			if err := r.waitNodes(ctx, KeysetWrap, info); err != nil {
+				return sum, err
+			}
 			return sum, r.count(ctx, &sum)
 		case len(info.Keys) == 1:
 			id, err := AddKey(r.File, r.Root, KeysetWrap)
