@@ -103,7 +103,8 @@ func moveRootTo(env Env, cfg config.Config, to string) error {
 	fmt.Fprintf(env.Stderr, `%s is now wrapped by the new root key.
 From now on run every command with
     %s
-and restart a running server with it (it read the keys when it started).
+and restart a running server with it: until then it keeps the keys it has, but cannot read
+keysets.json again (a key rotation would wait for it).
 Keep %s while any backup of keysets.json made before now exists:
 those copies open only with it. Then destroy it.
 `, keysetFile, setting, old)
