@@ -28,6 +28,7 @@ import (
 type rotLoad struct {
 	p    *program
 	stop chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 
 	mu     sync.Mutex
@@ -38,6 +39,7 @@ type rotLoad struct {
 
 func startRotLoad(p *program, emails map[string]string) *rotLoad {
 	l := &rotLoad{p: p, stop: make(chan struct{}), emails: emails}
+	p.t.Cleanup(func() { l.end() }) // before the server stops, when a test ends early
 	for w := range 2 {
 		l.wg.Go(func() {
 			for i := 0; ; i++ {
@@ -103,7 +105,7 @@ func (l *rotLoad) note(ok bool, format string, args ...any) {
 
 // end stops the traffic and returns the contacts known, the failures and the number of calls.
 func (l *rotLoad) end() (map[string]string, []string, int) {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	l.wg.Wait()
 	return l.emails, l.bad, l.calls
 }
@@ -297,11 +299,12 @@ func TestRotateRootWhileServing(t *testing.T) {
 	}
 	p := startProgram(t, dir)
 	load := startRotLoad(p, listEmails(t, p))
+	reloads := strings.Count(p.stderr.String(), "keysets reloaded")
 	code, out, stderr := runCLI(t, "keys", "rotate", "--root", "--data", dir)
 	if code != 0 || !strings.Contains(out, `"root": "file"`) {
 		t.Fatalf("keys rotate --root: exit %d, %s\n%s", code, out, stderr)
 	}
-	waitReload(t, p)
+	waitReload(t, p, reloads)
 	emails, bad, calls := load.end()
 	if len(bad) > 0 {
 		t.Errorf("%d of %d calls during the root rotation failed, first: %q", len(bad), calls, bad)
@@ -335,11 +338,10 @@ func TestRotateRootWhileServing(t *testing.T) {
 	}
 }
 
-// waitReload waits until the server has read keysets.json as it is now (its log says so).
-func waitReload(t *testing.T, p *program) {
+// waitReload waits until the server has read keysets.json again since its log said so n times.
+func waitReload(t *testing.T, p *program, n int) {
 	t.Helper()
-	n := strings.Count(p.stderr.String(), "keysets reloaded")
-	for range 100 {
+	for range 600 {
 		time.Sleep(50 * time.Millisecond)
 		if strings.Count(p.stderr.String(), "keysets reloaded") > n {
 			return
