@@ -5,8 +5,8 @@
 -- (Tink: add a key, roll it out to every node, only then make it primary).
 CREATE TABLE keyset_nodes (
     id      TEXT COLLATE "C" PRIMARY KEY, -- random, one per process start
-    host    TEXT NOT NULL,                -- the machine's host name
+    host    TEXT COLLATE "C" NOT NULL,    -- the machine's host name
     pid     BIGINT NOT NULL,
-    keysets TEXT NOT NULL,                -- JSON: keyset name → {primary, keys: [{id, status, primary}]}
+    keysets TEXT COLLATE "C" NOT NULL,    -- JSON: keyset name → {primary, keys: [{id, status, primary}]}
     seen_at TEXT COLLATE "C" NOT NULL
 );
