@@ -47,10 +47,11 @@ commands:
   keys move-root --to DEST       re-wrap the keysets under a new root key: a pkcs11: URI (a key in
                                 a PKCS#11 token, made there if absent; PIN by pin-source) or a
                                 new root key file; the old root key is left as it was
-  keys rotate --wrap | --bidx | --root [--batch N] [--to DEST]
+  keys rotate --wrap | --root [--batch N] [--to DEST]
                                 rotate a key while the server serves (Tink's add, make primary,
                                 re-wrap, disable, delete); progress on stderr, JSON summary on
                                 stdout; run it again to continue after an interruption
+                                (--bidx, the blind-index key: not built yet)
   migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME' [--batch N]
                                 move the SQLite store to PostgreSQL as stored (stop the server
                                 first; progress on stderr, JSON summary on stdout; run it again
