@@ -34,7 +34,9 @@ type goneOwners interface {
 // deliveries (processors hear of consent changes, rectifications, restrictions and erasures),
 // the outbox, and Sweep every hour. The jobs run on ctx without its cancellation, so they
 // outlive a shutdown signal until stop; stop cancels them and waits for every one to return.
-// An error comes only from the mail-file sweep, and then nothing was started.
+// The watch of keysets.json runs too, on every process (watchKeys: a key rotation while
+// serving). An error comes only from the mail-file sweep or the first record of this process's
+// keys, and then nothing was started.
 //
 // On a store several processes share (store.Cluster: PostgreSQL) the jobs run only while this
 // process leads the cluster, so nothing is sent or run twice: the first Sweep too waits for the
@@ -53,6 +55,10 @@ func (a *App) Start(ctx context.Context) (stop func(), err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
+	if err := a.watchKeys(runCtx, &jobs); err != nil {
+		cancel()
+		return nil, err
+	}
 	if hears {
 		jobs.Go(func() { a.removeGoneFiles(runCtx, g) })
 	}

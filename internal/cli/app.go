@@ -256,7 +256,8 @@ func openKeyring(cfg config.Config, keysetFile string, create bool) (*keys.Keyri
 
 // keysConfig is the keys.Config of the root key cfg names: the root key file, or the key in a
 // PKCS#11 token that TILLIT_ROOT_KEY names, opened until done is called (call it once the keys
-// package is done with the root: the token is used only while keysets are opened or written).
+// package is done with the root: the token is used only while keysets are opened or written; a
+// reload of keysets.json, a key rotation while serving, opens the token again).
 func keysConfig(cfg config.Config, keysetFile string, create bool) (kcfg keys.Config, done func(), err error) {
 	if cfg.RootKey == "" {
 		return keys.Config{RootKeyFile: cfg.RootKeyFile, KeysetFile: keysetFile, Create: create}, func() {}, nil
@@ -265,7 +266,14 @@ func keysConfig(cfg config.Config, keysetFile string, create bool) (kcfg keys.Co
 	if err != nil {
 		return keys.Config{}, nil, err
 	}
-	return keys.Config{Root: root, KeysetFile: keysetFile, Create: create}, func() { root.Close() }, nil
+	reopen := func() (keys.Root, func(), error) {
+		k, err := openTokenKey(cfg.RootKey, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, func() { k.Close() }, nil
+	}
+	return keys.Config{Root: root, ReopenRoot: reopen, KeysetFile: keysetFile, Create: create}, func() { root.Close() }, nil
 }
 
 // openTokenKey opens the root key in the PKCS#11 token that the pkcs11: URI raw names, creating

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tillit/tillit/internal/app"
@@ -16,19 +17,24 @@ import (
 	"github.com/tillit/tillit/internal/store"
 )
 
-const keysSynopsis = "tillit keys encrypt-disk | tillit keys rotate --disk | " + moveRootSynopsis
+// keysSynopsis is the usage of tillit keys.
+func keysSynopsis() string {
+	return "tillit keys encrypt-disk | tillit keys rotate --disk | " + rotateSynopsis() + " | " + moveRootSynopsis
+}
 
 // keysCmd runs tillit keys SUBCOMMAND.
 func keysCmd(ctx context.Context, env Env, args []string) error {
 	switch {
 	case len(args) > 0 && args[0] == "encrypt-disk":
 		return encryptDisk(ctx, env, args[1:])
-	case len(args) > 0 && args[0] == "rotate":
+	case len(args) > 0 && args[0] == "rotate" && slices.Contains(args[1:], "--disk"):
 		return rotateDisk(ctx, env, args[1:])
+	case len(args) > 0 && args[0] == "rotate":
+		return keysRotate(ctx, env, args[1:])
 	case len(args) > 0 && args[0] == "move-root":
 		return moveRoot(ctx, env, args[1:])
 	}
-	return fmt.Errorf("%w: %s", errUsage, keysSynopsis)
+	return fmt.Errorf("%w: %s", errUsage, keysSynopsis())
 }
 
 // encryptDisk runs `tillit keys encrypt-disk`: the SQLite files of an installation from before
@@ -138,7 +144,7 @@ func diskCommand(env Env, name string, args []string, flags func(*flag.FlagSet))
 		return cfg, "", err
 	}
 	if fs.NArg() > 0 {
-		return cfg, "", fmt.Errorf("%w: unexpected argument %q (%s)", errUsage, fs.Arg(0), keysSynopsis)
+		return cfg, "", fmt.Errorf("%w: unexpected argument %q (%s)", errUsage, fs.Arg(0), keysSynopsis())
 	}
 	parts, err := store.Parts(cfg.StoreURL())
 	if err != nil {

@@ -41,6 +41,13 @@ func moveRoot(_ context.Context, env Env, args []string) error {
 	if to == "" {
 		return fmt.Errorf("%w: --to is missing (%s)", errUsage, moveRootSynopsis)
 	}
+	return moveRootTo(env, cfg, to)
+}
+
+// moveRootTo moves the keysets from the root key cfg names to the new root key to (a pkcs11:
+// URI or the path of a new root key file): moveRoot, and tillit keys rotate --root --to.
+func moveRootTo(env Env, cfg config.Config, to string) error {
+	var err error
 	keysetFile := app.KeysetFile(cfg.DataDir)
 	if _, err := os.Stat(keysetFile); err != nil {
 		return fmt.Errorf("%s: %w (is --data the installation's data directory?)", keysetFile, err)
@@ -96,7 +103,8 @@ func moveRoot(_ context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stderr, `%s is now wrapped by the new root key.
 From now on run every command with
     %s
-and restart a running server with it (it read the keys when it started).
+and restart a running server with it: until then it keeps the keys it has, but cannot read
+keysets.json again (a key rotation would wait for it).
 Keep %s while any backup of keysets.json made before now exists:
 those copies open only with it. Then destroy it.
 `, keysetFile, setting, old)

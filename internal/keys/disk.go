@@ -85,7 +85,7 @@ func diskKeys(h *keyset.Handle) ([]DiskKey, error) {
 // files are written under) first; none for an installation whose keyset file has no disk keyset
 // (its files are plain until tillit keys encrypt-disk). The slices are the keyring's: do not
 // change them.
-func (k *Keyring) DiskKeys() []DiskKey { return k.disk }
+func (k *Keyring) DiskKeys() []DiskKey { return k.cur.Load().disk }
 
 // NewDiskKey adds a new key to the disk keyset of the keyset file cfg names and makes it the
 // primary, creating the keyset when the file has none (an installation from before disk

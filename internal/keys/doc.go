@@ -22,6 +22,18 @@
 //     kind and the normalization version, and never appear in logs or audit events.
 //   - The disk keyset is optional (keyset files from before it lack it); a new installation gets
 //     it on its first start, so its files are encrypted from the first write.
+//   - Keysets rotate while serving (Rotation, RenewRootFile): a Keyring reads keysets.json again
+//     within RefreshInterval of a change (and at once after an unwrap fails), and a use sees the
+//     keysets before or after a reload, never a mix. A key becomes primary only once every
+//     serving process has loaded it, and is deleted only once no data key of the store is under
+//     it and every serving process has stopped making anything with it (their records: Watch).
+//     The data keys themselves never change in a rotation of the wrap keyset, so no field is
+//     re-encrypted.
+//   - The bidx keyset is not rotated yet. Its keys also make hashes that cannot be made again
+//     (the suppression hashes of addresses that are gone), so its rotation must first make every
+//     lookup match under every key of the set, keep the old keys for as long as such a hash
+//     made with them is kept, and verify the audit anchor's MAC under any of them (README, "Rotate
+//     keys while serving").
 //   - Erasure is crypto-shredding: once a contact's wrapped data key is deleted (and Forget is
 //     called), nothing in this process or in the database can decrypt that contact's fields.
 package keys

@@ -30,7 +30,8 @@ func (k *Keyring) BlindIndex(kind string, normVersion int, normalized string) ([
 	in = strconv.AppendInt(in, int64(normVersion), 10)
 	in = append(in, ':')
 	in = append(in, normalized...)
-	out, err := k.bidx.ComputePrimaryPRF(in, IndexSize)
+	k.maybeRefresh()
+	out, err := k.cur.Load().bidx.ComputePrimaryPRF(in, IndexSize)
 	if err != nil {
 		return nil, fmt.Errorf("keys: blind index: %w", err)
 	}
@@ -46,7 +47,7 @@ func (k *Keyring) AnchorMAC(seq int64, hash []byte) ([]byte, error) {
 	in = strconv.AppendInt(in, seq, 10)
 	in = append(in, ':')
 	in = append(in, hash...)
-	out, err := k.bidx.ComputePrimaryPRF(in, IndexSize)
+	out, err := k.cur.Load().bidx.ComputePrimaryPRF(in, IndexSize)
 	if err != nil {
 		return nil, fmt.Errorf("keys: anchor mac: %w", err)
 	}
@@ -59,7 +60,7 @@ func (k *Keyring) AnchorMAC(seq int64, hash []byte) ([]byte, error) {
 // nothing of the key nor of any address. tillit ledger export writes it so that replay can refuse
 // a file whose keyed hashes were made under another key and would match nothing.
 func (k *Keyring) IndexKeyID() (string, error) {
-	out, err := k.bidx.ComputePrimaryPRF([]byte("tillit:bidx-key-id:v1"), IndexSize)
+	out, err := k.cur.Load().bidx.ComputePrimaryPRF([]byte("tillit:bidx-key-id:v1"), IndexSize)
 	if err != nil {
 		return "", fmt.Errorf("keys: index key id: %w", err)
 	}

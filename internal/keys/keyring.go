@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/aead/aesgcm"
@@ -36,14 +37,19 @@ type Config struct {
 	Create bool
 	// CacheSize bounds the number of unwrapped per-contact keys kept in memory (default 4096).
 	CacheSize int
+	// ReopenRoot, when Root is set, opens that root key again for a reload of the keysets
+	// (Keyring.Refresh) and returns it with a function that closes it. Nil: a keyset file
+	// changed under a Keyring opened with Root is not reloaded (Refresh fails).
+	ReopenRoot func() (Root, func(), error)
 }
 
 // Keyring holds the unwrapped keysets and a bounded cache of per-contact data keys. It is safe
 // for concurrent use.
 type Keyring struct {
-	wrap tink.AEAD
-	bidx *prf.Set
-	disk []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
+	// cur holds the keysets in use; a reload (Refresh) replaces it whole, so that every use
+	// sees one consistent set.
+	cur atomic.Pointer[loaded]
+	rl  reloader
 
 	dekParams *aesgcm.Parameters
 
@@ -91,19 +97,20 @@ func Open(cfg Config) (kr *Keyring, created bool, err error) {
 			return nil, false, err
 		}
 	}
+	stamp, statErr := os.Stat(cfg.KeysetFile) // before reading: a change after it is seen by Refresh
 	handles, setsCreated, err := loadOrCreateKeysets(cfg.KeysetFile, kek, cfg.Create)
 	if err != nil {
+		if _, serr := os.Stat(cfg.RootKeyFile + ".next"); cfg.Root == nil && serr == nil {
+			err = fmt.Errorf("%w (a renewal of the root key was interrupted: run tillit keys rotate --root again to finish it)", err)
+		}
 		return nil, false, err
 	}
-	wrap, err := aead.New(handles["wrap"])
-	if err != nil {
-		return nil, false, fmt.Errorf("keys: wrap keyset: %w", err)
+	if statErr != nil {
+		if stamp, err = os.Stat(cfg.KeysetFile); err != nil {
+			return nil, false, fmt.Errorf("keys: %w", err)
+		}
 	}
-	bidx, err := prf.NewPRFSet(handles["bidx"])
-	if err != nil {
-		return nil, false, fmt.Errorf("keys: bidx keyset: %w", err)
-	}
-	disk, err := diskKeys(handles[diskKeyset])
+	cur, err := newLoaded(handles, stamp)
 	if err != nil {
 		return nil, false, err
 	}
@@ -117,10 +124,13 @@ func Open(cfg Config) (kr *Keyring, created bool, err error) {
 	if limit <= 0 {
 		limit = 4096
 	}
-	return &Keyring{
-		wrap: wrap, bidx: bidx, disk: disk, dekParams: params,
-		cache: make(map[string]*cacheEntry, limit), order: make([]string, limit), limit: limit,
-	}, rootCreated || setsCreated, nil
+	k := &Keyring{
+		rl:        reloader{file: cfg.KeysetFile, rootFile: cfg.RootKeyFile, reopen: cfg.ReopenRoot, viaRoot: cfg.Root != nil},
+		dekParams: params,
+		cache:     make(map[string]*cacheEntry, limit), order: make([]string, limit), limit: limit,
+	}
+	k.cur.Store(cur)
+	return k, rootCreated || setsCreated, nil
 }
 
 var keysetTemplates = map[string]func() (*keyset.Handle, error){
@@ -317,7 +327,8 @@ func (k *Keyring) NewDataKey(contactID string, version int) (*DataKey, []byte, e
 	if _, err := rand.Read(raw); err != nil {
 		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
-	wrapped, err := k.wrap.Encrypt(raw, wrapAD(contactID, version))
+	k.maybeRefresh()
+	wrapped, err := k.cur.Load().wrap.Encrypt(raw, wrapAD(contactID, version))
 	if err != nil {
 		return nil, nil, fmt.Errorf("keys: wrap data key: %w", err)
 	}
@@ -338,7 +349,11 @@ func (k *Keyring) OpenDataKey(contactID string, version int, wrapped []byte) (*D
 		return e.key, nil
 	}
 	k.mu.Unlock()
-	raw, err := k.wrap.Decrypt(wrapped, wrapAD(contactID, version))
+	raw, err := k.cur.Load().wrap.Decrypt(wrapped, wrapAD(contactID, version))
+	if err != nil && k.refreshAfterMiss() {
+		// Wrapped under a key added since the keysets were read (a rotation in progress).
+		raw, err = k.cur.Load().wrap.Decrypt(wrapped, wrapAD(contactID, version))
+	}
 	if err != nil {
 		return nil, errors.New("keys: the wrapped data key does not open (wrong key ring, or the key belongs to another contact)")
 	}

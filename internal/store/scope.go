@@ -9,6 +9,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
@@ -83,4 +84,14 @@ func Ledger(s Store) Scoped[ledger.Tx] {
 }
 func Throttle(s Store) Scoped[throttle.Tx] {
 	return Scoped[throttle.Tx]{s, func(tx Tx) throttle.Tx { return tx }}
+}
+
+// Keys narrows s to key rotation (keys.RotateTx).
+func Keys(s Store) Scoped[keys.RotateTx] {
+	return Scoped[keys.RotateTx]{s, func(tx Tx) keys.RotateTx { return tx }}
+}
+
+// KeyNodes narrows s to the records of the serving processes' keys (keys.NodeTx).
+func KeyNodes(s Store) Scoped[keys.NodeTx] {
+	return Scoped[keys.NodeTx]{s, func(tx Tx) keys.NodeTx { return tx }}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
@@ -56,6 +57,7 @@ type Tx interface {
 	governance.BreachTx
 	ledger.Tx
 	throttle.Tx
+	keys.RotateTx
 	GaugeTx
 }
 

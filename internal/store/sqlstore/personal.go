@@ -71,6 +71,7 @@ func NotPersonal() map[string]string {
 		"keystore.commit_marker": "the key store's copy of that counter",
 		"console_sessions":       "staff console sign-ins: a hash of the session id and of the API token, until they expire",
 		"rate_windows":           "the public forms' rate limits: a keyed hash of the client's network address, linked to no contact, forgotten when its hour ends",
+		"keyset_nodes":           "the serving processes (host name, process id) and the ids and statuses of the keys each has loaded, for key rotation; no key material",
 	}
 }
 

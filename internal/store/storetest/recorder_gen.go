@@ -13,6 +13,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/governance"
 	"github.com/tillit/tillit/internal/importer"
+	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/mail"
 	"github.com/tillit/tillit/internal/optin"
@@ -190,6 +191,11 @@ func (r recorder) CountRequests(a0 context.Context, a1 time.Time) (map[dsr.State
 	return r.tx.CountRequests(a0, a1)
 }
 
+func (r recorder) CountWrappedKeys(a0 context.Context) (int, error) {
+	r.seen.note("CountWrappedKeys")
+	return r.tx.CountWrappedKeys(a0)
+}
+
 func (r recorder) CurrentConsent(a0 context.Context, a1 string, a2 string) (consent.Current, error) {
 	r.seen.note("CurrentConsent")
 	return r.tx.CurrentConsent(a0, a1, a2)
@@ -253,6 +259,11 @@ func (r recorder) DeleteExpiredOptinTokens(a0 context.Context, a1 time.Time) (in
 func (r recorder) DeleteExport(a0 context.Context, a1 string) error {
 	r.seen.note("DeleteExport")
 	return r.tx.DeleteExport(a0, a1)
+}
+
+func (r recorder) DeleteKeyNode(a0 context.Context, a1 string) error {
+	r.seen.note("DeleteKeyNode")
+	return r.tx.DeleteKeyNode(a0, a1)
 }
 
 func (r recorder) DeleteObjection(a0 context.Context, a1 string, a2 string) error {
@@ -463,6 +474,11 @@ func (r recorder) InsertToken(a0 context.Context, a1 token.Token, a2 []byte) err
 func (r recorder) InsertUnsubscribeToken(a0 context.Context, a1 []byte, a2 optin.Link, a3 time.Time) error {
 	r.seen.note("InsertUnsubscribeToken")
 	return r.tx.InsertUnsubscribeToken(a0, a1, a2, a3)
+}
+
+func (r recorder) KeyNodes(a0 context.Context) ([]keys.Node, error) {
+	r.seen.note("KeyNodes")
+	return r.tx.KeyNodes(a0)
 }
 
 func (r recorder) LastContactID(a0 context.Context, a1 contact.Kind) (string, error) {
@@ -685,6 +701,11 @@ func (r recorder) PutCurrentConsents(a0 context.Context, a1 []consent.Current) e
 	return r.tx.PutCurrentConsents(a0, a1)
 }
 
+func (r recorder) PutKeyNode(a0 context.Context, a1 keys.Node) error {
+	r.seen.note("PutKeyNode")
+	return r.tx.PutKeyNode(a0, a1)
+}
+
 func (r recorder) PutObjection(a0 context.Context, a1 consent.Objection) error {
 	r.seen.note("PutObjection")
 	return r.tx.PutObjection(a0, a1)
@@ -713,6 +734,11 @@ func (r recorder) RecipientsOf(a0 context.Context, a1 string) ([]string, error) 
 func (r recorder) RepermissionList(a0 context.Context, a1 string, a2 time.Time, a3 string, a4 int) ([]consent.Current, error) {
 	r.seen.note("RepermissionList")
 	return r.tx.RepermissionList(a0, a1, a2, a3, a4)
+}
+
+func (r recorder) ReplaceWrappedKey(a0 context.Context, a1 keys.StoredKey, a2 []byte) (bool, error) {
+	r.seen.note("ReplaceWrappedKey")
+	return r.tx.ReplaceWrappedKey(a0, a1, a2)
 }
 
 func (r recorder) RequestByID(a0 context.Context, a1 string) (*dsr.Record, error) {
@@ -873,4 +899,9 @@ func (r recorder) UseRequestToken(a0 context.Context, a1 []byte, a2 time.Time) e
 func (r recorder) WebhookCursor(a0 context.Context) (int64, error) {
 	r.seen.note("WebhookCursor")
 	return r.tx.WebhookCursor(a0)
+}
+
+func (r recorder) WrappedKeys(a0 context.Context, a1 string, a2 int) ([]keys.StoredKey, error) {
+	r.seen.note("WrappedKeys")
+	return r.tx.WrappedKeys(a0, a1, a2)
 }

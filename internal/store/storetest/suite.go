@@ -132,6 +132,9 @@ func cases() []testCase {
 		{"DPARequests", testDPARequests},
 		// gauges.go: the reads behind /metrics
 		{"Gauges", testGauges},
+		// keys.go: key rotation
+		{"WrappedKeys", testWrappedKeys},
+		{"KeyNodes", testKeyNodes},
 		// erasure.go: across domains
 		{"ErasureLeavesNothing", testErasureLeavesNothing},
 	}

@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tillit/tillit/internal/app"
+	"github.com/tillit/tillit/internal/audit"
+	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/store"
+)
+
+// rotation is one kind of key tillit keys rotate rotates: its flag, its help and the function
+// that rotates it. A new kind is one more entry of rotations.
+type rotation struct {
+	flag, usage string
+	run         func(ctx context.Context, env Env, cfg config.Config, o rotateOptions) error
+}
+
+// rotateOptions are the flags of tillit keys rotate besides the kind.
+type rotateOptions struct {
+	batch int    // --batch: data keys re-wrapped per transaction
+	to    string // --to: the new root key (--root)
+}
+
+func rotations() []rotation {
+	return []rotation{
+		{"wrap", "rotate the wrap keyset (it wraps every per-contact data key): add a key, make it primary, re-wrap every data key while serving, delete the old key", rotateWrap},
+		{"bidx", "rotate the blind-index keyset (not built yet: see the README)", rotateBidx},
+		{"root", "replace the root key that wraps keysets.json: in place for a root key file, or --to a new one (as keys move-root)", rotateRoot},
+	}
+}
+
+func rotateSynopsis() string {
+	var kinds []string
+	for _, r := range rotations() {
+		kinds = append(kinds, "--"+r.flag)
+	}
+	return "tillit keys rotate " + strings.Join(kinds, " | ") + " [--batch N] [--root --to DEST]"
+}
+
+// keysRotate runs tillit keys rotate --KIND: one kind of key is rotated while the installation
+// serves (keys.Rotation for the keysets, keys.RenewRootFile or moveRootTo for the root key).
+// Progress goes to stderr, a JSON summary to stdout. Killed or interrupted, the same command
+// continues where it stopped. Two rotations never run at once on one data directory (a lock on
+// keysets.json.lock).
+func keysRotate(ctx context.Context, env Env, args []string) error {
+	kinds := rotations()
+	chosen := make([]bool, len(kinds))
+	var o rotateOptions
+	cfg, fset, err := parse(env, "keys rotate", args, func(fs *flag.FlagSet, c *config.Config) {
+		c.Flags(fs)
+		for i, r := range kinds {
+			fs.BoolVar(&chosen[i], r.flag, false, r.usage)
+		}
+		fs.IntVar(&o.batch, "batch", 500, "data keys re-wrapped per transaction")
+		fs.StringVar(&o.to, "to", "", "with --root: the new root key, a pkcs11: `URI` (PIN by pin-source) or the path of a new root key file")
+	})
+	if err != nil {
+		return err
+	}
+	if fset.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (%s)", errUsage, fset.Arg(0), rotateSynopsis())
+	}
+	var run *rotation
+	for i := range kinds {
+		if chosen[i] {
+			if run != nil {
+				return fmt.Errorf("%w: one kind of key at a time (%s)", errUsage, rotateSynopsis())
+			}
+			run = &kinds[i]
+		}
+	}
+	switch {
+	case run == nil:
+		return fmt.Errorf("%w: which key? (%s)", errUsage, rotateSynopsis())
+	case o.batch <= 0:
+		return fmt.Errorf("%w: --batch must be at least 1", errUsage)
+	case o.to != "" && run.flag != "root":
+		return fmt.Errorf("%w: --to is for --root only", errUsage)
+	case run.flag == "root" && o.to == "" && cfg.RootKey != "":
+		return fmt.Errorf("%w: the root key is in a PKCS#11 token: name the new key with --to 'pkcs11:…;object=NEW-LABEL?…' (or a new root key file)", errUsage)
+	}
+	keysetFile := app.KeysetFile(cfg.DataDir)
+	if _, err := os.Stat(keysetFile); err != nil {
+		return fmt.Errorf("%s: %w (is --data the installation's data directory?)", keysetFile, err)
+	}
+	unlock, err := lockFile(keysetFile + ".lock")
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	defer unlock()
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "keys-rotate"})
+	err = run.run(ctx, env, cfg, o)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted (%w): keysets.json and the store hold every step done; run the same command again to continue", err)
+	}
+	return err
+}
+
+// openRoot opens the root key cfg names (the token's key, or the root key file) and returns
+// it with a function that closes it.
+func openRoot(cfg config.Config) (keys.Root, func(), error) {
+	if cfg.RootKey != "" {
+		k, err := openTokenKey(cfg.RootKey, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, func() { k.Close() }, nil
+	}
+	r, _, err := keys.OpenRootFile(cfg.RootKeyFile, false)
+	return r, func() {}, err
+}
+
+// rotateWrap rotates the wrap keyset while the installation serves (keys.Rotation.Wrap).
+func rotateWrap(ctx context.Context, env Env, cfg config.Config, o rotateOptions) error {
+	db, kr, _, err := openStore(ctx, cfg, opening{logger: newLogger(cfg, env.Stderr)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	root, closeRoot, err := openRoot(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeRoot()
+	r := keys.Rotation{File: app.KeysetFile(cfg.DataDir), Root: root, Keys: kr, Store: store.Keys(db), Batch: o.batch, Progress: env.Stderr}
+	sum, err := r.Wrap(ctx)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(env, sum); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, `The wrap keyset now holds key %d alone: every data key of the store is wrapped under it.
+Back up keysets.json now, with keys.db: a copy of keys.db made from now on opens only with
+this keysets.json (or a later one), and older copies of keys.db only with the keysets.json
+backed up with them. Once those older backups are gone, the deleted key opens nothing anywhere.
+`, sum.Added)
+	return nil
+}
+
+// rotateBidx is not built yet: the blind-index keyset keys suppression hashes of addresses
+// that are gone (erased and unsubscribed people), which cannot be computed again, so its
+// rotation needs lookups under every key of the set first (README, "Key rotation").
+func rotateBidx(context.Context, Env, config.Config, rotateOptions) error {
+	return errors.New("keys rotate --bidx is not built yet: the blind-index key also keys the suppression hashes of erased and unsubscribed people's addresses, which cannot be computed again; see the README (Key rotation)")
+}
+
+// rotateRoot replaces the root key: with --to, as keys move-root (a key in a token, or a new
+// file elsewhere); without, a root key file is renewed in place (keys.RenewRootFile). A root
+// key in a token needs --to: the token keeps the old key under its label, and the new one
+// needs a label of its own.
+func rotateRoot(ctx context.Context, env Env, cfg config.Config, o rotateOptions) error {
+	db, _, _, err := openStore(ctx, cfg, opening{logger: newLogger(cfg, env.Stderr)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	keysetFile := app.KeysetFile(cfg.DataDir)
+	what := "file"
+	if o.to != "" {
+		if err := moveRootTo(env, cfg, o.to); err != nil {
+			return err
+		}
+		if strings.HasPrefix(strings.ToLower(o.to), "pkcs11:") {
+			what = "pkcs11"
+		}
+	} else {
+		retired, err := keys.RenewRootFile(keysetFile, cfg.RootKeyFile, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, `%s is now wrapped by a new root key, in %s (running servers read it at their next reload;
+no restart is needed). The old root key is kept as %s:
+copies of keysets.json made before now (backups) open only with it. Move it to where those
+backups are kept, apart from them, and destroy it once they are gone.
+`, keysetFile, cfg.RootKeyFile, retired)
+	}
+	err = store.Keys(db).Update(ctx, func(tx keys.RotateTx) error {
+		ev := audit.New(ctx, time.Now(), "keys.root", "root_key", what)
+		return tx.AppendAudit(ctx, &ev)
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(env, map[string]string{"root": what})
+}
+
+// writeJSON writes v to stdout as indented JSON.
+func writeJSON(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
