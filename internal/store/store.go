@@ -9,10 +9,10 @@
 package store
 
 import (
-	"io"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"sort"

@@ -198,7 +198,9 @@ type blockReader struct {
 	f   *os.File
 	r   *bufio.Reader
 	key []byte
-	c   interface{ Decrypt(block, tweak []byte) []byte }
+	c   interface {
+		Decrypt(block, tweak []byte) []byte
+	}
 	off int64
 	buf [blockSize]byte
 	n   int // bytes of buf still to hand out, at its end
@@ -303,7 +305,9 @@ func writeBlocks(ctx context.Context, path string, key []byte, r io.Reader) erro
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 64*blockSize)
-	var c interface{ Encrypt(block, tweak []byte) []byte }
+	var c interface {
+		Encrypt(block, tweak []byte) []byte
+	}
 	if key != nil {
 		c = adiantumcipher.New(key)
 	}
