@@ -14,6 +14,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	adiantumcipher "lukechampine.com/adiantum"
+	"lukechampine.com/adiantum/hbsh"
 )
 
 // Snapshot is a copy of a store's two files at one commit (TakeSnapshot), kept as scratch files
@@ -198,9 +199,7 @@ type blockReader struct {
 	f   *os.File
 	r   *bufio.Reader
 	key []byte
-	c   interface {
-		Decrypt(block, tweak []byte) []byte
-	}
+	c   *hbsh.HBSH
 	off int64
 	buf [blockSize]byte
 	n   int // bytes of buf still to hand out, at its end
@@ -305,9 +304,7 @@ func writeBlocks(ctx context.Context, path string, key []byte, r io.Reader) erro
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 64*blockSize)
-	var c interface {
-		Encrypt(block, tweak []byte) []byte
-	}
+	var c *hbsh.HBSH
 	if key != nil {
 		c = adiantumcipher.New(key)
 	}
