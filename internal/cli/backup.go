@@ -167,7 +167,7 @@ func backupCmd(ctx context.Context, env Env, args []string) error {
 	}
 	m := backup.Manifest{
 		CreatedAt: createdAt, Installation: installation,
-		Store: backup.Store{Backend: "sqlite", SchemaVersion: snap.Schema, CommitMarker: snap.DataMarker, AuditSeq: snap.AuditSeq, AuditHash: hex.EncodeToString(snap.AuditHash)},
+		Store:  backup.Store{Backend: "sqlite", SchemaVersion: snap.Schema, CommitMarker: snap.DataMarker, AuditSeq: snap.AuditSeq, AuditHash: hex.EncodeToString(snap.AuditHash)},
 		Ledger: backup.Ledger{ExportedAt: exportedAt, Lines: len(entries), ReplaySince: createdAt.Truncate(time.Second).Add(-replayMargin)},
 		Keys:   keysInfo,
 	}
