@@ -284,6 +284,16 @@ func Restore(ctx context.Context, dir string, opt Options, data, keystore io.Rea
 	if err := checkSchema(ctx, copies[0].path, vfsName, key); err != nil {
 		return err
 	}
+	// The copies are in WAL mode, as their source: the checks' read-only connections made an
+	// empty log and its index beside each (nothing wrote to them).
+	for _, c := range copies {
+		if fi := stat(c.path + "-wal"); fi != nil && fi.Size() > 0 {
+			return fmt.Errorf("sqlite: the check of %s left a write-ahead log of %d bytes", c.path, fi.Size())
+		}
+		if err := removeFileSet(c.path, "-wal", "-shm"); err != nil {
+			return err
+		}
+	}
 	if err := os.Rename(copies[0].path, dataPath); err != nil {
 		return fmt.Errorf("sqlite: put the restored data file in place: %w", err)
 	}

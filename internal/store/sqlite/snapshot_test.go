@@ -123,6 +123,13 @@ func TestSnapshotWhileWritingIsOneCommit(t *testing.T) {
 	if err := s.Remove(); err != nil {
 		t.Fatal(err)
 	}
+	if entries, _ := os.ReadDir(restored); len(entries) != 2 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the restored directory holds %v; want the two files alone", names)
+	}
 	assertSealed(t, restored, key2)
 	rdb, err := sqlite.OpenWith(ctx, restored, sqlite.Options{Keys: [][]byte{key2}})
 	if err != nil {
