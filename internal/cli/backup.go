@@ -165,6 +165,11 @@ func backupCmd(ctx context.Context, env Env, args []string) error {
 		}
 		keysInfo = &backup.KeysInfo{ExpiresAt: createdAt.Truncate(time.Second).Add(time.Duration(retention))}
 	}
+	// The parts hold the snapshot now: its scratch copy goes before the file is assembled, so
+	// that the backup needs twice the store's size beside FILE, not three times.
+	if err := snap.Remove(); err != nil {
+		return err
+	}
 	m := backup.Manifest{
 		CreatedAt: createdAt, Installation: installation,
 		Store:  backup.Store{Backend: "sqlite", SchemaVersion: snap.Schema, CommitMarker: snap.DataMarker, AuditSeq: snap.AuditSeq, AuditHash: hex.EncodeToString(snap.AuditHash)},
