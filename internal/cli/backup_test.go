@@ -393,7 +393,9 @@ func TestTamperedBackupIsRefused(t *testing.T) {
 	}
 	refused("a backup without keys", noKeys, sum.VerifyKey, "holds no key store")
 	refused("a key part past its retention", expired, sum.VerifyKey, "expired at")
-	refused("a newer ledger of another installation", file, sum.VerifyKey, "--ledger: backup refused", "--ledger", otherInst)
+	refused("a newer backup of another installation", file, sum.VerifyKey, "--ledger: backup refused", "--ledger", otherInst)
+	_, otherLedger, _ := runCLI(t, "ledger", "export", "--data", otherDir)
+	refused("a newer ledger of another installation", file, sum.VerifyKey, "another installation", "--ledger", writeFile(t, "other.jsonl", otherLedger))
 
 	full := filepath.Join(t.TempDir(), "full")
 	if err := os.MkdirAll(full, 0o700); err != nil {

@@ -117,6 +117,13 @@ func restoreCmd(ctx context.Context, env Env, args []string) (err error) {
 		if newer[i], err = readLedgerSource(path, verify, identities, m); err != nil {
 			return err
 		}
+		// The manifest names the installation by its blind-index key id, as a ledger's header.
+		switch err := newer[i].CheckKey(m.Installation); {
+		case errors.Is(err, ledger.ErrUnchecked):
+			fmt.Fprintf(env.Stderr, "tillit: warning: %s: %v\n", path, err)
+		case err != nil:
+			return fmt.Errorf("%w: --ledger %s: %v; nothing was restored", errUsage, path, err)
+		}
 	}
 	data, err := b.Part(backup.DataPart, identities)
 	if err != nil {
@@ -198,18 +205,8 @@ func restoreCmd(ctx context.Context, env Env, args []string) (err error) {
 		return err
 	}
 	defer a.Close()
-	keyID, err := a.Keys.IndexKeyID()
-	if err != nil {
-		return err
-	}
 	entries := own.Entries
-	for i, f := range newer {
-		switch err := f.CheckKey(keyID); {
-		case errors.Is(err, ledger.ErrUnchecked):
-			fmt.Fprintf(env.Stderr, "tillit: warning: %s: %v\n", ledgers[i], err)
-		case err != nil:
-			return fmt.Errorf("%s: %v", ledgers[i], err)
-		}
+	for _, f := range newer {
 		entries = append(entries, f.Entries...)
 	}
 	replayed, err := a.Ledger.Replay(ctx, entries)
