@@ -49,7 +49,7 @@ const maxKeysets = 1 << 20
 //
 // Refused: a key part past its retention (Manifest.Keys.ExpiresAt), a backup without a key
 // part, a directory that holds anything but the root key file, a PostgreSQL store.
-func restoreCmd(ctx context.Context, env Env, args []string) (err error) {
+func restoreCmd(ctx context.Context, env Env, args []string) error {
 	var idFiles, ledgers listFlag
 	var verifyText string
 	cfg, fset, err := parse(env, "restore", args, func(fs *flag.FlagSet, c *config.Config) {
@@ -64,7 +64,6 @@ func restoreCmd(ctx context.Context, env Env, args []string) (err error) {
 	if fset.NArg() != 1 {
 		return fmt.Errorf("%w: %s", errUsage, restoreSynopsis)
 	}
-	file := fset.Arg(0)
 	if verifyText == "" {
 		verifyText = env.Getenv("TILLIT_BACKUP_VERIFY_KEY")
 	}
@@ -93,71 +92,111 @@ func restoreCmd(ctx context.Context, env Env, args []string) (err error) {
 	if err := checkEmpty(dir, cfg.RootKeyFile); err != nil {
 		return err
 	}
-
-	// Everything is read and checked before anything is written.
-	b, err := backup.Open(file, verify)
+	in, err := readRestore(env, fset.Arg(0), verify, identities, ledgers)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer in.backup.Close()
+	res, err := writeRestore(ctx, env, cfg, dir, parts, in)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// restoreInput is a backup file checked whole, its parts open, and the ledgers to replay read:
+// everything a restore needs before it writes.
+type restoreInput struct {
+	file       string
+	verify     backup.VerifyKey
+	backup     *backup.Backup
+	data       io.Reader // the data file
+	keysPart   io.Reader // the key part, read up to the key store by keyFiles
+	keyFiles   *backup.Files
+	keysets    []byte
+	dataName   string // the data file's name (Part.Holds)
+	keysName   string // the key store's
+	ledgers    []string
+	own, newer []ledger.Entry
+}
+
+// readRestore checks the backup file and opens its parts (backup.Open, backup.Backup.Part), and
+// reads the newer ledgers (readLedgerSource), checking their index key against the backup's
+// installation. Nothing is written.
+func readRestore(env Env, file string, verify backup.VerifyKey, identities []age.Identity, ledgers []string) (_ *restoreInput, err error) {
+	b, err := backup.Open(file, verify)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
 	m := b.Manifest
 	if m.Keys == nil {
-		return fmt.Errorf("%s holds no key store (it was made without --with-keys): its data opens only with the key store of the same moment; restore a backup made with --with-keys (this one can serve as a newer --ledger)", file)
+		return nil, fmt.Errorf("%s holds no key store (it was made without --with-keys): its data opens only with the key store of the same moment; restore a backup made with --with-keys (this one can serve as a newer --ledger)", file)
 	}
 	if now := time.Now(); !now.Before(m.Keys.ExpiresAt) {
-		return fmt.Errorf("the key part of %s expired at %s (the retention it was made with): the keys of people erased since must not come back; restore a newer backup", file, m.Keys.ExpiresAt.Format(time.RFC3339))
+		return nil, fmt.Errorf("the key part of %s expired at %s (the retention it was made with): the keys of people erased since must not come back; restore a newer backup", file, m.Keys.ExpiresAt.Format(time.RFC3339))
 	}
 	keysPart, _ := m.Part(backup.KeysPart)
 	dataPart, _ := m.Part(backup.DataPart)
 	if len(dataPart.Holds) != 1 || len(keysPart.Holds) != 2 || keysPart.Holds[0] != keysetsName {
-		return fmt.Errorf("%s: the parts hold %v and %v; want the data file, and keysets.json with the key store", file, dataPart.Holds, keysPart.Holds)
+		return nil, fmt.Errorf("%s: the parts hold %v and %v; want the data file, and keysets.json with the key store", file, dataPart.Holds, keysPart.Holds)
 	}
-	newer := make([]ledger.File, len(ledgers))
-	for i, path := range ledgers {
-		if newer[i], err = readLedgerSource(path, verify, identities, m); err != nil {
-			return err
+	in := &restoreInput{file: file, verify: verify, backup: b, dataName: dataPart.Holds[0], keysName: keysPart.Holds[1], ledgers: ledgers}
+	for _, path := range ledgers {
+		f, err := readLedgerSource(path, verify, identities, m)
+		if err != nil {
+			return nil, err
 		}
 		// The manifest names the installation by its blind-index key id, as a ledger's header.
-		switch err := newer[i].CheckKey(m.Installation); {
+		switch err := f.CheckKey(m.Installation); {
 		case errors.Is(err, ledger.ErrUnchecked):
 			fmt.Fprintf(env.Stderr, "tillit: warning: %s: %v\n", path, err)
 		case err != nil:
-			return fmt.Errorf("%w: --ledger %s: %v; nothing was restored", errUsage, path, err)
+			return nil, fmt.Errorf("%w: --ledger %s: %v; nothing was restored", errUsage, path, err)
 		}
+		in.newer = append(in.newer, f.Entries...)
 	}
-	data, err := b.Part(backup.DataPart, identities)
-	if err != nil {
-		return err
+	if in.data, err = b.Part(backup.DataPart, identities); err != nil {
+		return nil, err
 	}
 	ledgerPart, err := b.Part(backup.LedgerPart, identities)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	own, err := ledger.ReadFile(ledgerPart)
 	if err != nil {
-		return fmt.Errorf("%s: its ledger part: %w", file, err)
+		return nil, fmt.Errorf("%s: its ledger part: %w", file, err)
 	}
-	keysR, err := b.Part(backup.KeysPart, identities)
-	if err != nil {
-		return err
+	in.own = own.Entries
+	if in.keysPart, err = b.Part(backup.KeysPart, identities); err != nil {
+		return nil, err
 	}
-	keyFiles := backup.NewFiles(keysR)
-	ksR, ksSize, err := keyFiles.Next(keysetsName)
+	in.keyFiles = backup.NewFiles(in.keysPart)
+	ksR, ksSize, err := in.keyFiles.Next(keysetsName)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ksSize > maxKeysets {
-		return fmt.Errorf("%s: keysets.json of %d bytes (at most %d)", file, ksSize, maxKeysets)
+		return nil, fmt.Errorf("%s: keysets.json of %d bytes (at most %d)", file, ksSize, maxKeysets)
 	}
-	keysets, err := io.ReadAll(ksR)
-	if err != nil {
-		return err
+	if in.keysets, err = io.ReadAll(ksR); err != nil {
+		return nil, err
 	}
+	return in, nil
+}
 
-	// Writing. Until the end, a failure removes what was written.
+// writeRestore writes what in holds into dir (the store's parts), behind RestoreMarker, replays
+// the ledgers and checks the audit log; on failure it removes what it wrote.
+func writeRestore(ctx context.Context, env Env, cfg config.Config, dir string, parts []store.Part, in *restoreInput) (_ restoreSummary, err error) {
 	made, err := makeDir(dir)
 	if err != nil {
-		return fmt.Errorf("data directory: %w", err)
+		return restoreSummary{}, fmt.Errorf("data directory: %w", err)
 	}
 	keysetFile := app.KeysetFile(cfg.DataDir)
 	marker := filepath.Join(cfg.DataDir, RestoreMarker)
@@ -177,61 +216,56 @@ func restoreCmd(ctx context.Context, env Env, args []string) (err error) {
 		}
 		err = fmt.Errorf("%w; nothing was restored: %s is as it was", err, dir)
 	}()
-	if err := writeSynced(marker, []byte("tillit restore of "+file+" began "+time.Now().UTC().Format(time.RFC3339)+"; it did not finish: remove this directory's other files and restore again\n")); err != nil {
-		return err
+	if err := writeSynced(marker, []byte("tillit restore of "+in.file+" began "+time.Now().UTC().Format(time.RFC3339)+"; it did not finish: remove this directory's other files and restore again\n")); err != nil {
+		return restoreSummary{}, err
 	}
 	written = append(written, keysetFile)
-	if err := writeSynced(keysetFile, keysets); err != nil {
-		return err
+	if err := writeSynced(keysetFile, in.keysets); err != nil {
+		return restoreSummary{}, err
 	}
-	kr, err := restoredKeyring(cfg, keysetFile, file, verify, m)
+	m := in.backup.Manifest
+	kr, err := restoredKeyring(cfg, keysetFile, in.file, in.verify, m)
 	if err != nil {
-		return err
+		return restoreSummary{}, err
 	}
-	ks, _, err := keyFiles.Next(keysPart.Holds[1])
+	ks, _, err := in.keyFiles.Next(in.keysName)
 	if err != nil {
-		return err
+		return restoreSummary{}, err
 	}
-	if err := store.Restore(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: diskKeys(kr)}, map[string]io.Reader{dataPart.Holds[0]: data, keysPart.Holds[1]: ks}); err != nil {
-		return err
+	if err := store.Restore(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: diskKeys(kr)}, map[string]io.Reader{in.dataName: in.data, in.keysName: ks}); err != nil {
+		return restoreSummary{}, err
 	}
-	if _, err := io.Copy(io.Discard, keysR); err != nil { // the rest of the key part: its hash is checked at its end
-		return err
+	if _, err := io.Copy(io.Discard, in.keysPart); err != nil { // the rest of the key part: its hash is checked at its end
+		return restoreSummary{}, err
 	}
 
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, ID: "restore"})
 	a, err := openAppWith(ctx, env, cfg, opening{restoring: true})
 	if err != nil {
-		return err
+		return restoreSummary{}, err
 	}
 	defer a.Close()
-	entries := own.Entries
-	for _, f := range newer {
-		entries = append(entries, f.Entries...)
-	}
-	replayed, err := a.Ledger.Replay(ctx, entries)
+	replayed, err := a.Ledger.Replay(ctx, append(in.own, in.newer...))
 	if err != nil {
-		return err
+		return restoreSummary{}, err
 	}
 	v, err := a.Store.VerifyAudit(ctx)
 	if err != nil {
-		return err
+		return restoreSummary{}, err
 	}
 	if !v.OK {
-		return fmt.Errorf("the restored audit log does not verify (%s)", v)
+		return restoreSummary{}, fmt.Errorf("the restored audit log does not verify (%s)", v)
 	}
 	if err := a.Close(); err != nil {
-		return err
+		return restoreSummary{}, err
 	}
 	if err := os.Remove(marker); err != nil {
-		return err
+		return restoreSummary{}, err
 	}
 	if err := syncDir(dir); err != nil {
-		return err
+		return restoreSummary{}, err
 	}
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(restoreSummary{File: file, Data: dir, CreatedAt: m.CreatedAt, Ledgers: ledgers, Replay: replayed, Audit: v})
+	return restoreSummary{File: in.file, Data: dir, CreatedAt: m.CreatedAt, Ledgers: in.ledgers, Replay: replayed, Audit: v}, nil
 }
 
 // restoreSummary is what tillit restore prints.
