@@ -41,6 +41,9 @@ type opening struct {
 	// plainDisk makes a new SQLite store's files plain, not encrypted under the disk key
 	// (tillit bench --disk plain, to measure what encryption costs).
 	plainDisk bool
+	// restoring opens a directory tillit restore is writing (RestoreMarker), to replay the
+	// ledgers; every other command refuses it.
+	restoring bool
 }
 
 // openApp opens the data directory (openStore) and builds the app on it (app.New), with mail
@@ -99,6 +102,9 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 		if note, err := os.ReadFile(filepath.Join(cfg.DataDir, MovedMarker)); err == nil {
 			return nil, nil, false, fmt.Errorf("%s%s's SQLite files are no longer the store; remove %s only to serve them again", note, cfg.DataDir, MovedMarker)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, RestoreMarker)); err == nil && !o.restoring {
+		return nil, nil, false, fmt.Errorf("a tillit restore into %s did not finish (%s is there): the store may lack choices made after its backup; remove the directory's files and restore again", cfg.DataDir, RestoreMarker)
 	}
 	keysetFile := app.KeysetFile(cfg.DataDir)
 	// Keys are created only for a data directory that holds nothing yet. A database without its

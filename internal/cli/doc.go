@@ -7,7 +7,7 @@
 //
 // Its tests are the whole-program smoke set, which runs the commands as a user would: start,
 // first token, shutdown, listen and root-key checks, exit codes, the import, token, audit
-// verify, retention, ledger export/replay, migrate-store and bench commands, and the crash tests that kill
+// verify, retention, ledger export/replay, backup and restore, migrate-store and bench commands, and the crash tests that kill
 // the process. Scenarios of one surface or domain are tested beside their code on
 // apptest.Serve, so that a failure names the package whose rule broke.
 package cli

@@ -44,6 +44,15 @@ commands:
   ledger replay FILE...         after restoring a backup: re-apply every choice the files hold
                                 (several: oldest first; checked whole before any is applied)
                                 (erasures export / erasures replay: the same commands)
+  backup --recipient age1… [--with-keys [--keys-recipient age1…] [--keys-retention 35d]] FILE
+                                write a signed backup of the running store, encrypted with age:
+                                the data file and the ledger, and with --with-keys the key store
+                                and keysets.json in a part of their own (JSON summary on stdout,
+                                with the verify key restore needs); never the root key
+  restore --identity FILE --verify-key KEY [--ledger FILE]... BACKUP-FILE
+                                check a backup whole, restore it into an empty data directory and
+                                replay its ledger and the newer ones (--ledger: tillit ledger
+                                export files or newer backups) before anything serves it
   keys move-root --to DEST       re-wrap the keysets under a new root key: a pkcs11: URI (a key in
                                 a PKCS#11 token, made there if absent; PIN by pin-source) or a
                                 new root key file; the old root key is left as it was
@@ -132,6 +141,10 @@ func run(ctx context.Context, env Env) error {
 		return fmt.Errorf("%w: tillit %s export [--since TIME] | %s replay LEDGER-FILE", errUsage, cmd, cmd)
 	case "keys":
 		return keysCmd(ctx, env, args)
+	case "backup":
+		return backupCmd(ctx, env, args)
+	case "restore":
+		return restoreCmd(ctx, env, args)
 	case "migrate-store":
 		return migrateStore(ctx, env, args)
 	case "bench":

@@ -6,7 +6,9 @@
 //	AES-256 key inside a PKCS#11 token that never leaves it (package keys/pkcs11)
 //	  └─ wraps the Tink keysets in keysets.json (which records the kind of root):
 //	       wrap  AEAD (AES-256-GCM)   wraps every per-contact data key
-//	       bidx  PRF  (HMAC-SHA256)   blind indexes and suppression hashes
+//	       bidx  PRF  (HMAC-SHA256)   blind indexes and suppression hashes; under labels of
+//	                                  their own the audit anchor's MAC and the seed of the
+//	                                  backup signing key (Ed25519, backup.go)
 //	       disk  PRF  (HMAC-SHA256)   one Adiantum key per key: the SQLite files (disk.go)
 //	  └─ per-contact data key (32 random bytes) wrapped by wrap, stored in the key store
 //	       └─ every personal field, AEAD-encrypted with associated data binding

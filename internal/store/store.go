@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"sort"
@@ -213,6 +214,34 @@ type Driver struct {
 	// Unencrypted, with Reseal, lists the files of the store at location that are not
 	// encrypted (under any of keys).
 	Unencrypted func(location string, keys [][]byte) ([]string, error)
+	// Snapshot, for a backend whose store is files (SQLite), copies the store at location, in
+	// use or not, at one commit into scratch files under the directory scratch (see
+	// TakeSnapshot). Nil otherwise.
+	Snapshot func(ctx context.Context, location string, cfg Config, scratch string, progress Progress) (*Snapshot, error)
+	// Restore, with Snapshot, writes a store at location, where there is none, from the files
+	// of a Snapshot (see Restore).
+	Restore func(ctx context.Context, location string, cfg Config, files map[string]io.Reader) error
+}
+
+// Snapshot is a copy of a store's files at one commit (TakeSnapshot), read back as the backend
+// wrote them, independent of any disk key.
+type Snapshot struct {
+	// Files names the files in the order Restore reads them: the data file, then the key store
+	// (SQLite: "tillit.db", "keys.db").
+	Files []string
+	// Open returns one of Files and its size in bytes.
+	Open func(name string) (io.ReadCloser, int64, error)
+	// Remove removes the copy.
+	Remove func() error
+	// Schema is the highest migration applied.
+	Schema int
+	// DataMarker and KeysMarker are the two files' commit markers: equal, unless a process died
+	// between the two files' commits (the next open of the restored store repairs it as any open
+	// does).
+	DataMarker, KeysMarker int64
+	// AuditSeq and AuditHash are the head of the audit log the copy holds (0, nil: none).
+	AuditSeq  int64
+	AuditHash []byte
 }
 
 // Progress is told how far a copy is: the file, and the pages of it copied and in all.
@@ -364,6 +393,38 @@ func Unencrypted(url string, keys [][]byte) ([]string, error) {
 		return nil, ErrNotFiles
 	}
 	return d.Unencrypted(location, keys)
+}
+
+// TakeSnapshot copies the store cfg.URL names, which other processes may be reading and writing
+// (tillit serve), into scratch files in a new directory under scratch: the data file and the key
+// store at the same commit, so that the key store's audit anchor matches the data file's log.
+// cfg.DiskKeys and cfg.VFS are the store's. The scratch files hold nothing in plain; remove them
+// with Snapshot.Remove. ErrNotFiles for a backend whose store is not files (PostgreSQL: pg_dump
+// both schemas from one snapshot).
+func TakeSnapshot(ctx context.Context, cfg Config, scratch string, progress Progress) (*Snapshot, error) {
+	d, location, err := resolve(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if d.Snapshot == nil {
+		return nil, ErrNotFiles
+	}
+	return d.Snapshot(ctx, location, cfg, scratch, progress)
+}
+
+// Restore writes a store where cfg.URL names none, from files (by Snapshot.Files name) as a
+// Snapshot read them, encrypted under cfg.DiskKeys[0] (plain without keys), checked before they
+// are put in place. Nothing is changed where a store exists. ErrNotFiles for a backend whose
+// store is not files.
+func Restore(ctx context.Context, cfg Config, files map[string]io.Reader) error {
+	d, location, err := resolve(cfg.URL)
+	if err != nil {
+		return err
+	}
+	if d.Restore == nil {
+		return ErrNotFiles
+	}
+	return d.Restore(ctx, location, cfg, files)
 }
 
 // Cluster is implemented by a store that several Tillit processes share (PostgreSQL): the

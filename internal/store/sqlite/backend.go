@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/tillit/tillit/internal/store"
@@ -15,7 +17,8 @@ var (
 )
 
 func init() {
-	store.Register("sqlite", store.Driver{Open: openStore, Parts: parts, Reseal: reseal, Unencrypted: unencrypted})
+	store.Register("sqlite", store.Driver{Open: openStore, Parts: parts, Reseal: reseal, Unencrypted: unencrypted,
+		Snapshot: snapshot, Restore: restore})
 }
 
 // backend is a DB seen as a store.Store.
@@ -88,4 +91,23 @@ func unencrypted(dir string, keys [][]byte) ([]string, error) {
 		out = append(out, filepath.Join(dir, KeysFile))
 	}
 	return out, nil
+}
+
+func snapshot(ctx context.Context, dir string, cfg store.Config, scratch string, progress store.Progress) (*store.Snapshot, error) {
+	s, err := TakeSnapshot(ctx, dir, Options{VFS: cfg.VFS, Keys: cfg.DiskKeys}, scratch, Progress(progress))
+	if err != nil {
+		return nil, err
+	}
+	return &store.Snapshot{
+		Files: []string{DataFile, KeysFile}, Open: s.Open, Remove: s.Remove,
+		Schema: s.Schema, DataMarker: s.DataMarker, KeysMarker: s.KeysMarker, AuditSeq: s.AuditSeq, AuditHash: s.AuditHash,
+	}, nil
+}
+
+func restore(ctx context.Context, dir string, cfg store.Config, files map[string]io.Reader) error {
+	data, keystore := files[DataFile], files[KeysFile]
+	if data == nil || keystore == nil || len(files) != 2 {
+		return fmt.Errorf("sqlite: a restore needs %s and %s, and nothing else", DataFile, KeysFile)
+	}
+	return Restore(ctx, dir, Options{VFS: cfg.VFS, Keys: cfg.DiskKeys}, data, keystore)
 }

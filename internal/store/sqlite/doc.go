@@ -14,6 +14,12 @@
 // crash during the swap is settled (finished or undone) by the next open of any kind, so the
 // directory always holds one whole store, the old files or the new ones.
 //
+// Backups (snapshot.go): TakeSnapshot copies both files of a store in use at one commit (a read
+// transaction over both, begun while both write locks are held for an instant, copied by the
+// online backup as Reseal copies) into scratch files under a random key, read back as plain
+// SQLite files; Restore writes such files under the disk key where there is no store, checked
+// and put in place as Reseal's copies are (settle finishes a swap a crash interrupted).
+//
 // Invariants of each file, on its own, after any crash:
 //   - tillit.db: every committed transaction is whole (WAL). Each row that names a data key
 //     (a contact, a request not forgotten, a processor) is the key store's to match; audit
