@@ -18,7 +18,7 @@ const backupSigningLabel = "tillit:backup-signing:v1"
 // restore checks the signature against the public half given to it (never one read from the
 // backup itself). Never logged.
 func (k *Keyring) BackupSigningKey() (ed25519.PrivateKey, error) {
-	seed, err := k.bidx.ComputePrimaryPRF([]byte(backupSigningLabel), ed25519.SeedSize)
+	seed, err := k.cur.Load().bidx.ComputePrimaryPRF([]byte(backupSigningLabel), ed25519.SeedSize)
 	if err != nil {
 		return nil, fmt.Errorf("keys: backup signing key: %w", err)
 	}
