@@ -412,7 +412,8 @@ func (w *Webhooks) SendDue(ctx context.Context, limit int) (int, error) {
 	}
 	wg.Wait()
 	if len(unsent) > 0 {
-		err := w.Store.Update(context.WithoutCancel(ctx), func(tx WebhookTx) error { return tx.LeaseDeliveries(ctx, unsent, now) })
+		rctx := context.WithoutCancel(ctx) // also when the server stops: released now, not at the lease's end
+		err := w.Store.Update(rctx, func(tx WebhookTx) error { return tx.LeaseDeliveries(rctx, unsent, now) })
 		if err != nil && w.Logger != nil {
 			w.Logger.WarnContext(ctx, "webhook deliveries not posted wait for their lease to end", slog.Int("deliveries", len(unsent)), slog.Any("error", err))
 		}
