@@ -32,9 +32,6 @@ func (b backend) View(ctx context.Context, fn func(store.Tx) error) error {
 	return b.DB.View(ctx, func(tx *Tx) error { return fn(tx) })
 }
 
-// Purge is a TRUNCATE checkpoint of both write-ahead logs (Checkpoint).
-func (b backend) Purge(ctx context.Context) error { return b.DB.Checkpoint(ctx) }
-
 // ErasureMeasure is what an erasure leaves in the SQLite files, for the record of processing.
 func (b backend) ErasureMeasure() string {
 	return "SQLite secure_delete and write-ahead-log checkpoint after erasure: no plaintext left in any file"

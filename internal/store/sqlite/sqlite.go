@@ -50,6 +50,7 @@ type DB struct {
 	polled     atomic.Int64 // unix nanoseconds of the last data_version poll
 
 	plain []string // the files not encrypted (PlainFiles)
+	purge purger   // a purge a long reader held back (Purge)
 }
 
 // Tx is one read-write or read-only transaction: the shared SQL's.
@@ -199,6 +200,7 @@ func stat(path string) fs.FileInfo {
 // Close closes the database after checkpointing the write-ahead logs.
 func (db *DB) Close() error {
 	ctx := context.Background()
+	db.stopPurger()
 	_ = db.Checkpoint(ctx)
 	db.Base.Close()
 	var errs []error
@@ -214,19 +216,27 @@ func (db *DB) Close() error {
 
 // Checkpoint copies every committed page into the main files and truncates both write-ahead logs
 // (PRAGMA wal_checkpoint(TRUNCATE)). With secure_delete on, no deleted row survives in any file
-// afterwards.
+// afterwards. It waits up to busy_timeout for readers; one that holds a log longer is an error.
 func (db *DB) Checkpoint(ctx context.Context) error {
 	if err := db.lock(ctx); err != nil {
 		return err
 	}
 	defer db.unlock()
+	return db.checkpointLocked(ctx)
+}
+
+// errLogHeld is checkpointLocked's answer when a reader held a log past busy_timeout.
+var errLogHeld = errors.New("sqlite: checkpoint: a reader held the write-ahead log")
+
+// checkpointLocked is Checkpoint under the write lock the caller holds.
+func (db *DB) checkpointLocked(ctx context.Context) error {
 	for _, schema := range []string{"main", "keystore"} {
 		var busy, logFrames, done int
 		if err := db.writer.QueryRowContext(ctx, "PRAGMA "+schema+".wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
 			return fmt.Errorf("sqlite: checkpoint %s: %w", schema, err)
 		}
 		if busy != 0 {
-			return fmt.Errorf("sqlite: checkpoint %s: a reader held the log; %d of %d frames copied", schema, done, logFrames)
+			return errLogHeld
 		}
 	}
 	return nil
