@@ -47,6 +47,20 @@ func writeMarkers(t *testing.T, ctx context.Context, db *sqlite.DB) {
 	})
 }
 
+// markedStore opens a new store encrypted under a new key in a temporary directory and writes
+// writeMarkers' rows into it; it is closed when the test ends.
+func markedStore(t *testing.T, ctx context.Context) (dir string, key []byte, db *sqlite.DB) {
+	t.Helper()
+	dir, key = t.TempDir(), newKey(t)
+	db, err := sqlite.OpenWith(ctx, dir, sqlite.Options{Keys: [][]byte{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	writeMarkers(t, ctx, db)
+	return dir, key, db
+}
+
 // readMarker reads the contact writeMarkers wrote.
 func readMarker(t *testing.T, ctx context.Context, db *sqlite.DB) {
 	t.Helper()

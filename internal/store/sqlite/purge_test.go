@@ -17,13 +17,7 @@ import (
 func TestPurgeDuringASnapshotDoesNotFail(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	dir, key := t.TempDir(), newKey(t)
-	db, err := sqlite.OpenWith(ctx, dir, sqlite.Options{Keys: [][]byte{key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	writeMarkers(t, ctx, db)
+	dir, key, db := markedStore(t, ctx)
 	if err := db.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}

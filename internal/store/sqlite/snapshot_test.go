@@ -46,13 +46,7 @@ func readSnapshot(t *testing.T, s *sqlite.Snapshot) (data, keystore []byte) {
 func TestSnapshotWhileWritingIsOneCommit(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	dir, key := t.TempDir(), newKey(t)
-	db, err := sqlite.OpenWith(ctx, dir, sqlite.Options{Keys: [][]byte{key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	writeMarkers(t, ctx, db)
+	dir, key, db := markedStore(t, ctx)
 	appendEvents(t, ctx, db, 5)
 
 	// A second process's writes: a connection of its own, committing until told to stop.
@@ -150,13 +144,7 @@ func TestSnapshotWhileWritingIsOneCommit(t *testing.T) {
 func TestSnapshotScratchHoldsNothingPlain(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	dir, key := t.TempDir(), newKey(t)
-	db, err := sqlite.OpenWith(ctx, dir, sqlite.Options{Keys: [][]byte{key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	writeMarkers(t, ctx, db)
+	dir, key, _ := markedStore(t, ctx)
 	scratch := t.TempDir()
 	s, err := sqlite.TakeSnapshot(ctx, dir, sqlite.Options{Keys: [][]byte{key}}, scratch, nil)
 	if err != nil {
