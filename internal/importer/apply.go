@@ -241,15 +241,18 @@ func (a *applying) unsubscribe(it item) error {
 	return nil
 }
 
-// clean applies a cleaned row: the address bounced, so it is suppressed for every purpose.
+// clean applies a cleaned row: the address bounced, so it is suppressed for every purpose. Its
+// time (CLEAN_TIME) obeys the rule of every event's time (consent.EventTime): one in the future
+// or before 1990 refuses the row naming the file's column, as it would make the ledger that
+// carries the suppression unreplayable.
 func (a *applying) clean(it item) {
+	at, err := consent.EventTime(it.row.ChangedTime, a.im.Now().UTC())
+	if a.refused(it.line, err, it.row.ChangedColumn) {
+		return
+	}
 	if _, ok := a.suppressed[string(it.supHash)]; ok {
 		a.out.SuppressionsKnown++
 		return
-	}
-	at := it.row.ChangedTime
-	if at.IsZero() {
-		at = a.im.Now()
 	}
 	a.p.suppressions = append(a.p.suppressions, consent.Suppression{Hash: it.supHash, Reason: consent.SuppressionBounced, CreatedAt: at.UTC()})
 	a.suppressed[string(it.supHash)] = consent.SuppressionBounced
