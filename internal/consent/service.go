@@ -11,6 +11,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/keys"
+	"github.com/tillit/tillit/internal/token"
 )
 
 // Tx is what the consent rules need from one store transaction.
@@ -133,6 +134,9 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 		}
 		if f.Restricted {
 			return Event{}, &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18): consent is recorded again once the restriction is lifted; withdrawals are recorded at any time"}
+		}
+		if err := checkStaffRequest(ctx, p, f, e.State); err != nil {
+			return Event{}, err
 		}
 		if audit.ActorFrom(ctx).Kind == audit.ActorToken && e.State == Given {
 			// Staff and integrations speak for the person only where the person has not said
@@ -339,6 +343,33 @@ func EventTime(at, now time.Time) (time.Time, error) {
 		return time.Time{}, apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
 	}
 	return at, nil
+}
+
+// checkStaffRequest applies to a dpv:ConsentRequested that staff or an integration record (a
+// token actor) the rule of whom a consent-request campaign may ask (AskOf reads a current
+// request as "asked and not answered"): never over the person's refusal or withdrawal (Conflict,
+// as for dpv:ConsentGiven), and for a person with no consent history for the purpose only by an
+// admin or the DPO, as a campaign's include_no_history (Forbidden, role_forbidden): a request for
+// marketing consent is itself direct marketing (ePrivacy Directive Art. 13).
+func checkStaffRequest(ctx context.Context, p Purpose, f Facts, s State) error {
+	a := audit.ActorFrom(ctx)
+	if a.Kind != audit.ActorToken || s != Requested {
+		return nil
+	}
+	c := f.Effective(p)
+	switch {
+	case c != nil && (c.State == Withdrawn || c.State == Refused):
+		reason := "withdrawn"
+		if c.State == Refused {
+			reason = "refused"
+		}
+		return &apperr.Error{Kind: apperr.Conflict, Field: "state", Reason: reason,
+			Message: "state: the person said no to this purpose; a request recorded over it would make a consent_request campaign ask them again: only their own opt-in lifts it"}
+	case c == nil && a.Role != string(token.RoleAdmin) && a.Role != string(token.RoleDPO):
+		return &apperr.Error{Kind: apperr.Forbidden, Field: "state", Reason: "role_forbidden",
+			Message: "state: a request for a person with no consent history for this purpose makes a consent_request campaign ask them; only an admin or the DPO may decide that (ePrivacy Directive Art. 13)"}
+	}
+	return nil
 }
 
 // ClockSkew is how far ahead of the server's clock an event's occurred_at may be (a client clock
