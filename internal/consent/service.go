@@ -132,8 +132,8 @@ func (s *Service) RecordIn(ctx context.Context, tx Tx, e Event) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		if f.Restricted {
-			return Event{}, &apperr.Error{Kind: apperr.Forbidden, Reason: "restricted", Message: "the contact is restricted (GDPR Art. 18): consent is recorded again once the restriction is lifted; withdrawals are recorded at any time"}
+		if err := holdRefusal(f.Hold()); err != nil {
+			return Event{}, err
 		}
 		if err := checkStaffRequest(ctx, p, f, e.State); err != nil {
 			return Event{}, err
@@ -343,6 +343,22 @@ func EventTime(at, now time.Time) (time.Time, error) {
 		return time.Time{}, apperr.Invalidf("occurred_at", "too_early", "occurred_at: must not be before 1990-01-01")
 	}
 	return at, nil
+}
+
+// holdRefusal is RecordIn's answer to consent that would widen processing while the contact is
+// on hold (Facts.Hold; nil when it is not): Forbidden with the hold as reason. A restriction
+// (GDPR Art. 18) changes only through a data subject request; a verified erasure or restriction
+// request holds the person from verification until it is completed or rejected, so consent given
+// meanwhile would stand over the person's own "erase me" or "restrict" once rejected.
+func holdRefusal(h Reason) error {
+	switch h {
+	case "":
+		return nil
+	case ReasonRestricted:
+		return &apperr.Error{Kind: apperr.Forbidden, Reason: string(h), Message: "the contact is restricted (GDPR Art. 18): consent is recorded again once the restriction is lifted; withdrawals are recorded at any time"}
+	}
+	return &apperr.Error{Kind: apperr.Forbidden, Reason: string(h), Message: "the person's verified " + map[Reason]string{ReasonErasureRequested: "erasure", ReasonRestrictionRequested: "restriction"}[h] +
+		" request is open: consent is recorded again once it is completed or rejected; withdrawals are recorded at any time"}
 }
 
 // checkStaffRequest applies to a dpv:ConsentRequested that staff or an integration record (a

@@ -27,7 +27,8 @@ type Tx interface {
 	// ContactIDsByEmailIndex returns the ids of the contacts that have these e-mail blind
 	// indexes, keyed by string(index).
 	ContactIDsByEmailIndex(ctx context.Context, idx [][]byte) (map[string]string, error)
-	// RestrictedAmong returns which of the contacts are restricted (GDPR Art. 18).
+	// RestrictedAmong returns which of the contacts are restricted (GDPR Art. 18) or on hold by
+	// a verified, open erasure or restriction request (consent.Facts.Hold).
 	RestrictedAmong(ctx context.Context, ids []string) (map[string]bool, error)
 	// SuppressionReasons returns the reasons of the listed hashes, keyed by string(hash).
 	SuppressionReasons(ctx context.Context, hashes [][]byte) (map[string]string, error)
@@ -124,7 +125,8 @@ type Report struct {
 	Requests         int `json:"requests"`
 	Existing         int `json:"existing"` // rows whose contact already existed and needed nothing new
 	// Restricted counts subscribed or pending rows for a contact whose processing is restricted
-	// (GDPR Art. 18): it changes only through a data subject request, so no consent is recorded.
+	// (GDPR Art. 18), or on hold by a verified, open erasure or restriction request: it changes
+	// only through a data subject request, so no consent is recorded.
 	Restricted int `json:"restricted"`
 	// Suppressed counts subscribed, pending or status-less rows not imported because the
 	// address is suppressed, left the purpose's list (in the store or earlier in the file), or the

@@ -23,6 +23,10 @@ var (
 		WHERE c.id IN (SELECT value FROM json_each(?))`
 )
 
+// openHoldRequest is true when contact c has a verified, open erasure or restriction request
+// (consent.Facts.Hold): RestrictedAmong reads it beside the restriction.
+const openHoldRequest = `EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.contact_id <> '' AND r.type IN ('erasure', 'restriction') AND r.state IN ('in_progress', 'extended'))`
+
 // gateFactsCols are the gate's facts about contact c for a purpose (bound four times), with the
 // FROM clause. A request is verified and open when it is bound to the contact (contact_id is set
 // only by verification) and in_progress or extended (dsr.State).

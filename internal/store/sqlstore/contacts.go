@@ -253,7 +253,7 @@ func (tx *Tx) RestrictedAmong(ctx context.Context, ids []string) (map[string]boo
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := tx.query(ctx, "SELECT id FROM contacts WHERE restricted = 1 AND id IN (?"+strings.Repeat(", ?", len(chunk)-1)+")", args...)
+		rows, err := tx.query(ctx, "SELECT id FROM contacts c WHERE (c.restricted = 1 OR "+openHoldRequest+") AND c.id IN (?"+strings.Repeat(", ?", len(chunk)-1)+")", args...)
 		if err != nil {
 			return nil, err
 		}
