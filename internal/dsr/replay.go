@@ -22,7 +22,8 @@ const ReplayNote = "Re-created by tillit ledger replay after a restore from a ba
 // False when the store holds the request in that state or closed already. NotFound when the
 // store does not hold the contact, or lacks a request that was closed (nothing is left to
 // answer; its effect is carried by the erasure, restriction, objection or withdrawal lines).
-// Invalid for an unknown type or state, or a request not verified (bound to a contact).
+// Invalid for an unknown type or state, a request not verified (bound to a contact), or one
+// the store holds with another type or contact.
 func (s *Service) ReplayRequest(ctx context.Context, r Request) (bool, error) {
 	if !contains(Types, r.Type) || !contains(Channels, r.Channel) || !contains(States, r.State) || r.ContactID == "" || r.State == StateReceived || r.State == StateVerifying {
 		return false, apperr.Invalidf("request_type", "invalid_request", "request: a verified request of a known type, state and channel")
@@ -38,6 +39,8 @@ func (s *Service) ReplayRequest(ctx context.Context, r Request) (bool, error) {
 			return apperr.New(apperr.NotFound, "closed request not held")
 		case err != nil:
 			return err
+		case held.Type != r.Type || held.ContactID != r.ContactID:
+			return apperr.Invalidf("request_id", "request_mismatch", "request_id: the store holds this request with another type or contact")
 		case !held.Open() || r.Open():
 			return nil
 		}
