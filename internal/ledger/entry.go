@@ -239,6 +239,9 @@ func parseLine(line []byte) (Entry, error) {
 			return Entry{}, apperr.Invalidf(k, "required", "%s: required in a %s line", k, e.Type)
 		}
 	}
+	if v, ok := present["hash"]; ok && (string(v) == "null" || string(v) == `""`) {
+		return Entry{}, decodeErr("hash") // an optional hash, when given, is a keyed hash
+	}
 	return e, e.check()
 }
 
@@ -380,9 +383,14 @@ func validID(s string) bool {
 func decodeHash(field, s string) ([]byte, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != keys.IndexSize || strings.ToLower(s) != s {
-		return nil, apperr.Invalidf(field, "invalid_hash", "%s: a keyed hash is %d lower-case hex digits", field, 2*keys.IndexSize)
+		return nil, decodeErr(field)
 	}
 	return b, nil
+}
+
+// decodeErr is decodeHash's error for field: Invalid invalid_hash, naming no value.
+func decodeErr(field string) error {
+	return apperr.Invalidf(field, "invalid_hash", "%s: a keyed hash is %d lower-case hex digits", field, 2*keys.IndexSize)
 }
 
 func encodeHash(b []byte) string { return hex.EncodeToString(b) }
