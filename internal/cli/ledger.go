@@ -19,7 +19,10 @@ import (
 // ledgerExport prints the ledger (package ledger) as JSON lines: every erasure, suppression, list
 // unsubscribe, withdrawal, refusal, objection, restriction and verified request, or with --since
 // those recorded at or after a time (open requests always), after a header line naming the
-// blind-index key; ids, times and keyed hashes, no personal data in the clear. Kept apart from the backups it is
+// blind-index key; ids, times and keyed hashes, no personal data in the clear: erasures carry the
+// hashes of the person's addresses, and every line about a contact (withdrawal, refusal,
+// objection, restriction, request) the hash of its address, by which replay re-applies it when
+// the restored store lacks the contact. Kept apart from the backups it is
 // replayed on. "tillit erasures export" is the same command.
 func ledgerExport(ctx context.Context, env Env, name string, args []string) error {
 	var sinceFlag string

@@ -40,9 +40,12 @@ commands:
   retention sweep [--dry-run]    apply the retention policies now (JSON result)
   ledger export [--since TIME]  print the ledger of erasures, suppressions, list unsubscribes,
                                 withdrawals, refusals, objections, restrictions and verified
-                                requests as JSON lines (no personal data)
-  ledger replay FILE...         after restoring a backup: re-apply every choice the files hold
-                                (several: oldest first; checked whole before any is applied)
+                                requests as JSON lines: ids, times and keyed address hashes
+                                (each line about a person carries the hash of their address),
+                                no personal data
+  ledger replay FILE...         after restoring a backup: re-apply every choice the files hold,
+                                by address for people the backup lacks (several: oldest first;
+                                checked whole before any is applied)
                                 (erasures export / erasures replay: the same commands)
   backup --recipient age1… [--with-keys [--keys-recipient age1…] [--keys-retention 35d]] FILE
                                 write a signed backup of the running store, encrypted with age:

@@ -269,10 +269,16 @@ const (
 	SuppressionComplained   = "complained"
 	SuppressionErased       = "erased"
 	SuppressionObjected     = "objected"
+	// SuppressionRestricted: processing of the person's data is restricted (GDPR Art. 18), or
+	// their verified restriction request is open, and the store does not hold them: written by
+	// tillit ledger replay for a person a restored backup lacks, so that no import re-creates
+	// them and nothing mails them. Like every entry, only their own confirmed double opt-in
+	// lifts it.
+	SuppressionRestricted = "restricted"
 )
 
-// SuppressionReasons lists every suppression reason (DESIGN §2).
-var SuppressionReasons = []string{SuppressionUnsubscribed, SuppressionBounced, SuppressionComplained, SuppressionErased, SuppressionObjected}
+// SuppressionReasons lists every suppression reason (DESIGN §2; restricted is Tillit's own).
+var SuppressionReasons = []string{SuppressionUnsubscribed, SuppressionBounced, SuppressionComplained, SuppressionErased, SuppressionObjected, SuppressionRestricted}
 
 // Suppression is one entry of the suppression list: a keyed hash of a normalized address.
 // CreatedAt is when the event happened (the bounce, the erasure; for an imported cleaned row the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
@@ -136,7 +137,7 @@ func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool,
 		return false, apperr.Invalidf("hash", "invalid_hash", "hash: a keyed hash of %d bytes", keys.IndexSize)
 	}
 	if !slices.Contains(SuppressionReasons, sup.Reason) {
-		return false, apperr.Invalidf("reason", "invalid_reason", "reason: must be one of unsubscribed, bounced, complained, erased, objected")
+		return false, apperr.Invalidf("reason", "invalid_reason", "reason: must be one of %s", strings.Join(SuppressionReasons, ", "))
 	}
 	applied := false
 	err := s.Store.Update(ctx, func(tx Tx) error {

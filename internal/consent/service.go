@@ -40,6 +40,7 @@ type Tx interface {
 	// Suppression returns the entry for hash and PutSuppression sets it (SuppressTx).
 	Suppression(ctx context.Context, hash []byte) (Suppression, error)
 	PutSuppression(ctx context.Context, s Suppression) error
+	ConfirmedOptIns(ctx context.Context, hashes [][]byte) (map[string]time.Time, error) // SuppressTx
 	// ContactBySuppressionHash returns the id of the contact whose current address has this
 	// suppression hash ("" when none).
 	ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error)

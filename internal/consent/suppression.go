@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 )
@@ -14,6 +15,19 @@ type SuppressTx interface {
 	AddSuppression(ctx context.Context, s Suppression) error
 	// PutSuppression sets the entry for s.Hash, replacing the one held.
 	PutSuppression(ctx context.Context, s Suppression) error
+	// ConfirmedOptIns returns, keyed by string(hash), when the contact holding each listed
+	// suppression hash last confirmed a double opt-in; hashes without one are absent.
+	ConfirmedOptIns(ctx context.Context, hashes [][]byte) (map[string]time.Time, error)
+}
+
+// Outdated reports whether s is older than the person's own confirmed double opt-in at the
+// address (confirmed: when they last confirmed one; zero when never). That confirmation is the one
+// way back from a suppression (DESIGN §2) and lifted whatever entry was made before it, so an
+// entry made before it never applies again: an imported cleaned row whose CLEAN_TIME is older, a
+// replayed ledger line of an older bounce or erasure. This is the one rule for "an older
+// suppression never beats a later confirmed opt-in"; Suppress and the importer both read it.
+func Outdated(s Suppression, confirmed time.Time) bool {
+	return !confirmed.IsZero() && s.CreatedAt.Before(confirmed)
 }
 
 // Replaces reports whether next replaces held as the suppression list's entry for an address:
@@ -30,11 +44,19 @@ func Replaces(held, next Suppression) bool {
 }
 
 // Suppress puts s on the suppression list by the one rule of Replaces and reports whether the
-// list changed: added when the hash is not on it, replaced when Replaces says so, and otherwise
+// list changed: nothing when s is Outdated (the person confirmed a double opt-in at the address
+// after it), added when the hash is not on it, replaced when Replaces says so, and otherwise
 // kept as it is. Every writer of an entry that may meet an existing one with another reason
 // (erasure, its replay, the replay of a suppression line) goes through it; bulk writers of
 // bounces and complaints add with AddSuppression, which keeps the first entry, as Replaces does.
 func Suppress(ctx context.Context, tx SuppressTx, s Suppression) (bool, error) {
+	confirmed, err := tx.ConfirmedOptIns(ctx, [][]byte{s.Hash})
+	if err != nil {
+		return false, err
+	}
+	if Outdated(s, confirmed[string(s.Hash)]) {
+		return false, nil
+	}
 	held, err := tx.Suppression(ctx, s.Hash)
 	switch {
 	case apperr.Is(err, apperr.NotFound):

@@ -56,6 +56,10 @@ func (l suppressions) AddSuppression(_ context.Context, s consent.Suppression) e
 	return nil
 }
 
+func (l suppressions) ConfirmedOptIns(context.Context, [][]byte) (map[string]time.Time, error) {
+	return nil, nil
+}
+
 func (l suppressions) PutSuppression(_ context.Context, s consent.Suppression) error {
 	l[string(s.Hash)] = s
 	return nil

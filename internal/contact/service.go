@@ -40,6 +40,9 @@ type Tx interface {
 	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
 	// PutSuppression sets the entry for s.Hash, replacing the one held (consent.Suppress).
 	PutSuppression(ctx context.Context, s consent.Suppression) error
+	// ConfirmedOptIns says when the holders of suppression hashes last confirmed a double
+	// opt-in (consent.Suppress, consent.Outdated).
+	ConfirmedOptIns(ctx context.Context, hashes [][]byte) (map[string]time.Time, error)
 	// AppendErasure appends the contact id to the erasure ledger with the suppression hashes of
 	// its addresses; an id already there is kept as it is. ErasureRecorded reports whether the
 	// ledger holds the id.

@@ -776,7 +776,8 @@ func (s *Service) keptAfterwards(ctx context.Context, tx Tx, rec *Record, dk *ke
 	why := map[string]string{
 		consent.SuppressionErased: "your data was erased", consent.SuppressionUnsubscribed: "you unsubscribed",
 		consent.SuppressionBounced: "mail to it bounced", consent.SuppressionComplained: "you reported our mail as spam",
-		consent.SuppressionObjected: "you objected to direct marketing",
+		consent.SuppressionObjected:   "you objected to direct marketing",
+		consent.SuppressionRestricted: "the processing of your data was restricted",
 	}[sup.Reason]
 	if why == "" {
 		why = sup.Reason

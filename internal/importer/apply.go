@@ -46,6 +46,7 @@ type applying struct {
 	ids          map[string]string          // e-mail index → contact id
 	suppressed   map[string]string          // suppression hash → reason (address-wide)
 	unsubscribed map[string]time.Time       // suppression hash → when it left the purpose's list
+	confirmed    map[string]time.Time       // suppression hash → when its contact last confirmed a double opt-in
 	current      map[string]consent.Current // contact id → projected state for the purpose
 	restricted   map[string]bool
 	newKeys      map[string]*keys.DataKey // contacts created in this batch
@@ -67,7 +68,9 @@ type applying struct {
 //     is withdrawn (an objection is recorded at the row's time, for a purpose not based on consent). No personal
 //     data is stored for an address without a contact; other purposes stay as they were.
 //   - cleaned: the address bounced, which concerns every purpose: an address-wide suppression
-//     entry (reason bounced), and nothing else.
+//     entry (reason bounced), and nothing else; but a row whose CLEAN_TIME is older than the
+//     person's own confirmed double opt-in at the address is outdated (consent.Outdated: that
+//     confirmation was their way back) and suppresses nothing (counted outdated_suppressions).
 //   - no status (generic): the contact is created if new and not suppressed; no consent.
 func (im *Importer) storeBatch(ctx context.Context, tx Tx, b batch, mapper Mapper, opt Options, purpose consent.Purpose, policies consent.PolicyState, rep *Report) error {
 	a := &applying{im: im, ctx: ctx, tx: tx, mapper: mapper, opt: opt, purpose: purpose, policies: policies,
@@ -116,6 +119,9 @@ func (a *applying) load(b batch) error {
 		return err
 	}
 	if a.unsubscribed, err = tx.PurposeUnsubscribesFor(ctx, sup, a.purpose.ID); err != nil {
+		return err
+	}
+	if a.confirmed, err = tx.ConfirmedOptIns(ctx, sup); err != nil {
 		return err
 	}
 	existing := make([]string, 0, len(a.ids))
@@ -241,10 +247,11 @@ func (a *applying) unsubscribe(it item) error {
 	return nil
 }
 
-// clean applies a cleaned row: the address bounced, so it is suppressed for every purpose. Its
-// time (CLEAN_TIME) obeys the rule of every event's time (consent.EventTime): one in the future
-// or before 1990 refuses the row naming the file's column, as it would make the ledger that
-// carries the suppression unreplayable.
+// clean applies a cleaned row: the address bounced, so it is suppressed for every purpose,
+// unless the bounce is older than the person's own later confirmed double opt-in. Its time
+// (CLEAN_TIME) obeys the rule of every event's time (consent.EventTime): one in the future or
+// before 1990 refuses the row naming the file's column, as it would make the ledger that carries
+// the suppression unreplayable.
 func (a *applying) clean(it item) {
 	at, err := consent.EventTime(it.row.ChangedTime, a.im.Now().UTC())
 	if a.refused(it.line, err, it.row.ChangedColumn) {
@@ -254,7 +261,12 @@ func (a *applying) clean(it item) {
 		a.out.SuppressionsKnown++
 		return
 	}
-	a.p.suppressions = append(a.p.suppressions, consent.Suppression{Hash: it.supHash, Reason: consent.SuppressionBounced, CreatedAt: at.UTC()})
+	s := consent.Suppression{Hash: it.supHash, Reason: consent.SuppressionBounced, CreatedAt: at.UTC()}
+	if consent.Outdated(s, a.confirmed[string(it.supHash)]) {
+		a.out.OutdatedSuppressions++
+		return
+	}
+	a.p.suppressions = append(a.p.suppressions, s)
 	a.suppressed[string(it.supHash)] = consent.SuppressionBounced
 	a.out.SuppressionsAdded++
 }

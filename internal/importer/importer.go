@@ -137,6 +137,10 @@ type Report struct {
 	// already.
 	SuppressionsAdded int `json:"suppressions_added"`
 	SuppressionsKnown int `json:"suppressions_existing"`
+	// OutdatedSuppressions counts cleaned rows whose CLEAN_TIME is older than the person's own
+	// confirmed double opt-in at the address, which was their way back (consent.Outdated): the
+	// address is not suppressed again.
+	OutdatedSuppressions int `json:"outdated_suppressions"`
 	// ListUnsubscribes counts new unsubscribes from the import's purpose's list (unsubscribed
 	// rows, consent.PurposeUnsubscribe: that purpose only, not a suppression);
 	// ListUnsubscribesKnown counts unsubscribed rows whose address had left the list already.
@@ -576,6 +580,7 @@ func (rep *Report) add(o Report) {
 	rep.Suppressed += o.Suppressed
 	rep.SuppressionsAdded += o.SuppressionsAdded
 	rep.SuppressionsKnown += o.SuppressionsKnown
+	rep.OutdatedSuppressions += o.OutdatedSuppressions
 	rep.ListUnsubscribes += o.ListUnsubscribes
 	rep.ListUnsubscribesKnown += o.ListUnsubscribesKnown
 	rep.Withdrawals += o.Withdrawals
@@ -614,8 +619,12 @@ func (rep Report) String() string {
 		s += fmt.Sprintf("  unsubscribes from the list: %d new, %d known already; %d withdrawals, %d older than the consent on record, %d objections\n",
 			rep.ListUnsubscribes, rep.ListUnsubscribesKnown, rep.Withdrawals, rep.OutdatedWithdrawals, rep.Objections)
 	}
-	if n := rep.SuppressionsAdded + rep.SuppressionsKnown; n > 0 {
-		s += fmt.Sprintf("  bounced addresses suppressed: %d new, %d known already\n", rep.SuppressionsAdded, rep.SuppressionsKnown)
+	if n := rep.SuppressionsAdded + rep.SuppressionsKnown + rep.OutdatedSuppressions; n > 0 {
+		s += fmt.Sprintf("  bounced addresses suppressed: %d new, %d known already", rep.SuppressionsAdded, rep.SuppressionsKnown)
+		if rep.OutdatedSuppressions > 0 {
+			s += fmt.Sprintf("; %d older than the person's own later confirmed opt-in, not suppressed again", rep.OutdatedSuppressions)
+		}
+		s += "\n"
 	}
 	if rep.Restricted > 0 {
 		s += fmt.Sprintf("  %d rows for restricted contacts (GDPR Art. 18): no consent recorded\n", rep.Restricted)

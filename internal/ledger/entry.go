@@ -49,7 +49,7 @@ type Entry struct {
 	EventID           string            `json:"event_id,omitempty"`
 	Purpose           string            `json:"purpose,omitempty"`
 	Scope             string            `json:"scope,omitempty"` // an objection's purpose id or direct_marketing
-	Hash              string            `json:"hash,omitempty"`
+	Hash              string            `json:"hash,omitempty"`  // a suppression's or list unsubscribe's; optional on the lines of byAddress
 	Reason            string            `json:"reason,omitempty"`
 	Method            string            `json:"method,omitempty"`
 	Actor             string            `json:"actor,omitempty"`
@@ -88,20 +88,26 @@ var fieldsOf = map[string]fields{
 	// occurred_at: when the person left the list (the file's UNSUB_TIME); recorded_at: when the
 	// import recorded it, which --since reads.
 	TypeListUnsubscribe: {[]string{"hash", "purpose", "occurred_at", "recorded_at"}, nil},
-	TypeWithdrawal:      {eventRequired, eventOptional},
-	TypeRefusal:         {eventRequired, eventOptional},
-	TypeObjection:       {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor"}},
-	TypeRestriction:     {[]string{"contact_id", "restricted_at"}, nil},
-	TypeHeader:          {[]string{"index_key_id"}, nil},
+	// The lines about a contact below carry, optionally, "hash": the keyed suppression hash of
+	// the contact's address when the line was exported, by which Replay re-applies the choice
+	// when the store lacks the contact (byAddress; lines written before it carry none).
+	TypeWithdrawal:  {eventRequired, eventOptional},
+	TypeRefusal:     {eventRequired, eventOptional},
+	TypeObjection:   {[]string{"contact_id", "scope", "method", "occurred_at", "recorded_at"}, []string{"actor", "hash"}},
+	TypeRestriction: {[]string{"contact_id", "restricted_at"}, []string{"hash"}},
+	TypeHeader:      {[]string{"index_key_id"}, nil},
 	// closed_at: required when state is completed or rejected, else absent (checkRequest).
 	TypeRequest: {[]string{"request_id", "request_type", "contact_id", "state", "channel", "received_at", "due_at"},
-		[]string{"verified_at", "extended_until", "closed_at"}},
+		[]string{"verified_at", "extended_until", "closed_at", "hash"}},
 }
 
 var (
 	eventRequired = []string{"contact_id", "event_id", "purpose", "method", "occurred_at", "recorded_at"}
-	eventOptional = []string{"actor", "policy_versions", "notice_hash", "evidence_sealed"}
+	eventOptional = []string{"actor", "policy_versions", "notice_hash", "evidence_sealed", "hash"}
 )
+
+// byAddress are the line types about a contact that carry the optional hash of its address.
+var byAddress = map[string]bool{TypeWithdrawal: true, TypeRefusal: true, TypeObjection: true, TypeRestriction: true, TypeRequest: true}
 
 // At returns when the choice was made (recorded, for consent events, objections, suppressions
 // and list unsubscribes): the time --since compares and lines are ordered by.
@@ -232,6 +238,9 @@ func parseLine(line []byte) (Entry, error) {
 		if v, ok := present[k]; !ok || string(v) == "null" || string(v) == `""` {
 			return Entry{}, apperr.Invalidf(k, "required", "%s: required in a %s line", k, e.Type)
 		}
+	}
+	if v, ok := present["hash"]; ok && (string(v) == "null" || string(v) == `""`) {
+		return Entry{}, decodeErr("hash") // an optional hash, when given, is a keyed hash
 	}
 	return e, e.check()
 }
@@ -374,9 +383,14 @@ func validID(s string) bool {
 func decodeHash(field, s string) ([]byte, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != keys.IndexSize || strings.ToLower(s) != s {
-		return nil, apperr.Invalidf(field, "invalid_hash", "%s: a keyed hash is %d lower-case hex digits", field, 2*keys.IndexSize)
+		return nil, decodeErr(field)
 	}
 	return b, nil
+}
+
+// decodeErr is decodeHash's error for field: Invalid invalid_hash, naming no value.
+func decodeErr(field string) error {
+	return apperr.Invalidf(field, "invalid_hash", "%s: a keyed hash is %d lower-case hex digits", field, 2*keys.IndexSize)
 }
 
 func encodeHash(b []byte) string { return hex.EncodeToString(b) }

@@ -56,6 +56,9 @@ type Tx interface {
 	// LedgerRequests returns the verified requests of RequestTypes that are open (whatever
 	// since) or were closed at or after since.
 	LedgerRequests(ctx context.Context, since time.Time) ([]Request, error)
+	// LedgerAddressHashes returns, keyed by contact id, the suppression hash of the address of
+	// each listed contact that has one (contact.Record.SuppressionHash).
+	LedgerAddressHashes(ctx context.Context, ids []string) (map[string][]byte, error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 }
 
@@ -141,7 +144,33 @@ func read(ctx context.Context, tx Tx, since time.Time) ([]Entry, error) {
 	for _, r := range reqs {
 		out = append(out, requestEntry(r))
 	}
-	return out, nil
+	return out, addHashes(ctx, tx, out)
+}
+
+// addHashes sets the hash of every line about a contact that Replay re-applies by address when
+// the store it runs on lacks the contact (byAddress): the keyed suppression hash of the
+// contact's address now, at export. A contact without an address gets none.
+func addHashes(ctx context.Context, tx Tx, entries []Entry) error {
+	var ids []string
+	for _, e := range entries {
+		if byAddress[e.Type] {
+			ids = append(ids, e.ContactID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	hashes, err := tx.LedgerAddressHashes(ctx, slices.Compact(ids))
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if h, ok := hashes[e.ContactID]; ok && byAddress[e.Type] {
+			entries[i].Hash = encodeHash(h)
+		}
+	}
+	return nil
 }
 
 // requestEntry is the line of a request: ids, type, state, channel and times only.

@@ -51,6 +51,10 @@ type Replayer struct {
 // its contact was erased again or, for a contact the store does not hold (created after the
 // backup), its address hashes were put back on the suppression list; as not present only when the
 // store holds neither the contact nor its erasure and the line carries no hashes (the old form).
+// A withdrawal, refusal, objection, restriction or open erasure or restriction request of a
+// contact the store does not hold counts as applied when it was re-applied by address
+// (applyByAddress: by the keyed hash the line carries), and as already present when the store
+// held that by address already; a line of the old form without a hash counts as not present.
 type Counts struct {
 	Applied        int `json:"applied"`         // the store changed
 	AlreadyPresent int `json:"already_present"` // the store held it already (replayed before, or in the backup)
@@ -79,6 +83,9 @@ func (r *Replayer) Replay(ctx context.Context, entries []Entry) (Result, error) 
 	slices.SortStableFunc(entries, func(a, b Entry) int { return cmp.Compare(rank(a), rank(b)) })
 	for _, e := range entries {
 		applied, err := r.apply(ctx, e)
+		if apperr.Is(err, apperr.NotFound) {
+			applied, err = r.applyByAddress(ctx, e)
+		}
 		c := res.Types[e.Type]
 		switch {
 		case err == nil && applied:

@@ -75,6 +75,7 @@ type ImportReport struct {
 	Expired           int `json:"expired"`
 	Withdrawals       int `json:"withdrawals"`
 	Outdated          int `json:"outdated_withdrawals"`
+	OutdatedSups      int `json:"outdated_suppressions"`
 	Restricted        int `json:"restricted"`
 	Refused           int `json:"refused"`
 	// UnmappedColumns names the file's columns no field took (a sum lists every file's).

@@ -78,6 +78,7 @@ func (s *ImportReport) add(r ImportReport) {
 	s.Expired += r.Expired
 	s.Withdrawals += r.Withdrawals
 	s.Outdated += r.Outdated
+	s.OutdatedSups += r.OutdatedSups
 	s.Restricted += r.Restricted
 	s.Refused += r.Refused
 	s.UnmappedColumns = append(s.UnmappedColumns, r.UnmappedColumns...)

@@ -131,6 +131,11 @@ func (r recorder) CampaignRecipients(a0 context.Context, a1 string, a2 string, a
 	return r.tx.CampaignRecipients(a0, a1, a2, a3)
 }
 
+func (r recorder) ConfirmedOptIns(a0 context.Context, a1 [][]byte) (map[string]time.Time, error) {
+	r.seen.note("ConfirmedOptIns")
+	return r.tx.ConfirmedOptIns(a0, a1)
+}
+
 func (r recorder) ConsentChanges(a0 context.Context, a1 int64, a2 int) ([]consent.Change, error) {
 	r.seen.note("ConsentChanges")
 	return r.tx.ConsentChanges(a0, a1, a2)
@@ -504,6 +509,11 @@ func (r recorder) LeaseDeliveries(a0 context.Context, a1 []string, a2 time.Time)
 func (r recorder) LeaseOutbox(a0 context.Context, a1 []string, a2 time.Time) error {
 	r.seen.note("LeaseOutbox")
 	return r.tx.LeaseOutbox(a0, a1, a2)
+}
+
+func (r recorder) LedgerAddressHashes(a0 context.Context, a1 []string) (map[string][]byte, error) {
+	r.seen.note("LedgerAddressHashes")
+	return r.tx.LedgerAddressHashes(a0, a1)
 }
 
 func (r recorder) LedgerConsentEvents(a0 context.Context, a1 time.Time) ([]consent.Event, [][]byte, error) {

@@ -111,6 +111,8 @@ func cases() []testCase {
 		{"OptinTokens", testOptinTokens},
 		{"UnsubscribeTokens", testUnsubscribeTokens},
 		{"SuppressionLifted", testSuppressionLifted},
+		{"ConfirmedOptIns", testConfirmedOptIns},
+		{"LedgerAddressHashes", testLedgerAddressHashes},
 		// campaigns.go
 		{"Campaigns", testCampaigns},
 		{"LastContactID", testLastContactID},
