@@ -72,4 +72,8 @@ func TestUnsubscribeLinkFromAfterTheBackupHoldsAfterARestore(t *testing.T) {
 	if claimed && ok {
 		t.Errorf("the page said \"You are unsubscribed\" (%d), and the gate still allows the reader (%s): the choice was not recorded", resp.StatusCode, reason)
 	}
+	// The link is sealed (it needs no row the backup lacks): the choice is recorded and said.
+	if !claimed || ok || reason != "withdrawn" {
+		t.Errorf("after the restore: page %d %q, gate %v (%s); want \"You are unsubscribed\" and the gate refusing, withdrawn", resp.StatusCode, b, ok, reason)
+	}
 }

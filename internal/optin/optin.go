@@ -63,6 +63,8 @@ type Service struct {
 	Outbox   *mail.Outbox
 	Now      func() time.Time
 	NewID    func() string
+	// Keys opens the sealed tokens of the preference center's links (Unsubscribe.Keys).
+	Keys     LinkKeys
 	BaseURL  string        // public URL for links, such as https://crm.example.com
 	TokenTTL time.Duration // default 72 h
 	// ResendAfter is the least time between two confirmation mails to one address (default 2 min).

@@ -6,8 +6,6 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
-
-	"github.com/tillit/tillit/internal/token"
 )
 
 // Choice is one purpose on the preference center: what it is and whether the person receives it.
@@ -30,18 +28,17 @@ type Choice struct {
 
 // Preferences lists the consent-based purposes (not the terms) with the person's current choice,
 // for the holder of an unsubscribe link (the link in their own mail identifies them). ok is false
-// for an unknown token. It records an audit event "preferences.read" and reads no personal field.
+// for a token that names nothing (refOf, linkRef.in) or a contact erased. It records an audit event "preferences.read" and reads no personal field.
 func (s *Service) Preferences(ctx context.Context, secret string) (choices []Choice, ok bool, err error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "preferences"})
-	if !token.WellFormedLink(secret) {
-		return nil, false, nil
+	ref, known, err := refOf(s.Keys, secret)
+	if !known || err != nil {
+		return nil, false, err
 	}
 	err = s.Store.Update(ctx, func(tx Tx) error {
-		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
-		if apperr.Is(err, apperr.NotFound) {
-			return nil
-		}
-		if err != nil {
+		choices = nil
+		l, found, err := ref.in(ctx, tx)
+		if !found || err != nil {
 			return err
 		}
 		contactID := l.ContactID
@@ -85,20 +82,25 @@ const (
 // or action changes nothing (OutcomeNone).
 func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action, ip, userAgent string, gpc bool) (Outcome, error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "preferences"})
-	if !token.WellFormedLink(secret) {
-		return OutcomeNone, nil
+	ref, known, err := refOf(s.Keys, secret)
+	if !known || err != nil {
+		return OutcomeNone, err
 	}
 	out := OutcomeNone
-	err := s.Store.Update(ctx, func(tx Tx) error {
+	err = s.Store.Update(ctx, func(tx Tx) error {
 		out = OutcomeNone
-		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
+		l, found, err := ref.in(ctx, tx)
+		if !found || err != nil {
+			return err
+		}
+		contactID := l.ContactID
+		rec, err := tx.ContactByID(ctx, contactID)
 		if apperr.Is(err, apperr.NotFound) {
-			return nil
+			return nil // erased: a sealed link outlives its contact, and names no one now
 		}
 		if err != nil {
 			return err
 		}
-		contactID := l.ContactID
 		if gpc {
 			if _, err := s.Consent.ApplyGPCIn(ctx, tx, contactID); err != nil {
 				return err
@@ -118,10 +120,6 @@ func (s *Service) ChangePreference(ctx context.Context, secret, purpose, action,
 			out = OutcomeWithdrawn
 			return err
 		case ActionSubscribe:
-			rec, err := tx.ContactByID(ctx, contactID)
-			if err != nil {
-				return err
-			}
 			c, err := s.Contacts.OpenIn(ctx, tx, rec)
 			if err != nil {
 				return err

@@ -88,7 +88,7 @@ func Holdings() []Holding {
 		{ID: Outbox, What: "our copies of the messages we sent you or were about to send you",
 			NotExported: "copies of messages already in the person's mailbox"},
 		{ID: OptinTokens, What: "the confirmation links we sent you", NotExported: "hashes of confirmation links"},
-		{ID: UnsubscribeTokens, What: "the unsubscribe links in our mail to you", NotExported: "hashes of unsubscribe links"},
+		{ID: UnsubscribeTokens, What: "the unsubscribe links in our older mail to you", NotExported: "hashes of unsubscribe links (links made before they were sealed: newer links need no row)"},
 		{ID: Exports, What: "copies of your data that were waiting for download", NotExported: "earlier copies of this bundle"},
 		{ID: ConsentChanges,
 			What: "a list of the changes to your consent, by kind and date only, so that the companies that received " +
