@@ -47,8 +47,8 @@ func TestJunkLinksCostNoTransaction(t *testing.T) {
 		if _, ok, err := svc.Preferences(ctx, secret); ok || err != nil {
 			t.Errorf("Preferences: %v, %v", ok, err)
 		}
-		if out, err := svc.ChangePreference(ctx, secret, "newsletter", "withdraw", "192.0.2.1", "ua", false); out != optin.OutcomeNone || err != nil {
-			t.Errorf("ChangePreference: %q, %v", out, err)
+		if ch, err := svc.ChangePreference(ctx, secret, "newsletter", "withdraw", "192.0.2.1", "ua", false); ch.Outcome != optin.OutcomeNone || err != nil {
+			t.Errorf("ChangePreference: %+v, %v", ch, err)
 		}
 		if _, _, ok, err := unsub.Scope(ctx, secret); ok || err != nil {
 			t.Errorf("Scope: %v, %v", ok, err)
@@ -90,8 +90,8 @@ func TestJunkSealedLinksCostNoTransaction(t *testing.T) {
 		if _, ok, err := svc.Preferences(ctx, secret); ok || err != nil {
 			t.Errorf("Preferences: %v, %v", ok, err)
 		}
-		if out, err := svc.ChangePreference(ctx, secret, "newsletter", "unsubscribe", "192.0.2.1", "ua", false); out != optin.OutcomeNone || err != nil {
-			t.Errorf("ChangePreference: %q, %v", out, err)
+		if ch, err := svc.ChangePreference(ctx, secret, "newsletter", "unsubscribe", "192.0.2.1", "ua", false); ch.Outcome != optin.OutcomeNone || err != nil {
+			t.Errorf("ChangePreference: %+v, %v", ch, err)
 		}
 		if _, _, ok, err := unsub.Scope(ctx, secret); ok || err != nil {
 			t.Errorf("Scope: %v, %v", ok, err)

@@ -39,8 +39,9 @@ type Tx interface {
 	mail.Tx
 	UnsubscribeTx
 	InsertOptinToken(ctx context.Context, t Token) error
-	OptinTokenByHash(ctx context.Context, hash []byte) (Token, error)   // NotFound when none
-	UseOptinToken(ctx context.Context, hash []byte, at time.Time) error // NotFound when used already
+	OptinTokenByHash(ctx context.Context, hash []byte) (Token, error)    // NotFound when none
+	LastOptinToken(ctx context.Context, contactID string) (Token, error) // the newest; NotFound when none
+	UseOptinToken(ctx context.Context, hash []byte, at time.Time) error  // NotFound when used already
 	// LastMailAt returns when the newest outbox message of one of kinds to the contact was
 	// queued (zero when none).
 	LastMailAt(ctx context.Context, contactID string, kinds ...string) (time.Time, error)

@@ -40,4 +40,11 @@ func TestPreferenceCenterSaysWhichMessageToUse(t *testing.T) {
 	if strings.Contains(said, "use the one we sent") {
 		t.Errorf("the page after subscribing to offers says %q; the message sent confirms the newsletter only, so using it never subscribes to offers", "use the one we sent")
 	}
+	// What the page says instead: what the earlier message confirms, that nothing was sent for
+	// offers, and when to ask again (the two-minute limit stays: a link's holder cannot fill
+	// the mailbox by choosing one purpose after another).
+	want := regexp.MustCompile("We wrote to you less than two minutes ago to confirm \u201cNewsletter\u201d only, so no new message was sent; that message does not subscribe you to \u201cOffers\u201d\\. To receive \u201cOffers\u201d, choose it here again in (2 minutes|1 minute)\\.")
+	if !want.MatchString(said) {
+		t.Errorf("the page after subscribing to offers does not say %q:\n%s", want, said)
+	}
 }
