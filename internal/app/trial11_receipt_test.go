@@ -46,4 +46,10 @@ func TestReceiptDoesNotKeepDisclosuresThatNeverHappened(t *testing.T) {
 	if strings.Contains(rc.Text, "which company received which kinds of your data") {
 		t.Errorf("the receipt says no company received the data, and keeps \"which company received which kinds of your data\" (a refused disclosure):\n%s", rc.Text)
 	}
+	// The refused request is erased with the person (it sent nothing, so no one is to be told,
+	// GDPR Art. 19; the audit log keeps the refusal, Art. 5(2)), and the receipt says so.
+	erased, kept, _ := strings.Cut(rc.Text, "What we keep, and why:")
+	if refused := "our record of the requests for your data that we refused"; !strings.Contains(erased, refused) || strings.Contains(kept, refused) {
+		t.Errorf("the receipt does not list %q among what was erased:\n%s", refused, rc.Text)
+	}
 }
