@@ -172,8 +172,8 @@ func (a *App) mailing(cfg Config) {
 		Footer: NoticeFooter(s), AfterForget: a.files.RemoveRequest, AfterErase: a.files.RemoveContact, Sessions: sessions, Lease: s.JobLease,
 		Recorded: a.Metrics.Sent}
 	a.Optin = &optin.Service{Store: store.Optin(db), Contacts: a.Contacts, Consent: a.Consent, Outbox: a.Outbox,
-		Now: now, NewID: id, BaseURL: s.BaseURL, Wake: a.wake, AnswerAfter: optin.DefaultAnswerAfter, Sleep: a.sleepUntil}
-	a.Unsubscribe = &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: a.Consent, Now: now, BaseURL: s.BaseURL}
+		Keys: kr, Now: now, NewID: id, BaseURL: s.BaseURL, Wake: a.wake, AnswerAfter: optin.DefaultAnswerAfter, Sleep: a.sleepUntil}
+	a.Unsubscribe = &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: a.Consent, Keys: kr, Now: now, BaseURL: s.BaseURL}
 	a.Campaigns = &campaign.Service{Store: store.Campaigns(db), Contacts: a.Contacts, Consent: a.Consent, Outbox: a.Outbox, Unsub: a.Unsubscribe,
 		Now: now, NewID: id, Wake: a.wake, Mailto: s.UnsubscribeMailto, Optin: a.Optin, Walks: make(chan struct{}, 1), Logger: a.Logger,
 		Postal: Postal(s)}

@@ -69,8 +69,8 @@ func open(t *testing.T, dir string) *world {
 	}
 	w.outbox = &mail.Outbox{Store: store.Mail(db), Keys: kr, Gate: w.consent, Now: now,
 		Transport: mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "news@tillit.example", Domain: "tillit.example"}}
-	w.unsub = &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: w.consent, Now: now, BaseURL: "https://tillit.example"}
-	w.optin = &optin.Service{Store: store.Optin(db), Contacts: w.contacts, Consent: w.consent, Outbox: w.outbox, Now: now, NewID: id, BaseURL: "https://tillit.example"}
+	w.unsub = &optin.Unsubscribe{Store: store.Unsubscribes(db), Consent: w.consent, Keys: kr, Now: now, BaseURL: "https://tillit.example"}
+	w.optin = &optin.Service{Store: store.Optin(db), Contacts: w.contacts, Consent: w.consent, Outbox: w.outbox, Keys: kr, Now: now, NewID: id, BaseURL: "https://tillit.example"}
 	w.svc = &campaign.Service{Store: store.Campaigns(db), Contacts: w.contacts, Consent: w.consent, Outbox: w.outbox, Unsub: w.unsub, Optin: w.optin,
 		Now: now, NewID: id, Postal: "Example AB, Storgatan 1, Umeå", Batch: 3}
 	return w

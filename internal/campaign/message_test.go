@@ -60,8 +60,8 @@ func TestMarketingMessageCarriesItsWayOut(t *testing.T) {
 		t.Fatalf("the visible link %v is not the header's %q", link, lu)
 	}
 
-	if err := w.unsub.Withdraw(context.Background(), link[1], "192.0.2.9", "mail client", false); err != nil {
-		t.Fatal(err)
+	if ok, err := w.unsub.Withdraw(context.Background(), link[1], "192.0.2.9", "mail client", false); !ok || err != nil {
+		t.Fatalf("Withdraw = %v, %v; want the withdrawal recorded", ok, err)
 	}
 	if d, err := w.consent.Check(context.Background(), id, "newsletter"); err != nil || d.Reason != consent.ReasonWithdrawn {
 		t.Errorf("Check after the link = %+v, %v; want withdrawn", d, err)

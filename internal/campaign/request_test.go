@@ -112,8 +112,8 @@ func TestConsentRequestAsksOnlyThoseWhoMayBeAsked(t *testing.T) {
 		refuse == nil || !strings.Contains(m.header.Get("List-Unsubscribe"), refuse[0]) || m.header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
 		t.Errorf("the request: subject %q, List-Unsubscribe %q, text:\n%s", m.header.Get("Subject"), m.header.Get("List-Unsubscribe"), m.text)
 	}
-	if err := w.unsub.Withdraw(context.Background(), refuse[1], "", "", false); err != nil {
-		t.Fatal(err)
+	if ok, err := w.unsub.Withdraw(context.Background(), refuse[1], "", "", false); !ok || err != nil {
+		t.Fatalf("Withdraw = %v, %v; want the refusal recorded", ok, err)
 	}
 	confirm := confirmRE.FindStringSubmatch(byTo["requested"].text)
 	if confirm == nil {

@@ -7,8 +7,9 @@
 //	  └─ wraps the Tink keysets in keysets.json (which records the kind of root):
 //	       wrap  AEAD (AES-256-GCM)   wraps every per-contact data key
 //	       bidx  PRF  (HMAC-SHA256)   blind indexes and suppression hashes; under labels of
-//	                                  their own the audit anchor's MAC and the seed of the
-//	                                  backup signing key (Ed25519, backup.go)
+//	                                  their own the audit anchor's MAC, the seed of the
+//	                                  backup signing key (Ed25519, backup.go) and the keys of
+//	                                  sealed link tokens (AES-256-GCM, link.go)
 //	       disk  PRF  (HMAC-SHA256)   one Adiantum key per key: the SQLite files (disk.go)
 //	  └─ per-contact data key (32 random bytes) wrapped by wrap, stored in the key store
 //	       └─ every personal field, AEAD-encrypted with associated data binding

@@ -12,9 +12,15 @@
 //     "suppression.lift".
 //   - A consent request's unsubscribe link (LinkRefuse) records dpv:ConsentRefused; a marketing
 //     message's withdraws.
-//   - Tokens are 256-bit random, kept only as SHA-256 hashes, bound to contact, purposes and policy
-//     versions, single-use and expiring (default 72 h). A used, expired or unknown token changes
-//     nothing.
+//   - Confirmation tokens are 256-bit random, kept only as SHA-256 hashes, bound to contact,
+//     purposes and policy versions, single-use and expiring (default 72 h). A used, expired or
+//     unknown token changes nothing.
+//   - Unsubscribe, refusal and preferences links are sealed (LinkKeys, keys.Keyring.SealLink):
+//     the token itself names contact, purpose and kind, encrypted, with no row in the store, so
+//     a restore from a backup older than the mail cannot make a person's "no" mean nothing.
+//     Random tokens of older mail are honoured by their stored hash. A token that names nothing
+//     (not ours, its row or its contact gone) changes nothing, and its pages say so: no page
+//     says a choice was recorded when it was not.
 //   - Every consent is recorded through consent.Service.RecordIn, the one path of every channel;
 //     the confirmation is the person's own act, so it lifts a suppression of the address.
 //   - A Global Privacy Control signal on the request records an objection to every

@@ -39,8 +39,9 @@ type Tx interface {
 	mail.Tx
 	UnsubscribeTx
 	InsertOptinToken(ctx context.Context, t Token) error
-	OptinTokenByHash(ctx context.Context, hash []byte) (Token, error)   // NotFound when none
-	UseOptinToken(ctx context.Context, hash []byte, at time.Time) error // NotFound when used already
+	OptinTokenByHash(ctx context.Context, hash []byte) (Token, error)    // NotFound when none
+	LastOptinToken(ctx context.Context, contactID string) (Token, error) // the newest; NotFound when none
+	UseOptinToken(ctx context.Context, hash []byte, at time.Time) error  // NotFound when used already
 	// LastMailAt returns when the newest outbox message of one of kinds to the contact was
 	// queued (zero when none).
 	LastMailAt(ctx context.Context, contactID string, kinds ...string) (time.Time, error)
@@ -63,6 +64,8 @@ type Service struct {
 	Outbox   *mail.Outbox
 	Now      func() time.Time
 	NewID    func() string
+	// Keys opens the sealed tokens of the preference center's links (Unsubscribe.Keys).
+	Keys     LinkKeys
 	BaseURL  string        // public URL for links, such as https://crm.example.com
 	TokenTTL time.Duration // default 72 h
 	// ResendAfter is the least time between two confirmation mails to one address (default 2 min).

@@ -147,9 +147,10 @@ func TestSuppressedAddressComesBackByItsOwnOptIn(t *testing.T) {
 		t.Errorf("preference center after subscribe: the page does not say a confirmation was sent:\n%s", page)
 	}
 	link := r.Confirmation("preference center", r.Mailed("prefs.bounced@example.org"))
-	// Pressed again at once: nothing is sent, and the page says so.
+	// Pressed again at once: nothing is sent, and the page says so and points to the message
+	// that confirms this very purpose.
 	page = r.Choose(prefs, "newsletter", "subscribe")
-	if !strings.Contains(page, "We wrote to you less than two minutes ago, so no new message was sent") || strings.Contains(page, "We sent you a message") {
+	if !strings.Contains(page, "We wrote to you less than two minutes ago to confirm \u201cNewsletter\u201d, so no new message was sent: press the button in that message.") || strings.Contains(page, "We sent you a message") {
 		t.Errorf("preference center, subscribe pressed again: the page does not say that nothing was sent:\n%s", page)
 	}
 	if msgs := r.Mailed("prefs.bounced@example.org"); len(msgs) != 0 {

@@ -2,17 +2,14 @@ package optin
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
-
-	"github.com/tillit/tillit/internal/token"
 )
 
 // LinkKind says what using an unsubscribe link records.
@@ -38,6 +35,9 @@ type Link struct {
 // UnsubscribeTx is what one-click unsubscribe needs from a store transaction.
 type UnsubscribeTx interface {
 	consent.Tx
+	// InsertUnsubscribeToken stores the hash of a random token and what it names: how links
+	// were made before they were sealed (LinkKeys). Nothing mints such tokens now; the rows of
+	// those in mail already sent are read by UnsubscribeToken and deleted with their contact.
 	InsertUnsubscribeToken(ctx context.Context, hash []byte, l Link, at time.Time) error
 	UnsubscribeToken(ctx context.Context, hash []byte) (Link, error) // NotFound when none
 }
@@ -51,6 +51,9 @@ type UnsubscribeStore interface {
 type Unsubscribe struct {
 	Store   UnsubscribeStore
 	Consent *consent.Service
+	// Keys seals the links' tokens (nil: a link is made by no one and only the rows of older
+	// random tokens are honoured).
+	Keys    LinkKeys
 	Now     func() time.Time
 	BaseURL string
 }
@@ -63,27 +66,27 @@ type Links struct {
 	Headers     map[string]string
 }
 
-// MintIn makes an opaque token naming the contact and purpose (it carries no address or id) and
+// MintIn makes the token of a link naming the contact and purpose, sealed by Keys (it shows no
+// address nor id, and needs no row, so a restore of an older backup does not lose it), and
 // returns the link and the RFC 2369 / RFC 8058 headers: List-Unsubscribe with the HTTPS URL and,
 // when mailto is not empty, a mailto: address; and List-Unsubscribe-Post: List-Unsubscribe=One-Click.
-// Using the link withdraws consent (LinkUnsubscribe).
+// Using the link withdraws consent (LinkUnsubscribe). tx is not written.
 func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
-	return u.mintIn(ctx, tx, Link{ContactID: contactID, Purpose: purpose, Kind: LinkUnsubscribe}, mailto)
+	return u.mint(Link{ContactID: contactID, Purpose: purpose, Kind: LinkUnsubscribe}, mailto)
 }
 
 // MintRefusalIn is MintIn for a consent request: using the link records dpv:ConsentRefused
 // (LinkRefuse), so the person is not asked again.
 func (u *Unsubscribe) MintRefusalIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
-	return u.mintIn(ctx, tx, Link{ContactID: contactID, Purpose: purpose, Kind: LinkRefuse}, mailto)
+	return u.mint(Link{ContactID: contactID, Purpose: purpose, Kind: LinkRefuse}, mailto)
 }
 
-func (u *Unsubscribe) mintIn(ctx context.Context, tx UnsubscribeTx, l Link, mailto string) (Links, error) {
-	raw := make([]byte, token.SecretBytes)
-	if _, err := rand.Read(raw); err != nil {
-		return Links{}, err
+func (u *Unsubscribe) mint(l Link, mailto string) (Links, error) {
+	if u.Keys == nil {
+		return Links{}, errors.New("optin: no keys to seal an unsubscribe link")
 	}
-	secret := base64.RawURLEncoding.EncodeToString(raw)
-	if err := tx.InsertUnsubscribeToken(ctx, hashUnsubscribe(secret), l, u.Now().UTC()); err != nil {
+	secret, err := sealLink(u.Keys, l)
+	if err != nil {
 		return Links{}, err
 	}
 	base := strings.TrimSuffix(u.BaseURL, "/")
@@ -99,20 +102,26 @@ func (u *Unsubscribe) mintIn(ctx context.Context, tx UnsubscribeTx, l Link, mail
 }
 
 // Scope returns the purpose a token names and what using it records, for the page that GET
-// /u/{token} shows; ok is false for an unknown token. It changes nothing.
+// /u/{token} shows; ok is false for a token that names nothing: not one of ours, or an older
+// random token whose row is gone, or one whose contact or purpose is gone. It changes nothing.
 func (u *Unsubscribe) Scope(ctx context.Context, secret string) (p consent.Purpose, kind LinkKind, ok bool, err error) {
-	if !token.WellFormedLink(secret) {
-		return p, "", false, nil
+	ref, known, err := refOf(u.Keys, secret)
+	if !known || err != nil {
+		return p, "", false, err
 	}
 	err = u.Store.Update(ctx, func(tx UnsubscribeTx) error {
-		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
-		if apperr.Is(err, apperr.NotFound) {
-			return nil
-		}
-		if err != nil {
+		l, found, err := ref.in(ctx, tx)
+		if !found || err != nil {
 			return err
 		}
-		if p, err = tx.PurposeByID(ctx, l.Purpose); err != nil {
+		if _, err := tx.GateFacts(ctx, l.ContactID, l.Purpose); apperr.Is(err, apperr.NotFound) {
+			return nil // erased
+		} else if err != nil {
+			return err
+		}
+		if p, err = tx.PurposeByID(ctx, l.Purpose); apperr.Is(err, apperr.NotFound) {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		kind, ok = l.Kind, true
@@ -125,72 +134,74 @@ func (u *Unsubscribe) Scope(ctx context.Context, secret string) (p consent.Purpo
 // (dpv:ConsentWithdrawn, method one-click-unsubscribe, GDPR Art. 7(3)), idempotently. A consent
 // request's link (LinkRefuse) records dpv:ConsentRefused instead, unless the person has given
 // a valid consent since (then their "no" withdraws it); a consent-request campaign does not ask
-// them again. It tells the caller nothing about the token: an unknown token, an erased contact
-// or a "no" recorded already all succeed without a change.
+// them again. ok reports whether the token names a link of a contact we hold: true whether the
+// click changed anything or the "no" was recorded already; false for a token that is not one of
+// ours, an older random token whose row is gone, or a contact erased (who is mailed no more),
+// so the page never says a choice was recorded when it was not.
 //
 // gpc is a Global Privacy Control signal on the request: it also records an objection to every
 // sale-or-sharing purpose, as on any public form.
-func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string, gpc bool) error {
+func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string, gpc bool) (ok bool, err error) {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorPublic, ID: "unsubscribe"})
-	if !token.WellFormedLink(secret) {
-		return nil
+	ref, known, err := refOf(u.Keys, secret)
+	if !known || err != nil {
+		return false, err
 	}
-	return u.Store.Update(ctx, func(tx UnsubscribeTx) error {
-		l, err := tx.UnsubscribeToken(ctx, hashUnsubscribe(secret))
-		if apperr.Is(err, apperr.NotFound) {
-			return nil
-		}
-		if err != nil {
+	err = u.Store.Update(ctx, func(tx UnsubscribeTx) error {
+		ok = false
+		l, found, err := ref.in(ctx, tx)
+		if !found || err != nil {
 			return err
 		}
-		contactID, purpose := l.ContactID, l.Purpose
-		if gpc {
-			if _, err := u.Consent.ApplyGPCIn(ctx, tx, contactID); err != nil {
-				if apperr.Is(err, apperr.NotFound) {
-					return nil // erased meanwhile
-				}
-				return err
-			}
-		}
-		p, err := tx.PurposeByID(ctx, purpose)
-		if apperr.Is(err, apperr.NotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch p.Leaving() { // the scope of the link is its purpose, whatever else the person receives
-		case consent.LeaveNothing:
-			return nil // not a mailing list: the acceptance of terms is a contract, which an unsubscribe never ends
-		case consent.LeaveObject:
-			// Direct marketing on legitimate interest: unsubscribing is an objection, which
-			// stops it absolutely (GDPR Art. 21(2)-(3)).
-			err := u.Consent.ObjectIn(ctx, tx, contactID, p.ID, consent.MethodOneClick)
-			if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Invalid) {
-				return nil // erased meanwhile, or not direct marketing any more
-			}
-			return err
-		}
-		f, err := tx.GateFacts(ctx, contactID, purpose)
-		if apperr.Is(err, apperr.NotFound) {
-			return nil // erased meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		state := noState(l.Kind, p, f.Current, u.Now())
-		if state == "" {
-			return nil // one click is enough: a second changes nothing
-		}
-		_, err = u.Consent.RecordIn(ctx, tx, consent.Event{
-			ContactID: contactID, Purpose: purpose, State: state, Method: consent.MethodOneClick,
-			Evidence: consent.Evidence{IP: ip, UserAgent: userAgent},
-		})
-		if apperr.Is(err, apperr.NotFound) {
-			return nil // erased meanwhile
-		}
+		ok, err = u.withdrawIn(ctx, tx, l, ip, userAgent, gpc)
 		return err
 	})
+	return ok && err == nil, err
+}
+
+// withdrawIn records the "no" of link l in tx; ok is false when its contact or purpose is gone
+// or the purpose is not one a person leaves (the acceptance of terms).
+func (u *Unsubscribe) withdrawIn(ctx context.Context, tx UnsubscribeTx, l Link, ip, userAgent string, gpc bool) (ok bool, err error) {
+	f, err := tx.GateFacts(ctx, l.ContactID, l.Purpose)
+	if apperr.Is(err, apperr.NotFound) {
+		return false, nil // erased: suppressed, and mailed no more
+	}
+	if err != nil {
+		return false, err
+	}
+	p, err := tx.PurposeByID(ctx, l.Purpose)
+	if apperr.Is(err, apperr.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if gpc {
+		if _, err := u.Consent.ApplyGPCIn(ctx, tx, l.ContactID); err != nil {
+			return false, err
+		}
+	}
+	switch p.Leaving() { // the scope of the link is its purpose, whatever else the person receives
+	case consent.LeaveNothing:
+		return false, nil // not a mailing list: the acceptance of terms is a contract, which an unsubscribe never ends
+	case consent.LeaveObject:
+		// Direct marketing on legitimate interest: unsubscribing is an objection, which
+		// stops it absolutely (GDPR Art. 21(2)-(3)).
+		err := u.Consent.ObjectIn(ctx, tx, l.ContactID, p.ID, consent.MethodOneClick)
+		if apperr.Is(err, apperr.Invalid) {
+			return false, nil // not direct marketing any more
+		}
+		return err == nil, err
+	}
+	state := noState(l.Kind, p, f.Current, u.Now())
+	if state == "" {
+		return true, nil // one click is enough: a second changes nothing
+	}
+	_, err = u.Consent.RecordIn(ctx, tx, consent.Event{
+		ContactID: l.ContactID, Purpose: l.Purpose, State: state, Method: consent.MethodOneClick,
+		Evidence: consent.Evidence{IP: ip, UserAgent: userAgent},
+	})
+	return err == nil, err
 }
 
 // noState is the state a "no" by a link of kind records over cur (nil: none) for consent-based

@@ -63,6 +63,7 @@ const (
 	RequestTokens       = "request_tokens"
 	AuditEvents         = "audit_events"
 	Disclosures         = "disclosures"
+	RefusedDisclosures  = "refused_disclosures"
 	WebhookDeliveries   = "webhook_deliveries"
 	Suppressions        = "suppressions"
 	PurposeUnsubscribes = "purpose_unsubscribes"
@@ -88,7 +89,7 @@ func Holdings() []Holding {
 		{ID: Outbox, What: "our copies of the messages we sent you or were about to send you",
 			NotExported: "copies of messages already in the person's mailbox"},
 		{ID: OptinTokens, What: "the confirmation links we sent you", NotExported: "hashes of confirmation links"},
-		{ID: UnsubscribeTokens, What: "the unsubscribe links in our mail to you", NotExported: "hashes of unsubscribe links"},
+		{ID: UnsubscribeTokens, What: "the unsubscribe links in our older mail to you", NotExported: "hashes of unsubscribe links (links made before they were sealed: newer links need no row)"},
 		{ID: Exports, What: "copies of your data that were waiting for download", NotExported: "earlier copies of this bundle"},
 		{ID: ConsentChanges,
 			What: "a list of the changes to your consent, by kind and date only, so that the companies that received " +
@@ -121,9 +122,15 @@ func Holdings() []Holding {
 			What: "which company received which kinds of your data, for what and when, without the data itself, so " +
 				"that each can be told of the erasure (GDPR Art. 19)",
 			Files: []string{"disclosures.json"},
-			Kept: "which recipient asked for which fields for which purpose and when, never the values, so recipients " +
+			Kept: "which recipient received which fields for which purpose and when, never the values, so recipients " +
 				"can be told of the erasure (GDPR Art. 19)",
 			Article: "Art. 19"},
+		// A refused disclosure sent nothing, so no recipient has to be told (Art. 19 does not
+		// apply), and the audit log keeps the refusal (who asked, which fields, why) as the
+		// record of the answer (Art. 5(2)): the row itself goes with the person.
+		{ID: RefusedDisclosures,
+			What:  "our record of the requests for your data that we refused (which company asked, for which kinds of data and why), without the data itself",
+			Files: []string{"disclosures.json"}},
 		{ID: WebhookDeliveries,
 			What: "the automatic notices we sent those companies about changes to your data, so that the erasure " +
 				"reaches each of them (GDPR Art. 19)",

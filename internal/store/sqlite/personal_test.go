@@ -30,8 +30,8 @@ func TestEveryPersonalTableIsExportedAndErased(t *testing.T) {
 			t.Errorf("holding %s has no table: add it to sqlstore.PersonalTables", h.ID)
 			continue
 		}
-		if other, dup := registered[pt.Table]; dup {
-			t.Errorf("%s keeps two holdings, %s and %s", pt.Table, other, h.ID)
+		if other, dup := registered[pt.Table]; dup && (pt.Where == "" || pt.Where == tables[other].Where) {
+			t.Errorf("%s keeps two holdings, %s and %s, without where clauses that part its rows", pt.Table, other, h.ID)
 		}
 		registered[pt.Table] = h.ID
 		if _, both := notPersonal[pt.Table]; both {

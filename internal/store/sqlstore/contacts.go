@@ -122,13 +122,18 @@ func (tx *Tx) ListContacts(ctx context.Context, kind contact.Kind, after string,
 	return scanContacts(rows)
 }
 
-// DeleteContact deletes the contact row; consent rows go with it (ON DELETE CASCADE).
+// DeleteContact deletes the contact row; consent rows go with it (ON DELETE CASCADE), and so do
+// its refused disclosures, which sent nothing to anyone (the allowed ones stay: the register's
+// personal.Disclosures, kept under GDPR Art. 19; the refused ones are personal.RefusedDisclosures).
 func (tx *Tx) DeleteContact(ctx context.Context, id string) error {
 	res, err := tx.exec(ctx, "DELETE FROM contacts WHERE id = ?", id)
 	if err != nil {
 		return err
 	}
 	if err := mustAffect(res, "contact"); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM disclosures WHERE contact_id = ? AND allowed = 0", id); err != nil {
 		return err
 	}
 	tx.gone.Contacts = append(tx.gone.Contacts, id)

@@ -138,10 +138,25 @@ func (tx *Tx) OptinTokenByHash(ctx context.Context, hash []byte) (optin.Token, e
 	if err != nil {
 		return optin.Token{}, err
 	}
+	return scanOptinToken(row)
+}
+
+// LastOptinToken returns the contact's newest token (by created_at, then hash); NotFound when
+// none is left.
+func (tx *Tx) LastOptinToken(ctx context.Context, contactID string) (optin.Token, error) {
+	row, err := tx.queryRow(ctx, "SELECT hash, contact_id, purposes, policy_versions, form_id, created_at, expires_at, used_at FROM optin_tokens WHERE contact_id = ? ORDER BY created_at DESC, hash DESC LIMIT 1", contactID)
+	if err != nil {
+		return optin.Token{}, err
+	}
+	return scanOptinToken(row)
+}
+
+func scanOptinToken(row scanner) (optin.Token, error) {
 	var t optin.Token
 	var purposes, pv, created, expires string
 	var used sql.NullString
-	if err := row.Scan(&t.Hash, &t.ContactID, &purposes, &pv, &t.FormID, &created, &expires, &used); err != nil {
+	err := row.Scan(&t.Hash, &t.ContactID, &purposes, &pv, &t.FormID, &created, &expires, &used)
+	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return optin.Token{}, apperr.New(apperr.NotFound, "token not found")
 		}

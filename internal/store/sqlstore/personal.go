@@ -14,7 +14,9 @@ import (
 type PersonalTable struct {
 	Table string // schema-qualified when outside main ("keystore.contact_keys")
 	// Where selects the contact's rows, with one ? for the contact id; "" for a holding found by
-	// the keyed hashes of the contact's addresses (personal.Holding.ByAddress), column hash.
+	// the keyed hashes of the contact's addresses (personal.Holding.ByAddress), column hash. Two
+	// holdings share a table only with Where clauses that part its rows (disclosures: allowed
+	// and refused).
 	Where string
 }
 
@@ -40,7 +42,8 @@ func PersonalTables() map[string]PersonalTable {
 		personal.RequestTokens:       {"request_tokens", "request_id IN (SELECT id FROM requests WHERE contact_id = ?)"},
 		personal.AuditEvents: {"audit_events",
 			"object_kind = 'contact' AND object_id = ?1 OR object_kind = 'request' AND object_id IN (SELECT id FROM requests WHERE contact_id = ?1)"},
-		personal.Disclosures:         {"disclosures", "contact_id = ?"},
+		personal.Disclosures:         {"disclosures", "contact_id = ? AND allowed = 1"},
+		personal.RefusedDisclosures:  {"disclosures", "contact_id = ? AND allowed = 0"},
 		personal.WebhookDeliveries:   {"webhook_deliveries", "contact_id = ?"},
 		personal.Suppressions:        {"suppressions", ""},
 		personal.PurposeUnsubscribes: {"purpose_unsubscribes", ""},

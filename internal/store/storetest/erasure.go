@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/tillit/tillit/internal/audit"
@@ -13,6 +14,7 @@ import (
 	"github.com/tillit/tillit/internal/dsr"
 	"github.com/tillit/tillit/internal/optin"
 	"github.com/tillit/tillit/internal/personal"
+	"github.com/tillit/tillit/internal/share"
 )
 
 // marker returns bytes that occur nowhere by chance, naming what they stand for.
@@ -67,6 +69,12 @@ func personFixture(t *testing.T, s *suite, id string) map[string][]byte {
 		if err := tx.InsertExport(s.ctx, dsr.Export{ID: "export-" + id, ContactID: id, TokenHash: []byte("xt-" + id), CreatedAt: t0, ExpiresAt: t2, Bytes: 1, Sealed: m["bundle"]}); err != nil {
 			return err
 		}
+		for i, allowed := range []bool{true, false} { // one disclosure kept (GDPR Art. 19), one refused and erased
+			if err := tx.InsertDisclosure(s.ctx, share.Disclosure{ID: fmt.Sprintf("dis-%s-%d", id, i), ContactID: id, ProcessorID: "pr-erasure", Purpose: "newsletter",
+				Fields: []string{"email"}, Allowed: allowed, Reason: "no_consent", Actor: "token:a", At: t0}); err != nil {
+				return err
+			}
+		}
 		return tx.AddCampaignSkips(s.ctx, "camp-erasure", []campaign.Skip{{ContactID: id, Reason: "objected"}})
 	})
 	return m
@@ -81,6 +89,9 @@ func personFixture(t *testing.T, s *suite, id string) map[string][]byte {
 func testErasureLeavesNothing(t *testing.T, s *suite) {
 	s.update(t, func(tx Tx) error {
 		if err := tx.InsertPurpose(s.ctx, purpose("newsletter")); err != nil {
+			return err
+		}
+		if err := tx.InsertProcessor(s.ctx, processor("pr-erasure")); err != nil {
 			return err
 		}
 		return tx.InsertCampaign(s.ctx, campaign.Campaign{ID: "camp-erasure", Kind: campaign.KindMarketing, Purpose: "newsletter", Subject: "s", Text: "t", CreatedAt: t0})

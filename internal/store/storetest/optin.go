@@ -12,13 +12,13 @@ import (
 )
 
 // testOptinTokens: a double opt-in link comes back as stored and is used once (then
-// NotFound); an unknown hash is NotFound; links that expired before now are swept, one that
+// NotFound); an unknown hash is NotFound; LastOptinToken is the contact's newest; links that expired before now are swept, one that
 // expires at now is kept.
 func testOptinTokens(t *testing.T, s *suite) {
 	tok := optin.Token{Hash: []byte("oi-hash-a\x00"), ContactID: "oi-1", Purposes: []string{"newsletter", "offers"},
 		PolicyVersions: map[string]string{"privacy_policy": "3"}, FormID: "form-footer", CreatedAt: t0, ExpiresAt: t1}
 	expiring := optin.Token{Hash: []byte("oi-hash-b"), ContactID: "oi-1", Purposes: []string{"newsletter"},
-		PolicyVersions: map[string]string{}, CreatedAt: t0, ExpiresAt: t1.Add(-time.Nanosecond)}
+		PolicyVersions: map[string]string{}, CreatedAt: t0.Add(-time.Second), ExpiresAt: t1.Add(-time.Nanosecond)}
 	s.update(t, func(tx Tx) error {
 		if err := tx.InsertContact(s.ctx, minimalRecord("oi-1", "lead", nil, nil)); err != nil {
 			return err
@@ -43,6 +43,11 @@ func testOptinTokens(t *testing.T, s *suite) {
 		}
 		_, err = tx.OptinTokenByHash(s.ctx, []byte("oi-none"))
 		wantKind(t, "OptinTokenByHash(unknown)", err, apperr.NotFound)
+		if last, err := tx.LastOptinToken(s.ctx, "oi-1"); err != nil || !bytes.Equal(last.Hash, tok.Hash) || !reflect.DeepEqual(last.Purposes, tok.Purposes) {
+			t.Errorf("LastOptinToken = %+v, %v; want the newest, %s", last, err, tok.Hash)
+		}
+		_, err = tx.LastOptinToken(s.ctx, "oi-none")
+		wantKind(t, "LastOptinToken(no token)", err, apperr.NotFound)
 		if err := tx.UseOptinToken(s.ctx, tok.Hash, t1); err != nil {
 			return err
 		}

@@ -496,6 +496,11 @@ func (r recorder) LastMailAt(a0 context.Context, a1 string, a2 ...string) (time.
 	return r.tx.LastMailAt(a0, a1, a2...)
 }
 
+func (r recorder) LastOptinToken(a0 context.Context, a1 string) (optin.Token, error) {
+	r.seen.note("LastOptinToken")
+	return r.tx.LastOptinToken(a0, a1)
+}
+
 func (r recorder) LatestPolicyVersion(a0 context.Context, a1 string) (int, error) {
 	r.seen.note("LatestPolicyVersion")
 	return r.tx.LatestPolicyVersion(a0, a1)
