@@ -101,11 +101,13 @@ func infoOf(h *keyset.Handle) KeysetInfo {
 
 // loaded is one reading of the keyset file: the primitives and what they were made of.
 type loaded struct {
-	wrap  tink.AEAD
-	bidx  *prf.Set
-	disk  []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
-	info  map[string]KeysetInfo
-	stamp os.FileInfo // the keyset file's, taken before it was read
+	wrap tink.AEAD
+	bidx *prf.Set
+	// bidxOrder is the ids of bidx's enabled keys, the primary first (BlindIndexes).
+	bidxOrder []uint32
+	disk      []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
+	info      map[string]KeysetInfo
+	stamp     os.FileInfo // the keyset file's, taken before it was read
 }
 
 func newLoaded(handles map[string]*keyset.Handle, stamp os.FileInfo) (*loaded, error) {
@@ -125,7 +127,7 @@ func newLoaded(handles map[string]*keyset.Handle, stamp os.FileInfo) (*loaded, e
 	for name, h := range handles {
 		info[name] = infoOf(h)
 	}
-	return &loaded{wrap: wrap, bidx: bidx, disk: disk, info: info, stamp: stamp}, nil
+	return &loaded{wrap: wrap, bidx: bidx, bidxOrder: bidxOrder(bidx, info[KeysetBidx]), disk: disk, info: info, stamp: stamp}, nil
 }
 
 // reloader is how a Keyring reads its keyset file again.
