@@ -116,7 +116,7 @@ func (e *env) suppression(t *testing.T, address string) (consent.Suppression, bo
 	ok := true
 	e.view(t, func(tx store.Tx) error {
 		var err error
-		if s, err = tx.Suppression(context.Background(), h); apperr.Is(err, apperr.NotFound) {
+		if s, err = tx.Suppression(context.Background(), h...); apperr.Is(err, apperr.NotFound) {
 			ok = false
 			return nil
 		}

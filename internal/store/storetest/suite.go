@@ -111,6 +111,9 @@ func cases() []testCase {
 		{"OptinTokens", testOptinTokens},
 		{"UnsubscribeTokens", testUnsubscribeTokens},
 		{"SuppressionLifted", testSuppressionLifted},
+		// anykey.go
+		{"LookupsUnderEveryKey", testLookupsUnderEveryKey},
+		{"MovePurposeUnsubscribes", testMovePurposeUnsubscribes},
 		// campaigns.go
 		{"Campaigns", testCampaigns},
 		{"LastContactID", testLastContactID},
