@@ -88,7 +88,7 @@ func TestAnchorMACUnderAnOldKeyVerifies(t *testing.T) {
 	}
 	pubs, _ := kr.BackupVerifyKeys()
 	signNow, _ := kr.BackupSigningKey()
-	if len(pubs) != 2 || !pubs[0].Equal(signNow.Public()) || !pubs[1].Equal(signOld.Public().(ed25519.PublicKey)) || signNow.Equal(signOld) {
-		t.Errorf("BackupVerifyKeys = %x; want the new key's public half, then the old one's", pubs)
+	if len(pubs) != 2 || !pubs[1].Equal(signOld.Public().(ed25519.PublicKey)) || pubs[0].Equal(pubs[1]) || !signNow.Equal(signOld) {
+		t.Errorf("BackupVerifyKeys = %x, signing key kept %v; want the new key's public half, then the old one's, and the signing key the installation's first", pubs, signNow.Equal(signOld))
 	}
 }

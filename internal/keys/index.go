@@ -152,9 +152,9 @@ func (k *Keyring) IndexKeyIDs() ([]string, error) {
 	return ids, nil
 }
 
-// BackupVerifyKeys returns the public half of the backup signing key (BackupSigningKey) of every
-// enabled key of the bidx keyset, the primary's first: a backup made before a rotation (keys
-// rotate --bidx) was signed with an older key's.
+// BackupVerifyKeys returns the public half of the backup signing key (as BackupSigningKey makes
+// it) under every enabled key of the bidx keyset, the primary's first: the keys a backup of this
+// installation can have been signed with (restore accepts a verify key among them).
 func (k *Keyring) BackupVerifyKeys() ([]ed25519.PublicKey, error) {
 	seeds, err := k.cur.Load().underEveryBidxKey([]byte(backupSigningLabel), ed25519.SeedSize)
 	if err != nil {

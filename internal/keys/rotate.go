@@ -105,6 +105,8 @@ type loaded struct {
 	bidx *prf.Set
 	// bidxOrder is the ids of bidx's enabled keys, the primary first (BlindIndexes).
 	bidxOrder []uint32
+	// bidxOldest is the id of bidx's first enabled key in the keyset's order (BackupSigningKey).
+	bidxOldest uint32
 	disk      []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
 	info      map[string]KeysetInfo
 	stamp     os.FileInfo // the keyset file's, taken before it was read
@@ -127,7 +129,15 @@ func newLoaded(handles map[string]*keyset.Handle, stamp os.FileInfo) (*loaded, e
 	for name, h := range handles {
 		info[name] = infoOf(h)
 	}
-	return &loaded{wrap: wrap, bidx: bidx, bidxOrder: bidxOrder(bidx, info[KeysetBidx]), disk: disk, info: info, stamp: stamp}, nil
+	order := bidxOrder(bidx, info[KeysetBidx])
+	oldest := bidx.PrimaryID
+	for _, k := range info[KeysetBidx].Keys {
+		if _, ok := bidx.PRFs[k.ID]; ok {
+			oldest = k.ID
+			break
+		}
+	}
+	return &loaded{wrap: wrap, bidx: bidx, bidxOrder: order, bidxOldest: oldest, disk: disk, info: info, stamp: stamp}, nil
 }
 
 // reloader is how a Keyring reads its keyset file again.
