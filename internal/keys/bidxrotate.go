@@ -122,7 +122,7 @@ func (r *Rotation) reindexAll(ctx context.Context, reindex Reindexer, cur *bidxC
 	} else {
 		r.say("bidx: resuming the re-index under key %d after the contacts done", cur.Key)
 	}
-	lastSaid := time.Now()
+	lastSaid := time.Time{} // the first batch is said at once
 	for {
 		next, read, done, lost, err := reindex(ctx, cur.After, r.Batch, "keys.reindex", object)
 		if err != nil {
