@@ -107,9 +107,9 @@ type loaded struct {
 	bidxOrder []uint32
 	// bidxOldest is the id of bidx's first enabled key in the keyset's order (BackupSigningKey).
 	bidxOldest uint32
-	disk      []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
-	info      map[string]KeysetInfo
-	stamp     os.FileInfo // the keyset file's, taken before it was read
+	disk       []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
+	info       map[string]KeysetInfo
+	stamp      os.FileInfo // the keyset file's, taken before it was read
 }
 
 func newLoaded(handles map[string]*keyset.Handle, stamp os.FileInfo) (*loaded, error) {
