@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,6 +51,11 @@ type Manifest struct {
 	// Installation names the installation by its blind-index key id (keys.Keyring.IndexKeyID,
 	// as the ledger's header does): the same for its restores, another for any other.
 	Installation string `json:"installation"`
+	// IndexKeys names every blind-index key of the installation's set when the backup was made
+	// (keys.Keyring.IndexKeyIDs, Installation first): after a rotation (keys rotate --bidx) a
+	// ledger exported before it names an older key, whose hashes still match. Absent in backups
+	// made before it was recorded.
+	IndexKeys []string `json:"index_keys,omitempty"`
 	// Signer is the verify key of the key that signed (VerifyKey.String). For messages only: a
 	// reader checks the signature against the key it is given.
 	Signer string    `json:"signer"`
@@ -195,4 +201,16 @@ func sign(key ed25519.PrivateKey, manifest []byte) []byte {
 // signed is the message a signature is made over.
 func signed(manifest []byte) []byte {
 	return append([]byte(signatureContext), manifest...)
+}
+
+// Names reports whether the installation named id is this backup's: Installation or one of
+// IndexKeys.
+func (m Manifest) Names(id string) bool {
+	return id == m.Installation || slices.Contains(m.IndexKeys, id)
+}
+
+// SameInstallation reports whether o names a key m names (Names): the two are backups of one
+// installation, before and after a rotation of its blind-index key included.
+func (m Manifest) SameInstallation(o Manifest) bool {
+	return slices.ContainsFunc(append([]string{o.Installation}, o.IndexKeys...), m.Names)
 }

@@ -165,7 +165,7 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 	if o.plainDisk {
 		disk = nil
 	}
-	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: disk, AnchorMAC: kr.AnchorMAC, OnRepair: o.onRepair, Logger: o.logger})
+	db, err := store.Open(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: disk, AnchorMAC: kr.AnchorMAC, AnchorMACs: kr.AnchorMACs, OnRepair: o.onRepair, Logger: o.logger})
 	if errors.Is(err, store.ErrNoDiskKey) {
 		return nil, nil, false, fmt.Errorf("the root key %s and keysets %s do not belong to the store at %s: %w; start with the root key and keysets this store was made with (its own data directory, or their backup)",
 			cfg.RootKeyFile, app.KeysetFile(cfg.DataDir), config.RedactURL(cfg.StoreURL()), err)

@@ -105,10 +105,11 @@ func backupCmd(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	installation, err := a.Keys.IndexKeyID()
+	indexKeys, err := a.Keys.IndexKeyIDs() // the primary's first: the installation's id
 	if err != nil {
 		return err
 	}
+	installation := indexKeys[0]
 	scratch := filepath.Dir(out)
 	w, err := backup.NewWriter(scratch)
 	if err != nil {
@@ -171,7 +172,7 @@ func backupCmd(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	m := backup.Manifest{
-		CreatedAt: createdAt, Installation: installation,
+		CreatedAt: createdAt, Installation: installation, IndexKeys: indexKeys,
 		Store:  backup.Store{Backend: "sqlite", SchemaVersion: snap.Schema, CommitMarker: snap.DataMarker, AuditSeq: snap.AuditSeq, AuditHash: hex.EncodeToString(snap.AuditHash)},
 		Ledger: backup.Ledger{ExportedAt: exportedAt, Lines: len(entries), ReplaySince: createdAt.Truncate(time.Second).Add(-replayMargin)},
 		Keys:   keysInfo,

@@ -92,13 +92,13 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 		return err
 	}
 	defer a.Close()
-	keyID, err := a.Keys.IndexKeyID()
+	keyIDs, err := a.Keys.IndexKeyIDs() // a file exported before a rotation names an older key
 	if err != nil {
 		return err
 	}
 	var entries []ledger.Entry
 	for i, f := range files {
-		switch err := f.CheckKey(keyID); {
+		switch err := f.CheckKey(keyIDs...); {
 		case errors.Is(err, ledger.ErrUnchecked):
 			fmt.Fprintf(env.Stderr, "tillit: warning: %s: %v\n", fs.Arg(i), err)
 		case err != nil:

@@ -64,11 +64,11 @@ commands:
                                 of each file, swapped in; progress on stderr)
   keys rotate --disk            copy the SQLite files under a new disk key, then drop the old
                                 one (stop the server first)
-  keys rotate --wrap | --root [--batch N] [--to DEST]
+  keys rotate --wrap | --bidx | --root [--batch N] [--to DEST]
                                 rotate a key while the server serves (Tink's add, make primary,
-                                re-wrap, disable, delete); progress on stderr, JSON summary on
-                                stdout; run it again to continue after an interruption
-                                (--bidx, the blind-index key: not built yet)
+                                re-wrap or re-index, disable, delete; --bidx keeps the old key
+                                for lookups); progress on stderr, JSON summary on stdout; run it
+                                again to continue after an interruption
   migrate-store --from sqlite:DIR --to 'postgres://…?schema=NAME' [--batch N]
                                 move the SQLite store to PostgreSQL as stored (stop the server
                                 first; progress on stderr, JSON summary on stdout; run it again

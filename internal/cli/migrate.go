@@ -79,7 +79,7 @@ func migrateStore(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("the installation's keys: %w", err)
 	}
-	sum, err := migrate.Run(ctx, migrate.Options{From: "sqlite:" + cfg.DataDir, To: to, AnchorMAC: kr.AnchorMAC, DiskKeys: diskKeys(kr), Batch: batch, Progress: env.Stderr})
+	sum, err := migrate.Run(ctx, migrate.Options{From: "sqlite:" + cfg.DataDir, To: to, AnchorMAC: kr.AnchorMAC, AnchorMACs: kr.AnchorMACs, DiskKeys: diskKeys(kr), Batch: batch, Progress: env.Stderr})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted (%w): what was copied is kept; run the same command again to continue", err)

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,7 +155,7 @@ func readRestore(env Env, file string, verify backup.VerifyKey, identities []age
 			return nil, err
 		}
 		// The manifest names the installation by its blind-index key id, as a ledger's header.
-		switch err := f.CheckKey(m.Installation); {
+		switch err := f.CheckKey(append([]string{m.Installation}, m.IndexKeys...)...); {
 		case errors.Is(err, ledger.ErrUnchecked):
 			fmt.Fprintf(env.Stderr, "tillit: warning: %s: %v\n", path, err)
 		case err != nil:
@@ -294,15 +295,17 @@ func restoredKeyring(cfg config.Config, keysetFile, file string, verify backup.V
 		}
 		return nil, fmt.Errorf("%s does not open the keysets of %s (give the installation's root key: TILLIT_ROOT_KEY_FILE or TILLIT_ROOT_KEY; one moved since, tillit keys move-root, opens only backups made after): %w", root, file, err)
 	}
-	signing, err := kr.BackupSigningKey()
+	// Any key of the restored set: the backup was made under the set it holds.
+	verifies, err := kr.BackupVerifyKeys()
 	if err != nil {
 		return nil, err
 	}
-	id, err := kr.IndexKeyID()
+	ids, err := kr.IndexKeyIDs()
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(signing.Public().(ed25519.PublicKey), verify) || id != m.Installation {
+	signed := slices.ContainsFunc(verifies, func(p ed25519.PublicKey) bool { return bytes.Equal(p, verify) })
+	if !signed || !slices.Contains(ids, m.Installation) {
 		return nil, fmt.Errorf("the keysets in %s are not those of the installation that signed it", file)
 	}
 	return kr, nil
@@ -320,7 +323,7 @@ func readLedgerSource(path string, verify backup.VerifyKey, identities []age.Ide
 		return ledger.File{}, fmt.Errorf("--ledger: %w", err)
 	}
 	defer b.Close()
-	if b.Manifest.Installation != m.Installation {
+	if !m.SameInstallation(b.Manifest) {
 		return ledger.File{}, fmt.Errorf("--ledger %s is another installation's backup", path)
 	}
 	r, err := b.Part(backup.LedgerPart, identities)

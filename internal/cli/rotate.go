@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -26,14 +25,14 @@ type rotation struct {
 
 // rotateOptions are the flags of tillit keys rotate besides the kind.
 type rotateOptions struct {
-	batch int    // --batch: data keys re-wrapped per transaction
+	batch int    // --batch: data keys re-wrapped, or contacts re-indexed, per transaction
 	to    string // --to: the new root key (--root)
 }
 
 func rotations() []rotation {
 	return []rotation{
 		{"wrap", "rotate the wrap keyset (it wraps every per-contact data key): add a key, make it primary, re-wrap every data key while serving, delete the old key", rotateWrap},
-		{"bidx", "rotate the blind-index keyset (not built yet: see the README)", rotateBidx},
+		{"bidx", "rotate the blind-index keyset (blind indexes, suppression hashes): add a key, make it primary, re-index every contact while serving; the old keys stay for lookups", rotateBidx},
 		{"root", "replace the root key that wraps keysets.json: in place for a root key file, or --to a new one (as keys move-root)", rotateRoot},
 	}
 }
@@ -60,7 +59,7 @@ func keysRotate(ctx context.Context, env Env, args []string) error {
 		for i, r := range kinds {
 			fs.BoolVar(&chosen[i], r.flag, false, r.usage)
 		}
-		fs.IntVar(&o.batch, "batch", 500, "data keys re-wrapped per transaction")
+		fs.IntVar(&o.batch, "batch", 500, "data keys re-wrapped (--wrap) or contacts re-indexed (--bidx) per transaction")
 		fs.StringVar(&o.to, "to", "", "with --root: the new root key, a pkcs11: `URI` (PIN by pin-source) or the path of a new root key file")
 	})
 	if err != nil {
@@ -147,11 +146,41 @@ backed up with them. Once those older backups are gone, the deleted key opens no
 	return nil
 }
 
-// rotateBidx is not built yet: the blind-index keyset keys suppression hashes of addresses
-// that are gone (erased and unsubscribed people), which cannot be computed again, so its
-// rotation needs lookups under every key of the set first (README, "Key rotation").
-func rotateBidx(context.Context, Env, config.Config, rotateOptions) error {
-	return errors.New("keys rotate --bidx is not built yet: the blind-index key also keys the suppression hashes of erased and unsubscribed people's addresses, which cannot be computed again; see the README (Key rotation)")
+// rotateBidx rotates the blind-index keyset while the installation serves (keys.Rotation.Bidx):
+// a new key becomes primary once every serving process looks up under it, and every contact's
+// e-mail and phone indexes and suppression hash are made again under it
+// (contact.Service.Reindex). The older keys stay in the set, enabled for lookups: the
+// suppression hashes of addresses that are gone were made with them and cannot be made again.
+func rotateBidx(ctx context.Context, env Env, cfg config.Config, o rotateOptions) error {
+	a, err := openApp(ctx, env, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	root, closeRoot, err := openRoot(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeRoot()
+	r := keys.Rotation{File: app.KeysetFile(cfg.DataDir), Root: root, Keys: a.Keys, Store: store.Keys(a.Store), Batch: o.batch, Progress: env.Stderr}
+	reindex := func(ctx context.Context, after string, limit int, action, object string) (string, int, int, int, error) {
+		b, err := a.Contacts.Reindex(ctx, after, limit, action, object)
+		return b.Next, b.Read, b.Reindexed, b.Lost, err
+	}
+	sum, err := r.Bidx(ctx, reindex)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(env, sum); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, `The blind-index keyset's primary is now key %d: every contact is indexed under it.
+The older keys %v stay in the set, enabled for lookups, and are not deleted: the suppression
+hashes of erased and unsubscribed people's addresses (and the erasure ledger's, and contacts'
+former addresses') were made with them and cannot be made again. Back up keysets.json now: a
+backup or ledger export made from now on names key %d, which older copies of keysets.json lack.
+`, sum.Added, sum.Kept, sum.Added)
+	return nil
 }
 
 // rotateRoot replaces the root key: with --to, as keys move-root (a key in a token, or a new

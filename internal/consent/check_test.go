@@ -59,15 +59,16 @@ func TestCheckEmailIndex(t *testing.T) {
 	offers := e.purpose(t, consent.Purpose{ID: "offers", Name: "Offers", LawfulBasis: consent.BasisLegitimateInterest, DirectMarketing: true})
 	id := e.contact(t, "known@example.org")
 	e.record(t, person, consent.Event{ContactID: id, Purpose: "newsletter", State: consent.Given})
-	hashes := func(a string) ([]byte, []byte) {
+	hashes := func(a string) ([][]byte, [][]byte) {
 		idx, sup, err := e.contacts.EmailHashes(a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return idx, sup
 	}
-	_, bounced := hashes("bounced@example.org")
-	_, left := hashes("left@example.org")
+	_, bouncedAll := hashes("bounced@example.org")
+	_, leftAll := hashes("left@example.org")
+	bounced, left := bouncedAll[0], leftAll[0]
 	e.update(t, func(tx store.Tx) error {
 		ctx := context.Background()
 		if err := tx.AddSuppression(ctx, consent.Suppression{Hash: bounced, Reason: consent.SuppressionBounced, CreatedAt: start}); err != nil {

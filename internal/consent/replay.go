@@ -145,7 +145,7 @@ func (s *Service) ReplaySuppression(ctx context.Context, sup Suppression) (bool,
 		if applied, err = Suppress(ctx, tx, sup); err != nil || !applied {
 			return err
 		}
-		id, err := tx.ContactBySuppressionHash(ctx, sup.Hash)
+		id, _, err := tx.ContactBySuppressionHash(ctx, sup.Hash)
 		if err != nil || id == "" {
 			return err
 		}
@@ -179,7 +179,7 @@ func (s *Service) ReplayListUnsubscribe(ctx context.Context, u PurposeUnsubscrib
 		} else if err != nil {
 			return err
 		}
-		if _, err := tx.PurposeUnsubscribedAt(ctx, u.Hash, u.Purpose); err == nil {
+		if _, err := tx.PurposeUnsubscribedAt(ctx, [][]byte{u.Hash}, u.Purpose); err == nil {
 			return nil
 		} else if !apperr.Is(err, apperr.NotFound) {
 			return err
@@ -197,7 +197,7 @@ func (s *Service) ReplayListUnsubscribe(ctx context.Context, u PurposeUnsubscrib
 // gate now reads for p: "objected" for a purpose not based on consent that is direct marketing,
 // "withdrawn" when the unsubscribe supersedes the consent state on record.
 func (s *Service) listUnsubscribeChange(ctx context.Context, tx Tx, p Purpose, u PurposeUnsubscribe) error {
-	id, err := tx.ContactBySuppressionHash(ctx, u.Hash)
+	id, _, err := tx.ContactBySuppressionHash(ctx, u.Hash)
 	if err != nil || id == "" {
 		return err
 	}

@@ -121,8 +121,9 @@ func TestReplaySuppression(t *testing.T) {
 	e := newEnv(t)
 	id := e.contact(t, "fia@example.org")
 	e.record(t, person, consent.Event{ContactID: id, Purpose: "newsletter", State: consent.Given})
-	_, h, _ := e.contacts.EmailHashes("fia@example.org")
-	_, stranger, _ := e.contacts.EmailHashes("stranger@example.org")
+	_, hs, _ := e.contacts.EmailHashes("fia@example.org")
+	_, strangers, _ := e.contacts.EmailHashes("stranger@example.org")
+	h, stranger := hs[0], strangers[0]
 	seq := e.lastSeq(t)
 	bounce := consent.Suppression{Hash: h, Reason: consent.SuppressionBounced, CreatedAt: start.Add(-time.Hour)}
 	for _, tc := range []struct {
@@ -168,7 +169,7 @@ func TestReplayListUnsubscribe(t *testing.T) {
 	e.record(t, person, consent.Event{ContactID: hal, Purpose: "newsletter", State: consent.Given})
 	ivy := e.contact(t, "ivy@example.org")
 	e.record(t, person, consent.Event{ContactID: ivy, Purpose: "newsletter", State: consent.Withdrawn, OccurredAt: start.Add(-2 * time.Hour)})
-	hash := func(a string) []byte { _, h, _ := e.contacts.EmailHashes(a); return h }
+	hash := func(a string) []byte { _, h, _ := e.contacts.EmailHashes(a); return h[0] }
 	seq := e.lastSeq(t)
 	left := start.Add(-time.Hour)
 	for _, tc := range []struct {

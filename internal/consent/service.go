@@ -29,21 +29,21 @@ type Tx interface {
 	CurrentConsents(ctx context.Context, contactID string) ([]Current, error)
 	PutCurrentConsent(ctx context.Context, c Current) error
 	// SuppressionReason returns the reason of the suppression entry with this hash; NotFound when none.
-	SuppressionReason(ctx context.Context, hash []byte) (string, error)
+	SuppressionReason(ctx context.Context, hashes ...[]byte) (string, error)
 	// PurposeUnsubscribedAt returns when the address with this suppression hash left purpose's
 	// list (PurposeUnsubscribe); NotFound when it did not.
-	PurposeUnsubscribedAt(ctx context.Context, hash []byte, purpose string) (time.Time, error)
+	PurposeUnsubscribedAt(ctx context.Context, hashes [][]byte, purpose string) (time.Time, error)
 	// AddPurposeUnsubscribes records unsubscribes from purposes' lists; an entry already
 	// recorded for an address and purpose keeps its times.
 	AddPurposeUnsubscribes(ctx context.Context, us []PurposeUnsubscribe) error
 	AddSuppression(ctx context.Context, s Suppression) error
 	// Suppression returns the entry for hash and PutSuppression sets it (SuppressTx).
-	Suppression(ctx context.Context, hash []byte) (Suppression, error)
+	Suppression(ctx context.Context, hashes ...[]byte) (Suppression, error)
 	PutSuppression(ctx context.Context, s Suppression) error
 	ConfirmedOptIns(ctx context.Context, hashes [][]byte) (map[string]time.Time, error) // SuppressTx
-	// ContactBySuppressionHash returns the id of the contact whose current address has this
-	// suppression hash ("" when none).
-	ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error)
+	// ContactBySuppressionHash returns the id of a contact whose current address has one of
+	// these suppression hashes, and the hash it stores ("" and nil when none).
+	ContactBySuppressionHash(ctx context.Context, hashes ...[]byte) (id string, stored []byte, err error)
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	// GateFacts returns what Decide needs about the contact for the purpose; NotFound when there
 	// is no such contact. GateFactsFor does it for many (absent contacts left out).
@@ -658,22 +658,25 @@ func (s *Service) decided(d Decision) Decision {
 	return d
 }
 
-// CheckEmailIndex is Check for the contact with this e-mail blind index. For an address with no
-// contact it answers reason suppressed when supHash is on the suppression list (an erased,
-// bounced or complaining person), withdrawn (objected, for a purpose not based on consent) when
-// an import said the address left the purpose's list (PurposeUnsubscribe), and NotFound
-// otherwise.
-func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purpose string) (Decision, error) {
+// CheckEmailIndex is Check for the contact with one of these e-mail blind indexes (an address's
+// index under each key of the blind-index keyset, keys.Keyring.BlindIndexes). For an address
+// with no contact it answers reason suppressed when one of supHashes (the address's suppression
+// hash under each key) is on the suppression list (an erased, bounced or complaining person),
+// withdrawn (objected, for a purpose not based on consent) when an import said the address left
+// the purpose's list (PurposeUnsubscribe), and NotFound otherwise.
+func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHashes [][]byte, purpose string) (Decision, error) {
 	var id string
 	var d Decision
 	answered := false // without a contact: suppressed, or unsubscribed from the purpose's list
 	err := s.Store.View(ctx, func(tx Tx) error {
-		ids, err := tx.ContactIDsByEmailIndex(ctx, [][]byte{idx})
+		ids, err := tx.ContactIDsByEmailIndex(ctx, idx)
 		if err != nil {
 			return err
 		}
-		if id = ids[string(idx)]; id != "" {
-			return nil
+		for _, i := range idx {
+			if id = ids[string(i)]; id != "" {
+				return nil
+			}
 		}
 		p, err := tx.PurposeByID(ctx, purpose)
 		if apperr.Is(err, apperr.NotFound) {
@@ -682,7 +685,7 @@ func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purp
 		if err != nil {
 			return err
 		}
-		if _, err := tx.SuppressionReason(ctx, supHash); err == nil {
+		if _, err := tx.SuppressionReason(ctx, supHashes...); err == nil {
 			// No contact holds the address (erased, or only ever unsubscribed): there is nothing
 			// to process it with, whatever the purpose's basis.
 			answered = true
@@ -691,7 +694,7 @@ func (s *Service) CheckEmailIndex(ctx context.Context, idx, supHash []byte, purp
 		} else if !apperr.Is(err, apperr.NotFound) {
 			return err
 		}
-		if at, err := tx.PurposeUnsubscribedAt(ctx, supHash, purpose); err == nil {
+		if at, err := tx.PurposeUnsubscribedAt(ctx, supHashes, purpose); err == nil {
 			// The address left this purpose's list (an import said so) and no contact holds it.
 			answered = true
 			d = Decide(p, Facts{UnsubscribedAt: &at}, s.Now())

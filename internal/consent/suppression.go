@@ -10,7 +10,7 @@ import (
 // SuppressTx is what Suppress needs from a store transaction.
 type SuppressTx interface {
 	// Suppression returns the entry for hash; NotFound when the address is not suppressed.
-	Suppression(ctx context.Context, hash []byte) (Suppression, error)
+	Suppression(ctx context.Context, hashes ...[]byte) (Suppression, error)
 	// AddSuppression adds an entry; an existing entry for the same hash is kept as it is.
 	AddSuppression(ctx context.Context, s Suppression) error
 	// PutSuppression sets the entry for s.Hash, replacing the one held.

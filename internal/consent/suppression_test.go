@@ -41,12 +41,13 @@ func sup(reason string, at time.Time) consent.Suppression {
 // suppressions is a suppression list in memory, for Suppress.
 type suppressions map[string]consent.Suppression
 
-func (l suppressions) Suppression(_ context.Context, h []byte) (consent.Suppression, error) {
-	s, ok := l[string(h)]
-	if !ok {
-		return s, apperr.New(apperr.NotFound, "not suppressed")
+func (l suppressions) Suppression(_ context.Context, hs ...[]byte) (consent.Suppression, error) {
+	for _, h := range hs {
+		if s, ok := l[string(h)]; ok {
+			return s, nil
+		}
 	}
-	return s, nil
+	return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
 }
 
 func (l suppressions) AddSuppression(_ context.Context, s consent.Suppression) error {

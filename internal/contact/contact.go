@@ -65,12 +65,17 @@ type Record struct {
 	// SuppressionHash is the keyed suppression-list hash of the e-mail (nil without one), so the
 	// consent gate can check the suppression list without decrypting.
 	SuppressionHash []byte
-	Sealed          map[string][]byte // column name (from Columns) → ciphertext; absent or nil: empty
-	Source          string
-	Restricted      bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	Version         int
+	// EmailIndexes and SuppressionHashes are the e-mail's blind index and suppression hash under
+	// every enabled key of the blind-index keyset, the stored one (the primary key's) first, as
+	// sealing made them (nil for a record read from the store): what a write looks up under
+	// (another contact with the address, the erased check, Rekey). Not stored.
+	EmailIndexes, SuppressionHashes [][]byte
+	Sealed                          map[string][]byte // column name (from Columns) → ciphertext; absent or nil: empty
+	Source                          string
+	Restricted                      bool
+	CreatedAt                       time.Time
+	UpdatedAt                       time.Time
+	Version                         int
 }
 
 // fieldWords names the sealed columns as the person reads them, in the order a sentence lists

@@ -46,15 +46,16 @@ func TestCreateSealsAndAudits(t *testing.T) {
 			}
 		}
 	}
-	idx, sup, err := e.contacts.EmailHashes("LENA.HOLM@example.se")
+	idxAll, supAll, err := e.contacts.EmailHashes("LENA.HOLM@example.se")
 	if err != nil {
 		t.Fatal(err)
 	}
+	idx, sup := idxAll[0], supAll[0]
 	if !bytes.Equal(rec.EmailIndex, idx) || !bytes.Equal(rec.SuppressionHash, sup) || bytes.Equal(idx, sup) || rec.PhoneIndex == nil {
 		t.Errorf("stored indexes: email %x suppression %x phone %x; want the blind index %x and the suppression hash %x (different keys) of the normalized address, and a phone index",
 			rec.EmailIndex, rec.SuppressionHash, rec.PhoneIndex, idx, sup)
 	}
-	if only, err := e.contacts.EmailIndex("lena.holm@EXAMPLE.se"); err != nil || !bytes.Equal(only, idx) {
+	if only, err := e.contacts.EmailIndex("lena.holm@EXAMPLE.se"); err != nil || len(only) != 1 || !bytes.Equal(only[0], idx) {
 		t.Errorf("EmailIndex = %x, %v; want %x", only, err, idx)
 	}
 	if _, _, err := e.contacts.EmailHashes("no address"); !apperr.Is(err, apperr.Invalid) {

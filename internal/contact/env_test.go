@@ -25,6 +25,7 @@ type env struct {
 	now      time.Time
 	contacts *contact.Service
 	consent  *consent.Service
+	dir      string // the keys' directory
 }
 
 // t0 is the clock every env starts at.
@@ -42,7 +43,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{db: db, keys: kr, now: t0}
+	e := &env{db: db, keys: kr, now: t0, dir: dir}
 	now := func() time.Time { return e.now }
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("00000000-0000-7000-8000-%012d", n) }
@@ -116,7 +117,7 @@ func (e *env) suppression(t *testing.T, address string) (consent.Suppression, bo
 	ok := true
 	e.view(t, func(tx store.Tx) error {
 		var err error
-		if s, err = tx.Suppression(context.Background(), h); apperr.Is(err, apperr.NotFound) {
+		if s, err = tx.Suppression(context.Background(), h...); apperr.Is(err, apperr.NotFound) {
 			ok = false
 			return nil
 		}

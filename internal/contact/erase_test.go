@@ -45,8 +45,10 @@ func TestEraseLeavesOnlyTheSuppressionHash(t *testing.T) {
 	if _, err := e.contacts.Update(ctx, c.ID, contact.Patch{Email: ptr("new@example.se")}); err != nil {
 		t.Fatal(err)
 	}
-	_, oldHash, _ := e.contacts.EmailHashes("old@example.se")
-	newIdx, newHash, _ := e.contacts.EmailHashes("new@example.se")
+	_, oldHashes, _ := e.contacts.EmailHashes("old@example.se")
+	newIdxs, newHashes, _ := e.contacts.EmailHashes("new@example.se")
+	oldHash, newIdx, newHash := oldHashes[0], newIdxs[0], newHashes[0]
+
 	bounced := t0.Add(-time.Hour)
 	if err := e.db.Update(ctx, func(tx store.Tx) error {
 		return tx.AddSuppression(ctx, consent.Suppression{Hash: newHash, Reason: consent.SuppressionBounced, CreatedAt: bounced, RecordedAt: bounced})
@@ -141,7 +143,7 @@ func TestReplayErasure(t *testing.T) {
 	at := t0.Add(-48 * time.Hour)
 	held, _ := e.contacts.Create(ctx, contact.Input{Email: "held@example.se"})
 	_, extra, _ := e.contacts.EmailHashes("earlier@example.se")
-	if ok, err := e.contacts.ReplayErasure(ctx, held.ID, at, [][]byte{extra}); !ok || err != nil {
+	if ok, err := e.contacts.ReplayErasure(ctx, held.ID, at, extra[:1]); !ok || err != nil {
 		t.Fatalf("ReplayErasure of a held contact = %v, %v; want applied", ok, err)
 	}
 	if _, err := e.contacts.Get(ctx, held.ID); !apperr.Is(err, apperr.NotFound) {
@@ -152,13 +154,13 @@ func TestReplayErasure(t *testing.T) {
 			t.Errorf("suppression of %s: %+v %v; want erased at the ledger's time %s", a, s, ok, at)
 		}
 	}
-	if ok, err := e.contacts.ReplayErasure(ctx, held.ID, at, [][]byte{extra}); ok || err != nil {
+	if ok, err := e.contacts.ReplayErasure(ctx, held.ID, at, extra[:1]); ok || err != nil {
 		t.Errorf("second ReplayErasure = %v, %v; want nothing to do", ok, err)
 	}
 
 	const absent = "00000000-0000-7000-8000-000000000777"
 	_, lost, _ := e.contacts.EmailHashes("lost@example.se")
-	if ok, err := e.contacts.ReplayErasure(ctx, absent, at, [][]byte{lost}); !ok || err != nil {
+	if ok, err := e.contacts.ReplayErasure(ctx, absent, at, lost[:1]); !ok || err != nil {
 		t.Errorf("ReplayErasure of a contact not held = %v, %v; want the hashes put back", ok, err)
 	}
 	if s, ok := e.suppression(t, "lost@example.se"); !ok || s.Reason != consent.SuppressionErased {

@@ -24,9 +24,9 @@ type Tx interface {
 	InsertContact(ctx context.Context, r *Record) error
 	// UpdateContact replaces the stored record with the same ID (NotFound when absent).
 	UpdateContact(ctx context.Context, r *Record) error
-	ContactByID(ctx context.Context, id string) (*Record, error)          // NotFound when absent
-	ContactByEmailIndex(ctx context.Context, idx []byte) (*Record, error) // NotFound when absent
-	ContactsByPhoneIndex(ctx context.Context, idx []byte, limit int) ([]*Record, error)
+	ContactByID(ctx context.Context, id string) (*Record, error)             // NotFound when absent
+	ContactByEmailIndex(ctx context.Context, idx ...[]byte) (*Record, error) // NotFound when absent
+	ContactsByPhoneIndex(ctx context.Context, idx [][]byte, limit int) ([]*Record, error)
 	// ListContacts returns up to limit records with id > after, in id order; kind "" means any.
 	ListContacts(ctx context.Context, kind Kind, after string, limit int) ([]*Record, error)
 	DeleteContact(ctx context.Context, id string) error
@@ -37,7 +37,7 @@ type Tx interface {
 	// AddSuppression adds an entry; an existing entry for the same hash is kept as it is.
 	AddSuppression(ctx context.Context, s consent.Suppression) error
 	// Suppression returns the entry for hash (NotFound when the address is not suppressed).
-	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
+	Suppression(ctx context.Context, hashes ...[]byte) (consent.Suppression, error)
 	// PutSuppression sets the entry for s.Hash, replacing the one held (consent.Suppress).
 	PutSuppression(ctx context.Context, s consent.Suppression) error
 	// ConfirmedOptIns says when the holders of suppression hashes last confirmed a double
@@ -53,6 +53,9 @@ type Tx interface {
 	AddFormerEmail(ctx context.Context, contactID string, hash []byte) error
 	FormerEmails(ctx context.Context, contactID string) ([][]byte, error)
 	AppendConsentChanges(ctx context.Context, cs []consent.Change) error
+	// DeleteSuppression and MovePurposeUnsubscribes: consent.Rekey.
+	DeleteSuppression(ctx context.Context, hashes ...[]byte) error
+	MovePurposeUnsubscribes(ctx context.Context, to []byte, from [][]byte) error
 }
 
 // Store runs serialized read-write transactions and compacts storage after erasure.
@@ -223,12 +226,12 @@ func erasedAddress(ctx context.Context, tx Tx, rec *Record) error {
 	if rec.SuppressionHash == nil {
 		return nil
 	}
-	if _, err := tx.ContactByEmailIndex(ctx, rec.EmailIndex); err == nil {
+	if _, err := tx.ContactByEmailIndex(ctx, indexes(rec.EmailIndexes, rec.EmailIndex)...); err == nil {
 		return nil
 	} else if !apperr.Is(err, apperr.NotFound) {
 		return err
 	}
-	sup, err := tx.Suppression(ctx, rec.SuppressionHash)
+	sup, err := tx.Suppression(ctx, indexes(rec.SuppressionHashes, rec.SuppressionHash)...)
 	switch {
 	case err == nil && sup.Reason == consent.SuppressionErased:
 		return &apperr.Error{Kind: apperr.Conflict, Field: "email", Reason: "erased",
@@ -253,7 +256,13 @@ func (s *Service) insertPrepared(ctx context.Context, tx Tx, p *Prepared) (Conta
 	if err := tx.InsertDataKey(ctx, p.Contact.ID, p.Key.Version(), p.WrappedKey, p.Contact.CreatedAt); err != nil {
 		return Contact{}, err
 	}
+	if err := addressFree(ctx, tx, p.Record); err != nil {
+		return Contact{}, err
+	}
 	if err := tx.InsertContact(ctx, p.Record); err != nil {
+		return Contact{}, err
+	}
+	if err := rekeyAddress(ctx, tx, p.Record); err != nil {
 		return Contact{}, err
 	}
 	ev := p.AuditEvent(ctx)
@@ -311,7 +320,7 @@ func (s *Service) FindByEmail(ctx context.Context, email string) (Contact, error
 	if err != nil {
 		return Contact{}, err
 	}
-	return s.readOne(ctx, func(tx Tx) (*Record, error) { return tx.ContactByEmailIndex(ctx, idx) })
+	return s.readOne(ctx, func(tx Tx) (*Record, error) { return tx.ContactByEmailIndex(ctx, idx...) })
 }
 
 // readOne finds one record with find and opens it, audited, in one transaction.
@@ -335,7 +344,7 @@ func (s *Service) FindByPhone(ctx context.Context, phone string) ([]Contact, err
 	if err != nil {
 		return nil, err
 	}
-	idx, err := s.Keys.BlindIndex(keys.IndexPhone, normalize.Version, norm)
+	idx, err := s.Keys.BlindIndexes(keys.IndexPhone, normalize.Version, norm)
 	if err != nil {
 		return nil, err
 	}
@@ -499,8 +508,18 @@ func (s *Service) update(ctx context.Context, id string, p Patch, action string,
 				return err
 			}
 		}
+		if next.Email != cur.Email {
+			if err := addressFree(ctx, tx, nrec); err != nil {
+				return err
+			}
+		}
 		if err := tx.UpdateContact(ctx, nrec); err != nil {
 			return err
+		}
+		if next.Email != cur.Email {
+			if err := rekeyAddress(ctx, tx, nrec); err != nil {
+				return err
+			}
 		}
 		if cur.Email != "" && cur.Email != next.Email {
 			// Kept so that erasure can suppress the old address too.
@@ -634,26 +653,29 @@ func (s *Service) ReplayRestriction(ctx context.Context, id string, at time.Time
 	return applied && err == nil, err
 }
 
-// EmailHashes normalizes email and returns its blind index and its suppression-list hash.
-func (s *Service) EmailHashes(email string) (index, suppression []byte, err error) {
+// EmailHashes normalizes email and returns its blind index and its suppression-list hash under
+// every enabled key of the blind-index keyset, the primary key's first (keys.Keyring.BlindIndexes):
+// a lookup matches any of them.
+func (s *Service) EmailHashes(email string) (index, suppression [][]byte, err error) {
 	norm, err := normalize.Email(email)
 	if err != nil {
 		return nil, nil, err
 	}
-	if index, err = s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, norm); err != nil {
+	if index, err = s.Keys.BlindIndexes(keys.IndexEmail, normalize.Version, norm); err != nil {
 		return nil, nil, err
 	}
-	suppression, err = s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, norm)
+	suppression, err = s.Keys.BlindIndexes(keys.IndexSuppression, normalize.Version, norm)
 	return index, suppression, err
 }
 
-// EmailIndex normalizes email and returns its blind index.
-func (s *Service) EmailIndex(email string) ([]byte, error) {
+// EmailIndex normalizes email and returns its blind index under every enabled key of the
+// blind-index keyset, the primary key's first: a lookup matches any of them.
+func (s *Service) EmailIndex(email string) ([][]byte, error) {
 	norm, err := normalize.Email(email)
 	if err != nil {
 		return nil, err
 	}
-	return s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, norm)
+	return s.Keys.BlindIndexes(keys.IndexEmail, normalize.Version, norm)
 }
 
 // OpenIn decrypts rec inside tx and records an audit event "contact.read" naming the fields
@@ -747,12 +769,13 @@ func (s *Service) seal(c *Contact, dk *keys.DataKey) (*Record, error) {
 	}
 	var err error
 	if c.Email != "" {
-		if rec.EmailIndex, err = s.Keys.BlindIndex(keys.IndexEmail, normalize.Version, c.Email); err != nil {
+		if rec.EmailIndexes, err = s.Keys.BlindIndexes(keys.IndexEmail, normalize.Version, c.Email); err != nil {
 			return nil, err
 		}
-		if rec.SuppressionHash, err = s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, c.Email); err != nil {
+		if rec.SuppressionHashes, err = s.Keys.BlindIndexes(keys.IndexSuppression, normalize.Version, c.Email); err != nil {
 			return nil, err
 		}
+		rec.EmailIndex, rec.SuppressionHash = rec.EmailIndexes[0], rec.SuppressionHashes[0]
 	}
 	if c.Phone != "" {
 		if rec.PhoneIndex, err = s.Keys.BlindIndex(keys.IndexPhone, normalize.Version, c.Phone); err != nil {

@@ -765,11 +765,11 @@ func (s *Service) keptAfterwards(ctx context.Context, tx Tx, rec *Record, dk *ke
 	if err != nil {
 		return ""
 	}
-	h, err := s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, string(b))
+	hs, err := s.Keys.BlindIndexes(keys.IndexSuppression, normalize.Version, string(b))
 	if err != nil {
 		return ""
 	}
-	sup, err := tx.Suppression(ctx, h)
+	sup, err := tx.Suppression(ctx, hs...)
 	if err != nil {
 		return ""
 	}

@@ -114,7 +114,7 @@ type Tx interface {
 	// AuditEventsAbout returns every audit event about one object, oldest first.
 	AuditEventsAbout(ctx context.Context, objectKind, objectID string) ([]audit.Event, error)
 	// Suppression returns the suppression entry for hash; NotFound when the address is not suppressed.
-	Suppression(ctx context.Context, hash []byte) (consent.Suppression, error)
+	Suppression(ctx context.Context, hashes ...[]byte) (consent.Suppression, error)
 	// DisclosuresOf returns the disclosures asked for about a contact, oldest first.
 	DisclosuresOf(ctx context.Context, contactID string) ([]share.Disclosure, error)
 	ProcessorByID(ctx context.Context, id string) (*share.Record, error)

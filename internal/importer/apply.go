@@ -50,6 +50,9 @@ type applying struct {
 	current      map[string]consent.Current // contact id → projected state for the purpose
 	restricted   map[string]bool
 	newKeys      map[string]*keys.DataKey // contacts created in this batch
+	// older holds the (primary) suppression hashes of addresses with entries under an older
+	// key of the blind-index keyset: a contact created for one takes them over (consent.Rekey).
+	older map[string]bool
 
 	p   pending
 	out Report // this batch's counts, added to the import's report only when the batch commits
@@ -107,7 +110,7 @@ func (a *applying) load(b batch) error {
 	var idx, sup [][]byte
 	for _, it := range b.items {
 		if it.refusal == nil {
-			idx, sup = append(idx, it.index), append(sup, it.supHash)
+			idx, sup = append(idx, it.indexes...), append(sup, it.supHashes...)
 		}
 	}
 	ctx, tx := a.ctx, a.tx
@@ -124,6 +127,7 @@ func (a *applying) load(b batch) error {
 	if a.confirmed, err = tx.ConfirmedOptIns(ctx, sup); err != nil {
 		return err
 	}
+	a.underPrimary(b)
 	existing := make([]string, 0, len(a.ids))
 	for _, id := range a.ids {
 		existing = append(existing, id)
@@ -360,6 +364,13 @@ func (a *applying) write(importID string) error {
 	if err := tx.InsertContacts(ctx, p.contacts); err != nil {
 		return err
 	}
+	for _, rec := range p.contacts {
+		if a.older[string(rec.SuppressionHash)] {
+			if err := consent.Rekey(ctx, tx, rec.SuppressionHash, rec.SuppressionHashes[1:]); err != nil {
+				return err
+			}
+		}
+	}
 	if err := tx.InsertConsentEvents(ctx, p.events, p.evidence); err != nil {
 		return err
 	}
@@ -393,4 +404,39 @@ func (a *applying) write(importID string) error {
 		}
 	}
 	return tx.AddImportErrors(ctx, importID, a.out.Errors)
+}
+
+// underPrimary files what load found under an older key of the blind-index keyset (a contact
+// not re-indexed yet, an entry of an address that is gone) under the primary key's index and
+// hash of each row, where the rules look: a contact under any key is the row's contact, an entry
+// under any key suppresses it, and an unsubscribe counts from the earliest.
+func (a *applying) underPrimary(b batch) {
+	a.older = map[string]bool{}
+	for _, it := range b.items {
+		if it.refusal != nil || len(it.indexes) < 2 {
+			continue
+		}
+		for _, i := range it.indexes[1:] {
+			if id, ok := a.ids[string(i)]; ok && a.ids[string(it.index)] == "" {
+				a.ids[string(it.index)] = id
+			}
+		}
+		for _, h := range it.supHashes[1:] {
+			if r, ok := a.suppressed[string(h)]; ok {
+				a.older[string(it.supHash)] = true
+				if _, held := a.suppressed[string(it.supHash)]; !held {
+					a.suppressed[string(it.supHash)] = r
+				}
+			}
+			if at, ok := a.confirmed[string(h)]; ok && at.After(a.confirmed[string(it.supHash)]) {
+				a.confirmed[string(it.supHash)] = at
+			}
+			if at, ok := a.unsubscribed[string(h)]; ok {
+				a.older[string(it.supHash)] = true
+				if held, ok := a.unsubscribed[string(it.supHash)]; !ok || at.Before(held) {
+					a.unsubscribed[string(it.supHash)] = at
+				}
+			}
+		}
+	}
 }

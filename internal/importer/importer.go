@@ -45,6 +45,10 @@ type Tx interface {
 	// AddPurposeUnsubscribes records unsubscribes from purposes' lists; one recorded already
 	// for an address and purpose keeps its time.
 	AddPurposeUnsubscribes(ctx context.Context, us []consent.PurposeUnsubscribe) error
+	// DeleteSuppression and MovePurposeUnsubscribes: consent.Rekey, for a contact created for
+	// an address whose entries were made under an older key of the blind-index keyset.
+	DeleteSuppression(ctx context.Context, hashes ...[]byte) error
+	MovePurposeUnsubscribes(ctx context.Context, to []byte, from [][]byte) error
 	AppendAudits(ctx context.Context, events []*audit.Event) error
 	// StartImport records that import id (format, start time) began, before any of its rows is
 	// stored. Conflict when the id is taken.
@@ -373,8 +377,11 @@ type item struct {
 	refusal *RowReport // the row was refused before the store saw it
 	row     Row
 	email   string // normalized
-	index   []byte // e-mail blind index
-	supHash []byte // suppression hash
+	index   []byte // e-mail blind index (the primary key's)
+	supHash []byte // suppression hash (the primary key's)
+	// indexes and supHashes are the two under every enabled key of the blind-index keyset, the
+	// primary key's first (keys.Keyring.BlindIndexes): the store's state is read under each.
+	indexes, supHashes [][]byte
 
 	// For rows that may create a contact: the prepared contact and its consent event, or why the
 	// contact could not be prepared (a refusal only if the contact turns out to be new).
@@ -445,12 +452,13 @@ func (im *Importer) prepareItem(ctx context.Context, row Row, opt Options, purpo
 			Reason: col + ": the confirmation time is before the opt-in time (" + mapper.Column(FieldOptinTime) + ")"}
 		return it, nil
 	}
-	if it.index, err = im.Keys.BlindIndex(keys.IndexEmail, normalize.Version, email); err != nil {
+	if it.indexes, err = im.Keys.BlindIndexes(keys.IndexEmail, normalize.Version, email); err != nil {
 		return it, err
 	}
-	if it.supHash, err = im.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, email); err != nil {
+	if it.supHashes, err = im.Keys.BlindIndexes(keys.IndexSuppression, normalize.Version, email); err != nil {
 		return it, err
 	}
+	it.index, it.supHash = it.indexes[0], it.supHashes[0]
 	if row.Status == StatusUnsubscribed || row.Status == StatusCleaned {
 		return it, nil
 	}

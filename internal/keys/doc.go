@@ -32,11 +32,13 @@
 //     it and every serving process has stopped making anything with it (their records: Watch).
 //     The data keys themselves never change in a rotation of the wrap keyset, so no field is
 //     re-encrypted.
-//   - The bidx keyset is not rotated yet. Its keys also make hashes that cannot be made again
-//     (the suppression hashes of addresses that are gone), so its rotation must first make every
-//     lookup match under every key of the set, keep the old keys for as long as such a hash
-//     made with them is kept, and verify the audit anchor's MAC under any of them (README, "Rotate
-//     keys while serving").
+//   - The bidx keyset rotates too (Rotation.Bidx), but its old keys are never disabled nor
+//     deleted: they made hashes that cannot be made again (the suppression hashes of erased and
+//     unsubscribed people's addresses, the erasure ledger's, contacts' former addresses'). So a
+//     write uses the primary (BlindIndex, AnchorMAC) and every lookup matches under every enabled
+//     key, the primary's first (BlindIndexes, AnchorMACs, IndexKeyIDs, BackupVerifyKeys): one
+//     rule, applied by the callers through the store's any-of lookups. The backup signing key
+//     is derived from the oldest enabled key, so it stays the same across rotations.
 //   - Erasure is crypto-shredding: once a contact's wrapped data key is deleted (and Forget is
 //     called), nothing in this process or in the database can decrypt that contact's fields.
 package keys

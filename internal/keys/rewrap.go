@@ -211,11 +211,16 @@ func (r *Rotation) retireOld(ctx context.Context, info KeysetInfo, sum *WrapSumm
 // step refreshes this process's keyring after a change of keysets.json and records the change
 // in the audit log: action on object keyset "<name>:<key id>" (key ids are no secret).
 func (r *Rotation) step(ctx context.Context, action string, id uint32) error {
+	return r.stepOn(ctx, KeysetWrap, action, id)
+}
+
+// stepOn is step for the keyset name.
+func (r *Rotation) stepOn(ctx context.Context, name, action string, id uint32) error {
 	if _, err := r.Keys.Refresh(); err != nil {
 		return err
 	}
 	return r.Store.Update(ctx, func(tx RotateTx) error {
-		ev := audit.New(ctx, r.Now(), action, "keyset", KeysetWrap+":"+strconv.FormatUint(uint64(id), 10))
+		ev := audit.New(ctx, r.Now(), action, "keyset", name+":"+strconv.FormatUint(uint64(id), 10))
 		return tx.AppendAudit(ctx, &ev)
 	})
 }

@@ -101,11 +101,15 @@ func infoOf(h *keyset.Handle) KeysetInfo {
 
 // loaded is one reading of the keyset file: the primitives and what they were made of.
 type loaded struct {
-	wrap  tink.AEAD
-	bidx  *prf.Set
-	disk  []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
-	info  map[string]KeysetInfo
-	stamp os.FileInfo // the keyset file's, taken before it was read
+	wrap tink.AEAD
+	bidx *prf.Set
+	// bidxOrder is the ids of bidx's enabled keys, the primary first (BlindIndexes).
+	bidxOrder []uint32
+	// bidxOldest is the id of bidx's first enabled key in the keyset's order (BackupSigningKey).
+	bidxOldest uint32
+	disk       []DiskKey // the SQLite files' keys, primary first (disk.go); none before encrypt-disk
+	info       map[string]KeysetInfo
+	stamp      os.FileInfo // the keyset file's, taken before it was read
 }
 
 func newLoaded(handles map[string]*keyset.Handle, stamp os.FileInfo) (*loaded, error) {
@@ -125,7 +129,15 @@ func newLoaded(handles map[string]*keyset.Handle, stamp os.FileInfo) (*loaded, e
 	for name, h := range handles {
 		info[name] = infoOf(h)
 	}
-	return &loaded{wrap: wrap, bidx: bidx, disk: disk, info: info, stamp: stamp}, nil
+	order := bidxOrder(bidx, info[KeysetBidx])
+	oldest := bidx.PrimaryID
+	for _, k := range info[KeysetBidx].Keys {
+		if _, ok := bidx.PRFs[k.ID]; ok {
+			oldest = k.ID
+			break
+		}
+	}
+	return &loaded{wrap: wrap, bidx: bidx, bidxOrder: order, bidxOldest: oldest, disk: disk, info: info, stamp: stamp}, nil
 }
 
 // reloader is how a Keyring reads its keyset file again.

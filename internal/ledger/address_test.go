@@ -33,7 +33,7 @@ func TestReplayByAddress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return hex.EncodeToString(b)
+		return hex.EncodeToString(b[0])
 	}
 	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
 	due := time.Now().UTC().AddDate(0, 1, 0).Format(time.RFC3339Nano)

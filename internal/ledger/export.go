@@ -202,15 +202,17 @@ func WriteHeader(w io.Writer, indexKeyID string) error {
 	return Write(w, []Entry{{Type: TypeHeader, IndexKeyID: indexKeyID}})
 }
 
-// CheckKey says whether a file's keyed hashes were made under the key named indexKeyID: nil when
-// its header names that key; ErrUnchecked when it has no header (files written before it, which
-// replay with a warning); ErrOtherKey when it names another key, whose hashes match nothing here.
-func (f File) CheckKey(indexKeyID string) error {
-	switch f.IndexKeyID {
-	case indexKeyID:
-		return nil
-	case "":
+// CheckKey says whether a file's keyed hashes were made under one of the keys named indexKeyIDs
+// (the installation's blind-index keys, keys.Keyring.IndexKeyIDs: a file exported before a
+// rotation names an older key of the set, under which its hashes still match): nil when its
+// header names one; ErrUnchecked when it has no header (files written before it, which replay
+// with a warning); ErrOtherKey when it names another key, whose hashes match nothing here.
+func (f File) CheckKey(indexKeyIDs ...string) error {
+	switch {
+	case f.IndexKeyID == "":
 		return ErrUnchecked
+	case slices.Contains(indexKeyIDs, f.IndexKeyID):
+		return nil
 	}
 	return ErrOtherKey
 }

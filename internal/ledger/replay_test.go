@@ -190,7 +190,10 @@ func TestReplayReappliesEveryChoice(t *testing.T) {
 
 func suppressionHash(w *world, email string) ([]byte, error) {
 	_, h, err := w.contacts.EmailHashes(email)
-	return h, err
+	if err != nil {
+		return nil, err
+	}
+	return h[0], nil
 }
 
 // TestReplayEventKeepsALaterConsent: a withdrawal that happened before the consent on record
@@ -314,8 +317,8 @@ func TestReplayListUnsubscribe(t *testing.T) {
 	}
 }
 
-func must2(t *testing.T) func(a, b []byte, err error) ([]byte, []byte) {
-	return func(a, b []byte, err error) ([]byte, []byte) {
+func must2(t *testing.T) func(a, b [][]byte, err error) ([][]byte, [][]byte) {
+	return func(a, b [][]byte, err error) ([][]byte, [][]byte) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)

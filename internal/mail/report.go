@@ -205,9 +205,9 @@ func unescapeUTF8Address(s string) string {
 // ReportTx is what recording a report needs from a store transaction.
 type ReportTx interface {
 	AddSuppression(ctx context.Context, s consent.Suppression) error
-	// ContactBySuppressionHash returns the id of the contact whose current address has this
-	// suppression hash ("" when none).
-	ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error)
+	// ContactBySuppressionHash returns the id of a contact whose current address has one of
+	// these suppression hashes, and the hash it stores ("" and nil when none).
+	ContactBySuppressionHash(ctx context.Context, hashes ...[]byte) (id string, stored []byte, err error)
 	AppendConsentChanges(ctx context.Context, cs []consent.Change) error
 	OutboxEntry(ctx context.Context, id string) (Entry, error) // NotFound when absent
 	DataKey(ctx context.Context, contactID string) (version int, wrapped []byte, err error)
@@ -275,17 +275,25 @@ func (r *Reports) Record(ctx context.Context, body io.Reader) (Outcome, error) {
 				continue
 			}
 			seen[norm] = true
-			h, err := r.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, norm)
+			hs, err := r.Keys.BlindIndexes(keys.IndexSuppression, normalize.Version, norm)
 			if err != nil {
 				return err
+			}
+			// The entry goes under the hash the address's contact stores (made with the key
+			// that was primary when it was indexed, keys rotate --bidx), where the consent
+			// gate matches it; without a contact, under the primary key's.
+			id, h, err := tx.ContactBySuppressionHash(ctx, hs...)
+			if err != nil {
+				return err
+			}
+			if h == nil {
+				h = hs[0]
 			}
 			if err := tx.AddSuppression(ctx, consent.Suppression{Hash: h, Reason: reason, CreatedAt: now}); err != nil {
 				return err
 			}
 			// Processors that hold the contact stop mailing the address too (GDPR Art. 19).
-			if id, err := tx.ContactBySuppressionHash(ctx, h); err != nil {
-				return err
-			} else if id != "" {
+			if id != "" {
 				if err := tx.AppendConsentChanges(ctx, []consent.Change{{ContactID: id, Change: "suppressed", OccurredAt: now, RecordedAt: now}}); err != nil {
 					return err
 				}

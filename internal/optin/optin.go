@@ -45,7 +45,7 @@ type Tx interface {
 	// LastMailAt returns when the newest outbox message of one of kinds to the contact was
 	// queued (zero when none).
 	LastMailAt(ctx context.Context, contactID string, kinds ...string) (time.Time, error)
-	DeleteSuppression(ctx context.Context, hash []byte) error
+	DeleteSuppression(ctx context.Context, hashes ...[]byte) error
 }
 
 // Store runs serialized transactions.
@@ -163,11 +163,16 @@ func (s *Service) Subscribe(ctx context.Context, r Request) error {
 				return err
 			}
 		}
-		ids, err := tx.ContactIDsByEmailIndex(ctx, [][]byte{idx})
+		ids, err := tx.ContactIDsByEmailIndex(ctx, idx) // under every key of the blind-index keyset
 		if err != nil {
 			return err
 		}
-		contactID := ids[string(idx)]
+		contactID := ""
+		for _, i := range idx {
+			if contactID = ids[string(i)]; contactID != "" {
+				break
+			}
+		}
 		if contactID == "" {
 			c, err := s.Contacts.CreateIn(ctx, tx, contact.Input{Kind: contact.KindLead, Email: r.Email, Source: "web-form"})
 			if err != nil {

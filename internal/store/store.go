@@ -175,6 +175,9 @@ type Config struct {
 	DiskKeys [][]byte
 	// AnchorMAC keys the audit anchor (keys.Keyring.AnchorMAC); nil writes and checks it unkeyed.
 	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	// AnchorMACs, when set, lists every MAC an anchor verifies under (keys.Keyring.AnchorMACs:
+	// under each key of the set, after a rotation of the blind-index keyset); nil: AnchorMAC's.
+	AnchorMACs func(seq int64, hash []byte) ([][]byte, error)
 	// OnRepair, when set, is told of every repair of a half-finished transaction: atOpen for
 	// the one Open made, false for one a later write made (another process died mid-commit).
 	OnRepair func(r Repair, atOpen bool)

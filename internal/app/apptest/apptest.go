@@ -103,7 +103,7 @@ func open(t testing.TB, cfg app.Config, options ...func(*app.Config)) (*app.App,
 	for _, k := range kr.DiskKeys() {
 		disk = append(disk, k.Key)
 	}
-	db, err := store.Open(ctx, store.Config{URL: s.StoreURL(), DiskKeys: disk, AnchorMAC: kr.AnchorMAC, Logger: cfg.Logger})
+	db, err := store.Open(ctx, store.Config{URL: s.StoreURL(), DiskKeys: disk, AnchorMAC: kr.AnchorMAC, AnchorMACs: kr.AnchorMACs, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

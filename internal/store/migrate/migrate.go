@@ -29,6 +29,9 @@ type Options struct {
 	// AnchorMAC is the installation's audit anchor key (keys.Keyring.AnchorMAC): the source is
 	// opened with it, and the destination's chain is verified under it. Required.
 	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	// AnchorMACs lists every MAC the source's and destination's anchors verify under
+	// (keys.Keyring.AnchorMACs, store.Config.AnchorMACs); nil: AnchorMAC's.
+	AnchorMACs func(seq int64, hash []byte) ([][]byte, error)
 	// DiskKeys are the installation's disk keys (keys.Keyring.DiskKeys), which the source's
 	// files may be encrypted under (store.Config.DiskKeys).
 	DiskKeys [][]byte
@@ -93,7 +96,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = DefaultBatch
 	}
-	if err := checkSource(ctx, dir, opt.AnchorMAC, opt.DiskKeys); err != nil {
+	if err := checkSource(ctx, dir, opt.AnchorMAC, opt.AnchorMACs, opt.DiskKeys); err != nil {
 		return Summary{}, err
 	}
 	r := &run{opt: opt, sum: Summary{From: "sqlite:" + dir, To: redact(opt.To)}}
@@ -421,7 +424,7 @@ func (r *run) verify(ctx context.Context) error {
 		r.sum.Tables = append(r.sum.Tables, TableCount{Table: t.qualified(), Rows: d.rows})
 		r.sum.Rows += d.rows
 	}
-	db, err := store.Open(ctx, store.Config{URL: r.opt.To, AnchorMAC: r.opt.AnchorMAC})
+	db, err := store.Open(ctx, store.Config{URL: r.opt.To, AnchorMAC: r.opt.AnchorMAC, AnchorMACs: r.opt.AnchorMACs})
 	if err != nil {
 		return fmt.Errorf("verify: open the destination: %w", err)
 	}

@@ -45,7 +45,7 @@ func (s *source) close() {
 // upgraded by the opening below, unasked), and, opened as every command opens it (store.Open
 // with the installation's key: a transaction a crash left half done is finished), its audit
 // chain verifies: a copy of a broken chain would not verify either.
-func checkSource(ctx context.Context, dir string, anchorMAC func(int64, []byte) ([]byte, error), keys [][]byte) error {
+func checkSource(ctx context.Context, dir string, anchorMAC func(int64, []byte) ([]byte, error), anchorMACs func(int64, []byte) ([][]byte, error), keys [][]byte) error {
 	s, err := openSource(ctx, dir, keys)
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func checkSource(ctx context.Context, dir string, anchorMAC func(int64, []byte) 
 		}
 		return fmt.Errorf("the SQLite store in %s is at schema version %d and this tillit's is %d: upgrade the store first (run this tillit once on it, for example tillit audit verify --data %s), then run migrate-store again", dir, newer, newest(want), dir)
 	}
-	db, err := store.Open(ctx, store.Config{URL: "sqlite:" + dir, AnchorMAC: anchorMAC, DiskKeys: keys})
+	db, err := store.Open(ctx, store.Config{URL: "sqlite:" + dir, AnchorMAC: anchorMAC, AnchorMACs: anchorMACs, DiskKeys: keys})
 	if err != nil {
 		return err
 	}

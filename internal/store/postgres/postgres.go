@@ -78,7 +78,8 @@ type DB struct {
 
 // Config is what Open needs besides the URL.
 type Config struct {
-	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	AnchorMAC  func(seq int64, hash []byte) ([]byte, error)
+	AnchorMACs func(seq int64, hash []byte) ([][]byte, error) // store.Config.AnchorMACs
 	// DataVacuumDelay is how long after an erasure's Purge the data tables are vacuumed;
 	// default DefaultDataVacuumDelay.
 	DataVacuumDelay time.Duration
@@ -160,7 +161,7 @@ func WriterLock(data string) int64 {
 }
 
 func openStore(ctx context.Context, location string, cfg store.Config) (store.Store, error) {
-	db, err := Open(ctx, location, Config{AnchorMAC: cfg.AnchorMAC, Logger: cfg.Logger})
+	db, err := Open(ctx, location, Config{AnchorMAC: cfg.AnchorMAC, AnchorMACs: cfg.AnchorMACs, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +258,7 @@ func Open(ctx context.Context, rawURL string, cfg Config) (*DB, error) {
 	if db.log == nil {
 		db.log = slog.Default()
 	}
-	db.Base = &sqlstore.Base{Dialect: dialect(db.data, db.keys), Reader: pool, AnchorMAC: cfg.AnchorMAC}
+	db.Base = &sqlstore.Base{Dialect: dialect(db.data, db.keys), Reader: pool, AnchorMAC: cfg.AnchorMAC, AnchorMACs: cfg.AnchorMACs}
 	db.Dialect.Notify = "SELECT pg_notify('" + channel(db.data) + "', $1)"
 	db.Committed = func(context.Context) { db.gen.Add(1) }
 	if err := pool.PingContext(ctx); err != nil {

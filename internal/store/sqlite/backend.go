@@ -45,7 +45,7 @@ func openStore(ctx context.Context, dir string, cfg store.Config) (store.Store, 
 	if err != nil {
 		return nil, err
 	}
-	db.AnchorMAC = cfg.AnchorMAC
+	db.AnchorMAC, db.AnchorMACs = cfg.AnchorMAC, cfg.AnchorMACs
 	if err := db.SealAnchor(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -111,11 +111,11 @@ func (b *Base) VerifyAudit(ctx context.Context) (audit.Verification, error) {
 		return audit.Verification{}, fmt.Errorf("store: audit anchor: %w", err)
 	}
 	if anchored && b.AnchorMAC != nil {
-		want, err := b.AnchorMAC(seq, hash)
+		ok, err := b.anchorVerifies(seq, hash, mac)
 		if err != nil {
 			return audit.Verification{}, err
 		}
-		if !hmac.Equal(mac, want) {
+		if !ok {
 			v.AnchorForged(seq)
 		}
 	}
@@ -135,11 +135,11 @@ func (b *Base) KeyEvidence(ctx context.Context) (store.KeyEvidence, error) {
 	case err != nil:
 		return ev, fmt.Errorf("store: audit anchor: %w", err)
 	case b.AnchorMAC != nil && !b.AnchorUnsealed:
-		want, err := b.AnchorMAC(seq, hash)
+		ok, err := b.anchorVerifies(seq, hash, mac)
 		if err != nil {
 			return ev, err
 		}
-		ev.AnchorVerifies = hmac.Equal(mac, want)
+		ev.AnchorVerifies = ok
 	}
 	err = b.Reader.QueryRowContext(ctx, b.rewrite("SELECT contact_id, version, wrapped FROM keystore.contact_keys ORDER BY contact_id LIMIT 1")).Scan(&ev.OwnerID, &ev.Version, &ev.Wrapped)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -198,4 +198,24 @@ func scanAudit(row scanner) (audit.Event, error) {
 // caller's transaction (the access bundle reads them with the data they describe).
 func (tx *Tx) AuditEventsAbout(ctx context.Context, objectKind, objectID string) ([]audit.Event, error) {
 	return scanAudits(tx.query(ctx, "SELECT "+auditCols+" FROM audit_events WHERE object_kind = ? AND object_id = ? ORDER BY seq", objectKind, objectID))
+}
+
+// anchorVerifies reports whether mac is the audit anchor's (seq, hash) MAC under a key the
+// installation holds: any of AnchorMACs when set (an anchor written before the blind-index
+// keyset's primary changed carries an older key's MAC until the next write), else AnchorMAC's.
+func (b *Base) anchorVerifies(seq int64, hash, mac []byte) (bool, error) {
+	if b.AnchorMACs == nil {
+		want, err := b.AnchorMAC(seq, hash)
+		return err == nil && hmac.Equal(mac, want), err
+	}
+	macs, err := b.AnchorMACs(seq, hash)
+	if err != nil {
+		return false, err
+	}
+	for _, want := range macs {
+		if hmac.Equal(mac, want) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

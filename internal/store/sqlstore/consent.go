@@ -257,33 +257,37 @@ func scanCurrent(row scanner) (consent.Current, error) {
 	return c, err
 }
 
-// SuppressionReason returns the reason of the suppression with this hash; NotFound when none.
-func (tx *Tx) SuppressionReason(ctx context.Context, hash []byte) (string, error) {
-	row, err := tx.queryRow(ctx, "SELECT reason FROM suppressions WHERE hash = ?", hash)
-	if err != nil {
-		return "", err
-	}
-	var reason string
-	if err := row.Scan(&reason); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", apperr.New(apperr.NotFound, "not suppressed")
-		}
-		return "", err
-	}
-	return reason, nil
+// SuppressionReason returns the reason of the suppression entry for the first of hashes that has
+// one (an address's hash under each key of the blind-index keyset); NotFound when none.
+func (tx *Tx) SuppressionReason(ctx context.Context, hashes ...[]byte) (string, error) {
+	s, err := tx.Suppression(ctx, hashes...)
+	return s.Reason, err
 }
 
-// Suppression returns the suppression entry for hash; NotFound when none.
-func (tx *Tx) Suppression(ctx context.Context, hash []byte) (consent.Suppression, error) {
-	row, err := tx.queryRow(ctx, "SELECT hash, reason, created_at, recorded_at FROM suppressions WHERE hash = ?", hash)
+// Suppression returns the suppression entry for the first of hashes that has one (an address's
+// hash under each key of the blind-index keyset, keys.Keyring.BlindIndexes; one hash: that
+// hash's entry); NotFound when none.
+func (tx *Tx) Suppression(ctx context.Context, hashes ...[]byte) (consent.Suppression, error) {
+	rows, err := tx.query(ctx, "SELECT hash, reason, created_at, recorded_at FROM suppressions WHERE hash IN "+inList(len(hashes)), blobs(hashes)...)
 	if err != nil {
 		return consent.Suppression{}, err
 	}
-	s, err := scanSuppression(row.Scan)
-	if errors.Is(err, sql.ErrNoRows) {
-		return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
+	defer rows.Close()
+	var found []consent.Suppression
+	for rows.Next() {
+		s, err := scanSuppression(rows.Scan)
+		if err != nil {
+			return consent.Suppression{}, err
+		}
+		found = append(found, s)
 	}
-	return s, err
+	if err := rows.Err(); err != nil {
+		return consent.Suppression{}, tx.base.translate(err)
+	}
+	if s := firstOf(hashes, found, func(s consent.Suppression) []byte { return s.Hash }); s.Hash != nil {
+		return s, nil
+	}
+	return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
 }
 
 // scanSuppression reads the columns hash, reason, created_at, recorded_at.

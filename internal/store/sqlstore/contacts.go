@@ -89,18 +89,28 @@ func (tx *Tx) ContactByID(ctx context.Context, id string) (*contact.Record, erro
 	return scanContact(row)
 }
 
-// ContactByEmailIndex returns the contact whose e-mail blind index is idx; NotFound when none.
-func (tx *Tx) ContactByEmailIndex(ctx context.Context, idx []byte) (*contact.Record, error) {
-	row, err := tx.queryRow(ctx, "SELECT "+contactCols+" FROM contacts WHERE email_bidx = ?", idx)
+// ContactByEmailIndex returns the contact whose e-mail blind index is one of idx (an address's
+// index under each key of the blind-index keyset, keys.Keyring.BlindIndexes), the first of idx
+// that one has; NotFound when none.
+func (tx *Tx) ContactByEmailIndex(ctx context.Context, idx ...[]byte) (*contact.Record, error) {
+	rows, err := tx.query(ctx, "SELECT "+contactCols+" FROM contacts WHERE email_bidx IN "+inList(len(idx)), blobs(idx)...)
 	if err != nil {
 		return nil, err
 	}
-	return scanContact(row)
+	recs, err := scanContacts(rows)
+	if err != nil {
+		return nil, err
+	}
+	if r := firstOf(idx, recs, func(r *contact.Record) []byte { return r.EmailIndex }); r != nil {
+		return r, nil
+	}
+	return nil, apperr.New(apperr.NotFound, "contact not found")
 }
 
-// ContactsByPhoneIndex returns up to limit contacts whose phone blind index is idx, in id order.
-func (tx *Tx) ContactsByPhoneIndex(ctx context.Context, idx []byte, limit int) ([]*contact.Record, error) {
-	rows, err := tx.query(ctx, "SELECT "+contactCols+" FROM contacts WHERE phone_bidx = ? ORDER BY id LIMIT ?", idx, limit)
+// ContactsByPhoneIndex returns up to limit contacts whose phone blind index is one of idx (under
+// each key of the blind-index keyset), in id order.
+func (tx *Tx) ContactsByPhoneIndex(ctx context.Context, idx [][]byte, limit int) ([]*contact.Record, error) {
+	rows, err := tx.query(ctx, "SELECT "+contactCols+" FROM contacts WHERE phone_bidx IN "+inList(len(idx))+" ORDER BY id LIMIT ?", append(blobs(idx), limit)...)
 	if err != nil {
 		return nil, err
 	}

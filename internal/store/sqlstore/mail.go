@@ -208,9 +208,10 @@ func (tx *Tx) LastMailAt(ctx context.Context, contactID string, kinds ...string)
 	return parseTime(s.String)
 }
 
-// DeleteSuppression removes a suppression entry (the person's own new double opt-in).
-func (tx *Tx) DeleteSuppression(ctx context.Context, hash []byte) error {
-	_, err := tx.exec(ctx, "DELETE FROM suppressions WHERE hash = ?", hash)
+// DeleteSuppression removes the suppression entries of hashes (the person's own new double
+// opt-in: the address's hash under each key of the blind-index keyset).
+func (tx *Tx) DeleteSuppression(ctx context.Context, hashes ...[]byte) error {
+	_, err := tx.exec(ctx, "DELETE FROM suppressions WHERE hash IN "+inList(len(hashes)), blobs(hashes)...)
 	return err
 }
 
@@ -258,21 +259,23 @@ func (tx *Tx) CampaignOutcomes(ctx context.Context, campaignID string) (map[stri
 	return byStatus, skipped, rows.Err()
 }
 
-// ContactBySuppressionHash returns the id of the contact whose current address has this
-// suppression hash ("" when none).
-func (tx *Tx) ContactBySuppressionHash(ctx context.Context, hash []byte) (string, error) {
-	row, err := tx.queryRow(ctx, "SELECT id FROM contacts WHERE suppression_hash = ? LIMIT 1", hash)
+// ContactBySuppressionHash returns the id of a contact whose current address has one of these
+// suppression hashes (its hash under each key of the blind-index keyset), and the hash it
+// stores ("" and nil when none).
+func (tx *Tx) ContactBySuppressionHash(ctx context.Context, hashes ...[]byte) (string, []byte, error) {
+	row, err := tx.queryRow(ctx, "SELECT id, suppression_hash FROM contacts WHERE suppression_hash IN "+inList(len(hashes))+" ORDER BY id LIMIT 1", blobs(hashes)...)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	var id string
-	if err := row.Scan(&id); err != nil {
+	var stored []byte
+	if err := row.Scan(&id, &stored); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", nil
+			return "", nil, nil
 		}
-		return "", err
+		return "", nil, err
 	}
-	return id, nil
+	return id, stored, nil
 }
 
 // MailOwnerLive reports whether the owner of a mail file still exists: the contact (contactID

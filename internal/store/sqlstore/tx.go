@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -57,6 +56,9 @@ type Base struct {
 	// AnchorMAC, when set, keys the audit anchor: every anchor written carries AnchorMAC(seq,
 	// hash), and an anchor whose MAC does not verify is refused (writes) or reported (Verify).
 	AnchorMAC func(seq int64, hash []byte) ([]byte, error)
+	// AnchorMACs, when set, lists every MAC an anchor verifies under (each key of the
+	// blind-index keyset, keys.Keyring.AnchorMACs); nil: AnchorMAC's alone (anchorVerifies).
+	AnchorMACs func(seq int64, hash []byte) ([][]byte, error)
 	// AnchorUnsealed: the MAC column was added by this Open, so the anchor has none yet
 	// (SealAnchor).
 	AnchorUnsealed bool
@@ -180,11 +182,11 @@ func (tx *Tx) loadHead(ctx context.Context) error {
 		return fmt.Errorf("%s: audit head: %w", tx.base.Dialect.Name, err)
 	}
 	if tx.base.AnchorMAC != nil && !tx.base.AnchorUnsealed {
-		want, err := tx.base.AnchorMAC(tx.headSeq, tx.headHash)
+		ok, err := tx.base.anchorVerifies(tx.headSeq, tx.headHash, mac)
 		if err != nil {
 			return err
 		}
-		if !hmac.Equal(mac, want) {
+		if !ok {
 			return errAnchorForged
 		}
 	}

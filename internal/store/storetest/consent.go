@@ -167,11 +167,11 @@ func testPurposeUnsubscribes(t *testing.T, s *suite) {
 		return tx.AddPurposeUnsubscribes(s.ctx, []consent.PurposeUnsubscribe{{Hash: h, Purpose: "newsletter", At: t1}})
 	})
 	s.update(t, func(tx Tx) error {
-		at, err := tx.PurposeUnsubscribedAt(s.ctx, h, "newsletter")
+		at, err := tx.PurposeUnsubscribedAt(s.ctx, [][]byte{h}, "newsletter")
 		if err != nil || !at.Equal(t0) {
 			t.Errorf("PurposeUnsubscribedAt = %v, %v; want %v", at, err, t0)
 		}
-		_, err = tx.PurposeUnsubscribedAt(s.ctx, h, "offers")
+		_, err = tx.PurposeUnsubscribedAt(s.ctx, [][]byte{h}, "offers")
 		wantKind(t, "PurposeUnsubscribedAt(other purpose)", err, apperr.NotFound)
 		got, err := tx.PurposeUnsubscribesFor(s.ctx, [][]byte{h, other}, "newsletter")
 		if err != nil || len(got) != 1 || !got[string(h)].Equal(t0) {

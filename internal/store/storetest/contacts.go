@@ -182,7 +182,7 @@ func testContactsByPhoneIndex(t *testing.T, s *suite) {
 	}
 	s.update(t, func(tx Tx) error {
 		for _, c := range cases {
-			got, err := tx.ContactsByPhoneIndex(s.ctx, c.idx, c.limit)
+			got, err := tx.ContactsByPhoneIndex(s.ctx, [][]byte{c.idx}, c.limit)
 			if err != nil {
 				return err
 			}
@@ -190,7 +190,7 @@ func testContactsByPhoneIndex(t *testing.T, s *suite) {
 				t.Errorf("ContactsByPhoneIndex(%s, %d) = %v, want %v", c.idx, c.limit, ids(got), c.want)
 			}
 		}
-		got, err := tx.ContactsByPhoneIndex(s.ctx, shared, 1)
+		got, err := tx.ContactsByPhoneIndex(s.ctx, [][]byte{shared}, 1)
 		if err != nil {
 			return err
 		}

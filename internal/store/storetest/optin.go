@@ -132,10 +132,10 @@ func testSuppressionLifted(t *testing.T, s *suite) {
 		return nil
 	})
 	s.update(t, func(tx Tx) error {
-		if id, err := tx.ContactBySuppressionHash(s.ctx, mine); err != nil || id != "sl-1" {
-			t.Errorf("ContactBySuppressionHash(its address) = %q, %v; want sl-1", id, err)
+		if id, stored, err := tx.ContactBySuppressionHash(s.ctx, mine); err != nil || id != "sl-1" || !bytes.Equal(stored, mine) {
+			t.Errorf("ContactBySuppressionHash(its address) = %q, %q, %v; want sl-1 and its hash", id, stored, err)
 		}
-		if id, err := tx.ContactBySuppressionHash(s.ctx, other); err != nil || id != "" {
+		if id, _, err := tx.ContactBySuppressionHash(s.ctx, other); err != nil || id != "" {
 			t.Errorf("ContactBySuppressionHash(no contact's address) = %q, %v; want \"\"", id, err)
 		}
 		if err := tx.DeleteSuppression(s.ctx, mine); err != nil {
@@ -151,7 +151,7 @@ func testSuppressionLifted(t *testing.T, s *suite) {
 		if err := tx.UpdateContact(s.ctx, r); err != nil {
 			return err
 		}
-		if id, err := tx.ContactBySuppressionHash(s.ctx, mine); err != nil || id != "" {
+		if id, _, err := tx.ContactBySuppressionHash(s.ctx, mine); err != nil || id != "" {
 			t.Errorf("ContactBySuppressionHash(its former address) = %q, %v; want \"\"", id, err)
 		}
 		return nil

@@ -156,9 +156,9 @@ func (r recorder) ConsoleSession(a0 context.Context, a1 []byte) ([]byte, time.Ti
 	return r.tx.ConsoleSession(a0, a1)
 }
 
-func (r recorder) ContactByEmailIndex(a0 context.Context, a1 []byte) (*contact.Record, error) {
+func (r recorder) ContactByEmailIndex(a0 context.Context, a1 ...[]byte) (*contact.Record, error) {
 	r.seen.note("ContactByEmailIndex")
-	return r.tx.ContactByEmailIndex(a0, a1)
+	return r.tx.ContactByEmailIndex(a0, a1...)
 }
 
 func (r recorder) ContactByID(a0 context.Context, a1 string) (*contact.Record, error) {
@@ -166,9 +166,9 @@ func (r recorder) ContactByID(a0 context.Context, a1 string) (*contact.Record, e
 	return r.tx.ContactByID(a0, a1)
 }
 
-func (r recorder) ContactBySuppressionHash(a0 context.Context, a1 []byte) (string, error) {
+func (r recorder) ContactBySuppressionHash(a0 context.Context, a1 ...[]byte) (string, []byte, error) {
 	r.seen.note("ContactBySuppressionHash")
-	return r.tx.ContactBySuppressionHash(a0, a1)
+	return r.tx.ContactBySuppressionHash(a0, a1...)
 }
 
 func (r recorder) ContactIDsByEmailIndex(a0 context.Context, a1 [][]byte) (map[string]string, error) {
@@ -176,7 +176,7 @@ func (r recorder) ContactIDsByEmailIndex(a0 context.Context, a1 [][]byte) (map[s
 	return r.tx.ContactIDsByEmailIndex(a0, a1)
 }
 
-func (r recorder) ContactsByPhoneIndex(a0 context.Context, a1 []byte, a2 int) ([]*contact.Record, error) {
+func (r recorder) ContactsByPhoneIndex(a0 context.Context, a1 [][]byte, a2 int) ([]*contact.Record, error) {
 	r.seen.note("ContactsByPhoneIndex")
 	return r.tx.ContactsByPhoneIndex(a0, a1, a2)
 }
@@ -286,9 +286,9 @@ func (r recorder) DeleteRateWindowsBefore(a0 context.Context, a1 time.Time) (int
 	return r.tx.DeleteRateWindowsBefore(a0, a1)
 }
 
-func (r recorder) DeleteSuppression(a0 context.Context, a1 []byte) error {
+func (r recorder) DeleteSuppression(a0 context.Context, a1 ...[]byte) error {
 	r.seen.note("DeleteSuppression")
-	return r.tx.DeleteSuppression(a0, a1)
+	return r.tx.DeleteSuppression(a0, a1...)
 }
 
 func (r recorder) Deliveries(a0 context.Context, a1 string, a2 string, a3 string, a4 int) ([]share.Delivery, error) {
@@ -611,6 +611,11 @@ func (r recorder) MarkReconsent(a0 context.Context, a1 string, a2 int) ([][2]str
 	return r.tx.MarkReconsent(a0, a1, a2)
 }
 
+func (r recorder) MovePurposeUnsubscribes(a0 context.Context, a1 []byte, a2 [][]byte) error {
+	r.seen.note("MovePurposeUnsubscribes")
+	return r.tx.MovePurposeUnsubscribes(a0, a1, a2)
+}
+
 func (r recorder) NotificationTaskByID(a0 context.Context, a1 string) (share.NotificationTask, error) {
 	r.seen.note("NotificationTaskByID")
 	return r.tx.NotificationTaskByID(a0, a1)
@@ -696,7 +701,7 @@ func (r recorder) PurposeByID(a0 context.Context, a1 string) (consent.Purpose, e
 	return r.tx.PurposeByID(a0, a1)
 }
 
-func (r recorder) PurposeUnsubscribedAt(a0 context.Context, a1 []byte, a2 string) (time.Time, error) {
+func (r recorder) PurposeUnsubscribedAt(a0 context.Context, a1 [][]byte, a2 string) (time.Time, error) {
 	r.seen.note("PurposeUnsubscribedAt")
 	return r.tx.PurposeUnsubscribedAt(a0, a1, a2)
 }
@@ -831,14 +836,14 @@ func (r recorder) SupersedeQueued(a0 context.Context, a1 string, a2 string) erro
 	return r.tx.SupersedeQueued(a0, a1, a2)
 }
 
-func (r recorder) Suppression(a0 context.Context, a1 []byte) (consent.Suppression, error) {
+func (r recorder) Suppression(a0 context.Context, a1 ...[]byte) (consent.Suppression, error) {
 	r.seen.note("Suppression")
-	return r.tx.Suppression(a0, a1)
+	return r.tx.Suppression(a0, a1...)
 }
 
-func (r recorder) SuppressionReason(a0 context.Context, a1 []byte) (string, error) {
+func (r recorder) SuppressionReason(a0 context.Context, a1 ...[]byte) (string, error) {
 	r.seen.note("SuppressionReason")
-	return r.tx.SuppressionReason(a0, a1)
+	return r.tx.SuppressionReason(a0, a1...)
 }
 
 func (r recorder) SuppressionReasons(a0 context.Context, a1 [][]byte) (map[string]string, error) {

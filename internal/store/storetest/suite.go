@@ -113,6 +113,9 @@ func cases() []testCase {
 		{"SuppressionLifted", testSuppressionLifted},
 		{"ConfirmedOptIns", testConfirmedOptIns},
 		{"LedgerAddressHashes", testLedgerAddressHashes},
+		// anykey.go
+		{"LookupsUnderEveryKey", testLookupsUnderEveryKey},
+		{"MovePurposeUnsubscribes", testMovePurposeUnsubscribes},
 		// campaigns.go
 		{"Campaigns", testCampaigns},
 		{"LastContactID", testLastContactID},

@@ -1,0 +1,180 @@
+package keys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Reindexer re-indexes the store's contacts under the primary key of the bidx keyset in
+// batches (contact.Service.Reindex): up to limit contacts with id > after, in one transaction
+// audited with action on object; it returns the last id read ("" when none was) and the counts.
+type Reindexer func(ctx context.Context, after string, limit int, action, object string) (next string, read, reindexed, lost int, err error)
+
+// BidxSummary is what a rotation of the bidx keyset did.
+type BidxSummary struct {
+	Added     uint32   `json:"added"`     // the new primary key's id
+	Kept      []uint32 `json:"kept"`      // the older keys, kept enabled for lookups (never deleted)
+	Read      int      `json:"read"`      // contacts read by this run
+	Reindexed int      `json:"reindexed"` // contacts whose stored indexes this run changed
+	Lost      int      `json:"lost"`      // contacts whose data key did not open (left as they were)
+}
+
+// bidxCursor is the state of a bidx rotation kept beside keysets.json (File + ".bidx"): the key
+// being made primary and the re-index's cursor, so that a killed run continues where it
+// stopped, and a run after a finished one starts a new rotation (the older keys stay in the
+// set, so keysets.json alone cannot tell the two apart).
+type bidxCursor struct {
+	Key   uint32 `json:"key"`
+	After string `json:"after"`
+	Done  bool   `json:"done"`
+}
+
+// Bidx rotates the bidx keyset (blind indexes, suppression hashes, the audit anchor's MAC, the
+// index key id; README "Rotate keys while serving"): it adds a key (not primary), waits until
+// every serving process has loaded it (each then looks up under it: BlindIndexes, AnchorMACs),
+// makes it primary, waits until every process uses it as primary (none indexes under an older
+// key any more), then re-indexes every contact under it with reindex in batches of r.Batch,
+// keeping its cursor in File + ".bidx" after each batch. The older keys are never disabled nor
+// deleted: the suppression hashes of erased and unsubscribed people's addresses, the erasure
+// ledger's and the former addresses' were made with them and cannot be made again (the
+// addresses are gone), so every lookup keeps matching under them. Run again after an
+// interruption, it continues; after a finished rotation, it starts a new one.
+func (r *Rotation) Bidx(ctx context.Context, reindex Reindexer) (BidxSummary, error) {
+	r.defaults()
+	var sum BidxSummary
+	cur, err := r.readCursor()
+	if err != nil {
+		return sum, err
+	}
+	for {
+		all, err := ReadInfo(r.File, r.Root)
+		if err != nil {
+			return sum, err
+		}
+		info := all[KeysetBidx]
+		newest := info.Newest()
+		sum.Added = info.Primary
+		switch {
+		case info.Primary != newest.ID:
+			if newest.Status != "enabled" {
+				return sum, fmt.Errorf("keys: the newest key %d of the bidx keyset is disabled and not primary; enable it or delete it first", newest.ID)
+			}
+			if cur.Key != newest.ID {
+				cur = bidxCursor{Key: newest.ID}
+				if err := r.writeCursor(cur); err != nil {
+					return sum, err
+				}
+			} else {
+				r.say("bidx: resuming: key %d added, not primary yet", newest.ID)
+			}
+			if err := r.waitNodes(ctx, KeysetBidx, info); err != nil {
+				return sum, err
+			}
+			if err := SetPrimary(r.File, r.Root, KeysetBidx, newest.ID); err != nil {
+				return sum, err
+			}
+			r.say("bidx: key %d is primary: new blind indexes and suppression hashes are made with it; lookups match under every key", newest.ID)
+			if err := r.stepOn(ctx, KeysetBidx, "keys.primary", newest.ID); err != nil {
+				return sum, err
+			}
+		case cur.Key == info.Primary && !cur.Done:
+			if err := r.waitNodes(ctx, KeysetBidx, info); err != nil {
+				return sum, err
+			}
+			if err := r.reindexAll(ctx, reindex, &cur, &sum); err != nil {
+				return sum, err
+			}
+			for _, k := range info.Keys {
+				if !k.Primary {
+					sum.Kept = append(sum.Kept, k.ID)
+				}
+			}
+			return sum, nil
+		default:
+			id, err := AddKey(r.File, r.Root, KeysetBidx)
+			if err != nil {
+				return sum, err
+			}
+			r.say("bidx: key %d added (not primary yet)", id)
+			cur = bidxCursor{Key: id}
+			if err := r.writeCursor(cur); err != nil {
+				return sum, err
+			}
+			if err := r.stepOn(ctx, KeysetBidx, "keys.add", id); err != nil {
+				return sum, err
+			}
+		}
+	}
+}
+
+// reindexAll runs reindex from cur.After to the end, saving the cursor after each batch, and
+// marks the rotation done.
+func (r *Rotation) reindexAll(ctx context.Context, reindex Reindexer, cur *bidxCursor, sum *BidxSummary) error {
+	object := KeysetBidx + ":" + strconv.FormatUint(uint64(cur.Key), 10)
+	if cur.After == "" {
+		r.say("bidx: re-indexing every contact under key %d", cur.Key)
+	} else {
+		r.say("bidx: resuming the re-index under key %d after the contacts done", cur.Key)
+	}
+	lastSaid := time.Time{} // the first batch is said at once
+	for {
+		next, read, done, lost, err := reindex(ctx, cur.After, r.Batch, "keys.reindex", object)
+		if err != nil {
+			return err
+		}
+		if read == 0 {
+			break
+		}
+		sum.Read, sum.Reindexed, sum.Lost = sum.Read+read, sum.Reindexed+done, sum.Lost+lost
+		cur.After = next
+		if err := r.writeCursor(*cur); err != nil {
+			return err
+		}
+		if time.Since(lastSaid) >= time.Second {
+			r.say("bidx: %d contacts read (%d re-indexed) by this run", sum.Read, sum.Reindexed)
+			lastSaid = time.Now()
+		}
+	}
+	cur.Done = true
+	if err := r.writeCursor(*cur); err != nil {
+		return err
+	}
+	r.say("bidx: %d contacts read, %d re-indexed under key %d", sum.Read, sum.Reindexed, cur.Key)
+	if sum.Lost > 0 {
+		r.say("bidx: %d contacts did not open (they were unreadable before): left as they are", sum.Lost)
+	}
+	return r.stepOn(ctx, KeysetBidx, "keys.reindexed", cur.Key)
+}
+
+func (r *Rotation) cursorFile() string { return r.File + ".bidx" }
+
+func (r *Rotation) readCursor() (bidxCursor, error) {
+	var c bidxCursor
+	b, err := os.ReadFile(r.cursorFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("keys: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("keys: %s: %w", r.cursorFile(), err)
+	}
+	return c, nil
+}
+
+// writeCursor replaces File + ".bidx" atomically (replaceFile): ids of keys and of a contact,
+// nothing personal.
+func (r *Rotation) writeCursor(c bidxCursor) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	return replaceFile(r.cursorFile(), b)
+}
