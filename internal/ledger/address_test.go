@@ -88,7 +88,7 @@ func TestReplayByAddress(t *testing.T) {
 		}
 		for _, name := range []string{"withdrew", "refused", "objected.newsletter"} {
 			b, _ := hex.DecodeString(h(name))
-			if _, err := tx.PurposeUnsubscribedAt(ctx, b, "newsletter"); err != nil {
+			if _, err := tx.PurposeUnsubscribedAt(ctx, [][]byte{b}, "newsletter"); err != nil {
 				t.Errorf("newsletter list unsubscribe of %s: %v; want recorded", name, err)
 			}
 		}
