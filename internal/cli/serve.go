@@ -101,7 +101,8 @@ func announce(env Env, cfg config.Config, logger *slog.Logger, created bool) {
 	case created && cfg.RootKey != "":
 		fmt.Fprintf(env.Stderr, "Tillit created new keysets in %s, wrapped by the root key in the PKCS#11 token (%s); back up keysets.json, and the token as its maker says: without that key the data is lost.\n", cfg.DataDir, config.RedactKeyURI(cfg.RootKey))
 	case created:
-		fmt.Fprintf(env.Stderr, "Tillit created a new root key and keysets in %s; back up root.key apart from the data.\n", cfg.DataDir)
+		// The root key may have been made now or given beforehand (a file the operator placed).
+		fmt.Fprintf(env.Stderr, "Tillit created new keysets in %s, wrapped by the root key file %s; back up %s apart from the data: without it the data is lost.\n", cfg.DataDir, cfg.RootKeyFile, cfg.RootKeyFile)
 	}
 	if cfg.RootKeyFile != "" && inside(cfg.RootKeyFile, cfg.DataDir) {
 		// A copy of the data directory (a backup, a snapshot) would decrypt on its own.
