@@ -36,7 +36,7 @@ type bidxCursor struct {
 }
 
 // Bidx rotates the bidx keyset (blind indexes, suppression hashes, the audit anchor's MAC, the
-// index key id; README "Rotate keys while serving"): it adds a key (not primary), waits until
+// index key id; README "Rotating keys while serving"): it adds a key (not primary), waits until
 // every serving process has loaded it (each then looks up under it: BlindIndexes, AnchorMACs),
 // makes it primary, waits until every process uses it as primary (none indexes under an older
 // key any more), then re-indexes every contact under it with reindex in batches of r.Batch,
