@@ -51,3 +51,26 @@ func TestErasedAddressBouncedAfterBidxRotation(t *testing.T) {
 		t.Errorf("create of the erased address after a bounce under the new key: %d %+v; want 409 erased", st, prob)
 	}
 }
+
+// TestCleanedRowImportedBeforeReindex (review of issue 14): once a new blind-index key is
+// primary and before keys rotate --bidx has re-indexed a contact, an import's cleaned row (a hard
+// bounce) for the contact's address went on the suppression list under the new key's hash,
+// while the consent gate matches the hash the contact stores (the old key's): the gate kept
+// allowing marketing to the bounced address until the re-index reached the contact, or forever
+// when the rotation was stopped. A bounce report, by contrast, files it under the stored hash.
+func TestCleanedRowImportedBeforeReindex(t *testing.T) {
+	p := apptest.Serve(t)
+	const addr = "bounced.in.window@example.org"
+	var c apptest.Contact
+	if st := p.Do("POST", "/api/v1/contacts", map[string]any{"email": addr}, &c); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	if st := p.Do("POST", "/api/v1/contacts/"+c.ID+"/consents", map[string]any{"purpose": "newsletter", "state": "dpv:ConsentGiven", "method": "web-form"}, nil); st != 201 {
+		t.Fatalf("consent: %d", st)
+	}
+	rotateBidx(t, p)
+	p.Post("/api/v1/imports?format=mailchimp", "text/csv", "Email Address,CLEAN_TIME\n"+addr+",2025-01-01 10:00:00\n")
+	if ok, reason := p.Check(map[string]string{"contact_id": c.ID}, "newsletter"); ok || reason != "suppressed" {
+		t.Errorf("gate for the contact after its address was imported as cleaned: %v %s; want refused, suppressed", ok, reason)
+	}
+}
