@@ -1,10 +1,15 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/tillit/tillit/internal/cli"
 	"github.com/tillit/tillit/internal/keys"
 )
 
@@ -44,5 +49,69 @@ func TestRotateRootKilledAfterRewrap(t *testing.T) {
 				t.Errorf("audit verify after the renewal was finished: exit %d %s%s", code, out, stderr)
 			}
 		})
+	}
+}
+
+// hookWriter is a Stderr that runs fn once, at the first write holding trigger.
+type hookWriter struct {
+	bytes.Buffer
+	trigger string
+	fn      func()
+	done    bool
+}
+
+func (w *hookWriter) Write(p []byte) (int, error) {
+	if !w.done && strings.Contains(string(p), w.trigger) {
+		w.done = true
+		w.fn()
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestBackupDuringWrapRotation (review of issue 14): tillit backup copies keys.db at one commit
+// (its snapshot) but reads keysets.json only after the data part is written, without the
+// rotation's lock. A keys rotate --wrap that finishes in between deletes the old wrap key that
+// every data key of the snapshot's keys.db is still wrapped under: the backup holds data keys
+// that no key of its keysets.json opens, its restore succeeds, and no restored person's fields
+// open.
+func TestBackupDuringWrapRotation(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	skipOnPostgres(t, dir)
+	p := startProgram(t, dir)
+	token := p.token
+	var c contactJSON
+	if st := p.do("POST", "/api/v1/contacts", map[string]any{"email": "wrapped.old@example.org"}, &c); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	p.stop()
+	dataID, dataTo := ageIdentity(t, "data-identity.txt")
+	file := filepath.Join(t.TempDir(), "during.backup")
+	stderr := &hookWriter{trigger: "keys.db:", fn: func() { // the snapshot's read transaction is open
+		if code, out, errs := runCLI(t, "keys", "rotate", "--wrap", "--data", dir); code != 0 {
+			t.Errorf("keys rotate --wrap during the backup: exit %d %s%s", code, out, errs)
+		}
+	}}
+	var out bytes.Buffer
+	args := []string{"backup", "--data", dir, "--recipient", dataTo, "--with-keys", file}
+	if code := cli.Main(context.Background(), cli.Env{Args: withStore(t, args, nil), Stdout: &out, Stderr: stderr, Getenv: getenv}); code != 0 {
+		t.Fatalf("backup: exit %d %s", code, stderr.String())
+	}
+	if !stderr.done {
+		t.Fatalf("the backup reported no progress of keys.db: %s", stderr.String())
+	}
+	var sum backupSummary
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "restored")
+	env := map[string]string{"TILLIT_ROOT_KEY_FILE": filepath.Join(dir, "root.key")}
+	if code, o, errs := runCLIEnv(t, env, "restore", "--data", target, "--identity", dataID, "--verify-key", sum.VerifyKey, file); code != 0 {
+		t.Fatalf("restore: exit %d %s%s", code, o, errs)
+	}
+	q := startProgramEnv(t, target, env)
+	q.token = token
+	var got contactJSON
+	if st := q.do("GET", "/api/v1/contacts/"+c.ID, nil, &got); st != 200 || got.Email != "wrapped.old@example.org" {
+		t.Errorf("the contact in the restored backup: %d %q; want 200 and its address", st, got.Email)
 	}
 }
