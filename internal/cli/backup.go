@@ -21,6 +21,7 @@ import (
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/backup"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/ledger"
 	"github.com/tillit/tillit/internal/store"
 )
@@ -117,6 +118,13 @@ func backupCmd(ctx context.Context, env Env, args []string) error {
 	}
 	defer w.Close()
 
+	// From before the snapshot until keysets.json is read: no wrap rotation disables or deletes
+	// a key the copied key store still needs (keys.HoldKeysets).
+	release, err := keys.HoldKeysets(ctx, app.KeysetFile(cfg.DataDir))
+	if err != nil {
+		return err
+	}
+	defer release()
 	started := time.Now()
 	createdAt := started.UTC()
 	snap, err := store.TakeSnapshot(ctx, store.Config{URL: cfg.StoreURL(), VFS: cfg.SQLiteVFS, DiskKeys: diskKeys(a.Keys)}, scratch, progressTo(env.Stderr))

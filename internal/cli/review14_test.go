@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tillit/tillit/internal/cli"
@@ -68,12 +69,39 @@ func (w *hookWriter) Write(p []byte) (int, error) {
 	return w.Buffer.Write(p)
 }
 
+// signalWriter closes ch the first time signal is written to it; safe for use from several
+// goroutines.
+type signalWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	signal string
+	ch     chan struct{}
+	closed bool
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed && strings.Contains(string(p), w.signal) {
+		w.closed = true
+		close(w.ch)
+	}
+	return w.buf.Write(p)
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 // TestBackupDuringWrapRotation (review of issue 14): tillit backup copies keys.db at one commit
 // (its snapshot) but reads keysets.json only after the data part is written, without the
 // rotation's lock. A keys rotate --wrap that finishes in between deletes the old wrap key that
 // every data key of the snapshot's keys.db is still wrapped under: the backup holds data keys
-// that no key of its keysets.json opens, its restore succeeds, and no restored person's fields
-// open.
+// that no key of its keysets.json opens, its restore succeeded, and no restored person's fields
+// opened. Now the backup holds the keysets (keys.HoldKeysets) and the rotation disables and
+// deletes no key while a backup holds them.
 func TestBackupDuringWrapRotation(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	skipOnPostgres(t, dir)
@@ -86,9 +114,20 @@ func TestBackupDuringWrapRotation(t *testing.T) {
 	p.stop()
 	dataID, dataTo := ageIdentity(t, "data-identity.txt")
 	file := filepath.Join(t.TempDir(), "during.backup")
-	stderr := &hookWriter{trigger: "keys.db:", fn: func() { // the snapshot's read transaction is open
-		if code, out, errs := runCLI(t, "keys", "rotate", "--wrap", "--data", dir); code != 0 {
-			t.Errorf("keys rotate --wrap during the backup: exit %d %s%s", code, out, errs)
+	// At the snapshot's first progress (its read transaction is open) a wrap rotation starts
+	// beside it; the backup goes on once the rotation has either finished (the fault: the old
+	// key deleted before the backup reads keysets.json) or says it waits for the backup.
+	rotated := make(chan int, 1)
+	waits := &signalWriter{signal: "waiting for a running tillit backup", ch: make(chan struct{})}
+	stderr := &hookWriter{trigger: "keys.db:", fn: func() {
+		go func() {
+			var out bytes.Buffer
+			rotated <- cli.Main(context.Background(), cli.Env{Args: withStore(t, []string{"keys", "rotate", "--wrap", "--data", dir}, nil), Stdout: &out, Stderr: waits, Getenv: getenv})
+		}()
+		select {
+		case code := <-rotated:
+			rotated <- code
+		case <-waits.ch:
 		}
 	}}
 	var out bytes.Buffer
@@ -98,6 +137,9 @@ func TestBackupDuringWrapRotation(t *testing.T) {
 	}
 	if !stderr.done {
 		t.Fatalf("the backup reported no progress of keys.db: %s", stderr.String())
+	}
+	if code := <-rotated; code != 0 {
+		t.Errorf("keys rotate --wrap beside the backup: exit %d %s", code, waits.String())
 	}
 	var sum backupSummary
 	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {

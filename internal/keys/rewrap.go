@@ -163,6 +163,13 @@ func (r *Rotation) retireOld(ctx context.Context, info KeysetInfo, sum *WrapSumm
 		if err := r.rewrapAll(ctx, info.Primary, sum); err != nil {
 			return err
 		}
+		// A backup that copied the key store before the re-wrap must store keysets that still
+		// open the old key: no disabling while one runs (HoldKeysets).
+		release, err := holdOut(ctx, r.File, r.say)
+		if err != nil {
+			return err
+		}
+		defer release()
 		for _, id := range enabled {
 			if err := DisableKey(r.File, r.Root, KeysetWrap, id); err != nil {
 				return err
@@ -174,6 +181,11 @@ func (r *Rotation) retireOld(ctx context.Context, info KeysetInfo, sum *WrapSumm
 		}
 		return nil
 	}
+	release, err := holdOut(ctx, r.File, r.say)
+	if err != nil {
+		return err
+	}
+	defer release()
 	under, damaged, err := r.countUnder(ctx, disabled)
 	if err != nil {
 		return err
