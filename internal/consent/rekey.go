@@ -23,8 +23,8 @@ type RekeyTx interface {
 // the contact service calls it when it stores an address (a contact created or given a new
 // address after a rotation, whose address was suppressed before it), and the rotation of the
 // blind-index keyset when it re-indexes a contact (keys rotate --bidx). The entries under from
-// merge into to's by the one rule of Suppress (an erasure replaces an earlier entry of another
-// reason; otherwise the entry held stands) and are removed. Nothing to do without from.
+// merge into to's (an erasure replaces an entry of another reason, whatever its time: the two were
+// held at once, Outranks; otherwise by the one rule of Suppress) and are removed. Nothing to do without from.
 func Rekey(ctx context.Context, tx RekeyTx, to []byte, from [][]byte) error {
 	if len(from) == 0 {
 		return nil
@@ -39,7 +39,7 @@ func Rekey(ctx context.Context, tx RekeyTx, to []byte, from [][]byte) error {
 				return err
 			}
 			s.Hash = to
-			if _, err := Suppress(ctx, tx, s); err != nil {
+			if err := rekeyOne(ctx, tx, s); err != nil {
 				return err
 			}
 		}
@@ -50,4 +50,28 @@ func Rekey(ctx context.Context, tx RekeyTx, to []byte, from [][]byte) error {
 		return err
 	}
 	return tx.MovePurposeUnsubscribes(ctx, to, from)
+}
+
+// rekeyOne merges s, an entry moved to the hash the contact stores, into the entry held there:
+// one that s outranks (Outranks: an erasure, held at once under another key) is replaced
+// whatever its time; otherwise by the rule of Suppress.
+func rekeyOne(ctx context.Context, tx RekeyTx, s Suppression) error {
+	held, err := tx.Suppression(ctx, s.Hash)
+	switch {
+	case err == nil && Outranks(held, s):
+		confirmed, err := tx.ConfirmedOptIns(ctx, [][]byte{s.Hash})
+		if err != nil {
+			return err
+		}
+		if Outdated(s, confirmed[string(s.Hash)]) {
+			return nil
+		}
+		if err := tx.DeleteSuppression(ctx, s.Hash); err != nil {
+			return err
+		}
+	case err != nil && !apperr.Is(err, apperr.NotFound):
+		return err
+	}
+	_, err = Suppress(ctx, tx, s)
+	return err
 }

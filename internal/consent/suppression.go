@@ -43,6 +43,16 @@ func Replaces(held, next Suppression) bool {
 	return next.Reason == SuppressionErased && held.Reason != SuppressionErased && !held.CreatedAt.After(next.CreatedAt)
 }
 
+// Outranks reports whether other, an entry held at the same time as held for the same address
+// (the two made under two keys of the blind-index keyset, before and after a rotation of it),
+// says what the address is rather than held: an erasure entry does, whatever their times, since
+// one still held was never lifted (the person's own confirmed opt-in removes the address's
+// entries) and a later bounce or complaint of an erased address does not make it re-creatable
+// (GDPR Art. 17). Otherwise held stands.
+func Outranks(held, other Suppression) bool {
+	return other.Reason == SuppressionErased && held.Reason != SuppressionErased
+}
+
 // Suppress puts s on the suppression list by the one rule of Replaces and reports whether the
 // list changed: nothing when s is Outdated (the person confirmed a double opt-in at the address
 // after it), added when the hash is not on it, replaced when Replaces says so, and otherwise

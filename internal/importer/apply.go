@@ -53,6 +53,10 @@ type applying struct {
 	// older holds the (primary) suppression hashes of addresses with entries under an older
 	// key of the blind-index keyset: a contact created for one takes them over (consent.Rekey).
 	older map[string]bool
+	// stored maps the (primary) suppression hash of an address whose contact is still indexed
+	// under an older key (a rotation not yet at it) to the hash that contact stores, which the
+	// consent gate matches: entries for that address are written under it.
+	stored map[string][]byte
 
 	p   pending
 	out Report // this batch's counts, added to the import's report only when the batch commits
@@ -265,7 +269,11 @@ func (a *applying) clean(it item) {
 		a.out.SuppressionsKnown++
 		return
 	}
-	s := consent.Suppression{Hash: it.supHash, Reason: consent.SuppressionBounced, CreatedAt: at.UTC()}
+	hash := it.supHash
+	if h, ok := a.stored[string(it.supHash)]; ok {
+		hash = h // its contact is not re-indexed yet: the gate matches the hash it stores
+	}
+	s := consent.Suppression{Hash: hash, Reason: consent.SuppressionBounced, CreatedAt: at.UTC()}
 	if consent.Outdated(s, a.confirmed[string(it.supHash)]) {
 		a.out.OutdatedSuppressions++
 		return
@@ -411,14 +419,17 @@ func (a *applying) write(importID string) error {
 // hash of each row, where the rules look: a contact under any key is the row's contact, an entry
 // under any key suppresses it, and an unsubscribe counts from the earliest.
 func (a *applying) underPrimary(b batch) {
-	a.older = map[string]bool{}
+	a.older, a.stored = map[string]bool{}, map[string][]byte{}
 	for _, it := range b.items {
 		if it.refusal != nil || len(it.indexes) < 2 {
 			continue
 		}
-		for _, i := range it.indexes[1:] {
+		for k, i := range it.indexes[1:] {
 			if id, ok := a.ids[string(i)]; ok && a.ids[string(it.index)] == "" {
 				a.ids[string(it.index)] = id
+				if k+1 < len(it.supHashes) {
+					a.stored[string(it.supHash)] = it.supHashes[k+1] // the same key made both
+				}
 			}
 		}
 		for _, h := range it.supHashes[1:] {

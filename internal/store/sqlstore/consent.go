@@ -266,7 +266,8 @@ func (tx *Tx) SuppressionReason(ctx context.Context, hashes ...[]byte) (string, 
 
 // Suppression returns the suppression entry for the first of hashes that has one (an address's
 // hash under each key of the blind-index keyset, keys.Keyring.BlindIndexes; one hash: that
-// hash's entry); NotFound when none.
+// hash's entry), unless another of them holds one that outranks it (consent.Outranks: an
+// erasure); NotFound when none.
 func (tx *Tx) Suppression(ctx context.Context, hashes ...[]byte) (consent.Suppression, error) {
 	rows, err := tx.query(ctx, "SELECT hash, reason, created_at, recorded_at FROM suppressions WHERE hash IN "+inList(len(hashes)), blobs(hashes)...)
 	if err != nil {
@@ -284,10 +285,16 @@ func (tx *Tx) Suppression(ctx context.Context, hashes ...[]byte) (consent.Suppre
 	if err := rows.Err(); err != nil {
 		return consent.Suppression{}, tx.base.translate(err)
 	}
-	if s := firstOf(hashes, found, func(s consent.Suppression) []byte { return s.Hash }); s.Hash != nil {
-		return s, nil
+	s := firstOf(hashes, found, func(s consent.Suppression) []byte { return s.Hash })
+	if s.Hash == nil {
+		return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
 	}
-	return consent.Suppression{}, apperr.New(apperr.NotFound, "not suppressed")
+	for _, other := range found {
+		if consent.Outranks(s, other) {
+			s = other
+		}
+	}
+	return s, nil
 }
 
 // scanSuppression reads the columns hash, reason, created_at, recorded_at.

@@ -53,8 +53,11 @@ func testLookupsUnderEveryKey(t *testing.T, s *suite) {
 		if err != nil || len(phones) != 2 || phones[0].ID != "ak-1" || phones[1].ID != "ak-2" {
 			t.Errorf("ContactsByPhoneIndex(both) = %d contacts, %v; want ak-1 and ak-2 in id order", len(phones), err)
 		}
-		if got, err := tx.Suppression(s.ctx, none, []byte("ak-sup-new"), []byte("ak-sup-old")); err != nil || got.Reason != consent.SuppressionBounced {
-			t.Errorf("Suppression(none, new, old) = %+v, %v; want the new hash's entry", got, err)
+		if got, err := tx.Suppression(s.ctx, none, []byte("ak-sup-new"), []byte("ak-sup-old")); err != nil || got.Reason != consent.SuppressionErased || string(got.Hash) != "ak-sup-old" {
+			t.Errorf("Suppression(none, new, old) = %+v, %v; want the old hash's erasure, which outranks the new hash's bounce (consent.Outranks)", got, err)
+		}
+		if got, err := tx.Suppression(s.ctx, []byte("ak-sup-new"), none); err != nil || got.Reason != consent.SuppressionBounced {
+			t.Errorf("Suppression(new, none) = %+v, %v; want the new hash's entry", got, err)
 		}
 		if r, err := tx.SuppressionReason(s.ctx, none, []byte("ak-sup-old")); err != nil || r != consent.SuppressionErased {
 			t.Errorf("SuppressionReason(none, old) = %q, %v; want erased", r, err)
