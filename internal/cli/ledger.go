@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tillit/tillit/internal/audit"
@@ -110,9 +111,20 @@ func ledgerReplay(ctx context.Context, env Env, name string, args []string) erro
 	if err != nil {
 		return err
 	}
+	warnMissingPurposes(env, res)
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
+}
+
+// warnMissingPurposes tells on stderr of the purposes lines named that the store lacks (created
+// after the backup): those lines were not applied until the purposes exist again.
+func warnMissingPurposes(env Env, res ledger.Result) {
+	if len(res.MissingPurposes) == 0 {
+		return
+	}
+	fmt.Fprintf(env.Stderr, "tillit: warning: lines about purposes this store does not have were not applied (%s): create each again with the same id (POST /api/v1/purposes), then run tillit ledger replay with the same files again\n",
+		strings.Join(res.MissingPurposes, ", "))
 }
 
 // readLedgerFile reads and checks one ledger file; a bad line is a usage error naming the file.

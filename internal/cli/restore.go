@@ -250,6 +250,7 @@ func writeRestore(ctx context.Context, env Env, cfg config.Config, dir string, p
 	if err != nil {
 		return restoreSummary{}, err
 	}
+	warnMissingPurposes(env, replayed)
 	v, err := a.Store.VerifyAudit(ctx)
 	if err != nil {
 		return restoreSummary{}, err

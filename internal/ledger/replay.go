@@ -28,6 +28,8 @@ type Consent interface {
 	ReplayObjection(ctx context.Context, o consent.Objection) (bool, error)
 	ReplaySuppression(ctx context.Context, s consent.Suppression) (bool, error)
 	ReplayListUnsubscribe(ctx context.Context, u consent.PurposeUnsubscribe) (bool, error)
+	// Purpose returns a purpose by id; NotFound when the store has none.
+	Purpose(ctx context.Context, id string) (consent.Purpose, error)
 }
 
 // Requests re-creates or closes verified requests (dsr.Service.ReplayRequest, through an adapter
@@ -65,6 +67,10 @@ type Counts struct {
 type Result struct {
 	Lines int                `json:"lines"`
 	Types map[string]*Counts `json:"types"`
+	// MissingPurposes are the ids of the purposes that lines counted not_present name and the
+	// store does not have (created after the backup): create each again with the same id, then
+	// replay the same files again (idempotent), and those lines apply.
+	MissingPurposes []string `json:"missing_purposes,omitempty"`
 }
 
 // Replay applies entries (checked by Parse), each in its own transaction through the domain
@@ -94,6 +100,9 @@ func (r *Replayer) Replay(ctx context.Context, entries []Entry) (Result, error) 
 			c.AlreadyPresent++
 		case apperr.Is(err, apperr.NotFound):
 			c.NotPresent++
+			if err := r.noteMissingPurpose(ctx, e, &res); err != nil {
+				return res, err
+			}
 		default:
 			return res, fmt.Errorf("line %d (%s): %w", e.Line, e.Type, err)
 		}
@@ -109,6 +118,25 @@ func (r *Replayer) Replay(ctx context.Context, entries []Entry) (Result, error) 
 		return tx.AppendAudit(ctx, &ev)
 	})
 	return res, err
+}
+
+// noteMissingPurpose adds to res.MissingPurposes the purpose e names (a consent event's or list
+// unsubscribe's purpose, an objection's scope other than direct_marketing) when the store does
+// not have it.
+func (r *Replayer) noteMissingPurpose(ctx context.Context, e Entry, res *Result) error {
+	id := e.Purpose
+	if e.Type == TypeObjection && e.Scope != consent.ScopeDirectMarketing {
+		id = e.Scope
+	}
+	if id == "" || slices.Contains(res.MissingPurposes, id) {
+		return nil
+	}
+	_, err := r.Consent.Purpose(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		res.MissingPurposes = append(res.MissingPurposes, id)
+		return nil
+	}
+	return err
 }
 
 // rank orders lines for Replay: request lines before every other.
