@@ -108,9 +108,11 @@ func (k *Keyring) Watch(ctx context.Context, db NodeStore, node Node, interval t
 		}
 		changed, err := k.Refresh()
 		switch {
-		case err != nil && err.Error() != lastErr:
+		case err != nil && lastErr == "":
+			// Once until it reads again: the error's text can differ from try to try (a token's
+			// session), which logged it every second after a move of the root key.
 			lastErr = err.Error()
-			logger.ErrorContext(ctx, "keysets.json changed and could not be read: the keys in use are kept", "err", err)
+			logger.ErrorContext(ctx, "keysets.json changed and could not be read: the keys in use are kept (if the root key was moved, restart with the new setting)", "err", err)
 		case err == nil && lastErr != "":
 			lastErr = ""
 		}
