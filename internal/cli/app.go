@@ -148,7 +148,9 @@ func openStore(ctx context.Context, cfg config.Config, o opening) (_ store.Store
 	if !fresh && cfg.RootKey == "" {
 		// keys.Open says which setting names a root key of another kind.
 		if kind, err := keys.WrappedBy(keysetFile); err == nil && kind == keys.RootFile {
-			if _, err := os.Stat(cfg.RootKeyFile); err != nil {
+			if _, err := os.Stat(cfg.RootKeyFile); err != nil && renewalInterrupted(cfg) {
+				return nil, nil, false, fmt.Errorf("the root key %s is missing: a renewal of the root key was interrupted (%s.next is there): run tillit keys rotate --root again to finish it", cfg.RootKeyFile, filepath.Base(cfg.RootKeyFile))
+			} else if err != nil {
 				return nil, nil, false, fmt.Errorf("the root key %s is missing: if it was moved, set TILLIT_ROOT_KEY_FILE to where it is; otherwise restore it from its backup (Tillit never makes a new root key for existing data)", cfg.RootKeyFile)
 			}
 		}

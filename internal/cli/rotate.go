@@ -187,22 +187,15 @@ backup or ledger export made from now on names key %d, which older copies of key
 // file elsewhere); without, a root key file is renewed in place (keys.RenewRootFile). A root
 // key in a token needs --to: the token keeps the old key under its label, and the new one
 // needs a label of its own.
+//
+// A renewal of a root key file that was killed (root.key.next beside root.key) is finished
+// first, before the store is opened: between its re-wrap of keysets.json and its renames,
+// keysets.json opens with neither the root key the settings name nor any command's, this one's
+// included. With --to, the finished renewal's key is the one moved from.
 func rotateRoot(ctx context.Context, env Env, cfg config.Config, o rotateOptions) error {
-	db, _, _, err := openStore(ctx, cfg, opening{logger: newLogger(cfg, env.Stderr)})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	keysetFile := app.KeysetFile(cfg.DataDir)
-	what := "file"
-	if o.to != "" {
-		if err := moveRootTo(env, cfg, o.to); err != nil {
-			return err
-		}
-		if strings.HasPrefix(strings.ToLower(o.to), "pkcs11:") {
-			what = "pkcs11"
-		}
-	} else {
+	var done []string // the kinds of root key put in place, in order: audit events
+	if o.to == "" || renewalInterrupted(cfg) {
 		retired, err := keys.RenewRootFile(keysetFile, cfg.RootKeyFile, time.Now())
 		if err != nil {
 			return err
@@ -212,15 +205,46 @@ no restart is needed). The old root key is kept as %s:
 copies of keysets.json made before now (backups) open only with it. Move it to where those
 backups are kept, apart from them, and destroy it once they are gone.
 `, keysetFile, cfg.RootKeyFile, retired)
+		done = append(done, "file")
+	}
+	db, _, _, err := openStore(ctx, cfg, opening{logger: newLogger(cfg, env.Stderr)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if o.to != "" {
+		if err := moveRootTo(env, cfg, o.to); err != nil {
+			return err
+		}
+		what := "file"
+		if strings.HasPrefix(strings.ToLower(o.to), "pkcs11:") {
+			what = "pkcs11"
+		}
+		done = append(done, what)
 	}
 	err = store.Keys(db).Update(ctx, func(tx keys.RotateTx) error {
-		ev := audit.New(ctx, time.Now(), "keys.root", "root_key", what)
-		return tx.AppendAudit(ctx, &ev)
+		for _, what := range done {
+			ev := audit.New(ctx, time.Now(), "keys.root", "root_key", what)
+			if err := tx.AppendAudit(ctx, &ev); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return writeJSON(env, map[string]string{"root": what})
+	return writeJSON(env, map[string]string{"root": done[len(done)-1]})
+}
+
+// renewalInterrupted reports whether a renewal in place of the root key file cfg names was
+// killed before it finished (keys.RenewRootFile): its root.key.next is there.
+func renewalInterrupted(cfg config.Config) bool {
+	if cfg.RootKey != "" || cfg.RootKeyFile == "" {
+		return false
+	}
+	_, err := os.Stat(cfg.RootKeyFile + ".next")
+	return err == nil
 }
 
 // writeJSON writes v to stdout as indented JSON.

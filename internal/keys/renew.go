@@ -23,22 +23,15 @@ import (
 // Between 2 and 3 the keyset file opens only with ".next": a process that reloads it then
 // fails and keeps the keys it has (Keyring.Refresh), and one that starts fails, until a run
 // again finishes step 3. A running server needs no restart: it reads rootFile again at its
-// next reload.
+// next reload. It must run before anything opens the keyset file with rootFile (the command
+// that finishes a renewal cannot open the store first: in that state it would not open).
+//
+// It starts only where it can finish: neither key opening the keyset file is an error that
+// writes nothing (no ".next" that every later error would call an interrupted renewal).
 func RenewRootFile(keysetFile, rootFile string, now time.Time) (retired string, err error) {
 	next := rootFile + ".next"
-	nextRoot, _, err := OpenRootFile(next, true)
-	if err != nil {
+	if err := wrapUnderNext(keysetFile, rootFile, next); err != nil {
 		return "", err
-	}
-	if _, err := ReadInfo(keysetFile, nextRoot); err != nil {
-		// Step 2 is not done: the keyset file is still under the current key.
-		cur, _, err := OpenRootFile(rootFile, false)
-		if err != nil {
-			return "", err
-		}
-		if err := Rewrap(keysetFile, cur, nextRoot); err != nil {
-			return "", err
-		}
 	}
 	retired = rootFile + ".retired-" + now.UTC().Format("20060102T150405Z")
 	if err := os.Rename(rootFile, retired); err != nil {
@@ -60,4 +53,32 @@ func RenewRootFile(keysetFile, rootFile string, now time.Time) (retired string, 
 		d.Close()
 	}
 	return retired, nil
+}
+
+// wrapUnderNext does steps 1 and 2 of RenewRootFile unless an interrupted run did: it returns
+// at once when next opens keysetFile; else rootFile must open it, and next (made, or the one
+// an interrupted step 1 left) is what it is re-wrapped under.
+func wrapUnderNext(keysetFile, rootFile, next string) error {
+	nextRoot, _, err := OpenRootFile(next, false)
+	switch {
+	case err == nil:
+		if _, err := ReadInfo(keysetFile, nextRoot); err == nil {
+			return nil // step 2 is done
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	cur, _, err := OpenRootFile(rootFile, false)
+	if err != nil {
+		return err
+	}
+	if _, err := ReadInfo(keysetFile, cur); err != nil {
+		return fmt.Errorf("keys: neither the root key %s nor %s opens %s (is it this installation's root key?): %w", rootFile, next, keysetFile, err)
+	}
+	if nextRoot == nil {
+		if nextRoot, _, err = OpenRootFile(next, true); err != nil {
+			return err
+		}
+	}
+	return Rewrap(keysetFile, cur, nextRoot)
 }

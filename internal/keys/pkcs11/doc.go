@@ -11,4 +11,7 @@
 //     (CGO_ENABLED=0, a static binary) Open says so and nothing else changes.
 //   - The token is used only while the keysets are opened, created or re-wrapped, never per
 //     field: the caller closes the Key once keys.Open returns.
+//   - Keys open at once on one module never end each other: the module is initialized by the
+//     first Open and finalized by the last Close of the process, and no Close logs out (the
+//     login is the process's, shared by every session on the token).
 package pkcs11

@@ -26,12 +26,11 @@ const Supported = true
 // same layout as the root key file's. It is safe for concurrent use; Close ends it.
 type Key struct {
 	mu      sync.Mutex
+	mod     *module // nil once closed
 	ctx     *p11.Ctx
 	session p11.SessionHandle
 	key     p11.ObjectHandle
-	// finalize: this Key initialized the module and finalizes it on Close.
-	finalize bool
-	label    string
+	label   string
 }
 
 var _ keys.Root = (*Key)(nil)
@@ -42,23 +41,19 @@ var _ keys.Root = (*Key)(nil)
 // and reports created. It refuses a key that is not a sensitive 256-bit AES key allowed to
 // encrypt and decrypt. Errors name the module, token and label, never the PIN.
 //
-// PKCS#11 initializes a module once per process: a second Key on the same module while the
-// first is open shares the initialization, and must be closed first.
+// Keys open at once on one module, in any order of Open and Close, are independent: they
+// share the module's initialization and the token's login, which PKCS#11 keeps per process,
+// and each has a session of its own (module).
 func Open(u URI, create bool) (_ *Key, created bool, err error) {
 	if _, err := os.Stat(u.ModulePath); err != nil {
 		return nil, false, fmt.Errorf("pkcs11: module %s: %w", u.ModulePath, err)
 	}
-	ctx := p11.New(u.ModulePath)
-	if ctx == nil {
-		return nil, false, fmt.Errorf("pkcs11: cannot load the module %s (not a PKCS#11 library?)", u.ModulePath)
+	mod, err := acquireModule(u.ModulePath)
+	if err != nil {
+		return nil, false, err
 	}
-	k := &Key{ctx: ctx, label: u.Object, finalize: true}
-	if err := ctx.Initialize(); errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		k.finalize = false
-	} else if err != nil {
-		ctx.Destroy()
-		return nil, false, fmt.Errorf("pkcs11: initialize %s: %w", u.ModulePath, err)
-	}
+	ctx := mod.ctx
+	k := &Key{mod: mod, ctx: ctx, label: u.Object}
 	defer func() {
 		if err != nil {
 			k.Close()
@@ -248,6 +243,9 @@ const (
 	gcmTagBits = 128
 )
 
+// errClosed is the error of a Key used after Close.
+var errClosed = errors.New("the key was closed")
+
 // Kind is keys.RootPKCS11.
 func (*Key) Kind() string { return keys.RootPKCS11 }
 
@@ -261,6 +259,9 @@ func (k *Key) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.mod == nil {
+		return nil, fmt.Errorf("pkcs11: encrypt with key %s: %w", k.label, errClosed)
+	}
 	params := p11.NewGCMParams(iv, associatedData, gcmTagBits)
 	defer params.Free()
 	if err := k.ctx.EncryptInit(k.session, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.key); err != nil {
@@ -283,6 +284,9 @@ func (k *Key) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.mod == nil {
+		return nil, fmt.Errorf("pkcs11: decrypt with key %s: %w", k.label, errClosed)
+	}
 	params := p11.NewGCMParams(slices.Clone(ciphertext[:gcmIVSize]), associatedData, gcmTagBits)
 	defer params.Free()
 	if err := k.ctx.DecryptInit(k.session, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.key); err != nil {
@@ -295,26 +299,25 @@ func (k *Key) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// Close logs out, closes the session and, when this Key initialized the module, finalizes and
-// unloads it. The Key is unusable afterwards; a second Close does nothing.
+// Close closes the Key's session and gives back its hold on the module: the last Key on a
+// module finalizes and unloads it (when this process initialized it). It does not log out
+// (C_Logout): the login is the process's with the token, shared by every other Key open on
+// it; the token logs the process out when its last session closes. The Key is unusable
+// afterwards; a second Close does nothing.
 func (k *Key) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.ctx == nil {
+	if k.mod == nil {
 		return nil
 	}
 	var err error
 	if k.session != 0 {
-		k.ctx.Logout(k.session)
 		err = k.ctx.CloseSession(k.session)
 	}
-	if k.finalize {
-		if ferr := k.ctx.Finalize(); err == nil {
-			err = ferr
-		}
+	if rerr := k.mod.release(); err == nil {
+		err = rerr
 	}
-	k.ctx.Destroy()
-	k.ctx = nil
+	k.mod, k.ctx = nil, nil
 	return err
 }
 
