@@ -12,6 +12,7 @@ import (
 	"github.com/tillit/tillit/internal/app"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/config"
+	"github.com/tillit/tillit/internal/contact"
 	"github.com/tillit/tillit/internal/keys"
 	"github.com/tillit/tillit/internal/store"
 )
@@ -25,14 +26,14 @@ type rotation struct {
 
 // rotateOptions are the flags of tillit keys rotate besides the kind.
 type rotateOptions struct {
-	batch int    // --batch: data keys re-wrapped, or contacts re-indexed, per transaction
+	batch int    // --batch: data keys re-wrapped, or contacts or requests re-indexed, per transaction
 	to    string // --to: the new root key (--root)
 }
 
 func rotations() []rotation {
 	return []rotation{
 		{"wrap", "rotate the wrap keyset (it wraps every per-contact data key): add a key, make it primary, re-wrap every data key while serving, delete the old key", rotateWrap},
-		{"bidx", "rotate the blind-index keyset (blind indexes, suppression hashes): add a key, make it primary, re-index every contact while serving; the old keys stay for lookups", rotateBidx},
+		{"bidx", "rotate the blind-index keyset (blind indexes, suppression hashes): add a key, make it primary, re-index every contact and request while serving; the old keys stay for lookups", rotateBidx},
 		{"root", "replace the root key that wraps keysets.json: in place for a root key file, or --to a new one (as keys move-root)", rotateRoot},
 	}
 }
@@ -59,7 +60,7 @@ func keysRotate(ctx context.Context, env Env, args []string) error {
 		for i, r := range kinds {
 			fs.BoolVar(&chosen[i], r.flag, false, r.usage)
 		}
-		fs.IntVar(&o.batch, "batch", 500, "data keys re-wrapped (--wrap) or contacts re-indexed (--bidx) per transaction")
+		fs.IntVar(&o.batch, "batch", 500, "data keys re-wrapped (--wrap), or contacts or requests re-indexed (--bidx), per transaction")
 		fs.StringVar(&o.to, "to", "", "with --root: the new root key, a pkcs11: `URI` (PIN by pin-source) or the path of a new root key file")
 	})
 	if err != nil {
@@ -149,7 +150,8 @@ backed up with them. Once those older backups are gone, the deleted key opens no
 // rotateBidx rotates the blind-index keyset while the installation serves (keys.Rotation.Bidx):
 // a new key becomes primary once every serving process looks up under it, and every contact's
 // e-mail and phone indexes and suppression hash are made again under it
-// (contact.Service.Reindex). The older keys stay in the set, enabled for lookups: the
+// (contact.Service.Reindex), then every data subject request's address index
+// (dsr.Service.Reindex). The older keys stay in the set, enabled for lookups: the
 // suppression hashes of addresses that are gone were made with them and cannot be made again.
 func rotateBidx(ctx context.Context, env Env, cfg config.Config, o rotateOptions) error {
 	a, err := openApp(ctx, env, cfg, false)
@@ -163,18 +165,21 @@ func rotateBidx(ctx context.Context, env Env, cfg config.Config, o rotateOptions
 	}
 	defer closeRoot()
 	r := keys.Rotation{File: app.KeysetFile(cfg.DataDir), Root: root, Keys: a.Keys, Store: store.Keys(a.Store), Batch: o.batch, Progress: env.Stderr}
-	reindex := func(ctx context.Context, after string, limit int, action, object string) (string, int, int, int, error) {
-		b, err := a.Contacts.Reindex(ctx, after, limit, action, object)
-		return b.Next, b.Read, b.Reindexed, b.Lost, err
+	reindex := func(batch func(ctx context.Context, after string, limit int, action, object string) (contact.ReindexBatch, error)) keys.Reindexer {
+		return func(ctx context.Context, after string, limit int, action, object string) (string, int, int, int, error) {
+			b, err := batch(ctx, after, limit, action, object)
+			return b.Next, b.Read, b.Reindexed, b.Lost, err
+		}
 	}
-	sum, err := r.Bidx(ctx, reindex)
+	sum, err := r.Bidx(ctx, keys.ReindexStep{Table: "contacts", Reindex: reindex(a.Contacts.Reindex)},
+		keys.ReindexStep{Table: "requests", Reindex: reindex(a.Requests.Reindex)})
 	if err != nil {
 		return err
 	}
 	if err := writeJSON(env, sum); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, `The blind-index keyset's primary is now key %d: every contact is indexed under it.
+	fmt.Fprintf(env.Stderr, `The blind-index keyset's primary is now key %d: every contact and request is indexed under it.
 The older keys %v stay in the set, enabled for lookups, and are not deleted: the suppression
 hashes of erased and unsubscribed people's addresses (and the erasure ledger's, and contacts'
 former addresses') were made with them and cannot be made again. Back up keysets.json now: a

@@ -56,12 +56,12 @@ func TestEraseLeavesOnlyTheSuppressionHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	var erasing, after []string
-	e.contacts.Erasing = func(ctx context.Context, tx contact.Tx, id string, idx []byte) error {
+	e.contacts.Erasing = func(ctx context.Context, tx contact.Tx, id string, idx [][]byte) error {
 		if _, err := tx.ContactByID(ctx, id); err != nil {
 			t.Errorf("Erasing: the contact is gone already: %v", err)
 		}
-		if !bytes.Equal(idx, newIdx) {
-			t.Errorf("Erasing got index %x; want the current address's %x", idx, newIdx)
+		if len(idx) != 1 || !bytes.Equal(idx[0], newIdx) {
+			t.Errorf("Erasing got indexes %x; want the current address's %x", idx, newIdx)
 		}
 		erasing = append(erasing, id)
 		return nil

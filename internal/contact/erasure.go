@@ -48,7 +48,7 @@ func (s *Service) erase(ctx context.Context, id string, at time.Time, extra [][]
 				return err
 			}
 		}
-		hashes, err := s.addressHashes(ctx, tx, rec)
+		hashes, idx, err := s.addressHashes(ctx, tx, rec)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (s *Service) erase(ctx context.Context, id string, at time.Time, extra [][]
 			return err
 		}
 		if s.Erasing != nil {
-			if err := s.Erasing(ctx, tx, id, rec.EmailIndex); err != nil {
+			if err := s.Erasing(ctx, tx, id, idx); err != nil {
 				return err
 			}
 		}
@@ -94,34 +94,38 @@ func (s *Service) erase(ctx context.Context, id string, at time.Time, extra [][]
 }
 
 // addressHashes returns the suppression hashes of rec's current e-mail address (first, when it
-// has one) and of every address it had before.
-func (s *Service) addressHashes(ctx context.Context, tx Tx, rec *Record) ([][]byte, error) {
-	var hashes [][]byte
+// has one) and of every address it had before, and the current address's e-mail blind indexes
+// under every key of the blind-index keyset, primary first (keys.Keyring.BlindIndexes; nil
+// without an address).
+func (s *Service) addressHashes(ctx context.Context, tx Tx, rec *Record) (hashes, idx [][]byte, err error) {
 	if rec.EmailIndex != nil {
 		dk, err := s.dataKey(ctx, tx, rec)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		email, err := dk.Open(Table, "email", rec.ID, rec.Sealed["email"])
 		if err != nil {
-			return nil, fmt.Errorf("contact: erase: %w", err)
+			return nil, nil, fmt.Errorf("contact: erase: %w", err)
 		}
 		h, err := s.Keys.BlindIndex(keys.IndexSuppression, normalize.Version, string(email))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		hashes = append(hashes, h)
+		if idx, err = s.Keys.BlindIndexes(keys.IndexEmail, normalize.Version, string(email)); err != nil {
+			return nil, nil, err
+		}
 	}
 	former, err := tx.FormerEmails(ctx, rec.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, h := range former {
 		if !slices.ContainsFunc(hashes, func(g []byte) bool { return bytes.Equal(g, h) }) {
 			hashes = append(hashes, h)
 		}
 	}
-	return hashes, nil
+	return hashes, idx, nil
 }
 
 // suppressErased puts every hash on the suppression list with reason "erased" at time at (made

@@ -77,9 +77,10 @@ type Service struct {
 	// it runs after the erasure committed.
 	AfterErase func(ctx context.Context, contactID string) error
 	// Erasing, when set, runs inside the erasure's transaction, before the contact's rows go,
-	// with its id and e-mail blind index (nil without an address): what other packages keep
-	// about the person goes in the same commit (internal/dsr: their requests).
-	Erasing func(ctx context.Context, tx Tx, contactID string, emailIndex []byte) error
+	// with its id and its address's e-mail blind indexes under every key of the blind-index
+	// keyset, the primary's first (nil without an address): what other packages keep about the
+	// person goes in the same commit (internal/dsr: their requests, indexed under any key).
+	Erasing func(ctx context.Context, tx Tx, contactID string, emailIndexes [][]byte) error
 	// AddressChanged, when set, runs inside the transaction of a staff update (Update) that
 	// replaced the contact's e-mail address, with the replaced address: the person is told there,
 	// so a change they did not ask for does not go unnoticed. Rectification by request tells

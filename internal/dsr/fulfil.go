@@ -367,7 +367,11 @@ func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID stri
 	b := Bundle{Contact: c, Consents: led.Current, History: led.Events, Objections: led.Objections, Audit: events,
 		GeneratedAt: s.Now().UTC(), Controller: s.Controller, RequestID: requestID}
 	if crec.SuppressionHash != nil {
-		sup, err := tx.Suppression(ctx, crec.SuppressionHash)
+		hs, err := s.Keys.BlindIndexes(keys.IndexSuppression, normalize.Version, c.Email)
+		if err != nil {
+			return nil, err
+		}
+		sup, err := tx.Suppression(ctx, append(hs, crec.SuppressionHash)...)
 		switch {
 		case err == nil:
 			b.Suppressed = &Suppression{Reason: sup.Reason, Since: sup.CreatedAt}
@@ -381,8 +385,13 @@ func (s *Service) BundleIn(ctx context.Context, tx Tx, contactID, requestID stri
 	}
 	if crec.EmailIndex != nil {
 		// Requests made from the person's address that were never bound to a contact (not
-		// verified, or rejected first) hold that address and our answer: they are the person's.
-		unbound, err := tx.UnverifiedRequestsFrom(ctx, crec.EmailIndex)
+		// verified, or rejected first) hold that address and our answer: they are the person's,
+		// under whichever key of the blind-index keyset they were indexed.
+		idx, err := s.Keys.BlindIndexes(keys.IndexEmail, normalize.Version, c.Email)
+		if err != nil {
+			return nil, err
+		}
+		unbound, err := tx.UnverifiedRequestsFrom(ctx, append(idx, crec.EmailIndex)...)
 		if err != nil {
 			return nil, err
 		}
@@ -600,11 +609,12 @@ func (s *Service) LiftRestriction(ctx context.Context, contactID string) (contac
 }
 
 // ErasingIn is contact.Service.Erasing: inside the erasure's transaction it closes the person's
-// open requests (bound to them, or from their address and never verified) and destroys the keys
-// of all of them, so the record of each answer stays (type, dates, timeline, receipt) without a
-// readable address, details or notes. An erasure request whose receipt is pending is left to
+// open requests (bound to them, or from their address and never verified: indexed under any of
+// emailIndexes, the address's index under each key of the blind-index keyset) and destroys the
+// keys of all of them, so the record of each answer stays (type, dates, timeline, receipt)
+// without a readable address, details or notes. An erasure request whose receipt is pending is left to
 // its own completion, which destroys its key once the receipt is handed over.
-func (s *Service) ErasingIn(ctx context.Context, ctTx contact.Tx, contactID string, emailIndex []byte) error {
+func (s *Service) ErasingIn(ctx context.Context, ctTx contact.Tx, contactID string, emailIndexes [][]byte) error {
 	tx, ok := ctTx.(Tx)
 	if !ok {
 		return fmt.Errorf("dsr: erasing %s: the store transaction does not hold requests", contactID)
@@ -613,8 +623,8 @@ func (s *Service) ErasingIn(ctx context.Context, ctTx contact.Tx, contactID stri
 	if err != nil {
 		return err
 	}
-	if emailIndex != nil {
-		unverified, err := tx.UnverifiedRequestsFrom(ctx, emailIndex)
+	if len(emailIndexes) > 0 {
+		unverified, err := tx.UnverifiedRequestsFrom(ctx, emailIndexes...)
 		if err != nil {
 			return err
 		}

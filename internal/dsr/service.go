@@ -1,7 +1,6 @@
 package dsr
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -103,9 +102,10 @@ type Tx interface {
 	RequestsByContact(ctx context.Context, contactID string) ([]*Record, error)
 	// LegalHold reports whether the contact is under legal hold; NotFound when absent.
 	LegalHold(ctx context.Context, contactID string) (bool, error)
-	// UnverifiedRequestsFrom returns the requests from the address with this blind index that
-	// are bound to no contact, oldest first.
-	UnverifiedRequestsFrom(ctx context.Context, emailIndex []byte) ([]*Record, error)
+	// UnverifiedRequestsFrom returns the requests from the address with one of these blind
+	// indexes (under each key of the blind-index keyset) that are bound to no contact, oldest
+	// first.
+	UnverifiedRequestsFrom(ctx context.Context, emailIndexes ...[]byte) ([]*Record, error)
 	// StaleUnverified returns open portal requests still waiting for identity that were
 	// received before the given time.
 	StaleUnverified(ctx context.Context, before time.Time, limit int) ([]*Record, error)
@@ -136,8 +136,8 @@ type Tx interface {
 	// ListRequests returns requests matching f in id order (ids are time-ordered UUIDv7).
 	ListRequests(ctx context.Context, f Filter) ([]*Record, error)
 	// LinksSentSince counts the verification links mailed since the given time for requests
-	// from the address with this blind index.
-	LinksSentSince(ctx context.Context, emailIndex []byte, since time.Time) (int, error)
+	// from the address with one of these blind indexes (under each key of the blind-index keyset).
+	LinksSentSince(ctx context.Context, emailIndexes [][]byte, since time.Time) (int, error)
 	AppendRequestEvent(ctx context.Context, e *EventRecord) error
 	RequestEvents(ctx context.Context, requestID string) ([]EventRecord, error)
 	InsertRequestToken(ctx context.Context, t Token) error
@@ -260,10 +260,16 @@ func (s *Service) SubmitForm(ctx context.Context, in Intake) (linkSent bool, err
 	if norm == "" {
 		return false, apperr.Invalidf("email", "required", "email: the address the verification link is sent to")
 	}
+	// The links counted are the address's under every key: those sent before a rotation of the
+	// blind-index keyset count too.
+	all, err := s.Keys.BlindIndexes(keys.IndexEmail, normalize.Version, norm)
+	if err != nil {
+		return false, err
+	}
 	queued := false
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		now := s.Now().UTC()
-		sent, err := tx.LinksSentSince(ctx, idx, now.Add(-time.Hour))
+		sent, err := tx.LinksSentSince(ctx, all, now.Add(-time.Hour))
 		if err != nil {
 			return err
 		}
@@ -464,8 +470,12 @@ func (s *Service) VerifyLink(ctx context.Context, secret string) (VerifyResult, 
 		if rec.State != StateVerifying || rec.EmailIndex == nil {
 			return nil // verified by staff meanwhile, or closed
 		}
+		idx, err := s.addressIndexes(ctx, tx, rec) // the contact may be indexed under another key
+		if err != nil {
+			return err
+		}
 		contactID := ""
-		c, err := tx.ContactByEmailIndex(ctx, rec.EmailIndex)
+		c, err := tx.ContactByEmailIndex(ctx, idx...)
 		switch {
 		case err == nil:
 			contactID = c.ID
@@ -557,7 +567,11 @@ func (s *Service) verify(ctx context.Context, id, contactID, note string, otherA
 		if err := rec.Verified(contactID); err != nil {
 			return err
 		}
-		if rec.EmailIndex != nil && !bytes.Equal(rec.EmailIndex, crec.EmailIndex) {
+		same, err := s.sameAddress(ctx, tx, rec, crec)
+		if err != nil {
+			return err
+		}
+		if rec.EmailIndex != nil && !same {
 			if !otherAddress {
 				return &apperr.Error{Kind: apperr.Conflict, Field: "contact_id", Reason: "address_mismatch",
 					Message: "contact_id: the request's address is not this contact's address on file; send a verification link (send_link) to reach the right record, or have a role with contacts.restrict confirm with confirm_other_address=true"}

@@ -36,7 +36,8 @@ type world struct {
 	outbox   *mail.Outbox
 	db       store.Store
 	dir      string
-	seen     int // mail files already returned by mails
+	seen     int      // mail files already returned by mails
+	app      *app.App // the whole app, for its keys and data directory
 }
 
 func newWorld(t *testing.T) *world {
@@ -48,7 +49,7 @@ func newWorld(t *testing.T) *world {
 		c.Settings.BaseURL, c.Settings.ControllerName, c.Settings.DPOEmail = "https://crm.example", "Example AB", "dpo@example.com"
 		c.Transport = mail.FileTransport{Dir: filepath.Join(dir, "mail"), From: "privacy@tillit.example", Domain: "tillit.example"}
 	})
-	w.svc, w.contacts, w.consent, w.outbox, w.db = a.Requests, a.Contacts, a.Consent, a.Outbox, a.Store
+	w.svc, w.contacts, w.consent, w.outbox, w.db, w.app = a.Requests, a.Contacts, a.Consent, a.Outbox, a.Store, a
 	return w
 }
 

@@ -37,8 +37,12 @@
 //     unsubscribed people's addresses, the erasure ledger's, contacts' former addresses'). So a
 //     write uses the primary (BlindIndex, AnchorMAC) and every lookup matches under every enabled
 //     key, the primary's first (BlindIndexes, AnchorMACs, IndexKeyIDs, BackupVerifyKeys): one
-//     rule, applied by the callers through the store's any-of lookups. The backup signing key
-//     is derived from the oldest enabled key, so it stays the same across rotations.
+//     rule, applied by the callers through the store's any-of lookups, and by every comparison
+//     of two stored indexes that may be under different keys until re-indexed (a request's
+//     address and its contact's: the candidates under every key, not one stored value). The
+//     rotation re-indexes the tables in order (ReindexStep: the contacts, then the requests),
+//     its cursor naming the table. The backup signing key is derived from the oldest enabled
+//     key, so it stays the same across rotations.
 //   - Erasure is crypto-shredding: once a contact's wrapped data key is deleted (and Forget is
 //     called), nothing in this process or in the database can decrypt that contact's fields.
 package keys

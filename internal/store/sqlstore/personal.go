@@ -167,10 +167,11 @@ func (tx *Tx) RequestsByContact(ctx context.Context, contactID string) ([]*dsr.R
 	return tx.queryRequests(ctx, "SELECT "+requestCols+" FROM requests WHERE contact_id = ? ORDER BY id", contactID)
 }
 
-// UnverifiedRequestsFrom returns the requests from the address with this blind index that are
-// bound to no contact, oldest first.
-func (tx *Tx) UnverifiedRequestsFrom(ctx context.Context, emailIndex []byte) ([]*dsr.Record, error) {
-	return tx.queryRequests(ctx, "SELECT "+requestCols+" FROM requests WHERE email_bidx = ? AND contact_id = '' ORDER BY id", emailIndex)
+// UnverifiedRequestsFrom returns the requests from the address with one of these blind indexes
+// (its index under each key of the blind-index keyset: keys.Keyring.BlindIndexes) that are bound
+// to no contact, oldest first; none when no index is given.
+func (tx *Tx) UnverifiedRequestsFrom(ctx context.Context, emailIndexes ...[]byte) ([]*dsr.Record, error) {
+	return tx.queryRequests(ctx, "SELECT "+requestCols+" FROM requests WHERE email_bidx IN "+inList(len(emailIndexes))+" AND contact_id = '' ORDER BY id", blobs(emailIndexes)...)
 }
 
 // StaleUnverified returns open portal requests still waiting for identity that were received

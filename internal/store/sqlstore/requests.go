@@ -170,9 +170,10 @@ func scanRequest(rows *sql.Rows) (*dsr.Record, error) {
 }
 
 // LinksSentSince counts the verification links created since the given time for requests from
-// the address with this blind index.
-func (tx *Tx) LinksSentSince(ctx context.Context, emailIndex []byte, since time.Time) (int, error) {
-	row, err := tx.queryRow(ctx, "SELECT count(*) FROM request_tokens t JOIN requests r ON r.id = t.request_id WHERE r.email_bidx = ? AND t.created_at >= ?", emailIndex, formatTime(since))
+// the address with one of these blind indexes (its index under each key of the blind-index
+// keyset: keys.Keyring.BlindIndexes); 0 when none is given.
+func (tx *Tx) LinksSentSince(ctx context.Context, emailIndexes [][]byte, since time.Time) (int, error) {
+	row, err := tx.queryRow(ctx, "SELECT count(*) FROM request_tokens t JOIN requests r ON r.id = t.request_id WHERE r.email_bidx IN "+inList(len(emailIndexes))+" AND t.created_at >= ?", append(blobs(emailIndexes), formatTime(since))...)
 	if err != nil {
 		return 0, err
 	}

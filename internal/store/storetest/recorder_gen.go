@@ -561,7 +561,7 @@ func (r recorder) LegalHold(a0 context.Context, a1 string) (bool, error) {
 	return r.tx.LegalHold(a0, a1)
 }
 
-func (r recorder) LinksSentSince(a0 context.Context, a1 []byte, a2 time.Time) (int, error) {
+func (r recorder) LinksSentSince(a0 context.Context, a1 [][]byte, a2 time.Time) (int, error) {
 	r.seen.note("LinksSentSince")
 	return r.tx.LinksSentSince(a0, a1, a2)
 }
@@ -861,9 +861,9 @@ func (r recorder) UnsubscribeToken(a0 context.Context, a1 []byte) (optin.Link, e
 	return r.tx.UnsubscribeToken(a0, a1)
 }
 
-func (r recorder) UnverifiedRequestsFrom(a0 context.Context, a1 []byte) ([]*dsr.Record, error) {
+func (r recorder) UnverifiedRequestsFrom(a0 context.Context, a1 ...[]byte) ([]*dsr.Record, error) {
 	r.seen.note("UnverifiedRequestsFrom")
-	return r.tx.UnverifiedRequestsFrom(a0, a1)
+	return r.tx.UnverifiedRequestsFrom(a0, a1...)
 }
 
 func (r recorder) UpdateBreach(a0 context.Context, a1 *governance.Breach) error {

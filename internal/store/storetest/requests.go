@@ -263,11 +263,11 @@ func testRequestTimelineAndLinks(t *testing.T, s *suite) {
 			since time.Time
 			want  int
 		}{{time.Time{}, 2}, {t0, 2}, {t0.Add(time.Nanosecond), 1}, {t1, 1}, {t1.Add(time.Nanosecond), 0}} {
-			if n, err := tx.LinksSentSince(s.ctx, r.EmailIndex, c.since); err != nil || n != c.want {
+			if n, err := tx.LinksSentSince(s.ctx, [][]byte{r.EmailIndex}, c.since); err != nil || n != c.want {
 				t.Errorf("LinksSentSince(%s) = %d, %v; want %d", c.since, n, err, c.want)
 			}
 		}
-		if n, err := tx.LinksSentSince(s.ctx, other.EmailIndex, time.Time{}); err != nil || n != 0 {
+		if n, err := tx.LinksSentSince(s.ctx, [][]byte{other.EmailIndex}, time.Time{}); err != nil || n != 0 {
 			t.Errorf("LinksSentSince(another address) = %d, %v; want 0", n, err)
 		}
 		return nil

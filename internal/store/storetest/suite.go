@@ -113,9 +113,10 @@ func cases() []testCase {
 		{"SuppressionLifted", testSuppressionLifted},
 		{"ConfirmedOptIns", testConfirmedOptIns},
 		{"LedgerAddressHashes", testLedgerAddressHashes},
-		// anykey.go
+		// anykey.go, requests_anykey.go
 		{"LookupsUnderEveryKey", testLookupsUnderEveryKey},
 		{"MovePurposeUnsubscribes", testMovePurposeUnsubscribes},
+		{"RequestsUnderEveryKey", testRequestsUnderEveryKey},
 		// campaigns.go
 		{"Campaigns", testCampaigns},
 		{"LastContactID", testLastContactID},
