@@ -158,21 +158,9 @@ func backupCmd(ctx context.Context, env Env, args []string) error {
 	}
 	var keysInfo *backup.KeysInfo
 	if withKeys {
-		keysets, err := os.ReadFile(app.KeysetFile(cfg.DataDir))
-		if err != nil {
+		if keysInfo, err = addKeysPart(w, snap, app.KeysetFile(cfg.DataDir), keysFile, keysRecipients, createdAt, time.Duration(retention)); err != nil {
 			return err
 		}
-		if err := w.Add(backup.KeysPart, []string{keysetsName, keysFile}, backup.ToKeys, keysRecipients, func(dst io.Writer) error {
-			r, size, err := snap.Open(keysFile)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			return backup.WriteFiles(dst, createdAt, backup.File{Name: keysetsName, Size: int64(len(keysets)), R: bytes.NewReader(keysets)}, backup.File{Name: keysFile, Size: size, R: r})
-		}); err != nil {
-			return err
-		}
-		keysInfo = &backup.KeysInfo{ExpiresAt: createdAt.Truncate(time.Second).Add(time.Duration(retention))}
 	}
 	// The parts hold the snapshot now: its scratch copy goes before the file is assembled, so
 	// that the backup needs twice the store's size beside FILE, not three times.
@@ -202,6 +190,27 @@ func backupCmd(ctx context.Context, env Env, args []string) error {
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(summary)
+}
+
+// addKeysPart adds the key part to w: keysets.json as it is now (the caller holds it,
+// keys.HoldKeysets, since before the snapshot) and the snapshot's key store, encrypted to
+// recipients; it expires retention after createdAt.
+func addKeysPart(w *backup.Writer, snap *store.Snapshot, keysetFile, keysFile string, recipients []age.Recipient, createdAt time.Time, retention time.Duration) (*backup.KeysInfo, error) {
+	keysets, err := os.ReadFile(keysetFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Add(backup.KeysPart, []string{keysetsName, keysFile}, backup.ToKeys, recipients, func(dst io.Writer) error {
+		r, size, err := snap.Open(keysFile)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return backup.WriteFiles(dst, createdAt, backup.File{Name: keysetsName, Size: int64(len(keysets)), R: bytes.NewReader(keysets)}, backup.File{Name: keysFile, Size: size, R: r})
+	}); err != nil {
+		return nil, err
+	}
+	return &backup.KeysInfo{ExpiresAt: createdAt.Truncate(time.Second).Add(retention)}, nil
 }
 
 // keysetsName is the name of keysets.json in a backup's key part.
