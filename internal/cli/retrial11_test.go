@@ -1,0 +1,311 @@
+package cli_test
+
+// Re-trial of issue 11's fixes, driven through the built binary and the README only: a choice
+// made after a backup must hold after `tillit restore` and the person's later steps.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+)
+
+// r11Env is one installation under test: the binary, its root key and the backup identity.
+type r11Env struct {
+	t        *testing.T
+	dir      string
+	bin      string
+	rootKey  string
+	identity string
+	recip    string
+}
+
+func r11New(t *testing.T) *r11Env {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tillit")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/tillit")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(dir, "backup.key")
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &r11Env{t: t, dir: dir, bin: bin, rootKey: filepath.Join(dir, "root.key"),
+		identity: idFile, recip: id.Recipient().String()}
+}
+
+// run runs a command of the binary to its end and returns its stdout.
+func (e *r11Env) run(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = append(os.Environ(), "TILLIT_ROOT_KEY_FILE="+e.rootKey)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		e.t.Fatalf("tillit %v: %v\nstdout: %s\nstderr: %s", args, err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// r11Server is a running `tillit serve`.
+type r11Server struct {
+	e     *r11Env
+	data  string
+	cmd   *exec.Cmd
+	url   string
+	token string
+}
+
+// serve starts `tillit serve` on a free port of data and waits for its listening line; token
+// is the admin token to use (empty: the one the first start prints).
+func (e *r11Env) serve(data, token string) *r11Server {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "TILLIT_ROOT_KEY_FILE="+e.rootKey)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	s := &r11Server{e: e, data: data, cmd: cmd, token: token}
+	e.t.Cleanup(s.stop)
+	tokRE := regexp.MustCompile(`tlt_[A-Za-z0-9_-]+`)
+	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := sc.Text()
+		if s.token == "" {
+			if m := tokRE.FindString(line); m != "" {
+				s.token = m
+			}
+		}
+		if m := addrRE.FindStringSubmatch(line); m != nil {
+			s.url = "http://" + m[1]
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	if s.url == "" || s.token == "" {
+		e.t.Fatalf("serve %s: no listening line or admin token", data)
+	}
+	return s
+}
+
+func (s *r11Server) stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	_ = s.cmd.Wait()
+}
+
+// call sends a request with the admin token; body is JSON unless ctype says otherwise.
+func (s *r11Server) call(method, path, ctype string, body []byte) (int, []byte) {
+	s.e.t.Helper()
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		s.e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	if ctype == "" {
+		ctype = "application/json"
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (s *r11Server) mustJSON(method, path, body string, want int) map[string]any {
+	s.e.t.Helper()
+	code, b := s.call(method, path, "", []byte(body))
+	if code != want {
+		s.e.t.Fatalf("%s %s: %d, want %d: %s", method, path, code, want, b)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// importCSV posts a Mailchimp file for purpose as a text/csv body.
+func (s *r11Server) importCSV(purpose, csv string) map[string]any {
+	s.e.t.Helper()
+	code, b := s.call("POST", "/api/v1/imports?format=mailchimp&purpose="+purpose, "text/csv", []byte(csv))
+	if code/100 != 2 {
+		s.e.t.Fatalf("import: %d %s", code, b)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func (s *r11Server) gate(email, purpose string) (bool, string) {
+	s.e.t.Helper()
+	m := s.mustJSON("POST", "/api/v1/consent-checks",
+		`{"email":"`+email+`","purpose":"`+purpose+`"}`, 200)
+	allowed, _ := m["allowed"].(bool)
+	reason, _ := m["reason"].(string)
+	return allowed, reason
+}
+
+func (s *r11Server) contactID(email string) string {
+	s.e.t.Helper()
+	code, b := s.call("POST", "/api/v1/contacts/lookup", "", []byte(`{"email":"`+email+`"}`))
+	if code != 200 {
+		s.e.t.Fatalf("lookup: %d %s", code, b)
+	}
+	var r struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	_ = json.Unmarshal(b, &r)
+	if len(r.Items) != 1 {
+		s.e.t.Fatalf("lookup %s: %s", email, b)
+	}
+	return r.Items[0].ID
+}
+
+// signUpAndConfirm posts /p/subscribe for purpose, finds the confirmation mail in the file
+// transport's directory and presses its button, as the person does.
+func (s *r11Server) signUpAndConfirm(email, purpose string) {
+	s.e.t.Helper()
+	code, b := s.call("POST", "/p/subscribe", "", []byte(`{"email":"`+email+`","purposes":["`+purpose+`"]}`))
+	if code != 202 {
+		s.e.t.Fatalf("subscribe: %d %s", code, b)
+	}
+	linkRE := regexp.MustCompile(`/p/confirm/[A-Za-z0-9_-]+`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(filepath.Join(s.data, "mail", "*.eml"))
+		for _, f := range files {
+			raw, _ := os.ReadFile(f)
+			text := strings.NewReplacer("=\r\n", "", "=\n", "").Replace(string(raw))
+			if !strings.Contains(text, "To: <"+email+">") {
+				continue
+			}
+			if link := linkRE.FindString(text); link != "" {
+				code, b := s.call("POST", link, "application/x-www-form-urlencoded", []byte("x=1"))
+				if code != 200 || !bytes.Contains(b, []byte("confirmed")) {
+					s.e.t.Fatalf("confirm: %d %s", code, b)
+				}
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.e.t.Fatalf("no confirmation mail to %s", email)
+}
+
+const r11Header = "Email Address,First Name,Last Name,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LAST_CHANGED\n"
+
+func r11Row(email string) string {
+	return email + ",Ann,Lee,2025-03-01 09:15:00,192.0.2.10,2025-03-01 09:17:42,192.0.2.10,2025-03-01 09:17:42\n"
+}
+
+// backupRestore backs s up (before), lets between run on it, exports the ledger, stops s and
+// restores the backup with that ledger into a new directory, which it serves.
+func (e *r11Env) backupRestore(s *r11Server, between func()) *r11Server {
+	e.t.Helper()
+	backupFile := filepath.Join(e.dir, "b.backup")
+	var sum struct {
+		VerifyKey string `json:"verify_key"`
+	}
+	if err := json.Unmarshal([]byte(e.run("backup", "--data", s.data, "--recipient", e.recip,
+		"--with-keys", backupFile)), &sum); err != nil || sum.VerifyKey == "" {
+		e.t.Fatalf("backup summary: %v", err)
+	}
+	between()
+	ledger := filepath.Join(e.dir, "ledger.jsonl")
+	if err := os.WriteFile(ledger, []byte(e.run("ledger", "export", "--data", s.data)), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	s.stop()
+	restored := filepath.Join(e.dir, "restored")
+	e.run("restore", "--data", restored, "--identity", e.identity, "--verify-key", sum.VerifyKey,
+		"--ledger", ledger, backupFile)
+	return e.serve(restored, s.token)
+}
+
+// A person the backup lacks objected to all direct marketing after it (GDPR Art. 21(3): absolute).
+// Live, a newsletter sign-up then gets a note ("You objected") and a direct-marketing purpose on
+// legitimate interest answers objected. After the restore the objection is kept as a suppression
+// (reason objected) by address; the person's own confirmed opt-in to the newsletter may lift it
+// for the newsletter, but must not end the objection to every other direct marketing.
+// Found: the opt-in lifts the suppression whole, and the gate allows the LI purpose
+// (basis_legitimate_interest): a campaign on it mails the person who objected.
+func TestRetrial11ObjectionOfAPersonTheBackupLacksOutlivesAnOptInToOnePurpose(t *testing.T) {
+	e := r11New(t)
+	s := e.serve(filepath.Join(e.dir, "data"), "")
+	s.mustJSON("POST", "/api/v1/purposes", `{"id":"offers","name":"Offers","description":"Offers to customers",`+
+		`"lawful_basis":"dpv:LegitimateInterest","direct_marketing":true}`, 201)
+	const who = "objector@example.com"
+	s2 := e.backupRestore(s, func() {
+		s.importCSV("newsletter", r11Header+r11Row(who))
+		s.mustJSON("POST", "/api/v1/contacts/"+s.contactID(who)+"/objections", `{"scope":"direct_marketing"}`, 201)
+		if allowed, reason := s.gate(who, "offers"); allowed || reason != "objected" {
+			t.Fatalf("live gate for offers: %v %s, want refused objected", allowed, reason)
+		}
+	})
+	if allowed, reason := s2.gate(who, "offers"); allowed {
+		t.Fatalf("restored gate for offers before the sign-up: allowed (%s)", reason)
+	}
+	s2.signUpAndConfirm(who, "newsletter")
+	if allowed, reason := s2.gate(who, "newsletter"); !allowed {
+		t.Fatalf("newsletter after the person's own confirmed opt-in: refused %s, want consent_given", reason)
+	}
+	if allowed, reason := s2.gate(who, "offers"); allowed {
+		t.Errorf("offers (direct marketing, legitimate interest) after a newsletter opt-in: allowed (%s); "+
+			"the person objected to all direct marketing after the backup and never lifted it", reason)
+	}
+}
+
+// A person in the backup refused a purpose created after the backup. After the restore the
+// operator creates the purpose again under its id (as the runbook has it); the refusal line was
+// counted not_present, so the refusal is gone: the gate says no_consent instead of refused, and
+// staff may record dpv:ConsentRequested, which makes a consent-request campaign ask them again.
+func TestRetrial11RefusalOfAPurposeNewerThanTheBackupSurvivesARestore(t *testing.T) {
+	e := r11New(t)
+	s := e.serve(filepath.Join(e.dir, "data"), "")
+	const who = "refuser@example.com"
+	s.importCSV("newsletter", r11Header+r11Row(who))
+	const purpose = `{"id":"webinars","name":"Webinars","description":"Webinar invitations",` +
+		`"lawful_basis":"dpv:Consent","double_opt_in":true,"direct_marketing":true}`
+	s2 := e.backupRestore(s, func() {
+		s.mustJSON("POST", "/api/v1/purposes", purpose, 201)
+		s.mustJSON("POST", "/api/v1/contacts/"+s.contactID(who)+"/consents",
+			`{"purpose":"webinars","state":"dpv:ConsentRefused"}`, 201)
+	})
+	s2.mustJSON("POST", "/api/v1/purposes", purpose, 201)
+	if allowed, reason := s2.gate(who, "webinars"); allowed || reason != "refused" {
+		t.Errorf("restored gate for webinars: %v %s, want refused", allowed, reason)
+	}
+	code, b := s2.call("POST", "/api/v1/contacts/"+s2.contactID(who)+"/consents", "",
+		[]byte(`{"purpose":"webinars","state":"dpv:ConsentRequested"}`))
+	if code != 409 {
+		t.Errorf("consent requested over the person's refusal after a restore: %d %s, want 409 refused", code, b)
+	}
+}
