@@ -309,3 +309,27 @@ func TestRetrial11RefusalOfAPurposeNewerThanTheBackupSurvivesARestore(t *testing
 		t.Errorf("consent requested over the person's refusal after a restore: %d %s, want 409 refused", code, b)
 	}
 }
+
+// The same for a restriction (GDPR Art. 18) of a person the backup lacks: kept as a suppression
+// (reason restricted) by address. Art. 18(2) allows processing with the person's consent, which
+// their newsletter opt-in gives for the newsletter only; a direct-marketing purpose on legitimate
+// interest stays refused. Found: allowed (basis_legitimate_interest).
+func TestRetrial11RestrictionOfAPersonTheBackupLacksOutlivesAnOptInToOnePurpose(t *testing.T) {
+	e := r11New(t)
+	s := e.serve(filepath.Join(e.dir, "data"), "")
+	s.mustJSON("POST", "/api/v1/purposes", `{"id":"offers","name":"Offers","description":"Offers to customers",`+
+		`"lawful_basis":"dpv:LegitimateInterest","direct_marketing":true}`, 201)
+	const who = "restricted@example.com"
+	s2 := e.backupRestore(s, func() {
+		s.importCSV("newsletter", r11Header+r11Row(who))
+		s.mustJSON("PUT", "/api/v1/contacts/"+s.contactID(who)+"/restriction", `{}`, 200)
+		if allowed, reason := s.gate(who, "offers"); allowed || reason != "restricted" {
+			t.Fatalf("live gate for offers: %v %s, want refused restricted", allowed, reason)
+		}
+	})
+	s2.signUpAndConfirm(who, "newsletter")
+	if allowed, reason := s2.gate(who, "offers"); allowed {
+		t.Errorf("offers (legitimate interest) after a newsletter opt-in of a person restricted after the backup: "+
+			"allowed (%s)", reason)
+	}
+}
