@@ -333,3 +333,33 @@ func TestRetrial11RestrictionOfAPersonTheBackupLacksOutlivesAnOptInToOnePurpose(
 			"allowed (%s)", reason)
 	}
 }
+
+// The erasure receipt of a person whose data went to no company says so, and must not keep
+// anything "so that the companies that received your data learn of the erasure": that claims
+// data went to a company (issue 11, receipts say what happened). Found: the kept list names the
+// change list with that reason next to "No other company received your data from us".
+func TestRetrial11ReceiptWithoutRecipientsClaimsNoneReceivedData(t *testing.T) {
+	e := r11New(t)
+	s := e.serve(filepath.Join(e.dir, "data"), "")
+	const who = "nobody-shared@example.com"
+	s.importCSV("newsletter", r11Header+r11Row(who))
+	id := s.contactID(who)
+	s.mustJSON("POST", "/api/v1/processors", `{"id":"acme","name":"Acme Mailer","role":"processor",`+
+		`"purposes":["newsletter"],"data_categories":["email"],"country":"SE","transfer_mechanism":"adequacy",`+
+		`"dpa_status":"signed","dpa_signed_at":"2026-01-01T00:00:00Z"}`, 201)
+	s.mustJSON("POST", "/api/v1/disclosures", `{"contact_id":"`+id+`","processor_id":"acme",`+
+		`"purpose":"newsletter","fields":["phone"]}`, 403)
+	req := s.mustJSON("POST", "/api/v1/requests", `{"type":"erasure","channel":"email","email":"`+who+`"}`, 201)
+	rid, _ := req["id"].(string)
+	s.mustJSON("POST", "/api/v1/requests/"+rid+"/verify", `{"contact_id":"`+id+`","note":"signed letter"}`, 200)
+	s.mustJSON("POST", "/api/v1/requests/"+rid+"/complete", `{}`, 200)
+	receipt := s.mustJSON("GET", "/api/v1/requests/"+rid+"/receipt", "", 200)
+	text, _ := receipt["text"].(string)
+	if strings.Contains(text, "Acme") {
+		t.Errorf("receipt names the company that was refused the data:\n%s", text)
+	}
+	if strings.Contains(text, "companies that received your data") {
+		t.Errorf("receipt of a person whose data went to no company keeps something for "+
+			"\"the companies that received your data\":\n%s", text)
+	}
+}
