@@ -404,3 +404,29 @@ func TestRetrial11UnsubscribeLinkOfAPersonTheBackupLacksWorksAfterRestoreAndReim
 		t.Errorf("gate after the person used their link: allowed (%s), want withdrawn", reason)
 	}
 }
+
+// A person the backup lacks asked for erasure after it, and the request was verified (the page
+// promised an answer by its due date). After the restore their address is suppressed (reason
+// erased), but the request itself is gone from the queue: no one on staff learns that an answer
+// is owed (GDPR Art. 12(3)), though the ledger line carries its id, type, state and due date.
+// Found: GET /api/v1/requests lists nothing.
+func TestRetrial11OpenRequestOfAPersonTheBackupLacksStaysInTheQueue(t *testing.T) {
+	e := r11New(t)
+	s := e.serve(filepath.Join(e.dir, "data"), "")
+	const who = "erase-me@example.com"
+	var rid string
+	s2 := e.backupRestore(s, func() {
+		s.importCSV("newsletter", r11Header+r11Row(who))
+		req := s.mustJSON("POST", "/api/v1/requests", `{"type":"erasure","channel":"email","email":"`+who+`"}`, 201)
+		rid, _ = req["id"].(string)
+		s.mustJSON("POST", "/api/v1/requests/"+rid+"/verify",
+			`{"contact_id":"`+s.contactID(who)+`","note":"signed letter"}`, 200)
+	})
+	if allowed, reason := s2.gate(who, "newsletter"); allowed {
+		t.Fatalf("restored gate: allowed (%s)", reason)
+	}
+	code, b := s2.call("GET", "/api/v1/requests?open=true", "", nil)
+	if code != 200 || !bytes.Contains(b, []byte(rid)) {
+		t.Errorf("open verified erasure request %s after the restore: not in the queue (%d %s)", rid, code, b)
+	}
+}
