@@ -429,6 +429,17 @@ func TestRetrial11OpenRequestOfAPersonTheBackupLacksStaysInTheQueue(t *testing.T
 	}
 	code, b := s2.call("GET", "/api/v1/requests?open=true", "", nil)
 	if code != 200 || !bytes.Contains(b, []byte(rid)) {
-		t.Errorf("open verified erasure request %s after the restore: not in the queue (%d %s)", rid, code, b)
+		t.Fatalf("open verified erasure request %s after the restore: not in the queue (%d %s)", rid, code, b)
+	}
+	got := s2.mustJSON("GET", "/api/v1/requests/"+rid, "", 200)
+	if got["type"] != "erasure" || got["state"] != "in_progress" || got["due_at"] == nil {
+		t.Errorf("re-created request: %v, want erasure in_progress with its due date", got)
+	}
+	if _, tl := s2.call("GET", "/api/v1/requests/"+rid+"/timeline", "", nil); !bytes.Contains(tl, []byte("not in the backup")) {
+		t.Errorf("re-created request without the note that the person is not in the backup: %s", tl)
+	}
+	s2.mustJSON("POST", "/api/v1/requests/"+rid+"/complete", `{}`, 200)
+	if allowed, reason := s2.gate(who, "newsletter"); allowed {
+		t.Errorf("gate after completing the re-created request: allowed (%s)", reason)
 	}
 }
