@@ -45,7 +45,7 @@ type UnsubscribeTx interface {
 	// were made before they were sealed (LinkKeys). Nothing mints such tokens now; the rows of
 	// those in mail already sent are read by UnsubscribeToken and deleted with their contact.
 	InsertUnsubscribeToken(ctx context.Context, hash []byte, l Link, at time.Time) error
-	UnsubscribeToken(ctx context.Context, hash []byte) (Link, error) // NotFound when none
+	UnsubscribeToken(ctx context.Context, hash []byte) (Link, error)     // NotFound when none
 	ContactByID(ctx context.Context, id string) (*contact.Record, error) // NotFound when absent
 }
 
