@@ -41,6 +41,15 @@ func (a *App) Export(ctx context.Context, contactID string) ([]byte, error) {
 type ledgerRequests struct{ *dsr.Service }
 
 func (l ledgerRequests) ReplayRequest(ctx context.Context, r ledger.Request) (bool, error) {
+	return l.Service.ReplayRequest(ctx, dsrRequest(r))
+}
+
+func (l ledgerRequests) ReplayUnboundRequest(ctx context.Context, r ledger.Request) (bool, error) {
+	return l.Service.ReplayUnboundRequest(ctx, dsrRequest(r))
+}
+
+// dsrRequest is a ledger request line in the request service's words.
+func dsrRequest(r ledger.Request) dsr.Request {
 	req := dsr.Request{ID: r.ID, Type: dsr.Type(r.Type), State: dsr.State(r.State), ContactID: r.ContactID, Channel: dsr.Channel(r.Channel),
 		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt}
 	if !r.ExtendedUntil.IsZero() {
@@ -49,5 +58,5 @@ func (l ledgerRequests) ReplayRequest(ctx context.Context, r ledger.Request) (bo
 	if !r.ClosedAt.IsZero() {
 		req.CompletedAt = &r.ClosedAt
 	}
-	return l.Service.ReplayRequest(ctx, req)
+	return req
 }

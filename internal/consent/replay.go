@@ -173,24 +173,33 @@ func (s *Service) ReplayListUnsubscribe(ctx context.Context, u PurposeUnsubscrib
 	}
 	applied := false
 	err := s.Store.Update(ctx, func(tx Tx) error {
-		p, err := tx.PurposeByID(ctx, u.Purpose)
-		if apperr.Is(err, apperr.NotFound) {
-			return apperr.New(apperr.NotFound, "purpose not found")
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.PurposeUnsubscribedAt(ctx, [][]byte{u.Hash}, u.Purpose); err == nil {
-			return nil
-		} else if !apperr.Is(err, apperr.NotFound) {
-			return err
-		}
-		if err := tx.AddPurposeUnsubscribes(ctx, []PurposeUnsubscribe{u}); err != nil {
-			return err
-		}
-		applied = true
-		return s.listUnsubscribeChange(ctx, tx, p, u)
+		var err error
+		applied, err = s.ListUnsubscribeIn(ctx, tx, u)
+		return err
 	})
 	return applied && err == nil, err
+}
+
+// ListUnsubscribeIn is ReplayListUnsubscribe inside the caller's transaction, for a u already
+// checked (a hash of keys.IndexSize bytes, a valid purpose id): it records that u's address left
+// u.Purpose's list unless the store holds that already, with the change for processors.
+// NotFound when the store holds no such purpose.
+func (s *Service) ListUnsubscribeIn(ctx context.Context, tx Tx, u PurposeUnsubscribe) (bool, error) {
+	p, err := tx.PurposeByID(ctx, u.Purpose)
+	if apperr.Is(err, apperr.NotFound) {
+		return false, apperr.New(apperr.NotFound, "purpose not found")
+	} else if err != nil {
+		return false, err
+	}
+	if _, err := tx.PurposeUnsubscribedAt(ctx, [][]byte{u.Hash}, u.Purpose); err == nil {
+		return false, nil
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return false, err
+	}
+	if err := tx.AddPurposeUnsubscribes(ctx, []PurposeUnsubscribe{u}); err != nil {
+		return false, err
+	}
+	return true, s.listUnsubscribeChange(ctx, tx, p, u)
 }
 
 // listUnsubscribeChange appends, for the contact that has u's address (if any), the change the

@@ -124,6 +124,8 @@ func (s *Service) newReceiptIn(ctx context.Context, tx Tx, rec *Record, crec *co
 			h.What = "your " + listWords(crec.FieldWords())
 		case p.ID == personal.ErasureLedger:
 			h.Rows = 1 // the erasure appends the contact's id
+		case p.ID == personal.ConsentChanges && len(r.Recipients) == 0:
+			h.What = changesToNone
 		}
 		switch {
 		case p.Deletes() && h.Rows > 0:
@@ -135,6 +137,12 @@ func (s *Service) newReceiptIn(ctx context.Context, tx Tx, rec *Record, crec *co
 	r.settle(nil, nil)
 	return r, nil
 }
+
+// changesToNone is the words of the list of consent changes (personal.ConsentChanges) on the
+// receipt of a person whose data went to no company: the list serves to tell the companies that
+// received data (GDPR Art. 19), and there are none, so it must not say there are.
+const changesToNone = "a list of the changes to your consent, by kind and date only, with no personal field: " +
+	"we would send it to any company that received your data, and none did"
 
 // settleIn reads how far each recipient has been told (its erasure deliveries and staff to-dos)
 // and sets the live fields: Recipients' statuses, Processors, Manual and Notifications.

@@ -23,7 +23,8 @@ const ReplayNote = "Re-created by tillit ledger replay after a restore from a ba
 // store does not hold the contact, or lacks a request that was closed (nothing is left to
 // answer; its effect is carried by the erasure, restriction, objection or withdrawal lines).
 // Invalid for an unknown type or state, a request not verified (bound to a contact), or one
-// the store holds with another type or contact.
+// the store holds with another type or contact; a request ReplayUnboundRequest re-created bound
+// to none, its contact still absent, counts as held with its contact.
 func (s *Service) ReplayRequest(ctx context.Context, r Request) (bool, error) {
 	if !contains(Types, r.Type) || !contains(Channels, r.Channel) || !contains(States, r.State) || r.ContactID == "" || r.State == StateReceived || r.State == StateVerifying {
 		return false, apperr.Invalidf("request_type", "invalid_request", "request: a verified request of a known type, state and channel")
@@ -33,13 +34,16 @@ func (s *Service) ReplayRequest(ctx context.Context, r Request) (bool, error) {
 		held, err := tx.RequestByID(ctx, r.ID)
 		switch {
 		case apperr.Is(err, apperr.NotFound) && r.Open():
+			if _, err := tx.ContactByID(ctx, r.ContactID); err != nil {
+				return err
+			}
 			applied = true
-			return s.recreate(ctx, tx, r)
+			return s.recreate(ctx, tx, r, ReplayNote)
 		case apperr.Is(err, apperr.NotFound):
 			return apperr.New(apperr.NotFound, "closed request not held")
 		case err != nil:
 			return err
-		case held.Type != r.Type || held.ContactID != r.ContactID:
+		case held.Type != r.Type || held.ContactID != r.ContactID && !unboundReplayed(ctx, s, tx, held, r):
 			return apperr.Invalidf("request_id", "request_mismatch", "request_id: the store holds this request with another type or contact")
 		case !held.Open() || r.Open():
 			return nil
@@ -64,11 +68,8 @@ func (s *Service) ReplayRequest(ctx context.Context, r Request) (bool, error) {
 }
 
 // recreate inserts an open request the store lacks, with a new data key of its own (committed
-// in the same transaction, so the store's reconcile keeps it) and ReplayNote on its timeline.
-func (s *Service) recreate(ctx context.Context, tx Tx, r Request) error {
-	if _, err := tx.ContactByID(ctx, r.ContactID); err != nil {
-		return err
-	}
+// in the same transaction, so the store's reconcile keeps it) and note on its timeline.
+func (s *Service) recreate(ctx context.Context, tx Tx, r Request, note string) error {
 	dk, wrapped, err := s.Keys.NewDataKey(r.ID, 1)
 	if err != nil {
 		return err
@@ -82,7 +83,7 @@ func (s *Service) recreate(ctx context.Context, tx Tx, r Request) error {
 	if err := tx.InsertRequest(ctx, rec); err != nil {
 		return err
 	}
-	if err := s.event(ctx, tx, rec, dk, "note", ReplayNote); err != nil {
+	if err := s.event(ctx, tx, rec, dk, "note", note); err != nil {
 		return err
 	}
 	ev := audit.New(ctx, now, "request.replay", "request", r.ID, "type", "state", "contact_id", "received_at", "due_at")

@@ -21,6 +21,9 @@ import (
 //   - an open erasure request: a suppression, reason erased (Art. 17): the store holds nothing
 //     of the person, which is what erasure leaves, and staff re-creating the address are refused
 //     as for an erasure;
+//   - and each open erasure or restriction request goes back in the staff queue bound to no
+//     contact (Requests.ReplayUnboundRequest), so that it is still answered by its due date
+//     (Art. 12(3));
 //
 // each at the time of the choice, through the consent rules of the live path (an older
 // suppression never beats the person's own later confirmed opt-in, consent.Outdated). It reports
@@ -56,9 +59,20 @@ func (r *Replayer) applyByAddress(ctx context.Context, e Entry) (bool, error) {
 	case e.Type == TypeRestriction:
 		return suppress(consent.SuppressionRestricted)
 	case e.Type == TypeRequest && e.ClosedAt.IsZero() && e.RequestType == "restriction":
-		return suppress(consent.SuppressionRestricted)
+		return r.openRequest(ctx, e, suppress, consent.SuppressionRestricted)
 	case e.Type == TypeRequest && e.ClosedAt.IsZero() && e.RequestType == "erasure":
-		return suppress(consent.SuppressionErased)
+		return r.openRequest(ctx, e, suppress, consent.SuppressionErased)
 	}
 	return false, notPresent
+}
+
+// openRequest suppresses the address of an open request line's person for reason, then puts the
+// request back in the staff queue bound to no contact; it reports whether either changed.
+func (r *Replayer) openRequest(ctx context.Context, e Entry, suppress func(string) (bool, error), reason string) (bool, error) {
+	a, err := suppress(reason)
+	if err != nil {
+		return false, err
+	}
+	b, err := r.Requests.ReplayUnboundRequest(ctx, e.request())
+	return a || b, err
 }

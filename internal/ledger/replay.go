@@ -36,6 +36,10 @@ type Consent interface {
 // in internal/app), with the same meaning of its answers as Contacts.
 type Requests interface {
 	ReplayRequest(ctx context.Context, r Request) (bool, error)
+	// ReplayUnboundRequest re-creates an open erasure or restriction request of a person the
+	// store does not hold, bound to no contact, so that staff still answer it by its due date
+	// (dsr.Service.ReplayUnboundRequest; GDPR Art. 12(3)).
+	ReplayUnboundRequest(ctx context.Context, r Request) (bool, error)
 }
 
 // Replayer re-applies a ledger to a store restored from a backup. Its fields are set once by

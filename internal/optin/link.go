@@ -24,13 +24,16 @@ type LinkKeys interface {
 const linkUse = "unsubscribe"
 
 // Payload layout of a sealed link: kind code (1 byte), length of the contact id (1 byte), the
-// contact id, the purpose id.
+// contact id, with an upper-case code the keyed suppression hash of the contact's address
+// (keys.IndexSize bytes, Link.Hash), then the purpose id. Tokens with a lower-case code (sealed
+// before the hash was carried) hold no hash.
 const (
 	kindCodeUnsubscribe byte = 'u'
 	kindCodeRefuse      byte = 'r'
+	kindCodeWithHash    byte = 'a' - 'A' // subtracted from a code: the payload carries Link.Hash
 )
 
-// sealLink makes the token of l.
+// sealLink makes the token of l; l.Hash is sealed when it is keys.IndexSize bytes.
 func sealLink(k LinkKeys, l Link) (string, error) {
 	code := kindCodeUnsubscribe
 	if l.Kind == LinkRefuse {
@@ -39,9 +42,16 @@ func sealLink(k LinkKeys, l Link) (string, error) {
 	if l.ContactID == "" || len(l.ContactID) > 255 || !consent.ValidID(l.Purpose) {
 		return "", fmt.Errorf("optin: a link for a contact id of %d bytes and purpose %q cannot be sealed", len(l.ContactID), l.Purpose)
 	}
-	b := make([]byte, 0, 2+len(l.ContactID)+len(l.Purpose))
+	hash := len(l.Hash) == keys.IndexSize
+	if hash {
+		code -= kindCodeWithHash
+	}
+	b := make([]byte, 0, 2+len(l.ContactID)+keys.IndexSize+len(l.Purpose))
 	b = append(b, code, byte(len(l.ContactID)))
 	b = append(b, l.ContactID...)
+	if hash {
+		b = append(b, l.Hash...)
+	}
 	b = append(b, l.Purpose...)
 	return k.SealLink(linkUse, b)
 }
@@ -51,7 +61,11 @@ func decodeLink(b []byte) (l Link, ok bool) {
 	if len(b) < 2 || len(b) < 2+int(b[1]) {
 		return l, false
 	}
-	switch b[0] {
+	code, hash := b[0], false
+	if code == kindCodeUnsubscribe-kindCodeWithHash || code == kindCodeRefuse-kindCodeWithHash {
+		code, hash = code+kindCodeWithHash, true
+	}
+	switch code {
 	case kindCodeUnsubscribe:
 		l.Kind = LinkUnsubscribe
 	case kindCodeRefuse:
@@ -60,7 +74,15 @@ func decodeLink(b []byte) (l Link, ok bool) {
 		return l, false
 	}
 	n := 2 + int(b[1])
-	l.ContactID, l.Purpose = string(b[2:n]), string(b[n:])
+	l.ContactID = string(b[2:n])
+	if hash {
+		if len(b) < n+keys.IndexSize {
+			return Link{}, false
+		}
+		l.Hash = append([]byte(nil), b[n:n+keys.IndexSize]...)
+		n += keys.IndexSize
+	}
+	l.Purpose = string(b[n:])
 	return l, l.ContactID != "" && consent.ValidID(l.Purpose)
 }
 

@@ -363,10 +363,10 @@ func (s *Service) Confirm(ctx context.Context, secret, ip, userAgent string, gpc
 // liftIn removes the suppression entry hash (the address of contactID), if there is one, with an
 // audit event "suppression.lift": the person's own confirmed double opt-in is the one way back
 // from a bounce, complaint, unsubscribe or erasure (DESIGN §2). A suppression that was the
-// person's own "no" to everything (complained, unsubscribed; objected and restricted, which a
-// ledger replay writes for a person the restored backup lacked) is lifted only for the purposes they
+// person's own "no" to everything (complained, unsubscribed) is lifted only for the purposes they
 // confirmed: every other consent given before it is withdrawn as of the suppression (method
-// suppression, GDPR Art. 7(3)), so confirming one list never revives another.
+// suppression, GDPR Art. 7(3)), so confirming one list never revives another. An objection or a
+// restriction kept by address (consent.KeptByAddress) is not lifted: a sign-up ends neither.
 func (s *Service) liftIn(ctx context.Context, tx Tx, hash []byte, contactID string, confirmed []string, now time.Time) error {
 	if hash == nil {
 		return nil
@@ -377,7 +377,10 @@ func (s *Service) liftIn(ctx context.Context, tx Tx, hash []byte, contactID stri
 	} else if err != nil {
 		return err
 	}
-	if slices.Contains([]string{consent.SuppressionComplained, consent.SuppressionUnsubscribed, consent.SuppressionObjected, consent.SuppressionRestricted}, sup.Reason) {
+	if consent.KeptByAddress(sup.Reason) {
+		return nil
+	}
+	if sup.Reason == consent.SuppressionComplained || sup.Reason == consent.SuppressionUnsubscribed {
 		if err := s.carryWithdrawalIn(ctx, tx, contactID, confirmed, sup); err != nil {
 			return err
 		}

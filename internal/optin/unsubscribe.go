@@ -10,6 +10,7 @@ import (
 	"github.com/tillit/tillit/internal/apperr"
 	"github.com/tillit/tillit/internal/audit"
 	"github.com/tillit/tillit/internal/consent"
+	"github.com/tillit/tillit/internal/contact"
 )
 
 // LinkKind says what using an unsubscribe link records.
@@ -30,6 +31,11 @@ type Link struct {
 	ContactID string
 	Purpose   string
 	Kind      LinkKind
+	// Hash is the keyed suppression hash of the contact's address when the link was made
+	// (keys.IndexSize bytes; nil in a token sealed before links carried it, and in the rows of
+	// random tokens): using the link of a contact the store no longer holds (a restore from a
+	// backup older than the mail) records the choice by address (withdrawByAddress).
+	Hash []byte
 }
 
 // UnsubscribeTx is what one-click unsubscribe needs from a store transaction.
@@ -39,7 +45,8 @@ type UnsubscribeTx interface {
 	// were made before they were sealed (LinkKeys). Nothing mints such tokens now; the rows of
 	// those in mail already sent are read by UnsubscribeToken and deleted with their contact.
 	InsertUnsubscribeToken(ctx context.Context, hash []byte, l Link, at time.Time) error
-	UnsubscribeToken(ctx context.Context, hash []byte) (Link, error) // NotFound when none
+	UnsubscribeToken(ctx context.Context, hash []byte) (Link, error)     // NotFound when none
+	ContactByID(ctx context.Context, id string) (*contact.Record, error) // NotFound when absent
 }
 
 // UnsubscribeStore runs serialized transactions.
@@ -72,13 +79,24 @@ type Links struct {
 // when mailto is not empty, a mailto: address; and List-Unsubscribe-Post: List-Unsubscribe=One-Click.
 // Using the link withdraws consent (LinkUnsubscribe). tx is not written.
 func (u *Unsubscribe) MintIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
-	return u.mint(Link{ContactID: contactID, Purpose: purpose, Kind: LinkUnsubscribe}, mailto)
+	return u.mintIn(ctx, tx, Link{ContactID: contactID, Purpose: purpose, Kind: LinkUnsubscribe}, mailto)
 }
 
 // MintRefusalIn is MintIn for a consent request: using the link records dpv:ConsentRefused
 // (LinkRefuse), so the person is not asked again.
 func (u *Unsubscribe) MintRefusalIn(ctx context.Context, tx UnsubscribeTx, contactID, purpose, mailto string) (Links, error) {
-	return u.mint(Link{ContactID: contactID, Purpose: purpose, Kind: LinkRefuse}, mailto)
+	return u.mintIn(ctx, tx, Link{ContactID: contactID, Purpose: purpose, Kind: LinkRefuse}, mailto)
+}
+
+// mintIn seals l with the suppression hash of its contact's address (Link.Hash), read in tx.
+// NotFound when the store does not hold the contact.
+func (u *Unsubscribe) mintIn(ctx context.Context, tx UnsubscribeTx, l Link, mailto string) (Links, error) {
+	rec, err := tx.ContactByID(ctx, l.ContactID)
+	if err != nil {
+		return Links{}, err
+	}
+	l.Hash = rec.SuppressionHash
+	return u.mint(l, mailto)
 }
 
 func (u *Unsubscribe) mint(l Link, mailto string) (Links, error) {
@@ -103,7 +121,10 @@ func (u *Unsubscribe) mint(l Link, mailto string) (Links, error) {
 
 // Scope returns the purpose a token names and what using it records, for the page that GET
 // /u/{token} shows; ok is false for a token that names nothing: not one of ours, or an older
-// random token whose row is gone, or one whose contact or purpose is gone. It changes nothing.
+// random token whose row is gone, or one whose purpose is gone, or whose contact is gone and
+// that carries no address hash or one of an erased address (Link.Hash: with one, Withdraw
+// records the choice by address).
+// It changes nothing.
 func (u *Unsubscribe) Scope(ctx context.Context, secret string) (p consent.Purpose, kind LinkKind, ok bool, err error) {
 	ref, known, err := refOf(u.Keys, secret)
 	if !known || err != nil {
@@ -115,7 +136,14 @@ func (u *Unsubscribe) Scope(ctx context.Context, secret string) (p consent.Purpo
 			return err
 		}
 		if _, err := tx.GateFacts(ctx, l.ContactID, l.Purpose); apperr.Is(err, apperr.NotFound) {
-			return nil // erased
+			// Erased, or gone in a restore: with the address hash Withdraw records the "no"
+			// by address, unless the address was erased.
+			if l.Hash == nil {
+				return nil
+			}
+			if erased, err := erasedAddress(ctx, tx, l.Hash); erased || err != nil {
+				return err
+			}
 		} else if err != nil {
 			return err
 		}
@@ -136,8 +164,9 @@ func (u *Unsubscribe) Scope(ctx context.Context, secret string) (p consent.Purpo
 // a valid consent since (then their "no" withdraws it); a consent-request campaign does not ask
 // them again. ok reports whether the token names a link of a contact we hold: true whether the
 // click changed anything or the "no" was recorded already; false for a token that is not one of
-// ours, an older random token whose row is gone, or a contact erased (who is mailed no more),
-// so the page never says a choice was recorded when it was not.
+// ours, an older random token whose row is gone, or a contact gone with no address hash in the
+// token (an older token), so the page never says a choice was recorded when it was not. A token
+// with a hash whose contact is gone records the choice by address (withdrawByAddress).
 //
 // gpc is a Global Privacy Control signal on the request: it also records an objection to every
 // sale-or-sharing purpose, as on any public form.
@@ -164,7 +193,7 @@ func (u *Unsubscribe) Withdraw(ctx context.Context, secret, ip, userAgent string
 func (u *Unsubscribe) withdrawIn(ctx context.Context, tx UnsubscribeTx, l Link, ip, userAgent string, gpc bool) (ok bool, err error) {
 	f, err := tx.GateFacts(ctx, l.ContactID, l.Purpose)
 	if apperr.Is(err, apperr.NotFound) {
-		return false, nil // erased: suppressed, and mailed no more
+		return u.withdrawByAddress(ctx, tx, l, ip, userAgent, gpc)
 	}
 	if err != nil {
 		return false, err

@@ -33,7 +33,7 @@ const openHoldRequest = `EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c
 const gateFactsCols = `c.restricted,
 		EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.contact_id <> '' AND r.type = 'erasure' AND r.state IN ('in_progress', 'extended')),
 		EXISTS (SELECT 1 FROM requests r WHERE r.contact_id = c.id AND r.contact_id <> '' AND r.type = 'restriction' AND r.state IN ('in_progress', 'extended')),
-		EXISTS (SELECT 1 FROM suppressions s WHERE s.hash = c.suppression_hash),
+		(SELECT s.reason FROM suppressions s WHERE s.hash = c.suppression_hash),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = ?),
 		EXISTS (SELECT 1 FROM objections o WHERE o.contact_id = c.id AND o.scope = 'direct_marketing'),
 		EXISTS (SELECT 1 FROM consent_events e WHERE e.contact_id = c.id AND e.purpose_id = ? AND e.approval = 'pending'),
@@ -361,15 +361,16 @@ func (tx *Tx) GateFacts(ctx context.Context, contactID, purpose string) (consent
 
 func scanGateFacts(row scanner, contactID, purpose string, lead ...any) (consent.Facts, error) {
 	var f consent.Facts
-	var unsubscribed, state, basis, method, occurred, pv, eventID sql.NullString
+	var suppressed, unsubscribed, state, basis, method, occurred, pv, eventID sql.NullString
 	var reconsent sql.NullBool
-	if err := row.Scan(append(lead, &f.Restricted, &f.ErasureRequested, &f.RestrictionRequested, &f.Suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
+	if err := row.Scan(append(lead, &f.Restricted, &f.ErasureRequested, &f.RestrictionRequested, &suppressed, &f.ObjectedPurpose, &f.ObjectedDM, &f.PendingApproval,
 		&unsubscribed, &state, &basis, &method, &occurred, &pv, &eventID, &reconsent)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return consent.Facts{}, err
 		}
 		return consent.Facts{}, fmt.Errorf("store: gate facts: %w", err)
 	}
+	f.SetSuppression(suppressed.String)
 	if unsubscribed.Valid {
 		at, err := parseTime(unsubscribed.String)
 		if err != nil {

@@ -103,7 +103,7 @@ func testUnsubscribeTokens(t *testing.T, s *suite) {
 	s.view(t, func(tx Tx) error {
 		for h, want := range links {
 			got, err := tx.UnsubscribeToken(s.ctx, []byte(h))
-			if err != nil || got != want {
+			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Errorf("UnsubscribeToken(%s) = %+v, %v; want %+v", h, got, err, want)
 			}
 		}
