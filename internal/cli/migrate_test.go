@@ -1,16 +1,11 @@
 package cli_test
 
 import (
-	"bufio"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tillit/tillit/internal/store/storetest/pgtest"
@@ -165,28 +160,5 @@ func TestMigrateStoreKilledResumes(t *testing.T) {
 // process and kills it (SIGKILL) once it reports progress on a table.
 func killMigrateMidCopy(t *testing.T, dir, url string) {
 	t.Helper()
-	args, _ := json.Marshal([]string{"migrate-store", "--from", "sqlite:" + dir, "--to", url, "--batch", "20"})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TILLIT_CHILD_ARGS="+string(args))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var seen []string
-	for sc.Scan() {
-		seen = append(seen, sc.Text())
-		if strings.Contains(sc.Text(), " rows (") {
-			cmd.Process.Kill()
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("migrate-store was not killed mid-copy: %v\n%s", cmd.ProcessState, strings.Join(seen, "\n"))
-	}
+	killChildAt(t, []string{"migrate-store", "--from", "sqlite:" + dir, "--to", url, "--batch", "20"}, " rows (", "migrate-store (mid-copy)")
 }

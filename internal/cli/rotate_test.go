@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,11 +8,9 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -230,30 +227,7 @@ func TestRotateWrapKilledResumes(t *testing.T) {
 	p := startProgram(t, dir)
 	emails := listEmails(t, p)
 
-	args, _ := json.Marshal(withStore(t, []string{"keys", "rotate", "--wrap", "--data", dir, "--batch", "5"}, nil))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TILLIT_CHILD_ARGS="+string(args))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var seen []string
-	for sc.Scan() {
-		seen = append(seen, sc.Text())
-		if strings.Contains(sc.Text(), "data keys read (") {
-			cmd.Process.Kill()
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("keys rotate was not killed mid-re-wrap: %v\n%s", cmd.ProcessState, strings.Join(seen, "\n"))
-	}
+	killChildAt(t, withStore(t, []string{"keys", "rotate", "--wrap", "--data", dir, "--batch", "5"}, nil), "data keys read (", "keys rotate (mid-re-wrap)")
 	mid := wrapInfo(t, dir)
 	if len(mid.Keys) != 2 || mid.Primary == old {
 		t.Fatalf("wrap keyset after the kill: %v; want the new key primary beside the old one", mid)

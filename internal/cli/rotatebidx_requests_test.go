@@ -1,17 +1,12 @@
 package cli_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tillit/tillit/internal/keys"
@@ -127,30 +122,7 @@ func TestRotateBidxKilledInRequestsResumes(t *testing.T) {
 	}
 	erikReq, erikLink := portalRequest(t, p, sink, "rectification", "erik@example.org")
 
-	args, _ := json.Marshal(withStore(t, []string{"keys", "rotate", "--bidx", "--data", dir, "--batch", "2"}, nil))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TILLIT_CHILD_ARGS="+string(args))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var seen []string
-	for sc.Scan() {
-		seen = append(seen, sc.Text())
-		if strings.Contains(sc.Text(), "requests read (") {
-			cmd.Process.Kill()
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("keys rotate was not killed mid-re-index of the requests: %v\n%s", cmd.ProcessState, strings.Join(seen, "\n"))
-	}
+	killChildAt(t, withStore(t, []string{"keys", "rotate", "--bidx", "--data", dir, "--batch", "2"}, nil), "requests read (", "keys rotate (mid-re-index of the requests)")
 
 	code, out, errOut := runCLI(t, "keys", "rotate", "--bidx", "--data", dir, "--batch", "2")
 	if code != 0 {

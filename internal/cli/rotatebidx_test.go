@@ -1,17 +1,12 @@
 package cli_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -197,30 +192,7 @@ func TestRotateBidxKilledResumes(t *testing.T) {
 	p := startProgram(t, dir)
 	emails := listEmails(t, p)
 
-	args, _ := json.Marshal(withStore(t, []string{"keys", "rotate", "--bidx", "--data", dir, "--batch", "5"}, nil))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TILLIT_CHILD_ARGS="+string(args))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var seen []string
-	for sc.Scan() {
-		seen = append(seen, sc.Text())
-		if strings.Contains(sc.Text(), "contacts read (") {
-			cmd.Process.Kill()
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("keys rotate was not killed mid-re-index: %v\n%s", cmd.ProcessState, strings.Join(seen, "\n"))
-	}
+	killChildAt(t, withStore(t, []string{"keys", "rotate", "--bidx", "--data", dir, "--batch", "5"}, nil), "contacts read (", "keys rotate (mid-re-index)")
 	mid := bidxInfo(t, dir)
 	if len(mid.Keys) != 2 || mid.Primary == old {
 		t.Fatalf("bidx keyset after the kill: %v; want the new key primary beside the old one", mid)
