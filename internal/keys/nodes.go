@@ -100,13 +100,18 @@ func (k *Keyring) Watch(ctx context.Context, db NodeStore, node Node, interval t
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	last, lastErr := time.Now(), ""
+	loaded := k.cur.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		changed, err := k.Refresh()
+		_, err := k.Refresh()
+		// A use of the keys (maybeRefresh) may have reloaded them since the last tick: what
+		// changed is what is loaded, not what this Refresh did.
+		changed := k.cur.Load() != loaded
+		loaded = k.cur.Load()
 		switch {
 		case err != nil && lastErr == "":
 			// Once until it reads again: the error's text can differ from try to try (a token's
