@@ -110,8 +110,9 @@ func (k *Keyring) Watch(ctx context.Context, db NodeStore, node Node, interval t
 		_, err := k.Refresh()
 		// A use of the keys (maybeRefresh) may have reloaded them since the last tick: what
 		// changed is what is loaded, not what this Refresh did.
-		changed := k.cur.Load() != loaded
-		loaded = k.cur.Load()
+		cur := k.cur.Load()
+		changed := cur != loaded
+		loaded = cur
 		switch {
 		case err != nil && lastErr == "":
 			// Once until it reads again: the error's text can differ from try to try (a token's
